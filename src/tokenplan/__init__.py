@@ -1,0 +1,4 @@
+"""tokenplan
+"""
+
+__version__ = "0.1"

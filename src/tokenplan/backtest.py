@@ -1,0 +1,144 @@
+"""Rolling-origin backtests of the forecaster against baselines, on data it never saw.
+
+A fold is an origin ``T``: the model is fit on examples whose target time is at or
+before ``T`` and predicts every step of the horizon from ``T``. Fold origins step back
+from the last origin that still has a full horizon of actuals. The same folds give the
+out-of-sample errors that calibrate the intervals; the coverage reported for a fold is
+computed with offsets fitted on the *other* folds (cross-conformal), so the backtest
+never grades intervals on the errors they were calibrated on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.baselines import seasonal_naive
+from tokenplan.conformal import fit_offsets, offsets_for
+from tokenplan.features import FeatureSpec, feature_columns
+from tokenplan.forecaster import QuantileForecaster, quantile_columns
+
+__all__ = ["fold_origins", "run_backtest", "train_until"]
+
+
+def fold_origins(examples: pd.DataFrame, spec: FeatureSpec, n_folds: int, step: int, skip: int = 0) -> list:
+    """``n_folds`` origins, ``step`` apart, ending at the last origin with a full observed horizon.
+
+    ``skip`` folds are skipped from the end first (used to keep tuning folds before the
+    backtest folds).
+    """
+    unit = spec.freq.lower()
+    last_label = examples.loc[np.isfinite(examples["y"]), "ds"].max()
+    last = last_label - pd.Timedelta(spec.horizon, unit=unit)
+    available = set(examples["origin"].unique())
+    wanted = [last - pd.Timedelta((k + skip) * step, unit=unit) for k in range(n_folds)]
+    missing = [o for o in wanted if o not in available]
+    if missing:
+        raise ValueError(f"fold origins {missing} are not among the example origins: "
+                         "make the fold step a multiple of feature_engineering.origin_every")
+    return sorted(wanted)
+
+
+def train_until(examples: pd.DataFrame, origin: pd.Timestamp) -> pd.DataFrame:
+    """Labelled examples whose target time is no later than ``origin``."""
+    return examples[(examples["ds"] <= origin) & np.isfinite(examples["z"])]
+
+
+def _fold_predictions(examples: pd.DataFrame, origin, spec: FeatureSpec, quantiles: list[float],
+                      params: dict[str, Any], seed: int) -> pd.DataFrame:
+    test = examples[(examples["origin"] == origin) & np.isfinite(examples["z"])].copy()
+    model = QuantileForecaster(feature_columns(spec), quantiles, params, seed=seed).fit(train_until(examples, origin))
+    z_hat = model.predict_z(test)
+    for i in range(len(quantiles)):
+        test[f"e{i}"] = test["z"].to_numpy() - z_hat[:, i]
+        test[f"zhat{i}"] = z_hat[:, i]
+    test["fold"] = origin
+    return test
+
+
+def run_backtest(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], params: dict[str, Any],
+                 origins: list, seed: int = 0) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+    """Out-of-sample predictions of model and baselines per fold, and offsets from all folds.
+
+    Returns a long table ``series, target, origin, ds, step, y, method, p..`` and the
+    conformal offsets to apply to the final model.
+    """
+    folds = pd.concat([_fold_predictions(examples, o, spec, quantiles, params, seed) for o in origins],
+                      ignore_index=True)
+    names = quantile_columns(quantiles)
+    error_columns = ["series", "target"] + [f"e{i}" for i in range(len(quantiles))]
+    calibrated = []
+    for origin, fold in folds.groupby("fold"):
+        others = folds[folds["fold"] != origin]
+        offsets = fit_offsets((others if len(others) else fold)[error_columns], quantiles)
+        shift = offsets_for(offsets, fold["series"], fold["target"])
+        z = np.sort(fold[[f"zhat{i}" for i in range(len(quantiles))]].to_numpy() + shift, axis=1)
+        values = np.clip(np.expm1(fold["anchor"].to_numpy()[:, None] + z), 0, None)
+        calibrated.append(pd.DataFrame(values, columns=names, index=fold.index))
+    model_rows = folds[["series", "target", "origin", "ds", "step", "y"]].copy()
+    model_rows[names] = pd.concat(calibrated).loc[folds.index]
+    model_rows["method"] = "xgboost"
+    naive_rows = folds[["series", "target", "origin", "ds", "step", "y"]].copy()
+    naive = seasonal_naive(folds)
+    for name in names:
+        naive_rows[name] = naive
+    naive_rows["method"] = "seasonal_naive"
+    offsets = fit_offsets(folds[error_columns], quantiles)
+    table = pd.concat([model_rows, naive_rows], ignore_index=True)
+    for column in ("series", "target"):
+        table[column] = table[column].astype(str)
+    return table, offsets
+
+
+def _naive_scales(series: pd.DataFrame, season: int, origins: list) -> pd.DataFrame:
+    """MASE denominators: in-sample seasonal-naive MAE per (series, target) up to each origin."""
+    ordered = series.sort_values(["series", "target", "ds"])
+    diffs = ordered.assign(d=ordered.groupby(["series", "target"])["y"].diff(season).abs())
+    rows = []
+    for origin in origins:
+        before = diffs[diffs["ds"] <= origin]
+        scale = before.groupby(["series", "target"])["d"].mean().rename("scale").reset_index()
+        rows.append(scale.assign(origin=origin))
+    out = pd.concat(rows, ignore_index=True)
+    out[["series", "target"]] = out[["series", "target"]].astype(str)
+    return out
+
+
+def score_backtest(table: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec,
+                   quantiles: list[float]) -> pd.DataFrame:
+    """Metrics per (series, target, method) and pooled per (target, method) as series 'all'.
+
+    MASE and WAPE score the median; pinball averages all quantile levels; coverage and
+    Winkler score the outermost interval (P10-P90 by default).
+    """
+    from tokenplan import metrics
+
+    names = quantile_columns(quantiles)
+    median = names[int(np.argmin(np.abs(np.array(quantiles) - 0.5)))]
+    lower, upper = names[0], names[-1]
+    alpha = 1 - (quantiles[-1] - quantiles[0])
+    scored = table.merge(_naive_scales(series, spec.season, sorted(table["origin"].unique())),
+                         on=["series", "target", "origin"], how="left")
+
+    def summarise(group: pd.DataFrame) -> pd.Series:
+        y = group["y"].to_numpy()
+        point = bool((group[lower] == group[upper]).all())  # a point forecast has no interval
+        return pd.Series({
+            "mase": float(np.mean(np.abs(y - group[median]) / group["scale"])),
+            "wape": metrics.wape(y, group[median].to_numpy()),
+            "pinball": float(np.mean([metrics.pinball(y, group[n].to_numpy(), q) / max(np.mean(np.abs(y)), 1e-12)
+                                      for n, q in zip(names, quantiles, strict=True)])),
+            "coverage": np.nan if point else metrics.coverage(y, group[lower].to_numpy(), group[upper].to_numpy()),
+            "winkler": np.nan if point else metrics.winkler(y, group[lower].to_numpy(), group[upper].to_numpy(),
+                                                            alpha) / max(np.mean(np.abs(y)), 1e-12),
+            "n": len(group),
+        })
+
+    per_series = scored.groupby(["series", "target", "method"]).apply(summarise, include_groups=False)
+    pooled = scored.groupby(["target", "method"]).apply(summarise, include_groups=False)
+    pooled = pooled.reset_index().assign(series="all")
+    result = pd.concat([per_series.reset_index(), pooled], ignore_index=True)
+    result["n"] = result["n"].astype(int)
+    return result[["series", "target", "method", "mase", "wape", "pinball", "coverage", "winkler", "n"]]

@@ -1,0 +1,10 @@
+"""Project datasets that kedro-datasets does not provide.
+
+- ``DemoTrafficDataset``: the embedded demo, materialised from the seeded simulator.
+- ``ReportDirectoryDataset``: one folder per run under ``data/08_reporting/<version>/``.
+"""
+
+from tokenplan.datasets.demo_traffic import DemoTrafficDataset
+from tokenplan.datasets.report_directory import ReportDirectoryDataset
+
+__all__ = ["DemoTrafficDataset", "ReportDirectoryDataset"]

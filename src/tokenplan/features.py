@@ -1,0 +1,247 @@
+"""Forecast features anchored at a forecast origin, so nothing leaks from the future.
+
+Strategy: *direct, origin-anchored* multi-step forecasting. Every training example is a
+pair (origin ``o``, target time ``t = o + step``) with ``1 <= step <= horizon``. All
+history-derived features are computed from ``y[..o]`` only (level, growth, recent
+momentum, the seasonal profile of the last weeks), while calendar and event features
+describe ``t`` itself and are known in advance (the events calendar lists planned
+campaigns and launches). One model serves every step of the horizon, so there is no
+recursive error feedback over a 91-day quarter, and no step ever sees data after its
+origin.
+
+Growth: trees cannot extrapolate, so the target is not ``y`` but its log-ratio to a
+trend anchor fixed at the origin::
+
+    anchor(o, step) = log1p(level_o) + slope_o * (step + (level_window - 1) / 2)
+    z = log1p(y_t) - anchor(o, step)
+
+where ``level_o`` is the mean over the last ``level_window`` steps and ``slope_o`` is
+the log growth per step between two such windows ``trend_window`` apart. The model
+learns seasonal, calendar and event multipliers around a trend it never has to
+extrapolate itself. ``trend="level"`` drops the slope (a flat anchor) for comparison.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import holidays as holidays_lib
+import numpy as np
+import pandas as pd
+
+from tokenplan.target_series import season_length
+
+__all__ = [
+    "CATEGORICAL_FEATURES",
+    "FeatureSpec",
+    "feature_columns",
+    "make_examples",
+    "origin_grid",
+    "spec_from_params",
+]
+
+CATEGORICAL_FEATURES = ["series", "target"]
+_HISTORY_FEATURES = ["step", "log_level", "weekly_growth", "recent_ratio", "seasonal_index", "last_same_phase"]
+_CALENDAR_FEATURES = ["day_of_week", "is_holiday", "campaign", "launch_after_origin", "steps_since_launch"]
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How examples are built. Windows are in steps of ``freq``; None means 4 weeks."""
+
+    freq: str = "D"
+    horizon: int = 91
+    level_window: int | None = None
+    trend_window: int | None = None
+    trend: str = "local_linear"
+    trend_damping: float = 1.0
+    holiday_country: str | None = "US"
+    launch_memory_weeks: int = 8
+
+    @property
+    def season(self) -> int:
+        return season_length(self.freq)
+
+    @property
+    def level_steps(self) -> int:
+        return self.level_window or 4 * self.season
+
+    @property
+    def trend_steps(self) -> int:
+        return self.trend_window or 8 * self.season
+
+    @property
+    def warmup(self) -> int:
+        """Steps of history an origin needs before its anchors are defined."""
+        return self.level_steps + self.trend_steps
+
+
+def feature_columns(spec: FeatureSpec) -> list[str]:
+    """Model input columns for ``spec`` (categoricals last)."""
+    calendar = list(_CALENDAR_FEATURES) + (["hour"] if spec.freq == "h" else [])
+    return [*_HISTORY_FEATURES, *calendar, *CATEGORICAL_FEATURES]
+
+
+def origin_grid(series: pd.DataFrame, spec: FeatureSpec, every: int, last: pd.Timestamp | None = None) -> list:
+    """Origins from the first with full warm-up to ``last`` (default: end of history), every ``every`` steps."""
+    first = series["ds"].min() + pd.Timedelta(spec.warmup, unit=spec.freq.lower())
+    end = last if last is not None else series["ds"].max()
+    step = pd.Timedelta(every, unit=spec.freq.lower())
+    n = int((end - first) // step)
+    # Counted back from the end, so the latest origin is always included.
+    return [end - k * step for k in range(n, -1, -1)] if end >= first else []
+
+
+class _Grid:
+    """Series on a regular time grid: ``values[k, i]`` is key ``k`` at ``times[i]``."""
+
+    def __init__(self, series: pd.DataFrame, events: pd.DataFrame, spec: FeatureSpec, end: pd.Timestamp):
+        self.spec = spec
+        self.keys = series[["series", "target"]].drop_duplicates().sort_values(["series", "target"])
+        self.keys = self.keys.reset_index(drop=True)
+        self.times = pd.date_range(series["ds"].min(), end, freq=spec.freq)
+        wide = series.pivot_table(index=["series", "target"], columns="ds", values="y", aggfunc="sum", dropna=False)
+        wide = wide.reindex(pd.MultiIndex.from_frame(self.keys)).reindex(columns=self.times)
+        self.values = wide.to_numpy(dtype=float)
+        self.index = {t: i for i, t in enumerate(self.times)}
+        models = self.keys["series"].str.split("/").str[0].to_numpy()
+        self.campaign = self._event_flags(events, "campaign", models)
+        self.holiday = self._holidays(events)
+        self.launch_index = self._launch_index(events, models)
+
+    def _covering(self, events: pd.DataFrame, kind: str):
+        step = pd.Timedelta(1, unit=self.spec.freq.lower())
+        starts = self.times.to_numpy()
+        for event in events[events["kind"] == kind].itertuples():
+            start = pd.Timestamp(event.start).tz_convert(None)
+            end = pd.Timestamp(event.end).tz_convert(None)
+            yield event, (starts < np.datetime64(end)) & (starts + step > np.datetime64(start))
+
+    def _event_flags(self, events: pd.DataFrame, kind: str, models: np.ndarray) -> np.ndarray:
+        flags = np.zeros((len(self.keys), len(self.times)))
+        for event, active in self._covering(events, kind):
+            rows = np.ones(len(models), bool) if not event.scope else models == event.scope
+            flags[np.ix_(rows, active)] = 1.0
+        return flags
+
+    def _holidays(self, events: pd.DataFrame) -> np.ndarray:
+        flags = np.zeros(len(self.times))
+        if self.spec.holiday_country:
+            years = range(self.times[0].year, self.times[-1].year + 1)
+            days = set(holidays_lib.country_holidays(self.spec.holiday_country, years=years))
+            flags = np.isin(self.times.date, list(days)).astype(float)
+        for _, active in self._covering(events, "holiday"):
+            flags[active] = 1.0
+        return flags
+
+    def _launch_index(self, events: pd.DataFrame, models: np.ndarray) -> np.ndarray:
+        """Grid index of the most recent launch at or before each time, per key (-1: none)."""
+        latest = np.full((len(self.keys), len(self.times)), -1)
+        for event, active in self._covering(events, "launch"):
+            first = int(np.argmax(active)) if active.any() else None
+            if first is None:
+                continue
+            rows = np.ones(len(models), bool) if not event.scope else models == event.scope
+            later = np.arange(len(self.times)) >= first
+            latest[np.ix_(rows, later)] = np.maximum(latest[np.ix_(rows, later)], first)
+        return latest
+
+
+def _window_mean(values: np.ndarray, end: int, length: int) -> np.ndarray:
+    """Mean of ``values[:, end-length+1 : end+1]`` ignoring NaN; NaN if under half observed."""
+    window = values[:, max(end - length + 1, 0) : end + 1]
+    observed = np.isfinite(window).sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        mean = np.nanmean(np.where(observed[:, None] > 0, window, 0.0), axis=1)
+    return np.where(observed * 2 >= length, mean, np.nan)
+
+
+def _gather(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``values[:, columns]`` with NaN where a column index falls before the grid."""
+    out = values[:, np.clip(columns, 0, None)]
+    out[:, columns < 0] = np.nan
+    return out
+
+
+def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.ndarray]:
+    values, season, horizon = grid.values, spec.season, spec.horizon
+    n_keys = values.shape[0]
+    level = _window_mean(values, origin, spec.level_steps)
+    previous = _window_mean(values, origin - spec.trend_steps, spec.level_steps)
+    slope = (np.log1p(level) - np.log1p(previous)) / spec.trend_steps * spec.trend_damping
+    if spec.trend == "level":
+        slope = np.zeros(n_keys)
+    slope = np.nan_to_num(slope)
+    recent = _window_mean(values, origin, season)
+    steps = np.arange(1, horizon + 1)
+    targets = origin + steps
+    valid = targets < values.shape[1]
+    steps, targets = steps[valid], targets[valid]
+    # Most recent observed-at-origin time with the same phase as the target time.
+    lag = season * np.ceil(steps / season).astype(int)
+    same_phase = np.stack([_gather(values, targets - lag - m * season) for m in range(4)], axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        profile = np.nanmean(same_phase, axis=0)
+    log_level = np.log1p(level)[:, None]
+    anchor = log_level + slope[:, None] * (steps[None, :] + (spec.level_steps - 1) / 2)
+    launch = grid.launch_index[:, targets]
+    times = grid.times[targets]
+    memory = spec.launch_memory_weeks * season
+    since = np.where(launch >= 0, np.minimum(targets[None, :] - launch, memory), memory)
+    shape = (n_keys, len(steps))
+    columns = {
+        "key": np.repeat(np.arange(n_keys), len(steps)),
+        "origin_index": np.full(n_keys * len(steps), origin),
+        "target_index": np.tile(targets, n_keys),
+        "step": np.tile(steps, n_keys).astype(float),
+        "log_level": np.broadcast_to(log_level, shape).ravel(),
+        "weekly_growth": np.broadcast_to((slope * season)[:, None], shape).ravel(),
+        "recent_ratio": np.broadcast_to((np.log1p(recent) - np.log1p(level))[:, None], shape).ravel(),
+        "seasonal_index": (np.log1p(profile) - log_level).ravel(),
+        "last_same_phase": (np.log1p(same_phase[0]) - log_level).ravel(),
+        "day_of_week": np.tile(times.dayofweek.to_numpy(), n_keys).astype(float),
+        "is_holiday": np.tile(grid.holiday[targets], n_keys),
+        "campaign": grid.campaign[:, targets].ravel(),
+        "launch_after_origin": (launch > origin).astype(float).ravel(),
+        "steps_since_launch": since.astype(float).ravel(),
+        "anchor": anchor.ravel(),
+        "y": values[:, targets].ravel(),
+    }
+    if spec.freq == "h":
+        columns["hour"] = np.tile(times.hour.to_numpy(), n_keys).astype(float)
+    return columns
+
+
+def make_examples(
+    series: pd.DataFrame, events: pd.DataFrame, origins: list, spec: FeatureSpec
+) -> pd.DataFrame:
+    """Examples for each origin and step: features, the trend ``anchor`` and targets ``y``, ``z``.
+
+    ``series`` is the long ``series, target, ds, y`` table; ``y`` after an origin is only
+    used as the label of that origin's rows, never in their features. Rows whose anchor
+    is undefined (too little history at the origin) are dropped; rows with unknown ``y``
+    are kept (the future, or gaps) with ``z = NaN``.
+    """
+    end = max(series["ds"].max(), max(origins)) + pd.Timedelta(spec.horizon, unit=spec.freq.lower())
+    grid = _Grid(series, events, spec, end)
+    parts = []
+    for origin in origins:
+        i = grid.index.get(pd.Timestamp(origin))
+        if i is None:
+            raise ValueError(f"origin {origin} is not on the {spec.freq} grid of the series")
+        parts.append(pd.DataFrame(_examples_at(grid, i, spec)))
+    examples = pd.concat(parts, ignore_index=True)
+    examples = examples[np.isfinite(examples["anchor"])].reset_index(drop=True)
+    keys = grid.keys.iloc[examples["key"].to_numpy()].reset_index(drop=True)
+    examples.insert(0, "series", pd.Categorical(keys["series"]))
+    examples.insert(1, "target", pd.Categorical(keys["target"]))
+    examples.insert(2, "origin", grid.times[examples["origin_index"].to_numpy()])
+    examples.insert(3, "ds", grid.times[examples["target_index"].to_numpy()])
+    examples["z"] = np.log1p(examples["y"]) - examples["anchor"]
+    return examples.drop(columns=["key", "origin_index", "target_index"])
+
+
+def spec_from_params(params: dict) -> FeatureSpec:
+    """FeatureSpec from the ``feature_engineering`` parameters."""
+    fields = FeatureSpec.__dataclass_fields__
+    return FeatureSpec(**{k: v for k, v in params.items() if k in fields})

@@ -1,0 +1,36 @@
+"""Project hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from kedro.framework.hooks import hook_impl
+
+
+class SourceLabelHooks:
+    """Tag every loaded DataFrame with where it came from (``df.attrs["source"]``).
+
+    Validation at the ingestion boundary then names the file in its error message
+    without nodes having to know file paths, which only the catalog should know.
+    """
+
+    def __init__(self) -> None:
+        self._catalog: Any = None
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        self._catalog = catalog
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
+        if isinstance(data, pd.DataFrame):
+            data.attrs["source"] = self._label(dataset_name)
+
+    def _label(self, dataset_name: str) -> str:
+        try:
+            description = self._catalog.get(dataset_name)._describe()
+        except Exception:  # a label is a courtesy: never fail a load over it
+            return dataset_name
+        location = description.get("filepath") or description.get("path")
+        return f"{dataset_name} ({location})" if location else dataset_name

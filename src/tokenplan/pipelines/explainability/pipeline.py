@@ -1,0 +1,18 @@
+"""Explainability: SHAP values of the trained forecaster on the forecast horizon."""
+
+from kedro.pipeline import Node, Pipeline
+
+from tokenplan.pipelines.explainability.nodes import explain_forecast
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=explain_forecast,
+                inputs=["forecaster", "model_input_table", "params:explainability"],
+                outputs=["shap_importance", "shap_summary_figure"],
+                name="explain_forecast",
+            ),
+        ]
+    )

@@ -1,0 +1,24 @@
+"""Feature engineering: forecast targets and origin-anchored examples (no look-ahead)."""
+
+from kedro.pipeline import Node, Pipeline
+
+from tokenplan.pipelines.feature_engineering.nodes import build_model_input_table, build_target_series
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=build_target_series,
+                inputs=["usage_buckets", "params:feature_engineering"],
+                outputs="target_series",
+                name="build_target_series",
+            ),
+            Node(
+                func=build_model_input_table,
+                inputs=["target_series", "events_calendar", "params:feature_engineering"],
+                outputs="model_input_table",
+                name="build_model_input_table",
+            ),
+        ]
+    )

@@ -1,0 +1,73 @@
+"""Training nodes: tune, backtest against baselines, fit the final model, forecast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.backtest import fold_origins, run_backtest, score_backtest
+from tokenplan.features import feature_columns, spec_from_params
+from tokenplan.forecaster import QuantileForecaster, quantile_columns
+from tokenplan.tuning import study_name, tune
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def tune_hyperparameters(model_input_table: pd.DataFrame, fe_params: dict[str, Any],
+                         params: dict[str, Any]) -> dict[str, Any]:
+    """Best XGBoost params from an Optuna study on folds that precede the backtest folds."""
+    spec = spec_from_params(fe_params)
+    tuning, backtest = params["tuning"], params["backtest"]
+    origins = fold_origins(model_input_table, spec, tuning["folds"], backtest["step"], skip=backtest["folds"])
+    _ensure_sqlite_folder(tuning["storage_url"])
+    name = study_name(tuning["study_prefix"], model_input_table, spec, origins, params["objective"])
+    return tune(model_input_table, spec, params["quantiles"], origins, tuning["storage_url"], name,
+                tuning["n_trials"], tuning.get("timeout_seconds"), seed=params["seed"],
+                fixed_params={"objective": params["objective"]})
+
+
+def _model_params(best_params: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    tuned = {k: v for k, v in best_params.items() if k not in ("study_name", "best_value", "n_trials")}
+    return {**tuned, "objective": params["objective"]}
+
+
+def backtest_forecaster(model_input_table: pd.DataFrame, fe_params: dict[str, Any], params: dict[str, Any],
+                        best_params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+    """Out-of-sample predictions of the model and baselines, and the calibration offsets."""
+    spec = spec_from_params(fe_params)
+    origins = fold_origins(model_input_table, spec, params["backtest"]["folds"], params["backtest"]["step"])
+    return run_backtest(model_input_table, spec, params["quantiles"], _model_params(best_params, params), origins,
+                        seed=params["seed"])
+
+
+def evaluate_backtest(backtest_predictions: pd.DataFrame, target_series: pd.DataFrame,
+                      fe_params: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
+    """MASE, WAPE, pinball, coverage and Winkler per series, target and method."""
+    return score_backtest(backtest_predictions, target_series, spec_from_params(fe_params), params["quantiles"])
+
+
+def train_forecaster(model_input_table: pd.DataFrame, fe_params: dict[str, Any], params: dict[str, Any],
+                     best_params: dict[str, Any]) -> QuantileForecaster:
+    """The final model, fit on every labelled example."""
+    spec = spec_from_params(fe_params)
+    model = QuantileForecaster(feature_columns(spec), params["quantiles"], _model_params(best_params, params),
+                               seed=params["seed"])
+    return model.fit(model_input_table)
+
+
+def predict_forecast(forecaster: QuantileForecaster, model_input_table: pd.DataFrame,
+                     quantile_offsets: dict[str, list[float]]) -> pd.DataFrame:
+    """Calibrated quantiles for every step after the last origin: ``series, target, ds, p..``."""
+    future = model_input_table[model_input_table["origin"] == model_input_table["origin"].max()]
+    future = future[~np.isfinite(future["y"])]
+    quantiles = forecaster.predict(future, quantile_offsets)
+    out = future[["series", "target", "origin", "ds", "step"]].astype({"series": str, "target": str})
+    out = pd.concat([out, quantiles], axis=1).reset_index(drop=True)
+    names = quantile_columns(forecaster.quantiles)
+    return out[["series", "target", "origin", "ds", "step", *names]]

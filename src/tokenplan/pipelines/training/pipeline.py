@@ -1,0 +1,29 @@
+"""Training: Optuna-tuned XGBoost, backtested against baselines, and the forecast."""
+
+from kedro.pipeline import Node, Pipeline
+
+from tokenplan.pipelines.training.nodes import (
+    backtest_forecaster,
+    evaluate_backtest,
+    predict_forecast,
+    train_forecaster,
+    tune_hyperparameters,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    fe, tr = "params:feature_engineering", "params:training"
+    return Pipeline(
+        [
+            Node(func=tune_hyperparameters, inputs=["model_input_table", fe, tr], outputs="best_params",
+                 name="tune_hyperparameters"),
+            Node(func=backtest_forecaster, inputs=["model_input_table", fe, tr, "best_params"],
+                 outputs=["backtest_predictions", "quantile_offsets"], name="backtest_forecaster"),
+            Node(func=evaluate_backtest, inputs=["backtest_predictions", "target_series", fe, tr],
+                 outputs="backtest_metrics", name="evaluate_backtest"),
+            Node(func=train_forecaster, inputs=["model_input_table", fe, tr, "best_params"],
+                 outputs="forecaster", name="train_forecaster"),
+            Node(func=predict_forecast, inputs=["forecaster", "model_input_table", "quantile_offsets"],
+                 outputs="forecast", name="predict_forecast"),
+        ]
+    )

@@ -1,0 +1,106 @@
+"""Optuna tuning of the forecaster's XGBoost hyperparameters.
+
+Seeded TPE over a space that includes regularisation; each trial is scored by the mean
+pinball loss (in the log-ratio space the model is trained in) over rolling-origin
+validation folds at the real horizon, reported fold by fold so the median pruner can
+stop a bad trial early. The study lives in an Optuna RDB storage (a SQLite file by
+default; a PostgreSQL URL lets several workers share one study). Its name carries a
+fingerprint of the training data and search space, so re-running on the same data
+resumes the study up to its trial budget, and a new quarter's data starts a new study.
+Trials left RUNNING by a killed process are marked failed (heartbeat) and retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+from tokenplan.backtest import train_until
+from tokenplan.features import FeatureSpec, feature_columns
+from tokenplan.forecaster import QuantileForecaster
+from tokenplan.metrics import pinball
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SEARCH_SPACE_VERSION", "study_name", "suggest_params", "tune"]
+
+SEARCH_SPACE_VERSION = "v1"
+
+
+def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
+    """The search space: tree shape, learning rate and rounds, sampling and L1/L2 penalties."""
+    return {
+        "max_depth": trial.suggest_int("max_depth", 2, 6),
+        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
+        "num_boost_round": trial.suggest_int("num_boost_round", 100, 500, step=50),
+        "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 100.0, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "colsample_bynode": trial.suggest_float("colsample_bynode", 0.5, 1.0),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
+        "reg_alpha": trial.suggest_float("reg_alpha", 1e-3, 10.0, log=True),
+    }
+
+
+def study_name(prefix: str, examples: pd.DataFrame, spec: FeatureSpec, origins: list, objective: str) -> str:
+    """``prefix-<fingerprint>`` of the labelled data, the spec, folds and search space."""
+    labelled = examples[np.isfinite(examples["z"])]
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(labelled[["ds", "y"]], index=False).to_numpy().tobytes())
+    digest.update(repr((spec, [str(o) for o in origins], objective, SEARCH_SPACE_VERSION)).encode())
+    return f"{prefix}-{digest.hexdigest()[:12]}"
+
+
+def _storage(url: str) -> RDBStorage:
+    return RDBStorage(
+        url,
+        heartbeat_interval=10,
+        grace_period=30,
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+    )
+
+
+def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], origins: list,
+         storage_url: str, name: str, n_trials: int, timeout_seconds: float | None, seed: int = 0,
+         fixed_params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run (or resume) the study until it holds ``n_trials`` finished trials; return the best params."""
+    study = optuna.create_study(
+        study_name=name,
+        storage=_storage(storage_url),
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
+        direction="minimize",
+        load_if_exists=True,
+    )
+    folds = [(train_until(examples, o), examples[(examples["origin"] == o) & np.isfinite(examples["z"])])
+             for o in origins]
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {**suggest_params(trial), **(fixed_params or {})}
+        losses = []
+        for k, (train, valid) in enumerate(folds):
+            model = QuantileForecaster(feature_columns(spec), quantiles, params, seed=seed).fit(train)
+            z_hat = model.predict_z(valid)
+            z = valid["z"].to_numpy()
+            losses.append(np.mean([pinball(z, z_hat[:, i], q) for i, q in enumerate(quantiles)]))
+            trial.report(float(np.mean(losses)), step=k)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return float(np.mean(losses))
+
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = len(study.get_trials(deepcopy=False, states=finished))
+    remaining = max(n_trials - done, 0)
+    started = time.monotonic()
+    if remaining:
+        logger.info("study %s: %d trials done, running %d more", name, done, remaining)
+        study.optimize(objective, n_trials=remaining, timeout=timeout_seconds, gc_after_trial=False)
+    logger.info("study %s: best pinball %.4f after %.0f s", name, study.best_value, time.monotonic() - started)
+    return {**study.best_params, "study_name": name, "best_value": study.best_value,
+            "n_trials": len(study.get_trials(deepcopy=False, states=finished))}
