@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.baselines import seasonal_naive
-from tokenplan.conformal import fit_offsets, offsets_for
+from tokenplan.conformal import fit_offsets, noise_scales, offsets_for
 from tokenplan.features import FeatureSpec, feature_columns
 from tokenplan.forecaster import QuantileForecaster, quantile_columns
 
@@ -72,7 +72,8 @@ def run_backtest(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[floa
     calibrated = []
     for origin, fold in folds.groupby("fold"):
         others = folds[folds["fold"] != origin]
-        offsets = fit_offsets((others if len(others) else fold)[error_columns], quantiles)
+        offsets = fit_offsets((others if len(others) else fold)[error_columns], quantiles,
+                              noise_scales(train_until(examples, origin), spec.season))
         shift = offsets_for(offsets, fold["series"], fold["target"])
         z = np.sort(fold[[f"zhat{i}" for i in range(len(quantiles))]].to_numpy() + shift, axis=1)
         values = np.clip(np.expm1(fold["anchor"].to_numpy()[:, None] + z), 0, None)
@@ -85,7 +86,7 @@ def run_backtest(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[floa
     for name in names:
         naive_rows[name] = naive
     naive_rows["method"] = "seasonal_naive"
-    offsets = fit_offsets(folds[error_columns], quantiles)
+    offsets = fit_offsets(folds[error_columns], quantiles, noise_scales(examples, spec.season))
     table = pd.concat([model_rows, naive_rows], ignore_index=True)
     for column in ("series", "target"):
         table[column] = table[column].astype(str)

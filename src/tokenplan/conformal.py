@@ -1,10 +1,17 @@
 """Conformal recalibration of quantiles on out-of-sample backtest errors.
 
-For each quantile level ``a`` and target, the offset ``c_a`` is the empirical
-``a``-quantile of ``z_true - z_hat_a`` over rolling-origin backtest windows, i.e. the
-shift that makes the level-``a`` quantile cover a fraction ``a`` of held-out outcomes.
-The errors always come from folds the model was not trained on; in-sample residuals,
-which make intervals far too narrow, are never used.
+Errors ``e_a = z_true - z_hat_a`` (log-ratio space) come from rolling-origin backtest
+folds the model was not trained on; in-sample residuals, which make intervals far too
+narrow, are never used. They are *normalised*: each is divided by its series' noise
+scale (the robust spread of week-over-week log changes in the history the model was
+trained on), so one pooled quantile per target serves series of very different
+volatility. The offset for level ``a`` is the empirical ``a``-quantile of the
+normalised errors; a row's shift is ``scale(series, target) * offset_a(target)``.
+
+Why not fit each series on its own? Errors within one fold are strongly correlated (a
+level error persists over the whole horizon), so with a few folds a per-series offset
+mostly memorises one fold's bias; normalised pooling keeps per-series widths without
+that noise.
 """
 
 from __future__ import annotations
@@ -12,35 +19,57 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["fit_offsets", "offsets_for"]
+__all__ = ["fit_offsets", "noise_scales", "offsets_for"]
+
+_SCALES = "__scales__"
 
 
-def offsets_for(offsets: dict[str, list[float]], series: pd.Series, target: pd.Series) -> np.ndarray:
-    """Offsets per row: the (series, target) group if calibrated, else the target's, else pooled."""
+def _keys(series: pd.Series, target: pd.Series) -> list[str]:
+    return [f"{s}|{t}" for s, t in zip(series.astype(str), target.astype(str), strict=True)]
+
+
+def noise_scales(examples: pd.DataFrame, season: int) -> dict[str, float]:
+    """Robust std (1.4826 x MAD) of week-over-week log changes per ``series|target``."""
+    rows = examples[(examples["step"] <= season) & np.isfinite(examples["z"])]
+    change = np.log1p(rows["y"]) - (rows["last_same_phase"] + rows["log_level"])
+    frame = pd.DataFrame({"key": _keys(rows["series"], rows["target"]), "change": change.to_numpy()}).dropna()
+    mad = frame.groupby("key")["change"].agg(lambda c: np.median(np.abs(c - np.median(c))))
+    return {k: float(max(1.4826 * v, 1e-3)) for k, v in mad.items()}
+
+
+def _row_scales(scales: dict[str, float] | None, series: pd.Series, target: pd.Series) -> np.ndarray:
+    if not scales:
+        return np.ones(len(series))
+    typical = float(np.median(list(scales.values())))
+    return np.array([scales.get(k, typical) for k in _keys(series, target)])
+
+
+def offsets_for(offsets: dict, series: pd.Series, target: pd.Series) -> np.ndarray:
+    """Shift per row and quantile: the series' scale times its target's (or the pooled) offsets."""
     pooled = offsets["__all__"]
-    rows = [offsets.get(f"{s}|{t}", offsets.get(str(t), pooled))
-            for s, t in zip(series.astype(str), target.astype(str), strict=True)]
-    return np.asarray(rows, dtype=float)
+    per_target = np.asarray([offsets.get(str(t), pooled) for t in target.astype(str)], dtype=float)
+    return per_target * _row_scales(offsets.get(_SCALES), series, target)[:, None]
 
 
-def fit_offsets(errors: pd.DataFrame, quantiles: list[float], min_rows: int = 60) -> dict[str, list[float]]:
-    """Offsets per ``series|target``, per ``target`` and pooled (``__all__``) from ``errors``.
+def fit_offsets(errors: pd.DataFrame, quantiles: list[float], scales: dict[str, float] | None = None,
+                min_rows: int = 60) -> dict:
+    """Normalised conformal offsets per ``target`` and pooled (``__all__``), plus the scales used.
 
     ``errors`` has ``series`` and ``target`` columns and one column ``e{i}`` per
-    quantile holding ``z_true - z_hat`` for that quantile. A group with fewer than
-    ``min_rows`` errors falls back to the next coarser group, so a new model with a
-    short backtest gets the pooled width rather than a noisy one.
+    quantile holding ``z_true - z_hat`` for that quantile. A target with fewer than
+    ``min_rows`` errors uses the pooled offsets.
     """
     columns = [f"e{i}" for i in range(len(quantiles))]
+    normalised = errors[columns].to_numpy() / _row_scales(scales, errors["series"], errors["target"])[:, None]
 
-    def offsets(frame: pd.DataFrame) -> list[float]:
-        return [float(np.quantile(frame[c], q)) for c, q in zip(columns, quantiles, strict=True)]
+    def offsets(mask: np.ndarray) -> list[float]:
+        return [float(np.quantile(normalised[mask, i], q)) for i, q in enumerate(quantiles)]
 
-    result = {"__all__": offsets(errors)}
-    for target, frame in errors.groupby("target", observed=True):
-        if len(frame) >= min_rows:
-            result[str(target)] = offsets(frame)
-    for (series, target), frame in errors.groupby(["series", "target"], observed=True):
-        if len(frame) >= min_rows:
-            result[f"{series}|{target}"] = offsets(frame)
+    result: dict = {"__all__": offsets(np.ones(len(errors), bool))}
+    targets = errors["target"].astype(str).to_numpy()
+    for target in np.unique(targets):
+        if (targets == target).sum() >= min_rows:
+            result[target] = offsets(targets == target)
+    if scales:
+        result[_SCALES] = dict(scales)
     return result

@@ -12,17 +12,22 @@ origin.
 Growth: trees cannot extrapolate, so the target is not ``y`` but its log-ratio to a
 trend anchor fixed at the origin::
 
-    anchor(o, step) = log1p(level_o) + slope_o * (step + (level_window - 1) / 2)
+    anchor(o, step) = log1p(level_o) + slope_o * (step + centre)
     z = log1p(y_t) - anchor(o, step)
 
-where ``level_o`` is the mean over the last ``level_window`` steps and ``slope_o`` is
-the log growth per step between two such windows ``trend_window`` apart. The model
-learns seasonal, calendar and event multipliers around a trend it never has to
-extrapolate itself. ``trend="level"`` drops the slope (a flat anchor) for comparison.
+The history before the origin is cut into weekly blocks (one season). ``level_o`` is
+the median of the last ``level_weeks`` block means and ``slope_o`` the Theil-Sen slope
+(median of pairwise slopes) of the log block means over the last ``trend_weeks``
+blocks, per step; ``centre`` is the distance from the level window's middle to the
+origin. Medians make the anchor robust to a campaign week, a holiday or a launch jump
+inside the windows, which a mean-based growth estimate extrapolates over the whole
+quarter. The model learns seasonal, calendar and event multipliers around a trend it
+never has to extrapolate itself. ``trend="level"`` drops the slope (a flat anchor).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import holidays as holidays_lib
@@ -47,12 +52,12 @@ _CALENDAR_FEATURES = ["day_of_week", "is_holiday", "campaign", "launch_after_ori
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """How examples are built. Windows are in steps of ``freq``; None means 4 weeks."""
+    """How examples are built. Windows are counted in weekly blocks (seasons)."""
 
     freq: str = "D"
     horizon: int = 91
-    level_window: int | None = None
-    trend_window: int | None = None
+    level_weeks: int = 4
+    trend_weeks: int = 12
     trend: str = "local_linear"
     trend_damping: float = 1.0
     holiday_country: str | None = "US"
@@ -64,16 +69,12 @@ class FeatureSpec:
 
     @property
     def level_steps(self) -> int:
-        return self.level_window or 4 * self.season
-
-    @property
-    def trend_steps(self) -> int:
-        return self.trend_window or 8 * self.season
+        return self.level_weeks * self.season
 
     @property
     def warmup(self) -> int:
         """Steps of history an origin needs before its anchors are defined."""
-        return self.level_steps + self.trend_steps
+        return max(self.level_weeks, self.trend_weeks) * self.season
 
 
 def feature_columns(spec: FeatureSpec) -> list[str]:
@@ -163,15 +164,39 @@ def _gather(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
     return out
 
 
+def _block_means(values: np.ndarray, origin: int, season: int, blocks: int) -> np.ndarray:
+    """Mean of each of the last ``blocks`` seasons ending at ``origin``, oldest first, (keys, blocks).
+
+    A block under half observed is NaN.
+    """
+    columns = origin - season * blocks + 1 + np.arange(season * blocks)
+    window = _gather(values, columns).reshape(values.shape[0], blocks, season)
+    observed = np.isfinite(window).sum(axis=2)
+    with np.errstate(invalid="ignore"):
+        means = np.nanmean(np.where(observed[:, :, None] > 0, window, 0.0), axis=2)
+    return np.where(observed * 2 >= season, means, np.nan)
+
+
+def _nanmedian(rows: np.ndarray) -> np.ndarray:
+    """Row medians ignoring NaN; NaN (silently) for an all-NaN row."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(rows, axis=1)
+
+
+def _theil_sen(log_means: np.ndarray) -> np.ndarray:
+    """Median pairwise slope per row (per block), ignoring NaN; 0 where undefined."""
+    i, j = np.triu_indices(log_means.shape[1], k=1)
+    slopes = (log_means[:, j] - log_means[:, i]) / (j - i)
+    return np.nan_to_num(_nanmedian(slopes))
+
+
 def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.ndarray]:
     values, season, horizon = grid.values, spec.season, spec.horizon
     n_keys = values.shape[0]
-    level = _window_mean(values, origin, spec.level_steps)
-    previous = _window_mean(values, origin - spec.trend_steps, spec.level_steps)
-    slope = (np.log1p(level) - np.log1p(previous)) / spec.trend_steps * spec.trend_damping
-    if spec.trend == "level":
-        slope = np.zeros(n_keys)
-    slope = np.nan_to_num(slope)
+    level = _nanmedian(_block_means(values, origin, season, spec.level_weeks))
+    slope = _theil_sen(np.log1p(_block_means(values, origin, season, spec.trend_weeks))) / season
+    slope = np.zeros(n_keys) if spec.trend == "level" else slope * spec.trend_damping
     recent = _window_mean(values, origin, season)
     steps = np.arange(1, horizon + 1)
     targets = origin + steps

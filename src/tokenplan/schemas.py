@@ -9,6 +9,7 @@ source (file), the column, the first offending rows and their values, e.g.::
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -128,23 +129,34 @@ def _numeric(df: pd.DataFrame, columns: tuple[str, ...], source: str) -> pd.Data
         if column not in out.columns:
             continue
         values = pd.to_numeric(out[column], errors="coerce")
-        bad = values.isna() & out[column].notna()
+        bad = (values.isna() & out[column].notna()) | np.isinf(values)
         if bad.any():
-            raise _fail(source, column, list(out.index[bad]), list(out.loc[bad, column]), "not a number")
+            raise _fail(source, column, list(out.index[bad]), list(out.loc[bad, column]), "not a finite number")
         out[column] = values.astype(float)
     return out
 
 
-def validate_usage(df: pd.DataFrame, timezone: str = "UTC", source: str = "usage") -> pd.DataFrame:
-    """Return bucketed usage with UTC timestamps and float counts, or raise InvalidInputError."""
+def validate_usage(df: pd.DataFrame, timezone: str = "UTC", source: str = "usage",
+                   series_columns: tuple[str, ...] = ("model",)) -> pd.DataFrame:
+    """Return bucketed usage with UTC timestamps and float counts, or raise InvalidInputError.
+
+    ``series_columns`` (the model and any split such as workspace) identify a series:
+    the repeated local hour of a DST fall-back is resolved within each series.
+    """
     source = _source(df, source)
-    require_columns(df, ("timestamp", "model"), source)
+    series_columns = tuple(dict.fromkeys(("model", *series_columns)))
+    require_columns(df, ("timestamp", *series_columns), source)
     present = [c for c in COUNT_COLUMNS if c in df.columns]
     if not present:
         raise InvalidInputError(f"{source}: needs at least one of the columns {list(COUNT_COLUMNS)}")
     out = _numeric(df, (*COUNT_COLUMNS, *PEAK_COLUMNS), source)
-    out["timestamp"] = parse_timestamps(out["timestamp"], source, "timestamp", timezone, out["model"])
+    series = out.groupby(list(series_columns), sort=False, dropna=False).ngroup()
+    out["timestamp"] = parse_timestamps(out["timestamp"], source, "timestamp", timezone, series)
     out["timestamp"] = out["timestamp"].astype("datetime64[ns, UTC]")
+    missing = out["model"].isna()
+    if missing.any():
+        # Checked before the cast: str(None) would silently become a series named "None".
+        raise _fail(source, "model", list(out.index[missing]), list(out.loc[missing, "model"]), "missing model id")
     out["model"] = out["model"].astype(str)
     return _check(USAGE_SCHEMA, out, source)
 

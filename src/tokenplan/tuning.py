@@ -57,27 +57,34 @@ def study_name(prefix: str, examples: pd.DataFrame, spec: FeatureSpec, origins: 
     return f"{prefix}-{digest.hexdigest()[:12]}"
 
 
-def _storage(url: str) -> RDBStorage:
+def _storage(url: str, heartbeat_interval: int, grace_period: int) -> RDBStorage:
     return RDBStorage(
         url,
-        heartbeat_interval=10,
-        grace_period=30,
+        heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period,
         heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
     )
 
 
 def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], origins: list,
          storage_url: str, name: str, n_trials: int, timeout_seconds: float | None, seed: int = 0,
-         fixed_params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run (or resume) the study until it holds ``n_trials`` finished trials; return the best params."""
+         fixed_params: dict[str, Any] | None = None, heartbeat_interval: int = 10,
+         grace_period: int = 30) -> dict[str, Any]:
+    """Run (or resume) the study until it holds ``n_trials`` finished trials; return the best params.
+
+    A trial whose heartbeat (every ``heartbeat_interval`` s) is older than ``grace_period``
+    s was left by a killed worker: it is marked failed and retried.
+    """
     study = optuna.create_study(
         study_name=name,
-        storage=_storage(storage_url),
-        sampler=optuna.samplers.TPESampler(seed=seed),
+        storage=_storage(storage_url, heartbeat_interval, grace_period),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
         direction="minimize",
         load_if_exists=True,
     )
+    # Seeded by the trials already stored: a resumed study must not replay the first
+    # run's draws, which would spend the remaining budget on parameters already tried.
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False)))
     folds = [(train_until(examples, o), examples[(examples["origin"] == o) & np.isfinite(examples["z"])])
              for o in origins]
 

@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 _DATE_SUFFIX = re.compile(r"-\d{8}$")
 _PROVIDER_PREFIX = re.compile(r"^(anthropic|bedrock|vertex_ai|openai)/")
+MISSING_LABEL = "(none)"
 
 __all__ = ["complete_grid", "deduplicate", "normalise_model_id", "to_buckets"]
 
@@ -40,13 +41,16 @@ def deduplicate(df: pd.DataFrame, key: list[str], source: str) -> pd.DataFrame:
     duplicated = df.duplicated(subset=key, keep="last")
     if duplicated.any():
         logger.warning("%s: removed %d duplicate rows by key %s", source, int(duplicated.sum()), key)
-    return df.loc[~duplicated]
+    return df.loc[~duplicated].copy()
 
 
 def to_buckets(df: pd.DataFrame, freq: str, series_columns: list[str]) -> pd.DataFrame:
     """Sum counts and take the max of per-minute peaks per (bucket start, series)."""
     out = df.copy()
     out["timestamp"] = out["timestamp"].dt.floor(freq)
+    # A null dimension is a real split (the Admin API's default workspace has workspace_id
+    # null), so it gets a label rather than being dropped by groupby.
+    out[series_columns] = out[series_columns].astype(object).where(out[series_columns].notna(), MISSING_LABEL)
     counts = [c for c in COUNT_COLUMNS if c in out.columns]
     peaks = [c for c in PEAK_COLUMNS if c in out.columns]
     groups = out.groupby(["timestamp", *series_columns], sort=True)

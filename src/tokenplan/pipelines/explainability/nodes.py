@@ -18,10 +18,12 @@ def _forecast_rows(model_input_table: pd.DataFrame) -> pd.DataFrame:
 
 
 def explain_forecast(forecaster: QuantileForecaster, model_input_table: pd.DataFrame,
-                     params: dict[str, Any]) -> tuple[pd.DataFrame, Figure]:
-    """Global SHAP importance of the forecast quantile and its beeswarm figure."""
+                     params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, Figure]:
+    """SHAP values of the forecast steps, their global importance and the beeswarm figure."""
     rows = _forecast_rows(model_input_table)
     values = shap_values(forecaster, rows, params["quantile"])
     title = f"What drives the P{round(params['quantile'] * 100)} forecast (SHAP, {len(rows)} forecast steps)"
     figure = summary_figure(values, rows[forecaster.features], params["max_display"], title)
-    return global_importance(values), figure
+    keyed = pd.concat([rows[["series", "target", "ds"]].astype({"series": str, "target": str}),
+                       values.add_prefix("shap_")], axis=1)
+    return keyed.reset_index(drop=True), global_importance(values), figure

@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=explain_forecast,
                 inputs=["forecaster", "model_input_table", "params:explainability"],
-                outputs=["shap_importance", "shap_summary_figure"],
+                outputs=["shap_values", "shap_importance", "shap_summary_figure"],
                 name="explain_forecast",
             ),
         ]

@@ -13,10 +13,13 @@ from tokenplan.usage_buckets import complete_grid, deduplicate, normalise_model_
 def build_usage_buckets(raw_usage: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Validated raw usage -> canonical ``usage_buckets`` (UTC, one id per model, gaps as NaN)."""
     source = raw_usage.attrs.get("source", "raw_usage")
-    usage = validate_usage(raw_usage, timezone=params["timezone"], source=source)
-    usage["model"] = usage["model"].map(lambda m: normalise_model_id(m, params.get("model_aliases")))
     dimensions = list(params.get("series_dimensions") or [])
+    usage = validate_usage(raw_usage, timezone=params["timezone"], source=source,
+                           series_columns=("model", *dimensions))
+    # Duplicates are repeated source rows, so they are found by the raw model id: a dated
+    # id and its alias in the same bucket are distinct usage that normalising merges.
     usage = deduplicate(usage, ["timestamp", "model", *dimensions], source)
+    usage["model"] = usage["model"].map(lambda m: normalise_model_id(m, params.get("model_aliases")))
     buckets = to_buckets(usage, params["bucket"], ["model", *dimensions])
     return complete_grid(buckets, params["bucket"])
 

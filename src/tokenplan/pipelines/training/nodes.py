@@ -11,6 +11,7 @@ import pandas as pd
 from tokenplan.backtest import fold_origins, run_backtest, score_backtest
 from tokenplan.features import feature_columns, spec_from_params
 from tokenplan.forecaster import QuantileForecaster, quantile_columns
+from tokenplan.totals import period_totals
 from tokenplan.tuning import study_name, tune
 
 
@@ -71,3 +72,9 @@ def predict_forecast(forecaster: QuantileForecaster, model_input_table: pd.DataF
     out = pd.concat([out, quantiles], axis=1).reset_index(drop=True)
     names = quantile_columns(forecaster.quantiles)
     return out[["series", "target", "origin", "ds", "step", *names]]
+
+
+def forecast_totals(forecast: pd.DataFrame, backtest_predictions: pd.DataFrame,
+                    params: dict[str, Any]) -> pd.DataFrame:
+    """Monthly and whole-horizon totals with intervals from backtested errors of totals."""
+    return period_totals(forecast, backtest_predictions, params["quantiles"])

@@ -5,6 +5,7 @@ from kedro.pipeline import Node, Pipeline
 from tokenplan.pipelines.training.nodes import (
     backtest_forecaster,
     evaluate_backtest,
+    forecast_totals,
     predict_forecast,
     train_forecaster,
     tune_hyperparameters,
@@ -25,5 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  outputs="forecaster", name="train_forecaster"),
             Node(func=predict_forecast, inputs=["forecaster", "model_input_table", "quantile_offsets"],
                  outputs="forecast", name="predict_forecast"),
+            Node(func=forecast_totals, inputs=["forecast", "backtest_predictions", tr],
+                 outputs="forecast_totals", name="forecast_totals"),
         ]
     )
