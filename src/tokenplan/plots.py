@@ -13,13 +13,14 @@ from matplotlib.figure import Figure
 
 __all__ = ["backtest_figure", "forecast_figure"]
 
-_UNITS = {"requests": "requests / day", "input_tokens": "uncached input tokens / day",
-          "cache_write_tokens": "cache-write tokens / day", "cache_read_tokens": "cache-read tokens / day",
-          "output_tokens": "output tokens / day"}
+_UNITS = {"requests": "requests", "input_tokens": "uncached input tokens",
+          "cache_write_tokens": "cache-write tokens", "cache_read_tokens": "cache-read tokens",
+          "output_tokens": "output tokens"}
+_PER = {"D": "day", "h": "hour"}
 
 
 def forecast_figure(forecast: pd.DataFrame, history: pd.DataFrame, history_days: int,
-                    quantile_names: list[str]) -> Figure:
+                    quantile_names: list[str], freq: str = "D") -> Figure:
     """Fan chart per series (rows) and target (columns): recent history, P50 and the outer interval."""
     series_list = sorted(forecast["series"].unique())
     targets = [t for t in _UNITS if t in set(forecast["target"])]
@@ -37,11 +38,11 @@ def forecast_figure(forecast: pd.DataFrame, history: pd.DataFrame, history_days:
                             label=f"{lower.upper()}–{upper.upper()}")
             ax.plot(future["ds"], future[median], color="tab:blue", lw=1.0, label=median.upper())
             ax.set_title(f"{series}\n{target}", fontsize=9)
-            ax.set_ylabel(_UNITS[target], fontsize=8)
+            ax.set_ylabel(f"{_UNITS[target]} / {_PER.get(freq, freq)}", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.tick_params(axis="x", rotation=30)
     axes[0, 0].legend(fontsize=7, loc="upper left")
-    figure.suptitle("Forecast per model and token type (UTC days)", fontsize=12)
+    figure.suptitle(f"Forecast per model and token type (UTC {_PER.get(freq, freq)}s)", fontsize=12)
     figure.tight_layout()
     return figure
 

@@ -136,10 +136,16 @@ def _costs(inputs: ReportInputs) -> str:
 
 def _assumptions(inputs: ReportInputs) -> str:
     s = inputs.settings
-    first = inputs.totals["start"].min()
-    future = inputs.events[inputs.events["end"].dt.tz_convert(None) > pd.Timestamp(first)]
-    events = (_table(future[["start", "end", "name", "kind", "scope"]].astype(str)) if len(future)
-              else "No future events in the calendar: the forecast assumes none.")
+    first, last = pd.Timestamp(inputs.totals["start"].min()), pd.Timestamp(inputs.totals["end"].max())
+    events = inputs.events.copy()
+    start, end = events["start"].dt.tz_convert(None), events["end"].dt.tz_convert(None)
+    in_horizon = events[(start <= last + pd.Timedelta(days=1)) & (end > first)].copy()
+    in_horizon["note"] = ["in force since before the horizon" if s < first else "planned"
+                          for s in in_horizon["start"].dt.tz_convert(None)]
+    for column in ("start", "end"):
+        in_horizon[column] = in_horizon[column].dt.strftime("%Y-%m-%d %H:%M UTC")
+    events = (_table(in_horizon[["start", "end", "name", "kind", "scope", "note"]]) if len(in_horizon)
+              else "No events in the calendar overlap the horizon: the forecast assumes none.")
     params = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in inputs.best_params.items()}
     history = inputs.history
     return "\n".join([

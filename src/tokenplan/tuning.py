@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["SEARCH_SPACE_VERSION", "study_name", "suggest_params", "tune"]
 
 SEARCH_SPACE_VERSION = "v1"
+_MODEL_PARAMS = "model_params"
 
 
 def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
@@ -90,6 +91,7 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
 
     def objective(trial: optuna.Trial) -> float:
         params = {**suggest_params(trial), **(fixed_params or {})}
+        trial.set_user_attr(_MODEL_PARAMS, params)
         losses = []
         for k, (train, valid) in enumerate(folds):
             model = QuantileForecaster(feature_columns(spec), quantiles, params, seed=seed).fit(train)
@@ -109,5 +111,8 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
         logger.info("study %s: %d trials done, running %d more", name, done, remaining)
         study.optimize(objective, n_trials=remaining, timeout=timeout_seconds, gc_after_trial=False)
     logger.info("study %s: best pinball %.4f after %.0f s", name, study.best_value, time.monotonic() - started)
-    return {**study.best_params, "study_name": name, "best_value": study.best_value,
+    # The parameters the best trial was scored with (fixed ones included), not Optuna's raw
+    # suggestions, which need not be the same names or values.
+    best = study.best_trial.user_attrs.get(_MODEL_PARAMS, {**study.best_params, **(fixed_params or {})})
+    return {**best, "study_name": name, "best_value": study.best_value,
             "n_trials": len(study.get_trials(deepcopy=False, states=finished))}

@@ -1,7 +1,7 @@
 """Kedro dataset serving one part of the simulated demo traffic.
 
 The first load runs the seeded simulator once and writes every part (usage, events,
-truth) as Parquet files under ``directory`` through kedro-datasets, so the demo's raw
+truth) as Parquet files under the folder ``path`` through kedro-datasets, so the demo's raw
 data sits in ``data/01_raw`` like any user's export and later loads just read it. A
 config fingerprint in the file names means a changed simulator config is re-simulated
 rather than silently served stale.
@@ -26,14 +26,14 @@ class DemoTrafficDataset(AbstractDataset[None, pd.DataFrame]):
 
     def __init__(
         self,
-        directory: str,
+        path: str,
         part: str,
         config: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         if part not in PARTS:
             raise DatasetError(f"DemoTrafficDataset part must be one of {PARTS}, got {part!r}")
-        self._directory = Path(directory)
+        self._directory = Path(path)
         self._part = part
         self._config = dict(config or {})
         self.metadata = metadata

@@ -35,10 +35,10 @@ def estimate_costs(forecast_totals: pd.DataFrame, prices: dict[str, UnitPrices],
 
 
 def plot_forecast(forecast: pd.DataFrame, target_series: pd.DataFrame, params: dict[str, Any],
-                  training_params: dict[str, Any]) -> Figure:
+                  training_params: dict[str, Any], fe_params: dict[str, Any]) -> Figure:
     """Fan charts of the forecast after recent history."""
     return forecast_figure(forecast, target_series, params["history_days_shown"],
-                           quantile_columns(training_params["quantiles"]))
+                           quantile_columns(training_params["quantiles"]), fe_params["freq"])
 
 
 def plot_backtest(backtest_metrics: pd.DataFrame) -> Figure:

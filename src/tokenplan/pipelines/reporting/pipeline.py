@@ -18,7 +18,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(func=price_models, inputs=["forecast_totals", rp], outputs="model_prices", name="price_models"),
             Node(func=estimate_costs, inputs=["forecast_totals", "model_prices", tr], outputs="cost_forecast",
                  name="estimate_costs"),
-            Node(func=plot_forecast, inputs=["forecast", "target_series", rp, tr], outputs="forecast_plot",
+            Node(func=plot_forecast, inputs=["forecast", "target_series", rp, tr, "params:feature_engineering"],
+                 outputs="forecast_plot",
                  name="plot_forecast"),
             Node(func=plot_backtest, inputs="backtest_metrics", outputs="backtest_plot", name="plot_backtest"),
             Node(

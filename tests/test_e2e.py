@@ -1,0 +1,150 @@
+"""End to end: ``kedro run --env test`` in a fresh copy of the project, twice.
+
+The project's ``conf/``, ``pyproject.toml`` and ``src/`` are copied into a temporary
+folder with empty data layers, and the ``kedro`` of the interpreter running the tests
+(the project's venv under ``make test``) runs the default pipeline there as a
+subprocess. The test environment simulates a short demo (conf/test), so a run takes
+well under a minute. The first run's outputs are checked for sanity and against the
+simulator's truth; a second run must add a second report folder and leave the first
+one untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.e2e
+
+from tests.project_copy import PROJECT_ROOT, make_project_copy  # noqa: E402
+QUANTILES = ("p10", "p50", "p90")
+RUN_TIMEOUT_SECONDS = 600
+# Headings are matched loosely (case-insensitive substrings of a markdown heading), so
+# rewording a section title does not break the test but dropping a section does.
+REPORT_SECTIONS = ("forecast", "backtest", "shap")
+
+
+def _kedro_command() -> list[str]:
+    """The ``kedro`` next to this interpreter (the venv's), else ``python -m kedro``."""
+    script = Path(sys.executable).parent / "kedro"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "kedro"]
+
+
+def _kedro_run(project: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KEDRO_ENV"}
+    env.update(KEDRO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", MPLBACKEND="Agg", COLUMNS="200")
+    result = subprocess.run([*_kedro_command(), "run", "--env", "test"], cwd=project, env=env,
+                            capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, check=False)
+    assert result.returncode == 0, (
+        f"kedro run --env test exited with {result.returncode}\n"
+        f"--- stdout (tail) ---\n{result.stdout[-6000:]}\n--- stderr (tail) ---\n{result.stderr[-6000:]}"
+    )
+
+
+def _report_folders(project: Path) -> list[Path]:
+    return sorted(p.parent for p in (project / "data" / "08_reporting").glob("*/report.md"))
+
+
+def _fingerprints(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def _naive_utc(values: pd.Series) -> pd.Series:
+    """Timestamps as naive UTC (forecast ``ds`` is naive UTC, source timestamps are tz-aware)."""
+    values = pd.to_datetime(values)
+    return values.dt.tz_convert("UTC").dt.tz_localize(None) if values.dt.tz is not None else values
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A project copy after one successful ``kedro run --env test``."""
+    root = make_project_copy(tmp_path_factory.mktemp("e2e") / "project")
+    _kedro_run(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def first_report(project) -> dict:
+    """The report folders right after the first run, and the first one's file hashes."""
+    folders = _report_folders(project)
+    return {"folders": folders, "fingerprints": {f.name: _fingerprints(f) for f in folders}}
+
+
+@pytest.fixture(scope="module")
+def test_params(project) -> dict:
+    with open(project / "conf" / "test" / "parameters_feature_engineering.yml") as f:
+        return yaml.safe_load(f)["feature_engineering"]
+
+
+@pytest.fixture(scope="module")
+def forecast(project, first_report) -> pd.DataFrame:  # first_report: read before any second run
+    return pd.read_parquet(project / "data" / "07_model_output" / "forecast.parquet")
+
+
+@pytest.fixture(scope="module")
+def truth(project) -> pd.DataFrame:
+    """``demo_truth``: the simulator's expected and realised values, hourly per model and target."""
+    files = list((project / "data" / "01_raw" / "demo_test").glob("truth-*.parquet"))
+    assert len(files) == 1, f"expected one demo_test truth file, found {files}"
+    return pd.read_parquet(files[0])
+
+
+def test_one_report_folder_with_all_sections(project, first_report):
+    folders = first_report["folders"]
+    assert len(folders) == 1, f"expected one data/08_reporting/<version>/report.md, found {folders}"
+    assert not list((project / "data" / "08_reporting").glob(".*partial")), "a staging folder was left behind"
+    headings = [line.lstrip("#").strip().lower()
+                for line in (folders[0] / "report.md").read_text().splitlines() if line.startswith("#")]
+    for section in REPORT_SECTIONS:
+        assert any(section in heading for heading in headings), f"no '{section}' heading in {headings}"
+
+
+def test_forecast_quantiles_are_ordered_and_non_negative(forecast, test_params):
+    assert set(QUANTILES) <= set(forecast.columns), forecast.columns.tolist()
+    values = forecast[list(QUANTILES)]
+    assert np.isfinite(values.to_numpy()).all()
+    assert (values >= 0).all().all()
+    assert (forecast["p10"] <= forecast["p50"]).all()
+    assert (forecast["p50"] <= forecast["p90"]).all()
+    steps = forecast.groupby(["series", "target"], observed=True)["ds"].nunique()
+    assert (steps == test_params["horizon"]).all(), steps
+
+
+def test_forecast_starts_after_the_history(project, forecast):
+    usage = pd.read_parquet(project / "data" / "03_primary" / "usage_buckets.parquet", columns=["timestamp"])
+    last_history = _naive_utc(usage["timestamp"]).max()
+    assert (_naive_utc(forecast["ds"]) > last_history).all(), (forecast["ds"].min(), last_history)
+
+
+def test_p50_total_is_near_the_realised_future(forecast, truth):
+    """Loose: P50 total over the horizon within 0.5-2x of what the simulator realised."""
+    days = _naive_utc(forecast["ds"])
+    future = truth[truth["is_future"]].copy()
+    future["day"] = _naive_utc(future["timestamp"]).dt.floor("D")
+    future = future[future["day"].between(days.min(), days.max())]
+    assert future["day"].nunique() == days.nunique(), "the demo truth does not cover the whole horizon"
+    realised = future.groupby(["model", "target"])["actual"].sum()
+    model = forecast["series"].astype(str).str.split("/").str[0]  # series = model[/dimensions]
+    predicted = forecast.groupby([model.rename("model"), forecast["target"].astype(str)])["p50"].sum()
+    ratio = (predicted / realised).dropna()
+    assert len(ratio) == len(realised), "forecast and truth cover different series"
+    assert ratio.between(0.5, 2.0).all(), ratio.sort_values().to_string()
+
+
+def test_second_run_adds_a_report_and_keeps_the_first(project, first_report, forecast):
+    # Depends on ``forecast`` so the checks on the first run's outputs read them first.
+    _kedro_run(project)
+    folders = _report_folders(project)
+    assert len(folders) == 2, folders
+    first = first_report["folders"][0]
+    assert first in folders
+    assert _fingerprints(first) == first_report["fingerprints"][first.name], "the first report was modified"
+    assert (folders[-1] / "report.md").stat().st_size > 0
