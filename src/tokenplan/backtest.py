@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.baselines import seasonal_naive
+from tokenplan.baselines import mstl, seasonal_naive
 from tokenplan.conformal import fit_offsets, noise_scales, offsets_for
 from tokenplan.features import FeatureSpec, feature_columns
 from tokenplan.forecaster import QuantileForecaster, quantile_columns
@@ -58,12 +58,25 @@ def _fold_predictions(examples: pd.DataFrame, origin, spec: FeatureSpec, quantil
     return test
 
 
+def _mstl_rows(folds: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, quantiles: list[float]) -> pd.DataFrame:
+    keys = ["series", "target", "origin", "ds", "step", "y"]
+    frames = []
+    for origin, fold in folds.groupby("fold"):
+        predicted = mstl(series, origin, spec.horizon, spec.freq, quantiles)
+        rows = fold[keys].astype({"series": str, "target": str}).merge(predicted, on=["series", "target", "ds"],
+                                                                       how="left")
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True).assign(method="mstl")
+
+
 def run_backtest(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], params: dict[str, Any],
-                 origins: list, seed: int = 0) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+                 origins: list, seed: int = 0, series: pd.DataFrame | None = None,
+                 baselines: tuple[str, ...] = ("seasonal_naive",)) -> tuple[pd.DataFrame, dict[str, list[float]]]:
     """Out-of-sample predictions of model and baselines per fold, and offsets from all folds.
 
     Returns a long table ``series, target, origin, ds, step, y, method, p..`` and the
-    conformal offsets to apply to the final model.
+    conformal offsets to apply to the final model. ``baselines`` may include ``mstl``,
+    which needs the long target ``series``.
     """
     folds = pd.concat([_fold_predictions(examples, o, spec, quantiles, params, seed) for o in origins],
                       ignore_index=True)
@@ -87,7 +100,12 @@ def run_backtest(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[floa
         naive_rows[name] = naive
     naive_rows["method"] = "seasonal_naive"
     offsets = fit_offsets(folds[error_columns], quantiles, noise_scales(examples, spec.season))
-    table = pd.concat([model_rows, naive_rows], ignore_index=True)
+    parts = [model_rows] + ([naive_rows] if "seasonal_naive" in baselines else [])
+    if "mstl" in baselines:
+        if series is None:
+            raise ValueError("the mstl baseline needs the target series")
+        parts.append(_mstl_rows(folds, series, spec, quantiles))
+    table = pd.concat(parts, ignore_index=True)
     for column in ("series", "target"):
         table[column] = table[column].astype(str)
     return table, offsets

@@ -24,7 +24,9 @@ from matplotlib.figure import Figure
 
 from tokenplan.forecaster import QuantileForecaster
 
-__all__ = ["global_importance", "shap_values", "summary_figure"]
+__all__ = ["global_importance", "shap_table", "shap_values", "summary_figure", "summary_figure_from_table"]
+
+_SHAP, _VALUE = "shap_", "value_"
 
 
 def shap_values(forecaster: QuantileForecaster, examples: pd.DataFrame, quantile: float) -> pd.DataFrame:
@@ -58,3 +60,22 @@ def summary_figure(values: pd.DataFrame, features: pd.DataFrame, max_display: in
     figure.axes[0].set_title(title)
     figure.axes[0].set_xlabel("SHAP value (log-ratio to trend anchor; +0.1 = about 10% above trend)")
     return figure
+
+
+def shap_table(rows: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    """One row per forecast step: keys, ``shap_<feature>`` and the ``value_<feature>`` explained."""
+    features = rows[values.columns].copy()
+    for column in features.columns:
+        if isinstance(features[column].dtype, pd.CategoricalDtype):
+            features[column] = features[column].astype(str)
+    keys = rows[["series", "target", "ds"]].astype({"series": str, "target": str})
+    return pd.concat([keys, values.add_prefix(_SHAP), features.add_prefix(_VALUE)], axis=1).reset_index(drop=True)
+
+
+def summary_figure_from_table(table: pd.DataFrame, quantile: float, max_display: int) -> Figure:
+    """The beeswarm of a ``shap_table``."""
+    features = [c.removeprefix(_SHAP) for c in table.columns if c.startswith(_SHAP)]
+    values = table[[_SHAP + f for f in features]].set_axis(features, axis=1)
+    inputs = table[[_VALUE + f for f in features]].set_axis(features, axis=1)
+    title = f"What drives the P{round(quantile * 100)} forecast (SHAP, {len(table)} forecast steps)"
+    return summary_figure(values, inputs, max_display, title)

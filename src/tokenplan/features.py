@@ -101,7 +101,8 @@ class _Grid:
         self.keys = series[["series", "target"]].drop_duplicates().sort_values(["series", "target"])
         self.keys = self.keys.reset_index(drop=True)
         self.times = pd.date_range(series["ds"].min(), end, freq=spec.freq)
-        wide = series.pivot_table(index=["series", "target"], columns="ds", values="y", aggfunc="sum", dropna=False)
+        # pivot, not pivot_table(aggfunc="sum"): a sum turns a missing bucket into 0.
+        wide = series.pivot(index=["series", "target"], columns="ds", values="y")
         wide = wide.reindex(pd.MultiIndex.from_frame(self.keys)).reindex(columns=self.times)
         self.values = wide.to_numpy(dtype=float)
         self.index = {t: i for i, t in enumerate(self.times)}

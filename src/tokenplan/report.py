@@ -95,18 +95,22 @@ def _backtest(inputs: ReportInputs) -> str:
                                                                  values="mase")
     baselines = [c for c in per_series.columns if c != "xgboost"]
     best_baseline = per_series[baselines].min(axis=1)
+    winner = per_series[baselines].idxmin(axis=1)
     losses = per_series[per_series["xgboost"] >= best_baseline]
     verdict = ("The tuned model beats every baseline on every series and target (MASE)." if losses.empty else
-               "**A baseline wins on:** " + "; ".join(
-                   f"{s} {t} (xgboost MASE {row['xgboost']:.2f} vs {best_baseline.loc[(s, t)]:.2f})"
-                   for (s, t), row in losses.iterrows()) + ".")
+               f"**A baseline wins on {len(losses)} of {len(per_series)} series/targets:** " + "; ".join(
+                   f"{s} {t} (xgboost MASE {row['xgboost']:.2f} vs {winner.loc[(s, t)]} "
+                   f"{best_baseline.loc[(s, t)]:.2f})" for (s, t), row in losses.iterrows()) + ".")
+    order = {"xgboost": 0}
+    shown = shown.sort_values(["target", "method"], key=lambda c: c.map(order).fillna(1) if c.name == "method" else c)
     nominal = inputs.quantile_names[-1].upper(), inputs.quantile_names[0].upper()
     return (_table(shown) + "\n\n" + verdict + "\n\n"
             f"MASE and WAPE score the P50; pinball (mean over quantile levels) and Winkler "
             f"({nominal[1]}–{nominal[0]}) are divided by the mean actual so series of different size compare; "
             f"coverage is the share of actuals inside {nominal[1]}–{nominal[0]} (nominal "
             f"{_nominal(inputs.quantile_names):.0%}), each fold's interval calibrated on the other folds only. "
-            f"The seasonal naive is a point forecast: it has no interval.")
+            f"The seasonal naive is a point forecast: it has no interval; MSTL's interval is its own "
+            f"model-based interval (statsforecast), not conformally calibrated.")
 
 
 def _nominal(names: list[str]) -> float:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tokenplan.explanations import global_importance, shap_values, summary_figure
+from tokenplan.explanations import global_importance, shap_table, shap_values, summary_figure_from_table
 from tokenplan.forecaster import QuantileForecaster
 
 
@@ -18,12 +18,13 @@ def _forecast_rows(model_input_table: pd.DataFrame) -> pd.DataFrame:
 
 
 def explain_forecast(forecaster: QuantileForecaster, model_input_table: pd.DataFrame,
-                     params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, Figure]:
-    """SHAP values of the forecast steps, their global importance and the beeswarm figure."""
+                     params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """SHAP values (with the feature values they explain) for every forecast step, and global importance."""
     rows = _forecast_rows(model_input_table)
     values = shap_values(forecaster, rows, params["quantile"])
-    title = f"What drives the P{round(params['quantile'] * 100)} forecast (SHAP, {len(rows)} forecast steps)"
-    figure = summary_figure(values, rows[forecaster.features], params["max_display"], title)
-    keyed = pd.concat([rows[["series", "target", "ds"]].astype({"series": str, "target": str}),
-                       values.add_prefix("shap_")], axis=1)
-    return keyed.reset_index(drop=True), global_importance(values), figure
+    return shap_table(rows, values), global_importance(values)
+
+
+def plot_shap_summary(shap_values_table: pd.DataFrame, params: dict[str, Any]) -> Figure:
+    """SHAP beeswarm of the forecast steps."""
+    return summary_figure_from_table(shap_values_table, params["quantile"], params["max_display"])

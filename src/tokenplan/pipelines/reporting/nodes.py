@@ -49,7 +49,7 @@ def plot_backtest(backtest_metrics: pd.DataFrame) -> Figure:
 def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_totals: pd.DataFrame,
                  cost_forecast: pd.DataFrame, backtest_metrics: pd.DataFrame, shap_importance: pd.DataFrame,
                  events_calendar: pd.DataFrame, best_params: dict[str, Any], prices: dict[str, UnitPrices],
-                 forecast_plot: Figure, backtest_plot: Figure, shap_summary_figure: Figure,
+                 forecast_plot: Figure, backtest_plot: Figure, shap_plot: Figure,
                  fe_params: dict[str, Any], training_params: dict[str, Any]) -> dict[str, Any]:
     """The report folder's files: report.md, its figures and the tables it summarises."""
     settings = {**{k: fe_params[k] for k in ("freq", "horizon", "holiday_country", "trend")},
@@ -64,7 +64,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         "report.md": render_report(inputs),
         "forecast.png": forecast_plot,
         "backtest.png": backtest_plot,
-        "shap_summary.png": shap_summary_figure,
+        "shap_summary.png": shap_plot,
         "forecast.csv": forecast,
         "forecast_totals.csv": forecast_totals,
         "cost_forecast.csv": cost_forecast,

@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from tokenplan.pipelines.explainability.nodes import plot_shap_summary
 from tokenplan.pipelines.reporting.nodes import (
     build_report,
     estimate_costs,
@@ -22,11 +23,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                  outputs="forecast_plot",
                  name="plot_forecast"),
             Node(func=plot_backtest, inputs="backtest_metrics", outputs="backtest_plot", name="plot_backtest"),
+            Node(func=plot_shap_summary, inputs=["shap_values", "params:explainability"], outputs="shap_plot",
+                 name="plot_shap_for_report"),
             Node(
                 func=build_report,
                 inputs=["target_series", "forecast", "forecast_totals", "cost_forecast", "backtest_metrics",
                         "shap_importance", "events_calendar", "best_params", "model_prices", "forecast_plot",
-                        "backtest_plot", "shap_summary_figure", "params:feature_engineering", tr],
+                        "backtest_plot", "shap_plot", "params:feature_engineering", tr],
                 outputs="report",
                 name="build_report",
             ),

@@ -38,13 +38,13 @@ def _model_params(best_params: dict[str, Any], params: dict[str, Any]) -> dict[s
     return {**tuned, "objective": params["objective"]}
 
 
-def backtest_forecaster(model_input_table: pd.DataFrame, fe_params: dict[str, Any], params: dict[str, Any],
-                        best_params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+def backtest_forecaster(model_input_table: pd.DataFrame, target_series: pd.DataFrame, fe_params: dict[str, Any],
+                        params: dict[str, Any], best_params: dict[str, Any]) -> tuple[pd.DataFrame, dict]:
     """Out-of-sample predictions of the model and baselines, and the calibration offsets."""
     spec = spec_from_params(fe_params)
     origins = fold_origins(model_input_table, spec, params["backtest"]["folds"], params["backtest"]["step"])
     return run_backtest(model_input_table, spec, params["quantiles"], _model_params(best_params, params), origins,
-                        seed=params["seed"])
+                        seed=params["seed"], series=target_series, baselines=tuple(params["backtest"]["baselines"]))
 
 
 def evaluate_backtest(backtest_predictions: pd.DataFrame, target_series: pd.DataFrame,

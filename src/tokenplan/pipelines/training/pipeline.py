@@ -18,7 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(func=tune_hyperparameters, inputs=["model_input_table", fe, tr], outputs="best_params",
                  name="tune_hyperparameters"),
-            Node(func=backtest_forecaster, inputs=["model_input_table", fe, tr, "best_params"],
+            Node(func=backtest_forecaster, inputs=["model_input_table", "target_series", fe, tr, "best_params"],
                  outputs=["backtest_predictions", "quantile_offsets"], name="backtest_forecaster"),
             Node(func=evaluate_backtest, inputs=["backtest_predictions", "target_series", fe, tr],
                  outputs="backtest_metrics", name="evaluate_backtest"),

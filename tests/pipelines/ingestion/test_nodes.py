@@ -1,0 +1,299 @@
+"""Ingestion nodes as plain functions: canonical usage buckets, events calendar, bad input."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tokenplan.pipelines.ingestion.nodes import build_events_calendar, build_usage_buckets
+from tokenplan.schemas import COUNT_COLUMNS, InvalidInputError
+
+SONNET = "claude-sonnet-4-5"
+USAGE_SOURCE = "raw_usage (data/01_raw/usage.csv)"
+EVENTS_SOURCE = "raw_events (data/01_raw/events.csv)"
+NEW_YORK = "America/New_York"
+
+
+def _params(**overrides) -> dict:
+    return {"timezone": "UTC", "bucket": "h", "series_dimensions": [], "model_aliases": {}, **overrides}
+
+
+def _usage(timestamps: list[str], models: list[str] | str = SONNET, **columns) -> pd.DataFrame:
+    n = len(timestamps)
+    frame = pd.DataFrame({
+        "timestamp": timestamps,
+        "model": models,
+        "requests": columns.pop("requests", list(range(1, n + 1))),
+        "input_tokens": columns.pop("input_tokens", [100 * (i + 1) for i in range(n)]),
+        "output_tokens": columns.pop("output_tokens", [10 * (i + 1) for i in range(n)]),
+        **columns,
+    })
+    frame.attrs["source"] = USAGE_SOURCE
+    return frame
+
+
+def _events(**overrides) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "start": ["2025-03-01", "2025-01-10 09:00"],
+        "end": ["2025-03-08", "2025-01-10 17:00"],
+        "name": ["spring campaign", "sonnet launch"],
+        "kind": ["campaign", "launch"],
+        "scope": [None, "claude-sonnet-4-5-20250929"],
+        **overrides,
+    })
+    frame.attrs["source"] = EVENTS_SOURCE
+    return frame
+
+
+def _local_hours(start: str, end: str) -> list[str]:
+    """Wall-clock hour labels a local-time export would carry, DST transitions included."""
+    hours = pd.date_range(pd.Timestamp(start, tz=NEW_YORK), pd.Timestamp(end, tz=NEW_YORK), freq="h")
+    return list(hours.tz_localize(None).strftime("%Y-%m-%d %H:%M"))
+
+
+def _by_hour(buckets: pd.DataFrame, column: str = "requests") -> pd.Series:
+    return buckets.set_index("timestamp")[column]
+
+
+# ----------------------------------------------------------------- canonical output
+
+
+def test_usage_buckets_are_canonical_utc_float_hourly_rows():
+    raw = _usage(["2025-01-01 00:10", "2025-01-01 00:40", "2025-01-01 01:05", "2025-01-01 02:59"])
+
+    buckets = build_usage_buckets(raw, _params())
+
+    assert str(buckets["timestamp"].dtype) == "datetime64[ns, UTC]"
+    assert list(buckets.columns[:2]) == ["timestamp", "series"]
+    for column in COUNT_COLUMNS:
+        assert buckets[column].dtype == np.float64, column
+    # Sub-hour rows are summed into their bucket start.
+    assert _by_hour(buckets).to_dict() == {
+        pd.Timestamp("2025-01-01 00:00", tz="UTC"): 3.0,
+        pd.Timestamp("2025-01-01 01:00", tz="UTC"): 3.0,
+        pd.Timestamp("2025-01-01 02:00", tz="UTC"): 4.0,
+    }
+    assert set(buckets["series"]) == {SONNET}
+    # A column the source lacks is unknown (NaN), not zero.
+    assert buckets["cache_read_tokens"].isna().all()
+
+
+def test_missing_bucket_is_kept_as_a_nan_row_not_a_zero():
+    raw = _usage(["2025-01-01 00:00", "2025-01-01 01:00", "2025-01-01 04:00"])
+
+    buckets = build_usage_buckets(raw, _params())
+
+    expected_grid = pd.date_range("2025-01-01 00:00", "2025-01-01 04:00", freq="h", tz="UTC")
+    assert list(buckets["timestamp"]) == list(expected_grid)
+    gaps = buckets[buckets["timestamp"].isin(expected_grid[[2, 3]])]
+    assert len(gaps) == 2
+    assert gaps[["requests", "input_tokens", "output_tokens"]].isna().all().all()
+    assert (gaps["series"] == SONNET).all()
+    assert buckets["requests"].sum() == 6.0
+
+
+def test_each_series_gets_its_own_complete_grid():
+    raw = _usage(["2025-01-01 00:00", "2025-01-01 02:00", "2025-01-01 01:00", "2025-01-01 03:00"],
+                 models=[SONNET, SONNET, "claude-haiku-4-5", "claude-haiku-4-5"])
+
+    buckets = build_usage_buckets(raw, _params())
+
+    sizes = buckets.groupby("series").size().to_dict()
+    assert sizes == {"claude-haiku-4-5": 3, SONNET: 3}
+    assert not buckets.duplicated(["timestamp", "series"]).any()
+
+
+# ----------------------------------------------------------------- model ids
+
+
+def test_dated_model_id_and_its_alias_merge_into_one_series():
+    raw = _usage(["2025-01-01 00:00", "2025-01-01 00:00", "2025-01-01 01:00"],
+                 models=["claude-sonnet-4-5-20250929", "claude-sonnet-4-5", "anthropic/claude-sonnet-4-5-20250929"])
+
+    buckets = build_usage_buckets(raw, _params())
+
+    assert set(buckets["series"]) == {SONNET}
+    # Same bucket, two raw ids: both rows are real usage and are summed, not deduplicated.
+    assert _by_hour(buckets).tolist() == [3.0, 3.0]
+
+
+def test_alias_map_renames_and_merges_series():
+    raw = _usage(["2025-01-01 00:00", "2025-01-01 00:00", "2025-01-01 01:00"],
+                 models=["my-proxy-sonnet", "claude-sonnet-4-5-20250929", "claude-3-5-sonnet-20241022"])
+    aliases = {"my-proxy-sonnet": SONNET, "claude-3-5-sonnet": "sonnet-legacy"}
+
+    buckets = build_usage_buckets(raw, _params(model_aliases=aliases))
+
+    assert set(buckets["series"]) == {SONNET, "sonnet-legacy"}
+    assert buckets.loc[buckets["series"] == SONNET, "requests"].sum() == 3.0
+
+
+def test_event_scope_is_normalised_like_usage_model_ids():
+    events = build_events_calendar(_events(), _params())
+
+    assert list(events["name"]) == ["sonnet launch", "spring campaign"]  # sorted by start
+    assert events.loc[events["kind"] == "launch", "scope"].item() == SONNET
+    assert events.loc[events["kind"] == "campaign", "scope"].item() == ""
+    assert str(events["start"].dtype) == "datetime64[ns, UTC]"
+
+
+# ----------------------------------------------------------------- duplicates
+
+
+def test_duplicate_rows_are_removed_by_key_and_logged(caplog):
+    raw = _usage(["2025-01-01 00:00", "2025-01-01 01:00", "2025-01-01 01:00"], requests=[1, 2, 5])
+
+    with caplog.at_level(logging.WARNING, logger="tokenplan"):
+        buckets = build_usage_buckets(raw, _params())
+
+    # The later row of a repeated key wins (a re-downloaded, revised export page).
+    assert _by_hour(buckets).tolist() == [1.0, 5.0]
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(USAGE_SOURCE in m and "1 duplicate" in m for m in messages), messages
+
+
+def test_same_bucket_in_two_workspaces_is_not_a_duplicate():
+    raw = _usage(["2025-01-01 00:00", "2025-01-01 00:00"], workspace=["research", None])
+
+    buckets = build_usage_buckets(raw, _params(series_dimensions=["workspace"]))
+
+    assert len(buckets) == 2
+    assert buckets["requests"].sum() == 3.0  # the null (default) workspace is not dropped
+
+
+def test_duplicate_events_are_removed():
+    raw = _events(start=["2025-03-01", "2025-03-01"], end=["2025-03-08", "2025-03-08"],
+                  name=["spring campaign"] * 2, kind=["campaign"] * 2, scope=[None, None])
+
+    assert len(build_events_calendar(raw, _params())) == 1
+
+
+# ----------------------------------------------------------------- time zones and DST
+
+
+def test_naive_timestamps_are_read_in_the_configured_zone():
+    raw = _usage(["2025-07-01 09:00", "2025-01-15 09:00"])
+
+    buckets = build_usage_buckets(raw, _params(timezone=NEW_YORK)).dropna(subset=["requests"])
+
+    assert set(buckets["timestamp"]) == {pd.Timestamp("2025-07-01 13:00", tz="UTC"),  # EDT, UTC-4
+                                        pd.Timestamp("2025-01-15 14:00", tz="UTC")}  # EST, UTC-5
+
+
+def test_aware_timestamps_keep_their_offset():
+    raw = _usage(["2025-07-01T09:00:00+02:00"])
+
+    buckets = build_usage_buckets(raw, _params(timezone=NEW_YORK))
+
+    assert buckets["timestamp"].item() == pd.Timestamp("2025-07-01 07:00", tz="UTC")
+
+
+@pytest.mark.parametrize("dimensions", [[], ["workspace"]])
+def test_dst_fall_back_keeps_both_repeated_local_hours(dimensions):
+    hours = _local_hours("2025-11-01 22:00", "2025-11-02 04:00")
+    assert hours.count("2025-11-02 01:00") == 2  # the export repeats the wall-clock hour
+    raw = _usage(hours, requests=list(range(1, len(hours) + 1)))
+    if dimensions:  # two series interleaved row by row, as a grouped export would list them
+        raw = pd.concat([raw.assign(workspace="a"), raw.assign(workspace="b")])
+        raw = raw.sort_values("timestamp", kind="stable").reset_index(drop=True)
+        raw.attrs["source"] = USAGE_SOURCE
+
+    buckets = build_usage_buckets(raw, _params(timezone=NEW_YORK, series_dimensions=dimensions))
+
+    expected = pd.date_range("2025-11-02 02:00", periods=len(hours), freq="h", tz="UTC")
+    for _, series in buckets.groupby("series"):
+        assert list(series["timestamp"]) == list(expected)
+        assert series["requests"].tolist() == [float(v) for v in range(1, len(hours) + 1)]
+
+
+def test_dst_spring_forward_neither_drops_nor_invents_buckets():
+    hours = _local_hours("2025-03-08 23:00", "2025-03-09 05:00")
+    assert "2025-03-09 02:00" not in hours  # the skipped wall-clock hour
+    raw = _usage(hours)
+
+    buckets = build_usage_buckets(raw, _params(timezone=NEW_YORK))
+
+    expected = pd.date_range("2025-03-09 04:00", periods=len(hours), freq="h", tz="UTC")
+    assert list(buckets["timestamp"]) == list(expected)
+    assert buckets["requests"].notna().all()
+    assert buckets["requests"].tolist() == [float(v) for v in range(1, len(hours) + 1)]
+
+
+def test_events_naive_times_are_read_in_the_configured_zone():
+    events = build_events_calendar(_events(), _params(timezone=NEW_YORK))
+
+    launch = events[events["kind"] == "launch"].iloc[0]
+    assert launch["start"] == pd.Timestamp("2025-01-10 14:00", tz="UTC")
+    assert launch["end"] == pd.Timestamp("2025-01-10 22:00", tz="UTC")
+
+
+# ----------------------------------------------------------------- bad input
+
+
+def _assert_names(error: pytest.ExceptionInfo, source: str, column: str, row: int | None, value) -> None:
+    message = str(error.value)
+    assert source in message, message
+    assert f"'{column}'" in message, message
+    if row is not None:
+        assert f"rows [{row}]" in message, message
+        assert str(value) in message, message
+
+
+def test_wrong_type_names_source_column_row_and_value():
+    raw = _usage(["2025-01-01 00:00", "2025-01-01 01:00", "2025-01-01 02:00"],
+                 input_tokens=[100, 200, "12k"])
+
+    with pytest.raises(InvalidInputError) as error:
+        build_usage_buckets(raw, _params())
+
+    _assert_names(error, USAGE_SOURCE, "input_tokens", 2, "12k")
+
+
+def test_negative_tokens_name_source_column_row_and_value():
+    raw = _usage(["2025-01-01 00:00", "2025-01-01 01:00", "2025-01-01 02:00"],
+                 output_tokens=[10, -7, 30])
+
+    with pytest.raises(InvalidInputError) as error:
+        build_usage_buckets(raw, _params())
+
+    _assert_names(error, USAGE_SOURCE, "output_tokens", 1, -7)
+
+
+def test_unparseable_timestamp_names_source_column_row_and_value():
+    raw = _usage(["2025-01-01 00:00", "yesterday-ish", "2025-01-01 02:00"])
+
+    with pytest.raises(InvalidInputError) as error:
+        build_usage_buckets(raw, _params())
+
+    _assert_names(error, USAGE_SOURCE, "timestamp", 1, "yesterday-ish")
+
+
+def test_missing_required_column_names_source_and_column():
+    raw = _usage(["2025-01-01 00:00"]).drop(columns="model")
+
+    with pytest.raises(InvalidInputError) as error:
+        build_usage_buckets(raw, _params())
+
+    _assert_names(error, USAGE_SOURCE, "model", row=None, value=None)
+    assert "missing" in str(error.value)
+
+
+def test_missing_model_id_is_rejected_not_turned_into_a_series():
+    raw = _usage(["2025-01-01 00:00", "2025-01-01 01:00"], models=[SONNET, None])
+
+    with pytest.raises(InvalidInputError) as error:
+        build_usage_buckets(raw, _params())
+
+    _assert_names(error, USAGE_SOURCE, "model", 1, None)
+
+
+def test_bad_event_kind_names_source_column_row_and_value():
+    raw = _events(kind=["campaign", "party"])
+
+    with pytest.raises(InvalidInputError) as error:
+        build_events_calendar(raw, _params())
+
+    _assert_names(error, EVENTS_SOURCE, "kind", 1, "party")

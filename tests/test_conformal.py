@@ -1,0 +1,140 @@
+"""Conformal offsets: requested coverage on held-out errors, fallback groups, and the
+cross-conformal backtest intervals covering a simulated series with a known noise level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tokenplan.backtest import fold_origins, run_backtest
+from tokenplan.conformal import fit_offsets, noise_scales, offsets_for
+from tokenplan.features import FeatureSpec, make_examples, origin_grid
+
+QUANTILES = [0.1, 0.5, 0.9]
+
+
+def _errors(rng: np.random.Generator, n: int, scale: float, series: str = "s", target: str = "requests",
+            shift: float = 0.0) -> pd.DataFrame:
+    """Errors of a point model: the same ``z - z_hat`` for every quantile column."""
+    e = rng.normal(shift, scale, n)
+    return pd.DataFrame({"series": series, "target": target, **{f"e{i}": e for i in range(len(QUANTILES))}})
+
+
+def test_offsets_give_the_requested_coverage_on_fresh_errors():
+    rng = np.random.default_rng(0)
+    calibration, fresh = _errors(rng, 4000, 0.3, shift=0.1), _errors(rng, 20000, 0.3, shift=0.1)
+
+    offsets = fit_offsets(calibration, QUANTILES)["__all__"]
+
+    assert offsets == sorted(offsets)
+    for i, q in enumerate(QUANTILES):
+        assert np.mean(fresh[f"e{i}"] <= offsets[i]) == pytest.approx(q, abs=0.02)
+    inside = (fresh["e0"] >= offsets[0]) & (fresh["e2"] <= offsets[2])
+    assert inside.mean() == pytest.approx(0.8, abs=0.02)
+
+
+def test_each_group_is_calibrated_to_its_own_width():
+    rng = np.random.default_rng(1)
+    narrow, wide = 0.1, 0.6
+    calibration = pd.concat([_errors(rng, 2000, narrow, target="requests"),
+                             _errors(rng, 2000, wide, target="output_tokens")])
+    fresh = pd.concat([_errors(rng, 10000, narrow, target="requests"),
+                       _errors(rng, 10000, wide, target="output_tokens")], ignore_index=True)
+
+    offsets = fit_offsets(calibration, QUANTILES)
+    shift = offsets_for(offsets, fresh["series"], fresh["target"])
+
+    inside = (fresh["e0"] >= shift[:, 0]) & (fresh["e2"] <= shift[:, 2])
+    for target, covered in inside.groupby(fresh["target"]):
+        assert covered.mean() == pytest.approx(0.8, abs=0.03), target
+    width = {t: offsets[t][2] - offsets[t][0] for t in ("requests", "output_tokens")}
+    assert width["output_tokens"] > 4 * width["requests"]
+
+
+def test_noise_scales_give_each_series_its_own_width():
+    rng = np.random.default_rng(2)
+    sigma = {"quiet": 0.1, "volatile": 0.6}
+    calibration = pd.concat([_errors(rng, 2000, s, series=name) for name, s in sigma.items()])
+    fresh = pd.concat([_errors(rng, 10000, s, series=name) for name, s in sigma.items()], ignore_index=True)
+    scales = {f"{name}|requests": s for name, s in sigma.items()}
+
+    scaled = fit_offsets(calibration, QUANTILES, scales)
+    pooled = fit_offsets(calibration, QUANTILES)
+
+    def coverage(offsets: dict) -> pd.Series:
+        shift = offsets_for(offsets, fresh["series"], fresh["target"])
+        return ((fresh["e0"] >= shift[:, 0]) & (fresh["e2"] <= shift[:, 2])).groupby(fresh["series"]).mean()
+
+    for name, covered in coverage(scaled).items():
+        assert covered == pytest.approx(0.8, abs=0.03), name
+    # Without the scales one pooled width over-covers the quiet series and under-covers the
+    # volatile one: the check above is not met by chance.
+    assert coverage(pooled)["quiet"] > 0.95 and coverage(pooled)["volatile"] < 0.7
+
+
+def test_small_or_unknown_groups_fall_back_to_pooled_offsets_and_typical_scale():
+    rng = np.random.default_rng(3)
+    errors = pd.concat([
+        _errors(rng, 500, 0.2, series="big", target="requests", shift=0.3),
+        _errors(rng, 30, 0.2, series="big", target="cache_read_tokens", shift=-0.3),
+    ])
+    scales = {"big|requests": 0.2, "big|cache_read_tokens": 0.4, "other|requests": 1.0}
+
+    offsets = fit_offsets(errors, QUANTILES, scales, min_rows=60)
+
+    assert "requests" in offsets
+    assert "cache_read_tokens" not in offsets  # too few rows for a target of its own
+    rows = offsets_for(offsets, pd.Series(["big", "big", "new-model"]),
+                       pd.Series(["requests", "cache_read_tokens", "requests"]))
+    np.testing.assert_allclose(rows[0], 0.2 * np.asarray(offsets["requests"]))
+    np.testing.assert_allclose(rows[1], 0.4 * np.asarray(offsets["__all__"]))
+    np.testing.assert_allclose(rows[2], 0.4 * np.asarray(offsets["requests"]))  # median scale
+
+
+# ----------------------------------------------------------------- end to end coverage
+
+NOISE_SIGMA = 0.2
+
+
+def _simulated_daily(days: int, seed: int) -> pd.DataFrame:
+    """Weekly cycle x 3%/month growth x lognormal(0, NOISE_SIGMA) noise, for three series."""
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range("2024-01-01", periods=days, freq="D")
+    weekly = np.array([1.0, 1.1, 1.15, 1.1, 0.95, 0.5, 0.4])[ds.dayofweek]
+    growth = 1.03 ** (np.arange(days) / 30.4)
+    frames = []
+    for k, series in enumerate(["model-a", "model-b", "model-c"]):
+        mean = 2e4 * (k + 1) * weekly * growth
+        frames.append(pd.DataFrame({"series": series, "target": "requests", "ds": ds,
+                                    "y": mean * rng.lognormal(0.0, NOISE_SIGMA, days)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_cross_conformal_intervals_cover_a_known_noise_level():
+    spec = FeatureSpec(horizon=28, holiday_country=None)
+    series = _simulated_daily(days=560, seed=3)
+    no_events = pd.DataFrame({"start": pd.Series(dtype="datetime64[ns, UTC]"),
+                              "end": pd.Series(dtype="datetime64[ns, UTC]"),
+                              "name": [], "kind": [], "scope": []})
+    examples = make_examples(series, no_events, origin_grid(series, spec, every=7), spec)
+    origins = fold_origins(examples, spec, n_folds=5, step=28)
+    params = {"num_boost_round": 60, "learning_rate": 0.1, "max_depth": 3, "min_child_weight": 5.0}
+
+    table, offsets = run_backtest(examples, spec, QUANTILES, params, origins, seed=0)
+
+    model = table[table["method"] == "xgboost"]
+    assert len(model) == 5 * 3 * spec.horizon
+    assert set(model["origin"]) == set(origins)
+    assert (model["ds"] > model["origin"]).all()
+    assert (model[["p10", "p50", "p90"]].diff(axis=1).iloc[:, 1:] >= 0).all().all()
+    coverage = ((model["y"] >= model["p10"]) & (model["y"] <= model["p90"])).mean()
+    assert 0.65 <= coverage <= 0.92, coverage
+    below_median = (model["y"] < model["p50"]).mean()
+    assert 0.35 <= below_median <= 0.65, below_median
+    # The final P10-P90 width in log space reflects the noise: about 2 * 1.2816 * sigma.
+    lower, _, upper = offsets_for(offsets, pd.Series(["model-b"]), pd.Series(["requests"]))[0]
+    assert 0.7 <= (upper - lower) / (2 * 1.2816 * NOISE_SIGMA) <= 1.6, upper - lower
+    # Week-over-week log changes of iid lognormal noise have std sigma * sqrt(2).
+    for key, scale in noise_scales(examples, spec.season).items():
+        assert scale == pytest.approx(NOISE_SIGMA * np.sqrt(2), rel=0.2), key

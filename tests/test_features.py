@@ -1,0 +1,162 @@
+"""Origin-anchored features: no look-ahead, a trend anchor that follows growth, the origin grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tokenplan.features import FeatureSpec, feature_columns, make_examples, origin_grid
+
+START = pd.Timestamp("2025-01-01")
+MONTHLY_GROWTH = 0.08
+WEEKLY_CYCLE = np.array([1.0, 1.15, 1.2, 1.1, 1.0, 0.45, 0.35])  # Mon..Sun
+
+
+def _long(values: dict[tuple[str, str], np.ndarray]) -> pd.DataFrame:
+    frames = [pd.DataFrame({"series": s, "target": t, "ds": pd.date_range(START, periods=len(y), freq="D"), "y": y})
+              for (s, t), y in values.items()]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _growing(days: int, base: float = 1e6) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+    """Noiseless daily series growing MONTHLY_GROWTH a month with a weekly cycle, and its trend."""
+    ds = pd.date_range(START, periods=days, freq="D")
+    growth = (1 + MONTHLY_GROWTH) ** (np.arange(days) / (365.25 / 12))
+    trend = base * growth * WEEKLY_CYCLE.mean()
+    return ds, base * growth * WEEKLY_CYCLE[ds.dayofweek], trend
+
+
+def _events() -> pd.DataFrame:
+    return pd.DataFrame({
+        "start": pd.to_datetime(["2025-05-05", "2025-05-20", "2025-07-04"], utc=True),
+        "end": pd.to_datetime(["2025-05-12", "2025-05-21", "2025-07-05"], utc=True),
+        "name": ["campaign", "launch", "holiday"],
+        "kind": ["campaign", "launch", "holiday"],
+        "scope": ["", "model-a", ""],
+    })
+
+
+@pytest.fixture(scope="module")
+def history() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    days = 260
+    values = {}
+    for k, key in enumerate([("model-a", "requests"), ("model-a", "output_tokens"), ("model-b", "requests")]):
+        _, y, _ = _growing(days, base=1e3 * (k + 1))
+        y = y * rng.lognormal(0, 0.1, days)
+        y[100:103] = np.nan  # an outage gap in the history
+        values[key] = y
+    return _long(values)
+
+
+def test_features_at_an_origin_ignore_every_value_after_it(history):
+    spec = FeatureSpec(horizon=56)
+    origin = pd.Timestamp("2025-05-01")
+    later_origin = origin + pd.Timedelta(days=28)
+    future = history["ds"] > origin
+    garbage = history.copy()
+    rng = np.random.default_rng(1)
+    garbage.loc[future, "y"] = rng.choice([0.0, np.nan, 1e12], size=int(future.sum()))
+
+    clean = make_examples(history, _events(), [origin, later_origin], spec)
+    dirty = make_examples(garbage, _events(), [origin, later_origin], spec)
+
+    clean_at, dirty_at = clean[clean["origin"] == origin], dirty[dirty["origin"] == origin]
+    assert len(clean_at) == 3 * spec.horizon
+    inputs = ["series", "target", "origin", "ds", *feature_columns(spec), "anchor"]
+    pd.testing.assert_frame_equal(clean_at[inputs].reset_index(drop=True), dirty_at[inputs].reset_index(drop=True))
+    # Only the labels changed, so the comparison above was not vacuous.
+    assert not np.allclose(clean_at["y"].to_numpy(), dirty_at["y"].to_numpy(), equal_nan=True)
+    assert not np.allclose(clean_at["z"].to_numpy(), dirty_at["z"].to_numpy(), equal_nan=True)
+    # The later origin sees the changed history, so its features do change.
+    clean_later, dirty_later = clean[clean["origin"] == later_origin], dirty[dirty["origin"] == later_origin]
+    assert not np.allclose(clean_later["log_level"].to_numpy(), dirty_later["log_level"].to_numpy(), equal_nan=True)
+
+
+def test_labels_are_the_values_at_the_target_time(history):
+    spec = FeatureSpec(horizon=14)
+    origin = pd.Timestamp("2025-06-01")
+
+    examples = make_examples(history, _events(), [origin], spec)
+
+    merged = examples.merge(history, on=["series", "target", "ds"], suffixes=("", "_truth"))
+    assert len(merged) == len(examples)
+    np.testing.assert_array_equal(merged["y"].to_numpy(), merged["y_truth"].to_numpy())
+    assert (examples["ds"] - examples["origin"] == pd.to_timedelta(examples["step"], unit="D")).all()
+    np.testing.assert_allclose(examples["z"], np.log1p(examples["y"]) - examples["anchor"])
+
+
+def test_anchor_follows_growth_over_a_quarter_horizon():
+    horizon = 91
+    ds, y, trend = _growing(300)
+    series = _long({("model-a", "requests"): y})
+    origin = ds[300 - horizon - 1]
+    no_events = _events().iloc[0:0]
+
+    examples = make_examples(series, no_events, [origin], FeatureSpec(horizon=horizon, holiday_country=None))
+    flat = make_examples(series, no_events, [origin], FeatureSpec(horizon=horizon, trend="level",
+                                                                   holiday_country=None))
+
+    assert len(examples) == horizon
+    truth = pd.Series(trend, index=ds).loc[examples["ds"]].to_numpy()
+    ratio = np.expm1(examples["anchor"].to_numpy()) / truth
+    assert np.abs(ratio - 1).max() < 0.03, ratio
+    # The last step is ~3 months ahead: a flat anchor misses the ~26% growth, so the test
+    # above really measures the trend, not just the level.
+    flat_ratio = np.expm1(flat["anchor"].to_numpy()[-1]) / truth[-1]
+    assert flat_ratio < 0.85
+    # Every weekday's seasonal multiplier is left to the model, in z, with the right sign.
+    weekday = examples["ds"].dt.dayofweek.to_numpy()
+    assert (examples["z"].to_numpy()[weekday == 2] > 0.1).all()
+    assert (examples["z"].to_numpy()[weekday == 6] < -0.5).all()
+
+
+def test_origin_grid_ends_on_the_last_day_and_starts_after_warm_up():
+    spec = FeatureSpec(horizon=28)
+    series = _long({("model-a", "requests"): np.ones(203)})
+    last_day = series["ds"].max()
+
+    origins = origin_grid(series, spec, every=7)
+
+    assert origins[-1] == last_day
+    assert origins[0] >= series["ds"].min() + pd.Timedelta(spec.warmup, unit="D")
+    assert origins[0] - pd.Timedelta(7, unit="D") < series["ds"].min() + pd.Timedelta(spec.warmup, unit="D")
+    assert set(np.diff(origins)) == {pd.Timedelta(7, unit="D")}
+
+
+def test_origin_grid_is_empty_when_history_is_shorter_than_warm_up():
+    spec = FeatureSpec(horizon=28)
+    series = _long({("model-a", "requests"): np.ones(spec.warmup - 1)})
+
+    assert origin_grid(series, spec, every=7) == []
+
+
+def test_future_rows_after_the_last_origin_are_kept_unlabelled(history):
+    spec = FeatureSpec(horizon=28)
+    last = history["ds"].max()
+
+    examples = make_examples(history, _events(), [last], spec)
+
+    assert len(examples) == 3 * spec.horizon
+    assert examples["ds"].min() == last + pd.Timedelta(1, unit="D")
+    assert examples["y"].isna().all() and examples["z"].isna().all()
+    assert np.isfinite(examples["anchor"]).all()
+    # Known-in-advance calendar features are filled for the future.
+    assert examples.loc[examples["ds"] == pd.Timestamp("2025-10-06"), "day_of_week"].eq(0).all()
+
+
+def test_a_gap_in_the_history_stays_unknown_not_zero():
+    ds = pd.date_range(START, periods=130, freq="D")
+    y = np.full(len(ds), 100.0)
+    y[110] = np.nan  # an outage day: resample_targets marks incomplete days NaN
+    series = pd.DataFrame({"series": "model-a", "target": "requests", "ds": ds, "y": y})
+    spec = FeatureSpec(horizon=14, holiday_country=None)
+
+    labelled = make_examples(series, _events().iloc[0:0], [ds[100]], spec)
+    later = make_examples(series, _events().iloc[0:0], [ds[113]], spec)
+
+    gap = labelled[labelled["ds"] == ds[110]]
+    assert gap["y"].isna().all() and gap["z"].isna().all()  # not a label of 0 (z = -4.6)
+    # A week after the gap, its same-phase value is unknown, not a 100% drop.
+    assert not (later["last_same_phase"] < -1).any()

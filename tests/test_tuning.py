@@ -1,0 +1,147 @@
+"""Optuna tuning in a SQLite study: resuming respects the trial budget, and a study whose
+worker was killed mid-trial (kill -9) completes its budget on the next run."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from tokenplan.backtest import fold_origins
+from tokenplan.features import FeatureSpec, make_examples, origin_grid
+from tokenplan.tuning import study_name, tune
+
+QUANTILES = [0.1, 0.5, 0.9]
+SPEC = FeatureSpec(horizon=14, holiday_country=None)
+FAST = {"num_boost_round": 15, "objective": "squarederror"}
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+STATE = optuna.trial.TrialState
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, list]:
+    rng = np.random.default_rng(0)
+    ds = pd.date_range("2025-01-01", periods=170, freq="D")
+    weekly = np.array([1.0, 1.2, 1.2, 1.1, 1.0, 0.4, 0.3])[ds.dayofweek]
+    series = pd.DataFrame({"series": "m", "target": "requests", "ds": ds,
+                           "y": 1e3 * weekly * rng.lognormal(0, 0.2, len(ds))})
+    events = pd.DataFrame({"start": pd.Series(dtype="datetime64[ns, UTC]"),
+                           "end": pd.Series(dtype="datetime64[ns, UTC]"), "name": [], "kind": [], "scope": []})
+    examples = make_examples(series, events, origin_grid(series, SPEC, every=7), SPEC)
+    return examples, fold_origins(examples, SPEC, n_folds=2, step=14)
+
+
+def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+
+
+def _run(data, url: str, name: str, n_trials: int, **kwargs) -> dict:
+    examples, origins = data
+    return tune(examples, SPEC, QUANTILES, origins, url, name, n_trials, timeout_seconds=None, seed=0,
+                fixed_params=FAST, **kwargs)
+
+
+def test_study_name_fingerprints_the_data(data):
+    examples, origins = data
+    name = study_name("tokenplan", examples, SPEC, origins, "squarederror")
+
+    assert name == study_name("tokenplan", examples.copy(), SPEC, origins, "squarederror")
+    changed = examples.assign(y=examples["y"] * 1.01)
+    assert name != study_name("tokenplan", changed, SPEC, origins, "squarederror")
+    assert name != study_name("tokenplan", examples, SPEC, origins, "quantile")
+
+
+def test_rerun_resumes_the_study_up_to_its_budget(data, tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+
+    first = _run(data, url, "resume", n_trials=3)
+    after_first = _trials(url, "resume")
+    again = _run(data, url, "resume", n_trials=3)
+    after_again = _trials(url, "resume")
+    more = _run(data, url, "resume", n_trials=5)
+    after_more = _trials(url, "resume")
+
+    assert first["n_trials"] == 3 and len(after_first) == 3
+    assert len(after_again) == 3  # budget met: no new trial ran
+    assert again["best_value"] == first["best_value"]
+    assert more["n_trials"] == 5 and len(after_more) == 5
+    assert all(t.state in FINISHED for t in after_more)
+    # The resumed run explores new parameters instead of replaying the seeded first draws.
+    drawn = [tuple(sorted(t.params.items())) for t in after_more]
+    assert len(set(drawn)) == len(drawn)
+    assert {"max_depth", "learning_rate", "reg_alpha", "reg_lambda"} <= set(more)
+    assert more["study_name"] == "resume"
+    # The parameters every trial was scored with are part of the best set.
+    assert more["num_boost_round"] == FAST["num_boost_round"] and more["objective"] == FAST["objective"]
+
+
+_KILLED_WORKER = textwrap.dedent(
+    """
+    import pickle, sys, time
+    from pathlib import Path
+
+    import tokenplan.tuning as tuning
+
+    workdir = Path(sys.argv[1])
+    examples, spec, origins, quantiles, fast = pickle.loads((workdir / "inputs.pkl").read_bytes())
+
+    class SlowForecaster(tuning.QuantileForecaster):
+        def fit(self, *args, **kwargs):
+            # Inside the objective, so the trial is RUNNING and its heartbeat recorded.
+            (workdir / "trial-started").touch()
+            time.sleep(120)
+            return super().fit(*args, **kwargs)
+
+    tuning.QuantileForecaster = SlowForecaster
+    tuning.tune(examples, spec, quantiles, origins, sys.argv[2], "killed", 3, None, seed=0, fixed_params=fast)
+    """
+)
+
+
+def test_study_killed_mid_trial_completes_its_budget_on_the_next_run(data, tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    examples, origins = data
+    (tmp_path / "inputs.pkl").write_bytes(pickle.dumps((examples, SPEC, origins, QUANTILES, FAST)))
+    script = tmp_path / "worker.py"
+    script.write_text(_KILLED_WORKER)
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    worker = subprocess.Popen([sys.executable, str(script), str(tmp_path), url], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "trial-started").exists():
+            assert worker.poll() is None, worker.stderr.read().decode()
+            assert time.monotonic() < deadline, "the worker never started a trial"
+            time.sleep(0.1)
+    finally:
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+    assert worker.returncode == -signal.SIGKILL
+    [killed] = _trials(url, "killed")
+    assert killed.state == STATE.RUNNING  # what a crash leaves behind
+
+    # SQLite's clock has one-second resolution: wait until the heartbeat is past the grace period.
+    time.sleep(2.5)
+    result = _run(data, url, "killed", n_trials=3, heartbeat_interval=1, grace_period=1)
+
+    trials = _trials(url, "killed")
+    states = [t.state for t in trials]
+    assert result["n_trials"] == 3
+    assert sum(s in FINISHED for s in states) == 3
+    assert STATE.RUNNING not in states and STATE.WAITING not in states
+    assert trials[killed.number].state == STATE.FAIL
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retried) == 1 and retried[0].state in FINISHED
+    assert retried[0].params == killed.params  # the interrupted parameters were re-run, not lost
