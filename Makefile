@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
+export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: run test install install-dev lock clean-venv
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from tokenplan.schemas import validate_events, validate_usage
+from tokenplan.schemas import COUNT_COLUMNS, PEAK_COLUMNS, validate_events, validate_usage
 from tokenplan.usage_buckets import complete_grid, deduplicate, normalise_model_id, to_buckets
 
 
@@ -16,9 +16,10 @@ def build_usage_buckets(raw_usage: pd.DataFrame, params: dict[str, Any]) -> pd.D
     dimensions = list(params.get("series_dimensions") or [])
     usage = validate_usage(raw_usage, timezone=params["timezone"], source=source,
                            series_columns=("model", *dimensions))
-    # Duplicates are repeated source rows, so they are found by the raw model id: a dated
-    # id and its alias in the same bucket are distinct usage that normalising merges.
-    usage = deduplicate(usage, ["timestamp", "model", *dimensions], source)
+    # Duplicates are repeated source rows (re-downloaded pages, overlapping exports): the
+    # key is every column that is not a count, so rows that differ in any label (the raw
+    # model id, a service tier that is not a series dimension) are distinct usage.
+    usage = deduplicate(usage, [c for c in usage.columns if c not in (*COUNT_COLUMNS, *PEAK_COLUMNS)], source)
     usage["model"] = usage["model"].map(lambda m: normalise_model_id(m, params.get("model_aliases")))
     buckets = to_buckets(usage, params["bucket"], ["model", *dimensions])
     return complete_grid(buckets, params["bucket"])
