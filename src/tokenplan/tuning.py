@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import socket
 import time
 from typing import Any
 
@@ -21,6 +23,8 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.study import MaxTrialsCallback
+from sqlalchemy.exc import SQLAlchemyError
 
 from tokenplan.backtest import train_until
 from tokenplan.features import FeatureSpec, feature_columns
@@ -58,13 +62,27 @@ def study_name(prefix: str, examples: pd.DataFrame, spec: FeatureSpec, origins: 
     return f"{prefix}-{digest.hexdigest()[:12]}"
 
 
-def _storage(url: str, heartbeat_interval: int, grace_period: int) -> RDBStorage:
-    return RDBStorage(
-        url,
-        heartbeat_interval=heartbeat_interval,
-        grace_period=grace_period,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
-    )
+def _storage(url: str, heartbeat_interval: int, grace_period: int, attempts: int = 5) -> RDBStorage:
+    """Open the RDB storage, creating its schema if needed.
+
+    Workers started together on an empty PostgreSQL database race to create Optuna's
+    tables and enum types; the loser gets an error from the database. The schema exists
+    by then, so opening again succeeds.
+    """
+    for attempt in range(attempts):
+        try:
+            return RDBStorage(
+                url,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+            )
+        except SQLAlchemyError:
+            if attempt == attempts - 1:
+                raise
+            logger.info("optuna storage schema is being created by another worker; retrying")
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], origins: list,
@@ -92,6 +110,7 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
     def objective(trial: optuna.Trial) -> float:
         params = {**suggest_params(trial), **(fixed_params or {})}
         trial.set_user_attr(_MODEL_PARAMS, params)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         losses = []
         for k, (train, valid) in enumerate(folds):
             model = QuantileForecaster(feature_columns(spec), quantiles, params, seed=seed).fit(train)
@@ -109,7 +128,11 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
     started = time.monotonic()
     if remaining:
         logger.info("study %s: %d trials done, running %d more", name, done, remaining)
-        study.optimize(objective, n_trials=remaining, timeout=timeout_seconds, gc_after_trial=False)
+        # Other workers may share the study (a PostgreSQL URL): stop when the study as a
+        # whole holds the budget, not when this worker has run its own share.
+        budget = MaxTrialsCallback(n_trials, states=finished)
+        study.optimize(objective, n_trials=remaining, timeout=timeout_seconds, gc_after_trial=False,
+                       callbacks=[budget])
     logger.info("study %s: best pinball %.4f after %.0f s", name, study.best_value, time.monotonic() - started)
     # The parameters the best trial was scored with (fixed ones included), not Optuna's raw
     # suggestions, which need not be the same names or values.
