@@ -1,0 +1,44 @@
+"""Growth is forecast: on a series growing 8% a month, the quarter total is within 10%."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tokenplan.features import FeatureSpec, feature_columns, make_examples, origin_grid
+from tokenplan.forecaster import QuantileForecaster
+
+MONTHLY_GROWTH = 0.08
+HISTORY_DAYS, HORIZON = 420, 91
+NO_EVENTS = pd.DataFrame({"start": pd.Series(dtype="datetime64[ns, UTC]"),
+                          "end": pd.Series(dtype="datetime64[ns, UTC]"), "name": [], "kind": [], "scope": []})
+
+
+def _growing_series(seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """History with noise, and the noise-free expectation of the next quarter."""
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range("2025-01-01", periods=HISTORY_DAYS + HORIZON, freq="D")
+    weekly = np.array([1.0, 1.15, 1.2, 1.1, 1.0, 0.5, 0.4])[ds.dayofweek]
+    expected = 5e4 * (1 + MONTHLY_GROWTH) ** (np.arange(len(ds)) / 30.44) * weekly
+    observed = expected * rng.lognormal(-0.02, 0.2, len(ds))
+    history = pd.DataFrame({"series": "claude-x", "target": "requests", "ds": ds[:HISTORY_DAYS],
+                            "y": observed[:HISTORY_DAYS]})
+    return history, expected[HISTORY_DAYS:]
+
+
+def _quarter_total(history: pd.DataFrame, trend: str) -> float:
+    spec = FeatureSpec(horizon=HORIZON, holiday_country=None, trend=trend)
+    examples = make_examples(history, NO_EVENTS, origin_grid(history, spec, every=7), spec)
+    model = QuantileForecaster(feature_columns(spec), [0.1, 0.5, 0.9], {"num_boost_round": 150}).fit(examples)
+    future = examples[examples["origin"] == examples["origin"].max()]
+    return float(model.predict(future)["p50"].sum())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_quarter_total_of_a_growing_series_is_within_ten_percent(seed):
+    history, truth = _growing_series(seed)
+
+    total = _quarter_total(history, "local_linear")
+
+    assert abs(total / truth.sum() - 1) < 0.10
