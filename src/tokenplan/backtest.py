@@ -20,7 +20,7 @@ from tokenplan.conformal import fit_offsets, noise_scales, offsets_for
 from tokenplan.features import FeatureSpec, feature_columns
 from tokenplan.forecaster import QuantileForecaster, quantile_columns
 
-__all__ = ["fold_origins", "run_backtest", "train_until"]
+__all__ = ["fold_origins", "mstl_rows", "run_backtest", "score_backtest", "train_until"]
 
 
 def fold_origins(examples: pd.DataFrame, spec: FeatureSpec, n_folds: int, step: int, skip: int = 0) -> list:
@@ -58,14 +58,15 @@ def _fold_predictions(examples: pd.DataFrame, origin, spec: FeatureSpec, quantil
     return test
 
 
-def _mstl_rows(folds: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, quantiles: list[float]) -> pd.DataFrame:
+def mstl_rows(rows: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, quantiles: list[float]) -> pd.DataFrame:
+    """MSTL's predictions for the same (origin, series, target, ds) rows as the model's."""
     keys = ["series", "target", "origin", "ds", "step", "y"]
     frames = []
-    for origin, fold in folds.groupby("fold"):
+    for origin, fold in rows.groupby("origin"):
         predicted = mstl(series, origin, spec.horizon, spec.freq, quantiles)
-        rows = fold[keys].astype({"series": str, "target": str}).merge(predicted, on=["series", "target", "ds"],
-                                                                       how="left")
-        frames.append(rows)
+        merged = fold[keys].astype({"series": str, "target": str}).merge(predicted, on=["series", "target", "ds"],
+                                                                         how="left")
+        frames.append(merged)
     return pd.concat(frames, ignore_index=True).assign(method="mstl")
 
 
@@ -104,7 +105,7 @@ def run_backtest(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[floa
     if "mstl" in baselines:
         if series is None:
             raise ValueError("the mstl baseline needs the target series")
-        parts.append(_mstl_rows(folds, series, spec, quantiles))
+        parts.append(mstl_rows(folds, series, spec, quantiles))
     table = pd.concat(parts, ignore_index=True)
     for column in ("series", "target"):
         table[column] = table[column].astype(str)

@@ -22,7 +22,9 @@ blocks, per step; ``centre`` is the distance from the level window's middle to t
 origin. Medians make the anchor robust to a campaign week, a holiday or a launch jump
 inside the windows, which a mean-based growth estimate extrapolates over the whole
 quarter. The model learns seasonal, calendar and event multipliers around a trend it
-never has to extrapolate itself. ``trend="level"`` drops the slope (a flat anchor).
+never has to extrapolate itself. ``trend="level"`` drops the slope (a flat anchor);
+``trend="auto"`` keeps both anchors (``anchor_local_linear``, ``anchor_level``) so the
+training stage can choose between them by backtest (``with_trend``).
 """
 
 from __future__ import annotations
@@ -43,9 +45,12 @@ __all__ = [
     "make_examples",
     "origin_grid",
     "spec_from_params",
+    "TRENDS",
+    "with_trend",
 ]
 
 CATEGORICAL_FEATURES = ["series", "target"]
+TRENDS = ("local_linear", "level")
 _HISTORY_FEATURES = ["step", "log_level", "weekly_growth", "recent_ratio", "seasonal_index", "last_same_phase"]
 _CALENDAR_FEATURES = ["day_of_week", "is_holiday", "campaign", "launch_after_origin", "steps_since_launch"]
 
@@ -197,7 +202,7 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     n_keys = values.shape[0]
     level = _nanmedian(_block_means(values, origin, season, spec.level_weeks))
     slope = _theil_sen(np.log1p(_block_means(values, origin, season, spec.trend_weeks))) / season
-    slope = np.zeros(n_keys) if spec.trend == "level" else slope * spec.trend_damping
+    slope = slope * spec.trend_damping
     recent = _window_mean(values, origin, season)
     steps = np.arange(1, horizon + 1)
     targets = origin + steps
@@ -209,7 +214,10 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     with np.errstate(invalid="ignore", divide="ignore"):
         profile = np.nanmean(same_phase, axis=0)
     log_level = np.log1p(level)[:, None]
-    anchor = log_level + slope[:, None] * (steps[None, :] + (spec.level_steps - 1) / 2)
+    anchors = {
+        "local_linear": log_level + slope[:, None] * (steps[None, :] + (spec.level_steps - 1) / 2),
+        "level": np.broadcast_to(log_level, (n_keys, len(steps))),
+    }
     launch = grid.launch_index[:, targets]
     times = grid.times[targets]
     memory = spec.launch_memory_weeks * season
@@ -230,7 +238,8 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
         "campaign": grid.campaign[:, targets].ravel(),
         "launch_after_origin": (launch > origin).astype(float).ravel(),
         "steps_since_launch": since.astype(float).ravel(),
-        "anchor": anchor.ravel(),
+        "anchor_local_linear": anchors["local_linear"].ravel(),
+        "anchor_level": anchors["level"].ravel(),
         "y": values[:, targets].ravel(),
     }
     if spec.freq == "h":
@@ -257,14 +266,24 @@ def make_examples(
             raise ValueError(f"origin {origin} is not on the {spec.freq} grid of the series")
         parts.append(pd.DataFrame(_examples_at(grid, i, spec)))
     examples = pd.concat(parts, ignore_index=True)
-    examples = examples[np.isfinite(examples["anchor"])].reset_index(drop=True)
+    examples = examples[np.isfinite(examples["anchor_level"])].reset_index(drop=True)
     keys = grid.keys.iloc[examples["key"].to_numpy()].reset_index(drop=True)
     examples.insert(0, "series", pd.Categorical(keys["series"]))
     examples.insert(1, "target", pd.Categorical(keys["target"]))
     examples.insert(2, "origin", grid.times[examples["origin_index"].to_numpy()])
     examples.insert(3, "ds", grid.times[examples["target_index"].to_numpy()])
-    examples["z"] = np.log1p(examples["y"]) - examples["anchor"]
-    return examples.drop(columns=["key", "origin_index", "target_index"])
+    examples = examples.drop(columns=["key", "origin_index", "target_index"])
+    return with_trend(examples, "local_linear" if spec.trend == "auto" else spec.trend)
+
+
+def with_trend(examples: pd.DataFrame, trend: str) -> pd.DataFrame:
+    """``examples`` with ``anchor`` and the label ``z`` taken from the ``trend`` anchor."""
+    if trend not in TRENDS:
+        raise ValueError(f"trend must be one of {TRENDS} or 'auto', got {trend!r}")
+    out = examples.copy()
+    out["anchor"] = out[f"anchor_{trend}"]
+    out["z"] = np.log1p(out["y"]) - out["anchor"]
+    return out
 
 
 def spec_from_params(params: dict) -> FeatureSpec:

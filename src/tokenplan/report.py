@@ -157,7 +157,9 @@ def _assumptions(inputs: ReportInputs) -> str:
         f"{history['series'].nunique()} series, targets: {', '.join(sorted(history['target'].unique()))}; "
         f"{int(history['y'].isna().sum())} incomplete buckets treated as missing.",
         f"- Model: one global XGBoost ({s['objective']} objective) on the log-ratio to a "
-        f"`{s['trend']}` trend anchor at the forecast origin; direct strategy, one model for all steps.",
+        f"`{s['trend']}` trend anchor at the forecast origin (chosen by backtest MASE among: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in s["trend_backtest_mase"].items())
+        + "); direct strategy, one model for all steps.",
         f"- Intervals: split-conformal offsets from rolling-origin backtest errors; period totals "
         f"scaled by backtested errors of totals over the same steps (not sums of daily quantiles).",
         f"- Cost quantiles add token types' quantiles (token types assumed to move together).",

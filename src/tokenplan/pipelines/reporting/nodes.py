@@ -50,9 +50,11 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  cost_forecast: pd.DataFrame, backtest_metrics: pd.DataFrame, shap_importance: pd.DataFrame,
                  events_calendar: pd.DataFrame, best_params: dict[str, Any], prices: dict[str, UnitPrices],
                  forecast_plot: Figure, backtest_plot: Figure, shap_plot: Figure,
-                 fe_params: dict[str, Any], training_params: dict[str, Any]) -> dict[str, Any]:
+                 model_selection: dict[str, Any], fe_params: dict[str, Any],
+                 training_params: dict[str, Any]) -> dict[str, Any]:
     """The report folder's files: report.md, its figures and the tables it summarises."""
-    settings = {**{k: fe_params[k] for k in ("freq", "horizon", "holiday_country", "trend")},
+    settings = {**{k: fe_params[k] for k in ("freq", "horizon", "holiday_country")},
+                "trend": model_selection["trend"], "trend_backtest_mase": model_selection["backtest_mase"],
                 "objective": training_params["objective"]}
     inputs = ReportInputs(
         version=f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",

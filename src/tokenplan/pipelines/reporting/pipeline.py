@@ -29,7 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=build_report,
                 inputs=["target_series", "forecast", "forecast_totals", "cost_forecast", "backtest_metrics",
                         "shap_importance", "events_calendar", "best_params", "model_prices", "forecast_plot",
-                        "backtest_plot", "shap_plot", "params:feature_engineering", tr],
+                        "backtest_plot", "shap_plot", "model_selection", "params:feature_engineering", tr],
                 outputs="report",
                 name="build_report",
             ),

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.backtest import fold_origins, run_backtest, score_backtest
-from tokenplan.features import feature_columns, spec_from_params
+from tokenplan.backtest import fold_origins, mstl_rows, run_backtest, score_backtest
+from tokenplan.features import TRENDS, feature_columns, spec_from_params, with_trend
 from tokenplan.forecaster import QuantileForecaster, quantile_columns
 from tokenplan.totals import period_totals
 from tokenplan.tuning import study_name, tune
@@ -39,12 +39,32 @@ def _model_params(best_params: dict[str, Any], params: dict[str, Any]) -> dict[s
 
 
 def backtest_forecaster(model_input_table: pd.DataFrame, target_series: pd.DataFrame, fe_params: dict[str, Any],
-                        params: dict[str, Any], best_params: dict[str, Any]) -> tuple[pd.DataFrame, dict]:
-    """Out-of-sample predictions of the model and baselines, and the calibration offsets."""
+                        params: dict[str, Any], best_params: dict[str, Any]) -> tuple[pd.DataFrame, dict, dict]:
+    """Out-of-sample predictions of the model and baselines, calibration offsets, and the trend chosen.
+
+    With ``feature_engineering.trend: auto`` each trend anchor is backtested on the same
+    folds and the one with the lower pooled MASE is kept; the others' scores are
+    recorded in ``model_selection`` for the report.
+    """
     spec = spec_from_params(fe_params)
     origins = fold_origins(model_input_table, spec, params["backtest"]["folds"], params["backtest"]["step"])
-    return run_backtest(model_input_table, spec, params["quantiles"], _model_params(best_params, params), origins,
-                        seed=params["seed"], series=target_series, baselines=tuple(params["backtest"]["baselines"]))
+    baselines = tuple(params["backtest"]["baselines"])
+    candidates = TRENDS if spec.trend == "auto" else (spec.trend,)
+    runs, scores = {}, {}
+    for trend in candidates:
+        runs[trend] = run_backtest(with_trend(model_input_table, trend), spec, params["quantiles"],
+                                   _model_params(best_params, params), origins, seed=params["seed"],
+                                   baselines=tuple(b for b in baselines if b != "mstl"))
+        metrics = score_backtest(runs[trend][0], target_series, spec, params["quantiles"])
+        pooled = metrics[(metrics["series"] == "all") & (metrics["method"] == "xgboost")]
+        scores[trend] = float(pooled["mase"].mean())
+    chosen = min(scores, key=scores.get)
+    table, offsets = runs[chosen]
+    if "mstl" in baselines:
+        model_rows = table[table["method"] == "xgboost"]
+        table = pd.concat([table, mstl_rows(model_rows, target_series, spec, params["quantiles"])],
+                          ignore_index=True)
+    return table, offsets, {"trend": chosen, "backtest_mase": scores}
 
 
 def evaluate_backtest(backtest_predictions: pd.DataFrame, target_series: pd.DataFrame,
@@ -54,18 +74,19 @@ def evaluate_backtest(backtest_predictions: pd.DataFrame, target_series: pd.Data
 
 
 def train_forecaster(model_input_table: pd.DataFrame, fe_params: dict[str, Any], params: dict[str, Any],
-                     best_params: dict[str, Any]) -> QuantileForecaster:
-    """The final model, fit on every labelled example."""
+                     best_params: dict[str, Any], model_selection: dict[str, Any]) -> QuantileForecaster:
+    """The final model, fit on every labelled example with the chosen trend anchor."""
     spec = spec_from_params(fe_params)
     model = QuantileForecaster(feature_columns(spec), params["quantiles"], _model_params(best_params, params),
                                seed=params["seed"])
-    return model.fit(model_input_table)
+    return model.fit(with_trend(model_input_table, model_selection["trend"]))
 
 
 def predict_forecast(forecaster: QuantileForecaster, model_input_table: pd.DataFrame,
-                     quantile_offsets: dict[str, list[float]]) -> pd.DataFrame:
+                     quantile_offsets: dict[str, list[float]], model_selection: dict[str, Any]) -> pd.DataFrame:
     """Calibrated quantiles for every step after the last origin: ``series, target, ds, p..``."""
-    future = model_input_table[model_input_table["origin"] == model_input_table["origin"].max()]
+    examples = with_trend(model_input_table, model_selection["trend"])
+    future = examples[examples["origin"] == examples["origin"].max()]
     future = future[~np.isfinite(future["y"])]
     quantiles = forecaster.predict(future, quantile_offsets)
     out = future[["series", "target", "origin", "ds", "step"]].astype({"series": str, "target": str})
