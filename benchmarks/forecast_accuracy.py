@@ -55,11 +55,12 @@ def _train(usage: pd.DataFrame, events: pd.DataFrame, fe: dict, tr: dict) -> dic
     series = build_target_series(build_usage_buckets(usage, _params("ingestion")), fe)
     examples = build_model_input_table(series, build_events_calendar(events, _params("ingestion")), fe)
     best = training.tune_hyperparameters(examples, fe, tr)
-    predictions, offsets = training.backtest_forecaster(examples, series, fe, tr, best)
+    predictions, offsets, selection = training.backtest_forecaster(examples, series, fe, tr, best)
     metrics = training.evaluate_backtest(predictions, series, fe, tr)
-    model = training.train_forecaster(examples, fe, tr, best)
-    forecast = training.predict_forecast(model, examples, offsets)
+    model = training.train_forecaster(examples, fe, tr, best, selection)
+    forecast = training.predict_forecast(model, examples, offsets, selection)
     totals = training.forecast_totals(forecast, predictions, tr)
+    print(f"trend anchor chosen by backtest: {selection}")
     return {"series": series, "metrics": metrics, "forecast": forecast, "totals": totals,
             "seconds": time.monotonic() - started}
 

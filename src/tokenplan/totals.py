@@ -3,17 +3,24 @@
 Adding daily P10s does not give the P10 of a month: daily errors are correlated (a
 level error persists for weeks), so the sum of quantiles misstates the total's spread.
 Instead, for each forecast period covering steps ``a..b`` after the origin, we take the
-backtest folds' realised ratio ``sum(y) / sum(p50)`` over the same steps, per fold,
-series and target, and use its empirical quantiles (pooled over series and targets,
-since each series has only a few folds) to scale the period's summed median. The
-interval therefore reflects how wrong the model's totals actually were out of sample
-at that distance from the origin.
+backtest folds' realised log-ratio ``log(sum(y) / sum(p50))`` over the same steps, per
+fold, series and target. The interval therefore reflects how wrong the model's totals
+actually were out of sample at that distance from the origin.
+
+There are few such ratios, and they are not independent: the token types of one
+series in one fold move together. So rather than taking empirical quantiles of them
+(which, from a handful of effective samples, badly understate the tails), the
+log-ratio is treated as a normal prediction problem with ``n`` = the number of
+(fold, series) pairs: quantile ``q`` of the next ratio is
+``mean + t_q(n - 1) * sd * sqrt(1 + 1/n)``, Student's t for the uncertainty of a mean
+and spread estimated from ``n`` values.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as student_t
 
 from tokenplan.forecaster import quantile_columns
 
@@ -34,7 +41,11 @@ def _ratio_quantiles(backtest: pd.DataFrame, first_step: int, last_step: int, qu
     model = backtest[(backtest["method"] == "xgboost") & backtest["step"].between(first_step, last_step)]
     sums = model.groupby(["origin", "series", "target"])[["y", median]].sum()
     ratios = np.log(sums["y"].clip(lower=1e-9) / sums[median].clip(lower=1e-9))
-    return np.exp(np.quantile(ratios, quantiles)) if len(ratios) else np.ones(len(quantiles))
+    n = len(sums.index.droplevel("target").unique())
+    if n < 2:
+        return np.ones(len(quantiles))
+    spread = float(ratios.std(ddof=1)) * np.sqrt(1 + 1 / n)
+    return np.exp(float(ratios.mean()) + student_t.ppf(quantiles, df=n - 1) * spread)
 
 
 def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: list[float]) -> pd.DataFrame:
