@@ -1,0 +1,71 @@
+"""Intervals of period totals come from backtested errors of totals, not summed daily quantiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from tokenplan.totals import forecast_periods, period_totals
+
+QUANTILES = [0.1, 0.5, 0.9]
+
+
+def _backtest(sigma: float, n_series: int, n_folds: int) -> pd.DataFrame:
+    """Folds whose realised 30-day total is p50's total times a log-normal factor of spread ``sigma``.
+
+    The factors are evenly spaced normal quantiles (standardised), so every sample size
+    has exactly the same spread and the test compares like with like.
+    """
+    n = n_series * n_folds
+    z = norm.ppf((np.arange(n) + 0.5) / n)
+    factors = iter(np.exp(sigma * (z - z.mean()) / z.std(ddof=1)))
+    rows = []
+    for fold in range(n_folds):
+        for s in range(n_series):
+            factor = next(factors)
+            for step in range(1, 31):
+                rows.append({"origin": pd.Timestamp("2026-01-01") + pd.Timedelta(days=28 * fold), "series": f"m{s}",
+                             "target": "requests", "step": step, "method": "xgboost", "p50": 100.0,
+                             "y": 100.0 * factor})
+    return pd.DataFrame(rows)
+
+
+def _forecast() -> pd.DataFrame:
+    ds = pd.date_range("2026-09-01", periods=30, freq="D")
+    return pd.DataFrame({"series": "m0", "target": "requests", "ds": ds, "step": np.arange(1, 31),
+                         "p10": 50.0, "p50": 100.0, "p90": 150.0})
+
+
+def test_period_interval_matches_the_spread_of_backtested_totals():
+    totals = period_totals(_forecast(), _backtest(sigma=0.1, n_series=20, n_folds=10), QUANTILES)
+    month = totals[totals["period"] == "2026-09"].iloc[0]
+
+    assert month["p50"] == pytest_approx(3000, rel=0.03)
+    # lognormal(0, 0.1): P10/P90 of the total at exp(-+1.28 * 0.1) of the median.
+    assert month["p10"] / month["p50"] == pytest_approx(np.exp(-0.128), rel=0.03)
+    assert month["p90"] / month["p50"] == pytest_approx(np.exp(0.128), rel=0.03)
+    # Not the sum of daily quantiles (1,500 - 4,500 here).
+    assert month["p90"] < 30 * 150.0 * 0.8
+
+
+def test_few_folds_widen_the_interval():
+    many = period_totals(_forecast(), _backtest(sigma=0.1, n_series=20, n_folds=10), QUANTILES)
+    few = period_totals(_forecast(), _backtest(sigma=0.1, n_series=2, n_folds=2), QUANTILES)
+
+    width = lambda t: float((t["p90"] / t["p10"]).iloc[0])  # noqa: E731
+    assert width(few) > width(many)
+
+
+def test_periods_are_calendar_months_plus_the_horizon():
+    ds = pd.Series(pd.date_range("2026-10-01", periods=91, freq="D"))
+    periods = forecast_periods(ds)
+
+    assert list(periods["period"]) == ["2026-10", "2026-11", "2026-12", "horizon"]
+    assert list(periods["buckets"]) == [31, 30, 30, 91]
+
+
+def pytest_approx(value, rel):
+    import pytest
+
+    return pytest.approx(value, rel=rel)
