@@ -12,13 +12,12 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import optuna
 import pandas as pd
 import pytest
 
-from tokenplan.backtest import fold_origins
-from tokenplan.features import FeatureSpec, make_examples, origin_grid
+from tests.synthetic import weekly_examples
+from tokenplan.features import FeatureSpec
 from tokenplan.tuning import study_name, tune
 
 QUANTILES = [0.1, 0.5, 0.9]
@@ -32,15 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalW
 
 @pytest.fixture(scope="module")
 def data() -> tuple[pd.DataFrame, list]:
-    rng = np.random.default_rng(0)
-    ds = pd.date_range("2025-01-01", periods=170, freq="D")
-    weekly = np.array([1.0, 1.2, 1.2, 1.1, 1.0, 0.4, 0.3])[ds.dayofweek]
-    series = pd.DataFrame({"series": "m", "target": "requests", "ds": ds,
-                           "y": 1e3 * weekly * rng.lognormal(0, 0.2, len(ds))})
-    events = pd.DataFrame({"start": pd.Series(dtype="datetime64[ns, UTC]"),
-                           "end": pd.Series(dtype="datetime64[ns, UTC]"), "name": [], "kind": [], "scope": []})
-    examples = make_examples(series, events, origin_grid(series, SPEC, every=7), SPEC)
-    return examples, fold_origins(examples, SPEC, n_folds=2, step=14)
+    return weekly_examples(SPEC)
 
 
 def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:

@@ -9,14 +9,12 @@ import sys
 import textwrap
 import time
 
-import numpy as np
 import optuna
-import pandas as pd
 import pytest
 
 from tests import postgres_server
-from tokenplan.backtest import fold_origins
-from tokenplan.features import FeatureSpec, make_examples, origin_grid
+from tests.synthetic import weekly_examples
+from tokenplan.features import FeatureSpec
 
 QUANTILES = [0.1, 0.5, 0.9]
 SPEC = FeatureSpec(horizon=14, holiday_country=None)
@@ -49,20 +47,8 @@ def postgres_url():
         yield url
 
 
-def _examples() -> tuple[pd.DataFrame, list]:
-    rng = np.random.default_rng(0)
-    ds = pd.date_range("2025-01-01", periods=170, freq="D")
-    weekly = np.array([1.0, 1.2, 1.2, 1.1, 1.0, 0.4, 0.3])[ds.dayofweek]
-    series = pd.DataFrame({"series": "m", "target": "requests", "ds": ds,
-                           "y": 1e3 * weekly * rng.lognormal(0, 0.2, len(ds))})
-    events = pd.DataFrame({"start": pd.Series(dtype="datetime64[ns, UTC]"),
-                           "end": pd.Series(dtype="datetime64[ns, UTC]"), "name": [], "kind": [], "scope": []})
-    examples = make_examples(series, events, origin_grid(series, SPEC, every=7), SPEC)
-    return examples, fold_origins(examples, SPEC, n_folds=2, step=14)
-
-
 def test_two_workers_share_one_study_and_its_budget(postgres_url, tmp_path):
-    examples, origins = _examples()
+    examples, origins = weekly_examples(SPEC)
     (tmp_path / "inputs.pkl").write_bytes(pickle.dumps((examples, SPEC, origins, QUANTILES, FAST, BUDGET)))
     script = tmp_path / "worker.py"
     script.write_text(_WORKER)
