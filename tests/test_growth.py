@@ -6,13 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.synthetic import NO_EVENTS
 from tokenplan.features import FeatureSpec, feature_columns, make_examples, origin_grid
 from tokenplan.forecaster import QuantileForecaster
 
 MONTHLY_GROWTH = 0.08
 HISTORY_DAYS, HORIZON = 420, 91
-NO_EVENTS = pd.DataFrame({"start": pd.Series(dtype="datetime64[ns, UTC]"),
-                          "end": pd.Series(dtype="datetime64[ns, UTC]"), "name": [], "kind": [], "scope": []})
 
 
 def _growing_series(seed: int) -> tuple[pd.DataFrame, np.ndarray]:
