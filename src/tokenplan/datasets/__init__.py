@@ -3,10 +3,25 @@
 - ``DemoTrafficDataset``: the embedded demo, materialised from the seeded simulator.
 - ``OptionalCSVDataset``: a CSV input that may be absent (an empty events calendar).
 - ``ReportDirectoryDataset``: one folder per run under ``data/08_reporting/<version>/``.
+- ``raw_usage`` sources: ``AnthropicUsageDataset`` / ``AnthropicCostDataset`` (Admin API),
+  ``OpenAIUsageDataset``, ``AnthropicConsoleCSVDataset``, ``UsageFolderDataset``.
 """
 
+from tokenplan.datasets.anthropic_admin import AnthropicCostDataset, AnthropicUsageDataset
+from tokenplan.datasets.anthropic_console import AnthropicConsoleCSVDataset
 from tokenplan.datasets.demo_traffic import DemoTrafficDataset
 from tokenplan.datasets.optional_csv import OptionalCSVDataset
+from tokenplan.datasets.openai_usage import OpenAIUsageDataset
 from tokenplan.datasets.report_directory import ReportDirectoryDataset
+from tokenplan.datasets.usage_folder import UsageFolderDataset
 
-__all__ = ["DemoTrafficDataset", "OptionalCSVDataset", "ReportDirectoryDataset"]
+__all__ = [
+    "AnthropicConsoleCSVDataset",
+    "AnthropicCostDataset",
+    "AnthropicUsageDataset",
+    "DemoTrafficDataset",
+    "OpenAIUsageDataset",
+    "OptionalCSVDataset",
+    "ReportDirectoryDataset",
+    "UsageFolderDataset",
+]

@@ -1,0 +1,73 @@
+"""Kedro dataset reading a folder of usage files (one per month, say) as one table.
+
+kedro-datasets' ``partitions.PartitionedDataset`` finds the files and loads each with
+the ``dataset`` given (``pandas.CSVDataset`` by default; ``pandas.ParquetDataset``, or
+``tokenplan.datasets.AnthropicConsoleCSVDataset`` for a folder of Console exports);
+this dataset concatenates them in file-name order so ``raw_usage`` stays one DataFrame
+and no node has to know the data came in parts. Rows are indexed by (file, row), so a
+validation error names the file and the row inside it. Overlapping files are fine:
+ingestion drops repeated rows.
+
+Catalog entry::
+
+    raw_usage:
+      type: tokenplan.datasets.UsageFolderDataset
+      path: data/01_raw/usage/           # e.g. 2026-01.csv, 2026-02.csv, ...
+      filename_suffix: .csv
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets.partitions import PartitionedDataset
+
+DEFAULT_DATASET = "pandas.CSVDataset"
+
+
+class UsageFolderDataset(AbstractDataset[None, pd.DataFrame]):
+    """Read-only: every file under ``path`` ending in ``filename_suffix``, concatenated."""
+
+    def __init__(
+        self,
+        path: str,
+        dataset: str | dict[str, Any] = DEFAULT_DATASET,
+        filename_suffix: str = "",
+        credentials: dict[str, Any] | None = None,
+        load_args: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._path = path
+        self._filename_suffix = filename_suffix
+        self._partitions = PartitionedDataset(path=path, dataset=dataset, filename_suffix=filename_suffix,
+                                              credentials=credentials, load_args=load_args, fs_args=fs_args)
+        self.metadata = metadata
+
+    def _load(self) -> pd.DataFrame:
+        loaders = self._partitions.load()
+        frames = {}
+        for partition in sorted(loaders):
+            frame = loaders[partition]()
+            if not isinstance(frame, pd.DataFrame):
+                raise DatasetError(f"{self._path}: partition '{partition}' loaded as "
+                                   f"{type(frame).__name__}, not a table")
+            frames[partition] = frame
+        # A (file, row) index lets validation errors point into the right file.
+        usage = pd.concat(frames, names=["file", "row"])
+        usage.attrs = {}
+        return usage
+
+    def _save(self, data: None) -> None:
+        raise DatasetError("UsageFolderDataset is read-only: put the files in its folder")
+
+    def _exists(self) -> bool:
+        try:
+            return bool(self._partitions.load())
+        except DatasetError:
+            return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": self._path, "filename_suffix": self._filename_suffix}

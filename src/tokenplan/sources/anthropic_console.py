@@ -1,0 +1,101 @@
+"""The Anthropic Console usage CSV export, mapped to canonical usage.
+
+The export is undocumented, so headers are matched after trimming, lower-casing and
+turning spaces and hyphens into underscores, and known variants are accepted:
+
+=================================================  =======================
+export column(s)                                   canonical column
+=================================================  =======================
+``usage_date_utc`` (or ``usage_datetime_utc``,
+``usage_date``, ``date``)                          ``timestamp`` (UTC)
+``model_version`` (or ``model``)                   ``model``
+``usage_input_tokens_no_cache``                    ``input_tokens``
+``usage_input_tokens_cache_write_5m`` +
+``usage_input_tokens_cache_write_1h``, or the
+older single ``usage_input_tokens_cache_write``    ``cache_write_tokens``
+``usage_input_tokens_cache_read``                  ``cache_read_tokens``
+``usage_output_tokens``                            ``output_tokens``
+=================================================  =======================
+
+``workspace``, ``api_key`` (the key's name, not the secret), ``usage_type`` and
+``context_window`` are kept as dimensions; ``web_search_count`` is dropped. The export
+has no request count. A date-only ``usage_date_utc`` gives **daily** buckets: run the
+ingestion with ``ingestion.bucket: D`` (the ``anthropic_console`` environment does).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from tokenplan.schemas import InvalidInputError
+
+TIMESTAMP_NAMES = ("usage_date_utc", "usage_datetime_utc", "usage_date", "date")
+MODEL_NAMES = ("model_version", "model")
+TOKEN_NAMES = {
+    "input_tokens": ("usage_input_tokens_no_cache",),
+    "cache_read_tokens": ("usage_input_tokens_cache_read",),
+    "output_tokens": ("usage_output_tokens",),
+}
+CACHE_WRITE_PARTS = ("usage_input_tokens_cache_write_5m", "usage_input_tokens_cache_write_1h")
+CACHE_WRITE_TOTAL = "usage_input_tokens_cache_write"
+DIMENSIONS = ("workspace", "api_key", "usage_type", "context_window")
+
+__all__ = ["canonical_header", "usage_frame"]
+
+
+def canonical_header(name: str) -> str:
+    """``' Usage Input Tokens (No Cache)'`` -> ``'usage_input_tokens_no_cache'``."""
+    return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
+
+
+def usage_frame(export: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Canonical usage rows from a Console export, or InvalidInputError naming ``source`` and the column."""
+    columns = {canonical_header(c): c for c in export.columns}
+
+    def pick(names: tuple[str, ...], meaning: str) -> str:
+        for name in names:
+            if name in columns:
+                return columns[name]
+        raise InvalidInputError(
+            f"{source}: not a recognised Anthropic Console usage export: missing column "
+            f"'{names[0]}' ({meaning}; also accepted: {list(names[1:]) or 'none'}). "
+            f"Columns found: {list(export.columns)}")
+
+    out = pd.DataFrame(index=export.index)
+    time_column = pick(TIMESTAMP_NAMES, "the bucket date, UTC")
+    out["timestamp"] = _as_utc(export[time_column], source, time_column)
+    out["model"] = export[pick(MODEL_NAMES, "the model id")]
+    for dimension in DIMENSIONS:
+        if dimension in columns:
+            out[dimension] = export[columns[dimension]]
+    for target, names in TOKEN_NAMES.items():
+        out[target] = export[pick(names, target)]
+    if any(part in columns for part in CACHE_WRITE_PARTS):
+        five_minutes, one_hour = (_numbers(export[pick((p,), "cache writes")], source) for p in CACHE_WRITE_PARTS)
+        # A blank part next to a filled one is zero; both blank stays unknown.
+        out["cache_write_tokens"] = five_minutes.add(one_hour, fill_value=0)
+    else:
+        out["cache_write_tokens"] = export[pick((CACHE_WRITE_TOTAL, *CACHE_WRITE_PARTS), "cache writes")]
+    out.attrs["source"] = source
+    return out
+
+
+def _numbers(values: pd.Series, source: str) -> pd.Series:
+    parsed = pd.to_numeric(values, errors="coerce")
+    bad = parsed.isna() & values.notna()
+    if bad.any():
+        raise InvalidInputError(f"{source}: column '{values.name}' has invalid values at rows "
+                                f"{list(values.index[bad][:5])}: {list(values[bad][:5])} (not a finite number)")
+    return parsed.astype(float)
+
+
+def _as_utc(values: pd.Series, source: str, column: str) -> pd.Series:
+    """Dates and zone-less times in the export are UTC (the column says so), whatever ``ingestion.timezone`` is."""
+    parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+    bad = parsed.isna()
+    if bad.any():
+        raise InvalidInputError(f"{source}: column '{column}' has invalid values at rows "
+                                f"{list(values.index[bad][:5])}: {list(values[bad][:5])} (not a parseable date)")
+    return parsed

@@ -1,0 +1,92 @@
+"""AnthropicConsoleCSVDataset: both export layouts, messy headers, daily buckets, bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.io import DatasetError
+
+from tokenplan.datasets import AnthropicConsoleCSVDataset
+from tokenplan.pipelines.ingestion.nodes import build_usage_buckets
+from tokenplan.schemas import InvalidInputError
+
+CURRENT_LAYOUT = """\
+usage_date_utc,model_version,api_key,workspace,usage_type,context_window,usage_input_tokens_no_cache,usage_input_tokens_cache_write_5m,usage_input_tokens_cache_write_1h,usage_input_tokens_cache_read,usage_output_tokens,web_search_count
+2026-01-01,claude-sonnet-4-5-20250929,prod-key,Default,standard,0-200k,1500,500,1000,200,500,3
+2026-01-01,claude-haiku-4-5-20251001,batch-key,Research,batch,0-200k,100,,40,0,10,0
+2026-01-02,claude-sonnet-4-5-20250929,prod-key,Default,standard,0-200k,1700,300,,250,600,0
+2026-01-03,claude-sonnet-4-5-20250929,prod-key,Default,standard,0-200k,1600,0,0,220,550,1
+"""
+
+# An older export: one cache-write column, headers with capitals and stray spaces.
+OLDER_LAYOUT = """\
+Usage Date UTC , Model Version,Workspace, Usage Input Tokens No Cache ,Usage Input Tokens Cache Write,Usage Input Tokens Cache Read,Usage Output Tokens
+2026-01-01,claude-sonnet-4-5-20250929,Default,1500,1500,200,500
+2026-01-02,claude-sonnet-4-5-20250929,Default,1700,300,250,600
+"""
+
+DAILY = {"timezone": "America/New_York", "bucket": "D", "series_dimensions": [], "model_aliases": {}}
+
+
+def _export(tmp_path: Path, text: str, name: str = "claude_api_usage.csv") -> AnthropicConsoleCSVDataset:
+    path = tmp_path / name
+    path.write_text(text)
+    return AnthropicConsoleCSVDataset(filepath=str(path))
+
+
+def test_current_layout_maps_to_canonical_usage(tmp_path):
+    usage = _export(tmp_path, CURRENT_LAYOUT).load()
+
+    assert {"timestamp", "model", "input_tokens", "cache_write_tokens", "cache_read_tokens",
+            "output_tokens", "workspace", "api_key", "usage_type", "context_window"} <= set(usage.columns)
+    assert "web_search_count" not in usage.columns and "requests" not in usage.columns
+    assert usage["cache_write_tokens"].tolist() == [1500.0, 40.0, 300.0, 0.0]  # 5m + 1h, a blank part is 0
+    # The column says UTC: dates stay UTC midnights whatever ingestion.timezone is.
+    assert usage["timestamp"].iloc[0] == pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def test_older_layout_with_messy_headers_gives_the_same_numbers(tmp_path):
+    older = _export(tmp_path, OLDER_LAYOUT, "old.csv").load()
+    current = _export(tmp_path, CURRENT_LAYOUT).load()
+
+    sonnet = current[current["model"].str.startswith("claude-sonnet")].head(2).reset_index(drop=True)
+    columns = ["timestamp", "model", "input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens"]
+    pd.testing.assert_frame_equal(older[columns], sonnet[columns], check_dtype=False)
+
+
+def test_daily_export_gives_daily_usage_buckets(tmp_path):
+    buckets = build_usage_buckets(_export(tmp_path, CURRENT_LAYOUT).load(), DAILY)
+
+    sonnet = buckets[buckets["series"] == "claude-sonnet-4-5"]
+    assert sonnet["timestamp"].tolist() == list(pd.date_range("2026-01-01", periods=3, freq="D", tz="UTC"))
+    assert sonnet["input_tokens"].tolist() == [1500.0, 1700.0, 1600.0]
+
+
+def test_unknown_layout_names_the_file_and_the_missing_column(tmp_path):
+    dataset = _export(tmp_path, "date,model,input,output\n2026-01-01,claude,1,2\n", "mystery.csv")
+
+    with pytest.raises(DatasetError) as error:
+        dataset.load()
+
+    message = str(error.value)
+    assert "mystery.csv" in message
+    assert "'usage_input_tokens_no_cache'" in message and "Columns found" in message
+
+
+def test_half_of_the_cache_write_pair_is_not_silently_used(tmp_path):
+    text = ("usage_date_utc,model_version,usage_input_tokens_no_cache,usage_input_tokens_cache_write_5m,"
+            "usage_input_tokens_cache_read,usage_output_tokens\n2026-01-01,claude-sonnet-4-5,1,2,3,4\n")
+    with pytest.raises(DatasetError, match="missing column 'usage_input_tokens_cache_write_1h'"):
+        _export(tmp_path, text).load()
+
+
+def test_bad_values_name_the_file_column_row_and_value(tmp_path):
+    bad_date = CURRENT_LAYOUT.replace("2026-01-02,", "Jan second,", 1)
+    with pytest.raises(DatasetError, match=r"claude_api_usage.csv: column 'usage_date_utc' .*rows \[2\].*Jan second"):
+        _export(tmp_path, bad_date).load()
+
+    bad_tokens = CURRENT_LAYOUT.replace(",1700,", ",1.7k,", 1)
+    with pytest.raises(InvalidInputError, match=r"column 'input_tokens' has invalid values at rows \[2\]: \['1.7k'\]"):
+        build_usage_buckets(_export(tmp_path, bad_tokens).load(), DAILY)

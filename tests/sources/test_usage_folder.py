@@ -1,0 +1,75 @@
+"""UsageFolderDataset: a folder of monthly usage files read as one table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tokenplan.datasets import UsageFolderDataset
+from tokenplan.pipelines.ingestion.nodes import build_usage_buckets
+from tokenplan.schemas import InvalidInputError
+
+HOURLY = {"timezone": "UTC", "bucket": "h", "series_dimensions": [], "model_aliases": {}}
+MONTHS = ("2026-01", "2026-02", "2026-03")
+
+
+def _month(month: str) -> pd.DataFrame:
+    """The first 48 hours of ``month`` for one model; requests count the hours from 1."""
+    hours = pd.date_range(f"{month}-01", periods=48, freq="h", tz="UTC")
+    return pd.DataFrame({"timestamp": hours.strftime("%Y-%m-%dT%H:%M:%SZ"), "model": "claude-sonnet-4-5",
+                         "requests": range(1, 49), "input_tokens": 100, "output_tokens": 10})
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    root = tmp_path / "usage"
+    root.mkdir()
+    for month in reversed(MONTHS):  # written out of order on purpose
+        _month(month).to_csv(root / f"{month}.csv", index=False)
+    (root / "README.txt").write_text("not usage")
+    return root
+
+
+def test_three_monthly_csvs_load_as_one_table_in_file_order(folder):
+    usage = UsageFolderDataset(path=str(folder), filename_suffix=".csv").load()
+
+    assert len(usage) == 3 * 48
+    assert usage.index.get_level_values("file").unique().tolist() == list(MONTHS)
+    assert pd.to_datetime(usage["timestamp"]).is_monotonic_increasing
+
+
+def test_folder_feeds_ingestion_with_gaps_between_months_kept_missing(folder):
+    buckets = build_usage_buckets(UsageFolderDataset(path=str(folder), filename_suffix=".csv").load(), HOURLY)
+
+    observed = buckets.dropna(subset=["requests"])
+    assert len(observed) == 3 * 48
+    assert observed["requests"].sum() == 3 * sum(range(1, 49))
+    # Hours between the files' two-day spans are missing rows, not zeros.
+    assert buckets["requests"].isna().sum() == len(buckets) - 3 * 48
+
+
+def test_a_bad_value_names_the_file_and_its_row(folder):
+    february = _month("2026-02")
+    february.loc[5, "input_tokens"] = -3
+    february.to_csv(folder / "2026-02.csv", index=False)
+    usage = UsageFolderDataset(path=str(folder), filename_suffix=".csv").load()
+
+    # Row labels are (file, row in that file).
+    with pytest.raises(InvalidInputError, match=r"'input_tokens' has invalid values at rows \[\W*\('2026-02', 5\)"):
+        build_usage_buckets(usage, HOURLY)
+
+
+def test_parquet_folder(tmp_path):
+    for month in MONTHS:
+        _month(month).to_parquet(tmp_path / f"{month}.parquet")
+
+    usage = UsageFolderDataset(path=str(tmp_path), dataset="pandas.ParquetDataset",
+                               filename_suffix=".parquet").load()
+
+    assert len(usage) == 3 * 48
+
+
+def test_describe_names_the_folder(folder):
+    assert UsageFolderDataset(path=str(folder))._describe()["path"] == str(folder)
