@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 from kedro.framework.hooks import hook_impl
+
+from tokenplan.source_labels import label_source
 
 
 class SourceLabelHooks:
-    """Tag every loaded DataFrame with where it came from (``df.attrs["source"]``).
+    """Tag every loaded dataset with where it came from (see ``tokenplan.source_labels``).
 
     Validation at the ingestion boundary then names the file in its error message
     without nodes having to know file paths, which only the catalog should know.
@@ -24,13 +25,12 @@ class SourceLabelHooks:
 
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
-        if isinstance(data, pd.DataFrame):
-            data.attrs["source"] = self._label(dataset_name)
+        label_source(data, self._label(dataset_name))
 
     def _label(self, dataset_name: str) -> str:
         try:
             description = self._catalog.get(dataset_name)._describe()
         except Exception:  # a label is a courtesy: never fail a load over it
             return dataset_name
-        location = description.get("filepath") or description.get("path")
+        location = description.get("filepath") or description.get("path") or description.get("table_name")
         return f"{dataset_name} ({location})" if location else dataset_name

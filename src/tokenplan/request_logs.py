@@ -1,0 +1,592 @@
+"""Request-level logs (one row per API call) -> hourly usage with per-minute peaks.
+
+The log is an Ibis table, so the work runs where the data lives: DuckDB on a local
+CSV / Parquet file by default, Spark or a warehouse when the catalog points there.
+Everything up to the small bucketed result is an Ibis expression; pandas only sees
+one row per (bucket, series).
+
+The plan, one pass over the log (two if it holds duplicates):
+
+1. map the source's columns to the canonical request log (``RequestLogConfig``);
+2. aggregate to (minute, raw model, dimensions), counting invalid values and distinct
+   request fingerprints on the way; keep that minute table (small) for what follows;
+3. check the counts: any invalid value stops the run with the file, column, rows and
+   values (the offending rows are fetched only then);
+4. recompute the minutes with fewer distinct fingerprints than rows from distinct
+   requests (same request id, else identical in every mapped column);
+5. read naive local minutes in the configured zone, give one id per model;
+6. aggregate minutes to buckets: sums for totals, max over minutes for the peaks.
+
+Failed requests count in ``requests`` and ``peak_rpm`` (they were sent and take rate
+limit and gateway capacity), but their tokens do not count by default (an errored
+call is not billed); ``failed_tokens: true`` counts them too.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+import pandas as pd
+
+from tokenplan.schemas import TOKEN_COLUMNS, InvalidInputError, _fail
+from tokenplan.usage_buckets import MISSING_LABEL, normalise_model_id
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PRESETS", "RequestLogConfig", "bucket_request_log", "is_request_log"]
+
+COLUMN_KEYS = ("timestamp", "model", *TOKEN_COLUMNS, "status", "request_id")
+# Columns a log may or may not have: default or preset names are used when the column
+# exists; a name the user sets explicitly must exist.
+OPTIONAL_KEYS = ("cache_write_tokens", "cache_read_tokens", "status", "request_id")
+REQUIRED = "<required>"  # a preset key the user must set
+TIMESTAMP_UNITS = {"s": 1_000, "ms": 1, "us": 1e-3, "ns": 1e-6}  # -> milliseconds
+DEFAULTS: dict[str, Any] = {
+    **{key: key for key in COLUMN_KEYS},
+    "dimensions": {},
+    "input_includes_cache": False,
+    "model_name": None,
+    "timestamp_unit": "s",
+    "start": None,
+    "timezone": None,
+    "ok_status": ["ok", "success", "succeeded", "200"],
+    "zero_output_is_failure": False,
+    "failed_tokens": False,
+    "deduplicate": True,
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Azure LLM inference traces (Azure/AzurePublicDataset): no model column, no cache.
+    "azure": {
+        "timestamp": "TIMESTAMP",
+        "model": None,
+        "input_tokens": "ContextTokens",
+        "output_tokens": "GeneratedTokens",
+    },
+    # BurstGPT (HPMLL/BurstGPT): seconds since the start of the trace; a failed request
+    # is logged with 0 response tokens.
+    "burstgpt": {
+        "timestamp": "Timestamp",
+        "timestamp_unit": "s",
+        "start": REQUIRED,
+        "model": "Model",
+        "input_tokens": "Request tokens",
+        "output_tokens": "Response tokens",
+        "zero_output_is_failure": True,
+        "dimensions": {"log_type": "Log Type"},
+    },
+    # LiteLLM proxy spend logs (table LiteLLM_SpendLogs): prompt_tokens includes cache
+    # reads and writes. The table keeps the cache split in its metadata JSON; an export
+    # that flattens it into the two cache columns named here is used as is. startTime is
+    # stored in UTC. status is "success" or "failure".
+    "litellm": {
+        "timestamp": "startTime",
+        "model": "model",
+        "input_tokens": "prompt_tokens",
+        "input_includes_cache": True,
+        "cache_write_tokens": "cache_creation_input_tokens",
+        "cache_read_tokens": "cache_read_input_tokens",
+        "output_tokens": "completion_tokens",
+        "status": "status",
+        "request_id": "request_id",
+        "timezone": "UTC",
+        "dimensions": {"api_key": "api_key", "team_id": "team_id"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class RequestLogConfig:
+    """Which source column is which, and how to read it (``ingestion.request_log``)."""
+
+    columns: dict[str, str | None]
+    required: frozenset[str]
+    dimensions: dict[str, str] = field(default_factory=dict)
+    input_includes_cache: bool = False
+    model_name: str | None = None
+    timestamp_unit: str = "s"
+    start: str | None = None
+    timezone: str | None = None
+    ok_status: tuple[str, ...] = ()
+    zero_output_is_failure: bool = False
+    failed_tokens: bool = False
+    deduplicate: bool = True
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None) -> RequestLogConfig:
+        """Defaults, then the preset, then every key the user set (null = not set)."""
+        user = {k: v for k, v in (params or {}).items() if v is not None}
+        unknown = set(user) - set(DEFAULTS) - {"preset"}
+        if unknown:
+            raise ValueError(f"ingestion.request_log: unknown keys {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+        preset_name = user.pop("preset", None)
+        if preset_name is not None and preset_name not in PRESETS:
+            raise ValueError(f"ingestion.request_log.preset {preset_name!r} is not one of {sorted(PRESETS)}")
+        preset = PRESETS.get(preset_name, {})
+        merged = {**DEFAULTS, **preset, **user}
+        if "model_name" in user and "model" not in user:  # the user says the log has no model column
+            merged["model"] = None
+        missing = sorted(k for k, v in merged.items() if v == REQUIRED)
+        if missing:
+            raise ValueError(f"ingestion.request_log: preset {preset_name!r} needs {missing} to be set "
+                             f"(e.g. --params ingestion.request_log.{missing[0]}=...)")
+        required = {k for k in COLUMN_KEYS if merged[k] and (k not in OPTIONAL_KEYS or k in user)}
+        if merged["timestamp_unit"] not in TIMESTAMP_UNITS:
+            raise ValueError(f"ingestion.request_log.timestamp_unit must be one of {list(TIMESTAMP_UNITS)}")
+        if not merged["model"] and not merged["model_name"]:
+            raise ValueError("ingestion.request_log: the log has no model column; set "
+                             "ingestion.request_log.model_name to the model it records")
+        return cls(
+            columns={k: merged[k] for k in COLUMN_KEYS},
+            required=frozenset(required),
+            dimensions=dict(merged["dimensions"]),
+            input_includes_cache=bool(merged["input_includes_cache"]),
+            model_name=merged["model_name"],
+            timestamp_unit=merged["timestamp_unit"],
+            start=merged["start"],
+            timezone=merged["timezone"],
+            ok_status=tuple(str(s).strip().lower() for s in merged["ok_status"]),
+            zero_output_is_failure=bool(merged["zero_output_is_failure"]),
+            failed_tokens=bool(merged["failed_tokens"]),
+            deduplicate=bool(merged["deduplicate"]),
+        )
+
+
+def is_request_log(data: Any) -> bool:
+    """True for an Ibis table (a request log); a pandas frame is already-bucketed usage."""
+    return isinstance(data, ir.Table)
+
+
+# ----------------------------------------------------------------- column mapping
+
+
+@dataclass(frozen=True)
+class _Mapping:
+    """The resolved source columns: canonical name -> source column present in the table."""
+
+    columns: dict[str, str]
+    dimensions: dict[str, str]
+
+
+def _resolve_columns(table: ir.Table, config: RequestLogConfig, series_dimensions: list[str],
+                     source: str) -> _Mapping:
+    """The columns of ``table`` the config names; raise naming any required one it lacks."""
+    found = list(table.columns)
+    columns = {}
+    for key, name in config.columns.items():
+        if not name:
+            continue
+        if name in found:
+            columns[key] = name
+        elif key in config.required:
+            raise InvalidInputError(
+                f"{source}: required column '{name}' is missing (mapped by ingestion.request_log.{key}; "
+                f"columns found: {found})"
+            )
+    dimensions = {}
+    for dimension in series_dimensions:
+        name = config.dimensions.get(dimension, dimension)
+        if name not in found:
+            raise InvalidInputError(
+                f"{source}: required column '{name}' is missing (series dimension '{dimension}'; "
+                f"columns found: {found})"
+            )
+        dimensions[dimension] = name
+    return _Mapping(columns, dimensions)
+
+
+# ----------------------------------------------------------------- canonical requests
+
+_OFFSET_SUFFIX = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|UTC|[+-]\d{2}(:?\d{2})?)$"
+MINUTE_US = 60_000_000
+# Backends whose hash() takes a whole row (a struct); None: unbound, compiled to SQL only.
+ROW_HASHING_BACKENDS = ("duckdb", "pyspark", "databricks", "bigquery", "snowflake", None)
+
+
+# DuckDB functions that the portable Ibis expressions compile around: together they save
+# seconds per 10M rows (and Ibis 12 renders list uniqueness with a lambda syntax that
+# DuckDB 2 rejects). Other backends get the portable expression.
+
+
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _duckdb_epoch_us(moment: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[valid-type]
+    """Microseconds since 1970 of an aware timestamp, without a time zone cast."""
+
+
+@ibis.udf.scalar.builtin(name="divide")
+def _duckdb_integer_divide(dividend: dt.int64, divisor: dt.int64) -> dt.int64:  # type: ignore[valid-type]
+    """Integer division (``//``), without Ibis' round trip through floating point."""
+
+
+@ibis.udf.scalar.builtin(name="list_unique")
+def _duckdb_count_distinct_numbers(values: dt.Array(dt.int64)) -> dt.int64:  # type: ignore[valid-type]
+    """How many different values a list of numbers holds."""
+
+
+@ibis.udf.scalar.builtin(name="list_unique")
+def _duckdb_count_distinct_texts(values: dt.Array(dt.string)) -> dt.int64:  # type: ignore[valid-type]
+    """How many different values a list of texts holds."""
+
+
+def _backend_name(table: ir.Table) -> str | None:
+    """``duckdb``, ``pyspark``, ...; None for a table bound to no backend (SQL only)."""
+    try:
+        return ibis.get_backend(table).name
+    except Exception:  # an unbound table: compiled to SQL, never run here
+        return None
+
+
+def _minutes(column: ir.Value, config: RequestLogConfig, zone: str, backend: str) -> tuple[ir.Value, ir.Value]:
+    """(minutes since 1970 as an integer, flag): UTC, or local wall-clock minutes where flagged.
+
+    Integer minutes keep the per-request work to arithmetic; naive values stay local
+    here and are converted after the minute aggregation, on a few rows instead of every
+    request. The session of the backend runs in UTC (Ibis sets it for DuckDB and Spark).
+    """
+    kind = column.type()
+    local = zone != "UTC"
+    aware = kind.is_timestamp() and kind.timezone is not None
+    if kind.is_timestamp() and backend == "duckdb":  # a cast to naive time goes through ICU: slow
+        return _duckdb_integer_divide(_duckdb_epoch_us(column), MINUTE_US), ibis.literal(local and not aware)
+    if aware:
+        return column.epoch_seconds() // 60, ibis.literal(False)
+    if kind.is_timestamp() or kind.is_date():
+        return column.cast(dt.timestamp).epoch_seconds() // 60, ibis.literal(local)
+    if kind.is_numeric():
+        millis = column.cast(dt.float64) * TIMESTAMP_UNITS[config.timestamp_unit]
+        if config.start is not None:
+            millis = millis + _epoch_ms(config.start, zone)
+        return (millis / 60_000).floor().cast(dt.int64), ibis.literal(False)
+    text = column.cast(dt.string).strip()
+    has_offset = text.re_search(_OFFSET_SUFFIX)
+    aware = text.try_cast(dt.Timestamp(timezone="UTC")).cast(dt.timestamp)
+    naive = text.try_cast(dt.timestamp)
+    minute = ibis.ifelse(has_offset, aware, naive).epoch_seconds() // 60
+    return minute, (~has_offset & ibis.literal(local))
+
+
+def _epoch_ms(start: str, zone: str) -> float:
+    moment = pd.Timestamp(start)
+    moment = moment.tz_localize(zone) if moment.tzinfo is None else moment
+    return moment.tz_convert("UTC").value / 1e6
+
+
+def _token(table: ir.Table, mapping: _Mapping, key: str) -> tuple[ir.Value, ir.Value | None]:
+    """(tokens as float, 0 where empty; flag where the raw value is not a number, or None)."""
+    if key not in mapping.columns:
+        return ibis.literal(0.0), None
+    raw = table[mapping.columns[key]]
+    if raw.type().is_numeric():
+        return raw.cast(dt.float64).fill_null(0.0), None
+    parsed = raw.try_cast(dt.float64)
+    return parsed.fill_null(0.0), parsed.isnull() & raw.notnull()
+
+
+def _canonical(table: ir.Table, config: RequestLogConfig, mapping: _Mapping, zone: str) -> ir.Table:
+    """One row per logged request in the canonical vocabulary (input tokens as logged,
+    ``status`` raw, ``no_output`` where a request without output counts as failed).
+
+    Also: ``bad_*`` flags where a text column holds something that is not a number and,
+    for de-duplication, what identifies a request: its ``request_id`` where the log has
+    one, else its content with the raw timestamp ``moment``; and a cheap ``fingerprint``.
+    """
+    cols = mapping.columns
+    backend = _backend_name(table)
+    minute, is_local = _minutes(table[cols["timestamp"]], config, zone, backend)
+    tokens, not_numeric = {}, {}
+    for key in TOKEN_COLUMNS:
+        tokens[key], flag = _token(table, mapping, key)
+        if flag is not None:
+            not_numeric[f"bad_{key}"] = flag
+    # The outcome is decided per minute, not per request: a log has a handful of status
+    # values, and normalising text on every row costs more than the whole aggregation.
+    status = table[cols["status"]].cast(dt.string).fill_null("") if "status" in cols else ibis.literal("")
+    no_output = (tokens["output_tokens"] <= 0) if config.zero_output_is_failure else ibis.literal(False)
+    model = table[cols["model"]].cast(dt.string) if "model" in cols else ibis.literal(config.model_name)
+    identity = {}
+    if config.deduplicate:
+        identity["moment"] = table[cols["timestamp"]]  # to the full precision of the log
+        # The fingerprint only flags minutes that may hold duplicates, so it may collide
+        # but must be equal for equal requests: a hash of the time and tokens where the
+        # backend hashes rows (model, status and dimensions are equal within a minute's
+        # group anyway), else the time alone.
+        hashed = [cols[k] for k in ("timestamp", *TOKEN_COLUMNS) if k in cols]
+        content = (ibis.struct({c: table[c] for c in hashed}).hash() if backend in ROW_HASHING_BACKENDS
+                   else identity["moment"])
+        identity["fingerprint"] = content
+        if "request_id" in cols:
+            identity["request_id"] = table[cols["request_id"]].cast(dt.string)
+            identity["fingerprint"] = identity["request_id"].fill_null(content.cast(dt.string))
+    return table.select(
+        minute=minute,
+        is_local=is_local,
+        model=model,
+        # A null dimension is a real split (a default workspace): label it, so joins keep it.
+        **{name: table[column].cast(dt.string).fill_null(MISSING_LABEL) for name, column in mapping.dimensions.items()},
+        status=status,
+        no_output=no_output,
+        **tokens,
+        **not_numeric,
+        **identity,
+    )
+
+
+def _per_minute(requests: ir.Table, labels: list[str], config: RequestLogConfig) -> ir.Table:
+    """Requests, token sums and invalid-value counts per minute and labels (zone flag, raw
+    model, dimensions, status), and ``distinct_rows``: how many different fingerprints.
+
+    Counts and minima rather than sums of flags, and no per-row branching: on 10M rows
+    that is seconds less.
+    """
+    uncached = requests.input_tokens
+    if config.input_includes_cache:
+        uncached = uncached - requests.cache_read_tokens - requests.cache_write_tokens
+    # Fewer distinct fingerprints than rows in a minute flags possible duplicates. A list
+    # per minute costs half of what a table of every request's identity would; a hash
+    # collision can only flag a minute, never hide a duplicate.
+    distinct = requests.count()
+    if "fingerprint" in requests.columns:
+        fingerprints = requests.fingerprint.collect()
+        if _backend_name(requests) == "duckdb":
+            texts = requests.fingerprint.type().is_string()
+            distinct = (_duckdb_count_distinct_texts if texts else _duckdb_count_distinct_numbers)(fingerprints)
+        else:
+            distinct = fingerprints.unique().length().cast(dt.int64)
+    return requests.group_by(labels).aggregate(
+        requests=requests.count(),
+        distinct_rows=distinct,
+        input_tokens=uncached.sum(),
+        cache_write_tokens=requests.cache_write_tokens.sum(),
+        cache_read_tokens=requests.cache_read_tokens.sum(),
+        output_tokens=requests.output_tokens.sum(),
+        least_uncached_input=uncached.min(),
+        **{f"least_{k}": requests[k].min() for k in TOKEN_COLUMNS},
+        **{c: requests.count(where=requests[c]) for c in requests.columns if c.startswith("bad_")},
+    )
+
+
+def _counted(minutes: ir.Table, config: RequestLogConfig) -> ir.Table:
+    """The minute table with ``failed`` requests and only the tokens that count.
+
+    A request failed if its status is not one of ``ok_status`` (an empty status is ok)
+    or, with ``zero_output_is_failure``, it has no output. Failed requests stay in
+    ``requests``; their tokens count only with ``failed_tokens``.
+    """
+    status = minutes.status.strip().lower()
+    ok = (status == "") | status.isin(config.ok_status)
+    ok = ok & ~minutes.no_output
+    counted = ok | ibis.literal(config.failed_tokens)
+    return minutes.mutate(
+        failed=ibis.ifelse(ok, 0, minutes.requests),
+        **{c: ibis.ifelse(counted, minutes[c], 0.0) for c in TOKEN_COLUMNS},
+    )
+
+
+def _without_duplicates(requests: ir.Table, minutes: ir.Table, labels: list[str],
+                        config: RequestLogConfig) -> ir.Table:
+    """The minute table with flagged minutes recomputed from distinct requests only.
+
+    Same request id, or else identical time (to the log's precision), model,
+    dimensions, tokens and outcome, is one request. Only flagged minutes are read again.
+    """
+    flagged = minutes.filter(minutes.requests > minutes.distinct_rows).select(*labels)
+    candidates = requests.semi_join(flagged, labels).drop("fingerprint")
+    by_content = candidates
+    if "request_id" in candidates.columns:
+        with_id = candidates.filter(candidates.request_id.notnull()).drop("moment")
+        values = [c for c in with_id.columns if c not in (*labels, "request_id")]
+        by_id = with_id.group_by(*labels, "request_id").aggregate(**{c: with_id[c].arbitrary() for c in values})
+        by_content = candidates.filter(candidates.request_id.isnull()).drop("request_id")
+    distinct = by_content.distinct().drop("moment")
+    if "request_id" in candidates.columns:
+        distinct = distinct.union(by_id.drop("request_id").select(*distinct.columns))
+    exact = _per_minute(distinct, labels, config)
+    return minutes.anti_join(flagged, labels).union(exact.select(*minutes.columns))
+
+
+# ----------------------------------------------------------------- validation
+
+
+def _check(table: ir.Table, minutes: ir.Table, config: RequestLogConfig, mapping: _Mapping,
+           zone: str, source: str) -> dict[str, Any]:
+    """Summary of the minute table; raise naming column, rows and values on invalid input."""
+    flags = [c for c in minutes.columns if c.startswith("bad_")]
+    least = [c for c in minutes.columns if c.startswith("least_")]
+    summary = minutes.aggregate(
+        requests=minutes.requests.sum(),
+        flagged=(minutes.requests - minutes.distinct_rows).sum(),
+        bad_timestamps=minutes.requests.sum(where=minutes.minute.isnull()),
+        missing_models=minutes.requests.sum(where=minutes.model.isnull()),
+        local_min=minutes.minute.min(where=minutes.is_local),
+        local_max=minutes.minute.max(where=minutes.is_local),
+        **{flag: minutes[flag].sum() for flag in flags},
+        **{column: minutes[column].min() for column in least},
+    ).execute().iloc[0].to_dict()
+    if pd.isna(summary["requests"]) or not summary["requests"]:
+        raise InvalidInputError(f"{source}: the request log has no rows")
+    cols = mapping.columns
+    if summary["bad_timestamps"]:
+        minute, _ = _minutes(table[cols["timestamp"]], config, zone, _backend_name(table))
+        raise _offending(table, cols["timestamp"], minute.isnull(), source, "not a parseable timestamp")
+    if summary["missing_models"]:
+        raise _offending(table, cols["model"], table[cols["model"]].isnull(), source, "missing model id")
+    for key in TOKEN_COLUMNS:
+        if summary.get(f"bad_{key}"):
+            _, not_numeric = _token(table, mapping, key)
+            raise _offending(table, cols[key], not_numeric, source, "not a finite number")
+        if summary[f"least_{key}"] < 0:
+            values, _ = _token(table, mapping, key)
+            raise _offending(table, cols[key], values < 0, source, "check: greater_than_or_equal_to(0)")
+    if summary["least_uncached_input"] < 0:
+        values = {k: _token(table, mapping, k)[0] for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens")}
+        smaller = values["input_tokens"] < values["cache_read_tokens"] + values["cache_write_tokens"]
+        raise _offending(table, cols["input_tokens"], smaller, source,
+                         "input tokens include cached tokens (input_includes_cache) but are fewer than "
+                         "cache reads + cache writes")
+    return summary
+
+
+def _offending(table: ir.Table, column: str, invalid: ir.Value, source: str, reason: str) -> InvalidInputError:
+    """The error for the first offending rows (0-based data rows, in file order on DuckDB)."""
+    backend = ibis.get_backend(table)
+    numbered = table.mutate(_row=ibis.row_number(), _invalid=invalid)
+    query = numbered.filter(numbered._invalid).order_by("_row").limit(5).select("_row", value=numbered[column])
+    if backend.name == "duckdb":
+        # Row numbers follow file order only with insertion order kept; worth the slower
+        # scan on this failure path alone.
+        kept = backend.raw_sql("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+        backend.raw_sql("SET preserve_insertion_order = true")
+        try:
+            first = query.execute()
+        finally:
+            backend.raw_sql(f"SET preserve_insertion_order = {str(kept).lower()}")
+    else:
+        first = query.execute()
+    values = [None if pd.isna(v) else v for v in first["value"].tolist()]
+    return _fail(source, column, first["_row"].astype(int).tolist(), values, reason)
+
+
+# ----------------------------------------------------------------- time zones, model ids, buckets
+
+
+def _utc_minutes(minutes: ir.Table, zone: str, summary: dict[str, Any]) -> ir.Value:
+    """UTC minute of each row of the minute table; local minutes shift by the zone's offset.
+
+    In the repeated hour of a DST fall-back a naive time is ambiguous and a log row
+    carries nothing to tell the two apart, so it is read as the first (daylight) one.
+    A non-existent spring-forward time moves to the next valid instant.
+    """
+    if pd.isna(summary["local_min"]):
+        return minutes.minute
+    first, last = (pd.Timestamp(int(summary[k]) * 60, unit="s") for k in ("local_min", "local_max"))
+    hours = pd.date_range(first.floor("D") - pd.Timedelta(days=1), last.ceil("D") + pd.Timedelta(days=1), freq="h")
+    utc = hours.tz_localize(zone, ambiguous=True, nonexistent="shift_forward").tz_convert("UTC").tz_localize(None)
+    offsets = pd.Series((hours - utc) // pd.Timedelta(minutes=1), index=hours.asi8 // 60_000_000_000)
+    # The offset changes a few times a year: one branch per period of constant offset.
+    changes = offsets[offsets.ne(offsets.shift())]
+    local = minutes.minute
+    branches = [(local < int(end), local - int(offset))
+                for end, offset in zip(changes.index[1:], changes.to_numpy()[:-1])]
+    shifted = ibis.cases(*branches, else_=local - int(changes.iloc[-1])) if branches else local - int(changes.iloc[-1])
+    return ibis.ifelse(minutes.is_local, shifted, minutes.minute)
+
+
+def _model_ids(minutes: ir.Table, aliases: dict[str, str] | None) -> ir.Value:
+    """One id per model (see ``normalise_model_id``), mapped in the backend."""
+    raw = minutes.select("model").distinct().execute()["model"].tolist()
+    changed = {m: normalise_model_id(m, aliases) for m in raw}
+    changed = {k: v for k, v in changed.items() if k != v}
+    return minutes.model.substitute(changed) if changed else minutes.model
+
+
+def _bucket_minutes(bucket: str) -> int:
+    """Bucket width in minutes (``h`` -> 60); buckets start at multiples of it since 1970."""
+    try:
+        minutes = pd.Timedelta(pd.tseries.frequencies.to_offset(bucket)) / pd.Timedelta(minutes=1)
+    except ValueError:  # calendar widths (W, MS) have no fixed length
+        minutes = 0
+    if minutes < 1 or minutes != int(minutes) or 1440 % minutes and minutes % 1440:
+        raise ValueError(f"ingestion.bucket {bucket!r}: request logs need whole minutes dividing a day, "
+                         "or whole days (e.g. 15min, h, D)")
+    return int(minutes)
+
+
+def _per_bucket(minutes: ir.Table, keys: list[str], width: int) -> ir.Table:
+    """UTC minute rows -> one row per (bucket ``start`` in minutes since 1970, keys):
+    sums for totals, the busiest minute for the peaks."""
+    totals = ["requests", *TOKEN_COLUMNS]
+    # Local and UTC rows, raw ids of one model and statuses share minutes: add them up first.
+    per_minute = minutes.group_by("minute", *keys).aggregate(**{c: minutes[c].sum() for c in totals})
+    return per_minute.group_by(start=(per_minute.minute // width) * width, *keys).aggregate(
+        **{c: per_minute[c].sum() for c in totals},
+        peak_rpm=per_minute.requests.max(),
+        # ITPM counts uncached input and cache writes, not cache reads.
+        peak_itpm=(per_minute.input_tokens + per_minute.cache_write_tokens).max(),
+        peak_otpm=per_minute.output_tokens.max(),
+    )
+
+
+# ----------------------------------------------------------------- the whole plan
+
+
+def bucket_request_log(
+    table: ir.Table,
+    config: RequestLogConfig,
+    *,
+    timezone: str,
+    bucket: str,
+    series_dimensions: list[str] | None = None,
+    model_aliases: dict[str, str] | None = None,
+    source: str = "request log",
+) -> pd.DataFrame:
+    """Request log -> one row per (bucket start UTC, model, dimensions) with totals and peaks.
+
+    Totals: ``requests`` (failed ones included), ``input_tokens`` (uncached),
+    ``cache_write_tokens``, ``cache_read_tokens``, ``output_tokens`` (a token column
+    the log does not have is left out: unknown, not zero). Peaks per minute inside the
+    bucket: ``peak_rpm``, ``peak_itpm`` (uncached input + cache writes), ``peak_otpm``.
+    """
+    dimensions = list(series_dimensions or [])
+    zone = config.timezone or timezone
+    width = _bucket_minutes(bucket)
+    mapping = _resolve_columns(table, config, dimensions, source)
+    if config.input_includes_cache and not {"cache_read_tokens", "cache_write_tokens"} & set(mapping.columns):
+        logger.warning("%s: input tokens include cached tokens but the log has no cache columns: "
+                       "all input is counted as uncached (peak_itpm is an upper bound)", source)
+    requests = _canonical(table, config, mapping, zone)
+    labels = ["minute", "is_local", "model", *dimensions, "status", "no_output"]
+    keys = ["model", *dimensions]
+    with ExitStack() as cached:
+        minutes = cached.enter_context(_per_minute(requests, labels, config).cache())
+        summary = _check(table, minutes, config, mapping, zone, source)
+        if summary["flagged"]:
+            minutes = cached.enter_context(_without_duplicates(requests, minutes, labels, config).cache())
+        minutes = _counted(minutes, config)
+        _log_summary(minutes, summary, source, config)
+        utc = minutes.mutate(minute=_utc_minutes(minutes, zone, summary), model=_model_ids(minutes, model_aliases))
+        result = _per_bucket(utc, keys, width).order_by("start", *keys).execute()
+    result.insert(0, "timestamp", pd.to_datetime(result.pop("start").astype("int64") * 60, unit="s", utc=True))
+    result = result.drop(columns=[c for c in TOKEN_COLUMNS if c not in mapping.columns])
+    counts = [c for c in result.columns if c not in ("timestamp", *keys)]
+    result[counts] = result[counts].astype(float)
+    return result
+
+
+def _log_summary(minutes: ir.Table, summary: dict[str, Any], source: str, config: RequestLogConfig) -> None:
+    counts = minutes.aggregate(requests=minutes.requests.sum(), failed=minutes.failed.sum()).execute().iloc[0]
+    requests, failed = int(counts["requests"]), int(counts["failed"])
+    duplicates = int(summary["requests"]) - requests
+    if duplicates:
+        key = "request id" if config.columns.get("request_id") else "identical rows"
+        logger.warning("%s: removed %d duplicate requests (by %s)", source, duplicates, key)
+    if failed:
+        counted = "counted" if config.failed_tokens else "not counted"
+        logger.info("%s: %d of %d requests failed (%.1f%%): counted in requests and peak_rpm, tokens %s",
+                    source, failed, requests, 100 * failed / requests, counted)
+    logger.info("%s: %d requests aggregated", source, requests)
