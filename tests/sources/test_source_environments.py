@@ -19,8 +19,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:register_new_resolver")
 ENVIRONMENTS = {
     "anthropic_api": (AnthropicUsageDataset, {"starting_at": "2026-01-01T00:00:00Z"}, "h"),
     "openai_api": (OpenAIUsageDataset, {"lookback_days": 30}, "h"),
-    "anthropic_console": (AnthropicConsoleCSVDataset, {"usage_file": "/tmp/claude_api_usage.csv"}, "D"),
-    "usage_folder": (UsageFolderDataset, {"usage_folder": "/tmp/usage"}, "h"),
+    "anthropic_console": (AnthropicConsoleCSVDataset, {"usage_file": "exports/claude_api_usage.csv"}, "D"),
+    "usage_folder": (UsageFolderDataset, {"usage_folder": "exports/usage"}, "h"),
 }
 
 
