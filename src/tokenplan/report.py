@@ -146,9 +146,15 @@ def _assumptions(inputs: ReportInputs) -> str:
     in_horizon = events[(start <= last + pd.Timedelta(days=1)) & (end > first)].copy()
     in_horizon["note"] = ["in force since before the horizon" if s < first else "planned"
                           for s in in_horizon["start"].dt.tz_convert(None)]
+    # The model learns an event's size only from past events of its kind: say how many.
+    past = events[start < first]
+    in_horizon["past events of this kind"] = [int((past["kind"] == kind).sum()) for kind in in_horizon["kind"]]
     for column in ("start", "end"):
         in_horizon[column] = in_horizon[column].dt.strftime("%Y-%m-%d %H:%M UTC")
-    events = (_table(in_horizon[["start", "end", "name", "kind", "scope", "note"]]) if len(in_horizon)
+    columns = ["start", "end", "name", "kind", "scope", "note", "past events of this kind"]
+    events = (_table(in_horizon[columns]) + "\n\nA planned event's effect is learned from the past events of its "
+              "kind in the history; with one or two, its size is a rough guess the intervals do not cover."
+              if len(in_horizon)
               else "No events in the calendar overlap the horizon: the forecast assumes none.")
     params = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in inputs.best_params.items()}
     history = inputs.history
