@@ -138,8 +138,9 @@ def taylor(workdir: Path) -> None:
     fe = _merge(_params("feature_engineering"), {"freq": "h", "horizon": 168, "targets": ["requests"],
                                                  "origin_every": 24, "level_weeks": 2, "trend_weeks": 4,
                                                  "holiday_country": "GB"})
-    tr = _merge(_params("training"), {"backtest": {"folds": 4, "step": 168},
-                                      "tuning": {"folds": 2, "storage_url": f"sqlite:///{workdir / 'taylor.db'}"}})
+    tr = _merge(_params("training"), {"backtest": {"folds": 3, "step": 168},
+                                      "tuning": {"folds": 2, "step": 24,
+                                                 "storage_url": f"sqlite:///{workdir / 'taylor.db'}"}})
     run = _train(usage, events, fe, tr)
     print(f"\n=== Taylor (hourly, one week ahead): rolling-origin backtest, {tr['backtest']['folds']} folds; "
           f"{run['seconds']:.0f} s ===")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokenplan.backtest import fold_origins, train_until
+from tokenplan.backtest import fold_origins, train_until, tuning_origins
 from tokenplan.features import FeatureSpec, feature_columns, make_examples, origin_grid
 from tokenplan.forecaster import QuantileForecaster
 
@@ -35,11 +35,13 @@ def test_folds_end_at_the_last_origin_with_a_full_horizon_of_actuals(series):
     last_day = series["ds"].max()
 
     origins = fold_origins(examples, SPEC, n_folds=3, step=14)
-    before = fold_origins(examples, SPEC, n_folds=2, step=14, skip=3)
+    tuning = tuning_origins(examples, SPEC, origins, n_folds=2, step=7)
 
     assert origins[-1] == last_day - pd.Timedelta(days=SPEC.horizon)
     assert list(np.diff(origins)) == [pd.Timedelta(days=14)] * 2
-    assert before[-1] == origins[0] - pd.Timedelta(days=14)  # tuning folds precede backtest folds
+    # A tuning fold's whole validation window ends where the first backtest fold starts.
+    assert tuning[-1] + pd.Timedelta(days=SPEC.horizon) == origins[0]
+    assert list(np.diff(tuning)) == [pd.Timedelta(days=7)]
     with pytest.raises(ValueError, match="multiple of"):
         fold_origins(examples, SPEC, n_folds=2, step=10)
 

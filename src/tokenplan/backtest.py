@@ -10,6 +10,7 @@ never grades intervals on the errors they were calibrated on.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -20,24 +21,43 @@ from tokenplan.conformal import fit_offsets, noise_scales, offsets_for
 from tokenplan.features import FeatureSpec, feature_columns
 from tokenplan.forecaster import QuantileForecaster, quantile_columns
 
-__all__ = ["fold_origins", "mstl_rows", "run_backtest", "score_backtest", "train_until"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["fold_origins", "mstl_rows", "run_backtest", "score_backtest", "train_until", "tuning_origins"]
 
 
-def fold_origins(examples: pd.DataFrame, spec: FeatureSpec, n_folds: int, step: int, skip: int = 0) -> list:
+def fold_origins(examples: pd.DataFrame, spec: FeatureSpec, n_folds: int, step: int) -> list:
     """``n_folds`` origins, ``step`` apart, ending at the last origin with a full observed horizon.
 
-    ``skip`` folds are skipped from the end first (used to keep tuning folds before the
-    backtest folds).
+    With ``step >= horizon`` the folds' test windows do not overlap, which the
+    cross-conformal calibration needs (overlapping folds share shocks, so calibrating one
+    on another overstates coverage); a smaller step logs a warning.
     """
     unit = spec.freq.lower()
     last_label = examples.loc[np.isfinite(examples["y"]), "ds"].max()
     last = last_label - pd.Timedelta(spec.horizon, unit=unit)
+    if n_folds > 1 and step < spec.horizon:
+        logger.warning("backtest folds %d steps apart overlap (horizon %d): interval coverage will read "
+                       "optimistic; set training.backtest.step >= the horizon", step, spec.horizon)
+    return _on_grid(examples, [last - pd.Timedelta(k * step, unit=unit) for k in range(n_folds)])
+
+
+def tuning_origins(examples: pd.DataFrame, spec: FeatureSpec, backtest_origins: list, n_folds: int,
+                   step: int) -> list:
+    """Tuning folds whose whole validation window ends before the first backtest origin.
+
+    Hyperparameters are thus never chosen on labels the backtest later grades.
+    """
+    last = min(backtest_origins) - pd.Timedelta(spec.horizon, unit=spec.freq.lower())
+    return _on_grid(examples, [last - pd.Timedelta(k * step, unit=spec.freq.lower()) for k in range(n_folds)])
+
+
+def _on_grid(examples: pd.DataFrame, wanted: list) -> list:
     available = set(examples["origin"].unique())
-    wanted = [last - pd.Timedelta((k + skip) * step, unit=unit) for k in range(n_folds)]
     missing = [o for o in wanted if o not in available]
     if missing:
-        raise ValueError(f"fold origins {missing} are not among the example origins: "
-                         "make the fold step a multiple of feature_engineering.origin_every")
+        raise ValueError(f"fold origins {missing} are not among the example origins: the history is too short "
+                         "for these folds, or a fold step is not a multiple of feature_engineering.origin_every")
     return sorted(wanted)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.backtest import fold_origins, mstl_rows, run_backtest, score_backtest
+from tokenplan.backtest import fold_origins, mstl_rows, run_backtest, score_backtest, tuning_origins
 from tokenplan.features import TRENDS, feature_columns, spec_from_params, with_trend
 from tokenplan.forecaster import QuantileForecaster, quantile_columns
 from tokenplan.totals import period_totals
@@ -22,10 +22,11 @@ def _ensure_sqlite_folder(url: str) -> None:
 
 def tune_hyperparameters(model_input_table: pd.DataFrame, fe_params: dict[str, Any],
                          params: dict[str, Any]) -> dict[str, Any]:
-    """Best XGBoost params from an Optuna study on folds that precede the backtest folds."""
+    """Best XGBoost params from an Optuna study whose validation windows end before the backtest's first origin."""
     spec = spec_from_params(fe_params)
     tuning, backtest = params["tuning"], params["backtest"]
-    origins = fold_origins(model_input_table, spec, tuning["folds"], backtest["step"], skip=backtest["folds"])
+    backtest_folds = fold_origins(model_input_table, spec, backtest["folds"], backtest["step"])
+    origins = tuning_origins(model_input_table, spec, backtest_folds, tuning["folds"], tuning["step"])
     _ensure_sqlite_folder(tuning["storage_url"])
     name = study_name(tuning["study_prefix"], model_input_table, spec, origins, params["objective"])
     return tune(model_input_table, spec, params["quantiles"], origins, tuning["storage_url"], name,
