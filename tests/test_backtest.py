@@ -44,6 +44,10 @@ def test_folds_end_at_the_last_origin_with_a_full_horizon_of_actuals(series):
     assert list(np.diff(tuning)) == [pd.Timedelta(days=7)]
     with pytest.raises(ValueError, match="multiple of"):
         fold_origins(examples, SPEC, n_folds=2, step=10)
+    # A tuning fold at the very first origin would have nothing to train on.
+    first = examples["origin"].min()
+    with pytest.raises(ValueError, match="history too short"):
+        tuning_origins(examples, SPEC, [first + pd.Timedelta(days=SPEC.horizon)], n_folds=1, step=7)
 
 
 def test_a_fold_model_is_blind_to_labels_after_its_origin(series):

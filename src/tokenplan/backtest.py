@@ -58,6 +58,11 @@ def _on_grid(examples: pd.DataFrame, wanted: list) -> list:
     if missing:
         raise ValueError(f"fold origins {missing} are not among the example origins: the history is too short "
                          "for these folds, or a fold step is not a multiple of feature_engineering.origin_every")
+    earliest = min(wanted)
+    if not ((examples["origin"] < earliest) & np.isfinite(examples["y"])).any():
+        raise ValueError(f"history too short for the configured folds: the earliest fold origin {earliest} has no "
+                         "training example before it. Use a longer history, or fewer or closer folds "
+                         "(training.backtest / training.tuning), or a shorter horizon.")
     return sorted(wanted)
 
 
