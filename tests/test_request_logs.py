@@ -23,6 +23,7 @@ from tests.request_log_fixtures import (
     write_burstgpt_csv,
     write_litellm_parquet,
 )
+from tests.assertions import assert_error_names
 from tokenplan.request_logs import RequestLogConfig, bucket_request_log
 from tokenplan.schemas import InvalidInputError
 
@@ -254,15 +255,6 @@ def test_deduplication_can_be_switched_off(con, tmp_path):
 # ----------------------------------------------------------------- bad input
 
 
-def _assert_names(error, column: str, row: int | None, value) -> None:
-    message = str(error.value)
-    assert SOURCE in message, message
-    assert f"'{column}'" in message, message
-    if row is not None:
-        assert f"rows [{row}]" in message, message
-        assert str(value) in message, message
-
-
 def test_missing_mapped_column_names_source_and_column(con, tmp_path):
     path, _ = write_azure_csv(tmp_path / "trace.csv", n=50)
     table = con.read_csv(str(path)).drop("GeneratedTokens")
@@ -270,7 +262,7 @@ def test_missing_mapped_column_names_source_and_column(con, tmp_path):
     with pytest.raises(InvalidInputError) as error:
         _buckets(table, preset="azure", model_name="azure-code")
 
-    _assert_names(error, "GeneratedTokens", None, None)
+    assert_error_names(error, SOURCE, "GeneratedTokens", None, None)
     assert "missing" in str(error.value) and "output_tokens" in str(error.value)
 
 
@@ -281,7 +273,7 @@ def test_negative_tokens_name_source_column_row_and_value(con, tmp_path):
     with pytest.raises(InvalidInputError) as error:
         _buckets(_csv(con, tmp_path, log))
 
-    _assert_names(error, "output_tokens", 2, -7)
+    assert_error_names(error, SOURCE, "output_tokens", 2, -7)
 
 
 def test_unparseable_timestamp_names_source_column_row_and_value(con, tmp_path):
@@ -290,7 +282,7 @@ def test_unparseable_timestamp_names_source_column_row_and_value(con, tmp_path):
     with pytest.raises(InvalidInputError) as error:
         _buckets(_csv(con, tmp_path, log))
 
-    _assert_names(error, "timestamp", 2, "yesterday-ish")
+    assert_error_names(error, SOURCE, "timestamp", 2, "yesterday-ish")
 
 
 def test_text_in_a_token_column_names_source_column_row_and_value(con, tmp_path):
@@ -300,7 +292,7 @@ def test_text_in_a_token_column_names_source_column_row_and_value(con, tmp_path)
     with pytest.raises(InvalidInputError) as error:
         _buckets(_csv(con, tmp_path, log))
 
-    _assert_names(error, "input_tokens", 1, "12k")
+    assert_error_names(error, SOURCE, "input_tokens", 1, "12k")
 
 
 def test_cached_tokens_above_total_input_are_rejected(con, tmp_path):
@@ -312,7 +304,7 @@ def test_cached_tokens_above_total_input_are_rejected(con, tmp_path):
     with pytest.raises(InvalidInputError) as error:
         _buckets(con.read_parquet(str(path)), preset="litellm")
 
-    _assert_names(error, "prompt_tokens", 7, 5)
+    assert_error_names(error, SOURCE, "prompt_tokens", 7, 5)
 
 
 # ----------------------------------------------------------------- other engines

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.assertions import assert_error_names
 from tokenplan.pipelines.ingestion.nodes import build_events_calendar, build_usage_buckets
 from tokenplan.schemas import COUNT_COLUMNS, InvalidInputError
 
@@ -233,15 +234,6 @@ def test_events_naive_times_are_read_in_the_configured_zone():
 # ----------------------------------------------------------------- bad input
 
 
-def _assert_names(error: pytest.ExceptionInfo, source: str, column: str, row: int | None, value) -> None:
-    message = str(error.value)
-    assert source in message, message
-    assert f"'{column}'" in message, message
-    if row is not None:
-        assert f"rows [{row}]" in message, message
-        assert str(value) in message, message
-
-
 def test_wrong_type_names_source_column_row_and_value():
     raw = _usage(["2025-01-01 00:00", "2025-01-01 01:00", "2025-01-01 02:00"],
                  input_tokens=[100, 200, "12k"])
@@ -249,7 +241,7 @@ def test_wrong_type_names_source_column_row_and_value():
     with pytest.raises(InvalidInputError) as error:
         build_usage_buckets(raw, _params())
 
-    _assert_names(error, USAGE_SOURCE, "input_tokens", 2, "12k")
+    assert_error_names(error, USAGE_SOURCE, "input_tokens", 2, "12k")
 
 
 def test_negative_tokens_name_source_column_row_and_value():
@@ -259,7 +251,7 @@ def test_negative_tokens_name_source_column_row_and_value():
     with pytest.raises(InvalidInputError) as error:
         build_usage_buckets(raw, _params())
 
-    _assert_names(error, USAGE_SOURCE, "output_tokens", 1, -7)
+    assert_error_names(error, USAGE_SOURCE, "output_tokens", 1, -7)
 
 
 def test_unparseable_timestamp_names_source_column_row_and_value():
@@ -268,7 +260,7 @@ def test_unparseable_timestamp_names_source_column_row_and_value():
     with pytest.raises(InvalidInputError) as error:
         build_usage_buckets(raw, _params())
 
-    _assert_names(error, USAGE_SOURCE, "timestamp", 1, "yesterday-ish")
+    assert_error_names(error, USAGE_SOURCE, "timestamp", 1, "yesterday-ish")
 
 
 def test_missing_required_column_names_source_and_column():
@@ -277,7 +269,7 @@ def test_missing_required_column_names_source_and_column():
     with pytest.raises(InvalidInputError) as error:
         build_usage_buckets(raw, _params())
 
-    _assert_names(error, USAGE_SOURCE, "model", row=None, value=None)
+    assert_error_names(error, USAGE_SOURCE, "model", row=None, value=None)
     assert "missing" in str(error.value)
 
 
@@ -287,7 +279,7 @@ def test_missing_model_id_is_rejected_not_turned_into_a_series():
     with pytest.raises(InvalidInputError) as error:
         build_usage_buckets(raw, _params())
 
-    _assert_names(error, USAGE_SOURCE, "model", 1, None)
+    assert_error_names(error, USAGE_SOURCE, "model", 1, None)
 
 
 def test_bad_event_kind_names_source_column_row_and_value():
@@ -296,4 +288,4 @@ def test_bad_event_kind_names_source_column_row_and_value():
     with pytest.raises(InvalidInputError) as error:
         build_events_calendar(raw, _params())
 
-    _assert_names(error, EVENTS_SOURCE, "kind", 1, "party")
+    assert_error_names(error, EVENTS_SOURCE, "kind", 1, "party")
