@@ -160,3 +160,41 @@ def test_a_gap_in_the_history_stays_unknown_not_zero():
     assert gap["y"].isna().all() and gap["z"].isna().all()  # not a label of 0 (z = -4.6)
     # A week after the gap, its same-phase value is unknown, not a 100% drop.
     assert not (later["last_same_phase"] < -1).any()
+
+
+def test_stated_event_effects_are_divided_out_of_the_history_and_multiplied_into_the_anchor():
+    days, horizon = 200, 28
+    ds = pd.date_range(START, periods=days, freq="D")
+    y = 1e4 * WEEKLY_CYCLE[ds.dayofweek]
+    origin = ds[days - horizon - 1]
+    campaign = (ds > origin - pd.Timedelta(days=10)) & (ds <= origin - pd.Timedelta(days=3))
+    launch_day = origin + pd.Timedelta(days=10)
+    traffic = y * np.where(campaign, 1.5, 1.0) * np.where(ds > launch_day, 1.3, 1.0)
+    traffic[ds == launch_day] *= 1.15  # launched at noon: half the day at the new level
+    series = _long({("model-a", "requests"): traffic})
+    events = pd.DataFrame({
+        "start": pd.to_datetime([ds[campaign][0], launch_day + pd.Timedelta(hours=12)], utc=True),
+        "end": pd.to_datetime([ds[campaign][-1] + pd.Timedelta(days=1), ds[-1] + pd.Timedelta(days=1)], utc=True),
+        "name": ["promo", "v2"], "kind": ["campaign", "launch"], "scope": ["", "model-a"],
+        "effect": [1.5, 1.3],
+    })
+    spec = FeatureSpec(horizon=horizon, trend="level", holiday_country=None)
+
+    stated = make_examples(series, events, [origin], spec)
+    unknown = make_examples(series, events.drop(columns="effect"), [origin], spec)
+    clean = make_examples(_long({("model-a", "requests"): y}), events.iloc[:0], [origin], spec)
+
+    # The campaign inside the level window no longer moves the level or the profile.
+    np.testing.assert_allclose(stated["log_level"], clean["log_level"], rtol=1e-9)
+    np.testing.assert_allclose(stated["seasonal_index"], clean["seasonal_index"], atol=1e-9)
+    # The anchor carries the planned launch: x1.3 after it, half of it on the launch day.
+    ratio = np.exp(stated["anchor"].to_numpy() - clean["anchor"].to_numpy())
+    after = (stated["ds"] > launch_day).to_numpy()
+    np.testing.assert_allclose(ratio[after], 1.3)
+    np.testing.assert_allclose(ratio[(stated["ds"] == launch_day).to_numpy()], 1.15)
+    np.testing.assert_allclose(ratio[(stated["ds"] < launch_day).to_numpy()], 1.0)
+    # So the label z is the same as on the series without events: nothing left to learn.
+    np.testing.assert_allclose(stated["z"], clean["z"], atol=1e-4)
+    # Without stated effects the campaign inflates the history and the launch is left to the model.
+    assert not np.allclose(unknown["seasonal_index"], clean["seasonal_index"])
+    np.testing.assert_allclose(unknown["anchor"].to_numpy()[after], unknown["anchor"].to_numpy()[0])

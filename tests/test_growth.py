@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 
 from tests.synthetic import NO_EVENTS
+from tokenplan.backtest import fold_origins, tuning_origins
 from tokenplan.features import FeatureSpec, feature_columns, make_examples, origin_grid
 from tokenplan.forecaster import QuantileForecaster
+from tokenplan.tuning import tune
 
 MONTHLY_GROWTH = 0.08
 HISTORY_DAYS, HORIZON = 420, 91
@@ -41,3 +43,21 @@ def test_quarter_total_of_a_growing_series_is_within_ten_percent(seed):
     total = _quarter_total(history, "local_linear")
 
     assert abs(total / truth.sum() - 1) < 0.10
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_auto_trend_is_chosen_in_tuning_before_the_backtest_windows(tmp_path):
+    history, _ = _growing_series(0)
+    spec = FeatureSpec(horizon=HORIZON, holiday_country=None, trend="auto")
+    examples = make_examples(history, NO_EVENTS, origin_grid(history, spec, every=7), spec)
+    backtest = fold_origins(examples, spec, n_folds=1, step=HORIZON)
+    origins = tuning_origins(examples, spec, backtest, n_folds=2, step=28)
+    assert max(origins) + pd.Timedelta(days=HORIZON) <= min(backtest)
+
+    best = tune(examples, spec, [0.1, 0.5, 0.9], origins, f"sqlite:///{tmp_path / 'trend.db'}", "trend",
+                n_trials=8, timeout_seconds=None, seed=0, fixed_params={"num_boost_round": 50})
+
+    # Both anchors were tried; on 8%-a-month growth the flat one loses.
+    assert set(best["trend_losses"]) == {"local_linear", "level"}
+    assert best["trend"] == "local_linear"
+    assert best["trend_losses"]["local_linear"] < best["trend_losses"]["level"]

@@ -41,7 +41,8 @@ def test_same_seed_gives_identical_frames(short_sim):
 def test_different_seed_gives_different_usage(short_sim):
     other = simulate(SimulatorConfig(seed=4, **SHORT))
     assert not short_sim.usage.equals(other.usage)
-    pd.testing.assert_frame_equal(short_sim.events, other.events)
+    when = ["start", "end", "name", "kind", "scope"]
+    pd.testing.assert_frame_equal(short_sim.events[when], other.events[when])
 
 
 def test_dict_config_is_accepted(short_sim):
@@ -108,7 +109,7 @@ def test_no_negative_counts(sim):
 
 def test_events_schema_and_contents(sim):
     events = sim.events
-    assert list(events.columns) == ["start", "end", "name", "kind", "scope"]
+    assert list(events.columns) == ["start", "end", "name", "kind", "scope", "effect"]
     assert str(events["start"].dtype) == "datetime64[ns, UTC]"
     assert str(events["end"].dtype) == "datetime64[ns, UTC]"
     assert (events["end"] > events["start"]).all()
@@ -128,6 +129,21 @@ def test_events_schema_and_contents(sim):
     assert (future["kind"] == "campaign").sum() >= 1
     assert (future["kind"] == "launch").sum() >= 1
     assert {"Thanksgiving Day", "Christmas Day"} <= set(events.loc[events["kind"] == "holiday", "name"])
+
+
+def test_stated_effects_are_the_planners_estimates_of_the_true_multipliers():
+    exact = simulate({**SHORT, "plan_error": 0.0}).events
+    noisy = simulate({**SHORT, "plan_error": 0.1}).events
+    sized = exact["kind"].isin(["campaign", "launch"])
+    assert sized.any() and exact.loc[~sized, "effect"].isna().all()
+    # With no planning error the stated effect is the multiplier the traffic follows,
+    # rounded to 0.05; with error, each estimate moves but stays near the truth.
+    assert exact.loc[sized, "effect"].gt(1.0).all()
+    assert np.allclose(exact.loc[sized, "effect"] * 20, np.round(exact.loc[sized, "effect"] * 20))
+    ratio = noisy.loc[sized, "effect"] / exact.loc[sized, "effect"]
+    assert not np.allclose(ratio, 1.0) and ratio.between(0.6, 1.6).all()
+    pd.testing.assert_frame_equal(simulate({**SHORT, "plan_error": 0.0}).usage,
+                                  simulate({**SHORT, "plan_error": 0.1}).usage)
 
 
 def test_holidays_are_whole_local_days(sim):

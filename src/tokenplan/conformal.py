@@ -31,7 +31,8 @@ def _keys(series: pd.Series, target: pd.Series) -> list[str]:
 def noise_scales(examples: pd.DataFrame, season: int) -> dict[str, float]:
     """Robust std (1.4826 x MAD) of week-over-week log changes per ``series|target``."""
     rows = examples[(examples["step"] <= season) & np.isfinite(examples["z"])]
-    change = np.log1p(rows["y"]) - (rows["last_same_phase"] + rows["log_level"])
+    stated = rows["stated_effect"] if "stated_effect" in rows else 0.0
+    change = np.log1p(rows["y"]) - stated - (rows["last_same_phase"] + rows["log_level"])
     frame = pd.DataFrame({"key": _keys(rows["series"], rows["target"]), "change": change.to_numpy()}).dropna()
     mad = frame.groupby("key")["change"].agg(lambda c: np.median(np.abs(c - np.median(c))))
     return {k: float(max(1.4826 * v, 1e-3)) for k, v in mad.items()}

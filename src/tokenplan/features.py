@@ -25,6 +25,16 @@ quarter. The model learns seasonal, calendar and event multipliers around a tren
 never has to extrapolate itself. ``trend="level"`` drops the slope (a flat anchor);
 ``trend="auto"`` keeps both anchors (``anchor_local_linear``, ``anchor_level``) so the
 training stage can choose between them by backtest (``with_trend``).
+
+Stated event effects: an event with a planner-stated ``effect`` (a multiplier on its
+scope's traffic, e.g. 1.3 for a launch expected to add 30%) enters as a known offset
+with coefficient one. The history features are computed on the series with the stated
+effects of past events divided out, and the anchor adds ``log(effect)`` (in part, for a
+bucket the event covers in part) at every target time the event covers: a campaign in
+the level window no longer inflates the level, and a planned launch is forecast at the
+size the planner states rather than at the size of past launches. The model still sees
+the event flags, so it learns how far realised effects tend to stray from stated ones.
+Events without an ``effect`` are learned from past events of their kind alone.
 """
 
 from __future__ import annotations
@@ -115,21 +125,39 @@ class _Grid:
         self.campaign = self._event_flags(events, "campaign", models)
         self.holiday = self._holidays(events)
         self.launch_index = self._launch_index(events, models)
+        # History features read the series with stated event effects divided out; the
+        # anchor multiplies them back in at the target time (see the module docstring).
+        self.offset = self._stated_offset(events, models)
+        self.adjusted = self.values * np.exp(-self.offset)
 
-    def _covering(self, events: pd.DataFrame, kind: str):
-        step = pd.Timedelta(1, unit=self.spec.freq.lower())
+    def _covering(self, events: pd.DataFrame, kind: str | None = None):
+        """Per event (of ``kind``, or of every kind): the share of each bucket it covers."""
+        step = np.timedelta64(pd.Timedelta(1, unit=self.spec.freq.lower()))
         starts = self.times.to_numpy()
-        for event in events[events["kind"] == kind].itertuples():
-            start = pd.Timestamp(event.start).tz_convert(None)
-            end = pd.Timestamp(event.end).tz_convert(None)
-            yield event, (starts < np.datetime64(end)) & (starts + step > np.datetime64(start))
+        for event in events[events["kind"] == kind].itertuples() if kind else events.itertuples():
+            start = np.datetime64(pd.Timestamp(event.start).tz_convert(None))
+            end = np.datetime64(pd.Timestamp(event.end).tz_convert(None))
+            overlap = np.minimum(starts + step, end) - np.maximum(starts, start)
+            yield event, np.clip(overlap / step, 0.0, 1.0)
 
     def _event_flags(self, events: pd.DataFrame, kind: str, models: np.ndarray) -> np.ndarray:
         flags = np.zeros((len(self.keys), len(self.times)))
-        for event, active in self._covering(events, kind):
+        for event, share in self._covering(events, kind):
             rows = np.ones(len(models), bool) if not event.scope else models == event.scope
-            flags[np.ix_(rows, active)] = 1.0
+            flags[np.ix_(rows, share > 0)] = 1.0
         return flags
+
+    def _stated_offset(self, events: pd.DataFrame, models: np.ndarray) -> np.ndarray:
+        """Log multiplier of the events with a planner-stated ``effect``, per key and time.
+
+        A bucket an event covers in part gets the matching part of its effect.
+        """
+        offset = np.zeros((len(self.keys), len(self.times)))
+        stated = events[events["effect"].notna()] if "effect" in events else events.iloc[:0]
+        for event, share in self._covering(stated):
+            rows = np.ones(len(models), bool) if not event.scope else models == event.scope
+            offset[rows] += np.log1p((event.effect - 1.0) * share)[None, :]
+        return offset
 
     def _holidays(self, events: pd.DataFrame) -> np.ndarray:
         flags = np.zeros(len(self.times))
@@ -137,17 +165,17 @@ class _Grid:
             years = range(self.times[0].year, self.times[-1].year + 1)
             days = set(holidays_lib.country_holidays(self.spec.holiday_country, years=years))
             flags = np.isin(self.times.date, list(days)).astype(float)
-        for _, active in self._covering(events, "holiday"):
-            flags[active] = 1.0
+        for _, share in self._covering(events, "holiday"):
+            flags[share > 0] = 1.0
         return flags
 
     def _launch_index(self, events: pd.DataFrame, models: np.ndarray) -> np.ndarray:
         """Grid index of the most recent launch at or before each time, per key (-1: none)."""
         latest = np.full((len(self.keys), len(self.times)), -1)
-        for event, active in self._covering(events, "launch"):
-            first = int(np.argmax(active)) if active.any() else None
-            if first is None:
+        for event, share in self._covering(events, "launch"):
+            if not (share > 0).any():
                 continue
+            first = int(np.argmax(share > 0))
             rows = np.ones(len(models), bool) if not event.scope else models == event.scope
             later = np.arange(len(self.times)) >= first
             latest[np.ix_(rows, later)] = np.maximum(latest[np.ix_(rows, later)], first)
@@ -198,7 +226,7 @@ def _theil_sen(log_means: np.ndarray) -> np.ndarray:
 
 
 def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.ndarray]:
-    values, season, horizon = grid.values, spec.season, spec.horizon
+    values, season, horizon = grid.adjusted, spec.season, spec.horizon
     n_keys = values.shape[0]
     level = _nanmedian(_block_means(values, origin, season, spec.level_weeks))
     slope = _theil_sen(np.log1p(_block_means(values, origin, season, spec.trend_weeks))) / season
@@ -214,9 +242,10 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     with np.errstate(invalid="ignore", divide="ignore"):
         profile = np.nanmean(same_phase, axis=0)
     log_level = np.log1p(level)[:, None]
+    stated = grid.offset[:, targets]
     anchors = {
-        "local_linear": log_level + slope[:, None] * (steps[None, :] + (spec.level_steps - 1) / 2),
-        "level": np.broadcast_to(log_level, (n_keys, len(steps))),
+        "local_linear": log_level + slope[:, None] * (steps[None, :] + (spec.level_steps - 1) / 2) + stated,
+        "level": log_level + stated,
     }
     launch = grid.launch_index[:, targets]
     times = grid.times[targets]
@@ -238,9 +267,10 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
         "campaign": grid.campaign[:, targets].ravel(),
         "launch_after_origin": (launch > origin).astype(float).ravel(),
         "steps_since_launch": since.astype(float).ravel(),
+        "stated_effect": stated.ravel(),
         "anchor_local_linear": anchors["local_linear"].ravel(),
         "anchor_level": anchors["level"].ravel(),
-        "y": values[:, targets].ravel(),
+        "y": grid.values[:, targets].ravel(),
     }
     if spec.freq == "h":
         columns["hour"] = np.tile(times.hour.to_numpy(), n_keys).astype(float)

@@ -146,25 +146,35 @@ def _assumptions(inputs: ReportInputs) -> str:
     in_horizon = events[(start <= last + pd.Timedelta(days=1)) & (end > first)].copy()
     in_horizon["note"] = ["in force since before the horizon" if s < first else "planned"
                           for s in in_horizon["start"].dt.tz_convert(None)]
-    # The model learns an event's size only from past events of its kind: say how many.
+    # A stated effect is used as given; otherwise the size is learned from past events of its kind.
     past = events[start < first]
-    in_horizon["past events of this kind"] = [int((past["kind"] == kind).sum()) for kind in in_horizon["kind"]]
+    effect = in_horizon["effect"] if "effect" in in_horizon else pd.Series(np.nan, index=in_horizon.index)
+    in_horizon["effect assumed"] = [
+        "in the recent level already" if note != "planned"
+        else f"x{e:.2f} (stated in the calendar)" if pd.notna(e)
+        else "none (gap in the data)" if kind == "outage"
+        else f"learned from {int((past['kind'] == kind).sum())} past {kind}(s)"
+        for e, kind, note in zip(effect, in_horizon["kind"], in_horizon["note"], strict=True)]
     for column in ("start", "end"):
         in_horizon[column] = in_horizon[column].dt.strftime("%Y-%m-%d %H:%M UTC")
-    columns = ["start", "end", "name", "kind", "scope", "note", "past events of this kind"]
-    events = (_table(in_horizon[columns]) + "\n\nA planned event's effect is learned from the past events of its "
-              "kind in the history; with one or two, its size is a rough guess the intervals do not cover."
+    columns = ["start", "end", "name", "kind", "scope", "note", "effect assumed"]
+    events = (_table(in_horizon[columns]) + "\n\nA stated effect multiplies the forecast of its scope while the "
+              "event is active; the model adds what it learned about how far realised effects stray from "
+              "stated ones. An event without one is sized from the past events of its kind; with one or two, "
+              "that size is a rough guess the intervals do not cover."
               if len(in_horizon)
               else "No events in the calendar overlap the horizon: the forecast assumes none.")
-    params = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in inputs.best_params.items()}
+    params = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in inputs.best_params.items()
+              if k != "trend_losses"}
     history = inputs.history
     return "\n".join([
         f"- History: {history['ds'].min():%Y-%m-%d} to {history['ds'].max():%Y-%m-%d}, "
         f"{history['series'].nunique()} series, targets: {', '.join(sorted(history['target'].unique()))}; "
         f"{int(history['y'].isna().sum())} incomplete buckets treated as missing.",
         f"- Model: one global XGBoost ({s['objective']} objective) on the log-ratio to a "
-        f"`{s['trend']}` trend anchor at the forecast origin (chosen by backtest MASE among: "
-        + ", ".join(f"{k} {v:.3f}" for k, v in s["trend_backtest_mase"].items())
+        f"`{s['trend']}` trend anchor at the forecast origin (chosen in tuning, on folds before the "
+        f"backtest; best pinball loss per anchor: "
+        + (", ".join(f"{k} {v:.4f}" for k, v in s["trend_tuning_pinball"].items()) or "one anchor configured")
         + "); direct strategy, one model for all steps.",
         f"- Intervals: split-conformal offsets from rolling-origin backtest errors; period totals "
         f"scaled by backtested errors of totals over the same steps (not sums of daily quantiles).",

@@ -118,6 +118,9 @@ EVENTS_SCHEMA = pa.DataFrameSchema(
         "name": pa.Column(str),
         "kind": pa.Column(str, checks=pa.Check.isin(EVENT_KINDS)),
         "scope": pa.Column(str, nullable=True, required=False),
+        # Planner-stated multiplier on the scope's traffic while the event is active
+        # (1.3 = +30%); NaN = unknown, learned from past events of its kind.
+        "effect": pa.Column(float, checks=pa.Check.gt(0), nullable=True, required=False),
     },
     strict=False,
 )
@@ -169,7 +172,12 @@ def validate_events(df: pd.DataFrame, timezone: str = "UTC", source: str = "even
     for column in ("start", "end"):
         out[column] = parse_timestamps(out[column], source, column, timezone).astype("datetime64[ns, UTC]")
     out["scope"] = out["scope"].fillna("").astype(str) if "scope" in out else ""
+    out = _numeric(out, ("effect",), source) if "effect" in out else out.assign(effect=np.nan)
     out = _check(EVENTS_SCHEMA, out, source)
+    stated_outage = (out["kind"] == "outage") & out["effect"].notna()
+    if stated_outage.any():
+        raise _fail(source, "effect", list(out.index[stated_outage]), list(out.loc[stated_outage, "effect"]),
+                    "an outage is a gap in the data, not a multiplier: leave effect empty")
     backwards = out["end"] < out["start"]
     if backwards.any():
         raise _fail(source, "end", list(out.index[backwards]), list(out.loc[backwards, "end"]),

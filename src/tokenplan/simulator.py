@@ -58,7 +58,11 @@ import holidays
 import numpy as np
 import pandas as pd
 
-__all__ = ["TARGETS", "SimulatorConfig", "Simulation", "simulate"]
+__all__ = ["SIMULATOR_VERSION", "TARGETS", "SimulatorConfig", "Simulation", "simulate"]
+
+# Bump when the same config would produce different frames (columns, draws), so that
+# materialised demo data (tokenplan.datasets.DemoTrafficDataset) is re-simulated.
+SIMULATOR_VERSION = 2
 
 TARGETS: tuple[str, ...] = (
     "requests",
@@ -70,7 +74,7 @@ TARGETS: tuple[str, ...] = (
 TOKEN_TARGETS: tuple[str, ...] = TARGETS[1:]
 PEAK_COLUMNS: tuple[str, ...] = ("peak_rpm", "peak_itpm", "peak_otpm")
 USAGE_COLUMNS: tuple[str, ...] = ("timestamp", "model", *TARGETS, *PEAK_COLUMNS)
-EVENT_COLUMNS: tuple[str, ...] = ("start", "end", "name", "kind", "scope")
+EVENT_COLUMNS: tuple[str, ...] = ("start", "end", "name", "kind", "scope", "effect")
 TRUTH_COLUMNS: tuple[str, ...] = (
     "timestamp",
     "model",
@@ -285,6 +289,9 @@ class SimulatorConfig:
     ``history_end`` is the exclusive end of history (a UTC midnight; a naive string is
     read as UTC). ``growth_scale`` multiplies every model's monthly growth rate.
     ``models`` restricts the simulation to some of the default profiles (None = all).
+    ``plan_error`` is the log-scale spread of the planner's estimates: the events table
+    states each campaign's and launch's ``effect`` as its true multiplier times
+    ``exp(N(0, plan_error))``, rounded to 0.05 as a planner would write it (0 = exact).
     """
 
     seed: int = 7
@@ -295,6 +302,7 @@ class SimulatorConfig:
     holiday_country: str = "US"
     growth_scale: float = 1.0
     models: tuple[str, ...] | None = None
+    plan_error: float = 0.1
 
     def __post_init__(self) -> None:
         if self.models is not None and not isinstance(self.models, tuple):
@@ -351,6 +359,8 @@ def _validate_config(config: SimulatorConfig) -> None:
                 f"models must be distinct names from {sorted(DEFAULT_PROFILES)}, "
                 f"got {config.models!r}"
             )
+    if not (np.isfinite(config.plan_error) and config.plan_error >= 0):
+        raise ValueError(f"plan_error must be a finite number >= 0, got {config.plan_error!r}")
     if not np.isfinite(config.growth_scale):
         raise ValueError(f"growth_scale must be finite, got {config.growth_scale!r}")
     for profile in DEFAULT_PROFILES.values():
@@ -502,8 +512,20 @@ def _place_event(plan: _PlannedEvent, config: SimulatorConfig) -> _Event | None:
     return _Event(start, end, plan.name, plan.kind, plan.scope, plan.multiplier)
 
 
-def _events_frame(events: list[_Event]) -> pd.DataFrame:
-    """The public events table (start, end, name, kind, scope)."""
+def _stated_effect(event: _Event, config: SimulatorConfig) -> float:
+    """The planner's estimate of a campaign's or launch's multiplier (NaN for other kinds).
+
+    Seeded per event name, so the traffic and the other events' estimates do not move.
+    """
+    if event.kind not in ("campaign", "launch"):
+        return np.nan
+    rng = np.random.default_rng([config.seed, zlib.crc32(event.name.encode())])
+    estimate = event.multiplier * np.exp(rng.normal(0.0, config.plan_error))
+    return max(round(estimate * 20) / 20, 0.05)
+
+
+def _events_frame(events: list[_Event], config: SimulatorConfig) -> pd.DataFrame:
+    """The public events table (start, end, name, kind, scope, stated effect)."""
     frame = pd.DataFrame(
         {
             "start": pd.DatetimeIndex([e.start for e in events], tz="UTC"),
@@ -511,6 +533,7 @@ def _events_frame(events: list[_Event]) -> pd.DataFrame:
             "name": pd.Series([e.name for e in events], dtype=object),
             "kind": pd.Series([e.kind for e in events], dtype=object),
             "scope": pd.Series([e.scope for e in events], dtype=object),
+            "effect": pd.Series([_stated_effect(e, config) for e in events], dtype=float),
         }
     )
     return frame.loc[:, list(EVENT_COLUMNS)]
@@ -745,4 +768,4 @@ def simulate(config: SimulatorConfig | Mapping[str, Any] | None = None) -> Simul
         )
     usage = pd.concat(usage_parts, ignore_index=True).loc[:, list(USAGE_COLUMNS)]
     truth = pd.concat(truth_parts, ignore_index=True).loc[:, list(TRUTH_COLUMNS)]
-    return Simulation(usage=usage, events=_events_frame(events), truth=truth, config=config)
+    return Simulation(usage=usage, events=_events_frame(events, config), truth=truth, config=config)

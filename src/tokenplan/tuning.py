@@ -8,6 +8,10 @@ default; a PostgreSQL URL lets several workers share one study). Its name carrie
 fingerprint of the training data and search space, so re-running on the same data
 resumes the study up to its trial budget, and a new quarter's data starts a new study.
 Trials left RUNNING by a killed process are marked failed (heartbeat) and retried.
+
+With ``trend: auto`` the trend anchor is one more categorical dimension of the search,
+so it is chosen on the tuning folds too: the backtest then grades one configuration,
+chosen without looking at the windows it is graded on (no selection bias).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from optuna.study import MaxTrialsCallback
 from sqlalchemy.exc import SQLAlchemyError
 
 from tokenplan.backtest import train_until
-from tokenplan.features import FeatureSpec, feature_columns
+from tokenplan.features import TRENDS, FeatureSpec, feature_columns, with_trend
 from tokenplan.forecaster import QuantileForecaster
 from tokenplan.metrics import pinball
 
@@ -35,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["SEARCH_SPACE_VERSION", "study_name", "suggest_params", "tune"]
 
-SEARCH_SPACE_VERSION = "v1"
+SEARCH_SPACE_VERSION = "v2"
 _MODEL_PARAMS = "model_params"
 
 
@@ -104,15 +108,17 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
     # Seeded by the trials already stored: a resumed study must not replay the first
     # run's draws, which would spend the remaining budget on parameters already tried.
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False)))
-    folds = [(train_until(examples, o), examples[(examples["origin"] == o) & np.isfinite(examples["z"])])
-             for o in origins]
+    trends = TRENDS if spec.trend == "auto" else (spec.trend,)
+    folds = {trend: _folds(with_trend(examples, trend), origins) for trend in trends}
 
     def objective(trial: optuna.Trial) -> float:
         params = {**suggest_params(trial), **(fixed_params or {})}
+        trend = trial.suggest_categorical("trend", trends) if len(trends) > 1 else trends[0]
         trial.set_user_attr(_MODEL_PARAMS, params)
+        trial.set_user_attr("trend", trend)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         losses = []
-        for k, (train, valid) in enumerate(folds):
+        for k, (train, valid) in enumerate(folds[trend]):
             model = QuantileForecaster(feature_columns(spec), quantiles, params, seed=seed).fit(train)
             z_hat = model.predict_z(valid)
             z = valid["z"].to_numpy()
@@ -137,5 +143,22 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
     # The parameters the best trial was scored with (fixed ones included), not Optuna's raw
     # suggestions, which need not be the same names or values.
     best = study.best_trial.user_attrs.get(_MODEL_PARAMS, {**study.best_params, **(fixed_params or {})})
-    return {**best, "study_name": name, "best_value": study.best_value,
+    return {**best, "trend": study.best_trial.user_attrs.get("trend", trends[0]),
+            "trend_losses": _best_loss_per_trend(study), "study_name": name, "best_value": study.best_value,
             "n_trials": len(study.get_trials(deepcopy=False, states=finished))}
+
+
+def _folds(examples: pd.DataFrame, origins: list) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """(training rows before the origin, labelled rows of the origin) per validation fold."""
+    return [(train_until(examples, o), examples[(examples["origin"] == o) & np.isfinite(examples["z"])])
+            for o in origins]
+
+
+def _best_loss_per_trend(study: optuna.Study) -> dict[str, float]:
+    """The best completed trial's loss for each trend anchor tried."""
+    best: dict[str, float] = {}
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        trend = trial.user_attrs.get("trend")
+        if trend is not None and trial.value is not None:
+            best[trend] = min(best.get(trend, np.inf), float(trial.value))
+    return best

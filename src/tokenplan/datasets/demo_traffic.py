@@ -3,8 +3,8 @@
 The first load runs the seeded simulator once and writes every part (usage, events,
 truth) as Parquet files under the folder ``path`` through kedro-datasets, so the demo's raw
 data sits in ``data/01_raw`` like any user's export and later loads just read it. A
-config fingerprint in the file names means a changed simulator config is re-simulated
-rather than silently served stale.
+fingerprint of the config and the simulator's version in the file names means a changed
+config or simulator is re-simulated rather than silently served stale.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ class DemoTrafficDataset(AbstractDataset[None, pd.DataFrame]):
 
     @property
     def fingerprint(self) -> str:
-        text = json.dumps(self._config, sort_keys=True, default=str)
+        from tokenplan.simulator import SIMULATOR_VERSION
+
+        text = json.dumps({**self._config, "simulator_version": SIMULATOR_VERSION}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
     def _part_dataset(self, part: str) -> ParquetDataset:

@@ -289,3 +289,22 @@ def test_bad_event_kind_names_source_column_row_and_value():
         build_events_calendar(raw, _params())
 
     assert_error_names(error, EVENTS_SOURCE, "kind", 1, "party")
+
+
+def test_stated_effect_is_optional_and_read_as_a_multiplier():
+    assert build_events_calendar(_events(), _params())["effect"].isna().all()
+    events = build_events_calendar(_events(effect=["1.3", None]), _params())
+    assert events.set_index("name")["effect"].to_dict() == pytest.approx({"sonnet launch": np.nan,
+                                                                            "spring campaign": 1.3}, nan_ok=True)
+
+
+@pytest.mark.parametrize(("effect", "kind", "bad"), [
+    (["1.3", "lots"], ["campaign", "launch"], "lots"),
+    (["1.3", "-0.5"], ["campaign", "launch"], "-0.5"),
+    (["1.3", "0.5"], ["campaign", "outage"], "0.5"),
+])
+def test_bad_stated_effect_names_source_column_row_and_value(effect, kind, bad):
+    with pytest.raises(InvalidInputError) as error:
+        build_events_calendar(_events(effect=effect, kind=kind), _params())
+
+    assert_error_names(error, EVENTS_SOURCE, "effect", 1, float(bad) if bad != "lots" else bad)

@@ -54,7 +54,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  training_params: dict[str, Any]) -> dict[str, Any]:
     """The report folder's files: report.md, its figures and the tables it summarises."""
     settings = {**{k: fe_params[k] for k in ("freq", "horizon", "holiday_country")},
-                "trend": model_selection["trend"], "trend_backtest_mase": model_selection["backtest_mase"],
+                "trend": model_selection["trend"], "trend_tuning_pinball": model_selection.get("tuning_pinball", {}),
                 "objective": training_params["objective"]}
     inputs = ReportInputs(
         version=f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.backtest import fold_origins, mstl_rows, run_backtest, score_backtest, tuning_origins
-from tokenplan.features import TRENDS, feature_columns, spec_from_params, with_trend
+from tokenplan.features import feature_columns, spec_from_params, with_trend
 from tokenplan.forecaster import QuantileForecaster, quantile_columns
 from tokenplan.totals import period_totals
 from tokenplan.tuning import study_name, tune
@@ -35,37 +35,32 @@ def tune_hyperparameters(model_input_table: pd.DataFrame, fe_params: dict[str, A
 
 
 def _model_params(best_params: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    tuned = {k: v for k, v in best_params.items() if k not in ("study_name", "best_value", "n_trials")}
+    tuned = {k: v for k, v in best_params.items()
+             if k not in ("study_name", "best_value", "n_trials", "trend", "trend_losses")}
     return {**tuned, "objective": params["objective"]}
 
 
 def backtest_forecaster(model_input_table: pd.DataFrame, target_series: pd.DataFrame, fe_params: dict[str, Any],
                         params: dict[str, Any], best_params: dict[str, Any]) -> tuple[pd.DataFrame, dict, dict]:
-    """Out-of-sample predictions of the model and baselines, calibration offsets, and the trend chosen.
+    """Out-of-sample predictions of the model and baselines, calibration offsets, and the trend used.
 
-    With ``feature_engineering.trend: auto`` each trend anchor is backtested on the same
-    folds and the one with the lower pooled MASE is kept; the others' scores are
-    recorded in ``model_selection`` for the report.
+    The trend anchor is the one tuning chose (on folds before the backtest; see
+    ``tokenplan.tuning``), so the backtest grades exactly the configuration that is
+    deployed. ``model_selection`` records it and each anchor's best tuning loss.
     """
     spec = spec_from_params(fe_params)
     origins = fold_origins(model_input_table, spec, params["backtest"]["folds"], params["backtest"]["step"])
     baselines = tuple(params["backtest"]["baselines"])
-    candidates = TRENDS if spec.trend == "auto" else (spec.trend,)
-    runs, scores = {}, {}
-    for trend in candidates:
-        runs[trend] = run_backtest(with_trend(model_input_table, trend), spec, params["quantiles"],
-                                   _model_params(best_params, params), origins, seed=params["seed"],
-                                   baselines=tuple(b for b in baselines if b != "mstl"))
-        metrics = score_backtest(runs[trend][0], target_series, spec, params["quantiles"])
-        pooled = metrics[(metrics["series"] == "all") & (metrics["method"] == "xgboost")]
-        scores[trend] = float(pooled["mase"].mean())
-    chosen = min(scores, key=scores.get)
-    table, offsets = runs[chosen]
+    trend = best_params.get("trend", "local_linear" if spec.trend == "auto" else spec.trend)
+    table, offsets = run_backtest(with_trend(model_input_table, trend), spec, params["quantiles"],
+                                  _model_params(best_params, params), origins, seed=params["seed"],
+                                  baselines=tuple(b for b in baselines if b != "mstl"))
     if "mstl" in baselines:
         model_rows = table[table["method"] == "xgboost"]
         table = pd.concat([table, mstl_rows(model_rows, target_series, spec, params["quantiles"])],
                           ignore_index=True)
-    return table, offsets, {"trend": chosen, "backtest_mase": scores}
+    return table, offsets, {"trend": trend, "chosen_on": "tuning folds",
+                            "tuning_pinball": best_params.get("trend_losses", {})}
 
 
 def evaluate_backtest(backtest_predictions: pd.DataFrame, target_series: pd.DataFrame,
