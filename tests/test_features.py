@@ -195,6 +195,10 @@ def test_stated_event_effects_are_divided_out_of_the_history_and_multiplied_into
     np.testing.assert_allclose(ratio[(stated["ds"] < launch_day).to_numpy()], 1.0)
     # So the label z is the same as on the series without events: nothing left to learn.
     np.testing.assert_allclose(stated["z"], clean["z"], atol=1e-4)
+    # The seasonal-naive baseline knows no events: it repeats the raw series of a week before.
+    lag = pd.to_timedelta(7 * np.ceil(stated["step"] / 7), unit="D")
+    raw = pd.Series(traffic, index=ds).loc[stated["ds"] - lag].to_numpy()
+    np.testing.assert_allclose(stated["seasonal_naive"], raw)
     # Without stated effects the campaign inflates the history and the launch is left to the model.
     assert not np.allclose(unknown["seasonal_index"], clean["seasonal_index"])
     np.testing.assert_allclose(unknown["anchor"].to_numpy()[after], unknown["anchor"].to_numpy()[0])

@@ -11,13 +11,11 @@ __all__ = ["seasonal_naive"]
 def seasonal_naive(examples: pd.DataFrame) -> np.ndarray:
     """Weekly seasonal naive: each step repeats the last observed value one week earlier in phase.
 
-    Uses the origin-anchored features ``last_same_phase`` (log ratio to the level at the
-    origin) and ``log_level``, so it sees exactly the history the model sees.
+    Reads the ``seasonal_naive`` column that ``tokenplan.features.make_examples`` builds
+    from the history up to each origin (the raw series: a baseline knows no events), so
+    it sees exactly the history the model sees.
     """
-    level = examples["log_level"].to_numpy()
-    same_phase = examples["last_same_phase"].to_numpy() + level
-    # A gap a week ago (an outage) falls back to the recent level rather than to nothing.
-    return np.expm1(np.where(np.isfinite(same_phase), same_phase, level))
+    return examples["seasonal_naive"].to_numpy()
 
 
 def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,

@@ -239,6 +239,11 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     # Most recent observed-at-origin time with the same phase as the target time.
     lag = season * np.ceil(steps / season).astype(int)
     same_phase = np.stack([_gather(values, targets - lag - m * season) for m in range(4)], axis=0)
+    # The weekly seasonal naive baseline repeats the raw series (stated effects not removed);
+    # a gap a week earlier (an outage) falls back to the raw recent level.
+    raw_level = _nanmedian(_block_means(grid.values, origin, season, spec.level_weeks))
+    naive = _gather(grid.values, targets - lag)
+    naive = np.where(np.isfinite(naive), naive, raw_level[:, None])
     with np.errstate(invalid="ignore", divide="ignore"):
         profile = np.nanmean(same_phase, axis=0)
     log_level = np.log1p(level)[:, None]
@@ -268,6 +273,7 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
         "launch_after_origin": (launch > origin).astype(float).ravel(),
         "steps_since_launch": since.astype(float).ravel(),
         "stated_effect": stated.ravel(),
+        "seasonal_naive": naive.ravel(),
         "anchor_local_linear": anchors["local_linear"].ravel(),
         "anchor_level": anchors["level"].ravel(),
         "y": grid.values[:, targets].ravel(),
