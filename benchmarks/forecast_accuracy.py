@@ -76,7 +76,8 @@ def _pooled(metrics: pd.DataFrame) -> pd.DataFrame:
 
 def _score_future(run: dict, truth: pd.DataFrame, fe: dict, tr: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Model, naive and MSTL against the realised quarter; and quarter-total coverage."""
-    series, forecast = run["series"], run["forecast"]
+    series = run["series"]
+    forecast = run["forecast"].assign(ds=run["forecast"]["timestamp"].dt.tz_convert(None))
     future = truth[truth["is_future"]].assign(ds=lambda t: t["timestamp"].dt.tz_convert(None).dt.floor("D"))
     actual = future.groupby(["model", "target", "ds"])["actual"].sum(min_count=24).rename("y").reset_index()
     actual = actual.rename(columns={"model": "series"})

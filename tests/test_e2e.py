@@ -58,7 +58,7 @@ def _fingerprints(folder: Path) -> dict[str, str]:
 
 
 def _naive_utc(values: pd.Series) -> pd.Series:
-    """Timestamps as naive UTC (forecast ``ds`` is naive UTC, source timestamps are tz-aware)."""
+    """Timestamps as naive UTC (the history grid is naive UTC, forecast and source timestamps tz-aware)."""
     values = pd.to_datetime(values)
     return values.dt.tz_convert("UTC").dt.tz_localize(None) if values.dt.tz is not None else values
 
@@ -114,19 +114,21 @@ def test_forecast_quantiles_are_ordered_and_non_negative(forecast, test_params):
     assert (values >= 0).all().all()
     assert (forecast["p10"] <= forecast["p50"]).all()
     assert (forecast["p50"] <= forecast["p90"]).all()
-    steps = forecast.groupby(["series", "target"], observed=True)["ds"].nunique()
+    steps = forecast.groupby(["series", "target"], observed=True)["timestamp"].nunique()
     assert (steps == test_params["horizon"]).all(), steps
 
 
 def test_forecast_starts_after_the_history(project, forecast):
     usage = pd.read_parquet(project / "data" / "03_primary" / "usage_buckets.parquet", columns=["timestamp"])
     last_history = _naive_utc(usage["timestamp"]).max()
-    assert (_naive_utc(forecast["ds"]) > last_history).all(), (forecast["ds"].min(), last_history)
+    assert list(forecast.columns[:6]) == ["series", "target", "timestamp", *QUANTILES]
+    assert str(forecast["timestamp"].dtype) == "datetime64[ns, UTC]"
+    assert (_naive_utc(forecast["timestamp"]) > last_history).all(), (forecast["timestamp"].min(), last_history)
 
 
 def test_p50_total_is_near_the_realised_future(forecast, truth):
     """Loose: P50 total over the horizon within 0.5-2x of what the simulator realised."""
-    days = _naive_utc(forecast["ds"])
+    days = _naive_utc(forecast["timestamp"])
     future = truth[truth["is_future"]].copy()
     future["day"] = _naive_utc(future["timestamp"]).dt.floor("D")
     future = future[future["day"].between(days.min(), days.max())]

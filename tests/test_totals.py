@@ -32,8 +32,8 @@ def _backtest(sigma: float, n_series: int, n_folds: int) -> pd.DataFrame:
 
 
 def _forecast() -> pd.DataFrame:
-    ds = pd.date_range("2026-09-01", periods=30, freq="D")
-    return pd.DataFrame({"series": "m0", "target": "requests", "ds": ds, "step": np.arange(1, 31),
+    timestamp = pd.date_range("2026-09-01", periods=30, freq="D", tz="UTC")
+    return pd.DataFrame({"series": "m0", "target": "requests", "timestamp": timestamp, "step": np.arange(1, 31),
                          "p10": 50.0, "p50": 100.0, "p90": 150.0})
 
 

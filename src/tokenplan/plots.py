@@ -25,6 +25,7 @@ def forecast_figure(forecast: pd.DataFrame, history: pd.DataFrame, history_days:
     series_list = sorted(forecast["series"].unique())
     targets = [t for t in _UNITS if t in set(forecast["target"])]
     lower, median, upper = quantile_names[0], quantile_names[len(quantile_names) // 2], quantile_names[-1]
+    forecast = forecast.assign(ds=forecast["timestamp"].dt.tz_convert(None))  # naive UTC, as the history
     start = pd.Timestamp(forecast["ds"].min()) - pd.Timedelta(days=history_days)
     figure, axes = plt.subplots(len(series_list), len(targets), figsize=(4.2 * len(targets), 2.8 * len(series_list)),
                                 squeeze=False, sharex=True)

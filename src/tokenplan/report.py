@@ -10,6 +10,8 @@ import pandas as pd
 
 from tokenplan.pricing import UnitPrices
 
+_BUCKET_NAMES = {"D": "daily", "h": "hourly", "H": "hourly"}
+
 __all__ = ["ReportInputs", "render_report"]
 
 
@@ -71,7 +73,8 @@ def _summary(inputs: ReportInputs) -> str:
         rows.append(row)
     first, last = horizon["start"].min(), horizon["end"].max()
     return (f"Forecast horizon: **{pd.Timestamp(first):%Y-%m-%d} to {pd.Timestamp(last):%Y-%m-%d}** "
-            f"({inputs.settings['horizon']} {inputs.settings['freq']} buckets). "
+            f"({inputs.settings['horizon']} {_BUCKET_NAMES.get(inputs.settings['freq'], inputs.settings['freq'])} "
+            "buckets, UTC). "
             f"Figures are P50 with the {names[0].upper()}–{names[-1].upper()} interval of the total.\n\n"
             + _table(pd.DataFrame(rows)))
 

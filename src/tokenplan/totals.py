@@ -60,8 +60,9 @@ def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: lis
     names = quantile_columns(quantiles)
     median = names[int(np.argmin(np.abs(np.array(quantiles) - 0.5)))]
     rows = []
-    for period in forecast_periods(forecast["ds"]).itertuples():
-        window = forecast[(forecast["ds"] >= period.start) & (forecast["ds"] <= period.end)]
+    times = forecast["timestamp"].dt.tz_convert(None)  # UTC calendar months
+    for period in forecast_periods(times).itertuples():
+        window = forecast[(times >= period.start) & (times <= period.end)]
         first, last = int(window["step"].min()), int(window["step"].max())
         scale = _ratio_quantiles(backtest, first, last, quantiles, median)
         sums = window.groupby(["series", "target"])[median].sum()

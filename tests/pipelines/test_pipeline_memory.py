@@ -93,10 +93,11 @@ def test_forecast_covers_the_horizon_after_history(run):
 
     keys = usage["model"].nunique() * 5  # five targets per model in the simulation
     assert len(forecast) == keys * HORIZON
-    assert not forecast.duplicated(["series", "target", "ds"]).any()
-    assert (forecast["ds"] > last_history_day).all()
-    assert forecast["ds"].min() == last_history_day + pd.Timedelta(days=1)
-    assert forecast["ds"].max() == last_history_day + pd.Timedelta(days=HORIZON)
+    assert not forecast.duplicated(["series", "target", "timestamp"]).any()
+    days = forecast["timestamp"].dt.tz_convert(None)
+    assert (days > last_history_day).all()
+    assert days.min() == last_history_day + pd.Timedelta(days=1)
+    assert days.max() == last_history_day + pd.Timedelta(days=HORIZON)
     assert set(forecast["step"]) == set(range(1, HORIZON + 1))
 
 
@@ -115,6 +116,7 @@ def test_forecast_totals_are_within_a_factor_of_two_of_the_simulated_truth(run):
     truth = run["simulation"].truth
     future = truth[truth["is_future"]].assign(ds=lambda t: t["timestamp"].dt.tz_convert(None).dt.floor("D"))
     expected = future.groupby(["model", "target", "ds"])["expected"].sum().rename("expected").reset_index()
+    forecast = forecast.assign(ds=forecast["timestamp"].dt.tz_convert(None))
     merged = forecast.merge(expected, left_on=["series", "target", "ds"], right_on=["model", "target", "ds"])
 
     assert len(merged) == len(forecast)

@@ -80,15 +80,22 @@ def train_forecaster(model_input_table: pd.DataFrame, fe_params: dict[str, Any],
 
 def predict_forecast(forecaster: QuantileForecaster, model_input_table: pd.DataFrame,
                      quantile_offsets: dict[str, list[float]], model_selection: dict[str, Any]) -> pd.DataFrame:
-    """Calibrated quantiles for every step after the last origin: ``series, target, ds, p..``."""
+    """The forecast table: ``series, target, timestamp`` (bucket start, UTC), one column per quantile.
+
+    Every step after the last origin, with calibrated quantiles; ``step`` (buckets after
+    the origin) and ``origin`` (the last observed bucket) follow.
+    """
     examples = with_trend(model_input_table, model_selection["trend"])
     future = examples[examples["origin"] == examples["origin"].max()]
     future = future[~np.isfinite(future["y"])]
     quantiles = forecaster.predict(future, quantile_offsets)
-    out = future[["series", "target", "origin", "ds", "step"]].astype({"series": str, "target": str})
+    out = future[["series", "target", "ds", "step", "origin"]].astype({"series": str, "target": str})
+    out = out.rename(columns={"ds": "timestamp"})
+    for column in ("timestamp", "origin"):
+        out[column] = out[column].dt.tz_localize("UTC")
     out = pd.concat([out, quantiles], axis=1).reset_index(drop=True)
     names = quantile_columns(forecaster.quantiles)
-    return out[["series", "target", "origin", "ds", "step", *names]]
+    return out[["series", "target", "timestamp", *names, "step", "origin"]]
 
 
 def forecast_totals(forecast: pd.DataFrame, backtest_predictions: pd.DataFrame,
