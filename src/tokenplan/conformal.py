@@ -5,8 +5,15 @@ folds the model was not trained on; in-sample residuals, which make intervals fa
 narrow, are never used. They are *normalised*: each is divided by its series' noise
 scale (the robust spread of week-over-week log changes in the history the model was
 trained on), so one pooled quantile per target serves series of very different
-volatility. The offset for level ``a`` is the empirical ``a``-quantile of the
-normalised errors; a row's shift is ``scale(series, target) * offset_a(target)``.
+volatility. A row's shift is ``scale(series, target) * offset_a(target)``.
+
+For a quantile model the offset for level ``a`` is the empirical ``a``-quantile of its
+normalised errors. For a point model (every level has the same error) the point
+forecast is not shifted and level ``a`` is offset by ``sign(a - 0.5)`` times the
+``|2a - 1|``-quantile of the absolute normalised errors (split conformal with absolute
+residuals): the errors' quantiles would also move the centre by their median, which
+with a few folds is one fold's level error rather than a bias (on Taylor's hourly
+demand, 3 folds, it doubled the MASE of two folds of the three).
 
 Why not fit each series on its own? Errors within one fold are strongly correlated (a
 level error persists over the whole horizon), so with a few folds a per-series offset
@@ -62,8 +69,14 @@ def fit_offsets(errors: pd.DataFrame, quantiles: list[float], scales: dict[str, 
     """
     columns = [f"e{i}" for i in range(len(quantiles))]
     normalised = errors[columns].to_numpy() / _row_scales(scales, errors["series"], errors["target"])[:, None]
+    # A point model has the same error in every column: its intervals are symmetric about
+    # the unshifted point forecast, from absolute errors (see the module docstring).
+    point = bool((normalised == normalised[:, :1]).all())
 
     def offsets(mask: np.ndarray) -> list[float]:
+        if point:
+            size = np.abs(normalised[mask, 0])
+            return [float(np.sign(q - 0.5) * np.quantile(size, abs(2 * q - 1))) for q in quantiles]
         return [float(np.quantile(normalised[mask, i], q)) for i, q in enumerate(quantiles)]
 
     result: dict = {"__all__": offsets(np.ones(len(errors), bool))}

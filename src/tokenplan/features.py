@@ -88,8 +88,13 @@ class FeatureSpec:
 
     @property
     def warmup(self) -> int:
-        """Steps of history an origin needs before its anchors are defined."""
-        return max(self.level_weeks, self.trend_weeks) * self.season
+        """Steps of history an origin needs before its anchors are defined: the level window.
+
+        The trend window may be cut short at the earliest origins (Theil-Sen uses the
+        blocks there are, a flat slope with fewer than two), so a short history is not
+        spent waiting ``trend_weeks`` for training origins.
+        """
+        return self.level_weeks * self.season
 
 
 def feature_columns(spec: FeatureSpec) -> list[str]:
