@@ -162,8 +162,7 @@ def _assumptions(inputs: ReportInputs) -> str:
         in_horizon[column] = in_horizon[column].dt.strftime("%Y-%m-%d %H:%M UTC")
     columns = ["start", "end", "name", "kind", "scope", "note", "effect assumed"]
     events = (_table(in_horizon[columns]) + "\n\nA stated effect multiplies the forecast of its scope while the "
-              "event is active; the model adds what it learned about how far realised effects stray from "
-              "stated ones. An event without one is sized from the past events of its kind; with one or two, "
+              "event is active, as given. An event without one is sized from the past events of its kind; with one or two, "
               "that size is a rough guess the intervals do not cover."
               if len(in_horizon)
               else "No events in the calendar overlap the horizon: the forecast assumes none.")
