@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,6 +106,15 @@ def test_one_report_folder_with_all_sections(project, first_report):
                 for line in (folders[0] / "report.md").read_text().splitlines() if line.startswith("#")]
     for section in REPORT_SECTIONS:
         assert any(section in heading for heading in headings), f"no '{section}' heading in {headings}"
+
+
+def test_report_html_is_self_contained(first_report):
+    page = (first_report["folders"][0] / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<table>" in page and "<h2>Forecast</h2>" in page
+    # Every figure is embedded, none is fetched from a file or the network.
+    sources = re.findall(r'<img src="([^"]*)"', page)
+    assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources), [s[:40] for s in sources]
+    assert "http://" not in page and "https://" not in page
 
 
 def test_forecast_quantiles_are_ordered_and_non_negative(forecast, test_params):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -67,3 +69,13 @@ def backtest_figure(metrics: pd.DataFrame) -> Figure:
     ax.legend()
     figure.tight_layout()
     return figure
+
+
+PNG_SAVE_ARGS = {"dpi": 110, "bbox_inches": "tight"}
+
+
+def figure_png(figure: Figure) -> bytes:
+    """The figure as PNG bytes, drawn as the report folder's PNG files are."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", **PNG_SAVE_ARGS)
+    return buffer.getvalue()

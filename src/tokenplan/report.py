@@ -207,3 +207,32 @@ def render_report(inputs: ReportInputs) -> str:
         "## Cost estimate\n\n" + _costs(inputs),
         "## Assumptions\n\n" + _assumptions(inputs),
     ]) + "\n"
+
+
+_HTML_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1200px; margin: 2em auto;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+th { background: #f3f3f3; }
+tr:nth-child(even) td { background: #fafafa; }
+img { max-width: 100%; }
+code { background: #f3f3f3; padding: 0 0.2em; }
+"""
+
+
+def render_html(markdown_text: str, images: dict[str, bytes]) -> str:
+    """A self-contained HTML page of the Markdown report: each image referenced by file
+    name is embedded as a base64 data URI, so the page opens alone in a browser."""
+    import base64
+    import html
+
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark").enable("table").render(markdown_text)
+    for name, data in images.items():
+        uri = "data:image/png;base64," + base64.b64encode(data).decode()
+        body = body.replace(f'src="{name}"', f'src="{uri}"')
+    title = html.escape(markdown_text.splitlines()[0].lstrip("# ").strip())
+    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n"
+            f"<style>{_HTML_STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n")

@@ -22,6 +22,8 @@ from kedro_datasets.pandas import CSVDataset
 from kedro_datasets.text import TextDataset
 from matplotlib.figure import Figure
 
+from tokenplan.plots import PNG_SAVE_ARGS
+
 REPORT_FILE = "report.md"
 
 
@@ -75,7 +77,7 @@ class ReportDirectoryDataset(AbstractVersionedDataset[dict[str, Any], dict[str, 
 
 def _write_file(path: Path, content: Any) -> None:
     if isinstance(content, Figure):
-        MatplotlibDataset(filepath=str(path), save_args={"dpi": 110, "bbox_inches": "tight"}).save(content)
+        MatplotlibDataset(filepath=str(path), save_args=PNG_SAVE_ARGS).save(content)
     elif isinstance(content, pd.DataFrame):
         CSVDataset(filepath=str(path), save_args={"index": False}).save(content)
     elif isinstance(content, str):

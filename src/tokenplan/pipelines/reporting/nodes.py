@@ -10,9 +10,9 @@ from matplotlib.figure import Figure
 
 from tokenplan.cost_forecast import cost_by_period
 from tokenplan.forecaster import quantile_columns
-from tokenplan.plots import backtest_figure, forecast_figure
+from tokenplan.plots import backtest_figure, figure_png, forecast_figure
 from tokenplan.pricing import UnitPrices, unit_prices
-from tokenplan.report import ReportInputs, render_report
+from tokenplan.report import ReportInputs, render_html, render_report
 
 
 def _price_date(forecast_totals: pd.DataFrame, params: dict[str, Any]) -> dt.date:
@@ -62,11 +62,12 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         importance=shap_importance, events=events_calendar, best_params=best_params, prices=prices,
         quantile_names=quantile_columns(training_params["quantiles"]), settings=settings,
     )
+    markdown = render_report(inputs)
+    figures = {"forecast.png": forecast_plot, "backtest.png": backtest_plot, "shap_summary.png": shap_plot}
     return {
-        "report.md": render_report(inputs),
-        "forecast.png": forecast_plot,
-        "backtest.png": backtest_plot,
-        "shap_summary.png": shap_plot,
+        "report.md": markdown,
+        "report.html": render_html(markdown, {name: figure_png(figure) for name, figure in figures.items()}),
+        **figures,
         "forecast.csv": forecast,
         "forecast_totals.csv": forecast_totals,
         "cost_forecast.csv": cost_forecast,
