@@ -202,3 +202,19 @@ def test_stated_event_effects_are_divided_out_of_the_history_and_multiplied_into
     # Without stated effects the campaign inflates the history and the launch is left to the model.
     assert not np.allclose(unknown["seasonal_index"], clean["seasonal_index"])
     np.testing.assert_allclose(unknown["anchor"].to_numpy()[after], unknown["anchor"].to_numpy()[0])
+
+
+def test_a_local_holiday_marks_its_utc_day_not_the_next_one():
+    ds, y, _ = _growing(120)
+    series = _long({("model-a", "requests"): y})
+    new_york_day = pd.Timestamp("2025-04-10", tz="America/New_York")  # 04:00 to 04:00 UTC next day
+    events = pd.DataFrame({"start": [new_york_day.tz_convert("UTC")],
+                           "end": [(new_york_day + pd.Timedelta(days=1)).tz_convert("UTC")],
+                           "name": ["team holiday"], "kind": ["holiday"], "scope": [""]})
+    spec = FeatureSpec(horizon=28, holiday_country=None)
+
+    examples = make_examples(series, events, [pd.Timestamp("2025-04-01")], spec).set_index("ds")
+
+    assert examples.loc["2025-04-10", "is_holiday"] == pytest.approx(20 / 24)
+    assert examples.loc["2025-04-11", "is_holiday"] == pytest.approx(4 / 24)
+    assert examples.loc["2025-04-12", "is_holiday"] == 0.0

@@ -157,10 +157,15 @@ class _Grid:
             yield event, np.clip(overlap / step, 0.0, 1.0)
 
     def _event_flags(self, events: pd.DataFrame, kind: str, models: np.ndarray) -> np.ndarray:
+        """Per key and time, the largest share of the bucket an event of ``kind`` covers.
+
+        A share, not a 0/1 flag: a local-time day seen in UTC buckets covers most of one
+        day and a few hours of the next, and that next day must not look like the event.
+        """
         flags = np.zeros((len(self.keys), len(self.times)))
         for event, share in self._covering(events, kind):
             rows = np.ones(len(models), bool) if not event.scope else models == event.scope
-            flags[np.ix_(rows, share > 0)] = 1.0
+            flags[rows] = np.maximum(flags[rows], share[None, :])
         return flags
 
     def _stated_offset(self, events: pd.DataFrame, models: np.ndarray) -> np.ndarray:
@@ -182,7 +187,7 @@ class _Grid:
             days = set(holidays_lib.country_holidays(self.spec.holiday_country, years=years))
             flags = np.isin(self.times.date, list(days)).astype(float)
         for _, share in self._covering(events, "holiday"):
-            flags[share > 0] = 1.0
+            flags = np.maximum(flags, share)  # a share, as in _event_flags
         return flags
 
     def _launch_index(self, events: pd.DataFrame, models: np.ndarray) -> np.ndarray:
