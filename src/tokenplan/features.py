@@ -10,13 +10,15 @@ recursive error feedback over a 91-day quarter, and no step ever sees data after
 origin.
 
 Chosen by backtest (``benchmarks/forecast_strategy.py``, the pipeline's 3 folds, untuned
-default params for every strategy): direct has the lowest MASE on all five targets of the
-demo (1.094 against 1.163 for a recursive global XGBoost on lags and 1.156 for a hybrid,
-direct for the first week then recursive), better or equal on every fold and clearly
-better on one. The recursive model is better in the first week (0.93 against 1.01) but
-drifts low as it feeds its own smooth predictions back into lags trained on noisy ones
-(median log bias -0.07 at steps 29-91, against -0.01 for direct). With event sizes
-unknown the two tie (1.740 each).
+default params for every strategy). On the demo, direct has MASE 1.046, a recursive
+global XGBoost on lags 1.134, the same with a geometric-mean level 1.056, and a hybrid
+(direct for the first week, recursive after) 1.151. Recursive wins the first week (0.81
+against 0.85) and then drifts low as its own smooth predictions feed lags trained on
+noisy ones (median log bias at steps 29-91: -0.062, or -0.018 with the geometric level,
+against -0.012 for direct). With event sizes unknown the geometric-level recursive model
+is slightly ahead (1.627 against 1.665). The margins are within fold-to-fold noise;
+direct is kept because it is never clearly worse, has the least drift over a quarter,
+and needs no feedback loop at forecast time.
 
 Growth: trees cannot extrapolate, so the target is not ``y`` but its log-ratio to a
 trend anchor fixed at the origin::
