@@ -37,6 +37,14 @@ def _events() -> pd.DataFrame:
     })
 
 
+def _stated_events() -> pd.DataFrame:
+    """The same events with stated effects, plus a stated campaign spanning 2025-05-01."""
+    spanning = pd.DataFrame({"start": pd.to_datetime(["2025-04-25"], utc=True),
+                             "end": pd.to_datetime(["2025-05-04"], utc=True),
+                             "name": ["spring sale"], "kind": ["campaign"], "scope": ["model-a"]})
+    return pd.concat([_events(), spanning], ignore_index=True).assign(effect=[1.5, 1.3, np.nan, 1.4])
+
+
 @pytest.fixture(scope="module")
 def history() -> pd.DataFrame:
     rng = np.random.default_rng(0)
@@ -50,7 +58,8 @@ def history() -> pd.DataFrame:
     return _long(values)
 
 
-def test_features_at_an_origin_ignore_every_value_after_it(history):
+@pytest.mark.parametrize("events", [_events(), _stated_events()], ids=["unsized", "stated"])
+def test_features_at_an_origin_ignore_every_value_after_it(history, events):
     spec = FeatureSpec(horizon=56)
     origin = pd.Timestamp("2025-05-01")
     later_origin = origin + pd.Timedelta(days=28)
@@ -59,12 +68,13 @@ def test_features_at_an_origin_ignore_every_value_after_it(history):
     rng = np.random.default_rng(1)
     garbage.loc[future, "y"] = rng.choice([0.0, np.nan, 1e12], size=int(future.sum()))
 
-    clean = make_examples(history, _events(), [origin, later_origin], spec)
-    dirty = make_examples(garbage, _events(), [origin, later_origin], spec)
+    clean = make_examples(history, events, [origin, later_origin], spec)
+    dirty = make_examples(garbage, events, [origin, later_origin], spec)
 
     clean_at, dirty_at = clean[clean["origin"] == origin], dirty[dirty["origin"] == origin]
     assert len(clean_at) == 3 * spec.horizon
-    inputs = ["series", "target", "origin", "ds", *feature_columns(spec), "anchor"]
+    inputs = ["series", "target", "origin", "ds", *feature_columns(spec), "anchor_local_linear", "anchor_level",
+              "stated_effect", "seasonal_naive"]
     pd.testing.assert_frame_equal(clean_at[inputs].reset_index(drop=True), dirty_at[inputs].reset_index(drop=True))
     # Only the labels changed, so the comparison above was not vacuous.
     assert not np.allclose(clean_at["y"].to_numpy(), dirty_at["y"].to_numpy(), equal_nan=True)
@@ -188,7 +198,7 @@ def test_stated_event_effects_are_divided_out_of_the_history_and_multiplied_into
     np.testing.assert_allclose(stated["log_level"], clean["log_level"], rtol=1e-9)
     np.testing.assert_allclose(stated["seasonal_index"], clean["seasonal_index"], atol=1e-9)
     # The anchor carries the planned launch: x1.3 after it, half of it on the launch day.
-    ratio = np.exp(stated["anchor"].to_numpy() - clean["anchor"].to_numpy())
+    ratio = np.expm1(stated["anchor"].to_numpy()) / np.expm1(clean["anchor"].to_numpy())
     after = (stated["ds"] > launch_day).to_numpy()
     np.testing.assert_allclose(ratio[after], 1.3)
     np.testing.assert_allclose(ratio[(stated["ds"] == launch_day).to_numpy()], 1.15)
@@ -199,6 +209,9 @@ def test_stated_event_effects_are_divided_out_of_the_history_and_multiplied_into
     lag = pd.to_timedelta(7 * np.ceil(stated["step"] / 7), unit="D")
     raw = pd.Series(traffic, index=ds).loc[stated["ds"] - lag].to_numpy()
     np.testing.assert_allclose(stated["seasonal_naive"], raw)
+    # A sized event sets no flag: there is no residual for the model to learn and re-apply.
+    assert (stated["campaign"] == 0).all() and (stated["launch_after_origin"] == 0).all()
+    assert (unknown["launch_after_origin"] == 1).any()
     # Without stated effects the campaign inflates the history and the launch is left to the model.
     assert not np.allclose(unknown["seasonal_index"], clean["seasonal_index"])
     np.testing.assert_allclose(unknown["anchor"].to_numpy()[after], unknown["anchor"].to_numpy()[0])
@@ -218,3 +231,19 @@ def test_a_local_holiday_marks_its_utc_day_not_the_next_one():
     assert examples.loc["2025-04-10", "is_holiday"] == pytest.approx(20 / 24)
     assert examples.loc["2025-04-11", "is_holiday"] == pytest.approx(4 / 24)
     assert examples.loc["2025-04-12", "is_holiday"] == 0.0
+
+
+def test_a_launch_before_the_history_counts_its_age_from_its_real_date():
+    ds, y, _ = _growing(120)
+    series = _long({("model-a", "requests"): y})
+    events = pd.DataFrame({"start": pd.to_datetime(["2024-12-22"], utc=True),  # 10 days before the history
+                           "end": pd.to_datetime(["2026-01-01"], utc=True),
+                           "name": ["old launch"], "kind": ["launch"], "scope": ["model-a"]})
+    spec = FeatureSpec(horizon=14, holiday_country=None, launch_memory_weeks=8)
+    origin = ds[0] + pd.Timedelta(days=spec.warmup)
+
+    examples = make_examples(series, events, [origin], spec)
+
+    age = (examples["ds"] - pd.Timestamp("2024-12-22")).dt.days.to_numpy()
+    np.testing.assert_array_equal(examples["steps_since_launch"], np.minimum(age, 8 * 7))
+    assert (examples["launch_after_origin"] == 0).all()

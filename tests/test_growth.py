@@ -60,4 +60,6 @@ def test_auto_trend_is_chosen_in_tuning_before_the_backtest_windows(tmp_path):
     # Both anchors were tried; on 8%-a-month growth the flat one loses.
     assert set(best["trend_losses"]) == {"local_linear", "level"}
     assert best["trend"] == "local_linear"
-    assert best["trend_losses"]["local_linear"] < best["trend_losses"]["level"]
+    losses = {trend: entry["best_loss"] for trend, entry in best["trend_losses"].items()}
+    assert losses["local_linear"] < losses["level"]
+    assert sum(entry["trials"] for entry in best["trend_losses"].values()) == 8

@@ -52,6 +52,9 @@ def test_study_name_fingerprints_the_data(data):
     changed = examples.assign(y=examples["y"] * 1.01)
     assert name != study_name("tokenplan", changed, SPEC, origins, "squarederror")
     assert name != study_name("tokenplan", examples, SPEC, origins, "quantile")
+    # An edited events calendar moves flags and stated-effect anchors, not the series.
+    assert name != study_name("tokenplan", examples.assign(anchor=examples["anchor"] + 0.1), SPEC, origins,
+                              "squarederror")
 
 
 def test_rerun_resumes_the_study_up_to_its_budget(data, tmp_path):

@@ -108,11 +108,12 @@ def run_backtest(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[floa
                       ignore_index=True)
     names = quantile_columns(quantiles)
     error_columns = ["series", "target"] + [f"e{i}" for i in range(len(quantiles))]
+    symmetric = params.get("objective", "squarederror") != "quantile"  # a point model's errors
     calibrated = []
     for origin, fold in folds.groupby("fold"):
         others = folds[folds["fold"] != origin]
         offsets = fit_offsets((others if len(others) else fold)[error_columns], quantiles,
-                              noise_scales(train_until(examples, origin), spec.season))
+                              noise_scales(train_until(examples, origin), spec.season), symmetric=symmetric)
         shift = offsets_for(offsets, fold["series"], fold["target"])
         z = np.sort(fold[[f"zhat{i}" for i in range(len(quantiles))]].to_numpy() + shift, axis=1)
         values = np.clip(np.expm1(fold["anchor"].to_numpy()[:, None] + z), 0, None)
@@ -125,7 +126,7 @@ def run_backtest(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[floa
     for name in names:
         naive_rows[name] = naive
     naive_rows["method"] = "seasonal_naive"
-    offsets = fit_offsets(folds[error_columns], quantiles, noise_scales(examples, spec.season))
+    offsets = fit_offsets(folds[error_columns], quantiles, noise_scales(examples, spec.season), symmetric=symmetric)
     parts = [model_rows] + ([naive_rows] if "seasonal_naive" in baselines else [])
     if "mstl" in baselines:
         if series is None:

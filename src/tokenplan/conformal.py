@@ -60,21 +60,21 @@ def offsets_for(offsets: dict, series: pd.Series, target: pd.Series) -> np.ndarr
 
 
 def fit_offsets(errors: pd.DataFrame, quantiles: list[float], scales: dict[str, float] | None = None,
-                min_rows: int = 60) -> dict:
+                min_rows: int = 60, symmetric: bool = True) -> dict:
     """Normalised conformal offsets per ``target`` and pooled (``__all__``), plus the scales used.
 
     ``errors`` has ``series`` and ``target`` columns and one column ``e{i}`` per
     quantile holding ``z_true - z_hat`` for that quantile. A target with fewer than
-    ``min_rows`` errors uses the pooled offsets.
+    ``min_rows`` errors uses the pooled offsets. ``symmetric`` (a point model, whose
+    columns are all the same error): intervals symmetric about the unshifted point
+    forecast, from absolute errors; otherwise (a quantile model) each level's own
+    error quantile (see the module docstring).
     """
     columns = [f"e{i}" for i in range(len(quantiles))]
     normalised = errors[columns].to_numpy() / _row_scales(scales, errors["series"], errors["target"])[:, None]
-    # A point model has the same error in every column: its intervals are symmetric about
-    # the unshifted point forecast, from absolute errors (see the module docstring).
-    point = bool((normalised == normalised[:, :1]).all())
 
     def offsets(mask: np.ndarray) -> list[float]:
-        if point:
+        if symmetric:
             size = np.abs(normalised[mask, 0])
             return [float(np.sign(q - 0.5) * np.quantile(size, abs(2 * q - 1))) for q in quantiles]
         return [float(np.quantile(normalised[mask, i], q)) for i, q in enumerate(quantiles)]

@@ -35,7 +35,7 @@ inside the windows, which a mean-based growth estimate extrapolates over the who
 quarter. The model learns seasonal, calendar and event multipliers around a trend it
 never has to extrapolate itself. ``trend="level"`` drops the slope (a flat anchor);
 ``trend="auto"`` keeps both anchors (``anchor_local_linear``, ``anchor_level``) so the
-training stage can choose between them by backtest (``with_trend``).
+Optuna search can choose between them on the tuning folds (``with_trend``).
 
 Stated event effects: an event with a planner-stated ``effect`` (a multiplier on its
 scope's traffic, e.g. 1.3 for a launch expected to add 30%) enters as a known offset
@@ -72,6 +72,7 @@ __all__ = [
 ]
 
 CATEGORICAL_FEATURES = ["series", "target"]
+NO_LAUNCH = -(10**9)  # launch index of a time with no launch before it
 TRENDS = ("local_linear", "level")
 _HISTORY_FEATURES = ["step", "log_level", "weekly_growth", "recent_ratio", "seasonal_index", "last_same_phase"]
 _CALENDAR_FEATURES = ["day_of_week", "is_holiday", "campaign", "launch_after_origin", "steps_since_launch"]
@@ -193,12 +194,17 @@ class _Grid:
         return flags
 
     def _launch_index(self, events: pd.DataFrame, models: np.ndarray) -> np.ndarray:
-        """Grid index of the most recent launch at or before each time, per key (-1: none)."""
-        latest = np.full((len(self.keys), len(self.times)), -1)
+        """Grid index of the most recent launch at or before each time, per key (``NO_LAUNCH``: none).
+
+        A launch before the grid starts gets its (negative) index, so its age is right.
+        """
+        latest = np.full((len(self.keys), len(self.times)), NO_LAUNCH)
+        step = pd.Timedelta(1, unit=self.spec.freq.lower())
         for event, share in self._covering(events, "launch"):
             if not (share > 0).any():
                 continue
-            first = int(np.argmax(share > 0))
+            start = pd.Timestamp(event.start).tz_convert(None)
+            first = int(np.argmax(share > 0)) if start >= self.times[0] else -int((self.times[0] - start) // step)
             rows = np.ones(len(models), bool) if not event.scope else models == event.scope
             later = np.arange(len(self.times)) >= first
             latest[np.ix_(rows, later)] = np.maximum(latest[np.ix_(rows, later)], first)
@@ -271,14 +277,16 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
         profile = np.nanmean(same_phase, axis=0)
     log_level = np.log1p(level)[:, None]
     stated = grid.offset[:, targets]
-    anchors = {
-        "local_linear": log_level + slope[:, None] * (steps[None, :] + (spec.level_steps - 1) / 2) + stated,
-        "level": log_level + stated,
+    base = {
+        "local_linear": log_level + slope[:, None] * (steps[None, :] + (spec.level_steps - 1) / 2),
+        "level": np.broadcast_to(log_level, (n_keys, len(steps))),
     }
+    # The stated multiplier scales the count, not count + 1: exact for small counts too.
+    anchors = {name: np.log1p(np.expm1(anchor) * np.exp(stated)) for name, anchor in base.items()}
     launch = grid.launch_index[:, targets]
     times = grid.times[targets]
     memory = spec.launch_memory_weeks * season
-    since = np.where(launch >= 0, np.minimum(targets[None, :] - launch, memory), memory)
+    since = np.where(launch > NO_LAUNCH, np.minimum(targets[None, :] - launch, memory), memory)
     shape = (n_keys, len(steps))
     columns = {
         "key": np.repeat(np.arange(n_keys), len(steps)),

@@ -149,15 +149,25 @@ def _assumptions(inputs: ReportInputs) -> str:
     in_horizon = events[(start <= last + pd.Timedelta(days=1)) & (end > first)].copy()
     in_horizon["note"] = ["in force since before the horizon" if s < first else "planned"
                           for s in in_horizon["start"].dt.tz_convert(None)]
-    # A stated effect is used as given; otherwise the size is learned from past events of its kind.
+    # A stated effect is used as given; otherwise the size is learned from past events of
+    # its kind that have no stated effect (sized ones set no flag the model learns from).
     past = events[start < first]
+    unsized = past[past["effect"].isna()] if "effect" in past else past
     effect = in_horizon["effect"] if "effect" in in_horizon else pd.Series(np.nan, index=in_horizon.index)
-    in_horizon["effect assumed"] = [
-        "in the recent level already" if note != "planned"
-        else f"x{e:.2f} (stated in the calendar)" if pd.notna(e)
-        else "none (gap in the data)" if kind == "outage"
-        else f"learned from {int((past['kind'] == kind).sum())} past {kind}(s)"
-        for e, kind, note in zip(effect, in_horizon["kind"], in_horizon["note"], strict=True)]
+
+    def assumed(e: float, kind: str, note: str) -> str:
+        if pd.notna(e):
+            return f"x{e:.2f} (stated in the calendar)"
+        if note != "planned":
+            return "in the recent level already"
+        if kind == "outage":
+            return "none (gap in the data)"
+        learned_from = int((unsized["kind"] == kind).sum())
+        return (f"learned from {learned_from} past {kind}(s) without a stated effect" if learned_from
+                else f"none: no past {kind} without a stated effect to learn from")
+
+    in_horizon["effect assumed"] = [assumed(e, kind, note) for e, kind, note
+                                    in zip(effect, in_horizon["kind"], in_horizon["note"], strict=True)]
     for column in ("start", "end"):
         in_horizon[column] = in_horizon[column].dt.strftime("%Y-%m-%d %H:%M UTC")
     columns = ["start", "end", "name", "kind", "scope", "note", "effect assumed"]
@@ -175,8 +185,9 @@ def _assumptions(inputs: ReportInputs) -> str:
         f"{int(history['y'].isna().sum())} incomplete buckets treated as missing.",
         f"- Model: one global XGBoost ({s['objective']} objective) on the log-ratio to a "
         f"`{s['trend']}` trend anchor at the forecast origin (chosen in tuning, on folds before the "
-        f"backtest; best pinball loss per anchor: "
-        + (", ".join(f"{k} {v:.4f}" for k, v in s["trend_tuning_pinball"].items()) or "one anchor configured")
+        f"backtest; best pinball loss per anchor, and its trials: "
+        + (", ".join(f"{k} {v['best_loss']:.4f} ({v['trials']} trials)" for k, v in s["trend_tuning_pinball"].items())
+           or "one anchor configured")
         + "); direct strategy, one model for all steps.",
         f"- Intervals: split-conformal offsets from rolling-origin backtest errors; period totals "
         f"scaled by backtested errors of totals over the same steps (not sums of daily quantiles).",
@@ -229,7 +240,8 @@ def render_html(markdown_text: str, images: dict[str, bytes]) -> str:
 
     from markdown_it import MarkdownIt
 
-    body = MarkdownIt("commonmark").enable("table").render(markdown_text)
+    # html=False: names from the user's calendar are text, never markup.
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown_text)
     for name, data in images.items():
         uri = "data:image/png;base64," + base64.b64encode(data).decode()
         body = body.replace(f'src="{name}"', f'src="{uri}"')

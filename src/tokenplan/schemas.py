@@ -17,6 +17,7 @@ TOKEN_COLUMNS = ("input_tokens", "cache_write_tokens", "cache_read_tokens", "out
 COUNT_COLUMNS = ("requests", *TOKEN_COLUMNS)
 PEAK_COLUMNS = ("peak_rpm", "peak_itpm", "peak_otpm")
 EVENT_KINDS = ("campaign", "launch", "holiday", "outage")
+SIZED_EVENT_KINDS = ("campaign", "launch")
 MAX_ROWS_SHOWN = 5
 
 __all__ = [
@@ -172,14 +173,18 @@ def validate_events(df: pd.DataFrame, timezone: str = "UTC", source: str = "even
     for column in ("start", "end"):
         out[column] = parse_timestamps(out[column], source, column, timezone).astype("datetime64[ns, UTC]")
     out["scope"] = out["scope"].fillna("").astype(str) if "scope" in out else ""
+    if "effect" in out:  # a blank cell is "unknown", like an empty one
+        out["effect"] = out["effect"].replace(r"^\s*$", np.nan, regex=True)
     out = _numeric(out, ("effect",), source) if "effect" in out else out.assign(effect=np.nan)
     out = _check(EVENTS_SCHEMA, out, source)
-    stated_outage = (out["kind"] == "outage") & out["effect"].notna()
-    if stated_outage.any():
-        raise _fail(source, "effect", list(out.index[stated_outage]), list(out.loc[stated_outage, "effect"]),
-                    "an outage is a gap in the data, not a multiplier: leave effect empty")
-    backwards = out["end"] < out["start"]
+    # Holidays come from the `holidays` package as well as the calendar and are learned
+    # from past years; an outage is a gap. A stated size is for campaigns and launches.
+    misplaced = ~out["kind"].isin(SIZED_EVENT_KINDS) & out["effect"].notna()
+    if misplaced.any():
+        raise _fail(source, "effect", list(out.index[misplaced]), list(out.loc[misplaced, "effect"]),
+                    f"an effect can be stated only for {list(SIZED_EVENT_KINDS)}: leave it empty")
+    backwards = out["end"] <= out["start"]
     if backwards.any():
         raise _fail(source, "end", list(out.index[backwards]), list(out.loc[backwards, "end"]),
-                    "end before start")
+                    "end not after start")
     return out

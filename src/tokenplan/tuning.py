@@ -58,10 +58,14 @@ def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
 
 
 def study_name(prefix: str, examples: pd.DataFrame, spec: FeatureSpec, origins: list, objective: str) -> str:
-    """``prefix-<fingerprint>`` of the labelled data, the spec, folds and search space."""
+    """``prefix-<fingerprint>`` of the labelled examples, the spec, folds and search space.
+
+    Every column of the examples is hashed, not just the series: an edited events
+    calendar changes the flags and the stated-effect anchors, and so the labels ``z``.
+    """
     labelled = examples[np.isfinite(examples["z"])]
     digest = hashlib.sha256()
-    digest.update(pd.util.hash_pandas_object(labelled[["ds", "y"]], index=False).to_numpy().tobytes())
+    digest.update(pd.util.hash_pandas_object(labelled, index=False).to_numpy().tobytes())
     digest.update(repr((spec, [str(o) for o in origins], objective, SEARCH_SPACE_VERSION)).encode())
     return f"{prefix}-{digest.hexdigest()[:12]}"
 
@@ -154,11 +158,20 @@ def _folds(examples: pd.DataFrame, origins: list) -> list[tuple[pd.DataFrame, pd
             for o in origins]
 
 
-def _best_loss_per_trend(study: optuna.Study) -> dict[str, float]:
-    """The best completed trial's loss for each trend anchor tried."""
-    best: dict[str, float] = {}
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+def _best_loss_per_trend(study: optuna.Study) -> dict[str, dict[str, float]]:
+    """Per trend anchor tried: the best completed trial's loss and how many trials tried it.
+
+    The counts differ (TPE samples the better anchor more; pruned trials have no loss),
+    so the report shows them beside the losses.
+    """
+    best: dict[str, dict[str, float]] = {}
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    for trial in study.get_trials(deepcopy=False, states=finished):
         trend = trial.user_attrs.get("trend")
-        if trend is not None and trial.value is not None:
-            best[trend] = min(best.get(trend, np.inf), float(trial.value))
+        if trend is None:
+            continue
+        entry = best.setdefault(trend, {"best_loss": float("nan"), "trials": 0})
+        entry["trials"] += 1
+        if trial.state == optuna.trial.TrialState.COMPLETE and trial.value is not None:
+            entry["best_loss"] = float(np.nanmin([entry["best_loss"], trial.value]))
     return best

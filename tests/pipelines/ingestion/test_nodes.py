@@ -302,9 +302,24 @@ def test_stated_effect_is_optional_and_read_as_a_multiplier():
     (["1.3", "lots"], ["campaign", "launch"], "lots"),
     (["1.3", "-0.5"], ["campaign", "launch"], "-0.5"),
     (["1.3", "0.5"], ["campaign", "outage"], "0.5"),
+    (["1.3", "0.5"], ["campaign", "holiday"], "0.5"),
 ])
 def test_bad_stated_effect_names_source_column_row_and_value(effect, kind, bad):
     with pytest.raises(InvalidInputError) as error:
         build_events_calendar(_events(effect=effect, kind=kind), _params())
 
     assert_error_names(error, EVENTS_SOURCE, "effect", 1, float(bad) if bad != "lots" else bad)
+
+
+def test_an_event_that_ends_when_it_starts_names_source_column_row_and_value():
+    raw = _events(end=["2025-03-08", "2025-01-10 09:00"])
+
+    with pytest.raises(InvalidInputError) as error:
+        build_events_calendar(raw, _params())
+
+    assert_error_names(error, EVENTS_SOURCE, "end", 1, "2025-01-10 09:00")
+
+
+def test_a_blank_effect_cell_means_unknown():
+    events = build_events_calendar(_events(effect=["  ", "1.2"]), _params())
+    assert events.set_index("name")["effect"].isna().to_dict() == {"sonnet launch": False, "spring campaign": True}
