@@ -163,8 +163,8 @@ def _assumptions(inputs: ReportInputs) -> str:
         if kind == "outage":
             return "none (gap in the data)"
         learned_from = int((unsized["kind"] == kind).sum())
-        return (f"learned from {learned_from} past {kind}(s) without a stated effect" if learned_from
-                else f"none: no past {kind} without a stated effect to learn from")
+        which = f"past {kind}(s)" + ("" if kind == "holiday" else " without a stated effect")
+        return f"learned from {learned_from} {which}" if learned_from else f"none: no {which} to learn from"
 
     in_horizon["effect assumed"] = [assumed(e, kind, note) for e, kind, note
                                     in zip(effect, in_horizon["kind"], in_horizon["note"], strict=True)]
