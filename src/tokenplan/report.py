@@ -141,16 +141,18 @@ def _costs(inputs: ReportInputs) -> str:
     return _table(shown) + "\n\nPrices used (standard API, no batch or discounts):\n\n" + _table(prices)
 
 
-def _assumptions(inputs: ReportInputs) -> str:
-    s = inputs.settings
-    first, last = pd.Timestamp(inputs.totals["start"].min()), pd.Timestamp(inputs.totals["end"].max())
-    events = inputs.events.copy()
+def events_in_horizon(events: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+    """Events overlapping the horizon [first, last] (naive UTC days), each with a ``note``
+    (planned, or in force since before the horizon) and the ``effect assumed`` for it.
+
+    A stated effect is used as given. Otherwise a planned event is sized from past
+    events of its kind that have no stated effect (sized events set no flag the model
+    learns from), and the text says how many there were, or that there were none.
+    """
     start, end = events["start"].dt.tz_convert(None), events["end"].dt.tz_convert(None)
     in_horizon = events[(start <= last + pd.Timedelta(days=1)) & (end > first)].copy()
     in_horizon["note"] = ["in force since before the horizon" if s < first else "planned"
                           for s in in_horizon["start"].dt.tz_convert(None)]
-    # A stated effect is used as given; otherwise the size is learned from past events of
-    # its kind that have no stated effect (sized ones set no flag the model learns from).
     past = events[start < first]
     unsized = past[past["effect"].isna()] if "effect" in past else past
     effect = in_horizon["effect"] if "effect" in in_horizon else pd.Series(np.nan, index=in_horizon.index)
@@ -168,6 +170,13 @@ def _assumptions(inputs: ReportInputs) -> str:
 
     in_horizon["effect assumed"] = [assumed(e, kind, note) for e, kind, note
                                     in zip(effect, in_horizon["kind"], in_horizon["note"], strict=True)]
+    return in_horizon
+
+
+def _assumptions(inputs: ReportInputs) -> str:
+    s = inputs.settings
+    first, last = pd.Timestamp(inputs.totals["start"].min()), pd.Timestamp(inputs.totals["end"].max())
+    in_horizon = events_in_horizon(inputs.events, first, last)
     for column in ("start", "end"):
         in_horizon[column] = in_horizon[column].dt.strftime("%Y-%m-%d %H:%M UTC")
     columns = ["start", "end", "name", "kind", "scope", "note", "effect assumed"]

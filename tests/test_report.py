@@ -1,0 +1,42 @@
+"""The report's events table says, per event, which effect the forecast assumed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.report import events_in_horizon, render_html
+
+FIRST, LAST = pd.Timestamp("2026-10-01"), pd.Timestamp("2026-12-30")
+
+
+def _events(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "start": pd.to_datetime([r[0] for r in rows], utc=True),
+        "end": pd.to_datetime(["2027-06-01"] * len(rows), utc=True),
+        "name": [r[1] for r in rows], "kind": [r[2] for r in rows], "scope": "m", "effect": [r[3] for r in rows],
+    })
+
+
+def test_a_planned_event_is_stated_learned_or_unsized_and_the_report_says_which():
+    events = _events([
+        ("2026-02-01", "old sized launch", "launch", 2.0),      # in force, stated
+        ("2026-03-01", "old unsized launch", "launch", np.nan),  # in force, learned from
+        ("2026-11-01", "planned sized launch", "launch", 1.3),
+        ("2026-12-01", "planned unsized launch", "launch", np.nan),
+        ("2026-12-05", "planned campaign", "campaign", np.nan),  # no past campaign at all
+    ])
+
+    assumed = events_in_horizon(events, FIRST, LAST).set_index("name")["effect assumed"]
+
+    assert assumed["old sized launch"] == "x2.00 (stated in the calendar)"
+    assert assumed["old unsized launch"] == "in the recent level already"
+    assert assumed["planned sized launch"] == "x1.30 (stated in the calendar)"
+    # Only the one past launch without a stated effect is something the model learns from.
+    assert assumed["planned unsized launch"] == "learned from 1 past launch(s) without a stated effect"
+    assert assumed["planned campaign"] == "none: no past campaign(s) without a stated effect to learn from"
+
+
+def test_report_html_shows_calendar_names_as_text_not_markup():
+    page = render_html("# Plan\n\n| name |\n|---|\n| Launch <v2> <script>alert(1)</script> |\n", {})
+    assert "<script>" not in page and "&lt;v2&gt;" in page
