@@ -1,1 +1,0 @@
-"""Planning: capacity against rate limits, the gateway config, cost per route and migration ROI."""
