@@ -19,11 +19,12 @@ def seasonal_naive(examples: pd.DataFrame) -> np.ndarray:
 
 
 def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
-         quantiles: list[float]) -> pd.DataFrame:
+         quantiles: list[float], seasons: list[int] | None = None) -> pd.DataFrame:
     """MSTL (statsforecast) fitted on log1p(y) up to ``origin``: ``series, target, ds, p..`` for each step.
 
-    Seasonal periods: weekly for daily data, daily and weekly for hourly data; the trend
-    is forecast by AutoETS without seasonality. Gaps are filled by interpolation first
+    Seasonal periods: ``seasons`` (those the history supports, ``tokenplan.layout``), by
+    default weekly for daily data, daily and weekly for hourly data; the trend is forecast
+    by AutoETS without seasonality (AutoETS alone when no season is supported). Gaps are filled by interpolation first
     (statsforecast would silently misalign the seasons). Intervals are statsforecast's
     central ``level`` intervals for the outermost quantiles, so they are only symmetric
     pairs (e.g. P10/P90), and the middle quantile is the point forecast.
@@ -33,18 +34,19 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
 
     from tokenplan.forecaster import quantile_columns
 
-    seasons = {"D": [7], "h": [24, 168]}[freq]
+    seasons = [s for s in (seasons or {"D": [7], "h": [24, 168]}[freq]) if s > 1]
     history = series[series["ds"] <= origin].copy()
     history["unique_id"] = history["series"].astype(str) + "|" + history["target"].astype(str)
     history["y"] = np.log1p(history.groupby("unique_id")["y"].transform(
         lambda s: s.interpolate(limit_direction="both")))
     level = round(100 * (quantiles[-1] - quantiles[0]))
-    model = MSTL(season_length=seasons, trend_forecaster=AutoETS(model="ZZN"), alias="mstl")
+    model = (MSTL(season_length=seasons, trend_forecaster=AutoETS(model="ZZN"), alias="mstl") if seasons
+             else AutoETS(model="ZZN", alias="mstl"))
     forecast = StatsForecast(models=[model], freq=freq, n_jobs=1).forecast(
-        df=history[["unique_id", "ds", "y"]], h=horizon, level=[level])
+        df=history[["unique_id", "ds", "y"]], h=horizon, **({"level": [level]} if level > 0 else {}))
     names = quantile_columns(quantiles)
     out = forecast[["unique_id", "ds"]].copy()
-    columns = {names[0]: f"mstl-lo-{level}", names[-1]: f"mstl-hi-{level}"}
+    columns = {names[0]: f"mstl-lo-{level}", names[-1]: f"mstl-hi-{level}"} if level > 0 else {}
     for name in names:
         out[name] = np.clip(np.expm1(forecast[columns.get(name, "mstl")].to_numpy()), 0, None)
     out[["series", "target"]] = out["unique_id"].str.split("|", n=1, expand=True)

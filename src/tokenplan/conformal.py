@@ -87,3 +87,64 @@ def fit_offsets(errors: pd.DataFrame, quantiles: list[float], scales: dict[str, 
     if scales:
         result[_SCALES] = dict(scales)
     return result
+
+
+def step_bins(window: int, season: int, max_bins: int = 4) -> list[int]:
+    """Right edges (in steps) of the step groups whose errors calibrate their own width."""
+    n = int(max(1, min(max_bins, window // max(season, 1))))
+    return [int(round(window * (i + 1) / n)) for i in range(n)]
+
+
+def fit_step_widths(errors: pd.DataFrame, quantiles: list[float], scales: dict[str, float] | None,
+                    edges: list[int], min_rows: int = 30) -> dict:
+    """Symmetric normalised offsets per step group, per target and pooled, never narrowing with the step.
+
+    ``errors`` has ``series, target, step, e`` with ``e = log1p(y) - log1p(point)``. Within
+    each group of steps (``edges``: right edges), level ``a`` is offset by
+    ``sign(a - 0.5)`` times the ``|2a - 1|``-quantile of the absolute normalised errors;
+    a cumulative maximum over the groups keeps a later step's interval at least as wide
+    as an earlier one's. A target whose group has fewer than ``min_rows`` errors uses
+    the pooled offsets.
+    """
+    size = np.abs(errors["e"].to_numpy()) / _row_scales(scales, errors["series"], errors["target"])
+    group = np.searchsorted(np.asarray(edges), errors["step"].to_numpy(), side="left")
+    group = np.minimum(group, len(edges) - 1)
+    targets = errors["target"].astype(str).to_numpy()
+
+    def table(mask: np.ndarray, fallback: np.ndarray | None) -> np.ndarray:
+        out = np.zeros((len(edges), len(quantiles)))
+        for g in range(len(edges)):
+            chosen = size[mask & (group == g)]
+            if len(chosen) < min_rows and fallback is not None:
+                out[g] = fallback[g]
+            elif len(chosen):
+                out[g] = [np.sign(q - 0.5) * np.quantile(chosen, abs(2 * q - 1)) for q in quantiles]
+            elif g:
+                out[g] = out[g - 1]
+        # Never narrower further out: cumulative maximum of each level's magnitude.
+        return np.sign(out) * np.maximum.accumulate(np.abs(out), axis=0)
+
+    pooled = table(np.ones(len(errors), bool), None)
+    result: dict = {"edges": list(edges), "__all__": pooled.tolist()}
+    for target in np.unique(targets):
+        result[target] = table(targets == target, pooled).tolist()
+    if scales:
+        result[_SCALES] = dict(scales)
+    return result
+
+
+def step_offsets(widths: dict, series: pd.Series, target: pd.Series, step: pd.Series) -> np.ndarray:
+    """Shift per row and quantile for ``step``: its group's offsets, scaled by the series' noise.
+
+    Steps beyond the last backtested group are extrapolated: the last group's width
+    times ``sqrt(step / window)``, as for a level error that accumulates like a random
+    walk (``window`` = the last edge).
+    """
+    edges = np.asarray(widths["edges"])
+    steps = np.asarray(step, dtype=float)
+    group = np.minimum(np.searchsorted(edges, steps, side="left"), len(edges) - 1)
+    pooled = np.asarray(widths["__all__"])
+    per_target = np.stack([np.asarray(widths.get(str(t), pooled))[g] for t, g in zip(target.astype(str), group,
+                                                                                        strict=True)])
+    growth = np.sqrt(np.maximum(steps / edges[-1], 1.0))
+    return per_target * growth[:, None] * _row_scales(widths.get(_SCALES), series, target)[:, None]

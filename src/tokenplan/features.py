@@ -90,10 +90,12 @@ class FeatureSpec:
     trend_damping: float = 1.0
     holiday_country: str | None = "US"
     launch_memory_weeks: int = 8
+    # Steps per season when the history cannot support a weekly one (see tokenplan.layout).
+    season_steps: int | None = None
 
     @property
     def season(self) -> int:
-        return season_length(self.freq)
+        return self.season_steps or season_length(self.freq)
 
     @property
     def level_steps(self) -> int:
@@ -353,7 +355,15 @@ def with_trend(examples: pd.DataFrame, trend: str) -> pd.DataFrame:
     return out
 
 
-def spec_from_params(params: dict) -> FeatureSpec:
-    """FeatureSpec from the ``feature_engineering`` parameters."""
+def spec_from_params(params: dict, layout: dict | None = None) -> FeatureSpec:
+    """FeatureSpec from the ``feature_engineering`` parameters, with the history's layout if given.
+
+    The layout (``tokenplan.layout``) fixes the horizon in steps, the season and the
+    level window that this history supports.
+    """
     fields = FeatureSpec.__dataclass_fields__
-    return FeatureSpec(**{k: v for k, v in params.items() if k in fields})
+    values = {k: v for k, v in params.items() if k in fields}
+    if layout is not None:
+        values |= {"horizon": layout["horizon"], "season_steps": layout["season"],
+                   "level_weeks": layout["level_blocks"]}
+    return FeatureSpec(**values)

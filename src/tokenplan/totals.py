@@ -44,28 +44,56 @@ def forecast_periods(ds: pd.Series) -> pd.DataFrame:
 
 
 def _ratio_quantiles(backtest: pd.DataFrame, first_step: int, last_step: int, quantiles: list[float],
-                     median: str) -> np.ndarray:
-    model = backtest[(backtest["method"] == "xgboost") & backtest["step"].between(first_step, last_step)]
+                     median: str, method: str) -> tuple[float, np.ndarray]:
+    """Mean log-ratio of realised to forecast totals over the steps, and the quantiles' offsets from it."""
+    model = backtest[(backtest["method"] == method) & backtest["step"].between(first_step, last_step)]
     sums = model.groupby(["origin", "series", "target"])[["y", median]].sum()
     ratios = np.log(sums["y"].clip(lower=1e-9) / sums[median].clip(lower=1e-9))
     n = len(sums.index.droplevel("target").unique())
     if n < 2:
-        return np.ones(len(quantiles))
+        return 0.0, np.zeros(len(quantiles))
     spread = float(ratios.std(ddof=1)) * np.sqrt(1 + 1 / n)
-    return np.exp(float(ratios.mean()) + student_t.ppf(quantiles, df=n - 1) * spread)
+    return float(ratios.mean()), student_t.ppf(quantiles, df=n - 1) * spread
 
 
-def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: list[float]) -> pd.DataFrame:
-    """Totals per series, target and period with quantiles from backtested total errors."""
+def _period_scale(backtest: pd.DataFrame, first: int, last: int, quantiles: list[float], median: str,
+                  method: str, window: int) -> tuple[float, np.ndarray]:
+    """As ``_ratio_quantiles``; a period past the backtested ``window`` is extrapolated.
+
+    Its spread is that of the last backtested stretch of the same length, times
+    ``sqrt(mid-step of the period / mid-step of that stretch)`` (a level error that
+    accumulates like a random walk); the bias is not extrapolated.
+    """
+    if last <= window:
+        return _ratio_quantiles(backtest, first, last, quantiles, median, method)
+    length = min(last - first + 1, window)
+    a, b = window - length + 1, window
+    bias, offsets = _ratio_quantiles(backtest, a, b, quantiles, median, method)
+    return bias, offsets * np.sqrt(((first + last) / 2) / ((a + b) / 2))
+
+
+def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: list[float],
+                  method: str = "xgboost") -> pd.DataFrame:
+    """Totals per series, target and period with quantiles from backtested total errors of ``method``.
+
+    Months beyond the backtest windows are extrapolated (``_period_scale``), and a later
+    month's interval is never relatively narrower than an earlier month's.
+    """
     names = quantile_columns(quantiles)
     median = names[int(np.argmin(np.abs(np.array(quantiles) - 0.5)))]
+    window = int(backtest.loc[backtest["method"] == method, "step"].max()) if len(backtest) else 0
     rows = []
     times = forecast["timestamp"].dt.tz_convert(None)  # UTC calendar months
+    widest = np.zeros(len(quantiles))
     for period in forecast_periods(times).itertuples():
-        window = forecast[(times >= period.start) & (times <= period.end)]
-        first, last = int(window["step"].min()), int(window["step"].max())
-        scale = _ratio_quantiles(backtest, first, last, quantiles, median)
-        sums = window.groupby(["series", "target"])[median].sum()
+        window_rows = forecast[(times >= period.start) & (times <= period.end)]
+        first, last = int(window_rows["step"].min()), int(window_rows["step"].max())
+        bias, offsets = _period_scale(backtest, first, last, quantiles, median, method, max(window, 1))
+        if period.period != "horizon":
+            widest = np.sign(offsets) * np.maximum(np.abs(offsets), np.abs(widest))
+            offsets = widest
+        scale = np.exp(bias + offsets)
+        sums = window_rows.groupby(["series", "target"])[median].sum()
         for (series, target), total in sums.items():
             rows.append({"series": series, "target": target, "period": period.period,
                          "start": period.start, "end": period.end, "buckets": period.buckets,

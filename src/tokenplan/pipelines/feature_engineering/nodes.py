@@ -1,13 +1,17 @@
-"""Feature engineering nodes: canonical usage -> forecast targets -> model input table."""
+"""Feature engineering nodes: canonical usage -> forecast targets -> layout -> model input table."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pandas as pd
 
 from tokenplan.features import make_examples, origin_grid, spec_from_params
+from tokenplan.layout import plan_layout
 from tokenplan.target_series import resample_targets
+
+logger = logging.getLogger(__name__)
 
 
 def build_target_series(usage_buckets: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
@@ -15,11 +19,29 @@ def build_target_series(usage_buckets: pd.DataFrame, params: dict[str, Any]) -> 
     return resample_targets(usage_buckets, params["freq"], params["targets"], params["min_observed_fraction"])
 
 
+def plan_forecast_layout(target_series: pd.DataFrame, params: dict[str, Any],
+                         training_params: dict[str, Any]) -> dict[str, Any]:
+    """Horizon, seasons, warm-up and folds this history supports (``tokenplan.layout``)."""
+    backtest, tuning = training_params["backtest"], training_params["tuning"]
+    layout = plan_layout(target_series, params["freq"], params["horizon"], level_weeks=params["level_weeks"],
+                         backtest_folds=backtest["folds"], tuning_folds=tuning["folds"],
+                         tuning_step=tuning.get("step"), min_train_seasons=training_params["min_train_seasons"],
+                         origin_every=params.get("origin_every"))
+    logger.info("forecast layout: %d steps of history, horizon %d, season %d, %d-step windows, "
+                "%d tuning + %d backtest folds, model %s", layout.history_steps, layout.horizon, layout.season,
+                layout.window, len(layout.tuning_origins), len(layout.backtest_origins),
+                "trained" if layout.model else "not trained (simple methods)")
+    for note in layout.notes:
+        logger.info("forecast layout: %s", note)
+    return layout.to_dict()
+
+
 def build_model_input_table(target_series: pd.DataFrame, events_calendar: pd.DataFrame,
-                            params: dict[str, Any]) -> pd.DataFrame:
-    """Origin-anchored examples for every origin on the grid, the last one being the forecast origin."""
-    spec = spec_from_params(params)
-    origins = origin_grid(target_series, spec, every=params["origin_every"])
-    if not origins:
-        raise ValueError(f"history too short: need more than {spec.warmup} {spec.freq} steps of warm-up")
+                            params: dict[str, Any], forecast_layout: dict[str, Any]) -> pd.DataFrame:
+    """Origin-anchored examples for every origin on the grid and every fold origin; the last is the forecast origin."""
+    spec = spec_from_params(params, forecast_layout)
+    grid = origin_grid(target_series, spec, every=forecast_layout["origin_every"],
+                       last=target_series.loc[target_series["y"].notna(), "ds"].max())
+    folds = [pd.Timestamp(t) for t in forecast_layout["tuning_origins"] + forecast_layout["backtest_origins"]]
+    origins = sorted(set(grid) | set(folds))
     return make_examples(target_series, events_calendar, origins, spec)

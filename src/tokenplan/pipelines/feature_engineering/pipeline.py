@@ -2,7 +2,11 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from tokenplan.pipelines.feature_engineering.nodes import build_model_input_table, build_target_series
+from tokenplan.pipelines.feature_engineering.nodes import (
+    build_model_input_table,
+    build_target_series,
+    plan_forecast_layout,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -15,8 +19,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="build_target_series",
             ),
             Node(
+                func=plan_forecast_layout,
+                inputs=["target_series", "params:feature_engineering", "params:training"],
+                outputs="forecast_layout",
+                name="plan_forecast_layout",
+            ),
+            Node(
                 func=build_model_input_table,
-                inputs=["target_series", "events_calendar", "params:feature_engineering"],
+                inputs=["target_series", "events_calendar", "params:feature_engineering", "forecast_layout"],
                 outputs="model_input_table",
                 name="build_model_input_table",
             ),

@@ -1,4 +1,4 @@
-"""Training nodes: tune, backtest against baselines, fit the final model, forecast."""
+"""Training nodes: tune, backtest every candidate, choose per series, fit the final model, forecast."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.backtest import fold_origins, mstl_rows, run_backtest, score_backtest, tuning_origins
+from tokenplan.backtest import score_backtest
+from tokenplan.candidates import candidate_points
 from tokenplan.features import feature_columns, spec_from_params, with_trend
 from tokenplan.forecaster import QuantileForecaster, quantile_columns
+from tokenplan.method_choice import apply_intervals, backtest_candidates
 from tokenplan.totals import period_totals
 from tokenplan.tuning import study_name, tune
 
@@ -20,13 +22,21 @@ def _ensure_sqlite_folder(url: str) -> None:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
-def tune_hyperparameters(model_input_table: pd.DataFrame, fe_params: dict[str, Any],
-                         params: dict[str, Any]) -> dict[str, Any]:
-    """Best XGBoost params from an Optuna study whose validation windows end before the backtest's first origin."""
-    spec = spec_from_params(fe_params)
-    tuning, backtest = params["tuning"], params["backtest"]
-    backtest_folds = fold_origins(model_input_table, spec, backtest["folds"], backtest["step"])
-    origins = tuning_origins(model_input_table, spec, backtest_folds, tuning["folds"], tuning["step"])
+def _default_trend(spec) -> str:
+    return "local_linear" if spec.trend == "auto" else spec.trend
+
+
+def tune_hyperparameters(model_input_table: pd.DataFrame, fe_params: dict[str, Any], params: dict[str, Any],
+                         forecast_layout: dict[str, Any]) -> dict[str, Any]:
+    """Best XGBoost params from an Optuna study on the layout's tuning folds (before any backtest window).
+
+    A history too short to train the model (``forecast_layout['model']`` false) is not tuned.
+    """
+    spec = spec_from_params(fe_params, forecast_layout)
+    if not forecast_layout["model"]:
+        return {"trend": _default_trend(spec), "skipped": "history too short to train the model"}
+    tuning = params["tuning"]
+    origins = [pd.Timestamp(o) for o in forecast_layout["tuning_origins"]]
     _ensure_sqlite_folder(tuning["storage_url"])
     name = study_name(tuning["study_prefix"], model_input_table, spec, origins, params["objective"])
     return tune(model_input_table, spec, params["quantiles"], origins, tuning["storage_url"], name,
@@ -36,69 +46,81 @@ def tune_hyperparameters(model_input_table: pd.DataFrame, fe_params: dict[str, A
 
 def _model_params(best_params: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     tuned = {k: v for k, v in best_params.items()
-             if k not in ("study_name", "best_value", "n_trials", "trend", "trend_losses")}
+             if k not in ("study_name", "best_value", "n_trials", "trend", "trend_losses", "skipped")}
     return {**tuned, "objective": params["objective"]}
 
 
 def backtest_forecaster(model_input_table: pd.DataFrame, target_series: pd.DataFrame, fe_params: dict[str, Any],
-                        params: dict[str, Any], best_params: dict[str, Any]) -> tuple[pd.DataFrame, dict, dict]:
-    """Out-of-sample predictions of the model and baselines, calibration offsets, and the trend used.
+                        params: dict[str, Any], best_params: dict[str, Any],
+                        forecast_layout: dict[str, Any]) -> tuple[pd.DataFrame, dict, dict]:
+    """Every candidate's out-of-sample predictions, each method's interval offsets, and the choice per series.
 
-    The trend anchor is the one tuning chose (on folds before the backtest; see
-    ``tokenplan.tuning``), so the backtest grades exactly the configuration that is
-    deployed. ``model_selection`` records it and each anchor's best tuning loss.
+    The trend anchor is the one tuning chose and the method per series the one that
+    won on the tuning folds (``tokenplan.method_choice``), so the backtest folds grade
+    exactly what is deployed.
     """
-    spec = spec_from_params(fe_params)
-    origins = fold_origins(model_input_table, spec, params["backtest"]["folds"], params["backtest"]["step"])
-    baselines = tuple(params["backtest"]["baselines"])
-    trend = best_params.get("trend", "local_linear" if spec.trend == "auto" else spec.trend)
-    table, offsets = run_backtest(with_trend(model_input_table, trend), spec, params["quantiles"],
-                                  _model_params(best_params, params), origins, seed=params["seed"],
-                                  baselines=tuple(b for b in baselines if b != "mstl"))
-    if "mstl" in baselines:
-        model_rows = table[table["method"] == "xgboost"]
-        table = pd.concat([table, mstl_rows(model_rows, target_series, spec, params["quantiles"])],
-                          ignore_index=True)
-    return table, offsets, {"trend": trend, "chosen_on": "tuning folds",
-                            "tuning_pinball": best_params.get("trend_losses", {})}
+    spec = spec_from_params(fe_params, forecast_layout)
+    trend = best_params.get("trend", _default_trend(spec))
+    xgb_params = _model_params(best_params, params) if forecast_layout["model"] else None
+    table, chosen, widths = backtest_candidates(with_trend(model_input_table, trend), target_series, spec,
+                                                forecast_layout, params["quantiles"], xgb_params,
+                                                seed=params["seed"], margin=params["selection_margin"])
+    selection = {"trend": trend, "chosen_on": "tuning folds", "tuning_pinball": best_params.get("trend_losses", {}),
+                 "model_trained": bool(forecast_layout["model"]), "methods": chosen}
+    return table, widths, selection
 
 
 def evaluate_backtest(backtest_predictions: pd.DataFrame, target_series: pd.DataFrame,
-                      fe_params: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
-    """MASE, WAPE, pinball, coverage and Winkler per series, target and method."""
-    return score_backtest(backtest_predictions, target_series, spec_from_params(fe_params), params["quantiles"])
+                      fe_params: dict[str, Any], params: dict[str, Any],
+                      forecast_layout: dict[str, Any]) -> pd.DataFrame:
+    """MASE, WAPE, pinball, coverage and Winkler per series, target and method, on the backtest folds only."""
+    graded = backtest_predictions[backtest_predictions["role"] == "backtest"]
+    return score_backtest(graded, target_series, spec_from_params(fe_params, forecast_layout), params["quantiles"])
 
 
 def train_forecaster(model_input_table: pd.DataFrame, fe_params: dict[str, Any], params: dict[str, Any],
-                     best_params: dict[str, Any], model_selection: dict[str, Any]) -> QuantileForecaster:
-    """The final model, fit on every labelled example with the chosen trend anchor."""
-    spec = spec_from_params(fe_params)
+                     best_params: dict[str, Any], model_selection: dict[str, Any],
+                     forecast_layout: dict[str, Any]) -> QuantileForecaster | None:
+    """The final model, fit on every labelled example with the chosen trend anchor (None: not trainable)."""
+    if not forecast_layout["model"]:
+        return None
+    spec = spec_from_params(fe_params, forecast_layout)
     model = QuantileForecaster(feature_columns(spec), params["quantiles"], _model_params(best_params, params),
                                seed=params["seed"])
     return model.fit(with_trend(model_input_table, model_selection["trend"]))
 
 
-def predict_forecast(forecaster: QuantileForecaster, model_input_table: pd.DataFrame,
-                     quantile_offsets: dict[str, list[float]], model_selection: dict[str, Any]) -> pd.DataFrame:
+def predict_forecast(forecaster: QuantileForecaster | None, model_input_table: pd.DataFrame,
+                     target_series: pd.DataFrame, quantile_offsets: dict[str, dict],
+                     model_selection: dict[str, Any], fe_params: dict[str, Any], params: dict[str, Any],
+                     forecast_layout: dict[str, Any]) -> pd.DataFrame:
     """The forecast table: ``series, target, timestamp`` (bucket start, UTC), one column per quantile.
 
-    Every step after the last origin, with calibrated quantiles; ``step`` (buckets after
-    the origin) and ``origin`` (the last observed bucket) follow.
+    Every step after the last origin from each series' chosen method, with intervals
+    calibrated on that method's fold errors; ``step`` (buckets after the origin),
+    ``origin`` (the last observed bucket) and ``method`` follow.
     """
+    spec = spec_from_params(fe_params, forecast_layout)
     examples = with_trend(model_input_table, model_selection["trend"])
-    future = examples[examples["origin"] == examples["origin"].max()]
-    future = future[~np.isfinite(future["y"])]
-    quantiles = forecaster.predict(future, quantile_offsets)
-    out = future[["series", "target", "ds", "step", "origin"]].astype({"series": str, "target": str})
-    out = out.rename(columns={"ds": "timestamp"})
+    origin = examples["origin"].max()
+    points = candidate_points(examples, target_series, origin, spec, forecast_layout["seasons"], forecaster,
+                              labelled_only=False)
+    points = points[~np.isfinite(points["y"])]
+    keys = points["series"] + "|" + points["target"]
+    wanted = keys.map(model_selection["methods"]).fillna("ensemble")
+    rows = points[points["method"] == wanted]
+    parts = [apply_intervals(group, quantile_offsets[method], params["quantiles"])
+             for method, group in rows.groupby("method")]
+    out = pd.concat(parts, ignore_index=True).rename(columns={"ds": "timestamp"})
     for column in ("timestamp", "origin"):
-        out[column] = out[column].dt.tz_localize("UTC")
-    out = pd.concat([out, quantiles], axis=1).reset_index(drop=True)
-    names = quantile_columns(forecaster.quantiles)
-    return out[["series", "target", "timestamp", *names, "step", "origin"]]
+        out[column] = pd.to_datetime(out[column]).dt.tz_localize("UTC")
+    names = quantile_columns(params["quantiles"])
+    out = out.sort_values(["series", "target", "timestamp"]).reset_index(drop=True)
+    return out[["series", "target", "timestamp", *names, "step", "origin", "method"]]
 
 
 def forecast_totals(forecast: pd.DataFrame, backtest_predictions: pd.DataFrame,
                     params: dict[str, Any]) -> pd.DataFrame:
-    """Monthly and whole-horizon totals with intervals from backtested errors of totals."""
-    return period_totals(forecast, backtest_predictions, params["quantiles"])
+    """Monthly and whole-horizon totals with intervals from backtested errors of the chosen methods' totals."""
+    return period_totals(forecast, backtest_predictions[backtest_predictions["method"] == "chosen"],
+                         params["quantiles"], method="chosen")

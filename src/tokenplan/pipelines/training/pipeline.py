@@ -13,18 +13,19 @@ from tokenplan.pipelines.training.nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    fe, tr = "params:feature_engineering", "params:training"
+    fe, tr, lay = "params:feature_engineering", "params:training", "forecast_layout"
     return Pipeline(
         [
-            Node(func=tune_hyperparameters, inputs=["model_input_table", fe, tr], outputs="best_params",
+            Node(func=tune_hyperparameters, inputs=["model_input_table", fe, tr, lay], outputs="best_params",
                  name="tune_hyperparameters"),
-            Node(func=backtest_forecaster, inputs=["model_input_table", "target_series", fe, tr, "best_params"],
+            Node(func=backtest_forecaster, inputs=["model_input_table", "target_series", fe, tr, "best_params", lay],
                  outputs=["backtest_predictions", "quantile_offsets", "model_selection"], name="backtest_forecaster"),
-            Node(func=evaluate_backtest, inputs=["backtest_predictions", "target_series", fe, tr],
+            Node(func=evaluate_backtest, inputs=["backtest_predictions", "target_series", fe, tr, lay],
                  outputs="backtest_metrics", name="evaluate_backtest"),
-            Node(func=train_forecaster, inputs=["model_input_table", fe, tr, "best_params", "model_selection"],
+            Node(func=train_forecaster, inputs=["model_input_table", fe, tr, "best_params", "model_selection", lay],
                  outputs="forecaster", name="train_forecaster"),
-            Node(func=predict_forecast, inputs=["forecaster", "model_input_table", "quantile_offsets", "model_selection"],
+            Node(func=predict_forecast, inputs=["forecaster", "model_input_table", "target_series", "quantile_offsets",
+                                               "model_selection", fe, tr, lay],
                  outputs="forecast", name="predict_forecast"),
             Node(func=forecast_totals, inputs=["forecast", "backtest_predictions", tr],
                  outputs="forecast_totals", name="forecast_totals"),

@@ -1,0 +1,188 @@
+"""The forecast layout: horizon, seasons, warm-up and folds, derived from the history itself.
+
+Real histories run from days to years. Instead of fixed settings that refuse a short
+history, the layout is chosen from what the history can support, in this order:
+
+1. **Horizon.** An integer number of steps, or ``quarter``: to the end of the first
+   calendar quarter that starts after the last observed bucket (Oct 1 - Dec 31 is 92
+   days), so monthly totals cover whole months.
+2. **Seasons.** Hourly data has a daily cycle (24) when the history holds two days,
+   and a weekly one (168) when it holds three weeks; daily data a weekly cycle (7)
+   when it holds three weeks. The longest supported season drives the features and
+   the seasonal baselines; all of them go to MSTL.
+3. **Folds.** Tuning folds (where methods are tuned and chosen) precede backtest folds
+   (where they are graded), every window ``window`` steps long and the backtest windows
+   not overlapping. The first layout that fits is taken, trying the full horizon as the
+   window first, then halving it (down to one season), and for each window
+   ``(backtest, tuning)`` fold counts of (3, 2), (3, 1), (2, 1), and a shorter level
+   window before fewer folds. Windows shorter than the horizon leave later steps
+   unbacktested: their intervals are extrapolated (``tokenplan.conformal``).
+4. **The model or a simple method.** XGBoost is a candidate only when at least
+   ``min_train_seasons`` seasons (and one window) of labelled history precede the first
+   tuning origin; below that the simple methods (seasonal naive, seasonal mean, MSTL,
+   their combination) stand in, and the report says so.
+
+When even one season plus two short folds do not fit, the error says what the history
+has and what it would need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ForecastLayout", "HistoryTooShortError", "plan_layout", "resolve_horizon"]
+
+_DAILY_SEASONS = {"h": 24, "D": 1}
+_WEEKLY_SEASONS = {"h": 168, "D": 7}
+
+
+class HistoryTooShortError(ValueError):
+    """The history cannot support even the simplest forecast layout."""
+
+
+@dataclass
+class ForecastLayout:
+    """Everything the forecast's shape depends on, as chosen for this history."""
+
+    freq: str
+    horizon: int
+    season: int
+    seasons: list[int]
+    level_blocks: int
+    window: int
+    backtest_origins: list[str]
+    tuning_origins: list[str]
+    origin_every: int
+    model: bool
+    history_steps: int
+    history_start: str
+    history_end: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ForecastLayout:
+        return cls(**data)
+
+    @property
+    def unit(self) -> str:
+        return self.freq.lower()
+
+    def timestamps(self, which: str) -> list[pd.Timestamp]:
+        return [pd.Timestamp(t) for t in getattr(self, f"{which}_origins")]
+
+
+def resolve_horizon(horizon: int | str, last: pd.Timestamp, freq: str) -> int:
+    """Steps from the bucket after ``last`` to the end of the horizon (``quarter``: next calendar quarter)."""
+    if isinstance(horizon, str):
+        if horizon != "quarter":
+            raise ValueError(f"feature_engineering.horizon must be a number of steps or 'quarter', got {horizon!r}")
+        first = last + pd.Timedelta(1, unit=freq.lower())
+        quarter = pd.Period(first, freq="Q")
+        # The next quarter that starts at or after the first forecast bucket.
+        if first != quarter.start_time:
+            quarter = quarter + 1
+        end = (quarter + 0).end_time.floor(freq)
+        return int((end - last) // pd.Timedelta(1, unit=freq.lower()))
+    steps = int(horizon)
+    if steps < 1:
+        raise ValueError(f"feature_engineering.horizon must be at least 1, got {horizon!r}")
+    return steps
+
+
+def _seasons(freq: str, steps: int) -> list[int]:
+    daily, weekly = _DAILY_SEASONS[freq], _WEEKLY_SEASONS[freq]
+    seasons = [daily] if daily > 1 and steps >= 2 * daily else []
+    if steps >= 3 * weekly:
+        seasons.append(weekly)
+    return seasons
+
+
+def _windows(horizon: int, season: int) -> list[int]:
+    """The full horizon, then halvings down to one season (or the horizon, if shorter)."""
+    out, window = [], horizon
+    floor = min(horizon, max(season, 1))
+    while window >= floor:
+        out.append(window)
+        if window == floor:
+            break
+        window = max(window // 2, floor)
+    return out
+
+
+def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks: int = 4,
+                backtest_folds: int = 3, tuning_folds: int = 2, tuning_step: int | None = None,
+                min_train_seasons: int = 4, origin_every: int | None = None) -> ForecastLayout:
+    """The layout for a long ``series, target, ds, y`` table at ``freq`` (see the module docstring)."""
+    if freq not in _WEEKLY_SEASONS:
+        raise ValueError(f"feature_engineering.freq must be one of {list(_WEEKLY_SEASONS)}, got {freq!r}")
+    observed = series.loc[np.isfinite(series["y"]), "ds"]
+    if observed.empty:
+        raise HistoryTooShortError("the usage history has no observed values to forecast from")
+    unit = pd.Timedelta(1, unit=freq.lower())
+    start, end = observed.min(), observed.max()
+    steps = int((end - start) // unit) + 1
+    steps_horizon = resolve_horizon(horizon, end, freq)
+    seasons = _seasons(freq, steps)
+    season = max(seasons) if seasons else 1
+    notes = []
+    if freq == "h" and _WEEKLY_SEASONS["h"] not in seasons:
+        notes.append(f"{steps} hourly steps (under three weeks): no weekly season, the daily cycle only")
+    if freq == "D" and not seasons:
+        notes.append(f"{steps} days (under three weeks): no weekly season")
+
+    fold_pairs = [(backtest_folds, tuning_folds), (backtest_folds, 1), (2, 1)]
+    fold_pairs = list(dict.fromkeys((min(b, backtest_folds), min(t, tuning_folds)) for b, t in fold_pairs))
+    level_options = list(range(max(level_weeks, 1), 0, -1))
+
+    def fits(window: int, backtest: int, tuning: int, level: int, model: bool) -> bool:
+        warmup = level * season
+        step_t = min(tuning_step or window, window)
+        span = backtest * window + window + (tuning - 1) * step_t
+        train = max(min_train_seasons * season, window) if model else 0
+        return warmup + train + span <= steps
+
+    chosen = None
+    for model in (True, False):
+        for window in _windows(steps_horizon, season):
+            for backtest, tuning in fold_pairs:
+                for level in level_options:
+                    if fits(window, backtest, tuning, level, model):
+                        chosen = (window, backtest, tuning, level, model)
+                        break
+                if chosen:
+                    break
+            if chosen:
+                break
+        if chosen:
+            break
+    if chosen is None:
+        floor = min(steps_horizon, season)
+        need = season + 3 * floor
+        raise HistoryTooShortError(
+            f"the history has {steps} {freq} steps ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}); a "
+            f"{steps_horizon}-step forecast needs at least {need} ({season} of warm-up and three "
+            f"{floor}-step folds to calibrate its intervals). Use a longer history or a finer frequency.")
+    window, backtest, tuning, level, model = chosen
+    step_t = min(tuning_step or window, window)
+    last_backtest = end - window * unit
+    backtest_origins = [last_backtest - k * window * unit for k in range(backtest)][::-1]
+    last_tuning = backtest_origins[0] - window * unit
+    tuning_origins = [last_tuning - k * step_t * unit for k in range(tuning)][::-1]
+    if window < steps_horizon:
+        notes.append(f"backtest windows are {window} steps, shorter than the {steps_horizon}-step horizon: "
+                     "intervals for later steps are extrapolated")
+    if not model:
+        notes.append("too little history to train the model before the tuning folds: simple methods only")
+    every = origin_every or (1 if steps < 400 else max(1, season // 7 if freq == "h" else 7))
+    return ForecastLayout(
+        freq=freq, horizon=steps_horizon, season=season, seasons=seasons or [1], level_blocks=level,
+        window=window, backtest_origins=[str(t) for t in backtest_origins],
+        tuning_origins=[str(t) for t in tuning_origins], origin_every=int(every), model=model,
+        history_steps=steps, history_start=str(start), history_end=str(end), notes=notes)
