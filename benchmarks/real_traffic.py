@@ -131,15 +131,14 @@ def seasonal_scale(history: pd.Series, lag: int) -> float:
     return float(np.nanmean(np.abs(y[lag:] - y[:-lag])))
 
 
-def score(actual: pd.Series, p50: pd.Series, scale: float,
-          lo: pd.Series | None = None, hi: pd.Series | None = None) -> dict[str, float]:
+def score(actual: pd.Series, p50: pd.Series, scale: float, lo: pd.Series, hi: pd.Series) -> dict[str, float]:
     """MASE of ``p50`` and coverage of ``[lo, hi]`` over the observed actuals it predicts."""
     frame = pd.DataFrame({"y": actual, "p50": p50, "lo": lo, "hi": hi}).dropna(subset=["y", "p50"])
     if frame.empty:
         return {"mase": np.nan, "coverage": np.nan, "scored": 0}
     inside = (frame["y"] >= frame["lo"]) & (frame["y"] <= frame["hi"])
     return {"mase": float(np.mean(np.abs(frame["y"] - frame["p50"])) / scale),
-            "coverage": float(inside.mean()) if lo is not None else np.nan, "scored": len(frame)}
+            "coverage": float(inside.mean()), "scored": len(frame)}
 
 
 def baselines(history: pd.Series, source: Source) -> dict[str, pd.DataFrame]:
