@@ -75,6 +75,12 @@ def shap_table(rows: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
 def summary_figure_from_table(table: pd.DataFrame, quantile: float, max_display: int) -> Figure:
     """The beeswarm of a ``shap_table``."""
     features = [c.removeprefix(_SHAP) for c in table.columns if c.startswith(_SHAP)]
+    if table.empty or not features:
+        figure = plt.figure(figsize=(9, 2))
+        figure.text(0.5, 0.5, "No model was trained (the history is too short): the forecast comes from\n"
+                    "simple methods, whose drivers are their seasonal profile and recent level.",
+                    ha="center", va="center")
+        return figure
     values = table[[_SHAP + f for f in features]].set_axis(features, axis=1)
     inputs = table[[_VALUE + f for f in features]].set_axis(features, axis=1)
     title = f"What drives the P{round(quantile * 100)} forecast (SHAP, {len(table)} forecast steps)"

@@ -29,7 +29,7 @@ import xgboost as xgb
 from tokenplan.conformal import offsets_for
 from tokenplan.features import CATEGORICAL_FEATURES
 
-__all__ = ["DEFAULT_PARAMS", "QuantileForecaster", "quantile_columns"]
+__all__ = ["DEFAULT_PARAMS", "NoModel", "QuantileForecaster", "quantile_columns"]
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "max_depth": 4,
@@ -47,6 +47,16 @@ OBJECTIVES = ("squarederror", "quantile")
 def quantile_columns(quantiles: list[float]) -> list[str]:
     """Column names for quantiles: 0.1 -> 'p10'."""
     return [f"p{round(q * 100):02d}" for q in quantiles]
+
+
+class NoModel:
+    """Stands in for the model when the history is too short to train one (the simple methods are used)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"NoModel({self.reason!r})"
 
 
 class QuantileForecaster:

@@ -117,8 +117,8 @@ def _windows(horizon: int, season: int) -> list[int]:
 
 
 def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks: int = 4,
-                backtest_folds: int = 3, tuning_folds: int = 2, tuning_step: int | None = None,
-                min_train_seasons: int = 4, origin_every: int | None = None) -> ForecastLayout:
+                backtest_folds: int = 3, tuning_folds: int = 2, tuning_step_days: float | None = None,
+                min_train_seasons: int = 2, origin_every: int | None = None) -> ForecastLayout:
     """The layout for a long ``series, target, ds, y`` table at ``freq`` (see the module docstring)."""
     if freq not in _WEEKLY_SEASONS:
         raise ValueError(f"feature_engineering.freq must be one of {list(_WEEKLY_SEASONS)}, got {freq!r}")
@@ -126,6 +126,7 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
     if observed.empty:
         raise HistoryTooShortError("the usage history has no observed values to forecast from")
     unit = pd.Timedelta(1, unit=freq.lower())
+    tuning_step = int(tuning_step_days * pd.Timedelta(days=1) / unit) if tuning_step_days else None
     start, end = observed.min(), observed.max()
     steps = int((end - start) // unit) + 1
     steps_horizon = resolve_horizon(horizon, end, freq)

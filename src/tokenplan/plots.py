@@ -53,7 +53,7 @@ def forecast_figure(forecast: pd.DataFrame, history: pd.DataFrame, history_days:
 def backtest_figure(metrics: pd.DataFrame) -> Figure:
     """MASE of the median forecast per target and series, model vs baselines (lower is better)."""
     data = metrics[metrics["series"] != "all"]
-    methods = sorted(data["method"].unique(), key=lambda m: (m != "xgboost", m))
+    methods = sorted(data["method"].unique(), key=lambda m: (m != "chosen", m))
     labels = [f"{s}\n{t}" for s, t in data[["series", "target"]].drop_duplicates().itertuples(index=False)]
     keys = data[["series", "target"]].drop_duplicates()
     width = 0.8 / len(methods)

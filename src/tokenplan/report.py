@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.pricing import UnitPrices
+from tokenplan.reporting.forecast_method_section import render_method_section
 
 _BUCKET_NAMES = {"D": "daily", "h": "hourly", "H": "hourly"}
 
@@ -30,6 +31,8 @@ class ReportInputs:
     prices: dict[str, UnitPrices]
     quantile_names: list[str]
     settings: dict[str, Any]       # freq, horizon, holiday country, trend, objective
+    layout: dict[str, Any] | None = None      # forecast_layout
+    selection: dict[str, Any] | None = None   # model_selection
 
 
 def _number(value: float) -> str:
@@ -88,32 +91,7 @@ def _monthly(inputs: ReportInputs) -> str:
 
 
 def _backtest(inputs: ReportInputs) -> str:
-    metrics = inputs.backtest
-    pooled = metrics[metrics["series"] == "all"].copy()
-    shown = pooled[["target", "method", "mase", "wape", "pinball", "coverage", "winkler", "n"]].copy()
-    for column in ("mase", "wape", "pinball", "winkler"):
-        shown[column] = shown[column].map(lambda v: f"{v:.3f}" if np.isfinite(v) else "–")
-    shown["coverage"] = shown["coverage"].map(lambda v: f"{v:.0%}" if np.isfinite(v) else "–")
-    per_series = metrics[metrics["series"] != "all"].pivot_table(index=["series", "target"], columns="method",
-                                                                 values="mase")
-    baselines = [c for c in per_series.columns if c != "xgboost"]
-    best_baseline = per_series[baselines].min(axis=1)
-    winner = per_series[baselines].idxmin(axis=1)
-    losses = per_series[per_series["xgboost"] >= best_baseline]
-    verdict = ("The tuned model beats every baseline on every series and target (MASE)." if losses.empty else
-               f"**A baseline wins on {len(losses)} of {len(per_series)} series/targets:** " + "; ".join(
-                   f"{s} {t} (xgboost MASE {row['xgboost']:.2f} vs {winner.loc[(s, t)]} "
-                   f"{best_baseline.loc[(s, t)]:.2f})" for (s, t), row in losses.iterrows()) + ".")
-    order = {"xgboost": 0}
-    shown = shown.sort_values(["target", "method"], key=lambda c: c.map(order).fillna(1) if c.name == "method" else c)
-    nominal = inputs.quantile_names[-1].upper(), inputs.quantile_names[0].upper()
-    return (_table(shown) + "\n\n" + verdict + "\n\n"
-            f"MASE and WAPE score the P50; pinball (mean over quantile levels) and Winkler "
-            f"({nominal[1]}–{nominal[0]}) are divided by the mean actual so series of different size compare; "
-            f"coverage is the share of actuals inside {nominal[1]}–{nominal[0]} (nominal "
-            f"{_nominal(inputs.quantile_names):.0%}), each fold's interval calibrated on the other folds only. "
-            f"The seasonal naive is a point forecast: it has no interval; MSTL's interval is its own "
-            f"model-based interval (statsforecast), not conformally calibrated.")
+    return render_method_section(inputs.layout, inputs.selection, inputs.backtest, inputs.quantile_names)
 
 
 def _nominal(names: list[str]) -> float:
@@ -192,14 +170,16 @@ def _assumptions(inputs: ReportInputs) -> str:
         f"- History: {history['ds'].min():%Y-%m-%d} to {history['ds'].max():%Y-%m-%d}, "
         f"{history['series'].nunique()} series, targets: {', '.join(sorted(history['target'].unique()))}; "
         f"{int(history['y'].isna().sum())} incomplete buckets treated as missing.",
-        f"- Model: one global XGBoost ({s['objective']} objective) on the log-ratio to a "
+        f"- Model (where chosen; see the method per series above): one global XGBoost ({s['objective']} objective) on the log-ratio to a "
         f"`{s['trend']}` trend anchor at the forecast origin (chosen in tuning, on folds before the "
         f"backtest; best pinball loss per anchor, and its trials: "
         + (", ".join(f"{k} {v['best_loss']:.4f} ({v['trials']} trials)" for k, v in s["trend_tuning_pinball"].items())
            or "one anchor configured")
         + "); direct strategy, one model for all steps.",
-        f"- Intervals: split-conformal offsets from rolling-origin backtest errors; period totals "
-        f"scaled by backtested errors of totals over the same steps (not sums of daily quantiles).",
+        f"- Intervals: split-conformal offsets from each method's rolling-origin fold errors, by step group, "
+        f"never narrowing with the step; period totals scaled by backtested errors of the chosen methods' "
+        f"totals over the same steps (not sums of daily quantiles), extrapolated past the backtest window "
+        f"and never relatively narrower than an earlier month's.",
         f"- Cost quantiles add token types' quantiles (token types assumed to move together).",
         f"- Long-context (>200K input) tiers are not applied: prices are base-tier rates.",
         f"- Holidays: `{s['holiday_country']}` public holidays and calendar holidays.",
@@ -219,7 +199,7 @@ def render_report(inputs: ReportInputs) -> str:
         "## Summary\n\n" + _summary(inputs),
         "## Forecast\n\n![Forecast fan charts](forecast.png)\n\nMonthly totals, P50 (interval):\n\n"
         + _monthly(inputs) + "\n\nDaily quantiles per series and target: `forecast.csv`.",
-        "## Backtest: model vs baselines\n\n" + _backtest(inputs) + "\n\n![Backtest](backtest.png)",
+        "## Forecast method and backtest\n\n" + _backtest(inputs) + "\n\n![Backtest](backtest.png)",
         "## What drives the forecast (SHAP)\n\n"
         "Mean |SHAP| of the P50 over the forecast steps, in log-ratio units to the trend anchor "
         "(0.10 ≈ a 10% swing). The anchor itself (level and growth at the origin) sits outside the trees.\n\n"

@@ -53,7 +53,7 @@ def run(tmp_path_factory) -> dict:
     params = {stage: _base_params(stage) for stage in STAGES}
     params["feature_engineering"] |= {"horizon": HORIZON, "origin_every": 7}
     training = params["training"]
-    training["backtest"] |= {"folds": 2, "step": 14}
+    training["backtest"] |= {"folds": 2}
     training["tuning"] |= {"folds": 1, "n_trials": 2, "storage_url": f"sqlite:///{storage}",
                            "timeout_seconds": None}
 
@@ -132,10 +132,9 @@ def test_training_outputs_are_produced(run):
     assert 20 <= outputs["best_params"]["num_boost_round"] <= 40
     assert run["storage"].exists()  # the study folder was created for the SQLite file
     metrics = outputs["backtest_metrics"]
-    baselines = run["params"]["training"]["backtest"].get("baselines", ["seasonal_naive"])
-    assert {"xgboost", *baselines} <= set(metrics["method"])
-    assert metrics.loc[metrics["method"] == "xgboost", "coverage"].between(0, 1).all()
-    assert "__all__" in outputs["quantile_offsets"]
+    assert {"xgboost", "seasonal_naive", "seasonal_mean", "mstl", "ensemble", "chosen"} <= set(metrics["method"])
+    assert metrics["coverage"].between(0, 1).all()
+    assert "__all__" in outputs["quantile_offsets"]["chosen"]
     buckets = outputs["usage_buckets"]
     assert str(buckets["timestamp"].dtype) == "datetime64[ns, UTC]"
     assert not buckets.duplicated(["timestamp", "series"]).any()

@@ -21,6 +21,10 @@ def explain_forecast(forecaster: QuantileForecaster, model_input_table: pd.DataF
                      params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """SHAP values (with the feature values they explain) for every forecast step, and global importance."""
     rows = _forecast_rows(model_input_table)
+    if not isinstance(forecaster, QuantileForecaster):  # too short a history: no model to explain
+        rows = rows.iloc[:0]
+        values = pd.DataFrame(index=rows.index, dtype=float)
+        return shap_table(rows, values), global_importance(values)
     values = shap_values(forecaster, rows, params["quantile"])
     return shap_table(rows, values), global_importance(values)
 

@@ -25,7 +25,7 @@ def plan_forecast_layout(target_series: pd.DataFrame, params: dict[str, Any],
     backtest, tuning = training_params["backtest"], training_params["tuning"]
     layout = plan_layout(target_series, params["freq"], params["horizon"], level_weeks=params["level_weeks"],
                          backtest_folds=backtest["folds"], tuning_folds=tuning["folds"],
-                         tuning_step=tuning.get("step"), min_train_seasons=training_params["min_train_seasons"],
+                         tuning_step_days=tuning.get("step_days"), min_train_seasons=training_params["min_train_seasons"],
                          origin_every=params.get("origin_every"))
     logger.info("forecast layout: %d steps of history, horizon %d, season %d, %d-step windows, "
                 "%d tuning + %d backtest folds, model %s", layout.history_steps, layout.horizon, layout.season,

@@ -11,7 +11,7 @@ import pandas as pd
 from tokenplan.backtest import score_backtest
 from tokenplan.candidates import candidate_points
 from tokenplan.features import feature_columns, spec_from_params, with_trend
-from tokenplan.forecaster import QuantileForecaster, quantile_columns
+from tokenplan.forecaster import NoModel, QuantileForecaster, quantile_columns
 from tokenplan.method_choice import apply_intervals, backtest_candidates
 from tokenplan.totals import period_totals
 from tokenplan.tuning import study_name, tune
@@ -80,17 +80,17 @@ def evaluate_backtest(backtest_predictions: pd.DataFrame, target_series: pd.Data
 
 def train_forecaster(model_input_table: pd.DataFrame, fe_params: dict[str, Any], params: dict[str, Any],
                      best_params: dict[str, Any], model_selection: dict[str, Any],
-                     forecast_layout: dict[str, Any]) -> QuantileForecaster | None:
-    """The final model, fit on every labelled example with the chosen trend anchor (None: not trainable)."""
+                     forecast_layout: dict[str, Any]) -> QuantileForecaster | NoModel:
+    """The final model, fit on every labelled example with the chosen trend anchor (NoModel: not trainable)."""
     if not forecast_layout["model"]:
-        return None
+        return NoModel("history too short to train the model before the tuning folds")
     spec = spec_from_params(fe_params, forecast_layout)
     model = QuantileForecaster(feature_columns(spec), params["quantiles"], _model_params(best_params, params),
                                seed=params["seed"])
     return model.fit(with_trend(model_input_table, model_selection["trend"]))
 
 
-def predict_forecast(forecaster: QuantileForecaster | None, model_input_table: pd.DataFrame,
+def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table: pd.DataFrame,
                      target_series: pd.DataFrame, quantile_offsets: dict[str, dict],
                      model_selection: dict[str, Any], fe_params: dict[str, Any], params: dict[str, Any],
                      forecast_layout: dict[str, Any]) -> pd.DataFrame:
@@ -103,7 +103,8 @@ def predict_forecast(forecaster: QuantileForecaster | None, model_input_table: p
     spec = spec_from_params(fe_params, forecast_layout)
     examples = with_trend(model_input_table, model_selection["trend"])
     origin = examples["origin"].max()
-    points = candidate_points(examples, target_series, origin, spec, forecast_layout["seasons"], forecaster,
+    model = forecaster if isinstance(forecaster, QuantileForecaster) else None
+    points = candidate_points(examples, target_series, origin, spec, forecast_layout["seasons"], model,
                               labelled_only=False)
     points = points[~np.isfinite(points["y"])]
     keys = points["series"] + "|" + points["target"]
