@@ -132,6 +132,12 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
     steps_horizon = resolve_horizon(horizon, end, freq)
     seasons = _seasons(freq, steps)
     season = max(seasons) if seasons else 1
+    minimum = {"h": 2 * _DAILY_SEASONS["h"], "D": 14}[freq]
+    if steps < minimum:
+        raise HistoryTooShortError(
+            f"the history has {steps} {freq} steps ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}); forecasting "
+            f"needs at least {minimum} ({'two daily cycles' if freq == 'h' else 'two weeks'}) to see the cycle "
+            "it repeats and calibrate its intervals on held-out folds. Use a longer history.")
     notes = []
     if freq == "h" and _WEEKLY_SEASONS["h"] not in seasons:
         notes.append(f"{steps} hourly steps (under three weeks): no weekly season, the daily cycle only")

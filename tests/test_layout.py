@@ -1,0 +1,101 @@
+"""The forecast layout adapts to the history, and short histories still get a forecast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.synthetic import NO_EVENTS
+from tokenplan.layout import HistoryTooShortError, plan_layout, resolve_horizon
+from tokenplan.pipelines.feature_engineering.nodes import build_model_input_table, plan_forecast_layout
+from tokenplan.pipelines.training import nodes as training
+
+FE = {"freq": "D", "horizon": "quarter", "targets": ["requests"], "min_observed_fraction": 1.0,
+      "origin_every": None, "trend": "auto", "trend_damping": 1.0, "level_weeks": 4, "trend_weeks": 12,
+      "holiday_country": None}
+TRAINING = {"quantiles": [0.1, 0.5, 0.9], "seed": 0, "objective": "squarederror", "min_train_seasons": 2,
+            "selection_margin": 0.05, "backtest": {"folds": 3},
+            "tuning": {"folds": 2, "step_days": 28, "n_trials": 2, "timeout_seconds": None, "study_prefix": "t"}}
+
+
+def _series(freq: str, periods: int, seed: int = 0, noise: float = 0.15) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range("2026-01-05", periods=periods, freq=freq)
+    cycle = (1 + 0.5 * np.sin(2 * np.pi * ds.hour / 24)) if freq == "h" else np.array(
+        [1.0, 1.1, 1.1, 1.0, 0.9, 0.5, 0.4])[ds.dayofweek]
+    return pd.DataFrame({"series": "m", "target": "requests", "ds": ds,
+                         "y": 500 * cycle * rng.lognormal(0, noise, periods)})
+
+
+@pytest.mark.parametrize(("last", "steps", "end"), [
+    ("2026-09-30", 92, "2026-12-31"),   # Oct 1 - Dec 31 is 92 days, not 91
+    ("2026-12-31", 90, "2027-03-31"),
+    ("2026-11-15", 136, "2027-03-31"),  # mid-quarter: the rest of it, then the next whole quarter
+])
+def test_a_quarter_horizon_ends_on_the_quarters_last_day(last, steps, end):
+    assert resolve_horizon("quarter", pd.Timestamp(last), "D") == steps
+    assert pd.Timestamp(last) + pd.Timedelta(days=steps) == pd.Timestamp(end)
+
+
+def test_hourly_quarter_ends_at_the_last_hour_of_the_quarter():
+    steps = resolve_horizon("quarter", pd.Timestamp("2026-09-30 23:00"), "h")
+    assert pd.Timestamp("2026-09-30 23:00") + pd.Timedelta(hours=steps) == pd.Timestamp("2026-12-31 23:00")
+
+
+def test_seasons_are_only_those_the_history_supports():
+    five_days = plan_layout(_series("h", 120), "h", 24)
+    assert five_days.seasons == [24] and five_days.season == 24
+    assert not five_days.model  # too short to train: the simple methods stand in
+    six_weeks = plan_layout(_series("h", 6 * 168), "h", 168)
+    assert six_weeks.seasons == [24, 168] and six_weeks.model
+
+
+def test_windows_shrink_before_the_history_is_refused():
+    layout = plan_layout(_series("D", 56), "D", "quarter")
+    assert layout.window < layout.horizon
+    assert len(layout.backtest_origins) >= 2
+    origins = [pd.Timestamp(o) for o in layout.tuning_origins + layout.backtest_origins]
+    assert origins == sorted(origins)
+    assert pd.Timestamp(layout.backtest_origins[-1]) + pd.Timedelta(days=layout.window) == pd.Timestamp(
+        layout.history_end)
+    # Tuning windows end before the first backtest origin.
+    first_backtest = pd.Timestamp(layout.backtest_origins[0])
+    assert all(t + pd.Timedelta(days=layout.window) <= first_backtest
+               for t in map(pd.Timestamp, layout.tuning_origins))
+
+
+def test_an_impossible_history_says_what_it_has_and_needs():
+    with pytest.raises(HistoryTooShortError, match=r"has 30 h steps.*needs at least"):
+        plan_layout(_series("h", 30), "h", 24)
+
+
+def _forecast(series: pd.DataFrame, fe: dict, tmp_path) -> pd.DataFrame:
+    training_params = {**TRAINING, "tuning": {**TRAINING["tuning"], "storage_url": f"sqlite:///{tmp_path}/o.db"}}
+    layout = plan_forecast_layout(series, fe, training_params)
+    examples = build_model_input_table(series, NO_EVENTS, fe, layout)
+    best = training.tune_hyperparameters(examples, fe, training_params, layout)
+    table, widths, selection = training.backtest_forecaster(examples, series, fe, training_params, best, layout)
+    model = training.train_forecaster(examples, fe, training_params, best, selection, layout)
+    return training.predict_forecast(model, examples, series, widths, selection, fe, training_params, layout), layout
+
+
+@pytest.mark.parametrize(("freq", "periods", "horizon"), [("h", 120, 24), ("D", 56, "quarter")])
+def test_short_histories_get_a_forecast(freq, periods, horizon, tmp_path):
+    series = _series(freq, periods)
+    forecast, layout = _forecast(series, {**FE, "freq": freq, "horizon": horizon}, tmp_path)
+    assert len(forecast) == layout["horizon"]
+    assert set(forecast["step"]) == set(range(1, layout["horizon"] + 1))
+    values = forecast[["p10", "p50", "p90"]].to_numpy()
+    assert np.isfinite(values).all() and (np.diff(values, axis=1) >= 0).all()
+    # Within a factor of two of the series' level: a sane forecast, not a refusal or a blow-up.
+    assert 0.5 < forecast["p50"].mean() / series["y"].mean() < 2
+
+
+def test_interval_width_never_shrinks_with_the_horizon_on_constant_noise(tmp_path):
+    series = _series("D", 56, noise=0.2)
+    forecast, layout = _forecast(series, {**FE, "horizon": "quarter"}, tmp_path)
+    # Width in the log1p space the offsets live in (log of the ratio, for counts well above one).
+    relative = (np.log1p(forecast["p90"]) - np.log1p(forecast["p10"])).to_numpy()
+    assert (np.diff(relative) >= -1e-9).all()
+    assert relative[-1] > relative[0]  # widens past the backtested window
