@@ -35,7 +35,11 @@ import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
 from tokenplan.baselines import mstl  # noqa: E402
-from tokenplan.pipelines.feature_engineering.nodes import build_model_input_table, build_target_series  # noqa: E402
+from tokenplan.pipelines.feature_engineering.nodes import (  # noqa: E402
+    build_model_input_table,
+    build_target_series,
+    plan_forecast_layout,
+)
 from tokenplan.pipelines.ingestion.nodes import build_events_calendar, build_usage_buckets  # noqa: E402
 from tokenplan.pipelines.training import nodes as training  # noqa: E402
 from tokenplan.simulator import simulate  # noqa: E402
@@ -58,15 +62,17 @@ def _merge(base: dict, override: dict) -> dict:
 def _train(usage: pd.DataFrame, events: pd.DataFrame, fe: dict, tr: dict) -> dict:
     started = time.monotonic()
     series = build_target_series(build_usage_buckets(usage, _params("ingestion")), fe)
-    examples = build_model_input_table(series, build_events_calendar(events, _params("ingestion")), fe)
-    best = training.tune_hyperparameters(examples, fe, tr)
-    predictions, offsets, selection = training.backtest_forecaster(examples, series, fe, tr, best)
-    metrics = training.evaluate_backtest(predictions, series, fe, tr)
-    model = training.train_forecaster(examples, fe, tr, best, selection)
-    forecast = training.predict_forecast(model, examples, offsets, selection)
+    layout = plan_forecast_layout(series, fe, tr)
+    examples = build_model_input_table(series, build_events_calendar(events, _params("ingestion")), fe, layout)
+    best = training.tune_hyperparameters(examples, fe, tr, layout)
+    predictions, offsets, selection = training.backtest_forecaster(examples, series, fe, tr, best, layout)
+    metrics = training.evaluate_backtest(predictions, series, fe, tr, layout)
+    model = training.train_forecaster(examples, fe, tr, best, selection, layout)
+    forecast = training.predict_forecast(model, examples, series, offsets, selection, fe, tr, layout)
     totals = training.forecast_totals(forecast, predictions, tr)
-    print(f"trend anchor: {selection}")
-    return {"series": series, "metrics": metrics, "forecast": forecast, "totals": totals,
+    print(f"trend anchor: {selection['trend']}; methods chosen: "
+          f"{pd.Series(selection['methods']).value_counts().to_dict()}")
+    return {"series": series, "metrics": metrics, "forecast": forecast, "totals": totals, "layout": layout,
             "seconds": time.monotonic() - started}
 
 
@@ -88,7 +94,7 @@ def _score_future(run: dict, truth: pd.DataFrame, fe: dict, tr: dict) -> tuple[p
     last_week = series[series["ds"] > origin - pd.Timedelta(days=7)].assign(dow=lambda s: s["ds"].dt.dayofweek)
     naive = rows.assign(dow=rows["ds"].dt.dayofweek).merge(
         last_week[["series", "target", "dow", "y"]].rename(columns={"y": "naive"}), on=["series", "target", "dow"])
-    statistical = mstl(series, origin, fe["horizon"], fe["freq"], tr["quantiles"]).rename(columns={"p50": "mstl"})
+    statistical = mstl(series, origin, run["layout"]["horizon"], fe["freq"], tr["quantiles"]).rename(columns={"p50": "mstl"})
     rows = naive.merge(statistical[["series", "target", "ds", "mstl"]], on=["series", "target", "ds"])
     history = series[series["ds"] <= origin].sort_values("ds")
     scale = history.groupby(["series", "target"])["y"].apply(lambda y: y.diff(7).abs().mean()).rename("scale")
@@ -97,7 +103,7 @@ def _score_future(run: dict, truth: pd.DataFrame, fe: dict, tr: dict) -> tuple[p
     for target, group in rows.groupby("target"):
         y = group["y"].to_numpy()
         record = {"target": target}
-        for name, column in (("xgboost", "p50"), ("seasonal_naive", "naive"), ("mstl", "mstl")):
+        for name, column in (("chosen", "p50"), ("seasonal_naive", "naive"), ("mstl", "mstl")):
             record[f"mase_{name}"] = float(np.mean(np.abs(y - group[column]) / group["scale"]))
         record["coverage_p10_p90"] = float(np.mean((y >= group["p10"]) & (y <= group["p90"])))
         out.append(record)
@@ -118,15 +124,15 @@ def demo(workdir: Path, stated_effects: bool = True) -> None:
     tr = _merge(_params("training"), {"tuning": {"storage_url": f"sqlite:///{workdir / f'demo{stated_effects}.db'}"}})
     run = _train(simulation.usage, events, fe, tr)
     print(f"\n##### Demo, {label} #####")
-    print(f"\n=== Demo: rolling-origin backtest ({tr['backtest']['folds']} folds, horizon {fe['horizon']} days), "
+    print(f"\n=== Demo: rolling-origin backtest ({tr['backtest']['folds']} folds, horizon {run['layout']['horizon']} days), "
           f"pooled over models; {run['seconds']:.0f} s ===")
     print(_pooled(run["metrics"]).to_string())
     scores, totals = _score_future(run, simulation.truth, fe, tr)
     print("\n=== Demo: the realised next quarter (simulator truth), daily buckets ===")
     print(scores.round(3).to_string(index=False))
-    mase = scores[["mase_xgboost", "mase_seasonal_naive", "mase_mstl"]].mean()
-    print(f"\nmean MASE: xgboost {mase['mase_xgboost']:.3f}, seasonal naive {mase['mase_seasonal_naive']:.3f} "
-          f"({1 - mase['mase_xgboost'] / mase['mase_seasonal_naive']:.0%} lower), mstl {mase['mase_mstl']:.3f}")
+    mase = scores[["mase_chosen", "mase_seasonal_naive", "mase_mstl"]].mean()
+    print(f"\nmean MASE: chosen methods {mase['mase_chosen']:.3f}, seasonal naive {mase['mase_seasonal_naive']:.3f} "
+          f"({1 - mase['mase_chosen'] / mase['mase_seasonal_naive']:.0%} lower), mstl {mase['mase_mstl']:.3f}")
     print(f"daily P10-P90 coverage of the realised quarter: {scores['coverage_p10_p90'].mean():.1%}")
     print("\n=== Demo: quarter totals vs realised ===")
     print(totals.to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
@@ -145,10 +151,10 @@ def taylor(workdir: Path, folds: int = 3) -> None:
                           "requests": raw[value_column].astype(float)})
     events = pd.DataFrame({"start": [], "end": [], "name": [], "kind": [], "scope": []})
     fe = _merge(_params("feature_engineering"), {"freq": "h", "horizon": 168, "targets": ["requests"],
-                                                 "origin_every": 24, "level_weeks": 2, "trend_weeks": 4,
+                                                 "origin_every": None, "level_weeks": 2, "trend_weeks": 4,
                                                  "holiday_country": "GB"})
-    tr = _merge(_params("training"), {"backtest": {"folds": folds, "step": 168},
-                                      "tuning": {"folds": 2, "step": 24,
+    tr = _merge(_params("training"), {"backtest": {"folds": folds},
+                                      "tuning": {"folds": 2, "step_days": 1,
                                                  "storage_url": f"sqlite:///{workdir / f'taylor{folds}.db'}"}})
     run = _train(usage, events, fe, tr)
     print(f"\n=== Taylor (hourly, one week ahead): rolling-origin backtest, {tr['backtest']['folds']} folds; "

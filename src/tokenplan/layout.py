@@ -18,8 +18,8 @@ history, the layout is chosen from what the history can support, in this order:
    window before fewer folds. Windows shorter than the horizon leave later steps
    unbacktested: their intervals are extrapolated (``tokenplan.conformal``).
 4. **The model or a simple method.** XGBoost is a candidate only when at least
-   ``min_train_seasons`` seasons (and one window) of labelled history precede the first
-   tuning origin; below that the simple methods (seasonal naive, seasonal mean, MSTL,
+   ``min_train_seasons`` seasons, one window, and a week of hours or four weeks of days
+   of labelled history precede the first tuning origin; below that the simple methods (seasonal naive, seasonal mean, MSTL,
    their combination) stand in, and the report says so.
 
 When even one season plus two short folds do not fit, the error says what the history
@@ -38,6 +38,9 @@ __all__ = ["ForecastLayout", "HistoryTooShortError", "plan_layout", "resolve_hor
 
 _DAILY_SEASONS = {"h": 24, "D": 1}
 _WEEKLY_SEASONS = {"h": 168, "D": 7}
+# Labelled history the model needs before its first tuning origin, at the least: a week
+# of hours, four weeks of days (fewer rows than that, and trees learn noise).
+_MIN_TRAIN = {"h": 168, "D": 28}
 
 
 class HistoryTooShortError(ValueError):
@@ -152,7 +155,7 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
         warmup = level * season
         step_t = min(tuning_step or window, window)
         span = backtest * window + window + (tuning - 1) * step_t
-        train = max(min_train_seasons * season, window) if model else 0
+        train = max(min_train_seasons * season, window, _MIN_TRAIN[freq]) if model else 0
         return warmup + train + span <= steps
 
     chosen = None
