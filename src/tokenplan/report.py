@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.pricing import UnitPrices
+from tokenplan.planning.prices import UnitPrices
 
 _BUCKET_NAMES = {"D": "daily", "h": "hourly", "H": "hourly"}
 

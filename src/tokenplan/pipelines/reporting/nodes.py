@@ -8,30 +8,10 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tokenplan.cost_forecast import cost_by_period
 from tokenplan.forecaster import quantile_columns
 from tokenplan.plots import backtest_figure, figure_png, forecast_figure
-from tokenplan.pricing import UnitPrices, unit_prices
+from tokenplan.planning.prices import UnitPrices
 from tokenplan.report import ReportInputs, render_html, render_report
-
-
-def _price_date(forecast_totals: pd.DataFrame, params: dict[str, Any]) -> dt.date:
-    if params.get("price_date"):
-        return pd.Timestamp(params["price_date"]).date()
-    return pd.Timestamp(forecast_totals["start"].min()).date()
-
-
-def price_models(forecast_totals: pd.DataFrame, params: dict[str, Any]) -> dict[str, UnitPrices]:
-    """genai-prices rates per model, in force on the price date."""
-    when = _price_date(forecast_totals, params)
-    models = sorted({s.split("/")[0] for s in forecast_totals["series"]})
-    return {m: unit_prices(m, params["provider"], when) for m in models}
-
-
-def estimate_costs(forecast_totals: pd.DataFrame, prices: dict[str, UnitPrices],
-                   training_params: dict[str, Any]) -> pd.DataFrame:
-    """USD per series and period (months and the whole horizon), with quantiles."""
-    return cost_by_period(forecast_totals, prices, quantile_columns(training_params["quantiles"]))
 
 
 def plot_forecast(forecast: pd.DataFrame, target_series: pd.DataFrame, params: dict[str, Any],

@@ -1,14 +1,12 @@
-"""Reporting: prices, costs, figures and the versioned report folder."""
+"""Reporting: figures and the versioned report folder."""
 
 from kedro.pipeline import Node, Pipeline
 
 from tokenplan.pipelines.explainability.nodes import plot_shap_summary
 from tokenplan.pipelines.reporting.nodes import (
     build_report,
-    estimate_costs,
     plot_backtest,
     plot_forecast,
-    price_models,
 )
 
 
@@ -16,9 +14,6 @@ def create_pipeline(**kwargs) -> Pipeline:
     rp, tr = "params:reporting", "params:training"
     return Pipeline(
         [
-            Node(func=price_models, inputs=["forecast_totals", rp], outputs="model_prices", name="price_models"),
-            Node(func=estimate_costs, inputs=["forecast_totals", "model_prices", tr], outputs="cost_forecast",
-                 name="estimate_costs"),
             Node(func=plot_forecast, inputs=["forecast", "target_series", rp, tr, "params:feature_engineering"],
                  outputs="forecast_plot",
                  name="plot_forecast"),

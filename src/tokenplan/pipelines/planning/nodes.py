@@ -1,0 +1,150 @@
+"""Planning nodes: short adapters from catalog data to ``tokenplan.planning``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from tokenplan.forecaster import quantile_columns
+from tokenplan.planning import roi
+from tokenplan.planning.costs import cost_by_period, route_costs
+from tokenplan.planning.price_check import history_months, monthly_gap, validate_billed
+from tokenplan.planning.prices import UnitPrices, unit_prices, validate_price_table
+from tokenplan.planning.routes import Pricer, Route, route_rates
+from tokenplan.planning.sensitivity import tornado
+
+# ---------------------------------------------------------------- routes and ROI
+
+
+def _routes(params: dict[str, Any]) -> tuple[list[Route], str]:
+    routes = [Route(**r) for r in params["routes"]["definitions"]]
+    baseline = params["routes"]["baseline"]
+    if baseline not in {r.name for r in routes}:
+        raise ValueError(f"parameters_planning.yml: planning.routes.baseline {baseline!r} is not a route name "
+                         f"(routes: {[r.name for r in routes]})")
+    return routes, baseline
+
+
+def _pricer(price_table: pd.DataFrame, params: dict[str, Any]) -> Pricer:
+    table = validate_price_table(price_table, price_table.attrs.get("source", "price_table"))
+    return Pricer(table, params["routes"].get("providers") or {})
+
+
+def _models(series: pd.Series) -> dict[str, str]:
+    return {s: s.split("/")[0] for s in sorted(series.unique())}
+
+
+def _tiers(usage_buckets: pd.DataFrame) -> dict[str, str]:
+    """Service tier per series, where the source has it (e.g. the Admin API grouped by service_tier)."""
+    if "service_tier" not in usage_buckets.columns:
+        return {}
+    return usage_buckets.drop_duplicates("series").set_index("series")["service_tier"].astype(str).to_dict()
+
+
+def price_models(forecast_totals: pd.DataFrame, price_table: pd.DataFrame,
+                 params: dict[str, Any]) -> dict[str, UnitPrices | None]:
+    """Standard rates per model in force on the price date (None: no price anywhere)."""
+    chosen = params["routes"].get("price_date")
+    when = pd.Timestamp(chosen or forecast_totals["start"].min()).date()
+    pricer = _pricer(price_table, params)
+    return {m: pricer.standard(m, when) for m in sorted(set(_models(forecast_totals["series"]).values()))}
+
+
+def estimate_costs(forecast_totals: pd.DataFrame, prices: dict[str, UnitPrices | None],
+                   training_params: dict[str, Any]) -> pd.DataFrame:
+    """USD per series and period (months and the whole horizon) at the price date's standard rates."""
+    return cost_by_period(forecast_totals, prices, quantile_columns(training_params["quantiles"]))
+
+
+def compute_route_rates(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFrame, price_table: pd.DataFrame,
+                        params: dict[str, Any]) -> pd.DataFrame:
+    """Effective USD per million tokens per route, series, forecast month and token type."""
+    routes, _ = _routes(params)
+    months = sorted(p for p in forecast_totals["period"].unique() if p != "horizon")
+    return route_rates(routes, _models(forecast_totals["series"]), _tiers(usage_buckets), months,
+                       _pricer(price_table, params))
+
+
+def compute_route_costs(forecast_totals: pd.DataFrame, rates: pd.DataFrame,
+                        training_params: dict[str, Any]) -> pd.DataFrame:
+    """USD per route, model and period (``YYYY-MM`` or ``horizon``) with P10/P50/P90."""
+    return route_costs(forecast_totals, rates, quantile_columns(training_params["quantiles"]))
+
+
+def _route_months(costs: pd.DataFrame, forecast_totals: pd.DataFrame, baseline: str, names: list[str],
+                  params: dict[str, Any], fe_params: dict[str, Any], growth: float | None = None):
+    monthly = roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names)
+    return roi.route_months(monthly, baseline, names, params["roi"]["months"], growth)
+
+
+def _summary_row(route: Route, flow: pd.DataFrame, names: list[str], rate: float, months: int) -> dict[str, Any]:
+    cost = route.one_time.usd
+    savings = {q: flow[f"saving_{q}"].to_numpy() for q in names}
+    median = names[len(names) // 2]
+    share_needed = roi.break_even_discount(flow["baseline_cost_p50"], cost)
+    credit = float("nan")
+    if route.kind == "relay":
+        # Saving = share x baseline x (1 - multiplier); pays back when multiplier <= 1 - needed / share.
+        multiplier = 1 - share_needed / route.eligible_share
+        credit = multiplier * route.fx_rate / (1 + route.fee_share) if multiplier > 0 else float("nan")
+    forecast_months = flow[~flow["extrapolated"]]
+    return {"route": route.name, "kind": route.kind, "one_time_cost_usd": cost,
+            **{f"monthly_saving_{q}": float(forecast_months[f"saving_{q}"].mean()) for q in names},
+            **{f"payback_month_{q}": roi.payback_month(savings[q], cost) for q in names},
+            **{f"npv_{months}m_{q}": roi.npv(savings[q], cost, rate) for q in names},
+            "annual_discount_rate": rate, "months": months,
+            "saving_share_p50": float(savings[median].sum() / flow["baseline_cost_p50"].sum()),
+            "break_even_saving_share": share_needed, "break_even_credit_rate": credit}
+
+
+def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, params: dict[str, Any],
+                training_params: dict[str, Any], fe_params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ROI summary (one row per candidate route) and its monthly cash flow against the baseline."""
+    routes, baseline = _routes(params)
+    names = quantile_columns(training_params["quantiles"])
+    months, growth = _route_months(costs, forecast_totals, baseline, names, params, fe_params)
+    flow = roi.cashflow(months, baseline, names)
+    rate, horizon = params["roi"]["annual_discount_rate"], params["roi"]["months"]
+    rows = [_summary_row(r, flow[flow["route"] == r.name], names, rate, horizon) for r in routes if r.name != baseline]
+    summary = pd.DataFrame(rows).assign(growth_after_forecast=growth)
+    return summary, flow.assign(month=flow["month"].astype(int))
+
+
+def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFrame, price_table: pd.DataFrame,
+                        roi_summary: pd.DataFrame, params: dict[str, Any], training_params: dict[str, Any],
+                        fe_params: dict[str, Any]) -> pd.DataFrame:
+    """Tornado table: each candidate route's 12-month NPV (P50) with each input moved down and up."""
+    routes, baseline = _routes(params)
+    names = quantile_columns(training_params["quantiles"])
+    base_route = next(r for r in routes if r.name == baseline)
+    pricer, series, tiers = _pricer(price_table, params), _models(forecast_totals["series"]), _tiers(usage_buckets)
+    periods = sorted(p for p in forecast_totals["period"].unique() if p != "horizon")
+    settings = params["roi"]
+    horizon = settings["months"]
+
+    def evaluate(route: Route, growth: float | None) -> float:
+        rates = route_rates([base_route, route.model_copy(update={"name": f"{route.name} (moved)"})],
+                            series, tiers, periods, pricer)
+        costs = route_costs(forecast_totals, rates, names)
+        months, _ = _route_months(costs, forecast_totals, baseline, names, params, fe_params, growth)
+        flow = roi.cashflow(months, baseline, names)
+        return roi.npv(flow[f"saving_{names[len(names) // 2]}"], route.one_time.usd, settings["annual_discount_rate"])
+
+    growth = float(roi_summary["growth_after_forecast"].iloc[0]) if len(roi_summary) else 0.0
+    tables = [tornado(r, evaluate, growth, settings["sensitivity"]["swing"], settings["sensitivity"]["growth_swing"])
+              for r in routes if r.name != baseline]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def check_prices(target_series: pd.DataFrame, usage_buckets: pd.DataFrame, billed_costs: pd.DataFrame,
+                 price_table: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Priced history vs billed USD per month (empty when no bill was supplied)."""
+    billed = validate_billed(billed_costs, billed_costs.attrs.get("source", "billed_costs"))
+    routes, baseline = _routes(params)
+    history = history_months(target_series)
+    rates = route_rates([r for r in routes if r.name == baseline], _models(history["series"]), _tiers(usage_buckets),
+                        sorted(history["period"].unique()), _pricer(price_table, params))
+    priced = route_costs(history, rates, ["observed"])
+    return monthly_gap(priced, billed, history)
+

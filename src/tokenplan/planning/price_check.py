@@ -1,0 +1,60 @@
+"""The price model checked against the bill: the history priced per month beside what was billed.
+
+Billed costs come from the Anthropic Admin API's cost report
+(``AnthropicCostDataset``: ``date, model, ..., amount_usd``) or any CSV with at least
+``date`` and ``amount_usd`` (USD) per row. Only months present in both are compared.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tokenplan.planning.prices import PRICED_TARGETS
+from tokenplan.schemas import InvalidInputError, require_columns
+
+__all__ = ["BILLED_COLUMNS", "history_months", "monthly_gap", "validate_billed"]
+
+BILLED_COLUMNS = ["date", "amount_usd"]
+
+
+def validate_billed(billed: pd.DataFrame, source: str = "billed_costs") -> pd.DataFrame:
+    """Billed costs with a parsed ``date`` and numeric ``amount_usd``; one clear error for a bad row."""
+    require_columns(billed, tuple(BILLED_COLUMNS), source)
+    out = billed.reset_index(drop=True).copy()
+    for column, parse in (("date", lambda s: pd.to_datetime(s, errors="coerce", utc=True)),
+                          ("amount_usd", lambda s: pd.to_numeric(s, errors="coerce"))):
+        parsed = parse(out[column])
+        bad = parsed.isna() & out[column].notna() | out[column].isna()
+        if bad.any():
+            rows = bad[bad].index.tolist()[:5]
+            raise InvalidInputError(f"{source}: column '{column}' has invalid values at rows {rows}: "
+                                    f"{out.loc[rows, column].tolist()} (expected a date / a number of USD)")
+        out[column] = parsed
+    return out
+
+
+def history_months(target_series: pd.DataFrame) -> pd.DataFrame:
+    """Observed tokens per series, token type and calendar month (``YYYY-MM``, UTC), shaped like
+    ``forecast_totals`` with one quantile column ``observed``, and the count of missing buckets."""
+    history = target_series[target_series["target"].isin(PRICED_TARGETS)]
+    ds = pd.to_datetime(history["ds"])
+    ds = ds.dt.tz_convert(None) if ds.dt.tz is not None else ds
+    month = ds.dt.to_period("M").astype(str)
+    grouped = history.assign(period=month).groupby(["series", "target", "period"], as_index=False)
+    return grouped.agg(observed=("y", "sum"), missing_buckets=("y", lambda y: int(y.isna().sum())))
+
+
+def monthly_gap(priced: pd.DataFrame, billed: pd.DataFrame, missing: pd.DataFrame) -> pd.DataFrame:
+    """Priced vs billed USD per month present in both: ``period, priced_usd, billed_usd, gap_usd,
+    gap_share`` (gap = billed - priced, as a share of billed) and ``missing_buckets`` of the history."""
+    columns = ["period", "priced_usd", "billed_usd", "gap_usd", "gap_share", "missing_buckets"]
+    if billed.empty:
+        return pd.DataFrame(columns=columns)
+    month = billed["date"].dt.tz_convert(None).dt.to_period("M").astype(str)
+    bill = billed.assign(period=month).groupby("period")["amount_usd"].sum().rename("billed_usd")
+    ours = priced.groupby("period")["observed"].sum().rename("priced_usd")
+    gaps = missing.groupby("period")["missing_buckets"].sum()
+    out = pd.concat([ours, bill], axis=1, join="inner").join(gaps).reset_index(names="period")
+    out["gap_usd"] = out["billed_usd"] - out["priced_usd"]
+    out["gap_share"] = out["gap_usd"] / out["billed_usd"].where(out["billed_usd"] != 0)
+    return out[columns].sort_values("period").reset_index(drop=True)
