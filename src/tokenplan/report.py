@@ -27,9 +27,10 @@ class ReportInputs:
     importance: pd.DataFrame       # shap_importance
     events: pd.DataFrame           # events_calendar
     best_params: dict[str, Any]
-    prices: dict[str, UnitPrices]
+    prices: dict[str, UnitPrices | None]  # None: the model has no price
     quantile_names: list[str]
     settings: dict[str, Any]       # freq, horizon, holiday country, trend, objective
+    routes_section: str = ""       # tokenplan.reporting.routes_section (cost per route, ROI)
 
 
 def _number(value: float) -> str:
@@ -137,8 +138,12 @@ def _costs(inputs: ReportInputs) -> str:
     shown = costs[["series", "period", "buckets", "cost USD", *split]]
     prices = pd.DataFrame([{"model": p.model, "price date": f"{p.date}", "source": p.source,
                             **{f"{k.removesuffix('_tokens')} $/MTok": f"{v:g}" for k, v in p.usd_per_mtok.items()}}
-                           for p in inputs.prices.values()])
-    return _table(shown) + "\n\nPrices used (standard API, no batch or discounts):\n\n" + _table(prices)
+                           for p in inputs.prices.values() if p is not None])
+    unpriced = [m for m, p in inputs.prices.items() if p is None]
+    missing = ("\n\n" + "; ".join(f"**{m}**: no price: add it to the price table" for m in unpriced)
+               + " (`price_table`); it is left out of the costs." if unpriced else "")
+    return (_table(shown) + "\n\nPrices used (standard API, no batch or discounts):\n\n" + _table(prices)
+            + missing)
 
 
 def events_in_horizon(events: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
@@ -225,6 +230,7 @@ def render_report(inputs: ReportInputs) -> str:
         "(0.10 ≈ a 10% swing). The anchor itself (level and growth at the origin) sits outside the trees.\n\n"
         + _shap(inputs) + "\n\n![SHAP summary](shap_summary.png)",
         "## Cost estimate\n\n" + _costs(inputs),
+        *([inputs.routes_section] if inputs.routes_section else []),
         "## Assumptions\n\n" + _assumptions(inputs),
     ]) + "\n"
 

@@ -63,4 +63,6 @@ def route_costs(totals: pd.DataFrame, rates: pd.DataFrame, quantile_names: list[
         priced[name] = priced[name].fillna(0) * priced["usd_per_mtok"] / 1e6
     cost = priced.groupby(["route", "model", "period"], sort=False, as_index=False)[quantile_names].sum()
     cost[quantile_names] = np.sort(cost[quantile_names].to_numpy(), axis=1)
-    return cost
+    order = {route: i for i, route in enumerate(dict.fromkeys(rates["route"]))}  # routes as configured
+    return cost.sort_values(["route", "period", "model"], key=lambda c: c.map(order) if c.name == "route" else c,
+                            kind="stable").reset_index(drop=True)

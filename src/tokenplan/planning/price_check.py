@@ -12,7 +12,7 @@ import pandas as pd
 from tokenplan.planning.prices import PRICED_TARGETS
 from tokenplan.schemas import InvalidInputError, require_columns
 
-__all__ = ["BILLED_COLUMNS", "history_months", "monthly_gap", "validate_billed"]
+__all__ = ["BILLED_COLUMNS", "history_months", "monthly_gap", "validate_billed", "whole_months"]
 
 BILLED_COLUMNS = ["date", "amount_usd"]
 
@@ -40,21 +40,34 @@ def history_months(target_series: pd.DataFrame) -> pd.DataFrame:
     ds = pd.to_datetime(history["ds"])
     ds = ds.dt.tz_convert(None) if ds.dt.tz is not None else ds
     month = ds.dt.to_period("M").astype(str)
-    grouped = history.assign(period=month).groupby(["series", "target", "period"], as_index=False)
-    return grouped.agg(observed=("y", "sum"), missing_buckets=("y", lambda y: int(y.isna().sum())))
+    grouped = history.assign(period=month, ds=ds).groupby(["series", "target", "period"], as_index=False)
+    return grouped.agg(observed=("y", "sum"), missing_buckets=("y", lambda y: int(y.isna().sum())),
+                       first=("ds", "min"), last=("ds", "max"))
 
 
-def monthly_gap(priced: pd.DataFrame, billed: pd.DataFrame, missing: pd.DataFrame) -> pd.DataFrame:
+def whole_months(history: pd.DataFrame) -> list[str]:
+    """Months of ``history_months`` whose buckets run from the month's first to its last day."""
+    span = history.groupby("period").agg(first=("first", "min"), last=("last", "max"))
+    starts = pd.PeriodIndex(span.index, freq="M")
+    whole = (span["first"].dt.normalize() == starts.start_time) & (span["last"].dt.normalize()
+                                                                   == starts.end_time.normalize())
+    return sorted(span.index[whole.to_numpy()])
+
+
+def monthly_gap(history_costs: pd.DataFrame, billed: pd.DataFrame) -> pd.DataFrame:
     """Priced vs billed USD per month present in both: ``period, priced_usd, billed_usd, gap_usd,
-    gap_share`` (gap = billed - priced, as a share of billed) and ``missing_buckets`` of the history."""
+    gap_share`` (gap = billed - priced, as a share of billed) and ``missing_buckets`` of the history.
+
+    ``history_costs``: ``period, model, observed`` (USD) and ``missing_buckets`` per period.
+    """
     columns = ["period", "priced_usd", "billed_usd", "gap_usd", "gap_share", "missing_buckets"]
     if billed.empty:
         return pd.DataFrame(columns=columns)
     month = billed["date"].dt.tz_convert(None).dt.to_period("M").astype(str)
     bill = billed.assign(period=month).groupby("period")["amount_usd"].sum().rename("billed_usd")
-    ours = priced.groupby("period")["observed"].sum().rename("priced_usd")
-    gaps = missing.groupby("period")["missing_buckets"].sum()
-    out = pd.concat([ours, bill], axis=1, join="inner").join(gaps).reset_index(names="period")
+    ours = history_costs.groupby("period")[["observed", "missing_buckets"]].sum().rename(
+        columns={"observed": "priced_usd"})
+    out = pd.concat([ours, bill], axis=1, join="inner").reset_index(names="period")
     out["gap_usd"] = out["billed_usd"] - out["priced_usd"]
     out["gap_share"] = out["gap_usd"] / out["billed_usd"].where(out["billed_usd"] != 0)
     return out[columns].sort_values("period").reset_index(drop=True)

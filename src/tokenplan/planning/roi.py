@@ -3,8 +3,8 @@
 Month 1 is the first calendar month of the forecast, and the migration is assumed to
 take effect then. A forecast month the horizon covers only partly is scaled to the
 whole month (``basis`` says from how many buckets). Months after the forecast are an
-extrapolation: each route's P50 grows at the baseline's fitted monthly growth over the
-forecast months, and the interval keeps widening, its log-width growing with the
+extrapolation: each route's P50 grows at the baseline's monthly growth, fitted to the
+last whole months of history and the forecast months, and the interval keeps widening, its log-width growing with the
 square root of the months ahead (as a random-walk level would). Every such month is
 flagged ``extrapolated``.
 
@@ -53,14 +53,17 @@ def _growth(monthly_p50: pd.Series) -> float:
 
 
 def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str], months: int = 12,
-                 growth: float | None = None) -> tuple[pd.DataFrame, float]:
+                 growth: float | None = None, history: pd.Series | None = None) -> tuple[pd.DataFrame, float]:
     """Each route's monthly cost for months 1..``months`` (forecast, then extrapolated), and the growth used.
 
-    ``growth`` None: the baseline's fitted monthly growth over the forecast months.
+    ``growth`` None: the baseline's monthly growth fitted (log-linear) to ``history`` (the
+    baseline cost of whole months before the forecast, oldest first) followed by the
+    forecast months' P50.
     """
     median = quantile_names[len(quantile_names) // 2]
     base = monthly[monthly["route"] == baseline].sort_values("month")
-    rate = _growth(base[median]) if growth is None else growth
+    fitted = base[median] if history is None else pd.concat([history, base[median]], ignore_index=True)
+    rate = _growth(fitted) if growth is None else growth
     last = base.iloc[-1]
     # Interval of the last forecast month as ratios to its P50: the common driver's spread.
     log_ratio = np.log(np.clip(last[quantile_names].to_numpy(dtype=float), 1e-12, None) / max(last[median], 1e-12))

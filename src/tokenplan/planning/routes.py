@@ -28,7 +28,7 @@ from functools import lru_cache
 from typing import Literal
 
 import pandas as pd
-from pydantic import BaseModel, Field, PositiveFloat
+from pydantic import BaseModel, Field, PositiveFloat, model_validator
 
 from tokenplan.planning.prices import CACHE_WRITE_1H, PRICED_TARGETS, UnitPrices, genai_unit_prices, unit_prices
 
@@ -72,6 +72,14 @@ class Route(BaseModel):
     fx_date: str | None = None
     fx_source: str | None = None
     fee_share: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _kind_inputs(self) -> Route:
+        needed = {"reseller": ("provider",), "relay": ("currency", "credit_rate", "fx_rate", "fx_date", "fx_source")}
+        missing = [f for f in needed.get(self.kind, ()) if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"route {self.name!r} ({self.kind}) needs {', '.join(missing)} in planning.routes")
+        return self
 
 
 def relay_multiplier(route: Route) -> float:

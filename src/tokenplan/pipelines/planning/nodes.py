@@ -9,7 +9,7 @@ import pandas as pd
 from tokenplan.forecaster import quantile_columns
 from tokenplan.planning import roi
 from tokenplan.planning.costs import cost_by_period, route_costs
-from tokenplan.planning.price_check import history_months, monthly_gap, validate_billed
+from tokenplan.planning.price_check import history_months, monthly_gap, validate_billed, whole_months
 from tokenplan.planning.prices import UnitPrices, unit_prices, validate_price_table
 from tokenplan.planning.routes import Pricer, Route, route_rates
 from tokenplan.planning.sensitivity import tornado
@@ -73,9 +73,10 @@ def compute_route_costs(forecast_totals: pd.DataFrame, rates: pd.DataFrame,
 
 
 def _route_months(costs: pd.DataFrame, forecast_totals: pd.DataFrame, baseline: str, names: list[str],
-                  params: dict[str, Any], fe_params: dict[str, Any], growth: float | None = None):
+                  params: dict[str, Any], fe_params: dict[str, Any], growth: float | None = None,
+                  history: pd.Series | None = None):
     monthly = roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names)
-    return roi.route_months(monthly, baseline, names, params["roi"]["months"], growth)
+    return roi.route_months(monthly, baseline, names, params["roi"]["months"], growth, history)
 
 
 def _summary_row(route: Route, flow: pd.DataFrame, names: list[str], rate: float, months: int) -> dict[str, Any]:
@@ -98,16 +99,21 @@ def _summary_row(route: Route, flow: pd.DataFrame, names: list[str], rate: float
             "break_even_saving_share": share_needed, "break_even_credit_rate": credit}
 
 
-def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, params: dict[str, Any],
-                training_params: dict[str, Any], fe_params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_costs: pd.DataFrame,
+                params: dict[str, Any], training_params: dict[str, Any],
+                fe_params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ROI summary (one row per candidate route) and its monthly cash flow against the baseline."""
     routes, baseline = _routes(params)
     names = quantile_columns(training_params["quantiles"])
-    months, growth = _route_months(costs, forecast_totals, baseline, names, params, fe_params)
+    whole = history_costs[history_costs["whole_month"]].groupby("period")["observed"].sum().sort_index()
+    history = whole.tail(params["roi"]["growth_history_months"]).reset_index(drop=True)
+    months, growth = _route_months(costs, forecast_totals, baseline, names, params, fe_params, history=history)
     flow = roi.cashflow(months, baseline, names)
     rate, horizon = params["roi"]["annual_discount_rate"], params["roi"]["months"]
     rows = [_summary_row(r, flow[flow["route"] == r.name], names, rate, horizon) for r in routes if r.name != baseline]
-    summary = pd.DataFrame(rows).assign(growth_after_forecast=growth)
+    summary = pd.DataFrame(rows).assign(growth_after_forecast=growth, growth_fit_history_months=len(history))
+    for column in [c for c in summary.columns if c.startswith("payback_month_")]:
+        summary[column] = summary[column].astype("Int64")
     return summary, flow.assign(month=flow["month"].astype(int))
 
 
@@ -123,28 +129,39 @@ def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
     settings = params["roi"]
     horizon = settings["months"]
 
-    def evaluate(route: Route, growth: float | None) -> float:
+    growth = float(roi_summary["growth_after_forecast"].iloc[0]) if len(roi_summary) else 0.0
+
+    def evaluate(route: Route, moved_growth: float | None) -> float:
         rates = route_rates([base_route, route.model_copy(update={"name": f"{route.name} (moved)"})],
                             series, tiers, periods, pricer)
         costs = route_costs(forecast_totals, rates, names)
-        months, _ = _route_months(costs, forecast_totals, baseline, names, params, fe_params, growth)
+        months, _ = _route_months(costs, forecast_totals, baseline, names, params, fe_params,
+                                  growth if moved_growth is None else moved_growth)
         flow = roi.cashflow(months, baseline, names)
         return roi.npv(flow[f"saving_{names[len(names) // 2]}"], route.one_time.usd, settings["annual_discount_rate"])
 
-    growth = float(roi_summary["growth_after_forecast"].iloc[0]) if len(roi_summary) else 0.0
     tables = [tornado(r, evaluate, growth, settings["sensitivity"]["swing"], settings["sensitivity"]["growth_swing"])
               for r in routes if r.name != baseline]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def check_prices(target_series: pd.DataFrame, usage_buckets: pd.DataFrame, billed_costs: pd.DataFrame,
-                 price_table: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """Priced history vs billed USD per month (empty when no bill was supplied)."""
-    billed = validate_billed(billed_costs, billed_costs.attrs.get("source", "billed_costs"))
+def price_history(target_series: pd.DataFrame, usage_buckets: pd.DataFrame, price_table: pd.DataFrame,
+                  params: dict[str, Any]) -> pd.DataFrame:
+    """The usage history priced at the baseline route's rates: USD per model and month, with
+    ``missing_buckets`` and ``whole_month`` (the history covers the month from its first to last day)."""
     routes, baseline = _routes(params)
     history = history_months(target_series)
     rates = route_rates([r for r in routes if r.name == baseline], _models(history["series"]), _tiers(usage_buckets),
                         sorted(history["period"].unique()), _pricer(price_table, params))
     priced = route_costs(history, rates, ["observed"])
-    return monthly_gap(priced, billed, history)
+    missing = history.assign(model=history["series"].str.split("/").str[0]).groupby(
+        ["model", "period"], as_index=False)["missing_buckets"].sum()
+    priced = priced.merge(missing, on=["model", "period"], how="left")
+    return priced.assign(whole_month=priced["period"].isin(whole_months(history)))[
+        ["model", "period", "observed", "missing_buckets", "whole_month"]]
 
+
+def check_prices(history_costs: pd.DataFrame, billed_costs: pd.DataFrame) -> pd.DataFrame:
+    """Priced history vs billed USD per month (empty when no bill was supplied)."""
+    billed = validate_billed(billed_costs, billed_costs.attrs.get("source", "billed_costs"))
+    return monthly_gap(history_costs, billed)

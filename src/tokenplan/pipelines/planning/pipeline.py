@@ -12,6 +12,7 @@ from tokenplan.pipelines.planning.nodes import (
     compute_route_rates,
     compute_sensitivity,
     estimate_costs,
+    price_history,
     price_models,
 )
 
@@ -28,12 +29,13 @@ def create_pipeline(**kwargs) -> Pipeline:
              outputs="route_rates", name="compute_route_rates"),
         Node(func=compute_route_costs, inputs=["forecast_totals", "route_rates", tr], outputs="route_costs",
              name="compute_route_costs"),
-        Node(func=compute_roi, inputs=["route_costs", "forecast_totals", pl, tr, fe],
+        Node(func=price_history, inputs=["target_series", "usage_buckets", "price_table", pl],
+             outputs="history_costs", name="price_history"),
+        Node(func=compute_roi, inputs=["route_costs", "forecast_totals", "history_costs", pl, tr, fe],
              outputs=["roi_summary", "roi_cashflow"], name="compute_roi"),
         Node(func=compute_sensitivity,
              inputs=["forecast_totals", "usage_buckets", "price_table", "roi_summary", pl, tr, fe],
              outputs="roi_sensitivity", name="compute_sensitivity"),
-        Node(func=check_prices, inputs=["target_series", "usage_buckets", "billed_costs", "price_table", pl],
-             outputs="price_check", name="check_prices"),
+        Node(func=check_prices, inputs=["history_costs", "billed_costs"], outputs="price_check", name="check_prices"),
     ]
     return Pipeline(routes_and_roi)
