@@ -41,7 +41,8 @@ def monthly_route_costs(route_costs: pd.DataFrame, periods: pd.DataFrame, freq: 
                                                                    as_index=False)[quantile_names].sum()
     cost = cost.merge(frame, on="period")
     cost[quantile_names] = cost[quantile_names].mul(cost["month_buckets"] / cost["buckets"], axis=0)
-    return cost.sort_values(["route", "month"], kind="stable").reset_index(drop=True)
+    return cost.sort_values("month", kind="stable").sort_values("route", kind="stable", key=lambda r: r.map(
+        {route: i for i, route in enumerate(dict.fromkeys(route_costs["route"]))})).reset_index(drop=True)
 
 
 def _growth(monthly_p50: pd.Series) -> float:

@@ -78,7 +78,9 @@ def tornado_figure(sensitivity: pd.DataFrame) -> Figure:
         ax.barh(y, rows["npv_low"] - base, left=base, color="tab:red", alpha=0.7, label="input moved down")
         ax.barh(y, rows["npv_high"] - base, left=base, color="tab:green", alpha=0.7, label="input moved up")
         ax.axvline(base, color="0.2", lw=1)
-        ax.set_yticks(y, [f"{r.input} ({r.low} / {r.high})" for r in rows.itertuples()], fontsize=7)
+        # "$" would start matplotlib mathtext: escape it in the input values.
+        ax.set_yticks(y, [f"{r.input} ({r.low} / {r.high})".replace("$", r"\$") for r in rows.itertuples()],
+                      fontsize=7)
         ax.set_title(f"{route}: 12-month NPV {base:,.0f} USD at P50", fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
     axes[-1, 0].set_xlabel("12-month NPV at P50 (USD)")
