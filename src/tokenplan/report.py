@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.planning.prices import UnitPrices
+from tokenplan.reporting.markdown import markdown_table as _table
 
 _BUCKET_NAMES = {"D": "daily", "h": "hourly", "H": "hourly"}
 
@@ -44,13 +45,6 @@ def _number(value: float) -> str:
 
 def _usd(value: float) -> str:
     return f"${value:,.0f}"
-
-
-def _table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *rows])
 
 
 def _interval(row: pd.Series, names: list[str], fmt=_number) -> str:

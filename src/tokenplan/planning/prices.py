@@ -24,7 +24,7 @@ import pandas as pd
 import pandera.pandas as pa
 from genai_prices import Usage, calc_price
 
-from tokenplan.schemas import _check
+from tokenplan.schemas import _check, require_columns
 
 __all__ = [
     "CACHE_WRITE_1H",
@@ -104,8 +104,6 @@ _PRICE_TABLE_SCHEMA = pa.DataFrameSchema(
 
 def validate_price_table(table: pd.DataFrame, source: str = "price_table") -> pd.DataFrame:
     """The user's price table, checked: rates >= 0 USD per million tokens, a source and a date per row."""
-    from tokenplan.schemas import require_columns
-
     require_columns(table, tuple(PRICE_TABLE_COLUMNS), source)
     if table.empty:
         return table.assign(date=pd.to_datetime(table["date"]))

@@ -14,6 +14,7 @@ import pandas as pd
 
 from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
 from tokenplan.planning.routes import Route, relay_multiplier
+from tokenplan.reporting.markdown import markdown_table as _table
 
 __all__ = ["RoutesSectionInputs", "render_routes_section"]
 
@@ -43,13 +44,6 @@ def _usd(value: float) -> str:
 
 def _share(value: float) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.1%}"
-
-
-def _table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *rows])
 
 
 def _interval(row: Any, names: list[str], prefix: str = "") -> str:
