@@ -129,7 +129,7 @@ def _rates_on_route(route: Route, model: str, tier: str | None, when: dt.date,
         return dict(base), note
     if route.kind == "batch":
         if batch is None:
-            return dict(base), note + "; no batch rate: no saving"
+            return dict(base), note + "; no batch rate in genai-prices on the price date: no saving"
         return _mix(base, batch.usd_per_mtok, share), note
     if route.kind == "caching":
         rates = standard.usd_per_mtok

@@ -73,6 +73,19 @@ def _horizon_table(inputs: RoutesSectionInputs, baseline: str) -> str:
     return _table(pd.DataFrame(rows))
 
 
+def _gaps_in_rates(inputs: RoutesSectionInputs) -> str:
+    """Where a route could not be priced as configured (no batch rate in force, a model not offered), by month."""
+    rates = inputs.route_rates
+    notes = rates["note"].str.extract(r"; ((?:no |not offered).*)$")[0]
+    flagged = rates.assign(gap=notes).dropna(subset=["gap"])
+    if flagged.empty:
+        return ""
+    lines = [f"- **{route}**, `{model}`: {gap} in {', '.join(sorted(group['period'].unique()))}"
+             for (route, model, gap), group in flagged.groupby(["route", "model", "gap"], sort=False)]
+    return ("\n\nWhere a route could not be priced as configured, it costs what the baseline does (no saving "
+            "is assumed):\n\n" + "\n".join(lines))
+
+
 def _monthly_table(inputs: RoutesSectionInputs) -> str:
     names = inputs.quantile_names
     months = inputs.route_costs[inputs.route_costs["period"] != "horizon"]
@@ -219,7 +232,7 @@ def render_routes_section(inputs: RoutesSectionInputs) -> str:
           f"genai-prices (or the price table). Intervals assume all token types and models move together "
           f"(comonotone), which is how the forecast's period totals get their intervals (one backtested scale per "
           f"period), so adding quantiles is exact under that assumption; long-context (>200K input) tiers are not "
-          f"applied.\n\n" + _horizon_table(inputs, baseline),
+          f"applied.\n\n" + _horizon_table(inputs, baseline) + _gaps_in_rates(inputs),
         "Per month (all priced models):\n\n" + _monthly_table(inputs) + "\n\n![Cost per route and month](route_costs.png)",
         "### Routes and their assumptions\n\n" + "\n".join(_route_inputs(r) for r in routes)
         + "\n\n" + _rates_table(inputs),
