@@ -90,3 +90,12 @@ def test_a_model_without_a_price_is_left_out_of_every_route():
     assert set(costs["model"]) == {"claude-sonnet-4-5"}
     assert len(costs) == 2 * 3  # routes x (two months + horizon)
     assert set(PRICED_TARGETS) <= set(forecast_totals()["target"])
+
+
+def test_a_batch_tier_series_is_priced_at_batch_rates_on_the_baseline():
+    series = {"claude-sonnet-4-5/standard": "claude-sonnet-4-5", "claude-sonnet-4-5/batch": "claude-sonnet-4-5"}
+    tiers = {"claude-sonnet-4-5/standard": "standard", "claude-sonnet-4-5/batch": "batch"}
+    rates = route_rates([OFFICIAL], series, tiers, MONTHS[:1], Pricer())
+    output = rates[rates["token_type"] == "output_tokens"].set_index("series")["usd_per_mtok"]
+    assert output["claude-sonnet-4-5/standard"] == pytest.approx(15.0)
+    assert output["claude-sonnet-4-5/batch"] == pytest.approx(7.5)

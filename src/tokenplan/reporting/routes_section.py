@@ -180,7 +180,9 @@ def _roi_table(inputs: RoutesSectionInputs) -> str:
             "monthly saving (forecast months)": _interval(row, names, "monthly_saving_"),
             f"payback ({median.upper()})": _payback(row[f"payback_month_{median}"], months),
             f"payback ({names[0].upper()})": _payback(row[f"payback_month_{names[0]}"], months),
-            f"{months}-month NPV": _interval(row, names, f"npv_{months}m_"),
+            f"{months}-month NPV": _interval(row, names, f"npv_{months}m_")
+                                   + (f", {int(row['months_extrapolated'])} months extrapolated"
+                                      if row["months_extrapolated"] else ""),
             "break-even": f"saves ≥ {_share(row['break_even_saving_share'])} of baseline"
                           + (f"; credit rate ≤ {credit:.3g}" if pd.notna(credit) else ""),
         })

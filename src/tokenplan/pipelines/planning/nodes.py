@@ -94,7 +94,7 @@ def _summary_row(route: Route, flow: pd.DataFrame, names: list[str], rate: float
             **{f"monthly_saving_{q}": float(forecast_months[f"saving_{q}"].mean()) for q in names},
             **{f"payback_month_{q}": roi.payback_month(savings[q], cost) for q in names},
             **{f"npv_{months}m_{q}": roi.npv(savings[q], cost, rate) for q in names},
-            "annual_discount_rate": rate, "months": months,
+            "annual_discount_rate": rate, "months": months, "months_extrapolated": int(flow["extrapolated"].sum()),
             "saving_share_p50": float(savings[median].sum() / flow["baseline_cost_p50"].sum()),
             "break_even_saving_share": share_needed, "break_even_credit_rate": credit}
 
