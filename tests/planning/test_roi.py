@@ -72,3 +72,13 @@ def test_a_partly_forecast_month_is_scaled_to_the_whole_month_and_says_so():
 
 def test_break_even_is_the_share_of_baseline_cost_that_covers_the_one_time_cost():
     assert roi.break_even_discount([1000.0] * 12, 1200.0) == pytest.approx(0.1)
+
+
+def test_the_relay_break_even_credit_rate_makes_the_saving_cover_the_one_time_cost():
+    from tokenplan.planning.routes import Route
+
+    relay = Route(name="r", kind="relay", currency="CNY", credit_rate=1.0, fx_rate=7.0, fx_date="d", fx_source="s",
+                  fee_share=0.0, eligible_share=0.5)
+    credit = roi.break_even_credit_rate(relay, 0.1)  # must save 10% of baseline moving half the traffic
+    assert 0.5 * (1 - credit / 7.0) == pytest.approx(0.1)
+    assert np.isnan(roi.break_even_credit_rate(relay, 0.6))  # more than the moved half: no credit rate does

@@ -16,10 +16,15 @@ savings at that quantile.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["break_even_discount", "cashflow", "monthly_route_costs", "npv", "payback_month", "route_months"]
+from tokenplan.planning.routes import Route
+
+__all__ = ["break_even_credit_rate", "break_even_discount", "cashflow", "monthly_route_costs", "npv",
+           "payback_month", "route_months", "route_summary"]
 
 
 def monthly_route_costs(route_costs: pd.DataFrame, periods: pd.DataFrame, freq: str,
@@ -128,3 +133,34 @@ def break_even_discount(baseline_costs: list[float] | np.ndarray, one_time_cost:
     """Share of the baseline cost a route must save over the months given to pay back within them."""
     total = float(np.sum(baseline_costs))
     return one_time_cost / total if total > 0 else float("nan")
+
+
+def break_even_credit_rate(route: Route, saving_share_needed: float) -> float:
+    """The relay credit rate (local currency per USD of list price) at which it saves ``saving_share_needed``
+    of the baseline cost; NaN for other kinds or when no positive credit rate does.
+
+    A relay saves share x baseline x (1 - credit / FX x (1 + fees)).
+    """
+    if route.kind != "relay":
+        return float("nan")
+    multiplier = 1 - saving_share_needed / route.eligible_share if route.eligible_share else 0.0
+    return multiplier * route.fx_rate / (1 + route.fee_share) if multiplier > 0 else float("nan")
+
+
+def route_summary(route: Route, flow: pd.DataFrame, quantile_names: list[str], annual_rate: float,
+                  months: int) -> dict[str, Any]:
+    """One ``roi_summary`` row: one-time cost, mean monthly saving over the forecast months, payback month
+    and NPV at each quantile, and the break-even, from the route's ``cashflow`` rows."""
+    cost = route.one_time.usd
+    savings = {q: flow[f"saving_{q}"].to_numpy() for q in quantile_names}
+    median = quantile_names[len(quantile_names) // 2]
+    needed = break_even_discount(flow["baseline_cost_p50"], cost)
+    forecast_months = flow[~flow["extrapolated"]]
+    return {"route": route.name, "kind": route.kind, "one_time_cost_usd": cost,
+            **{f"monthly_saving_{q}": float(forecast_months[f"saving_{q}"].mean()) for q in quantile_names},
+            **{f"payback_month_{q}": payback_month(savings[q], cost) for q in quantile_names},
+            **{f"npv_{months}m_{q}": npv(savings[q], cost, annual_rate) for q in quantile_names},
+            "annual_discount_rate": annual_rate, "months": months,
+            "months_extrapolated": int(flow["extrapolated"].sum()),
+            "saving_share_p50": float(savings[median].sum() / flow["baseline_cost_p50"].sum()),
+            "break_even_saving_share": needed, "break_even_credit_rate": break_even_credit_rate(route, needed)}

@@ -79,26 +79,6 @@ def _route_months(costs: pd.DataFrame, forecast_totals: pd.DataFrame, baseline: 
     return roi.route_months(monthly, baseline, names, params["roi"]["months"], growth, history)
 
 
-def _summary_row(route: Route, flow: pd.DataFrame, names: list[str], rate: float, months: int) -> dict[str, Any]:
-    cost = route.one_time.usd
-    savings = {q: flow[f"saving_{q}"].to_numpy() for q in names}
-    median = names[len(names) // 2]
-    share_needed = roi.break_even_discount(flow["baseline_cost_p50"], cost)
-    credit = float("nan")
-    if route.kind == "relay":
-        # Saving = share x baseline x (1 - multiplier); pays back when multiplier <= 1 - needed / share.
-        multiplier = 1 - share_needed / route.eligible_share
-        credit = multiplier * route.fx_rate / (1 + route.fee_share) if multiplier > 0 else float("nan")
-    forecast_months = flow[~flow["extrapolated"]]
-    return {"route": route.name, "kind": route.kind, "one_time_cost_usd": cost,
-            **{f"monthly_saving_{q}": float(forecast_months[f"saving_{q}"].mean()) for q in names},
-            **{f"payback_month_{q}": roi.payback_month(savings[q], cost) for q in names},
-            **{f"npv_{months}m_{q}": roi.npv(savings[q], cost, rate) for q in names},
-            "annual_discount_rate": rate, "months": months, "months_extrapolated": int(flow["extrapolated"].sum()),
-            "saving_share_p50": float(savings[median].sum() / flow["baseline_cost_p50"].sum()),
-            "break_even_saving_share": share_needed, "break_even_credit_rate": credit}
-
-
 def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_costs: pd.DataFrame,
                 params: dict[str, Any], training_params: dict[str, Any],
                 fe_params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -110,7 +90,8 @@ def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_cost
     months, growth = _route_months(costs, forecast_totals, baseline, names, params, fe_params, history=history)
     flow = roi.cashflow(months, baseline, names)
     rate, horizon = params["roi"]["annual_discount_rate"], params["roi"]["months"]
-    rows = [_summary_row(r, flow[flow["route"] == r.name], names, rate, horizon) for r in routes if r.name != baseline]
+    rows = [roi.route_summary(r, flow[flow["route"] == r.name], names, rate, horizon)
+            for r in routes if r.name != baseline]
     summary = pd.DataFrame(rows).assign(growth_after_forecast=growth, growth_fit_history_months=len(history))
     for column in [c for c in summary.columns if c.startswith("payback_month_")]:
         summary[column] = summary[column].astype("Int64")
@@ -127,8 +108,6 @@ def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
     pricer, series, tiers = _pricer(price_table, params), _models(forecast_totals["series"]), _tiers(usage_buckets)
     periods = sorted(p for p in forecast_totals["period"].unique() if p != "horizon")
     settings = params["roi"]
-    horizon = settings["months"]
-
     growth = float(roi_summary["growth_after_forecast"].iloc[0]) if len(roi_summary) else 0.0
 
     def evaluate(route: Route, moved_growth: float | None) -> float:
