@@ -22,7 +22,6 @@ def forecast_totals(series: tuple[str, ...] = ("claude-sonnet-4-5",),
                              "buckets": period.days_in_month,
                              **{q: p50 * m for q, m in zip(("p10", "p50", "p90"), SPREAD, strict=True)}})
     frame = pd.DataFrame(rows)
-    months_only = frame.copy()
-    horizon = months_only.groupby(["series", "target"], as_index=False)[["p10", "p50", "p90", "buckets"]].sum()
+    horizon = frame.groupby(["series", "target"], as_index=False)[["p10", "p50", "p90", "buckets"]].sum()
     horizon = horizon.assign(period="horizon", start=frame["start"].min(), end=frame["end"].max())
     return pd.concat([frame, horizon[frame.columns]], ignore_index=True)

@@ -69,8 +69,8 @@ def cashflow_figure(roi_cashflow: pd.DataFrame, roi_summary: pd.DataFrame, quant
 def tornado_figure(sensitivity: pd.DataFrame) -> Figure:
     """Per candidate route: 12-month NPV (P50, USD) with each input moved down and up, widest on top."""
     routes = list(dict.fromkeys(sensitivity["route"]))
-    figure, axes = plt.subplots(len(routes), 1, figsize=(9, 1.0 + 1.3 * len(sensitivity) / max(len(routes), 1)
-                                                        * len(routes) / 2), squeeze=False)
+    figure, axes = plt.subplots(len(routes), 1, figsize=(9, 1.0 + 0.6 * len(routes) + 0.45 * len(sensitivity)),
+                                squeeze=False)
     for ax, route in zip(axes[:, 0], routes, strict=True):
         rows = sensitivity[sensitivity["route"] == route].iloc[::-1]
         base = float(rows["npv_base"].iloc[0])
