@@ -1,7 +1,9 @@
 """The report's routes and ROI section as Markdown: every number comes from the planning tables.
 
-Figures are referenced by file name (``route_costs.png``, ``roi_cashflow.png``,
-``roi_tornado.png``); the tables it summarises sit beside ``report.md`` as CSV.
+The words live in ``templates/routes_section.md.j2`` (Jinja2); this module formats the
+numbers and tables it fills in. Figures are referenced by file name
+(``route_costs.png``, ``roi_cashflow.png``, ``roi_tornado.png``); the tables it
+summarises sit beside ``report.md`` as CSV.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import jinja2
 import numpy as np
 import pandas as pd
 
@@ -19,6 +22,10 @@ from tokenplan.reporting.markdown import markdown_table as _table
 __all__ = ["RoutesSectionInputs", "render_routes_section"]
 
 FIGURES = ("route_costs.png", "roi_cashflow.png", "roi_tornado.png")
+# Markdown, not HTML: no autoescape (report.html escapes when it renders the Markdown).
+_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("tokenplan.reporting", "templates"),
+                                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
+                                undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 @dataclass
@@ -51,15 +58,6 @@ def _interval(row: Any, names: list[str], prefix: str = "") -> str:
     return f"{_usd(mid)} ({_usd(lo)} – {_usd(hi)})"
 
 
-def _unpriced(inputs: RoutesSectionInputs) -> str:
-    missing = sorted(m for m, p in inputs.prices.items() if p is None)
-    if not missing:
-        return ""
-    return ("**No price:** " + ", ".join(f"`{m}`" for m in missing) + " — add it to the price table "
-            "(`price_table`: model, input/cache_write/cache_read/output USD per million tokens, source, date). "
-            "These models are left out of every cost and saving below.\n\n")
-
-
 def _horizon_table(inputs: RoutesSectionInputs, baseline: str) -> str:
     names = inputs.quantile_names
     horizon = inputs.route_costs[inputs.route_costs["period"] == "horizon"]
@@ -73,17 +71,13 @@ def _horizon_table(inputs: RoutesSectionInputs, baseline: str) -> str:
     return _table(pd.DataFrame(rows))
 
 
-def _gaps_in_rates(inputs: RoutesSectionInputs) -> str:
+def _gaps_in_rates(inputs: RoutesSectionInputs) -> list[dict[str, str]]:
     """Where a route could not be priced as configured (no batch rate in force, a model not offered), by month."""
     rates = inputs.route_rates
     notes = rates["note"].str.extract(r"; ((?:no |not offered).*)$")[0]
     flagged = rates.assign(gap=notes).dropna(subset=["gap"])
-    if flagged.empty:
-        return ""
-    lines = [f"- **{route}**, `{model}`: {gap} in {', '.join(sorted(group['period'].unique()))}"
-             for (route, model, gap), group in flagged.groupby(["route", "model", "gap"], sort=False)]
-    return ("\n\nWhere a route could not be priced as configured, it costs what the baseline does (no saving "
-            "is assumed):\n\n" + "\n".join(lines))
+    return [{"route": route, "model": model, "gap": gap, "months": ", ".join(sorted(group["period"].unique()))}
+            for (route, model, gap), group in flagged.groupby(["route", "model", "gap"], sort=False)]
 
 
 def _monthly_table(inputs: RoutesSectionInputs) -> str:
@@ -102,66 +96,49 @@ def _rates_table(inputs: RoutesSectionInputs) -> str:
                              aggfunc="mean", sort=False)
     wide = wide[[t for t in PRICED_TARGETS if t in wide.columns]].map(lambda v: f"{v:.4g}")
     wide.columns = [f"{c.removesuffix('_tokens')} $/MTok" for c in wide.columns]
-    return (f"Effective rates in {first['period'].min()} (priced on {first['price_date'].min()}; every month's "
-            f"rates are in `route_rates.csv`):\n\n" + _table(wide.reset_index()))
+    return _table(wide.reset_index())
 
 
-def _route_inputs(route: Route) -> str:
+def _route(route: Route) -> dict[str, Any]:
+    """A route's configured inputs as phrases, with its one-time cost's arithmetic, source, constraints, risks."""
+    share = f"{route.eligible_share:.0%}"
     if route.kind == "batch":
-        inputs = [f"eligible share {route.eligible_share:.0%} of each model's traffic at Batch API rates"]
+        inputs = [f"eligible share {share} of each model's traffic at Batch API rates"]
     elif route.kind == "caching":
-        inputs = [f"eligible share {route.eligible_share:.0%} of today's uncached input read from the cache",
+        inputs = [f"eligible share {share} of today's uncached input read from the cache",
                   f"{route.reads_per_write:g} reads per cached token written ({route.cache_write_ttl} write rate)"]
     elif route.kind == "reseller":
-        inputs = [f"{route.eligible_share:.0%} of traffic at provider `{route.provider}` with ids "
+        inputs = [f"{share} of traffic at provider `{route.provider}` with ids "
                   + ", ".join(f"`{k}` → `{v}`" for k, v in route.model_ids.items())]
     elif route.kind == "relay":
-        inputs = [f"{route.eligible_share:.0%} of traffic; credit rate {route.credit_rate:g} {route.currency} "
-                  f"per 1 USD of list-price usage; FX {route.fx_rate:g} {route.currency} per USD "
-                  f"({route.fx_date}, {route.fx_source}); fees {route.fee_share:.1%} of payments"]
+        inputs = [f"{share} of traffic; credit rate {route.credit_rate:g} {route.currency} per 1 USD of list-price "
+                  f"usage; FX {route.fx_rate:g} {route.currency} per USD ({route.fx_date}, {route.fx_source}); "
+                  f"fees {route.fee_share:.1%} of payments"]
     else:
-        inputs = []
-    one_time = route.one_time
-    inputs.append(f"one-time cost {_usd(one_time.usd)} = {one_time.engineering_days:g} engineer-days × "
-                  f"{_usd(one_time.day_rate_usd)} + {_usd(one_time.other_usd)}"
-                  + (f" ({one_time.source})" if one_time.source else ""))
-    lines = [f"- **{route.name}** ({route.kind}): " + "; ".join(inputs)
-             + (f". Source: {route.source}" if route.source else "") + (f" ({route.date})" if route.date else "")]
-    if route.constraints:
-        lines.append("  - constraints: " + "; ".join(route.constraints))
-    if route.risks:
-        lines.append("  - risks: " + "; ".join(route.risks))
-    return "\n".join(lines)
+        inputs = ["the official API as used today"]
+    cost = route.one_time
+    one_time = (f"{_usd(cost.usd)} = {cost.engineering_days:g} engineer-days × {_usd(cost.day_rate_usd)} + "
+                f"{_usd(cost.other_usd)}" + (f" ({cost.source})" if cost.source else ""))
+    return {"name": route.name, "kind": route.kind, "inputs": inputs, "one_time": one_time, "source": route.source,
+            "date": route.date, "constraints": route.constraints, "risks": route.risks}
 
 
-def _relay_arithmetic(inputs: RoutesSectionInputs, routes: list[Route], baseline: str) -> str:
-    relays = [r for r in routes if r.kind == "relay"]
-    if not relays:
-        return ""
-    names = inputs.quantile_names
-    median = names[len(names) // 2]
-    horizon = inputs.route_costs[inputs.route_costs["period"] == "horizon"].groupby("route")[median].sum()
-    base = horizon.get(baseline, np.nan)
-    risk_free = [r for r in routes if r.kind in ("batch", "caching")]
-    parts = []
-    for relay in relays:
+def _saving(horizon: pd.Series, baseline: str, route: str) -> dict[str, str]:
+    base, cost = horizon.get(baseline, np.nan), horizon.get(route, np.nan)
+    return {"cost": _usd(cost), "saving": _usd(base - cost), "saving_share": _share((base - cost) / base if base else np.nan)}
+
+
+def _relays(routes: list[Route], horizon: pd.Series, baseline: str) -> list[dict[str, str]]:
+    """Each relay's arithmetic: what 1 USD of list price costs, and its saving on the forecast."""
+    out = []
+    for relay in (r for r in routes if r.kind == "relay"):
         multiplier = relay_multiplier(relay)
-        cost = horizon.get(relay.name, np.nan)
-        parts.append(
-            f"**{relay.name}:** {relay.credit_rate:g} {relay.currency} buys 1 USD of list-price usage; "
-            f"at {relay.fx_rate:g} {relay.currency}/USD ({relay.fx_date}; {relay.fx_source}), "
-            f"1 USD of list price costs {relay.credit_rate:g} / {relay.fx_rate:g} × (1 + {relay.fee_share:g} fees) "
-            f"= **{multiplier:.4f} USD**, i.e. {1 - multiplier:.1%} below list on the "
-            f"{relay.eligible_share:.0%} of traffic moved, before any risk is priced. On this forecast "
-            f"({median.upper()}, whole horizon): {_usd(base)} on {baseline} vs {_usd(cost)} on the relay, "
-            f"a saving of {_usd(base - cost)} ({_share((base - cost) / base if base else np.nan)}).")
-    for route in risk_free:
-        cost = horizon.get(route.name, np.nan)
-        parts.append(f"Beside it, on the same forecast and without a third party: **{route.name}** saves "
-                     f"{_usd(base - cost)} ({_share((base - cost) / base if base else np.nan)}).")
-    parts.append("The relay's saving buys the risks listed with it above; none of them is priced in these "
-                 "numbers (no premium for latency, outages, suspension or FX moves).")
-    return "### The relay's arithmetic\n\n" + "\n\n".join(parts)
+        out.append({"name": relay.name, "credit_rate": f"{relay.credit_rate:g}", "currency": relay.currency,
+                    "fx_rate": f"{relay.fx_rate:g}", "fx_date": relay.fx_date, "fx_source": relay.fx_source,
+                    "fee_share": f"{relay.fee_share:g}", "multiplier": f"{multiplier:.4f}",
+                    "discount": f"{1 - multiplier:.1%}", "eligible_share": f"{relay.eligible_share:.0%}",
+                    **_saving(horizon, baseline, relay.name)})
+    return out
 
 
 def _payback(value: float, months: int) -> str:
@@ -198,22 +175,19 @@ def _cashflow_table(inputs: RoutesSectionInputs) -> str:
     return _table(wide.reset_index().rename(columns={"label": "month"}))
 
 
-def _price_check(inputs: RoutesSectionInputs) -> str:
+def _price_check(inputs: RoutesSectionInputs) -> tuple[str, dict[str, str] | None]:
+    """The priced-vs-billed table (empty string without a bill) and the month of the largest gap."""
     check = inputs.price_check
     if check.empty:
-        return ("No billed costs were supplied (`billed_costs`: a CSV with `date, amount_usd`, or the Admin API "
-                "cost report), so the price model is **not checked against a bill**: the costs above are list "
-                "prices applied to the usage, nothing more.")
+        return "", None
     shown = pd.DataFrame({
         "month": check["period"], "priced (list rates)": check["priced_usd"].map(_usd),
         "billed": check["billed_usd"].map(_usd), "gap (billed - priced)": check["gap_usd"].map(_usd),
         "gap share of bill": check["gap_share"].map(_share), "missing usage buckets": check["missing_buckets"]})
-    worst = check.loc[check["gap_share"].abs().idxmax()] if check["gap_share"].notna().any() else None
-    note = (f" The largest gap is {_share(worst['gap_share'])} of the bill in {worst['period']}: until it is "
-            "explained (discounts, credits, long-context tiers, usage the source misses), read the route costs "
-            "with that margin." if worst is not None else "")
-    return ("The usage history priced at the baseline route's rates, beside what was billed, per month present "
-            "in both:\n\n" + _table(shown) + "\n\n" + note.strip())
+    if not check["gap_share"].notna().any():
+        return _table(shown), None
+    worst = check.loc[check["gap_share"].abs().idxmax()]
+    return _table(shown), {"share": _share(worst["gap_share"]), "month": worst["period"]}
 
 
 def render_routes_section(inputs: RoutesSectionInputs) -> str:
@@ -221,39 +195,27 @@ def render_routes_section(inputs: RoutesSectionInputs) -> str:
     routes = [Route(**r) for r in inputs.params["routes"]["definitions"]]
     baseline = inputs.params["routes"]["baseline"]
     names = inputs.quantile_names
-    lower, median, upper = names[0], names[len(names) // 2], names[-1]
+    median = names[len(names) // 2]
     roi = inputs.params["roi"]
     summary = inputs.roi_summary
-    growth = summary["growth_after_forecast"].iloc[0] if len(summary) else np.nan
-    fit_months = int(summary["growth_fit_history_months"].iloc[0]) if len(summary) else 0
-    parts = [
-        "## Cost per route and migration ROI",
-        _unpriced(inputs)
-        + f"What the forecast costs on each route, {median.upper()} ({lower.upper()} – {upper.upper()}) in USD, "
-          f"at the price in force on each month's first day; each model is priced by its own provider in "
-          f"genai-prices (or the price table). Intervals assume all token types and models move together "
-          f"(comonotone), which is how the forecast's period totals get their intervals (one backtested scale per "
-          f"period), so adding quantiles is exact under that assumption; long-context (>200K input) tiers are not "
-          f"applied.\n\n" + _horizon_table(inputs, baseline) + _gaps_in_rates(inputs),
-        "Per month (all priced models):\n\n" + _monthly_table(inputs) + "\n\n![Cost per route and month](route_costs.png)",
-        "### Routes and their assumptions\n\n" + "\n".join(_route_inputs(r) for r in routes)
-        + "\n\n" + _rates_table(inputs),
-        _relay_arithmetic(inputs, routes, baseline),
-        f"### Migration ROI against {baseline}\n\n"
-        f"Month 1 is the first forecast month and each route is assumed live from then. Months after the "
-        f"forecast are **extrapolated**: the baseline's growth of {_share(growth)}/month, fitted (log-linear) to "
-        f"{fit_months} whole months of priced history and the forecast months' {median.upper()}, with intervals that keep widening (log-width × √(months ahead)). NPV discounts each month's "
-        f"saving at {_share(roi['annual_discount_rate'])} a year ({roi.get('discount_rate_source', 'config')}) "
-        f"over {roi['months']} months, less the one-time cost paid now. Payback is the first month whose "
-        f"cumulative saving covers the one-time cost; break-even is the share of the baseline cost a route must "
-        f"save to pay back within {roi['months']} months (for a relay, the credit rate at which it does).\n\n"
-        + _roi_table(inputs)
-        + f"\n\nCumulative saving, {median.upper()}, before the one-time cost (`roi_cashflow.csv` has every "
-          f"quantile):\n\n" + _cashflow_table(inputs) + "\n\n![Cumulative cash flow](roi_cashflow.png)",
-        f"### Sensitivity\n\nEach input moved down and up by {roi['sensitivity']['swing']:.0%} (traffic growth "
-        f"after the forecast by {roi['sensitivity']['growth_swing']:.0%} points a month), the others held; the "
-        f"bars show the {roi['months']}-month NPV at {median.upper()} (`roi_sensitivity.csv`).\n\n"
-        "![Sensitivity of the NPV](roi_tornado.png)",
-        "### Prices checked against the bill\n\n" + _price_check(inputs),
-    ]
-    return "\n\n".join(p for p in parts if p)
+    horizon = inputs.route_costs[inputs.route_costs["period"] == "horizon"].groupby("route")[median].sum()
+    rates = inputs.route_rates
+    price_check_table, worst_gap = _price_check(inputs)
+    context = {
+        "lo": names[0].upper(), "mid": median.upper(), "hi": names[-1].upper(), "baseline": baseline,
+        "unpriced": sorted(m for m, p in inputs.prices.items() if p is None),
+        "horizon_table": _horizon_table(inputs, baseline), "rate_gaps": _gaps_in_rates(inputs),
+        "monthly_table": _monthly_table(inputs), "routes": [_route(r) for r in routes],
+        "rates_month": rates["period"].min(), "rates_date": rates["price_date"].min(), "rates_table": _rates_table(inputs),
+        "relays": _relays(routes, horizon, baseline), "baseline_cost": _usd(horizon.get(baseline, np.nan)),
+        "risk_free": [{"name": r.name, **_saving(horizon, baseline, r.name)} for r in routes
+                      if r.kind in ("batch", "caching")],
+        "growth": _share(summary["growth_after_forecast"].iloc[0] if len(summary) else np.nan),
+        "growth_history_months": int(summary["growth_fit_history_months"].iloc[0]) if len(summary) else 0,
+        "discount_rate": _share(roi["annual_discount_rate"]),
+        "discount_rate_source": roi.get("discount_rate_source", "config"), "months": roi["months"],
+        "roi_table": _roi_table(inputs), "cashflow_table": _cashflow_table(inputs),
+        "swing": f"{roi['sensitivity']['swing']:.0%}", "growth_swing": f"{roi['sensitivity']['growth_swing']:.0%}",
+        "price_check_table": price_check_table, "worst_gap": worst_gap,
+    }
+    return _TEMPLATES.get_template("routes_section.md.j2").render(context).strip()
