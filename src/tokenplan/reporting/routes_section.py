@@ -21,7 +21,6 @@ from tokenplan.reporting.markdown import markdown_table as _table
 
 __all__ = ["RoutesSectionInputs", "render_routes_section"]
 
-FIGURES = ("route_costs.png", "roi_cashflow.png", "roi_tornado.png")
 # Markdown, not HTML: no autoescape (report.html escapes when it renders the Markdown).
 _TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("tokenplan.reporting", "templates"),
                                 trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
