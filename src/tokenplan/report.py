@@ -130,9 +130,9 @@ def _costs(inputs: ReportInputs) -> str:
     for column in split:
         costs[column] = costs[column].map(_usd)
     shown = costs[["series", "period", "buckets", "cost USD", *split]]
-    prices = pd.DataFrame([{"model": p.model, "price date": f"{p.date}", "source": p.source,
+    prices = pd.DataFrame([{"model": p.model, "provider": p.provider, "price date": f"{p.date}", "source": p.source,
                             **{f"{k.removesuffix('_tokens')} $/MTok": f"{v:g}" for k, v in p.usd_per_mtok.items()}}
-                           for p in inputs.prices.values() if p is not None])
+                           for p in inputs.prices.values() if p is not None]).fillna("–")
     unpriced = [m for m, p in inputs.prices.items() if p is None]
     missing = ("\n\n" + "; ".join(f"**{m}**: no price: add it to the price table" for m in unpriced)
                + " (`price_table`); it is left out of the costs." if unpriced else "")

@@ -94,6 +94,7 @@ def test_mixed_providers_are_priced_and_the_unpriced_model_is_named_not_fatal(ru
     report_costs = _costs(type("Inputs", (), {"quantile_names": ["p10", "p50", "p90"], "costs": run["cost_forecast"],
                                               "prices": prices})())
     assert "**our-finetune**: no price: add it to the price table" in report_costs
+    assert "| gpt-4o-2024-08-06 | openai |" in report_costs
 
 
 def test_the_relay_saves_list_minus_credit_over_fx_and_its_arithmetic_is_shown(run):
