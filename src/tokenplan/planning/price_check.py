@@ -56,17 +56,21 @@ def whole_months(history: pd.DataFrame) -> list[str]:
 
 def monthly_gap(history_costs: pd.DataFrame, billed: pd.DataFrame) -> pd.DataFrame:
     """Priced vs billed USD per month present in both: ``period, priced_usd, billed_usd, gap_usd,
-    gap_share`` (gap = billed - priced, as a share of billed) and ``missing_buckets`` of the history.
+    gap_share`` (gap = billed - priced, as a share of billed), the days the bill covers, whether the
+    history covers the whole month, and its ``missing_buckets``: a gap in a partly covered month may
+    be coverage, not price.
 
-    ``history_costs``: ``period, model, observed`` (USD) and ``missing_buckets`` per period.
+    ``history_costs``: ``period, model, observed`` (USD), ``missing_buckets`` and ``whole_month``.
     """
-    columns = ["period", "priced_usd", "billed_usd", "gap_usd", "gap_share", "missing_buckets"]
+    columns = ["period", "priced_usd", "billed_usd", "gap_usd", "gap_share", "billed_days", "whole_month",
+               "missing_buckets"]
     if billed.empty:
         return pd.DataFrame(columns=columns)
-    month = billed["date"].dt.tz_convert(None).dt.to_period("M").astype(str)
-    bill = billed.assign(period=month).groupby("period")["amount_usd"].sum().rename("billed_usd")
-    ours = history_costs.groupby("period")[["observed", "missing_buckets"]].sum().rename(
-        columns={"observed": "priced_usd"})
+    day = billed["date"].dt.tz_convert(None).dt.normalize()
+    bill = billed.assign(period=day.dt.to_period("M").astype(str), day=day).groupby("period").agg(
+        billed_usd=("amount_usd", "sum"), billed_days=("day", "nunique"))
+    ours = history_costs.groupby("period").agg(priced_usd=("observed", "sum"), missing_buckets=("missing_buckets", "sum"),
+                                               whole_month=("whole_month", "all"))
     out = pd.concat([ours, bill], axis=1, join="inner").reset_index(names="period")
     out["gap_usd"] = out["billed_usd"] - out["priced_usd"]
     out["gap_share"] = out["gap_usd"] / out["billed_usd"].where(out["billed_usd"] != 0)

@@ -182,7 +182,9 @@ def _price_check(inputs: RoutesSectionInputs) -> tuple[str, dict[str, str] | Non
     shown = pd.DataFrame({
         "month": check["period"], "priced (list rates)": check["priced_usd"].map(_usd),
         "billed": check["billed_usd"].map(_usd), "gap (billed - priced)": check["gap_usd"].map(_usd),
-        "gap share of bill": check["gap_share"].map(_share), "missing usage buckets": check["missing_buckets"]})
+        "gap share of bill": check["gap_share"].map(_share), "days billed": check["billed_days"],
+        "history covers the month": check["whole_month"].map({True: "yes", False: "partly"}),
+        "missing usage buckets": check["missing_buckets"]})
     if not check["gap_share"].notna().any():
         return _table(shown), None
     worst = check.loc[check["gap_share"].abs().idxmax()]
