@@ -30,7 +30,7 @@ QUANTILES = ("p10", "p50", "p90")
 RUN_TIMEOUT_SECONDS = 600
 # Headings are matched loosely (case-insensitive substrings of a markdown heading), so
 # rewording a section title does not break the test but dropping a section does.
-REPORT_SECTIONS = ("forecast", "backtest", "shap")
+REPORT_SECTIONS = ("forecast", "backtest", "shap", "cost per route", "migration roi", "checked against the bill")
 
 
 def _kedro_command() -> list[str]:
@@ -113,8 +113,24 @@ def test_report_html_is_self_contained(first_report):
     assert page.startswith("<!DOCTYPE html>") and "<table>" in page and "<h2>Forecast</h2>" in page
     # Every figure is embedded, none is fetched from a file or the network.
     sources = re.findall(r'<img src="([^"]*)"', page)
-    assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources), [s[:40] for s in sources]
+    figures = re.findall(r"!\[[^\]]*\]\(([^)]*)\)", (first_report["folders"][0] / "report.md").read_text())
+    assert len(sources) == len(figures) >= 6 and all(s.startswith("data:image/png;base64,") for s in sources), [s[:40] for s in sources]
     assert "http://" not in page and "https://" not in page
+
+
+def test_route_and_roi_tables_are_in_the_report_folder(first_report):
+    folder = first_report["folders"][0]
+    costs = pd.read_csv(folder / "route_costs.csv")
+    assert list(costs.columns) == ["route", "model", "period", *QUANTILES]
+    assert (costs["p10"] <= costs["p50"]).all() and (costs["p50"] <= costs["p90"]).all()
+    summary = pd.read_csv(folder / "roi_summary.csv")
+    assert {"one_time_cost_usd", "monthly_saving_p50", "payback_month_p50", "npv_12m_p50",
+            "annual_discount_rate"} <= set(summary.columns)
+    flow = pd.read_csv(folder / "roi_cashflow.csv")
+    assert {"route", "month", "saving_p50", "cumulative_p50", "extrapolated"} <= set(flow.columns)
+    assert set(flow["month"]) == set(range(1, 13)) and flow["extrapolated"].any()
+    text = (folder / "report.md").read_text()
+    assert "relay_cny" in text and "not checked against a bill" in text
 
 
 def test_forecast_quantiles_are_ordered_and_non_negative(forecast, test_params):

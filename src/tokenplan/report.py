@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.pricing import UnitPrices
 from tokenplan.reporting.forecast_method_section import render_method_section
+from tokenplan.planning.prices import UnitPrices
+from tokenplan.reporting.markdown import markdown_table as _table
 
 _BUCKET_NAMES = {"D": "daily", "h": "hourly", "H": "hourly"}
 
@@ -28,11 +29,12 @@ class ReportInputs:
     importance: pd.DataFrame       # shap_importance
     events: pd.DataFrame           # events_calendar
     best_params: dict[str, Any]
-    prices: dict[str, UnitPrices]
+    prices: dict[str, UnitPrices | None]  # None: the model has no price
     quantile_names: list[str]
     settings: dict[str, Any]       # freq, horizon, holiday country, trend, objective
     layout: dict[str, Any] | None = None      # forecast_layout
     selection: dict[str, Any] | None = None   # model_selection
+    routes_section: str = ""       # tokenplan.reporting.routes_section (cost per route, ROI)
 
 
 def _number(value: float) -> str:
@@ -46,13 +48,6 @@ def _number(value: float) -> str:
 
 def _usd(value: float) -> str:
     return f"${value:,.0f}"
-
-
-def _table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *rows])
 
 
 def _interval(row: pd.Series, names: list[str], fmt=_number) -> str:
@@ -113,10 +108,14 @@ def _costs(inputs: ReportInputs) -> str:
     for column in split:
         costs[column] = costs[column].map(_usd)
     shown = costs[["series", "period", "buckets", "cost USD", *split]]
-    prices = pd.DataFrame([{"model": p.model, "price date": f"{p.date}", "source": p.source,
+    prices = pd.DataFrame([{"model": p.model, "provider": p.provider, "price date": f"{p.date}", "source": p.source,
                             **{f"{k.removesuffix('_tokens')} $/MTok": f"{v:g}" for k, v in p.usd_per_mtok.items()}}
-                           for p in inputs.prices.values()])
-    return _table(shown) + "\n\nPrices used (standard API, no batch or discounts):\n\n" + _table(prices)
+                           for p in inputs.prices.values() if p is not None]).fillna("–")
+    unpriced = [m for m, p in inputs.prices.items() if p is None]
+    missing = ("\n\n" + "; ".join(f"**{m}**: no price: add it to the price table" for m in unpriced)
+               + " (`price_table`); it is left out of the costs." if unpriced else "")
+    return (_table(shown) + "\n\nPrices used (standard API, no batch or discounts):\n\n" + _table(prices)
+            + missing)
 
 
 def events_in_horizon(events: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
@@ -205,6 +204,7 @@ def render_report(inputs: ReportInputs) -> str:
         "(0.10 ≈ a 10% swing). The anchor itself (level and growth at the origin) sits outside the trees.\n\n"
         + _shap(inputs) + "\n\n![SHAP summary](shap_summary.png)",
         "## Cost estimate\n\n" + _costs(inputs),
+        *([inputs.routes_section] if inputs.routes_section else []),
         "## Assumptions\n\n" + _assumptions(inputs),
     ]) + "\n"
 

@@ -1,0 +1,68 @@
+"""Cost of forecast token totals, per series and period (today's table) and per route.
+
+Quantiles of a cost add the token types' quantiles, i.e. assume the token types of a
+model, and the models, move together (comonotone). That is how ``forecast_totals``
+builds its intervals (one backtested scale per period for every series and target), so
+the sum is the cost's own quantile there; if token types moved independently, the
+interval would be somewhat narrower.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
+
+__all__ = ["cost_by_period", "route_costs"]
+
+
+def cost_by_period(totals: pd.DataFrame, prices: dict[str, UnitPrices | None],
+                   quantile_names: list[str]) -> pd.DataFrame:
+    """USD cost per (series, period) with one column per quantile and the P50 split by token type.
+
+    Series whose model has no price (``None``) are left out; the report lists them.
+    """
+    priced = totals[totals["target"].isin(PRICED_TARGETS)].copy()
+    model = priced["series"].str.split("/").str[0]
+    priced = priced[model.map(lambda m: prices.get(m) is not None)]
+    model = priced["series"].str.split("/").str[0]
+    rate = [prices[m].usd_per_mtok[t] / 1e6 for m, t in zip(model, priced["target"], strict=True)]
+    for name in quantile_names:
+        priced[name] = priced[name] * rate
+    keys = ["series", "period", "start", "end", "buckets"]
+    cost = priced.groupby(keys, sort=False)[quantile_names].sum()
+    median = quantile_names[len(quantile_names) // 2]
+    split = priced.pivot_table(index=keys, columns="target", values=median, aggfunc="sum", sort=False)
+    split.columns = [f"{median}_{c.removesuffix('_tokens')}" for c in split.columns]
+    return cost.join(split).reset_index()
+
+
+def _horizon_rates(rates: pd.DataFrame, totals: pd.DataFrame, median: str) -> pd.DataFrame:
+    """Rates for the whole horizon: monthly rates weighted by each month's P50 tokens."""
+    months = totals[totals["period"] != "horizon"].rename(columns={"target": "token_type"})
+    weighted = rates.merge(months[["series", "token_type", "period", median]], on=["series", "token_type", "period"])
+    weighted["weight"] = weighted[median].clip(lower=0) + 1e-12  # equal weights when a type has no tokens
+    weighted["cost"] = weighted["usd_per_mtok"] * weighted["weight"]
+    keys = ["route", "series", "model", "token_type"]
+    out = weighted.groupby(keys, as_index=False)[["cost", "weight"]].sum()
+    return out.assign(period="horizon", usd_per_mtok=out["cost"] / out["weight"])[[*keys, "period", "usd_per_mtok"]]
+
+
+def route_costs(totals: pd.DataFrame, rates: pd.DataFrame, quantile_names: list[str]) -> pd.DataFrame:
+    """USD per route, model and period (months ``YYYY-MM`` and ``horizon``) with one column per quantile.
+
+    Quantiles add over token types and series (comonotone, see the module docstring).
+    """
+    median = quantile_names[len(quantile_names) // 2]
+    all_rates = pd.concat([rates, _horizon_rates(rates, totals, median)], ignore_index=True)
+    tokens = totals[totals["target"].isin(PRICED_TARGETS)].rename(columns={"target": "token_type"})
+    priced = all_rates.merge(tokens[["series", "token_type", "period", *quantile_names]],
+                             on=["series", "token_type", "period"])
+    for name in quantile_names:
+        priced[name] = priced[name].fillna(0) * priced["usd_per_mtok"] / 1e6
+    cost = priced.groupby(["route", "model", "period"], sort=False, as_index=False)[quantile_names].sum()
+    cost[quantile_names] = np.sort(cost[quantile_names].to_numpy(), axis=1)
+    order = {route: i for i, route in enumerate(dict.fromkeys(rates["route"]))}  # routes as configured
+    return cost.sort_values(["route", "period", "model"], key=lambda c: c.map(order) if c.name == "route" else c,
+                            kind="stable").reset_index(drop=True)

@@ -1,0 +1,135 @@
+"""Token prices per model, dated: genai-prices (offline) or the user's price table.
+
+Rates are derived per token type by pricing one small request of that type with
+``genai_prices.calc_price`` at the requested date, so they follow the package's data
+(including price changes over time) with no price typed into this code. A small
+request stays below long-context tiers (e.g. Sonnet's >200K-token pricing); a
+workload of such requests needs request-level pricing, which this form does not do
+and the report says so.
+
+Each model is priced by its own provider: genai-prices finds it from the model id
+(``gpt-4o-2024-08-06`` -> ``openai``, ``claude-*`` -> ``anthropic``) unless config
+names one. A model genai-prices does not know is priced from the user's price table
+(``model, input/cache_write/cache_read/output_usd_per_mtok, source, date``); a model
+in neither has no price (``None``), and callers leave it out and say so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from importlib.metadata import version
+
+import pandas as pd
+import pandera.pandas as pa
+from genai_prices import Usage, calc_price
+
+from tokenplan.schemas import _check, require_columns
+
+__all__ = [
+    "CACHE_WRITE_1H",
+    "PRICED_TARGETS",
+    "PRICE_TABLE_COLUMNS",
+    "UnitPrices",
+    "genai_unit_prices",
+    "table_unit_prices",
+    "unit_prices",
+    "validate_price_table",
+]
+
+# Probe size: small enough to stay in the base tier of every model.
+_PROBE_TOKENS = 1_000
+
+PRICED_TARGETS = ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens")
+# The 1-hour cache write rate (Anthropic); only routes that choose 1-hour caching use it.
+CACHE_WRITE_1H = "cache_write_1h_tokens"
+_TABLE_RATES = {f"{t.removesuffix('_tokens')}_usd_per_mtok": t for t in PRICED_TARGETS}
+PRICE_TABLE_COLUMNS = ["model", *_TABLE_RATES, "source", "date"]
+
+
+@dataclass(frozen=True)
+class UnitPrices:
+    """USD per million tokens of each type for one model at one date, and where they come from."""
+
+    model: str
+    provider: str
+    date: dt.date
+    usd_per_mtok: dict[str, float]
+    source: str
+
+
+def _probe(token_type: str) -> Usage:
+    n = _PROBE_TOKENS
+    # genai-prices counts cache reads and writes inside input_tokens (total input).
+    return {
+        "input_tokens": Usage(input_tokens=n),
+        "cache_write_tokens": Usage(input_tokens=n, cache_write_tokens=n),
+        CACHE_WRITE_1H: Usage(input_tokens=n, cache_write_tokens=n, cache_write_1h_tokens=n),
+        "cache_read_tokens": Usage(input_tokens=n, cache_read_tokens=n),
+        "output_tokens": Usage(output_tokens=n),
+    }[token_type]
+
+
+def genai_unit_prices(model: str, when: dt.date, provider: str | None = None,
+                      processing: str | None = None) -> UnitPrices:
+    """genai-prices rates for ``model`` in force on ``when`` (``provider`` None: found from the model id).
+
+    ``processing='batch'`` gives Batch API rates where genai-prices has them (else the
+    standard rates: the caller compares to tell). Raises ``LookupError`` for an unknown model.
+    """
+    timestamp = dt.datetime.combine(when, dt.time(12), tzinfo=dt.timezone.utc)
+    context = {"processing": processing} if processing else None
+    rates, found = {}, provider
+    for token_type in (*PRICED_TARGETS, CACHE_WRITE_1H):
+        try:
+            price = calc_price(_probe(token_type), model, provider_id=provider,
+                               genai_request_timestamp=timestamp, price_context=context)
+        except ValueError:  # a provider without 1-hour cache writes
+            continue
+        found = price.provider.id
+        rates[token_type] = float(price.total_price) * 1_000_000 / _PROBE_TOKENS
+    return UnitPrices(model, found or "", when, rates, f"genai-prices {version('genai-prices')}")
+
+
+_PRICE_TABLE_SCHEMA = pa.DataFrameSchema(
+    {
+        "model": pa.Column(str, checks=pa.Check.str_length(min_value=1)),
+        **{c: pa.Column(float, checks=pa.Check.ge(0), coerce=True) for c in _TABLE_RATES},
+        "source": pa.Column(str, checks=pa.Check.str_length(min_value=1)),
+        "date": pa.Column("datetime64[ns]", coerce=True),
+    },
+    strict=False,
+)
+
+
+def validate_price_table(table: pd.DataFrame, source: str = "price_table") -> pd.DataFrame:
+    """The user's price table, checked: rates >= 0 USD per million tokens, a source and a date per row."""
+    require_columns(table, tuple(PRICE_TABLE_COLUMNS), source)
+    if table.empty:
+        return table.assign(date=pd.to_datetime(table["date"]))
+    return _check(_PRICE_TABLE_SCHEMA, table.reset_index(drop=True), source)
+
+
+def table_unit_prices(table: pd.DataFrame, model: str, when: dt.date) -> UnitPrices | None:
+    """The price table's rates for ``model``: the latest row dated on or before ``when``
+    (else its earliest row, whose date the report shows); None when the table lacks the model."""
+    rows = table[table["model"] == model].sort_values("date")
+    if rows.empty:
+        return None
+    in_force = rows[rows["date"].dt.date <= when]
+    row = (in_force if len(in_force) else rows.head(1)).iloc[-1]
+    rates = {target: float(row[column]) for column, target in _TABLE_RATES.items()}
+    return UnitPrices(model, "price table", row["date"].date(), rates, f"price table: {row['source']}")
+
+
+def unit_prices(model: str, when: dt.date, price_table: pd.DataFrame | None = None,
+                provider: str | None = None) -> UnitPrices | None:
+    """Standard rates for ``model`` on ``when``: the user's price table first, then genai-prices; None if neither has it."""
+    if price_table is not None:
+        stated = table_unit_prices(price_table, model, when)
+        if stated is not None:
+            return stated
+    try:
+        return genai_unit_prices(model, when, provider)
+    except LookupError:
+        return None

@@ -1,0 +1,166 @@
+"""Migration ROI against the baseline route: monthly cash flow, payback, NPV and break-even.
+
+Month 1 is the first calendar month of the forecast, and the migration is assumed to
+take effect then. A forecast month the horizon covers only partly is scaled to the
+whole month (``basis`` says from how many buckets). Months after the forecast are an
+extrapolation: each route's P50 grows at the baseline's monthly growth, fitted to the
+last whole months of history and the forecast months, and the interval keeps widening, its log-width growing with the
+square root of the months ahead (as a random-walk level would). Every such month is
+flagged ``extrapolated``.
+
+All quantiles treat models, token types and months as moving together (one common
+driver, as ``forecast_totals`` does), so a saving's quantile is the difference of the
+two routes' costs at the same quantile, and an NPV quantile discounts the months'
+savings at that quantile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.planning.routes import Route
+
+__all__ = ["break_even_credit_rate", "break_even_discount", "cashflow", "monthly_route_costs", "npv",
+           "payback_month", "route_months", "route_summary"]
+
+
+def monthly_route_costs(route_costs: pd.DataFrame, periods: pd.DataFrame, freq: str,
+                        quantile_names: list[str]) -> pd.DataFrame:
+    """USD per route and forecast month over all priced models, scaled to the whole month.
+
+    ``periods``: ``period, start, end, buckets`` (the forecast's months, as in
+    ``forecast_totals``); the result has ``route, period, month, buckets, month_buckets``.
+    """
+    months = periods[periods["period"] != "horizon"].drop_duplicates("period").sort_values("period")
+    rows = []
+    for month, row in enumerate(months.itertuples(), start=1):
+        start = pd.Period(row.period, "M").start_time
+        full = len(pd.date_range(start, start + pd.offsets.MonthEnd(1) + pd.Timedelta(days=1), freq=freq,
+                                 inclusive="left"))
+        rows.append({"period": row.period, "month": month, "buckets": int(row.buckets), "month_buckets": full})
+    frame = pd.DataFrame(rows)
+    cost = route_costs[route_costs["period"] != "horizon"].groupby(["route", "period"], sort=False,
+                                                                   as_index=False)[quantile_names].sum()
+    cost = cost.merge(frame, on="period")
+    cost[quantile_names] = cost[quantile_names].mul(cost["month_buckets"] / cost["buckets"], axis=0)
+    return cost.sort_values("month", kind="stable").sort_values("route", kind="stable", key=lambda r: r.map(
+        {route: i for i, route in enumerate(dict.fromkeys(route_costs["route"]))})).reset_index(drop=True)
+
+
+def _growth(monthly_p50: pd.Series) -> float:
+    """Monthly growth fitted (log-linear) to the P50s of the forecast months."""
+    values = monthly_p50.to_numpy(dtype=float)
+    if len(values) < 2 or (values <= 0).any():
+        return 0.0
+    return float(np.exp(np.polyfit(np.arange(len(values)), np.log(values), 1)[0]) - 1)
+
+
+def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str], months: int = 12,
+                 growth: float | None = None, history: pd.Series | None = None) -> tuple[pd.DataFrame, float]:
+    """Each route's monthly cost for months 1..``months`` (forecast, then extrapolated), and the growth used.
+
+    ``growth`` None: the baseline's monthly growth fitted (log-linear) to ``history`` (the
+    baseline cost of whole months before the forecast, oldest first) followed by the
+    forecast months' P50.
+    """
+    median = quantile_names[len(quantile_names) // 2]
+    base = monthly[monthly["route"] == baseline].sort_values("month")
+    fitted = base[median] if history is None else pd.concat([history, base[median]], ignore_index=True)
+    rate = _growth(fitted) if growth is None else growth
+    last = base.iloc[-1]
+    # Interval of the last forecast month as ratios to its P50: the common driver's spread.
+    log_ratio = np.log(np.clip(last[quantile_names].to_numpy(dtype=float), 1e-12, None) / max(last[median], 1e-12))
+    rows = []
+    for route, group in monthly.groupby("route", sort=False):
+        group = group.sort_values("month")
+        for row in group.itertuples():
+            basis = ("forecast" if row.buckets == row.month_buckets
+                     else f"forecast, scaled from {row.buckets} of {row.month_buckets} buckets")
+            rows.append({"route": route, "month": row.month, "period": row.period, "extrapolated": False,
+                         "basis": basis, **{q: getattr(row, q) for q in quantile_names}})
+        tail = group.iloc[-1]
+        for month in range(int(tail["month"]) + 1, months + 1):
+            ahead = month - int(tail["month"])
+            p50 = tail[median] * (1 + rate) ** ahead
+            widen = np.sqrt(month / int(tail["month"]))
+            period = str(pd.Period(tail["period"], "M") + ahead)
+            rows.append({"route": route, "month": month, "period": period, "extrapolated": True,
+                         "basis": f"extrapolated at {rate:+.1%}/month",
+                         **dict(zip(quantile_names, np.sort(p50 * np.exp(log_ratio * widen)), strict=True))})
+    frame = pd.DataFrame(rows)
+    return frame[frame["month"] <= months].reset_index(drop=True), rate
+
+
+def cashflow(months: pd.DataFrame, baseline: str, quantile_names: list[str]) -> pd.DataFrame:
+    """Monthly saving of each candidate route against the baseline, with its quantiles and cumulative sums.
+
+    Columns: ``route, month, period, saving_<q>..., cumulative_<q>..., extrapolated, basis``.
+    """
+    base = months[months["route"] == baseline].set_index("month")
+    out = []
+    for route, group in months[months["route"] != baseline].groupby("route", sort=False):
+        group = group.set_index("month")
+        saving = np.sort(base.loc[group.index, quantile_names].to_numpy() - group[quantile_names].to_numpy(), axis=1)
+        frame = pd.DataFrame(saving, columns=[f"saving_{q}" for q in quantile_names], index=group.index)
+        cumulative = frame.cumsum()
+        cumulative.columns = [f"cumulative_{q}" for q in quantile_names]
+        out.append(pd.concat([frame, cumulative], axis=1).assign(
+            route=route, period=group["period"], extrapolated=group["extrapolated"], basis=group["basis"],
+            baseline_cost_p50=base.loc[group.index, quantile_names[len(quantile_names) // 2]]).reset_index())
+    columns = ["route", "month", "period", *[f"saving_{q}" for q in quantile_names],
+               *[f"cumulative_{q}" for q in quantile_names], "baseline_cost_p50", "extrapolated", "basis"]
+    return pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)
+
+
+def payback_month(monthly_saving: list[float] | np.ndarray, one_time_cost: float) -> int | None:
+    """First month (1-based) whose cumulative saving is positive and covers the one-time cost; None if none."""
+    cumulative = np.cumsum(np.asarray(monthly_saving, dtype=float))
+    hits = np.flatnonzero((cumulative > 0) & (cumulative >= one_time_cost))
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+def npv(monthly_saving: list[float] | np.ndarray, one_time_cost: float, annual_rate: float) -> float:
+    """Net present value: -one-time cost (now) + each month's saving discounted at the end of its month."""
+    saving = np.asarray(monthly_saving, dtype=float)
+    months = np.arange(1, len(saving) + 1)
+    return float(-one_time_cost + (saving / (1 + annual_rate) ** (months / 12)).sum())
+
+
+def break_even_discount(baseline_costs: list[float] | np.ndarray, one_time_cost: float) -> float:
+    """Share of the baseline cost a route must save over the months given to pay back within them."""
+    total = float(np.sum(baseline_costs))
+    return one_time_cost / total if total > 0 else float("nan")
+
+
+def break_even_credit_rate(route: Route, saving_share_needed: float) -> float:
+    """The relay credit rate (local currency per USD of list price) at which it saves ``saving_share_needed``
+    of the baseline cost; NaN for other kinds or when no positive credit rate does.
+
+    A relay saves share x baseline x (1 - credit / FX x (1 + fees)).
+    """
+    if route.kind != "relay":
+        return float("nan")
+    multiplier = 1 - saving_share_needed / route.eligible_share if route.eligible_share else 0.0
+    return multiplier * route.fx_rate / (1 + route.fee_share) if multiplier > 0 else float("nan")
+
+
+def route_summary(route: Route, flow: pd.DataFrame, quantile_names: list[str], annual_rate: float,
+                  months: int) -> dict[str, Any]:
+    """One ``roi_summary`` row: one-time cost, mean monthly saving over the forecast months, payback month
+    and NPV at each quantile, and the break-even, from the route's ``cashflow`` rows."""
+    cost = route.one_time.usd
+    savings = {q: flow[f"saving_{q}"].to_numpy() for q in quantile_names}
+    median = quantile_names[len(quantile_names) // 2]
+    needed = break_even_discount(flow["baseline_cost_p50"], cost)
+    forecast_months = flow[~flow["extrapolated"]]
+    return {"route": route.name, "kind": route.kind, "one_time_cost_usd": cost,
+            **{f"monthly_saving_{q}": float(forecast_months[f"saving_{q}"].mean()) for q in quantile_names},
+            **{f"payback_month_{q}": payback_month(savings[q], cost) for q in quantile_names},
+            **{f"npv_{months}m_{q}": npv(savings[q], cost, annual_rate) for q in quantile_names},
+            "annual_discount_rate": annual_rate, "months": months,
+            "months_extrapolated": int(flow["extrapolated"].sum()),
+            "saving_share_p50": float(savings[median].sum() / flow["baseline_cost_p50"].sum()),
+            "break_even_saving_share": needed, "break_even_credit_rate": break_even_credit_rate(route, needed)}

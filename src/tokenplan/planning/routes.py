@@ -1,0 +1,170 @@
+"""Routes to buy the same tokens (official API, batch, caching, a reseller, a relay) and their rates.
+
+A route turns each model's standard rates into effective USD per million tokens per
+token type; every route is linear in tokens, so a route's cost is
+``sum(tokens of type t x effective rate of t)``. Kinds and their inputs (config,
+``planning.routes``):
+
+- ``official``: the API as used today (the baseline). A series whose service tier is
+  ``batch`` (where the source has the tier) is priced at batch rates.
+- ``batch``: ``eligible_share`` of each model's traffic at genai-prices' Batch API
+  rates (``price_context={'processing': 'batch'}``); where genai-prices has no batch
+  rate, the standard rate (no saving).
+- ``caching``: ``eligible_share`` of today's uncached input is served from the cache
+  (read rate); each cached token is written once per ``reads_per_write`` reads, at the
+  5-minute or 1-hour write rate (``cache_write_ttl``).
+- ``reseller``: ``eligible_share`` of traffic at a genai-prices provider (``aws``,
+  ``google``) under the provider's model ids (``model_ids``); a model without an id
+  stays on the official API.
+- ``relay``: ``eligible_share`` of traffic at list price x ``credit_rate`` (local
+  currency paid per USD of list-price usage) / ``fx_rate`` (local currency per USD) x
+  (1 + ``fee_share``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from typing import Literal
+
+import pandas as pd
+from pydantic import BaseModel, Field, PositiveFloat, model_validator
+
+from tokenplan.planning.prices import CACHE_WRITE_1H, PRICED_TARGETS, UnitPrices, genai_unit_prices, unit_prices
+
+__all__ = ["OneTimeCost", "Pricer", "Route", "relay_multiplier", "route_rates"]
+
+
+class OneTimeCost(BaseModel):
+    """The one-time cost of moving to a route (USD): engineering days x day rate + other."""
+
+    engineering_days: float = Field(0.0, ge=0)
+    day_rate_usd: float = Field(0.0, ge=0)
+    other_usd: float = Field(0.0, ge=0)
+    source: str = ""
+
+    @property
+    def usd(self) -> float:
+        return self.engineering_days * self.day_rate_usd + self.other_usd
+
+
+class Route(BaseModel):
+    """One route as configured; see the module docstring for each kind's inputs."""
+
+    name: str
+    kind: Literal["official", "batch", "caching", "reseller", "relay"]
+    eligible_share: float = Field(1.0, ge=0, le=1)
+    source: str = ""
+    date: str | None = None
+    one_time: OneTimeCost = OneTimeCost()
+    constraints: list[str] = []
+    risks: list[str] = []
+    # caching
+    reads_per_write: PositiveFloat = 1.0
+    cache_write_ttl: Literal["5m", "1h"] = "5m"
+    # reseller
+    provider: str | None = None
+    model_ids: dict[str, str] = {}
+    # relay
+    currency: str | None = None
+    credit_rate: PositiveFloat | None = None
+    fx_rate: PositiveFloat | None = None
+    fx_date: str | None = None
+    fx_source: str | None = None
+    fee_share: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _kind_inputs(self) -> Route:
+        needed = {"reseller": ("provider",), "relay": ("currency", "credit_rate", "fx_rate", "fx_date", "fx_source")}
+        missing = [f for f in needed.get(self.kind, ()) if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"route {self.name!r} ({self.kind}) needs {', '.join(missing)} in planning.routes")
+        return self
+
+
+def relay_multiplier(route: Route) -> float:
+    """USD paid per USD of list-price usage on a relay: credit rate / FX rate x (1 + fees)."""
+    return route.credit_rate / route.fx_rate * (1 + route.fee_share)
+
+
+class Pricer:
+    """Dated standard and batch rates per model (cached): the price table first, then genai-prices."""
+
+    def __init__(self, price_table: pd.DataFrame | None = None, providers: dict[str, str] | None = None) -> None:
+        self._table = price_table
+        self._providers = providers or {}
+        self.standard = lru_cache(maxsize=None)(self._standard)
+        self.batch = lru_cache(maxsize=None)(self._batch)
+        self.at_provider = lru_cache(maxsize=None)(self._at_provider)
+
+    def _standard(self, model: str, when: dt.date) -> UnitPrices | None:
+        return unit_prices(model, when, self._table, self._providers.get(model))
+
+    def _batch(self, model: str, when: dt.date) -> UnitPrices | None:
+        standard = self.standard(model, when)
+        if standard is None or standard.provider == "price table":
+            return None
+        batch = genai_unit_prices(model, when, standard.provider, processing="batch")
+        return None if batch.usd_per_mtok == standard.usd_per_mtok else batch
+
+    def _at_provider(self, model_id: str, provider: str, when: dt.date) -> UnitPrices | None:
+        try:
+            return genai_unit_prices(model_id, when, provider)
+        except LookupError:
+            return None
+
+
+def _mix(base: dict[str, float], other: dict[str, float], share: float) -> dict[str, float]:
+    return {t: (1 - share) * base[t] + share * other[t] for t in PRICED_TARGETS}
+
+
+def _rates_on_route(route: Route, model: str, tier: str | None, when: dt.date,
+                    pricer: Pricer) -> tuple[dict[str, float], str]:
+    standard = pricer.standard(model, when)
+    batch = pricer.batch(model, when)
+    base = (batch if tier == "batch" and batch else standard).usd_per_mtok
+    note = f"{standard.source}" + (", batch tier" if tier == "batch" and batch else "")
+    share = route.eligible_share
+    if route.kind == "official":
+        return dict(base), note
+    if route.kind == "batch":
+        if batch is None:
+            return dict(base), note + "; no batch rate in genai-prices on the price date: no saving"
+        return _mix(base, batch.usd_per_mtok, share), note
+    if route.kind == "caching":
+        rates = standard.usd_per_mtok
+        write = rates.get(CACHE_WRITE_1H if route.cache_write_ttl == "1h" else "cache_write_tokens")
+        if write is None:
+            return dict(base), note + f"; no {route.cache_write_ttl} cache-write rate: no saving"
+        cached = rates["cache_read_tokens"] + write / route.reads_per_write
+        return {**base, "input_tokens": (1 - share) * base["input_tokens"] + share * cached}, note
+    if route.kind == "reseller":
+        model_id = route.model_ids.get(model)
+        other = pricer.at_provider(model_id, route.provider, when) if model_id else None
+        if other is None:
+            return dict(base), note + f"; not offered at {route.provider}: stays on the official API"
+        return _mix(base, other.usd_per_mtok, share), f"{route.provider} {model_id} ({other.source})"
+    multiplier = relay_multiplier(route)
+    return {t: base[t] * (1 - share + share * multiplier) for t in PRICED_TARGETS}, note + f"; x{multiplier:.4f} list"
+
+
+def route_rates(routes: list[Route], series_models: dict[str, str], series_tiers: dict[str, str],
+                months: list[str], pricer: Pricer) -> pd.DataFrame:
+    """Effective USD per million tokens per route, series, month (``YYYY-MM``) and token type.
+
+    Prices are those in force on each month's first day. A model with no price gets no
+    rows: callers list it as unpriced.
+    """
+    rows = []
+    for month in months:
+        when = pd.Period(month, "M").start_time.date()
+        for series, model in series_models.items():
+            if pricer.standard(model, when) is None:
+                continue
+            for route in routes:
+                rates, note = _rates_on_route(route, model, series_tiers.get(series), when, pricer)
+                rows += [{"route": route.name, "series": series, "model": model, "period": month,
+                          "price_date": when, "token_type": t, "usd_per_mtok": rates[t], "note": note}
+                         for t in PRICED_TARGETS]
+    return pd.DataFrame(rows, columns=["route", "series", "model", "period", "price_date", "token_type",
+                                       "usd_per_mtok", "note"])

@@ -1,0 +1,222 @@
+"""The report's routes and ROI section as Markdown: every number comes from the planning tables.
+
+The words live in ``templates/routes_section.md.j2`` (Jinja2); this module formats the
+numbers and tables it fills in. Figures are referenced by file name
+(``route_costs.png``, ``roi_cashflow.png``, ``roi_tornado.png``); the tables it
+summarises sit beside ``report.md`` as CSV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
+from tokenplan.planning.routes import Route, relay_multiplier
+from tokenplan.reporting.markdown import markdown_table as _table
+
+__all__ = ["RoutesSectionInputs", "render_routes_section"]
+
+# Markdown, not HTML: no autoescape (report.html escapes when it renders the Markdown).
+_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("tokenplan.reporting", "templates"),
+                                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
+                                undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+@dataclass
+class RoutesSectionInputs:
+    """The planning tables and settings the section states."""
+
+    route_costs: pd.DataFrame
+    route_rates: pd.DataFrame
+    roi_summary: pd.DataFrame
+    roi_cashflow: pd.DataFrame
+    roi_sensitivity: pd.DataFrame
+    price_check: pd.DataFrame
+    prices: dict[str, UnitPrices | None]
+    params: dict[str, Any]              # planning parameters (routes, roi)
+    quantile_names: list[str]
+
+
+def _usd(value: float) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    return f"-${-value:,.0f}" if value < -0.5 else f"${abs(value):,.0f}"
+
+
+def _share(value: float) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.1%}"
+
+
+def _interval(row: Any, names: list[str], prefix: str = "") -> str:
+    lo, mid, hi = (row[f"{prefix}{n}"] for n in (names[0], names[len(names) // 2], names[-1]))
+    return f"{_usd(mid)} ({_usd(lo)} – {_usd(hi)})"
+
+
+def _horizon_table(inputs: RoutesSectionInputs, baseline: str) -> str:
+    names = inputs.quantile_names
+    horizon = inputs.route_costs[inputs.route_costs["period"] == "horizon"]
+    totals = horizon.groupby("route", sort=False)[names].sum()
+    median = names[len(names) // 2]
+    base = totals.loc[baseline, median]
+    rows = [{"route": route, "cost over the forecast horizon": _interval(row, names),
+             f"saving vs {baseline} ({median.upper()})": _usd(base - row[median]),
+             "saving share": _share((base - row[median]) / base if base else np.nan)}
+            for route, row in totals.iterrows()]
+    return _table(pd.DataFrame(rows))
+
+
+def _gaps_in_rates(inputs: RoutesSectionInputs) -> list[dict[str, str]]:
+    """Where a route could not be priced as configured (no batch rate in force, a model not offered), by month."""
+    rates = inputs.route_rates
+    notes = rates["note"].str.extract(r"; ((?:no |not offered).*)$")[0]
+    flagged = rates.assign(gap=notes).dropna(subset=["gap"])
+    return [{"route": route, "model": model, "gap": gap, "months": ", ".join(sorted(group["period"].unique()))}
+            for (route, model, gap), group in flagged.groupby(["route", "model", "gap"], sort=False)]
+
+
+def _monthly_table(inputs: RoutesSectionInputs) -> str:
+    names = inputs.quantile_names
+    months = inputs.route_costs[inputs.route_costs["period"] != "horizon"]
+    total = months.groupby(["route", "period"], sort=False, as_index=False)[names].sum()
+    total["cost"] = [_interval(r, names) for _, r in total.iterrows()]
+    wide = total.pivot_table(index="route", columns="period", values="cost", aggfunc="first", sort=False)
+    return _table(wide.reset_index())
+
+
+def _rates_table(inputs: RoutesSectionInputs) -> str:
+    rates = inputs.route_rates
+    first = rates[rates["period"] == rates["period"].min()]
+    wide = first.pivot_table(index=["route", "model", "note"], columns="token_type", values="usd_per_mtok",
+                             aggfunc="mean", sort=False)
+    wide = wide[[t for t in PRICED_TARGETS if t in wide.columns]].map(lambda v: f"{v:.4g}")
+    wide.columns = [f"{c.removesuffix('_tokens')} $/MTok" for c in wide.columns]
+    return _table(wide.reset_index())
+
+
+def _route(route: Route) -> dict[str, Any]:
+    """A route's configured inputs as phrases, with its one-time cost's arithmetic, source, constraints, risks."""
+    share = f"{route.eligible_share:.0%}"
+    if route.kind == "batch":
+        inputs = [f"eligible share {share} of each model's traffic at Batch API rates"]
+    elif route.kind == "caching":
+        inputs = [f"eligible share {share} of today's uncached input read from the cache",
+                  f"{route.reads_per_write:g} reads per cached token written ({route.cache_write_ttl} write rate)"]
+    elif route.kind == "reseller":
+        inputs = [f"{share} of traffic at provider `{route.provider}` with ids "
+                  + ", ".join(f"`{k}` → `{v}`" for k, v in route.model_ids.items())]
+    elif route.kind == "relay":
+        inputs = [f"{share} of traffic; credit rate {route.credit_rate:g} {route.currency} per 1 USD of list-price "
+                  f"usage; FX {route.fx_rate:g} {route.currency} per USD ({route.fx_date}, {route.fx_source}); "
+                  f"fees {route.fee_share:.1%} of payments"]
+    else:
+        inputs = ["the official API as used today"]
+    cost = route.one_time
+    one_time = (f"{_usd(cost.usd)} = {cost.engineering_days:g} engineer-days × {_usd(cost.day_rate_usd)} + "
+                f"{_usd(cost.other_usd)}" + (f" ({cost.source})" if cost.source else ""))
+    return {"name": route.name, "kind": route.kind, "inputs": inputs, "one_time": one_time, "source": route.source,
+            "date": route.date, "constraints": route.constraints, "risks": route.risks}
+
+
+def _saving(horizon: pd.Series, baseline: str, route: str) -> dict[str, str]:
+    base, cost = horizon.get(baseline, np.nan), horizon.get(route, np.nan)
+    return {"cost": _usd(cost), "saving": _usd(base - cost), "saving_share": _share((base - cost) / base if base else np.nan)}
+
+
+def _relays(routes: list[Route], horizon: pd.Series, baseline: str) -> list[dict[str, str]]:
+    """Each relay's arithmetic: what 1 USD of list price costs, and its saving on the forecast."""
+    out = []
+    for relay in (r for r in routes if r.kind == "relay"):
+        multiplier = relay_multiplier(relay)
+        out.append({"name": relay.name, "credit_rate": f"{relay.credit_rate:g}", "currency": relay.currency,
+                    "fx_rate": f"{relay.fx_rate:g}", "fx_date": relay.fx_date, "fx_source": relay.fx_source,
+                    "fee_share": f"{relay.fee_share:g}", "multiplier": f"{multiplier:.4f}",
+                    "discount": f"{1 - multiplier:.1%}", "eligible_share": f"{relay.eligible_share:.0%}",
+                    **_saving(horizon, baseline, relay.name)})
+    return out
+
+
+def _payback(value: float, months: int) -> str:
+    return f"month {int(value)}" if pd.notna(value) else f"does not pay back within {months} months"
+
+
+def _roi_table(inputs: RoutesSectionInputs) -> str:
+    names = inputs.quantile_names
+    median = names[len(names) // 2]
+    rows = []
+    for _, row in inputs.roi_summary.iterrows():
+        months = int(row["months"])
+        credit = row["break_even_credit_rate"]
+        rows.append({
+            "route": row["route"], "one-time cost": _usd(row["one_time_cost_usd"]),
+            "monthly saving (forecast months)": _interval(row, names, "monthly_saving_"),
+            f"payback ({median.upper()})": _payback(row[f"payback_month_{median}"], months),
+            f"payback ({names[0].upper()})": _payback(row[f"payback_month_{names[0]}"], months),
+            f"{months}-month NPV": _interval(row, names, f"npv_{months}m_")
+                                   + (f", {int(row['months_extrapolated'])} months extrapolated"
+                                      if row["months_extrapolated"] else ""),
+            "break-even": f"saves ≥ {_share(row['break_even_saving_share'])} of baseline"
+                          + (f"; credit rate ≤ {credit:.3g}" if pd.notna(credit) else ""),
+        })
+    return _table(pd.DataFrame(rows))
+
+
+def _cashflow_table(inputs: RoutesSectionInputs) -> str:
+    median = inputs.quantile_names[len(inputs.quantile_names) // 2]
+    flow = inputs.roi_cashflow.assign(
+        label=lambda f: f["month"].astype(str) + " " + f["period"] + np.where(f["extrapolated"], " (extrap.)", ""),
+        value=lambda f: f[f"cumulative_{median}"].map(_usd))
+    wide = flow.pivot_table(index="label", columns="route", values="value", aggfunc="first", sort=False)
+    return _table(wide.reset_index().rename(columns={"label": "month"}))
+
+
+def _price_check(inputs: RoutesSectionInputs) -> tuple[str, dict[str, str] | None]:
+    """The priced-vs-billed table (empty string without a bill) and the month of the largest gap."""
+    check = inputs.price_check
+    if check.empty:
+        return "", None
+    shown = pd.DataFrame({
+        "month": check["period"], "priced (list rates)": check["priced_usd"].map(_usd),
+        "billed": check["billed_usd"].map(_usd), "gap (billed - priced)": check["gap_usd"].map(_usd),
+        "gap share of bill": check["gap_share"].map(_share), "days billed": check["billed_days"],
+        "history covers the month": check["whole_month"].map({True: "yes", False: "partly"}),
+        "missing usage buckets": check["missing_buckets"]})
+    if not check["gap_share"].notna().any():
+        return _table(shown), None
+    worst = check.loc[check["gap_share"].abs().idxmax()]
+    return _table(shown), {"share": _share(worst["gap_share"]), "month": worst["period"]}
+
+
+def render_routes_section(inputs: RoutesSectionInputs) -> str:
+    """Markdown for the routes, ROI and price-check section (starts with a level-2 heading)."""
+    routes = [Route(**r) for r in inputs.params["routes"]["definitions"]]
+    baseline = inputs.params["routes"]["baseline"]
+    names = inputs.quantile_names
+    median = names[len(names) // 2]
+    roi = inputs.params["roi"]
+    summary = inputs.roi_summary
+    horizon = inputs.route_costs[inputs.route_costs["period"] == "horizon"].groupby("route")[median].sum()
+    rates = inputs.route_rates
+    price_check_table, worst_gap = _price_check(inputs)
+    context = {
+        "lo": names[0].upper(), "mid": median.upper(), "hi": names[-1].upper(), "baseline": baseline,
+        "unpriced": sorted(m for m, p in inputs.prices.items() if p is None),
+        "horizon_table": _horizon_table(inputs, baseline), "rate_gaps": _gaps_in_rates(inputs),
+        "monthly_table": _monthly_table(inputs), "routes": [_route(r) for r in routes],
+        "rates_month": rates["period"].min(), "rates_date": rates["price_date"].min(), "rates_table": _rates_table(inputs),
+        "relays": _relays(routes, horizon, baseline), "baseline_cost": _usd(horizon.get(baseline, np.nan)),
+        "risk_free": [{"name": r.name, **_saving(horizon, baseline, r.name)} for r in routes
+                      if r.kind in ("batch", "caching")],
+        "growth": _share(summary["growth_after_forecast"].iloc[0] if len(summary) else np.nan),
+        "growth_history_months": int(summary["growth_fit_history_months"].iloc[0]) if len(summary) else 0,
+        "discount_rate": _share(roi["annual_discount_rate"]),
+        "discount_rate_source": roi.get("discount_rate_source", "config"), "months": roi["months"],
+        "roi_table": _roi_table(inputs), "cashflow_table": _cashflow_table(inputs),
+        "swing": f"{roi['sensitivity']['swing']:.0%}", "growth_swing": f"{roi['sensitivity']['growth_swing']:.0%}",
+        "price_check_table": price_check_table, "worst_gap": worst_gap,
+    }
+    return _TEMPLATES.get_template("routes_section.md.j2").render(context).strip()

@@ -1,0 +1,84 @@
+"""Migration ROI on known arithmetic: payback, NPV, extrapolation, interval order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tokenplan.planning import roi
+from tests.planning.totals_fixture import forecast_totals
+
+NAMES = ["p10", "p50", "p90"]
+
+
+def _route_costs(route_p50: dict[str, float], months=("2026-11", "2026-12")) -> pd.DataFrame:
+    """Each route's monthly cost for one model, with the P10/P90 spread of the fixture."""
+    return pd.DataFrame([{"route": r, "model": "m", "period": m, "p10": 0.9 * c, "p50": c, "p90": 1.2 * c}
+                         for r, c in route_p50.items() for m in months])
+
+
+def _flow(route_p50: dict[str, float], growth: float = 0.0) -> pd.DataFrame:
+    monthly = roi.monthly_route_costs(_route_costs(route_p50), forecast_totals(), "D", NAMES)
+    months, _ = roi.route_months(monthly, "base", NAMES, 12, growth)
+    return roi.cashflow(months, "base", NAMES)
+
+
+def test_a_route_with_no_saving_never_pays_back():
+    flow = _flow({"base": 1000.0, "same": 1000.0})
+    assert np.allclose(flow[["saving_p10", "saving_p50", "saving_p90"]], 0)
+    assert roi.payback_month(flow["saving_p50"], 0.0) is None
+    assert roi.payback_month(flow["saving_p50"], 500.0) is None
+
+
+def test_a_route_at_half_price_without_one_time_cost_pays_back_in_month_one():
+    flow = _flow({"base": 1000.0, "half": 500.0})
+    assert flow["saving_p50"].iloc[0] == pytest.approx(500.0)
+    assert roi.payback_month(flow["saving_p50"], 0.0) == 1
+    assert roi.payback_month(flow["saving_p50"], 1200.0) == 3  # 500, 1000, 1500
+
+
+def test_npv_equals_a_hand_calculation():
+    # -one-time cost + each month's saving discounted at the end of its month at 10% a year.
+    expected = -500 + sum(100 / 1.1 ** (m / 12) for m in range(1, 13))
+    assert roi.npv([100.0] * 12, 500.0, 0.10) == pytest.approx(expected)
+    assert roi.npv([100.0] * 12, 0.0, 0.0) == pytest.approx(1200.0)
+
+
+def test_months_after_the_forecast_are_extrapolated_flagged_and_widening():
+    flow = _flow({"base": 1000.0, "half": 500.0}, growth=0.02)
+    assert flow["month"].tolist() == list(range(1, 13))
+    assert flow["extrapolated"].tolist() == [False, False] + [True] * 10
+    assert flow["saving_p50"].iloc[2] == pytest.approx(500.0 * 1.02)
+    width = (flow["saving_p90"] - flow["saving_p10"]) / flow["saving_p50"]
+    assert (np.diff(width.iloc[1:]) > 0).all()
+
+
+def test_intervals_are_ordered_for_savings_and_their_sums_even_when_a_route_costs_more():
+    flow = _flow({"base": 1000.0, "dearer": 1100.0, "cheaper": 300.0}, growth=0.05)
+    for prefix in ("saving_", "cumulative_"):
+        assert (flow[f"{prefix}p10"] <= flow[f"{prefix}p50"]).all()
+        assert (flow[f"{prefix}p50"] <= flow[f"{prefix}p90"]).all()
+
+
+def test_a_partly_forecast_month_is_scaled_to_the_whole_month_and_says_so():
+    totals = forecast_totals()
+    totals.loc[totals["period"] == "2026-12", "buckets"] = 10  # only 10 of December's 31 days
+    monthly = roi.monthly_route_costs(_route_costs({"base": 100.0}), totals, "D", NAMES)
+    assert monthly.loc[monthly["period"] == "2026-12", "p50"].item() == pytest.approx(310.0)
+    months, _ = roi.route_months(monthly, "base", NAMES, 3, 0.0)
+    assert months.loc[1, "basis"] == "forecast, scaled from 10 of 31 buckets"
+
+
+def test_break_even_is_the_share_of_baseline_cost_that_covers_the_one_time_cost():
+    assert roi.break_even_discount([1000.0] * 12, 1200.0) == pytest.approx(0.1)
+
+
+def test_the_relay_break_even_credit_rate_makes_the_saving_cover_the_one_time_cost():
+    from tokenplan.planning.routes import Route
+
+    relay = Route(name="r", kind="relay", currency="CNY", credit_rate=1.0, fx_rate=7.0, fx_date="d", fx_source="s",
+                  fee_share=0.0, eligible_share=0.5)
+    credit = roi.break_even_credit_rate(relay, 0.1)  # must save 10% of baseline moving half the traffic
+    assert 0.5 * (1 - credit / 7.0) == pytest.approx(0.1)
+    assert np.isnan(roi.break_even_credit_rate(relay, 0.6))  # more than the moved half: no credit rate does

@@ -1,0 +1,101 @@
+"""Route rates and costs on known arithmetic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tokenplan.planning.costs import cost_by_period, route_costs
+from tokenplan.planning.prices import PRICED_TARGETS
+from tokenplan.planning.routes import Pricer, Route, route_rates
+from tests.planning.totals_fixture import forecast_totals
+
+NAMES = ["p10", "p50", "p90"]
+MONTHS = ["2026-11", "2026-12"]  # after genai-prices' first dated batch price (2026-10-14)
+OFFICIAL = Route(name="official", kind="official")
+RELAY = Route(name="relay", kind="relay", currency="CNY", credit_rate=1.0, fx_rate=7.1, fx_date="2026-11-27",
+              fx_source="test")
+
+
+def _costs(routes: list[Route], series=("claude-sonnet-4-5",), totals=None) -> pd.DataFrame:
+    totals = forecast_totals(series) if totals is None else totals
+    rates = route_rates(routes, {s: s.split("/")[0] for s in series}, {}, MONTHS, Pricer())
+    return route_costs(totals, rates, NAMES)
+
+
+def _horizon(costs: pd.DataFrame, route: str) -> pd.Series:
+    return costs[(costs["route"] == route) & (costs["period"] == "horizon")][NAMES].sum()
+
+
+def test_the_relay_costs_list_price_times_credit_rate_over_fx():
+    costs = _costs([OFFICIAL, RELAY])
+    assert np.allclose(_horizon(costs, "relay"), _horizon(costs, "official") * 1.0 / 7.1)
+
+
+def test_the_relay_fees_and_eligible_share_apply_to_the_moved_traffic_only():
+    relay = RELAY.model_copy(update={"fee_share": 0.02, "eligible_share": 0.5})
+    costs = _costs([OFFICIAL, relay])
+    expected = _horizon(costs, "official") * (0.5 + 0.5 * 1.0 / 7.1 * 1.02)
+    assert np.allclose(_horizon(costs, "relay"), expected)
+
+
+def test_batch_halves_the_cost_of_eligible_traffic():
+    full = Route(name="batch", kind="batch", eligible_share=1.0)
+    part = Route(name="batch_40", kind="batch", eligible_share=0.4)
+    costs = _costs([OFFICIAL, full, part])
+    base = _horizon(costs, "official")
+    assert np.allclose(_horizon(costs, "batch"), base / 2)
+    assert np.allclose(_horizon(costs, "batch_40"), base * (0.6 + 0.4 / 2))
+
+
+def test_caching_moves_eligible_input_to_reads_plus_amortised_writes():
+    caching = Route(name="cache", kind="caching", eligible_share=0.5, reads_per_write=4)
+    rates = route_rates([caching], {"claude-sonnet-4-5": "claude-sonnet-4-5"}, {}, MONTHS[:1], Pricer())
+    input_rate = rates.set_index("token_type").loc["input_tokens", "usd_per_mtok"]
+    assert input_rate == pytest.approx(0.5 * 3.0 + 0.5 * (0.30 + 3.75 / 4))  # Sonnet 4.5: 3 / 0.30 / 3.75
+
+
+def test_a_reseller_global_id_costs_list_and_a_regional_id_ten_percent_more():
+    ids = {"claude-sonnet-4-5": "{}.anthropic.claude-sonnet-4-5-20250929-v1:0"}
+    glob = Route(name="global", kind="reseller", provider="aws", model_ids={k: v.format("global") for k, v in ids.items()})
+    eu = Route(name="eu", kind="reseller", provider="aws", model_ids={k: v.format("eu") for k, v in ids.items()})
+    costs = _costs([OFFICIAL, glob, eu])
+    assert np.allclose(_horizon(costs, "global"), _horizon(costs, "official"))
+    assert np.allclose(_horizon(costs, "eu"), _horizon(costs, "official") * 1.1)
+
+
+def test_intervals_are_ordered_for_every_route_model_and_period():
+    routes = [OFFICIAL, RELAY, Route(name="batch", kind="batch", eligible_share=0.3),
+              Route(name="cache", kind="caching", eligible_share=0.6, reads_per_write=1)]
+    costs = _costs(routes, series=("claude-sonnet-4-5", "gpt-4o-2024-08-06", "claude-haiku-4-5/team-a"))
+    assert (costs["p10"] <= costs["p50"]).all() and (costs["p50"] <= costs["p90"]).all()
+
+
+def test_the_baseline_route_reproduces_the_per_series_cost_table():
+    series = ("claude-sonnet-4-5", "claude-haiku-4-5", "gpt-4o-2024-08-06")
+    totals = forecast_totals(series)
+    pricer = Pricer()
+    when = pd.Period(MONTHS[0], "M").start_time.date()
+    today = cost_by_period(totals, {s: pricer.standard(s, when) for s in series}, NAMES)
+    ours = _costs([OFFICIAL], series=series, totals=totals)
+    merged = today.rename(columns={"series": "model"}).merge(ours, on=["model", "period"], suffixes=("", "_route"))
+    assert len(merged) == len(today) == 3 * 3
+    for name in NAMES:
+        assert np.allclose(merged[name], merged[f"{name}_route"])
+
+
+def test_a_model_without_a_price_is_left_out_of_every_route():
+    costs = _costs([OFFICIAL, RELAY], series=("claude-sonnet-4-5", "our-finetune"))
+    assert set(costs["model"]) == {"claude-sonnet-4-5"}
+    assert len(costs) == 2 * 3  # routes x (two months + horizon)
+    assert set(PRICED_TARGETS) <= set(forecast_totals()["target"])
+
+
+def test_a_batch_tier_series_is_priced_at_batch_rates_on_the_baseline():
+    series = {"claude-sonnet-4-5/standard": "claude-sonnet-4-5", "claude-sonnet-4-5/batch": "claude-sonnet-4-5"}
+    tiers = {"claude-sonnet-4-5/standard": "standard", "claude-sonnet-4-5/batch": "batch"}
+    rates = route_rates([OFFICIAL], series, tiers, MONTHS[:1], Pricer())
+    output = rates[rates["token_type"] == "output_tokens"].set_index("series")["usd_per_mtok"]
+    assert output["claude-sonnet-4-5/standard"] == pytest.approx(15.0)
+    assert output["claude-sonnet-4-5/batch"] == pytest.approx(7.5)
