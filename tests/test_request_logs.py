@@ -273,7 +273,7 @@ def test_negative_tokens_name_source_column_row_and_value(con, tmp_path):
     with pytest.raises(InvalidInputError) as error:
         _buckets(_csv(con, tmp_path, log))
 
-    assert_error_names(error, SOURCE, "output_tokens", 2, -7)
+    assert_error_names(error, SOURCE, "output_tokens", 3, -7)
 
 
 def test_unparseable_timestamp_names_source_column_row_and_value(con, tmp_path):
@@ -282,7 +282,7 @@ def test_unparseable_timestamp_names_source_column_row_and_value(con, tmp_path):
     with pytest.raises(InvalidInputError) as error:
         _buckets(_csv(con, tmp_path, log))
 
-    assert_error_names(error, SOURCE, "timestamp", 2, "yesterday-ish")
+    assert_error_names(error, SOURCE, "timestamp", 3, "yesterday-ish")
 
 
 def test_text_in_a_token_column_names_source_column_row_and_value(con, tmp_path):
@@ -292,7 +292,7 @@ def test_text_in_a_token_column_names_source_column_row_and_value(con, tmp_path)
     with pytest.raises(InvalidInputError) as error:
         _buckets(_csv(con, tmp_path, log))
 
-    assert_error_names(error, SOURCE, "input_tokens", 1, "12k")
+    assert_error_names(error, SOURCE, "input_tokens", 2, "12k")
 
 
 def test_cached_tokens_above_total_input_are_rejected(con, tmp_path):
@@ -304,7 +304,7 @@ def test_cached_tokens_above_total_input_are_rejected(con, tmp_path):
     with pytest.raises(InvalidInputError) as error:
         _buckets(con.read_parquet(str(path)), preset="litellm")
 
-    assert_error_names(error, SOURCE, "prompt_tokens", 7, 5)
+    assert_error_names(error, SOURCE, "prompt_tokens", 8, 5)
 
 
 # ----------------------------------------------------------------- other engines

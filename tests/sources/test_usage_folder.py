@@ -36,7 +36,7 @@ def test_three_monthly_csvs_load_as_one_table_in_file_order(folder):
     usage = UsageFolderDataset(path=str(folder), filename_suffix=".csv").load()
 
     assert len(usage) == 3 * 48
-    assert usage.index.get_level_values("file").unique().tolist() == list(MONTHS)
+    assert usage.index.get_level_values("file").unique().tolist() == [f"{m}.csv" for m in MONTHS]
     assert pd.to_datetime(usage["timestamp"]).is_monotonic_increasing
 
 
@@ -56,8 +56,10 @@ def test_a_bad_value_names_the_file_and_its_row(folder):
     february.to_csv(folder / "2026-02.csv", index=False)
     usage = UsageFolderDataset(path=str(folder), filename_suffix=".csv").load()
 
-    # Row labels are (file, row in that file).
-    with pytest.raises(InvalidInputError, match=r"'input_tokens' has invalid values at rows \[\W*\('2026-02', 5\)"):
+    usage.attrs["first_line"] = 2  # what the project's hook sets for a folder of CSV files
+
+    # The file and its line as an editor counts them (header = line 1).
+    with pytest.raises(InvalidInputError, match=r"'input_tokens' has invalid values at \[2026-02.csv line 7\]"):
         build_usage_buckets(usage, HOURLY)
 
 
