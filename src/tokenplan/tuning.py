@@ -7,7 +7,11 @@ stop a bad trial early. The study lives in an Optuna RDB storage (a SQLite file 
 default; a PostgreSQL URL lets several workers share one study). Its name carries a
 fingerprint of the training data and search space, so re-running on the same data
 resumes the study up to its trial budget, and a new quarter's data starts a new study.
-Trials left RUNNING by a killed process are marked failed (heartbeat) and retried.
+Trials left RUNNING by a killed process are marked failed: at once when the process
+ran on this host and is gone (the project's run lock rules out a live one), else by
+heartbeat. The budget counts finished trials only (complete or pruned, not failed), and
+trial k is always drawn with the sampler seeded by ``seed + k`` from the k finished
+trials before it, so a run resumed after a kill draws what an uninterrupted run would.
 
 With ``trend: auto`` the trend anchor is one more categorical dimension of the search,
 so it is chosen on the tuning folds too: the backtest then grades one configuration,
@@ -111,7 +115,7 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
     )
     # Seeded by the trials already stored: a resumed study must not replay the first
     # run's draws, which would spend the remaining budget on parameters already tried.
-    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False)))
+    _fail_orphaned_trials(study)
     trends = TRENDS if spec.trend == "auto" else (spec.trend,)
     folds = {trend: _folds(with_trend(examples, trend), origins) for trend in trends}
 
@@ -134,15 +138,21 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
 
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=finished))
-    remaining = max(n_trials - done, 0)
     started = time.monotonic()
-    if remaining:
-        logger.info("study %s: %d trials done, running %d more", name, done, remaining)
-        # Other workers may share the study (a PostgreSQL URL): stop when the study as a
-        # whole holds the budget, not when this worker has run its own share.
-        budget = MaxTrialsCallback(n_trials, states=finished)
-        study.optimize(objective, n_trials=remaining, timeout=timeout_seconds, gc_after_trial=False,
-                       callbacks=[budget])
+    if done < n_trials:
+        logger.info("study %s: %d trials done, running %d more", name, done, n_trials - done)
+    # Other workers may share the study (a PostgreSQL URL): stop when the study as a
+    # whole holds the budget, not when this worker has run its own share.
+    budget = MaxTrialsCallback(n_trials, states=finished)
+    while done < n_trials:
+        left = None if timeout_seconds is None else timeout_seconds - (time.monotonic() - started)
+        if left is not None and left <= 0:
+            break
+        # Seeded by the finished trials: a resumed study neither replays the first run's
+        # draws nor depends on how many trials a crash left failed.
+        study.sampler = optuna.samplers.TPESampler(seed=seed + done)
+        study.optimize(objective, n_trials=1, timeout=left, gc_after_trial=False, callbacks=[budget])
+        done = len(study.get_trials(deepcopy=False, states=finished))
     logger.info("study %s: best pinball %.4f after %.0f s", name, study.best_value, time.monotonic() - started)
     # The parameters the best trial was scored with (fixed ones included), not Optuna's raw
     # suggestions, which need not be the same names or values.
@@ -150,6 +160,34 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
     return {**best, "trend": study.best_trial.user_attrs.get("trend", trends[0]),
             "trend_losses": _best_loss_per_trend(study), "study_name": name, "best_value": study.best_value,
             "n_trials": len(study.get_trials(deepcopy=False, states=finished))}
+
+
+def _fail_orphaned_trials(study: optuna.Study) -> None:
+    """Mark FAIL the RUNNING trials of workers on this host whose process is gone (kill -9).
+
+    Heartbeats catch them too, but only after the grace period, and a trial left RUNNING
+    counts against the sampler (constant liar) until then.
+    """
+    host = socket.gethostname()
+    storage = study._storage
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker_host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+        if worker_host != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial.number)
+        storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+        logger.warning("study %s: trial %d was left running by process %s, which is gone: marked failed",
+                       study.study_name, trial.number, pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def _folds(examples: pd.DataFrame, origins: list) -> list[tuple[pd.DataFrame, pd.DataFrame]]:

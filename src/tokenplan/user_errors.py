@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 
 import pandas as pd
+from kedro.io import DatasetError
 
 from tokenplan.run_lock import RunLockedError
 from tokenplan.schemas import InvalidInputError
@@ -52,4 +53,6 @@ def message_for(error: BaseException) -> str | None:
             return f"{file}no such file: {cause.filename or cause}"
         if isinstance(cause, ValueError) and str(cause).startswith(_CONFIG_PREFIXES):
             return str(cause)
-    return None
+    # A dataset's own message (no admin key, a 401, ...); Kedro's wrapper says "Failed while".
+    own = [e for e in chain if isinstance(e, DatasetError) and not str(e).startswith("Failed while")]
+    return str(own[0]) if own else None
