@@ -21,7 +21,7 @@ from tokenplan.schemas import InvalidInputError
 __all__ = ["message_for", "VERBOSE_ENV_VAR"]
 
 VERBOSE_ENV_VAR = "TOKENPLAN_VERBOSE"
-_FILEPATH = re.compile(r"(?:filepath|path)=([^,)]+)")
+_FILEPATH = re.compile(r"(?:filepath|path)=(?:\w+Path\()?'?([^,)']+)")
 # Configuration errors the project raises itself start with the parameter's name.
 _CONFIG_PREFIXES = ("ingestion.", "feature_engineering.", "training.", "reporting.", "run.")
 

@@ -75,3 +75,28 @@ def test_parquet_folder(tmp_path):
 
 def test_describe_names_the_folder(folder):
     assert UsageFolderDataset(path=str(folder))._describe()["path"] == str(folder)
+
+
+def test_a_later_file_revises_an_earlier_one_and_the_count_is_kept(folder, caplog):
+    revision = _month("2026-02").head(5).assign(requests=1000)  # re-exported first hours, revised
+    revision.to_csv(folder / "2026-02-revised.csv", index=False)
+    usage = UsageFolderDataset(path=str(folder), filename_suffix=".csv").load()
+
+    with caplog.at_level("WARNING", logger="tokenplan"):
+        buckets = build_usage_buckets(usage, HOURLY)
+
+    february = buckets[buckets["timestamp"] >= pd.Timestamp("2026-02-01", tz="UTC")]
+    assert february["requests"].head(6).tolist() == [1000.0] * 5 + [6.0]
+    assert buckets.attrs["revised_rows"] == 5
+    assert any("5 rows revised by a later file" in r.getMessage() for r in caplog.records)
+
+
+def test_conflicting_rows_inside_one_file_name_both_lines(folder):
+    february = _month("2026-02")
+    february.loc[3, "requests"] = 99
+    pd.concat([february, february.iloc[[3]].assign(requests=7)]).to_csv(folder / "2026-02.csv", index=False)
+    usage = UsageFolderDataset(path=str(folder), filename_suffix=".csv").load()
+    usage.attrs["first_line"] = 2
+
+    with pytest.raises(InvalidInputError, match=r"\[2026-02.csv line 5, 2026-02.csv line 50\] have the same"):
+        build_usage_buckets(usage, HOURLY)

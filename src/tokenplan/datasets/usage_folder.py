@@ -49,7 +49,10 @@ class UsageFolderDataset(AbstractDataset[None, pd.DataFrame]):
         self.metadata = metadata
 
     def _load(self) -> pd.DataFrame:
-        loaders = self._partitions.load()
+        try:
+            loaders = self._partitions.load()
+        except DatasetError:  # "No partitions found"
+            loaders = {}
         if not loaders:
             raise InvalidInputError(f"{self._path}: no files ending in '{self._filename_suffix}' in this folder")
         frames = {}
