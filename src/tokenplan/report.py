@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tokenplan.pricing import UnitPrices
+from tokenplan.reporting.data_notes import data_notes
 
 _BUCKET_NAMES = {"D": "daily", "h": "hourly", "H": "hourly"}
 
@@ -30,6 +31,7 @@ class ReportInputs:
     prices: dict[str, UnitPrices]
     quantile_names: list[str]
     settings: dict[str, Any]       # freq, horizon, holiday country, trend, objective
+    ingestion: dict[str, Any] = field(default_factory=dict)  # usage_buckets.attrs
 
 
 def _number(value: float) -> str:
@@ -226,6 +228,7 @@ def render_report(inputs: ReportInputs) -> str:
         + _shap(inputs) + "\n\n![SHAP summary](shap_summary.png)",
         "## Cost estimate\n\n" + _costs(inputs),
         "## Assumptions\n\n" + _assumptions(inputs),
+        *(["## Data read\n\n" + notes] if (notes := data_notes(inputs.ingestion)) else []),
     ]) + "\n"
 
 

@@ -53,7 +53,7 @@ def build_usage_buckets(raw_usage: pd.DataFrame | Table, params: dict[str, Any])
         bucket = detect_bucket(usage, series_columns, params["bucket"], source)
     buckets = complete_grid(to_buckets(usage, bucket, series_columns), bucket)
     # Parquet keeps attrs: the report and notebooks read what ingestion decided.
-    buckets.attrs = {"bucket": bucket, "source": source, "revised_rows": revised, "excluded_values": excluded}
+    buckets.attrs = {"bucket": bucket, "raw_source": source, "revised_rows": revised, "excluded_values": excluded}
     return buckets
 
 

@@ -51,7 +51,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  events_calendar: pd.DataFrame, best_params: dict[str, Any], prices: dict[str, UnitPrices],
                  forecast_plot: Figure, backtest_plot: Figure, shap_plot: Figure,
                  model_selection: dict[str, Any], fe_params: dict[str, Any],
-                 training_params: dict[str, Any]) -> dict[str, Any]:
+                 training_params: dict[str, Any], usage_buckets: pd.DataFrame | None = None) -> dict[str, Any]:
     """The report folder's files: report.md, its figures and the tables it summarises."""
     settings = {**{k: fe_params[k] for k in ("freq", "horizon", "holiday_country")},
                 "trend": model_selection["trend"], "trend_tuning_pinball": model_selection.get("tuning_pinball", {}),
@@ -61,6 +61,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         history=target_series, totals=forecast_totals, costs=cost_forecast, backtest=backtest_metrics,
         importance=shap_importance, events=events_calendar, best_params=best_params, prices=prices,
         quantile_names=quantile_columns(training_params["quantiles"]), settings=settings,
+        ingestion=dict(usage_buckets.attrs) if usage_buckets is not None else {},
     )
     markdown = render_report(inputs)
     figures = {"forecast.png": forecast_plot, "backtest.png": backtest_plot, "shap_summary.png": shap_plot}
