@@ -9,9 +9,8 @@ fingerprint of the training data and search space, so re-running on the same dat
 resumes the study up to its trial budget, and a new quarter's data starts a new study.
 Trials left RUNNING by a killed process are marked failed: at once when the process
 ran on this host and is gone (the project's run lock rules out a live one), else by
-heartbeat. The budget counts finished trials only (complete or pruned, not failed), and
-trial k is always drawn with the sampler seeded by ``seed + k`` from the k finished
-trials before it, so a run resumed after a kill draws what an uninterrupted run would.
+heartbeat, and their parameters run again. The budget counts finished trials only
+(complete or pruned, not failed).
 
 With ``trend: auto`` the trend anchor is one more categorical dimension of the search,
 so it is chosen on the tuning folds too: the backtest then grades one configuration,
@@ -116,6 +115,11 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
     # Seeded by the trials already stored: a resumed study must not replay the first
     # run's draws, which would spend the remaining budget on parameters already tried.
     _fail_orphaned_trials(study)
+    # Seeded by the finished trials: a resumed study must not replay the first run's
+    # draws, which would spend the remaining budget on parameters already tried; failed
+    # trials (a crash) do not count, and a fresh study is seeded with ``seed`` itself.
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False, states=finished)))
     trends = TRENDS if spec.trend == "auto" else (spec.trend,)
     folds = {trend: _folds(with_trend(examples, trend), origins) for trend in trends}
 
@@ -138,21 +142,15 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
 
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=finished))
+    remaining = max(n_trials - done, 0)
     started = time.monotonic()
-    if done < n_trials:
-        logger.info("study %s: %d trials done, running %d more", name, done, n_trials - done)
-    # Other workers may share the study (a PostgreSQL URL): stop when the study as a
-    # whole holds the budget, not when this worker has run its own share.
-    budget = MaxTrialsCallback(n_trials, states=finished)
-    while done < n_trials:
-        left = None if timeout_seconds is None else timeout_seconds - (time.monotonic() - started)
-        if left is not None and left <= 0:
-            break
-        # Seeded by the finished trials: a resumed study neither replays the first run's
-        # draws nor depends on how many trials a crash left failed.
-        study.sampler = optuna.samplers.TPESampler(seed=seed + done)
-        study.optimize(objective, n_trials=1, timeout=left, gc_after_trial=False, callbacks=[budget])
-        done = len(study.get_trials(deepcopy=False, states=finished))
+    if remaining:
+        logger.info("study %s: %d trials done, running %d more", name, done, remaining)
+        # Other workers may share the study (a PostgreSQL URL): stop when the study as a
+        # whole holds the budget, not when this worker has run its own share.
+        budget = MaxTrialsCallback(n_trials, states=finished)
+        study.optimize(objective, n_trials=remaining, timeout=timeout_seconds, gc_after_trial=False,
+                       callbacks=[budget])
     logger.info("study %s: best pinball %.4f after %.0f s", name, study.best_value, time.monotonic() - started)
     # The parameters the best trial was scored with (fixed ones included), not Optuna's raw
     # suggestions, which need not be the same names or values.
@@ -163,10 +161,12 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
 
 
 def _fail_orphaned_trials(study: optuna.Study) -> None:
-    """Mark FAIL the RUNNING trials of workers on this host whose process is gone (kill -9).
+    """Mark FAIL the RUNNING trials of workers on this host whose process is gone (kill -9),
+    and queue their parameters to run again.
 
-    Heartbeats catch them too, but only after the grace period, and a trial left RUNNING
-    counts against the sampler (constant liar) until then.
+    Heartbeats catch them too, but only when a trial starts after the grace period: a
+    run started soon after a kill, or with its budget met, left the trial RUNNING for
+    good, and TPE's constant liar kept counting it as a bad result.
     """
     host = socket.gethostname()
     storage = study._storage
@@ -176,8 +176,10 @@ def _fail_orphaned_trials(study: optuna.Study) -> None:
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial.number)
         storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
-        logger.warning("study %s: trial %d was left running by process %s, which is gone: marked failed",
-                       study.study_name, trial.number, pid)
+        if trial.params:  # drawn before the kill: run them again rather than lose them
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        logger.warning("study %s: trial %d was left running by process %s, which is gone: marked failed%s",
+                       study.study_name, trial.number, pid, " and queued again" if trial.params else "")
 
 
 def _alive(pid: int) -> bool:
