@@ -12,7 +12,7 @@ def assert_error_names(error: pytest.ExceptionInfo, source: str, column: str, ro
 
     ``row`` is the position as the message shows it: the line of a text file as an editor
     counts (the header is line 1), a row counted from 1 for other sources, or
-    ``"2026-07.csv line 7"`` for a file of a folder source.
+    ``"2026-07.csv line 7"`` for a file of a folder source; several as text: ``"8, 51"``.
     """
     message = str(error.value)
     assert source in message, message

@@ -244,6 +244,19 @@ def test_same_request_id_is_one_request_and_different_ids_are_two(con, tmp_path,
     assert any("removed 20 duplicate requests (by request id)" in r.getMessage() for r in caplog.records)
 
 
+def test_same_request_id_with_different_counts_names_both_rows(con, tmp_path):
+    frame = litellm_frame(50)
+    changed = frame.iloc[[7]].assign(completion_tokens=frame["completion_tokens"].iloc[7] + 968)
+    path = tmp_path / "spend_logs.parquet"
+    pd.concat([frame, changed]).to_parquet(path)
+
+    with pytest.raises(InvalidInputError) as error:
+        _buckets(con.read_parquet(str(path)), preset="litellm")
+
+    assert_error_names(error, SOURCE, "request_id", "8, 51", frame["request_id"].iloc[7])
+    assert "different token counts" in str(error.value)
+
+
 def test_deduplication_can_be_switched_off(con, tmp_path):
     log = _naive_log(["2025-01-01 00:00:01", "2025-01-01 00:00:01"])
 

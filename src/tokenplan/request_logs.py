@@ -397,6 +397,31 @@ def _counted(minutes: ir.Table, config: RequestLogConfig) -> ir.Table:
     )
 
 
+def _check_same_id_same_values(table: ir.Table, requests: ir.Table, minutes: ir.Table, labels: list[str],
+                               mapping: _Mapping, source: str, first_line: int | None) -> None:
+    """Raise naming both lines if one request id is logged with different token counts.
+
+    A repeated id is the same request logged twice (a retried export, overlapping
+    files); with different counts it is not clear which one is right. Only the minutes
+    flagged as holding repeats are read again.
+    """
+    if "request_id" not in requests.columns:
+        return
+    flagged = minutes.filter(minutes.requests > minutes.distinct_rows).select(*labels)
+    candidates = requests.semi_join(flagged, labels)
+    with_id = candidates.filter(candidates.request_id.notnull())
+    variants = with_id.group_by("request_id").aggregate(
+        variants=ibis.greatest(*[with_id[c].nunique() for c in TOKEN_COLUMNS]))
+    clash = variants.filter(variants.variants > 1).limit(1).execute()
+    if clash.empty:
+        return
+    request_id = clash["request_id"].iloc[0]
+    column = mapping.columns["request_id"]
+    raise _offending(table, column, table[column].cast(dt.string) == request_id, source,
+                     "the same request id is logged with different token counts: remove one of these rows",
+                     first_line)
+
+
 def _without_duplicates(requests: ir.Table, minutes: ir.Table, labels: list[str],
                         config: RequestLogConfig) -> ir.Table:
     """The minute table with flagged minutes recomputed from distinct requests only.
@@ -579,6 +604,7 @@ def bucket_request_log(
         minutes = cached.enter_context(_per_minute(requests, labels, config).cache())
         summary = _check(table, minutes, config, mapping, zone, source, first_line)
         if summary["flagged"]:
+            _check_same_id_same_values(table, requests, minutes, labels, mapping, source, first_line)
             minutes = cached.enter_context(_without_duplicates(requests, minutes, labels, config).cache())
         minutes = _counted(minutes, config)
         _log_summary(minutes, summary, source, config)
