@@ -67,9 +67,9 @@ def screen_implausible(usage: pd.DataFrame, series_columns: list[str], rule: Imp
         column = next(c for c in columns if flagged[c].any())
         rows = list(usage.index[flagged[column]])
         median = medians.loc[rows[0], column]
-        at = (where(rows[:5], first_line) if source_rows else
-              "buckets " + ", ".join(f"{usage.loc[r, 'timestamp']} {'/'.join(str(usage.loc[r, c]) for c in series_columns)}"
-                                     for r in rows[:5]))
+        buckets = ", ".join(f"{usage.loc[r, 'timestamp']} {'/'.join(str(usage.loc[r, c]) for c in series_columns)}"
+                            for r in rows[:5])
+        at = f"{where(rows[:5], first_line)} ({buckets})" if source_rows else f"buckets {buckets}"
         raise InvalidInputError(
             f"{source}: column '{column}' has implausible values at {at}: "
             f"{usage.loc[rows[:5], column].tolist()} (more than {rule.max_ratio:g} times the series' median "

@@ -286,3 +286,16 @@ def test_the_demo_keeps_its_own_calendar(tmp_path):
     DemoEventsHooks().after_catalog_created(catalog)
 
     assert catalog.get("raw_events") is events
+
+
+def test_an_implausible_request_in_a_log_names_its_bucket(tmp_path):
+    path = tmp_path / "requests.csv"
+    rows = [f"2026-01-01T{h:02d}:{m:02d}:00Z,m,{1000 + m},10" for h in range(24) for m in (0, 30)]
+    rows[31] = "2026-01-01T15:30:00Z,m,1000000000000000,10"
+    path.write_text("timestamp,model,input_tokens,output_tokens\n" + "\n".join(rows) + "\n")
+    table = ibis.duckdb.connect().read_csv(str(path))
+    label_source(table, SOURCE, first_line=2)
+
+    with pytest.raises(InvalidInputError, match=r"'input_tokens' has implausible values at buckets "
+                                                r"2026-01-01 15:00:00\+00:00 m"):
+        build_usage_buckets(table, _params(request_log={}))
