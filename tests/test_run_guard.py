@@ -182,3 +182,13 @@ def test_a_second_run_in_the_same_data_folder_is_refused(project):
 
     assert result.returncode == 1
     assert f"another tokenplan run is using" in result.stderr and f"PID {os.getpid()}" in result.stderr
+
+
+def test_a_missing_runtime_parameter_says_which():
+    from omegaconf.errors import InterpolationResolutionError
+
+    from tokenplan.user_errors import message_for
+
+    error = InterpolationResolutionError("Runtime parameter 'usage_file' not found and no default value provided.")
+
+    assert message_for(error).startswith("this environment needs --params usage_file=...")

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 from kedro.io import DatasetError
+from omegaconf.errors import InterpolationResolutionError
 
 from tokenplan.run_lock import RunLockedError
 from tokenplan.schemas import InvalidInputError
@@ -22,6 +23,7 @@ __all__ = ["message_for", "VERBOSE_ENV_VAR"]
 
 VERBOSE_ENV_VAR = "TOKENPLAN_VERBOSE"
 _FILEPATH = re.compile(r"(?:filepath|path)=(?:\w+Path\()?'?([^,)']+)")
+_RUNTIME_PARAM = re.compile(r"Runtime parameter '([^']+)' not found")
 # Configuration errors the project raises itself start with the parameter's name.
 _CONFIG_PREFIXES = ("ingestion.", "feature_engineering.", "training.", "reporting.", "run.")
 
@@ -53,6 +55,11 @@ def message_for(error: BaseException) -> str | None:
             return f"{file}no such file: {cause.filename or cause}"
         if isinstance(cause, ValueError) and str(cause).startswith(_CONFIG_PREFIXES):
             return str(cause)
+        if isinstance(cause, InterpolationResolutionError):
+            first = str(cause).splitlines()[0]
+            missing = _RUNTIME_PARAM.search(first)
+            return (f"this environment needs --params {missing.group(1)}=... ({first})" if missing
+                    else f"configuration: {first}")
     # A dataset's own message (no admin key, a 401, ...); Kedro's wrapper says "Failed while".
     own = [e for e in chain if isinstance(e, DatasetError) and not str(e).startswith("Failed while")]
     return str(own[0]) if own else None
