@@ -5,8 +5,7 @@ Kedro loads ``<package>.cli`` and lets its commands override the built-in ones
 commands"); ``python -m tokenplan`` finds the same ``run``. Every option of Kedro's
 ``run`` is kept: only its callback is wrapped. An input error (see
 ``tokenplan.user_errors``) ends the run with exit code 1 and its message printed
-last, to stderr; ``TOKENPLAN_VERBOSE=1`` (or ``--verbose`` given to ``kedro``) shows
-the full traceback instead.
+last, to stderr; ``TOKENPLAN_VERBOSE=1`` shows the full traceback instead.
 """
 
 from __future__ import annotations
@@ -32,8 +31,7 @@ def _short_input_errors(callback):
             return callback(*args, **kwargs)
         except Exception as error:  # noqa: BLE001 - only user errors are shortened, others re-raised
             message = message_for(error)
-            verbose = os.environ.get(VERBOSE_ENV_VAR, "").strip().lower() in ("1", "true", "yes") or \
-                "--verbose" in sys.argv[1:2] or "-v" in sys.argv[1:2]
+            verbose = os.environ.get(VERBOSE_ENV_VAR, "").strip().lower() in ("1", "true", "yes")
             if message is None or verbose:
                 raise
             sys.stdout.flush()
