@@ -89,6 +89,7 @@ def require_columns(df: pd.DataFrame, required: tuple[str, ...], source: str) ->
 _OFFSET = re.compile(r"(?:[zZ]|UTC|[+-]\d{2}(?::?\d{2})?)$")
 # A date whose first two fields may be day and month either way round: 05/01/2026, 5.1.26.
 _DAY_MONTH = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
+_DAY_MONTH_FORM = re.compile(r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")
 
 
 def parse_timestamps(
@@ -150,7 +151,7 @@ def _to_datetime(text: pd.Series, timestamp_format: str | None, dayfirst: bool |
     if rest.any():
         # Value by value: ISO rows above are not re-read, and a day-first reading is
         # applied only to the rows written day/month/year.
-        day_month = text[rest].str.contains(_DAY_MONTH)
+        day_month = text[rest].str.contains(_DAY_MONTH_FORM)
         for subset, first in ((text[rest][day_month], bool(dayfirst)), (text[rest][~day_month], False)):
             if len(subset):
                 parsed[subset.index] = pd.to_datetime(subset, format="mixed", dayfirst=first, errors="coerce",
