@@ -176,3 +176,16 @@ def test_second_run_adds_a_report_and_keeps_the_first(project, first_report, for
     assert first in folders
     assert _fingerprints(first) == first_report["fingerprints"][first.name], "the first report was modified"
     assert (folders[-1] / "report.md").stat().st_size > 0
+
+
+def test_a_completed_run_leaves_no_journal_or_lock_holder_and_says_what_it_read(project, first_report):
+    # Issue 9: the journal of replaced outputs is deleted once a run completes, the lock is
+    # free (an flock dies with its process), and the report records the bucket width.
+    assert not (project / "data" / ".tokenplan-journal").exists()
+    from tokenplan.run_lock import RunLock
+    lock = RunLock(project / "data" / ".tokenplan-run.lock")
+    lock.acquire()
+    lock.release()
+    report = (first_report["folders"][0] / "report.md").read_text()
+    assert "## Data read" in report and "buckets: hourly (`h`)" in report
+    assert pd.read_parquet(project / "data" / "03_primary" / "usage_buckets.parquet").attrs["bucket"] == "h"

@@ -60,4 +60,4 @@ def test_kedro_run_names_the_file_of_a_bad_request_log(tmp_path):
     assert result.returncode != 0
     output = " ".join((result.stdout + result.stderr).split())
     assert f"raw_usage({log})" in output.replace(" ", ""), output[-3000:]  # rich may wrap the path
-    assert "'output_tokens' has invalid values at rows [1]: [-1]" in output, output[-3000:]
+    assert "'output_tokens' has invalid values at lines [3]: [-1]" in output, output[-3000:]

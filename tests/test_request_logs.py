@@ -244,6 +244,19 @@ def test_same_request_id_is_one_request_and_different_ids_are_two(con, tmp_path,
     assert any("removed 20 duplicate requests (by request id)" in r.getMessage() for r in caplog.records)
 
 
+def test_same_request_id_with_different_counts_names_both_rows(con, tmp_path):
+    frame = litellm_frame(50)
+    changed = frame.iloc[[7]].assign(completion_tokens=frame["completion_tokens"].iloc[7] + 968)
+    path = tmp_path / "spend_logs.parquet"
+    pd.concat([frame, changed]).to_parquet(path)
+
+    with pytest.raises(InvalidInputError) as error:
+        _buckets(con.read_parquet(str(path)), preset="litellm")
+
+    assert_error_names(error, SOURCE, "request_id", "8, 51", frame["request_id"].iloc[7])
+    assert "different token counts" in str(error.value)
+
+
 def test_deduplication_can_be_switched_off(con, tmp_path):
     log = _naive_log(["2025-01-01 00:00:01", "2025-01-01 00:00:01"])
 
@@ -273,7 +286,7 @@ def test_negative_tokens_name_source_column_row_and_value(con, tmp_path):
     with pytest.raises(InvalidInputError) as error:
         _buckets(_csv(con, tmp_path, log))
 
-    assert_error_names(error, SOURCE, "output_tokens", 2, -7)
+    assert_error_names(error, SOURCE, "output_tokens", 3, -7)
 
 
 def test_unparseable_timestamp_names_source_column_row_and_value(con, tmp_path):
@@ -282,7 +295,7 @@ def test_unparseable_timestamp_names_source_column_row_and_value(con, tmp_path):
     with pytest.raises(InvalidInputError) as error:
         _buckets(_csv(con, tmp_path, log))
 
-    assert_error_names(error, SOURCE, "timestamp", 2, "yesterday-ish")
+    assert_error_names(error, SOURCE, "timestamp", 3, "yesterday-ish")
 
 
 def test_text_in_a_token_column_names_source_column_row_and_value(con, tmp_path):
@@ -292,7 +305,7 @@ def test_text_in_a_token_column_names_source_column_row_and_value(con, tmp_path)
     with pytest.raises(InvalidInputError) as error:
         _buckets(_csv(con, tmp_path, log))
 
-    assert_error_names(error, SOURCE, "input_tokens", 1, "12k")
+    assert_error_names(error, SOURCE, "input_tokens", 2, "12k")
 
 
 def test_cached_tokens_above_total_input_are_rejected(con, tmp_path):
@@ -304,7 +317,7 @@ def test_cached_tokens_above_total_input_are_rejected(con, tmp_path):
     with pytest.raises(InvalidInputError) as error:
         _buckets(con.read_parquet(str(path)), preset="litellm")
 
-    assert_error_names(error, SOURCE, "prompt_tokens", 7, 5)
+    assert_error_names(error, SOURCE, "prompt_tokens", 8, 5)
 
 
 # ----------------------------------------------------------------- other engines

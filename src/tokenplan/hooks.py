@@ -1,19 +1,32 @@
-"""Project hooks."""
+"""Project hooks: source labels for error messages, the demo's events kept to the demo,
+one run at a time per data folder, and a failed run's outputs rolled back."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from kedro.framework.hooks import hook_impl
+from kedro.io import MemoryDataset
 
+from tokenplan.datasets.demo_traffic import DemoTrafficDataset
+from tokenplan.output_journal import OutputJournal, dataset_location
+from tokenplan.run_lock import RunLock
 from tokenplan.source_labels import label_source
+
+logger = logging.getLogger(__name__)
+
+EVENT_COLUMNS = ["start", "end", "name", "kind", "scope"]
 
 
 class SourceLabelHooks:
     """Tag every loaded dataset with where it came from (see ``tokenplan.source_labels``).
 
-    Validation at the ingestion boundary then names the file in its error message
-    without nodes having to know file paths, which only the catalog should know.
+    Validation at the ingestion boundary then names the file (and, for a CSV, the line)
+    in its error message without nodes having to know file paths, which only the
+    catalog should know.
     """
 
     def __init__(self) -> None:
@@ -25,12 +38,89 @@ class SourceLabelHooks:
 
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
-        label_source(data, self._label(dataset_name))
+        label, first_line = self._label(dataset_name)
+        label_source(data, label, first_line)
 
-    def _label(self, dataset_name: str) -> str:
+    def _label(self, dataset_name: str) -> tuple[str, int | None]:
         try:
             description = self._catalog.get(dataset_name)._describe()
         except Exception:  # a label is a courtesy: never fail a load over it
-            return dataset_name
+            return dataset_name, None
         location = description.get("filepath") or description.get("path") or description.get("table_name")
-        return f"{dataset_name} ({location})" if location else dataset_name
+        # A CSV has a header line: data row 0 is line 2, as an editor counts.
+        kind = f"{location}{description.get('filename_suffix') or ''} {description.get('file_format') or ''}"
+        first_line = 2 if "csv" in kind.lower().rsplit(".", 1)[-1] else None
+        return (f"{dataset_name} ({location})" if location else dataset_name), first_line
+
+
+class DemoEventsHooks:
+    """The demo's events calendar goes with the demo's usage only.
+
+    ``raw_events`` defaults to the demo calendar in ``conf/base``; a user who points
+    ``raw_usage`` at their own data (any environment, or ``conf/local``) and leaves
+    ``raw_events`` alone would otherwise forecast their traffic with the demo's
+    campaigns. Then the calendar is empty, and the log says how to give one.
+    """
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        try:
+            events, usage = catalog.get("raw_events"), catalog.get("raw_usage")
+        except Exception:  # a catalog without these (a test catalog): nothing to guard
+            return
+        if isinstance(events, DemoTrafficDataset) and not (
+                isinstance(usage, DemoTrafficDataset) and usage.same_simulation(events)):
+            logger.warning("raw_usage is not the demo, so the demo's events calendar is not used: no events are "
+                           "assumed. Give yours as raw_events (README, 'Your own usage data').")
+            catalog["raw_events"] = MemoryDataset(pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS}))
+
+
+class RunGuardHooks:
+    """One run at a time per data folder (``run.lock_file``), and a failed run's outputs
+    rolled back from a journal (``run.journal_dir``; see ``tokenplan.output_journal``)."""
+
+    def __init__(self) -> None:
+        self._lock: RunLock | None = None
+        self._journal: OutputJournal | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        settings = context.params.get("run") or {}
+        root = Path(context.project_path)
+        self._lock = RunLock(root / settings["lock_file"]) if settings.get("lock_file") else None
+        self._journal = OutputJournal(root / settings["journal_dir"]) if settings.get("journal_dir") else None
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        if self._lock is not None:
+            self._lock.acquire()
+        if self._journal is None:
+            return
+        self._journal.recover()
+        locations = {}
+        for name in pipeline.all_outputs():
+            try:
+                location = dataset_location(catalog.get(name))
+            except Exception:  # not in the catalog: a MemoryDataset made on the fly
+                location = None
+            if location is not None:
+                locations[name] = location
+        self._journal.begin(locations)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        if self._journal is not None:
+            self._journal.commit()
+        self._release()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        try:
+            if self._journal is not None:
+                self._journal.rollback()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()

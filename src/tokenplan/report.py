@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,7 @@ import pandas as pd
 from tokenplan.reporting.forecast_method_section import render_method_section
 from tokenplan.planning.prices import UnitPrices
 from tokenplan.reporting.markdown import markdown_table as _table
+from tokenplan.reporting.data_notes import data_notes
 
 _BUCKET_NAMES = {"D": "daily", "h": "hourly", "H": "hourly"}
 
@@ -35,6 +36,7 @@ class ReportInputs:
     layout: dict[str, Any] | None = None      # forecast_layout
     selection: dict[str, Any] | None = None   # model_selection
     routes_section: str = ""       # tokenplan.reporting.routes_section (cost per route, ROI)
+    ingestion: dict[str, Any] = field(default_factory=dict)  # usage_buckets.attrs
 
 
 def _number(value: float) -> str:
@@ -206,6 +208,7 @@ def render_report(inputs: ReportInputs) -> str:
         "## Cost estimate\n\n" + _costs(inputs),
         *([inputs.routes_section] if inputs.routes_section else []),
         "## Assumptions\n\n" + _assumptions(inputs),
+        *(["## Data read\n\n" + notes] if (notes := data_notes(inputs.ingestion)) else []),
     ]) + "\n"
 
 

@@ -15,7 +15,9 @@ The plan, one pass over the log (two if it holds duplicates):
 4. recompute the minutes with fewer distinct fingerprints than rows from distinct
    requests (same request id, else identical in every mapped column);
 5. read naive local minutes in the configured zone, give one id per model;
-6. aggregate minutes to buckets: sums for totals, max over minutes for the peaks.
+6. aggregate minutes to buckets: sums for totals, max over minutes for the peaks;
+7. (``with_quiet_buckets``, on the small bucketed result) a bucket inside a series'
+   span without requests is zero requests, not a gap.
 
 Failed requests count in ``requests`` and ``peak_rpm`` (they were sent and take rate
 limit and gateway capacity), but their tokens do not count by default (an errored
@@ -39,7 +41,7 @@ from tokenplan.usage_buckets import MISSING_LABEL, normalise_model_id
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PRESETS", "RequestLogConfig", "bucket_request_log", "is_request_log"]
+__all__ = ["PRESETS", "RequestLogConfig", "bucket_request_log", "is_request_log", "with_quiet_buckets"]
 
 COLUMN_KEYS = ("timestamp", "model", *TOKEN_COLUMNS, "status", "request_id")
 # Columns a log may or may not have: default or preset names are used when the column
@@ -268,7 +270,14 @@ def _minutes(column: ir.Value, config: RequestLogConfig, zone: str, backend: str
     aware = text.try_cast(dt.Timestamp(timezone="UTC")).cast(dt.timestamp)
     naive = text.try_cast(dt.timestamp)
     minute = ibis.ifelse(has_offset, aware, naive).epoch_seconds() // 60
-    return minute, (~has_offset & ibis.literal(local))
+    # Epoch numbers read as text (one bad cell makes a CSV column text): each row that
+    # is a number is read as one, so only the bad cell fails, on its own row.
+    number = text.try_cast(dt.float64)
+    millis = number * TIMESTAMP_UNITS[config.timestamp_unit]
+    if config.start is not None:
+        millis = millis + _epoch_ms(config.start, zone)
+    minute = ibis.ifelse(number.notnull(), (millis / 60_000).floor().cast(dt.int64), minute)
+    return minute, (number.isnull() & ~has_offset & ibis.literal(local))
 
 
 def _epoch_ms(start: str, zone: str) -> float:
@@ -388,6 +397,31 @@ def _counted(minutes: ir.Table, config: RequestLogConfig) -> ir.Table:
     )
 
 
+def _check_same_id_same_values(table: ir.Table, requests: ir.Table, minutes: ir.Table, labels: list[str],
+                               mapping: _Mapping, source: str, first_line: int | None) -> None:
+    """Raise naming both lines if one request id is logged with different token counts.
+
+    A repeated id is the same request logged twice (a retried export, overlapping
+    files); with different counts it is not clear which one is right. Only the minutes
+    flagged as holding repeats are read again.
+    """
+    if "request_id" not in requests.columns:
+        return
+    flagged = minutes.filter(minutes.requests > minutes.distinct_rows).select(*labels)
+    candidates = requests.semi_join(flagged, labels)
+    with_id = candidates.filter(candidates.request_id.notnull())
+    variants = with_id.group_by("request_id").aggregate(
+        variants=ibis.greatest(*[with_id[c].nunique() for c in TOKEN_COLUMNS]))
+    clash = variants.filter(variants.variants > 1).limit(1).execute()
+    if clash.empty:
+        return
+    request_id = clash["request_id"].iloc[0]
+    column = mapping.columns["request_id"]
+    raise _offending(table, column, table[column].cast(dt.string) == request_id, source,
+                     "the same request id is logged with different token counts: remove one of these rows",
+                     first_line)
+
+
 def _without_duplicates(requests: ir.Table, minutes: ir.Table, labels: list[str],
                         config: RequestLogConfig) -> ir.Table:
     """The minute table with flagged minutes recomputed from distinct requests only.
@@ -414,7 +448,7 @@ def _without_duplicates(requests: ir.Table, minutes: ir.Table, labels: list[str]
 
 
 def _check(table: ir.Table, minutes: ir.Table, config: RequestLogConfig, mapping: _Mapping,
-           zone: str, source: str) -> dict[str, Any]:
+           zone: str, source: str, first_line: int | None = None) -> dict[str, Any]:
     """Summary of the minute table; raise naming column, rows and values on invalid input."""
     flags = [c for c in minutes.columns if c.startswith("bad_")]
     least = [c for c in minutes.columns if c.startswith("least_")]
@@ -422,7 +456,7 @@ def _check(table: ir.Table, minutes: ir.Table, config: RequestLogConfig, mapping
         requests=minutes.requests.sum(),
         flagged=(minutes.requests - minutes.distinct_rows).sum(),
         bad_timestamps=minutes.requests.sum(where=minutes.minute.isnull()),
-        missing_models=minutes.requests.sum(where=minutes.model.isnull()),
+        missing_models=minutes.requests.sum(where=minutes.model.isnull() | (minutes.model.strip() == "")),
         local_min=minutes.minute.min(where=minutes.is_local),
         local_max=minutes.minute.max(where=minutes.is_local),
         **{flag: minutes[flag].sum() for flag in flags},
@@ -433,27 +467,30 @@ def _check(table: ir.Table, minutes: ir.Table, config: RequestLogConfig, mapping
     cols = mapping.columns
     if summary["bad_timestamps"]:
         minute, _ = _minutes(table[cols["timestamp"]], config, zone, _backend_name(table))
-        raise _offending(table, cols["timestamp"], minute.isnull(), source, "not a parseable timestamp")
+        raise _offending(table, cols["timestamp"], minute.isnull(), source, "not a parseable timestamp", first_line)
     if summary["missing_models"]:
-        raise _offending(table, cols["model"], table[cols["model"]].isnull(), source, "missing model id")
+        model = table[cols["model"]].cast(dt.string)
+        raise _offending(table, cols["model"], model.isnull() | (model.strip() == ""), source, "missing model id",
+                         first_line)
     for key in TOKEN_COLUMNS:
         if summary.get(f"bad_{key}"):
             _, not_numeric = _token(table, mapping, key)
-            raise _offending(table, cols[key], not_numeric, source, "not a finite number")
+            raise _offending(table, cols[key], not_numeric, source, "not a finite number", first_line)
         if summary[f"least_{key}"] < 0:
             values, _ = _token(table, mapping, key)
-            raise _offending(table, cols[key], values < 0, source, "check: greater_than_or_equal_to(0)")
+            raise _offending(table, cols[key], values < 0, source, "check: greater_than_or_equal_to(0)", first_line)
     if summary["least_uncached_input"] < 0:
         values = {k: _token(table, mapping, k)[0] for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens")}
         smaller = values["input_tokens"] < values["cache_read_tokens"] + values["cache_write_tokens"]
         raise _offending(table, cols["input_tokens"], smaller, source,
                          "input tokens include cached tokens (input_includes_cache) but are fewer than "
-                         "cache reads + cache writes")
+                         "cache reads + cache writes", first_line)
     return summary
 
 
-def _offending(table: ir.Table, column: str, invalid: ir.Value, source: str, reason: str) -> InvalidInputError:
-    """The error for the first offending rows (0-based data rows, in file order on DuckDB)."""
+def _offending(table: ir.Table, column: str, invalid: ir.Value, source: str, reason: str,
+               first_line: int | None = None) -> InvalidInputError:
+    """The error for the first offending rows (file lines of a CSV, else rows from 1; in file order on DuckDB)."""
     backend = ibis.get_backend(table)
     numbered = table.mutate(_row=ibis.row_number(), _invalid=invalid)
     query = numbered.filter(numbered._invalid).order_by("_row").limit(5).select("_row", value=numbered[column])
@@ -469,7 +506,7 @@ def _offending(table: ir.Table, column: str, invalid: ir.Value, source: str, rea
     else:
         first = query.execute()
     values = [None if pd.isna(v) else v for v in first["value"].tolist()]
-    return _fail(source, column, first["_row"].astype(int).tolist(), values, reason)
+    return _fail(source, column, first["_row"].astype(int).tolist(), values, reason, first_line)
 
 
 # ----------------------------------------------------------------- time zones, model ids, buckets
@@ -544,6 +581,7 @@ def bucket_request_log(
     series_dimensions: list[str] | None = None,
     model_aliases: dict[str, str] | None = None,
     source: str = "request log",
+    first_line: int | None = None,
 ) -> pd.DataFrame:
     """Request log -> one row per (bucket start UTC, model, dimensions) with totals and peaks.
 
@@ -564,8 +602,9 @@ def bucket_request_log(
     keys = ["model", *dimensions]
     with ExitStack() as cached:
         minutes = cached.enter_context(_per_minute(requests, labels, config).cache())
-        summary = _check(table, minutes, config, mapping, zone, source)
+        summary = _check(table, minutes, config, mapping, zone, source, first_line)
         if summary["flagged"]:
+            _check_same_id_same_values(table, requests, minutes, labels, mapping, source, first_line)
             minutes = cached.enter_context(_without_duplicates(requests, minutes, labels, config).cache())
         minutes = _counted(minutes, config)
         _log_summary(minutes, summary, source, config)
@@ -576,6 +615,30 @@ def bucket_request_log(
     counts = [c for c in result.columns if c not in ("timestamp", *keys)]
     result[counts] = result[counts].astype(float)
     return result
+
+
+def with_quiet_buckets(result: pd.DataFrame, keys: list[str], bucket: str) -> pd.DataFrame:
+    """The bucketed log plus a zero row for every bucket inside a series' span without requests.
+
+    The log was running then (it logged other requests later), so no request is zero
+    requests, not a gap. Time before a series' first or after its last request stays
+    out, as for the usage APIs (``tokenplan.sources.quiet_buckets``): a model launched
+    mid-log gains no history of zeros. Works on the bucketed result, one row per
+    (bucket, series), never on requests.
+    """
+    if result.empty:
+        return result
+    width = _bucket_minutes(bucket)
+    counts = [c for c in result.columns if c not in ("timestamp", *keys)]
+    frames = []
+    for _, rows in result.groupby(keys, sort=False, dropna=False):
+        grid = pd.date_range(rows["timestamp"].min(), rows["timestamp"].max(), freq=pd.Timedelta(minutes=width),
+                             name="timestamp")
+        full = rows.set_index("timestamp").reindex(grid)
+        full[keys] = rows[keys].iloc[0].to_numpy()
+        full[counts] = full[counts].fillna(0.0)
+        frames.append(full.reset_index())
+    return pd.concat(frames, ignore_index=True).sort_values(["timestamp", *keys]).reset_index(drop=True)
 
 
 def _log_summary(minutes: ir.Table, summary: dict[str, Any], source: str, config: RequestLogConfig) -> None:

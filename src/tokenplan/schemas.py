@@ -4,10 +4,16 @@ Inputs are checked once, here; code downstream trusts them. A failure names the
 source (file), the column, the first offending rows and their values, e.g.::
 
     raw_usage (data/01_raw/usage.csv): column 'input_tokens' has invalid values at
-    rows [17, 18]: [-5, -2] (check: greater_than_or_equal_to(0))
+    lines [19, 20]: [-5, -2] (check: greater_than_or_equal_to(0))
+
+Rows are shown as an editor counts lines when the source is a text file with a header
+(``df.attrs["first_line"] = 2``: the first data row is line 2), else as rows counted
+from 1; a folder source shows the file and its line (``2026-07.csv line 7``).
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -26,9 +32,11 @@ __all__ = [
     "PEAK_COLUMNS",
     "TOKEN_COLUMNS",
     "InvalidInputError",
+    "first_line_of",
     "parse_timestamps",
     "validate_events",
     "validate_usage",
+    "where",
 ]
 
 
@@ -40,11 +48,32 @@ def _source(df: pd.DataFrame, default: str) -> str:
     return df.attrs.get("source", default)
 
 
-def _fail(source: str, column: str, rows: list, values: list, reason: str) -> InvalidInputError:
+def _fail(source: str, column: str, rows: list, values: list, reason: str,
+          first_line: int | None = None) -> InvalidInputError:
     rows, values = rows[:MAX_ROWS_SHOWN], values[:MAX_ROWS_SHOWN]
     return InvalidInputError(
-        f"{source}: column '{column}' has invalid values at rows {rows}: {values} ({reason})"
+        f"{source}: column '{column}' has invalid values at {where(rows, first_line)}: {values} ({reason})"
     )
+
+
+def where(rows: list, first_line: int | None = None) -> str:
+    """``lines [19, 20]`` (a text file: data row 0 is line ``first_line``), ``rows [1, 2]``
+    (counted from 1), or ``[2026-07.csv line 7]`` for (file, row) labels of a folder source."""
+    def position(row) -> str | int:
+        if isinstance(row, tuple) and len(row) == 2:
+            file, inner = row
+            return f"{file} line {int(inner) + first_line}" if first_line else f"{file} row {int(inner) + 1}"
+        return int(row) + (first_line or 1)
+
+    shown = [position(r) for r in rows]
+    if any(isinstance(p, str) for p in shown):
+        return "[" + ", ".join(map(str, shown)) + "]"
+    return f"{'lines' if first_line else 'rows'} {shown}"
+
+
+def first_line_of(df: pd.DataFrame) -> int | None:
+    """The line of a text file holding data row 0 (2 below a header), or None: rows count from 1."""
+    return df.attrs.get("first_line")
 
 
 def require_columns(df: pd.DataFrame, required: tuple[str, ...], source: str) -> None:
@@ -56,30 +85,103 @@ def require_columns(df: pd.DataFrame, required: tuple[str, ...], source: str) ->
             )
 
 
+# A zone at the end of a time: Z, UTC, +02:00, -0500, +02.
+_OFFSET = re.compile(r"(?:[zZ]|UTC|[+-]\d{2}(?::?\d{2})?)$")
+# A date whose first two fields may be day and month either way round: 05/01/2026, 5.1.26.
+_DAY_MONTH = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
+_DAY_MONTH_FORM = re.compile(r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")
+
+
 def parse_timestamps(
-    values: pd.Series, source: str, column: str, timezone: str, groups: pd.Series | None = None
+    values: pd.Series, source: str, column: str, timezone: str, groups: pd.Series | None = None,
+    timestamp_format: str | None = None, first_line: int | None = None,
 ) -> pd.Series:
     """Parse to tz-aware UTC; naive values are read in ``timezone``.
+
+    ISO 8601 with any offsets, changing (DST) or mixed (``Z`` and ``+02:00``) in one
+    column, is read exactly, value by value. Dates written ``05/01/2026`` are read
+    day-first or month-first only when the column itself decides it (a first field above
+    12: day-first; a second field above 12: month-first); otherwise, or with both, the
+    run stops unless ``timestamp_format`` (strftime codes) says which.
 
     At a DST fall-back the local hour 01:00 occurs twice: within each group (series),
     its first occurrence is read as daylight time and the second as standard time, so
     both buckets survive as distinct UTC hours. A non-existent spring-forward time
     shifts to the next valid instant. No bucket is duplicated or dropped.
     """
+    def fail(mask: pd.Series, reason: str) -> InvalidInputError:
+        return _fail(source, column, list(values.index[mask]), list(values[mask]), reason, first_line)
+
     if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values
-    else:
-        parsed = pd.to_datetime(values, errors="coerce", utc=False, format="mixed")
-        bad = parsed.isna() & values.notna()
-        if bad.any() or values.isna().any():
-            mask = bad | values.isna()
-            raise _fail(source, column, list(values.index[mask]), list(values[mask]),
-                        "not a parseable timestamp")
-    if getattr(parsed.dt, "tz", None) is None:
-        first_seen = _first_occurrence(parsed, groups)
-        local = parsed.dt.tz_localize(timezone, ambiguous=first_seen, nonexistent="shift_forward")
-        return local.dt.tz_convert("UTC")
-    return parsed.dt.tz_convert("UTC")
+        if values.isna().any():
+            raise fail(values.isna(), "not a parseable timestamp")
+        if getattr(values.dt, "tz", None) is not None:
+            return values.dt.tz_convert("UTC")
+        return _localise(values, timezone, groups)
+    if pd.api.types.is_numeric_dtype(values):
+        raise fail(values.notna() | values.isna(), "a number, not a date and time (e.g. 2026-01-05T10:00:00Z)")
+    text = values.astype("string").str.strip()
+    blank = text.isna() | (text == "")
+    if blank.any():
+        raise fail(blank, "not a parseable timestamp")
+    dayfirst = None if timestamp_format else _day_first(text, fail)
+    aware = text.str.contains(_OFFSET).astype(bool)
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    if aware.any():
+        parsed[aware] = _to_datetime(text[aware], timestamp_format, dayfirst, utc=True)
+    if (~aware).any():
+        naive = _to_datetime(text[~aware], timestamp_format, dayfirst, utc=False)
+        if naive.notna().any():
+            good = naive.notna()
+            parsed[naive.index[good]] = _localise(naive[good], timezone,
+                                                  None if groups is None else groups[naive.index[good]])
+    bad = parsed.isna()
+    if bad.any():
+        hint = f"format {timestamp_format!r}" if timestamp_format else "e.g. 2026-01-05T10:00:00Z"
+        raise fail(bad, f"not a parseable timestamp ({hint})")
+    return parsed
+
+
+def _to_datetime(text: pd.Series, timestamp_format: str | None, dayfirst: bool | None, utc: bool) -> pd.Series:
+    """Parse ``text`` (NaT where unparseable): the given format, else ISO 8601 then any other form."""
+    if timestamp_format:
+        return pd.to_datetime(text, format=timestamp_format, errors="coerce", utc=utc)
+    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=utc)
+    rest = parsed.isna()
+    if rest.any():
+        # Value by value: ISO rows above are not re-read, and a day-first reading is
+        # applied only to the rows written day/month/year.
+        day_month = text[rest].str.contains(_DAY_MONTH_FORM)
+        for subset, first in ((text[rest][day_month], bool(dayfirst)), (text[rest][~day_month], False)):
+            if len(subset):
+                parsed[subset.index] = pd.to_datetime(subset, format="mixed", dayfirst=first, errors="coerce",
+                                                      utc=utc)
+    return parsed
+
+
+def _day_first(text: pd.Series, fail) -> bool | None:
+    """True/False when the column's ``dd/mm`` or ``mm/dd`` dates decide the order; None if it has none."""
+    fields = text.str.extract(_DAY_MONTH).dropna()
+    if fields.empty:
+        return None
+    first, second = fields[0].astype(int), fields[1].astype(int)
+    if (first > 12).any() and (second > 12).any():
+        rows = text.index.isin(fields.index[(first > 12) | (second > 12)])
+        raise fail(pd.Series(rows, index=text.index),
+                   "dates are written both day-first and month-first: set ingestion.timestamp_format")
+    if (first > 12).any():
+        return True
+    if (second > 12).any():
+        return False
+    raise fail(pd.Series(text.index.isin(fields.index[:1]), index=text.index),
+               "ambiguous date: day-first or month-first? Set ingestion.timestamp_format, "
+               "e.g. '%d/%m/%Y %H:%M' or '%m/%d/%Y %H:%M'")
+
+
+def _localise(naive: pd.Series, timezone: str, groups: pd.Series | None) -> pd.Series:
+    first_seen = _first_occurrence(naive, groups)
+    local = naive.dt.tz_localize(timezone, ambiguous=first_seen, nonexistent="shift_forward")
+    return local.dt.tz_convert("UTC")
 
 
 def _first_occurrence(naive: pd.Series, groups: pd.Series | None):
@@ -87,16 +189,21 @@ def _first_occurrence(naive: pd.Series, groups: pd.Series | None):
     return (naive.groupby(keys, sort=False).cumcount() == 0).to_numpy()
 
 
-def _check(schema: pa.DataFrameSchema, df: pd.DataFrame, source: str) -> pd.DataFrame:
+def _check(schema: pa.DataFrameSchema, df: pd.DataFrame, source: str, first_line: int | None = None) -> pd.DataFrame:
+    # Validated by position: pandera reports a (file, row) label of a folder source as text.
+    labels = df.index
     try:
-        return schema.validate(df, lazy=True)
+        validated = schema.validate(df.reset_index(drop=True), lazy=True)
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
         first = cases.iloc[0]
         column = first["column"] if pd.notna(first["column"]) else str(first["check"])
         same = cases[(cases["column"] == first["column"]) & (cases["check"] == first["check"])]
-        raise _fail(source, str(column), same["index"].tolist(), same["failure_case"].tolist(),
-                    f"check: {first['check']}") from None
+        rows = [labels[int(i)] if pd.notna(i) else i for i in same["index"]]
+        raise _fail(source, str(column), rows, same["failure_case"].tolist(),
+                    f"check: {first['check']}", first_line) from None
+    validated.index = labels
+    return validated
 
 
 def _count_column(nullable: bool = True) -> pa.Column:
@@ -127,7 +234,7 @@ EVENTS_SCHEMA = pa.DataFrameSchema(
 )
 
 
-def _numeric(df: pd.DataFrame, columns: tuple[str, ...], source: str) -> pd.DataFrame:
+def _numeric(df: pd.DataFrame, columns: tuple[str, ...], source: str, first_line: int | None = None) -> pd.DataFrame:
     out = df.copy()
     for column in columns:
         if column not in out.columns:
@@ -135,56 +242,67 @@ def _numeric(df: pd.DataFrame, columns: tuple[str, ...], source: str) -> pd.Data
         values = pd.to_numeric(out[column], errors="coerce")
         bad = (values.isna() & out[column].notna()) | np.isinf(values)
         if bad.any():
-            raise _fail(source, column, list(out.index[bad]), list(out.loc[bad, column]), "not a finite number")
+            raise _fail(source, column, list(out.index[bad]), list(out.loc[bad, column]), "not a finite number",
+                        first_line)
         out[column] = values.astype(float)
     return out
 
 
 def validate_usage(df: pd.DataFrame, timezone: str = "UTC", source: str = "usage",
-                   series_columns: tuple[str, ...] = ("model",)) -> pd.DataFrame:
+                   series_columns: tuple[str, ...] = ("model",), timestamp_format: str | None = None,
+                   ) -> pd.DataFrame:
     """Return bucketed usage with UTC timestamps and float counts, or raise InvalidInputError.
 
     ``series_columns`` (the model and any split such as workspace) identify a series:
     the repeated local hour of a DST fall-back is resolved within each series.
     """
-    source = _source(df, source)
+    source, first_line = _source(df, source), first_line_of(df)
     series_columns = tuple(dict.fromkeys(("model", *series_columns)))
     require_columns(df, ("timestamp", *series_columns), source)
+    if df.empty:
+        raise InvalidInputError(f"{source}: no data rows (the file has only a header)")
     present = [c for c in COUNT_COLUMNS if c in df.columns]
     if not present:
         raise InvalidInputError(f"{source}: needs at least one of the columns {list(COUNT_COLUMNS)}")
-    out = _numeric(df, (*COUNT_COLUMNS, *PEAK_COLUMNS), source)
-    series = out.groupby(list(series_columns), sort=False, dropna=False).ngroup()
-    out["timestamp"] = parse_timestamps(out["timestamp"], source, "timestamp", timezone, series)
-    out["timestamp"] = out["timestamp"].astype("datetime64[ns, UTC]")
-    missing = out["model"].isna()
+    out = _numeric(df, (*COUNT_COLUMNS, *PEAK_COLUMNS), source, first_line)
+    # Checked before any cast: str(None) would silently become a series named "None", and
+    # a blank id a series named "".
+    model = out["model"].astype("string").str.strip()
+    missing = model.isna() | (model == "")
     if missing.any():
-        # Checked before the cast: str(None) would silently become a series named "None".
-        raise _fail(source, "model", list(out.index[missing]), list(out.loc[missing, "model"]), "missing model id")
-    out["model"] = out["model"].astype(str)
-    return _check(USAGE_SCHEMA, out, source)
+        raise _fail(source, "model", list(out.index[missing]), list(out.loc[missing, "model"]),
+                    "missing model id", first_line)
+    out["model"] = model.astype(str)
+    series = out.groupby(list(series_columns), sort=False, dropna=False).ngroup()
+    out["timestamp"] = parse_timestamps(out["timestamp"], source, "timestamp", timezone, series,
+                                        timestamp_format, first_line)
+    out["timestamp"] = out["timestamp"].astype("datetime64[ns, UTC]")
+    return _check(USAGE_SCHEMA, out, source, first_line)
 
 
-def validate_events(df: pd.DataFrame, timezone: str = "UTC", source: str = "events") -> pd.DataFrame:
+def validate_events(df: pd.DataFrame, timezone: str = "UTC", source: str = "events",
+                    timestamp_format: str | None = None) -> pd.DataFrame:
     """Return the events calendar with UTC start/end, or raise InvalidInputError."""
-    source = _source(df, source)
+    source, first_line = _source(df, source), first_line_of(df)
     require_columns(df, ("start", "end", "name", "kind"), source)
     out = df.copy()
     for column in ("start", "end"):
-        out[column] = parse_timestamps(out[column], source, column, timezone).astype("datetime64[ns, UTC]")
+        out[column] = parse_timestamps(out[column], source, column, timezone,
+                                       timestamp_format=timestamp_format, first_line=first_line
+                                       ).astype("datetime64[ns, UTC]")
     out["scope"] = out["scope"].fillna("").astype(str) if "scope" in out else ""
     if "effect" in out:  # a blank cell is "unknown", like an empty one
         out["effect"] = out["effect"].replace(r"^\s*$", np.nan, regex=True)
-    out = _numeric(out, ("effect",), source) if "effect" in out else out.assign(effect=np.nan)
-    out = _check(EVENTS_SCHEMA, out, source)
+    out = _numeric(out, ("effect",), source, first_line) if "effect" in out else out.assign(effect=np.nan)
+    out = _check(EVENTS_SCHEMA, out, source, first_line)
     # Holidays come from the `holidays` package as well as the calendar and are learned
     # from past years; an outage is a gap. A stated size is for campaigns and launches.
     misplaced = ~out["kind"].isin(SIZED_EVENT_KINDS) & out["effect"].notna()
     if misplaced.any():
         raise _fail(source, "effect", list(out.index[misplaced]), list(out.loc[misplaced, "effect"]),
-                    f"an effect can be stated only for {list(SIZED_EVENT_KINDS)}: leave it empty")
+                    f"an effect can be stated only for {list(SIZED_EVENT_KINDS)}: leave it empty", first_line)
     backwards = out["end"] <= out["start"]
     if backwards.any():
-        raise _fail(source, "end", list(out.index[backwards]), list(out.loc[backwards, "end"]),
-                    "end not after start")
+        raise _fail(source, "end", list(out.index[backwards]), list(df.loc[backwards, "end"]),
+                    "end not after start", first_line)
     return out

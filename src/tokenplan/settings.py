@@ -4,9 +4,9 @@ Parameters merge softly across environments, so ``--params training.n_trials=5``
 ``conf/test/parameters_training.yml`` overrides one key and keeps its siblings.
 """
 
-from tokenplan.hooks import SourceLabelHooks
+from tokenplan.hooks import DemoEventsHooks, RunGuardHooks, SourceLabelHooks
 
-HOOKS = (SourceLabelHooks(),)
+HOOKS = (SourceLabelHooks(), DemoEventsHooks(), RunGuardHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -7,7 +7,10 @@ stop a bad trial early. The study lives in an Optuna RDB storage (a SQLite file 
 default; a PostgreSQL URL lets several workers share one study). Its name carries a
 fingerprint of the training data and search space, so re-running on the same data
 resumes the study up to its trial budget, and a new quarter's data starts a new study.
-Trials left RUNNING by a killed process are marked failed (heartbeat) and retried.
+Trials left RUNNING by a killed process are marked failed: at once when the process
+ran on this host and is gone (the project's run lock rules out a live one), else by
+heartbeat, and their parameters run again. The budget counts finished trials only
+(complete or pruned, not failed).
 
 With ``trend: auto`` the trend anchor is one more categorical dimension of the search,
 so it is chosen on the tuning folds too: the backtest then grades one configuration,
@@ -111,7 +114,12 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
     )
     # Seeded by the trials already stored: a resumed study must not replay the first
     # run's draws, which would spend the remaining budget on parameters already tried.
-    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False)))
+    _fail_orphaned_trials(study)
+    # Seeded by the finished trials: a resumed study must not replay the first run's
+    # draws, which would spend the remaining budget on parameters already tried; failed
+    # trials (a crash) do not count, and a fresh study is seeded with ``seed`` itself.
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False, states=finished)))
     trends = TRENDS if spec.trend == "auto" else (spec.trend,)
     folds = {trend: _folds(with_trend(examples, trend), origins) for trend in trends}
 
@@ -150,6 +158,38 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
     return {**best, "trend": study.best_trial.user_attrs.get("trend", trends[0]),
             "trend_losses": _best_loss_per_trend(study), "study_name": name, "best_value": study.best_value,
             "n_trials": len(study.get_trials(deepcopy=False, states=finished))}
+
+
+def _fail_orphaned_trials(study: optuna.Study) -> None:
+    """Mark FAIL the RUNNING trials of workers on this host whose process is gone (kill -9),
+    and queue their parameters to run again.
+
+    Heartbeats catch them too, but only when a trial starts after the grace period: a
+    run started soon after a kill, or with its budget met, left the trial RUNNING for
+    good, and TPE's constant liar kept counting it as a bad result.
+    """
+    host = socket.gethostname()
+    storage = study._storage
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker_host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+        if worker_host != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial.number)
+        storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+        if trial.params:  # drawn before the kill: run them again rather than lose them
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        logger.warning("study %s: trial %d was left running by process %s, which is gone: marked failed%s",
+                       study.study_name, trial.number, pid, " and queued again" if trial.params else "")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def _folds(examples: pd.DataFrame, origins: list) -> list[tuple[pd.DataFrame, pd.DataFrame]]:

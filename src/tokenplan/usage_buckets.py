@@ -12,26 +12,33 @@ import re
 
 import pandas as pd
 
-from tokenplan.schemas import COUNT_COLUMNS, PEAK_COLUMNS
+from tokenplan.schemas import COUNT_COLUMNS, PEAK_COLUMNS, InvalidInputError, where
 
 logger = logging.getLogger(__name__)
 
-_DATE_SUFFIX = re.compile(r"-\d{8}$")
+# claude-sonnet-4-5-20250929 (Anthropic), claude-sonnet-4-5@20250929 (Vertex AI).
+_DATE_SUFFIX = re.compile(r"[-@]\d{8}$")
 _PROVIDER_PREFIX = re.compile(r"^(anthropic|bedrock|vertex_ai|openai)/")
+# Bedrock: [us.|eu.|apac.|jp.|global.]anthropic.claude-sonnet-4-5-20250929-v1:0
+_BEDROCK = re.compile(r"^(?:(?:us|eu|apac|jp|global)\.)?anthropic\.(claude-.+?)(?:-v\d+(?::\d+)?)?$")
 MISSING_LABEL = "(none)"
 
-__all__ = ["complete_grid", "deduplicate", "normalise_model_id", "to_buckets"]
+__all__ = ["complete_grid", "deduplicate", "detect_bucket", "normalise_model_id", "resolve_repeated_rows",
+           "to_buckets"]
 
 
 def normalise_model_id(model: str, aliases: dict[str, str] | None = None) -> str:
     """Give one id per model: ``claude-sonnet-4-5-20250929`` -> ``claude-sonnet-4-5``.
 
-    The alias map is applied to the raw id first and to the stripped id second, so a
-    user can merge or rename series either way.
+    Vertex AI (``claude-sonnet-4-5@20250929``) and Bedrock
+    (``us.anthropic.claude-sonnet-4-5-20250929-v1:0``) ids become the same id. The alias
+    map is applied to the raw id first and to the stripped id second, so a user can
+    merge or rename series either way.
     """
     aliases = aliases or {}
     name = aliases.get(model, model)
     name = _PROVIDER_PREFIX.sub("", name.strip().lower())
+    name = _BEDROCK.sub(r"\1", name)
     name = _DATE_SUFFIX.sub("", name)
     return aliases.get(name, name)
 
@@ -42,6 +49,82 @@ def deduplicate(df: pd.DataFrame, key: list[str], source: str) -> pd.DataFrame:
     if duplicated.any():
         logger.warning("%s: removed %d duplicate rows by key %s", source, int(duplicated.sum()), key)
     return df.loc[~duplicated].copy()
+
+
+def resolve_repeated_rows(df: pd.DataFrame, key: list[str], source: str,
+                          first_line: int | None = None) -> tuple[pd.DataFrame, int]:
+    """(rows without repeats, how many rows a later file revised).
+
+    A row repeated with the same values (a re-downloaded page, overlapping exports) is
+    dropped, and the count logged. Rows with the same ``key`` and different values
+    stop the run naming both, except across the files of a folder source (a ``file``
+    index level): there the later file (in name order) revises the earlier, and the
+    count of revised rows is returned and logged.
+    """
+    repeated = df.duplicated(subset=key, keep=False)
+    if not repeated.any():
+        return df, 0
+    exact = df.duplicated(keep="last")
+    if exact.any():
+        logger.warning("%s: removed %d duplicate rows by key %s", source, int(exact.sum()), key)
+    kept = df.loc[~exact]
+    conflicting = kept[kept.duplicated(subset=key, keep=False)]
+    if conflicting.empty:
+        return kept.copy(), 0
+    files = conflicting.index.get_level_values("file") if "file" in (conflicting.index.names or []) else None
+    same_file = (conflicting.assign(_file=files).duplicated(subset=[*key, "_file"], keep=False)
+                 if files is not None else pd.Series(True, index=conflicting.index))
+    if same_file.any():
+        clash = conflicting[same_file]
+        group = clash[clash.duplicated(subset=key, keep=False)].groupby(key, sort=False, dropna=False)
+        rows = next(iter(group.groups.values()))[:2]
+        shown = ", ".join(f"{k} {clash.loc[rows[0], k]}" for k in key if k in ("timestamp", "model"))
+        values = [c for c in clash.columns if c not in key]
+        raise InvalidInputError(
+            f"{source}: {where(list(rows), first_line)} have the same {shown} but different values "
+            f"({clash.loc[rows, values].to_dict('records')}): remove one, or add the column that tells them "
+            f"apart to ingestion.series_dimensions")
+    revised = kept.duplicated(subset=key, keep="last")
+    logger.warning("%s: %d rows revised by a later file (the later file's values are used)", source,
+                   int(revised.sum()))
+    return kept.loc[~revised].copy(), int(revised.sum())
+
+
+def detect_bucket(usage: pd.DataFrame, series_columns: list[str], requested: str, source: str) -> str:
+    """The bucket width of ``usage_buckets``: the input's own (``D`` or ``h``), or ``requested``.
+
+    The input's width is the most common positive spacing between a series' distinct
+    timestamps: a day or more gives ``D``, less gives ``h`` (finer rows are summed to
+    hours). ``requested`` is ``auto`` (use the input's), or a width that must not be
+    finer than the input's: a daily input is never spread onto an hourly grid.
+    """
+    spacing = _typical_spacing(usage, series_columns)
+    detected = "D" if spacing is not None and spacing >= pd.Timedelta(days=1) else "h"
+    if requested == "auto":
+        logger.info("%s: bucket width detected from the data: %s (rows typically %s apart per series)",
+                    source, {"D": "daily", "h": "hourly"}[detected],
+                    "?" if spacing is None else _spacing_text(spacing))
+        return detected
+    if detected == "D" and pd.Timedelta(pd.tseries.frequencies.to_offset(requested)) < pd.Timedelta(days=1):
+        raise InvalidInputError(
+            f"{source}: ingestion.bucket is {requested!r} but the data is daily (its rows are typically "
+            f"{_spacing_text(spacing)} apart per series): a daily input cannot be spread onto a finer grid; "
+            f"set ingestion.bucket: auto (or D)")
+    return requested
+
+
+def _spacing_text(spacing: pd.Timedelta) -> str:
+    hours = spacing / pd.Timedelta(hours=1)
+    return f"{hours / 24:g} days" if hours >= 24 else f"{hours:g} hours"
+
+
+def _typical_spacing(usage: pd.DataFrame, series_columns: list[str]) -> pd.Timedelta | None:
+    keys = usage[series_columns].astype(object).where(usage[series_columns].notna(), MISSING_LABEL)
+    stamps = usage[["timestamp"]].assign(**{f"_k{i}": keys[c] for i, c in enumerate(series_columns)})
+    stamps = stamps.drop_duplicates().sort_values([*stamps.columns[1:], "timestamp"])
+    steps = stamps.groupby(list(stamps.columns[1:]), sort=False)["timestamp"].diff()
+    steps = steps[steps > pd.Timedelta(0)]
+    return None if steps.empty else steps.mode().iloc[0]
 
 
 def to_buckets(df: pd.DataFrame, freq: str, series_columns: list[str]) -> pd.DataFrame:

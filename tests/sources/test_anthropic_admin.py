@@ -264,3 +264,16 @@ def test_cost_report_in_another_currency_is_refused():
         with pytest.raises(DatasetError, match="currency 'EUR'"):
             AnthropicCostDataset(starting_at="2026-01-01", ending_at="2026-01-02", base_url=api.url,
                                  credentials={"api_key": ADMIN_KEY}).load()
+
+
+def test_an_answer_in_wider_buckets_than_asked_stops_the_load():
+    from tokenplan.schemas import InvalidInputError
+    from tokenplan.sources import anthropic_admin
+
+    daily = {"data": [{"starting_at": "2026-01-01T00:00:00Z", "ending_at": "2026-01-02T00:00:00Z",
+                       "results": [_result(SONNET, 100)]}], "has_more": False}
+
+    with pytest.raises(InvalidInputError, match=r"asked for 1h buckets, but the answer's bucket .* is 1 days"):
+        anthropic_admin.usage_frame([daily], bucket_width="1h")
+    usage, _ = anthropic_admin.usage_frame([daily], bucket_width="1d")
+    assert usage["input_tokens"].tolist() == [100.0]

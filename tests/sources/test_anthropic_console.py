@@ -84,9 +84,9 @@ def test_half_of_the_cache_write_pair_is_not_silently_used(tmp_path):
 
 def test_bad_values_name_the_file_column_row_and_value(tmp_path):
     bad_date = CURRENT_LAYOUT.replace("2026-01-02,", "Jan second,", 1)
-    with pytest.raises(DatasetError, match=r"claude_api_usage.csv: column 'usage_date_utc' .*rows \[2\].*Jan second"):
+    with pytest.raises(DatasetError, match=r"claude_api_usage.csv: column 'usage_date_utc' .*lines \[4\].*Jan second"):
         _export(tmp_path, bad_date).load()
 
     bad_tokens = CURRENT_LAYOUT.replace(",1700,", ",1.7k,", 1)
-    with pytest.raises(InvalidInputError, match=r"column 'input_tokens' has invalid values at rows \[2\]: \['1.7k'\]"):
+    with pytest.raises(InvalidInputError, match=r"column 'input_tokens' has invalid values at lines \[4\]: \['1.7k'\]"):
         build_usage_buckets(_export(tmp_path, bad_tokens).load(), DAILY)

@@ -17,10 +17,10 @@ from tokenplan.datasets import (
 pytestmark = pytest.mark.filterwarnings("ignore:register_new_resolver")
 
 ENVIRONMENTS = {
-    "anthropic_api": (AnthropicUsageDataset, {"starting_at": "2026-01-01T00:00:00Z"}, "h"),
-    "openai_api": (OpenAIUsageDataset, {"lookback_days": 30}, "h"),
+    "anthropic_api": (AnthropicUsageDataset, {"starting_at": "2026-01-01T00:00:00Z"}, "auto"),
+    "openai_api": (OpenAIUsageDataset, {"lookback_days": 30}, "auto"),
     "anthropic_console": (AnthropicConsoleCSVDataset, {"usage_file": "exports/claude_api_usage.csv"}, "D"),
-    "usage_folder": (UsageFolderDataset, {"usage_folder": "exports/usage"}, "h"),
+    "usage_folder": (UsageFolderDataset, {"usage_folder": "exports/usage"}, "auto"),
 }
 
 

@@ -36,7 +36,7 @@ def test_three_monthly_csvs_load_as_one_table_in_file_order(folder):
     usage = UsageFolderDataset(path=str(folder), filename_suffix=".csv").load()
 
     assert len(usage) == 3 * 48
-    assert usage.index.get_level_values("file").unique().tolist() == list(MONTHS)
+    assert usage.index.get_level_values("file").unique().tolist() == [f"{m}.csv" for m in MONTHS]
     assert pd.to_datetime(usage["timestamp"]).is_monotonic_increasing
 
 
@@ -56,8 +56,10 @@ def test_a_bad_value_names_the_file_and_its_row(folder):
     february.to_csv(folder / "2026-02.csv", index=False)
     usage = UsageFolderDataset(path=str(folder), filename_suffix=".csv").load()
 
-    # Row labels are (file, row in that file).
-    with pytest.raises(InvalidInputError, match=r"'input_tokens' has invalid values at rows \[\W*\('2026-02', 5\)"):
+    usage.attrs["first_line"] = 2  # what the project's hook sets for a folder of CSV files
+
+    # The file and its line as an editor counts them (header = line 1).
+    with pytest.raises(InvalidInputError, match=r"'input_tokens' has invalid values at \[2026-02.csv line 7\]"):
         build_usage_buckets(usage, HOURLY)
 
 
@@ -73,3 +75,28 @@ def test_parquet_folder(tmp_path):
 
 def test_describe_names_the_folder(folder):
     assert UsageFolderDataset(path=str(folder))._describe()["path"] == str(folder)
+
+
+def test_a_later_file_revises_an_earlier_one_and_the_count_is_kept(folder, caplog):
+    revision = _month("2026-02").head(5).assign(requests=1000)  # re-exported first hours, revised
+    revision.to_csv(folder / "2026-02-revised.csv", index=False)
+    usage = UsageFolderDataset(path=str(folder), filename_suffix=".csv").load()
+
+    with caplog.at_level("WARNING", logger="tokenplan"):
+        buckets = build_usage_buckets(usage, HOURLY)
+
+    february = buckets[buckets["timestamp"] >= pd.Timestamp("2026-02-01", tz="UTC")]
+    assert february["requests"].head(6).tolist() == [1000.0] * 5 + [6.0]
+    assert buckets.attrs["revised_rows"] == 5
+    assert any("5 rows revised by a later file" in r.getMessage() for r in caplog.records)
+
+
+def test_conflicting_rows_inside_one_file_name_both_lines(folder):
+    february = _month("2026-02")
+    february.loc[3, "requests"] = 99
+    pd.concat([february, february.iloc[[3]].assign(requests=7)]).to_csv(folder / "2026-02.csv", index=False)
+    usage = UsageFolderDataset(path=str(folder), filename_suffix=".csv").load()
+    usage.attrs["first_line"] = 2
+
+    with pytest.raises(InvalidInputError, match=r"\[2026-02.csv line 5, 2026-02.csv line 50\] have the same"):
+        build_usage_buckets(usage, HOURLY)

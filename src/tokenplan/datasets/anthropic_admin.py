@@ -50,7 +50,8 @@ class AnthropicUsageDataset(BucketedUsageAPIDataset):
         query = anthropic_admin.usage_report_query(start, end, self._bucket_width, self._group_by,
                                                    self._filters, self._limit)
         usage, reported = self._fetch_pages(anthropic_admin.auth_headers, query,
-                                            lambda pages: anthropic_admin.usage_frame(pages, self._group_by))
+                                            lambda pages: anthropic_admin.usage_frame(pages, self._group_by,
+                                                                                      self._bucket_width))
         return self._usage_table(usage, reported)
 
 

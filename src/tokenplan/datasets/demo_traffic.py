@@ -67,6 +67,10 @@ class DemoTrafficDataset(AbstractDataset[None, pd.DataFrame]):
     def _exists(self) -> bool:
         return True
 
+    def same_simulation(self, other: DemoTrafficDataset) -> bool:
+        """True if ``other`` serves a part of the same simulation (same folder and config)."""
+        return self._directory.resolve() == other._directory.resolve() and self.fingerprint == other.fingerprint
+
     def _describe(self) -> dict[str, Any]:
         return {
             "filepath": str(self._directory / f"{self._part}-{self.fingerprint}.parquet"),

@@ -44,5 +44,6 @@ class OpenAIUsageDataset(BucketedUsageAPIDataset):
         query = openai_usage.completions_query(start, end, self._bucket_width, self._group_by,
                                                self._filters, self._limit)
         usage, reported = self._fetch_pages(openai_usage.auth_headers, query,
-                                            lambda pages: openai_usage.usage_frame(pages, self._group_by))
+                                            lambda pages: openai_usage.usage_frame(pages, self._group_by,
+                                                                                   self._bucket_width))
         return self._usage_table(usage, reported)

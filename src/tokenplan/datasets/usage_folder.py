@@ -24,6 +24,8 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets.partitions import PartitionedDataset
 
+from tokenplan.schemas import InvalidInputError
+
 DEFAULT_DATASET = "pandas.CSVDataset"
 
 
@@ -47,14 +49,20 @@ class UsageFolderDataset(AbstractDataset[None, pd.DataFrame]):
         self.metadata = metadata
 
     def _load(self) -> pd.DataFrame:
-        loaders = self._partitions.load()
+        try:
+            loaders = self._partitions.load()
+        except DatasetError:  # "No partitions found"
+            loaders = {}
+        if not loaders:
+            raise InvalidInputError(f"{self._path}: no files ending in '{self._filename_suffix}' in this folder")
         frames = {}
         for partition in sorted(loaders):
             frame = loaders[partition]()
             if not isinstance(frame, pd.DataFrame):
                 raise DatasetError(f"{self._path}: partition '{partition}' loaded as "
                                    f"{type(frame).__name__}, not a table")
-            frames[partition] = frame
+            # Named as the file is, so an error says "2026-07.csv line 7".
+            frames[f"{partition}{self._filename_suffix}"] = frame
         # A (file, row) index lets validation errors point into the right file.
         usage = pd.concat(frames, names=["file", "row"])
         usage.attrs = {}

@@ -91,14 +91,16 @@ def usage_report_query(
     return query
 
 
-def usage_frame(pages: Iterable[Mapping[str, Any]],
-                group_by: Sequence[str] = ("model",)) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
+def usage_frame(pages: Iterable[Mapping[str, Any]], group_by: Sequence[str] = ("model",),
+                bucket_width: str | None = None) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
     """One row per (bucket, group): ``timestamp`` (UTC bucket start), ``model``, dimensions, tokens.
 
-    Also returns every bucket start the report covered, with results or not.
+    Also returns every bucket start the report covered, with results or not. With
+    ``bucket_width`` (the width asked for), a wider bucket in the answer stops the load.
     """
     return flatten_buckets(pages, "starting_at", usage_group_by(group_by), DIMENSION_COLUMNS, _usage_counts,
-                           USAGE_COUNT_COLUMNS, lambda values: pd.to_datetime(values, utc=True))
+                           USAGE_COUNT_COLUMNS, lambda values: pd.to_datetime(values, utc=True),
+                           end_key="ending_at", bucket_width=bucket_width, source=f"{API_NAME} {USAGE_REPORT_PATH}")
 
 
 def _usage_counts(result: Mapping[str, Any]) -> dict[str, Any]:

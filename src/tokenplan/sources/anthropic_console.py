@@ -29,7 +29,10 @@ import re
 
 import pandas as pd
 
-from tokenplan.schemas import InvalidInputError
+from tokenplan.schemas import InvalidInputError, _fail
+
+# The export is a CSV with a header: data row 0 is line 2, as an editor counts.
+FIRST_LINE = 2
 
 TIMESTAMP_NAMES = ("usage_date_utc", "usage_datetime_utc", "usage_date", "date")
 MODEL_NAMES = ("model_version", "model")
@@ -79,6 +82,7 @@ def usage_frame(export: pd.DataFrame, source: str) -> pd.DataFrame:
     else:
         out["cache_write_tokens"] = export[pick((CACHE_WRITE_TOTAL, *CACHE_WRITE_PARTS), "cache writes")]
     out.attrs["source"] = source
+    out.attrs["first_line"] = FIRST_LINE
     return out
 
 
@@ -86,8 +90,8 @@ def _numbers(values: pd.Series, source: str) -> pd.Series:
     parsed = pd.to_numeric(values, errors="coerce")
     bad = parsed.isna() & values.notna()
     if bad.any():
-        raise InvalidInputError(f"{source}: column '{values.name}' has invalid values at rows "
-                                f"{list(values.index[bad][:5])}: {list(values[bad][:5])} (not a finite number)")
+        raise _fail(source, str(values.name), list(values.index[bad]), list(values[bad]), "not a finite number",
+                    FIRST_LINE)
     return parsed.astype(float)
 
 
@@ -96,6 +100,5 @@ def _as_utc(values: pd.Series, source: str, column: str) -> pd.Series:
     parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
     bad = parsed.isna()
     if bad.any():
-        raise InvalidInputError(f"{source}: column '{column}' has invalid values at rows "
-                                f"{list(values.index[bad][:5])}: {list(values[bad][:5])} (not a parseable date)")
+        raise _fail(source, column, list(values.index[bad]), list(values[bad]), "not a parseable date", FIRST_LINE)
     return parsed

@@ -77,14 +77,15 @@ def completions_query(
     return query
 
 
-def usage_frame(pages: Iterable[Mapping[str, Any]],
-                group_by: Sequence[str] = ("model",)) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
+def usage_frame(pages: Iterable[Mapping[str, Any]], group_by: Sequence[str] = ("model",),
+                bucket_width: str | None = None) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
     """One row per (bucket, group): ``timestamp`` (UTC bucket start), ``model``, dimensions, counts.
 
     Also returns every bucket start the report covered, with results or not.
     """
     return flatten_buckets(pages, "start_time", usage_group_by(group_by), DIMENSION_COLUMNS, _usage_counts,
-                           USAGE_COUNT_COLUMNS, _from_unix_seconds)
+                           USAGE_COUNT_COLUMNS, _from_unix_seconds, end_key="end_time", bucket_width=bucket_width,
+                           source=f"{API_NAME} completions usage")
 
 
 def _from_unix_seconds(values: pd.Series) -> pd.Series:

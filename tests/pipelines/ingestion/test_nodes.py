@@ -32,7 +32,7 @@ def _usage(timestamps: list[str], models: list[str] | str = SONNET, **columns) -
         "output_tokens": columns.pop("output_tokens", [10 * (i + 1) for i in range(n)]),
         **columns,
     })
-    frame.attrs["source"] = USAGE_SOURCE
+    frame.attrs.update(source=USAGE_SOURCE, first_line=2)  # as the project's hook labels a CSV
     return frame
 
 
@@ -45,7 +45,7 @@ def _events(**overrides) -> pd.DataFrame:
         "scope": [None, "claude-sonnet-4-5-20250929"],
         **overrides,
     })
-    frame.attrs["source"] = EVENTS_SOURCE
+    frame.attrs.update(source=EVENTS_SOURCE, first_line=2)
     return frame
 
 
@@ -145,15 +145,26 @@ def test_event_scope_is_normalised_like_usage_model_ids():
 
 
 def test_duplicate_rows_are_removed_by_key_and_logged(caplog):
-    raw = _usage(["2025-01-01 00:00", "2025-01-01 01:00", "2025-01-01 01:00"], requests=[1, 2, 5])
+    raw = _usage(["2025-01-01 00:00", "2025-01-01 01:00", "2025-01-01 01:00"], requests=[1, 5, 5],
+                 input_tokens=[100, 200, 200], output_tokens=[10, 20, 20])
 
     with caplog.at_level(logging.WARNING, logger="tokenplan"):
         buckets = build_usage_buckets(raw, _params())
 
-    # The later row of a repeated key wins (a re-downloaded, revised export page).
     assert _by_hour(buckets).tolist() == [1.0, 5.0]
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(USAGE_SOURCE in m and "1 duplicate" in m for m in messages), messages
+
+
+def test_rows_with_the_same_key_and_different_values_stop_the_run_naming_both():
+    raw = _usage(["2025-01-01 00:00", "2025-01-01 01:00", "2025-01-01 01:00"], requests=[1, 2, 5])
+
+    with pytest.raises(InvalidInputError) as error:
+        build_usage_buckets(raw, _params())
+
+    message = str(error.value)
+    assert USAGE_SOURCE in message and "lines [3, 4]" in message, message
+    assert "'requests': 2.0" in message and "'requests': 5.0" in message, message
 
 
 def test_same_bucket_in_two_workspaces_is_not_a_duplicate():
@@ -176,12 +187,13 @@ def test_duplicate_events_are_removed():
 
 
 def test_naive_timestamps_are_read_in_the_configured_zone():
-    raw = _usage(["2025-07-01 09:00", "2025-01-15 09:00"])
+    raw = _usage(["2025-07-01 09:00", "2025-01-15 09:00", "2025-01-15 10:00"])
 
     buckets = build_usage_buckets(raw, _params(timezone=NEW_YORK)).dropna(subset=["requests"])
 
     assert set(buckets["timestamp"]) == {pd.Timestamp("2025-07-01 13:00", tz="UTC"),  # EDT, UTC-4
-                                        pd.Timestamp("2025-01-15 14:00", tz="UTC")}  # EST, UTC-5
+                                        pd.Timestamp("2025-01-15 14:00", tz="UTC"),  # EST, UTC-5
+                                        pd.Timestamp("2025-01-15 15:00", tz="UTC")}
 
 
 def test_aware_timestamps_keep_their_offset():
@@ -241,7 +253,7 @@ def test_wrong_type_names_source_column_row_and_value():
     with pytest.raises(InvalidInputError) as error:
         build_usage_buckets(raw, _params())
 
-    assert_error_names(error, USAGE_SOURCE, "input_tokens", 2, "12k")
+    assert_error_names(error, USAGE_SOURCE, "input_tokens", 4, "12k")
 
 
 def test_negative_tokens_name_source_column_row_and_value():
@@ -251,7 +263,7 @@ def test_negative_tokens_name_source_column_row_and_value():
     with pytest.raises(InvalidInputError) as error:
         build_usage_buckets(raw, _params())
 
-    assert_error_names(error, USAGE_SOURCE, "output_tokens", 1, -7)
+    assert_error_names(error, USAGE_SOURCE, "output_tokens", 3, -7)
 
 
 def test_unparseable_timestamp_names_source_column_row_and_value():
@@ -260,7 +272,7 @@ def test_unparseable_timestamp_names_source_column_row_and_value():
     with pytest.raises(InvalidInputError) as error:
         build_usage_buckets(raw, _params())
 
-    assert_error_names(error, USAGE_SOURCE, "timestamp", 1, "yesterday-ish")
+    assert_error_names(error, USAGE_SOURCE, "timestamp", 3, "yesterday-ish")
 
 
 def test_missing_required_column_names_source_and_column():
@@ -279,7 +291,7 @@ def test_missing_model_id_is_rejected_not_turned_into_a_series():
     with pytest.raises(InvalidInputError) as error:
         build_usage_buckets(raw, _params())
 
-    assert_error_names(error, USAGE_SOURCE, "model", 1, None)
+    assert_error_names(error, USAGE_SOURCE, "model", 3, None)
 
 
 def test_bad_event_kind_names_source_column_row_and_value():
@@ -288,7 +300,7 @@ def test_bad_event_kind_names_source_column_row_and_value():
     with pytest.raises(InvalidInputError) as error:
         build_events_calendar(raw, _params())
 
-    assert_error_names(error, EVENTS_SOURCE, "kind", 1, "party")
+    assert_error_names(error, EVENTS_SOURCE, "kind", 3, "party")
 
 
 def test_stated_effect_is_optional_and_read_as_a_multiplier():
@@ -308,7 +320,7 @@ def test_bad_stated_effect_names_source_column_row_and_value(effect, kind, bad):
     with pytest.raises(InvalidInputError) as error:
         build_events_calendar(_events(effect=effect, kind=kind), _params())
 
-    assert_error_names(error, EVENTS_SOURCE, "effect", 1, float(bad) if bad != "lots" else bad)
+    assert_error_names(error, EVENTS_SOURCE, "effect", 3, float(bad) if bad != "lots" else bad)
 
 
 def test_an_event_that_ends_when_it_starts_names_source_column_row_and_value():
@@ -317,7 +329,7 @@ def test_an_event_that_ends_when_it_starts_names_source_column_row_and_value():
     with pytest.raises(InvalidInputError) as error:
         build_events_calendar(raw, _params())
 
-    assert_error_names(error, EVENTS_SOURCE, "end", 1, "2025-01-10 09:00")
+    assert_error_names(error, EVENTS_SOURCE, "end", 3, "2025-01-10 09:00")
 
 
 def test_a_blank_effect_cell_means_unknown():

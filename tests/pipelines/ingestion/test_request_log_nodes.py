@@ -26,7 +26,7 @@ def _params(**request_log) -> dict:
 
 def _table(path, reader: str = "read_csv"):
     table = getattr(ibis.duckdb.connect(), reader)(str(path))
-    label_source(table, SOURCE)  # what the project's hook does on load
+    label_source(table, SOURCE, first_line=2)  # what the project's hook does on load of a CSV
     return table
 
 
@@ -45,16 +45,21 @@ def test_request_log_becomes_canonical_usage_buckets_with_peaks(tmp_path):
                                   expected.drop(columns="model"), check_dtype=False)
 
 
-def test_an_hour_without_requests_is_a_nan_row_not_a_zero(tmp_path):
-    log = pd.DataFrame({"timestamp": ["2026-01-01 00:10", "2026-01-01 00:50", "2026-01-01 03:05"],
-                        "model": "claude-haiku-4-5", "input_tokens": [5, 6, 7], "output_tokens": [1, 2, 3]})
+def test_an_hour_without_requests_inside_the_log_is_zero_requests(tmp_path):
+    log = pd.DataFrame({"timestamp": ["2026-01-01 00:10", "2026-01-01 00:50", "2026-01-01 03:05",
+                                      "2026-01-01 05:00"],
+                        "model": ["claude-haiku-4-5"] * 3 + ["claude-sonnet-4-5"],
+                        "input_tokens": [5, 6, 7, 8], "output_tokens": [1, 2, 3, 4]})
     log.to_csv(tmp_path / "requests.csv", index=False)
 
     buckets = build_usage_buckets(_table(tmp_path / "requests.csv"), _params())
 
-    assert len(buckets) == 4
-    assert buckets["requests"].tolist()[0] == 2.0 and buckets["peak_rpm"].tolist()[0] == 1.0
-    assert buckets.iloc[1:3][["requests", "input_tokens", "peak_rpm"]].isna().all().all()
+    haiku = buckets[buckets["series"] == "claude-haiku-4-5"]
+    assert len(haiku) == 4
+    assert haiku["requests"].tolist() == [2.0, 0.0, 0.0, 1.0]
+    assert haiku.iloc[1:3][["input_tokens", "output_tokens", "peak_rpm"]].eq(0).all().all()
+    # A series gains no zeros outside its own span (a model launched mid-log).
+    assert buckets[buckets["series"] == "claude-sonnet-4-5"]["requests"].tolist() == [1.0]
 
 
 def test_series_dimensions_and_model_aliases_apply_to_request_logs(tmp_path):
@@ -74,7 +79,7 @@ def test_bad_request_log_names_the_file_from_the_catalog(tmp_path):
     log.to_csv(tmp_path / "requests.csv", index=False)
 
     with pytest.raises(InvalidInputError, match=r"raw_usage \(data/01_raw/requests.csv\): column 'input_tokens' "
-                                                r"has invalid values at rows \[1\]: \[-6\]"):
+                                                r"has invalid values at lines \[3\]: \[-6\]"):
         build_usage_buckets(_table(tmp_path / "requests.csv"), _params())
 
 

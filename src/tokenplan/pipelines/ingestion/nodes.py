@@ -7,49 +7,73 @@ from typing import Any
 import pandas as pd
 from ibis.expr.types import Table
 
-from tokenplan.request_logs import RequestLogConfig, bucket_request_log, is_request_log
-from tokenplan.schemas import COUNT_COLUMNS, PEAK_COLUMNS, validate_events, validate_usage
-from tokenplan.source_labels import source_of
-from tokenplan.usage_buckets import complete_grid, deduplicate, normalise_model_id, to_buckets
+from tokenplan.implausible_values import ImplausibleRule, screen_implausible
+from tokenplan.request_logs import RequestLogConfig, bucket_request_log, is_request_log, with_quiet_buckets
+from tokenplan.schemas import COUNT_COLUMNS, PEAK_COLUMNS, first_line_of, validate_events, validate_usage
+from tokenplan.source_labels import first_line_of_source, source_of
+from tokenplan.usage_buckets import (
+    complete_grid,
+    deduplicate,
+    detect_bucket,
+    normalise_model_id,
+    resolve_repeated_rows,
+    to_buckets,
+)
+
+# A request log is finer than any bucket: ``auto`` aggregates it to hours.
+REQUEST_LOG_BUCKET = "h"
 
 
 def build_usage_buckets(raw_usage: pd.DataFrame | Table, params: dict[str, Any]) -> pd.DataFrame:
     """Raw usage -> canonical ``usage_buckets`` (UTC, one id per model, gaps as NaN).
 
     A pandas frame is already-bucketed usage; an Ibis table is a request-level log,
-    aggregated where it lives (``ingestion.request_log`` maps its columns).
+    aggregated where it lives (``ingestion.request_log`` maps its columns). The bucket
+    width is the input's own with ``ingestion.bucket: auto``; it is also in
+    ``usage_buckets.attrs["bucket"]`` and recoverable from the timestamps.
     """
     source = source_of(raw_usage, "raw_usage")
     dimensions = list(params.get("series_dimensions") or [])
+    series_columns = ["model", *dimensions]
+    rule = ImplausibleRule.from_params(params.get("implausible"))
+    revised = 0
     if is_request_log(raw_usage):
+        bucket = REQUEST_LOG_BUCKET if params["bucket"] == "auto" else params["bucket"]
         usage = bucket_request_log(
             raw_usage, RequestLogConfig.from_params(params.get("request_log")), timezone=params["timezone"],
-            bucket=params["bucket"], series_dimensions=dimensions, model_aliases=params.get("model_aliases"),
-            source=source,
+            bucket=bucket, series_dimensions=dimensions, model_aliases=params.get("model_aliases"),
+            source=source, first_line=first_line_of_source(raw_usage),
         )
-        usage = validate_usage(usage, source=source, series_columns=("model", *dimensions))
+        usage = with_quiet_buckets(usage, series_columns, bucket)
+        usage = validate_usage(usage, source=source, series_columns=tuple(series_columns))
+        usage, excluded = screen_implausible(usage, series_columns, rule, source, source_rows=False)
     else:
-        usage = _bucketed_usage(raw_usage, params, source, dimensions)
-    buckets = to_buckets(usage, params["bucket"], ["model", *dimensions])
-    return complete_grid(buckets, params["bucket"])
+        usage, revised = _bucketed_usage(raw_usage, params, source, dimensions)
+        usage, excluded = screen_implausible(usage, series_columns, rule, source, first_line_of(raw_usage))
+        bucket = detect_bucket(usage, series_columns, params["bucket"], source)
+    buckets = complete_grid(to_buckets(usage, bucket, series_columns), bucket)
+    # Parquet keeps attrs: the report and notebooks read what ingestion decided.
+    buckets.attrs = {"bucket": bucket, "raw_source": source, "revised_rows": revised, "excluded_values": excluded}
+    return buckets
 
 
 def _bucketed_usage(raw_usage: pd.DataFrame, params: dict[str, Any], source: str,
-                    dimensions: list[str]) -> pd.DataFrame:
+                    dimensions: list[str]) -> tuple[pd.DataFrame, int]:
     usage = validate_usage(raw_usage, timezone=params["timezone"], source=source,
-                           series_columns=("model", *dimensions))
-    # Duplicates are repeated source rows (re-downloaded pages, overlapping exports): the
-    # key is every column that is not a count, so rows that differ in any label (the raw
-    # model id, a service tier that is not a series dimension) are distinct usage.
-    usage = deduplicate(usage, [c for c in usage.columns if c not in (*COUNT_COLUMNS, *PEAK_COLUMNS)], source)
+                           series_columns=("model", *dimensions), timestamp_format=params.get("timestamp_format"))
+    # The key is every column that is not a count, so rows that differ in any label (the
+    # raw model id, a service tier that is not a series dimension) are distinct usage.
+    key = [c for c in usage.columns if c not in (*COUNT_COLUMNS, *PEAK_COLUMNS)]
+    usage, revised = resolve_repeated_rows(usage, key, source, first_line_of(raw_usage))
     usage["model"] = usage["model"].map(lambda m: normalise_model_id(m, params.get("model_aliases")))
-    return usage
+    return usage, revised
 
 
 def build_events_calendar(raw_events: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Validated events calendar with UTC times and normalised model scopes."""
     source = source_of(raw_events, "raw_events")
-    events = validate_events(raw_events, timezone=params["timezone"], source=source)
+    events = validate_events(raw_events, timezone=params["timezone"], source=source,
+                             timestamp_format=params.get("timestamp_format"))
     aliases = params.get("model_aliases")
     events["scope"] = events["scope"].map(lambda s: normalise_model_id(s, aliases) if s else "")
     events = deduplicate(events, ["start", "end", "name", "kind", "scope"], source)

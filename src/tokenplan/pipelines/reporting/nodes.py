@@ -34,7 +34,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  forecast_plot: Figure, backtest_plot: Figure, shap_plot: Figure,
                  model_selection: dict[str, Any], fe_params: dict[str, Any],
                  training_params: dict[str, Any], forecast_layout: dict[str, Any],
-                 routes_report: dict[str, Any]) -> dict[str, Any]:
+                 routes_report: dict[str, Any],
+                 usage_buckets: pd.DataFrame | None = None) -> dict[str, Any]:
     """The report folder's files: report.md, its figures and the tables it summarises."""
     settings = {**{k: fe_params[k] for k in ("freq", "holiday_country")}, "horizon": forecast_layout["horizon"],
                 "trend": model_selection["trend"], "trend_tuning_pinball": model_selection.get("tuning_pinball", {}),
@@ -46,6 +47,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         quantile_names=quantile_columns(training_params["quantiles"]), settings=settings,
         layout=forecast_layout, selection=model_selection,
         routes_section=routes_report["markdown"],
+        ingestion=dict(usage_buckets.attrs) if usage_buckets is not None else {},
     )
     markdown = render_report(inputs)
     figures = {"forecast.png": forecast_plot, "backtest.png": backtest_plot, "shap_summary.png": shap_plot,

@@ -29,7 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["target_series", "forecast", "forecast_totals", "cost_forecast", "backtest_metrics",
                         "shap_importance", "events_calendar", "best_params", "model_prices", "forecast_plot",
                         "backtest_plot", "shap_plot", "model_selection", "params:feature_engineering", tr,
-                        "forecast_layout", "routes_report"],
+                        "forecast_layout", "routes_report", "usage_buckets"],
                 outputs="report",
                 name="build_report",
             ),

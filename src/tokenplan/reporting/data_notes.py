@@ -1,0 +1,34 @@
+"""The report's "Data read" section: what ingestion decided about the input.
+
+Ingestion keeps its decisions in ``usage_buckets.attrs`` (Parquet stores them): the
+source, the bucket width, how many rows a later file of a folder revised, and any
+implausible values left out (``ingestion.implausible.action: exclude``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["data_notes"]
+
+_BUCKETS = {"D": "daily", "h": "hourly"}
+
+
+def data_notes(ingestion: dict[str, Any]) -> str:
+    """Markdown bullets (and a table of excluded values) from ``usage_buckets.attrs``; '' if none."""
+    if not ingestion.get("bucket"):
+        return ""
+    lines = [f"- Source: {ingestion.get('raw_source', 'raw_usage')}; buckets: "
+             f"{_BUCKETS.get(ingestion['bucket'], ingestion['bucket'])} (`{ingestion['bucket']}`)."]
+    revised = int(ingestion.get("revised_rows") or 0)
+    lines.append(f"- Rows revised by a later file of the folder (the later file's values used): {revised}.")
+    excluded = ingestion.get("excluded_values") or []
+    if not excluded:
+        lines.append("- Implausible values left out: none.")
+        return "\n".join(lines)
+    lines += [f"- Implausible values left out (more than `ingestion.implausible.max_ratio` times their "
+              f"series' median; the bucket is missing for that column): {len(excluded)}.", "",
+              "| where | bucket | series | column | value | series median |", "|---|---|---|---|---|---|"]
+    lines += [f"| {e['row']} | {e['timestamp']} | {e['series']} | {e['column']} | {e['value']:.6g} | "
+              f"{e['series_median']:.6g} |" for e in excluded]
+    return "\n".join(lines)

@@ -1,0 +1,65 @@
+"""One short message for an error the user can fix (bad input, a busy data folder).
+
+Kedro wraps a failed load in ``DatasetError`` and its CLI ends with a rich traceback
+box of a few hundred lines, the cause at the very end. ``message_for`` finds the cause
+in the exception chain and says it in one line naming the file; the project's CLI
+(``tokenplan.cli``) prints it last, without a traceback unless ``TOKENPLAN_VERBOSE=1``.
+An error that is not the user's (a bug) returns None and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pandas as pd
+from kedro.io import DatasetError
+from omegaconf.errors import InterpolationResolutionError
+
+from tokenplan.run_lock import RunLockedError
+from tokenplan.schemas import InvalidInputError
+
+__all__ = ["message_for", "VERBOSE_ENV_VAR"]
+
+VERBOSE_ENV_VAR = "TOKENPLAN_VERBOSE"
+_FILEPATH = re.compile(r"(?:filepath|path)=(?:\w+Path\()?'?([^,)']+)")
+_RUNTIME_PARAM = re.compile(r"Runtime parameter '([^']+)' not found")
+# Configuration errors the project raises itself start with the parameter's name.
+_CONFIG_PREFIXES = ("ingestion.", "feature_engineering.", "training.", "reporting.", "run.")
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def message_for(error: BaseException) -> str | None:
+    """The one-line message for a user-fixable ``error``, or None for anything else."""
+    chain = list(_chain(error))
+    where = next((m.group(1) for e in chain if (m := _FILEPATH.search(str(e)))), None)
+    file = f"{where}: " if where else ""
+    for cause in chain:
+        if isinstance(cause, (InvalidInputError, RunLockedError)):
+            return str(cause)
+        if isinstance(cause, pd.errors.EmptyDataError):
+            return f"{file}the file is empty (no header, no rows)"
+        if isinstance(cause, UnicodeDecodeError):
+            return (f"{file}not UTF-8 text (byte {cause.object[cause.start:cause.start + 1]!r} at offset "
+                    f"{cause.start}): save the file as UTF-8, or give the dataset load_args: {{encoding: ...}}")
+        if isinstance(cause, pd.errors.ParserError):
+            return f"{file}not a readable CSV: {str(cause).strip()}"
+        if isinstance(cause, FileNotFoundError):
+            return f"{file}no such file: {cause.filename or cause}"
+        if isinstance(cause, ValueError) and str(cause).startswith(_CONFIG_PREFIXES):
+            return str(cause)
+        if isinstance(cause, InterpolationResolutionError):
+            first = str(cause).splitlines()[0]
+            missing = _RUNTIME_PARAM.search(first)
+            return (f"this environment needs --params {missing.group(1)}=... ({first})" if missing
+                    else f"configuration: {first}")
+    # A dataset's own message (no admin key, a 401, ...); Kedro's wrapper says "Failed while".
+    own = [e for e in chain if isinstance(e, DatasetError) and not str(e).startswith("Failed while")]
+    return str(own[0]) if own else None

@@ -1,0 +1,301 @@
+"""Issue 9: every source's data read right or refused with one clear message.
+
+Node-level cases (fast, no files written): timestamps with changing or mixed offsets,
+day-first dates, implausible values, blank and provider-specific model ids, the bucket
+width of the input, request-log quiet hours and a bad numeric timestamp's own line,
+and the one-line messages for files that cannot be read at all.
+"""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog
+from kedro_datasets.pandas import CSVDataset
+
+from tests.assertions import assert_error_names
+from tokenplan.datasets import AnthropicConsoleCSVDataset, DemoTrafficDataset, UsageFolderDataset
+from tokenplan.hooks import DemoEventsHooks
+from tokenplan.pipelines.ingestion.nodes import build_events_calendar, build_usage_buckets
+from tokenplan.schemas import InvalidInputError
+from tokenplan.source_labels import label_source
+from tokenplan.user_errors import message_for
+from tokenplan.usage_buckets import normalise_model_id
+
+SONNET = "claude-sonnet-4-5"
+SOURCE = "raw_usage (/data/usage.csv)"
+EVENTS_SOURCE = "raw_events (/data/events.csv)"
+
+
+def _params(**overrides) -> dict:
+    return {"timezone": "UTC", "bucket": "auto", "series_dimensions": [], "model_aliases": {}, **overrides}
+
+
+def _usage(timestamps: list, models=SONNET, **columns) -> pd.DataFrame:
+    n = len(timestamps)
+    frame = pd.DataFrame({"timestamp": timestamps, "model": models,
+                          "requests": columns.pop("requests", [10.0] * n),
+                          "input_tokens": columns.pop("input_tokens", [1000.0 + i for i in range(n)]), **columns})
+    frame.attrs.update(source=SOURCE, first_line=2)  # as the project's hook labels a CSV
+    return frame
+
+
+def _observed(buckets: pd.DataFrame) -> list[pd.Timestamp]:
+    return list(buckets.dropna(subset=["requests"])["timestamp"])
+
+
+# ----------------------------------------------------------------- timestamps (items 2, 3)
+
+
+def test_iso_offsets_changing_across_dst_are_read_exactly():
+    raw = _usage(["2025-11-02T00:00:00-04:00", "2025-11-02T01:00:00-04:00", "2025-11-02T01:00:00-05:00",
+                  "2025-11-02T02:00:00-05:00"])
+
+    buckets = build_usage_buckets(raw, _params(timezone="America/New_York"))
+
+    assert _observed(buckets) == list(pd.date_range("2025-11-02 04:00", periods=4, freq="h", tz="UTC"))
+
+
+def test_z_and_plus_two_mixed_in_one_column_are_read_exactly():
+    raw = _usage(["2025-07-01T08:00:00Z", "2025-07-01T11:00:00+02:00", "2025-07-01 10:00"])
+
+    buckets = build_usage_buckets(raw, _params())
+
+    assert _observed(buckets) == list(pd.date_range("2025-07-01 08:00", periods=3, freq="h", tz="UTC"))
+
+
+def test_events_with_mixed_offsets_are_read_exactly():
+    events = pd.DataFrame({"start": ["2025-07-01T08:00:00Z", "2025-12-01T00:00:00-05:00"],
+                           "end": ["2025-07-02T00:00:00+02:00", "2025-12-02T00:00:00-05:00"],
+                           "name": ["a", "b"], "kind": ["campaign", "launch"], "scope": [None, None]})
+
+    calendar = build_events_calendar(events, _params())
+
+    assert calendar["start"].tolist() == [pd.Timestamp("2025-07-01 08:00", tz="UTC"),
+                                          pd.Timestamp("2025-12-01 05:00", tz="UTC")]
+    assert calendar["end"].iloc[0] == pd.Timestamp("2025-07-01 22:00", tz="UTC")
+
+
+def test_day_first_dates_are_read_day_first_when_the_column_decides():
+    stamps = [f"{day:02d}/01/2026 {hour:02d}:00" for day in (5, 13) for hour in (0, 1)]
+
+    buckets = build_usage_buckets(_usage(stamps), _params())
+
+    assert _observed(buckets)[0] == pd.Timestamp("2026-01-05 00:00", tz="UTC")
+    assert _observed(buckets)[-1] == pd.Timestamp("2026-01-13 01:00", tz="UTC")
+
+
+def test_ambiguous_day_month_dates_stop_unless_the_format_is_given():
+    stamps = ["05/01/2026 00:00", "05/01/2026 01:00", "06/01/2026 00:00"]
+
+    with pytest.raises(InvalidInputError) as error:
+        build_usage_buckets(_usage(stamps), _params())
+
+    assert_error_names(error, SOURCE, "timestamp", 2, "05/01/2026 00:00")
+    assert "ingestion.timestamp_format" in str(error.value)
+    buckets = build_usage_buckets(_usage(stamps), _params(timestamp_format="%d/%m/%Y %H:%M"))
+    assert _observed(buckets)[-1] == pd.Timestamp("2026-01-06 00:00", tz="UTC")
+
+
+def test_dates_written_both_ways_round_stop():
+    with pytest.raises(InvalidInputError, match="both day-first and month-first"):
+        build_usage_buckets(_usage(["13/01/2026 00:00", "01/13/2026 01:00"]), _params())
+
+
+def test_a_format_that_does_not_fit_names_the_line():
+    with pytest.raises(InvalidInputError) as error:
+        build_usage_buckets(_usage(["05/01/2026 00:00", "2026-01-05 01:00"]),
+                            _params(timestamp_format="%d/%m/%Y %H:%M"))
+
+    assert_error_names(error, SOURCE, "timestamp", 3, "2026-01-05 01:00")
+
+
+# ----------------------------------------------------------------- implausible values (item 6)
+
+
+def _steady(n: int = 48, spike_at: int | None = None, spike: float = 1e15) -> pd.DataFrame:
+    tokens = [1_000_000.0 + 1000 * (i % 24) for i in range(n)]
+    if spike_at is not None:
+        tokens[spike_at] = spike
+    return _usage(list(pd.date_range("2026-01-01", periods=n, freq="h").strftime("%Y-%m-%d %H:%M")),
+                  input_tokens=tokens)
+
+
+def test_an_implausible_value_stops_the_run_naming_its_line():
+    with pytest.raises(InvalidInputError) as error:
+        build_usage_buckets(_steady(spike_at=30), _params())
+
+    assert_error_names(error, SOURCE, "input_tokens", 32, "1000000000000000.0")
+    assert "ingestion.implausible" in str(error.value)
+
+
+def test_an_implausible_value_can_be_excluded_and_listed():
+    buckets = build_usage_buckets(_steady(spike_at=30), _params(implausible={"action": "exclude"}))
+
+    assert np.isnan(buckets["input_tokens"].iloc[30]) and buckets["requests"].iloc[30] == 10.0
+    [excluded] = buckets.attrs["excluded_values"]
+    assert excluded["row"] == "lines [32]" and excluded["value"] == 1e15 and excluded["column"] == "input_tokens"
+
+
+def test_bursts_and_growth_are_not_implausible():
+    usage = _steady(spike_at=30, spike=50_000_000.0)  # a 50-fold burst
+
+    assert build_usage_buckets(usage, _params())["input_tokens"].iloc[30] == 50_000_000.0
+
+
+# ----------------------------------------------------------------- model ids (item 8)
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_model_id_names_its_line(blank):
+    with pytest.raises(InvalidInputError) as error:
+        build_usage_buckets(_usage(["2026-01-01 00:00", "2026-01-01 01:00"], models=[SONNET, blank]), _params())
+
+    assert_error_names(error, SOURCE, "model", 3, repr(blank))
+
+
+@pytest.mark.parametrize("raw", ["claude-sonnet-4-5@20250929", "vertex_ai/claude-sonnet-4-5@20250929",
+                                 "anthropic.claude-sonnet-4-5-20250929-v1:0",
+                                 "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "bedrock/global.anthropic.claude-sonnet-4-5-20250929-v1:0"])
+def test_vertex_and_bedrock_ids_become_the_anthropic_id(raw):
+    assert normalise_model_id(raw) == SONNET
+
+
+# ----------------------------------------------------------------- bucket width (issue 8)
+
+
+def test_daily_usage_gets_daily_buckets_not_23_missing_hours(caplog):
+    days = list(pd.date_range("2026-01-01", periods=10, freq="D").strftime("%Y-%m-%d"))
+
+    with caplog.at_level("INFO", logger="tokenplan"):
+        buckets = build_usage_buckets(_usage(days), _params())
+
+    assert len(buckets) == 10 and buckets["requests"].notna().all()
+    assert buckets.attrs["bucket"] == "D"
+    assert (buckets["timestamp"].diff().dropna() == pd.Timedelta(days=1)).all()
+    assert any("detected" in r.getMessage() and "daily" in r.getMessage() for r in caplog.records)
+
+
+def test_daily_usage_with_an_hourly_bucket_stops_saying_what_the_data_has():
+    days = list(pd.date_range("2026-01-01", periods=10, freq="D").strftime("%Y-%m-%d"))
+
+    with pytest.raises(InvalidInputError, match=r"ingestion.bucket is 'h' but the data is daily"):
+        build_usage_buckets(_usage(days), _params(bucket="h"))
+
+
+def test_five_minute_rows_are_summed_to_hours():
+    stamps = list(pd.date_range("2026-01-01", periods=18, freq="5min").strftime("%Y-%m-%d %H:%M"))
+
+    buckets = build_usage_buckets(_usage(stamps), _params())
+
+    assert buckets.attrs["bucket"] == "h"
+    assert buckets["requests"].tolist() == [120.0, 60.0]
+
+
+# ----------------------------------------------------------------- request logs (items 4, 7)
+
+
+def test_a_bad_numeric_timestamp_in_a_request_log_is_named_at_its_own_line(tmp_path):
+    path = tmp_path / "requests.csv"
+    path.write_text("timestamp,model,input_tokens,output_tokens\n"
+                    "1767225600,m,5,1\n1767225660,m,5,1\n17672256x0,m,5,1\n1767229200,m,5,1\n")
+    table = ibis.duckdb.connect().read_csv(str(path))
+    label_source(table, SOURCE, first_line=2)
+
+    with pytest.raises(InvalidInputError) as error:
+        build_usage_buckets(table, _params(request_log={}))
+
+    assert_error_names(error, SOURCE, "timestamp", 4, "17672256x0")
+
+
+# ----------------------------------------------------------------- files that cannot be read (item 7)
+
+
+def _load_error(dataset) -> BaseException:
+    with pytest.raises(Exception) as error:
+        dataset.load()
+    return error.value
+
+
+def test_an_empty_file_says_so(tmp_path):
+    (tmp_path / "usage.csv").write_text("")
+
+    message = message_for(_load_error(CSVDataset(filepath=str(tmp_path / "usage.csv"))))
+
+    assert message == f"{tmp_path / 'usage.csv'}: the file is empty (no header, no rows)"
+
+
+def test_a_header_only_file_says_so(tmp_path):
+    (tmp_path / "usage.csv").write_text("timestamp,model,requests\n")
+    usage = CSVDataset(filepath=str(tmp_path / "usage.csv")).load()
+    usage.attrs["source"] = SOURCE
+
+    with pytest.raises(InvalidInputError, match=r"raw_usage \(/data/usage.csv\): no data rows"):
+        build_usage_buckets(usage, _params())
+
+
+def test_a_file_that_is_not_utf8_says_so(tmp_path):
+    (tmp_path / "usage.csv").write_bytes("timestamp,model,requests\n2026-01-01,caf\xe9,1\n".encode("latin-1"))
+
+    message = message_for(_load_error(CSVDataset(filepath=str(tmp_path / "usage.csv"))))
+
+    assert message.startswith(f"{tmp_path / 'usage.csv'}: not UTF-8 text") and "encoding" in message
+
+
+def test_an_unknown_console_layout_names_the_missing_column(tmp_path):
+    (tmp_path / "export.csv").write_text("day,model,tokens\n2026-01-01,m,1\n")
+
+    message = message_for(_load_error(AnthropicConsoleCSVDataset(filepath=str(tmp_path / "export.csv"))))
+
+    assert "not a recognised Anthropic Console usage export: missing column 'usage_date_utc'" in message
+
+
+def test_an_empty_folder_says_so(tmp_path):
+    message = message_for(_load_error(UsageFolderDataset(path=str(tmp_path), filename_suffix=".csv")))
+
+    assert message == f"{tmp_path}: no files ending in '.csv' in this folder"
+
+
+def test_a_bug_is_not_dressed_as_an_input_error():
+    assert message_for(KeyError("x")) is None
+
+
+# ----------------------------------------------------------------- the demo's events (item 1)
+
+
+def _demo(tmp_path, part: str) -> DemoTrafficDataset:
+    return DemoTrafficDataset(path=str(tmp_path / "demo"), part=part, config={"seed": 1})
+
+
+def test_a_user_source_never_gets_the_demo_calendar(tmp_path):
+    catalog = DataCatalog({"raw_usage": CSVDataset(filepath=str(tmp_path / "usage.csv")),
+                           "raw_events": _demo(tmp_path, "events")})
+
+    DemoEventsHooks().after_catalog_created(catalog)
+
+    events = catalog.load("raw_events")
+    assert events.empty and list(events.columns) == ["start", "end", "name", "kind", "scope"]
+
+
+def test_the_demo_keeps_its_own_calendar(tmp_path):
+    events = _demo(tmp_path, "events")
+    catalog = DataCatalog({"raw_usage": _demo(tmp_path, "usage"), "raw_events": events})
+
+    DemoEventsHooks().after_catalog_created(catalog)
+
+    assert catalog.get("raw_events") is events
+
+
+def test_an_implausible_request_in_a_log_names_its_bucket(tmp_path):
+    path = tmp_path / "requests.csv"
+    rows = [f"2026-01-01T{h:02d}:{m:02d}:00Z,m,{1000 + m},10" for h in range(24) for m in (0, 30)]
+    rows[31] = "2026-01-01T15:30:00Z,m,1000000000000000,10"
+    path.write_text("timestamp,model,input_tokens,output_tokens\n" + "\n".join(rows) + "\n")
+    table = ibis.duckdb.connect().read_csv(str(path))
+    label_source(table, SOURCE, first_line=2)
+
+    with pytest.raises(InvalidInputError, match=r"'input_tokens' has implausible values at buckets "
+                                                r"2026-01-01 15:00:00\+00:00 m"):
+        build_usage_buckets(table, _params(request_log={}))

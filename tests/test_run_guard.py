@@ -1,0 +1,194 @@
+"""Issue 9, item 10 and 7: one run per data folder, a failed run leaves the previous
+run's outputs as they were, and an input error ends with one short message.
+
+The unit tests run in-process; the end-to-end ones run the ingestion pipeline with the
+project's ``kedro`` in a copy of the project (a few seconds a run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from tests.project_copy import make_project_copy
+from tokenplan.cli import _short_input_errors
+from tokenplan.output_journal import OutputJournal
+from tokenplan.run_lock import RunLock, RunLockedError
+from tokenplan.schemas import InvalidInputError
+
+# ----------------------------------------------------------------- in-process
+
+
+def test_a_second_lock_is_refused_naming_the_holder(tmp_path):
+    first, second = RunLock(tmp_path / "run.lock"), RunLock(tmp_path / "run.lock")
+    first.acquire()
+    try:
+        with pytest.raises(RunLockedError, match=rf"PID {os.getpid()}, started \d{{4}}-\d\d-\d\d"):
+            second.acquire()
+    finally:
+        first.release()
+    second.acquire()  # free again once released
+    second.release()
+
+
+def _outputs(tmp_path: Path) -> dict[str, tuple[Path, bool]]:
+    (tmp_path / "primary").mkdir()
+    (tmp_path / "primary" / "usage.parquet").write_text("last quarter")
+    (tmp_path / "models" / "forecaster.pkl" / "2026-08-01").mkdir(parents=True)
+    return {"usage_buckets": (tmp_path / "primary" / "usage.parquet", False),
+            "events_calendar": (tmp_path / "primary" / "events.parquet", False),  # not there yet
+            "forecaster": (tmp_path / "models" / "forecaster.pkl", True)}
+
+
+def _write_new_run(tmp_path: Path) -> None:
+    (tmp_path / "primary" / "usage.parquet").write_text("half of this quarter")
+    (tmp_path / "primary" / "events.parquet").write_text("this quarter")
+    (tmp_path / "models" / "forecaster.pkl" / "2026-11-30").mkdir()
+
+
+def _state(tmp_path: Path) -> tuple:
+    return ((tmp_path / "primary" / "usage.parquet").read_text(), (tmp_path / "primary" / "events.parquet").exists(),
+            sorted(p.name for p in (tmp_path / "models" / "forecaster.pkl").iterdir()))
+
+
+def test_a_failed_run_is_rolled_back(tmp_path):
+    journal = OutputJournal(tmp_path / "journal")
+    journal.begin(_outputs(tmp_path))
+    _write_new_run(tmp_path)
+
+    journal.rollback()
+
+    assert _state(tmp_path) == ("last quarter", False, ["2026-08-01"])
+    assert not (tmp_path / "journal").exists()
+
+
+def test_a_killed_run_is_rolled_back_by_the_next_one(tmp_path):
+    OutputJournal(tmp_path / "journal").begin(_outputs(tmp_path))
+    _write_new_run(tmp_path)  # ... then kill -9: no hook runs
+
+    OutputJournal(tmp_path / "journal").recover()
+
+    assert _state(tmp_path) == ("last quarter", False, ["2026-08-01"])
+
+
+def test_a_completed_run_keeps_its_outputs(tmp_path):
+    journal = OutputJournal(tmp_path / "journal")
+    journal.begin(_outputs(tmp_path))
+    _write_new_run(tmp_path)
+
+    journal.commit()
+    OutputJournal(tmp_path / "journal").recover()
+
+    assert _state(tmp_path) == ("half of this quarter", True, ["2026-08-01", "2026-11-30"])
+
+
+def _raises_input_error() -> None:
+    raise InvalidInputError("raw_usage (/tmp/u.csv): column 'x' has invalid values at lines [3]: [-1] (check)")
+
+
+def test_an_input_error_is_one_line_on_stderr(capsys, monkeypatch):
+    monkeypatch.delenv("TOKENPLAN_VERBOSE", raising=False)
+
+    with pytest.raises(SystemExit) as exit_:
+        _short_input_errors(_raises_input_error)()
+
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == "Error: raw_usage (/tmp/u.csv): column 'x' has invalid values at lines [3]: " \
+                                      "[-1] (check)\n"
+
+
+def test_verbose_keeps_the_traceback(monkeypatch):
+    monkeypatch.setenv("TOKENPLAN_VERBOSE", "1")
+
+    with pytest.raises(InvalidInputError):
+        _short_input_errors(_raises_input_error)()
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    monkeypatch.delenv("TOKENPLAN_VERBOSE", raising=False)
+
+    with pytest.raises(ZeroDivisionError):
+        _short_input_errors(lambda: 1 / 0)()
+
+
+# ----------------------------------------------------------------- kedro run, end to end
+
+GOOD = "timestamp,model,requests,input_tokens,output_tokens\n" + "".join(
+    f"2026-01-01T{h:02d}:00:00Z,claude-sonnet-4-5,{10 + h},{1000 + h},{100 + h}\n" for h in range(24))
+
+
+def _kedro(project: Path, *params: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    kedro = Path(sys.executable).parent / "kedro"
+    command = [str(kedro)] if kedro.exists() else [sys.executable, "-m", "kedro"]
+    environment = {k: v for k, v in os.environ.items() if k not in ("KEDRO_ENV", "TOKENPLAN_VERBOSE")}
+    environment.update(KEDRO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", COLUMNS="200", **(env or {}))
+    return subprocess.run([*command, "run", "--env", "usage_csv", "--pipelines", "ingestion", "--params",
+                           ",".join(params)], cwd=project, env=environment, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+def _primary(project: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((project / "data" / "03_primary").glob("*.parquet"))}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = make_project_copy(tmp_path_factory.mktemp("guarded"))
+    (root / "good.csv").write_text(GOOD)
+    (root / "other.csv").write_text(GOOD.replace(",claude-sonnet-4-5,1", ",claude-sonnet-4-5,2"))
+    (root / "negative.csv").write_text(GOOD.replace(",1005,", ",-5,"))
+    (root / "events.csv").write_text("start,end,name,kind,scope\n2026-01-01,2025-12-01,oops,campaign,\n")
+    result = _kedro(root, "usage_file=good.csv")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert set(_primary(root)) == {"usage_buckets.parquet", "events_calendar.parquet"}
+    return root
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(("params", "dataset", "message"), [
+    (("usage_file=negative.csv",),
+     "raw_usage", "negative.csv): column 'input_tokens' has invalid values at lines [7]: [-5.0]"),
+    # Another usage file, so a usage_buckets written before the events failed would show.
+    (("usage_file=other.csv", "events_file=events.csv"),
+     "raw_events", "events.csv): column 'end' has invalid values at lines [2]: ['2025-12-01']"),
+])
+def test_bad_input_ends_with_one_line_and_changes_nothing(project, params, dataset, message):
+    before = _primary(project)
+
+    result = _kedro(project, *params)
+
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Error: {dataset} ({project}/{message}"), result.stderr[-2000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert _primary(project) == before
+
+
+@pytest.mark.e2e
+def test_a_second_run_in_the_same_data_folder_is_refused(project):
+    lock = RunLock(project / "data" / ".tokenplan-run.lock")
+    lock.acquire()
+    try:
+        result = _kedro(project, "usage_file=other.csv")
+    finally:
+        lock.release()
+
+    assert result.returncode == 1
+    assert f"another tokenplan run is using" in result.stderr and f"PID {os.getpid()}" in result.stderr
+
+
+def test_a_missing_runtime_parameter_says_which():
+    from omegaconf.errors import InterpolationResolutionError
+
+    from tokenplan.user_errors import message_for
+
+    error = InterpolationResolutionError("Runtime parameter 'usage_file' not found and no default value provided.")
+
+    assert message_for(error).startswith("this environment needs --params usage_file=...")
