@@ -39,5 +39,5 @@ def test_a_model_nobody_prices_has_no_price_and_the_price_table_prices_it():
 
 
 def test_a_bad_price_table_row_is_named():
-    with pytest.raises(InvalidInputError, match=r"price_table: column 'output_usd_per_mtok' .* rows \[0\]: \[-1"):
+    with pytest.raises(InvalidInputError, match=r"price_table: column 'output_usd_per_mtok' .* rows \[1\]: \[-1"):
         validate_price_table(_table(output_usd_per_mtok=-1.0))
