@@ -34,3 +34,22 @@ class SourceLabelHooks:
             return dataset_name
         location = description.get("filepath") or description.get("path") or description.get("table_name")
         return f"{dataset_name} ({location})" if location else dataset_name
+
+
+class SimulatedDataHooks:
+    """Put ``usage_is_simulated`` in the catalog: whether ``raw_usage`` is the built-in demo.
+
+    The report says plainly when its data is simulated. Deciding it from the catalog
+    (the dataset's type), not from a parameter, keeps it right whichever way a user
+    points ``raw_usage`` at their own data (an environment, ``conf/local``, a notebook).
+    """
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        from tokenplan.datasets import DemoTrafficDataset
+
+        try:
+            simulated = isinstance(catalog.get("raw_usage"), DemoTrafficDataset)
+        except Exception:  # no raw_usage (a partial catalog): nothing says it is simulated
+            simulated = False
+        catalog["usage_is_simulated"] = simulated

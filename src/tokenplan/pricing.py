@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from importlib.metadata import version
 
 from genai_prices import Usage, calc_price
+from genai_prices.data_snapshot import get_snapshot
+from genai_prices.types import StartDateConstraint
 
-__all__ = ["PRICED_TARGETS", "UnitPrices", "unit_prices"]
+__all__ = ["PRICED_TARGETS", "UnitPrices", "price_data_date", "unit_prices"]
 
 # Probe size: small enough to stay in the base tier of every model.
 _PROBE_TOKENS = 1_000
@@ -59,3 +61,29 @@ def unit_prices(model: str, provider: str, when: dt.date) -> UnitPrices:
                               f"add a model alias in parameters_ingestion.yml") from error
         rates[token_type] = float(price.total_price) * 1_000_000 / _PROBE_TOKENS
     return UnitPrices(model, provider, when, rates, f"genai-prices {version('genai-prices')}")
+
+
+def _start_dates(node, seen: set[int]):
+    """Every ``StartDateConstraint.start_date`` reachable from ``node`` (dataclasses and lists)."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, StartDateConstraint):
+        yield node.start_date
+    elif isinstance(node, list | tuple):
+        for item in node:
+            yield from _start_dates(item, seen)
+    elif hasattr(node, "__dataclass_fields__"):
+        for name in node.__dataclass_fields__:
+            yield from _start_dates(getattr(node, name, None), seen)
+
+
+def price_data_date() -> dt.date | None:
+    """The date of genai-prices' bundled price data: its newest recorded price change.
+
+    The package states no snapshot date, so the newest start date of any price it holds
+    is the best date it gives of how current its data is (prices it has not heard of
+    are not in it). None if it records no dated change.
+    """
+    dates = list(_start_dates(get_snapshot().providers, set()))
+    return max(dates) if dates else None

@@ -1,4 +1,4 @@
-"""Explainability nodes: SHAP values of the forecast, global importance, summary figure."""
+"""Explainability nodes: SHAP values of the forecast, global importance, the per-month drivers."""
 
 from __future__ import annotations
 
@@ -6,25 +6,30 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from tokenplan.explanations import global_importance, shap_table, shap_values, summary_figure_from_table
+from tokenplan.explanations import (
+    forecast_drivers,
+    global_importance,
+    shap_bias,
+    shap_table,
+    shap_values,
+)
+from tokenplan.features import with_trend
 from tokenplan.forecaster import QuantileForecaster
 
 
-def _forecast_rows(model_input_table: pd.DataFrame) -> pd.DataFrame:
+def _forecast_rows(model_input_table: pd.DataFrame, model_selection: dict[str, Any]) -> pd.DataFrame:
     last = model_input_table[model_input_table["origin"] == model_input_table["origin"].max()]
-    return last[~np.isfinite(last["y"])]
+    return with_trend(last[~np.isfinite(last["y"])], model_selection["trend"])
 
 
-def explain_forecast(forecaster: QuantileForecaster, model_input_table: pd.DataFrame,
-                     params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """SHAP values (with the feature values they explain) for every forecast step, and global importance."""
-    rows = _forecast_rows(model_input_table)
+def explain_forecast(forecaster: QuantileForecaster, model_input_table: pd.DataFrame, events_calendar: pd.DataFrame,
+                     model_selection: dict[str, Any], params: dict[str, Any],
+                     fe_params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """SHAP values (with the feature values they explain) for every forecast step, global
+    importance, and the per-month driver breakdown of the forecast."""
+    rows = _forecast_rows(model_input_table, model_selection)
     values = shap_values(forecaster, rows, params["quantile"])
-    return shap_table(rows, values), global_importance(values)
-
-
-def plot_shap_summary(shap_values_table: pd.DataFrame, params: dict[str, Any]) -> Figure:
-    """SHAP beeswarm of the forecast steps."""
-    return summary_figure_from_table(shap_values_table, params["quantile"], params["max_display"])
+    bias = shap_bias(forecaster, rows, params["quantile"])
+    drivers = forecast_drivers(rows, values, bias, events_calendar, fe_params["freq"])
+    return shap_table(rows, values), global_importance(values), drivers

@@ -9,10 +9,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from tokenplan.cost_forecast import cost_by_period
+from tokenplan.explanations import summary_figure_from_table
 from tokenplan.forecaster import quantile_columns
-from tokenplan.plots import backtest_figure, figure_png, forecast_figure
-from tokenplan.pricing import UnitPrices, unit_prices
+from tokenplan.plots import backtest_figure, figure_png, forecast_figures
+from tokenplan.pricing import UnitPrices, price_data_date, unit_prices
 from tokenplan.report import ReportInputs, render_html, render_report
+from tokenplan.reporting.summary import plan_summary
 
 
 def _price_date(forecast_totals: pd.DataFrame, params: dict[str, Any]) -> dt.date:
@@ -35,35 +37,47 @@ def estimate_costs(forecast_totals: pd.DataFrame, prices: dict[str, UnitPrices],
 
 
 def plot_forecast(forecast: pd.DataFrame, target_series: pd.DataFrame, params: dict[str, Any],
-                  training_params: dict[str, Any], fe_params: dict[str, Any]) -> Figure:
-    """Fan charts of the forecast after recent history."""
-    return forecast_figure(forecast, target_series, params["history_days_shown"],
-                           quantile_columns(training_params["quantiles"]), fe_params["freq"])
+                  training_params: dict[str, Any], fe_params: dict[str, Any]) -> dict[str, Figure]:
+    """Fan charts of the forecast after recent history, one figure per model."""
+    return forecast_figures(forecast, target_series, params["history_days_shown"],
+                            quantile_columns(training_params["quantiles"]), fe_params["freq"])
 
 
 def plot_backtest(backtest_metrics: pd.DataFrame) -> Figure:
-    """Bar chart of out-of-sample MASE, model vs baselines."""
+    """Out-of-sample MASE per model and target, model vs baselines."""
     return backtest_figure(backtest_metrics)
+
+
+def plot_shap_summary(shap_values_table: pd.DataFrame, params: dict[str, Any]) -> Figure:
+    """SHAP beeswarm of the forecast steps."""
+    return summary_figure_from_table(shap_values_table, params["quantile"], params["max_display"])
 
 
 def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_totals: pd.DataFrame,
                  cost_forecast: pd.DataFrame, backtest_metrics: pd.DataFrame, shap_importance: pd.DataFrame,
-                 events_calendar: pd.DataFrame, best_params: dict[str, Any], prices: dict[str, UnitPrices],
-                 forecast_plot: Figure, backtest_plot: Figure, shap_plot: Figure,
-                 model_selection: dict[str, Any], fe_params: dict[str, Any],
-                 training_params: dict[str, Any]) -> dict[str, Any]:
-    """The report folder's files: report.md, its figures and the tables it summarises."""
+                 forecast_drivers: pd.DataFrame, events_calendar: pd.DataFrame, best_params: dict[str, Any],
+                 prices: dict[str, UnitPrices], forecast_plots: dict[str, Figure], backtest_plot: Figure,
+                 shap_plot: Figure, model_selection: dict[str, Any], usage_is_simulated: bool,
+                 fe_params: dict[str, Any], training_params: dict[str, Any]) -> dict[str, Any]:
+    """The report folder's files: report.md and .html, their figures and the tables they summarise."""
+    names = quantile_columns(training_params["quantiles"])
+    data_date = price_data_date()
     settings = {**{k: fe_params[k] for k in ("freq", "horizon", "holiday_country")},
                 "trend": model_selection["trend"], "trend_tuning_pinball": model_selection.get("tuning_pinball", {}),
-                "objective": training_params["objective"]}
+                "objective": training_params["objective"],
+                "price_source": next(iter(prices.values())).source if prices else "genai-prices",
+                "price_data_date": f"{data_date}" if data_date else None}
+    summary = plan_summary(target_series, forecast_totals, cost_forecast, backtest_metrics, prices, names,
+                           simulated=bool(usage_is_simulated), drivers=forecast_drivers)
+    figures = {**forecast_plots, "backtest.png": backtest_plot, "shap_summary.png": shap_plot}
     inputs = ReportInputs(
         version=f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         history=target_series, totals=forecast_totals, costs=cost_forecast, backtest=backtest_metrics,
         importance=shap_importance, events=events_calendar, best_params=best_params, prices=prices,
-        quantile_names=quantile_columns(training_params["quantiles"]), settings=settings,
+        quantile_names=names, settings=settings, summary=summary, drivers=forecast_drivers,
+        forecast_figures=list(forecast_plots),
     )
     markdown = render_report(inputs)
-    figures = {"forecast.png": forecast_plot, "backtest.png": backtest_plot, "shap_summary.png": shap_plot}
     return {
         "report.md": markdown,
         "report.html": render_html(markdown, {name: figure_png(figure) for name, figure in figures.items()}),
@@ -72,4 +86,5 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         "forecast_totals.csv": forecast_totals,
         "cost_forecast.csv": cost_forecast,
         "backtest_metrics.csv": backtest_metrics,
+        "forecast_drivers.csv": forecast_drivers,
     }
