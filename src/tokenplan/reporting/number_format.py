@@ -17,12 +17,13 @@ def _missing(value) -> bool:
 
 
 def human(value, digits: int = 2) -> str:
-    """``value`` with a K/M/B/T suffix (``1.25M``); an en dash when missing."""
+    """``value`` with a K/M/B/T suffix from 10,000 up (``9,450``, ``12.50K``, ``1.25M``); an
+    en dash when missing."""
     if _missing(value):
         return "–"
     value = float(value)
     for limit, suffix in _SCALES:
-        if abs(value) >= limit:
+        if abs(value) >= max(limit, 1e4):
             return f"{value / limit:,.{digits}f}{suffix}"
     return f"{value:,.0f}"
 
