@@ -12,8 +12,8 @@ are offsets applied to the anchor outside the trees (``tokenplan.features``).
 
 ``forecast_drivers`` puts all of it together per month: the model's log prediction is
 exactly ``anchor + bias + sum(SHAP)``, and the anchor splits into the trend (level and
-growth at the origin) and each stated event's offset, so every driver of a month is a
-multiplier on the trend anchor (see ``forecast_drivers`` for how days are combined).
+growth at the origin) and each stated event's offset, so every driver of a month (growth
+included) is a multiplier on the level at the origin (see ``forecast_drivers`` for how days are combined).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from tokenplan.features import bucket_shares
 from tokenplan.forecaster import QuantileForecaster
 
-__all__ = ["DRIVER_GROUPS", "forecast_drivers", "global_importance", "shap_bias", "shap_table", "shap_values",
+__all__ = ["DRIVER_GROUPS", "FORECAST", "GROWTH", "LEVEL", "forecast_drivers", "global_importance", "shap_bias", "shap_table", "shap_values",
            "summary_figure", "summary_figure_from_table"]
 
 # Which model features make up each driver of the per-month breakdown. The bias (the
@@ -43,7 +43,7 @@ DRIVER_GROUPS = {
     "campaigns (learned size)": ["campaign"],
     "launches (learned size)": ["launch_after_origin", "steps_since_launch"],
 }
-TREND_ANCHOR, FORECAST = "trend anchor", "forecast (model P50)"
+LEVEL, GROWTH, FORECAST = "level at the origin", "growth (trend anchor)", "forecast (model P50)"
 
 _SHAP, _VALUE = "shap_", "value_"
 
@@ -93,14 +93,16 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
 
     ``rows`` are the forecast examples (with ``anchor`` of the deployed trend and
     ``stated_effect``), ``values`` their SHAP values. Columns: ``series, target, period``
-    (``YYYY-MM``), ``driver``, ``kind`` (``total``, ``anchor``, ``learned``, ``stated`` or
-    ``stated, in force``),
+    (``YYYY-MM``), ``driver``, ``kind`` (``total``, ``anchor``, ``growth``, ``learned``,
+    ``stated`` or ``stated, in force``),
     ``effect`` and ``volume``:
 
     - ``forecast (model P50)``: ``volume`` is the month's summed prediction of the model
       (before interval calibration);
-    - ``trend anchor``: ``volume`` is what the month would be if every other driver were
-      zero (level and growth at the origin alone);
+    - ``level at the origin``: ``volume`` is what the month would be at the level of the
+      last weeks before the origin, with every driver (growth included) at zero;
+    - ``growth (trend anchor)``: the growth rate the anchor extrapolates from the origin
+      (zero with a flat ``level`` anchor), a driver like the others;
     - every other driver: ``effect`` is its multiplier on the month minus one
       (``exp`` of its log contribution, averaged over the month's buckets weighted by
       their predicted volume; +0.30 = the driver adds 30%), ``volume`` what it adds to the
@@ -115,8 +117,11 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
     stated_total = rows["stated_effect"].to_numpy() if "stated_effect" in rows else np.zeros(len(rows))
     # The anchor scales the count by exp(stated), not count + 1 (features.py): undo it the same way.
     trend = np.log1p(np.expm1(anchor) * np.exp(-stated_total))
-    contributions = {name: values[[f for f in features if f in values]].sum(axis=1).to_numpy()
-                     for name, features in DRIVER_GROUPS.items()}
+    flat = rows["anchor_level"].to_numpy() if "anchor_level" in rows else anchor
+    level = np.log1p(np.expm1(flat) * np.exp(-stated_total))
+    contributions = {GROWTH: trend - level}
+    contributions |= {name: values[[f for f in features if f in values]].sum(axis=1).to_numpy()
+                      for name, features in DRIVER_GROUPS.items()}
     contributions["level and growth correction"] = contributions["level and growth correction"] + bias
     offsets, in_force = _stated_offsets(rows, events, freq)
     total_offset = sum(offsets.values(), np.zeros(len(rows)))
@@ -127,14 +132,15 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
     prediction = np.expm1(anchor + bias + values.sum(axis=1).to_numpy())
     frame = pd.DataFrame({"series": rows["series"].astype(str).to_numpy(), "target": rows["target"].astype(str).to_numpy(),
                           "period": pd.DatetimeIndex(rows["ds"]).strftime("%Y-%m"), "prediction": prediction,
-                          "trend": np.expm1(trend)})
+                          "level": np.expm1(level)})
     keys = ["series", "target", "period"]
     grouped = frame.groupby(keys, sort=True)
     parts = [grouped["prediction"].sum().rename("volume").reset_index().assign(driver=FORECAST, kind="total"),
-             grouped["trend"].sum().rename("volume").reset_index().assign(driver=TREND_ANCHOR, kind="anchor")]
+             grouped["level"].sum().rename("volume").reset_index().assign(driver=LEVEL, kind="anchor")]
     weight = frame["prediction"] / grouped["prediction"].transform("sum")
     for name, contribution in contributions.items():
-        kind = ("stated, in force" if name in in_force else "stated") if name in offsets else "learned"
+        kind = ("stated, in force" if name in in_force else "stated") if name in offsets else \
+            "growth" if name == GROWTH else "learned"
         per_row = frame[keys].assign(log_effect=weight * contribution,
                                      volume=frame["prediction"] * (1 - np.exp(-contribution)))
         summed = per_row.groupby(keys, sort=True)[["log_effect", "volume"]].sum().reset_index()

@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from tokenplan.explanations import FORECAST, TREND_ANCHOR
+from tokenplan.explanations import FORECAST, LEVEL
 from tokenplan.plots import METHOD_LABELS, TARGET_LABELS
 from tokenplan.pricing import UnitPrices
 from tokenplan.reporting.number_format import human, percent, usd
@@ -125,7 +125,7 @@ def _backtest(inputs: ReportInputs) -> tuple[pd.DataFrame, list[dict[str, Any]],
 
 
 def _drivers(inputs: ReportInputs, target: str) -> pd.DataFrame:
-    """Per model and month of ``target``: the forecast, the trend anchor and each driver's effect."""
+    """Per model and month of ``target``: the forecast, the level at the origin and each driver's effect."""
     drivers = inputs.drivers
     if drivers is None or drivers.empty:
         return pd.DataFrame()
@@ -138,7 +138,7 @@ def _drivers(inputs: ReportInputs, target: str) -> pd.DataFrame:
     wide = wide[order].map(lambda v: percent(v, 1, signed=True))
     volumes = rows[rows["kind"].isin(["total", "anchor"])].pivot_table(index=["series", "period"], columns="driver",
                                                                        values="volume", sort=False)
-    volumes = volumes[[FORECAST, TREND_ANCHOR]].map(human)
+    volumes = volumes[[FORECAST, LEVEL]].map(human)
     table = volumes.join(wide).reset_index().rename(columns={"series": "model", "period": "month"})
     return table
 

@@ -12,7 +12,8 @@ cost, which already adds token types' quantiles (``tokenplan.cost_forecast``).
 
 Risks are ranked by a score that reads as "the share of the quarter's P50 cost the
 caveat puts in doubt": a baseline that beats the model on a series weighs that series'
-share of cost (per target lost); a stated event effect weighs the share of cost it adds;
+share of cost (per target lost); stated event effects and the anchor's extrapolated
+growth weigh the share of cost they add;
 a history shorter than two years weighs the share of two years it lacks (every series
 is affected); interval coverage off its nominal level in the backtest weighs the gap.
 """
@@ -131,6 +132,18 @@ def _stated_risk(drivers: pd.DataFrame | None, prices: dict[str, UnitPrices], to
     return {"kind": "stated_effect", "score": float(sum(abs(e["share"]) for e in events)), "events": events}
 
 
+def _growth_risk(drivers: pd.DataFrame | None, prices: dict[str, UnitPrices], total_cost: float) -> dict | None:
+    """What the anchor's extrapolated growth adds to the quarter's cost (an assumption, not an observation)."""
+    if drivers is None or drivers.empty or not total_cost:
+        return None
+    growth = drivers[drivers["kind"] == "growth"]
+    added = float((growth["volume"] * _rates(prices, growth["series"], growth["target"])).sum())
+    if not added:
+        return None
+    return {"kind": "growth", "score": abs(added) / total_cost, "added_usd": added, "share": added / total_cost,
+            "without_usd": total_cost - added}
+
+
 def _history_risk(history: pd.DataFrame, horizon_start: pd.Timestamp, horizon_end: pd.Timestamp) -> dict | None:
     first, last = pd.Timestamp(history["ds"].min()), pd.Timestamp(history["ds"].max())
     days = (last - first).days + 1
@@ -212,6 +225,7 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
     share = horizon_cost.groupby("series")[median].sum() / cost[median] if cost[median] else pd.Series(dtype=float)
     nominal = (int(quantile_names[-1][1:]) - int(quantile_names[0][1:])) / 100
     candidates = [_baseline_risk(backtest, share), _stated_risk(drivers, prices, cost[median]),
+                  _growth_risk(drivers, prices, cost[median]),
                   _history_risk(history, horizon["start"].min(), horizon["end"].max()),
                   _coverage_risk(backtest, nominal)]
     risks = sorted((r for r in candidates if r and r["score"] > 0), key=lambda r: -r["score"])[:_RISKS_SHOWN]
