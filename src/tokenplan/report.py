@@ -135,7 +135,8 @@ def _drivers(inputs: ReportInputs, target: str) -> pd.DataFrame:
     effects = effects[effects["driver"].isin(keep[keep].index)]
     wide = effects.pivot_table(index=["series", "period"], columns="driver", values="effect", sort=False)
     order = [d for d in effects["driver"].drop_duplicates()]
-    wide = wide[order].map(lambda v: percent(v, 1, signed=True))
+    # A driver that does not touch a month (an event outside it) is left blank, not "+0.0%".
+    wide = wide[order].map(lambda v: percent(v, 1, signed=True) if abs(v) >= 0.0005 else "")
     volumes = rows[rows["kind"].isin(["total", "anchor"])].pivot_table(index=["series", "period"], columns="driver",
                                                                        values="volume", sort=False)
     volumes = volumes[[FORECAST, LEVEL]].map(human)
