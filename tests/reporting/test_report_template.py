@@ -61,7 +61,7 @@ def test_first_limit_and_best_route_are_stated_when_the_tables_exist():
     summary = _summary_section(render_report(_inputs(capacity_plan=fx.capacity_plan(),
                                                      roi_summary=fx.roi_summary())))
     assert "**First rate limit to bind:** model-b rpm (limit 1,000) is reached at P90 in **2026-11**" in summary
-    assert "at P50 in 2026-12" in summary
+    assert "and at P50 in **2026-12**" in summary
     assert "**Best route:** batch saves **$800 a month** ($500 – $1,100) for a one-time $2,000" in summary
     assert "pays back in month 3" in summary and "12-month NPV $7,000" in summary
 

@@ -94,3 +94,14 @@ def test_risks_are_ranked_and_at_most_three():
 
 def test_a_model_that_wins_everywhere_raises_no_baseline_risk():
     assert "baseline_wins" not in [r["kind"] for r in _summary().risks]
+
+
+def test_crossings_given_as_dates_read_as_dates_and_missing_ones_as_none():
+    plan = fx.capacity_plan()
+    plan["first_crossing_p50"] = pd.to_datetime(plan["first_crossing_p50"])
+    plan["first_crossing_p90"] = pd.to_datetime(plan["first_crossing_p90"])
+    first = _summary(capacity_plan=plan).first_limit
+    assert (first["first_crossing_p90"], first["first_crossing_p50"]) == ("2026-11-01", "2026-12-01")
+    only_p90 = fx.capacity_plan()
+    only_p90.loc[1, "first_crossing_p50"] = None
+    assert _summary(capacity_plan=only_p90).first_limit["first_crossing_p50"] is None

@@ -172,6 +172,15 @@ def _coverage_risk(backtest: pd.DataFrame, nominal: float) -> dict | None:
             "nominal": nominal}
 
 
+def _when(value: Any) -> str | None:
+    """A crossing as the capacity plan states it (``YYYY-MM`` or a date), None when there is none."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp | np.datetime64) or hasattr(value, "isoformat"):
+        return f"{pd.Timestamp(value):%Y-%m-%d}"
+    return str(value)
+
+
 def _first_limit(capacity_plan: pd.DataFrame | None) -> dict[str, Any] | None:
     """The first limit crossed (at P90, else P50) and when; else the tightest one over the horizon."""
     if capacity_plan is None or capacity_plan.empty:
@@ -183,7 +192,9 @@ def _first_limit(capacity_plan: pd.DataFrame | None) -> dict[str, Any] | None:
     if len(crossing):
         crossing = crossing.assign(_when=crossing["_first_crossing_p90"].fillna(crossing["_first_crossing_p50"]))
         row = crossing.sort_values(["_when", "headroom_p90"]).iloc[0]
-        return {"crossed": True, **{c: row[c] for c in CAPACITY_COLUMNS}}
+        return {"crossed": True, **{c: row[c] for c in CAPACITY_COLUMNS},
+                "first_crossing_p50": _when(row["first_crossing_p50"]),
+                "first_crossing_p90": _when(row["first_crossing_p90"])}
     horizon = plan[plan["period"] == "horizon"]
     row = (horizon if len(horizon) else plan).sort_values("headroom_p90").iloc[0]
     return {"crossed": False, **{c: row[c] for c in CAPACITY_COLUMNS}}

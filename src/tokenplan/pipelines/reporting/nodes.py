@@ -58,8 +58,16 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  forecast_drivers: pd.DataFrame, events_calendar: pd.DataFrame, best_params: dict[str, Any],
                  prices: dict[str, UnitPrices], forecast_plots: dict[str, Figure], backtest_plot: Figure,
                  shap_plot: Figure, model_selection: dict[str, Any], usage_is_simulated: bool,
-                 fe_params: dict[str, Any], training_params: dict[str, Any]) -> dict[str, Any]:
-    """The report folder's files: report.md and .html, their figures and the tables they summarise."""
+                 fe_params: dict[str, Any], training_params: dict[str, Any],
+                 capacity_plan: pd.DataFrame | None = None, roi_summary: pd.DataFrame | None = None,
+                 capacity_section: str = "", routes_section: str = "") -> dict[str, Any]:
+    """The report folder's files: report.md and .html, their figures and the tables they summarise.
+
+    ``capacity_plan`` / ``roi_summary`` (the planning stage's tables) feed the summary's
+    first limit and best route; ``capacity_section`` / ``routes_section`` are their
+    rendered Markdown sections. All four are optional: wire them as named node inputs
+    once the planning stage produces them.
+    """
     names = quantile_columns(training_params["quantiles"])
     data_date = price_data_date()
     settings = {**{k: fe_params[k] for k in ("freq", "horizon", "holiday_country")},
@@ -68,14 +76,16 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                 "price_source": next(iter(prices.values())).source if prices else "genai-prices",
                 "price_data_date": f"{data_date}" if data_date else None}
     summary = plan_summary(target_series, forecast_totals, cost_forecast, backtest_metrics, prices, names,
-                           simulated=bool(usage_is_simulated), drivers=forecast_drivers)
+                           simulated=bool(usage_is_simulated), drivers=forecast_drivers,
+                           capacity_plan=capacity_plan, roi_summary=roi_summary)
     figures = {**forecast_plots, "backtest.png": backtest_plot, "shap_summary.png": shap_plot}
     inputs = ReportInputs(
         version=f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         history=target_series, totals=forecast_totals, costs=cost_forecast, backtest=backtest_metrics,
         importance=shap_importance, events=events_calendar, best_params=best_params, prices=prices,
         quantile_names=names, settings=settings, summary=summary, drivers=forecast_drivers,
-        forecast_figures=list(forecast_plots),
+        forecast_figures=list(forecast_plots), capacity_section=capacity_section or "",
+        routes_section=routes_section or "",
     )
     markdown = render_report(inputs)
     return {
