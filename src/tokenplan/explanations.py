@@ -48,22 +48,24 @@ LEVEL, GROWTH, FORECAST = "level at the origin", "growth (trend anchor)", "forec
 _SHAP, _VALUE = "shap_", "value_"
 
 
-def shap_values(forecaster: QuantileForecaster, examples: pd.DataFrame, quantile: float) -> pd.DataFrame:
-    """SHAP values (rows x features) of the ``quantile`` output for ``examples``."""
+def _contributions(forecaster: QuantileForecaster, examples: pd.DataFrame, quantile: float) -> np.ndarray:
+    """XGBoost's exact TreeSHAP of the ``quantile`` output, (n, features + 1), the bias last."""
     matrix = forecaster._matrix(examples, label=False)
     contributions = np.asarray(forecaster.booster_.predict(matrix, pred_contribs=True))
     if contributions.ndim == 3:  # (n, quantiles, features + 1)
         contributions = contributions[:, forecaster.quantiles.index(quantile), :]
+    return contributions
+
+
+def shap_values(forecaster: QuantileForecaster, examples: pd.DataFrame, quantile: float) -> pd.DataFrame:
+    """SHAP values (rows x features) of the ``quantile`` output for ``examples``."""
+    contributions = _contributions(forecaster, examples, quantile)
     return pd.DataFrame(contributions[:, :-1], columns=forecaster.features, index=examples.index)
 
 
 def shap_bias(forecaster: QuantileForecaster, examples: pd.DataFrame, quantile: float) -> float:
     """The SHAP base value (the model's output with no feature known) of the ``quantile`` output."""
-    matrix = forecaster._matrix(examples.head(1), label=False)
-    contributions = np.asarray(forecaster.booster_.predict(matrix, pred_contribs=True))
-    if contributions.ndim == 3:
-        contributions = contributions[:, forecaster.quantiles.index(quantile), :]
-    return float(contributions[0, -1])
+    return float(_contributions(forecaster, examples.head(1), quantile)[0, -1])
 
 
 def _stated_offsets(rows: pd.DataFrame, events: pd.DataFrame, freq: str) -> tuple[dict[str, np.ndarray], set[str]]:
@@ -98,7 +100,8 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
     ``effect`` and ``volume``:
 
     - ``forecast (model P50)``: ``volume`` is the month's summed prediction of the model
-      (before interval calibration);
+      (the sum of the daily P50s, which interval calibration leaves unshifted by default;
+      ``forecast_totals`` corrects a period's total for the backtest's bias of totals);
     - ``level at the origin``: ``volume`` is what the month would be at the level of the
       last weeks before the origin, with every driver (growth included) at zero;
     - ``growth (trend anchor)``: the growth rate the anchor extrapolates from the origin
