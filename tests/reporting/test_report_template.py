@@ -13,12 +13,12 @@ from tokenplan.reporting.number_format import human, percent, usd
 from tokenplan.reporting.summary import plan_summary
 
 
-def _inputs(simulated: bool = True, capacity_plan=None, roi_summary=None, **sections) -> ReportInputs:
+def _inputs(simulated: bool = True, capacity_plan=None, roi_summary=None, previous=None, **sections) -> ReportInputs:
     totals = fx.totals()
     costs = fx.costs(totals)
     history, backtest, prices = fx.history(), fx.backtest(), fx.prices()
     summary = plan_summary(history, totals, costs, backtest, prices, fx.Q, simulated=simulated,
-                           capacity_plan=capacity_plan, roi_summary=roi_summary)
+                           capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous)
     events = pd.DataFrame({"start": pd.to_datetime(["2026-11-01"], utc=True),
                            "end": pd.to_datetime(["2026-11-15"], utc=True), "name": ["Campaign | spring"],
                            "kind": ["campaign"], "scope": [""], "effect": [1.5]})
@@ -95,3 +95,12 @@ def test_the_price_data_date_is_the_price_databases_not_the_forecasts():
     text = render_report(_inputs())
     assert "newest recorded price change is dated **2026-11-01**" in text
     assert isinstance(price_data_date(), dt.date)
+
+
+def test_what_changed_since_the_last_report_is_stated_when_there_is_one():
+    assert "Since the last report" not in render_report(_inputs())
+    then = fx.totals(growth=1.0)
+    previous = {"version": "v1", "forecast_totals": then, "cost_forecast": fx.costs(then)}
+    summary = _summary_section(render_report(_inputs(previous=previous)))
+    assert "**Since the last report** (`v1`): cost P50" in summary
+    assert "requests 182.00K → 200.20K (+10.0%)" in summary

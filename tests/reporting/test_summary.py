@@ -105,3 +105,14 @@ def test_crossings_given_as_dates_read_as_dates_and_missing_ones_as_none():
     only_p90 = fx.capacity_plan()
     only_p90.loc[1, "first_crossing_p50"] = None
     assert _summary(capacity_plan=only_p90).first_limit["first_crossing_p50"] is None
+
+
+def test_since_last_run_compares_the_previous_reports_totals():
+    then = fx.totals(growth=1.0)
+    previous = {"version": "2026-10-01T00.00.00.000Z", "forecast_totals": then, "cost_forecast": fx.costs(then)}
+    since = _summary(previous=previous).since_last_run
+    assert since["version"] == "2026-10-01T00.00.00.000Z"
+    assert since["cost_change"] == pytest.approx(0.1)
+    requests = next(t for t in since["targets"] if t["target"] == "requests")
+    assert requests["then"] == pytest.approx(2 * 1_000 * len(fx.HORIZON)) and requests["change"] == pytest.approx(0.1)
+    assert _summary(previous={}).since_last_run is None

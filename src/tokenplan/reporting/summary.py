@@ -54,6 +54,7 @@ class PlanSummary:
     first_limit: dict[str, Any] | None
     best_route: dict[str, Any] | None
     risks: list[dict[str, Any]] = field(default_factory=list)
+    since_last_run: dict[str, Any] | None = None  # version, horizon then, totals then and now
 
 
 def _rates(prices: dict[str, UnitPrices], series: pd.Series, target: pd.Series) -> np.ndarray:
@@ -209,12 +210,31 @@ def _best_route(roi_summary: pd.DataFrame | None) -> dict[str, Any] | None:
             "routes": len(roi_summary)}
 
 
+def _since_last_run(previous: dict[str, Any] | None, totals: pd.DataFrame, cost: dict[str, float],
+                    median: str) -> dict[str, Any] | None:
+    """The last report's horizon and P50 totals (requests, tokens, cost) beside this run's."""
+    if not previous or median not in previous["forecast_totals"] or median not in previous["cost_forecast"]:
+        return None
+    then = previous["forecast_totals"]
+    then = then[then["period"] == "horizon"]
+    then_cost = previous["cost_forecast"]
+    then_cost = float(then_cost.loc[then_cost["period"] == "horizon", median].sum())
+    by_target = then.groupby("target")[median].sum()
+    now = totals.set_index("target")[median]
+    rows = [{"target": t, "now": float(now[t]), "then": float(by_target[t]), "change": float(now[t] / by_target[t] - 1)}
+            for t in now.index if t in by_target.index and by_target[t]]
+    return {"version": previous["version"], "start": pd.Timestamp(then["start"].min()),
+            "end": pd.Timestamp(then["end"].max()), "targets": rows, "cost_then": then_cost,
+            "cost_change": cost[median] / then_cost - 1 if then_cost else np.nan}
+
+
 def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFrame, backtest: pd.DataFrame,
                  prices: dict[str, UnitPrices], quantile_names: list[str], simulated: bool,
                  drivers: pd.DataFrame | None = None, capacity_plan: pd.DataFrame | None = None,
-                 roi_summary: pd.DataFrame | None = None) -> PlanSummary:
+                 roi_summary: pd.DataFrame | None = None, previous: dict[str, Any] | None = None) -> PlanSummary:
     """The summary's numbers: quarter totals, change against the last full quarter, the first
-    limit to bind, the best route, and the largest risks (see the module docstring)."""
+    limit to bind, the best route, the largest risks (see the module docstring) and, given
+    the ``previous`` report's tables (``PreviousReportDataset``), what changed since."""
     horizon = totals[totals["period"] == "horizon"]
     by_target = horizon.groupby("target", observed=True)[quantile_names].sum()
     by_target = by_target.reindex([t for t in TARGET_ORDER if t in by_target.index]
@@ -243,4 +263,5 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
     return PlanSummary(simulated=simulated, horizon_start=pd.Timestamp(horizon["start"].min()),
                        horizon_end=pd.Timestamp(horizon["end"].max()), horizon_buckets=buckets,
                        quantiles=quantile_names, totals=table, cost=cost, last_quarter=last,
-                       first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks)
+                       first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
+                       since_last_run=_since_last_run(previous, table, cost, median))

@@ -58,7 +58,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  forecast_drivers: pd.DataFrame, events_calendar: pd.DataFrame, best_params: dict[str, Any],
                  prices: dict[str, UnitPrices], forecast_plots: dict[str, Figure], backtest_plot: Figure,
                  shap_plot: Figure, model_selection: dict[str, Any], usage_is_simulated: bool,
-                 fe_params: dict[str, Any], training_params: dict[str, Any],
+                 previous_report: dict[str, Any], fe_params: dict[str, Any], training_params: dict[str, Any],
                  capacity_plan: pd.DataFrame | None = None, roi_summary: pd.DataFrame | None = None,
                  capacity_section: str = "", routes_section: str = "") -> dict[str, Any]:
     """The report folder's files: report.md and .html, their figures and the tables they summarise.
@@ -77,7 +77,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                 "price_data_date": f"{data_date}" if data_date else None}
     summary = plan_summary(target_series, forecast_totals, cost_forecast, backtest_metrics, prices, names,
                            simulated=bool(usage_is_simulated), drivers=forecast_drivers,
-                           capacity_plan=capacity_plan, roi_summary=roi_summary)
+                           capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous_report)
     figures = {**forecast_plots, "backtest.png": backtest_plot, "shap_summary.png": shap_plot}
     inputs = ReportInputs(
         version=f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",

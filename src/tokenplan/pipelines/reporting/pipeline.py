@@ -28,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=build_report,
                 inputs=["target_series", "forecast", "forecast_totals", "cost_forecast", "backtest_metrics",
                         "shap_importance", "forecast_drivers", "events_calendar", "best_params", "model_prices",
-                        "forecast_plots", "backtest_plot", "shap_plot", "model_selection", "usage_is_simulated",
+                        "forecast_plots", "backtest_plot", "shap_plot", "model_selection", "usage_is_simulated", "previous_report",
                         "params:feature_engineering", tr],
                 outputs="report",
                 name="build_report",
