@@ -113,10 +113,10 @@ def test_report_html_is_self_contained(project, first_report):
     page = (first_report["folders"][0] / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<table>" in page and "<h2>Forecast</h2>" in page
     # Every figure is embedded, none is fetched from a file or the network: one forecast
-    # figure per model, the backtest and the SHAP summary.
+    # figure per model, the backtest, the monthly drivers and the SHAP summary.
     models = pd.read_parquet(project / "data" / "07_model_output" / "forecast.parquet")["series"].nunique()
     sources = re.findall(r'<img src="([^"]*)"', page)
-    assert len(sources) == models + 2, (len(sources), models)
+    assert len(sources) == models + 3, (len(sources), models)
     assert all(s.startswith("data:image/png;base64,") for s in sources), [s[:40] for s in sources]
     assert "http://" not in page and "https://" not in page
 

@@ -78,3 +78,14 @@ def test_growth_is_the_trend_anchor_over_the_flat_one():
     assert 0.1 < drivers.loc[("2026-10", GROWTH), "effect"] < drivers.loc[("2026-11", GROWTH), "effect"]
     # The planned launch keeps its stated size on top of the growth.
     assert drivers.loc[("2026-11", "November launch (stated x1.50)"), "effect"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_drivers_figure_has_a_panel_per_model_and_leaves_out_idle_drivers():
+    from tokenplan.plots import drivers_figure
+
+    rows, values, bias = _rows_and_values()
+    drivers = forecast_drivers(rows, values, bias, _events(), "D")
+    figure = drivers_figure(drivers)
+    labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert len(figure.axes) == 1 and "November launch (stated x1.50)" in labels
+    assert "launches (learned size)" not in labels  # zero in every month

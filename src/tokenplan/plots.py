@@ -23,7 +23,7 @@ from matplotlib.ticker import FuncFormatter
 
 from tokenplan.reporting.number_format import human
 
-__all__ = ["PNG_SAVE_ARGS", "backtest_figure", "figure_png", "forecast_figures", "human_axis"]
+__all__ = ["PNG_SAVE_ARGS", "backtest_figure", "drivers_figure", "figure_png", "forecast_figures", "human_axis"]
 
 TARGET_LABELS = {"requests": "requests", "input_tokens": "uncached input tokens",
                  "cache_write_tokens": "cache-write tokens", "cache_read_tokens": "cache-read tokens",
@@ -127,6 +127,42 @@ def backtest_figure(metrics: pd.DataFrame) -> Figure:
     (spare[0] if spare else axes.flat[0]).legend(handles, labels, loc="center" if spare else "lower right",
                                                  fontsize=9, frameon=False)
     figure.suptitle("Backtest: out-of-sample error per model and target (dashed line: in-sample weekly naive = 1)",
+                    fontsize=12)
+    figure.tight_layout()
+    return figure
+
+
+def drivers_figure(drivers: pd.DataFrame, target: str = "requests", smallest: float = 0.005) -> Figure:
+    """Per model, each driver's effect on each month's ``target`` (from ``forecast_drivers``):
+    a panel per model, a bar per driver and month; drivers under ``smallest`` in every month
+    of a model are left out."""
+    rows = drivers[(drivers["target"] == target) & ~drivers["kind"].isin(["total", "anchor"])]
+    series = sorted(rows["series"].unique())
+    months = sorted(rows["period"].unique())
+    kept = {s: [d for d, g in rows[rows["series"] == s].groupby("driver", sort=False)
+                if (g["effect"].abs() >= smallest).any()] for s in series}
+    heights = [max(len(kept[s]), 1) * 0.17 * len(months) + 0.8 for s in series]
+    figure, axes = plt.subplots(len(series), 1, figsize=(_WIDTH_IN, sum(heights) + 0.8), squeeze=False,
+                                gridspec_kw={"height_ratios": heights})
+    colors = plt.get_cmap("Blues")(np.linspace(0.45, 0.9, len(months)))
+    for ax, s in zip(axes[:, 0], series, strict=True):
+        effects = rows[rows["series"] == s].pivot_table(index="driver", columns="period", values="effect", sort=False)
+        effects = effects.reindex(index=kept[s][::-1], columns=months)
+        y = np.arange(len(effects))
+        height = 0.8 / len(months)
+        for k, month in enumerate(months):
+            ax.barh(y + (len(months) - 1 - k) * height, effects[month].to_numpy(), height, color=colors[k],
+                    label=pd.Period(month, freq="M").strftime("%B %Y"))
+        ax.set_yticks(y + height * (len(months) - 1) / 2, effects.index, fontsize=9)
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{round(v * 100, 1):+g}%"))
+        ax.set_title(s, fontsize=10, loc="left")
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0, 0].legend(fontsize=9, loc="lower right")
+    axes[-1, 0].set_xlabel(f"effect on the month's {TARGET_LABELS.get(target, target)} "
+                           "(multiplier on the level at the forecast origin, minus one)", fontsize=9)
+    figure.suptitle(f"What moves each month: drivers of the {TARGET_LABELS.get(target, target)} forecast per model",
                     fontsize=12)
     figure.tight_layout()
     return figure

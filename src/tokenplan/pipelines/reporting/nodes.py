@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from tokenplan.cost_forecast import cost_by_period
 from tokenplan.explanations import summary_figure_from_table
 from tokenplan.forecaster import quantile_columns
-from tokenplan.plots import backtest_figure, figure_png, forecast_figures
+from tokenplan.plots import backtest_figure, drivers_figure, figure_png, forecast_figures
 from tokenplan.pricing import UnitPrices, price_data_date, unit_prices
 from tokenplan.report import ReportInputs, render_html, render_report
 from tokenplan.reporting.summary import plan_summary
@@ -48,6 +48,12 @@ def plot_backtest(backtest_metrics: pd.DataFrame) -> Figure:
     return backtest_figure(backtest_metrics)
 
 
+def plot_drivers(forecast_drivers: pd.DataFrame) -> Figure:
+    """Per model, what moves each month's requests (or the first target when requests are not forecast)."""
+    targets = forecast_drivers["target"].unique()
+    return drivers_figure(forecast_drivers, "requests" if "requests" in targets else targets[0])
+
+
 def plot_shap_summary(shap_values_table: pd.DataFrame, params: dict[str, Any]) -> Figure:
     """SHAP beeswarm of the forecast steps."""
     return summary_figure_from_table(shap_values_table, params["quantile"], params["max_display"])
@@ -57,7 +63,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  cost_forecast: pd.DataFrame, backtest_metrics: pd.DataFrame, shap_importance: pd.DataFrame,
                  forecast_drivers: pd.DataFrame, events_calendar: pd.DataFrame, best_params: dict[str, Any],
                  prices: dict[str, UnitPrices], forecast_plots: dict[str, Figure], backtest_plot: Figure,
-                 shap_plot: Figure, model_selection: dict[str, Any], usage_is_simulated: bool,
+                 drivers_plot: Figure, shap_plot: Figure, model_selection: dict[str, Any], usage_is_simulated: bool,
                  previous_report: dict[str, Any], fe_params: dict[str, Any], training_params: dict[str, Any],
                  capacity_plan: pd.DataFrame | None = None, roi_summary: pd.DataFrame | None = None,
                  capacity_section: str = "", routes_section: str = "") -> dict[str, Any]:
@@ -78,7 +84,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
     summary = plan_summary(target_series, forecast_totals, cost_forecast, backtest_metrics, prices, names,
                            simulated=bool(usage_is_simulated), drivers=forecast_drivers,
                            capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous_report)
-    figures = {**forecast_plots, "backtest.png": backtest_plot, "shap_summary.png": shap_plot}
+    figures = {**forecast_plots, "backtest.png": backtest_plot, "drivers.png": drivers_plot,
+               "shap_summary.png": shap_plot}
     inputs = ReportInputs(
         version=f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         history=target_series, totals=forecast_totals, costs=cost_forecast, backtest=backtest_metrics,
