@@ -196,5 +196,5 @@ def test_second_run_adds_a_report_and_keeps_the_first(project, first_report, for
     assert _fingerprints(first) == first_report["fingerprints"][first.name], "the first report was modified"
     assert (folders[-1] / "report.md").stat().st_size > 0
     # The second report says what changed since the first; the first had nothing to compare.
-    assert f"**Since the last report** (`{first.name}`" in (folders[-1] / "report.md").read_text()
-    assert "Since the last report" not in (first / "report.md").read_text()
+    assert f"*Last report* is the previous run's forecast (`{first.name}`" in (folders[-1] / "report.md").read_text()
+    assert "Last report" not in (first / "report.md").read_text()

@@ -98,9 +98,10 @@ def test_the_price_data_date_is_the_price_databases_not_the_forecasts():
 
 
 def test_what_changed_since_the_last_report_is_stated_when_there_is_one():
-    assert "Since the last report" not in render_report(_inputs())
+    assert "last report" not in render_report(_inputs()).lower()
     then = fx.totals(growth=1.0)
     previous = {"version": "v1", "forecast_totals": then, "cost_forecast": fx.costs(then)}
     summary = _summary_section(render_report(_inputs(previous=previous)))
-    assert "**Since the last report** (`v1`): cost P50" in summary
-    assert "requests 182.00K → 200.20K (+10.0%)" in summary
+    assert "| last report P50 |" in summary
+    assert "| requests | **200.20K** | 180.18K – 220.22K | 183.00K | +10% | 182.00K |" in summary
+    assert "*Last report* is the previous run's forecast (`v1`): this run's P50 cost is +10.0% against it." in summary

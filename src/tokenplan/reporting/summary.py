@@ -224,7 +224,8 @@ def _since_last_run(previous: dict[str, Any] | None, totals: pd.DataFrame, cost:
     rows = [{"target": t, "now": float(now[t]), "then": float(by_target[t]), "change": float(now[t] / by_target[t] - 1)}
             for t in now.index if t in by_target.index and by_target[t]]
     return {"version": previous["version"], "start": pd.Timestamp(then["start"].min()),
-            "end": pd.Timestamp(then["end"].max()), "targets": rows, "cost_then": then_cost,
+            "end": pd.Timestamp(then["end"].max()), "targets": rows,
+            "then_by_target": {r["target"]: r["then"] for r in rows}, "cost_then": then_cost,
             "cost_change": cost[median] / then_cost - 1 if then_cost else np.nan}
 
 
