@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from tokenplan.features import bucket_shares
 from tokenplan.forecaster import QuantileForecaster
 
-__all__ = ["DRIVER_GROUPS", "FORECAST", "GROWTH", "LEVEL", "forecast_drivers", "global_importance", "shap_bias", "shap_table", "shap_values",
+__all__ = ["DRIVER_GROUPS", "FEATURE_LABELS", "FORECAST", "GROWTH", "LEVEL", "forecast_drivers", "global_importance", "shap_bias", "shap_table", "shap_values",
            "summary_figure", "summary_figure_from_table"]
 
 # Which model features make up each driver of the per-month breakdown. The bias (the
@@ -42,6 +42,23 @@ DRIVER_GROUPS = {
     "calendar (holidays)": ["is_holiday"],
     "campaigns (learned size)": ["campaign"],
     "launches (learned size)": ["launch_after_origin", "steps_since_launch"],
+}
+# What each model feature is, for figures and tables a reader understands without the code.
+FEATURE_LABELS = {
+    "step": "steps ahead of the origin",
+    "log_level": "level at the origin",
+    "weekly_growth": "growth per week at the origin",
+    "recent_ratio": "last week against the level",
+    "seasonal_index": "same phase, last 4 weeks (vs level)",
+    "last_same_phase": "same phase, last week (vs level)",
+    "day_of_week": "day of the week",
+    "hour": "hour of the day",
+    "is_holiday": "public or calendar holiday",
+    "campaign": "campaign without a stated effect",
+    "launch_after_origin": "launch after the origin",
+    "steps_since_launch": "steps since the last launch",
+    "series": "model (series)",
+    "target": "quantity (target)",
 }
 LEVEL, GROWTH, FORECAST = "level at the origin", "growth (trend anchor)", "forecast (model P50)"
 
@@ -168,8 +185,9 @@ def summary_figure(values: pd.DataFrame, features: pd.DataFrame, max_display: in
     for column in numeric.columns:
         if isinstance(numeric[column].dtype, pd.CategoricalDtype) or numeric[column].dtype == object:
             numeric[column] = numeric[column].astype("category").cat.codes
+    numeric = numeric.rename(columns=lambda c: FEATURE_LABELS.get(c, c))
     plt.close("all")
-    shap.summary_plot(values.to_numpy(), numeric, max_display=max_display, show=False, plot_size=(9, 6))
+    shap.summary_plot(values.to_numpy(), numeric, max_display=max_display, show=False, plot_size=(10, 6))
     figure = plt.gcf()
     figure.axes[0].set_title(title)
     figure.axes[0].set_xlabel("SHAP value (log-ratio to trend anchor; +0.1 = about 10% above trend)")

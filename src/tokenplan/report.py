@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from tokenplan.explanations import FORECAST, LEVEL
+from tokenplan.explanations import FEATURE_LABELS, FORECAST, LEVEL
 from tokenplan.plots import METHOD_LABELS, TARGET_LABELS
 from tokenplan.pricing import UnitPrices
 from tokenplan.reporting.number_format import human, percent, usd
@@ -146,6 +146,7 @@ def _drivers(inputs: ReportInputs, target: str) -> pd.DataFrame:
 
 def _importance(inputs: ReportInputs) -> pd.DataFrame:
     top = inputs.importance.head(10).copy()
+    top.insert(1, "what it is", top["feature"].map(lambda f: FEATURE_LABELS.get(f, "")))
     top["mean_abs_shap"] = top["mean_abs_shap"].map(lambda v: f"{v:.3f}")
     top["share"] = top["share"].map(lambda v: percent(v))
     return top
