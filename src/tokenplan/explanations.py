@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from tokenplan.features import bucket_shares
 from tokenplan.forecaster import QuantileForecaster
 
-__all__ = ["DRIVER_GROUPS", "FEATURE_LABELS", "FORECAST", "GROWTH", "LEVEL", "forecast_drivers", "global_importance", "shap_bias", "shap_table", "shap_values",
+__all__ = ["DRIVER_GROUPS", "FEATURE_LABELS", "FORECAST", "GROWTH", "LEVEL", "forecast_drivers", "headline_target", "global_importance", "shap_bias", "shap_table", "shap_values",
            "summary_figure", "summary_figure_from_table"]
 
 # Which model features make up each driver of the per-month breakdown. The bias (the
@@ -167,6 +167,12 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
         parts.append(summed.assign(effect=np.expm1(summed.pop("log_effect")), driver=name, kind=kind))
     columns = [*keys, "driver", "kind", "effect", "volume"]
     return pd.concat(parts, ignore_index=True).reindex(columns=columns)
+
+
+def headline_target(drivers: pd.DataFrame) -> str:
+    """The target the report shows drivers for: requests when forecast, else the first one."""
+    targets = list(drivers["target"].unique())
+    return "requests" if "requests" in targets else (targets[0] if targets else "")
 
 
 def global_importance(values: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from tokenplan.explanations import FEATURE_LABELS, FORECAST, LEVEL
+from tokenplan.explanations import FEATURE_LABELS, FORECAST, LEVEL, headline_target
 from tokenplan.plots import METHOD_LABELS, TARGET_LABELS
 from tokenplan.pricing import UnitPrices
 from tokenplan.reporting.number_format import human, percent, usd
@@ -226,8 +226,7 @@ def render_report(inputs: ReportInputs) -> str:
     history = inputs.history
     backtest, losses, scored = _backtest(inputs)
     cost_table, price_table = _costs(inputs)
-    driver_target = "requests" if inputs.drivers is not None and (inputs.drivers["target"] == "requests").any() \
-        else (inputs.drivers["target"].iloc[0] if inputs.drivers is not None and len(inputs.drivers) else "")
+    driver_target = headline_target(inputs.drivers) if inputs.drivers is not None else ""
     events = _events(inputs)
     params = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in inputs.best_params.items()
               if k != "trend_losses"}

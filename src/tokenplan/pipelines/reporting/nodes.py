@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from tokenplan.cost_forecast import cost_by_period
-from tokenplan.explanations import summary_figure_from_table
+from tokenplan.explanations import headline_target, summary_figure_from_table
 from tokenplan.forecaster import quantile_columns
 from tokenplan.plots import backtest_figure, drivers_figure, figure_png, forecast_figures
 from tokenplan.pricing import UnitPrices, price_data_date, unit_prices
@@ -50,8 +50,7 @@ def plot_backtest(backtest_metrics: pd.DataFrame) -> Figure:
 
 def plot_drivers(forecast_drivers: pd.DataFrame) -> Figure:
     """Per model, what moves each month's requests (or the first target when requests are not forecast)."""
-    targets = forecast_drivers["target"].unique()
-    return drivers_figure(forecast_drivers, "requests" if "requests" in targets else targets[0])
+    return drivers_figure(forecast_drivers, headline_target(forecast_drivers))
 
 
 def plot_shap_summary(shap_values_table: pd.DataFrame, params: dict[str, Any]) -> Figure:
