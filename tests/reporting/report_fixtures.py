@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.pricing import UnitPrices
-from tokenplan.reporting.summary import CAPACITY_COLUMNS, ROI_COLUMNS
+
+# The planning stage's tables as the report expects them (issues 10 and 11), spelled out
+# here rather than imported, so a change to the expected columns shows in a test.
+CAPACITY_COLUMNS = ["model_group", "period", "metric", "p50", "p90", "limit", "headroom_p90",
+                    "first_crossing_p50", "first_crossing_p90"]
+ROI_COLUMNS = ["route", "one_time_cost_usd", "monthly_saving_p10", "monthly_saving_p50", "monthly_saving_p90",
+               "payback_month_p50", "npv_12m_p10", "npv_12m_p50", "npv_12m_p90", "annual_discount_rate"]
 
 MODELS = ("model-a", "model-b")
 TARGETS = ("requests", "input_tokens", "output_tokens")

@@ -105,3 +105,9 @@ def test_what_changed_since_the_last_report_is_stated_when_there_is_one():
     assert "| last report P50 |" in summary
     assert "| requests | **200.20K** | 180.18K – 220.22K | 183.00K | +10% | 182.00K |" in summary
     assert "*Last report* is the previous run's forecast (`v1`): this run's P50 cost is +10.0% against it." in summary
+
+
+def test_a_short_history_is_named_among_the_risks():
+    summary = _summary_section(render_report(_inputs()))
+    assert ("1. **Short history:** 108 days (2026-06-15 to 2026-09-30); some months of the horizon were never "
+            "seen before (2026-10: 0 past year(s)") in summary

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from tests.reporting import report_fixtures as fx
+from tokenplan.reporting import summary
 from tokenplan.reporting.summary import plan_summary
 
 
@@ -116,3 +117,7 @@ def test_since_last_run_compares_the_previous_reports_totals():
     requests = next(t for t in since["targets"] if t["target"] == "requests")
     assert requests["then"] == pytest.approx(2 * 1_000 * len(fx.HORIZON)) and requests["change"] == pytest.approx(0.1)
     assert _summary(previous={}).since_last_run is None
+
+
+def test_the_summary_reads_the_planning_tables_columns():
+    assert summary.CAPACITY_COLUMNS == fx.CAPACITY_COLUMNS and summary.ROI_COLUMNS == fx.ROI_COLUMNS
