@@ -1,6 +1,7 @@
 # tokenplan: two commands on a fresh machine with Python 3.11 and make.
 #   make run   -> set up .venv with pinned dependencies and run the whole pipeline on the demo
 #   make test  -> same set-up plus dev extras, then the test suite
+#   make notebook -> JupyterLab in notebooks/ from the project's environment (dev extras)
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,7 +10,7 @@ export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: run test install install-dev lock clean-venv
+.PHONY: run test notebook viz install install-dev lock clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,15 @@ run: install
 
 test: install-dev
 	$(BIN)/python -m pytest
+
+# JupyterLab on the project's venv, opened in notebooks/ (the notebooks find the project
+# root themselves). Prints the URL with its token; Ctrl-C stops it.
+notebook: install-dev
+	$(BIN)/jupyter lab --notebook-dir=notebooks --no-browser
+
+# kedro-viz: the pipelines and the catalog's layers at http://127.0.0.1:4141
+viz: install-dev
+	$(BIN)/kedro viz run --no-browser
 
 # Re-resolve the pins after changing dependencies in pyproject.toml.
 lock: $(BIN)/python

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -108,13 +109,17 @@ def test_one_report_folder_with_all_sections(project, first_report):
         assert any(section in heading for heading in headings), f"no '{section}' heading in {headings}"
 
 
-def test_report_html_is_self_contained(first_report):
+def test_report_html_is_self_contained(project, first_report):
     page = (first_report["folders"][0] / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<table>" in page and "<h2>Forecast</h2>" in page
-    # Every figure is embedded, none is fetched from a file or the network.
+    # Every figure is embedded, none is fetched from a file or the network: one forecast
+    # figure per model, the backtest, the monthly drivers and the SHAP summary.
+    models = pd.read_parquet(project / "data" / "07_model_output" / "forecast.parquet")["series"].nunique()
     sources = re.findall(r'<img src="([^"]*)"', page)
     figures = re.findall(r"!\[[^\]]*\]\(([^)]*)\)", (first_report["folders"][0] / "report.md").read_text())
-    assert len(sources) == len(figures) >= 6 and all(s.startswith("data:image/png;base64,") for s in sources), [s[:40] for s in sources]
+    # One forecast figure per model, the backtest, the drivers, the SHAP summary and the planning figures.
+    assert len(sources) == len(figures) >= models + 3, (len(sources), len(figures), models)
+    assert all(s.startswith("data:image/png;base64,") for s in sources), [s[:40] for s in sources]
     assert "http://" not in page and "https://" not in page
 
 
@@ -131,6 +136,37 @@ def test_route_and_roi_tables_are_in_the_report_folder(first_report):
     assert set(flow["month"]) == set(range(1, 13)) and flow["extrapolated"].any()
     text = (folder / "report.md").read_text()
     assert "relay_cny" in text and "not checked against a bill" in text
+
+
+def test_report_opens_with_the_summary_and_says_the_data_is_simulated(project, first_report):
+    text = (first_report["folders"][0] / "report.md").read_text()
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings[0] == "## Summary", headings
+    assert "simulated" in text.split("## Summary")[0].lower()
+    summary = text.split("## Summary")[1].split("\n## ")[0]
+    # The cost total across models is the sum of the per-model costs (P50).
+    costs = pd.read_parquet(project / "data" / "07_model_output" / "cost_forecast.parquet")
+    total = costs.loc[costs["period"] == "horizon", "p50"].sum()
+    assert f"**${total:,.0f}**" in summary, summary
+    assert "Largest risks" in summary and "change" in summary
+    assert "## Why the forecast is what it is" in text
+    drivers = pd.read_csv(project / "data" / "07_model_output" / "forecast_drivers.csv")
+    assert {"level at the origin", "growth (trend anchor)", "forecast (model P50)", "seasonality"} <= set(drivers["driver"])
+
+
+def test_no_stray_figure_folder_outside_the_report(project, first_report):
+    # Only the run's report folder (and the .gitkeep) under data/08_reporting.
+    assert not (project / "data" / "08_reporting" / "figures").exists()
+
+
+def test_diagnostics_notebook_runs_clean_on_the_run(project, first_report, tmp_path, monkeypatch):
+    from tests.test_notebook import assert_runs_clean, execute_notebook
+
+    notebooks = project / "notebooks"
+    notebooks.mkdir(exist_ok=True)
+    shutil.copy2(PROJECT_ROOT / "notebooks" / "02_forecast_diagnostics.ipynb", notebooks)
+    nb = execute_notebook(notebooks / "02_forecast_diagnostics.ipynb", tmp_path / "kernels", monkeypatch)
+    assert len(assert_runs_clean(nb)) >= 4, "expected the horizon, calibration, drivers and importance figures"
 
 
 def test_forecast_quantiles_are_ordered_and_non_negative(forecast, test_params):
@@ -176,6 +212,9 @@ def test_second_run_adds_a_report_and_keeps_the_first(project, first_report, for
     assert first in folders
     assert _fingerprints(first) == first_report["fingerprints"][first.name], "the first report was modified"
     assert (folders[-1] / "report.md").stat().st_size > 0
+    # The second report says what changed since the first; the first had nothing to compare.
+    assert f"*Last report* is the previous run's forecast (`{first.name}`" in (folders[-1] / "report.md").read_text()
+    assert "Last report" not in (first / "report.md").read_text()
 
 
 def test_a_completed_run_leaves_no_journal_or_lock_holder_and_says_what_it_read(project, first_report):

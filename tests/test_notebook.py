@@ -1,9 +1,11 @@
-"""The exploration notebook runs top to bottom without errors.
+"""The notebooks run top to bottom, cleanly: no errors, no warnings, no log lines.
 
-The notebook is executed in a throwaway copy of the project (conf, pyproject.toml, src
-and the notebook, empty data folders) in the Kedro ``test`` environment, so it does not
-depend on, or write to, the working copy's ``data/`` and stays fast: with no
-``usage_buckets`` yet, it loads ``raw_usage``, the small test simulation.
+The exploration notebook is executed here in a throwaway copy of the project (conf,
+pyproject.toml, src and the notebooks, empty data folders) in the Kedro ``test``
+environment, so it does not depend on, or write to, the working copy's ``data/`` and
+stays fast: with no ``usage_buckets`` yet, it loads ``raw_usage``, the small test
+simulation. The diagnostics notebook needs a finished run's outputs, so
+``tests/test_e2e.py`` executes it in the end-to-end test's project after its run.
 
 The kernel is this interpreter (the project's venv under ``make test``), declared as
 the ``python3`` kernelspec in a temporary folder: a ``python3`` kernelspec installed
@@ -13,6 +15,7 @@ elsewhere on the machine (system Jupyter, another venv) is never picked up.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -24,7 +27,10 @@ from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402  (after th
 from jupyter_client.manager import KernelManager  # noqa: E402
 
 from tests.project_copy import PROJECT_ROOT, make_project_copy  # noqa: E402
-NOTEBOOK = PROJECT_ROOT / "notebooks" / "01_explore_usage.ipynb"
+NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
+EXPLORE = PROJECT_ROOT / "notebooks" / "01_explore_usage.ipynb"
+# What a log line or a warning looks like in a cell's output (Kedro's rich handler or plain).
+_NOISE = re.compile(r"\b(INFO|WARNING|DEBUG)\b|Warning:")
 
 
 def _kernel_manager(kernel_dir: Path) -> KernelManager:
@@ -42,39 +48,49 @@ def _kernel_manager(kernel_dir: Path) -> KernelManager:
     return KernelManager(kernel_name="python3", kernel_spec_manager=specs)
 
 
-def test_notebook_is_stored_without_outputs():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+def execute_notebook(notebook: Path, kernel_dir: Path, monkeypatch) -> nbformat.NotebookNode:
+    """``notebook`` executed in the Kedro ``test`` environment; fails the test on a cell error."""
+    # Inherited by the kernel process: the small simulation, no telemetry, no GUI backend.
+    monkeypatch.setenv("KEDRO_ENV", "test")
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("KEDRO_LOGGING_CONFIG", raising=False)
+    nb = nbformat.read(notebook, as_version=4)
+    client = nbclient.NotebookClient(nb, km=_kernel_manager(kernel_dir), timeout=180,
+                                     resources={"metadata": {"path": str(notebook.parent)}})
+    try:
+        client.execute()
+    except nbclient.exceptions.CellExecutionError as error:
+        # Some errors (e.g. from IPython magics) come without a traceback: show the message too.
+        pytest.fail(f"{error.ename}: {error.evalue}\n{error}")
+    return nb
+
+
+def assert_runs_clean(nb: nbformat.NotebookNode) -> list[dict]:
+    """No error, nothing on stderr and no log line or warning in any output; the images."""
+    outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+    assert not [out for out in outputs if out.output_type == "error"]
+    assert not [out.text for out in outputs if out.output_type == "stream" and out.name == "stderr"]
+    texts = [out.get("text", "") if out.output_type == "stream" else out.get("data", {}).get("text/plain", "")
+             for out in outputs]
+    noise = [text[:300] for text in texts if _NOISE.search(text)]
+    assert not noise, noise
+    return [out for out in outputs if "image/png" in out.get("data", {})]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.name for n in NOTEBOOKS])
+def test_notebook_is_stored_without_outputs(notebook):
+    nb = nbformat.read(notebook, as_version=4)
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     assert code, "the notebook has no code cells"
     assert all(not cell.outputs and cell.execution_count is None for cell in code), \
         "store the notebook without outputs (clear them before committing)"
 
 
-def test_notebook_runs_without_errors(tmp_path, monkeypatch):
+def test_explore_notebook_runs_clean(tmp_path, monkeypatch):
     project = make_project_copy(tmp_path / "project", notebooks=True)
-    # Inherited by the kernel process: the small simulation, no telemetry, no GUI backend.
-    monkeypatch.setenv("KEDRO_ENV", "test")
-    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    notebook = project / "notebooks" / NOTEBOOK.name
-    nb = nbformat.read(notebook, as_version=4)
-    client = nbclient.NotebookClient(
-        nb,
-        km=_kernel_manager(tmp_path / "kernels"),
-        timeout=120,
-        resources={"metadata": {"path": str(notebook.parent)}},
-    )
-    try:
-        client.execute()
-    except nbclient.exceptions.CellExecutionError as error:
-        # Some errors (e.g. from IPython magics) come without a traceback: show the message too.
-        pytest.fail(f"{error.ename}: {error.evalue}\n{error}")
-
-    errors = [out for cell in nb.cells if cell.cell_type == "code"
-              for out in cell.outputs if out.output_type == "error"]
-    assert not errors, errors
-    images = [out for cell in nb.cells if cell.cell_type == "code"
-              for out in cell.outputs if "image/png" in out.get("data", {})]
+    nb = execute_notebook(project / "notebooks" / EXPLORE.name, tmp_path / "kernels", monkeypatch)
+    images = assert_runs_clean(nb)
     assert len(images) >= 2, "expected the daily usage and weekly profile figures"
     # The notebook read the test simulation, not some other data.
     assert list((project / "data" / "01_raw" / "demo_test").glob("usage-*.parquet"))

@@ -62,6 +62,7 @@ from tokenplan.target_series import season_length
 
 __all__ = [
     "CATEGORICAL_FEATURES",
+    "bucket_shares",
     "FeatureSpec",
     "feature_columns",
     "make_examples",
@@ -128,6 +129,18 @@ def origin_grid(series: pd.DataFrame, spec: FeatureSpec, every: int, last: pd.Ti
     return [end - k * step for k in range(n, -1, -1)] if end >= first else []
 
 
+def bucket_shares(events: pd.DataFrame, times: pd.DatetimeIndex, freq: str, kind: str | None = None):
+    """Yields ``(event, share)`` per event (of ``kind``, or of every kind): the share of each
+    bucket starting at ``times`` (naive UTC) that the event covers, from 0 to 1."""
+    step = np.timedelta64(pd.Timedelta(1, unit=freq.lower()))
+    starts = pd.DatetimeIndex(times).to_numpy()
+    for event in events[events["kind"] == kind].itertuples() if kind else events.itertuples():
+        start = np.datetime64(pd.Timestamp(event.start).tz_convert(None))
+        end = np.datetime64(pd.Timestamp(event.end).tz_convert(None))
+        overlap = np.minimum(starts + step, end) - np.maximum(starts, start)
+        yield event, np.clip(overlap / step, 0.0, 1.0)
+
+
 class _Grid:
     """Series on a regular time grid: ``values[k, i]`` is key ``k`` at ``times[i]``."""
 
@@ -153,13 +166,7 @@ class _Grid:
 
     def _covering(self, events: pd.DataFrame, kind: str | None = None):
         """Per event (of ``kind``, or of every kind): the share of each bucket it covers."""
-        step = np.timedelta64(pd.Timedelta(1, unit=self.spec.freq.lower()))
-        starts = self.times.to_numpy()
-        for event in events[events["kind"] == kind].itertuples() if kind else events.itertuples():
-            start = np.datetime64(pd.Timestamp(event.start).tz_convert(None))
-            end = np.datetime64(pd.Timestamp(event.end).tz_convert(None))
-            overlap = np.minimum(starts + step, end) - np.maximum(starts, start)
-            yield event, np.clip(overlap / step, 0.0, 1.0)
+        return bucket_shares(events, self.times, self.spec.freq, kind)
 
     def _event_flags(self, events: pd.DataFrame, kind: str, models: np.ndarray) -> np.ndarray:
         """Per key and time, the largest share of the bucket an event of ``kind`` covers.

@@ -1,5 +1,6 @@
 """Project hooks: source labels for error messages, the demo's events kept to the demo,
-one run at a time per data folder, and a failed run's outputs rolled back."""
+whether the data is simulated, one run at a time per data folder, and a failed run's
+outputs rolled back."""
 
 from __future__ import annotations
 
@@ -124,3 +125,22 @@ class RunGuardHooks:
     def _release(self) -> None:
         if self._lock is not None:
             self._lock.release()
+
+
+class SimulatedDataHooks:
+    """Put ``usage_is_simulated`` in the catalog: whether ``raw_usage`` is the built-in demo.
+
+    The report says plainly when its data is simulated. Deciding it from the catalog
+    (the dataset's type), not from a parameter, keeps it right whichever way a user
+    points ``raw_usage`` at their own data (an environment, ``conf/local``, a notebook).
+    """
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        from tokenplan.datasets import DemoTrafficDataset
+
+        try:
+            simulated = isinstance(catalog.get("raw_usage"), DemoTrafficDataset)
+        except Exception:  # no raw_usage (a partial catalog): nothing says it is simulated
+            simulated = False
+        catalog["usage_is_simulated"] = simulated

@@ -1,21 +1,34 @@
-"""The quarterly plan as Markdown: every number in it comes from the run's tables."""
+"""The quarterly plan as Markdown and HTML: every number in it comes from the run's tables.
+
+The words and layout live in the Jinja2 template ``reporting/templates/report.md.j2``
+(reword the report there, no Python needed); this module computes the tables it shows
+and formats their numbers. The capacity and routes sections are rendered elsewhere
+(``tokenplan.reporting.capacity_section`` / ``routes_section``) and arrive as Markdown
+strings, empty when that stage did not run.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+import jinja2
 import numpy as np
 import pandas as pd
 
-from tokenplan.reporting.forecast_method_section import render_method_section
+from tokenplan.explanations import FEATURE_LABELS, FORECAST, LEVEL, headline_target
+from tokenplan.plots import METHOD_LABELS, TARGET_LABELS
 from tokenplan.planning.prices import UnitPrices
-from tokenplan.reporting.markdown import markdown_table as _table
 from tokenplan.reporting.data_notes import data_notes
+from tokenplan.reporting.forecast_method_section import render_method_section
+from tokenplan.reporting.markdown import markdown_table
+from tokenplan.reporting.number_format import human, percent, usd
+from tokenplan.reporting.summary import PlanSummary
 
 _BUCKET_NAMES = {"D": "daily", "h": "hourly", "H": "hourly"}
+_SMALL_EFFECT = 0.005  # a driver under 0.5% in every month is left out of the drivers table
 
-__all__ = ["ReportInputs", "render_report"]
+__all__ = ["ReportInputs", "events_in_horizon", "render_html", "render_report"]
 
 
 @dataclass
@@ -32,92 +45,98 @@ class ReportInputs:
     best_params: dict[str, Any]
     prices: dict[str, UnitPrices | None]  # None: the model has no price
     quantile_names: list[str]
-    settings: dict[str, Any]       # freq, horizon, holiday country, trend, objective
+    settings: dict[str, Any]       # freq, horizon, holiday country, trend, objective, price_data_date
+    summary: PlanSummary
+    drivers: pd.DataFrame | None = None          # forecast_drivers
+    forecast_figures: list[str] = field(default_factory=lambda: ["forecast.png"])
+    capacity_section: str = ""
+    routes_section: str = ""
     layout: dict[str, Any] | None = None      # forecast_layout
     selection: dict[str, Any] | None = None   # model_selection
-    routes_section: str = ""       # tokenplan.reporting.routes_section (cost per route, ROI)
     ingestion: dict[str, Any] = field(default_factory=dict)  # usage_buckets.attrs
 
 
-def _number(value: float) -> str:
-    if value is None or not np.isfinite(value):
-        return "–"
-    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= limit:
-            return f"{value / limit:,.2f}{suffix}"
-    return f"{value:,.0f}"
-
-
-def _usd(value: float) -> str:
-    return f"${value:,.0f}"
-
-
-def _interval(row: pd.Series, names: list[str], fmt=_number) -> str:
+def _interval(row: pd.Series, names: list[str], fmt=human) -> str:
     return f"{fmt(row[names[len(names) // 2]])} ({fmt(row[names[0]])} – {fmt(row[names[-1]])})"
 
 
-def _summary(inputs: ReportInputs) -> str:
+def _per_model(inputs: ReportInputs) -> pd.DataFrame:
     names = inputs.quantile_names
     horizon = inputs.totals[inputs.totals["period"] == "horizon"]
     cost = inputs.costs[inputs.costs["period"] == "horizon"].set_index("series")
     rows = []
     for series, group in horizon.groupby("series"):
         by_target = group.set_index("target")
-        tokens = by_target.drop(index="requests", errors="ignore")
         row = {"model": series}
-        if "requests" in by_target.index:
-            row["requests"] = _interval(by_target.loc["requests"], names)
-        row["tokens, all types (P50)"] = _number(tokens[names[len(names) // 2]].sum())
+        for target in TARGET_LABELS:
+            if target in by_target.index:
+                row[TARGET_LABELS[target]] = _interval(by_target.loc[target], names)
         if series in cost.index:
-            row["cost USD"] = _interval(cost.loc[series], names, _usd)
+            row["cost USD"] = _interval(cost.loc[series], names, usd)
         rows.append(row)
-    first, last = horizon["start"].min(), horizon["end"].max()
-    return (f"Forecast horizon: **{pd.Timestamp(first):%Y-%m-%d} to {pd.Timestamp(last):%Y-%m-%d}** "
-            f"({inputs.settings['horizon']} {_BUCKET_NAMES.get(inputs.settings['freq'], inputs.settings['freq'])} "
-            "buckets, UTC). "
-            f"Figures are P50 with the {names[0].upper()}–{names[-1].upper()} interval of the total.\n\n"
-            + _table(pd.DataFrame(rows)))
+    return pd.DataFrame(rows)
 
 
-def _monthly(inputs: ReportInputs) -> str:
+def _in_target_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` sorted by series, then targets in the order of ``TARGET_LABELS`` (requests first)."""
+    order = {t: i for i, t in enumerate(TARGET_LABELS)}
+    return frame.sort_values(["series", "target"], key=lambda c: c.map(order).fillna(99) if c.name == "target" else c,
+                             kind="stable")
+
+
+def _monthly(inputs: ReportInputs) -> pd.DataFrame:
     names = inputs.quantile_names
-    months = inputs.totals[inputs.totals["period"] != "horizon"]
-    table = months.assign(total=[_interval(r, names) for _, r in months.iterrows()])
-    wide = table.pivot_table(index=["series", "target"], columns="period", values="total", aggfunc="first")
-    return _table(wide.reset_index())
+    months = _in_target_order(inputs.totals[inputs.totals["period"] != "horizon"])
+    table = months.assign(total=[_interval(r, names) for _, r in months.iterrows()],
+                          target=months["target"].map(lambda t: TARGET_LABELS.get(t, t)))
+    wide = table.pivot_table(index=["series", "target"], columns="period", values="total", aggfunc="first",
+                             sort=False)
+    return wide.reset_index().rename(columns={"series": "model", "target": "quantity"})
 
 
-def _backtest(inputs: ReportInputs) -> str:
-    return render_method_section(inputs.layout, inputs.selection, inputs.backtest, inputs.quantile_names)
+def _drivers(inputs: ReportInputs, target: str) -> pd.DataFrame:
+    """Per model and month of ``target``: the forecast, the level at the origin and each driver's effect."""
+    drivers = inputs.drivers
+    if drivers is None or drivers.empty:
+        return pd.DataFrame()
+    rows = drivers[drivers["target"] == target]
+    effects = rows[~rows["kind"].isin(["total", "anchor"])]
+    keep = effects.groupby("driver")["effect"].apply(lambda e: (e.abs() >= _SMALL_EFFECT).any())
+    effects = effects[effects["driver"].isin(keep[keep].index)]
+    wide = effects.pivot_table(index=["series", "period"], columns="driver", values="effect", sort=False)
+    order = [d for d in effects["driver"].drop_duplicates()]
+    # A driver that does not touch a month (an event outside it) is left blank, not "+0.0%".
+    wide = wide[order].map(lambda v: percent(v, 1, signed=True) if abs(v) >= 0.0005 else "")
+    volumes = rows[rows["kind"].isin(["total", "anchor"])].pivot_table(index=["series", "period"], columns="driver",
+                                                                       values="volume", sort=False)
+    volumes = volumes[[FORECAST, LEVEL]].map(human)
+    table = volumes.join(wide).reset_index().rename(columns={"series": "model", "period": "month"})
+    return table
 
 
-def _nominal(names: list[str]) -> float:
-    return (int(names[-1][1:]) - int(names[0][1:])) / 100
-
-
-def _shap(inputs: ReportInputs) -> str:
+def _importance(inputs: ReportInputs) -> pd.DataFrame:
     top = inputs.importance.head(10).copy()
+    top.insert(1, "what it is", top["feature"].map(lambda f: FEATURE_LABELS.get(f, "")))
     top["mean_abs_shap"] = top["mean_abs_shap"].map(lambda v: f"{v:.3f}")
-    top["share"] = top["share"].map(lambda v: f"{v:.0%}")
-    return _table(top)
+    top["share"] = top["share"].map(lambda v: percent(v))
+    return top
 
 
-def _costs(inputs: ReportInputs) -> str:
+def _costs(inputs: ReportInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
     names = inputs.quantile_names
     costs = inputs.costs.copy()
-    costs["cost USD"] = [_interval(r, names, _usd) for _, r in costs.iterrows()]
-    split = [c for c in costs.columns if c.startswith(f"{names[len(names) // 2]}_")]
+    costs["cost USD, P50 (interval)"] = [_interval(r, names, usd) for _, r in costs.iterrows()]
+    median = names[len(names) // 2]
+    split = [c for c in costs.columns if c.startswith(f"{median}_")]
     for column in split:
-        costs[column] = costs[column].map(_usd)
-    shown = costs[["series", "period", "buckets", "cost USD", *split]]
-    prices = pd.DataFrame([{"model": p.model, "provider": p.provider, "price date": f"{p.date}", "source": p.source,
+        costs[column] = costs[column].map(usd)
+    shown = costs[["series", "period", "buckets", "cost USD, P50 (interval)", *split]].rename(
+        columns={"series": "model", **{c: f"{c.removeprefix(median + '_')} (P50)" for c in split}})
+    prices = pd.DataFrame([{"model": p.model, "provider": p.provider, "rates in force on": f"{p.date}",
+                            "source": p.source,
                             **{f"{k.removesuffix('_tokens')} $/MTok": f"{v:g}" for k, v in p.usd_per_mtok.items()}}
                            for p in inputs.prices.values() if p is not None]).fillna("–")
-    unpriced = [m for m, p in inputs.prices.items() if p is None]
-    missing = ("\n\n" + "; ".join(f"**{m}**: no price: add it to the price table" for m in unpriced)
-               + " (`price_table`); it is left out of the costs." if unpriced else "")
-    return (_table(shown) + "\n\nPrices used (standard API, no batch or discounts):\n\n" + _table(prices)
-            + missing)
+    return shown, prices
 
 
 def events_in_horizon(events: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
@@ -152,64 +171,52 @@ def events_in_horizon(events: pd.DataFrame, first: pd.Timestamp, last: pd.Timest
     return in_horizon
 
 
-def _assumptions(inputs: ReportInputs) -> str:
-    s = inputs.settings
+def _events(inputs: ReportInputs) -> pd.DataFrame:
     first, last = pd.Timestamp(inputs.totals["start"].min()), pd.Timestamp(inputs.totals["end"].max())
     in_horizon = events_in_horizon(inputs.events, first, last)
     for column in ("start", "end"):
         in_horizon[column] = in_horizon[column].dt.strftime("%Y-%m-%d %H:%M UTC")
-    columns = ["start", "end", "name", "kind", "scope", "note", "effect assumed"]
-    events = (_table(in_horizon[columns]) + "\n\nA stated effect multiplies the forecast of its scope while the "
-              "event is active, as given. An event without one is sized from the past events of its kind; with one or two, "
-              "that size is a rough guess the intervals do not cover."
-              if len(in_horizon)
-              else "No events in the calendar overlap the horizon: the forecast assumes none.")
-    params = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in inputs.best_params.items()
-              if k != "trend_losses"}
-    history = inputs.history
-    return "\n".join([
-        f"- History: {history['ds'].min():%Y-%m-%d} to {history['ds'].max():%Y-%m-%d}, "
-        f"{history['series'].nunique()} series, targets: {', '.join(sorted(history['target'].unique()))}; "
-        f"{int(history['y'].isna().sum())} incomplete buckets treated as missing.",
-        f"- Model (where chosen; see the method per series above): one global XGBoost ({s['objective']} objective) on the log-ratio to a "
-        f"`{s['trend']}` trend anchor at the forecast origin (chosen in tuning, on folds before the "
-        f"backtest; best pinball loss per anchor, and its trials: "
-        + (", ".join(f"{k} {v['best_loss']:.4f} ({v['trials']} trials)" for k, v in s["trend_tuning_pinball"].items())
-           or "one anchor configured")
-        + "); direct strategy, one model for all steps.",
-        f"- Intervals: split-conformal offsets from each method's rolling-origin fold errors, by step group, "
-        f"never narrowing with the step; period totals scaled by backtested errors of the chosen methods' "
-        f"totals over the same steps (not sums of daily quantiles), extrapolated past the backtest window "
-        f"and never relatively narrower than an earlier month's.",
-        f"- Cost quantiles add token types' quantiles (token types assumed to move together).",
-        f"- Long-context (>200K input) tiers are not applied: prices are base-tier rates.",
-        f"- Holidays: `{s['holiday_country']}` public holidays and calendar holidays.",
-        f"- Tuned hyperparameters (Optuna study `{params.get('study_name')}`, {params.get('n_trials')} trials): "
-        + ", ".join(f"{k}={v}" for k, v in params.items() if k not in ('study_name', 'n_trials')),
-        "",
-        "Events assumed in the horizon:",
-        "",
-        events,
-    ])
+    return in_horizon[["start", "end", "name", "kind", "scope", "note", "effect assumed"]]
+
+
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("tokenplan.reporting", "templates"),
+                                     undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                                     trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    environment.filters.update(human=human, usd=usd, percent=percent, table=markdown_table,
+                               label=lambda t: TARGET_LABELS.get(t, t),
+                               day=lambda t: f"{pd.Timestamp(t):%Y-%m-%d}",
+                               month=lambda t: f"{pd.Timestamp(str(t)):%B %Y}",
+                               finite=lambda v: v is not None and bool(np.isfinite(float(v))))
+    return environment
 
 
 def render_report(inputs: ReportInputs) -> str:
-    """The Markdown report; figures are referenced by file name in the same folder."""
-    return "\n\n".join([
-        f"# tokenplan quarterly plan — run {inputs.version}",
-        "## Summary\n\n" + _summary(inputs),
-        "## Forecast\n\n![Forecast fan charts](forecast.png)\n\nMonthly totals, P50 (interval):\n\n"
-        + _monthly(inputs) + "\n\nDaily quantiles per series and target: `forecast.csv`.",
-        "## Forecast method and backtest\n\n" + _backtest(inputs) + "\n\n![Backtest](backtest.png)",
-        "## What drives the forecast (SHAP)\n\n"
-        "Mean |SHAP| of the P50 over the forecast steps, in log-ratio units to the trend anchor "
-        "(0.10 ≈ a 10% swing). The anchor itself (level and growth at the origin) sits outside the trees.\n\n"
-        + _shap(inputs) + "\n\n![SHAP summary](shap_summary.png)",
-        "## Cost estimate\n\n" + _costs(inputs),
-        *([inputs.routes_section] if inputs.routes_section else []),
-        "## Assumptions\n\n" + _assumptions(inputs),
-        *(["## Data read\n\n" + notes] if (notes := data_notes(inputs.ingestion)) else []),
-    ]) + "\n"
+    """The Markdown report (``reporting/templates/report.md.j2``); figures are referenced by file name."""
+    s = inputs.settings
+    history = inputs.history
+    cost_table, price_table = _costs(inputs)
+    driver_target = headline_target(inputs.drivers) if inputs.drivers is not None else ""
+    events = _events(inputs)
+    params = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in inputs.best_params.items()
+              if k != "trend_losses"}
+    names = inputs.quantile_names
+    return _environment().get_template("report.md.j2").render(
+        version=inputs.version, summary=inputs.summary, q=names, median=names[len(names) // 2],
+        nominal=(int(names[-1][1:]) - int(names[0][1:])) / 100,
+        bucket_name=_BUCKET_NAMES.get(s["freq"], s["freq"]), settings=s,
+        per_model=_per_model(inputs), monthly=_monthly(inputs), forecast_figures=inputs.forecast_figures,
+        method_section=render_method_section(inputs.layout, inputs.selection, inputs.backtest, names),
+        unpriced=[m for m, p in inputs.prices.items() if p is None], data_notes=data_notes(inputs.ingestion),
+        drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,
+        importance=_importance(inputs), costs=cost_table, prices=price_table, events=events,
+        history={"first": history["ds"].min(), "last": history["ds"].max(), "series": history["series"].nunique(),
+                 "targets": ", ".join(sorted(history["target"].unique())),
+                 "missing": int(history["y"].isna().sum())},
+        params={k: v for k, v in params.items() if k not in ("study_name", "n_trials")},
+        study=params.get("study_name"), trials=params.get("n_trials"),
+        capacity_section=inputs.capacity_section.strip(), routes_section=inputs.routes_section.strip(),
+    )
 
 
 _HTML_STYLE = """
@@ -219,8 +226,9 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 th { background: #f3f3f3; }
 tr:nth-child(even) td { background: #fafafa; }
-img { max-width: 100%; }
+img { width: 100%; height: auto; display: block; margin: 0.5em 0; }
 code { background: #f3f3f3; padding: 0 0.2em; }
+blockquote { margin: 1em 0; padding: 0.4em 1em; background: #fff6e0; border-left: 4px solid #e0a800; }
 """
 
 

@@ -4,12 +4,20 @@ Parameters merge softly across environments, so ``--params training.n_trials=5``
 ``conf/test/parameters_training.yml`` overrides one key and keeps its siblings.
 """
 
-from tokenplan.hooks import DemoEventsHooks, RunGuardHooks, SourceLabelHooks
+import warnings
 
-HOOKS = (SourceLabelHooks(), DemoEventsHooks(), RunGuardHooks())
+from tokenplan.hooks import DemoEventsHooks, RunGuardHooks, SimulatedDataHooks, SourceLabelHooks
+
+HOOKS = (SourceLabelHooks(), DemoEventsHooks(), SimulatedDataHooks(), RunGuardHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "merge_strategy": {"parameters": "soft"},
 }
+
+# Kedro 1.7's OmegaConfigLoader registers its `globals` and `runtime_params` resolvers with
+# OmegaConf.register_new_resolver, which OmegaConf 2.4 deprecates with a UserWarning on
+# every config load (2-6 per command). Nothing in this project calls it; the filter goes
+# when Kedro moves to register_resolver.
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)

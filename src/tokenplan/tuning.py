@@ -24,6 +24,7 @@ import logging
 import os
 import socket
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -82,12 +83,16 @@ def _storage(url: str, heartbeat_interval: int, grace_period: int, attempts: int
     """
     for attempt in range(attempts):
         try:
-            return RDBStorage(
-                url,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
-            )
+            # Heartbeats and the retry callback have been "experimental" since Optuna 2.8 and
+            # are what resumes a killed trial; their ExperimentalWarnings would print on every run.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+                )
         except SQLAlchemyError:
             if attempt == attempts - 1:
                 raise
@@ -105,6 +110,9 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
     A trial whose heartbeat (every ``heartbeat_interval`` s) is older than ``grace_period``
     s was left by a killed worker: it is marked failed and retried.
     """
+    # Optuna prints every trial's parameters at INFO on its own handler; the study's start
+    # and best loss are logged below instead.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=name,
         storage=_storage(storage_url, heartbeat_interval, grace_period),

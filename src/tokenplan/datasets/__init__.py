@@ -3,6 +3,7 @@
 - ``DemoTrafficDataset``: the embedded demo, materialised from the seeded simulator.
 - ``OptionalCSVDataset``: a CSV input that may be absent (an empty events calendar).
 - ``ReportDirectoryDataset``: one folder per run under ``data/08_reporting/<version>/``.
+- ``PreviousReportDataset``: the last report folder's tables, for "what changed since".
 - ``raw_usage`` sources: ``AnthropicUsageDataset`` / ``AnthropicCostDataset`` (Admin API),
   ``OpenAIUsageDataset``, ``AnthropicConsoleCSVDataset``, ``UsageFolderDataset``.
 """
@@ -12,6 +13,7 @@ from tokenplan.datasets.anthropic_console import AnthropicConsoleCSVDataset
 from tokenplan.datasets.demo_traffic import DemoTrafficDataset
 from tokenplan.datasets.optional_csv import OptionalCSVDataset
 from tokenplan.datasets.openai_usage import OpenAIUsageDataset
+from tokenplan.datasets.previous_report import PreviousReportDataset
 from tokenplan.datasets.report_directory import ReportDirectoryDataset
 from tokenplan.datasets.usage_folder import UsageFolderDataset
 
@@ -22,6 +24,7 @@ __all__ = [
     "DemoTrafficDataset",
     "OpenAIUsageDataset",
     "OptionalCSVDataset",
+    "PreviousReportDataset",
     "ReportDirectoryDataset",
     "UsageFolderDataset",
 ]

@@ -23,10 +23,13 @@ from importlib.metadata import version
 import pandas as pd
 import pandera.pandas as pa
 from genai_prices import Usage, calc_price
+from genai_prices.data_snapshot import get_snapshot
+from genai_prices.types import StartDateConstraint
 
 from tokenplan.schemas import _check, require_columns
 
 __all__ = [
+    "price_data_date",
     "CACHE_WRITE_1H",
     "PRICED_TARGETS",
     "PRICE_TABLE_COLUMNS",
@@ -133,3 +136,29 @@ def unit_prices(model: str, when: dt.date, price_table: pd.DataFrame | None = No
         return genai_unit_prices(model, when, provider)
     except LookupError:
         return None
+
+
+def _start_dates(node, seen: set[int]):
+    """Every ``StartDateConstraint.start_date`` reachable from ``node`` (dataclasses and lists)."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, StartDateConstraint):
+        yield node.start_date
+    elif isinstance(node, list | tuple):
+        for item in node:
+            yield from _start_dates(item, seen)
+    elif hasattr(node, "__dataclass_fields__"):
+        for name in node.__dataclass_fields__:
+            yield from _start_dates(getattr(node, name, None), seen)
+
+
+def price_data_date() -> dt.date | None:
+    """The date of genai-prices' bundled price data: its newest recorded price change.
+
+    The package states no snapshot date, so the newest start date of any price it holds
+    is the best date it gives of how current its data is (prices it has not heard of
+    are not in it). None if it records no dated change.
+    """
+    dates = list(_start_dates(get_snapshot().providers, set()))
+    return max(dates) if dates else None

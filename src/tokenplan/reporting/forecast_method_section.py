@@ -7,17 +7,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tokenplan.reporting.markdown import markdown_table as _table
+
 __all__ = ["render_method_section", "baseline_wins"]
 
 _UNITS = {"h": "hours", "D": "days"}
 _BASELINES = ("seasonal_naive", "mstl")
-
-
-def _table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *rows])
 
 
 def _layout_text(layout: dict[str, Any]) -> str:

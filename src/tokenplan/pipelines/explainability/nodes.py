@@ -1,4 +1,4 @@
-"""Explainability nodes: SHAP values of the forecast, global importance, summary figure."""
+"""Explainability nodes: SHAP values of the forecast, global importance, the per-month drivers."""
 
 from __future__ import annotations
 
@@ -6,29 +6,41 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from tokenplan.explanations import global_importance, shap_table, shap_values, summary_figure_from_table
-from tokenplan.forecaster import QuantileForecaster
+from tokenplan.explanations import (
+    forecast_drivers,
+    global_importance,
+    shap_bias,
+    shap_table,
+    shap_values,
+)
+from tokenplan.features import with_trend
+from tokenplan.forecaster import NoModel, QuantileForecaster
 
 
-def _forecast_rows(model_input_table: pd.DataFrame) -> pd.DataFrame:
+def _forecast_rows(model_input_table: pd.DataFrame, model_selection: dict[str, Any]) -> pd.DataFrame:
     last = model_input_table[model_input_table["origin"] == model_input_table["origin"].max()]
-    return last[~np.isfinite(last["y"])]
+    return with_trend(last[~np.isfinite(last["y"])], model_selection["trend"])
 
 
-def explain_forecast(forecaster: QuantileForecaster, model_input_table: pd.DataFrame,
-                     params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """SHAP values (with the feature values they explain) for every forecast step, and global importance."""
-    rows = _forecast_rows(model_input_table)
-    if not isinstance(forecaster, QuantileForecaster):  # too short a history: no model to explain
-        rows = rows.iloc[:0]
-        values = pd.DataFrame(index=rows.index, dtype=float)
-        return shap_table(rows, values), global_importance(values)
+def explain_forecast(forecaster: QuantileForecaster | NoModel, model_input_table: pd.DataFrame, events_calendar: pd.DataFrame,
+                     model_selection: dict[str, Any], params: dict[str, Any],
+                     fe_params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """SHAP values (with the feature values they explain) for every forecast step, global
+    importance, and the per-month driver breakdown of the forecast.
+
+    Only the series and targets whose chosen method is the tuned model are explained:
+    the others are forecast by a simple method (or an ensemble) whose drivers SHAP does
+    not describe. Without a trained model the three tables are empty.
+    """
+    rows = _forecast_rows(model_input_table, model_selection)
+    keys = rows["series"].astype(str) + "|" + rows["target"].astype(str)
+    rows = rows[keys.map(model_selection.get("methods", {})).eq("xgboost").to_numpy()]
+    if not isinstance(forecaster, QuantileForecaster) or rows.empty:
+        empty = pd.DataFrame(index=rows.index[:0], dtype=float)
+        drivers = pd.DataFrame(columns=["series", "target", "period", "driver", "kind", "effect", "volume"])
+        return shap_table(rows.iloc[:0], empty), global_importance(empty), drivers
     values = shap_values(forecaster, rows, params["quantile"])
-    return shap_table(rows, values), global_importance(values)
-
-
-def plot_shap_summary(shap_values_table: pd.DataFrame, params: dict[str, Any]) -> Figure:
-    """SHAP beeswarm of the forecast steps."""
-    return summary_figure_from_table(shap_values_table, params["quantile"], params["max_display"])
+    bias = shap_bias(forecaster, rows, params["quantile"])
+    drivers = forecast_drivers(rows, values, bias, events_calendar, fe_params["freq"])
+    return shap_table(rows, values), global_importance(values), drivers

@@ -1,8 +1,12 @@
-"""Explainability: SHAP values of the trained forecaster on the forecast horizon."""
+"""Explainability: SHAP values of the trained forecaster on the forecast horizon.
+
+Only tables: the beeswarm is drawn by the reporting stage into the run's report folder
+(a second, separately versioned copy here duplicated it under another path).
+"""
 
 from kedro.pipeline import Node, Pipeline
 
-from tokenplan.pipelines.explainability.nodes import explain_forecast, plot_shap_summary
+from tokenplan.pipelines.explainability.nodes import explain_forecast
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -10,15 +14,10 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=explain_forecast,
-                inputs=["forecaster", "model_input_table", "params:explainability"],
-                outputs=["shap_values", "shap_importance"],
+                inputs=["forecaster", "model_input_table", "events_calendar", "model_selection",
+                        "params:explainability", "params:feature_engineering"],
+                outputs=["shap_values", "shap_importance", "forecast_drivers"],
                 name="explain_forecast",
-            ),
-            Node(
-                func=plot_shap_summary,
-                inputs=["shap_values", "params:explainability"],
-                outputs="shap_summary_figure",
-                name="plot_shap_summary",
             ),
         ]
     )

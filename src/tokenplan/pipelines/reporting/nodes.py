@@ -8,50 +8,83 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from tokenplan.explanations import headline_target, summary_figure_from_table
 from tokenplan.forecaster import quantile_columns
-from tokenplan.plots import backtest_figure, figure_png, forecast_figure
-from tokenplan.planning.prices import UnitPrices
+from tokenplan.planning.prices import UnitPrices, price_data_date
+from tokenplan.plots import backtest_figure, drivers_figure, figure_png, forecast_figures
 from tokenplan.report import ReportInputs, render_html, render_report
 from tokenplan.reporting.route_figures import cashflow_figure, route_cost_figure, tornado_figure
 from tokenplan.reporting.routes_section import RoutesSectionInputs, render_routes_section
+from tokenplan.reporting.summary import plan_summary
 
 
 def plot_forecast(forecast: pd.DataFrame, target_series: pd.DataFrame, params: dict[str, Any],
-                  training_params: dict[str, Any], fe_params: dict[str, Any]) -> Figure:
-    """Fan charts of the forecast after recent history."""
-    return forecast_figure(forecast, target_series, params["history_days_shown"],
-                           quantile_columns(training_params["quantiles"]), fe_params["freq"])
+                  training_params: dict[str, Any], fe_params: dict[str, Any]) -> dict[str, Figure]:
+    """Fan charts of the forecast after recent history, one figure per model."""
+    return forecast_figures(forecast, target_series, params["history_days_shown"],
+                            quantile_columns(training_params["quantiles"]), fe_params["freq"])
 
 
 def plot_backtest(backtest_metrics: pd.DataFrame) -> Figure:
-    """Bar chart of out-of-sample MASE, model vs baselines."""
+    """Out-of-sample MASE per model and target, model vs baselines."""
     return backtest_figure(backtest_metrics)
+
+
+def plot_drivers(forecast_drivers: pd.DataFrame) -> Figure:
+    """Per model, what moves each month's requests (or the first target when requests are not forecast)."""
+    if forecast_drivers.empty:  # no series is forecast by the tuned model
+        return summary_figure_from_table(pd.DataFrame(), 0.5, 1)
+    return drivers_figure(forecast_drivers, headline_target(forecast_drivers))
+
+
+def plot_shap_summary(shap_values_table: pd.DataFrame, params: dict[str, Any]) -> Figure:
+    """SHAP beeswarm of the forecast steps."""
+    return summary_figure_from_table(shap_values_table, params["quantile"], params["max_display"])
 
 
 def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_totals: pd.DataFrame,
                  cost_forecast: pd.DataFrame, backtest_metrics: pd.DataFrame, shap_importance: pd.DataFrame,
-                 events_calendar: pd.DataFrame, best_params: dict[str, Any], prices: dict[str, UnitPrices],
-                 forecast_plot: Figure, backtest_plot: Figure, shap_plot: Figure,
-                 model_selection: dict[str, Any], fe_params: dict[str, Any],
-                 training_params: dict[str, Any], forecast_layout: dict[str, Any],
-                 routes_report: dict[str, Any],
-                 usage_buckets: pd.DataFrame | None = None) -> dict[str, Any]:
-    """The report folder's files: report.md, its figures and the tables it summarises."""
+                 forecast_drivers: pd.DataFrame, events_calendar: pd.DataFrame, best_params: dict[str, Any],
+                 prices: dict[str, UnitPrices], forecast_plots: dict[str, Figure], backtest_plot: Figure,
+                 drivers_plot: Figure, shap_plot: Figure, model_selection: dict[str, Any], usage_is_simulated: bool,
+                 previous_report: dict[str, Any], fe_params: dict[str, Any], training_params: dict[str, Any],
+                 forecast_layout: dict[str, Any], usage_buckets: pd.DataFrame | None = None,
+                 capacity_plan: pd.DataFrame | None = None, roi_summary: pd.DataFrame | None = None,
+                 capacity_report: dict[str, Any] | None = None,
+                 routes_report: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report folder's files: report.md and .html, their figures and the tables they summarise.
+
+    ``capacity_plan`` / ``roi_summary`` (the planning stage's tables) feed the summary's
+    first limit and best route; ``capacity_report`` / ``routes_report`` are their
+    rendered sections (Markdown, figures, tables). All are optional, so the report can
+    be built without the planning stage.
+    """
+    names = quantile_columns(training_params["quantiles"])
+    data_date = price_data_date()
+    priced = [p for p in prices.values() if p is not None]
     settings = {**{k: fe_params[k] for k in ("freq", "holiday_country")}, "horizon": forecast_layout["horizon"],
                 "trend": model_selection["trend"], "trend_tuning_pinball": model_selection.get("tuning_pinball", {}),
-                "objective": training_params["objective"]}
+                "objective": training_params["objective"],
+                "price_source": priced[0].source if priced else "genai-prices",
+                "price_data_date": f"{data_date}" if data_date else None}
+    summary = plan_summary(target_series, forecast_totals, cost_forecast, backtest_metrics, prices, names,
+                           simulated=bool(usage_is_simulated), drivers=forecast_drivers,
+                           capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous_report)
+    sections = [r for r in (capacity_report, routes_report) if r]
+    figures = {**forecast_plots, "backtest.png": backtest_plot, "drivers.png": drivers_plot,
+               "shap_summary.png": shap_plot, **{k: v for r in sections for k, v in r.get("figures", {}).items()}}
     inputs = ReportInputs(
         version=f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         history=target_series, totals=forecast_totals, costs=cost_forecast, backtest=backtest_metrics,
         importance=shap_importance, events=events_calendar, best_params=best_params, prices=prices,
-        quantile_names=quantile_columns(training_params["quantiles"]), settings=settings,
+        quantile_names=names, settings=settings, summary=summary, drivers=forecast_drivers,
+        forecast_figures=list(forecast_plots),
+        capacity_section=(capacity_report or {}).get("markdown", ""),
+        routes_section=(routes_report or {}).get("markdown", ""),
         layout=forecast_layout, selection=model_selection,
-        routes_section=routes_report["markdown"],
         ingestion=dict(usage_buckets.attrs) if usage_buckets is not None else {},
     )
     markdown = render_report(inputs)
-    figures = {"forecast.png": forecast_plot, "backtest.png": backtest_plot, "shap_summary.png": shap_plot,
-               **routes_report["figures"]}
     return {
         "report.md": markdown,
         "report.html": render_html(markdown, {name: figure_png(figure) for name, figure in figures.items()}),
@@ -60,7 +93,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         "forecast_totals.csv": forecast_totals,
         "cost_forecast.csv": cost_forecast,
         "backtest_metrics.csv": backtest_metrics,
-        **routes_report["tables"],
+        "forecast_drivers.csv": forecast_drivers,
+        **{k: v for r in sections for k, v in r.get("tables", {}).items()},
     }
 
 

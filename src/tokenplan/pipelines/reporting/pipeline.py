@@ -1,12 +1,13 @@
-"""Reporting: figures and the versioned report folder."""
+"""Reporting: figures, the planning stage's sections and the versioned report folder."""
 
 from kedro.pipeline import Node, Pipeline
 
-from tokenplan.pipelines.explainability.nodes import plot_shap_summary
 from tokenplan.pipelines.reporting.nodes import (
     build_report,
     plot_backtest,
+    plot_drivers,
     plot_forecast,
+    plot_shap_summary,
     render_routes,
 )
 
@@ -16,20 +17,26 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(func=plot_forecast, inputs=["forecast", "target_series", rp, tr, "params:feature_engineering"],
-                 outputs="forecast_plot",
-                 name="plot_forecast"),
+                 outputs="forecast_plots", name="plot_forecast"),
             Node(func=plot_backtest, inputs="backtest_metrics", outputs="backtest_plot", name="plot_backtest"),
+            Node(func=plot_drivers, inputs="forecast_drivers", outputs="drivers_plot", name="plot_drivers"),
             Node(func=plot_shap_summary, inputs=["shap_values", "params:explainability"], outputs="shap_plot",
-                 name="plot_shap_for_report"),
+                 name="plot_shap_summary"),
             Node(func=render_routes,
                  inputs=["route_costs", "route_rates", "roi_summary", "roi_cashflow", "roi_sensitivity", "price_check",
                          "model_prices", "params:planning", tr], outputs="routes_report", name="render_routes"),
             Node(
                 func=build_report,
-                inputs=["target_series", "forecast", "forecast_totals", "cost_forecast", "backtest_metrics",
-                        "shap_importance", "events_calendar", "best_params", "model_prices", "forecast_plot",
-                        "backtest_plot", "shap_plot", "model_selection", "params:feature_engineering", tr,
-                        "forecast_layout", "routes_report", "usage_buckets"],
+                inputs={"target_series": "target_series", "forecast": "forecast", "forecast_totals": "forecast_totals",
+                        "cost_forecast": "cost_forecast", "backtest_metrics": "backtest_metrics",
+                        "shap_importance": "shap_importance", "forecast_drivers": "forecast_drivers",
+                        "events_calendar": "events_calendar", "best_params": "best_params", "prices": "model_prices",
+                        "forecast_plots": "forecast_plots", "backtest_plot": "backtest_plot",
+                        "drivers_plot": "drivers_plot", "shap_plot": "shap_plot", "model_selection": "model_selection",
+                        "usage_is_simulated": "usage_is_simulated", "previous_report": "previous_report",
+                        "fe_params": "params:feature_engineering", "training_params": tr,
+                        "forecast_layout": "forecast_layout", "usage_buckets": "usage_buckets",
+                        "roi_summary": "roi_summary", "routes_report": "routes_report"},
                 outputs="report",
                 name="build_report",
             ),

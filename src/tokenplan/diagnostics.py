@@ -1,0 +1,65 @@
+"""Backtest diagnostics for the forecast notebook: errors per fold and step, calibration, losses.
+
+All take ``backtest_predictions`` (``series, target, origin, ds, step, y, <quantiles>,
+method``; one fold per ``origin``) and score the rows with a known ``y``. WAPE (summed
+absolute error over summed actuals) is used throughout because it adds up across series
+of different size; MASE per series is in ``backtest_metrics``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["errors_by_fold", "errors_by_step", "quantile_calibration", "where_model_loses"]
+
+
+def _scored(predictions: pd.DataFrame) -> pd.DataFrame:
+    rows = predictions[np.isfinite(predictions["y"])].copy()
+    rows["series"] = rows["series"].astype(str)
+    rows["target"] = rows["target"].astype(str)
+    return rows
+
+
+def errors_by_fold(predictions: pd.DataFrame, median: str = "p50") -> pd.DataFrame:
+    """WAPE of the median per fold (``origin``) and target, one column per method."""
+    rows = _scored(predictions)
+    error = (rows["y"] - rows[median]).abs()
+    keys = [rows["origin"], rows["target"], rows["method"]]
+    wape = error.groupby(keys).sum() / rows["y"].abs().groupby(keys).sum()
+    return wape.unstack("method").reset_index()
+
+
+def errors_by_step(predictions: pd.DataFrame, median: str = "p50", steps_per_block: int = 7) -> pd.DataFrame:
+    """WAPE of the median per block of ``steps_per_block`` steps ahead (weeks at daily
+    frequency), pooled over folds, series and targets, one column per method."""
+    rows = _scored(predictions)
+    block = ((rows["step"] - 1) // steps_per_block + 1).astype(int).rename("block")
+    error = (rows["y"] - rows[median]).abs()
+    wape = error.groupby([block, rows["method"]]).sum() / rows["y"].abs().groupby([block, rows["method"]]).sum()
+    return wape.unstack("method").reset_index()
+
+
+def quantile_calibration(predictions: pd.DataFrame, quantiles: dict[str, float],
+                         method: str = "xgboost") -> pd.DataFrame:
+    """Share of actuals at or below each quantile forecast, per target and fold, beside the
+    nominal level (``quantiles``: column -> level, e.g. ``{"p10": 0.1}``); a calibrated
+    forecast has shares near the nominal levels."""
+    rows = _scored(predictions[predictions["method"] == method])
+    below = pd.DataFrame({name: (rows["y"] <= rows[name]).astype(float) for name in quantiles})
+    below[["target", "origin"]] = rows[["target", "origin"]]
+    shares = below.groupby(["target", "origin"])[list(quantiles)].mean().reset_index()
+    shares["inside"] = shares[list(quantiles)[-1]] - shares[list(quantiles)[0]]
+    return shares
+
+
+def where_model_loses(metrics: pd.DataFrame, model: str = "xgboost") -> pd.DataFrame:
+    """Per series and target: the model's MASE, the best baseline and its MASE, and the
+    margin (baseline minus model; negative where a baseline wins), worst first."""
+    per_series = metrics[metrics["series"] != "all"].pivot_table(index=["series", "target"], columns="method",
+                                                                 values="mase")
+    baselines = per_series.drop(columns=model)
+    table = pd.DataFrame({"model_mase": per_series[model], "best_baseline": baselines.idxmin(axis=1),
+                          "baseline_mase": baselines.min(axis=1)})
+    table["margin"] = table["baseline_mase"] - table["model_mase"]
+    return table.sort_values("margin").reset_index()

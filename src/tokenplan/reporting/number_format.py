@@ -1,0 +1,46 @@
+"""Numbers as a reader says them: 1.25M tokens, $12,400, +4.2%; shared by the report and its figures."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["human", "percent", "usd"]
+
+_SCALES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
+
+
+def _missing(value) -> bool:
+    try:
+        return value is None or not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+def human(value, digits: int = 2) -> str:
+    """``value`` with a K/M/B/T suffix from 10,000 up (``9,450``, ``12.50K``, ``1.25M``); an
+    en dash when missing."""
+    if _missing(value):
+        return "–"
+    value = float(value)
+    for limit, suffix in _SCALES:
+        if abs(value) >= max(limit, 1e4):
+            return f"{value / limit:,.{digits}f}{suffix}"
+    return f"{value:,.0f}"
+
+
+def usd(value, digits: int = 0) -> str:
+    """US dollars, K/M suffix from a million up (``$12,400``, ``$1.3M``); an en dash when missing."""
+    if _missing(value):
+        return "–"
+    value = float(value)
+    sign = "-" if value < 0 else ""
+    if abs(value) >= 1e6:
+        return f"{sign}${human(abs(value), 2)}"
+    return f"{sign}${abs(value):,.{digits}f}"
+
+
+def percent(value, digits: int = 0, signed: bool = False) -> str:
+    """A fraction as a percentage (0.042 -> ``4%``; ``+4%`` when ``signed``); an en dash when missing."""
+    if _missing(value):
+        return "–"
+    return f"{float(value) * 100:{'+' if signed else ''}.{digits}f}%"

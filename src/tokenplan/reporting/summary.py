@@ -1,0 +1,270 @@
+"""The report's one-screen summary, computed from the run's tables (the template words it).
+
+``plan_summary`` gives the numbers a planning meeting decides from: the quarter's totals
+across models (requests, each token type, cost P10–P90), the change against the last
+full calendar quarter of history (usage and cost priced the same way), the first rate
+limit to bind and the best route (when the capacity plan and the ROI summary exist),
+and the three largest risks of this run, ranked.
+
+Totals across models add the models' quantiles, i.e. assume the models move together:
+the interval of the total is then slightly wide, never too narrow. The same holds for
+cost, which already adds token types' quantiles (``tokenplan.cost_forecast``).
+
+Risks are ranked by a score that reads as "the share of the quarter's P50 cost the
+caveat puts in doubt": a baseline that beats the model on a series weighs that series'
+share of cost (per target lost); stated event effects and the anchor's extrapolated
+growth weigh the share of cost they add;
+a history shorter than two years weighs the share of two years it lacks (every series
+is affected); interval coverage off its nominal level in the backtest weighs the gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
+
+__all__ = ["CAPACITY_COLUMNS", "ROI_COLUMNS", "PlanSummary", "plan_summary"]
+
+CAPACITY_COLUMNS = ["model_group", "period", "metric", "p50", "p90", "limit", "headroom_p90",
+                    "first_crossing_p50", "first_crossing_p90"]
+ROI_COLUMNS = ["route", "one_time_cost_usd", "monthly_saving_p10", "monthly_saving_p50", "monthly_saving_p90",
+               "payback_month_p50", "npv_12m_p10", "npv_12m_p50", "npv_12m_p90", "annual_discount_rate"]
+TARGET_ORDER = ["requests", "input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens"]
+_FULL_HISTORY_DAYS = 730  # two years: every month of the horizon seen twice
+_RISKS_SHOWN = 3
+
+
+@dataclass
+class PlanSummary:
+    """What the summary states; every number comes from the run's tables."""
+
+    simulated: bool
+    horizon_start: pd.Timestamp
+    horizon_end: pd.Timestamp
+    horizon_buckets: int
+    quantiles: list[str]
+    totals: pd.DataFrame                  # target, <quantiles>, last_quarter, change
+    cost: dict[str, float]                # <quantiles>, last_quarter, change
+    last_quarter: dict[str, Any] | None   # label, start, end, buckets, missing_buckets
+    first_limit: dict[str, Any] | None
+    best_route: dict[str, Any] | None
+    risks: list[dict[str, Any]] = field(default_factory=list)
+    since_last_run: dict[str, Any] | None = None  # version, horizon then, totals then and now
+
+
+def _rates(prices: dict[str, UnitPrices], series: pd.Series, target: pd.Series) -> np.ndarray:
+    """USD per token for each (series, target) row; 0 for targets without a price (requests)."""
+    models = series.astype(str).str.split("/").str[0]
+    return np.array([prices[m].usd_per_mtok[t] / 1e6 if t in PRICED_TARGETS and m in prices else 0.0
+                     for m, t in zip(models, target.astype(str), strict=True)])
+
+
+def _last_full_quarter(history: pd.DataFrame) -> pd.Period | None:
+    """The latest calendar quarter the history covers from its first to its last bucket."""
+    times = pd.DatetimeIndex(history["ds"].unique()).sort_values()
+    if len(times) < 2:
+        return None
+    step = pd.Series(times).diff().median()
+    quarter = pd.Period(times[-1], freq="Q")
+    while quarter.start_time >= times[0]:
+        if times[-1] + step > quarter.end_time:
+            return quarter
+        quarter -= 1
+    return None
+
+
+def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices]) -> tuple[dict | None, pd.DataFrame, float]:
+    """The last full quarter's facts, its total per target and its cost per bucket (USD)."""
+    quarter = _last_full_quarter(history)
+    if quarter is None:
+        return None, pd.DataFrame(columns=["target", "total", "per_bucket"]), np.nan
+    rows = history[(history["ds"] >= quarter.start_time) & (history["ds"] <= quarter.end_time)]
+    buckets = rows["ds"].nunique()
+    # A missing bucket (an outage) is left out of the rate, not counted as zero.
+    per_key = rows.groupby(["series", "target"], observed=True)["y"].agg(["sum", "mean", "count"]).reset_index()
+    per_key["rate_usd"] = per_key["mean"] * _rates(prices, per_key["series"], per_key["target"])
+    by_target = per_key.groupby("target", observed=True).agg(total=("sum", "sum"), per_bucket=("mean", "sum"))
+    facts = {"label": f"{quarter.year} Q{quarter.quarter}", "start": quarter.start_time,
+             "end": quarter.end_time.normalize(), "buckets": int(buckets),
+             "missing_buckets": int(rows["y"].isna().sum())}
+    return facts, by_target.reset_index(), float(per_key["rate_usd"].sum())
+
+
+def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series) -> dict[str, Any] | None:
+    per_series = backtest[backtest["series"] != "all"].pivot_table(index=["series", "target"], columns="method",
+                                                                  values="mase")
+    # The plan uses each series' chosen method; the simple baselines are what it must beat.
+    simple = [m for m in ("seasonal_naive", "mstl") if m in per_series]
+    if "chosen" not in per_series or not simple:
+        return None
+    baselines = per_series[simple]
+    best, winner = baselines.min(axis=1), baselines.idxmin(axis=1)
+    lost = per_series[(per_series["chosen"] > best).to_numpy()]
+    if lost.empty:
+        return None
+    targets_per_series = per_series.groupby(level="series").size()
+    score = sum(cost_share.get(s, 0.0) / targets_per_series[s] for s, _ in lost.index)
+    cases = sorted(((s, t, row["chosen"], winner[(s, t)], best[(s, t)]) for (s, t), row in lost.iterrows()),
+                   key=lambda c: c[4] - c[2])
+    return {"kind": "baseline_wins", "score": float(score), "lost": len(lost), "of": len(per_series),
+            "cases": [{"series": s, "target": t, "model_mase": m, "baseline": b, "baseline_mase": v}
+                      for s, t, m, b, v in cases[:3]]}
+
+
+def _stated_risk(drivers: pd.DataFrame | None, prices: dict[str, UnitPrices], total_cost: float) -> dict | None:
+    """The stated event effects (taken as given) and the share of the quarter's cost each adds."""
+    if drivers is None or drivers.empty or not total_cost:
+        return None
+    stated = drivers[(drivers["kind"] == "stated") & (drivers["volume"].abs() > 0)]
+    if stated.empty:
+        return None
+    stated = stated.assign(usd=stated["volume"] * _rates(prices, stated["series"], stated["target"]))
+    events = []
+    for driver, rows in stated.groupby("driver"):
+        requests = rows[rows["target"] == "requests"]
+        events.append({"driver": driver, "added_usd": float(rows["usd"].sum()),
+                       "share": float(rows["usd"].sum() / total_cost),
+                       "series": sorted(rows.loc[rows["usd"].abs() > 0, "series"].unique()),
+                       "added_requests": float(requests["volume"].sum()) if len(requests) else np.nan})
+    events.sort(key=lambda e: -abs(e["share"]))
+    return {"kind": "stated_effect", "score": float(sum(abs(e["share"]) for e in events)), "events": events}
+
+
+def _growth_risk(drivers: pd.DataFrame | None, prices: dict[str, UnitPrices], total_cost: float) -> dict | None:
+    """What the anchor's extrapolated growth adds to the quarter's cost (an assumption, not an observation)."""
+    if drivers is None or drivers.empty or not total_cost:
+        return None
+    growth = drivers[drivers["kind"] == "growth"]
+    added = float((growth["volume"] * _rates(prices, growth["series"], growth["target"])).sum())
+    if not added:
+        return None
+    return {"kind": "growth", "score": abs(added) / total_cost, "added_usd": added, "share": added / total_cost,
+            "without_usd": total_cost - added}
+
+
+def _history_risk(history: pd.DataFrame, horizon_start: pd.Timestamp, horizon_end: pd.Timestamp) -> dict | None:
+    first, last = pd.Timestamp(history["ds"].min()), pd.Timestamp(history["ds"].max())
+    days = (last - first).days + 1
+    if days >= _FULL_HISTORY_DAYS:
+        return None
+    months = pd.period_range(horizon_start, horizon_end, freq="M")
+    seen = pd.DatetimeIndex(history["ds"].unique()).to_period("M").value_counts()
+    # A month counts as seen once it has at least 28 days (or 28 * 24 hours) of buckets.
+    per_day = max(1, round(pd.Timedelta(days=1) / pd.Series(sorted(history["ds"].unique())).diff().median()))
+    full_years = {m: sum(seen.get(pd.Period(year=m.year - k, month=m.month, freq="M"), 0) >= 28 * per_day
+                         for k in range(1, 4)) for m in months}
+    return {"kind": "short_history", "score": 1 - days / _FULL_HISTORY_DAYS, "days": days, "first": first,
+            "last": last, "months_seen": {str(m): n for m, n in full_years.items()},
+            "fewest_seen": min(full_years.values()) if full_years else 0}
+
+
+def _coverage_risk(backtest: pd.DataFrame, nominal: float) -> dict | None:
+    pooled = backtest[(backtest["series"] == "all") & (backtest["method"] == "chosen")]
+    if pooled.empty or not np.isfinite(pooled["coverage"]).any():
+        return None
+    worst = pooled.loc[(pooled["coverage"] - nominal).abs().idxmax()]
+    gap = float(worst["coverage"] - nominal)
+    if abs(gap) < 0.05:
+        return None
+    return {"kind": "coverage", "score": abs(gap), "target": worst["target"], "coverage": float(worst["coverage"]),
+            "nominal": nominal}
+
+
+def _when(value: Any) -> str | None:
+    """A crossing as the capacity plan states it (``YYYY-MM`` or a date), None when there is none."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp | np.datetime64) or hasattr(value, "isoformat"):
+        return f"{pd.Timestamp(value):%Y-%m-%d}"
+    return str(value)
+
+
+def _first_limit(capacity_plan: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The first limit crossed (at P90, else P50) and when; else the tightest one over the horizon."""
+    if capacity_plan is None or capacity_plan.empty:
+        return None
+    plan = capacity_plan.copy()
+    for column in ("first_crossing_p50", "first_crossing_p90"):
+        plan[f"_{column}"] = pd.to_datetime(plan[column].astype("string"), errors="coerce", format="mixed")
+    crossing = plan[plan["_first_crossing_p90"].notna() | plan["_first_crossing_p50"].notna()]
+    if len(crossing):
+        crossing = crossing.assign(_when=crossing["_first_crossing_p90"].fillna(crossing["_first_crossing_p50"]))
+        row = crossing.sort_values(["_when", "headroom_p90"]).iloc[0]
+        return {"crossed": True, **{c: row[c] for c in CAPACITY_COLUMNS},
+                "first_crossing_p50": _when(row["first_crossing_p50"]),
+                "first_crossing_p90": _when(row["first_crossing_p90"])}
+    horizon = plan[plan["period"] == "horizon"]
+    row = (horizon if len(horizon) else plan).sort_values("headroom_p90").iloc[0]
+    return {"crossed": False, **{c: row[c] for c in CAPACITY_COLUMNS}}
+
+
+def _best_route(roi_summary: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The route with the highest 12-month NPV at P50 (whether or not it pays back)."""
+    if roi_summary is None or roi_summary.empty:
+        return None
+    row = roi_summary.sort_values("npv_12m_p50", ascending=False).iloc[0]
+    return {**{c: row[c] for c in ROI_COLUMNS}, "pays_back": bool(row["npv_12m_p50"] > 0),
+            "routes": len(roi_summary)}
+
+
+def _since_last_run(previous: dict[str, Any] | None, totals: pd.DataFrame, cost: dict[str, float],
+                    median: str) -> dict[str, Any] | None:
+    """The last report's horizon and P50 totals (requests, tokens, cost) beside this run's."""
+    if not previous or median not in previous["forecast_totals"] or median not in previous["cost_forecast"]:
+        return None
+    then = previous["forecast_totals"]
+    then = then[then["period"] == "horizon"]
+    then_cost = previous["cost_forecast"]
+    then_cost = float(then_cost.loc[then_cost["period"] == "horizon", median].sum())
+    by_target = then.groupby("target")[median].sum()
+    now = totals.set_index("target")[median]
+    rows = [{"target": t, "now": float(now[t]), "then": float(by_target[t]), "change": float(now[t] / by_target[t] - 1)}
+            for t in now.index if t in by_target.index and by_target[t]]
+    return {"version": previous["version"], "start": pd.Timestamp(then["start"].min()),
+            "end": pd.Timestamp(then["end"].max()), "targets": rows,
+            "then_by_target": {r["target"]: r["then"] for r in rows}, "cost_then": then_cost,
+            "cost_change": cost[median] / then_cost - 1 if then_cost else np.nan}
+
+
+def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFrame, backtest: pd.DataFrame,
+                 prices: dict[str, UnitPrices], quantile_names: list[str], simulated: bool,
+                 drivers: pd.DataFrame | None = None, capacity_plan: pd.DataFrame | None = None,
+                 roi_summary: pd.DataFrame | None = None, previous: dict[str, Any] | None = None) -> PlanSummary:
+    """The summary's numbers: quarter totals, change against the last full quarter, the first
+    limit to bind, the best route, the largest risks (see the module docstring) and, given
+    the ``previous`` report's tables (``PreviousReportDataset``), what changed since."""
+    horizon = totals[totals["period"] == "horizon"]
+    by_target = horizon.groupby("target", observed=True)[quantile_names].sum()
+    by_target = by_target.reindex([t for t in TARGET_ORDER if t in by_target.index]
+                                  + [t for t in by_target.index if t not in TARGET_ORDER])
+    buckets = int(horizon["buckets"].max())
+    last, history_by_target, history_cost_rate = _last_quarter(history, prices)
+    median = quantile_names[len(quantile_names) // 2]
+    history_by_target = history_by_target.set_index("target") if len(history_by_target) else history_by_target
+    table = by_target.reset_index()
+    table["last_quarter"] = table["target"].map(history_by_target["total"]) if last else np.nan
+    rate = table["target"].map(history_by_target["per_bucket"]) if last else np.nan
+    table["change"] = table[median] / buckets / rate - 1 if last else np.nan
+
+    horizon_cost = costs[costs["period"] == "horizon"]
+    cost = {q: float(horizon_cost[q].sum()) for q in quantile_names}
+    cost["last_quarter"] = history_cost_rate * last["buckets"] if last else np.nan
+    cost["change"] = cost[median] / buckets / history_cost_rate - 1 if last and history_cost_rate else np.nan
+
+    share = horizon_cost.groupby("series")[median].sum() / cost[median] if cost[median] else pd.Series(dtype=float)
+    nominal = (int(quantile_names[-1][1:]) - int(quantile_names[0][1:])) / 100
+    candidates = [_baseline_risk(backtest, share), _stated_risk(drivers, prices, cost[median]),
+                  _growth_risk(drivers, prices, cost[median]),
+                  _history_risk(history, horizon["start"].min(), horizon["end"].max()),
+                  _coverage_risk(backtest, nominal)]
+    risks = sorted((r for r in candidates if r and r["score"] > 0), key=lambda r: -r["score"])[:_RISKS_SHOWN]
+    return PlanSummary(simulated=simulated, horizon_start=pd.Timestamp(horizon["start"].min()),
+                       horizon_end=pd.Timestamp(horizon["end"].max()), horizon_buckets=buckets,
+                       quantiles=quantile_names, totals=table, cost=cost, last_quarter=last,
+                       first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
+                       since_last_run=_since_last_run(previous, table, cost, median))

@@ -1,0 +1,113 @@
+"""report.md from the template: summary first, the plug-in sections, and numbers from the tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from tests.reporting import report_fixtures as fx
+from tokenplan.planning.prices import price_data_date
+from tokenplan.report import ReportInputs, render_report
+from tokenplan.reporting.number_format import human, percent, usd
+from tokenplan.reporting.summary import plan_summary
+
+
+def _inputs(simulated: bool = True, capacity_plan=None, roi_summary=None, previous=None, **sections) -> ReportInputs:
+    totals = fx.totals()
+    costs = fx.costs(totals)
+    history, backtest, prices = fx.history(), fx.backtest(), fx.prices()
+    summary = plan_summary(history, totals, costs, backtest, prices, fx.Q, simulated=simulated,
+                           capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous)
+    events = pd.DataFrame({"start": pd.to_datetime(["2026-11-01"], utc=True),
+                           "end": pd.to_datetime(["2026-11-15"], utc=True), "name": ["Campaign | spring"],
+                           "kind": ["campaign"], "scope": [""], "effect": [1.5]})
+    importance = pd.DataFrame({"feature": ["seasonal_index"], "mean_abs_shap": [0.1], "share": [1.0]})
+    settings = {"freq": "D", "horizon": 91, "holiday_country": "US", "trend": "local_linear",
+                "trend_tuning_pinball": {}, "objective": "squarederror", "price_source": "genai-prices 0.2.3",
+                "price_data_date": "2026-11-01"}
+    return ReportInputs(version="test", history=history, totals=totals, costs=costs, backtest=backtest,
+                        importance=importance, events=events, best_params={"max_depth": 3}, prices=prices,
+                        quantile_names=fx.Q, settings=settings, summary=summary,
+                        forecast_figures=["forecast_model-a.png", "forecast_model-b.png"], **sections)
+
+
+def _summary_section(text: str) -> str:
+    return text.split("## Summary")[1].split("\n## ")[0]
+
+
+def test_the_report_opens_with_the_summary_and_a_simulated_data_notice():
+    text = render_report(_inputs())
+    assert [line for line in text.splitlines() if line.startswith("## ")][0] == "## Summary"
+    assert "This report's data is simulated" in text.split("## Summary")[0]
+    assert "simulated" not in render_report(_inputs(simulated=False)).lower()
+
+
+def test_summary_numbers_are_the_tables_numbers():
+    inputs = _inputs()
+    summary = _summary_section(render_report(inputs))
+    s = inputs.summary
+    totals = s.totals.set_index("target")
+    assert (f"| requests | **{human(totals.loc['requests', 'p50'])}** | {human(totals.loc['requests', 'p10'])} – "
+            f"{human(totals.loc['requests', 'p90'])} | {human(totals.loc['requests', 'last_quarter'])} | "
+            f"{percent(totals.loc['requests', 'change'], 0, True)} |") in summary
+    assert f"**{usd(s.cost['p50'])}**" in summary and usd(s.cost["last_quarter"]) in summary
+    assert "2026 Q3" in summary and "1 missing buckets left out" in summary
+    assert "the capacity plan was not part of this run" in summary
+    assert "route costs and ROI were not part of this run" in summary
+
+
+def test_first_limit_and_best_route_are_stated_when_the_tables_exist():
+    summary = _summary_section(render_report(_inputs(capacity_plan=fx.capacity_plan(),
+                                                     roi_summary=fx.roi_summary())))
+    assert "**First rate limit to bind:** model-b rpm (limit 1,000) is reached at P90 in **2026-11**" in summary
+    assert "and at P50 in **2026-12**" in summary
+    assert "**Best route:** batch saves **$800 a month** ($500 – $1,100) for a one-time $2,000" in summary
+    assert "pays back in month 3" in summary and "12-month NPV $7,000" in summary
+
+
+def test_no_crossing_and_no_paying_route_are_said_plainly():
+    summary = _summary_section(render_report(_inputs(capacity_plan=fx.capacity_plan(crossing=False),
+                                                     roi_summary=fx.roi_summary(paying=False))))
+    assert "none is reached in the horizon, even at P90; the tightest is model-b rpm" in summary
+    assert "2% headroom" in summary
+    assert "none of the 2 routes pays back within 12 months at P50" in summary
+
+
+def test_capacity_and_routes_sections_are_placed_after_the_forecast_when_given():
+    plain = render_report(_inputs())
+    assert "## Capacity" not in plain and "## Routes" not in plain
+    text = render_report(_inputs(capacity_section="## Capacity\n\ncapacity body\n",
+                                 routes_section="## Routes and ROI\n\nroutes body"))
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings.index("## Capacity") == headings.index("## Forecast") + 1
+    assert headings.index("## Routes and ROI") == headings.index("## Capacity") + 1
+    assert "capacity body" in text and "routes body" in text
+
+
+def test_every_forecast_figure_is_referenced_and_table_cells_escape_pipes():
+    text = render_report(_inputs())
+    assert "(forecast_model-a.png)" in text and "(forecast_model-b.png)" in text
+    assert "Campaign \\| spring" in text
+
+
+def test_the_price_data_date_is_the_price_databases_not_the_forecasts():
+    text = render_report(_inputs())
+    assert "newest recorded price change is dated **2026-11-01**" in text
+    assert isinstance(price_data_date(), dt.date)
+
+
+def test_what_changed_since_the_last_report_is_stated_when_there_is_one():
+    assert "last report" not in render_report(_inputs()).lower()
+    then = fx.totals(growth=1.0)
+    previous = {"version": "v1", "forecast_totals": then, "cost_forecast": fx.costs(then)}
+    summary = _summary_section(render_report(_inputs(previous=previous)))
+    assert "| last report P50 |" in summary
+    assert "| requests | **200.20K** | 180.18K – 220.22K | 183.00K | +10% | 182.00K |" in summary
+    assert "*Last report* is the previous run's forecast (`v1`): this run's P50 cost is +10.0% against it." in summary
+
+
+def test_a_short_history_is_named_among_the_risks():
+    summary = _summary_section(render_report(_inputs()))
+    assert ("1. **Short history:** 108 days (2026-06-15 to 2026-09-30); some months of the horizon were never "
+            "seen before (2026-10: 0 past year(s)") in summary

@@ -1,0 +1,123 @@
+"""The summary's numbers, checked against hand-made run tables (tests/reporting/report_fixtures.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.reporting import report_fixtures as fx
+from tokenplan.reporting import summary
+from tokenplan.reporting.summary import plan_summary
+
+
+def _summary(**kwargs):
+    totals = fx.totals()
+    args = dict(history=fx.history(), totals=totals, costs=fx.costs(totals), backtest=fx.backtest(),
+                prices=fx.prices(), quantile_names=fx.Q, simulated=True)
+    return plan_summary(**{**args, **kwargs})
+
+
+def test_quarter_totals_add_the_models_and_compare_with_the_last_full_quarter():
+    s = _summary()
+    totals = s.totals.set_index("target")
+    days = len(fx.HORIZON)
+    assert totals.loc["requests", "p50"] == pytest.approx(2 * 1_000 * 1.1 * days)
+    assert totals.loc["input_tokens", "p90"] == pytest.approx(2 * 2e6 * 1.1 * days * 1.1)
+    assert list(totals.index) == ["requests", "input_tokens", "output_tokens"]
+    # The history starts mid-June: the last full calendar quarter is Q3 (92 days), with
+    # one missing day of model-a requests left out of the rate, not counted as zero.
+    assert s.last_quarter == {"label": "2026 Q3", "start": pd.Timestamp("2026-07-01"),
+                              "end": pd.Timestamp("2026-09-30"), "buckets": 92, "missing_buckets": 1}
+    assert totals.loc["requests", "last_quarter"] == pytest.approx(2 * 1_000 * 92 - 1_000)
+    assert totals["change"].to_numpy() == pytest.approx([0.1, 0.1, 0.1])
+
+
+def test_cost_of_the_last_quarter_is_priced_like_the_forecast():
+    s = _summary()
+    daily_cost = 2 * (2e6 * 3.0 + 1e5 * 15.0) / 1e6
+    assert s.cost["last_quarter"] == pytest.approx(daily_cost * 92)
+    assert s.cost["p50"] == pytest.approx(daily_cost * 1.1 * len(fx.HORIZON))
+    assert s.cost["change"] == pytest.approx(0.1)
+    assert s.cost["p10"] < s.cost["p50"] < s.cost["p90"]
+
+
+def test_a_history_without_a_full_quarter_has_nothing_to_compare():
+    history = fx.history()
+    s = _summary(history=history[history["ds"] >= "2026-08-01"])
+    assert s.last_quarter is None
+    assert s.totals["change"].isna().all() and np.isnan(s.cost["change"])
+
+
+def test_no_capacity_plan_or_roi_summary_means_no_statement():
+    s = _summary()
+    assert s.first_limit is None and s.best_route is None
+
+
+def test_first_limit_to_bind_is_the_earliest_crossing_at_p90():
+    first = _summary(capacity_plan=fx.capacity_plan()).first_limit
+    assert first["crossed"] is True
+    assert (first["model_group"], first["metric"]) == ("model-b", "rpm")
+    assert (first["first_crossing_p90"], first["first_crossing_p50"]) == ("2026-11", "2026-12")
+
+
+def test_without_a_crossing_the_tightest_limit_over_the_horizon_is_named():
+    first = _summary(capacity_plan=fx.capacity_plan(crossing=False)).first_limit
+    assert first["crossed"] is False
+    assert (first["model_group"], first["metric"], first["period"]) == ("model-b", "rpm", "horizon")
+    assert first["headroom_p90"] == pytest.approx(0.02)
+
+
+def test_best_route_has_the_highest_npv_and_says_whether_it_pays_back():
+    best = _summary(roi_summary=fx.roi_summary()).best_route
+    assert best["route"] == "batch" and best["pays_back"] and best["routes"] == 2
+    assert best["monthly_saving_p50"] == 800.0 and best["payback_month_p50"] == 3.0
+    none = _summary(roi_summary=fx.roi_summary(paying=False)).best_route
+    assert none["route"] == "batch" and not none["pays_back"]
+
+
+def test_risks_are_ranked_and_at_most_three():
+    # The baseline wins everywhere for model-b (its share of cost: half), the history is
+    # 108 days (1 - 108/730 of two years missing), a stated launch adds 5% of cost.
+    backtest = fx.backtest()
+    model_b = (backtest["series"] == "model-b") & (backtest["method"] == "xgboost")
+    backtest.loc[model_b, "mase"] = 3.0
+    drivers = pd.DataFrame({"series": ["model-a"], "target": ["input_tokens"], "period": ["2026-12"],
+                            "driver": ["Launch (stated x1.30)"], "kind": ["stated"], "effect": [0.3],
+                            "volume": [0.05 * _summary().cost["p50"] / 3.0 * 1e6]})
+    s = _summary(backtest=backtest, drivers=drivers)
+    kinds = [r["kind"] for r in s.risks]
+    assert kinds == ["short_history", "baseline_wins", "stated_effect"], s.risks
+    assert s.risks[0]["score"] == pytest.approx(1 - 108 / 730)
+    assert s.risks[1]["lost"] == 3 and s.risks[1]["score"] == pytest.approx(0.5)
+    assert s.risks[2]["events"][0]["share"] == pytest.approx(0.05)
+
+
+def test_a_model_that_wins_everywhere_raises_no_baseline_risk():
+    assert "baseline_wins" not in [r["kind"] for r in _summary().risks]
+
+
+def test_crossings_given_as_dates_read_as_dates_and_missing_ones_as_none():
+    plan = fx.capacity_plan()
+    plan["first_crossing_p50"] = pd.to_datetime(plan["first_crossing_p50"])
+    plan["first_crossing_p90"] = pd.to_datetime(plan["first_crossing_p90"])
+    first = _summary(capacity_plan=plan).first_limit
+    assert (first["first_crossing_p90"], first["first_crossing_p50"]) == ("2026-11-01", "2026-12-01")
+    only_p90 = fx.capacity_plan()
+    only_p90.loc[1, "first_crossing_p50"] = None
+    assert _summary(capacity_plan=only_p90).first_limit["first_crossing_p50"] is None
+
+
+def test_since_last_run_compares_the_previous_reports_totals():
+    then = fx.totals(growth=1.0)
+    previous = {"version": "2026-10-01T00.00.00.000Z", "forecast_totals": then, "cost_forecast": fx.costs(then)}
+    since = _summary(previous=previous).since_last_run
+    assert since["version"] == "2026-10-01T00.00.00.000Z"
+    assert since["cost_change"] == pytest.approx(0.1)
+    requests = next(t for t in since["targets"] if t["target"] == "requests")
+    assert requests["then"] == pytest.approx(2 * 1_000 * len(fx.HORIZON)) and requests["change"] == pytest.approx(0.1)
+    assert _summary(previous={}).since_last_run is None
+
+
+def test_the_summary_reads_the_planning_tables_columns():
+    assert summary.CAPACITY_COLUMNS == fx.CAPACITY_COLUMNS and summary.ROI_COLUMNS == fx.ROI_COLUMNS

@@ -1,0 +1,29 @@
+"""PreviousReportDataset: the last report folder's tables, or nothing on a first run."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tokenplan.datasets import PreviousReportDataset
+
+
+def _report(folder, cost: float) -> None:
+    folder.mkdir(parents=True)
+    (folder / "report.md").write_text("# report\n")
+    row = {"series": "m", "period": "horizon", "start": "2026-10-01", "end": "2026-12-30", "buckets": 91}
+    pd.DataFrame([{**row, "target": "requests", "p50": 10.0}]).to_csv(folder / "forecast_totals.csv", index=False)
+    pd.DataFrame([{**row, "p50": cost}]).to_csv(folder / "cost_forecast.csv", index=False)
+
+
+def test_a_first_run_has_no_previous_report(tmp_path):
+    assert PreviousReportDataset(path=str(tmp_path)).load() == {}
+
+
+def test_the_latest_complete_report_folder_is_loaded(tmp_path):
+    _report(tmp_path / "2026-10-01T00.00.00.000Z", cost=1.0)
+    _report(tmp_path / "2026-11-01T00.00.00.000Z", cost=2.0)
+    (tmp_path / ".2026-12-01T00.00.00.000Z.partial").mkdir()  # a run being written
+    loaded = PreviousReportDataset(path=str(tmp_path)).load()
+    assert loaded["version"] == "2026-11-01T00.00.00.000Z"
+    assert loaded["cost_forecast"]["p50"].tolist() == [2.0]
+    assert pd.api.types.is_datetime64_any_dtype(loaded["forecast_totals"]["start"])
