@@ -1,0 +1,235 @@
+"""Peak per-minute demand forecast against the rate limits, and when each limit is crossed.
+
+The forecast gives bucket totals (days or hours) with quantiles; a limit binds on the
+busiest minute. The peak model joins them by simulation, per unit (a model group, or a
+series) and metric:
+
+1. **Totals.** Each draw takes the bucket total from the forecast's quantiles at a
+   normal score ``z``: log-linear between P50 and the outer quantiles, so P10/P50/P90
+   are reproduced. ``z = rho * common + sqrt(1 - rho^2) * own``: forecast errors are
+   partly shared over the horizon (a level error) and partly bucket by bucket;
+   ``rho`` is ``error_correlation`` in config, an assumption the backtest checks.
+2. **Peak-to-mean ratios.** Each bucket draws a ratio of busiest minute to mean minute
+   from the last ``ratio_weeks`` weeks of history, among buckets of the same kind
+   (weekday or weekend for days; also the UTC hour for hours). Ratios are measured where
+   the history has per-minute peaks, else assumed (see ``tokenplan.planning.peaks``).
+3. **Peaks.** ``peak = total / minutes per bucket * ratio``. A period's peak is the
+   highest bucket peak in it, per draw; its P50 and P90 are quantiles over draws.
+
+A limit is crossed at the first bucket whose P50 (or P90) peak exceeds it. After the
+horizon, a log-linear fit to the weekly highs of the P50 and P90 peaks gives the date
+the fitted growth would cross it: an extrapolation, labelled as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.planning.peaks import bucket_minutes, driver_targets
+from tokenplan.totals import forecast_periods
+
+PLAN_COLUMNS: tuple[str, ...] = (
+    "model_group", "period", "metric", "start", "end", "p50", "p90", "limit", "headroom_p90",
+    "first_crossing_p50", "first_crossing_p90", "extrapolated_crossing_p50", "extrapolated_crossing_p90",
+    "peak_method",
+)
+
+__all__ = [
+    "PLAN_COLUMNS",
+    "PeakModel",
+    "bucket_peak_draws",
+    "extrapolated_crossing",
+    "first_crossing",
+    "plan_rows",
+]
+
+
+@dataclass(frozen=True)
+class PeakModel:
+    """Settings of the peak simulation (``planning.capacity`` in config)."""
+
+    n_draws: int = 1000
+    error_correlation: float = 0.5
+    ratio_weeks: int = 8
+    seed: int = 0
+    extrapolate_days: int = 730
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.error_correlation <= 1.0:
+            raise ValueError(f"error_correlation must be in [0, 1], got {self.error_correlation!r}")
+        if self.n_draws < 10 or self.ratio_weeks < 1:
+            raise ValueError("n_draws must be >= 10 and ratio_weeks >= 1")
+
+
+def _levels(quantile_names: Sequence[str]) -> list[float]:
+    return [int(name[1:]) / 100 for name in quantile_names]
+
+
+def driver_quantiles(forecast: pd.DataFrame, series: Sequence[str], metric: str, counts_cache_reads: bool,
+                     quantile_names: Sequence[str], time_column: str = "timestamp") -> pd.DataFrame:
+    """Per bucket, the forecast quantiles of the metric's driver summed over ``series`` and its targets.
+
+    Adding quantiles treats the parts as moving together (comonotonic). Empty when a
+    driver target is not forecast (e.g. no request counts, so no RPM).
+    """
+    drivers = driver_targets(metric, counts_cache_reads)
+    rows = forecast[forecast["series"].isin(list(series)) & forecast["target"].isin(drivers)]
+    if rows.empty or set(drivers) - set(rows["target"]):
+        return pd.DataFrame(columns=list(quantile_names))
+    ds = pd.to_datetime(rows[time_column])
+    if ds.dt.tz is not None:
+        ds = ds.dt.tz_convert("UTC").dt.tz_localize(None)
+    return rows.assign(ds=ds).groupby("ds")[list(quantile_names)].sum().sort_index()
+
+
+def _total_draws(quantiles: pd.DataFrame, n_draws: int, rho: float, rng: np.random.Generator) -> np.ndarray:
+    """Bucket totals, shape (draws, buckets), reproducing the forecast's quantiles."""
+    names = list(quantiles.columns)
+    levels = _levels(names)
+    mid = names[int(np.argmin(np.abs(np.asarray(levels) - 0.5)))]
+    log_mid = np.log(np.clip(quantiles[mid].to_numpy(float), 1e-9, None))
+    z_lo, z_hi = NormalDist().inv_cdf(levels[0]), NormalDist().inv_cdf(levels[-1])
+    spread_hi = (np.log(np.clip(quantiles[names[-1]].to_numpy(float), 1e-9, None)) - log_mid) / z_hi
+    spread_lo = (log_mid - np.log(np.clip(quantiles[names[0]].to_numpy(float), 1e-9, None))) / -z_lo
+    n = len(quantiles)
+    z = rho * rng.standard_normal((n_draws, 1)) + np.sqrt(1 - rho**2) * rng.standard_normal((n_draws, n))
+    spread = np.where(z > 0, np.clip(spread_hi, 0, None), np.clip(spread_lo, 0, None))
+    return np.exp(log_mid + z * spread)
+
+
+def _ratio_keys(ds: pd.DatetimeIndex, freq: str) -> np.ndarray:
+    weekend = np.asarray(ds.dayofweek >= 5, dtype=int)
+    return weekend if bucket_minutes(freq) >= 1440 else weekend * 100 + np.asarray(ds.hour)
+
+
+def _ratio_draws(history: pd.DataFrame, ds: pd.DatetimeIndex, freq: str, weeks: int, n_draws: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Peak-to-mean ratios drawn from recent history per bucket kind, shape (draws, buckets)."""
+    recent = history[np.isfinite(history["ratio"])]
+    recent = recent[recent["ds"] > recent["ds"].max() - pd.Timedelta(weeks=weeks)]
+    keys = _ratio_keys(pd.DatetimeIndex(recent["ds"]), freq)
+    pools = {key: recent["ratio"].to_numpy()[keys == key] for key in np.unique(keys)}
+    everything = recent["ratio"].to_numpy()
+    out = np.empty((n_draws, len(ds)))
+    for j, key in enumerate(_ratio_keys(ds, freq)):
+        pool = pools.get(key)
+        out[:, j] = rng.choice(pool if pool is not None and len(pool) else everything, size=n_draws)
+    return out
+
+
+def bucket_peak_draws(quantiles: pd.DataFrame, ratio_history: pd.DataFrame, freq: str, model: PeakModel,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Simulated per-minute peaks, shape (draws, buckets of ``quantiles``' index).
+
+    ``ratio_history``: ``ds, ratio`` of the unit and metric (from ``forecast_bucket_peaks``).
+    """
+    totals = _total_draws(quantiles, model.n_draws, model.error_correlation, rng)
+    ratios = _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks,
+                          model.n_draws, rng)
+    return totals / bucket_minutes(freq) * ratios
+
+
+def first_crossing(ds: pd.DatetimeIndex, values: np.ndarray, limit: float) -> pd.Timestamp:
+    """The first bucket whose value exceeds ``limit`` (NaT if none, or no limit)."""
+    if not np.isfinite(limit):
+        return pd.NaT
+    above = np.flatnonzero(np.asarray(values) > limit)
+    return pd.Timestamp(ds[above[0]]) if len(above) else pd.NaT
+
+
+def extrapolated_crossing(ds: pd.DatetimeIndex, values: np.ndarray, limit: float, max_days: int) -> pd.Timestamp:
+    """When a log-linear fit to the weekly highs of ``values`` reaches ``limit`` after the last bucket.
+
+    NaT when there is no limit, no growth, fewer than three whole weeks, or the date lies
+    more than ``max_days`` after the last bucket.
+    """
+    if not np.isfinite(limit):
+        return pd.NaT
+    series = pd.Series(np.asarray(values, float), index=ds)
+    weeks = (series.index - series.index[0]).days // 7
+    weekly = series.groupby(weeks).agg(["max", "size"])
+    weekly = weekly[weekly["size"] == weekly["size"].max()]
+    if len(weekly) < 3 or (weekly["max"] <= 0).any():
+        return pd.NaT
+    days = weekly.index.to_numpy(float) * 7 + 3.5
+    slope, intercept = np.polyfit(days, np.log(weekly["max"].to_numpy()), 1)
+    if slope <= 0:
+        return pd.NaT
+    day = (np.log(limit) - intercept) / slope
+    last_day = (ds[-1] - ds[0]).total_seconds() / 86400
+    if day <= last_day or day - last_day > max_days:
+        return pd.NaT
+    return (pd.Timestamp(ds[0]) + pd.Timedelta(days=float(day))).normalize()
+
+
+def plan_rows(draws: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: PeakModel) -> list[dict]:
+    """One row per period (months, then ``horizon``): peak P50/P90, headroom and crossings.
+
+    ``headroom_p90`` is the share of the limit left above the P90 peak (negative: over).
+    """
+    bucket_p50 = np.quantile(draws, 0.5, axis=0)
+    bucket_p90 = np.quantile(draws, 0.9, axis=0)
+    rows = []
+    for period in forecast_periods(pd.Series(ds)).itertuples():
+        inside = np.asarray((ds >= period.start) & (ds < period.end + pd.Timedelta(days=1)))
+        period_max = draws[:, inside].max(axis=1)
+        p50, p90 = float(np.quantile(period_max, 0.5)), float(np.quantile(period_max, 0.9))
+        row = {"period": period.period, "start": period.start, "end": period.end, "p50": p50, "p90": p90,
+               "limit": limit, "headroom_p90": (limit - p90) / limit if np.isfinite(limit) else np.nan,
+               "first_crossing_p50": first_crossing(ds[inside], bucket_p50[inside], limit),
+               "first_crossing_p90": first_crossing(ds[inside], bucket_p90[inside], limit),
+               "extrapolated_crossing_p50": pd.NaT, "extrapolated_crossing_p90": pd.NaT}
+        if period.period == "horizon":
+            for q, values in (("p50", bucket_p50), ("p90", bucket_p90)):
+                if pd.isna(row[f"first_crossing_{q}"]):
+                    row[f"extrapolated_crossing_{q}"] = extrapolated_crossing(ds, values, limit,
+                                                                              model.extrapolate_days)
+        rows.append(row)
+    return rows
+
+
+def bucket_quantiles(draws: np.ndarray, ds: pd.DatetimeIndex) -> pd.DataFrame:
+    """Per bucket: ``ds, p50, p90`` of the simulated peak."""
+    return pd.DataFrame({"ds": ds, "p50": np.quantile(draws, 0.5, axis=0), "p90": np.quantile(draws, 0.9, axis=0)})
+
+
+def unit_rng(seed: int, *names: str) -> np.random.Generator:
+    """A random stream per unit and metric, so adding a group leaves the others' draws unchanged."""
+    import zlib
+
+    return np.random.default_rng([int(seed), *(zlib.crc32(n.encode()) for n in names)])
+
+
+def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.DataFrame,
+                    members: Mapping[str, list[str]], quantile_names: Sequence[str], freq: str,
+                    model: PeakModel, time_column: str = "timestamp") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The capacity plan (:data:`PLAN_COLUMNS`) and the per-bucket peak quantiles of every unit.
+
+    ``members``: unit -> its series; ``limits`` indexed by unit (``rpm``, ``itpm``,
+    ``otpm``, ``itpm_counts_cache_reads``); ``ratios``: ``forecast_bucket_peaks`` output.
+    """
+    plan, buckets = [], []
+    for unit, series in members.items():
+        for metric in ("rpm", "itpm", "otpm"):
+            counts_reads = bool(limits.loc[unit, "itpm_counts_cache_reads"]) if unit in limits.index else False
+            quantiles = driver_quantiles(forecast, series, metric, counts_reads, quantile_names, time_column)
+            history = ratios[(ratios["unit"] == unit) & (ratios["metric"] == metric)]
+            if quantiles.empty or not np.isfinite(history["ratio"]).any():
+                continue
+            draws = bucket_peak_draws(quantiles, history, freq, model, unit_rng(model.seed, unit, metric))
+            ds = pd.DatetimeIndex(quantiles.index)
+            limit = float(limits.loc[unit, metric]) if unit in limits.index else np.nan
+            recent = history[history["ds"] > history["ds"].max() - pd.Timedelta(weeks=model.ratio_weeks)]
+            method = "measured" if recent["measured"].all() else "assumed"
+            plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row}
+                     for row in plan_rows(draws, ds, limit, model)]
+            buckets.append(bucket_quantiles(draws, ds).assign(model_group=unit, metric=metric, limit=limit))
+    plan_frame = pd.DataFrame(plan, columns=list(PLAN_COLUMNS))
+    bucket_frame = (pd.concat(buckets, ignore_index=True) if buckets else
+                    pd.DataFrame(columns=["ds", "p50", "p90", "model_group", "metric", "limit"]))
+    return plan_frame, bucket_frame[["model_group", "metric", "ds", "p50", "p90", "limit"]]
