@@ -223,7 +223,7 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
                 continue
             draws = bucket_peak_draws(quantiles, history, freq, model, unit_rng(model.seed, unit, metric))
             ds = pd.DatetimeIndex(quantiles.index)
-            limit = float(limits.loc[unit, metric]) if unit in limits.index else np.nan
+            limit = float(limits.loc[unit, metric]) if unit in limits.index and metric in limits else np.nan
             recent = history[history["ds"] > history["ds"].max() - pd.Timedelta(weeks=model.ratio_weeks)]
             method = "measured" if recent["measured"].all() else "assumed"
             plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row}
