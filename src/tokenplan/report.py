@@ -30,6 +30,7 @@ class ReportInputs:
     prices: dict[str, UnitPrices]
     quantile_names: list[str]
     settings: dict[str, Any]       # freq, horizon, holiday country, trend, objective
+    capacity: str = ""             # tokenplan.reporting.capacity_section.render_capacity_section
 
 
 def _number(value: float) -> str:
@@ -224,6 +225,7 @@ def render_report(inputs: ReportInputs) -> str:
         "Mean |SHAP| of the P50 over the forecast steps, in log-ratio units to the trend anchor "
         "(0.10 ≈ a 10% swing). The anchor itself (level and growth at the origin) sits outside the trees.\n\n"
         + _shap(inputs) + "\n\n![SHAP summary](shap_summary.png)",
+        *([inputs.capacity] if inputs.capacity else []),
         "## Cost estimate\n\n" + _costs(inputs),
         "## Assumptions\n\n" + _assumptions(inputs),
     ]) + "\n"

@@ -12,7 +12,9 @@ from tokenplan.cost_forecast import cost_by_period
 from tokenplan.forecaster import quantile_columns
 from tokenplan.plots import backtest_figure, figure_png, forecast_figure
 from tokenplan.pricing import UnitPrices, unit_prices
+from tokenplan.planning.gateway import gateway_rule, gateway_yaml
 from tokenplan.report import ReportInputs, render_html, render_report
+from tokenplan.reporting.capacity_section import render_capacity_section
 
 
 def _price_date(forecast_totals: pd.DataFrame, params: dict[str, Any]) -> dt.date:
@@ -51,7 +53,9 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  events_calendar: pd.DataFrame, best_params: dict[str, Any], prices: dict[str, UnitPrices],
                  forecast_plot: Figure, backtest_plot: Figure, shap_plot: Figure,
                  model_selection: dict[str, Any], fe_params: dict[str, Any],
-                 training_params: dict[str, Any]) -> dict[str, Any]:
+                 training_params: dict[str, Any], capacity_plan: pd.DataFrame, capacity_backtest: pd.DataFrame,
+                 rate_limits: pd.DataFrame, capacity_series_demand: pd.DataFrame, gateway_config: dict[str, Any],
+                 capacity_figures: dict[str, Figure], capacity_params: dict[str, Any]) -> dict[str, Any]:
     """The report folder's files: report.md, its figures and the tables it summarises."""
     settings = {**{k: fe_params[k] for k in ("freq", "horizon", "holiday_country")},
                 "trend": model_selection["trend"], "trend_tuning_pinball": model_selection.get("tuning_pinball", {}),
@@ -61,9 +65,12 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         history=target_series, totals=forecast_totals, costs=cost_forecast, backtest=backtest_metrics,
         importance=shap_importance, events=events_calendar, best_params=best_params, prices=prices,
         quantile_names=quantile_columns(training_params["quantiles"]), settings=settings,
+        capacity=render_capacity_section(capacity_plan, capacity_backtest, rate_limits, capacity_series_demand,
+                                         gateway_config, capacity_params),
     )
     markdown = render_report(inputs)
-    figures = {"forecast.png": forecast_plot, "backtest.png": backtest_plot, "shap_summary.png": shap_plot}
+    figures = {"forecast.png": forecast_plot, "backtest.png": backtest_plot, "shap_summary.png": shap_plot,
+               **capacity_figures}
     return {
         "report.md": markdown,
         "report.html": render_html(markdown, {name: figure_png(figure) for name, figure in figures.items()}),
@@ -72,4 +79,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         "forecast_totals.csv": forecast_totals,
         "cost_forecast.csv": cost_forecast,
         "backtest_metrics.csv": backtest_metrics,
+        "capacity_plan.csv": capacity_plan,
+        "capacity_backtest.csv": capacity_backtest,
+        "gateway/litellm_config.yaml": gateway_yaml(gateway_config, "LiteLLM proxy config written by tokenplan: "
+                                                    + gateway_rule(float(capacity_params["gateway"]["safety_margin"]))),
     }
