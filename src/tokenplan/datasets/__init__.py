@@ -5,9 +5,11 @@
 - ``ReportDirectoryDataset``: one folder per run under ``data/08_reporting/<version>/``.
 - ``raw_usage`` sources: ``AnthropicUsageDataset`` / ``AnthropicCostDataset`` (Admin API),
   ``OpenAIUsageDataset``, ``AnthropicConsoleCSVDataset``, ``UsageFolderDataset``.
+- ``rate_limits_raw`` from the Admin API: ``AnthropicRateLimitsDataset``.
 """
 
 from tokenplan.datasets.anthropic_admin import AnthropicCostDataset, AnthropicUsageDataset
+from tokenplan.datasets.anthropic_rate_limits import AnthropicRateLimitsDataset
 from tokenplan.datasets.anthropic_console import AnthropicConsoleCSVDataset
 from tokenplan.datasets.demo_traffic import DemoTrafficDataset
 from tokenplan.datasets.optional_csv import OptionalCSVDataset
@@ -18,6 +20,7 @@ from tokenplan.datasets.usage_folder import UsageFolderDataset
 __all__ = [
     "AnthropicConsoleCSVDataset",
     "AnthropicCostDataset",
+    "AnthropicRateLimitsDataset",
     "AnthropicUsageDataset",
     "DemoTrafficDataset",
     "OpenAIUsageDataset",
