@@ -39,7 +39,11 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "peak_method",
 )
 
+# Fewest whole weeks of forecast peaks a growth extrapolation is fitted to.
+MIN_FIT_WEEKS = 6
+
 __all__ = [
+    "MIN_FIT_WEEKS",
     "PLAN_COLUMNS",
     "PeakModel",
     "bucket_peak_draws",
@@ -145,8 +149,9 @@ def first_crossing(ds: pd.DatetimeIndex, values: np.ndarray, limit: float) -> pd
 def extrapolated_crossing(ds: pd.DatetimeIndex, values: np.ndarray, limit: float, max_days: int) -> pd.Timestamp:
     """When a log-linear fit to the weekly highs of ``values`` reaches ``limit`` after the last bucket.
 
-    NaT when there is no limit, no growth, fewer than three whole weeks, or the date lies
-    more than ``max_days`` after the last bucket.
+    NaT when there is no limit, no growth, fewer than ``MIN_FIT_WEEKS`` whole weeks (a
+    month's campaign would pass for growth), or the date lies more than ``max_days``
+    after the last bucket.
     """
     if not np.isfinite(limit):
         return pd.NaT
@@ -154,7 +159,7 @@ def extrapolated_crossing(ds: pd.DatetimeIndex, values: np.ndarray, limit: float
     weeks = (series.index - series.index[0]).days // 7
     weekly = series.groupby(weeks).agg(["max", "size"])
     weekly = weekly[weekly["size"] == weekly["size"].max()]
-    if len(weekly) < 3 or (weekly["max"] <= 0).any():
+    if len(weekly) < MIN_FIT_WEEKS or (weekly["max"] <= 0).any():
         return pd.NaT
     days = weekly.index.to_numpy(float) * 7 + 3.5
     slope, intercept = np.polyfit(days, np.log(weekly["max"].to_numpy()), 1)
