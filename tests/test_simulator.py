@@ -309,7 +309,9 @@ def test_peak_replays_leave_usage_and_truth_unchanged_and_track_the_realised_pea
                              & short_sim.truth["is_future"]]
     assert (realised["peak"].to_numpy() * 60 >= hourly.groupby(hourly["timestamp"].dt.floor("D"))["actual"]
             .max().to_numpy()).all()  # the busiest minute is at least the busiest hour's mean minute
-    # Replays and the realised day come from the same model: medians agree.
-    by_draw = peaks.groupby(["model", "metric", peaks["draw"] > 0])["peak"].median().unstack()
+    # Replays and the realised days come from the same model: medians agree (60 days, so that
+    # the batch model's days with and without jobs average out).
+    longer = simulate(SimulatorConfig(seed=3, history_days=60, future_days=60)).peaks
+    by_draw = longer.groupby(["model", "metric", longer["draw"] > 0])["peak"].median().unstack()
     ratio = by_draw[True] / by_draw[False]
-    assert ratio.between(0.8, 1.25).all(), ratio
+    assert ratio.between(0.85, 1.15).all(), ratio
