@@ -11,6 +11,7 @@ peak model is calibrated.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -25,10 +26,17 @@ BACKTEST_COLUMNS = ("model_group", "metric", "origin", "period", "start", "end",
 __all__ = ["BACKTEST_COLUMNS", "backtest_peaks", "coverage_summary"]
 
 
+class _Window(NamedTuple):
+    period: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
 def backtest_peaks(predictions: pd.DataFrame, history: pd.DataFrame, limits: pd.DataFrame,
                    members: Mapping[str, list[str]], quantile_names: Sequence[str], freq: str,
                    model: PeakModel) -> pd.DataFrame:
-    """One row per fold origin, unit, metric and window (each month, and ``horizon``)."""
+    """One row per fold origin, unit, metric and window (each day ``YYYY-MM-DD``, month ``YYYY-MM``, and
+    ``horizon``: the whole window after the origin)."""
     rows = []
     for origin, fold in predictions.groupby("origin", sort=True):
         for unit, series in members.items():
@@ -45,7 +53,10 @@ def backtest_peaks(predictions: pd.DataFrame, history: pd.DataFrame, limits: pd.
                                           unit_rng(model.seed, unit, metric, str(origin)))
                 ds = pd.DatetimeIndex(quantiles.index)
                 actual = realised.dropna().to_numpy()
-                for period in forecast_periods(pd.Series(ds)).itertuples():
+                days = [(f"{day:%Y-%m-%d}", day, day + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"))
+                        for day in ds.normalize().unique()]
+                for period in [*forecast_periods(pd.Series(ds)).itertuples(index=False, name=None), *days]:
+                    period = _Window(*period[:3])
                     inside = np.asarray((ds >= period.start) & (ds <= period.end))
                     window = draws[:, inside].max(axis=1)
                     peak = float(actual[inside].max())
@@ -58,8 +69,10 @@ def backtest_peaks(predictions: pd.DataFrame, history: pd.DataFrame, limits: pd.
 
 
 def coverage_summary(backtest: pd.DataFrame) -> pd.DataFrame:
-    """Per metric and window kind (month or whole window): windows, share under P50 and under P90."""
-    frame = backtest.assign(window=np.where(backtest["period"] == "horizon", "whole window", "month"))
+    """Per metric and window kind (day, month, whole window): windows, share under P50 and under P90."""
+    kind = np.where(backtest["period"] == "horizon", "whole window",
+                    np.where(backtest["period"].str.len() > 7, "day", "month"))
+    frame = backtest.assign(window=kind)
     summary = frame.groupby(["metric", "window"]).agg(windows=("realised", "size"),
                                                       under_p50=("under_p50", "mean"),
                                                       under_p90=("under_p90", "mean")).reset_index()

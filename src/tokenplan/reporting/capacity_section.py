@@ -100,8 +100,8 @@ def _backtest_text(backtest: pd.DataFrame) -> str:
     }))
     folds = backtest["origin"].nunique()
     return (f"On {folds} held-out windows of history (the training backtest's folds: the out-of-sample forecast "
-            f"of totals, ratios seen up to each origin), the realised busiest minute of each month and of each "
-            f"whole window, against the forecast made at the origin (calibrated: about 50% under P50, 90% under "
+            f"of totals, ratios seen up to each origin), the realised busiest minute of each day, each month and "
+            f"each whole window, against the forecast made at the origin (calibrated: about 50% under P50, 90% under "
             f"P90):\n\n{table}\n\nPer window: `capacity_backtest.csv`.")
 
 
