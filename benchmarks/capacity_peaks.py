@@ -116,13 +116,19 @@ def main() -> int:
         for name in names:
             started = time.monotonic()
             usage = hourly_usage(folder / f"{name}.csv", name)
-            backtest = run_series(usage, name, args.folds, args.trials, Path(workdir))
+            try:
+                backtest = run_series(usage, name, args.folds, args.trials, Path(workdir))
+            except ValueError as error:  # e.g. two weeks are too short for warm-up, tuning and folds
+                print(f"\n=== {name}: skipped ({error}) ===")
+                continue
             backtest = backtest[backtest["metric"] == "rpm"].assign(series=name)
             rows.append(backtest)
             summary = coverage_summary(backtest)
             print(f"\n=== {name}: {usage['timestamp'].min():%Y-%m-%d} to {usage['timestamp'].max():%Y-%m-%d}, "
                   f"{backtest['origin'].nunique()} held-out weeks; {time.monotonic() - started:.0f} s ===")
             print(summary.drop(columns="metric").to_string(index=False, float_format=lambda v: f"{v:.1%}"))
+    if not rows:
+        return 0
     pooled = pd.concat(rows, ignore_index=True)
     print("\n=== pooled over series: share of windows whose realised peak fell under the forecast ===")
     print(coverage_summary(pooled).drop(columns="metric").to_string(index=False, float_format=lambda v: f"{v:.1%}"))
