@@ -16,9 +16,14 @@ series) and metric:
 3. **Peaks.** ``peak = total / minutes per bucket * ratio``. A period's peak is the
    highest bucket peak in it, per draw; its P50 and P90 are quantiles over draws.
 
-A limit is crossed at the first bucket whose P50 (or P90) peak exceeds it. After the
-horizon, a log-linear fit to the weekly highs of the P50 and P90 peaks gives the date
-the fitted growth would cross it: an extrapolation, labelled as such.
+4. **Calibration.** The capacity backtest (``tokenplan.planning.capacity_backtest``)
+   compares the realised peaks of held-out days, months and whole windows with this
+   simulation and gives, per window kind, multipliers that make P50 and P90 hit their
+   levels there (split-conformal); the plan applies them.
+
+A limit is crossed on the first day whose P50 (or P90) busiest minute exceeds it.
+After the horizon, a log-linear fit to the weekly highs of the daily P50 and P90 peaks
+gives the date the fitted growth would cross it: an extrapolation, labelled as such.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -47,9 +53,15 @@ __all__ = [
     "PLAN_COLUMNS",
     "PeakModel",
     "bucket_peak_draws",
+    "Window",
+    "day_quantiles",
     "extrapolated_crossing",
+    "factors_for",
     "first_crossing",
     "plan_rows",
+    "window_kind",
+    "window_quantiles",
+    "windows",
 ]
 
 
@@ -172,35 +184,79 @@ def extrapolated_crossing(ds: pd.DatetimeIndex, values: np.ndarray, limit: float
     return (pd.Timestamp(ds[0]) + pd.Timedelta(days=float(day))).normalize()
 
 
-def plan_rows(draws: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: PeakModel) -> list[dict]:
-    """One row per period (months, then ``horizon``): peak P50/P90, headroom and crossings.
+class Window(NamedTuple):
+    """A window whose peak is forecast: a day, a month or the whole ``horizon``."""
 
-    ``headroom_p90`` is the share of the limit left above the P90 peak (negative: over).
+    period: str
+    kind: str
+    start: pd.Timestamp
+    end: pd.Timestamp  # the last bucket start inside
+
+
+def windows(ds: pd.DatetimeIndex, days: bool = True) -> list[Window]:
+    """The months, the whole horizon and (``days``) each day covered by the buckets ``ds``."""
+    out = [Window(p.period, "horizon" if p.period == "horizon" else "month", p.start, p.end)
+           for p in forecast_periods(pd.Series(ds)).itertuples()]
+    if days:
+        out += [Window(f"{day:%Y-%m-%d}", "day", day, ds[ds.normalize() == day].max())
+                for day in ds.normalize().unique()]
+    return out
+
+
+def window_kind(period: pd.Series) -> np.ndarray:
+    """``day``, ``month`` or ``horizon`` from period labels (``YYYY-MM-DD``, ``YYYY-MM``, ``horizon``)."""
+    return np.where(period == "horizon", "horizon", np.where(period.str.len() > 7, "day", "month"))
+
+
+def factors_for(calibration: Mapping[str, Mapping[str, float]] | None, kind: str) -> tuple[float, float]:
+    """The (P50, P90) multipliers the capacity backtest calibrated for a window kind (1, 1 if none)."""
+    entry = (calibration or {}).get(kind) or {}
+    return float(entry.get("p50", 1.0)), float(entry.get("p90", 1.0))
+
+
+def window_quantiles(draws: np.ndarray, ds: pd.DatetimeIndex, window: Window,
+                     calibration: Mapping[str, Mapping[str, float]] | None) -> tuple[float, float]:
+    """Calibrated P50 and P90 of the busiest bucket in ``window``."""
+    inside = np.asarray((ds >= window.start) & (ds <= window.end))
+    peak = draws[:, inside].max(axis=1)
+    c50, c90 = factors_for(calibration, window.kind)
+    return c50 * float(np.quantile(peak, 0.5)), c90 * float(np.quantile(peak, 0.9))
+
+
+def day_quantiles(draws: np.ndarray, ds: pd.DatetimeIndex,
+                  calibration: Mapping[str, Mapping[str, float]] | None) -> pd.DataFrame:
+    """Per day: ``ds`` (the day), calibrated ``p50`` and ``p90`` of its busiest minute."""
+    days = [w for w in windows(ds) if w.kind == "day"]
+    values = np.array([window_quantiles(draws, ds, w, calibration) for w in days]).reshape(-1, 2)
+    return pd.DataFrame({"ds": [w.start for w in days], "p50": values[:, 0], "p90": values[:, 1]})
+
+
+def plan_rows(draws: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: PeakModel,
+              calibration: Mapping[str, Mapping[str, float]] | None = None) -> tuple[list[dict], pd.DataFrame]:
+    """One row per period (months, then ``horizon``) and the per-day quantiles they use.
+
+    Rows hold the peak P50/P90, ``headroom_p90`` (the share of the limit left above the
+    P90 peak; negative: over) and the first day whose P50 (P90) busiest minute exceeds
+    the limit. ``calibration``: per window kind, multipliers from the capacity backtest.
     """
-    bucket_p50 = np.quantile(draws, 0.5, axis=0)
-    bucket_p90 = np.quantile(draws, 0.9, axis=0)
+    daily = day_quantiles(draws, ds, calibration)
+    day_index = pd.DatetimeIndex(daily["ds"])
     rows = []
-    for period in forecast_periods(pd.Series(ds)).itertuples():
-        inside = np.asarray((ds >= period.start) & (ds < period.end + pd.Timedelta(days=1)))
-        period_max = draws[:, inside].max(axis=1)
-        p50, p90 = float(np.quantile(period_max, 0.5)), float(np.quantile(period_max, 0.9))
-        row = {"period": period.period, "start": period.start, "end": period.end, "p50": p50, "p90": p90,
+    for window in windows(ds, days=False):
+        p50, p90 = window_quantiles(draws, ds, window, calibration)
+        inside = np.asarray((day_index >= window.start.normalize()) & (day_index <= window.end))
+        row = {"period": window.period, "start": window.start, "end": window.end, "p50": p50, "p90": p90,
                "limit": limit, "headroom_p90": (limit - p90) / limit if np.isfinite(limit) else np.nan,
-               "first_crossing_p50": first_crossing(ds[inside], bucket_p50[inside], limit),
-               "first_crossing_p90": first_crossing(ds[inside], bucket_p90[inside], limit),
+               "first_crossing_p50": first_crossing(day_index[inside], daily["p50"].to_numpy()[inside], limit),
+               "first_crossing_p90": first_crossing(day_index[inside], daily["p90"].to_numpy()[inside], limit),
                "extrapolated_crossing_p50": pd.NaT, "extrapolated_crossing_p90": pd.NaT}
-        if period.period == "horizon":
-            for q, values in (("p50", bucket_p50), ("p90", bucket_p90)):
+        if window.kind == "horizon":
+            for q in ("p50", "p90"):
                 if pd.isna(row[f"first_crossing_{q}"]):
-                    row[f"extrapolated_crossing_{q}"] = extrapolated_crossing(ds, values, limit,
+                    row[f"extrapolated_crossing_{q}"] = extrapolated_crossing(day_index, daily[q].to_numpy(), limit,
                                                                               model.extrapolate_days)
         rows.append(row)
-    return rows
-
-
-def bucket_quantiles(draws: np.ndarray, ds: pd.DatetimeIndex) -> pd.DataFrame:
-    """Per bucket: ``ds, p50, p90`` of the simulated peak."""
-    return pd.DataFrame({"ds": ds, "p50": np.quantile(draws, 0.5, axis=0), "p90": np.quantile(draws, 0.9, axis=0)})
+    return rows, daily
 
 
 def unit_rng(seed: int, *names: str) -> np.random.Generator:
@@ -212,8 +268,9 @@ def unit_rng(seed: int, *names: str) -> np.random.Generator:
 
 def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.DataFrame,
                     members: Mapping[str, list[str]], quantile_names: Sequence[str], freq: str,
-                    model: PeakModel, time_column: str = "timestamp") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The capacity plan (:data:`PLAN_COLUMNS`) and the per-bucket peak quantiles of every unit.
+                    model: PeakModel, time_column: str = "timestamp",
+                    calibration: Mapping[str, Mapping[str, float]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The capacity plan (:data:`PLAN_COLUMNS`) and the per-day peak quantiles of every unit.
 
     ``members``: unit -> its series; ``limits`` indexed by unit (``rpm``, ``itpm``,
     ``otpm``, ``itpm_counts_cache_reads``); ``ratios``: ``forecast_bucket_peaks`` output.
@@ -231,9 +288,9 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
             limit = float(limits.loc[unit, metric]) if unit in limits.index and metric in limits else np.nan
             recent = history[history["ds"] > history["ds"].max() - pd.Timedelta(weeks=model.ratio_weeks)]
             method = "measured" if recent["measured"].all() else "assumed"
-            plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row}
-                     for row in plan_rows(draws, ds, limit, model)]
-            buckets.append(bucket_quantiles(draws, ds).assign(model_group=unit, metric=metric, limit=limit))
+            rows, daily = plan_rows(draws, ds, limit, model, calibration)
+            plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row} for row in rows]
+            buckets.append(daily.assign(model_group=unit, metric=metric, limit=limit))
     plan_frame = pd.DataFrame(plan, columns=list(PLAN_COLUMNS))
     bucket_frame = (pd.concat(buckets, ignore_index=True) if buckets else
                     pd.DataFrame(columns=["ds", "p50", "p90", "model_group", "metric", "limit"]))

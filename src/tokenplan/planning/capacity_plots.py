@@ -18,16 +18,17 @@ def figure_name(group: str) -> str:
 
 
 def capacity_figure(group: str, forecast: pd.DataFrame, history: pd.DataFrame, history_days: int) -> Figure:
-    """One panel per metric: realised busiest minute per bucket, the P50 line and P50–P90 band, the limit."""
+    """One panel per metric: realised busiest minute per day, the P50 line and P50–P90 band, the limit."""
     metrics = [m for m in METRICS if (forecast["metric"] == m).any()]
     # A bare Figure (no pyplot): no global state, nothing left open between runs.
     figure = Figure(figsize=(10, 2.6 * len(metrics)))
     axes = figure.subplots(len(metrics), 1, sharex=True, squeeze=False)
     for axis, metric in zip(axes[:, 0], metrics, strict=True):
         future = forecast[forecast["metric"] == metric].sort_values("ds")
-        past = history[history["metric"] == metric].sort_values("ds")
+        past = history[history["metric"] == metric]
         past = past[past["ds"] > future["ds"].min() - pd.Timedelta(days=history_days)]
-        axis.plot(past["ds"], past["peak"], color="0.4", lw=0.8, label="realised busiest minute")
+        past = past.groupby(past["ds"].dt.normalize())["peak"].max().reset_index()  # daily, as the forecast
+        axis.plot(past["ds"], past["peak"], color="0.4", lw=0.8, label="realised busiest minute of the day")
         axis.plot(future["ds"], future["p50"], color="C0", lw=1.2, label="forecast P50")
         axis.fill_between(future["ds"], future["p50"], future["p90"], color="C0", alpha=0.25, label="P50–P90")
         limit = float(future["limit"].iloc[0]) if len(future) else np.nan
@@ -37,7 +38,7 @@ def capacity_figure(group: str, forecast: pd.DataFrame, history: pd.DataFrame, h
         axis.set_title(f"{group}: peak {METRIC_NAMES[metric]}", fontsize=10)
         axis.grid(alpha=0.3)
         axis.legend(loc="upper left", fontsize=7)
-    axes[-1, 0].set_xlabel("bucket start (UTC)")
+    axes[-1, 0].set_xlabel("day (UTC)")
     figure.tight_layout()
     return figure
 

@@ -89,20 +89,25 @@ def _plan_table(plan: pd.DataFrame) -> str:
     }))
 
 
-def _backtest_text(backtest: pd.DataFrame) -> str:
+def _backtest_text(backtest: pd.DataFrame, calibration: Mapping[str, Any]) -> str:
     if backtest.empty:
-        return "No backtest windows with realised per-minute peaks."
+        return "No backtest windows with realised per-minute peaks: the peak forecast is not calibrated."
     summary = coverage_summary(backtest)
+    percent = lambda v: f"{v:.0%}"  # noqa: E731
     table = _table(pd.DataFrame({
         "metric": summary["metric"].str.upper(), "window": summary["window"], "windows": summary["windows"],
-        "realised peak under P50": summary["under_p50"].map(lambda v: f"{v:.0%}"),
-        "under P90": summary["under_p90"].map(lambda v: f"{v:.0%}"),
+        "under P50": summary["under_p50"].map(percent), "under P90": summary["under_p90"].map(percent),
+        "under P50, raw": summary["under_p50_raw"].map(percent), "under P90, raw": summary["under_p90_raw"].map(percent),
     }))
     folds = backtest["origin"].nunique()
+    factors = "; ".join(f"{kind}: P50 x{entry['p50']:.2f}, P90 x{entry['p90']:.2f} (from {entry['windows']} "
+                        f"{entry['from']} windows)" for kind, entry in calibration.items()) or "none (too few windows)"
     return (f"On {folds} held-out windows of history (the training backtest's folds: the out-of-sample forecast "
             f"of totals, ratios seen up to each origin), the realised busiest minute of each day, each month and "
-            f"each whole window, against the forecast made at the origin (calibrated: about 50% under P50, 90% under "
-            f"P90):\n\n{table}\n\nPer window: `capacity_backtest.csv`.")
+            f"each whole window against the peak forecast made at the origin. A calibrated forecast has about "
+            f"50% under P50 and 90% under P90. \"Raw\" is the simulation alone; the calibrated columns scale it "
+            f"by multipliers fitted on the *other* folds only. The plan uses multipliers fitted on all folds: "
+            f"{factors}.\n\n{table}\n\nPer window: `capacity_backtest.csv`.")
 
 
 def _gateway_text(config: Mapping[str, Any], safety_margin: float) -> str:
@@ -133,7 +138,8 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
         f"- Peak method: each bucket's forecast total times a busiest-minute/mean-minute ratio drawn from the last "
         f"{params.get('ratio_weeks')} weeks of history (same weekday/weekend kind); forecast errors shared over "
         f"the horizon with correlation {params.get('error_correlation')} (assumed; checked by the backtest above); "
-        f"{params.get('n_draws')} draws. Driver totals of several targets or series add their quantiles (assumed to "
+        f"{params.get('n_draws')} draws; P50 and P90 then scaled by the backtest's multipliers per window kind "
+        f"(day, month, horizon), shown above. Driver totals of several targets or series add their quantiles (assumed to "
         f"move together). A month's or the horizon's peak is its busiest bucket.",
         "- Peaks measured from per-minute data for every group." if not assumed else
         f"- **Peaks assumed, not measured, for {', '.join(assumed)}**: no per-minute data, so busiest minute = "
@@ -151,7 +157,8 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
 
 def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.DataFrame,
                             rate_limits: pd.DataFrame, capacity_series_demand: pd.DataFrame,
-                            gateway_config: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+                            gateway_config: Mapping[str, Any], params: Mapping[str, Any],
+                            capacity_calibration: Mapping[str, Any] | None = None) -> str:
     """The capacity section (markdown, from its ``##`` heading), figures referenced by file name."""
     figures = "\n\n".join(f"![Capacity: {group}]({figure_name(group)})"
                           for group in sorted(capacity_plan["model_group"].unique()))
@@ -161,7 +168,8 @@ def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.D
         figures,
         "Peak per minute per model group, month and the whole horizon (P50/P90 of the busiest minute; headroom = "
         "share of the limit left above the P90 peak; `capacity_plan.csv`):\n\n" + _plan_table(capacity_plan),
-        "### Backtest of the peak forecast\n\n" + _backtest_text(capacity_backtest),
+        "### Backtest of the peak forecast\n\n" + _backtest_text(
+            capacity_backtest, capacity_calibration if params.get("calibrate", True) else {}),
         "### Gateway config\n\n" + _gateway_text(gateway_config, float(params["gateway"]["safety_margin"])),
         "### Capacity assumptions\n\n" + _assumptions(capacity_plan, rate_limits, capacity_series_demand, params),
     ])

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 # capacity ---------------------------------------------------------------------------
 from tokenplan.forecaster import quantile_columns
 from tokenplan.planning.capacity import PeakModel, capacity_tables
-from tokenplan.planning.capacity_backtest import backtest_peaks
+from tokenplan.planning.capacity_backtest import backtest_peaks, calibration_factors
 from tokenplan.planning.capacity_plots import capacity_figures
 from tokenplan.planning.gateway import gateway_config
 from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
@@ -52,19 +52,21 @@ def build_peak_history(usage_buckets: pd.DataFrame, rate_limits: pd.DataFrame, i
 
 
 def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limits: pd.DataFrame,
-                  ingestion_params: dict[str, Any], fe_params: dict[str, Any], training_params: dict[str, Any],
+                  capacity_calibration: dict[str, Any], ingestion_params: dict[str, Any], fe_params: dict[str, Any],
+                  training_params: dict[str, Any],
                   params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The capacity plan, the per-bucket peak forecast per group, and each series' horizon peak demand."""
+    """The capacity plan, the per-day peak forecast per group, and each series' horizon peak demand."""
     groups = group_of_series(forecast["series"].unique(), rate_limits, ingestion_params.get("model_aliases"))
     limits = rate_limits.set_index("model_group")
     names, model, freq = quantile_columns(training_params["quantiles"]), _peak_model(params), fe_params["freq"]
+    calibration = capacity_calibration if params.get("calibrate", True) else None
     plan, buckets = capacity_tables(forecast, peak_history[peak_history["level"] == "group"], limits,
-                                    _members(groups), names, freq, model)
+                                    _members(groups), names, freq, model, calibration=calibration)
     series_limits = pd.DataFrame({"itpm_counts_cache_reads": [bool(limits.loc[g, "itpm_counts_cache_reads"])
                                                              for g in groups.values()]}, index=list(groups))
     series = sorted(forecast["series"].unique())
     series_plan, _ = capacity_tables(forecast, peak_history[peak_history["level"] == "series"], series_limits,
-                                     {s: [s] for s in series}, names, freq, model)
+                                     {s: [s] for s in series}, names, freq, model, calibration=calibration)
     demand = series_plan[series_plan["period"] == "horizon"].rename(columns={"model_group": "series"})
     demand = demand.assign(model_group=demand["series"].map(groups))[["model_group", "series", "metric", "p50",
                                                                         "p90", "peak_method"]]
@@ -76,14 +78,16 @@ def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limit
 
 def backtest_capacity(backtest_predictions: pd.DataFrame, peak_history: pd.DataFrame, rate_limits: pd.DataFrame,
                       fe_params: dict[str, Any], training_params: dict[str, Any],
-                      params: dict[str, Any]) -> pd.DataFrame:
-    """Realised peaks of held-out backtest windows against the peak forecast made at each fold's origin."""
+                      params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Realised peaks of held-out backtest windows against the peak forecast made at each fold's origin,
+    and the P50/P90 multipliers per window kind that calibrate the plan."""
     limits = rate_limits.set_index("model_group")
     history = peak_history[peak_history["level"] == "group"]
     members = _members(group_of_series(backtest_predictions["series"].unique(), rate_limits))
     predictions = backtest_predictions[backtest_predictions["method"] == "xgboost"]
-    return backtest_peaks(predictions, history, limits, members, quantile_columns(training_params["quantiles"]),
+    rows = backtest_peaks(predictions, history, limits, members, quantile_columns(training_params["quantiles"]),
                           fe_params["freq"], _peak_model(params))
+    return rows, calibration_factors(rows)
 
 
 def build_gateway_config(rate_limits: pd.DataFrame, capacity_series_demand: pd.DataFrame,

@@ -55,7 +55,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  model_selection: dict[str, Any], fe_params: dict[str, Any],
                  training_params: dict[str, Any], capacity_plan: pd.DataFrame, capacity_backtest: pd.DataFrame,
                  rate_limits: pd.DataFrame, capacity_series_demand: pd.DataFrame, gateway_config: dict[str, Any],
-                 capacity_figures: dict[str, Figure], capacity_params: dict[str, Any]) -> dict[str, Any]:
+                 capacity_figures: dict[str, Figure], capacity_params: dict[str, Any],
+                 capacity_calibration: dict[str, Any]) -> dict[str, Any]:
     """The report folder's files: report.md, its figures and the tables it summarises."""
     settings = {**{k: fe_params[k] for k in ("freq", "horizon", "holiday_country")},
                 "trend": model_selection["trend"], "trend_tuning_pinball": model_selection.get("tuning_pinball", {}),
@@ -66,7 +67,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         importance=shap_importance, events=events_calendar, best_params=best_params, prices=prices,
         quantile_names=quantile_columns(training_params["quantiles"]), settings=settings,
         capacity=render_capacity_section(capacity_plan, capacity_backtest, rate_limits, capacity_series_demand,
-                                         gateway_config, capacity_params),
+                                         gateway_config, capacity_params, capacity_calibration),
     )
     markdown = render_report(inputs)
     figures = {"forecast.png": forecast_plot, "backtest.png": backtest_plot, "shap_summary.png": shap_plot,

@@ -31,7 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                         "shap_importance", "events_calendar", "best_params", "model_prices", "forecast_plot",
                         "backtest_plot", "shap_plot", "model_selection", "params:feature_engineering", tr,
                         "capacity_plan", "capacity_backtest", "rate_limits", "capacity_series_demand",
-                        "gateway_config", "capacity_figures", "params:planning.capacity"],
+                        "gateway_config", "capacity_figures", "params:planning.capacity", "capacity_calibration"],
                 outputs="report",
                 name="build_report",
             ),
