@@ -48,7 +48,9 @@ def _crossing_text(row: pd.Series) -> str:
         return f"crossed only at P90, from **{_day(row['first_crossing_p90'])}** (1 chance in 10 or more)"
     later = [f"{q.upper()} around {_day(row[f'extrapolated_crossing_{q}'])}" for q in ("p50", "p90")
              if pd.notna(row[f"extrapolated_crossing_{q}"])]
-    return ("not crossed within the horizon" + (f"; extrapolating the fitted growth, crossed at "
+    some_day = (" on any single day at P90, but the chance that some day of the horizon goes over is above "
+                "1 in 10" if row["headroom_p90"] < 0 else "")
+    return ("not crossed within the horizon" + some_day + (f"; extrapolating the fitted growth, crossed at "
                                                  f"{' and '.join(later)} (an extrapolation, not a forecast)"
                                                  if later else ""))
 
