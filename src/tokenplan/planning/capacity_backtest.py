@@ -37,7 +37,7 @@ BACKTEST_COLUMNS = ("model_group", "metric", "origin", "period", "kind", "start"
 MIN_CALIBRATION_WINDOWS = 5
 _SHORTER = {"horizon": "month", "month": "day"}
 
-__all__ = ["BACKTEST_COLUMNS", "backtest_peaks", "calibration_factors", "coverage_summary"]
+__all__ = ["BACKTEST_COLUMNS", "backtest_peaks", "calibration_factors", "coverage_summary", "cross_calibrated"]
 
 
 def calibration_factors(rows: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -58,7 +58,7 @@ def calibration_factors(rows: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
-def _cross_calibrated(rows: pd.DataFrame) -> pd.DataFrame:
+def cross_calibrated(rows: pd.DataFrame) -> pd.DataFrame:
     """``p50``, ``p90``, ``under_*`` of each fold with multipliers fitted on the other folds (1 if none)."""
     parts = []
     for origin, fold in rows.groupby("origin", sort=True):
@@ -99,7 +99,7 @@ def backtest_peaks(predictions: pd.DataFrame, history: pd.DataFrame, limits: pd.
                                  "p50_raw": float(np.quantile(peak, 0.5)), "p90_raw": float(np.quantile(peak, 0.9)),
                                  "realised": float(actual[inside].max())})
     frame = pd.DataFrame(rows, columns=list(BACKTEST_COLUMNS[:10]))
-    return _cross_calibrated(frame).reset_index(drop=True).loc[:, list(BACKTEST_COLUMNS)]
+    return cross_calibrated(frame).reset_index(drop=True).loc[:, list(BACKTEST_COLUMNS)]
 
 
 def coverage_summary(backtest: pd.DataFrame) -> pd.DataFrame:
