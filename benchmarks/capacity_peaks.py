@@ -36,13 +36,15 @@ from pathlib import Path
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
 
 from tokenplan.pipelines.feature_engineering.nodes import build_model_input_table, build_target_series  # noqa: E402
 from tokenplan.pipelines.ingestion.nodes import build_events_calendar, build_usage_buckets  # noqa: E402
 from tokenplan.pipelines.planning.nodes import backtest_capacity, build_peak_history, build_rate_limits  # noqa: E402
 from tokenplan.pipelines.training import nodes as training  # noqa: E402
 from tokenplan.planning.capacity_backtest import coverage_summary, cross_calibrated  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from forecast_accuracy import _merge, _params  # noqa: E402  (the same parameter loading)
 
 ROOT = Path(__file__).resolve().parents[1]
 SERIES = ("twitter_volume_AAPL", "twitter_volume_AMZN", "twitter_volume_FB", "twitter_volume_GOOG",
@@ -57,17 +59,6 @@ def _realdata() -> Path:
         if (parent / "shared" / "realdata").is_dir():
             return parent / "shared" / "realdata"
     return ROOT.parent / "shared" / "realdata"
-
-
-def _params(stage: str) -> dict:
-    return yaml.safe_load((ROOT / "conf" / "base" / f"parameters_{stage}.yml").read_text())[stage]
-
-
-def _merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 def hourly_usage(path: Path, name: str) -> pd.DataFrame:

@@ -155,3 +155,28 @@ def test_planning_pipeline_on_an_in_memory_catalog():
     calibration = catalog["capacity_calibration"].load()
     assert calibration["day"]["p50"] == pytest.approx(1.0, abs=0.05)  # exact predictions, exact ratios
     assert list(catalog["capacity_figures"].load()) == ["capacity_Claude_Sonnet_4.x.png"]
+
+
+def test_without_per_minute_data_peaks_are_assumed_and_labelled():
+    from tokenplan.reporting.capacity_section import render_capacity_section
+
+    usage = _usage().drop(columns=["peak_rpm", "peak_itpm", "peak_otpm"])
+    ratios = forecast_bucket_peaks(usage_peaks(usage, {"claude-sonnet-4-5": "Claude Sonnet 4.x"}, {}, "h", BURST),
+                                   "h", "D")
+    assert not ratios["measured"].any()
+    plan, _ = capacity_tables(_forecast(), ratios, _limits(30.0), {"Claude Sonnet 4.x": ["claude-sonnet-4-5"]},
+                              ["p10", "p50", "p90"], "D", PeakModel(n_draws=200))
+    assert (plan["peak_method"] == "assumed").all()
+    # The assumed burst factor equals the true one here, so the crossing still comes out right.
+    horizon = plan[(plan["period"] == "horizon") & (plan["metric"] == "rpm")].iloc[0]
+    expected_day = int(np.ceil(np.log(30.0 / _peak_rpm_today(0)) / GROWTH_PER_DAY))
+    assert abs((horizon["first_crossing_p50"] - (HISTORY_END.tz_localize(None)
+                                                 + pd.Timedelta(days=expected_day))).days) <= 1
+    limits = pd.DataFrame({"model_group": ["Claude Sonnet 4.x"], "models": ["claude-sonnet-4-5"], "rpm": [30.0],
+                           "itpm": [np.nan], "otpm": [np.nan], "itpm_counts_cache_reads": [False], "as_of": [""],
+                           "source": ["limits.csv"]})
+    demand = pd.DataFrame({"model_group": ["Claude Sonnet 4.x"], "series": ["claude-sonnet-4-5"], "metric": ["rpm"],
+                           "p50": [1.0], "p90": [1.0]})
+    text = render_capacity_section(plan, pd.DataFrame(), limits, demand, {"model_list": []},
+                                   {"gateway": {"safety_margin": 0.1}, "assumed_peak_to_mean": {"h": BURST}})
+    assert "Peaks assumed, not measured, for Claude Sonnet 4.x" in text and "limits.csv, undated" in text
