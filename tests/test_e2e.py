@@ -176,6 +176,16 @@ def test_capacity_plan_finds_the_demo_crossing_and_writes_the_gateway_config(pro
     truth = median[median > row["limit"]].index.min()
     found = pd.Timestamp(row["first_crossing_p50"])
     assert abs((found - truth).days) <= CROSSING_TOLERANCE_DAYS, (found, truth)
+    # Each group's horizon P50 peak against the true median of the horizon's busiest minute.
+    horizon = plan[plan["period"] == "horizon"]
+    model_of = {"Claude Sonnet 4.x": "claude-sonnet-4-5", "Claude Opus 4.x": "claude-opus-4-5"}
+    days = _naive_utc(peaks["timestamp"])
+    for _, window in horizon[horizon["model_group"].isin(list(model_of))].iterrows():
+        inside = (peaks["model"] == model_of[window["model_group"]]) & (peaks["metric"] == window["metric"]) & (
+            days.between(pd.Timestamp(window["start"]).normalize(), pd.Timestamp(window["end"])))
+        busiest = peaks[inside & (peaks["draw"] > 0)].groupby("draw")["peak"].max()
+        assert 0.75 <= busiest.median() / window["p50"] <= 1.33, (window["model_group"], window["metric"],
+                                                                  busiest.median(), window["p50"])
     config = yaml.safe_load((folder / "gateway" / "litellm_config.yaml").read_text())
     assert config["router_settings"]["optional_pre_call_checks"] == ["enforce_model_rate_limits"]
     sonnet = next(e for e in config["model_list"] if e["model_name"] == "claude-sonnet-4-5")["litellm_params"]
