@@ -220,7 +220,8 @@ def window_quantiles(draws: np.ndarray, ds: pd.DatetimeIndex, window: Window,
     inside = np.asarray((ds >= window.start) & (ds <= window.end))
     peak = draws[:, inside].max(axis=1)
     c50, c90 = factors_for(calibration, window.kind)
-    return c50 * float(np.quantile(peak, 0.5)), c90 * float(np.quantile(peak, 0.9))
+    p50 = c50 * float(np.quantile(peak, 0.5))
+    return p50, max(c90 * float(np.quantile(peak, 0.9)), p50)  # multipliers fitted apart must not cross
 
 
 def day_quantiles(draws: np.ndarray, ds: pd.DatetimeIndex,

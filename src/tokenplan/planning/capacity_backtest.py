@@ -65,7 +65,8 @@ def cross_calibrated(rows: pd.DataFrame) -> pd.DataFrame:
         factors = calibration_factors(rows[rows["origin"] != origin])
         m50 = fold["kind"].map(lambda k: factors.get(k, {}).get("p50", 1.0))
         m90 = fold["kind"].map(lambda k: factors.get(k, {}).get("p90", 1.0))
-        parts.append(fold.assign(p50=fold["p50_raw"] * m50, p90=fold["p90_raw"] * m90))
+        p50 = fold["p50_raw"] * m50
+        parts.append(fold.assign(p50=p50, p90=np.maximum(fold["p90_raw"] * m90, p50)))
     out = pd.concat(parts) if parts else rows.assign(p50=np.nan, p90=np.nan)
     return out.assign(under_p50=out["realised"] <= out["p50"], under_p90=out["realised"] <= out["p90"])
 

@@ -128,7 +128,7 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
                                 for s, d in zip(limits["source"], limits["as_of"], strict=True)}))
     reads = limits.loc[limits["itpm_counts_cache_reads"].astype(bool), "model_group"].tolist()
     assumed = sorted(set(plan.loc[plan["peak_method"] == "assumed", "model_group"]))
-    unmatched = sorted(demand.loc[demand["model_group"].isna(), "series"]) if len(demand) else []
+    unmatched = sorted(set(demand.loc[demand["model_group"].isna(), "series"])) if len(demand) else []
     groups_with_many = demand.dropna(subset=["model_group"]).groupby("model_group")["series"].nunique()
     factors = params.get("assumed_peak_to_mean", {})
     lines = [

@@ -70,7 +70,7 @@ def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limit
     demand = series_plan[series_plan["period"] == "horizon"].rename(columns={"model_group": "series"})
     demand = demand.assign(model_group=demand["series"].map(groups))[["model_group", "series", "metric", "p50",
                                                                         "p90", "peak_method"]]
-    unmatched = [s for s in series if s not in groups]
+    unmatched = [s for s in series if s not in groups and s not in set(demand["series"])]
     if unmatched:
         demand = pd.concat([demand, pd.DataFrame({"series": unmatched})], ignore_index=True)
     return plan, buckets, demand.reset_index(drop=True)
