@@ -180,3 +180,18 @@ def test_without_per_minute_data_peaks_are_assumed_and_labelled():
     text = render_capacity_section(plan, pd.DataFrame(), limits, demand, {"model_list": []},
                                    {"gateway": {"safety_margin": 0.1}, "assumed_peak_to_mean": {"h": BURST}})
     assert "Peaks assumed, not measured, for Claude Sonnet 4.x" in text and "limits.csv, undated" in text
+
+
+def test_one_minute_buckets_are_their_own_per_minute_peaks():
+    from tokenplan.usage_buckets import to_buckets
+
+    minutes = pd.date_range("2026-01-01", periods=120, freq="min", tz="UTC")
+    usage = pd.DataFrame({"timestamp": minutes.repeat(2), "model": "claude-opus-4-5",
+                          "service_tier": ["standard", "priority"] * 120,  # two rows per minute, one series
+                          "input_tokens": 10.0, "cache_write_tokens": 5.0, "cache_read_tokens": 100.0,
+                          "output_tokens": np.tile([1.0, 2.0], 120)})
+    usage.loc[usage["timestamp"] == minutes[70], "input_tokens"] = 500.0
+    hourly = to_buckets(usage, "h", ["model"]).set_index("timestamp")
+    assert hourly["input_tokens"].tolist() == [1200.0, 1200.0 + 2 * 490.0]
+    assert hourly["peak_itpm"].tolist() == [30.0, 1010.0]  # (input + cache writes) of the busiest minute
+    assert hourly["peak_otpm"].tolist() == [3.0, 3.0] and "peak_rpm" not in hourly  # no request counts
