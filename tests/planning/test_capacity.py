@@ -117,8 +117,15 @@ def test_planning_pipeline_on_an_in_memory_catalog():
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(PROJECT_ROOT)
-    usage = _usage()
-    forecast = _forecast(28)
+    # Two workspaces of one model, 3:1: one model group, two gateway deployments.
+    shares = {"claude-sonnet-4-5/team-a": 0.75, "claude-sonnet-4-5/team-b": 0.25}
+    counts = ["requests", "input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens",
+              "peak_rpm", "peak_itpm", "peak_otpm"]
+    usage = pd.concat([_usage().assign(series=name, **{c: lambda f, c=c, k=k: f[c] * k for c in counts})
+                       for name, k in shares.items()], ignore_index=True)
+    forecast = pd.concat([_forecast(28).assign(series=name, **{q: lambda f, q=q, k=k: f[q] * k
+                                                               for q in ("p10", "p50", "p90")})
+                          for name, k in shares.items()], ignore_index=True)
     # Out-of-sample predictions of the 28 days after an origin 36 days before the end (exact, +-10%).
     backtest = forecast.rename(columns={"timestamp": "ds"}).assign(
         ds=lambda f: f["ds"] - pd.Timedelta(days=35), origin=HISTORY_END.tz_localize(None) - pd.Timedelta(days=36),
@@ -146,8 +153,11 @@ def test_planning_pipeline_on_an_in_memory_catalog():
     rpm = plan[(plan["metric"] == "rpm") & (plan["period"] == "horizon")].iloc[0]
     assert rpm["limit"] == 25 and pd.notna(rpm["first_crossing_p50"])
     assert plan.loc[plan["metric"] == "itpm", "limit"].isna().all()
-    entry = catalog["gateway_config"].load()["model_list"][0]
-    assert entry["litellm_params"]["rpm"] == 22 and "itpm" not in entry["litellm_params"]
+    entries = {e["model_name"]: e["litellm_params"] for e in catalog["gateway_config"].load()["model_list"]}
+    assert set(entries) == {"claude-sonnet-4-5:team-a", "claude-sonnet-4-5:team-b"}
+    assert abs(entries["claude-sonnet-4-5:team-a"]["rpm"] - 25 * 0.9 * 0.75) <= 1
+    assert abs(entries["claude-sonnet-4-5:team-b"]["rpm"] - 25 * 0.9 * 0.25) <= 1
+    assert sum(e["rpm"] for e in entries.values()) <= 25 * 0.9 and "itpm" not in entries["claude-sonnet-4-5:team-a"]
     backtest_rows = catalog["capacity_backtest"].load()
     assert set(backtest_rows["kind"]) == {"day", "month", "horizon"} and backtest_rows["under_p90"].dtype == bool
     # One fold: nothing to cross-calibrate with, so the reported coverage is the raw simulation's.

@@ -34,10 +34,12 @@ def capacity_figure(group: str, forecast: pd.DataFrame, history: pd.DataFrame, h
         limit = float(future["limit"].iloc[0]) if len(future) else np.nan
         if np.isfinite(limit):
             axis.axhline(limit, color="C3", ls="--", lw=1.2, label=f"limit {limit:,.0f}")
+        top = np.nanmax([past["peak"].max(), future["p90"].max(), limit if np.isfinite(limit) else np.nan])
+        axis.set_ylim(0, top * 1.3)  # room above the limit line for the legend
         axis.set_ylabel(metric.upper())
         axis.set_title(f"{group}: peak {METRIC_NAMES[metric]}", fontsize=10)
         axis.grid(alpha=0.3)
-        axis.legend(loc="upper left", fontsize=7)
+        axis.legend(loc="upper left", fontsize=7, ncol=4)
     axes[-1, 0].set_xlabel("day (UTC)")
     figure.tight_layout()
     return figure
