@@ -31,7 +31,10 @@ QUANTILES = ("p10", "p50", "p90")
 RUN_TIMEOUT_SECONDS = 600
 # Headings are matched loosely (case-insensitive substrings of a markdown heading), so
 # rewording a section title does not break the test but dropping a section does.
-REPORT_SECTIONS = ("forecast", "backtest", "shap", "cost per route", "migration roi", "checked against the bill")
+REPORT_SECTIONS = ("forecast", "backtest", "shap", "capacity", "cost per route", "migration roi",
+                   "checked against the bill")
+# Days between the demo's built-in limit crossing and the one the capacity plan finds.
+CROSSING_TOLERANCE_DAYS = 7
 
 
 def _kedro_command() -> list[str]:
@@ -56,7 +59,8 @@ def _report_folders(project: Path) -> list[Path]:
 
 
 def _fingerprints(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _naive_utc(values: pd.Series) -> pd.Series:
@@ -201,6 +205,45 @@ def test_p50_total_is_near_the_realised_future(forecast, truth):
     ratio = (predicted / realised).dropna()
     assert len(ratio) == len(realised), "forecast and truth cover different series"
     assert ratio.between(0.5, 2.0).all(), ratio.sort_values().to_string()
+
+
+def test_capacity_plan_finds_the_demo_crossing_and_writes_the_gateway_config(project, first_report):
+    """The test demo's Sonnet RPM limit is crossed by a planned campaign: the plan's first P50
+    crossing is within a week of the first day the simulator's true median daily peak exceeds it."""
+    folder = first_report["folders"][0]
+    plan = pd.read_csv(folder / "capacity_plan.csv")
+    expected = {"model_group", "period", "metric", "p50", "p90", "limit", "headroom_p90",
+                "first_crossing_p50", "first_crossing_p90"}
+    assert expected <= set(plan.columns)
+    assert set(plan["metric"]) == {"rpm", "itpm", "otpm"} and "horizon" in set(plan["period"])
+    assert (plan["p50"] <= plan["p90"]).all()
+    row = plan[(plan["model_group"] == "Claude Sonnet 4.x") & (plan["metric"] == "rpm")
+               & (plan["period"] == "horizon")].iloc[0]
+    files = list((project / "data" / "01_raw" / "demo_test").glob("peaks-*.parquet"))
+    assert len(files) == 1, files
+    peaks = pd.read_parquet(files[0])
+    replays = peaks[(peaks["model"] == "claude-sonnet-4-5") & (peaks["metric"] == "rpm") & (peaks["draw"] > 0)]
+    median = replays.groupby("timestamp")["peak"].median()
+    median.index = _naive_utc(pd.Series(median.index)).to_numpy()
+    truth = median[median > row["limit"]].index.min()
+    found = pd.Timestamp(row["first_crossing_p50"])
+    assert abs((found - truth).days) <= CROSSING_TOLERANCE_DAYS, (found, truth)
+    # Each group's horizon P50 peak against the true median of the horizon's busiest minute.
+    horizon = plan[plan["period"] == "horizon"]
+    model_of = {"Claude Sonnet 4.x": "claude-sonnet-4-5", "Claude Opus 4.x": "claude-opus-4-5"}
+    days = _naive_utc(peaks["timestamp"])
+    for _, window in horizon[horizon["model_group"].isin(list(model_of))].iterrows():
+        inside = (peaks["model"] == model_of[window["model_group"]]) & (peaks["metric"] == window["metric"]) & (
+            days.between(pd.Timestamp(window["start"]).normalize(), pd.Timestamp(window["end"])))
+        busiest = peaks[inside & (peaks["draw"] > 0)].groupby("draw")["peak"].max()
+        assert 0.75 <= busiest.median() / window["p50"] <= 1.33, (window["model_group"], window["metric"],
+                                                                  busiest.median(), window["p50"])
+    config = yaml.safe_load((folder / "gateway" / "litellm_config.yaml").read_text())
+    assert config["router_settings"]["optional_pre_call_checks"] == ["enforce_model_rate_limits"]
+    sonnet = next(e for e in config["model_list"] if e["model_name"] == "claude-sonnet-4-5")["litellm_params"]
+    assert sonnet["rpm"] <= row["limit"] and sonnet["api_key"] == "os.environ/ANTHROPIC_API_KEY"
+    report = (folder / "report.md").read_text()
+    assert "first limit to bind: Claude Sonnet 4.x RPM" in report and "capacity_plan.csv" in report
 
 
 def test_second_run_adds_a_report_and_keeps_the_first(project, first_report, forecast):

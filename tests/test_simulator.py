@@ -292,3 +292,26 @@ def test_growth_scale_multiplies_growth(short_sim):
     assert 0.03 <= monthly_growth <= 0.08
     assert steep_growth == pytest.approx(2 * monthly_growth, rel=1e-6)
     assert (usual >= flat).all() and (steep >= usual).all()
+
+
+def test_peak_replays_leave_usage_and_truth_unchanged_and_track_the_realised_peaks(short_sim):
+    # The replays use a stream of their own: the usage and truth are drawn exactly as without them.
+    without = simulate(SimulatorConfig(seed=3, peak_replays=0, **SHORT))
+    _assert_same_simulation(short_sim, without)
+    assert set(without.peaks["draw"]) == {0}  # the realised peaks only
+    peaks = short_sim.peaks
+    assert list(peaks.columns) == ["timestamp", "model", "metric", "draw", "peak"]
+    days = SHORT["future_days"]
+    assert len(peaks) == 3 * 3 * days * (1 + SimulatorConfig().peak_replays)
+    # Draw 0 is the realised future: its RPM peak is the busiest minute of the truth's days.
+    realised = peaks[(peaks["draw"] == 0) & (peaks["metric"] == "rpm") & (peaks["model"] == CHAT)]
+    hourly = short_sim.truth[(short_sim.truth["model"] == CHAT) & (short_sim.truth["target"] == "requests")
+                             & short_sim.truth["is_future"]]
+    assert (realised["peak"].to_numpy() * 60 >= hourly.groupby(hourly["timestamp"].dt.floor("D"))["actual"]
+            .max().to_numpy()).all()  # the busiest minute is at least the busiest hour's mean minute
+    # Replays and the realised days come from the same model: medians agree (60 days, so that
+    # the batch model's days with and without jobs average out).
+    longer = simulate(SimulatorConfig(seed=3, history_days=60, future_days=60)).peaks
+    by_draw = longer.groupby(["model", "metric", longer["draw"] > 0])["peak"].median().unstack()
+    ratio = by_draw[True] / by_draw[False]
+    assert ratio.between(0.85, 1.15).all(), ratio

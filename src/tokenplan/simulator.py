@@ -36,7 +36,17 @@ For every model profile (``claude-sonnet-4-5`` chat, ``claude-opus-4-5`` coding 
    ``n`` gamma-sized requests, rounded to whole tokens. Hourly counts are the sums of
    the 60 minutes and ``peak_*`` columns are their maxima, so peaks and sums agree.
 
-5. **Outage.** During the one past outage no minute is recorded: those hours are absent
+5. **Peak truth.** The busiest minute of each future UTC day is also replayed
+   ``peak_replays`` times from the same generative model (fresh day shocks, batch jobs,
+   minute counts and request sizes) on a random stream of its own, so ``usage`` and
+   ``truth`` are drawn exactly as without it. ``peaks`` holds, per future day, model and
+   metric (``rpm``, ``itpm`` = uncached input + cache writes, ``otpm``), draw 0 = the
+   realised day (the one in ``truth``) and draws 1..n the replays: quantiles over the
+   replays are the true distribution of the daily peak a capacity plan should reach.
+   Replays skip hours whose busiest expected minute is under ``_REPLAY_HOUR_SHARE`` of
+   the day's busiest: they practically never hold the day's peak.
+
+6. **Outage.** During the one past outage no minute is recorded: those hours are absent
    from ``usage`` and ``actual`` is NaN in ``truth``; ``expected`` keeps the traffic
    that would have been served.
 
@@ -50,7 +60,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -62,7 +72,7 @@ __all__ = ["SIMULATOR_VERSION", "TARGETS", "SimulatorConfig", "Simulation", "sim
 
 # Bump when the same config would produce different frames (columns, draws), so that
 # materialised demo data (tokenplan.datasets.DemoTrafficDataset) is re-simulated.
-SIMULATOR_VERSION = 2
+SIMULATOR_VERSION = 3
 
 TARGETS: tuple[str, ...] = (
     "requests",
@@ -84,6 +94,10 @@ TRUTH_COLUMNS: tuple[str, ...] = (
     "is_future",
 )
 EVENT_KINDS: tuple[str, ...] = ("campaign", "launch", "holiday", "outage")
+PEAK_TRUTH_COLUMNS: tuple[str, ...] = ("timestamp", "model", "metric", "draw", "peak")
+# Replays draw only the hours whose busiest expected minute reaches this share of the
+# day's busiest expected minute (the peak is practically never elsewhere; 3x faster).
+_REPLAY_HOUR_SHARE = 0.4
 
 _MINUTES_PER_HOUR = 60
 _HOURS_PER_MONTH = 24 * 365.25 / 12
@@ -303,6 +317,7 @@ class SimulatorConfig:
     growth_scale: float = 1.0
     models: tuple[str, ...] | None = None
     plan_error: float = 0.1
+    peak_replays: int = 12
 
     def __post_init__(self) -> None:
         if self.models is not None and not isinstance(self.models, tuple):
@@ -361,6 +376,8 @@ def _validate_config(config: SimulatorConfig) -> None:
             )
     if not (np.isfinite(config.plan_error) and config.plan_error >= 0):
         raise ValueError(f"plan_error must be a finite number >= 0, got {config.plan_error!r}")
+    if int(config.peak_replays) != config.peak_replays or config.peak_replays < 0:
+        raise ValueError(f"peak_replays must be an int >= 0, got {config.peak_replays!r}")
     if not np.isfinite(config.growth_scale):
         raise ValueError(f"growth_scale must be finite, got {config.growth_scale!r}")
     for profile in DEFAULT_PROFILES.values():
@@ -382,11 +399,14 @@ class Simulation:
     ``events``: holidays, campaigns, launches and the outage, past and planned.
     ``truth``: long format, history + future, ``expected`` (noise-free mean) and
     ``actual`` (realised) per hour, model and target.
+    ``peaks``: per future UTC day, model and metric, the busiest minute of the realised
+    day (``draw`` 0) and of ``peak_replays`` replays of it (draws 1..n).
     """
 
     usage: pd.DataFrame
     events: pd.DataFrame
     truth: pd.DataFrame
+    peaks: pd.DataFrame
     config: SimulatorConfig
 
 
@@ -693,6 +713,66 @@ def _simulate_model(
     return expected, realised
 
 
+def _minute_peaks(rng: np.random.Generator, profile: ModelProfile, minute_mean: np.ndarray) -> dict[str, np.ndarray]:
+    """Busiest minute per hour of one draw: ``rpm``, ``itpm`` (uncached input + cache writes), ``otpm``."""
+    counts = _minute_counts(rng, profile, minute_mean)
+    cv = profile.sizes.request_cv
+    input_tokens = _minute_tokens(rng, counts, profile.sizes.input_tokens, cv)
+    input_tokens += _minute_tokens(rng, counts, profile.sizes.cache_write_tokens, cv)
+    output_tokens = _minute_tokens(rng, counts, profile.sizes.output_tokens, cv)
+    return {"rpm": counts.max(axis=1), "itpm": input_tokens.max(axis=1), "otpm": output_tokens.max(axis=1)}
+
+
+def _sub_calendar(calendar: _Calendar, keep: np.ndarray) -> _Calendar:
+    """The hours of ``calendar`` in the mask ``keep``."""
+    return replace(calendar, hours=calendar.hours[keep], local_hour=calendar.local_hour[keep],
+                   is_weekend=calendar.is_weekend[keep], is_holiday=calendar.is_holiday[keep],
+                   day_index=calendar.day_index[keep], months=calendar.months[keep])
+
+
+def _peak_replays(profile: ModelProfile, calendar: _Calendar, events: list[_Event], config: SimulatorConfig,
+                  future: np.ndarray) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
+    """Daily peaks of the future window replayed ``peak_replays`` times: (UTC days, metric -> (draws, days))."""
+    rng = np.random.default_rng([*_model_seed(config.seed, profile.model), 1])
+    sub = _sub_calendar(calendar, future)
+    scale = (_growth(profile, calendar, config.growth_scale)
+             * _event_multiplier(events, calendar, profile.model))[future]
+    interactive = _interactive_mean(profile, sub, scale)
+    day_of_hour, days = pd.factorize(sub.hours.floor("D"))
+    out = {m: np.zeros((config.peak_replays, len(days))) for m in ("rpm", "itpm", "otpm")}
+    for draw in range(config.peak_replays):
+        shock = np.exp(rng.normal(-0.5 * profile.daily_noise**2, profile.daily_noise, calendar.n_days))
+        minute_mean = np.repeat((interactive * shock[sub.day_index] / _MINUTES_PER_HOUR)[:, None],
+                                _MINUTES_PER_HOUR, axis=1)
+        if profile.batch is not None:
+            minute_mean += _batch_minutes(rng, profile.batch, sub, scale)
+        busiest = minute_mean.max(axis=1)
+        day_busiest = pd.Series(busiest).groupby(day_of_hour).transform("max").to_numpy()
+        drawn = busiest >= _REPLAY_HOUR_SHARE * day_busiest
+        peaks = _minute_peaks(rng, profile, minute_mean[drawn])
+        for metric, values in peaks.items():
+            np.maximum.at(out[metric][draw], day_of_hour[drawn], values)
+    return pd.DatetimeIndex(days), out
+
+
+def _peaks_frame(model: str, realised: dict[str, np.ndarray], calendar: _Calendar, future: np.ndarray,
+                 replays: tuple[pd.DatetimeIndex, dict[str, np.ndarray]]) -> pd.DataFrame:
+    """Long-format peak truth of one model: draw 0 realised, draws 1..n replayed."""
+    days, replayed = replays
+    realised_columns = {"rpm": "peak_rpm", "itpm": "peak_itpm", "otpm": "peak_otpm"}
+    day_of_hour = pd.Index(days).get_indexer(calendar.hours[future].floor("D"))
+    parts = []
+    for metric, column in realised_columns.items():
+        actual = np.zeros(len(days))
+        np.maximum.at(actual, day_of_hour, realised[column][future])
+        draws = np.vstack([actual, replayed[metric]])
+        parts.append(pd.DataFrame({
+            "timestamp": np.tile(days, len(draws)), "model": model, "metric": metric,
+            "draw": np.repeat(np.arange(len(draws)), len(days)), "peak": draws.ravel().astype(np.int64),
+        }))
+    return pd.concat(parts, ignore_index=True)
+
+
 # ------------------------------------------------------------------------- outputs
 
 
@@ -759,13 +839,19 @@ def simulate(config: SimulatorConfig | Mapping[str, Any] | None = None) -> Simul
     is_future = np.asarray(calendar.hours >= config.history_end_utc)
     in_usage = ~outage & ~is_future
 
-    usage_parts, truth_parts = [], []
+    usage_parts, truth_parts, peak_parts = [], [], []
     for profile in config.profiles:
         expected, realised = _simulate_model(profile, calendar, events, config)
         usage_parts.append(_usage_frame(profile.model, realised, calendar, in_usage))
         truth_parts.append(
             _truth_frame(profile.model, expected, realised, calendar, outage, is_future)
         )
+        if is_future.any():
+            replays = _peak_replays(profile, calendar, events, config, is_future)
+            peak_parts.append(_peaks_frame(profile.model, realised, calendar, is_future, replays))
     usage = pd.concat(usage_parts, ignore_index=True).loc[:, list(USAGE_COLUMNS)]
     truth = pd.concat(truth_parts, ignore_index=True).loc[:, list(TRUTH_COLUMNS)]
-    return Simulation(usage=usage, events=_events_frame(events, config), truth=truth, config=config)
+    peaks = (pd.concat(peak_parts, ignore_index=True) if peak_parts else
+             pd.DataFrame({c: [] for c in PEAK_TRUTH_COLUMNS})).loc[:, list(PEAK_TRUTH_COLUMNS)]
+    return Simulation(usage=usage, events=_events_frame(events, config), truth=truth, peaks=peaks,
+                      config=config)

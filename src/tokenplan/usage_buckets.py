@@ -23,8 +23,8 @@ _PROVIDER_PREFIX = re.compile(r"^(anthropic|bedrock|vertex_ai|openai)/")
 _BEDROCK = re.compile(r"^(?:(?:us|eu|apac|jp|global)\.)?anthropic\.(claude-.+?)(?:-v\d+(?::\d+)?)?$")
 MISSING_LABEL = "(none)"
 
-__all__ = ["complete_grid", "deduplicate", "detect_bucket", "normalise_model_id", "resolve_repeated_rows",
-           "to_buckets"]
+__all__ = ["complete_grid", "deduplicate", "detect_bucket", "minute_peaks", "normalise_model_id",
+           "resolve_repeated_rows", "to_buckets"]
 
 
 def normalise_model_id(model: str, aliases: dict[str, str] | None = None) -> str:
@@ -127,9 +127,37 @@ def _typical_spacing(usage: pd.DataFrame, series_columns: list[str]) -> pd.Timed
     return None if steps.empty else steps.mode().iloc[0]
 
 
+# Per-minute peak column -> the counts whose per-minute sum it is (ITPM: uncached input + cache writes).
+PEAK_SOURCES = {"peak_rpm": ("requests",), "peak_itpm": ("input_tokens", "cache_write_tokens"),
+                "peak_otpm": ("output_tokens",)}
+
+
+def minute_peaks(df: pd.DataFrame, series_columns: list[str]) -> pd.DataFrame:
+    """Per-minute rows (e.g. the Admin API's ``bucket_width: 1m``) with their own counts as peak columns.
+
+    Rows of the same minute and series are summed first. Coarser rows, or rows that
+    already carry peak columns, are returned unchanged.
+    """
+    if df.empty or all(c in df.columns for c in PEAK_SOURCES):
+        return df
+    keys = ["timestamp", *series_columns]
+    steps = df[keys].drop_duplicates().sort_values(keys[::-1]).groupby(series_columns, dropna=False)["timestamp"].diff()
+    if steps.dropna().empty or steps.dropna().min() > pd.Timedelta(minutes=1):
+        return df
+    counts = [c for c in COUNT_COLUMNS if c in df.columns]
+    out = df.groupby(keys, sort=True, dropna=False)[counts].sum(min_count=1).reset_index()
+    for peak, parts in PEAK_SOURCES.items():
+        if peak not in df.columns and all(p in out.columns for p in parts):
+            out[peak] = out[list(parts)].sum(axis=1, min_count=len(parts))
+    return out
+
+
 def to_buckets(df: pd.DataFrame, freq: str, series_columns: list[str]) -> pd.DataFrame:
-    """Sum counts and take the max of per-minute peaks per (bucket start, series)."""
-    out = df.copy()
+    """Sum counts and take the max of per-minute peaks per (bucket start, series).
+
+    Per-minute source rows give the peaks themselves (:func:`minute_peaks`).
+    """
+    out = minute_peaks(df, series_columns)
     out["timestamp"] = out["timestamp"].dt.floor(freq)
     # A null dimension is a real split (the Admin API's default workspace has workspace_id
     # null), so it gets a label rather than being dropped by groupby.

@@ -6,9 +6,11 @@
 - ``PreviousReportDataset``: the last report folder's tables, for "what changed since".
 - ``raw_usage`` sources: ``AnthropicUsageDataset`` / ``AnthropicCostDataset`` (Admin API),
   ``OpenAIUsageDataset``, ``AnthropicConsoleCSVDataset``, ``UsageFolderDataset``.
+- ``rate_limits_raw`` from the Admin API: ``AnthropicRateLimitsDataset``.
 """
 
 from tokenplan.datasets.anthropic_admin import AnthropicCostDataset, AnthropicUsageDataset
+from tokenplan.datasets.anthropic_rate_limits import AnthropicRateLimitsDataset
 from tokenplan.datasets.anthropic_console import AnthropicConsoleCSVDataset
 from tokenplan.datasets.demo_traffic import DemoTrafficDataset
 from tokenplan.datasets.optional_csv import OptionalCSVDataset
@@ -20,6 +22,7 @@ from tokenplan.datasets.usage_folder import UsageFolderDataset
 __all__ = [
     "AnthropicConsoleCSVDataset",
     "AnthropicCostDataset",
+    "AnthropicRateLimitsDataset",
     "AnthropicUsageDataset",
     "DemoTrafficDataset",
     "OpenAIUsageDataset",

@@ -18,7 +18,7 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets.pandas import ParquetDataset
 
-PARTS = ("usage", "events", "truth")
+PARTS = ("usage", "events", "truth", "peaks")
 
 
 class DemoTrafficDataset(AbstractDataset[None, pd.DataFrame]):

@@ -63,7 +63,7 @@ class ReportDirectoryDataset(AbstractVersionedDataset[dict[str, Any], dict[str, 
 
     def _load(self) -> dict[str, str]:
         folder = Path(self._get_load_path())
-        return {p.name: str(p) for p in sorted(folder.iterdir())}
+        return {p.relative_to(folder).as_posix(): str(p) for p in sorted(folder.rglob("*")) if p.is_file()}
 
     def _exists(self) -> bool:
         try:
@@ -76,6 +76,7 @@ class ReportDirectoryDataset(AbstractVersionedDataset[dict[str, Any], dict[str, 
 
 
 def _write_file(path: Path, content: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)  # e.g. gateway/litellm_config.yaml
     if isinstance(content, Figure):
         MatplotlibDataset(filepath=str(path), save_args=PNG_SAVE_ARGS).save(content)
     elif isinstance(content, pd.DataFrame):

@@ -40,6 +40,7 @@ API_VERSION = "2023-06-01"
 KEY_ENV_VAR = "ANTHROPIC_ADMIN_KEY"
 USAGE_REPORT_PATH = "/v1/organizations/usage_report/messages"
 COST_REPORT_PATH = "/v1/organizations/cost_report"
+RATE_LIMITS_PATH = "/v1/organizations/rate_limits"
 # Most buckets one page may hold, per bucket width (the API's maxima).
 MAX_BUCKETS_PER_PAGE = {"1d": 31, "1h": 168, "1m": 1440}
 COST_BUCKET_WIDTH = "1d"
@@ -51,6 +52,7 @@ COST_COLUMNS = ["date", "model", "cost_type", "token_type", "service_tier", "con
 __all__ = [
     "API_NAME",
     "COST_REPORT_PATH",
+    "RATE_LIMITS_PATH",
     "DEFAULT_BASE_URL",
     "KEY_ENV_VAR",
     "USAGE_COUNT_COLUMNS",
@@ -58,6 +60,7 @@ __all__ = [
     "auth_headers",
     "cost_frame",
     "cost_report_query",
+    "rate_limits_query",
     "usage_frame",
     "usage_report_query",
 ]
@@ -171,3 +174,11 @@ def _cents_to_dollars(amount: Any, source: str) -> float:
     except (InvalidOperation, ValueError):
         raise ValueError(f"{source}: cost_report amount is not a decimal number of cents: {amount!r}") from None
 
+
+
+# ---------------------------------------------------------------------- rate limits
+
+
+def rate_limits_query(limit: int | None = None) -> list[tuple[str, str]]:
+    """Query parameters of ``rate_limits``: the per-model-group limits (RPM, ITPM, OTPM, ...)."""
+    return [("group_type", "model_group"), *([("limit", str(limit))] if limit else [])]

@@ -152,7 +152,8 @@ class UsageAPIClient:
                             f"after {attempts} attempt{'s' if attempts > 1 else ''}")
 
     def pages(self, path: str, params: QueryParams, page_param: str = "page") -> Iterator[dict[str, Any]]:
-        """Every page of a report: ``page`` = the previous ``next_page`` until ``has_more`` is false."""
+        """Every page of a report: ``page`` = the previous ``next_page`` until ``has_more`` is false
+        (or, where a page has no ``has_more``, until ``next_page`` is empty)."""
         endpoint = f"GET {self.base_url}{path}"
         seen: set[str] = set()
         token: str | None = None
@@ -160,7 +161,8 @@ class UsageAPIClient:
             query = list(params) + ([(page_param, token)] if token else [])
             page = self.get_json(path, query)
             yield page
-            if not page.get("has_more"):
+            # Reports say has_more; lists such as rate_limits give only a next_page (null at the end).
+            if not (page.get("has_more") if "has_more" in page else page.get("next_page")):
                 return
             token = page.get("next_page")
             if not token:

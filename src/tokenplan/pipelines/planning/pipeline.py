@@ -6,20 +6,41 @@ Only wiring lives here; the nodes are in ``nodes.py`` and the logic in ``tokenpl
 from kedro.pipeline import Node, Pipeline
 
 from tokenplan.pipelines.planning.nodes import (
+    backtest_capacity,
+    build_gateway_config,
+    build_peak_history,
+    build_rate_limits,
     check_prices,
     compute_roi,
     compute_route_costs,
     compute_route_rates,
     compute_sensitivity,
     estimate_costs,
+    plan_capacity,
+    plot_capacity,
     price_history,
     price_models,
 )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    pl, tr, fe = "params:planning", "params:training", "params:feature_engineering"
-    # routes and ROI
+    pl, cap = "params:planning", "params:planning.capacity"
+    fe, tr, ing = "params:feature_engineering", "params:training", "params:ingestion"
+    capacity = [
+        Node(func=build_rate_limits, inputs="rate_limits_raw", outputs="rate_limits", name="build_rate_limits"),
+        Node(func=build_peak_history, inputs=["usage_buckets", "rate_limits", ing, fe, cap],
+             outputs="capacity_peak_history", name="build_peak_history"),
+        Node(func=plan_capacity, inputs=["forecast", "capacity_peak_history", "rate_limits", "capacity_calibration",
+                                         ing, fe, tr, cap],
+             outputs=["capacity_plan", "capacity_peak_forecast", "capacity_series_demand"], name="plan_capacity"),
+        Node(func=backtest_capacity, inputs=["backtest_predictions", "capacity_peak_history", "rate_limits", fe, tr,
+                                             cap],
+             outputs=["capacity_backtest", "capacity_calibration"], name="backtest_capacity"),
+        Node(func=build_gateway_config, inputs=["rate_limits", "capacity_series_demand", cap],
+             outputs="gateway_config", name="build_gateway_config"),
+        Node(func=plot_capacity, inputs=["capacity_peak_forecast", "capacity_peak_history", cap],
+             outputs="capacity_figures", name="plot_capacity"),
+    ]
     routes_and_roi = [
         Node(func=price_models, inputs=["forecast_totals", "price_table", pl], outputs="model_prices",
              name="price_models"),
@@ -38,4 +59,4 @@ def create_pipeline(**kwargs) -> Pipeline:
              outputs="roi_sensitivity", name="compute_sensitivity"),
         Node(func=check_prices, inputs=["history_costs", "billed_costs"], outputs="price_check", name="check_prices"),
     ]
-    return Pipeline(routes_and_roi)
+    return Pipeline(capacity + routes_and_roi)

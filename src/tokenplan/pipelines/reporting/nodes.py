@@ -12,7 +12,9 @@ from tokenplan.explanations import headline_target, summary_figure_from_table
 from tokenplan.forecaster import quantile_columns
 from tokenplan.planning.prices import UnitPrices, price_data_date
 from tokenplan.plots import backtest_figure, drivers_figure, figure_png, forecast_figures
+from tokenplan.planning.gateway import gateway_rule, gateway_yaml
 from tokenplan.report import ReportInputs, render_html, render_report
+from tokenplan.reporting.capacity_section import render_capacity_section
 from tokenplan.reporting.route_figures import cashflow_figure, route_cost_figure, tornado_figure
 from tokenplan.reporting.routes_section import RoutesSectionInputs, render_routes_section
 from tokenplan.reporting.summary import plan_summary
@@ -117,4 +119,23 @@ def render_routes(route_costs: pd.DataFrame, route_rates: pd.DataFrame, roi_summ
         "tables": {"route_costs.csv": route_costs[["route", "model", "period", *names]], "roi_summary.csv": roi_summary,
                    "roi_cashflow.csv": roi_cashflow, "route_rates.csv": route_rates,
                    "roi_sensitivity.csv": roi_sensitivity, "price_check.csv": price_check},
+    }
+
+
+# ---------------------------------------------------------------- capacity
+
+
+def render_capacity(capacity_plan: pd.DataFrame, capacity_backtest: pd.DataFrame, rate_limits: pd.DataFrame,
+                    capacity_series_demand: pd.DataFrame, gateway_config: dict[str, Any],
+                    capacity_figures: dict[str, Figure], capacity_params: dict[str, Any],
+                    capacity_calibration: dict[str, Any]) -> dict[str, Any]:
+    """The capacity section: its Markdown, figures, the plan and backtest tables, and the gateway config file."""
+    rule = gateway_rule(float(capacity_params["gateway"]["safety_margin"]))
+    return {
+        "markdown": render_capacity_section(capacity_plan, capacity_backtest, rate_limits, capacity_series_demand,
+                                            gateway_config, capacity_params, capacity_calibration),
+        "figures": capacity_figures,
+        "tables": {"capacity_plan.csv": capacity_plan, "capacity_backtest.csv": capacity_backtest,
+                   "gateway/litellm_config.yaml": gateway_yaml(gateway_config,
+                                                               "LiteLLM proxy config written by tokenplan: " + rule)},
     }

@@ -8,6 +8,7 @@ from tokenplan.pipelines.reporting.nodes import (
     plot_drivers,
     plot_forecast,
     plot_shap_summary,
+    render_capacity,
     render_routes,
 )
 
@@ -25,6 +26,10 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(func=render_routes,
                  inputs=["route_costs", "route_rates", "roi_summary", "roi_cashflow", "roi_sensitivity", "price_check",
                          "model_prices", "params:planning", tr], outputs="routes_report", name="render_routes"),
+            Node(func=render_capacity,
+                 inputs=["capacity_plan", "capacity_backtest", "rate_limits", "capacity_series_demand", "gateway_config",
+                         "capacity_figures", "params:planning.capacity", "capacity_calibration"],
+                 outputs="capacity_report", name="render_capacity"),
             Node(
                 func=build_report,
                 inputs={"target_series": "target_series", "forecast": "forecast", "forecast_totals": "forecast_totals",
@@ -36,7 +41,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                         "usage_is_simulated": "usage_is_simulated", "previous_report": "previous_report",
                         "fe_params": "params:feature_engineering", "training_params": tr,
                         "forecast_layout": "forecast_layout", "usage_buckets": "usage_buckets",
-                        "roi_summary": "roi_summary", "routes_report": "routes_report"},
+                        "capacity_plan": "capacity_plan", "roi_summary": "roi_summary",
+                        "capacity_report": "capacity_report", "routes_report": "routes_report"},
                 outputs="report",
                 name="build_report",
             ),

@@ -1,0 +1,139 @@
+"""The peak forecast on real per-interval data: how often the realised peak falls under P50 and P90.
+
+    .venv/bin/python benchmarks/capacity_peaks.py                 # every 5-minute series found
+    .venv/bin/python benchmarks/capacity_peaks.py --only twitter_volume_AAPL
+
+Data: the 5-minute request-volume series in ``../shared/realdata`` (NAB: Twitter
+mentions of four companies, an AWS load balancer; two to eight weeks each), or the
+folder named by ``TOKENPLAN_REALDATA``. Each is summed to hours (``requests``), and the
+largest 5-minute count inside each hour stands in for the per-minute peak
+(``peak_rpm``): the peak model learns busiest-interval / mean ratios and does not care
+about the interval's length. Skips cleanly when the folder is absent.
+
+For each series it runs the project's own nodes with the default parameters, hourly,
+one week ahead (as ``benchmarks/forecast_accuracy.py`` runs Taylor): ingestion,
+features, Optuna tuning, the rolling-origin backtest (``--folds`` non-overlapping
+held-out weeks), then the planning pipeline's ``build_peak_history`` and
+``backtest_capacity``: at each fold's origin, the peak forecast from the out-of-sample
+totals and the ratios seen up to the origin, against the realised peak of each day and
+of the whole week. It prints the share of windows whose realised peak fell under the
+P50 and under the P90 (target for P90: 80-97%), per series and pooled: calibrated (each
+fold with the multipliers fitted on the other folds, as the report shows) and raw (the
+simulation alone). Per series, calibration sees that series' other folds only (too few
+week windows: weeks borrow the day multipliers); pooled, it sees every series' other
+folds, as the pipeline pools its model groups.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+
+import pandas as pd  # noqa: E402
+
+from tokenplan.pipelines.feature_engineering.nodes import build_model_input_table, build_target_series  # noqa: E402
+from tokenplan.pipelines.ingestion.nodes import build_events_calendar, build_usage_buckets  # noqa: E402
+from tokenplan.pipelines.planning.nodes import backtest_capacity, build_peak_history, build_rate_limits  # noqa: E402
+from tokenplan.pipelines.training import nodes as training  # noqa: E402
+from tokenplan.planning.capacity_backtest import coverage_summary, cross_calibrated  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from forecast_accuracy import _merge, _params  # noqa: E402  (the same parameter loading)
+
+ROOT = Path(__file__).resolve().parents[1]
+SERIES = ("twitter_volume_AAPL", "twitter_volume_AMZN", "twitter_volume_FB", "twitter_volume_GOOG",
+          "elb_request_count_8c0756")
+
+
+def _realdata() -> Path:
+    """``TOKENPLAN_REALDATA``, else the first ``shared/realdata`` beside the project or one of its parents."""
+    if os.environ.get("TOKENPLAN_REALDATA"):
+        return Path(os.environ["TOKENPLAN_REALDATA"])
+    for parent in ROOT.parents:
+        if (parent / "shared" / "realdata").is_dir():
+            return parent / "shared" / "realdata"
+    return ROOT.parent / "shared" / "realdata"
+
+
+def hourly_usage(path: Path, name: str) -> pd.DataFrame:
+    """Hourly ``requests`` (sum of 5-minute counts) and ``peak_rpm`` (the largest 5-minute count)."""
+    raw = pd.read_csv(path)
+    stamps = pd.to_datetime(raw["timestamp"]).dt.tz_localize("UTC")
+    hours = stamps.dt.floor("h")
+    grouped = raw.assign(hour=hours).groupby("hour")["value"]
+    usage = pd.DataFrame({"requests": grouped.sum(), "peak_rpm": grouped.max(), "n": grouped.size()})
+    usage = usage[usage["n"] >= 10]  # hours with most of their 12 intervals
+    return usage.drop(columns="n").rename_axis("timestamp").reset_index().assign(model=name)
+
+
+def run_series(usage: pd.DataFrame, name: str, folds: int, trials: int, workdir: Path) -> pd.DataFrame:
+    """The capacity backtest rows of one series."""
+    ingestion = _params("ingestion")
+    fe = _merge(_params("feature_engineering"), {"freq": "h", "horizon": 168, "targets": ["requests"],
+                                                 "origin_every": 24, "level_weeks": 2, "trend_weeks": 4,
+                                                 "holiday_country": None})
+    tr = _merge(_params("training"), {"backtest": {"folds": folds, "step": 168, "baselines": ["seasonal_naive"]},
+                                      "tuning": {"folds": 1, "step": 24, "n_trials": trials,
+                                                 "storage_url": f"sqlite:///{workdir / f'{name}.db'}"}})
+    capacity = _params("planning")["capacity"]
+    buckets = build_usage_buckets(usage, ingestion)
+    series = build_target_series(buckets, fe)
+    events = build_events_calendar(pd.DataFrame({"start": [], "end": [], "name": [], "kind": [], "scope": []}),
+                                   ingestion)
+    examples = build_model_input_table(series, events, fe)
+    best = training.tune_hyperparameters(examples, fe, tr)
+    predictions, _, _ = training.backtest_forecaster(examples, series, fe, tr, best)
+    limits = build_rate_limits(pd.DataFrame({"model_group": [name], "models": [name], "rpm": [""], "itpm": [""],
+                                             "otpm": [""]}))
+    history = build_peak_history(buckets, limits, ingestion, fe, capacity)
+    rows, _ = backtest_capacity(predictions, history, limits, fe, tr, capacity)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=SERIES)
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=6)
+    args = parser.parse_args()
+    folder = _realdata()
+    names = [n for n in SERIES if (folder / f"{n}.csv").exists() and args.only in (None, n)]
+    if not names:
+        print(f"(skipping: no 5-minute series under {folder}; set TOKENPLAN_REALDATA to the realdata folder)")
+        return 0
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in names:
+            started = time.monotonic()
+            usage = hourly_usage(folder / f"{name}.csv", name)
+            try:
+                backtest = run_series(usage, name, args.folds, args.trials, Path(workdir))
+            except ValueError as error:  # e.g. two weeks are too short for warm-up, tuning and folds
+                print(f"\n=== {name}: skipped ({error}) ===")
+                continue
+            backtest = backtest[backtest["metric"] == "rpm"].assign(series=name)
+            rows.append(backtest)
+            summary = coverage_summary(backtest)
+            print(f"\n=== {name}: {usage['timestamp'].min():%Y-%m-%d} to {usage['timestamp'].max():%Y-%m-%d}, "
+                  f"{backtest['origin'].nunique()} held-out weeks; {time.monotonic() - started:.0f} s ===")
+            print(summary.drop(columns="metric").to_string(index=False, float_format=lambda v: f"{v:.1%}"))
+    if not rows:
+        return 0
+    # As the pipeline pools its model groups, the series are pooled for calibration: each fold
+    # (origin) is calibrated on the other folds of every series.
+    pooled = cross_calibrated(pd.concat(rows, ignore_index=True).drop(columns=["p50", "p90", "under_p50",
+                                                                                   "under_p90"]))
+    print("\n=== pooled over series (calibrated on the other folds of all series): share of windows whose "
+          "realised peak fell under the forecast ===")
+    print(coverage_summary(pooled).drop(columns="metric").to_string(index=False, float_format=lambda v: f"{v:.1%}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Peak per-minute demand forecast against the rate limits, and when each limit is crossed.
+
+The forecast gives bucket totals (days or hours) with quantiles; a limit binds on the
+busiest minute. The peak model joins them by simulation, per unit (a model group, or a
+series) and metric:
+
+1. **Totals.** Each draw takes the bucket total from the forecast's quantiles at a
+   normal score ``z``: log-linear between P50 and the outer quantiles, so P10/P50/P90
+   are reproduced. ``z = rho * common + sqrt(1 - rho^2) * own``: forecast errors are
+   partly shared over the horizon (a level error) and partly bucket by bucket;
+   ``rho`` is ``error_correlation`` in config, an assumption the backtest checks.
+2. **Peak-to-mean ratios.** Each bucket draws a ratio of busiest minute to mean minute
+   from the last ``ratio_weeks`` weeks of history, among buckets of the same kind
+   (weekday or weekend for days; also the UTC hour for hours). Ratios are measured where
+   the history has per-minute peaks, else assumed (see ``tokenplan.planning.peaks``).
+3. **Peaks.** ``peak = total / minutes per bucket * ratio``. A period's peak is the
+   highest bucket peak in it, per draw; its P50 and P90 are quantiles over draws.
+
+4. **Calibration.** The capacity backtest (``tokenplan.planning.capacity_backtest``)
+   compares the realised peaks of held-out days, months and whole windows with this
+   simulation and gives, per window kind, multipliers that make P50 and P90 hit their
+   levels there (split-conformal); the plan applies them.
+
+A limit is crossed on the first day whose P50 (or P90) busiest minute exceeds it.
+After the horizon, a log-linear fit to the weekly highs of the daily P50 and P90 peaks
+gives the date the fitted growth would cross it: an extrapolation, labelled as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.planning.peaks import bucket_minutes, driver_targets
+from tokenplan.totals import forecast_periods
+
+PLAN_COLUMNS: tuple[str, ...] = (
+    "model_group", "period", "metric", "start", "end", "p50", "p90", "limit", "headroom_p90",
+    "first_crossing_p50", "first_crossing_p90", "extrapolated_crossing_p50", "extrapolated_crossing_p90",
+    "peak_method",
+)
+
+# Fewest whole weeks of forecast peaks a growth extrapolation is fitted to.
+MIN_FIT_WEEKS = 6
+
+__all__ = [
+    "MIN_FIT_WEEKS",
+    "PLAN_COLUMNS",
+    "PeakModel",
+    "bucket_peak_draws",
+    "Window",
+    "day_quantiles",
+    "extrapolated_crossing",
+    "factors_for",
+    "first_crossing",
+    "plan_rows",
+    "window_kind",
+    "window_quantiles",
+    "windows",
+]
+
+
+@dataclass(frozen=True)
+class PeakModel:
+    """Settings of the peak simulation (``planning.capacity`` in config)."""
+
+    n_draws: int = 1000
+    error_correlation: float = 0.5
+    ratio_weeks: int = 8
+    seed: int = 0
+    extrapolate_days: int = 730
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.error_correlation <= 1.0:
+            raise ValueError(f"error_correlation must be in [0, 1], got {self.error_correlation!r}")
+        if self.n_draws < 10 or self.ratio_weeks < 1:
+            raise ValueError("n_draws must be >= 10 and ratio_weeks >= 1")
+
+
+def _levels(quantile_names: Sequence[str]) -> list[float]:
+    return [int(name[1:]) / 100 for name in quantile_names]
+
+
+def driver_quantiles(forecast: pd.DataFrame, series: Sequence[str], metric: str, counts_cache_reads: bool,
+                     quantile_names: Sequence[str], time_column: str = "timestamp") -> pd.DataFrame:
+    """Per bucket, the forecast quantiles of the metric's driver summed over ``series`` and its targets.
+
+    Adding quantiles treats the parts as moving together (comonotonic). Empty when a
+    driver target is not forecast (e.g. no request counts, so no RPM).
+    """
+    drivers = driver_targets(metric, counts_cache_reads)
+    rows = forecast[forecast["series"].isin(list(series)) & forecast["target"].isin(drivers)]
+    if rows.empty or set(drivers) - set(rows["target"]):
+        return pd.DataFrame(columns=list(quantile_names))
+    ds = pd.to_datetime(rows[time_column])
+    if ds.dt.tz is not None:
+        ds = ds.dt.tz_convert("UTC").dt.tz_localize(None)
+    return rows.assign(ds=ds).groupby("ds")[list(quantile_names)].sum().sort_index()
+
+
+def _total_draws(quantiles: pd.DataFrame, n_draws: int, rho: float, rng: np.random.Generator) -> np.ndarray:
+    """Bucket totals, shape (draws, buckets), reproducing the forecast's quantiles."""
+    names = list(quantiles.columns)
+    levels = _levels(names)
+    mid = names[int(np.argmin(np.abs(np.asarray(levels) - 0.5)))]
+    log_mid = np.log(np.clip(quantiles[mid].to_numpy(float), 1e-9, None))
+    z_lo, z_hi = NormalDist().inv_cdf(levels[0]), NormalDist().inv_cdf(levels[-1])
+    spread_hi = (np.log(np.clip(quantiles[names[-1]].to_numpy(float), 1e-9, None)) - log_mid) / z_hi
+    spread_lo = (log_mid - np.log(np.clip(quantiles[names[0]].to_numpy(float), 1e-9, None))) / -z_lo
+    n = len(quantiles)
+    z = rho * rng.standard_normal((n_draws, 1)) + np.sqrt(1 - rho**2) * rng.standard_normal((n_draws, n))
+    spread = np.where(z > 0, np.clip(spread_hi, 0, None), np.clip(spread_lo, 0, None))
+    return np.exp(log_mid + z * spread)
+
+
+def _ratio_keys(ds: pd.DatetimeIndex, freq: str) -> np.ndarray:
+    weekend = np.asarray(ds.dayofweek >= 5, dtype=int)
+    return weekend if bucket_minutes(freq) >= 1440 else weekend * 100 + np.asarray(ds.hour)
+
+
+def _ratio_draws(history: pd.DataFrame, ds: pd.DatetimeIndex, freq: str, weeks: int, n_draws: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Peak-to-mean ratios drawn from recent history per bucket kind, shape (draws, buckets)."""
+    recent = history[np.isfinite(history["ratio"])]
+    recent = recent[recent["ds"] > recent["ds"].max() - pd.Timedelta(weeks=weeks)]
+    keys = _ratio_keys(pd.DatetimeIndex(recent["ds"]), freq)
+    pools = {key: recent["ratio"].to_numpy()[keys == key] for key in np.unique(keys)}
+    everything = recent["ratio"].to_numpy()
+    out = np.empty((n_draws, len(ds)))
+    for j, key in enumerate(_ratio_keys(ds, freq)):
+        pool = pools.get(key)
+        out[:, j] = rng.choice(pool if pool is not None and len(pool) else everything, size=n_draws)
+    return out
+
+
+def bucket_peak_draws(quantiles: pd.DataFrame, ratio_history: pd.DataFrame, freq: str, model: PeakModel,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Simulated per-minute peaks, shape (draws, buckets of ``quantiles``' index).
+
+    ``ratio_history``: ``ds, ratio`` of the unit and metric (from ``forecast_bucket_peaks``).
+    """
+    totals = _total_draws(quantiles, model.n_draws, model.error_correlation, rng)
+    ratios = _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks,
+                          model.n_draws, rng)
+    return totals / bucket_minutes(freq) * ratios
+
+
+def first_crossing(ds: pd.DatetimeIndex, values: np.ndarray, limit: float) -> pd.Timestamp:
+    """The first bucket whose value exceeds ``limit`` (NaT if none, or no limit)."""
+    if not np.isfinite(limit):
+        return pd.NaT
+    above = np.flatnonzero(np.asarray(values) > limit)
+    return pd.Timestamp(ds[above[0]]) if len(above) else pd.NaT
+
+
+def extrapolated_crossing(ds: pd.DatetimeIndex, values: np.ndarray, limit: float, max_days: int) -> pd.Timestamp:
+    """When a log-linear fit to the weekly highs of ``values`` reaches ``limit`` after the last bucket.
+
+    NaT when there is no limit, no growth, fewer than ``MIN_FIT_WEEKS`` whole weeks (a
+    month's campaign would pass for growth), or the date lies more than ``max_days``
+    after the last bucket.
+    """
+    if not np.isfinite(limit):
+        return pd.NaT
+    series = pd.Series(np.asarray(values, float), index=ds)
+    weeks = (series.index - series.index[0]).days // 7
+    weekly = series.groupby(weeks).agg(["max", "size"])
+    weekly = weekly[weekly["size"] == weekly["size"].max()]
+    if len(weekly) < MIN_FIT_WEEKS or (weekly["max"] <= 0).any():
+        return pd.NaT
+    days = weekly.index.to_numpy(float) * 7 + 3.5
+    slope, intercept = np.polyfit(days, np.log(weekly["max"].to_numpy()), 1)
+    if slope <= 0:
+        return pd.NaT
+    day = (np.log(limit) - intercept) / slope
+    last_day = (ds[-1] - ds[0]).total_seconds() / 86400
+    if day <= last_day or day - last_day > max_days:
+        return pd.NaT
+    return (pd.Timestamp(ds[0]) + pd.Timedelta(days=float(day))).normalize()
+
+
+class Window(NamedTuple):
+    """A window whose peak is forecast: a day, a month or the whole ``horizon``."""
+
+    period: str
+    kind: str
+    start: pd.Timestamp
+    end: pd.Timestamp  # the last bucket start inside
+
+
+def windows(ds: pd.DatetimeIndex, days: bool = True) -> list[Window]:
+    """The months, the whole horizon and (``days``) each day covered by the buckets ``ds``."""
+    out = [Window(p.period, "horizon" if p.period == "horizon" else "month", p.start, p.end)
+           for p in forecast_periods(pd.Series(ds)).itertuples()]
+    if days:
+        out += [Window(f"{day:%Y-%m-%d}", "day", day, ds[ds.normalize() == day].max())
+                for day in ds.normalize().unique()]
+    return out
+
+
+def window_kind(period: pd.Series) -> np.ndarray:
+    """``day``, ``month`` or ``horizon`` from period labels (``YYYY-MM-DD``, ``YYYY-MM``, ``horizon``)."""
+    return np.where(period == "horizon", "horizon", np.where(period.str.len() > 7, "day", "month"))
+
+
+def factors_for(calibration: Mapping[str, Mapping[str, float]] | None, kind: str) -> tuple[float, float]:
+    """The (P50, P90) multipliers the capacity backtest calibrated for a window kind (1, 1 if none)."""
+    entry = (calibration or {}).get(kind) or {}
+    return float(entry.get("p50", 1.0)), float(entry.get("p90", 1.0))
+
+
+def window_quantiles(draws: np.ndarray, ds: pd.DatetimeIndex, window: Window,
+                     calibration: Mapping[str, Mapping[str, float]] | None) -> tuple[float, float]:
+    """Calibrated P50 and P90 of the busiest bucket in ``window``."""
+    inside = np.asarray((ds >= window.start) & (ds <= window.end))
+    peak = draws[:, inside].max(axis=1)
+    c50, c90 = factors_for(calibration, window.kind)
+    p50 = c50 * float(np.quantile(peak, 0.5))
+    return p50, max(c90 * float(np.quantile(peak, 0.9)), p50)  # multipliers fitted apart must not cross
+
+
+def day_quantiles(draws: np.ndarray, ds: pd.DatetimeIndex,
+                  calibration: Mapping[str, Mapping[str, float]] | None) -> pd.DataFrame:
+    """Per day: ``ds`` (the day), calibrated ``p50`` and ``p90`` of its busiest minute."""
+    days = [w for w in windows(ds) if w.kind == "day"]
+    values = np.array([window_quantiles(draws, ds, w, calibration) for w in days]).reshape(-1, 2)
+    return pd.DataFrame({"ds": [w.start for w in days], "p50": values[:, 0], "p90": values[:, 1]})
+
+
+def plan_rows(draws: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: PeakModel,
+              calibration: Mapping[str, Mapping[str, float]] | None = None) -> tuple[list[dict], pd.DataFrame]:
+    """One row per period (months, then ``horizon``) and the per-day quantiles they use.
+
+    Rows hold the peak P50/P90, ``headroom_p90`` (the share of the limit left above the
+    P90 peak; negative: over) and the first day whose P50 (P90) busiest minute exceeds
+    the limit. ``calibration``: per window kind, multipliers from the capacity backtest.
+    """
+    daily = day_quantiles(draws, ds, calibration)
+    day_index = pd.DatetimeIndex(daily["ds"])
+    rows = []
+    for window in windows(ds, days=False):
+        p50, p90 = window_quantiles(draws, ds, window, calibration)
+        inside = np.asarray((day_index >= window.start.normalize()) & (day_index <= window.end))
+        row = {"period": window.period, "start": window.start, "end": window.end, "p50": p50, "p90": p90,
+               "limit": limit, "headroom_p90": (limit - p90) / limit if np.isfinite(limit) else np.nan,
+               "first_crossing_p50": first_crossing(day_index[inside], daily["p50"].to_numpy()[inside], limit),
+               "first_crossing_p90": first_crossing(day_index[inside], daily["p90"].to_numpy()[inside], limit),
+               "extrapolated_crossing_p50": pd.NaT, "extrapolated_crossing_p90": pd.NaT}
+        if window.kind == "horizon":
+            for q in ("p50", "p90"):
+                if pd.isna(row[f"first_crossing_{q}"]):
+                    row[f"extrapolated_crossing_{q}"] = extrapolated_crossing(day_index, daily[q].to_numpy(), limit,
+                                                                              model.extrapolate_days)
+        rows.append(row)
+    return rows, daily
+
+
+def unit_rng(seed: int, *names: str) -> np.random.Generator:
+    """A random stream per unit and metric, so adding a group leaves the others' draws unchanged."""
+    import zlib
+
+    return np.random.default_rng([int(seed), *(zlib.crc32(n.encode()) for n in names)])
+
+
+def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.DataFrame,
+                    members: Mapping[str, list[str]], quantile_names: Sequence[str], freq: str,
+                    model: PeakModel, time_column: str = "timestamp",
+                    calibration: Mapping[str, Mapping[str, float]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The capacity plan (:data:`PLAN_COLUMNS`) and the per-day peak quantiles of every unit.
+
+    ``members``: unit -> its series; ``limits`` indexed by unit (``rpm``, ``itpm``,
+    ``otpm``, ``itpm_counts_cache_reads``); ``ratios``: ``forecast_bucket_peaks`` output.
+    """
+    plan, buckets = [], []
+    for unit, series in members.items():
+        for metric in ("rpm", "itpm", "otpm"):
+            counts_reads = bool(limits.loc[unit, "itpm_counts_cache_reads"]) if unit in limits.index else False
+            quantiles = driver_quantiles(forecast, series, metric, counts_reads, quantile_names, time_column)
+            history = ratios[(ratios["unit"] == unit) & (ratios["metric"] == metric)]
+            if quantiles.empty or not np.isfinite(history["ratio"]).any():
+                continue
+            draws = bucket_peak_draws(quantiles, history, freq, model, unit_rng(model.seed, unit, metric))
+            ds = pd.DatetimeIndex(quantiles.index)
+            limit = float(limits.loc[unit, metric]) if unit in limits.index and metric in limits else np.nan
+            recent = history[history["ds"] > history["ds"].max() - pd.Timedelta(weeks=model.ratio_weeks)]
+            method = "measured" if recent["measured"].all() else "assumed"
+            rows, daily = plan_rows(draws, ds, limit, model, calibration)
+            plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row} for row in rows]
+            buckets.append(daily.assign(model_group=unit, metric=metric, limit=limit))
+    plan_frame = pd.DataFrame(plan, columns=list(PLAN_COLUMNS))
+    bucket_frame = (pd.concat(buckets, ignore_index=True) if buckets else
+                    pd.DataFrame(columns=["ds", "p50", "p90", "model_group", "metric", "limit"]))
+    return plan_frame, bucket_frame[["model_group", "metric", "ds", "p50", "p90", "limit"]]

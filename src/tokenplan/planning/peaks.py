@@ -1,0 +1,103 @@
+"""Per-minute peaks in history, per forecast bucket: how the busiest minute relates to the bucket total.
+
+For each unit (a model group, or one series) and metric (``rpm``, ``itpm``, ``otpm``),
+every forecast bucket of history (a day, or an hour) gets:
+
+- ``total``: the bucket's total of the metric's driver (requests; uncached input +
+  cache writes, plus cache reads where the group counts them; output tokens);
+- ``peak``: the highest per-minute value inside the bucket;
+- ``ratio``: ``peak / (total / minutes in the bucket)``, the peak-to-mean ratio.
+
+The ratio is what the capacity plan learns: it is scale-free, so forecast totals
+times historical ratios give forecast peaks. Where the usage carries measured peaks
+(request logs, ``bucket_width: 1m`` exports, peak columns) ``measured`` is true. Where
+it does not, a usage bucket's peak is its mean minute times a configured
+``assumed_peak_to_mean`` and ``measured`` is false, so every number built on it can
+say so. A unit of several series sums their per-bucket peaks: an upper bound, since
+their busiest minutes need not coincide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+METRIC_DRIVERS: dict[str, tuple[str, ...]] = {
+    "rpm": ("requests",),
+    "itpm": ("input_tokens", "cache_write_tokens"),
+    "otpm": ("output_tokens",),
+}
+PEAK_OF_METRIC = {"rpm": "peak_rpm", "itpm": "peak_itpm", "otpm": "peak_otpm"}
+MINUTES = {"D": 1440.0, "h": 60.0, "H": 60.0, "min": 1.0}
+
+__all__ = ["METRIC_DRIVERS", "bucket_minutes", "driver_targets", "forecast_bucket_peaks", "usage_peaks"]
+
+
+def bucket_minutes(freq: str) -> float:
+    """Minutes in one bucket of ``freq`` (``D``, ``h``)."""
+    try:
+        return MINUTES[freq]
+    except KeyError:
+        return pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).total_seconds() / 60.0
+
+
+def driver_targets(metric: str, counts_cache_reads: bool = False) -> tuple[str, ...]:
+    """The forecast targets whose sum drives ``metric`` (ITPM adds cache reads only where they count)."""
+    drivers = METRIC_DRIVERS[metric]
+    return (*drivers, "cache_read_tokens") if metric == "itpm" and counts_cache_reads else drivers
+
+
+def usage_peaks(usage_buckets: pd.DataFrame, units: Mapping[str, str], counts_cache_reads: Mapping[str, bool],
+                usage_freq: str, assumed_peak_to_mean: float) -> pd.DataFrame:
+    """Per usage bucket, unit and metric: ``timestamp, unit, metric, total, peak, measured``.
+
+    ``units`` maps series ids to the unit they count toward (series not in it are
+    ignored). A bucket whose driver total is unknown (NaN) is left out.
+    """
+    usage = usage_buckets[usage_buckets["series"].isin(list(units))].copy()
+    usage["unit"] = usage["series"].map(units)
+    minutes = bucket_minutes(usage_freq)
+    frames = []
+    for metric in METRIC_DRIVERS:
+        peak_column = PEAK_OF_METRIC[metric]
+        for unit, rows in usage.groupby("unit", sort=True):
+            drivers = driver_targets(metric, bool(counts_cache_reads.get(unit, False)))
+            if not all(d in rows.columns for d in drivers):
+                continue
+            total = rows[list(drivers)].sum(axis=1, min_count=len(drivers))
+            total = total.where(rows[list(drivers)].notna().all(axis=1))
+            measured_peak = rows[peak_column] if peak_column in rows.columns else pd.Series(np.nan, index=rows.index)
+            if metric == "itpm" and len(drivers) == 3:
+                # The peak column counts uncached input + cache writes; scale it by the
+                # bucket's share of cache reads (their minute-level mix is not known).
+                base = rows[list(METRIC_DRIVERS["itpm"])].sum(axis=1)
+                measured_peak = measured_peak * (total / base.where(base > 0))
+            measured = measured_peak.notna()
+            peak = measured_peak.where(measured, total / minutes * assumed_peak_to_mean)
+            frame = pd.DataFrame({"timestamp": rows["timestamp"], "unit": unit, "metric": metric,
+                                  "total": total, "peak": peak, "measured": measured})
+            frames.append(frame[frame["total"].notna()])
+    if not frames:
+        return pd.DataFrame(columns=["timestamp", "unit", "metric", "total", "peak", "measured"])
+    out = pd.concat(frames, ignore_index=True)
+    return (out.groupby(["timestamp", "unit", "metric"], sort=True)
+            .agg(total=("total", "sum"), peak=("peak", "sum"), measured=("measured", "all")).reset_index())
+
+
+def forecast_bucket_peaks(peaks: pd.DataFrame, usage_freq: str, freq: str) -> pd.DataFrame:
+    """Usage-bucket peaks rolled up to forecast buckets: ``unit, metric, ds, total, peak, ratio, measured``.
+
+    ``ds`` is the naive-UTC bucket start, as in ``target_series``. A forecast bucket
+    missing any of its usage buckets (an outage) is left out: its peak is unknown.
+    """
+    frame = peaks.copy()
+    frame["ds"] = frame["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).dt.floor(freq)
+    expected = max(int(round(bucket_minutes(freq) / bucket_minutes(usage_freq))), 1)
+    grouped = frame.groupby(["unit", "metric", "ds"], sort=True).agg(
+        total=("total", "sum"), peak=("peak", "max"), measured=("measured", "all"), n=("total", "size"))
+    grouped = grouped[grouped["n"] >= expected].drop(columns="n").reset_index()
+    mean_minute = grouped["total"] / bucket_minutes(freq)
+    grouped["ratio"] = (grouped["peak"] / mean_minute).where(mean_minute > 0)
+    return grouped

@@ -1,0 +1,178 @@
+"""The report's capacity section: peak demand per minute against the rate limits, and the gateway config.
+
+Every number comes from the planning pipeline's tables (``capacity_plan``,
+``capacity_backtest``, ``rate_limits``, ``capacity_series_demand``, ``gateway_config``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.planning.capacity_backtest import coverage_summary
+from tokenplan.planning.capacity_plots import figure_name
+from tokenplan.planning.gateway import gateway_rule
+from tokenplan.planning.rate_limits import METRICS
+
+__all__ = ["render_capacity_section"]
+
+
+def _n(value: float) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= limit:
+            return f"{value / limit:,.2f}{suffix}"
+    return f"{value:,.0f}"
+
+
+def _day(value: Any) -> str:
+    return "" if pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d}"
+
+
+def _table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def _crossing_text(row: pd.Series) -> str:
+    if pd.notna(row["first_crossing_p50"]):
+        return f"crossed at P50 on **{_day(row['first_crossing_p50'])}**" + (
+            f" (at P90 from {_day(row['first_crossing_p90'])})" if pd.notna(row["first_crossing_p90"]) else "")
+    if pd.notna(row["first_crossing_p90"]):
+        return f"crossed only at P90, from **{_day(row['first_crossing_p90'])}** (1 chance in 10 or more)"
+    later = [f"{q.upper()} around {_day(row[f'extrapolated_crossing_{q}'])}" for q in ("p50", "p90")
+             if pd.notna(row[f"extrapolated_crossing_{q}"])]
+    some_day = (" on any single day at P90, but the chance that some day of the horizon goes over is above "
+                "1 in 10" if row["headroom_p90"] < 0 else "")
+    return ("not crossed within the horizon" + some_day + (f"; extrapolating the fitted growth, crossed at "
+                                                 f"{' and '.join(later)} (an extrapolation, not a forecast)"
+                                                 if later else ""))
+
+
+def _verdict(plan: pd.DataFrame) -> str:
+    horizon = plan[(plan["period"] == "horizon") & plan["limit"].notna()]
+    if horizon.empty:
+        return "No forecast series has a rate limit in the limits table."
+    lines = []
+    crossed = horizon.assign(when=horizon["first_crossing_p50"].fillna(horizon["first_crossing_p90"]))
+    crossed = crossed[crossed["when"].notna()].sort_values("when")
+    if len(crossed):
+        first = crossed.iloc[0]
+        confidence = "P50 (more likely than not)" if pd.notna(first["first_crossing_p50"]) else "P90 only"
+        lines.append(f"**The first limit to bind: {first['model_group']} {first['metric'].upper()} "
+                     f"({_n(first['limit'])}/min) on {_day(first['when'])}, at {confidence}.**")
+    else:
+        lines.append("**No limit is crossed within the horizon, even at P90.**")
+    for row in horizon.sort_values(["model_group", "metric"]).itertuples():
+        lines.append(f"- {row.model_group} {row.metric.upper()}: horizon peak P50 {_n(row.p50)}, P90 {_n(row.p90)} "
+                     f"against {_n(row.limit)} ({row.headroom_p90:+.0%} headroom at P90); "
+                     + _crossing_text(pd.Series(row._asdict())) + ".")
+    return "\n".join(lines)
+
+
+def _plan_table(plan: pd.DataFrame) -> str:
+    shown = plan.sort_values(["model_group", "metric", "period"]).copy()
+    return _table(pd.DataFrame({
+        "model group": shown["model_group"], "metric": shown["metric"].str.upper(), "period": shown["period"],
+        "peak P50": shown["p50"].map(_n), "peak P90": shown["p90"].map(_n), "limit": shown["limit"].map(_n),
+        "headroom at P90": shown["headroom_p90"].map(lambda v: f"{v:+.0%}" if np.isfinite(v) else "–"),
+        "first day over, P50": shown["first_crossing_p50"].map(_day),
+        "first day over, P90": shown["first_crossing_p90"].map(_day),
+        "fitted growth crosses (extrapolated)": [
+            " / ".join(x for x in (_day(a) and f"P50 {_day(a)}", _day(b) and f"P90 {_day(b)}") if x)
+            for a, b in zip(shown["extrapolated_crossing_p50"], shown["extrapolated_crossing_p90"], strict=True)],
+        "peaks": shown["peak_method"],
+    }))
+
+
+def _backtest_text(backtest: pd.DataFrame, calibration: Mapping[str, Any]) -> str:
+    if backtest.empty:
+        return "No backtest windows with realised per-minute peaks: the peak forecast is not calibrated."
+    summary = coverage_summary(backtest)
+    percent = lambda v: f"{v:.0%}"  # noqa: E731
+    table = _table(pd.DataFrame({
+        "metric": summary["metric"].str.upper(), "window": summary["window"], "windows": summary["windows"],
+        "under P50": summary["under_p50"].map(percent), "under P90": summary["under_p90"].map(percent),
+        "under P50, raw": summary["under_p50_raw"].map(percent), "under P90, raw": summary["under_p90_raw"].map(percent),
+    }))
+    folds = backtest["origin"].nunique()
+    factors = "; ".join(f"{kind}: P50 x{entry['p50']:.2f}, P90 x{entry['p90']:.2f} (from {entry['windows']} "
+                        f"{entry['from']} windows)" for kind, entry in calibration.items()) or "none (too few windows)"
+    return (f"On {folds} held-out windows of history (the training backtest's folds: the out-of-sample forecast "
+            f"of totals, ratios seen up to each origin), the realised busiest minute of each day, each month and "
+            f"each whole window against the peak forecast made at the origin. A calibrated forecast has about "
+            f"50% under P50 and 90% under P90. \"Raw\" is the simulation alone; the calibrated columns scale it "
+            f"by multipliers fitted on the *other* folds only. The plan uses multipliers fitted on all folds: "
+            f"{factors}.\n\n{table}\n\nPer window: `capacity_backtest.csv`.")
+
+
+def _gateway_text(config: Mapping[str, Any], safety_margin: float) -> str:
+    rows = [{"model_name": e["model_name"], "model": e["litellm_params"]["model"],
+             **{m.upper(): _n(e["litellm_params"].get(m, np.nan)) for m in METRICS}}
+            for e in config.get("model_list", [])]
+    table = _table(pd.DataFrame(rows)) if rows else "No deployment: no forecast series has a rate limit."
+    return ("A LiteLLM proxy config, `gateway/litellm_config.yaml`: " + gateway_rule(safety_margin) + ". "
+            "LiteLLM enforces them with `router_settings.optional_pre_call_checks: "
+            "[\"enforce_model_rate_limits\"]` (its ITPM excludes cache reads; OTPM reserves `max_tokens` and is "
+            "corrected after the response; marked beta by LiteLLM).\n\n" + table)
+
+
+def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame, params: Mapping[str, Any]) -> str:
+    sources = "; ".join(sorted({f"{s}" + (f", as of {d}" if d else ", undated")
+                                for s, d in zip(limits["source"], limits["as_of"], strict=True)}))
+    reads = limits.loc[limits["itpm_counts_cache_reads"].astype(bool), "model_group"].tolist()
+    assumed = sorted(set(plan.loc[plan["peak_method"] == "assumed", "model_group"]))
+    unmatched = sorted(set(demand.loc[demand["model_group"].isna(), "series"])) if len(demand) else []
+    groups_with_many = demand.dropna(subset=["model_group"]).groupby("model_group")["series"].nunique()
+    factors = params.get("assumed_peak_to_mean", {})
+    lines = [
+        f"- Limits: {sources}. Groups: " + "; ".join(f"{g} ({m})" for g, m in
+                                                     zip(limits["model_group"], limits["models"], strict=True)) + ".",
+        "- ITPM counts uncached input + cache writes" + (f"; for {', '.join(reads)} cache reads count too (scaled "
+                                                          "by each hour's share of cache reads)" if reads else
+                                                          "; cache reads do not count") + ".",
+        f"- Peak method: each bucket's forecast total times a busiest-minute/mean-minute ratio drawn from the last "
+        f"{params.get('ratio_weeks')} weeks of history (same weekday/weekend kind); forecast errors shared over "
+        f"the horizon with correlation {params.get('error_correlation')} (assumed; checked by the backtest above); "
+        f"{params.get('n_draws')} draws; P50 and P90 then scaled by the backtest's multipliers per window kind "
+        f"(day, month, horizon), shown above. Driver totals of several targets or series add their quantiles (assumed to "
+        f"move together). A month's or the horizon's peak is its busiest bucket.",
+        "- Peaks measured from per-minute data for every group." if not assumed else
+        f"- **Peaks assumed, not measured, for {', '.join(assumed)}**: no per-minute data, so busiest minute = "
+        f"mean minute x {factors} (by usage bucket width, `planning.capacity.assumed_peak_to_mean`).",
+        "- Extrapolated crossings fit a log-linear trend to the weekly highs of the P50 and P90 peak inside the "
+        "horizon and extend it; they are not forecasts.",
+    ]
+    if (groups_with_many > 1).any():
+        lines.append("- A group with several series sums their busiest minutes per hour: an upper bound, as "
+                     "their busiest minutes need not coincide.")
+    if unmatched:
+        lines.append(f"- No rate limit known for: {', '.join(unmatched)} (not in the limits table).")
+    return "\n".join(lines)
+
+
+def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.DataFrame,
+                            rate_limits: pd.DataFrame, capacity_series_demand: pd.DataFrame,
+                            gateway_config: Mapping[str, Any], params: Mapping[str, Any],
+                            capacity_calibration: Mapping[str, Any] | None = None) -> str:
+    """The capacity section (markdown, from its ``##`` heading), figures referenced by file name."""
+    figures = "\n\n".join(f"![Capacity: {group}]({figure_name(group)})"
+                          for group in sorted(capacity_plan["model_group"].unique()))
+    return "\n\n".join([
+        "## Capacity: peak per-minute demand against the rate limits",
+        _verdict(capacity_plan),
+        figures,
+        "Peak per minute per model group, month and the whole horizon (P50/P90 of the busiest minute; headroom = "
+        "share of the limit left above the P90 peak; `capacity_plan.csv`):\n\n" + _plan_table(capacity_plan),
+        "### Backtest of the peak forecast\n\n" + _backtest_text(
+            capacity_backtest, capacity_calibration if params.get("calibrate", True) else {}),
+        "### Gateway config\n\n" + _gateway_text(gateway_config, float(params["gateway"]["safety_margin"])),
+        "### Capacity assumptions\n\n" + _assumptions(capacity_plan, rate_limits, capacity_series_demand, params),
+    ])
+

@@ -1,0 +1,207 @@
+"""Peak forecast and crossing dates on series with a known growth; the planning pipeline on an in-memory catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from tokenplan.planning.capacity import PLAN_COLUMNS, PeakModel, capacity_tables, extrapolated_crossing
+from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+GROWTH_PER_DAY = 0.01      # 1% a day
+BURST = 2.0                # busiest minute = 2x the hour's mean minute
+HISTORY_END = pd.Timestamp("2026-03-01", tz="UTC")
+HOUR_SHAPE = np.where((np.arange(24) >= 9) & (np.arange(24) < 17), 1.0, 0.25)
+
+
+def _usage(days: int = 70) -> pd.DataFrame:
+    """Hourly usage of one model growing 1% a day, with a fixed daily shape and burst factor."""
+    hours = pd.date_range(HISTORY_END - pd.Timedelta(days=days), HISTORY_END, freq="h", inclusive="left")
+    age = (hours - HISTORY_END) / pd.Timedelta(days=1)
+    requests = 600.0 * HOUR_SHAPE[hours.hour] * np.exp(GROWTH_PER_DAY * age)
+    return pd.DataFrame({"timestamp": hours, "series": "claude-sonnet-4-5", "requests": requests,
+                         "input_tokens": requests * 1000, "cache_write_tokens": requests * 100,
+                         "cache_read_tokens": requests * 500, "output_tokens": requests * 200,
+                         "peak_rpm": requests / 60 * BURST, "peak_itpm": requests * 1100 / 60 * BURST,
+                         "peak_otpm": requests * 200 / 60 * BURST})
+
+
+def _forecast(days: int = 91) -> pd.DataFrame:
+    """A daily forecast continuing the same growth, +-10% at P10/P90."""
+    ds = pd.date_range(HISTORY_END, periods=days, freq="D")
+    daily = 600.0 * HOUR_SHAPE.sum() * np.exp(GROWTH_PER_DAY * ((ds - HISTORY_END) / pd.Timedelta(days=1) + 0.5))
+    rows = []
+    for target, per_request in (("requests", 1), ("input_tokens", 1000), ("cache_write_tokens", 100),
+                                ("cache_read_tokens", 500), ("output_tokens", 200)):
+        total = daily * per_request
+        rows.append(pd.DataFrame({"series": "claude-sonnet-4-5", "target": target, "timestamp": ds,
+                                  "p10": total * 0.9, "p50": total, "p90": total * 1.1}))
+    return pd.concat(rows, ignore_index=True)
+
+
+class _KeptDataset(MemoryDataset):
+    """A memory dataset the runner does not empty once its consumers are done, for inspection."""
+
+    def _release(self) -> None:
+        pass
+
+
+def _limits(rpm: float) -> pd.DataFrame:
+    return pd.DataFrame({"rpm": [rpm], "itpm": [np.nan], "otpm": [np.nan], "itpm_counts_cache_reads": [False]},
+                        index=["Claude Sonnet 4.x"])
+
+
+def _peak_rpm_today(day: int) -> float:
+    """The true busiest minute on forecast day ``day`` (peak hours' mean minute x burst)."""
+    return 600.0 * np.exp(GROWTH_PER_DAY * (day + 0.5)) / 60 * BURST
+
+
+def test_crossing_date_on_a_series_with_known_growth():
+    usage = _usage()
+    ratios = forecast_bucket_peaks(usage_peaks(usage, {"claude-sonnet-4-5": "Claude Sonnet 4.x"}, {}, "h", 9.0),
+                                   "h", "D")
+    assert ratios["measured"].all()
+    limit = _peak_rpm_today(40) * 0.999  # crossed on day 40 at P50
+    plan, buckets = capacity_tables(_forecast(), ratios, _limits(limit), {"Claude Sonnet 4.x": ["claude-sonnet-4-5"]},
+                                    ["p10", "p50", "p90"], "D", PeakModel(n_draws=400))
+    assert list(plan.columns) == list(PLAN_COLUMNS)
+    horizon = plan[(plan["period"] == "horizon") & (plan["metric"] == "rpm")].iloc[0]
+    expected = HISTORY_END.tz_localize(None) + pd.Timedelta(days=40)
+    assert abs((horizon["first_crossing_p50"] - expected).days) <= 1
+    assert horizon["first_crossing_p90"] < horizon["first_crossing_p50"]
+    # P50 of the busiest minute tracks the truth every day (the ratio is exact here).
+    rpm = buckets[buckets["metric"] == "rpm"].reset_index(drop=True)
+    truth = np.array([_peak_rpm_today(d) for d in range(len(rpm))])
+    np.testing.assert_allclose(rpm["p50"], truth, rtol=0.02)
+    assert plan["period"].tolist()[:4] == ["2026-03", "2026-04", "2026-05", "horizon"]
+    assert horizon["headroom_p90"] < 0
+
+
+def test_extrapolated_crossing_after_the_horizon():
+    ds = pd.date_range("2026-01-01", periods=91, freq="D")
+    values = 100 * np.exp(GROWTH_PER_DAY * np.arange(91))
+    limit = 100 * np.exp(GROWTH_PER_DAY * 150)
+    when = extrapolated_crossing(ds, values, limit, max_days=730)
+    assert abs((when - (ds[0] + pd.Timedelta(days=150))).days) <= 4  # weekly highs lead by up to 6 days
+    assert pd.isna(extrapolated_crossing(ds, values[::-1], limit, max_days=730))  # shrinking: never
+
+
+def test_hourly_forecast_gives_hourly_buckets():
+    usage = _usage(28)
+    ratios = forecast_bucket_peaks(usage_peaks(usage, {"claude-sonnet-4-5": "g"}, {}, "h", 9.0), "h", "h")
+    daily = _forecast(7)
+    hourly = []
+    for row in daily.itertuples():
+        hours = pd.date_range(row.timestamp, periods=24, freq="h")
+        share = HOUR_SHAPE / HOUR_SHAPE.sum()
+        hourly.append(pd.DataFrame({"series": row.series, "target": row.target, "timestamp": hours,
+                                    "p10": row.p10 * share, "p50": row.p50 * share, "p90": row.p90 * share}))
+    plan, buckets = capacity_tables(pd.concat(hourly), ratios, _limits(np.inf).rename(index={"Claude Sonnet 4.x": "g"}),
+                                    {"g": ["claude-sonnet-4-5"]}, ["p10", "p50", "p90"], "h", PeakModel(n_draws=200))
+    rpm = buckets[buckets["metric"] == "rpm"].set_index("ds")["p50"]
+    assert len(rpm) == 7  # the busiest minute of each day, from hourly buckets
+    # Ratios are learned per hour of the day; the day's busiest of 8 noisy peak hours sits a little above
+    # the peak hours' median (each +-10% at P10/P90).
+    assert _peak_rpm_today(6) <= rpm.iloc[-1] <= 1.15 * _peak_rpm_today(6)
+
+
+def test_planning_pipeline_on_an_in_memory_catalog():
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT_ROOT)
+    # Two workspaces of one model, 3:1: one model group, two gateway deployments.
+    shares = {"claude-sonnet-4-5/team-a": 0.75, "claude-sonnet-4-5/team-b": 0.25}
+    counts = ["requests", "input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens",
+              "peak_rpm", "peak_itpm", "peak_otpm"]
+    usage = pd.concat([_usage().assign(series=name, **{c: lambda f, c=c, k=k: f[c] * k for c in counts})
+                       for name, k in shares.items()], ignore_index=True)
+    forecast = pd.concat([_forecast(28).assign(series=name, **{q: lambda f, q=q, k=k: f[q] * k
+                                                               for q in ("p10", "p50", "p90")})
+                          for name, k in shares.items()], ignore_index=True)
+    # Out-of-sample predictions of the 28 days after an origin 36 days before the end (exact, +-10%).
+    backtest = forecast.rename(columns={"timestamp": "ds"}).assign(
+        ds=lambda f: f["ds"] - pd.Timedelta(days=35), origin=HISTORY_END.tz_localize(None) - pd.Timedelta(days=36),
+        method="xgboost")
+    backtest[["p10", "p50", "p90"]] *= np.exp(-GROWTH_PER_DAY * 35)
+    params = {name: yaml.safe_load((PROJECT_ROOT / "conf" / "base" / f"parameters_{name}.yml").read_text())[name]
+              for name in ("planning", "ingestion", "feature_engineering", "training")}
+    params["planning"]["capacity"]["n_draws"] = 200
+    rate_limits_raw = pd.DataFrame({"model_group": ["Claude Sonnet 4.x"], "models": ["claude-sonnet-4-5"],
+                                    "rpm": ["25"], "itpm": [""], "otpm": ["100000"]})
+    catalog = DataCatalog()
+    for name, value in {"usage_buckets": usage, "forecast": forecast, "backtest_predictions": backtest,
+                        "rate_limits_raw": rate_limits_raw}.items():
+        catalog[name] = value
+    for name in ("planning", "ingestion", "feature_engineering", "training"):
+        catalog[f"params:{name}"] = params[name]
+    catalog["params:planning.capacity"] = params["planning"]["capacity"]
+    outputs = ("capacity_plan", "gateway_config", "capacity_backtest", "capacity_calibration", "capacity_figures")
+    for name in outputs:
+        catalog[name] = _KeptDataset(copy_mode="assign")
+    capacity_nodes = pipelines["planning"].only_nodes("build_rate_limits", "build_peak_history", "plan_capacity",
+                                         "backtest_capacity", "build_gateway_config", "plot_capacity")
+    SequentialRunner().run(capacity_nodes, catalog)
+    plan = catalog["capacity_plan"].load()
+    rpm = plan[(plan["metric"] == "rpm") & (plan["period"] == "horizon")].iloc[0]
+    assert rpm["limit"] == 25 and pd.notna(rpm["first_crossing_p50"])
+    assert plan.loc[plan["metric"] == "itpm", "limit"].isna().all()
+    entries = {e["model_name"]: e["litellm_params"] for e in catalog["gateway_config"].load()["model_list"]}
+    assert set(entries) == {"claude-sonnet-4-5:team-a", "claude-sonnet-4-5:team-b"}
+    assert abs(entries["claude-sonnet-4-5:team-a"]["rpm"] - 25 * 0.9 * 0.75) <= 1
+    assert abs(entries["claude-sonnet-4-5:team-b"]["rpm"] - 25 * 0.9 * 0.25) <= 1
+    assert sum(e["rpm"] for e in entries.values()) <= 25 * 0.9 and "itpm" not in entries["claude-sonnet-4-5:team-a"]
+    backtest_rows = catalog["capacity_backtest"].load()
+    assert set(backtest_rows["kind"]) == {"day", "month", "horizon"} and backtest_rows["under_p90"].dtype == bool
+    # One fold: nothing to cross-calibrate with, so the reported coverage is the raw simulation's.
+    assert (backtest_rows["p90"] == backtest_rows["p90_raw"]).all()
+    calibration = catalog["capacity_calibration"].load()
+    assert calibration["day"]["p50"] == pytest.approx(1.0, abs=0.05)  # exact predictions, exact ratios
+    assert list(catalog["capacity_figures"].load()) == ["capacity_Claude_Sonnet_4.x.png"]
+
+
+def test_without_per_minute_data_peaks_are_assumed_and_labelled():
+    from tokenplan.reporting.capacity_section import render_capacity_section
+
+    usage = _usage().drop(columns=["peak_rpm", "peak_itpm", "peak_otpm"])
+    ratios = forecast_bucket_peaks(usage_peaks(usage, {"claude-sonnet-4-5": "Claude Sonnet 4.x"}, {}, "h", BURST),
+                                   "h", "D")
+    assert not ratios["measured"].any()
+    plan, _ = capacity_tables(_forecast(), ratios, _limits(30.0), {"Claude Sonnet 4.x": ["claude-sonnet-4-5"]},
+                              ["p10", "p50", "p90"], "D", PeakModel(n_draws=200))
+    assert (plan["peak_method"] == "assumed").all()
+    # The assumed burst factor equals the true one here, so the crossing still comes out right.
+    horizon = plan[(plan["period"] == "horizon") & (plan["metric"] == "rpm")].iloc[0]
+    expected_day = int(np.ceil(np.log(30.0 / _peak_rpm_today(0)) / GROWTH_PER_DAY))
+    assert abs((horizon["first_crossing_p50"] - (HISTORY_END.tz_localize(None)
+                                                 + pd.Timedelta(days=expected_day))).days) <= 1
+    limits = pd.DataFrame({"model_group": ["Claude Sonnet 4.x"], "models": ["claude-sonnet-4-5"], "rpm": [30.0],
+                           "itpm": [np.nan], "otpm": [np.nan], "itpm_counts_cache_reads": [False], "as_of": [""],
+                           "source": ["limits.csv"]})
+    demand = pd.DataFrame({"model_group": ["Claude Sonnet 4.x"], "series": ["claude-sonnet-4-5"], "metric": ["rpm"],
+                           "p50": [1.0], "p90": [1.0]})
+    text = render_capacity_section(plan, pd.DataFrame(), limits, demand, {"model_list": []},
+                                   {"gateway": {"safety_margin": 0.1}, "assumed_peak_to_mean": {"h": BURST}})
+    assert "Peaks assumed, not measured, for Claude Sonnet 4.x" in text and "limits.csv, undated" in text
+
+
+def test_one_minute_buckets_are_their_own_per_minute_peaks():
+    from tokenplan.usage_buckets import to_buckets
+
+    minutes = pd.date_range("2026-01-01", periods=120, freq="min", tz="UTC")
+    usage = pd.DataFrame({"timestamp": minutes.repeat(2), "model": "claude-opus-4-5",
+                          "service_tier": ["standard", "priority"] * 120,  # two rows per minute, one series
+                          "input_tokens": 10.0, "cache_write_tokens": 5.0, "cache_read_tokens": 100.0,
+                          "output_tokens": np.tile([1.0, 2.0], 120)})
+    usage.loc[usage["timestamp"] == minutes[70], "input_tokens"] = 500.0
+    hourly = to_buckets(usage, "h", ["model"]).set_index("timestamp")
+    assert hourly["input_tokens"].tolist() == [1200.0, 1200.0 + 2 * 490.0]
+    assert hourly["peak_itpm"].tolist() == [30.0, 1010.0]  # (input + cache writes) of the busiest minute
+    assert hourly["peak_otpm"].tolist() == [3.0, 3.0] and "peak_rpm" not in hourly  # no request counts
