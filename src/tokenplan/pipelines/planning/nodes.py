@@ -48,7 +48,9 @@ def build_peak_history(usage_buckets: pd.DataFrame, rate_limits: pd.DataFrame, i
     """Per model group and series, metric and forecast bucket of history: total, busiest minute, ratio."""
     groups = group_of_series(usage_buckets["series"].unique(), rate_limits, ingestion_params.get("model_aliases"))
     reads = dict(zip(rate_limits["model_group"], rate_limits["itpm_counts_cache_reads"], strict=True))
-    usage_freq, assumed = ingestion_params["bucket"], params["assumed_peak_to_mean"]
+    # The width ingestion used (detected from the data when ingestion.bucket is auto).
+    usage_freq = usage_buckets.attrs.get("bucket") or ingestion_params["bucket"]
+    assumed = params["assumed_peak_to_mean"]
     factor = float(assumed.get(usage_freq, assumed.get("h")))
     by_group = usage_peaks(usage_buckets, groups, reads, usage_freq, factor)
     by_series = usage_peaks(usage_buckets, {s: s for s in usage_buckets["series"].unique()},
