@@ -16,7 +16,11 @@ The plan uses, per series and target, whichever candidate wins on the tuning fol
   competitions.
 
 All are point forecasts; intervals come from their own out-of-sample errors
-(``tokenplan.conformal``), the same way for every method.
+(``tokenplan.conformal``), the same way for every method. A planner-stated event effect
+(``effect`` in the events calendar) is part of the plan whichever method forecasts a
+series: the seasonal naive and MSTL, which read the raw series, are multiplied by it at
+the target time as XGBoost and the seasonal mean are through their anchors. Without
+that, an ensemble or a baseline chosen for a series would quietly drop a planned launch.
 """
 
 from __future__ import annotations
@@ -71,6 +75,9 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
     mstl_points = _mstl_points(series, origin, spec.horizon, spec.freq, seasons)
     merged = base.merge(mstl_points, on=["series", "target", "ds"], how="left")
     points["mstl"] = merged["point"].to_numpy()
+    stated = np.exp(rows["stated_effect"].to_numpy()) if "stated_effect" in rows else 1.0
+    for raw in ("seasonal_naive", "mstl"):
+        points[raw] = points[raw] * stated
     members = ensemble_members(list(points))
     logs = np.stack([np.log1p(np.clip(points[m], 0, None)) for m in members])
     with np.errstate(invalid="ignore"):

@@ -15,7 +15,9 @@ __all__ = ["errors_by_fold", "errors_by_step", "quantile_calibration", "where_mo
 
 
 def _scored(predictions: pd.DataFrame) -> pd.DataFrame:
-    rows = predictions[np.isfinite(predictions["y"])].copy()
+    """Rows with a known ``y`` on the backtest folds (tuning folds chose the methods: not graded)."""
+    graded = predictions[predictions["role"] == "backtest"] if "role" in predictions else predictions
+    rows = graded[np.isfinite(graded["y"])].copy()
     rows["series"] = rows["series"].astype(str)
     rows["target"] = rows["target"].astype(str)
     return rows
@@ -41,7 +43,7 @@ def errors_by_step(predictions: pd.DataFrame, median: str = "p50", steps_per_blo
 
 
 def quantile_calibration(predictions: pd.DataFrame, quantiles: dict[str, float],
-                         method: str = "xgboost") -> pd.DataFrame:
+                         method: str = "chosen") -> pd.DataFrame:
     """Share of actuals at or below each quantile forecast, per target and fold, beside the
     nominal level (``quantiles``: column -> level, e.g. ``{"p10": 0.1}``); a calibrated
     forecast has shares near the nominal levels."""
@@ -53,12 +55,14 @@ def quantile_calibration(predictions: pd.DataFrame, quantiles: dict[str, float],
     return shares
 
 
-def where_model_loses(metrics: pd.DataFrame, model: str = "xgboost") -> pd.DataFrame:
-    """Per series and target: the model's MASE, the best baseline and its MASE, and the
-    margin (baseline minus model; negative where a baseline wins), worst first."""
+def where_model_loses(metrics: pd.DataFrame, model: str = "chosen",
+                      baselines_of: tuple[str, ...] = ("seasonal_naive", "mstl")) -> pd.DataFrame:
+    """Per series and target: the ``model``'s MASE (the method chosen per series by default),
+    the best simple baseline and its MASE, and the margin (baseline minus model; negative
+    where a baseline wins), worst first."""
     per_series = metrics[metrics["series"] != "all"].pivot_table(index=["series", "target"], columns="method",
                                                                  values="mase")
-    baselines = per_series.drop(columns=model)
+    baselines = per_series[[b for b in baselines_of if b in per_series.columns]]
     table = pd.DataFrame({"model_mase": per_series[model], "best_baseline": baselines.idxmin(axis=1),
                           "baseline_mase": baselines.min(axis=1)})
     table["margin"] = table["baseline_mase"] - table["model_mase"]

@@ -139,6 +139,11 @@ def _costs(inputs: ReportInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
     return shown, prices
 
 
+def unpriced_models(prices: dict[str, UnitPrices | None]) -> list[str]:
+    """Models with no price (neither genai-prices nor the price table): the report names them."""
+    return sorted(m for m, p in prices.items() if p is None)
+
+
 def events_in_horizon(events: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
     """Events overlapping the horizon [first, last] (naive UTC days), each with a ``note``
     (planned, or in force since before the horizon) and the ``effect assumed`` for it.
@@ -207,7 +212,7 @@ def render_report(inputs: ReportInputs) -> str:
         bucket_name=_BUCKET_NAMES.get(s["freq"], s["freq"]), settings=s,
         per_model=_per_model(inputs), monthly=_monthly(inputs), forecast_figures=inputs.forecast_figures,
         method_section=render_method_section(inputs.layout, inputs.selection, inputs.backtest, names),
-        unpriced=[m for m, p in inputs.prices.items() if p is None], data_notes=data_notes(inputs.ingestion),
+        unpriced=unpriced_models(inputs.prices), data_notes=data_notes(inputs.ingestion),
         drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,
         importance=_importance(inputs), costs=cost_table, prices=price_table, events=events,
         history={"first": history["ds"].min(), "last": history["ds"].max(), "series": history["series"].nunique(),

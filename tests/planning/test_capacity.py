@@ -129,7 +129,7 @@ def test_planning_pipeline_on_an_in_memory_catalog():
     # Out-of-sample predictions of the 28 days after an origin 36 days before the end (exact, +-10%).
     backtest = forecast.rename(columns={"timestamp": "ds"}).assign(
         ds=lambda f: f["ds"] - pd.Timedelta(days=35), origin=HISTORY_END.tz_localize(None) - pd.Timedelta(days=36),
-        method="xgboost")
+        method="chosen")
     backtest[["p10", "p50", "p90"]] *= np.exp(-GROWTH_PER_DAY * 35)
     params = {name: yaml.safe_load((PROJECT_ROOT / "conf" / "base" / f"parameters_{name}.yml").read_text())[name]
               for name in ("planning", "ingestion", "feature_engineering", "training")}

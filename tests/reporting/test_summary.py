@@ -80,7 +80,7 @@ def test_risks_are_ranked_and_at_most_three():
     # The baseline wins everywhere for model-b (its share of cost: half), the history is
     # 108 days (1 - 108/730 of two years missing), a stated launch adds 5% of cost.
     backtest = fx.backtest()
-    model_b = (backtest["series"] == "model-b") & (backtest["method"] == "xgboost")
+    model_b = (backtest["series"] == "model-b") & (backtest["method"] == "chosen")
     backtest.loc[model_b, "mase"] = 3.0
     drivers = pd.DataFrame({"series": ["model-a"], "target": ["input_tokens"], "period": ["2026-12"],
                             "driver": ["Launch (stated x1.30)"], "kind": ["stated"], "effect": [0.3],

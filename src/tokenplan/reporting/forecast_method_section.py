@@ -58,7 +58,7 @@ def baseline_wins(metrics: pd.DataFrame) -> pd.DataFrame:
 def render_method_section(layout: dict[str, Any], selection: dict[str, Any], metrics: pd.DataFrame,
                           quantile_names: list[str]) -> str:
     """Markdown: layout, chosen method per series, every candidate's backtest, and where a baseline wins."""
-    methods = selection.get("methods", {})
+    methods = (selection or {}).get("methods", {})
     chosen = pd.DataFrame([{"series": k.split("|")[0], "target": k.split("|")[1], "method": v}
                            for k, v in sorted(methods.items())])
     per_series = metrics[metrics["series"] != "all"].pivot_table(index=["series", "target"], columns="method",
@@ -81,7 +81,7 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
                  "series' intervals with that in mind.")
     lower, upper = quantile_names[0].upper(), quantile_names[-1].upper()
     return "\n\n".join([
-        "### Layout\n\n" + _layout_text(layout),
+        *(["### Layout\n\n" + _layout_text(layout)] if layout else []),
         "### Method per series (chosen on the tuning folds) and backtest MASE of every candidate\n\n"
         "`ensemble` is the geometric mean of XGBoost (when trained), MSTL and the seasonal mean; `chosen` is "
         "the method picked for each series, graded on the backtest folds.\n\n" + _table(shown),

@@ -203,13 +203,29 @@ def _first_limit(capacity_plan: pd.DataFrame | None) -> dict[str, Any] | None:
     return {"crossed": False, **{c: row[c] for c in CAPACITY_COLUMNS}}
 
 
+_RISK_FREE_KINDS = ("batch", "caching")  # same provider, same terms: no migration risk to price
+
+
 def _best_route(roi_summary: pd.DataFrame | None) -> dict[str, Any] | None:
-    """The route with the highest 12-month NPV at P50 (whether or not it pays back)."""
+    """The route with the highest 12-month NPV at P50 (whether or not it pays back).
+
+    Where that route carries risks the numbers do not price (a relay or a reseller, by
+    its ``kind``), the best risk-free route (batch, caching) comes with it, so the
+    summary never shows a risky saving without the safe one beside it.
+    """
     if roi_summary is None or roi_summary.empty:
         return None
-    row = roi_summary.sort_values("npv_12m_p50", ascending=False).iloc[0]
-    return {**{c: row[c] for c in ROI_COLUMNS}, "pays_back": bool(row["npv_12m_p50"] > 0),
-            "routes": len(roi_summary)}
+    ranked = roi_summary.sort_values("npv_12m_p50", ascending=False)
+    row = ranked.iloc[0]
+    out = {**{c: row[c] for c in ROI_COLUMNS}, "pays_back": bool(row["npv_12m_p50"] > 0),
+           "routes": len(roi_summary), "risky": False, "risk_free": None,
+           "kind": row["kind"] if "kind" in ranked.columns else None}
+    if "kind" in ranked.columns and row["kind"] not in _RISK_FREE_KINDS:
+        safe = ranked[ranked["kind"].isin(_RISK_FREE_KINDS)]
+        out["risky"] = True
+        if len(safe):
+            out["risk_free"] = {c: safe.iloc[0][c] for c in ROI_COLUMNS}
+    return out
 
 
 def _since_last_run(previous: dict[str, Any] | None, totals: pd.DataFrame, cost: dict[str, float],

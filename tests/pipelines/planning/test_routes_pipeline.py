@@ -14,7 +14,7 @@ from kedro.runner import SequentialRunner
 from tokenplan.pipelines.planning.pipeline import create_pipeline
 from tokenplan.pipelines.reporting.nodes import render_routes
 from tokenplan.planning.prices import PRICE_TABLE_COLUMNS
-from tokenplan.report import _costs
+from tokenplan.report import _costs, unpriced_models
 from tests.planning.totals_fixture import TOKENS, forecast_totals
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -56,7 +56,10 @@ def _run(billed: pd.DataFrame | None = None) -> dict:
     catalog["params:feature_engineering"] = {"freq": "D"}
     for name in OUTPUTS:
         catalog[name] = _Kept()
-    SequentialRunner().run(create_pipeline(), catalog)
+    routes_and_roi = create_pipeline().only_nodes(
+        "price_models", "estimate_costs", "compute_route_rates", "compute_route_costs", "price_history", "compute_roi",
+        "compute_sensitivity", "check_prices")
+    SequentialRunner().run(routes_and_roi, catalog)
     out = {name: catalog[name].load() for name in OUTPUTS}
     section = render_routes(*(out[n] for n in ("route_costs", "route_rates", "roi_summary", "roi_cashflow",
                                                "roi_sensitivity", "price_check", "model_prices")),
@@ -91,10 +94,11 @@ def test_mixed_providers_are_priced_and_the_unpriced_model_is_named_not_fatal(ru
     assert prices["our-finetune"] is None
     assert set(run["route_costs"]["model"]) == {"claude-sonnet-4-5", "gpt-4o-2024-08-06"}
     assert "`our-finetune` — add it to the price table" in run["section"]["markdown"]
-    report_costs = _costs(type("Inputs", (), {"quantile_names": ["p10", "p50", "p90"], "costs": run["cost_forecast"],
-                                              "prices": prices})())
-    assert "**our-finetune**: no price: add it to the price table" in report_costs
-    assert "| gpt-4o-2024-08-06 | openai |" in report_costs
+    _, price_rows = _costs(type("Inputs", (), {"quantile_names": ["p10", "p50", "p90"],
+                                               "costs": run["cost_forecast"], "prices": prices})())
+    assert price_rows.set_index("model").loc["gpt-4o-2024-08-06", "provider"] == "openai"
+    assert "our-finetune" not in set(price_rows["model"])
+    assert unpriced_models(prices) == ["our-finetune"]  # the report names it: "no price: add it to the price table"
 
 
 def test_the_relay_saves_list_minus_credit_over_fx_and_its_arithmetic_is_shown(run):

@@ -50,6 +50,9 @@ def build_peak_history(usage_buckets: pd.DataFrame, rate_limits: pd.DataFrame, i
     reads = dict(zip(rate_limits["model_group"], rate_limits["itpm_counts_cache_reads"], strict=True))
     # The width ingestion used (detected from the data when ingestion.bucket is auto).
     usage_freq = usage_buckets.attrs.get("bucket") or ingestion_params["bucket"]
+    if usage_freq == "auto":  # a table that did not come through ingestion: read the grid off it
+        steps = usage_buckets["timestamp"].drop_duplicates().sort_values().diff().dropna()
+        usage_freq = "D" if len(steps) and steps.min() >= pd.Timedelta(days=1) else "h"
     assumed = params["assumed_peak_to_mean"]
     factor = float(assumed.get(usage_freq, assumed.get("h")))
     by_group = usage_peaks(usage_buckets, groups, reads, usage_freq, factor)
