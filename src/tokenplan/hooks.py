@@ -20,6 +20,7 @@ from tokenplan.source_labels import label_source
 logger = logging.getLogger(__name__)
 
 EVENT_COLUMNS = ["start", "end", "name", "kind", "scope"]
+DEMO_LIMITS_MARKER = "rate_limits_demo"  # conf/base/rate_limits_demo_<date>.csv
 
 
 class SourceLabelHooks:
@@ -55,12 +56,15 @@ class SourceLabelHooks:
 
 
 class DemoEventsHooks:
-    """The demo's events calendar goes with the demo's usage only.
+    """The demo's events calendar and example rate limits go with the demo's usage only.
 
     ``raw_events`` defaults to the demo calendar in ``conf/base``; a user who points
     ``raw_usage`` at their own data (any environment, or ``conf/local``) and leaves
     ``raw_events`` alone would otherwise forecast their traffic with the demo's
-    campaigns. Then the calendar is empty, and the log says how to give one.
+    campaigns. Then the calendar is empty, and the log says how to give one. Likewise
+    ``rate_limits_raw`` defaults to the demo's dated example limits: with the user's own
+    usage it is replaced by no limits (peaks are planned, no limit is assumed) unless
+    ``rate_limits_file`` or the catalog names theirs.
     """
 
     @hook_impl
@@ -74,6 +78,17 @@ class DemoEventsHooks:
             logger.warning("raw_usage is not the demo, so the demo's events calendar is not used: no events are "
                            "assumed. Give yours as raw_events (README, 'Your own usage data').")
             catalog["raw_events"] = MemoryDataset(pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS}))
+        try:
+            limits = catalog.get("rate_limits_raw")
+            limits_path = str(limits._describe().get("filepath") or "")
+        except Exception:  # no limits in this catalog (a test catalog): nothing to guard
+            return
+        if DEMO_LIMITS_MARKER in Path(limits_path).name and not isinstance(usage, DemoTrafficDataset):
+            logger.warning("raw_usage is not the demo, so the demo's example rate limits are not used: peaks are "
+                           "planned against no limit. Give yours with --params rate_limits_file=PATH (README, "
+                           "'Capacity plan').")
+            catalog["rate_limits_raw"] = MemoryDataset(pd.DataFrame(columns=["model_group", "models", "rpm", "itpm",
+                                                                             "otpm"]))
 
 
 class RunGuardHooks:

@@ -23,14 +23,16 @@ def cost_by_period(totals: pd.DataFrame, prices: dict[str, UnitPrices | None],
 
     Series whose model has no price (``None``) are left out; the report lists them.
     """
+    keys = ["series", "period", "start", "end", "buckets"]
     priced = totals[totals["target"].isin(PRICED_TARGETS)].copy()
     model = priced["series"].str.split("/").str[0]
-    priced = priced[model.map(lambda m: prices.get(m) is not None)]
+    priced = priced[model.map(lambda m: prices.get(m) is not None).to_numpy(dtype=bool)]
+    if priced.empty:  # no token counts (e.g. request counts only) or no priced model: nothing to cost
+        return pd.DataFrame(columns=[*keys, *quantile_names])
     model = priced["series"].str.split("/").str[0]
     rate = [prices[m].usd_per_mtok[t] / 1e6 for m, t in zip(model, priced["target"], strict=True)]
     for name in quantile_names:
         priced[name] = priced[name] * rate
-    keys = ["series", "period", "start", "end", "buckets"]
     cost = priced.groupby(keys, sort=False)[quantile_names].sum()
     median = quantile_names[len(quantile_names) // 2]
     split = priced.pivot_table(index=keys, columns="target", values=median, aggfunc="sum", sort=False)

@@ -58,7 +58,10 @@ def _crossing_text(row: pd.Series) -> str:
 def _verdict(plan: pd.DataFrame) -> str:
     horizon = plan[(plan["period"] == "horizon") & plan["limit"].notna()]
     if horizon.empty:
-        return "No forecast series has a rate limit in the limits table."
+        return ("**No rate limit applies to the forecast series**: no limits were given for them (your own usage "
+                "is never checked against the demo's example limits). The busiest-minute peaks below are planned "
+                "anyway; pass your limits with `--params rate_limits_file=PATH` or read them from the Admin API "
+                "(README, \"Capacity plan\").")
     lines = []
     crossed = horizon.assign(when=horizon["first_crossing_p50"].fillna(horizon["first_crossing_p90"]))
     crossed = crossed[crossed["when"].notna()].sort_values("when")

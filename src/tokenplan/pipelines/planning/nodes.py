@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -36,10 +37,20 @@ def _members(groups: dict[str, str]) -> dict[str, list[str]]:
     return members
 
 
-def build_rate_limits(rate_limits_raw: pd.DataFrame) -> pd.DataFrame:
-    """The validated limits table (a limits file's rows, or the Admin API dataset's table)."""
+def build_rate_limits(rate_limits_raw: pd.DataFrame, usage_buckets: pd.DataFrame) -> pd.DataFrame:
+    """The validated limits table (a limits file's rows, or the Admin API dataset's table).
+
+    With no limits given (an empty table: the user's own data without a limits file),
+    each model is its own group with no limit, so its peaks are still planned.
+    """
     if list(rate_limits_raw.columns) == list(LIMIT_COLUMNS):
         return rate_limits_raw.reset_index(drop=True)
+    if rate_limits_raw.empty:
+        models = sorted({str(s).split("/")[0] for s in usage_buckets["series"].unique()})
+        return pd.DataFrame({"model_group": models, "models": models, "rpm": np.nan, "itpm": np.nan,
+                             "otpm": np.nan, "itpm_counts_cache_reads": False, "as_of": "",
+                             "source": "no limits given"}, columns=list(LIMIT_COLUMNS)).astype(
+            {"rpm": float, "itpm": float, "otpm": float})
     return limits_from_file(rate_limits_raw)
 
 
@@ -187,9 +198,18 @@ def _route_months(costs: pd.DataFrame, forecast_totals: pd.DataFrame, baseline: 
 def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_costs: pd.DataFrame,
                 params: dict[str, Any], training_params: dict[str, Any],
                 fe_params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """ROI summary (one row per candidate route) and its monthly cash flow against the baseline."""
+    """ROI summary (one row per candidate route) and its monthly cash flow against the baseline.
+
+    Usage without token counts (request counts only) has no cost, so both tables are empty.
+    """
     routes, baseline = _routes(params)
     names = quantile_columns(training_params["quantiles"])
+    if costs.empty:
+        return (pd.DataFrame(columns=["route", "kind", "one_time_cost_usd",
+                                      *[f"{k}_{q}" for k in ("monthly_saving", "payback_month", "npv_12m")
+                                        for q in names], "annual_discount_rate"]),
+                pd.DataFrame(columns=["route", "month", *[f"saving_{q}" for q in names],
+                                      *[f"cumulative_{q}" for q in names], "extrapolated"]))
     whole = history_costs[history_costs["whole_month"]].groupby("period")["observed"].sum().sort_index()
     history = whole.tail(params["roi"]["growth_history_months"]).reset_index(drop=True)
     months, growth = _route_months(costs, forecast_totals, baseline, names, params, fe_params, history=history)
@@ -207,6 +227,8 @@ def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
                         roi_summary: pd.DataFrame, params: dict[str, Any], training_params: dict[str, Any],
                         fe_params: dict[str, Any]) -> pd.DataFrame:
     """Tornado table: each candidate route's 12-month NPV (P50) with each input moved down and up."""
+    if roi_summary.empty:  # no costs (no token counts): nothing to move
+        return pd.DataFrame()
     routes, baseline = _routes(params)
     names = quantile_columns(training_params["quantiles"])
     base_route = next(r for r in routes if r.name == baseline)

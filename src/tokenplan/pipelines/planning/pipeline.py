@@ -27,7 +27,8 @@ def create_pipeline(**kwargs) -> Pipeline:
     pl, cap = "params:planning", "params:planning.capacity"
     fe, tr, ing = "params:feature_engineering", "params:training", "params:ingestion"
     capacity = [
-        Node(func=build_rate_limits, inputs="rate_limits_raw", outputs="rate_limits", name="build_rate_limits"),
+        Node(func=build_rate_limits, inputs=["rate_limits_raw", "usage_buckets"], outputs="rate_limits",
+             name="build_rate_limits"),
         Node(func=build_peak_history, inputs=["usage_buckets", "rate_limits", ing, fe, cap],
              outputs="capacity_peak_history", name="build_peak_history"),
         Node(func=plan_capacity, inputs=["forecast", "capacity_peak_history", "rate_limits", "capacity_calibration",

@@ -109,6 +109,9 @@ def render_routes(route_costs: pd.DataFrame, route_rates: pd.DataFrame, roi_summ
                   training_params: dict[str, Any]) -> dict[str, Any]:
     """The routes and ROI section: its Markdown, figures and the CSV tables it summarises."""
     names = quantile_columns(training_params["quantiles"])
+    if route_costs.empty or roi_summary.empty:
+        return {"markdown": "## Cost per route and migration ROI\n\nNo costs: the usage has no token counts "
+                            "(or no model has a price), so no route can be priced.", "figures": {}, "tables": {}}
     inputs = RoutesSectionInputs(route_costs, route_rates, roi_summary, roi_cashflow, roi_sensitivity, price_check,
                                  prices, planning_params, names)
     return {
