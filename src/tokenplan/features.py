@@ -93,6 +93,10 @@ class FeatureSpec:
     launch_memory_weeks: int = 8
     # Steps per season when the history cannot support a weekly one (see tokenplan.layout).
     season_steps: int | None = None
+    # Growth is extrapolated this many steps at most (None: the whole horizon). The layout
+    # sets it to the backtest window when that is shorter than the horizon: the trend is
+    # carried only as far as it was tested; past that, intervals widen instead.
+    trend_steps: int | None = None
 
     @property
     def season(self) -> int:
@@ -287,7 +291,8 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     log_level = np.log1p(level)[:, None]
     stated = grid.offset[:, targets]
     base = {
-        "local_linear": log_level + slope[:, None] * (steps[None, :] + (spec.level_steps - 1) / 2),
+        "local_linear": log_level + slope[:, None] * (np.minimum(steps, spec.trend_steps or horizon)[None, :]
+                                                      + (spec.level_steps - 1) / 2),
         "level": np.broadcast_to(log_level, (n_keys, len(steps))),
     }
     # The stated multiplier scales the count, not count + 1: exact for small counts too.
@@ -372,5 +377,6 @@ def spec_from_params(params: dict, layout: dict | None = None) -> FeatureSpec:
     values = {k: v for k, v in params.items() if k in fields}
     if layout is not None:
         values |= {"horizon": layout["horizon"], "season_steps": layout["season"],
-                   "level_weeks": layout["level_blocks"]}
+                   "level_weeks": layout["level_blocks"],
+                   "trend_steps": layout["window"] if layout["window"] < layout["horizon"] else None}
     return FeatureSpec(**values)

@@ -54,7 +54,7 @@ def test_summary_numbers_are_the_tables_numbers():
     assert f"**{usd(s.cost['p50'])}**" in summary and usd(s.cost["last_quarter"]) in summary
     assert "2026 Q3" in summary and "1 missing buckets left out" in summary
     assert "the capacity plan was not part of this run" in summary
-    assert "route costs and ROI were not part of this run" in summary
+    assert "no route costs in this run" in summary
 
 
 def test_first_limit_and_best_route_are_stated_when_the_tables_exist():

@@ -195,12 +195,15 @@ def _first_limit(capacity_plan: pd.DataFrame | None) -> dict[str, Any] | None:
     if len(crossing):
         crossing = crossing.assign(_when=crossing["_first_crossing_p90"].fillna(crossing["_first_crossing_p50"]))
         row = crossing.sort_values(["_when", "headroom_p90"]).iloc[0]
-        return {"crossed": True, **{c: row[c] for c in CAPACITY_COLUMNS},
+        return {"crossed": True, "no_limits": False, **{c: row[c] for c in CAPACITY_COLUMNS},
                 "first_crossing_p50": _when(row["first_crossing_p50"]),
                 "first_crossing_p90": _when(row["first_crossing_p90"])}
-    horizon = plan[plan["period"] == "horizon"]
-    row = (horizon if len(horizon) else plan).sort_values("headroom_p90").iloc[0]
-    return {"crossed": False, **{c: row[c] for c in CAPACITY_COLUMNS}}
+    limited = plan[pd.to_numeric(plan["limit"], errors="coerce").notna()]
+    if limited.empty:  # no limits given for these series: peaks planned, nothing to bind
+        return {"crossed": False, "no_limits": True, **{c: None for c in CAPACITY_COLUMNS}}
+    horizon = limited[limited["period"] == "horizon"]
+    row = (horizon if len(horizon) else limited).sort_values("headroom_p90").iloc[0]
+    return {"crossed": False, "no_limits": False, **{c: row[c] for c in CAPACITY_COLUMNS}}
 
 
 _RISK_FREE_KINDS = ("batch", "caching")  # same provider, same terms: no migration risk to price
