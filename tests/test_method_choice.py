@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tokenplan.conformal import fit_step_widths, step_bins, step_offsets
 from tokenplan.method_choice import choose_methods
@@ -52,8 +53,18 @@ def test_widths_never_narrow_with_the_step_and_grow_past_the_window():
 
 
 def test_noisier_series_get_wider_intervals():
+    # b's history is four times as noisy and its errors four times as large: 4x the width.
     errors = pd.DataFrame({"series": ["a", "b"] * 50, "target": "requests", "step": 1,
-                           "e": np.tile([0.1, -0.1], 50)})
+                           "e": np.tile([0.05, -0.2], 50)})
     widths = fit_step_widths(errors, [0.1, 0.5, 0.9], {"a|requests": 0.05, "b|requests": 0.2}, [7])
     offsets = step_offsets(widths, pd.Series(["a", "b"]), pd.Series(["requests"] * 2), pd.Series([1, 1]))
-    assert offsets[1, 2] == 4 * offsets[0, 2]
+    assert offsets[1, 2] == pytest.approx(4 * offsets[0, 2])
+
+
+def test_a_series_own_errors_move_its_width_but_shrink_toward_the_pool():
+    # Same history noise; c's backtest errors are three times a's.
+    errors = pd.DataFrame({"series": ["a", "c"] * 60, "target": "requests", "step": 1,
+                           "e": np.tile([0.1, 0.3], 60)})
+    widths = fit_step_widths(errors, [0.1, 0.5, 0.9], None, [7])
+    offsets = step_offsets(widths, pd.Series(["a", "c"]), pd.Series(["requests"] * 2), pd.Series([1, 1]))
+    assert 0.1 < offsets[0, 2] < offsets[1, 2] <= 0.3 + 1e-9  # a: shrunk up toward the pooled 80% quantile

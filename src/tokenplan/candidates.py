@@ -19,8 +19,10 @@ All are point forecasts; intervals come from their own out-of-sample errors
 (``tokenplan.conformal``), the same way for every method. A planner-stated event effect
 (``effect`` in the events calendar) is part of the plan whichever method forecasts a
 series: the seasonal naive and MSTL, which read the raw series, are multiplied by it at
-the target time as XGBoost and the seasonal mean are through their anchors. Without
-that, an ensemble or a baseline chosen for a series would quietly drop a planned launch.
+the target time as XGBoost and the seasonal mean are through their anchors, after the
+stated effects of past events are divided out of the history they read (else a campaign
+running at the origin would count twice). Without that, an ensemble or a baseline
+chosen for a series would quietly drop a planned launch.
 """
 
 from __future__ import annotations
@@ -46,6 +48,17 @@ def ensemble_members(methods: list[str]) -> list[str]:
     return members if len(members) >= 2 else [m for m in methods if m != "ensemble"]
 
 
+def _without_stated_effects(series: pd.DataFrame, examples: pd.DataFrame) -> pd.DataFrame:
+    """``series`` with the stated effects of past events divided out (read off the examples,
+    where every labelled time carries its ``stated_effect``); times no example covers keep y."""
+    if "stated_effect" not in examples or not (examples["stated_effect"] != 0).any():
+        return series
+    offsets = (examples.astype({"series": str, "target": str})
+               .groupby(["series", "target", "ds"])["stated_effect"].first().rename("offset").reset_index())
+    merged = series.astype({"series": str, "target": str}).merge(offsets, on=["series", "target", "ds"], how="left")
+    return merged.assign(y=merged["y"] * np.exp(-merged["offset"].fillna(0.0))).drop(columns="offset")
+
+
 def _mstl_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
                  seasons: list[int]) -> pd.DataFrame:
     from tokenplan.baselines import mstl
@@ -67,12 +80,12 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
         rows = rows[np.isfinite(rows["y"])]
     base = rows[_KEYS].astype({"series": str, "target": str}).reset_index(drop=True)
     points = {
-        "seasonal_naive": rows["seasonal_naive"].to_numpy(),
+        "seasonal_naive": rows["seasonal_naive_adjusted"].to_numpy(),
         "seasonal_mean": np.expm1(rows["anchor_level"].to_numpy() + np.nan_to_num(rows["seasonal_index"].to_numpy())),
     }
     if model is not None:
         points["xgboost"] = np.expm1(rows["anchor"].to_numpy() + model.predict_z(rows)[:, 0])
-    mstl_points = _mstl_points(series, origin, spec.horizon, spec.freq, seasons)
+    mstl_points = _mstl_points(_without_stated_effects(series, examples), origin, spec.horizon, spec.freq, seasons)
     merged = base.merge(mstl_points, on=["series", "target", "ds"], how="left")
     points["mstl"] = merged["point"].to_numpy()
     stated = np.exp(rows["stated_effect"].to_numpy()) if "stated_effect" in rows else 1.0

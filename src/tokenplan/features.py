@@ -286,6 +286,10 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     raw_level = _nanmedian(_block_means(grid.values, origin, season, spec.level_weeks))
     naive = _gather(grid.values, targets - lag)
     naive = np.where(np.isfinite(naive), naive, raw_level[:, None])
+    # The same with past stated effects divided out (times the target's stated effect, a
+    # candidate forecast of the plan; see tokenplan.candidates): no effect counted twice.
+    naive_adjusted = _gather(values, targets - lag)
+    naive_adjusted = np.where(np.isfinite(naive_adjusted), naive_adjusted, level[:, None])
     with np.errstate(invalid="ignore", divide="ignore"):
         profile = np.nanmean(same_phase, axis=0)
     log_level = np.log1p(level)[:, None]
@@ -319,6 +323,7 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
         "steps_since_launch": since.astype(float).ravel(),
         "stated_effect": stated.ravel(),
         "seasonal_naive": naive.ravel(),
+        "seasonal_naive_adjusted": naive_adjusted.ravel(),
         "anchor_local_linear": anchors["local_linear"].ravel(),
         "anchor_level": anchors["level"].ravel(),
         "y": grid.values[:, targets].ravel(),
