@@ -37,7 +37,11 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 import pandas as pd  # noqa: E402
 
-from tokenplan.pipelines.feature_engineering.nodes import build_model_input_table, build_target_series  # noqa: E402
+from tokenplan.pipelines.feature_engineering.nodes import (  # noqa: E402
+    build_model_input_table,
+    build_target_series,
+    plan_forecast_layout,
+)
 from tokenplan.pipelines.ingestion.nodes import build_events_calendar, build_usage_buckets  # noqa: E402
 from tokenplan.pipelines.planning.nodes import backtest_capacity, build_peak_history, build_rate_limits  # noqa: E402
 from tokenplan.pipelines.training import nodes as training  # noqa: E402
@@ -76,21 +80,23 @@ def run_series(usage: pd.DataFrame, name: str, folds: int, trials: int, workdir:
     """The capacity backtest rows of one series."""
     ingestion = _params("ingestion")
     fe = _merge(_params("feature_engineering"), {"freq": "h", "horizon": 168, "targets": ["requests"],
-                                                 "origin_every": 24, "level_weeks": 2, "trend_weeks": 4,
-                                                 "holiday_country": None})
-    tr = _merge(_params("training"), {"backtest": {"folds": folds, "step": 168, "baselines": ["seasonal_naive"]},
-                                      "tuning": {"folds": 1, "step": 24, "n_trials": trials,
+                                                 "level_weeks": 2, "trend_weeks": 4, "holiday_country": None})
+    tr = _merge(_params("training"), {"backtest": {"folds": folds},
+                                      "tuning": {"folds": 1, "n_trials": trials,
                                                  "storage_url": f"sqlite:///{workdir / f'{name}.db'}"}})
     capacity = _params("planning")["capacity"]
     buckets = build_usage_buckets(usage, ingestion)
     series = build_target_series(buckets, fe)
     events = build_events_calendar(pd.DataFrame({"start": [], "end": [], "name": [], "kind": [], "scope": []}),
                                    ingestion)
-    examples = build_model_input_table(series, events, fe)
-    best = training.tune_hyperparameters(examples, fe, tr)
-    predictions, _, _ = training.backtest_forecaster(examples, series, fe, tr, best)
+    layout = plan_forecast_layout(series, fe, tr)
+    examples = build_model_input_table(series, events, fe, layout)
+    best = training.tune_hyperparameters(examples, fe, tr, layout)
+    predictions, _, _ = training.backtest_forecaster(examples, series, fe, tr, best, layout)
+    # The peak backtest grades the plan's own method per series, on the backtest folds.
+    predictions = predictions[predictions["role"] == "backtest"]
     limits = build_rate_limits(pd.DataFrame({"model_group": [name], "models": [name], "rpm": [""], "itpm": [""],
-                                             "otpm": [""]}))
+                                             "otpm": [""]}), buckets)
     history = build_peak_history(buckets, limits, ingestion, fe, capacity)
     rows, _ = backtest_capacity(predictions, history, limits, fe, tr, capacity)
     return rows

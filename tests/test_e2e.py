@@ -173,6 +173,20 @@ def test_diagnostics_notebook_runs_clean_on_the_run(project, first_report, tmp_p
     assert len(assert_runs_clean(nb)) >= 4, "expected the horizon, calibration, drivers and importance figures"
 
 
+def test_capacity_and_routes_notebook_reruns_the_planning_nodes(project, first_report, tmp_path, monkeypatch):
+    from tests.test_notebook import assert_runs_clean, execute_notebook
+
+    notebooks = project / "notebooks"
+    notebooks.mkdir(exist_ok=True)
+    shutil.copy2(PROJECT_ROOT / "notebooks" / "03_capacity_and_routes.ipynb", notebooks)
+    nb = execute_notebook(notebooks / "03_capacity_and_routes.ipynb", tmp_path / "kernels", monkeypatch)
+    assert_runs_clean(nb)
+    printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+                      if out.output_type == "stream")
+    # Each what-if printed its before/after (the test demo has limits, a relay and a stated campaign).
+    assert "limit x1.5" in printed and "credit rate x2" in printed and "restated" in printed, printed[-2000:]
+
+
 def test_forecast_quantiles_are_ordered_and_non_negative(forecast, test_params):
     assert set(QUANTILES) <= set(forecast.columns), forecast.columns.tolist()
     values = forecast[list(QUANTILES)]
