@@ -118,6 +118,8 @@ def parse_timestamps(
         if getattr(values.dt, "tz", None) is not None:
             return values.dt.tz_convert("UTC")
         return _localise(values, timezone, groups)
+    if values.empty:  # no rows (an empty events calendar): nothing to parse, whatever the dtype
+        return pd.to_datetime(values, utc=True)
     if pd.api.types.is_numeric_dtype(values):
         raise fail(values.notna() | values.isna(), "a number, not a date and time (e.g. 2026-01-05T10:00:00Z)")
     text = values.astype("string").str.strip()

@@ -335,3 +335,10 @@ def test_an_event_that_ends_when_it_starts_names_source_column_row_and_value():
 def test_a_blank_effect_cell_means_unknown():
     events = build_events_calendar(_events(effect=["  ", "1.2"]), _params())
     assert events.set_index("name")["effect"].isna().to_dict() == {"sonnet launch": False, "spring campaign": True}
+
+
+def test_an_empty_events_calendar_of_any_dtype_is_no_events():
+    # pandas gives an empty frame float columns; that is "no events", not "a number, not a date".
+    empty = pd.DataFrame({"start": [], "end": [], "name": [], "kind": [], "scope": []})
+    calendar = build_events_calendar(empty, _params())
+    assert calendar.empty and str(calendar["start"].dtype) == "datetime64[ns, UTC]"
