@@ -119,6 +119,20 @@ def _windows(horizon: int, season: int) -> list[int]:
     return out
 
 
+_EXAMPLE_BUDGET = 400_000  # training rows (origins x horizon x series-targets) kept in memory and fitted
+
+
+def _origin_every(steps: int, horizon: int, season: int, freq: str, keys: int) -> int:
+    """Steps between training origins: every step for short histories, else a seventh of
+    the season (daily origins for hourly data, weekly for daily), and sparser still when
+    that would make more than ``_EXAMPLE_BUDGET`` examples (an 18-month hourly history two
+    weeks ahead: weekly origins)."""
+    every = 1 if steps < 400 else max(1, season // 7 if freq == "h" else 7)
+    rows = (steps / every) * horizon * max(keys, 1)
+    # A whole multiple, so origins stay at the same phase of the season.
+    return every * int(np.ceil(rows / _EXAMPLE_BUDGET)) if rows > _EXAMPLE_BUDGET else every
+
+
 def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks: int = 4,
                 backtest_folds: int = 3, tuning_folds: int = 2, tuning_step_days: float | None = None,
                 min_train_seasons: int = 2, origin_every: int | None = None) -> ForecastLayout:
@@ -190,7 +204,8 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
                      "intervals for later steps are extrapolated")
     if not model:
         notes.append("too little history to train the model before the tuning folds: simple methods only")
-    every = origin_every or (1 if steps < 400 else max(1, season // 7 if freq == "h" else 7))
+    every = origin_every or _origin_every(steps, steps_horizon, season, freq,
+                                          keys=len(series[["series", "target"]].drop_duplicates()))
     return ForecastLayout(
         freq=freq, horizon=steps_horizon, season=season, seasons=seasons or [1], level_blocks=level,
         window=window, backtest_origins=[str(t) for t in backtest_origins],
