@@ -26,8 +26,10 @@ def route_cost_figure(route_costs: pd.DataFrame, quantile_names: list[str]) -> F
     for i, route in enumerate(routes):
         data = total[total["route"] == route].set_index("period").reindex(periods)
         x = np.arange(len(periods)) + (i - (len(routes) - 1) / 2) * width
-        ax.bar(x, data[median], width, label=route,
-               yerr=[data[median] - data[lower], data[upper] - data[median]], capsize=2)
+        # Arrays, not Series: matplotlib's checks call float() on a one-month Series (a FutureWarning).
+        mid = data[median].to_numpy()
+        ax.bar(x, mid, width, label=route,
+               yerr=[mid - data[lower].to_numpy(), data[upper].to_numpy() - mid], capsize=2)
     ax.set_xticks(np.arange(len(periods)), periods)
     ax.set_xlabel("forecast month (UTC calendar month; a partly covered month is its forecast days only)")
     ax.set_ylabel("USD per month")
