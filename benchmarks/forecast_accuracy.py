@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from tokenplan.baselines import mstl  # noqa: E402
+from tokenplan.forecasting.baselines import mstl  # noqa: E402
 from tokenplan.pipelines.feature_engineering.nodes import (  # noqa: E402
     build_model_input_table,
     build_target_series,

@@ -5,12 +5,12 @@
 
 On the demo data (the simulator's 18-month history, daily buckets, 3 models x 5 targets)
 and on the SAME rolling-origin folds as the training pipeline
-(``tokenplan.backtest.fold_origins`` with the default ``training.backtest``: 3 folds, 91
+(``tokenplan.forecasting.backtest.fold_origins`` with the default ``training.backtest``: 3 folds, 91
 days apart, horizon 91), it compares, on exactly the same scored rows:
 
-1. ``direct``: the project's model, unchanged: ``tokenplan.backtest.run_backtest`` on
+1. ``direct``: the project's model, unchanged: ``tokenplan.forecasting.backtest.run_backtest`` on
    the pipeline's model input table with the ``local_linear`` trend anchor and
-   ``tokenplan.forecaster.DEFAULT_PARAMS``. No Optuna tuning (the pipeline tunes):
+   ``tokenplan.forecasting.forecaster.DEFAULT_PARAMS``. No Optuna tuning (the pipeline tunes):
    cheaper, and every strategy gets the same untuned params, so none is tuned.
 2. ``recursive``: one global XGBoost (same DEFAULT_PARAMS, seed and thread count, via
    the same ``QuantileForecaster`` wrapper, squared error), trained one step ahead on
@@ -29,7 +29,7 @@ days apart, horizon 91), it compares, on exactly the same scored rows:
    Modelling the ratio to the trailing 28-day mean gives trees a fair chance with
    growth: they never output a level outside the training range, and growth is a ratio
    above one that the iteration compounds. Stated event effects are used exactly as the
-   direct model uses them (``tokenplan.features`` docstring): the recursion runs on the
+   direct model uses them (``tokenplan.forecasting.features`` docstring): the recursion runs on the
    series with stated effects divided out (the grid's ``adjusted`` values) and each
    prediction is multiplied by the stated effect at its day. Calendar and event inputs
    come from the same ``features._Grid`` the direct model reads. It lacks, versus
@@ -47,7 +47,7 @@ so optimistic); ``1-step*`` (the recursive model one step ahead fed the ACTUAL h
 not a forecast; its gap to ``recursive`` is the cost of feeding predictions back);
 ``oracle`` (the simulator's expected daily traffic: the noise floor).
 
-Scoring is the project's own: ``tokenplan.backtest.score_backtest`` on the median (MASE
+Scoring is the project's own: ``tokenplan.forecasting.backtest.score_backtest`` on the median (MASE
 with the in-sample weekly seasonal-naive scale up to each origin, pooled per target;
 WAPE), then the same scaled errors by horizon bucket (steps 1-7, 8-28, 29-91) to show
 drift, per fold, and the median log(P50 / actual) as a bias check. Only ``direct`` has
@@ -73,9 +73,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from tokenplan.backtest import _naive_scales, fold_origins, run_backtest, score_backtest  # noqa: E402
-from tokenplan.features import _Grid, spec_from_params, with_trend  # noqa: E402
-from tokenplan.forecaster import DEFAULT_PARAMS, QuantileForecaster  # noqa: E402
+from tokenplan.forecasting.backtest import _naive_scales, fold_origins, run_backtest, score_backtest  # noqa: E402
+from tokenplan.forecasting.features import _Grid, spec_from_params, with_trend  # noqa: E402
+from tokenplan.forecasting.forecaster import DEFAULT_PARAMS, QuantileForecaster  # noqa: E402
 from tokenplan.pipelines.feature_engineering.nodes import build_model_input_table, build_target_series  # noqa: E402
 from tokenplan.pipelines.ingestion.nodes import build_events_calendar, build_usage_buckets  # noqa: E402
 from tokenplan.simulator import simulate  # noqa: E402

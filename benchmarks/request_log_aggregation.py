@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from kedro_datasets.ibis import FileDataset  # noqa: E402
 
-from tokenplan.request_logs import RequestLogConfig, bucket_request_log  # noqa: E402
+from tokenplan.ingestion.request_logs import RequestLogConfig, bucket_request_log  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"

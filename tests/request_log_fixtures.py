@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tokenplan.usage_buckets import normalise_model_id
+from tokenplan.ingestion.usage_buckets import normalise_model_id
 
 AZURE_START = pd.Timestamp("2023-11-16 18:15:00")
 BURSTGPT_START = "2023-05-10 00:00:00"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tokenplan.backtest import fold_origins
-from tokenplan.features import FeatureSpec, make_examples, origin_grid
+from tokenplan.forecasting.backtest import fold_origins
+from tokenplan.forecasting.features import FeatureSpec, make_examples, origin_grid
 
 NO_EVENTS = pd.DataFrame({"start": pd.Series(dtype="datetime64[ns, UTC]"),
                           "end": pd.Series(dtype="datetime64[ns, UTC]"), "name": [], "kind": [], "scope": []})

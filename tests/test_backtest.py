@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokenplan.backtest import fold_origins, train_until, tuning_origins
-from tokenplan.features import FeatureSpec, feature_columns, make_examples, origin_grid
-from tokenplan.forecaster import QuantileForecaster
+from tokenplan.forecasting.backtest import fold_origins, train_until, tuning_origins
+from tokenplan.forecasting.features import FeatureSpec, feature_columns, make_examples, origin_grid
+from tokenplan.forecasting.forecaster import QuantileForecaster
 
 SPEC = FeatureSpec(horizon=14, holiday_country=None)
 NO_EVENTS = pd.DataFrame({"start": pd.Series(dtype="datetime64[ns, UTC]"),

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokenplan.backtest import fold_origins, run_backtest
-from tokenplan.conformal import fit_offsets, noise_scales, offsets_for
-from tokenplan.features import FeatureSpec, make_examples, origin_grid
+from tokenplan.forecasting.backtest import fold_origins, run_backtest
+from tokenplan.forecasting.conformal import fit_offsets, noise_scales, offsets_for
+from tokenplan.forecasting.features import FeatureSpec, make_examples, origin_grid
 
 QUANTILES = [0.1, 0.5, 0.9]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokenplan.explanations import FORECAST, GROWTH, LEVEL, forecast_drivers
+from tokenplan.forecasting.explanations import FORECAST, GROWTH, LEVEL, forecast_drivers
 
 DAYS = pd.date_range("2026-10-01", "2026-11-30", freq="D")
 LEVEL_AT_ORIGIN = 100.0
@@ -81,7 +81,7 @@ def test_growth_is_the_trend_anchor_over_the_flat_one():
 
 
 def test_drivers_figure_has_a_panel_per_model_and_leaves_out_idle_drivers():
-    from tokenplan.plots import drivers_figure
+    from tokenplan.reporting.plots import drivers_figure
 
     rows, values, bias = _rows_and_values()
     drivers = forecast_drivers(rows, values, bias, _events(), "D")

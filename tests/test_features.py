@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokenplan.features import FeatureSpec, feature_columns, make_examples, origin_grid
+from tokenplan.forecasting.features import FeatureSpec, feature_columns, make_examples, origin_grid
 
 START = pd.Timestamp("2025-01-01")
 MONTHLY_GROWTH = 0.08

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokenplan.conformal import fit_offsets, offsets_for
-from tokenplan.features import FeatureSpec, feature_columns, make_examples, origin_grid
-from tokenplan.forecaster import QuantileForecaster, quantile_columns
+from tokenplan.forecasting.conformal import fit_offsets, offsets_for
+from tokenplan.forecasting.features import FeatureSpec, feature_columns, make_examples, origin_grid
+from tokenplan.forecasting.forecaster import QuantileForecaster, quantile_columns
 
 QUANTILES = [0.1, 0.5, 0.9]
 FAST = {"num_boost_round": 30, "learning_rate": 0.2, "max_depth": 3, "min_child_weight": 2.0}

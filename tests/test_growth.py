@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from tests.synthetic import NO_EVENTS
-from tokenplan.backtest import fold_origins, tuning_origins
-from tokenplan.features import FeatureSpec, feature_columns, make_examples, origin_grid
-from tokenplan.forecaster import QuantileForecaster
-from tokenplan.tuning import tune
+from tokenplan.forecasting.backtest import fold_origins, tuning_origins
+from tokenplan.forecasting.features import FeatureSpec, feature_columns, make_examples, origin_grid
+from tokenplan.forecasting.forecaster import QuantileForecaster
+from tokenplan.forecasting.tuning import tune
 
 MONTHLY_GROWTH = 0.08
 HISTORY_DAYS, HORIZON = 420, 91

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tests.synthetic import NO_EVENTS
-from tokenplan.layout import HistoryTooShortError, plan_layout, resolve_horizon
+from tokenplan.forecasting.layout import HistoryTooShortError, plan_layout, resolve_horizon
 from tokenplan.pipelines.feature_engineering.nodes import build_model_input_table, plan_forecast_layout
 from tokenplan.pipelines.training import nodes as training
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokenplan.conformal import fit_step_widths, step_bins, step_offsets
-from tokenplan.method_choice import choose_methods
+from tokenplan.forecasting.conformal import fit_step_widths, step_bins, step_offsets
+from tokenplan.forecasting.method_choice import choose_methods
 
 
 def _points(role: str, winner: str, loser: str) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tokenplan.report import events_in_horizon, render_html
+from tokenplan.reporting.report import events_in_horizon, render_html
 
 FIRST, LAST = pd.Timestamp("2026-10-01"), pd.Timestamp("2026-12-30")
 

@@ -24,7 +24,7 @@ from tests.request_log_fixtures import (
     write_litellm_parquet,
 )
 from tests.assertions import assert_error_names
-from tokenplan.request_logs import RequestLogConfig, bucket_request_log
+from tokenplan.ingestion.request_logs import RequestLogConfig, bucket_request_log
 from tokenplan.schemas import InvalidInputError
 
 NEW_YORK = "America/New_York"
@@ -338,7 +338,7 @@ def test_the_aggregation_compiles_for_spark_and_warehouses(dialect, schema, para
     """The plan is Ibis expressions only: it compiles for engines other than DuckDB."""
     import ibis.config
 
-    from tokenplan import request_logs as rl
+    from tokenplan.ingestion import request_logs as rl
 
     if dialect == "pyspark" and ibis.options.pyspark is None:  # set when pyspark itself is installed
         class PySparkOptions(ibis.config.Config):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokenplan.target_series import resample_targets, season_length
+from tokenplan.forecasting.target_series import resample_targets, season_length
 
 
 def _hourly(days: int = 3, series: str = "claude-sonnet-4-5") -> pd.DataFrame:

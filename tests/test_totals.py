@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from tokenplan.totals import forecast_periods, period_totals
+from tokenplan.forecasting.totals import forecast_periods, period_totals
 
 QUANTILES = [0.1, 0.5, 0.9]
 

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from tests.synthetic import weekly_examples
-from tokenplan.features import FeatureSpec
-from tokenplan.tuning import study_name, tune
+from tokenplan.forecasting.features import FeatureSpec
+from tokenplan.forecasting.tuning import study_name, tune
 
 QUANTILES = [0.1, 0.5, 0.9]
 SPEC = FeatureSpec(horizon=14, holiday_country=None)
@@ -86,7 +86,7 @@ _KILLED_WORKER = textwrap.dedent(
     import pickle, sys, time
     from pathlib import Path
 
-    import tokenplan.tuning as tuning
+    import tokenplan.forecasting.tuning as tuning
 
     workdir = Path(sys.argv[1])
     examples, spec, origins, quantiles, fast = pickle.loads((workdir / "inputs.pkl").read_bytes())

@@ -14,7 +14,7 @@ import pytest
 
 from tests import postgres_server
 from tests.synthetic import weekly_examples
-from tokenplan.features import FeatureSpec
+from tokenplan.forecasting.features import FeatureSpec
 
 QUANTILES = [0.1, 0.5, 0.9]
 SPEC = FeatureSpec(horizon=14, holiday_country=None)
@@ -26,7 +26,7 @@ _WORKER = textwrap.dedent(
     import pickle, sys, time
     from pathlib import Path
 
-    from tokenplan.tuning import tune
+    from tokenplan.forecasting.tuning import tune
 
     workdir, url = Path(sys.argv[1]), sys.argv[2]
     examples, spec, origins, quantiles, fast, budget = pickle.loads((workdir / "inputs.pkl").read_bytes())

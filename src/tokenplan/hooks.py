@@ -15,7 +15,7 @@ from kedro.io import MemoryDataset
 from tokenplan.datasets.demo_traffic import DemoTrafficDataset
 from tokenplan.output_journal import OutputJournal, dataset_location
 from tokenplan.run_lock import RunLock
-from tokenplan.source_labels import label_source
+from tokenplan.ingestion.source_labels import label_source
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ DEMO_LIMITS_MARKER = "rate_limits_demo"  # conf/base/rate_limits_demo_<date>.csv
 
 
 class SourceLabelHooks:
-    """Tag every loaded dataset with where it came from (see ``tokenplan.source_labels``).
+    """Tag every loaded dataset with where it came from (see ``tokenplan.ingestion.source_labels``).
 
     Validation at the ingestion boundary then names the file (and, for a CSV, the line)
     in its error message without nodes having to know file paths, which only the

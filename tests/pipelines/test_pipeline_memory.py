@@ -14,7 +14,7 @@ from kedro.framework.startup import bootstrap_project
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from tokenplan import tuning
+from tokenplan.forecasting import tuning
 from tokenplan.simulator import simulate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

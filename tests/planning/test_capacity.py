@@ -193,7 +193,7 @@ def test_without_per_minute_data_peaks_are_assumed_and_labelled():
 
 
 def test_one_minute_buckets_are_their_own_per_minute_peaks():
-    from tokenplan.usage_buckets import to_buckets
+    from tokenplan.ingestion.usage_buckets import to_buckets
 
     minutes = pd.date_range("2026-01-01", periods=120, freq="min", tz="UTC")
     usage = pd.DataFrame({"timestamp": minutes.repeat(2), "model": "claude-opus-4-5",

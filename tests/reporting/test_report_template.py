@@ -8,7 +8,7 @@ import pandas as pd
 
 from tests.reporting import report_fixtures as fx
 from tokenplan.planning.prices import price_data_date
-from tokenplan.report import ReportInputs, render_report
+from tokenplan.reporting.report import ReportInputs, render_report
 from tokenplan.reporting.number_format import human, percent, usd
 from tokenplan.reporting.summary import plan_summary
 

@@ -22,7 +22,7 @@ from kedro_datasets.pandas import CSVDataset
 from kedro_datasets.text import TextDataset
 from matplotlib.figure import Figure
 
-from tokenplan.plots import PNG_SAVE_ARGS
+from tokenplan.reporting.plots import PNG_SAVE_ARGS
 
 REPORT_FILE = "report.md"
 

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.planning.peaks import bucket_minutes, driver_targets
-from tokenplan.totals import forecast_periods
+from tokenplan.forecasting.totals import forecast_periods
 
 PLAN_COLUMNS: tuple[str, ...] = (
     "model_group", "period", "metric", "start", "end", "p50", "p90", "limit", "headroom_p90",

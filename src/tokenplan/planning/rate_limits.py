@@ -155,7 +155,7 @@ def group_of_series(series: Iterable[str], limits: pd.DataFrame,
     (``claude-sonnet-4-5-20250929``) also match the undated series id, as ingestion
     merges them; ``model_aliases`` (ingestion's) map other raw ids to series ids.
     """
-    from tokenplan.usage_buckets import normalise_model_id
+    from tokenplan.ingestion.usage_buckets import normalise_model_id
 
     aliases = dict(model_aliases or {})
     by_model: dict[str, str] = {}

@@ -20,9 +20,9 @@ from tokenplan.datasets import AnthropicConsoleCSVDataset, DemoTrafficDataset, U
 from tokenplan.hooks import DemoEventsHooks
 from tokenplan.pipelines.ingestion.nodes import build_events_calendar, build_usage_buckets
 from tokenplan.schemas import InvalidInputError
-from tokenplan.source_labels import label_source
+from tokenplan.ingestion.source_labels import label_source
 from tokenplan.user_errors import message_for
-from tokenplan.usage_buckets import normalise_model_id
+from tokenplan.ingestion.usage_buckets import normalise_model_id
 
 SONNET = "claude-sonnet-4-5"
 SOURCE = "raw_usage (/data/usage.csv)"

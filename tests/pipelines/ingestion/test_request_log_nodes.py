@@ -14,7 +14,7 @@ from tests.request_log_fixtures import reference_buckets, write_azure_csv, write
 from tokenplan.pipelines.ingestion import create_pipeline
 from tokenplan.pipelines.ingestion.nodes import build_usage_buckets
 from tokenplan.schemas import COUNT_COLUMNS, PEAK_COLUMNS, InvalidInputError
-from tokenplan.source_labels import label_source
+from tokenplan.ingestion.source_labels import label_source
 
 SOURCE = "raw_usage (data/01_raw/requests.csv)"
 

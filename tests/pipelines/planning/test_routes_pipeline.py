@@ -14,7 +14,7 @@ from kedro.runner import SequentialRunner
 from tokenplan.pipelines.planning.pipeline import create_pipeline
 from tokenplan.pipelines.reporting.nodes import render_routes
 from tokenplan.planning.prices import PRICE_TABLE_COLUMNS
-from tokenplan.report import _costs, unpriced_models
+from tokenplan.reporting.report import _costs, unpriced_models
 from tests.planning.totals_fixture import TOKENS, forecast_totals
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]

@@ -7,15 +7,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.explanations import (
+from tokenplan.forecasting.explanations import (
     forecast_drivers,
     global_importance,
     shap_bias,
     shap_table,
     shap_values,
 )
-from tokenplan.features import with_trend
-from tokenplan.forecaster import NoModel, QuantileForecaster
+from tokenplan.forecasting.features import with_trend
+from tokenplan.forecasting.forecaster import NoModel, QuantileForecaster
 
 
 def _forecast_rows(model_input_table: pd.DataFrame, model_selection: dict[str, Any]) -> pd.DataFrame:

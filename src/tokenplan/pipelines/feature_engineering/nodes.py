@@ -7,9 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from tokenplan.features import make_examples, origin_grid, spec_from_params
-from tokenplan.layout import plan_layout
-from tokenplan.target_series import resample_targets
+from tokenplan.forecasting.features import make_examples, origin_grid, spec_from_params
+from tokenplan.forecasting.layout import plan_layout
+from tokenplan.forecasting.target_series import resample_targets
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def build_target_series(usage_buckets: pd.DataFrame, params: dict[str, Any]) -> 
 
 def plan_forecast_layout(target_series: pd.DataFrame, params: dict[str, Any],
                          training_params: dict[str, Any]) -> dict[str, Any]:
-    """Horizon, seasons, warm-up and folds this history supports (``tokenplan.layout``)."""
+    """Horizon, seasons, warm-up and folds this history supports (``tokenplan.forecasting.layout``)."""
     backtest, tuning = training_params["backtest"], training_params["tuning"]
     layout = plan_layout(target_series, params["freq"], params["horizon"], level_weeks=params["level_weeks"],
                          backtest_folds=backtest["folds"], tuning_folds=tuning["folds"],

@@ -7,11 +7,11 @@ from typing import Any
 import pandas as pd
 from ibis.expr.types import Table
 
-from tokenplan.implausible_values import ImplausibleRule, screen_implausible
-from tokenplan.request_logs import RequestLogConfig, bucket_request_log, is_request_log, with_quiet_buckets
+from tokenplan.ingestion.implausible_values import ImplausibleRule, screen_implausible
+from tokenplan.ingestion.request_logs import RequestLogConfig, bucket_request_log, is_request_log, with_quiet_buckets
 from tokenplan.schemas import COUNT_COLUMNS, PEAK_COLUMNS, first_line_of, validate_events, validate_usage
-from tokenplan.source_labels import first_line_of_source, source_of
-from tokenplan.usage_buckets import (
+from tokenplan.ingestion.source_labels import first_line_of_source, source_of
+from tokenplan.ingestion.usage_buckets import (
     complete_grid,
     deduplicate,
     detect_bucket,

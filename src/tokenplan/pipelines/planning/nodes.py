@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tokenplan.forecaster import quantile_columns
+from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.planning import roi
 from tokenplan.planning.capacity import PeakModel, capacity_tables
 from tokenplan.planning.capacity_backtest import backtest_peaks, calibration_factors

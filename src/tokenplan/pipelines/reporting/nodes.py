@@ -8,12 +8,12 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tokenplan.explanations import headline_target, summary_figure_from_table
-from tokenplan.forecaster import quantile_columns
+from tokenplan.forecasting.explanations import headline_target, summary_figure_from_table
+from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.planning.prices import UnitPrices, price_data_date
-from tokenplan.plots import backtest_figure, drivers_figure, figure_png, forecast_figures
+from tokenplan.reporting.plots import backtest_figure, drivers_figure, figure_png, forecast_figures
 from tokenplan.planning.gateway import gateway_rule, gateway_yaml
-from tokenplan.report import ReportInputs, render_html, render_report
+from tokenplan.reporting.report import ReportInputs, render_html, render_report
 from tokenplan.reporting.capacity_section import render_capacity_section
 from tokenplan.reporting.route_figures import cashflow_figure, route_cost_figure, tornado_figure
 from tokenplan.reporting.routes_section import RoutesSectionInputs, render_routes_section

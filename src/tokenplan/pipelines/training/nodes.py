@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.backtest import score_backtest
-from tokenplan.candidates import candidate_points
-from tokenplan.features import feature_columns, spec_from_params, with_trend
-from tokenplan.forecaster import NoModel, QuantileForecaster, quantile_columns
-from tokenplan.method_choice import apply_intervals, backtest_candidates
-from tokenplan.totals import period_totals
-from tokenplan.tuning import study_name, tune
+from tokenplan.forecasting.backtest import score_backtest
+from tokenplan.forecasting.candidates import candidate_points
+from tokenplan.forecasting.features import feature_columns, spec_from_params, with_trend
+from tokenplan.forecasting.forecaster import NoModel, QuantileForecaster, quantile_columns
+from tokenplan.forecasting.method_choice import apply_intervals, backtest_candidates
+from tokenplan.forecasting.totals import period_totals
+from tokenplan.forecasting.tuning import study_name, tune
 
 
 def _ensure_sqlite_folder(url: str) -> None:
@@ -56,7 +56,7 @@ def backtest_forecaster(model_input_table: pd.DataFrame, target_series: pd.DataF
     """Every candidate's out-of-sample predictions, each method's interval offsets, and the choice per series.
 
     The trend anchor is the one tuning chose and the method per series the one that
-    won on the tuning folds (``tokenplan.method_choice``), so the backtest folds grade
+    won on the tuning folds (``tokenplan.forecasting.method_choice``), so the backtest folds grade
     exactly what is deployed.
     """
     spec = spec_from_params(fe_params, forecast_layout)

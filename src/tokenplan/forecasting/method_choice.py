@@ -1,7 +1,7 @@
 """Every candidate backtested, the best one chosen per series on the tuning folds only.
 
-Folds come from the layout (``tokenplan.layout``): tuning folds first, backtest folds
-after them. At every fold origin each candidate (``tokenplan.candidates``) forecasts
+Folds come from the layout (``tokenplan.forecasting.layout``): tuning folds first, backtest folds
+after them. At every fold origin each candidate (``tokenplan.forecasting.candidates``) forecasts
 from the history before it. Per series and target, the method with the lowest mean
 absolute error on the **tuning** folds is chosen (the ensemble unless another method
 beats it by ``margin``: with one or two folds the choice is noisy, and a combination
@@ -9,7 +9,7 @@ is the safer default). The backtest folds, which never influence the choice, the
 every candidate and the chosen one (method ``chosen``).
 
 Intervals are calibrated the same way for every method, from its own out-of-sample
-errors in ``log1p`` space (``tokenplan.conformal.fit_step_widths``): a fold's
+errors in ``log1p`` space (``tokenplan.forecasting.conformal.fit_step_widths``): a fold's
 intervals use the errors of the other folds only (cross-conformal), the final
 forecast's use all folds. The tuning folds' XGBoost errors come from the tuned
 hyperparameters, so they are slightly optimistic; the backtest folds' are not.
@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.candidates import METHODS, candidate_points, fit_for_origin
-from tokenplan.conformal import fit_step_widths, noise_scales, step_bins, step_offsets
-from tokenplan.features import FeatureSpec
-from tokenplan.forecaster import quantile_columns
+from tokenplan.forecasting.candidates import METHODS, candidate_points, fit_for_origin
+from tokenplan.forecasting.conformal import fit_step_widths, noise_scales, step_bins, step_offsets
+from tokenplan.forecasting.features import FeatureSpec
+from tokenplan.forecasting.forecaster import quantile_columns
 
 logger = logging.getLogger(__name__)
 

@@ -58,7 +58,7 @@ import holidays as holidays_lib
 import numpy as np
 import pandas as pd
 
-from tokenplan.target_series import season_length
+from tokenplan.forecasting.target_series import season_length
 
 __all__ = [
     "CATEGORICAL_FEATURES",
@@ -91,7 +91,7 @@ class FeatureSpec:
     trend_damping: float = 1.0
     holiday_country: str | None = "US"
     launch_memory_weeks: int = 8
-    # Steps per season when the history cannot support a weekly one (see tokenplan.layout).
+    # Steps per season when the history cannot support a weekly one (see tokenplan.forecasting.layout).
     season_steps: int | None = None
     # Growth is extrapolated this many steps at most (None: the whole horizon). The layout
     # sets it to the backtest window when that is shorter than the horizon: the trend is
@@ -287,7 +287,7 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     naive = _gather(grid.values, targets - lag)
     naive = np.where(np.isfinite(naive), naive, raw_level[:, None])
     # The same with past stated effects divided out (times the target's stated effect, a
-    # candidate forecast of the plan; see tokenplan.candidates): no effect counted twice.
+    # candidate forecast of the plan; see tokenplan.forecasting.candidates): no effect counted twice.
     naive_adjusted = _gather(values, targets - lag)
     naive_adjusted = np.where(np.isfinite(naive_adjusted), naive_adjusted, level[:, None])
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -375,7 +375,7 @@ def with_trend(examples: pd.DataFrame, trend: str) -> pd.DataFrame:
 def spec_from_params(params: dict, layout: dict | None = None) -> FeatureSpec:
     """FeatureSpec from the ``feature_engineering`` parameters, with the history's layout if given.
 
-    The layout (``tokenplan.layout``) fixes the horizon in steps, the season and the
+    The layout (``tokenplan.forecasting.layout``) fixes the horizon in steps, the season and the
     level window that this history supports.
     """
     fields = FeatureSpec.__dataclass_fields__

@@ -3,8 +3,8 @@
 The plan uses, per series and target, whichever candidate wins on the tuning folds
 (``tokenplan.selection``); the backtest grades them all on later folds. Candidates:
 
-- ``xgboost``: the tuned global model (``tokenplan.forecaster``), when the history
-  supports training it (``tokenplan.layout``);
+- ``xgboost``: the tuned global model (``tokenplan.forecasting.forecaster``), when the history
+  supports training it (``tokenplan.forecasting.layout``);
 - ``seasonal_naive``: the value one season earlier in phase (raw series, no events);
 - ``seasonal_mean``: the mean of the last four same-phase values relative to the
   recent level, on the flat level anchor (stated event effects included): the
@@ -16,7 +16,7 @@ The plan uses, per series and target, whichever candidate wins on the tuning fol
   competitions.
 
 All are point forecasts; intervals come from their own out-of-sample errors
-(``tokenplan.conformal``), the same way for every method. A planner-stated event effect
+(``tokenplan.forecasting.conformal``), the same way for every method. A planner-stated event effect
 (``effect`` in the events calendar) is part of the plan whichever method forecasts a
 series: the seasonal naive and MSTL, which read the raw series, are multiplied by it at
 the target time as XGBoost and the seasonal mean are through their anchors, after the
@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.backtest import train_until
-from tokenplan.features import FeatureSpec, feature_columns
-from tokenplan.forecaster import QuantileForecaster
+from tokenplan.forecasting.backtest import train_until
+from tokenplan.forecasting.features import FeatureSpec, feature_columns
+from tokenplan.forecasting.forecaster import QuantileForecaster
 
 __all__ = ["METHODS", "candidate_points", "ensemble_members"]
 
@@ -61,7 +61,7 @@ def _without_stated_effects(series: pd.DataFrame, examples: pd.DataFrame) -> pd.
 
 def _mstl_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
                  seasons: list[int]) -> pd.DataFrame:
-    from tokenplan.baselines import mstl
+    from tokenplan.forecasting.baselines import mstl
 
     predicted = mstl(series, origin, horizon, freq, [0.5], seasons=seasons)
     return predicted.rename(columns={"p50": "point"})[["series", "target", "ds", "point"]]

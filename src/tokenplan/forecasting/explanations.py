@@ -8,7 +8,7 @@ one (the median by default). Values are in the model's output space: the log-rat
 of usage to its trend anchor, so a SHAP value of +0.1 means "about 10% above trend".
 The trend anchor itself (level and growth at the origin) is not part of the tree and
 so carries no SHAP value, and neither do events with a planner-stated ``effect``: they
-are offsets applied to the anchor outside the trees (``tokenplan.features``).
+are offsets applied to the anchor outside the trees (``tokenplan.forecasting.features``).
 
 ``forecast_drivers`` puts all of it together per month: the model's log prediction is
 exactly ``anchor + bias + sum(SHAP)``, and the anchor splits into the trend (level and
@@ -28,8 +28,8 @@ import pandas as pd
 import shap
 from matplotlib.figure import Figure
 
-from tokenplan.features import bucket_shares
-from tokenplan.forecaster import QuantileForecaster
+from tokenplan.forecasting.features import bucket_shares
+from tokenplan.forecasting.forecaster import QuantileForecaster
 
 __all__ = ["DRIVER_GROUPS", "FEATURE_LABELS", "FORECAST", "GROWTH", "LEVEL", "forecast_drivers", "headline_target", "global_importance", "shap_bias", "shap_table", "shap_values",
            "summary_figure", "summary_figure_from_table"]

@@ -19,7 +19,7 @@ Each series' spread is its own totals' spread shrunk toward the pooled one (the 
 spread weighs as much as three folds of the series' own), and never below the pooled
 one: a noisier series gets a wider interval, a quieter one keeps the pooled width
 (letting it narrow too cost 4 of the demo's 15 quarter totals). Normalising the log-ratios
-by each series' daily noise scale (as ``tokenplan.conformal`` does for daily
+by each series' daily noise scale (as ``tokenplan.forecasting.conformal`` does for daily
 intervals) was tried and measured worse: on the demo's realised quarter the totals
 covered 10 of 15 instead of 15 of 15. A series' day-to-day noise says little about the
 error of its quarter total, which comes from level and event-size errors (the steady
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import t as student_t
 
-from tokenplan.forecaster import quantile_columns
+from tokenplan.forecasting.forecaster import quantile_columns
 
 __all__ = ["forecast_periods", "period_totals"]
 

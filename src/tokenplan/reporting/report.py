@@ -16,8 +16,8 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from tokenplan.explanations import FEATURE_LABELS, FORECAST, LEVEL, headline_target
-from tokenplan.plots import METHOD_LABELS, TARGET_LABELS
+from tokenplan.forecasting.explanations import FEATURE_LABELS, FORECAST, LEVEL, headline_target
+from tokenplan.reporting.plots import METHOD_LABELS, TARGET_LABELS
 from tokenplan.planning.prices import UnitPrices
 from tokenplan.reporting.data_notes import data_notes
 from tokenplan.reporting.forecast_method_section import render_method_section

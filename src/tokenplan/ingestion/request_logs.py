@@ -37,7 +37,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from tokenplan.schemas import TOKEN_COLUMNS, InvalidInputError, _fail
-from tokenplan.usage_buckets import MISSING_LABEL, normalise_model_id
+from tokenplan.ingestion.usage_buckets import MISSING_LABEL, normalise_model_id
 
 logger = logging.getLogger(__name__)
 

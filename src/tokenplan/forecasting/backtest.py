@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.baselines import mstl, seasonal_naive
-from tokenplan.conformal import fit_offsets, noise_scales, offsets_for
-from tokenplan.features import FeatureSpec, feature_columns
-from tokenplan.forecaster import QuantileForecaster, quantile_columns
+from tokenplan.forecasting.baselines import mstl, seasonal_naive
+from tokenplan.forecasting.conformal import fit_offsets, noise_scales, offsets_for
+from tokenplan.forecasting.features import FeatureSpec, feature_columns
+from tokenplan.forecasting.forecaster import QuantileForecaster, quantile_columns
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def score_backtest(table: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec,
     MASE and WAPE score the median; pinball averages all quantile levels; coverage and
     Winkler score the outermost interval (P10-P90 by default).
     """
-    from tokenplan import metrics
+    from tokenplan.forecasting import metrics
 
     names = quantile_columns(quantiles)
     median = names[int(np.argmin(np.abs(np.array(quantiles) - 0.5)))]

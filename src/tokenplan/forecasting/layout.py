@@ -16,7 +16,7 @@ history, the layout is chosen from what the history can support, in this order:
    window first, then halving it (down to one season), and for each window
    ``(backtest, tuning)`` fold counts of (3, 2), (3, 1), (2, 1), and a shorter level
    window before fewer folds. Windows shorter than the horizon leave later steps
-   unbacktested: their intervals are extrapolated (``tokenplan.conformal``).
+   unbacktested: their intervals are extrapolated (``tokenplan.forecasting.conformal``).
 4. **The model or a simple method.** XGBoost is a candidate only when at least
    ``min_train_seasons`` seasons, one window, and a week of hours or four weeks of days
    of labelled history precede the first tuning origin; below that the simple methods (seasonal naive, seasonal mean, MSTL,

@@ -34,10 +34,10 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
 from sqlalchemy.exc import SQLAlchemyError
 
-from tokenplan.backtest import train_until
-from tokenplan.features import TRENDS, FeatureSpec, feature_columns, with_trend
-from tokenplan.forecaster import QuantileForecaster
-from tokenplan.metrics import pinball
+from tokenplan.forecasting.backtest import train_until
+from tokenplan.forecasting.features import TRENDS, FeatureSpec, feature_columns, with_trend
+from tokenplan.forecasting.forecaster import QuantileForecaster
+from tokenplan.forecasting.metrics import pinball
 
 logger = logging.getLogger(__name__)
 

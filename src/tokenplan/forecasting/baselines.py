@@ -11,7 +11,7 @@ __all__ = ["seasonal_naive"]
 def seasonal_naive(examples: pd.DataFrame) -> np.ndarray:
     """Weekly seasonal naive: each step repeats the last observed value one week earlier in phase.
 
-    Reads the ``seasonal_naive`` column that ``tokenplan.features.make_examples`` builds
+    Reads the ``seasonal_naive`` column that ``tokenplan.forecasting.features.make_examples`` builds
     from the history up to each origin (the raw series: a baseline knows no events), so
     it sees exactly the history the model sees.
     """
@@ -22,7 +22,7 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
          quantiles: list[float], seasons: list[int] | None = None) -> pd.DataFrame:
     """MSTL (statsforecast) fitted on log1p(y) up to ``origin``: ``series, target, ds, p..`` for each step.
 
-    Seasonal periods: ``seasons`` (those the history supports, ``tokenplan.layout``), by
+    Seasonal periods: ``seasons`` (those the history supports, ``tokenplan.forecasting.layout``), by
     default weekly for daily data, daily and weekly for hourly data; the trend is forecast
     by AutoETS without seasonality (AutoETS alone when no season is supported). Gaps are filled by interpolation first
     (statsforecast would silently misalign the seasons). Intervals are statsforecast's
@@ -32,7 +32,7 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
     from statsforecast import StatsForecast
     from statsforecast.models import MSTL, AutoETS
 
-    from tokenplan.forecaster import quantile_columns
+    from tokenplan.forecasting.forecaster import quantile_columns
 
     seasons = [s for s in (seasons or {"D": [7], "h": [24, 168]}[freq]) if s > 1]
     history = series[series["ds"] <= origin].copy()

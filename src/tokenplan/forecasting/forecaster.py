@@ -2,13 +2,13 @@
 
 One booster for every series and target (both categorical features), so a model with
 a short history borrows the shape of the others. It models ``z = log1p(y) - anchor``
-(see ``tokenplan.features``); predictions are mapped back with
+(see ``tokenplan.forecasting.features``); predictions are mapped back with
 ``y = expm1(anchor + z)``, which keeps quantiles quantiles because the map is monotone.
 
 Two objectives:
 
 - ``squarederror`` (default): one point forecast of ``z``, repeated for every quantile
-  level; ``tokenplan.conformal`` turns it into quantiles with offsets learned on
+  level; ``tokenplan.forecasting.conformal`` turns it into quantiles with offsets learned on
   out-of-sample backtest errors (split conformal). Fast: one tree per round.
 - ``quantile``: XGBoost's ``reg:quantileerror`` with one output per level; raw
   quantiles under-cover and may cross, so the same conformal offsets shift them
@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from tokenplan.conformal import offsets_for
-from tokenplan.features import CATEGORICAL_FEATURES
+from tokenplan.forecasting.conformal import offsets_for
+from tokenplan.forecasting.features import CATEGORICAL_FEATURES
 
 __all__ = ["DEFAULT_PARAMS", "NoModel", "QuantileForecaster", "quantile_columns"]
 
