@@ -89,7 +89,7 @@ def test_a_completed_run_keeps_its_outputs(tmp_path):
 
 
 def _raises_input_error() -> None:
-    raise InvalidInputError("raw_usage (/tmp/u.csv): column 'x' has invalid values at lines [3]: [-1] (check)")
+    raise InvalidInputError("raw_usage (exports/u.csv): column 'x' has invalid values at lines [3]: [-1] (check)")
 
 
 def test_an_input_error_is_one_line_on_stderr(capsys, monkeypatch):
@@ -99,7 +99,7 @@ def test_an_input_error_is_one_line_on_stderr(capsys, monkeypatch):
         _short_input_errors(_raises_input_error)()
 
     assert exit_.value.code == 1
-    assert capsys.readouterr().err == "Error: raw_usage (/tmp/u.csv): column 'x' has invalid values at lines [3]: " \
+    assert capsys.readouterr().err == "Error: raw_usage (exports/u.csv): column 'x' has invalid values at lines [3]: " \
                                       "[-1] (check)\n"
 
 
