@@ -51,6 +51,12 @@ def test_seasons_are_only_those_the_history_supports():
     assert six_weeks.seasons == [24, 168] and six_weeks.model
 
 
+def test_a_yearly_season_goes_to_mstl_only_with_three_years_of_days():
+    assert plan_layout(_series("D", 2 * 365), "D", "quarter").seasons == [7]
+    long = plan_layout(_series("D", 3 * 365 + 10), "D", "quarter")
+    assert long.seasons == [7, 365] and long.season == 7  # features keep the weekly season
+
+
 def test_windows_shrink_before_the_history_is_refused():
     layout = plan_layout(_series("D", 56), "D", "quarter")
     assert layout.window < layout.horizon

@@ -8,8 +8,9 @@ history, the layout is chosen from what the history can support, in this order:
    days), so monthly totals cover whole months.
 2. **Seasons.** Hourly data has a daily cycle (24) when the history holds two days,
    and a weekly one (168) when it holds three weeks; daily data a weekly cycle (7)
-   when it holds three weeks. The longest supported season drives the features and
-   the seasonal baselines; all of them go to MSTL.
+   when it holds three weeks, and a yearly one (365) when it holds three years. The
+   longest supported season up to a week drives the features and the seasonal
+   baselines; all of them go to MSTL.
 3. **Folds.** Tuning folds (where methods are tuned and chosen) precede backtest folds
    (where they are graded), every window ``window`` steps long and the backtest windows
    not overlapping. The first layout that fits is taken, trying the full horizon as the
@@ -38,6 +39,7 @@ __all__ = ["ForecastLayout", "HistoryTooShortError", "plan_layout", "resolve_hor
 
 _DAILY_SEASONS = {"h": 24, "D": 1}
 _WEEKLY_SEASONS = {"h": 168, "D": 7}
+_YEARLY_DAYS = 365
 # Labelled history the model needs before its first tuning origin, at the least: a week
 # of hours, four weeks of days (fewer rows than that, and trees learn noise).
 _MIN_TRAIN = {"h": 168, "D": 28}
@@ -104,6 +106,8 @@ def _seasons(freq: str, steps: int) -> list[int]:
     seasons = [daily] if daily > 1 and steps >= 2 * daily else []
     if steps >= 3 * weekly:
         seasons.append(weekly)
+    if freq == "D" and steps >= 3 * _YEARLY_DAYS:
+        seasons.append(_YEARLY_DAYS)  # for MSTL only: features keep the weekly season
     return seasons
 
 
@@ -148,7 +152,9 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
     steps = int((end - start) // unit) + 1
     steps_horizon = resolve_horizon(horizon, end, freq)
     seasons = _seasons(freq, steps)
-    season = max(seasons) if seasons else 1
+    # Features and the seasonal baselines use the longest season up to a week; a yearly one
+    # (three years of daily history) goes to MSTL only.
+    season = max([p for p in seasons if p <= _WEEKLY_SEASONS[freq]] or [1])
     minimum = {"h": 2 * _DAILY_SEASONS["h"], "D": 14}[freq]
     if steps < minimum:
         raise HistoryTooShortError(
