@@ -105,3 +105,21 @@ def test_interval_width_never_shrinks_with_the_horizon_on_constant_noise(tmp_pat
     relative = (np.log1p(forecast["p90"]) - np.log1p(forecast["p10"])).to_numpy()
     assert (np.diff(relative) >= -1e-9).all()
     assert relative[-1] > relative[0]  # widens past the backtested window
+
+
+def test_fold_rows_stay_in_their_window_so_tuning_never_reads_a_backtest_day(tmp_path):
+    # 120 days a quarter ahead: the windows are shorter than the horizon, and an origin has
+    # labels far past its own window. Those must not be scored (nor choose a method).
+    series = _series("D", 120)
+    training_params = {**TRAINING, "tuning": {**TRAINING["tuning"], "storage_url": f"sqlite:///{tmp_path}/o.db"}}
+    fe = {**FE, "horizon": "quarter"}
+    layout = plan_forecast_layout(series, fe, training_params)
+    assert layout["window"] < layout["horizon"]
+    examples = build_model_input_table(series, NO_EVENTS, fe, layout)
+    best = training.tune_hyperparameters(examples, fe, training_params, layout)
+    table, _, _ = training.backtest_forecaster(examples, series, fe, training_params, best, layout)
+    assert table["step"].max() <= layout["window"]
+    first_backtest = pd.Timestamp(layout["backtest_origins"][0])
+    assert (table.loc[table["role"] == "tuning", "ds"] <= first_backtest).all()
+    for origin, fold in table[table["role"] == "backtest"].groupby("origin"):
+        assert fold["ds"].max() <= origin + pd.Timedelta(days=layout["window"])

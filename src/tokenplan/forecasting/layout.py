@@ -151,40 +151,42 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
     start, end = observed.min(), observed.max()
     steps = int((end - start) // unit) + 1
     steps_horizon = resolve_horizon(horizon, end, freq)
-    seasons = _seasons(freq, steps)
-    # Features and the seasonal baselines use the longest season up to a week; a yearly one
-    # (three years of daily history) goes to MSTL only.
-    season = max([p for p in seasons if p <= _WEEKLY_SEASONS[freq]] or [1])
+    all_seasons = _seasons(freq, steps)
     minimum = {"h": 2 * _DAILY_SEASONS["h"], "D": 14}[freq]
     if steps < minimum:
         raise HistoryTooShortError(
             f"the history has {steps} {freq} steps ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}); forecasting "
             f"needs at least {minimum} ({'two daily cycles' if freq == 'h' else 'two weeks'}) to see the cycle "
             "it repeats and calibrate its intervals on held-out folds. Use a longer history.")
-    notes = []
-    if freq == "h" and _WEEKLY_SEASONS["h"] not in seasons:
-        notes.append(f"{steps} hourly steps (under three weeks): no weekly season, the daily cycle only")
-    if freq == "D" and not seasons:
-        notes.append(f"{steps} days (under three weeks): no weekly season")
 
     fold_pairs = [(backtest_folds, tuning_folds), (backtest_folds, 1), (2, 1)]
     fold_pairs = list(dict.fromkeys((min(b, backtest_folds), min(t, tuning_folds)) for b, t in fold_pairs))
     level_options = list(range(max(level_weeks, 1), 0, -1))
 
-    def fits(window: int, backtest: int, tuning: int, level: int, model: bool) -> bool:
+    def fits(season: int, window: int, backtest: int, tuning: int, level: int, model: bool) -> bool:
         warmup = level * season
         step_t = min(tuning_step or window, window)
         span = backtest * window + window + (tuning - 1) * step_t
         train = max(min_train_seasons * season, window, _MIN_TRAIN[freq]) if model else 0
         return warmup + train + span <= steps
 
+    # Features and the seasonal baselines use the longest season up to a week; a yearly one
+    # (three years of daily history) goes to MSTL only. A weekly season costs weeks of
+    # warm-up and week-long minimum folds: where it does not fit (a few weeks of history),
+    # the shorter season is tried before the model is dropped or the history refused.
+    weekly = _WEEKLY_SEASONS[freq]
+    season_options = [all_seasons] + ([[p for p in all_seasons if p != weekly]] if weekly in all_seasons else [])
     chosen = None
     for model in (True, False):
-        for window in _windows(steps_horizon, season):
-            for backtest, tuning in fold_pairs:
-                for level in level_options:
-                    if fits(window, backtest, tuning, level, model):
-                        chosen = (window, backtest, tuning, level, model)
+        for seasons in season_options:
+            season = max([p for p in seasons if p <= weekly] or [1])
+            for window in _windows(steps_horizon, season):
+                for backtest, tuning in fold_pairs:
+                    for level in level_options:
+                        if fits(season, window, backtest, tuning, level, model):
+                            chosen = (seasons, season, window, backtest, tuning, level, model)
+                            break
+                    if chosen:
                         break
                 if chosen:
                     break
@@ -193,12 +195,21 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
         if chosen:
             break
     if chosen is None:
+        season = max([p for p in all_seasons if p <= weekly] or [1])
         floor = min(steps_horizon, season)
         need = season + 3 * floor
         raise HistoryTooShortError(
             f"the history has {steps} {freq} steps ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}); a "
             f"{steps_horizon}-step forecast needs at least {need} ({season} of warm-up and three "
             f"{floor}-step folds to calibrate its intervals). Use a longer history or a finer frequency.")
+    seasons, season = chosen[0], chosen[1]
+    chosen = chosen[2:]
+    notes = []
+    if freq == "h" and weekly not in seasons:
+        notes.append(f"{steps} hourly steps: no weekly season (it needs three weeks, and weeks of warm-up and "
+                     "folds), the daily cycle only")
+    if freq == "D" and weekly not in seasons:
+        notes.append(f"{steps} days: no weekly season (it needs three weeks, and weeks of warm-up and folds)")
     window, backtest, tuning, level, model = chosen
     step_t = min(tuning_step or window, window)
     last_backtest = end - window * unit

@@ -90,6 +90,9 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     for origin, role in folds:
         model = fit_for_origin(examples, origin, spec, quantiles, params, seed) if params is not None else None
         points = candidate_points(examples, series, origin, spec, layout["seasons"], model)
+        # A fold is its window: later labels of a tuning fold lie inside the backtest
+        # windows, and later labels of a backtest fold inside the next fold's.
+        points = points[points["step"] <= layout["window"]]
         frames.append(points.assign(role=role))
     points = pd.concat(frames, ignore_index=True)
     chosen = choose_methods(points, margin)

@@ -104,7 +104,7 @@ def _storage(url: str, heartbeat_interval: int, grace_period: int, attempts: int
 def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], origins: list,
          storage_url: str, name: str, n_trials: int, timeout_seconds: float | None, seed: int = 0,
          fixed_params: dict[str, Any] | None = None, heartbeat_interval: int = 10,
-         grace_period: int = 30) -> dict[str, Any]:
+         grace_period: int = 30, max_step: int | None = None) -> dict[str, Any]:
     """Run (or resume) the study until it holds ``n_trials`` finished trials; return the best params.
 
     A trial whose heartbeat (every ``heartbeat_interval`` s) is older than ``grace_period``
@@ -129,7 +129,7 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False, states=finished)))
     trends = TRENDS if spec.trend == "auto" else (spec.trend,)
-    folds = {trend: _folds(with_trend(examples, trend), origins) for trend in trends}
+    folds = {trend: _folds(with_trend(examples, trend), origins, max_step) for trend in trends}
 
     def objective(trial: optuna.Trial) -> float:
         params = {**suggest_params(trial), **(fixed_params or {})}
@@ -200,10 +200,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _folds(examples: pd.DataFrame, origins: list) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
-    """(training rows before the origin, labelled rows of the origin) per validation fold."""
-    return [(train_until(examples, o), examples[(examples["origin"] == o) & np.isfinite(examples["z"])])
-            for o in origins]
+def _folds(examples: pd.DataFrame, origins: list,
+           max_step: int | None = None) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """(training rows before the origin, labelled rows of the origin) per validation fold.
+
+    ``max_step`` (the layout's window) keeps a fold to its own window: past it, a tuning
+    fold's labels would lie inside the backtest windows.
+    """
+    out = []
+    for o in origins:
+        valid = examples[(examples["origin"] == o) & np.isfinite(examples["z"])]
+        if max_step is not None:
+            valid = valid[valid["step"] <= max_step]
+        out.append((train_until(examples, o), valid))
+    return out
 
 
 def _best_loss_per_trend(study: optuna.Study) -> dict[str, dict[str, float]]:

@@ -41,7 +41,7 @@ def tune_hyperparameters(model_input_table: pd.DataFrame, fe_params: dict[str, A
     name = study_name(tuning["study_prefix"], model_input_table, spec, origins, params["objective"])
     return tune(model_input_table, spec, params["quantiles"], origins, tuning["storage_url"], name,
                 tuning["n_trials"], tuning.get("timeout_seconds"), seed=params["seed"],
-                fixed_params={"objective": params["objective"]})
+                fixed_params={"objective": params["objective"]}, max_step=forecast_layout["window"])
 
 
 def _model_params(best_params: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -122,6 +122,14 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
 
 def forecast_totals(forecast: pd.DataFrame, backtest_predictions: pd.DataFrame,
                     params: dict[str, Any]) -> pd.DataFrame:
-    """Monthly and whole-horizon totals with intervals from backtested errors of the chosen methods' totals."""
-    return period_totals(forecast, backtest_predictions[backtest_predictions["method"] == "chosen"],
-                         params["quantiles"], method="chosen")
+    """Monthly and whole-horizon totals with intervals from backtested errors of the chosen methods' totals.
+
+    The backtest folds only: the tuning folds chose the method, so its errors there are
+    optimistic (and tuning folds may overlap). With fewer than three (fold, series) pairs
+    on the backtest folds, the tuning folds are used too, rather than no spread at all.
+    """
+    chosen = backtest_predictions[backtest_predictions["method"] == "chosen"]
+    graded = chosen[chosen["role"] == "backtest"]
+    if len(graded[["origin", "series"]].drop_duplicates()) < 3:
+        graded = chosen
+    return period_totals(forecast, graded, params["quantiles"], method="chosen")
