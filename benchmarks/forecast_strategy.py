@@ -5,8 +5,8 @@
 
 On the demo data (the simulator's 18-month history, daily buckets, 3 models x 5 targets)
 and on the SAME rolling-origin folds as the training pipeline
-(``tokenplan.forecasting.backtest.fold_origins`` with the default ``training.backtest``: 3 folds, 91
-days apart, horizon 91), it compares, on exactly the same scored rows:
+(``tokenplan.forecasting.layout`` with the default ``training.backtest``, horizon fixed at 91:
+3 non-overlapping folds, 91 days apart), it compares, on exactly the same scored rows:
 
 1. ``direct``: the project's model, unchanged: ``tokenplan.forecasting.backtest.run_backtest`` on
    the pipeline's model input table with the ``local_linear`` trend anchor and
@@ -73,10 +73,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from tokenplan.forecasting.backtest import _naive_scales, fold_origins, run_backtest, score_backtest  # noqa: E402
+from tokenplan.forecasting.backtest import _naive_scales, run_backtest, score_backtest  # noqa: E402
 from tokenplan.forecasting.features import _Grid, spec_from_params, with_trend  # noqa: E402
 from tokenplan.forecasting.forecaster import DEFAULT_PARAMS, QuantileForecaster  # noqa: E402
-from tokenplan.pipelines.feature_engineering.nodes import build_model_input_table, build_target_series  # noqa: E402
+from tokenplan.pipelines.feature_engineering.nodes import (  # noqa: E402
+    build_model_input_table,
+    build_target_series,
+    plan_forecast_layout,
+)
 from tokenplan.pipelines.ingestion.nodes import build_events_calendar, build_usage_buckets  # noqa: E402
 from tokenplan.simulator import simulate  # noqa: E402
 
@@ -202,12 +206,16 @@ def run(stated_effects: bool) -> dict:
     catalog = yaml.safe_load((ROOT / "conf" / "base" / "catalog_01_raw.yml").read_text())
     simulation = simulate(catalog["_demo"]["config"])
     raw_events = simulation.events if stated_effects else simulation.events.drop(columns="effect")
-    fe, tr = _params("feature_engineering"), _params("training")
+    # The strategy comparison as it was measured: 91 steps ahead, origins every 7 days,
+    # three non-overlapping 91-day folds (fold origins included in the example grid).
+    fe = {**_params("feature_engineering"), "horizon": 91, "origin_every": 7}
+    tr = _params("training")
     series = build_target_series(build_usage_buckets(simulation.usage, _params("ingestion")), fe)
     events = build_events_calendar(raw_events, _params("ingestion"))
-    examples = with_trend(build_model_input_table(series, events, fe), "local_linear")
-    spec = spec_from_params(fe)
-    origins = fold_origins(examples, spec, tr["backtest"]["folds"], tr["backtest"]["step"])
+    layout = plan_forecast_layout(series, fe, tr)
+    examples = with_trend(build_model_input_table(series, events, fe, layout), "local_linear")
+    spec = spec_from_params(fe, layout)
+    origins = [pd.Timestamp(o) for o in layout["backtest_origins"]]
     prepared = time.monotonic()
 
     # 1. Direct: the project's own backtest, default params, local_linear anchor.
