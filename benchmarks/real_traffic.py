@@ -416,6 +416,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated series names: " + ", ".join(s.name for s in SOURCES))
     parser.add_argument("--origins", type=int, help="at most K origins per series (the last K), for a quick check")
+    parser.add_argument("--tile", type=int,
+                        help="K origins per series instead of the protocol's (a wider development check: "
+                             "more held-out windows, earlier ones included); the figures are then not the protocol's")
     parser.add_argument("--jobs", type=int, default=1, help="kedro runs at once (default 1: the machine has 2 cores)")
     parser.add_argument("--kedro", type=Path, default=ROOT / ".venv" / "bin" / "kedro",
                         help="kedro executable; the project it runs is the checkout it belongs to")
@@ -448,7 +451,8 @@ def main() -> int:
     tasks = []
     for source in sources:
         series = load_series(source, folder)
-        count = min(source.origins, args.origins) if args.origins else source.origins
+        count = args.tile or source.origins
+        count = min(count, args.origins) if args.origins else count
         for origin in origins_for(series, source, count):
             tasks.append((source, series, origin))
         print(f"{source.name}: {series.index.min()} .. {series.index.max()}, {len(series)} buckets "
@@ -476,7 +480,7 @@ def main() -> int:
     if args.csv:
         rows.to_csv(args.csv, index=False)
         print(f"\nper-(series, origin) rows: {args.csv}")
-    subset = bool(args.only or args.origins)
+    subset = bool(args.only or args.origins or args.tile)
     summarise(rows, with_pipeline=not args.baselines_only, subset=subset)
     return 0
 

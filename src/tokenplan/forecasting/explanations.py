@@ -99,7 +99,9 @@ def _stated_offsets(rows: pd.DataFrame, events: pd.DataFrame, freq: str) -> tupl
             continue
         in_scope = np.ones(len(rows), bool) if not event.scope else models == event.scope
         offset = np.where(in_scope, np.log1p((event.effect - 1.0) * share[position]), 0.0)
-        name = f"{event.name} (stated x{event.effect:.2f})"
+        # The year-end holidays the history measured (calendar_effects) are not the planner's.
+        how = "estimated" if str(getattr(event, "basis", "")).startswith("estimated") else "stated"
+        name = f"{event.name} ({how} x{event.effect:.2f})"
         offsets[name] = offsets.get(name, 0.0) + offset
         if pd.Timestamp(event.start).tz_convert(None) < times[0]:
             in_force.add(name)
@@ -131,7 +133,9 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
     Stated effects come from the events calendar, not the trees; each stated event is
     its own driver, of kind ``stated`` (it starts in the horizon) or ``stated, in force``
     (it started before: the history features divide it out and the anchor puts it back,
-    so where it covers the level window too, its stated size cancels out).
+    so where it covers the level window too, its stated size cancels out); the year-end
+    holidays measured from the history (``tokenplan.forecasting.calendar_effects``) are
+    ``estimated`` (or ``estimated, in force``) instead.
     """
     anchor = rows["anchor"].to_numpy()
     stated_total = rows["stated_effect"].to_numpy() if "stated_effect" in rows else np.zeros(len(rows))
@@ -159,7 +163,8 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
              grouped["level"].sum().rename("volume").reset_index().assign(driver=LEVEL, kind="anchor")]
     weight = frame["prediction"] / grouped["prediction"].transform("sum")
     for name, contribution in contributions.items():
-        kind = ("stated, in force" if name in in_force else "stated") if name in offsets else \
+        how = "estimated" if "(estimated x" in name else "stated"
+        kind = (f"{how}, in force" if name in in_force else how) if name in offsets else \
             "growth" if name == GROWTH else "learned"
         per_row = frame[keys].assign(log_effect=weight * contribution,
                                      volume=frame["prediction"] * (1 - np.exp(-contribution)))

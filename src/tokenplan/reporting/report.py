@@ -41,7 +41,7 @@ class ReportInputs:
     costs: pd.DataFrame            # cost_forecast
     backtest: pd.DataFrame         # backtest_metrics
     importance: pd.DataFrame       # shap_importance
-    events: pd.DataFrame           # events_calendar
+    events: pd.DataFrame           # forecast_events: the calendar plus the measured year-end holidays
     best_params: dict[str, Any]
     prices: dict[str, UnitPrices | None]  # None: the model has no price
     quantile_names: list[str]
@@ -160,9 +160,11 @@ def events_in_horizon(events: pd.DataFrame, first: pd.Timestamp, last: pd.Timest
     unsized = past[past["effect"].isna()] if "effect" in past else past
     effect = in_horizon["effect"] if "effect" in in_horizon else pd.Series(np.nan, index=in_horizon.index)
 
-    def assumed(e: float, kind: str, note: str) -> str:
+    basis = in_horizon["basis"] if "basis" in in_horizon else pd.Series("", index=in_horizon.index)
+
+    def assumed(e: float, kind: str, note: str, how: str) -> str:
         if pd.notna(e):
-            return f"x{e:.2f} (stated in the calendar)"
+            return how if str(how).startswith("estimated") else f"x{e:.2f} (stated in the calendar)"
         if note != "planned":
             return "in the recent level already"
         if kind == "outage":
@@ -171,8 +173,8 @@ def events_in_horizon(events: pd.DataFrame, first: pd.Timestamp, last: pd.Timest
         which = f"past {kind}(s)" + ("" if kind == "holiday" else " without a stated effect")
         return f"learned from {learned_from} {which}" if learned_from else f"none: no {which} to learn from"
 
-    in_horizon["effect assumed"] = [assumed(e, kind, note) for e, kind, note
-                                    in zip(effect, in_horizon["kind"], in_horizon["note"], strict=True)]
+    in_horizon["effect assumed"] = [assumed(e, kind, note, how) for e, kind, note, how
+                                    in zip(effect, in_horizon["kind"], in_horizon["note"], basis, strict=True)]
     return in_horizon
 
 
@@ -182,6 +184,16 @@ def _events(inputs: ReportInputs) -> pd.DataFrame:
     for column in ("start", "end"):
         in_horizon[column] = in_horizon[column].dt.strftime("%Y-%m-%d %H:%M UTC")
     return in_horizon[["start", "end", "name", "kind", "scope", "note", "effect assumed"]]
+
+
+def _year_end(inputs: ReportInputs) -> list[str]:
+    """One line per model whose year-end holidays the history measured (calendar_effects)."""
+    events = inputs.events
+    if "basis" not in events:
+        return []
+    measured = events[events["basis"].astype(str).str.startswith("estimated")]
+    return [f"{scope or 'all models'}: {basis}" for scope, basis
+            in measured[["scope", "basis"]].drop_duplicates().itertuples(index=False)]
 
 
 def _environment() -> jinja2.Environment:
@@ -215,6 +227,7 @@ def render_report(inputs: ReportInputs) -> str:
         unpriced=unpriced_models(inputs.prices), data_notes=data_notes(inputs.ingestion),
         drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,
         importance=_importance(inputs), costs=cost_table, prices=price_table, events=events,
+        year_end=_year_end(inputs),
         history={"first": history["ds"].min(), "last": history["ds"].max(), "series": history["series"].nunique(),
                  "targets": ", ".join(sorted(history["target"].unique())),
                  "missing": int(history["y"].isna().sum())},

@@ -14,7 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=explain_forecast,
-                inputs=["forecaster", "model_input_table", "events_calendar", "model_selection",
+                inputs=["forecaster", "model_input_table", "forecast_events", "model_selection",
                         "params:explainability", "params:feature_engineering"],
                 outputs=["shap_values", "shap_importance", "forecast_drivers"],
                 name="explain_forecast",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from tokenplan.forecasting.calendar_effects import year_end_events
 from tokenplan.forecasting.features import make_examples, origin_grid, spec_from_params
 from tokenplan.forecasting.layout import plan_layout
 from tokenplan.forecasting.target_series import resample_targets
@@ -34,6 +36,25 @@ def plan_forecast_layout(target_series: pd.DataFrame, params: dict[str, Any],
     for note in layout.notes:
         logger.info("forecast layout: %s", note)
     return layout.to_dict()
+
+
+def add_calendar_effects(target_series: pd.DataFrame, events_calendar: pd.DataFrame, params: dict[str, Any],
+                         forecast_layout: dict[str, Any]) -> pd.DataFrame:
+    """The events calendar (``basis`` "stated" where it states an effect) plus the year-end
+    holidays per model, where the history measures them (``tokenplan.forecasting.calendar_effects``)."""
+    unit = pd.Timedelta(1, unit=forecast_layout["freq"].lower())
+    until = pd.Timestamp(forecast_layout["history_end"]) + forecast_layout["horizon"] * unit
+    estimated, estimates = year_end_events(target_series, forecast_layout["freq"], until, params.get("year_end"))
+    for row in estimates.itertuples():
+        logger.info("year-end holidays, %s: x%.2f from %d past year-end(s), %.1f standard errors from none: %s",
+                    row.scope, float(np.exp(row.log_effect)), row.years, row.z,
+                    "applied" if row.applied else "not applied (within the noise)")
+    stated = events_calendar["effect"].notna() if "effect" in events_calendar else False
+    events = events_calendar.assign(basis=np.where(stated, "stated", ""))
+    if estimated.empty:
+        return events
+    return pd.concat([events, estimated.astype({"effect": float})], ignore_index=True).sort_values(
+        "start", kind="stable").reset_index(drop=True)
 
 
 def build_model_input_table(target_series: pd.DataFrame, events_calendar: pd.DataFrame,

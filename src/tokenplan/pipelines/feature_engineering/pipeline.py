@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from tokenplan.pipelines.feature_engineering.nodes import (
+    add_calendar_effects,
     build_model_input_table,
     build_target_series,
     plan_forecast_layout,
@@ -25,8 +26,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="plan_forecast_layout",
             ),
             Node(
-                func=build_model_input_table,
+                func=add_calendar_effects,
                 inputs=["target_series", "events_calendar", "params:feature_engineering", "forecast_layout"],
+                outputs="forecast_events",
+                name="add_calendar_effects",
+            ),
+            Node(
+                func=build_model_input_table,
+                inputs=["target_series", "forecast_events", "params:feature_engineering", "forecast_layout"],
                 outputs="model_input_table",
                 name="build_model_input_table",
             ),

@@ -35,7 +35,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs={"target_series": "target_series", "forecast": "forecast", "forecast_totals": "forecast_totals",
                         "cost_forecast": "cost_forecast", "backtest_metrics": "backtest_metrics",
                         "shap_importance": "shap_importance", "forecast_drivers": "forecast_drivers",
-                        "events_calendar": "events_calendar", "best_params": "best_params", "prices": "model_prices",
+                        "events_calendar": "forecast_events", "best_params": "best_params", "prices": "model_prices",
                         "forecast_plots": "forecast_plots", "backtest_plot": "backtest_plot",
                         "drivers_plot": "drivers_plot", "shap_plot": "shap_plot", "model_selection": "model_selection",
                         "usage_is_simulated": "usage_is_simulated", "previous_report": "previous_report",
