@@ -38,6 +38,7 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 import pandas as pd  # noqa: E402
 
 from tokenplan.pipelines.feature_engineering.nodes import (  # noqa: E402
+    add_calendar_effects,
     build_model_input_table,
     build_target_series,
     plan_forecast_layout,
@@ -90,7 +91,7 @@ def run_series(usage: pd.DataFrame, name: str, folds: int, trials: int, workdir:
     events = build_events_calendar(pd.DataFrame({"start": [], "end": [], "name": [], "kind": [], "scope": []}),
                                    ingestion)
     layout = plan_forecast_layout(series, fe, tr)
-    examples = build_model_input_table(series, events, fe, layout)
+    examples = build_model_input_table(series, add_calendar_effects(series, events, fe, layout), fe, layout)
     best = training.tune_hyperparameters(examples, fe, tr, layout)
     predictions, _, _ = training.backtest_forecaster(examples, series, fe, tr, best, layout)
     # The peak backtest grades the plan's own method per series, on the backtest folds.

@@ -36,6 +36,7 @@ import yaml  # noqa: E402
 
 from tokenplan.forecasting.baselines import mstl  # noqa: E402
 from tokenplan.pipelines.feature_engineering.nodes import (  # noqa: E402
+    add_calendar_effects,
     build_model_input_table,
     build_target_series,
     plan_forecast_layout,
@@ -63,7 +64,8 @@ def _train(usage: pd.DataFrame, events: pd.DataFrame, fe: dict, tr: dict) -> dic
     started = time.monotonic()
     series = build_target_series(build_usage_buckets(usage, _params("ingestion")), fe)
     layout = plan_forecast_layout(series, fe, tr)
-    examples = build_model_input_table(series, build_events_calendar(events, _params("ingestion")), fe, layout)
+    calendar = add_calendar_effects(series, build_events_calendar(events, _params("ingestion")), fe, layout)
+    examples = build_model_input_table(series, calendar, fe, layout)
     best = training.tune_hyperparameters(examples, fe, tr, layout)
     predictions, offsets, selection = training.backtest_forecaster(examples, series, fe, tr, best, layout)
     metrics = training.evaluate_backtest(predictions, series, fe, tr, layout)

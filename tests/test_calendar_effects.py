@@ -52,6 +52,16 @@ def test_no_dip_is_not_applied():
     assert not estimates["applied"].any() and events.empty
 
 
+def test_public_holidays_alone_are_not_a_year_end_dip():
+    series = _daily("2023-09-01", "2025-09-30", dip=1.0, noise=0.05)
+    christmas = series["ds"].dt.strftime("%m-%d").isin(["12-25", "01-01"])
+    series.loc[christmas, "y"] *= 0.3  # the two public holidays only, as the holiday features see them
+    assert estimate_year_end(series, "D").iloc[0]["z"] > 2  # read as a week-long dip without exclusion
+    layout = {"freq": "D", "history_start": "2023-09-01", "history_end": "2025-09-30", "horizon": 92}
+    events = add_calendar_effects(series, NO_EVENTS, {"year_end": YEAR_END_PARAMS, "holiday_country": "US"}, layout)
+    assert events.empty
+
+
 def test_a_history_without_a_whole_year_end_adds_nothing():
     events, estimates = year_end_events(_daily("2025-01-05", "2025-12-28", dip=0.5), "D",
                                         pd.Timestamp("2026-03-31"), YEAR_END_PARAMS)
@@ -71,7 +81,7 @@ def test_hourly_history_is_measured_on_whole_days():
 
 def test_events_cover_every_year_end_from_the_history_to_the_horizon_and_keep_the_calendar():
     series = _daily("2023-09-01", "2025-12-31", dip=0.6)
-    layout = {"freq": "D", "history_end": "2025-12-31", "horizon": 90}
+    layout = {"freq": "D", "history_start": "2023-09-01", "history_end": "2025-12-31", "horizon": 90}
     events = add_calendar_effects(series, NO_EVENTS.assign(effect=pd.Series(dtype=float)),
                                   {"year_end": YEAR_END_PARAMS}, layout)
     measured = events[events["name"] == YEAR_END]

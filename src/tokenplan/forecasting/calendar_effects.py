@@ -17,7 +17,9 @@ The estimate, per model: for each past year-end with enough observed days, the m
 ``log1p`` of the daily totals over the period (``first`` to ``last``, default 24 Dec to
 1 Jan) minus what the ``reference_days`` days before it and after it give for the same
 weekdays (both sides weigh alike, so a trend cancels); the mean over years, and the median over the model's
-series and targets. It is applied only when it stands out from the day-to-day noise:
+series and targets. Public holidays (``holiday_country``, and holiday events in the
+calendar) are left out of both: the features flag them already, and Christmas Day alone
+must not read as a week-long dip. It is applied only when it stands out from the day-to-day noise:
 ``|effect| >= min_z`` standard errors (from the reference days' spread). The report
 lists it beside the planner's events, with its size and the number of year-ends.
 
@@ -30,10 +32,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import holidays as holidays_lib
 import numpy as np
 import pandas as pd
 
-__all__ = ["YEAR_END", "estimate_year_end", "year_end_events"]
+__all__ = ["YEAR_END", "estimate_year_end", "known_holidays", "year_end_events"]
 
 YEAR_END = "year-end holidays"
 
@@ -81,14 +84,34 @@ def _against_reference(window: pd.Series, before: pd.Series, after: pd.Series) -
     return float((window - expected).mean()), spread * float(np.sqrt(1 / len(days) + np.sum(weights**2 / sizes)))
 
 
+def known_holidays(country: str | None, events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> set:
+    """Days (naive dates) the features already flag as holidays: the country's public holidays
+    and the calendar's holiday events without a stated effect."""
+    days = set()
+    if country:
+        days |= {pd.Timestamp(d) for d in holidays_lib.country_holidays(country, years=range(start.year, end.year + 1))}
+    holidays = events[events["kind"] == "holiday"] if "kind" in events else events.iloc[:0]
+    if "effect" in holidays:
+        holidays = holidays[holidays["effect"].isna()]
+    for event in holidays.itertuples():
+        first = pd.Timestamp(event.start).tz_convert(None).floor("D")
+        last = (pd.Timestamp(event.end).tz_convert(None) - pd.Timedelta(microseconds=1)).floor("D")
+        days |= set(pd.date_range(first, last, freq="D"))
+    return days
+
+
 def estimate_year_end(series: pd.DataFrame, freq: str, first: str = "12-24", last: str = "01-01",
-                      reference_days: int = 14) -> pd.DataFrame:
+                      reference_days: int = 14, exclude: set | None = None) -> pd.DataFrame:
     """One row per model: ``scope, log_effect, std_error, z, years`` from its past year-ends.
 
-    A year-end counts when at least half its days and half of each reference side are
-    observed; a model with none is left out.
+    ``exclude``: days left out of the period and the reference (the public holidays the
+    features flag already: Christmas Day alone must not read as a week-long dip, nor be
+    counted twice). A year-end counts when at least half its days and half of each
+    reference side are observed; a model with none is left out.
     """
     daily = _daily(series, freq)
+    if exclude:
+        daily = daily.assign(y=daily["y"].where(~pd.to_datetime(daily["day"]).isin(list(exclude))))
     day = pd.Timedelta(days=1)
     rows = []
     for (name, target), group in daily.groupby(["series", "target"]):
@@ -121,20 +144,21 @@ def estimate_year_end(series: pd.DataFrame, freq: str, first: str = "12-24", las
     return out
 
 
-def year_end_events(series: pd.DataFrame, freq: str, until: pd.Timestamp, params: dict[str, Any] | None
-                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def year_end_events(series: pd.DataFrame, freq: str, until: pd.Timestamp, params: dict[str, Any] | None,
+                    exclude: set | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Events (events-calendar columns plus ``basis``) for every year-end from the history's
     start to ``until``, per model whose estimated effect stands out, and the estimates.
 
     ``params`` (``feature_engineering.year_end``): ``first``, ``last`` (``MM-DD``),
-    ``reference_days`` and ``min_z``; None or ``enabled: false`` turns it off.
+    ``reference_days`` and ``min_z``; None or ``enabled: false`` turns it off. ``exclude``:
+    see ``estimate_year_end``.
     """
     columns = ["start", "end", "name", "kind", "scope", "effect", "basis"]
     empty = pd.DataFrame(columns=columns)
     if params is None or not params.get("enabled", True):
         return empty, estimate_year_end(series.iloc[:0], freq)
     first, last = params.get("first", "12-24"), params.get("last", "01-01")
-    estimates = estimate_year_end(series, freq, first, last, params.get("reference_days", 14))
+    estimates = estimate_year_end(series, freq, first, last, params.get("reference_days", 14), exclude)
     estimates["applied"] = estimates["z"] >= params.get("min_z", 2.0)
     start = pd.Timestamp(series["ds"].min())
     events = []

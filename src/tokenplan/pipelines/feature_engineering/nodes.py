@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.forecasting.calendar_effects import year_end_events
+from tokenplan.forecasting.calendar_effects import known_holidays, year_end_events
 from tokenplan.forecasting.features import make_examples, origin_grid, spec_from_params
 from tokenplan.forecasting.layout import plan_layout
 from tokenplan.forecasting.target_series import resample_targets
@@ -44,7 +44,9 @@ def add_calendar_effects(target_series: pd.DataFrame, events_calendar: pd.DataFr
     holidays per model, where the history measures them (``tokenplan.forecasting.calendar_effects``)."""
     unit = pd.Timedelta(1, unit=forecast_layout["freq"].lower())
     until = pd.Timestamp(forecast_layout["history_end"]) + forecast_layout["horizon"] * unit
-    estimated, estimates = year_end_events(target_series, forecast_layout["freq"], until, params.get("year_end"))
+    known = known_holidays(params.get("holiday_country"), events_calendar,
+                           pd.Timestamp(forecast_layout["history_start"]), until)
+    estimated, estimates = year_end_events(target_series, forecast_layout["freq"], until, params.get("year_end"), known)
     for row in estimates.itertuples():
         logger.info("year-end holidays, %s: x%.2f from %d past year-end(s), %.1f standard errors from none: %s",
                     row.scope, float(np.exp(row.log_effect)), row.years, row.z,
