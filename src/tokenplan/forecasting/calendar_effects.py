@@ -17,10 +17,12 @@ The estimate, per model: for each past year-end with enough observed days, the m
 ``log1p`` of the daily totals over the period (``first`` to ``last``, default 24 Dec to
 1 Jan) minus what the ``reference_days`` days before it and after it give for the same
 weekdays (both sides weigh alike, so a trend cancels); the mean over years, and the median over the model's
-series and targets. Public holidays (``holiday_country``, and holiday events in the
-calendar) are left out of both: the features flag them already, and Christmas Day alone
-must not read as a week-long dip. It is applied only when it stands out from the day-to-day noise:
-``|effect| >= min_z`` standard errors (from the reference days' spread). The report
+series and targets. It is applied only when the days of the period that are not public
+holidays (``holiday_country``, and holiday events in the calendar) dip by ``min_z``
+standard errors or more (from the reference days' spread): Christmas Day and New Year's
+Day alone, which the holiday features learn, must not read as a week-long dip. When it
+is applied, its size is the whole period's, holidays included, so every method (not
+only the one that reads holiday flags) sees the history without the trough. The report
 lists it beside the planner's events, with its size and the number of year-ends.
 
 Like a stated effect it is treated as known in advance: a backtest fold before a
@@ -100,18 +102,8 @@ def known_holidays(country: str | None, events: pd.DataFrame, start: pd.Timestam
     return days
 
 
-def estimate_year_end(series: pd.DataFrame, freq: str, first: str = "12-24", last: str = "01-01",
-                      reference_days: int = 14, exclude: set | None = None) -> pd.DataFrame:
-    """One row per model: ``scope, log_effect, std_error, z, years`` from its past year-ends.
-
-    ``exclude``: days left out of the period and the reference (the public holidays the
-    features flag already: Christmas Day alone must not read as a week-long dip, nor be
-    counted twice). A year-end counts when at least half its days and half of each
-    reference side are observed; a model with none is left out.
-    """
-    daily = _daily(series, freq)
-    if exclude:
-        daily = daily.assign(y=daily["y"].where(~pd.to_datetime(daily["day"]).isin(list(exclude))))
+def _measure(daily: pd.DataFrame, first: str, last: str, reference_days: int) -> pd.DataFrame:
+    """Per model: ``scope, log_effect, std_error, years, z`` over the daily totals given."""
     day = pd.Timedelta(days=1)
     rows = []
     for (name, target), group in daily.groupby(["series", "target"]):
@@ -133,15 +125,37 @@ def estimate_year_end(series: pd.DataFrame, freq: str, first: str = "12-24", las
             error = float(np.sqrt(np.sum(np.square(errors))) / len(errors))
             if len(effects) >= 3:  # years disagree by more than the days' noise says: use that
                 error = max(error, float(np.std(effects, ddof=1) / np.sqrt(len(effects))))
-            rows.append({"scope": str(name).split("/")[0], "series": str(name), "target": str(target),
-                         "log_effect": effect, "std_error": error, "years": len(effects)})
+            rows.append({"scope": str(name).split("/")[0], "log_effect": effect, "std_error": error,
+                         "years": len(effects)})
     if not rows:
-        return pd.DataFrame(columns=["scope", "log_effect", "std_error", "z", "years"])
-    per_series = pd.DataFrame(rows)
-    out = per_series.groupby("scope").agg(log_effect=("log_effect", "median"), std_error=("std_error", "median"),
-                                          years=("years", "max")).reset_index()
+        return pd.DataFrame(columns=["scope", "log_effect", "std_error", "years", "z"])
+    out = pd.DataFrame(rows).groupby("scope").agg(log_effect=("log_effect", "median"),
+                                                  std_error=("std_error", "median"),
+                                                  years=("years", "max")).reset_index()
     out["z"] = out["log_effect"].abs() / out["std_error"].clip(lower=1e-9)
     return out
+
+
+def estimate_year_end(series: pd.DataFrame, freq: str, first: str = "12-24", last: str = "01-01",
+                      reference_days: int = 14, exclude: set | None = None) -> pd.DataFrame:
+    """One row per model: ``scope, log_effect, std_error, years, period_effect, z``.
+
+    ``log_effect`` is the size over every day of the period, the one applied.
+    ``period_effect`` and its ``z`` come from the days not in ``exclude`` (the public
+    holidays the features flag): whether the period dips beyond Christmas Day and New
+    Year's Day decides whether it is applied, since those two alone must not read as a
+    week-long dip. A year-end counts when at least half its days and half of each
+    reference side are observed; a model with none is left out.
+    """
+    daily = _daily(series, freq)
+    whole = _measure(daily, first, last, reference_days)
+    if whole.empty or not exclude:
+        return whole.assign(period_effect=whole["log_effect"])
+    outside = daily.assign(y=daily["y"].where(~pd.to_datetime(daily["day"]).isin(list(exclude))))
+    between = _measure(outside, first, last, reference_days)[["scope", "log_effect", "z"]]
+    out = whole.drop(columns="z").merge(between.rename(columns={"log_effect": "period_effect"}), on="scope",
+                                         how="left")
+    return out.fillna({"z": 0.0})
 
 
 def year_end_events(series: pd.DataFrame, freq: str, until: pd.Timestamp, params: dict[str, Any] | None,
@@ -163,8 +177,9 @@ def year_end_events(series: pd.DataFrame, freq: str, until: pd.Timestamp, params
     start = pd.Timestamp(series["ds"].min())
     events = []
     for row in estimates[estimates["applied"]].itertuples():
-        basis = (f"estimated from {row.years} past year-end(s): x{np.exp(row.log_effect):.2f}, "
-                 f"{row.z:.1f} standard errors from none")
+        basis = (f"estimated from {row.years} past year-end(s): x{np.exp(row.log_effect):.2f} "
+                 f"(x{np.exp(row.period_effect):.2f} on the days that are not public holidays, "
+                 f"{row.z:.1f} standard errors from none)")
         for year in range(start.year - 1, pd.Timestamp(until).year + 1):
             begin, end = _period(year, first, last)
             if end < start.normalize() or begin > until:
