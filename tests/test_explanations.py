@@ -89,3 +89,14 @@ def test_drivers_figure_has_a_panel_per_model_and_leaves_out_idle_drivers():
     labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
     assert len(figure.axes) == 1 and "November launch (stated x1.50)" in labels
     assert "launches (learned size)" not in labels  # zero in every month
+
+
+def test_a_measured_year_end_is_a_driver_of_its_own_kind_not_a_stated_one():
+    rows, values, bias = _rows_and_values()
+    events = _events().assign(basis=["stated", "stated", ""])
+    events.loc[0, "basis"] = "estimated from 2 past year-end(s): x1.50"  # as calendar_effects writes it
+    drivers = forecast_drivers(rows, values, bias, events, "D").set_index(["period", "driver"])
+    measured = "November launch (estimated x1.50)"
+    assert drivers.loc[("2026-11", measured), "kind"] == "estimated"
+    assert drivers.loc[("2026-11", measured), "effect"] == pytest.approx(0.5, abs=0.01)
+    assert drivers.loc[("2026-11", "Old launch (stated x2.00)"), "kind"] == "stated, in force"

@@ -111,3 +111,17 @@ def test_a_short_history_is_named_among_the_risks():
     summary = _summary_section(render_report(_inputs()))
     assert ("1. **Short history:** 108 days (2026-06-15 to 2026-09-30); some months of the horizon were never "
             "seen before (2026-10: 0 past year(s)") in summary
+
+
+def test_a_measured_year_end_is_stated_with_its_size_not_as_the_planners():
+    inputs = _inputs()
+    basis = "estimated from 2 past year-end(s): x0.61 (x0.70 on the days that are not public holidays, 4.2 ...)"
+    year_end = pd.DataFrame({"start": pd.to_datetime(["2026-12-24"], utc=True),
+                             "end": pd.to_datetime(["2027-01-02"], utc=True), "name": ["year-end holidays"],
+                             "kind": ["holiday"], "scope": ["model-a"], "effect": [0.61], "basis": [basis]})
+    events = pd.concat([inputs.events.assign(basis="stated"), year_end], ignore_index=True)
+    text = render_report(ReportInputs(**{**inputs.__dict__, "events": events}))
+    row = next(line for line in text.splitlines() if "| year-end holidays |" in line)
+    assert basis in row and "stated in the calendar" not in row
+    assert f"model-a: {basis}" in text
+    assert "year-end holidays were measured" not in render_report(inputs)
