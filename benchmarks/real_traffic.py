@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/real_traffic.py --only elb --origins 1   # a quick check
     .venv/bin/python benchmarks/real_traffic.py --baselines-only         # no kedro runs
     .venv/bin/python benchmarks/real_traffic.py --csv rows.csv           # also save per-(series, origin) rows
+    .venv/bin/python benchmarks/real_traffic.py --only wikipedia-r --tile 10   # more windows (not the protocol)
 
 Series (``../shared/realdata``; the benchmark skips cleanly when the folder is absent):
 the four Twitter mention volumes and the AWS ELB request count (5-minute counts summed

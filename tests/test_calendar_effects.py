@@ -121,3 +121,18 @@ def test_a_q4_plan_carries_the_dip(tmp_path):
     holiday = forecast.loc[in_year_end(days), "p50"].mean()
     before = forecast.loc[(days >= "2025-12-03") & (days < "2025-12-24"), "p50"].mean()
     assert holiday / before == pytest.approx(0.5 * 9 / 9, abs=0.1)
+
+
+def test_days_that_wander_together_do_not_make_a_dip_out_of_noise():
+    """AR(1) noise (r = 0.7), no dip: with the persistence factor about 5% of year-ends read
+    as a dip at two standard errors; as independent days, several times that."""
+    false_alarms = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        ds = pd.date_range("2024-09-01", "2025-02-28", freq="D")
+        noise = np.zeros(len(ds))
+        for i in range(1, len(ds)):
+            noise[i] = 0.7 * noise[i - 1] + rng.normal(0, 0.07)
+        series = pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "y": 1000 * np.exp(noise)})
+        false_alarms += int(estimate_year_end(series, "D").iloc[0]["z"] >= 2)
+    assert false_alarms <= 6
