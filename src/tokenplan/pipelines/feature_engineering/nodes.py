@@ -48,8 +48,9 @@ def add_calendar_effects(target_series: pd.DataFrame, events_calendar: pd.DataFr
                            pd.Timestamp(forecast_layout["history_start"]), until)
     estimated, estimates = year_end_events(target_series, forecast_layout["freq"], until, params.get("year_end"), known)
     for row in estimates.itertuples():
-        logger.info("year-end holidays, %s: x%.2f from %d past year-end(s), %.1f standard errors from none: %s",
-                    row.scope, float(np.exp(row.log_effect)), row.years, row.z,
+        logger.info("year-end holidays, %s: x%.2f from %d past year-end(s) (x%.2f on the days that are not "
+                    "public holidays, %.1f standard errors from none): %s", row.scope, float(np.exp(row.log_effect)),
+                    row.years, float(np.exp(row.period_effect)), row.z,
                     "applied" if row.applied else "not applied (within the noise)")
     stated = events_calendar["effect"].notna() if "effect" in events_calendar else False
     events = events_calendar.assign(basis=np.where(stated, "stated", ""))
