@@ -16,14 +16,15 @@ features) and multiplied back in wherever a forecast covers it (a Q4 plan's Dece
 The estimate, per model: for each past year-end with enough observed days, the mean
 ``log1p`` of the daily totals over the period (``first`` to ``last``, default 24 Dec to
 1 Jan) minus what the ``reference_days`` days before it and after it give for the same
-weekdays (both sides weigh alike, so a trend cancels); the mean over years, and the median over the model's
-series and targets. It is applied only when the days of the period that are not public
-holidays (``holiday_country``, and holiday events in the calendar) dip by ``min_z``
-standard errors or more (from the reference days' spread): Christmas Day and New Year's
-Day alone, which the holiday features learn, must not read as a week-long dip. When it
-is applied, its size is the whole period's, holidays included, so every method (not
-only the one that reads holiday flags) sees the history without the trough. The report
-lists it beside the planner's events, with its size and the number of year-ends.
+weekdays (both sides weigh alike, so a trend cancels); the mean over years, and the
+median over the model's series and targets. It is applied only when the days of the
+period that are not public holidays (``holiday_country``, and holiday events in the
+calendar) dip by ``min_z`` standard errors or more (from the reference days' spread,
+allowing for days that wander together): Christmas Day and New Year's Day alone, which
+the holiday features learn, must not read as a week-long dip. When it is applied, its
+size is the whole period's, holidays included, so every method (not only the one that
+reads holiday flags) sees the history without the trough. The report lists it beside
+the planner's events, with its size and the number of year-ends.
 
 Like a stated effect it is treated as known in advance: a backtest fold before a
 year-end uses the size estimated from the whole history, later year-ends included,
