@@ -136,3 +136,15 @@ def test_days_that_wander_together_do_not_make_a_dip_out_of_noise():
         series = pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "y": 1000 * np.exp(noise)})
         false_alarms += int(estimate_year_end(series, "D").iloc[0]["z"] >= 2)
     assert false_alarms <= 6
+
+
+def test_a_year_end_the_planner_states_is_not_measured_again():
+    series = _daily("2023-09-01", "2025-12-31", dip=0.6)
+    layout = {"freq": "D", "history_start": "2023-09-01", "history_end": "2025-12-31", "horizon": 90}
+    stated = pd.DataFrame({"start": pd.to_datetime(["2024-12-23"], utc=True),
+                           "end": pd.to_datetime(["2025-01-03"], utc=True), "name": ["shutdown"],
+                           "kind": ["campaign"], "scope": ["claude-sonnet-4-5"], "effect": [0.6]})
+    events = add_calendar_effects(series, stated, {"year_end": YEAR_END_PARAMS}, layout)
+    assert list(events["name"]) == ["shutdown"] and list(events["basis"]) == ["stated"]
+    other_model = stated.assign(scope="claude-opus-4-5")
+    assert (add_calendar_effects(series, other_model, {"year_end": YEAR_END_PARAMS}, layout)["name"] == YEAR_END).any()

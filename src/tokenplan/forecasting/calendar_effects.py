@@ -176,14 +176,32 @@ def estimate_year_end(series: pd.DataFrame, freq: str, first: str = "12-24", las
     return out.fillna({"z": 0.0})
 
 
+def _stated_over_year_ends(stated: pd.DataFrame | None, scope: str, first: str, last: str) -> bool:
+    """Whether a planner-stated event for ``scope`` (or every model) covers part of a year-end."""
+    if stated is None or stated.empty:
+        return False
+    mine = stated[stated["scope"].fillna("").isin(["", scope])]
+    for event in mine.itertuples():
+        begin, end = pd.Timestamp(event.start).tz_convert(None), pd.Timestamp(event.end).tz_convert(None)
+        for year in range(begin.year - 1, end.year + 1):
+            period_start, period_end = _period(year, first, last)
+            if begin < period_end + pd.Timedelta(days=1) and end > period_start:
+                return True
+    return False
+
+
 def year_end_events(series: pd.DataFrame, freq: str, until: pd.Timestamp, params: dict[str, Any] | None,
-                    exclude: set | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    exclude: set | None = None, stated: pd.DataFrame | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Events (events-calendar columns plus ``basis``) for every year-end from the history's
-    start to ``until``, per model whose estimated effect stands out, and the estimates.
+    start to ``until``, per model whose estimated effect stands out, and the estimates
+    (with ``applied`` and, where it is not, ``why``).
 
     ``params`` (``feature_engineering.year_end``): ``first``, ``last`` (``MM-DD``),
     ``reference_days`` and ``min_z``; None or ``enabled: false`` turns it off. ``exclude``:
-    see ``estimate_year_end``.
+    see ``estimate_year_end``. ``stated``: the calendar's events with a stated effect; a
+    model with one over any year-end gets none measured (the planner's size is used, and
+    the dip would count twice).
     """
     columns = ["start", "end", "name", "kind", "scope", "effect", "basis"]
     empty = pd.DataFrame(columns=columns)
@@ -191,7 +209,10 @@ def year_end_events(series: pd.DataFrame, freq: str, until: pd.Timestamp, params
         return empty, estimate_year_end(series.iloc[:0], freq)
     first, last = params.get("first", "12-24"), params.get("last", "01-01")
     estimates = estimate_year_end(series, freq, first, last, params.get("reference_days", 14), exclude)
-    estimates["applied"] = estimates["z"] >= params.get("min_z", 2.0)
+    covered = [_stated_over_year_ends(stated, scope, first, last) for scope in estimates["scope"]]
+    estimates["applied"] = (estimates["z"] >= params.get("min_z", 2.0)) & ~np.asarray(covered, dtype=bool)
+    estimates["why"] = np.where(covered, "the calendar states an effect over a year-end",
+                                np.where(estimates["applied"], "", "within the noise"))
     start = pd.Timestamp(series["ds"].min())
     events = []
     for row in estimates[estimates["applied"]].itertuples():

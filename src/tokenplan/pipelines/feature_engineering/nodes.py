@@ -46,12 +46,14 @@ def add_calendar_effects(target_series: pd.DataFrame, events_calendar: pd.DataFr
     until = pd.Timestamp(forecast_layout["history_end"]) + forecast_layout["horizon"] * unit
     known = known_holidays(params.get("holiday_country"), events_calendar,
                            pd.Timestamp(forecast_layout["history_start"]), until)
-    estimated, estimates = year_end_events(target_series, forecast_layout["freq"], until, params.get("year_end"), known)
+    stated = events_calendar[events_calendar["effect"].notna()] if "effect" in events_calendar else None
+    estimated, estimates = year_end_events(target_series, forecast_layout["freq"], until, params.get("year_end"),
+                                           known, stated)
     for row in estimates.itertuples():
         logger.info("year-end holidays, %s: x%.2f from %d past year-end(s) (x%.2f on the days that are not "
                     "public holidays, %.1f standard errors from none): %s", row.scope, float(np.exp(row.log_effect)),
                     row.years, float(np.exp(row.period_effect)), row.z,
-                    "applied" if row.applied else "not applied (within the noise)")
+                    "applied" if row.applied else f"not applied ({row.why})")
     stated = events_calendar["effect"].notna() if "effect" in events_calendar else False
     events = events_calendar.assign(basis=np.where(stated, "stated", ""))
     if estimated.empty:
