@@ -148,3 +148,7 @@ def test_a_year_end_the_planner_states_is_not_measured_again():
     assert list(events["name"]) == ["shutdown"] and list(events["basis"]) == ["stated"]
     other_model = stated.assign(scope="claude-opus-4-5")
     assert (add_calendar_effects(series, other_model, {"year_end": YEAR_END_PARAMS}, layout)["name"] == YEAR_END).any()
+    # A launch whose lasting effect runs through December is not about the year-end.
+    launch = stated.assign(start=pd.Timestamp("2024-06-01", tz="UTC"), end=pd.Timestamp("2026-06-01", tz="UTC"),
+                           kind="launch", effect=1.5)
+    assert (add_calendar_effects(series, launch, {"year_end": YEAR_END_PARAMS}, layout)["name"] == YEAR_END).any()

@@ -177,7 +177,9 @@ def estimate_year_end(series: pd.DataFrame, freq: str, first: str = "12-24", las
 
 
 def _stated_over_year_ends(stated: pd.DataFrame | None, scope: str, first: str, last: str) -> bool:
-    """Whether a planner-stated event for ``scope`` (or every model) covers part of a year-end."""
+    """Whether a planner-stated event for ``scope`` (or every model) is about a year-end: it
+    covers at least half of one and lasts at most four times as long (a shutdown over the
+    holidays, not a launch whose lasting effect runs through December)."""
     if stated is None or stated.empty:
         return False
     mine = stated[stated["scope"].fillna("").isin(["", scope])]
@@ -185,7 +187,9 @@ def _stated_over_year_ends(stated: pd.DataFrame | None, scope: str, first: str, 
         begin, end = pd.Timestamp(event.start).tz_convert(None), pd.Timestamp(event.end).tz_convert(None)
         for year in range(begin.year - 1, end.year + 1):
             period_start, period_end = _period(year, first, last)
-            if begin < period_end + pd.Timedelta(days=1) and end > period_start:
+            length = period_end + pd.Timedelta(days=1) - period_start
+            overlap = min(end, period_end + pd.Timedelta(days=1)) - max(begin, period_start)
+            if overlap >= length / 2 and end - begin <= 4 * length:
                 return True
     return False
 
