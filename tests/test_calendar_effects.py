@@ -152,3 +152,9 @@ def test_a_year_end_the_planner_states_is_not_measured_again():
     launch = stated.assign(start=pd.Timestamp("2024-06-01", tz="UTC"), end=pd.Timestamp("2026-06-01", tz="UTC"),
                            kind="launch", effect=1.5)
     assert (add_calendar_effects(series, launch, {"year_end": YEAR_END_PARAMS}, layout)["name"] == YEAR_END).any()
+
+
+def test_a_bad_period_date_names_the_parameter():
+    with pytest.raises(ValueError, match=r"year_end.first must be a month and day as MM-DD .* got '13-40'"):
+        year_end_events(_daily("2024-09-01", "2025-02-28", dip=0.6), "D", pd.Timestamp("2025-03-31"),
+                        {**YEAR_END_PARAMS, "first": "13-40"})

@@ -39,6 +39,8 @@ import holidays as holidays_lib
 import numpy as np
 import pandas as pd
 
+from tokenplan.forecasting.features import bucket_shares
+
 __all__ = ["YEAR_END", "estimate_year_end", "known_holidays", "year_end_events"]
 
 YEAR_END = "year-end holidays"
@@ -113,10 +115,9 @@ def known_holidays(country: str | None, events: pd.DataFrame, start: pd.Timestam
     holidays = events[events["kind"] == "holiday"] if "kind" in events else events.iloc[:0]
     if "effect" in holidays:
         holidays = holidays[holidays["effect"].isna()]
-    for event in holidays.itertuples():
-        first = pd.Timestamp(event.start).tz_convert(None).floor("D")
-        last = (pd.Timestamp(event.end).tz_convert(None) - pd.Timedelta(microseconds=1)).floor("D")
-        days |= set(pd.date_range(first, last, freq="D"))
+    calendar = pd.date_range(start.floor("D"), end.floor("D"), freq="D")
+    for _, share in bucket_shares(holidays, calendar, "D"):  # the days the features see it cover
+        days |= set(calendar[share > 0])
     return days
 
 
@@ -212,6 +213,12 @@ def year_end_events(series: pd.DataFrame, freq: str, until: pd.Timestamp, params
     if params is None or not params.get("enabled", True):
         return empty, estimate_year_end(series.iloc[:0], freq)
     first, last = params.get("first", "12-24"), params.get("last", "01-01")
+    for key, value in (("first", first), ("last", last)):
+        try:
+            pd.Timestamp(f"2001-{value}")
+        except ValueError:
+            raise ValueError(f"feature_engineering.year_end.{key} must be a month and day as MM-DD "
+                             f"(e.g. 12-24), got {value!r}") from None
     estimates = estimate_year_end(series, freq, first, last, params.get("reference_days", 14), exclude)
     covered = [_stated_over_year_ends(stated, scope, first, last) for scope in estimates["scope"]]
     estimates["applied"] = (estimates["z"] >= params.get("min_z", 2.0)) & ~np.asarray(covered, dtype=bool)
