@@ -41,6 +41,7 @@ from tokenplan.pipelines.feature_engineering.nodes import (  # noqa: E402
     add_calendar_effects,
     build_model_input_table,
     build_target_series,
+    mask_suspected_outages,
     plan_forecast_layout,
 )
 from tokenplan.pipelines.ingestion.nodes import build_events_calendar, build_usage_buckets  # noqa: E402
@@ -91,9 +92,11 @@ def run_series(usage: pd.DataFrame, name: str, folds: int, trials: int, workdir:
     events = build_events_calendar(pd.DataFrame({"start": [], "end": [], "name": [], "kind": [], "scope": []}),
                                    ingestion)
     layout = plan_forecast_layout(series, fe, tr)
-    examples = build_model_input_table(series, add_calendar_effects(series, events, fe, layout), fe, layout)
+    calendar = add_calendar_effects(series, events, fe, layout)
+    history, _ = mask_suspected_outages(series, calendar, fe, layout)  # as the pipeline does
+    examples = build_model_input_table(history, calendar, fe, layout)
     best = training.tune_hyperparameters(examples, fe, tr, layout)
-    predictions, _, _ = training.backtest_forecaster(examples, series, fe, tr, best, layout)
+    predictions, _, _ = training.backtest_forecaster(examples, history, fe, tr, best, layout)
     # The peak backtest grades the plan's own method per series, on the backtest folds.
     predictions = predictions[predictions["role"] == "backtest"]
     limits = build_rate_limits(pd.DataFrame({"model_group": [name], "models": [name], "rpm": [""], "itpm": [""],

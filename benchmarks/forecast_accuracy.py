@@ -39,6 +39,7 @@ from tokenplan.pipelines.feature_engineering.nodes import (  # noqa: E402
     add_calendar_effects,
     build_model_input_table,
     build_target_series,
+    mask_suspected_outages,
     plan_forecast_layout,
 )
 from tokenplan.pipelines.ingestion.nodes import build_events_calendar, build_usage_buckets  # noqa: E402
@@ -65,13 +66,15 @@ def _train(usage: pd.DataFrame, events: pd.DataFrame, fe: dict, tr: dict) -> dic
     series = build_target_series(build_usage_buckets(usage, _params("ingestion")), fe)
     layout = plan_forecast_layout(series, fe, tr)
     calendar = add_calendar_effects(series, build_events_calendar(events, _params("ingestion")), fe, layout)
-    examples = build_model_input_table(series, calendar, fe, layout)
+    history, outages = mask_suspected_outages(series, calendar, fe, layout)  # as the pipeline does
+    examples = build_model_input_table(history, calendar, fe, layout)
     best = training.tune_hyperparameters(examples, fe, tr, layout)
-    predictions, offsets, selection = training.backtest_forecaster(examples, series, fe, tr, best, layout)
-    metrics = training.evaluate_backtest(predictions, series, fe, tr, layout)
+    predictions, offsets, selection = training.backtest_forecaster(examples, history, fe, tr, best, layout)
+    metrics = training.evaluate_backtest(predictions, history, fe, tr, layout)
     model = training.train_forecaster(examples, fe, tr, best, selection, layout)
-    forecast = training.predict_forecast(model, examples, series, offsets, selection, fe, tr, layout)
+    forecast = training.predict_forecast(model, examples, history, offsets, selection, fe, tr, layout)
     totals = training.forecast_totals(forecast, predictions, tr)
+    print(f"suspected outages masked: {len(outages)} bucket(s)")
     print(f"trend anchor: {selection['trend']}; methods chosen: "
           f"{pd.Series(selection['methods']).value_counts().to_dict()}")
     return {"series": series, "metrics": metrics, "forecast": forecast, "totals": totals, "layout": layout,

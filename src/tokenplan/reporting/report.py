@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.explanations import FEATURE_LABELS, FORECAST, LEVEL, headline_target
+from tokenplan.forecasting.outages import outage_runs
 from tokenplan.reporting.plots import METHOD_LABELS, TARGET_LABELS
 from tokenplan.planning.prices import UnitPrices
 from tokenplan.reporting.data_notes import data_notes
@@ -54,6 +55,7 @@ class ReportInputs:
     layout: dict[str, Any] | None = None      # forecast_layout
     selection: dict[str, Any] | None = None   # model_selection
     ingestion: dict[str, Any] = field(default_factory=dict)  # usage_buckets.attrs
+    outages: pd.DataFrame | None = None       # suspected_outages (None: the check was not run)
 
 
 def _interval(row: pd.Series, names: list[str], fmt=human) -> str:
@@ -196,6 +198,21 @@ def _year_end(inputs: ReportInputs) -> list[str]:
             in measured[["scope", "basis"]].drop_duplicates().itertuples(index=False)]
 
 
+def _outages(inputs: ReportInputs) -> pd.DataFrame | None:
+    """Runs of suspected outages as a table (``tokenplan.forecasting.outages``); None if not checked."""
+    if inputs.outages is None:
+        return None
+    runs = outage_runs(inputs.outages, inputs.settings["freq"])
+    fmt = "%Y-%m-%d" if inputs.settings["freq"] == "D" else "%Y-%m-%d %H:%M"
+    return pd.DataFrame({
+        "series": runs["series"], "first": pd.to_datetime(runs["first"]).dt.strftime(fmt),
+        "last": pd.to_datetime(runs["last"]).dt.strftime(fmt), "buckets": runs["buckets"],
+        "targets": runs["targets"],
+        "recorded": [f"{human(r)} {t}" for r, t in zip(runs["recorded"], runs["headline"], strict=True)],
+        "expected (same time, seasons either side)": [f"{human(e)} {t}" for e, t
+                                                      in zip(runs["expected"], runs["headline"], strict=True)]})
+
+
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(loader=jinja2.PackageLoader("tokenplan.reporting", "templates"),
                                      undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
@@ -227,7 +244,7 @@ def render_report(inputs: ReportInputs) -> str:
         unpriced=unpriced_models(inputs.prices), data_notes=data_notes(inputs.ingestion),
         drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,
         importance=_importance(inputs), costs=cost_table, prices=price_table, events=events,
-        year_end=_year_end(inputs),
+        year_end=_year_end(inputs), outages=_outages(inputs),
         history={"first": history["ds"].min(), "last": history["ds"].max(), "series": history["series"].nunique(),
                  "targets": ", ".join(sorted(history["target"].unique())),
                  "missing": int(history["y"].isna().sum())},

@@ -11,6 +11,7 @@ import pandas as pd
 from tokenplan.forecasting.calendar_effects import known_holidays, year_end_events
 from tokenplan.forecasting.features import make_examples, origin_grid, spec_from_params
 from tokenplan.forecasting.layout import plan_layout
+from tokenplan.forecasting.outages import mask_outages, outage_runs, suspected_outages
 from tokenplan.forecasting.target_series import resample_targets
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,22 @@ def add_calendar_effects(target_series: pd.DataFrame, events_calendar: pd.DataFr
         return events
     return pd.concat([events, estimated.astype({"effect": float})], ignore_index=True).sort_values(
         "start", kind="stable").reset_index(drop=True)
+
+
+def mask_suspected_outages(target_series: pd.DataFrame, forecast_events: pd.DataFrame, params: dict[str, Any],
+                           forecast_layout: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The history every forecast method learns from (``target_series`` with suspected
+    outages missing) and the buckets flagged (``tokenplan.forecasting.outages``)."""
+    freq = forecast_layout["freq"]
+    holidays = known_holidays(params.get("holiday_country"), forecast_events,
+                              pd.Timestamp(forecast_layout["history_start"]), pd.Timestamp(forecast_layout["history_end"]))
+    outages = suspected_outages(target_series, freq, forecast_layout["season"], forecast_events, holidays,
+                                params.get("outages"))
+    for run in outage_runs(outages, freq).itertuples():
+        logger.warning("suspected outage, %s: %s to %s (%d bucket(s)), %s %.6g recorded against %.6g expected; "
+                       "treated as missing for the forecast (feature_engineering.outages)", run.series,
+                       run.first, run.last, run.buckets, run.headline, run.recorded, run.expected)
+    return mask_outages(target_series, outages), outages
 
 
 def build_model_input_table(target_series: pd.DataFrame, events_calendar: pd.DataFrame,

@@ -6,6 +6,7 @@ from tokenplan.pipelines.feature_engineering.nodes import (
     add_calendar_effects,
     build_model_input_table,
     build_target_series,
+    mask_suspected_outages,
     plan_forecast_layout,
 )
 
@@ -32,8 +33,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="add_calendar_effects",
             ),
             Node(
-                func=build_model_input_table,
+                func=mask_suspected_outages,
                 inputs=["target_series", "forecast_events", "params:feature_engineering", "forecast_layout"],
+                outputs=["forecast_history", "suspected_outages"],
+                name="mask_suspected_outages",
+            ),
+            Node(
+                func=build_model_input_table,
+                inputs=["forecast_history", "forecast_events", "params:feature_engineering", "forecast_layout"],
                 outputs="model_input_table",
                 name="build_model_input_table",
             ),

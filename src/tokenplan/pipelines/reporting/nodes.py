@@ -53,7 +53,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  forecast_layout: dict[str, Any], usage_buckets: pd.DataFrame | None = None,
                  capacity_plan: pd.DataFrame | None = None, roi_summary: pd.DataFrame | None = None,
                  capacity_report: dict[str, Any] | None = None,
-                 routes_report: dict[str, Any] | None = None) -> dict[str, Any]:
+                 routes_report: dict[str, Any] | None = None,
+                 suspected_outages: pd.DataFrame | None = None) -> dict[str, Any]:
     """The report folder's files: report.md and .html, their figures and the tables they summarise.
 
     ``capacity_plan`` / ``roi_summary`` (the planning stage's tables) feed the summary's
@@ -64,7 +65,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
     names = quantile_columns(training_params["quantiles"])
     data_date = price_data_date()
     priced = [p for p in prices.values() if p is not None]
-    settings = {**{k: fe_params[k] for k in ("freq", "holiday_country")}, "horizon": forecast_layout["horizon"],
+    settings = {**{k: fe_params[k] for k in ("freq", "holiday_country")}, "outages": fe_params.get("outages"), "horizon": forecast_layout["horizon"],
                 "trend": model_selection["trend"], "trend_tuning_pinball": model_selection.get("tuning_pinball", {}),
                 "objective": training_params["objective"],
                 "price_source": priced[0].source if priced else "genai-prices",
@@ -85,6 +86,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         routes_section=(routes_report or {}).get("markdown", ""),
         layout=forecast_layout, selection=model_selection,
         ingestion=dict(usage_buckets.attrs) if usage_buckets is not None else {},
+        outages=suspected_outages if fe_params.get("outages") else None,
     )
     markdown = render_report(inputs)
     return {

@@ -1,0 +1,90 @@
+"""Suspected outages: far below the same phase both before and after, and nothing else."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tests.synthetic import NO_EVENTS
+from tokenplan.forecasting.outages import mask_outages, outage_runs, suspected_outages
+from tokenplan.pipelines.feature_engineering.nodes import mask_suspected_outages
+
+PARAMS = {"max_ratio": 0.5, "sigmas": 4.0, "neighbours": 3}
+
+
+def _daily(days: int = 200, noise: float = 0.1, seed: int = 0, start: str = "2025-01-06") -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range(start, periods=days, freq="D")
+    cycle = np.array([1.0, 1.1, 1.1, 1.0, 0.9, 0.5, 0.4])[ds.dayofweek]
+    y = 1000 * cycle * rng.lognormal(0, noise, days)
+    return pd.DataFrame({"series": "claude-sonnet-4-5", "target": "requests", "ds": ds, "y": y})
+
+
+def _flagged(series: pd.DataFrame, season: int = 7, freq: str = "D", events=NO_EVENTS, holidays=frozenset(),
+             params=PARAMS) -> list[pd.Timestamp]:
+    return sorted(suspected_outages(series, freq, season, events, set(holidays), params)["ds"])
+
+
+def test_an_unstated_outage_is_flagged_exactly():
+    series = _daily()
+    outage = series["ds"].between("2025-03-03", "2025-03-07")
+    series.loc[outage, "y"] *= 0.2
+    assert _flagged(series) == list(series.loc[outage, "ds"])
+    assert _flagged(_daily()) == []  # the same noise without the outage: nothing
+
+
+def test_a_step_change_and_a_drop_in_the_last_season_are_not_outages():
+    series = _daily()
+    series.loc[series["ds"] >= "2025-04-01", "y"] *= 0.2  # usage moved off the model for good
+    assert _flagged(series) == []
+    last_week = _daily()
+    last_week.loc[last_week.index[-7:], "y"] *= 0.1  # nothing after it to tell a drop from a step
+    assert _flagged(last_week) == []
+
+
+def test_calendar_events_and_public_holidays_are_not_outages():
+    series = _daily()
+    dips = series["ds"].isin(pd.to_datetime(["2025-03-04", "2025-05-26"]))
+    series.loc[dips, "y"] *= 0.2
+    assert _flagged(series) == list(series.loc[dips, "ds"])
+    holiday = {pd.Timestamp("2025-05-26")}
+    event = pd.DataFrame({"start": pd.to_datetime(["2025-03-04"], utc=True), "end": pd.to_datetime(["2025-03-05"], utc=True),
+                          "name": ["Migration test"], "kind": ["campaign"], "scope": [""], "effect": [np.nan]})
+    assert _flagged(series, holidays=holiday) == [pd.Timestamp("2025-03-04")]
+    assert _flagged(series, events=event, holidays=holiday) == []
+
+
+def test_noisy_series_need_a_drop_beyond_their_noise():
+    series = _daily(noise=0.5, seed=3)
+    halved = series["ds"] == "2025-03-05"
+    series.loc[halved, "y"] *= 0.3  # 0.3x is within 4 sigma of a series this noisy
+    assert pd.Timestamp("2025-03-05") not in _flagged(series)
+
+
+def test_an_hourly_gap_is_flagged_on_the_weekly_phase():
+    rng = np.random.default_rng(1)
+    ds = pd.date_range("2025-01-06", periods=6 * 168, freq="h")
+    y = 100 * (1.2 + np.sin(2 * np.pi * ds.hour / 24)) * rng.lognormal(0, 0.1, len(ds))
+    series = pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "y": y})
+    gap = series["ds"].between("2025-01-22 07:00", "2025-01-22 09:00")
+    series.loc[gap, "y"] = 3.0
+    assert _flagged(series, season=168, freq="h") == list(series.loc[gap, "ds"])
+    runs = outage_runs(suspected_outages(series, "h", 168, NO_EVENTS, set(), PARAMS), "h")
+    assert runs[["first", "last", "buckets"]].values.tolist() == [
+        [pd.Timestamp("2025-01-22 07:00"), pd.Timestamp("2025-01-22 09:00"), 3]]
+    assert runs.loc[0, "recorded"] == 9.0 and runs.loc[0, "expected"] > 100
+
+
+def test_the_node_masks_the_forecast_history_only_and_can_be_turned_off():
+    series = _daily()
+    outage = series["ds"].between("2025-03-03", "2025-03-07")
+    series.loc[outage, "y"] *= 0.2
+    layout = {"freq": "D", "season": 7, "history_start": "2025-01-06", "history_end": "2025-07-24"}
+    params = {"holiday_country": None, "outages": PARAMS}
+    history, outages = mask_suspected_outages(series, NO_EVENTS, params, layout)
+    assert history.loc[outage, "y"].isna().all() and history.loc[~outage, "y"].notna().all()
+    assert series.loc[outage, "y"].notna().all()  # target_series keeps the recorded values
+    assert len(outages) == outage.sum()
+    off, none = mask_suspected_outages(series, NO_EVENTS, {**params, "outages": None}, layout)
+    assert off["y"].notna().all() and none.empty
+    assert mask_outages(series, none) is series
