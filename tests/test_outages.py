@@ -88,3 +88,42 @@ def test_the_node_masks_the_forecast_history_only_and_can_be_turned_off():
     off, none = mask_suspected_outages(series, NO_EVENTS, {**params, "outages": None}, layout)
     assert off["y"].notna().all() and none.empty
     assert mask_outages(series, none) is series
+
+
+def test_a_zero_in_a_sparse_series_is_chance_not_an_outage():
+    rng = np.random.default_rng(0)
+    ds = pd.date_range("2025-01-06", periods=8 * 168, freq="h")
+    rate = 3 * np.clip(np.sin(np.pi * (ds.hour - 6) / 14), 0, None)  # a few requests an hour by day, none at night
+    series = pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "y": rng.poisson(rate).astype(float)})
+    assert _flagged(series, season=168, freq="h") == []
+    busy = series.assign(y=rng.poisson(100 * rate).astype(float))
+    gap = busy["ds"].between("2025-01-29 11:00", "2025-01-29 12:00")
+    busy.loc[gap, "y"] = 0.0
+    assert _flagged(busy, season=168, freq="h") == list(busy.loc[gap, "ds"])
+
+
+def test_requests_decide_and_every_target_of_the_series_goes_missing():
+    requests = _daily()
+    tokens = requests.assign(target="input_tokens", y=requests["y"] * 800)
+    swing = tokens["ds"] == "2025-04-09"
+    tokens.loc[swing, "y"] *= 0.1  # shorter prompts one day: tokens alone are not an outage
+    outage = requests["ds"].between("2025-03-03", "2025-03-05")
+    requests.loc[outage, "y"] *= 0.1
+    tokens.loc[outage.to_numpy(), "y"] *= 0.1
+    series = pd.concat([requests, tokens], ignore_index=True)
+    outages = suspected_outages(series, "D", 7, NO_EVENTS, set(), PARAMS)
+    assert set(outages["target"]) == {"requests"} and sorted(outages["ds"]) == list(requests.loc[outage, "ds"])
+    masked = mask_outages(series, outages)
+    assert masked.loc[masked["ds"].between("2025-03-03", "2025-03-05"), "y"].isna().sum() == 6
+    assert masked["y"].isna().sum() == 6
+    # Without a requests target, each target is checked: then the tokens' swing is flagged.
+    assert pd.Timestamp("2025-04-09") in set(suspected_outages(tokens, "D", 7, NO_EVENTS, set(), PARAMS)["ds"])
+
+
+def test_an_ordinary_hour_among_a_batch_jobs_bursts_is_not_an_outage():
+    rng = np.random.default_rng(2)
+    ds = pd.date_range("2025-01-06", periods=10 * 168, freq="h")
+    base = 250 * rng.lognormal(0, 0.1, len(ds))
+    burst = (ds.hour == 4) & (rng.random(len(ds)) < 0.6)  # a batch job on most nights at 04:00
+    series = pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "y": np.where(burst, 8 * base, base)})
+    assert _flagged(series, season=168, freq="h") == []

@@ -130,13 +130,13 @@ def test_a_measured_year_end_is_stated_with_its_size_not_as_the_planners():
 def test_suspected_outages_are_listed_with_what_was_recorded_and_expected():
     inputs = _inputs()
     settings = {**inputs.settings, "outages": {"max_ratio": 0.5, "sigmas": 4.0, "neighbours": 3}}
-    outages = pd.DataFrame({"series": "model-a", "target": ["requests", "requests", "input_tokens"],
-                            "ds": pd.to_datetime(["2026-07-10", "2026-07-11", "2026-07-11"]),
+    outages = pd.DataFrame({"series": "model-a", "target": "requests",
+                            "ds": pd.to_datetime(["2026-07-10", "2026-07-11", "2026-08-01"]),
                             "y": [100.0, 50.0, 9.0], "expected": [1000.0, 900.0, 90.0]})
     text = render_report(ReportInputs(**{**inputs.__dict__, "settings": settings, "outages": outages}))
-    assert "- Suspected outages: 2 bucket(s) in 1 run(s)" in text
-    row = next(line for line in text.splitlines() if line.startswith("| model-a | 2026-07-10 |"))
-    assert "| 2026-07-11 | 2 | input_tokens, requests | 150 requests | 1,900 requests |" in row
+    assert "- Suspected outages: 3 bucket(s) in 2 run(s)" in text
+    assert "| model-a | 2026-07-10 | 2026-07-11 | 2 | 150 requests | 1,900 requests |" in text
+    assert "| model-a | 2026-08-01 | 2026-08-01 | 1 | 9 requests | 90 requests |" in text
     none = render_report(ReportInputs(**{**inputs.__dict__, "settings": settings, "outages": outages.iloc[:0]}))
     assert "- Suspected outages: none found" in none
     assert "Suspected outages" not in render_report(inputs)  # the check was not run

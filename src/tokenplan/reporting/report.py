@@ -207,10 +207,9 @@ def _outages(inputs: ReportInputs) -> pd.DataFrame | None:
     return pd.DataFrame({
         "series": runs["series"], "first": pd.to_datetime(runs["first"]).dt.strftime(fmt),
         "last": pd.to_datetime(runs["last"]).dt.strftime(fmt), "buckets": runs["buckets"],
-        "targets": runs["targets"],
-        "recorded": [f"{human(r)} {t}" for r, t in zip(runs["recorded"], runs["headline"], strict=True)],
+        "recorded": [f"{human(r)} {t}" for r, t in zip(runs["recorded"], runs["target"], strict=True)],
         "expected (same time, seasons either side)": [f"{human(e)} {t}" for e, t
-                                                      in zip(runs["expected"], runs["headline"], strict=True)]})
+                                                      in zip(runs["expected"], runs["target"], strict=True)]})
 
 
 def _environment() -> jinja2.Environment:

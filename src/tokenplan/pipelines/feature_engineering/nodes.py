@@ -75,7 +75,7 @@ def mask_suspected_outages(target_series: pd.DataFrame, forecast_events: pd.Data
     for run in outage_runs(outages, freq).itertuples():
         logger.warning("suspected outage, %s: %s to %s (%d bucket(s)), %s %.6g recorded against %.6g expected; "
                        "treated as missing for the forecast (feature_engineering.outages)", run.series,
-                       run.first, run.last, run.buckets, run.headline, run.recorded, run.expected)
+                       run.first, run.last, run.buckets, run.target, run.recorded, run.expected)
     return mask_outages(target_series, outages), outages
 
 
