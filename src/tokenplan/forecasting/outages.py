@@ -36,8 +36,8 @@ The rule, per series (on its requests, see below), on ``log1p(y)``:
 On the real series in ``../shared/realdata`` this flags two hours in each Twitter
 volume (2015-03-11 07:00-08:00, in all four at once: the collector's gap) and nine
 days of Wikipedia (four of the June 2015 drop, and single days such as 59 views on
-2011-12-23 against 1,400 either side); nothing in ELB, Taylor or the demo (daily or
-hourly).
+2011-12-23 against at least 1,018 either side); nothing in ELB, Taylor or the demo
+(daily or hourly).
 """
 
 from __future__ import annotations
