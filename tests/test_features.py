@@ -247,3 +247,18 @@ def test_a_launch_before_the_history_counts_its_age_from_its_real_date():
     age = (examples["ds"] - pd.Timestamp("2024-12-22")).dt.days.to_numpy()
     np.testing.assert_array_equal(examples["steps_since_launch"], np.minimum(age, 8 * 7))
     assert (examples["launch_after_origin"] == 0).all()
+
+
+def test_a_gap_in_a_season_counts_at_its_phase_share_not_as_an_average_day():
+    from tokenplan.forecasting.features import _block_means
+
+    cycle = np.array([1.0, 1.1, 1.1, 1.0, 0.9, 0.5, 0.4])
+    values = np.tile(cycle, 4)[None, :] * 100
+    complete = _block_means(values, 27, 7, 4)
+    for missing in ([27], [22], [20, 27]):  # a Sunday, a Tuesday, two in different weeks
+        gappy = values.copy()
+        gappy[0, missing] = np.nan
+        np.testing.assert_allclose(_block_means(gappy, 27, 7, 4), complete)
+    mostly_missing = values.copy()
+    mostly_missing[0, 21:25] = np.nan  # under half of the last week observed
+    assert np.isnan(_block_means(mostly_missing, 27, 7, 4)[0, -1])

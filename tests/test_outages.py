@@ -127,3 +127,13 @@ def test_an_ordinary_hour_among_a_batch_jobs_bursts_is_not_an_outage():
     burst = (ds.hour == 4) & (rng.random(len(ds)) < 0.6)  # a batch job on most nights at 04:00
     series = pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "y": np.where(burst, 8 * base, base)})
     assert _flagged(series, season=168, freq="h") == []
+
+
+def test_a_partial_last_day_is_flagged_against_the_weeks_before_it():
+    series = _daily()
+    assert _flagged(series) == []
+    series.loc[series.index[-1], "y"] *= 0.3  # the export was taken mid-morning
+    assert _flagged(series) == [series["ds"].iloc[-1]]
+    stepped = series.copy()
+    stepped.loc[stepped.index[-3:], "y"] *= 0.3  # three low days in a row: a step down, not a partial day
+    assert _flagged(stepped) == []

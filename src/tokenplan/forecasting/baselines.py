@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["seasonal_naive"]
+__all__ = ["mstl", "seasonal_fill", "seasonal_naive"]
 
 
 def seasonal_naive(examples: pd.DataFrame) -> np.ndarray:
@@ -18,14 +18,39 @@ def seasonal_naive(examples: pd.DataFrame) -> np.ndarray:
     return examples["seasonal_naive"].to_numpy()
 
 
+def seasonal_fill(values: pd.Series, season: int) -> pd.Series:
+    """Gaps filled as R's ``forecast::na.interp`` fills a seasonal series: the seasonally
+    adjusted series interpolated linearly, plus the gap's seasonal index.
+
+    The index is the per-phase median deviation from a centred one-season moving average
+    (of the series interpolated plainly, for that estimate only), centred on zero. Plain
+    linear interpolation carries the neighbours' level into a gap whatever its phase: a
+    missing last Saturday became Friday's value, and MSTL's level rose with it. With
+    under two seasons observed, plain interpolation.
+    """
+    if not values.isna().any() or not values.notna().any():
+        return values
+    if season < 2 or values.notna().sum() < 2 * season:
+        return values.interpolate(limit_direction="both")
+    rough = values.interpolate(limit_direction="both")
+    trend = rough.rolling(season, center=True, min_periods=1).mean()
+    phase = np.arange(len(values)) % season
+    index = (values - trend).groupby(phase).median()
+    index = (index - index.mean()).reindex(range(season)).fillna(0.0)
+    seasonal = pd.Series(index.to_numpy()[phase], index=values.index)
+    adjusted = (values - seasonal).interpolate(limit_direction="both")
+    return values.fillna(adjusted + seasonal)
+
+
 def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
          quantiles: list[float], seasons: list[int] | None = None) -> pd.DataFrame:
     """MSTL (statsforecast) fitted on log1p(y) up to ``origin``: ``series, target, ds, p..`` for each step.
 
     Seasonal periods: ``seasons`` (those the history supports, ``tokenplan.forecasting.layout``), by
     default weekly for daily data, daily and weekly for hourly data; the trend is forecast
-    by AutoETS without seasonality (AutoETS alone when no season is supported). Gaps are filled by interpolation first
-    (statsforecast would silently misalign the seasons). Intervals are statsforecast's
+    by AutoETS without seasonality (AutoETS alone when no season is supported). Gaps are filled first
+    (statsforecast would silently misalign the seasons), in log1p, by ``seasonal_fill`` with the
+    longest season up to a week. Intervals are statsforecast's
     central ``level`` intervals for the outermost quantiles, so they are only symmetric
     pairs (e.g. P10/P90), and the middle quantile is the point forecast.
     """
@@ -37,8 +62,9 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
     seasons = [s for s in (seasons or {"D": [7], "h": [24, 168]}[freq]) if s > 1]
     history = series[series["ds"] <= origin].copy()
     history["unique_id"] = history["series"].astype(str) + "|" + history["target"].astype(str)
-    history["y"] = np.log1p(history.groupby("unique_id")["y"].transform(
-        lambda s: s.interpolate(limit_direction="both")))
+    week = {"D": 7, "h": 168}[freq]
+    fill = max([p for p in seasons if p <= week] or [1])
+    history["y"] = history.groupby("unique_id")["y"].transform(lambda s: seasonal_fill(np.log1p(s), fill))
     level = round(100 * (quantiles[-1] - quantiles[0]))
     model = (MSTL(season_length=seasons, trend_forecaster=AutoETS(model="ZZN"), alias="mstl") if seasons
              else AutoETS(model="ZZN", alias="mstl"))

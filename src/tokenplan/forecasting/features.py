@@ -224,15 +224,6 @@ class _Grid:
         return latest
 
 
-def _window_mean(values: np.ndarray, end: int, length: int) -> np.ndarray:
-    """Mean of ``values[:, end-length+1 : end+1]`` ignoring NaN; NaN if under half observed."""
-    window = values[:, max(end - length + 1, 0) : end + 1]
-    observed = np.isfinite(window).sum(axis=1)
-    with np.errstate(invalid="ignore"):
-        mean = np.nanmean(np.where(observed[:, None] > 0, window, 0.0), axis=1)
-    return np.where(observed * 2 >= length, mean, np.nan)
-
-
 def _gather(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """``values[:, columns]`` with NaN where a column index falls before the grid."""
     out = values[:, np.clip(columns, 0, None)]
@@ -243,13 +234,25 @@ def _gather(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
 def _block_means(values: np.ndarray, origin: int, season: int, blocks: int) -> np.ndarray:
     """Mean of each of the last ``blocks`` seasons ending at ``origin``, oldest first, (keys, blocks).
 
-    A block under half observed is NaN.
+    A block under half observed is NaN. A block with gaps is not the plain mean of what
+    it has: a missing Saturday would lift a week's mean and a missing Tuesday lower it.
+    Its mean is its observed values' sum over the same phases' sum in the window's
+    profile (the per-phase mean over all its blocks), times the profile's mean: exact
+    for a complete block, and a gap counts at its phase's usual share (a partial last
+    day masked as an outage lifted a Console export's level by 5% without this).
     """
     columns = origin - season * blocks + 1 + np.arange(season * blocks)
     window = _gather(values, columns).reshape(values.shape[0], blocks, season)
-    observed = np.isfinite(window).sum(axis=2)
-    with np.errstate(invalid="ignore"):
-        means = np.nanmean(np.where(observed[:, :, None] > 0, window, 0.0), axis=2)
+    finite = np.isfinite(window)
+    observed = finite.sum(axis=2)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # a phase, or a key, nothing observed
+        profile = np.nanmean(window, axis=1, keepdims=True)  # (keys, 1, season)
+        usable = finite & np.isfinite(profile)
+        share = np.where(usable, profile, 0.0).sum(axis=2) / np.nanmean(profile, axis=2)
+        means = np.where(usable, window, 0.0).sum(axis=2) / share
+        plain = np.nanmean(np.where(observed[:, :, None] > 0, window, 0.0), axis=2)
+    means = np.where(np.isfinite(means) & (share > 0), means, plain)
     return np.where(observed * 2 >= season, means, np.nan)
 
 
@@ -273,7 +276,7 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     level = _nanmedian(_block_means(values, origin, season, spec.level_weeks))
     slope = _theil_sen(np.log1p(_block_means(values, origin, season, spec.trend_weeks))) / season
     slope = slope * spec.trend_damping
-    recent = _window_mean(values, origin, season)
+    recent = _block_means(values, origin, season, spec.level_weeks)[:, -1]
     steps = np.arange(1, horizon + 1)
     targets = origin + steps
     valid = targets < values.shape[1]
@@ -281,17 +284,23 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     # Most recent observed-at-origin time with the same phase as the target time.
     lag = season * np.ceil(steps / season).astype(int)
     same_phase = np.stack([_gather(values, targets - lag - m * season) for m in range(4)], axis=0)
-    # The weekly seasonal naive baseline repeats the raw series (stated effects not removed);
-    # a gap a week earlier (an outage) falls back to the raw recent level.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no same-phase value observed
+        profile = np.nanmean(same_phase, axis=0)
+        raw_profile = np.nanmean(np.stack([_gather(grid.values, targets - lag - m * season) for m in range(4)]),
+                                 axis=0)
+    # The weekly seasonal naive baseline repeats the raw series (stated effects not removed).
+    # A gap a season earlier (an outage) falls back to the mean of the last four values at
+    # that phase, then to the recent level: a missing Saturday repeated as the week's
+    # level lifted every future Saturday (a Console export's month by 8%).
     raw_level = _nanmedian(_block_means(grid.values, origin, season, spec.level_weeks))
     naive = _gather(grid.values, targets - lag)
-    naive = np.where(np.isfinite(naive), naive, raw_level[:, None])
+    naive = np.where(np.isfinite(naive), naive, np.where(np.isfinite(raw_profile), raw_profile, raw_level[:, None]))
     # The same with past stated effects divided out (times the target's stated effect, a
     # candidate forecast of the plan; see tokenplan.forecasting.candidates): no effect counted twice.
     naive_adjusted = _gather(values, targets - lag)
-    naive_adjusted = np.where(np.isfinite(naive_adjusted), naive_adjusted, level[:, None])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        profile = np.nanmean(same_phase, axis=0)
+    naive_adjusted = np.where(np.isfinite(naive_adjusted), naive_adjusted,
+                              np.where(np.isfinite(profile), profile, level[:, None]))
     log_level = np.log1p(level)[:, None]
     stated = grid.offset[:, targets]
     base = {

@@ -19,8 +19,12 @@ The rule, per series (on its requests, see below), on ``log1p(y)``:
   normal neighbours among the bursts: neither is flagged (a median of the neighbours
   flagged 19 ordinary night hours of the demo's Haiku, hourly). The price: an outage
   longer than a season has a low neighbour and is not caught (state it in the
-  calendar). The last season of the history has no "after" and is never flagged, so a
-  drop in progress at the origin is left for the planner to read.
+  calendar). The last season of the history has no "after" and is not flagged, so a
+  drop in progress at the origin is left for the planner to read; except its very last
+  bucket, checked against at least two seasons before it alone: an export taken during
+  the day ends with a partial day, and a forecast that starts from it starts low. A
+  last bucket whose predecessor is as low against its own seasons before is a step
+  down, not a partial day, and is kept.
 - **Flag:** the bucket is below the reference by more than ``-log(max_ratio)`` (half,
   by default) *and* by more than ``sigmas`` times the series' noise (the robust
   standard deviation of season-over-season log changes, as the intervals use) *and*
@@ -69,12 +73,30 @@ def _same_phase(z: np.ndarray, season: int, neighbours: int, direction: int) -> 
     return shifted
 
 
-def _reference(z: np.ndarray, season: int, neighbours: int) -> np.ndarray:
-    """The lowest same-phase value of the seasons either side; NaN where either side has none."""
+def _lowest(values: np.ndarray) -> np.ndarray:
+    """Column-wise minimum over the finite values (NaN where there are none)."""
+    finite = np.isfinite(values)
+    out = np.min(np.where(finite, values, np.inf), axis=0)
+    return np.where(finite.any(axis=0), out, np.nan)
+
+
+def _reference(z: np.ndarray, season: int, neighbours: int, drop: float) -> np.ndarray:
+    """The lowest same-phase value of the seasons either side (NaN where either side has none).
+
+    The last observed bucket has no "after": it gets the lowest of at least two seasons
+    before it, unless the bucket before it is as far below its own seasons before (then
+    the series stepped down, and a partial last day is not what happened).
+    """
     before, after = _same_phase(z, season, neighbours, -1), _same_phase(z, season, neighbours, +1)
-    reference = np.nanmin(np.vstack([before, after]), axis=0, initial=np.inf, where=np.isfinite(
-        np.vstack([before, after])))
+    reference = _lowest(np.vstack([before, after]))
     reference[~np.isfinite(before).any(axis=0) | ~np.isfinite(after).any(axis=0)] = np.nan
+    observed = np.flatnonzero(np.isfinite(z))
+    if len(observed) >= 2:
+        last, previous = observed[-1], observed[-2]
+        alone = _lowest(before[:, [last, previous]])
+        stepped = z[previous] < alone[1] - drop
+        if np.isfinite(before[:, last]).sum() >= 2 and not stepped:
+            reference[last] = alone[0]
     return reference
 
 
@@ -116,8 +138,8 @@ def suspected_outages(series: pd.DataFrame, freq: str, season: int, events: pd.D
         observed = group.set_index("ds")["y"].sort_index()
         observed = observed.reindex(pd.date_range(observed.index.min(), observed.index.max(), freq=freq))
         z = np.log1p(observed.to_numpy(dtype=float))
-        reference = _reference(z, season, neighbours)
         drop = np.maximum(-np.log(max_ratio), sigmas * _noise(z, season))
+        reference = _reference(z, season, neighbours, drop)
         expected, y = np.expm1(reference), observed.to_numpy(dtype=float)
         with np.errstate(invalid="ignore"):
             flagged = ((z < reference - drop) & (expected - y > sigmas * np.sqrt(expected))

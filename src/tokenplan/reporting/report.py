@@ -208,7 +208,7 @@ def _outages(inputs: ReportInputs) -> pd.DataFrame | None:
         "series": runs["series"], "first": pd.to_datetime(runs["first"]).dt.strftime(fmt),
         "last": pd.to_datetime(runs["last"]).dt.strftime(fmt), "buckets": runs["buckets"],
         "recorded": [f"{human(r)} {t}" for r, t in zip(runs["recorded"], runs["target"], strict=True)],
-        "expected (same time, seasons either side)": [f"{human(e)} {t}" for e, t
+        "expected (lowest at the same time, seasons either side)": [f"{human(e)} {t}" for e, t
                                                       in zip(runs["expected"], runs["target"], strict=True)]})
 
 
