@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.synthetic import NO_EVENTS
 from tokenplan.forecasting.outages import mask_outages, outage_runs, suspected_outages
@@ -137,3 +138,28 @@ def test_a_partial_last_day_is_flagged_against_the_weeks_before_it():
     stepped = series.copy()
     stepped.loc[stepped.index[-3:], "y"] *= 0.3  # three low days in a row: a step down, not a partial day
     assert _flagged(stepped) == []
+
+
+def test_a_masked_partial_last_day_forecasts_as_the_complete_day_would():
+    from tokenplan.forecasting.candidates import candidate_points
+    from tokenplan.forecasting.features import FeatureSpec, make_examples
+
+    clean = _daily(days=120, noise=0.0)
+    partial = clean.copy()
+    partial.loc[partial.index[-1], "y"] *= 0.3  # the export was taken mid-morning
+    layout = {"freq": "D", "season": 7, "history_start": "2025-01-06", "history_end": str(clean["ds"].max())}
+    masked, outages = mask_suspected_outages(partial, NO_EVENTS, {"holiday_country": None, "outages": PARAMS},
+                                             layout)
+    assert list(outages["ds"]) == [clean["ds"].iloc[-1]]
+    spec = FeatureSpec(freq="D", horizon=28, trend="level", holiday_country=None)
+    origin = clean["ds"].max()
+
+    def totals(history: pd.DataFrame) -> pd.Series:
+        examples = make_examples(history, NO_EVENTS, [origin], spec)
+        points = candidate_points(examples, history, origin, spec, [7], None, labelled_only=False)
+        return points.groupby("method")["point"].sum()
+
+    expected, got = totals(clean), totals(masked)
+    for method in ("seasonal_naive", "seasonal_mean", "mstl", "ensemble"):
+        assert got[method] == pytest.approx(expected[method], rel=0.02), method
+    assert totals(partial)["seasonal_naive"] < 0.95 * expected["seasonal_naive"]  # unmasked, it starts low
