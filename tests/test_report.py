@@ -40,3 +40,21 @@ def test_a_planned_event_is_stated_learned_or_unsized_and_the_report_says_which(
 def test_report_html_shows_calendar_names_as_text_not_markup():
     page = render_html("# Plan\n\n| name |\n|---|\n| Launch <v2> <script>alert(1)</script> |\n", {})
     assert "<script>" not in page and "&lt;v2&gt;" in page
+
+
+def test_the_forecast_figure_marks_suspected_outages_on_the_recorded_history():
+    from tokenplan.reporting.plots import forecast_figures
+
+    ds = pd.date_range("2026-06-01", periods=60, freq="D")
+    history = pd.DataFrame({"series": "model-a", "target": "requests", "ds": ds, "y": 1000.0})
+    history.loc[40, "y"] = 100.0
+    future = pd.date_range("2026-07-31", periods=10, freq="D", tz="UTC")
+    forecast = pd.DataFrame({"series": "model-a", "target": "requests", "timestamp": future,
+                             "p10": 900.0, "p50": 1000.0, "p90": 1100.0})
+    outages = pd.DataFrame({"series": ["model-a"], "target": ["requests"], "ds": [ds[40]], "y": [100.0],
+                            "expected": [1000.0]})
+    figure = forecast_figures(forecast, history, 90, ["p10", "p50", "p90"], "D", outages)["forecast_model-a.png"]
+    marks = [line for line in figure.axes[0].get_lines() if line.get_label().startswith("suspected outage")]
+    assert len(marks) == 1 and list(marks[0].get_ydata()) == [100.0]
+    plain = forecast_figures(forecast, history, 90, ["p10", "p50", "p90"], "D")["forecast_model-a.png"]
+    assert not [line for line in plain.axes[0].get_lines() if line.get_label().startswith("suspected outage")]

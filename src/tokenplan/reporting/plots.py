@@ -42,9 +42,13 @@ def human_axis(ax: Axes, axis: str = "y") -> None:
     target.set_major_formatter(FuncFormatter(lambda value, _: human(value, 1)))
 
 
-def _forecast_panel(ax: Axes, past: pd.DataFrame, future: pd.DataFrame, names: list[str], unit: str) -> None:
+def _forecast_panel(ax: Axes, past: pd.DataFrame, future: pd.DataFrame, names: list[str], unit: str,
+                    masked: pd.DatetimeIndex | None = None) -> None:
     lower, median, upper = names[0], names[len(names) // 2], names[-1]
     ax.plot(past["ds"], past["y"], color="0.35", lw=0.9, label="history")
+    if masked is not None and len(masked):
+        shown = past[past["ds"].isin(masked)]
+        ax.plot(shown["ds"], shown["y"], "x", color="tab:red", ms=6, mew=1.5, label="suspected outage (not learned from)")
     ax.fill_between(future["ds"], future[lower], future[upper], color="tab:blue", alpha=0.25,
                     label=f"forecast {lower.upper()}–{upper.upper()}")
     ax.plot(future["ds"], future[median], color="tab:blue", lw=1.2, label=f"forecast {median.upper()}")
@@ -59,9 +63,11 @@ def _forecast_panel(ax: Axes, past: pd.DataFrame, future: pd.DataFrame, names: l
 
 
 def forecast_figures(forecast: pd.DataFrame, history: pd.DataFrame, history_days: int,
-                     quantile_names: list[str], freq: str = "D") -> dict[str, Figure]:
+                     quantile_names: list[str], freq: str = "D",
+                     outages: pd.DataFrame | None = None) -> dict[str, Figure]:
     """One fan-chart figure per series, ``{"forecast_<series>.png": figure}``: a panel per target
-    with recent history, the P50 and the outer interval."""
+    with recent history (its suspected outages marked, ``outages``: ``series, ds``), the P50
+    and the outer interval."""
     forecast = forecast.assign(ds=forecast["timestamp"].dt.tz_convert(None))  # naive UTC, as the history
     start = pd.Timestamp(forecast["ds"].min()) - pd.Timedelta(days=history_days)
     per = _PER.get(freq, freq)
@@ -75,7 +81,9 @@ def forecast_figures(forecast: pd.DataFrame, history: pd.DataFrame, history_days
         for ax, target in zip(axes.flat, targets, strict=False):
             past = history[(history["series"] == series) & (history["target"] == target) & (history["ds"] >= start)]
             future = forecast[(forecast["series"] == series) & (forecast["target"] == target)].sort_values("ds")
-            _forecast_panel(ax, past, future, quantile_names, f"{TARGET_LABELS[target]} per {per}")
+            masked = (pd.DatetimeIndex(outages.loc[outages["series"].astype(str) == series, "ds"])
+                      if outages is not None else None)
+            _forecast_panel(ax, past, future, quantile_names, f"{TARGET_LABELS[target]} per {per}", masked)
             ax.set_title(TARGET_LABELS[target].capitalize(), fontsize=10)
         spare = list(axes.flat[len(targets):])
         for ax in spare:

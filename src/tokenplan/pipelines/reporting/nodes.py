@@ -21,10 +21,11 @@ from tokenplan.reporting.summary import plan_summary
 
 
 def plot_forecast(forecast: pd.DataFrame, target_series: pd.DataFrame, params: dict[str, Any],
-                  training_params: dict[str, Any], fe_params: dict[str, Any]) -> dict[str, Figure]:
-    """Fan charts of the forecast after recent history, one figure per model."""
+                  training_params: dict[str, Any], fe_params: dict[str, Any],
+                  suspected_outages: pd.DataFrame | None = None) -> dict[str, Figure]:
+    """Fan charts of the forecast after the recorded recent history (suspected outages marked), one per model."""
     return forecast_figures(forecast, target_series, params["history_days_shown"],
-                            quantile_columns(training_params["quantiles"]), fe_params["freq"])
+                            quantile_columns(training_params["quantiles"]), fe_params["freq"], suspected_outages)
 
 
 def plot_backtest(backtest_metrics: pd.DataFrame) -> Figure:

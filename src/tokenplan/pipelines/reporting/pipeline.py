@@ -17,7 +17,8 @@ def create_pipeline(**kwargs) -> Pipeline:
     rp, tr = "params:reporting", "params:training"
     return Pipeline(
         [
-            Node(func=plot_forecast, inputs=["forecast", "target_series", rp, tr, "params:feature_engineering"],
+            Node(func=plot_forecast, inputs=["forecast", "target_series", rp, tr, "params:feature_engineering",
+                                             "suspected_outages"],
                  outputs="forecast_plots", name="plot_forecast"),
             Node(func=plot_backtest, inputs="backtest_metrics", outputs="backtest_plot", name="plot_backtest"),
             Node(func=plot_drivers, inputs="forecast_drivers", outputs="drivers_plot", name="plot_drivers"),
