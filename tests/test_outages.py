@@ -117,8 +117,13 @@ def test_requests_decide_and_every_target_of_the_series_goes_missing():
     masked = mask_outages(series, outages)
     assert masked.loc[masked["ds"].between("2025-03-03", "2025-03-05"), "y"].isna().sum() == 6
     assert masked["y"].isna().sum() == 6
-    # Without a requests target, each target is checked: then the tokens' swing is flagged.
+    # Without a requests target, each target is checked: then the tokens' swing is flagged,
+    # also when another series of the same table has requests.
     assert pd.Timestamp("2025-04-09") in set(suspected_outages(tokens, "D", 7, NO_EVENTS, set(), PARAMS)["ds"])
+    mixed = pd.concat([requests, tokens.assign(series="a-console-series")], ignore_index=True)
+    found = suspected_outages(mixed, "D", 7, NO_EVENTS, set(), PARAMS)
+    assert pd.Timestamp("2025-04-09") in set(found.loc[found["series"] == "a-console-series", "ds"])
+    assert set(found.loc[found["series"] == "claude-sonnet-4-5", "target"]) == {"requests"}
 
 
 def test_an_ordinary_hour_among_a_batch_jobs_bursts_is_not_an_outage():

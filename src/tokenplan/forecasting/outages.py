@@ -133,8 +133,9 @@ def suspected_outages(series: pd.DataFrame, freq: str, season: int, events: pd.D
     if not 0 < max_ratio < 1:
         raise ValueError(f"feature_engineering.outages.max_ratio must be between 0 and 1, got {max_ratio!r}")
     frames = []
-    for (name, target), group in series[series["target"].isin(_detected_on(series))].groupby(
-            ["series", "target"], sort=True):
+    checked = series.groupby("series", sort=False)["target"].transform(
+        lambda targets: targets.isin(_detected_on(targets)))
+    for (name, target), group in series[checked.astype(bool)].groupby(["series", "target"], sort=True):
         observed = group.set_index("ds")["y"].sort_index()
         observed = observed.reindex(pd.date_range(observed.index.min(), observed.index.max(), freq=freq))
         z = np.log1p(observed.to_numpy(dtype=float))
@@ -154,11 +155,11 @@ def suspected_outages(series: pd.DataFrame, freq: str, season: int, events: pd.D
         ["series", "ds"]).reset_index(drop=True)
 
 
-def _detected_on(series: pd.DataFrame) -> list[str]:
-    """Requests where the series has them (a count: the Poisson guard means something, and
-    token totals of a few night-time requests swing too widely); else every target."""
-    targets = sorted(series["target"].astype(str).unique())
-    return ["requests"] if "requests" in targets else targets
+def _detected_on(targets: pd.Series) -> list[str]:
+    """Of one series' targets: requests where it has them (a count: the Poisson guard means
+    something, and token totals of a few night-time requests swing too widely); else all."""
+    names = sorted(targets.astype(str).unique())
+    return ["requests"] if "requests" in names else names
 
 
 def mask_outages(series: pd.DataFrame, outages: pd.DataFrame) -> pd.DataFrame:
