@@ -168,3 +168,9 @@ def test_a_masked_partial_last_day_forecasts_as_the_complete_day_would():
     for method in ("seasonal_naive", "seasonal_mean", "mstl", "ensemble"):
         assert got[method] == pytest.approx(expected[method], rel=0.02), method
     assert totals(partial)["seasonal_naive"] < 0.95 * expected["seasonal_naive"]  # unmasked, it starts low
+
+
+def test_bad_settings_name_the_parameter():
+    for bad in ({**PARAMS, "max_ratio": 2}, {**PARAMS, "neighbours": 0}, {**PARAMS, "sigmas": -1}):
+        with pytest.raises(ValueError, match="feature_engineering.outages"):
+            suspected_outages(_daily(), "D", 7, NO_EVENTS, set(), bad)

@@ -132,6 +132,9 @@ def suspected_outages(series: pd.DataFrame, freq: str, season: int, events: pd.D
     max_ratio, sigmas, neighbours = float(params["max_ratio"]), float(params["sigmas"]), int(params["neighbours"])
     if not 0 < max_ratio < 1:
         raise ValueError(f"feature_engineering.outages.max_ratio must be between 0 and 1, got {max_ratio!r}")
+    if neighbours < 1 or not sigmas >= 0:
+        raise ValueError("feature_engineering.outages needs neighbours >= 1 (seasons compared on each side) and "
+                         f"sigmas >= 0, got neighbours={params['neighbours']!r}, sigmas={params['sigmas']!r}")
     frames = []
     checked = series.groupby("series", sort=False)["target"].transform(
         lambda targets: targets.isin(_detected_on(targets)))
