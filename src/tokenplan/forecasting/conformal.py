@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import median_abs_deviation
 
 __all__ = ["fit_offsets", "noise_scales", "offsets_for"]
 
@@ -41,8 +42,8 @@ def noise_scales(examples: pd.DataFrame, season: int) -> dict[str, float]:
     stated = rows["stated_effect"] if "stated_effect" in rows else 0.0
     change = np.log1p(rows["y"]) - stated - (rows["last_same_phase"] + rows["log_level"])
     frame = pd.DataFrame({"key": _keys(rows["series"], rows["target"]), "change": change.to_numpy()}).dropna()
-    mad = frame.groupby("key")["change"].agg(lambda c: np.median(np.abs(c - np.median(c))))
-    return {k: float(max(1.4826 * v, 1e-3)) for k, v in mad.items()}
+    spread = frame.groupby("key")["change"].agg(lambda c: median_abs_deviation(c, scale="normal"))
+    return {k: float(max(v, 1e-3)) for k, v in spread.items()}
 
 
 def _row_scales(scales: dict[str, float] | None, series: pd.Series, target: pd.Series) -> np.ndarray:

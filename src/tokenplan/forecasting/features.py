@@ -256,6 +256,14 @@ def _block_means(values: np.ndarray, origin: int, season: int, blocks: int) -> n
     return np.where(observed * 2 >= season, means, np.nan)
 
 
+def _first_finite(*candidates: np.ndarray) -> np.ndarray:
+    """Elementwise, the first candidate that is finite there (broadcast to the first's shape)."""
+    out = np.array(candidates[0], dtype=float)
+    for fallback in candidates[1:]:
+        out = np.where(np.isfinite(out), out, fallback)
+    return out
+
+
 def _nanmedian(rows: np.ndarray) -> np.ndarray:
     """Row medians ignoring NaN; NaN (silently) for an all-NaN row."""
     with warnings.catch_warnings():
@@ -273,10 +281,10 @@ def _theil_sen(log_means: np.ndarray) -> np.ndarray:
 def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.ndarray]:
     values, season, horizon = grid.adjusted, spec.season, spec.horizon
     n_keys = values.shape[0]
-    level = _nanmedian(_block_means(values, origin, season, spec.level_weeks))
+    level_blocks = _block_means(values, origin, season, spec.level_weeks)
+    level, recent = _nanmedian(level_blocks), level_blocks[:, -1]
     slope = _theil_sen(np.log1p(_block_means(values, origin, season, spec.trend_weeks))) / season
     slope = slope * spec.trend_damping
-    recent = _block_means(values, origin, season, spec.level_weeks)[:, -1]
     steps = np.arange(1, horizon + 1)
     targets = origin + steps
     valid = targets < values.shape[1]
@@ -295,12 +303,10 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     # level lifted every future Saturday (a Console export's month by 8%).
     raw_level = _nanmedian(_block_means(grid.values, origin, season, spec.level_weeks))
     naive = _gather(grid.values, targets - lag)
-    naive = np.where(np.isfinite(naive), naive, np.where(np.isfinite(raw_profile), raw_profile, raw_level[:, None]))
+    naive = _first_finite(naive, raw_profile, raw_level[:, None])
     # The same with past stated effects divided out (times the target's stated effect, a
     # candidate forecast of the plan; see tokenplan.forecasting.candidates): no effect counted twice.
-    naive_adjusted = _gather(values, targets - lag)
-    naive_adjusted = np.where(np.isfinite(naive_adjusted), naive_adjusted,
-                              np.where(np.isfinite(profile), profile, level[:, None]))
+    naive_adjusted = _first_finite(_gather(values, targets - lag), profile, level[:, None])
     log_level = np.log1p(level)[:, None]
     stated = grid.offset[:, targets]
     base = {

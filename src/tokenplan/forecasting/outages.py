@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import median_abs_deviation
 
 from tokenplan.forecasting.features import bucket_shares
 
@@ -101,11 +102,10 @@ def _reference(z: np.ndarray, season: int, neighbours: int, drop: float) -> np.n
 
 
 def _noise(z: np.ndarray, season: int) -> float:
+    """Robust std of season-over-season changes, as ``conformal.noise_scales`` measures it (inf: too few)."""
     change = z[season:] - z[:-season] if len(z) > season else np.array([])
     change = change[np.isfinite(change)]
-    if len(change) < 2:
-        return np.inf
-    return float(1.4826 * np.median(np.abs(change - np.median(change))))
+    return float(median_abs_deviation(change, scale="normal")) if len(change) >= 2 else np.inf
 
 
 def _explained(times: pd.DatetimeIndex, freq: str, events: pd.DataFrame, holidays: set) -> np.ndarray:

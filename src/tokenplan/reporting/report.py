@@ -204,12 +204,14 @@ def _outages(inputs: ReportInputs) -> pd.DataFrame | None:
         return None
     runs = outage_runs(inputs.outages, inputs.settings["freq"])
     fmt = "%Y-%m-%d" if inputs.settings["freq"] == "D" else "%Y-%m-%d %H:%M"
+    def with_unit(column: str) -> list[str]:
+        return [f"{human(v)} {t}" for v, t in zip(runs[column], runs["target"], strict=True)]
+
     return pd.DataFrame({
         "series": runs["series"], "first": pd.to_datetime(runs["first"]).dt.strftime(fmt),
         "last": pd.to_datetime(runs["last"]).dt.strftime(fmt), "buckets": runs["buckets"],
-        "recorded": [f"{human(r)} {t}" for r, t in zip(runs["recorded"], runs["target"], strict=True)],
-        "expected (lowest at the same time, seasons either side)": [f"{human(e)} {t}" for e, t
-                                                      in zip(runs["expected"], runs["target"], strict=True)]})
+        "recorded": with_unit("recorded"),
+        "expected (lowest at the same time, seasons either side)": with_unit("expected")})
 
 
 def _environment() -> jinja2.Environment:
