@@ -1,11 +1,12 @@
-"""The MSTL candidate's gap filling: a gap counts at its phase, not at its neighbours' level."""
+"""The MSTL candidate: its seasons follow the history at the origin, and a gap counts at its phase."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from tokenplan.forecasting.baselines import seasonal_fill
+from tokenplan.forecasting.baselines import mstl, seasonal_fill
 
 
 def test_a_gap_is_filled_at_its_phase_of_the_season():
@@ -19,3 +20,24 @@ def test_a_gap_is_filled_at_its_phase_of_the_season():
     assert abs(plain.iloc[-1] - values.iloc[-1]) > 0.2  # plain interpolation carries Saturday's level
     short = gappy.iloc[:10]
     np.testing.assert_allclose(seasonal_fill(short, 7), short.interpolate(limit_direction="both"))
+
+
+def _weekly_hours(weeks: int) -> pd.DataFrame:
+    ds = pd.date_range("2026-01-05", periods=weeks * 168, freq="h")  # a Monday
+    weekend = np.where(ds.dayofweek >= 5, 0.4, 1.0)
+    daily = 1 + 0.5 * np.sin(2 * np.pi * ds.hour / 24)
+    return pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "y": 1000 * weekend * daily})
+
+
+def test_mstl_uses_the_seasons_the_history_up_to_the_origin_supports():
+    five_weeks = _weekly_hours(5)
+    origin = five_weeks["ds"].max()
+    forecast = mstl(five_weeks, origin, 168, "h", [0.5], seasons=[24, 168])
+    weekend = forecast["ds"].dt.dayofweek >= 5
+    ratio = forecast.loc[weekend, "p50"].mean() / forecast.loc[~weekend, "p50"].mean()
+    assert ratio == pytest.approx(0.4, rel=0.1)  # the weekly season is forecast
+    # Ten days cannot support a weekly season: the same call fits the daily cycle only.
+    ten_days = five_weeks[five_weeks["ds"] < five_weeks["ds"].min() + pd.Timedelta(days=10)]
+    short = mstl(ten_days, ten_days["ds"].max(), 24, "h", [0.5], seasons=[24, 168])
+    daily_only = mstl(ten_days, ten_days["ds"].max(), 24, "h", [0.5], seasons=[24])
+    np.testing.assert_allclose(short["p50"], daily_only["p50"])

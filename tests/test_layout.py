@@ -51,6 +51,14 @@ def test_seasons_are_only_those_the_history_supports():
     assert six_weeks.seasons == [24, 168] and six_weeks.model
 
 
+def test_five_weeks_of_hours_keep_the_weekly_season_for_mstl():
+    # Weekly warm-up and week-long folds do not fit, so the features fall back to the
+    # daily cycle; MSTL, which needs no warm-up, still gets the weekly season.
+    layout = plan_layout(_series("h", 5 * 168), "h", 168)
+    assert layout.season == 24 and layout.seasons == [24, 168]
+    assert any("MSTL keeps the weekly season" in note for note in layout.notes)
+
+
 def test_a_yearly_season_goes_to_mstl_only_with_three_years_of_days():
     assert plan_layout(_series("D", 2 * 365), "D", "quarter").seasons == [7]
     long = plan_layout(_series("D", 3 * 365 + 10), "D", "quarter")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tokenplan.forecasting.layout import supported_seasons
+
 __all__ = ["mstl", "seasonal_fill", "seasonal_naive"]
 
 
@@ -46,8 +48,10 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
          quantiles: list[float], seasons: list[int] | None = None) -> pd.DataFrame:
     """MSTL (statsforecast) fitted on log1p(y) up to ``origin``: ``series, target, ds, p..`` for each step.
 
-    Seasonal periods: ``seasons`` (those the history supports, ``tokenplan.forecasting.layout``), by
-    default weekly for daily data, daily and weekly for hourly data; the trend is forecast
+    Seasonal periods: those of ``seasons`` (by default weekly for daily data, daily and
+    weekly for hourly data) that the history up to ``origin`` supports
+    (``tokenplan.forecasting.layout.supported_seasons``): a fold early in a five-week
+    history gets the daily cycle, the final forecast the weekly one too. The trend is forecast
     by AutoETS without seasonality (AutoETS alone when no season is supported). Gaps are filled first
     (statsforecast would silently misalign the seasons), in log1p, by ``seasonal_fill`` with the
     longest season up to a week. Intervals are statsforecast's
@@ -59,8 +63,11 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
 
     from tokenplan.forecasting.forecaster import quantile_columns
 
-    seasons = [s for s in (seasons or {"D": [7], "h": [24, 168]}[freq]) if s > 1]
     history = series[series["ds"] <= origin].copy()
+    observed = history.loc[np.isfinite(history["y"]), "ds"]
+    steps = int((origin - observed.min()) // pd.Timedelta(1, unit=freq.lower())) + 1 if len(observed) else 0
+    seasons = [s for s in (seasons or {"D": [7], "h": [24, 168]}[freq])
+               if s > 1 and s in supported_seasons(freq, steps)]
     history["unique_id"] = history["series"].astype(str) + "|" + history["target"].astype(str)
     week = {"D": 7, "h": 168}[freq]
     fill = max([p for p in seasons if p <= week] or [1])

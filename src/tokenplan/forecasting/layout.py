@@ -10,7 +10,9 @@ history, the layout is chosen from what the history can support, in this order:
    and a weekly one (168) when it holds three weeks; daily data a weekly cycle (7)
    when it holds three weeks, and a yearly one (365) when it holds three years. The
    longest supported season up to a week drives the features and the seasonal
-   baselines; all of them go to MSTL.
+   baselines, unless its warm-up and folds do not fit (five weeks of hours: the daily
+   cycle then drives them); all supported seasons go to MSTL, which at each fold uses
+   those the history up to that fold's origin supports.
 3. **Folds.** Tuning folds (where methods are tuned and chosen) precede backtest folds
    (where they are graded), every window ``window`` steps long and the backtest windows
    not overlapping. The first layout that fits is taken, trying the full horizon as the
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ForecastLayout", "HistoryTooShortError", "plan_layout", "resolve_horizon"]
+__all__ = ["ForecastLayout", "HistoryTooShortError", "plan_layout", "resolve_horizon", "supported_seasons"]
 
 _DAILY_SEASONS = {"h": 24, "D": 1}
 _WEEKLY_SEASONS = {"h": 168, "D": 7}
@@ -101,7 +103,8 @@ def resolve_horizon(horizon: int | str, last: pd.Timestamp, freq: str) -> int:
     return steps
 
 
-def _seasons(freq: str, steps: int) -> list[int]:
+def supported_seasons(freq: str, steps: int) -> list[int]:
+    """The seasonal periods ``steps`` of history at ``freq`` support (module docstring, item 2)."""
     daily, weekly = _DAILY_SEASONS[freq], _WEEKLY_SEASONS[freq]
     seasons = [daily] if daily > 1 and steps >= 2 * daily else []
     if steps >= 3 * weekly:
@@ -151,7 +154,7 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
     start, end = observed.min(), observed.max()
     steps = int((end - start) // unit) + 1
     steps_horizon = resolve_horizon(horizon, end, freq)
-    all_seasons = _seasons(freq, steps)
+    all_seasons = supported_seasons(freq, steps)
     minimum = {"h": 2 * _DAILY_SEASONS["h"], "D": 14}[freq]
     if steps < minimum:
         raise HistoryTooShortError(
@@ -202,14 +205,16 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
             f"the history has {steps} {freq} steps ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}); a "
             f"{steps_horizon}-step forecast needs at least {need} ({season} of warm-up and three "
             f"{floor}-step folds to calibrate its intervals). Use a longer history or a finer frequency.")
-    seasons, season = chosen[0], chosen[1]
+    feature_seasons, season = chosen[0], chosen[1]
     chosen = chosen[2:]
     notes = []
-    if freq == "h" and weekly not in seasons:
-        notes.append(f"{steps} hourly steps: no weekly season (it needs three weeks, and weeks of warm-up and "
-                     "folds), the daily cycle only")
-    if freq == "D" and weekly not in seasons:
-        notes.append(f"{steps} days: no weekly season (it needs three weeks, and weeks of warm-up and folds)")
+    if weekly not in all_seasons:
+        notes.append(f"{steps} {'hourly steps' if freq == 'h' else 'days'}: no weekly season (it needs three weeks "
+                     "of history)" + (", the daily cycle only" if freq == "h" else ""))
+    elif weekly not in feature_seasons:
+        notes.append(f"{steps} hourly steps: too few for weekly warm-up and week-long folds, so the features and "
+                     "seasonal baselines use the daily cycle; MSTL keeps the weekly season wherever a fold's "
+                     "history holds three weeks")
     window, backtest, tuning, level, model = chosen
     step_t = min(tuning_step or window, window)
     last_backtest = end - window * unit
@@ -224,7 +229,7 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
     every = origin_every or _origin_every(steps, steps_horizon, season, freq,
                                           keys=len(series[["series", "target"]].drop_duplicates()))
     return ForecastLayout(
-        freq=freq, horizon=steps_horizon, season=season, seasons=seasons or [1], level_blocks=level,
+        freq=freq, horizon=steps_horizon, season=season, seasons=all_seasons or [1], level_blocks=level,
         window=window, backtest_origins=[str(t) for t in backtest_origins],
         tuning_origins=[str(t) for t in tuning_origins], origin_every=int(every), model=model,
         history_steps=steps, history_start=str(start), history_end=str(end), notes=notes)
