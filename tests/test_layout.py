@@ -10,6 +10,7 @@ from tests.synthetic import NO_EVENTS
 from tokenplan.forecasting.layout import HistoryTooShortError, plan_layout, resolve_horizon
 from tokenplan.pipelines.feature_engineering.nodes import build_model_input_table, plan_forecast_layout
 from tokenplan.pipelines.training import nodes as training
+from tokenplan.reporting.forecast_method_section import render_method_section
 
 FE = {"freq": "D", "horizon": "quarter", "targets": ["requests"], "min_observed_fraction": 1.0,
       "origin_every": None, "trend": "auto", "trend_damping": 1.0, "level_weeks": 4, "trend_weeks": 12,
@@ -57,6 +58,14 @@ def test_five_weeks_of_hours_keep_the_weekly_season_for_mstl():
     layout = plan_layout(_series("h", 5 * 168), "h", 168)
     assert layout.season == 24 and layout.seasons == [24, 168]
     assert any("MSTL keeps the weekly season" in note for note in layout.notes)
+    metrics = pd.DataFrame({"series": ["all"], "target": ["requests"], "method": ["chosen"], "mase": [1.0],
+                            "wape": [0.5], "coverage": [0.8], "n": [168]})
+    section = render_method_section(layout.to_dict(), {}, metrics, ["p10", "p50", "p90"])
+    assert "Seasons the history supports: 24, 168 hours; MSTL uses them all" in section
+    assert "seasonal baselines use 24 (a longer season's warm-up and folds do not fit" in section
+    six_weeks = render_method_section(plan_layout(_series("h", 6 * 168), "h", 168).to_dict(), {}, metrics,
+                                      ["p10", "p50", "p90"])
+    assert "seasonal baselines use 168;" in six_weeks
 
 
 def test_a_yearly_season_goes_to_mstl_only_with_three_years_of_days():

@@ -12,6 +12,7 @@ from tokenplan.reporting.markdown import markdown_table as _table
 __all__ = ["render_method_section", "baseline_wins"]
 
 _UNITS = {"h": "hours", "D": "days"}
+_WEEK = {"h": 168, "D": 7}
 _BASELINES = ("seasonal_naive", "mstl")
 
 
@@ -21,8 +22,11 @@ def _layout_text(layout: dict[str, Any]) -> str:
     lines = [
         f"- History: {layout['history_steps']} {unit} ({layout['history_start'][:16]} to "
         f"{layout['history_end'][:16]} UTC); horizon {layout['horizon']} {unit}.",
-        f"- Seasons the history supports: {seasons} {unit}; features and seasonal baselines use "
-        f"{layout['season']}; the recent level is the median of the last {layout['level_blocks']} seasons.",
+        f"- Seasons the history supports: {seasons} {unit}; MSTL uses them all (each fold those the history "
+        f"before its origin supports); features and seasonal baselines use {layout['season']}"
+        + (" (a longer season's warm-up and folds do not fit this history)"
+           if layout["season"] < max(s for s in layout["seasons"] if s <= _WEEK[layout["freq"]]) else "")
+        + f"; the recent level is the median of the last {layout['level_blocks']} seasons.",
         f"- Folds: {len(layout['tuning_origins'])} tuning (origins {', '.join(o[:16] for o in layout['tuning_origins'])})"
         f" then {len(layout['backtest_origins'])} backtest (origins "
         f"{', '.join(o[:16] for o in layout['backtest_origins'])}), each {layout['window']} {unit} long. "
