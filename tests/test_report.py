@@ -58,3 +58,7 @@ def test_the_forecast_figure_marks_suspected_outages_on_the_recorded_history():
     assert len(marks) == 1 and list(marks[0].get_ydata()) == [100.0]
     plain = forecast_figures(forecast, history, 90, ["p10", "p50", "p90"], "D")["forecast_model-a.png"]
     assert not [line for line in plain.axes[0].get_lines() if line.get_label().startswith("suspected outage")]
+    # The title states the history shown: all 60 days here, the last 30 when asked for fewer.
+    assert "all 60 days of history" in plain._suptitle.get_text()
+    shorter = forecast_figures(forecast, history, 30, ["p10", "p50", "p90"], "D")["forecast_model-a.png"]
+    assert "last 30 days of history" in shorter._suptitle.get_text()

@@ -55,9 +55,11 @@ def _forecast_panel(ax: Axes, past: pd.DataFrame, future: pd.DataFrame, names: l
     ax.set_ylabel(unit, fontsize=9)
     ax.set_ylim(bottom=0)
     human_axis(ax)
-    locator = mdates.MonthLocator()
+    # Auto ticks with concise labels: month ticks labelled "%b\n%Y" ran into each other on
+    # a ten-month panel, and gave a five-day hourly history no tick at all.
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b\n%Y"))
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
 
@@ -93,8 +95,10 @@ def forecast_figures(forecast: pd.DataFrame, history: pd.DataFrame, history_days
             spare[0].legend(handles, labels, loc="center", fontsize=10, frameon=False)
         else:
             axes.flat[0].legend(fontsize=8, loc="upper left")
-        figure.suptitle(f"{series}: usage per {per} (UTC), last {history_days} days of history and the forecast",
-                        fontsize=12)
+        first = history.loc[(history["series"] == series) & (history["ds"] >= start), "ds"].min()
+        days = (pd.Timestamp(forecast["ds"].min()) - first).days if pd.notna(first) else 0
+        span = f"last {history_days} days of history" if days >= history_days else f"all {days} days of history"
+        figure.suptitle(f"{series}: usage per {per} (UTC), {span} and the forecast", fontsize=12)
         figure.tight_layout()
         figures[f"forecast_{_file_safe(series)}.png"] = figure
     return figures
