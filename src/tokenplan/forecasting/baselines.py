@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.layout import supported_seasons
+from tokenplan.forecasting.target_series import SEASON_LENGTHS
 
 __all__ = ["mstl", "seasonal_fill", "seasonal_naive"]
 
@@ -69,8 +70,7 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
     seasons = [s for s in (seasons or {"D": [7], "h": [24, 168]}[freq])
                if s > 1 and s in supported_seasons(freq, steps)]
     history["unique_id"] = history["series"].astype(str) + "|" + history["target"].astype(str)
-    week = {"D": 7, "h": 168}[freq]
-    fill = max([p for p in seasons if p <= week] or [1])
+    fill = max([p for p in seasons if p <= SEASON_LENGTHS[freq]] or [1])
     history["y"] = history.groupby("unique_id")["y"].transform(lambda s: seasonal_fill(np.log1p(s), fill))
     level = round(100 * (quantiles[-1] - quantiles[0]))
     model = (MSTL(season_length=seasons, trend_forecaster=AutoETS(model="ZZN"), alias="mstl") if seasons

@@ -37,10 +37,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tokenplan.forecasting.target_series import SEASON_LENGTHS
+
 __all__ = ["ForecastLayout", "HistoryTooShortError", "plan_layout", "resolve_horizon", "supported_seasons"]
 
 _DAILY_SEASONS = {"h": 24, "D": 1}
-_WEEKLY_SEASONS = {"h": 168, "D": 7}
+_WEEKLY_SEASONS = SEASON_LENGTHS
 _YEARLY_DAYS = 365
 # Labelled history the model needs before its first tuning origin, at the least: a week
 # of hours, four weeks of days (fewer rows than that, and trees learn noise).

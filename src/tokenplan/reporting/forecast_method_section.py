@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tokenplan.forecasting.target_series import SEASON_LENGTHS
 from tokenplan.reporting.markdown import markdown_table as _table
 
 __all__ = ["render_method_section", "baseline_wins"]
 
 _UNITS = {"h": "hours", "D": "days"}
-_WEEK = {"h": 168, "D": 7}
 _BASELINES = ("seasonal_naive", "mstl")
 
 
@@ -25,7 +25,7 @@ def _layout_text(layout: dict[str, Any]) -> str:
         f"- Seasons the history supports: {seasons} {unit}; MSTL uses them all (each fold those the history "
         f"before its origin supports); features and seasonal baselines use {layout['season']}"
         + (" (a longer season's warm-up and folds do not fit this history)"
-           if layout["season"] < max(s for s in layout["seasons"] if s <= _WEEK[layout["freq"]]) else "")
+           if layout["season"] < max(s for s in layout["seasons"] if s <= SEASON_LENGTHS[layout["freq"]]) else "")
         + f"; the recent level is the median of the last {layout['level_blocks']} seasons.",
         f"- Folds: {len(layout['tuning_origins'])} tuning (origins {', '.join(o[:16] for o in layout['tuning_origins'])})"
         f" then {len(layout['backtest_origins'])} backtest (origins "
