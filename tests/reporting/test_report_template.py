@@ -105,6 +105,11 @@ def test_what_changed_since_the_last_report_is_stated_when_there_is_one():
     assert "| last report P50 |" in summary
     assert "| requests | **200.20K** | 180.18K – 220.22K | 183.00K | +10% | 182.00K |" in summary
     assert "*Last report* is the previous run's forecast (`v1`): this run's P50 cost is +10.0% against it." in summary
+    other = then.assign(series="model-z")
+    summary = _summary_section(render_report(_inputs(previous={"version": "v0", "forecast_totals": other,
+                                                               "cost_forecast": fx.costs(other)})))
+    assert "| last report P50 |" not in summary
+    assert "The last report (`v0`) is not compared with this one: it forecast none of this run's models." in summary
 
 
 def test_a_short_history_is_named_among_the_risks():

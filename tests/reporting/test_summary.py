@@ -119,5 +119,20 @@ def test_since_last_run_compares_the_previous_reports_totals():
     assert _summary(previous={}).since_last_run is None
 
 
+def test_a_last_report_from_other_usage_is_named_not_compared():
+    then = fx.totals(growth=1.0)
+    other_models = then.assign(series="model-z")
+    since = _summary(previous={"version": "v0", "forecast_totals": other_models,
+                               "cost_forecast": fx.costs(other_models)}).since_last_run
+    assert since == {"version": "v0", "skipped": "it forecast none of this run's models"}
+    later = then.assign(start=then["start"] + pd.Timedelta(days=400), end=then["end"] + pd.Timedelta(days=400))
+    since = _summary(previous={"version": "v0", "forecast_totals": later, "cost_forecast": fx.costs(later)}).since_last_run
+    assert since["skipped"].startswith("its horizon (2027-11-05 to 2028-02-03) starts after this run's")
+    # This run has nothing priced: the last report's cost is not a -100% change.
+    unpriced = _summary(previous={"version": "v0", "forecast_totals": then, "cost_forecast": fx.costs(then)},
+                        costs=fx.costs(fx.totals()).assign(p10=0.0, p50=0.0, p90=0.0)).since_last_run
+    assert np.isnan(unpriced["cost_change"]) and unpriced["targets"]
+
+
 def test_the_summary_reads_the_planning_tables_columns():
     assert summary.CAPACITY_COLUMNS == fx.CAPACITY_COLUMNS and summary.ROI_COLUMNS == fx.ROI_COLUMNS

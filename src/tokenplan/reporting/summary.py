@@ -231,23 +231,37 @@ def _best_route(roi_summary: pd.DataFrame | None) -> dict[str, Any] | None:
     return out
 
 
-def _since_last_run(previous: dict[str, Any] | None, totals: pd.DataFrame, cost: dict[str, float],
-                    median: str) -> dict[str, Any] | None:
-    """The last report's horizon and P50 totals (requests, tokens, cost) beside this run's."""
+def _since_last_run(previous: dict[str, Any] | None, horizon: pd.DataFrame, totals: pd.DataFrame,
+                    cost: dict[str, float], median: str) -> dict[str, Any] | None:
+    """The last report's horizon and P50 totals (requests, tokens, cost) beside this run's.
+
+    A last report that cannot be an earlier plan of the same usage is named with the
+    reason (``skipped``) and not compared: one that forecast none of this run's models,
+    or a horizon starting after this one's (a run on another file, or an older export,
+    in the same project). Without a cost in both runs, no cost change is stated.
+    """
     if not previous or median not in previous["forecast_totals"] or median not in previous["cost_forecast"]:
         return None
     then = previous["forecast_totals"]
     then = then[then["period"] == "horizon"]
+    start, end = pd.Timestamp(then["start"].min()), pd.Timestamp(then["end"].max())
+    shared = set(then["series"].astype(str)) & set(horizon["series"].astype(str))
+    horizon_start = pd.Timestamp(horizon["start"].min())
+    if not shared:
+        return {"version": previous["version"], "skipped": "it forecast none of this run's models"}
+    if start.tz_localize(None) > horizon_start.tz_localize(None):
+        return {"version": previous["version"],
+                "skipped": f"its horizon ({start:%Y-%m-%d} to {end:%Y-%m-%d}) starts after this run's, so it "
+                           "was made from other usage data"}
     then_cost = previous["cost_forecast"]
     then_cost = float(then_cost.loc[then_cost["period"] == "horizon", median].sum())
     by_target = then.groupby("target")[median].sum()
     now = totals.set_index("target")[median]
     rows = [{"target": t, "now": float(now[t]), "then": float(by_target[t]), "change": float(now[t] / by_target[t] - 1)}
             for t in now.index if t in by_target.index and by_target[t]]
-    return {"version": previous["version"], "start": pd.Timestamp(then["start"].min()),
-            "end": pd.Timestamp(then["end"].max()), "targets": rows,
+    return {"version": previous["version"], "start": start, "end": end, "targets": rows,
             "then_by_target": {r["target"]: r["then"] for r in rows}, "cost_then": then_cost,
-            "cost_change": cost[median] / then_cost - 1 if then_cost else np.nan}
+            "cost_change": cost[median] / then_cost - 1 if then_cost > 0 and cost[median] > 0 else np.nan}
 
 
 def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFrame, backtest: pd.DataFrame,
@@ -286,4 +300,4 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                        horizon_end=pd.Timestamp(horizon["end"].max()), horizon_buckets=buckets,
                        quantiles=quantile_names, totals=table, cost=cost, last_quarter=last,
                        first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
-                       since_last_run=_since_last_run(previous, table, cost, median))
+                       since_last_run=_since_last_run(previous, horizon, table, cost, median))
