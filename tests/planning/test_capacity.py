@@ -190,6 +190,7 @@ def test_without_per_minute_data_peaks_are_assumed_and_labelled():
     text = render_capacity_section(plan, pd.DataFrame(), limits, demand, {"model_list": []},
                                    {"gateway": {"safety_margin": 0.1}, "assumed_peak_to_mean": {"h": BURST}})
     assert "Peaks assumed, not measured, for Claude Sonnet 4.x" in text and "limits.csv, undated" in text
+    assert f"busiest minute = mean minute x{BURST:g} for hourly usage buckets" in text
 
 
 def test_one_minute_buckets_are_their_own_per_minute_peaks():

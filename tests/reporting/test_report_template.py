@@ -145,3 +145,10 @@ def test_suspected_outages_are_listed_with_what_was_recorded_and_expected():
     none = render_report(ReportInputs(**{**inputs.__dict__, "settings": settings, "outages": outages.iloc[:0]}))
     assert "- Suspected outages: none found" in none
     assert "Suspected outages" not in render_report(inputs)  # the check was not run
+
+
+def test_the_forecast_file_is_named_at_the_runs_bucket_width():
+    daily = _inputs()
+    assert "Daily quantiles per series and target: `forecast.csv`" in render_report(daily)
+    hourly = ReportInputs(**{**daily.__dict__, "settings": {**daily.settings, "freq": "h"}})
+    assert "Hourly quantiles per series and target: `forecast.csv`" in render_report(hourly)

@@ -133,7 +133,8 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
     assumed = sorted(set(plan.loc[plan["peak_method"] == "assumed", "model_group"]))
     unmatched = sorted(set(demand.loc[demand["model_group"].isna(), "series"])) if len(demand) else []
     groups_with_many = demand.dropna(subset=["model_group"]).groupby("model_group")["series"].nunique()
-    factors = params.get("assumed_peak_to_mean", {})
+    widths = {"h": "hourly", "D": "daily"}
+    factors = ", ".join(f"x{v:g} for {widths.get(k, k)}" for k, v in params.get("assumed_peak_to_mean", {}).items())
     lines = [
         f"- Limits: {sources}. Groups: " + "; ".join(f"{g} ({m})" for g, m in
                                                      zip(limits["model_group"], limits["models"], strict=True)) + ".",
@@ -148,7 +149,7 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
         f"move together). A month's or the horizon's peak is its busiest bucket.",
         "- Peaks measured from per-minute data for every group." if not assumed else
         f"- **Peaks assumed, not measured, for {', '.join(assumed)}**: no per-minute data, so busiest minute = "
-        f"mean minute x {factors} (by usage bucket width, `planning.capacity.assumed_peak_to_mean`).",
+        f"mean minute {factors} usage buckets (`planning.capacity.assumed_peak_to_mean`).",
         "- Extrapolated crossings fit a log-linear trend to the weekly highs of the P50 and P90 peak inside the "
         "horizon and extend it; they are not forecasts.",
     ]
