@@ -22,4 +22,5 @@ def test_usd_and_percent():
     assert percent(0.1749) == "17%"
     assert percent(0.05, 1, signed=True) == "+5.0%"
     assert percent(-0.2, signed=True) == "-20%"
+    assert percent(-0.00001, 1, signed=True) == "+0.0%"  # a change that rounds to zero has no minus sign
     assert usd(float("inf")) == percent(None) == "–"

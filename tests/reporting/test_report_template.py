@@ -152,3 +152,17 @@ def test_the_forecast_file_is_named_at_the_runs_bucket_width():
     assert "Daily quantiles per series and target: `forecast.csv`" in render_report(daily)
     hourly = ReportInputs(**{**daily.__dict__, "settings": {**daily.settings, "freq": "h"}})
     assert "Hourly quantiles per series and target: `forecast.csv`" in render_report(hourly)
+
+
+def test_a_run_without_the_model_or_costs_says_so_instead_of_empty_tables():
+    inputs = _inputs()
+    assert "### Global importance (SHAP)" in render_report(inputs)
+    bare = ReportInputs(**{**inputs.__dict__, "importance": inputs.importance.iloc[:0],
+                           "costs": inputs.costs.iloc[:0], "drivers": None,
+                           "selection": {"methods": {"model-a|requests": "mstl", "model-b|requests": "mstl",
+                                                     "model-a|input_tokens": "ensemble"}}})
+    text = render_report(bare)
+    assert ("No driver breakdown in this run: no series is forecast by the tuned model (methods chosen: "
+            "mstl (2), ensemble (1))") in text
+    assert "Global importance" not in text and "shap_summary.png" not in text
+    assert "No costs: the usage has no token counts, or no model has a price." in text

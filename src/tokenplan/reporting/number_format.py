@@ -43,4 +43,5 @@ def percent(value, digits: int = 0, signed: bool = False) -> str:
     """A fraction as a percentage (0.042 -> ``4%``; ``+4%`` when ``signed``); an en dash when missing."""
     if _missing(value):
         return "–"
-    return f"{float(value) * 100:{'+' if signed else ''}.{digits}f}%"
+    shown = round(float(value) * 100, digits) + 0.0  # + 0.0: a change that rounds to zero is not "-0.0%"
+    return f"{shown:{'+' if signed else ''}.{digits}f}%"

@@ -226,6 +226,12 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
+def _chosen_methods(selection: dict[str, Any] | None) -> str:
+    """``mstl (3), ensemble (2)``: how many series/targets each chosen method forecasts."""
+    counts = pd.Series(list((selection or {}).get("methods", {}).values()), dtype=str).value_counts()
+    return ", ".join(f"{method} ({n})" for method, n in counts.items())
+
+
 def render_report(inputs: ReportInputs) -> str:
     """The Markdown report (``reporting/templates/report.md.j2``); figures are referenced by file name."""
     s = inputs.settings
@@ -245,6 +251,7 @@ def render_report(inputs: ReportInputs) -> str:
         unpriced=unpriced_models(inputs.prices), data_notes=data_notes(inputs.ingestion),
         drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,
         importance=_importance(inputs), costs=cost_table, prices=price_table, events=events,
+        chosen_methods=_chosen_methods(inputs.selection),
         year_end=_year_end(inputs), outages=_outages(inputs),
         history={"first": history["ds"].min(), "last": history["ds"].max(), "series": history["series"].nunique(),
                  "targets": ", ".join(sorted(history["target"].unique())),
