@@ -214,9 +214,10 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
         notes.append(f"{steps} {'hourly steps' if freq == 'h' else 'days'}: no weekly season (it needs three weeks "
                      "of history)" + (", the daily cycle only" if freq == "h" else ""))
     elif weekly not in feature_seasons:
-        notes.append(f"{steps} hourly steps: too few for weekly warm-up and week-long folds, so the features and "
-                     "seasonal baselines use the daily cycle; MSTL keeps the weekly season wherever a fold's "
-                     "history holds three weeks")
+        notes.append(f"{steps} {'hourly steps' if freq == 'h' else 'days'}: too few for weekly warm-up and week-long "
+                     "folds, so the features and seasonal baselines use "
+                     + ("the daily cycle" if freq == "h" else "no season")
+                     + "; MSTL keeps the weekly season wherever a fold's history holds three weeks")
     window, backtest, tuning, level, model = chosen
     step_t = min(tuning_step or window, window)
     last_backtest = end - window * unit

@@ -23,7 +23,8 @@ def _layout_text(layout: dict[str, Any]) -> str:
         f"- History: {layout['history_steps']} {unit} ({layout['history_start'][:16]} to "
         f"{layout['history_end'][:16]} UTC); horizon {layout['horizon']} {unit}.",
         f"- Seasons the history supports: {seasons} {unit}; MSTL uses them all (each fold those the history "
-        f"before its origin supports); features and seasonal baselines use {layout['season']}"
+        f"before its origin supports); features and seasonal baselines use "
+        f"{layout['season'] if layout['season'] > 1 else 'no season'}"
         + (" (a longer season's warm-up and folds do not fit this history)"
            if layout["season"] < max(s for s in layout["seasons"] if s <= SEASON_LENGTHS[layout["freq"]]) else "")
         + f"; the recent level is the median of the last {layout['level_blocks']} seasons.",
