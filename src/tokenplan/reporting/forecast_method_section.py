@@ -60,9 +60,28 @@ def baseline_wins(metrics: pd.DataFrame) -> pd.DataFrame:
     return out.loc[(out["chosen"] > out["best_baseline_mase"]).to_numpy()]
 
 
+def _without_evidence(history: pd.DataFrame | None, methods: dict[str, str], layout: dict[str, Any]) -> str:
+    """A sentence naming the series no tuning fold covers (their history starts too late): they get
+    the default ensemble, and intervals from a backtest fold where one covers them, else borrowed."""
+    if history is None or history.empty or not layout or not layout.get("tuning_origins"):
+        return ""
+    observed = history[np.isfinite(history["y"])]
+    first = observed.groupby([observed["series"].astype(str), observed["target"].astype(str)])["ds"].min()
+    missing = first[[f"{s}|{t}" not in methods for s, t in first.index]]
+    if missing.empty:
+        return ""
+    starts = missing.groupby(level="series").min()
+    return (f"**No method chosen on evidence for {', '.join(f'{s} (history from {d:%Y-%m-%d})' for s, d in starts.items())}**: "
+            f"no tuning fold covers its history (the last one starts {layout['tuning_origins'][-1][:10]}), so it is "
+            "forecast by the default ensemble. Its intervals come from its own backtest errors where a backtest "
+            "fold covers it, else from its target's widths learned on the other series: read those as borrowed, "
+            "not measured.")
+
+
 def render_method_section(layout: dict[str, Any], selection: dict[str, Any], metrics: pd.DataFrame,
-                          quantile_names: list[str]) -> str:
-    """Markdown: layout, chosen method per series, every candidate's backtest, and where a baseline wins."""
+                          quantile_names: list[str], history: pd.DataFrame | None = None) -> str:
+    """Markdown: layout, chosen method per series, every candidate's backtest, where a baseline wins,
+    and the series of ``history`` (``series, target, ds, y``) that no fold covers."""
     methods = (selection or {}).get("methods", {})
     chosen = pd.DataFrame([{"series": k.split("|")[0], "target": k.split("|")[1], "method": v}
                            for k, v in sorted(methods.items())])
@@ -93,4 +112,5 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
         f"Pooled over series (MASE and WAPE of the P50; coverage of {lower}–{upper}, each fold calibrated on "
         "the other folds only):\n\n" + _table(pooled.rename(columns={"coverage": f"{lower}–{upper} coverage"})),
         verdict,
+        *([note] if (note := _without_evidence(history, methods, layout)) else []),
     ])

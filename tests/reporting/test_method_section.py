@@ -1,0 +1,33 @@
+"""The report's method section: what it says about series the folds do not cover."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.forecasting.layout import plan_layout
+from tokenplan.reporting.forecast_method_section import render_method_section
+
+METRICS = pd.DataFrame({"series": ["all"], "target": ["requests"], "method": ["chosen"], "mase": [1.0],
+                        "wape": [0.5], "coverage": [0.8], "n": [100]})
+
+
+def _history() -> pd.DataFrame:
+    ds = pd.date_range("2026-06-01", periods=120, freq="D")
+    old = pd.DataFrame({"series": "model-a", "target": "requests", "ds": ds, "y": 1000.0})
+    new = pd.DataFrame({"series": "model-b", "target": "requests", "ds": ds, "y": np.nan})
+    new.loc[110:, "y"] = 500.0  # a model adopted ten days before the export ends
+    return pd.concat([old, new], ignore_index=True)
+
+
+def test_a_series_no_tuning_fold_covers_is_named_with_its_borrowed_intervals():
+    history = _history()
+    layout = plan_layout(history, "D", "quarter").to_dict()
+    selection = {"methods": {"model-a|requests": "mstl"}}
+    section = render_method_section(layout, selection, METRICS, ["p10", "p50", "p90"], history)
+    assert "**No method chosen on evidence for model-b (history from 2026-09-19)**" in section
+    assert "forecast by the default ensemble" in section and "borrowed" in section
+    assert "model-a (history" not in section
+    covered = render_method_section(layout, {"methods": {"model-a|requests": "mstl", "model-b|requests": "mstl"}},
+                                    METRICS, ["p10", "p50", "p90"], history)
+    assert "No method chosen on evidence" not in covered
