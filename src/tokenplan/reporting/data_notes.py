@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tokenplan.reporting.markdown import BUCKET_NAMES
+
 __all__ = ["data_notes"]
 
-_BUCKETS = {"D": "daily", "h": "hourly"}
 
 
 def data_notes(ingestion: dict[str, Any]) -> str:
@@ -19,7 +20,7 @@ def data_notes(ingestion: dict[str, Any]) -> str:
     if not ingestion.get("bucket"):
         return ""
     lines = [f"- Source: {ingestion.get('raw_source', 'raw_usage')}; buckets: "
-             f"{_BUCKETS.get(ingestion['bucket'], ingestion['bucket'])} (`{ingestion['bucket']}`)."]
+             f"{BUCKET_NAMES.get(ingestion['bucket'], ingestion['bucket'])} (`{ingestion['bucket']}`)."]
     revised = int(ingestion.get("revised_rows") or 0)
     lines.append(f"- Rows revised by a later file of the folder (the later file's values used): {revised}.")
     excluded = ingestion.get("excluded_values") or []

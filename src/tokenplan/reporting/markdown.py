@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["markdown_table"]
+__all__ = ["BUCKET_NAMES", "markdown_table"]
+
+# A bucket width (pandas frequency) as the report's words name it.
+BUCKET_NAMES = {"D": "daily", "h": "hourly", "H": "hourly"}
 
 
 def _cell(value: object) -> str:

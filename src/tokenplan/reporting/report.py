@@ -22,11 +22,10 @@ from tokenplan.reporting.plots import METHOD_LABELS, TARGET_LABELS
 from tokenplan.planning.prices import UnitPrices
 from tokenplan.reporting.data_notes import data_notes
 from tokenplan.reporting.forecast_method_section import render_method_section
-from tokenplan.reporting.markdown import markdown_table
+from tokenplan.reporting.markdown import BUCKET_NAMES, markdown_table
 from tokenplan.reporting.number_format import human, percent, usd
 from tokenplan.reporting.summary import PlanSummary
 
-_BUCKET_NAMES = {"D": "daily", "h": "hourly", "H": "hourly"}
 _SMALL_EFFECT = 0.005  # a driver under 0.5% in every month is left out of the drivers table
 
 __all__ = ["ReportInputs", "events_in_horizon", "render_html", "render_report"]
@@ -245,7 +244,7 @@ def render_report(inputs: ReportInputs) -> str:
     return _environment().get_template("report.md.j2").render(
         version=inputs.version, summary=inputs.summary, q=names, median=names[len(names) // 2],
         nominal=(int(names[-1][1:]) - int(names[0][1:])) / 100,
-        bucket_name=_BUCKET_NAMES.get(s["freq"], s["freq"]), settings=s,
+        bucket_name=BUCKET_NAMES.get(s["freq"], s["freq"]), settings=s,
         per_model=_per_model(inputs), monthly=_monthly(inputs), forecast_figures=inputs.forecast_figures,
         method_section=render_method_section(inputs.layout, inputs.selection, inputs.backtest, names,
                                              inputs.history),
