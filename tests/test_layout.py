@@ -63,15 +63,17 @@ def test_five_weeks_of_hours_keep_the_weekly_season_for_mstl():
     section = render_method_section(layout.to_dict(), {}, metrics, ["p10", "p50", "p90"])
     assert "Seasons the history supports: 24, 168 hours; MSTL uses them all" in section
     assert "seasonal baselines use 24 (a longer season's warm-up and folds do not fit" in section
+    assert "series' own noise (day-over-day log changes)" in section  # the features' season sets the noise scale
     six_weeks = render_method_section(plan_layout(_series("h", 6 * 168), "h", 168).to_dict(), {}, metrics,
                                       ["p10", "p50", "p90"])
-    assert "seasonal baselines use 168;" in six_weeks
+    assert "seasonal baselines use 168;" in six_weeks and "(week-over-week log changes)" in six_weeks
     # The same for days: 54 of them, a quarter ahead, leave no room for weekly warm-up.
     days = plan_layout(_series("D", 54), "D", "quarter")
     assert days.season == 1 and days.seasons == [7]
     assert any(note.startswith("54 days: too few") and "use no season" in note for note in days.notes)
-    assert "seasonal baselines use no season (a longer season's" in render_method_section(
-        days.to_dict(), {}, metrics, ["p10", "p50", "p90"])
+    day_section = render_method_section(days.to_dict(), {}, metrics, ["p10", "p50", "p90"])
+    assert "seasonal baselines use no season (a longer season's" in day_section
+    assert "(day-over-day log changes)" in day_section
 
 
 def test_a_yearly_season_goes_to_mstl_only_with_three_years_of_days():

@@ -3,9 +3,9 @@
 Errors ``e_a = z_true - z_hat_a`` (log-ratio space) come from rolling-origin backtest
 folds the model was not trained on; in-sample residuals, which make intervals far too
 narrow, are never used. They are *normalised*: each is divided by its series' noise
-scale (the robust spread of week-over-week log changes in the history the model was
-trained on), so one pooled quantile per target serves series of very different
-volatility. A row's shift is ``scale(series, target) * offset_a(target)``.
+scale (the robust spread of season-over-season log changes in the history the model was
+trained on: week-over-week where the weekly season drives the features), so one pooled
+quantile per target serves series of very different volatility. A row's shift is ``scale(series, target) * offset_a(target)``.
 
 For a quantile model the offset for level ``a`` is the empirical ``a``-quantile of its
 normalised errors. For a point model (every level has the same error) the point
@@ -37,7 +37,7 @@ def _keys(series: pd.Series, target: pd.Series) -> list[str]:
 
 
 def noise_scales(examples: pd.DataFrame, season: int) -> dict[str, float]:
-    """Robust std (1.4826 x MAD) of week-over-week log changes per ``series|target``."""
+    """Robust std (1.4826 x MAD) of season-over-season log changes per ``series|target``."""
     rows = examples[(examples["step"] <= season) & np.isfinite(examples["z"])]
     stated = rows["stated_effect"] if "stated_effect" in rows else 0.0
     change = np.log1p(rows["y"]) - stated - (rows["last_same_phase"] + rows["log_level"])

@@ -41,9 +41,12 @@ def _layout_text(layout: dict[str, Any]) -> str:
                      f"intervals past step {layout['window']} are the last backtested width times "
                      "sqrt(step / window), as for a level error that accumulates like a random walk; "
                      "monthly totals past the window likewise.")
+    season = layout["season"]
+    change = ("week-over-week" if season == SEASON_LENGTHS[layout["freq"]] else
+              "day-over-day" if (layout["freq"], season) == ("h", 24) else f"{unit[:-1]}-over-{unit[:-1]}")
     lines.append("- Intervals never narrow with the step: each group of steps gets at least the width of the "
                  "group before it, calibrated per method on its own out-of-sample errors and scaled by each "
-                 "series' own noise (week-over-week log changes), so noisier series get wider intervals.")
+                 f"series' own noise ({change} log changes), so noisier series get wider intervals.")
     return "\n".join(lines)
 
 
