@@ -5,7 +5,8 @@ folds the model was not trained on; in-sample residuals, which make intervals fa
 narrow, are never used. They are *normalised*: each is divided by its series' noise
 scale (the robust spread of season-over-season log changes in the history the model was
 trained on: week-over-week where the weekly season drives the features), so one pooled
-quantile per target serves series of very different volatility. A row's shift is ``scale(series, target) * offset_a(target)``.
+quantile per target serves series of very different volatility. A row's shift is
+``scale(series, target) * offset_a(target)``.
 
 For a quantile model the offset for level ``a`` is the empirical ``a``-quantile of its
 normalised errors. For a point model (every level has the same error) the point
