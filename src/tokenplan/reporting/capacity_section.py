@@ -134,7 +134,8 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
     assumed = sorted(set(plan.loc[plan["peak_method"] == "assumed", "model_group"]))
     unmatched = sorted(set(demand.loc[demand["model_group"].isna(), "series"])) if len(demand) else []
     groups_with_many = demand.dropna(subset=["model_group"]).groupby("model_group")["series"].nunique()
-    factors = ", ".join(f"x{v:g} for {BUCKET_NAMES.get(k, k)}" for k, v in params.get("assumed_peak_to_mean", {}).items())
+    factors = ", ".join(f"x{v:g} for {BUCKET_NAMES.get(k, k)}"
+                        for k, v in params.get("assumed_peak_to_mean", {}).items())
     lines = [
         f"- Limits: {sources}. Groups: " + "; ".join(f"{g} ({m})" for g, m in
                                                      zip(limits["model_group"], limits["models"], strict=True)) + ".",

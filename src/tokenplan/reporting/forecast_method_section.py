@@ -74,7 +74,8 @@ def _without_evidence(history: pd.DataFrame | None, methods: dict[str, str], lay
     if missing.empty:
         return ""
     starts = missing.groupby(level="series").min()
-    return (f"**No method chosen on evidence for {', '.join(f'{s} (history from {d:%Y-%m-%d})' for s, d in starts.items())}**: "
+    named = ", ".join(f"{s} (history from {d:%Y-%m-%d})" for s, d in starts.items())
+    return (f"**No method chosen on evidence for {named}**: "
             f"no tuning fold covers its history (the last one starts {layout['tuning_origins'][-1][:10]}), so it is "
             "forecast by the default ensemble. Its intervals come from its own backtest errors where a backtest "
             "fold covers it, else from its target's widths learned on the other series: read those as borrowed, "
