@@ -90,3 +90,31 @@ def test_bad_values_name_the_file_column_row_and_value(tmp_path):
     bad_tokens = CURRENT_LAYOUT.replace(",1700,", ",1.7k,", 1)
     with pytest.raises(InvalidInputError, match=r"column 'input_tokens' has invalid values at lines \[4\]: \['1.7k'\]"):
         build_usage_buckets(_export(tmp_path, bad_tokens).load(), DAILY)
+
+
+# Haiku had usage on the 1st and the 4th only; the export lists the 2nd and 3rd (Sonnet's
+# rows) and has no row at all on the 5th, which lies outside both models' spans anyway.
+SPARSE_DAYS = """\
+usage_date_utc,model_version,usage_input_tokens_no_cache,usage_input_tokens_cache_write_5m,usage_input_tokens_cache_write_1h,usage_input_tokens_cache_read,usage_output_tokens
+2026-01-01,claude-sonnet-4-5,1500,0,0,200,500
+2026-01-01,claude-haiku-4-5,100,0,0,0,10
+2026-01-02,claude-sonnet-4-5,1700,0,0,250,600
+2026-01-03,claude-sonnet-4-5,1600,0,0,220,550
+2026-01-04,claude-sonnet-4-5,1650,0,0,230,560
+2026-01-04,claude-haiku-4-5,120,0,0,0,12
+"""
+
+
+def test_a_day_the_export_lists_without_a_models_row_is_zero_usage_for_it(tmp_path):
+    buckets = build_usage_buckets(_export(tmp_path, SPARSE_DAYS).load(), DAILY)
+    haiku = buckets[buckets["series"] == "claude-haiku-4-5"].set_index("timestamp")["input_tokens"]
+    assert haiku.tolist() == [100.0, 0.0, 0.0, 120.0]  # not two missing days filled in at its level
+    assert buckets.attrs["zero_filled_rows"] == 2  # the report's "Data read" states how many
+    path = tmp_path / "claude_api_usage.csv"
+    kept = build_usage_buckets(AnthropicConsoleCSVDataset(filepath=str(path), zero_fill_quiet_buckets=False).load(),
+                               DAILY)
+    assert kept[kept["series"] == "claude-haiku-4-5"]["input_tokens"].isna().sum() == 2
+    # The zeros come after the file's rows: a bad value still names its own line.
+    bad = SPARSE_DAYS.replace("1650,", "-5,", 1)
+    with pytest.raises(InvalidInputError, match=r"column 'input_tokens' has invalid values at lines \[6\]: \[-5"):
+        build_usage_buckets(_export(tmp_path, bad).load(), DAILY)

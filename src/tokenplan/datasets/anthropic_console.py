@@ -12,6 +12,14 @@ Catalog entry::
       filepath: data/01_raw/claude_api_usage.csv
 
 Exports dated by day give daily buckets: set ``ingestion.bucket: D``.
+
+The export lists only the days a model (with its key, workspace, ...) had usage. A day
+the file does list (some row is dated then) inside a model's span, where that model
+has no row, is therefore zero usage, not a gap: read as missing, a model unused at
+weekends had its weekends filled in at its weekday level (a 4-month export: Opus'
+weekend input forecast at 31.7M a day instead of 0). ``zero_fill_quiet_buckets: false``
+turns this off. The zeros are appended after the file's rows, so an error still names
+the file's line.
 """
 
 from __future__ import annotations
@@ -22,7 +30,9 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets.pandas import CSVDataset
 
+from tokenplan.schemas import COUNT_COLUMNS
 from tokenplan.sources import anthropic_console
+from tokenplan.sources.quiet_buckets import quiet_rows
 
 
 class AnthropicConsoleCSVDataset(AbstractDataset[None, pd.DataFrame]):
@@ -34,14 +44,24 @@ class AnthropicConsoleCSVDataset(AbstractDataset[None, pd.DataFrame]):
         load_args: dict[str, Any] | None = None,
         credentials: dict[str, Any] | None = None,
         fs_args: dict[str, Any] | None = None,
+        zero_fill_quiet_buckets: bool = True,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self._filepath = filepath
         self._csv = CSVDataset(filepath=filepath, load_args=load_args, credentials=credentials, fs_args=fs_args)
+        self._zero_fill = bool(zero_fill_quiet_buckets)
         self.metadata = metadata
 
     def _load(self) -> pd.DataFrame:
-        return anthropic_console.usage_frame(self._csv.load(), source=str(self._filepath))
+        usage = anthropic_console.usage_frame(self._csv.load(), source=str(self._filepath))
+        if not self._zero_fill or usage.empty:
+            return usage
+        counts = [c for c in COUNT_COLUMNS if c in usage.columns]
+        labels = [c for c in usage.columns if c != "timestamp" and c not in counts]
+        zeros = quiet_rows(usage, pd.DatetimeIndex(usage["timestamp"]), labels, counts)
+        out = pd.concat([usage, zeros], ignore_index=True) if len(zeros) else usage
+        out.attrs = {**usage.attrs, "zero_filled_rows": len(zeros)}  # the report's "Data read" states it
+        return out
 
     def _save(self, data: None) -> None:
         raise DatasetError("AnthropicConsoleCSVDataset is read-only: it reads an export from the Console")

@@ -14,7 +14,6 @@ from tokenplan.reporting.markdown import BUCKET_NAMES
 __all__ = ["data_notes"]
 
 
-
 def data_notes(ingestion: dict[str, Any]) -> str:
     """Markdown bullets (and a table of excluded values) from ``usage_buckets.attrs``; '' if none."""
     if not ingestion.get("bucket"):
@@ -23,6 +22,9 @@ def data_notes(ingestion: dict[str, Any]) -> str:
              f"{BUCKET_NAMES.get(ingestion['bucket'], ingestion['bucket'])} (`{ingestion['bucket']}`)."]
     revised = int(ingestion.get("revised_rows") or 0)
     lines.append(f"- Rows revised by a later file of the folder (the later file's values used): {revised}.")
+    if "zero_filled_rows" in ingestion:
+        lines.append(f"- Days the export lists without a row for a model, read as zero usage for it (the export "
+                     f"has rows only where there was usage): {int(ingestion['zero_filled_rows'])}.")
     excluded = ingestion.get("excluded_values") or []
     if not excluded:
         lines.append("- Implausible values left out: none.")

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["add_quiet_buckets"]
+__all__ = ["add_quiet_buckets", "quiet_rows"]
 
 
-def add_quiet_buckets(
+def quiet_rows(
     usage: pd.DataFrame, reported: pd.DatetimeIndex, label_columns: list[str], count_columns: list[str]
 ) -> pd.DataFrame:
-    """``usage`` plus a zero row per (reported bucket, series) inside each series' span."""
-    if usage.empty:
-        return usage
+    """A zero row per (reported bucket, series) inside each series' span where ``usage`` has none."""
     reported = pd.DatetimeIndex(reported).unique().sort_values()
     keys = usage[label_columns].astype(object).where(usage[label_columns].notna(), None)
-    frames = [usage]
+    frames = []
     for _, rows in usage.groupby([keys[c] for c in label_columns], sort=False, dropna=False):
         first, last = rows["timestamp"].min(), rows["timestamp"].max()
         inside = reported[(reported >= first) & (reported <= last)]
@@ -37,5 +35,16 @@ def add_quiet_buckets(
         for column in count_columns:
             zeros[column] = 0.0
         frames.append(zeros)
-    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else usage
+    return pd.concat(frames, ignore_index=True) if frames else usage.iloc[:0][["timestamp", *label_columns,
+                                                                                 *count_columns]]
+
+
+def add_quiet_buckets(
+    usage: pd.DataFrame, reported: pd.DatetimeIndex, label_columns: list[str], count_columns: list[str]
+) -> pd.DataFrame:
+    """``usage`` plus a zero row per (reported bucket, series) inside each series' span."""
+    if usage.empty:
+        return usage
+    zeros = quiet_rows(usage, reported, label_columns, count_columns)
+    out = pd.concat([usage, zeros], ignore_index=True) if len(zeros) else usage
     return out.sort_values(["timestamp", *label_columns], kind="stable", na_position="first").reset_index(drop=True)

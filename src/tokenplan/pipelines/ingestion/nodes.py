@@ -54,6 +54,8 @@ def build_usage_buckets(raw_usage: pd.DataFrame | Table, params: dict[str, Any])
     buckets = complete_grid(to_buckets(usage, bucket, series_columns), bucket)
     # Parquet keeps attrs: the report and notebooks read what ingestion decided.
     buckets.attrs = {"bucket": bucket, "raw_source": source, "revised_rows": revised, "excluded_values": excluded}
+    if isinstance(raw_usage, pd.DataFrame) and "zero_filled_rows" in raw_usage.attrs:
+        buckets.attrs["zero_filled_rows"] = int(raw_usage.attrs["zero_filled_rows"])
     return buckets
 
 
