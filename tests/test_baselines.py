@@ -41,3 +41,20 @@ def test_mstl_uses_the_seasons_the_history_up_to_the_origin_supports():
     short = mstl(ten_days, ten_days["ds"].max(), 24, "h", [0.5], seasons=[24, 168])
     daily_only = mstl(ten_days, ten_days["ds"].max(), 24, "h", [0.5], seasons=[24])
     np.testing.assert_allclose(short["p50"], daily_only["p50"])
+
+
+def test_mstl_skips_a_series_not_yet_observed_instead_of_stopping_the_run():
+    # Model b is first used on day 55 (and has a gap on day 57); statsforecast would stop
+    # the whole run on its missing values. Before 7 observations it gets no MSTL forecast;
+    # after, one from its own first day on, not from a history filled in before it existed.
+    ds = pd.date_range("2026-05-01", periods=70, freq="D")
+    a = pd.DataFrame({"series": "a", "target": "requests", "ds": ds, "y": 100.0 * (1 + 0.3 * (ds.dayofweek < 5))})
+    b = pd.DataFrame({"series": "b", "target": "requests", "ds": ds, "y": np.nan})
+    b.loc[55:, "y"] = 5.0
+    b.loc[57, "y"] = np.nan
+    both = pd.concat([a, b], ignore_index=True)
+    early = mstl(both, ds[58], 7, "D", [0.5], seasons=[7])
+    assert set(early["series"]) == {"a"} and len(early) == 7
+    later = mstl(both, ds[64], 7, "D", [0.5], seasons=[7])
+    assert later.loc[later["series"] == "b", "p50"].to_numpy() == pytest.approx(np.full(7, 5.0), rel=1e-6)
+    assert mstl(b, ds[50], 7, "D", [0.1, 0.5, 0.9]).empty

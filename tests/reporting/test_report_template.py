@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 
 from tests.reporting import report_fixtures as fx
@@ -166,3 +167,16 @@ def test_a_run_without_the_model_or_costs_says_so_instead_of_empty_tables():
             "mstl (2), ensemble (1))") in text
     assert "Global importance" not in text and "shap_summary.png" not in text
     assert "No costs: the usage has no token counts, or no model has a price." in text
+
+
+def test_a_model_the_forecast_leaves_out_is_named_in_the_summary():
+    inputs = _inputs()
+    history = pd.concat([inputs.history, inputs.history[inputs.history["series"] == "model-a"].assign(
+        series="model-z", y=np.nan)], ignore_index=True)
+    history.loc[(history["series"] == "model-z") & (history["ds"] == history["ds"].min()), "y"] = 3.0
+    summary = plan_summary(history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q, simulated=True)
+    text = _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary})))
+    days = history.loc[history["series"] == "model-z", "ds"].nunique()
+    assert f"**Not in this plan: model-z.** 1 of its {days} daily buckets are complete" in text
+    assert "feature_engineering.min_observed_fraction=0" in text
+    assert "Not in this plan" not in _summary_section(render_report(inputs))

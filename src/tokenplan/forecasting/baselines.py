@@ -10,6 +10,8 @@ from tokenplan.forecasting.target_series import SEASON_LENGTHS
 
 __all__ = ["mstl", "seasonal_fill", "seasonal_naive"]
 
+_MIN_OBSERVED = 7  # statsforecast's AutoETS refuses fewer points ("tiny datasets")
+
 
 def seasonal_naive(examples: pd.DataFrame) -> np.ndarray:
     """Weekly seasonal naive: each step repeats the last observed value one week earlier in phase.
@@ -70,6 +72,16 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
     seasons = [s for s in (seasons or {"D": [7], "h": [24, 168]}[freq])
                if s > 1 and s in supported_seasons(freq, steps)]
     history["unique_id"] = history["series"].astype(str) + "|" + history["target"].astype(str)
+    # A series starts at its first observation (nothing is filled in before a model was
+    # used), and one observed fewer than _MIN_OBSERVED times gets no MSTL forecast (the
+    # other candidates stand in): statsforecast stops the whole run on a gap it cannot
+    # fill ("cannot handle missing values") or a series AutoETS finds too short.
+    by_id = history.groupby("unique_id")["y"]
+    history = history[by_id.transform(lambda s: s.notna().cummax()).astype(bool)
+                      & (by_id.transform("count") >= _MIN_OBSERVED)].copy()
+    names = quantile_columns(quantiles)
+    if history.empty:
+        return pd.DataFrame(columns=["ds", *names, "series", "target"])
     fill = max([p for p in seasons if p <= SEASON_LENGTHS[freq]] or [1])
     history["y"] = history.groupby("unique_id")["y"].transform(lambda s: seasonal_fill(np.log1p(s), fill))
     level = round(100 * (quantiles[-1] - quantiles[0]))
@@ -77,7 +89,6 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
              else AutoETS(model="ZZN", alias="mstl"))
     forecast = StatsForecast(models=[model], freq=freq, n_jobs=1).forecast(
         df=history[["unique_id", "ds", "y"]], h=horizon, **({"level": [level]} if level > 0 else {}))
-    names = quantile_columns(quantiles)
     out = forecast[["unique_id", "ds"]].copy()
     columns = {names[0]: f"mstl-lo-{level}", names[-1]: f"mstl-hi-{level}"} if level > 0 else {}
     for name in names:

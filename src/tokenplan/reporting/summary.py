@@ -55,6 +55,19 @@ class PlanSummary:
     best_route: dict[str, Any] | None
     risks: list[dict[str, Any]] = field(default_factory=list)
     since_last_run: dict[str, Any] | None = None  # version, horizon then, totals then and now
+    not_forecast: list[dict[str, Any]] = field(default_factory=list)  # series, observed, buckets
+
+
+def _not_forecast(history: pd.DataFrame, horizon: pd.DataFrame) -> list[dict[str, Any]]:
+    """Series of the history the forecast leaves out (no complete bucket to learn from), with
+    how many of their buckets were complete: "all models together" must not drop one silently."""
+    planned = set(horizon["series"].astype(str))
+    out = []
+    for series, rows in history.groupby(history["series"].astype(str)):
+        if series not in planned:
+            per_bucket = rows.groupby("ds")["y"].apply(lambda y: y.notna().any())
+            out.append({"series": series, "observed": int(per_bucket.sum()), "buckets": len(per_bucket)})
+    return out
 
 
 def _rates(prices: dict[str, UnitPrices], series: pd.Series, target: pd.Series) -> np.ndarray:
@@ -300,4 +313,5 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                        horizon_end=pd.Timestamp(horizon["end"].max()), horizon_buckets=buckets,
                        quantiles=quantile_names, totals=table, cost=cost, last_quarter=last,
                        first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
-                       since_last_run=_since_last_run(previous, horizon, table, cost, median))
+                       since_last_run=_since_last_run(previous, horizon, table, cost, median),
+                       not_forecast=_not_forecast(history, horizon))
