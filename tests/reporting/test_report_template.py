@@ -179,4 +179,8 @@ def test_a_model_the_forecast_leaves_out_is_named_in_the_summary():
     days = history.loc[history["series"] == "model-z", "ds"].nunique()
     assert f"**Not in this plan: model-z.** 1 of its {days} daily buckets are complete" in text
     assert "feature_engineering.min_observed_fraction=0" in text
+    settings = {**inputs.settings, "min_observed_fraction": 0.0}
+    already = render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary,
+                                            "settings": settings}))
+    assert "Not in this plan: model-z" in already and "min_observed_fraction=0`" not in already
     assert "Not in this plan" not in _summary_section(render_report(inputs))
