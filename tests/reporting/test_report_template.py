@@ -184,3 +184,42 @@ def test_a_model_the_forecast_leaves_out_is_named_in_the_summary():
                                             "settings": settings}))
     assert "Not in this plan: model-z" in already and "min_observed_fraction=0`" not in already
     assert "Not in this plan" not in _summary_section(render_report(inputs))
+
+
+def test_a_route_that_never_pays_back_is_stated_so():
+    roi = fx.roi_summary().assign(kind=["batch", "relay"], months=12)
+    roi.loc[0, ["npv_12m_p10", "npv_12m_p50", "npv_12m_p90", "payback_month_p50"]] = [-3_000.0, -1_000.0, 500.0,
+                                                                                       np.nan]
+    summary = _summary_section(render_report(_inputs(roi_summary=roi)))
+    assert "Best risk-free route" not in summary and "month –" not in summary
+    assert ("**Risk-free routes:** no batch or caching route pays back within 12 months at P50; the closest, "
+            "batch, has a 12-month NPV of -$1,000") in summary
+    nothing = fx.roi_summary(paying=False).assign(kind=["batch", "relay"], months=12)
+    summary = _summary_section(render_report(_inputs(roi_summary=nothing)))
+    assert "none of the 2 routes pays back within 12 months at P50; the closest, batch" in summary
+
+
+def test_an_unpriced_model_is_named_and_the_report_goes_on():
+    from tests.reporting.test_summary import FINE_TUNED, _with_unpriced_model
+
+    tables = _with_unpriced_model()
+    inputs = _inputs()
+    inputs.history, inputs.totals, inputs.costs, inputs.prices = (tables["history"], tables["totals"],
+                                                                  tables["costs"], tables["prices"])
+    inputs.summary = plan_summary(tables["history"], tables["totals"], tables["costs"], fx.backtest(),
+                                  tables["prices"], fx.Q, simulated=False)
+    text = render_report(inputs)
+    assert f"**{FINE_TUNED}**: no price: add it to the price table" in text
+
+
+def test_the_relay_source_is_the_users_assumption_not_an_unnamed_post():
+    import yaml
+
+    from tests.project_copy import PROJECT_ROOT
+
+    params = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_planning.yml").read_text())["planning"]
+    relays = [r for r in params["routes"]["definitions"] if r["kind"] == "relay"]
+    assert relays
+    for relay in relays:
+        assert "this report answers" not in relay["source"] and "blog" not in relay["source"]
+        assert relay["source"].startswith("assumed"), relay["source"]

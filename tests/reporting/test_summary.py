@@ -136,3 +136,41 @@ def test_a_last_report_from_other_usage_is_named_not_compared():
 
 def test_the_summary_reads_the_planning_tables_columns():
     assert summary.CAPACITY_COLUMNS == fx.CAPACITY_COLUMNS and summary.ROI_COLUMNS == fx.ROI_COLUMNS
+
+
+FINE_TUNED = "ft:gpt-4o-mini:acme::abc123"  # no price in genai-prices or the price table
+
+
+def _with_unpriced_model() -> dict:
+    """The run's tables with a fine-tuned OpenAI model beside the priced ones, its price None."""
+    history, totals = fx.history(), fx.totals()
+    history = pd.concat([history, history[history["series"] == "model-a"].assign(series=FINE_TUNED)])
+    totals = pd.concat([totals, totals[totals["series"] == "model-a"].assign(series=FINE_TUNED)])
+    costs = fx.costs(totals[totals["series"] != FINE_TUNED])  # the cost stage leaves it out
+    return dict(history=history, totals=totals, costs=costs, prices={**fx.prices(), FINE_TUNED: None})
+
+
+def test_an_unpriced_model_is_left_out_of_the_cost_and_the_summary_goes_on():
+    s = _summary(**_with_unpriced_model())
+    priced = _summary()
+    # Its tokens count in the totals; its cost (unknown) is nowhere, past or forecast.
+    assert s.totals.set_index("target").loc["requests", "p50"] == pytest.approx(
+        1.5 * priced.totals.set_index("target").loc["requests", "p50"])
+    assert s.cost["last_quarter"] == pytest.approx(priced.cost["last_quarter"])
+    assert s.cost["p50"] == pytest.approx(priced.cost["p50"])
+
+
+def test_a_route_that_never_pays_back_is_not_called_best():
+    roi = fx.roi_summary().assign(kind=["batch", "relay"], months=12)
+    # batch: negative NPV and no payback month; the relay pays back.
+    roi.loc[0, ["npv_12m_p10", "npv_12m_p50", "npv_12m_p90", "payback_month_p50"]] = [-3_000.0, -1_000.0, 500.0,
+                                                                                       np.nan]
+    best = _summary(roi_summary=roi).best_route
+    assert best["route"] == "relay" and best["pays_back"] and best["risky"]
+    assert best["risk_free"] is None and best["risk_free_closest"]["route"] == "batch"
+    # A payback month inside the horizon but a negative NPV (discounting) does not pay back either.
+    late = roi.assign(payback_month_p50=[12.0, 9.0])
+    assert _summary(roi_summary=late).best_route["risk_free"] is None
+    # None pays back: the best NPV is named as the closest, not as paying back.
+    nothing = fx.roi_summary(paying=False).assign(kind=["batch", "relay"], months=12)
+    assert not _summary(roi_summary=nothing).best_route["pays_back"]

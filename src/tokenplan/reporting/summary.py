@@ -70,10 +70,11 @@ def _not_forecast(history: pd.DataFrame, horizon: pd.DataFrame) -> list[dict[str
     return out
 
 
-def _rates(prices: dict[str, UnitPrices], series: pd.Series, target: pd.Series) -> np.ndarray:
-    """USD per token for each (series, target) row; 0 for targets without a price (requests)."""
+def _rates(prices: dict[str, UnitPrices | None], series: pd.Series, target: pd.Series) -> np.ndarray:
+    """USD per token for each (series, target) row; 0 for targets without a price (requests) and for
+    models without one (``None``: the report names them and leaves them out of every cost)."""
     models = series.astype(str).str.split("/").str[0]
-    return np.array([prices[m].usd_per_mtok[t] / 1e6 if t in PRICED_TARGETS and m in prices else 0.0
+    return np.array([prices[m].usd_per_mtok[t] / 1e6 if t in PRICED_TARGETS and prices.get(m) is not None else 0.0
                      for m, t in zip(models, target.astype(str), strict=True)])
 
 
@@ -115,8 +116,10 @@ def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series) -> dict[str, A
     simple = [m for m in ("seasonal_naive", "mstl") if m in per_series]
     if "chosen" not in per_series or not simple:
         return None
-    baselines = per_series[simple]
-    best, winner = baselines.min(axis=1), baselines.idxmin(axis=1)
+    # A series no baseline scored (all NaN) has no winner: idxmin is only asked where one did.
+    scored = per_series[simple].dropna(how="all")
+    best = scored.min(axis=1).reindex(per_series.index)
+    winner = scored.idxmin(axis=1).reindex(per_series.index)
     lost = per_series[(per_series["chosen"] > best).to_numpy()]
     if lost.empty:
         return None
@@ -222,25 +225,36 @@ def _first_limit(capacity_plan: pd.DataFrame | None) -> dict[str, Any] | None:
 _RISK_FREE_KINDS = ("batch", "caching")  # same provider, same terms: no migration risk to price
 
 
-def _best_route(roi_summary: pd.DataFrame | None) -> dict[str, Any] | None:
-    """The route with the highest 12-month NPV at P50 (whether or not it pays back).
+def _pays_back(row: pd.Series) -> bool:
+    """Whether a route pays back within the ROI horizon at P50: a payback month and a positive NPV."""
+    return bool(pd.notna(row["payback_month_p50"]) and row["npv_12m_p50"] > 0)
 
-    Where that route carries risks the numbers do not price (a relay or a reseller, by
-    its ``kind``), the best risk-free route (batch, caching) comes with it, so the
-    summary never shows a risky saving without the safe one beside it.
+
+def _best_route(roi_summary: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The route with the highest 12-month NPV at P50, and whether it pays back within the ROI horizon.
+
+    Where that route pays back but carries risks the numbers do not price (a relay or a
+    reseller, by its ``kind``), the risk-free routes (batch, caching) come with it, so the
+    summary never shows a risky saving without the safe one beside it: the best of them
+    that pays back (``risk_free``), or, when none does, how many there are and the
+    closest (``risk_free_closest``). A route that never pays back is never called best.
     """
     if roi_summary is None or roi_summary.empty:
         return None
     ranked = roi_summary.sort_values("npv_12m_p50", ascending=False)
     row = ranked.iloc[0]
-    out = {**{c: row[c] for c in ROI_COLUMNS}, "pays_back": bool(row["npv_12m_p50"] > 0),
-           "routes": len(roi_summary), "risky": False, "risk_free": None,
-           "kind": row["kind"] if "kind" in ranked.columns else None}
+    months = int(row["months"]) if "months" in ranked.columns else 12
+    out = {**{c: row[c] for c in ROI_COLUMNS}, "pays_back": _pays_back(row), "months": months,
+           "routes": len(roi_summary), "risky": False, "risk_free": None, "risk_free_closest": None,
+           "risk_free_routes": 0, "kind": row["kind"] if "kind" in ranked.columns else None}
     if "kind" in ranked.columns and row["kind"] not in _RISK_FREE_KINDS:
         safe = ranked[ranked["kind"].isin(_RISK_FREE_KINDS)]
-        out["risky"] = True
-        if len(safe):
-            out["risk_free"] = {c: safe.iloc[0][c] for c in ROI_COLUMNS}
+        paying = safe[[_pays_back(r) for _, r in safe.iterrows()]]
+        out["risky"], out["risk_free_routes"] = True, len(safe)
+        if len(paying):
+            out["risk_free"] = {c: paying.iloc[0][c] for c in ROI_COLUMNS}
+        elif len(safe):
+            out["risk_free_closest"] = {c: safe.iloc[0][c] for c in ROI_COLUMNS}
     return out
 
 
