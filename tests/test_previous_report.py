@@ -27,3 +27,13 @@ def test_the_latest_complete_report_folder_is_loaded(tmp_path):
     assert loaded["version"] == "2026-11-01T00.00.00.000Z"
     assert loaded["cost_forecast"]["p50"].tolist() == [2.0]
     assert pd.api.types.is_datetime64_any_dtype(loaded["forecast_totals"]["start"])
+
+
+def test_the_data_source_a_report_was_made_from_is_loaded(tmp_path):
+    from tokenplan.reporting.data_source import DATA_SOURCE_FILE, data_source_identity, data_source_json
+
+    _report(tmp_path / "2026-10-01T00.00.00.000Z", cost=1.0)
+    assert PreviousReportDataset(path=str(tmp_path)).load()["data_source"] is None  # not recorded
+    identity = data_source_identity(False, "raw_usage (data/01_raw/usage.csv)", ["m"])
+    (tmp_path / "2026-10-01T00.00.00.000Z" / DATA_SOURCE_FILE).write_text(data_source_json(identity))
+    assert PreviousReportDataset(path=str(tmp_path)).load()["data_source"] == identity

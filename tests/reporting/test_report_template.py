@@ -11,6 +11,7 @@ from tests.reporting import report_fixtures as fx
 from tokenplan.planning.prices import price_data_date
 from tokenplan.reporting.report import ReportInputs, render_report
 from tokenplan.reporting.number_format import human, percent, usd
+from tokenplan.reporting.data_source import data_source_identity
 from tokenplan.reporting.summary import plan_summary
 
 
@@ -19,7 +20,8 @@ def _inputs(simulated: bool = True, capacity_plan=None, roi_summary=None, previo
     costs = fx.costs(totals)
     history, backtest, prices = fx.history(), fx.backtest(), fx.prices()
     summary = plan_summary(history, totals, costs, backtest, prices, fx.Q, simulated=simulated,
-                           capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous)
+                           capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous,
+                           data_source=data_source_identity(simulated, "raw_usage (test)", fx.MODELS))
     events = pd.DataFrame({"start": pd.to_datetime(["2026-11-01"], utc=True),
                            "end": pd.to_datetime(["2026-11-15"], utc=True), "name": ["Campaign | spring"],
                            "kind": ["campaign"], "scope": [""], "effect": [1.5]})
@@ -101,16 +103,24 @@ def test_the_price_data_date_is_the_price_databases_not_the_forecasts():
 def test_what_changed_since_the_last_report_is_stated_when_there_is_one():
     assert "last report" not in render_report(_inputs()).lower()
     then = fx.totals(growth=1.0)
-    previous = {"version": "v1", "forecast_totals": then, "cost_forecast": fx.costs(then)}
+    previous = {"version": "v1", "forecast_totals": then, "cost_forecast": fx.costs(then),
+                "data_source": data_source_identity(True, "raw_usage (test)", fx.MODELS)}
     summary = _summary_section(render_report(_inputs(previous=previous)))
     assert "| last report P50 |" in summary
     assert "| requests | **200.20K** | 180.18K – 220.22K | 183.00K | +10% | 182.00K |" in summary
     assert "*Last report* is the previous run's forecast (`v1`): this run's P50 cost is +10.0% against it." in summary
     other = then.assign(series="model-z")
-    summary = _summary_section(render_report(_inputs(previous={"version": "v0", "forecast_totals": other,
-                                                               "cost_forecast": fx.costs(other)})))
+    summary = _summary_section(render_report(_inputs(previous={
+        "version": "v0", "forecast_totals": other, "cost_forecast": fx.costs(other),
+        "data_source": data_source_identity(True, "raw_usage (test)", ["model-z"])})))
     assert "| last report P50 |" not in summary
-    assert "The last report (`v0`) is not compared with this one: it forecast none of this run's models." in summary
+    assert ("The last report (`v0`) is not compared with this one: it was made from other series (only in it: "
+            "model-z; only in this run: model-a, model-b).") in summary
+    # The demo's report beside a user's first run, same model names: not compared, and why.
+    summary = _summary_section(render_report(_inputs(simulated=False, previous=previous)))
+    assert "| last report P50 |" not in summary and "against it" not in summary
+    assert ("The last report (`v1`) is not compared with this one: it was made from the simulated demo, this run "
+            "from your usage data.") in summary
 
 
 def test_a_short_history_is_named_among_the_risks():

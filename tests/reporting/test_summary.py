@@ -8,6 +8,7 @@ import pytest
 
 from tests.reporting import report_fixtures as fx
 from tokenplan.reporting import summary
+from tokenplan.reporting.data_source import data_source_identity
 from tokenplan.reporting.summary import plan_summary
 
 
@@ -108,10 +109,15 @@ def test_crossings_given_as_dates_read_as_dates_and_missing_ones_as_none():
     assert _summary(capacity_plan=only_p90).first_limit["first_crossing_p50"] is None
 
 
+def _identity(simulated: bool = True, series=fx.MODELS) -> dict:
+    return data_source_identity(simulated, "raw_usage (test)", series)
+
+
 def test_since_last_run_compares_the_previous_reports_totals():
     then = fx.totals(growth=1.0)
-    previous = {"version": "2026-10-01T00.00.00.000Z", "forecast_totals": then, "cost_forecast": fx.costs(then)}
-    since = _summary(previous=previous).since_last_run
+    previous = {"version": "2026-10-01T00.00.00.000Z", "forecast_totals": then, "cost_forecast": fx.costs(then),
+                "data_source": _identity()}
+    since = _summary(previous=previous, data_source=_identity()).since_last_run
     assert since["version"] == "2026-10-01T00.00.00.000Z"
     assert since["cost_change"] == pytest.approx(0.1)
     requests = next(t for t in since["targets"] if t["target"] == "requests")
@@ -121,16 +127,15 @@ def test_since_last_run_compares_the_previous_reports_totals():
 
 def test_a_last_report_from_other_usage_is_named_not_compared():
     then = fx.totals(growth=1.0)
-    other_models = then.assign(series="model-z")
-    since = _summary(previous={"version": "v0", "forecast_totals": other_models,
-                               "cost_forecast": fx.costs(other_models)}).since_last_run
-    assert since == {"version": "v0", "skipped": "it forecast none of this run's models"}
+    same = {"data_source": _identity()}
     later = then.assign(start=then["start"] + pd.Timedelta(days=400), end=then["end"] + pd.Timedelta(days=400))
-    since = _summary(previous={"version": "v0", "forecast_totals": later, "cost_forecast": fx.costs(later)}).since_last_run
+    since = _summary(previous={"version": "v0", "forecast_totals": later, "cost_forecast": fx.costs(later), **same},
+                     data_source=_identity()).since_last_run
     assert since["skipped"].startswith("its horizon (2027-11-05 to 2028-02-03) starts after this run's")
     # This run has nothing priced: the last report's cost is not a -100% change.
-    unpriced = _summary(previous={"version": "v0", "forecast_totals": then, "cost_forecast": fx.costs(then)},
-                        costs=fx.costs(fx.totals()).assign(p10=0.0, p50=0.0, p90=0.0)).since_last_run
+    unpriced = _summary(previous={"version": "v0", "forecast_totals": then, "cost_forecast": fx.costs(then), **same},
+                        costs=fx.costs(fx.totals()).assign(p10=0.0, p50=0.0, p90=0.0),
+                        data_source=_identity()).since_last_run
     assert np.isnan(unpriced["cost_change"]) and unpriced["targets"]
 
 
@@ -174,3 +179,19 @@ def test_a_route_that_never_pays_back_is_not_called_best():
     # None pays back: the best NPV is named as the closest, not as paying back.
     nothing = fx.roi_summary(paying=False).assign(kind=["batch", "relay"], months=12)
     assert not _summary(roi_summary=nothing).best_route["pays_back"]
+
+
+def test_a_report_from_other_data_is_never_a_baseline():
+    # The same model names and horizon: only the recorded data source tells them apart.
+    then = fx.totals(growth=0.05)
+    previous = {"version": "v0", "forecast_totals": then, "cost_forecast": fx.costs(then)}
+    user = _identity(simulated=False)
+    demo = _summary(previous={**previous, "data_source": _identity(simulated=True)}, data_source=user)
+    assert demo.since_last_run == {"version": "v0", "skipped": "it was made from the simulated demo, this run "
+                                                               "from your usage data"}
+    unrecorded = _summary(previous={**previous, "data_source": None}, data_source=user).since_last_run
+    assert unrecorded["skipped"].startswith("it does not record which data it was made from")
+    other = _summary(previous={**previous, "data_source": _identity(False, ["model-a", "model-z"])},
+                     data_source=user).since_last_run
+    assert other["skipped"] == "it was made from other series (only in it: model-z; only in this run: model-b)"
+    assert "cost_change" in _summary(previous={**previous, "data_source": user}, data_source=user).since_last_run

@@ -2,8 +2,9 @@
 
 Loads the newest ``<path>/<version>/`` holding a ``report.md`` (before this run writes
 its own): ``{"version": <folder name>, "forecast_totals": DataFrame, "cost_forecast":
-DataFrame}``, or ``{}`` when there is no earlier report (a first run) or it lacks
-those tables.
+DataFrame, "data_source": dict | None}`` (``data_source.json``: which data it was made
+from; None in a report that does not record it), or ``{}`` when there is no earlier
+report (a first run) or it lacks those tables.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import CSVDataset
 
 from tokenplan.datasets.report_directory import REPORT_FILE
+from tokenplan.reporting.data_source import DATA_SOURCE_FILE
 
 TABLES = ("forecast_totals", "cost_forecast")
 
@@ -35,7 +38,9 @@ class PreviousReportDataset(AbstractDataset[None, dict[str, Any]]):
             return {}
         tables = {name: CSVDataset(filepath=str(folder / f"{name}.csv"),
                                    load_args={"parse_dates": ["start", "end"]}).load() for name in TABLES}
-        return {"version": folder.name, **tables}
+        identity = folder / DATA_SOURCE_FILE
+        data_source = JSONDataset(filepath=str(identity)).load() if identity.exists() else None
+        return {"version": folder.name, **tables, "data_source": data_source}
 
     def _save(self, data: None) -> None:
         raise DatasetError("previous_report is read-only: the report dataset writes report folders")

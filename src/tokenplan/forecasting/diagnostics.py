@@ -63,7 +63,7 @@ def where_model_loses(metrics: pd.DataFrame, model: str = "chosen",
     per_series = metrics[metrics["series"] != "all"].pivot_table(index=["series", "target"], columns="method",
                                                                  values="mase")
     baselines = per_series[[b for b in baselines_of if b in per_series.columns]]
-    table = pd.DataFrame({"model_mase": per_series[model], "best_baseline": baselines.idxmin(axis=1),
+    table = pd.DataFrame({"model_mase": per_series[model], "best_baseline": baselines.dropna(how="all").idxmin(axis=1),
                           "baseline_mase": baselines.min(axis=1)})
     table["margin"] = table["baseline_mase"] - table["model_mase"]
     return table.sort_values("margin").reset_index()

@@ -58,7 +58,7 @@ def baseline_wins(metrics: pd.DataFrame) -> pd.DataFrame:
     if "chosen" not in per_series.columns or not baselines:
         return per_series.iloc[:0]
     out = per_series.copy()
-    out["best_baseline"] = per_series[baselines].idxmin(axis=1)
+    out["best_baseline"] = per_series[baselines].dropna(how="all").idxmin(axis=1)  # NaN where none scored
     out["best_baseline_mase"] = per_series[baselines].min(axis=1)
     return out.loc[(out["chosen"] > out["best_baseline_mase"]).to_numpy()]
 

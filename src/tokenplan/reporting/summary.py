@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
+from tokenplan.reporting.data_source import why_not_comparable
 
 __all__ = ["CAPACITY_COLUMNS", "ROI_COLUMNS", "PlanSummary", "plan_summary"]
 
@@ -259,16 +260,21 @@ def _best_route(roi_summary: pd.DataFrame | None) -> dict[str, Any] | None:
 
 
 def _since_last_run(previous: dict[str, Any] | None, horizon: pd.DataFrame, totals: pd.DataFrame,
-                    cost: dict[str, float], median: str) -> dict[str, Any] | None:
+                    cost: dict[str, float], median: str, data_source: dict[str, Any] | None) -> dict[str, Any] | None:
     """The last report's horizon and P50 totals (requests, tokens, cost) beside this run's.
 
     A last report that cannot be an earlier plan of the same usage is named with the
-    reason (``skipped``) and not compared: one that forecast none of this run's models,
-    or a horizon starting after this one's (a run on another file, or an older export,
-    in the same project). Without a cost in both runs, no cost change is stated.
+    reason (``skipped``) and not compared: one made from another kind of data or other
+    series (``tokenplan.reporting.data_source``: the simulated demo is never a user's
+    baseline), or one that does not record its data; one that forecast none of this
+    run's models, or a horizon starting after this one's (an older export of the same
+    series). Without a cost in both runs, no cost change is stated.
     """
     if not previous or median not in previous["forecast_totals"] or median not in previous["cost_forecast"]:
         return None
+    reason = why_not_comparable(previous.get("data_source"), data_source)
+    if reason:
+        return {"version": previous["version"], "skipped": reason}
     then = previous["forecast_totals"]
     then = then[then["period"] == "horizon"]
     start, end = pd.Timestamp(then["start"].min()), pd.Timestamp(then["end"].max())
@@ -294,10 +300,12 @@ def _since_last_run(previous: dict[str, Any] | None, horizon: pd.DataFrame, tota
 def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFrame, backtest: pd.DataFrame,
                  prices: dict[str, UnitPrices], quantile_names: list[str], simulated: bool,
                  drivers: pd.DataFrame | None = None, capacity_plan: pd.DataFrame | None = None,
-                 roi_summary: pd.DataFrame | None = None, previous: dict[str, Any] | None = None) -> PlanSummary:
+                 roi_summary: pd.DataFrame | None = None, previous: dict[str, Any] | None = None,
+                 data_source: dict[str, Any] | None = None) -> PlanSummary:
     """The summary's numbers: quarter totals, change against the last full quarter, the first
     limit to bind, the best route, the largest risks (see the module docstring) and, given
-    the ``previous`` report's tables (``PreviousReportDataset``), what changed since."""
+    the ``previous`` report's tables (``PreviousReportDataset``), what changed since, when
+    it was made from the same data as this run (``data_source``, ``data_source_identity``)."""
     horizon = totals[totals["period"] == "horizon"]
     by_target = horizon.groupby("target", observed=True)[quantile_names].sum()
     by_target = by_target.reindex([t for t in TARGET_ORDER if t in by_target.index]
@@ -327,5 +335,5 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                        horizon_end=pd.Timestamp(horizon["end"].max()), horizon_buckets=buckets,
                        quantiles=quantile_names, totals=table, cost=cost, last_quarter=last,
                        first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
-                       since_last_run=_since_last_run(previous, horizon, table, cost, median),
+                       since_last_run=_since_last_run(previous, horizon, table, cost, median, data_source),
                        not_forecast=_not_forecast(history, horizon))

@@ -15,6 +15,7 @@ from tokenplan.reporting.plots import backtest_figure, drivers_figure, figure_pn
 from tokenplan.planning.gateway import gateway_rule, gateway_yaml
 from tokenplan.reporting.report import ReportInputs, render_html, render_report
 from tokenplan.reporting.capacity_section import render_capacity_section
+from tokenplan.reporting.data_source import DATA_SOURCE_FILE, data_source_identity, data_source_json
 from tokenplan.reporting.route_figures import cashflow_figure, route_cost_figure, tornado_figure
 from tokenplan.reporting.routes_section import RoutesSectionInputs, render_routes_section
 from tokenplan.reporting.summary import plan_summary
@@ -73,9 +74,13 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                 "objective": training_params["objective"],
                 "price_source": priced[0].source if priced else "genai-prices",
                 "price_data_date": f"{data_date}" if data_date else None}
+    ingestion = dict(usage_buckets.attrs) if usage_buckets is not None else {}
+    data_source = data_source_identity(bool(usage_is_simulated), ingestion.get("raw_source"),
+                                       target_series["series"].astype(str).unique())
     summary = plan_summary(target_series, forecast_totals, cost_forecast, backtest_metrics, prices, names,
                            simulated=bool(usage_is_simulated), drivers=forecast_drivers,
-                           capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous_report)
+                           capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous_report,
+                           data_source=data_source)
     sections = [r for r in (capacity_report, routes_report) if r]
     figures = {**forecast_plots, "backtest.png": backtest_plot, "drivers.png": drivers_plot,
                "shap_summary.png": shap_plot, **{k: v for r in sections for k, v in r.get("figures", {}).items()}}
@@ -88,13 +93,14 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         capacity_section=(capacity_report or {}).get("markdown", ""),
         routes_section=(routes_report or {}).get("markdown", ""),
         layout=forecast_layout, selection=model_selection,
-        ingestion=dict(usage_buckets.attrs) if usage_buckets is not None else {},
+        ingestion=ingestion,
         outages=suspected_outages if fe_params.get("outages") else None,
     )
     markdown = render_report(inputs)
     return {
         "report.md": markdown,
         "report.html": render_html(markdown, {name: figure_png(figure) for name, figure in figures.items()}),
+        DATA_SOURCE_FILE: data_source_json(data_source),
         **figures,
         "forecast.csv": forecast,
         "forecast_totals.csv": forecast_totals,
