@@ -233,3 +233,17 @@ def test_the_relay_source_is_the_users_assumption_not_an_unnamed_post():
     for relay in relays:
         assert "this report answers" not in relay["source"] and "blog" not in relay["source"]
         assert relay["source"].startswith("assumed"), relay["source"]
+
+
+def test_a_model_without_a_driver_breakdown_is_named_with_its_method():
+    from tokenplan.forecasting.explanations import FORECAST, LEVEL
+
+    rows = [("model-a", "2026-10", FORECAST, "total", np.nan, 30_000.0),
+            ("model-a", "2026-10", LEVEL, "anchor", np.nan, 29_000.0),
+            ("model-a", "2026-10", "seasonality", "learned", 0.03, 900.0)]
+    drivers = pd.DataFrame(rows, columns=["series", "period", "driver", "kind", "effect", "volume"]).assign(
+        target="requests")
+    inputs = _inputs(drivers=drivers, selection={"methods": {"model-a|requests": "xgboost",
+                                                             "model-b|requests": "mstl"}})
+    text = render_report(inputs)
+    assert "Not broken down: model-b (forecast by MSTL)." in text

@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import Formatter
 
 from tokenplan.reporting.number_format import human
 
-__all__ = ["PNG_SAVE_ARGS", "backtest_figure", "drivers_figure", "figure_png", "forecast_figures", "human_axis"]
+__all__ = ["PNG_SAVE_ARGS", "HumanFormatter", "backtest_figure", "drivers_figure", "figure_png", "forecast_figures",
+           "human_axis"]
 
 TARGET_LABELS = {"requests": "requests", "input_tokens": "uncached input tokens",
                  "cache_write_tokens": "cache-write tokens", "cache_read_tokens": "cache-read tokens",
@@ -36,10 +37,47 @@ _WIDTH_IN = 11.0  # the report's html width at PNG_SAVE_ARGS' dpi
 PNG_SAVE_ARGS = {"dpi": 110, "bbox_inches": "tight"}
 
 
+class HumanFormatter(Formatter):
+    """Tick labels in human units (``250K``, ``1.5M``, ``0.25``) with as few decimals as keep the
+    ticks apart, and never an offset or ``1e8`` multiplier; ``label(value, digits)`` overrides
+    how one value is written (e.g. a signed percentage)."""
+
+    _MAX_DIGITS = 4
+
+    def __init__(self, label=None) -> None:
+        self._digits = 0
+        self._label = label or _human_label
+
+    def set_locs(self, locs) -> None:
+        super().set_locs(locs)
+        shown = [v for v in locs if np.isfinite(v)]
+        self._digits = next((d for d in range(self._MAX_DIGITS + 1)
+                             if len({self._label(v, d) for v in shown}) == len(shown)), self._MAX_DIGITS)
+
+    def __call__(self, value: float, pos: int | None = None) -> str:
+        return self._label(value, self._digits)
+
+
+def _human_label(value: float, digits: int) -> str:
+    return human(value, digits) if abs(value) >= 1e4 else f"{value + 0.0:,.{digits}f}"
+
+
+def _signed_percent_label(value: float, digits: int) -> str:
+    return f"{value * 100 + 0.0:+.{digits}f}%"
+
+
 def human_axis(ax: Axes, axis: str = "y") -> None:
     """Label ``ax``'s axis in human units (1.2M), never with an offset or ``1e8`` multiplier."""
     target = ax.yaxis if axis == "y" else ax.xaxis
-    target.set_major_formatter(FuncFormatter(lambda value, _: human(value, 1)))
+    target.set_major_formatter(HumanFormatter())
+
+
+def _all_zero(ax: Axes, what: str) -> None:
+    """An axis whose data are all zero: one tick at 0 and a note, not a column of ticks all reading "0"."""
+    ax.set_ylim(0, 1)
+    ax.set_yticks([0])
+    ax.text(0.5, 0.5, f"all zero: no {what}", transform=ax.transAxes, ha="center", va="center", fontsize=9,
+            color="0.3")
 
 
 def _forecast_panel(ax: Axes, past: pd.DataFrame, future: pd.DataFrame, names: list[str], unit: str,
@@ -55,6 +93,9 @@ def _forecast_panel(ax: Axes, past: pd.DataFrame, future: pd.DataFrame, names: l
     ax.set_ylabel(unit, fontsize=9)
     ax.set_ylim(bottom=0)
     human_axis(ax)
+    values = np.concatenate([past["y"].to_numpy(dtype=float), future[upper].to_numpy(dtype=float)])
+    if not np.nanmax(np.abs(values), initial=0.0) > 0:
+        _all_zero(ax, f"{unit.split(' per ')[0]} recorded or forecast")
     # Auto ticks with concise labels: month ticks labelled "%b\n%Y" ran into each other on
     # a ten-month panel, and gave a five-day hourly history no tick at all.
     locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
@@ -147,20 +188,36 @@ def backtest_figure(metrics: pd.DataFrame) -> Figure:
     return figure
 
 
-def drivers_figure(drivers: pd.DataFrame, target: str = "requests", smallest: float = 0.005) -> Figure:
+IN_FORCE = "stated, in force"  # forecast_drivers kind: a stated event that started before the horizon
+
+
+def drivers_figure(drivers: pd.DataFrame, target: str = "requests", smallest: float = 0.005,
+                   not_explained: dict[str, str] | None = None) -> Figure:
     """Per model, each driver's effect on each month's ``target`` (from ``forecast_drivers``):
     a panel per model, a bar per driver and month; drivers under ``smallest`` in every month
-    of a model are left out."""
+    of a model are left out.
+
+    A stated event in force since before the horizon is not drawn: it is in the recent
+    usage already (divided out of the level and multiplied back in), so its bar would be
+    the same in every month and dwarf what does move them; the panel's title names it
+    with its size. ``not_explained`` (series -> how it is forecast) lists the models the
+    breakdown does not cover, named under the figure with the reason.
+    """
     rows = drivers[(drivers["target"] == target) & ~drivers["kind"].isin(["total", "anchor"])]
-    series = sorted(rows["series"].unique())
-    months = sorted(rows["period"].unique())
+    in_force = rows[rows["kind"] == IN_FORCE]
+    rows = rows[rows["kind"] != IN_FORCE]
+    series = sorted(set(rows["series"]) | set(in_force["series"]))
+    months = sorted(set(rows["period"]) | set(in_force["period"]))
     kept = {s: [d for d, g in rows[rows["series"] == s].groupby("driver", sort=False)
                 if (g["effect"].abs() >= smallest).any()] for s in series}
     heights = [max(len(kept[s]), 1) * 0.17 * len(months) + 0.8 for s in series]
-    figure, axes = plt.subplots(len(series), 1, figsize=(_WIDTH_IN, sum(heights) + 0.8), squeeze=False,
-                                gridspec_kw={"height_ratios": heights})
+    missing = not_explained or {}
+    note = ("Not broken down: " + "; ".join(f"{s} (forecast by {how})" for s, how in sorted(missing.items()))
+            + ". The breakdown explains the tuned model's (XGBoost's) forecasts only.") if missing else ""
+    figure, axes = plt.subplots(max(len(series), 1), 1, figsize=(_WIDTH_IN, sum(heights) + 0.8 + 0.3 * bool(note)),
+                                squeeze=False, gridspec_kw={"height_ratios": heights or [1]})
     colors = plt.get_cmap("Blues")(np.linspace(0.45, 0.9, len(months)))
-    for ax, s in zip(axes[:, 0], series, strict=True):
+    for ax, s in zip(axes[:, 0], series, strict=False):
         effects = rows[rows["series"] == s].pivot_table(index="driver", columns="period", values="effect", sort=False)
         effects = effects.reindex(index=kept[s][::-1], columns=months)
         y = np.arange(len(effects))
@@ -170,16 +227,25 @@ def drivers_figure(drivers: pd.DataFrame, target: str = "requests", smallest: fl
                     label=pd.Period(month, freq="M").strftime("%B %Y"))
         ax.set_yticks(y + height * (len(months) - 1) / 2, effects.index, fontsize=9)
         ax.axvline(0, color="0.3", lw=0.8)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{round(v * 100, 1):+g}%"))
-        ax.set_title(s, fontsize=10, loc="left")
+        ax.xaxis.set_major_formatter(HumanFormatter(_signed_percent_label))
+        standing = in_force[in_force["series"] == s].groupby("driver", sort=False)["effect"].mean()
+        standing = standing[standing.abs() >= smallest]
+        title = s + "".join(f"; not drawn: {d}, in force before the horizon ({e * 100:+.1f}% on the level, "
+                            "in the recent usage already)" for d, e in standing.items())
+        ax.set_title(title, fontsize=10, loc="left")
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(axis="x", alpha=0.3)
-    axes[0, 0].legend(fontsize=9, loc="lower right")
+    if series:
+        axes[0, 0].legend(fontsize=9, loc="lower right")
+    else:
+        axes[0, 0].axis("off")
     axes[-1, 0].set_xlabel(f"effect on the month's {TARGET_LABELS.get(target, target)} "
                            "(multiplier on the level at the forecast origin, minus one)", fontsize=9)
     figure.suptitle(f"What moves each month: drivers of the {TARGET_LABELS.get(target, target)} forecast per model",
                     fontsize=12)
-    figure.tight_layout()
+    if note:
+        figure.text(0.01, 0.005, note, fontsize=9, ha="left", va="bottom", wrap=True)
+    figure.tight_layout(rect=(0, 0.04 if note else 0, 1, 1))
     return figure
 
 

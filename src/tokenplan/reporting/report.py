@@ -28,7 +28,7 @@ from tokenplan.reporting.summary import PlanSummary
 
 _SMALL_EFFECT = 0.005  # a driver under 0.5% in every month is left out of the drivers table
 
-__all__ = ["ReportInputs", "events_in_horizon", "render_html", "render_report"]
+__all__ = ["ReportInputs", "events_in_horizon", "render_html", "render_report", "series_not_explained"]
 
 
 @dataclass
@@ -113,6 +113,19 @@ def _drivers(inputs: ReportInputs, target: str) -> pd.DataFrame:
     volumes = volumes[[FORECAST, LEVEL]].map(human)
     table = volumes.join(wide).reset_index().rename(columns={"series": "model", "period": "month"})
     return table
+
+
+def series_not_explained(selection: dict[str, Any] | None, drivers: pd.DataFrame | None,
+                         target: str) -> dict[str, str]:
+    """Series forecast (per ``model_selection``) that the driver breakdown of ``target`` does not
+    cover, each with how it is forecast (``"MSTL"``): the breakdown explains the tuned model only."""
+    covered = set() if drivers is None or drivers.empty else set(drivers["series"].astype(str))
+    out = {}
+    for key, method in (selection or {}).get("methods", {}).items():
+        series, _, of = key.rpartition("|")
+        if of == target and series not in covered:
+            out[series] = METHOD_LABELS.get(method, method)
+    return out
 
 
 def _importance(inputs: ReportInputs) -> pd.DataFrame:
@@ -250,6 +263,7 @@ def render_report(inputs: ReportInputs) -> str:
                                              inputs.history),
         unpriced=unpriced_models(inputs.prices), data_notes=data_notes(inputs.ingestion),
         drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,
+        not_explained=series_not_explained(inputs.selection, inputs.drivers, driver_target) if driver_target else {},
         importance=_importance(inputs), costs=cost_table, prices=price_table, events=events,
         chosen_methods=_chosen_methods(inputs.selection),
         year_end=_year_end(inputs), outages=_outages(inputs),

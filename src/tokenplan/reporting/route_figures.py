@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from tokenplan.reporting.plots import human_axis
+
 __all__ = ["cashflow_figure", "route_cost_figure", "tornado_figure"]
 
 
@@ -33,6 +35,7 @@ def route_cost_figure(route_costs: pd.DataFrame, quantile_names: list[str]) -> F
     ax.set_xticks(np.arange(len(periods)), periods)
     ax.set_xlabel("forecast month (UTC calendar month; a partly covered month is its forecast days only)")
     ax.set_ylabel("USD per month")
+    human_axis(ax)
     ax.set_title(f"Cost per route and month: {median.upper()}, bars {lower.upper()}–{upper.upper()}")
     ax.legend(fontsize=8, ncol=2)
     figure.tight_layout()
@@ -62,6 +65,7 @@ def cashflow_figure(roi_cashflow: pd.DataFrame, roi_summary: pd.DataFrame, quant
     ax.axhline(0, color="0.3", lw=0.8)
     ax.set_xlabel("month after the migration (month 1 = first forecast month)")
     ax.set_ylabel("cumulative saving - one-time cost (USD)")
+    human_axis(ax)
     ax.set_title(f"Cumulative cash flow against the baseline: {median.upper()}, band {lower.upper()}–{upper.upper()}")
     ax.legend(fontsize=8)
     figure.tight_layout()
@@ -85,6 +89,7 @@ def tornado_figure(sensitivity: pd.DataFrame) -> Figure:
                       fontsize=7)
         ax.set_title(f"{route}: 12-month NPV {base:,.0f} USD at P50", fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
+        human_axis(ax, "x")
     axes[-1, 0].set_xlabel("12-month NPV at P50 (USD)")
     axes[0, 0].legend(fontsize=7)
     figure.tight_layout()

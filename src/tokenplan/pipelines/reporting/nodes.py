@@ -13,7 +13,7 @@ from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.planning.prices import UnitPrices, price_data_date
 from tokenplan.reporting.plots import backtest_figure, drivers_figure, figure_png, forecast_figures
 from tokenplan.planning.gateway import gateway_rule, gateway_yaml
-from tokenplan.reporting.report import ReportInputs, render_html, render_report
+from tokenplan.reporting.report import ReportInputs, render_html, render_report, series_not_explained
 from tokenplan.reporting.capacity_section import render_capacity_section
 from tokenplan.reporting.data_source import DATA_SOURCE_FILE, data_source_identity, data_source_json
 from tokenplan.reporting.route_figures import cashflow_figure, route_cost_figure, tornado_figure
@@ -34,11 +34,14 @@ def plot_backtest(backtest_metrics: pd.DataFrame) -> Figure:
     return backtest_figure(backtest_metrics)
 
 
-def plot_drivers(forecast_drivers: pd.DataFrame) -> Figure:
-    """Per model, what moves each month's requests (or the first target when requests are not forecast)."""
+def plot_drivers(forecast_drivers: pd.DataFrame, model_selection: dict[str, Any] | None = None) -> Figure:
+    """Per model, what moves each month's requests (or the first target when requests are not forecast);
+    the models the breakdown does not cover are named under it with their method."""
     if forecast_drivers.empty:  # no series is forecast by the tuned model
         return summary_figure_from_table(pd.DataFrame(), 0.5, 1)
-    return drivers_figure(forecast_drivers, headline_target(forecast_drivers))
+    target = headline_target(forecast_drivers)
+    return drivers_figure(forecast_drivers, target,
+                          not_explained=series_not_explained(model_selection, forecast_drivers, target))
 
 
 def plot_shap_summary(shap_values_table: pd.DataFrame, params: dict[str, Any]) -> Figure:

@@ -1,0 +1,90 @@
+"""The report's figures as a reader sees them: their tick labels, offset text and notes, read back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.reporting.plots import drivers_figure, forecast_figures
+from tokenplan.reporting.route_figures import cashflow_figure, route_cost_figure, tornado_figure
+
+Q = ["p10", "p50", "p90"]
+
+
+def _ticks(ax, axis: str = "y") -> tuple[list[str], str]:
+    """The visible tick labels of ``ax``'s axis and its offset text ("1e7"), after drawing."""
+    ax.figure.canvas.draw()
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    lo, hi = sorted(ax.get_ylim() if axis == "y" else ax.get_xlim())
+    labels = [t.get_text() for t, v in zip(target.get_ticklabels(), target.get_ticklocs(), strict=True)
+              if lo <= v <= hi]
+    return labels, target.get_offset_text().get_text()
+
+
+def _assert_readable(ax, axis: str = "y") -> list[str]:
+    labels, offset = _ticks(ax, axis)
+    assert offset == "", f"offset notation on the {axis} axis: {offset!r}"
+    assert not [label for label in labels if "e+" in label or "e-" in label or label.startswith("1e")], labels
+    assert len(set(labels)) == len(labels), f"ticks that read the same: {labels}"
+    return labels
+
+
+def test_route_figures_in_large_usd_have_no_offset_notation():
+    periods = ["2026-10", "2026-11", "2026-12"]
+    costs = pd.DataFrame([{"route": r, "model": "m", "period": p, "p10": 9e6 * f, "p50": 1e7 * f, "p90": 1.2e7 * f}
+                          for r, f in (("official_api", 1.0), ("batch_api", 0.8)) for p in periods])
+    _assert_readable(route_cost_figure(costs, Q).axes[0])
+
+    flow = pd.DataFrame({"route": "batch_api", "month": np.arange(1, 13), "extrapolated": np.arange(1, 13) > 3,
+                         **{f"cumulative_{q}": np.arange(1, 13) * 2e6 * f for q, f in zip(Q, (0.9, 1, 1.1))}})
+    summary = pd.DataFrame({"route": ["batch_api"], "one_time_cost_usd": [5e6], "payback_month_p50": [3.0]})
+    _assert_readable(cashflow_figure(flow, summary, Q).axes[0])
+
+    sensitivity = pd.DataFrame({"route": "batch_api", "input": ["eligible share", "one-time cost"],
+                                "low": ["0.24", "$4M"], "high": ["0.36", "$6M"], "npv_base": 2.0e7,
+                                "npv_low": [1.5e7, 2.1e7], "npv_high": [2.5e7, 1.9e7]})
+    _assert_readable(tornado_figure(sensitivity).axes[0], "x")
+
+
+def _forecast(targets: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ds = pd.date_range("2026-06-01", periods=60, freq="D")
+    history = pd.DataFrame([{"series": "m", "target": t, "ds": d, "y": v} for t, v in targets.items() for d in ds])
+    future = pd.date_range("2026-07-31", periods=30, freq="D", tz="UTC")
+    forecast = pd.DataFrame([{"series": "m", "target": t, "timestamp": d, "p10": 0.9 * v, "p50": v, "p90": 1.1 * v}
+                             for t, v in targets.items() for d in future])
+    return forecast, history
+
+
+def test_an_all_zero_panel_has_one_zero_tick_and_says_it_is_all_zero():
+    forecast, history = _forecast({"requests": 3e7, "cache_write_tokens": 0.0, "output_tokens": 0.3})
+    figure = forecast_figures(forecast, history, 90, Q)["forecast_m.png"]
+    requests, cache_write, output = figure.axes[:3]
+    assert "M" in "".join(_assert_readable(requests))
+    assert _assert_readable(cache_write) == ["0"]
+    assert any("all zero" in text.get_text() for text in cache_write.texts)
+    assert len(_assert_readable(output)) > 2  # small values: decimals, not a column of "0"
+
+
+def _drivers() -> pd.DataFrame:
+    rows = []
+    for period, growth in (("2026-10", 0.02), ("2026-11", 0.05), ("2026-12", 0.08)):
+        rows += [("model-a", period, "level at the origin", "anchor", np.nan),
+                 ("model-a", period, "seasonality", "learned", 0.03),
+                 ("model-a", period, "growth (trend anchor)", "growth", growth),
+                 ("model-a", period, "Old launch (stated x1.95)", "stated, in force", 0.95)]
+    frame = pd.DataFrame(rows, columns=["series", "period", "driver", "kind", "effect"])
+    return frame.assign(target="requests", volume=1.0)
+
+
+def test_the_drivers_chart_leaves_a_standing_event_out_of_the_bars_and_names_every_model():
+    figure = drivers_figure(_drivers(), "requests", not_explained={"model-b": "MSTL"})
+    ax = figure.axes[0]
+    drivers = [t.get_text() for t in ax.get_yticklabels()]
+    assert "Old launch (stated x1.95)" not in drivers and "growth (trend anchor)" in drivers
+    # The bars stay on the scale of what moves the months (here under +10%).
+    assert max(abs(v) for v in ax.get_xlim()) < 0.2
+    assert "not drawn: Old launch (stated x1.95), in force before the horizon (+95.0%" in ax.get_title(loc="left")
+    labels = _assert_readable(ax, "x")
+    assert all(label.endswith("%") for label in labels)
+    notes = " ".join(t.get_text() for t in figure.texts)
+    assert "model-b (forecast by MSTL)" in notes
