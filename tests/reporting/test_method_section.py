@@ -31,3 +31,18 @@ def test_a_series_no_tuning_fold_covers_is_named_with_its_borrowed_intervals():
     covered = render_method_section(layout, {"methods": {"model-a|requests": "mstl", "model-b|requests": "mstl"}},
                                     METRICS, ["p10", "p50", "p90"], history)
     assert "No method chosen on evidence" not in covered
+
+
+def test_a_series_no_baseline_scored_raises_no_pandas_warning():
+    import warnings
+
+    from tests.pipelines.reporting.test_user_run import _backtest
+    from tokenplan.forecasting.diagnostics import where_model_loses
+    from tokenplan.reporting.forecast_method_section import baseline_wins
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert baseline_wins(_backtest()).empty
+        table = where_model_loses(_backtest())
+    unscored = table[(table["series"] == "claude-sonnet-4-5/ws-03") & (table["target"] != "cache_write_tokens")]
+    assert unscored["best_baseline"].isna().all()

@@ -83,9 +83,12 @@ def _without_evidence(history: pd.DataFrame | None, methods: dict[str, str], lay
 
 
 def render_method_section(layout: dict[str, Any], selection: dict[str, Any], metrics: pd.DataFrame,
-                          quantile_names: list[str], history: pd.DataFrame | None = None) -> str:
+                          quantile_names: list[str], history: pd.DataFrame | None = None,
+                          series_shown: dict[str, Any] | None = None) -> str:
     """Markdown: layout, chosen method per series, every candidate's backtest, where a baseline wins,
-    and the series of ``history`` (``series, target, ds, y``) that no fold covers."""
+    and the series of ``history`` (``series, target, ds, y``) that no fold covers. With
+    ``series_shown`` (``largest_series``) leaving series out, the per-series table and the
+    list of baseline wins hold the shown series only, and say where the rest are."""
     methods = (selection or {}).get("methods", {})
     chosen = pd.DataFrame([{"series": k.split("|")[0], "target": k.split("|")[1], "method": v}
                            for k, v in sorted(methods.items())])
@@ -94,25 +97,33 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
     shown = per_series.map(lambda v: f"{v:.2f}" if np.isfinite(v) else "–").reset_index()
     if len(chosen):
         shown = chosen.rename(columns={"method": "chosen method"}).merge(shown, on=["series", "target"], how="left")
+    limited = bool(series_shown and series_shown.get("limited"))
+    if limited:
+        shown = shown[shown["series"].astype(str).isin(series_shown["series"])]
     pooled = metrics[metrics["series"] == "all"][["target", "method", "mase", "wape", "coverage", "n"]].copy()
     pooled["mase"] = pooled["mase"].map(lambda v: f"{v:.3f}")
     pooled["wape"] = pooled["wape"].map(lambda v: f"{v:.3f}")
     pooled["coverage"] = pooled["coverage"].map(lambda v: f"{v:.0%}" if np.isfinite(v) else "–")
     losses = baseline_wins(metrics)
+    listed = losses[[str(s) in series_shown["series"] for s, _ in losses.index]] if limited else losses
+    rest = (f"{'; ' if len(listed) else ''}{len(losses) - len(listed)} {'more ' if len(listed) else ''}among "
+            "the series not shown (`backtest_metrics.csv`)" if len(listed) < len(losses) else "")
     verdict = ("On the backtest folds the chosen method is at least as good as both simple baselines "
                "(seasonal naive, MSTL) on every series and target." if losses.empty else
                f"**A simple baseline beat the chosen method on the backtest folds for {len(losses)} of "
                f"{len(per_series)} series/targets:** " + "; ".join(
                    f"{s} {t} (chosen {row['chosen']:.2f} vs {row['best_baseline']} {row['best_baseline_mase']:.2f})"
-                   for (s, t), row in losses.iterrows())
+                   for (s, t), row in listed.iterrows()) + rest
                + ". The choice was made on the tuning folds, before these windows, so it stands; read these "
                  "series' intervals with that in mind.")
+    table_note = (f"The {len(series_shown['series'])} largest of {series_shown['of']} series; every series: "
+                  "`backtest_metrics.csv`.\n\n" if limited else "")
     lower, upper = quantile_names[0].upper(), quantile_names[-1].upper()
     return "\n\n".join([
         *(["### Layout\n\n" + _layout_text(layout)] if layout else []),
         "### Method per series (chosen on the tuning folds) and backtest MASE of every candidate\n\n"
         "`ensemble` is the geometric mean of XGBoost (when trained), MSTL and the seasonal mean; `chosen` is "
-        "the method picked for each series, graded on the backtest folds.\n\n" + _table(shown),
+        "the method picked for each series, graded on the backtest folds.\n\n" + table_note + _table(shown),
         f"Pooled over series (MASE and WAPE of the P50; coverage of {lower}–{upper}, each fold calibrated on "
         "the other folds only):\n\n" + _table(pooled.rename(columns={"coverage": f"{lower}–{upper} coverage"})),
         verdict,

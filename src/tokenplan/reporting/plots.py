@@ -14,17 +14,17 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter
 
 from tokenplan.reporting.number_format import human
 
 __all__ = ["PNG_SAVE_ARGS", "HumanFormatter", "backtest_figure", "drivers_figure", "figure_png", "forecast_figures",
-           "human_axis"]
+           "human_axis", "subplots"]
 
 TARGET_LABELS = {"requests": "requests", "input_tokens": "uncached input tokens",
                  "cache_write_tokens": "cache-write tokens", "cache_read_tokens": "cache-read tokens",
@@ -64,6 +64,16 @@ def _human_label(value: float, digits: int) -> str:
 
 def _signed_percent_label(value: float, digits: int) -> str:
     return f"{value * 100 + 0.0:+.{digits}f}%"
+
+
+def subplots(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] | None = None,
+             **kwargs) -> tuple[Figure, np.ndarray | Axes]:
+    """``plt.subplots`` without pyplot: the figure is drawn by Agg and never registered with pyplot,
+    so a report of many figures neither keeps them all open nor trips the "more than 20 figures"
+    warning; the report folder saves and frees them."""
+    figure = Figure(figsize=figsize)
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots(nrows, ncols, **kwargs)
 
 
 def human_axis(ax: Axes, axis: str = "y") -> None:
@@ -119,7 +129,7 @@ def forecast_figures(forecast: pd.DataFrame, history: pd.DataFrame, history_days
         targets = [t for t in TARGET_LABELS if t in set(forecast.loc[forecast["series"] == series, "target"])]
         columns = 3 if len(targets) > 2 else len(targets)
         rows = -(-len(targets) // columns)
-        figure, axes = plt.subplots(rows, columns, figsize=(_WIDTH_IN, 2.9 * rows + 0.6), squeeze=False,
+        figure, axes = subplots(rows, columns, figsize=(_WIDTH_IN, 2.9 * rows + 0.6), squeeze=False,
                                     sharex=True)
         for ax, target in zip(axes.flat, targets, strict=False):
             past = history[(history["series"] == series) & (history["target"] == target) & (history["ds"] >= start)]
@@ -158,7 +168,7 @@ def backtest_figure(metrics: pd.DataFrame) -> Figure:
     series = sorted(data["series"].astype(str).unique(), reverse=True)
     columns = 3 if len(targets) > 2 else len(targets)
     rows = -(-len(targets) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(_WIDTH_IN, (0.45 * len(series) * len(methods) / 2 + 1.4)
+    figure, axes = subplots(rows, columns, figsize=(_WIDTH_IN, (0.45 * len(series) * len(methods) / 2 + 1.4)
                                                         * rows + 0.8), squeeze=False, sharey=True)
     y = np.arange(len(series))
     height = 0.8 / len(methods)
@@ -166,10 +176,18 @@ def backtest_figure(metrics: pd.DataFrame) -> Figure:
               "seasonal_mean": "tab:green", "seasonal_naive": "0.6"}
     for ax, target in zip(axes.flat, targets, strict=False):
         subset = data[data["target"] == target].set_index(["series", "method"])["mase"]
+        undefined = 0
         for k, method in enumerate(methods):
-            values = [subset.get((s, method), np.nan) for s in series]
+            values = np.array([subset.get((s, method), np.nan) for s in series], dtype=float)
+            # An infinite MASE (a constant or all-zero history has no naive error to scale by) has no bar.
+            undefined += int(np.isinf(values).sum())
+            values[~np.isfinite(values)] = np.nan
             offset = (len(methods) - 1 - k) * height  # the model's bar on top
             ax.barh(y + offset, values, height, color=colors.get(method), label=METHOD_LABELS.get(method, method))
+        if undefined:
+            ax.text(0.98, 0.02, f"{undefined} bar(s) not drawn: MASE undefined\n(constant or all-zero history)",
+                    transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.3")
+        human_axis(ax, "x")
         ax.axvline(1.0, color="0.3", lw=0.8, ls="--")
         ax.set_yticks(y + height * (len(methods) - 1) / 2, series, fontsize=9)
         ax.set_title(TARGET_LABELS[target].capitalize(), fontsize=10)
@@ -214,9 +232,9 @@ def drivers_figure(drivers: pd.DataFrame, target: str = "requests", smallest: fl
     missing = not_explained or {}
     note = ("Not broken down: " + "; ".join(f"{s} (forecast by {how})" for s, how in sorted(missing.items()))
             + ". The breakdown explains the tuned model's (XGBoost's) forecasts only.") if missing else ""
-    figure, axes = plt.subplots(max(len(series), 1), 1, figsize=(_WIDTH_IN, sum(heights) + 0.8 + 0.3 * bool(note)),
+    figure, axes = subplots(max(len(series), 1), 1, figsize=(_WIDTH_IN, sum(heights) + 0.8 + 0.3 * bool(note)),
                                 squeeze=False, gridspec_kw={"height_ratios": heights or [1]})
-    colors = plt.get_cmap("Blues")(np.linspace(0.45, 0.9, len(months)))
+    colors = matplotlib.colormaps["Blues"](np.linspace(0.45, 0.9, len(months)))
     for ax, s in zip(axes[:, 0], series, strict=False):
         effects = rows[rows["series"] == s].pivot_table(index="driver", columns="period", values="effect", sort=False)
         effects = effects.reindex(index=kept[s][::-1], columns=months)

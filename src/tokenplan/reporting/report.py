@@ -24,6 +24,7 @@ from tokenplan.reporting.data_notes import data_notes
 from tokenplan.reporting.forecast_method_section import render_method_section
 from tokenplan.reporting.markdown import BUCKET_NAMES, markdown_table
 from tokenplan.reporting.number_format import human, percent, usd
+from tokenplan.reporting.series_shown import only_shown
 from tokenplan.reporting.summary import PlanSummary
 
 _SMALL_EFFECT = 0.005  # a driver under 0.5% in every month is left out of the drivers table
@@ -55,6 +56,7 @@ class ReportInputs:
     selection: dict[str, Any] | None = None   # model_selection
     ingestion: dict[str, Any] = field(default_factory=dict)  # usage_buckets.attrs
     outages: pd.DataFrame | None = None       # suspected_outages (None: the check was not run)
+    series_shown: dict[str, Any] | None = None  # largest_series: the series drawn and tabulated (None: all)
 
 
 def _interval(row: pd.Series, names: list[str], fmt=human) -> str:
@@ -63,10 +65,10 @@ def _interval(row: pd.Series, names: list[str], fmt=human) -> str:
 
 def _per_model(inputs: ReportInputs) -> pd.DataFrame:
     names = inputs.quantile_names
-    horizon = inputs.totals[inputs.totals["period"] == "horizon"]
+    horizon = only_shown(inputs.totals[inputs.totals["period"] == "horizon"], inputs.series_shown)
     cost = inputs.costs[inputs.costs["period"] == "horizon"].set_index("series")
     rows = []
-    for series, group in horizon.groupby("series"):
+    for series, group in _largest_first(horizon, inputs.series_shown).groupby("series", sort=False):
         by_target = group.set_index("target")
         row = {"model": series}
         for target in TARGET_LABELS:
@@ -78,6 +80,14 @@ def _per_model(inputs: ReportInputs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _largest_first(frame: pd.DataFrame, shown: dict[str, Any] | None, column: str = "series") -> pd.DataFrame:
+    """``frame`` with the shown series largest first when some are left out, else by name (stable)."""
+    if not shown or not shown.get("limited"):
+        return frame.sort_values(column, kind="stable")
+    rank = {s: i for i, s in enumerate(shown["series"])}
+    return frame.sort_values(column, key=lambda c: c.astype(str).map(rank), kind="stable")
+
+
 def _in_target_order(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` sorted by series, then targets in the order of ``TARGET_LABELS`` (requests first)."""
     order = {t: i for i, t in enumerate(TARGET_LABELS)}
@@ -87,7 +97,8 @@ def _in_target_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _monthly(inputs: ReportInputs) -> pd.DataFrame:
     names = inputs.quantile_names
-    months = _in_target_order(inputs.totals[inputs.totals["period"] != "horizon"])
+    months = _in_target_order(only_shown(inputs.totals[inputs.totals["period"] != "horizon"], inputs.series_shown))
+    months = _largest_first(months, inputs.series_shown)
     table = months.assign(total=[_interval(r, names) for _, r in months.iterrows()],
                           target=months["target"].map(lambda t: TARGET_LABELS.get(t, t)))
     wide = table.pivot_table(index=["series", "target"], columns="period", values="total", aggfunc="first",
@@ -100,7 +111,7 @@ def _drivers(inputs: ReportInputs, target: str) -> pd.DataFrame:
     drivers = inputs.drivers
     if drivers is None or drivers.empty:
         return pd.DataFrame()
-    rows = drivers[drivers["target"] == target]
+    rows = only_shown(drivers[drivers["target"] == target], inputs.series_shown)
     effects = rows[~rows["kind"].isin(["total", "anchor"])]
     keep = effects.groupby("driver")["effect"].apply(lambda e: (e.abs() >= _SMALL_EFFECT).any())
     effects = effects[effects["driver"].isin(keep[keep].index)]
@@ -138,7 +149,8 @@ def _importance(inputs: ReportInputs) -> pd.DataFrame:
 
 def _costs(inputs: ReportInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
     names = inputs.quantile_names
-    costs = inputs.costs.copy()
+    shown = getattr(inputs, "series_shown", None)
+    costs = _largest_first(only_shown(inputs.costs, shown), shown)
     costs["cost USD, P50 (interval)"] = [_interval(r, names, usd) for _, r in costs.iterrows()]
     median = names[len(names) // 2]
     split = [c for c in costs.columns if c.startswith(f"{median}_")]
@@ -254,16 +266,19 @@ def render_report(inputs: ReportInputs) -> str:
     params = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in inputs.best_params.items()
               if k != "trend_losses"}
     names = inputs.quantile_names
+    shown = inputs.series_shown if (inputs.series_shown or {}).get("limited") else None
     return _environment().get_template("report.md.j2").render(
         version=inputs.version, summary=inputs.summary, q=names, median=names[len(names) // 2],
         nominal=(int(names[-1][1:]) - int(names[0][1:])) / 100,
         bucket_name=BUCKET_NAMES.get(s["freq"], s["freq"]), settings=s,
         per_model=_per_model(inputs), monthly=_monthly(inputs), forecast_figures=inputs.forecast_figures,
         method_section=render_method_section(inputs.layout, inputs.selection, inputs.backtest, names,
-                                             inputs.history),
+                                             inputs.history, inputs.series_shown),
+        shown=shown,
         unpriced=unpriced_models(inputs.prices), data_notes=data_notes(inputs.ingestion),
         drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,
-        not_explained=series_not_explained(inputs.selection, inputs.drivers, driver_target) if driver_target else {},
+        not_explained={k: v for k, v in series_not_explained(inputs.selection, inputs.drivers, driver_target).items()
+                       if not shown or k in shown["series"]} if driver_target else {},
         importance=_importance(inputs), costs=cost_table, prices=price_table, events=events,
         chosen_methods=_chosen_methods(inputs.selection),
         year_end=_year_end(inputs), outages=_outages(inputs),

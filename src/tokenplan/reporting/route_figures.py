@@ -6,12 +6,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tokenplan.reporting.plots import human_axis
+from tokenplan.reporting.plots import human_axis, subplots
 
 __all__ = ["cashflow_figure", "route_cost_figure", "tornado_figure"]
 
@@ -24,7 +23,7 @@ def route_cost_figure(route_costs: pd.DataFrame, quantile_names: list[str]) -> F
     periods = sorted(total["period"].unique())
     routes = list(dict.fromkeys(total["route"]))
     width = 0.8 / len(routes)
-    figure, ax = plt.subplots(figsize=(max(7, 1.6 * len(periods) * len(routes) / 3), 4.5))
+    figure, ax = subplots(figsize=(max(7, 1.6 * len(periods) * len(routes) / 3), 4.5))
     for i, route in enumerate(routes):
         data = total[total["route"] == route].set_index("period").reindex(periods)
         x = np.arange(len(periods)) + (i - (len(routes) - 1) / 2) * width
@@ -45,7 +44,7 @@ def route_cost_figure(route_costs: pd.DataFrame, quantile_names: list[str]) -> F
 def cashflow_figure(roi_cashflow: pd.DataFrame, roi_summary: pd.DataFrame, quantile_names: list[str]) -> Figure:
     """Cumulative saving minus one-time cost per candidate route (USD), P50 line, interval band, payback marker."""
     lower, median, upper = quantile_names[0], quantile_names[len(quantile_names) // 2], quantile_names[-1]
-    figure, ax = plt.subplots(figsize=(9, 5))
+    figure, ax = subplots(figsize=(9, 5))
     summary = roi_summary.set_index("route")
     for route, flow in roi_cashflow.groupby("route", sort=False):
         cost = float(summary.loc[route, "one_time_cost_usd"])
@@ -75,7 +74,7 @@ def cashflow_figure(roi_cashflow: pd.DataFrame, roi_summary: pd.DataFrame, quant
 def tornado_figure(sensitivity: pd.DataFrame) -> Figure:
     """Per candidate route: 12-month NPV (P50, USD) with each input moved down and up, widest on top."""
     routes = list(dict.fromkeys(sensitivity["route"]))
-    figure, axes = plt.subplots(len(routes), 1, figsize=(9, 1.0 + 0.6 * len(routes) + 0.45 * len(sensitivity)),
+    figure, axes = subplots(len(routes), 1, figsize=(9, 1.0 + 0.6 * len(routes) + 0.45 * len(sensitivity)),
                                 squeeze=False)
     for ax, route in zip(axes[:, 0], routes, strict=True):
         rows = sensitivity[sensitivity["route"] == route].iloc[::-1]

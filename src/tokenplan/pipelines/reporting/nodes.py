@@ -18,30 +18,47 @@ from tokenplan.reporting.capacity_section import render_capacity_section
 from tokenplan.reporting.data_source import DATA_SOURCE_FILE, data_source_identity, data_source_json
 from tokenplan.reporting.route_figures import cashflow_figure, route_cost_figure, tornado_figure
 from tokenplan.reporting.routes_section import RoutesSectionInputs, render_routes_section
+from tokenplan.reporting.series_shown import largest_series, only_shown
 from tokenplan.reporting.summary import plan_summary
+
+
+def choose_series_shown(forecast_totals: pd.DataFrame, params: dict[str, Any],
+                        training_params: dict[str, Any]) -> dict[str, Any]:
+    """The series the report draws and tabulates: the ``max_series_figures`` largest by forecast volume."""
+    names = quantile_columns(training_params["quantiles"])
+    return largest_series(forecast_totals, names[len(names) // 2], params.get("max_series_figures"))
 
 
 def plot_forecast(forecast: pd.DataFrame, target_series: pd.DataFrame, params: dict[str, Any],
                   training_params: dict[str, Any], fe_params: dict[str, Any],
-                  suspected_outages: pd.DataFrame | None = None) -> dict[str, Figure]:
-    """Fan charts of the forecast after the recorded recent history (suspected outages marked), one per model."""
-    return forecast_figures(forecast, target_series, params["history_days_shown"],
+                  suspected_outages: pd.DataFrame | None = None,
+                  series_shown: dict[str, Any] | None = None) -> dict[str, Figure]:
+    """Fan charts of the forecast after the recorded recent history (suspected outages marked), one per
+    model shown (``series_shown``: the largest few when there are many)."""
+    return forecast_figures(only_shown(forecast, series_shown), target_series, params["history_days_shown"],
                             quantile_columns(training_params["quantiles"]), fe_params["freq"], suspected_outages)
 
 
-def plot_backtest(backtest_metrics: pd.DataFrame) -> Figure:
-    """Out-of-sample MASE per model and target, model vs baselines."""
+def plot_backtest(backtest_metrics: pd.DataFrame, series_shown: dict[str, Any] | None = None) -> Figure:
+    """Out-of-sample MASE per model shown and target, model vs baselines."""
+    if series_shown and series_shown.get("limited"):
+        backtest_metrics = backtest_metrics[backtest_metrics["series"].astype(str).isin(series_shown["series"])
+                                            | (backtest_metrics["series"] == "all")]
     return backtest_figure(backtest_metrics)
 
 
-def plot_drivers(forecast_drivers: pd.DataFrame, model_selection: dict[str, Any] | None = None) -> Figure:
-    """Per model, what moves each month's requests (or the first target when requests are not forecast);
-    the models the breakdown does not cover are named under it with their method."""
-    if forecast_drivers.empty:  # no series is forecast by the tuned model
+def plot_drivers(forecast_drivers: pd.DataFrame, model_selection: dict[str, Any] | None = None,
+                 series_shown: dict[str, Any] | None = None) -> Figure:
+    """Per model shown, what moves each month's requests (or the first target when requests are not
+    forecast); the models shown that the breakdown does not cover are named under it with their method."""
+    drivers = only_shown(forecast_drivers, series_shown)
+    if drivers.empty:  # no series (shown) is forecast by the tuned model
         return summary_figure_from_table(pd.DataFrame(), 0.5, 1)
-    target = headline_target(forecast_drivers)
-    return drivers_figure(forecast_drivers, target,
-                          not_explained=series_not_explained(model_selection, forecast_drivers, target))
+    target = headline_target(drivers)
+    missing = series_not_explained(model_selection, forecast_drivers, target)
+    if series_shown and series_shown.get("limited"):
+        missing = {s: how for s, how in missing.items() if s in series_shown["series"]}
+    return drivers_figure(drivers, target, not_explained=missing)
 
 
 def plot_shap_summary(shap_values_table: pd.DataFrame, params: dict[str, Any]) -> Figure:
@@ -59,7 +76,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  capacity_plan: pd.DataFrame | None = None, roi_summary: pd.DataFrame | None = None,
                  capacity_report: dict[str, Any] | None = None,
                  routes_report: dict[str, Any] | None = None,
-                 suspected_outages: pd.DataFrame | None = None) -> dict[str, Any]:
+                 suspected_outages: pd.DataFrame | None = None,
+                 series_shown: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report folder's files: report.md and .html, their figures and the tables they summarise.
 
     ``capacity_plan`` / ``roi_summary`` (the planning stage's tables) feed the summary's
@@ -98,6 +116,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         layout=forecast_layout, selection=model_selection,
         ingestion=ingestion,
         outages=suspected_outages if fe_params.get("outages") else None,
+        series_shown=series_shown,
     )
     markdown = render_report(inputs)
     return {

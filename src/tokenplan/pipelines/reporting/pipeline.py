@@ -4,6 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from tokenplan.pipelines.reporting.nodes import (
     build_report,
+    choose_series_shown,
     plot_backtest,
     plot_drivers,
     plot_forecast,
@@ -17,12 +18,15 @@ def create_pipeline(**kwargs) -> Pipeline:
     rp, tr = "params:reporting", "params:training"
     return Pipeline(
         [
+            Node(func=choose_series_shown, inputs=["forecast_totals", rp, tr], outputs="report_series",
+                 name="choose_series_shown"),
             Node(func=plot_forecast, inputs=["forecast", "target_series", rp, tr, "params:feature_engineering",
-                                             "suspected_outages"],
+                                             "suspected_outages", "report_series"],
                  outputs="forecast_plots", name="plot_forecast"),
-            Node(func=plot_backtest, inputs="backtest_metrics", outputs="backtest_plot", name="plot_backtest"),
-            Node(func=plot_drivers, inputs=["forecast_drivers", "model_selection"], outputs="drivers_plot",
-                 name="plot_drivers"),
+            Node(func=plot_backtest, inputs=["backtest_metrics", "report_series"], outputs="backtest_plot",
+                 name="plot_backtest"),
+            Node(func=plot_drivers, inputs=["forecast_drivers", "model_selection", "report_series"],
+                 outputs="drivers_plot", name="plot_drivers"),
             Node(func=plot_shap_summary, inputs=["shap_values", "params:explainability"], outputs="shap_plot",
                  name="plot_shap_summary"),
             Node(func=render_routes,
@@ -45,7 +49,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                         "forecast_layout": "forecast_layout", "usage_buckets": "usage_buckets",
                         "capacity_plan": "capacity_plan", "roi_summary": "roi_summary",
                         "capacity_report": "capacity_report", "routes_report": "routes_report",
-                        "suspected_outages": "suspected_outages"},
+                        "suspected_outages": "suspected_outages", "series_shown": "report_series"},
                 outputs="report",
                 name="build_report",
             ),
