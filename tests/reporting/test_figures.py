@@ -88,3 +88,15 @@ def test_the_drivers_chart_leaves_a_standing_event_out_of_the_bars_and_names_eve
     assert all(label.endswith("%") for label in labels)
     notes = " ".join(t.get_text() for t in figure.texts)
     assert "model-b (forecast by MSTL)" in notes
+
+
+def test_tick_labels_write_each_tick_exactly():
+    from tokenplan.reporting.plots import HumanFormatter
+
+    formatter = HumanFormatter()
+    formatter.set_locs([0, 2.5e6, 5e6, 7.5e6, 1e7])
+    assert [formatter(v) for v in (0, 2.5e6, 5e6, 7.5e6, 1e7)] == ["0", "2.5M", "5.0M", "7.5M", "10.0M"]
+    formatter.set_locs([0, 5_000, 10_000, 15_000])  # one suffix for the axis: not "5,000" beside "10K"
+    assert [formatter(v) for v in (5_000, 10_000, 15_000)] == ["5K", "10K", "15K"]
+    formatter.set_locs([0.0, 0.05, 0.1])
+    assert formatter(0.05) == "0.05"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["human", "percent", "usd"]
+__all__ = ["SCALES", "human", "percent", "usd"]
 
-_SCALES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
+SCALES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
 
 
 def _missing(value) -> bool:
@@ -22,7 +22,7 @@ def human(value, digits: int = 2) -> str:
     if _missing(value):
         return "–"
     value = float(value)
-    for limit, suffix in _SCALES:
+    for limit, suffix in SCALES:
         if abs(value) >= max(limit, 1e4):
             return f"{value / limit:,.{digits}f}{suffix}"
     return f"{value:,.0f}"

@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter
 
-from tokenplan.reporting.number_format import human
+from tokenplan.reporting.number_format import SCALES
 
 __all__ = ["PNG_SAVE_ARGS", "HumanFormatter", "backtest_figure", "drivers_figure", "figure_png", "forecast_figures",
            "human_axis", "subplots"]
@@ -38,32 +38,37 @@ PNG_SAVE_ARGS = {"dpi": 110, "bbox_inches": "tight"}
 
 
 class HumanFormatter(Formatter):
-    """Tick labels in human units (``250K``, ``1.5M``, ``0.25``) with as few decimals as keep the
-    ticks apart, and never an offset or ``1e8`` multiplier; ``label(value, digits)`` overrides
-    how one value is written (e.g. a signed percentage)."""
+    """Tick labels in human units with one suffix for the whole axis (``0``, ``5K``, ``10K``; ``2.5M``)
+    and the fewest decimals that write every tick exactly (``2.5M``, not ``2M``), never an offset
+    or ``1e8`` multiplier. ``percent``: signed percentages of a fraction (``+2.5%``)."""
 
     _MAX_DIGITS = 4
 
-    def __init__(self, label=None) -> None:
-        self._digits = 0
-        self._label = label or _human_label
+    def __init__(self, percent: bool = False) -> None:
+        self._percent = percent
+        self._digits, self._scale, self._suffix = 0, 1.0, ""
 
     def set_locs(self, locs) -> None:
         super().set_locs(locs)
-        shown = [v for v in locs if np.isfinite(v)]
+        finite = [float(v) for v in locs if np.isfinite(v)]
+        largest = max((abs(v) for v in finite), default=0.0)
+        if self._percent:
+            self._scale, self._suffix = 0.01, "%"
+        else:
+            self._scale, self._suffix = next(((limit, suffix) for limit, suffix in SCALES
+                                              if largest >= max(limit, 1e4)), (1.0, ""))
+        numbers = [v / self._scale for v in finite]
         self._digits = next((d for d in range(self._MAX_DIGITS + 1)
-                             if len({self._label(v, d) for v in shown}) == len(shown)), self._MAX_DIGITS)
+                             if all(abs(x * 10**d - round(x * 10**d)) < 1e-6 * max(1.0, abs(x) * 10**d)
+                                    for x in numbers)), self._MAX_DIGITS)
 
     def __call__(self, value: float, pos: int | None = None) -> str:
-        return self._label(value, self._digits)
-
-
-def _human_label(value: float, digits: int) -> str:
-    return human(value, digits) if abs(value) >= 1e4 else f"{value + 0.0:,.{digits}f}"
-
-
-def _signed_percent_label(value: float, digits: int) -> str:
-    return f"{value * 100 + 0.0:+.{digits}f}%"
+        shown = value / self._scale + 0.0  # + 0.0: no "-0"
+        if self._percent:
+            return f"{shown:+.{self._digits}f}%"
+        if shown == 0:
+            return "0"
+        return f"{shown:,.{self._digits}f}{self._suffix}"
 
 
 def subplots(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] | None = None,
@@ -245,7 +250,7 @@ def drivers_figure(drivers: pd.DataFrame, target: str = "requests", smallest: fl
                     label=pd.Period(month, freq="M").strftime("%B %Y"))
         ax.set_yticks(y + height * (len(months) - 1) / 2, effects.index, fontsize=9)
         ax.axvline(0, color="0.3", lw=0.8)
-        ax.xaxis.set_major_formatter(HumanFormatter(_signed_percent_label))
+        ax.xaxis.set_major_formatter(HumanFormatter(percent=True))
         standing = in_force[in_force["series"] == s].groupby("driver", sort=False)["effect"].mean()
         standing = standing[standing.abs() >= smallest]
         title = s + "".join(f"; not drawn: {d}, in force before the horizon ({e * 100:+.1f}% on the level, "
@@ -254,7 +259,7 @@ def drivers_figure(drivers: pd.DataFrame, target: str = "requests", smallest: fl
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(axis="x", alpha=0.3)
     if series:
-        axes[0, 0].legend(fontsize=9, loc="lower right")
+        axes[0, 0].legend(fontsize=9, loc="best")
     else:
         axes[0, 0].axis("off")
     axes[-1, 0].set_xlabel(f"effect on the month's {TARGET_LABELS.get(target, target)} "
