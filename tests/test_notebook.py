@@ -94,3 +94,32 @@ def test_explore_notebook_runs_clean(tmp_path, monkeypatch):
     assert len(images) >= 2, "expected the daily usage and weekly profile figures"
     # The notebook read the test simulation, not some other data.
     assert list((project / "data" / "01_raw" / "demo_test").glob("usage-*.parquet"))
+
+
+def test_explore_notebook_shows_a_users_daily_usage_and_says_whose(tmp_path, monkeypatch):
+    """After a run on a user's file: daily buckets, workspaces as series, no request counts, no
+    events. The notebook names that data as the user's, never as the demo, and draws it."""
+    import numpy as np
+    import pandas as pd
+
+    project = make_project_copy(tmp_path / "project", notebooks=True)
+    days = pd.date_range("2026-06-01", "2026-09-30", freq="D", tz="UTC")
+    rng = np.random.default_rng(0)
+    usage = pd.DataFrame([{"timestamp": d, "series": f"claude-sonnet-4-5/{w}", "model": "claude-sonnet-4-5",
+                           "requests": np.nan, "input_tokens": float(rng.integers(1e6, 2e6)),
+                           "cache_write_tokens": 0.0, "cache_read_tokens": 0.0,
+                           "output_tokens": float(rng.integers(1e5, 2e5))}
+                          for d in days for w in ("ws-a", "ws-b")])
+    usage.attrs = {"bucket": "D", "raw_source": "raw_usage (data/01_raw/our_usage.csv)"}
+    usage.to_parquet(project / "data" / "03_primary" / "usage_buckets.parquet")
+    pd.DataFrame({"start": pd.Series(dtype="datetime64[ns, UTC]"), "end": pd.Series(dtype="datetime64[ns, UTC]"),
+                  "name": pd.Series(dtype=str), "kind": pd.Series(dtype=str), "scope": pd.Series(dtype=str)}).to_parquet(
+        project / "data" / "03_primary" / "events_calendar.parquet")
+
+    nb = execute_notebook(project / "notebooks" / EXPLORE.name, tmp_path / "kernels", monkeypatch)
+    images = assert_runs_clean(nb)
+    assert len(images) >= 2, "expected the daily usage and weekly profile figures"
+    assert "demo" not in nb.cells[0].source.splitlines()[0].lower()
+    printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
+    assert "usage_buckets from raw_usage (data/01_raw/our_usage.csv):" in printed
+    assert "daily buckets, 2 series" in printed and "built-in demo" not in printed
