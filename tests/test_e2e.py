@@ -187,6 +187,27 @@ def test_capacity_and_routes_notebook_reruns_the_planning_nodes(project, first_r
     assert "limit x1.5" in printed and "credit rate x2" in printed and "restated" in printed, printed[-2000:]
 
 
+def test_capacity_and_routes_notebook_has_a_what_if_for_data_without_limits_or_events(project, first_report,
+                                                                                       tmp_path, monkeypatch):
+    """A user's run with no rate limits and no events: each what-if still changes something, and says what."""
+    from tests.test_notebook import assert_runs_clean, execute_notebook
+
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("08_reporting", "__pycache__"))
+    for name in ("07_model_output/rate_limits.parquet", "03_primary/events_calendar.parquet"):
+        path = copy / "data" / name
+        pd.read_parquet(path).iloc[:0].to_parquet(path)
+    notebooks = copy / "notebooks"
+    notebooks.mkdir(exist_ok=True)
+    shutil.copy2(PROJECT_ROOT / "notebooks" / "03_capacity_and_routes.ipynb", notebooks)
+    nb = execute_notebook(notebooks / "03_capacity_and_routes.ipynb", tmp_path / "kernels", monkeypatch)
+    assert_runs_clean(nb)
+    printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+                      if out.output_type == "stream")
+    assert "No rate limits were given" in printed and "limit to ask for" in printed, printed[-2000:]
+    assert "a campaign is added instead" in printed and "what-if campaign: stated x1.00 -> x1.30" in printed
+
+
 def test_forecast_quantiles_are_ordered_and_non_negative(forecast, test_params):
     assert set(QUANTILES) <= set(forecast.columns), forecast.columns.tolist()
     values = forecast[list(QUANTILES)]

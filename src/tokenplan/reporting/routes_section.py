@@ -124,7 +124,8 @@ def _route(route: Route) -> dict[str, Any]:
 
 def _saving(horizon: pd.Series, baseline: str, route: str) -> dict[str, str]:
     base, cost = horizon.get(baseline, np.nan), horizon.get(route, np.nan)
-    return {"cost": _usd(cost), "saving": _usd(base - cost), "saving_share": _share((base - cost) / base if base else np.nan)}
+    return {"cost": _usd(cost), "saving": _usd(base - cost), "saving_share": _share((base - cost) / base if base else np.nan),
+            "saves": bool(base - cost > 0), "extra": _usd(cost - base)}
 
 
 def _relays(routes: list[Route], horizon: pd.Series, baseline: str) -> list[dict[str, str]]:
