@@ -173,7 +173,8 @@ def test_diagnostics_notebook_runs_clean_on_the_run(project, first_report, tmp_p
     assert len(assert_runs_clean(nb)) >= 4, "expected the horizon, calibration, drivers and importance figures"
 
 
-def test_capacity_and_routes_notebook_reruns_the_planning_nodes(project, first_report, tmp_path, monkeypatch):
+def _capacity_notebook_printed(project: Path, tmp_path: Path, monkeypatch) -> str:
+    """What notebook 03, executed clean in ``project``, printed."""
     from tests.test_notebook import assert_runs_clean, execute_notebook
 
     notebooks = project / "notebooks"
@@ -181,8 +182,12 @@ def test_capacity_and_routes_notebook_reruns_the_planning_nodes(project, first_r
     shutil.copy2(PROJECT_ROOT / "notebooks" / "03_capacity_and_routes.ipynb", notebooks)
     nb = execute_notebook(notebooks / "03_capacity_and_routes.ipynb", tmp_path / "kernels", monkeypatch)
     assert_runs_clean(nb)
-    printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
-                      if out.output_type == "stream")
+    return "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+                   if out.output_type == "stream")
+
+
+def test_capacity_and_routes_notebook_reruns_the_planning_nodes(project, first_report, tmp_path, monkeypatch):
+    printed = _capacity_notebook_printed(project, tmp_path, monkeypatch)
     # Each what-if printed its before/after (the test demo has limits, a relay and a stated campaign).
     assert "limit x1.5" in printed and "credit rate x2" in printed and "restated" in printed, printed[-2000:]
 
@@ -190,20 +195,12 @@ def test_capacity_and_routes_notebook_reruns_the_planning_nodes(project, first_r
 def test_capacity_and_routes_notebook_has_a_what_if_for_data_without_limits_or_events(project, first_report,
                                                                                        tmp_path, monkeypatch):
     """A user's run with no rate limits and no events: each what-if still changes something, and says what."""
-    from tests.test_notebook import assert_runs_clean, execute_notebook
-
     copy = tmp_path / "project"
-    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("08_reporting", "__pycache__"))
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("08_reporting", "__pycache__", "notebooks"))
     for name in ("07_model_output/rate_limits.parquet", "03_primary/events_calendar.parquet"):
         path = copy / "data" / name
         pd.read_parquet(path).iloc[:0].to_parquet(path)
-    notebooks = copy / "notebooks"
-    notebooks.mkdir(exist_ok=True)
-    shutil.copy2(PROJECT_ROOT / "notebooks" / "03_capacity_and_routes.ipynb", notebooks)
-    nb = execute_notebook(notebooks / "03_capacity_and_routes.ipynb", tmp_path / "kernels", monkeypatch)
-    assert_runs_clean(nb)
-    printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
-                      if out.output_type == "stream")
+    printed = _capacity_notebook_printed(copy, tmp_path, monkeypatch)
     assert "No rate limits were given" in printed and "limit to ask for" in printed, printed[-2000:]
     assert "a campaign is added instead" in printed and "what-if campaign: stated x1.00 -> x1.30" in printed
 
