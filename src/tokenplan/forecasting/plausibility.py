@@ -10,8 +10,8 @@ origin (no future value is read):
   smaller of the lowest value at that phase and the lowest recent season mean;
 - **evidenced growth** ``g(s)``: the largest rise (fall, for the lower bound) of one
   season mean over another at most ``s`` seasons later anywhere in the history, where
-  ``s`` is how many seasons ahead the step lies; a span longer than the history has
-  shown is extrapolated at that largest rate per span shown (``g ** (s / shown)``);
+  ``s`` is how many seasons ahead the step lies; a span longer than the history is
+  bounded by the largest change the whole history shows (no compounding beyond it);
 - **stated event effects**: a planned launch the planner sized at x1.5 lifts the bound
   by 1.5 at the times it covers;
 - ``upper = p50_multiple * base * g(s) * effect``, ``lower = low / (lower_divisor * g_down(s))``
@@ -92,8 +92,9 @@ def _nan(function, array: np.ndarray, axis) -> np.ndarray:
 def _growth(means: np.ndarray, spans: np.ndarray, rising: bool) -> np.ndarray:
     """``g(s)`` per key and span: the largest rise (or fall) of a block mean over at most ``s`` blocks.
 
-    In log1p, so a zero block does not make the ratio infinite; a span longer than the
-    history shows is extrapolated at the largest rate shown.
+    In log1p, so a zero block does not make the ratio infinite. A span longer than the
+    history is bounded by the largest change the whole history shows: compounding it
+    further would be an exponential trend the history cannot support.
     """
     logs = np.log1p(means)
     n = logs.shape[1]
@@ -107,8 +108,7 @@ def _growth(means: np.ndarray, spans: np.ndarray, rising: bool) -> np.ndarray:
         step_best = np.nan_to_num(_nan(np.nanmax, change, axis=1), nan=0.0)
         best[:, d] = np.maximum(best[:, d - 1], np.maximum(step_best, 0.0))
     for j, span in enumerate(spans):
-        shown = min(int(span), n - 1)
-        out[:, j] = np.exp(best[:, shown] * max(1.0, span / shown))
+        out[:, j] = np.exp(best[:, min(int(span), n - 1)])
     return out
 
 

@@ -55,7 +55,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  capacity_plan: pd.DataFrame | None = None, roi_summary: pd.DataFrame | None = None,
                  capacity_report: dict[str, Any] | None = None,
                  routes_report: dict[str, Any] | None = None,
-                 suspected_outages: pd.DataFrame | None = None) -> dict[str, Any]:
+                 suspected_outages: pd.DataFrame | None = None,
+                 guard_drops: pd.DataFrame | None = None) -> dict[str, Any]:
     """The report folder's files: report.md and .html, their figures and the tables they summarise.
 
     ``capacity_plan`` / ``roi_summary`` (the planning stage's tables) feed the summary's
@@ -75,7 +76,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                 "price_data_date": f"{data_date}" if data_date else None}
     summary = plan_summary(target_series, forecast_totals, cost_forecast, backtest_metrics, prices, names,
                            simulated=bool(usage_is_simulated), drivers=forecast_drivers,
-                           capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous_report)
+                           capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous_report,
+                           guard_drops=guard_drops)
     sections = [r for r in (capacity_report, routes_report) if r]
     figures = {**forecast_plots, "backtest.png": backtest_plot, "drivers.png": drivers_plot,
                "shap_summary.png": shap_plot, **{k: v for r in sections for k, v in r.get("figures", {}).items()}}
@@ -89,7 +91,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         routes_section=(routes_report or {}).get("markdown", ""),
         layout=forecast_layout, selection=model_selection,
         ingestion=dict(usage_buckets.attrs) if usage_buckets is not None else {},
-        outages=suspected_outages if fe_params.get("outages") else None,
+        outages=suspected_outages if fe_params.get("outages") else None, guard_drops=guard_drops,
     )
     markdown = render_report(inputs)
     return {
@@ -101,6 +103,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         "cost_forecast.csv": cost_forecast,
         "backtest_metrics.csv": backtest_metrics,
         "forecast_drivers.csv": forecast_drivers,
+        **({"guard_drops.csv": guard_drops} if guard_drops is not None and len(guard_drops) else {}),
         **{k: v for r in sections for k, v in r.get("tables", {}).items()},
     }
 

@@ -44,7 +44,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                         "forecast_layout": "forecast_layout", "usage_buckets": "usage_buckets",
                         "capacity_plan": "capacity_plan", "roi_summary": "roi_summary",
                         "capacity_report": "capacity_report", "routes_report": "routes_report",
-                        "suspected_outages": "suspected_outages"},
+                        "suspected_outages": "suspected_outages", "guard_drops": "guard_drops"},
                 outputs="report",
                 name="build_report",
             ),
