@@ -1,6 +1,6 @@
-"""Project hooks: source labels for error messages, the demo's events kept to the demo,
-whether the data is simulated, one run at a time per data folder, and a failed run's
-outputs rolled back."""
+"""Project hooks: source labels for error messages, a source's dates read as configured,
+the demo's events kept to the demo, whether the data is simulated, one run at a time per
+data folder, and a failed run's outputs rolled back."""
 
 from __future__ import annotations
 
@@ -53,6 +53,28 @@ class SourceLabelHooks:
         kind = f"{location}{description.get('filename_suffix') or ''} {description.get('file_format') or ''}"
         first_line = 2 if "csv" in kind.lower().rsplit(".", 1)[-1] else None
         return (f"{dataset_name} ({location})" if location else dataset_name), first_line
+
+
+class TimestampFormatHooks:
+    """``ingestion.timestamp_format`` passed on to a usage source that reads its own dates.
+
+    A Console export is mapped to canonical columns inside its dataset, dates included;
+    only the parameters know how a user writes dates, and only the catalog knows the
+    source. Without this, an export dated ``01.08.2026`` throughout could not follow the
+    message that asks for ``ingestion.timestamp_format``.
+    """
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any, parameters: dict[str, Any]) -> None:
+        timestamp_format = (parameters.get("params:ingestion") or {}).get("timestamp_format")
+        if not timestamp_format:
+            return
+        try:
+            usage = catalog.get("raw_usage")
+        except Exception:  # no raw_usage (a partial catalog): nothing to pass it to
+            return
+        if hasattr(usage, "read_timestamps_as"):
+            usage.read_timestamps_as(timestamp_format)
 
 
 class DemoEventsHooks:
@@ -159,3 +181,4 @@ class SimulatedDataHooks:
         except Exception:  # no raw_usage (a partial catalog): nothing says it is simulated
             simulated = False
         catalog["usage_is_simulated"] = simulated
+

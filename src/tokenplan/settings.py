@@ -6,9 +6,15 @@ Parameters merge softly across environments, so ``--params training.n_trials=5``
 
 import warnings
 
-from tokenplan.hooks import DemoEventsHooks, RunGuardHooks, SimulatedDataHooks, SourceLabelHooks
+from tokenplan.hooks import (
+    DemoEventsHooks,
+    RunGuardHooks,
+    SimulatedDataHooks,
+    SourceLabelHooks,
+    TimestampFormatHooks,
+)
 
-HOOKS = (SourceLabelHooks(), DemoEventsHooks(), SimulatedDataHooks(), RunGuardHooks())
+HOOKS = (SourceLabelHooks(), TimestampFormatHooks(), DemoEventsHooks(), SimulatedDataHooks(), RunGuardHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
