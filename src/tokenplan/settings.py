@@ -7,6 +7,7 @@ Parameters merge softly across environments, so ``--params training.n_trials=5``
 import warnings
 
 from tokenplan.hooks import (
+    ClosingBlockHooks,
     DemoEventsHooks,
     RunGuardHooks,
     SimulatedDataHooks,
@@ -14,7 +15,8 @@ from tokenplan.hooks import (
     TimestampFormatHooks,
 )
 
-HOOKS = (SourceLabelHooks(), TimestampFormatHooks(), DemoEventsHooks(), SimulatedDataHooks(), RunGuardHooks())
+HOOKS = (SourceLabelHooks(), TimestampFormatHooks(), DemoEventsHooks(), SimulatedDataHooks(), RunGuardHooks(),
+         ClosingBlockHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

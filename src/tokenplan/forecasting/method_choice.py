@@ -27,6 +27,7 @@ from tokenplan.forecasting.candidates import METHODS, candidate_points, fit_for_
 from tokenplan.forecasting.conformal import fit_step_widths, noise_scales, step_bins, step_offsets
 from tokenplan.forecasting.features import FeatureSpec
 from tokenplan.forecasting.forecaster import quantile_columns
+from tokenplan import progress
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     folds = ([(pd.Timestamp(o), "tuning") for o in layout["tuning_origins"]]
              + [(pd.Timestamp(o), "backtest") for o in layout["backtest_origins"]])
     frames = []
-    for origin, role in folds:
+    for origin, role in progress.track(folds, "backtest folds"):
         model = fit_for_origin(examples, origin, spec, quantiles, params, seed) if params is not None else None
         points = candidate_points(examples, series, origin, spec, layout["seasons"], model)
         # A fold is its window: later labels of a tuning fold lie inside the backtest
