@@ -148,7 +148,9 @@ def test_ambiguous_dates_stop_with_one_line_asking_for_the_format(tmp_path):
     message = message_for(error.value)
     assert message is not None and "\n" not in message
     assert "claude_api_usage.csv: column 'usage_date_utc'" in message and "lines [2]" in message
-    assert "ambiguous date" in message and "ingestion.timestamp_format" in message
+    assert "ambiguous date" in message
+    # The format the dates are written in, quoted as Kedro's --params needs a leading %.
+    assert """--params "ingestion.timestamp_format='%d.%m.%Y'" (or '%m.%d.%Y')""" in message
 
 
 def test_ingestion_timestamp_format_reaches_the_export_and_a_folder_of_exports(tmp_path):
