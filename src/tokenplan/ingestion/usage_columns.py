@@ -66,8 +66,8 @@ DOUBTFUL = {
                          "output_tokens already includes it"),
 }
 
-# A name that says it counts something: tokens, requests, calls, a count.
-_COUNT_LIKE = re.compile(r"(^|_)(tokens?|requests?|calls?|count|cnt)(_|$)|^(n|num)_")
+# A name that says it counts something: tokens, requests, calls, a count (an id does not count).
+_COUNT_LIKE = re.compile(r"^(?!.*_ids?$)(?:.*(^|_)(tokens?|requests?|calls?|count|cnt)(_|$)|(n|num)_)")
 
 # Where a missing required column probably is, by header (compared after canonical_header).
 LIKELY_NAMES = {

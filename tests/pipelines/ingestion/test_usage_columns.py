@@ -95,7 +95,7 @@ def test_two_columns_for_one_count_are_refused():
 
 def test_labels_and_costs_are_not_counts():
     frame = _file(input_tokens=[1, 2, 3], api_key=["a", "b", "c"], cost_usd=[0.1, 0.2, 0.3],
-                  service_tier=["standard"] * 3)
+                  service_tier=["standard"] * 3, request_id=[11, 12, 13], tokens_note=["x", "y", "z"])
 
     assert len(build_usage_buckets(frame, _params())) == 3
 
