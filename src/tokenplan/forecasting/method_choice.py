@@ -41,8 +41,9 @@ from tokenplan.forecasting.candidates import METHODS, candidate_points, fit_for_
 from tokenplan.forecasting.conformal import fit_step_widths, noise_scales, step_bins, step_offsets
 from tokenplan.forecasting.features import FeatureSpec
 from tokenplan.forecasting.forecaster import quantile_columns
-from tokenplan.forecasting.settings import FromParams
+from tokenplan import progress
 from tokenplan.forecasting.plausibility import GuardSettings, cap_upper_quantiles
+from tokenplan.forecasting.settings import FromParams
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     folds = ([(pd.Timestamp(o), "tuning") for o in layout["tuning_origins"]]
              + [(pd.Timestamp(o), "backtest") for o in layout["backtest_origins"]])
     frames, drops = [], []
-    for origin, role in folds:
+    for origin, role in progress.track(folds, "backtest folds"):
         model = fit_for_origin(examples, origin, spec, quantiles, params, seed) if params is not None else None
         points, dropped = candidate_points(examples, series, origin, spec, layout["seasons"], model, guard=guard)
         # A fold is its window: later labels of a tuning fold lie inside the backtest
