@@ -94,3 +94,17 @@ def test_a_series_own_errors_move_its_width_but_shrink_toward_the_pool():
     widths = fit_step_widths(errors, [0.1, 0.5, 0.9], None, [7])
     offsets = step_offsets(widths, pd.Series(["a", "c"]), pd.Series(["requests"] * 2), pd.Series([1, 1]))
     assert 0.1 < offsets[0, 2] < offsets[1, 2] <= 0.3 + 1e-9  # a: shrunk up toward the pooled 80% quantile
+
+
+def test_a_method_that_wins_across_series_becomes_the_default_for_all_of_them():
+    # On each of six series xgboost is ahead on average but noisy fold to fold (alone, no
+    # series would switch); across the six it is clearly ahead, so it is every series' default.
+    noisy = [{"xgboost": 0.10, "ensemble": 0.2}, {"xgboost": 0.18, "ensemble": 0.2}, {"xgboost": 0.05, "ensemble": 0.2}]
+    per_series = [_folds(noisy).assign(series=f"s{i}") for i in range(6)]
+    assert choose_methods(per_series[0], RULE) == {"s0|requests": "ensemble"}  # one series: not enough
+    both = pd.concat(per_series, ignore_index=True)
+    assert set(choose_methods(both, RULE).values()) == {"xgboost"}
+    # A series where the guard dropped xgboost at a fold keeps the ensemble.
+    dropped = both[~((both["series"] == "s5") & (both["method"] == "xgboost") & (both["origin"] == both["origin"].min()))]
+    chosen = choose_methods(dropped, RULE)
+    assert chosen["s5|requests"] == "ensemble" and chosen["s0|requests"] == "xgboost"

@@ -1,7 +1,8 @@
 """Point forecasts of every candidate method from one origin, on the same rows.
 
-The plan uses, per series and target, whichever candidate wins on the tuning folds
-(``tokenplan.selection``); the backtest grades them all on later folds. Candidates:
+The plan uses, per series and target, the ensemble unless one candidate beats it on
+strong evidence (``tokenplan.forecasting.method_choice``); the backtest grades them all,
+and the choosing rule, on later folds. Candidates:
 
 - ``xgboost``: the tuned global model (``tokenplan.forecasting.forecaster``), when the history
   supports training it (``tokenplan.forecasting.layout``);
@@ -9,8 +10,9 @@ The plan uses, per series and target, whichever candidate wins on the tuning fol
 - ``seasonal_mean``: the mean of the last four same-phase values relative to the
   recent level, on the flat level anchor (stated event effects included): the
   seasonal naive with its noise averaged out;
-- ``mstl``: statsforecast's MSTL on ``log1p(y)`` with the seasons the history
-  supports and an AutoETS trend (AutoETS alone when there is no season);
+- ``mstl``: statsforecast's MSTL on ``log1p(y)`` with the seasons each series' history
+  supports and an AutoETS trend, damped on a short history (AutoETS alone when there
+  is no season);
 - ``ensemble``: the per-step median of the others that pass the plausibility guard
   (``tokenplan.forecasting.plausibility``); combinations, robust to any one member's
   failure, were the robust winners of the M4 and M5 competitions, and the median is

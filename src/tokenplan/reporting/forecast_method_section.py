@@ -87,13 +87,15 @@ def _rule_text(selection: dict[str, Any]) -> str:
     rule = selection.get("rule") or {}
     if not rule:
         return ""
-    return (f"**How a method is chosen.** Every series starts with the ensemble, the per-step median of the "
-            "candidates that passed the guard. A single method replaces it only where it has an error at every "
-            f"fold (the guard never dropped it), at least {rule['min_folds']} folds, and its per-fold MAE "
-            f"averages more than {rule['margin']:.0%} below the ensemble's by at least {rule['z']:g} fold-to-fold "
-            "standard errors. The forecast's choice uses every fold; `chosen` in the backtest is the rule applied "
-            "at each backtest fold to the folds before it (the ensemble where fewer folds precede it), so its "
-            "score is out of sample.")
+    return (f"**How a method is chosen.** The default is the ensemble, the per-step median of the candidates "
+            "that passed the guard. A single method replaces it only on clear evidence: an error at every fold "
+            f"(the guard never dropped it), at least {rule['min_folds']} folds, and a mean log MAE ratio more than "
+            f"{rule['margin']:.0%} below the ensemble's by at least {rule['z']:g} standard errors. Evidence is read "
+            f"across series first (at least {rule.get('min_series', 3)} series, each series' mean ratio one "
+            "observation), which can make one method every series' default for a target; then per series, "
+            "where a method must beat that default on the series' own folds. The forecast's choice uses every "
+            "fold; `chosen` in the backtest is the rule applied at each backtest fold to the folds before it "
+            "(the ensemble where too few precede it), so its score is out of sample.")
 
 
 def _guard_text(selection: dict[str, Any], drops: pd.DataFrame | None) -> str:
