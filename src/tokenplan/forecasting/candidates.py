@@ -7,6 +7,9 @@ and the choosing rule, on later folds. Candidates:
 - ``xgboost``: the tuned global model (``tokenplan.forecasting.forecaster``), when the history
   supports training it (``tokenplan.forecasting.layout``);
 - ``seasonal_naive``: the value one season earlier in phase (raw series, no events);
+- ``daily_naive`` (hourly data whose season is the week): the same hour one day earlier;
+  a trending or a weekday-driven series is often better read off yesterday than off
+  last week, and the median needs members that fail in different ways;
 - ``seasonal_mean``: the mean of the last four same-phase values relative to the
   recent level, on the flat level anchor (stated event effects included): the
   seasonal naive with its noise averaged out;
@@ -47,7 +50,7 @@ from tokenplan.forecasting.plausibility import GuardSettings, guard_candidates
 
 __all__ = ["METHODS", "candidate_points", "ensemble_members"]
 
-METHODS = ("ensemble", "xgboost", "mstl", "seasonal_mean", "seasonal_naive")
+METHODS = ("ensemble", "xgboost", "mstl", "seasonal_mean", "seasonal_naive", "daily_naive")
 _KEYS = ["series", "target", "origin", "ds", "step", "y"]
 
 
@@ -92,6 +95,8 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
         "seasonal_naive": rows["seasonal_naive_adjusted"].to_numpy(),
         "seasonal_mean": np.expm1(rows["anchor_level"].to_numpy() + np.nan_to_num(rows["seasonal_index"].to_numpy())),
     }
+    if spec.freq == "h" and spec.season > 24 and "daily_naive_adjusted" in rows:
+        points["daily_naive"] = rows["daily_naive_adjusted"].to_numpy()
     if model is not None:
         points["xgboost"] = np.expm1(rows["anchor"].to_numpy() + model.predict_z(rows)[:, 0])
     undamped = guard.undamped_trend_seasons * spec.season if guard.undamped_trend_seasons else None
@@ -100,8 +105,9 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
     merged = base.merge(mstl_points, on=["series", "target", "ds"], how="left")
     points["mstl"] = merged["point"].to_numpy()
     stated = np.exp(rows["stated_effect"].to_numpy()) if "stated_effect" in rows else 1.0
-    for raw in ("seasonal_naive", "mstl"):
-        points[raw] = points[raw] * stated
+    for raw in ("seasonal_naive", "daily_naive", "mstl"):
+        if raw in points:
+            points[raw] = points[raw] * stated
     base = base.assign(stated_effect=rows["stated_effect"].to_numpy() if "stated_effect" in rows else 0.0)
     frames = [base.assign(method=name, point=np.clip(values, 0, None)) for name, values in points.items()]
     table = pd.concat(frames, ignore_index=True)

@@ -374,6 +374,9 @@ def _daily_cycle(values: np.ndarray, origin: int, targets: np.ndarray, steps: np
         "last_day_same_hour": (np.log1p(same_hour[0]) - log_level).ravel(),
         "daily_index": (np.log1p(profile) - log_level).ravel(),
         "last_day_ratio": np.broadcast_to((np.log1p(day_mean) - np.log1p(level))[:, None], shape).ravel(),
+        # Not a model feature: the daily naive candidate (the same hour yesterday, or that
+        # hour's mean over the last week where yesterday's is missing), stated effects out.
+        "daily_naive_adjusted": _first_finite(same_hour[0], profile, level[:, None]).ravel(),
     }
 
 
