@@ -2,6 +2,7 @@
 #   make run   -> set up .venv with pinned dependencies and run the whole pipeline on the demo
 #   make test  -> same set-up plus dev extras, then the test suite
 #   make notebook -> JupyterLab in notebooks/ from the project's environment (dev extras)
+#   make docs  -> the documentation site (docs/, mkdocs.yml) built into site/, strict
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,7 +11,7 @@ export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: run test notebook viz install install-dev lock clean-venv
+.PHONY: run test notebook viz docs install install-dev lock clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,11 @@ notebook: install-dev
 # kedro-viz: the pipelines and the catalog's layers at http://127.0.0.1:4141
 viz: install-dev
 	$(BIN)/kedro viz run --no-browser
+
+# The documentation site in site/ (strict: a broken link or anchor fails the build).
+# Preview while editing: .venv/bin/mkdocs serve (http://127.0.0.1:8000).
+docs: install-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Re-resolve the pins after changing dependencies in pyproject.toml.
 lock: $(BIN)/python

@@ -72,7 +72,7 @@ def _train(usage: pd.DataFrame, events: pd.DataFrame, fe: dict, tr: dict) -> dic
     predictions, offsets, selection = training.backtest_forecaster(examples, history, fe, tr, best, layout)
     metrics = training.evaluate_backtest(predictions, history, fe, tr, layout)
     model = training.train_forecaster(examples, fe, tr, best, selection, layout)
-    forecast = training.predict_forecast(model, examples, history, offsets, selection, fe, tr, layout)
+    forecast, _ = training.predict_forecast(model, examples, history, offsets, selection, fe, tr, layout)
     totals = training.forecast_totals(forecast, predictions, tr)
     print(f"suspected outages masked: {len(outages)} bucket(s)")
     print(f"trend anchor: {selection['trend']}; methods chosen: "

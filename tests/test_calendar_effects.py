@@ -7,21 +7,13 @@ import pandas as pd
 import pytest
 
 from tests.synthetic import NO_EVENTS
+from tests.training_run import FE as BASE_FE
+from tests.training_run import run_training
 from tokenplan.forecasting.calendar_effects import YEAR_END, estimate_year_end, year_end_events
-from tokenplan.pipelines.feature_engineering.nodes import (
-    add_calendar_effects,
-    build_model_input_table,
-    plan_forecast_layout,
-)
-from tokenplan.pipelines.training import nodes as training
+from tokenplan.pipelines.feature_engineering.nodes import add_calendar_effects
 
 YEAR_END_PARAMS = {"first": "12-24", "last": "01-01", "reference_days": 14, "min_z": 2.0}
-FE = {"freq": "D", "horizon": "quarter", "targets": ["requests"], "min_observed_fraction": 1.0,
-      "origin_every": None, "trend": "auto", "trend_damping": 1.0, "level_weeks": 4, "trend_weeks": 12,
-      "holiday_country": None, "year_end": YEAR_END_PARAMS}
-TRAINING = {"quantiles": [0.1, 0.5, 0.9], "seed": 0, "objective": "squarederror", "min_train_seasons": 2,
-            "selection_margin": 0.05, "backtest": {"folds": 3},
-            "tuning": {"folds": 2, "step_days": 28, "n_trials": 2, "timeout_seconds": None, "study_prefix": "t"}}
+FE = {**BASE_FE, "year_end": YEAR_END_PARAMS}
 
 
 def in_year_end(ds: pd.DatetimeIndex) -> np.ndarray:
@@ -93,14 +85,8 @@ def test_events_cover_every_year_end_from_the_history_to_the_horizon_and_keep_th
 
 
 def _forecast(series: pd.DataFrame, fe: dict, tmp_path) -> pd.DataFrame:
-    training_params = {**TRAINING, "tuning": {**TRAINING["tuning"], "storage_url": f"sqlite:///{tmp_path}/o.db"}}
-    layout = plan_forecast_layout(series, fe, training_params)
-    events = add_calendar_effects(series, NO_EVENTS, fe, layout)
-    examples = build_model_input_table(series, events, fe, layout)
-    best = training.tune_hyperparameters(examples, fe, training_params, layout)
-    table, widths, selection = training.backtest_forecaster(examples, series, fe, training_params, best, layout)
-    model = training.train_forecaster(examples, fe, training_params, best, selection, layout)
-    return training.predict_forecast(model, examples, series, widths, selection, fe, training_params, layout)
+    events = lambda layout: add_calendar_effects(series, NO_EVENTS, fe, layout)  # noqa: E731
+    return run_training(series, tmp_path, fe=fe, events=events).forecast
 
 
 def test_a_plan_made_just_after_the_holidays_does_not_start_from_the_trough(tmp_path):

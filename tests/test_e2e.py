@@ -43,7 +43,7 @@ def _kedro_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "kedro"]
 
 
-def _kedro_run(project: Path) -> None:
+def _kedro_run(project: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "KEDRO_ENV"}
     env.update(KEDRO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", MPLBACKEND="Agg", COLUMNS="200")
     result = subprocess.run([*_kedro_command(), "run", "--env", "test"], cwd=project, env=env,
@@ -52,6 +52,7 @@ def _kedro_run(project: Path) -> None:
         f"kedro run --env test exited with {result.returncode}\n"
         f"--- stdout (tail) ---\n{result.stdout[-6000:]}\n--- stderr (tail) ---\n{result.stderr[-6000:]}"
     )
+    return result
 
 
 def _report_folders(project: Path) -> list[Path]:
@@ -70,11 +71,16 @@ def _naive_utc(values: pd.Series) -> pd.Series:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A project copy after one successful ``kedro run --env test``."""
+def first_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A project copy and its first successful ``kedro run --env test`` (with what it printed)."""
     root = make_project_copy(tmp_path_factory.mktemp("e2e") / "project")
-    _kedro_run(root)
-    return root
+    return root, _kedro_run(root)
+
+
+@pytest.fixture(scope="module")
+def project(first_run) -> Path:
+    """A project copy after one successful ``kedro run --env test``."""
+    return first_run[0]
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +162,27 @@ def test_report_opens_with_the_summary_and_says_the_data_is_simulated(project, f
     assert "## Why the forecast is what it is" in text
     drivers = pd.read_csv(project / "data" / "07_model_output" / "forecast_drivers.csv")
     assert {"level at the origin", "growth (trend anchor)", "forecast (model P50)", "seasonality"} <= set(drivers["driver"])
+
+
+def test_the_console_ends_with_the_report_path_and_the_summary_headline(first_run, first_report):
+    project, result = first_run
+    console = result.stdout + result.stderr
+    # Kedro's own INFO lines (hundreds: a load, a save and a node line per dataset) are kept out.
+    for chatter in ("Loading data from", "Saving data to", "Running node", "Completed node"):
+        assert chatter not in console, chatter
+    # Long steps show a bar; outside a terminal rich prints the finished bar once.
+    assert re.search(r"Optuna tuning trials .* 3/3", result.stdout), result.stdout[-3000:]
+    assert re.search(r"backtest folds .* (\d+)/\1", result.stdout), result.stdout[-3000:]
+    tail = [line.strip() for line in result.stdout.splitlines() if line.strip()][-6:]
+    folder = first_report["folders"][0]
+    assert f"Report: {(folder / 'report.html').relative_to(project)}" in tail, tail
+    # The headline is the report's own: its horizon cost (the per-model costs' sum, P50) and limit line.
+    costs = pd.read_parquet(project / "data" / "07_model_output" / "cost_forecast.parquet")
+    total = costs.loc[costs["period"] == "horizon", "p50"].sum()
+    cost_line = next(line for line in tail if "cost (USD, list prices)" in line)
+    assert f"forecast P50 ${total:,.0f}" in cost_line and cost_line.startswith("Horizon 20"), cost_line
+    assert any(line.startswith(("First rate limit to bind:", "Rate limits:")) for line in tail), tail
+    assert "simulated" in " ".join(tail), tail
 
 
 def test_no_stray_figure_folder_outside_the_report(project, first_report):

@@ -7,17 +7,12 @@ import pandas as pd
 import pytest
 
 from tests.synthetic import NO_EVENTS
+from tests.training_run import FE, TRAINING, run_training
 from tokenplan.forecasting.layout import HistoryTooShortError, plan_layout, resolve_horizon
 from tokenplan.pipelines.feature_engineering.nodes import build_model_input_table, plan_forecast_layout
 from tokenplan.pipelines.training import nodes as training
 from tokenplan.reporting.forecast_method_section import render_method_section
 
-FE = {"freq": "D", "horizon": "quarter", "targets": ["requests"], "min_observed_fraction": 1.0,
-      "origin_every": None, "trend": "auto", "trend_damping": 1.0, "level_weeks": 4, "trend_weeks": 12,
-      "holiday_country": None}
-TRAINING = {"quantiles": [0.1, 0.5, 0.9], "seed": 0, "objective": "squarederror", "min_train_seasons": 2,
-            "selection_margin": 0.05, "backtest": {"folds": 3},
-            "tuning": {"folds": 2, "step_days": 28, "n_trials": 2, "timeout_seconds": None, "study_prefix": "t"}}
 
 
 def _series(freq: str, periods: int, seed: int = 0, noise: float = 0.15) -> pd.DataFrame:
@@ -101,14 +96,9 @@ def test_an_impossible_history_says_what_it_has_and_needs():
         plan_layout(_series("h", 30), "h", 24)
 
 
-def _forecast(series: pd.DataFrame, fe: dict, tmp_path) -> pd.DataFrame:
-    training_params = {**TRAINING, "tuning": {**TRAINING["tuning"], "storage_url": f"sqlite:///{tmp_path}/o.db"}}
-    layout = plan_forecast_layout(series, fe, training_params)
-    examples = build_model_input_table(series, NO_EVENTS, fe, layout)
-    best = training.tune_hyperparameters(examples, fe, training_params, layout)
-    table, widths, selection = training.backtest_forecaster(examples, series, fe, training_params, best, layout)
-    model = training.train_forecaster(examples, fe, training_params, best, selection, layout)
-    return training.predict_forecast(model, examples, series, widths, selection, fe, training_params, layout), layout
+def _forecast(series: pd.DataFrame, fe: dict, tmp_path) -> tuple[pd.DataFrame, dict]:
+    run = run_training(series, tmp_path, fe=fe)
+    return run.forecast, run.layout
 
 
 @pytest.mark.parametrize(("freq", "periods", "horizon"), [("h", 120, 24), ("D", 56, "quarter")])

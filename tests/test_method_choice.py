@@ -1,4 +1,4 @@
-"""Methods are chosen on the tuning folds only; intervals never narrow with the step."""
+"""The ensemble unless one method clearly wins; the rule is graded out of sample; widths never narrow."""
 
 from __future__ import annotations
 
@@ -7,36 +7,58 @@ import pandas as pd
 import pytest
 
 from tokenplan.forecasting.conformal import fit_step_widths, step_bins, step_offsets
-from tokenplan.forecasting.method_choice import choose_methods
+from tokenplan.forecasting.method_choice import SelectionRule, _graded_choices, choose_methods
+
+RULE = SelectionRule(min_folds=3, margin=0.05, z=2.0)
 
 
-def _points(role: str, winner: str, loser: str) -> pd.DataFrame:
-    """One fold where ``winner`` is exact and ``loser`` is 50% off, plus an ensemble in between."""
+def _fold(origin: int, errors: dict[str, float], role: str = "tuning") -> pd.DataFrame:
+    """One fold: each method's point is ``y * (1 + error)`` at every step."""
     y = np.full(10, 100.0)
-    rows = []
-    for method, point in ((winner, y), (loser, 1.5 * y), ("ensemble", 1.25 * y)):
-        rows.append(pd.DataFrame({"series": "m", "target": "requests", "step": np.arange(1, 11), "y": y,
-                                  "point": point, "method": method, "role": role}))
-    return pd.concat(rows, ignore_index=True)
+    return pd.concat([pd.DataFrame({"series": "m", "target": "requests", "origin": pd.Timestamp("2026-01-01")
+                                    + pd.Timedelta(days=7 * origin), "step": np.arange(1, 11), "y": y,
+                                    "point": y * (1 + error), "method": method, "role": role})
+                      for method, error in errors.items()], ignore_index=True)
 
 
-def test_the_choice_ignores_the_backtest_folds():
-    # mstl wins the tuning fold; xgboost wins two backtest folds by far more.
-    points = pd.concat([_points("tuning", "mstl", "xgboost"), _points("backtest", "xgboost", "mstl"),
-                        _points("backtest", "xgboost", "mstl")], ignore_index=True)
-    assert choose_methods(points, margin=0.05) == {"m|requests": "mstl"}
-    # Relabel the backtest folds as tuning: now the choice follows them (the test can fail).
-    assert choose_methods(points.assign(role="tuning"), margin=0.05) == {"m|requests": "xgboost"}
+def _folds(errors: list[dict[str, float]], roles: list[str] | None = None) -> pd.DataFrame:
+    roles = roles or ["tuning"] * len(errors)
+    return pd.concat([_fold(i, e, r) for i, (e, r) in enumerate(zip(errors, roles, strict=True))],
+                     ignore_index=True)
 
 
-def test_the_ensemble_is_kept_within_the_margin():
-    points = _points("tuning", "mstl", "xgboost")
-    points.loc[points["method"] == "mstl", "point"] = 110.0      # MAE 10
-    points.loc[points["method"] == "ensemble", "point"] = 110.4  # MAE 10.4: within 5% of the best
-    assert choose_methods(points, margin=0.05) == {"m|requests": "ensemble"}
+def test_one_or_two_folds_keep_the_ensemble_however_large_the_win():
+    points = _folds([{"mstl": 0.01, "ensemble": 0.3}] * 2)
+    assert choose_methods(points, RULE) == {"m|requests": "ensemble"}
+    # Three consistent folds are enough evidence (the test can fail).
+    assert choose_methods(_folds([{"mstl": 0.01, "ensemble": 0.3}] * 3), RULE) == {"m|requests": "mstl"}
 
 
-def test_widths_never_narrow_with_the_step_and_grow_past_the_window():
+def test_a_win_within_the_fold_to_fold_noise_keeps_the_ensemble():
+    # mstl is far ahead on two folds and behind on three: on average ahead, but noisy.
+    noisy = [{"mstl": 0.02, "ensemble": 0.2}] * 2 + [{"mstl": 0.25, "ensemble": 0.2}] * 3
+    assert choose_methods(_folds(noisy), RULE) == {"m|requests": "ensemble"}
+    steady = [{"mstl": 0.15, "ensemble": 0.2}] * 5
+    assert choose_methods(_folds(steady), RULE) == {"m|requests": "mstl"}
+
+
+def test_a_method_the_guard_dropped_at_a_fold_is_not_chosen():
+    points = _folds([{"mstl": 0.01, "xgboost": 0.1, "ensemble": 0.3}] * 4)
+    dropped = points[~((points["method"] == "mstl") & (points["origin"] == points["origin"].max()))]
+    assert choose_methods(dropped, RULE) == {"m|requests": "xgboost"}
+
+
+def test_the_backtest_grades_the_rule_on_the_folds_before_each_one():
+    # mstl wins every fold by far. At the first backtest fold only two folds precede it
+    # (too few: the ensemble is graded there); at the later two, the rule picks mstl.
+    points = _folds([{"mstl": 0.01, "ensemble": 0.3}] * 5, ["tuning"] * 2 + ["backtest"] * 3)
+    chosen = _graded_choices(points, RULE)
+    graded = chosen[chosen["role"] == "backtest"].groupby("origin")["point"].first()
+    assert graded.tolist() == [130.0, 101.0, 101.0]
+    assert choose_methods(points, RULE) == {"m|requests": "mstl"}  # the forecast uses every fold
+
+
+def test_widths_never_narrow_and_grow_past_the_window_up_to_the_widest_error_seen():
     rng = np.random.default_rng(0)
     n = 4000
     steps = rng.integers(1, 29, n)
@@ -48,7 +70,11 @@ def test_widths_never_narrow_with_the_step_and_grow_past_the_window():
     offsets = step_offsets(widths, pd.Series(["m"] * len(grid)), pd.Series(["requests"] * len(grid)), grid)
     upper = offsets[:, 2]
     assert (np.diff(upper) >= 0).all()
-    assert upper[-1] > upper[27] * 1.5  # sqrt(91/28) past the 28-step window
+    # Past the 28-step window it widens (sqrt(91/28) would be x1.8), but no further than
+    # the error 95% of the backtest's errors stayed within.
+    widest = np.quantile(np.abs(errors["e"]), 0.95)
+    assert upper[27] * 1.3 < upper[-1] <= widest + 1e-9
+    assert upper[40] == pytest.approx(min(upper[27] * np.sqrt(41 / 28), widest))
     assert np.allclose(offsets[:, 0], -upper) and np.allclose(offsets[:, 1], 0)
 
 
@@ -68,3 +94,17 @@ def test_a_series_own_errors_move_its_width_but_shrink_toward_the_pool():
     widths = fit_step_widths(errors, [0.1, 0.5, 0.9], None, [7])
     offsets = step_offsets(widths, pd.Series(["a", "c"]), pd.Series(["requests"] * 2), pd.Series([1, 1]))
     assert 0.1 < offsets[0, 2] < offsets[1, 2] <= 0.3 + 1e-9  # a: shrunk up toward the pooled 80% quantile
+
+
+def test_a_method_that_wins_across_series_becomes_the_default_for_all_of_them():
+    # On each of six series xgboost is ahead on average but noisy fold to fold (alone, no
+    # series would switch); across the six it is clearly ahead, so it is every series' default.
+    noisy = [{"xgboost": 0.10, "ensemble": 0.2}, {"xgboost": 0.18, "ensemble": 0.2}, {"xgboost": 0.05, "ensemble": 0.2}]
+    per_series = [_folds(noisy).assign(series=f"s{i}") for i in range(6)]
+    assert choose_methods(per_series[0], RULE) == {"s0|requests": "ensemble"}  # one series: not enough
+    both = pd.concat(per_series, ignore_index=True)
+    assert set(choose_methods(both, RULE).values()) == {"xgboost"}
+    # A series where the guard dropped xgboost at a fold keeps the ensemble.
+    dropped = both[~((both["series"] == "s5") & (both["method"] == "xgboost") & (both["origin"] == both["origin"].min()))]
+    chosen = choose_methods(dropped, RULE)
+    assert chosen["s5|requests"] == "ensemble" and chosen["s0|requests"] == "xgboost"

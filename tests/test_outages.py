@@ -161,7 +161,7 @@ def test_a_masked_partial_last_day_forecasts_as_the_complete_day_would():
 
     def totals(history: pd.DataFrame) -> pd.Series:
         examples = make_examples(history, NO_EVENTS, [origin], spec)
-        points = candidate_points(examples, history, origin, spec, [7], None, labelled_only=False)
+        points, _ = candidate_points(examples, history, origin, spec, [7], None, labelled_only=False)
         return points.groupby("method")["point"].sum()
 
     expected, got = totals(clean), totals(masked)

@@ -171,6 +171,34 @@ def test_bad_input_ends_with_one_line_and_changes_nothing(project, params, datas
     assert _primary(project) == before
 
 
+CONSOLE_EXPORT = ("usage_date_utc,model_version,usage_input_tokens_no_cache,usage_input_tokens_cache_write_5m,"
+                  "usage_input_tokens_cache_write_1h,usage_input_tokens_cache_read,usage_output_tokens\n"
+                  "2026-01-01,claude-sonnet-4-5-20250929,1500,500,0,200,500\n")
+
+
+@pytest.mark.e2e
+def test_a_console_export_given_as_a_usage_file_names_the_environment_that_reads_it(project):
+    (project / "console.csv").write_text(CONSOLE_EXPORT)
+
+    result = _kedro(project, "usage_file=console.csv")
+
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert "console.csv): this is an Anthropic Console usage export" in last, result.stderr[-2000:]
+    assert "--env anthropic_console" in last and "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.e2e
+def test_a_run_without_a_report_ends_listing_what_it_wrote(project):
+    result = _kedro(project, "usage_file=good.csv")
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    assert lines[-3:] == ["Written:", "data/03_primary/events_calendar.parquet",
+                          "data/03_primary/usage_buckets.parquet"], lines[-10:]
+    assert "Loading data from" not in result.stdout
+
+
 @pytest.mark.e2e
 def test_a_second_run_in_the_same_data_folder_is_refused(project):
     lock = RunLock(project / "data" / ".tokenplan-run.lock")

@@ -1,10 +1,11 @@
-"""Project hooks: source labels for error messages, the demo's events kept to the demo,
-whether the data is simulated, one run at a time per data folder, and a failed run's
-outputs rolled back."""
+"""Project hooks: source labels for error messages, a source's dates read as configured,
+the demo's events kept to the demo, whether the data is simulated, one run at a time per
+data folder, a failed run's outputs rolled back, and a finished run's closing lines."""
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pandas as pd
 from kedro.framework.hooks import hook_impl
 from kedro.io import MemoryDataset
 
+from tokenplan.closing_block import outputs_block, report_block
 from tokenplan.datasets.demo_traffic import DemoTrafficDataset
 from tokenplan.output_journal import OutputJournal, dataset_location
 from tokenplan.run_lock import RunLock
@@ -53,6 +55,28 @@ class SourceLabelHooks:
         kind = f"{location}{description.get('filename_suffix') or ''} {description.get('file_format') or ''}"
         first_line = 2 if "csv" in kind.lower().rsplit(".", 1)[-1] else None
         return (f"{dataset_name} ({location})" if location else dataset_name), first_line
+
+
+class TimestampFormatHooks:
+    """``ingestion.timestamp_format`` passed on to a usage source that reads its own dates.
+
+    A Console export is mapped to canonical columns inside its dataset, dates included;
+    only the parameters know how a user writes dates, and only the catalog knows the
+    source. Without this, an export dated ``01.08.2026`` throughout could not follow the
+    message that asks for ``ingestion.timestamp_format``.
+    """
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any, parameters: dict[str, Any]) -> None:
+        timestamp_format = (parameters.get("params:ingestion") or {}).get("timestamp_format")
+        if not timestamp_format:
+            return
+        try:
+            usage = catalog.get("raw_usage")
+        except Exception:  # no raw_usage (a partial catalog): nothing to pass it to
+            return
+        if hasattr(usage, "read_timestamps_as"):
+            usage.read_timestamps_as(timestamp_format)
 
 
 class DemoEventsHooks:
@@ -159,3 +183,45 @@ class SimulatedDataHooks:
         except Exception:  # no raw_usage (a partial catalog): nothing says it is simulated
             simulated = False
         catalog["usage_is_simulated"] = simulated
+
+
+class ClosingBlockHooks:
+    """After a successful run, print where its report is and the summary's headline (see
+    ``tokenplan.closing_block``); a run without a report lists the files it wrote."""
+
+    REPORT_DATASET = "report"
+
+    def __init__(self) -> None:
+        self._project_path: Path | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._project_path = Path(context.project_path)
+
+    @hook_impl
+    def after_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+        outputs = pipeline.all_outputs()
+        if self.REPORT_DATASET in outputs:
+            folder = _saved_path(catalog, self.REPORT_DATASET)
+            lines = report_block(folder, self._project_path) if folder is not None else []
+        else:
+            paths = [p for name in sorted(outputs) if (p := _saved_path(catalog, name)) is not None]
+            lines = outputs_block(paths, self._project_path)
+        if lines:
+            sys.stdout.flush()
+            print("\n".join(lines), flush=True)
+
+
+def _saved_path(catalog: Any, name: str) -> Path | None:
+    """Where this run saved dataset ``name`` (its version's folder or file), or None (memory, remote)."""
+    try:
+        dataset = catalog.get(name)
+        location = dataset_location(dataset)
+        if location is None:
+            return None
+        path, versioned = location
+        if versioned:
+            path = Path(dataset._get_versioned_path(dataset.resolve_save_version()))
+        return path
+    except Exception:  # a courtesy line: never fail a finished run over it
+        return None

@@ -175,9 +175,23 @@ def _day_first(text: pd.Series, fail) -> bool | None:
         return True
     if (second > 12).any():
         return False
+    day_first, month_first = _format_examples(str(text[fields.index[0]]))
+    # Quoted: Kedro reads a --params value as YAML, where a leading % is a directive.
     raise fail(pd.Series(text.index.isin(fields.index[:1]), index=text.index),
-               "ambiguous date: day-first or month-first? Set ingestion.timestamp_format, "
-               "e.g. '%d/%m/%Y %H:%M' or '%m/%d/%Y %H:%M'")
+               f"ambiguous date: day-first or month-first? Set ingestion.timestamp_format, e.g. "
+               f"--params \"ingestion.timestamp_format='{day_first}'\" (or '{month_first}')")
+
+
+def _format_examples(value: str) -> tuple[str, str]:
+    """The day-first and month-first strftime formats a value such as ``01.08.2026 10:00`` is written in."""
+    match = re.match(r"^\s*\d{1,2}([/.-])\d{1,2}[/.-](\d{2,4})(?:[ T](\d{1,2}:\d{2})(:\d{2})?)?", value)
+    if match is None:
+        return "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M"
+    separator, year, minutes, seconds = match.groups()
+    rest = f"{separator}{'%Y' if len(year) == 4 else '%y'}"
+    if minutes:
+        rest += f"{value[match.end(2)]}%H:%M" + (":%S" if seconds else "")
+    return f"%d{separator}%m{rest}", f"%m{separator}%d{rest}"
 
 
 def _localise(naive: pd.Series, timezone: str, groups: pd.Series | None) -> pd.Series:

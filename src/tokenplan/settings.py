@@ -6,9 +6,17 @@ Parameters merge softly across environments, so ``--params training.n_trials=5``
 
 import warnings
 
-from tokenplan.hooks import DemoEventsHooks, RunGuardHooks, SimulatedDataHooks, SourceLabelHooks
+from tokenplan.hooks import (
+    ClosingBlockHooks,
+    DemoEventsHooks,
+    RunGuardHooks,
+    SimulatedDataHooks,
+    SourceLabelHooks,
+    TimestampFormatHooks,
+)
 
-HOOKS = (SourceLabelHooks(), DemoEventsHooks(), SimulatedDataHooks(), RunGuardHooks())
+HOOKS = (SourceLabelHooks(), TimestampFormatHooks(), DemoEventsHooks(), SimulatedDataHooks(), RunGuardHooks(),
+         ClosingBlockHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

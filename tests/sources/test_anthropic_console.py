@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from kedro.io import DatasetError
+from kedro.io import DataCatalog, DatasetError
 
-from tokenplan.datasets import AnthropicConsoleCSVDataset
+from tokenplan.datasets import AnthropicConsoleCSVDataset, UsageFolderDataset
+from tokenplan.hooks import TimestampFormatHooks
 from tokenplan.pipelines.ingestion.nodes import build_usage_buckets
 from tokenplan.schemas import InvalidInputError
+from tokenplan.user_errors import message_for
 
 CURRENT_LAYOUT = """\
 usage_date_utc,model_version,api_key,workspace,usage_type,context_window,usage_input_tokens_no_cache,usage_input_tokens_cache_write_5m,usage_input_tokens_cache_write_1h,usage_input_tokens_cache_read,usage_output_tokens,web_search_count
@@ -118,3 +120,50 @@ def test_a_day_the_export_lists_without_a_models_row_is_zero_usage_for_it(tmp_pa
     bad = SPARSE_DAYS.replace("1650,", "-5,", 1)
     with pytest.raises(InvalidInputError, match=r"column 'input_tokens' has invalid values at lines \[6\]: \[-5"):
         build_usage_buckets(_export(tmp_path, bad).load(), DAILY)
+
+
+# ------------------------------------------------------ dates written day.month.year
+
+def _dotted_export(days: list[int]) -> str:
+    header = ("usage_date_utc,model_version,usage_input_tokens_no_cache,usage_input_tokens_cache_write_5m,"
+              "usage_input_tokens_cache_write_1h,usage_input_tokens_cache_read,usage_output_tokens\n")
+    return header + "".join(f"{d:02d}.08.2026,claude-sonnet-4-5,{1000 + d},0,0,0,100\n" for d in days)
+
+
+def test_day_first_dates_are_read_day_first_when_the_column_decides(tmp_path):
+    usage = _export(tmp_path, _dotted_export(list(range(1, 16)))).load()
+
+    # 01.08.2026 is the 1st of August (the 13th-15th decide the order), not January 8.
+    assert usage["timestamp"].tolist()[:15] == list(pd.date_range("2026-08-01", periods=15, freq="D", tz="UTC"))
+    buckets = build_usage_buckets(usage, DAILY)
+    assert buckets["timestamp"].min() == pd.Timestamp("2026-08-01", tz="UTC") and len(buckets) == 15
+
+
+def test_ambiguous_dates_stop_with_one_line_asking_for_the_format(tmp_path):
+    dataset = _export(tmp_path, _dotted_export([1, 2, 3]))
+
+    with pytest.raises(DatasetError) as error:
+        dataset.load()
+
+    message = message_for(error.value)
+    assert message is not None and "\n" not in message
+    assert "claude_api_usage.csv: column 'usage_date_utc'" in message and "lines [2]" in message
+    assert "ambiguous date" in message
+    # The format the dates are written in, quoted as Kedro's --params needs a leading %.
+    assert """--params "ingestion.timestamp_format='%d.%m.%Y'" (or '%m.%d.%Y')""" in message
+
+
+def test_ingestion_timestamp_format_reaches_the_export_and_a_folder_of_exports(tmp_path):
+    _export(tmp_path, _dotted_export([1, 2, 3]))
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "2026-08.csv").write_text(_dotted_export([1, 2, 3]))
+    sources = [AnthropicConsoleCSVDataset(filepath=str(tmp_path / "claude_api_usage.csv")),
+               UsageFolderDataset(path=str(tmp_path / "folder"), filename_suffix=".csv",
+                                  dataset="tokenplan.datasets.AnthropicConsoleCSVDataset")]
+    for source in sources:
+        catalog = DataCatalog({"raw_usage": source})
+
+        TimestampFormatHooks().after_catalog_created(catalog, {"params:ingestion": {"timestamp_format": "%d.%m.%Y"}})
+
+        assert catalog.load("raw_usage")["timestamp"].tolist() == list(
+            pd.date_range("2026-08-01", periods=3, freq="D", tz="UTC"))

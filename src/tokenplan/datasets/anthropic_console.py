@@ -13,6 +13,9 @@ Catalog entry::
 
 Exports dated by day give daily buckets: set ``ingestion.bucket: D``.
 
+Dates are read as any usage file's are (``ingestion.timestamp_format`` when the column
+cannot tell day-first from month-first; the project's hooks pass it on), always as UTC.
+
 The export lists only the days a model (with its key, workspace, ...) had usage. A day
 the file does list (some row is dated then) inside a model's span, where that model
 has no row, is therefore zero usage, not a gap: read as missing, a model unused at
@@ -45,15 +48,22 @@ class AnthropicConsoleCSVDataset(AbstractDataset[None, pd.DataFrame]):
         credentials: dict[str, Any] | None = None,
         fs_args: dict[str, Any] | None = None,
         zero_fill_quiet_buckets: bool = True,
+        timestamp_format: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self._filepath = filepath
         self._csv = CSVDataset(filepath=filepath, load_args=load_args, credentials=credentials, fs_args=fs_args)
         self._zero_fill = bool(zero_fill_quiet_buckets)
+        self._timestamp_format = timestamp_format
         self.metadata = metadata
 
+    def read_timestamps_as(self, timestamp_format: str | None) -> None:
+        """Read dates with ``timestamp_format`` (strftime codes), as ``ingestion.timestamp_format`` says."""
+        self._timestamp_format = timestamp_format
+
     def _load(self) -> pd.DataFrame:
-        usage = anthropic_console.usage_frame(self._csv.load(), source=str(self._filepath))
+        usage = anthropic_console.usage_frame(self._csv.load(), source=str(self._filepath),
+                                              timestamp_format=self._timestamp_format)
         if not self._zero_fill or usage.empty:
             return usage
         counts = [c for c in COUNT_COLUMNS if c in usage.columns]

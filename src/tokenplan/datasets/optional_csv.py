@@ -30,7 +30,7 @@ class OptionalCSVDataset(AbstractDataset[None, pd.DataFrame]):
     def _load(self) -> pd.DataFrame:
         if self._csv.exists():
             return self._csv.load()
-        logger.info("%s does not exist: loading an empty table", self._filepath)
+        logger.debug("%s does not exist: loading an empty table", self._filepath)
         return pd.DataFrame({c: pd.Series(dtype=object) for c in self._columns})
 
     def _save(self, data: None) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
+from kedro.io.core import parse_dataset_definition
 from kedro_datasets.partitions import PartitionedDataset
 
 from tokenplan.schemas import InvalidInputError
@@ -44,9 +45,19 @@ class UsageFolderDataset(AbstractDataset[None, pd.DataFrame]):
     ) -> None:
         self._path = path
         self._filename_suffix = filename_suffix
-        self._partitions = PartitionedDataset(path=path, dataset=dataset, filename_suffix=filename_suffix,
-                                              credentials=credentials, load_args=load_args, fs_args=fs_args)
+        self._partition_args = {"path": path, "dataset": dataset, "filename_suffix": filename_suffix,
+                                "credentials": credentials, "load_args": load_args, "fs_args": fs_args}
+        self._partitions = PartitionedDataset(**self._partition_args)
         self.metadata = metadata
+
+    def read_timestamps_as(self, timestamp_format: str | None) -> None:
+        """Pass ``ingestion.timestamp_format`` to file datasets that read dates themselves (Console exports)."""
+        dataset = self._partition_args["dataset"]
+        spec = {"type": dataset} if isinstance(dataset, str) else dict(dataset)
+        if not hasattr(_dataset_class(spec["type"]), "read_timestamps_as"):
+            return  # plain files: their dates are read by the ingestion node
+        spec["timestamp_format"] = timestamp_format
+        self._partitions = PartitionedDataset(**{**self._partition_args, "dataset": spec})
 
     def _load(self) -> pd.DataFrame:
         try:
@@ -79,3 +90,7 @@ class UsageFolderDataset(AbstractDataset[None, pd.DataFrame]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": self._path, "filename_suffix": self._filename_suffix}
+
+
+def _dataset_class(dataset_type: str | type) -> type:
+    return parse_dataset_definition({"type": dataset_type})[0]

@@ -48,29 +48,25 @@ def seasonal_fill(values: pd.Series, season: int) -> pd.Series:
 
 
 def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
-         quantiles: list[float], seasons: list[int] | None = None) -> pd.DataFrame:
+         quantiles: list[float], seasons: list[int] | None = None, undamped_steps: int | None = None) -> pd.DataFrame:
     """MSTL (statsforecast) fitted on log1p(y) up to ``origin``: ``series, target, ds, p..`` for each step.
 
     Seasonal periods: those of ``seasons`` (by default weekly for daily data, daily and
-    weekly for hourly data) that the history up to ``origin`` supports
+    weekly for hourly data) that each series' own history up to ``origin`` supports
     (``tokenplan.forecasting.layout.supported_seasons``): a fold early in a five-week
     history gets the daily cycle, the final forecast the weekly one too. The trend is forecast
-    by AutoETS without seasonality (AutoETS alone when no season is supported). Gaps are filled first
+    by AutoETS without seasonality (AutoETS alone when no season is supported), damped for a
+    series observed fewer than ``undamped_steps`` steps (None: never damped by force; else
+    AutoETS chooses damped or not by AICc). Gaps are filled first
     (statsforecast would silently misalign the seasons), in log1p, by ``seasonal_fill`` with the
     longest season up to a week. Intervals are statsforecast's
     central ``level`` intervals for the outermost quantiles, so they are only symmetric
     pairs (e.g. P10/P90), and the middle quantile is the point forecast.
     """
-    from statsforecast import StatsForecast
-    from statsforecast.models import MSTL, AutoETS
-
     from tokenplan.forecasting.forecaster import quantile_columns
 
     history = series[series["ds"] <= origin].copy()
-    observed = history.loc[np.isfinite(history["y"]), "ds"]
-    steps = int((origin - observed.min()) // pd.Timedelta(1, unit=freq.lower())) + 1 if len(observed) else 0
-    seasons = [s for s in (seasons or {"D": [7], "h": [24, 168]}[freq])
-               if s > 1 and s in supported_seasons(freq, steps)]
+    wanted = [s for s in (seasons or {"D": [7], "h": [24, 168]}[freq]) if s > 1]
     history["unique_id"] = history["series"].astype(str) + "|" + history["target"].astype(str)
     # A series starts at its first observation (nothing is filled in before a model was
     # used), and one observed fewer than _MIN_OBSERVED times gets no MSTL forecast (the
@@ -82,16 +78,40 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
     names = quantile_columns(quantiles)
     if history.empty:
         return pd.DataFrame(columns=["ds", *names, "series", "target"])
-    fill = max([p for p in seasons if p <= SEASON_LENGTHS[freq]] or [1])
-    history["y"] = history.groupby("unique_id")["y"].transform(lambda s: seasonal_fill(np.log1p(s), fill))
+    # Each series gets the seasons its own history supports (a model adopted ten days
+    # ago has no weekly season even when its neighbours have years), and a damped trend
+    # when it is short: one statsforecast call per such group.
+    span = history.groupby("unique_id")["y"].transform("size")
+    own = {steps: tuple(p for p in wanted if p in supported_seasons(freq, steps)) for steps in span.unique()}
+    history["seasons"] = span.map(own)
+    history["damped"] = (span < undamped_steps) if undamped_steps else False
     level = round(100 * (quantiles[-1] - quantiles[0]))
-    model = (MSTL(season_length=seasons, trend_forecaster=AutoETS(model="ZZN"), alias="mstl") if seasons
-             else AutoETS(model="ZZN", alias="mstl"))
-    forecast = StatsForecast(models=[model], freq=freq, n_jobs=1).forecast(
-        df=history[["unique_id", "ds", "y"]], h=horizon, **({"level": [level]} if level > 0 else {}))
+    forecasts = []
+    for (group_seasons, damped), part in history.groupby(["seasons", "damped"], sort=False):
+        fill = max([p for p in group_seasons if p <= SEASON_LENGTHS[freq]] or [1])
+        part = part.assign(y=part.groupby("unique_id")["y"].transform(lambda s: seasonal_fill(np.log1p(s), fill)))
+        forecasts.append(_fit_mstl(part, list(group_seasons), freq, horizon, level, damped=bool(damped)))
+    forecast = pd.concat(forecasts, ignore_index=True)
     out = forecast[["unique_id", "ds"]].copy()
     columns = {names[0]: f"mstl-lo-{level}", names[-1]: f"mstl-hi-{level}"} if level > 0 else {}
     for name in names:
         out[name] = np.clip(np.expm1(forecast[columns.get(name, "mstl")].to_numpy()), 0, None)
     out[["series", "target"]] = out["unique_id"].str.split("|", n=1, expand=True)
     return out.drop(columns="unique_id")
+
+
+# Below this many series one process is faster than a pool (its start-up costs more).
+_POOL_FROM_SERIES = 40
+
+
+def _fit_mstl(history: pd.DataFrame, seasons: list[int], freq: str, horizon: int, level: int,
+              damped: bool) -> pd.DataFrame:
+    """One statsforecast call for every series of ``history`` (both cores for many series)."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import MSTL, AutoETS
+
+    trend = AutoETS(model="ZZN", damped=True if damped else None, alias="mstl")
+    model = MSTL(season_length=seasons, trend_forecaster=trend, alias="mstl") if seasons else trend
+    jobs = -1 if history["unique_id"].nunique() >= _POOL_FROM_SERIES else 1
+    return StatsForecast(models=[model], freq=freq, n_jobs=jobs).forecast(
+        df=history[["unique_id", "ds", "y"]], h=horizon, **({"level": [level]} if level > 0 else {}))

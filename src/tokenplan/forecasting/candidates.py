@@ -1,19 +1,30 @@
 """Point forecasts of every candidate method from one origin, on the same rows.
 
-The plan uses, per series and target, whichever candidate wins on the tuning folds
-(``tokenplan.selection``); the backtest grades them all on later folds. Candidates:
+The plan uses, per series and target, the ensemble unless one candidate beats it on
+strong evidence (``tokenplan.forecasting.method_choice``); the backtest grades them all,
+and the choosing rule, on later folds. Candidates:
 
 - ``xgboost``: the tuned global model (``tokenplan.forecasting.forecaster``), when the history
   supports training it (``tokenplan.forecasting.layout``);
 - ``seasonal_naive``: the value one season earlier in phase (raw series, no events);
+- ``daily_naive`` (hourly data whose season is the week): the same hour one day earlier;
+  a trending or a weekday-driven series is often better read off yesterday than off
+  last week, and the median needs members that fail in different ways;
 - ``seasonal_mean``: the mean of the last four same-phase values relative to the
   recent level, on the flat level anchor (stated event effects included): the
   seasonal naive with its noise averaged out;
-- ``mstl``: statsforecast's MSTL on ``log1p(y)`` with the seasons the history
-  supports and an AutoETS trend (AutoETS alone when there is no season);
-- ``ensemble``: the geometric mean (in ``log1p``) of the others but the seasonal naive;
-  combinations of simple and learned models were the robust winners of the M4 and M5
-  competitions.
+- ``mstl``: statsforecast's MSTL on ``log1p(y)`` with the seasons each series' history
+  supports and an AutoETS trend, damped on a short history (AutoETS alone when there
+  is no season);
+- ``ensemble``: the per-step median of the others that pass the plausibility guard
+  (``tokenplan.forecasting.plausibility``); combinations, robust to any one member's
+  failure, were the robust winners of the M4 and M5 competitions, and the median is
+  robust to a member that goes wrong where a mean is not. It is the default for every
+  series (``tokenplan.forecasting.method_choice``).
+
+Every candidate passes the guard before it can be combined or chosen: one whose P50
+leaves the envelope around the history's season levels at any step is dropped for that
+series at that origin, and the drop is returned beside the points.
 
 All are point forecasts; intervals come from their own out-of-sample errors
 (``tokenplan.forecasting.conformal``), the same way for every method. A planner-stated event effect
@@ -35,17 +46,17 @@ import pandas as pd
 from tokenplan.forecasting.backtest import train_until
 from tokenplan.forecasting.features import FeatureSpec, feature_columns
 from tokenplan.forecasting.forecaster import QuantileForecaster
+from tokenplan.forecasting.plausibility import GuardSettings, guard_candidates
 
 __all__ = ["METHODS", "candidate_points", "ensemble_members"]
 
-METHODS = ("ensemble", "xgboost", "mstl", "seasonal_mean", "seasonal_naive")
+METHODS = ("ensemble", "xgboost", "mstl", "seasonal_mean", "seasonal_naive", "daily_naive")
 _KEYS = ["series", "target", "origin", "ds", "step", "y"]
 
 
 def ensemble_members(methods: list[str]) -> list[str]:
-    """The methods the ensemble averages: all but the seasonal naive, unless fewer than two remain."""
-    members = [m for m in methods if m not in ("ensemble", "seasonal_naive")]
-    return members if len(members) >= 2 else [m for m in methods if m != "ensemble"]
+    """The methods the ensemble combines: every other candidate."""
+    return [m for m in methods if m != "ensemble"]
 
 
 def _without_stated_effects(series: pd.DataFrame, examples: pd.DataFrame) -> pd.DataFrame:
@@ -60,44 +71,56 @@ def _without_stated_effects(series: pd.DataFrame, examples: pd.DataFrame) -> pd.
 
 
 def _mstl_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
-                 seasons: list[int]) -> pd.DataFrame:
+                 seasons: list[int], undamped_steps: int | None) -> pd.DataFrame:
     from tokenplan.forecasting.baselines import mstl
 
-    predicted = mstl(series, origin, horizon, freq, [0.5], seasons=seasons)
+    predicted = mstl(series, origin, horizon, freq, [0.5], seasons=seasons, undamped_steps=undamped_steps)
     return predicted.rename(columns={"p50": "point"})[["series", "target", "ds", "point"]]
 
 
 def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Timestamp, spec: FeatureSpec,
-                     seasons: list[int], model: QuantileForecaster | None,
-                     labelled_only: bool = True) -> pd.DataFrame:
-    """Long table ``series, target, origin, ds, step, y, method, point`` for every candidate at ``origin``.
+                     seasons: list[int], model: QuantileForecaster | None, labelled_only: bool = True,
+                     guard: GuardSettings | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every candidate's points at ``origin``, and the candidates the guard dropped.
 
-    ``model`` is the XGBoost model fitted on data before ``origin`` (None: not a
-    candidate). ``labelled_only`` keeps only rows with a known ``y`` (backtest folds).
+    Points: long table ``series, target, origin, ds, step, y, stated_effect, method, point``. ``model``
+    is the XGBoost model fitted on data before ``origin`` (None: not a candidate).
+    ``labelled_only`` keeps only rows with a known ``y`` (backtest folds); the guard
+    always judges the whole horizon. Drops: ``tokenplan.forecasting.plausibility.guard_candidates``.
     """
+    guard = guard or GuardSettings()
     rows = examples[examples["origin"] == origin]
-    if labelled_only:
-        rows = rows[np.isfinite(rows["y"])]
     base = rows[_KEYS].astype({"series": str, "target": str}).reset_index(drop=True)
     points = {
         "seasonal_naive": rows["seasonal_naive_adjusted"].to_numpy(),
         "seasonal_mean": np.expm1(rows["anchor_level"].to_numpy() + np.nan_to_num(rows["seasonal_index"].to_numpy())),
     }
+    if spec.freq == "h" and spec.season > 24 and "daily_naive_adjusted" in rows:
+        points["daily_naive"] = rows["daily_naive_adjusted"].to_numpy()
     if model is not None:
         points["xgboost"] = np.expm1(rows["anchor"].to_numpy() + model.predict_z(rows)[:, 0])
-    mstl_points = _mstl_points(_without_stated_effects(series, examples), origin, spec.horizon, spec.freq, seasons)
+    undamped = guard.undamped_trend_seasons * spec.season if guard.undamped_trend_seasons else None
+    mstl_points = _mstl_points(_without_stated_effects(series, examples), origin, spec.horizon, spec.freq, seasons,
+                               undamped)
     merged = base.merge(mstl_points, on=["series", "target", "ds"], how="left")
     points["mstl"] = merged["point"].to_numpy()
     stated = np.exp(rows["stated_effect"].to_numpy()) if "stated_effect" in rows else 1.0
-    for raw in ("seasonal_naive", "mstl"):
-        points[raw] = points[raw] * stated
-    members = ensemble_members(list(points))
-    logs = np.stack([np.log1p(np.clip(points[m], 0, None)) for m in members])
-    with np.errstate(invalid="ignore"):
-        points["ensemble"] = np.expm1(np.nanmean(logs, axis=0))
-    frames = [base.assign(method=name, point=np.clip(np.nan_to_num(values, nan=np.nan), 0, None))
-              for name, values in points.items()]
-    return pd.concat(frames, ignore_index=True)
+    for raw in ("seasonal_naive", "daily_naive", "mstl"):
+        if raw in points:
+            points[raw] = points[raw] * stated
+    base = base.assign(stated_effect=rows["stated_effect"].to_numpy() if "stated_effect" in rows else 0.0)
+    frames = [base.assign(method=name, point=np.clip(values, 0, None)) for name, values in points.items()]
+    table = pd.concat(frames, ignore_index=True)
+    table = table[np.isfinite(table["point"])]
+    table, drops = guard_candidates(table, series, origin, spec.season, spec.freq, guard)
+    ensemble = (table.assign(log_point=np.log1p(table["point"]))
+                .groupby(["series", "target", "ds"], sort=False)["log_point"].median())
+    combined = base.merge(ensemble.rename("log_point").reset_index(), on=["series", "target", "ds"], how="left")
+    table = pd.concat([combined.assign(method="ensemble", point=np.expm1(combined["log_point"])), table],
+                      ignore_index=True).drop(columns="log_point")
+    if labelled_only:
+        table = table[np.isfinite(table["y"])]
+    return table.reset_index(drop=True), drops
 
 
 def fit_for_origin(examples: pd.DataFrame, origin: pd.Timestamp, spec: FeatureSpec, quantiles: list[float],

@@ -37,8 +37,10 @@ __all__ = ["DRIVER_GROUPS", "FEATURE_LABELS", "FORECAST", "GROWTH", "LEVEL", "fo
 # Which model features make up each driver of the per-month breakdown. The bias (the
 # model's mean log-ratio) and the series/target identity join the level correction.
 DRIVER_GROUPS = {
-    "level and growth correction": ["log_level", "weekly_growth", "recent_ratio", "step", "series", "target"],
-    "seasonality": ["seasonal_index", "last_same_phase", "day_of_week", "hour"],
+    "level and growth correction": ["log_level", "weekly_growth", "recent_ratio", "last_value", "last_day_ratio",
+                                    "step", "series", "target"],
+    "seasonality": ["seasonal_index", "last_same_phase", "last_day_same_hour", "daily_index", "day_of_week",
+                    "hour"],
     "calendar (holidays)": ["is_holiday"],
     "campaigns (learned size)": ["campaign"],
     "launches (learned size)": ["launch_after_origin", "steps_since_launch"],
@@ -51,6 +53,10 @@ FEATURE_LABELS = {
     "recent_ratio": "last week against the level",
     "seasonal_index": "same phase, last 4 weeks (vs level)",
     "last_same_phase": "same phase, last week (vs level)",
+    "last_value": "last observed bucket (vs level)",
+    "last_day_same_hour": "same hour yesterday (vs level)",
+    "daily_index": "same hour, last 7 days (vs level)",
+    "last_day_ratio": "last 24 hours against the level",
     "day_of_week": "day of the week",
     "hour": "hour of the day",
     "is_holiday": "public or calendar holiday",

@@ -75,7 +75,13 @@ __all__ = [
 CATEGORICAL_FEATURES = ["series", "target"]
 NO_LAUNCH = -(10**9)  # launch index of a time with no launch before it
 TRENDS = ("local_linear", "level")
-_HISTORY_FEATURES = ["step", "log_level", "weekly_growth", "recent_ratio", "seasonal_index", "last_same_phase"]
+_HISTORY_FEATURES = ["step", "log_level", "weekly_growth", "recent_ratio", "seasonal_index", "last_same_phase",
+                     "last_value"]
+# Hourly data: the daily cycle beside the weekly one, and the last day's level. A week-long
+# season's features alone know yesterday only through a four-week profile; the same hour
+# yesterday, the last seven days' profile and the last day's level are what the first
+# day or two ahead depend on most.
+_DAILY_CYCLE_FEATURES = ["last_day_same_hour", "daily_index", "last_day_ratio"]
 _CALENDAR_FEATURES = ["day_of_week", "is_holiday", "campaign", "launch_after_origin", "steps_since_launch"]
 
 
@@ -120,7 +126,8 @@ class FeatureSpec:
 def feature_columns(spec: FeatureSpec) -> list[str]:
     """Model input columns for ``spec`` (categoricals last)."""
     calendar = list(_CALENDAR_FEATURES) + (["hour"] if spec.freq == "h" else [])
-    return [*_HISTORY_FEATURES, *calendar, *CATEGORICAL_FEATURES]
+    daily = _DAILY_CYCLE_FEATURES if spec.freq == "h" else []
+    return [*_HISTORY_FEATURES, *daily, *calendar, *CATEGORICAL_FEATURES]
 
 
 def origin_grid(series: pd.DataFrame, spec: FeatureSpec, every: int, last: pd.Timestamp | None = None) -> list:
@@ -343,9 +350,34 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
         "anchor_level": anchors["level"].ravel(),
         "y": grid.values[:, targets].ravel(),
     }
+    last = _gather(values, np.array([origin]))[:, 0]
+    columns["last_value"] = np.broadcast_to((np.log1p(last) - np.log1p(level))[:, None], shape).ravel()
     if spec.freq == "h":
         columns["hour"] = np.tile(times.hour.to_numpy(), n_keys).astype(float)
+        columns.update(_daily_cycle(values, origin, targets, steps, level, shape))
     return columns
+
+
+def _daily_cycle(values: np.ndarray, origin: int, targets: np.ndarray, steps: np.ndarray, level: np.ndarray,
+                 shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Hourly features of the daily cycle, all relative to the level and observed at the origin."""
+    day = 24
+    lag = day * np.ceil(steps / day).astype(int)
+    same_hour = np.stack([_gather(values, targets - lag - m * day) for m in range(7)], axis=0)
+    last_day = _gather(values, origin - day + 1 + np.arange(day))
+    log_level = np.log1p(level)[:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nothing observed at that hour
+        profile = np.nanmean(same_hour, axis=0)
+        day_mean = np.nanmean(last_day, axis=1)
+    return {
+        "last_day_same_hour": (np.log1p(same_hour[0]) - log_level).ravel(),
+        "daily_index": (np.log1p(profile) - log_level).ravel(),
+        "last_day_ratio": np.broadcast_to((np.log1p(day_mean) - np.log1p(level))[:, None], shape).ravel(),
+        # Not a model feature: the daily naive candidate (the same hour yesterday, or that
+        # hour's mean over the last week where yesterday's is missing), stated effects out.
+        "daily_naive_adjusted": _first_finite(same_hour[0], profile, level[:, None]).ravel(),
+    }
 
 
 def make_examples(

@@ -38,6 +38,7 @@ from tokenplan.forecasting.backtest import train_until
 from tokenplan.forecasting.features import TRENDS, FeatureSpec, feature_columns, with_trend
 from tokenplan.forecasting.forecaster import QuantileForecaster
 from tokenplan.forecasting.metrics import pinball
+from tokenplan import progress
 
 logger = logging.getLogger(__name__)
 
@@ -157,8 +158,9 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
         # Other workers may share the study (a PostgreSQL URL): stop when the study as a
         # whole holds the budget, not when this worker has run its own share.
         budget = MaxTrialsCallback(n_trials, states=finished)
-        study.optimize(objective, n_trials=remaining, timeout=timeout_seconds, gc_after_trial=False,
-                       callbacks=[budget])
+        with progress.steps("Optuna tuning trials", remaining) as trial_done:
+            study.optimize(objective, n_trials=remaining, timeout=timeout_seconds, gc_after_trial=False,
+                           callbacks=[budget, trial_done])
     logger.info("study %s: best pinball %.4f after %.0f s", name, study.best_value, time.monotonic() - started)
     # The parameters the best trial was scored with (fixed ones included), not Optuna's raw
     # suggestions, which need not be the same names or values.

@@ -31,7 +31,8 @@ def _layout_text(layout: dict[str, Any]) -> str:
         f"- Folds: {len(layout['tuning_origins'])} tuning (origins {', '.join(o[:16] for o in layout['tuning_origins'])})"
         f" then {len(layout['backtest_origins'])} backtest (origins "
         f"{', '.join(o[:16] for o in layout['backtest_origins'])}), each {layout['window']} {unit} long. "
-        "Methods are tuned and chosen on the tuning folds only; the backtest folds grade them.",
+        "XGBoost is tuned on the tuning folds only; the method per series is chosen on every fold, and the "
+        "backtest folds grade the choosing rule itself (each on the folds before it).",
         "- Model: " + ("the tuned XGBoost is one of the candidates." if layout["model"] else
                        "**not trained**: the history is too short to train it before the tuning folds, so the "
                        "simple methods (seasonal naive, seasonal mean, MSTL and their combination) stand in."),
@@ -82,14 +83,69 @@ def _without_evidence(history: pd.DataFrame | None, methods: dict[str, str], lay
             "not measured.")
 
 
+def _rule_text(selection: dict[str, Any]) -> str:
+    rule = selection.get("rule") or {}
+    if not rule:
+        return ""
+    return (f"**How a method is chosen.** The default is the ensemble, the per-step median of the candidates "
+            "that passed the guard. A single method replaces it only on clear evidence: an error at every fold "
+            f"(the guard never dropped it), at least {rule['min_folds']} folds, and a mean log MAE ratio more than "
+            f"{rule['margin']:.0%} below the ensemble's by at least {rule['z']:g} standard errors. Evidence is read "
+            f"across series first (at least {rule.get('min_series', 3)} series, each series' mean ratio one "
+            "observation), which can make one method every series' default for a target; then per series, "
+            "where a method must beat that default on the series' own folds. The forecast's choice uses every "
+            "fold; `chosen` in the backtest is the rule applied at each backtest fold to the folds before it "
+            "(the ensemble where too few precede it), so its score is out of sample.")
+
+
+def _guard_text(selection: dict[str, Any], drops: pd.DataFrame | None) -> str:
+    """The guard's parameters and the candidates it dropped (at the forecast origin, and per fold)."""
+    guard = selection.get("guard") or {}
+    if not guard:
+        return ""
+    lines = [
+        "**Plausibility guard.** Every candidate's P50 must stay inside an envelope read off the series' own "
+        "history up to the origin: at most "
+        f"x{guard['p50_multiple']:g} the larger of the highest value at the same phase of the season and the "
+        f"highest season mean over the last {guard['recent_seasons']} seasons (at least {guard['min_window']} "
+        "steps), times the growth the history has shown over spans as long as the step is ahead (its largest "
+        "rise of one season's mean over another; a span longer than the history gets the largest rise it "
+        "shows, never compounded) and any stated event "
+        f"effect; and at least the matching low divided by {guard['lower_divisor']:g}. A candidate outside it at "
+        f"any step is dropped for that series. P90 is capped at x{guard['p90_multiple']:g} the same base, and "
+        "past the backtested window intervals widen no further than the widest error the backtest saw. "
+        f"MSTL's trend is damped for a series observed fewer than {guard['undamped_trend_seasons']} weeks.",
+    ]
+    if drops is None or drops.empty:
+        lines.append("No candidate left the envelope at any fold or at the forecast origin.")
+        return "\n\n".join(lines)
+    final = drops[drops["role"] == "final"]
+    folds = drops[drops["role"] != "final"]
+    if len(final):
+        rows = final.sort_values("ratio", ascending=False).assign(
+            ratio=lambda t: t["ratio"].map(lambda v: f"{v:.1f}x"), step=lambda t: t["step"].astype(int))
+        lines.append("**Dropped at the forecast origin** (the plan does not use them for these series):\n\n"
+                     + _table(rows[["series", "target", "method", "side", "step", "ratio"]].rename(
+                         columns={"side": "outside", "step": "worst step", "ratio": "point / bound"})))
+    else:
+        lines.append("No candidate left the envelope at the forecast origin.")
+    if len(folds):
+        counts = folds.groupby("method").size().sort_values(ascending=False)
+        lines.append(f"At the backtest and tuning folds the guard dropped {len(folds)} candidate forecast(s): "
+                     + ", ".join(f"{m} {n}" for m, n in counts.items())
+                     + " (a dropped method is not eligible to replace the ensemble for that series).")
+    return "\n\n".join(lines)
+
+
 def render_method_section(layout: dict[str, Any], selection: dict[str, Any], metrics: pd.DataFrame,
                           quantile_names: list[str], history: pd.DataFrame | None = None,
-                          series_shown: dict[str, Any] | None = None) -> str:
-    """Markdown: layout, chosen method per series, every candidate's backtest, where a baseline wins,
-    and the series of ``history`` (``series, target, ds, y``) that no fold covers. With
-    ``series_shown`` (``largest_series``) leaving series out, the per-series table and the
+                          guard_drops: pd.DataFrame | None = None, series_shown: dict[str, Any] | None = None) -> str:
+    """Markdown: layout, the selection rule and the guard (with its drops), chosen method per series,
+    every candidate's backtest, where a baseline wins, and the series of ``history`` that no fold covers.
+    With ``series_shown`` (``largest_series``) leaving series out, the per-series table and the
     list of baseline wins hold the shown series only, and say where the rest are."""
-    methods = (selection or {}).get("methods", {})
+    selection = selection or {}
+    methods = selection.get("methods", {})
     chosen = pd.DataFrame([{"series": k.split("|")[0], "target": k.split("|")[1], "method": v}
                            for k, v in sorted(methods.items())])
     per_series = metrics[metrics["series"] != "all"].pivot_table(index=["series", "target"], columns="method",
@@ -114,16 +170,20 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
                f"{len(per_series)} series/targets:** " + "; ".join(
                    f"{s} {t} (chosen {row['chosen']:.2f} vs {row['best_baseline']} {row['best_baseline_mase']:.2f})"
                    for (s, t), row in listed.iterrows()) + rest
-               + ". The choice was made on the tuning folds, before these windows, so it stands; read these "
-                 "series' intervals with that in mind.")
+               + ". `chosen` is graded out of sample (the rule applied to the folds before each), so these "
+                 "windows did not influence it; read these series' intervals with that in mind.")
     table_note = (f"The {len(series_shown['series'])} largest of {series_shown['of']} series; every series: "
                   "`backtest_metrics.csv`.\n\n" if limited else "")
     lower, upper = quantile_names[0].upper(), quantile_names[-1].upper()
     return "\n\n".join([
         *(["### Layout\n\n" + _layout_text(layout)] if layout else []),
-        "### Method per series (chosen on the tuning folds) and backtest MASE of every candidate\n\n"
-        "`ensemble` is the geometric mean of XGBoost (when trained), MSTL and the seasonal mean; `chosen` is "
-        "the method picked for each series, graded on the backtest folds.\n\n" + table_note + _table(shown),
+        *([text] if (text := _rule_text(selection)) else []),
+        *([text] if (text := _guard_text(selection, guard_drops)) else []),
+        "### Method per series and backtest MASE of every candidate\n\n"
+        "`ensemble` is the per-step median of the candidates the guard kept (XGBoost when trained, MSTL, the "
+        "seasonal mean, the seasonal naive and, for hourly data with a weekly season, the daily naive); "
+        "`chosen method` is the one the plan uses for each series.\n\n"
+        + table_note + _table(shown),
         f"Pooled over series (MASE and WAPE of the P50; coverage of {lower}–{upper}, each fold calibrated on "
         "the other folds only):\n\n" + _table(pooled.rename(columns={"coverage": f"{lower}–{upper} coverage"})),
         verdict,

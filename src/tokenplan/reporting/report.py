@@ -56,6 +56,7 @@ class ReportInputs:
     selection: dict[str, Any] | None = None   # model_selection
     ingestion: dict[str, Any] = field(default_factory=dict)  # usage_buckets.attrs
     outages: pd.DataFrame | None = None       # suspected_outages (None: the check was not run)
+    guard_drops: pd.DataFrame | None = None   # candidates the plausibility guard dropped
     series_shown: dict[str, Any] | None = None  # largest_series: the series drawn and tabulated (None: all)
 
 
@@ -273,7 +274,7 @@ def render_report(inputs: ReportInputs) -> str:
         bucket_name=BUCKET_NAMES.get(s["freq"], s["freq"]), settings=s,
         per_model=_per_model(inputs), monthly=_monthly(inputs), forecast_figures=inputs.forecast_figures,
         method_section=render_method_section(inputs.layout, inputs.selection, inputs.backtest, names,
-                                             inputs.history, inputs.series_shown),
+                                             inputs.history, inputs.guard_drops, inputs.series_shown),
         shown=shown,
         unpriced=unpriced_models(inputs.prices), data_notes=data_notes(inputs.ingestion),
         drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,

@@ -192,6 +192,23 @@ def _coverage_risk(backtest: pd.DataFrame, nominal: float) -> dict | None:
             "nominal": nominal}
 
 
+def _guard_risk(drops: pd.DataFrame | None, cost_share: pd.Series) -> dict[str, Any] | None:
+    """Candidates the plausibility guard dropped at the forecast origin: the series whose plan a
+    method would have made implausible. Scored by those series' share of the cost, at least 0.2:
+    a method leaving the history's envelope is a warning about the series, whatever it costs."""
+    if drops is None or drops.empty or "role" not in drops:
+        return None
+    final = drops[drops["role"] == "final"]
+    if final.empty:
+        return None
+    worst = final.sort_values("ratio", ascending=False)
+    series = sorted(final["series"].astype(str).unique())
+    share = float(sum(cost_share.get(s, 0.0) for s in series))
+    cases = [{"series": r.series, "target": r.target, "method": r.method, "side": r.side, "ratio": float(r.ratio)}
+             for r in worst.drop_duplicates(["series", "method"]).head(3).itertuples()]
+    return {"kind": "guard", "score": max(share, 0.2), "dropped": len(final), "series": series, "cases": cases}
+
+
 def _when(value: Any) -> str | None:
     """A crossing as the capacity plan states it (``YYYY-MM`` or a date), None when there is none."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
@@ -301,7 +318,7 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                  prices: dict[str, UnitPrices], quantile_names: list[str], simulated: bool,
                  drivers: pd.DataFrame | None = None, capacity_plan: pd.DataFrame | None = None,
                  roi_summary: pd.DataFrame | None = None, previous: dict[str, Any] | None = None,
-                 data_source: dict[str, Any] | None = None) -> PlanSummary:
+                 guard_drops: pd.DataFrame | None = None, data_source: dict[str, Any] | None = None) -> PlanSummary:
     """The summary's numbers: quarter totals, change against the last full quarter, the first
     limit to bind, the best route, the largest risks (see the module docstring) and, given
     the ``previous`` report's tables (``PreviousReportDataset``), what changed since, when
@@ -329,7 +346,7 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
     candidates = [_baseline_risk(backtest, share), _stated_risk(drivers, prices, cost[median]),
                   _growth_risk(drivers, prices, cost[median]),
                   _history_risk(history, horizon["start"].min(), horizon["end"].max()),
-                  _coverage_risk(backtest, nominal)]
+                  _coverage_risk(backtest, nominal), _guard_risk(guard_drops, share)]
     risks = sorted((r for r in candidates if r and r["score"] > 0), key=lambda r: -r["score"])[:_RISKS_SHOWN]
     return PlanSummary(simulated=simulated, horizon_start=pd.Timestamp(horizon["start"].min()),
                        horizon_end=pd.Timestamp(horizon["end"].max()), horizon_buckets=buckets,

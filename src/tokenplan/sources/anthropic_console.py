@@ -21,6 +21,11 @@ older single ``usage_input_tokens_cache_write``    ``cache_write_tokens``
 ``context_window`` are kept as dimensions; ``web_search_count`` is dropped. The export
 has no request count. A date-only ``usage_date_utc`` gives **daily** buckets: run the
 ingestion with ``ingestion.bucket: D`` (the ``anthropic_console`` environment does).
+
+Dates are read by the same rules as any usage file (``tokenplan.schemas.parse_timestamps``)
+but always as UTC: ISO dates as they are, ``01.08.2026`` day-first only when the column
+decides it (a first field above 12 somewhere), else the load stops and asks for
+``ingestion.timestamp_format`` (e.g. ``%d.%m.%Y``).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import re
 
 import pandas as pd
 
-from tokenplan.schemas import InvalidInputError, _fail
+from tokenplan.schemas import InvalidInputError, _fail, parse_timestamps
 
 # The export is a CSV with a header: data row 0 is line 2, as an editor counts.
 FIRST_LINE = 2
@@ -53,8 +58,12 @@ def canonical_header(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
 
 
-def usage_frame(export: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Canonical usage rows from a Console export, or InvalidInputError naming ``source`` and the column."""
+def usage_frame(export: pd.DataFrame, source: str, timestamp_format: str | None = None) -> pd.DataFrame:
+    """Canonical usage rows from a Console export, or InvalidInputError naming ``source`` and the column.
+
+    ``timestamp_format`` (strftime codes, ``ingestion.timestamp_format``) says how dates
+    are written when the column cannot tell (``01.08.2026``: day-first or month-first?).
+    """
     columns = {canonical_header(c): c for c in export.columns}
 
     def pick(names: tuple[str, ...], meaning: str) -> str:
@@ -68,7 +77,9 @@ def usage_frame(export: pd.DataFrame, source: str) -> pd.DataFrame:
 
     out = pd.DataFrame(index=export.index)
     time_column = pick(TIMESTAMP_NAMES, "the bucket date, UTC")
-    out["timestamp"] = _as_utc(export[time_column], source, time_column)
+    # The column says UTC: zone-less dates are UTC whatever ingestion.timezone is.
+    out["timestamp"] = parse_timestamps(export[time_column], source, time_column, "UTC",
+                                        timestamp_format=timestamp_format, first_line=FIRST_LINE)
     out["model"] = export[pick(MODEL_NAMES, "the model id")]
     for dimension in DIMENSIONS:
         if dimension in columns:
@@ -93,12 +104,3 @@ def _numbers(values: pd.Series, source: str) -> pd.Series:
         raise _fail(source, str(values.name), list(values.index[bad]), list(values[bad]), "not a finite number",
                     FIRST_LINE)
     return parsed.astype(float)
-
-
-def _as_utc(values: pd.Series, source: str, column: str) -> pd.Series:
-    """Dates and zone-less times in the export are UTC (the column says so), whatever ``ingestion.timezone`` is."""
-    parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
-    bad = parsed.isna()
-    if bad.any():
-        raise _fail(source, column, list(values.index[bad]), list(values[bad]), "not a parseable date", FIRST_LINE)
-    return parsed

@@ -11,6 +11,7 @@ from tokenplan.ingestion.implausible_values import ImplausibleRule, screen_impla
 from tokenplan.ingestion.request_logs import RequestLogConfig, bucket_request_log, is_request_log, with_quiet_buckets
 from tokenplan.schemas import COUNT_COLUMNS, PEAK_COLUMNS, first_line_of, validate_events, validate_usage
 from tokenplan.ingestion.source_labels import first_line_of_source, source_of
+from tokenplan.ingestion.usage_columns import read_usage_columns
 from tokenplan.ingestion.usage_buckets import (
     complete_grid,
     deduplicate,
@@ -61,6 +62,8 @@ def build_usage_buckets(raw_usage: pd.DataFrame | Table, params: dict[str, Any])
 
 def _bucketed_usage(raw_usage: pd.DataFrame, params: dict[str, Any], source: str,
                     dimensions: list[str]) -> tuple[pd.DataFrame, int]:
+    raw_usage = read_usage_columns(raw_usage, source, kept=tuple(dimensions),
+                                   unused=tuple(params.get("unused_columns") or ()))
     usage = validate_usage(raw_usage, timezone=params["timezone"], source=source,
                            series_columns=("model", *dimensions), timestamp_format=params.get("timestamp_format"))
     # The key is every column that is not a count, so rows that differ in any label (the

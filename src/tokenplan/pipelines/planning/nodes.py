@@ -107,7 +107,7 @@ def backtest_capacity(backtest_predictions: pd.DataFrame, peak_history: pd.DataF
     limits = rate_limits.set_index("model_group")
     history = peak_history[peak_history["level"] == "group"]
     members = _members(group_of_series(backtest_predictions["series"].unique(), rate_limits))
-    # The plan's own method per series (chosen on the tuning folds), on every out-of-sample fold.
+    # The plan's own method per series (the selection rule's), on every out-of-sample fold.
     predictions = backtest_predictions[backtest_predictions["method"] == "chosen"]
     rows = backtest_peaks(predictions, history, limits, members, quantile_columns(training_params["quantiles"]),
                           fe_params["freq"], _peak_model(params))

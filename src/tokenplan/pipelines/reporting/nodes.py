@@ -77,6 +77,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  capacity_report: dict[str, Any] | None = None,
                  routes_report: dict[str, Any] | None = None,
                  suspected_outages: pd.DataFrame | None = None,
+                 guard_drops: pd.DataFrame | None = None,
                  series_shown: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report folder's files: report.md and .html, their figures and the tables they summarise.
 
@@ -101,7 +102,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
     summary = plan_summary(target_series, forecast_totals, cost_forecast, backtest_metrics, prices, names,
                            simulated=bool(usage_is_simulated), drivers=forecast_drivers,
                            capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous_report,
-                           data_source=data_source)
+                           guard_drops=guard_drops, data_source=data_source)
     sections = [r for r in (capacity_report, routes_report) if r]
     figures = {**forecast_plots, "backtest.png": backtest_plot, "drivers.png": drivers_plot,
                "shap_summary.png": shap_plot, **{k: v for r in sections for k, v in r.get("figures", {}).items()}}
@@ -115,7 +116,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         routes_section=(routes_report or {}).get("markdown", ""),
         layout=forecast_layout, selection=model_selection,
         ingestion=ingestion,
-        outages=suspected_outages if fe_params.get("outages") else None,
+        outages=suspected_outages if fe_params.get("outages") else None, guard_drops=guard_drops,
         series_shown=series_shown,
     )
     markdown = render_report(inputs)
@@ -129,6 +130,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         "cost_forecast.csv": cost_forecast,
         "backtest_metrics.csv": backtest_metrics,
         "forecast_drivers.csv": forecast_drivers,
+        **({"guard_drops.csv": guard_drops} if guard_drops is not None and len(guard_drops) else {}),
         **{k: v for r in sections for k, v in r.get("tables", {}).items()},
     }
 

@@ -12,7 +12,8 @@ from tokenplan.forecasting.backtest import score_backtest
 from tokenplan.forecasting.candidates import candidate_points
 from tokenplan.forecasting.features import feature_columns, spec_from_params, with_trend
 from tokenplan.forecasting.forecaster import NoModel, QuantileForecaster, quantile_columns
-from tokenplan.forecasting.method_choice import apply_intervals, backtest_candidates
+from tokenplan.forecasting.method_choice import SelectionRule, apply_intervals, backtest_candidates
+from tokenplan.forecasting.plausibility import GuardSettings, cap_upper_quantiles
 from tokenplan.forecasting.totals import period_totals
 from tokenplan.forecasting.tuning import study_name, tune
 
@@ -55,18 +56,23 @@ def backtest_forecaster(model_input_table: pd.DataFrame, target_series: pd.DataF
                         forecast_layout: dict[str, Any]) -> tuple[pd.DataFrame, dict, dict]:
     """Every candidate's out-of-sample predictions, each method's interval offsets, and the choice per series.
 
-    The trend anchor is the one tuning chose and the method per series the one that
-    won on the tuning folds (``tokenplan.forecasting.method_choice``), so the backtest folds grade
-    exactly what is deployed.
+    The trend anchor is the one tuning chose; the method per series is the ensemble
+    unless one method beats it on strong evidence over every fold
+    (``tokenplan.forecasting.method_choice``); the backtest folds grade that rule out of
+    sample. The guard's drops per fold are kept in the selection (``guard_drops``).
     """
     spec = spec_from_params(fe_params, forecast_layout)
     trend = best_params.get("trend", _default_trend(spec))
     xgb_params = _model_params(best_params, params) if forecast_layout["model"] else None
-    table, chosen, widths = backtest_candidates(with_trend(model_input_table, trend), target_series, spec,
-                                                forecast_layout, params["quantiles"], xgb_params,
-                                                seed=params["seed"], margin=params["selection_margin"])
-    selection = {"trend": trend, "chosen_on": "tuning folds", "tuning_pinball": best_params.get("trend_losses", {}),
-                 "model_trained": bool(forecast_layout["model"]), "methods": chosen}
+    rule = SelectionRule.from_params(params.get("selection"))
+    guard = GuardSettings.from_params(params.get("guard"))
+    table, chosen, widths, drops = backtest_candidates(
+        with_trend(model_input_table, trend), target_series, spec, forecast_layout, params["quantiles"], xgb_params,
+        seed=params["seed"], rule=rule, guard=guard)
+    selection = {"trend": trend, "chosen_on": "all folds", "tuning_pinball": best_params.get("trend_losses", {}),
+                 "model_trained": bool(forecast_layout["model"]), "methods": chosen,
+                 "rule": vars(rule), "guard": vars(guard),
+                 "guard_drops": drops.astype({"origin": str}).to_dict(orient="records")}
     return table, widths, selection
 
 
@@ -93,31 +99,41 @@ def train_forecaster(model_input_table: pd.DataFrame, fe_params: dict[str, Any],
 def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table: pd.DataFrame,
                      target_series: pd.DataFrame, quantile_offsets: dict[str, dict],
                      model_selection: dict[str, Any], fe_params: dict[str, Any], params: dict[str, Any],
-                     forecast_layout: dict[str, Any]) -> pd.DataFrame:
-    """The forecast table: ``series, target, timestamp`` (bucket start, UTC), one column per quantile.
+                     forecast_layout: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The forecast table and the guard's drops (folds and the final origin).
 
-    Every step after the last origin from each series' chosen method, with intervals
-    calibrated on that method's fold errors; ``step`` (buckets after the origin),
-    ``origin`` (the last observed bucket) and ``method`` follow.
+    Forecast: ``series, target, timestamp`` (bucket start, UTC), one column per quantile,
+    every step after the last origin from each series' chosen method (the ensemble where
+    the guard dropped it at this origin), with intervals calibrated on that method's fold
+    errors and the upper quantiles capped at the guard's P90 envelope; ``step`` (buckets
+    after the origin), ``origin`` (the last observed bucket) and ``method`` follow.
+    Drops: one row per candidate the guard dropped, with ``role`` tuning, backtest or final.
     """
     spec = spec_from_params(fe_params, forecast_layout)
+    guard = GuardSettings.from_params(params.get("guard"))
     examples = with_trend(model_input_table, model_selection["trend"])
     origin = examples["origin"].max()
     model = forecaster if isinstance(forecaster, QuantileForecaster) else None
-    points = candidate_points(examples, target_series, origin, spec, forecast_layout["seasons"], model,
-                              labelled_only=False)
+    points, drops = candidate_points(examples, target_series, origin, spec, forecast_layout["seasons"], model,
+                                     labelled_only=False, guard=guard)
     points = points[~np.isfinite(points["y"])]
     keys = points["series"] + "|" + points["target"]
+    available = set(zip(keys, points["method"], strict=True))
     wanted = keys.map(model_selection["methods"]).fillna("ensemble")
+    wanted = wanted.where([(k, m) in available for k, m in zip(keys, wanted, strict=True)], "ensemble")
     rows = points[points["method"] == wanted]
     parts = [apply_intervals(group, quantile_offsets[method], params["quantiles"])
              for method, group in rows.groupby("method")]
-    out = pd.concat(parts, ignore_index=True).rename(columns={"ds": "timestamp"})
+    out = cap_upper_quantiles(pd.concat(parts, ignore_index=True), target_series, origin, spec,
+                              params["quantiles"], guard).rename(columns={"ds": "timestamp"})
     for column in ("timestamp", "origin"):
         out[column] = pd.to_datetime(out[column]).dt.tz_localize("UTC")
     names = quantile_columns(params["quantiles"])
     out = out.sort_values(["series", "target", "timestamp"]).reset_index(drop=True)
-    return out[["series", "target", "timestamp", *names, "step", "origin", "method"]]
+    folds = pd.DataFrame(model_selection.get("guard_drops", []))
+    final = drops.assign(role="final")
+    guard_drops = pd.concat([folds, final.astype({"origin": str})], ignore_index=True)
+    return out[["series", "target", "timestamp", *names, "step", "origin", "method"]], guard_drops
 
 
 def forecast_totals(forecast: pd.DataFrame, backtest_predictions: pd.DataFrame,

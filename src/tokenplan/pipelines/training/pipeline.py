@@ -26,7 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  outputs="forecaster", name="train_forecaster"),
             Node(func=predict_forecast, inputs=["forecaster", "model_input_table", "forecast_history", "quantile_offsets",
                                                "model_selection", fe, tr, lay],
-                 outputs="forecast", name="predict_forecast"),
+                 outputs=["forecast", "guard_drops"], name="predict_forecast"),
             Node(func=forecast_totals, inputs=["forecast", "backtest_predictions", tr],
                  outputs="forecast_totals", name="forecast_totals"),
         ]

@@ -1,0 +1,261 @@
+"""M4 hourly, the public yardstick: the pipeline a user runs, on all 414 series at once.
+
+    .venv/bin/python benchmarks/m4_hourly.py                   # the validation protocol (one kedro run)
+    .venv/bin/python benchmarks/m4_hourly.py --series 40       # the first 40 series, a quick check
+    .venv/bin/python benchmarks/m4_hourly.py --baselines       # also statsforecast MSTL(24, 168) on the same windows
+    .venv/bin/python benchmarks/m4_hourly.py --csv rows.csv    # per-series scores
+
+Data: ``../shared/m4/Hourly-train.csv``, the M4 competition's hourly training file (414
+series of 700 or 960 values; read its README). The benchmark skips cleanly when the
+folder is absent. The official test file judges the method and is never read here: for
+development the last 48 values of each training series are held out and forecast from
+the rest.
+
+Protocol: every series is a workspace of one model (``ingestion.series_dimensions:
+[workspace]``) in one usage CSV (``timestamp, model, workspace, requests``); M4 gives
+no dates, so all series end at the same hour (2026-10-31 23:00 UTC) and no public
+holidays are assumed (``feature_engineering.holiday_country: null``: the dates are
+arbitrary). Then, in a scratch copy of the project::
+
+    kedro run --env usage_csv --params usage_file=PATH,feature_engineering.freq=h,feature_engineering.horizon=48
+
+Scores, as M4 defines them: MASE per series is the MAE of the P50 over the 48 held-out
+hours divided by the in-sample MAE of the lag-24 naive on the history given to the run;
+the table's MASE is the mean over series. Beside it, on the same windows, the seasonal
+naive (the last 24 hours repeated), and with ``--baselines`` statsforecast's
+MSTL(24, 168) on log1p with an AutoETS trend (two cores). Also the share of held-out
+values inside P10-P90, the run's wall time and its peak memory (resident memory of the
+run's whole process tree, sampled every half second). It asserts nothing; the targets
+are printed as pass/fail lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_traffic import RUN_ENV, copy_project, last_error_line  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_CANDIDATES = [ROOT.parent / "shared" / "m4", ROOT.parent.parent / "shared" / "m4"]
+HORIZON = 48
+SEASON = 24
+END = pd.Timestamp("2026-10-31 23:00")
+MODEL_ID = "claude-sonnet-4-5"
+# Published MASE on the official M4 hourly test (Evaluation and Ranks.xlsx), for context.
+PUBLISHED = {"best submission": 0.801, "FFORMA": 0.819, "ES-RNN (winner)": 0.893, "seasonal naive": 1.193}
+TARGET_MASE, TARGET_NAIVE_RATIO, TARGET_COVERAGE = 0.85, 0.75, (0.76, 0.84)
+PARAMETERS = """\
+ingestion:
+  series_dimensions: [workspace]
+feature_engineering:
+  holiday_country: null
+"""
+
+
+def load_training(folder: Path, limit: int | None) -> dict[str, np.ndarray]:
+    """Series id -> values (oldest first) from the training file."""
+    wide = pd.read_csv(folder / "Hourly-train.csv", index_col=0)
+    if limit:
+        wide = wide.iloc[:limit]
+    return {name: row.dropna().to_numpy(dtype=float) for name, row in wide.iterrows()}
+
+
+def usage_table(histories: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The usage CSV: every series a workspace, all ending at ``END``."""
+    frames = []
+    for name, values in histories.items():
+        stamps = pd.date_range(end=END, periods=len(values), freq="h")
+        frames.append(pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%d %H:%M:%S"), "model": MODEL_ID,
+                                    "workspace": name, "requests": values}))
+    return pd.concat(frames, ignore_index=True)
+
+
+class PeakMemory:
+    """Peak resident memory (bytes) of a process and its descendants, sampled in a thread."""
+
+    def __init__(self, pid: int, interval: float = 0.5):
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(self.pid))
+            self._stop.wait(self.interval)
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and all its descendants, read from /proc (Linux)."""
+    parents, rss = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields["PPid"])
+        rss[int(entry.name)] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
+    family, frontier = {pid}, [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier and child not in family]
+        family.update(children)
+        frontier = children
+    return sum(rss.get(member, 0) for member in family)
+
+
+def run_pipeline(usage: pd.DataFrame, keep: bool) -> dict:
+    """One ``kedro run`` on the usage table: status, seconds, peak memory, the forecast."""
+    scratch = Path(tempfile.mkdtemp(prefix="m4_hourly_"))
+    try:
+        copy_project(ROOT, scratch)
+        (scratch / "conf" / "usage_csv" / "parameters.yml").write_text(PARAMETERS)
+        path = scratch / "usage.csv"
+        usage.to_csv(path, index=False)
+        params = f"usage_file={path},feature_engineering.freq=h,feature_engineering.horizon={HORIZON}"
+        command = [str(ROOT / ".venv" / "bin" / "kedro"), "run", "--env", "usage_csv", "--params", params]
+        log = scratch / "run.log"
+        started = time.monotonic()
+        with open(log, "w") as out:
+            process = subprocess.Popen(command, cwd=scratch, env={**os.environ, **RUN_ENV}, stdout=out,
+                                       stderr=subprocess.STDOUT, text=True)
+            with PeakMemory(process.pid) as memory:
+                code = process.wait()
+        seconds = time.monotonic() - started
+        result = {"seconds": seconds, "peak_bytes": memory.peak}
+        if code != 0:
+            return {**result, "status": "refused", "error": last_error_line(log.read_text())}
+        forecast = pd.read_parquet(scratch / "data" / "07_model_output" / "forecast.parquet")
+        reports = sorted((scratch / "data" / "08_reporting").glob("*/report.html"))
+        return {**result, "status": "ok", "forecast": forecast[forecast["target"] == "requests"],
+                "report_bytes": reports[-1].stat().st_size if reports else 0}
+    finally:
+        if keep:
+            print(f"(scratch kept: {scratch})")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def naive_scale(history: np.ndarray) -> float:
+    """M4's MASE denominator: in-sample MAE of the lag-24 naive."""
+    return float(np.mean(np.abs(history[SEASON:] - history[:-SEASON])))
+
+
+def mstl_baseline(histories: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """statsforecast MSTL(24, 168) on log1p with an AutoETS trend: series id -> 48 P50 values."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import MSTL, AutoETS
+
+    frame = pd.concat([pd.DataFrame({"unique_id": name, "ds": pd.date_range(end=END, periods=len(v), freq="h"),
+                                     "y": np.log1p(np.clip(v, 0, None))}) for name, v in histories.items()])
+    model = MSTL(season_length=[24, 168], trend_forecaster=AutoETS(model="ZZN"), alias="mstl")
+    out = StatsForecast(models=[model], freq="h", n_jobs=2).forecast(df=frame, h=HORIZON)
+    return {name: np.expm1(group["mstl"].to_numpy()) for name, group in out.groupby("unique_id")}
+
+
+def score(histories: dict[str, np.ndarray], actuals: dict[str, np.ndarray], run: dict | None,
+          mstl: dict[str, np.ndarray] | None) -> pd.DataFrame:
+    """Per series: MASE of each method (and the pipeline's coverage and chosen method)."""
+    forecasts = {}
+    if run is not None and run["status"] == "ok":
+        table = run["forecast"].sort_values("timestamp")
+        table = table.assign(workspace=table["series"].astype(str).str.split("/").str[-1])
+        forecasts = {name: group for name, group in table.groupby("workspace")}
+    rows = []
+    for name, history in histories.items():
+        actual, scale = actuals[name], naive_scale(history)
+        row = {"series": name, "length": len(history), "scale": scale,
+               "naive_mase": float(np.mean(np.abs(actual - np.resize(history[-SEASON:], HORIZON)))) / scale}
+        if mstl is not None:
+            row["mstl_mase"] = float(np.mean(np.abs(actual - mstl[name]))) / scale
+        group = forecasts.get(name)
+        if group is not None and len(group) == HORIZON:
+            row["pipeline_mase"] = float(np.mean(np.abs(actual - group["p50"].to_numpy()))) / scale
+            row["coverage"] = float(np.mean((actual >= group["p10"].to_numpy()) & (actual <= group["p90"].to_numpy())))
+            row["method"] = str(group["method"].iloc[0]) if "method" in group else "?"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, help="only the first N series (a quick check, not the protocol)")
+    parser.add_argument("--baselines", action="store_true", help="also statsforecast MSTL(24, 168) (about 2 min)")
+    parser.add_argument("--no-pipeline", action="store_true", help="baselines only, no kedro run")
+    parser.add_argument("--csv", help="write the per-series rows here")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch project")
+    parser.add_argument("--data", help="folder with Hourly-train.csv (default ../shared/m4)")
+    args = parser.parse_args()
+    folder = next((f for f in ([Path(args.data)] if args.data else DATA_CANDIDATES) if f.is_dir()), None)
+    if folder is None:
+        print("skipped: no ../shared/m4 folder with Hourly-train.csv")
+        return 0
+    series = load_training(folder, args.series)
+    histories = {name: values[:-HORIZON] for name, values in series.items()}
+    actuals = {name: values[-HORIZON:] for name, values in series.items()}
+    print(f"M4 hourly validation: {len(series)} series, last {HORIZON} values of each held out")
+    run = None
+    if not args.no_pipeline:
+        run = run_pipeline(usage_table(histories), args.keep)
+        print(f"kedro run: {run['status']} in {run['seconds']:.0f} s wall "
+              f"({run['seconds'] / 60:.1f} min), peak memory {run['peak_bytes'] / 2**30:.2f} GB"
+              + (f", report.html {run.get('report_bytes', 0) / 2**20:.1f} MB" if run["status"] == "ok" else ""))
+        if run["status"] != "ok":
+            print(f"  error: {run['error']}")
+    mstl = None
+    if args.baselines:
+        started = time.monotonic()
+        mstl = mstl_baseline(histories)
+        print(f"MSTL baseline fitted in {time.monotonic() - started:.0f} s")
+    rows = score(histories, actuals, run, mstl)
+    if args.csv:
+        rows.to_csv(args.csv, index=False)
+    print("\n| method | MASE (mean over series) | P10-P90 coverage |\n|---|---|---|")
+    naive = rows["naive_mase"].mean()
+    if "pipeline_mase" in rows:
+        scored = rows["pipeline_mase"].notna().sum()
+        print(f"| tokenplan ({scored} of {len(rows)} series) | {rows['pipeline_mase'].mean():.3f} | "
+              f"{rows['coverage'].mean():.1%} |")
+    print(f"| seasonal naive (lag 24) | {naive:.3f} | - |")
+    if mstl is not None:
+        print(f"| statsforecast MSTL(24, 168), AutoETS trend | {rows['mstl_mase'].mean():.3f} | - |")
+    print("\nPublished, on the official test (not this validation): "
+          + ", ".join(f"{name} {value:.3f}" for name, value in PUBLISHED.items()))
+    if "pipeline_mase" in rows:
+        print("methods chosen: " + ", ".join(f"{m} ({n})" for m, n in rows["method"].value_counts().items()))
+        mase, coverage = rows["pipeline_mase"].mean(), rows["coverage"].mean()
+        checks = [(mase <= TARGET_MASE, f"MASE {mase:.3f} <= {TARGET_MASE}"),
+                  (mase <= TARGET_NAIVE_RATIO * naive,
+                   f"MASE {mase:.3f} <= {TARGET_NAIVE_RATIO} x the seasonal naive's {naive:.3f} "
+                   f"(= {TARGET_NAIVE_RATIO * naive:.3f}; ratio {mase / naive:.3f})"),
+                  (TARGET_COVERAGE[0] <= coverage <= TARGET_COVERAGE[1],
+                   f"coverage {coverage:.1%} within {TARGET_COVERAGE[0]:.0%}-{TARGET_COVERAGE[1]:.0%}"),
+                  (run["seconds"] < 20 * 60, f"wall {run['seconds'] / 60:.1f} min < 20 min"),
+                  (run["peak_bytes"] < 8 * 2**30, f"peak memory {run['peak_bytes'] / 2**30:.2f} GB < 8 GB")]
+        for passed, text in checks:
+            print(f"[{'PASS' if passed else 'FAIL'}] {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,212 @@
+"""The plausibility guard: an envelope every candidate forecast must stay inside.
+
+A forecast a planner sees must be plausible against the history it came from. Before a
+candidate can be chosen, combined, or turned into totals, peaks and costs, its P50 at
+every step must lie inside an envelope built from that series' own history up to the
+origin (no future value is read):
+
+- **base**: per phase of the season, the larger of the highest value at that phase in
+  the last ``recent_seasons`` seasons and the highest recent season mean; below, the
+  smaller of the lowest value at that phase and the lowest recent season mean;
+- **evidenced growth** ``g(s)``: the largest rise (fall, for the lower bound) of one
+  season mean over another at most ``s`` seasons later anywhere in the history, where
+  ``s`` is how many seasons ahead the step lies; a span longer than the history is
+  bounded by the largest change the whole history shows (no compounding beyond it);
+- **stated event effects**: a planned launch the planner sized at x1.5 lifts the bound
+  by 1.5 at the times it covers;
+- ``upper = p50_multiple * base * g(s) * effect``, ``lower = low / (lower_divisor * g_down(s))``
+  (looser below: a holiday or a learned calendar dip legitimately forecasts a bucket
+  well under the recent same-phase lows, while an explosion is the failure seen).
+
+A candidate with any step outside is dropped for that series at that origin, and the
+drop is recorded (``dropped``): the method section and the risks list name it. The
+seasonal naive, which repeats the history, stays inside by construction, so every
+series always keeps a candidate. The P90 is capped at ``p90_multiple * base * g(s) *
+effect``: an interval past the backtested window may widen, but never to a daily P90
+hundreds of times the busiest day the history holds.
+
+Why an envelope and not only a better trend: an MSTL with an exponential AutoETS trend
+fitted in log space on seven weeks of bursty hours forecast 216,000 requests in an
+hour whose history maximum was 33,000; a tree model or a combination inherits such a
+member. Evidenced growth keeps a real ramp (a model adopted a month ago that doubles
+every week is allowed to keep doubling at the rate the history shows).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.forecasting.settings import FromParams
+
+__all__ = ["GuardSettings", "cap_upper_quantiles", "envelope", "guard_candidates"]
+
+
+@dataclass(frozen=True)
+class GuardSettings(FromParams):
+    """The guard's parameters (``training.guard`` in ``parameters_training.yml``)."""
+
+    section: ClassVar[str] = "training.guard"
+
+    recent_seasons: int = 4
+    p50_multiple: float = 1.5
+    p90_multiple: float = 3.0
+    lower_divisor: float = 5.0
+    min_window: int = 28
+    # MSTL's trend (AutoETS on log1p) may be undamped only for a series observed this many
+    # weekly seasons; a shorter history gets a damped trend (a few seasons cannot support
+    # an exponential trend in log space).
+    undamped_trend_seasons: int = 12
+
+
+
+def _history_grid(series: pd.DataFrame, origin: pd.Timestamp, freq: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Keys (``series, target``) and their values on a complete grid ending at ``origin`` (NaN: missing)."""
+    history = series[series["ds"] <= origin]
+    keys = history[["series", "target"]].drop_duplicates().astype(str).sort_values(["series", "target"])
+    keys = keys.reset_index(drop=True)
+    start = history["ds"].min() if len(history) else origin
+    times = pd.date_range(start, origin, freq=freq)
+    wide = history.astype({"series": str, "target": str}).pivot_table(
+        index=["series", "target"], columns="ds", values="y", aggfunc="first", dropna=False)
+    wide = wide.reindex(pd.MultiIndex.from_frame(keys)).reindex(columns=times)
+    return keys, wide.to_numpy(dtype=float)
+
+
+def _blocks(values: np.ndarray, size: int) -> np.ndarray:
+    """Values cut into whole blocks of ``size`` ending at the last column: (keys, blocks, size), oldest first."""
+    count = values.shape[1] // size
+    return values[:, values.shape[1] - count * size:].reshape(values.shape[0], count, size)
+
+
+def _nan(function, array: np.ndarray, axis) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing phase or block
+        return function(array, axis=axis)
+
+
+def _growth(means: np.ndarray, spans: np.ndarray, rising: bool) -> np.ndarray:
+    """``g(s)`` per key and span: the largest rise (or fall) of a block mean over at most ``s`` blocks.
+
+    In log1p, so a zero block does not make the ratio infinite. A span longer than the
+    history is bounded by the largest change the whole history shows: compounding it
+    further would be an exponential trend the history cannot support.
+    """
+    logs = np.log1p(means)
+    n = logs.shape[1]
+    out = np.ones((logs.shape[0], len(spans)))
+    if n < 2:
+        return out
+    best = np.zeros((logs.shape[0], n))  # best[:, d]: largest log change over spans up to d blocks
+    for d in range(1, n):
+        change = logs[:, d:] - logs[:, :-d]
+        change = change if rising else -change
+        step_best = np.nan_to_num(_nan(np.nanmax, change, axis=1), nan=0.0)
+        best[:, d] = np.maximum(best[:, d - 1], np.maximum(step_best, 0.0))
+    for j, span in enumerate(spans):
+        out[:, j] = np.exp(best[:, min(int(span), n - 1)])
+    return out
+
+
+def envelope(series: pd.DataFrame, origin: pd.Timestamp, rows: pd.DataFrame, season: int, freq: str,
+             settings: GuardSettings) -> pd.DataFrame:
+    """``rows`` (``series, target, step`` [, ``stated_effect``]) with ``lower``, ``upper`` and ``upper_p90``.
+
+    Bounds from the history of ``series`` (long ``series, target, ds, y``) up to ``origin``
+    (see the module docstring). A series with no observed history gets no bound (NaN).
+    """
+    keys, values = _history_grid(series, origin, freq)
+    period = max(int(season), 1)
+    window = max(settings.recent_seasons * period, settings.min_window)
+    window = int(np.ceil(window / period)) * period
+    recent = _blocks(values[:, -window:] if values.shape[1] >= window else values, period)
+    phase_high = _nan(np.nanmax, recent, axis=1)                      # (keys, period)
+    phase_low = _nan(np.nanmin, recent, axis=1)
+    # Season means for the level and for growth: a block under half observed is unknown.
+    growth_block = period if period > 1 else 7
+    blocks = _blocks(values, growth_block)
+    observed = np.isfinite(blocks).sum(axis=2)
+    means = np.where(observed * 2 >= growth_block, _nan(np.nanmean, blocks, axis=2), np.nan)
+    recent_means = means[:, -max(1, window // growth_block):]
+    high_mean = _nan(np.nanmax, recent_means, axis=1)
+    low_mean = _nan(np.nanmin, recent_means, axis=1)
+
+    out = rows.copy()
+    index = pd.MultiIndex.from_frame(keys)
+    position = index.get_indexer(pd.MultiIndex.from_arrays([out["series"].astype(str), out["target"].astype(str)]))
+    steps = out["step"].to_numpy(dtype=int)
+    phase = (steps - 1) % period
+    spans = np.maximum(1, np.ceil(steps / growth_block)).astype(int)
+    unique_spans, span_index = np.unique(spans, return_inverse=True)
+    rise = _growth(means, unique_spans, rising=True)
+    fall = _growth(means, unique_spans, rising=False)
+    known = position >= 0
+    safe = np.where(known, position, 0)
+    high = np.fmax(phase_high[safe, phase], high_mean[safe])
+    low = np.fmin(phase_low[safe, phase], low_mean[safe])
+    stated = out["stated_effect"].to_numpy(dtype=float) if "stated_effect" in out else np.zeros(len(out))
+    stated = np.nan_to_num(stated)
+    grow_up = rise[safe, span_index] * np.exp(np.maximum(stated, 0.0))
+    grow_down = fall[safe, span_index] * np.exp(np.maximum(-stated, 0.0))
+    out["upper"] = np.where(known, settings.p50_multiple * high * grow_up, np.nan)
+    out["upper_p90"] = np.where(known, settings.p90_multiple * high * grow_up, np.nan)
+    out["lower"] = np.where(known, low / (settings.lower_divisor * grow_down), np.nan)
+    return out
+
+
+def guard_candidates(points: pd.DataFrame, series: pd.DataFrame, origin: pd.Timestamp, season: int, freq: str,
+                     settings: GuardSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``points`` without the candidates that leave the envelope, and the drops.
+
+    ``points`` is the long ``series, target, ds, step, method, point`` table of one
+    origin (``tokenplan.forecasting.candidates``). A method with any step outside the
+    envelope loses all its rows for that series and target. The drops table has one row
+    per dropped (series, target, method): ``origin``, ``side`` (above or below), the
+    ``step`` of the worst excess, the ``point`` there and its ``bound``, and ``ratio``
+    (point over bound for above, bound over point for below).
+    """
+    bounded = envelope(series, origin, points, season, freq, settings)
+    point = bounded["point"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        above = np.where(point > bounded["upper"] * (1 + 1e-9), point / bounded["upper"], 0.0)
+        below = np.where(point < bounded["lower"] * (1 - 1e-9), bounded["lower"] / np.maximum(point, 1e-12), 0.0)
+    bounded["excess"] = np.nan_to_num(np.maximum(above, below))
+    bounded["side"] = np.where(above >= below, "above", "below")
+    outside = bounded[bounded["excess"] > 0]
+    columns = ["series", "target", "origin", "method", "side", "step", "point", "bound", "ratio"]
+    if outside.empty:
+        return points, pd.DataFrame(columns=columns)
+    worst = outside.loc[outside.groupby(["series", "target", "method"], observed=True)["excess"].idxmax()]
+    drops = pd.DataFrame({
+        "series": worst["series"].astype(str).to_numpy(), "target": worst["target"].astype(str).to_numpy(),
+        "origin": origin, "method": worst["method"].to_numpy(), "side": worst["side"].to_numpy(),
+        "step": worst["step"].to_numpy(), "point": worst["point"].to_numpy(),
+        "bound": np.where(worst["side"] == "above", worst["upper"], worst["lower"]),
+        "ratio": worst["excess"].to_numpy()})
+    dropped = pd.MultiIndex.from_frame(drops[["series", "target", "method"]])
+    mine = pd.MultiIndex.from_arrays([points["series"].astype(str), points["target"].astype(str), points["method"]])
+    return points[~mine.isin(dropped)].reset_index(drop=True), drops[columns]
+
+
+def cap_upper_quantiles(rows: pd.DataFrame, series: pd.DataFrame, origin: pd.Timestamp, spec, quantiles: list[float],
+                        settings: GuardSettings) -> pd.DataFrame:
+    """``rows`` with every quantile above the median capped at the P90 envelope (never below the median).
+
+    ``rows``: ``series, target, step`` [, ``stated_effect``] and one column per quantile
+    (``tokenplan.forecasting.forecaster.quantile_columns``); ``spec`` gives season and freq.
+    """
+    from tokenplan.forecasting.forecaster import quantile_columns
+
+    names = quantile_columns(quantiles)
+    middle = names[int(np.argmin(np.abs(np.asarray(quantiles) - 0.5)))]
+    bounded = envelope(series, origin, rows, spec.season, spec.freq, settings)
+    cap = np.fmax(bounded["upper_p90"].to_numpy(), rows[middle].to_numpy())
+    out = rows.copy()
+    for name, q in zip(names, quantiles, strict=True):
+        if q > 0.5:
+            out[name] = np.fmin(out[name].to_numpy(), cap)
+    return out

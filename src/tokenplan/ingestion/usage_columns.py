@@ -1,0 +1,162 @@
+"""The columns of a bucketed usage file, read by name: certain aliases renamed, doubtful ones refused.
+
+A count the reader does not know is not silently left out: a file whose input is in
+``prompt_tokens`` would otherwise be planned without its input tokens, and its cost
+would drop without a word. So, before validation:
+
+- a header that is a canonical name once trimmed and lower-cased (``Input Tokens``),
+  or another tool's name for the very same count (Anthropic's
+  ``cache_read_input_tokens``, OpenAI's ``completion_tokens`` and
+  ``num_model_requests``), is renamed, and the log says so;
+- a count-like column whose meaning differs from every canonical column
+  (``prompt_tokens`` and ``input_tokens`` in OpenAI's exports include cached tokens;
+  ``total_tokens`` mixes input and output) stops the run with the fix;
+- any other count-like column (its name says tokens, requests, calls or count, and it
+  holds numbers) stops the run with a "did you mean", unless
+  ``ingestion.unused_columns`` lists it;
+- a missing ``timestamp`` or ``model`` names the column that probably holds it, or,
+  for a file that is another source's layout, the environment that reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pandas as pd
+
+from tokenplan.schemas import COUNT_COLUMNS, PEAK_COLUMNS, InvalidInputError
+from tokenplan.sources.anthropic_console import canonical_header
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CERTAIN_ALIASES", "read_usage_columns"]
+
+REQUIRED = ("timestamp", "model")
+CANONICAL = (*REQUIRED, *COUNT_COLUMNS, *PEAK_COLUMNS)
+
+# Other tools' names for exactly the canonical count (compared after canonical_header).
+CERTAIN_ALIASES = {
+    "cache_creation_input_tokens": "cache_write_tokens",  # Anthropic Messages API usage
+    "cache_write_input_tokens": "cache_write_tokens",
+    "cache_read_input_tokens": "cache_read_tokens",       # Anthropic Messages API usage
+    "completion_tokens": "output_tokens",                 # OpenAI, LiteLLM (reasoning included, as billed)
+    "num_model_requests": "requests",                     # OpenAI organization usage API
+    "n_requests": "requests",
+    "num_requests": "requests",
+    "number_of_requests": "requests",
+    "request_count": "requests",
+    "requests_count": "requests",
+}
+
+_CACHED = ("holds cache reads: rename it to cache_read_tokens, and make input_tokens exclude them (OpenAI's "
+           "prompt_tokens and input_tokens include cached tokens)")
+# Names that look canonical but mean something else: what to do instead.
+DOUBTFUL = {
+    "prompt_tokens": ("did you mean input_tokens? input_tokens is the uncached input, while OpenAI's and "
+                      "LiteLLM's prompt_tokens include cache reads (and writes): rename it to input_tokens if "
+                      "it holds no cached tokens, else give prompt_tokens minus the cached tokens as "
+                      "input_tokens and the cached tokens as cache_read_tokens"),
+    "input_cached_tokens": f"did you mean cache_read_tokens? OpenAI's input_cached_tokens {_CACHED}",
+    "cached_tokens": f"did you mean cache_read_tokens? If it {_CACHED}",
+    "cached_input_tokens": f"did you mean cache_read_tokens? If it {_CACHED}",
+    "total_tokens": ("input and output together cannot be priced or rate-limited (they are apart): give "
+                     "input_tokens and output_tokens instead and drop total_tokens"),
+    "reasoning_tokens": ("OpenAI counts reasoning inside completion_tokens (output_tokens here): drop it if "
+                         "output_tokens already includes it"),
+}
+
+# A name that says it counts something: tokens, requests, calls, a count (an id does not count).
+_COUNT_LIKE = re.compile(r"^(?!.*_ids?$)(?:.*(^|_)(tokens?|requests?|calls?|count|cnt)(_|$)|(n|num)_)")
+
+# Where a missing required column probably is, by header (compared after canonical_header).
+LIKELY_NAMES = {
+    "timestamp": ("date", "time", "datetime", "ts", "day", "hour", "period", "bucket", "bucket_start",
+                  "start_time", "starttime", "start", "created", "created_at", "timestamp_utc", "date_utc",
+                  "usage_date", "usage_date_utc", "time_utc", "datetime_utc", "event_time", "window_start"),
+    "model": ("model_name", "model_id", "model_version", "engine", "deployment", "model_group", "llm"),
+}
+
+# Headers of other sources' layouts, and the environment that reads them.
+CONSOLE_MARKERS = {"usage_date_utc", "usage_input_tokens_no_cache", "usage_output_tokens"}
+REQUEST_LOG_MARKERS = {"starttime", "endtime", "request_id", "spend"}
+
+
+def read_usage_columns(usage: pd.DataFrame, source: str, kept: tuple[str, ...] = (),
+                       unused: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``usage`` with canonical column names, or InvalidInputError naming the file, the column and the fix.
+
+    ``kept`` are columns the run reads as they are (series dimensions); ``unused`` are
+    count-like columns the user has chosen to leave out (``ingestion.unused_columns``).
+    """
+    headers = {column: canonical_header(column) for column in usage.columns}
+    renames = {}
+    for column, header in headers.items():
+        if column in CANONICAL or column in kept:
+            continue
+        target = header if header in CANONICAL else CERTAIN_ALIASES.get(header)
+        if target is not None:
+            renames[column] = target
+    _require(usage.rename(columns=renames), source, kept)  # first: another source's layout is named as such
+    _refuse_duplicates(usage, renames, source)
+    reasons = {}
+    for column, header in headers.items():
+        if column in renames or column in CANONICAL or column in kept or column in unused:
+            continue
+        if header in DOUBTFUL:
+            reasons[column] = DOUBTFUL[header]
+        elif _COUNT_LIKE.search(header) and _numeric(usage[column]):
+            reasons[column] = f"did you mean one of {list(COUNT_COLUMNS)}? Rename it to the count it holds"
+    if reasons:
+        column, reason = next(iter(reasons.items()))
+        others = f" (also not read: {list(reasons)[1:]})" if len(reasons) > 1 else ""
+        raise InvalidInputError(
+            f"{source}: column '{column}' looks like a count but is not read: {reason}; or list it in "
+            f"ingestion.unused_columns to leave it out{others}")
+    for column, target in renames.items():
+        logger.info("%s: column '%s' read as %s", source, column, target)
+    return usage.rename(columns=renames)
+
+
+def _refuse_duplicates(usage: pd.DataFrame, renames: dict[str, str], source: str) -> None:
+    by_target: dict[str, list[str]] = {}
+    for column, target in renames.items():
+        by_target.setdefault(target, []).append(column)
+    for target, columns in by_target.items():
+        both = ([target] if target in usage.columns else []) + columns
+        if len(both) > 1:
+            raise InvalidInputError(
+                f"{source}: columns {both} would all be read as {target}: keep one (drop or rename the others)")
+
+
+def _numeric(values: pd.Series) -> bool:
+    present = values.dropna()
+    if present.empty:
+        return True  # an empty count column is still a count the file meant to give
+    return bool(pd.to_numeric(present, errors="coerce").notna().all())
+
+
+def _require(usage: pd.DataFrame, source: str, kept: tuple[str, ...]) -> None:
+    headers = {canonical_header(c) for c in usage.columns}
+    for column in (*REQUIRED, *kept):
+        if column in usage.columns:
+            continue
+        found = f"(columns found: {list(usage.columns)})"
+        if headers & CONSOLE_MARKERS:
+            folder = "file" in (usage.index.names or [])
+            how = ("--params usage_format=tokenplan.datasets.AnthropicConsoleCSVDataset" if folder
+                   else "--env anthropic_console --params usage_file=PATH")
+            raise InvalidInputError(
+                f"{source}: this is an Anthropic Console usage export, not a bucketed usage file: read it with "
+                f"{how} {found}")
+        if len(headers & REQUEST_LOG_MARKERS) >= 2:
+            raise InvalidInputError(
+                f"{source}: required column '{column}' is missing, and this looks like a request-level log "
+                f"(one row per call): read it with --env request_log --params request_log_file=PATH,"
+                f"request_log_format=csv (the column map is ingestion.request_log) {found}")
+        likely = [c for c in usage.columns if canonical_header(c) in LIKELY_NAMES.get(column, ())]
+        if likely:
+            raise InvalidInputError(
+                f"{source}: required column '{column}' is missing: did you mean '{likely[0]}'? Rename it to "
+                f"{column} {found}")
+        raise InvalidInputError(f"{source}: required column '{column}' is missing {found}")
