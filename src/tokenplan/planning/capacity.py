@@ -18,8 +18,10 @@ series) and metric:
 
 4. **Calibration.** The capacity backtest (``tokenplan.planning.capacity_backtest``)
    compares the realised peaks of held-out days, months and whole windows with this
-   simulation and gives, per window kind, multipliers that make P50 and P90 hit their
-   levels there (split-conformal); the plan applies them.
+   simulation and fits one correction of the draws (:class:`PeakCalibration`: a level
+   and the spread of the shared error). It multiplies each draw as a whole, before any
+   window's peak is taken, so one quantile is consistent across windows: a month's P90
+   is never above its horizon's, nor a day's above its month's.
 
 A limit is crossed on the first day whose P50 (or P90) busiest minute exceeds it.
 After the horizon, a log-linear fit to the weekly highs of the daily P50 and P90 peaks
@@ -31,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -51,15 +53,17 @@ MIN_FIT_WEEKS = 6
 __all__ = [
     "MIN_FIT_WEEKS",
     "PLAN_COLUMNS",
+    "PeakCalibration",
+    "PeakDraws",
     "PeakModel",
     "bucket_peak_draws",
     "Window",
     "day_quantiles",
     "extrapolated_crossing",
-    "factors_for",
     "first_crossing",
     "plan_rows",
     "window_kind",
+    "window_peaks",
     "window_quantiles",
     "windows",
 ]
@@ -103,8 +107,9 @@ def driver_quantiles(forecast: pd.DataFrame, series: Sequence[str], metric: str,
     return rows.assign(ds=ds).groupby("ds")[list(quantile_names)].sum().sort_index()
 
 
-def _total_draws(quantiles: pd.DataFrame, n_draws: int, rho: float, rng: np.random.Generator) -> np.ndarray:
-    """Bucket totals, shape (draws, buckets), reproducing the forecast's quantiles."""
+def _total_draws(quantiles: pd.DataFrame, n_draws: int, rho: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Bucket totals, shape (draws, buckets), reproducing the forecast's quantiles, and each draw's shared score."""
     names = list(quantiles.columns)
     levels = _levels(names)
     mid = names[int(np.argmin(np.abs(np.asarray(levels) - 0.5)))]
@@ -113,9 +118,10 @@ def _total_draws(quantiles: pd.DataFrame, n_draws: int, rho: float, rng: np.rand
     spread_hi = (np.log(np.clip(quantiles[names[-1]].to_numpy(float), 1e-9, None)) - log_mid) / z_hi
     spread_lo = (log_mid - np.log(np.clip(quantiles[names[0]].to_numpy(float), 1e-9, None))) / -z_lo
     n = len(quantiles)
-    z = rho * rng.standard_normal((n_draws, 1)) + np.sqrt(1 - rho**2) * rng.standard_normal((n_draws, n))
+    common = rng.standard_normal(n_draws)
+    z = rho * common[:, None] + np.sqrt(1 - rho**2) * rng.standard_normal((n_draws, n))
     spread = np.where(z > 0, np.clip(spread_hi, 0, None), np.clip(spread_lo, 0, None))
-    return np.exp(log_mid + z * spread)
+    return np.exp(log_mid + z * spread), common
 
 
 def _ratio_keys(ds: pd.DatetimeIndex, freq: str) -> np.ndarray:
@@ -138,16 +144,51 @@ def _ratio_draws(history: pd.DataFrame, ds: pd.DatetimeIndex, freq: str, weeks: 
     return out
 
 
+class PeakDraws(NamedTuple):
+    """Simulated per-minute peaks of every bucket and the shared error score of each draw."""
+
+    peaks: np.ndarray   # (draws, buckets)
+    common: np.ndarray  # (draws,): the standard-normal error every bucket of the draw shares
+
+
 def bucket_peak_draws(quantiles: pd.DataFrame, ratio_history: pd.DataFrame, freq: str, model: PeakModel,
-                      rng: np.random.Generator) -> np.ndarray:
-    """Simulated per-minute peaks, shape (draws, buckets of ``quantiles``' index).
+                      rng: np.random.Generator) -> PeakDraws:
+    """Simulated per-minute peaks, shape (draws, buckets of ``quantiles``' index), and each draw's shared score.
 
     ``ratio_history``: ``ds, ratio`` of the unit and metric (from ``forecast_bucket_peaks``).
     """
-    totals = _total_draws(quantiles, model.n_draws, model.error_correlation, rng)
+    totals, common = _total_draws(quantiles, model.n_draws, model.error_correlation, rng)
     ratios = _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks,
                           model.n_draws, rng)
-    return totals / bucket_minutes(freq) * ratios
+    return PeakDraws(totals / bucket_minutes(freq) * ratios, common)
+
+
+@dataclass(frozen=True)
+class PeakCalibration:
+    """The correction the capacity backtest fits to the simulated draws: ``level * exp(spread * common)``.
+
+    One factor per draw, the same for every bucket of it: a draw's busiest minute over a
+    window is still the highest of its buckets, so a window's calibrated P50 (P90) is never
+    below any of its sub-windows'. ``level`` corrects a bias of the simulated peaks;
+    ``spread`` widens (> 0) or narrows (< 0) the error the buckets share.
+    """
+
+    level: float = 1.0
+    spread: float = 0.0
+
+    @classmethod
+    def from_mapping(cls, entry: Mapping[str, Any] | None) -> PeakCalibration:
+        """The calibration stored in ``capacity_calibration`` (identity when absent)."""
+        entry = entry or {}
+        return cls(float(entry.get("level", 1.0)), float(entry.get("spread", 0.0)))
+
+    def factors(self, common: np.ndarray) -> np.ndarray:
+        """The multiplier of each draw."""
+        return self.level * np.exp(self.spread * np.asarray(common, float))
+
+    def apply(self, draws: PeakDraws) -> np.ndarray:
+        """Calibrated peaks, shape (draws, buckets)."""
+        return draws.peaks * self.factors(draws.common)[:, None]
 
 
 def first_crossing(ds: pd.DatetimeIndex, values: np.ndarray, limit: float) -> pd.Timestamp:
@@ -208,43 +249,37 @@ def window_kind(period: pd.Series) -> np.ndarray:
     return np.where(period == "horizon", "horizon", np.where(period.str.len() > 7, "day", "month"))
 
 
-def factors_for(calibration: Mapping[str, Mapping[str, float]] | None, kind: str) -> tuple[float, float]:
-    """The (P50, P90) multipliers the capacity backtest calibrated for a window kind (1, 1 if none)."""
-    entry = (calibration or {}).get(kind) or {}
-    return float(entry.get("p50", 1.0)), float(entry.get("p90", 1.0))
+def window_peaks(peaks: np.ndarray, ds: pd.DatetimeIndex, window: Window) -> np.ndarray:
+    """Each draw's busiest minute inside ``window``, shape (draws,)."""
+    return peaks[:, np.asarray((ds >= window.start) & (ds <= window.end))].max(axis=1)
 
 
-def window_quantiles(draws: np.ndarray, ds: pd.DatetimeIndex, window: Window,
-                     calibration: Mapping[str, Mapping[str, float]] | None) -> tuple[float, float]:
-    """Calibrated P50 and P90 of the busiest bucket in ``window``."""
-    inside = np.asarray((ds >= window.start) & (ds <= window.end))
-    peak = draws[:, inside].max(axis=1)
-    c50, c90 = factors_for(calibration, window.kind)
-    p50 = c50 * float(np.quantile(peak, 0.5))
-    return p50, max(c90 * float(np.quantile(peak, 0.9)), p50)  # multipliers fitted apart must not cross
+def window_quantiles(peaks: np.ndarray, ds: pd.DatetimeIndex, window: Window) -> tuple[float, float]:
+    """P50 and P90 of the busiest minute in ``window`` (``peaks``: calibrated draws)."""
+    peak = window_peaks(peaks, ds, window)
+    return float(np.quantile(peak, 0.5)), float(np.quantile(peak, 0.9))
 
 
-def day_quantiles(draws: np.ndarray, ds: pd.DatetimeIndex,
-                  calibration: Mapping[str, Mapping[str, float]] | None) -> pd.DataFrame:
-    """Per day: ``ds`` (the day), calibrated ``p50`` and ``p90`` of its busiest minute."""
+def day_quantiles(peaks: np.ndarray, ds: pd.DatetimeIndex) -> pd.DataFrame:
+    """Per day: ``ds`` (the day), ``p50`` and ``p90`` of its busiest minute."""
     days = [w for w in windows(ds) if w.kind == "day"]
-    values = np.array([window_quantiles(draws, ds, w, calibration) for w in days]).reshape(-1, 2)
+    values = np.array([window_quantiles(peaks, ds, w) for w in days]).reshape(-1, 2)
     return pd.DataFrame({"ds": [w.start for w in days], "p50": values[:, 0], "p90": values[:, 1]})
 
 
-def plan_rows(draws: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: PeakModel,
-              calibration: Mapping[str, Mapping[str, float]] | None = None) -> tuple[list[dict], pd.DataFrame]:
+def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float,
+              model: PeakModel) -> tuple[list[dict], pd.DataFrame]:
     """One row per period (months, then ``horizon``) and the per-day quantiles they use.
 
-    Rows hold the peak P50/P90, ``headroom_p90`` (the share of the limit left above the
-    P90 peak; negative: over) and the first day whose P50 (P90) busiest minute exceeds
-    the limit. ``calibration``: per window kind, multipliers from the capacity backtest.
+    ``peaks``: the calibrated draws. Rows hold the peak P50/P90, ``headroom_p90`` (the
+    share of the limit left above the P90 peak; negative: over) and the first day whose
+    P50 (P90) busiest minute exceeds the limit.
     """
-    daily = day_quantiles(draws, ds, calibration)
+    daily = day_quantiles(peaks, ds)
     day_index = pd.DatetimeIndex(daily["ds"])
     rows = []
     for window in windows(ds, days=False):
-        p50, p90 = window_quantiles(draws, ds, window, calibration)
+        p50, p90 = window_quantiles(peaks, ds, window)
         inside = np.asarray((day_index >= window.start.normalize()) & (day_index <= window.end))
         row = {"period": window.period, "start": window.start, "end": window.end, "p50": p50, "p90": p90,
                "limit": limit, "headroom_p90": (limit - p90) / limit if np.isfinite(limit) else np.nan,
@@ -270,7 +305,7 @@ def unit_rng(seed: int, *names: str) -> np.random.Generator:
 def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.DataFrame,
                     members: Mapping[str, list[str]], quantile_names: Sequence[str], freq: str,
                     model: PeakModel, time_column: str = "timestamp",
-                    calibration: Mapping[str, Mapping[str, float]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    calibration: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The capacity plan (:data:`PLAN_COLUMNS`) and the per-day peak quantiles of every unit.
 
     ``members``: unit -> its series; ``limits`` indexed by unit (``rpm``, ``itpm``,
@@ -285,11 +320,12 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
             if quantiles.empty or not np.isfinite(history["ratio"]).any():
                 continue
             draws = bucket_peak_draws(quantiles, history, freq, model, unit_rng(model.seed, unit, metric))
+            peaks = PeakCalibration.from_mapping(calibration).apply(draws)
             ds = pd.DatetimeIndex(quantiles.index)
             limit = float(limits.loc[unit, metric]) if unit in limits.index and metric in limits else np.nan
             recent = history[history["ds"] > history["ds"].max() - pd.Timedelta(weeks=model.ratio_weeks)]
             method = "measured" if recent["measured"].all() else "assumed"
-            rows, daily = plan_rows(draws, ds, limit, model, calibration)
+            rows, daily = plan_rows(peaks, ds, limit, model)
             plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row} for row in rows]
             buckets.append(daily.assign(model_group=unit, metric=metric, limit=limit))
     plan_frame = pd.DataFrame(plan, columns=list(PLAN_COLUMNS))

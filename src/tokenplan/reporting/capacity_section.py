@@ -104,16 +104,26 @@ def _backtest_text(backtest: pd.DataFrame, calibration: Mapping[str, Any]) -> st
         "metric": summary["metric"].str.upper(), "window": summary["window"], "windows": summary["windows"],
         "under P50": summary["under_p50"].map(percent), "under P90": summary["under_p90"].map(percent),
         "under P50, raw": summary["under_p50_raw"].map(percent), "under P90, raw": summary["under_p90_raw"].map(percent),
+        "P90 at most 2x the realised peak": summary["p90_within_2x"].map(percent),
     }))
     folds = backtest["origin"].nunique()
-    factors = "; ".join(f"{kind}: P50 x{entry['p50']:.2f}, P90 x{entry['p90']:.2f} (from {entry['windows']} "
-                        f"{entry['from']} windows)" for kind, entry in calibration.items()) or "none (too few windows)"
     return (f"On {folds} held-out windows of history (the training backtest's folds: the out-of-sample forecast "
             f"of totals, ratios seen up to each origin), the realised busiest minute of each day, each month and "
             f"each whole window against the peak forecast made at the origin. A calibrated forecast has about "
-            f"50% under P50 and 90% under P90. \"Raw\" is the simulation alone; the calibrated columns scale it "
-            f"by multipliers fitted on the *other* folds only. The plan uses multipliers fitted on all folds: "
-            f"{factors}.\n\n{table}\n\nPer window: `capacity_backtest.csv`.")
+            f"50% under P50 and 90% under P90. \"Raw\" is the simulation alone; the calibrated columns correct it "
+            f"with the correction fitted on the *other* folds only. The plan uses the correction fitted on all "
+            f"folds: {_calibration_text(calibration)}.\n\n{table}\n\nPer window: `capacity_backtest.csv`.")
+
+
+def _calibration_text(calibration: Mapping[str, Any]) -> str:
+    if not calibration or "level" not in calibration:
+        return "none (too few windows)"
+    kinds = ", ".join(f"{n} {'whole-window' if k == 'horizon' else k}" for k, n in
+                      sorted(calibration.get("by_kind", {}).items()))
+    return (f"every simulated draw times {calibration['level']:.2f} x exp({calibration['spread']:+.2f} x its shared "
+            f"error score), fitted on {calibration['windows']} windows ({kinds}; each kind weighs the same). One "
+            f"correction for every window: a month's peak is never below a day's in it, nor the horizon's below a "
+            f"month's")
 
 
 def _gateway_text(config: Mapping[str, Any], safety_margin: float) -> str:
@@ -145,8 +155,8 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
         f"- Peak method: each bucket's forecast total times a busiest-minute/mean-minute ratio drawn from the last "
         f"{params.get('ratio_weeks')} weeks of history (same weekday/weekend kind); forecast errors shared over "
         f"the horizon with correlation {params.get('error_correlation')} (assumed; checked by the backtest above); "
-        f"{params.get('n_draws')} draws; P50 and P90 then scaled by the backtest's multipliers per window kind "
-        f"(day, month, horizon), shown above. Driver totals of several targets or series add their quantiles (assumed to "
+        f"{params.get('n_draws')} draws, each corrected by the backtest's calibration shown above before any "
+        f"window's peak is taken. Driver totals of several targets or series add their quantiles (assumed to "
         f"move together). A month's or the horizon's peak is its busiest bucket.",
         "- Peaks measured from per-minute data for every group." if not assumed else
         f"- **Peaks assumed, not measured, for {', '.join(assumed)}**: no per-minute data, so busiest minute = "

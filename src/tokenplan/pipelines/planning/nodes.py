@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.planning import roi
 from tokenplan.planning.capacity import PeakModel, capacity_tables
-from tokenplan.planning.capacity_backtest import backtest_peaks, calibration_factors
+from tokenplan.planning.capacity_backtest import backtest_peaks
 from tokenplan.planning.capacity_plots import capacity_figures
 from tokenplan.planning.costs import cost_by_period, route_costs
 from tokenplan.planning.gateway import gateway_config
@@ -103,15 +103,14 @@ def backtest_capacity(backtest_predictions: pd.DataFrame, peak_history: pd.DataF
                       fe_params: dict[str, Any], training_params: dict[str, Any],
                       params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Realised peaks of held-out backtest windows against the peak forecast made at each fold's origin,
-    and the P50/P90 multipliers per window kind that calibrate the plan."""
+    and the correction of the simulated draws (level, shared-error spread) that calibrates the plan."""
     limits = rate_limits.set_index("model_group")
     history = peak_history[peak_history["level"] == "group"]
     members = _members(group_of_series(backtest_predictions["series"].unique(), rate_limits))
     # The plan's own method per series (chosen on the tuning folds), on every out-of-sample fold.
     predictions = backtest_predictions[backtest_predictions["method"] == "chosen"]
-    rows = backtest_peaks(predictions, history, limits, members, quantile_columns(training_params["quantiles"]),
+    return backtest_peaks(predictions, history, limits, members, quantile_columns(training_params["quantiles"]),
                           fe_params["freq"], _peak_model(params))
-    return rows, calibration_factors(rows)
 
 
 def build_gateway_config(rate_limits: pd.DataFrame, capacity_series_demand: pd.DataFrame,
