@@ -274,3 +274,28 @@ def test_a_window_peak_is_never_below_a_sub_window_peak_at_one_quantile():
             for month in months.itertuples():
                 inside = days[(days["metric"] == metric) & (days["ds"] >= month.start) & (days["ds"] <= month.end)]
                 assert (inside[q] <= getattr(month, q) + 1e-9).all(), (metric, q, month.period)
+
+
+def test_itpm_is_planned_without_cache_columns_and_the_gap_is_said():
+    from tokenplan.planning.capacity import capacity_gaps
+
+    usage = _usage().drop(columns=["cache_write_tokens", "cache_read_tokens"])
+    ratios = forecast_bucket_peaks(usage_peaks(usage, {"claude-sonnet-4-5": "Claude Sonnet 4.x"}, {}, "h", 9.0),
+                                   "h", "D")
+    forecast = _forecast()
+    forecast = forecast[~forecast["target"].isin(["cache_write_tokens", "cache_read_tokens"])]
+    limits = _limits(np.inf).assign(itpm=2e6)
+    members = {"Claude Sonnet 4.x": ["claude-sonnet-4-5"]}
+    plan, _ = capacity_tables(forecast, ratios, limits, members, ["p10", "p50", "p90"], "D", PeakModel(n_draws=200))
+    itpm = plan[(plan["metric"] == "itpm") & (plan["period"] == "horizon")]
+    assert len(itpm) == 1 and itpm["p50"].iloc[0] > 0 and itpm["limit"].iloc[0] == 2e6
+    gaps = capacity_gaps(forecast, ratios, limits, members)
+    note = gaps[gaps["metric"] == "itpm"].iloc[0]
+    assert note["planned"] and "without cache write tokens" in note["reason"]
+    # No request counts at all: RPM is not planned, and the reason says so.
+    no_requests = capacity_gaps(forecast[forecast["target"] != "requests"], ratios, limits, members)
+    rpm = no_requests[no_requests["metric"] == "rpm"].iloc[0]
+    assert not rpm["planned"] and "no request counts" in rpm["reason"]
+    # A series with no forecast at all (left out of the plan): every metric says why.
+    missing = capacity_gaps(forecast.iloc[0:0], ratios, limits, members)
+    assert len(missing) == 3 and not missing["planned"].any() and missing["reason"].str.contains("no forecast").all()

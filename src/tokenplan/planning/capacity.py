@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from tokenplan.planning.peaks import bucket_minutes, driver_targets
+from tokenplan.planning.peaks import REQUIRED_DRIVER, available_drivers, bucket_minutes, driver_targets
 from tokenplan.forecasting.totals import forecast_periods
 
 PLAN_COLUMNS: tuple[str, ...] = (
@@ -51,8 +51,10 @@ PLAN_COLUMNS: tuple[str, ...] = (
 MIN_FIT_WEEKS = 6
 
 __all__ = [
+    "GAP_COLUMNS",
     "MIN_FIT_WEEKS",
     "PLAN_COLUMNS",
+    "capacity_gaps",
     "PeakCalibration",
     "PeakDraws",
     "PeakModel",
@@ -61,6 +63,7 @@ __all__ = [
     "day_quantiles",
     "extrapolated_crossing",
     "first_crossing",
+    "plan_gap",
     "plan_rows",
     "window_kind",
     "window_peaks",
@@ -94,12 +97,14 @@ def driver_quantiles(forecast: pd.DataFrame, series: Sequence[str], metric: str,
                      quantile_names: Sequence[str], time_column: str = "timestamp") -> pd.DataFrame:
     """Per bucket, the forecast quantiles of the metric's driver summed over ``series`` and its targets.
 
-    Adding quantiles treats the parts as moving together (comonotonic). Empty when a
-    driver target is not forecast (e.g. no request counts, so no RPM).
+    Adding quantiles treats the parts as moving together (comonotonic). A cache target
+    that is not forecast (the usage has no such column) counts as zero; empty when the
+    metric's own driver is not forecast (e.g. no request counts, so no RPM).
     """
-    drivers = driver_targets(metric, counts_cache_reads)
-    rows = forecast[forecast["series"].isin(list(series)) & forecast["target"].isin(drivers)]
-    if rows.empty or set(drivers) - set(rows["target"]):
+    mine = forecast[forecast["series"].isin(list(series))]
+    drivers = available_drivers(metric, counts_cache_reads, mine["target"].unique())
+    rows = mine[mine["target"].isin(drivers)]
+    if rows.empty:
         return pd.DataFrame(columns=list(quantile_names))
     ds = pd.to_datetime(rows[time_column])
     if ds.dt.tz is not None:
@@ -293,6 +298,46 @@ def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float,
                                                                               model.extrapolate_days)
         rows.append(row)
     return rows, daily
+
+
+GAP_COLUMNS: tuple[str, ...] = ("model_group", "metric", "planned", "reason")
+_DRIVER_WORDS = {"requests": "request counts", "input_tokens": "input token counts",
+                 "output_tokens": "output token counts", "cache_write_tokens": "cache write tokens",
+                 "cache_read_tokens": "cache read tokens"}
+
+
+def capacity_gaps(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.DataFrame,
+                  members: Mapping[str, list[str]]) -> pd.DataFrame:
+    """Each unit and metric the plan leaves out, and why, or plans without some drivers (:data:`GAP_COLUMNS`)."""
+    gaps = []
+    for unit, series in members.items():
+        counts_reads = bool(limits.loc[unit, "itpm_counts_cache_reads"]) if unit in limits.index else False
+        for metric in ("rpm", "itpm", "otpm"):
+            history = ratios[(ratios["unit"] == unit) & (ratios["metric"] == metric)]
+            gap = plan_gap(forecast, history, series, metric, counts_reads)
+            if gap is not None:
+                gaps.append({"model_group": unit, "metric": metric, "planned": gap[0], "reason": gap[1]})
+    return pd.DataFrame(gaps, columns=list(GAP_COLUMNS)).astype({"planned": bool})
+
+
+def plan_gap(forecast: pd.DataFrame, history: pd.DataFrame, series: Sequence[str], metric: str,
+             counts_cache_reads: bool) -> tuple[bool, str] | None:
+    """Why a unit's metric is not planned (``(False, reason)``), or what its plan leaves out
+    (``(True, note)``); None when it is planned from all its drivers."""
+    mine = forecast[forecast["series"].isin(list(series))]
+    if mine.empty:
+        return False, "no forecast for its series (" + ", ".join(series) + "): see the summary's 'Not in this plan'"
+    required = REQUIRED_DRIVER[metric]
+    if required not in set(mine["target"]):
+        return False, f"the usage has no {_DRIVER_WORDS[required]}, so no {metric.upper()} can be forecast"
+    if not len(history) or not np.isfinite(history["ratio"].to_numpy(float)).any():
+        return False, ("no bucket of history is complete with a non-zero total, so there is no busiest-minute "
+                       "to mean-minute ratio to learn from")
+    missing = [d for d in driver_targets(metric, counts_cache_reads) if d not in set(mine["target"])]
+    if missing:
+        return True, (f"planned without {' and '.join(_DRIVER_WORDS[d] for d in missing)}: the usage has no such "
+                      f"column, so they count as zero (the limit counts them)")
+    return None
 
 
 def unit_rng(seed: int, *names: str) -> np.random.Generator:
