@@ -299,3 +299,47 @@ def test_itpm_is_planned_without_cache_columns_and_the_gap_is_said():
     # A series with no forecast at all (left out of the plan): every metric says why.
     missing = capacity_gaps(forecast.iloc[0:0], ratios, limits, members)
     assert len(missing) == 3 and not missing["planned"].any() and missing["reason"].str.contains("no forecast").all()
+
+
+def test_a_run_that_plans_no_capacity_says_why_in_the_report_and_the_console(caplog):
+    from tokenplan.pipelines.planning.nodes import explain_capacity_gaps, plan_capacity
+    from tokenplan.reporting.capacity_section import render_capacity_section
+
+    params = {name: yaml.safe_load((PROJECT_ROOT / "conf" / "base" / f"parameters_{name}.yml").read_text())[name]
+              for name in ("planning", "ingestion", "feature_engineering", "training")}
+    capacity = {**params["planning"]["capacity"], "n_draws": 100}
+    usage = _usage()
+    limits = pd.DataFrame({"model_group": ["Claude Sonnet 4.x"], "models": ["claude-sonnet-4-5"], "rpm": [30.0],
+                           "itpm": [np.nan], "otpm": [np.nan], "itpm_counts_cache_reads": [False], "as_of": [""],
+                           "source": ["limits.csv"]})
+    history = forecast_bucket_peaks(usage_peaks(usage, {"claude-sonnet-4-5": "Claude Sonnet 4.x"}, {}, "h", 2.0),
+                                    "h", "D").assign(level="group")
+    # The series was left out of the forecast (too few complete buckets): nothing to plan.
+    empty_forecast = _forecast().iloc[0:0]
+    plan, _, demand = plan_capacity(empty_forecast, history, limits, {}, params["ingestion"],
+                                    {**params["feature_engineering"], "freq": "D"}, params["training"], capacity)
+    assert plan.empty
+    with caplog.at_level("WARNING"):
+        gaps = explain_capacity_gaps(empty_forecast, history, limits, usage, params["ingestion"])
+    assert len(gaps) == 3 and not gaps["planned"].any()
+    assert "not planned for Claude Sonnet 4.x RPM: no forecast for its series" in caplog.text
+    text = render_capacity_section(plan, pd.DataFrame(), limits, demand, {"model_list": []},
+                                   {"gateway": {"safety_margin": 0.1}}, capacity_gaps=gaps)
+    assert "No capacity is planned in this run" in text and "No rate limit applies" not in text
+    assert "Claude Sonnet 4.x RPM: **not planned**: no forecast for its series (claude-sonnet-4-5)" in text
+
+
+def test_a_series_the_limits_file_does_not_list_is_still_planned():
+    from tokenplan.pipelines.planning.nodes import build_peak_history, plan_capacity
+
+    params = {name: yaml.safe_load((PROJECT_ROOT / "conf" / "base" / f"parameters_{name}.yml").read_text())[name]
+              for name in ("planning", "ingestion", "feature_engineering", "training")}
+    capacity = {**params["planning"]["capacity"], "n_draws": 100}
+    fe = {**params["feature_engineering"], "freq": "D"}
+    limits = pd.DataFrame({"model_group": ["Other"], "models": ["some-other-model"], "rpm": [30.0],
+                           "itpm": [np.nan], "otpm": [np.nan], "itpm_counts_cache_reads": [False], "as_of": [""],
+                           "source": ["limits.csv"]})
+    history = build_peak_history(_usage(), limits, {**params["ingestion"], "bucket": "h"}, fe, capacity)
+    plan, _, _ = plan_capacity(_forecast(), history, limits, {}, params["ingestion"], fe, params["training"], capacity)
+    rpm = plan[(plan["model_group"] == "claude-sonnet-4-5") & (plan["metric"] == "rpm")]
+    assert len(rpm) == 4 and rpm["limit"].isna().all() and (rpm["p50"] > 0).all()

@@ -106,6 +106,8 @@ def forecast_bucket_peaks(peaks: pd.DataFrame, usage_freq: str, freq: str) -> pd
     ``ds`` is the naive-UTC bucket start, as in ``target_series``. A forecast bucket
     missing any of its usage buckets (an outage) is left out: its peak is unknown.
     """
+    if peaks.empty:  # no series in any unit (e.g. a limits file that lists none of the usage's models)
+        return pd.DataFrame(columns=["unit", "metric", "ds", "total", "peak", "measured", "ratio"])
     frame = peaks.copy()
     frame["ds"] = frame["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).dt.floor(freq)
     expected = max(int(round(bucket_minutes(freq) / bucket_minutes(usage_freq))), 1)
