@@ -119,7 +119,7 @@ def run_series(usage: pd.DataFrame, name: str, folds: int, trials: int, workdir:
     members = _members(group_of_series(predictions["series"].unique(), limits))
     simulated = simulate_backtest(predictions, history[history["level"] == "group"], limits.set_index("model_group"),
                                   members, quantile_columns(tr["quantiles"]), fe["freq"], _peak_model(capacity))
-    return simulated.take((simulated.rows["metric"] == "rpm").to_numpy())
+    return PeakBacktest(simulated.rows[simulated.rows["metric"] == "rpm"].reset_index(drop=True), simulated.blocks)
 
 
 def _print_summary(rows: pd.DataFrame) -> None:
@@ -155,7 +155,7 @@ def main() -> int:
         return 0
     # As the pipeline pools its model groups, the series are pooled for calibration: each fold
     # (origin) is calibrated on the other folds of every series.
-    pooled = cross_calibrated(PeakBacktest.concat(parts, parts[0].peaks.shape[1]))
+    pooled = cross_calibrated(PeakBacktest.concat(parts))
     print("\n=== pooled over series (calibrated on the other folds of all series): share of windows whose "
           "realised peak fell under the forecast, and whose P90 is at most twice the realised peak ===")
     _print_summary(pooled)

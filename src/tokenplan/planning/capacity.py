@@ -18,10 +18,11 @@ series) and metric:
 
 4. **Calibration.** The capacity backtest (``tokenplan.planning.capacity_backtest``)
    compares the realised peaks of held-out days, months and whole windows with this
-   simulation and fits one correction of the draws (:class:`PeakCalibration`: a level
-   and the spread of the shared error). It multiplies each draw as a whole, before any
-   window's peak is taken, so one quantile is consistent across windows: a month's P90
-   is never above its horizon's, nor a day's above its month's.
+   peak model, fed the *realised* bucket totals, with history's own busiest minutes, and
+   fits one correction of the peak-to-mean ratios (:class:`PeakCalibration`). It is an
+   increasing function of each bucket's ratio, applied before any window's peak is
+   taken, so one quantile is consistent across windows: a month's P90 is never above its
+   horizon's, nor a day's above its month's. The forecast of totals is used as it comes.
 
 A limit is crossed on the first day whose P50 (or P90) busiest minute exceeds it.
 After the horizon, a log-linear fit to the weekly highs of the daily P50 and P90 peaks
@@ -112,9 +113,8 @@ def driver_quantiles(forecast: pd.DataFrame, series: Sequence[str], metric: str,
     return rows.assign(ds=ds).groupby("ds")[list(quantile_names)].sum().sort_index()
 
 
-def _total_draws(quantiles: pd.DataFrame, n_draws: int, rho: float,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Bucket totals, shape (draws, buckets), reproducing the forecast's quantiles, and each draw's shared score."""
+def _total_draws(quantiles: pd.DataFrame, n_draws: int, rho: float, rng: np.random.Generator) -> np.ndarray:
+    """Bucket totals, shape (draws, buckets), reproducing the forecast's quantiles."""
     names = list(quantiles.columns)
     levels = _levels(names)
     mid = names[int(np.argmin(np.abs(np.asarray(levels) - 0.5)))]
@@ -123,10 +123,9 @@ def _total_draws(quantiles: pd.DataFrame, n_draws: int, rho: float,
     spread_hi = (np.log(np.clip(quantiles[names[-1]].to_numpy(float), 1e-9, None)) - log_mid) / z_hi
     spread_lo = (log_mid - np.log(np.clip(quantiles[names[0]].to_numpy(float), 1e-9, None))) / -z_lo
     n = len(quantiles)
-    common = rng.standard_normal(n_draws)
-    z = rho * common[:, None] + np.sqrt(1 - rho**2) * rng.standard_normal((n_draws, n))
+    z = rho * rng.standard_normal((n_draws, 1)) + np.sqrt(1 - rho**2) * rng.standard_normal((n_draws, n))
     spread = np.where(z > 0, np.clip(spread_hi, 0, None), np.clip(spread_lo, 0, None))
-    return np.exp(log_mid + z * spread), common
+    return np.exp(log_mid + z * spread)
 
 
 def _ratio_keys(ds: pd.DatetimeIndex, freq: str) -> np.ndarray:
@@ -150,50 +149,53 @@ def _ratio_draws(history: pd.DataFrame, ds: pd.DatetimeIndex, freq: str, weeks: 
 
 
 class PeakDraws(NamedTuple):
-    """Simulated per-minute peaks of every bucket and the shared error score of each draw."""
+    """Simulated bucket totals and peak-to-mean ratios, shape (draws, buckets), and the minutes per bucket."""
 
-    peaks: np.ndarray   # (draws, buckets)
-    common: np.ndarray  # (draws,): the standard-normal error every bucket of the draw shares
+    totals: np.ndarray
+    ratios: np.ndarray
+    minutes: float
+
+    def peaks(self, calibration: PeakCalibration | None = None) -> np.ndarray:
+        """Per-minute peaks, shape (draws, buckets): total / minutes x (calibrated) ratio."""
+        ratios = self.ratios if calibration is None else calibration.ratios(self.ratios)
+        return self.totals / self.minutes * ratios
 
 
 def bucket_peak_draws(quantiles: pd.DataFrame, ratio_history: pd.DataFrame, freq: str, model: PeakModel,
                       rng: np.random.Generator) -> PeakDraws:
-    """Simulated per-minute peaks, shape (draws, buckets of ``quantiles``' index), and each draw's shared score.
+    """Simulated totals and ratios of the buckets of ``quantiles``' index (``.peaks()`` gives the peaks).
 
     ``ratio_history``: ``ds, ratio`` of the unit and metric (from ``forecast_bucket_peaks``).
     """
-    totals, common = _total_draws(quantiles, model.n_draws, model.error_correlation, rng)
+    totals = _total_draws(quantiles, model.n_draws, model.error_correlation, rng)
     ratios = _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks,
                           model.n_draws, rng)
-    return PeakDraws(totals / bucket_minutes(freq) * ratios, common)
+    return PeakDraws(totals, ratios, bucket_minutes(freq))
 
 
 @dataclass(frozen=True)
 class PeakCalibration:
-    """The correction the capacity backtest fits to the simulated draws: ``level * exp(spread * common)``.
+    """The correction the capacity backtest fits to the peak-to-mean ratios: ``scale * ratio ** power``.
 
-    One factor per draw, the same for every bucket of it: a draw's busiest minute over a
-    window is still the highest of its buckets, so a window's calibrated P50 (P90) is never
-    below any of its sub-windows'. ``level`` corrects a bias of the simulated peaks;
-    ``spread`` widens (> 0) or narrows (< 0) the error the buckets share.
+    Fitted on history's own busiest minutes against its *realised* bucket totals, so it
+    corrects how the peak model turns a bucket total into a busiest minute, never the
+    forecast of totals. It is one increasing function of each bucket's ratio: a draw's
+    busiest minute over a window is still the highest of its buckets, so a window's P50
+    (P90) is never below any of its sub-windows'.
     """
 
-    level: float = 1.0
-    spread: float = 0.0
+    scale: float = 1.0
+    power: float = 1.0
 
     @classmethod
     def from_mapping(cls, entry: Mapping[str, Any] | None) -> PeakCalibration:
         """The calibration stored in ``capacity_calibration`` (identity when absent)."""
         entry = entry or {}
-        return cls(float(entry.get("level", 1.0)), float(entry.get("spread", 0.0)))
+        return cls(float(entry.get("ratio_scale", 1.0)), float(entry.get("ratio_power", 1.0)))
 
-    def factors(self, common: np.ndarray) -> np.ndarray:
-        """The multiplier of each draw."""
-        return self.level * np.exp(self.spread * np.asarray(common, float))
-
-    def apply(self, draws: PeakDraws) -> np.ndarray:
-        """Calibrated peaks, shape (draws, buckets)."""
-        return draws.peaks * self.factors(draws.common)[:, None]
+    def ratios(self, ratios: np.ndarray) -> np.ndarray:
+        """Calibrated peak-to-mean ratios."""
+        return self.scale * np.power(np.clip(ratios, 0.0, None), self.power)
 
 
 def first_crossing(ds: pd.DatetimeIndex, values: np.ndarray, limit: float) -> pd.Timestamp:
@@ -365,7 +367,7 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
             if quantiles.empty or not np.isfinite(history["ratio"]).any():
                 continue
             draws = bucket_peak_draws(quantiles, history, freq, model, unit_rng(model.seed, unit, metric))
-            peaks = PeakCalibration.from_mapping(calibration).apply(draws)
+            peaks = draws.peaks(PeakCalibration.from_mapping(calibration))
             ds = pd.DatetimeIndex(quantiles.index)
             limit = float(limits.loc[unit, metric]) if unit in limits.index and metric in limits else np.nan
             recent = history[history["ds"] > history["ds"].max() - pd.Timedelta(weeks=model.ratio_weeks)]

@@ -154,20 +154,22 @@ def _backtest_text(backtest: pd.DataFrame, calibration: Mapping[str, Any]) -> st
     return (f"On {folds} held-out windows of history (the training backtest's folds: the out-of-sample forecast "
             f"of totals, ratios seen up to each origin), the realised busiest minute of each day, each month and "
             f"each whole window against the peak forecast made at the origin. A calibrated forecast has about "
-            f"50% under P50 and 90% under P90. \"Raw\" is the simulation alone; the calibrated columns correct it "
-            f"with the correction fitted on the *other* folds only. The plan uses the correction fitted on all "
+            f"50% under P50 and 90% under P90. \"Raw\" is the simulation alone; the calibrated columns correct its "
+            f"ratios with the correction fitted on the *other* folds only. The plan uses the correction fitted on all "
             f"folds: {_calibration_text(calibration)}.\n\n{table}\n\nPer window: `capacity_backtest.csv`.")
 
 
 def _calibration_text(calibration: Mapping[str, Any]) -> str:
-    if not calibration or "level" not in calibration:
+    if not calibration or "ratio_scale" not in calibration:
         return "none (too few windows)"
     kinds = ", ".join(f"{n} {'whole-window' if k == 'horizon' else k}" for k, n in
                       sorted(calibration.get("by_kind", {}).items()))
-    return (f"every simulated draw times {calibration['level']:.2f} x exp({calibration['spread']:+.2f} x its shared "
-            f"error score), fitted on {calibration['windows']} windows ({kinds}; each kind weighs the same). One "
-            f"correction for every window: a month's peak is never below a day's in it, nor the horizon's below a "
-            f"month's")
+    return (f"each bucket's busiest-minute/mean-minute ratio becomes {calibration['ratio_scale']:.2f} x "
+            f"ratio^{calibration['ratio_power']:.2f}, fitted on {calibration['windows']} windows ({kinds}; each "
+            f"kind weighs the same) so that the ratios, applied to the *realised* bucket totals, put history's own "
+            f"busiest minutes under P50 and P90 as often as they should. It corrects the peak model only, not the "
+            f"forecast of totals; being one increasing function of each ratio, it keeps a month's peak never below "
+            f"a day's in it, nor the horizon's below a month's")
 
 
 def _gateway_text(config: Mapping[str, Any], safety_margin: float) -> str:
@@ -199,8 +201,8 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
         f"- Peak method: each bucket's forecast total times a busiest-minute/mean-minute ratio drawn from the last "
         f"{params.get('ratio_weeks')} weeks of history (same weekday/weekend kind); forecast errors shared over "
         f"the horizon with correlation {params.get('error_correlation')} (assumed; checked by the backtest above); "
-        f"{params.get('n_draws')} draws, each corrected by the backtest's calibration shown above before any "
-        f"window's peak is taken. Driver totals of several targets or series add their quantiles (assumed to "
+        f"{params.get('n_draws')} draws, their ratios corrected by the backtest's calibration shown above before "
+        f"any window's peak is taken. Driver totals of several targets or series add their quantiles (assumed to "
         f"move together). A month's or the horizon's peak is its busiest bucket.",
         "- Peaks measured from per-minute data for every group." if not assumed else
         f"- **Peaks assumed, not measured, for {', '.join(assumed)}**: no per-minute data, so busiest minute = "
