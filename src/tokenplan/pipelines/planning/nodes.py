@@ -19,7 +19,7 @@ from tokenplan.planning.gateway import gateway_config
 from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
 from tokenplan.planning.price_check import history_months, monthly_gap, validate_billed, whole_months
 from tokenplan.planning.prices import UnitPrices, unit_prices, validate_price_table
-from tokenplan.planning.rate_limits import LIMIT_COLUMNS, group_of_series, limits_from_file
+from tokenplan.planning.rate_limits import LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file
 from tokenplan.planning.routes import Pricer, Route, route_rates
 from tokenplan.planning.sensitivity import tornado
 
@@ -120,9 +120,14 @@ def explain_capacity_gaps(forecast: pd.DataFrame, peak_history: pd.DataFrame, ra
     groups = group_of_series(usage_buckets["series"].unique(), rate_limits, ingestion_params.get("model_aliases"))
     units = _planned_units(sorted(usage_buckets["series"].unique()), groups)
     gaps = capacity_gaps(forecast, _group_history(peak_history, groups), rate_limits.set_index("model_group"), units)
+    limits = rate_limits.set_index("model_group")
+    unplanned = gaps[~gaps["planned"]].groupby("model_group")["metric"].nunique()
     for row in gaps.itertuples():
-        logger.warning("capacity %s %s %s: %s", "planned for" if row.planned else "not planned for", row.model_group,
-                       row.metric.upper(), row.reason)
+        limited = row.model_group in limits.index and np.isfinite(float(limits.loc[row.model_group, row.metric]))
+        # A warning where it costs a plan: a limit left unchecked, or a group with nothing planned.
+        loud = limited or unplanned.get(row.model_group, 0) == len(METRICS)
+        logger.log(logging.WARNING if loud else logging.INFO, "capacity %s %s %s: %s",
+                   "planned for" if row.planned else "not planned for", row.model_group, row.metric.upper(), row.reason)
     return gaps
 
 
