@@ -63,8 +63,8 @@ def test_summary_numbers_are_the_tables_numbers():
 def test_first_limit_and_best_route_are_stated_when_the_tables_exist():
     summary = _summary_section(render_report(_inputs(capacity_plan=fx.capacity_plan(),
                                                      roi_summary=fx.roi_summary())))
-    assert "**First rate limit to bind:** model-b rpm (limit 1,000) is reached at P90 in **2026-11**" in summary
-    assert "and at P50 in **2026-12**" in summary
+    assert ("**First rate limit to bind:** model-b RPM (limit 1.00K/min): first over at P90 in 2026-11; "
+            "at P50 in 2026-12." in summary)
     assert "**Best route:** batch saves **$800 a month** ($500 – $1,100) for a one-time $2,000" in summary
     assert "pays back in month 3" in summary and "12-month NPV $7,000" in summary
 
@@ -247,3 +247,21 @@ def test_a_model_without_a_driver_breakdown_is_named_with_its_method():
                                                              "model-b|requests": "mstl"}})
     text = render_report(inputs)
     assert "Not broken down: model-b (forecast by MSTL)." in text
+
+
+def test_the_summary_and_the_capacity_section_state_the_first_limit_the_same_way():
+    from tokenplan.reporting.capacity_section import render_capacity_section
+
+    plan = fx.capacity_plan()
+    plan["first_crossing_p50"] = pd.to_datetime([None, "2026-12-15", None, None])
+    plan["first_crossing_p90"] = pd.to_datetime(["2026-12-03", "2026-10-01", None, None])
+    summary = _summary_section(render_report(_inputs(capacity_plan=plan, roi_summary=fx.roi_summary())))
+    limits = pd.DataFrame({"model_group": ["model-a", "model-b"], "models": ["model-a", "model-b"],
+                           "rpm": [np.nan, 1000.0], "itpm": [90_000.0, np.nan], "otpm": [40_000.0, np.nan],
+                           "itpm_counts_cache_reads": [False, False], "as_of": ["", ""], "source": ["limits.csv"] * 2})
+    section = render_capacity_section(plan.assign(peak_method="measured", start=None, end=None,
+                                                  extrapolated_crossing_p50=None, extrapolated_crossing_p90=None),
+                                      pd.DataFrame(), limits, pd.DataFrame(columns=["model_group", "series"]),
+                                      {"model_list": []}, {"gateway": {"safety_margin": 0.1}})
+    statement = "model-b RPM (limit 1.00K/min): first over at P90 on 2026-10-01; at P50 on 2026-12-15"
+    assert statement in summary and statement in section, (summary, section)

@@ -18,8 +18,11 @@ series) and metric:
 
 4. **Calibration.** The capacity backtest (``tokenplan.planning.capacity_backtest``)
    compares the realised peaks of held-out days, months and whole windows with this
-   simulation and gives, per window kind, multipliers that make P50 and P90 hit their
-   levels there (split-conformal); the plan applies them.
+   peak model, fed the *realised* bucket totals, with history's own busiest minutes, and
+   fits one correction of the peak-to-mean ratios (:class:`PeakCalibration`). It is an
+   increasing function of each bucket's ratio, applied before any window's peak is
+   taken, so one quantile is consistent across windows: a month's P90 is never above its
+   horizon's, nor a day's above its month's. The forecast of totals is used as it comes.
 
 A limit is crossed on the first day whose P50 (or P90) busiest minute exceeds it.
 After the horizon, a log-linear fit to the weekly highs of the daily P50 and P90 peaks
@@ -31,12 +34,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from tokenplan.planning.peaks import bucket_minutes, driver_targets
+from tokenplan.planning.peaks import REQUIRED_DRIVER, available_drivers, bucket_minutes, driver_targets
 from tokenplan.forecasting.totals import forecast_periods
 
 PLAN_COLUMNS: tuple[str, ...] = (
@@ -49,17 +52,22 @@ PLAN_COLUMNS: tuple[str, ...] = (
 MIN_FIT_WEEKS = 6
 
 __all__ = [
+    "GAP_COLUMNS",
     "MIN_FIT_WEEKS",
     "PLAN_COLUMNS",
+    "capacity_gaps",
+    "PeakCalibration",
+    "PeakDraws",
     "PeakModel",
     "bucket_peak_draws",
     "Window",
     "day_quantiles",
     "extrapolated_crossing",
-    "factors_for",
     "first_crossing",
+    "plan_gap",
     "plan_rows",
     "window_kind",
+    "window_peaks",
     "window_quantiles",
     "windows",
 ]
@@ -90,12 +98,14 @@ def driver_quantiles(forecast: pd.DataFrame, series: Sequence[str], metric: str,
                      quantile_names: Sequence[str], time_column: str = "timestamp") -> pd.DataFrame:
     """Per bucket, the forecast quantiles of the metric's driver summed over ``series`` and its targets.
 
-    Adding quantiles treats the parts as moving together (comonotonic). Empty when a
-    driver target is not forecast (e.g. no request counts, so no RPM).
+    Adding quantiles treats the parts as moving together (comonotonic). A cache target
+    that is not forecast (the usage has no such column) counts as zero; empty when the
+    metric's own driver is not forecast (e.g. no request counts, so no RPM).
     """
-    drivers = driver_targets(metric, counts_cache_reads)
-    rows = forecast[forecast["series"].isin(list(series)) & forecast["target"].isin(drivers)]
-    if rows.empty or set(drivers) - set(rows["target"]):
+    mine = forecast[forecast["series"].isin(list(series))]
+    drivers = available_drivers(metric, counts_cache_reads, mine["target"].unique())
+    rows = mine[mine["target"].isin(drivers)]
+    if rows.empty:
         return pd.DataFrame(columns=list(quantile_names))
     ds = pd.to_datetime(rows[time_column])
     if ds.dt.tz is not None:
@@ -138,16 +148,54 @@ def _ratio_draws(history: pd.DataFrame, ds: pd.DatetimeIndex, freq: str, weeks: 
     return out
 
 
+class PeakDraws(NamedTuple):
+    """Simulated bucket totals and peak-to-mean ratios, shape (draws, buckets), and the minutes per bucket."""
+
+    totals: np.ndarray
+    ratios: np.ndarray
+    minutes: float
+
+    def peaks(self, calibration: PeakCalibration | None = None) -> np.ndarray:
+        """Per-minute peaks, shape (draws, buckets): total / minutes x (calibrated) ratio."""
+        ratios = self.ratios if calibration is None else calibration.ratios(self.ratios)
+        return self.totals / self.minutes * ratios
+
+
 def bucket_peak_draws(quantiles: pd.DataFrame, ratio_history: pd.DataFrame, freq: str, model: PeakModel,
-                      rng: np.random.Generator) -> np.ndarray:
-    """Simulated per-minute peaks, shape (draws, buckets of ``quantiles``' index).
+                      rng: np.random.Generator) -> PeakDraws:
+    """Simulated totals and ratios of the buckets of ``quantiles``' index (``.peaks()`` gives the peaks).
 
     ``ratio_history``: ``ds, ratio`` of the unit and metric (from ``forecast_bucket_peaks``).
     """
     totals = _total_draws(quantiles, model.n_draws, model.error_correlation, rng)
     ratios = _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks,
                           model.n_draws, rng)
-    return totals / bucket_minutes(freq) * ratios
+    return PeakDraws(totals, ratios, bucket_minutes(freq))
+
+
+@dataclass(frozen=True)
+class PeakCalibration:
+    """The correction the capacity backtest fits to the peak-to-mean ratios: ``scale * ratio ** power``.
+
+    Fitted on history's own busiest minutes against its *realised* bucket totals, so it
+    corrects how the peak model turns a bucket total into a busiest minute, never the
+    forecast of totals. It is one increasing function of each bucket's ratio: a draw's
+    busiest minute over a window is still the highest of its buckets, so a window's P50
+    (P90) is never below any of its sub-windows'.
+    """
+
+    scale: float = 1.0
+    power: float = 1.0
+
+    @classmethod
+    def from_mapping(cls, entry: Mapping[str, Any] | None) -> PeakCalibration:
+        """The calibration stored in ``capacity_calibration`` (identity when absent)."""
+        entry = entry or {}
+        return cls(float(entry.get("ratio_scale", 1.0)), float(entry.get("ratio_power", 1.0)))
+
+    def ratios(self, ratios: np.ndarray) -> np.ndarray:
+        """Calibrated peak-to-mean ratios."""
+        return self.scale * np.power(np.clip(ratios, 0.0, None), self.power)
 
 
 def first_crossing(ds: pd.DatetimeIndex, values: np.ndarray, limit: float) -> pd.Timestamp:
@@ -208,43 +256,37 @@ def window_kind(period: pd.Series) -> np.ndarray:
     return np.where(period == "horizon", "horizon", np.where(period.str.len() > 7, "day", "month"))
 
 
-def factors_for(calibration: Mapping[str, Mapping[str, float]] | None, kind: str) -> tuple[float, float]:
-    """The (P50, P90) multipliers the capacity backtest calibrated for a window kind (1, 1 if none)."""
-    entry = (calibration or {}).get(kind) or {}
-    return float(entry.get("p50", 1.0)), float(entry.get("p90", 1.0))
+def window_peaks(peaks: np.ndarray, ds: pd.DatetimeIndex, window: Window) -> np.ndarray:
+    """Each draw's busiest minute inside ``window``, shape (draws,)."""
+    return peaks[:, np.asarray((ds >= window.start) & (ds <= window.end))].max(axis=1)
 
 
-def window_quantiles(draws: np.ndarray, ds: pd.DatetimeIndex, window: Window,
-                     calibration: Mapping[str, Mapping[str, float]] | None) -> tuple[float, float]:
-    """Calibrated P50 and P90 of the busiest bucket in ``window``."""
-    inside = np.asarray((ds >= window.start) & (ds <= window.end))
-    peak = draws[:, inside].max(axis=1)
-    c50, c90 = factors_for(calibration, window.kind)
-    p50 = c50 * float(np.quantile(peak, 0.5))
-    return p50, max(c90 * float(np.quantile(peak, 0.9)), p50)  # multipliers fitted apart must not cross
+def window_quantiles(peaks: np.ndarray, ds: pd.DatetimeIndex, window: Window) -> tuple[float, float]:
+    """P50 and P90 of the busiest minute in ``window`` (``peaks``: calibrated draws)."""
+    peak = window_peaks(peaks, ds, window)
+    return float(np.quantile(peak, 0.5)), float(np.quantile(peak, 0.9))
 
 
-def day_quantiles(draws: np.ndarray, ds: pd.DatetimeIndex,
-                  calibration: Mapping[str, Mapping[str, float]] | None) -> pd.DataFrame:
-    """Per day: ``ds`` (the day), calibrated ``p50`` and ``p90`` of its busiest minute."""
+def day_quantiles(peaks: np.ndarray, ds: pd.DatetimeIndex) -> pd.DataFrame:
+    """Per day: ``ds`` (the day), ``p50`` and ``p90`` of its busiest minute."""
     days = [w for w in windows(ds) if w.kind == "day"]
-    values = np.array([window_quantiles(draws, ds, w, calibration) for w in days]).reshape(-1, 2)
+    values = np.array([window_quantiles(peaks, ds, w) for w in days]).reshape(-1, 2)
     return pd.DataFrame({"ds": [w.start for w in days], "p50": values[:, 0], "p90": values[:, 1]})
 
 
-def plan_rows(draws: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: PeakModel,
-              calibration: Mapping[str, Mapping[str, float]] | None = None) -> tuple[list[dict], pd.DataFrame]:
+def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float,
+              model: PeakModel) -> tuple[list[dict], pd.DataFrame]:
     """One row per period (months, then ``horizon``) and the per-day quantiles they use.
 
-    Rows hold the peak P50/P90, ``headroom_p90`` (the share of the limit left above the
-    P90 peak; negative: over) and the first day whose P50 (P90) busiest minute exceeds
-    the limit. ``calibration``: per window kind, multipliers from the capacity backtest.
+    ``peaks``: the calibrated draws. Rows hold the peak P50/P90, ``headroom_p90`` (the
+    share of the limit left above the P90 peak; negative: over) and the first day whose
+    P50 (P90) busiest minute exceeds the limit.
     """
-    daily = day_quantiles(draws, ds, calibration)
+    daily = day_quantiles(peaks, ds)
     day_index = pd.DatetimeIndex(daily["ds"])
     rows = []
     for window in windows(ds, days=False):
-        p50, p90 = window_quantiles(draws, ds, window, calibration)
+        p50, p90 = window_quantiles(peaks, ds, window)
         inside = np.asarray((day_index >= window.start.normalize()) & (day_index <= window.end))
         row = {"period": window.period, "start": window.start, "end": window.end, "p50": p50, "p90": p90,
                "limit": limit, "headroom_p90": (limit - p90) / limit if np.isfinite(limit) else np.nan,
@@ -260,6 +302,46 @@ def plan_rows(draws: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: Peak
     return rows, daily
 
 
+GAP_COLUMNS: tuple[str, ...] = ("model_group", "metric", "planned", "reason")
+_DRIVER_WORDS = {"requests": "request counts", "input_tokens": "input token counts",
+                 "output_tokens": "output token counts", "cache_write_tokens": "cache write tokens",
+                 "cache_read_tokens": "cache read tokens"}
+
+
+def capacity_gaps(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.DataFrame,
+                  members: Mapping[str, list[str]]) -> pd.DataFrame:
+    """Each unit and metric the plan leaves out, and why, or plans without some drivers (:data:`GAP_COLUMNS`)."""
+    gaps = []
+    for unit, series in members.items():
+        counts_reads = bool(limits.loc[unit, "itpm_counts_cache_reads"]) if unit in limits.index else False
+        for metric in ("rpm", "itpm", "otpm"):
+            history = ratios[(ratios["unit"] == unit) & (ratios["metric"] == metric)]
+            gap = plan_gap(forecast, history, series, metric, counts_reads)
+            if gap is not None:
+                gaps.append({"model_group": unit, "metric": metric, "planned": gap[0], "reason": gap[1]})
+    return pd.DataFrame(gaps, columns=list(GAP_COLUMNS)).astype({"planned": bool})
+
+
+def plan_gap(forecast: pd.DataFrame, history: pd.DataFrame, series: Sequence[str], metric: str,
+             counts_cache_reads: bool) -> tuple[bool, str] | None:
+    """Why a unit's metric is not planned (``(False, reason)``), or what its plan leaves out
+    (``(True, note)``); None when it is planned from all its drivers."""
+    mine = forecast[forecast["series"].isin(list(series))]
+    if mine.empty:
+        return False, "no forecast for its series (" + ", ".join(series) + "): see the summary's 'Not in this plan'"
+    required = REQUIRED_DRIVER[metric]
+    if required not in set(mine["target"]):
+        return False, f"the usage has no {_DRIVER_WORDS[required]}, so no {metric.upper()} can be forecast"
+    if not len(history) or not np.isfinite(history["ratio"].to_numpy(float)).any():
+        return False, ("no bucket of history is complete with a non-zero total, so there is no busiest-minute "
+                       "to mean-minute ratio to learn from")
+    missing = [d for d in driver_targets(metric, counts_cache_reads) if d not in set(mine["target"])]
+    if missing:
+        return True, (f"planned without {' and '.join(_DRIVER_WORDS[d] for d in missing)}: the usage has no such "
+                      f"column, so they count as zero (the limit counts them)")
+    return None
+
+
 def unit_rng(seed: int, *names: str) -> np.random.Generator:
     """A random stream per unit and metric, so adding a group leaves the others' draws unchanged."""
     import zlib
@@ -270,7 +352,7 @@ def unit_rng(seed: int, *names: str) -> np.random.Generator:
 def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.DataFrame,
                     members: Mapping[str, list[str]], quantile_names: Sequence[str], freq: str,
                     model: PeakModel, time_column: str = "timestamp",
-                    calibration: Mapping[str, Mapping[str, float]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    calibration: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The capacity plan (:data:`PLAN_COLUMNS`) and the per-day peak quantiles of every unit.
 
     ``members``: unit -> its series; ``limits`` indexed by unit (``rpm``, ``itpm``,
@@ -285,11 +367,12 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
             if quantiles.empty or not np.isfinite(history["ratio"]).any():
                 continue
             draws = bucket_peak_draws(quantiles, history, freq, model, unit_rng(model.seed, unit, metric))
+            peaks = draws.peaks(PeakCalibration.from_mapping(calibration))
             ds = pd.DatetimeIndex(quantiles.index)
             limit = float(limits.loc[unit, metric]) if unit in limits.index and metric in limits else np.nan
             recent = history[history["ds"] > history["ds"].max() - pd.Timedelta(weeks=model.ratio_weeks)]
             method = "measured" if recent["measured"].all() else "assumed"
-            rows, daily = plan_rows(draws, ds, limit, model, calibration)
+            rows, daily = plan_rows(peaks, ds, limit, model)
             plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row} for row in rows]
             buckets.append(daily.assign(model_group=unit, metric=metric, limit=limit))
     plan_frame = pd.DataFrame(plan, columns=list(PLAN_COLUMNS))

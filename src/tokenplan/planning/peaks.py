@@ -32,7 +32,8 @@ METRIC_DRIVERS: dict[str, tuple[str, ...]] = {
 PEAK_OF_METRIC = {"rpm": "peak_rpm", "itpm": "peak_itpm", "otpm": "peak_otpm"}
 MINUTES = {"D": 1440.0, "h": 60.0, "H": 60.0, "min": 1.0}
 
-__all__ = ["METRIC_DRIVERS", "bucket_minutes", "driver_targets", "forecast_bucket_peaks", "usage_peaks"]
+__all__ = ["METRIC_DRIVERS", "REQUIRED_DRIVER", "available_drivers", "bucket_minutes", "driver_targets",
+           "forecast_bucket_peaks", "usage_peaks"]
 
 
 def bucket_minutes(freq: str) -> float:
@@ -41,6 +42,18 @@ def bucket_minutes(freq: str) -> float:
         return MINUTES[freq]
     except KeyError:
         return pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).total_seconds() / 60.0
+
+
+# The one driver a metric cannot do without; the others (cache writes, cache reads) count
+# as zero where the usage has no such column.
+REQUIRED_DRIVER = {"rpm": "requests", "itpm": "input_tokens", "otpm": "output_tokens"}
+
+
+def available_drivers(metric: str, counts_cache_reads: bool, columns) -> tuple[str, ...]:
+    """The metric's drivers among ``columns`` (empty without its required one: no requests, no RPM)."""
+    drivers = driver_targets(metric, counts_cache_reads)
+    present = tuple(d for d in drivers if d in set(columns))
+    return present if REQUIRED_DRIVER[metric] in present else ()
 
 
 def driver_targets(metric: str, counts_cache_reads: bool = False) -> tuple[str, ...]:
@@ -63,16 +76,17 @@ def usage_peaks(usage_buckets: pd.DataFrame, units: Mapping[str, str], counts_ca
     for metric in METRIC_DRIVERS:
         peak_column = PEAK_OF_METRIC[metric]
         for unit, rows in usage.groupby("unit", sort=True):
-            drivers = driver_targets(metric, bool(counts_cache_reads.get(unit, False)))
-            if not all(d in rows.columns for d in drivers):
+            drivers = available_drivers(metric, bool(counts_cache_reads.get(unit, False)),
+                                        rows.columns[rows.notna().any()])
+            if not drivers:
                 continue
             total = rows[list(drivers)].sum(axis=1, min_count=len(drivers))
             total = total.where(rows[list(drivers)].notna().all(axis=1))
             measured_peak = rows[peak_column] if peak_column in rows.columns else pd.Series(np.nan, index=rows.index)
-            if metric == "itpm" and len(drivers) == 3:
+            if metric == "itpm" and "cache_read_tokens" in drivers:
                 # The peak column counts uncached input + cache writes; scale it by the
                 # bucket's share of cache reads (their minute-level mix is not known).
-                base = rows[list(METRIC_DRIVERS["itpm"])].sum(axis=1)
+                base = rows[[d for d in drivers if d != "cache_read_tokens"]].sum(axis=1)
                 measured_peak = measured_peak * (total / base.where(base > 0))
             measured = measured_peak.notna()
             peak = measured_peak.where(measured, total / minutes * assumed_peak_to_mean)
@@ -92,6 +106,8 @@ def forecast_bucket_peaks(peaks: pd.DataFrame, usage_freq: str, freq: str) -> pd
     ``ds`` is the naive-UTC bucket start, as in ``target_series``. A forecast bucket
     missing any of its usage buckets (an outage) is left out: its peak is unknown.
     """
+    if peaks.empty:  # no series in any unit (e.g. a limits file that lists none of the usage's models)
+        return pd.DataFrame(columns=["unit", "metric", "ds", "total", "peak", "measured", "ratio"])
     frame = peaks.copy()
     frame["ds"] = frame["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).dt.floor(freq)
     expected = max(int(round(bucket_minutes(freq) / bucket_minutes(usage_freq))), 1)

@@ -18,7 +18,7 @@ from tokenplan.planning.gateway import gateway_rule
 from tokenplan.planning.rate_limits import METRICS
 from tokenplan.reporting.markdown import BUCKET_NAMES
 
-__all__ = ["render_capacity_section"]
+__all__ = ["crossing_statement", "first_limit_row", "first_limit_sentence", "render_capacity_section"]
 
 
 def _n(value: float) -> str:
@@ -41,12 +41,47 @@ def _table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
+def _on(value: Any) -> str | None:
+    """``on YYYY-MM-DD`` for a date, ``in YYYY-MM`` for a month label; None for no crossing."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "":
+        return None
+    text = str(value) if isinstance(value, str) else f"{pd.Timestamp(value):%Y-%m-%d}"
+    text = text[:10]
+    return f"in {text}" if len(text) == 7 else f"on {text}"
+
+
+def crossing_statement(first_p50: Any, first_p90: Any) -> str:
+    """The one wording of a limit's first crossing, P90 first: ``first over at P90 on D; at P50 on D``."""
+    p50, p90 = _on(first_p50), _on(first_p90)
+    if p90 is None and p50 is None:
+        return "not over within the horizon"
+    if p90 is None:
+        return f"first over at P50 {p50}"
+    return f"first over at P90 {p90}; at P50 {p50 or 'not within the horizon'}"
+
+
+def first_limit_row(plan: pd.DataFrame) -> pd.Series | None:
+    """The first limit to bind: the horizon row crossed earliest at P90 (else at P50), tightest first on a tie."""
+    rows = plan[plan["period"] == "horizon"] if (plan["period"] == "horizon").any() else plan
+    when = {q: pd.to_datetime(rows[f"first_crossing_{q}"].astype("string"), errors="coerce", format="mixed")
+            for q in ("p50", "p90")}
+    crossed = rows.assign(_when=when["p90"].fillna(when["p50"]))
+    crossed = crossed[crossed["_when"].notna()]
+    if crossed.empty:
+        return None
+    return crossed.sort_values(["_when", "headroom_p90"]).iloc[0].drop(labels="_when")
+
+
+def first_limit_sentence(row: pd.Series) -> str:
+    """``<group> <METRIC> (limit <n>/min): first over at P90 on ...; at P50 on ...``, as the summary and this
+    section both say it."""
+    return (f"{row['model_group']} {str(row['metric']).upper()} (limit {_n(float(row['limit']))}/min): "
+            + crossing_statement(row["first_crossing_p50"], row["first_crossing_p90"]))
+
+
 def _crossing_text(row: pd.Series) -> str:
-    if pd.notna(row["first_crossing_p50"]):
-        return f"crossed at P50 on **{_day(row['first_crossing_p50'])}**" + (
-            f" (at P90 from {_day(row['first_crossing_p90'])})" if pd.notna(row["first_crossing_p90"]) else "")
-    if pd.notna(row["first_crossing_p90"]):
-        return f"crossed only at P90, from **{_day(row['first_crossing_p90'])}** (1 chance in 10 or more)"
+    if pd.notna(row["first_crossing_p50"]) or pd.notna(row["first_crossing_p90"]):
+        return crossing_statement(row["first_crossing_p50"], row["first_crossing_p90"])
     later = [f"{q.upper()} around {_day(row[f'extrapolated_crossing_{q}'])}" for q in ("p50", "p90")
              if pd.notna(row[f"extrapolated_crossing_{q}"])]
     some_day = (" on any single day at P90, but the chance that some day of the horizon goes over is above "
@@ -56,7 +91,19 @@ def _crossing_text(row: pd.Series) -> str:
                                                  if later else ""))
 
 
-def _verdict(plan: pd.DataFrame) -> str:
+def _gaps_text(gaps: pd.DataFrame | None) -> str:
+    if gaps is None or gaps.empty:
+        return ""
+    lines = [f"- {row.model_group} {row.metric.upper()}: " + ("**not planned**: " if not row.planned else "")
+             + row.reason + "." for row in gaps.sort_values(["planned", "model_group", "metric"]).itertuples()]
+    return "**Left out of the plan, or planned without some inputs** (`capacity_gaps.csv`):\n\n" + "\n".join(lines)
+
+
+def _verdict(plan: pd.DataFrame, gaps: pd.DataFrame | None = None) -> str:
+    if plan.empty:
+        return ("**No capacity is planned in this run**" + (": every model group and metric is left out, for the "
+                                                            "reasons listed below." if gaps is not None and len(gaps)
+                                                            else "."))
     horizon = plan[(plan["period"] == "horizon") & plan["limit"].notna()]
     if horizon.empty:
         return ("**No rate limit applies to the forecast series**: no limits were given for them (your own usage "
@@ -64,13 +111,10 @@ def _verdict(plan: pd.DataFrame) -> str:
                 "anyway; pass your limits with `--params rate_limits_file=PATH` or read them from the Admin API "
                 "(README, \"Capacity plan\").")
     lines = []
-    crossed = horizon.assign(when=horizon["first_crossing_p50"].fillna(horizon["first_crossing_p90"]))
-    crossed = crossed[crossed["when"].notna()].sort_values("when")
-    if len(crossed):
-        first = crossed.iloc[0]
-        confidence = "P50 (more likely than not)" if pd.notna(first["first_crossing_p50"]) else "P90 only"
-        lines.append(f"**The first limit to bind: {first['model_group']} {first['metric'].upper()} "
-                     f"({_n(first['limit'])}/min) on {_day(first['when'])}, at {confidence}.**")
+    first = first_limit_row(horizon)
+    if first is not None:
+        lines.append(f"**The first limit to bind: {first_limit_sentence(first)}** (P90: 1 chance in 10 or more that "
+                     f"the day's busiest minute is over; P50: more likely than not).")
     else:
         lines.append("**No limit is crossed within the horizon, even at P90.**")
     for row in horizon.sort_values(["model_group", "metric"]).itertuples():
@@ -104,16 +148,28 @@ def _backtest_text(backtest: pd.DataFrame, calibration: Mapping[str, Any]) -> st
         "metric": summary["metric"].str.upper(), "window": summary["window"], "windows": summary["windows"],
         "under P50": summary["under_p50"].map(percent), "under P90": summary["under_p90"].map(percent),
         "under P50, raw": summary["under_p50_raw"].map(percent), "under P90, raw": summary["under_p90_raw"].map(percent),
+        "P90 at most 2x the realised peak": summary["p90_within_2x"].map(percent),
     }))
     folds = backtest["origin"].nunique()
-    factors = "; ".join(f"{kind}: P50 x{entry['p50']:.2f}, P90 x{entry['p90']:.2f} (from {entry['windows']} "
-                        f"{entry['from']} windows)" for kind, entry in calibration.items()) or "none (too few windows)"
     return (f"On {folds} held-out windows of history (the training backtest's folds: the out-of-sample forecast "
             f"of totals, ratios seen up to each origin), the realised busiest minute of each day, each month and "
             f"each whole window against the peak forecast made at the origin. A calibrated forecast has about "
-            f"50% under P50 and 90% under P90. \"Raw\" is the simulation alone; the calibrated columns scale it "
-            f"by multipliers fitted on the *other* folds only. The plan uses multipliers fitted on all folds: "
-            f"{factors}.\n\n{table}\n\nPer window: `capacity_backtest.csv`.")
+            f"50% under P50 and 90% under P90. \"Raw\" is the simulation alone; the calibrated columns correct its "
+            f"ratios with the correction fitted on the *other* folds only. The plan uses the correction fitted on all "
+            f"folds: {_calibration_text(calibration)}.\n\n{table}\n\nPer window: `capacity_backtest.csv`.")
+
+
+def _calibration_text(calibration: Mapping[str, Any]) -> str:
+    if not calibration or "ratio_scale" not in calibration:
+        return "none (too few windows)"
+    kinds = ", ".join(f"{n} {'whole-window' if k == 'horizon' else k}" for k, n in
+                      sorted(calibration.get("by_kind", {}).items()))
+    return (f"each bucket's busiest-minute/mean-minute ratio becomes {calibration['ratio_scale']:.2f} x "
+            f"ratio^{calibration['ratio_power']:.2f}, fitted on {calibration['windows']} windows ({kinds}; each "
+            f"kind weighs the same) so that the ratios, applied to the *realised* bucket totals, put history's own "
+            f"busiest minutes under P50 and P90 as often as they should. It corrects the peak model only, not the "
+            f"forecast of totals; being one increasing function of each ratio, it keeps a month's peak never below "
+            f"a day's in it, nor the horizon's below a month's")
 
 
 def _gateway_text(config: Mapping[str, Any], safety_margin: float) -> str:
@@ -145,8 +201,8 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
         f"- Peak method: each bucket's forecast total times a busiest-minute/mean-minute ratio drawn from the last "
         f"{params.get('ratio_weeks')} weeks of history (same weekday/weekend kind); forecast errors shared over "
         f"the horizon with correlation {params.get('error_correlation')} (assumed; checked by the backtest above); "
-        f"{params.get('n_draws')} draws; P50 and P90 then scaled by the backtest's multipliers per window kind "
-        f"(day, month, horizon), shown above. Driver totals of several targets or series add their quantiles (assumed to "
+        f"{params.get('n_draws')} draws, their ratios corrected by the backtest's calibration shown above before "
+        f"any window's peak is taken. Driver totals of several targets or series add their quantiles (assumed to "
         f"move together). A month's or the horizon's peak is its busiest bucket.",
         "- Peaks measured from per-minute data for every group." if not assumed else
         f"- **Peaks assumed, not measured, for {', '.join(assumed)}**: no per-minute data, so busiest minute = "
@@ -165,13 +221,15 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
 def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.DataFrame,
                             rate_limits: pd.DataFrame, capacity_series_demand: pd.DataFrame,
                             gateway_config: Mapping[str, Any], params: Mapping[str, Any],
-                            capacity_calibration: Mapping[str, Any] | None = None) -> str:
+                            capacity_calibration: Mapping[str, Any] | None = None,
+                            capacity_gaps: pd.DataFrame | None = None) -> str:
     """The capacity section (markdown, from its ``##`` heading), figures referenced by file name."""
     figures = "\n\n".join(f"![Capacity: {group}]({figure_name(group)})"
                           for group in sorted(capacity_plan["model_group"].unique()))
-    return "\n\n".join([
+    return "\n\n".join(part for part in [
         "## Capacity: peak per-minute demand against the rate limits",
-        _verdict(capacity_plan),
+        _verdict(capacity_plan, capacity_gaps),
+        _gaps_text(capacity_gaps),
         figures,
         "Peak per minute per model group, month and the whole horizon (P50/P90 of the busiest minute; headroom = "
         "share of the limit left above the P90 peak; `capacity_plan.csv`):\n\n" + _plan_table(capacity_plan),
@@ -179,5 +237,5 @@ def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.D
             capacity_backtest, capacity_calibration if params.get("calibrate", True) else {}),
         "### Gateway config\n\n" + _gateway_text(gateway_config, float(params["gateway"]["safety_margin"])),
         "### Capacity assumptions\n\n" + _assumptions(capacity_plan, rate_limits, capacity_series_demand, params),
-    ])
+    ] if part)
 

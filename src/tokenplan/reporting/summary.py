@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
+from tokenplan.reporting.capacity_section import first_limit_row, first_limit_sentence
 from tokenplan.reporting.data_source import why_not_comparable
 
 __all__ = ["CAPACITY_COLUMNS", "ROI_COLUMNS", "PlanSummary", "plan_summary"]
@@ -219,19 +220,16 @@ def _when(value: Any) -> str | None:
 
 
 def _first_limit(capacity_plan: pd.DataFrame | None) -> dict[str, Any] | None:
+
     """The first limit crossed (at P90, else P50) and when; else the tightest one over the horizon."""
     if capacity_plan is None or capacity_plan.empty:
         return None
-    plan = capacity_plan.copy()
-    for column in ("first_crossing_p50", "first_crossing_p90"):
-        plan[f"_{column}"] = pd.to_datetime(plan[column].astype("string"), errors="coerce", format="mixed")
-    crossing = plan[plan["_first_crossing_p90"].notna() | plan["_first_crossing_p50"].notna()]
-    if len(crossing):
-        crossing = crossing.assign(_when=crossing["_first_crossing_p90"].fillna(crossing["_first_crossing_p50"]))
-        row = crossing.sort_values(["_when", "headroom_p90"]).iloc[0]
+    plan = capacity_plan
+    row = first_limit_row(plan)  # the capacity section names the same limit in the same words
+    if row is not None:
         return {"crossed": True, "no_limits": False, **{c: row[c] for c in CAPACITY_COLUMNS},
                 "first_crossing_p50": _when(row["first_crossing_p50"]),
-                "first_crossing_p90": _when(row["first_crossing_p90"])}
+                "first_crossing_p90": _when(row["first_crossing_p90"]), "statement": first_limit_sentence(row)}
     limited = plan[pd.to_numeric(plan["limit"], errors="coerce").notna()]
     if limited.empty:  # no limits given for these series: peaks planned, nothing to bind
         return {"crossed": False, "no_limits": True, **{c: None for c in CAPACITY_COLUMNS}}

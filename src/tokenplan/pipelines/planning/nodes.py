@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -10,17 +11,19 @@ from matplotlib.figure import Figure
 
 from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.planning import roi
-from tokenplan.planning.capacity import PeakModel, capacity_tables
-from tokenplan.planning.capacity_backtest import backtest_peaks, calibration_factors
+from tokenplan.planning.capacity import PeakModel, capacity_gaps, capacity_tables
+from tokenplan.planning.capacity_backtest import backtest_peaks
 from tokenplan.planning.capacity_plots import capacity_figures
 from tokenplan.planning.costs import cost_by_period, route_costs
 from tokenplan.planning.gateway import gateway_config
 from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
 from tokenplan.planning.price_check import history_months, monthly_gap, validate_billed, whole_months
 from tokenplan.planning.prices import UnitPrices, unit_prices, validate_price_table
-from tokenplan.planning.rate_limits import LIMIT_COLUMNS, group_of_series, limits_from_file
+from tokenplan.planning.rate_limits import LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file
 from tokenplan.planning.routes import Pricer, Route, route_rates
 from tokenplan.planning.sensitivity import tornado
+
+logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- capacity
 
@@ -74,6 +77,11 @@ def build_peak_history(usage_buckets: pd.DataFrame, rate_limits: pd.DataFrame, i
                      ignore_index=True)
 
 
+def _planned_units(series: list[str], groups: dict[str, str]) -> dict[str, list[str]]:
+    """Model group -> its series; a series whose model the limits do not list is its own unit (no limit)."""
+    return {**_members(groups), **{s: [s] for s in series if s not in groups}}
+
+
 def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limits: pd.DataFrame,
                   capacity_calibration: dict[str, Any], ingestion_params: dict[str, Any], fe_params: dict[str, Any],
                   training_params: dict[str, Any],
@@ -83,11 +91,11 @@ def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limit
     limits = rate_limits.set_index("model_group")
     names, model, freq = quantile_columns(training_params["quantiles"]), _peak_model(params), fe_params["freq"]
     calibration = capacity_calibration if params.get("calibrate", True) else None
-    plan, buckets = capacity_tables(forecast, peak_history[peak_history["level"] == "group"], limits,
-                                    _members(groups), names, freq, model, calibration=calibration)
+    series = sorted(forecast["series"].unique())
+    plan, buckets = capacity_tables(forecast, _group_history(peak_history, groups), limits,
+                                    _planned_units(series, groups), names, freq, model, calibration=calibration)
     series_limits = pd.DataFrame({"itpm_counts_cache_reads": [bool(limits.loc[g, "itpm_counts_cache_reads"])
                                                              for g in groups.values()]}, index=list(groups))
-    series = sorted(forecast["series"].unique())
     series_plan, _ = capacity_tables(forecast, peak_history[peak_history["level"] == "series"], series_limits,
                                      {s: [s] for s in series}, names, freq, model, calibration=calibration)
     demand = series_plan[series_plan["period"] == "horizon"].rename(columns={"model_group": "series"})
@@ -99,19 +107,42 @@ def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limit
     return plan, buckets, demand.reset_index(drop=True)
 
 
+def _group_history(peak_history: pd.DataFrame, groups: dict[str, str]) -> pd.DataFrame:
+    """Peak history per planned unit: the groups', and the series' own for a series in no group."""
+    by_series = peak_history[(peak_history["level"] == "series") & ~peak_history["unit"].isin(list(groups))]
+    return pd.concat([peak_history[peak_history["level"] == "group"], by_series], ignore_index=True)
+
+
+def explain_capacity_gaps(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limits: pd.DataFrame,
+                          usage_buckets: pd.DataFrame, ingestion_params: dict[str, Any]) -> pd.DataFrame:
+    """Each model group (or series) and metric the capacity plan leaves out, and why; also those planned
+    without some of their drivers. Logged as warnings, so the console says it too."""
+    groups = group_of_series(usage_buckets["series"].unique(), rate_limits, ingestion_params.get("model_aliases"))
+    units = _planned_units(sorted(usage_buckets["series"].unique()), groups)
+    gaps = capacity_gaps(forecast, _group_history(peak_history, groups), rate_limits.set_index("model_group"), units)
+    limits = rate_limits.set_index("model_group")
+    unplanned = gaps[~gaps["planned"]].groupby("model_group")["metric"].nunique()
+    for row in gaps.itertuples():
+        limited = row.model_group in limits.index and np.isfinite(float(limits.loc[row.model_group, row.metric]))
+        # A warning where it costs a plan: a limit left unchecked, or a group with nothing planned.
+        loud = limited or unplanned.get(row.model_group, 0) == len(METRICS)
+        logger.log(logging.WARNING if loud else logging.INFO, "capacity %s %s %s: %s",
+                   "planned for" if row.planned else "not planned for", row.model_group, row.metric.upper(), row.reason)
+    return gaps
+
+
 def backtest_capacity(backtest_predictions: pd.DataFrame, peak_history: pd.DataFrame, rate_limits: pd.DataFrame,
                       fe_params: dict[str, Any], training_params: dict[str, Any],
                       params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Realised peaks of held-out backtest windows against the peak forecast made at each fold's origin,
-    and the P50/P90 multipliers per window kind that calibrate the plan."""
+    and the correction of the simulated draws (level, shared-error spread) that calibrates the plan."""
     limits = rate_limits.set_index("model_group")
     history = peak_history[peak_history["level"] == "group"]
     members = _members(group_of_series(backtest_predictions["series"].unique(), rate_limits))
     # The plan's own method per series (the selection rule's), on every out-of-sample fold.
     predictions = backtest_predictions[backtest_predictions["method"] == "chosen"]
-    rows = backtest_peaks(predictions, history, limits, members, quantile_columns(training_params["quantiles"]),
+    return backtest_peaks(predictions, history, limits, members, quantile_columns(training_params["quantiles"]),
                           fe_params["freq"], _peak_model(params))
-    return rows, calibration_factors(rows)
 
 
 def build_gateway_config(rate_limits: pd.DataFrame, capacity_series_demand: pd.DataFrame,

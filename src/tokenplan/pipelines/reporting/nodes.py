@@ -166,14 +166,15 @@ def render_routes(route_costs: pd.DataFrame, route_rates: pd.DataFrame, roi_summ
 def render_capacity(capacity_plan: pd.DataFrame, capacity_backtest: pd.DataFrame, rate_limits: pd.DataFrame,
                     capacity_series_demand: pd.DataFrame, gateway_config: dict[str, Any],
                     capacity_figures: dict[str, Figure], capacity_params: dict[str, Any],
-                    capacity_calibration: dict[str, Any]) -> dict[str, Any]:
+                    capacity_calibration: dict[str, Any], capacity_gaps: pd.DataFrame | None = None) -> dict[str, Any]:
     """The capacity section: its Markdown, figures, the plan and backtest tables, and the gateway config file."""
     rule = gateway_rule(float(capacity_params["gateway"]["safety_margin"]))
     return {
         "markdown": render_capacity_section(capacity_plan, capacity_backtest, rate_limits, capacity_series_demand,
-                                            gateway_config, capacity_params, capacity_calibration),
+                                            gateway_config, capacity_params, capacity_calibration, capacity_gaps),
         "figures": capacity_figures,
         "tables": {"capacity_plan.csv": capacity_plan, "capacity_backtest.csv": capacity_backtest,
+                   **({"capacity_gaps.csv": capacity_gaps} if capacity_gaps is not None and len(capacity_gaps) else {}),
                    "gateway/litellm_config.yaml": gateway_yaml(gateway_config,
                                                                "LiteLLM proxy config written by tokenplan: " + rule)},
     }

@@ -34,7 +34,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                          "model_prices", "params:planning", tr], outputs="routes_report", name="render_routes"),
             Node(func=render_capacity,
                  inputs=["capacity_plan", "capacity_backtest", "rate_limits", "capacity_series_demand", "gateway_config",
-                         "capacity_figures", "params:planning.capacity", "capacity_calibration"],
+                         "capacity_figures", "params:planning.capacity", "capacity_calibration",
+                         "capacity_gaps"],
                  outputs="capacity_report", name="render_capacity"),
             Node(
                 func=build_report,
