@@ -10,8 +10,9 @@ candidate whose forecast leaves the history's envelope
 median of the candidates. A single method replaces it only on strong evidence, that is
 when it has an error at every fold (the guard never dropped it), at least ``min_folds``
 folds, and its per-fold log MAE ratio to the ensemble's averages below
-``log(1 - margin)`` with the average at least ``z`` standard errors below zero (the
-fold-to-fold noise). Evidence is read at two levels: across series first (each series'
+``log(1 - margin)`` with the average at least ``z`` standard errors below zero (a gain
+larger than the fold-to-fold noise), and it wins on at least ``min_win_share`` of the
+folds (one huge win does not carry it). Evidence is read at two levels: across series first (each series'
 mean log ratio one observation, at least ``min_series`` series), which sets a target's
 default (a global model that beats the ensemble on most of 400 series is the better
 default for all of them); then per series, where a method must beat that default on the
@@ -62,7 +63,8 @@ class SelectionRule(FromParams):
 
     min_folds: int = 3
     margin: float = 0.05
-    z: float = 2.0
+    z: float = 1.0
+    min_win_share: float = 0.66
     min_series: int = 3
 
 
@@ -84,12 +86,19 @@ def _log_ratios(folds: pd.DataFrame, method: str, baseline: str) -> np.ndarray |
 
 
 def _clear_win(ratios: np.ndarray, count: int, rule: SelectionRule) -> float | None:
-    """The mean log ratio when it is below ``log(1 - margin)`` by ``z`` standard errors, else None."""
+    """The mean log ratio when the method wins clearly, else None.
+
+    Clearly: at least ``count`` observations, wins (a ratio below zero) in at least
+    ``min_win_share`` of them, and a mean below ``log(1 - margin)`` by ``z`` standard
+    errors (the observations' own noise).
+    """
     if len(ratios) < count:
         return None
     mean = float(ratios.mean())
     spread = float(ratios.std(ddof=1)) if len(ratios) > 1 else np.inf
-    return mean if mean < np.log(1 - rule.margin) and mean + rule.z * spread / np.sqrt(len(ratios)) < 0 else None
+    wins = float((ratios < 0).mean())
+    return (mean if mean < np.log(1 - rule.margin) and mean + rule.z * spread / np.sqrt(len(ratios)) < 0
+            and wins >= rule.min_win_share else None)
 
 
 def _best_against(folds: pd.DataFrame, baseline: str, rule: SelectionRule) -> str:
