@@ -16,7 +16,7 @@
    (12 weeks of data: 3 folds leave more history to train on, 6 give a steadier
    estimate). Skipped when ../shared is absent.
 
-It prints tables and the targets of issue 4; it asserts nothing (tests do that).
+It prints tables and the demo targets; it asserts nothing (tests do that).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Accuracy on real traffic: the pipeline a user runs, against simple baselines (issue 8, item 5).
+"""Accuracy on real traffic: the pipeline a user runs, against simple baselines.
 
     .venv/bin/python benchmarks/real_traffic.py                          # everything (about 20 kedro runs)
     .venv/bin/python benchmarks/real_traffic.py --only elb --origins 1   # a quick check
@@ -34,7 +34,7 @@ Metrics per series, averaged over its origins: P50 MASE, scaled by the in-sample
 seasonal-naive MAE of the origin's history at lag 168 (24 for ELB, 7 for daily); the
 share of actuals inside P10-P90 (80% coverage); seconds per run. Then the geometric
 mean of MASE over series per method, the per-series best baseline (an oracle nobody
-has), and issue 8's targets as pass/fail lines. It asserts nothing.
+has), and the targets as pass/fail lines. It asserts nothing.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ LAYERS = ["01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_inp
           "07_model_output", "08_reporting"]
 # COLUMNS: rich would otherwise wrap the error message at 80 characters.
 RUN_ENV = {"KEDRO_DISABLE_TELEMETRY": "1", "OMP_WAIT_POLICY": "PASSIVE", "MPLBACKEND": "Agg", "COLUMNS": "200"}
-# Issue 8's targets.
+# The targets.
 MAX_SECONDS = 60.0
 COVERAGE_RANGE = (0.70, 0.90)
 NAIVE_MARGIN = 0.15
@@ -330,7 +330,7 @@ def _fmt(value: float, pattern: str = "{:.3f}") -> str:
 
 
 def summarise(rows: pd.DataFrame, with_pipeline: bool, subset: bool) -> None:
-    """Per-series table, geometric means, the baselines' oracle and issue 8's targets."""
+    """Per-series table, geometric means, the baselines' oracle and the targets."""
     baseline_columns = ["naive_mase", "mstl_mase", "mstl_coverage", "ets_mase"]
     per_series = rows.groupby("series", sort=False)[baseline_columns].mean()
     per_series["oracle_mase"] = per_series[["naive_mase", "mstl_mase", "ets_mase"]].min(axis=1)
@@ -382,7 +382,7 @@ def summarise(rows: pd.DataFrame, with_pipeline: bool, subset: bool) -> None:
           f"their geometric mean {_fmt(geometric_mean(scored))})"))
 
     refused = rows[rows["pipeline_status"] != "ok"]
-    print("\n=== Issue 8 targets" + (" (on a subset: the targets are judged on the full protocol)" if subset else "")
+    print("\n=== Targets" + (" (on a subset: the targets are judged on the full protocol)" if subset else "")
           + " ===")
 
     def verdict(passed: bool, text: str) -> None:

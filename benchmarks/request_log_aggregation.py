@@ -18,7 +18,7 @@
 4. Runs the same code path on the real Azure LLM traces in ../shared/realdata (when
    present) and prints the per-minute peak / mean request rate.
 
-Targets (issue 3, 2-core machine): Parquet < 10 s, CSV < 30 s, peak memory < 2 GB,
+Targets (2-core machine): Parquet < 10 s, CSV < 30 s, peak memory < 2 GB,
 DuckDB at least 3x faster than pandas. It prints; it asserts nothing.
 """
 

@@ -100,7 +100,7 @@ class DemoEventsHooks:
         if isinstance(events, DemoTrafficDataset) and not (
                 isinstance(usage, DemoTrafficDataset) and usage.same_simulation(events)):
             logger.warning("raw_usage is not the demo, so the demo's events calendar is not used: no events are "
-                           "assumed. Give yours as raw_events (README, 'Your own usage data').")
+                           "assumed. Give yours as raw_events (docs/your-data/index.md).")
             catalog["raw_events"] = MemoryDataset(pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS}))
         try:
             limits = catalog.get("rate_limits_raw")
@@ -109,8 +109,8 @@ class DemoEventsHooks:
             return
         if DEMO_LIMITS_MARKER in Path(limits_path).name and not isinstance(usage, DemoTrafficDataset):
             logger.warning("raw_usage is not the demo, so the demo's example rate limits are not used: peaks are "
-                           "planned against no limit. Give yours with --params rate_limits_file=PATH (README, "
-                           "'Capacity plan').")
+                           "planned against no limit. Give yours with --params rate_limits_file=PATH "
+                           "(docs/capacity/rate-limits.md).")
             catalog["rate_limits_raw"] = MemoryDataset(pd.DataFrame(columns=["model_group", "models", "rpm", "itpm",
                                                                              "otpm"]))
 

@@ -9,7 +9,7 @@ A bucket the API reported in which a series had no usage becomes a zero row (see
 ``AnthropicCostDataset`` loads ``cost_report`` (daily) as ``date, model, cost_type,
 token_type, service_tier, context_window, description, amount_usd, currency``.
 
-Catalog entry (see the README, "Usage APIs and exports")::
+Catalog entry (see docs/your-data/anthropic-admin-api.md)::
 
     raw_usage:
       type: tokenplan.datasets.AnthropicUsageDataset

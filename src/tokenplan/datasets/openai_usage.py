@@ -6,7 +6,7 @@ Loads ``/v1/organization/usage/completions`` as the bucketed usage table
 ``cache_read_tokens`` and ``output_tokens``; no ``cache_write_tokens`` (the API has
 none). A bucket the API reported in which a series had no usage becomes a zero row.
 
-Catalog entry (see the README, "Usage APIs and exports")::
+Catalog entry (see docs/your-data/openai-usage-api.md)::
 
     raw_usage:
       type: tokenplan.datasets.OpenAIUsageDataset

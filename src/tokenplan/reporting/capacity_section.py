@@ -109,7 +109,7 @@ def _verdict(plan: pd.DataFrame, gaps: pd.DataFrame | None = None) -> str:
         return ("**No rate limit applies to the forecast series**: no limits were given for them (your own usage "
                 "is never checked against the demo's example limits). The busiest-minute peaks below are planned "
                 "anyway; pass your limits with `--params rate_limits_file=PATH` or read them from the Admin API "
-                "(README, \"Capacity plan\").")
+                "(docs/capacity/rate-limits.md).")
     lines = []
     first = first_limit_row(horizon)
     if first is not None:
