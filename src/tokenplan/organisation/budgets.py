@@ -1,0 +1,182 @@
+"""Team budgets: the budgets file, each team's spend against it, the dates it is crossed, LiteLLM team budgets.
+
+Budgets file: ``team, period, usd``; ``period`` is a month (``2026-11``) or a quarter
+(``2026-Q4``). A monthly budget is compared with that month's spend; a quarterly one with
+the whole horizon's (the ``horizon`` row), where the horizon lies in that quarter.
+
+Spend per team and period: P50 is the sum of the team's reconciled daily P50 (plus any
+spend already recorded in the period before the forecast starts). P10 and P90 add the
+team's series' P10 and P90 period costs (``cost_forecast``, whose intervals come from
+backtested total errors): members are taken to move together (comonotone), the
+convention of every cost table in the plan; they are scaled by the reconciled P50 over
+the members' P50 sum. The probability of exceeding a budget reads the budget on a
+lognormal through P50 and the P10 or P90 side the budget lies on.
+
+Crossing dates: the first day the cumulative spend path from the period's start
+reaches the budget, on the P50 path and on the P90 path (the P50 path times the
+period's P90/P50 ratio).
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from scipy.stats import norm
+
+from tokenplan.schemas import InvalidInputError, _check, first_line_of, require_columns, where
+
+__all__ = ["BUDGET_COLUMNS", "TEAM_BUDGET_COLUMNS", "litellm_team_budgets", "team_budgets", "teams_at_risk",
+           "validate_budgets"]
+
+BUDGET_COLUMNS = ("team", "period", "usd")
+TEAM_BUDGET_COLUMNS = ["team", "period", "spend_p10", "spend_p50", "spend_p90", "budget_usd", "p_exceed",
+                       "first_crossing_p50", "first_crossing_p90"]
+_PERIOD = r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$"
+_Z90 = float(norm.ppf(0.9))
+
+_BUDGETS_SCHEMA = pa.DataFrameSchema(
+    {
+        "team": pa.Column(str, checks=pa.Check.str_length(min_value=1)),
+        "period": pa.Column(str, checks=pa.Check.str_matches(_PERIOD, error="a month YYYY-MM or a quarter YYYY-Qn")),
+        "usd": pa.Column(float, checks=pa.Check.ge(0), coerce=True),
+    },
+    strict=False,
+)
+
+
+def validate_budgets(raw: pd.DataFrame, source: str = "budgets") -> pd.DataFrame:
+    """The budgets file, checked: a team, a month or quarter, USD >= 0, one row per team and period."""
+    require_columns(raw, BUDGET_COLUMNS, source)
+    if raw.empty:
+        return pd.DataFrame({"team": pd.Series(dtype=str), "period": pd.Series(dtype=str),
+                             "usd": pd.Series(dtype=float)})
+    table = raw[list(BUDGET_COLUMNS)].reset_index(drop=True).copy()
+    first_line = first_line_of(raw)
+    table["team"] = table["team"].astype("string").str.strip().astype(object)
+    table["period"] = table["period"].astype("string").str.strip().str.upper().astype(object)
+    numeric = pd.to_numeric(table["usd"], errors="coerce")
+    bad = numeric.isna()
+    if bad.any():
+        rows = list(table.index[bad])[:5]
+        raise InvalidInputError(f"{source}: column 'usd' has invalid values at {where(rows, first_line)}: "
+                                f"{table.loc[rows, 'usd'].tolist()} (not a number of US dollars)")
+    table["usd"] = numeric
+    table = _check(_BUDGETS_SCHEMA, table, source, first_line)
+    repeated = table.duplicated(["team", "period"], keep=False)
+    if repeated.any():
+        rows = list(table.index[repeated])[:5]
+        raise InvalidInputError(f"{source}: {where(rows, first_line)} repeat a team and period "
+                                f"({table.loc[rows, ['team', 'period']].to_dict('records')}): keep one row each")
+    return table
+
+
+def _quarter(period: str) -> str:
+    return str(pd.Period(period, freq="M").asfreq("Q")).replace("Q", "-Q")
+
+
+def _budget_for(budgets: pd.DataFrame, team: str, period: str, horizon_quarter: str | None) -> float:
+    rows = budgets[budgets["team"] == team]
+    key = horizon_quarter if period == "horizon" else period
+    hit = rows[rows["period"] == key]
+    return float(hit["usd"].iloc[0]) if len(hit) else float("nan")
+
+
+def _p_exceed(p10: float, p50: float, p90: float, budget: float) -> float:
+    if not np.isfinite(budget) or p50 <= 0:
+        return float("nan")
+    if budget <= 0:
+        return 1.0
+    upper = budget >= p50
+    bound = p90 if upper else p10
+    if bound <= 0 or bound == p50:
+        return float(p50 > budget)
+    sigma = abs(np.log(bound / p50)) / _Z90
+    return float(1.0 - norm.cdf((np.log(budget) - np.log(p50)) / sigma))
+
+
+def _first_crossing(days: pd.Series, cumulative: np.ndarray, budget: float) -> str:
+    if not np.isfinite(budget):
+        return ""
+    hit = np.flatnonzero(cumulative >= budget)
+    return "" if hit.size == 0 else pd.Timestamp(days.iloc[hit[0]]).strftime("%Y-%m-%d")
+
+
+def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_daily: pd.DataFrame,
+                 budgets: pd.DataFrame) -> pd.DataFrame:
+    """The ``team_budgets`` table (``TEAM_BUDGET_COLUMNS``), one row per team and forecast month plus ``horizon``.
+
+    ``team_daily``: team, ds, p50 (reconciled USD per day); ``team_periods``: team,
+    period, p10, p50, p90 (members' period costs, added); ``actual_daily``: team, ds,
+    usd (recorded spend, for the part of a period before the forecast starts).
+    """
+    start = team_daily["ds"].min()
+    months = sorted(team_daily["ds"].dt.to_period("M").astype(str).unique())
+    horizon_quarters = {_quarter(m) for m in months}
+    horizon_quarter = horizon_quarters.pop() if len(horizon_quarters) == 1 else None
+    rows = []
+    for team, days in team_daily.groupby("team", sort=True):
+        days = days.sort_values("ds")
+        recorded = actual_daily[actual_daily["team"] == team]
+        for period in [*months, "horizon"]:
+            if period == "horizon":
+                period_start = (pd.Period(horizon_quarter.replace("-Q", "Q"), freq="Q").start_time
+                                if horizon_quarter else start)
+                in_period = days
+            else:
+                period_start = pd.Period(period, freq="M").start_time
+                in_period = days[days["ds"].dt.to_period("M").astype(str) == period]
+            before = recorded[(recorded["ds"] >= period_start) & (recorded["ds"] < start)]["usd"].sum()
+            base = team_periods[(team_periods["team"] == team) & (team_periods["period"] == period)]
+            p50 = float(before + in_period["p50"].sum())
+            members_p50 = float(base["p50"].sum()) if len(base) else float("nan")
+            scale = float(in_period["p50"].sum()) / members_p50 if members_p50 and np.isfinite(members_p50) else 1.0
+            p10 = float(before + base["p10"].sum() * scale) if len(base) else p50
+            p90 = float(before + base["p90"].sum() * scale) if len(base) else p50
+            budget = _budget_for(budgets, str(team), period, horizon_quarter)
+            path = before + np.cumsum(in_period["p50"].to_numpy())
+            ratio90 = (p90 - before) / (p50 - before) if p50 > before else 1.0
+            path90 = before + np.cumsum(in_period["p50"].to_numpy()) * ratio90
+            rows.append({"team": team, "period": period, "spend_p10": p10, "spend_p50": p50, "spend_p90": p90,
+                         "budget_usd": budget, "p_exceed": _p_exceed(p10, p50, p90, budget),
+                         "first_crossing_p50": _first_crossing(in_period["ds"], path, budget),
+                         "first_crossing_p90": _first_crossing(in_period["ds"], path90, budget)})
+    return pd.DataFrame(rows, columns=TEAM_BUDGET_COLUMNS)
+
+
+def teams_at_risk(table: pd.DataFrame, today: pd.Timestamp, top: int) -> pd.DataFrame:
+    """The ``top`` teams most likely to exceed a budget: highest P(exceed), then P50 over budget.
+
+    Each team's riskiest budgeted period, with the lead time (days from ``today``) to its
+    first crossing at P90 and at P50.
+    """
+    budgeted = table[table["budget_usd"].notna()].copy()
+    if budgeted.empty:
+        return budgeted.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[])
+    budgeted["p50_over_budget"] = budgeted["spend_p50"] / budgeted["budget_usd"].replace(0, np.nan)
+    riskiest = budgeted.sort_values(["p_exceed", "p50_over_budget"], ascending=False).drop_duplicates("team")
+    for quantile in ("p50", "p90"):
+        crossing = pd.to_datetime(riskiest[f"first_crossing_{quantile}"].replace("", None))
+        riskiest[f"lead_days_{quantile}"] = (crossing - today).dt.days.astype("Int64")
+    return riskiest.head(top).reset_index(drop=True)
+
+
+def litellm_team_budgets(budgets: pd.DataFrame, next_month: str, soft_share: float) -> list[dict]:
+    """LiteLLM ``/team/new`` payloads (``NewTeamRequest``): each team's budget for ``next_month``
+    (else its quarter's), with the soft budget at ``soft_share`` of it and the matching duration."""
+    quarter = _quarter(next_month)
+    payloads = []
+    for team, rows in budgets.groupby("team", sort=True):
+        monthly = rows[rows["period"] == next_month]
+        chosen, duration = (monthly, "1mo") if len(monthly) else (rows[rows["period"] == quarter], "3mo")
+        if chosen.empty:
+            continue
+        usd = float(chosen["usd"].iloc[0])
+        payloads.append({"team_alias": str(team), "max_budget": round(usd, 2),
+                         "soft_budget": round(usd * soft_share, 2), "budget_duration": duration,
+                         "metadata": {"budget_period": str(chosen["period"].iloc[0]),
+                                      "written_by": "tokenplan"}})
+    return payloads
+
+
