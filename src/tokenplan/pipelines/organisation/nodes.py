@@ -119,7 +119,8 @@ def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFram
     source = budgets_raw.attrs.get("source", "budgets")
     budgets = team_budget.validate_budgets(budgets_raw, source)
     if organisation_series.empty:
-        return pd.DataFrame(columns=team_budget.TEAM_BUDGET_COLUMNS), pd.DataFrame(), []
+        empty = pd.DataFrame(columns=team_budget.TEAM_BUDGET_COLUMNS)
+        return empty, empty.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[]), []
     unknown = sorted(set(budgets["team"]) - set(organisation_series["team"]))
     if unknown:
         raise team_budget.InvalidInputError(

@@ -9,6 +9,7 @@ from tokenplan.pipelines.reporting.nodes import (
     plot_forecast,
     plot_shap_summary,
     render_capacity,
+    render_organisation,
     render_routes,
 )
 
@@ -31,6 +32,11 @@ def create_pipeline(**kwargs) -> Pipeline:
                  inputs=["capacity_plan", "capacity_backtest", "rate_limits", "capacity_series_demand", "gateway_config",
                          "capacity_figures", "params:planning.capacity", "capacity_calibration"],
                  outputs="capacity_report", name="render_capacity"),
+            Node(func=render_organisation,
+                 inputs=["organisation_series", "hierarchy_backtest", "organisation_forecast", "team_budgets",
+                         "teams_at_risk", "chargeback", "chargeback_rule", "litellm_team_budgets",
+                         "params:organisation"],
+                 outputs="organisation_report", name="render_organisation"),
             Node(
                 func=build_report,
                 inputs={"target_series": "target_series", "forecast": "forecast", "forecast_totals": "forecast_totals",
@@ -44,7 +50,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                         "forecast_layout": "forecast_layout", "usage_buckets": "usage_buckets",
                         "capacity_plan": "capacity_plan", "roi_summary": "roi_summary",
                         "capacity_report": "capacity_report", "routes_report": "routes_report",
-                        "suspected_outages": "suspected_outages"},
+                        "suspected_outages": "suspected_outages", "organisation_report": "organisation_report"},
                 outputs="report",
                 name="build_report",
             ),
