@@ -4,12 +4,13 @@ Budgets file: ``team, period, usd``; ``period`` is a month (``2026-11``) or a qu
 (``2026-Q4``). A monthly budget is compared with that month's spend; a quarterly one with
 the whole horizon's (the ``horizon`` row), where the horizon lies in that quarter.
 
-Spend per team and period: P50 is the sum of the team's reconciled daily P50 (plus any
-spend already recorded in the period before the forecast starts). P10 and P90 add the
-team's series' P10 and P90 period costs (``cost_forecast``, whose intervals come from
-backtested total errors): members are taken to move together (comonotone), the
-convention of every cost table in the plan; they are scaled by the reconciled P50 over
-the members' P50 sum. The probability of exceeding a budget reads the budget on a
+Spend per team and period: P10, P50 and P90 add the team's series' period costs
+(``cost_forecast``, whose intervals come from backtested total errors: members are
+taken to move together, the convention of every cost table in the plan), scaled by the
+team's reconciled daily P50 over its series' P50 (1 with bottom-up reconciliation), plus
+any spend already recorded in the period before the forecast starts. So a team's months
+and horizon agree with the cost table's (the horizon's total has its own backtested
+bias, so it is not exactly the months' sum, in either table). The probability of exceeding a budget reads the budget on a
 lognormal through P50 and the P10 or P90 side the budget lies on.
 
 Crossing dates: the first day the cumulative spend path from the period's start
@@ -103,6 +104,27 @@ def _first_crossing(days: pd.Series, cumulative: np.ndarray, budget: float) -> s
     return "" if hit.size == 0 else pd.Timestamp(days.iloc[hit[0]]).strftime("%Y-%m-%d")
 
 
+def _period_spend(daily_p50: np.ndarray, members: pd.DataFrame, months: list[str], period: str,
+                  before: float) -> tuple[float, float, float, np.ndarray, np.ndarray]:
+    """(P10, P50, P90, cumulative P50 path, cumulative P90 path) of one team's period, in USD.
+
+    ``members``: the team's series' costs added, by period. The daily plan was scaled to
+    the members' monthly P50 (``months``); the period's own total may differ (the
+    horizon's has its own backtested bias), and the paths end on the period's P50 and P90.
+    """
+    spent = float(daily_p50.sum())
+    months_p50 = float(members.loc[members.index.isin(months), "p50"].sum())
+    own = members.loc[period] if period in members.index else None
+    reconciled = spent / months_p50 if months_p50 > 0 else 1.0  # 1 with bottom-up reconciliation
+    if own is None or spent <= 0:
+        total = before + spent
+        path = before + np.cumsum(daily_p50)
+        return total, total, total, path, path
+    p10, p50, p90 = (before + float(own[q]) * reconciled for q in ("p10", "p50", "p90"))
+    cumulative = np.cumsum(daily_p50) / spent
+    return p10, p50, p90, before + cumulative * (p50 - before), before + cumulative * (p90 - before)
+
+
 def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_daily: pd.DataFrame,
                  budgets: pd.DataFrame) -> pd.DataFrame:
     """The ``team_budgets`` table (``TEAM_BUDGET_COLUMNS``), one row per team and forecast month plus ``horizon``.
@@ -127,17 +149,11 @@ def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_da
             else:
                 period_start = pd.Period(period, freq="M").start_time
                 in_period = days[days["ds"].dt.to_period("M").astype(str) == period]
-            before = recorded[(recorded["ds"] >= period_start) & (recorded["ds"] < start)]["usd"].sum()
-            base = team_periods[(team_periods["team"] == team) & (team_periods["period"] == period)]
-            p50 = float(before + in_period["p50"].sum())
-            members_p50 = float(base["p50"].sum()) if len(base) else float("nan")
-            scale = float(in_period["p50"].sum()) / members_p50 if members_p50 and np.isfinite(members_p50) else 1.0
-            p10 = float(before + base["p10"].sum() * scale) if len(base) else p50
-            p90 = float(before + base["p90"].sum() * scale) if len(base) else p50
+            before = float(recorded[(recorded["ds"] >= period_start) & (recorded["ds"] < start)]["usd"].sum())
+            members = team_periods[team_periods["team"] == team].set_index("period")
+            p10, p50, p90, path, path90 = _period_spend(in_period["p50"].to_numpy(), members,
+                                                        months if period == "horizon" else [period], period, before)
             budget = _budget_for(budgets, str(team), period, horizon_quarter)
-            path = before + np.cumsum(in_period["p50"].to_numpy())
-            ratio90 = (p90 - before) / (p50 - before) if p50 > before else 1.0
-            path90 = before + np.cumsum(in_period["p50"].to_numpy()) * ratio90
             rows.append({"team": team, "period": period, "spend_p10": p10, "spend_p50": p50, "spend_p90": p90,
                          "budget_usd": budget, "p_exceed": _p_exceed(p10, p50, p90, budget),
                          "first_crossing_p50": _first_crossing(in_period["ds"], path, budget),

@@ -85,16 +85,14 @@ def _changes(series: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def _chargeback_table(charge: pd.DataFrame, top: int) -> pd.DataFrame:
-    per_team = charge.groupby("team")[["usage_cost_usd", "allocated_flat_usd", "total_usd"]].sum()
-    per_team = per_team.sort_values("total_usd", ascending=False)
-    rows = [{"team": team, "usage": usd(r.usage_cost_usd), "flat costs": usd(r.allocated_flat_usd),
-             "total over the horizon": usd(r.total_usd)} for team, r in per_team.head(top).iterrows()]
-    rest = per_team.iloc[top:]
+    """Total charged per team and month (usage + allocated flat costs), the top teams by the first month's."""
+    wide = charge.pivot_table(index="team", columns="period", values="total_usd", aggfunc="sum")
+    wide = wide.sort_values(wide.columns[0], ascending=False)
+    shown = wide.head(top)
+    rest = wide.iloc[top:]
     if len(rest):
-        rows.append({"team": f"{len(rest)} other teams", "usage": usd(rest["usage_cost_usd"].sum()),
-                     "flat costs": usd(rest["allocated_flat_usd"].sum()), "total over the horizon":
-                     usd(rest["total_usd"].sum())})
-    return pd.DataFrame(rows)
+        shown = pd.concat([shown, rest.sum().to_frame(f"{len(rest)} other teams").T])
+    return shown.map(usd).rename_axis("team").reset_index()
 
 
 def _flat_costs(items: list[dict[str, Any]]) -> list[dict[str, str]]:
