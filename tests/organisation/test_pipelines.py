@@ -1,0 +1,55 @@
+"""The organisation and monitor pipelines as registered, and a plan without teams."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from tokenplan.pipelines.organisation.nodes import describe_series, plan_budgets
+from tokenplan.pipelines.reporting.nodes import render_organisation
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _params() -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_organisation.yml").read_text())["organisation"]
+
+
+def test_a_plan_run_includes_the_organisation_but_never_the_monitor():
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT_ROOT)
+    default = {n.name for n in pipelines["__default__"].nodes}
+    assert {"reconcile_organisation", "plan_budgets", "charge_back", "render_organisation"} <= default
+    assert "check_month_to_date" not in default
+    monitor = {n.name for n in pipelines["monitor"].nodes}
+    assert monitor == {"build_usage_buckets", "price_models_for_monitor", "check_month_to_date"}
+
+
+def test_usage_without_teams_gives_no_organisation_section():
+    usage = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=3, freq="D", tz="UTC"),
+                          "series": "claude-sonnet-4-5", "model": "claude-sonnet-4-5", "requests": 1.0})
+    series = describe_series(usage, _params())
+    assert series.empty
+    budgets = pd.DataFrame({"team": pd.Series(dtype=object), "period": pd.Series(dtype=object),
+                            "usd": pd.Series(dtype=object)})
+    table, at_risk, payloads = plan_budgets(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), series, budgets,
+                                            _params())
+    assert table.empty and at_risk.empty and payloads == []
+    section = render_organisation(series, pd.DataFrame(), pd.DataFrame(), table, at_risk, pd.DataFrame(), {}, [],
+                                  _params())
+    assert section == {}
+
+
+def test_series_are_described_by_team_key_and_status():
+    days = pd.date_range("2026-01-01", periods=120, freq="D", tz="UTC")
+    rows = [("m/a/k1", "a", "k1", days), ("m/a/k2", "a", "k2", days[-20:]), ("m/b/k3", "b", "k3", days[:60])]
+    usage = pd.concat([pd.DataFrame({"timestamp": d, "series": s, "model": "m", "workspace": t, "api_key": k,
+                                     "requests": 5.0}) for s, t, k, d in rows], ignore_index=True)
+    described = describe_series(usage, _params()).set_index("series")
+    assert described.loc["m/a/k2", ["team", "api_key", "status"]].tolist() == ["a", "k2", "new"]
+    assert described.loc["m/b/k3", "status"] == "ended" and described.loc["m/a/k1", "status"] == "active"
+    assert described.loc["m/b/k3", "last_usage"] == "2026-03-01"
