@@ -53,3 +53,18 @@ def test_series_are_described_by_team_key_and_status():
     assert described.loc["m/a/k2", ["team", "api_key", "status"]].tolist() == ["a", "k2", "new"]
     assert described.loc["m/b/k3", "status"] == "ended" and described.loc["m/a/k1", "status"] == "active"
     assert described.loc["m/b/k3", "last_usage"] == "2026-03-01"
+
+
+def test_an_ended_series_plans_no_spend_even_when_forecast():
+    from tokenplan.pipelines.organisation.nodes import price_spend_plan
+    from tokenplan.planning.prices import UnitPrices
+
+    days = pd.date_range("2026-10-01", periods=3, freq="D", tz="UTC")
+    forecast = pd.concat([pd.DataFrame({"series": s, "target": "input_tokens", "timestamp": days, "p10": 1e6,
+                                        "p50": 2e6, "p90": 3e6}) for s in ("m/a/k1", "m/a/old")], ignore_index=True)
+    costs = pd.DataFrame({"series": ["m/a/k1", "m/a/old"], "period": "2026-10", "p50": [6.0, 6.0]})
+    series = pd.DataFrame({"series": ["m/a/k1", "m/a/old", "m/a/gone"], "model": "m", "team": "a",
+                           "api_key": ["k1", "old", "gone"], "status": ["active", "ended", "ended"]})
+    prices = {"m": UnitPrices("m", "test", pd.Timestamp("2026-10-01").date(), {"input_tokens": 1.0}, "test")}
+    plan = price_spend_plan(forecast, costs, series, prices).groupby("series")["p50"].sum()
+    assert plan.to_dict() == {"m/a/k1": 6.0, "m/a/old": 0.0, "m/a/gone": 0.0}

@@ -21,7 +21,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-__all__ = ["LEVELS", "backtest_reconciliation", "hierarchy_history", "reconcile_plan", "node_levels"]
+__all__ = ["LEVELS", "backtest_reconciliation", "best_method", "hierarchy_history", "node_levels", "reconcile_plan"]
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from tokenplan.organisation.dimensions import series_dimensions, series_status
 from tokenplan.organisation.hierarchy import backtest_reconciliation, best_method, reconcile_plan
 from tokenplan.planning.prices import UnitPrices
 from tokenplan.planning.routes import Route
+from tokenplan.schemas import InvalidInputError
 
 _BAND = ["p10", "p50", "p90"]
 
@@ -52,7 +53,8 @@ def price_spend_history(target_series: pd.DataFrame, organisation_series: pd.Dat
 def price_spend_plan(forecast: pd.DataFrame, cost_forecast: pd.DataFrame, organisation_series: pd.DataFrame,
                      prices: dict[str, UnitPrices | None]) -> pd.DataFrame:
     """The plan's USD per series and day (``series, ds, p10, p50, p90``), each month's days scaled so they
-    add up to the series' month P50 in ``cost_forecast``; an ended series (not forecast) spends nothing."""
+    add up to the series' month P50 in ``cost_forecast``; an ended series (no usage in the last
+    ``organisation.ended_days``) spends nothing, whether or not it was forecast."""
     if organisation_series.empty:
         return pd.DataFrame(columns=["series", "ds", *_BAND])
     plan = forecast.assign(ds=forecast["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None))
@@ -63,6 +65,8 @@ def price_spend_plan(forecast: pd.DataFrame, cost_forecast: pd.DataFrame, organi
     target = pd.Series(list(zip(usd["series"], usd["period"], strict=True))).map(months).to_numpy()
     scale = np.where((daily_sum > 0) & np.isfinite(target), target / daily_sum.replace(0, np.nan), 1.0)
     usd[_BAND] = usd[_BAND].mul(scale, axis=0)
+    gone = set(organisation_series.loc[organisation_series["status"] == "ended", "series"])
+    usd.loc[usd["series"].isin(gone), _BAND] = 0.0
     ended = organisation_series.loc[~organisation_series["series"].isin(usd["series"]), "series"]
     days = sorted(usd["ds"].unique())
     zeros = pd.DataFrame([(s, d) for s in ended for d in days], columns=["series", "ds"]).assign(p10=0.0, p50=0.0,
@@ -103,12 +107,14 @@ def reconcile_organisation(spend_history: pd.DataFrame, spend_plan: pd.DataFrame
     method = str(chosen.iloc[0]) if len(chosen) else "bottom_up"
     out, _ = reconcile_plan(spend_history, spend_plan, organisation_series, params["levels"])
     out = out[out["method"] == method].rename(columns={"unique_id": "node"})
-    out["node"] = out["node"].str.removeprefix("organisation/").replace("organisation", "organisation")
+    out["node"] = out["node"].str.removeprefix("organisation/")  # the root stays "organisation"
     return out[columns].sort_values(["level", "node", "ds"], ignore_index=True)
 
 
 def _team_periods(cost_forecast: pd.DataFrame, organisation_series: pd.DataFrame) -> pd.DataFrame:
-    teams = cost_forecast.merge(organisation_series[["series", "team"]], on="series")
+    """Per team and period, its series' P10/P50/P90 costs added (ended series left out: no future spend)."""
+    live = organisation_series[organisation_series["status"] != "ended"]
+    teams = cost_forecast.merge(live[["series", "team"]], on="series")
     return teams.groupby(["team", "period"], as_index=False)[_BAND].sum()
 
 
@@ -123,7 +129,7 @@ def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFram
         return empty, empty.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[]), []
     unknown = sorted(set(budgets["team"]) - set(organisation_series["team"]))
     if unknown:
-        raise team_budget.InvalidInputError(
+        raise InvalidInputError(
             f"{source}: column 'team' names teams with no usage: {unknown} (teams: "
             f"{sorted(organisation_series['team'].unique())})")
     team_daily = organisation_forecast[organisation_forecast["level"] == "team"].rename(columns={"node": "team"})
