@@ -203,3 +203,8 @@ def test_the_monitor_flags_the_tripled_key_and_no_other(monitored):
     for row in table[table["status"] != "inside"].itertuples():
         first = row.largest_contributors.split(";")[0]
         assert "/search/web " in first, (row.level, row.node, row.largest_contributors)
+
+
+def test_the_report_shows_the_teams_at_risk_figure(report):
+    markdown = (report / "report.md").read_text()
+    assert "](budget_paths.png)" in markdown and (report / "budget_paths.png").stat().st_size > 10_000

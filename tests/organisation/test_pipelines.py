@@ -36,11 +36,11 @@ def test_usage_without_teams_gives_no_organisation_section():
     assert series.empty
     budgets = pd.DataFrame({"team": pd.Series(dtype=object), "period": pd.Series(dtype=object),
                             "usd": pd.Series(dtype=object)})
-    table, at_risk, payloads = plan_budgets(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), series, budgets,
+    table, at_risk, paths, payloads = plan_budgets(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), series, budgets,
                                             _params())
-    assert table.empty and at_risk.empty and payloads == []
-    section = render_organisation(series, pd.DataFrame(), pd.DataFrame(), table, at_risk, pd.DataFrame(), {}, [],
-                                  _params())
+    assert table.empty and at_risk.empty and paths.empty and payloads == []
+    section = render_organisation(series, pd.DataFrame(), pd.DataFrame(), table, at_risk, paths, pd.DataFrame(), {},
+                                  [], _params())
     assert section == {}
 
 

@@ -10,12 +10,13 @@ taken to move together, the convention of every cost table in the plan), scaled 
 team's reconciled daily P50 over its series' P50 (1 with bottom-up reconciliation), plus
 any spend already recorded in the period before the forecast starts. So a team's months
 and horizon agree with the cost table's (the horizon's total has its own backtested
-bias, so it is not exactly the months' sum, in either table). The probability of exceeding a budget reads the budget on a
-lognormal through P50 and the P10 or P90 side the budget lies on.
+bias, so it is not exactly the months' sum, in either table). The probability of
+exceeding a budget reads the budget on a lognormal through P50 and the P10 or P90 side
+the budget lies on.
 
 Crossing dates: the first day the cumulative spend path from the period's start
-reaches the budget, on the P50 path and on the P90 path (the P50 path times the
-period's P90/P50 ratio).
+reaches the budget, on the P50 path and on the P90 path (the daily P50 plan scaled to
+end on the period's P50 and P90 respectively).
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from scipy.stats import norm
 
 from tokenplan.schemas import InvalidInputError, _check, first_line_of, require_columns, where
 
-__all__ = ["BUDGET_COLUMNS", "TEAM_BUDGET_COLUMNS", "litellm_team_budgets", "team_budgets", "teams_at_risk",
-           "validate_budgets"]
+__all__ = ["BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS", "budget_paths", "litellm_team_budgets",
+           "team_budgets", "teams_at_risk", "validate_budgets"]
 
 BUDGET_COLUMNS = ("team", "period", "usd")
 TEAM_BUDGET_COLUMNS = ["team", "period", "spend_p10", "spend_p50", "spend_p90", "budget_usd", "p_exceed",
                        "first_crossing_p50", "first_crossing_p90"]
+BUDGET_PATH_COLUMNS = ["team", "period", "ds", "cumulative_p50", "cumulative_p90", "budget_usd"]
 _PERIOD = r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$"
 _Z90 = float(norm.ppf(0.9))
 
@@ -125,22 +127,17 @@ def _period_spend(daily_p50: np.ndarray, members: pd.DataFrame, months: list[str
     return p10, p50, p90, before + cumulative * (p50 - before), before + cumulative * (p90 - before)
 
 
-def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_daily: pd.DataFrame,
-                 budgets: pd.DataFrame) -> pd.DataFrame:
-    """The ``team_budgets`` table (``TEAM_BUDGET_COLUMNS``), one row per team and forecast month plus ``horizon``.
-
-    ``team_daily``: team, ds, p50 (reconciled USD per day); ``team_periods``: team,
-    period, p10, p50, p90 (members' period costs, added); ``actual_daily``: team, ds,
-    usd (recorded spend, for the part of a period before the forecast starts).
-    """
+def _team_periods(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_daily: pd.DataFrame,
+                  budgets: pd.DataFrame):
+    """Per team and period (forecast months, then ``horizon``): its days, P10/P50/P90, budget and paths."""
     start = team_daily["ds"].min()
     months = sorted(team_daily["ds"].dt.to_period("M").astype(str).unique())
     horizon_quarters = {_quarter(m) for m in months}
     horizon_quarter = horizon_quarters.pop() if len(horizon_quarters) == 1 else None
-    rows = []
     for team, days in team_daily.groupby("team", sort=True):
         days = days.sort_values("ds")
         recorded = actual_daily[actual_daily["team"] == team]
+        members = team_periods[team_periods["team"] == team].set_index("period")
         for period in [*months, "horizon"]:
             if period == "horizon":
                 period_start = (pd.Period(horizon_quarter.replace("-Q", "Q"), freq="Q").start_time
@@ -150,15 +147,40 @@ def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_da
                 period_start = pd.Period(period, freq="M").start_time
                 in_period = days[days["ds"].dt.to_period("M").astype(str) == period]
             before = float(recorded[(recorded["ds"] >= period_start) & (recorded["ds"] < start)]["usd"].sum())
-            members = team_periods[team_periods["team"] == team].set_index("period")
             p10, p50, p90, path, path90 = _period_spend(in_period["p50"].to_numpy(), members,
                                                         months if period == "horizon" else [period], period, before)
-            budget = _budget_for(budgets, str(team), period, horizon_quarter)
-            rows.append({"team": team, "period": period, "spend_p10": p10, "spend_p50": p50, "spend_p90": p90,
-                         "budget_usd": budget, "p_exceed": _p_exceed(p10, p50, p90, budget),
-                         "first_crossing_p50": _first_crossing(in_period["ds"], path, budget),
-                         "first_crossing_p90": _first_crossing(in_period["ds"], path90, budget)})
+            yield {"team": team, "period": period, "days": in_period["ds"], "p10": p10, "p50": p50, "p90": p90,
+                   "budget": _budget_for(budgets, str(team), period, horizon_quarter), "path": path,
+                   "path90": path90}
+
+
+def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_daily: pd.DataFrame,
+                 budgets: pd.DataFrame) -> pd.DataFrame:
+    """The ``team_budgets`` table (``TEAM_BUDGET_COLUMNS``), one row per team and forecast month plus ``horizon``.
+
+    ``team_daily``: team, ds, p50 (reconciled USD per day); ``team_periods``: team,
+    period, p10, p50, p90 (members' period costs, added); ``actual_daily``: team, ds,
+    usd (recorded spend, for the part of a period before the forecast starts).
+    """
+    rows = [{"team": p["team"], "period": p["period"], "spend_p10": p["p10"], "spend_p50": p["p50"],
+             "spend_p90": p["p90"], "budget_usd": p["budget"],
+             "p_exceed": _p_exceed(p["p10"], p["p50"], p["p90"], p["budget"]),
+             "first_crossing_p50": _first_crossing(p["days"], p["path"], p["budget"]),
+             "first_crossing_p90": _first_crossing(p["days"], p["path90"], p["budget"])}
+            for p in _team_periods(team_daily, team_periods, actual_daily, budgets)]
     return pd.DataFrame(rows, columns=TEAM_BUDGET_COLUMNS)
+
+
+def budget_paths(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_daily: pd.DataFrame,
+                 budgets: pd.DataFrame) -> pd.DataFrame:
+    """The cumulative spend paths behind the crossing dates: ``team, period, ds, cumulative_p50,
+    cumulative_p90, budget_usd`` for every budgeted team and period (inputs as ``team_budgets``)."""
+    parts = [pd.DataFrame({"team": p["team"], "period": p["period"], "ds": p["days"].to_numpy(),
+                           "cumulative_p50": p["path"], "cumulative_p90": p["path90"], "budget_usd": p["budget"]})
+             for p in _team_periods(team_daily, team_periods, actual_daily, budgets) if np.isfinite(p["budget"])]
+    if not parts:
+        return pd.DataFrame(columns=BUDGET_PATH_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[BUDGET_PATH_COLUMNS]
 
 
 def teams_at_risk(table: pd.DataFrame, today: pd.Timestamp, top: int) -> pd.DataFrame:

@@ -78,7 +78,7 @@ def _base_forecasts(y_df: pd.DataFrame, bottom: pd.DataFrame, s_df: pd.DataFrame
     model = StatsForecast(models=[AutoETS(season_length=_SEASON, model="ZZA")], freq="D", n_jobs=1)
     hat = model.forecast(df=y_df, h=h, level=[_LEVEL], fitted=True)
     fitted = model.forecast_fitted_values()
-    rename = {"AutoETS": "plan", f"AutoETS-lo-{_LEVEL}": f"plan-lo-{_LEVEL}", f"AutoETS-hi-{_LEVEL}": f"plan-hi-{_LEVEL}"}
+    rename = {"AutoETS": "plan", **{f"AutoETS-{side}-{_LEVEL}": f"plan-{side}-{_LEVEL}" for side in ("lo", "hi")}}
     hat, fitted = hat.rename(columns=rename), fitted.rename(columns=rename)[["unique_id", "ds", "y", "plan"]]
     ids = _bottom_ids(s_df, dims)
     plan = bottom.assign(unique_id=bottom["series"].map(ids)).set_index(["unique_id", "ds"])

@@ -120,13 +120,15 @@ def _team_periods(cost_forecast: pd.DataFrame, organisation_series: pd.DataFrame
 
 def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFrame, spend_history: pd.DataFrame,
                  organisation_series: pd.DataFrame, budgets_raw: pd.DataFrame,
-                 params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
-    """The ``team_budgets`` table, the teams most at risk (with lead times), and LiteLLM team budget payloads."""
+                 params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict]]:
+    """The ``team_budgets`` table, the teams most at risk (with lead times), the cumulative spend paths
+    behind the crossing dates, and LiteLLM team budget payloads."""
     source = budgets_raw.attrs.get("source", "budgets")
     budgets = team_budget.validate_budgets(budgets_raw, source)
     if organisation_series.empty:
         empty = pd.DataFrame(columns=team_budget.TEAM_BUDGET_COLUMNS)
-        return empty, empty.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[]), []
+        paths = pd.DataFrame(columns=team_budget.BUDGET_PATH_COLUMNS)
+        return empty, empty.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[]), paths, []
     unknown = sorted(set(budgets["team"]) - set(organisation_series["team"]))
     if unknown:
         raise InvalidInputError(
@@ -135,14 +137,15 @@ def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFram
     team_daily = organisation_forecast[organisation_forecast["level"] == "team"].rename(columns={"node": "team"})
     recorded = spend_history.merge(organisation_series[["series", "team"]], on="series")
     recorded = recorded.groupby(["team", "ds"], as_index=False)["y"].sum().rename(columns={"y": "usd"})
-    table = team_budget.team_budgets(team_daily, _team_periods(cost_forecast, organisation_series), recorded,
-                                     budgets)
+    members = _team_periods(cost_forecast, organisation_series)
+    table = team_budget.team_budgets(team_daily, members, recorded, budgets)
+    paths = team_budget.budget_paths(team_daily, members, recorded, budgets)
     today = pd.Timestamp(team_daily["ds"].min())
     at_risk = team_budget.teams_at_risk(table, today, int(params["top_teams"]))
     first_month = today.to_period("M")
     next_month = str(first_month if today == first_month.start_time else first_month + 1)
     payloads = team_budget.litellm_team_budgets(budgets, next_month, float(params["budgets"]["soft_budget_share"]))
-    return table, at_risk, payloads
+    return table, at_risk, paths, payloads
 
 
 def charge_back(organisation_forecast: pd.DataFrame, params: dict[str, Any],

@@ -32,7 +32,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                  outputs="organisation_forecast", name="reconcile_organisation"),
             Node(func=plan_budgets,
                  inputs=["organisation_forecast", "cost_forecast", "spend_history", series, "budgets_raw", org],
-                 outputs=["team_budgets", "teams_at_risk", "litellm_team_budgets"], name="plan_budgets"),
+                 outputs=["team_budgets", "teams_at_risk", "budget_paths", "litellm_team_budgets"],
+                 name="plan_budgets"),
             Node(func=charge_back, inputs=["organisation_forecast", org, "params:planning"],
                  outputs=["chargeback", "chargeback_rule"], name="charge_back"),
         ]

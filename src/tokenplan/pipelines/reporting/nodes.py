@@ -112,11 +112,14 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
 
 def render_organisation(organisation_series: pd.DataFrame, hierarchy_backtest: pd.DataFrame,
                         organisation_forecast: pd.DataFrame, team_budgets: pd.DataFrame,
-                        teams_at_risk: pd.DataFrame, chargeback: pd.DataFrame, chargeback_rule: dict[str, Any],
-                        litellm_team_budgets: list[dict], params: dict[str, Any]) -> dict[str, Any]:
-    """The organisation section (empty without teams): its Markdown and the CSV tables and LiteLLM budgets it names."""
+                        teams_at_risk: pd.DataFrame, budget_paths: pd.DataFrame, chargeback: pd.DataFrame,
+                        chargeback_rule: dict[str, Any], litellm_team_budgets: list[dict],
+                        params: dict[str, Any]) -> dict[str, Any]:
+    """The organisation section (empty without teams): its Markdown, its figure, and the CSV tables and
+    LiteLLM budgets it names."""
     import json
 
+    from tokenplan.reporting.organisation_figures import budget_paths_figure
     from tokenplan.reporting.organisation_section import OrganisationSectionInputs, render_organisation_section
 
     inputs = OrganisationSectionInputs(organisation_series, hierarchy_backtest, organisation_forecast, team_budgets,
@@ -124,7 +127,8 @@ def render_organisation(organisation_series: pd.DataFrame, hierarchy_backtest: p
     markdown = render_organisation_section(inputs)
     if not markdown:
         return {}
-    return {"markdown": markdown, "figures": {},
+    figures = {"budget_paths.png": budget_paths_figure(budget_paths, teams_at_risk)} if len(teams_at_risk) else {}
+    return {"markdown": markdown, "figures": figures,
             "tables": {"team_budgets.csv": team_budgets, "chargeback.csv": chargeback,
                        "hierarchy_backtest.csv": hierarchy_backtest, "organisation_series.csv": organisation_series,
                        "organisation_forecast.csv": organisation_forecast,

@@ -34,7 +34,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  outputs="capacity_report", name="render_capacity"),
             Node(func=render_organisation,
                  inputs=["organisation_series", "hierarchy_backtest", "organisation_forecast", "team_budgets",
-                         "teams_at_risk", "chargeback", "chargeback_rule", "litellm_team_budgets",
+                         "teams_at_risk", "budget_paths", "chargeback", "chargeback_rule", "litellm_team_budgets",
                          "params:organisation"],
                  outputs="organisation_report", name="render_organisation"),
             Node(
