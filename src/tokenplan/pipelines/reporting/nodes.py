@@ -129,8 +129,9 @@ def render_organisation(organisation_series: pd.DataFrame, hierarchy_backtest: p
         return {}
     figures = {"budget_paths.png": budget_paths_figure(budget_paths, teams_at_risk)} if len(teams_at_risk) else {}
     return {"markdown": markdown, "figures": figures,
-            "tables": {"team_budgets.csv": team_budgets, "chargeback.csv": chargeback,
-                       "hierarchy_backtest.csv": hierarchy_backtest, "organisation_series.csv": organisation_series,
+            "tables": {"team_budgets.csv": team_budgets, "teams_at_risk.csv": teams_at_risk,
+                       "chargeback.csv": chargeback, "hierarchy_backtest.csv": hierarchy_backtest,
+                       "organisation_series.csv": organisation_series,
                        "organisation_forecast.csv": organisation_forecast,
                        "gateway/litellm_team_budgets.json": json.dumps(litellm_team_budgets, indent=2) + "\n"}}
 
