@@ -43,13 +43,14 @@ def _kedro_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "kedro"]
 
 
-def _kedro_run(project: Path) -> subprocess.CompletedProcess:
+def _kedro_run(project: Path, kedro_env: str = "test", *args: str) -> subprocess.CompletedProcess:
+    """``kedro run --env <kedro_env> <args>`` in ``project``; fails the test with the output's tail."""
     env = {k: v for k, v in os.environ.items() if k != "KEDRO_ENV"}
     env.update(KEDRO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", MPLBACKEND="Agg", COLUMNS="200")
-    result = subprocess.run([*_kedro_command(), "run", "--env", "test"], cwd=project, env=env,
+    result = subprocess.run([*_kedro_command(), "run", "--env", kedro_env, *args], cwd=project, env=env,
                             capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, check=False)
     assert result.returncode == 0, (
-        f"kedro run --env test exited with {result.returncode}\n"
+        f"kedro run --env {' '.join([kedro_env, *args])} exited with {result.returncode}\n"
         f"--- stdout (tail) ---\n{result.stdout[-6000:]}\n--- stderr (tail) ---\n{result.stderr[-6000:]}"
     )
     return result

@@ -12,5 +12,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = sum(pipelines.values())
+    # The monitor compares new usage with the last saved plan: run on its own, never inside a plan run.
+    pipelines["__default__"] = sum(p for name, p in pipelines.items() if name != "monitor")
     return pipelines

@@ -68,7 +68,7 @@ import holidays
 import numpy as np
 import pandas as pd
 
-__all__ = ["SIMULATOR_VERSION", "TARGETS", "SimulatorConfig", "Simulation", "simulate"]
+__all__ = ["SIMULATOR_VERSION", "TARGETS", "SimulatorConfig", "Simulation", "Workspace", "simulate"]
 
 # Bump when the same config would produce different frames (columns, draws), so that
 # materialised demo data (tokenplan.datasets.DemoTrafficDataset) is re-simulated.
@@ -253,6 +253,61 @@ _HAIKU = ModelProfile(
 DEFAULT_PROFILES: dict[str, ModelProfile] = {p.model: p for p in (_SONNET, _OPUS, _HAIKU)}
 
 
+@dataclass(frozen=True)
+class Workspace:
+    """One team's workspace in a simulated organisation (``SimulatorConfig.workspaces``).
+
+    ``share`` multiplies each of its models' traffic (interactive peak and batch job
+    rate); ``monthly_growth`` replaces the model profiles' growth, so each team grows at
+    its own pace. ``models``: the models it uses (None = all selected). Its traffic is
+    split evenly over ``api_keys``. ``created``: the UTC day its traffic starts (a team
+    created during the history; None = from the start); ``rotated``: the UTC day its
+    first key is replaced by ``<key>-rotated`` (a rotated key: the old one stops).
+    """
+
+    name: str
+    share: float = 1.0
+    monthly_growth: float = 0.04
+    models: tuple[str, ...] | None = None
+    api_keys: tuple[str, ...] = ("default",)
+    created: str | None = None
+    rotated: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("models", "api_keys"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+        if not self.name or "/" in self.name:
+            raise ValueError(f"workspace name must be non-empty without '/', got {self.name!r}")
+        if not (np.isfinite(self.share) and self.share > 0):
+            raise ValueError(f"workspace {self.name!r}: share must be > 0, got {self.share!r}")
+        if not (np.isfinite(self.monthly_growth) and self.monthly_growth > -1):
+            raise ValueError(f"workspace {self.name!r}: monthly_growth must be > -1, got {self.monthly_growth!r}")
+        if not self.api_keys or any("/" in k for k in self.api_keys):
+            raise ValueError(f"workspace {self.name!r}: api_keys must be names without '/', got {self.api_keys!r}")
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """One simulated series: a model's profile as used by one workspace's API key."""
+
+    profile: ModelProfile
+    workspace: str | None = None
+    api_key: str | None = None
+    active_from: pd.Timestamp | None = None
+    active_until: pd.Timestamp | None = None
+
+    @property
+    def seed_label(self) -> str | None:
+        return None if self.workspace is None else f"{self.workspace}/{self.api_key}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The dimension columns of this stream's rows (none for the single-team default)."""
+        return {} if self.workspace is None else {"workspace": self.workspace, "api_key": self.api_key}
+
+
 # ---------------------------------------------------------------------- event plan
 
 
@@ -306,6 +361,9 @@ class SimulatorConfig:
     ``plan_error`` is the log-scale spread of the planner's estimates: the events table
     states each campaign's and launch's ``effect`` as its true multiplier times
     ``exp(N(0, plan_error))``, rounded to 0.05 as a planner would write it (0 = exact).
+    ``workspaces`` (None = one team) simulates an organisation: every workspace x API
+    key x model is a series of its own, and usage, truth and peaks gain ``workspace``
+    and ``api_key`` columns (see :class:`Workspace`).
     """
 
     seed: int = 7
@@ -318,10 +376,14 @@ class SimulatorConfig:
     models: tuple[str, ...] | None = None
     plan_error: float = 0.1
     peak_replays: int = 12
+    workspaces: tuple[Workspace, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.models is not None and not isinstance(self.models, tuple):
             object.__setattr__(self, "models", tuple(self.models))
+        if self.workspaces is not None:
+            object.__setattr__(self, "workspaces", tuple(
+                w if isinstance(w, Workspace) else Workspace(**w) for w in self.workspaces))
         _validate_config(self)
 
     @property
@@ -345,6 +407,36 @@ class SimulatorConfig:
         """Selected model profiles, sorted by model id."""
         names = sorted(self.models if self.models is not None else DEFAULT_PROFILES)
         return tuple(DEFAULT_PROFILES[name] for name in names)
+
+    @property
+    def streams(self) -> tuple[_Stream, ...]:
+        """The simulated series: one per model, or per workspace x API key x model."""
+        if self.workspaces is None:
+            return tuple(_Stream(p) for p in self.profiles)
+        out = []
+        for space in self.workspaces:
+            for profile in self.profiles:
+                if space.models is not None and profile.model not in space.models:
+                    continue
+                share = space.share / len(space.api_keys)
+                batch = None if profile.batch is None else replace(
+                    profile.batch, requests_per_minute=profile.batch.requests_per_minute * share)
+                scaled = replace(profile, peak_requests_per_hour=profile.peak_requests_per_hour * share,
+                                 monthly_growth=space.monthly_growth, batch=batch)
+                created = None if space.created is None else _utc_day(space.created)
+                rotated = None if space.rotated is None else _utc_day(space.rotated)
+                for i, key in enumerate(space.api_keys):
+                    if i == 0 and rotated is not None:
+                        out.append(_Stream(scaled, space.name, key, created, rotated))
+                        out.append(_Stream(scaled, space.name, f"{key}-rotated", rotated, None))
+                    else:
+                        out.append(_Stream(scaled, space.name, key, created, None))
+        return tuple(out)
+
+
+def _utc_day(text: str) -> pd.Timestamp:
+    day = pd.Timestamp(text)
+    return day.tz_localize("UTC") if day.tzinfo is None else day.tz_convert("UTC")
 
 
 def _validate_config(config: SimulatorConfig) -> None:
@@ -380,6 +472,17 @@ def _validate_config(config: SimulatorConfig) -> None:
         raise ValueError(f"peak_replays must be an int >= 0, got {config.peak_replays!r}")
     if not np.isfinite(config.growth_scale):
         raise ValueError(f"growth_scale must be finite, got {config.growth_scale!r}")
+    if config.workspaces is not None:
+        names = [w.name for w in config.workspaces]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"workspaces must have distinct names, got {names!r}")
+        for space in config.workspaces:
+            unknown = sorted(set(space.models or ()) - set(DEFAULT_PROFILES))
+            if unknown:
+                raise ValueError(f"workspace {space.name!r}: unknown models {unknown}")
+            for day in (space.created, space.rotated):
+                if day is not None and not config.history_start_utc < _utc_day(day) < config.history_end_utc:
+                    raise ValueError(f"workspace {space.name!r}: {day!r} is not inside the history")
     for profile in DEFAULT_PROFILES.values():
         if 1.0 + profile.monthly_growth * config.growth_scale <= 0.0:
             raise ValueError(
@@ -670,22 +773,42 @@ def _minute_tokens(
     return np.rint(tokens).astype(np.int64)
 
 
-def _model_seed(seed: int, model: str) -> list[int]:
-    """Seed entropy for one model's stream, stable across runs and model subsets."""
-    return [int(seed), zlib.crc32(model.encode())]
+def _model_seed(seed: int, model: str, label: str | None = None) -> list[int]:
+    """Seed entropy for one model's stream, stable across runs and model subsets.
+
+    ``label`` (an organisation's ``workspace/api_key``) gives each series its own stream.
+    """
+    entropy = [int(seed), zlib.crc32(model.encode())]
+    return entropy if label is None else [*entropy, zlib.crc32(label.encode())]
+
+
+def _active(stream: _Stream, hours: pd.DatetimeIndex) -> np.ndarray:
+    """1 where the stream's workspace and key exist, else 0."""
+    on = np.ones(len(hours))
+    if stream.active_from is not None:
+        on[np.asarray(hours < stream.active_from)] = 0.0
+    if stream.active_until is not None:
+        on[np.asarray(hours >= stream.active_until)] = 0.0
+    return on
+
+
+def _scale(stream: _Stream, calendar: _Calendar, events: list[_Event], config: SimulatorConfig) -> np.ndarray:
+    """Growth x event multipliers (x 0 where the stream does not exist) per hour."""
+    profile = stream.profile
+    scale = _growth(profile, calendar, config.growth_scale) * _event_multiplier(events, calendar, profile.model)
+    return scale if stream.workspace is None else scale * _active(stream, calendar.hours)
 
 
 def _simulate_model(
-    profile: ModelProfile,
+    stream: _Stream,
     calendar: _Calendar,
     events: list[_Event],
     config: SimulatorConfig,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Expected and realised hourly series of one model (targets and peaks)."""
-    rng = np.random.default_rng(_model_seed(config.seed, profile.model))
-    scale = _growth(profile, calendar, config.growth_scale) * _event_multiplier(
-        events, calendar, profile.model
-    )
+    profile = stream.profile
+    rng = np.random.default_rng(_model_seed(config.seed, profile.model, stream.seed_label))
+    scale = _scale(stream, calendar, events, config)
     interactive = _interactive_mean(profile, calendar, scale)
     expected_requests = interactive.copy()
     shock = np.exp(
@@ -730,13 +853,13 @@ def _sub_calendar(calendar: _Calendar, keep: np.ndarray) -> _Calendar:
                    day_index=calendar.day_index[keep], months=calendar.months[keep])
 
 
-def _peak_replays(profile: ModelProfile, calendar: _Calendar, events: list[_Event], config: SimulatorConfig,
+def _peak_replays(stream: _Stream, calendar: _Calendar, events: list[_Event], config: SimulatorConfig,
                   future: np.ndarray) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
     """Daily peaks of the future window replayed ``peak_replays`` times: (UTC days, metric -> (draws, days))."""
-    rng = np.random.default_rng([*_model_seed(config.seed, profile.model), 1])
+    profile = stream.profile
+    rng = np.random.default_rng([*_model_seed(config.seed, profile.model, stream.seed_label), 1])
     sub = _sub_calendar(calendar, future)
-    scale = (_growth(profile, calendar, config.growth_scale)
-             * _event_multiplier(events, calendar, profile.model))[future]
+    scale = _scale(stream, calendar, events, config)[future]
     interactive = _interactive_mean(profile, sub, scale)
     day_of_hour, days = pd.factorize(sub.hours.floor("D"))
     out = {m: np.zeros((config.peak_replays, len(days))) for m in ("rpm", "itpm", "otpm")}
@@ -813,6 +936,12 @@ def _truth_frame(
     )
 
 
+def _with_dims(columns: tuple[str, ...], dims: list[str]) -> list[str]:
+    """``columns`` with the dimension columns right after ``model``."""
+    at = columns.index("model") + 1
+    return [*columns[:at], *dims, *columns[at:]]
+
+
 def _coerce_config(config: SimulatorConfig | Mapping[str, Any] | None) -> SimulatorConfig:
     """Accept a config, a mapping of its fields (e.g. Kedro parameters) or None."""
     if config is None:
@@ -840,18 +969,23 @@ def simulate(config: SimulatorConfig | Mapping[str, Any] | None = None) -> Simul
     in_usage = ~outage & ~is_future
 
     usage_parts, truth_parts, peak_parts = [], [], []
-    for profile in config.profiles:
-        expected, realised = _simulate_model(profile, calendar, events, config)
-        usage_parts.append(_usage_frame(profile.model, realised, calendar, in_usage))
+    for stream in config.streams:
+        model = stream.profile.model
+        expected, realised = _simulate_model(stream, calendar, events, config)
+        exists = np.ones(len(calendar.hours), dtype=bool) if stream.workspace is None else \
+            _active(stream, calendar.hours) > 0
+        usage_parts.append(_usage_frame(model, realised, calendar, in_usage & exists).assign(**stream.labels))
         truth_parts.append(
-            _truth_frame(profile.model, expected, realised, calendar, outage, is_future)
+            _truth_frame(model, expected, realised, calendar, outage, is_future).assign(**stream.labels)
         )
         if is_future.any():
-            replays = _peak_replays(profile, calendar, events, config, is_future)
-            peak_parts.append(_peaks_frame(profile.model, realised, calendar, is_future, replays))
-    usage = pd.concat(usage_parts, ignore_index=True).loc[:, list(USAGE_COLUMNS)]
-    truth = pd.concat(truth_parts, ignore_index=True).loc[:, list(TRUTH_COLUMNS)]
+            replays = _peak_replays(stream, calendar, events, config, is_future)
+            peak_parts.append(_peaks_frame(model, realised, calendar, is_future, replays).assign(**stream.labels))
+    dims = [] if config.workspaces is None else ["workspace", "api_key"]
+    usage = pd.concat(usage_parts, ignore_index=True).loc[:, _with_dims(USAGE_COLUMNS, dims)]
+    truth = pd.concat(truth_parts, ignore_index=True).loc[:, _with_dims(TRUTH_COLUMNS, dims)]
+    peak_columns = _with_dims(PEAK_TRUTH_COLUMNS, dims)
     peaks = (pd.concat(peak_parts, ignore_index=True) if peak_parts else
-             pd.DataFrame({c: [] for c in PEAK_TRUTH_COLUMNS})).loc[:, list(PEAK_TRUTH_COLUMNS)]
+             pd.DataFrame({c: [] for c in peak_columns})).loc[:, peak_columns]
     return Simulation(usage=usage, events=_events_frame(events, config), truth=truth, peaks=peaks,
                       config=config)

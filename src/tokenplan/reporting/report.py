@@ -52,6 +52,7 @@ class ReportInputs:
     forecast_figures: list[str] = field(default_factory=lambda: ["forecast.png"])
     capacity_section: str = ""
     routes_section: str = ""
+    organisation_section: str = ""
     layout: dict[str, Any] | None = None      # forecast_layout
     selection: dict[str, Any] | None = None   # model_selection
     ingestion: dict[str, Any] = field(default_factory=dict)  # usage_buckets.attrs
@@ -289,6 +290,7 @@ def render_report(inputs: ReportInputs) -> str:
         params={k: v for k, v in params.items() if k not in ("study_name", "n_trials")},
         study=params.get("study_name"), trials=params.get("n_trials"),
         capacity_section=inputs.capacity_section.strip(), routes_section=inputs.routes_section.strip(),
+        organisation_section=inputs.organisation_section.strip(),
     )
 
 

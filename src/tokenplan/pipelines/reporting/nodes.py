@@ -78,7 +78,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  routes_report: dict[str, Any] | None = None,
                  suspected_outages: pd.DataFrame | None = None,
                  guard_drops: pd.DataFrame | None = None,
-                 series_shown: dict[str, Any] | None = None) -> dict[str, Any]:
+                 series_shown: dict[str, Any] | None = None,
+                 organisation_report: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report folder's files: report.md and .html, their figures and the tables they summarise.
 
     ``capacity_plan`` / ``roi_summary`` (the planning stage's tables) feed the summary's
@@ -103,7 +104,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                            simulated=bool(usage_is_simulated), drivers=forecast_drivers,
                            capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous_report,
                            guard_drops=guard_drops, data_source=data_source)
-    sections = [r for r in (capacity_report, routes_report) if r]
+    sections = [r for r in (capacity_report, routes_report, organisation_report) if r]
     figures = {**forecast_plots, "backtest.png": backtest_plot, "drivers.png": drivers_plot,
                "shap_summary.png": shap_plot, **{k: v for r in sections for k, v in r.get("figures", {}).items()}}
     inputs = ReportInputs(
@@ -114,6 +115,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         forecast_figures=list(forecast_plots),
         capacity_section=(capacity_report or {}).get("markdown", ""),
         routes_section=(routes_report or {}).get("markdown", ""),
+        organisation_section=(organisation_report or {}).get("markdown", ""),
         layout=forecast_layout, selection=model_selection,
         ingestion=ingestion,
         outages=suspected_outages if fe_params.get("outages") else None, guard_drops=guard_drops,
@@ -133,6 +135,35 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         **({"guard_drops.csv": guard_drops} if guard_drops is not None and len(guard_drops) else {}),
         **{k: v for r in sections for k, v in r.get("tables", {}).items()},
     }
+
+
+# ---------------------------------------------------------------- organisation
+
+
+def render_organisation(organisation_series: pd.DataFrame, hierarchy_backtest: pd.DataFrame,
+                        organisation_forecast: pd.DataFrame, team_budgets: pd.DataFrame,
+                        teams_at_risk: pd.DataFrame, budget_paths: pd.DataFrame, chargeback: pd.DataFrame,
+                        chargeback_rule: dict[str, Any], litellm_team_budgets: list[dict],
+                        params: dict[str, Any]) -> dict[str, Any]:
+    """The organisation section (empty without teams): its Markdown, its figure, and the CSV tables and
+    LiteLLM budgets it names."""
+    import json
+
+    from tokenplan.reporting.organisation_figures import budget_paths_figure
+    from tokenplan.reporting.organisation_section import OrganisationSectionInputs, render_organisation_section
+
+    inputs = OrganisationSectionInputs(organisation_series, hierarchy_backtest, organisation_forecast, team_budgets,
+                                       teams_at_risk, chargeback, chargeback_rule, params)
+    markdown = render_organisation_section(inputs)
+    if not markdown:
+        return {}
+    figures = {"budget_paths.png": budget_paths_figure(budget_paths, teams_at_risk)} if len(teams_at_risk) else {}
+    return {"markdown": markdown, "figures": figures,
+            "tables": {"team_budgets.csv": team_budgets, "teams_at_risk.csv": teams_at_risk,
+                       "chargeback.csv": chargeback, "hierarchy_backtest.csv": hierarchy_backtest,
+                       "organisation_series.csv": organisation_series,
+                       "organisation_forecast.csv": organisation_forecast,
+                       "gateway/litellm_team_budgets.json": json.dumps(litellm_team_budgets, indent=2) + "\n"}}
 
 
 # ---------------------------------------------------------------- routes and ROI

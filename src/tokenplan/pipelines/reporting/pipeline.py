@@ -10,6 +10,7 @@ from tokenplan.pipelines.reporting.nodes import (
     plot_forecast,
     plot_shap_summary,
     render_capacity,
+    render_organisation,
     render_routes,
 )
 
@@ -37,6 +38,11 @@ def create_pipeline(**kwargs) -> Pipeline:
                          "capacity_figures", "params:planning.capacity", "capacity_calibration",
                          "capacity_gaps"],
                  outputs="capacity_report", name="render_capacity"),
+            Node(func=render_organisation,
+                 inputs=["organisation_series", "hierarchy_backtest", "organisation_forecast", "team_budgets",
+                         "teams_at_risk", "budget_paths", "chargeback", "chargeback_rule", "litellm_team_budgets",
+                         "params:organisation"],
+                 outputs="organisation_report", name="render_organisation"),
             Node(
                 func=build_report,
                 inputs={"target_series": "target_series", "forecast": "forecast", "forecast_totals": "forecast_totals",
@@ -51,7 +57,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                         "capacity_plan": "capacity_plan", "roi_summary": "roi_summary",
                         "capacity_report": "capacity_report", "routes_report": "routes_report",
                         "suspected_outages": "suspected_outages", "guard_drops": "guard_drops",
-                        "series_shown": "report_series"},
+                        "series_shown": "report_series", "organisation_report": "organisation_report"},
                 outputs="report",
                 name="build_report",
             ),

@@ -1,0 +1,31 @@
+"""USD per series and day: token counts (forecast quantiles, backtest folds or history) times each model's rates.
+
+Quantiles add over token types (comonotone), as in ``tokenplan.planning.costs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
+
+__all__ = ["daily_costs"]
+
+
+def daily_costs(frame: pd.DataFrame, prices: Mapping[str, UnitPrices | None], value_columns: list[str],
+                keys: list[str], model_of: Mapping[str, str]) -> pd.DataFrame:
+    """``keys`` (series, a day column, ...) and one USD column per ``value_columns`` (NaN counts as 0).
+
+    ``model_of`` maps a series to its model; series of an unpriced model are left out.
+    """
+    priced = frame[frame["target"].isin(PRICED_TARGETS)]
+    model = priced["series"].map(model_of)
+    rate = [prices[m].usd_per_mtok[t] / 1e6 if prices.get(m) is not None else float("nan")
+            for m, t in zip(model, priced["target"], strict=True)]
+    usd = priced[keys].copy()
+    for column in value_columns:
+        usd[column] = priced[column].fillna(0.0).to_numpy() * rate
+    usd = usd[pd.notna(rate)]
+    return usd.groupby(keys, as_index=False, sort=True)[value_columns].sum()

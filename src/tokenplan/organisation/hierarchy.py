@@ -1,0 +1,181 @@
+"""Forecasts of every level of an organisation (organisation, team, model, team x model, key) that add up.
+
+The bottom of the hierarchy is the plan's own series (a model used by one team through
+one API key), forecast in USD per day by each series' chosen method. Every other node
+(a team, a model across teams, a team's key, the organisation) gets a base forecast
+of its own from its daily spend history: exponential smoothing with a damped additive
+trend and an additive weekly season (statsforecast's AutoETS ``AAA``, damped; 60 ms a
+node where letting AutoETS choose the model took 200 ms, for the same backtest scores
+on the demo organisation). Base forecasts do not add up; Nixtla's hierarchicalforecast reconciles
+them (bottom-up, MinTrace OLS, MinTrace with a shrunk covariance of the in-sample
+residuals). Each method is scored on the backtest folds, where the bottom series'
+out-of-sample predictions already exist, and the best by mean MASE over the levels is
+kept for the plan.
+
+Daily P10-P90 intervals come from hierarchicalforecast's ``normality`` method (the base
+P10/P90 read as normal 80% intervals, carried through the reconciliation).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["LEVELS", "backtest_reconciliation", "best_method", "hierarchy_history", "node_levels", "reconcile_plan"]
+
+logger = logging.getLogger(__name__)
+
+ROOT = "organisation"
+# Level name -> the columns that identify a node of that level (after the organisation).
+LEVELS = {
+    "organisation": [],
+    "team": ["team"],
+    "model": ["model"],
+    "team_model": ["team", "model"],
+    "key": ["team", "api_key"],
+    "series": ["team", "api_key", "model"],
+}
+METHODS = {"BottomUp": "bottom_up", "MinTrace_method-ols": "mint_ols", "MinTrace_method-mint_shrink": "mint_shrink"}
+_SEASON = 7
+_LEVEL = 80
+
+
+def _spec(levels: list[str]) -> list[list[str]]:
+    wanted = [lv for lv in LEVELS if lv in levels or lv in ("organisation", "series")]
+    return [[ROOT, *LEVELS[lv]] for lv in wanted]
+
+
+def _with_dimensions(frame: pd.DataFrame, dims: pd.DataFrame) -> pd.DataFrame:
+    out = frame.merge(dims[["series", "team", "model", "api_key"]], on="series", how="inner")
+    return out.assign(**{ROOT: ROOT})
+
+
+def node_levels(tags: dict[str, np.ndarray]) -> pd.DataFrame:
+    """``unique_id, level`` for every node (level names from ``LEVELS``)."""
+    by_columns = {"/".join([ROOT, *cols]): name for name, cols in LEVELS.items()}
+    rows = [(str(uid), by_columns[tag]) for tag, ids in tags.items() for uid in ids]
+    return pd.DataFrame(rows, columns=["unique_id", "level"]).drop_duplicates("unique_id")
+
+
+def hierarchy_history(history: pd.DataFrame, dims: pd.DataFrame, levels: list[str]):
+    """(Y_df of daily USD for every node, S_df, tags) from the bottom series' daily history (series, ds, y)."""
+    from hierarchicalforecast.utils import aggregate
+
+    frame = _with_dimensions(history, dims)
+    return aggregate(frame[[ROOT, "team", "model", "api_key", "ds", "y"]], _spec(levels))
+
+
+def _base_forecasts(y_df: pd.DataFrame, bottom: pd.DataFrame, s_df: pd.DataFrame, dims: pd.DataFrame,
+                    h: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(Y_hat_df with ``plan`` and its 80% bounds for every node, in-sample fitted ``plan`` for every node).
+
+    Bottom nodes take the plan's own daily P50/P10/P90 (``bottom``: series, ds, p10, p50,
+    p90); every other node its AutoETS forecast.
+    """
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS
+
+    model = StatsForecast(models=[AutoETS(season_length=_SEASON, model="AAA", damped=True)], freq="D", n_jobs=1)
+    hat = model.forecast(df=y_df, h=h, level=[_LEVEL], fitted=True)
+    fitted = model.forecast_fitted_values()
+    rename = {"AutoETS": "plan", **{f"AutoETS-{side}-{_LEVEL}": f"plan-{side}-{_LEVEL}" for side in ("lo", "hi")}}
+    hat, fitted = hat.rename(columns=rename), fitted.rename(columns=rename)[["unique_id", "ds", "y", "plan"]]
+    ids = _bottom_ids(s_df, dims)
+    plan = bottom.assign(unique_id=bottom["series"].map(ids)).set_index(["unique_id", "ds"])
+    keyed = hat.set_index(["unique_id", "ds"])
+    common = keyed.index.intersection(plan.index)
+    keyed.loc[common, "plan"] = plan.loc[common, "p50"]
+    keyed.loc[common, f"plan-lo-{_LEVEL}"] = plan.loc[common, "p10"]
+    keyed.loc[common, f"plan-hi-{_LEVEL}"] = plan.loc[common, "p90"]
+    return keyed.reset_index(), fitted
+
+
+def _bottom_ids(s_df: pd.DataFrame, dims: pd.DataFrame) -> dict[str, str]:
+    """Series id -> its bottom node id (``organisation/team/key/model``)."""
+    return {row.series: "/".join([ROOT, row.team, row.api_key, row.model]) for row in dims.itertuples()
+            if "/".join([ROOT, row.team, row.api_key, row.model]) in s_df.columns}
+
+
+def _reconcile(y_hat: pd.DataFrame, fitted: pd.DataFrame, s_df: pd.DataFrame, tags) -> pd.DataFrame:
+    from hierarchicalforecast.core import HierarchicalReconciliation
+    from hierarchicalforecast.methods import BottomUp, MinTrace
+
+    reconciler = HierarchicalReconciliation([BottomUp(), MinTrace(method="ols"), MinTrace(method="mint_shrink")])
+    return reconciler.reconcile(Y_hat_df=y_hat, S_df=s_df, tags=tags, Y_df=fitted, level=[_LEVEL],
+                                intervals_method="normality")
+
+
+def _long(reconciled: pd.DataFrame) -> pd.DataFrame:
+    """``unique_id, ds, method, p10, p50, p90`` for the base forecast and each reconciliation method."""
+    parts = [reconciled[["unique_id", "ds"]].assign(method="base", p10=reconciled[f"plan-lo-{_LEVEL}"],
+                                                    p50=reconciled["plan"], p90=reconciled[f"plan-hi-{_LEVEL}"])]
+    for column, name in METHODS.items():
+        parts.append(reconciled[["unique_id", "ds"]].assign(
+            method=name, p10=reconciled[f"plan/{column}-lo-{_LEVEL}"], p50=reconciled[f"plan/{column}"],
+            p90=reconciled[f"plan/{column}-hi-{_LEVEL}"]))
+    return pd.concat(parts, ignore_index=True)
+
+
+def reconcile_plan(history: pd.DataFrame, bottom: pd.DataFrame, dims: pd.DataFrame,
+                   levels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(Daily USD per node, day and method: p10/p50/p90, with ``level``; the node table).
+
+    ``history``: series, ds, y (daily USD up to the origin); ``bottom``: series, ds,
+    p10, p50, p90 after it.
+    """
+    y_df, s_df, tags = hierarchy_history(history, dims, levels)
+    h = bottom["ds"].nunique()
+    y_hat, fitted = _base_forecasts(y_df, bottom, s_df, dims, h)
+    nodes = node_levels(tags)
+    out = _long(_reconcile(y_hat, fitted, s_df, tags)).merge(nodes, on="unique_id")
+    return out, nodes
+
+
+def _mase_scale(y_df: pd.DataFrame) -> pd.Series:
+    """Per node: in-sample MAE of the weekly seasonal naive forecast (MASE's denominator)."""
+    ordered = y_df.sort_values(["unique_id", "ds"])
+    diff = ordered.groupby("unique_id")["y"].diff(_SEASON).abs()
+    return diff.groupby(ordered["unique_id"]).mean()
+
+
+def backtest_reconciliation(history: pd.DataFrame, folds: pd.DataFrame, dims: pd.DataFrame,
+                            levels: list[str]) -> pd.DataFrame:
+    """Per level and method (base and each reconciliation): MASE and P10-P90 coverage on the backtest folds.
+
+    ``history``: the bottom series' whole daily USD history (series, ds, y); ``folds``:
+    the bottom series' out-of-sample daily USD per fold (origin, series, ds, p10, p50, p90).
+    """
+    y_all, s_df, tags = hierarchy_history(history, dims, levels)
+    nodes = node_levels(tags)
+    scored = []
+    for origin, fold in folds.groupby("origin"):
+        cut = pd.Timestamp(origin)
+        train = y_all[y_all["ds"] <= cut]
+        days = sorted(fold["ds"].unique())
+        y_hat, fitted = _base_forecasts(train, fold, s_df, dims, len(days))
+        y_hat = y_hat[y_hat["ds"].isin(days)]
+        out = _long(_reconcile(y_hat, fitted, s_df, tags))
+        actual = y_all[y_all["ds"].isin(days)][["unique_id", "ds", "y"]]
+        graded = out.merge(actual, on=["unique_id", "ds"]).merge(nodes, on="unique_id")
+        graded["abs_error"] = (graded["y"] - graded["p50"]).abs()
+        graded["covered"] = graded["y"].between(graded["p10"], graded["p90"])
+        scale = _mase_scale(train).replace(0, np.nan)
+        per_node = graded.groupby(["level", "method", "unique_id"], as_index=False).agg(
+            mae=("abs_error", "mean"), coverage=("covered", "mean"))
+        per_node["mase"] = per_node["mae"] / per_node["unique_id"].map(scale)
+        scored.append(per_node.assign(origin=cut))
+    table = pd.concat(scored, ignore_index=True)
+    out = table.groupby(["level", "method"], as_index=False).agg(
+        mase=("mase", "mean"), coverage=("coverage", "mean"), nodes=("unique_id", "nunique"),
+        folds=("origin", "nunique"))
+    order = {name: i for i, name in enumerate(LEVELS)}
+    return out.sort_values(["level", "method"], key=lambda c: c.map(order) if c.name == "level" else c,
+                           ignore_index=True)
+
+
+def best_method(scores: pd.DataFrame) -> str:
+    """The reconciliation method with the lowest mean MASE over the levels (each level weighs the same)."""
+    reconciled = scores[scores["method"] != "base"]
+    return str(reconciled.groupby("method")["mase"].mean().idxmin())

@@ -1,0 +1,89 @@
+"""Month to date against the last plan: which teams, keys and models are outside their P10-P90 path.
+
+The plan's band for the days of the current month observed so far is the saved
+forecast's total over exactly those days, with intervals from the backtest folds'
+errors of totals over the same steps after the origin
+(``tokenplan.forecasting.totals.period_totals``), priced per series. A team, key or
+model adds its series' P10s and P90s (comonotone, as the cost tables do) and is flagged
+when its recorded spend so far lies outside them; the series that moved it most
+(recorded minus P50) are named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from tokenplan.forecasting.totals import period_totals
+from tokenplan.organisation.daily_costs import daily_costs
+from tokenplan.planning.costs import cost_by_period
+from tokenplan.planning.prices import UnitPrices
+
+__all__ = ["MONITOR_COLUMNS", "month_to_date"]
+
+MONITOR_COLUMNS = ["level", "node", "first_day", "last_day", "actual_usd", "plan_p10", "plan_p50", "plan_p90",
+                   "status", "largest_contributors"]
+_NODES = {"organisation": lambda d: pd.Series("organisation", index=d.index), "team": lambda d: d["team"],
+          "key": lambda d: d["team"] + "/" + d["api_key"], "model": lambda d: d["model"]}
+_CONTRIBUTORS = 3
+
+
+def observed_days(usage_buckets: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(First day of the current month, last whole day of usage), naive UTC days."""
+    stamps = usage_buckets["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
+    width = stamps.drop_duplicates().sort_values().diff().min()
+    end = (stamps.max() + (width if pd.notna(width) else pd.Timedelta(hours=1))).floor("D")  # exclusive
+    last = end - pd.Timedelta(days=1)
+    return last.to_period("M").start_time, last
+
+
+def month_to_date(usage_buckets: pd.DataFrame, forecast: pd.DataFrame, backtest_predictions: pd.DataFrame,
+                  prices: Mapping[str, UnitPrices | None], dims: pd.DataFrame,
+                  quantile_names: list[str], quantiles: list[float]) -> pd.DataFrame:
+    """One row per organisation, team, key and model: recorded USD so far this month vs the plan's P10/P50/P90."""
+    first, last = observed_days(usage_buckets)
+    days = forecast["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
+    plan_rows = forecast[(days >= first) & (days <= last)]
+    if plan_rows.empty:
+        return pd.DataFrame(columns=MONITOR_COLUMNS)
+    chosen = backtest_predictions[backtest_predictions["method"] == "chosen"]
+    totals = period_totals(plan_rows, chosen, quantiles, method="chosen")
+    totals = totals[totals["period"] == "horizon"].assign(period="month_to_date")
+    plan = cost_by_period(totals, prices, quantile_names)[["series", *quantile_names]]
+    model_of = dict(zip(dims["series"], dims["model"], strict=True))
+    recorded = usage_buckets.copy()
+    recorded["day"] = recorded["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).dt.floor("D")
+    recorded = recorded[(recorded["day"] >= first) & (recorded["day"] <= last)]
+    targets = [c for c in ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens")
+               if c in recorded.columns]
+    long = recorded.melt(id_vars=["series"], value_vars=targets, var_name="target", value_name="count")
+    actual = daily_costs(long, prices, ["count"], ["series"], model_of).rename(columns={"count": "actual_usd"})
+    per_series = dims.merge(plan, on="series", how="left").merge(actual, on="series", how="left")
+    per_series[[*quantile_names, "actual_usd"]] = per_series[[*quantile_names, "actual_usd"]].fillna(0.0)
+    p10, p50, p90 = quantile_names[0], quantile_names[len(quantile_names) // 2], quantile_names[-1]
+    rows = []
+    for level, node_of in _NODES.items():
+        members = per_series.assign(node=node_of(per_series))
+        for node, group in members.groupby("node", sort=True):
+            actual_usd, low, mid, high = (float(group[c].sum()) for c in ("actual_usd", p10, p50, p90))
+            status = "above" if actual_usd > high else "below" if actual_usd < low else "inside"
+            rows.append({"level": level, "node": node, "first_day": first.strftime("%Y-%m-%d"),
+                         "last_day": last.strftime("%Y-%m-%d"), "actual_usd": actual_usd, "plan_p10": low,
+                         "plan_p50": mid, "plan_p90": high, "status": status,
+                         "largest_contributors": _contributors(group, p50, status)})
+    return pd.DataFrame(rows, columns=MONITOR_COLUMNS)
+
+
+def _contributors(group: pd.DataFrame, p50: str, status: str) -> str:
+    """The series whose recorded spend moved furthest from their P50 in the node's direction."""
+    if status == "inside":
+        return ""
+    gap = group["actual_usd"] - group[p50]
+    gap = gap if status == "above" else -gap
+    top = group.assign(gap=gap).sort_values("gap", ascending=False).head(_CONTRIBUTORS)
+    top = top[top["gap"] > 0]
+    sign = "+" if status == "above" else "-"
+    return "; ".join(f"{row.series} ({sign}${abs(row.gap):,.0f})" for row in top.itertuples())
+
+

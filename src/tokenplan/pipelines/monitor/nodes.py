@@ -1,0 +1,38 @@
+"""Monitor nodes: the month so far against the last saved plan."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from tokenplan.forecasting.forecaster import quantile_columns
+from tokenplan.organisation.dimensions import series_dimensions
+from tokenplan.organisation.monitor import month_to_date
+from tokenplan.planning.prices import UnitPrices
+
+logger = logging.getLogger(__name__)
+
+
+def check_month_to_date(usage_buckets: pd.DataFrame, forecast: pd.DataFrame, backtest_predictions: pd.DataFrame,
+                        prices: dict[str, UnitPrices | None], params: dict[str, Any],
+                        training_params: dict[str, Any]) -> pd.DataFrame:
+    """Per organisation, team, key and model: recorded USD this month so far vs the plan's P10-P90, flagged
+    outside it with the largest contributors named (logged as a warning)."""
+    dims = series_dimensions(usage_buckets, params["team_column"], params.get("key_column"))
+    quantiles = training_params["quantiles"]
+    table = month_to_date(usage_buckets, forecast, backtest_predictions, prices, dims,
+                          quantile_columns(quantiles), quantiles)
+    if table.empty:
+        logger.warning("monitor: the saved plan has no forecast for the month of the latest usage; run the plan")
+        return table
+    outside = table[table["status"] != "inside"]
+    span = f"{table['first_day'].iloc[0]} to {table['last_day'].iloc[0]}"
+    if outside.empty:
+        logger.info("monitor: %s, every team, key and model is inside its P10-P90 plan", span)
+    for row in outside.itertuples():
+        logger.warning("monitor: %s %s is %s its P10-P90 plan (%s: $%.0f recorded, plan $%.0f-$%.0f); "
+                       "largest contributors: %s", row.level, row.node, row.status, span, row.actual_usd,
+                       row.plan_p10, row.plan_p90, row.largest_contributors)
+    return table

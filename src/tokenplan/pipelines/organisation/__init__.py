@@ -1,0 +1,5 @@
+"""The organisation pipeline."""
+
+from tokenplan.pipelines.organisation.pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,165 @@
+"""Organisation nodes: per-team spend that adds up, budgets, chargeback and LiteLLM team budgets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.organisation import budgets as team_budget
+from tokenplan.organisation.chargeback import allocation_rule_text, chargeback, flat_costs
+from tokenplan.organisation.daily_costs import daily_costs
+from tokenplan.organisation.dimensions import series_dimensions, series_status
+from tokenplan.organisation.hierarchy import backtest_reconciliation, best_method, reconcile_plan
+from tokenplan.planning.prices import UnitPrices
+from tokenplan.planning.routes import Route
+from tokenplan.schemas import InvalidInputError
+
+_BAND = ["p10", "p50", "p90"]
+
+
+def describe_series(usage_buckets: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Per series: model, team, API key, first and last usage and status (new, ended, active).
+
+    Empty when the usage has no team column (``organisation.team_column``): one team, no organisation view.
+    """
+    if params["team_column"] not in usage_buckets.columns:
+        return pd.DataFrame(columns=["series", "model", "team", "api_key", "first_usage", "last_usage", "status"])
+    dims = series_dimensions(usage_buckets, params["team_column"], params.get("key_column"))
+    status = series_status(usage_buckets, int(params["new_days"]), int(params["ended_days"]))
+    return dims.merge(status, on="series", how="left")
+
+
+def _model_of(series: pd.DataFrame) -> dict[str, str]:
+    return dict(zip(series["series"], series["model"], strict=True))
+
+
+def price_spend_history(target_series: pd.DataFrame, organisation_series: pd.DataFrame,
+                        prices: dict[str, UnitPrices | None]) -> pd.DataFrame:
+    """USD per series and day over the history (``series, ds, y``); days before a series' first
+    usage or after its last are zero, a missing day is interpolated from its neighbours."""
+    if organisation_series.empty:
+        return pd.DataFrame(columns=["series", "ds", "y"])
+    history = target_series[target_series["series"].isin(organisation_series["series"])].copy()
+    history["y"] = history.groupby(["series", "target"])["y"].transform(
+        lambda s: s.interpolate(limit_direction="both"))
+    usd = daily_costs(history, prices, ["y"], ["series", "ds"], _model_of(organisation_series))
+    grid = pd.MultiIndex.from_product([sorted(usd["series"].unique()), sorted(target_series["ds"].unique())],
+                                      names=["series", "ds"])
+    return usd.set_index(["series", "ds"]).reindex(grid, fill_value=0.0).reset_index()
+
+
+def price_spend_plan(forecast: pd.DataFrame, cost_forecast: pd.DataFrame, organisation_series: pd.DataFrame,
+                     prices: dict[str, UnitPrices | None]) -> pd.DataFrame:
+    """The plan's USD per series and day (``series, ds, p10, p50, p90``), each month's days scaled so they
+    add up to the series' month P50 in ``cost_forecast``; an ended series (no usage in the last
+    ``organisation.ended_days``) spends nothing, whether or not it was forecast."""
+    if organisation_series.empty:
+        return pd.DataFrame(columns=["series", "ds", *_BAND])
+    plan = forecast.assign(ds=forecast["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None))
+    usd = daily_costs(plan, prices, _BAND, ["series", "ds"], _model_of(organisation_series))
+    usd["period"] = usd["ds"].dt.to_period("M").astype(str)
+    months = cost_forecast[cost_forecast["period"] != "horizon"].set_index(["series", "period"])["p50"]
+    daily_sum = usd.groupby(["series", "period"])["p50"].transform("sum")
+    target = pd.Series(list(zip(usd["series"], usd["period"], strict=True))).map(months).to_numpy()
+    scale = np.where((daily_sum > 0) & np.isfinite(target), target / daily_sum.replace(0, np.nan), 1.0)
+    usd[_BAND] = usd[_BAND].mul(scale, axis=0)
+    gone = set(organisation_series.loc[organisation_series["status"] == "ended", "series"])
+    usd.loc[usd["series"].isin(gone), _BAND] = 0.0
+    ended = organisation_series.loc[~organisation_series["series"].isin(usd["series"]), "series"]
+    days = sorted(usd["ds"].unique())
+    zeros = pd.DataFrame([(s, d) for s in ended for d in days], columns=["series", "ds"]).assign(p10=0.0, p50=0.0,
+                                                                                                   p90=0.0)
+    return pd.concat([usd.drop(columns="period"), zeros], ignore_index=True)
+
+
+def price_spend_backtest(backtest_predictions: pd.DataFrame, organisation_series: pd.DataFrame,
+                         prices: dict[str, UnitPrices | None]) -> pd.DataFrame:
+    """The chosen methods' out-of-sample USD per backtest fold, series and day (``origin, series, ds, p10..p90``)."""
+    if organisation_series.empty:
+        return pd.DataFrame(columns=["origin", "series", "ds", *_BAND])
+    folds = backtest_predictions[(backtest_predictions["method"] == "chosen")
+                                 & (backtest_predictions["role"] == "backtest")]
+    return daily_costs(folds, prices, _BAND, ["origin", "series", "ds"], _model_of(organisation_series))
+
+
+def backtest_hierarchy(spend_history: pd.DataFrame, spend_backtest: pd.DataFrame,
+                       organisation_series: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """The ``hierarchy_backtest`` table: per level and method, MASE and P10-P90 coverage on the backtest folds;
+    ``chosen`` marks the method the plan uses."""
+    columns = ["level", "method", "mase", "coverage", "nodes", "folds", "chosen"]
+    if organisation_series.empty or spend_backtest.empty:
+        return pd.DataFrame(columns=columns)
+    scores = backtest_reconciliation(spend_history, spend_backtest, organisation_series, params["levels"])
+    return scores.assign(chosen=scores["method"] == best_method(scores))[columns]
+
+
+def reconcile_organisation(spend_history: pd.DataFrame, spend_plan: pd.DataFrame,
+                           organisation_series: pd.DataFrame, hierarchy_backtest: pd.DataFrame,
+                           params: dict[str, Any]) -> pd.DataFrame:
+    """USD per node (organisation, team, model, team x model, key, series) and day from the chosen
+    reconciliation: ``level, node, ds, p10, p50, p90, method``; children add up to parents at P50."""
+    columns = ["level", "node", "ds", *_BAND, "method"]
+    if organisation_series.empty:
+        return pd.DataFrame(columns=columns)
+    chosen = hierarchy_backtest.loc[hierarchy_backtest["chosen"], "method"]
+    method = str(chosen.iloc[0]) if len(chosen) else "bottom_up"
+    out, _ = reconcile_plan(spend_history, spend_plan, organisation_series, params["levels"])
+    out = out[out["method"] == method].rename(columns={"unique_id": "node"})
+    out["node"] = out["node"].str.removeprefix("organisation/")  # the root stays "organisation"
+    return out[columns].sort_values(["level", "node", "ds"], ignore_index=True)
+
+
+def _team_periods(cost_forecast: pd.DataFrame, organisation_series: pd.DataFrame) -> pd.DataFrame:
+    """Per team and period, its series' P10/P50/P90 costs added (ended series left out: no future spend)."""
+    live = organisation_series[organisation_series["status"] != "ended"]
+    teams = cost_forecast.merge(live[["series", "team"]], on="series")
+    return teams.groupby(["team", "period"], as_index=False)[_BAND].sum()
+
+
+def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFrame, spend_history: pd.DataFrame,
+                 organisation_series: pd.DataFrame, budgets_raw: pd.DataFrame,
+                 params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict]]:
+    """The ``team_budgets`` table, the teams most at risk (with lead times), the cumulative spend paths
+    behind the crossing dates, and LiteLLM team budget payloads."""
+    source = budgets_raw.attrs.get("source", "budgets")
+    budgets = team_budget.validate_budgets(budgets_raw, source)
+    if organisation_series.empty:
+        empty = pd.DataFrame(columns=team_budget.TEAM_BUDGET_COLUMNS)
+        paths = pd.DataFrame(columns=team_budget.BUDGET_PATH_COLUMNS)
+        return empty, empty.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[]), paths, []
+    unknown = sorted(set(budgets["team"]) - set(organisation_series["team"]))
+    if unknown:
+        raise InvalidInputError(
+            f"{source}: column 'team' names teams with no usage: {unknown} (teams: "
+            f"{sorted(organisation_series['team'].unique())})")
+    team_daily = organisation_forecast[organisation_forecast["level"] == "team"].rename(columns={"node": "team"})
+    recorded = spend_history.merge(organisation_series[["series", "team"]], on="series")
+    recorded = recorded.groupby(["team", "ds"], as_index=False)["y"].sum().rename(columns={"y": "usd"})
+    members = _team_periods(cost_forecast, organisation_series)
+    table = team_budget.team_budgets(team_daily, members, recorded, budgets)
+    paths = team_budget.budget_paths(team_daily, members, recorded, budgets)
+    today = pd.Timestamp(team_daily["ds"].min())
+    at_risk = team_budget.teams_at_risk(table, today, int(params["top_teams"]))
+    first_month = today.to_period("M")
+    next_month = str(first_month if today == first_month.start_time else first_month + 1)
+    payloads = team_budget.litellm_team_budgets(budgets, next_month, float(params["budgets"]["soft_budget_share"]))
+    return table, at_risk, paths, payloads
+
+
+def charge_back(organisation_forecast: pd.DataFrame, params: dict[str, Any],
+                planning_params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The ``chargeback`` table and the rule and flat costs it used (for the report)."""
+    settings = params["chargeback"]
+    if organisation_forecast.empty:
+        return pd.DataFrame(columns=["team", "period", "usage_cost_usd", "allocated_flat_usd", "total_usd"]), {}
+    team = organisation_forecast[organisation_forecast["level"] == "team"]
+    months = team.assign(period=team["ds"].dt.to_period("M").astype(str)).groupby(
+        ["node", "period"], as_index=False)["p50"].sum().rename(columns={"node": "team", "p50": "usage_cost_usd"})
+    routes = {r["name"]: Route(**r).one_time.usd for r in planning_params["routes"]["definitions"]
+              if r.get("one_time")}
+    flat = flat_costs(settings.get("flat_costs") or [], routes, sorted(months["period"].unique()))
+    rule = settings["rule"]
+    return chargeback(months, flat, rule), {"rule": rule, "rule_text": allocation_rule_text(rule),
+                                            "flat_costs": flat.to_dict("records")}

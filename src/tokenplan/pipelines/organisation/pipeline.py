@@ -1,0 +1,40 @@
+"""Organisation: per-team, per-key and per-model spend that adds up, budgets, chargeback, LiteLLM team budgets."""
+
+from kedro.pipeline import Node, Pipeline
+
+from tokenplan.pipelines.organisation.nodes import (
+    backtest_hierarchy,
+    charge_back,
+    describe_series,
+    plan_budgets,
+    price_spend_backtest,
+    price_spend_history,
+    price_spend_plan,
+    reconcile_organisation,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    org, series = "params:organisation", "organisation_series"
+    return Pipeline(
+        [
+            Node(func=describe_series, inputs=["usage_buckets", org], outputs=series, name="describe_series"),
+            Node(func=price_spend_history, inputs=["target_series", series, "model_prices"], outputs="spend_history",
+                 name="price_spend_history"),
+            Node(func=price_spend_plan, inputs=["forecast", "cost_forecast", series, "model_prices"],
+                 outputs="spend_plan", name="price_spend_plan"),
+            Node(func=price_spend_backtest, inputs=["backtest_predictions", series, "model_prices"],
+                 outputs="spend_backtest", name="price_spend_backtest"),
+            Node(func=backtest_hierarchy, inputs=["spend_history", "spend_backtest", series, org],
+                 outputs="hierarchy_backtest", name="backtest_hierarchy"),
+            Node(func=reconcile_organisation,
+                 inputs=["spend_history", "spend_plan", series, "hierarchy_backtest", org],
+                 outputs="organisation_forecast", name="reconcile_organisation"),
+            Node(func=plan_budgets,
+                 inputs=["organisation_forecast", "cost_forecast", "spend_history", series, "budgets_raw", org],
+                 outputs=["team_budgets", "teams_at_risk", "budget_paths", "litellm_team_budgets"],
+                 name="plan_budgets"),
+            Node(func=charge_back, inputs=["organisation_forecast", org, "params:planning"],
+                 outputs=["chargeback", "chargeback_rule"], name="charge_back"),
+        ]
+    )

@@ -1,0 +1,136 @@
+"""The report's organisation section: the organisation's spend, the top teams by spend and by risk, chargeback.
+
+Every number comes from the organisation pipeline's tables (``hierarchy_backtest``,
+``organisation_forecast``, ``team_budgets``, ``teams_at_risk``, ``chargeback``,
+``organisation_series``); the rest of the teams are in the CSV tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from tokenplan.reporting.markdown import markdown_table as table
+from tokenplan.reporting.number_format import percent, usd
+
+__all__ = ["OrganisationSectionInputs", "render_organisation_section"]
+
+
+@dataclass(frozen=True)
+class OrganisationSectionInputs:
+    """The organisation pipeline's tables and settings the section reads."""
+
+    series: pd.DataFrame              # organisation_series
+    hierarchy_backtest: pd.DataFrame
+    forecast: pd.DataFrame            # organisation_forecast (daily USD per node)
+    team_budgets: pd.DataFrame
+    teams_at_risk: pd.DataFrame
+    chargeback: pd.DataFrame
+    chargeback_rule: dict[str, Any]
+    params: dict[str, Any]            # organisation parameters
+
+
+def _band(p10: float, p50: float, p90: float) -> str:
+    return f"{usd(p50)} ({usd(p10)} – {usd(p90)})"
+
+
+def _backtest_table(scores: pd.DataFrame) -> pd.DataFrame:
+    wide = scores.pivot_table(index="level", columns="method", values="mase", sort=False)
+    coverage = scores[scores["chosen"]].set_index("level")["coverage"]
+    out = wide.map(lambda v: f"{v:.2f}").reset_index()
+    out["coverage (chosen)"] = out["level"].map(coverage).map(lambda v: percent(v))
+    return out.rename(columns={"level": "level (MASE)"})
+
+
+def _organisation_table(budgets: pd.DataFrame) -> pd.DataFrame:
+    totals = budgets.groupby("period", sort=True)[["spend_p10", "spend_p50", "spend_p90"]].sum()
+    rows = [{"period": period, "teams' spend added": _band(r.spend_p10, r.spend_p50, r.spend_p90)}
+            for period, r in totals.iterrows()]
+    return pd.DataFrame(rows)
+
+
+def _spend_table(budgets: pd.DataFrame, top: int) -> pd.DataFrame:
+    horizon = budgets[budgets["period"] == "horizon"].sort_values("spend_p50", ascending=False)
+    total = horizon["spend_p50"].sum()
+    shown = horizon.head(top)
+    rows = [{"team": r.team, "horizon spend": _band(r.spend_p10, r.spend_p50, r.spend_p90),
+             "share of the organisation": percent(r.spend_p50 / total if total else float("nan"))}
+            for r in shown.itertuples()]
+    rest = horizon.iloc[top:]
+    if len(rest):
+        rows.append({"team": f"{len(rest)} other teams", "horizon spend": usd(rest["spend_p50"].sum()),
+                     "share of the organisation": percent(rest["spend_p50"].sum() / total if total else float("nan"))})
+    return pd.DataFrame(rows)
+
+
+def _at_risk_table(at_risk: pd.DataFrame) -> pd.DataFrame:
+    def crossing(day: str, lead) -> str:
+        return "not crossed" if not day else f"{day} ({int(lead)} days)"
+
+    return pd.DataFrame([{
+        "team": r.team, "period": r.period, "budget": usd(r.budget_usd),
+        "spend": _band(r.spend_p10, r.spend_p50, r.spend_p90), "P(exceed)": percent(r.p_exceed),
+        "crossed at P50": crossing(r.first_crossing_p50, r.lead_days_p50),
+        "crossed at P90": crossing(r.first_crossing_p90, r.lead_days_p90)} for r in at_risk.itertuples()])
+
+
+def _changes(series: pd.DataFrame) -> list[dict[str, str]]:
+    texts = {"new": "new — first usage {first}, a short history: its forecast rests on few weeks",
+             "ended": "ended — last usage {last}; no future spend is planned for it"}
+    return [{"series": r.series, "team": r.team, "api_key": r.api_key,
+             "text": texts[r.status].format(first=r.first_usage, last=r.last_usage)}
+            for r in series.itertuples() if r.status in texts]
+
+
+def _chargeback_table(charge: pd.DataFrame, top: int) -> pd.DataFrame:
+    """Total charged per team and month (usage + allocated flat costs), the top teams by the first month's."""
+    wide = charge.pivot_table(index="team", columns="period", values="total_usd", aggfunc="sum")
+    wide = wide.sort_values(wide.columns[0], ascending=False)
+    shown = wide.head(top)
+    rest = wide.iloc[top:]
+    if len(rest):
+        shown = pd.concat([shown, rest.sum().to_frame(f"{len(rest)} other teams").T])
+    return shown.map(usd).rename_axis("team").reset_index()
+
+
+def _flat_costs(items: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Each flat cost once: its amount and the months it falls in."""
+    frame = pd.DataFrame(items, columns=["name", "period", "usd"])
+    out = []
+    for (name, amount), rows in frame.groupby(["name", "usd"], sort=False):
+        periods = sorted(rows["period"])
+        out.append({"name": name, "usd": usd(amount),
+                    "periods": periods[0] if len(periods) == 1 else "each of " + ", ".join(periods)})
+    return out
+
+
+def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
+    """Markdown for the organisation section (a level-2 heading), or "" when the usage has no teams."""
+    from tokenplan.reporting.report import _environment
+
+    if inputs.series.empty:
+        return ""
+    top = int(inputs.params["top_teams"])
+    scores = inputs.hierarchy_backtest
+    chosen = scores.loc[scores["chosen"], "method"]
+    rule = inputs.chargeback_rule or {}
+    context = {
+        "lo": "P10", "mid": "P50", "hi": "P90", "top": top,
+        "teams": inputs.series["team"].nunique(),
+        "keys": inputs.series[["team", "api_key"]].drop_duplicates().shape[0],
+        "series": len(inputs.series), "method": str(chosen.iloc[0]) if len(chosen) else "bottom_up",
+        "folds": int(scores["folds"].max()) if len(scores) else 0,
+        "backtest_table": table(_backtest_table(scores)) if len(scores) else "",
+        "organisation_table": table(_organisation_table(inputs.team_budgets)),
+        "spend_table": table(_spend_table(inputs.team_budgets, top)),
+        "at_risk_table": table(_at_risk_table(inputs.teams_at_risk)) if len(inputs.teams_at_risk) else "",
+        "today": str(inputs.forecast["ds"].min().date()) if len(inputs.forecast) else "",
+        "soft_share": percent(inputs.params["budgets"]["soft_budget_share"]),
+        "changes": _changes(inputs.series),
+        "flat_costs": _flat_costs(rule.get("flat_costs", [])),
+        "rule_text": rule.get("rule_text", ""),
+        "chargeback_table": table(_chargeback_table(inputs.chargeback, top)),
+    }
+    return _environment().get_template("organisation_section.md.j2").render(**context)

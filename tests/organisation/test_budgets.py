@@ -1,0 +1,118 @@
+"""The budgets file, spend against budgets, crossing dates, the teams at risk and LiteLLM team budgets."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tokenplan.organisation.budgets import (
+    TEAM_BUDGET_COLUMNS,
+    litellm_team_budgets,
+    team_budgets,
+    teams_at_risk,
+    validate_budgets,
+)
+from tokenplan.schemas import InvalidInputError
+
+
+def _raw(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["team", "period", "usd"])
+    frame.attrs.update(source="budgets_raw (budgets.csv)", first_line=2)
+    return frame
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([("a", "2026-13", 10)], r"budgets\.csv\): column 'period' has invalid values at lines \[2\]: \['2026-13'\]"),
+    ([("a", "2026-10", 10), ("b", "Q4", 5)], r"column 'period' has invalid values at lines \[3\]: \['Q4'\]"),
+    ([("a", "2026-10", -1)], r"column 'usd' has invalid values at lines \[2\]: \[-1"),
+    ([("a", "2026-10", "lots")], r"column 'usd' has invalid values at lines \[2\]: \['lots'\]"),
+    ([("a", "2026-10", 1), ("a", "2026-10", 2)], r"lines \[2, 3\] repeat a team and period"),
+    ([("", "2026-10", 1)], r"column 'team'"),
+])
+def test_bad_budget_rows_are_named_by_file_line_and_value(rows, message):
+    with pytest.raises(InvalidInputError, match=message):
+        validate_budgets(_raw(rows), "budgets_raw (budgets.csv)")
+
+
+def test_a_missing_column_is_named():
+    with pytest.raises(InvalidInputError, match="usd"):
+        validate_budgets(pd.DataFrame({"team": ["a"], "period": ["2026-10"]}), "budgets.csv")
+
+
+def test_months_and_quarters_are_accepted():
+    table = validate_budgets(_raw([("a", "2026-10", "100"), ("a", "2026-q4", 250.5)]))
+    assert table["period"].tolist() == ["2026-10", "2026-Q4"] and table["usd"].tolist() == [100.0, 250.5]
+
+
+def _inputs(per_day: float = 100.0):
+    ds = pd.date_range("2026-10-01", "2026-12-31", freq="D")
+    daily = pd.DataFrame({"team": "a", "ds": ds, "p50": per_day})
+    months = daily.assign(period=daily["ds"].dt.to_period("M").astype(str)).groupby("period")["p50"].sum()
+    periods = pd.DataFrame([{"team": "a", "period": p, "p10": 0.8 * v, "p50": v, "p90": 1.25 * v}
+                            for p, v in [*months.items(), ("horizon", months.sum())]])
+    return daily, periods, pd.DataFrame(columns=["team", "ds", "usd"])
+
+
+def test_crossing_dates_follow_the_cumulative_paths():
+    daily, periods, recorded = _inputs()
+    budgets = validate_budgets(_raw([("a", "2026-10", 1000), ("a", "2026-11", 5000), ("a", "2026-Q4", 9000)]))
+    table = team_budgets(daily, periods, recorded, budgets)
+    assert list(table.columns) == TEAM_BUDGET_COLUMNS
+    table = table.set_index("period")
+    october = table.loc["2026-10"]
+    assert october["spend_p50"] == pytest.approx(3100)
+    assert october["first_crossing_p50"] == "2026-10-10"  # 10 days of $100
+    assert october["first_crossing_p90"] == "2026-10-08"  # 8 days of $125
+    assert october["p_exceed"] > 0.99
+    assert table.loc["2026-11", "first_crossing_p50"] == "" and table.loc["2026-11", "p_exceed"] < 0.01
+    assert table.loc["horizon", "budget_usd"] == 9000 and table.loc["horizon", "first_crossing_p50"] == "2026-12-29"
+    assert np.isnan(table.loc["2026-12", "budget_usd"]) and table.loc["2026-12", "first_crossing_p50"] == ""
+
+
+def test_spend_recorded_before_the_forecast_counts_toward_the_period():
+    daily, periods, _ = _inputs()
+    daily = daily[daily["ds"] >= "2026-10-11"]
+    recorded = pd.DataFrame({"team": "a", "ds": pd.date_range("2026-10-01", "2026-10-10"), "usd": 100.0})
+    budgets = validate_budgets(_raw([("a", "2026-10", 1500)]))
+    row = team_budgets(daily, periods, recorded, budgets).set_index("period").loc["2026-10"]
+    assert row["spend_p50"] == pytest.approx(3100)
+    assert row["first_crossing_p50"] == "2026-10-15"
+
+
+def test_probability_of_exceeding_is_a_half_at_the_median_and_falls_with_the_budget():
+    daily, periods, recorded = _inputs()
+    p = [team_budgets(daily, periods, recorded, validate_budgets(_raw([("a", "2026-10", usd)])))
+         .set_index("period").loc["2026-10", "p_exceed"] for usd in (2480, 3100, 3875, 6000)]
+    assert p[1] == pytest.approx(0.5) and p[0] == pytest.approx(0.9) and p[2] == pytest.approx(0.1)
+    assert p[3] < p[2]
+
+
+def test_teams_at_risk_rank_by_probability_then_by_how_far_over():
+    table = pd.DataFrame({"team": ["a", "a", "b", "c", "d"], "period": ["2026-10", "2026-11", "2026-10", "2026-10",
+                                                                        "2026-10"],
+                          "spend_p10": 0.0, "spend_p50": [90, 200, 150, 50, 10], "spend_p90": 0.0,
+                          "budget_usd": [100, 100, 100, 100, np.nan], "p_exceed": [0.3, 1.0, 1.0, 0.01, np.nan],
+                          "first_crossing_p50": ["", "2026-11-15", "2026-10-20", "", ""],
+                          "first_crossing_p90": ["", "2026-11-10", "2026-10-15", "", ""]})
+    risk = teams_at_risk(table, pd.Timestamp("2026-10-01"), top=2)
+    assert risk["team"].tolist() == ["a", "b"] and risk["period"].tolist() == ["2026-11", "2026-10"]
+    assert risk["lead_days_p90"].tolist() == [40, 14]
+
+
+def test_litellm_team_budgets_load_in_litellms_own_types():
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before the import: no price-map download
+    litellm_types = pytest.importorskip("litellm.proxy._types")
+    budgets = validate_budgets(_raw([("a", "2026-10", 1000), ("a", "2026-11", 1200), ("b", "2026-Q4", 9000)]))
+    payloads = litellm_team_budgets(budgets, "2026-10", 0.8)
+    assert [p["team_alias"] for p in payloads] == ["a", "b"]
+    for payload in payloads:
+        assert set(payload) <= set(litellm_types.NewTeamRequest.model_fields)
+        request = litellm_types.NewTeamRequest(**payload)
+        assert request.soft_budget == pytest.approx(0.8 * request.max_budget)
+    assert [p["budget_duration"] for p in payloads] == ["1mo", "3mo"]
+    from litellm.litellm_core_utils.duration_parser import duration_in_seconds
+
+    assert duration_in_seconds(payloads[1]["budget_duration"]) > 80 * 86400

@@ -1,0 +1,85 @@
+"""Reconciled spend per level: every parent's P50 is the sum of its children's, for every method."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tokenplan.organisation.hierarchy import backtest_reconciliation, best_method, reconcile_plan
+
+LEVELS = ["team", "model", "team_model", "key"]
+SERIES = [("a", "k1", "m1"), ("a", "k1", "m2"), ("a", "k2", "m1"), ("b", "k3", "m1"), ("b", "k3", "m2"),
+          ("c", "k4", "m2")]
+
+
+def _dims() -> pd.DataFrame:
+    return pd.DataFrame([{"series": f"{m}/{t}/{k}", "model": m, "team": t, "api_key": k} for t, k, m in SERIES])
+
+
+def _history(days: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range("2026-01-01", periods=days, freq="D")
+    weekly = 1 + 0.3 * (ds.dayofweek < 5)
+    return pd.concat([pd.DataFrame({"series": s, "ds": ds, "y": (20 + 10 * i) * weekly * rng.gamma(20, 1 / 20, days)})
+                      for i, s in enumerate(_dims()["series"])], ignore_index=True)
+
+
+def _plan(history: pd.DataFrame, start: pd.Timestamp, h: int) -> pd.DataFrame:
+    level = history.groupby("series")["y"].mean()
+    ds = pd.date_range(start, periods=h, freq="D")
+    rows = [pd.DataFrame({"series": s, "ds": ds, "p50": v, "p10": 0.8 * v, "p90": 1.2 * v}) for s, v in level.items()]
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def reconciled() -> pd.DataFrame:
+    history = _history(120)
+    out, _ = reconcile_plan(history, _plan(history, pd.Timestamp("2026-05-01"), 28), _dims(), LEVELS)
+    return out
+
+
+def _node_sum(out: pd.DataFrame, level: str, parent_of) -> pd.Series:
+    rows = out[out["level"] == level]
+    return rows.groupby([rows["unique_id"].map(parent_of), "ds"])["p50"].sum()
+
+
+@pytest.mark.parametrize("method", ["bottom_up", "mint_ols", "mint_shrink"])
+def test_children_add_up_to_parents_at_p50(reconciled, method):
+    out = reconciled[reconciled["method"] == method]
+    p50 = out.set_index(["unique_id", "ds"])["p50"]
+
+    def parent(uid: str, keep: int) -> str:
+        return "/".join(uid.split("/")[:keep])
+
+    # series organisation/team/key/model -> key organisation/team/key -> team -> organisation
+    checks = [("series", lambda u: parent(u, 3)), ("key", lambda u: parent(u, 2)), ("team", lambda u: parent(u, 1)),
+              ("model", lambda u: "organisation"), ("team_model", lambda u: parent(u, 2))]
+    for level, parent_of in checks:
+        summed = _node_sum(out, level, parent_of)
+        np.testing.assert_allclose(summed.to_numpy(), p50.loc[summed.index].to_numpy(), rtol=1e-6,
+                                   err_msg=f"{method}: {level} does not add up")
+
+
+def test_bottom_up_keeps_the_plans_own_series_forecasts(reconciled):
+    bottom = reconciled[(reconciled["method"] == "bottom_up") & (reconciled["level"] == "series")]
+    history = _history(120)
+    expected = history.groupby("series")["y"].mean()
+    got = bottom.groupby("unique_id")["p50"].first()
+    for series, value in expected.items():
+        model, team, key = series.split("/")
+        assert got[f"organisation/{team}/{key}/{model}"] == pytest.approx(value)
+
+
+def test_reconciliation_methods_are_scored_per_level_on_the_folds():
+    history = _history(150)
+    folds = []
+    for origin in (pd.Timestamp("2026-04-01"), pd.Timestamp("2026-04-29")):
+        plan = _plan(history[history["ds"] <= origin], origin + pd.Timedelta(days=1), 14)
+        folds.append(plan.assign(origin=origin))
+    scores = backtest_reconciliation(history, pd.concat(folds, ignore_index=True), _dims(), LEVELS)
+    assert set(scores["level"]) == {"organisation", "team", "model", "team_model", "key", "series"}
+    assert set(scores["method"]) == {"base", "bottom_up", "mint_ols", "mint_shrink"}
+    assert scores["mase"].between(0, 10).all() and scores["coverage"].between(0, 1).all()
+    assert (scores["folds"] == 2).all()
+    assert best_method(scores) in {"bottom_up", "mint_ols", "mint_shrink"}

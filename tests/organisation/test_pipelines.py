@@ -1,0 +1,70 @@
+"""The organisation and monitor pipelines as registered, and a plan without teams."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from tokenplan.pipelines.organisation.nodes import describe_series, plan_budgets
+from tokenplan.pipelines.reporting.nodes import render_organisation
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _params() -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_organisation.yml").read_text())["organisation"]
+
+
+def test_a_plan_run_includes_the_organisation_but_never_the_monitor():
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT_ROOT)
+    default = {n.name for n in pipelines["__default__"].nodes}
+    assert {"reconcile_organisation", "plan_budgets", "charge_back", "render_organisation"} <= default
+    assert "check_month_to_date" not in default
+    monitor = {n.name for n in pipelines["monitor"].nodes}
+    assert monitor == {"build_usage_buckets", "price_models_for_monitor", "check_month_to_date"}
+
+
+def test_usage_without_teams_gives_no_organisation_section():
+    usage = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=3, freq="D", tz="UTC"),
+                          "series": "claude-sonnet-4-5", "model": "claude-sonnet-4-5", "requests": 1.0})
+    series = describe_series(usage, _params())
+    assert series.empty
+    budgets = pd.DataFrame({"team": pd.Series(dtype=object), "period": pd.Series(dtype=object),
+                            "usd": pd.Series(dtype=object)})
+    table, at_risk, paths, payloads = plan_budgets(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), series, budgets,
+                                            _params())
+    assert table.empty and at_risk.empty and paths.empty and payloads == []
+    section = render_organisation(series, pd.DataFrame(), pd.DataFrame(), table, at_risk, paths, pd.DataFrame(), {},
+                                  [], _params())
+    assert section == {}
+
+
+def test_series_are_described_by_team_key_and_status():
+    days = pd.date_range("2026-01-01", periods=120, freq="D", tz="UTC")
+    rows = [("m/a/k1", "a", "k1", days), ("m/a/k2", "a", "k2", days[-20:]), ("m/b/k3", "b", "k3", days[:60])]
+    usage = pd.concat([pd.DataFrame({"timestamp": d, "series": s, "model": "m", "workspace": t, "api_key": k,
+                                     "requests": 5.0}) for s, t, k, d in rows], ignore_index=True)
+    described = describe_series(usage, _params()).set_index("series")
+    assert described.loc["m/a/k2", ["team", "api_key", "status"]].tolist() == ["a", "k2", "new"]
+    assert described.loc["m/b/k3", "status"] == "ended" and described.loc["m/a/k1", "status"] == "active"
+    assert described.loc["m/b/k3", "last_usage"] == "2026-03-01"
+
+
+def test_an_ended_series_plans_no_spend_even_when_forecast():
+    from tokenplan.pipelines.organisation.nodes import price_spend_plan
+    from tokenplan.planning.prices import UnitPrices
+
+    days = pd.date_range("2026-10-01", periods=3, freq="D", tz="UTC")
+    forecast = pd.concat([pd.DataFrame({"series": s, "target": "input_tokens", "timestamp": days, "p10": 1e6,
+                                        "p50": 2e6, "p90": 3e6}) for s in ("m/a/k1", "m/a/old")], ignore_index=True)
+    costs = pd.DataFrame({"series": ["m/a/k1", "m/a/old"], "period": "2026-10", "p50": [6.0, 6.0]})
+    series = pd.DataFrame({"series": ["m/a/k1", "m/a/old", "m/a/gone"], "model": "m", "team": "a",
+                           "api_key": ["k1", "old", "gone"], "status": ["active", "ended", "ended"]})
+    prices = {"m": UnitPrices("m", "test", pd.Timestamp("2026-10-01").date(), {"input_tokens": 1.0}, "test")}
+    plan = price_spend_plan(forecast, costs, series, prices).groupby("series")["p50"].sum()
+    assert plan.to_dict() == {"m/a/k1": 6.0, "m/a/old": 0.0, "m/a/gone": 0.0}
