@@ -265,3 +265,32 @@ def test_the_summary_and_the_capacity_section_state_the_first_limit_the_same_way
                                       {"model_list": []}, {"gateway": {"safety_margin": 0.1}})
     statement = "model-b RPM (limit 1.00K/min): first over at P90 on 2026-10-01; at P50 on 2026-12-15"
     assert statement in summary and statement in section, (summary, section)
+
+
+def test_a_candidate_the_guard_dropped_is_named_in_the_method_section_and_the_risks():
+    from tokenplan.forecasting.method_choice import SelectionRule
+    from tokenplan.forecasting.plausibility import GuardSettings
+
+    drops = pd.DataFrame({"series": ["model-a", "model-a"], "target": ["requests", "requests"],
+                          "origin": ["2026-09-30", "2026-08-01"], "method": ["mstl", "xgboost"],
+                          "side": ["above", "above"], "step": [91, 20], "point": [9e6, 2e6],
+                          "bound": [9e3, 1e6], "ratio": [1000.0, 2.0], "role": ["final", "backtest"]})
+    totals = fx.totals()
+    inputs = _inputs(guard_drops=drops, selection={"methods": {"model-a|requests": "ensemble"},
+                                                   "rule": vars(SelectionRule()), "guard": vars(GuardSettings())},
+                     layout=None)
+    inputs.summary = plan_summary(fx.history(), totals, fx.costs(totals), fx.backtest(), fx.prices(), fx.Q,
+                                  simulated=True, guard_drops=drops)
+    text = render_report(inputs)
+    summary = _summary_section(text)
+    assert "**A method left the history's plausible range:** the guard dropped 1 candidate forecast(s) for " \
+           "model-a, e.g. mstl for model-a requests (1000.0x above the envelope)" in summary
+    method = text.split("## Forecast method and backtest")[1]
+    assert "**Plausibility guard.**" in method and "at most x1.5" in method
+    assert "**Dropped at the forecast origin**" in method and "| model-a | requests | mstl | above | 91 | 1000.0x |" \
+        in method
+    assert "At the backtest and tuning folds the guard dropped 1 candidate forecast(s): xgboost 1" in method
+    # Without drops, nothing is claimed beyond the parameters.
+    quiet = render_report(_inputs(guard_drops=drops.iloc[:0], selection=inputs.selection))
+    assert "No candidate left the envelope at any fold or at the forecast origin." in quiet
+    assert "A method left the history's plausible range" not in _summary_section(quiet)
