@@ -63,7 +63,6 @@ class GuardSettings(FromParams):
     undamped_trend_seasons: int = 12
 
 
-
 def _history_grid(series: pd.DataFrame, origin: pd.Timestamp, freq: str) -> tuple[pd.DataFrame, np.ndarray]:
     """Keys (``series, target``) and their values on a complete grid ending at ``origin`` (NaN: missing)."""
     history = series[series["ds"] <= origin]
