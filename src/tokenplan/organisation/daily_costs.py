@@ -16,7 +16,7 @@ __all__ = ["daily_costs"]
 
 def daily_costs(frame: pd.DataFrame, prices: Mapping[str, UnitPrices | None], value_columns: list[str],
                 keys: list[str], model_of: Mapping[str, str]) -> pd.DataFrame:
-    """``keys`` (series, a day column, ...) and one USD column per ``value_columns`` (NaN counts as 0).
+    """``keys`` (series, ``ds``, ...) and one USD column per ``value_columns`` (NaN counts as 0), per day.
 
     ``model_of`` maps a series to its model; series of an unpriced model are left out.
     """
@@ -28,4 +28,6 @@ def daily_costs(frame: pd.DataFrame, prices: Mapping[str, UnitPrices | None], va
     for column in value_columns:
         usd[column] = priced[column].fillna(0.0).to_numpy() * rate
     usd = usd[pd.notna(rate)]
+    if "ds" in keys:  # hourly buckets add up to their (UTC) day
+        usd["ds"] = pd.to_datetime(usd["ds"]).dt.floor("D")
     return usd.groupby(keys, as_index=False, sort=True)[value_columns].sum()

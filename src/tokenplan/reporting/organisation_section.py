@@ -112,6 +112,10 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
 
     if inputs.series.empty:
         return ""
+    if inputs.forecast.empty:
+        return (f"## The organisation: teams, keys and budgets\n\nThe usage has {inputs.series['team'].nunique()} teams but no priced token "
+                "counts (requests only, or only models without a price), so there is no spend to add up per team: "
+                "no team budgets, crossings or chargeback in this run.")
     top = int(inputs.params["top_teams"])
     scores = inputs.hierarchy_backtest
     chosen = scores.loc[scores["chosen"], "method"]

@@ -31,6 +31,12 @@ def describe_series(usage_buckets: pd.DataFrame, params: dict[str, Any]) -> pd.D
     return dims.merge(status, on="series", how="left")
 
 
+def _has_spend(spend_history: pd.DataFrame) -> bool:
+    """Whether any series spent anything: usage with requests only, or only unpriced models, has no
+    spend to reconcile (the organisation view then stays empty, as without teams)."""
+    return bool(len(spend_history)) and bool((spend_history["y"] > 0).any())
+
+
 def _model_of(series: pd.DataFrame) -> dict[str, str]:
     return dict(zip(series["series"], series["model"], strict=True))
 
@@ -89,7 +95,7 @@ def backtest_hierarchy(spend_history: pd.DataFrame, spend_backtest: pd.DataFrame
     """The ``hierarchy_backtest`` table: per level and method, MASE and P10-P90 coverage on the backtest folds;
     ``chosen`` marks the method the plan uses."""
     columns = ["level", "method", "mase", "coverage", "nodes", "folds", "chosen"]
-    if organisation_series.empty or spend_backtest.empty:
+    if organisation_series.empty or spend_backtest.empty or not _has_spend(spend_history):
         return pd.DataFrame(columns=columns)
     scores = backtest_reconciliation(spend_history, spend_backtest, organisation_series, params["levels"])
     return scores.assign(chosen=scores["method"] == best_method(scores))[columns]
@@ -101,7 +107,7 @@ def reconcile_organisation(spend_history: pd.DataFrame, spend_plan: pd.DataFrame
     """USD per node (organisation, team, model, team x model, key, series) and day from the chosen
     reconciliation: ``level, node, ds, p10, p50, p90, method``; children add up to parents at P50."""
     columns = ["level", "node", "ds", *_BAND, "method"]
-    if organisation_series.empty:
+    if organisation_series.empty or spend_plan.empty or not _has_spend(spend_history):
         return pd.DataFrame(columns=columns)
     chosen = hierarchy_backtest.loc[hierarchy_backtest["chosen"], "method"]
     method = str(chosen.iloc[0]) if len(chosen) else "bottom_up"
@@ -125,7 +131,7 @@ def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFram
     behind the crossing dates, and LiteLLM team budget payloads."""
     source = budgets_raw.attrs.get("source", "budgets")
     budgets = team_budget.validate_budgets(budgets_raw, source)
-    if organisation_series.empty:
+    if organisation_series.empty or organisation_forecast.empty:
         empty = pd.DataFrame(columns=team_budget.TEAM_BUDGET_COLUMNS)
         paths = pd.DataFrame(columns=team_budget.BUDGET_PATH_COLUMNS)
         return empty, empty.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[]), paths, []
