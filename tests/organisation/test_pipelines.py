@@ -68,3 +68,29 @@ def test_an_ended_series_plans_no_spend_even_when_forecast():
     prices = {"m": UnitPrices("m", "test", pd.Timestamp("2026-10-01").date(), {"input_tokens": 1.0}, "test")}
     plan = price_spend_plan(forecast, costs, series, prices).groupby("series")["p50"].sum()
     assert plan.to_dict() == {"m/a/k1": 6.0, "m/a/old": 0.0, "m/a/gone": 0.0}
+
+
+def test_teams_with_requests_only_have_no_spend_to_add_up_and_the_run_goes_on():
+    # M4-shaped usage: every series a workspace, requests only, so nothing is priced.
+    from tokenplan.pipelines.organisation.nodes import backtest_hierarchy, reconcile_organisation
+
+    days = pd.date_range("2026-01-01", periods=60, freq="D", tz="UTC")
+    usage = pd.concat([pd.DataFrame({"timestamp": days, "series": f"m/{t}", "model": "m", "workspace": t,
+                                     "requests": 5.0}) for t in ("a", "b")], ignore_index=True)
+    series = describe_series(usage, _params())
+    assert len(series) == 2
+    no_spend = pd.DataFrame({"series": ["m/a", "m/b"], "ds": pd.Timestamp("2026-01-01"), "y": [0.0, 0.0]})
+    plan = pd.DataFrame({"series": ["m/a"], "ds": [pd.Timestamp("2026-03-02")], "p10": [0.0], "p50": [0.0],
+                         "p90": [0.0]})
+    folds = plan.assign(origin=pd.Timestamp("2026-02-01"))
+    params = _params()
+    assert backtest_hierarchy(no_spend, folds, series, params).empty
+    forecast = reconcile_organisation(no_spend, plan, series, pd.DataFrame(columns=["method", "chosen"]), params)
+    assert forecast.empty
+    budgets = pd.DataFrame({"team": pd.Series(dtype=object), "period": pd.Series(dtype=object),
+                            "usd": pd.Series(dtype=object)})
+    table, at_risk, paths, payloads = plan_budgets(forecast, pd.DataFrame(), no_spend, series, budgets, params)
+    assert table.empty and payloads == []
+    section = render_organisation(series, pd.DataFrame(), forecast, table, at_risk, paths, pd.DataFrame(), {},
+                                  [], params)
+    assert "no spend to add up per team" in section["markdown"]
