@@ -294,3 +294,19 @@ def test_a_candidate_the_guard_dropped_is_named_in_the_method_section_and_the_ri
     quiet = render_report(_inputs(guard_drops=drops.iloc[:0], selection=inputs.selection))
     assert "No candidate left the envelope at any fold or at the forecast origin." in quiet
     assert "A method left the history's plausible range" not in _summary_section(quiet)
+
+
+def test_drivers_of_series_the_report_does_not_show_leave_no_table_and_no_error():
+    # Hundreds of series, the largest forecast by MSTL: the model's driver rows are all of
+    # series left out of the report (M4 hourly stopped on this).
+    from tokenplan.forecasting.explanations import FORECAST, LEVEL
+
+    rows = [("model-a", "2026-10", FORECAST, "total", np.nan, 30_000.0),
+            ("model-a", "2026-10", LEVEL, "anchor", np.nan, 29_000.0),
+            ("model-a", "2026-10", "seasonality", "learned", 0.03, 900.0)]
+    drivers = pd.DataFrame(rows, columns=["series", "period", "driver", "kind", "effect", "volume"]).assign(
+        target="requests")
+    shown = {"limited": True, "series": ["model-b"], "of": 2, "by": "requests"}
+    text = render_report(_inputs(drivers=drivers, series_shown=shown,
+                                 selection={"methods": {"model-a|requests": "xgboost", "model-b|requests": "mstl"}}))
+    assert "| model-a | 2026-10 |" not in text

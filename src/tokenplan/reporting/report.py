@@ -114,6 +114,8 @@ def _drivers(inputs: ReportInputs, target: str) -> pd.DataFrame:
     if drivers is None or drivers.empty:
         return pd.DataFrame()
     rows = only_shown(drivers[drivers["target"] == target], inputs.series_shown)
+    if rows.empty:  # none of the series shown is forecast by the model the drivers explain
+        return pd.DataFrame()
     effects = rows[~rows["kind"].isin(["total", "anchor"])]
     keep = effects.groupby("driver")["effect"].apply(lambda e: (e.abs() >= _SMALL_EFFECT).any())
     effects = effects[effects["driver"].isin(keep[keep].index)]
