@@ -114,7 +114,7 @@ def run() -> dict:
         "capacity_plan": pd.DataFrame({"model_group": ["Claude Sonnet 4.x"], "period": ["horizon"], "metric": ["rpm"],
                                        "p50": [10.0], "p90": [12.0], "limit": [np.nan], "headroom_p90": [np.nan],
                                        "first_crossing_p50": [None], "first_crossing_p90": [None]}),
-        "capacity_report": {"markdown": ""},
+        "capacity_report": {"markdown": ""}, "organisation_report": {},
         "guard_drops": pd.DataFrame(columns=["series", "target", "method", "role", "side", "step", "ratio"]),
         "params:planning": planning, "params:reporting": reporting,
         "params:training": {"quantiles": [0.1, 0.5, 0.9], "objective": "reg:squarederror"},
