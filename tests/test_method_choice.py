@@ -15,8 +15,9 @@ RULE = SelectionRule(min_folds=3, margin=0.05, z=1.0, min_win_share=0.66, min_se
 def _fold(origin: int, errors: dict[str, float], role: str = "tuning") -> pd.DataFrame:
     """One fold: each method's point is ``y * (1 + error)`` at every step."""
     y = np.full(10, 100.0)
-    return pd.concat([pd.DataFrame({"series": "m", "target": "requests", "origin": pd.Timestamp("2026-01-01")
-                                    + pd.Timedelta(days=7 * origin), "step": np.arange(1, 11), "y": y,
+    start = pd.Timestamp("2026-01-01") + pd.Timedelta(days=7 * origin)
+    return pd.concat([pd.DataFrame({"series": "m", "target": "requests", "origin": start, "step": np.arange(1, 11),
+                                    "ds": start + pd.to_timedelta(np.arange(1, 11), unit="D"), "y": y,
                                     "point": y * (1 + error), "method": method, "role": role})
                       for method, error in errors.items()], ignore_index=True)
 
@@ -108,3 +109,24 @@ def test_a_method_that_wins_across_series_becomes_the_default_for_all_of_them():
     dropped = both[~((both["series"] == "s5") & (both["method"] == "xgboost") & (both["origin"] == both["origin"].min()))]
     chosen = choose_methods(dropped, RULE)
     assert chosen["s5|requests"] == "ensemble" and chosen["s0|requests"] == "xgboost"
+
+
+def test_the_ensemble_combines_the_members_that_did_best_on_the_folds_before():
+    from tokenplan.forecasting.candidates import with_ensemble
+    from tokenplan.forecasting.method_choice import ensemble_members_by_evidence
+
+    errors = {"xgboost": 0.05, "mstl": 0.1, "daily_naive": 0.15, "seasonal_naive": 0.6, "seasonal_mean": 0.8}
+    points = _folds([errors] * 3)
+    third = points["origin"].max()
+    assert ensemble_members_by_evidence(points, 3) == {"m|requests": ["xgboost", "mstl", "daily_naive"]}
+    assert ensemble_members_by_evidence(points, 3, before=points["origin"].min()) == {}  # no fold before the first
+    # At the third fold: the median of the three best (mstl's 110), not of all five (115).
+    fold = with_ensemble(points[points["origin"] == third],
+                         ensemble_members_by_evidence(points, 3, before=third))
+    assert fold.loc[fold["method"] == "ensemble", "point"].round(6).unique().tolist() == [110.0]
+    plain = with_ensemble(points[points["origin"] == third])
+    assert plain.loc[plain["method"] == "ensemble", "point"].round(6).unique().tolist() == [115.0]
+    # A member the guard dropped at this origin is left out; with none present, every candidate combines.
+    without = points[(points["origin"] == third) & ~points["method"].isin(["xgboost", "mstl", "daily_naive"])]
+    combined = with_ensemble(without, {"m|requests": ["xgboost", "mstl", "daily_naive"]}).query("method == 'ensemble'")
+    assert combined["point"].to_numpy() == pytest.approx(np.expm1((np.log1p(160) + np.log1p(180)) / 2))

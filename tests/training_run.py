@@ -15,7 +15,7 @@ FE = {"freq": "D", "horizon": "quarter", "targets": ["requests"], "min_observed_
       "origin_every": None, "trend": "auto", "trend_damping": 1.0, "level_weeks": 4, "trend_weeks": 12,
       "holiday_country": None}
 TRAINING = {"quantiles": [0.1, 0.5, 0.9], "seed": 0, "objective": "squarederror", "min_train_seasons": 2,
-            "selection": {"min_folds": 3, "margin": 0.05, "z": 1.0, "min_win_share": 0.66, "min_series": 3}, "backtest": {"folds": 3},
+            "selection": {"min_folds": 3, "margin": 0.05, "z": 1.0, "min_win_share": 0.66, "min_series": 3, "ensemble_size": 3}, "backtest": {"folds": 3},
             "tuning": {"folds": 2, "step_days": 28, "n_trials": 2, "timeout_seconds": None, "study_prefix": "t"}}
 
 

@@ -48,15 +48,39 @@ from tokenplan.forecasting.features import FeatureSpec, feature_columns
 from tokenplan.forecasting.forecaster import QuantileForecaster
 from tokenplan.forecasting.plausibility import GuardSettings, guard_candidates
 
-__all__ = ["METHODS", "candidate_points", "ensemble_members"]
+__all__ = ["METHODS", "candidate_points", "ensemble_members", "with_ensemble"]
 
 METHODS = ("ensemble", "xgboost", "mstl", "seasonal_mean", "seasonal_naive", "daily_naive")
 _KEYS = ["series", "target", "origin", "ds", "step", "y"]
 
 
 def ensemble_members(methods: list[str]) -> list[str]:
-    """The methods the ensemble combines: every other candidate."""
+    """The methods the ensemble combines by default: every other candidate."""
     return [m for m in methods if m != "ensemble"]
+
+
+def with_ensemble(points: pd.DataFrame, members: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """``points`` (any ``ensemble`` rows replaced) plus the ensemble: per step the median, in log1p, of
+    the members' points.
+
+    ``members`` maps ``series|target`` to the methods to combine (``tokenplan.forecasting.method_choice``
+    ranks them on earlier folds); a series not in it, or none of whose members is present
+    at this origin (the guard dropped them), combines every candidate.
+    """
+    table = points[points["method"] != "ensemble"]
+    keys = table["series"].astype(str) + "|" + table["target"].astype(str)
+    if members:
+        allowed = np.array([m in members.get(k, (m,)) for k, m in zip(keys, table["method"], strict=True)])
+        kept = set(keys[allowed])
+        allowed |= ~keys.isin(kept).to_numpy()
+    else:
+        allowed = np.ones(len(table), bool)
+    ensemble = (table[allowed].assign(log_point=np.log1p(table.loc[allowed, "point"]))
+                .groupby(["series", "target", "ds"], sort=False, observed=True)["log_point"].median())
+    base = table.drop(columns=["method", "point"]).drop_duplicates(["series", "target", "ds"])
+    combined = base.merge(ensemble.rename("log_point").reset_index(), on=["series", "target", "ds"], how="left")
+    combined = combined.assign(method="ensemble", point=np.expm1(combined["log_point"])).drop(columns="log_point")
+    return pd.concat([combined, table], ignore_index=True)
 
 
 def _without_stated_effects(series: pd.DataFrame, examples: pd.DataFrame) -> pd.DataFrame:
@@ -113,11 +137,7 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
     table = pd.concat(frames, ignore_index=True)
     table = table[np.isfinite(table["point"])]
     table, drops = guard_candidates(table, series, origin, spec.season, spec.freq, guard)
-    ensemble = (table.assign(log_point=np.log1p(table["point"]))
-                .groupby(["series", "target", "ds"], sort=False)["log_point"].median())
-    combined = base.merge(ensemble.rename("log_point").reset_index(), on=["series", "target", "ds"], how="left")
-    table = pd.concat([combined.assign(method="ensemble", point=np.expm1(combined["log_point"])), table],
-                      ignore_index=True).drop(columns="log_point")
+    table = with_ensemble(table)
     if labelled_only:
         table = table[np.isfinite(table["y"])]
     return table.reset_index(drop=True), drops

@@ -12,7 +12,13 @@ from tokenplan.forecasting.backtest import score_backtest
 from tokenplan.forecasting.candidates import candidate_points
 from tokenplan.forecasting.features import feature_columns, spec_from_params, with_trend
 from tokenplan.forecasting.forecaster import NoModel, QuantileForecaster, quantile_columns
-from tokenplan.forecasting.method_choice import SelectionRule, apply_intervals, backtest_candidates
+from tokenplan.forecasting.candidates import with_ensemble
+from tokenplan.forecasting.method_choice import (
+    SelectionRule,
+    apply_intervals,
+    backtest_candidates,
+    ensemble_members_by_evidence,
+)
 from tokenplan.forecasting.plausibility import GuardSettings, cap_upper_quantiles
 from tokenplan.forecasting.totals import period_totals
 from tokenplan.forecasting.tuning import study_name, tune
@@ -71,6 +77,7 @@ def backtest_forecaster(model_input_table: pd.DataFrame, target_series: pd.DataF
         seed=params["seed"], rule=rule, guard=guard)
     selection = {"trend": trend, "chosen_on": "all folds", "tuning_pinball": best_params.get("trend_losses", {}),
                  "model_trained": bool(forecast_layout["model"]), "methods": chosen,
+                 "ensemble_members": ensemble_members_by_evidence(table, rule.ensemble_size),
                  "rule": vars(rule), "guard": vars(guard),
                  "guard_drops": drops.astype({"origin": str}).to_dict(orient="records")}
     return table, widths, selection
@@ -116,7 +123,7 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
     model = forecaster if isinstance(forecaster, QuantileForecaster) else None
     points, drops = candidate_points(examples, target_series, origin, spec, forecast_layout["seasons"], model,
                                      labelled_only=False, guard=guard)
-    points = points[~np.isfinite(points["y"])]
+    points = with_ensemble(points[~np.isfinite(points["y"])], model_selection.get("ensemble_members"))
     keys = points["series"] + "|" + points["target"]
     available = set(zip(keys, points["method"], strict=True))
     wanted = keys.map(model_selection["methods"]).fillna("ensemble")
