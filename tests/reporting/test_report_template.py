@@ -235,14 +235,19 @@ def test_the_relay_source_is_the_users_assumption_not_an_unnamed_post():
         assert relay["source"].startswith("assumed"), relay["source"]
 
 
-def test_a_model_without_a_driver_breakdown_is_named_with_its_method():
+def _model_a_drivers() -> pd.DataFrame:
+    """One month of model-a's driver breakdown (the tuned model's forecast, level and seasonality)."""
     from tokenplan.forecasting.explanations import FORECAST, LEVEL
 
     rows = [("model-a", "2026-10", FORECAST, "total", np.nan, 30_000.0),
             ("model-a", "2026-10", LEVEL, "anchor", np.nan, 29_000.0),
             ("model-a", "2026-10", "seasonality", "learned", 0.03, 900.0)]
-    drivers = pd.DataFrame(rows, columns=["series", "period", "driver", "kind", "effect", "volume"]).assign(
+    return pd.DataFrame(rows, columns=["series", "period", "driver", "kind", "effect", "volume"]).assign(
         target="requests")
+
+
+def test_a_model_without_a_driver_breakdown_is_named_with_its_method():
+    drivers = _model_a_drivers()
     inputs = _inputs(drivers=drivers, selection={"methods": {"model-a|requests": "xgboost",
                                                              "model-b|requests": "mstl"}})
     text = render_report(inputs)
@@ -299,13 +304,7 @@ def test_a_candidate_the_guard_dropped_is_named_in_the_method_section_and_the_ri
 def test_drivers_of_series_the_report_does_not_show_leave_no_table_and_no_error():
     # Hundreds of series, the largest forecast by MSTL: the model's driver rows are all of
     # series left out of the report (M4 hourly stopped on this).
-    from tokenplan.forecasting.explanations import FORECAST, LEVEL
-
-    rows = [("model-a", "2026-10", FORECAST, "total", np.nan, 30_000.0),
-            ("model-a", "2026-10", LEVEL, "anchor", np.nan, 29_000.0),
-            ("model-a", "2026-10", "seasonality", "learned", 0.03, 900.0)]
-    drivers = pd.DataFrame(rows, columns=["series", "period", "driver", "kind", "effect", "volume"]).assign(
-        target="requests")
+    drivers = _model_a_drivers()
     shown = {"limited": True, "series": ["model-b"], "of": 2, "by": "requests"}
     text = render_report(_inputs(drivers=drivers, series_shown=shown,
                                  selection={"methods": {"model-a|requests": "xgboost", "model-b|requests": "mstl"}}))
