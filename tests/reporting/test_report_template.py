@@ -309,3 +309,32 @@ def test_drivers_of_series_the_report_does_not_show_leave_no_table_and_no_error(
     text = render_report(_inputs(drivers=drivers, series_shown=shown,
                                  selection={"methods": {"model-a|requests": "xgboost", "model-b|requests": "mstl"}}))
     assert "| model-a | 2026-10 |" not in text
+
+
+def test_a_retired_series_is_named_with_its_last_usage_not_as_incomplete():
+    # A rotated key: complete every day until two months before the history ends, then no rows.
+    inputs = _inputs()
+    model_a = inputs.history[inputs.history["series"] == "model-a"]
+    end = inputs.history["ds"].max()
+    retired = model_a[model_a["ds"] <= end - pd.Timedelta(days=60)].assign(series="model-a/old-key")
+    history = pd.concat([inputs.history, retired], ignore_index=True)
+    summary = plan_summary(history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q, simulated=True)
+    text = _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary})))
+    last = (end - pd.Timedelta(days=60)).normalize()
+    assert (f"**Not in this plan: model-a/old-key.** Its last usage was on {last:%Y-%m-%d}, more than four weeks "
+            "before the history ends") in text
+    assert "buckets are complete" not in text
+
+
+def test_the_summary_lists_the_teams_most_at_risk_of_their_budget():
+    inputs = _inputs()
+    inputs.summary.teams_at_risk = [
+        {"team": "labs", "period": "2026-12", "spend_p50": 2437.3, "budget_usd": 1150.0, "p_exceed": 0.999,
+         "first_crossing_p50": "2026-12-15", "lead_days_p50": 75},
+        {"team": "data", "period": "2026-10", "spend_p50": 992.9, "budget_usd": 1000.0, "p_exceed": 0.45,
+         "first_crossing_p50": None, "lead_days_p50": None}]
+    summary = _summary_section(render_report(inputs))
+    assert ("**Teams most at risk of their budget:** labs (2026-12: P50 spend $2,437 against $1,150, 100% likely "
+            "over, crossed at P50 on 2026-12-15, 75 days from the forecast's start); data (2026-10: P50 spend $993 "
+            "against $1,000, 45% likely over).") in summary
+    assert "Teams most at risk" not in _summary_section(render_report(_inputs()))

@@ -58,17 +58,25 @@ class PlanSummary:
     risks: list[dict[str, Any]] = field(default_factory=list)
     since_last_run: dict[str, Any] | None = None  # version, horizon then, totals then and now
     not_forecast: list[dict[str, Any]] = field(default_factory=list)  # series, observed, buckets
+    # The organisation's teams most at risk of their budget (rows of teams_at_risk.csv), when it has teams.
+    teams_at_risk: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _not_forecast(history: pd.DataFrame, horizon: pd.DataFrame) -> list[dict[str, Any]]:
-    """Series of the history the forecast leaves out (no complete bucket to learn from), with
-    how many of their buckets were complete: "all models together" must not drop one silently."""
+    """Series of the history the forecast leaves out, with how many of their buckets were complete
+    and their last observed bucket: "all models together" must not drop one silently. ``retired``:
+    mostly complete buckets, but none in the last 28 days of the history (a rotated key, a retired
+    model), as opposed to a series whose buckets are mostly incomplete (an export without zero rows)."""
     planned = set(horizon["series"].astype(str))
+    end = pd.Timestamp(history["ds"].max())
     out = []
     for series, rows in history.groupby(history["series"].astype(str)):
         if series not in planned:
             per_bucket = rows.groupby("ds")["y"].apply(lambda y: y.notna().any())
-            out.append({"series": series, "observed": int(per_bucket.sum()), "buckets": len(per_bucket)})
+            last = per_bucket.index[per_bucket.to_numpy()].max() if per_bucket.any() else None
+            out.append({"series": series, "observed": int(per_bucket.sum()), "buckets": len(per_bucket),
+                        "last": last, "retired": last is not None and per_bucket.mean() >= 0.5
+                        and end - pd.Timestamp(last) > pd.Timedelta(days=28)})
     return out
 
 

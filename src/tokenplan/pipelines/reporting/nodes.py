@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -104,6 +105,9 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                            simulated=bool(usage_is_simulated), drivers=forecast_drivers,
                            capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous_report,
                            guard_drops=guard_drops, data_source=data_source)
+    at_risk = (organisation_report or {}).get("tables", {}).get("teams_at_risk.csv")
+    if at_risk is not None and len(at_risk):
+        summary.teams_at_risk = at_risk.head(5).replace({np.nan: None}).to_dict(orient="records")
     sections = [r for r in (capacity_report, routes_report, organisation_report) if r]
     figures = {**forecast_plots, "backtest.png": backtest_plot, "drivers.png": drivers_plot,
                "shap_summary.png": shap_plot, **{k: v for r in sections for k, v in r.get("figures", {}).items()}}
