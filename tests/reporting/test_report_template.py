@@ -334,7 +334,7 @@ def test_the_summary_lists_the_teams_most_at_risk_of_their_budget():
         {"team": "data", "period": "2026-10", "spend_p50": 992.9, "budget_usd": 1000.0, "p_exceed": 0.45,
          "first_crossing_p50": None, "lead_days_p50": None}]
     summary = _summary_section(render_report(inputs))
-    assert ("**Teams most at risk of their budget:** labs (2026-12: P50 spend $2,437 against $1,150, 100% likely "
+    assert ("**Teams most at risk of their budget:** labs (2026-12: P50 spend $2,437 against $1,150, over 99% likely "
             "over, crossed at P50 on 2026-12-15, 75 days from the forecast's start); data (2026-10: P50 spend $993 "
             "against $1,000, 45% likely over).") in summary
     assert "Teams most at risk" not in _summary_section(render_report(_inputs()))
