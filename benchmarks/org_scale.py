@@ -144,11 +144,12 @@ def usage_table(series: int, seed: int = 20) -> pd.DataFrame:
     return table
 
 
-def node_seconds(log: str) -> pd.Series:
+def node_seconds(log: str, until: pd.Timestamp | None = None) -> pd.Series:
     """Seconds per node from the timed Kedro log: each node's gap since the previous one completed.
 
     A node still running when the log ends (a run stopped by the timeout) is listed as
-    ``<name> (unfinished)`` with the time from the previous completion to the log's last line.
+    ``<name> (unfinished)`` with the time from the previous completion to ``until`` (the
+    run's end, local time as the log writes it; default: the log's last line).
     """
     stamp = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) "
     times, names = [], []
@@ -163,7 +164,7 @@ def node_seconds(log: str) -> pd.Series:
         last_seen = at
         if previous is None:
             previous = at
-        if (started := re.search(r"Running node: (\S+?)\(", line)) is not None:
+        if (started := re.search(r"Running node: ([^:\s(]+)", line)) is not None:
             running = started.group(1)
         done = re.search(r"Completed node: (\S+)", line)
         if done:
@@ -172,7 +173,7 @@ def node_seconds(log: str) -> pd.Series:
             previous, running = at, None
     if running is not None and last_seen is not None:
         names.append(f"{running} (unfinished)")
-        times.append((last_seen - previous).total_seconds())
+        times.append(((until or last_seen) - previous).total_seconds())
     return pd.Series(times, index=names, dtype=float).sort_values(ascending=False)
 
 
@@ -203,7 +204,8 @@ def run_pipeline(usage: pd.DataFrame, timeout: float, keep: bool) -> dict:
                     process.wait()
                     code = None
         seconds = time.monotonic() - started
-        nodes = node_seconds(timing_log.read_text()) if timing_log.exists() else pd.Series(dtype=float)
+        ended = pd.Timestamp.now()
+        nodes = node_seconds(timing_log.read_text(), ended) if timing_log.exists() else pd.Series(dtype=float)
         result = {"seconds": seconds, "peak_bytes": memory.peak, "nodes": nodes}
         if code is None:
             return {**result, "status": "stopped", "error": f"still running after {timeout:.0f} s (stopped)"}
