@@ -177,7 +177,7 @@ def node_seconds(log: str, until: pd.Timestamp | None = None) -> pd.Series:
     return pd.Series(times, index=names, dtype=float).sort_values(ascending=False)
 
 
-def run_pipeline(usage: pd.DataFrame, timeout: float, keep: bool) -> dict:
+def run_pipeline(usage: pd.DataFrame, timeout: float, keep: bool, extra_params: str = "") -> dict:
     """One ``kedro run --env usage_csv`` on the usage table: status, seconds, peak memory, node times."""
     scratch = Path(tempfile.mkdtemp(prefix="org_scale_"))
     try:
@@ -189,7 +189,7 @@ def run_pipeline(usage: pd.DataFrame, timeout: float, keep: bool) -> dict:
         path = scratch / "usage.csv"
         usage.to_csv(path, index=False)
         command = [str(ROOT / ".venv" / "bin" / "kedro"), "run", "--env", "usage_csv", "--params",
-                   f"usage_file={path}"]
+                   f"usage_file={path}" + (f",{extra_params}" if extra_params else "")]
         env = {**os.environ, **RUN_ENV, "KEDRO_LOGGING_CONFIG": str(logging_config)}
         output = scratch / "run.log"
         started = time.monotonic()
@@ -226,12 +226,14 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=3600.0, help="stop a run after this many seconds")
     parser.add_argument("--slowest", type=int, default=5, help="slowest nodes listed per run")
     parser.add_argument("--seed", type=int, default=20)
+    parser.add_argument("--params", default="", help="more runtime parameters for kedro run (a=1,b=2), e.g. "
+                        "feature_engineering.origin_every=91 (not the protocol)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch projects")
     parser.add_argument("--usage-only", metavar="FOLDER", help="write the usage CSVs here and run nothing")
     args = parser.parse_args()
     sizes = [int(text) for text in args.series.split(",") if text.strip()]
     print(f"Organisation at scale: {', '.join(map(str, sizes))} series (teams x {MODELS_PER_TEAM} models, "
-          f"daily, {HISTORY_DAYS} days); {os.cpu_count()} cores")
+          f"daily, {HISTORY_DAYS} days); {os.cpu_count()} cores" + (f"; --params {args.params}" if args.params else ""))
     rows = []
     for size in sizes:
         started = time.monotonic()
@@ -243,7 +245,7 @@ def main() -> int:
             usage.to_csv(target, index=False)
             print(f"  written to {target}")
             continue
-        run = run_pipeline(usage, args.timeout, args.keep)
+        run = run_pipeline(usage, args.timeout, args.keep, args.params)
         print(f"  kedro run: {run['status']} in {run['seconds']:.0f} s ({run['seconds'] / 60:.1f} min), "
               f"peak memory {run['peak_bytes'] / 2**30:.2f} GB"
               + (f", report.html {run['report_bytes'] / 2**20:.1f} MB" if run["status"] == "ok" else ""))
