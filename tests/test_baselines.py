@@ -45,7 +45,7 @@ def test_mstl_uses_the_seasons_the_history_up_to_the_origin_supports():
 
 def test_mstl_skips_a_series_not_yet_observed_instead_of_stopping_the_run():
     # Model b is first used on day 55 (and has a gap on day 57); statsforecast would stop
-    # the whole run on its missing values. Before 7 observations it gets no MSTL forecast;
+    # the whole run on its missing values. Before 8 observations it gets no MSTL forecast;
     # after, one from its own first day on, not from a history filled in before it existed.
     ds = pd.date_range("2026-05-01", periods=70, freq="D")
     a = pd.DataFrame({"series": "a", "target": "requests", "ds": ds, "y": 100.0 * (1 + 0.3 * (ds.dayofweek < 5))})
@@ -58,3 +58,14 @@ def test_mstl_skips_a_series_not_yet_observed_instead_of_stopping_the_run():
     later = mstl(both, ds[64], 7, "D", [0.5], seasons=[7])
     assert later.loc[later["series"] == "b", "p50"].to_numpy() == pytest.approx(np.full(7, 5.0), rel=1e-6)
     assert mstl(b, ds[50], 7, "D", [0.1, 0.5, 0.9]).empty
+
+
+def test_mstl_skips_a_series_too_short_for_a_damped_trend_instead_of_stopping_the_run():
+    # A team created seven days before a backtest origin: AutoETS with a damped trend
+    # refuses seven points ("tiny datasets"), which stopped the whole backtest.
+    ds = pd.date_range("2026-05-01", periods=70, freq="D")
+    a = pd.DataFrame({"series": "a", "target": "requests", "ds": ds, "y": 100.0 * (1 + 0.3 * (ds.dayofweek < 5))})
+    b = pd.DataFrame({"series": "b", "target": "requests", "ds": ds, "y": np.nan})
+    b.loc[63:, "y"] = 5.0 + np.arange(7)
+    forecast = mstl(pd.concat([a, b], ignore_index=True), ds[69], 7, "D", [0.1, 0.5, 0.9], undamped_steps=28)
+    assert set(forecast["series"]) == {"a"}

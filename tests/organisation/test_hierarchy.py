@@ -83,3 +83,32 @@ def test_reconciliation_methods_are_scored_per_level_on_the_folds():
     assert scores["mase"].between(0, 10).all() and scores["coverage"].between(0, 1).all()
     assert (scores["folds"] == 2).all()
     assert best_method(scores) in {"bottom_up", "mint_ols", "mint_shrink"}
+
+
+def test_nodes_with_the_same_history_are_fitted_once_and_get_the_same_forecast(monkeypatch):
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS
+
+    from tokenplan.organisation import hierarchy
+
+    # Team b has one key (k3) and team c one key and one model: their key and team x model
+    # nodes repeat the team's or the series' history.
+    y_df, _, _ = hierarchy.hierarchy_history(_history(90), _dims(), LEVELS)
+    fitted_ids = []
+    forecast = StatsForecast.forecast
+
+    def spy(self, *args, df, **kwargs):
+        fitted_ids.append(df["unique_id"].nunique())
+        return forecast(self, *args, df=df, **kwargs)
+
+    monkeypatch.setattr(StatsForecast, "forecast", spy)
+    hat, fitted = hierarchy._fit_nodes(y_df, 14)
+    distinct = y_df.groupby("unique_id")["y"].apply(lambda y: y.to_numpy().tobytes()).nunique()
+    assert fitted_ids == [distinct] and distinct < y_df["unique_id"].nunique()
+
+    monkeypatch.setattr(StatsForecast, "forecast", forecast)
+    every = StatsForecast(models=[AutoETS(season_length=7, model="AAA", damped=True)], freq="D", n_jobs=1)
+    expected_hat = every.forecast(df=y_df, h=14, level=[80], fitted=True)
+    expected_fitted = every.forecast_fitted_values()
+    pd.testing.assert_frame_equal(hat, expected_hat.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(fitted, expected_fitted.reset_index(drop=True), check_dtype=False)

@@ -10,7 +10,7 @@ from tokenplan.forecasting.target_series import SEASON_LENGTHS
 
 __all__ = ["mstl", "seasonal_fill", "seasonal_naive"]
 
-_MIN_OBSERVED = 7  # statsforecast's AutoETS refuses fewer points ("tiny datasets")
+_MIN_OBSERVED = 8  # statsforecast's AutoETS refuses fewer ("tiny datasets": 7 points with a damped trend)
 
 
 def seasonal_naive(examples: pd.DataFrame) -> np.ndarray:

@@ -40,6 +40,8 @@ LEVELS = {
 METHODS = {"BottomUp": "bottom_up", "MinTrace_method-ols": "mint_ols", "MinTrace_method-mint_shrink": "mint_shrink"}
 _SEASON = 7
 _LEVEL = 80
+# From this many distinct node histories a process pool on every core pays for its start-up.
+_POOL_FROM_NODES = 40
 
 
 def _spec(levels: list[str]) -> list[list[str]]:
@@ -74,12 +76,7 @@ def _base_forecasts(y_df: pd.DataFrame, bottom: pd.DataFrame, s_df: pd.DataFrame
     Bottom nodes take the plan's own daily P50/P10/P90 (``bottom``: series, ds, p10, p50,
     p90); every other node its AutoETS forecast.
     """
-    from statsforecast import StatsForecast
-    from statsforecast.models import AutoETS
-
-    model = StatsForecast(models=[AutoETS(season_length=_SEASON, model="AAA", damped=True)], freq="D", n_jobs=1)
-    hat = model.forecast(df=y_df, h=h, level=[_LEVEL], fitted=True)
-    fitted = model.forecast_fitted_values()
+    hat, fitted = _fit_nodes(y_df, h)
     rename = {"AutoETS": "plan", **{f"AutoETS-{side}-{_LEVEL}": f"plan-{side}-{_LEVEL}" for side in ("lo", "hi")}}
     hat, fitted = hat.rename(columns=rename), fitted.rename(columns=rename)[["unique_id", "ds", "y", "plan"]]
     ids = _bottom_ids(s_df, dims)
@@ -90,6 +87,37 @@ def _base_forecasts(y_df: pd.DataFrame, bottom: pd.DataFrame, s_df: pd.DataFrame
     keyed.loc[common, f"plan-lo-{_LEVEL}"] = plan.loc[common, "p10"]
     keyed.loc[common, f"plan-hi-{_LEVEL}"] = plan.loc[common, "p90"]
     return keyed.reset_index(), fitted
+
+
+def _fit_nodes(y_df: pd.DataFrame, h: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(AutoETS forecast with its 80% bounds, in-sample fitted values) for every node of ``y_df``.
+
+    A node whose history repeats another's (a team with one API key is also its key, a
+    team using one model its team x model) is fitted once and copied: the same history
+    gives the same forecast. Many nodes are fitted on every core.
+    """
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS
+
+    ordered = y_df.sort_values(["unique_id", "ds"], ignore_index=True)
+    first_with: dict[tuple, str] = {}
+    source = {}
+    for uid, node in ordered.groupby("unique_id", sort=True):
+        history = (node["ds"].to_numpy().tobytes(), node["y"].to_numpy().tobytes())
+        source[uid] = first_with.setdefault(history, uid)
+    distinct = ordered[ordered["unique_id"].isin(set(first_with.values()))]
+    jobs = -1 if len(first_with) >= _POOL_FROM_NODES else 1
+    model = StatsForecast(models=[AutoETS(season_length=_SEASON, model="AAA", damped=True)], freq="D", n_jobs=jobs)
+    hat = model.forecast(df=distinct, h=h, level=[_LEVEL], fitted=True)
+    fitted = model.forecast_fitted_values()
+    return _copied_to_repeats(hat, source), _copied_to_repeats(fitted, source)
+
+
+def _copied_to_repeats(frame: pd.DataFrame, source: dict[str, str]) -> pd.DataFrame:
+    """``frame``'s rows for every node of ``source`` (node -> the node fitted for it), by node and day."""
+    nodes = pd.DataFrame({"unique_id": list(source), "fitted_as": list(source.values())})
+    out = nodes.merge(frame.rename(columns={"unique_id": "fitted_as"}), on="fitted_as").drop(columns="fitted_as")
+    return out.sort_values(["unique_id", "ds"], ignore_index=True)
 
 
 def _bottom_ids(s_df: pd.DataFrame, dims: pd.DataFrame) -> dict[str, str]:

@@ -74,6 +74,8 @@ def price_spend_plan(forecast: pd.DataFrame, cost_forecast: pd.DataFrame, organi
     gone = set(organisation_series.loc[organisation_series["status"] == "ended", "series"])
     usd.loc[usd["series"].isin(gone), _BAND] = 0.0
     ended = organisation_series.loc[~organisation_series["series"].isin(usd["series"]), "series"]
+    if ended.empty:
+        return usd.drop(columns="period")
     days = sorted(usd["ds"].unique())
     zeros = pd.DataFrame([(s, d) for s in ended for d in days], columns=["series", "ds"]).assign(p10=0.0, p50=0.0,
                                                                                                    p90=0.0)
