@@ -138,3 +138,14 @@ def test_fold_rows_stay_in_their_window_so_tuning_never_reads_a_backtest_day(tmp
     assert (table.loc[table["role"] == "tuning", "ds"] <= first_backtest).all()
     for origin, fold in table[table["role"] == "backtest"].groupby("origin"):
         assert fold["ds"].max() <= origin + pd.Timedelta(days=layout["window"])
+
+
+def test_many_series_space_training_origins_but_always_keep_some():
+    # 1,000 series x 5 targets a quarter ahead on 548 days: the example budget alone spaced
+    # origins 637 days apart (none inside the history); the floor keeps at least 8.
+    from tokenplan.forecasting.layout import _MIN_TRAINING_ORIGINS, _origin_every
+
+    every = _origin_every(548, 92, 7, "D", keys=5_000)
+    assert every % 7 == 0 and 548 // every >= _MIN_TRAINING_ORIGINS
+    assert _origin_every(548, 92, 7, "D", keys=15) == 7           # the demo: weekly origins, as before
+    assert _origin_every(548, 92, 7, "D", keys=500) == 63         # 100 series: sparser (70 by the budget alone)
