@@ -53,7 +53,7 @@ def test_the_backtest_grades_the_rule_on_the_folds_before_each_one():
     # mstl wins every fold by far. At the first backtest fold only two folds precede it
     # (too few: the ensemble is graded there); at the later two, the rule picks mstl.
     points = _folds([{"mstl": 0.01, "ensemble": 0.3}] * 5, ["tuning"] * 2 + ["backtest"] * 3)
-    chosen = _graded_choices(points, RULE)
+    chosen = _graded_choices(points, RULE, choose_methods(points, RULE))
     graded = chosen[chosen["role"] == "backtest"].groupby("origin")["point"].first()
     assert graded.tolist() == [130.0, 101.0, 101.0]
     assert choose_methods(points, RULE) == {"m|requests": "mstl"}  # the forecast uses every fold

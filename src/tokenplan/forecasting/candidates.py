@@ -48,15 +48,10 @@ from tokenplan.forecasting.features import FeatureSpec, feature_columns
 from tokenplan.forecasting.forecaster import QuantileForecaster
 from tokenplan.forecasting.plausibility import GuardSettings, guard_candidates
 
-__all__ = ["METHODS", "candidate_points", "ensemble_members", "with_ensemble"]
+__all__ = ["METHODS", "candidate_points", "with_ensemble"]
 
 METHODS = ("ensemble", "xgboost", "mstl", "seasonal_mean", "seasonal_naive", "daily_naive")
 _KEYS = ["series", "target", "origin", "ds", "step", "y"]
-
-
-def ensemble_members(methods: list[str]) -> list[str]:
-    """The methods the ensemble combines by default: every other candidate."""
-    return [m for m in methods if m != "ensemble"]
 
 
 def with_ensemble(points: pd.DataFrame, members: dict[str, list[str]] | None = None) -> pd.DataFrame:

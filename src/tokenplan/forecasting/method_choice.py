@@ -78,7 +78,6 @@ class SelectionRule(FromParams):
     ensemble_size: int = 3
 
 
-
 def fold_errors(points: pd.DataFrame) -> pd.DataFrame:
     """Mean absolute error per ``series, target, method, origin`` (wide: one column per method)."""
     rows = points[np.isfinite(points["y"]) & np.isfinite(points["point"])]
@@ -192,11 +191,11 @@ def _evidence_ensembles(points: pd.DataFrame, size: int) -> pd.DataFrame:
     return pd.concat(folds, ignore_index=True)
 
 
-def _graded_choices(points: pd.DataFrame, rule: SelectionRule) -> pd.DataFrame:
+def _graded_choices(points: pd.DataFrame, rule: SelectionRule, final: dict[str, str]) -> pd.DataFrame:
     """The rows of method ``chosen``: at each backtest fold the rule's pick from the folds before it,
-    at each tuning fold the final pick (those rows calibrate intervals and totals, never grade)."""
+    at each tuning fold ``final``, the pick from every fold (those rows calibrate intervals and
+    totals, never grade)."""
     keys = points["series"] + "|" + points["target"]
-    final = choose_methods(points, rule)
     picked = []
     for (origin, role), fold in points.groupby(["origin", "role"], sort=True):
         choice = final if role == "tuning" else choose_methods(points[points["origin"] < origin], rule)
@@ -258,7 +257,7 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
         drops.append(dropped.assign(role=role))
     points = _evidence_ensembles(pd.concat(frames, ignore_index=True), rule.ensemble_size)
     chosen = choose_methods(points, rule)
-    points = pd.concat([points, _graded_choices(points, rule)], ignore_index=True)
+    points = pd.concat([points, _graded_choices(points, rule, chosen)], ignore_index=True)
     scales = noise_scales(examples, spec.season)
     edges = step_bins(layout["window"], spec.season)
     calibrated = []

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
+from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices, usd_per_token
 
 __all__ = ["daily_costs"]
 
@@ -21,9 +21,7 @@ def daily_costs(frame: pd.DataFrame, prices: Mapping[str, UnitPrices | None], va
     ``model_of`` maps a series to its model; series of an unpriced model are left out.
     """
     priced = frame[frame["target"].isin(PRICED_TARGETS)]
-    model = priced["series"].map(model_of)
-    rate = [prices[m].usd_per_mtok[t] / 1e6 if prices.get(m) is not None else float("nan")
-            for m, t in zip(model, priced["target"], strict=True)]
+    rate = usd_per_token(prices, priced["series"].map(model_of), priced["target"])
     usd = priced[keys].copy()
     for column in value_columns:
         usd[column] = priced[column].fillna(0.0).to_numpy() * rate

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
+from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices, usd_per_token
 
 __all__ = ["cost_by_period", "route_costs"]
 
@@ -30,7 +30,7 @@ def cost_by_period(totals: pd.DataFrame, prices: dict[str, UnitPrices | None],
     if priced.empty:  # no token counts (e.g. request counts only) or no priced model: nothing to cost
         return pd.DataFrame(columns=[*keys, *quantile_names])
     model = priced["series"].str.split("/").str[0]
-    rate = [prices[m].usd_per_mtok[t] / 1e6 for m, t in zip(model, priced["target"], strict=True)]
+    rate = usd_per_token(prices, model, priced["target"])
     for name in quantile_names:
         priced[name] = priced[name] * rate
     cost = priced.groupby(keys, sort=False)[quantile_names].sum()

@@ -17,9 +17,11 @@ in neither has no price (``None``), and callers leave it out and say so.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import version
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from genai_prices import Usage, calc_price
@@ -37,6 +39,7 @@ __all__ = [
     "genai_unit_prices",
     "table_unit_prices",
     "unit_prices",
+    "usd_per_token",
     "validate_price_table",
 ]
 
@@ -59,6 +62,14 @@ class UnitPrices:
     date: dt.date
     usd_per_mtok: dict[str, float]
     source: str
+
+
+def usd_per_token(prices: Mapping[str, UnitPrices | None], models: Iterable[str],
+                  targets: Iterable[str]) -> np.ndarray:
+    """USD per token for each (model, target) pair; NaN where the model has no price or the
+    target is not priced (requests): callers decide whether that is 0 or left out."""
+    return np.array([prices[m].usd_per_mtok[t] / 1e6 if t in PRICED_TARGETS and prices.get(m) is not None
+                     else np.nan for m, t in zip(models, targets, strict=True)], dtype=float)
 
 
 def _probe(token_type: str) -> Usage:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
+from tokenplan.planning.prices import UnitPrices, usd_per_token
 from tokenplan.reporting.capacity_section import first_limit_row, first_limit_sentence
 from tokenplan.reporting.data_source import why_not_comparable
 
@@ -84,8 +84,7 @@ def _rates(prices: dict[str, UnitPrices | None], series: pd.Series, target: pd.S
     """USD per token for each (series, target) row; 0 for targets without a price (requests) and for
     models without one (``None``: the report names them and leaves them out of every cost)."""
     models = series.astype(str).str.split("/").str[0]
-    return np.array([prices[m].usd_per_mtok[t] / 1e6 if t in PRICED_TARGETS and prices.get(m) is not None else 0.0
-                     for m, t in zip(models, target.astype(str), strict=True)])
+    return np.nan_to_num(usd_per_token(prices, models, target.astype(str)), nan=0.0)
 
 
 def _last_full_quarter(history: pd.DataFrame) -> pd.Period | None:
