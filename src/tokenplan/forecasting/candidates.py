@@ -16,6 +16,10 @@ and the choosing rule, on later folds. Candidates:
 - ``mstl``: statsforecast's MSTL on ``log1p(y)`` with the seasons each series' history
   supports and an AutoETS trend, damped on a short history (AutoETS alone when there
   is no season);
+- ``lag_xgboost``: one XGBoost across all series on each series' own lags, differenced
+  at the shortest cycle, forecasting recursively (mlforecast;
+  ``tokenplan.forecasting.lag_model``): the global autoregressive model beside the
+  direct, anchored one;
 - ``ensemble``: the per-step median of the others that pass the plausibility guard
   (``tokenplan.forecasting.plausibility``); combinations, robust to any one member's
   failure, were the robust winners of the M4 and M5 competitions, and the median is
@@ -46,11 +50,12 @@ import pandas as pd
 from tokenplan.forecasting.backtest import train_until
 from tokenplan.forecasting.features import FeatureSpec, feature_columns
 from tokenplan.forecasting.forecaster import QuantileForecaster
+from tokenplan.forecasting.lag_model import LagModelSettings, lag_model_points
 from tokenplan.forecasting.plausibility import GuardSettings, guard_candidates
 
 __all__ = ["METHODS", "candidate_points", "with_ensemble"]
 
-METHODS = ("ensemble", "xgboost", "mstl", "seasonal_mean", "seasonal_naive", "daily_naive")
+METHODS = ("ensemble", "xgboost", "lag_xgboost", "mstl", "seasonal_mean", "seasonal_naive", "daily_naive")
 _KEYS = ["series", "target", "origin", "ds", "step", "y"]
 
 
@@ -99,13 +104,14 @@ def _mstl_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq:
 
 def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Timestamp, spec: FeatureSpec,
                      seasons: list[int], model: QuantileForecaster | None, labelled_only: bool = True,
-                     guard: GuardSettings | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     guard: GuardSettings | None = None, lags: LagModelSettings | None = None,
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every candidate's points at ``origin``, and the candidates the guard dropped.
 
     Points: long table ``series, target, origin, ds, step, y, stated_effect, method, point``. ``model``
     is the XGBoost model fitted on data before ``origin`` (None: not a candidate).
     ``labelled_only`` keeps only rows with a known ``y`` (backtest folds); the guard
-    always judges the whole horizon. Drops: ``tokenplan.forecasting.plausibility.guard_candidates``.
+    always judges the whole horizon. ``lags``: the lag model's settings (default: on). Drops: ``tokenplan.forecasting.plausibility.guard_candidates``.
     """
     guard = guard or GuardSettings()
     rows = examples[examples["origin"] == origin]
@@ -119,12 +125,15 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
     if model is not None:
         points["xgboost"] = np.expm1(rows["anchor"].to_numpy() + model.predict_z(rows)[:, 0])
     undamped = guard.undamped_trend_seasons * spec.season if guard.undamped_trend_seasons else None
-    mstl_points = _mstl_points(_without_stated_effects(series, examples), origin, spec.horizon, spec.freq, seasons,
-                               undamped)
-    merged = base.merge(mstl_points, on=["series", "target", "ds"], how="left")
-    points["mstl"] = merged["point"].to_numpy()
+    history = _without_stated_effects(series, examples)
+    keys = ["series", "target", "ds"]
+    points["mstl"] = base.merge(_mstl_points(history, origin, spec.horizon, spec.freq, seasons, undamped),
+                                on=keys, how="left")["point"].to_numpy()
+    lag_points = lag_model_points(history, origin, spec.horizon, spec.freq, seasons, lags)
+    if len(lag_points):
+        points["lag_xgboost"] = base.merge(lag_points, on=keys, how="left")["point"].to_numpy()
     stated = np.exp(rows["stated_effect"].to_numpy()) if "stated_effect" in rows else 1.0
-    for raw in ("seasonal_naive", "daily_naive", "mstl"):
+    for raw in ("seasonal_naive", "daily_naive", "mstl", "lag_xgboost"):
         if raw in points:
             points[raw] = points[raw] * stated
     base = base.assign(stated_effect=rows["stated_effect"].to_numpy() if "stated_effect" in rows else 0.0)

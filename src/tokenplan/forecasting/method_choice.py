@@ -55,6 +55,7 @@ from tokenplan.forecasting.candidates import candidate_points, fit_for_origin, w
 from tokenplan.forecasting.conformal import fit_step_widths, noise_scales, step_bins, step_offsets
 from tokenplan.forecasting.features import FeatureSpec
 from tokenplan.forecasting.forecaster import quantile_columns
+from tokenplan.forecasting.lag_model import LagModelSettings
 from tokenplan.forecasting.plausibility import GuardSettings, cap_upper_quantiles
 from tokenplan.forecasting.settings import FromParams
 
@@ -230,7 +231,7 @@ def apply_intervals(rows: pd.DataFrame, widths: dict, quantiles: list[float]) ->
 def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, layout: dict[str, Any],
                         quantiles: list[float], params: dict[str, Any] | None, seed: int = 0,
                         rule: SelectionRule | None = None, guard: GuardSettings | None = None,
-                        ) -> tuple[pd.DataFrame, dict[str, str], dict[str, dict], pd.DataFrame]:
+                        lags: LagModelSettings | None = None) -> tuple[pd.DataFrame, dict[str, str], dict[str, dict], pd.DataFrame]:
     """Every candidate at every fold, the per-series choice, each method's offsets, and the guard's drops.
 
     Each fold's ensemble combines the ``rule.ensemble_size`` candidates with the lowest
@@ -249,7 +250,8 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     frames, drops = [], []
     for origin, role in progress.track(folds, "backtest folds"):
         model = fit_for_origin(examples, origin, spec, quantiles, params, seed) if params is not None else None
-        points, dropped = candidate_points(examples, series, origin, spec, layout["seasons"], model, guard=guard)
+        points, dropped = candidate_points(examples, series, origin, spec, layout["seasons"], model, guard=guard,
+                                           lags=lags)
         # A fold is its window: later labels of a tuning fold lie inside the backtest
         # windows, and later labels of a backtest fold inside the next fold's.
         points = points[points["step"] <= layout["window"]]

@@ -19,6 +19,7 @@ from tokenplan.forecasting.method_choice import (
     backtest_candidates,
     ensemble_members_by_evidence,
 )
+from tokenplan.forecasting.lag_model import LagModelSettings
 from tokenplan.forecasting.plausibility import GuardSettings, cap_upper_quantiles
 from tokenplan.forecasting.totals import period_totals
 from tokenplan.forecasting.tuning import study_name, tune
@@ -74,7 +75,7 @@ def backtest_forecaster(model_input_table: pd.DataFrame, target_series: pd.DataF
     guard = GuardSettings.from_params(params.get("guard"))
     table, chosen, widths, drops = backtest_candidates(
         with_trend(model_input_table, trend), target_series, spec, forecast_layout, params["quantiles"], xgb_params,
-        seed=params["seed"], rule=rule, guard=guard)
+        seed=params["seed"], rule=rule, guard=guard, lags=LagModelSettings.from_params(params.get("lag_model")))
     selection = {"trend": trend, "chosen_on": "all folds", "tuning_pinball": best_params.get("trend_losses", {}),
                  "model_trained": bool(forecast_layout["model"]), "methods": chosen,
                  "ensemble_members": ensemble_members_by_evidence(table, rule.ensemble_size),
@@ -122,7 +123,8 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
     origin = examples["origin"].max()
     model = forecaster if isinstance(forecaster, QuantileForecaster) else None
     points, drops = candidate_points(examples, target_series, origin, spec, forecast_layout["seasons"], model,
-                                     labelled_only=False, guard=guard)
+                                     labelled_only=False, guard=guard,
+                                     lags=LagModelSettings.from_params(params.get("lag_model")))
     points = with_ensemble(points[~np.isfinite(points["y"])], model_selection.get("ensemble_members"))
     keys = points["series"] + "|" + points["target"]
     available = set(zip(keys, points["method"], strict=True))
