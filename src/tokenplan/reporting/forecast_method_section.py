@@ -181,8 +181,8 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
         *([text] if (text := _rule_text(selection)) else []),
         *([text] if (text := _guard_text(selection, guard_drops)) else []),
         "### Method per series and backtest MASE of every candidate\n\n"
-        "`ensemble` is the per-step median of the candidates the guard kept (XGBoost when trained, MSTL, the "
-        "seasonal mean, the seasonal naive and, for hourly data with a weekly season, the daily naive); "
+        "`ensemble` is the per-step median of the candidates the guard kept (XGBoost when trained, the lag "
+        "model, MSTL, the seasonal mean, the seasonal naive and, for hourly data with a weekly season, the daily naive); "
         "`chosen method` is the one the plan uses for each series.\n\n"
         + table_note + _table(shown),
         f"Pooled over series (MASE and WAPE of the P50; coverage of {lower}–{upper}, each fold calibrated on "

@@ -1,0 +1,61 @@
+"""The lag model: a global XGBoost on each series' own lags, differenced at the shortest cycle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tokenplan.forecasting.lag_model import LagModelSettings, lag_model_points, lags_for
+
+SMALL = LagModelSettings(n_estimators=100)
+
+
+def _hourly(level_by_day: list[float], name: str, seed: int) -> pd.DataFrame:
+    """Hourly series with a daily cycle around ``level_by_day`` (one level per day), 5% noise."""
+    rng = np.random.default_rng(seed)
+    hours = 24 * len(level_by_day)
+    cycle = 1 + 0.6 * np.sin(2 * np.pi * (np.arange(hours) % 24 - 6) / 24)
+    level = np.repeat(level_by_day, 24)
+    return pd.DataFrame({"series": name, "target": "requests",
+                         "ds": pd.date_range("2026-03-02", periods=hours, freq="h"),
+                         "y": np.round(level * cycle * rng.lognormal(0, 0.05, hours))})
+
+
+def test_lags_follow_the_layouts_seasons():
+    assert lags_for([24, 168]) == (24, [1, 2, 3, 23, 24, 25, 48, 72, 168])
+    assert lags_for([7]) == (7, [1, 2, 3, 6, 7, 8, 14, 21])
+    assert lags_for([]) == (1, [1, 2, 3])
+
+
+def test_a_level_that_moved_is_followed():
+    """Series whose level doubled three days before the origin: the forecast is at the new
+    level, in the daily cycle's shape (a model on the last weeks' profile would sit between)."""
+    days = 35
+    moved = [_hourly([100.0] * (days - 3) + [200.0] * 3, f"moved{i}", seed=i) for i in range(4)]
+    steady = [_hourly([150.0 + 10 * i] * days, f"steady{i}", seed=10 + i) for i in range(4)]
+    history = pd.concat(moved + steady, ignore_index=True)
+    origin = history["ds"].max()
+    points = lag_model_points(history, origin, 48, "h", [24, 168], SMALL)
+    assert len(points) == 8 * 48 and points["ds"].min() == origin + pd.Timedelta(hours=1)
+    for name, forecast in points.groupby("series"):
+        level = 200.0 if name.startswith("moved") else 150.0 + 10 * int(name[-1])
+        truth = _hourly([level] * 2, name, seed=0)["y"].to_numpy()
+        ratio = forecast["point"].mean() / truth.mean()
+        assert 0.85 < ratio < 1.15, (name, ratio)
+        # The daily cycle's shape: the peak hour stays the peak hour.
+        assert abs(int(forecast.set_index("ds")["point"].idxmax().hour) - 12) <= 2, name
+
+
+def test_a_series_too_short_for_the_cycle_gets_no_forecast():
+    history = pd.concat([_hourly([100.0] * 30, "long", 1), _hourly([100.0] * 30, "new", 2).tail(40)],
+                        ignore_index=True)
+    points = lag_model_points(history, history["ds"].max(), 24, "h", [24, 168], SMALL)
+    assert set(points["series"]) == {"long"}
+
+
+def test_disabled_and_unknown_settings():
+    history = _hourly([100.0] * 30, "a", 1)
+    assert lag_model_points(history, history["ds"].max(), 24, "h", [24], LagModelSettings(enabled=False)).empty
+    with pytest.raises(ValueError, match="training.lag_model has no setting 'trees'"):
+        LagModelSettings.from_params({"trees": 10})
