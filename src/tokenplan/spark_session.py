@@ -13,6 +13,7 @@ Spark's own log lines are kept to errors (``spark_log4j2.properties`` beside thi
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +70,14 @@ def start(settings: SparkSettings) -> Any:
     # Python workers must run this interpreter (pandas, statsforecast), not the system one.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as error:
+        raise RuntimeError("the Spark environment needs pyspark: pip install -c constraints.txt -e '.[spark]' "
+                           "(make install-dev installs it)") from error
+    if settings.master.startswith("local") and not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        raise RuntimeError(f"spark.master is {settings.master}, which runs Spark on this machine, but Java is "
+                           "not on PATH and JAVA_HOME is not set: install Java 17")
 
     builder = SparkSession.builder.master(settings.master)
     conf = {**_DEFAULTS, "spark.sql.shuffle.partitions": str(settings.shuffle_partitions), **settings.config}
