@@ -1,6 +1,7 @@
 """Project hooks: source labels for error messages, a source's dates read as configured,
 the demo's events kept to the demo, whether the data is simulated, one run at a time per
-data folder, a failed run's outputs rolled back, and a finished run's closing lines."""
+data folder, a failed run's outputs rolled back, a finished run's closing lines, and the
+Spark session of a ``--env spark`` run."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pandas as pd
 from kedro.framework.hooks import hook_impl
 from kedro.io import MemoryDataset
 
+from tokenplan import spark_session
 from tokenplan.closing_block import outputs_block, report_block
 from tokenplan.datasets.demo_traffic import DemoTrafficDataset
 from tokenplan.output_journal import OutputJournal, dataset_location
@@ -210,6 +212,77 @@ class ClosingBlockHooks:
         if lines:
             sys.stdout.flush()
             print("\n".join(lines), flush=True)
+
+
+class SparkHooks:
+    """With a ``spark`` section in the parameters (``--env spark``): one Spark session for
+    the run, statsforecast's fits sent to it, what ran on it saved as ``spark_run`` (when
+    the catalog has that entry), and the session stopped however the run ends."""
+
+    RECORD_DATASET = "spark_run"
+
+    def __init__(self) -> None:
+        self._settings: spark_session.SparkSettings | None = None
+        self._usage_backend: str | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._settings = spark_session.SparkSettings.from_params(context.params.get("spark"))
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        if self._settings is None:
+            return
+        from tokenplan.forecasting import engine
+
+        session = spark_session.start(self._settings)
+        if self._settings.statistical_fits:
+            engine.use_spark(session)
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
+        if dataset_name == "raw_usage" and self._settings is not None:
+            from tokenplan.ingestion.request_logs import is_request_log
+
+            if is_request_log(data):
+                import ibis
+
+                self._usage_backend = ibis.get_backend(data).name
+
+    @hook_impl
+    def after_pipeline_run(self, catalog: Any) -> None:
+        if self._settings is None:
+            return
+        try:
+            if self.RECORD_DATASET in catalog.keys():
+                catalog.save(self.RECORD_DATASET, self._record())
+        finally:
+            self._stop()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._stop()
+
+    def _record(self) -> dict[str, Any]:
+        from tokenplan.forecasting import engine
+
+        session = spark_session.current()
+        fits = engine.record()
+        return {
+            "master": self._settings.master if self._settings else None,
+            "spark_version": session.version if session is not None else None,
+            "spark_jobs": len(session.sparkContext.statusTracker().getJobIdsForGroup()) if session is not None
+            else 0,
+            "raw_usage_backend": self._usage_backend,
+            "statistical_fits_on_spark": {"calls": fits["spark_calls"], "series": fits["spark_series"]},
+            "statistical_fits_local": {"calls": fits["local_calls"], "series": fits["local_series"]},
+        }
+
+    def _stop(self) -> None:
+        from tokenplan.forecasting import engine
+
+        engine.use_local()
+        spark_session.stop()
 
 
 def _saved_path(catalog: Any, name: str) -> Path | None:

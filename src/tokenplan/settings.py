@@ -12,11 +12,12 @@ from tokenplan.hooks import (
     RunGuardHooks,
     SimulatedDataHooks,
     SourceLabelHooks,
+    SparkHooks,
     TimestampFormatHooks,
 )
 
 HOOKS = (SourceLabelHooks(), TimestampFormatHooks(), DemoEventsHooks(), SimulatedDataHooks(), RunGuardHooks(),
-         ClosingBlockHooks())
+         ClosingBlockHooks(), SparkHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

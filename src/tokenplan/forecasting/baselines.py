@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tokenplan.forecasting.engine import statistical_forecast
 from tokenplan.forecasting.layout import supported_seasons
 from tokenplan.forecasting.target_series import SEASON_LENGTHS
 
@@ -113,5 +114,5 @@ def _fit_mstl(history: pd.DataFrame, seasons: list[int], freq: str, horizon: int
     trend = AutoETS(model="ZZN", damped=True if damped else None, alias="mstl")
     model = MSTL(season_length=seasons, trend_forecaster=trend, alias="mstl") if seasons else trend
     jobs = -1 if history["unique_id"].nunique() >= _POOL_FROM_SERIES else 1
-    return StatsForecast(models=[model], freq=freq, n_jobs=jobs).forecast(
-        df=history[["unique_id", "ds", "y"]], h=horizon, **({"level": [level]} if level > 0 else {}))
+    return statistical_forecast(StatsForecast(models=[model], freq=freq, n_jobs=jobs),
+                                history[["unique_id", "ds", "y"]], h=horizon, level=[level] if level > 0 else None)

@@ -455,8 +455,9 @@ def _check(table: ir.Table, minutes: ir.Table, config: RequestLogConfig, mapping
     summary = minutes.aggregate(
         requests=minutes.requests.sum(),
         flagged=(minutes.requests - minutes.distinct_rows).sum(),
-        bad_timestamps=minutes.requests.sum(where=minutes.minute.isnull()),
-        missing_models=minutes.requests.sum(where=minutes.model.isnull() | (minutes.model.strip() == "")),
+        # A sum over no rows is NULL, which Spark hands back as NaN (truthy): count it as 0.
+        bad_timestamps=minutes.requests.sum(where=minutes.minute.isnull()).fill_null(0),
+        missing_models=minutes.requests.sum(where=minutes.model.isnull() | (minutes.model.strip() == "")).fill_null(0),
         local_min=minutes.minute.min(where=minutes.is_local),
         local_max=minutes.minute.max(where=minutes.is_local),
         **{flag: minutes[flag].sum() for flag in flags},
