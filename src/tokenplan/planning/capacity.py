@@ -209,7 +209,7 @@ def _ratio_draws(history: pd.DataFrame, ds: pd.DatetimeIndex, freq: str, weeks: 
     for j, key in enumerate(_ratio_keys(ds, freq)):
         pool = pools.get(key)
         pool = pool if pool is not None and len(pool) else ratio
-        out[:, j] = pool[np.minimum((body[:, j] / top * len(pool)).astype(int), len(pool) - 1)]
+        out[:, j] = pool[np.minimum((body[:, j] * len(pool)).astype(int), len(pool) - 1)]
     spiked = u > top
     if top < 1 and spiked.any():
         pick = np.minimum(((u[spiked] - top) / (1 - top) * tail.sum()).astype(int), tail.sum() - 1)
