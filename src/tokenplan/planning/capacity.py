@@ -144,14 +144,22 @@ def _spreads(quantiles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return log_mid, np.clip(spread_lo, 0, None), np.clip(spread_hi, 0, None)
 
 
+def _tail_level(quantiles: pd.DataFrame) -> float:
+    """The forecast's top quantile level, above which history's spikes are drawn (1: none, when no level is
+    above the median)."""
+    top = max(_levels(list(quantiles.columns)))
+    return top if 0.5 < top < 1 else 1.0
+
+
 def _total_draws(quantiles: pd.DataFrame, n_draws: int, rho: float,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Bucket totals and each bucket's own normal score, (draws, buckets); the own score is capped at the
     forecast's top quantile (the tail beyond it comes from history, see :func:`bucket_peak_draws`)."""
     log_mid, spread_lo, spread_hi = _spreads(quantiles)
     own = rng.standard_normal((n_draws, len(quantiles)))
-    z_top = NormalDist().inv_cdf(_levels(list(quantiles.columns))[-1])
-    z = rho * rng.standard_normal((n_draws, 1)) + np.sqrt(1 - rho**2) * np.minimum(own, z_top)
+    top = _tail_level(quantiles)
+    capped = np.minimum(own, NormalDist().inv_cdf(top)) if top < 1 else own
+    z = rho * rng.standard_normal((n_draws, 1)) + np.sqrt(1 - rho**2) * capped
     return np.exp(log_mid + z * np.where(z > 0, spread_hi, spread_lo)), own
 
 
@@ -238,7 +246,7 @@ def bucket_peak_draws(quantiles: pd.DataFrame, ratio_history: pd.DataFrame, freq
     ``ratio_history``: ``ds, total, ratio`` of the unit and metric (from ``forecast_bucket_peaks``).
     """
     totals, own = _total_draws(quantiles, model.n_draws, model.error_correlation, rng)
-    top = _levels(list(quantiles.columns))[-1]
+    top = _tail_level(quantiles)
     ratios, beyond = _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks, own,
                                   rng, top)
     return PeakDraws(totals * beyond, ratios, bucket_minutes(freq))
@@ -255,7 +263,7 @@ def realised_ratio_draws(quantiles: pd.DataFrame, realised_totals: np.ndarray, r
     rho = model.error_correlation
     own = (scores - scores.mean()) / (np.sqrt(1 - rho**2) if rho < 1 else 1.0)
     scores = np.broadcast_to(own, (model.n_draws, len(quantiles)))
-    top = _levels(list(quantiles.columns))[-1]
+    top = _tail_level(quantiles)
     return _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks, scores, rng,
                         top)[0]
 
