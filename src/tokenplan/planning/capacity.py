@@ -9,20 +9,33 @@ series) and metric:
    are reproduced. ``z = rho * common + sqrt(1 - rho^2) * own``: forecast errors are
    partly shared over the horizon (a level error) and partly bucket by bucket;
    ``rho`` is ``error_correlation`` in config, an assumption the backtest checks.
-2. **Peak-to-mean ratios.** Each bucket draws a ratio of busiest minute to mean minute
-   from the last ``ratio_weeks`` weeks of history, among buckets of the same kind
-   (weekday or weekend for days; also the UTC hour for hours). Ratios are measured where
-   the history has per-minute peaks, else assumed (see ``tokenplan.planning.peaks``).
-3. **Peaks.** ``peak = total / minutes per bucket * ratio``. A period's peak is the
-   highest bucket peak in it, per draw; its P50 and P90 are quantiles over draws.
+2. **Peak-to-mean ratios, drawn with the volume.** History's buckets of the last
+   ``ratio_weeks`` weeks are ranked by how busy each was for its week and its kind
+   (weekday or weekend for days; also the UTC hour for hours). A bucket whose own score
+   ranks at ``u`` draws the ratio of busiest minute to mean minute of a history bucket
+   of its kind near rank ``u``: a busy bucket takes a busy bucket's burst, a quiet one a
+   quiet one's. Ratios are measured where the history has per-minute peaks, else
+   assumed (see ``tokenplan.planning.peaks``).
+3. **Beyond the forecast's top quantile, history's spikes.** The forecast's quantiles
+   say nothing above their top one (P90), and a log-linear tail is far too thin for news
+   spikes, launches and retry storms. A bucket whose own score ranks above it takes,
+   instead, one of history's busiest buckets of any kind above the same level (the
+   busiest tenth for a P90; spikes are too rare to find per kind): its total is the
+   forecast's top quantile times how far that bucket's volume went beyond history's own
+   quantile at that level, and its ratio is that
+   bucket's. A spike's burst comes with a spike's volume.
+4. **Peaks.** ``peak = total / minutes per bucket * ratio``. A period's peak is the
+   highest bucket peak in it, per draw; its P50 and P90 are quantiles over draws. Every
+   window (day, month, horizon) is read off the same draws.
 
-4. **Calibration.** The capacity backtest (``tokenplan.planning.capacity_backtest``)
+5. **Calibration.** The capacity backtest (``tokenplan.planning.capacity_backtest``)
    compares the realised peaks of held-out days, months and whole windows with this
    peak model, fed the *realised* bucket totals, with history's own busiest minutes, and
    fits one correction of the peak-to-mean ratios (:class:`PeakCalibration`). It is an
    increasing function of each bucket's ratio, applied before any window's peak is
    taken, so one quantile is consistent across windows: a month's P90 is never above its
-   horizon's, nor a day's above its month's. The forecast of totals is used as it comes.
+   horizon's, nor a day's above its month's. The forecast's quantiles of totals are
+   used as they come; only the tail beyond the top one is history's (step 3).
 
 A limit is crossed on the first day whose P50 (or P90) busiest minute exceeds it.
 After the horizon, a log-linear fit to the weekly highs of the daily P50 and P90 peaks
@@ -38,6 +51,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 
 from tokenplan.planning.peaks import REQUIRED_DRIVER, available_drivers, bucket_minutes, driver_targets
 from tokenplan.forecasting.totals import forecast_periods
@@ -48,6 +62,8 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "peak_method",
 )
 
+# Width, in ranks of history's buckets (0 to 1), of the neighbourhood a bucket's ratio is drawn from.
+RATIO_BANDWIDTH = 0.3
 # Fewest whole weeks of forecast peaks a growth extrapolation is fitted to.
 MIN_FIT_WEEKS = 6
 
@@ -60,6 +76,9 @@ __all__ = [
     "PeakDraws",
     "PeakModel",
     "bucket_peak_draws",
+    "realised_ratio_draws",
+    "total_scores",
+    "volume_standing",
     "Window",
     "day_quantiles",
     "extrapolated_crossing",
@@ -113,8 +132,8 @@ def driver_quantiles(forecast: pd.DataFrame, series: Sequence[str], metric: str,
     return rows.assign(ds=ds).groupby("ds")[list(quantile_names)].sum().sort_index()
 
 
-def _total_draws(quantiles: pd.DataFrame, n_draws: int, rho: float, rng: np.random.Generator) -> np.ndarray:
-    """Bucket totals, shape (draws, buckets), reproducing the forecast's quantiles."""
+def _spreads(quantiles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per bucket: log P50, and the log spread per unit of normal score above and below it."""
     names = list(quantiles.columns)
     levels = _levels(names)
     mid = names[int(np.argmin(np.abs(np.asarray(levels) - 0.5)))]
@@ -122,10 +141,34 @@ def _total_draws(quantiles: pd.DataFrame, n_draws: int, rho: float, rng: np.rand
     z_lo, z_hi = NormalDist().inv_cdf(levels[0]), NormalDist().inv_cdf(levels[-1])
     spread_hi = (np.log(np.clip(quantiles[names[-1]].to_numpy(float), 1e-9, None)) - log_mid) / z_hi
     spread_lo = (log_mid - np.log(np.clip(quantiles[names[0]].to_numpy(float), 1e-9, None))) / -z_lo
-    n = len(quantiles)
-    z = rho * rng.standard_normal((n_draws, 1)) + np.sqrt(1 - rho**2) * rng.standard_normal((n_draws, n))
-    spread = np.where(z > 0, np.clip(spread_hi, 0, None), np.clip(spread_lo, 0, None))
-    return np.exp(log_mid + z * spread)
+    return log_mid, np.clip(spread_lo, 0, None), np.clip(spread_hi, 0, None)
+
+
+def _tail_level(quantiles: pd.DataFrame) -> float:
+    """The forecast's top quantile level, above which history's spikes are drawn (1: none, when no level is
+    above the median)."""
+    top = max(_levels(list(quantiles.columns)))
+    return top if 0.5 < top < 1 else 1.0
+
+
+def _total_draws(quantiles: pd.DataFrame, n_draws: int, rho: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Bucket totals and each bucket's own normal score, (draws, buckets); the own score is capped at the
+    forecast's top quantile (the tail beyond it comes from history, see :func:`bucket_peak_draws`)."""
+    log_mid, spread_lo, spread_hi = _spreads(quantiles)
+    own = rng.standard_normal((n_draws, len(quantiles)))
+    top = _tail_level(quantiles)
+    capped = np.minimum(own, NormalDist().inv_cdf(top)) if top < 1 else own
+    z = rho * rng.standard_normal((n_draws, 1)) + np.sqrt(1 - rho**2) * capped
+    return np.exp(log_mid + z * np.where(z > 0, spread_hi, spread_lo)), own
+
+
+def total_scores(quantiles: pd.DataFrame, totals: np.ndarray) -> np.ndarray:
+    """The normal score of each bucket total against the forecast's quantiles (the inverse of the draws' map)."""
+    log_mid, spread_lo, spread_hi = _spreads(quantiles)
+    excess = np.log(np.clip(np.asarray(totals, float), 1e-9, None)) - log_mid
+    spread = np.where(excess > 0, spread_hi, spread_lo)
+    return np.divide(excess, spread, out=np.zeros_like(excess), where=spread > 0)
 
 
 def _ratio_keys(ds: pd.DatetimeIndex, freq: str) -> np.ndarray:
@@ -133,19 +176,54 @@ def _ratio_keys(ds: pd.DatetimeIndex, freq: str) -> np.ndarray:
     return weekend if bucket_minutes(freq) >= 1440 else weekend * 100 + np.asarray(ds.hour)
 
 
-def _ratio_draws(history: pd.DataFrame, ds: pd.DatetimeIndex, freq: str, weeks: int, n_draws: int,
-                 rng: np.random.Generator) -> np.ndarray:
-    """Peak-to-mean ratios drawn from recent history per bucket kind, shape (draws, buckets)."""
-    recent = history[np.isfinite(history["ratio"])]
+def volume_standing(history: pd.DataFrame) -> np.ndarray:
+    """Each history bucket's total over the mean total of the 7 days around it: how busy it was for its week."""
+    frame = history.sort_values("ds")
+    totals = pd.Series(frame["total"].to_numpy(float), index=pd.DatetimeIndex(frame["ds"]))
+    level = totals.rolling("7D", center=True, min_periods=1).mean()
+    standing = (totals / level.where(level > 0)).fillna(1.0).to_numpy()
+    return pd.Series(standing, index=frame.index).reindex(history.index).to_numpy()
+
+
+def _ratio_draws(history: pd.DataFrame, ds: pd.DatetimeIndex, freq: str, weeks: int, scores: np.ndarray,
+                 rng: np.random.Generator, top: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Peak-to-mean ratios drawn from recent history, and how far beyond the forecast's ``top`` quantile each
+    bucket's total goes (1 inside it); both of the shape of ``scores`` (draws, buckets).
+
+    History's buckets are ranked by :func:`volume_standing` over its median for their kind
+    (weekday or weekend; also the UTC hour for hours). A bucket whose own normal score
+    ``scores`` ranks at ``u``: up to ``top``, it takes the ratio of a bucket of its kind
+    near rank ``u`` (within ``RATIO_BANDWIDTH``); beyond ``top``, one of history's busiest
+    ``1 - top`` of buckets of any kind (spikes are too rare to find per kind), near rank
+    ``(u - top) / (1 - top)`` among them, with its volume beyond their threshold: a
+    spike's burst comes with a spike's volume.
+    """
+    keep = np.isfinite(history["ratio"].to_numpy(float))
+    recent = history[keep].assign(standing=volume_standing(history)[keep])
     recent = recent[recent["ds"] > recent["ds"].max() - pd.Timedelta(weeks=weeks)]
     keys = _ratio_keys(pd.DatetimeIndex(recent["ds"]), freq)
-    pools = {key: recent["ratio"].to_numpy()[keys == key] for key in np.unique(keys)}
-    everything = recent["ratio"].to_numpy()
-    out = np.empty((n_draws, len(ds)))
+    standing = recent["standing"].to_numpy()
+    median = pd.Series(standing).groupby(keys).transform("median").to_numpy()
+    standing = np.divide(standing, median, out=np.ones_like(standing), where=median > 0)
+    order = np.argsort(standing, kind="stable")
+    ratio, standing, keys = recent["ratio"].to_numpy()[order], standing[order], keys[order]
+    pools = {key: ratio[keys == key] for key in np.unique(keys)}
+    threshold = float(np.quantile(standing, top))
+    tail = standing >= threshold
+    u = ndtr(scores)
+    body = u + (rng.random(scores.shape) - 0.5) * RATIO_BANDWIDTH * top
+    body = top - np.abs(top - np.abs(body))  # reflected into [0, top]: uniform ranks stay uniform
+    out, beyond = np.empty(scores.shape), np.ones(scores.shape)
     for j, key in enumerate(_ratio_keys(ds, freq)):
         pool = pools.get(key)
-        out[:, j] = rng.choice(pool if pool is not None and len(pool) else everything, size=n_draws)
-    return out
+        pool = pool if pool is not None and len(pool) else ratio
+        out[:, j] = pool[np.minimum((body[:, j] * len(pool)).astype(int), len(pool) - 1)]
+    spiked = u > top
+    if top < 1 and spiked.any():
+        pick = np.minimum(((u[spiked] - top) / (1 - top) * tail.sum()).astype(int), tail.sum() - 1)
+        out[spiked] = ratio[tail][pick]
+        beyond[spiked] = np.maximum(standing[tail][pick] / threshold, 1.0) if threshold > 0 else 1.0
+    return out, beyond
 
 
 class PeakDraws(NamedTuple):
@@ -165,12 +243,29 @@ def bucket_peak_draws(quantiles: pd.DataFrame, ratio_history: pd.DataFrame, freq
                       rng: np.random.Generator) -> PeakDraws:
     """Simulated totals and ratios of the buckets of ``quantiles``' index (``.peaks()`` gives the peaks).
 
-    ``ratio_history``: ``ds, ratio`` of the unit and metric (from ``forecast_bucket_peaks``).
+    ``ratio_history``: ``ds, total, ratio`` of the unit and metric (from ``forecast_bucket_peaks``).
     """
-    totals = _total_draws(quantiles, model.n_draws, model.error_correlation, rng)
-    ratios = _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks,
-                          model.n_draws, rng)
-    return PeakDraws(totals, ratios, bucket_minutes(freq))
+    totals, own = _total_draws(quantiles, model.n_draws, model.error_correlation, rng)
+    top = _tail_level(quantiles)
+    ratios, beyond = _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks, own,
+                                  rng, top)
+    return PeakDraws(totals * beyond, ratios, bucket_minutes(freq))
+
+
+def realised_ratio_draws(quantiles: pd.DataFrame, realised_totals: np.ndarray, ratio_history: pd.DataFrame,
+                         freq: str, model: PeakModel, rng: np.random.Generator) -> np.ndarray:
+    """Ratios drawn for known bucket totals (the backtest's realised ones), shape (draws, buckets).
+
+    As :func:`bucket_peak_draws` draws them, ranked by each total's own normal score against the
+    forecast: its score less the buckets' mean score (the shared level error), rescaled.
+    """
+    scores = total_scores(quantiles, realised_totals)
+    rho = model.error_correlation
+    own = (scores - scores.mean()) / (np.sqrt(1 - rho**2) if rho < 1 else 1.0)
+    scores = np.broadcast_to(own, (model.n_draws, len(quantiles)))
+    top = _tail_level(quantiles)
+    return _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks, scores, rng,
+                        top)[0]
 
 
 @dataclass(frozen=True)

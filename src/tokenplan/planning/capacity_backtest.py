@@ -5,8 +5,9 @@ training backtest's predictions) and the peak-to-mean ratios seen up to the orig
 give the simulated peaks of every day, month and of the whole window after it, exactly
 as the capacity plan does for the future (``p50_raw``, ``p90_raw``).
 
-Calibration corrects the peak model only, never the forecast of totals: the same
-ratio draws, applied to the *realised* bucket totals of the held-out windows, should
+Calibration corrects the peak model only, never the forecast of totals: ratio draws
+for the realised totals (each ranked by its realised total's own score against the
+forecast, as the plan's draws are), applied to the *realised* bucket totals of the held-out windows, should
 put history's own busiest minute under their P50 half the time and under their P90
 nine times in ten. The correction is ``scale * ratio ** power``
 (:class:`~tokenplan.planning.capacity.PeakCalibration`), the pair that minimises the
@@ -34,6 +35,7 @@ from tokenplan.planning.capacity import (
     Window,
     bucket_peak_draws,
     driver_quantiles,
+    realised_ratio_draws,
     unit_rng,
     window_kind,
     windows,
@@ -61,6 +63,7 @@ class Block(NamedTuple):
 
     draws: PeakDraws
     realised_totals: np.ndarray   # (buckets,)
+    realised_ratios: np.ndarray   # (draws, buckets): ratios drawn for the realised totals
     windows: list[np.ndarray]     # per window row: a boolean mask over the buckets
 
 
@@ -88,7 +91,7 @@ def _window_quantiles(backtest: PeakBacktest, where: np.ndarray, calibration: Pe
     rows = backtest.rows.iloc[where]
     for block_id, idx in rows.groupby("block").indices.items():
         block = backtest.blocks[int(block_id)]
-        ratios = calibration.ratios(block.draws.ratios[:draws])
+        ratios = calibration.ratios((block.realised_ratios if realised_totals else block.draws.ratios)[:draws])
         totals = block.realised_totals[None, :] if realised_totals else block.draws.totals[:draws]
         peaks = totals / block.draws.minutes * ratios
         for i in idx:
@@ -182,7 +185,10 @@ def simulate_backtest(predictions: pd.DataFrame, history: pd.DataFrame, limits: 
                                  "realised": float(realised["peak"].to_numpy()[inside].max()),
                                  "block": len(blocks), "window": len(masks)})
                     masks.append(inside)
-                blocks.append(Block(draws, realised["total"].to_numpy(float), masks))
+                totals = realised["total"].to_numpy(float)
+                realised_ratios = realised_ratio_draws(quantiles, totals, train, freq, model,
+                                                       unit_rng(model.seed, unit, metric, str(origin), "realised"))
+                blocks.append(Block(draws, totals, realised_ratios, masks))
     frame = pd.DataFrame(rows, columns=[*BACKTEST_COLUMNS[:10], "block", "window"])
     return PeakBacktest(frame, blocks)
 
