@@ -120,6 +120,8 @@ def fit_step_widths(errors: pd.DataFrame, quantiles: list[float], scales: dict[s
     group = np.searchsorted(np.asarray(edges), errors["step"].to_numpy(), side="left")
     group = np.minimum(group, len(edges) - 1)
     targets = errors["target"].astype(str).to_numpy()
+    signs = np.sign(np.asarray(quantiles) - 0.5)
+    levels = np.abs(2 * np.asarray(quantiles) - 1)
 
     def table(mask: np.ndarray, fallback: np.ndarray | None) -> np.ndarray:
         out = np.zeros((len(edges), len(quantiles)))
@@ -128,30 +130,35 @@ def fit_step_widths(errors: pd.DataFrame, quantiles: list[float], scales: dict[s
             if len(chosen) < min_rows and fallback is not None:
                 out[g] = fallback[g]
             elif len(chosen):
-                out[g] = [np.sign(q - 0.5) * np.quantile(chosen, abs(2 * q - 1)) for q in quantiles]
+                out[g] = signs * np.quantile(chosen, levels)
             elif g:
                 out[g] = out[g - 1]
         # Never narrower further out: cumulative maximum of each level's magnitude.
         return np.sign(out) * np.maximum.accumulate(np.abs(out), axis=0)
 
-    def shrunk(mask: np.ndarray, toward: np.ndarray) -> np.ndarray:
+    def shrunk(rows: np.ndarray, toward: np.ndarray) -> np.ndarray:
         out = np.zeros_like(toward)
         for g in range(len(edges)):
-            own = size[mask & (group == g)]
+            own = size[rows[group[rows] == g]]
             weight = len(own) / (len(own) + min_rows)
-            mine = [np.sign(q - 0.5) * np.quantile(own, abs(2 * q - 1)) for q in quantiles] if len(own) else 0.0
-            out[g] = weight * np.asarray(mine) + (1 - weight) * toward[g]
+            mine = signs * np.quantile(own, levels) if len(own) else 0.0
+            out[g] = weight * mine + (1 - weight) * toward[g]
         return np.sign(out) * np.maximum.accumulate(np.abs(out), axis=0)
 
     pooled = table(np.ones(len(errors), bool), None)
     result: dict = {"edges": list(edges), "__all__": pooled.tolist(),
                     _WIDEST: {"__all__": _widest(size), **{t: _widest(size[targets == t]) for t in np.unique(targets)}}}
     keys = (errors["series"].astype(str) + "|" + errors["target"].astype(str)).to_numpy()
+    # Each key's rows found once (a mask per key made this quadratic in the series: hours at 1,000).
+    unique_keys, key_code = np.unique(keys, return_inverse=True)
+    order = np.argsort(key_code, kind="stable")
+    bounds = np.searchsorted(key_code[order], np.arange(len(unique_keys) + 1))
+    rows_of = {key: order[bounds[i]:bounds[i + 1]] for i, key in enumerate(unique_keys)}
     for target in np.unique(targets):
         per_target = table(targets == target, pooled)
         result[target] = per_target.tolist()
         for key in np.unique(keys[targets == target]):
-            result[key] = shrunk(keys == key, per_target).tolist()
+            result[key] = shrunk(rows_of[key], per_target).tolist()
     if scales:
         result[_SCALES] = dict(scales)
     return result

@@ -40,8 +40,6 @@ LEVELS = {
 METHODS = {"BottomUp": "bottom_up", "MinTrace_method-ols": "mint_ols", "MinTrace_method-mint_shrink": "mint_shrink"}
 _SEASON = 7
 _LEVEL = 80
-# From this many distinct node histories a process pool on every core pays for its start-up.
-_POOL_FROM_NODES = 40
 
 
 def _spec(levels: list[str]) -> list[list[str]]:
@@ -96,8 +94,9 @@ def _fit_nodes(y_df: pd.DataFrame, h: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     team using one model its team x model) is fitted once and copied: the same history
     gives the same forecast. Many nodes are fitted on every core.
     """
-    from statsforecast import StatsForecast
     from statsforecast.models import AutoETS
+
+    from tokenplan.forecasting.statistical_fits import forecast_many
 
     ordered = y_df.sort_values(["unique_id", "ds"], ignore_index=True)
     first_with: dict[tuple, str] = {}
@@ -106,10 +105,8 @@ def _fit_nodes(y_df: pd.DataFrame, h: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         history = (node["ds"].to_numpy().tobytes(), node["y"].to_numpy().tobytes())
         source[uid] = first_with.setdefault(history, uid)
     distinct = ordered[ordered["unique_id"].isin(set(first_with.values()))]
-    jobs = -1 if len(first_with) >= _POOL_FROM_NODES else 1
-    model = StatsForecast(models=[AutoETS(season_length=_SEASON, model="AAA", damped=True)], freq="D", n_jobs=jobs)
-    hat = model.forecast(df=distinct, h=h, level=[_LEVEL], fitted=True)
-    fitted = model.forecast_fitted_values()
+    hat, fitted = forecast_many([AutoETS(season_length=_SEASON, model="AAA", damped=True)], "D", distinct, h,
+                                level=[_LEVEL], fitted=True)
     return _copied_to_repeats(hat, source), _copied_to_repeats(fitted, source)
 
 
