@@ -112,3 +112,19 @@ def test_nodes_with_the_same_history_are_fitted_once_and_get_the_same_forecast(m
     expected_fitted = every.forecast_fitted_values()
     pd.testing.assert_frame_equal(hat, expected_hat.reset_index(drop=True), check_dtype=False)
     pd.testing.assert_frame_equal(fitted, expected_fitted.reset_index(drop=True), check_dtype=False)
+
+
+def test_the_lean_intervals_are_the_librarys(monkeypatch):
+    # The reconciled P10/P90 computed from the covariance diagonal alone equal those of
+    # hierarchicalforecast's own Normality sampler (which builds every full covariance).
+    from hierarchicalforecast import methods
+
+    from tokenplan.organisation import hierarchy
+
+    history = _history(120, seed=4)
+    plan = _plan(history, pd.Timestamp("2026-05-01"), 21)
+    lean, _ = reconcile_plan(history, plan, _dims(), LEVELS)
+    monkeypatch.setattr(hierarchy, "_lean_normality", lambda: methods.Normality)
+    library, _ = reconcile_plan(history, plan, _dims(), LEVELS)
+    assert set(lean["method"]) == {"base", "bottom_up", "mint_ols", "mint_shrink"}
+    pd.testing.assert_frame_equal(lean, library, rtol=1e-9, atol=1e-9)

@@ -101,18 +101,13 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
     return out.drop(columns="unique_id")
 
 
-# Below this many series one process is faster than a pool (its start-up costs more).
-_POOL_FROM_SERIES = 40
-
-
 def _fit_mstl(history: pd.DataFrame, seasons: list[int], freq: str, horizon: int, level: int,
               damped: bool) -> pd.DataFrame:
-    """One statsforecast call for every series of ``history`` (both cores for many series)."""
+    """One statsforecast forecast for every series of ``history`` (every core, or Spark: ``engine``)."""
     from statsforecast import StatsForecast
     from statsforecast.models import MSTL, AutoETS
 
     trend = AutoETS(model="ZZN", damped=True if damped else None, alias="mstl")
     model = MSTL(season_length=seasons, trend_forecaster=trend, alias="mstl") if seasons else trend
-    jobs = -1 if history["unique_id"].nunique() >= _POOL_FROM_SERIES else 1
-    return statistical_forecast(StatsForecast(models=[model], freq=freq, n_jobs=jobs),
+    return statistical_forecast(StatsForecast(models=[model], freq=freq, n_jobs=1),
                                 history[["unique_id", "ds", "y"]], h=horizon, level=[level] if level > 0 else None)

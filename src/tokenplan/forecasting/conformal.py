@@ -38,6 +38,20 @@ def _keys(series: pd.Series, target: pd.Series) -> list[str]:
     return [f"{s}|{t}" for s, t in zip(series.astype(str), target.astype(str), strict=True)]
 
 
+def _per_row(values: pd.Series | np.ndarray, lookup) -> np.ndarray:
+    """``lookup(value)`` for each row, called once per distinct value (a million rows hold a few thousand)."""
+    codes, uniques = pd.factorize(np.asarray(values), use_na_sentinel=False)
+    return np.asarray([lookup(u) for u in uniques])[codes]
+
+
+def _rows_by(values: np.ndarray) -> dict:
+    """Distinct value -> the positions of its rows, in row order."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return {value: order[bounds[i]:bounds[i + 1]] for i, value in enumerate(uniques)}
+
+
 def noise_scales(examples: pd.DataFrame, season: int) -> dict[str, float]:
     """Robust std (1.4826 x MAD) of season-over-season log changes per ``series|target``."""
     rows = examples[(examples["step"] <= season) & np.isfinite(examples["z"])]
@@ -52,13 +66,14 @@ def _row_scales(scales: dict[str, float] | None, series: pd.Series, target: pd.S
     if not scales:
         return np.ones(len(series))
     typical = float(np.median(list(scales.values())))
-    return np.array([scales.get(k, typical) for k in _keys(series, target)])
+    keys = series.astype(str).to_numpy(dtype=object) + "|" + target.astype(str).to_numpy(dtype=object)
+    return _per_row(keys, lambda key: scales.get(key, typical)).astype(float)
 
 
 def offsets_for(offsets: dict, series: pd.Series, target: pd.Series) -> np.ndarray:
     """Shift per row and quantile: the series' scale times its target's (or the pooled) offsets."""
     pooled = offsets["__all__"]
-    per_target = np.asarray([offsets.get(str(t), pooled) for t in target.astype(str)], dtype=float)
+    per_target = _per_row(target.astype(str).to_numpy(dtype=object), lambda t: offsets.get(t, pooled)).astype(float)
     return per_target * _row_scales(offsets.get(_SCALES), series, target)[:, None]
 
 
@@ -119,42 +134,66 @@ def fit_step_widths(errors: pd.DataFrame, quantiles: list[float], scales: dict[s
     size = np.abs(errors["e"].to_numpy()) / _row_scales(scales, errors["series"], errors["target"])
     group = np.searchsorted(np.asarray(edges), errors["step"].to_numpy(), side="left")
     group = np.minimum(group, len(edges) - 1)
-    targets = errors["target"].astype(str).to_numpy()
+    targets = errors["target"].astype(str).to_numpy(dtype=object)
+    signs = np.sign(np.asarray(quantiles) - 0.5)
+    levels = np.abs(2 * np.asarray(quantiles) - 1)
 
-    def table(mask: np.ndarray, fallback: np.ndarray | None) -> np.ndarray:
+    def table(rows: np.ndarray, fallback: np.ndarray | None) -> np.ndarray:
         out = np.zeros((len(edges), len(quantiles)))
         for g in range(len(edges)):
-            chosen = size[mask & (group == g)]
+            chosen = size[rows[group[rows] == g]]
             if len(chosen) < min_rows and fallback is not None:
                 out[g] = fallback[g]
             elif len(chosen):
-                out[g] = [np.sign(q - 0.5) * np.quantile(chosen, abs(2 * q - 1)) for q in quantiles]
+                out[g] = signs * np.quantile(chosen, levels)
             elif g:
                 out[g] = out[g - 1]
         # Never narrower further out: cumulative maximum of each level's magnitude.
         return np.sign(out) * np.maximum.accumulate(np.abs(out), axis=0)
 
-    def shrunk(mask: np.ndarray, toward: np.ndarray) -> np.ndarray:
-        out = np.zeros_like(toward)
-        for g in range(len(edges)):
-            own = size[mask & (group == g)]
-            weight = len(own) / (len(own) + min_rows)
-            mine = [np.sign(q - 0.5) * np.quantile(own, abs(2 * q - 1)) for q in quantiles] if len(own) else 0.0
-            out[g] = weight * np.asarray(mine) + (1 - weight) * toward[g]
-        return np.sign(out) * np.maximum.accumulate(np.abs(out), axis=0)
-
-    pooled = table(np.ones(len(errors), bool), None)
+    by_target = _rows_by(targets)
+    pooled = table(np.arange(len(errors)), None)
     result: dict = {"edges": list(edges), "__all__": pooled.tolist(),
-                    _WIDEST: {"__all__": _widest(size), **{t: _widest(size[targets == t]) for t in np.unique(targets)}}}
-    keys = (errors["series"].astype(str) + "|" + errors["target"].astype(str)).to_numpy()
-    for target in np.unique(targets):
-        per_target = table(targets == target, pooled)
-        result[target] = per_target.tolist()
-        for key in np.unique(keys[targets == target]):
-            result[key] = shrunk(keys == key, per_target).tolist()
+                    _WIDEST: {"__all__": _widest(size), **{t: _widest(size[by_target[t]]) for t in sorted(by_target)}}}
+    per_target = {target: table(by_target[target], pooled) for target in sorted(by_target)}
+    # Every key's own offsets at once (thousands of series: a loop per key cost minutes).
+    keys = errors["series"].astype(str).to_numpy(dtype=object) + "|" + targets
+    key_code, unique_keys = pd.factorize(keys, use_na_sentinel=False)
+    own, counts = _segment_quantiles(size, key_code * len(edges) + group, len(unique_keys) * len(edges), levels)
+    own, counts = own.reshape(len(unique_keys), len(edges), len(levels)), counts.reshape(len(unique_keys), len(edges), 1)
+    first = np.zeros(len(unique_keys), dtype=int)
+    first[key_code[::-1]] = np.arange(len(keys))[::-1]
+    toward = np.stack([per_target[t] for t in targets[first]]) if len(unique_keys) else own
+    weight = counts / (counts + min_rows)
+    mine = np.where(counts > 0, signs * np.nan_to_num(own), 0.0)
+    shrunk = weight * mine + (1 - weight) * toward
+    shrunk = np.sign(shrunk) * np.maximum.accumulate(np.abs(shrunk), axis=1)
+    position = {key: i for i, key in enumerate(unique_keys)}
+    for target in sorted(by_target):
+        result[target] = per_target[target].tolist()
+        for key in sorted(k for k, t in zip(unique_keys, targets[first], strict=True) if t == target):
+            result[key] = shrunk[position[key]].tolist()
     if scales:
         result[_SCALES] = dict(scales)
     return result
+
+
+def _segment_quantiles(values: np.ndarray, segment: np.ndarray, n_segments: int,
+                       levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Per segment the ``levels`` quantiles of its values, NaN where it has none; its count of values).
+
+    Segments of one length are stacked and taken in one ``np.quantile`` call along rows,
+    which gives each the numbers a call on its own would.
+    """
+    counts = np.bincount(segment, minlength=n_segments)
+    order = np.argsort(segment, kind="stable")
+    ordered = values[order]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    out = np.full((n_segments, len(levels)), np.nan)
+    for length in np.unique(counts[counts > 0]):
+        which = np.flatnonzero(counts == length)
+        out[which] = np.quantile(ordered[starts[which][:, None] + np.arange(length)], levels, axis=1).T
+    return out, counts
 
 
 def _widest(size: np.ndarray, level: float = 0.95) -> float:
@@ -177,10 +216,17 @@ def step_offsets(widths: dict, series: pd.Series, target: pd.Series, step: pd.Se
     steps = np.asarray(step, dtype=float)
     group = np.minimum(np.searchsorted(edges, steps, side="left"), len(edges) - 1)
     pooled = np.asarray(widths["__all__"])
-    per_target = np.stack([np.asarray(widths.get(f"{s}|{t}", widths.get(t, pooled)))[g]
-                           for s, t, g in zip(series.astype(str), target.astype(str), group, strict=True)])
+    targets = target.astype(str).to_numpy(dtype=object)
+    keys = series.astype(str).to_numpy(dtype=object) + "|" + targets
+    # One (groups, quantiles) table per distinct key, each row's group taken from its key's table.
+    key_codes, unique_keys = pd.factorize(keys, use_na_sentinel=False)
+    first = np.zeros(len(unique_keys), dtype=int)
+    first[key_codes[::-1]] = np.arange(len(keys))[::-1]
+    tables = [np.asarray(widths.get(k, widths.get(t, pooled)), dtype=float)
+              for k, t in zip(unique_keys, targets[first], strict=True)]
+    per_target = np.stack(tables)[key_codes, group] if tables else np.zeros((0, pooled.shape[-1]))
     growth = np.sqrt(np.maximum(steps / edges[-1], 1.0))
     widest = widths.get(_WIDEST, {})
-    ceiling = np.array([widest.get(str(t), widest.get("__all__", np.inf)) for t in target.astype(str)], dtype=float)
+    ceiling = _per_row(targets, lambda t: widest.get(t, widest.get("__all__", np.inf))).astype(float)
     magnitude = np.minimum(np.abs(per_target) * growth[:, None], np.maximum(ceiling[:, None], np.abs(per_target)))
     return np.sign(per_target) * magnitude * _row_scales(widths.get(_SCALES), series, target)[:, None]

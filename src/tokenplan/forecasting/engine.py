@@ -1,7 +1,7 @@
 """Where statsforecast's per-series fits run: in this process, or on Spark through Fugue.
 
-By default a ``StatsForecast`` fits a pandas frame here (a process pool for many
-series). In a ``kedro run --env spark`` the run's hooks hand this module the Spark
+By default a ``StatsForecast``'s models fit a pandas frame here, many series shared
+among the run's worker processes (``tokenplan.forecasting.statistical_fits``). In a ``kedro run --env spark`` the run's hooks hand this module the Spark
 session (``use_spark``), and every statistical fit goes to Spark instead: statsforecast
 takes a Spark DataFrame for ``df`` and runs one task per group of series through Fugue,
 returning a Spark DataFrame, collected here into the same pandas frame the local path
@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+
+from tokenplan.forecasting.statistical_fits import forecast_many
 
 __all__ = ["record", "statistical_forecast", "use_local", "use_spark"]
 
@@ -51,7 +53,7 @@ def statistical_forecast(model: Any, df: pd.DataFrame, h: int, level: list[int] 
     if _spark is None:
         _record["local_calls"] += 1
         _record["local_series"] += series
-        return model.forecast(df=df, h=h, **kwargs)
+        return forecast_many(model.models, model.freq, df, h, level=level or None)[0]
     frame = df.assign(unique_id=df["unique_id"].astype(str))
     result = model.forecast(df=_spark.createDataFrame(frame), h=h, **kwargs).toPandas()
     _record["spark_calls"] += 1

@@ -40,8 +40,6 @@ LEVELS = {
 METHODS = {"BottomUp": "bottom_up", "MinTrace_method-ols": "mint_ols", "MinTrace_method-mint_shrink": "mint_shrink"}
 _SEASON = 7
 _LEVEL = 80
-# From this many distinct node histories a process pool on every core pays for its start-up.
-_POOL_FROM_NODES = 40
 
 
 def _spec(levels: list[str]) -> list[list[str]]:
@@ -96,8 +94,9 @@ def _fit_nodes(y_df: pd.DataFrame, h: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     team using one model its team x model) is fitted once and copied: the same history
     gives the same forecast. Many nodes are fitted on every core.
     """
-    from statsforecast import StatsForecast
     from statsforecast.models import AutoETS
+
+    from tokenplan.forecasting.statistical_fits import forecast_many
 
     ordered = y_df.sort_values(["unique_id", "ds"], ignore_index=True)
     first_with: dict[tuple, str] = {}
@@ -106,10 +105,8 @@ def _fit_nodes(y_df: pd.DataFrame, h: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         history = (node["ds"].to_numpy().tobytes(), node["y"].to_numpy().tobytes())
         source[uid] = first_with.setdefault(history, uid)
     distinct = ordered[ordered["unique_id"].isin(set(first_with.values()))]
-    jobs = -1 if len(first_with) >= _POOL_FROM_NODES else 1
-    model = StatsForecast(models=[AutoETS(season_length=_SEASON, model="AAA", damped=True)], freq="D", n_jobs=jobs)
-    hat = model.forecast(df=distinct, h=h, level=[_LEVEL], fitted=True)
-    fitted = model.forecast_fitted_values()
+    hat, fitted = forecast_many([AutoETS(season_length=_SEASON, model="AAA", damped=True)], "D", distinct, h,
+                                level=[_LEVEL], fitted=True)
     return _copied_to_repeats(hat, source), _copied_to_repeats(fitted, source)
 
 
@@ -126,13 +123,56 @@ def _bottom_ids(s_df: pd.DataFrame, dims: pd.DataFrame) -> dict[str, str]:
             if "/".join([ROOT, row.team, row.api_key, row.model]) in s_df.columns}
 
 
+def _lean_normality():
+    """hierarchicalforecast's ``Normality`` intervals, keeping only what the levels need.
+
+    The library's sampler builds every step's reconciled node x node covariance
+    ``SP (R ∘ σσᵀ) (SP)ᵀ`` with two dense products and keeps them all for sampling; the
+    intervals read only its diagonal. At 1,000 series (2,400 nodes, 92 steps) that was
+    4 GB per method and an hour of products. Here the diagonal alone is computed, with
+    the same formula: ``(SP)² σ²`` where the correlation is the identity (bottom-up,
+    MinTrace OLS), else ``rowsum(S (P D R) ∘ S (P D))`` with ``D = diag(σ)``.
+    """
+    from hierarchicalforecast.probabilistic_methods import Normality
+    from scipy import sparse
+
+    class LeanNormality(Normality):
+        def __init__(self, S, P, y_hat, sigmah, W=None, seed: int = 0, **_):
+            self.S, self.P, self.y_hat, self.W, self.sigmah, self.seed = S, P, y_hat, W, sigmah, seed
+            summing = sparse.csr_matrix(S)  # 0/1, a few ones a row: sparse products cost almost nothing
+            dense_p = P.toarray() if sparse.issparse(P) else np.asarray(P)
+            dense_w = W.toarray() if sparse.issparse(W) else np.asarray(W)
+            std = np.sqrt(np.diag(dense_w))
+            diagonal = not np.count_nonzero(dense_w - np.diag(np.diag(dense_w)))
+            correlation = None if diagonal else dense_w / np.outer(std, std)
+            sp_squared = np.asarray(summing @ dense_p) ** 2 if diagonal else None
+            variances = []
+            for sigma in np.asarray(sigmah).T:
+                if diagonal:
+                    variance = sp_squared @ sigma**2
+                else:
+                    scaled = dense_p * sigma[None, :]
+                    variance = np.einsum("ij,ij->i", summing @ (scaled @ correlation), summing @ scaled)
+                variances.append(np.sqrt(np.maximum(variance, 0)))
+            self.sigmah_rec = np.stack(variances, axis=1)
+            self.cov_rec = None  # not kept: sampling is not used
+
+    return LeanNormality
+
+
 def _reconcile(y_hat: pd.DataFrame, fitted: pd.DataFrame, s_df: pd.DataFrame, tags) -> pd.DataFrame:
+    from hierarchicalforecast import methods
     from hierarchicalforecast.core import HierarchicalReconciliation
     from hierarchicalforecast.methods import BottomUp, MinTrace
 
     reconciler = HierarchicalReconciliation([BottomUp(), MinTrace(method="ols"), MinTrace(method="mint_shrink")])
-    return reconciler.reconcile(Y_hat_df=y_hat, S_df=s_df, tags=tags, Y_df=fitted, level=[_LEVEL],
-                                intervals_method="normality")
+    library = methods.Normality
+    methods.Normality = _lean_normality()  # the sampler the methods build (see _lean_normality)
+    try:
+        return reconciler.reconcile(Y_hat_df=y_hat, S_df=s_df, tags=tags, Y_df=fitted, level=[_LEVEL],
+                                    intervals_method="normality")
+    finally:
+        methods.Normality = library
 
 
 def _long(reconciled: pd.DataFrame) -> pd.DataFrame:
