@@ -206,16 +206,23 @@ def _graded_choices(points: pd.DataFrame, rule: SelectionRule, final: dict[str, 
 
 
 def _errors(points: pd.DataFrame) -> pd.DataFrame:
-    rows = points[np.isfinite(points["y"]) & np.isfinite(points["point"])]
-    return rows.assign(e=np.log1p(rows["y"]) - np.log1p(rows["point"]))
+    """``series, target, origin, step, method, e`` (``e`` in log1p) for the rows with a label and a point:
+    only the columns the widths read (at 1,000 series the fold table has millions of rows)."""
+    rows = points.loc[np.isfinite(points["y"]) & np.isfinite(points["point"]),
+                      ["series", "target", "origin", "step", "method", "y", "point"]]
+    return rows.assign(e=np.log1p(rows.pop("y")) - np.log1p(rows.pop("point")))
+
+
+def _widths_by_method(errors: pd.DataFrame, quantiles: list[float], scales: dict[str, float],
+                      edges: list[int]) -> dict[str, dict]:
+    return {method: fit_step_widths(group, quantiles, scales, edges)
+            for method, group in errors.groupby("method")}
 
 
 def fit_method_widths(points: pd.DataFrame, quantiles: list[float], scales: dict[str, float],
                       edges: list[int]) -> dict[str, dict]:
     """Per method, step-dependent interval offsets from all its fold errors in ``points``."""
-    errors = _errors(points)
-    return {method: fit_step_widths(group, quantiles, scales, edges)
-            for method, group in errors.groupby("method")}
+    return _widths_by_method(_errors(points), quantiles, scales, edges)
 
 
 def apply_intervals(rows: pd.DataFrame, widths: dict, quantiles: list[float]) -> pd.DataFrame:
@@ -262,13 +269,13 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     points = pd.concat([points, _graded_choices(points, rule, chosen)], ignore_index=True)
     scales = noise_scales(examples, spec.season)
     edges = step_bins(layout["window"], spec.season)
-    calibrated = []
+    calibrated, errors = [], _errors(points)
     for origin, fold in points.groupby("origin"):
-        others = points[points["origin"] != origin]
-        widths = fit_method_widths(others if len(others) else fold, quantiles, scales, edges)
+        others = errors["origin"] != origin
+        widths = _widths_by_method(errors[others] if others.any() else errors, quantiles, scales, edges)
         parts = [apply_intervals(rows, widths[method], quantiles)
                  for method, rows in fold.groupby("method") if method in widths]
         calibrated.append(cap_upper_quantiles(pd.concat(parts), series, origin, spec, quantiles, guard))
     table = pd.concat(calibrated, ignore_index=True)
-    final = fit_method_widths(points, quantiles, scales, edges)
+    final = _widths_by_method(errors, quantiles, scales, edges)
     return table, chosen, final, pd.concat(drops, ignore_index=True)
