@@ -199,7 +199,9 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
                                                           "by each hour's share of cache reads)" if reads else
                                                           "; cache reads do not count") + ".",
         f"- Peak method: each bucket's forecast total times a busiest-minute/mean-minute ratio drawn from the last "
-        f"{params.get('ratio_weeks')} weeks of history (same weekday/weekend kind); forecast errors shared over "
+        f"{params.get('ratio_weeks')} weeks of history (same weekday/weekend kind, among buckets about as busy for "
+        f"their week as the bucket's draw is for its forecast; above the forecast's P90, one of history's busiest "
+        f"tenth of buckets, its volume and its burst together); forecast errors shared over "
         f"the horizon with correlation {params.get('error_correlation')} (assumed; checked by the backtest above); "
         f"{params.get('n_draws')} draws, their ratios corrected by the backtest's calibration shown above before "
         f"any window's peak is taken. Driver totals of several targets or series add their quantiles (assumed to "
@@ -232,7 +234,10 @@ def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.D
         _gaps_text(capacity_gaps),
         figures,
         "Peak per minute per model group, month and the whole horizon (P50/P90 of the busiest minute; headroom = "
-        "share of the limit left above the P90 peak; `capacity_plan.csv`):\n\n" + _plan_table(capacity_plan),
+        "share of the limit left above the P90 peak; `capacity_plan.csv`). A period's peak is its busiest minute "
+        "over all its days, and \"first day over\" the first day whose own busiest minute is over at that "
+        "quantile: a month's P50 can be over a limit with no day's P50 over it (that some day goes over is more "
+        "likely than not, though no single day is):\n\n" + _plan_table(capacity_plan),
         "### Backtest of the peak forecast\n\n" + _backtest_text(
             capacity_backtest, capacity_calibration if params.get("calibrate", True) else {}),
         "### Gateway config\n\n" + _gateway_text(gateway_config, float(params["gateway"]["safety_margin"])),
