@@ -30,6 +30,7 @@ _WORKER = textwrap.dedent(
 
     workdir, url = Path(sys.argv[1]), sys.argv[2]
     examples, spec, origins, quantiles, fast, budget = pickle.loads((workdir / "inputs.pkl").read_bytes())
+    (workdir / f"ready-{sys.argv[3]}").touch()
     while not (workdir / "go").exists():  # both workers start together
         time.sleep(0.05)
     tune(examples, spec, quantiles, origins, url, "shared", budget, None, seed=int(sys.argv[3]), fixed_params=fast)
@@ -55,7 +56,11 @@ def test_two_workers_share_one_study_and_its_budget(postgres_url, tmp_path):
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
     workers = [subprocess.Popen([sys.executable, str(script), str(tmp_path), postgres_url, str(seed)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for seed in (1, 2)]
-    time.sleep(1.0)  # both are importing and waiting
+    # Both imported and waiting (on a loaded machine an import can take seconds: a worker
+    # started late found the other had spent the whole budget).
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"ready-{seed}").exists() for seed in (1, 2)) and time.monotonic() < deadline:
+        time.sleep(0.05)
     (tmp_path / "go").touch()
     for worker in workers:
         _, stderr = worker.communicate(timeout=240)
