@@ -9,7 +9,7 @@ from tokenplan.forecasting.engine import statistical_forecast
 from tokenplan.forecasting.layout import supported_seasons
 from tokenplan.forecasting.target_series import SEASON_LENGTHS
 
-__all__ = ["mstl", "seasonal_fill", "seasonal_naive"]
+__all__ = ["fill_season", "mstl", "seasonal_fill", "seasonal_naive"]
 
 _MIN_OBSERVED = 8  # statsforecast's AutoETS refuses fewer ("tiny datasets": 7 points with a damped trend)
 
@@ -46,6 +46,11 @@ def seasonal_fill(values: pd.Series, season: int) -> pd.Series:
     seasonal = pd.Series(index.to_numpy()[phase], index=values.index)
     adjusted = (values - seasonal).interpolate(limit_direction="both")
     return values.fillna(adjusted + seasonal)
+
+
+def fill_season(seasons, freq: str) -> int:
+    """The season ``seasonal_fill`` fills gaps with: the longest of ``seasons`` up to a week (1: none)."""
+    return max([p for p in seasons if p <= SEASON_LENGTHS[freq]] or [1])
 
 
 def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
@@ -89,7 +94,7 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
     level = round(100 * (quantiles[-1] - quantiles[0]))
     forecasts = []
     for (group_seasons, damped), part in history.groupby(["seasons", "damped"], sort=False):
-        fill = max([p for p in group_seasons if p <= SEASON_LENGTHS[freq]] or [1])
+        fill = fill_season(group_seasons, freq)
         part = part.assign(y=part.groupby("unique_id")["y"].transform(lambda s: seasonal_fill(np.log1p(s), fill)))
         forecasts.append(_fit_mstl(part, list(group_seasons), freq, horizon, level, damped=bool(damped)))
     forecast = pd.concat(forecasts, ignore_index=True)
@@ -109,5 +114,5 @@ def _fit_mstl(history: pd.DataFrame, seasons: list[int], freq: str, horizon: int
 
     trend = AutoETS(model="ZZN", damped=True if damped else None, alias="mstl")
     model = MSTL(season_length=seasons, trend_forecaster=trend, alias="mstl") if seasons else trend
-    return statistical_forecast(StatsForecast(models=[model], freq=freq, n_jobs=1),
+    return statistical_forecast(StatsForecast(models=[model], freq=freq),
                                 history[["unique_id", "ds", "y"]], h=horizon, level=[level] if level > 0 else None)

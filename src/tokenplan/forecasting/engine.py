@@ -46,7 +46,9 @@ def record() -> dict[str, int]:
 def statistical_forecast(model: Any, df: pd.DataFrame, h: int, level: list[int] | None = None) -> pd.DataFrame:
     """``model.forecast(df=df, h=h, level=level)`` as a pandas frame, on Spark when one is in use.
 
-    ``model`` is a ``statsforecast.StatsForecast``; ``df`` has ``unique_id, ds, y``.
+    ``model`` is a ``statsforecast.StatsForecast`` (locally only its models and frequency are
+    read: ``statistical_fits.forecast_many`` fits them on the run's workers); ``df`` has
+    ``unique_id, ds, y``.
     """
     kwargs = {"level": level} if level else {}
     series = int(df["unique_id"].nunique())

@@ -34,9 +34,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from tokenplan.forecasting.baselines import seasonal_fill
+from tokenplan.forecasting.baselines import fill_season, seasonal_fill
 from tokenplan.forecasting.settings import FromParams
-from tokenplan.forecasting.target_series import SEASON_LENGTHS
 
 __all__ = ["LagModelSettings", "lag_model_points", "lags_for"]
 
@@ -75,7 +74,7 @@ def _history(series: pd.DataFrame, origin: pd.Timestamp, freq: str, cycle: int, 
     if history.empty:
         return history
     history = fill_gaps(history, freq=freq, start="per_serie", end="per_serie")
-    fill = max([p for p in (cycle, longest) if p <= SEASON_LENGTHS[freq]] or [1])
+    fill = fill_season([cycle, longest], freq)
     return history.assign(y=history.groupby("unique_id")["y"].transform(
         lambda s: seasonal_fill(np.log1p(s), fill)))
 

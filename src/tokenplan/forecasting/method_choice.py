@@ -61,8 +61,7 @@ from tokenplan.forecasting.settings import FromParams
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SelectionRule", "apply_intervals", "backtest_candidates", "choose_methods", "ensemble_members_by_evidence",
-           "fit_method_widths"]
+__all__ = ["SelectionRule", "apply_intervals", "backtest_candidates", "choose_methods", "ensemble_members_by_evidence"]
 
 
 @dataclass(frozen=True)
@@ -217,12 +216,6 @@ def _widths_by_method(errors: pd.DataFrame, quantiles: list[float], scales: dict
                       edges: list[int]) -> dict[str, dict]:
     return {method: fit_step_widths(group, quantiles, scales, edges)
             for method, group in errors.groupby("method")}
-
-
-def fit_method_widths(points: pd.DataFrame, quantiles: list[float], scales: dict[str, float],
-                      edges: list[int]) -> dict[str, dict]:
-    """Per method, step-dependent interval offsets from all its fold errors in ``points``."""
-    return _widths_by_method(_errors(points), quantiles, scales, edges)
 
 
 def apply_intervals(rows: pd.DataFrame, widths: dict, quantiles: list[float]) -> pd.DataFrame:
