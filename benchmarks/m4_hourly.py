@@ -4,12 +4,15 @@
     .venv/bin/python benchmarks/m4_hourly.py --series 40       # the first 40 series, a quick check
     .venv/bin/python benchmarks/m4_hourly.py --baselines       # also statsforecast MSTL(24, 168) on the same windows
     .venv/bin/python benchmarks/m4_hourly.py --csv rows.csv    # per-series scores
+    .venv/bin/python benchmarks/m4_hourly.py --earlier 48      # a second window, 48 hours before the first
 
 Data: ``../shared/m4/Hourly-train.csv``, the M4 competition's hourly training file (414
 series of 700 or 960 values; read its README). The benchmark skips cleanly when the
 folder is absent. The official test file judges the method and is never read here: for
 development the last 48 values of each training series are held out and forecast from
-the rest.
+the rest. ``--earlier K`` drops each series' last ``K`` values first, so the window forecast
+lies ``K`` hours before the validation window: a window the method was never developed
+on, to check that figures measured on the validation window are not tuned to it.
 
 Protocol: every series is a workspace of one model (``ingestion.series_dimensions:
 [workspace]``) in one usage CSV (``timestamp, model, workspace, requests``); M4 gives
@@ -204,6 +207,8 @@ def main() -> int:
     parser.add_argument("--no-pipeline", action="store_true", help="baselines only, no kedro run")
     parser.add_argument("--csv", help="write the per-series rows here")
     parser.add_argument("--keep", action="store_true", help="keep the scratch project")
+    parser.add_argument("--earlier", type=int, default=0, metavar="K",
+                        help="drop each series' last K values first: a window K hours before the validation's")
     parser.add_argument("--data", help="folder with Hourly-train.csv (default ../shared/m4)")
     args = parser.parse_args()
     folder = next((f for f in ([Path(args.data)] if args.data else DATA_CANDIDATES) if f.is_dir()), None)
@@ -211,9 +216,12 @@ def main() -> int:
         print("skipped: no ../shared/m4 folder with Hourly-train.csv")
         return 0
     series = load_training(folder, args.series)
+    if args.earlier:
+        series = {name: values[:-args.earlier] for name, values in series.items()}
     histories = {name: values[:-HORIZON] for name, values in series.items()}
     actuals = {name: values[-HORIZON:] for name, values in series.items()}
-    print(f"M4 hourly validation: {len(series)} series, last {HORIZON} values of each held out")
+    print(f"M4 hourly validation: {len(series)} series, last {HORIZON} values of each held out"
+          + (f", after dropping the last {args.earlier}" if args.earlier else ""))
     run = None
     if not args.no_pipeline:
         run = run_pipeline(usage_table(histories), args.keep)
