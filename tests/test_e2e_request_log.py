@@ -34,7 +34,7 @@ def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
 def test_kedro_run_on_a_request_log(tmp_path):
     project = make_project_copy(tmp_path / "project")
     log, requests = write_azure_csv(tmp_path / "AzureLLMInferenceTrace_code.csv")
-    params = (f"request_log_file={log},request_log_format=csv,"
+    params = (f"request_log_file={log},"  # the format from the name: csv
               "ingestion.request_log.preset=azure,ingestion.request_log.model_name=azure-code")
 
     result = _kedro(project, "run", "--env", "request_log", "--pipelines", "ingestion", "--params", params)
@@ -55,7 +55,7 @@ def test_kedro_run_names_the_file_of_a_bad_request_log(tmp_path):
                    "2026-01-01 00:00:01,m,5,-1\n")
 
     result = _kedro(project, "run", "--env", "request_log", "--pipelines", "ingestion",
-                    "--params", f"request_log_file={log},request_log_format=csv")
+                    "--params", f"request_log_file={log}")
 
     assert result.returncode != 0
     output = " ".join((result.stdout + result.stderr).split())

@@ -149,3 +149,14 @@ def test_many_series_space_training_origins_but_always_keep_some():
     assert every % 7 == 0 and 548 // every >= _MIN_TRAINING_ORIGINS
     assert _origin_every(548, 92, 7, "D", keys=15) == 7           # the demo: weekly origins, as before
     assert _origin_every(548, 92, 7, "D", keys=500) == 63         # 100 series: sparser (70 by the budget alone)
+
+
+def test_a_history_without_one_complete_bucket_ends_the_run_in_one_line():
+    from tokenplan.user_errors import message_for
+
+    partial = _series("D", 1).assign(y=float("nan"))
+    with pytest.raises(HistoryTooShortError) as error:
+        plan_layout(partial, "D", "quarter")
+
+    assert "no complete day (UTC)" in str(error.value) and "feature_engineering.freq=h" in str(error.value)
+    assert message_for(error.value) == str(error.value)  # printed alone, no traceback

@@ -390,3 +390,11 @@ def test_an_empty_log_and_a_calendar_bucket_are_named(con, tmp_path):
         _buckets(con.read_csv(str(tmp_path / "empty.csv")))
     with pytest.raises(ValueError, match="ingestion.bucket 'W'"):
         _buckets(_csv(con, tmp_path, _naive_log(["2025-01-01 00:00"])), bucket="W")
+
+
+def test_a_log_with_a_presets_columns_is_told_to_use_the_preset(con, tmp_path):
+    path, _ = write_azure_csv(tmp_path / "trace.csv", n=50)
+
+    with pytest.raises(InvalidInputError, match=r"required column 'timestamp' is missing.*"
+                       r"preset=azure,ingestion\.request_log\.model_name=NAME"):
+        _buckets(con.read_csv(str(path)))

@@ -6,6 +6,7 @@ Parameters merge softly across environments, so ``--params training.n_trials=5``
 
 import warnings
 
+from tokenplan.config_resolvers import RESOLVERS
 from tokenplan.hooks import (
     ClosingBlockHooks,
     DemoEventsHooks,
@@ -23,6 +24,7 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "merge_strategy": {"parameters": "soft"},
+    "custom_resolvers": RESOLVERS,  # ${log_format:PATH}: a request log's format from its name
 }
 
 # Kedro 1.7's OmegaConfigLoader registers its `globals` and `runtime_params` resolvers with

@@ -47,3 +47,21 @@ def test_api_window_comes_from_runtime_params():
 
     assert description["path"] == "http://127.0.0.1:9/v1/organizations/usage_report/messages"
     assert (description["starting_at"], description["ending_at"]) == ("2026-01-01T00:00:00Z", "2026-04-01T00:00:00Z")
+
+
+@pytest.mark.parametrize(("env", "path", "explicit", "expected"), [
+    ("request_log", "logs/trace.csv", None, "csv"),
+    ("request_log", "logs/2026-*.CSV.gz", None, "csv"),
+    ("request_log", "logs/spend.parquet", None, "parquet"),
+    ("request_log", "logs/trace.csv", "parquet", "parquet"),
+    ("spark", "logs/", None, "parquet"),
+    ("spark", "logs/*.csv", None, "csv"),
+])
+def test_a_request_log_is_read_in_the_format_its_name_says_unless_told(env, path, explicit, expected):
+    from tokenplan.settings import CONFIG_LOADER_ARGS
+
+    params = {"request_log_file": path, **({"request_log_format": explicit} if explicit else {})}
+    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), env=env, runtime_params=params,
+                               **{k: v for k, v in CONFIG_LOADER_ARGS.items()})
+
+    assert loader["catalog"]["raw_usage"]["file_format"] == expected

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.target_series import SEASON_LENGTHS
+from tokenplan.schemas import InvalidInputError
 
 __all__ = ["ForecastLayout", "HistoryTooShortError", "plan_layout", "resolve_horizon", "supported_seasons"]
 
@@ -49,8 +50,11 @@ _YEARLY_DAYS = 365
 _MIN_TRAIN = {"h": 168, "D": 28}
 
 
-class HistoryTooShortError(ValueError):
-    """The history cannot support even the simplest forecast layout."""
+class HistoryTooShortError(InvalidInputError):
+    """The history cannot support even the simplest forecast layout.
+
+    An input error: the run ends with its one-line message, not a traceback
+    (``tokenplan.user_errors``)."""
 
 
 @dataclass
@@ -157,7 +161,14 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
         raise ValueError(f"feature_engineering.freq must be one of {list(_WEEKLY_SEASONS)}, got {freq!r}")
     observed = series.loc[np.isfinite(series["y"]), "ds"]
     if observed.empty:
-        raise HistoryTooShortError("the usage history has no observed values to forecast from")
+        if series.empty:
+            raise HistoryTooShortError("the usage history has no values to forecast from")
+        bucket, shown = {"h": ("hour", "%Y-%m-%d %H:%M"), "D": ("day (UTC)", "%Y-%m-%d")}[freq]
+        first, last = (f"{t:{shown}}" for t in (series["ds"].min(), series["ds"].max()))
+        raise HistoryTooShortError(
+            f"the usage history has no complete {bucket} to forecast from ({first}"
+            + (f" to {last}" if last != first else "") + f"): a {bucket} counts only when the data covers all of it. "
+            "Use a longer history" + (" or feature_engineering.freq=h" if freq == "D" else "") + ".")
     unit = pd.Timedelta(1, unit=freq.lower())
     tuning_step = int(tuning_step_days * pd.Timedelta(days=1) / unit) if tuning_step_days else None
     start, end = observed.min(), observed.max()

@@ -176,6 +176,17 @@ class _Mapping:
     dimensions: dict[str, str]
 
 
+def _preset_hint(found: list[str]) -> str:
+    """``: this looks like ... --params ingestion.request_log.preset=NAME`` when every column a preset maps is
+    in ``found``, else nothing."""
+    for name, preset in PRESETS.items():
+        mapped = [c for k, c in preset.items() if k in COLUMN_KEYS and isinstance(c, str)]
+        if mapped and set(mapped) <= set(found):
+            extra = ",ingestion.request_log.model_name=NAME" if preset.get("model", "") is None else ""
+            return f": these are the columns of the '{name}' preset: add --params ingestion.request_log.preset={name}{extra}"
+    return ""
+
+
 def _resolve_columns(table: ir.Table, config: RequestLogConfig, series_dimensions: list[str],
                      source: str) -> _Mapping:
     """The columns of ``table`` the config names; raise naming any required one it lacks."""
@@ -189,7 +200,7 @@ def _resolve_columns(table: ir.Table, config: RequestLogConfig, series_dimension
         elif key in config.required:
             raise InvalidInputError(
                 f"{source}: required column '{name}' is missing (mapped by ingestion.request_log.{key}; "
-                f"columns found: {found})"
+                f"columns found: {found}){_preset_hint(found)}"
             )
     dimensions = {}
     for dimension in series_dimensions:

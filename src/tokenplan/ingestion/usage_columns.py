@@ -152,8 +152,8 @@ def _require(usage: pd.DataFrame, source: str, kept: tuple[str, ...]) -> None:
         if len(headers & REQUEST_LOG_MARKERS) >= 2:
             raise InvalidInputError(
                 f"{source}: required column '{column}' is missing, and this looks like a request-level log "
-                f"(one row per call): read it with --env request_log --params request_log_file=PATH,"
-                f"request_log_format=csv (the column map is ingestion.request_log) {found}")
+                f"(one row per call): read it with --env request_log --params request_log_file=PATH "
+                f"(the column map is ingestion.request_log) {found}")
         likely = [c for c in usage.columns if canonical_header(c) in LIKELY_NAMES.get(column, ())]
         if likely:
             raise InvalidInputError(
