@@ -87,3 +87,30 @@ def test_each_series_total_is_centred_on_its_own_bias_shrunk_toward_the_pooled_o
     # bias, 0.1, would put both 10% high, the biased series' total too low and the other's too high).
     assert np.log(totals.loc[("m0", "horizon"), "p50"] / 3000) == pytest_approx(0.15, rel=0.02)
     assert np.log(totals.loc[("m1", "horizon"), "p50"] / 3000) == pytest_approx(0.05, rel=0.02)
+
+
+def test_past_the_backtested_window_a_total_stays_inside_its_days_summed_quantiles():
+    # Five days backtested, with widely spread totals; a 91-day forecast whose days' P10-P90
+    # is 50-150. Extrapolated as a random walk, the last month's P90 would be many times its
+    # P50; bounded, it is at most 30 x 150 and its P10 at least 30 x 50.
+    backtest = _backtest(sigma=0.6, n_series=1, n_folds=3)
+    backtest = backtest[backtest["step"] <= 5]
+    timestamp = pd.date_range("2026-10-01", periods=91, freq="D", tz="UTC")
+    forecast = pd.DataFrame({"series": "m0", "target": "requests", "timestamp": timestamp,
+                             "step": np.arange(1, 92), "p10": 50.0, "p50": 100.0, "p90": 150.0})
+
+    totals = period_totals(forecast, backtest, QUANTILES).set_index("period")
+
+    for period, days in (("2026-10", 31), ("2026-11", 30), ("2026-12", 30), ("horizon", 91)):
+        row = totals.loc[period]
+        assert days * 50.0 - 1e-6 <= row["p10"] <= row["p50"] <= row["p90"] <= days * 150.0 + 1e-6, period
+    assert totals.loc["2026-12", "p90"] == pytest_approx(30 * 150.0, rel=1e-9)  # it would be wider unbounded
+
+
+def test_inside_the_backtested_window_a_total_keeps_its_backtested_width():
+    # Thirty days backtested with spread totals: a 30-day month keeps the backtested
+    # interval, even where it is wider than its days' summed P10-P90 (95-105 a day here).
+    forecast = _forecast().assign(p10=95.0, p90=105.0)
+    month = period_totals(forecast, _backtest(sigma=0.3, n_series=20, n_folds=10), QUANTILES).iloc[0]
+
+    assert month["p90"] > 30 * 105.0 and month["p10"] < 30 * 95.0
