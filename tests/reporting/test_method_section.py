@@ -46,3 +46,15 @@ def test_a_series_no_baseline_scored_raises_no_pandas_warning():
         table = where_model_loses(_backtest())
     unscored = table[(table["series"] == "claude-sonnet-4-5/ws-03") & (table["target"] != "cache_write_tokens")]
     assert unscored["best_baseline"].isna().all()
+
+
+def test_a_lost_series_whose_forecast_uses_the_winning_baseline_says_so():
+    rows = [("model-a", "chosen", 0.62), ("model-a", "mstl", 0.44), ("model-b", "chosen", 0.9), ("model-b", "mstl", 0.5)]
+    metrics = pd.DataFrame([{"series": s, "target": "requests", "method": m, "mase": v, "wape": 0.1, "coverage": 0.8,
+                             "n": 50} for s, m, v in rows])
+    selection = {"methods": {"model-a|requests": "mstl", "model-b|requests": "ensemble"}}
+
+    section = render_method_section({}, selection, metrics, ["p10", "p50", "p90"], _history())
+
+    assert "model-a requests (chosen 0.62 vs mstl 0.44; the forecast uses it, chosen on every fold)" in section
+    assert "model-b requests (chosen 0.90 vs mstl 0.50)" in section

@@ -195,3 +195,15 @@ def test_a_report_from_other_data_is_never_a_baseline():
                      data_source=user).since_last_run
     assert other["skipped"] == "it was made from other series (only in it: model-z; only in this run: model-b)"
     assert "cost_change" in _summary(previous={**previous, "data_source": user}, data_source=user).since_last_run
+
+
+def test_a_baseline_the_forecast_already_uses_is_not_a_risk():
+    # The rule, graded out of sample, lost to the seasonal naive on model-b; chosen on every
+    # fold, the forecast uses the seasonal naive there: no risk for model-b, one for model-a.
+    backtest = fx.backtest(model_mase=3.0)
+    methods = {f"model-b|{t}": "seasonal_naive" for t in fx.TARGETS}
+    risk = next(r for r in _summary(backtest=backtest, methods=methods).risks if r["kind"] == "baseline_wins")
+
+    assert risk["lost"] == len(fx.TARGETS) and {c["series"] for c in risk["cases"]} == {"model-a"}
+    everywhere = {f"{m}|{t}": "seasonal_naive" for m in fx.MODELS for t in fx.TARGETS}
+    assert "baseline_wins" not in [r["kind"] for r in _summary(backtest=backtest, methods=everywhere).risks]

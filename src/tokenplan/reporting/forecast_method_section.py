@@ -169,7 +169,9 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
                "(seasonal naive, MSTL) on every series and target." if losses.empty else
                f"**A simple baseline beat the chosen method on the backtest folds for {len(losses)} of "
                f"{len(per_series)} series/targets:** " + "; ".join(
-                   f"{s} {t} (chosen {row['chosen']:.2f} vs {row['best_baseline']} {row['best_baseline_mase']:.2f})"
+                   f"{s} {t} (chosen {row['chosen']:.2f} vs {row['best_baseline']} {row['best_baseline_mase']:.2f}"
+                   + ("; the forecast uses it, chosen on every fold" if methods.get(f"{s}|{t}") == row["best_baseline"]
+                      else "") + ")"
                    for (s, t), row in listed.iterrows()) + rest
                + ". `chosen` is graded out of sample (the rule applied to the folds before each), so these "
                  "windows did not influence it; read these series' intervals with that in mind.")

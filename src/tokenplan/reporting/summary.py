@@ -118,7 +118,10 @@ def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices]) -> tuple
     return facts, by_target.reset_index(), float(per_key["rate_usd"].sum())
 
 
-def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series) -> dict[str, Any] | None:
+def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series,
+                   methods: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """Series and targets whose out-of-sample ``chosen`` score lost to a simple baseline, unless the
+    forecast (chosen on every fold, ``methods``: ``series|target`` -> method) already uses that baseline."""
     per_series = backtest[backtest["series"] != "all"].pivot_table(index=["series", "target"], columns="method",
                                                                   values="mase")
     # The plan uses each series' chosen method; the simple baselines are what it must beat.
@@ -129,7 +132,8 @@ def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series) -> dict[str, A
     scored = per_series[simple].dropna(how="all")
     best = scored.min(axis=1).reindex(per_series.index)
     winner = scored.idxmin(axis=1).reindex(per_series.index)
-    lost = per_series[(per_series["chosen"] > best).to_numpy()]
+    uses = pd.Series([(methods or {}).get(f"{a}|{b}") for a, b in per_series.index], index=per_series.index)
+    lost = per_series[((per_series["chosen"] > best) & (uses != winner)).to_numpy()]
     if lost.empty:
         return None
     targets_per_series = per_series.groupby(level="series").size()
@@ -323,11 +327,14 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                  prices: dict[str, UnitPrices], quantile_names: list[str], simulated: bool,
                  drivers: pd.DataFrame | None = None, capacity_plan: pd.DataFrame | None = None,
                  roi_summary: pd.DataFrame | None = None, previous: dict[str, Any] | None = None,
-                 guard_drops: pd.DataFrame | None = None, data_source: dict[str, Any] | None = None) -> PlanSummary:
+                 guard_drops: pd.DataFrame | None = None, data_source: dict[str, Any] | None = None,
+                 methods: dict[str, str] | None = None) -> PlanSummary:
     """The summary's numbers: quarter totals, change against the last full quarter, the first
     limit to bind, the best route, the largest risks (see the module docstring) and, given
     the ``previous`` report's tables (``PreviousReportDataset``), what changed since, when
-    it was made from the same data as this run (``data_source``, ``data_source_identity``)."""
+    it was made from the same data as this run (``data_source``, ``data_source_identity``). ``methods``
+    (``series|target`` -> the forecast's method) keeps a baseline that the forecast already uses out of
+    the risks."""
     horizon = totals[totals["period"] == "horizon"]
     by_target = horizon.groupby("target", observed=True)[quantile_names].sum()
     by_target = by_target.reindex([t for t in TARGET_ORDER if t in by_target.index]
@@ -348,7 +355,7 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
 
     share = horizon_cost.groupby("series")[median].sum() / cost[median] if cost[median] else pd.Series(dtype=float)
     nominal = (int(quantile_names[-1][1:]) - int(quantile_names[0][1:])) / 100
-    candidates = [_baseline_risk(backtest, share), _stated_risk(drivers, prices, cost[median]),
+    candidates = [_baseline_risk(backtest, share, methods), _stated_risk(drivers, prices, cost[median]),
                   _growth_risk(drivers, prices, cost[median]),
                   _history_risk(history, horizon["start"].min(), horizon["end"].max()),
                   _coverage_risk(backtest, nominal), _guard_risk(guard_drops, share)]
