@@ -62,3 +62,22 @@ def test_the_forecast_figure_marks_suspected_outages_on_the_recorded_history():
     assert "all 60 days of history" in plain._suptitle.get_text()
     shorter = forecast_figures(forecast, history, 30, ["p10", "p50", "p90"], "D")["forecast_model-a.png"]
     assert "last 30 days of history" in shorter._suptitle.get_text()
+
+
+def test_the_figure_and_the_summary_count_the_same_days_of_history():
+    # A partial first and last day (not observed: y NaN) count in neither.
+    from tokenplan.reporting.plots import forecast_figures
+    from tokenplan.reporting.summary import _history_risk
+
+    ds = pd.date_range("2026-06-01", periods=60, freq="D")
+    history = pd.DataFrame({"series": "model-a", "target": "requests", "ds": ds, "y": 1000.0})
+    history.loc[[0, 59], "y"] = np.nan
+    forecast = pd.DataFrame({"series": "model-a", "target": "requests",
+                             "timestamp": pd.date_range("2026-07-30", periods=10, freq="D", tz="UTC"),
+                             "p10": 900.0, "p50": 1000.0, "p90": 1100.0})
+
+    figure = forecast_figures(forecast, history, 90, ["p10", "p50", "p90"], "D")["forecast_model-a.png"]
+    risk = _history_risk(history, pd.Timestamp("2026-07-30"), pd.Timestamp("2026-08-08"))
+
+    assert "all 58 days of history" in figure._suptitle.get_text()
+    assert risk["days"] == 58 and risk["first"] == pd.Timestamp("2026-06-02")

@@ -9,9 +9,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from tokenplan.reporting.markdown import BUCKET_NAMES
 
-__all__ = ["data_notes"]
+__all__ = ["data_notes", "observed_days"]
+
+
+def observed_days(history: pd.DataFrame) -> int:
+    """Calendar days from the first to the last observed bucket (``y`` finite), both counted.
+
+    The one count of "days of history" the report uses (the summary's risks, the figures'
+    titles): a partial first or last day is not observed (``y`` NaN) and not counted.
+    """
+    observed = pd.DatetimeIndex(history.loc[np.isfinite(history["y"].to_numpy(float)), "ds"])
+    if observed.empty:
+        return 0
+    return int((observed.max().normalize() - observed.min().normalize()).days) + 1
 
 
 def data_notes(ingestion: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter
 
+from tokenplan.reporting.data_notes import observed_days
 from tokenplan.reporting.number_format import SCALES
 
 __all__ = ["PNG_SAVE_ARGS", "HumanFormatter", "backtest_figure", "drivers_figure", "figure_png", "forecast_figures",
@@ -152,8 +153,7 @@ def forecast_figures(forecast: pd.DataFrame, history: pd.DataFrame, history_days
             spare[0].legend(handles, labels, loc="center", fontsize=10, frameon=False)
         else:
             axes.flat[0].legend(fontsize=8, loc="upper left")
-        first = history.loc[(history["series"] == series) & (history["ds"] >= start), "ds"].min()
-        days = (pd.Timestamp(forecast["ds"].min()) - first).days if pd.notna(first) else 0
+        days = observed_days(history[(history["series"] == series) & (history["ds"] >= start)])
         span = f"last {history_days} days of history" if days >= history_days else f"all {days} days of history"
         figure.suptitle(f"{series}: usage per {per} (UTC), {span} and the forecast", fontsize=12)
         figure.tight_layout()

@@ -28,6 +28,7 @@ import pandas as pd
 
 from tokenplan.planning.prices import UnitPrices, usd_per_token
 from tokenplan.reporting.capacity_section import first_limit_row, first_limit_sentence
+from tokenplan.reporting.data_notes import observed_days
 from tokenplan.reporting.data_source import why_not_comparable
 
 __all__ = ["CAPACITY_COLUMNS", "ROI_COLUMNS", "PlanSummary", "plan_summary"]
@@ -177,8 +178,9 @@ def _growth_risk(drivers: pd.DataFrame | None, prices: dict[str, UnitPrices], to
 
 
 def _history_risk(history: pd.DataFrame, horizon_start: pd.Timestamp, horizon_end: pd.Timestamp) -> dict | None:
-    first, last = pd.Timestamp(history["ds"].min()), pd.Timestamp(history["ds"].max())
-    days = (last - first).days + 1
+    observed = history.loc[np.isfinite(history["y"]), "ds"]
+    first, last = pd.Timestamp(observed.min()), pd.Timestamp(observed.max())
+    days = observed_days(history)
     if days >= _FULL_HISTORY_DAYS:
         return None
     months = pd.period_range(horizon_start, horizon_end, freq="M")
