@@ -160,3 +160,9 @@ def test_a_history_without_one_complete_bucket_ends_the_run_in_one_line():
 
     assert "no complete day (UTC)" in str(error.value) and "feature_engineering.freq=h" in str(error.value)
     assert message_for(error.value) == str(error.value)  # printed alone, no traceback
+
+
+def test_too_few_days_suggests_forecasting_the_hours_instead():
+    with pytest.raises(HistoryTooShortError, match=r"has 13 D steps.*feature_engineering\.freq=h,"
+                                                  r"feature_engineering\.horizon=168"):
+        plan_layout(_series("D", 13), "D", "quarter")

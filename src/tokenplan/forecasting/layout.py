@@ -180,7 +180,9 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
         raise HistoryTooShortError(
             f"the history has {steps} {freq} steps ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}); forecasting "
             f"needs at least {minimum} ({'two daily cycles' if freq == 'h' else 'two weeks'}) to see the cycle "
-            "it repeats and calibrate its intervals on held-out folds. Use a longer history.")
+            "it repeats and calibrate its intervals on held-out folds. Use a longer history"
+            + (", or, if your buckets are hours, forecast hourly a week ahead: --params "
+               "feature_engineering.freq=h,feature_engineering.horizon=168." if freq == "D" else "."))
 
     fold_pairs = [(backtest_folds, tuning_folds), (backtest_folds, 1), (2, 1)]
     fold_pairs = list(dict.fromkeys((min(b, backtest_folds), min(t, tuning_folds)) for b, t in fold_pairs))
