@@ -170,4 +170,5 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
 def fit_for_origin(examples: pd.DataFrame, origin: pd.Timestamp, spec: FeatureSpec, quantiles: list[float],
                    params: dict[str, Any], seed: int) -> QuantileForecaster:
     """The XGBoost model fitted on examples whose target time is at or before ``origin``."""
-    return QuantileForecaster(feature_columns(spec), quantiles, params, seed=seed).fit(train_until(examples, origin))
+    features = feature_columns(spec)
+    return QuantileForecaster(features, quantiles, params, seed=seed).fit(train_until(examples, origin, features))
