@@ -99,7 +99,8 @@ def series_target_codes(rows: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     (a fold table at 1,000 series has millions of rows)."""
     series, series_names = pd.factorize(rows["series"])
     target, target_names = pd.factorize(rows["target"])
-    keys = [f"{s}|{t}" for s in series_names.astype(str) for t in target_names.astype(str)]
+    targets = list(target_names.astype(str))
+    keys = [f"{s}|{t}" for s in series_names.astype(str) for t in targets]
     return series * len(target_names) + target, keys
 
 
