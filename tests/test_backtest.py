@@ -67,3 +67,20 @@ def test_a_fold_model_is_blind_to_labels_after_its_origin(series):
     clean_z = QuantileForecaster(feature_columns(SPEC), [0.5], params).fit(train).predict_z(test)
     dirty_z = QuantileForecaster(feature_columns(SPEC), [0.5], params).fit(dirty_train).predict_z(test)
     np.testing.assert_array_equal(clean_z, dirty_z)
+
+
+def test_a_fold_fit_copies_only_the_features_and_label_and_fits_the_same_model(series):
+    from tokenplan.forecasting.candidates import fit_for_origin
+
+    examples = _examples(series)
+    origin = fold_origins(examples, SPEC, n_folds=2, step=14)[0]
+    slim = train_until(examples, origin, feature_columns(SPEC))
+    whole = train_until(examples, origin)
+
+    # At 1,000 series every column of millions of training rows was copied at each fit.
+    assert list(slim.columns) == [*feature_columns(SPEC), "z"]
+    assert slim.index.equals(whole.index)
+    test = examples[examples["origin"] == origin]
+    params = {"num_boost_round": 20}
+    np.testing.assert_array_equal(fit_for_origin(examples, origin, SPEC, [0.5], params, seed=0).predict_z(test),
+                                  QuantileForecaster(feature_columns(SPEC), [0.5], params).fit(whole).predict_z(test))

@@ -69,3 +69,19 @@ def test_mstl_skips_a_series_too_short_for_a_damped_trend_instead_of_stopping_th
     b.loc[63:, "y"] = 5.0 + np.arange(7)
     forecast = mstl(pd.concat([a, b], ignore_index=True), ds[69], 7, "D", [0.1, 0.5, 0.9], undamped_steps=28)
     assert set(forecast["series"]) == {"a"}
+
+
+def test_gaps_are_filled_series_by_series_and_other_series_are_their_log():
+    from tokenplan.forecasting.baselines import log_filled
+
+    rng = np.random.default_rng(3)
+    y = rng.gamma(2.0, 10.0, 3 * 56)
+    y[[5, 6, 60, 61, 62]] = np.nan  # gaps in the first two series, none in the third
+    history = pd.DataFrame({"unique_id": np.repeat(["a|requests", "b|requests", "c|requests"], 56), "y": y},
+                           index=np.arange(len(y)) * 2)
+
+    filled = log_filled(history, 7)
+
+    for _, rows in history.groupby("unique_id"):
+        pd.testing.assert_series_equal(filled[rows.index], seasonal_fill(np.log1p(rows["y"]), 7), check_names=False)
+    assert filled.notna().all() and filled.index.equals(history.index)

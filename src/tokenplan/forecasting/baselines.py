@@ -9,7 +9,7 @@ from tokenplan.forecasting.engine import statistical_forecast
 from tokenplan.forecasting.layout import supported_seasons
 from tokenplan.forecasting.target_series import SEASON_LENGTHS
 
-__all__ = ["fill_season", "mstl", "seasonal_fill", "seasonal_naive"]
+__all__ = ["fill_season", "log_filled", "mstl", "seasonal_fill", "seasonal_naive"]
 
 _MIN_OBSERVED = 8  # statsforecast's AutoETS refuses fewer ("tiny datasets": 7 points with a damped trend)
 
@@ -48,6 +48,19 @@ def seasonal_fill(values: pd.Series, season: int) -> pd.Series:
     return values.fillna(adjusted + seasonal)
 
 
+def log_filled(history: pd.DataFrame, season: int) -> pd.Series:
+    """``log1p(y)`` of a long ``unique_id, y`` table, each series' gaps filled by ``seasonal_fill``.
+
+    Only the series with a gap are filled one by one (a call per series cost seconds per
+    fit at thousands of series); the others are the same ``log1p(y)`` a call returns.
+    """
+    logged = np.log1p(history["y"])
+    gaps = logged.isna().groupby(history["unique_id"]).transform("any").to_numpy(dtype=bool)
+    if gaps.any():
+        logged[gaps] = logged[gaps].groupby(history["unique_id"][gaps]).transform(lambda s: seasonal_fill(s, season))
+    return logged
+
+
 def fill_season(seasons, freq: str) -> int:
     """The season ``seasonal_fill`` fills gaps with: the longest of ``seasons`` up to a week (1: none)."""
     return max([p for p in seasons if p <= SEASON_LENGTHS[freq]] or [1])
@@ -79,7 +92,7 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
     # other candidates stand in): statsforecast stops the whole run on a gap it cannot
     # fill ("cannot handle missing values") or a series AutoETS finds too short.
     by_id = history.groupby("unique_id")["y"]
-    history = history[by_id.transform(lambda s: s.notna().cummax()).astype(bool)
+    history = history[history["y"].notna().groupby(history["unique_id"]).cummax().to_numpy(dtype=bool)
                       & (by_id.transform("count") >= _MIN_OBSERVED)].copy()
     names = quantile_columns(quantiles)
     if history.empty:
@@ -95,7 +108,7 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
     forecasts = []
     for (group_seasons, damped), part in history.groupby(["seasons", "damped"], sort=False):
         fill = fill_season(group_seasons, freq)
-        part = part.assign(y=part.groupby("unique_id")["y"].transform(lambda s: seasonal_fill(np.log1p(s), fill)))
+        part = part.assign(y=log_filled(part, fill))
         forecasts.append(_fit_mstl(part, list(group_seasons), freq, horizon, level, damped=bool(damped)))
     forecast = pd.concat(forecasts, ignore_index=True)
     out = forecast[["unique_id", "ds"]].copy()

@@ -53,7 +53,7 @@ from tokenplan.forecasting.forecaster import QuantileForecaster
 from tokenplan.forecasting.lag_model import LagModelSettings, lag_model_points
 from tokenplan.forecasting.plausibility import GuardSettings, guard_candidates
 
-__all__ = ["METHODS", "candidate_points", "with_ensemble"]
+__all__ = ["METHODS", "candidate_points", "series_target_codes", "with_ensemble"]
 
 METHODS = ("ensemble", "xgboost", "lag_xgboost", "mstl", "seasonal_mean", "seasonal_naive", "daily_naive")
 _KEYS = ["series", "target", "origin", "ds", "step", "y"]
@@ -68,11 +68,14 @@ def with_ensemble(points: pd.DataFrame, members: dict[str, list[str]] | None = N
     at this origin (the guard dropped them), combines every candidate.
     """
     table = points[points["method"] != "ensemble"]
-    keys = table["series"].astype(str) + "|" + table["target"].astype(str)
     if members:
-        allowed = np.array([m in members.get(k, (m,)) for k, m in zip(keys, table["method"], strict=True)])
-        kept = set(keys[allowed])
-        allowed |= ~keys.isin(kept).to_numpy()
+        codes, keys = series_target_codes(table)
+        methods, names = pd.factorize(table["method"])
+        allowed_for = np.array([[key not in members or name in members[key] for name in names] for key in keys],
+                               dtype=bool).reshape(len(keys), len(names))
+        allowed = allowed_for[codes, methods]
+        any_allowed = np.bincount(codes[allowed], minlength=len(keys)) > 0
+        allowed |= ~any_allowed[codes]
     else:
         allowed = np.ones(len(table), bool)
     ensemble = (table[allowed].assign(log_point=np.log1p(table.loc[allowed, "point"]))
@@ -81,6 +84,24 @@ def with_ensemble(points: pd.DataFrame, members: dict[str, list[str]] | None = N
     combined = base.merge(ensemble.rename("log_point").reset_index(), on=["series", "target", "ds"], how="left")
     combined = combined.assign(method="ensemble", point=np.expm1(combined["log_point"])).drop(columns="log_point")
     return pd.concat([combined, table], ignore_index=True)
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """``column.astype(str)``, a categorical's rows sharing one string per category (``astype(str)``
+    makes a string per row: hundreds of megabytes a fold at 1,000 series)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.rename_categories(column.cat.categories.astype(str)).astype(object)
+    return column.astype(str)
+
+
+def series_target_codes(rows: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Per row the number of its ``series|target`` key, and the keys: one string per pair, not per row
+    (a fold table at 1,000 series has millions of rows)."""
+    series, series_names = pd.factorize(rows["series"])
+    target, target_names = pd.factorize(rows["target"])
+    targets = list(target_names.astype(str))
+    keys = [f"{s}|{t}" for s in series_names.astype(str) for t in targets]
+    return series * len(target_names) + target, keys
 
 
 def _without_stated_effects(series: pd.DataFrame, examples: pd.DataFrame) -> pd.DataFrame:
@@ -115,7 +136,7 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
     """
     guard = guard or GuardSettings()
     rows = examples[examples["origin"] == origin]
-    base = rows[_KEYS].astype({"series": str, "target": str}).reset_index(drop=True)
+    base = rows[_KEYS].assign(series=_as_text(rows["series"]), target=_as_text(rows["target"])).reset_index(drop=True)
     points = {
         "seasonal_naive": rows["seasonal_naive_adjusted"].to_numpy(),
         "seasonal_mean": np.expm1(rows["anchor_level"].to_numpy() + np.nan_to_num(rows["seasonal_index"].to_numpy())),
@@ -150,4 +171,5 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
 def fit_for_origin(examples: pd.DataFrame, origin: pd.Timestamp, spec: FeatureSpec, quantiles: list[float],
                    params: dict[str, Any], seed: int) -> QuantileForecaster:
     """The XGBoost model fitted on examples whose target time is at or before ``origin``."""
-    return QuantileForecaster(feature_columns(spec), quantiles, params, seed=seed).fit(train_until(examples, origin))
+    features = feature_columns(spec)
+    return QuantileForecaster(features, quantiles, params, seed=seed).fit(train_until(examples, origin, features))

@@ -34,7 +34,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from tokenplan.forecasting.baselines import fill_season, seasonal_fill
+from tokenplan.forecasting.baselines import fill_season, log_filled
 from tokenplan.forecasting.settings import FromParams
 
 __all__ = ["LagModelSettings", "lag_model_points", "lags_for"]
@@ -75,8 +75,7 @@ def _history(series: pd.DataFrame, origin: pd.Timestamp, freq: str, cycle: int, 
         return history
     history = fill_gaps(history, freq=freq, start="per_serie", end="per_serie")
     fill = fill_season([cycle, longest], freq)
-    return history.assign(y=history.groupby("unique_id")["y"].transform(
-        lambda s: seasonal_fill(np.log1p(s), fill)))
+    return history.assign(y=log_filled(history, fill))
 
 
 def lag_model_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str, seasons: list[int],

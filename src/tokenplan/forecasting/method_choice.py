@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan import progress
-from tokenplan.forecasting.candidates import candidate_points, fit_for_origin, with_ensemble
+from tokenplan.forecasting.candidates import candidate_points, fit_for_origin, series_target_codes, with_ensemble
 from tokenplan.forecasting.conformal import fit_step_widths, noise_scales, step_bins, step_offsets
 from tokenplan.forecasting.features import FeatureSpec
 from tokenplan.forecasting.forecaster import quantile_columns
@@ -86,12 +86,35 @@ def fold_errors(points: pd.DataFrame) -> pd.DataFrame:
     return mae.unstack("method")
 
 
-def _log_ratios(folds: pd.DataFrame, method: str, baseline: str) -> np.ndarray | None:
+class _Folds:
+    """A ``fold_errors`` table as one array, cut into each series-target's rows (its folds).
+
+    The rules below read a few numbers per series; pandas' per-group machinery cost more
+    than the arithmetic (about 130 s a run at 1,000 series), numpy slices of one array do not.
+    """
+
+    def __init__(self, errors: pd.DataFrame):
+        errors = errors.sort_index()
+        self.columns = list(errors.columns)
+        self.values = errors.to_numpy(dtype=float)
+        index = errors.index
+        codes = [index.codes[index.names.index(level)] for level in ("series", "target")]
+        starts = np.flatnonzero(np.r_[True, (np.diff(codes[0]) != 0) | (np.diff(codes[1]) != 0)])
+        stops = np.r_[starts[1:], len(index)]
+        series = index.get_level_values("series")[starts]
+        targets = index.get_level_values("target")[starts]
+        self.blocks = [(s, t, int(a), int(b)) for s, t, a, b in zip(series, targets, starts, stops, strict=True)]
+
+    def column(self, method: str) -> int | None:
+        return self.columns.index(method) if method in self.columns else None
+
+
+def _log_ratios(errors: np.ndarray, baseline: np.ndarray) -> np.ndarray | None:
     """Per-fold ``log(MAE_method / MAE_baseline)``; None when either misses a fold (the guard dropped it)."""
-    if method not in folds or baseline not in folds or folds[[method, baseline]].isna().any().any():
+    if np.isnan(errors).any() or np.isnan(baseline).any():
         return None
-    floor = max(float(folds[baseline].mean()) * 1e-6, 1e-12)
-    return np.log(folds[method].to_numpy() + floor) - np.log(folds[baseline].to_numpy() + floor)
+    floor = max(float(baseline.mean()) * 1e-6, 1e-12) if len(baseline) else np.nan
+    return np.log(errors + floor) - np.log(baseline + floor)
 
 
 def _clear_win(ratios: np.ndarray, count: int, rule: SelectionRule) -> float | None:
@@ -110,34 +133,62 @@ def _clear_win(ratios: np.ndarray, count: int, rule: SelectionRule) -> float | N
             and wins >= rule.min_win_share else None)
 
 
-def _best_against(folds: pd.DataFrame, baseline: str, rule: SelectionRule) -> str:
-    """The method that beats ``baseline`` clearly on this series' folds, else ``baseline``."""
+def _best_against(folds: np.ndarray, columns: list[str], baseline: str, rule: SelectionRule) -> str:
+    """The method that beats ``baseline`` clearly on this series' folds (rows; one column per
+    method), else ``baseline``."""
     best, best_gain = baseline, 0.0
-    for method in folds.columns:
-        ratios = _log_ratios(folds, method, baseline) if method != baseline else None
+    reference = folds[:, columns.index(baseline)]
+    for i, method in enumerate(columns):
+        ratios = _log_ratios(folds[:, i], reference) if method != baseline else None
         gain = _clear_win(ratios, rule.min_folds, rule) if ratios is not None else None
         if gain is not None and gain < best_gain:
             best, best_gain = method, gain
     return best
 
 
-def _pooled_defaults(errors: pd.DataFrame, rule: SelectionRule) -> dict[str, str]:
+def _pooled_defaults(folds: _Folds, rule: SelectionRule) -> dict[str, str]:
     """Per target, the method that beats the ensemble across series (each series' mean log ratio
     one observation), where one does clearly; else the ensemble."""
+    ensemble = folds.column("ensemble")
+    by_target: dict[str, list[np.ndarray]] = {}
+    for _, target, start, stop in folds.blocks:  # series in order within each target
+        if stop - start >= rule.min_folds:
+            rows = folds.values[start:stop]
+            by_target.setdefault(target, []).append(rows[~np.isnan(rows[:, ensemble])])
+        else:
+            by_target.setdefault(target, [])
     defaults = {}
-    for target, per_target in errors.groupby(level="target"):
+    for target in sorted(by_target):
         best, best_gain = "ensemble", 0.0
-        for method in per_target.columns:
+        for i, method in enumerate(folds.columns):
             if method == "ensemble":
                 continue
-            per_series = [r.mean() for _, folds in per_target.groupby(level="series")
-                          if len(folds) >= rule.min_folds
-                          and (r := _log_ratios(folds.dropna(subset=["ensemble"]), method, "ensemble")) is not None]
+            per_series = [r.mean() if len(r) else np.nan for rows in by_target[target]
+                          if (r := _log_ratios(rows[:, i], rows[:, ensemble])) is not None]
             gain = _clear_win(np.asarray(per_series), rule.min_series, rule)
             if gain is not None and gain < best_gain:
                 best, best_gain = method, gain
         defaults[target] = best
     return defaults
+
+
+def _choose(folds: _Folds, rule: SelectionRule) -> dict[str, str]:
+    if folds.column("ensemble") is None:
+        return {}
+    defaults = _pooled_defaults(folds, rule)
+    ensemble = folds.column("ensemble")
+    chosen = {}
+    for series, target, start, stop in folds.blocks:
+        rows = folds.values[start:stop]
+        rows = rows[~np.isnan(rows[:, ensemble])]
+        if not len(rows):
+            continue
+        default = defaults.get(target, "ensemble")
+        if default != "ensemble" and (default not in folds.columns
+                                      or np.isnan(rows[:, folds.column(default)]).any()):
+            default = "ensemble"
+        chosen[f"{series}|{target}"] = _best_against(rows, folds.columns, default, rule)
+    return chosen
 
 
 def choose_methods(points: pd.DataFrame, rule: SelectionRule | None = None) -> dict[str, str]:
@@ -148,19 +199,33 @@ def choose_methods(points: pd.DataFrame, rule: SelectionRule | None = None) -> d
     unless another method beats it clearly on the series' own folds. A series whose
     default was dropped by the guard at some fold falls back to the ensemble.
     """
-    rule = rule or SelectionRule()
-    errors = fold_errors(points)
-    defaults = _pooled_defaults(errors, rule)
-    chosen = {}
-    for (series, target), folds in errors.groupby(level=["series", "target"]):
-        if "ensemble" not in folds or folds["ensemble"].isna().all():
-            continue
-        folds = folds[folds["ensemble"].notna()]
-        default = defaults.get(target, "ensemble")
-        if default != "ensemble" and (default not in folds or folds[default].isna().any()):
-            default = "ensemble"
-        chosen[f"{series}|{target}"] = _best_against(folds, default, rule)
-    return chosen
+    return _choose(_Folds(fold_errors(points)), rule or SelectionRule())
+
+
+def _members(errors: pd.DataFrame, size: int) -> dict[str, list[str]]:
+    """``series|target`` -> the ``size`` methods of ``errors`` (no ensemble) with the lowest mean
+    error over the folds where every one of them has an error."""
+    if not size or errors.empty:
+        return {}
+    folds = _Folds(errors)
+    columns = np.array(folds.columns, dtype=object)
+    members = {}
+    for series, target, start, stop in folds.blocks:
+        rows = folds.values[start:stop]
+        complete = ~np.isnan(rows).any(axis=0)
+        if complete.any():
+            means = rows[:, complete].mean(axis=0)
+            members[f"{series}|{target}"] = list(columns[complete][np.argsort(means, kind="stable")][:size])
+    return members
+
+
+def _candidate_errors(errors: pd.DataFrame, before: pd.Timestamp | None = None) -> pd.DataFrame:
+    """``errors`` without the ensemble and the chosen method, at the origins before ``before``:
+    what ``fold_errors`` gives on those rows alone."""
+    kept = errors.drop(columns=[c for c in ("ensemble", "chosen") if c in errors.columns])
+    if before is not None:
+        kept = kept[kept.index.get_level_values("origin") < before]
+    return kept[kept.notna().any(axis=1)]
 
 
 def ensemble_members_by_evidence(points: pd.DataFrame, size: int,
@@ -175,32 +240,37 @@ def ensemble_members_by_evidence(points: pd.DataFrame, size: int,
         rows = rows[rows["origin"] < before]
     if not size or rows.empty:
         return {}
-    members = {}
-    for (series, target), folds in fold_errors(rows).groupby(level=["series", "target"]):
-        complete = folds.dropna(axis=1, how="any")
-        if complete.shape[1]:
-            members[f"{series}|{target}"] = list(complete.mean().sort_values(kind="stable").index[:size])
-    return members
+    return _members(fold_errors(rows), size)
 
 
-def _evidence_ensembles(points: pd.DataFrame, size: int) -> pd.DataFrame:
-    """``points`` with each fold's ensemble combining the members that did best on the folds before it."""
+def _evidence_ensembles(points: pd.DataFrame, size: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``points`` with each fold's ensemble combining the members that did best on the folds before
+    it, and the fold errors of every method (the new ensembles' included)."""
+    candidates = _candidate_errors(fold_errors(points[points["method"] != "ensemble"]))
     folds = []
     for origin, fold in points.groupby("origin", sort=True):
-        folds.append(with_ensemble(fold, ensemble_members_by_evidence(points, size, before=origin)))
-    return pd.concat(folds, ignore_index=True)
+        folds.append(with_ensemble(fold, _members(_candidate_errors(candidates, origin), size)))
+    points = pd.concat(folds, ignore_index=True)
+    ensemble = fold_errors(points[points["method"] == "ensemble"])
+    errors = candidates.join(ensemble, how="outer")
+    return points, errors[sorted(errors.columns)]
 
 
-def _graded_choices(points: pd.DataFrame, rule: SelectionRule, final: dict[str, str]) -> pd.DataFrame:
+def _graded_choices(points: pd.DataFrame, rule: SelectionRule, final: dict[str, str],
+                    errors: pd.DataFrame | None = None) -> pd.DataFrame:
     """The rows of method ``chosen``: at each backtest fold the rule's pick from the folds before it,
     at each tuning fold ``final``, the pick from every fold (those rows calibrate intervals and
-    totals, never grade)."""
-    keys = points["series"] + "|" + points["target"]
+    totals, never grade). ``errors``: ``fold_errors(points)``, if already at hand."""
+    errors = fold_errors(points) if errors is None else errors
+    codes, keys = series_target_codes(points)
+    methods = points["method"].to_numpy()
+    origins = errors.index.get_level_values("origin")
     picked = []
     for (origin, role), fold in points.groupby(["origin", "role"], sort=True):
-        choice = final if role == "tuning" else choose_methods(points[points["origin"] < origin], rule)
-        wanted = keys[fold.index].map(choice).fillna("ensemble")
-        picked.append(fold[fold["method"] == wanted])
+        choice = final if role == "tuning" else _choose(_Folds(errors[origins < origin]), rule)
+        wanted = np.array([choice.get(key, "ensemble") for key in keys], dtype=object)
+        at = fold.index.to_numpy()
+        picked.append(fold[methods[at] == wanted[codes[at]]])
     return pd.concat(picked).assign(method="chosen")
 
 
@@ -257,9 +327,11 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
         points = points[points["step"] <= layout["window"]]
         frames.append(points.assign(role=role))
         drops.append(dropped.assign(role=role))
-    points = _evidence_ensembles(pd.concat(frames, ignore_index=True), rule.ensemble_size)
-    chosen = choose_methods(points, rule)
-    points = pd.concat([points, _graded_choices(points, rule, chosen)], ignore_index=True)
+    points = pd.concat(frames, ignore_index=True)
+    del frames  # the folds' tables stay alive otherwise: a copy of every candidate at every fold
+    points, fold_table = _evidence_ensembles(points, rule.ensemble_size)
+    chosen = _choose(_Folds(fold_table), rule)
+    points = pd.concat([points, _graded_choices(points, rule, chosen, fold_table)], ignore_index=True)
     scales = noise_scales(examples, spec.season)
     edges = step_bins(layout["window"], spec.season)
     calibrated, errors = [], _errors(points)
@@ -269,6 +341,7 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
         parts = [apply_intervals(rows, widths[method], quantiles)
                  for method, rows in fold.groupby("method") if method in widths]
         calibrated.append(cap_upper_quantiles(pd.concat(parts), series, origin, spec, quantiles, guard))
-    table = pd.concat(calibrated, ignore_index=True)
     final = _widths_by_method(errors, quantiles, scales, edges)
+    del points, fold, parts, errors  # only the calibrated folds are needed now
+    table = pd.concat(calibrated, ignore_index=True)
     return table, chosen, final, pd.concat(drops, ignore_index=True)

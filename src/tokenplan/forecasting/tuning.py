@@ -130,7 +130,7 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False, states=finished)))
     trends = TRENDS if spec.trend == "auto" else (spec.trend,)
-    folds = {trend: _folds(with_trend(examples, trend), origins, max_step) for trend in trends}
+    folds = {trend: _folds(with_trend(examples, trend), origins, max_step, feature_columns(spec)) for trend in trends}
 
     def objective(trial: optuna.Trial) -> float:
         params = {**suggest_params(trial), **(fixed_params or {})}
@@ -202,19 +202,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _folds(examples: pd.DataFrame, origins: list,
-           max_step: int | None = None) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+def _folds(examples: pd.DataFrame, origins: list, max_step: int | None = None,
+           columns: list[str] | None = None) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
     """(training rows before the origin, labelled rows of the origin) per validation fold.
 
     ``max_step`` (the layout's window) keeps a fold to its own window: past it, a tuning
-    fold's labels would lie inside the backtest windows.
+    fold's labels would lie inside the backtest windows. ``columns``: the only ones kept
+    (the model's features; the label is always kept), as every trend's folds are held
+    through the study.
     """
     out = []
     for o in origins:
         valid = examples[(examples["origin"] == o) & np.isfinite(examples["z"])]
         if max_step is not None:
             valid = valid[valid["step"] <= max_step]
-        out.append((train_until(examples, o), valid))
+        if columns is not None:
+            valid = valid[list(dict.fromkeys([*columns, "z"]))]
+        out.append((train_until(examples, o, columns), valid))
     return out
 
 
