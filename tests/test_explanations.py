@@ -134,3 +134,13 @@ def test_drivers_of_a_sample_are_the_full_runs_for_it_and_the_rest_keep_forecast
     assert not (other["kind"] == "learned").any()
     kept = whole[whole["kind"] != "learned"].reset_index(drop=True)
     pd.testing.assert_frame_equal(other.reset_index(drop=True), kept, rtol=1e-12)
+
+
+def test_the_report_counts_the_series_targets_a_sampled_shap_explains():
+    from tokenplan.reporting.report import shap_coverage
+
+    rows, values, bias = _two_series()
+    margin = bias + values.sum(axis=1).to_numpy()
+    sampled = forecast_drivers(rows, values[(rows["series"] == "m").to_numpy()], bias, _events(), "D", margin)
+    assert shap_coverage(sampled) == {"explained": 1, "forecast": 2}
+    assert shap_coverage(forecast_drivers(rows, values, bias, _events(), "D")) is None
