@@ -168,8 +168,16 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
     rows from it, and no learned ones.
     """
     explained = np.ones(len(rows), bool) if margin is None else rows.index.isin(values.index)
-    if not explained.all():
-        values = values.reindex(rows.index, fill_value=0.0)
+    positions = rows.index.get_indexer(values.index)
+
+    def every_row(per_explained: np.ndarray) -> np.ndarray:
+        """Per row of ``rows`` (zero where unexplained) from per row of ``values``."""
+        if explained.all():
+            return per_explained
+        out = np.zeros(len(rows))
+        out[positions] = per_explained
+        return out
+
     anchor = rows["anchor"].to_numpy()
     stated_total = rows["stated_effect"].to_numpy() if "stated_effect" in rows else np.zeros(len(rows))
     # The anchor scales the count by exp(stated), not count + 1 (features.py): undo it the same way.
@@ -177,7 +185,7 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
     flat = rows["anchor_level"].to_numpy() if "anchor_level" in rows else anchor
     level = np.log1p(np.expm1(flat) * np.exp(-stated_total))
     contributions = {GROWTH: trend - level}
-    contributions |= {name: values[[f for f in features if f in values]].sum(axis=1).to_numpy()
+    contributions |= {name: every_row(values[[f for f in features if f in values]].sum(axis=1).to_numpy())
                       for name, features in DRIVER_GROUPS.items()}
     contributions["level and growth correction"] = contributions["level and growth correction"] + bias
     offsets, in_force, estimated = _stated_offsets(rows, events, freq)
@@ -186,7 +194,7 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
     with np.errstate(invalid="ignore", divide="ignore"):
         for name, offset in offsets.items():
             contributions[name] = np.where(total_offset != 0, stated_part * offset / total_offset, 0.0)
-    prediction = np.expm1(anchor + bias + values.sum(axis=1).to_numpy())
+    prediction = np.expm1(anchor + bias + every_row(values.sum(axis=1).to_numpy()))
     if not explained.all():
         prediction = np.where(explained, prediction, np.expm1(anchor + np.asarray(margin, float)))
     frame = pd.DataFrame({"series": rows["series"].astype(str).to_numpy(), "target": rows["target"].astype(str).to_numpy(),
