@@ -363,10 +363,22 @@ def window_quantiles(peaks: np.ndarray, ds: pd.DatetimeIndex, window: Window) ->
 
 
 def day_quantiles(peaks: np.ndarray, ds: pd.DatetimeIndex) -> pd.DataFrame:
-    """Per day: ``ds`` (the day), ``p50`` and ``p90`` of its busiest minute."""
-    days = [w for w in windows(ds) if w.kind == "day"]
-    values = np.array([window_quantiles(peaks, ds, w) for w in days]).reshape(-1, 2)
-    return pd.DataFrame({"ds": [w.start for w in days], "p50": values[:, 0], "p90": values[:, 1]})
+    """Per day: ``ds`` (the day), ``p50`` and ``p90`` of its busiest minute.
+
+    The days' windows of :func:`windows` at once: each day's busiest minute per draw, then the
+    quantiles of every day in one call (a window at a time cost most of the plan at 1,000 series).
+    """
+    day_of = ds.normalize()
+    days = pd.DatetimeIndex(day_of.unique())
+    if not len(days):
+        return pd.DataFrame({"ds": [], "p50": [], "p90": []})
+    if len(days) == len(ds):  # a bucket a day (or longer), days in the buckets' order: each day's own bucket
+        busiest = peaks
+    else:
+        code = days.get_indexer(day_of)
+        busiest = np.column_stack([peaks[:, code == j].max(axis=1) for j in range(len(days))])
+    p50, p90 = np.quantile(busiest, 0.5, axis=0), np.quantile(busiest, 0.9, axis=0)
+    return pd.DataFrame({"ds": list(days), "p50": p50, "p90": p90})
 
 
 def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float,
