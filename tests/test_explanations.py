@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokenplan.forecasting.explanations import FORECAST, GROWTH, LEVEL, forecast_drivers
+from tokenplan.forecasting.explanations import FORECAST, GROWTH, LEVEL, forecast_drivers, shap_sample
 
 DAYS = pd.date_range("2026-10-01", "2026-11-30", freq="D")
 LEVEL_AT_ORIGIN = 100.0
@@ -100,3 +100,47 @@ def test_a_measured_year_end_is_a_driver_of_its_own_kind_not_a_stated_one():
     assert drivers.loc[("2026-11", measured), "kind"] == "estimated"
     assert drivers.loc[("2026-11", measured), "effect"] == pytest.approx(0.5, abs=0.01)
     assert drivers.loc[("2026-11", "Old launch (stated x2.00)"), "kind"] == "stated, in force"
+
+
+def _two_series():
+    rows, values, bias = _rows_and_values()
+    other = rows.assign(series="n", anchor=rows["anchor"] + 1.0)
+    both = pd.concat([rows, other], ignore_index=True)
+    values = pd.concat([values, values * 2], ignore_index=True).set_axis(both.index)
+    return both, values, bias
+
+
+def test_shap_explains_every_step_up_to_max_rows_then_a_seeded_sample_of_whole_series():
+    rows, _, _ = _two_series()
+    assert shap_sample(rows, len(rows), seed=0).all()
+    sample = shap_sample(rows, len(rows) - 1, seed=0)
+    assert 0 < sample.sum() <= len(rows) - 1
+    # Whole series-targets: a series drawn has every step.
+    assert rows.loc[sample, "series"].nunique() == 1 and sample.sum() == len(DAYS)
+    assert (shap_sample(rows, len(rows) - 1, seed=0) == sample).all()
+    seeds = {tuple(shap_sample(rows, len(rows) - 1, seed=s)) for s in range(8)}
+    assert len(seeds) == 2  # the seed chooses which
+
+
+def test_drivers_of_a_sample_are_the_full_runs_for_it_and_the_rest_keep_forecast_growth_and_stated():
+    rows, values, bias = _two_series()
+    full = forecast_drivers(rows, values, bias, _events(), "D")
+    explained = rows["series"] == "m"
+    margin = bias + values.sum(axis=1).to_numpy()  # the model's log output of every row
+    sampled = forecast_drivers(rows, values[explained.to_numpy()], bias, _events(), "D", margin)
+    pd.testing.assert_frame_equal(sampled[sampled["series"] == "m"].reset_index(drop=True),
+                                  full[full["series"] == "m"].reset_index(drop=True), check_exact=True)
+    other, whole = sampled[sampled["series"] == "n"], full[full["series"] == "n"]
+    assert not (other["kind"] == "learned").any()
+    kept = whole[whole["kind"] != "learned"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(other.reset_index(drop=True), kept, rtol=1e-12)
+
+
+def test_the_report_counts_the_series_targets_a_sampled_shap_explains():
+    from tokenplan.reporting.report import shap_coverage
+
+    rows, values, bias = _two_series()
+    margin = bias + values.sum(axis=1).to_numpy()
+    sampled = forecast_drivers(rows, values[(rows["series"] == "m").to_numpy()], bias, _events(), "D", margin)
+    assert shap_coverage(sampled) == {"explained": 1, "forecast": 2}
+    assert shap_coverage(forecast_drivers(rows, values, bias, _events(), "D")) is None

@@ -57,6 +57,10 @@ def _daily(series: pd.DataFrame, freq: str) -> pd.DataFrame:
     return daily.reset_index()
 
 
+def _present(values: np.ndarray) -> float:
+    return np.count_nonzero(~np.isnan(values)) / len(values) if len(values) else np.nan
+
+
 def _period(year: int, first: str, last: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     """First and last day of the year-end period that starts in ``year`` (``MM-DD`` bounds)."""
     start = pd.Timestamp(f"{year}-{first}")
@@ -66,43 +70,88 @@ def _period(year: int, first: str, last: str) -> tuple[pd.Timestamp, pd.Timestam
     return start, end
 
 
-def _against_reference(window: pd.Series, before: pd.Series, after: pd.Series) -> tuple[float, float]:
+def _mean(values: np.ndarray) -> float:
+    """pandas' ``Series.mean``, to the last bit: the sum with missing values as zero over the count."""
+    present = ~np.isnan(values)
+    return np.where(present, values, 0.0).sum() / np.float64(present.sum())
+
+
+def _std(values: np.ndarray, ddof: int) -> float:
+    """pandas' ``Series.std`` of values none missing, to the last bit."""
+    count = np.float64(values.size)
+    average = values.sum() / count
+    return float(np.sqrt(((average - values) ** 2).sum() / (count - ddof)))
+
+
+def _group_sums(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sorted keys, each one's sum and count: pandas' groupby sum (Kahan's compensated sum, in row
+    order), to the last bit, without a grouping's overhead on a handful of values."""
+    found = np.unique(keys)
+    sums, counts = np.zeros(len(found)), np.zeros(len(found), dtype=np.int64)
+    compensation = np.zeros(len(found))
+    for key, value in zip(np.searchsorted(found, keys).tolist(), values.tolist(), strict=True):
+        counts[key] += 1
+        y = value - compensation[key]
+        t = sums[key] + y
+        compensation[key] = t - sums[key] - y
+        if compensation[key] != compensation[key]:  # an infinite value
+            compensation[key] = 0.0
+        sums[key] = t
+    return found, sums, counts
+
+
+def _against_reference(window: np.ndarray, before: np.ndarray, after: np.ndarray, days: np.ndarray,
+                       reference_days: int) -> tuple[float, float]:
     """Mean log deviation of the period's days from the reference, and its standard error.
 
-    Each side's trend cancels by weighing both sides alike; the weekday profile of the
-    reference is taken out day by day (a nine-day period holds two or three weekend days,
-    which would otherwise read as part of the effect), when every weekday is in it.
+    ``window``, ``before`` and ``after`` are consecutive days' values (missing as NaN);
+    ``days``, the day numbers (days since 1970-01-01) of ``window``'s, ``before`` ends the
+    day before and ``after`` starts the day after. Each side's trend cancels by weighing
+    both sides alike; the weekday profile of the reference is taken out day by day (a
+    nine-day period holds two or three weekend days, which would otherwise read as part of
+    the effect), when every weekday is in it. The arithmetic is pandas' on the same days
+    (numpy here: thousands of models at scale).
     """
-    centre = (before.mean() + after.mean()) / 2
-    reference = pd.concat([before - before.mean(), after - after.mean()]).dropna()
-    days = window.dropna().index.dayofweek
-    profile = reference.groupby(reference.index.dayofweek).mean()
-    if len(profile) < 7:
-        spread = float(reference.std(ddof=2))
-        return float(window.mean() - centre), spread * np.sqrt(1 / len(days) + 1 / len(reference))
-    expected = centre + profile.reindex(window.index.dayofweek).to_numpy()
-    residual = reference - profile.reindex(reference.index.dayofweek).to_numpy()
+    before_mean, after_mean = _mean(before), _mean(after)
+    centre = (before_mean + after_mean) / 2
+    side_days = np.concatenate([np.arange(days[0] - reference_days, days[0]),
+                                np.arange(days[-1] + 1, days[-1] + 1 + reference_days)])
+    reference = np.concatenate([before - before_mean, after - after_mean])
+    kept = ~np.isnan(reference)
+    reference, reference_days_kept = reference[kept], side_days[kept]
+    weekday_of = lambda d: (d + 3) % 7  # noqa: E731  (1970-01-01 was a Thursday; Monday is 0)
+    observed = weekday_of(days[~np.isnan(window)])
+    weekdays, sums, counts = _group_sums(reference, weekday_of(reference_days_kept))
+    if len(weekdays) < 7:
+        spread = _std(reference, ddof=2)
+        return float(_mean(window) - centre), spread * np.sqrt(1 / len(observed) + 1 / len(reference))
+    profile = sums / counts  # indexed by weekday, all seven present
+    expected = centre + profile[weekday_of(days)]
+    residual = reference - profile[weekday_of(reference_days_kept)]
     spread = float(np.sqrt(np.sum(residual**2) / max(len(residual) - 8, 1)))  # 7 weekday means, 2 sides
     # The period's mean error plus that of the weekday means it is compared with.
-    weights = pd.Series(1 / len(days), index=days).groupby(level=0).sum()
-    sizes = reference.groupby(reference.index.dayofweek).size().reindex(weights.index)
-    error = spread * float(np.sqrt(1 / len(days) + np.sum(weights**2 / sizes)))
-    return float((window - expected).mean()), error * _persistence(residual)
+    shown, weights, _ = _group_sums(np.full(len(observed), 1 / len(observed)), observed)
+    error = spread * float(np.sqrt(1 / len(observed) + np.sum(weights**2 / counts[shown])))
+    return float(_mean(window - expected)), error * _persistence(residual, reference_days_kept)
 
 
-def _persistence(residual: pd.Series) -> float:
+def _persistence(residual: np.ndarray, days: np.ndarray) -> float:
     """How much a mean of consecutive days varies beyond independent noise: ``sqrt((1 + r) / (1 - r))``
-    for the lag-1 autocorrelation ``r`` of the daily residuals (an AR(1) approximation).
+    for the lag-1 autocorrelation ``r`` of the daily residuals (an AR(1) approximation), ``days`` their
+    day numbers, ascending.
 
     Usage wanders for days at a time (a busy week, a quiet one), so nine consecutive days
     are not nine independent draws: on the daily Wikipedia series (r about 0.3) the
     standard error grows by a third.
     """
-    daily = residual.asfreq("D") if residual.index.is_unique else residual
-    pairs = pd.DataFrame({"now": daily, "before": daily.shift(1)}).dropna()
-    if len(pairs) < 5 or pairs["now"].std() == 0 or pairs["before"].std() == 0:
+    daily = np.full(int(days[-1] - days[0]) + 1, np.nan)
+    daily[days - days[0]] = residual
+    now, before = daily[1:], daily[:-1]
+    pair = ~np.isnan(now) & ~np.isnan(before)
+    now, before = now[pair], before[pair]
+    if len(now) < 5 or _std(now, ddof=1) == 0 or _std(before, ddof=1) == 0:
         return 1.0
-    r = float(np.clip(pairs["now"].corr(pairs["before"]), 0.0, 0.8))
+    r = float(np.clip(np.corrcoef(now, before)[0, 1], 0.0, 0.8))
     return float(np.sqrt((1 + r) / (1 - r)))
 
 
@@ -123,20 +172,26 @@ def known_holidays(country: str | None, events: pd.DataFrame, start: pd.Timestam
 
 def _measure(daily: pd.DataFrame, first: str, last: str, reference_days: int) -> pd.DataFrame:
     """Per model: ``scope, log_effect, std_error, years, z`` over the daily totals given."""
-    day = pd.Timedelta(days=1)
     rows = []
-    for (name, target), group in daily.groupby(["series", "target"]):
-        values = np.log1p(group.set_index("day")["y"].astype(float).sort_index())
-        years = range(values.index.min().year - 1, values.index.max().year + 1)
+    frame = daily.assign(number=pd.to_datetime(daily["day"]).to_numpy().astype("datetime64[D]").astype(np.int64))
+    frame = frame.sort_values(["series", "target", "number"], kind="stable")
+    for (name, target), group in frame.groupby(["series", "target"], sort=True):
+        numbers = group["number"].to_numpy()
+        values = np.log1p(group["y"].to_numpy(float))
+        low, high = pd.Timestamp(int(numbers[0]), unit="D"), pd.Timestamp(int(numbers[-1]), unit="D")
+        years = range(low.year - 1, high.year + 1)
+        periods = [tuple(int(d.value // 86_400_000_000_000) for d in _period(year, first, last)) for year in years]
+        base = min(p[0] for p in periods) - reference_days
+        dense = np.full(max(max(p[1] for p in periods) + reference_days, int(numbers[-1])) - base + 1, np.nan)
+        dense[numbers - base] = values
         effects, errors = [], []
-        for year in years:
-            start, end = _period(year, first, last)
-            window = values.reindex(pd.date_range(start, end, freq="D"))
-            before = values.reindex(pd.date_range(start - reference_days * day, start - day, freq="D"))
-            after = values.reindex(pd.date_range(end + day, end + reference_days * day, freq="D"))
-            if min(window.notna().mean(), before.notna().mean(), after.notna().mean()) < 0.5:
+        for start, end in periods:
+            window = dense[start - base:end - base + 1]
+            before = dense[start - reference_days - base:start - base]
+            after = dense[end + 1 - base:end + 1 + reference_days - base]
+            if min(_present(window), _present(before), _present(after)) < 0.5:
                 continue
-            effect, error = _against_reference(window, before, after)
+            effect, error = _against_reference(window, before, after, np.arange(start, end + 1), reference_days)
             effects.append(effect)
             errors.append(error)
         if effects:

@@ -31,7 +31,8 @@ from matplotlib.figure import Figure
 from tokenplan.forecasting.features import bucket_shares
 from tokenplan.forecasting.forecaster import QuantileForecaster
 
-__all__ = ["DRIVER_GROUPS", "FEATURE_LABELS", "FORECAST", "GROWTH", "LEVEL", "forecast_drivers", "headline_target", "global_importance", "shap_bias", "shap_table", "shap_values",
+__all__ = ["DRIVER_GROUPS", "FEATURE_LABELS", "FORECAST", "GROWTH", "LEVEL", "forecast_drivers", "headline_target", "global_importance", "shap_bias", "shap_sample", "shap_table",
+           "shap_values",
            "summary_figure", "summary_figure_from_table"]
 
 # Which model features make up each driver of the per-month breakdown. The bias (the
@@ -86,6 +87,21 @@ def shap_values(forecaster: QuantileForecaster, examples: pd.DataFrame, quantile
     return pd.DataFrame(contributions[:, :-1], columns=forecaster.features, index=examples.index)
 
 
+def shap_sample(rows: pd.DataFrame, max_rows: int, seed: int) -> np.ndarray:
+    """Which forecast steps SHAP explains (a mask of ``rows``): every one when there are at most
+    ``max_rows``; else whole series-targets, drawn at random with ``seed``, as many as fit in
+    ``max_rows`` steps (at least one), so each one drawn has all its steps and its monthly drivers
+    are those of a run that explains every step."""
+    if len(rows) <= max_rows:
+        return np.ones(len(rows), bool)
+    keys = rows["series"].astype(str) + "|" + rows["target"].astype(str)
+    sizes = keys.value_counts().sort_index()
+    drawn = sizes.iloc[np.random.default_rng(seed).permutation(len(sizes))]
+    fits = drawn.cumsum().to_numpy() <= max_rows
+    fits[0] = True
+    return keys.isin(drawn.index[fits]).to_numpy()
+
+
 def shap_bias(forecaster: QuantileForecaster, examples: pd.DataFrame, quantile: float) -> float:
     """The SHAP base value (the model's output with no feature known) of the ``quantile`` output."""
     return float(_contributions(forecaster, examples.head(1), quantile)[0, -1])
@@ -119,7 +135,7 @@ def _stated_offsets(rows: pd.DataFrame, events: pd.DataFrame, freq: str
 
 
 def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, events: pd.DataFrame,
-                     freq: str) -> pd.DataFrame:
+                     freq: str, margin: np.ndarray | None = None) -> pd.DataFrame:
     """Per series, target and month, what moves the forecast: one row per driver.
 
     ``rows`` are the forecast examples (with ``anchor`` of the deployed trend and
@@ -146,7 +162,22 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
     so where it covers the level window too, its stated size cancels out); the year-end
     holidays measured from the history (``tokenplan.forecasting.calendar_effects``) are
     ``estimated`` (or ``estimated, in force``) instead.
+
+    When ``values`` explain only some series-targets (:func:`shap_sample`), ``margin`` is the
+    model's log output of every row: the others get their forecast, level, growth and stated
+    rows from it, and no learned ones.
     """
+    explained = np.ones(len(rows), bool) if margin is None else rows.index.isin(values.index)
+    positions = rows.index.get_indexer(values.index)
+
+    def every_row(per_explained: np.ndarray) -> np.ndarray:
+        """Per row of ``rows`` (zero where unexplained) from per row of ``values``."""
+        if explained.all():
+            return per_explained
+        out = np.zeros(len(rows))
+        out[positions] = per_explained
+        return out
+
     anchor = rows["anchor"].to_numpy()
     stated_total = rows["stated_effect"].to_numpy() if "stated_effect" in rows else np.zeros(len(rows))
     # The anchor scales the count by exp(stated), not count + 1 (features.py): undo it the same way.
@@ -154,7 +185,7 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
     flat = rows["anchor_level"].to_numpy() if "anchor_level" in rows else anchor
     level = np.log1p(np.expm1(flat) * np.exp(-stated_total))
     contributions = {GROWTH: trend - level}
-    contributions |= {name: values[[f for f in features if f in values]].sum(axis=1).to_numpy()
+    contributions |= {name: every_row(values[[f for f in features if f in values]].sum(axis=1).to_numpy())
                       for name, features in DRIVER_GROUPS.items()}
     contributions["level and growth correction"] = contributions["level and growth correction"] + bias
     offsets, in_force, estimated = _stated_offsets(rows, events, freq)
@@ -163,7 +194,9 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
     with np.errstate(invalid="ignore", divide="ignore"):
         for name, offset in offsets.items():
             contributions[name] = np.where(total_offset != 0, stated_part * offset / total_offset, 0.0)
-    prediction = np.expm1(anchor + bias + values.sum(axis=1).to_numpy())
+    prediction = np.expm1(anchor + bias + every_row(values.sum(axis=1).to_numpy()))
+    if not explained.all():
+        prediction = np.where(explained, prediction, np.expm1(anchor + np.asarray(margin, float)))
     frame = pd.DataFrame({"series": rows["series"].astype(str).to_numpy(), "target": rows["target"].astype(str).to_numpy(),
                           "period": pd.DatetimeIndex(rows["ds"]).strftime("%Y-%m"), "prediction": prediction,
                           "level": np.expm1(level)})
@@ -181,7 +214,13 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
         summed = per_row.groupby(keys, sort=True)[["log_effect", "volume"]].sum().reset_index()
         parts.append(summed.assign(effect=np.expm1(summed.pop("log_effect")), driver=name, kind=kind))
     columns = [*keys, "driver", "kind", "effect", "volume"]
-    return pd.concat(parts, ignore_index=True).reindex(columns=columns)
+    out = pd.concat(parts, ignore_index=True).reindex(columns=columns)
+    if explained.all():
+        return out
+    unexplained = pd.MultiIndex.from_frame(frame.loc[~explained, ["series", "target"]].drop_duplicates())
+    learned = (out["kind"] == "learned").to_numpy() & pd.MultiIndex.from_frame(out[["series", "target"]]).isin(
+        unexplained)
+    return out[~learned].reset_index(drop=True)
 
 
 def headline_target(drivers: pd.DataFrame) -> str:

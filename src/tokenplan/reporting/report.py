@@ -260,6 +260,16 @@ def _chosen_methods(selection: dict[str, Any] | None) -> str:
     return ", ".join(f"{method} ({n})" for method, n in counts.items())
 
 
+def shap_coverage(drivers: pd.DataFrame | None) -> dict[str, int] | None:
+    """How many of the series-targets the tuned model forecasts SHAP explained (those with learned drivers), when
+    it explained a sample of them (``explainability.max_rows``); None when it explained every one."""
+    if drivers is None or drivers.empty:
+        return None
+    keys = drivers[["series", "target"]].astype(str).agg("|".join, axis=1)
+    explained, forecast = keys[drivers["kind"] == "learned"].nunique(), keys.nunique()
+    return {"explained": int(explained), "forecast": int(forecast)} if explained < forecast else None
+
+
 def render_report(inputs: ReportInputs) -> str:
     """The Markdown report (``reporting/templates/report.md.j2``); figures are referenced by file name."""
     s = inputs.settings
@@ -283,7 +293,7 @@ def render_report(inputs: ReportInputs) -> str:
         drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,
         not_explained={k: v for k, v in series_not_explained(inputs.selection, inputs.drivers, driver_target).items()
                        if not shown or k in shown["series"]} if driver_target else {},
-        importance=_importance(inputs), costs=cost_table, prices=price_table, events=events,
+        importance=_importance(inputs), shap_coverage=shap_coverage(inputs.drivers), costs=cost_table, prices=price_table, events=events,
         chosen_methods=_chosen_methods(inputs.selection),
         year_end=_year_end(inputs), outages=_outages(inputs),
         history={"first": history["ds"].min(), "last": history["ds"].max(), "series": history["series"].nunique(),
