@@ -28,6 +28,7 @@ import pandas as pd
 import shap
 from matplotlib.figure import Figure
 
+from tokenplan.forecasting.candidates import series_target_codes
 from tokenplan.forecasting.features import bucket_shares
 from tokenplan.forecasting.forecaster import QuantileForecaster
 
@@ -94,12 +95,13 @@ def shap_sample(rows: pd.DataFrame, max_rows: int, seed: int) -> np.ndarray:
     are those of a run that explains every step."""
     if len(rows) <= max_rows:
         return np.ones(len(rows), bool)
-    keys = rows["series"].astype(str) + "|" + rows["target"].astype(str)
-    sizes = keys.value_counts().sort_index()
+    codes, keys = series_target_codes(rows)
+    sizes = pd.Series(np.bincount(codes, minlength=len(keys)), index=keys)
+    sizes = sizes[sizes > 0].sort_index()
     drawn = sizes.iloc[np.random.default_rng(seed).permutation(len(sizes))]
     fits = drawn.cumsum().to_numpy() <= max_rows
     fits[0] = True
-    return keys.isin(drawn.index[fits]).to_numpy()
+    return np.isin(np.asarray(keys, dtype=object)[codes], drawn.index[fits].to_numpy())
 
 
 def shap_bias(forecaster: QuantileForecaster, examples: pd.DataFrame, quantile: float) -> float:
