@@ -152,3 +152,46 @@ def test_quantile_model_offsets_calibrate_each_level():
 
     for i, q in enumerate(QUANTILES):
         assert np.mean(fresh[f"e{i}"] <= offsets[i]) == pytest.approx(q, abs=0.02)
+
+
+def _step_errors_table(seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = 6000
+    return pd.DataFrame({
+        "series": rng.choice([f"team-{i}" for i in range(40)], n),
+        "target": rng.choice(["requests", "input_tokens", "output_tokens"], n),
+        "step": rng.integers(1, 29, n),
+        "e": rng.standard_t(3, n) * 0.2,
+    })
+
+
+def test_widths_of_a_part_are_those_of_that_part_alone():
+    """The backtest fits every fold's widths on parts of one keyed table (``StepErrors``): each
+    must be exactly ``fit_step_widths`` of those rows, keys, order and values."""
+    from tokenplan.forecasting.conformal import StepErrors, fit_step_widths
+    from tokenplan.forecasting.row_keys import RowKeys
+
+    errors = _step_errors_table()
+    scales = {f"team-{i}|requests": 0.1 + i / 40 for i in range(30)}  # some keys without a scale
+    edges = [7, 14, 21, 28]
+    keyed = StepErrors(errors["e"].to_numpy(), errors["step"].to_numpy(), RowKeys.of(errors), scales, edges)
+    rng = np.random.default_rng(0)
+    for part in (np.arange(len(errors)), np.flatnonzero(rng.random(len(errors)) < 0.3),
+                 np.flatnonzero(errors["target"].ne("requests").to_numpy() & (rng.random(len(errors)) < 0.5))):
+        alone = fit_step_widths(errors.iloc[part].reset_index(drop=True), [0.1, 0.5, 0.9], scales, edges)
+        assert keyed.widths([0.1, 0.5, 0.9], rows=part) == alone
+        assert list(keyed.widths([0.1, 0.5, 0.9], rows=part)) == list(alone)
+
+
+def test_step_offsets_read_the_same_with_keys_given():
+    from tokenplan.forecasting.conformal import fit_step_widths, step_offsets
+    from tokenplan.forecasting.row_keys import RowKeys
+
+    errors = _step_errors_table()
+    widths = fit_step_widths(errors[errors["series"] != "team-3"], [0.1, 0.5, 0.9], {"team-1|requests": 0.3},
+                             [7, 14, 21, 28])
+    rows = _step_errors_table(seed=9).assign(step=lambda f: f["step"] * 2)  # steps past the backtested window too
+    plain = step_offsets(widths, rows["series"], rows["target"], rows["step"])
+    keyed = step_offsets(widths, None, None, rows["step"], keys=RowKeys.of(rows))
+    np.testing.assert_array_equal(plain, keyed)
+    assert np.isfinite(plain).all() and (plain[:, 0] < 0).all() and (plain[:, 2] > 0).all()

@@ -52,6 +52,7 @@ from tokenplan.forecasting.features import FeatureSpec, feature_columns
 from tokenplan.forecasting.forecaster import QuantileForecaster
 from tokenplan.forecasting.lag_model import LagModelSettings, lag_model_points
 from tokenplan.forecasting.plausibility import GuardSettings, guard_candidates
+from tokenplan.forecasting.row_keys import series_target_codes
 
 __all__ = ["METHODS", "candidate_points", "series_target_codes", "with_ensemble"]
 
@@ -92,16 +93,6 @@ def _as_text(column: pd.Series) -> pd.Series:
     if isinstance(column.dtype, pd.CategoricalDtype):
         return column.cat.rename_categories(column.cat.categories.astype(str)).astype(object)
     return column.astype(str)
-
-
-def series_target_codes(rows: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """Per row the number of its ``series|target`` key, and the keys: one string per pair, not per row
-    (a fold table at 1,000 series has millions of rows)."""
-    series, series_names = pd.factorize(rows["series"])
-    target, target_names = pd.factorize(rows["target"])
-    targets = list(target_names.astype(str))
-    keys = [f"{s}|{t}" for s in series_names.astype(str) for t in targets]
-    return series * len(target_names) + target, keys
 
 
 def _without_stated_effects(series: pd.DataFrame, examples: pd.DataFrame) -> pd.DataFrame:

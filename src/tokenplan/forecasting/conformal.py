@@ -28,7 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import median_abs_deviation
 
-__all__ = ["fit_offsets", "noise_scales", "offsets_for"]
+from tokenplan.forecasting.row_keys import RowKeys
+
+__all__ = ["StepErrors", "fit_offsets", "fit_step_widths", "noise_scales", "offsets_for", "step_offsets"]
 
 _SCALES = "__scales__"
 _WIDEST = "__widest__"
@@ -42,14 +44,6 @@ def _per_row(values: pd.Series | np.ndarray, lookup) -> np.ndarray:
     """``lookup(value)`` for each row, called once per distinct value (a million rows hold a few thousand)."""
     codes, uniques = pd.factorize(np.asarray(values), use_na_sentinel=False)
     return np.asarray([lookup(u) for u in uniques])[codes]
-
-
-def _rows_by(values: np.ndarray) -> dict:
-    """Distinct value -> the positions of its rows, in row order."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-    return {value: order[bounds[i]:bounds[i + 1]] for i, value in enumerate(uniques)}
 
 
 def noise_scales(examples: pd.DataFrame, season: int) -> dict[str, float]:
@@ -130,52 +124,78 @@ def fit_step_widths(errors: pd.DataFrame, quantiles: list[float], scales: dict[s
     intervals: on a four-month Console-shaped export the steady model's daily P10-P90
     spanned 100x by the fifth month. Shrinkage keeps the few-folds caution of pooling
     (one fold's bias is not memorised) while a series' own errors move its width.
+
+    Many fits on parts of one error table (each fold's widths from the other folds, per
+    method): ``StepErrors``, which keys the rows once.
     """
-    size = np.abs(errors["e"].to_numpy()) / _row_scales(scales, errors["series"], errors["target"])
-    group = np.searchsorted(np.asarray(edges), errors["step"].to_numpy(), side="left")
-    group = np.minimum(group, len(edges) - 1)
-    targets = errors["target"].astype(str).to_numpy(dtype=object)
-    signs = np.sign(np.asarray(quantiles) - 0.5)
-    levels = np.abs(2 * np.asarray(quantiles) - 1)
+    keys = RowKeys.of(errors)
+    return StepErrors(errors["e"].to_numpy(), errors["step"].to_numpy(), keys, scales, edges).widths(
+        quantiles, min_rows)
 
-    def table(rows: np.ndarray, fallback: np.ndarray | None) -> np.ndarray:
-        out = np.zeros((len(edges), len(quantiles)))
-        for g in range(len(edges)):
-            chosen = size[rows[group[rows] == g]]
-            if len(chosen) < min_rows and fallback is not None:
-                out[g] = fallback[g]
-            elif len(chosen):
-                out[g] = signs * np.quantile(chosen, levels)
-            elif g:
-                out[g] = out[g - 1]
-        # Never narrower further out: cumulative maximum of each level's magnitude.
-        return np.sign(out) * np.maximum.accumulate(np.abs(out), axis=0)
 
-    by_target = _rows_by(targets)
-    pooled = table(np.arange(len(errors)), None)
-    result: dict = {"edges": list(edges), "__all__": pooled.tolist(),
-                    _WIDEST: {"__all__": _widest(size), **{t: _widest(size[by_target[t]]) for t in sorted(by_target)}}}
-    per_target = {target: table(by_target[target], pooled) for target in sorted(by_target)}
-    # Every key's own offsets at once (thousands of series: a loop per key cost minutes).
-    keys = errors["series"].astype(str).to_numpy(dtype=object) + "|" + targets
-    key_code, unique_keys = pd.factorize(keys, use_na_sentinel=False)
-    own, counts = _segment_quantiles(size, key_code * len(edges) + group, len(unique_keys) * len(edges), levels)
-    own, counts = own.reshape(len(unique_keys), len(edges), len(levels)), counts.reshape(len(unique_keys), len(edges), 1)
-    first = np.zeros(len(unique_keys), dtype=int)
-    first[key_code[::-1]] = np.arange(len(keys))[::-1]
-    toward = np.stack([per_target[t] for t in targets[first]]) if len(unique_keys) else own
-    weight = counts / (counts + min_rows)
-    mine = np.where(counts > 0, signs * np.nan_to_num(own), 0.0)
-    shrunk = weight * mine + (1 - weight) * toward
-    shrunk = np.sign(shrunk) * np.maximum.accumulate(np.abs(shrunk), axis=1)
-    position = {key: i for i, key in enumerate(unique_keys)}
-    for target in sorted(by_target):
-        result[target] = per_target[target].tolist()
-        for key in sorted(k for k, t in zip(unique_keys, targets[first], strict=True) if t == target):
-            result[key] = shrunk[position[key]].tolist()
-    if scales:
-        result[_SCALES] = dict(scales)
-    return result
+class StepErrors:
+    """Backtest errors in ``log1p`` (``e``) with their steps and keys, for ``fit_step_widths`` on any part.
+
+    The rows are keyed and normalised once; ``widths(rows=...)`` fits the offsets of the
+    rows at those positions, the same dictionary ``fit_step_widths`` gives on those rows.
+    """
+
+    def __init__(self, e: np.ndarray, step: np.ndarray, keys: RowKeys, scales: dict[str, float] | None,
+                 edges: list[int]):
+        self.size = np.abs(np.asarray(e, dtype=float)) / keys.scales(scales)
+        group = np.searchsorted(np.asarray(edges), np.asarray(step), side="left")
+        self.group = np.minimum(group, len(edges) - 1)
+        self.keys, self.edges, self.scales = keys, list(edges), scales
+
+    def widths(self, quantiles: list[float], min_rows: int = 30, rows: np.ndarray | None = None) -> dict:
+        """``fit_step_widths``' offsets from the rows at ``rows`` (ascending positions; default all)."""
+        rows = np.arange(len(self.size)) if rows is None else rows
+        size, group = self.size[rows], self.group[rows]
+        target, key = self.keys.target[rows], self.keys.key[rows]
+        edges = self.edges
+        signs = np.sign(np.asarray(quantiles) - 0.5)
+        levels = np.abs(2 * np.asarray(quantiles) - 1)
+
+        def table(chosen_rows: np.ndarray, fallback: np.ndarray | None) -> np.ndarray:
+            out = np.zeros((len(edges), len(quantiles)))
+            for g in range(len(edges)):
+                chosen = size[chosen_rows[group[chosen_rows] == g]]
+                if len(chosen) < min_rows and fallback is not None:
+                    out[g] = fallback[g]
+                elif len(chosen):
+                    out[g] = signs * np.quantile(chosen, levels)
+                elif g:
+                    out[g] = out[g - 1]
+            # Never narrower further out: cumulative maximum of each level's magnitude.
+            return np.sign(out) * np.maximum.accumulate(np.abs(out), axis=0)
+
+        names = self.keys.targets
+        present = np.unique(target)  # target numbers follow their names' order
+        by_target = {t: np.flatnonzero(target == t) for t in present}
+        pooled = table(np.arange(len(rows)), None)
+        result: dict = {"edges": list(edges), "__all__": pooled.tolist(),
+                        _WIDEST: {"__all__": _widest(size), **{names[t]: _widest(size[by_target[t]]) for t in present}}}
+        per_target = {t: table(by_target[t], pooled) for t in present}
+        # Every key's own offsets at once (thousands of series: a loop per key cost minutes).
+        n_keys = len(self.keys.keys)
+        own, counts = _segment_quantiles(size, key * len(edges) + group, n_keys * len(edges), levels)
+        own, counts = own.reshape(n_keys, len(edges), len(levels)), counts.reshape(n_keys, len(edges), 1)
+        mine_keys = np.unique(key)
+        key_target = self.keys.key_target[mine_keys]
+        toward = np.stack([per_target[t] for t in key_target]) if len(mine_keys) else own[:0]
+        counts = counts[mine_keys]
+        weight = counts / (counts + min_rows)
+        mine = np.where(counts > 0, signs * np.nan_to_num(own[mine_keys]), 0.0)
+        shrunk = weight * mine + (1 - weight) * toward
+        shrunk = np.sign(shrunk) * np.maximum.accumulate(np.abs(shrunk), axis=1)
+        for t in present:
+            result[names[t]] = per_target[t].tolist()
+            of_target = np.flatnonzero(key_target == t)
+            for i in of_target[np.argsort(self.keys.key_rank[mine_keys[of_target]], kind="stable")]:
+                result[self.keys.keys[mine_keys[i]]] = shrunk[i].tolist()
+        if self.scales:
+            result[_SCALES] = dict(self.scales)
+        return result
 
 
 def _segment_quantiles(values: np.ndarray, segment: np.ndarray, n_segments: int,
@@ -202,7 +222,8 @@ def _widest(size: np.ndarray, level: float = 0.95) -> float:
     return float(np.quantile(size, level)) if len(size) else 0.0
 
 
-def step_offsets(widths: dict, series: pd.Series, target: pd.Series, step: pd.Series) -> np.ndarray:
+def step_offsets(widths: dict, series: pd.Series, target: pd.Series, step: pd.Series,
+                 keys: RowKeys | None = None) -> np.ndarray:
     """Shift per row and quantile for ``step``: its group's offsets, scaled by the series' noise.
 
     Steps beyond the last backtested group are extrapolated: the last group's width
@@ -210,23 +231,24 @@ def step_offsets(widths: dict, series: pd.Series, target: pd.Series, step: pd.Se
     walk (``window`` = the last edge), but never past the normalised error that 95% of the
     target's backtest errors stayed within (``_widest``): a P90/P50 ratio the folds never
     came near is not evidence, it is extrapolation (a quarter ahead of 61 bursty days put
-    a daily P90 at 6,700 times the history's busiest day).
+    a daily P90 at 6,700 times the history's busiest day). ``keys``: the rows' keys, if
+    already at hand (``series`` and ``target`` are then not read).
     """
+    keys = keys if keys is not None else RowKeys.of(pd.DataFrame({"series": series, "target": target}))
     edges = np.asarray(widths["edges"])
     steps = np.asarray(step, dtype=float)
     group = np.minimum(np.searchsorted(edges, steps, side="left"), len(edges) - 1)
     pooled = np.asarray(widths["__all__"])
-    targets = target.astype(str).to_numpy(dtype=object)
-    keys = series.astype(str).to_numpy(dtype=object) + "|" + targets
-    # One (groups, quantiles) table per distinct key, each row's group taken from its key's table.
-    key_codes, unique_keys = pd.factorize(keys, use_na_sentinel=False)
-    first = np.zeros(len(unique_keys), dtype=int)
-    first[key_codes[::-1]] = np.arange(len(keys))[::-1]
-    tables = [np.asarray(widths.get(k, widths.get(t, pooled)), dtype=float)
-              for k, t in zip(unique_keys, targets[first], strict=True)]
-    per_target = np.stack(tables)[key_codes, group] if tables else np.zeros((0, pooled.shape[-1]))
+    # One (groups, quantiles) table per key present, each row's group taken from its key's table.
+    present = np.unique(keys.key)
+    position = np.zeros(len(keys.keys), dtype=int)
+    position[present] = np.arange(len(present))
+    tables = [np.asarray(widths.get(keys.keys[k], widths.get(keys.targets[keys.key_target[k]], pooled)), dtype=float)
+              for k in present]
+    per_target = np.stack(tables)[position[keys.key], group] if tables else np.zeros((0, pooled.shape[-1]))
     growth = np.sqrt(np.maximum(steps / edges[-1], 1.0))
     widest = widths.get(_WIDEST, {})
-    ceiling = _per_row(targets, lambda t: widest.get(t, widest.get("__all__", np.inf))).astype(float)
+    ceilings = np.array([widest.get(t, widest.get("__all__", np.inf)) for t in keys.targets], dtype=float)
+    ceiling = ceilings[keys.target] if len(ceilings) else np.zeros(len(steps))
     magnitude = np.minimum(np.abs(per_target) * growth[:, None], np.maximum(ceiling[:, None], np.abs(per_target)))
-    return np.sign(per_target) * magnitude * _row_scales(widths.get(_SCALES), series, target)[:, None]
+    return np.sign(per_target) * magnitude * keys.scales(widths.get(_SCALES))[:, None]

@@ -43,7 +43,7 @@ import pandas as pd
 
 from tokenplan.forecasting.settings import FromParams
 
-__all__ = ["GuardSettings", "cap_upper_quantiles", "envelope", "guard_candidates"]
+__all__ = ["GuardSettings", "cap_upper_quantiles", "capped_upper_values", "envelope", "envelope_bounds", "guard_candidates"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,12 @@ def envelope(series: pd.DataFrame, origin: pd.Timestamp, rows: pd.DataFrame, sea
     Bounds from the history of ``series`` (long ``series, target, ds, y``) up to ``origin``
     (see the module docstring). A series with no observed history gets no bound (NaN).
     """
+    return rows.assign(**envelope_bounds(series, origin, rows, season, freq, settings))
+
+
+def envelope_bounds(series: pd.DataFrame, origin: pd.Timestamp, rows: pd.DataFrame, season: int, freq: str,
+                    settings: GuardSettings) -> dict[str, np.ndarray]:
+    """``envelope``'s ``upper``, ``upper_p90`` and ``lower`` per row, as arrays (``rows`` is not copied)."""
     keys, values = _history_grid(series, origin, freq)
     period = max(int(season), 1)
     window = max(settings.recent_seasons * period, settings.min_window)
@@ -134,10 +140,9 @@ def envelope(series: pd.DataFrame, origin: pd.Timestamp, rows: pd.DataFrame, sea
     high_mean = _nan(np.nanmax, recent_means, axis=1)
     low_mean = _nan(np.nanmin, recent_means, axis=1)
 
-    out = rows.copy()
     index = pd.MultiIndex.from_frame(keys)
-    position = index.get_indexer(pd.MultiIndex.from_arrays([out["series"].astype(str), out["target"].astype(str)]))
-    steps = out["step"].to_numpy(dtype=int)
+    position = index.get_indexer(pd.MultiIndex.from_arrays([rows["series"].astype(str), rows["target"].astype(str)]))
+    steps = rows["step"].to_numpy(dtype=int)
     phase = (steps - 1) % period
     spans = np.maximum(1, np.ceil(steps / growth_block)).astype(int)
     unique_spans, span_index = np.unique(spans, return_inverse=True)
@@ -147,14 +152,13 @@ def envelope(series: pd.DataFrame, origin: pd.Timestamp, rows: pd.DataFrame, sea
     safe = np.where(known, position, 0)
     high = np.fmax(phase_high[safe, phase], high_mean[safe])
     low = np.fmin(phase_low[safe, phase], low_mean[safe])
-    stated = out["stated_effect"].to_numpy(dtype=float) if "stated_effect" in out else np.zeros(len(out))
+    stated = rows["stated_effect"].to_numpy(dtype=float) if "stated_effect" in rows else np.zeros(len(rows))
     stated = np.nan_to_num(stated)
     grow_up = rise[safe, span_index] * np.exp(np.maximum(stated, 0.0))
     grow_down = fall[safe, span_index] * np.exp(np.maximum(-stated, 0.0))
-    out["upper"] = np.where(known, settings.p50_multiple * high * grow_up, np.nan)
-    out["upper_p90"] = np.where(known, settings.p90_multiple * high * grow_up, np.nan)
-    out["lower"] = np.where(known, low / (settings.lower_divisor * grow_down), np.nan)
-    return out
+    return {"upper": np.where(known, settings.p50_multiple * high * grow_up, np.nan),
+            "upper_p90": np.where(known, settings.p90_multiple * high * grow_up, np.nan),
+            "lower": np.where(known, low / (settings.lower_divisor * grow_down), np.nan)}
 
 
 def guard_candidates(points: pd.DataFrame, series: pd.DataFrame, origin: pd.Timestamp, season: int, freq: str,
@@ -201,11 +205,20 @@ def cap_upper_quantiles(rows: pd.DataFrame, series: pd.DataFrame, origin: pd.Tim
     from tokenplan.forecasting.forecaster import quantile_columns
 
     names = quantile_columns(quantiles)
-    middle = names[int(np.argmin(np.abs(np.asarray(quantiles) - 0.5)))]
-    bounded = envelope(series, origin, rows, spec.season, spec.freq, settings)
-    cap = np.fmax(bounded["upper_p90"].to_numpy(), rows[middle].to_numpy())
     out = rows.copy()
-    for name, q in zip(names, quantiles, strict=True):
+    out[names] = capped_upper_values(rows[names].to_numpy(), rows, series, origin, spec, quantiles, settings)
+    return out
+
+
+def capped_upper_values(values: np.ndarray, rows: pd.DataFrame, series: pd.DataFrame, origin: pd.Timestamp, spec,
+                        quantiles: list[float], settings: GuardSettings) -> np.ndarray:
+    """``values`` (rows x quantiles, of ``rows``: ``series, target, step`` [, ``stated_effect``]) with every
+    quantile above the median capped at the P90 envelope, never below the median (``cap_upper_quantiles``)."""
+    middle = int(np.argmin(np.abs(np.asarray(quantiles) - 0.5)))
+    bounds = envelope_bounds(series, origin, rows, spec.season, spec.freq, settings)
+    cap = np.fmax(bounds["upper_p90"], values[:, middle])
+    out = values.copy()
+    for i, q in enumerate(quantiles):
         if q > 0.5:
-            out[name] = np.fmin(out[name].to_numpy(), cap)
+            out[:, i] = np.fmin(out[:, i], cap)
     return out
