@@ -37,3 +37,19 @@ def test_few_series_stay_in_the_calling_process(monkeypatch):
     monkeypatch.setattr(statistical_fits, "_executor", lambda: (_ for _ in ()).throw(AssertionError("pooled")))
     hat, fitted = forecast_many([AutoETS(season_length=7, model="AAN")], "D", _daily(3), 7)
     assert fitted is None and hat["unique_id"].nunique() == 3 and len(hat) == 21
+
+
+def test_fits_started_together_each_give_their_own_forecast(monkeypatch):
+    """The backtest starts every fold's fits at once and collects them fold by fold: each
+    collected result is that call's own, whatever order they are collected in."""
+    from tokenplan.forecasting.statistical_fits import forecast_many_later
+
+    monkeypatch.setattr(statistical_fits, "_workers", lambda: 2)
+    df = _daily(POOL_FROM_SERIES + 5)
+    models = [AutoETS(season_length=7, model="AAN")]
+    cut = df[df["ds"] <= "2026-02-15"]
+    first, second = forecast_many_later(models, "D", df, 7), forecast_many_later(models, "D", cut, 7)
+    later_cut, later_all = second()[0], first()[0]
+    pd.testing.assert_frame_equal(later_all, forecast_many(models, "D", df, 7)[0])
+    pd.testing.assert_frame_equal(later_cut, forecast_many(models, "D", cut, 7)[0])
+    assert later_cut["ds"].min() == pd.Timestamp("2026-02-16") and later_all["ds"].min() == pd.Timestamp("2026-03-02")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 
-from tokenplan.forecasting.engine import statistical_forecast
+from tokenplan.forecasting.engine import statistical_forecast_later
 from tokenplan.forecasting.layout import supported_seasons
 from tokenplan.forecasting.target_series import SEASON_LENGTHS
 
-__all__ = ["fill_season", "log_filled", "mstl", "seasonal_fill", "seasonal_naive"]
+__all__ = ["fill_season", "log_filled", "mstl", "mstl_later", "seasonal_fill", "seasonal_naive"]
 
 _MIN_OBSERVED = 8  # statsforecast's AutoETS refuses fewer ("tiny datasets": 7 points with a damped trend)
 
@@ -68,6 +70,13 @@ def fill_season(seasons, freq: str) -> int:
 
 def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
          quantiles: list[float], seasons: list[int] | None = None, undamped_steps: int | None = None) -> pd.DataFrame:
+    """MSTL (statsforecast) fitted on log1p(y) up to ``origin``: ``series, target, ds, p..`` for each step
+    (``mstl_later``, waited for)."""
+    return mstl_later(series, origin, horizon, freq, quantiles, seasons, undamped_steps)()
+
+
+def mstl_later(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str, quantiles: list[float],
+               seasons: list[int] | None = None, undamped_steps: int | None = None) -> Callable[[], pd.DataFrame]:
     """MSTL (statsforecast) fitted on log1p(y) up to ``origin``: ``series, target, ds, p..`` for each step.
 
     Seasonal periods: those of ``seasons`` (by default weekly for daily data, daily and
@@ -81,6 +90,9 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
     longest season up to a week. Intervals are statsforecast's
     central ``level`` intervals for the outermost quantiles, so they are only symmetric
     pairs (e.g. P10/P90), and the middle quantile is the point forecast.
+
+    The fits start on the run's workers now (``tokenplan.forecasting.engine``); the returned
+    function gives the frame, waiting for them: the caller can work meanwhile.
     """
     from tokenplan.forecasting.forecaster import quantile_columns
 
@@ -96,7 +108,8 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
                       & (by_id.transform("count") >= _MIN_OBSERVED)].copy()
     names = quantile_columns(quantiles)
     if history.empty:
-        return pd.DataFrame(columns=["ds", *names, "series", "target"])
+        empty = pd.DataFrame(columns=["ds", *names, "series", "target"])
+        return lambda: empty
     # Each series gets the seasons its own history supports (a model adopted ten days
     # ago has no weekly season even when its neighbours have years), and a damped trend
     # when it is short: one statsforecast call per such group.
@@ -105,27 +118,31 @@ def mstl(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
     history["seasons"] = span.map(own)
     history["damped"] = (span < undamped_steps) if undamped_steps else False
     level = round(100 * (quantiles[-1] - quantiles[0]))
-    forecasts = []
+    pending = []
     for (group_seasons, damped), part in history.groupby(["seasons", "damped"], sort=False):
         fill = fill_season(group_seasons, freq)
         part = part.assign(y=log_filled(part, fill))
-        forecasts.append(_fit_mstl(part, list(group_seasons), freq, horizon, level, damped=bool(damped)))
-    forecast = pd.concat(forecasts, ignore_index=True)
-    out = forecast[["unique_id", "ds"]].copy()
-    columns = {names[0]: f"mstl-lo-{level}", names[-1]: f"mstl-hi-{level}"} if level > 0 else {}
-    for name in names:
-        out[name] = np.clip(np.expm1(forecast[columns.get(name, "mstl")].to_numpy()), 0, None)
-    out[["series", "target"]] = out["unique_id"].str.split("|", n=1, expand=True)
-    return out.drop(columns="unique_id")
+        pending.append(_fit_mstl(part, list(group_seasons), freq, horizon, level, damped=bool(damped)))
+
+    def result() -> pd.DataFrame:
+        forecast = pd.concat([fits() for fits in pending], ignore_index=True)
+        out = forecast[["unique_id", "ds"]].copy()
+        columns = {names[0]: f"mstl-lo-{level}", names[-1]: f"mstl-hi-{level}"} if level > 0 else {}
+        for name in names:
+            out[name] = np.clip(np.expm1(forecast[columns.get(name, "mstl")].to_numpy()), 0, None)
+        out[["series", "target"]] = out["unique_id"].str.split("|", n=1, expand=True)
+        return out.drop(columns="unique_id")
+
+    return result
 
 
 def _fit_mstl(history: pd.DataFrame, seasons: list[int], freq: str, horizon: int, level: int,
-              damped: bool) -> pd.DataFrame:
-    """One statsforecast forecast for every series of ``history`` (every core, or Spark: ``engine``)."""
+              damped: bool) -> Callable[[], pd.DataFrame]:
+    """One statsforecast forecast for every series of ``history``, started (every core, or Spark: ``engine``)."""
     from statsforecast import StatsForecast
     from statsforecast.models import MSTL, AutoETS
 
     trend = AutoETS(model="ZZN", damped=True if damped else None, alias="mstl")
     model = MSTL(season_length=seasons, trend_forecaster=trend, alias="mstl") if seasons else trend
-    return statistical_forecast(StatsForecast(models=[model], freq=freq),
-                                history[["unique_id", "ds", "y"]], h=horizon, level=[level] if level > 0 else None)
+    return statistical_forecast_later(StatsForecast(models=[model], freq=freq), history[["unique_id", "ds", "y"]],
+                                      h=horizon, level=[level] if level > 0 else None)

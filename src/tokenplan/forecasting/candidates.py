@@ -42,7 +42,7 @@ chosen for a series would quietly drop a planned launch.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -54,7 +54,8 @@ from tokenplan.forecasting.lag_model import LagModelSettings, lag_model_points
 from tokenplan.forecasting.plausibility import GuardSettings, guard_candidates
 from tokenplan.forecasting.row_keys import series_target_codes
 
-__all__ = ["METHODS", "candidate_points", "series_target_codes", "with_ensemble"]
+__all__ = ["METHODS", "candidate_points", "series_target_codes", "start_mstl", "with_ensemble",
+           "without_stated_effects"]
 
 METHODS = ("ensemble", "xgboost", "lag_xgboost", "mstl", "seasonal_mean", "seasonal_naive", "daily_naive")
 _KEYS = ["series", "target", "origin", "ds", "step", "y"]
@@ -95,7 +96,7 @@ def _as_text(column: pd.Series) -> pd.Series:
     return column.astype(str)
 
 
-def _without_stated_effects(series: pd.DataFrame, examples: pd.DataFrame) -> pd.DataFrame:
+def without_stated_effects(series: pd.DataFrame, examples: pd.DataFrame) -> pd.DataFrame:
     """``series`` with the stated effects of past events divided out (read off the examples,
     where every labelled time carries its ``stated_effect``); times no example covers keep y."""
     if "stated_effect" not in examples or not (examples["stated_effect"] != 0).any():
@@ -106,26 +107,38 @@ def _without_stated_effects(series: pd.DataFrame, examples: pd.DataFrame) -> pd.
     return merged.assign(y=merged["y"] * np.exp(-merged["offset"].fillna(0.0))).drop(columns="offset")
 
 
-def _mstl_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str,
-                 seasons: list[int], undamped_steps: int | None) -> pd.DataFrame:
-    from tokenplan.forecasting.baselines import mstl
+def start_mstl(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Timestamp, spec: FeatureSpec,
+               seasons: list[int], guard: GuardSettings | None = None,
+               history: pd.DataFrame | None = None) -> Callable[[], pd.DataFrame]:
+    """MSTL's points at ``origin`` (``series, target, ds, point``), its fits started on the run's workers now:
+    the returned function waits for them. ``history``: ``series`` without the stated effects, if at hand."""
+    from tokenplan.forecasting.baselines import mstl_later
 
-    predicted = mstl(series, origin, horizon, freq, [0.5], seasons=seasons, undamped_steps=undamped_steps)
-    return predicted.rename(columns={"p50": "point"})[["series", "target", "ds", "point"]]
+    guard = guard or GuardSettings()
+    undamped = guard.undamped_trend_seasons * spec.season if guard.undamped_trend_seasons else None
+    history = without_stated_effects(series, examples) if history is None else history
+    pending = mstl_later(history, origin, spec.horizon, spec.freq, [0.5], seasons=seasons, undamped_steps=undamped)
+    return lambda: pending().rename(columns={"p50": "point"})[["series", "target", "ds", "point"]]
 
 
 def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Timestamp, spec: FeatureSpec,
                      seasons: list[int], model: QuantileForecaster | None, labelled_only: bool = True,
                      guard: GuardSettings | None = None, lags: LagModelSettings | None = None,
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     mstl: Callable[[], pd.DataFrame] | None = None,
+                     history: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every candidate's points at ``origin``, and the candidates the guard dropped.
 
     Points: long table ``series, target, origin, ds, step, y, stated_effect, method, point``. ``model``
     is the XGBoost model fitted on data before ``origin`` (None: not a candidate).
     ``labelled_only`` keeps only rows with a known ``y`` (backtest folds); the guard
     always judges the whole horizon. ``lags``: the lag model's settings (default: on). Drops: ``tokenplan.forecasting.plausibility.guard_candidates``.
+    ``mstl``: MSTL's points at this origin already started (``start_mstl``); else they are
+    started here, and fitted on the workers while this process forecasts the others.
+    ``history``: ``without_stated_effects(series, examples)``, if at hand.
     """
     guard = guard or GuardSettings()
+    history = without_stated_effects(series, examples) if history is None else history
+    mstl = mstl or start_mstl(examples, series, origin, spec, seasons, guard, history)
     rows = examples[examples["origin"] == origin]
     base = rows[_KEYS].assign(series=_as_text(rows["series"]), target=_as_text(rows["target"])).reset_index(drop=True)
     points = {
@@ -136,12 +149,9 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
         points["daily_naive"] = rows["daily_naive_adjusted"].to_numpy()
     if model is not None:
         points["xgboost"] = np.expm1(rows["anchor"].to_numpy() + model.predict_z(rows)[:, 0])
-    undamped = guard.undamped_trend_seasons * spec.season if guard.undamped_trend_seasons else None
-    history = _without_stated_effects(series, examples)
     keys = ["series", "target", "ds"]
-    points["mstl"] = base.merge(_mstl_points(history, origin, spec.horizon, spec.freq, seasons, undamped),
-                                on=keys, how="left")["point"].to_numpy()
     lag_points = lag_model_points(history, origin, spec.horizon, spec.freq, seasons, lags)
+    points["mstl"] = base.merge(mstl(), on=keys, how="left")["point"].to_numpy()
     if len(lag_points):
         points["lag_xgboost"] = base.merge(lag_points, on=keys, how="left")["point"].to_numpy()
     stated = np.exp(rows["stated_effect"].to_numpy()) if "stated_effect" in rows else 1.0

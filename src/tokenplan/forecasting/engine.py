@@ -14,13 +14,13 @@ output schema there), so points agree with the local path to about 1e-7 relative
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
-from tokenplan.forecasting.statistical_fits import forecast_many
+from tokenplan.forecasting.statistical_fits import forecast_many_later
 
-__all__ = ["record", "statistical_forecast", "use_local", "use_spark"]
+__all__ = ["record", "statistical_forecast", "statistical_forecast_later", "use_local", "use_spark"]
 
 _spark: Any = None
 _record = {"spark_calls": 0, "spark_series": 0, "local_calls": 0, "local_series": 0}
@@ -50,12 +50,20 @@ def statistical_forecast(model: Any, df: pd.DataFrame, h: int, level: list[int] 
     read: ``statistical_fits.forecast_many`` fits them on the run's workers); ``df`` has
     ``unique_id, ds, y``.
     """
+    return statistical_forecast_later(model, df, h, level)()
+
+
+def statistical_forecast_later(model: Any, df: pd.DataFrame, h: int,
+                               level: list[int] | None = None) -> Callable[[], pd.DataFrame]:
+    """``statistical_forecast`` started now, its frame when the returned function is called: locally the
+    fits run on the workers meanwhile (``statistical_fits.forecast_many_later``); on Spark they run now."""
     kwargs = {"level": level} if level else {}
     series = int(df["unique_id"].nunique())
     if _spark is None:
         _record["local_calls"] += 1
         _record["local_series"] += series
-        return forecast_many(model.models, model.freq, df, h, level=level or None)[0]
+        pending = forecast_many_later(model.models, model.freq, df, h, level=level or None)
+        return lambda: pending()[0]
     frame = df.assign(unique_id=df["unique_id"].astype(str))
     result = model.forecast(df=_spark.createDataFrame(frame), h=h, **kwargs).toPandas()
     _record["spark_calls"] += 1
@@ -63,4 +71,5 @@ def statistical_forecast(model: Any, df: pd.DataFrame, h: int, level: list[int] 
     values = [c for c in result.columns if c not in ("unique_id", "ds")]
     result[values] = result[values].astype("float64")
     # The local path returns series in order and each series' steps in time order.
-    return result.sort_values(["unique_id", "ds"], ignore_index=True)
+    result = result.sort_values(["unique_id", "ds"], ignore_index=True)
+    return lambda: result

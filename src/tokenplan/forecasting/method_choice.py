@@ -51,7 +51,14 @@ import numpy as np
 import pandas as pd
 
 from tokenplan import progress
-from tokenplan.forecasting.candidates import candidate_points, fit_for_origin, series_target_codes, with_ensemble
+from tokenplan.forecasting.candidates import (
+    candidate_points,
+    fit_for_origin,
+    series_target_codes,
+    start_mstl,
+    with_ensemble,
+    without_stated_effects,
+)
 from tokenplan.forecasting.conformal import StepErrors, noise_scales, step_bins, step_offsets
 from tokenplan.forecasting.features import FeatureSpec
 from tokenplan.forecasting.forecaster import quantile_columns
@@ -358,10 +365,15 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     folds = ([(pd.Timestamp(o), "tuning") for o in layout["tuning_origins"]]
              + [(pd.Timestamp(o), "backtest") for o in layout["backtest_origins"]])
     frames, drops = [], []
+    # Every fold's MSTL fits start on the workers at once; this process fits and forecasts
+    # the other candidates meanwhile, fold by fold.
+    history = without_stated_effects(series, examples)
+    mstl = {origin: start_mstl(examples, series, origin, spec, layout["seasons"], guard, history)
+            for origin, _ in folds}
     for origin, role in progress.track(folds, "backtest folds"):
         model = fit_for_origin(examples, origin, spec, quantiles, params, seed) if params is not None else None
         points, dropped = candidate_points(examples, series, origin, spec, layout["seasons"], model, guard=guard,
-                                           lags=lags)
+                                           lags=lags, mstl=mstl.pop(origin), history=history)
         # A fold is its window: later labels of a tuning fold lie inside the backtest
         # windows, and later labels of a backtest fold inside the next fold's.
         points = points[points["step"] <= layout["window"]]
