@@ -155,3 +155,47 @@ def test_a_trial_orphaned_by_a_kill_is_failed_at_once_and_does_not_count(data, t
     assert states[orphan.number] == STATE.FAIL
     assert resumed["n_trials"] == 3 and sum(s in FINISHED for s in states) == 3
     assert STATE.RUNNING not in states
+
+
+def _many_series(n: int = 12) -> tuple[pd.DataFrame, list]:
+    frames = []
+    for i in range(n):
+        examples, origins = weekly_examples(SPEC, seed=i)
+        frames.append(examples.assign(series=f"team-{i:02d}"))
+    return pd.concat(frames, ignore_index=True), origins
+
+
+def test_a_large_organisation_is_tuned_on_whole_series_drawn_at_random():
+    import numpy as np
+
+    from tokenplan.forecasting.tuning import tuning_sample
+
+    examples, origins = _many_series()
+    latest = (examples["ds"] <= max(origins)) & np.isfinite(examples["z"])
+    per_series = int(latest.sum()) // 12
+    same, drawn = tuning_sample(examples, origins, int(latest.sum()), seed=0)
+    assert same is examples and drawn is None  # at or under the budget: every series
+
+    sample, drawn = tuning_sample(examples, origins, 5 * per_series, seed=0)
+    kept = sample["series"].unique()
+    assert drawn["series_targets"] == len(kept) == 5 and drawn["of_series_targets"] == 12
+    assert drawn["rows"] <= 5 * per_series and drawn["of_rows"] == int(latest.sum())
+    # whole series: every example of a drawn series, labelled or not, at every origin
+    pd.testing.assert_frame_equal(sample, examples[examples["series"].isin(kept)])
+    again, _ = tuning_sample(examples, origins, 5 * per_series, seed=0)
+    other, _ = tuning_sample(examples, origins, 5 * per_series, seed=1)
+    assert set(again["series"]) == set(kept) and set(other["series"]) != set(kept)
+
+
+def test_the_node_states_the_sample_and_keeps_it_out_of_the_model_params(tmp_path):
+    from tokenplan.pipelines.training.nodes import _model_params, tune_hyperparameters
+
+    examples, origins = _many_series()
+    layout = {"model": True, "tuning_origins": [str(o) for o in origins], "window": SPEC.horizon,
+              "horizon": SPEC.horizon, "season": 7, "level_blocks": SPEC.level_weeks}
+    params = {"objective": "squarederror", "quantiles": QUANTILES, "seed": 0,
+              "tuning": {"storage_url": f"sqlite:///{tmp_path}/optuna.db", "study_prefix": "t", "n_trials": 2,
+                         "timeout_seconds": None, "max_rows": 4 * 100}}
+    best = tune_hyperparameters(examples, {"freq": "D", "holiday_country": None}, params, layout)
+    assert best["tuned_on"]["series_targets"] < 12 and best["tuned_on"]["rows"] <= 400
+    assert "tuned_on" not in _model_params(best, params)

@@ -28,7 +28,7 @@ import pandas as pd
 import shap
 from matplotlib.figure import Figure
 
-from tokenplan.forecasting.candidates import series_target_codes
+from tokenplan.forecasting.row_keys import drawn_keys
 from tokenplan.forecasting.features import bucket_shares
 from tokenplan.forecasting.forecaster import QuantileForecaster
 
@@ -93,15 +93,7 @@ def shap_sample(rows: pd.DataFrame, max_rows: int, seed: int) -> np.ndarray:
     ``max_rows``; else whole series-targets, drawn at random with ``seed``, as many as fit in
     ``max_rows`` steps (at least one), so each one drawn has all its steps and its monthly drivers
     are those of a run that explains every step."""
-    if len(rows) <= max_rows:
-        return np.ones(len(rows), bool)
-    codes, keys = series_target_codes(rows)
-    sizes = pd.Series(np.bincount(codes, minlength=len(keys)), index=keys)
-    sizes = sizes[sizes > 0].sort_index()
-    drawn = sizes.iloc[np.random.default_rng(seed).permutation(len(sizes))]
-    fits = drawn.cumsum().to_numpy() <= max_rows
-    fits[0] = True
-    return np.isin(np.asarray(keys, dtype=object)[codes], drawn.index[fits].to_numpy())
+    return drawn_keys(rows, max_rows, seed)
 
 
 def shap_bias(forecaster: QuantileForecaster, examples: pd.DataFrame, quantile: float) -> float:

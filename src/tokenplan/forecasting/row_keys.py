@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["RowKeys", "series_target_codes"]
+__all__ = ["RowKeys", "drawn_keys", "series_target_codes"]
 
 
 def series_target_codes(rows: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -71,3 +71,18 @@ class RowKeys:
             return np.ones(len(self.key))
         typical = float(np.median(list(scales.values())))
         return self.per_key(lambda key, _: scales.get(key, typical)).astype(float)
+
+
+def drawn_keys(rows: pd.DataFrame, max_rows: int, seed: int) -> np.ndarray:
+    """A mask of ``rows``: every row when there are at most ``max_rows``; else the rows of whole
+    ``series|target`` keys drawn at random with ``seed``, as many as fit in ``max_rows`` rows (at
+    least one key), so a drawn key keeps all its rows."""
+    if len(rows) <= max_rows:
+        return np.ones(len(rows), bool)
+    codes, keys = series_target_codes(rows)
+    sizes = pd.Series(np.bincount(codes, minlength=len(keys)), index=keys)
+    sizes = sizes[sizes > 0].sort_index()
+    drawn = sizes.iloc[np.random.default_rng(seed).permutation(len(sizes))]
+    fits = drawn.cumsum().to_numpy() <= max_rows
+    fits[0] = True
+    return np.isin(np.asarray(keys, dtype=object)[codes], drawn.index[fits].to_numpy())

@@ -299,8 +299,8 @@ def render_report(inputs: ReportInputs) -> str:
         history={"first": history["ds"].min(), "last": history["ds"].max(), "series": history["series"].nunique(),
                  "targets": ", ".join(sorted(history["target"].unique())),
                  "missing": int(history["y"].isna().sum())},
-        params={k: v for k, v in params.items() if k not in ("study_name", "n_trials")},
-        study=params.get("study_name"), trials=params.get("n_trials"),
+        params={k: v for k, v in params.items() if k not in ("study_name", "n_trials", "tuned_on")},
+        study=params.get("study_name"), trials=params.get("n_trials"), tuned_on=inputs.best_params.get("tuned_on"),
         capacity_section=inputs.capacity_section.strip(), routes_section=inputs.routes_section.strip(),
         organisation_section=inputs.organisation_section.strip(),
     )

@@ -22,7 +22,7 @@ from tokenplan.forecasting.method_choice import (
 from tokenplan.forecasting.lag_model import LagModelSettings
 from tokenplan.forecasting.plausibility import GuardSettings, cap_upper_quantiles
 from tokenplan.forecasting.totals import period_totals
-from tokenplan.forecasting.tuning import study_name, tune
+from tokenplan.forecasting.tuning import study_name, tune, tuning_sample
 
 
 def _ensure_sqlite_folder(url: str) -> None:
@@ -39,6 +39,8 @@ def tune_hyperparameters(model_input_table: pd.DataFrame, fe_params: dict[str, A
     """Best XGBoost params from an Optuna study on the layout's tuning folds (before any backtest window).
 
     A history too short to train the model (``forecast_layout['model']`` false) is not tuned.
+    Above ``training.tuning.max_rows`` training rows, the study tunes on a seeded sample of
+    whole series-targets (``tokenplan.forecasting.tuning.tuning_sample``), stated in ``tuned_on``.
     """
     spec = spec_from_params(fe_params, forecast_layout)
     if not forecast_layout["model"]:
@@ -46,15 +48,17 @@ def tune_hyperparameters(model_input_table: pd.DataFrame, fe_params: dict[str, A
     tuning = params["tuning"]
     origins = [pd.Timestamp(o) for o in forecast_layout["tuning_origins"]]
     _ensure_sqlite_folder(tuning["storage_url"])
-    name = study_name(tuning["study_prefix"], model_input_table, spec, origins, params["objective"])
-    return tune(model_input_table, spec, params["quantiles"], origins, tuning["storage_url"], name,
+    examples, drawn = tuning_sample(model_input_table, origins, tuning.get("max_rows"), params["seed"])
+    name = study_name(tuning["study_prefix"], examples, spec, origins, params["objective"])
+    best = tune(examples, spec, params["quantiles"], origins, tuning["storage_url"], name,
                 tuning["n_trials"], tuning.get("timeout_seconds"), seed=params["seed"],
                 fixed_params={"objective": params["objective"]}, max_step=forecast_layout["window"])
+    return {**best, "tuned_on": drawn} if drawn else best
 
 
 def _model_params(best_params: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     tuned = {k: v for k, v in best_params.items()
-             if k not in ("study_name", "best_value", "n_trials", "trend", "trend_losses", "skipped")}
+             if k not in ("study_name", "best_value", "n_trials", "trend", "trend_losses", "skipped", "tuned_on")}
     return {**tuned, "objective": params["objective"]}
 
 
