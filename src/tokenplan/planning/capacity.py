@@ -484,6 +484,9 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
     ``otpm``, ``itpm_counts_cache_reads``); ``ratios``: ``forecast_bucket_peaks`` output.
     """
     plan, buckets, periods = [], [], {}
+    times = pd.to_datetime(forecast[time_column])
+    if times.dt.tz is not None:  # to naive UTC once for the whole forecast, not once per unit and metric
+        forecast = forecast.assign(**{time_column: times.dt.tz_convert("UTC").dt.tz_localize(None)})
     rows_of, history_of = UnitRows(forecast, ["series"]), UnitRows(ratios, ["unit", "metric"])
     for unit, series in members.items():
         mine = rows_of(*series)
