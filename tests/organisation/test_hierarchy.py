@@ -128,3 +128,32 @@ def test_the_lean_intervals_are_the_librarys(monkeypatch):
     library, _ = reconcile_plan(history, plan, _dims(), LEVELS)
     assert set(lean["method"]) == {"base", "bottom_up", "mint_ols", "mint_shrink"}
     pd.testing.assert_frame_equal(lean, library, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("days", [30, 200])  # a shrunk covariance of few days (low rank) and of many (full rank)
+def test_the_factored_variances_equal_the_dense_formula(days):
+    # Each step's reconciled variance rowsum(S (P D R) ∘ S (P D)), computed through the
+    # factored correlation, equals the dense product on a random hierarchy and a
+    # mint_shrink-shaped covariance (a shrunk diagonal plus in-sample residual covariance).
+    from scipy import sparse
+
+    from tokenplan.organisation.hierarchy import _correlated_variances
+
+    rng = np.random.default_rng(days)
+    bottom, steps = 40, 13
+    groups = [rng.choice(bottom, size=rng.integers(2, 10), replace=False) for _ in range(25)]
+    summing = np.vstack([np.ones(bottom)] + [np.isin(np.arange(bottom), g).astype(float) for g in groups]
+                        + [np.eye(bottom)])
+    nodes = len(summing)
+    residuals = rng.normal(size=(days, nodes)) * rng.gamma(2, 1, nodes)
+    sample = np.cov(residuals, rowvar=False)
+    shrink = 0.3
+    w = shrink * np.diag(np.diag(sample)) + (1 - shrink) * sample
+    projection = rng.normal(size=(bottom, nodes)) / nodes
+    sigmah = rng.gamma(2, 1, (nodes, steps))
+    std = np.sqrt(np.diag(w))
+    correlation = w / np.outer(std, std)
+    expected = np.stack([np.einsum("ij,ij->i", summing @ (projection * s) @ correlation, summing @ (projection * s))
+                         for s in sigmah.T], axis=1)
+    got = _correlated_variances(sparse.csr_matrix(summing), projection, sigmah, w, steps_per_product=4)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=0)

@@ -343,3 +343,36 @@ def test_a_series_the_limits_file_does_not_list_is_still_planned():
     plan, _, _ = plan_capacity(_forecast(), history, limits, {}, params["ingestion"], fe, params["training"], capacity)
     rpm = plan[(plan["model_group"] == "claude-sonnet-4-5") & (plan["metric"] == "rpm")]
     assert len(rpm) == 4 and rpm["limit"].isna().all() and (rpm["p50"] > 0).all()
+
+
+@pytest.mark.parametrize("counts_cache_reads", [False, True])
+def test_each_series_driver_sums_equal_one_series_at_a_time(counts_cache_reads):
+    # The per-series plan reads every series' driver quantiles from one grouping of the
+    # whole forecast; each must equal driver_quantiles of that series alone, to the bit
+    # (targets added in the same order, missing values and series without a driver included).
+    from tokenplan.planning.capacity import _each_series_driver_quantiles, driver_quantiles
+    from tokenplan.planning.peaks import available_drivers
+
+    rng = np.random.default_rng(7)
+    stamps = pd.date_range("2026-10-01", periods=30, freq="D", tz="UTC")
+    targets = ["input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens", "requests"]
+    rows = []
+    for i in range(12):
+        mine = targets if i % 4 else ["output_tokens", "cache_read_tokens"]  # some series lack input tokens
+        for target in mine:
+            values = rng.gamma(1, 10.0 ** rng.uniform(0, 9), (len(stamps), 3)) * rng.choice([1, -0.0], (len(stamps), 1))
+            values[rng.random(len(stamps)) < 0.1] = np.nan
+            rows.append(pd.DataFrame({"series": f"s{i}", "target": target, "timestamp": stamps,
+                                      "p10": values[:, 0], "p50": values[:, 1], "p90": values[:, 2]}))
+    forecast = pd.concat(rows).sample(frac=1, random_state=1).reset_index(drop=True)  # targets interleaved
+    names = ["p10", "p50", "p90"]
+    for metric in ("rpm", "itpm", "otpm"):
+        together = _each_series_driver_quantiles(forecast, metric, counts_cache_reads, names, "timestamp")
+        for series in sorted(forecast["series"].unique()):
+            alone = driver_quantiles(forecast, [series], metric, counts_cache_reads, names)
+            present = available_drivers(metric, counts_cache_reads,
+                                        forecast.loc[forecast["series"] == series, "target"].unique())
+            if not present:
+                assert alone.empty
+                continue
+            pd.testing.assert_frame_equal(together[series], alone, check_exact=True)

@@ -173,22 +173,37 @@ def score_backtest(table: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec,
     scored = table.merge(_naive_scales(series, spec.season, sorted(table["origin"].unique())),
                          on=["series", "target", "origin"], how="left")
 
-    def summarise(group: pd.DataFrame) -> pd.Series:
-        y = group["y"].to_numpy()
-        point = bool((group[lower] == group[upper]).all())  # a point forecast has no interval
-        return pd.Series({
-            "mase": float(np.mean(np.abs(y - group[median]) / group["scale"])),
-            "wape": metrics.wape(y, group[median].to_numpy()),
-            "pinball": float(np.mean([metrics.pinball(y, group[n].to_numpy(), q) / max(np.mean(np.abs(y)), 1e-12)
-                                      for n, q in zip(names, quantiles, strict=True)])),
-            "coverage": np.nan if point else metrics.coverage(y, group[lower].to_numpy(), group[upper].to_numpy()),
-            "winkler": np.nan if point else metrics.winkler(y, group[lower].to_numpy(), group[upper].to_numpy(),
-                                                            alpha) / max(np.mean(np.abs(y)), 1e-12),
-            "n": len(group),
-        })
+    def summarise(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+        # The metrics of each group's rows, as numpy slices of the table sorted by group
+        # (the rows keep their order within a group, so every number is the same to the
+        # bit as from a DataFrame per group, which cost 30 s at 1,000 series).
+        grouped = frame.groupby(keys, sort=True)
+        codes = grouped.ngroup().to_numpy()
+        order = np.argsort(codes, kind="stable")
+        order = order[codes[order] >= 0]
+        sizes = np.bincount(codes[order], minlength=grouped.ngroups)
+        ends = np.cumsum(sizes)
+        column = {c: frame[c].to_numpy(dtype=float)[order] for c in {"y", "scale", *names}}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled_errors = np.abs(column["y"] - column[median]) / column["scale"]
+        rows = []
+        for start, end in zip(ends - sizes, ends, strict=True):
+            y, low, high = (column[c][start:end] for c in ("y", lower, upper))
+            size = max(np.mean(np.abs(y)), 1e-12)
+            point = bool((low == high).all())  # a point forecast has no interval
+            rows.append({
+                "mase": float(pd.Series(scaled_errors[start:end]).mean()),  # a row without a scale left out
+                "wape": metrics.wape(y, column[median][start:end]),
+                "pinball": float(np.mean([metrics.pinball(y, column[n][start:end], q) / size
+                                          for n, q in zip(names, quantiles, strict=True)])),
+                "coverage": np.nan if point else metrics.coverage(y, low, high),
+                "winkler": np.nan if point else metrics.winkler(y, low, high, alpha) / size,
+                "n": float(end - start),
+            })
+        return pd.DataFrame(rows, index=grouped.size().index)
 
-    per_series = scored.groupby(["series", "target", "method"]).apply(summarise, include_groups=False)
-    pooled = scored.groupby(["target", "method"]).apply(summarise, include_groups=False)
+    per_series = summarise(scored, ["series", "target", "method"])
+    pooled = summarise(scored, ["target", "method"])
     pooled = pooled.reset_index().assign(series="all")
     result = pd.concat([per_series.reset_index(), pooled], ignore_index=True)
     result["n"] = result["n"].astype(int)

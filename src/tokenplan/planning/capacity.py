@@ -126,10 +126,26 @@ def driver_quantiles(forecast: pd.DataFrame, series: Sequence[str], metric: str,
     rows = mine[mine["target"].isin(drivers)]
     if rows.empty:
         return pd.DataFrame(columns=list(quantile_names))
-    ds = pd.to_datetime(rows[time_column])
-    if ds.dt.tz is not None:
-        ds = ds.dt.tz_convert("UTC").dt.tz_localize(None)
-    return rows.assign(ds=ds).groupby("ds")[list(quantile_names)].sum().sort_index()
+    return rows.assign(ds=_naive_utc(rows[time_column])).groupby("ds")[list(quantile_names)].sum().sort_index()
+
+
+def _naive_utc(times: pd.Series) -> pd.Series:
+    """The timestamps in naive UTC (tz-aware ones converted, naive ones kept)."""
+    times = pd.to_datetime(times)
+    return times.dt.tz_convert("UTC").dt.tz_localize(None) if times.dt.tz is not None else times
+
+
+def _each_series_driver_quantiles(forecast: pd.DataFrame, metric: str, counts_cache_reads: bool,
+                                  quantile_names: Sequence[str], time_column: str) -> dict[str, pd.DataFrame]:
+    """Per series, :func:`driver_quantiles` of that series alone, from one grouping of the whole forecast.
+
+    The same rows add up in the same order per series and bucket, so each frame equals
+    ``driver_quantiles(forecast, [series], ...)`` of a series whose required driver is
+    forecast (a grouping per series cost most of the per-series plan at 1,000 series).
+    """
+    rows = forecast[forecast["target"].isin(driver_targets(metric, counts_cache_reads))]
+    summed = rows.assign(ds=_naive_utc(rows[time_column])).groupby(["series", "ds"])[list(quantile_names)].sum()
+    return {series: frame.droplevel("series") for series, frame in summed.groupby(level="series", sort=False)}
 
 
 def _spreads(quantiles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -358,8 +374,8 @@ def window_peaks(peaks: np.ndarray, ds: pd.DatetimeIndex, window: Window) -> np.
 
 def window_quantiles(peaks: np.ndarray, ds: pd.DatetimeIndex, window: Window) -> tuple[float, float]:
     """P50 and P90 of the busiest minute in ``window`` (``peaks``: calibrated draws)."""
-    peak = window_peaks(peaks, ds, window)
-    return float(np.quantile(peak, 0.5)), float(np.quantile(peak, 0.9))
+    p50, p90 = np.quantile(window_peaks(peaks, ds, window), [0.5, 0.9])
+    return float(p50), float(p90)
 
 
 def day_quantiles(peaks: np.ndarray, ds: pd.DatetimeIndex) -> pd.DataFrame:
@@ -377,22 +393,23 @@ def day_quantiles(peaks: np.ndarray, ds: pd.DatetimeIndex) -> pd.DataFrame:
     else:
         code = days.get_indexer(day_of)
         busiest = np.column_stack([peaks[:, code == j].max(axis=1) for j in range(len(days))])
-    p50, p90 = np.quantile(busiest, 0.5, axis=0), np.quantile(busiest, 0.9, axis=0)
+    p50, p90 = np.quantile(busiest, [0.5, 0.9], axis=0)  # one partition for both: the same values
     return pd.DataFrame({"ds": list(days), "p50": p50, "p90": p90})
 
 
-def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float,
-              model: PeakModel) -> tuple[list[dict], pd.DataFrame]:
+def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: PeakModel,
+              periods: Sequence[Window] | None = None) -> tuple[list[dict], pd.DataFrame]:
     """One row per period (months, then ``horizon``) and the per-day quantiles they use.
 
-    ``peaks``: the calibrated draws. Rows hold the peak P50/P90, ``headroom_p90`` (the
-    share of the limit left above the P90 peak; negative: over) and the first day whose
-    P50 (P90) busiest minute exceeds the limit.
+    ``peaks``: the calibrated draws; ``periods``: ``windows(ds, days=False)`` when the
+    caller has it (many units share their buckets). Rows hold the peak P50/P90,
+    ``headroom_p90`` (the share of the limit left above the P90 peak; negative: over) and
+    the first day whose P50 (P90) busiest minute exceeds the limit.
     """
     daily = day_quantiles(peaks, ds)
     day_index = pd.DatetimeIndex(daily["ds"])
     rows = []
-    for window in windows(ds, days=False):
+    for window in windows(ds, days=False) if periods is None else periods:
         p50, p90 = window_quantiles(peaks, ds, window)
         inside = np.asarray((day_index >= window.start.normalize()) & (day_index <= window.end))
         row = {"period": window.period, "start": window.start, "end": window.end, "p50": p50, "p90": p90,
@@ -482,13 +499,20 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
     ``members``: unit -> its series; ``limits`` indexed by unit (``rpm``, ``itpm``,
     ``otpm``, ``itpm_counts_cache_reads``); ``ratios``: ``forecast_bucket_peaks`` output.
     """
-    plan, buckets = [], []
+    plan, buckets, periods, each_series = [], [], {}, {}
+    forecast = forecast.assign(**{time_column: _naive_utc(forecast[time_column])})  # once, not per unit and metric
     rows_of, history_of = UnitRows(forecast, ["series"]), UnitRows(ratios, ["unit", "metric"])
     for unit, series in members.items():
         mine = rows_of(*series)
         for metric in ("rpm", "itpm", "otpm"):
             counts_reads = bool(limits.loc[unit, "itpm_counts_cache_reads"]) if unit in limits.index else False
-            quantiles = driver_quantiles(mine, series, metric, counts_reads, quantile_names, time_column)
+            if len(series) == 1 and available_drivers(metric, counts_reads, mine["target"].unique()):
+                if (metric, counts_reads) not in each_series:
+                    each_series[metric, counts_reads] = _each_series_driver_quantiles(
+                        forecast, metric, counts_reads, quantile_names, time_column)
+                quantiles = each_series[metric, counts_reads][series[0]]
+            else:
+                quantiles = driver_quantiles(mine, series, metric, counts_reads, quantile_names, time_column)
             history = history_of((unit, metric))
             if quantiles.empty or not np.isfinite(history["ratio"]).any():
                 continue
@@ -498,7 +522,10 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
             limit = float(limits.loc[unit, metric]) if unit in limits.index and metric in limits else np.nan
             recent = history[history["ds"] > history["ds"].max() - pd.Timedelta(weeks=model.ratio_weeks)]
             method = "measured" if recent["measured"].all() else "assumed"
-            rows, daily = plan_rows(peaks, ds, limit, model)
+            buckets_key = ds.asi8.tobytes()  # most units share their buckets: their periods are found once
+            if buckets_key not in periods:
+                periods[buckets_key] = windows(ds, days=False)
+            rows, daily = plan_rows(peaks, ds, limit, model, periods[buckets_key])
             plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row} for row in rows]
             buckets.append(daily.assign(model_group=unit, metric=metric, limit=limit))
     plan_frame = pd.DataFrame(plan, columns=list(PLAN_COLUMNS))
