@@ -57,11 +57,7 @@ def noise_scales(examples: pd.DataFrame, season: int) -> dict[str, float]:
 
 
 def _row_scales(scales: dict[str, float] | None, series: pd.Series, target: pd.Series) -> np.ndarray:
-    if not scales:
-        return np.ones(len(series))
-    typical = float(np.median(list(scales.values())))
-    keys = series.astype(str).to_numpy(dtype=object) + "|" + target.astype(str).to_numpy(dtype=object)
-    return _per_row(keys, lambda key: scales.get(key, typical)).astype(float)
+    return RowKeys.of(pd.DataFrame({"series": np.asarray(series), "target": np.asarray(target)})).scales(scales)
 
 
 def offsets_for(offsets: dict, series: pd.Series, target: pd.Series) -> np.ndarray:
@@ -234,7 +230,8 @@ def step_offsets(widths: dict, series: pd.Series, target: pd.Series, step: pd.Se
     a daily P90 at 6,700 times the history's busiest day). ``keys``: the rows' keys, if
     already at hand (``series`` and ``target`` are then not read).
     """
-    keys = keys if keys is not None else RowKeys.of(pd.DataFrame({"series": series, "target": target}))
+    keys = keys if keys is not None else RowKeys.of(pd.DataFrame({"series": np.asarray(series),
+                                                                   "target": np.asarray(target)}))
     edges = np.asarray(widths["edges"])
     steps = np.asarray(step, dtype=float)
     group = np.minimum(np.searchsorted(edges, steps, side="left"), len(edges) - 1)

@@ -339,8 +339,7 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
         at = np.concatenate(fold_order) if fold_order else np.zeros(0, int)
         if not len(at):
             continue
-        rows = points[["series", "target", "step", "stated_effect"]].iloc[at] if "stated_effect" in points \
-            else points[["series", "target", "step"]].iloc[at]
+        rows = points[[c for c in ("series", "target", "step", "stated_effect") if c in points]].iloc[at]
         values[at] = capped_upper_values(values[at], rows, series, origin_names[o], spec, quantiles, guard)
         order.append(at)
     final = {str(method_names[m]): table for m, table in widths(np.ones(len(labelled), bool)).items()}

@@ -73,16 +73,19 @@ class RowKeys:
         return self.per_key(lambda key, _: scales.get(key, typical)).astype(float)
 
 
-def drawn_keys(rows: pd.DataFrame, max_rows: int, seed: int) -> np.ndarray:
+def drawn_keys(rows: pd.DataFrame, max_rows: int, seed: int, counted: np.ndarray | None = None) -> np.ndarray:
     """A mask of ``rows``: every row when there are at most ``max_rows``; else the rows of whole
     ``series|target`` keys drawn at random with ``seed``, as many as fit in ``max_rows`` rows (at
-    least one key), so a drawn key keeps all its rows."""
-    if len(rows) <= max_rows:
+    least one key), so a drawn key keeps all its rows. ``counted`` (a mask): only those rows count
+    toward ``max_rows``, and a key with none of them is never drawn."""
+    counted = np.ones(len(rows), bool) if counted is None else np.asarray(counted, bool)
+    if counted.sum() <= max_rows:
         return np.ones(len(rows), bool)
     codes, keys = series_target_codes(rows)
-    sizes = pd.Series(np.bincount(codes, minlength=len(keys)), index=keys)
-    sizes = sizes[sizes > 0].sort_index()
+    sizes = pd.Series(np.bincount(codes[counted], minlength=len(keys)), index=np.arange(len(keys)))
+    sizes = sizes[sizes > 0]
+    sizes = sizes.iloc[np.argsort(np.asarray(keys, dtype=object)[sizes.index], kind="stable")]  # by key text
     drawn = sizes.iloc[np.random.default_rng(seed).permutation(len(sizes))]
     fits = drawn.cumsum().to_numpy() <= max_rows
     fits[0] = True
-    return np.isin(np.asarray(keys, dtype=object)[codes], drawn.index[fits].to_numpy())
+    return np.isin(codes, drawn.index[fits].to_numpy())

@@ -38,7 +38,7 @@ from tokenplan.forecasting.backtest import train_until
 from tokenplan.forecasting.features import TRENDS, FeatureSpec, feature_columns, with_trend
 from tokenplan.forecasting.forecaster import QuantileForecaster
 from tokenplan.forecasting.metrics import pinball
-from tokenplan.forecasting.row_keys import drawn_keys
+from tokenplan.forecasting.row_keys import drawn_keys, series_target_codes
 from tokenplan import progress
 
 logger = logging.getLogger(__name__)
@@ -184,17 +184,14 @@ def tuning_sample(examples: pd.DataFrame, origins: list, max_rows: int | None,
     """
     if not max_rows or not origins:
         return examples, None
-    latest = (examples["ds"] <= max(origins)) & np.isfinite(examples["z"])
-    rows = examples.loc[latest, ["series", "target"]]
-    if len(rows) <= max_rows:
+    latest = ((examples["ds"] <= max(origins)) & np.isfinite(examples["z"])).to_numpy()
+    drawn = drawn_keys(examples, max_rows, seed, counted=latest)
+    if drawn.all():
         return examples, None
-    drawn = rows[drawn_keys(rows, max_rows, seed)]
-    wanted = pd.MultiIndex.from_frame(drawn.drop_duplicates().astype(str))
-    mine = pd.MultiIndex.from_arrays([examples["series"].astype(str), examples["target"].astype(str)])
-    sample = examples[mine.isin(wanted)]
-    every = rows.drop_duplicates()
-    return sample, {"series_targets": len(wanted), "of_series_targets": len(every), "rows": len(drawn),
-                    "of_rows": len(rows), "max_rows": int(max_rows), "seed": int(seed)}
+    codes, _ = series_target_codes(examples)
+    return examples[drawn], {"series_targets": len(np.unique(codes[drawn])),
+                             "of_series_targets": len(np.unique(codes[latest])), "rows": int((drawn & latest).sum()),
+                             "of_rows": int(latest.sum()), "max_rows": int(max_rows), "seed": int(seed)}
 
 
 def _fail_orphaned_trials(study: optuna.Study) -> None:
