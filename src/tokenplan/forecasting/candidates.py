@@ -54,7 +54,7 @@ from tokenplan.forecasting.lag_model import LagModelSettings, lag_model_points
 from tokenplan.forecasting.plausibility import GuardSettings, guard_candidates
 from tokenplan.forecasting.row_keys import series_target_codes
 
-__all__ = ["METHODS", "candidate_points", "series_target_codes", "start_mstl", "with_ensemble",
+__all__ = ["METHODS", "candidate_points", "ensemble_rows", "series_target_codes", "start_mstl", "with_ensemble",
            "without_stated_effects"]
 
 METHODS = ("ensemble", "xgboost", "lag_xgboost", "mstl", "seasonal_mean", "seasonal_naive", "daily_naive")
@@ -63,13 +63,19 @@ _KEYS = ["series", "target", "origin", "ds", "step", "y"]
 
 def with_ensemble(points: pd.DataFrame, members: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """``points`` (any ``ensemble`` rows replaced) plus the ensemble: per step the median, in log1p, of
-    the members' points.
+    the members' points (``ensemble_rows``), the ensemble's rows first."""
+    table = points[points["method"] != "ensemble"]
+    return pd.concat([ensemble_rows(table, members), table], ignore_index=True)
+
+
+def ensemble_rows(table: pd.DataFrame, members: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """One ``ensemble`` row per ``series, target, ds`` of ``table`` (no ensemble rows), in the order
+    of their first rows there: per step the median, in log1p, of the members' points.
 
     ``members`` maps ``series|target`` to the methods to combine (``tokenplan.forecasting.method_choice``
     ranks them on earlier folds); a series not in it, or none of whose members is present
     at this origin (the guard dropped them), combines every candidate.
     """
-    table = points[points["method"] != "ensemble"]
     if members:
         codes, keys = series_target_codes(table)
         methods, names = pd.factorize(table["method"])
@@ -84,8 +90,7 @@ def with_ensemble(points: pd.DataFrame, members: dict[str, list[str]] | None = N
                 .groupby(["series", "target", "ds"], sort=False, observed=True)["log_point"].median())
     base = table.drop(columns=["method", "point"]).drop_duplicates(["series", "target", "ds"])
     combined = base.merge(ensemble.rename("log_point").reset_index(), on=["series", "target", "ds"], how="left")
-    combined = combined.assign(method="ensemble", point=np.expm1(combined["log_point"])).drop(columns="log_point")
-    return pd.concat([combined, table], ignore_index=True)
+    return combined.assign(method="ensemble", point=np.expm1(combined["log_point"])).drop(columns="log_point")
 
 
 def _as_text(column: pd.Series) -> pd.Series:

@@ -53,10 +53,10 @@ import pandas as pd
 from tokenplan import progress
 from tokenplan.forecasting.candidates import (
     candidate_points,
+    ensemble_rows,
     fit_for_origin,
     series_target_codes,
     start_mstl,
-    with_ensemble,
     without_stated_effects,
 )
 from tokenplan.forecasting.conformal import StepErrors, noise_scales, step_bins, step_offsets
@@ -257,16 +257,35 @@ def ensemble_members_by_evidence(points: pd.DataFrame, size: int,
 
 def _evidence_ensembles(points: pd.DataFrame, size: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``points`` with each fold's ensemble combining the members that did best on the folds before
-    it, and the fold errors of every method (the new ensembles' included)."""
+    it, and the fold errors of every method (the new ensembles' included).
+
+    Every fold's ensemble rows (one per series, target and time, as ``candidate_points`` gives
+    them) keep their place and take the new ensemble's points: the table is not rebuilt (at
+    1,000 series a copy per fold and their concatenation held three fold tables at once).
+    """
     ensembles = (points["method"] == "ensemble").to_numpy()
     candidates = _candidate_errors(fold_errors(points, ~ensembles))
-    folds = []
-    for origin, fold in points.groupby("origin", sort=True):
-        folds.append(with_ensemble(fold, _members(_candidate_errors(candidates, origin), size)))
-    points = pd.concat(folds, ignore_index=True)
-    ensemble = fold_errors(points, (points["method"] == "ensemble").to_numpy())
+    origins, origin_names = pd.factorize(points["origin"], sort=True)
+    point = points["point"].to_numpy(dtype=float, copy=True)
+    for o, origin in enumerate(origin_names):
+        in_fold = origins == o
+        rows = ensemble_rows(points[in_fold & ~ensembles], _members(_candidate_errors(candidates, origin), size))
+        at = np.flatnonzero(in_fold & ensembles)
+        _check_same_keys(points, at, rows)
+        point[at] = rows["point"].to_numpy()
+    points = points.copy(deep=False)
+    points["point"] = point
+    ensemble = fold_errors(points, ensembles)
     errors = candidates.join(ensemble, how="outer")
     return points, errors[sorted(errors.columns)]
+
+
+def _check_same_keys(points: pd.DataFrame, at: np.ndarray, rows: pd.DataFrame) -> None:
+    """Raise unless ``points``' rows ``at`` are ``rows``' series, targets and times in the same order."""
+    same = len(at) == len(rows) and all(
+        np.array_equal(points[c].to_numpy()[at], rows[c].to_numpy()) for c in ("ds", "series", "target"))
+    if not same:
+        raise ValueError("a fold's ensemble rows are not one per series, target and time of its candidates")
 
 
 def _graded_choices(points: pd.DataFrame, rule: SelectionRule, final: dict[str, str],
@@ -344,7 +363,8 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
         order.append(at)
     final = {str(method_names[m]): table for m, table in widths(np.ones(len(labelled), bool)).items()}
     order = np.concatenate(order) if order else np.zeros(0, int)
-    table = points.take(order).reset_index(drop=True)
+    table = points.take(order)
+    table.index = pd.RangeIndex(len(table))  # not reset_index: another copy of 15 million rows
     table[quantile_columns(quantiles)] = values[order]
     return table, final
 
@@ -381,7 +401,8 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
         # A fold is its window: later labels of a tuning fold lie inside the backtest
         # windows, and later labels of a backtest fold inside the next fold's.
         points = points[points["step"] <= layout["window"]]
-        frames.append(points.assign(role=role))
+        points.insert(points.columns.get_loc("method"), "role", role)  # a fold table's columns end method, point
+        frames.append(points)
         drops.append(dropped.assign(role=role))
     points = pd.concat(frames, ignore_index=True)
     del frames  # the folds' tables stay alive otherwise: a copy of every candidate at every fold
