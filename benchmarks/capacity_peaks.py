@@ -109,7 +109,7 @@ def run_series(usage: pd.DataFrame, name: str, folds: int, trials: int, workdir:
     history, _ = mask_suspected_outages(series, calendar, fe, layout)  # as the pipeline does
     examples = build_model_input_table(history, calendar, fe, layout)
     best = training.tune_hyperparameters(examples, fe, tr, layout)
-    predictions, _, _ = training.backtest_forecaster(examples, history, fe, tr, best, layout)
+    predictions, _, _, _ = training.backtest_forecaster(examples, history, fe, tr, best, layout)
     # The peak backtest grades the plan's own method per series, on the backtest folds.
     predictions = predictions[predictions["role"] == "backtest"]
     limits = build_rate_limits(pd.DataFrame({"model_group": [name], "models": [name], "rpm": [""], "itpm": [""],

@@ -69,10 +69,10 @@ def _train(usage: pd.DataFrame, events: pd.DataFrame, fe: dict, tr: dict) -> dic
     history, outages = mask_suspected_outages(series, calendar, fe, layout)  # as the pipeline does
     examples = build_model_input_table(history, calendar, fe, layout)
     best = training.tune_hyperparameters(examples, fe, tr, layout)
-    predictions, offsets, selection = training.backtest_forecaster(examples, history, fe, tr, best, layout)
+    predictions, offsets, selection, origin_mstl = training.backtest_forecaster(examples, history, fe, tr, best, layout)
     metrics = training.evaluate_backtest(predictions, history, fe, tr, layout)
     model = training.train_forecaster(examples, fe, tr, best, selection, layout)
-    forecast, _ = training.predict_forecast(model, examples, history, offsets, selection, fe, tr, layout)
+    forecast, _ = training.predict_forecast(model, examples, history, offsets, selection, fe, tr, layout, origin_mstl)
     totals = training.forecast_totals(forecast, predictions, tr)
     print(f"suspected outages masked: {len(outages)} bucket(s)")
     print(f"trend anchor: {selection['trend']}; methods chosen: "

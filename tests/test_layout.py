@@ -132,7 +132,7 @@ def test_fold_rows_stay_in_their_window_so_tuning_never_reads_a_backtest_day(tmp
     assert layout["window"] < layout["horizon"]
     examples = build_model_input_table(series, NO_EVENTS, fe, layout)
     best = training.tune_hyperparameters(examples, fe, training_params, layout)
-    table, _, _ = training.backtest_forecaster(examples, series, fe, training_params, best, layout)
+    table, _, _, _ = training.backtest_forecaster(examples, series, fe, training_params, best, layout)
     assert table["step"].max() <= layout["window"]
     first_backtest = pd.Timestamp(layout["backtest_origins"][0])
     assert (table.loc[table["role"] == "tuning", "ds"] <= first_backtest).all()

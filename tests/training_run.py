@@ -43,7 +43,8 @@ def run_training(series: pd.DataFrame, tmp_path, fe: dict | None = None, trainin
     calendar = events(layout) if callable(events) else events
     examples = build_model_input_table(series, calendar, fe, layout)
     best = training.tune_hyperparameters(examples, fe, params, layout)
-    table, widths, selection = training.backtest_forecaster(examples, series, fe, params, best, layout)
+    table, widths, selection, origin_mstl = training.backtest_forecaster(examples, series, fe, params, best, layout)
     model = training.train_forecaster(examples, fe, params, best, selection, layout)
-    forecast, drops = training.predict_forecast(model, examples, series, widths, selection, fe, params, layout)
+    forecast, drops = training.predict_forecast(model, examples, series, widths, selection, fe, params, layout,
+                                               origin_mstl)
     return TrainingRun(forecast, drops, selection, table, layout)

@@ -340,8 +340,8 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
     error_methods, error_origins = methods[labelled], origins[labelled]
 
     def widths(use: np.ndarray) -> dict[int, dict]:
-        return {m: errors.widths(quantiles, rows=np.flatnonzero(use & (error_methods == m)))
-                for m in np.unique(error_methods[use])}
+        rows = {m: np.flatnonzero(use & (error_methods == m)) for m in range(len(method_names))}
+        return {m: errors.widths(quantiles, rows=at) for m, at in rows.items() if len(at)}
 
     values = np.full((len(points), len(quantiles)), np.nan)
     order, step = [], points["step"].to_numpy()
@@ -358,11 +358,14 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
         at = np.concatenate(fold_order) if fold_order else np.zeros(0, int)
         if not len(at):
             continue
-        rows = points[[c for c in ("series", "target", "step", "stated_effect") if c in points]].iloc[at]
+        rows = pd.DataFrame({c: points[c].to_numpy()[at] for c in ("series", "target", "step", "stated_effect")
+                             if c in points})  # the fold's rows of four columns, not four columns of every fold
         values[at] = capped_upper_values(values[at], rows, series, origin_names[o], spec, quantiles, guard)
         order.append(at)
     final = {str(method_names[m]): table for m, table in widths(np.ones(len(labelled), bool)).items()}
     order = np.concatenate(order) if order else np.zeros(0, int)
+    # The keys and errors (some 2 GB at 1,000 series) go before the table is copied in fold order.
+    del widths, errors, keys, labelled, error_methods, error_origins, methods, origins
     table = points.take(order)
     table.index = pd.RangeIndex(len(table))  # not reset_index: another copy of 15 million rows
     table[quantile_columns(quantiles)] = values[order]
@@ -372,8 +375,10 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
 def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, layout: dict[str, Any],
                         quantiles: list[float], params: dict[str, Any] | None, seed: int = 0,
                         rule: SelectionRule | None = None, guard: GuardSettings | None = None,
-                        lags: LagModelSettings | None = None) -> tuple[pd.DataFrame, dict[str, str], dict[str, dict], pd.DataFrame]:
-    """Every candidate at every fold, the per-series choice, each method's offsets, and the guard's drops.
+                        lags: LagModelSettings | None = None
+                        ) -> tuple[pd.DataFrame, dict[str, str], dict[str, dict], pd.DataFrame, pd.DataFrame]:
+    """Every candidate at every fold, the per-series choice, each method's offsets, the guard's drops,
+    and MSTL's points at the forecast origin.
 
     Each fold's ensemble combines the ``rule.ensemble_size`` candidates with the lowest
     error on the folds before it (every candidate at the first fold); the forecast's
@@ -382,7 +387,10 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     Returns the long table ``series, target, origin, ds, step, y, method, role, point, p..``
     (``role``: tuning or backtest; ``method`` includes ``chosen``, graded out of sample),
     the choice from every fold (``series|target`` -> method), the offsets the final
-    forecast uses, and the candidates the guard dropped per fold.
+    forecast uses, the candidates the guard dropped per fold, and MSTL's points at the
+    forecast origin (the examples' last ``origin``; ``start_mstl``'s columns): those fits are
+    queued on the workers after the folds', so they run while this process chooses and
+    calibrates on one core, and the forecast (``predict_forecast``) does not wait for them.
     ``params`` are XGBoost's (None when the layout trains no model).
     """
     rule, guard = rule or SelectionRule(), guard or GuardSettings()
@@ -394,6 +402,7 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     history = without_stated_effects(series, examples)
     mstl = {origin: start_mstl(examples, series, origin, spec, layout["seasons"], guard, history)
             for origin, _ in folds}
+    forecast_mstl = start_mstl(examples, series, examples["origin"].max(), spec, layout["seasons"], guard, history)
     for origin, role in progress.track(folds, "backtest folds"):
         model = fit_for_origin(examples, origin, spec, quantiles, params, seed) if params is not None else None
         points, dropped = candidate_points(examples, series, origin, spec, layout["seasons"], model, guard=guard,
@@ -412,4 +421,4 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     scales = noise_scales(examples, spec.season)
     edges = step_bins(layout["window"], spec.season)
     table, final = _calibrated(points, series, spec, quantiles, scales, edges, guard)
-    return table, chosen, final, pd.concat(drops, ignore_index=True)
+    return table, chosen, final, pd.concat(drops, ignore_index=True), forecast_mstl()
