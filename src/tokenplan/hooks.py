@@ -1,10 +1,12 @@
 """Project hooks: source labels for error messages, a source's dates read as configured,
 the demo's events kept to the demo, whether the data is simulated, one run at a time per
-data folder, a failed run's outputs rolled back, a finished run's closing lines, and the
-Spark session of a ``--env spark`` run."""
+data folder, a failed run's outputs rolled back, a finished run's closing lines, the
+Spark session of a ``--env spark`` run, and freed memory handed back after each node."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import sys
 from pathlib import Path
@@ -298,3 +300,24 @@ def _saved_path(catalog: Any, name: str) -> Path | None:
         return path
     except Exception:  # a courtesy line: never fail a finished run over it
         return None
+
+
+class MemoryTrimHooks:
+    """After each node, hand the memory its data freed back to the system (glibc's ``malloc_trim``).
+
+    Arrays of a few megabytes come from the C heap, and glibc keeps what they freed for
+    later use rather than returning it: after the backtest of 1,000 series, gigabytes the
+    run no longer held still counted to its size. A no-op where the C library is not glibc.
+    """
+
+    def __init__(self) -> None:
+        self._trim = None
+        try:
+            self._trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            pass
+
+    @hook_impl
+    def after_node_run(self) -> None:
+        if self._trim is not None:
+            self._trim(0)

@@ -10,6 +10,7 @@ from tokenplan.config_resolvers import RESOLVERS
 from tokenplan.hooks import (
     ClosingBlockHooks,
     DemoEventsHooks,
+    MemoryTrimHooks,
     RunGuardHooks,
     SimulatedDataHooks,
     SourceLabelHooks,
@@ -18,7 +19,7 @@ from tokenplan.hooks import (
 )
 
 HOOKS = (SourceLabelHooks(), TimestampFormatHooks(), DemoEventsHooks(), SimulatedDataHooks(), RunGuardHooks(),
-         ClosingBlockHooks(), SparkHooks())
+         ClosingBlockHooks(), SparkHooks(), MemoryTrimHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -170,8 +170,11 @@ def score_backtest(table: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec,
     median = names[int(np.argmin(np.abs(np.array(quantiles) - 0.5)))]
     lower, upper = names[0], names[-1]
     alpha = 1 - (quantiles[-1] - quantiles[0])
-    scored = table.merge(_naive_scales(series, spec.season, sorted(table["origin"].unique())),
-                         on=["series", "target", "origin"], how="left")
+    keys = ["series", "target", "origin"]
+    scales = table[keys].merge(_naive_scales(series, spec.season, sorted(table["origin"].unique())), on=keys,
+                               how="left", validate="many_to_one")["scale"].to_numpy()
+    scored = table.copy(deep=False)  # the scale beside the rows, not a merged copy of them (a GB at 1,000 series)
+    scored["scale"] = scales
 
     def summarise(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         # The metrics of each group's rows, as numpy slices of the table sorted by group
