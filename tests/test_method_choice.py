@@ -168,3 +168,62 @@ def test_the_choice_at_a_thousand_series_takes_seconds():
     # The precomputed fold errors give what the table gives.
     assert chosen == choose_methods(points, SelectionRule())
     pd.testing.assert_frame_equal(graded, _graded_choices(points, SelectionRule(), chosen))
+
+
+def _fold_tables_as_candidates_give_them(points: pd.DataFrame) -> pd.DataFrame:
+    """``points`` as the backtest holds them: per fold the ensemble's rows first, then the candidates'."""
+    from tokenplan.forecasting.candidates import with_ensemble
+
+    folds = [with_ensemble(fold) for _, fold in points.groupby("origin", sort=True)]
+    table = pd.concat(folds, ignore_index=True)
+    role = table.pop("role")
+    table.insert(table.columns.get_loc("method"), "role", role)
+    return table
+
+
+def test_each_folds_ensemble_is_rebuilt_in_place_as_a_fresh_combination_would_be():
+    from tokenplan.forecasting.candidates import with_ensemble
+    from tokenplan.forecasting.method_choice import _candidate_errors, _evidence_ensembles, _members, fold_errors
+
+    points = _fold_tables_as_candidates_give_them(_many_series(4, targets=2).query("method != 'ensemble'"))
+    got, errors = _evidence_ensembles(points, 2)
+    # The reference: each fold's table rebuilt by with_ensemble from the members chosen on the folds before it.
+    candidates = _candidate_errors(fold_errors(points, (points["method"] != "ensemble").to_numpy()))
+    expected = pd.concat([with_ensemble(fold, _members(_candidate_errors(candidates, origin), 2))
+                          for origin, fold in points.groupby("origin", sort=True)], ignore_index=True)
+    pd.testing.assert_frame_equal(got, expected)
+    assert not got.loc[got["method"] == "ensemble", "point"].equals(points.loc[points["method"] == "ensemble", "point"])
+    assert "ensemble" in errors.columns
+    # A fold whose ensemble rows are not one per series, target and time is refused, not misaligned.
+    with pytest.raises(ValueError, match="ensemble rows"):
+        _evidence_ensembles(points.drop(index=points.index[points["method"] == "ensemble"][:1]), 2)
+
+
+def test_the_forecast_reads_mstl_points_from_the_backtest_as_if_it_had_fitted_them(tmp_path):
+    from tests.synthetic import NO_EVENTS
+    from tests.training_run import FE, TRAINING
+    from tokenplan.forecasting.candidates import start_mstl
+    from tokenplan.pipelines.feature_engineering.nodes import build_model_input_table, plan_forecast_layout
+    from tokenplan.pipelines.training import nodes as training
+    from tokenplan.pipelines.training.nodes import spec_from_params
+
+    rng = np.random.default_rng(1)
+    days = pd.date_range("2025-01-01", periods=240, freq="D")
+    weekly = 1 + 0.3 * np.sin(2 * np.pi * np.arange(len(days)) / 7)
+    series = pd.concat([pd.DataFrame({"series": name, "target": "requests", "ds": days,
+                                      "y": np.round(level * weekly * rng.lognormal(0, 0.1, len(days)))})
+                        for name, level in (("a", 500.0), ("b", 80.0))], ignore_index=True)
+    params = {**TRAINING, "tuning": {**TRAINING["tuning"], "storage_url": f"sqlite:///{tmp_path}/optuna.db"}}
+    layout = plan_forecast_layout(series, FE, params)
+    examples = build_model_input_table(series, NO_EVENTS, FE, layout)
+    best = training.tune_hyperparameters(examples, FE, params, layout)
+    _, widths, selection, origin_mstl = training.backtest_forecaster(examples, series, FE, params, best, layout)
+    # MSTL at the forecast origin, fitted during the backtest, is what the forecast would fit itself.
+    spec = spec_from_params(FE, layout)
+    own = start_mstl(examples, series, examples["origin"].max(), spec, layout["seasons"])()
+    pd.testing.assert_frame_equal(origin_mstl, own)
+    assert len(origin_mstl) == 2 * layout["horizon"] and origin_mstl["point"].notna().all()
+    model = training.train_forecaster(examples, FE, params, best, selection, layout)
+    given, _ = training.predict_forecast(model, examples, series, widths, selection, FE, params, layout, origin_mstl)
+    fitted, _ = training.predict_forecast(model, examples, series, widths, selection, FE, params, layout)
+    pd.testing.assert_frame_equal(given, fitted)

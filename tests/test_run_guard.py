@@ -220,3 +220,18 @@ def test_a_missing_runtime_parameter_says_which():
     error = InterpolationResolutionError("Runtime parameter 'usage_file' not found and no default value provided.")
 
     assert message_for(error).startswith("this environment needs --params usage_file=...")
+
+
+def test_each_node_hands_freed_memory_back():
+    import ctypes
+
+    from tokenplan.hooks import MemoryTrimHooks
+    from tokenplan.settings import HOOKS
+
+    hooks = [hook for hook in HOOKS if isinstance(hook, MemoryTrimHooks)]
+    assert len(hooks) == 1
+    if sys.platform.startswith("linux") and os.path.exists("/lib/x86_64-linux-gnu/libc.so.6"):
+        assert hooks[0]._trim is not None
+    block = ctypes.create_string_buffer(8 << 20)  # some heap to hand back
+    del block
+    hooks[0].after_node_run()
