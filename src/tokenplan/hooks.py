@@ -306,8 +306,8 @@ class MemoryTrimHooks:
     """After each node, hand the memory its data freed back to the system (glibc's ``malloc_trim``).
 
     Arrays of a few megabytes come from the C heap, and glibc keeps what they freed for
-    later use rather than returning it: after the backtest of 1,000 series, gigabytes the
-    run no longer held still counted to its size. A no-op where the C library is not glibc.
+    later use rather than returning it, so a node's freed memory could count into the next
+    node's peak (``docs/developer/decisions.md``). A no-op where the C library is not glibc.
     """
 
     def __init__(self) -> None:
