@@ -56,8 +56,12 @@ def noise_scales(examples: pd.DataFrame, season: int) -> dict[str, float]:
     return {k: float(max(v, 1e-3)) for k, v in spread.items()}
 
 
+def _row_keys(series: pd.Series, target: pd.Series) -> RowKeys:
+    return RowKeys.of(pd.DataFrame({"series": np.asarray(series), "target": np.asarray(target)}))
+
+
 def _row_scales(scales: dict[str, float] | None, series: pd.Series, target: pd.Series) -> np.ndarray:
-    return RowKeys.of(pd.DataFrame({"series": np.asarray(series), "target": np.asarray(target)})).scales(scales)
+    return _row_keys(series, target).scales(scales)
 
 
 def offsets_for(offsets: dict, series: pd.Series, target: pd.Series) -> np.ndarray:
@@ -230,8 +234,7 @@ def step_offsets(widths: dict, series: pd.Series, target: pd.Series, step: pd.Se
     a daily P90 at 6,700 times the history's busiest day). ``keys``: the rows' keys, if
     already at hand (``series`` and ``target`` are then not read).
     """
-    keys = keys if keys is not None else RowKeys.of(pd.DataFrame({"series": np.asarray(series),
-                                                                   "target": np.asarray(target)}))
+    keys = keys if keys is not None else _row_keys(series, target)
     edges = np.asarray(widths["edges"])
     steps = np.asarray(step, dtype=float)
     group = np.minimum(np.searchsorted(edges, steps, side="left"), len(edges) - 1)
