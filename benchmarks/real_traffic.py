@@ -28,13 +28,17 @@ timed in wall seconds. A run that fails is "refused", with the last error line. 
 Beside it, on the same windows, statsforecast baselines fitted directly on the same
 history (gaps filled by linear interpolation, for them only): the seasonal naive, MSTL
 on log1p with an AutoETS (``ZZN``) trend, and AutoETS on the raw series, both with
-statsforecast's own 80% intervals.
+statsforecast's own 80% intervals; an mlforecast XGBoost (default ``XGBRegressor`` on
+lags 1-3 and one season, hour and weekday features, recursive); and the per-step
+median of the seasonal naive, MSTL and that XGBoost ("median of three": three things
+anyone can run, and the yardstick the method is judged against on series it never saw).
 
 Metrics per series, averaged over its origins: P50 MASE, scaled by the in-sample
 seasonal-naive MAE of the origin's history at lag 168 (24 for ELB, 7 for daily); the
 share of actuals inside P10-P90 (80% coverage); seconds per run. Then the geometric
 mean of MASE over series per method, the per-series best baseline (an oracle nobody
-has), and the targets as pass/fail lines. It asserts nothing.
+has), the pipeline against the median of three, and the targets as pass/fail lines. It
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -142,8 +146,23 @@ def score(actual: pd.Series, p50: pd.Series, scale: float, lo: pd.Series, hi: pd
             "coverage": float(inside.mean()), "scored": len(frame)}
 
 
+def xgboost_points(frame: pd.DataFrame, freq: str, season: int, horizon: int) -> np.ndarray:
+    """A plain mlforecast XGBoost on one series (``unique_id, ds, y``): default ``XGBRegressor``, lags
+    1-3 and one season, hour and weekday features, forecasting recursively."""
+    from mlforecast import MLForecast
+    from xgboost import XGBRegressor
+
+    hourly = freq == "h"
+    lags = sorted({1, 2, 3, season} | ({24} if hourly else set()))
+    model = MLForecast(models={"xgb": XGBRegressor(n_jobs=2, random_state=0)}, freq=freq, lags=lags,
+                       date_features=["hour", "dayofweek"] if hourly else ["dayofweek"])
+    model.fit(frame, static_features=[])
+    return model.predict(horizon)["xgb"].to_numpy()
+
+
 def baselines(history: pd.Series, source: Source) -> dict[str, pd.DataFrame]:
-    """Seasonal naive, MSTL (log1p, AutoETS trend) and AutoETS forecasts: ``p50, lo, hi`` by timestamp."""
+    """Seasonal naive, MSTL (log1p, AutoETS trend), AutoETS, an mlforecast XGBoost and the median of
+    naive, MSTL and XGBoost: ``p50, lo, hi`` by timestamp (no interval for the last two)."""
     from statsforecast import StatsForecast
     from statsforecast.models import MSTL, AutoETS, SeasonalNaive
 
@@ -164,6 +183,11 @@ def baselines(history: pd.Series, source: Source) -> dict[str, pd.DataFrame]:
         result = pd.DataFrame({key: table[column].to_numpy() for key, column in columns.items()},
                               index=pd.DatetimeIndex(table["ds"]))
         out[name] = (back(result) if back else result).clip(lower=0)
+    index = out["naive"].index
+    xgb = np.clip(xgboost_points(frame, source.freq, source.season, source.horizon), 0, None)
+    median = np.median(np.vstack([out["naive"]["p50"], out["mstl"]["p50"], xgb]), axis=0)
+    for name, points in (("xgb", xgb), ("median3", median)):
+        out[name] = pd.DataFrame({"p50": points, "lo": np.nan, "hi": np.nan}, index=index)
     return out
 
 
@@ -331,9 +355,9 @@ def _fmt(value: float, pattern: str = "{:.3f}") -> str:
 
 def summarise(rows: pd.DataFrame, with_pipeline: bool, subset: bool) -> None:
     """Per-series table, geometric means, the baselines' oracle and the targets."""
-    baseline_columns = ["naive_mase", "mstl_mase", "mstl_coverage", "ets_mase"]
+    baseline_columns = ["naive_mase", "mstl_mase", "mstl_coverage", "ets_mase", "xgb_mase", "median3_mase"]
     per_series = rows.groupby("series", sort=False)[baseline_columns].mean()
-    per_series["oracle_mase"] = per_series[["naive_mase", "mstl_mase", "ets_mase"]].min(axis=1)
+    per_series["oracle_mase"] = per_series[["naive_mase", "mstl_mase", "ets_mase", "xgb_mase"]].min(axis=1)
     if with_pipeline:
         ok = rows[rows["pipeline_status"] == "ok"]
         grouped = rows.groupby("series", sort=False)
@@ -350,7 +374,7 @@ def summarise(rows: pd.DataFrame, with_pipeline: bool, subset: bool) -> None:
     header = ["series", "origins"]
     if with_pipeline:
         header += ["pipeline MASE", "P10-P90 cov.", "s/run", "method", "refused"]
-    header += ["naive MASE", "MSTL MASE", "MSTL 80% cov.", "AutoETS MASE"]
+    header += ["naive MASE", "MSTL MASE", "MSTL 80% cov.", "AutoETS MASE", "XGBoost MASE", "median of 3"]
     lines = [header]
     for name, record in per_series.iterrows():
         line = [name, str(int((rows["series"] == name).sum()))]
@@ -358,7 +382,7 @@ def summarise(rows: pd.DataFrame, with_pipeline: bool, subset: bool) -> None:
             line += [_fmt(record["pipeline_mase"]), _fmt(record["pipeline_coverage"], "{:.1%}"),
                      _fmt(record["seconds"], "{:.1f}"), record["method"], str(int(record["refused"]))]
         line += [_fmt(record["naive_mase"]), _fmt(record["mstl_mase"]), _fmt(record["mstl_coverage"], "{:.1%}"),
-                 _fmt(record["ets_mase"])]
+                 _fmt(record["ets_mase"]), _fmt(record["xgb_mase"]), _fmt(record["median3_mase"])]
         lines.append(line)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
@@ -369,9 +393,11 @@ def summarise(rows: pd.DataFrame, with_pipeline: bool, subset: bool) -> None:
         for r in short.itertuples():
             print(f"note: {r.series} @ {r.origin}: the pipeline's forecast covers {r.pipeline_scored} "
                   f"of the {r.actuals} actuals; its MASE and coverage are on those only")
-    means = {name: geometric_mean(per_series[f"{name}_mase"]) for name in ("naive", "mstl", "ets", "oracle")}
+    means = {name: geometric_mean(per_series[f"{name}_mase"])
+             for name in ("naive", "mstl", "ets", "xgb", "median3", "oracle")}
     print(f"\ngeometric-mean MASE over {len(per_series)} series: seasonal naive {_fmt(means['naive'])}, "
-          f"MSTL {_fmt(means['mstl'])}, AutoETS {_fmt(means['ets'])}, "
+          f"MSTL {_fmt(means['mstl'])}, AutoETS {_fmt(means['ets'])}, XGBoost {_fmt(means['xgb'])}, "
+          f"median of naive, MSTL and XGBoost {_fmt(means['median3'])}, "
           f"best baseline per series (oracle) {_fmt(means['oracle'])}")
     if not with_pipeline:
         return
@@ -380,6 +406,12 @@ def summarise(rows: pd.DataFrame, with_pipeline: bool, subset: bool) -> None:
     print(f"pipeline: {_fmt(pipeline_mean)}" + ("" if len(scored) == len(per_series) else
           f" (not comparable: only {len(scored)} of {len(per_series)} series have a forecast; "
           f"their geometric mean {_fmt(geometric_mean(scored))})"))
+    both = rows[(rows["pipeline_status"] == "ok") & rows["median3_mase"].notna()]
+    wins = int((both["pipeline_mase"] < both["median3_mase"]).sum())
+    print(f"against the median of three: {_fmt(pipeline_mean)} vs {_fmt(means['median3'])} "
+          f"({_fmt(pipeline_mean / means['median3'], '{:.2f}')} times it); the pipeline is ahead in "
+          f"{wins} of {len(both)} windows and {int((per_series['pipeline_mase'] < per_series['median3_mase']).sum())} "
+          f"of {len(per_series)} series")
 
     refused = rows[rows["pipeline_status"] != "ok"]
     print("\n=== Targets" + (" (on a subset: the targets are judged on the full protocol)" if subset else "")
