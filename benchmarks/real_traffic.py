@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/real_traffic.py --baselines-only         # no kedro runs
     .venv/bin/python benchmarks/real_traffic.py --csv rows.csv           # also save per-(series, origin) rows
     .venv/bin/python benchmarks/real_traffic.py --only wikipedia-r --tile 10   # more windows (not the protocol)
+    .venv/bin/python benchmarks/real_traffic.py --short 6              # 6 days of hours, 24 h ahead (not the protocol)
 
 Series (``../shared/realdata``; the benchmark skips cleanly when the folder is absent):
 the four Twitter mention volumes and the AWS ELB request count (5-minute counts summed
@@ -33,6 +34,10 @@ lags 1-3 and one season, hour and weekday features, recursive); and the per-step
 median of the seasonal naive, MSTL and that XGBoost ("median of three": three things
 anyone can run, and the yardstick the method is judged against on series it never saw).
 
+``--short DAYS`` checks the regime of a new user's first export instead: each hourly
+series cut to its last ``DAYS`` days before origins 8, 4 and 1 days from its end, 24 h
+ahead, the daily season (lag 24) for the MASE scale and the baselines.
+
 Metrics per series, averaged over its origins: P50 MASE, scaled by the in-sample
 seasonal-naive MAE of the origin's history at lag 168 (24 for ELB, 7 for daily); the
 share of actuals inside P10-P90 (80% coverage); seconds per run. Then the geometric
@@ -54,7 +59,7 @@ import tempfile
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +77,8 @@ RUN_ENV = {"KEDRO_DISABLE_TELEMETRY": "1", "OMP_WAIT_POLICY": "PASSIVE", "MPLBAC
 MAX_SECONDS = 60.0
 COVERAGE_RANGE = (0.70, 0.90)
 NAIVE_MARGIN = 0.15
+# --short: origins this many days before each series' end.
+SHORT_DAYS_BACK = (8, 4, 1)
 
 
 @dataclass(frozen=True)
@@ -459,6 +466,9 @@ def main() -> int:
     parser.add_argument("--data", help="the realdata folder (default: ../shared/realdata)")
     parser.add_argument("--explicit-bucket", action="store_true",
                         help="pass ingestion.bucket=D for the daily series (for code that does not detect it)")
+    parser.add_argument("--short", type=int, metavar="DAYS",
+                        help="short histories: each hourly series cut to its last DAYS days before an origin 1, 4 "
+                             "and 8 days from its end, 24 h ahead, daily season (not the protocol)")
     parser.add_argument("--baselines-only", action="store_true", help="no kedro runs: the baselines' table only")
     parser.add_argument("--timeout", type=float, default=600, help="stop a kedro run after this many seconds")
     parser.add_argument("--keep-scratch", action="store_true", help="keep each run's scratch project for inspection")
@@ -484,6 +494,15 @@ def main() -> int:
     tasks = []
     for source in sources:
         series = load_series(source, folder)
+        if args.short:
+            if source.freq != "h":
+                continue
+            source = replace(source, horizon=24, season=24, mstl_seasons=(24,))
+            for origin in (series.index.max() - pd.Timedelta(days=back) for back in SHORT_DAYS_BACK):
+                window = (series.index > origin - pd.Timedelta(days=args.short)) & (series.index <= origin + pd.Timedelta(days=1))
+                tasks.append((source, series[window], origin))
+            print(f"{source.name}: the last {args.short} days before each of {len(SHORT_DAYS_BACK)} origins, 24 h ahead")
+            continue
         count = args.tile or source.origins
         count = min(count, args.origins) if args.origins else count
         for origin in origins_for(series, source, count):
@@ -513,7 +532,7 @@ def main() -> int:
     if args.csv:
         rows.to_csv(args.csv, index=False)
         print(f"\nper-(series, origin) rows: {args.csv}")
-    subset = bool(args.only or args.origins or args.tile)
+    subset = bool(args.only or args.origins or args.tile or args.short)
     summarise(rows, with_pipeline=not args.baselines_only, subset=subset)
     return 0
 

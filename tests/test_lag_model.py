@@ -28,6 +28,18 @@ def test_lags_follow_the_layouts_seasons():
     assert lags_for([]) == (1, [1, 2, 3])
 
 
+def test_a_few_days_of_hours_keep_the_recent_lags():
+    """Four days of hours cannot train on a lag of three days: the model keeps the last buckets
+    and yesterday's, and forecasts, where the full lag set would leave it out."""
+    assert lags_for([24], 96) == (24, [1, 2, 3, 23, 24, 25])
+    assert lags_for([24], 96 + 24) == (24, [1, 2, 3, 23, 24, 25, 48])
+    assert lags_for([24, 168], 10_000) == lags_for([24, 168])
+    history = pd.concat([_hourly([100.0 + 20 * i] * 4, f"s{i}", seed=i) for i in range(3)], ignore_index=True)
+    points = lag_model_points(history, history["ds"].max(), 24, "h", [24], SMALL)
+    assert len(points) == 3 * 24 and np.isfinite(points["point"]).all()
+    assert points.groupby("series")["point"].mean().is_monotonic_increasing  # each at its own level
+
+
 def test_a_level_that_moved_is_followed():
     """Series whose level doubled three days before the origin: the forecast is at the new
     level, in the daily cycle's shape (a model on the last weeks' profile would sit between)."""

@@ -132,6 +132,21 @@ def test_the_ensemble_combines_the_members_that_did_best_on_the_folds_before():
     assert combined["point"].to_numpy() == pytest.approx(np.expm1((np.log1p(160) + np.log1p(180)) / 2))
 
 
+def test_a_member_missing_a_fold_counts_that_folds_worst_error_not_an_exclusion():
+    """One drop on the first fold (a day of history) does not keep the best method on every
+    later fold out of the median; a method missing most folds ranks by its penalties."""
+    from tokenplan.forecasting.method_choice import ensemble_members_by_evidence
+
+    errors = {"mstl": 0.02, "lag_xgboost": 0.01, "seasonal_naive": 0.2, "seasonal_mean": 0.25, "daily_naive": 0.3}
+    points = _folds([errors] * 5)
+    first = points["origin"] == points["origin"].min()
+    # mstl dropped at the first fold; lag_xgboost only fitted at the last.
+    thin = points[~((points["method"] == "mstl") & first)
+                  & ~((points["method"] == "lag_xgboost") & (points["origin"] < points["origin"].max()))]
+    # mstl: (0.3 + 4 x 0.02) / 5 = 0.076; lag_xgboost: (4 x 0.3 + 0.01) / 5 = 0.24.
+    assert ensemble_members_by_evidence(thin, 3) == {"m|requests": ["mstl", "seasonal_naive", "lag_xgboost"]}
+
+
 def _many_series(n_series: int, targets: int = 4, folds: int = 5, steps: int = 4) -> pd.DataFrame:
     """A fold table of ``n_series`` x ``targets`` series-targets, each method a different noise level."""
     rng = np.random.default_rng(0)

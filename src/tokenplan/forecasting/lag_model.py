@@ -55,11 +55,20 @@ class LagModelSettings(FromParams):
     seed: int = 0
 
 
-def lags_for(seasons: list[int]) -> tuple[int, list[int]]:
-    """The differencing cycle and the lags for the layout's ``seasons`` (cycle 1 with none)."""
+def lags_for(seasons: list[int], steps: int | None = None) -> tuple[int, list[int]]:
+    """The differencing cycle and the lags for the layout's ``seasons`` (cycle 1 with none).
+
+    With ``steps`` (the longest history to train on), a lag beyond the cycle's neighbours
+    is kept only when ``steps`` leave three cycles of training rows after it: on a few
+    days of hours the model learns from the last buckets and yesterday, rather than not
+    at all (a lag of three days and the differencing would leave no row to train on).
+    """
     periods = sorted(p for p in seasons if p > 1)
     cycle = periods[0] if periods else 1
-    lags = {1, 2, 3, cycle - 1, cycle, cycle + 1, 2 * cycle, 3 * cycle, *periods[1:2]}
+    near = {1, 2, 3, cycle - 1, cycle, cycle + 1}
+    lags = near | {2 * cycle, 3 * cycle, *periods[1:2]}
+    if steps is not None:
+        lags = {lag for lag in lags if lag in near or lag + 3 * cycle <= steps}
     return cycle, sorted(lag for lag in lags if lag >= 1)
 
 
@@ -94,8 +103,12 @@ def lag_model_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, f
     empty = pd.DataFrame(columns=["series", "target", "ds", "point"])
     cycle, lags = lags_for(seasons)
     history = _history(series, origin, freq, cycle, max(lags))
+    if not settings.enabled or history.empty:
+        return empty
+    steps = int(history.groupby("unique_id").size().max())
+    _, lags = lags_for(seasons, steps)
     # Training rows need every lag and the differencing: with no series that long, no model.
-    if not settings.enabled or history.empty or history.groupby("unique_id").size().max() <= max(lags) + cycle:
+    if steps <= max(lags) + cycle:
         return empty
     model = XGBRegressor(n_estimators=settings.n_estimators, learning_rate=settings.learning_rate,
                          max_depth=settings.max_depth, subsample=settings.subsample,

@@ -216,7 +216,8 @@ def choose_methods(points: pd.DataFrame, rule: SelectionRule | None = None) -> d
 
 def _members(errors: pd.DataFrame, size: int) -> dict[str, list[str]]:
     """``series|target`` -> the ``size`` methods of ``errors`` (no ensemble) with the lowest mean
-    error over the folds where every one of them has an error."""
+    error over the folds, a fold a method has no error at (the guard dropped it, or the
+    history before it was too short to fit it) counting as that fold's worst error."""
     if not size or errors.empty:
         return {}
     folds = _Folds(errors)
@@ -224,10 +225,12 @@ def _members(errors: pd.DataFrame, size: int) -> dict[str, list[str]]:
     members = {}
     for series, target, start, stop in folds.blocks:
         rows = folds.values[start:stop]
-        complete = ~np.isnan(rows).any(axis=0)
-        if complete.any():
-            means = rows[:, complete].mean(axis=0)
-            members[f"{series}|{target}"] = list(columns[complete][np.argsort(means, kind="stable")][:size])
+        present = ~np.isnan(rows)
+        seen = present.any(axis=0)
+        if seen.any():
+            worst = np.nanmax(np.where(present, rows, -np.inf), axis=1, keepdims=True)
+            means = np.where(present, rows, worst)[:, seen].mean(axis=0)
+            members[f"{series}|{target}"] = list(columns[seen][np.argsort(means, kind="stable")][:size])
     return members
 
 
@@ -244,8 +247,11 @@ def ensemble_members_by_evidence(points: pd.DataFrame, size: int,
                                  before: pd.Timestamp | None = None) -> dict[str, list[str]]:
     """``series|target`` -> the ``size`` candidates with the lowest mean fold MAE (folds before ``before``).
 
-    Only candidates with an error at every one of those folds are ranked (one the guard
-    dropped at a fold is out). No folds, or ``size`` 0: no entry (every candidate combines).
+    A fold where a candidate has no error (the guard dropped it there, or the history
+    before it was too short to fit it) counts as that fold's worst error: a penalty, not
+    an exclusion. Excluding it let one drop at the first fold, on a day of history, keep
+    the best method on every later fold out of the median. No folds, or ``size`` 0: no
+    entry (every candidate combines).
     """
     rows = ~points["method"].isin(["ensemble", "chosen"]).to_numpy()
     if before is not None:
