@@ -250,7 +250,7 @@ def ensemble_members_by_evidence(points: pd.DataFrame, size: int,
     A fold where a candidate has no error (the guard dropped it there, or the history
     before it was too short to fit it) counts as that fold's worst error: a penalty, not
     an exclusion. Excluding it let one drop at the first fold, on a day of history, keep
-    the best method on every later fold out of the median. No folds, or ``size`` 0: no
+    the method best on the later folds out of the median. No folds, or ``size`` 0: no
     entry (every candidate combines).
     """
     rows = ~points["method"].isin(["ensemble", "chosen"]).to_numpy()
