@@ -58,3 +58,14 @@ def test_a_lost_series_whose_forecast_uses_the_winning_baseline_says_so():
 
     assert "model-a requests (chosen 0.62 vs mstl 0.44; the forecast uses it, chosen on every fold)" in section
     assert "model-b requests (chosen 0.90 vs mstl 0.50)" in section
+
+
+def test_the_rule_names_how_the_ensembles_members_are_picked_and_which_they_are():
+    rule = {"min_folds": 3, "margin": 0.05, "z": 1.0, "min_win_share": 0.66, "min_series": 3, "ensemble_size": 3}
+    members = {f"model-{i}|requests": ["mstl", "lag_xgboost", "seasonal_naive"] for i in range(5)}
+    section = render_method_section({}, {"rule": rule, "ensemble_members": members, "methods": {}}, METRICS,
+                                    ["p10", "p50", "p90"], _history())
+    assert "the per-step median of the 3 candidates with the lowest error on the earlier folds" in section
+    assert "counts as that fold's worst error" in section
+    assert "model-0 requests: mstl, lag_xgboost, seasonal_naive" in section and "model-3" not in section
+    assert "2 more in `data/06_models/model_selection.json`" in section

@@ -83,12 +83,26 @@ def _without_evidence(history: pd.DataFrame | None, methods: dict[str, str], lay
             "not measured.")
 
 
+def _members_text(members: dict[str, list[str]], shown: int = 3) -> str:
+    """``; in the forecast: a|requests mstl, xgboost, seasonal_naive; ...`` for the first ``shown`` series."""
+    if not members:
+        return ""
+    listed = "; ".join(f"{key.replace('|', ' ')}: {', '.join(methods)}" for key, methods in list(members.items())[:shown])
+    more = f"; {len(members) - shown} more in `data/06_models/model_selection.json`" if len(members) > shown else ""
+    return f" (the forecast's members: {listed}{more})"
+
+
 def _rule_text(selection: dict[str, Any]) -> str:
     rule = selection.get("rule") or {}
     if not rule:
         return ""
-    return (f"**How a method is chosen.** The default is the ensemble, the per-step median of the candidates "
-            "that passed the guard. A single method replaces it only on clear evidence: an error at every fold "
+    size = rule.get("ensemble_size", 0)
+    pooled = (f"the per-step median of the {size} candidates with the lowest error on the earlier folds, among "
+              "those that passed the guard (a fold where a candidate has no forecast counts as that fold's worst "
+              f"error){_members_text(selection.get('ensemble_members') or {})}") if size else \
+        "the per-step median of the candidates that passed the guard"
+    return (f"**How a method is chosen.** The default is the ensemble, {pooled}. "
+            "A single method replaces it only on clear evidence: an error at every fold "
             f"(the guard never dropped it), at least {rule['min_folds']} folds, and a mean log MAE ratio more than "
             f"{rule['margin']:.0%} below the ensemble's by at least {rule['z']:g} standard error(s), with a win on "
             f"at least {rule.get('min_win_share', 0.66):.0%} of the folds. Evidence is read "
@@ -183,8 +197,9 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
         *([text] if (text := _rule_text(selection)) else []),
         *([text] if (text := _guard_text(selection, guard_drops)) else []),
         "### Method per series and backtest MASE of every candidate\n\n"
-        "`ensemble` is the per-step median of the candidates the guard kept (XGBoost when trained, the lag "
-        "model, MSTL, the seasonal mean, the seasonal naive and, for hourly data with a weekly season, the daily naive); "
+        "`ensemble` is the per-step median of the candidates best on the earlier folds, among those the guard "
+        "kept (the candidates: XGBoost when trained, the lag model, MSTL, the seasonal mean, the seasonal naive "
+        "and, for hourly data with a weekly season, the daily naive); "
         "`chosen method` is the one the plan uses for each series.\n\n"
         + table_note + _table(shown),
         f"Pooled over series (MASE and WAPE of the P50; coverage of {lower}–{upper}, each fold calibrated on "
