@@ -69,3 +69,18 @@ def test_the_rule_names_how_the_ensembles_members_are_picked_and_which_they_are(
     assert "counts as that fold's worst error" in section
     assert "model-0 requests: mstl, lag_xgboost, seasonal_naive" in section and "model-3" not in section
     assert "2 more in `data/06_models/model_selection.json`" in section
+
+
+def test_windows_too_short_for_the_horizon_are_named_as_the_reason_for_the_ensemble():
+    history = _history()
+    layout = plan_layout(history, "D", "quarter").to_dict()
+    rule = {"min_folds": 3, "margin": 0.05, "z": 1.0, "min_win_share": 0.66, "min_series": 3, "ensemble_size": 3,
+            "min_window_share": 0.25}
+    selection = {"rule": rule, "methods": {"model-a|requests": "ensemble"}, "single_method_allowed": False}
+    section = render_method_section(layout, selection, METRICS, ["p10", "p50", "p90"], history)
+    assert "only where the backtest windows span at least 25% of the horizon" in section
+    assert (f"here the windows are {layout['window']} steps against a horizon of {layout['horizon']}, so every "
+            "series keeps the ensemble") in section
+    allowed = render_method_section(layout, {**selection, "single_method_allowed": True}, METRICS,
+                                    ["p10", "p50", "p90"], history)
+    assert "so every series keeps the ensemble" not in allowed

@@ -12,7 +12,11 @@ when it has an error at every fold (the guard never dropped it), at least ``min_
 folds, and its per-fold log MAE ratio to the ensemble's averages below
 ``log(1 - margin)`` with the average at least ``z`` standard errors below zero (a gain
 larger than the fold-to-fold noise), and it wins on at least ``min_win_share`` of the
-folds (one huge win does not carry it). Evidence is read at two levels: across series first (each series'
+folds (one huge win does not carry it), and only where the folds' windows span at least
+``min_window_share`` of the horizon: a win over 30 hours says little about five months,
+where a trend one method extrapolates is what decides the error (a week of bursty
+hours a quarter ahead: MSTL, chosen on four 30-hour folds, carried the last three days'
+rise to 1.4 times the last day's level for five months). Evidence is read at two levels: across series first (each series'
 mean log ratio one observation, at least ``min_series`` series), which sets a target's
 default (a global model that beats the ensemble on most of 400 series is the better
 default for all of them); then per series, where a method must beat that default on the
@@ -84,6 +88,11 @@ class SelectionRule(FromParams):
     min_win_share: float = 0.66
     min_series: int = 3
     ensemble_size: int = 3
+    min_window_share: float = 0.25
+
+    def allows_single(self, window: int, horizon: int) -> bool:
+        """Whether the folds' windows span enough of the horizon for one method to replace the ensemble."""
+        return window >= self.min_window_share * horizon
 
 
 def fold_errors(points: pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
@@ -184,9 +193,12 @@ def _pooled_defaults(folds: _Folds, rule: SelectionRule) -> dict[str, str]:
     return defaults
 
 
-def _choose(folds: _Folds, rule: SelectionRule) -> dict[str, str]:
+def _choose(folds: _Folds, rule: SelectionRule, single: bool = True) -> dict[str, str]:
+    """``series|target`` -> method; ``single`` False: the ensemble for every series the folds hold."""
     if folds.column("ensemble") is None:
         return {}
+    if not single:
+        return {f"{series}|{target}": "ensemble" for series, target, _, _ in folds.blocks}
     defaults = _pooled_defaults(folds, rule)
     ensemble = folds.column("ensemble")
     chosen = {}
@@ -295,7 +307,7 @@ def _check_same_keys(points: pd.DataFrame, at: np.ndarray, rows: pd.DataFrame) -
 
 
 def _graded_choices(points: pd.DataFrame, rule: SelectionRule, final: dict[str, str],
-                    errors: pd.DataFrame | None = None) -> pd.DataFrame:
+                    errors: pd.DataFrame | None = None, single: bool = True) -> pd.DataFrame:
     """The rows of method ``chosen``: at each backtest fold the rule's pick from the folds before it,
     at each tuning fold ``final``, the pick from every fold (those rows calibrate intervals and
     totals, never grade). ``errors``: ``fold_errors(points)``, if already at hand."""
@@ -305,7 +317,7 @@ def _graded_choices(points: pd.DataFrame, rule: SelectionRule, final: dict[str, 
     origins = errors.index.get_level_values("origin")
     picked = []
     for (origin, role), fold in points.groupby(["origin", "role"], sort=True):
-        choice = final if role == "tuning" else _choose(_Folds(errors[origins < origin]), rule)
+        choice = final if role == "tuning" else _choose(_Folds(errors[origins < origin]), rule, single)
         wanted = np.array([choice.get(key, "ensemble") for key in keys], dtype=object)
         at = fold.index.to_numpy()
         picked.append(fold[methods[at] == wanted[codes[at]]])
@@ -422,8 +434,9 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     points = pd.concat(frames, ignore_index=True)
     del frames  # the folds' tables stay alive otherwise: a copy of every candidate at every fold
     points, fold_table = _evidence_ensembles(points, rule.ensemble_size)
-    chosen = _choose(_Folds(fold_table), rule)
-    points = pd.concat([points, _graded_choices(points, rule, chosen, fold_table)], ignore_index=True)
+    single = rule.allows_single(layout["window"], layout.get("horizon", layout["window"]))
+    chosen = _choose(_Folds(fold_table), rule, single)
+    points = pd.concat([points, _graded_choices(points, rule, chosen, fold_table, single)], ignore_index=True)
     scales = noise_scales(examples, spec.season)
     edges = step_bins(layout["window"], spec.season)
     table, final = _calibrated(points, series, spec, quantiles, scales, edges, guard)

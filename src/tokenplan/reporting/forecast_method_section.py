@@ -84,28 +84,38 @@ def _without_evidence(history: pd.DataFrame | None, methods: dict[str, str], lay
 
 
 def _members_text(members: dict[str, list[str]], shown: int = 3) -> str:
-    """``; in the forecast: a|requests mstl, xgboost, seasonal_naive; ...`` for the first ``shown`` series."""
+    """`` Its members in the forecast: a requests: mstl, xgboost, seasonal_naive; ...`` for the first ``shown`` series."""
     if not members:
         return ""
     listed = "; ".join(f"{key.replace('|', ' ')}: {', '.join(methods)}" for key, methods in list(members.items())[:shown])
     more = f"; {len(members) - shown} more in `data/06_models/model_selection.json`" if len(members) > shown else ""
-    return f" (the forecast's members: {listed}{more})"
+    return f" Its members in the forecast: {listed}{more}."
 
 
-def _rule_text(selection: dict[str, Any]) -> str:
+def _single_text(selection: dict[str, Any], layout: dict[str, Any]) -> str:
+    """Why every series keeps the ensemble, when the windows are too short for the horizon."""
+    if selection.get("single_method_allowed", True) or not layout:
+        return ""
+    return (f" (here the windows are {layout['window']} steps against a horizon of {layout['horizon']}, so every "
+            "series keeps the ensemble: a win over the windows says little about the horizon's trend)")
+
+
+def _rule_text(selection: dict[str, Any], layout: dict[str, Any] | None = None) -> str:
     rule = selection.get("rule") or {}
     if not rule:
         return ""
     size = rule.get("ensemble_size", 0)
     pooled = (f"the per-step median of the {size} candidates with the lowest error on the earlier folds, among "
               "those that passed the guard (a fold where a candidate has no forecast counts as that fold's worst "
-              f"error){_members_text(selection.get('ensemble_members') or {})}") if size else \
-        "the per-step median of the candidates that passed the guard"
-    return (f"**How a method is chosen.** The default is the ensemble, {pooled}. "
+              f"error).{_members_text(selection.get('ensemble_members') or {})}") if size else \
+        "the per-step median of the candidates that passed the guard."
+    return (f"**How a method is chosen.** The default is the ensemble, {pooled} "
             "A single method replaces it only on clear evidence: an error at every fold "
             f"(the guard never dropped it), at least {rule['min_folds']} folds, and a mean log MAE ratio more than "
             f"{rule['margin']:.0%} below the ensemble's by at least {rule['z']:g} standard error(s), with a win on "
-            f"at least {rule.get('min_win_share', 0.66):.0%} of the folds. Evidence is read "
+            f"at least {rule.get('min_win_share', 0.66):.0%} of the folds, and only where the backtest windows span "
+            f"at least {rule.get('min_window_share', 0.25):.0%} of the horizon{_single_text(selection, layout)}. "
+            "Evidence is read "
             f"across series first (at least {rule.get('min_series', 3)} series, each series' mean ratio one "
             "observation), which can make one method every series' default for a target; then per series, "
             "where a method must beat that default on the series' own folds. The forecast's choice uses every "
@@ -194,7 +204,7 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
     lower, upper = quantile_names[0].upper(), quantile_names[-1].upper()
     return "\n\n".join([
         *(["### Layout\n\n" + _layout_text(layout)] if layout else []),
-        *([text] if (text := _rule_text(selection)) else []),
+        *([text] if (text := _rule_text(selection, layout)) else []),
         *([text] if (text := _guard_text(selection, guard_drops)) else []),
         "### Method per series and backtest MASE of every candidate\n\n"
         "`ensemble` is the per-step median of the candidates best on the earlier folds, among those the guard "

@@ -87,6 +87,7 @@ def backtest_forecaster(model_input_table: pd.DataFrame, target_series: pd.DataF
                  "model_trained": bool(forecast_layout["model"]), "methods": chosen,
                  "ensemble_members": ensemble_members_by_evidence(table, rule.ensemble_size),
                  "rule": vars(rule), "guard": vars(guard),
+                 "single_method_allowed": rule.allows_single(forecast_layout["window"], forecast_layout["horizon"]),
                  "guard_drops": drops.astype({"origin": str}).to_dict(orient="records")}
     return table, widths, selection, forecast_mstl
 
