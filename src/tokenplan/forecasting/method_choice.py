@@ -16,10 +16,10 @@ folds (one huge win does not carry it), and only where the folds' windows span a
 ``min_window_share`` of the horizon: a win over 30 hours says little about five months,
 where a trend one method extrapolates is what decides the error (a week of bursty
 hours a quarter ahead: MSTL, chosen on four 30-hour folds, carried the last three days'
-rise to 1.4 times the last day's level for five months). Evidence is read at two levels: across series first (each series'
-mean log ratio one observation, at least ``min_series`` series), which sets a target's
-default (a global model that beats the ensemble on most of 400 series is the better
-default for all of them); then per series, where a method must beat that default on the
+rise to 1.4 times the last day's level for five months). Evidence is read at two
+levels: across series first (each series' mean log ratio one observation, at least
+``min_series`` series), which sets a target's default (a global model that beats the
+ensemble on most of 400 series is the better default for all of them); then per series, where a method must beat that default on the
 series' own folds. Choosing on one or two folds was noise: on 5-6 days of hourly traffic
 that repeats every day, one 24-hour fold chose MSTL (MASE 0.84-1.08) over the seasonal
 naive it trailed in the backtest (0.20).
@@ -237,10 +237,11 @@ def _members(errors: pd.DataFrame, size: int) -> dict[str, list[str]]:
     members = {}
     for series, target, start, stop in folds.blocks:
         rows = folds.values[start:stop]
+        rows = rows[~np.isnan(rows).all(axis=1)]  # a fold no candidate forecast says nothing
         present = ~np.isnan(rows)
         seen = present.any(axis=0)
         if seen.any():
-            worst = np.nanmax(np.where(present, rows, -np.inf), axis=1, keepdims=True)
+            worst = np.where(present, rows, -np.inf).max(axis=1, keepdims=True)
             means = np.where(present, rows, worst)[:, seen].mean(axis=0)
             members[f"{series}|{target}"] = list(columns[seen][np.argsort(means, kind="stable")][:size])
     return members
