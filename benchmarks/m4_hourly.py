@@ -219,7 +219,8 @@ def score(histories: dict[str, np.ndarray], actuals: dict[str, np.ndarray], run:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, help="only the first N series (a quick check, not the protocol)")
-    parser.add_argument("--baselines", action="store_true", help="also MSTL(24, 168), XGBoost and their median with the naive (a few min)")
+    parser.add_argument("--baselines", action="store_true",
+                        help="also MSTL(24, 168), XGBoost and their median with the naive (a few min)")
     parser.add_argument("--no-pipeline", action="store_true", help="baselines only, no kedro run")
     parser.add_argument("--csv", help="write the per-series rows here")
     parser.add_argument("--keep", action="store_true", help="keep the scratch project")

@@ -499,9 +499,10 @@ def main() -> int:
                 continue
             source = replace(source, horizon=24, season=24, mstl_seasons=(24,))
             for origin in (series.index.max() - pd.Timedelta(days=back) for back in SHORT_DAYS_BACK):
-                window = (series.index > origin - pd.Timedelta(days=args.short)) & (series.index <= origin + pd.Timedelta(days=1))
-                tasks.append((source, series[window], origin))
-            print(f"{source.name}: the last {args.short} days before each of {len(SHORT_DAYS_BACK)} origins, 24 h ahead")
+                first, last = origin - pd.Timedelta(days=args.short), origin + pd.Timedelta(days=1)
+                tasks.append((source, series[(series.index > first) & (series.index <= last)], origin))
+            print(f"{source.name}: the last {args.short} days before each of {len(SHORT_DAYS_BACK)} origins, "
+                  "24 h ahead")
             continue
         count = args.tile or source.origins
         count = min(count, args.origins) if args.origins else count

@@ -19,10 +19,10 @@ hours a quarter ahead: MSTL, chosen on four 30-hour folds, carried the last thre
 rise to 1.4 times the last day's level for five months). Evidence is read at two
 levels: across series first (each series' mean log ratio one observation, at least
 ``min_series`` series), which sets a target's default (a global model that beats the
-ensemble on most of 400 series is the better default for all of them); then per series, where a method must beat that default on the
-series' own folds. Choosing on one or two folds was noise: on 5-6 days of hourly traffic
-that repeats every day, one 24-hour fold chose MSTL (MASE 0.84-1.08) over the seasonal
-naive it trailed in the backtest (0.20).
+ensemble on most of 400 series is the better default for all of them); then per series,
+where a method must beat that default on the series' own folds. Choosing on one or two
+folds was noise: on 5-6 days of hourly traffic that repeats every day, one 24-hour fold
+chose MSTL (MASE 0.84-1.08) over the seasonal naive it trailed in the backtest (0.20).
 
 **The ensemble's members.** The median combines the ``ensemble_size`` candidates with
 the lowest error on the folds before the one it forecasts (every candidate at the first
@@ -435,7 +435,7 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     points = pd.concat(frames, ignore_index=True)
     del frames  # the folds' tables stay alive otherwise: a copy of every candidate at every fold
     points, fold_table = _evidence_ensembles(points, rule.ensemble_size)
-    single = rule.allows_single(layout["window"], layout.get("horizon", layout["window"]))
+    single = rule.allows_single(layout["window"], layout["horizon"])
     chosen = _choose(_Folds(fold_table), rule, single)
     points = pd.concat([points, _graded_choices(points, rule, chosen, fold_table, single)], ignore_index=True)
     scales = noise_scales(examples, spec.season)

@@ -84,10 +84,11 @@ def _without_evidence(history: pd.DataFrame | None, methods: dict[str, str], lay
 
 
 def _members_text(members: dict[str, list[str]], shown: int = 3) -> str:
-    """`` Its members in the forecast: a requests: mstl, xgboost, seasonal_naive; ...`` for the first ``shown`` series."""
+    """`` Its members in the forecast: a requests: mstl, xgboost, ...`` for the first ``shown`` series."""
     if not members:
         return ""
-    listed = "; ".join(f"{key.replace('|', ' ')}: {', '.join(methods)}" for key, methods in list(members.items())[:shown])
+    first = list(members.items())[:shown]
+    listed = "; ".join(f"{key.replace('|', ' ')}: {', '.join(methods)}" for key, methods in first)
     more = f"; {len(members) - shown} more in `data/06_models/model_selection.json`" if len(members) > shown else ""
     return f" Its members in the forecast: {listed}{more}."
 
