@@ -195,3 +195,37 @@ def test_step_offsets_read_the_same_with_keys_given():
     keyed = step_offsets(widths, None, None, rows["step"], keys=RowKeys.of(rows))
     np.testing.assert_array_equal(plain, keyed)
     assert np.isfinite(plain).all() and (plain[:, 0] < 0).all() and (plain[:, 2] > 0).all()
+
+
+def test_weighted_segment_quantiles_with_equal_weights_are_numpys():
+    from tokenplan.forecasting.conformal import _segment_quantiles
+
+    rng = np.random.default_rng(3)
+    values = rng.exponential(size=400)
+    segment = rng.integers(0, 7, 400)  # segment 7 of 8 is empty
+    levels = np.array([0.8, 0.0, 0.8, 1.0])
+    out, counts = _segment_quantiles(values, segment, 8, levels)
+    for k in range(7):
+        np.testing.assert_allclose(out[k], np.quantile(values[segment == k], levels))
+    assert np.isnan(out[7]).all() and counts[7] == 0
+    single, _ = _segment_quantiles(np.array([2.5]), np.array([0]), 1, levels)
+    np.testing.assert_array_equal(single[0], [2.5] * 4)
+
+
+def test_intervals_follow_the_latest_folds_when_the_errors_drift():
+    """Errors twice as wide in the last two of five folds, and the next window as wide: the
+    recency-weighted 80% width covers clearly more of the next window than equal weights
+    (the calm early folds holding the quantile down), and never more than 80%."""
+    from tokenplan.forecasting.conformal import fit_step_widths
+
+    rng = np.random.default_rng(11)
+    sigma = [1.0, 1.0, 1.0, 2.0, 2.0]
+    errors = pd.DataFrame({
+        "series": "a", "target": "requests", "step": np.tile(np.arange(1, 401), 5),
+        "origin": np.repeat(pd.date_range("2026-01-01", periods=5, freq="W"), 400),
+        "e": np.concatenate([rng.normal(0, s, 400) for s in sigma]),
+    })
+    weighted = fit_step_widths(errors, [0.1, 0.5, 0.9], None, [400])["a|requests"][0][2]
+    equal = fit_step_widths(errors.drop(columns="origin"), [0.1, 0.5, 0.9], None, [400])["a|requests"][0][2]
+    nxt = np.abs(rng.normal(0, 2.0, 20_000))
+    assert np.mean(nxt <= equal) + 0.05 < np.mean(nxt <= weighted) <= 0.80

@@ -30,7 +30,8 @@ from scipy.stats import median_abs_deviation
 
 from tokenplan.forecasting.row_keys import RowKeys
 
-__all__ = ["StepErrors", "fit_offsets", "fit_step_widths", "noise_scales", "offsets_for", "step_offsets"]
+__all__ = ["StepErrors", "fit_offsets", "fit_step_widths", "noise_scales", "offsets_for", "recency_weights",
+           "step_offsets"]
 
 _SCALES = "__scales__"
 _WIDEST = "__widest__"
@@ -118,6 +119,17 @@ def fit_step_widths(errors: pd.DataFrame, quantiles: list[float], scales: dict[s
     as an earlier one's. A target whose group has fewer than ``min_rows`` errors uses
     the pooled offsets.
 
+    **Recent folds weigh more.** With an ``origin`` column, each error is weighted by its
+    fold's rank (1 for the oldest fold, ``K`` for the latest) and the quantiles are
+    weighted ones (``_segment_quantiles``): conformal prediction beyond exchangeability
+    (Barber, Candes, Ramdas and Tibshirani, 2023) weights calibration scores by how
+    close their data are to the forecast's, and a usage series drifts, so the weeks just
+    before the origin say more about next week's errors than the first weeks do. The
+    backtest (``method_choice._calibrated``) weights its folds the same way. On Taylor's
+    hourly demand a summer dip gave the fourth of five folds the largest level error
+    (3.4%); with equal weights the calm first folds held the 80% quantile down, and the
+    next week's recovery fell outside P10-P90 in 73% of its hours.
+
     Per series and target, the offsets are the series' own errors shrunk toward its
     target's (``n`` own errors weigh ``n / (n + min_rows)``). Pooling alone let one
     series' structural break (a launch the model missed) widen every other series'
@@ -129,28 +141,37 @@ def fit_step_widths(errors: pd.DataFrame, quantiles: list[float], scales: dict[s
     method): ``StepErrors``, which keys the rows once.
     """
     keys = RowKeys.of(errors)
-    return StepErrors(errors["e"].to_numpy(), errors["step"].to_numpy(), keys, scales, edges).widths(
+    weight = recency_weights(errors["origin"]) if "origin" in errors else None
+    return StepErrors(errors["e"].to_numpy(), errors["step"].to_numpy(), keys, scales, edges, weight).widths(
         quantiles, min_rows)
 
 
+def recency_weights(origin: pd.Series | np.ndarray) -> np.ndarray:
+    """Per error row its fold's weight: the fold's rank among the folds, 1 for the oldest."""
+    codes, _ = pd.factorize(np.asarray(origin), sort=True)
+    return codes + 1.0
+
+
 class StepErrors:
-    """Backtest errors in ``log1p`` (``e``) with their steps and keys, for ``fit_step_widths`` on any part.
+    """Backtest errors in ``log1p`` (``e``) with their steps, keys and weights (``weight``, default equal:
+    the recency weights of ``fit_step_widths``), for ``fit_step_widths`` on any part.
 
     The rows are keyed and normalised once; ``widths(rows=...)`` fits the offsets of the
     rows at those positions, the same dictionary ``fit_step_widths`` gives on those rows.
     """
 
     def __init__(self, e: np.ndarray, step: np.ndarray, keys: RowKeys, scales: dict[str, float] | None,
-                 edges: list[int]):
+                 edges: list[int], weight: np.ndarray | None = None):
         self.size = np.abs(np.asarray(e, dtype=float)) / keys.scales(scales)
         group = np.searchsorted(np.asarray(edges), np.asarray(step), side="left")
         self.group = np.minimum(group, len(edges) - 1)
+        self.weight = np.ones(len(self.size)) if weight is None else np.asarray(weight, dtype=float)
         self.keys, self.edges, self.scales = keys, list(edges), scales
 
     def widths(self, quantiles: list[float], min_rows: int = 30, rows: np.ndarray | None = None) -> dict:
         """``fit_step_widths``' offsets from the rows at ``rows`` (ascending positions; default all)."""
         rows = np.arange(len(self.size)) if rows is None else rows
-        size, group = self.size[rows], self.group[rows]
+        size, group, weight = self.size[rows], self.group[rows], self.weight[rows]
         target, key = self.keys.target[rows], self.keys.key[rows]
         edges = self.edges
         signs = np.sign(np.asarray(quantiles) - 0.5)
@@ -158,12 +179,13 @@ class StepErrors:
 
         def table(chosen_rows: np.ndarray, fallback: np.ndarray | None) -> np.ndarray:
             out = np.zeros((len(edges), len(quantiles)))
+            quantile, count = _segment_quantiles(size[chosen_rows], group[chosen_rows], len(edges), levels,
+                                                 weight[chosen_rows])
             for g in range(len(edges)):
-                chosen = size[chosen_rows[group[chosen_rows] == g]]
-                if len(chosen) < min_rows and fallback is not None:
+                if count[g] < min_rows and fallback is not None:
                     out[g] = fallback[g]
-                elif len(chosen):
-                    out[g] = signs * np.quantile(chosen, levels)
+                elif count[g]:
+                    out[g] = signs * quantile[g]
                 elif g:
                     out[g] = out[g - 1]
             # Never narrower further out: cumulative maximum of each level's magnitude.
@@ -178,7 +200,7 @@ class StepErrors:
         per_target = {t: table(by_target[t], pooled) for t in present}
         # Every key's own offsets at once (thousands of series: a loop per key cost minutes).
         n_keys = len(self.keys.keys)
-        own, counts = _segment_quantiles(size, key * len(edges) + group, n_keys * len(edges), levels)
+        own, counts = _segment_quantiles(size, key * len(edges) + group, n_keys * len(edges), levels, weight)
         own, counts = own.reshape(n_keys, len(edges), len(levels)), counts.reshape(n_keys, len(edges), 1)
         mine_keys = np.unique(key)
         key_target = self.keys.key_target[mine_keys]
@@ -198,21 +220,44 @@ class StepErrors:
         return result
 
 
-def _segment_quantiles(values: np.ndarray, segment: np.ndarray, n_segments: int,
-                       levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(Per segment the ``levels`` quantiles of its values, NaN where it has none; its count of values).
+def _segment_quantiles(values: np.ndarray, segment: np.ndarray, n_segments: int, levels: np.ndarray,
+                       weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(Per segment the weighted ``levels`` quantiles of its values, NaN where it has none; its count of values).
 
-    Segments of one length are stacked and taken in one ``np.quantile`` call along rows,
-    which gives each the numbers a call on its own would.
+    Within a segment the values are sorted and the ``i``-th (cumulative weight ``C_i``, own
+    weight ``w_i``, segment total ``W``, last weight ``w_n``) sits at plotting position
+    ``(C_i - w_i) / (W - w_n)``; a level is read by linear interpolation between positions.
+    With equal weights the positions are ``i / (n - 1)``: numpy's default (linear)
+    quantile, exactly. All segments are done at once (thousands of series' keys).
     """
+    values = np.asarray(values, dtype=float)
+    weight = np.ones(len(values)) if weight is None else np.asarray(weight, dtype=float)
     counts = np.bincount(segment, minlength=n_segments)
-    order = np.argsort(segment, kind="stable")
-    ordered = values[order]
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     out = np.full((n_segments, len(levels)), np.nan)
-    for length in np.unique(counts[counts > 0]):
-        which = np.flatnonzero(counts == length)
-        out[which] = np.quantile(ordered[starts[which][:, None] + np.arange(length)], levels, axis=1).T
+    if not len(values):
+        return out, counts
+    order = np.lexsort((values, segment))
+    v, w, seg = values[order], weight[order], segment[order]
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    cum = np.cumsum(w)
+    before = np.where(starts > 0, cum[np.maximum(starts - 1, 0)], 0.0)
+    total = np.where(counts > 0, cum[np.maximum(ends - 1, 0)] - before, 0.0)
+    last = np.where(counts > 0, w[np.maximum(ends - 1, 0)], 0.0)
+    span = total - last
+    present = np.flatnonzero(counts > 0)
+    single = counts[present] == 1
+    position = np.divide(cum - before[seg] - w, span[seg], out=np.zeros(len(v)), where=span[seg] > 0)
+    # Segments laid end to end on one axis (segment number + position in [0, 1]) for one searchsorted.
+    axis = seg * 2.0 + position
+    for i, level in enumerate(levels):
+        lo = np.searchsorted(axis, present * 2.0 + level, side="right") - 1
+        lo = np.clip(lo, starts[present], ends[present] - 1)
+        hi = np.minimum(lo + 1, ends[present] - 1)
+        gap = position[hi] - position[lo]
+        frac = np.divide(level - position[lo], gap, out=np.zeros(len(lo)), where=gap > 0)
+        value = v[lo] + np.clip(frac, 0, 1) * (v[hi] - v[lo])
+        out[present, i] = np.where(single, v[starts[present]], value)
     return out, counts
 
 

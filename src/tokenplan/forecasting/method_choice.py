@@ -41,7 +41,8 @@ folds than ``min_folds`` it is the ensemble's, as it would have been.
 Intervals are calibrated the same way for every method, from its own out-of-sample
 errors in ``log1p`` space (``tokenplan.forecasting.conformal.fit_step_widths``): a fold's
 intervals use the errors of the other folds only (cross-conformal), the final
-forecast's use all folds. The tuning folds' XGBoost errors come from the tuned
+forecast's use all folds, each fold's errors weighted by its rank in time (the latest
+weighs most; see ``fit_step_widths``). The tuning folds' XGBoost errors come from the tuned
 hyperparameters, so they are slightly optimistic; the backtest folds' are not.
 """
 
@@ -355,7 +356,7 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
     y, point = points["y"].to_numpy(dtype=float), points["point"].to_numpy(dtype=float)
     labelled = np.flatnonzero(np.isfinite(y) & np.isfinite(point))
     errors = StepErrors(np.log1p(y[labelled]) - np.log1p(point[labelled]), points["step"].to_numpy()[labelled],
-                        keys.take(labelled), scales, edges)
+                        keys.take(labelled), scales, edges, weight=origins[labelled] + 1.0)  # recency weights
     error_methods, error_origins = methods[labelled], origins[labelled]
 
     def widths(use: np.ndarray) -> dict[int, dict]:
