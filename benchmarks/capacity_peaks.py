@@ -37,6 +37,7 @@ from pathlib import Path
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from tokenplan.pipelines.feature_engineering.nodes import (  # noqa: E402
@@ -184,6 +185,12 @@ def main() -> int:
     print(f"history's own weeks ({len(spread)}, each series over its median): the busiest minute over the week's "
           f"mean minute has P90 / P33 {p90 / float(spread.quantile(1 / 3)):.2f}; a P90 knowing each week's volume "
           f"exactly would be at most twice the realised peak in {(spread >= p90 / 2).mean():.1%} of them")
+    # Could a forecast know a week's burstiness from the week before? Consecutive weeks' log ratios
+    # within each series (each series' ratios over its median, so series levels do not correlate).
+    pairs = pd.concat([pd.DataFrame({"before": np.log(s.to_numpy()[:-1]), "after": np.log(s.to_numpy()[1:])})
+                       for s in spreads if len(s) > 1])
+    print(f"consecutive weeks' burstiness (log, {len(pairs)} pairs within series): correlation "
+          f"{pairs['before'].corr(pairs['after']):+.2f}")
     return 0
 
 if __name__ == "__main__":
