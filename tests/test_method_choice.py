@@ -242,3 +242,24 @@ def test_the_forecast_reads_mstl_points_from_the_backtest_as_if_it_had_fitted_th
     given, _ = training.predict_forecast(model, examples, series, widths, selection, FE, params, layout, origin_mstl)
     fitted, _ = training.predict_forecast(model, examples, series, widths, selection, FE, params, layout)
     pd.testing.assert_frame_equal(given, fitted)
+
+
+def test_the_backtest_weights_each_folds_errors_by_its_rank_in_time():
+    """The widths the backtest calibrates come from recency-weighted errors: the same as
+    ``fit_step_widths`` on the errors with their origins, and wider than equal weights
+    where the latest folds erred most."""
+    from tokenplan.forecasting.method_choice import fold_step_errors
+    from tokenplan.forecasting.row_keys import RowKeys
+
+    points = _folds([{"xgboost": e} for e in (0.01, -0.02, 0.01, 0.2, -0.25)])
+    rng = np.random.default_rng(5)
+    points["y"] = points["y"] * rng.lognormal(0, 0.02, len(points))
+    origins, _ = pd.factorize(points["origin"], sort=True)
+    errors, labelled = fold_step_errors(points, RowKeys.of(points), origins, None, [10])
+    assert len(labelled) == len(points)
+    np.testing.assert_array_equal(errors.weight, origins + 1.0)
+    table = points.assign(e=np.log1p(points["y"]) - np.log1p(points["point"]))
+    weighted = errors.widths([0.1, 0.5, 0.9])
+    assert weighted == fit_step_widths(table, [0.1, 0.5, 0.9], None, [10])
+    equal = fit_step_widths(table.drop(columns="origin"), [0.1, 0.5, 0.9], None, [10])
+    assert weighted["m|requests"][0][2] > equal["m|requests"][0][2] * 1.2

@@ -339,6 +339,17 @@ def apply_intervals(rows: pd.DataFrame, widths: dict, quantiles: list[float]) ->
     return out
 
 
+def fold_step_errors(points: pd.DataFrame, keys: RowKeys, origins: np.ndarray, scales: dict[str, float],
+                     edges: list[int]) -> tuple[StepErrors, np.ndarray]:
+    """(The fold table's errors ``log1p(y) - log1p(point)``, each weighted by its fold's rank in time,
+    1 for the oldest: ``recency_weights``; the positions of the rows that have one)."""
+    y, point = points["y"].to_numpy(dtype=float), points["point"].to_numpy(dtype=float)
+    labelled = np.flatnonzero(np.isfinite(y) & np.isfinite(point))
+    errors = StepErrors(np.log1p(y[labelled]) - np.log1p(point[labelled]), points["step"].to_numpy()[labelled],
+                        keys.take(labelled), scales, edges, weight=origins[labelled] + 1.0)
+    return errors, labelled
+
+
 def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, quantiles: list[float],
                 scales: dict[str, float], edges: list[int], guard: GuardSettings) -> tuple[pd.DataFrame, dict]:
     """(Every fold's rows with intervals from the other folds' errors of their method, upper quantiles capped;
@@ -353,10 +364,8 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
     keys = RowKeys.of(points)
     methods, method_names = pd.factorize(points["method"], sort=True)
     origins, origin_names = pd.factorize(points["origin"], sort=True)
-    y, point = points["y"].to_numpy(dtype=float), points["point"].to_numpy(dtype=float)
-    labelled = np.flatnonzero(np.isfinite(y) & np.isfinite(point))
-    errors = StepErrors(np.log1p(y[labelled]) - np.log1p(point[labelled]), points["step"].to_numpy()[labelled],
-                        keys.take(labelled), scales, edges, weight=origins[labelled] + 1.0)  # recency weights
+    point = points["point"].to_numpy(dtype=float)
+    errors, labelled = fold_step_errors(points, keys, origins, scales, edges)
     error_methods, error_origins = methods[labelled], origins[labelled]
 
     def widths(use: np.ndarray) -> dict[int, dict]:

@@ -46,7 +46,8 @@ def _layout_text(layout: dict[str, Any]) -> str:
     change = ("week-over-week" if season == SEASON_LENGTHS[layout["freq"]] else
               "day-over-day" if (layout["freq"], season) == ("h", 24) else f"{unit[:-1]}-over-{unit[:-1]}")
     lines.append("- Intervals never narrow with the step: each group of steps gets at least the width of the "
-                 "group before it, calibrated per method on its own out-of-sample errors and scaled by each "
+                 "group before it, calibrated per method on its own out-of-sample errors (each fold's weighted "
+                 "by its rank in time, the latest most) and scaled by each "
                  f"series' own noise ({change} log changes), so noisier series get wider intervals.")
     return "\n".join(lines)
 
