@@ -64,7 +64,7 @@ from tokenplan.forecasting.candidates import (
     start_mstl,
     without_stated_effects,
 )
-from tokenplan.forecasting.conformal import StepErrors, noise_scales, step_bins, step_offsets
+from tokenplan.forecasting.conformal import StepErrors, noise_scales, recency_weights, step_bins, step_offsets
 from tokenplan.forecasting.features import FeatureSpec
 from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.forecasting.lag_model import LagModelSettings
@@ -346,7 +346,7 @@ def fold_step_errors(points: pd.DataFrame, keys: RowKeys, origins: np.ndarray, s
     y, point = points["y"].to_numpy(dtype=float), points["point"].to_numpy(dtype=float)
     labelled = np.flatnonzero(np.isfinite(y) & np.isfinite(point))
     errors = StepErrors(np.log1p(y[labelled]) - np.log1p(point[labelled]), points["step"].to_numpy()[labelled],
-                        keys.take(labelled), scales, edges, weight=origins[labelled] + 1.0)
+                        keys.take(labelled), scales, edges, weight=recency_weights(origins[labelled]))
     return errors, labelled
 
 
