@@ -59,6 +59,30 @@ def test_the_envelope_reads_phase_highs_and_evidenced_growth():
     assert (bounds["upper_p90"] == 2 * bounds["upper"]).all()
 
 
+def test_a_history_shorter_than_one_season_still_gets_an_envelope():
+    # A backtest fold of a three-week history starts with a few days: fewer than one
+    # week-long season. Its envelope reads the days there are (before: a reduction over
+    # zero whole seasons stopped the run).
+    history = pd.DataFrame({"series": "m", "target": "requests",
+                            "ds": pd.date_range("2026-01-05", periods=4, freq="D"), "y": [100.0, 120, 90, 110]})
+    rows = pd.DataFrame({"series": "m", "target": "requests", "step": [1, 3, 7]})
+    bounds = envelope(history, history["ds"].max(), rows, season=7, freq="D", settings=GUARD)
+    finite = bounds.dropna(subset=["upper"])
+    assert len(finite) >= 1 and (finite["upper"] >= 1.5 * 90).all() and (finite["upper"] <= 1.5 * 120 * 2).all()
+
+
+def test_three_weeks_of_daily_history_a_quarter_ahead(tmp_path):
+    # A team that started three weeks ago plans the next quarter: the run goes through
+    # (before, it stopped in the backtest), and the level stays the history's.
+    rng = np.random.default_rng(3)
+    ds = pd.date_range("2026-06-10", periods=21, freq="D")
+    values = np.round(4_000 * np.array([1.0, 1.1, 1.1, 1.0, 0.9, 0.5, 0.4])[ds.dayofweek] * rng.lognormal(0, 0.1, 21))
+    history = pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "y": values})
+    run = run_training(history, tmp_path, fe={"freq": "D", "horizon": "quarter"})
+    _assert_within_envelope(run, history)
+    assert 0.7 * values.mean() < run.forecast["p50"].mean() < 1.3 * values.mean()
+
+
 def test_a_candidate_that_leaves_the_envelope_is_dropped_and_named():
     history = _hourly(_daily_cycle(24 * 21))
     origin = history["ds"].max()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tokenplan.reporting.report import events_in_horizon, render_html
+from tokenplan.reporting.report import _environment, events_in_horizon, render_html
 
 FIRST, LAST = pd.Timestamp("2026-10-01"), pd.Timestamp("2026-12-30")
 
@@ -81,3 +81,12 @@ def test_the_figure_and_the_summary_count_the_same_days_of_history():
 
     assert "all 58 days of history" in figure._suptitle.get_text()
     assert risk["days"] == 58 and risk["first"] == pd.Timestamp("2026-06-02")
+
+
+def test_the_finite_filter_reads_an_empty_nullable_integer_as_not_a_number():
+    # A route that never pays back has an empty Int64 payback month (pd.NA): the summary's
+    # "no route pays back" line asks whether it is a number; before, float(pd.NA) stopped the run.
+    finite = _environment().filters["finite"]
+    assert [finite(v) for v in (pd.NA, None, np.nan, np.inf, 3, 2.5)] == [False, False, False, False, True, True]
+    line = _environment().from_string("{% if v | finite %}month {{ v }}{% else %}never{% endif %}")
+    assert line.render(v=pd.array([pd.NA], dtype="Int64")[0]) == "never"

@@ -156,9 +156,9 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
         points["xgboost"] = np.expm1(rows["anchor"].to_numpy() + model.predict_z(rows)[:, 0])
     keys = ["series", "target", "ds"]
     lag_points = lag_model_points(history, origin, spec.horizon, spec.freq, seasons, lags)
-    points["mstl"] = base.merge(mstl(), on=keys, how="left")["point"].to_numpy()
+    points["mstl"] = base.merge(mstl(), on=keys, how="left")["point"].to_numpy(dtype=float)
     if len(lag_points):
-        points["lag_xgboost"] = base.merge(lag_points, on=keys, how="left")["point"].to_numpy()
+        points["lag_xgboost"] = base.merge(lag_points, on=keys, how="left")["point"].to_numpy(dtype=float)
     stated = np.exp(rows["stated_effect"].to_numpy()) if "stated_effect" in rows else 1.0
     for raw in ("seasonal_naive", "daily_naive", "mstl", "lag_xgboost"):
         if raw in points:

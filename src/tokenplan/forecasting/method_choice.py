@@ -451,4 +451,5 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     scales = noise_scales(examples, spec.season)
     edges = step_bins(layout["window"], spec.season)
     table, final = _calibrated(points, series, spec, quantiles, scales, edges, guard)
-    return table, chosen, final, pd.concat(drops, ignore_index=True), forecast_mstl()
+    dropped = pd.concat([d for d in drops if len(d)] or drops[:1], ignore_index=True)  # no all-empty frames (pandas' FutureWarning)
+    return table, chosen, final, dropped, forecast_mstl()

@@ -77,7 +77,12 @@ def _history_grid(series: pd.DataFrame, origin: pd.Timestamp, freq: str) -> tupl
 
 
 def _blocks(values: np.ndarray, size: int) -> np.ndarray:
-    """Values cut into whole blocks of ``size`` ending at the last column: (keys, blocks, size), oldest first."""
+    """Values cut into whole blocks of ``size`` ending at the last column: (keys, blocks, size), oldest first.
+
+    A history shorter than one block is one block, missing (NaN) before its first value.
+    """
+    if values.shape[1] < size:
+        values = np.concatenate([np.full((values.shape[0], size - values.shape[1]), np.nan), values], axis=1)
     count = values.shape[1] // size
     return values[:, values.shape[1] - count * size:].reshape(values.shape[0], count, size)
 

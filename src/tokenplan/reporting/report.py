@@ -242,6 +242,11 @@ def _outages(inputs: ReportInputs) -> pd.DataFrame | None:
         "expected (lowest at the same time, seasons either side)": with_unit("expected")})
 
 
+def _is_finite(value: Any) -> bool:
+    """A number to print: not None, NaN, ``pd.NA`` (an empty nullable-integer cell) or infinite."""
+    return value is not None and not pd.isna(value) and bool(np.isfinite(float(value)))
+
+
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(loader=jinja2.PackageLoader("tokenplan.reporting", "templates"),
                                      undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
@@ -250,7 +255,7 @@ def _environment() -> jinja2.Environment:
                                label=lambda t: TARGET_LABELS.get(t, t),
                                day=lambda t: f"{pd.Timestamp(t):%Y-%m-%d}",
                                month=lambda t: f"{pd.Timestamp(str(t)):%B %Y}",
-                               finite=lambda v: v is not None and bool(np.isfinite(float(v))))
+                               finite=_is_finite)
     return environment
 
 

@@ -152,7 +152,8 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
     out = out.sort_values(["series", "target", "timestamp"]).reset_index(drop=True)
     folds = pd.DataFrame(model_selection.get("guard_drops", []))
     final = drops.assign(role="final")
-    guard_drops = pd.concat([folds, final.astype({"origin": str})], ignore_index=True)
+    parts = [frame for frame in (folds, final.astype({"origin": str})) if len(frame)]
+    guard_drops = pd.concat(parts, ignore_index=True) if parts else final.astype({"origin": str})
     return out[["series", "target", "timestamp", *names, "step", "origin", "method"]], guard_drops
 
 
