@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tests.reporting import report_fixtures as fx
+from tokenplan.closing_block import summary_headline
 from tokenplan.planning.prices import price_data_date
 from tokenplan.reporting.report import ReportInputs, render_report
 from tokenplan.reporting.number_format import human, percent, usd
@@ -56,6 +57,10 @@ def test_summary_numbers_are_the_tables_numbers():
             f"{percent(totals.loc['requests', 'change'], 0, True)} |") in summary
     assert f"**{usd(s.cost['p50'])}**" in summary and usd(s.cost["last_quarter"]) in summary
     assert "2026 Q3" in summary and "1 missing buckets left out" in summary
+    # The change is per bucket (a four-month horizon against a three-month quarter): the
+    # column says so, and so does the console's headline, which reads the same cells.
+    assert "| 2026 Q3 actual | change per day |" in summary
+    assert "change per day" in summary_headline(render_report(inputs))[1]
     assert "the capacity plan was not part of this run" in summary
     assert "no route costs in this run" in summary
 
