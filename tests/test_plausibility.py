@@ -202,3 +202,24 @@ def test_a_week_of_rising_hours_a_quarter_ahead_keeps_the_ensemble(tmp_path):
     _assert_within_envelope(run, history)
     # The plan holds about the last days' level rather than extending the rise.
     assert run.forecast["p50"].mean() <= 1.2 * values[-48:].mean()
+
+
+def test_a_sparse_model_beside_a_steady_one_leaves_its_intervals_alone(tmp_path):
+    # Eight months of a steady model's daily requests, and a model used on one day in ten
+    # beside it. The sparse model's season-over-season changes are mostly 0 -> 0, so their
+    # median deviation is zero; dividing its errors by that (floored) scale made them huge,
+    # and the steady model's widths, shrunk toward its target's pooled errors, went from
+    # x1.3 to x5 (its P10 to zero).
+    rng = np.random.default_rng(4)
+    ds = pd.date_range("2026-04-01", periods=240, freq="D")
+    steady = np.round(4_000 * np.array([1.0, 1.1, 1.1, 1.0, 0.9, 0.5, 0.4])[ds.dayofweek] * rng.lognormal(0, 0.1, 240))
+    sparse = np.where(rng.random(240) < 0.1, rng.integers(5, 40, 240), 0).astype(float)
+    alone = pd.DataFrame({"series": "steady", "target": "requests", "ds": ds, "y": steady})
+    both = pd.concat([alone, alone.assign(series="sparse", y=sparse)], ignore_index=True)
+    spread = {}
+    for name, history in (("alone", alone), ("beside", both)):
+        forecast = run_training(history, tmp_path / name, fe={"horizon": 28}).forecast
+        forecast = forecast[forecast["series"] == "steady"]
+        spread[name] = float(np.median(forecast["p90"] / forecast["p10"]))
+    assert spread["alone"] < 2.0
+    assert spread["beside"] < 1.25 * spread["alone"], spread
