@@ -114,3 +114,29 @@ def test_inside_the_backtested_window_a_total_keeps_its_backtested_width():
     month = period_totals(forecast, _backtest(sigma=0.3, n_series=20, n_folds=10), QUANTILES).iloc[0]
 
     assert month["p90"] > 30 * 105.0 and month["p10"] < 30 * 95.0
+
+
+def test_a_model_whose_days_do_not_add_up_stays_out_of_its_neighbours_pool():
+    # m1 is used a few days a month: the sum of its daily medians is a small fraction of
+    # its total (log-ratios 3-6 across folds); m0 is steady (log-ratios within +-0.05).
+    # Pooled, m1 moved m0's centre by about x2.5 and its spread to m1's; m0 keeps its own.
+    rows = []
+    for fold, (steady, sparse) in enumerate(((-0.05, 3.0), (0.0, 4.5), (0.05, 6.0))):
+        for series, log_ratio in (("m0", steady), ("m1", sparse)):
+            for step in range(1, 31):
+                rows.append({"origin": pd.Timestamp("2026-01-01") + pd.Timedelta(days=28 * fold), "series": series,
+                             "target": "requests", "step": step, "method": "xgboost", "p50": 100.0,
+                             "y": 100.0 * np.exp(log_ratio)})
+    forecast = pd.concat([_forecast(), _forecast().assign(series="m1", p10=0.0, p90=20_000.0)], ignore_index=True)
+    totals = period_totals(forecast, pd.DataFrame(rows), QUANTILES).set_index(["series", "period"])
+    steady = totals.loc[("m0", "horizon")]
+    assert abs(np.log(steady["p50"] / 3000)) < 0.05
+    assert steady["p90"] / steady["p50"] < 1.5 and steady["p10"] / steady["p50"] > 1 / 1.5
+    # m1's own bias corrects its total, unshrunk, as the ratio of its folds' summed totals
+    # (its usage to its medians): the mean of exp(3), exp(4.5) and exp(6).
+    summed = np.mean(np.exp([3.0, 4.5, 6.0]))
+    assert totals.loc[("m1", "horizon"), "p50"] == pytest_approx(3000 * summed, rel=0.01)
+    # And never above the sum of its days' P90s: with a daily P90 of 150, at most 30 x 150.
+    narrow = pd.concat([_forecast(), _forecast().assign(series="m1")], ignore_index=True)
+    capped = period_totals(narrow, pd.DataFrame(rows), QUANTILES).set_index(["series", "period"])
+    assert capped.loc[("m1", "horizon"), "p50"] == pytest_approx(30 * 150.0, rel=1e-9)

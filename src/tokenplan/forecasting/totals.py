@@ -41,7 +41,14 @@ intervals past the window are themselves held to the widest error the backtest s
 forecast to the end of the next quarter (162 days from a 5-day backtested window) gave a
 last month's P90 13.5 times its P50 and 8 times the sum of its days' P90s, and a cost
 interval of $1,492 to $71,857 around $10,353. Inside the window the totals' own
-backtested errors stand: they are evidence, and may be wider than the days' sums.
+backtested errors stand: they are evidence, and may be wider than the days' sums. The
+median, inside the window or past it, lies between the days' summed P10s and P90s (its
+quantiles move with it): a backtested bias may lift a total, but not past what every
+day at its own P90 would add up to.
+
+A series whose totals the daily forecast cannot add up (a model used a few days a
+month: its days' medians are mostly zero) stays out of the pool and gets its own bias
+from its folds' summed totals (``_alike``, ``_summed_bias``).
 """
 
 from __future__ import annotations
@@ -65,6 +72,23 @@ def forecast_periods(ds: pd.Series) -> pd.DataFrame:
 
 
 _PRIOR_FOLDS = 3  # how many folds' worth of weight the pooled spread has against a series' own
+_UNLIKE = np.log(10.0)  # a series whose backtested totals missed by more than 10x on average is not pooled
+
+
+def _alike(ratios: pd.Series) -> pd.Series:
+    """The log-ratios the pool is made of: those of series whose totals the daily forecast can add up.
+
+    A model used a few days a month has a daily P50 of zero on most days, so the sum of
+    its days' medians is a small fraction of its total (its log-ratios were 3-6 where a
+    steady model's were +-0.1). Its own bias corrects its total; pooled, it moved every
+    other series' centre and spread: a steady model beside such a model got a quarter's
+    P50 2.5 times the sum of its days' P50s, equal to its P90. A series whose mean
+    log-ratio is beyond ``log(10)`` stays out of the pool (its own bias is not shrunk),
+    unless no series is left in it.
+    """
+    means = ratios.groupby(level="series").transform("mean")
+    alike = ratios[means.abs() <= _UNLIKE]
+    return alike if len(alike.index.droplevel("target").unique()) >= 2 else ratios
 
 
 def _ratio_quantiles(backtest: pd.DataFrame, first_step: int, last_step: int, quantiles: list[float],
@@ -74,10 +98,11 @@ def _ratio_quantiles(backtest: pd.DataFrame, first_step: int, last_step: int, qu
     model = backtest[(backtest["method"] == method) & backtest["step"].between(first_step, last_step)]
     sums = model.groupby(["origin", "series", "target"])[["y", median]].sum()
     ratios = np.log(sums["y"].clip(lower=1e-9) / sums[median].clip(lower=1e-9))
-    n = len(sums.index.droplevel("target").unique())
-    if n < 2:
+    if len(sums.index.droplevel("target").unique()) < 2:
         return 0.0, np.zeros(len(quantiles)), {}
-    pooled_mean, pooled_var = float(ratios.mean()), float(ratios.var(ddof=1))
+    pool = _alike(ratios)
+    n = len(pool.index.droplevel("target").unique())
+    pooled_mean, pooled_var = float(pool.mean()), float(pool.var(ddof=1))
     t = student_t.ppf(quantiles, df=n - 1) * np.sqrt(1 + 1 / n)
     per_series = {}
     for series, own in ratios.groupby(level="series"):
@@ -87,11 +112,26 @@ def _ratio_quantiles(backtest: pd.DataFrame, first_step: int, last_step: int, qu
         # The series' own bias shrunk the same way: a sparse series' sum of hourly medians
         # sits below its mean in every fold, a busy one's does not, and one pooled bias
         # left the sparse one's total low.
-        bias = (folds * float(own.mean()) + _PRIOR_FOLDS * pooled_mean) / (folds + _PRIOR_FOLDS)
+        if abs(float(own.mean())) <= _UNLIKE:
+            bias = (folds * float(own.mean()) + _PRIOR_FOLDS * pooled_mean) / (folds + _PRIOR_FOLDS)
+        else:  # outside the pool: its own bias, as a ratio of its folds' summed totals (per target)
+            bias = _summed_bias(sums.xs(series, level="series"), median)
         # Never narrower than the pooled spread: with a handful of folds a series' own
         # spread is often small by luck (on the demo, narrowing cost 4 of 15 quarter totals).
         per_series[str(series)] = (bias, t * np.sqrt(max(shrunk, pooled_var)))
     return pooled_mean, t * np.sqrt(pooled_var), per_series
+
+
+def _summed_bias(sums: pd.DataFrame, median: str) -> float:
+    """Mean over targets of ``log(sum of realised totals / sum of forecast totals)`` over the folds.
+
+    A series whose days' medians are mostly zero has folds whose forecast total is near
+    zero: one such fold's log-ratio is unbounded, and the mean of logs was 12 times its
+    history's total. Summed over the folds first, the ratio is that of its usage to its
+    medians, as stable as the folds' usage.
+    """
+    folded = sums.groupby(level="target")[["y", median]].sum()
+    return float(np.log(folded["y"].clip(lower=1e-9) / folded[median].clip(lower=1e-9)).mean())
 
 
 def _period_scale(backtest: pd.DataFrame, first: int, last: int, quantiles: list[float], median: str,
@@ -140,12 +180,23 @@ def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: lis
                 offsets = np.sign(offsets) * np.maximum(np.abs(offsets), np.abs(before))
                 widest[str(series)] = offsets
             values = total * np.exp(series_bias + offsets)
+            summed = daily_sums.loc[(series, target)].to_numpy(float)
+            values = _median_within_daily_sums(values, summed, quantiles)
             if last > window:
-                values = _within_daily_sums(values, daily_sums.loc[(series, target)].to_numpy(float), quantiles)
+                values = _within_daily_sums(values, summed, quantiles)
             rows.append({"series": series, "target": target, "period": period.period,
                          "start": period.start, "end": period.end, "buckets": period.buckets,
                          **{n: float(v) for n, v in zip(names, values, strict=True)}})
     return pd.DataFrame(rows)
+
+
+def _median_within_daily_sums(values: np.ndarray, sums: np.ndarray, quantiles: list[float]) -> np.ndarray:
+    """A total's quantiles moved together so that its median lies between its days' summed lowest and
+    highest quantiles: a median outside them would need every day outside its own interval at once."""
+    levels = np.asarray(quantiles)
+    middle = float(np.interp(0.5, levels, values))
+    inside = float(np.clip(middle, sums[0], sums[-1])) if middle > 0 else middle
+    return values * (inside / middle) if middle > 0 and inside != middle else values
 
 
 def _within_daily_sums(values: np.ndarray, sums: np.ndarray, quantiles: list[float]) -> np.ndarray:
