@@ -174,3 +174,80 @@ def test_bad_settings_name_the_parameter():
     for bad in ({**PARAMS, "max_ratio": 2}, {**PARAMS, "neighbours": 0}, {**PARAMS, "sigmas": -1}):
         with pytest.raises(ValueError, match="feature_engineering.outages"):
             suspected_outages(_daily(), "D", 7, NO_EVENTS, set(), bad)
+
+
+BURSTS = {**PARAMS, "burst_ratio": 5.0}
+
+
+def _bursts(series: pd.DataFrame) -> list[pd.Timestamp]:
+    found = suspected_outages(series, "D", 7, NO_EVENTS, set(), BURSTS)
+    return sorted(found.loc[found["kind"] == "burst", "ds"])
+
+
+def test_a_one_off_burst_is_flagged_mid_history_and_three_days_before_the_end():
+    # A runaway script: one day at 100x, mid-history and three days before the origin
+    # (the last season: no seasons after it, but the days after it are back to normal).
+    series = _daily()
+    days = series["ds"].isin(pd.to_datetime(["2025-03-05", series["ds"].iloc[-3]]))
+    series.loc[days, "y"] *= 100
+    assert _bursts(series) == list(series.loc[days, "ds"])
+    found = suspected_outages(series, "D", 7, NO_EVENTS, set(), BURSTS)
+    assert set(found["kind"]) == {"burst"} and (found["expected"] < 2_000).all()
+    assert _bursts(_daily()) == []  # the same noise without them: nothing
+    assert _flagged(series) == []   # without burst_ratio, bursts are not checked
+
+
+def test_a_step_up_a_recurring_burst_and_a_last_day_are_not_bursts():
+    stepped = _daily()
+    stepped.loc[stepped["ds"] >= "2025-04-01", "y"] *= 10       # a new customer, for good
+    assert _bursts(stepped) == []
+    late_step = _daily()
+    late_step.loc[late_step.index[-3:], "y"] *= 10              # a new level three days ago
+    assert _bursts(late_step) == []
+    weekly = _daily()
+    weekly.loc[weekly["ds"].dt.dayofweek == 2, "y"] *= 20       # a batch job every Wednesday
+    assert _bursts(weekly) == []
+    last = _daily()
+    last.loc[last.index[-1], "y"] *= 100                        # the last day: a burst or a new level
+    assert _bursts(last) == []
+
+
+def test_a_burst_is_masked_for_the_forecast_and_listed_as_one():
+    series = _daily()
+    day = series["ds"] == "2025-03-05"
+    series.loc[day, "y"] *= 100
+    layout = {"freq": "D", "season": 7, "history_start": series["ds"].min(), "history_end": series["ds"].max()}
+    masked, flagged = mask_suspected_outages(series, NO_EVENTS, {"holiday_country": None, "outages": BURSTS}, layout)
+    assert masked.loc[day, "y"].isna().all() and masked.loc[~day, "y"].notna().all()
+    runs = outage_runs(flagged, "D")
+    assert runs[["kind", "buckets"]].to_dict("records") == [{"kind": "burst", "buckets": 1}]
+    with pytest.raises(ValueError, match="burst_ratio"):
+        suspected_outages(series, "D", 7, NO_EVENTS, set(), {**PARAMS, "burst_ratio": 0.5})
+
+
+def test_a_sparse_models_busy_days_are_not_bursts():
+    # A model used on one day in ten: its same-weekday neighbours are mostly zero, and a
+    # day of use is how it is used, not a burst.
+    rng = np.random.default_rng(5)
+    series = _daily()
+    series["y"] = np.where(rng.random(len(series)) < 0.1, rng.integers(5, 200, len(series)), 0).astype(float)
+    assert _bursts(series) == []
+
+
+def test_hourly_bursts_are_whole_days():
+    # Hours of a daily cycle for ten weeks. A runaway day (every hour x20) is flagged, all
+    # of its hours; a busy afternoon that runs late (four evening hours x8 over the same
+    # hour of other weeks, the day's total x1.3) is a busy day, not a burst.
+    rng = np.random.default_rng(6)
+    ds = pd.date_range("2025-01-06", periods=70 * 24, freq="h")
+    hour = ds.hour.to_numpy()
+    y = 200 * (1.2 + np.sin(2 * np.pi * (hour - 6) / 24)) * rng.lognormal(0, 0.1, len(ds))
+    series = pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "y": y})
+    runaway = series["ds"].dt.normalize() == "2025-02-12"
+    late = (series["ds"].dt.normalize() == "2025-02-20") & series["ds"].dt.hour.between(19, 22)
+    series.loc[runaway, "y"] *= 20
+    series.loc[late, "y"] *= 8
+    found = suspected_outages(series, "h", 168, NO_EVENTS, set(), BURSTS)
+    bursts = found[found["kind"] == "burst"]
+    assert list(bursts["ds"]) == list(series.loc[runaway, "ds"])
+    assert bursts["expected"].sum() == pytest.approx(series.loc[runaway, "y"].sum() / 20, rel=0.5)

@@ -156,10 +156,19 @@ def test_suspected_outages_are_listed_with_what_was_recorded_and_expected():
                             "y": [100.0, 50.0, 9.0], "expected": [1000.0, 900.0, 90.0]})
     text = render_report(ReportInputs(**{**inputs.__dict__, "settings": settings, "outages": outages}))
     assert "- Suspected outages: 3 bucket(s) in 2 run(s)" in text
-    assert "| model-a | 2026-07-10 | 2026-07-11 | 2 | 150 requests | 1,900 requests |" in text
-    assert "| model-a | 2026-08-01 | 2026-08-01 | 1 | 9 requests | 90 requests |" in text
+    assert "| model-a | outage | 2026-07-10 | 2026-07-11 | 2 | 150 requests | 1,900 requests |" in text
+    assert "| model-a | outage | 2026-08-01 | 2026-08-01 | 1 | 9 requests | 90 requests |" in text
     none = render_report(ReportInputs(**{**inputs.__dict__, "settings": settings, "outages": outages.iloc[:0]}))
     assert "- Suspected outages: none found" in none
+    # With bursts checked, a burst is its own row, next to an outage on the following day.
+    bursts = {**settings, "outages": {**settings["outages"], "burst_ratio": 5.0}}
+    flagged = pd.concat([outages.assign(kind="outage"), pd.DataFrame({
+        "series": ["model-a"], "target": "requests", "ds": pd.to_datetime(["2026-08-02"]), "y": [9_000.0],
+        "expected": [120.0], "kind": "burst"})], ignore_index=True)
+    text = render_report(ReportInputs(**{**inputs.__dict__, "settings": bursts, "outages": flagged}))
+    assert "- Suspected outages and bursts: 4 bucket(s) in 3 run(s) far below (or above)" in text
+    assert "| model-a | burst | 2026-08-02 | 2026-08-02 | 1 | 9,000 requests | 120 requests |" in text
+    assert "a burst is a day (all its buckets) whose total is above 5.0x that of every same weekday" in text
     assert "Suspected outages" not in render_report(inputs)  # the check was not run
 
 

@@ -103,7 +103,7 @@ def _forecast_panel(ax: Axes, past: pd.DataFrame, future: pd.DataFrame, names: l
     ax.plot(past["ds"], past["y"], color="0.35", lw=0.9, label="history")
     if masked is not None and len(masked):
         shown = past[past["ds"].isin(masked)]
-        ax.plot(shown["ds"], shown["y"], "x", color="tab:red", ms=6, mew=1.5, label="suspected outage (not learned from)")
+        ax.plot(shown["ds"], shown["y"], "x", color="tab:red", ms=6, mew=1.5, label="suspected outage or burst (not learned from)")
     ax.fill_between(future["ds"], future[lower], future[upper], color="tab:blue", alpha=0.25,
                     label=f"forecast {lower.upper()}–{upper.upper()}")
     ax.plot(future["ds"], future[median], color="tab:blue", lw=1.2, label=f"forecast {median.upper()}")

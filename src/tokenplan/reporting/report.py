@@ -227,7 +227,7 @@ def _year_end(inputs: ReportInputs) -> list[str]:
 
 
 def _outages(inputs: ReportInputs) -> pd.DataFrame | None:
-    """Runs of suspected outages as a table (``tokenplan.forecasting.outages``); None if not checked."""
+    """Runs of suspected outages and bursts as a table (``tokenplan.forecasting.outages``); None if not checked."""
     if inputs.outages is None:
         return None
     runs = outage_runs(inputs.outages, inputs.settings["freq"])
@@ -236,10 +236,10 @@ def _outages(inputs: ReportInputs) -> pd.DataFrame | None:
         return [f"{human(v)} {t}" for v, t in zip(runs[column], runs["target"], strict=True)]
 
     return pd.DataFrame({
-        "series": runs["series"], "first": pd.to_datetime(runs["first"]).dt.strftime(fmt),
+        "series": runs["series"], "kind": runs["kind"], "first": pd.to_datetime(runs["first"]).dt.strftime(fmt),
         "last": pd.to_datetime(runs["last"]).dt.strftime(fmt), "buckets": runs["buckets"],
         "recorded": with_unit("recorded"),
-        "expected (lowest at the same time, seasons either side)": with_unit("expected")})
+        "expected (lowest at the same time, seasons either side; a burst: its usual day)": with_unit("expected")})
 
 
 def _is_finite(value: Any) -> bool:

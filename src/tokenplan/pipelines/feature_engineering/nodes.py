@@ -66,15 +66,15 @@ def add_calendar_effects(target_series: pd.DataFrame, events_calendar: pd.DataFr
 def mask_suspected_outages(target_series: pd.DataFrame, forecast_events: pd.DataFrame, params: dict[str, Any],
                            forecast_layout: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The history every forecast method learns from (``target_series`` with suspected
-    outages missing) and the buckets flagged (``tokenplan.forecasting.outages``)."""
+    outages and bursts missing) and the buckets flagged (``tokenplan.forecasting.outages``)."""
     freq = forecast_layout["freq"]
     holidays = known_holidays(params.get("holiday_country"), forecast_events,
                               pd.Timestamp(forecast_layout["history_start"]), pd.Timestamp(forecast_layout["history_end"]))
     outages = suspected_outages(target_series, freq, forecast_layout["season"], forecast_events, holidays,
                                 params.get("outages"))
     for run in outage_runs(outages, freq).itertuples():
-        logger.warning("suspected outage, %s: %s to %s (%d bucket(s)), %s %.6g recorded against %.6g expected; "
-                       "treated as missing for the forecast (feature_engineering.outages)", run.series,
+        logger.warning("suspected %s, %s: %s to %s (%d bucket(s)), %s %.6g recorded against %.6g expected; "
+                       "treated as missing for the forecast (feature_engineering.outages)", run.kind, run.series,
                        run.first, run.last, run.buckets, run.target, run.recorded, run.expected)
     return mask_outages(target_series, outages), outages
 
