@@ -140,3 +140,21 @@ def test_a_model_whose_days_do_not_add_up_stays_out_of_its_neighbours_pool():
     narrow = pd.concat([_forecast(), _forecast().assign(series="m1")], ignore_index=True)
     capped = period_totals(narrow, pd.DataFrame(rows), QUANTILES).set_index(["series", "period"])
     assert capped.loc[("m1", "horizon"), "p50"] == pytest_approx(30 * 150.0, rel=1e-9)
+
+
+def test_each_target_of_a_series_keeps_its_own_bias():
+    # One series whose token totals run 2x their sums of daily medians in every fold while
+    # its requests run 1.1x: the series' shared bias (about x1.5) put both wrong; each
+    # target now centres on its own (shrunk toward the pool's mean for that target: here its own).
+    rows = []
+    for fold in range(5):
+        for target, log_bias in (("requests", np.log(1.1)), ("output_tokens", np.log(2.0))):
+            for step in range(1, 31):
+                rows.append({"origin": pd.Timestamp("2026-01-01") + pd.Timedelta(days=28 * fold), "series": "m0",
+                             "target": target, "step": step, "method": "xgboost", "p50": 100.0,
+                             "y": 100.0 * np.exp(log_bias + 0.01 * (fold - 2))})
+    forecast = pd.concat([_forecast(), _forecast().assign(target="output_tokens")], ignore_index=True).assign(p90=300.0)
+    totals = period_totals(forecast, pd.DataFrame(rows), QUANTILES).set_index(["target", "period"])
+    requests = totals.loc[("requests", "horizon"), "p50"] / 3000
+    tokens = totals.loc[("output_tokens", "horizon"), "p50"] / 3000
+    assert requests == pytest_approx(1.1, rel=0.01) and tokens == pytest_approx(2.0, rel=0.01)
