@@ -68,7 +68,7 @@ from tokenplan.forecasting.conformal import StepErrors, noise_scales, recency_we
 from tokenplan.forecasting.features import FeatureSpec
 from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.forecasting.lag_model import LagModelSettings
-from tokenplan.forecasting.plausibility import GuardSettings, capped_upper_values
+from tokenplan.forecasting.plausibility import GuardSettings, capped_upper_values, concat_drops
 from tokenplan.forecasting.row_keys import RowKeys
 from tokenplan.forecasting.settings import FromParams
 
@@ -451,5 +451,4 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     scales = noise_scales(examples, spec.season)
     edges = step_bins(layout["window"], spec.season)
     table, final = _calibrated(points, series, spec, quantiles, scales, edges, guard)
-    dropped = pd.concat([d for d in drops if len(d)] or drops[:1], ignore_index=True)  # no all-empty frames (pandas' FutureWarning)
-    return table, chosen, final, dropped, forecast_mstl()
+    return table, chosen, final, concat_drops(drops, drops[0]), forecast_mstl()

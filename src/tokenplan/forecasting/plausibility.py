@@ -43,7 +43,8 @@ import pandas as pd
 
 from tokenplan.forecasting.settings import FromParams
 
-__all__ = ["GuardSettings", "cap_upper_quantiles", "capped_upper_values", "envelope", "envelope_bounds", "guard_candidates"]
+__all__ = ["GuardSettings", "cap_upper_quantiles", "capped_upper_values", "concat_drops", "envelope", "envelope_bounds",
+           "guard_candidates"]
 
 
 @dataclass(frozen=True)
@@ -227,3 +228,12 @@ def capped_upper_values(values: np.ndarray, rows: pd.DataFrame, series: pd.DataF
         if q > 0.5:
             out[:, i] = np.fmin(out[:, i], cap)
     return out
+
+
+def concat_drops(frames: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
+    """The guard's drop tables (``guard_candidates``' second result, per fold or origin) as one.
+
+    Empty tables are left out (pandas warns on concatenating them); ``empty`` when all are.
+    """
+    kept = [frame for frame in frames if len(frame)]
+    return pd.concat(kept, ignore_index=True) if kept else empty

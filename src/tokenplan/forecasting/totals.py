@@ -96,7 +96,7 @@ def _ratio_quantiles(backtest: pd.DataFrame, first_step: int, last_step: int, qu
                      median: str, method: str) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
     """Mean log-ratio of realised to forecast totals over the steps, the pooled quantiles' offsets
     from it, and per ``series|target`` its bias and offsets (the series' spread shrunk toward
-    the pooled one; the target's bias toward the series')."""
+    the pooled one; the target's bias toward the pool's for that target)."""
     model = backtest[(backtest["method"] == method) & backtest["step"].between(first_step, last_step)]
     sums = model.groupby(["origin", "series", "target"])[["y", median]].sum()
     ratios = np.log(sums["y"].clip(lower=1e-9) / sums[median].clip(lower=1e-9))
@@ -111,14 +111,13 @@ def _ratio_quantiles(backtest: pd.DataFrame, first_step: int, last_step: int, qu
         folds = own.index.get_level_values("origin").nunique()
         own_var = float(own.var(ddof=1)) if len(own) > 1 else pooled_var
         shrunk = (folds * own_var + _PRIOR_FOLDS * pooled_var) / (folds + _PRIOR_FOLDS)
-        # The series' own bias shrunk the same way: a sparse series' sum of hourly medians
-        # sits below its mean in every fold, a busy one's does not, and one pooled bias
-        # left the sparse one's total low.
         # Never narrower than the pooled spread: with a handful of folds a series' own
         # spread is often small by luck (on the demo, narrowing cost 4 of 15 quarter totals).
         offsets = t * np.sqrt(max(shrunk, pooled_var))
         if abs(float(own.mean())) <= _UNLIKE:
-            # Per target: its own mean shrunk toward the pool's mean for that target. A model's
+            # The own bias shrunk the same way (a sparse series' sum of hourly medians sits below
+            # its mean in every fold, a busy one's does not, and one pooled bias left the sparse
+            # one's total low), per target, toward the pool's mean for that target. A model's
             # token totals may sit further below their sums of daily medians than its requests
             # do: on about a request a day, one bias per series put the requests' total at 2.3
             # times the sum of their days' P50s while their own folds showed 1.16.
@@ -203,10 +202,8 @@ def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: lis
 def _median_within_daily_sums(values: np.ndarray, sums: np.ndarray, quantiles: list[float]) -> np.ndarray:
     """A total's quantiles moved together so that its median lies between its days' summed lowest and
     highest quantiles: a median outside them would need every day outside its own interval at once."""
-    levels = np.asarray(quantiles)
-    middle = float(np.interp(0.5, levels, values))
-    inside = float(np.clip(middle, sums[0], sums[-1])) if middle > 0 else middle
-    return values * (inside / middle) if middle > 0 and inside != middle else values
+    middle = float(np.interp(0.5, quantiles, values))
+    return values * (np.clip(middle, sums[0], sums[-1]) / middle) if middle > 0 else values
 
 
 def _within_daily_sums(values: np.ndarray, sums: np.ndarray, quantiles: list[float]) -> np.ndarray:

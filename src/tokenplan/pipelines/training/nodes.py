@@ -20,7 +20,7 @@ from tokenplan.forecasting.method_choice import (
     ensemble_members_by_evidence,
 )
 from tokenplan.forecasting.lag_model import LagModelSettings
-from tokenplan.forecasting.plausibility import GuardSettings, cap_upper_quantiles
+from tokenplan.forecasting.plausibility import GuardSettings, cap_upper_quantiles, concat_drops
 from tokenplan.forecasting.totals import period_totals
 from tokenplan.forecasting.tuning import study_name, tune, tuning_sample
 
@@ -151,9 +151,8 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
     names = quantile_columns(params["quantiles"])
     out = out.sort_values(["series", "target", "timestamp"]).reset_index(drop=True)
     folds = pd.DataFrame(model_selection.get("guard_drops", []))
-    final = drops.assign(role="final")
-    parts = [frame for frame in (folds, final.astype({"origin": str})) if len(frame)]
-    guard_drops = pd.concat(parts, ignore_index=True) if parts else final.astype({"origin": str})
+    final = drops.assign(role="final").astype({"origin": str})
+    guard_drops = concat_drops([folds, final], final)
     return out[["series", "target", "timestamp", *names, "step", "origin", "method"]], guard_drops
 
 
