@@ -12,6 +12,9 @@ origin (no future value is read):
   season mean over another at most ``s`` seasons later anywhere in the history, where
   ``s`` is how many seasons ahead the step lies; a span longer than the history is
   bounded by the largest change the whole history shows (no compounding beyond it);
+  for the P90 cap below, the rise counted is the largest less ``growth_noise_z`` (2)
+  times the noise of the series' block-to-block changes, so a steady ramp keeps its
+  growth and a sparse series' up-and-down weeks are not read as one;
 - **stated event effects**: a planned launch the planner sized at x1.5 lifts the bound
   by 1.5 at the times it covers;
 - ``upper = p50_multiple * base * g(s) * effect``, ``lower = low / (lower_divisor * g_down(s))``
@@ -58,6 +61,11 @@ class GuardSettings(FromParams):
     p90_multiple: float = 3.0
     lower_divisor: float = 5.0
     min_window: int = 28
+    # The P90 cap's evidenced growth is the largest rise less this many times the series'
+    # block-to-block noise (a sparse series' weekly means jump up and down; the largest
+    # jump is not growth). The P50's envelope keeps the whole rise: candidates that follow
+    # a real ramp were dropped with it.
+    growth_noise_z: float = 2.0
     # MSTL's trend (AutoETS on log1p) may be undamped only for a series observed this many
     # weekly seasons; a shorter history gets a damped trend (a few seasons cannot support
     # an exponential trend in log space).
@@ -94,12 +102,27 @@ def _nan(function, array: np.ndarray, axis) -> np.ndarray:
         return function(array, axis=axis)
 
 
-def _growth(means: np.ndarray, spans: np.ndarray, rising: bool) -> np.ndarray:
+def _change_noise(logs: np.ndarray) -> np.ndarray:
+    """Per key, the noise of one block's log change (0 with fewer than three second differences).
+
+    From the second differences (``1.4826 x MAD / sqrt(3)``): a steady ramp changes by the
+    same amount every block and a ramp that starts after a flat stretch bends once, so
+    neither reads as noise; a sparse series' weekly means jump up and down.
+    """
+    bends = np.diff(logs, n=2, axis=1)
+    spread = 1.4826 * _nan(np.nanmedian, np.abs(bends - _nan(np.nanmedian, bends, axis=1)[:, None]), axis=1)
+    enough = np.isfinite(bends).sum(axis=1) >= 3
+    return np.where(enough, np.nan_to_num(spread) / np.sqrt(3.0), 0.0)
+
+
+def _growth(means: np.ndarray, spans: np.ndarray, rising: bool, noise_z: float = 0.0) -> np.ndarray:
     """``g(s)`` per key and span: the largest rise (or fall) of a block mean over at most ``s`` blocks.
 
     In log1p, so a zero block does not make the ratio infinite. A span longer than the
     history is bounded by the largest change the whole history shows: compounding it
-    further would be an exponential trend the history cannot support.
+    further would be an exponential trend the history cannot support. The largest change
+    less ``noise_z`` times the series' block-to-block noise (``_change_noise``) counts as
+    evidence: the largest of many jumps of a noisy series is noise, not growth.
     """
     logs = np.log1p(means)
     n = logs.shape[1]
@@ -112,6 +135,7 @@ def _growth(means: np.ndarray, spans: np.ndarray, rising: bool) -> np.ndarray:
         change = change if rising else -change
         step_best = np.nan_to_num(_nan(np.nanmax, change, axis=1), nan=0.0)
         best[:, d] = np.maximum(best[:, d - 1], np.maximum(step_best, 0.0))
+    best = np.maximum(best - noise_z * _change_noise(logs)[:, None], 0.0)
     for j, span in enumerate(spans):
         out[:, j] = np.exp(best[:, min(int(span), n - 1)])
     return out
@@ -154,6 +178,7 @@ def envelope_bounds(series: pd.DataFrame, origin: pd.Timestamp, rows: pd.DataFra
     unique_spans, span_index = np.unique(spans, return_inverse=True)
     rise = _growth(means, unique_spans, rising=True)
     fall = _growth(means, unique_spans, rising=False)
+    rise_p90 = _growth(means, unique_spans, rising=True, noise_z=settings.growth_noise_z)
     known = position >= 0
     safe = np.where(known, position, 0)
     high = np.fmax(phase_high[safe, phase], high_mean[safe])
@@ -162,8 +187,9 @@ def envelope_bounds(series: pd.DataFrame, origin: pd.Timestamp, rows: pd.DataFra
     stated = np.nan_to_num(stated)
     grow_up = rise[safe, span_index] * np.exp(np.maximum(stated, 0.0))
     grow_down = fall[safe, span_index] * np.exp(np.maximum(-stated, 0.0))
+    grow_p90 = rise_p90[safe, span_index] * np.exp(np.maximum(stated, 0.0))
     return {"upper": np.where(known, settings.p50_multiple * high * grow_up, np.nan),
-            "upper_p90": np.where(known, settings.p90_multiple * high * grow_up, np.nan),
+            "upper_p90": np.where(known, settings.p90_multiple * high * grow_p90, np.nan),
             "lower": np.where(known, low / (settings.lower_divisor * grow_down), np.nan)}
 
 
