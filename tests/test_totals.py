@@ -158,3 +158,39 @@ def test_each_target_of_a_series_keeps_its_own_bias():
     requests = totals.loc[("requests", "horizon"), "p50"] / 3000
     tokens = totals.loc[("output_tokens", "horizon"), "p50"] / 3000
     assert requests == pytest_approx(1.1, rel=0.01) and tokens == pytest_approx(2.0, rel=0.01)
+
+
+def _daily_folds(values, n_series: int = 3, n_folds: int = 5, days: int = 30) -> pd.DataFrame:
+    """Backtest rows of ``n_folds`` folds of ``days`` for ``n_series`` series, every P50 1.2 a day;
+    ``values(fold, series)`` gives a fold's realised days."""
+    rows = []
+    for fold in range(n_folds):
+        origin = pd.Timestamp("2026-01-01") + pd.Timedelta(days=days * fold)
+        for s in range(n_series):
+            rows.append(pd.DataFrame({"origin": origin, "series": f"m{s}", "target": "requests",
+                                      "step": np.arange(1, days + 1), "method": "xgboost", "p50": 1.2,
+                                      "y": values(fold, s)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_past_the_window_bucket_noise_averages_out_and_a_level_error_grows():
+    # About 1.2 requests a day (Poisson), backtested on 30-day folds, forecast 120 days. A
+    # fold total of about 36 varies by 17% from noise alone; a 120-day total of about 144
+    # by 8% (P90/P50 about 1.11). Read as a level error growing like a random walk it was
+    # 1.58 (with a P50 of 144 and a P90 of 227: more than any four months of the history).
+    rng = np.random.default_rng(5)
+    timestamp = pd.date_range("2026-10-01", periods=120, freq="D", tz="UTC")
+    forecast = pd.DataFrame({"series": "m0", "target": "requests", "timestamp": timestamp,
+                             "step": np.arange(1, 121), "p10": 0.0, "p50": 1.2, "p90": 3.0})
+    noisy = period_totals(forecast, _daily_folds(lambda fold, s: rng.poisson(1.2, 30).astype(float)), QUANTILES)
+    horizon = noisy.set_index("period").loc["horizon"]
+    assert 1.03 < horizon["p90"] / horizon["p50"] < 1.2
+
+    # The same spread of fold totals as a level error (each fold's days all off by one
+    # factor, no day-to-day noise): it grows past the window, as before.
+    factors = np.exp(0.17 * rng.standard_normal((5, 3)))
+    level = period_totals(forecast, _daily_folds(lambda fold, s: np.full(30, 1.2 * factors[fold, s])), QUANTILES)
+    month = level.set_index("period").loc["2026-10"]
+    horizon = level.set_index("period").loc["horizon"]
+    assert horizon["p90"] / horizon["p50"] > 1.3
+    assert horizon["p90"] / horizon["p50"] > month["p90"] / month["p50"]
