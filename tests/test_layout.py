@@ -62,13 +62,28 @@ def test_five_weeks_of_hours_keep_the_weekly_season_for_mstl():
     six_weeks = render_method_section(plan_layout(_series("h", 6 * 168), "h", 168).to_dict(), {}, metrics,
                                       ["p10", "p50", "p90"])
     assert "seasonal baselines use 168;" in six_weeks and "(week-over-week log changes)" in six_weeks
-    # The same for days: 54 of them, a quarter ahead, leave no room for weekly warm-up.
-    days = plan_layout(_series("D", 54), "D", "quarter")
+    # The same for days: 27 of them, a quarter ahead, leave no room for weekly warm-up.
+    days = plan_layout(_series("D", 27), "D", "quarter")
     assert days.season == 1 and days.seasons == [7]
-    assert any(note.startswith("54 days: too few") and "use no season" in note for note in days.notes)
+    assert any(note.startswith("27 days: too few") and "use no season" in note for note in days.notes)
     day_section = render_method_section(days.to_dict(), {}, metrics, ["p10", "p50", "p90"])
     assert "seasonal baselines use no season (a longer season's" in day_section
     assert "(day-over-day log changes)" in day_section
+
+
+def test_days_keep_the_weekly_season_before_the_model():
+    # From four weeks of days on, the features and baselines keep the week, whatever the
+    # length: 32-55 days used to trade it for the tuned model (with one-day folds), while
+    # 28-31 and 56 kept it, so 54 days of weekday/weekend traffic got a seasonal naive
+    # that repeated the last day for a quarter.
+    for days in (28, 40, 54, 56, 90):
+        layout = plan_layout(_series("D", days), "D", "quarter")
+        assert layout.season == 7 and layout.window >= 7, days
+    assert not plan_layout(_series("D", 54), "D", "quarter").model       # the simple methods, MSTL, the lag model
+    assert plan_layout(_series("D", 56), "D", "quarter").model
+    # Hours keep the daily cycle and the model first (the daily cycle is a season too).
+    hours = plan_layout(_series("h", 5 * 168), "h", 168)
+    assert hours.season == 24 and hours.model
 
 
 def test_a_yearly_season_goes_to_mstl_only_with_three_years_of_days():

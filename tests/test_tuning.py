@@ -199,3 +199,17 @@ def test_the_node_states_the_sample_and_keeps_it_out_of_the_model_params(tmp_pat
     best = tune_hyperparameters(examples, {"freq": "D", "holiday_country": None}, params, layout)
     assert best["tuned_on"]["series_targets"] < 12 and best["tuned_on"]["rows"] <= 400
     assert "tuned_on" not in _model_params(best, params)
+
+
+def test_tuning_folds_with_nothing_labelled_leave_the_default_parameters(data, tmp_path):
+    # Every tuning window an outage or the year-end holidays (its labels masked): no trial
+    # can be scored. Before, every loss was NaN and the run stopped on Optuna's "Record does
+    # not exist"; now the study says so and the model keeps its default parameters.
+    examples, origins = data
+    masked = examples.copy()
+    in_windows = masked["origin"].isin(origins)
+    masked.loc[in_windows, ["y", "z"]] = float("nan")
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    best = tune(masked, SPEC, QUANTILES, origins, url, "masked", 3, timeout_seconds=None, seed=0, fixed_params=FAST)
+    assert best["skipped"].startswith("no tuning fold holds a labelled bucket") and best["n_trials"] == 0
+    assert "trend" not in best and "max_depth" not in best

@@ -354,3 +354,13 @@ def test_the_summary_lists_the_teams_most_at_risk_of_their_budget():
             "over, crossed at P50 on 2026-12-15, 75 days from the forecast's start); data (2026-10: P50 spend $993 "
             "against $1,000, 45% likely over).") in summary
     assert "Teams most at risk" not in _summary_section(render_report(_inputs()))
+
+
+def test_untuned_hyperparameters_say_why_rather_than_list_a_study():
+    tuned = render_report(_inputs())
+    assert "Tuned hyperparameters (Optuna study" in tuned and "max_depth=3" in tuned
+    inputs = _inputs()
+    inputs.best_params = {"skipped": "no tuning fold holds a labelled bucket: default parameters", "n_trials": 0}
+    text = render_report(inputs)
+    assert "- Hyperparameters: not tuned (no tuning fold holds a labelled bucket: default parameters)." in text
+    assert "Optuna study" not in text

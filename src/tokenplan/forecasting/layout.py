@@ -198,20 +198,25 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
     # Features and the seasonal baselines use the longest season up to a week; a yearly one
     # (three years of daily history) goes to MSTL only. A weekly season costs weeks of
     # warm-up and week-long minimum folds: where it does not fit (a few weeks of history),
-    # the shorter season is tried before the model is dropped or the history refused.
+    # hours keep the daily cycle and the model before they drop the model, but days keep
+    # the week before the model. Without it a day's features and baselines have no
+    # season at all: the seasonal naive repeats the last day for a quarter, the level
+    # anchor is that one day, and on 54 days of bursty daily traffic the model, anchored
+    # on a spike day, forecast half the history's level (56 days kept the week).
     weekly = _WEEKLY_SEASONS[freq]
     season_options = [all_seasons] + ([[p for p in all_seasons if p != weekly]] if weekly in all_seasons else [])
+    if freq == "D":
+        attempts = [(seasons, model) for seasons in season_options for model in (True, False)]
+    else:
+        attempts = [(seasons, model) for model in (True, False) for seasons in season_options]
     chosen = None
-    for model in (True, False):
-        for seasons in season_options:
-            season = max([p for p in seasons if p <= weekly] or [1])
-            for window in _windows(steps_horizon, season):
-                for backtest, tuning in fold_pairs:
-                    for level in level_options:
-                        if fits(season, window, backtest, tuning, level, model):
-                            chosen = (seasons, season, window, backtest, tuning, level, model)
-                            break
-                    if chosen:
+    for seasons, model in attempts:
+        season = max([p for p in seasons if p <= weekly] or [1])
+        for window in _windows(steps_horizon, season):
+            for backtest, tuning in fold_pairs:
+                for level in level_options:
+                    if fits(season, window, backtest, tuning, level, model):
+                        chosen = (seasons, season, window, backtest, tuning, level, model)
                         break
                 if chosen:
                     break

@@ -131,7 +131,18 @@ def tune(examples: pd.DataFrame, spec: FeatureSpec, quantiles: list[float], orig
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False, states=finished)))
     trends = TRENDS if spec.trend == "auto" else (spec.trend,)
-    folds = {trend: _folds(with_trend(examples, trend), origins, max_step, feature_columns(spec)) for trend in trends}
+    # A fold whose window holds no labelled bucket (all of it an outage, the year-end
+    # holidays or missing) scores nothing: every trial's loss was NaN, and the run stopped
+    # on Optuna's "Record does not exist" when it asked for the best trial.
+    folds = {trend: [(train, valid) for train, valid in _folds(with_trend(examples, trend), origins, max_step,
+                                                               feature_columns(spec)) if len(valid)]
+             for trend in trends}
+    if not any(folds.values()):
+        logger.warning("study %s: no tuning fold holds a labelled bucket (outages, holidays or missing days "
+                       "cover their windows), so the model keeps its default parameters", name)
+        return {"skipped": "no tuning fold holds a labelled bucket: default parameters", "study_name": name,
+                "n_trials": 0}
+    trends = tuple(trend for trend in trends if folds[trend])
 
     def objective(trial: optuna.Trial) -> float:
         params = {**suggest_params(trial), **(fixed_params or {})}
