@@ -84,3 +84,20 @@ def test_windows_too_short_for_the_horizon_are_named_as_the_reason_for_the_ensem
     allowed = render_method_section(layout, {**selection, "single_method_allowed": True}, METRICS,
                                     ["p10", "p50", "p90"], history)
     assert "so every series keeps the ensemble" not in allowed
+
+
+def test_a_baseline_scored_on_fewer_folds_is_not_said_to_beat_the_chosen_method():
+    # After a long gap every method missed the next fold by 30%, except MSTL, which had no
+    # forecast there: over its other folds its MASE is lower, but on different rows.
+    from tokenplan.forecasting.diagnostics import comparable_mase, where_model_loses
+    from tokenplan.reporting.forecast_method_section import baseline_wins
+
+    rows = [("chosen", 1.46, 53), ("mstl", 0.75, 22), ("seasonal_naive", 1.58, 53)]
+    metrics = pd.DataFrame([{"series": "m", "target": "requests", "method": m, "mase": v, "wape": 0.1,
+                             "coverage": 0.8, "n": n} for m, v, n in rows])
+    assert np.isnan(comparable_mase(metrics).loc[("m", "requests"), "mstl"])
+    assert baseline_wins(metrics).empty
+    assert (where_model_loses(metrics)["best_baseline"] == "seasonal_naive").all()
+    # On the same rows it is a loss, and said so.
+    same = metrics.assign(n=53)
+    assert list(baseline_wins(same)["best_baseline"]) == ["mstl"]

@@ -207,3 +207,13 @@ def test_a_baseline_the_forecast_already_uses_is_not_a_risk():
     assert risk["lost"] == len(fx.TARGETS) and {c["series"] for c in risk["cases"]} == {"model-a"}
     everywhere = {f"{m}|{t}": "seasonal_naive" for m in fx.MODELS for t in fx.TARGETS}
     assert "baseline_wins" not in [r["kind"] for r in _summary(backtest=backtest, methods=everywhere).risks]
+
+
+def test_a_models_missing_day_counts_once_not_once_per_token_type():
+    # A gap in a file has no row for any of a model's targets: 18 days of one model were
+    # reported as "54 missing buckets" (three targets).
+    history = fx.history()
+    gap = (history["series"] == "model-b") & history["ds"].between("2026-09-13", "2026-09-30")
+    history.loc[gap, "y"] = np.nan
+    # model-a's one missing requests day (the fixture's) and model-b's 18 days.
+    assert _summary(history=history).last_quarter["missing_buckets"] == 1 + 18

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tokenplan.forecasting.diagnostics import comparable_mase
 from tokenplan.forecasting.target_series import SEASON_LENGTHS
 from tokenplan.reporting.markdown import markdown_table as _table
 
@@ -53,9 +54,9 @@ def _layout_text(layout: dict[str, Any]) -> str:
 
 
 def baseline_wins(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Series/targets where a simple baseline's backtest MASE beats the chosen method's."""
-    per_series = metrics[metrics["series"] != "all"].pivot_table(index=["series", "target"], columns="method",
-                                                                 values="mase")
+    """Series/targets where a simple baseline's backtest MASE beats the chosen method's, on the same
+    rows (``tokenplan.forecasting.diagnostics.comparable_mase``)."""
+    per_series = comparable_mase(metrics)
     baselines = [b for b in _BASELINES if b in per_series.columns]
     if "chosen" not in per_series.columns or not baselines:
         return per_series.iloc[:0]

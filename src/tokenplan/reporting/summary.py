@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tokenplan.forecasting.diagnostics import comparable_mase
 from tokenplan.planning.prices import UnitPrices, usd_per_token
 from tokenplan.reporting.capacity_section import first_limit_row, first_limit_sentence
 from tokenplan.reporting.data_notes import observed_days
@@ -115,7 +116,8 @@ def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices]) -> tuple
     by_target = per_key.groupby("target", observed=True).agg(total=("sum", "sum"), per_bucket=("mean", "sum"))
     facts = {"label": f"{quarter.year} Q{quarter.quarter}", "start": quarter.start_time,
              "end": quarter.end_time.normalize(), "buckets": int(buckets),
-             "missing_buckets": int(rows["y"].isna().sum())}
+             # A model's missing day counts once, not once per token type (18 days read as 54).
+             "missing_buckets": int(rows.loc[rows["y"].isna(), ["series", "ds"]].drop_duplicates().shape[0])}
     return facts, by_target.reset_index(), float(per_key["rate_usd"].sum())
 
 
@@ -123,8 +125,7 @@ def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series,
                    methods: dict[str, str] | None = None) -> dict[str, Any] | None:
     """Series and targets whose out-of-sample ``chosen`` score lost to a simple baseline, unless the
     forecast (chosen on every fold, ``methods``: ``series|target`` -> method) already uses that baseline."""
-    per_series = backtest[backtest["series"] != "all"].pivot_table(index=["series", "target"], columns="method",
-                                                                  values="mase")
+    per_series = comparable_mase(backtest)  # a baseline scored on fewer folds is not compared
     # The plan uses each series' chosen method; the simple baselines are what it must beat.
     simple = [m for m in ("seasonal_naive", "mstl") if m in per_series]
     if "chosen" not in per_series or not simple:
