@@ -262,3 +262,18 @@ def test_a_gap_in_a_season_counts_at_its_phase_share_not_as_an_average_day():
     mostly_missing = values.copy()
     mostly_missing[0, 21:25] = np.nan  # under half of the last week observed
     assert np.isnan(_block_means(mostly_missing, 27, 7, 4)[0, -1])
+
+
+def test_after_a_long_gap_a_partial_week_counts_at_the_longer_profiles_shares():
+    # Eight complete weeks, five weeks missing, then Thursday to Sunday observed: the level's
+    # four-week window saw no other phase, and its mean was those four days' plain mean
+    # (weekend-heavy: 0.82 of the week's). With the profile read over twelve weeks the last
+    # block's mean is the week's again.
+    from tokenplan.forecasting.features import _block_means
+
+    cycle = np.array([1.0, 1.1, 1.1, 1.0, 0.9, 0.5, 0.4])  # Monday first
+    values = np.tile(cycle, 14)[None, :] * 100
+    values[0, 8 * 7:13 * 7 + 3] = np.nan   # weeks 9-13 and the last week's Monday to Wednesday
+    origin = values.shape[1] - 1           # the last Sunday
+    last = _block_means(values, origin, 7, 4)[0, -1]
+    assert last == pytest.approx(cycle.mean() * 100, rel=1e-9)

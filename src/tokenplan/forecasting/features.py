@@ -238,6 +238,9 @@ def _gather(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
     return out
 
 
+_PROFILE_BLOCKS = 12  # seasons the phase profile of ``_block_means`` is read over, at least
+
+
 def _block_means(values: np.ndarray, origin: int, season: int, blocks: int) -> np.ndarray:
     """Mean of each of the last ``blocks`` seasons ending at ``origin``, oldest first, (keys, blocks).
 
@@ -247,14 +250,25 @@ def _block_means(values: np.ndarray, origin: int, season: int, blocks: int) -> n
     profile (the per-phase mean over all its blocks), times the profile's mean: exact
     for a complete block, and a gap counts at its phase's usual share (a partial last
     day masked as an outage lifted a Console export's level by 5% without this).
+
+    Where the window's own profile misses a phase, the profile is read over at least
+    ``_PROFILE_BLOCKS`` seasons: after a long gap the window's only observed days were a
+    Friday to a Monday, its own profile knew no other phase, and the level was their
+    plain mean, 25% under the weekly mean. (Always reading the longer profile moved the
+    demo's realised-quarter MASE from 1.077 to 1.082: a recent shape is the better one.)
     """
-    columns = origin - season * blocks + 1 + np.arange(season * blocks)
-    window = _gather(values, columns).reshape(values.shape[0], blocks, season)
+    span = max(blocks, _PROFILE_BLOCKS)
+    columns = origin - season * span + 1 + np.arange(season * span)
+    longer = _gather(values, columns).reshape(values.shape[0], span, season)
+    window = longer[:, span - blocks:]
     finite = np.isfinite(window)
     observed = finite.sum(axis=2)
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # a phase, or a key, nothing observed
         profile = np.nanmean(window, axis=1, keepdims=True)  # (keys, 1, season)
+        # Where the window's own profile misses a phase, the longer one's shape stands in.
+        unseen = ~np.isfinite(profile).all(axis=2, keepdims=True)
+        profile = np.where(unseen, np.nanmean(longer, axis=1, keepdims=True), profile)
         usable = finite & np.isfinite(profile)
         share = np.where(usable, profile, 0.0).sum(axis=2) / np.nanmean(profile, axis=2)
         means = np.where(usable, window, 0.0).sum(axis=2) / share
