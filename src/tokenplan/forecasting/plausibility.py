@@ -115,30 +115,30 @@ def _change_noise(logs: np.ndarray) -> np.ndarray:
     return np.where(enough, np.nan_to_num(spread) / np.sqrt(3.0), 0.0)
 
 
-def _growth(means: np.ndarray, spans: np.ndarray, rising: bool, noise_z: float = 0.0) -> np.ndarray:
-    """``g(s)`` per key and span: the largest rise (or fall) of a block mean over at most ``s`` blocks.
+def _growth(means: np.ndarray, spans: np.ndarray, rising: bool, noise_z: tuple[float, ...] = (0.0,)) -> list[np.ndarray]:
+    """``g(s)`` per key and span, once per ``noise_z``: the largest rise (or fall) of a block mean
+    over at most ``s`` blocks.
 
     In log1p, so a zero block does not make the ratio infinite. A span longer than the
     history is bounded by the largest change the whole history shows: compounding it
     further would be an exponential trend the history cannot support. The largest change
     less ``noise_z`` times the series' block-to-block noise (``_change_noise``) counts as
-    evidence: the largest of many jumps of a noisy series is noise, not growth.
+    evidence: the largest of many jumps of a noisy series is noise, not growth. The
+    largest changes are found once for every ``noise_z``.
     """
     logs = np.log1p(means)
     n = logs.shape[1]
-    out = np.ones((logs.shape[0], len(spans)))
     if n < 2:
-        return out
+        return [np.ones((logs.shape[0], len(spans))) for _ in noise_z]
     best = np.zeros((logs.shape[0], n))  # best[:, d]: largest log change over spans up to d blocks
     for d in range(1, n):
         change = logs[:, d:] - logs[:, :-d]
         change = change if rising else -change
         step_best = np.nan_to_num(_nan(np.nanmax, change, axis=1), nan=0.0)
         best[:, d] = np.maximum(best[:, d - 1], np.maximum(step_best, 0.0))
-    best = np.maximum(best - noise_z * _change_noise(logs)[:, None], 0.0)
-    for j, span in enumerate(spans):
-        out[:, j] = np.exp(best[:, min(int(span), n - 1)])
-    return out
+    at_spans = best[:, np.minimum(np.asarray(spans, dtype=int), n - 1)]
+    noise = _change_noise(logs)[:, None] if any(noise_z) else 0.0
+    return [np.exp(np.maximum(at_spans - z * noise, 0.0)) for z in noise_z]
 
 
 def envelope(series: pd.DataFrame, origin: pd.Timestamp, rows: pd.DataFrame, season: int, freq: str,
@@ -176,9 +176,8 @@ def envelope_bounds(series: pd.DataFrame, origin: pd.Timestamp, rows: pd.DataFra
     phase = (steps - 1) % period
     spans = np.maximum(1, np.ceil(steps / growth_block)).astype(int)
     unique_spans, span_index = np.unique(spans, return_inverse=True)
-    rise = _growth(means, unique_spans, rising=True)
-    fall = _growth(means, unique_spans, rising=False)
-    rise_p90 = _growth(means, unique_spans, rising=True, noise_z=settings.growth_noise_z)
+    rise, rise_p90 = _growth(means, unique_spans, rising=True, noise_z=(0.0, settings.growth_noise_z))
+    (fall,) = _growth(means, unique_spans, rising=False)
     known = position >= 0
     safe = np.where(known, position, 0)
     high = np.fmax(phase_high[safe, phase], high_mean[safe])
