@@ -19,7 +19,8 @@ and the choosing rule, on later folds. Candidates:
 - ``lag_xgboost``: one XGBoost across all series on each series' own lags, differenced
   at the shortest cycle, forecasting recursively (mlforecast;
   ``tokenplan.forecasting.lag_model``): the global autoregressive model beside the
-  direct, anchored one;
+  direct, anchored one; it and MSTL, which replay the history, read it with isolated
+  hourly spikes clipped (``tokenplan.forecasting.spikes``);
 - ``ensemble``: the per-step median of the others that pass the plausibility guard
   (``tokenplan.forecasting.plausibility``); combinations, robust to any one member's
   failure, were the robust winners of the M4 and M5 competitions, and the median is
@@ -53,6 +54,7 @@ from tokenplan.forecasting.forecaster import QuantileForecaster
 from tokenplan.forecasting.lag_model import LagModelSettings, lag_model_points
 from tokenplan.forecasting.plausibility import GuardSettings, guard_candidates
 from tokenplan.forecasting.row_keys import series_target_codes
+from tokenplan.forecasting.spikes import clip_spikes
 
 __all__ = ["METHODS", "candidate_points", "ensemble_rows", "series_target_codes", "start_mstl", "with_ensemble",
            "without_stated_effects"]
@@ -122,6 +124,7 @@ def start_mstl(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Timestam
     guard = guard or GuardSettings()
     undamped = guard.undamped_trend_seasons * spec.season if guard.undamped_trend_seasons else None
     history = without_stated_effects(series, examples) if history is None else history
+    history = clip_spikes(history[history["ds"] <= origin], spec.freq, guard.spike_ratio)
     pending = mstl_later(history, origin, spec.horizon, spec.freq, [0.5], seasons=seasons, undamped_steps=undamped)
     return lambda: pending().rename(columns={"p50": "point"})[["series", "target", "ds", "point"]]
 
@@ -155,7 +158,8 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
     if model is not None:
         points["xgboost"] = np.expm1(rows["anchor"].to_numpy() + model.predict_z(rows)[:, 0])
     keys = ["series", "target", "ds"]
-    lag_points = lag_model_points(history, origin, spec.horizon, spec.freq, seasons, lags)
+    lag_history = clip_spikes(history[history["ds"] <= origin], spec.freq, guard.spike_ratio)
+    lag_points = lag_model_points(lag_history, origin, spec.horizon, spec.freq, seasons, lags)
     points["mstl"] = base.merge(mstl(), on=keys, how="left")["point"].to_numpy(dtype=float)
     if len(lag_points):
         points["lag_xgboost"] = base.merge(lag_points, on=keys, how="left")["point"].to_numpy(dtype=float)

@@ -70,6 +70,10 @@ class GuardSettings(FromParams):
     # weekly seasons; a shorter history gets a damped trend (a few seasons cannot support
     # an exponential trend in log space).
     undamped_trend_seasons: int = 12
+    # MSTL and the lag model read the history with isolated spikes (hourly or finer: a run
+    # of at most three hours above this many times its usual value) clipped to their usual
+    # value (tokenplan.forecasting.spikes); None: read as recorded.
+    spike_ratio: float | None = 5.0
 
 
 def _history_grid(series: pd.DataFrame, origin: pd.Timestamp, freq: str) -> tuple[pd.DataFrame, np.ndarray]:
