@@ -22,7 +22,7 @@ def _hourly(days: int = 28, seed: int = 7) -> pd.DataFrame:
 
 
 def _clipped(series: pd.DataFrame, ratio: float | None = 5.0) -> list[pd.Timestamp]:
-    out = clip_spikes(series, "h", ratio)
+    out = clip_spikes(series, "h", ratio, series["ds"].max())
     return sorted(series.loc[out["y"].to_numpy() != series["y"].to_numpy(), "ds"])
 
 
@@ -33,14 +33,14 @@ def test_an_isolated_spike_is_clipped_to_its_usual_value_even_in_the_last_day():
     storms = pd.to_datetime(["2025-01-20 14:00", "2025-01-20 15:00", "2025-02-02 20:00", "2025-02-02 21:00"])
     spiked = series.assign(y=np.where(series["ds"].isin(storms), 40 * series["y"], series["y"]))
     assert _clipped(spiked) == list(storms)
-    out = clip_spikes(spiked, "h", 5.0)
+    out = clip_spikes(spiked, "h", 5.0, spiked["ds"].max())
     at = spiked["ds"].isin(storms)
     assert (out.loc[at, "y"] < 3 * series.loc[at, "y"]).all() and (out.loc[at, "y"] > 0.3 * series.loc[at, "y"]).all()
     assert out.loc[~at, "y"].equals(spiked.loc[~at, "y"])     # every other bucket as recorded
     assert _clipped(series) == []                               # the same noise without storms: nothing
     assert _clipped(spiked, ratio=None) == []                   # off
     days = series.assign(ds=pd.date_range("2025-01-06", periods=len(series), freq="D"))
-    assert clip_spikes(days, "D", 5.0) is days                  # days are not checked
+    assert clip_spikes(days, "D", 5.0, days["ds"].max()) is days                  # days are not checked
 
 
 def test_a_new_level_a_new_daily_pattern_a_nightly_job_a_busy_evening_and_the_last_bucket_stay():

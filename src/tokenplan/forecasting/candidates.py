@@ -124,7 +124,7 @@ def start_mstl(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Timestam
     guard = guard or GuardSettings()
     undamped = guard.undamped_trend_seasons * spec.season if guard.undamped_trend_seasons else None
     history = without_stated_effects(series, examples) if history is None else history
-    history = clip_spikes(history[history["ds"] <= origin], spec.freq, guard.spike_ratio)
+    history = clip_spikes(history, spec.freq, guard.spike_ratio, origin)
     pending = mstl_later(history, origin, spec.horizon, spec.freq, [0.5], seasons=seasons, undamped_steps=undamped)
     return lambda: pending().rename(columns={"p50": "point"})[["series", "target", "ds", "point"]]
 
@@ -158,7 +158,7 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
     if model is not None:
         points["xgboost"] = np.expm1(rows["anchor"].to_numpy() + model.predict_z(rows)[:, 0])
     keys = ["series", "target", "ds"]
-    lag_history = clip_spikes(history[history["ds"] <= origin], spec.freq, guard.spike_ratio)
+    lag_history = clip_spikes(history, spec.freq, guard.spike_ratio, origin)
     lag_points = lag_model_points(lag_history, origin, spec.horizon, spec.freq, seasons, lags)
     points["mstl"] = base.merge(mstl(), on=keys, how="left")["point"].to_numpy(dtype=float)
     if len(lag_points):

@@ -82,17 +82,18 @@ _COLUMNS = ["series", "target", "ds", "y", "expected", "kind"]
 
 
 def _same_phase(z: np.ndarray, season: int, neighbours: int, direction: int) -> np.ndarray:
-    """``z`` at ``t + direction * k * season`` for ``k = 1..neighbours``: one row per ``k`` (NaN outside)."""
-    n = len(z)
-    shifted = np.full((neighbours, n), np.nan)
+    """``z`` at ``t + direction * k * season`` along its last axis for ``k = 1..neighbours``: one
+    slice per ``k`` in front (NaN outside)."""
+    n = z.shape[-1]
+    shifted = np.full((neighbours, *z.shape), np.nan)
     for k in range(1, neighbours + 1):
         lag = k * season
         if lag >= n:
             break
         if direction < 0:
-            shifted[k - 1, lag:] = z[:n - lag]
+            shifted[k - 1, ..., lag:] = z[..., :n - lag]
         else:
-            shifted[k - 1, :n - lag] = z[lag:]
+            shifted[k - 1, ..., :n - lag] = z[..., lag:]
     return shifted
 
 

@@ -31,23 +31,32 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.stats import median_abs_deviation
+
+from tokenplan.forecasting.outages import _same_phase
 
 __all__ = ["clip_spikes"]
 
 _SIGMAS = 4.0
 _NEIGHBOURS = 3
+_BUCKETS_PER_DAY = {"h": 24}  # the layout's bucket widths below a day (tokenplan.forecasting.target_series)
 
 
-def clip_spikes(history: pd.DataFrame, freq: str, spike_ratio: float | None) -> pd.DataFrame:
-    """``history`` (``series, target, ds, y``) with each isolated spike's ``y`` replaced by its usual value.
+def clip_spikes(history: pd.DataFrame, freq: str, spike_ratio: float | None, origin: pd.Timestamp) -> pd.DataFrame:
+    """``history`` (``series, target, ds, y``) up to ``origin`` with each isolated spike's ``y`` replaced
+    by its usual value; each series and target judged on its own buckets, and only on what
+    precedes ``origin``.
 
-    Each series and target is judged on its own buckets. Returns ``history`` itself when
-    nothing is clipped (daily data, ``spike_ratio`` None, or no spike).
+    Where nothing is checked (daily data, ``spike_ratio`` None) ``history`` itself comes
+    back, not cut: its readers cut it at the origin themselves.
     """
-    cycle = _buckets_per_day(freq)
-    if spike_ratio is None or cycle < 2 or history.empty:
+    cycle = _BUCKETS_PER_DAY.get(freq, 1)
+    if spike_ratio is None or cycle < 2:
         return history
+    history = history[history["ds"] <= origin]
     observed = history[history["y"].notna()]
+    if observed.empty:
+        return history
     wide = observed.pivot_table(index="ds", columns=["series", "target"], values="y", aggfunc="first",
                                 observed=True)
     wide = wide.reindex(pd.date_range(wide.index.min(), wide.index.max(), freq=freq))
@@ -66,34 +75,17 @@ def clip_spikes(history: pd.DataFrame, freq: str, spike_ratio: float | None) -> 
     return out
 
 
-def _buckets_per_day(freq: str) -> int:
-    step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
-    return int(pd.Timedelta(days=1) // step) if step < pd.Timedelta(days=1) else 1
-
-
-def _shifted(z: np.ndarray, lag: int) -> np.ndarray:
-    """``z`` moved ``lag`` steps later along the time axis (negative: earlier); NaN where undefined."""
-    out = np.full_like(z, np.nan)
-    if lag > 0:
-        out[:, lag:] = z[:, :-lag]
-    elif lag < 0:
-        out[:, :lag] = z[:, -lag:]
-    return out
-
-
 def _spike_mask(z: np.ndarray, cycle: int, spike_ratio: float) -> tuple[np.ndarray, np.ndarray]:
     """Flagged spike buckets of ``z`` (keys x steps, ``log1p``) and their usual values (``log1p``: the
     median at the same time of day on the days around)."""
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
-        before = np.stack([_shifted(z, k * cycle) for k in range(1, _NEIGHBOURS + 1)])
-        after = np.stack([_shifted(z, -k * cycle) for k in range(1, _NEIGHBOURS + 1)])
-        around = np.concatenate([before, after])
+        before = _same_phase(z, cycle, _NEIGHBOURS, -1)
+        around = np.concatenate([before, _same_phase(z, cycle, _NEIGHBOURS, +1)])
         same_time = np.nanmax(around, axis=0)
         same_time[np.isfinite(before).sum(axis=0) < 2] = np.nan
         day_before = pd.DataFrame(z.T).shift(1).rolling(cycle, min_periods=cycle // 2).median().to_numpy().T
-        change = z[:, cycle:] - z[:, :-cycle]
-        noise = 1.4826 * np.nanmedian(np.abs(change - np.nanmedian(change, axis=1, keepdims=True)), axis=1)
+        noise = median_abs_deviation(z[:, cycle:] - z[:, :-cycle], axis=1, scale="normal", nan_policy="omit")
         jump = np.fmax(np.log(spike_ratio), _SIGMAS * np.nan_to_num(noise, nan=np.inf))[:, None]
         expected = np.expm1(np.fmax(same_time, day_before))
         candidate = ((z > same_time + jump) & (z > day_before + jump)
