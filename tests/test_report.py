@@ -83,6 +83,17 @@ def test_the_figure_and_the_summary_count_the_same_days_of_history():
     assert risk["days"] == 58 and risk["first"] == pd.Timestamp("2026-06-02")
 
 
+def test_days_of_history_count_the_span_not_the_calendar_dates_it_touches():
+    # 14 days of hours from 02:00 to 01:00 touch 15 dates; they are 14 days of history.
+    from tokenplan.reporting.data_notes import observed_days
+
+    ds = pd.date_range("2026-06-01 02:00", periods=14 * 24, freq="h")
+    history = pd.DataFrame({"series": "model-a", "target": "requests", "ds": ds, "y": 10.0})
+    assert observed_days(history) == 14
+    assert observed_days(history.iloc[:6]) == 1  # six hours: a day, not none
+    assert observed_days(history.assign(y=np.nan)) == 0
+
+
 def test_the_finite_filter_reads_an_empty_nullable_integer_as_not_a_number():
     # A route that never pays back has an empty Int64 payback month (pd.NA): the summary's
     # "no route pays back" line asks whether it is a number; before, float(pd.NA) stopped the run.

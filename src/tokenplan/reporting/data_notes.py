@@ -18,15 +18,20 @@ __all__ = ["data_notes", "observed_days"]
 
 
 def observed_days(history: pd.DataFrame) -> int:
-    """Calendar days from the first to the last observed bucket (``y`` finite), both counted.
+    """Days the observed buckets (``y`` finite) span, the last bucket's width included, to the nearest day
+    (at least 1 when any bucket is observed).
 
     The one count of "days of history" the report uses (the summary's risks, the figures'
     titles): a partial first or last day is not observed (``y`` NaN) and not counted.
+    Calendar dates touched over-count hourly data: 14 days of hours from 02:00 to 01:00
+    touch 15 dates.
     """
-    observed = pd.DatetimeIndex(history.loc[np.isfinite(history["y"].to_numpy(float)), "ds"])
+    observed = pd.DatetimeIndex(history.loc[np.isfinite(history["y"].to_numpy(float)), "ds"]).unique().sort_values()
     if observed.empty:
         return 0
-    return int((observed.max().normalize() - observed.min().normalize()).days) + 1
+    width = pd.Series(observed).diff().median() if len(observed) > 1 else pd.Timedelta(days=1)
+    width = min(width, pd.Timedelta(days=1))
+    return max(1, round((observed.max() - observed.min() + width) / pd.Timedelta(days=1)))
 
 
 def data_notes(ingestion: dict[str, Any]) -> str:
