@@ -315,8 +315,11 @@ def run_pipeline(history: pd.Series, source: Source, kedro: Path, project: Path,
         table = pd.DataFrame({"p50": forecast["p50"].to_numpy(), "lo": forecast["p10"].to_numpy(),
                               "hi": forecast["p90"].to_numpy()}, index=stamps)
         origins = pd.DatetimeIndex(forecast["origin"]).tz_convert("UTC").tz_localize(None).unique()
+        totals = pd.read_parquet(scratch / "data" / "07_model_output" / "forecast_totals.parquet")
+        total = totals[(totals["target"] == "requests") & (totals["period"] == "horizon")]
         return {"status": "ok", "seconds": seconds, "forecast": table, "origin": origins.max(),
-                "method": chosen_method(scratch / "data", forecast)}
+                "method": chosen_method(scratch / "data", forecast),
+                "total": total[["p10", "p50", "p90"]].iloc[0].to_dict() if len(total) else {}}
     finally:
         if keep:
             print(f"  (scratch kept: {scratch})")
@@ -333,9 +336,12 @@ def evaluate(source: Source, series: pd.Series, origin: pd.Timestamp, pipeline: 
     row = {"series": source.name, "origin": origin, "freq": source.freq, "horizon": source.horizon,
            "history_buckets": len(history), "history_missing": int(history.isna().sum()),
            "actuals": int(actual.notna().sum()), "scale": scale}
+    complete = len(actual) == source.horizon and actual.notna().all()
+    row["actual_total"] = float(actual.sum()) if complete else np.nan
     for name, table in baselines(history, source).items():
         result = score(actual, table["p50"], scale, table["lo"], table["hi"])
         row[f"{name}_mase"], row[f"{name}_coverage"] = result["mase"], result["coverage"]
+        row[f"{name}_sum"] = float(table["p50"].sum())
     if pipeline is None:
         return row
     row.update(pipeline_status=pipeline["status"], pipeline_seconds=pipeline["seconds"],
@@ -346,7 +352,8 @@ def evaluate(source: Source, series: pd.Series, origin: pd.Timestamp, pipeline: 
         table = pipeline["forecast"]
         result = score(actual, table["p50"], scale, table["lo"], table["hi"])
         row.update(pipeline_mase=result["mase"], pipeline_coverage=result["coverage"],
-                   pipeline_scored=result["scored"])
+                   pipeline_scored=result["scored"], pipeline_sum=float(table["p50"].sum()),
+                   **{f"total_{k}": v for k, v in pipeline.get("total", {}).items()})
     return row
 
 
@@ -420,6 +427,8 @@ def summarise(rows: pd.DataFrame, with_pipeline: bool, subset: bool) -> None:
           f"{wins} of {len(both)} windows and {int((per_series['pipeline_mase'] < per_series['median3_mase']).sum())} "
           f"of {len(per_series)} series")
 
+    summarise_totals(rows)
+
     refused = rows[rows["pipeline_status"] != "ok"]
     print("\n=== Targets" + (" (on a subset: the targets are judged on the full protocol)" if subset else "")
           + " ===")
@@ -444,6 +453,28 @@ def summarise(rows: pd.DataFrame, with_pipeline: bool, subset: bool) -> None:
     slowest = rows["pipeline_seconds"].max()
     verdict(bool(slowest < MAX_SECONDS), f"each run under {MAX_SECONDS:.0f} s: slowest {_fmt(slowest, '{:.1f}')} s "
             f"({rows.loc[rows['pipeline_seconds'].idxmax(), 'series']})")
+
+
+def summarise_totals(rows: pd.DataFrame) -> None:
+    """The whole window's total, as a budget reads it: the plan's total P50 (``forecast_totals``, period
+    ``horizon``) against the sum of its own per-bucket P50s and the baselines' sums, and how often the
+    realised total fell inside the plan's total P10-P90 (windows with every actual observed)."""
+    if "total_p50" not in rows:
+        return
+    known = rows[(rows["pipeline_status"] == "ok") & rows["actual_total"].gt(0) & rows["total_p50"].notna()]
+    if known.empty:
+        return
+    actual = np.log(known["actual_total"])
+    print(f"\n=== Horizon totals ({len(known)} windows with every actual observed) ===")
+    print("mean |log(total / realised)| (mean signed log error in brackets):")
+    for label, column in (("plan's total P50", "total_p50"), ("sum of the plan's P50s", "pipeline_sum"),
+                          ("median of three, summed", "median3_sum"), ("seasonal naive, summed", "naive_sum")):
+        error = np.log(known[column].clip(lower=1e-9)) - actual
+        print(f"  {label:<26} {error.abs().mean():.3f} ({error.mean():+.3f})")
+    inside = (known["actual_total"] >= known["total_p10"]) & (known["actual_total"] <= known["total_p90"])
+    below = known["actual_total"] < known["total_p50"]
+    print(f"realised total inside the plan's P10-P90 in {int(inside.sum())} of {len(known)} windows "
+          f"({inside.mean():.0%}); under its P50 in {int(below.sum())} ({below.mean():.0%})")
 
 
 def data_folder(explicit: str | None) -> Path | None:
