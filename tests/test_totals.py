@@ -71,22 +71,57 @@ def pytest_approx(value, rel):
     return pytest.approx(value, rel=rel)
 
 
-def test_each_series_total_is_centred_on_its_own_bias_shrunk_toward_the_pooled_one():
-    # Three folds: m0's totals always came in 20% above its summed P50s (a sparse series'
-    # hourly medians sit below its mean), m1's exactly on them.
+def _skewed_days(log_ratio: float, days: int = 30) -> np.ndarray:
+    """A fold's realised days against a P50 of 100 a day whose median day is on the P50 (no level error)
+    while the total is ``exp(log_ratio)`` times the summed P50s: 16 days on it, the rest above
+    (a sparse or spiky series' skew)."""
+    high = (100.0 * days * np.exp(log_ratio) - 100.0 * 16) / (days - 16)
+    return np.r_[np.full(16, 100.0), np.full(days - 16, high)]
+
+
+def _skewed_folds(log_ratios: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
+    """Backtest rows: for each ``(series, target)`` one 30-day fold per log-ratio (``_skewed_days``)."""
     rows = []
-    for fold in range(3):
-        for series, log_bias in (("m0", 0.2), ("m1", 0.0)):
-            for step in range(1, 31):
-                rows.append({"origin": pd.Timestamp("2026-01-01") + pd.Timedelta(days=28 * fold), "series": series,
-                             "target": "requests", "step": step, "method": "xgboost", "p50": 100.0,
-                             "y": 100.0 * np.exp(log_bias + 0.01 * (fold - 1))})
+    for (series, target), ratios in log_ratios.items():
+        for fold, log_ratio in enumerate(ratios):
+            rows.append(pd.DataFrame({"origin": pd.Timestamp("2026-01-01") + pd.Timedelta(days=28 * fold),
+                                      "series": series, "target": target, "step": np.arange(1, 31),
+                                      "method": "xgboost", "p50": 100.0, "y": _skewed_days(log_ratio)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_each_series_total_is_centred_on_its_own_skew_shrunk_toward_the_pooled_one():
+    # Three folds: m0's totals always came in 20% above its summed P50s while its median day
+    # was on its P50 (a sparse series' hourly medians sit below its mean), m1's exactly on them.
+    folds = _skewed_folds({("m0", "requests"): [0.19, 0.20, 0.21], ("m1", "requests"): [0.0, 0.0, 0.0]})
     forecast = pd.concat([_forecast(), _forecast().assign(series="m1")], ignore_index=True)
-    totals = period_totals(forecast, pd.DataFrame(rows), QUANTILES).set_index(["series", "period"])
+    totals = period_totals(forecast, folds, QUANTILES).set_index(["series", "period"])
     # Own mean weighs 3 folds against the pooled mean's 3: 0.15 for m0, 0.05 for m1 (one pooled
     # bias, 0.1, would put both 10% high, the biased series' total too low and the other's too high).
+    # Both are far beyond the folds' noise (+-0.01), so neither is shrunk toward no correction.
     assert np.log(totals.loc[("m0", "horizon"), "p50"] / 3000) == pytest_approx(0.15, rel=0.02)
     assert np.log(totals.loc[("m1", "horizon"), "p50"] / 3000) == pytest_approx(0.05, rel=0.02)
+
+
+def test_a_folds_level_error_does_not_move_the_total():
+    # Every day of every fold 20% above its P50: the forecast's level was off in those folds
+    # (noise the spread carries), not a skew of the series. Before, the centre took it whole
+    # and the total's P50 was 20% above the sum of the days' P50s.
+    rows = _daily_folds(lambda fold, s: np.full(30, 100.0 * np.exp(0.2 + 0.01 * (fold - 2))), n_series=1)
+    totals = period_totals(_forecast(), rows.assign(p50=100.0), QUANTILES).set_index("period")
+    assert totals.loc["horizon", "p50"] == pytest_approx(3000, rel=1e-6)
+    assert totals.loc["horizon", "p90"] > totals.loc["horizon", "p50"]  # the folds' spread stays
+
+
+def test_a_skew_within_the_folds_noise_is_not_applied():
+    # A spiky series: one fold of five held a spike day (its total 2.2 times the summed P50s), the
+    # others none. The mean log-ratio (0.16) is within its standard error (0.17): the total stays
+    # on the summed P50s. A skew of the same size in every fold is kept.
+    spiky = period_totals(_forecast(), _skewed_folds({("m0", "requests"): [0.8, 0.0, 0.0, 0.0, 0.0]}), QUANTILES)
+    steady = period_totals(_forecast(), _skewed_folds({("m0", "requests"): [0.15, 0.17, 0.16, 0.15, 0.17]}),
+                           QUANTILES)
+    assert spiky.set_index("period").loc["horizon", "p50"] == pytest_approx(3000, rel=1e-6)
+    assert np.log(steady.set_index("period").loc["horizon", "p50"] / 3000) == pytest_approx(0.16, rel=0.02)
 
 
 def test_past_the_backtested_window_a_total_stays_inside_its_days_summed_quantiles():
@@ -146,15 +181,11 @@ def test_each_target_of_a_series_keeps_its_own_bias():
     # One series whose token totals run 2x their sums of daily medians in every fold while
     # its requests run 1.1x: the series' shared bias (about x1.5) put both wrong; each
     # target now centres on its own (shrunk toward the pool's mean for that target: here its own).
-    rows = []
-    for fold in range(5):
-        for target, log_bias in (("requests", np.log(1.1)), ("output_tokens", np.log(2.0))):
-            for step in range(1, 31):
-                rows.append({"origin": pd.Timestamp("2026-01-01") + pd.Timedelta(days=28 * fold), "series": "m0",
-                             "target": target, "step": step, "method": "xgboost", "p50": 100.0,
-                             "y": 100.0 * np.exp(log_bias + 0.01 * (fold - 2))})
+    jitter = [0.01 * (fold - 2) for fold in range(5)]
+    folds = _skewed_folds({("m0", "requests"): [np.log(1.1) + j for j in jitter],
+                           ("m0", "output_tokens"): [np.log(2.0) + j for j in jitter]})
     forecast = pd.concat([_forecast(), _forecast().assign(target="output_tokens")], ignore_index=True).assign(p90=300.0)
-    totals = period_totals(forecast, pd.DataFrame(rows), QUANTILES).set_index(["target", "period"])
+    totals = period_totals(forecast, folds, QUANTILES).set_index(["target", "period"])
     requests = totals.loc[("requests", "horizon"), "p50"] / 3000
     tokens = totals.loc[("output_tokens", "horizon"), "p50"] / 3000
     assert requests == pytest_approx(1.1, rel=0.01) and tokens == pytest_approx(2.0, rel=0.01)
