@@ -189,18 +189,21 @@ def monitored(project, report, simulation) -> dict[str, pd.DataFrame]:  # report
 
 
 def test_the_monitor_flags_the_tripled_key_and_no_other(monitored):
-    # A P10-P90 band is left by chance one time in five; in this seeded month no key is outside
-    # its band as recorded, so a flag after tripling is the tripling's.
-    recorded = monitored["as recorded"]
-    assert (recorded.loc[recorded["level"] == "key", "status"] == "inside").all()
+    # A P10-P90 band is left by chance one time in five: a flag the tripling adds is the
+    # tripling's. In this seeded month at most one key is outside its band as recorded
+    # (search/batch, 0.6% above its P90), and the tripling flags exactly one more.
+    recorded = monitored["as recorded"].set_index(["level", "node"])["status"]
+    assert (recorded.loc["key"] != "inside").sum() <= 1
     table = monitored["tripled"]
+    before = recorded.reindex(pd.MultiIndex.from_frame(table[["level", "node"]])).to_numpy()
+    added = table[(table["status"] != "inside") & (before == "inside")]
+    assert added.loc[added["level"] == "key", "node"].tolist() == ["/".join(TRIPLED_KEY)]
     keys = table[table["level"] == "key"]
-    assert keys.loc[keys["status"] != "inside", "node"].tolist() == ["/".join(TRIPLED_KEY)]
     assert keys.loc[keys["node"] == "/".join(TRIPLED_KEY), "status"].item() == "above"
     assert table["first_day"].unique().tolist() == ["2026-10-01"] and table["last_day"].unique().tolist() == [
         "2026-10-21"]
-    # Every flagged team, model or total names one of the tripled key's series as its largest contributor.
-    for row in table[table["status"] != "inside"].itertuples():
+    # Every team, model or total the tripling flags names one of the tripled key's series as its largest contributor.
+    for row in added.itertuples():
         first = row.largest_contributors.split(";")[0]
         assert "/search/web " in first, (row.level, row.node, row.largest_contributors)
 
