@@ -225,3 +225,24 @@ def test_past_the_window_bucket_noise_averages_out_and_a_level_error_grows():
     horizon = level.set_index("period").loc["horizon"]
     assert horizon["p90"] / horizon["p50"] > 1.3
     assert horizon["p90"] / horizon["p50"] > month["p90"] / month["p50"]
+
+
+def test_the_months_p50s_add_up_to_the_horizons():
+    # Folds whose first half-month shows a steady skew and whose second a noisy one (one spike
+    # fold of five): read off each period's steps alone, the first month kept its skew, the
+    # second lost it to the noise and the quarter's was in between, so the months' P50s
+    # added up to more than the horizon's. One centre for every period: they agree.
+    rows = []
+    for fold, spike in enumerate([0.8, 0.0, 0.0, 0.0, 0.0]):
+        # Each half: 8 days on the P50 of 100, 7 above it (the half's total exp(skew) times 1,500).
+        days = np.r_[[np.r_[np.full(8, 100.0), np.full(7, 100.0 * (15 * np.exp(skew) - 8) / 7)]
+                      for skew in (0.3 + 0.01 * fold, spike)]].ravel()
+        rows.append(pd.DataFrame({"origin": pd.Timestamp("2026-01-01") + pd.Timedelta(days=30 * fold),
+                                  "series": "m0", "target": "requests", "step": np.arange(1, 31),
+                                  "method": "xgboost", "p50": 100.0, "y": days}))
+    timestamp = pd.date_range("2026-09-16", periods=30, freq="D", tz="UTC")
+    forecast = pd.DataFrame({"series": "m0", "target": "requests", "timestamp": timestamp, "step": np.arange(1, 31),
+                             "p10": 50.0, "p50": 100.0, "p90": 300.0})
+    totals = period_totals(forecast, pd.concat(rows, ignore_index=True), QUANTILES).set_index("period")
+    months = totals.loc[["2026-09", "2026-10"], "p50"].sum()
+    assert months == pytest_approx(totals.loc["horizon", "p50"], rel=0.005)
