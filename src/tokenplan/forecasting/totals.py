@@ -24,7 +24,10 @@ model's weekly total 5-19% low and its busy neighbour's 6-9% high (three simulat
 seeds; its own, shrunk: 1-17% low and 3-4% high). A fold's level error is not carried
 into the centre, nor a skew within the folds' noise (a spike day in one fold of five):
 taken whole, they put the demo's 15 quarter totals all above the realised ones and real
-series' totals further from the realised than the plain sums of their P50s. Each series' spread is its own totals' spread shrunk toward
+series' totals further from the realised than the plain sums of their P50s. One centre
+serves every period of a series, so its months add up to its quarter.
+
+Each series' spread is its own totals' spread shrunk toward
 the pooled one (the pooled spread weighs as much as three folds of the series' own),
 and never below the pooled one: a noisier series gets a wider interval, a quieter one keeps the pooled width
 (letting it narrow too cost 4 of the demo's 15 quarter totals). Normalising the log-ratios
@@ -210,8 +213,8 @@ def _supported(centre: float, variance: float, folds: int) -> float:
     0.183 (no correction at all: 0.118 and 0.177, but a sparse model's week then runs 14%
     low instead of 7%). The standard error of the skews alone (the level errors taken out)
     shrank less and read worse on those windows (0.203 on the 14-day histories); the
-    spread around the pool's mean (the series' differences counted as noise) shrank a
-    sparse model's real skew by half.
+    spread around the pool's mean counts the differences between series' skews as noise
+    (two series whose folds show 0.2 and 0 every time: the first one's cut from 0.15 to 0.12).
     """
     if centre == 0 or folds < 1:
         return centre
