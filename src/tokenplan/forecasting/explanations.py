@@ -140,7 +140,7 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
 
     - ``forecast (model P50)``: ``volume`` is the month's summed prediction of the model
       (the sum of the daily P50s, which interval calibration leaves unshifted by default;
-      ``forecast_totals`` corrects a period's total for the backtest's bias of totals);
+      ``forecast_totals`` corrects a period's total for the skew its backtested totals show);
     - ``level at the origin``: ``volume`` is what the month would be at the level of the
       last weeks before the origin, with every driver (growth included) at zero;
     - ``growth (trend anchor)``: the growth rate the anchor extrapolates from the origin
