@@ -59,7 +59,8 @@ from tokenplan.forecasting.spikes import clip_spikes
 __all__ = ["METHODS", "candidate_points", "ensemble_rows", "series_target_codes", "start_mstl", "with_ensemble",
            "without_stated_effects"]
 
-METHODS = ("ensemble", "xgboost", "lag_xgboost", "mstl", "seasonal_mean", "seasonal_naive", "daily_naive")
+METHODS = ("ensemble", "xgboost", "lag_xgboost", "level_xgboost", "mstl", "seasonal_mean", "seasonal_naive",
+           "daily_naive")
 _KEYS = ["series", "target", "origin", "ds", "step", "y"]
 
 
@@ -163,8 +164,12 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
     points["mstl"] = base.merge(mstl(), on=keys, how="left")["point"].to_numpy(dtype=float)
     if len(lag_points):
         points["lag_xgboost"] = base.merge(lag_points, on=keys, how="left")["point"].to_numpy(dtype=float)
+    if model is None and (lags is None or lags.enabled):
+        level_points = lag_model_points(lag_history, origin, spec.horizon, spec.freq, seasons, lags, differenced=False)
+        if len(level_points):
+            points["level_xgboost"] = base.merge(level_points, on=keys, how="left")["point"].to_numpy(dtype=float)
     stated = np.exp(rows["stated_effect"].to_numpy()) if "stated_effect" in rows else 1.0
-    for raw in ("seasonal_naive", "daily_naive", "mstl", "lag_xgboost"):
+    for raw in ("seasonal_naive", "daily_naive", "mstl", "lag_xgboost", "level_xgboost"):
         if raw in points:
             points[raw] = points[raw] * stated
     base = base.assign(stated_effect=rows["stated_effect"].to_numpy() if "stated_effect" in rows else 0.0)

@@ -88,11 +88,14 @@ def _history(series: pd.DataFrame, origin: pd.Timestamp, freq: str, cycle: int, 
 
 
 def lag_model_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: str, seasons: list[int],
-                     settings: LagModelSettings | None = None) -> pd.DataFrame:
+                     settings: LagModelSettings | None = None, differenced: bool = True) -> pd.DataFrame:
     """The lag model fitted on every series up to ``origin``: ``series, target, ds, point`` per step.
 
     Series whose last observation is before ``origin`` are forecast from their own last
     bucket (their rows then miss the origin's target times and drop out where merged).
+    ``differenced`` False: the same model on the levels themselves (no differencing at the
+    cycle), the plain autoregressive XGBoost, which stands in for the direct model where
+    the history is too short to train it (``tokenplan.forecasting.candidates``).
     """
     from mlforecast import MLForecast
     from mlforecast.lag_transforms import RollingMean
@@ -108,7 +111,7 @@ def lag_model_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, f
     steps = int(history.groupby("unique_id").size().max())
     _, lags = lags_for(seasons, steps)
     # Training rows need every lag and the differencing: with no series that long, no model.
-    if steps <= max(lags) + cycle:
+    if steps <= max(lags) + (cycle if differenced else 0):
         return empty
     model = XGBRegressor(n_estimators=settings.n_estimators, learning_rate=settings.learning_rate,
                          max_depth=settings.max_depth, subsample=settings.subsample,
@@ -116,7 +119,8 @@ def lag_model_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, f
     dates = ["hour", "dayofweek"] if freq == "h" else ["dayofweek"]
     forecaster = MLForecast(models={"point": model}, freq=freq, lags=lags,
                             lag_transforms={1: [RollingMean(window_size=cycle)]},
-                            target_transforms=[Differences([cycle])], date_features=dates)
+                            target_transforms=[Differences([cycle])] if differenced else None,
+                            date_features=dates)
     forecaster.fit(history, static_features=[])
     with warnings.catch_warnings():
         # A series shorter than the longest lag has no value there: XGBoost reads it as missing.
