@@ -71,3 +71,15 @@ def test_disabled_and_unknown_settings():
     assert lag_model_points(history, history["ds"].max(), 24, "h", [24], LagModelSettings(enabled=False)).empty
     with pytest.raises(ValueError, match="training.lag_model has no setting 'trees'"):
         LagModelSettings.from_params({"trees": 10})
+
+
+def test_on_levels_each_series_is_forecast_at_its_own_level():
+    """Undifferenced (the plain autoregressive XGBoost on levels), four days of hours are enough:
+    every series gets a forecast at its own level, in its daily shape."""
+    history = pd.concat([_hourly([100.0 + 50 * i] * 4, f"s{i}", seed=i) for i in range(3)], ignore_index=True)
+    points = lag_model_points(history, history["ds"].max(), 24, "h", [24], SMALL, differenced=False)
+    assert len(points) == 3 * 24 and np.isfinite(points["point"]).all()
+    for i, (name, forecast) in enumerate(points.groupby("series")):
+        truth = _hourly([100.0 + 50 * i], name, seed=0)["y"].to_numpy()
+        assert 0.85 < forecast["point"].mean() / truth.mean() < 1.15, name
+        assert abs(int(forecast.set_index("ds")["point"].idxmax().hour) - 12) <= 2, name

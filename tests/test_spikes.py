@@ -78,3 +78,23 @@ def test_mstl_and_the_lag_model_do_not_replay_last_evenings_spike_and_the_labels
     examples = make_examples(spiked, NO_EVENTS, [origin - pd.Timedelta(days=1)], spec)
     labels = examples.set_index("ds")["y"]
     assert labels.loc[clean.loc[evening, "ds"]].tolist() == spiked.loc[evening, "y"].tolist()  # labels as recorded
+
+
+def test_the_lag_model_on_levels_stands_in_for_the_direct_model_only_where_it_is_not_trained():
+    # Six days of hours: too little to train the direct XGBoost (model None), so the plain
+    # autoregressive XGBoost on levels is a candidate beside the differenced lag model.
+    history = _hourly(days=6)
+    spec = FeatureSpec(freq="h", horizon=24, trend="level", holiday_country=None, season_steps=24)  # as the layout sets it
+    origin = history["ds"].max()
+    examples = make_examples(history, NO_EVENTS, [origin], spec)
+    short, _ = candidate_points(examples, history, origin, spec, [24], None, labelled_only=False)
+    assert {"level_xgboost", "lag_xgboost"} <= set(short["method"])
+    level = short[short["method"] == "level_xgboost"]["point"].mean() / history["y"].tail(48).mean()
+    assert 0.8 < level < 1.25
+
+    class Direct:  # a trained direct model: the levels model is not needed beside it
+        def predict_z(self, rows: pd.DataFrame) -> np.ndarray:
+            return np.zeros((len(rows), 1))
+
+    trained, _ = candidate_points(examples, history, origin, spec, [24], Direct(), labelled_only=False)
+    assert "xgboost" in set(trained["method"]) and "level_xgboost" not in set(trained["method"])
