@@ -20,6 +20,10 @@ other, combined or chosen on its fold errors (``tokenplan.forecasting.method_cho
 held inside the plausibility envelope like the rest (a recursive model can compound a
 growth it learned; the guard drops it then).
 
+On levels (``differenced=False``) the same model is the plain autoregressive XGBoost; it
+is a candidate only where the history is too short to train the direct model, and there
+it reads the level off the last buckets where the differenced one replays yesterday.
+
 A series joins from its first observation, with gaps filled as MSTL's are
 (``tokenplan.forecasting.baselines.seasonal_fill``); one observed fewer than two cycles
 and a bucket gets no lag-model forecast (the other candidates stand in).
