@@ -211,7 +211,7 @@ def backtest_figure(metrics: pd.DataFrame) -> Figure:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     (spare[0] if spare else axes.flat[0]).legend(handles, labels, loc="center" if spare else "lower right",
                                                  fontsize=9, frameon=False)
-    figure.suptitle("Backtest: out-of-sample error per model and target (dashed line: in-sample weekly naive = 1)",
+    figure.suptitle("Backtest: out-of-sample error per model and target (dashed line: the in-sample seasonal naive = 1)",
                     fontsize=12)
     figure.tight_layout()
     return figure
