@@ -116,25 +116,33 @@ def _noise_variances(model: pd.DataFrame, sums: pd.DataFrame, median: str) -> pd
     return residual.groupby([model[k] for k in keys]).sum() / sums["y"].clip(lower=1e-9) ** 2
 
 
-def _ratio_quantiles(backtest: pd.DataFrame, first_step: int, last_step: int, quantiles: list[float],
-                     median: str, method: str) -> tuple[float, np.ndarray, float, dict[str, tuple]]:
-    """The pooled centre of the log-ratio of realised to forecast totals over the steps, the pooled
-    quantiles' offsets from it and the share of their variance that bucket noise explains
-    (``_noise_variances``), and per ``series|target`` its centre, offsets and noise share (the
-    series' spread shrunk toward the pooled one; its skew toward the pool's for that target,
-    then toward none: ``_skews``, ``_supported``)."""
+def _fold_ratios(backtest: pd.DataFrame, first_step: int, last_step: int, median: str,
+                 method: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """``method``'s backtest rows over the steps, their fold totals of ``y`` and ``median`` per
+    ``origin, series, target``, and each fold total's log-ratio of realised to forecast."""
     model = backtest[(backtest["method"] == method) & backtest["step"].between(first_step, last_step)]
     sums = model.groupby(["origin", "series", "target"])[["y", median]].sum()
-    ratios = np.log(sums["y"].clip(lower=1e-9) / sums[median].clip(lower=1e-9))
-    if len(sums.index.droplevel("target").unique()) < 2:
-        return 0.0, np.zeros(len(quantiles)), 0.0, {}
+    return model, sums, np.log(sums["y"].clip(lower=1e-9) / sums[median].clip(lower=1e-9))
+
+
+def _too_few(sums: pd.DataFrame) -> bool:
+    """Fewer than two (fold, series) totals: nothing to measure a spread or a centre from."""
+    return len(sums.index.droplevel("target").unique()) < 2
+
+
+def _ratio_quantiles(backtest: pd.DataFrame, first_step: int, last_step: int, quantiles: list[float],
+                     median: str, method: str) -> tuple[np.ndarray, float, dict[str, tuple]]:
+    """The pooled quantiles' offsets of the log-ratio of realised to forecast totals over the steps
+    (from its centre), the share of their variance that bucket noise explains
+    (``_noise_variances``), and per ``series|target`` its offsets and noise share (the series'
+    spread shrunk toward the pooled one, never below it)."""
+    model, sums, ratios = _fold_ratios(backtest, first_step, last_step, median, method)
+    if _too_few(sums):
+        return np.zeros(len(quantiles)), 0.0, {}
     noise = _noise_variances(model, sums, median).reindex(ratios.index).fillna(0.0)
-    skews = _skews(model, ratios, median)
     pool = _alike(ratios)
-    pool_skews = skews.reindex(pool.index)
     n = len(pool.index.droplevel("target").unique())
     pooled_var = _spread_around_targets(pool)
-    within_var = _within_variance(pool, default=pooled_var)
     pooled_noise = _share(float(noise.reindex(pool.index).mean()), pooled_var)
     t = student_t.ppf(quantiles, df=n - 1) * np.sqrt(1 + 1 / n)
     per_series = {}
@@ -145,10 +153,29 @@ def _ratio_quantiles(backtest: pd.DataFrame, first_step: int, last_step: int, qu
         # Never narrower than the pooled spread: with a handful of folds a series' own
         # spread is often small by luck (on the demo, narrowing cost 4 of 15 quarter totals).
         variance = max(shrunk, pooled_var)
-        offsets = t * np.sqrt(variance)
         share = _share(float(noise.loc[own.index].mean()), variance)
+        for target in own.index.get_level_values("target").unique():
+            per_series[f"{series}|{target}"] = (t * np.sqrt(variance), share)
+    return t * np.sqrt(pooled_var), pooled_noise, per_series
+
+
+def _centres(backtest: pd.DataFrame, window: int, median: str, method: str) -> tuple[float, dict[str, float]]:
+    """The pooled centre of the totals' log-ratio over the backtested ``window`` and per ``series|target``
+    its own: its skew shrunk toward the pool's for that target, then toward none (``_skews``,
+    ``_supported``); a series outside the pool (``_alike``) its own summed bias."""
+    model, sums, ratios = _fold_ratios(backtest, 1, window, median, method)
+    if _too_few(sums):
+        return 0.0, {}
+    skews = _skews(model, ratios, median)
+    pool = _alike(ratios)
+    pool_skews = skews.reindex(pool.index)
+    n = len(pool.index.droplevel("target").unique())
+    within_var = _within_variance(pool, default=_spread_around_targets(pool))
+    per_series = {}
+    for series, own in ratios.groupby(level="series"):
+        folds = own.index.get_level_values("origin").nunique()
         if abs(float(own.mean())) <= _UNLIKE:
-            # The own skew shrunk the same way (a sparse series' sum of hourly medians sits below
+            # The own skew shrunk toward the pool's (a sparse series' sum of hourly medians sits below
             # its total in every fold, a busy one's does not, and one pooled bias left the sparse
             # one's total low), per target, toward the pool's mean for that target. A model's
             # token totals may sit further below their sums of daily medians than its requests
@@ -163,10 +190,8 @@ def _ratio_quantiles(backtest: pd.DataFrame, first_step: int, last_step: int, qu
             centres = centres.map(lambda centre: _supported(centre, noise_var, folds))
         else:  # outside the pool: its own bias per target, as a ratio of its folds' summed totals
             centres = _summed_bias(sums.xs(series, level="series"), median)
-        for target, centre in centres.items():
-            per_series[f"{series}|{target}"] = (float(centre), offsets, share)
-    pooled_centre = _supported(float(pool_skews.mean()), within_var, n)
-    return pooled_centre, t * np.sqrt(pooled_var), pooled_noise, per_series
+        per_series.update({f"{series}|{target}": float(centre) for target, centre in centres.items()})
+    return _supported(float(pool_skews.mean()), within_var, n), per_series
 
 
 def _skews(model: pd.DataFrame, ratios: pd.Series, median: str) -> pd.Series:
@@ -253,28 +278,28 @@ def _summed_bias(sums: pd.DataFrame, median: str) -> pd.Series:
 
 
 def _period_scale(backtest: pd.DataFrame, first: int, last: int, quantiles: list[float], median: str,
-                  method: str, window: int) -> tuple[float, np.ndarray, dict[str, tuple]]:
-    """As ``_ratio_quantiles`` (biases and offsets); a period past the backtested ``window`` is extrapolated.
+                  method: str, window: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """As ``_ratio_quantiles`` (the offsets); a period past the backtested ``window`` is extrapolated.
 
     Its spread is that of the last backtested stretch of the same length (at most the
     window), split in two: the part its buckets' noise explains shrinks with the period's
     length over the stretch's (noise averages out over more buckets), the rest, a level
     error, grows with ``mid-step of the period / mid-step of that stretch`` (it
-    accumulates like a random walk). The bias is not extrapolated.
+    accumulates like a random walk). The centre is not extrapolated (``_centres``).
     """
     if last <= window:
-        bias, offsets, _, per_series = _ratio_quantiles(backtest, first, last, quantiles, median, method)
-        return bias, offsets, {k: (b, v) for k, (b, v, _) in per_series.items()}
+        offsets, _, per_series = _ratio_quantiles(backtest, first, last, quantiles, median, method)
+        return offsets, {k: v for k, (v, _) in per_series.items()}
     length = min(last - first + 1, window)
     a, b = window - length + 1, window
-    bias, offsets, noise, per_series = _ratio_quantiles(backtest, a, b, quantiles, median, method)
+    offsets, noise, per_series = _ratio_quantiles(backtest, a, b, quantiles, median, method)
     walk = ((first + last) / 2) / ((a + b) / 2)
     averaged = length / (last - first + 1)
 
     def scale(share: float) -> float:
         return float(np.sqrt((1 - share) * walk + share * averaged))
 
-    return bias, offsets * scale(noise), {k: (b, v * scale(share)) for k, (b, v, share) in per_series.items()}
+    return offsets * scale(noise), {k: v * scale(share) for k, (v, share) in per_series.items()}
 
 
 def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: list[float],
@@ -298,17 +323,16 @@ def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: lis
     # a skew is the series' own, whatever the period, and centres read off each period's
     # steps alone (a month's shrunk to none, the next month's not) made the months' P50s add
     # up to 2.6% more than the quarter's.
-    centre, _, _, centres = _ratio_quantiles(backtest, 1, max(window, 1), quantiles, median, method)
+    centre, centres = _centres(backtest, max(window, 1), median, method)
     for period in forecast_periods(times).itertuples():
         window_rows = forecast[(times >= period.start) & (times <= period.end)]
         first, last = int(window_rows["step"].min()), int(window_rows["step"].max())
-        _, pooled, per_series = _period_scale(backtest, first, last, quantiles, median, method, max(window, 1))
+        pooled, per_series = _period_scale(backtest, first, last, quantiles, median, method, max(window, 1))
         daily_sums = window_rows.groupby(["series", "target"])[names].sum()
         sums = daily_sums[median]
         for (series, target), total in sums.items():
             key = f"{series}|{target}"
-            offsets = per_series[key][1] if key in per_series else pooled
-            series_bias = centres[key][0] if key in centres else centre
+            offsets, series_bias = per_series.get(key, pooled), centres.get(key, centre)
             if period.period != "horizon":
                 before = widest.get(str(series), np.zeros(len(quantiles)))
                 offsets = np.sign(offsets) * np.maximum(np.abs(offsets), np.abs(before))
