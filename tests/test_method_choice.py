@@ -132,19 +132,33 @@ def test_the_ensemble_combines_the_members_that_did_best_on_the_folds_before():
     assert combined["point"].to_numpy() == pytest.approx(np.expm1((np.log1p(160) + np.log1p(180)) / 2))
 
 
-def test_a_member_missing_a_fold_counts_that_folds_worst_error_not_an_exclusion():
-    """One drop on the first fold (a day of history) does not keep the best method on every
-    later fold out of the median; a method missing most folds ranks by its penalties."""
+def test_a_member_the_guard_dropped_counts_that_folds_worst_error_not_an_exclusion():
+    """A drop after folds the method forecast (the guard's verdict) is that fold's worst error:
+    the best method on every other fold still enters the median, on its penalty."""
     from tokenplan.forecasting.method_choice import ensemble_members_by_evidence
 
     errors = {"mstl": 0.02, "lag_xgboost": 0.01, "seasonal_naive": 0.2, "seasonal_mean": 0.25, "daily_naive": 0.3}
     points = _folds([errors] * 5)
-    first = points["origin"] == points["origin"].min()
-    # mstl dropped at the first fold; lag_xgboost only fitted at the last.
-    thin = points[~((points["method"] == "mstl") & first)
-                  & ~((points["method"] == "lag_xgboost") & (points["origin"] < points["origin"].max()))]
-    # mstl: (0.3 + 4 x 0.02) / 5 = 0.076; lag_xgboost: (4 x 0.3 + 0.01) / 5 = 0.24.
-    assert ensemble_members_by_evidence(thin, 3) == {"m|requests": ["mstl", "seasonal_naive", "lag_xgboost"]}
+    origins = sorted(points["origin"].unique())
+    # lag_xgboost dropped at the third and fourth folds: (0.01 x 3 + 0.3 x 2) / 5 = 0.126.
+    thin = points[~((points["method"] == "lag_xgboost") & points["origin"].isin(origins[2:4]))]
+    assert ensemble_members_by_evidence(thin, 3) == {"m|requests": ["mstl", "lag_xgboost", "seasonal_naive"]}
+
+
+def test_a_member_the_history_could_not_fit_at_the_first_folds_ranks_by_its_own_record():
+    """A lag model first fitted at the last of five folds (a week of hours: no row to train on
+    before) is taken to do at the first four as it did, against the methods present at every
+    fold, where it could: here the best. Counted as the worst error there, it stayed out."""
+    from tokenplan.forecasting.method_choice import ensemble_members_by_evidence
+
+    errors = {"mstl": 0.02, "lag_xgboost": 0.01, "seasonal_naive": 0.2, "seasonal_mean": 0.21, "daily_naive": 0.3}
+    points = _folds([errors] * 5)
+    origins = sorted(points["origin"].unique())
+    late = points[~((points["method"] == "lag_xgboost") & (points["origin"] < origins[4]))]
+    assert ensemble_members_by_evidence(late, 3) == {"m|requests": ["lag_xgboost", "mstl", "seasonal_naive"]}
+    # Worse than every other method where it could be fit: last, as before.
+    worse = late.assign(point=np.where(late["method"] == "lag_xgboost", late["y"] * 1.5, late["point"]))
+    assert "lag_xgboost" not in ensemble_members_by_evidence(worse, 3)["m|requests"]
 
 
 def _many_series(n_series: int, targets: int = 4, folds: int = 5, steps: int = 4) -> pd.DataFrame:

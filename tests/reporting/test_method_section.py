@@ -66,7 +66,8 @@ def test_the_rule_names_how_the_ensembles_members_are_picked_and_which_they_are(
     section = render_method_section({}, {"rule": rule, "ensemble_members": members, "methods": {}}, METRICS,
                                     ["p10", "p50", "p90"], _history())
     assert "the per-step median of the 3 candidates with the lowest error on the earlier folds" in section
-    assert "counts as that fold's worst error" in section
+    assert "a fold where the guard dropped a candidate counts as that fold's worst error" in section
+    assert "folds before the history could fit a candidate count as it did" in section
     assert "model-0 requests: mstl, lag_xgboost, seasonal_naive" in section and "model-3" not in section
     assert "2 more in `data/06_models/model_selection.json`" in section
 

@@ -229,8 +229,16 @@ def choose_methods(points: pd.DataFrame, rule: SelectionRule | None = None) -> d
 
 def _members(errors: pd.DataFrame, size: int) -> dict[str, list[str]]:
     """``series|target`` -> the ``size`` methods of ``errors`` (no ensemble) with the lowest mean
-    error over the folds, a fold a method has no error at (the guard dropped it, or the
-    history before it was too short to fit it) counting as that fold's worst error."""
+    error over the folds (rows in time order).
+
+    A method missing at a fold after one it forecast (the guard dropped it) counts as that
+    fold's worst error. A method missing at the earliest folds only (the history before them
+    was too short to fit it: a lag model on the first day of a week of hours) is taken to do
+    there as it did, relative to the methods present at every fold, where it could be fit
+    (``_imputed_late_folds``); counted as the worst, a lag model that was the best of every
+    candidate on the folds it could forecast (on M4's 414 hourly series cut to a week) never
+    entered the median.
+    """
     if not size or errors.empty:
         return {}
     folds = _Folds(errors)
@@ -242,10 +250,31 @@ def _members(errors: pd.DataFrame, size: int) -> dict[str, list[str]]:
         present = ~np.isnan(rows)
         seen = present.any(axis=0)
         if seen.any():
+            rows, present = _imputed_late_folds(rows, present)
             worst = np.where(present, rows, -np.inf).max(axis=1, keepdims=True)
             means = np.where(present, rows, worst)[:, seen].mean(axis=0)
             members[f"{series}|{target}"] = list(columns[seen][np.argsort(means, kind="stable")][:size])
     return members
+
+
+def _imputed_late_folds(rows: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` (folds x methods, NaN: no error) with each method's leading missing folds filled in.
+
+    A method that starts late is given, at each fold before its first, the reference error
+    there (the median of the methods present at every fold) times its geometric mean ratio to
+    the reference over the folds it forecast. Unchanged where no method is present at every fold.
+    """
+    late = np.logical_and.accumulate(~present, axis=0) & present.any(axis=0)
+    complete = present.all(axis=0)
+    if not late.any() or not complete.any():
+        return rows, present
+    reference = np.median(rows[:, complete], axis=1)
+    floor = max(float(np.nanmean(reference)) * 1e-6, 1e-12)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        logs = np.log(rows + floor) - np.log(reference + floor)[:, None]
+    ratio = np.exp(np.nanmean(np.where(present, logs, np.nan), axis=0))
+    filled = np.where(late, (reference + floor)[:, None] * ratio[None, :] - floor, rows)
+    return filled, present | late
 
 
 def _candidate_errors(errors: pd.DataFrame, before: pd.Timestamp | None = None) -> pd.DataFrame:

@@ -109,8 +109,9 @@ def _rule_text(selection: dict[str, Any], layout: dict[str, Any] | None = None) 
         return ""
     size = rule.get("ensemble_size", 0)
     pooled = (f"the per-step median of the {size} candidates with the lowest error on the earlier folds, among "
-              "those that passed the guard (a fold where a candidate has no forecast counts as that fold's worst "
-              f"error).{_members_text(selection.get('ensemble_members') or {})}") if size else \
+              "those that passed the guard (a fold where the guard dropped a candidate counts as that fold's worst "
+              "error; folds before the history could fit a candidate count as it did, against the others, where it "
+              f"could).{_members_text(selection.get('ensemble_members') or {})}") if size else \
         "the per-step median of the candidates that passed the guard."
     return (f"**How a method is chosen.** The default is the ensemble, {pooled} "
             "A single method replaces it only on clear evidence: an error at every fold "
