@@ -277,3 +277,24 @@ def test_the_backtest_weights_each_folds_errors_by_its_rank_in_time():
     assert weighted == fit_step_widths(table, [0.1, 0.5, 0.9], None, [10])
     equal = fit_step_widths(table.drop(columns="origin"), [0.1, 0.5, 0.9], None, [10])
     assert weighted["m|requests"][0][2] > equal["m|requests"][0][2] * 1.2
+
+
+def test_on_four_days_of_hours_a_method_fitted_at_the_last_fold_only_can_join_the_forecasts_median(tmp_path):
+    """Four days of growing hourly traffic: the lag models have no row to train on before the last
+    fold, so they have no intervals at any fold and no rows in the backtest table. The forecast's
+    members still come from every fold's points, as each fold's ensemble's do; read from the
+    calibrated table, the median combined the three methods that trail the growth."""
+    from tests.training_run import run_training
+
+    hours = pd.date_range("2026-10-28", periods=96, freq="h")
+    rng = np.random.default_rng(0)
+    daily = 1 + 0.5 * np.sin(2 * np.pi * hours.hour / 24)
+    growth = 1 + 0.08 * np.arange(96) / 24
+    series = pd.concat([pd.DataFrame({"series": name, "target": "requests", "ds": hours,
+                                      "y": np.round(level * daily * growth * rng.lognormal(0, 0.03, 96))})
+                        for name, level in (("a", 400.0), ("b", 90.0), ("c", 150.0))], ignore_index=True)
+    run = run_training(series, tmp_path, fe={"freq": "h", "horizon": 24})
+    assert "lag_xgboost" not in set(run.backtest["method"])
+    members = run.selection["ensemble_members"]
+    assert set(members) == {"a|requests", "b|requests", "c|requests"}
+    assert all("lag_xgboost" in m for m in members.values())

@@ -440,7 +440,9 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
 
     Each fold's ensemble combines the ``rule.ensemble_size`` candidates with the lowest
     error on the folds before it (every candidate at the first fold); the forecast's
-    members come from every fold (``ensemble_members_by_evidence``).
+    members come from every fold's points, before calibration leaves out a method with an
+    error at one fold only (on four days of hours the lag models, first fitted at the last
+    fold: read from the calibrated table, they never joined the median).
 
     Returns the long table ``series, target, origin, ds, step, y, method, role, point, p..``
     (``role``: tuning or backtest; ``method`` includes ``chosen``, graded out of sample),
@@ -448,8 +450,8 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     forecast uses, the candidates the guard dropped per fold, and MSTL's points at the
     forecast origin (the examples' last ``origin``; ``start_mstl``'s columns): those fits are
     queued on the workers after the folds', so they run while this process chooses and
-    calibrates on one core, and the forecast (``predict_forecast``) does not wait for them.
-    ``params`` are XGBoost's (None when the layout trains no model).
+    calibrates on one core, and the forecast (``predict_forecast``) does not wait for them;
+    and the forecast's ensemble members (``series|target`` -> methods). ``params`` are XGBoost's (None when the layout trains no model).
     """
     rule, guard = rule or SelectionRule(), guard or GuardSettings()
     folds = ([(pd.Timestamp(o), "tuning") for o in layout["tuning_origins"]]
@@ -474,10 +476,13 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     points = pd.concat(frames, ignore_index=True)
     del frames  # the folds' tables stay alive otherwise: a copy of every candidate at every fold
     points, fold_table = _evidence_ensembles(points, rule.ensemble_size)
+    # The forecast's members from the same evidence as every fold's ensemble: all folds' points,
+    # before calibration leaves out a method with an error at one fold only.
+    members = _members(_candidate_errors(fold_table), rule.ensemble_size)
     single = rule.allows_single(layout["window"], layout["horizon"])
     chosen = _choose(_Folds(fold_table), rule, single)
     points = pd.concat([points, _graded_choices(points, rule, chosen, fold_table, single)], ignore_index=True)
     scales = noise_scales(examples, spec.season)
     edges = step_bins(layout["window"], spec.season)
     table, final = _calibrated(points, series, spec, quantiles, scales, edges, guard)
-    return table, chosen, final, concat_drops(drops, drops[0]), forecast_mstl()
+    return table, chosen, final, concat_drops(drops, drops[0]), forecast_mstl(), members
