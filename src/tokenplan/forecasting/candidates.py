@@ -10,11 +10,6 @@ and the choosing rule, on later folds. Candidates:
 - ``daily_naive`` (hourly data whose season is the week): the same hour one day earlier;
   a trending or a weekday-driven series is often better read off yesterday than off
   last week, and the median needs members that fail in different ways;
-- ``weekly_naive`` (hourly data whose season is the day, with a week of history before
-  the origin): the same hour one week earlier, stated effects out (the daily naive's value
-  where that hour is missing). Two weeks of hours are too few for the weekly season (it
-  needs three), so without it no candidate knows a Sunday from a Monday; it is a member
-  of the median only, never the plan alone (``method_choice.MEMBER_ONLY``);
 - ``seasonal_mean``: the mean of the last four same-phase values relative to the
   recent level, on the flat level anchor (stated event effects included): the
   seasonal naive with its noise averaged out;
@@ -167,11 +162,6 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
     }
     if spec.freq == "h" and spec.season > 24 and "daily_naive_adjusted" in rows:
         points["daily_naive"] = rows["daily_naive_adjusted"].to_numpy()
-    weekly = rows["weekly_naive_adjusted"].to_numpy(dtype=float) if "weekly_naive_adjusted" in rows else np.zeros(0)
-    # Only where the rows have last week's values (a few gaps aside): before a week of history it
-    # would be the daily naive twice over, and the median would lean toward it.
-    if spec.freq == "h" and spec.season == 24 and len(weekly) and np.isfinite(weekly).mean() >= 0.9:
-        points["weekly_naive"] = np.where(np.isfinite(weekly), weekly, points["seasonal_naive"])
     if model is not None:
         points["xgboost"] = np.expm1(rows["anchor"].to_numpy() + model.predict_z(rows)[:, 0])
     keys = ["series", "target", "ds"]
@@ -185,7 +175,7 @@ def candidate_points(examples: pd.DataFrame, series: pd.DataFrame, origin: pd.Ti
         if len(level_points):
             points["level_xgboost"] = base.merge(level_points, on=keys, how="left")["point"].to_numpy(dtype=float)
     stated = np.exp(rows["stated_effect"].to_numpy()) if "stated_effect" in rows else 1.0
-    for raw in ("seasonal_naive", "daily_naive", "weekly_naive", "mstl", "lag_xgboost", "level_xgboost"):
+    for raw in ("seasonal_naive", "daily_naive", "mstl", "lag_xgboost", "level_xgboost"):
         if raw in points:
             points[raw] = points[raw] * stated
     base = base.assign(stated_effect=rows["stated_effect"].to_numpy() if "stated_effect" in rows else 0.0)

@@ -369,9 +369,6 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     if spec.freq == "h":
         columns["hour"] = np.tile(times.hour.to_numpy(), n_keys).astype(float)
         columns.update(_daily_cycle(values, origin, targets, steps, level, shape))
-        if season == 24:  # the weekly naive candidate where the history is too short for the weekly season
-            week = 168
-            columns["weekly_naive_adjusted"] = _gather(values, targets - week * np.ceil(steps / week).astype(int)).ravel()
     return columns
 
 

@@ -77,13 +77,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["SelectionRule", "apply_intervals", "backtest_candidates", "choose_methods", "ensemble_members_by_evidence"]
 
 
-# Candidates that join the median but never replace it alone: the weekly naive repeats one
-# past week, noise and all. Chosen alone where it won the folds, it took M4's 414 series cut
-# to two weeks from 1.013 to 0.994 but put 71 series worse (some 0.7 to 2.5); as a member
-# only, 0.983 with 59 worse, none chosen alone.
-MEMBER_ONLY = frozenset({"weekly_naive"})
-
-
 @dataclass(frozen=True)
 class SelectionRule(FromParams):
     """When one method replaces the ensemble (``training.selection``; see the module docstring)."""
@@ -168,7 +161,7 @@ def _best_against(folds: np.ndarray, columns: list[str], baseline: str, rule: Se
     best, best_gain = baseline, 0.0
     reference = folds[:, columns.index(baseline)]
     for i, method in enumerate(columns):
-        ratios = _log_ratios(folds[:, i], reference) if method != baseline and method not in MEMBER_ONLY else None
+        ratios = _log_ratios(folds[:, i], reference) if method != baseline else None
         gain = _clear_win(ratios, rule.min_folds, rule) if ratios is not None else None
         if gain is not None and gain < best_gain:
             best, best_gain = method, gain
@@ -190,7 +183,7 @@ def _pooled_defaults(folds: _Folds, rule: SelectionRule) -> dict[str, str]:
     for target in sorted(by_target):
         best, best_gain = "ensemble", 0.0
         for i, method in enumerate(folds.columns):
-            if method == "ensemble" or method in MEMBER_ONLY:
+            if method == "ensemble":
                 continue
             per_series = [r.mean() if len(r) else np.nan for rows in by_target[target]
                           if (r := _log_ratios(rows[:, i], rows[:, ensemble])) is not None]

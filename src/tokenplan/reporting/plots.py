@@ -32,7 +32,7 @@ TARGET_LABELS = {"requests": "requests", "input_tokens": "uncached input tokens"
                  "output_tokens": "output tokens"}
 METHOD_LABELS = {"chosen": "chosen per series", "ensemble": "ensemble", "xgboost": "tuned model (XGBoost)",
                  "lag_xgboost": "lag model (XGBoost)", "level_xgboost": "lag model on levels (XGBoost)", "mstl": "MSTL", "seasonal_mean": "seasonal mean", "seasonal_naive": "seasonal naive",
-                 "daily_naive": "daily naive", "weekly_naive": "weekly naive"}
+                 "daily_naive": "daily naive"}
 _PER = {"D": "day", "h": "hour"}
 _WIDTH_IN = 11.0  # the report's html width at PNG_SAVE_ARGS' dpi
 
@@ -184,8 +184,7 @@ def backtest_figure(metrics: pd.DataFrame) -> Figure:
     height = 0.8 / len(methods)
     colors = {"chosen": "black", "ensemble": "tab:purple", "xgboost": "tab:blue", "lag_xgboost": "tab:cyan",
               "level_xgboost": "tab:olive", "mstl": "tab:orange",
-              "seasonal_mean": "tab:green", "seasonal_naive": "0.6", "daily_naive": "0.8",
-              "weekly_naive": "0.4"}
+              "seasonal_mean": "tab:green", "seasonal_naive": "0.6", "daily_naive": "0.8"}
     for ax, target in zip(axes.flat, targets, strict=False):
         subset = data[data["target"] == target].set_index(["series", "method"])["mase"]
         undefined = 0
