@@ -176,13 +176,14 @@ def weekly(histories: dict[str, np.ndarray]) -> bool:
 
 
 def mstl_baseline(histories: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """statsforecast MSTL(24, 168) on log1p with an AutoETS trend: series id -> 48 P50 values."""
+    """statsforecast MSTL(24, 168) (24 alone under two weeks) on log1p with an AutoETS trend: 48 P50 values."""
     from statsforecast import StatsForecast
     from statsforecast.models import MSTL, AutoETS
 
     frame = pd.concat([pd.DataFrame({"unique_id": name, "ds": pd.date_range(end=END, periods=len(v), freq="h"),
                                      "y": np.log1p(np.clip(v, 0, None))}) for name, v in histories.items()])
-    model = MSTL(season_length=[24, 168] if weekly(histories) else [24], trend_forecaster=AutoETS(model="ZZN"), alias="mstl")
+    seasons = [24, 168] if weekly(histories) else [24]
+    model = MSTL(season_length=seasons, trend_forecaster=AutoETS(model="ZZN"), alias="mstl")
     out = StatsForecast(models=[model], freq="h", n_jobs=2).forecast(df=frame, h=HORIZON)
     return {name: np.expm1(group["mstl"].to_numpy()) for name, group in out.groupby("unique_id")}
 

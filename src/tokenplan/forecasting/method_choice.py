@@ -451,7 +451,8 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     forecast origin (the examples' last ``origin``; ``start_mstl``'s columns): those fits are
     queued on the workers after the folds', so they run while this process chooses and
     calibrates on one core, and the forecast (``predict_forecast``) does not wait for them;
-    and the forecast's ensemble members (``series|target`` -> methods). ``params`` are XGBoost's (None when the layout trains no model).
+    and the forecast's ensemble members (``series|target`` -> methods). ``params`` are
+    XGBoost's (None when the layout trains no model).
     """
     rule, guard = rule or SelectionRule(), guard or GuardSettings()
     folds = ([(pd.Timestamp(o), "tuning") for o in layout["tuning_origins"]]
