@@ -83,3 +83,34 @@ def test_on_levels_each_series_is_forecast_at_its_own_level():
         truth = _hourly([100.0 + 50 * i], name, seed=0)["y"].to_numpy()
         assert 0.85 < forecast["point"].mean() / truth.mean() < 1.15, name
         assert abs(int(forecast.set_index("ds")["point"].idxmax().hour) - 12) <= 2, name
+
+
+def test_a_rise_at_the_origin_is_followed_not_compounded():
+    """Fourteen flat days, then two days up 40% each: undamped, the recursive model carries that
+    rise on through a week ahead; damped, each day's change over the day before shrinks, so the
+    week ends within a bounded multiple of the first forecast day while the first day is the
+    model's own forecast."""
+    from tokenplan.forecasting.lag_model import _damped
+
+    rising = [_hourly([100.0] * 14 + [140.0, 196.0], f"r{i}", seed=i) for i in range(4)]
+    flat = [_hourly([120.0 + 10 * i] * 16, f"f{i}", seed=20 + i) for i in range(4)]
+    history = pd.concat(rising + flat, ignore_index=True)
+    origin = history["ds"].max()
+    undamped = lag_model_points(history, origin, 168, "h", [24], LagModelSettings(n_estimators=100, damping=1.0))
+    damped = lag_model_points(history, origin, 168, "h", [24], LagModelSettings(n_estimators=100, damping=0.5))
+    key = ["series", "ds"]
+    both = undamped.merge(damped, on=key, suffixes=("_raw", "_damped"))
+    first = both["ds"] <= origin + pd.Timedelta(hours=24)
+    np.testing.assert_allclose(both.loc[first, "point_damped"], both.loc[first, "point_raw"], rtol=1e-9)
+    # Each cycle's change over the one before, in log1p, is the undamped one times 0.5 ** (k - 1).
+    logs = both.assign(raw=np.log1p(both["point_raw"]), dmp=np.log1p(both["point_damped"]))
+    logs["cycle"] = ((logs["ds"] - origin) / pd.Timedelta(hours=1) - 1).astype(int) // 24 + 1
+    daily = logs.groupby(["series", "cycle"])[["raw", "dmp"]].mean().unstack("series")
+    np.testing.assert_allclose(daily["dmp"].diff().iloc[1:].to_numpy(),
+                               daily["raw"].diff().iloc[1:].to_numpy() * 0.5 ** np.arange(1, 7)[:, None], atol=1e-9)
+    # So the last day's level is within exp(2 x the largest daily change) of the first day's.
+    assert (np.abs(daily["dmp"].iloc[-1] - daily["dmp"].iloc[0])
+            <= 2 * np.abs(daily["raw"].diff()).max() + 1e-9).all()
+    # A forecast shorter than a cycle, or damping 1, is left as forecast.
+    short = pd.DataFrame({"unique_id": "a", "ds": range(5), "point": np.arange(5.0)})
+    pd.testing.assert_frame_equal(_damped(short, 24, 0.5), short)

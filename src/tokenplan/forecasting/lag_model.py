@@ -20,6 +20,14 @@ other, combined or chosen on its fold errors (``tokenplan.forecasting.method_cho
 held inside the plausibility envelope like the rest (a recursive model can compound a
 growth it learned; the guard drops it then).
 
+Its forecast's change from one cycle to the next is damped (``damping``, ``phi``): the
+change of the ``k``-th cycle ahead over the one before is scaled by ``phi ** (k - 1)``, the
+damped trend of exponential smoothing applied per cycle, so a level the history moved
+is followed but a rise is not compounded without end. Undamped, fourteen days of Twitter
+GOOG's hours a week ahead carried the last two days' rise from a day mean of 311 to 1,704
+(the realised week stayed at 200-500), inside the guard's envelope, and took the median
+with it (MASE 1.58 against the seasonal naive's 0.59).
+
 On levels (``differenced=False``) the same model is the plain autoregressive XGBoost; it
 is a candidate only where the history is too short to train the direct model, and there
 it reads the level off the last buckets where the differenced one replays yesterday.
@@ -57,6 +65,9 @@ class LagModelSettings(FromParams):
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     seed: int = 0
+    # The change of the k-th forecast cycle over the one before is scaled by damping ** (k - 1)
+    # (1: undamped; see the module docstring).
+    damping: float = 0.6
 
 
 def lags_for(seasons: list[int], steps: int | None = None) -> tuple[int, list[int]]:
@@ -130,6 +141,30 @@ def lag_model_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, f
         # A series shorter than the longest lag has no value there: XGBoost reads it as missing.
         warnings.filterwarnings("ignore", message="Found null values", category=UserWarning)
         predicted = forecaster.predict(horizon)
+    if differenced and settings.damping < 1:
+        predicted = _damped(predicted, cycle, settings.damping)
     out = predicted.assign(point=np.clip(np.expm1(predicted["point"].to_numpy()), 0, None))
     out[["series", "target"]] = out["unique_id"].str.split("|", n=1, expand=True)
     return out[["series", "target", "ds", "point"]]
+
+
+def _damped(predicted: pd.DataFrame, cycle: int, phi: float) -> pd.DataFrame:
+    """``predicted`` (``unique_id, ds, point`` in log1p, each series' steps in order) with the change
+    of the ``k``-th cycle ahead over the one before scaled by ``phi ** (k - 1)``; the first cycle as
+    forecast."""
+    predicted = predicted.sort_values(["unique_id", "ds"], kind="stable")
+    step = predicted.groupby("unique_id", sort=False).cumcount().to_numpy()
+    if cycle < 1 or step.max(initial=0) < cycle:
+        return predicted
+    ids = pd.factorize(predicted["unique_id"])[0]
+    horizon = int(step.max()) + 1
+    cycles = -(-horizon // cycle)
+    grid = np.full((ids.max() + 1, cycles * cycle), np.nan)
+    grid[ids, step] = predicted["point"].to_numpy(dtype=float)
+    grid = grid.reshape(len(grid), cycles, cycle)
+    change = np.diff(grid, axis=1)  # (series, cycles - 1, phase): cycle k over cycle k - 1
+    weights = phi ** np.arange(1, cycles)[None, :, None]
+    damped = grid.copy()
+    damped[:, 1:, :] = grid[:, :1, :] + np.cumsum(np.nan_to_num(change) * weights, axis=1)
+    damped = np.where(np.isnan(grid), np.nan, damped).reshape(len(grid), -1)
+    return predicted.assign(point=damped[ids, step])
