@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/m4_hourly.py --csv rows.csv    # per-series scores
     .venv/bin/python benchmarks/m4_hourly.py --earlier 48      # a second window, 48 hours before the first
     .venv/bin/python benchmarks/m4_hourly.py --history 336     # short histories: only each series' last 14 days
+    .venv/bin/python benchmarks/m4_hourly.py --daily --baselines  # day totals: 3-5 weeks of days, a week ahead
 
 Data: ``../shared/m4/Hourly-train.csv``, the M4 competition's hourly training file (414
 series of 700 or 960 values; read its README). The benchmark skips cleanly when the
@@ -16,7 +17,12 @@ lies ``K`` hours before the validation window: a window the method was never dev
 on, to check that figures measured on the validation window are not tuned to it.
 ``--history N`` gives the run only the last ``N`` hours before the window (short histories
 on 414 series the short-history rules were not developed on); with fewer than two weeks
-the baselines use the daily season only (MSTL(24), XGBoost with lag 24).
+the baselines use the daily season only (MSTL(24), XGBoost with lag 24). ``--daily``
+checks the shape of a Console export instead: each series cut into 24-hour blocks ending
+at its last value and summed (700 hours give 29 days, 960 give 40), the last 7 days
+held out and forecast from the 22 or 33 before them (``freq=D``, ``horizon=7``); the
+MASE is scaled by the lag-7 naive, the seasonal naive repeats the last week, MSTL has
+the weekly season alone and the XGBoost lags 1-3 and 7 with the weekday.
 
 Protocol: every series is a workspace of one model (``ingestion.series_dimensions:
 [workspace]``) in one usage CSV (``timestamp, model, workspace, requests``); M4 gives
@@ -48,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +65,6 @@ from real_traffic import RUN_ENV, copy_project, last_error_line, xgboost_points 
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_CANDIDATES = [ROOT.parent / "shared" / "m4", ROOT.parent.parent / "shared" / "m4"]
-HORIZON = 48
-SEASON = 24
 END = pd.Timestamp("2026-10-31 23:00")
 MODEL_ID = "claude-sonnet-4-5"
 # Published MASE on the official M4 hourly test (Evaluation and Ranks.xlsx), for context.
@@ -73,6 +78,33 @@ feature_engineering:
 """
 
 
+@dataclass(frozen=True)
+class Protocol:
+    """What is forecast: the frequency, the window held out, the season of the naive (and of the MASE
+    scale) and the longer season the baselines add once the history holds two of it (0: none)."""
+
+    freq: str
+    horizon: int
+    season: int
+    long_season: int
+
+    def weekly(self, histories: dict[str, np.ndarray]) -> bool:
+        """Whether every history holds two long seasons, so the baselines can use it."""
+        return self.long_season > 0 and min(len(v) for v in histories.values()) >= 2 * self.long_season
+
+    def stamps(self, periods: int) -> pd.DatetimeIndex:
+        return pd.date_range(end=END.floor("D") if self.freq == "D" else END, periods=periods, freq=self.freq)
+
+
+HOURLY = Protocol("h", 48, 24, 168)
+DAILY = Protocol("D", 7, 7, 0)
+
+
+def day_totals(values: np.ndarray) -> np.ndarray:
+    """An hourly series cut into 24-hour blocks ending at its last value, summed (a leading part dropped)."""
+    return values[len(values) % 24:].reshape(-1, 24).sum(axis=1)
+
+
 def load_training(folder: Path, limit: int | None) -> dict[str, np.ndarray]:
     """Series id -> values (oldest first) from the training file."""
     wide = pd.read_csv(folder / "Hourly-train.csv", index_col=0)
@@ -81,12 +113,13 @@ def load_training(folder: Path, limit: int | None) -> dict[str, np.ndarray]:
     return {name: row.dropna().to_numpy(dtype=float) for name, row in wide.iterrows()}
 
 
-def usage_table(histories: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The usage CSV: every series a workspace, all ending at ``END``."""
+def usage_table(histories: dict[str, np.ndarray], protocol: Protocol) -> pd.DataFrame:
+    """The usage CSV: every series a workspace, all ending at ``END`` (its day, for day totals)."""
     frames = []
+    stamp_format = "%Y-%m-%d" if protocol.freq == "D" else "%Y-%m-%d %H:%M:%S"
     for name, values in histories.items():
-        stamps = pd.date_range(end=END, periods=len(values), freq="h")
-        frames.append(pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%d %H:%M:%S"), "model": MODEL_ID,
+        stamps = protocol.stamps(len(values))
+        frames.append(pd.DataFrame({"timestamp": stamps.strftime(stamp_format), "model": MODEL_ID,
                                     "workspace": name, "requests": values}))
     return pd.concat(frames, ignore_index=True)
 
@@ -133,7 +166,7 @@ def tree_rss(pid: int) -> int:
     return sum(rss.get(member, 0) for member in family)
 
 
-def run_pipeline(usage: pd.DataFrame, keep: bool) -> dict:
+def run_pipeline(usage: pd.DataFrame, protocol: Protocol, keep: bool) -> dict:
     """One ``kedro run`` on the usage table: status, seconds, peak memory, the forecast."""
     scratch = Path(tempfile.mkdtemp(prefix="m4_hourly_"))
     try:
@@ -141,7 +174,8 @@ def run_pipeline(usage: pd.DataFrame, keep: bool) -> dict:
         (scratch / "conf" / "usage_csv" / "parameters.yml").write_text(PARAMETERS)
         path = scratch / "usage.csv"
         usage.to_csv(path, index=False)
-        params = f"usage_file={path},feature_engineering.freq=h,feature_engineering.horizon={HORIZON}"
+        params = (f"usage_file={path},feature_engineering.freq={protocol.freq},"
+                  f"feature_engineering.horizon={protocol.horizon}")
         command = [str(ROOT / ".venv" / "bin" / "kedro"), "run", "--env", "usage_csv", "--params", params]
         log = scratch / "run.log"
         started = time.monotonic()
@@ -165,41 +199,43 @@ def run_pipeline(usage: pd.DataFrame, keep: bool) -> dict:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def naive_scale(history: np.ndarray) -> float:
-    """M4's MASE denominator: in-sample MAE of the lag-24 naive."""
-    return float(np.mean(np.abs(history[SEASON:] - history[:-SEASON])))
+def naive_scale(history: np.ndarray, protocol: Protocol) -> float:
+    """M4's MASE denominator: in-sample MAE of the seasonal naive (lag 24; lag 7 for day totals)."""
+    lag = protocol.season
+    return float(np.mean(np.abs(history[lag:] - history[:-lag])))
 
 
-def weekly(histories: dict[str, np.ndarray]) -> bool:
-    """Whether every history holds two weeks, so the baselines can use the weekly season."""
-    return min(len(v) for v in histories.values()) >= 2 * 168
+def seasonal_naive(history: np.ndarray, protocol: Protocol) -> np.ndarray:
+    return np.resize(history[-protocol.season:], protocol.horizon)
 
 
-def mstl_baseline(histories: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """statsforecast MSTL(24, 168) (24 alone under two weeks) on log1p with an AutoETS trend: 48 P50 values."""
+def mstl_baseline(histories: dict[str, np.ndarray], protocol: Protocol) -> dict[str, np.ndarray]:
+    """statsforecast MSTL(24, 168) (24 alone under two weeks; 7 for day totals) on log1p with an AutoETS
+    trend: the window's P50 values."""
     from statsforecast import StatsForecast
     from statsforecast.models import MSTL, AutoETS
 
-    frame = pd.concat([pd.DataFrame({"unique_id": name, "ds": pd.date_range(end=END, periods=len(v), freq="h"),
+    frame = pd.concat([pd.DataFrame({"unique_id": name, "ds": protocol.stamps(len(v)),
                                      "y": np.log1p(np.clip(v, 0, None))}) for name, v in histories.items()])
-    seasons = [24, 168] if weekly(histories) else [24]
+    seasons = [protocol.season, protocol.long_season] if protocol.weekly(histories) else [protocol.season]
     model = MSTL(season_length=seasons, trend_forecaster=AutoETS(model="ZZN"), alias="mstl")
-    out = StatsForecast(models=[model], freq="h", n_jobs=2).forecast(df=frame, h=HORIZON)
+    out = StatsForecast(models=[model], freq=protocol.freq, n_jobs=2).forecast(df=frame, h=protocol.horizon)
     return {name: np.expm1(group["mstl"].to_numpy()) for name, group in out.groupby("unique_id")}
 
 
-def xgboost_baseline(histories: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A plain mlforecast XGBoost per series (lags 1-3, 24 and 168; hour and weekday): 48 P50 values."""
-    out, season = {}, 168 if weekly(histories) else SEASON
+def xgboost_baseline(histories: dict[str, np.ndarray], protocol: Protocol) -> dict[str, np.ndarray]:
+    """A plain mlforecast XGBoost per series (lags 1-3, 24 and 168, hour and weekday; for day totals lags
+    1-3 and 7, weekday): the window's P50 values."""
+    out = {}
+    season = protocol.long_season if protocol.weekly(histories) else protocol.season
     for name, values in histories.items():
-        frame = pd.DataFrame({"unique_id": name, "ds": pd.date_range(end=END, periods=len(values), freq="h"),
-                              "y": values})
-        out[name] = np.clip(xgboost_points(frame, "h", season, HORIZON), 0, None)
+        frame = pd.DataFrame({"unique_id": name, "ds": protocol.stamps(len(values)), "y": values})
+        out[name] = np.clip(xgboost_points(frame, protocol.freq, season, protocol.horizon), 0, None)
     return out
 
 
 def score(histories: dict[str, np.ndarray], actuals: dict[str, np.ndarray], run: dict | None,
-          mstl: dict[str, np.ndarray] | None, xgb: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+          mstl: dict[str, np.ndarray] | None, xgb: dict[str, np.ndarray] | None, protocol: Protocol) -> pd.DataFrame:
     """Per series: MASE of each method (and the pipeline's coverage and chosen method)."""
     forecasts = {}
     if run is not None and run["status"] == "ok":
@@ -208,17 +244,18 @@ def score(histories: dict[str, np.ndarray], actuals: dict[str, np.ndarray], run:
         forecasts = {name: group for name, group in table.groupby("workspace")}
     rows = []
     for name, history in histories.items():
-        actual, scale = actuals[name], naive_scale(history)
+        actual, scale = actuals[name], naive_scale(history, protocol)
+        naive = seasonal_naive(history, protocol)
         row = {"series": name, "length": len(history), "scale": scale,
-               "naive_mase": float(np.mean(np.abs(actual - np.resize(history[-SEASON:], HORIZON)))) / scale}
+               "naive_mase": float(np.mean(np.abs(actual - naive))) / scale}
         if mstl is not None:
             row["mstl_mase"] = float(np.mean(np.abs(actual - mstl[name]))) / scale
         if mstl is not None and xgb is not None:
             row["xgb_mase"] = float(np.mean(np.abs(actual - xgb[name]))) / scale
-            median = np.median(np.vstack([np.resize(history[-SEASON:], HORIZON), mstl[name], xgb[name]]), axis=0)
+            median = np.median(np.vstack([naive, mstl[name], xgb[name]]), axis=0)
             row["median3_mase"] = float(np.mean(np.abs(actual - median))) / scale
         group = forecasts.get(name)
-        if group is not None and len(group) == HORIZON:
+        if group is not None and len(group) == protocol.horizon:
             row["pipeline_mase"] = float(np.mean(np.abs(actual - group["p50"].to_numpy()))) / scale
             row["coverage"] = float(np.mean((actual >= group["p10"].to_numpy()) & (actual <= group["p90"].to_numpy())))
             row["method"] = str(group["method"].iloc[0]) if "method" in group else "?"
@@ -238,6 +275,9 @@ def main() -> int:
                         help="drop each series' last K values first: a window K hours before the validation's")
     parser.add_argument("--history", type=int, metavar="N",
                         help="give the run only each series' last N hours before the window (short histories)")
+    parser.add_argument("--daily", action="store_true",
+                        help="day totals: each series summed to 24-hour blocks, the last 7 held out (3-5 weeks of "
+                             "days, a week ahead)")
     parser.add_argument("--data", help="folder with Hourly-train.csv (default ../shared/m4)")
     args = parser.parse_args()
     folder = next((f for f in ([Path(args.data)] if args.data else DATA_CANDIDATES) if f.is_dir()), None)
@@ -247,14 +287,18 @@ def main() -> int:
     series = load_training(folder, args.series)
     if args.earlier:
         series = {name: values[:-args.earlier] for name, values in series.items()}
-    histories = {name: values[:-HORIZON][-(args.history or 0):] for name, values in series.items()}
-    actuals = {name: values[-HORIZON:] for name, values in series.items()}
-    print(f"M4 hourly validation: {len(series)} series, last {HORIZON} values of each held out"
+    protocol = DAILY if args.daily else HOURLY
+    if args.daily:
+        series = {name: day_totals(values) for name, values in series.items()}
+    histories = {name: values[:-protocol.horizon][-(args.history or 0):] for name, values in series.items()}
+    actuals = {name: values[-protocol.horizon:] for name, values in series.items()}
+    print(f"M4 hourly validation{' summed to days' if args.daily else ''}: {len(series)} series, "
+          f"last {protocol.horizon} values of each held out"
           + (f", after dropping the last {args.earlier}" if args.earlier else "")
           + (f", {args.history} hours of history each" if args.history else ""))
     run = None
     if not args.no_pipeline:
-        run = run_pipeline(usage_table(histories), args.keep)
+        run = run_pipeline(usage_table(histories, protocol), protocol, args.keep)
         print(f"kedro run: {run['status']} in {run['seconds']:.0f} s wall "
               f"({run['seconds'] / 60:.1f} min), peak memory {run['peak_bytes'] / 2**30:.2f} GB"
               + (f", report.html {run.get('report_bytes', 0) / 2**20:.1f} MB" if run["status"] == "ok" else ""))
@@ -263,12 +307,12 @@ def main() -> int:
     mstl = xgb = None
     if args.baselines:
         started = time.monotonic()
-        mstl = mstl_baseline(histories)
+        mstl = mstl_baseline(histories, protocol)
         print(f"MSTL baseline fitted in {time.monotonic() - started:.0f} s")
         started = time.monotonic()
-        xgb = xgboost_baseline(histories)
+        xgb = xgboost_baseline(histories, protocol)
         print(f"XGBoost baseline fitted in {time.monotonic() - started:.0f} s")
-    rows = score(histories, actuals, run, mstl, xgb)
+    rows = score(histories, actuals, run, mstl, xgb, protocol)
     if args.csv:
         rows.to_csv(args.csv, index=False)
     print("\n| method | MASE (mean over series) | P10-P90 coverage |\n|---|---|---|")
@@ -277,9 +321,12 @@ def main() -> int:
         scored = rows["pipeline_mase"].notna().sum()
         print(f"| tokenplan ({scored} of {len(rows)} series) | {rows['pipeline_mase'].mean():.3f} | "
               f"{rows['coverage'].mean():.1%} |")
-    print(f"| seasonal naive (lag 24) | {naive:.3f} | - |")
+    print(f"| seasonal naive (lag {protocol.season}) | {naive:.3f} | - |")
     if mstl is not None:
-        seasons, lags = ("24, 168", "1-3, 24, 168") if weekly(histories) else ("24", "1-3, 24")
+        if args.daily:
+            seasons, lags = "7", "1-3, 7"
+        else:
+            seasons, lags = ("24, 168", "1-3, 24, 168") if protocol.weekly(histories) else ("24", "1-3, 24")
         print(f"| statsforecast MSTL({seasons}), AutoETS trend | {rows['mstl_mase'].mean():.3f} | - |")
         print(f"| mlforecast XGBoost (lags {lags}) | {rows['xgb_mase'].mean():.3f} | - |")
         print(f"| median of the seasonal naive, MSTL and XGBoost | {rows['median3_mase'].mean():.3f} | - |")

@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/real_traffic.py --csv rows.csv           # also save per-(series, origin) rows
     .venv/bin/python benchmarks/real_traffic.py --only wikipedia-r --tile 10   # more windows (not the protocol)
     .venv/bin/python benchmarks/real_traffic.py --short 6              # 6 days of hours, 24 h ahead (not the protocol)
+    .venv/bin/python benchmarks/real_traffic.py --daily 28             # 4 weeks of day totals, a week ahead (not the protocol)
 
 Series (``../shared/realdata``; the benchmark skips cleanly when the folder is absent):
 the four Twitter mention volumes and the AWS ELB request count (5-minute counts summed
@@ -37,6 +38,12 @@ anyone can run, and the yardstick the method is judged against on series it neve
 ``--short DAYS`` checks the regime of a new user's first export instead: each hourly
 series cut to its last ``DAYS`` days before origins 8, 4 and 1 days from its end, 24 h
 ahead, the daily season (lag 24) for the MASE scale and the baselines.
+
+``--daily DAYS`` checks the shape of a Console export (day totals, weeks of them): each
+series summed to days (a day with any hour missing is missing), cut to its last ``DAYS``
+days before origins 21, 14 and 7 days from its end, 7 days ahead, the weekly season
+(lag 7) for the MASE scale and the baselines; a window with under 14 days of history is
+skipped (the two-week ELB count).
 
 Metrics per series, averaged over its origins: P50 MASE, scaled by the in-sample
 seasonal-naive MAE of the origin's history at lag 168 (24 for ELB, 7 for daily); the
@@ -79,6 +86,9 @@ COVERAGE_RANGE = (0.70, 0.90)
 NAIVE_MARGIN = 0.15
 # --short: origins this many days before each series' end.
 SHORT_DAYS_BACK = (8, 4, 1)
+# --daily: origins this many days before each series' end, a week ahead; at least this much history.
+DAILY_DAYS_BACK = (21, 14, 7)
+DAILY_MIN_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,31 @@ def origins_for(series: pd.Series, source: Source, count: int) -> list[pd.Timest
     step = pd.Timedelta(1, unit=source.freq.lower())
     end = series.index.max()
     return [end - k * source.horizon * step for k in range(count, 0, -1)]
+
+
+def day_totals(series: pd.Series) -> pd.Series:
+    """An hourly series summed to days; a day with any hour missing (or outside the file) is missing."""
+    full = series.reindex(pd.date_range(series.index.min().floor("D"), series.index.max().ceil("D"), freq="h",
+                                        inclusive="left"))
+    days = full.resample("D").sum(min_count=24)
+    observed = days.dropna()
+    return days.loc[observed.index.min():observed.index.max()].rename(series.name)
+
+
+def daily_tasks(source: Source, series: pd.Series, days: int) -> list[tuple]:
+    """``--daily``: (source, history and window, origin) per origin, the series summed to days."""
+    daily = series if source.freq == "D" else day_totals(series)
+    source = replace(source, freq="D", horizon=7, season=7, mstl_seasons=(7,))
+    tasks = []
+    for back in DAILY_DAYS_BACK:
+        origin = daily.index.max() - pd.Timedelta(days=back)
+        window = daily[(daily.index > origin - pd.Timedelta(days=days)) & (daily.index <= origin + pd.Timedelta(days=7))]
+        if (window.index <= origin).sum() < DAILY_MIN_DAYS:
+            print(f"{source.name} @ {origin.date()}: under {DAILY_MIN_DAYS} days of history, skipped")
+            continue
+        tasks.append((source, window, origin))
+    print(f"{source.name}: day totals, the last {days} days before each of {len(tasks)} origins, 7 days ahead")
+    return tasks
 
 
 def seasonal_scale(history: pd.Series, lag: int) -> float:
@@ -500,6 +535,9 @@ def main() -> int:
     parser.add_argument("--short", type=int, metavar="DAYS",
                         help="short histories: each hourly series cut to its last DAYS days before an origin 1, 4 "
                              "and 8 days from its end, 24 h ahead, daily season (not the protocol)")
+    parser.add_argument("--daily", type=int, metavar="DAYS",
+                        help="day totals: each series summed to days and cut to its last DAYS days before an origin "
+                             "7, 14 and 21 days from its end, 7 days ahead, weekly season (not the protocol)")
     parser.add_argument("--baselines-only", action="store_true", help="no kedro runs: the baselines' table only")
     parser.add_argument("--timeout", type=float, default=600, help="stop a kedro run after this many seconds")
     parser.add_argument("--keep-scratch", action="store_true", help="keep each run's scratch project for inspection")
@@ -535,6 +573,9 @@ def main() -> int:
             print(f"{source.name}: the last {args.short} days before each of {len(SHORT_DAYS_BACK)} origins, "
                   "24 h ahead")
             continue
+        if args.daily:
+            tasks.extend(daily_tasks(source, series, args.daily))
+            continue
         count = args.tile or source.origins
         count = min(count, args.origins) if args.origins else count
         for origin in origins_for(series, source, count):
@@ -564,7 +605,7 @@ def main() -> int:
     if args.csv:
         rows.to_csv(args.csv, index=False)
         print(f"\nper-(series, origin) rows: {args.csv}")
-    subset = bool(args.only or args.origins or args.tile or args.short)
+    subset = bool(args.only or args.origins or args.tile or args.short or args.daily)
     summarise(rows, with_pipeline=not args.baselines_only, subset=subset)
     return 0
 
