@@ -62,13 +62,12 @@ def test_five_weeks_of_hours_keep_the_weekly_season_for_mstl():
     six_weeks = render_method_section(plan_layout(_series("h", 6 * 168), "h", 168).to_dict(), {}, metrics,
                                       ["p10", "p50", "p90"])
     assert "seasonal baselines use 168;" in six_weeks and "(week-over-week log changes)" in six_weeks
-    # The same for days: 27 of them, a quarter ahead, leave no room for weekly warm-up.
+    # Days keep the week on 27 of them, a quarter ahead, with folds shorter than a week.
     days = plan_layout(_series("D", 27), "D", "quarter")
-    assert days.season == 1 and days.seasons == [7]
-    assert any(note.startswith("27 days: too few") and "use no season" in note for note in days.notes)
+    assert days.season == 7 and days.seasons == [7] and days.window == 3
+    assert not any("too few" in note for note in days.notes)
     day_section = render_method_section(days.to_dict(), {}, metrics, ["p10", "p50", "p90"])
-    assert "seasonal baselines use no season (a longer season's" in day_section
-    assert "(day-over-day log changes)" in day_section
+    assert "(week-over-week log changes)" in day_section
 
 
 def test_days_keep_the_weekly_season_before_the_model():
@@ -79,6 +78,15 @@ def test_days_keep_the_weekly_season_before_the_model():
     for days in (28, 40, 54, 56, 90):
         layout = plan_layout(_series("D", days), "D", "quarter")
         assert layout.season == 7 and layout.window >= 7, days
+    # Two to four weeks of days keep it too, with folds of two or three days: week-long folds
+    # do not fit, and without the week the seasonal naive repeated the last day (M4's series
+    # summed to 15 days, a week ahead: MASE 1.16 against the weekly naive's 1.03).
+    for days, window in ((14, 2), (15, 2), (16, 3), (21, 3), (27, 3)):
+        layout = plan_layout(_series("D", days), "D", 7)
+        assert (layout.season, layout.seasons, layout.window) == (7, [7], window), days
+        assert len(layout.backtest_origins) >= 2, days
+        first = pd.Timestamp(layout.tuning_origins[0]) - pd.Timestamp(layout.history_start)
+        assert first >= pd.Timedelta(days=6), days  # a week of history before the first fold's origin
     assert not plan_layout(_series("D", 54), "D", "quarter").model       # the simple methods, MSTL, the lag model
     assert plan_layout(_series("D", 56), "D", "quarter").model
     # Hours keep the daily cycle and the model first (the daily cycle is a season too).

@@ -105,10 +105,24 @@ def test_a_method_that_wins_across_series_becomes_the_default_for_all_of_them():
     assert choose_methods(per_series[0], RULE) == {"s0|requests": "ensemble"}  # one series: not enough
     both = pd.concat(per_series, ignore_index=True)
     assert set(choose_methods(both, RULE).values()) == {"xgboost"}
-    # A series where the guard dropped xgboost at a fold keeps the ensemble.
-    dropped = both[~((both["series"] == "s5") & (both["method"] == "xgboost") & (both["origin"] == both["origin"].min()))]
+    # A series where the guard dropped xgboost at a fold after one it forecast keeps the ensemble.
+    second = sorted(both["origin"].unique())[1]
+    dropped = both[~((both["series"] == "s5") & (both["method"] == "xgboost") & (both["origin"] == second))]
     chosen = choose_methods(dropped, RULE)
     assert chosen["s5|requests"] == "ensemble" and chosen["s0|requests"] == "xgboost"
+
+
+def test_a_method_that_could_not_be_fitted_on_the_first_fold_is_judged_where_it_forecast():
+    # MSTL needs more history than the first fold had; on the three folds after it, it halves
+    # the ensemble's error every time. Required at every fold, it could never be chosen.
+    late = [{"ensemble": 0.3}] + [{"mstl": 0.1, "ensemble": 0.3}] * 3
+    assert choose_methods(_folds(late), RULE) == {"m|requests": "mstl"}
+    # Two folds it forecast are not enough evidence, however large the win.
+    two = [{"ensemble": 0.3}] * 2 + [{"mstl": 0.1, "ensemble": 0.3}] * 2
+    assert choose_methods(_folds(two), RULE) == {"m|requests": "ensemble"}
+    # Dropped by the guard after its first fold: not a late start, the ensemble stays.
+    gap = [{"ensemble": 0.3}, {"mstl": 0.1, "ensemble": 0.3}, {"ensemble": 0.3}] + [{"mstl": 0.1, "ensemble": 0.3}] * 3
+    assert choose_methods(_folds(gap), RULE) == {"m|requests": "ensemble"}
 
 
 def test_the_ensemble_combines_the_members_that_did_best_on_the_folds_before():

@@ -8,8 +8,9 @@ candidate whose forecast leaves the history's envelope
 
 **The selection rule** (``SelectionRule``). The default is the ensemble, the per-step
 median of the candidates. A single method replaces it only on strong evidence, that is
-when it has an error at every fold (the guard never dropped it), at least ``min_folds``
-folds, and its per-fold log MAE ratio to the ensemble's averages below
+when the guard never dropped it after a fold it forecast, it has at least ``min_folds``
+folds (a method the history before the earliest folds was too short to fit is compared
+on the folds it could forecast), and its per-fold log MAE ratio to the ensemble's averages below
 ``log(1 - margin)`` with the average at least ``z`` standard errors below zero (a gain
 larger than the fold-to-fold noise), and it wins on at least ``min_win_share`` of the
 folds (one huge win does not carry it), and only where the folds' windows span at least
@@ -131,10 +132,26 @@ class _Folds:
         return self.columns.index(method) if method in self.columns else None
 
 
+def _dropped(errors: np.ndarray) -> bool:
+    """Whether a method misses a fold after one it forecast (the guard dropped it there)."""
+    present = ~np.isnan(errors)
+    return bool(present.any() and not present[int(np.argmax(present)):].all())
+
+
 def _log_ratios(errors: np.ndarray, baseline: np.ndarray) -> np.ndarray | None:
-    """Per-fold ``log(MAE_method / MAE_baseline)``; None when either misses a fold (the guard dropped it)."""
-    if np.isnan(errors).any() or np.isnan(baseline).any():
+    """Per-fold ``log(MAE_method / MAE_baseline)`` over the folds both forecast; None when either
+    misses a fold after one it forecast (the guard dropped it).
+
+    A method missing only the earliest folds could not be fitted on the history before them
+    (MSTL on a week of days, a lag model on a day of hours): that says nothing of its error,
+    and it is compared where it forecast. Required at every fold, MSTL, which halved the
+    seasonal naive's error on the three later folds of M4's series summed to 15 days, could
+    never replace the median of it and its near-copy, the seasonal mean.
+    """
+    if _dropped(errors) or _dropped(baseline):
         return None
+    both = ~np.isnan(errors) & ~np.isnan(baseline)
+    errors, baseline = errors[both], baseline[both]
     floor = max(float(baseline.mean()) * 1e-6, 1e-12) if len(baseline) else np.nan
     return np.log(errors + floor) - np.log(baseline + floor)
 
@@ -185,13 +202,24 @@ def _pooled_defaults(folds: _Folds, rule: SelectionRule) -> dict[str, str]:
         for i, method in enumerate(folds.columns):
             if method == "ensemble":
                 continue
-            per_series = [r.mean() if len(r) else np.nan for rows in by_target[target]
-                          if (r := _log_ratios(rows[:, i], rows[:, ensemble])) is not None]
+            per_series = [r.mean() for rows in by_target[target]
+                          if (r := _log_ratios(rows[:, i], rows[:, ensemble])) is not None
+                          and len(r) >= rule.min_folds]
             gain = _clear_win(np.asarray(per_series), rule.min_series, rule)
             if gain is not None and gain < best_gain:
                 best, best_gain = method, gain
         defaults[target] = best
     return defaults
+
+
+def _evidenced(rows: np.ndarray, column: int | None, rule: SelectionRule) -> bool:
+    """Whether a series' folds (``rows``) hold the evidence a default needs there: the method at every
+    fold, or, where it started late, at ``min_folds`` folds and never dropped after its first."""
+    if column is None:
+        return False
+    errors = rows[:, column]
+    present = int((~np.isnan(errors)).sum())
+    return present == len(errors) or (present >= rule.min_folds and not _dropped(errors))
 
 
 def _choose(folds: _Folds, rule: SelectionRule, single: bool = True) -> dict[str, str]:
@@ -209,8 +237,7 @@ def _choose(folds: _Folds, rule: SelectionRule, single: bool = True) -> dict[str
         if not len(rows):
             continue
         default = defaults.get(target, "ensemble")
-        if default != "ensemble" and (default not in folds.columns
-                                      or np.isnan(rows[:, folds.column(default)]).any()):
+        if default != "ensemble" and not _evidenced(rows, folds.column(default), rule):
             default = "ensemble"
         chosen[f"{series}|{target}"] = _best_against(rows, folds.columns, default, rule)
     return chosen
