@@ -114,3 +114,31 @@ def test_a_rise_at_the_origin_is_followed_not_compounded():
     # A forecast shorter than a cycle, or damping 1, is left as forecast.
     short = pd.DataFrame({"unique_id": "a", "ds": range(5), "point": np.arange(5.0)})
     pd.testing.assert_frame_equal(_damped(short, 24, 0.5), short)
+
+
+def test_a_series_whose_last_hours_are_missing_is_forecast_over_the_whole_horizon():
+    """The last two hours of one series read as an outage (missing for the forecast): it is
+    forecast from its last observed hour far enough ahead to cover every step after the
+    origin, as the others are. Forecast only 24 steps from its own last hour, its plan
+    lost the last two hours of the day."""
+    history = pd.concat([_hourly([100.0 + 20 * i] * 6, f"s{i}", seed=i) for i in range(3)], ignore_index=True)
+    origin = history["ds"].max()
+    history.loc[(history["series"] == "s1") & (history["ds"] > origin - pd.Timedelta(hours=2)), "y"] = np.nan
+    points = lag_model_points(history, origin, 24, "h", [24], SMALL)
+    wanted = pd.date_range(origin + pd.Timedelta(hours=1), periods=24, freq="h")
+    for name, forecast in points.groupby("series"):
+        assert set(wanted) <= set(forecast["ds"]), name
+        assert np.isfinite(forecast.set_index("ds").loc[wanted, "point"]).all(), name
+
+
+def test_a_chosen_method_missing_a_step_gives_way_to_the_ensemble():
+    from tokenplan.pipelines.training.nodes import _complete_methods
+
+    steps = np.tile(np.arange(1, 4), 3)
+    points = pd.DataFrame({"series": "a", "target": "requests", "step": steps,
+                           "method": np.repeat(["ensemble", "lag_xgboost", "mstl"], 3),
+                           "point": [1.0, 2.0, 3.0, 1.0, 2.0, np.nan, 1.0, 2.0, 3.0]})
+    points = pd.concat([points[~points["point"].isna()], points.iloc[:3].assign(series="b")], ignore_index=True)
+    keys = points["series"] + "|" + points["target"]
+    assert _complete_methods(points, keys) == {("a|requests", "ensemble"), ("a|requests", "mstl"),
+                                               ("b|requests", "ensemble")}

@@ -106,8 +106,13 @@ def lag_model_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, f
                      settings: LagModelSettings | None = None, differenced: bool = True) -> pd.DataFrame:
     """The lag model fitted on every series up to ``origin``: ``series, target, ds, point`` per step.
 
-    Series whose last observation is before ``origin`` are forecast from their own last
-    bucket (their rows then miss the origin's target times and drop out where merged).
+    Series whose last observation is before ``origin`` (a suspected outage on the last day
+    is missing for the forecast) are forecast from their own last bucket, far enough ahead
+    to cover the ``horizon`` steps after ``origin`` when they are at most ``horizon`` behind
+    (rows at or before ``origin``, and past its horizon, drop out where merged). Forecast
+    only ``horizon`` steps from their own last bucket, such a series' plan lost its last
+    day: on M4's series summed to days, one whose last day read as an outage had six of
+    seven days, and the lag model, chosen for it, left the seventh unplanned.
     ``differenced`` False: the same model on the levels themselves (no differencing at the
     cycle), the plain autoregressive XGBoost, which stands in for the direct model where
     the history is too short to train it (``tokenplan.forecasting.candidates``).
@@ -140,12 +145,19 @@ def lag_model_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, f
     with warnings.catch_warnings():
         # A series shorter than the longest lag has no value there: XGBoost reads it as missing.
         warnings.filterwarnings("ignore", message="Found null values", category=UserWarning)
-        predicted = forecaster.predict(horizon)
+        predicted = forecaster.predict(horizon + _behind(history, origin, freq, horizon))
     if differenced and settings.damping < 1:
         predicted = _damped(predicted, cycle, settings.damping)
     out = predicted.assign(point=np.clip(np.expm1(predicted["point"].to_numpy()), 0, None))
     out[["series", "target"]] = out["unique_id"].str.split("|", n=1, expand=True)
     return out[["series", "target", "ds", "point"]]
+
+
+def _behind(history: pd.DataFrame, origin: pd.Timestamp, freq: str, horizon: int) -> int:
+    """The most steps any series' last bucket lies before ``origin``, at most ``horizon``."""
+    last = history.groupby("unique_id")["ds"].max()
+    steps = (origin - last) // pd.Timedelta(1, unit=freq.lower())
+    return int(np.clip(steps, 0, horizon).max()) if len(steps) else 0
 
 
 def _damped(predicted: pd.DataFrame, cycle: int, phi: float) -> pd.DataFrame:

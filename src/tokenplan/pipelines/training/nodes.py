@@ -137,9 +137,9 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
                                      mstl=None if forecast_mstl is None else lambda: forecast_mstl)
     points = with_ensemble(points[~np.isfinite(points["y"])], model_selection.get("ensemble_members"))
     keys = points["series"] + "|" + points["target"]
-    available = set(zip(keys, points["method"], strict=True))
+    complete = _complete_methods(points, keys)
     wanted = keys.map(model_selection["methods"]).fillna("ensemble")
-    wanted = wanted.where([(k, m) in available for k, m in zip(keys, wanted, strict=True)], "ensemble")
+    wanted = wanted.where([(k, m) in complete for k, m in zip(keys, wanted, strict=True)], "ensemble")
     rows = points[points["method"] == wanted]
     parts = [apply_intervals(group, quantile_offsets[method], params["quantiles"])
              for method, group in rows.groupby("method")]
@@ -153,6 +153,17 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
     final = drops.assign(role="final").astype({"origin": str})
     guard_drops = concat_drops([folds, final], final)
     return out[["series", "target", "timestamp", *names, "step", "origin", "method"]], guard_drops
+
+
+def _complete_methods(points: pd.DataFrame, keys: pd.Series) -> set[tuple[str, str]]:
+    """``(series|target, method)`` pairs with a finite point at every step the series is forecast: a
+    method chosen for a series but missing a step there gives way to the ensemble, rather than leave
+    that step out of the plan."""
+    finite = np.isfinite(points["point"].to_numpy(dtype=float))
+    counts = pd.Series(1, index=points.index)[finite].groupby(
+        [keys[finite], points["method"][finite]], observed=True).size()
+    steps = points.groupby(keys)["step"].nunique()
+    return {(key, method) for (key, method), n in counts.items() if n == steps[key]}
 
 
 def forecast_totals(forecast: pd.DataFrame, backtest_predictions: pd.DataFrame,
