@@ -145,8 +145,9 @@ def _log_ratios(errors: np.ndarray, baseline: np.ndarray) -> np.ndarray | None:
     A method missing only the earliest folds could not be fitted on the history before them
     (MSTL on a week of days, a lag model on a day of hours): that says nothing of its error,
     and it is compared where it forecast. Required at every fold, MSTL, which halved the
-    seasonal naive's error on the three later folds of M4's series summed to 15 days, could
-    never replace the median of it and its near-copy, the seasonal mean.
+    ensemble's error on the three later folds of M4's series summed to 15 days, could never
+    replace that ensemble (the median of MSTL, the seasonal naive and its near-copy there,
+    the seasonal mean).
     """
     if _dropped(errors) or _dropped(baseline):
         return None
