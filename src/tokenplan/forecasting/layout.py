@@ -130,12 +130,8 @@ def supported_seasons(freq: str, steps: int) -> list[int]:
     return seasons
 
 
-def _windows(horizon: int, season: int, freq: str, shorter: bool = False) -> list[int]:
-    """The full horizon, then halvings down to one season (or the horizon, if shorter).
-
-    ``shorter``: instead, for daily data's weekly season, the halvings of the week below it
-    down to ``_MIN_DAILY_WINDOW`` days (tried after every week-long window; none otherwise).
-    """
+def _windows(horizon: int, season: int) -> list[int]:
+    """The full horizon, then halvings down to one season (or the horizon, if shorter)."""
     out, window = [], horizon
     floor = min(horizon, max(season, 1))
     while window >= floor:
@@ -143,11 +139,14 @@ def _windows(horizon: int, season: int, freq: str, shorter: bool = False) -> lis
         if window == floor:
             break
         window = max(window // 2, floor)
-    if not shorter:
-        return out
-    if freq != "D" or season != _WEEKLY_SEASONS["D"]:
-        return []
-    shortest, out = min(horizon, _MIN_DAILY_WINDOW), []
+    return out
+
+
+def _windows_below_the_week(horizon: int) -> list[int]:
+    """Daily data's weekly season once no week-long window fits: halvings of the week (or of a
+    shorter horizon) down to ``_MIN_DAILY_WINDOW`` days."""
+    out, window = [], min(horizon, _WEEKLY_SEASONS["D"])
+    shortest = min(horizon, _MIN_DAILY_WINDOW)
     while window > shortest:
         window = max(window // 2, shortest)
         out.append(window)
@@ -229,14 +228,14 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
     season_options = [all_seasons] + ([[p for p in all_seasons if p != weekly]] if weekly in all_seasons else [])
     # Two to four weeks of days keep the week with folds shorter than it, once no week-long one fits.
     if freq == "D":
-        attempts = [(seasons, model, shorter) for seasons in season_options for shorter in (False, True)
-                    for model in (True, False)]
+        attempts = [(seasons, model, shorter) for seasons in season_options
+                    for shorter in ((False, True) if weekly in seasons else (False,)) for model in (True, False)]
     else:
         attempts = [(seasons, model, False) for model in (True, False) for seasons in season_options]
     chosen = None
     for seasons, model, shorter in attempts:
         season = max([p for p in seasons if p <= weekly] or [1])
-        for window in _windows(steps_horizon, season, freq, shorter):
+        for window in (_windows_below_the_week(steps_horizon) if shorter else _windows(steps_horizon, season)):
             for backtest, tuning in fold_pairs:
                 for level in level_options:
                     if fits(season, window, backtest, tuning, level, model):
