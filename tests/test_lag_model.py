@@ -142,3 +142,24 @@ def test_a_chosen_method_missing_a_step_gives_way_to_the_ensemble():
     keys = points["series"] + "|" + points["target"]
     assert _complete_methods(points, keys) == {("a|requests", "ensemble"), ("a|requests", "mstl"),
                                                ("b|requests", "ensemble")}
+
+
+def test_a_long_damped_horizon_forecasts_only_the_cycles_the_damping_leaves_a_trace_of(monkeypatch):
+    """A month of hours ahead (30 cycles): the recursion stops where later cycles' damped changes
+    weigh under 1e-5 of themselves and the last cycle repeats; the forecast is the one the full
+    recursion gives, to that tolerance, over every step and for a series behind the origin too."""
+    from tokenplan.forecasting import lag_model
+
+    history = pd.concat([_hourly([100.0 + 20 * i + 5 * d for d in range(8)], f"s{i}", seed=i) for i in range(3)],
+                        ignore_index=True)
+    history = history[~((history["series"] == "s2") & (history["ds"] > history["ds"].max() - pd.Timedelta(hours=3)))]
+    origin, horizon = history["ds"].max(), 24 * 30
+    settings = LagModelSettings(n_estimators=30, damping=0.6)
+    assert lag_model._damped_cycles(0.6) * 24 < horizon
+    fast = lag_model_points(history, origin, horizon, "h", [24], settings)
+    monkeypatch.setattr(lag_model, "_damped_cycles", lambda phi: 10**6)
+    full = lag_model_points(history, origin, horizon, "h", [24], settings)
+    both = fast.merge(full, on=["series", "target", "ds"], how="outer", suffixes=("_fast", "_full"))
+    assert len(both) == len(full) == len(fast) and both.notna().all().all()
+    assert (both[both["ds"] > origin].groupby("series").size() >= horizon).all()
+    np.testing.assert_allclose(np.log1p(both["point_fast"]), np.log1p(both["point_full"]), atol=1e-4)
