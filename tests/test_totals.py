@@ -246,3 +246,22 @@ def test_the_months_p50s_add_up_to_the_horizons():
     totals = period_totals(forecast, pd.concat(rows, ignore_index=True), QUANTILES).set_index("period")
     months = totals.loc[["2026-09", "2026-10"], "p50"].sum()
     assert months == pytest_approx(totals.loc["horizon", "p50"], rel=0.005)
+
+
+def test_the_quarter_interval_lies_inside_its_months_summed():
+    """A quarter ahead of 30-day folds: the quarter's P10 is at least its months' P10s added up and its
+    P90 at most their P90s (months that err together add up to that; less together, to a narrower
+    quarter). Fitted for the quarter alone, its interval came out wider than the months' sums."""
+    timestamp = pd.date_range("2026-10-01", periods=92, freq="D", tz="UTC")
+    forecast = pd.DataFrame({"series": "m0", "target": "requests", "timestamp": timestamp, "step": np.arange(1, 93),
+                             "p10": 60.0, "p50": 100.0, "p90": 170.0})
+    rng = np.random.default_rng(0)
+    for sigma in (0.05, 0.1, 0.3):
+        for n_series in (2, 5, 20):
+            backtest = _backtest(sigma=sigma, n_series=n_series, n_folds=4)
+            backtest["y"] = backtest["y"] * rng.lognormal(0, 0.5, len(backtest))  # day-to-day noise too
+            totals = period_totals(forecast, backtest, QUANTILES).set_index("period")[["p10", "p50", "p90"]]
+            months, quarter = totals.drop("horizon").sum(), totals.loc["horizon"]
+            assert quarter["p10"] >= months["p10"] * (1 - 1e-12), (sigma, n_series)
+            assert quarter["p90"] <= months["p90"] * (1 + 1e-12), (sigma, n_series)
+            assert quarter["p50"] == pytest_approx(months["p50"], rel=1e-9)
