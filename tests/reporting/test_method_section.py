@@ -102,3 +102,21 @@ def test_a_baseline_scored_on_fewer_folds_is_not_said_to_beat_the_chosen_method(
     # On the same rows it is a loss, and said so.
     same = metrics.assign(n=53)
     assert list(baseline_wins(same)["best_baseline"]) == ["mstl"]
+
+
+def test_a_member_with_no_backtest_score_is_named_with_the_reason():
+    """On three weeks of days the lag model forecasts the last fold only: it joins the forecast's median
+    but has no calibrated score, so the table has no column for it; the section says which and why."""
+    rows = [(m, v) for m, v in (("chosen", 0.8), ("mstl", 0.9), ("seasonal_naive", 0.7))]
+    metrics = pd.DataFrame([{"series": s, "target": "requests", "method": m, "mase": v, "wape": 0.1, "coverage": 0.8,
+                             "n": 9} for s in ("all", "model-0") for m, v in rows])
+    members = {"model-0|requests": ["lag_xgboost", "mstl", "seasonal_naive"],
+               "model-1|requests": ["mstl", "seasonal_naive", "seasonal_mean"]}
+    selection = {"rule": {"min_folds": 3, "margin": 0.05, "z": 1.0, "ensemble_size": 3}, "ensemble_members": members,
+                 "methods": {"model-0|requests": "ensemble"}}
+    section = render_method_section({}, selection, metrics, ["p10", "p50", "p90"], _history())
+    assert ("Members of the forecast's median with no column in the table: lag_xgboost (1 series/targets), "
+            "seasonal_mean (1 series/targets). Each has an error at one fold only") in section
+    scored = render_method_section({}, {**selection, "ensemble_members": {"model-0|requests": ["mstl"]}}, metrics,
+                                   ["p10", "p50", "p90"], _history())
+    assert "no column in the table" not in scored

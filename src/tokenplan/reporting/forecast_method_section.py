@@ -95,6 +95,23 @@ def _members_text(members: dict[str, list[str]], shown: int = 3) -> str:
     return f" Its members in the forecast: {listed}{more}."
 
 
+def _unscored_members_text(members: dict[str, list[str]], metrics: pd.DataFrame) -> str:
+    """Why a member of the forecast's median has no column in the backtest table, where one has none."""
+    scored = set(metrics["method"].astype(str)) if "method" in metrics else set()
+    counts: dict[str, int] = {}
+    for methods in members.values():
+        for method in methods:
+            if method not in scored:
+                counts[method] = counts.get(method, 0) + 1
+    if not counts:
+        return ""
+    named = ", ".join(f"{method} ({n} series/targets)" for method, n in sorted(counts.items()))
+    return (f"Members of the forecast's median with no column in the table: {named}. Each has an error at one "
+            "fold only (the history before the earlier folds was too short to fit it, or the guard dropped it "
+            "there): with no other fold to calibrate its intervals on it has no out-of-sample score, and its "
+            "place among the members comes from that fold's error against the other candidates'.")
+
+
 def _single_text(selection: dict[str, Any], layout: dict[str, Any]) -> str:
     """Why every series keeps the ensemble, when the windows are too short for the horizon."""
     if selection.get("single_method_allowed", True) or not layout:
@@ -216,6 +233,7 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
         "and, for hourly data with a weekly season, the daily naive); "
         "`chosen method` is the one the plan uses for each series.\n\n"
         + table_note + _table(shown),
+        *([note] if (note := _unscored_members_text(selection.get("ensemble_members") or {}, metrics)) else []),
         f"Pooled over series (MASE and WAPE of the P50; coverage of {lower}–{upper}, each fold calibrated on "
         "the other folds only):\n\n" + _table(pooled.rename(columns={"coverage": f"{lower}–{upper} coverage"})),
         verdict,
