@@ -59,24 +59,50 @@ def test_the_backtest_grades_the_rule_on_the_folds_before_each_one():
     assert choose_methods(points, RULE) == {"m|requests": "mstl"}  # the forecast uses every fold
 
 
-def test_widths_never_narrow_and_grow_past_the_window_up_to_the_widest_error_seen():
-    rng = np.random.default_rng(0)
-    n = 4000
-    steps = rng.integers(1, 29, n)
-    # Constant noise, but the far steps happen to be a little calmer in this sample.
-    errors = pd.DataFrame({"series": "m", "target": "requests", "step": steps,
-                           "e": rng.normal(0, 0.2, n) * np.where(steps > 21, 0.8, 1.0)})
-    widths = fit_step_widths(errors, [0.1, 0.5, 0.9], None, step_bins(28, 7))
+def _fold_errors(level: float, noise: float, folds: int = 150, seed: int = 0) -> pd.DataFrame:
+    """28-step folds of one series whose errors are a level per fold (spread ``level``) plus noise per step."""
+    rng = np.random.default_rng(seed)
+    steps = np.tile(np.arange(1, 29), folds)
+    fold = np.repeat(np.arange(folds), 28)
+    e = rng.normal(0, level, folds)[fold] + rng.normal(0, noise, len(fold))
+    # The far steps happen to be a little calmer in this sample.
+    return pd.DataFrame({"series": "m", "target": "requests", "step": steps, "origin": fold,
+                         "e": e * np.where(steps > 21, 0.8, 1.0)})
+
+
+def _upper_offsets(widths: dict) -> np.ndarray:
     grid = pd.Series(np.arange(1, 92))
     offsets = step_offsets(widths, pd.Series(["m"] * len(grid)), pd.Series(["requests"] * len(grid)), grid)
-    upper = offsets[:, 2]
+    assert np.allclose(offsets[:, 0], -offsets[:, 2]) and np.allclose(offsets[:, 1], 0)
+    return offsets[:, 2]
+
+
+def test_widths_never_narrow_and_a_level_error_grows_past_the_window_up_to_the_widest_error_seen():
+    errors = _fold_errors(level=0.2, noise=0.02)
+    widths = fit_step_widths(errors, [0.1, 0.5, 0.9], None, step_bins(28, 7))
+    share = widths["__level_share__"]["requests"]
+    assert share > 0.95
+    upper = _upper_offsets(widths)
     assert (np.diff(upper) >= 0).all()
-    # Past the 28-step window it widens (sqrt(91/28) would be x1.8), but no further than
-    # the error 95% of the backtest's errors stayed within.
+    # Past the 28-step window a level error widens (sqrt(91/28) would be x1.8), but no
+    # further than the error 95% of the backtest's errors stayed within.
     widest = np.quantile(np.abs(errors["e"]), 0.95)
     assert upper[27] * 1.3 < upper[-1] <= widest + 1e-9
-    assert upper[40] == pytest.approx(min(upper[27] * np.sqrt(41 / 28), widest))
-    assert np.allclose(offsets[:, 0], -upper) and np.allclose(offsets[:, 1], 0)
+    assert upper[40] == pytest.approx(min(upper[27] * np.sqrt(share * 41 / 28 + 1 - share), widest))
+
+
+def test_noise_that_comes_and_goes_bucket_by_bucket_does_not_widen_past_the_window():
+    """Errors of a trickle: no level error from fold to fold, only each bucket's own noise. Grown like
+    a level error, its daily P90 four months out was three times its first week's."""
+    widths = fit_step_widths(_fold_errors(level=0.0, noise=0.3), [0.1, 0.5, 0.9], None, step_bins(28, 7))
+    assert widths["__level_share__"]["requests"] < 0.05
+    upper = _upper_offsets(widths)
+    assert (np.diff(upper) >= 0).all()
+    assert upper[-1] <= upper[27] * 1.05
+    both = fit_step_widths(_fold_errors(level=0.15, noise=0.15), [0.1, 0.5, 0.9], None, step_bins(28, 7))
+    assert 0.35 < both["__level_share__"]["requests"] < 0.65  # half of each: grows, but less than a level error
+    grown = _upper_offsets(both)
+    assert 1.05 < grown[-1] / grown[27] < np.sqrt(91 / 28)
 
 
 def test_noisier_series_get_wider_intervals():
@@ -312,3 +338,20 @@ def test_on_four_days_of_hours_a_method_fitted_at_the_last_fold_only_can_join_th
     members = run.selection["ensemble_members"]
     assert set(members) == {"a|requests", "b|requests", "c|requests"}
     assert all("lag_xgboost" in m for m in members.values())
+
+
+def test_noise_that_swings_slowly_grows_past_the_window_like_a_level_error():
+    """Errors that drift within each fold (an AR(1) at 0.9 a step) are no bucket-by-bucket noise: the window
+    is too short to read the swing as a fold's level, and past it the swing goes on."""
+    rng = np.random.default_rng(1)
+    folds, steps = 150, 28
+    e = np.zeros((folds, steps))
+    for s in range(steps):
+        e[:, s] = (0.9 * e[:, s - 1] if s else 0) + rng.normal(0, 0.1, folds)
+    errors = pd.DataFrame({"series": "m", "target": "requests", "step": np.tile(np.arange(1, steps + 1), folds),
+                           "origin": np.repeat(np.arange(folds), steps), "e": e.ravel()})
+    widths = fit_step_widths(errors, [0.1, 0.5, 0.9], None, step_bins(28, 7))
+    assert widths["__level_share__"]["requests"] > 0.85
+    iid = fit_step_widths(errors.assign(e=rng.permutation(errors["e"].to_numpy())), [0.1, 0.5, 0.9], None,
+                          step_bins(28, 7))
+    assert iid["__level_share__"]["requests"] < 0.1  # the same values in no order: noise

@@ -35,6 +35,7 @@ __all__ = ["StepErrors", "fit_offsets", "fit_step_widths", "noise_scales", "offs
 
 _SCALES = "__scales__"
 _WIDEST = "__widest__"
+_LEVEL_SHARE = "__level_share__"
 
 
 def _keys(series: pd.Series, target: pd.Series) -> list[str]:
@@ -162,7 +163,8 @@ def fit_step_widths(errors: pd.DataFrame, quantiles: list[float], scales: dict[s
     """
     keys = RowKeys.of(errors)
     weight = recency_weights(errors["origin"]) if "origin" in errors else None
-    return StepErrors(errors["e"].to_numpy(), errors["step"].to_numpy(), keys, scales, edges, weight).widths(
+    fold = pd.factorize(errors["origin"])[0] if "origin" in errors else None
+    return StepErrors(errors["e"].to_numpy(), errors["step"].to_numpy(), keys, scales, edges, weight, fold).widths(
         quantiles, min_rows)
 
 
@@ -173,25 +175,28 @@ def recency_weights(origin: pd.Series | np.ndarray) -> np.ndarray:
 
 
 class StepErrors:
-    """Backtest errors in ``log1p`` (``e``) with their steps, keys and weights (``weight``, default equal:
-    the recency weights of ``fit_step_widths``), for ``fit_step_widths`` on any part.
+    """Backtest errors in ``log1p`` (``e``) with their steps, keys, weights (``weight``, default equal:
+    the recency weights of ``fit_step_widths``) and folds (``fold``, default one), for
+    ``fit_step_widths`` on any part.
 
     The rows are keyed and normalised once; ``widths(rows=...)`` fits the offsets of the
     rows at those positions, the same dictionary ``fit_step_widths`` gives on those rows.
     """
 
     def __init__(self, e: np.ndarray, step: np.ndarray, keys: RowKeys, scales: dict[str, float] | None,
-                 edges: list[int], weight: np.ndarray | None = None):
-        self.size = np.abs(np.asarray(e, dtype=float)) / keys.scales(scales)
+                 edges: list[int], weight: np.ndarray | None = None, fold: np.ndarray | None = None):
+        self.signed = np.asarray(e, dtype=float) / keys.scales(scales)  # normalised; |signed| is the size
+        self.step = np.asarray(step, dtype=np.int32)
+        self.fold = np.zeros(len(self.signed), dtype=np.int32) if fold is None else np.asarray(fold, dtype=np.int32)
         group = np.searchsorted(np.asarray(edges), np.asarray(step), side="left")
         self.group = np.minimum(group, len(edges) - 1)
-        self.weight = np.ones(len(self.size)) if weight is None else np.asarray(weight, dtype=float)
+        self.weight = np.ones(len(self.signed)) if weight is None else np.asarray(weight, dtype=float)
         self.keys, self.edges, self.scales = keys, list(edges), scales
 
     def widths(self, quantiles: list[float], min_rows: int = 30, rows: np.ndarray | None = None) -> dict:
         """``fit_step_widths``' offsets from the rows at ``rows`` (ascending positions; default all)."""
-        rows = np.arange(len(self.size)) if rows is None else rows
-        size, group, weight = self.size[rows], self.group[rows], self.weight[rows]
+        rows = np.arange(len(self.signed)) if rows is None else rows
+        size, group, weight = np.abs(self.signed[rows]), self.group[rows], self.weight[rows]
         target, key = self.keys.target[rows], self.keys.key[rows]
         edges = self.edges
         signs = np.sign(np.asarray(quantiles) - 0.5)
@@ -242,7 +247,43 @@ class StepErrors:
                 result[self.keys.keys[mine_keys[i]]] = shrunk[i].tolist()
         if self.scales:
             result[_SCALES] = dict(self.scales)
+        result[_LEVEL_SHARE] = self._level_shares(rows, target, names, present)
         return result
+
+    def _level_shares(self, rows: np.ndarray, target: np.ndarray, names: list[str], present: np.ndarray) -> dict:
+        """Per target (and pooled, ``__all__``) the share of the errors' variance that grows like a level error.
+
+        A fold's level error for a series is the mean of its errors over the fold's steps; the
+        rest is the buckets' own noise. Past the backtested window a level error accumulates
+        (``step_offsets``), while noise that comes and goes bucket by bucket is no wider a
+        quarter out than a week out. Noise that does not come and go bucket by bucket (its
+        lag-one autocorrelation ``r`` within folds above zero: a slow swing the window is too
+        short to read as a level) counts as level in proportion: the share is
+        ``1 - (1 - level share) * (1 - r)``. Without that, a quarter ahead of 120 days of
+        Wikipedia's page views held 75.7% of days inside P10-P90 instead of 78.9%; with it, a
+        model used about once a day (Poisson noise, ``r`` near zero) keeps its narrower P90.
+        """
+        signed, step = self.signed[rows], self.step[rows]
+        cell, cells = pd.factorize(pd.MultiIndex.from_arrays([self.fold[rows], self.keys.key[rows]]))
+        level = (np.bincount(cell, weights=signed, minlength=len(cells))
+                 / np.maximum(np.bincount(cell, minlength=len(cells)), 1))[cell]
+        noise = signed - level
+        order = np.lexsort((step, cell))  # each fold and key's rows in step order
+        follows = np.flatnonzero((cell[order][1:] == cell[order][:-1]) & (step[order][1:] == step[order][:-1] + 1))
+        before, after = order[follows], order[follows + 1]
+
+        def share(mask: np.ndarray) -> float:
+            level_var, noise_var = float(np.mean(level[mask] ** 2)), float(np.mean(noise[mask] ** 2))
+            if level_var + noise_var <= 0:
+                return 1.0
+            pairs = mask[before]
+            lag_one = (float(np.mean(noise[before][pairs] * noise[after][pairs])) / noise_var
+                       if pairs.any() and noise_var > 0 else 1.0)
+            return 1 - (1 - level_var / (level_var + noise_var)) * (1 - float(np.clip(lag_one, 0.0, 1.0)))
+
+        shares = {"__all__": share(np.ones(len(signed), bool)) if len(signed) else 1.0}
+        shares.update({names[t]: share(target == t) for t in present})
+        return shares
 
 
 def _segment_quantiles(values: np.ndarray, segment: np.ndarray, n_segments: int, levels: np.ndarray,
@@ -303,8 +344,12 @@ def step_offsets(widths: dict, series: pd.Series, target: pd.Series, step: pd.Se
     """Shift per row and quantile for ``step``: its group's offsets, scaled by the series' noise.
 
     Steps beyond the last backtested group are extrapolated: the last group's width
-    times ``sqrt(step / window)``, as for a level error that accumulates like a random
-    walk (``window`` = the last edge), but never past the normalised error that 95% of the
+    times ``sqrt(share * step / window + 1 - share)`` (``window`` = the last edge), where
+    ``share`` is the part of the target's backtest error variance that is each fold's level
+    error (``StepErrors._level_shares``): a level error accumulates like a random walk, the
+    buckets' own noise does not grow with the step. All of it grown like a level error, a
+    model used about once a day (Poisson noise, no level error to speak of) got a daily P90
+    of 4.4 requests four months out and a quarter whose P90 was 3.4 times its P50. Never past the normalised error that 95% of the
     target's backtest errors stayed within (``_widest``): a P90/P50 ratio the folds never
     came near is not evidence, it is extrapolation (a quarter ahead of 61 bursty days put
     a daily P90 at 6,700 times the history's busiest day). ``keys``: the rows' keys, if
@@ -322,7 +367,10 @@ def step_offsets(widths: dict, series: pd.Series, target: pd.Series, step: pd.Se
     tables = [np.asarray(widths.get(keys.keys[k], widths.get(keys.targets[keys.key_target[k]], pooled)), dtype=float)
               for k in present]
     per_target = np.stack(tables)[position[keys.key], group] if tables else np.zeros((0, pooled.shape[-1]))
-    growth = np.sqrt(np.maximum(steps / edges[-1], 1.0))
+    share_of = widths.get(_LEVEL_SHARE, {})
+    shares = np.array([share_of.get(t, share_of.get("__all__", 1.0)) for t in keys.targets], dtype=float)
+    share = shares[keys.target] if len(shares) else np.ones(len(steps))
+    growth = np.sqrt(share * np.maximum(steps / edges[-1], 1.0) + (1 - share))
     widest = widths.get(_WIDEST, {})
     ceilings = np.array([widest.get(t, widest.get("__all__", np.inf)) for t in keys.targets], dtype=float)
     ceiling = ceilings[keys.target] if len(ceilings) else np.zeros(len(steps))

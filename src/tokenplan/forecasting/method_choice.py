@@ -403,7 +403,8 @@ def fold_step_errors(points: pd.DataFrame, keys: RowKeys, origins: np.ndarray, s
     y, point = points["y"].to_numpy(dtype=float), points["point"].to_numpy(dtype=float)
     labelled = np.flatnonzero(np.isfinite(y) & np.isfinite(point))
     errors = StepErrors(np.log1p(y[labelled]) - np.log1p(point[labelled]), points["step"].to_numpy()[labelled],
-                        keys.take(labelled), scales, edges, weight=recency_weights(origins[labelled]))
+                        keys.take(labelled), scales, edges, weight=recency_weights(origins[labelled]),
+                        fold=origins[labelled])
     return errors, labelled
 
 

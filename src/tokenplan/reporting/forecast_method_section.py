@@ -41,8 +41,9 @@ def _layout_text(layout: dict[str, Any]) -> str:
     if layout["window"] < layout["horizon"]:
         lines.append(f"- The backtest windows ({layout['window']} {unit}) are shorter than the horizon: "
                      f"intervals past step {layout['window']} are the last backtested width times "
-                     "sqrt(step / window), as for a level error that accumulates like a random walk; "
-                     "monthly totals past the window likewise.")
+                     "sqrt(s x step / window + 1 - s), s being the share of the backtest errors' variance that "
+                     "is each fold's level error (a level error accumulates like a random walk; a bucket's own "
+                     "noise does not grow with the step); monthly totals past the window grow likewise.")
     season = layout["season"]
     change = ("week-over-week" if season == SEASON_LENGTHS[layout["freq"]] else
               "day-over-day" if (layout["freq"], season) == ("h", 24) else f"{unit[:-1]}-over-{unit[:-1]}")
