@@ -193,8 +193,13 @@ class StepErrors:
         self.weight = np.ones(len(self.signed)) if weight is None else np.asarray(weight, dtype=float)
         self.keys, self.edges, self.scales = keys, list(edges), scales
 
-    def widths(self, quantiles: list[float], min_rows: int = 30, rows: np.ndarray | None = None) -> dict:
-        """``fit_step_widths``' offsets from the rows at ``rows`` (ascending positions; default all)."""
+    def widths(self, quantiles: list[float], min_rows: int = 30, rows: np.ndarray | None = None,
+               level_shares: bool = True) -> dict:
+        """``fit_step_widths``' offsets from the rows at ``rows`` (ascending positions; default all).
+
+        ``level_shares`` False leaves out the level shares (``_level_shares``), which only steps
+        past the backtested window read: a fold calibrated on the other folds never has any.
+        """
         rows = np.arange(len(self.signed)) if rows is None else rows
         size, group, weight = np.abs(self.signed[rows]), self.group[rows], self.weight[rows]
         target, key = self.keys.target[rows], self.keys.key[rows]
@@ -247,7 +252,8 @@ class StepErrors:
                 result[self.keys.keys[mine_keys[i]]] = shrunk[i].tolist()
         if self.scales:
             result[_SCALES] = dict(self.scales)
-        result[_LEVEL_SHARE] = self._level_shares(rows, target, names, present)
+        if level_shares:
+            result[_LEVEL_SHARE] = self._level_shares(rows, target, names, present)
         return result
 
     def _level_shares(self, rows: np.ndarray, target: np.ndarray, names: list[str], present: np.ndarray) -> dict:
@@ -264,9 +270,8 @@ class StepErrors:
         model used about once a day (Poisson noise, ``r`` near zero) keeps its narrower P90.
         """
         signed, step = self.signed[rows], self.step[rows]
-        cell, cells = pd.factorize(pd.MultiIndex.from_arrays([self.fold[rows], self.keys.key[rows]]))
-        level = (np.bincount(cell, weights=signed, minlength=len(cells))
-                 / np.maximum(np.bincount(cell, minlength=len(cells)), 1))[cell]
+        cell = self.fold[rows].astype(np.int64) * max(len(self.keys.keys), 1) + self.keys.key[rows]
+        level = (np.bincount(cell, weights=signed) / np.maximum(np.bincount(cell), 1))[cell]
         noise = signed - level
         order = np.lexsort((step, cell))  # each fold and key's rows in step order
         follows = np.flatnonzero((cell[order][1:] == cell[order][:-1]) & (step[order][1:] == step[order][:-1] + 1))

@@ -426,9 +426,9 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
     errors, labelled = fold_step_errors(points, keys, origins, scales, edges)
     error_methods, error_origins = methods[labelled], origins[labelled]
 
-    def widths(use: np.ndarray) -> dict[int, dict]:
+    def widths(use: np.ndarray, level_shares: bool = False) -> dict[int, dict]:
         rows = {m: np.flatnonzero(use & (error_methods == m)) for m in range(len(method_names))}
-        return {m: errors.widths(quantiles, rows=at) for m, at in rows.items() if len(at)}
+        return {m: errors.widths(quantiles, rows=at, level_shares=level_shares) for m, at in rows.items() if len(at)}
 
     values = np.full((len(points), len(quantiles)), np.nan)
     order, step = [], points["step"].to_numpy()
@@ -449,7 +449,7 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
                              if c in points})  # the fold's rows of four columns, not four columns of every fold
         values[at] = capped_upper_values(values[at], rows, series, origin_names[o], spec, quantiles, guard)
         order.append(at)
-    final = {str(method_names[m]): table for m, table in widths(np.ones(len(labelled), bool)).items()}
+    final = {str(method_names[m]): table for m, table in widths(np.ones(len(labelled), bool), True).items()}
     order = np.concatenate(order) if order else np.zeros(0, int)
     # The keys and errors (some 2 GB at 1,000 series) go before the table is copied in fold order.
     del widths, errors, keys, labelled, error_methods, error_origins, methods, origins
