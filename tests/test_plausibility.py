@@ -217,6 +217,8 @@ def test_a_week_of_rising_hours_a_quarter_ahead_keeps_the_ensemble(tmp_path):
     assert layout["window"] < 0.25 * layout["horizon"]
     assert run.selection["single_method_allowed"] is False
     assert run.selection["methods"] == {"m|requests": "ensemble"}
+    share = run.selection["level_shares"]["ensemble"]["requests"]  # read past the window, shown in the report
+    assert 0.0 <= share <= 1.0
     chosen = run.backtest[(run.backtest["method"] == "chosen") & (run.backtest["role"] == "backtest")]
     ensemble = run.backtest[(run.backtest["method"] == "ensemble") & (run.backtest["role"] == "backtest")]
     assert np.array_equal(chosen["point"].to_numpy(), ensemble["point"].to_numpy())  # graded as it will be used

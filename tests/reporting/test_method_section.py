@@ -120,3 +120,19 @@ def test_a_member_with_no_backtest_score_is_named_with_the_reason():
     scored = render_method_section({}, {**selection, "ensemble_members": {"model-0|requests": ["mstl"]}}, metrics,
                                    ["p10", "p50", "p90"], _history())
     assert "no column in the table" not in scored
+
+
+def test_the_layout_states_the_level_share_the_extrapolation_grows_by():
+    """Windows shorter than the horizon: the section gives the formula past the window and, beside it,
+    each method's measured share of level error per target (the forecast's methods only)."""
+    history = _history()
+    layout = plan_layout(history, "D", "quarter").to_dict()
+    assert layout["window"] < layout["horizon"]
+    selection = {"methods": {"model-a|requests": "mstl"},
+                 "level_shares": {"ensemble": {"__all__": 0.5, "requests": 0.41},
+                                  "mstl": {"__all__": 0.9, "requests": 0.87},
+                                  "xgboost": {"__all__": 0.2, "requests": 0.2}}}
+    section = render_method_section(layout, selection, METRICS, ["p10", "p50", "p90"], history)
+    assert "sqrt(s x step / window + 1 - s)" in section
+    assert "Here s is, for the ensemble: requests 0.41; for mstl: requests 0.87." in section
+    assert "xgboost: requests" not in section

@@ -17,7 +17,17 @@ _UNITS = {"h": "hours", "D": "days"}
 _BASELINES = ("seasonal_naive", "mstl")
 
 
-def _layout_text(layout: dict[str, Any]) -> str:
+def _shares_text(selection: dict[str, Any]) -> str:
+    """`` Here s is, for the ensemble: requests 0.41, ...``: each method the forecast uses, its targets' level
+    shares."""
+    used = {"ensemble", *(selection.get("methods") or {}).values()}
+    parts = [f"for {'the ' if method == 'ensemble' else ''}{method}: "
+             + ", ".join(f"{target} {share:.2f}" for target, share in sorted(shares.items()) if target != "__all__")
+             for method, shares in sorted((selection.get("level_shares") or {}).items()) if method in used]
+    return f" Here s is, {'; '.join(parts)}." if parts else ""
+
+
+def _layout_text(layout: dict[str, Any], selection: dict[str, Any] | None = None) -> str:
     unit = _UNITS.get(layout["freq"], layout["freq"])
     seasons = ", ".join(str(s) for s in layout["seasons"] if s > 1) or "none"
     lines = [
@@ -43,7 +53,8 @@ def _layout_text(layout: dict[str, Any]) -> str:
                      f"intervals past step {layout['window']} are the last backtested width times "
                      "sqrt(s x step / window + 1 - s), s being the share of the backtest errors' variance that "
                      "is each fold's level error (a level error accumulates like a random walk; a bucket's own "
-                     "noise does not grow with the step); monthly totals past the window grow likewise.")
+                     f"noise does not grow with the step).{_shares_text(selection or {})} Monthly totals past the "
+                     "window grow likewise.")
     season = layout["season"]
     change = ("week-over-week" if season == SEASON_LENGTHS[layout["freq"]] else
               "day-over-day" if (layout["freq"], season) == ("h", 24) else f"{unit[:-1]}-over-{unit[:-1]}")
@@ -225,7 +236,7 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
                   "`backtest_metrics.csv`.\n\n" if limited else "")
     lower, upper = quantile_names[0].upper(), quantile_names[-1].upper()
     return "\n\n".join([
-        *(["### Layout\n\n" + _layout_text(layout)] if layout else []),
+        *(["### Layout\n\n" + _layout_text(layout, selection)] if layout else []),
         *([text] if (text := _rule_text(selection, layout)) else []),
         *([text] if (text := _guard_text(selection, guard_drops)) else []),
         "### Method per series and backtest MASE of every candidate\n\n"

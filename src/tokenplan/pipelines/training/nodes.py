@@ -87,7 +87,9 @@ def backtest_forecaster(model_input_table: pd.DataFrame, target_series: pd.DataF
                  "ensemble_members": members,
                  "rule": vars(rule), "guard": vars(guard),
                  "single_method_allowed": rule.allows_single(forecast_layout["window"], forecast_layout["horizon"]),
-                 "guard_drops": drops.astype({"origin": str}).to_dict(orient="records")}
+                 "guard_drops": drops.astype({"origin": str}).to_dict(orient="records"),
+                 "level_shares": {method: offsets["__level_share__"] for method, offsets in widths.items()
+                                  if method in {"ensemble", *chosen.values()} and "__level_share__" in offsets}}
     return table, widths, selection, forecast_mstl
 
 
