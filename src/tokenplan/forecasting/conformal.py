@@ -30,8 +30,8 @@ from scipy.stats import median_abs_deviation
 
 from tokenplan.forecasting.row_keys import RowKeys
 
-__all__ = ["StepErrors", "fit_offsets", "fit_step_widths", "noise_scales", "offsets_for", "recency_weights",
-           "robust_spread", "step_offsets"]
+__all__ = ["StepErrors", "fit_offsets", "fit_step_widths", "level_shares", "noise_scales", "offsets_for",
+           "recency_weights", "robust_spread", "step_offsets"]
 
 _SCALES = "__scales__"
 _WIDEST = "__widest__"
@@ -166,6 +166,11 @@ def fit_step_widths(errors: pd.DataFrame, quantiles: list[float], scales: dict[s
     fold = pd.factorize(errors["origin"])[0] if "origin" in errors else None
     return StepErrors(errors["e"].to_numpy(), errors["step"].to_numpy(), keys, scales, edges, weight, fold).widths(
         quantiles, min_rows)
+
+
+def level_shares(widths: dict) -> dict[str, float]:
+    """The level shares (per target and ``__all__``) ``widths`` grows by past the window; empty without."""
+    return dict(widths.get(_LEVEL_SHARE, {}))
 
 
 def recency_weights(origin: pd.Series | np.ndarray) -> np.ndarray:
@@ -354,8 +359,8 @@ def step_offsets(widths: dict, series: pd.Series, target: pd.Series, step: pd.Se
     error (``StepErrors._level_shares``): a level error accumulates like a random walk, the
     buckets' own noise does not grow with the step. All of it grown like a level error, a
     model used about once a day (Poisson noise, no level error to speak of) got a daily P90
-    of 4.4 requests four months out and a quarter whose P90 was 3.4 times its P50. Never past the normalised error that 95% of the
-    target's backtest errors stayed within (``_widest``): a P90/P50 ratio the folds never
+    of 4.4 requests four months out and a quarter whose P90 was 3.4 times its P50. Never
+    past the normalised error that 95% of the target's backtest errors stayed within (``_widest``): a P90/P50 ratio the folds never
     came near is not evidence, it is extrapolation (a quarter ahead of 61 bursty days put
     a daily P90 at 6,700 times the history's busiest day). ``keys``: the rows' keys, if
     already at hand (``series`` and ``target`` are then not read).
@@ -372,7 +377,7 @@ def step_offsets(widths: dict, series: pd.Series, target: pd.Series, step: pd.Se
     tables = [np.asarray(widths.get(keys.keys[k], widths.get(keys.targets[keys.key_target[k]], pooled)), dtype=float)
               for k in present]
     per_target = np.stack(tables)[position[keys.key], group] if tables else np.zeros((0, pooled.shape[-1]))
-    share_of = widths.get(_LEVEL_SHARE, {})
+    share_of = level_shares(widths)
     shares = np.array([share_of.get(t, share_of.get("__all__", 1.0)) for t in keys.targets], dtype=float)
     share = shares[keys.target] if len(shares) else np.ones(len(steps))
     growth = np.sqrt(share * np.maximum(steps / edges[-1], 1.0) + (1 - share))

@@ -149,7 +149,7 @@ def lag_model_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, f
         damped = differenced and settings.damping < 1
         predicted = forecaster.predict(min(steps, _damped_cycles(settings.damping) * cycle) if damped else steps)
     if damped:
-        predicted = _damped(predicted, cycle, settings.damping, steps, freq)
+        predicted = _repeated_last_cycle(_damped(predicted, cycle, settings.damping), cycle, steps, freq)
     out = predicted.assign(point=np.clip(np.expm1(predicted["point"].to_numpy()), 0, None))
     out[["series", "target"]] = out["unique_id"].str.split("|", n=1, expand=True)
     return out[["series", "target", "ds", "point"]]
@@ -172,27 +172,16 @@ def _damped_cycles(phi: float) -> int:
     return int(np.ceil(np.log(_NEGLIGIBLE * (1 - phi)) / np.log(phi))) + 1 if 0 < phi < 1 else 1
 
 
-def _damped(predicted: pd.DataFrame, cycle: int, phi: float, steps: int | None = None,
-            freq: str | None = None) -> pd.DataFrame:
+def _damped(predicted: pd.DataFrame, cycle: int, phi: float) -> pd.DataFrame:
     """``predicted`` (``unique_id, ds, point`` in log1p, each series' steps in order) with the change
     of the ``k``-th cycle ahead over the one before scaled by ``phi ** (k - 1)``; the first cycle as
-    forecast.
-
-    With ``steps`` (and the bucket ``freq``) beyond what was predicted, each series' last damped
-    cycle is repeated to ``steps``: past ``_damped_cycles`` the damped changes add less than
-    ``_NEGLIGIBLE`` of themselves, so a recursive forecast of every step would move nothing. A
-    quarter of hours is 92 cycles of mlforecast's one-step-at-a-time recursion, at about 3 ms a
-    step whatever the number of series: a week of hours planned to the quarter's end spent a
-    minute forecasting steps the damping then erased.
-    """
+    forecast."""
     predicted = predicted.sort_values(["unique_id", "ds"], kind="stable")
     step = predicted.groupby("unique_id", sort=False).cumcount().to_numpy()
     if cycle < 1 or step.max(initial=0) < cycle:
         return predicted
-    ids, names = pd.factorize(predicted["unique_id"])
+    ids = pd.factorize(predicted["unique_id"])[0]
     horizon = int(step.max()) + 1
-    if steps is not None and steps > horizon:
-        return _repeated_last_cycle(_damped(predicted, cycle, phi), ids, names, step, cycle, steps, freq)
     cycles = -(-horizon // cycle)
     grid = np.full((ids.max() + 1, cycles * cycle), np.nan)
     grid[ids, step] = predicted["point"].to_numpy(dtype=float)
@@ -205,21 +194,31 @@ def _damped(predicted: pd.DataFrame, cycle: int, phi: float, steps: int | None =
     return predicted.assign(point=damped[ids, step])
 
 
-def _repeated_last_cycle(damped: pd.DataFrame, ids: np.ndarray, names: pd.Index, step: np.ndarray, cycle: int,
-                         steps: int, freq: str) -> pd.DataFrame:
-    """``damped`` (each series' steps in order, ``ids`` and ``step`` its rows' series and step) extended to
-    ``steps`` per series by repeating its last ``cycle`` steps, one bucket of ``freq`` apart."""
-    horizon = int(step.max()) + 1
+def _repeated_last_cycle(damped: pd.DataFrame, cycle: int, steps: int, freq: str) -> pd.DataFrame:
+    """``damped`` (``unique_id, ds, point``) extended to ``steps`` per series by repeating its last ``cycle``
+    steps, one bucket of ``freq`` apart (unchanged where it already has ``steps``).
+
+    Past ``_damped_cycles`` the damped changes add less than ``_NEGLIGIBLE`` of themselves, so a
+    recursive forecast of every step would move nothing. A quarter of hours is 92 cycles of
+    mlforecast's one-step-at-a-time recursion, at about 3 ms a step whatever the number of
+    series: a week of hours planned to the quarter's end spent a minute forecasting steps the
+    damping then erased.
+    """
+    damped = damped.sort_values(["unique_id", "ds"], kind="stable")
+    step = damped.groupby("unique_id", sort=False).cumcount().to_numpy()
+    horizon = int(step.max(initial=-1)) + 1
+    if steps <= horizon or horizon < cycle:
+        return damped
+    ids, names = pd.factorize(damped["unique_id"])
     first = damped.groupby(ids, sort=True)["ds"].min()
     grid = np.full((len(names), horizon), np.nan)
     grid[ids, step] = damped["point"].to_numpy(dtype=float)
     later = np.arange(horizon, steps)
     source = horizon - cycle + (later - horizon) % cycle
-    extra = grid[:, source]
     rows = pd.DataFrame({
         "unique_id": np.repeat(names.to_numpy(), len(later)),
         "ds": (pd.DatetimeIndex(np.repeat(first.to_numpy(), len(later)))
                + pd.to_timedelta(np.tile(later, len(names)), unit=freq.lower())),
-        "point": extra.reshape(-1)})
+        "point": grid[:, source].reshape(-1)})
     return pd.concat([damped, rows[np.isfinite(rows["point"])]], ignore_index=True).sort_values(
         ["unique_id", "ds"], kind="stable", ignore_index=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -110,11 +111,7 @@ def _members_text(members: dict[str, list[str]], shown: int = 3) -> str:
 def _unscored_members_text(members: dict[str, list[str]], metrics: pd.DataFrame) -> str:
     """Why a member of the forecast's median has no column in the backtest table, where one has none."""
     scored = set(metrics["method"].astype(str)) if "method" in metrics else set()
-    counts: dict[str, int] = {}
-    for methods in members.values():
-        for method in methods:
-            if method not in scored:
-                counts[method] = counts.get(method, 0) + 1
+    counts = Counter(method for methods in members.values() for method in methods if method not in scored)
     if not counts:
         return ""
     named = ", ".join(f"{method} ({n} series/targets)" for method, n in sorted(counts.items()))

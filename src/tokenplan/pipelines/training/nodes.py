@@ -10,6 +10,7 @@ import pandas as pd
 
 from tokenplan.forecasting.backtest import score_backtest
 from tokenplan.forecasting.candidates import candidate_points
+from tokenplan.forecasting.conformal import level_shares
 from tokenplan.forecasting.features import feature_columns, spec_from_params, with_trend
 from tokenplan.forecasting.forecaster import NoModel, QuantileForecaster, quantile_columns
 from tokenplan.forecasting.candidates import with_ensemble
@@ -88,8 +89,8 @@ def backtest_forecaster(model_input_table: pd.DataFrame, target_series: pd.DataF
                  "rule": vars(rule), "guard": vars(guard),
                  "single_method_allowed": rule.allows_single(forecast_layout["window"], forecast_layout["horizon"]),
                  "guard_drops": drops.astype({"origin": str}).to_dict(orient="records"),
-                 "level_shares": {method: offsets["__level_share__"] for method, offsets in widths.items()
-                                  if method in {"ensemble", *chosen.values()} and "__level_share__" in offsets}}
+                 "level_shares": {method: shares for method, offsets in widths.items()
+                                  if method in {"ensemble", *chosen.values()} and (shares := level_shares(offsets))}}
     return table, widths, selection, forecast_mstl
 
 
