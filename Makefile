@@ -31,8 +31,11 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/kedro run
 
+# Two workers by default (CI has 2 cores); each test file runs whole on one worker, so a
+# module's fixtures (a kedro run, a Spark session) are built once. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: install-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # JupyterLab on the project's venv, opened in notebooks/ (the notebooks find the project
 # root themselves). Prints the URL with its token; Ctrl-C stops it.
