@@ -85,3 +85,46 @@ def test_gaps_are_filled_series_by_series_and_other_series_are_their_log():
     for _, rows in history.groupby("unique_id"):
         pd.testing.assert_series_equal(filled[rows.index], seasonal_fill(np.log1p(rows["y"]), 7), check_names=False)
     assert filled.notna().all() and filled.index.equals(history.index)
+
+
+def _days(values) -> pd.DataFrame:
+    ds = pd.date_range("2026-10-05", periods=len(values), freq="D")
+    return pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "y": np.asarray(values, dtype=float)})
+
+
+def test_a_short_history_without_a_trend_is_not_given_one():
+    # Two weeks of days: the first week held two dips the second did not repeat, so the
+    # second week's mean is higher. statsforecast's AutoETS(damped=True) skips every
+    # model without a trend; forcing a damped trend on this carried the rise into the next
+    # week at 1.25 times the last week's mean. No trend, chosen by AICc, stays level.
+    history = _days([2200, 700, 2050, 1950, 900, 2000, 2150, 1970, 2080, 2210, 2230, 2150, 2230, 2190])
+    forecast = mstl(history, history["ds"].max(), 7, "D", [0.5], seasons=[7], undamped_steps=84)
+    last_week = history["y"].iloc[-7:].mean()
+    assert forecast["p50"].mean() / last_week == pytest.approx(1.0, abs=0.1)
+
+
+def test_a_short_ramp_keeps_a_damped_trend_and_never_an_undamped_one():
+    # Thirty days growing 10% a day: the restricted choice still finds a trend, damped, so a
+    # week ahead lies above the last day but below compounding 10% a day for seven days.
+    rng = np.random.default_rng(0)
+    history = _days(100 * 1.1 ** np.arange(30) * np.exp(rng.normal(0, 0.02, 30)))
+    forecast = mstl(history, history["ds"].max(), 7, "D", [0.5], seasons=[7], undamped_steps=84)
+    last = history["y"].iloc[-1]
+    assert forecast["p50"].iloc[-1] > 1.2 * last
+    assert forecast["p50"].iloc[-1] < 1.1 ** 7 * last
+
+
+def test_the_restricted_trend_is_autoets_own_choice_without_the_undamped_trend():
+    from statsforecast.ets import ets_f
+
+    from tokenplan.forecasting.ets_trend import NoOrDampedTrendETS
+
+    rng = np.random.default_rng(1)
+    for y in (np.log1p(1000 + rng.normal(0, 30, 20)), np.log1p(100 * 1.05 ** np.arange(20)), np.log1p(np.full(9, 5.0))):
+        chosen = NoOrDampedTrendETS(model="ZZN").fit(y).model_["components"]
+        assert chosen[1] == "N" or chosen[3] == "D"
+        allowed = [ets_f(y, m=1, model=m, damped=d) for m, d in (("ZNN", None), ("ZZN", True))
+                   if len(y) > 9 or m == "ZNN"]
+        assert chosen == min(allowed, key=lambda fit: fit["aicc"])["components"]
+        np.testing.assert_allclose(NoOrDampedTrendETS(model="ZZN").forecast(y, 5)["mean"],
+                                   NoOrDampedTrendETS(model="ZZN").fit(y).predict(5)["mean"])

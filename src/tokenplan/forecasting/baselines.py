@@ -83,9 +83,10 @@ def mstl_later(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: s
     weekly for hourly data) that each series' own history up to ``origin`` supports
     (``tokenplan.forecasting.layout.supported_seasons``): a fold early in a five-week
     history gets the daily cycle, the final forecast the weekly one too. The trend is forecast
-    by AutoETS without seasonality (AutoETS alone when no season is supported), damped for a
-    series observed fewer than ``undamped_steps`` steps (None: never damped by force; else
-    AutoETS chooses damped or not by AICc). Gaps are filled first
+    by AutoETS without seasonality (AutoETS alone when no season is supported); for a series
+    observed fewer than ``undamped_steps`` steps, no trend or a damped one, never an undamped
+    one (``tokenplan.forecasting.ets_trend``; None: no restriction), else AutoETS chooses
+    among no trend, damped and undamped by AICc. Gaps are filled first
     (statsforecast would silently misalign the seasons), in log1p, by ``seasonal_fill`` with the
     longest season up to a week. Intervals are statsforecast's
     central ``level`` intervals for the outermost quantiles, so they are only symmetric
@@ -142,7 +143,12 @@ def _fit_mstl(history: pd.DataFrame, seasons: list[int], freq: str, horizon: int
     from statsforecast import StatsForecast
     from statsforecast.models import MSTL, AutoETS
 
-    trend = AutoETS(model="ZZN", damped=True if damped else None, alias="mstl")
+    if damped:
+        from tokenplan.forecasting.ets_trend import NoOrDampedTrendETS  # statsforecast stays a lazy import
+
+        trend = NoOrDampedTrendETS(model="ZZN", alias="mstl")
+    else:
+        trend = AutoETS(model="ZZN", alias="mstl")
     model = MSTL(season_length=seasons, trend_forecaster=trend, alias="mstl") if seasons else trend
     return statistical_forecast_later(StatsForecast(models=[model], freq=freq), history[["unique_id", "ds", "y"]],
                                       h=horizon, level=[level] if level > 0 else None)

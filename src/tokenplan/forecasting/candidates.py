@@ -14,8 +14,8 @@ and the choosing rule, on later folds. Candidates:
   recent level, on the flat level anchor (stated event effects included): the
   seasonal naive with its noise averaged out;
 - ``mstl``: statsforecast's MSTL on ``log1p(y)`` with the seasons each series' history
-  supports and an AutoETS trend, damped on a short history (AutoETS alone when there
-  is no season);
+  supports and an AutoETS trend, on a short history no trend or a damped one
+  (``tokenplan.forecasting.ets_trend``; AutoETS alone when there is no season);
 - ``lag_xgboost``: one XGBoost across all series on each series' own lags, differenced
   at the shortest cycle, forecasting recursively (mlforecast;
   ``tokenplan.forecasting.lag_model``): the global autoregressive model beside the

@@ -67,8 +67,8 @@ class GuardSettings(FromParams):
     # a real ramp were dropped with it.
     growth_noise_z: float = 2.0
     # MSTL's trend (AutoETS on log1p) may be undamped only for a series observed this many
-    # weekly seasons; a shorter history gets a damped trend (a few seasons cannot support
-    # an exponential trend in log space).
+    # weekly seasons; a shorter history gets no trend or a damped one, by AICc (a few
+    # seasons cannot support an exponential trend in log space; tokenplan.forecasting.ets_trend).
     undamped_trend_seasons: int = 12
     # MSTL and the lag model read the history with isolated spikes (hourly or finer: a run
     # of at most three hours above this many times its usual value) clipped to their usual

@@ -169,7 +169,8 @@ def _guard_text(selection: dict[str, Any], drops: pd.DataFrame | None) -> str:
         f"effect; and at least the matching low divided by {guard['lower_divisor']:g}. A candidate outside it at "
         f"any step is dropped for that series. P90 is capped at x{guard['p90_multiple']:g} the same base, and "
         "past the backtested window intervals widen no further than the widest error the backtest saw. "
-        f"MSTL's trend is damped for a series observed fewer than {guard['undamped_trend_seasons']} weeks.",
+        f"MSTL's trend, for a series observed fewer than {guard['undamped_trend_seasons']} weeks, is none or a "
+        "damped one, whichever fits better (AICc); never an undamped one.",
     ]
     if drops is None or drops.empty:
         lines.append("No candidate left the envelope at any fold or at the forecast origin.")
