@@ -265,3 +265,29 @@ def test_the_quarter_interval_lies_inside_its_months_summed():
             assert quarter["p10"] >= months["p10"] * (1 - 1e-12), (sigma, n_series)
             assert quarter["p90"] <= months["p90"] * (1 + 1e-12), (sigma, n_series)
             assert quarter["p50"] == pytest_approx(months["p50"], rel=1e-9)
+
+
+def test_past_the_window_a_total_keeps_at_least_the_daily_intervals_level_share():
+    """Fold totals whose spread their days' noise explains read as no level error at all, so a
+    quarter four months past 30-day folds came out narrower than each of its months (a
+    21-day Console export's Haiku: +-4% on the quarter). The daily intervals past the window
+    grow by the same folds' level share; with it as a floor the totals grow past the window
+    too, month after month, and are never narrower than without it."""
+    rng = np.random.default_rng(5)
+    timestamp = pd.date_range("2026-10-01", periods=120, freq="D", tz="UTC")
+    forecast = pd.DataFrame({"series": "m0", "target": "requests", "timestamp": timestamp,
+                             "step": np.arange(1, 121), "p10": 0.0, "p50": 1.2, "p90": 30.0})
+    backtest = _daily_folds(lambda fold, s: rng.poisson(1.2, 30).astype(float))
+
+    def ratios(totals: pd.DataFrame) -> pd.Series:
+        totals = totals.set_index("period")
+        return totals["p90"] / totals["p50"]
+
+    alone = ratios(period_totals(forecast, backtest, QUANTILES))
+    floored = ratios(period_totals(forecast, backtest, QUANTILES, level_floor={"requests": 0.3}))
+    assert alone["2026-12"] < alone["2026-10"] * 1.05 and alone["horizon"] < alone["2026-10"]  # no level error
+    assert (floored >= alone - 1e-12).all()
+    assert floored["2026-10"] < floored["2026-11"] < floored["2026-12"] < floored["2027-01"]
+    assert np.log(floored["horizon"]) > 2 * np.log(alone["horizon"])
+    other = ratios(period_totals(forecast, backtest, QUANTILES, level_floor={"input_tokens": 0.3}))
+    pd.testing.assert_series_equal(other, alone)  # a floor for another target leaves this one alone

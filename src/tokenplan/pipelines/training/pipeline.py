@@ -28,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(func=predict_forecast, inputs=["forecaster", "model_input_table", "forecast_history", "quantile_offsets",
                                                "model_selection", fe, tr, lay, "forecast_mstl"],
                  outputs=["forecast", "guard_drops"], name="predict_forecast"),
-            Node(func=forecast_totals, inputs=["forecast", "backtest_predictions", tr],
+            Node(func=forecast_totals, inputs=["forecast", "backtest_predictions", "quantile_offsets", tr],
                  outputs="forecast_totals", name="forecast_totals"),
         ]
     )
