@@ -82,3 +82,18 @@ def test_the_relay_break_even_credit_rate_makes_the_saving_cover_the_one_time_co
     credit = roi.break_even_credit_rate(relay, 0.1)  # must save 10% of baseline moving half the traffic
     assert 0.5 * (1 - credit / 7.0) == pytest.approx(0.1)
     assert np.isnan(roi.break_even_credit_rate(relay, 0.6))  # more than the moved half: no credit rate does
+
+
+def test_growth_is_read_per_day_so_month_lengths_are_not_growth():
+    # The same cost every day: November (30 days) costs 3,000 and December (31) 3,100. Fitted to
+    # the months' costs that read as +3.3% a month, and February was extrapolated above January.
+    days = {"2026-10": 31, "2026-11": 30, "2026-12": 31}
+    costs = pd.DataFrame([{"route": "base", "model": "m", "period": m, "p10": 90.0 * d, "p50": 100.0 * d,
+                           "p90": 120.0 * d} for m, d in days.items() if m != "2026-10"])
+    monthly = roi.monthly_route_costs(costs, forecast_totals(), "D", NAMES)
+    history = pd.Series({"2026-10": 3100.0})
+    months, growth = roi.route_months(monthly, "base", NAMES, 6, history=history)
+    assert growth == pytest.approx(0.0, abs=1e-12)
+    p50 = months.set_index("period")["p50"]
+    assert p50["2027-01"] == pytest.approx(3100.0)
+    assert p50["2027-02"] == pytest.approx(2800.0)

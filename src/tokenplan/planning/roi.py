@@ -3,10 +3,12 @@
 Month 1 is the first calendar month of the forecast, and the migration is assumed to
 take effect then. A forecast month the horizon covers only partly is scaled to the
 whole month (``basis`` says from how many buckets). Months after the forecast are an
-extrapolation: each route's P50 grows at the baseline's monthly growth, fitted to the
-last whole months of history and the forecast months, and the interval keeps widening, its log-width growing with the
-square root of the months ahead (as a random-walk level would). Every such month is
-flagged ``extrapolated``.
+extrapolation: each route's P50 per day grows at the baseline's monthly growth, fitted to
+the cost per day of the last whole months of history and the forecast months, times the
+month's days (a 28-day February costs less than a 31-day January at the same rate; fitted
+to whole months' costs, October's 31, November's 30 and December's 31 days read as growth), and the interval keeps
+widening, its log-width growing with the square root of the months ahead (as a random-walk
+level would). Every such month is flagged ``extrapolated``.
 
 All quantiles treat models, token types and months as moving together (one common
 driver, as ``forecast_totals`` does), so a saving's quantile is the difference of the
@@ -50,9 +52,13 @@ def monthly_route_costs(route_costs: pd.DataFrame, periods: pd.DataFrame, freq: 
         {route: i for i, route in enumerate(dict.fromkeys(route_costs["route"]))})).reset_index(drop=True)
 
 
-def _growth(monthly_p50: pd.Series) -> float:
-    """Monthly growth fitted (log-linear) to the P50s of the forecast months."""
-    values = monthly_p50.to_numpy(dtype=float)
+def _days(period: str) -> int:
+    return pd.Period(period, "M").days_in_month
+
+
+def _growth(per_day: pd.Series) -> float:
+    """Monthly growth fitted (log-linear) to consecutive months' cost per day."""
+    values = per_day.to_numpy(dtype=float)
     if len(values) < 2 or (values <= 0).any():
         return 0.0
     return float(np.exp(np.polyfit(np.arange(len(values)), np.log(values), 1)[0]) - 1)
@@ -62,14 +68,16 @@ def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str]
                  growth: float | None = None, history: pd.Series | None = None) -> tuple[pd.DataFrame, float]:
     """Each route's monthly cost for months 1..``months`` (forecast, then extrapolated), and the growth used.
 
-    ``growth`` None: the baseline's monthly growth fitted (log-linear) to ``history`` (the
-    baseline cost of whole months before the forecast, oldest first) followed by the
-    forecast months' P50.
+    ``growth`` None: the baseline's monthly growth of its cost per day, fitted (log-linear) to
+    ``history`` (the baseline cost of whole months before the forecast, indexed by period
+    ``YYYY-MM``, oldest first) followed by the forecast months' P50.
     """
     median = quantile_names[len(quantile_names) // 2]
     base = monthly[monthly["route"] == baseline].sort_values("month")
-    fitted = base[median] if history is None else pd.concat([history, base[median]], ignore_index=True)
-    rate = _growth(fitted) if growth is None else growth
+    per_day = base[median] / base["period"].map(_days)
+    if history is not None:
+        per_day = pd.concat([history / history.index.map(_days), per_day], ignore_index=True)
+    rate = _growth(per_day) if growth is None else growth
     last = base.iloc[-1]
     # Interval of the last forecast month as ratios to its P50: the common driver's spread.
     log_ratio = np.log(np.clip(last[quantile_names].to_numpy(dtype=float), 1e-12, None) / max(last[median], 1e-12))
@@ -84,9 +92,9 @@ def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str]
         tail = group.iloc[-1]
         for month in range(int(tail["month"]) + 1, months + 1):
             ahead = month - int(tail["month"])
-            p50 = tail[median] * (1 + rate) ** ahead
-            widen = np.sqrt(month / int(tail["month"]))
             period = str(pd.Period(tail["period"], "M") + ahead)
+            p50 = tail[median] / _days(tail["period"]) * (1 + rate) ** ahead * _days(period)
+            widen = np.sqrt(month / int(tail["month"]))
             rows.append({"route": route, "month": month, "period": period, "extrapolated": True,
                          "basis": f"extrapolated at {rate:+.1%}/month",
                          **dict(zip(quantile_names, np.sort(p50 * np.exp(log_ratio * widen)), strict=True))})

@@ -242,7 +242,7 @@ def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_cost
                 pd.DataFrame(columns=["route", "month", *[f"saving_{q}" for q in names],
                                       *[f"cumulative_{q}" for q in names], "extrapolated"]))
     whole = history_costs[history_costs["whole_month"]].groupby("period")["observed"].sum().sort_index()
-    history = whole.tail(params["roi"]["growth_history_months"]).reset_index(drop=True)
+    history = whole.tail(params["roi"]["growth_history_months"])  # indexed by period: cost per day
     months, growth = _route_months(costs, forecast_totals, baseline, names, params, fe_params, history=history)
     flow = roi.cashflow(months, baseline, names)
     rate, horizon = params["roi"]["annual_discount_rate"], params["roi"]["months"]
