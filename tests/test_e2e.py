@@ -147,6 +147,8 @@ def test_route_and_roi_tables_are_in_the_report_folder(first_report):
     assert set(flow["month"]) == set(range(1, 13)) and flow["extrapolated"].any()
     text = (folder / "report.md").read_text()
     assert "relay_cny" in text and "not checked against a bill" in text
+    # The relay's break-even credit rate carries its unit.
+    assert re.search(r"credit rate ≤ [0-9.]+ CNY per USD of list-price usage", text)
 
 
 def test_report_opens_with_the_summary_and_says_the_data_is_simulated(project, first_report):

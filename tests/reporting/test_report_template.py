@@ -215,8 +215,8 @@ def test_a_route_that_never_pays_back_is_stated_so():
     roi.loc[0, ["npv_12m_p10", "npv_12m_p50", "npv_12m_p90", "payback_month_p50"]] = [-3_000.0, -1_000.0, 500.0,
                                                                                        np.nan]
     summary = _summary_section(render_report(_inputs(roi_summary=roi)))
-    assert "Best risk-free route" not in summary and "month –" not in summary
-    assert ("**Risk-free routes:** no batch or caching route pays back within 12 months at P50; the closest, "
+    assert "Best route without a third party" not in summary and "month –" not in summary
+    assert ("**Routes without a third party:** no batch or caching route pays back within 12 months at P50; the closest, "
             "batch, has a 12-month NPV of -$1,000") in summary
     nothing = fx.roi_summary(paying=False).assign(kind=["batch", "relay"], months=12)
     summary = _summary_section(render_report(_inputs(roi_summary=nothing)))

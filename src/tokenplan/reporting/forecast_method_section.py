@@ -222,7 +222,8 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
             "the series not shown (`backtest_metrics.csv`)" if len(listed) < len(losses) else "")
     verdict = ("On the backtest folds the chosen method is at least as good as both simple baselines "
                "(seasonal naive, MSTL) on every series and target." if losses.empty else
-               f"**A simple baseline beat the chosen method on the backtest folds for {len(losses)} of "
+               f"**A simple baseline (the seasonal naive or MSTL) beat the chosen method on the backtest folds "
+               f"for {len(losses)} of "
                f"{len(per_series)} series/targets:** " + "; ".join(
                    f"{s} {t} (chosen {row['chosen']:.2f} vs {row['best_baseline']} {row['best_baseline_mase']:.2f}"
                    + ("; the forecast uses it, chosen on every fold" if methods.get(f"{s}|{t}") == row["best_baseline"]

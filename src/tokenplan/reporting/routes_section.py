@@ -148,6 +148,7 @@ def _payback(value: float, months: int) -> str:
 def _roi_table(inputs: RoutesSectionInputs) -> str:
     names = inputs.quantile_names
     median = names[len(names) // 2]
+    currency = {r["name"]: r.get("currency") for r in inputs.params["routes"]["definitions"]}
     rows = []
     for _, row in inputs.roi_summary.iterrows():
         months = int(row["months"])
@@ -161,7 +162,8 @@ def _roi_table(inputs: RoutesSectionInputs) -> str:
                                    + (f", {int(row['months_extrapolated'])} months extrapolated"
                                       if row["months_extrapolated"] else ""),
             "break-even": f"saves ≥ {_share(row['break_even_saving_share'])} of baseline"
-                          + (f"; credit rate ≤ {credit:.3g}" if pd.notna(credit) else ""),
+                          + (f"; credit rate ≤ {credit:.3g} {currency.get(row['route']) or ''} per USD of list-price "
+                             "usage".replace("  ", " ") if pd.notna(credit) else ""),
         })
     return _table(pd.DataFrame(rows))
 
