@@ -300,7 +300,10 @@ def _imputed_late_folds(rows: np.ndarray, present: np.ndarray) -> tuple[np.ndarr
     floor = max(float(np.nanmean(reference)) * 1e-6, 1e-12)
     with np.errstate(invalid="ignore", divide="ignore"):
         logs = np.log(rows + floor) - np.log(reference + floor)[:, None]
-    ratio = np.exp(np.nanmean(np.where(present, logs, np.nan), axis=0))
+    read = present & np.isfinite(logs)  # a method never present has no ratio (and is not late)
+    counts = read.sum(axis=0)
+    ratio = np.exp(np.divide(np.where(read, logs, 0.0).sum(axis=0), counts, out=np.zeros(len(counts)),
+                             where=counts > 0))
     filled = np.where(late, (reference + floor)[:, None] * ratio[None, :] - floor, rows)
     return filled, present | late
 

@@ -75,7 +75,7 @@ def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str]
     median = quantile_names[len(quantile_names) // 2]
     base = monthly[monthly["route"] == baseline].sort_values("month")
     per_day = base[median] / base["period"].map(_days)
-    if history is not None:
+    if history is not None and len(history):
         per_day = pd.concat([history / history.index.map(_days), per_day], ignore_index=True)
     rate = _growth(per_day) if growth is None else growth
     last = base.iloc[-1]

@@ -1,0 +1,81 @@
+"""Three weeks of an Anthropic Console export, run as a user runs it: a plan, no warnings, totals that add up.
+
+A Console export is day totals of tokens per model, often only a few weeks of them: the
+shortest history the plan is made from, a quarter ahead. Such a run printed a numpy
+"Mean of empty slice" (a method no fold could fit) and a pandas concat FutureWarning (no
+whole month of history to fit the ROI's growth to). Its totals, four months past 3-day
+backtest windows, must still add up and widen with the distance (the level-share floor
+that keeps them widening is tested on known numbers in ``tests/test_totals.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.project_copy import make_project_copy
+
+HEADER = ("usage_date_utc,model_version,usage_input_tokens_no_cache,usage_input_tokens_cache_write_5m,"
+          "usage_input_tokens_cache_write_1h,usage_input_tokens_cache_read,usage_output_tokens")
+MODELS = {"claude-opus-4-5": 7e7, "claude-sonnet-4-5": 5e7, "claude-haiku-4-5": 4e7}
+
+
+def _export() -> str:
+    """21 days (2026-09-10 to 09-30) for three models: a weekday pattern and day-to-day noise."""
+    rng = np.random.default_rng(21)
+    days = pd.date_range("2026-09-10", "2026-09-30", freq="D")
+    lines = [HEADER]
+    for day in days:
+        weekday = 1.0 if day.dayofweek < 5 else 0.45
+        for model, base in MODELS.items():
+            level = base * weekday * rng.lognormal(0.0, 0.25)
+            lines.append(f"{day:%Y-%m-%d},{model},{level:.0f},{0.2 * level:.0f},0,{0.8 * level:.0f},"
+                         f"{0.06 * level:.0f}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    project = make_project_copy(tmp_path_factory.mktemp("console"))
+    (project / "console.csv").write_text(_export())
+    kedro = Path(sys.executable).parent / "kedro"
+    command = [str(kedro)] if kedro.exists() else [sys.executable, "-m", "kedro"]
+    environment = {k: v for k, v in os.environ.items() if k not in ("KEDRO_ENV", "TOKENPLAN_VERBOSE")}
+    environment.update(KEDRO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", COLUMNS="200")
+    result = subprocess.run([*command, "run", "--env", "anthropic_console", "--params", "usage_file=console.csv"],
+                            cwd=project, env=environment, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return project, result
+
+
+@pytest.mark.e2e
+def test_a_three_week_console_export_runs_without_a_warning(run):
+    _, result = run
+    printed = result.stdout + result.stderr
+    warnings = re.findall(r"\w+Warning: [^\n]*", printed)
+    assert not warnings, warnings
+    assert re.search(r"Report: data/08_reporting/[^/]+/report\.html", printed)
+
+
+@pytest.mark.e2e
+def test_its_quarter_totals_past_the_window_are_no_narrower_than_a_month(run):
+    project, _ = run
+    totals = pd.read_parquet(project / "data" / "07_model_output" / "forecast_totals.parquet")
+    for (series, target), rows in totals.groupby(["series", "target"]):
+        rows = rows.set_index("period")
+        width = np.log(rows["p90"] / rows["p10"])
+        months = width.drop("horizon")
+        assert (np.diff(months.to_numpy()) >= -1e-6).all(), (series, target, months)
+        # Three weeks of history: a quarter's total is at least as uncertain, relative to its
+        # size, as its first month's, which the backtest's 3-day windows already lie far from.
+        assert width["horizon"] >= 0.99 * months.iloc[0], (series, target, width)
+        sums = rows.drop("horizon")[["p10", "p90"]].sum()
+        assert rows.loc["horizon", "p10"] >= sums["p10"] * (1 - 1e-9)
+        assert rows.loc["horizon", "p90"] <= sums["p90"] * (1 + 1e-9)
