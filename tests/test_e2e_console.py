@@ -79,3 +79,22 @@ def test_its_quarter_totals_past_the_window_are_no_narrower_than_a_month(run):
         sums = rows.drop("horizon")[["p10", "p90"]].sum()
         assert rows.loc["horizon", "p10"] >= sums["p10"] * (1 - 1e-9)
         assert rows.loc["horizon", "p90"] <= sums["p90"] * (1 + 1e-9)
+
+
+@pytest.mark.e2e
+def test_its_peak_backtest_counts_a_fold_inside_one_month_once(run):
+    # The 3-day folds lie inside September: a "month" window that is the whole fold was listed
+    # beside the whole window, the same peaks twice, as if the months had been backtested.
+    project, _ = run
+    rows = pd.read_parquet(project / "data" / "07_model_output" / "capacity_backtest.parquet")
+    keys = ["model_group", "metric", "origin", "start", "end"]
+    months, whole = rows[rows["kind"] == "month"], rows[rows["kind"] == "horizon"]
+    assert len(whole) and months.merge(whole, on=keys).empty
+
+
+@pytest.mark.e2e
+def test_its_report_says_the_peak_backtest_cannot_check_burstiness(run):
+    project, _ = run
+    report = next((project / "data" / "08_reporting").glob("*/report.md")).read_text()
+    assert "**The history has no per-minute peaks here**" in report
+    assert "this backtest checks the forecast of totals, not how bursty a minute gets" in report

@@ -139,7 +139,7 @@ def _plan_table(plan: pd.DataFrame) -> str:
     }))
 
 
-def _backtest_text(backtest: pd.DataFrame, calibration: Mapping[str, Any]) -> str:
+def _backtest_text(backtest: pd.DataFrame, calibration: Mapping[str, Any], assumed: bool = False) -> str:
     if backtest.empty:
         return "No backtest windows with realised per-minute peaks: the peak forecast is not calibrated."
     summary = coverage_summary(backtest)
@@ -156,7 +156,11 @@ def _backtest_text(backtest: pd.DataFrame, calibration: Mapping[str, Any]) -> st
             f"each whole window against the peak forecast made at the origin. A calibrated forecast has about "
             f"50% under P50 and 90% under P90. \"Raw\" is the simulation alone; the calibrated columns correct its "
             f"ratios with the correction fitted on the *other* folds only. The plan uses the correction fitted on all "
-            f"folds: {_calibration_text(calibration)}.\n\n{table}\n\nPer window: `capacity_backtest.csv`.")
+            f"folds: {_calibration_text(calibration)}."
+            + (" **The history has no per-minute peaks here**, so its busiest minutes are its bucket totals times "
+               "the assumed peak-to-mean factor (see the assumptions below): this backtest checks the forecast of "
+               "totals, not how bursty a minute gets." if assumed else "")
+            + f"\n\n{table}\n\nPer window: `capacity_backtest.csv`.")
 
 
 def _calibration_text(calibration: Mapping[str, Any]) -> str:
@@ -239,7 +243,8 @@ def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.D
         "quantile: a month's P50 can be over a limit with no day's P50 over it (that some day goes over is more "
         "likely than not, though no single day is):\n\n" + _plan_table(capacity_plan),
         "### Backtest of the peak forecast\n\n" + _backtest_text(
-            capacity_backtest, capacity_calibration if params.get("calibrate", True) else {}),
+            capacity_backtest, capacity_calibration if params.get("calibrate", True) else {},
+            assumed=bool(len(capacity_plan)) and bool((capacity_plan["peak_method"] == "assumed").all())),
         "### Gateway config\n\n" + _gateway_text(gateway_config, float(params["gateway"]["safety_margin"])),
         "### Capacity assumptions\n\n" + _assumptions(capacity_plan, rate_limits, capacity_series_demand, params),
     ] if part)
