@@ -97,3 +97,21 @@ def test_growth_is_read_per_day_so_month_lengths_are_not_growth():
     p50 = months.set_index("period")["p50"]
     assert p50["2027-01"] == pytest.approx(3100.0)
     assert p50["2027-02"] == pytest.approx(2800.0)
+
+
+def test_an_extrapolated_months_interval_stops_widening_at_the_plausibility_bound():
+    # A last forecast month with P90/P50 2.0: by month 12 the square-root widening would
+    # give 2.0 ** sqrt(6) = 5.5 times the P50; bounded at 3.
+    costs = _route_costs({"base": 1000.0})
+    costs["p90"] = 2.0 * costs["p50"]
+    costs["p10"] = costs["p50"] / 2.0
+    monthly = roi.monthly_route_costs(costs, forecast_totals(), "D", NAMES)
+    free, _ = roi.route_months(monthly, "base", NAMES, 12, 0.0)
+    bounded, _ = roi.route_months(monthly, "base", NAMES, 12, 0.0, max_ratio=3.0)
+    last = free.iloc[-1]
+    assert last["p90"] / last["p50"] > 5
+    ratio = bounded["p90"] / bounded["p50"]
+    assert ratio.max() == pytest.approx(3.0) and (np.diff(ratio) >= -1e-12).all()
+    assert (bounded["p50"] / bounded["p10"]).max() == pytest.approx(3.0)
+    narrow, _ = roi.route_months(monthly, "base", NAMES, 12, 0.0, max_ratio=1.5)
+    assert (narrow["p90"] / narrow["p50"]).min() == pytest.approx(2.0)  # never narrower than the forecast's

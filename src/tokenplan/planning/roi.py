@@ -8,7 +8,10 @@ the cost per day of the last whole months of history and the forecast months, ti
 month's days (a 28-day February costs less than a 31-day January at the same rate; fitted
 to whole months' costs, October's 31, November's 30 and December's 31 days read as growth), and the interval keeps
 widening, its log-width growing with the square root of the months ahead (as a random-walk
-level would). Every such month is flagged ``extrapolated``.
+level would) until its P90 is ``max_p90_to_p50`` times its P50 (and its P10 as far below):
+the bound a forecast's P90 is held to, which 21 days of history extrapolated twelve months
+passed by month 12 (a P90 monthly bill four times the run rate). Every such month is
+flagged ``extrapolated``.
 
 All quantiles treat models, token types and months as moving together (one common
 driver, as ``forecast_totals`` does), so a saving's quantile is the difference of the
@@ -65,12 +68,15 @@ def _growth(per_day: pd.Series) -> float:
 
 
 def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str], months: int = 12,
-                 growth: float | None = None, history: pd.Series | None = None) -> tuple[pd.DataFrame, float]:
+                 growth: float | None = None, history: pd.Series | None = None,
+                 max_ratio: float | None = None) -> tuple[pd.DataFrame, float]:
     """Each route's monthly cost for months 1..``months`` (forecast, then extrapolated), and the growth used.
 
     ``growth`` None: the baseline's monthly growth of its cost per day, fitted (log-linear) to
     ``history`` (the baseline cost of whole months before the forecast, indexed by period
-    ``YYYY-MM``, oldest first) followed by the forecast months' P50.
+    ``YYYY-MM``, oldest first) followed by the forecast months' P50. ``max_ratio``: an
+    extrapolated month's widening stops where its outer quantiles are this many times its P50
+    (above) and this many times below it, or at the last forecast month's, if wider; None: no bound.
     """
     median = quantile_names[len(quantile_names) // 2]
     base = monthly[monthly["route"] == baseline].sort_values("month")
@@ -81,6 +87,7 @@ def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str]
     last = base.iloc[-1]
     # Interval of the last forecast month as ratios to its P50: the common driver's spread.
     log_ratio = np.log(np.clip(last[quantile_names].to_numpy(dtype=float), 1e-12, None) / max(last[median], 1e-12))
+    bound = max(np.log(max_ratio), float(np.abs(log_ratio).max())) if max_ratio else np.inf
     rows = []
     for route, group in monthly.groupby("route", sort=False):
         group = group.sort_values("month")
@@ -94,10 +101,10 @@ def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str]
             ahead = month - int(tail["month"])
             period = str(pd.Period(tail["period"], "M") + ahead)
             p50 = tail[median] / _days(tail["period"]) * (1 + rate) ** ahead * _days(period)
-            widen = np.sqrt(month / int(tail["month"]))
+            spread = np.clip(log_ratio * np.sqrt(month / int(tail["month"])), -bound, bound)
             rows.append({"route": route, "month": month, "period": period, "extrapolated": True,
                          "basis": f"extrapolated at {rate:+.1%}/month",
-                         **dict(zip(quantile_names, np.sort(p50 * np.exp(log_ratio * widen)), strict=True))})
+                         **dict(zip(quantile_names, np.sort(p50 * np.exp(spread)), strict=True))})
     frame = pd.DataFrame(rows)
     return frame[frame["month"] <= months].reset_index(drop=True), rate
 

@@ -217,6 +217,7 @@ def render_routes_section(inputs: RoutesSectionInputs) -> str:
         "growth": _share(summary["growth_after_forecast"].iloc[0] if len(summary) else np.nan),
         "growth_history_months": int(summary["growth_fit_history_months"].iloc[0]) if len(summary) else 0,
         "discount_rate": _share(roi["annual_discount_rate"]),
+        "max_ratio": f"{roi['max_p90_to_p50']:g}" if roi.get("max_p90_to_p50") else None,
         "discount_rate_source": roi.get("discount_rate_source", "config"), "months": roi["months"],
         "roi_table": _roi_table(inputs), "cashflow_table": _cashflow_table(inputs),
         "swing": f"{roi['sensitivity']['swing']:.0%}", "growth_swing": f"{roi['sensitivity']['growth_swing']:.0%}",

@@ -223,7 +223,8 @@ def _route_months(costs: pd.DataFrame, forecast_totals: pd.DataFrame, baseline: 
                   params: dict[str, Any], fe_params: dict[str, Any], growth: float | None = None,
                   history: pd.Series | None = None):
     monthly = roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names)
-    return roi.route_months(monthly, baseline, names, params["roi"]["months"], growth, history)
+    return roi.route_months(monthly, baseline, names, params["roi"]["months"], growth, history,
+                            params["roi"].get("max_p90_to_p50"))
 
 
 def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_costs: pd.DataFrame,
