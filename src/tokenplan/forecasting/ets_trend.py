@@ -4,7 +4,7 @@ statsforecast's ``AutoETS(damped=True)`` does not mean "damped, if there is a tr
 its model loop skips every model without a trend when ``damped`` is set, so it forces
 a trend. On two weeks of days whose first week held two dips the second did not repeat,
 that forced trend carried the week-on-week rise into the next week (M4's H362 summed to
-days: a P50 1.4 times the last week's level; realised: flat). ``NoOrDampedTrendETS``
+days: a P50 1.25 times the last week's mean; realised: flat). ``NoOrDampedTrendETS``
 fits the best model without a trend (``ZNN``) and the best damped one (``ZZN``, damped)
 and forecasts with the one of lower AICc: AutoETS's own choice with the undamped trend
 left out (an exponential trend in log space, which a few seasons cannot support).
