@@ -139,7 +139,7 @@ def test_planning_pipeline_on_an_in_memory_catalog():
                                     "rpm": ["24"], "itpm": [""], "otpm": ["100000"]})
     catalog = DataCatalog()
     for name, value in {"usage_buckets": usage, "forecast": forecast, "backtest_predictions": backtest,
-                        "rate_limits_raw": rate_limits_raw}.items():
+                        "rate_limits_raw": rate_limits_raw, "forecast_layout": {"window": 28}}.items():
         catalog[name] = value
     for name in ("planning", "ingestion", "feature_engineering", "training"):
         catalog[f"params:{name}"] = params[name]
@@ -376,3 +376,32 @@ def test_each_series_driver_sums_equal_one_series_at_a_time(counts_cache_reads):
                 assert alone.empty
                 continue
             pd.testing.assert_frame_equal(together[series], alone, check_exact=True)
+
+
+def test_past_the_backtested_window_the_widening_is_drawn_as_a_shared_level():
+    """A flat P50 whose interval widens past a 10-day backtest window as a level error does: drawn as
+    each day's own noise, the widening lifted the P50 of each month's busiest day month after month
+    (133, 148, 162); drawn shared, the months' P50 peaks stay level, and each day keeps its quantiles."""
+    from statistics import NormalDist
+
+    from tokenplan.planning.capacity import _total_draws
+
+    steps, z90 = np.arange(1, 93), NormalDist().inv_cdf(0.9)
+    spread = 0.2 * np.sqrt(np.where(steps > 10, 0.5 * steps / 10 + 0.5, 1.0))
+    quantiles = pd.DataFrame({"p10": 100 * np.exp(-z90 * spread), "p50": 100.0, "p90": 100 * np.exp(z90 * spread)},
+                             index=pd.date_range("2026-10-01", periods=92, freq="D"))
+    month = quantiles.index.month
+
+    def month_peaks(level_after):
+        totals, _ = _total_draws(quantiles, 4000, 0.5, np.random.default_rng(0), level_after)
+        return totals, np.array([np.median(totals[:, month == m].max(axis=1)) for m in (10, 11, 12)])
+
+    _, own = month_peaks(None)
+    totals, shared = month_peaks(10)
+    assert own[2] > 1.15 * own[0]
+    assert shared.max() < 1.03 * shared.min()
+    assert np.median(totals, axis=0) == pytest.approx(np.full(92, 100.0), rel=0.05)
+    assert np.quantile(totals[:, -1], 0.9) == pytest.approx(quantiles["p90"].iloc[-1], rel=0.05)
+    inside, _ = _total_draws(quantiles.iloc[:10], 500, 0.5, np.random.default_rng(1), 10)
+    alone, _ = _total_draws(quantiles.iloc[:10], 500, 0.5, np.random.default_rng(1), None)
+    np.testing.assert_array_equal(inside, alone)  # inside the window nothing changes

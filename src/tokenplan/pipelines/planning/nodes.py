@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -84,12 +85,17 @@ def _planned_units(series: list[str], groups: dict[str, str]) -> dict[str, list[
 
 def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limits: pd.DataFrame,
                   capacity_calibration: dict[str, Any], ingestion_params: dict[str, Any], fe_params: dict[str, Any],
-                  training_params: dict[str, Any],
-                  params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The capacity plan, the per-day peak forecast per group, and each series' horizon peak demand."""
+                  training_params: dict[str, Any], params: dict[str, Any],
+                  forecast_layout: dict[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The capacity plan, the per-day peak forecast per group, and each series' horizon peak demand.
+
+    ``forecast_layout``: its ``window`` (buckets the backtest spans) splits each bucket's
+    interval into its own noise and a shared level error past it (``PeakModel.level_after``)."""
     groups = group_of_series(forecast["series"].unique(), rate_limits, ingestion_params.get("model_aliases"))
     limits = rate_limits.set_index("model_group")
-    names, model, freq = quantile_columns(training_params["quantiles"]), _peak_model(params), fe_params["freq"]
+    window = (forecast_layout or {}).get("window")
+    model = replace(_peak_model(params), level_after=int(window) if window else None)
+    names, freq = quantile_columns(training_params["quantiles"]), fe_params["freq"]
     calibration = capacity_calibration if params.get("calibrate", True) else None
     series = sorted(forecast["series"].unique())
     plan, buckets = capacity_tables(forecast, _group_history(peak_history, groups), limits,
