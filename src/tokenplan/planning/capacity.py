@@ -8,7 +8,9 @@ series) and metric:
    normal score ``z``: log-linear between P50 and the outer quantiles, so P10/P50/P90
    are reproduced. ``z = rho * common + sqrt(1 - rho^2) * own``: forecast errors are
    partly shared over the horizon (a level error) and partly bucket by bucket;
-   ``rho`` is ``error_correlation`` in config, an assumption the backtest checks.
+   ``rho`` is ``error_correlation`` in config, an assumption the backtest checks. Past
+   the forecast's backtested window (``PeakModel.level_after``) a bucket's own part keeps
+   the window's width and its widening is shared (``_own_weights``).
 2. **Peak-to-mean ratios, drawn with the volume.** History's buckets of the last
    ``ratio_weeks`` weeks are ranked by how busy each was for its week and its kind
    (weekday or weekend for days; also the UTC hour for hours). A bucket whose own score

@@ -206,7 +206,8 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
         f"{params.get('ratio_weeks')} weeks of history (same weekday/weekend kind, among buckets about as busy for "
         f"their week as the bucket's draw is for its forecast; above the forecast's P90, one of history's busiest "
         f"tenth of buckets, its volume and its burst together); forecast errors shared over "
-        f"the horizon with correlation {params.get('error_correlation')} (assumed; checked by the backtest above); "
+        f"the horizon with correlation {params.get('error_correlation')} (assumed; checked by the backtest above), "
+        f"and past the backtest's window the intervals' widening (a level error) shared by every bucket; "
         f"{params.get('n_draws')} draws, their ratios corrected by the backtest's calibration shown above before "
         f"any window's peak is taken. Driver totals of several targets or series add their quantiles (assumed to "
         f"move together). A month's or the horizon's peak is its busiest bucket.",
