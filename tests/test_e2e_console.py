@@ -98,3 +98,11 @@ def test_its_report_says_the_peak_backtest_cannot_check_burstiness(run):
     report = next((project / "data" / "08_reporting").glob("*/report.md")).read_text()
     assert "**The history has no per-minute peaks here**" in report
     assert "this backtest checks the forecast of totals, not how bursty a minute gets" in report
+
+
+@pytest.mark.e2e
+def test_its_report_says_the_history_ends_weeks_before_the_run(run):
+    # The export ends 2026-09-30; any run of it from mid-October on is planned from stale data.
+    project, _ = run
+    report = next((project / "data" / "08_reporting").glob("*/report.md")).read_text()
+    assert "**The usage history ends 2026-09-30, " in report

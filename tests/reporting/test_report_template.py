@@ -364,3 +364,28 @@ def test_untuned_hyperparameters_say_why_rather_than_list_a_study():
     text = render_report(inputs)
     assert "- Hyperparameters: not tuned (no tuning fold holds a labelled bucket: default parameters)." in text
     assert "Optuna study" not in text
+
+
+def test_a_users_history_that_ends_weeks_before_the_run_is_called_out():
+    # A Console export from September planned in December: the forecast starts the day after
+    # the history, so most of its horizon is already past when the plan is read.
+    totals = fx.totals()
+    costs = fx.costs(totals)
+    end = pd.Timestamp(fx.HISTORY_END)
+
+    def summary(simulated: bool, today: pd.Timestamp | None):
+        return plan_summary(fx.history(), totals, costs, fx.backtest(), fx.prices(), fx.Q, simulated=simulated,
+                            today=today)
+
+    stale = summary(False, end + pd.Timedelta(days=67))
+    assert stale.stale == {"last": end, "today": end + pd.Timedelta(days=67), "days": 66}
+    inputs = _inputs(simulated=False)
+    inputs.summary = stale
+    text = _summary_section(render_report(inputs))
+    assert f"**The usage history ends {end:%Y-%m-%d}, 66 days before this run" in text
+    assert "Export usage up to yesterday" in text
+    assert summary(False, end + pd.Timedelta(days=1)).stale is None  # ends yesterday: a plan from today
+    assert summary(False, end + pd.Timedelta(days=8)).stale is None  # a week's lag is usual for an export
+    assert summary(True, end + pd.Timedelta(days=67)).stale is None  # the demo's calendar is its own
+    assert summary(False, None).stale is None
+    assert "The usage history ends" not in _summary_section(render_report(_inputs(simulated=False)))

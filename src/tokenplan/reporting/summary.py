@@ -62,6 +62,23 @@ class PlanSummary:
     not_forecast: list[dict[str, Any]] = field(default_factory=list)  # series, observed, buckets
     # The organisation's teams most at risk of their budget (rows of teams_at_risk.csv), when it has teams.
     teams_at_risk: list[dict[str, Any]] = field(default_factory=list)
+    stale: dict[str, Any] | None = None  # last, today, days: a user's history that ends well before the run
+
+
+_STALE_DAYS = 7  # a user's history ending more days than this before the run is called out
+
+
+def _stale_history(history: pd.DataFrame, today: pd.Timestamp | None, simulated: bool) -> dict[str, Any] | None:
+    """The history's last day and how many days before ``today`` (the run's UTC date) it ends, when that
+    is more than ``_STALE_DAYS``: the forecast starts the day after the history, so that much of its
+    horizon is already past (a Console export from September planned in December). None for the
+    simulated demo, whose calendar is its own, or without ``today``."""
+    observed = history.loc[np.isfinite(history["y"]), "ds"]
+    if simulated or today is None or observed.empty:
+        return None
+    last = pd.Timestamp(observed.max()).normalize()
+    days = int((pd.Timestamp(today).normalize() - last).days) - 1  # whole days missing before today
+    return {"last": last, "today": pd.Timestamp(today).normalize(), "days": days} if days > _STALE_DAYS else None
 
 
 def _not_forecast(history: pd.DataFrame, horizon: pd.DataFrame) -> list[dict[str, Any]]:
@@ -331,13 +348,13 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                  drivers: pd.DataFrame | None = None, capacity_plan: pd.DataFrame | None = None,
                  roi_summary: pd.DataFrame | None = None, previous: dict[str, Any] | None = None,
                  guard_drops: pd.DataFrame | None = None, data_source: dict[str, Any] | None = None,
-                 methods: dict[str, str] | None = None) -> PlanSummary:
+                 methods: dict[str, str] | None = None, today: pd.Timestamp | None = None) -> PlanSummary:
     """The summary's numbers: quarter totals, change against the last full quarter, the first
     limit to bind, the best route, the largest risks (see the module docstring) and, given
     the ``previous`` report's tables (``PreviousReportDataset``), what changed since, when
     it was made from the same data as this run (``data_source``, ``data_source_identity``). ``methods``
     (``series|target`` -> the forecast's method) keeps a baseline that the forecast already uses out of
-    the risks."""
+    the risks. ``today``: the run's UTC date, to say when a user's history ends well before it."""
     horizon = totals[totals["period"] == "horizon"]
     by_target = horizon.groupby("target", observed=True)[quantile_names].sum()
     by_target = by_target.reindex([t for t in TARGET_ORDER if t in by_target.index]
@@ -368,4 +385,4 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                        quantiles=quantile_names, totals=table, cost=cost, last_quarter=last,
                        first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
                        since_last_run=_since_last_run(previous, horizon, table, cost, median, data_source),
-                       not_forecast=_not_forecast(history, horizon))
+                       not_forecast=_not_forecast(history, horizon), stale=_stale_history(history, today, simulated))
