@@ -106,3 +106,4 @@ def test_its_report_says_the_history_ends_weeks_before_the_run(run):
     project, _ = run
     report = next((project / "data" / "08_reporting").glob("*/report.md")).read_text()
     assert "**The usage history ends 2026-09-30, " in report
+    assert "  The usage history ends 2026-09-30, " in run[1].stdout + run[1].stderr  # the console's closing lines

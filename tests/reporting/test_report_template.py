@@ -382,7 +382,7 @@ def test_a_users_history_that_ends_weeks_before_the_run_is_called_out():
     inputs = _inputs(simulated=False)
     inputs.summary = stale
     text = _summary_section(render_report(inputs))
-    assert f"**The usage history ends {end:%Y-%m-%d}, 66 days before this run" in text
+    assert f"- **The usage history ends {end:%Y-%m-%d}, 66 days before this run" in text
     assert "Export usage up to yesterday" in text
     assert summary(False, end + pd.Timedelta(days=1)).stale is None  # ends yesterday: a plan from today
     assert summary(False, end + pd.Timedelta(days=8)).stale is None  # a week's lag is usual for an export
