@@ -405,3 +405,14 @@ def test_past_the_backtested_window_the_widening_is_drawn_as_a_shared_level():
     inside, _ = _total_draws(quantiles.iloc[:10], 500, 0.5, np.random.default_rng(1), 10)
     alone, _ = _total_draws(quantiles.iloc[:10], 500, 0.5, np.random.default_rng(1), None)
     np.testing.assert_array_equal(inside, alone)  # inside the window nothing changes
+
+    # Hours whose widths differ by the hour but do not widen past the window: each is compared
+    # with the same hour inside it, so nothing is read as a level error and nothing moves.
+    hours = pd.date_range("2026-10-01", periods=24 * 7, freq="h")
+    width = np.where((hours.hour >= 9) & (hours.hour < 18), 0.15, 0.5)
+    hourly = pd.DataFrame({"p10": 100 * np.exp(-z90 * width), "p50": 100.0, "p90": 100 * np.exp(z90 * width)},
+                          index=hours)
+    for level_after in (24 * 2 + 12, 24 * 2 + 3):  # a window ending on a busy hour, and on a quiet one
+        seasonal, _ = _total_draws(hourly, 300, 0.5, np.random.default_rng(2), level_after, season=24)
+        plain, _ = _total_draws(hourly, 300, 0.5, np.random.default_rng(2), None)
+        np.testing.assert_array_equal(seasonal, plain)

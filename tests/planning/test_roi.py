@@ -115,3 +115,9 @@ def test_an_extrapolated_months_interval_stops_widening_at_the_plausibility_boun
     assert (bounded["p50"] / bounded["p10"]).max() == pytest.approx(3.0)
     narrow, _ = roi.route_months(monthly, "base", NAMES, 12, 0.0, max_ratio=1.5)
     assert (narrow["p90"] / narrow["p50"]).min() == pytest.approx(2.0)  # never narrower than the forecast's
+    # Each side has its own bound: a wide upper side does not let the lower one widen past 3.
+    costs["p90"] = 4.0 * costs["p50"]
+    lopsided, _ = roi.route_months(roi.monthly_route_costs(costs, forecast_totals(), "D", NAMES), "base", NAMES, 12,
+                                   0.0, max_ratio=3.0)
+    assert (lopsided["p50"] / lopsided["p10"]).max() == pytest.approx(3.0)
+    assert (lopsided["p90"] / lopsided["p50"]).max() == pytest.approx(4.0)

@@ -378,14 +378,15 @@ def test_a_users_history_that_ends_weeks_before_the_run_is_called_out():
                             today=today)
 
     stale = summary(False, end + pd.Timedelta(days=67))
-    assert stale.stale == {"last": end, "today": end + pd.Timedelta(days=67), "days": 66}
+    assert stale.stale == {"last": end, "today": end + pd.Timedelta(days=67), "days": 67}
     inputs = _inputs(simulated=False)
     inputs.summary = stale
     text = _summary_section(render_report(inputs))
-    assert f"- **The usage history ends {end:%Y-%m-%d}, 66 days before this run" in text
+    assert f"- **The usage history ends {end:%Y-%m-%d}, 67 days before this run" in text
     assert "Export usage up to yesterday" in text
     assert summary(False, end + pd.Timedelta(days=1)).stale is None  # ends yesterday: a plan from today
-    assert summary(False, end + pd.Timedelta(days=8)).stale is None  # a week's lag is usual for an export
+    assert summary(False, end + pd.Timedelta(days=7)).stale is None  # a week's lag is usual for an export
+    assert summary(False, end + pd.Timedelta(days=8)).stale["days"] == 8
     assert summary(True, end + pd.Timedelta(days=67)).stale is None  # the demo's calendar is its own
     assert summary(False, None).stale is None
     assert "The usage history ends" not in _summary_section(render_report(_inputs(simulated=False)))

@@ -112,8 +112,8 @@ def mstl_later(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, freq: s
         empty = pd.DataFrame(columns=["ds", *names, "series", "target"])
         return lambda: empty
     # Each series gets the seasons its own history supports (a model adopted ten days
-    # ago has no weekly season even when its neighbours have years), and a damped trend
-    # when it is short: one statsforecast call per such group.
+    # ago has no weekly season even when its neighbours have years), and no trend or a
+    # damped one when it is short: one statsforecast call per such group.
     span = history.groupby("unique_id")["y"].transform("size")
     own = {steps: tuple(p for p in wanted if p in supported_seasons(freq, steps)) for steps in span.unique()}
     history["seasons"] = span.map(own)

@@ -114,6 +114,9 @@ class PeakModel:
             raise ValueError("n_draws must be >= 10 and ratio_weeks >= 1")
 
 
+_SEASON_BUCKETS = {"h": 24, "D": 7}  # the season a bucket's interval width repeats over (the hour's, the weekday's)
+
+
 def _levels(quantile_names: Sequence[str]) -> list[float]:
     return [int(name[1:]) / 100 for name in quantile_names]
 
@@ -172,37 +175,46 @@ def _tail_level(quantiles: pd.DataFrame) -> float:
     return top if 0.5 < top < 1 else 1.0
 
 
-def _own_weights(spread_lo: np.ndarray, spread_hi: np.ndarray, rho: float, level_after: int | None) -> np.ndarray:
-    """Per bucket, the weight of its own score in its total's normal score (the shared one's is the rest).
+def _own_weights(spread_lo: np.ndarray, spread_hi: np.ndarray, rho: float, level_after: int | None,
+                 season: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Per bucket, the weights of its own score and of the shared score in its total's normal score
+    (their squares add up to 1).
 
-    ``sqrt(1 - rho^2)`` inside the backtested window. Past it (``level_after`` buckets) a bucket's
-    interval widens because a level error accumulates (``tokenplan.forecasting.conformal``):
-    that widening is shared by every bucket after it, so the own part keeps the window's
-    last width and the shared part takes the rest. Drawn as own noise instead, the widening
-    lifted the P50 of a month's busiest bucket month after month at a flat volume (a
-    21-day Console export: Opus's P50 ITPM peak up 26% from October to December while its
-    P50 volume rose 3%). Each bucket's own quantiles are drawn as before.
+    ``sqrt(1 - rho^2)`` and ``rho`` inside the backtested window (exactly, so those draws are
+    as before). Past it (``level_after`` buckets) a bucket's interval widens because a level
+    error accumulates (``tokenplan.forecasting.conformal``): that widening is shared by every
+    bucket after it, so the own part keeps the width of the same phase of the ``season``
+    (24 hours, 7 days) in the window's last season, or the window's widest where the window
+    is shorter than a season, and the shared part takes the rest. Drawn as own noise
+    instead, the widening lifted the P50 of a month's busiest bucket month after month at a
+    flat volume (a 21-day Console export: Opus's P50 ITPM peak up 26% from October to
+    December while its P50 volume rose 3%). Each bucket's own quantiles are drawn as before.
     """
-    weight = np.full(len(spread_lo), np.sqrt(1 - rho**2))
-    if level_after and len(weight) > level_after:
-        spread = (spread_lo + spread_hi) / 2
-        ref = spread[level_after - 1]
-        past = np.arange(len(weight)) >= level_after
-        shrink = np.divide(ref, spread, out=np.ones_like(spread), where=past & (spread > ref))
-        weight *= np.minimum(shrink, 1.0)
-    return weight
+    n = len(spread_lo)
+    own, shared = np.full(n, np.sqrt(1 - rho**2)), np.full(n, float(rho))
+    if not level_after or n <= level_after:
+        return own, shared
+    spread = (spread_lo + spread_hi) / 2
+    position = np.arange(n)
+    # The same phase in the window's last season: position - k * season, k the fewest seasons back.
+    same_phase = position - season * np.ceil((position - (level_after - 1)) / max(season, 1)).astype(int)
+    reference = np.where(same_phase >= 0, spread[np.clip(same_phase, 0, None)], spread[:level_after].max())
+    wider = (position >= level_after) & (spread > reference)
+    own = np.where(wider, own * np.divide(reference, spread, out=np.ones(n), where=wider), own)
+    shared = np.where(wider, np.sqrt(1 - own**2), shared)
+    return own, shared
 
 
 def _total_draws(quantiles: pd.DataFrame, n_draws: int, rho: float, rng: np.random.Generator,
-                 level_after: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 level_after: int | None = None, season: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Bucket totals and each bucket's own normal score, (draws, buckets); the own score is capped at the
     forecast's top quantile (the tail beyond it comes from history, see :func:`bucket_peak_draws`)."""
     log_mid, spread_lo, spread_hi = _spreads(quantiles)
     own = rng.standard_normal((n_draws, len(quantiles)))
     top = _tail_level(quantiles)
     capped = np.minimum(own, NormalDist().inv_cdf(top)) if top < 1 else own
-    weight = _own_weights(spread_lo, spread_hi, rho, level_after)
-    z = np.sqrt(1 - weight**2) * rng.standard_normal((n_draws, 1)) + weight * capped
+    weight, shared = _own_weights(spread_lo, spread_hi, rho, level_after, season)
+    z = shared * rng.standard_normal((n_draws, 1)) + weight * capped
     return np.exp(log_mid + z * np.where(z > 0, spread_hi, spread_lo)), own
 
 
@@ -288,7 +300,8 @@ def bucket_peak_draws(quantiles: pd.DataFrame, ratio_history: pd.DataFrame, freq
 
     ``ratio_history``: ``ds, total, ratio`` of the unit and metric (from ``forecast_bucket_peaks``).
     """
-    totals, own = _total_draws(quantiles, model.n_draws, model.error_correlation, rng, model.level_after)
+    totals, own = _total_draws(quantiles, model.n_draws, model.error_correlation, rng, model.level_after,
+                               _SEASON_BUCKETS.get(freq, 1))
     top = _tail_level(quantiles)
     ratios, beyond = _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks, own,
                                   rng, top)

@@ -178,8 +178,8 @@ def simulate_backtest(predictions: pd.DataFrame, history: pd.DataFrame, limits: 
                 masks: list[np.ndarray] = []
                 for window in windows(ds):
                     inside = _inside(ds, window)
-                    if window.kind == "month" and inside.all():
-                        continue  # the fold lies in one month: that "month" is the whole window, counted once
+                    if window.kind != "horizon" and inside.all():
+                        continue  # a month (or a day) that is the whole fold window: counted once, as the whole
                     peak = peaks[:, inside].max(axis=1)
                     rows.append({"model_group": unit, "metric": metric, "origin": origin, "period": window.period,
                                  "kind": window.kind, "start": window.start, "end": window.end,

@@ -8,9 +8,9 @@ the cost per day of the last whole months of history and the forecast months, ti
 month's days (a 28-day February costs less than a 31-day January at the same rate; fitted
 to whole months' costs, October's 31, November's 30 and December's 31 days read as growth), and the interval keeps
 widening, its log-width growing with the square root of the months ahead (as a random-walk
-level would) until its P90 is ``max_p90_to_p50`` times its P50 (and its P10 as far below):
-the bound a forecast's P90 is held to, which 21 days of history extrapolated twelve months
-passed by month 12 (a P90 monthly bill four times the run rate). Every such month is
+level would) until its P90 is ``max_p90_to_p50`` times its P50 (and its P10 as far below),
+a plausibility bound that 21 days of history extrapolated twelve months had passed by
+month 12 (a P90 monthly bill four times the run rate). Every such month is
 flagged ``extrapolated``.
 
 All quantiles treat models, token types and months as moving together (one common
@@ -87,7 +87,8 @@ def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str]
     last = base.iloc[-1]
     # Interval of the last forecast month as ratios to its P50: the common driver's spread.
     log_ratio = np.log(np.clip(last[quantile_names].to_numpy(dtype=float), 1e-12, None) / max(last[median], 1e-12))
-    bound = max(np.log(max_ratio), float(np.abs(log_ratio).max())) if max_ratio else np.inf
+    # Each quantile's own bound: the plausibility bound, or the last forecast month's if wider.
+    bound = np.maximum(np.log(max_ratio), np.abs(log_ratio)) if max_ratio else np.full(len(log_ratio), np.inf)
     rows = []
     for route, group in monthly.groupby("route", sort=False):
         group = group.sort_values("month")

@@ -77,7 +77,7 @@ def _stale_history(history: pd.DataFrame, today: pd.Timestamp | None, simulated:
     if simulated or today is None or observed.empty:
         return None
     last = pd.Timestamp(observed.max()).normalize()
-    days = int((pd.Timestamp(today).normalize() - last).days) - 1  # whole days missing before today
+    days = int((pd.Timestamp(today).normalize() - last).days)  # 1: the history ends yesterday
     return {"last": last, "today": pd.Timestamp(today).normalize(), "days": days} if days > _STALE_DAYS else None
 
 

@@ -177,8 +177,9 @@ def forecast_totals(forecast: pd.DataFrame, backtest_predictions: pd.DataFrame, 
     method was chosen there) and two tuning folds may overlap; but with the backtest folds
     alone (3 folds x 3 series on the demo) the spread came out too narrow: the demo's
     realised quarter totals fell inside P10-P90 for 13 of 15 instead of 15 of 15.
-    Past the backtested window a total's level error is at least the share the daily
-    intervals grow by (the chosen methods' ``level_shares``), so the two tables agree.
+    Past the backtested window a total's level error is at least the share the chosen
+    methods' daily intervals grow by (``level_shares`` of ``quantile_offsets["chosen"]``), so a
+    total does not assume less level error than the days it adds up.
     """
     return period_totals(forecast, backtest_predictions[backtest_predictions["method"] == "chosen"],
                          params["quantiles"], method="chosen",
