@@ -105,16 +105,15 @@ class PeakModel:
     extrapolate_days: int = 730
     # Buckets the forecast's backtest windows span (the layout's window); past them a bucket's
     # interval widens as a level error does, and that widening is drawn shared (None: no split).
+    # ``season``: the layout's season, the buckets over which an interval's width repeats.
     level_after: int | None = None
+    season: int = 1
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.error_correlation <= 1.0:
             raise ValueError(f"error_correlation must be in [0, 1], got {self.error_correlation!r}")
         if self.n_draws < 10 or self.ratio_weeks < 1:
             raise ValueError("n_draws must be >= 10 and ratio_weeks >= 1")
-
-
-_SEASON_BUCKETS = {"h": 24, "D": 7}  # the season a bucket's interval width repeats over (the hour's, the weekday's)
 
 
 def _levels(quantile_names: Sequence[str]) -> list[float]:
@@ -184,7 +183,7 @@ def _own_weights(spread_lo: np.ndarray, spread_hi: np.ndarray, rho: float, level
     as before). Past it (``level_after`` buckets) a bucket's interval widens because a level
     error accumulates (``tokenplan.forecasting.conformal``): that widening is shared by every
     bucket after it, so the own part keeps the width of the same phase of the ``season``
-    (24 hours, 7 days) in the window's last season, or the window's widest where the window
+    (the forecast layout's) in the window's last season, or the window's widest where the window
     is shorter than a season, and the shared part takes the rest. Drawn as own noise
     instead, the widening lifted the P50 of a month's busiest bucket month after month at a
     flat volume (a 21-day Console export: Opus's P50 ITPM peak up 26% from October to
@@ -301,7 +300,7 @@ def bucket_peak_draws(quantiles: pd.DataFrame, ratio_history: pd.DataFrame, freq
     ``ratio_history``: ``ds, total, ratio`` of the unit and metric (from ``forecast_bucket_peaks``).
     """
     totals, own = _total_draws(quantiles, model.n_draws, model.error_correlation, rng, model.level_after,
-                               _SEASON_BUCKETS.get(freq, 1))
+                               model.season)
     top = _tail_level(quantiles)
     ratios, beyond = _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks, own,
                                   rng, top)

@@ -90,11 +90,13 @@ def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limit
     """The capacity plan, the per-day peak forecast per group, and each series' horizon peak demand.
 
     ``forecast_layout``: its ``window`` (buckets the backtest spans) splits each bucket's
-    interval into its own noise and a shared level error past it (``PeakModel.level_after``)."""
+    interval into its own noise and a shared level error past it, read per phase of its
+    ``season`` (``PeakModel.level_after``, ``PeakModel.season``)."""
     groups = group_of_series(forecast["series"].unique(), rate_limits, ingestion_params.get("model_aliases"))
     limits = rate_limits.set_index("model_group")
-    window = (forecast_layout or {}).get("window")
-    model = replace(_peak_model(params), level_after=int(window) if window else None)
+    layout = forecast_layout or {}
+    model = replace(_peak_model(params), level_after=int(layout["window"]) if layout.get("window") else None,
+                    season=int(layout.get("season") or 1))
     names, freq = quantile_columns(training_params["quantiles"]), fe_params["freq"]
     calibration = capacity_calibration if params.get("calibrate", True) else None
     series = sorted(forecast["series"].unique())
