@@ -172,6 +172,25 @@ def test_the_ensemble_combines_the_members_that_did_best_on_the_folds_before():
     assert combined["point"].to_numpy() == pytest.approx(np.expm1((np.log1p(160) + np.log1p(180)) / 2))
 
 
+def test_a_member_the_guard_dropped_at_the_origin_gives_way_to_the_next_in_the_ranking():
+    """Ranked in full, the ensemble keeps three members where the guard drops one: a median of the
+    two left is their mean, which put one target between an old and a new level."""
+    from tokenplan.forecasting.candidates import members_present, with_ensemble
+
+    errors = {"xgboost": 0.05, "mstl": 0.1, "daily_naive": 0.15, "seasonal_naive": 0.6, "seasonal_mean": 0.8}
+    fold = _folds([errors])
+    ranking = {"m|requests": ["xgboost", "mstl", "daily_naive", "seasonal_naive", "seasonal_mean"]}
+    full = with_ensemble(fold, ranking, size=3).query("method == 'ensemble'")
+    assert full["point"].round(6).unique().tolist() == [110.0]  # xgboost 105, mstl 110, daily_naive 115
+    without = fold[fold["method"] != "mstl"]
+    kept = with_ensemble(without, ranking, size=3).query("method == 'ensemble'")
+    assert kept["point"].round(6).unique().tolist() == [115.0]  # xgboost, daily_naive, seasonal_naive (160)
+    truncated = with_ensemble(without, {"m|requests": ranking["m|requests"][:3]}).query("method == 'ensemble'")
+    assert truncated["point"].to_numpy() == pytest.approx(np.expm1((np.log1p(105) + np.log1p(115)) / 2))
+    assert members_present(ranking["m|requests"], {"mstl", "seasonal_mean", "daily_naive"}, 2) == \
+        ["mstl", "daily_naive"]
+
+
 def test_a_member_the_guard_dropped_counts_that_folds_worst_error_not_an_exclusion():
     """A drop after folds the method forecast (the guard's verdict) is that fold's worst error:
     the best method on every other fold still enters the median, on its penalty."""

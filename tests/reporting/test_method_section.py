@@ -72,6 +72,21 @@ def test_the_rule_names_how_the_ensembles_members_are_picked_and_which_they_are(
     assert "2 more in `data/06_models/model_selection.json`" in section
 
 
+def test_the_members_listed_are_those_the_forecast_combined_after_the_guards_drops():
+    """A member the guard dropped at the forecast origin gave way to the next in the ranking: the section
+    lists what the median combined, not the member the drops table says was left out."""
+    rule = {"min_folds": 3, "margin": 0.05, "z": 1.0, "min_win_share": 0.66, "min_series": 3, "ensemble_size": 3}
+    ranking = {"model-0|input_tokens": ["xgboost", "seasonal_naive", "seasonal_mean", "mstl"]}
+    selection = {"rule": rule, "ensemble_members": {k: v[:3] for k, v in ranking.items()},
+                 "ensemble_ranking": ranking, "methods": {}}
+    drops = pd.DataFrame([{"series": "model-0", "target": "input_tokens", "origin": "2026-09-30", "method": "xgboost",
+                           "side": "above", "step": 82, "point": 1.0, "bound": 0.9, "ratio": 1.16, "role": "final"}])
+    section = render_method_section({}, selection, METRICS, ["p10", "p50", "p90"], _history(), guard_drops=drops)
+    assert "model-0 input_tokens: seasonal_naive, seasonal_mean, mstl" in section
+    assert "gives way to the next best" in section
+    assert "model-0 input_tokens: xgboost" not in section
+
+
 def test_windows_too_short_for_the_horizon_are_named_as_the_reason_for_the_ensemble():
     history = _history()
     layout = plan_layout(history, "D", "quarter").to_dict()

@@ -62,34 +62,55 @@ from tokenplan.forecasting.plausibility import GuardSettings, guard_candidates
 from tokenplan.forecasting.row_keys import series_target_codes
 from tokenplan.forecasting.spikes import clip_spikes
 
-__all__ = ["METHODS", "candidate_points", "ensemble_rows", "series_target_codes", "start_mstl", "with_ensemble",
-           "without_stated_effects"]
+__all__ = ["METHODS", "candidate_points", "ensemble_rows", "members_present", "series_target_codes", "start_mstl",
+           "with_ensemble", "without_stated_effects"]
 
 METHODS = ("ensemble", "xgboost", "lag_xgboost", "level_xgboost", "mstl", "seasonal_mean", "seasonal_naive",
            "daily_naive")
 _KEYS = ["series", "target", "origin", "ds", "step", "y"]
 
 
-def with_ensemble(points: pd.DataFrame, members: dict[str, list[str]] | None = None) -> pd.DataFrame:
+def with_ensemble(points: pd.DataFrame, members: dict[str, list[str]] | None = None,
+                  size: int | None = None) -> pd.DataFrame:
     """``points`` (any ``ensemble`` rows replaced) plus the ensemble: per step the median, in log1p, of
     the members' points (``ensemble_rows``), the ensemble's rows first."""
     table = points[points["method"] != "ensemble"]
-    return pd.concat([ensemble_rows(table, members), table], ignore_index=True)
+    return pd.concat([ensemble_rows(table, members, size), table], ignore_index=True)
 
 
-def ensemble_rows(table: pd.DataFrame, members: dict[str, list[str]] | None = None) -> pd.DataFrame:
+def members_present(ranking: list[str], present: set[str], size: int | None = None) -> list[str]:
+    """The first ``size`` methods of ``ranking`` (best first) that are ``present`` (all of them: ``None``).
+
+    A member the guard dropped at this origin is replaced by the next in the ranking, so
+    that targets of the same shape combine the same number of members: with the third
+    member dropped, a median of two is their mean, and one target's forecast sat between
+    the old and the new level while its neighbours followed the new one.
+    """
+    kept = [method for method in ranking if method in present]
+    return kept if size is None else kept[:size]
+
+
+def ensemble_rows(table: pd.DataFrame, members: dict[str, list[str]] | None = None,
+                  size: int | None = None) -> pd.DataFrame:
     """One ``ensemble`` row per ``series, target, ds`` of ``table`` (no ensemble rows), in the order
     of their first rows there: per step the median, in log1p, of the members' points.
 
-    ``members`` maps ``series|target`` to the methods to combine (``tokenplan.forecasting.method_choice``
-    ranks them on earlier folds); a series not in it, or none of whose members is present
-    at this origin (the guard dropped them), combines every candidate.
+    ``members`` maps ``series|target`` to the methods to combine, best first
+    (``tokenplan.forecasting.method_choice`` ranks them on earlier folds); with ``size``, the
+    first ``size`` of them present at this origin (``members_present``). A series not in it,
+    or none of whose members is present at this origin (the guard dropped them), combines
+    every candidate.
     """
     if members:
         codes, keys = series_target_codes(table)
         methods, names = pd.factorize(table["method"])
-        allowed_for = np.array([[key not in members or name in members[key] for name in names] for key in keys],
-                               dtype=bool).reshape(len(keys), len(names))
+        seen = np.zeros((len(keys), len(names)), dtype=bool)
+        seen[codes, methods] = True
+        allowed_for = np.ones((len(keys), len(names)), dtype=bool)
+        for k, key in enumerate(keys):
+            if key in members:
+                chosen = set(members_present(members[key], set(names[seen[k]]), size))
+                allowed_for[k] = [name in chosen for name in names]
         allowed = allowed_for[codes, methods]
         any_allowed = np.bincount(codes[allowed], minlength=len(keys)) > 0
         allowed |= ~any_allowed[codes]

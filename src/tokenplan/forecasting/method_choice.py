@@ -75,7 +75,8 @@ from tokenplan.forecasting.settings import FromParams
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SelectionRule", "apply_intervals", "backtest_candidates", "choose_methods", "ensemble_members_by_evidence"]
+__all__ = ["SelectionRule", "apply_intervals", "backtest_candidates", "choose_methods", "ensemble_members_by_evidence",
+           "ensemble_ranking"]
 
 
 @dataclass(frozen=True)
@@ -255,9 +256,10 @@ def choose_methods(points: pd.DataFrame, rule: SelectionRule | None = None) -> d
     return _choose(_Folds(fold_errors(points)), rule or SelectionRule())
 
 
-def _members(errors: pd.DataFrame, size: int) -> dict[str, list[str]]:
+def _members(errors: pd.DataFrame, size: int | None) -> dict[str, list[str]]:
     """``series|target`` -> the ``size`` methods of ``errors`` (no ensemble) with the lowest mean
-    error over the folds (rows in time order).
+    error over the folds (rows in time order), best first; ``None``: every method, ranked (the
+    ensemble takes the first ``size`` of them that pass the guard at its origin).
 
     A method missing at a fold after one it forecast (the guard dropped it) counts as that
     fold's worst error. A method missing at the earliest folds only (the history before them
@@ -267,7 +269,7 @@ def _members(errors: pd.DataFrame, size: int) -> dict[str, list[str]]:
     candidate on the folds it could forecast (on M4's 414 hourly series cut to a week) never
     entered the median.
     """
-    if not size or errors.empty:
+    if size == 0 or errors.empty:
         return {}
     folds = _Folds(errors)
     columns = np.array(folds.columns, dtype=object)
@@ -283,6 +285,16 @@ def _members(errors: pd.DataFrame, size: int) -> dict[str, list[str]]:
             means = np.where(present, rows, worst)[:, seen].mean(axis=0)
             members[f"{series}|{target}"] = list(columns[seen][np.argsort(means, kind="stable")][:size])
     return members
+
+
+def ensemble_ranking(selection: dict[str, Any]) -> tuple[dict[str, list[str]], int | None]:
+    """The forecast's ensemble from a model selection: every candidate ranked and how many to combine.
+
+    A selection written before the ranking was kept has the members alone (combined as listed).
+    """
+    if "ensemble_ranking" in selection:
+        return selection["ensemble_ranking"], (selection.get("rule") or {}).get("ensemble_size") or None
+    return selection.get("ensemble_members") or {}, None
 
 
 def _imputed_late_folds(rows: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -349,7 +361,8 @@ def _evidence_ensembles(points: pd.DataFrame, size: int) -> tuple[pd.DataFrame, 
     point = points["point"].to_numpy(dtype=float, copy=True)
     for o, origin in enumerate(origin_names):
         in_fold = origins == o
-        rows = ensemble_rows(points[in_fold & ~ensembles], _members(_candidate_errors(candidates, origin), size))
+        ranking = _members(_candidate_errors(candidates, origin), None) if size else {}
+        rows = ensemble_rows(points[in_fold & ~ensembles], ranking, size)
         at = np.flatnonzero(in_fold & ensembles)
         _check_same_keys(points, at, rows)
         point[at] = rows["point"].to_numpy()
@@ -483,7 +496,8 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     forecast origin (the examples' last ``origin``; ``start_mstl``'s columns): those fits are
     queued on the workers after the folds', so they run while this process chooses and
     calibrates on one core, and the forecast (``predict_forecast``) does not wait for them;
-    and the forecast's ensemble members (``series|target`` -> methods). ``params`` are
+    and every candidate ranked for the forecast's ensemble (``series|target`` -> methods, best
+    first; it combines the first ``rule.ensemble_size`` that pass the guard). ``params`` are
     XGBoost's (None when the layout trains no model).
     """
     rule, guard = rule or SelectionRule(), guard or GuardSettings()
@@ -510,12 +524,13 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     del frames  # the folds' tables stay alive otherwise: a copy of every candidate at every fold
     points, fold_table = _evidence_ensembles(points, rule.ensemble_size)
     # The forecast's members from the same evidence as every fold's ensemble: all folds' points,
-    # before calibration leaves out a method with an error at one fold only.
-    members = _members(_candidate_errors(fold_table), rule.ensemble_size)
+    # before calibration leaves out a method with an error at one fold only; ranked in full, so
+    # that a member the guard drops at the forecast origin gives way to the next.
+    ranking = _members(_candidate_errors(fold_table), None) if rule.ensemble_size else {}
     single = rule.allows_single(layout["window"], layout["horizon"])
     chosen = _choose(_Folds(fold_table), rule, single)
     points = pd.concat([points, _graded_choices(points, rule, chosen, fold_table, single)], ignore_index=True)
     scales = noise_scales(examples, spec.season)
     edges = step_bins(layout["window"], spec.season)
     table, final = _calibrated(points, series, spec, quantiles, scales, edges, guard)
-    return table, chosen, final, concat_drops(drops, drops[0]), forecast_mstl(), members
+    return table, chosen, final, concat_drops(drops, drops[0]), forecast_mstl(), ranking

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tokenplan.forecasting.candidates import members_present
 from tokenplan.forecasting.diagnostics import comparable_mase
+from tokenplan.forecasting.method_choice import ensemble_ranking
 from tokenplan.forecasting.target_series import SEASON_LENGTHS
 from tokenplan.reporting.markdown import markdown_table as _table
 
@@ -98,6 +100,19 @@ def _without_evidence(history: pd.DataFrame | None, methods: dict[str, str], lay
             "not measured.")
 
 
+def forecast_members(selection: dict[str, Any], drops: pd.DataFrame | None) -> dict[str, list[str]]:
+    """``series|target`` -> the members the forecast's median combines: the ranked candidates less
+    those the guard dropped at the forecast origin, the first ``ensemble_size`` of them."""
+    ranking, size = ensemble_ranking(selection)
+    final = drops[drops["role"] == "final"] if drops is not None and "role" in drops else pd.DataFrame()
+    dropped = {} if final.empty else {
+        key: set(group["method"].astype(str))
+        for key, group in final.assign(key=final["series"].astype(str) + "|" + final["target"].astype(str))
+        .groupby("key")}
+    return {key: members_present(methods, set(methods) - dropped.get(key, set()), size)
+            for key, methods in ranking.items()}
+
+
 def _members_text(members: dict[str, list[str]], shown: int = 3) -> str:
     """`` Its members in the forecast: a requests: mstl, xgboost, ...`` for the first ``shown`` series."""
     if not members:
@@ -129,7 +144,8 @@ def _single_text(selection: dict[str, Any], layout: dict[str, Any]) -> str:
             "series keeps the ensemble: a win over the windows says little about the horizon's trend)")
 
 
-def _rule_text(selection: dict[str, Any], layout: dict[str, Any] | None = None) -> str:
+def _rule_text(selection: dict[str, Any], layout: dict[str, Any] | None = None,
+               drops: pd.DataFrame | None = None) -> str:
     rule = selection.get("rule") or {}
     if not rule:
         return ""
@@ -137,7 +153,8 @@ def _rule_text(selection: dict[str, Any], layout: dict[str, Any] | None = None) 
     pooled = (f"the per-step median of the {size} candidates with the lowest error on the earlier folds, among "
               "those that passed the guard (a fold where the guard dropped a candidate counts as that fold's worst "
               "error; folds before the history could fit a candidate count as it did, against the others, where it "
-              f"could).{_members_text(selection.get('ensemble_members') or {})}") if size else \
+              "could; one the guard drops at the forecast origin gives way to the next best)."
+              f"{_members_text(forecast_members(selection, drops))}") if size else \
         "the per-step median of the candidates that passed the guard."
     return (f"**How a method is chosen.** The default is the ensemble, {pooled} "
             "A single method replaces it only on clear evidence: an error at every fold "
@@ -236,7 +253,7 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
     lower, upper = quantile_names[0].upper(), quantile_names[-1].upper()
     return "\n\n".join([
         *(["### Layout\n\n" + _layout_text(layout, selection)] if layout else []),
-        *([text] if (text := _rule_text(selection, layout)) else []),
+        *([text] if (text := _rule_text(selection, layout, guard_drops)) else []),
         *([text] if (text := _guard_text(selection, guard_drops)) else []),
         "### Method per series and backtest MASE of every candidate\n\n"
         "`ensemble` is the per-step median of the candidates best on the earlier folds, among those the guard "
@@ -244,7 +261,7 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
         "and, for hourly data with a weekly season, the daily naive); "
         "`chosen method` is the one the plan uses for each series.\n\n"
         + table_note + _table(shown),
-        *([note] if (note := _unscored_members_text(selection.get("ensemble_members") or {}, metrics)) else []),
+        *([note] if (note := _unscored_members_text(forecast_members(selection, guard_drops), metrics)) else []),
         f"Pooled over series (MASE and WAPE of the P50; coverage of {lower}–{upper}, each fold calibrated on "
         "the other folds only):\n\n" + _table(pooled.rename(columns={"coverage": f"{lower}–{upper} coverage"})),
         verdict,

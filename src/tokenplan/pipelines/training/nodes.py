@@ -18,6 +18,7 @@ from tokenplan.forecasting.method_choice import (
     SelectionRule,
     apply_intervals,
     backtest_candidates,
+    ensemble_ranking,
 )
 from tokenplan.forecasting.lag_model import LagModelSettings
 from tokenplan.forecasting.plausibility import GuardSettings, cap_upper_quantiles, concat_drops
@@ -80,12 +81,13 @@ def backtest_forecaster(model_input_table: pd.DataFrame, target_series: pd.DataF
     xgb_params = _model_params(best_params, params) if forecast_layout["model"] else None
     rule = SelectionRule.from_params(params.get("selection"))
     guard = GuardSettings.from_params(params.get("guard"))
-    table, chosen, widths, drops, forecast_mstl, members = backtest_candidates(
+    table, chosen, widths, drops, forecast_mstl, ranking = backtest_candidates(
         with_trend(model_input_table, trend), target_series, spec, forecast_layout, params["quantiles"], xgb_params,
         seed=params["seed"], rule=rule, guard=guard, lags=LagModelSettings.from_params(params.get("lag_model")))
     selection = {"trend": trend, "chosen_on": "all folds", "tuning_pinball": best_params.get("trend_losses", {}),
                  "model_trained": bool(forecast_layout["model"]), "methods": chosen,
-                 "ensemble_members": members,
+                 "ensemble_members": {key: methods[:rule.ensemble_size] for key, methods in ranking.items()},
+                 "ensemble_ranking": ranking,
                  "rule": vars(rule), "guard": vars(guard),
                  "single_method_allowed": rule.allows_single(forecast_layout["window"], forecast_layout["horizon"]),
                  "guard_drops": drops.astype({"origin": str}).to_dict(orient="records"),
@@ -138,7 +140,7 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
                                      labelled_only=False, guard=guard,
                                      lags=LagModelSettings.from_params(params.get("lag_model")),
                                      mstl=None if forecast_mstl is None else lambda: forecast_mstl)
-    points = with_ensemble(points[~np.isfinite(points["y"])], model_selection.get("ensemble_members"))
+    points = with_ensemble(points[~np.isfinite(points["y"])], *ensemble_ranking(model_selection))
     keys = points["series"] + "|" + points["target"]
     complete = _complete_methods(points, keys)
     wanted = keys.map(model_selection["methods"]).fillna("ensemble")
