@@ -99,6 +99,30 @@ def test_growth_is_read_per_day_so_month_lengths_are_not_growth():
     assert p50["2027-02"] == pytest.approx(2800.0)
 
 
+def test_a_step_the_forecast_took_as_a_new_level_is_not_extrapolated_as_growth():
+    """A usage that doubled at the end of its history, forecast flat at the new level: fitted with
+    the history the step read as +22% a month, compounded for nine months past the forecast."""
+    per_day = {"2026-10": 200.0, "2026-11": 200.0, "2026-12": 202.0}
+    costs = pd.DataFrame([{"route": "base", "model": "m", "period": m, "p10": 0.9 * c * roi._days(m),
+                           "p50": c * roi._days(m), "p90": 1.2 * c * roi._days(m)} for m, c in per_day.items()])
+    monthly = roi.monthly_route_costs(costs, forecast_totals(months=tuple(per_day)), "D", NAMES)
+    history = pd.Series({"2026-08": 100.0 * 31, "2026-09": 110.0 * 30})
+    fits = roi.extrapolation_growth(monthly, "base", NAMES, history)
+    assert fits["with_history"] > 0.2
+    assert fits["forecast"] == pytest.approx(0.005, abs=1e-3)
+    assert fits["used"] == fits["forecast"]
+    months, growth = roi.route_months(monthly, "base", NAMES, 12, history=history)
+    assert growth == fits["used"]
+    p50 = months.set_index("period")["p50"]
+    assert p50["2027-09"] / 30 < 1.06 * 202.0  # nine months at +0.5%, not +22%
+    # The two fits disagree in sign (a falling forecast after rising history): no growth either way.
+    falling = monthly.assign(p50=monthly["p50"] * monthly["month"].map({1: 1.1, 2: 1.0, 3: 0.9}))
+    assert roi.extrapolation_growth(falling, "base", NAMES, history)["used"] == 0.0
+    # One forecast month: the fit with the history is all there is.
+    one = roi.extrapolation_growth(monthly[monthly["month"] == 1], "base", NAMES, history)
+    assert one["forecast"] is None and one["used"] == one["with_history"]
+
+
 def test_an_extrapolated_months_interval_stops_widening_at_the_plausibility_bound():
     # A last forecast month with P90/P50 2.0: by month 12 the square-root widening would
     # give 2.0 ** sqrt(6) = 5.5 times the P50; bounded at 3.

@@ -3,8 +3,9 @@
 Month 1 is the first calendar month of the forecast, and the migration is assumed to
 take effect then. A forecast month the horizon covers only partly is scaled to the
 whole month (``basis`` says from how many buckets). Months after the forecast are an
-extrapolation: each route's P50 per day grows at the baseline's monthly growth, fitted to
-the cost per day of the last whole months of history and the forecast months, times the
+extrapolation: each route's P50 per day grows at the baseline's monthly growth (two fits, one to
+the cost per day of the last whole months of history and the forecast months, one to the forecast
+months alone, and the one nearer zero; ``extrapolation_growth``), times the
 month's days (a 28-day February costs less than a 31-day January at the same rate; fitted
 to whole months' costs, October's 31, November's 30 and December's 31 days read as growth), and the interval keeps
 widening, its log-width growing with the square root of the months ahead (as a random-walk
@@ -28,8 +29,8 @@ import pandas as pd
 
 from tokenplan.planning.routes import Route
 
-__all__ = ["break_even_credit_rate", "break_even_discount", "cashflow", "monthly_route_costs", "npv",
-           "payback_month", "route_months", "route_summary"]
+__all__ = ["break_even_credit_rate", "break_even_discount", "cashflow", "extrapolation_growth", "monthly_route_costs",
+           "npv", "payback_month", "route_months", "route_summary"]
 
 
 def monthly_route_costs(route_costs: pd.DataFrame, periods: pd.DataFrame, freq: str,
@@ -67,23 +68,45 @@ def _growth(per_day: pd.Series) -> float:
     return float(np.exp(np.polyfit(np.arange(len(values)), np.log(values), 1)[0]) - 1)
 
 
+def extrapolation_growth(monthly: pd.DataFrame, baseline: str, quantile_names: list[str],
+                         history: pd.Series | None = None) -> dict[str, float | None]:
+    """The monthly growth the months after the forecast are extrapolated at, and the two fits it comes from.
+
+    ``with_history``: fitted to the cost per day of ``history``'s whole months (indexed by period
+    ``YYYY-MM``, oldest first) and the forecast months' P50; ``forecast``: to the forecast months
+    alone (None with fewer than two). ``used``: the one nearer zero, and zero where they disagree in
+    sign (a minmod limiter); ``with_history`` alone where there is no ``forecast`` fit. Fitted with
+    the history alone, a usage that doubled ten days before the end of its history read as +17%
+    a month for a year while the forecast's three months were flat: the forecast had taken the step
+    as a new level, and the extrapolation compounded it.
+    """
+    median = quantile_names[len(quantile_names) // 2]
+    base = monthly[monthly["route"] == baseline].sort_values("month")
+    per_day = (base[median] / base["period"].map(_days)).reset_index(drop=True)
+    past = history / history.index.map(_days) if history is not None and len(history) else pd.Series(dtype=float)
+    with_history = _growth(pd.concat([past, per_day], ignore_index=True))
+    forecast = _growth(per_day) if len(per_day) >= 2 else None
+    if forecast is None:
+        used = with_history
+    else:
+        used = 0.0 if with_history * forecast <= 0 else min(with_history, forecast, key=abs)
+    return {"with_history": with_history, "forecast": forecast, "used": used}
+
+
 def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str], months: int = 12,
                  growth: float | None = None, history: pd.Series | None = None,
                  max_ratio: float | None = None) -> tuple[pd.DataFrame, float]:
     """Each route's monthly cost for months 1..``months`` (forecast, then extrapolated), and the growth used.
 
-    ``growth`` None: the baseline's monthly growth of its cost per day, fitted (log-linear) to
-    ``history`` (the baseline cost of whole months before the forecast, indexed by period
-    ``YYYY-MM``, oldest first) followed by the forecast months' P50. ``max_ratio``: an
+    ``growth`` None: the baseline's monthly growth of its cost per day, ``extrapolation_growth``'s
+    ``used`` (``history``: the baseline cost of whole months before the forecast, indexed by period
+    ``YYYY-MM``, oldest first). ``max_ratio``: an
     extrapolated month's widening stops where its outer quantiles are this many times its P50
     (above) and this many times below it, or at the last forecast month's, if wider; None: no bound.
     """
     median = quantile_names[len(quantile_names) // 2]
     base = monthly[monthly["route"] == baseline].sort_values("month")
-    per_day = base[median] / base["period"].map(_days)
-    if history is not None and len(history):
-        per_day = pd.concat([history / history.index.map(_days), per_day], ignore_index=True)
-    rate = _growth(per_day) if growth is None else growth
+    rate = extrapolation_growth(monthly, baseline, quantile_names, history)["used"] if growth is None else growth
     last = base.iloc[-1]
     # Interval of the last forecast month as ratios to its P50: the common driver's spread.
     log_ratio = np.log(np.clip(last[quantile_names].to_numpy(dtype=float), 1e-12, None) / max(last[median], 1e-12))

@@ -52,6 +52,14 @@ def _share(value: float) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.1%}"
 
 
+def _growth_fits(summary: pd.DataFrame) -> dict[str, str | None]:
+    """The two growth fits the extrapolation chose between (``growth_forecast`` None: one fit only)."""
+    first = summary.iloc[0] if len(summary) else pd.Series(dtype=float)
+    forecast = first.get("growth_fit_forecast")
+    return {"growth_with_history": _share(first.get("growth_fit_with_history")),
+            "growth_forecast": _share(forecast) if forecast is not None and pd.notna(forecast) else None}
+
+
 def _interval(row: Any, names: list[str], prefix: str = "") -> str:
     lo, mid, hi = (row[f"{prefix}{n}"] for n in (names[0], names[len(names) // 2], names[-1]))
     return f"{_usd(mid)} ({_usd(lo)} – {_usd(hi)})"
@@ -216,6 +224,7 @@ def render_routes_section(inputs: RoutesSectionInputs) -> str:
                       if r.kind in ("batch", "caching")],
         "growth": _share(summary["growth_after_forecast"].iloc[0] if len(summary) else np.nan),
         "growth_history_months": int(summary["growth_fit_history_months"].iloc[0]) if len(summary) else 0,
+        **_growth_fits(summary),
         "discount_rate": _share(roi["annual_discount_rate"]),
         "max_ratio": f"{roi['max_p90_to_p50']:g}" if roi.get("max_p90_to_p50") else None,
         "discount_rate_source": roi.get("discount_rate_source", "config"), "months": roi["months"],

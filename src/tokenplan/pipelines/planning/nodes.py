@@ -252,12 +252,15 @@ def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_cost
                                       *[f"cumulative_{q}" for q in names], "extrapolated"]))
     whole = history_costs[history_costs["whole_month"]].groupby("period")["observed"].sum().sort_index()
     history = whole.tail(params["roi"]["growth_history_months"])  # indexed by period: cost per day
-    months, growth = _route_months(costs, forecast_totals, baseline, names, params, fe_params, history=history)
+    fits = roi.extrapolation_growth(roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names),
+                                    baseline, names, history)
+    months, growth = _route_months(costs, forecast_totals, baseline, names, params, fe_params, fits["used"])
     flow = roi.cashflow(months, baseline, names)
     rate, horizon = params["roi"]["annual_discount_rate"], params["roi"]["months"]
     rows = [roi.route_summary(r, flow[flow["route"] == r.name], names, rate, horizon)
             for r in routes if r.name != baseline]
-    summary = pd.DataFrame(rows).assign(growth_after_forecast=growth, growth_fit_history_months=len(history))
+    summary = pd.DataFrame(rows).assign(growth_after_forecast=growth, growth_fit_with_history=fits["with_history"],
+                                        growth_fit_forecast=fits["forecast"], growth_fit_history_months=len(history))
     for column in [c for c in summary.columns if c.startswith("payback_month_")]:
         summary[column] = summary[column].astype("Int64")
     return summary, flow.assign(month=flow["month"].astype(int))
