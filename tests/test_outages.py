@@ -103,6 +103,25 @@ def test_a_zero_in_a_sparse_series_is_chance_not_an_outage():
     assert _flagged(busy, season=168, freq="h") == list(busy.loc[gap, "ds"])
 
 
+def test_a_month_of_zeros_in_a_busy_series_is_a_gap_but_a_launch_or_a_retirement_is_not():
+    """Longer than a season, a run of zeros has zero neighbours inside it: it is compared with the seasons
+    either side of the run. Read as demand, such a month made a quarter's P90 cost 46,000 times its P50."""
+    series = _daily(days=240)
+    month = series["ds"].between("2025-04-01", "2025-04-30")
+    series.loc[month, "y"] = 0.0
+    assert _flagged(series) == list(series.loc[month, "ds"])
+    launched = _daily(days=240)
+    launched.loc[launched["ds"] < "2025-04-01", "y"] = 0.0  # no usage before the model was adopted
+    assert _flagged(launched) == []
+    retired = _daily(days=240)
+    retired.loc[retired["ds"] >= "2025-07-01", "y"] = 0.0  # and none after it was switched off
+    assert _flagged(retired) == []
+    rng = np.random.default_rng(2)
+    sparse = _daily(days=240).assign(y=rng.poisson(0.3, 240).astype(float))  # used about one day in four
+    sparse.loc[sparse["ds"].between("2025-04-01", "2025-04-30"), "y"] = 0.0
+    assert _flagged(sparse) == []
+
+
 def test_requests_decide_and_every_target_of_the_series_goes_missing():
     requests = _daily()
     tokens = requests.assign(target="input_tokens", y=requests["y"] * 800)

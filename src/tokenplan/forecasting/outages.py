@@ -19,12 +19,19 @@ The rule, per series (on its requests, see below), on ``log1p(y)``:
   normal neighbours among the bursts: neither is flagged (a median of the neighbours
   flagged 19 ordinary night hours of the demo's Haiku, hourly). The price: an outage
   longer than a season has a low neighbour and is not caught (state it in the
-  calendar). The last season of the history has no "after" and is not flagged, so a
+  calendar), unless it is a run of exact zeros (below). The last season of the history has
+  no "after" and is not flagged, so a
   drop in progress at the origin is left for the planner to read; except its very last
   bucket, checked against at least two seasons before it alone: an export taken during
   the day ends with a partial day, and a forecast that starts from it starts low. A
   last bucket whose predecessor is as low against its own seasons before is a step
   down, not a partial day, and is kept.
+- **A run of zeros longer than a season**, with usage before and after it, is compared
+  with the seasons either side of the run instead (a key switched off for a month, a
+  collector that wrote zeros): read as demand, a month of zeros in a busy series put
+  the quarter's P90 cost at 46,000 times its P50 (a fold that held it calibrated the
+  intervals, and the guard read the recovery as growth). A series that starts or ends
+  with zeros (a launch, a retirement) is not a gap.
 - **Flag:** the bucket is below the reference by more than ``-log(max_ratio)`` (half,
   by default) *and* by more than ``sigmas`` times the series' noise (the robust
   standard deviation of season-over-season log changes, as the intervals use) *and*
@@ -172,6 +179,49 @@ def _reference(z: np.ndarray, season: int, neighbours: int, drop: float) -> np.n
     return reference
 
 
+def _zero_runs(y: np.ndarray, longer_than: int) -> list[tuple[int, int]]:
+    """``(first, last)`` positions of each run of exact zeros longer than ``longer_than`` buckets with an
+    observed bucket before and after it (a series that starts or ends at zero was launched or retired)."""
+    zero = np.r_[False, y == 0, False].astype(int)
+    edges = np.flatnonzero(np.diff(zero))
+    runs = zip(edges[::2], edges[1::2] - 1, strict=True)
+    observed = np.flatnonzero(np.isfinite(y) & (y != 0))
+    if not len(observed):
+        return []
+    return [(a, b) for a, b in runs if b - a + 1 > longer_than and observed[0] < a and observed[-1] > b]
+
+
+def _gap_reference(z: np.ndarray, y: np.ndarray, season: int, neighbours: int) -> np.ndarray:
+    """For each bucket of a zero run longer than a season (``_zero_runs``), the lowest same-phase value
+    of up to ``neighbours`` seasons before the run and after it (each side needs one); NaN elsewhere.
+
+    The regular reference compares a bucket with the seasons next to it, which lie inside
+    a gap longer than a season: a month of zeros in a busy series (a key switched off, a
+    collector down) had zero neighbours and was read as demand, and a fold that held it
+    made a quarter's P90 cost 46,000 times its P50.
+    """
+    reference = np.full(len(z), np.nan)
+    runs = _zero_runs(y, season)
+    if not runs:
+        return reference
+    inside = np.zeros(len(z), dtype=bool)
+    for a, b in runs:
+        inside[a:b + 1] = True
+    usable = np.where(inside, np.nan, z)
+    for a, b in runs:
+        t = np.arange(a, b + 1)
+        first_before = t - ((t - a) // season + 1) * season
+        first_after = t + ((b - t) // season + 1) * season
+        sides = []
+        for first, direction in ((first_before, -1), (first_after, 1)):
+            positions = first[None, :] + direction * season * np.arange(neighbours)[:, None]
+            valid = (positions >= 0) & (positions < len(z))
+            sides.append(np.where(valid, usable[np.clip(positions, 0, len(z) - 1)], np.nan))
+        both_sides = np.isfinite(sides[0]).any(axis=0) & np.isfinite(sides[1]).any(axis=0)
+        reference[t] = np.where(both_sides, _lowest(np.vstack(sides)), np.nan)
+    return reference
+
+
 def _noise(z: np.ndarray, season: int) -> float:
     """Robust std (``1.4826 x MAD``) of season-over-season changes (inf: too few).
 
@@ -224,8 +274,10 @@ def suspected_outages(series: pd.DataFrame, freq: str, season: int, events: pd.D
         observed = observed.reindex(pd.date_range(observed.index.min(), observed.index.max(), freq=freq))
         z = np.log1p(observed.to_numpy(dtype=float))
         drop = np.maximum(-np.log(max_ratio), sigmas * _noise(z, season))
-        reference = _reference(z, season, neighbours, drop)
-        expected, y = np.expm1(reference), observed.to_numpy(dtype=float)
+        y = observed.to_numpy(dtype=float)
+        gap = _gap_reference(z, y, season, neighbours)
+        reference = np.where(np.isfinite(gap), gap, _reference(z, season, neighbours, drop))
+        expected = np.expm1(reference)
         explained = _explained(observed.index, freq, events, holidays)
         with np.errstate(invalid="ignore"):
             flagged = (z < reference - drop) & (expected - y > sigmas * np.sqrt(expected)) & ~explained
