@@ -289,6 +289,20 @@ def test_negative_tokens_name_source_column_row_and_value(con, tmp_path):
     assert_error_names(error, SOURCE, "output_tokens", 3, -7)
 
 
+def test_a_request_with_more_tokens_than_any_model_takes_names_its_row(con, tmp_path):
+    """One request logged with 1e9 input tokens (1,000 times any context window) had passed as a busy
+    hour and made the quarter's ITPM plan 435M tokens a minute."""
+    log = _naive_log(["2025-01-01 00:00", "2025-01-01 00:01", "2025-01-01 00:02", "2025-01-01 00:03"])
+    log.loc[2, "input_tokens"] = 1e9
+
+    with pytest.raises(InvalidInputError) as error:
+        _buckets(_csv(con, tmp_path, log))
+
+    assert_error_names(error, SOURCE, "input_tokens", 3, 1000000000)
+    assert "max_tokens_per_request" in str(error.value)
+    assert len(_buckets(_csv(con, tmp_path, log), max_tokens_per_request=2e9)) == 1  # a bound the user raised
+
+
 def test_unparseable_timestamp_names_source_column_row_and_value(con, tmp_path):
     log = _naive_log(["2025-01-01 00:00", "2025-01-01 00:01", "yesterday-ish", "2025-01-01 00:03"])
 

@@ -61,6 +61,10 @@ DEFAULTS: dict[str, Any] = {
     "zero_output_is_failure": False,
     "failed_tokens": False,
     "deduplicate": True,
+    # No model reads or writes more in one call (the largest context windows are 1-2M tokens):
+    # a count above it is a typo or a unit error, and one such request took over a quarter's
+    # ITPM plan (a 1e9-token request read as 435M tokens a minute). None: not checked.
+    "max_tokens_per_request": 2_000_000,
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -119,6 +123,7 @@ class RequestLogConfig:
     zero_output_is_failure: bool = False
     failed_tokens: bool = False
     deduplicate: bool = True
+    max_tokens_per_request: float | None = 2_000_000
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> RequestLogConfig:
@@ -157,6 +162,8 @@ class RequestLogConfig:
             zero_output_is_failure=bool(merged["zero_output_is_failure"]),
             failed_tokens=bool(merged["failed_tokens"]),
             deduplicate=bool(merged["deduplicate"]),
+            max_tokens_per_request=(None if merged["max_tokens_per_request"] is None
+                                    else float(merged["max_tokens_per_request"])),
         )
 
 
@@ -387,6 +394,7 @@ def _per_minute(requests: ir.Table, labels: list[str], config: RequestLogConfig)
         output_tokens=requests.output_tokens.sum(),
         least_uncached_input=uncached.min(),
         **{f"least_{k}": requests[k].min() for k in TOKEN_COLUMNS},
+        **{f"most_{k}": requests[k].max() for k in TOKEN_COLUMNS},
         **{c: requests.count(where=requests[c]) for c in requests.columns if c.startswith("bad_")},
     )
 
@@ -463,6 +471,7 @@ def _check(table: ir.Table, minutes: ir.Table, config: RequestLogConfig, mapping
     """Summary of the minute table; raise naming column, rows and values on invalid input."""
     flags = [c for c in minutes.columns if c.startswith("bad_")]
     least = [c for c in minutes.columns if c.startswith("least_")]
+    most = [c for c in minutes.columns if c.startswith("most_")]
     summary = minutes.aggregate(
         requests=minutes.requests.sum(),
         flagged=(minutes.requests - minutes.distinct_rows).sum(),
@@ -473,6 +482,7 @@ def _check(table: ir.Table, minutes: ir.Table, config: RequestLogConfig, mapping
         local_max=minutes.minute.max(where=minutes.is_local),
         **{flag: minutes[flag].sum() for flag in flags},
         **{column: minutes[column].min() for column in least},
+        **{column: minutes[column].max() for column in most},
     ).execute().iloc[0].to_dict()
     if pd.isna(summary["requests"]) or not summary["requests"]:
         raise InvalidInputError(f"{source}: the request log has no rows")
@@ -491,6 +501,12 @@ def _check(table: ir.Table, minutes: ir.Table, config: RequestLogConfig, mapping
         if summary[f"least_{key}"] < 0:
             values, _ = _token(table, mapping, key)
             raise _offending(table, cols[key], values < 0, source, "check: greater_than_or_equal_to(0)", first_line)
+        bound = config.max_tokens_per_request
+        if bound is not None and key in cols and summary[f"most_{key}"] > bound:
+            values, _ = _token(table, mapping, key)
+            raise _offending(table, cols[key], values > bound, source,
+                             f"more tokens than any model takes in one request (ingestion.request_log."
+                             f"max_tokens_per_request: {bound:,.0f}; a typo or a unit error?)", first_line)
     if summary["least_uncached_input"] < 0:
         values = {k: _token(table, mapping, k)[0] for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens")}
         smaller = values["input_tokens"] < values["cache_read_tokens"] + values["cache_write_tokens"]
