@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -64,6 +66,19 @@ def test_a_series_too_short_for_the_cycle_gets_no_forecast():
                         ignore_index=True)
     points = lag_model_points(history, history["ds"].max(), 24, "h", [24, 168], SMALL)
     assert set(points["series"]) == {"long"}
+
+
+def test_a_series_too_short_to_train_on_is_forecast_from_its_lags_without_a_warning():
+    """Two and a half days of hours beside a month: no training row has every lag, yet the global model
+    forecasts it from the lags it has. mlforecast's warning that it dropped the series from training
+    reached a user's run, with nothing to act on."""
+    history = pd.concat([_hourly([100.0] * 30, "long", 1), _hourly([100.0] * 30, "new", 2).tail(60)],
+                        ignore_index=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        points = lag_model_points(history, history["ds"].max(), 24, "h", [24, 168], SMALL)
+    assert set(points["series"]) == {"long", "new"}
+    assert not [w for w in caught if "dropped completely" in str(w.message)]
 
 
 def test_disabled_and_unknown_settings():

@@ -103,20 +103,33 @@ class DemoEventsHooks:
             return
         if isinstance(events, DemoTrafficDataset) and not (
                 isinstance(usage, DemoTrafficDataset) and usage.same_simulation(events)):
-            logger.warning("raw_usage is not the demo, so the demo's events calendar is not used: no events are "
-                           "assumed. Give yours as raw_events (docs/your-data/index.md).")
-            catalog["raw_events"] = MemoryDataset(pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS}))
+            logger.info("raw_usage is not the demo, so the demo's events calendar is not used: no events are "
+                        "assumed. Give yours as raw_events (docs/your-data/index.md).")
+            _replace(catalog, "raw_events",
+                     MemoryDataset(pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS})))
         try:
             limits = catalog.get("rate_limits_raw")
             limits_path = str(limits._describe().get("filepath") or "")
         except Exception:  # no limits in this catalog (a test catalog): nothing to guard
             return
         if DEMO_LIMITS_MARKER in Path(limits_path).name and not isinstance(usage, DemoTrafficDataset):
-            logger.warning("raw_usage is not the demo, so the demo's example rate limits are not used: peaks are "
-                           "planned against no limit. Give yours with --params rate_limits_file=PATH "
-                           "(docs/capacity/rate-limits.md).")
-            catalog["rate_limits_raw"] = MemoryDataset(pd.DataFrame(columns=["model_group", "models", "rpm", "itpm",
-                                                                             "otpm"]))
+            logger.info("raw_usage is not the demo, so the demo's example rate limits are not used: peaks are "
+                        "planned against no limit. Give yours with --params rate_limits_file=PATH "
+                        "(docs/capacity/rate-limits.md).")
+            _replace(catalog, "rate_limits_raw",
+                     MemoryDataset(pd.DataFrame(columns=["model_group", "models", "rpm", "itpm", "otpm"])))
+
+
+def _replace(catalog: Any, name: str, dataset: Any) -> None:
+    """``catalog[name] = dataset`` without Kedro's "Replacing dataset" warning: the replacement is
+    ours, and the line above it says why (a user's run printed a warning it could not act on)."""
+    kedro_catalog = logging.getLogger("kedro.io.data_catalog")
+    level = kedro_catalog.level
+    kedro_catalog.setLevel(logging.ERROR)
+    try:
+        catalog[name] = dataset
+    finally:
+        kedro_catalog.setLevel(level)
 
 
 class RunGuardHooks:

@@ -141,7 +141,13 @@ def lag_model_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, f
                             lag_transforms={1: [RollingMean(window_size=cycle)]},
                             target_transforms=[Differences([cycle])] if differenced else None,
                             date_features=dates)
-    forecaster.fit(history, static_features=[])
+    with warnings.catch_warnings():
+        # A series too short for the longest lag and the differencing has no training row; the
+        # global model still forecasts it from the lags it has, so mlforecast's warning that it
+        # dropped the series tells a user nothing to act on.
+        warnings.filterwarnings("ignore", message="The following series were dropped completely",
+                                category=UserWarning)
+        forecaster.fit(history, static_features=[])
     with warnings.catch_warnings():
         # A series shorter than the longest lag has no value there: XGBoost reads it as missing.
         warnings.filterwarnings("ignore", message="Found null values", category=UserWarning)

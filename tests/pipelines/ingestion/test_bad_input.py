@@ -8,6 +8,8 @@ and the one-line messages for files that cannot be read at all.
 
 from __future__ import annotations
 
+import logging
+
 import ibis
 import numpy as np
 import pandas as pd
@@ -279,6 +281,21 @@ def test_a_user_source_never_gets_the_demo_calendar(tmp_path):
     assert events.empty and list(events.columns) == ["start", "end", "name", "kind", "scope"]
 
 
+def test_replacing_the_demos_calendar_and_limits_for_a_users_file_warns_of_nothing(tmp_path, caplog):
+    """Kedro logs a warning when a dataset is replaced; this replacement is the hook's own, said in a line
+    of its own, and a user's run printed a WARNING it could not act on."""
+    limits = CSVDataset(filepath=str(tmp_path / "rate_limits_demo_2026-09-30.csv"))
+    catalog = DataCatalog({"raw_usage": CSVDataset(filepath=str(tmp_path / "usage.csv")),
+                           "raw_events": _demo(tmp_path, "events"), "rate_limits_raw": limits})
+
+    with caplog.at_level(logging.INFO):
+        DemoEventsHooks().after_catalog_created(catalog)
+
+    assert catalog.load("rate_limits_raw").empty
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any("demo's example rate limits are not used" in r.getMessage() for r in caplog.records)
+
+
 def test_the_demo_keeps_its_own_calendar(tmp_path):
     events = _demo(tmp_path, "events")
     catalog = DataCatalog({"raw_usage": _demo(tmp_path, "usage"), "raw_events": events})
@@ -288,14 +305,22 @@ def test_the_demo_keeps_its_own_calendar(tmp_path):
     assert catalog.get("raw_events") is events
 
 
-def test_an_implausible_request_in_a_log_names_its_bucket(tmp_path):
+def test_an_implausible_request_in_a_log_names_its_line_or_its_bucket(tmp_path):
     path = tmp_path / "requests.csv"
-    rows = [f"2026-01-01T{h:02d}:{m:02d}:00Z,m,{1000 + m},10" for h in range(24) for m in (0, 30)]
+    rows = [f"2026-01-01T{h:02d}:{m:02d}:00Z,m,{10 + m},10" for h in range(24) for m in (0, 30)]
     rows[31] = "2026-01-01T15:30:00Z,m,1000000000000000,10"
     path.write_text("timestamp,model,input_tokens,output_tokens\n" + "\n".join(rows) + "\n")
     table = ibis.duckdb.connect().read_csv(str(path))
     label_source(table, SOURCE, first_line=2)
 
+    # More than any model takes in one request: the request's own line.
+    with pytest.raises(InvalidInputError, match=r"'input_tokens' has invalid values at lines \[33\]"):
+        build_usage_buckets(table, _params(request_log={}))
+    # A plausible request that makes its hour 10,000 times the usual one: the bucket.
+    rows[31] = "2026-01-01T15:30:00Z,m,1900000,10"
+    path.write_text("timestamp,model,input_tokens,output_tokens\n" + "\n".join(rows) + "\n")
+    table = ibis.duckdb.connect().read_csv(str(path))
+    label_source(table, SOURCE, first_line=2)
     with pytest.raises(InvalidInputError, match=r"'input_tokens' has implausible values at buckets "
                                                 r"2026-01-01 15:00:00\+00:00 m"):
         build_usage_buckets(table, _params(request_log={}))
