@@ -49,6 +49,20 @@ def test_batch_halves_the_cost_of_eligible_traffic():
     assert np.allclose(_horizon(costs, "batch_40"), base * (0.6 + 0.4 / 2))
 
 
+def test_a_batch_rate_that_starts_mid_month_counts_for_the_days_it_is_in_force():
+    """genai-prices lists batch rates from 2026-10-14: October's batch route saved nothing when priced on
+    its first day alone; now its 18 of 31 days are at batch rates, and the report says so."""
+    batch = Route(name="batch", kind="batch", eligible_share=1.0)
+    rates = route_rates([OFFICIAL, batch], {"claude-sonnet-4-5": "claude-sonnet-4-5"}, {}, ["2026-10", "2026-11"],
+                        Pricer()).set_index(["route", "period", "token_type"])
+    october = rates.loc[("batch", "2026-10", "input_tokens"), "usd_per_mtok"]
+    standard = rates.loc[("official", "2026-10", "input_tokens"), "usd_per_mtok"]
+    assert october == pytest.approx(standard * (13 + 18 / 2) / 31)
+    assert rates.loc[("batch", "2026-11", "input_tokens"), "usd_per_mtok"] == pytest.approx(standard / 2)
+    note = rates.loc[("batch", "2026-10", "input_tokens"), "note"]
+    assert "batch rate in genai-prices from 2026-10-14" in note and "58% of the month's days" in note
+
+
 def test_caching_moves_eligible_input_to_reads_plus_amortised_writes():
     caching = Route(name="cache", kind="caching", eligible_share=0.5, reads_per_write=4)
     rates = route_rates([caching], {"claude-sonnet-4-5": "claude-sonnet-4-5"}, {}, MONTHS[:1], Pricer())

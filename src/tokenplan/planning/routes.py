@@ -9,7 +9,8 @@ token type; every route is linear in tokens, so a route's cost is
   ``batch`` (where the source has the tier) is priced at batch rates.
 - ``batch``: ``eligible_share`` of each model's traffic at genai-prices' Batch API
   rates (``price_context={'processing': 'batch'}``); where genai-prices has no batch
-  rate, the standard rate (no saving).
+  rate, the standard rate (no saving), and in a month where its batch rate starts after
+  the first day, each rate for the days it is in force (``batch_in_month``).
 - ``caching``: ``eligible_share`` of today's uncached input is served from the cache
   (read rate); each cached token is written once per ``reads_per_write`` reads, at the
   5-minute or 1-hour write rate (``cache_write_ttl``).
@@ -32,7 +33,7 @@ from pydantic import BaseModel, Field, PositiveFloat, model_validator
 
 from tokenplan.planning.prices import CACHE_WRITE_1H, PRICED_TARGETS, UnitPrices, genai_unit_prices, unit_prices
 
-__all__ = ["OneTimeCost", "Pricer", "Route", "relay_multiplier", "route_rates"]
+__all__ = ["OneTimeCost", "Pricer", "Route", "batch_in_month", "relay_multiplier", "route_rates"]
 
 
 class OneTimeCost(BaseModel):
@@ -114,6 +115,25 @@ class Pricer:
             return None
 
 
+def batch_in_month(pricer: Pricer, model: str, when: dt.date) -> tuple[UnitPrices | None, float, dt.date | None]:
+    """The batch rate of the month starting ``when``, the share of its days it is in force, and the day
+    it starts when that is after ``when`` (None: from the first day, or no batch rate in the month).
+
+    genai-prices lists Anthropic's batch rates from 2026-10-14 ("earlier batch history is
+    not modelled"): priced on the month's first day alone, October had no batch rate and
+    the batch route saved nothing in it, although the rate is in force for 18 of its days.
+    """
+    batch = pricer.batch(model, when)
+    if batch is not None:
+        return batch, 1.0, None
+    end = (pd.Timestamp(when) + pd.offsets.MonthEnd(0)).date()
+    if pricer.batch(model, end) is None:
+        return None, 0.0, None
+    days = [when + dt.timedelta(days=d) for d in range((end - when).days + 1)]
+    start = next(day for day in days if pricer.batch(model, day) is not None)
+    return pricer.batch(model, end), ((end - start).days + 1) / len(days), start
+
+
 def _mix(base: dict[str, float], other: dict[str, float], share: float) -> dict[str, float]:
     return {t: (1 - share) * base[t] + share * other[t] for t in PRICED_TARGETS}
 
@@ -121,16 +141,19 @@ def _mix(base: dict[str, float], other: dict[str, float], share: float) -> dict[
 def _rates_on_route(route: Route, model: str, tier: str | None, when: dt.date,
                     pricer: Pricer) -> tuple[dict[str, float], str]:
     standard = pricer.standard(model, when)
-    batch = pricer.batch(model, when)
-    base = (batch if tier == "batch" and batch else standard).usd_per_mtok
-    note = f"{standard.source}" + (", batch tier" if tier == "batch" and batch else "")
+    batch, in_force, start = batch_in_month(pricer, model, when)
+    batch_rates = _mix(standard.usd_per_mtok, batch.usd_per_mtok, in_force) if batch else None
+    base = batch_rates if tier == "batch" and batch_rates else standard.usd_per_mtok
+    partial = (f"; batch rate in genai-prices from {start.isoformat()} (earlier batch history is not modelled): "
+               f"weighted by its {in_force:.0%} of the month's days") if batch and start is not None else ""
+    note = f"{standard.source}" + (f", batch tier{partial}" if tier == "batch" and batch else "")
     share = route.eligible_share
     if route.kind == "official":
         return dict(base), note
     if route.kind == "batch":
         if batch is None:
-            return dict(base), note + "; no batch rate in genai-prices on the price date: no saving"
-        return _mix(base, batch.usd_per_mtok, share), note
+            return dict(base), note + "; no batch rate in genai-prices in this month: no saving"
+        return _mix(base, batch_rates, share), note + ("" if tier == "batch" else partial)
     if route.kind == "caching":
         rates = standard.usd_per_mtok
         write = rates.get(CACHE_WRITE_1H if route.cache_write_ttl == "1h" else "cache_write_tokens")

@@ -81,7 +81,7 @@ def _horizon_table(inputs: RoutesSectionInputs, baseline: str) -> str:
 def _gaps_in_rates(inputs: RoutesSectionInputs) -> list[dict[str, str]]:
     """Where a route could not be priced as configured (no batch rate in force, a model not offered), by month."""
     rates = inputs.route_rates
-    notes = rates["note"].str.extract(r"; ((?:no |not offered).*)$")[0]
+    notes = rates["note"].str.extract(r"; ((?:no |not offered|batch rate in genai-prices from ).*)$")[0]
     flagged = rates.assign(gap=notes).dropna(subset=["gap"])
     return [{"route": route, "model": model, "gap": gap, "months": ", ".join(sorted(group["period"].unique()))}
             for (route, model, gap), group in flagged.groupby(["route", "model", "gap"], sort=False)]
