@@ -52,6 +52,15 @@ def totals(growth: float = 1.1) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def week_totals(growth: float = 1.0) -> pd.DataFrame:
+    """Horizon totals of a 7-day forecast from the horizon's first day at ``growth`` times the daily level."""
+    days = HORIZON[:7]
+    return pd.DataFrame([{"series": m, "target": t, "period": "horizon", "start": days.min(), "end": days.max(),
+                          "buckets": len(days), **{q: DAILY[t] * growth * len(days) * k
+                                                   for q, k in zip(Q, (0.9, 1.0, 1.1), strict=True)}}
+                         for m in MODELS for t in TARGETS])
+
+
 def costs(forecast_totals: pd.DataFrame) -> pd.DataFrame:
     priced = forecast_totals[forecast_totals["target"] != "requests"].copy()
     rate = priced["target"].map(USD_PER_MTOK) / 1e6

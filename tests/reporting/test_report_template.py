@@ -114,6 +114,11 @@ def test_what_changed_since_the_last_report_is_stated_when_there_is_one():
     assert "| last report P50 |" in summary
     assert "| requests | **200.20K** | 180.18K – 220.22K | 183.00K | +10% | 182.00K |" in summary
     assert "*Last report* is the previous run's forecast (`v1`): this run's P50 cost is +10.0% against it." in summary
+    week = fx.week_totals(growth=1.0)
+    summary = _summary_section(render_report(_inputs(previous={**previous, "forecast_totals": week,
+                                                               "cost_forecast": fx.costs(week)})))
+    assert ("this run's P50 cost per day is +10.0% against it (the horizons differ, "
+            f"{len(fx.HORIZON)} days against 7, so the change compares cost per day)") in summary
     other = then.assign(series="model-z")
     summary = _summary_section(render_report(_inputs(previous={
         "version": "v0", "forecast_totals": other, "cost_forecast": fx.costs(other),

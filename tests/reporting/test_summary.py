@@ -125,6 +125,17 @@ def test_since_last_run_compares_the_previous_reports_totals():
     assert _summary(previous={}).since_last_run is None
 
 
+def test_a_last_report_over_a_shorter_horizon_is_compared_per_day():
+    """A week's plan beside the quarter's before it: compared whole, the week read as -92%."""
+    week = fx.week_totals(growth=1.0)
+    previous = {"version": "v0", "forecast_totals": week, "cost_forecast": fx.costs(week), "data_source": _identity()}
+    since = _summary(previous=previous, data_source=_identity()).since_last_run
+    assert since["per_day"] and since["days_then"] == pytest.approx(7) and since["days_now"] == len(fx.HORIZON)
+    assert since["cost_change"] == pytest.approx(0.1)  # this run's growth 1.1 against 1.0, per day
+    requests = next(t for t in since["targets"] if t["target"] == "requests")
+    assert requests["change"] == pytest.approx(0.1)
+
+
 def test_a_last_report_from_other_usage_is_named_not_compared():
     then = fx.totals(growth=1.0)
     same = {"data_source": _identity()}

@@ -336,11 +336,25 @@ def _since_last_run(previous: dict[str, Any] | None, horizon: pd.DataFrame, tota
     then_cost = float(then_cost.loc[then_cost["period"] == "horizon", median].sum())
     by_target = then.groupby("target")[median].sum()
     now = totals.set_index("target")[median]
-    rows = [{"target": t, "now": float(now[t]), "then": float(by_target[t]), "change": float(now[t] / by_target[t] - 1)}
+    days_then, days_now = _days_covered(then), _days_covered(horizon)
+    # Horizons of other lengths (a week's plan after a quarter's) are compared per day: their totals differ by
+    # the length alone (a week against the quarter before it read as -92%).
+    scale = days_then / days_now if abs(days_then / days_now - 1) > 0.05 else 1.0
+    rows = [{"target": t, "now": float(now[t]), "then": float(by_target[t]),
+             "change": float(now[t] * scale / by_target[t] - 1)}
             for t in now.index if t in by_target.index and by_target[t]]
     return {"version": previous["version"], "start": start, "end": end, "targets": rows,
             "then_by_target": {r["target"]: r["then"] for r in rows}, "cost_then": then_cost,
-            "cost_change": cost[median] / then_cost - 1 if then_cost > 0 and cost[median] > 0 else np.nan}
+            "per_day": scale != 1.0, "days_then": days_then, "days_now": days_now,
+            "cost_change": cost[median] * scale / then_cost - 1 if then_cost > 0 and cost[median] > 0 else np.nan}
+
+
+def _days_covered(horizon: pd.DataFrame) -> float:
+    """Days from the first horizon row's start to the end of its last bucket (``end`` is the last bucket's start)."""
+    start, end = pd.Timestamp(horizon["start"].min()), pd.Timestamp(horizon["end"].max())
+    buckets = float(horizon["buckets"].max()) if "buckets" in horizon else 0.0
+    span = (end - start) / pd.Timedelta(days=1)
+    return span * buckets / (buckets - 1) if buckets > 1 else max(span, 1.0)
 
 
 def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFrame, backtest: pd.DataFrame,
