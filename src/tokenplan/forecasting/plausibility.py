@@ -8,8 +8,9 @@ origin (no future value is read):
 - **base**: per phase of the season, the larger of the highest value at that phase in
   the last ``recent_seasons`` seasons and the highest recent season mean; below, the
   smaller of the lowest value at that phase and the lowest recent season mean;
-- **evidenced growth** ``g(s)``: the largest rise (fall, for the lower bound) of one
-  season mean over another at most ``s`` seasons later anywhere in the history, where
+- **evidenced growth** ``g(s)``: the largest rise of a season mean over the highest one
+  before it, at most ``s`` seasons later, anywhere in the history (a recovery from a dip
+  is no growth; for the lower bound, the largest fall of one over another), where
   ``s`` is how many seasons ahead the step lies; a span longer than the history is
   bounded by the largest change the whole history shows (no compounding beyond it);
   for the P90 cap below, the rise counted is the largest less ``growth_noise_z`` (2)
@@ -134,9 +135,13 @@ def _growth(means: np.ndarray, spans: np.ndarray, rising: bool, noise_z: tuple[f
     n = logs.shape[1]
     if n < 2:
         return [np.ones((logs.shape[0], len(spans))) for _ in noise_z]
+    # A rise counts from the highest level reached so far, not from a dip: a month at a tenth
+    # (a partial outage, a holiday shutdown) and its recovery read as tenfold growth, and the
+    # envelope let a candidate forecast fifteen times the recent high.
+    reached = np.fmax.accumulate(logs, axis=1) if rising else logs
     best = np.zeros((logs.shape[0], n))  # best[:, d]: largest log change over spans up to d blocks
     for d in range(1, n):
-        change = logs[:, d:] - logs[:, :-d]
+        change = logs[:, d:] - reached[:, :-d]
         change = change if rising else -change
         step_best = np.nan_to_num(_nan(np.nanmax, change, axis=1), nan=0.0)
         best[:, d] = np.maximum(best[:, d - 1], np.maximum(step_best, 0.0))
