@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from tokenplan.pipelines.organisation.nodes import describe_series, plan_budgets
@@ -94,3 +96,49 @@ def test_teams_with_requests_only_have_no_spend_to_add_up_and_the_run_goes_on():
     section = render_organisation(series, pd.DataFrame(), forecast, table, at_risk, paths, pd.DataFrame(), {},
                                   [], params)
     assert "no spend to add up per team" in section["markdown"]
+
+
+def _one_team_plan(first_day: str = "2026-08-15") -> dict[str, pd.DataFrame]:
+    """Team a, one series at $100 a day: recorded from July 1, forecast from ``first_day`` to December 31."""
+    days = pd.date_range(first_day, "2026-12-31", freq="D")
+    forecast = pd.DataFrame({"level": "team", "node": "a", "ds": days, "p10": 80.0, "p50": 100.0, "p90": 125.0,
+                             "method": "bottom_up"})
+    months = forecast.assign(period=days.to_period("M").astype(str)).groupby("period")["p50"].sum()
+    costs = pd.DataFrame([{"series": "m/a/k", "period": p, "p10": 0.8 * v, "p50": v, "p90": 1.25 * v}
+                          for p, v in [*months.items(), ("horizon", months.sum())]])
+    history = pd.DataFrame({"series": "m/a/k", "ds": pd.date_range("2026-07-01", days[0] - pd.Timedelta(days=1)),
+                            "y": 100.0})
+    series = pd.DataFrame({"series": ["m/a/k"], "model": "m", "team": "a", "api_key": "k", "status": "active",
+                           "first_usage": "2026-07-01", "last_usage": f"{days[0] - pd.Timedelta(days=1):%Y-%m-%d}"})
+    return {"organisation_forecast": forecast, "cost_forecast": costs, "spend_history": history,
+            "organisation_series": series}
+
+
+def _budgets_file(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["team", "period", "usd"])
+    frame.attrs.update(source="budgets_raw (budgets.csv)", first_line=2)
+    return frame
+
+
+def _render(plan: dict[str, pd.DataFrame], table, at_risk, paths, payloads) -> str:
+    scores = pd.DataFrame({"level": ["team"], "method": ["bottom_up"], "mase": [1.0], "coverage": [0.8],
+                           "nodes": [1], "folds": [2], "chosen": [True]})
+    charge = pd.DataFrame({"team": ["a"], "period": ["2026-10"], "usage_cost_usd": [3100.0],
+                           "allocated_flat_usd": [0.0], "total_usd": [3100.0]})
+    section = render_organisation(plan["organisation_series"], scores, plan["organisation_forecast"], table, at_risk,
+                                  paths, charge, {"rule_text": "by usage", "flat_costs": []}, payloads, _params())
+    return section["markdown"]
+
+
+def test_each_quarter_the_horizon_touches_is_checked_and_a_budget_it_misses_is_named(caplog):
+    plan = _one_team_plan()
+    budgets = _budgets_file([("a", "2026-Q3", 9000), ("a", "2026-Q4", 12000), ("a", "2027-Q1", 5000)])
+    with caplog.at_level("WARNING"):
+        table, at_risk, paths, payloads = plan_budgets(*plan.values(), budgets, _params())
+    rows = table.set_index("period")
+    assert rows.loc["2026-Q3", "spend_p50"] == pytest.approx(9200) and rows.loc["2026-Q3", "budget_usd"] == 9000
+    assert rows.loc["2026-Q4", "budget_usd"] == 12000 and np.isnan(rows.loc["2027-Q1", "spend_p50"])
+    assert at_risk["period"].tolist() == ["2026-Q3"]
+    assert "1 budget(s) not checked" in caplog.text and "a 2027-Q1 ($5,000, after the forecast)" in caplog.text
+    markdown = _render(plan, table, at_risk, paths, payloads)
+    assert "**Budgets not checked:** a 2027-Q1 ($5,000). Their period is outside the forecast (2026-08-15" in markdown

@@ -45,7 +45,7 @@ def _backtest_table(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def _organisation_table(budgets: pd.DataFrame) -> pd.DataFrame:
-    totals = budgets.groupby("period", sort=True)[["spend_p10", "spend_p50", "spend_p90"]].sum()
+    totals = budgets[budgets["spend_p50"].notna()].groupby("period", sort=True)[["spend_p10", "spend_p50", "spend_p90"]].sum()
     rows = [{"period": period, "teams' spend added": _band(r.spend_p10, r.spend_p50, r.spend_p90)}
             for period, r in totals.iterrows()]
     return pd.DataFrame(rows)
@@ -74,6 +74,12 @@ def _at_risk_table(at_risk: pd.DataFrame) -> pd.DataFrame:
         "spend": _band(r.spend_p10, r.spend_p50, r.spend_p90), "P(exceed)": percent(r.p_exceed),
         "crossed at P50": crossing(r.first_crossing_p50, r.lead_days_p50),
         "crossed at P90": crossing(r.first_crossing_p90, r.lead_days_p90)} for r in at_risk.itertuples()])
+
+
+def _unchecked(budgets: pd.DataFrame) -> list[dict[str, str]]:
+    """The budgets the forecast does not reach: they keep a row in ``team_budgets`` with no spend."""
+    rows = budgets[budgets["budget_usd"].notna() & budgets["spend_p50"].isna()]
+    return [{"team": r.team, "period": r.period, "usd": usd(r.budget_usd)} for r in rows.itertuples()]
 
 
 def _changes(series: pd.DataFrame) -> list[dict[str, str]]:
@@ -131,6 +137,8 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
         "spend_table": table(_spend_table(inputs.team_budgets, top)),
         "at_risk_table": table(_at_risk_table(inputs.teams_at_risk)) if len(inputs.teams_at_risk) else "",
         "today": str(inputs.forecast["ds"].min().date()) if len(inputs.forecast) else "",
+        "last_day": str(inputs.forecast["ds"].max().date()) if len(inputs.forecast) else "",
+        "unchecked": _unchecked(inputs.team_budgets),
         "soft_share": percent(inputs.params["budgets"]["soft_budget_share"]),
         "changes": _changes(inputs.series),
         "flat_costs": _flat_costs(rule.get("flat_costs", [])),

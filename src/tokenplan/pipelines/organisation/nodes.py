@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,8 @@ from tokenplan.planning.routes import Route
 from tokenplan.schemas import InvalidInputError
 
 _BAND = ["p10", "p50", "p90"]
+
+logger = logging.getLogger(__name__)
 
 
 def describe_series(usage_buckets: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
@@ -126,6 +129,15 @@ def _team_periods(cost_forecast: pd.DataFrame, organisation_series: pd.DataFrame
     return teams.groupby(["team", "period"], as_index=False)[_BAND].sum()
 
 
+def _warn_unchecked(unchecked: pd.DataFrame, source: str, first: pd.Timestamp, last: pd.Timestamp) -> None:
+    """A budget the forecast does not reach is not checked: say so rather than drop it unseen."""
+    if unchecked.empty:
+        return
+    listed = "; ".join(f"{u.team} {u.period} (${u.usd:,.0f}, {u.reason})" for u in unchecked.itertuples())
+    logger.warning("%s: %d budget(s) not checked, their period is outside the forecast (%s to %s): %s",
+                   source, len(unchecked), f"{first:%Y-%m-%d}", f"{last:%Y-%m-%d}", listed)
+
+
 def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFrame, spend_history: pd.DataFrame,
                  organisation_series: pd.DataFrame, budgets_raw: pd.DataFrame,
                  params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict]]:
@@ -149,6 +161,8 @@ def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFram
     table = team_budget.team_budgets(team_daily, members, recorded, budgets)
     paths = team_budget.budget_paths(team_daily, members, recorded, budgets)
     today = pd.Timestamp(team_daily["ds"].min())
+    _warn_unchecked(team_budget.unchecked_budgets(budgets, today, team_daily["ds"].max()), source, today,
+                    team_daily["ds"].max())
     at_risk = team_budget.teams_at_risk(table, today, int(params["top_teams"]))
     first_month = today.to_period("M")
     next_month = str(first_month if today == first_month.start_time else first_month + 1)
