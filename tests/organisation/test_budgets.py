@@ -141,6 +141,29 @@ def test_teams_at_risk_rank_by_probability_then_by_how_far_over():
     assert risk["lead_days_p90"].tolist() == [40, 14]
 
 
+def test_a_team_at_risk_is_shown_at_the_budget_it_crosses_first_not_its_riskiest():
+    # The demo's labs: December is the riskiest budget, October is crossed first.
+    table = pd.DataFrame({"team": "labs", "period": ["2026-10", "2026-11", "2026-12", "horizon"],
+                          "spend_p10": 0.0, "spend_p50": [1435, 1531, 2343, 5310], "spend_p90": 0.0,
+                          "budget_usd": [1150, 1150, 1150, np.nan], "p_exceed": [0.998, 0.998, 0.9999, np.nan],
+                          "first_crossing_p50": ["2026-10-26", "2026-11-24", "2026-12-16", ""],
+                          "first_crossing_p90": ["2026-10-23", "2026-11-20", "2026-12-14", ""]})
+    risk = teams_at_risk(table, pd.Timestamp("2026-10-01"), top=5)
+    assert risk[["period", "first_crossing_p50", "lead_days_p50", "lead_days_p90"]].values.tolist() == [
+        ["2026-10", "2026-10-26", 25, 22]]
+
+
+def test_without_a_crossing_at_p50_the_first_at_p90_is_shown_and_the_ranking_is_by_the_riskiest():
+    table = pd.DataFrame({"team": ["a", "a", "b", "b"], "period": ["2026-10", "2026-Q4", "2026-10", "2026-11"],
+                          "spend_p10": 0.0, "spend_p50": [90, 95, 80, 70], "spend_p90": 0.0,
+                          "budget_usd": 100.0, "p_exceed": [0.3, 0.45, 0.2, 0.1],
+                          "first_crossing_p50": "", "first_crossing_p90": ["2026-10-28", "2026-12-20", "", ""]})
+    risk = teams_at_risk(table, pd.Timestamp("2026-10-01"), top=5)
+    assert risk["team"].tolist() == ["a", "b"]  # a's riskiest budget (45%) before b's (20%)
+    assert risk["period"].tolist() == ["2026-10", "2026-10"]  # a: first crossed at P90; b: none crossed, its riskiest
+    assert risk["lead_days_p90"].tolist()[0] == 27 and risk["lead_days_p50"].isna().all()
+
+
 def test_litellm_team_budgets_load_in_litellms_own_types():
     os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before the import: no price-map download
     litellm_types = pytest.importorskip("litellm.proxy._types")

@@ -229,21 +229,33 @@ def budget_paths(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_da
     return pd.concat(parts, ignore_index=True)[BUDGET_PATH_COLUMNS]
 
 
-def teams_at_risk(table: pd.DataFrame, today: pd.Timestamp, top: int) -> pd.DataFrame:
-    """The ``top`` teams most likely to exceed a budget: highest P(exceed), then P50 over budget.
+def _crossing_day(column: pd.Series) -> pd.Series:
+    return pd.to_datetime(column.replace("", None))
 
-    Each team's riskiest budgeted period, with the lead time (days from ``today``) to its
-    first crossing at P90 and at P50.
+
+def teams_at_risk(table: pd.DataFrame, today: pd.Timestamp, top: int) -> pd.DataFrame:
+    """The ``top`` teams most likely to exceed a budget, each at the first budget it crosses.
+
+    Teams rank by their riskiest budgeted period (highest P(exceed), then P50 over budget).
+    Each team's row is the period whose budget is crossed first, since that crossing is the
+    one a planner must act on: the earliest crossing at P50, else (no period crossed at
+    P50) the earliest at P90, else the riskiest period. Lead times: days from ``today`` to
+    that period's crossings at P50 and at P90.
     """
     budgeted = table[table["budget_usd"].notna() & table["spend_p50"].notna()].copy()  # checked budgets only
     if budgeted.empty:
         return budgeted.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[])
     budgeted["p50_over_budget"] = budgeted["spend_p50"] / budgeted["budget_usd"].replace(0, np.nan)
-    riskiest = budgeted.sort_values(["p_exceed", "p50_over_budget"], ascending=False).drop_duplicates("team")
+    ranked = budgeted.sort_values(["p_exceed", "p50_over_budget"], ascending=False)
+    order = ranked.drop_duplicates("team")["team"].tolist()
+    crossings = ranked.assign(_p50=_crossing_day(ranked["first_crossing_p50"]),
+                              _p90=_crossing_day(ranked["first_crossing_p90"]))
+    first = crossings.sort_values(["_p50", "_p90"], kind="stable").drop_duplicates("team")  # no crossing sorts last
+    first = first.set_index("team").loc[order].reset_index().drop(columns=["_p50", "_p90"])
     for quantile in ("p50", "p90"):
-        crossing = pd.to_datetime(riskiest[f"first_crossing_{quantile}"].replace("", None))
-        riskiest[f"lead_days_{quantile}"] = (crossing - today).dt.days.astype("Int64")
-    return riskiest.head(top).reset_index(drop=True)
+        first[f"lead_days_{quantile}"] = (_crossing_day(first[f"first_crossing_{quantile}"]) - today).dt.days.astype(
+            "Int64")
+    return first.head(top)
 
 
 def litellm_team_budgets(budgets: pd.DataFrame, next_month: str, soft_share: float) -> list[dict]:
