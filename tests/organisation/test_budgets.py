@@ -30,6 +30,9 @@ def _raw(rows: list[tuple]) -> pd.DataFrame:
     ([("a", "2026-10", 10), ("b", "Q4", 5)], r"column 'period' has invalid values at lines \[3\]: \['Q4'\]"),
     ([("a", "2026-10", -1)], r"column 'usd' has invalid values at lines \[2\]: \[-1"),
     ([("a", "2026-10", "lots")], r"column 'usd' has invalid values at lines \[2\]: \['lots'\]"),
+    ([("a", "2026-10", 1), ("a", "2026-11", float("inf"))],
+     r"column 'usd' has invalid values at lines \[3\]: \[inf\] \(not a finite number of US dollars\)"),
+    ([("a", "2026-10", "-inf")], r"column 'usd' has invalid values at lines \[2\]: \['-inf'\] \(not a finite"),
     ([("a", "2026-10", 1), ("a", "2026-10", 2)], r"lines \[2, 3\] repeat a team and period"),
     ([("", "2026-10", 1)], r"column 'team'"),
 ])

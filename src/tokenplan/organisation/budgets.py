@@ -57,7 +57,7 @@ _BUDGETS_SCHEMA = pa.DataFrameSchema(
 
 
 def validate_budgets(raw: pd.DataFrame, source: str = "budgets") -> pd.DataFrame:
-    """The budgets file, checked: a team, a month or quarter, USD >= 0, one row per team and period."""
+    """The budgets file, checked: a team, a month or quarter, a finite USD >= 0, one row per team and period."""
     require_columns(raw, BUDGET_COLUMNS, source)
     if raw.empty:
         return pd.DataFrame({"team": pd.Series(dtype=str), "period": pd.Series(dtype=str),
@@ -67,11 +67,12 @@ def validate_budgets(raw: pd.DataFrame, source: str = "budgets") -> pd.DataFrame
     table["team"] = table["team"].astype("string").str.strip().astype(object)
     table["period"] = table["period"].astype("string").str.strip().str.upper().astype(object)
     numeric = pd.to_numeric(table["usd"], errors="coerce")
-    bad = numeric.isna()
-    if bad.any():
-        rows = list(table.index[bad])[:5]
-        raise InvalidInputError(f"{source}: column 'usd' has invalid values at {where(rows, first_line)}: "
-                                f"{table.loc[rows, 'usd'].tolist()} (not a number of US dollars)")
+    # An infinite budget parses as a number but is no budget (LiteLLM's max_budget would be invalid JSON).
+    for bad, why in ((numeric.isna(), "not a number"), (np.isinf(numeric), "not a finite number")):
+        if bad.any():
+            rows = list(table.index[bad])[:5]
+            raise InvalidInputError(f"{source}: column 'usd' has invalid values at {where(rows, first_line)}: "
+                                    f"{table.loc[rows, 'usd'].tolist()} ({why} of US dollars)")
     table["usd"] = numeric
     table = _check(_BUDGETS_SCHEMA, table, source, first_line)
     repeated = table.duplicated(["team", "period"], keep=False)
