@@ -41,6 +41,13 @@ def test_bad_budget_rows_are_named_by_file_line_and_value(rows, message):
         validate_budgets(_raw(rows), "budgets_raw (budgets.csv)")
 
 
+def test_a_team_with_no_usage_is_named_by_file_line_and_value():
+    raw = _raw([("data", "2026-10", 780), ("dataa", "2026-11", 780), ("labs", "2026-10", 1150)])
+    with pytest.raises(InvalidInputError, match=r"^budgets_raw \(budgets\.csv\): column 'team' names teams with no "
+                                                r"usage at lines \[3\]: \['dataa'\] \(teams: \['data', 'labs'\]\)$"):
+        validate_budgets(raw, "budgets_raw (budgets.csv)", teams=["labs", "data", "data"])
+
+
 def test_a_missing_column_is_named():
     with pytest.raises(InvalidInputError, match="usd"):
         validate_budgets(pd.DataFrame({"team": ["a"], "period": ["2026-10"]}), "budgets.csv")

@@ -11,6 +11,7 @@ import yaml
 
 from tokenplan.pipelines.organisation.nodes import describe_series, plan_budgets
 from tokenplan.pipelines.reporting.nodes import render_organisation
+from tokenplan.schemas import InvalidInputError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,3 +143,10 @@ def test_each_quarter_the_horizon_touches_is_checked_and_a_budget_it_misses_is_n
     assert "1 budget(s) not checked" in caplog.text and "a 2027-Q1 ($5,000, after the forecast)" in caplog.text
     markdown = _render(plan, table, at_risk, paths, payloads)
     assert "**Budgets not checked:** a 2027-Q1 ($5,000). Their period is outside the forecast (2026-08-15" in markdown
+
+
+def test_a_budget_for_a_team_with_no_usage_stops_the_run_naming_its_line():
+    budgets = _budgets_file([("a", "2026-Q3", 9000), ("b", "2026-Q4", 100)])
+    with pytest.raises(InvalidInputError, match=r"^budgets_raw \(budgets\.csv\): column 'team' names teams with no "
+                                                r"usage at lines \[3\]: \['b'\] \(teams: \['a'\]\)$"):
+        plan_budgets(*_one_team_plan().values(), budgets, _params())

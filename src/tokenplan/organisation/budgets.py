@@ -56,8 +56,9 @@ _BUDGETS_SCHEMA = pa.DataFrameSchema(
 )
 
 
-def validate_budgets(raw: pd.DataFrame, source: str = "budgets") -> pd.DataFrame:
-    """The budgets file, checked: a team, a month or quarter, a finite USD >= 0, one row per team and period."""
+def validate_budgets(raw: pd.DataFrame, source: str = "budgets", teams: list[str] | None = None) -> pd.DataFrame:
+    """The budgets file, checked: a team, a month or quarter, a finite USD >= 0, one row per team and period;
+    with ``teams`` (the teams with usage), every budget's team among them."""
     require_columns(raw, BUDGET_COLUMNS, source)
     if raw.empty:
         return pd.DataFrame({"team": pd.Series(dtype=str), "period": pd.Series(dtype=str),
@@ -80,7 +81,17 @@ def validate_budgets(raw: pd.DataFrame, source: str = "budgets") -> pd.DataFrame
         rows = list(table.index[repeated])[:5]
         raise InvalidInputError(f"{source}: {where(rows, first_line)} repeat a team and period "
                                 f"({table.loc[rows, ['team', 'period']].to_dict('records')}): keep one row each")
+    if teams is not None:
+        _require_known_teams(table, sorted(set(teams)), source, first_line)
     return table
+
+
+def _require_known_teams(table: pd.DataFrame, teams: list[str], source: str, first_line: int | None) -> None:
+    unknown = ~table["team"].isin(teams)
+    if unknown.any():
+        rows = list(table.index[unknown])[:5]
+        raise InvalidInputError(f"{source}: column 'team' names teams with no usage at {where(rows, first_line)}: "
+                                f"{table.loc[rows, 'team'].tolist()} (teams: {teams})")
 
 
 def _quarter(period: str) -> str:

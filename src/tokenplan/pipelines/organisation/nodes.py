@@ -15,7 +15,6 @@ from tokenplan.organisation.dimensions import series_dimensions, series_status
 from tokenplan.organisation.hierarchy import backtest_reconciliation, best_method, reconcile_plan
 from tokenplan.planning.prices import UnitPrices
 from tokenplan.planning.routes import Route
-from tokenplan.schemas import InvalidInputError
 
 _BAND = ["p10", "p50", "p90"]
 
@@ -144,16 +143,12 @@ def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFram
     """The ``team_budgets`` table, the teams most at risk (with lead times), the cumulative spend paths
     behind the crossing dates, and LiteLLM team budget payloads."""
     source = budgets_raw.attrs.get("source", "budgets")
-    budgets = team_budget.validate_budgets(budgets_raw, source)
+    teams = None if organisation_series.empty else organisation_series["team"].tolist()
+    budgets = team_budget.validate_budgets(budgets_raw, source, teams)
     if organisation_series.empty or organisation_forecast.empty:
         empty = pd.DataFrame(columns=team_budget.TEAM_BUDGET_COLUMNS)
         paths = pd.DataFrame(columns=team_budget.BUDGET_PATH_COLUMNS)
         return empty, empty.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[]), paths, []
-    unknown = sorted(set(budgets["team"]) - set(organisation_series["team"]))
-    if unknown:
-        raise InvalidInputError(
-            f"{source}: column 'team' names teams with no usage: {unknown} (teams: "
-            f"{sorted(organisation_series['team'].unique())})")
     team_daily = organisation_forecast[organisation_forecast["level"] == "team"].rename(columns={"node": "team"})
     recorded = spend_history.merge(organisation_series[["series", "team"]], on="series")
     recorded = recorded.groupby(["team", "ds"], as_index=False)["y"].sum().rename(columns={"y": "usd"})
