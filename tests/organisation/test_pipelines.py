@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tokenplan.pipelines.organisation.nodes import describe_series, plan_budgets
+from tokenplan.pipelines.organisation.nodes import check_budgets, describe_series, plan_budgets
 from tokenplan.pipelines.reporting.nodes import render_organisation
 from tokenplan.schemas import InvalidInputError
 
@@ -133,7 +133,8 @@ def _render(plan: dict[str, pd.DataFrame], table, at_risk, paths, payloads) -> s
 
 def test_each_quarter_the_horizon_touches_is_checked_and_a_budget_it_misses_is_named(caplog):
     plan = _one_team_plan()
-    budgets = _budgets_file([("a", "2026-Q3", 9000), ("a", "2026-Q4", 12000), ("a", "2027-Q1", 5000)])
+    budgets = check_budgets(_budgets_file([("a", "2026-Q3", 9000), ("a", "2026-Q4", 12000), ("a", "2027-Q1", 5000)]),
+                            plan["organisation_series"])
     with caplog.at_level("WARNING"):
         table, at_risk, paths, payloads = plan_budgets(*plan.values(), budgets, _params())
     rows = table.set_index("period")
@@ -149,4 +150,18 @@ def test_a_budget_for_a_team_with_no_usage_stops_the_run_naming_its_line():
     budgets = _budgets_file([("a", "2026-Q3", 9000), ("b", "2026-Q4", 100)])
     with pytest.raises(InvalidInputError, match=r"^budgets_raw \(budgets\.csv\): column 'team' names teams with no "
                                                 r"usage at lines \[3\]: \['b'\] \(teams: \['a'\]\)$"):
-        plan_budgets(*_one_team_plan().values(), budgets, _params())
+        check_budgets(budgets, _one_team_plan()["organisation_series"])
+
+
+def test_the_budgets_file_is_checked_before_the_forecast():
+    # A bad budgets file stops the run in seconds, not after the forecast (about a minute on the demo).
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT_ROOT)
+    default = pipelines["__default__"]
+    assert {n.name for n in default.to_nodes("check_budgets").nodes} == {"build_usage_buckets", "describe_series",
+                                                                         "check_budgets"}
+    order = [n.name for n in default.nodes]
+    assert order.index("check_budgets") < min(order.index(n.name) for n in pipelines["training"].nodes)
+    assert "budgets_raw" not in default.only_nodes("plan_budgets").inputs()

@@ -128,23 +128,30 @@ def _team_periods(cost_forecast: pd.DataFrame, organisation_series: pd.DataFrame
     return teams.groupby(["team", "period"], as_index=False)[_BAND].sum()
 
 
-def _warn_unchecked(unchecked: pd.DataFrame, source: str, first: pd.Timestamp, last: pd.Timestamp) -> None:
+def _warn_unchecked(unchecked: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
     """A budget the forecast does not reach is not checked: say so rather than drop it unseen."""
     if unchecked.empty:
         return
     listed = "; ".join(f"{u.team} {u.period} (${u.usd:,.0f}, {u.reason})" for u in unchecked.itertuples())
-    logger.warning("%s: %d budget(s) not checked, their period is outside the forecast (%s to %s): %s",
-                   source, len(unchecked), f"{first:%Y-%m-%d}", f"{last:%Y-%m-%d}", listed)
+    logger.warning("budgets file: %d budget(s) not checked, their period is outside the forecast (%s to %s): %s",
+                   len(unchecked), f"{first:%Y-%m-%d}", f"{last:%Y-%m-%d}", listed)
+
+
+def check_budgets(budgets_raw: pd.DataFrame, organisation_series: pd.DataFrame) -> pd.DataFrame:
+    """The budgets file, validated (``team, period, usd``), every team among those with usage.
+
+    Run as soon as the series are described, so a bad file stops the run in seconds
+    rather than after the forecast.
+    """
+    teams = None if organisation_series.empty else organisation_series["team"].tolist()
+    return team_budget.validate_budgets(budgets_raw, budgets_raw.attrs.get("source", "budgets"), teams)
 
 
 def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFrame, spend_history: pd.DataFrame,
-                 organisation_series: pd.DataFrame, budgets_raw: pd.DataFrame,
+                 organisation_series: pd.DataFrame, budgets: pd.DataFrame,
                  params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict]]:
     """The ``team_budgets`` table, the teams most at risk (with lead times), the cumulative spend paths
-    behind the crossing dates, and LiteLLM team budget payloads."""
-    source = budgets_raw.attrs.get("source", "budgets")
-    teams = None if organisation_series.empty else organisation_series["team"].tolist()
-    budgets = team_budget.validate_budgets(budgets_raw, source, teams)
+    behind the crossing dates, and LiteLLM team budget payloads; ``budgets`` as ``check_budgets`` gives it."""
     if organisation_series.empty or organisation_forecast.empty:
         empty = pd.DataFrame(columns=team_budget.TEAM_BUDGET_COLUMNS)
         paths = pd.DataFrame(columns=team_budget.BUDGET_PATH_COLUMNS)
@@ -156,7 +163,7 @@ def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFram
     table = team_budget.team_budgets(team_daily, members, recorded, budgets)
     paths = team_budget.budget_paths(team_daily, members, recorded, budgets)
     today = pd.Timestamp(team_daily["ds"].min())
-    _warn_unchecked(team_budget.unchecked_budgets(budgets, today, team_daily["ds"].max()), source, today,
+    _warn_unchecked(team_budget.unchecked_budgets(budgets, today, team_daily["ds"].max()), today,
                     team_daily["ds"].max())
     at_risk = team_budget.teams_at_risk(table, today, int(params["top_teams"]))
     first_month = today.to_period("M")
