@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tokenplan.organisation.dimensions import NO_TEAM, shared_keys
 from tokenplan.pipelines.organisation.nodes import check_budgets, describe_series, plan_budgets
 from tokenplan.pipelines.reporting.nodes import render_organisation
 from tokenplan.schemas import InvalidInputError
@@ -121,13 +122,14 @@ def _budgets_file(rows: list[tuple]) -> pd.DataFrame:
     return frame
 
 
-def _render(plan: dict[str, pd.DataFrame], table, at_risk, paths, payloads) -> str:
+def _render(plan: dict[str, pd.DataFrame], table, at_risk, paths, payloads, params: dict | None = None) -> str:
     scores = pd.DataFrame({"level": ["team"], "method": ["bottom_up"], "mase": [1.0], "coverage": [0.8],
                            "nodes": [1], "folds": [2], "chosen": [True]})
     charge = pd.DataFrame({"team": ["a"], "period": ["2026-10"], "usage_cost_usd": [3100.0],
                            "allocated_flat_usd": [0.0], "total_usd": [3100.0]})
     section = render_organisation(plan["organisation_series"], scores, plan["organisation_forecast"], table, at_risk,
-                                  paths, charge, {"rule_text": "by usage", "flat_costs": []}, payloads, _params())
+                                  paths, charge, {"rule_text": "by usage", "flat_costs": []}, payloads,
+                                  params or _params())
     return section["markdown"]
 
 
@@ -165,3 +167,39 @@ def test_the_budgets_file_is_checked_before_the_forecast():
     order = [n.name for n in default.nodes]
     assert order.index("check_budgets") < min(order.index(n.name) for n in pipelines["training"].nodes)
     assert "budgets_raw" not in default.only_nodes("plan_budgets").inputs()
+
+
+def _usage_with_a_key_moved_to_another_team() -> pd.DataFrame:
+    """Key web: team search's until June 30, team data's from July 1 (a re-org); key batch: search's throughout."""
+    days = pd.date_range("2026-01-01", "2026-09-30", freq="D", tz="UTC")
+    moved = days >= pd.Timestamp("2026-07-01", tz="UTC")
+    rows = [("m/search/web", "search", "web", days[~moved]), ("m/data/web", "data", "web", days[moved]),
+            ("m/search/batch", "search", "batch", days)]
+    return pd.concat([pd.DataFrame({"timestamp": d, "series": s, "model": "m", "workspace": t, "api_key": k,
+                                    "requests": 5.0}) for s, t, k, d in rows], ignore_index=True)
+
+
+def test_a_key_used_by_two_teams_is_named_with_each_teams_dates(caplog):
+    with caplog.at_level("WARNING"):
+        series = describe_series(_usage_with_a_key_moved_to_another_team(), _params())
+    assert len(series) == 3  # each team's use of the key is a key of its own
+    assert shared_keys(series.assign(api_key=NO_TEAM)).empty  # usage without a key column
+    assert ("API key web is used by 2 teams (search 2026-01-01 to 2026-06-30, data 2026-07-01 to 2026-09-30)"
+            in caplog.text) and "batch" not in caplog.text
+    plan = _one_team_plan()
+    plan["organisation_series"] = series
+    markdown = _render(plan, *plan_budgets(*plan.values(), check_budgets(_budgets_file([]), series), _params()))
+    assert ("- Keys used by more than one team: `web` by 2 teams (search from 2026-01-01 to 2026-06-30, data from "
+            "2026-07-01 to 2026-09-30). A key belongs to one team here") in markdown
+
+
+def test_key_names_that_repeat_across_teams_by_design_are_not_named():
+    # The demo's simulator calls each team's only key "default".
+    params = {**_params(), "key_names_per_team": True}
+    usage = _usage_with_a_key_moved_to_another_team()
+    series = describe_series(usage, params)
+    plan = _one_team_plan()
+    plan["organisation_series"] = series
+    markdown = _render(plan, *plan_budgets(*plan.values(), check_budgets(_budgets_file([]), series), params),
+                       params=params)
+    assert "Keys used by more than one team" not in markdown

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from tokenplan.organisation.dimensions import shared_keys
 from tokenplan.reporting.markdown import markdown_table as table
 from tokenplan.reporting.number_format import percent, usd
 
@@ -90,6 +91,15 @@ def _changes(series: pd.DataFrame) -> list[dict[str, str]]:
             for r in series.itertuples() if r.status in texts]
 
 
+def _shared_keys(series: pd.DataFrame, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Keys used by more than one team (unless key names repeat across teams by design), with each team's dates."""
+    if params.get("key_names_per_team"):
+        return []
+    return [{"api_key": key, "count": len(uses),
+             "uses": ", ".join(f"{u.team} from {u.first_usage} to {u.last_usage}" for u in uses.itertuples())}
+            for key, uses in shared_keys(series).groupby("api_key", sort=True)]
+
+
 def _chargeback_table(charge: pd.DataFrame, top: int) -> pd.DataFrame:
     """Total charged per team and month (usage + allocated flat costs), the top teams by the first month's."""
     wide = charge.pivot_table(index="team", columns="period", values="total_usd", aggfunc="sum")
@@ -141,6 +151,7 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
         "unchecked": _unchecked(inputs.team_budgets),
         "soft_share": percent(inputs.params["budgets"]["soft_budget_share"]),
         "changes": _changes(inputs.series),
+        "shared_keys": _shared_keys(inputs.series, inputs.params),
         "flat_costs": _flat_costs(rule.get("flat_costs", [])),
         "rule_text": rule.get("rule_text", ""),
         "chargeback_table": table(_chargeback_table(inputs.chargeback, top)),

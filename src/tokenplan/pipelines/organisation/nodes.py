@@ -11,7 +11,7 @@ import pandas as pd
 from tokenplan.organisation import budgets as team_budget
 from tokenplan.organisation.chargeback import allocation_rule_text, chargeback, flat_costs
 from tokenplan.organisation.daily_costs import daily_costs
-from tokenplan.organisation.dimensions import series_dimensions, series_status
+from tokenplan.organisation.dimensions import series_dimensions, series_status, shared_keys
 from tokenplan.organisation.hierarchy import backtest_reconciliation, best_method, reconcile_plan
 from tokenplan.planning.prices import UnitPrices
 from tokenplan.planning.routes import Route
@@ -30,7 +30,18 @@ def describe_series(usage_buckets: pd.DataFrame, params: dict[str, Any]) -> pd.D
         return pd.DataFrame(columns=["series", "model", "team", "api_key", "first_usage", "last_usage", "status"])
     dims = series_dimensions(usage_buckets, params["team_column"], params.get("key_column"))
     status = series_status(usage_buckets, int(params["new_days"]), int(params["ended_days"]))
-    return dims.merge(status, on="series", how="left")
+    described = dims.merge(status, on="series", how="left")
+    if not params.get("key_names_per_team"):
+        _warn_shared_keys(shared_keys(described))
+    return described
+
+
+def _warn_shared_keys(shared: pd.DataFrame) -> None:
+    """A key id under two teams is planned as one key per team: say so, since its history is split."""
+    for key, uses in shared.groupby("api_key", sort=True):
+        teams = ", ".join(f"{u.team} {u.first_usage} to {u.last_usage}" for u in uses.itertuples())
+        logger.warning("API key %s is used by %d teams (%s): the plan counts each team's use as a key of its own, "
+                       "so the key's history is split by team", key, len(uses), teams)
 
 
 def _has_spend(spend_history: pd.DataFrame) -> bool:
