@@ -146,6 +146,7 @@ def test_each_quarter_the_horizon_touches_is_checked_and_a_budget_it_misses_is_n
     assert "1 budget(s) not checked" in caplog.text and "a 2027-Q1 ($5,000, after the forecast)" in caplog.text
     markdown = _render(plan, table, at_risk, paths, payloads)
     assert "**Budgets not checked:** a 2027-Q1 ($5,000). Their period is outside the forecast (2026-08-15" in markdown
+    assert "| 2026-Q3 | $9,200 (" in markdown and "| 2027-Q1 |" not in markdown  # no spend: no organisation row
 
 
 def test_a_budget_for_a_team_with_no_usage_stops_the_run_naming_its_line():

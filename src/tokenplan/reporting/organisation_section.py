@@ -46,7 +46,8 @@ def _backtest_table(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def _organisation_table(budgets: pd.DataFrame) -> pd.DataFrame:
-    totals = budgets[budgets["spend_p50"].notna()].groupby("period", sort=True)[["spend_p10", "spend_p50", "spend_p90"]].sum()
+    checked = budgets[budgets["spend_p50"].notna()]  # a budget the forecast does not reach has no spend
+    totals = checked.groupby("period", sort=True)[["spend_p10", "spend_p50", "spend_p90"]].sum()
     rows = [{"period": period, "teams' spend added": _band(r.spend_p10, r.spend_p50, r.spend_p90)}
             for period, r in totals.iterrows()]
     return pd.DataFrame(rows)
