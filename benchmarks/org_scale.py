@@ -69,6 +69,8 @@ TARGET_SERIES, TARGET_SECONDS, TARGET_BYTES = 1000, 15 * 60, 8 * 2**30
 PARAMETERS = """\
 ingestion:
   series_dimensions: [workspace, api_key]
+organisation:
+  key_names_per_team: true  # every simulated team's one key is named "prod"
 """
 # Kedro's node lines, with times, to a file; on the console only what a user sees.
 LOGGING = """\

@@ -13,6 +13,7 @@ from tokenplan.organisation.budgets import (
     litellm_team_budgets,
     team_budgets,
     teams_at_risk,
+    unchecked_budgets,
     validate_budgets,
 )
 from tokenplan.schemas import InvalidInputError
@@ -29,12 +30,22 @@ def _raw(rows: list[tuple]) -> pd.DataFrame:
     ([("a", "2026-10", 10), ("b", "Q4", 5)], r"column 'period' has invalid values at lines \[3\]: \['Q4'\]"),
     ([("a", "2026-10", -1)], r"column 'usd' has invalid values at lines \[2\]: \[-1"),
     ([("a", "2026-10", "lots")], r"column 'usd' has invalid values at lines \[2\]: \['lots'\]"),
+    ([("a", "2026-10", 1), ("a", "2026-11", float("inf"))],
+     r"column 'usd' has invalid values at lines \[3\]: \[inf\] \(not a finite number of US dollars\)"),
+    ([("a", "2026-10", "-inf")], r"column 'usd' has invalid values at lines \[2\]: \['-inf'\] \(not a finite"),
     ([("a", "2026-10", 1), ("a", "2026-10", 2)], r"lines \[2, 3\] repeat a team and period"),
     ([("", "2026-10", 1)], r"column 'team'"),
 ])
 def test_bad_budget_rows_are_named_by_file_line_and_value(rows, message):
     with pytest.raises(InvalidInputError, match=message):
         validate_budgets(_raw(rows), "budgets_raw (budgets.csv)")
+
+
+def test_a_team_with_no_usage_is_named_by_file_line_and_value():
+    raw = _raw([("data", "2026-10", 780), ("dataa", "2026-11", 780), ("labs", "2026-10", 1150)])
+    with pytest.raises(InvalidInputError, match=r"^budgets_raw \(budgets\.csv\): column 'team' names teams with no "
+                                                r"usage at lines \[3\]: \['dataa'\] \(teams: \['data', 'labs'\]\)$"):
+        validate_budgets(raw, "budgets_raw (budgets.csv)", teams=["labs", "data", "data"])
 
 
 def test_a_missing_column_is_named():
@@ -47,8 +58,8 @@ def test_months_and_quarters_are_accepted():
     assert table["period"].tolist() == ["2026-10", "2026-Q4"] and table["usd"].tolist() == [100.0, 250.5]
 
 
-def _inputs(per_day: float = 100.0):
-    ds = pd.date_range("2026-10-01", "2026-12-31", freq="D")
+def _inputs(per_day: float = 100.0, first_day: str = "2026-10-01"):
+    ds = pd.date_range(first_day, "2026-12-31", freq="D")
     daily = pd.DataFrame({"team": "a", "ds": ds, "p50": per_day})
     months = daily.assign(period=daily["ds"].dt.to_period("M").astype(str)).groupby("period")["p50"].sum()
     periods = pd.DataFrame([{"team": "a", "period": p, "p10": 0.8 * v, "p50": v, "p90": 1.25 * v}
@@ -68,7 +79,8 @@ def test_crossing_dates_follow_the_cumulative_paths():
     assert october["first_crossing_p90"] == "2026-10-08"  # 8 days of $125
     assert october["p_exceed"] > 0.99
     assert table.loc["2026-11", "first_crossing_p50"] == "" and table.loc["2026-11", "p_exceed"] < 0.01
-    assert table.loc["horizon", "budget_usd"] == 9000 and table.loc["horizon", "first_crossing_p50"] == "2026-12-29"
+    assert table.loc["2026-Q4", "budget_usd"] == 9000 and table.loc["2026-Q4", "first_crossing_p50"] == "2026-12-29"
+    assert np.isnan(table.loc["horizon", "budget_usd"])  # the quarter's budget is on the quarter's row
     assert np.isnan(table.loc["2026-12", "budget_usd"]) and table.loc["2026-12", "first_crossing_p50"] == ""
 
 
@@ -80,6 +92,43 @@ def test_spend_recorded_before_the_forecast_counts_toward_the_period():
     row = team_budgets(daily, periods, recorded, budgets).set_index("period").loc["2026-10"]
     assert row["spend_p50"] == pytest.approx(3100)
     assert row["first_crossing_p50"] == "2026-10-15"
+
+
+def test_a_horizon_over_two_quarters_checks_each_quarters_budget():
+    # History to August 14: the horizon runs August 15 - December 31, over Q3 and Q4.
+    daily, periods, _ = _inputs(first_day="2026-08-15")
+    recorded = pd.DataFrame({"team": "a", "ds": pd.date_range("2026-07-01", "2026-08-14"), "usd": 100.0})
+    budgets = validate_budgets(_raw([("a", "2026-Q3", 9000), ("a", "2026-Q4", 12000)]))
+    table = team_budgets(daily, periods, recorded, budgets).set_index("period")
+    assert {"2026-Q3", "2026-Q4", "horizon"} <= set(table.index)
+    q3, q4 = table.loc["2026-Q3"], table.loc["2026-Q4"]
+    assert q3["budget_usd"] == 9000 and q4["budget_usd"] == 12000
+    assert q3["spend_p50"] == pytest.approx(92 * 100.0)  # 45 recorded days and 47 forecast days of $100
+    assert (q3["spend_p10"], q3["spend_p90"]) == pytest.approx((4500 + 0.8 * 4700, 4500 + 1.25 * 4700))
+    assert q3["first_crossing_p50"] == "2026-09-28" and q3["p_exceed"] > 0.5  # the 90th day of $100
+    assert q4["spend_p50"] == pytest.approx(9200) and q4["first_crossing_p50"] == "" and q4["p_exceed"] < 0.1
+    assert np.isnan(table.loc["horizon", "budget_usd"]) and table.loc["horizon", "spend_p50"] == pytest.approx(13900)
+
+
+def test_a_quarter_holding_the_whole_horizon_takes_the_horizons_own_interval():
+    daily, periods, recorded = _inputs()
+    periods.loc[periods["period"] == "horizon", ["p10", "p90"]] = [8000.0, 11000.0]  # its own backtested spread
+    table = team_budgets(daily, periods, recorded, validate_budgets(_raw([("a", "2026-Q4", 9000)])))
+    q4 = table.set_index("period").loc["2026-Q4"]
+    assert (q4["spend_p10"], q4["spend_p50"], q4["spend_p90"]) == pytest.approx((8000, 9200, 11000))
+    assert q4["first_crossing_p50"] == "2026-12-29"
+
+
+def test_a_budget_the_forecast_does_not_reach_is_kept_and_named_not_checked():
+    daily, periods, recorded = _inputs()
+    budgets = validate_budgets(_raw([("a", "2026-10", 1000), ("a", "2026-Q3", 500), ("a", "2027-01", 700)]))
+    table = team_budgets(daily, periods, recorded, budgets).set_index("period")
+    for period in ("2026-Q3", "2027-01"):
+        assert table.loc[period, "budget_usd"] > 0 and np.isnan(table.loc[period, "spend_p50"])
+    assert teams_at_risk(table.reset_index(), pd.Timestamp("2026-10-01"), top=5)["period"].tolist() == ["2026-10"]
+    unchecked = unchecked_budgets(budgets, pd.Timestamp("2026-10-01"), pd.Timestamp("2026-12-31"))
+    assert unchecked[["period", "reason"]].values.tolist() == [["2026-Q3", "ended before the forecast"],
+                                                              ["2027-01", "after the forecast"]]
 
 
 def test_probability_of_exceeding_is_a_half_at_the_median_and_falls_with_the_budget():
@@ -100,6 +149,29 @@ def test_teams_at_risk_rank_by_probability_then_by_how_far_over():
     risk = teams_at_risk(table, pd.Timestamp("2026-10-01"), top=2)
     assert risk["team"].tolist() == ["a", "b"] and risk["period"].tolist() == ["2026-11", "2026-10"]
     assert risk["lead_days_p90"].tolist() == [40, 14]
+
+
+def test_a_team_at_risk_is_shown_at_the_budget_it_crosses_first_not_its_riskiest():
+    # The demo's labs: December is the riskiest budget, October is crossed first.
+    table = pd.DataFrame({"team": "labs", "period": ["2026-10", "2026-11", "2026-12", "horizon"],
+                          "spend_p10": 0.0, "spend_p50": [1435, 1531, 2343, 5310], "spend_p90": 0.0,
+                          "budget_usd": [1150, 1150, 1150, np.nan], "p_exceed": [0.998, 0.998, 0.9999, np.nan],
+                          "first_crossing_p50": ["2026-10-26", "2026-11-24", "2026-12-16", ""],
+                          "first_crossing_p90": ["2026-10-23", "2026-11-20", "2026-12-14", ""]})
+    risk = teams_at_risk(table, pd.Timestamp("2026-10-01"), top=5)
+    assert risk[["period", "first_crossing_p50", "lead_days_p50", "lead_days_p90"]].values.tolist() == [
+        ["2026-10", "2026-10-26", 25, 22]]
+
+
+def test_without_a_crossing_at_p50_the_first_at_p90_is_shown_and_the_ranking_is_by_the_riskiest():
+    table = pd.DataFrame({"team": ["a", "a", "b", "b"], "period": ["2026-10", "2026-Q4", "2026-10", "2026-11"],
+                          "spend_p10": 0.0, "spend_p50": [90, 95, 80, 70], "spend_p90": 0.0,
+                          "budget_usd": 100.0, "p_exceed": [0.3, 0.45, 0.2, 0.1],
+                          "first_crossing_p50": "", "first_crossing_p90": ["2026-10-28", "2026-12-20", "", ""]})
+    risk = teams_at_risk(table, pd.Timestamp("2026-10-01"), top=5)
+    assert risk["team"].tolist() == ["a", "b"]  # a's riskiest budget (45%) before b's (20%)
+    assert risk["period"].tolist() == ["2026-10", "2026-10"]  # a: first crossed at P90; b: none crossed, its riskiest
+    assert risk["lead_days_p90"].tolist()[0] == 27 and risk["lead_days_p50"].isna().all()
 
 
 def test_litellm_team_budgets_load_in_litellms_own_types():

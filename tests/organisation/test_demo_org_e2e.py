@@ -84,7 +84,7 @@ def _truth_periods(true_daily_spend: pd.DataFrame, budgets: pd.DataFrame) -> pd.
         in_period = spend[period.str.replace("--", "-") == b.period]
         path = in_period["usd"].cumsum().to_numpy()
         hit = np.flatnonzero(path >= b.usd)
-        rows.append({"team": b.team, "period": "horizon" if quarter else b.period, "ratio": path[-1] / b.usd,
+        rows.append({"team": b.team, "period": b.period, "ratio": path[-1] / b.usd,
                      "crossing": "" if hit.size == 0 else f"{in_period['ds'].iloc[hit[0]]:%Y-%m-%d}"})
     return pd.DataFrame(rows)
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
-from tokenplan.pipelines.organisation.nodes import describe_series, plan_budgets
+from tokenplan.organisation.dimensions import NO_TEAM, shared_keys
+from tokenplan.pipelines.organisation.nodes import check_budgets, describe_series, plan_budgets
 from tokenplan.pipelines.reporting.nodes import render_organisation
+from tokenplan.schemas import InvalidInputError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,3 +98,109 @@ def test_teams_with_requests_only_have_no_spend_to_add_up_and_the_run_goes_on():
     section = render_organisation(series, pd.DataFrame(), forecast, table, at_risk, paths, pd.DataFrame(), {},
                                   [], params)
     assert "no spend to add up per team" in section["markdown"]
+
+
+def _one_team_plan(first_day: str = "2026-08-15") -> dict[str, pd.DataFrame]:
+    """Team a, one series at $100 a day: recorded from July 1, forecast from ``first_day`` to December 31."""
+    days = pd.date_range(first_day, "2026-12-31", freq="D")
+    forecast = pd.DataFrame({"level": "team", "node": "a", "ds": days, "p10": 80.0, "p50": 100.0, "p90": 125.0,
+                             "method": "bottom_up"})
+    months = forecast.assign(period=days.to_period("M").astype(str)).groupby("period")["p50"].sum()
+    costs = pd.DataFrame([{"series": "m/a/k", "period": p, "p10": 0.8 * v, "p50": v, "p90": 1.25 * v}
+                          for p, v in [*months.items(), ("horizon", months.sum())]])
+    history = pd.DataFrame({"series": "m/a/k", "ds": pd.date_range("2026-07-01", days[0] - pd.Timedelta(days=1)),
+                            "y": 100.0})
+    series = pd.DataFrame({"series": ["m/a/k"], "model": "m", "team": "a", "api_key": "k", "status": "active",
+                           "first_usage": "2026-07-01", "last_usage": f"{days[0] - pd.Timedelta(days=1):%Y-%m-%d}"})
+    return {"organisation_forecast": forecast, "cost_forecast": costs, "spend_history": history,
+            "organisation_series": series}
+
+
+def _budgets_file(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["team", "period", "usd"])
+    frame.attrs.update(source="budgets_raw (budgets.csv)", first_line=2)
+    return frame
+
+
+def _render(plan: dict[str, pd.DataFrame], table, at_risk, paths, payloads, params: dict | None = None) -> str:
+    scores = pd.DataFrame({"level": ["team"], "method": ["bottom_up"], "mase": [1.0], "coverage": [0.8],
+                           "nodes": [1], "folds": [2], "chosen": [True]})
+    charge = pd.DataFrame({"team": ["a"], "period": ["2026-10"], "usage_cost_usd": [3100.0],
+                           "allocated_flat_usd": [0.0], "total_usd": [3100.0]})
+    section = render_organisation(plan["organisation_series"], scores, plan["organisation_forecast"], table, at_risk,
+                                  paths, charge, {"rule_text": "by usage", "flat_costs": []}, payloads,
+                                  params or _params())
+    return section["markdown"]
+
+
+def test_each_quarter_the_horizon_touches_is_checked_and_a_budget_it_misses_is_named(caplog):
+    plan = _one_team_plan()
+    budgets = check_budgets(_budgets_file([("a", "2026-Q3", 9000), ("a", "2026-Q4", 12000), ("a", "2027-Q1", 5000)]),
+                            plan["organisation_series"])
+    with caplog.at_level("WARNING"):
+        table, at_risk, paths, payloads = plan_budgets(*plan.values(), budgets, _params())
+    rows = table.set_index("period")
+    assert rows.loc["2026-Q3", "spend_p50"] == pytest.approx(9200) and rows.loc["2026-Q3", "budget_usd"] == 9000
+    assert rows.loc["2026-Q4", "budget_usd"] == 12000 and np.isnan(rows.loc["2027-Q1", "spend_p50"])
+    assert at_risk["period"].tolist() == ["2026-Q3"]
+    assert "1 budget(s) not checked" in caplog.text and "a 2027-Q1 ($5,000, after the forecast)" in caplog.text
+    markdown = _render(plan, table, at_risk, paths, payloads)
+    assert "**Budgets not checked:** a 2027-Q1 ($5,000). Their period is outside the forecast (2026-08-15" in markdown
+    assert "| 2026-Q3 | $9,200 (" in markdown and "| 2027-Q1 |" not in markdown  # no spend: no organisation row
+
+
+def test_a_budget_for_a_team_with_no_usage_stops_the_run_naming_its_line():
+    budgets = _budgets_file([("a", "2026-Q3", 9000), ("b", "2026-Q4", 100)])
+    with pytest.raises(InvalidInputError, match=r"^budgets_raw \(budgets\.csv\): column 'team' names teams with no "
+                                                r"usage at lines \[3\]: \['b'\] \(teams: \['a'\]\)$"):
+        check_budgets(budgets, _one_team_plan()["organisation_series"])
+
+
+def test_the_budgets_file_is_checked_before_the_forecast():
+    # A bad budgets file stops the run in seconds, not after the forecast (about a minute on the demo).
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT_ROOT)
+    default = pipelines["__default__"]
+    assert {n.name for n in default.to_nodes("check_budgets").nodes} == {"build_usage_buckets", "describe_series",
+                                                                         "check_budgets"}
+    order = [n.name for n in default.nodes]
+    assert order.index("check_budgets") < min(order.index(n.name) for n in pipelines["training"].nodes)
+    assert "budgets_raw" not in default.only_nodes("plan_budgets").inputs()
+
+
+def _usage_with_a_key_moved_to_another_team() -> pd.DataFrame:
+    """Key web: team search's until June 30, team data's from July 1 (a re-org); key batch: search's throughout."""
+    days = pd.date_range("2026-01-01", "2026-09-30", freq="D", tz="UTC")
+    moved = days >= pd.Timestamp("2026-07-01", tz="UTC")
+    rows = [("m/search/web", "search", "web", days[~moved]), ("m/data/web", "data", "web", days[moved]),
+            ("m/search/batch", "search", "batch", days)]
+    return pd.concat([pd.DataFrame({"timestamp": d, "series": s, "model": "m", "workspace": t, "api_key": k,
+                                    "requests": 5.0}) for s, t, k, d in rows], ignore_index=True)
+
+
+def test_a_key_used_by_two_teams_is_named_with_each_teams_dates(caplog):
+    with caplog.at_level("WARNING"):
+        series = describe_series(_usage_with_a_key_moved_to_another_team(), _params())
+    assert len(series) == 3  # each team's use of the key is a key of its own
+    assert shared_keys(series.assign(api_key=NO_TEAM)).empty  # usage without a key column
+    assert ("API key web is used by 2 teams (search 2026-01-01 to 2026-06-30, data 2026-07-01 to 2026-09-30)"
+            in caplog.text) and "batch" not in caplog.text
+    plan = _one_team_plan()
+    plan["organisation_series"] = series
+    markdown = _render(plan, *plan_budgets(*plan.values(), check_budgets(_budgets_file([]), series), _params()))
+    assert ("- Keys used by more than one team: `web` by 2 teams (search from 2026-01-01 to 2026-06-30, data from "
+            "2026-07-01 to 2026-09-30). A key belongs to one team here") in markdown
+
+
+def test_key_names_that_repeat_across_teams_by_design_are_not_named():
+    # The demo's simulator calls each team's only key "default".
+    params = {**_params(), "key_names_per_team": True}
+    usage = _usage_with_a_key_moved_to_another_team()
+    series = describe_series(usage, params)
+    plan = _one_team_plan()
+    plan["organisation_series"] = series
+    markdown = _render(plan, *plan_budgets(*plan.values(), check_budgets(_budgets_file([]), series), params),
+                       params=params)
+    assert "Keys used by more than one team" not in markdown

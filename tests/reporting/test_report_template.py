@@ -353,11 +353,15 @@ def test_the_summary_lists_the_teams_most_at_risk_of_their_budget():
         {"team": "labs", "period": "2026-12", "spend_p50": 2437.3, "budget_usd": 1150.0, "p_exceed": 0.999,
          "first_crossing_p50": "2026-12-15", "lead_days_p50": 75},
         {"team": "data", "period": "2026-10", "spend_p50": 992.9, "budget_usd": 1000.0, "p_exceed": 0.45,
-         "first_crossing_p50": None, "lead_days_p50": None}]
+         "first_crossing_p50": None, "lead_days_p50": None, "first_crossing_p90": "2026-10-28", "lead_days_p90": 27},
+        {"team": "ops", "period": "2026-11", "spend_p50": 500.0, "budget_usd": 1000.0, "p_exceed": 0.01,
+         "first_crossing_p50": None, "lead_days_p50": None, "first_crossing_p90": None, "lead_days_p90": None}]
     summary = _summary_section(render_report(inputs))
-    assert ("**Teams most at risk of their budget:** labs (2026-12: P50 spend $2,437 against $1,150, over 99% likely "
-            "over, crossed at P50 on 2026-12-15, 75 days from the forecast's start); data (2026-10: P50 spend $993 "
-            "against $1,000, 45% likely over).") in summary
+    assert ("**Teams most at risk of their budget:** labs (2026-12, its first budget crossed: P50 spend $2,437 "
+            "against $1,150, over 99% likely over, crossed at P50 on 2026-12-15, 75 days from the forecast's start); "
+            "data (2026-10, its first budget crossed: P50 spend $993 against $1,000, 45% likely over, crossed at P90 "
+            "on 2026-10-28, 27 days from the forecast's start, none at P50); ops (2026-11: P50 spend $500 against "
+            "$1,000, 1% likely over).") in summary
     assert "Teams most at risk" not in _summary_section(render_report(_inputs()))
 
 

@@ -1,8 +1,12 @@
 """Team budgets: the budgets file, each team's spend against it, the dates it is crossed, LiteLLM team budgets.
 
 Budgets file: ``team, period, usd``; ``period`` is a month (``2026-11``) or a quarter
-(``2026-Q4``). A monthly budget is compared with that month's spend; a quarterly one with
-the whole horizon's (the ``horizon`` row), where the horizon lies in that quarter.
+(``2026-Q4``). Each budget is compared with its period's spend: what was recorded in the
+period before the forecast starts plus the forecast's days in it. Every team gets a row
+per forecast month, per calendar quarter the forecast touches (a horizon from mid-August
+touches Q3 and Q4) and for the whole ``horizon`` (forecast days only, no budget). A budget
+whose period the forecast does not reach (over before it starts, or after it ends) keeps
+a row with no spend: it is not checked, and the log and the report say so.
 
 Spend per team and period: P10, P50 and P90 add the team's series' period costs
 (``cost_forecast``, whose intervals come from backtested total errors: members are
@@ -10,7 +14,10 @@ taken to move together, the convention of every cost table in the plan), scaled 
 team's reconciled daily P50 over its series' P50 (1 with bottom-up reconciliation), plus
 any spend already recorded in the period before the forecast starts. So a team's months
 and horizon agree with the cost table's (the horizon's total has its own backtested
-bias, so it is not exactly the months' sum, in either table). The probability of
+bias, so it is not exactly the months' sum, in either table). A quarter holding every
+forecast month takes the horizon's interval; one holding only some adds its months' (the
+cost table has no quarter of its own: months taken to move together, as members are, so
+the interval is slightly wide rather than too narrow). The probability of
 exceeding a budget reads the budget on a lognormal through P50 and the P10 or P90 side
 the budget lies on.
 
@@ -30,7 +37,7 @@ from scipy.stats import norm
 from tokenplan.schemas import InvalidInputError, _check, first_line_of, require_columns, where
 
 __all__ = ["BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS", "budget_paths", "litellm_team_budgets",
-           "team_budgets", "teams_at_risk", "validate_budgets"]
+           "team_budgets", "teams_at_risk", "unchecked_budgets", "validate_budgets"]
 
 BUDGET_COLUMNS = ("team", "period", "usd")
 TEAM_BUDGET_COLUMNS = ["team", "period", "spend_p10", "spend_p50", "spend_p90", "budget_usd", "p_exceed",
@@ -49,8 +56,9 @@ _BUDGETS_SCHEMA = pa.DataFrameSchema(
 )
 
 
-def validate_budgets(raw: pd.DataFrame, source: str = "budgets") -> pd.DataFrame:
-    """The budgets file, checked: a team, a month or quarter, USD >= 0, one row per team and period."""
+def validate_budgets(raw: pd.DataFrame, source: str = "budgets", teams: list[str] | None = None) -> pd.DataFrame:
+    """The budgets file, checked: a team, a month or quarter, a finite USD >= 0, one row per team and period;
+    with ``teams`` (the teams with usage), every budget's team among them."""
     require_columns(raw, BUDGET_COLUMNS, source)
     if raw.empty:
         return pd.DataFrame({"team": pd.Series(dtype=str), "period": pd.Series(dtype=str),
@@ -60,11 +68,12 @@ def validate_budgets(raw: pd.DataFrame, source: str = "budgets") -> pd.DataFrame
     table["team"] = table["team"].astype("string").str.strip().astype(object)
     table["period"] = table["period"].astype("string").str.strip().str.upper().astype(object)
     numeric = pd.to_numeric(table["usd"], errors="coerce")
-    bad = numeric.isna()
-    if bad.any():
-        rows = list(table.index[bad])[:5]
-        raise InvalidInputError(f"{source}: column 'usd' has invalid values at {where(rows, first_line)}: "
-                                f"{table.loc[rows, 'usd'].tolist()} (not a number of US dollars)")
+    # An infinite budget parses as a number but is no budget (LiteLLM's max_budget would be invalid JSON).
+    for bad, why in ((numeric.isna(), "not a number"), (np.isinf(numeric), "not a finite number")):
+        if bad.any():
+            rows = list(table.index[bad])[:5]
+            raise InvalidInputError(f"{source}: column 'usd' has invalid values at {where(rows, first_line)}: "
+                                    f"{table.loc[rows, 'usd'].tolist()} ({why} of US dollars)")
     table["usd"] = numeric
     table = _check(_BUDGETS_SCHEMA, table, source, first_line)
     repeated = table.duplicated(["team", "period"], keep=False)
@@ -72,17 +81,30 @@ def validate_budgets(raw: pd.DataFrame, source: str = "budgets") -> pd.DataFrame
         rows = list(table.index[repeated])[:5]
         raise InvalidInputError(f"{source}: {where(rows, first_line)} repeat a team and period "
                                 f"({table.loc[rows, ['team', 'period']].to_dict('records')}): keep one row each")
+    if teams is not None:
+        _require_known_teams(table, sorted(set(teams)), source, first_line)
     return table
+
+
+def _require_known_teams(table: pd.DataFrame, teams: list[str], source: str, first_line: int | None) -> None:
+    unknown = ~table["team"].isin(teams)
+    if unknown.any():
+        rows = list(table.index[unknown])[:5]
+        raise InvalidInputError(f"{source}: column 'team' names teams with no usage at {where(rows, first_line)}: "
+                                f"{table.loc[rows, 'team'].tolist()} (teams: {teams})")
 
 
 def _quarter(period: str) -> str:
     return str(pd.Period(period, freq="M").asfreq("Q")).replace("Q", "-Q")
 
 
-def _budget_for(budgets: pd.DataFrame, team: str, period: str, horizon_quarter: str | None) -> float:
-    rows = budgets[budgets["team"] == team]
-    key = horizon_quarter if period == "horizon" else period
-    hit = rows[rows["period"] == key]
+def _span(period: str) -> pd.Period:
+    """A budget period (``2026-11`` or ``2026-Q4``) as a pandas period, for its first and last day."""
+    return pd.Period(period.replace("-Q", "Q"), freq="Q" if "-Q" in period else "M")
+
+
+def _budget_for(budgets: pd.DataFrame, team: str, period: str) -> float:
+    hit = budgets[(budgets["team"] == team) & (budgets["period"] == period)]
     return float(hit["usd"].iloc[0]) if len(hit) else float("nan")
 
 
@@ -106,17 +128,16 @@ def _first_crossing(days: pd.Series, cumulative: np.ndarray, budget: float) -> s
     return "" if hit.size == 0 else pd.Timestamp(days.iloc[hit[0]]).strftime("%Y-%m-%d")
 
 
-def _period_spend(daily_p50: np.ndarray, members: pd.DataFrame, months: list[str], period: str,
+def _period_spend(daily_p50: np.ndarray, own: pd.Series | None, months_p50: float,
                   before: float) -> tuple[float, float, float, np.ndarray, np.ndarray]:
     """(P10, P50, P90, cumulative P50 path, cumulative P90 path) of one team's period, in USD.
 
-    ``members``: the team's series' costs added, by period. The daily plan was scaled to
-    the members' monthly P50 (``months``); the period's own total may differ (the
-    horizon's has its own backtested bias), and the paths end on the period's P50 and P90.
+    ``own``: the team's series' P10/P50/P90 for the period, added (None: none forecast).
+    The daily plan was scaled to the members' monthly P50 (``months_p50``, the months the
+    period's days fall in); the period's own total may differ (the horizon's has its own
+    backtested bias), and the paths end on the period's P50 and P90.
     """
     spent = float(daily_p50.sum())
-    months_p50 = float(members.loc[members.index.isin(months), "p50"].sum())
-    own = members.loc[period] if period in members.index else None
     reconciled = spent / months_p50 if months_p50 > 0 else 1.0  # 1 with bottom-up reconciliation
     if own is None or spent <= 0:
         total = before + spent
@@ -127,36 +148,69 @@ def _period_spend(daily_p50: np.ndarray, members: pd.DataFrame, months: list[str
     return p10, p50, p90, before + cumulative * (p50 - before), before + cumulative * (p90 - before)
 
 
+def _quarters(months: list[str]) -> dict[str, list[str]]:
+    """Each calendar quarter the forecast months touch, with those of its months."""
+    quarters: dict[str, list[str]] = {}
+    for month in months:
+        quarters.setdefault(_quarter(month), []).append(month)
+    return quarters
+
+
+def _own_total(members: pd.DataFrame, period: str, months: list[str], all_months: list[str]) -> pd.Series | None:
+    """The team's series' period costs added: the cost table's own row for a month or the horizon; for a
+    quarter, the horizon's when it holds every forecast month, else its months' added (the cost table
+    has no quarter row)."""
+    if period in members.index:
+        return members.loc[period]
+    if months == all_months and "horizon" in members.index:
+        return members.loc["horizon"]
+    present = members.loc[members.index.isin(months), ["p10", "p50", "p90"]]
+    return present.sum() if len(present) else None
+
+
 def _team_periods(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_daily: pd.DataFrame,
                   budgets: pd.DataFrame):
-    """Per team and period (forecast months, then ``horizon``): its days, P10/P50/P90, budget and paths."""
+    """Per team and period (forecast months, quarters, then ``horizon``): its days, P10/P50/P90, budget and paths.
+
+    A month's or quarter's spend adds what was recorded in it before the forecast starts;
+    the horizon is the forecast's days only.
+    """
     start = team_daily["ds"].min()
     months = sorted(team_daily["ds"].dt.to_period("M").astype(str).unique())
-    horizon_quarters = {_quarter(m) for m in months}
-    horizon_quarter = horizon_quarters.pop() if len(horizon_quarters) == 1 else None
+    periods = {**{m: [m] for m in months}, **_quarters(months), "horizon": months}
     for team, days in team_daily.groupby("team", sort=True):
         days = days.sort_values("ds")
         recorded = actual_daily[actual_daily["team"] == team]
         members = team_periods[team_periods["team"] == team].set_index("period")
-        for period in [*months, "horizon"]:
-            if period == "horizon":
-                period_start = (pd.Period(horizon_quarter.replace("-Q", "Q"), freq="Q").start_time
-                                if horizon_quarter else start)
-                in_period = days
-            else:
-                period_start = pd.Period(period, freq="M").start_time
-                in_period = days[days["ds"].dt.to_period("M").astype(str) == period]
+        day_months = days["ds"].dt.to_period("M").astype(str)
+        for period, in_months in periods.items():
+            in_period = days[day_months.isin(in_months)]
+            period_start = start if period == "horizon" else _span(period).start_time
             before = float(recorded[(recorded["ds"] >= period_start) & (recorded["ds"] < start)]["usd"].sum())
-            p10, p50, p90, path, path90 = _period_spend(in_period["p50"].to_numpy(), members,
-                                                        months if period == "horizon" else [period], period, before)
+            months_p50 = float(members.loc[members.index.isin(in_months), "p50"].sum())
+            p10, p50, p90, path, path90 = _period_spend(in_period["p50"].to_numpy(),
+                                                        _own_total(members, period, in_months, months),
+                                                        months_p50, before)
+            budget = float("nan") if period == "horizon" else _budget_for(budgets, str(team), period)
             yield {"team": team, "period": period, "days": in_period["ds"], "p10": p10, "p50": p50, "p90": p90,
-                   "budget": _budget_for(budgets, str(team), period, horizon_quarter), "path": path,
-                   "path90": path90}
+                   "budget": budget, "path": path, "path90": path90}
+
+
+def unchecked_budgets(budgets: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Timestamp) -> pd.DataFrame:
+    """The budgets whose period the forecast (``first_day`` to ``last_day``) does not reach: ``team, period,
+    usd, reason`` (``ended before the forecast`` or ``after the forecast``); they are not checked."""
+    spans = [_span(p) for p in budgets["period"]]
+    ended = np.array([s.end_time < first_day for s in spans], dtype=bool)
+    later = np.array([s.start_time > last_day for s in spans], dtype=bool)
+    out = budgets.loc[ended | later, ["team", "period", "usd"]].copy()
+    out["reason"] = np.where(ended[ended | later], "ended before the forecast", "after the forecast")
+    return out.reset_index(drop=True)
 
 
 def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_daily: pd.DataFrame,
                  budgets: pd.DataFrame) -> pd.DataFrame:
-    """The ``team_budgets`` table (``TEAM_BUDGET_COLUMNS``), one row per team and forecast month plus ``horizon``.
+    """The ``team_budgets`` table (``TEAM_BUDGET_COLUMNS``): per team, each forecast month, each quarter the
+    forecast touches and ``horizon``, then each budget the forecast does not reach (no spend: not checked).
 
     ``team_daily``: team, ds, p50 (reconciled USD per day); ``team_periods``: team,
     period, p10, p50, p90 (members' period costs, added); ``actual_daily``: team, ds,
@@ -168,6 +222,10 @@ def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_da
              "first_crossing_p50": _first_crossing(p["days"], p["path"], p["budget"]),
              "first_crossing_p90": _first_crossing(p["days"], p["path90"], p["budget"])}
             for p in _team_periods(team_daily, team_periods, actual_daily, budgets)]
+    unchecked = unchecked_budgets(budgets, team_daily["ds"].min(), team_daily["ds"].max())
+    rows += [{"team": u.team, "period": u.period, "spend_p10": np.nan, "spend_p50": np.nan, "spend_p90": np.nan,
+              "budget_usd": u.usd, "p_exceed": np.nan, "first_crossing_p50": "", "first_crossing_p90": ""}
+             for u in unchecked.sort_values(["team", "period"]).itertuples()]
     return pd.DataFrame(rows, columns=TEAM_BUDGET_COLUMNS)
 
 
@@ -183,21 +241,33 @@ def budget_paths(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_da
     return pd.concat(parts, ignore_index=True)[BUDGET_PATH_COLUMNS]
 
 
-def teams_at_risk(table: pd.DataFrame, today: pd.Timestamp, top: int) -> pd.DataFrame:
-    """The ``top`` teams most likely to exceed a budget: highest P(exceed), then P50 over budget.
+def _crossing_day(column: pd.Series) -> pd.Series:
+    return pd.to_datetime(column.replace("", None))
 
-    Each team's riskiest budgeted period, with the lead time (days from ``today``) to its
-    first crossing at P90 and at P50.
+
+def teams_at_risk(table: pd.DataFrame, today: pd.Timestamp, top: int) -> pd.DataFrame:
+    """The ``top`` teams most likely to exceed a budget, each at the first budget it crosses.
+
+    Teams rank by their riskiest budgeted period (highest P(exceed), then P50 over budget).
+    Each team's row is the period whose budget is crossed first, since that crossing is the
+    one a planner must act on: the earliest crossing at P50, else (no period crossed at
+    P50) the earliest at P90, else the riskiest period. Lead times: days from ``today`` to
+    that period's crossings at P50 and at P90.
     """
-    budgeted = table[table["budget_usd"].notna()].copy()
+    budgeted = table[table["budget_usd"].notna() & table["spend_p50"].notna()].copy()  # checked budgets only
     if budgeted.empty:
         return budgeted.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[])
     budgeted["p50_over_budget"] = budgeted["spend_p50"] / budgeted["budget_usd"].replace(0, np.nan)
-    riskiest = budgeted.sort_values(["p_exceed", "p50_over_budget"], ascending=False).drop_duplicates("team")
+    ranked = budgeted.sort_values(["p_exceed", "p50_over_budget"], ascending=False)
+    order = ranked.drop_duplicates("team")["team"].tolist()
+    crossings = ranked.assign(_p50=_crossing_day(ranked["first_crossing_p50"]),
+                              _p90=_crossing_day(ranked["first_crossing_p90"]))
+    first = crossings.sort_values(["_p50", "_p90"], kind="stable").drop_duplicates("team")  # no crossing sorts last
+    first = first.set_index("team").loc[order].reset_index().drop(columns=["_p50", "_p90"])
     for quantile in ("p50", "p90"):
-        crossing = pd.to_datetime(riskiest[f"first_crossing_{quantile}"].replace("", None))
-        riskiest[f"lead_days_{quantile}"] = (crossing - today).dt.days.astype("Int64")
-    return riskiest.head(top).reset_index(drop=True)
+        first[f"lead_days_{quantile}"] = (_crossing_day(first[f"first_crossing_{quantile}"]) - today).dt.days.astype(
+            "Int64")
+    return first.head(top)
 
 
 def litellm_team_budgets(budgets: pd.DataFrame, next_month: str, soft_share: float) -> list[dict]:

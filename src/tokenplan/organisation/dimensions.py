@@ -3,13 +3,18 @@
 A series id is ``model/dim1/dim2...`` in the order of ``ingestion.series_dimensions``
 (``tokenplan.ingestion.usage_buckets``); ``usage_buckets`` keeps each dimension as a
 column, so the mapping is read from there rather than parsed from the id.
+
+A key belongs to one team: the plan's key level is a team's key (``team/api_key``). A key
+id the usage shows under two teams (moved in a re-org, or re-assigned to another LiteLLM
+team) is planned as one key per team, each with its part of the history; ``shared_keys``
+finds them so the log and the report can say so.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["NO_TEAM", "series_dimensions", "series_status"]
+__all__ = ["NO_TEAM", "series_dimensions", "series_status", "shared_keys"]
 
 # The team of a series when the usage has no team column (one team: the organisation).
 NO_TEAM = "(all)"
@@ -43,3 +48,17 @@ def series_status(usage_buckets: pd.DataFrame, new_days: int, gone_days: int) ->
     for column in ("first_usage", "last_usage"):
         out[column] = pd.to_datetime(out[column]).dt.strftime("%Y-%m-%d")
     return out
+
+
+def shared_keys(series: pd.DataFrame) -> pd.DataFrame:
+    """API keys used by more than one team: ``api_key, team, first_usage, last_usage``, a row per key and team.
+
+    ``series``: ``series, team, api_key, first_usage, last_usage`` (``describe_series``).
+    Each team's use of such a key is a key of its own in the plan, so its history is split.
+    """
+    keyed = series[series["api_key"] != NO_TEAM]
+    teams = keyed.groupby("api_key")["team"].nunique()
+    shared = keyed[keyed["api_key"].isin(teams[teams > 1].index)]
+    uses = shared.groupby(["api_key", "team"], as_index=False).agg(first_usage=("first_usage", "min"),
+                                                                   last_usage=("last_usage", "max"))
+    return uses.sort_values(["api_key", "first_usage", "team"], ignore_index=True)

@@ -11,7 +11,8 @@ __all__ = ["budget_paths_figure"]
 
 
 def budget_paths_figure(paths: pd.DataFrame, at_risk: pd.DataFrame) -> Figure:
-    """One panel per team at risk: its riskiest period's cumulative P50 and P90 spend, the budget and the crossings."""
+    """One panel per team at risk: the cumulative P50 and P90 spend of its period in ``at_risk`` (the budget it
+    crosses first), the budget and the crossings."""
     # A bare Figure (no pyplot): no global state, nothing left open between runs.
     figure = Figure(figsize=(10, 2.4 * max(len(at_risk), 1)))
     axes = figure.subplots(max(len(at_risk), 1), 1, squeeze=False)[:, 0]

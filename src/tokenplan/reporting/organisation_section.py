@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from tokenplan.organisation.dimensions import shared_keys
 from tokenplan.reporting.markdown import markdown_table as table
 from tokenplan.reporting.number_format import percent, usd
 
@@ -45,7 +46,8 @@ def _backtest_table(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def _organisation_table(budgets: pd.DataFrame) -> pd.DataFrame:
-    totals = budgets.groupby("period", sort=True)[["spend_p10", "spend_p50", "spend_p90"]].sum()
+    checked = budgets[budgets["spend_p50"].notna()]  # a budget the forecast does not reach has no spend
+    totals = checked.groupby("period", sort=True)[["spend_p10", "spend_p50", "spend_p90"]].sum()
     rows = [{"period": period, "teams' spend added": _band(r.spend_p10, r.spend_p50, r.spend_p90)}
             for period, r in totals.iterrows()]
     return pd.DataFrame(rows)
@@ -76,12 +78,27 @@ def _at_risk_table(at_risk: pd.DataFrame) -> pd.DataFrame:
         "crossed at P90": crossing(r.first_crossing_p90, r.lead_days_p90)} for r in at_risk.itertuples()])
 
 
+def _unchecked(budgets: pd.DataFrame) -> list[dict[str, str]]:
+    """The budgets the forecast does not reach: they keep a row in ``team_budgets`` with no spend."""
+    rows = budgets[budgets["budget_usd"].notna() & budgets["spend_p50"].isna()]
+    return [{"team": r.team, "period": r.period, "usd": usd(r.budget_usd)} for r in rows.itertuples()]
+
+
 def _changes(series: pd.DataFrame) -> list[dict[str, str]]:
     texts = {"new": "new — first usage {first}, a short history: its forecast rests on few weeks",
              "ended": "ended — last usage {last}; no future spend is planned for it"}
     return [{"series": r.series, "team": r.team, "api_key": r.api_key,
              "text": texts[r.status].format(first=r.first_usage, last=r.last_usage)}
             for r in series.itertuples() if r.status in texts]
+
+
+def _shared_keys(series: pd.DataFrame, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Keys used by more than one team (unless key names repeat across teams by design), with each team's dates."""
+    if params.get("key_names_per_team"):
+        return []
+    return [{"api_key": key, "count": len(uses),
+             "uses": ", ".join(f"{u.team} from {u.first_usage} to {u.last_usage}" for u in uses.itertuples())}
+            for key, uses in shared_keys(series).groupby("api_key", sort=True)]
 
 
 def _chargeback_table(charge: pd.DataFrame, top: int) -> pd.DataFrame:
@@ -131,8 +148,11 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
         "spend_table": table(_spend_table(inputs.team_budgets, top)),
         "at_risk_table": table(_at_risk_table(inputs.teams_at_risk)) if len(inputs.teams_at_risk) else "",
         "today": str(inputs.forecast["ds"].min().date()) if len(inputs.forecast) else "",
+        "last_day": str(inputs.forecast["ds"].max().date()) if len(inputs.forecast) else "",
+        "unchecked": _unchecked(inputs.team_budgets),
         "soft_share": percent(inputs.params["budgets"]["soft_budget_share"]),
         "changes": _changes(inputs.series),
+        "shared_keys": _shared_keys(inputs.series, inputs.params),
         "flat_costs": _flat_costs(rule.get("flat_costs", [])),
         "rule_text": rule.get("rule_text", ""),
         "chargeback_table": table(_chargeback_table(inputs.chargeback, top)),

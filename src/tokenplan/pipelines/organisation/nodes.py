@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -10,13 +11,14 @@ import pandas as pd
 from tokenplan.organisation import budgets as team_budget
 from tokenplan.organisation.chargeback import allocation_rule_text, chargeback, flat_costs
 from tokenplan.organisation.daily_costs import daily_costs
-from tokenplan.organisation.dimensions import series_dimensions, series_status
+from tokenplan.organisation.dimensions import series_dimensions, series_status, shared_keys
 from tokenplan.organisation.hierarchy import backtest_reconciliation, best_method, reconcile_plan
 from tokenplan.planning.prices import UnitPrices
 from tokenplan.planning.routes import Route
-from tokenplan.schemas import InvalidInputError
 
 _BAND = ["p10", "p50", "p90"]
+
+logger = logging.getLogger(__name__)
 
 
 def describe_series(usage_buckets: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
@@ -28,7 +30,18 @@ def describe_series(usage_buckets: pd.DataFrame, params: dict[str, Any]) -> pd.D
         return pd.DataFrame(columns=["series", "model", "team", "api_key", "first_usage", "last_usage", "status"])
     dims = series_dimensions(usage_buckets, params["team_column"], params.get("key_column"))
     status = series_status(usage_buckets, int(params["new_days"]), int(params["ended_days"]))
-    return dims.merge(status, on="series", how="left")
+    described = dims.merge(status, on="series", how="left")
+    if not params.get("key_names_per_team"):
+        _warn_shared_keys(shared_keys(described))
+    return described
+
+
+def _warn_shared_keys(shared: pd.DataFrame) -> None:
+    """A key id under two teams is planned as one key per team: say so, since its history is split."""
+    for key, uses in shared.groupby("api_key", sort=True):
+        teams = ", ".join(f"{u.team} {u.first_usage} to {u.last_usage}" for u in uses.itertuples())
+        logger.warning("API key %s is used by %d teams (%s): the plan counts each team's use as a key of its own, "
+                       "so the key's history is split by team", key, len(uses), teams)
 
 
 def _has_spend(spend_history: pd.DataFrame) -> bool:
@@ -126,22 +139,34 @@ def _team_periods(cost_forecast: pd.DataFrame, organisation_series: pd.DataFrame
     return teams.groupby(["team", "period"], as_index=False)[_BAND].sum()
 
 
+def _warn_unchecked(unchecked: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
+    """A budget the forecast does not reach is not checked: say so rather than drop it unseen."""
+    if unchecked.empty:
+        return
+    listed = "; ".join(f"{u.team} {u.period} (${u.usd:,.0f}, {u.reason})" for u in unchecked.itertuples())
+    logger.warning("budgets file: %d budget(s) not checked, their period is outside the forecast (%s to %s): %s",
+                   len(unchecked), f"{first:%Y-%m-%d}", f"{last:%Y-%m-%d}", listed)
+
+
+def check_budgets(budgets_raw: pd.DataFrame, organisation_series: pd.DataFrame) -> pd.DataFrame:
+    """The budgets file, validated (``team, period, usd``), every team among those with usage.
+
+    Run as soon as the series are described, so a bad file stops the run in seconds
+    rather than after the forecast.
+    """
+    teams = None if organisation_series.empty else organisation_series["team"].tolist()
+    return team_budget.validate_budgets(budgets_raw, budgets_raw.attrs.get("source", "budgets"), teams)
+
+
 def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFrame, spend_history: pd.DataFrame,
-                 organisation_series: pd.DataFrame, budgets_raw: pd.DataFrame,
+                 organisation_series: pd.DataFrame, budgets: pd.DataFrame,
                  params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict]]:
     """The ``team_budgets`` table, the teams most at risk (with lead times), the cumulative spend paths
-    behind the crossing dates, and LiteLLM team budget payloads."""
-    source = budgets_raw.attrs.get("source", "budgets")
-    budgets = team_budget.validate_budgets(budgets_raw, source)
+    behind the crossing dates, and LiteLLM team budget payloads; ``budgets`` as ``check_budgets`` gives it."""
     if organisation_series.empty or organisation_forecast.empty:
         empty = pd.DataFrame(columns=team_budget.TEAM_BUDGET_COLUMNS)
         paths = pd.DataFrame(columns=team_budget.BUDGET_PATH_COLUMNS)
         return empty, empty.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[]), paths, []
-    unknown = sorted(set(budgets["team"]) - set(organisation_series["team"]))
-    if unknown:
-        raise InvalidInputError(
-            f"{source}: column 'team' names teams with no usage: {unknown} (teams: "
-            f"{sorted(organisation_series['team'].unique())})")
     team_daily = organisation_forecast[organisation_forecast["level"] == "team"].rename(columns={"node": "team"})
     recorded = spend_history.merge(organisation_series[["series", "team"]], on="series")
     recorded = recorded.groupby(["team", "ds"], as_index=False)["y"].sum().rename(columns={"y": "usd"})
@@ -149,6 +174,8 @@ def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFram
     table = team_budget.team_budgets(team_daily, members, recorded, budgets)
     paths = team_budget.budget_paths(team_daily, members, recorded, budgets)
     today = pd.Timestamp(team_daily["ds"].min())
+    _warn_unchecked(team_budget.unchecked_budgets(budgets, today, team_daily["ds"].max()), today,
+                    team_daily["ds"].max())
     at_risk = team_budget.teams_at_risk(table, today, int(params["top_teams"]))
     first_month = today.to_period("M")
     next_month = str(first_month if today == first_month.start_time else first_month + 1)

@@ -5,6 +5,7 @@ from kedro.pipeline import Node, Pipeline
 from tokenplan.pipelines.organisation.nodes import (
     backtest_hierarchy,
     charge_back,
+    check_budgets,
     describe_series,
     plan_budgets,
     price_spend_backtest,
@@ -19,6 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(func=describe_series, inputs=["usage_buckets", org], outputs=series, name="describe_series"),
+            Node(func=check_budgets, inputs=["budgets_raw", series], outputs="budgets", name="check_budgets"),
             Node(func=price_spend_history, inputs=["target_series", series, "model_prices"], outputs="spend_history",
                  name="price_spend_history"),
             Node(func=price_spend_plan, inputs=["forecast", "cost_forecast", series, "model_prices"],
@@ -31,7 +33,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  inputs=["spend_history", "spend_plan", series, "hierarchy_backtest", org],
                  outputs="organisation_forecast", name="reconcile_organisation"),
             Node(func=plan_budgets,
-                 inputs=["organisation_forecast", "cost_forecast", "spend_history", series, "budgets_raw", org],
+                 inputs=["organisation_forecast", "cost_forecast", "spend_history", series, "budgets", org],
                  outputs=["team_budgets", "teams_at_risk", "budget_paths", "litellm_team_budgets"],
                  name="plan_budgets"),
             Node(func=charge_back, inputs=["organisation_forecast", org, "params:planning"],
