@@ -22,6 +22,7 @@ from tokenplan.pipelines.ingestion.nodes import build_usage_buckets
 from tokenplan.pipelines.monitor.pipeline import create_pipeline as monitor_pipeline
 from tokenplan.pipelines.planning.pipeline import create_pipeline
 from tokenplan.planning.prices import PRICE_TABLE_COLUMNS
+from tokenplan.reporting.report import cache_write_mix
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 HEADER = ("usage_date_utc,model_version,usage_input_tokens_no_cache,usage_input_tokens_cache_write_5m,"
@@ -111,3 +112,10 @@ def test_the_priced_history_and_the_monitors_prices_pay_the_blend_too(priced):
         assert sonnet.usd_per_mtok["cache_write_tokens"] == pytest.approx(0.8 * 3.75 + 0.2 * 6.0), name
         assert five_minutes[name]["claude-sonnet-4-5"].usd_per_mtok["cache_write_tokens"] == pytest.approx(3.75)
 
+
+def test_the_report_states_the_share_per_model_only_where_the_export_has_one_hour_writes(priced):
+    mixed, five_minutes = priced
+    assert cache_write_mix(mixed["model_prices"]) == [
+        {"model": "claude-haiku-4-5", "share": pytest.approx(SHARE), "days": 28},
+        {"model": "claude-sonnet-4-5", "share": pytest.approx(SHARE), "days": 28}]
+    assert cache_write_mix(five_minutes["model_prices"]) == []
