@@ -56,7 +56,8 @@ __all__ = [
 _PROBE_TOKENS = 1_000
 
 PRICED_TARGETS = ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens")
-# The 1-hour cache write rate (Anthropic); only routes that choose 1-hour caching use it.
+# The 1-hour cache write rate (Anthropic), also the usage column of writes kept for 1 hour: it is blended into
+# cache_write_tokens at the history's share, and a caching route that chooses 1-hour writes pays it.
 CACHE_WRITE_1H = "cache_write_1h_tokens"
 # The 5-minute rate, kept beside a cache_write_tokens rate that blends in 1-hour writes.
 CACHE_WRITE_5M = "cache_write_5m_tokens"

@@ -300,7 +300,8 @@ def render_report(inputs: ReportInputs) -> str:
         method_section=render_method_section(inputs.layout, inputs.selection, inputs.backtest, names,
                                              inputs.history, inputs.guard_drops, inputs.series_shown),
         shown=shown,
-        unpriced=unpriced_models(inputs.prices), cache_write_mix=cache_write_mix(inputs.prices), data_notes=data_notes(inputs.ingestion),
+        unpriced=unpriced_models(inputs.prices), cache_write_mix=cache_write_mix(inputs.prices),
+        data_notes=data_notes(inputs.ingestion),
         drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,
         not_explained={k: v for k, v in series_not_explained(inputs.selection, inputs.drivers, driver_target).items()
                        if not shown or k in shown["series"]} if driver_target else {},
