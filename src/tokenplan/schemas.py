@@ -21,6 +21,10 @@ import pandera.pandas as pa
 
 TOKEN_COLUMNS = ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens")
 COUNT_COLUMNS = ("requests", *TOKEN_COLUMNS)
+# Optional counts that are a part of another count (part -> whole): summed like counts, never forecast.
+# Cache writes kept for 1 hour are billed at a higher rate than those kept for 5 minutes.
+PART_COLUMNS = {"cache_write_1h_tokens": "cache_write_tokens"}
+SUMMED_COLUMNS = (*COUNT_COLUMNS, *PART_COLUMNS)  # added up when rows are merged into a bucket
 PEAK_COLUMNS = ("peak_rpm", "peak_itpm", "peak_otpm")
 EVENT_KINDS = ("campaign", "launch", "holiday", "outage")
 SIZED_EVENT_KINDS = ("campaign", "launch")
@@ -31,6 +35,8 @@ __all__ = [
     "EVENT_KINDS",
     "PEAK_COLUMNS",
     "TOKEN_COLUMNS",
+    "PART_COLUMNS",
+    "SUMMED_COLUMNS",
     "InvalidInputError",
     "first_line_of",
     "parse_timestamps",
@@ -230,7 +236,7 @@ USAGE_SCHEMA = pa.DataFrameSchema(
     {
         "timestamp": pa.Column("datetime64[ns, UTC]"),
         "model": pa.Column(str, checks=pa.Check.str_length(min_value=1)),
-        **{c: _count_column() for c in (*COUNT_COLUMNS, *PEAK_COLUMNS)},
+        **{c: _count_column() for c in (*SUMMED_COLUMNS, *PEAK_COLUMNS)},
     },
     strict=False,
 )
@@ -280,7 +286,8 @@ def validate_usage(df: pd.DataFrame, timezone: str = "UTC", source: str = "usage
     present = [c for c in COUNT_COLUMNS if c in df.columns]
     if not present:
         raise InvalidInputError(f"{source}: needs at least one of the columns {list(COUNT_COLUMNS)}")
-    out = _numeric(df, (*COUNT_COLUMNS, *PEAK_COLUMNS), source, first_line)
+    _require_wholes(df, source)
+    out = _numeric(df, (*SUMMED_COLUMNS, *PEAK_COLUMNS), source, first_line)
     # Checked before any cast: str(None) would silently become a series named "None", and
     # a blank id a series named "".
     model = out["model"].astype("string").str.strip()
@@ -293,7 +300,28 @@ def validate_usage(df: pd.DataFrame, timezone: str = "UTC", source: str = "usage
     out["timestamp"] = parse_timestamps(out["timestamp"], source, "timestamp", timezone, series,
                                         timestamp_format, first_line)
     out["timestamp"] = out["timestamp"].astype("datetime64[ns, UTC]")
-    return _check(USAGE_SCHEMA, out, source, first_line)
+    out = _check(USAGE_SCHEMA, out, source, first_line)
+    _check_parts(out, source, first_line)
+    return out
+
+
+def _require_wholes(df: pd.DataFrame, source: str) -> None:
+    """A part column needs its whole: 1-hour cache writes alone do not say how many writes there were."""
+    for part, whole in PART_COLUMNS.items():
+        if part in df.columns and whole not in df.columns:
+            raise InvalidInputError(f"{source}: column '{part}' is a part of '{whole}', but '{whole}' is missing: "
+                                    f"add it, or drop '{part}'")
+
+
+def _check_parts(usage: pd.DataFrame, source: str, first_line: int | None) -> None:
+    """Raise naming the rows where a part is more than its whole (or its whole is blank)."""
+    for part, whole in PART_COLUMNS.items():
+        if part not in usage.columns:
+            continue
+        over = usage[part].notna() & ~(usage[part] <= usage[whole])
+        if over.any():
+            raise _fail(source, part, list(usage.index[over]), list(usage.loc[over, part]),
+                        f"more than '{whole}' on the same row, of which it is a part", first_line)
 
 
 def validate_events(df: pd.DataFrame, timezone: str = "UTC", source: str = "events",

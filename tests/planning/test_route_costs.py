@@ -70,6 +70,36 @@ def test_caching_moves_eligible_input_to_reads_plus_amortised_writes():
     assert input_rate == pytest.approx(0.5 * 3.0 + 0.5 * (0.30 + 3.75 / 4))  # Sonnet 4.5: 3 / 0.30 / 3.75
 
 
+def test_every_route_prices_cache_writes_at_the_histories_blend_of_five_minute_and_one_hour_rates():
+    """20% of Sonnet's writes kept for 1 hour: 0.8 x $3.75 + 0.2 x $6 = $4.20 per MTok on the official API."""
+    batch = Route(name="batch", kind="batch", eligible_share=1.0)
+    glob = Route(name="global", kind="reseller", provider="aws",
+                 model_ids={"claude-sonnet-4-5": "global.anthropic.claude-sonnet-4-5-20250929-v1:0"})
+    caching = Route(name="cache", kind="caching", eligible_share=0.5, reads_per_write=4)
+    pricer = Pricer(cache_write_1h_shares={"claude-sonnet-4-5": 0.2}, share_days=28)
+    rates = route_rates([OFFICIAL, batch, glob, RELAY, caching], {"claude-sonnet-4-5": "claude-sonnet-4-5"}, {},
+                        MONTHS[:1], pricer)
+    write = rates[rates["token_type"] == "cache_write_tokens"].set_index("route")["usd_per_mtok"]
+
+    assert write["official"] == pytest.approx(4.2)
+    assert write["batch"] == pytest.approx(4.2 / 2)
+    assert write["global"] == pytest.approx(4.2)
+    assert write["relay"] == pytest.approx(4.2 / 7.1)
+    assert write["cache"] == pytest.approx(4.2)  # today's writes still pay the blend on the caching route
+
+
+@pytest.mark.parametrize("ttl, write", [("5m", 3.75), ("1h", 6.0)])
+def test_the_caching_route_writes_at_its_own_ttl_whatever_the_histories_share(ttl, write):
+    caching = Route(name="cache", kind="caching", eligible_share=0.5, reads_per_write=4, cache_write_ttl=ttl)
+    series = {"claude-sonnet-4-5": "claude-sonnet-4-5"}
+    for share in (0.0, 0.2, 1.0):
+        pricer = Pricer(cache_write_1h_shares={"claude-sonnet-4-5": share}, share_days=28)
+        rates = route_rates([caching], series, {}, MONTHS[:1], pricer).set_index("token_type")["usd_per_mtok"]
+        assert rates["input_tokens"] == pytest.approx(0.5 * 3.0 + 0.5 * (0.30 + write / 4)), share
+    unshared = route_rates([caching], series, {}, MONTHS[:1], Pricer(cache_write_1h_shares={}, share_days=28))
+    assert unshared.equals(route_rates([caching], series, {}, MONTHS[:1], Pricer()))  # s = 0: as before
+
+
 def test_a_reseller_global_id_costs_list_and_a_regional_id_ten_percent_more():
     ids = {"claude-sonnet-4-5": "{}.anthropic.claude-sonnet-4-5-20250929-v1:0"}
     glob = Route(name="global", kind="reseller", provider="aws", model_ids={k: v.format("global") for k, v in ids.items()})

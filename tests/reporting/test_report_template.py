@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -103,6 +104,17 @@ def test_the_price_data_date_is_the_price_databases_not_the_forecasts():
     text = render_report(_inputs())
     assert "newest recorded price change is dated **2026-11-01**" in text
     assert isinstance(price_data_date(), dt.date)
+
+
+def test_the_share_of_one_hour_cache_writes_is_stated_beside_the_prices_only_where_known():
+    inputs = _inputs()
+    assert "at the 1-hour rate" not in render_report(inputs)
+    inputs.prices = {**inputs.prices, "model-a": replace(inputs.prices["model-a"], cache_write_1h_share=0.23,
+                                                         cache_write_share_days=28)}
+    prices = render_report(inputs).split("Prices used")[1].split("## Assumptions")[0]
+    assert ("- **model-a**: cache writes: 23% at the 1-hour rate (the history's share over the last 28 days)"
+            in prices)
+    assert "**model-b**: cache writes" not in prices
 
 
 def test_what_changed_since_the_last_report_is_stated_when_there_is_one():

@@ -73,13 +73,14 @@ def test_multi_page_report_is_flattened_to_canonical_usage():
 
     assert len(api.requests) == 3
     assert list(usage.columns) == ["timestamp", "model", "input_tokens", "cache_write_tokens",
-                                   "cache_read_tokens", "output_tokens"]
+                                   "cache_write_1h_tokens", "cache_read_tokens", "output_tokens"]
     assert "requests" not in usage.columns  # the usage report has no request count
     assert str(usage["timestamp"].dtype) == "datetime64[ns, UTC]"
     first = usage.iloc[0]
     assert first["model"] == SONNET
     assert (first["input_tokens"], first["cache_write_tokens"], first["cache_read_tokens"],
             first["output_tokens"]) == (1500, 1500, 200, 500)  # cache writes = 5m + 1h
+    assert first["cache_write_1h_tokens"] == 1000  # the part billed at the 1-hour rate is kept
     assert len(usage) == 6
 
 

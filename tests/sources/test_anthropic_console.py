@@ -49,6 +49,18 @@ def test_current_layout_maps_to_canonical_usage(tmp_path):
     assert usage["timestamp"].iloc[0] == pd.Timestamp("2026-01-01", tz="UTC")
 
 
+def test_the_one_hour_part_of_cache_writes_is_kept_to_the_usage_buckets(tmp_path):
+    usage = _export(tmp_path, CURRENT_LAYOUT).load()
+    assert usage["cache_write_1h_tokens"].tolist() == [1000.0, 40.0, 0.0, 0.0]  # a blank part beside a filled one: 0
+
+    buckets = build_usage_buckets(usage, DAILY).set_index(["series", "timestamp"])
+    sonnet = buckets.loc["claude-sonnet-4-5"]
+    assert sonnet["cache_write_1h_tokens"].tolist() == [1000.0, 0.0, 0.0]
+    assert sonnet["cache_write_tokens"].tolist() == [1500.0, 300.0, 0.0]
+    # The older layout has one cache-write column: which TTL is unknown, so the part is absent.
+    assert "cache_write_1h_tokens" not in _export(tmp_path, OLDER_LAYOUT, "old.csv").load().columns
+
+
 def test_older_layout_with_messy_headers_gives_the_same_numbers(tmp_path):
     older = _export(tmp_path, OLDER_LAYOUT, "old.csv").load()
     current = _export(tmp_path, CURRENT_LAYOUT).load()

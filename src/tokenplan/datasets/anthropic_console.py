@@ -33,7 +33,7 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets.pandas import CSVDataset
 
-from tokenplan.schemas import COUNT_COLUMNS
+from tokenplan.schemas import SUMMED_COLUMNS
 from tokenplan.sources import anthropic_console
 from tokenplan.sources.quiet_buckets import quiet_rows
 
@@ -66,7 +66,7 @@ class AnthropicConsoleCSVDataset(AbstractDataset[None, pd.DataFrame]):
                                               timestamp_format=self._timestamp_format)
         if not self._zero_fill or usage.empty:
             return usage
-        counts = [c for c in COUNT_COLUMNS if c in usage.columns]
+        counts = [c for c in SUMMED_COLUMNS if c in usage.columns]
         labels = [c for c in usage.columns if c != "timestamp" and c not in counts]
         zeros = quiet_rows(usage, pd.DatetimeIndex(usage["timestamp"]), labels, counts)
         out = pd.concat([usage, zeros], ignore_index=True) if len(zeros) else usage

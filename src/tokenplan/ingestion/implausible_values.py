@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from tokenplan.schemas import COUNT_COLUMNS, InvalidInputError, where
+from tokenplan.schemas import COUNT_COLUMNS, PART_COLUMNS, InvalidInputError, where
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,9 @@ def screen_implausible(usage: pd.DataFrame, series_columns: list[str], rule: Imp
                              "column": column, "value": float(usage.loc[row, column]),
                              "series_median": float(medians.loc[row, column])})
         out.loc[flagged[column], column] = float("nan")
+    for part, whole in PART_COLUMNS.items():  # the part of an excluded count would outgrow it once summed
+        if part in out.columns and whole in columns:
+            out.loc[flagged[whole], part] = float("nan")
     logger.warning("%s: %d implausible values excluded (more than %g times their series' median): %s",
                    source, len(excluded), rule.max_ratio, excluded[:5])
     return out, excluded

@@ -12,7 +12,7 @@ import re
 
 import pandas as pd
 
-from tokenplan.schemas import COUNT_COLUMNS, PEAK_COLUMNS, InvalidInputError, where
+from tokenplan.schemas import COUNT_COLUMNS, PART_COLUMNS, PEAK_COLUMNS, SUMMED_COLUMNS, InvalidInputError, where
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def minute_peaks(df: pd.DataFrame, series_columns: list[str]) -> pd.DataFrame:
     steps = df[keys].drop_duplicates().sort_values(keys[::-1]).groupby(series_columns, dropna=False)["timestamp"].diff()
     if steps.dropna().empty or steps.dropna().min() > pd.Timedelta(minutes=1):
         return df
-    counts = [c for c in COUNT_COLUMNS if c in df.columns]
+    counts = [c for c in SUMMED_COLUMNS if c in df.columns]
     out = df.groupby(keys, sort=True, dropna=False)[counts].sum(min_count=1).reset_index()
     for peak, parts in PEAK_SOURCES.items():
         if peak not in df.columns and all(p in out.columns for p in parts):
@@ -162,7 +162,7 @@ def to_buckets(df: pd.DataFrame, freq: str, series_columns: list[str]) -> pd.Dat
     # A null dimension is a real split (the Admin API's default workspace has workspace_id
     # null), so it gets a label rather than being dropped by groupby.
     out[series_columns] = out[series_columns].astype(object).where(out[series_columns].notna(), MISSING_LABEL)
-    counts = [c for c in COUNT_COLUMNS if c in out.columns]
+    counts = [c for c in SUMMED_COLUMNS if c in out.columns]
     peaks = [c for c in PEAK_COLUMNS if c in out.columns]
     groups = out.groupby(["timestamp", *series_columns], sort=True)
     grouped = pd.concat([groups[counts].sum(min_count=1), groups[peaks].max()], axis=1).reset_index()
@@ -176,7 +176,7 @@ def complete_grid(df: pd.DataFrame, freq: str) -> pd.DataFrame:
     for series, group in df.groupby("series", sort=True):
         grid = pd.date_range(group["timestamp"].min(), group["timestamp"].max(), freq=freq, name="timestamp")
         full = group.set_index("timestamp").reindex(grid)
-        constant = [c for c in group.columns if c not in (*COUNT_COLUMNS, *PEAK_COLUMNS, "timestamp")]
+        constant = [c for c in group.columns if c not in (*SUMMED_COLUMNS, *PEAK_COLUMNS, "timestamp")]
         full[constant] = group[constant].iloc[0].to_numpy()
         frames.append(full.reset_index())
     out = pd.concat(frames, ignore_index=True)
@@ -184,6 +184,8 @@ def complete_grid(df: pd.DataFrame, freq: str) -> pd.DataFrame:
         if column not in out.columns:
             out[column] = float("nan")
         out[column] = out[column].astype(float)
+    for part in (p for p in PART_COLUMNS if p in out.columns):  # a part the source lacks stays absent: unknown
+        out[part] = out[part].astype(float)
     missing = int(out[list(COUNT_COLUMNS)].isna().all(axis=1).sum())
     if missing:
         logger.info("usage_buckets: %d missing buckets kept as NaN rows", missing)

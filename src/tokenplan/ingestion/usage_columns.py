@@ -25,7 +25,7 @@ import re
 
 import pandas as pd
 
-from tokenplan.schemas import COUNT_COLUMNS, PEAK_COLUMNS, InvalidInputError
+from tokenplan.schemas import COUNT_COLUMNS, PART_COLUMNS, PEAK_COLUMNS, InvalidInputError
 from tokenplan.sources.anthropic_console import canonical_header
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["CERTAIN_ALIASES", "read_usage_columns"]
 
 REQUIRED = ("timestamp", "model")
-CANONICAL = (*REQUIRED, *COUNT_COLUMNS, *PEAK_COLUMNS)
+CANONICAL = (*REQUIRED, *COUNT_COLUMNS, *PART_COLUMNS, *PEAK_COLUMNS)
 
 # Other tools' names for exactly the canonical count (compared after canonical_header).
 CERTAIN_ALIASES = {

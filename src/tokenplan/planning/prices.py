@@ -12,13 +12,19 @@ Each model is priced by its own provider: genai-prices finds it from the model i
 names one. A model genai-prices does not know is priced from the user's price table
 (``model, input/cache_write/cache_read/output_usd_per_mtok, source, date``); a model
 in neither has no price (``None``), and callers leave it out and say so.
+
+A cache write kept for 1 hour costs more than one kept for 5 minutes (Anthropic: 2x
+and 1.25x input). Where the usage says which share of a model's writes was kept for 1
+hour, ``with_cache_write_share`` makes ``cache_write_tokens`` the blend of the two rates,
+so every table that prices cache writes pays that mix; the 5-minute rate stays readable
+for a route that chooses its own TTL (``list_cache_write_rate``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version
 
 import numpy as np
@@ -33,35 +39,48 @@ from tokenplan.schemas import _check, require_columns
 __all__ = [
     "price_data_date",
     "CACHE_WRITE_1H",
+    "CACHE_WRITE_5M",
     "PRICED_TARGETS",
     "PRICE_TABLE_COLUMNS",
     "UnitPrices",
     "genai_unit_prices",
+    "list_cache_write_rate",
     "table_unit_prices",
     "unit_prices",
     "usd_per_token",
     "validate_price_table",
+    "with_cache_write_share",
 ]
 
 # Probe size: small enough to stay in the base tier of every model.
 _PROBE_TOKENS = 1_000
 
 PRICED_TARGETS = ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens")
-# The 1-hour cache write rate (Anthropic); only routes that choose 1-hour caching use it.
+# The 1-hour cache write rate (Anthropic), also the usage column of writes kept for 1 hour: it is blended into
+# cache_write_tokens at the history's share, and a caching route that chooses 1-hour writes pays it.
 CACHE_WRITE_1H = "cache_write_1h_tokens"
+# The 5-minute rate, kept beside a cache_write_tokens rate that blends in 1-hour writes.
+CACHE_WRITE_5M = "cache_write_5m_tokens"
 _TABLE_RATES = {f"{t.removesuffix('_tokens')}_usd_per_mtok": t for t in PRICED_TARGETS}
 PRICE_TABLE_COLUMNS = ["model", *_TABLE_RATES, "source", "date"]
 
 
 @dataclass(frozen=True)
 class UnitPrices:
-    """USD per million tokens of each type for one model at one date, and where they come from."""
+    """USD per million tokens of each type for one model at one date, and where they come from.
+
+    ``cache_write_1h_share``: the share of cache writes priced at the 1-hour rate in
+    ``usd_per_mtok["cache_write_tokens"]``, measured over ``cache_write_share_days`` days
+    of history (0: all at the 5-minute rate).
+    """
 
     model: str
     provider: str
     date: dt.date
     usd_per_mtok: dict[str, float]
     source: str
+    cache_write_1h_share: float = 0.0
+    cache_write_share_days: int = 0
 
 
 def usd_per_token(prices: Mapping[str, UnitPrices | None], models: Iterable[str],
@@ -103,6 +122,30 @@ def genai_unit_prices(model: str, when: dt.date, provider: str | None = None,
         found = price.provider.id
         rates[token_type] = float(price.total_price) * 1_000_000 / _PROBE_TOKENS
     return UnitPrices(model, found or "", when, rates, f"genai-prices {version('genai-prices')}")
+
+
+def with_cache_write_share(prices: UnitPrices | None, share: float, days: int) -> UnitPrices | None:
+    """``prices`` whose cache-write rate is ``(1 - share)`` x the 5-minute rate + ``share`` x the 1-hour rate.
+
+    The 5-minute rate is kept as ``CACHE_WRITE_5M``. Unchanged without a share or
+    without a 1-hour rate (a price table row, a provider without 1-hour caching): those
+    writes stay at the one rate known.
+    """
+    if prices is None or share <= 0 or CACHE_WRITE_1H not in prices.usd_per_mtok:
+        return prices
+    rates = prices.usd_per_mtok
+    five_minutes, one_hour = rates["cache_write_tokens"], rates[CACHE_WRITE_1H]
+    blended = {**rates, "cache_write_tokens": (1 - share) * five_minutes + share * one_hour,
+               CACHE_WRITE_5M: five_minutes}
+    return replace(prices, usd_per_mtok=blended, cache_write_1h_share=share, cache_write_share_days=days)
+
+
+def list_cache_write_rate(prices: UnitPrices, ttl: str) -> float | None:
+    """USD per million cache-write tokens kept for ``ttl`` (``5m`` or ``1h``), never a blend; None if not sold."""
+    rates = prices.usd_per_mtok
+    if ttl == "1h":
+        return rates.get(CACHE_WRITE_1H)
+    return rates.get(CACHE_WRITE_5M, rates.get("cache_write_tokens"))
 
 
 _PRICE_TABLE_SCHEMA = pa.DataFrameSchema(

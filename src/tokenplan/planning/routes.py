@@ -13,7 +13,7 @@ token type; every route is linear in tokens, so a route's cost is
   the first day, each rate for the days it is in force (``batch_in_month``).
 - ``caching``: ``eligible_share`` of today's uncached input is served from the cache
   (read rate); each cached token is written once per ``reads_per_write`` reads, at the
-  5-minute or 1-hour write rate (``cache_write_ttl``).
+  5-minute or 1-hour write rate (``cache_write_ttl``), not the blend today's writes pay.
 - ``reseller``: ``eligible_share`` of traffic at a genai-prices provider (``aws``,
   ``google``) under the provider's model ids (``model_ids``); a model without an id
   stays on the official API.
@@ -31,7 +31,14 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, Field, PositiveFloat, model_validator
 
-from tokenplan.planning.prices import CACHE_WRITE_1H, PRICED_TARGETS, UnitPrices, genai_unit_prices, unit_prices
+from tokenplan.planning.prices import (
+    PRICED_TARGETS,
+    UnitPrices,
+    genai_unit_prices,
+    list_cache_write_rate,
+    unit_prices,
+    with_cache_write_share,
+)
 
 __all__ = ["OneTimeCost", "Pricer", "Route", "batch_in_month", "relay_multiplier", "route_rates"]
 
@@ -89,28 +96,40 @@ def relay_multiplier(route: Route) -> float:
 
 
 class Pricer:
-    """Dated standard and batch rates per model (cached): the price table first, then genai-prices."""
+    """Dated standard and batch rates per model (cached): the price table first, then genai-prices.
 
-    def __init__(self, price_table: pd.DataFrame | None = None, providers: dict[str, str] | None = None) -> None:
+    ``cache_write_1h_shares`` (model -> share of its cache writes kept for 1 hour,
+    measured over ``share_days`` days of history) blends each rate's cache-write price
+    (``with_cache_write_share``); a model not in it pays the 5-minute rate.
+    """
+
+    def __init__(self, price_table: pd.DataFrame | None = None, providers: dict[str, str] | None = None,
+                 cache_write_1h_shares: dict[str, float] | None = None, share_days: int = 0) -> None:
         self._table = price_table
         self._providers = providers or {}
+        self._shares = cache_write_1h_shares or {}
+        self._share_days = share_days
         self.standard = lru_cache(maxsize=None)(self._standard)
         self.batch = lru_cache(maxsize=None)(self._batch)
         self.at_provider = lru_cache(maxsize=None)(self._at_provider)
 
+    def _blend(self, model: str, prices: UnitPrices | None) -> UnitPrices | None:
+        return with_cache_write_share(prices, self._shares.get(model, 0.0), self._share_days)
+
     def _standard(self, model: str, when: dt.date) -> UnitPrices | None:
-        return unit_prices(model, when, self._table, self._providers.get(model))
+        return self._blend(model, unit_prices(model, when, self._table, self._providers.get(model)))
 
     def _batch(self, model: str, when: dt.date) -> UnitPrices | None:
         standard = self.standard(model, when)
         if standard is None or standard.provider == "price table":
             return None
-        batch = genai_unit_prices(model, when, standard.provider, processing="batch")
+        batch = self._blend(model, genai_unit_prices(model, when, standard.provider, processing="batch"))
         return None if batch.usd_per_mtok == standard.usd_per_mtok else batch
 
-    def _at_provider(self, model_id: str, provider: str, when: dt.date) -> UnitPrices | None:
+    def _at_provider(self, model: str, model_id: str, provider: str, when: dt.date) -> UnitPrices | None:
+        """``model``'s rates under the provider's ``model_id`` (its cache writes blended as ``model``'s)."""
         try:
-            return genai_unit_prices(model_id, when, provider)
+            return self._blend(model, genai_unit_prices(model_id, when, provider))
         except LookupError:
             return None
 
@@ -155,15 +174,14 @@ def _rates_on_route(route: Route, model: str, tier: str | None, when: dt.date,
             return dict(base), note + "; no batch rate in genai-prices in this month: no saving"
         return _mix(base, batch_rates, share), note + ("" if tier == "batch" else partial)
     if route.kind == "caching":
-        rates = standard.usd_per_mtok
-        write = rates.get(CACHE_WRITE_1H if route.cache_write_ttl == "1h" else "cache_write_tokens")
+        write = list_cache_write_rate(standard, route.cache_write_ttl)
         if write is None:
             return dict(base), note + f"; no {route.cache_write_ttl} cache-write rate: no saving"
-        cached = rates["cache_read_tokens"] + write / route.reads_per_write
+        cached = standard.usd_per_mtok["cache_read_tokens"] + write / route.reads_per_write
         return {**base, "input_tokens": (1 - share) * base["input_tokens"] + share * cached}, note
     if route.kind == "reseller":
         model_id = route.model_ids.get(model)
-        other = pricer.at_provider(model_id, route.provider, when) if model_id else None
+        other = pricer.at_provider(model, model_id, route.provider, when) if model_id else None
         if other is None:
             return dict(base), note + f"; not offered at {route.provider}: stays on the official API"
         return _mix(base, other.usd_per_mtok, share), f"{route.provider} {model_id} ({other.source})"

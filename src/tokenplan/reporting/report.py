@@ -174,6 +174,12 @@ def unpriced_models(prices: dict[str, UnitPrices | None]) -> list[str]:
     return sorted(m for m, p in prices.items() if p is None)
 
 
+def cache_write_mix(prices: dict[str, UnitPrices | None]) -> list[dict[str, Any]]:
+    """Models whose cache-write rate blends in 1-hour writes: the share and the days it was measured over."""
+    return [{"model": p.model, "share": p.cache_write_1h_share, "days": p.cache_write_share_days}
+            for p in prices.values() if p is not None and p.cache_write_1h_share > 0]
+
+
 def events_in_horizon(events: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
     """Events overlapping the horizon [first, last] (naive UTC days), each with a ``note``
     (planned, or in force since before the horizon) and the ``effect assumed`` for it.
@@ -294,7 +300,8 @@ def render_report(inputs: ReportInputs) -> str:
         method_section=render_method_section(inputs.layout, inputs.selection, inputs.backtest, names,
                                              inputs.history, inputs.guard_drops, inputs.series_shown),
         shown=shown,
-        unpriced=unpriced_models(inputs.prices), data_notes=data_notes(inputs.ingestion),
+        unpriced=unpriced_models(inputs.prices), cache_write_mix=cache_write_mix(inputs.prices),
+        data_notes=data_notes(inputs.ingestion),
         drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,
         not_explained={k: v for k, v in series_not_explained(inputs.selection, inputs.drivers, driver_target).items()
                        if not shown or k in shown["series"]} if driver_target else {},

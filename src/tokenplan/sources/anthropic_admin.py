@@ -10,9 +10,13 @@ API field                                          canonical column
 ``uncached_input_tokens``                          ``input_tokens``
 ``cache_creation.ephemeral_5m_input_tokens`` +
 ``cache_creation.ephemeral_1h_input_tokens``       ``cache_write_tokens``
+``cache_creation.ephemeral_1h_input_tokens``       ``cache_write_1h_tokens``
 ``cache_read_input_tokens``                        ``cache_read_tokens``
 ``output_tokens``                                  ``output_tokens``
 =================================================  =======================
+
+``cache_write_1h_tokens`` is the part of the writes billed at the 1-hour rate; a flat
+``cache_creation_input_tokens`` total does not say, so it is left blank (unknown).
 
 The report has **no request count**: the ``requests`` column is absent (per-minute
 request rates come from request-level logs). Grouped dimensions become columns:
@@ -45,7 +49,9 @@ RATE_LIMITS_PATH = "/v1/organizations/rate_limits"
 MAX_BUCKETS_PER_PAGE = {"1d": 31, "1h": 168, "1m": 1440}
 COST_BUCKET_WIDTH = "1d"
 DIMENSION_COLUMNS = {"workspace_id": "workspace", "api_key_id": "api_key"}
-USAGE_COUNT_COLUMNS = ["input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens"]
+USAGE_COUNT_COLUMNS = ["input_tokens", "cache_write_tokens", "cache_write_1h_tokens", "cache_read_tokens",
+                       "output_tokens"]
+ONE_HOUR_WRITES = "ephemeral_1h_input_tokens"
 COST_COLUMNS = ["date", "model", "cost_type", "token_type", "service_tier", "context_window",
                 "description", "amount_usd", "currency"]
 
@@ -107,18 +113,26 @@ def usage_frame(pages: Iterable[Mapping[str, Any]], group_by: Sequence[str] = ("
 
 
 def _usage_counts(result: Mapping[str, Any]) -> dict[str, Any]:
-    cache_creation = result.get("cache_creation")
-    if isinstance(cache_creation, Mapping):
-        parts = [v for v in cache_creation.values() if v is not None]
-        cache_write = sum(parts) if parts else None
-    else:  # a flat total, as the Messages API's own usage block has it
-        cache_write = result.get("cache_creation_input_tokens")
+    cache_write, one_hour = _cache_writes(result)
     return {
         "input_tokens": result.get("uncached_input_tokens"),
         "cache_write_tokens": cache_write,
+        "cache_write_1h_tokens": one_hour,
         "cache_read_tokens": result.get("cache_read_input_tokens"),
         "output_tokens": result.get("output_tokens"),
     }
+
+
+def _cache_writes(result: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(all cache writes, those kept for 1 hour): None where the result does not say."""
+    cache_creation = result.get("cache_creation")
+    if not isinstance(cache_creation, Mapping):  # a flat total, as the Messages API's own usage block has it
+        return result.get("cache_creation_input_tokens"), None
+    parts = [v for v in cache_creation.values() if v is not None]
+    if not parts:
+        return None, None
+    # A null part next to a filled one is zero (as in the Console export); no 1-hour field at all is unknown.
+    return sum(parts), (cache_creation.get(ONE_HOUR_WRITES) or 0) if ONE_HOUR_WRITES in cache_creation else None
 
 
 # ---------------------------------------------------------------------- cost report

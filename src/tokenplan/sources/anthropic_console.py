@@ -13,13 +13,16 @@ export column(s)                                   canonical column
 ``usage_input_tokens_cache_write_5m`` +
 ``usage_input_tokens_cache_write_1h``, or the
 older single ``usage_input_tokens_cache_write``    ``cache_write_tokens``
+``usage_input_tokens_cache_write_1h``              ``cache_write_1h_tokens``
 ``usage_input_tokens_cache_read``                  ``cache_read_tokens``
 ``usage_output_tokens``                            ``output_tokens``
 =================================================  =======================
 
 ``workspace``, ``api_key`` (the key's name, not the secret), ``usage_type`` and
 ``context_window`` are kept as dimensions; ``web_search_count`` is dropped. The export
-has no request count. A date-only ``usage_date_utc`` gives **daily** buckets: run the
+has no request count. ``cache_write_1h_tokens`` keeps the part of the writes billed at
+the 1-hour rate (2x input, not 1.25x); the older layout does not say, so it is absent.
+A date-only ``usage_date_utc`` gives **daily** buckets: run the
 ingestion with ``ingestion.bucket: D`` (the ``anthropic_console`` environment does).
 
 Dates are read by the same rules as any usage file (``tokenplan.schemas.parse_timestamps``)
@@ -90,6 +93,7 @@ def usage_frame(export: pd.DataFrame, source: str, timestamp_format: str | None 
         five_minutes, one_hour = (_numbers(export[pick((p,), "cache writes")], source) for p in CACHE_WRITE_PARTS)
         # A blank part next to a filled one is zero; both blank stays unknown.
         out["cache_write_tokens"] = five_minutes.add(one_hour, fill_value=0)
+        out["cache_write_1h_tokens"] = one_hour.fillna(0).where(out["cache_write_tokens"].notna())
     else:
         out["cache_write_tokens"] = export[pick((CACHE_WRITE_TOTAL, *CACHE_WRITE_PARTS), "cache writes")]
     out.attrs["source"] = source

@@ -141,6 +141,18 @@ def test_an_implausible_value_can_be_excluded_and_listed():
     assert excluded["row"] == "lines [32]" and excluded["value"] == 1e15 and excluded["column"] == "input_tokens"
 
 
+def test_an_excluded_cache_write_count_takes_its_one_hour_part_with_it():
+    usage = _steady()
+    writes = [1000.0] * len(usage)
+    writes[30] = 1e15
+    usage = usage.assign(cache_write_tokens=writes, cache_write_1h_tokens=200.0)
+
+    buckets = build_usage_buckets(usage, _params(implausible={"action": "exclude"}))
+
+    assert np.isnan(buckets["cache_write_tokens"].iloc[30]) and np.isnan(buckets["cache_write_1h_tokens"].iloc[30])
+    assert buckets["cache_write_1h_tokens"].iloc[29] == 200.0
+
+
 def test_bursts_and_growth_are_not_implausible():
     usage = _steady(spike_at=30, spike=50_000_000.0)  # a 50-fold burst
 

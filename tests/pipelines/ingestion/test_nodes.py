@@ -107,6 +107,20 @@ def test_each_series_gets_its_own_complete_grid():
     assert not buckets.duplicated(["timestamp", "series"]).any()
 
 
+def test_one_hour_cache_writes_are_summed_into_buckets_beside_all_cache_writes():
+    raw = _usage(["2025-01-01 00:10", "2025-01-01 00:40", "2025-01-01 01:05"],
+                 cache_write_tokens=[100, 50, 80], cache_write_1h_tokens=[20, 0, None])
+
+    buckets = build_usage_buckets(raw, _params())
+
+    assert _by_hour(buckets, "cache_write_tokens").tolist() == [150.0, 80.0]
+    one_hour = _by_hour(buckets, "cache_write_1h_tokens")
+    assert one_hour.iloc[0] == 20.0 and np.isnan(one_hour.iloc[1])  # a blank part stays unknown
+    # Usage that does not split its cache writes has no such column (the split is unknown, not zero).
+    assert "cache_write_1h_tokens" not in build_usage_buckets(raw.drop(columns="cache_write_1h_tokens"),
+                                                              _params()).columns
+
+
 # ----------------------------------------------------------------- model ids
 
 
@@ -283,6 +297,25 @@ def test_missing_required_column_names_source_and_column():
 
     assert_error_names(error, USAGE_SOURCE, "model", row=None, value=None)
     assert "missing" in str(error.value)
+
+
+@pytest.mark.parametrize("one_hour, bad", [([20, 150, 30], 150), ([20, -5, 30], -5)])
+def test_one_hour_cache_writes_above_all_writes_or_negative_name_source_column_row_and_value(one_hour, bad):
+    raw = _usage(["2025-01-01 00:00", "2025-01-01 01:00", "2025-01-01 02:00"],
+                 cache_write_tokens=[100, 100, 100], cache_write_1h_tokens=one_hour)
+
+    with pytest.raises(InvalidInputError) as error:
+        build_usage_buckets(raw, _params())
+
+    assert_error_names(error, USAGE_SOURCE, "cache_write_1h_tokens", 3, bad)
+
+
+def test_one_hour_cache_writes_without_all_cache_writes_say_what_is_missing():
+    raw = _usage(["2025-01-01 00:00"], cache_write_1h_tokens=[20])
+
+    with pytest.raises(InvalidInputError, match=r"usage.csv\): column 'cache_write_1h_tokens' is a part of "
+                                                r"'cache_write_tokens', but 'cache_write_tokens' is missing"):
+        build_usage_buckets(raw, _params())
 
 
 def test_missing_model_id_is_rejected_not_turned_into_a_series():

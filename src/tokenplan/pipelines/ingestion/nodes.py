@@ -9,7 +9,7 @@ from ibis.expr.types import Table
 
 from tokenplan.ingestion.implausible_values import ImplausibleRule, screen_implausible
 from tokenplan.ingestion.request_logs import RequestLogConfig, bucket_request_log, is_request_log, with_quiet_buckets
-from tokenplan.schemas import COUNT_COLUMNS, PEAK_COLUMNS, first_line_of, validate_events, validate_usage
+from tokenplan.schemas import PEAK_COLUMNS, SUMMED_COLUMNS, first_line_of, validate_events, validate_usage
 from tokenplan.ingestion.source_labels import first_line_of_source, source_of
 from tokenplan.ingestion.usage_columns import read_usage_columns
 from tokenplan.ingestion.usage_buckets import (
@@ -68,7 +68,7 @@ def _bucketed_usage(raw_usage: pd.DataFrame, params: dict[str, Any], source: str
                            series_columns=("model", *dimensions), timestamp_format=params.get("timestamp_format"))
     # The key is every column that is not a count, so rows that differ in any label (the
     # raw model id, a service tier that is not a series dimension) are distinct usage.
-    key = [c for c in usage.columns if c not in (*COUNT_COLUMNS, *PEAK_COLUMNS)]
+    key = [c for c in usage.columns if c not in (*SUMMED_COLUMNS, *PEAK_COLUMNS)]
     usage, revised = resolve_repeated_rows(usage, key, source, first_line_of(raw_usage))
     usage["model"] = usage["model"].map(lambda m: normalise_model_id(m, params.get("model_aliases")))
     return usage, revised

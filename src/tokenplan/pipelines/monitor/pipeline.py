@@ -15,7 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(func=build_usage_buckets, inputs=["raw_usage", "params:ingestion"], outputs="usage_buckets",
                  name="build_usage_buckets"),
-            Node(func=price_models, inputs=["forecast_totals", "price_table", "params:planning"],
+            Node(func=price_models, inputs=["forecast_totals", "usage_buckets", "price_table", "params:planning"],
                  outputs="monitor_prices", name="price_models_for_monitor"),
             Node(func=check_month_to_date,
                  inputs=["usage_buckets", "forecast", "backtest_predictions", "monitor_prices",

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.planning import roi
+from tokenplan.planning.cache_writes import one_hour_shares
 from tokenplan.planning.capacity import PeakModel, capacity_gaps, capacity_tables
 from tokenplan.planning.capacity_backtest import backtest_peaks
 from tokenplan.planning.capacity_plots import capacity_figures
@@ -181,9 +182,11 @@ def _routes(params: dict[str, Any]) -> tuple[list[Route], str]:
     return routes, baseline
 
 
-def _pricer(price_table: pd.DataFrame, params: dict[str, Any]) -> Pricer:
+def _pricer(price_table: pd.DataFrame, params: dict[str, Any], usage_buckets: pd.DataFrame) -> Pricer:
+    """Rates whose cache writes pay the history's mix of 5-minute and 1-hour writes, per model."""
     table = validate_price_table(price_table, price_table.attrs.get("source", "price_table"))
-    return Pricer(table, params["routes"].get("providers") or {})
+    days = int(params["routes"]["cache_write_share_days"])
+    return Pricer(table, params["routes"].get("providers") or {}, one_hour_shares(usage_buckets, days), days)
 
 
 def _models(series: pd.Series) -> dict[str, str]:
@@ -197,12 +200,12 @@ def _tiers(usage_buckets: pd.DataFrame) -> dict[str, str]:
     return usage_buckets.drop_duplicates("series").set_index("series")["service_tier"].astype(str).to_dict()
 
 
-def price_models(forecast_totals: pd.DataFrame, price_table: pd.DataFrame,
+def price_models(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFrame, price_table: pd.DataFrame,
                  params: dict[str, Any]) -> dict[str, UnitPrices | None]:
     """Standard rates per model in force on the price date (None: no price anywhere)."""
     chosen = params["routes"].get("price_date")
     when = pd.Timestamp(chosen or forecast_totals["start"].min()).date()
-    pricer = _pricer(price_table, params)
+    pricer = _pricer(price_table, params, usage_buckets)
     return {m: pricer.standard(m, when) for m in sorted(set(_models(forecast_totals["series"]).values()))}
 
 
@@ -218,7 +221,7 @@ def compute_route_rates(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
     routes, _ = _routes(params)
     months = sorted(p for p in forecast_totals["period"].unique() if p != "horizon")
     return route_rates(routes, _models(forecast_totals["series"]), _tiers(usage_buckets), months,
-                       _pricer(price_table, params))
+                       _pricer(price_table, params, usage_buckets))
 
 
 def compute_route_costs(forecast_totals: pd.DataFrame, rates: pd.DataFrame,
@@ -275,7 +278,8 @@ def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
     routes, baseline = _routes(params)
     names = quantile_columns(training_params["quantiles"])
     base_route = next(r for r in routes if r.name == baseline)
-    pricer, series, tiers = _pricer(price_table, params), _models(forecast_totals["series"]), _tiers(usage_buckets)
+    pricer, series, tiers = (_pricer(price_table, params, usage_buckets), _models(forecast_totals["series"]),
+                             _tiers(usage_buckets))
     periods = sorted(p for p in forecast_totals["period"].unique() if p != "horizon")
     settings = params["roi"]
     growth = float(roi_summary["growth_after_forecast"].iloc[0]) if len(roi_summary) else 0.0
@@ -301,7 +305,7 @@ def price_history(target_series: pd.DataFrame, usage_buckets: pd.DataFrame, pric
     routes, baseline = _routes(params)
     history = history_months(target_series)
     rates = route_rates([r for r in routes if r.name == baseline], _models(history["series"]), _tiers(usage_buckets),
-                        sorted(history["period"].unique()), _pricer(price_table, params))
+                        sorted(history["period"].unique()), _pricer(price_table, params, usage_buckets))
     priced = route_costs(history, rates, ["observed"])
     missing = history.assign(model=history["series"].str.split("/").str[0]).groupby(
         ["model", "period"], as_index=False)["missing_buckets"].sum()

@@ -47,7 +47,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              outputs="capacity_figures", name="plot_capacity"),
     ]
     routes_and_roi = [
-        Node(func=price_models, inputs=["forecast_totals", "price_table", pl], outputs="model_prices",
+        Node(func=price_models, inputs=["forecast_totals", "usage_buckets", "price_table", pl], outputs="model_prices",
              name="price_models"),
         Node(func=estimate_costs, inputs=["forecast_totals", "model_prices", tr], outputs="cost_forecast",
              name="estimate_costs"),
