@@ -14,7 +14,16 @@ nine times in ten. The correction is ``scale * ratio ** power``
 pinball loss of log P50 and log P90 against the log realised peak over every window
 (each window kind weighing the same, a month spanning the whole window counted once),
 pooled over groups and metrics. An increasing function of each bucket's ratio, it keeps
-the plan's quantiles consistent across windows. The plan applies the pair fitted on
+the plan's quantiles consistent across windows.
+
+Only folds whose ratios were drawn from a pool of history at least
+``MIN_RATIO_POOL_SHARE`` of the plan's calibrate it. A window's busiest minute is the
+highest of its buckets' draws, and the draws never exceed the pool's highest ratio: a
+fold near the start of history, with a few days of bursts to draw from, sees its realised
+peaks far above its draws and would ask for a correction that the plan, drawing from
+weeks of bursts, does not need (on 45 days of bursty request logs, a fold with 11 days of
+history set the correction to the top of its search, 2.0 x ratio^0.9, and the plan's P50
+peaks to 1.2-1.6 times the truth's median). The plan applies the pair fitted on
 every fold; the coverage the backtest reports for a fold (``p50``, ``p90``,
 ``under_p50``, ``under_p90``: the forecast of totals and the calibrated ratios against
 the realised peak) uses the pair fitted on the *other* folds only, so it is honest.
@@ -35,6 +44,7 @@ from tokenplan.planning.capacity import (
     Window,
     bucket_peak_draws,
     driver_quantiles,
+    ratio_pool_size,
     realised_ratio_draws,
     unit_rng,
     window_kind,
@@ -46,6 +56,10 @@ BACKTEST_COLUMNS = ("model_group", "metric", "origin", "period", "kind", "start"
                     "realised", "p50", "p90", "under_p50", "under_p90")
 # Fewest distinct windows a calibration is fitted to; below, the raw ratios stand.
 MIN_CALIBRATION_WINDOWS = 5
+# A fold calibrates the plan only if it drew its ratios from at least this share of the buckets the plan draws
+# from: a smaller pool holds fewer of history's bursts, so its draws fall short of the realised peaks for want
+# of data, not for a fault of the peak model that the plan would share.
+MIN_RATIO_POOL_SHARE = 0.5
 # The searched corrections: the ratio's power, then its scale (log-spaced).
 POWERS = np.round(np.arange(0.5, 1.5001, 0.1), 2)
 SCALES = np.exp(np.linspace(np.log(0.5), np.log(2.0), 81))
@@ -65,6 +79,7 @@ class Block(NamedTuple):
     realised_totals: np.ndarray   # (buckets,)
     realised_ratios: np.ndarray   # (draws, buckets): ratios drawn for the realised totals
     windows: list[np.ndarray]     # per window row: a boolean mask over the buckets
+    pool_share: float = 1.0       # the fold's ratio pool over the plan's (history's buckets drawn from)
 
 
 class PeakBacktest(NamedTuple):
@@ -101,27 +116,39 @@ def _window_quantiles(backtest: PeakBacktest, where: np.ndarray, calibration: Pe
     return p50, p90
 
 
-def _fit_windows(backtest: PeakBacktest) -> np.ndarray:
-    """Positions of the windows a fit uses: positive peaks, each span once, at most ``MAX_FIT_WINDOWS`` a kind."""
+def _pool_shares(backtest: PeakBacktest) -> np.ndarray:
+    """Per row, its fold's ratio pool over the plan's (:attr:`Block.pool_share`)."""
+    shares = np.array([block.pool_share for block in backtest.blocks] or [1.0])
+    return shares[backtest.rows["block"].to_numpy(int)]
+
+
+def _fit_windows(backtest: PeakBacktest) -> tuple[np.ndarray, int]:
+    """Positions of the windows a fit uses (positive peaks, each span once, at most ``MAX_FIT_WINDOWS`` a kind),
+    and how many such windows are left out because their fold's ratio pool is too small."""
     rows = backtest.rows
     keep = ((rows["realised"] > 0) & ~rows.duplicated(["block", "start", "end"], keep="last")).to_numpy().copy()
+    short = keep & (_pool_shares(backtest) < MIN_RATIO_POOL_SHARE)
+    keep &= ~short
     for kind in rows["kind"].unique():
         where = np.flatnonzero(keep & (rows["kind"] == kind).to_numpy())
         if len(where) > MAX_FIT_WINDOWS:
             keep[np.setdiff1d(where, where[np.linspace(0, len(where) - 1, MAX_FIT_WINDOWS).astype(int)])] = False
-    return np.flatnonzero(keep)
+    return np.flatnonzero(keep), int(short.sum())
 
 
 def fit_calibration(backtest: PeakBacktest) -> dict[str, Any]:
-    """``{"ratio_scale", "ratio_power", "windows", "by_kind"}``; identity on too few windows.
+    """``{"ratio_scale", "ratio_power", "windows", "by_kind", "short_history_windows"}``; identity on too few
+    windows.
 
     The ratio draws times the realised bucket totals against the realised busiest minute:
     minimises the pinball loss of log P50 and log P90, each window kind weighing the same.
+    ``short_history_windows``: windows left out, their fold's ratio pool too small (``MIN_RATIO_POOL_SHARE``).
     """
-    where = _fit_windows(backtest)
+    where, short = _fit_windows(backtest)
     kinds = backtest.rows["kind"].to_numpy()[where]
     by_kind = {str(k): int(n) for k, n in zip(*np.unique(kinds, return_counts=True), strict=True)}
-    identity = {"ratio_scale": 1.0, "ratio_power": 1.0, "windows": len(where), "by_kind": by_kind}
+    identity = {"ratio_scale": 1.0, "ratio_power": 1.0, "windows": len(where), "by_kind": by_kind,
+                "short_history_windows": short}
     if len(where) < MIN_CALIBRATION_WINDOWS:
         return identity
     weight = 1.0 / np.array([by_kind[k] for k in kinds])
@@ -171,6 +198,7 @@ def simulate_backtest(predictions: pd.DataFrame, history: pd.DataFrame, limits: 
                 train = past[past["ds"] <= origin]
                 if quantiles.empty or not np.isfinite(train["ratio"]).any():
                     continue
+                pool_share = ratio_pool_size(train, model.ratio_weeks) / ratio_pool_size(past, model.ratio_weeks)
                 draws = bucket_peak_draws(quantiles, train, freq, model,
                                           unit_rng(model.seed, unit, metric, str(origin)))
                 ds = pd.DatetimeIndex(quantiles.index)
@@ -190,7 +218,7 @@ def simulate_backtest(predictions: pd.DataFrame, history: pd.DataFrame, limits: 
                 totals = realised["total"].to_numpy(float)
                 realised_ratios = realised_ratio_draws(quantiles, totals, train, freq, model,
                                                        unit_rng(model.seed, unit, metric, str(origin), "realised"))
-                blocks.append(Block(draws, totals, realised_ratios, masks))
+                blocks.append(Block(draws, totals, realised_ratios, masks, pool_share))
     frame = pd.DataFrame(rows, columns=[*BACKTEST_COLUMNS[:10], "block", "window"])
     return PeakBacktest(frame, blocks)
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.planning.capacity_backtest import coverage_summary
+from tokenplan.planning.capacity_backtest import MIN_CALIBRATION_WINDOWS, MIN_RATIO_POOL_SHARE, coverage_summary
 from tokenplan.planning.capacity_plots import figure_name
 from tokenplan.planning.gateway import gateway_rule
 from tokenplan.planning.rate_limits import METRICS
@@ -163,15 +163,25 @@ def _backtest_text(backtest: pd.DataFrame, calibration: Mapping[str, Any], assum
             + f"\n\n{table}\n\nPer window: `capacity_backtest.csv`.")
 
 
+def _short_history_text(calibration: Mapping[str, Any]) -> str:
+    short = int(calibration.get("short_history_windows", 0))
+    return (f"; {short} windows left out, of folds whose ratios were drawn from under {MIN_RATIO_POOL_SHARE:.0%} "
+            f"of the history the plan's are: with few of history's bursts to draw from, their draws fall short for "
+            f"want of data, which the plan does not share" if short else "")
+
+
 def _calibration_text(calibration: Mapping[str, Any]) -> str:
     if not calibration or "ratio_scale" not in calibration:
         return "none (too few windows)"
+    if calibration.get("windows", MIN_CALIBRATION_WINDOWS) < MIN_CALIBRATION_WINDOWS:
+        return f"none, {calibration['windows']} windows are too few to fit one{_short_history_text(calibration)}"
     kinds = ", ".join(f"{n} {'whole-window' if k == 'horizon' else k}" for k, n in
                       sorted(calibration.get("by_kind", {}).items()))
     return (f"each bucket's busiest-minute/mean-minute ratio becomes {calibration['ratio_scale']:.2f} x "
             f"ratio^{calibration['ratio_power']:.2f}, fitted on {calibration['windows']} windows ({kinds}; each "
-            f"kind weighs the same) so that the ratios, applied to the *realised* bucket totals, put history's own "
-            f"busiest minutes under P50 and P90 as often as they should. It corrects the peak model only, not the "
+            f"kind weighs the same{_short_history_text(calibration)}) so that the ratios, applied to the *realised* "
+            f"bucket totals, put history's own busiest minutes under P50 and P90 as often as they should. It "
+            f"corrects the peak model only, not the "
             f"forecast of totals; being one increasing function of each ratio, it keeps a month's peak never below "
             f"a day's in it, nor the horizon's below a month's")
 
