@@ -126,3 +126,43 @@ def test_a_fold_with_a_short_ratio_history_does_not_inflate_the_plan():
     month = plan[plan["period"] == "2026-10"].iloc[0]
     assert 0.8 <= month["p50"] / np.median(truth) <= 1.25, (month["p50"], np.median(truth), calibration)
     assert np.quantile(truth, 0.5) <= month["p90"] <= 1.5 * np.quantile(truth, 0.9), (month["p90"], calibration)
+
+
+def _steady_days(days: pd.DatetimeIndex, rng: np.random.Generator, replays: int = 1,
+                 incident: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Daily requests and busiest-minute/mean-minute ratios near 5, shape (replays, days); 10 on ``incident``
+    days."""
+    totals = np.where(days.dayofweek < 5, 100_000.0, 35_000.0) * np.exp(rng.normal(0, 0.05, (replays, len(days))))
+    burst = np.where(incident, 10.0, 5.0) if incident is not None else 5.0
+    return totals, burst * np.exp(rng.normal(0, 0.1, (replays, len(days))))
+
+
+def test_a_correction_that_does_not_carry_from_fold_to_fold_is_not_applied():
+    """Two held-out fortnights of 170 days of steady daily traffic; in the first, an incident doubled every day's
+    burst. The correction fitted on both predicts neither fold better from the other than none does, so the plan
+    keeps the simulated ratios: the next month's P50 busiest minute is the simulator's median, not above it."""
+    rng = np.random.default_rng(3)
+    days = pd.date_range("2026-04-13", periods=170, freq="D")
+    origins = [days[59], days[149]]
+    incident = (days > origins[0]) & (days <= origins[0] + pd.Timedelta(days=11))
+    totals, ratios = _steady_days(days, rng, incident=incident)
+    history = pd.DataFrame({"unit": GROUP, "metric": "rpm", "ds": days, "total": totals[0],
+                            "peak": totals[0] / 1440 * ratios[0], "measured": True, "ratio": ratios[0],
+                            "level": "group"})
+    limits = pd.DataFrame({"rpm": [np.nan], "itpm": [np.nan], "otpm": [np.nan], "itpm_counts_cache_reads": [False]},
+                          index=[GROUP])
+    model = PeakModel(n_draws=400)
+    folds = [_day_quantiles(days[(days > origin) & (days <= origin + pd.Timedelta(days=11))]).assign(origin=origin)
+             for origin in origins]
+    _, calibration = backtest_peaks(pd.concat(folds, ignore_index=True), history, limits, {GROUP: [SERIES]},
+                                    ["p10", "p50", "p90"], "D", model)
+    assert not calibration["applied"], calibration
+    assert calibration["out_of_fold_loss"] >= calibration["out_of_fold_loss_uncorrected"]
+    assert calibration["fitted_scale"] * 5.0 ** (calibration["fitted_power"] - 1) > 1.2  # what it would have done
+    month = pd.date_range(days[-1] + pd.Timedelta(days=1), periods=30, freq="D")
+    plan, _ = capacity_tables(_day_quantiles(month).rename(columns={"ds": "timestamp"}), history, limits,
+                              {GROUP: [SERIES]}, ["p10", "p50", "p90"], "D", model, calibration=calibration)
+    replayed_totals, replayed_ratios = _steady_days(month, rng, replays=2000)
+    truth = np.median((replayed_totals / 1440 * replayed_ratios).max(axis=1))
+    horizon = plan[plan["period"] == "horizon"].iloc[0]
+    assert 0.85 <= horizon["p50"] / truth <= 1.2, (horizon["p50"], truth, calibration)

@@ -175,6 +175,12 @@ def _calibration_text(calibration: Mapping[str, Any]) -> str:
         return "none (too few windows)"
     if calibration.get("windows", MIN_CALIBRATION_WINDOWS) < MIN_CALIBRATION_WINDOWS:
         return f"none, {calibration['windows']} windows are too few to fit one{_short_history_text(calibration)}"
+    if not calibration.get("applied", True):
+        return (f"none, as the pair fitted on {calibration['windows']} windows, {calibration['fitted_scale']:.2f} x "
+                f"ratio^{calibration['fitted_power']:.2f}, does not carry from fold to fold (each fold's peaks, "
+                f"corrected by the other folds' fit, score a pinball loss of {calibration['out_of_fold_loss']:.3f} "
+                f"against {calibration['out_of_fold_loss_uncorrected']:.3f} uncorrected), so the simulated ratios "
+                f"stand{_short_history_text(calibration)}")
     kinds = ", ".join(f"{n} {'whole-window' if k == 'horizon' else k}" for k, n in
                       sorted(calibration.get("by_kind", {}).items()))
     return (f"each bucket's busiest-minute/mean-minute ratio becomes {calibration['ratio_scale']:.2f} x "
