@@ -196,7 +196,7 @@ def _gateway_text(config: Mapping[str, Any], safety_margin: float) -> str:
     rows = [{"model_name": e["model_name"], "model": e["litellm_params"]["model"],
              **{m.upper(): _n(e["litellm_params"].get(m, np.nan)) for m in METRICS}}
             for e in config.get("model_list", [])]
-    table = _table(pd.DataFrame(rows)) if rows else "No deployment: no forecast series has a rate limit."
+    table = _table(pd.DataFrame(rows)) if rows else "No deployment: no series has forecast traffic."
     return ("A LiteLLM proxy config, `gateway/litellm_config.yaml`: " + gateway_rule(safety_margin) + ". "
             "LiteLLM enforces them with `router_settings.optional_pre_call_checks: "
             "[\"enforce_model_rate_limits\"]` (its ITPM excludes cache reads; OTPM reserves `max_tokens` and is "
