@@ -61,15 +61,16 @@ def crossing_statement(first_p50: Any, first_p90: Any) -> str:
 
 
 def first_limit_row(plan: pd.DataFrame) -> pd.Series | None:
-    """The first limit to bind: the horizon row crossed earliest at P90 (else at P50), tightest first on a tie."""
+    """The first limit to bind: the horizon row crossed earliest at P90 (else at P50); on a tie, the one crossed
+    earliest at P50 (more likely than not over beats a 1-in-10 chance), then the tightest."""
     rows = plan[plan["period"] == "horizon"] if (plan["period"] == "horizon").any() else plan
     when = {q: pd.to_datetime(rows[f"first_crossing_{q}"].astype("string"), errors="coerce", format="mixed")
             for q in ("p50", "p90")}
-    crossed = rows.assign(_when=when["p90"].fillna(when["p50"]))
+    crossed = rows.assign(_when=when["p90"].fillna(when["p50"]), _when_p50=when["p50"])
     crossed = crossed[crossed["_when"].notna()]
     if crossed.empty:
         return None
-    return crossed.sort_values(["_when", "headroom_p90"]).iloc[0].drop(labels="_when")
+    return crossed.sort_values(["_when", "_when_p50", "headroom_p90"]).iloc[0].drop(labels=["_when", "_when_p50"])
 
 
 def first_limit_sentence(row: pd.Series) -> str:
