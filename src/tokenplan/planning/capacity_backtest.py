@@ -223,8 +223,9 @@ def validated_calibration(backtest: PeakBacktest, fits: Mapping[Any, Mapping[str
 
     It carries when the folds' peaks, each fold's corrected by the other folds' fit
     (``fits``), score a lower loss than uncorrected. A pair that does not fits the noise of
-    a few windows: with three 11-day folds of a bursty request log, the other folds' fits
-    ranged from none to 2.0 x ratio^0.9 and scored 1.42 against 1.17 uncorrected. Adds
+    a few windows: on a bursty 45-day request log with all three of its 11-day folds let
+    in, the other folds' fits ranged from none to 2.0 x ratio^0.9 and scored 1.42 against
+    1.17 uncorrected. Adds
     ``out_of_fold_loss``, ``out_of_fold_loss_uncorrected``, ``applied`` and the fitted
     pair (``fitted_scale``, ``fitted_power``), applied or not.
     """
