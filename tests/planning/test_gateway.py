@@ -69,3 +69,20 @@ def test_config_loads_in_litellm(tmp_path):
             assert deployment["litellm_params"].get(metric) == entry["litellm_params"].get(metric)
     # The check that enforces rpm/itpm/otpm is registered (LiteLLM ignores the limits without it).
     assert "ModelRateLimitingCheck" in [type(c).__name__ for c in (router.optional_callbacks or [])]
+
+
+def test_a_series_the_limits_do_not_list_gets_a_deployment_without_limits():
+    """A dated-only limits file that lists Sonnet alone: Haiku's traffic still needs a deployment, or the proxy
+    refuses every Haiku call; with no limit known, it has none."""
+    haiku = pd.DataFrame([{"model_group": np.nan, "series": "claude-haiku-4-5", "metric": m, "p50": 1.0, "p90": 2.0}
+                          for m in ("rpm", "itpm", "otpm")])
+    unplanned = pd.DataFrame({"model_group": [np.nan], "series": ["claude-3-haiku"]})  # traffic, no peaks
+    config = gateway_config(LIMITS, pd.concat([_demand(), haiku, unplanned], ignore_index=True), safety_margin=0.1)
+    entries = {e["model_name"]: e["litellm_params"] for e in config["model_list"]}
+    for name in ("claude-haiku-4-5", "claude-3-haiku"):
+        assert entries[name] == {"model": f"anthropic/{name}", "api_key": "os.environ/ANTHROPIC_API_KEY"}
+    assert entries["claude-sonnet-4-5:team-a"]["rpm"] == 675  # the listed groups' split is unchanged
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before the import: no price-map download
+    litellm_types = pytest.importorskip("litellm.types.router")
+    for entry in config["model_list"]:
+        litellm_types.Deployment(**entry)

@@ -411,3 +411,25 @@ def test_a_users_history_that_ends_weeks_before_the_run_is_called_out():
     assert summary(True, end + pd.Timedelta(days=67)).stale is None  # the demo's calendar is its own
     assert summary(False, None).stale is None
     assert "The usage history ends" not in _summary_section(render_report(_inputs(simulated=False)))
+
+
+def test_the_capacity_backtest_says_which_folds_were_left_out_and_why_no_correction_is_applied():
+    from tokenplan.reporting.capacity_section import render_capacity_section
+
+    plan = fx.capacity_plan().assign(peak_method="measured", start=None, end=None, extrapolated_crossing_p50=None,
+                                     extrapolated_crossing_p90=None)
+    backtest = pd.DataFrame({"model_group": "model-b", "metric": "rpm", "origin": pd.Timestamp("2026-09-08"),
+                             "period": ["2026-09-09", "horizon"], "kind": ["day", "horizon"], "start": None,
+                             "end": None, "p50_raw": 90.0, "p90_raw": 120.0, "realised": 100.0, "p50": 95.0,
+                             "p90": 130.0, "under_p50": False, "under_p90": True})
+    limits = pd.DataFrame({"model_group": ["model-a", "model-b"], "models": ["model-a", "model-b"],
+                           "rpm": [np.nan, 1000.0], "itpm": [90_000.0, np.nan], "otpm": [40_000.0, np.nan],
+                           "itpm_counts_cache_reads": [False, False], "as_of": ["", ""], "source": ["limits.csv"] * 2})
+    calibration = {"ratio_scale": 1.0, "ratio_power": 1.0, "windows": 144, "by_kind": {"day": 132, "horizon": 12},
+                   "short_history_windows": 84, "fitted_scale": 1.46, "fitted_power": 0.9, "applied": False,
+                   "out_of_fold_loss": 0.43, "out_of_fold_loss_uncorrected": 0.398}
+    section = render_capacity_section(plan, backtest, limits, pd.DataFrame(columns=["model_group", "series"]),
+                                      {"model_list": []}, {"gateway": {"safety_margin": 0.1}}, calibration)
+    assert ("none, as the pair fitted on 144 windows, 1.46 x ratio^0.90, does not carry from fold to fold" in section
+            and "0.430 against 0.398 uncorrected" in section), section
+    assert "84 windows left out, of folds whose ratios were drawn from under 50% of the history" in section

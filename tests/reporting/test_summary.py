@@ -62,6 +62,18 @@ def test_first_limit_to_bind_is_the_earliest_crossing_at_p90():
     assert (first["first_crossing_p90"], first["first_crossing_p50"]) == ("2026-11", "2026-12")
 
 
+def test_on_a_tie_at_p90_the_limit_over_at_p50_binds_first():
+    """Both cross at P90 on the first day; only model-b's RPM is also over at P50 (model-a's ITPM, tighter at P90,
+    never is), so model-b's binds first."""
+    plan = fx.capacity_plan()
+    plan.loc[plan["period"] == "horizon", "first_crossing_p90"] = "2026-10-01"
+    plan.loc[1, "first_crossing_p50"] = "2026-10-02"
+    plan.loc[0, "headroom_p90"] = -0.8  # model-a ITPM: the tighter at P90
+    first = _summary(capacity_plan=plan).first_limit
+    assert (first["model_group"], first["metric"]) == ("model-b", "rpm"), first
+    assert (first["first_crossing_p90"], first["first_crossing_p50"]) == ("2026-10-01", "2026-10-02")
+
+
 def test_without_a_crossing_the_tightest_limit_over_the_horizon_is_named():
     first = _summary(capacity_plan=fx.capacity_plan(crossing=False)).first_limit
     assert first["crossed"] is False

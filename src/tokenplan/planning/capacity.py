@@ -78,6 +78,7 @@ __all__ = [
     "PeakDraws",
     "PeakModel",
     "bucket_peak_draws",
+    "ratio_pool_size",
     "realised_ratio_draws",
     "total_scores",
     "volume_standing",
@@ -239,6 +240,19 @@ def volume_standing(history: pd.DataFrame) -> np.ndarray:
     return pd.Series(standing, index=frame.index).reindex(history.index).to_numpy()
 
 
+def _ratio_pool(history: pd.DataFrame, weeks: int) -> np.ndarray:
+    """Which of history's buckets the ratios are drawn from: those with a ratio in its last ``weeks`` weeks."""
+    pool = np.isfinite(history["ratio"].to_numpy(float))
+    if pool.any():
+        pool &= (history["ds"] > history["ds"][pool].max() - pd.Timedelta(weeks=weeks)).to_numpy()
+    return pool
+
+
+def ratio_pool_size(history: pd.DataFrame, weeks: int) -> int:
+    """How many of history's buckets the ratios are drawn from (the last ``weeks`` weeks with a ratio)."""
+    return int(_ratio_pool(history, weeks).sum())
+
+
 def _ratio_draws(history: pd.DataFrame, ds: pd.DatetimeIndex, freq: str, weeks: int, scores: np.ndarray,
                  rng: np.random.Generator, top: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Peak-to-mean ratios drawn from recent history, and how far beyond the forecast's ``top`` quantile each
@@ -252,9 +266,8 @@ def _ratio_draws(history: pd.DataFrame, ds: pd.DatetimeIndex, freq: str, weeks: 
     ``(u - top) / (1 - top)`` among them, with its volume beyond their threshold: a
     spike's burst comes with a spike's volume.
     """
-    keep = np.isfinite(history["ratio"].to_numpy(float))
-    recent = history[keep].assign(standing=volume_standing(history)[keep])
-    recent = recent[recent["ds"] > recent["ds"].max() - pd.Timedelta(weeks=weeks)]
+    pool = _ratio_pool(history, weeks)
+    recent = history[pool].assign(standing=volume_standing(history)[pool])
     keys = _ratio_keys(pd.DatetimeIndex(recent["ds"]), freq)
     standing = recent["standing"].to_numpy()
     median = pd.Series(standing).groupby(keys).transform("median").to_numpy()

@@ -7,7 +7,8 @@ model group becomes one deployment. Its limit of each kind is
 
 where ``share`` is the series' P90 horizon peak of that metric over the sum of the
 group's series' P90 peaks (one series: share 1). A limit the provider does not set is
-not set either. LiteLLM enforces the limits only with
+not set either, and a series whose model the limits do not list is a deployment of its
+own with no limit: left out, the proxy would refuse its traffic. LiteLLM enforces the limits only with
 ``router_settings.optional_pre_call_checks: ["enforce_model_rate_limits"]``.
 """
 
@@ -30,13 +31,15 @@ def deployment_shares(series_demand: pd.DataFrame) -> pd.DataFrame:
     """Per group, series and metric: the series' share of the group's P90 horizon peak.
 
     A series without a forecast of one metric (no request counts, say) takes its share
-    of another metric, else an equal share.
+    of another metric, else an equal share. A series in no group (its model not in the
+    limits) is a group of its own.
     """
-    demand = series_demand.dropna(subset=["model_group"])
+    demand = series_demand.dropna(subset=["series"])
+    demand = demand.assign(model_group=demand["model_group"].fillna(demand["series"]))
     rows = []
     for group, members in demand.groupby("model_group", sort=True):
         wide = members.pivot_table(index="series", columns="metric", values="p90", aggfunc="first")
-        wide = wide.reindex(columns=list(METRICS))
+        wide = wide.reindex(index=sorted(members["series"].unique()), columns=list(METRICS))
         shares = wide / wide.sum()
         fallback = shares.mean(axis=1).fillna(1.0 / len(wide))
         shares = shares.apply(lambda column: column.fillna(fallback))
@@ -64,12 +67,10 @@ def gateway_config(limits: pd.DataFrame, series_demand: pd.DataFrame, safety_mar
     shares = deployment_shares(series_demand)
     model_list = []
     for (group, series), rows in shares.groupby(["model_group", "series"], sort=True):
-        if group not in limits.index:
-            continue
         model = str(series).split("/")[0]
         params: dict[str, Any] = {"model": f"{provider}/{ids.get(model, model)}", "api_key": api_key}
         for metric, share in zip(rows["metric"], rows["share"], strict=True):
-            limit = float(limits.loc[group, metric])
+            limit = float(limits.loc[group, metric]) if group in limits.index else np.nan
             if np.isfinite(limit):
                 params[metric] = max(int(np.floor(limit * (1.0 - safety_margin) * share)), 1)
         model_list.append({"model_name": _alias(series), "litellm_params": params})
@@ -79,7 +80,8 @@ def gateway_config(limits: pd.DataFrame, series_demand: pd.DataFrame, safety_mar
 def gateway_rule(safety_margin: float) -> str:
     """The rule the config follows, in words (for the report and the file's header)."""
     return (f"each deployment's limit = floor(the model group's provider limit x (1 - {safety_margin:g} safety "
-            "margin) x the series' share of the group's P90 horizon peak); no provider limit, no gateway limit")
+            "margin) x the series' share of the group's P90 horizon peak); no provider limit, no gateway limit "
+            "(a series whose model the limits do not list has none)")
 
 
 def gateway_yaml(config: Mapping[str, Any], header: str) -> str:

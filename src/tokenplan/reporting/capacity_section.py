@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.planning.capacity_backtest import coverage_summary
+from tokenplan.planning.capacity_backtest import MIN_CALIBRATION_WINDOWS, MIN_RATIO_POOL_SHARE, coverage_summary
 from tokenplan.planning.capacity_plots import figure_name
 from tokenplan.planning.gateway import gateway_rule
 from tokenplan.planning.rate_limits import METRICS
@@ -61,15 +61,16 @@ def crossing_statement(first_p50: Any, first_p90: Any) -> str:
 
 
 def first_limit_row(plan: pd.DataFrame) -> pd.Series | None:
-    """The first limit to bind: the horizon row crossed earliest at P90 (else at P50), tightest first on a tie."""
+    """The first limit to bind: the horizon row crossed earliest at P90 (else at P50); on a tie, the one crossed
+    earliest at P50 (more likely than not over beats a 1-in-10 chance), then the tightest."""
     rows = plan[plan["period"] == "horizon"] if (plan["period"] == "horizon").any() else plan
     when = {q: pd.to_datetime(rows[f"first_crossing_{q}"].astype("string"), errors="coerce", format="mixed")
             for q in ("p50", "p90")}
-    crossed = rows.assign(_when=when["p90"].fillna(when["p50"]))
+    crossed = rows.assign(_when=when["p90"].fillna(when["p50"]), _when_p50=when["p50"])
     crossed = crossed[crossed["_when"].notna()]
     if crossed.empty:
         return None
-    return crossed.sort_values(["_when", "headroom_p90"]).iloc[0].drop(labels="_when")
+    return crossed.sort_values(["_when", "_when_p50", "headroom_p90"]).iloc[0].drop(labels=["_when", "_when_p50"])
 
 
 def first_limit_sentence(row: pd.Series) -> str:
@@ -163,15 +164,31 @@ def _backtest_text(backtest: pd.DataFrame, calibration: Mapping[str, Any], assum
             + f"\n\n{table}\n\nPer window: `capacity_backtest.csv`.")
 
 
+def _short_history_text(calibration: Mapping[str, Any]) -> str:
+    short = int(calibration.get("short_history_windows", 0))
+    return (f"; {short} windows left out, of folds whose ratios were drawn from under {MIN_RATIO_POOL_SHARE:.0%} "
+            f"of the history the plan's are: with few of history's bursts to draw from, their draws fall short for "
+            f"want of data, which the plan does not share" if short else "")
+
+
 def _calibration_text(calibration: Mapping[str, Any]) -> str:
     if not calibration or "ratio_scale" not in calibration:
         return "none (too few windows)"
+    if calibration.get("windows", MIN_CALIBRATION_WINDOWS) < MIN_CALIBRATION_WINDOWS:
+        return f"none, {calibration['windows']} windows are too few to fit one{_short_history_text(calibration)}"
+    if not calibration.get("applied", True):
+        return (f"none, as the pair fitted on {calibration['windows']} windows, {calibration['fitted_scale']:.2f} x "
+                f"ratio^{calibration['fitted_power']:.2f}, does not carry from fold to fold (each fold's peaks, "
+                f"corrected by the other folds' fit, score a pinball loss of {calibration['out_of_fold_loss']:.3f} "
+                f"against {calibration['out_of_fold_loss_uncorrected']:.3f} uncorrected), so the simulated ratios "
+                f"stand{_short_history_text(calibration)}")
     kinds = ", ".join(f"{n} {'whole-window' if k == 'horizon' else k}" for k, n in
                       sorted(calibration.get("by_kind", {}).items()))
     return (f"each bucket's busiest-minute/mean-minute ratio becomes {calibration['ratio_scale']:.2f} x "
             f"ratio^{calibration['ratio_power']:.2f}, fitted on {calibration['windows']} windows ({kinds}; each "
-            f"kind weighs the same) so that the ratios, applied to the *realised* bucket totals, put history's own "
-            f"busiest minutes under P50 and P90 as often as they should. It corrects the peak model only, not the "
+            f"kind weighs the same{_short_history_text(calibration)}) so that the ratios, applied to the *realised* "
+            f"bucket totals, put history's own busiest minutes under P50 and P90 as often as they should. It "
+            f"corrects the peak model only, not the "
             f"forecast of totals; being one increasing function of each ratio, it keeps a month's peak never below "
             f"a day's in it, nor the horizon's below a month's")
 
@@ -180,7 +197,7 @@ def _gateway_text(config: Mapping[str, Any], safety_margin: float) -> str:
     rows = [{"model_name": e["model_name"], "model": e["litellm_params"]["model"],
              **{m.upper(): _n(e["litellm_params"].get(m, np.nan)) for m in METRICS}}
             for e in config.get("model_list", [])]
-    table = _table(pd.DataFrame(rows)) if rows else "No deployment: no forecast series has a rate limit."
+    table = _table(pd.DataFrame(rows)) if rows else "No deployment: no series has forecast traffic."
     return ("A LiteLLM proxy config, `gateway/litellm_config.yaml`: " + gateway_rule(safety_margin) + ". "
             "LiteLLM enforces them with `router_settings.optional_pre_call_checks: "
             "[\"enforce_model_rate_limits\"]` (its ITPM excludes cache reads; OTPM reserves `max_tokens` and is "
