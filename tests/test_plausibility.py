@@ -80,17 +80,19 @@ def test_a_noisy_sparse_series_week_to_week_jumps_are_not_growth():
     assert (bounds["upper_p90"] <= 3.0 * busiest * 1.1).all()
 
 
-def test_a_recovery_from_a_dip_is_not_growth():
-    """Eight flat weeks, one at a tenth of them (a partial outage, a shutdown), then back: the rise
-    out of the dip is a return to a level already reached, not tenfold growth. The ramp above keeps
-    its growth: each of its weeks is a new high."""
+def test_a_recovery_from_a_dip_does_not_widen_the_p90_cap():
+    """Eight flat weeks, one at a tenth of them (a partial outage, a shutdown), then back: for the P90
+    cap, the rise out of the dip is a return to a level already reached, not tenfold growth (a quarter's
+    P90 had reached seven times its P50). The ramp above keeps its growth: each of its weeks is a new
+    high. The P50's envelope, which decides which candidates are combined, keeps the whole rise."""
     week = np.array([100.0, 100, 100, 100, 100, 50, 50])
     weeks = [week] * 4 + [week / 10] + [week] * 4
     history = pd.DataFrame({"series": "m", "target": "requests",
                             "ds": pd.date_range("2026-01-05", periods=63, freq="D"), "y": np.concatenate(weeks)})
     rows = pd.DataFrame({"series": "m", "target": "requests", "step": [1, 8, 29]})
     bounds = envelope(history, history["ds"].max(), rows, season=7, freq="D", settings=GUARD)
-    assert bounds["upper"].to_numpy() == pytest.approx(1.5 * 100 * np.ones(3), rel=1e-2)
+    assert bounds["upper_p90"].to_numpy() == pytest.approx(3.0 * 100 * np.ones(3), rel=1e-2)
+    assert (bounds["upper"] > 1.5 * 100 * 5).all()
 
 
 def test_a_history_shorter_than_one_season_still_gets_an_envelope():

@@ -8,14 +8,14 @@ origin (no future value is read):
 - **base**: per phase of the season, the larger of the highest value at that phase in
   the last ``recent_seasons`` seasons and the highest recent season mean; below, the
   smaller of the lowest value at that phase and the lowest recent season mean;
-- **evidenced growth** ``g(s)``: the largest rise of a season mean over the highest one
-  before it, at most ``s`` seasons later, anywhere in the history (a recovery from a dip
-  is no growth; for the lower bound, the largest fall of one over another), where
+- **evidenced growth** ``g(s)``: the largest rise (fall, for the lower bound) of one
+  season mean over another at most ``s`` seasons later anywhere in the history, where
   ``s`` is how many seasons ahead the step lies; a span longer than the history is
   bounded by the largest change the whole history shows (no compounding beyond it);
-  for the P90 cap below, the rise counted is the largest less ``growth_noise_z`` (2)
-  times the noise of the series' block-to-block changes, so a steady ramp keeps its
-  growth and a sparse series' up-and-down weeks are not read as one;
+  for the P90 cap below, the rise counted is from the highest season mean before it (a
+  recovery from a dip is no growth) and the largest less ``growth_noise_z`` (2) times the
+  noise of the series' block-to-block changes, so a steady ramp keeps its growth and a
+  sparse series' up-and-down weeks are not read as one;
 - **stated event effects**: a planned launch the planner sized at x1.5 lifts the bound
   by 1.5 at the times it covers;
 - ``upper = p50_multiple * base * g(s) * effect``, ``lower = low / (lower_divisor * g_down(s))``
@@ -120,7 +120,8 @@ def _change_noise(logs: np.ndarray) -> np.ndarray:
     return np.where(enough, np.nan_to_num(spread) / np.sqrt(3.0), 0.0)
 
 
-def _growth(means: np.ndarray, spans: np.ndarray, rising: bool, noise_z: tuple[float, ...] = (0.0,)) -> list[np.ndarray]:
+def _growth(means: np.ndarray, spans: np.ndarray, rising: bool, noise_z: tuple[float, ...] = (0.0,),
+            from_high: bool = False) -> list[np.ndarray]:
     """``g(s)`` per key and span, once per ``noise_z``: the largest rise (or fall) of a block mean
     over at most ``s`` blocks.
 
@@ -135,10 +136,10 @@ def _growth(means: np.ndarray, spans: np.ndarray, rising: bool, noise_z: tuple[f
     n = logs.shape[1]
     if n < 2:
         return [np.ones((logs.shape[0], len(spans))) for _ in noise_z]
-    # A rise counts from the highest level reached so far, not from a dip: a month at a tenth
-    # (a partial outage, a holiday shutdown) and its recovery read as tenfold growth, and the
-    # envelope let a candidate forecast fifteen times the recent high.
-    reached = np.fmax.accumulate(logs, axis=1) if rising else logs
+    # ``from_high``: a rise counts from the highest level reached so far, not from a dip: a month
+    # at a tenth (a partial outage, a holiday shutdown) and its recovery read as tenfold growth,
+    # and the P90 cap let a quarter's P90 reach seven times its P50.
+    reached = np.fmax.accumulate(logs, axis=1) if rising and from_high else logs
     best = np.zeros((logs.shape[0], n))  # best[:, d]: largest log change over spans up to d blocks
     for d in range(1, n):
         change = logs[:, d:] - reached[:, :-d]
@@ -185,7 +186,8 @@ def envelope_bounds(series: pd.DataFrame, origin: pd.Timestamp, rows: pd.DataFra
     phase = (steps - 1) % period
     spans = np.maximum(1, np.ceil(steps / growth_block)).astype(int)
     unique_spans, span_index = np.unique(spans, return_inverse=True)
-    rise, rise_p90 = _growth(means, unique_spans, rising=True, noise_z=(0.0, settings.growth_noise_z))
+    (rise,) = _growth(means, unique_spans, rising=True)
+    (rise_p90,) = _growth(means, unique_spans, rising=True, noise_z=(settings.growth_noise_z,), from_high=True)
     (fall,) = _growth(means, unique_spans, rising=False)
     known = position >= 0
     safe = np.where(known, position, 0)
