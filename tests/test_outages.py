@@ -122,6 +122,24 @@ def test_a_month_of_zeros_in_a_busy_series_is_a_gap_but_a_launch_or_a_retirement
     assert _flagged(sparse) == []
 
 
+def test_weekends_of_a_weekday_workload_and_one_target_switched_off_are_not_gaps():
+    """With a daily season a weekday-only workload's weekends are runs of zeros longer than a season; and
+    without a requests column every target is checked, so caching switched off for two weeks zeroed one
+    target alone. Neither is a gap: the rule needs a season of a week and every target at zero."""
+    rng = np.random.default_rng(4)
+    ds = pd.date_range("2025-01-06", periods=13 * 24, freq="h")
+    workday = (ds.dayofweek < 5) & (ds.hour >= 8) & (ds.hour < 18)
+    weekdays = pd.DataFrame({"series": "m", "target": "requests", "ds": ds,
+                             "y": np.where(workday, rng.poisson(200, len(ds)), 0).astype(float)})
+    assert _flagged(weekdays, season=24, freq="h") == []
+    days = _daily(days=120)
+    tokens = pd.concat([days.assign(target="input_tokens", y=days["y"] * 900),
+                        days.assign(target="cache_write_tokens", y=days["y"] * 90)], ignore_index=True)
+    off = tokens["ds"].between("2025-03-03", "2025-03-16") & (tokens["target"] == "cache_write_tokens")
+    tokens.loc[off, "y"] = 0.0
+    assert _flagged(tokens) == []
+
+
 def test_requests_decide_and_every_target_of_the_series_goes_missing():
     requests = _daily()
     tokens = requests.assign(target="input_tokens", y=requests["y"] * 800)

@@ -301,6 +301,9 @@ def test_a_request_with_more_tokens_than_any_model_takes_names_its_row(con, tmp_
     assert_error_names(error, SOURCE, "input_tokens", 3, 1000000000)
     assert "max_tokens_per_request" in str(error.value)
     assert len(_buckets(_csv(con, tmp_path, log), max_tokens_per_request=2e9)) == 1  # a bound the user raised
+    assert len(_buckets(_csv(con, tmp_path, log), max_tokens_per_request=0)) == 1  # the check turned off
+    with pytest.raises(ValueError, match="max_tokens_per_request must be 0"):
+        RequestLogConfig.from_params({"max_tokens_per_request": -1})
 
 
 def test_unparseable_timestamp_names_source_column_row_and_value(con, tmp_path):

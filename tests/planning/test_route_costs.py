@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -61,6 +63,10 @@ def test_a_batch_rate_that_starts_mid_month_counts_for_the_days_it_is_in_force()
     assert rates.loc[("batch", "2026-11", "input_tokens"), "usd_per_mtok"] == pytest.approx(standard / 2)
     note = rates.loc[("batch", "2026-10", "input_tokens"), "note"]
     assert "batch rate in genai-prices from 2026-10-14" in note and "58% of the month's days" in note
+    # A forecast that starts on October 21: every day it covers has the batch rate.
+    late = route_rates([batch], {"claude-sonnet-4-5": "claude-sonnet-4-5"}, {}, ["2026-10"], Pricer(),
+                       {"2026-10": dt.date(2026, 10, 21)}).set_index(["route", "period", "token_type"])
+    assert late.loc[("batch", "2026-10", "input_tokens"), "usd_per_mtok"] == pytest.approx(standard / 2)
 
 
 def test_caching_moves_eligible_input_to_reads_plus_amortised_writes():

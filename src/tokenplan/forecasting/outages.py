@@ -26,7 +26,8 @@ The rule, per series (on its requests, see below), on ``log1p(y)``:
   the day ends with a partial day, and a forecast that starts from it starts low. A
   last bucket whose predecessor is as low against its own seasons before is a step
   down, not a partial day, and is kept.
-- **A run of zeros longer than a season**, with usage before and after it, is compared
+- **A run of zeros longer than a season** (a season of at least a week; zero in every
+  target of the series), with usage before and after it, is compared
   with the seasons either side of the run instead (a key switched off for a month, a
   collector that wrote zeros): read as demand, a month of zeros in a busy series put
   the quarter's P90 cost at 46,000 times its P50 (a fold that held it calibrated the
@@ -192,8 +193,9 @@ def _zero_runs(y: np.ndarray, longer_than: int) -> list[tuple[int, int]]:
 
 
 def _gap_reference(z: np.ndarray, y: np.ndarray, season: int, neighbours: int) -> np.ndarray:
-    """For each bucket of a zero run longer than a season (``_zero_runs``), the lowest same-phase value
-    of up to ``neighbours`` seasons before the run and after it (each side needs one); NaN elsewhere.
+    """For each bucket of a zero run of ``y`` (the series' total over its targets) longer than a season
+    (``_zero_runs``), the lowest same-phase value of ``z`` in up to ``neighbours`` seasons before the run
+    and after it (each side needs one); NaN elsewhere.
 
     The regular reference compares a bucket with the seasons next to it, which lie inside
     a gap longer than a season: a month of zeros in a busy series (a key switched off, a
@@ -269,13 +271,19 @@ def suspected_outages(series: pd.DataFrame, freq: str, season: int, events: pd.D
     frames = []
     checked = series.groupby("series", sort=False)["target"].transform(
         lambda targets: targets.isin(_detected_on(targets)))
+    # Gaps of zeros only where the season is at least a week: with a daily season, a weekday-only
+    # workload's weekends are runs of zeros longer than a season, and were masked as outages.
+    week = pd.Timedelta(days=7) <= season * pd.to_timedelta(pd.tseries.frequencies.to_offset(freq))
+    totals = series.groupby(["series", "ds"], sort=False, observed=True)["y"].sum(min_count=1) if week else None
     for (name, target), group in series[checked.astype(bool)].groupby(["series", "target"], sort=True):
         observed = group.set_index("ds")["y"].sort_index()
         observed = observed.reindex(pd.date_range(observed.index.min(), observed.index.max(), freq=freq))
         z = np.log1p(observed.to_numpy(dtype=float))
         drop = np.maximum(-np.log(max_ratio), sigmas * _noise(z, season))
         y = observed.to_numpy(dtype=float)
-        gap = _gap_reference(z, y, season, neighbours)
+        # A gap is zero in every target of the series (caching switched off zeroes one target alone).
+        every = totals.loc[name].reindex(observed.index).to_numpy(dtype=float) if week else None
+        gap = _gap_reference(z, every, season, neighbours) if week else np.full(len(z), np.nan)
         reference = np.where(np.isfinite(gap), gap, _reference(z, season, neighbours, drop))
         expected = np.expm1(reference)
         explained = _explained(observed.index, freq, events, holidays)

@@ -63,7 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "deduplicate": True,
     # No model reads or writes more in one call (the largest context windows are 1-2M tokens):
     # a count above it is a typo or a unit error, and one such request took over a quarter's
-    # ITPM plan (a 1e9-token request read as 435M tokens a minute). None: not checked.
+    # ITPM plan (a 1e9-token request read as 435M tokens a minute). 0: not checked.
     "max_tokens_per_request": 2_000_000,
 }
 
@@ -162,9 +162,16 @@ class RequestLogConfig:
             zero_output_is_failure=bool(merged["zero_output_is_failure"]),
             failed_tokens=bool(merged["failed_tokens"]),
             deduplicate=bool(merged["deduplicate"]),
-            max_tokens_per_request=(None if merged["max_tokens_per_request"] is None
-                                    else float(merged["max_tokens_per_request"])),
+            max_tokens_per_request=_token_bound(merged["max_tokens_per_request"]),
         )
+
+
+def _token_bound(value: Any) -> float | None:
+    """``max_tokens_per_request`` as a bound, None for 0 (not checked); a negative value is refused."""
+    bound = float(value)
+    if bound < 0:
+        raise ValueError(f"ingestion.request_log.max_tokens_per_request must be 0 (not checked) or more, got {value!r}")
+    return bound or None
 
 
 def is_request_log(data: Any) -> bool:

@@ -76,7 +76,7 @@ def extrapolation_growth(monthly: pd.DataFrame, baseline: str, quantile_names: l
     ``YYYY-MM``, oldest first) and the forecast months' P50; ``forecast``: to the forecast months
     alone (None with fewer than two). ``used``: the one nearer zero, and zero where they disagree in
     sign (a minmod limiter); ``with_history`` alone where there is no ``forecast`` fit. Fitted with
-    the history alone, a usage that doubled ten days before the end of its history read as +17%
+    the history and the forecast, a usage that doubled ten days before the end of its history read as +20%
     a month for a year while the forecast's three months were flat: the forecast had taken the step
     as a new level, and the extrapolation compounded it.
     """

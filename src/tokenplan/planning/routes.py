@@ -134,9 +134,12 @@ class Pricer:
             return None
 
 
-def batch_in_month(pricer: Pricer, model: str, when: dt.date) -> tuple[UnitPrices | None, float, dt.date | None]:
-    """The batch rate of the month starting ``when``, the share of its days it is in force, and the day
-    it starts when that is after ``when`` (None: from the first day, or no batch rate in the month).
+def batch_in_month(pricer: Pricer, model: str, when: dt.date,
+                   first: dt.date | None = None) -> tuple[UnitPrices | None, float, dt.date | None]:
+    """The batch rate of the month starting ``when``, the share of its days from ``first`` (the first day
+    the period covers; default ``when``) it is in force, and the day it starts when that is after
+    ``when`` (None: from the first day, or no batch rate in the month). A forecast that starts on
+    October 21 has every October day at the batch rate that starts on the 14th.
 
     genai-prices lists Anthropic's batch rates from 2026-10-14 ("earlier batch history is
     not modelled"): priced on the month's first day alone, October had no batch rate and
@@ -150,7 +153,8 @@ def batch_in_month(pricer: Pricer, model: str, when: dt.date) -> tuple[UnitPrice
         return None, 0.0, None
     days = [when + dt.timedelta(days=d) for d in range((end - when).days + 1)]
     start = next(day for day in days if pricer.batch(model, day) is not None)
-    return pricer.batch(model, end), ((end - start).days + 1) / len(days), start
+    covered = [day for day in days if day >= (first or when)] or days
+    return pricer.batch(model, end), sum(day >= start for day in covered) / len(covered), start
 
 
 def _mix(base: dict[str, float], other: dict[str, float], share: float) -> dict[str, float]:
@@ -158,13 +162,13 @@ def _mix(base: dict[str, float], other: dict[str, float], share: float) -> dict[
 
 
 def _rates_on_route(route: Route, model: str, tier: str | None, when: dt.date,
-                    pricer: Pricer) -> tuple[dict[str, float], str]:
+                    pricer: Pricer, first: dt.date | None = None) -> tuple[dict[str, float], str]:
     standard = pricer.standard(model, when)
-    batch, in_force, start = batch_in_month(pricer, model, when)
+    batch, in_force, start = batch_in_month(pricer, model, when, first)
     batch_rates = _mix(standard.usd_per_mtok, batch.usd_per_mtok, in_force) if batch else None
     base = batch_rates if tier == "batch" and batch_rates else standard.usd_per_mtok
     partial = (f"; batch rate in genai-prices from {start.isoformat()} (earlier batch history is not modelled): "
-               f"weighted by its {in_force:.0%} of the month's days") if batch and start is not None else ""
+               f"weighted by its {in_force:.0%} of the month's days") if batch and start and in_force < 1 else ""
     note = f"{standard.source}" + (f", batch tier{partial}" if tier == "batch" and batch else "")
     share = route.eligible_share
     if route.kind == "official":
@@ -190,11 +194,13 @@ def _rates_on_route(route: Route, model: str, tier: str | None, when: dt.date,
 
 
 def route_rates(routes: list[Route], series_models: dict[str, str], series_tiers: dict[str, str],
-                months: list[str], pricer: Pricer) -> pd.DataFrame:
+                months: list[str], pricer: Pricer, first_days: dict[str, dt.date] | None = None) -> pd.DataFrame:
     """Effective USD per million tokens per route, series, month (``YYYY-MM``) and token type.
 
-    Prices are those in force on each month's first day. A model with no price gets no
-    rows: callers list it as unpriced.
+    Prices are those in force on each month's first day; a batch rate that starts inside a
+    month counts for the share of the days it covers from ``first_days[month]`` (a forecast's
+    first month may start mid-month; default: the month's first day). A model with no price
+    gets no rows: callers list it as unpriced.
     """
     rows = []
     for month in months:
@@ -203,7 +209,8 @@ def route_rates(routes: list[Route], series_models: dict[str, str], series_tiers
             if pricer.standard(model, when) is None:
                 continue
             for route in routes:
-                rates, note = _rates_on_route(route, model, series_tiers.get(series), when, pricer)
+                rates, note = _rates_on_route(route, model, series_tiers.get(series), when, pricer,
+                                              (first_days or {}).get(month))
                 rows += [{"route": route.name, "series": series, "model": model, "period": month,
                           "price_date": when, "token_type": t, "usd_per_mtok": rates[t], "note": note}
                          for t in PRICED_TARGETS]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import replace
 from typing import Any
@@ -221,7 +222,13 @@ def compute_route_rates(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
     routes, _ = _routes(params)
     months = sorted(p for p in forecast_totals["period"].unique() if p != "horizon")
     return route_rates(routes, _models(forecast_totals["series"]), _tiers(usage_buckets), months,
-                       _pricer(price_table, params, usage_buckets))
+                       _pricer(price_table, params, usage_buckets), _first_days(forecast_totals))
+
+
+def _first_days(forecast_totals: pd.DataFrame) -> dict[str, dt.date]:
+    """Each forecast month's first day (the forecast's first month may start mid-month)."""
+    months = forecast_totals[forecast_totals["period"] != "horizon"]
+    return {period: pd.Timestamp(start).date() for period, start in months.groupby("period")["start"].min().items()}
 
 
 def compute_route_costs(forecast_totals: pd.DataFrame, rates: pd.DataFrame,
@@ -286,7 +293,7 @@ def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
 
     def evaluate(route: Route, moved_growth: float | None) -> float:
         rates = route_rates([base_route, route.model_copy(update={"name": f"{route.name} (moved)"})],
-                            series, tiers, periods, pricer)
+                            series, tiers, periods, pricer, _first_days(forecast_totals))
         costs = route_costs(forecast_totals, rates, names)
         months, _ = _route_months(costs, forecast_totals, baseline, names, params, fe_params,
                                   growth if moved_growth is None else moved_growth)
