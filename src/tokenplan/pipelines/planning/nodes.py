@@ -237,11 +237,9 @@ def compute_route_costs(forecast_totals: pd.DataFrame, rates: pd.DataFrame,
     return route_costs(forecast_totals, rates, quantile_columns(training_params["quantiles"]))
 
 
-def _route_months(costs: pd.DataFrame, forecast_totals: pd.DataFrame, baseline: str, names: list[str],
-                  params: dict[str, Any], fe_params: dict[str, Any], growth: float | None = None,
-                  history: pd.Series | None = None):
-    monthly = roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names)
-    return roi.route_months(monthly, baseline, names, params["roi"]["months"], growth, history,
+def _route_months(monthly: pd.DataFrame, baseline: str, names: list[str], params: dict[str, Any], growth: float):
+    """Each route's months 1..``planning.roi.months`` from its forecast months (``roi.monthly_route_costs``)."""
+    return roi.route_months(monthly, baseline, names, params["roi"]["months"], growth, None,
                             params["roi"].get("max_p90_to_p50"))
 
 
@@ -262,9 +260,9 @@ def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_cost
                                       *[f"cumulative_{q}" for q in names], "extrapolated"]))
     whole = history_costs[history_costs["whole_month"]].groupby("period")["observed"].sum().sort_index()
     history = whole.tail(params["roi"]["growth_history_months"])  # indexed by period: cost per day
-    fits = roi.extrapolation_growth(roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names),
-                                    baseline, names, history)
-    months, growth = _route_months(costs, forecast_totals, baseline, names, params, fe_params, fits["used"])
+    monthly = roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names)
+    fits = roi.extrapolation_growth(monthly, baseline, names, history)
+    months, growth = _route_months(monthly, baseline, names, params, fits["used"])
     flow = roi.cashflow(months, baseline, names)
     rate, horizon = params["roi"]["annual_discount_rate"], params["roi"]["months"]
     rows = [roi.route_summary(r, flow[flow["route"] == r.name], names, rate, horizon)
@@ -295,8 +293,8 @@ def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
         rates = route_rates([base_route, route.model_copy(update={"name": f"{route.name} (moved)"})],
                             series, tiers, periods, pricer, _first_days(forecast_totals))
         costs = route_costs(forecast_totals, rates, names)
-        months, _ = _route_months(costs, forecast_totals, baseline, names, params, fe_params,
-                                  growth if moved_growth is None else moved_growth)
+        monthly = roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names)
+        months, _ = _route_months(monthly, baseline, names, params, growth if moved_growth is None else moved_growth)
         flow = roi.cashflow(months, baseline, names)
         return roi.npv(flow[f"saving_{names[len(names) // 2]}"], route.one_time.usd, settings["annual_discount_rate"])
 
