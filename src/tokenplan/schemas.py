@@ -23,7 +23,8 @@ TOKEN_COLUMNS = ("input_tokens", "cache_write_tokens", "cache_read_tokens", "out
 COUNT_COLUMNS = ("requests", *TOKEN_COLUMNS)
 # Optional counts that are a part of another count (part -> whole): summed like counts, never forecast.
 # Cache writes kept for 1 hour are billed at a higher rate than those kept for 5 minutes.
-PART_COLUMNS = {"cache_write_1h_tokens": "cache_write_tokens"}
+CACHE_WRITE_1H_TOKENS = "cache_write_1h_tokens"
+PART_COLUMNS = {CACHE_WRITE_1H_TOKENS: "cache_write_tokens"}
 SUMMED_COLUMNS = (*COUNT_COLUMNS, *PART_COLUMNS)  # added up when rows are merged into a bucket
 PEAK_COLUMNS = ("peak_rpm", "peak_itpm", "peak_otpm")
 EVENT_KINDS = ("campaign", "launch", "holiday", "outage")
@@ -35,6 +36,7 @@ __all__ = [
     "EVENT_KINDS",
     "PEAK_COLUMNS",
     "TOKEN_COLUMNS",
+    "CACHE_WRITE_1H_TOKENS",
     "PART_COLUMNS",
     "SUMMED_COLUMNS",
     "InvalidInputError",

@@ -34,7 +34,7 @@ from genai_prices import Usage, calc_price
 from genai_prices.data_snapshot import get_snapshot
 from genai_prices.types import StartDateConstraint
 
-from tokenplan.schemas import _check, require_columns
+from tokenplan.schemas import CACHE_WRITE_1H_TOKENS, _check, require_columns
 
 __all__ = [
     "price_data_date",
@@ -58,7 +58,7 @@ _PROBE_TOKENS = 1_000
 PRICED_TARGETS = ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens")
 # The 1-hour cache write rate (Anthropic), also the usage column of writes kept for 1 hour: it is blended into
 # cache_write_tokens at the history's share, and a caching route that chooses 1-hour writes pays it.
-CACHE_WRITE_1H = "cache_write_1h_tokens"
+CACHE_WRITE_1H = CACHE_WRITE_1H_TOKENS
 # The 5-minute rate, kept beside a cache_write_tokens rate that blends in 1-hour writes.
 CACHE_WRITE_5M = "cache_write_5m_tokens"
 _TABLE_RATES = {f"{t.removesuffix('_tokens')}_usd_per_mtok": t for t in PRICED_TARGETS}
