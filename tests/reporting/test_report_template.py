@@ -17,12 +17,13 @@ from tokenplan.reporting.data_source import data_source_identity
 from tokenplan.reporting.summary import plan_summary
 
 
-def _inputs(simulated: bool = True, capacity_plan=None, roi_summary=None, previous=None, **sections) -> ReportInputs:
+def _inputs(simulated: bool = True, capacity_plan=None, roi_summary=None, previous=None, outages=None,
+            **sections) -> ReportInputs:
     totals = fx.totals()
     costs = fx.costs(totals)
     history, backtest, prices = fx.history(), fx.backtest(), fx.prices()
     summary = plan_summary(history, totals, costs, backtest, prices, fx.Q, simulated=simulated,
-                           capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous,
+                           capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous, outages=outages,
                            data_source=data_source_identity(simulated, "raw_usage (test)", fx.MODELS))
     events = pd.DataFrame({"start": pd.to_datetime(["2026-11-01"], utc=True),
                            "end": pd.to_datetime(["2026-11-15"], utc=True), "name": ["Campaign | spring"],
@@ -64,6 +65,14 @@ def test_summary_numbers_are_the_tables_numbers():
     assert "change per day" in summary_headline(render_report(inputs))[1]
     assert "the capacity plan was not part of this run" in summary
     assert "no route costs in this run" in summary
+    assert "suspected outage" not in summary
+
+
+def test_the_summary_says_a_suspected_outage_is_left_out_of_the_change():
+    history = fx.history()
+    days = history.loc[(history["series"] == "model-b") & (history["ds"].dt.month == 8), ["series", "target", "ds"]]
+    summary = _summary_section(render_report(_inputs(outages=days.assign(y=0.0, expected=1.0, kind="outage"))))
+    assert "31 buckets of suspected outage, recorded in its actual, left out of the change" in summary
 
 
 def test_first_limit_and_best_route_are_stated_when_the_tables_exist():

@@ -28,8 +28,10 @@ def test_quarter_totals_add_the_models_and_compare_with_the_last_full_quarter():
     assert list(totals.index) == ["requests", "input_tokens", "output_tokens"]
     # The history starts mid-June: the last full calendar quarter is Q3 (92 days), with
     # one missing day of model-a requests left out of the rate, not counted as zero.
+    daily_cost = 2 * (2e6 * 3.0 + 1e5 * 15.0) / 1e6
     assert s.last_quarter == {"label": "2026 Q3", "start": pd.Timestamp("2026-07-01"),
-                              "end": pd.Timestamp("2026-09-30"), "buckets": 92, "missing_buckets": 1}
+                              "end": pd.Timestamp("2026-09-30"), "buckets": 92, "missing_buckets": 1,
+                              "outage_buckets": 0, "cost_usd": pytest.approx(daily_cost * 92)}
     assert totals.loc["requests", "last_quarter"] == pytest.approx(2 * 1_000 * 92 - 1_000)
     assert totals["change"].to_numpy() == pytest.approx([0.1, 0.1, 0.1])
 
@@ -240,3 +242,22 @@ def test_a_models_missing_day_counts_once_not_once_per_token_type():
     history.loc[gap, "y"] = np.nan
     # model-a's one missing requests day (the fixture's) and model-b's 18 days.
     assert _summary(history=history).last_quarter["missing_buckets"] == 1 + 18
+
+
+def test_a_suspected_outage_in_the_last_quarter_is_recorded_in_its_actual_but_not_read_as_growth():
+    # model-b recorded a month of zeros in August (a suspected outage, every target): the
+    # quarter's actual is what was recorded, but the change compares with the rate outside
+    # the outage, as the forecast does; before, the zeros read as +15% growth of cost.
+    history = fx.history()
+    august = (history["series"] == "model-b") & (history["ds"].dt.month == 8)
+    history.loc[august, "y"] = 0.0
+    flagged = history.loc[august, ["series", "target", "ds", "y"]].assign(expected=1.0, kind="outage")
+    plain = _summary(history=history)
+    s = _summary(history=history, outages=flagged)
+    daily_cost = (2e6 * 3.0 + 1e5 * 15.0) / 1e6
+    assert s.cost["last_quarter"] == pytest.approx(plain.cost["last_quarter"])
+    assert s.cost["last_quarter"] == pytest.approx(daily_cost * (92 + 92 - 31))
+    assert s.cost["change"] == pytest.approx(0.1)
+    assert plain.cost["change"] > 0.25
+    assert s.totals.set_index("target")["change"].to_numpy() == pytest.approx([0.1, 0.1, 0.1])
+    assert s.last_quarter["outage_buckets"] == 31

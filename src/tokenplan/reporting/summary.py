@@ -54,7 +54,7 @@ class PlanSummary:
     quantiles: list[str]
     totals: pd.DataFrame                  # target, <quantiles>, last_quarter, change
     cost: dict[str, float]                # <quantiles>, last_quarter, change
-    last_quarter: dict[str, Any] | None   # label, start, end, buckets, missing_buckets
+    last_quarter: dict[str, Any] | None   # label, start, end, buckets, missing_buckets, outage_buckets, cost_usd
     first_limit: dict[str, Any] | None
     best_route: dict[str, Any] | None
     risks: list[dict[str, Any]] = field(default_factory=list)
@@ -120,22 +120,45 @@ def _last_full_quarter(history: pd.DataFrame) -> pd.Period | None:
     return None
 
 
-def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices]) -> tuple[dict | None, pd.DataFrame, float]:
-    """The last full quarter's facts, its total per target and its cost per bucket (USD)."""
+def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices],
+                  outages: pd.DataFrame | None = None) -> tuple[dict | None, pd.DataFrame, float]:
+    """The last full quarter's facts, its total per target and its cost rate per bucket (USD).
+
+    The totals and the cost (``facts["cost_usd"]``) are what was recorded. The rate the change
+    compares with leaves out missing buckets and a series' suspected outages (``outages`` rows of
+    kind ``outage``, every target of the series at that bucket, as the forecast leaves them out):
+    a month of zeros in the quarter would otherwise read as growth.
+    """
     quarter = _last_full_quarter(history)
     if quarter is None:
         return None, pd.DataFrame(columns=["target", "total", "per_bucket"]), np.nan
     rows = history[(history["ds"] >= quarter.start_time) & (history["ds"] <= quarter.end_time)]
     buckets = rows["ds"].nunique()
-    # A missing bucket (an outage) is left out of the rate, not counted as zero.
-    per_key = rows.groupby(["series", "target"], observed=True)["y"].agg(["sum", "mean", "count"]).reset_index()
-    per_key["rate_usd"] = per_key["mean"] * _rates(prices, per_key["series"], per_key["target"])
+    outage_keys = _outage_keys(rows, outages)
+    rows = rows.assign(rate_y=rows["y"].mask(outage_keys))
+    per_key = rows.groupby(["series", "target"], observed=True).agg(
+        sum=("y", "sum"), mean=("rate_y", "mean")).reset_index()
+    price = _rates(prices, per_key["series"], per_key["target"])
+    per_key["rate_usd"] = per_key["mean"].fillna(0.0) * price
     by_target = per_key.groupby("target", observed=True).agg(total=("sum", "sum"), per_bucket=("mean", "sum"))
     facts = {"label": f"{quarter.year} Q{quarter.quarter}", "start": quarter.start_time,
              "end": quarter.end_time.normalize(), "buckets": int(buckets),
              # A model's missing day counts once, not once per token type (18 days read as 54).
-             "missing_buckets": int(rows.loc[rows["y"].isna(), ["series", "ds"]].drop_duplicates().shape[0])}
+             "missing_buckets": int(rows.loc[rows["y"].isna(), ["series", "ds"]].drop_duplicates().shape[0]),
+             "outage_buckets": int(rows.loc[outage_keys & rows["y"].notna(), ["series", "ds"]]
+                                   .drop_duplicates().shape[0]),
+             "cost_usd": float((per_key["sum"] * price).sum())}
     return facts, by_target.reset_index(), float(per_key["rate_usd"].sum())
+
+
+def _outage_keys(rows: pd.DataFrame, outages: pd.DataFrame | None) -> pd.Series:
+    """Whether each row's (series, bucket) is a suspected outage (``tokenplan.forecasting.outages``)."""
+    if outages is None or outages.empty:
+        return pd.Series(False, index=rows.index)
+    flagged = outages[outages["kind"] == "outage"] if "kind" in outages else outages
+    keys = pd.MultiIndex.from_frame(flagged[["series", "ds"]].astype({"series": str}))
+    return pd.Series(pd.MultiIndex.from_frame(rows[["series", "ds"]].astype({"series": str})).isin(keys),
+                     index=rows.index)
 
 
 def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series,
@@ -362,19 +385,21 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                  drivers: pd.DataFrame | None = None, capacity_plan: pd.DataFrame | None = None,
                  roi_summary: pd.DataFrame | None = None, previous: dict[str, Any] | None = None,
                  guard_drops: pd.DataFrame | None = None, data_source: dict[str, Any] | None = None,
-                 methods: dict[str, str] | None = None, today: pd.Timestamp | None = None) -> PlanSummary:
+                 methods: dict[str, str] | None = None, today: pd.Timestamp | None = None,
+                 outages: pd.DataFrame | None = None) -> PlanSummary:
     """The summary's numbers: quarter totals, change against the last full quarter, the first
     limit to bind, the best route, the largest risks (see the module docstring) and, given
     the ``previous`` report's tables (``PreviousReportDataset``), what changed since, when
     it was made from the same data as this run (``data_source``, ``data_source_identity``). ``methods``
     (``series|target`` -> the forecast's method) keeps a baseline that the forecast already uses out of
-    the risks. ``today``: the run's UTC date, to say when a user's history ends well before it."""
+    the risks. ``today``: the run's UTC date, to say when a user's history ends well before it.
+    ``outages``: the suspected outages the forecast left out, left out of the last quarter's rate too."""
     horizon = totals[totals["period"] == "horizon"]
     by_target = horizon.groupby("target", observed=True)[quantile_names].sum()
     by_target = by_target.reindex([t for t in TARGET_ORDER if t in by_target.index]
                                   + [t for t in by_target.index if t not in TARGET_ORDER])
     buckets = int(horizon["buckets"].max())
-    last, history_by_target, history_cost_rate = _last_quarter(history, prices)
+    last, history_by_target, history_cost_rate = _last_quarter(history, prices, outages)
     median = quantile_names[len(quantile_names) // 2]
     history_by_target = history_by_target.set_index("target") if len(history_by_target) else history_by_target
     table = by_target.reset_index()
@@ -384,7 +409,7 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
 
     horizon_cost = costs[costs["period"] == "horizon"]
     cost = {q: float(horizon_cost[q].sum()) for q in quantile_names}
-    cost["last_quarter"] = history_cost_rate * last["buckets"] if last else np.nan
+    cost["last_quarter"] = last["cost_usd"] if last else np.nan
     cost["change"] = cost[median] / buckets / history_cost_rate - 1 if last and history_cost_rate else np.nan
 
     share = horizon_cost.groupby("series")[median].sum() / cost[median] if cost[median] else pd.Series(dtype=float)
