@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from tokenplan.planning import roi
+from tokenplan.planning.routes import Route
 from tests.planning.totals_fixture import forecast_totals
 
 NAMES = ["p10", "p50", "p90"]
@@ -75,8 +76,7 @@ def test_break_even_is_the_share_of_baseline_cost_that_covers_the_one_time_cost(
 
 
 def test_the_relay_break_even_credit_rate_makes_the_saving_cover_the_one_time_cost():
-    from tokenplan.planning.routes import Route
-
+    
     relay = Route(name="r", kind="relay", currency="CNY", credit_rate=1.0, fx_rate=7.0, fx_date="d", fx_source="s",
                   fee_share=0.0, eligible_share=0.5)
     credit = roi.break_even_credit_rate(relay, 0.1)  # must save 10% of baseline moving half the traffic

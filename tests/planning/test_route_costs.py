@@ -10,7 +10,7 @@ import pytest
 
 from tokenplan.planning.costs import cost_by_period, route_costs
 from tokenplan.planning.prices import PRICED_TARGETS
-from tokenplan.planning.routes import Pricer, Route, route_rates
+from tokenplan.planning.routes import Pricer, Route, route_rates, routes_that_apply
 from tests.planning.totals_fixture import forecast_totals
 
 NAMES = ["p10", "p50", "p90"]
@@ -149,3 +149,19 @@ def test_a_batch_tier_series_is_priced_at_batch_rates_on_the_baseline():
     output = rates[rates["token_type"] == "output_tokens"].set_index("series")["usd_per_mtok"]
     assert output["claude-sonnet-4-5/standard"] == pytest.approx(15.0)
     assert output["claude-sonnet-4-5/batch"] == pytest.approx(7.5)
+
+
+def test_a_route_that_moves_none_of_the_traffic_does_not_apply():
+    # An OpenAI user's Bedrock route: no model offered at aws, every series stays on the
+    # official API, so the route is no candidate (its NPV would be minus its one-time cost).
+    # Bedrock's global ids at today's price do move the traffic: paying to move for nothing
+    # is an answer, not "does not apply".
+    glob = Route(name="glob", kind="reseller", provider="aws",
+                 model_ids={"claude-sonnet-4-5": "global.anthropic.claude-sonnet-4-5-20250929-v1:0"})
+    openai = route_rates([OFFICIAL, glob], {"gpt-4.1": "gpt-4.1"}, {}, MONTHS[:1], Pricer())
+    claude = route_rates([OFFICIAL, glob], {"claude-sonnet-4-5": "claude-sonnet-4-5"}, {}, MONTHS[:1], Pricer())
+    assert routes_that_apply(openai) == {"official": True, "glob": False}
+    assert routes_that_apply(claude) == {"official": True, "glob": True}
+    mixed = route_rates([glob], {"gpt-4.1": "gpt-4.1", "claude-sonnet-4-5": "claude-sonnet-4-5"}, {}, MONTHS[:1],
+                        Pricer())
+    assert routes_that_apply(mixed) == {"glob": True}

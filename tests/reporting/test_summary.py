@@ -206,6 +206,16 @@ def test_a_route_that_never_pays_back_is_not_called_best():
     assert not _summary(roi_summary=nothing).best_route["pays_back"]
 
 
+def test_a_route_that_carries_none_of_the_usage_is_never_ranked():
+    # An OpenAI user's Bedrock route: no model offered there, no saving, NPV = -one-time cost.
+    roi = fx.roi_summary().assign(kind=["batch", "reseller"], months=12, applies=[True, False])
+    roi.loc[1, ["npv_12m_p10", "npv_12m_p50", "npv_12m_p90"]] = 50_000.0  # would be the best if ranked
+    best = _summary(roi_summary=roi).best_route
+    assert best["route"] == "batch" and not best["risky"]
+    none_apply = _summary(roi_summary=roi.assign(applies=False)).best_route
+    assert none_apply == {"none_applies": True, "routes": 2, "route_names": ["batch", "relay"]}
+
+
 def test_a_report_from_other_data_is_never_a_baseline():
     # The same model names and horizon: only the recorded data source tells them apart.
     then = fx.totals(growth=0.05)

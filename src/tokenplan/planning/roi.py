@@ -187,7 +187,7 @@ def break_even_credit_rate(route: Route, saving_share_needed: float) -> float:
 
 
 def route_summary(route: Route, flow: pd.DataFrame, quantile_names: list[str], annual_rate: float,
-                  months: int) -> dict[str, Any]:
+                  months: int, applies: bool = True) -> dict[str, Any]:
     """One ``roi_summary`` row: one-time cost, mean monthly saving over the forecast months, payback month
     and NPV at each quantile, and the break-even, from the route's ``cashflow`` rows."""
     cost = route.one_time.usd
@@ -195,7 +195,8 @@ def route_summary(route: Route, flow: pd.DataFrame, quantile_names: list[str], a
     median = quantile_names[len(quantile_names) // 2]
     needed = break_even_discount(flow["baseline_cost_p50"], cost)
     forecast_months = flow[~flow["extrapolated"]]
-    return {"route": route.name, "kind": route.kind, "one_time_cost_usd": cost,
+    return {"route": route.name, "kind": route.kind, "applies": applies,
+            "one_time_cost_usd": cost,
             **{f"monthly_saving_{q}": float(forecast_months[f"saving_{q}"].mean()) for q in quantile_names},
             **{f"payback_month_{q}": payback_month(savings[q], cost) for q in quantile_names},
             **{f"npv_{months}m_{q}": npv(savings[q], cost, annual_rate) for q in quantile_names},

@@ -40,7 +40,7 @@ from tokenplan.planning.prices import (
     with_cache_write_share,
 )
 
-__all__ = ["OneTimeCost", "Pricer", "Route", "batch_in_month", "relay_multiplier", "route_rates"]
+__all__ = ["OneTimeCost", "Pricer", "Route", "batch_in_month", "relay_multiplier", "route_rates", "routes_that_apply"]
 
 
 class OneTimeCost(BaseModel):
@@ -162,7 +162,10 @@ def _mix(base: dict[str, float], other: dict[str, float], share: float) -> dict[
 
 
 def _rates_on_route(route: Route, model: str, tier: str | None, when: dt.date,
-                    pricer: Pricer, first: dt.date | None = None) -> tuple[dict[str, float], str]:
+                    pricer: Pricer, first: dt.date | None = None) -> tuple[dict[str, float], str, bool]:
+    """The route's rates for one model in one month, their note, and whether the route moves the
+    model's traffic at all (false where it stays at today's rates: no batch or cache-write rate,
+    not offered at the reseller)."""
     standard = pricer.standard(model, when)
     batch, in_force, start = batch_in_month(pricer, model, when, first)
     batch_rates = _mix(standard.usd_per_mtok, batch.usd_per_mtok, in_force) if batch else None
@@ -172,25 +175,39 @@ def _rates_on_route(route: Route, model: str, tier: str | None, when: dt.date,
     note = f"{standard.source}" + (f", batch tier{partial}" if tier == "batch" and batch else "")
     share = route.eligible_share
     if route.kind == "official":
-        return dict(base), note
+        return dict(base), note, True
     if route.kind == "batch":
         if batch is None:
-            return dict(base), note + "; no batch rate in genai-prices in this month: no saving"
-        return _mix(base, batch_rates, share), note + ("" if tier == "batch" else partial)
+            return dict(base), note + "; no batch rate in genai-prices in this month: no saving", False
+        return _mix(base, batch_rates, share), note + ("" if tier == "batch" else partial), True
     if route.kind == "caching":
         write = list_cache_write_rate(standard, route.cache_write_ttl)
         if write is None:
-            return dict(base), note + f"; no {route.cache_write_ttl} cache-write rate: no saving"
+            return dict(base), note + f"; no {route.cache_write_ttl} cache-write rate: no saving", False
         cached = standard.usd_per_mtok["cache_read_tokens"] + write / route.reads_per_write
-        return {**base, "input_tokens": (1 - share) * base["input_tokens"] + share * cached}, note
+        return {**base, "input_tokens": (1 - share) * base["input_tokens"] + share * cached}, note, True
     if route.kind == "reseller":
         model_id = route.model_ids.get(model)
         other = pricer.at_provider(model, model_id, route.provider, when) if model_id else None
         if other is None:
-            return dict(base), note + f"; not offered at {route.provider}: stays on the official API"
-        return _mix(base, other.usd_per_mtok, share), f"{route.provider} {model_id} ({other.source})"
+            return dict(base), note + f"; not offered at {route.provider}: stays on the official API", False
+        return _mix(base, other.usd_per_mtok, share), f"{route.provider} {model_id} ({other.source})", True
     multiplier = relay_multiplier(route)
-    return {t: base[t] * (1 - share + share * multiplier) for t in PRICED_TARGETS}, note + f"; x{multiplier:.4f} list"
+    return ({t: base[t] * (1 - share + share * multiplier) for t in PRICED_TARGETS},
+            note + f"; x{multiplier:.4f} list", True)
+
+
+def routes_that_apply(rates: pd.DataFrame) -> dict[str, bool]:
+    """Per route, whether it moves any series' traffic in any month (``route_rates``' ``moved``).
+
+    One that moves none (a reseller offering none of the models, a batch route where no batch
+    rate is in force) is not a candidate: its NPV, minus its one-time cost, says nothing about
+    the route. A route that moves traffic at today's price (Bedrock's global ids) does apply:
+    paying to move for no saving is an answer.
+    """
+    if "moved" not in rates:
+        return {str(route): True for route in rates["route"].unique()}
+    return {str(route): bool(moved.any()) for route, moved in rates.groupby("route", sort=False)["moved"]}
 
 
 def route_rates(routes: list[Route], series_models: dict[str, str], series_tiers: dict[str, str],
@@ -200,7 +217,8 @@ def route_rates(routes: list[Route], series_models: dict[str, str], series_tiers
     Prices are those in force on each month's first day; a batch rate that starts inside a
     month counts for the share of the days it covers from ``first_days[month]`` (a forecast's
     first month may start mid-month; default: the month's first day). A model with no price
-    gets no rows: callers list it as unpriced.
+    gets no rows: callers list it as unpriced. ``moved``: whether the route takes that series'
+    traffic in that month (``routes_that_apply``).
     """
     rows = []
     for month in months:
@@ -209,10 +227,10 @@ def route_rates(routes: list[Route], series_models: dict[str, str], series_tiers
             if pricer.standard(model, when) is None:
                 continue
             for route in routes:
-                rates, note = _rates_on_route(route, model, series_tiers.get(series), when, pricer,
+                rates, note, moved = _rates_on_route(route, model, series_tiers.get(series), when, pricer,
                                               (first_days or {}).get(month))
                 rows += [{"route": route.name, "series": series, "model": model, "period": month,
-                          "price_date": when, "token_type": t, "usd_per_mtok": rates[t], "note": note}
-                         for t in PRICED_TARGETS]
+                          "price_date": when, "token_type": t, "usd_per_mtok": rates[t], "note": note,
+                          "moved": moved} for t in PRICED_TARGETS]
     return pd.DataFrame(rows, columns=["route", "series", "model", "period", "price_date", "token_type",
-                                       "usd_per_mtok", "note"])
+                                       "usd_per_mtok", "note", "moved"])

@@ -42,11 +42,14 @@ def route_cost_figure(route_costs: pd.DataFrame, quantile_names: list[str]) -> F
 
 
 def cashflow_figure(roi_cashflow: pd.DataFrame, roi_summary: pd.DataFrame, quantile_names: list[str]) -> Figure:
-    """Cumulative saving minus one-time cost per candidate route (USD), P50 line, interval band, payback marker."""
+    """Cumulative saving minus one-time cost per candidate route (USD), P50 line, interval band, payback marker;
+    a route that prices none of the usage differently (``applies`` false) is no candidate and is not drawn."""
     lower, median, upper = quantile_names[0], quantile_names[len(quantile_names) // 2], quantile_names[-1]
     figure, ax = subplots(figsize=(9, 5))
     summary = roi_summary.set_index("route")
     for route, flow in roi_cashflow.groupby("route", sort=False):
+        if not summary.loc[route].get("applies", True):  # carries none of the usage: no candidate
+            continue
         cost = float(summary.loc[route, "one_time_cost_usd"])
         months = np.concatenate([[0], flow["month"]])
         net = {q: np.concatenate([[-cost], flow[f"cumulative_{q}"] - cost]) for q in (lower, median, upper)}

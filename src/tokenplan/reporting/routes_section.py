@@ -149,6 +149,10 @@ def _relays(routes: list[Route], horizon: pd.Series, baseline: str) -> list[dict
     return out
 
 
+NOT_APPLICABLE = ("does not apply: takes none of this usage (see the notes on the rates), so it is not a "
+                  "candidate")
+
+
 def _payback(value: float, months: int) -> str:
     return f"month {int(value)}" if pd.notna(value) else f"does not pay back within {months} months"
 
@@ -161,6 +165,10 @@ def _roi_table(inputs: RoutesSectionInputs) -> str:
     for _, row in inputs.roi_summary.iterrows():
         months = int(row["months"])
         credit = row["break_even_credit_rate"]
+        if not row.get("applies", True):
+            rows.append({"route": row["route"], "one-time cost": _usd(row["one_time_cost_usd"]),
+                         "monthly saving (forecast months)": NOT_APPLICABLE})
+            continue
         rows.append({
             "route": row["route"], "one-time cost": _usd(row["one_time_cost_usd"]),
             "monthly saving (forecast months)": _interval(row, names, "monthly_saving_"),
@@ -173,7 +181,7 @@ def _roi_table(inputs: RoutesSectionInputs) -> str:
                           + (f"; credit rate ≤ {credit:.3g} {currency.get(row['route']) or ''} per USD of list-price "
                              "usage".replace("  ", " ") if pd.notna(credit) else ""),
         })
-    return _table(pd.DataFrame(rows))
+    return _table(pd.DataFrame(rows).fillna("–"))
 
 
 def _cashflow_table(inputs: RoutesSectionInputs) -> str:

@@ -307,14 +307,20 @@ def _best_route(roi_summary: pd.DataFrame | None) -> dict[str, Any] | None:
     reseller, by its ``kind``), the risk-free routes (batch, caching) come with it, so the
     summary never shows a risky saving without the safe one beside it: the best of them
     that pays back (``risk_free``), or, when none does, how many there are and the
-    closest (``risk_free_closest``). A route that never pays back is never called best.
+    closest (``risk_free_closest``). A route that never pays back is never called best, and one
+    that carries none of the usage (``applies`` false, ``roi.moves_usage``) is not ranked at all.
     """
     if roi_summary is None or roi_summary.empty:
         return None
+    if "applies" in roi_summary.columns:  # a route that carries none of the usage is no candidate
+        applies = roi_summary["applies"].astype(bool)
+        if not applies.any():
+            return {"none_applies": True, "routes": len(roi_summary), "route_names": list(roi_summary["route"])}
+        roi_summary = roi_summary[applies]
     ranked = roi_summary.sort_values("npv_12m_p50", ascending=False)
     row = ranked.iloc[0]
     months = int(row["months"]) if "months" in ranked.columns else 12
-    out = {**{c: row[c] for c in ROI_COLUMNS}, "pays_back": _pays_back(row), "months": months,
+    out = {**{c: row[c] for c in ROI_COLUMNS}, "pays_back": _pays_back(row), "months": months, "none_applies": False,
            "routes": len(roi_summary), "risky": False, "risk_free": None, "risk_free_closest": None,
            "risk_free_routes": 0, "kind": row["kind"] if "kind" in ranked.columns else None}
     if "kind" in ranked.columns and row["kind"] not in _RISK_FREE_KINDS:

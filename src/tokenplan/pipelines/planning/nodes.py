@@ -23,7 +23,7 @@ from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
 from tokenplan.planning.price_check import history_months, monthly_gap, validate_billed, whole_months
 from tokenplan.planning.prices import UnitPrices, unit_prices, validate_price_table
 from tokenplan.planning.rate_limits import LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file
-from tokenplan.planning.routes import Pricer, Route, route_rates
+from tokenplan.planning.routes import Pricer, Route, route_rates, routes_that_apply
 from tokenplan.planning.sensitivity import tornado
 
 logger = logging.getLogger(__name__)
@@ -244,11 +244,12 @@ def _route_months(monthly: pd.DataFrame, baseline: str, names: list[str], params
 
 
 def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_costs: pd.DataFrame,
-                params: dict[str, Any], training_params: dict[str, Any],
+                rates: pd.DataFrame, params: dict[str, Any], training_params: dict[str, Any],
                 fe_params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ROI summary (one row per candidate route) and its monthly cash flow against the baseline.
 
     Usage without token counts (request counts only) has no cost, so both tables are empty.
+    ``applies``: whether the route moves any traffic at all (``routes.routes_that_apply``).
     """
     routes, baseline = _routes(params)
     names = quantile_columns(training_params["quantiles"])
@@ -265,7 +266,8 @@ def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_cost
     months, growth = _route_months(monthly, baseline, names, params, fits["used"])
     flow = roi.cashflow(months, baseline, names)
     rate, horizon = params["roi"]["annual_discount_rate"], params["roi"]["months"]
-    rows = [roi.route_summary(r, flow[flow["route"] == r.name], names, rate, horizon)
+    applies = routes_that_apply(rates)
+    rows = [roi.route_summary(r, flow[flow["route"] == r.name], names, rate, horizon, applies.get(r.name, True))
             for r in routes if r.name != baseline]
     summary = pd.DataFrame(rows).assign(growth_after_forecast=growth, growth_fit_with_history=fits["with_history"],
                                         growth_fit_forecast=fits["forecast"], growth_fit_history_months=len(history))
@@ -298,8 +300,10 @@ def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
         flow = roi.cashflow(months, baseline, names)
         return roi.npv(flow[f"saving_{names[len(names) // 2]}"], route.one_time.usd, settings["annual_discount_rate"])
 
+    applies = dict(zip(roi_summary["route"], roi_summary.get("applies", pd.Series(True, index=roi_summary.index)),
+                       strict=True))
     tables = [tornado(r, evaluate, growth, settings["sensitivity"]["swing"], settings["sensitivity"]["growth_swing"])
-              for r in routes if r.name != baseline]
+              for r in routes if r.name != baseline and applies.get(r.name, True)]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 

@@ -57,7 +57,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="compute_route_costs"),
         Node(func=price_history, inputs=["target_series", "usage_buckets", "price_table", pl],
              outputs="history_costs", name="price_history"),
-        Node(func=compute_roi, inputs=["route_costs", "forecast_totals", "history_costs", pl, tr, fe],
+        Node(func=compute_roi, inputs=["route_costs", "forecast_totals", "history_costs", "route_rates", pl, tr, fe],
              outputs=["roi_summary", "roi_cashflow"], name="compute_roi"),
         Node(func=compute_sensitivity,
              inputs=["forecast_totals", "usage_buckets", "price_table", "roi_summary", pl, tr, fe],
