@@ -304,8 +304,11 @@ def test_capacity_plan_finds_the_demo_crossing_and_writes_the_gateway_config(pro
     assert config["router_settings"]["optional_pre_call_checks"] == ["enforce_model_rate_limits"]
     sonnet = next(e for e in config["model_list"] if e["model_name"] == "claude-sonnet-4-5")["litellm_params"]
     assert sonnet["rpm"] <= row["limit"] and sonnet["api_key"] == "os.environ/ANTHROPIC_API_KEY"
+    # The demo's limits have no tpm column: no TPM anywhere, in the plan (above), the gateway or the report.
+    assert all(set(e["litellm_params"]) <= {"model", "api_key", "rpm", "itpm", "otpm"} for e in config["model_list"])
     report = (folder / "report.md").read_text()
     assert "first limit to bind: Claude Sonnet 4.x RPM" in report and "capacity_plan.csv" in report
+    assert not re.search(r"\bTPM\b", report.split("\n## Capacity:")[1].split("\n## ")[0])
 
 
 def test_second_run_adds_a_report_and_keeps_the_first(project, first_report, forecast):

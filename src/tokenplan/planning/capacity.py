@@ -55,7 +55,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from tokenplan.planning.peaks import REQUIRED_DRIVER, available_drivers, bucket_minutes, driver_targets
+from tokenplan.planning.peaks import REQUIRED_DRIVERS, available_drivers, bucket_minutes, driver_targets
+from tokenplan.planning.rate_limits import planned_metrics
 from tokenplan.forecasting.totals import forecast_periods
 
 PLAN_COLUMNS: tuple[str, ...] = (
@@ -492,7 +493,7 @@ def capacity_gaps(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.DataF
     for unit, series in members.items():
         counts_reads = bool(limits.loc[unit, "itpm_counts_cache_reads"]) if unit in limits.index else False
         mine = rows_of(*series)
-        for metric in ("rpm", "itpm", "otpm"):
+        for metric in planned_metrics(limits, unit):
             gap = plan_gap(mine, history_of((unit, metric)), series, metric, counts_reads)
             if gap is not None:
                 gaps.append({"model_group": unit, "metric": metric, "planned": gap[0], "reason": gap[1]})
@@ -506,9 +507,10 @@ def plan_gap(forecast: pd.DataFrame, history: pd.DataFrame, series: Sequence[str
     mine = forecast[forecast["series"].isin(list(series))]
     if mine.empty:
         return False, "no forecast for its series (" + ", ".join(series) + "): see the summary's 'Not in this plan'"
-    required = REQUIRED_DRIVER[metric]
-    if required not in set(mine["target"]):
-        return False, f"the usage has no {_DRIVER_WORDS[required]}, so no {metric.upper()} can be forecast"
+    absent = [d for d in REQUIRED_DRIVERS[metric] if d not in set(mine["target"])]
+    if absent:
+        return False, (f"the usage has no {' and no '.join(_DRIVER_WORDS[d] for d in absent)}, so no "
+                       f"{metric.upper()} can be forecast")
     if not len(history) or not np.isfinite(history["ratio"].to_numpy(float)).any():
         return False, ("no bucket of history is complete with a non-zero total, so there is no busiest-minute "
                        "to mean-minute ratio to learn from")
@@ -545,18 +547,21 @@ def unit_rng(seed: int, *names: str) -> np.random.Generator:
 def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.DataFrame,
                     members: Mapping[str, list[str]], quantile_names: Sequence[str], freq: str,
                     model: PeakModel, time_column: str = "timestamp",
-                    calibration: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    calibration: Mapping[str, Any] | None = None,
+                    metrics: Mapping[str, Sequence[str]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The capacity plan (:data:`PLAN_COLUMNS`) and the per-day peak quantiles of every unit.
 
     ``members``: unit -> its series; ``limits`` indexed by unit (``rpm``, ``itpm``,
-    ``otpm``, ``itpm_counts_cache_reads``); ``ratios``: ``forecast_bucket_peaks`` output.
+    ``otpm``, optionally ``tpm``, ``itpm_counts_cache_reads``); each unit is planned against
+    ``planned_metrics``, or ``metrics`` where it names the unit (a series planned as its
+    group is, with no limit of its own); ``ratios``: ``forecast_bucket_peaks`` output.
     """
     plan, buckets, periods, each_series = [], [], {}, {}
     forecast = forecast.assign(**{time_column: _naive_utc(forecast[time_column])})  # once, not per unit and metric
     rows_of, history_of = UnitRows(forecast, ["series"]), UnitRows(ratios, ["unit", "metric"])
     for unit, series in members.items():
         mine = rows_of(*series)
-        for metric in ("rpm", "itpm", "otpm"):
+        for metric in (metrics or {}).get(unit) or planned_metrics(limits, unit):
             counts_reads = bool(limits.loc[unit, "itpm_counts_cache_reads"]) if unit in limits.index else False
             if len(series) == 1 and available_drivers(metric, counts_reads, mine["target"].unique()):
                 if (metric, counts_reads) not in each_series:

@@ -52,7 +52,7 @@ from tokenplan.planning.capacity import (
     window_kind,
     windows,
 )
-from tokenplan.planning.rate_limits import METRICS
+from tokenplan.planning.rate_limits import planned_metrics
 
 BACKTEST_COLUMNS = ("model_group", "metric", "origin", "period", "kind", "start", "end", "p50_raw", "p90_raw",
                     "realised", "p50", "p90", "under_p50", "under_p90")
@@ -245,7 +245,7 @@ def simulate_backtest(predictions: pd.DataFrame, history: pd.DataFrame, limits: 
     for origin, fold in predictions.groupby("origin", sort=True):
         for unit, series in members.items():
             reads = bool(limits.loc[unit, "itpm_counts_cache_reads"]) if unit in limits.index else False
-            for metric in METRICS:
+            for metric in planned_metrics(limits, unit):
                 past = history[(history["unit"] == unit) & (history["metric"] == metric)]
                 quantiles = driver_quantiles(fold, series, metric, reads, quantile_names, time_column="ds")
                 realised = past.set_index("ds")[["peak", "total"]].reindex(quantiles.index)

@@ -1,7 +1,8 @@
 """A LiteLLM proxy config whose per-deployment limits keep traffic under the provider's.
 
 Rule: every series (a model, or a model in one workspace) with forecast traffic in a
-model group becomes one deployment. Its limit of each kind is
+model group becomes one deployment. Its limit of each kind (LiteLLM's ``rpm``, ``itpm``,
+``otpm``, and ``tpm``, which like OpenAI's counts every token of a call) is
 
     floor(provider limit * (1 - safety_margin) * share)
 
@@ -70,7 +71,7 @@ def gateway_config(limits: pd.DataFrame, series_demand: pd.DataFrame, safety_mar
         model = str(series).split("/")[0]
         params: dict[str, Any] = {"model": f"{provider}/{ids.get(model, model)}", "api_key": api_key}
         for metric, share in zip(rows["metric"], rows["share"], strict=True):
-            limit = float(limits.loc[group, metric]) if group in limits.index else np.nan
+            limit = float(limits.loc[group, metric]) if group in limits.index and metric in limits.columns else np.nan
             if np.isfinite(limit):
                 params[metric] = max(int(np.floor(limit * (1.0 - safety_margin) * share)), 1)
         model_list.append({"model_name": _alias(series), "litellm_params": params})

@@ -1,10 +1,12 @@
 """Per-minute peaks in history, per forecast bucket: how the busiest minute relates to the bucket total.
 
-For each unit (a model group, or one series) and metric (``rpm``, ``itpm``, ``otpm``),
-every forecast bucket of history (a day, or an hour) gets:
+For each unit (a model group, or one series) and metric it is planned against (``rpm``,
+``itpm``, ``otpm``, ``tpm``: ``rate_limits.planned_metrics``), every forecast bucket of
+history (a day, or an hour) gets:
 
 - ``total``: the bucket's total of the metric's driver (requests; uncached input +
-  cache writes, plus cache reads where the group counts them; output tokens);
+  cache writes, plus cache reads where the group counts them; output tokens; for TPM,
+  every token: uncached input, cache writes, cache reads and output);
 - ``peak``: the highest per-minute value inside the bucket;
 - ``ratio``: ``peak / (total / minutes in the bucket)``, the peak-to-mean ratio.
 
@@ -14,7 +16,9 @@ times historical ratios give forecast peaks. Where the usage carries measured pe
 it does not, a usage bucket's peak is its mean minute times a configured
 ``assumed_peak_to_mean`` and ``measured`` is false, so every number built on it can
 say so. A unit of several series sums their per-bucket peaks: an upper bound, since
-their busiest minutes need not coincide.
+their busiest minutes need not coincide. Usage has no measured TPM peak of its own: a
+bucket's is its busiest input minute (scaled by its share of cache reads) plus its
+busiest output minute, an upper bound for the same reason.
 """
 
 from __future__ import annotations
@@ -24,15 +28,18 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from tokenplan.planning.rate_limits import SPLIT_METRICS
+
 METRIC_DRIVERS: dict[str, tuple[str, ...]] = {
     "rpm": ("requests",),
     "itpm": ("input_tokens", "cache_write_tokens"),
     "otpm": ("output_tokens",),
+    "tpm": ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens"),
 }
 PEAK_OF_METRIC = {"rpm": "peak_rpm", "itpm": "peak_itpm", "otpm": "peak_otpm"}
 MINUTES = {"D": 1440.0, "h": 60.0, "H": 60.0, "min": 1.0}
 
-__all__ = ["METRIC_DRIVERS", "REQUIRED_DRIVER", "available_drivers", "bucket_minutes", "driver_targets",
+__all__ = ["METRIC_DRIVERS", "REQUIRED_DRIVERS", "available_drivers", "bucket_minutes", "driver_targets",
            "forecast_bucket_peaks", "usage_peaks"]
 
 
@@ -44,16 +51,17 @@ def bucket_minutes(freq: str) -> float:
         return pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).total_seconds() / 60.0
 
 
-# The one driver a metric cannot do without; the others (cache writes, cache reads) count
+# The drivers a metric cannot do without; the others (cache writes, cache reads) count
 # as zero where the usage has no such column.
-REQUIRED_DRIVER = {"rpm": "requests", "itpm": "input_tokens", "otpm": "output_tokens"}
+REQUIRED_DRIVERS: dict[str, tuple[str, ...]] = {"rpm": ("requests",), "itpm": ("input_tokens",),
+                                                "otpm": ("output_tokens",), "tpm": ("input_tokens", "output_tokens")}
 
 
 def available_drivers(metric: str, counts_cache_reads: bool, columns) -> tuple[str, ...]:
-    """The metric's drivers among ``columns`` (empty without its required one: no requests, no RPM)."""
+    """The metric's drivers among ``columns`` (empty without a required one: no requests, no RPM)."""
     drivers = driver_targets(metric, counts_cache_reads)
     present = tuple(d for d in drivers if d in set(columns))
-    return present if REQUIRED_DRIVER[metric] in present else ()
+    return present if set(REQUIRED_DRIVERS[metric]) <= set(present) else ()
 
 
 def driver_targets(metric: str, counts_cache_reads: bool = False) -> tuple[str, ...]:
@@ -62,32 +70,50 @@ def driver_targets(metric: str, counts_cache_reads: bool = False) -> tuple[str, 
     return (*drivers, "cache_read_tokens") if metric == "itpm" and counts_cache_reads else drivers
 
 
+def _measured_peak(rows: pd.DataFrame, metric: str, drivers: tuple[str, ...]) -> pd.Series:
+    """The bucket's measured busiest minute of ``metric`` from its peak columns (NaN where not measured).
+
+    The ITPM peak column counts uncached input + cache writes: where cache reads count
+    too, it is scaled by the bucket's share of cache reads (their minute-level mix is not
+    known). TPM has no column: its input part so scaled, plus the OTPM peak.
+    """
+    if metric == "tpm":
+        inputs = tuple(d for d in drivers if d != "output_tokens")
+        return _measured_peak(rows, "itpm", inputs) + _measured_peak(rows, "otpm", ("output_tokens",))
+    peak_column = PEAK_OF_METRIC[metric]
+    peak = rows[peak_column] if peak_column in rows.columns else pd.Series(np.nan, index=rows.index)
+    if metric == "itpm" and "cache_read_tokens" in drivers:
+        total = rows[list(drivers)].sum(axis=1)
+        base = rows[[d for d in drivers if d != "cache_read_tokens"]].sum(axis=1)
+        peak = peak * (total / base.where(base > 0))
+    return peak
+
+
 def usage_peaks(usage_buckets: pd.DataFrame, units: Mapping[str, str], counts_cache_reads: Mapping[str, bool],
-                usage_freq: str, assumed_peak_to_mean: float) -> pd.DataFrame:
+                usage_freq: str, assumed_peak_to_mean: float,
+                metrics: Mapping[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
     """Per usage bucket, unit and metric: ``timestamp, unit, metric, total, peak, measured``.
 
     ``units`` maps series ids to the unit they count toward (series not in it are
-    ignored). A bucket whose driver total is unknown (NaN) is left out.
+    ignored); ``metrics``: each unit's metrics (default RPM, ITPM and OTPM). A bucket
+    whose driver total is unknown (NaN) is left out.
     """
     usage = usage_buckets[usage_buckets["series"].isin(list(units))].copy()
     usage["unit"] = usage["series"].map(units)
     minutes = bucket_minutes(usage_freq)
+    metrics = metrics or {}
     frames = []
     for metric in METRIC_DRIVERS:
-        peak_column = PEAK_OF_METRIC[metric]
         for unit, rows in usage.groupby("unit", sort=True):
+            if metric not in metrics.get(unit, SPLIT_METRICS):
+                continue
             drivers = available_drivers(metric, bool(counts_cache_reads.get(unit, False)),
                                         rows.columns[rows.notna().any()])
             if not drivers:
                 continue
             total = rows[list(drivers)].sum(axis=1, min_count=len(drivers))
             total = total.where(rows[list(drivers)].notna().all(axis=1))
-            measured_peak = rows[peak_column] if peak_column in rows.columns else pd.Series(np.nan, index=rows.index)
-            if metric == "itpm" and "cache_read_tokens" in drivers:
-                # The peak column counts uncached input + cache writes; scale it by the
-                # bucket's share of cache reads (their minute-level mix is not known).
-                base = rows[[d for d in drivers if d != "cache_read_tokens"]].sum(axis=1)
-                measured_peak = measured_peak * (total / base.where(base > 0))
+            measured_peak = _measured_peak(rows, metric, drivers)
             measured = measured_peak.notna()
             peak = measured_peak.where(measured, total / minutes * assumed_peak_to_mean)
             frame = pd.DataFrame({"timestamp": rows["timestamp"], "unit": unit, "metric": metric,

@@ -1,16 +1,21 @@
-"""The rate limits in force per model group: requests, input and output tokens per minute.
+"""The rate limits in force per model group: requests and tokens per minute.
 
 Anthropic pools limits by model group (all Sonnet 4.x share one), three per group:
 RPM, ITPM and OTPM. ITPM counts uncached input plus cache writes, not cache reads,
 except on a few older models, which a group marks with ``itpm_counts_cache_reads``.
+OpenAI sets two per model: RPM and TPM, which counts every token of a request, input
+(cached input included) and output together.
 
 Two sources give the same table (:data:`LIMIT_COLUMNS`):
 
 - a limits file (CSV) with columns ``model_group, models, rpm, itpm, otpm`` and,
-  optionally, ``itpm_counts_cache_reads`` (true/false) and ``as_of`` (the date the
-  limits were read). ``models`` lists the group's series ids separated by spaces; an
+  optionally, ``tpm``, ``itpm_counts_cache_reads`` (true/false) and ``as_of`` (the date
+  the limits were read). ``models`` lists the group's series ids separated by spaces; an
   empty limit means the group has none of that kind;
-- the Admin API, ``GET /v1/organizations/rate_limits`` (:func:`limits_from_admin_pages`).
+- the Admin API, ``GET /v1/organizations/rate_limits`` (:func:`limits_from_admin_pages`;
+  Anthropic's, so never a TPM).
+
+:func:`planned_metrics` says which of them a group is planned against.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ import pandas as pd
 
 from tokenplan.schemas import InvalidInputError
 
-METRICS: tuple[str, ...] = ("rpm", "itpm", "otpm")
+METRICS: tuple[str, ...] = ("rpm", "itpm", "otpm", "tpm")
+# Planned for a group without a TPM limit (Anthropic's limits, or none given).
+SPLIT_METRICS: tuple[str, ...] = ("rpm", "itpm", "otpm")
 METRIC_NAMES = {"rpm": "requests per minute", "itpm": "input tokens per minute",
-                "otpm": "output tokens per minute"}
+                "otpm": "output tokens per minute", "tpm": "total tokens per minute"}
 LIMIT_COLUMNS: tuple[str, ...] = ("model_group", "models", *METRICS, "itpm_counts_cache_reads", "as_of", "source")
-REQUIRED_FILE_COLUMNS: tuple[str, ...] = ("model_group", "models", *METRICS)
+REQUIRED_FILE_COLUMNS: tuple[str, ...] = ("model_group", "models", *SPLIT_METRICS)
 # Admin API limit type -> (metric, whether cache reads count toward it).
 ADMIN_LIMIT_TYPES = {
     "requests_per_minute": ("rpm", False),
@@ -43,9 +50,11 @@ __all__ = [
     "LIMIT_COLUMNS",
     "METRICS",
     "METRIC_NAMES",
+    "SPLIT_METRICS",
     "group_of_series",
     "limits_from_admin_pages",
     "limits_from_file",
+    "planned_metrics",
 ]
 
 
@@ -101,7 +110,7 @@ def limits_from_file(raw: pd.DataFrame, source: str | None = None) -> pd.DataFra
         as_of = record.get("as_of")
         rows.append({
             "model_group": group, "models": " ".join(models),
-            **{m: _limit_value(record[m], source, m, i) for m in METRICS},
+            **{m: _limit_value(record.get(m), source, m, i) for m in METRICS},
             "itpm_counts_cache_reads": _flag(record.get("itpm_counts_cache_reads"), source,
                                              "itpm_counts_cache_reads", i),
             "as_of": str(as_of).strip() if as_of is not None and pd.notna(as_of) else "",
@@ -145,6 +154,20 @@ def limits_from_admin_pages(pages: Iterable[Mapping[str, Any]], source: str, as_
                 "as_of": as_of, "source": source,
             })
     return pd.DataFrame(rows, columns=list(LIMIT_COLUMNS))
+
+
+def planned_metrics(limits: pd.DataFrame, unit: str) -> tuple[str, ...]:
+    """The metrics ``unit`` is planned against (``limits`` indexed by model group).
+
+    RPM, ITPM and OTPM, unless its group sets a TPM limit: then RPM, TPM and whichever of
+    ITPM and OTPM it sets as well. A TPM limit counts input and output together, so an
+    ITPM or OTPM peak beside it, with no limit of its own, would only invite a reader to
+    hold it against the TPM limit.
+    """
+    if unit not in limits.index or "tpm" not in limits.columns or not np.isfinite(float(limits.loc[unit, "tpm"])):
+        return SPLIT_METRICS
+    split = [m for m in ("itpm", "otpm") if m in limits.columns and np.isfinite(float(limits.loc[unit, m]))]
+    return ("rpm", *split, "tpm")
 
 
 def group_of_series(series: Iterable[str], limits: pd.DataFrame,

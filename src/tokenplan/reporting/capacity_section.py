@@ -15,7 +15,7 @@ import pandas as pd
 from tokenplan.planning.capacity_backtest import MIN_CALIBRATION_WINDOWS, MIN_RATIO_POOL_SHARE, coverage_summary
 from tokenplan.planning.capacity_plots import figure_name
 from tokenplan.planning.gateway import gateway_rule
-from tokenplan.planning.rate_limits import METRICS
+from tokenplan.planning.rate_limits import METRICS, SPLIT_METRICS, planned_metrics
 from tokenplan.reporting.markdown import BUCKET_NAMES
 
 __all__ = ["crossing_statement", "first_limit_row", "first_limit_sentence", "render_capacity_section"]
@@ -193,21 +193,47 @@ def _calibration_text(calibration: Mapping[str, Any]) -> str:
             f"a day's in it, nor the horizon's below a month's")
 
 
-def _gateway_text(config: Mapping[str, Any], safety_margin: float) -> str:
+def _shown_metrics(plan: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
+    """The metrics planned or set in the gateway, in :data:`METRICS` order (Anthropic's three when none)."""
+    used = set(plan["metric"]) | {m for e in config.get("model_list", []) for m in e["litellm_params"] if m in METRICS}
+    return [m for m in METRICS if m in used] or list(SPLIT_METRICS)
+
+
+def _gateway_text(config: Mapping[str, Any], safety_margin: float, metrics: list[str]) -> str:
     rows = [{"model_name": e["model_name"], "model": e["litellm_params"]["model"],
-             **{m.upper(): _n(e["litellm_params"].get(m, np.nan)) for m in METRICS}}
+             **{m.upper(): _n(e["litellm_params"].get(m, np.nan)) for m in metrics}}
             for e in config.get("model_list", [])]
     table = _table(pd.DataFrame(rows)) if rows else "No deployment: no series has forecast traffic."
     return ("A LiteLLM proxy config, `gateway/litellm_config.yaml`: " + gateway_rule(safety_margin) + ". "
             "LiteLLM enforces them with `router_settings.optional_pre_call_checks: "
             "[\"enforce_model_rate_limits\"]` (its ITPM excludes cache reads; OTPM reserves `max_tokens` and is "
-            "corrected after the response; marked beta by LiteLLM).\n\n" + table)
+            "corrected after the response" + ("; TPM counts every token of a call, cached input included"
+                                              if "tpm" in metrics else "")
+            + "; marked beta by LiteLLM).\n\n" + table)
 
 
-def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame, params: Mapping[str, Any]) -> str:
+def _limit_kinds(limits: pd.DataFrame, metrics: list[str]) -> list[str]:
+    """What ITPM and TPM count, for the metrics shown; with a TPM limit, which limits each group is planned
+    against (a group with RPM and TPM gets no ITPM or OTPM rows)."""
+    reads = limits.loc[limits["itpm_counts_cache_reads"].astype(bool), "model_group"].tolist()
+    lines = ["- ITPM counts uncached input + cache writes" + (f"; for {', '.join(reads)} cache reads count too "
+                                                              "(scaled by each hour's share of cache reads)" if reads
+                                                              else "; cache reads do not count") + "."]
+    if "tpm" not in metrics:
+        return lines
+    indexed = limits.set_index("model_group")
+    planned = "; ".join(f"{g}: {', '.join(m.upper() for m in planned_metrics(indexed, g))}" for g in indexed.index)
+    return [*(lines if "itpm" in metrics else []),
+            "- TPM (total tokens per minute, OpenAI's kind of limit) counts every token: uncached input, cache "
+            "writes, cache reads and output. Where the usage has per-minute peaks, a bucket's busiest TPM minute is "
+            "its busiest input minute plus its busiest output minute: an upper bound.",
+            f"- Limits planned against, per group: {planned}."]
+
+
+def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame, params: Mapping[str, Any],
+                 metrics: list[str]) -> str:
     sources = "; ".join(sorted({f"{s}" + (f", as of {d}" if d else ", undated")
                                 for s, d in zip(limits["source"], limits["as_of"], strict=True)}))
-    reads = limits.loc[limits["itpm_counts_cache_reads"].astype(bool), "model_group"].tolist()
     assumed = sorted(set(plan.loc[plan["peak_method"] == "assumed", "model_group"]))
     unmatched = sorted(set(demand.loc[demand["model_group"].isna(), "series"])) if len(demand) else []
     groups_with_many = demand.dropna(subset=["model_group"]).groupby("model_group")["series"].nunique()
@@ -216,9 +242,7 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
     lines = [
         f"- Limits: {sources}. Groups: " + "; ".join(f"{g} ({m})" for g, m in
                                                      zip(limits["model_group"], limits["models"], strict=True)) + ".",
-        "- ITPM counts uncached input + cache writes" + (f"; for {', '.join(reads)} cache reads count too (scaled "
-                                                          "by each hour's share of cache reads)" if reads else
-                                                          "; cache reads do not count") + ".",
+        *_limit_kinds(limits, metrics),
         f"- Peak method: each bucket's forecast total times a busiest-minute/mean-minute ratio drawn from the last "
         f"{params.get('ratio_weeks')} weeks of history (same weekday/weekend kind, among buckets about as busy for "
         f"their week as the bucket's draw is for its forecast; above the forecast's P90, one of history's busiest "
@@ -248,6 +272,7 @@ def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.D
                             capacity_calibration: Mapping[str, Any] | None = None,
                             capacity_gaps: pd.DataFrame | None = None) -> str:
     """The capacity section (markdown, from its ``##`` heading), figures referenced by file name."""
+    metrics = _shown_metrics(capacity_plan, gateway_config)
     figures = "\n\n".join(f"![Capacity: {group}]({figure_name(group)})"
                           for group in sorted(capacity_plan["model_group"].unique()))
     return "\n\n".join(part for part in [
@@ -263,7 +288,8 @@ def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.D
         "### Backtest of the peak forecast\n\n" + _backtest_text(
             capacity_backtest, capacity_calibration if params.get("calibrate", True) else {},
             assumed=bool(len(capacity_plan)) and bool((capacity_plan["peak_method"] == "assumed").all())),
-        "### Gateway config\n\n" + _gateway_text(gateway_config, float(params["gateway"]["safety_margin"])),
-        "### Capacity assumptions\n\n" + _assumptions(capacity_plan, rate_limits, capacity_series_demand, params),
+        "### Gateway config\n\n" + _gateway_text(gateway_config, float(params["gateway"]["safety_margin"]), metrics),
+        "### Capacity assumptions\n\n" + _assumptions(capacity_plan, rate_limits, capacity_series_demand, params,
+                                                       metrics),
     ] if part)
 

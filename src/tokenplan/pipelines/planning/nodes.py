@@ -22,7 +22,7 @@ from tokenplan.planning.gateway import gateway_config
 from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
 from tokenplan.planning.price_check import history_months, monthly_gap, validate_billed, whole_months
 from tokenplan.planning.prices import UnitPrices, unit_prices, validate_price_table
-from tokenplan.planning.rate_limits import LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file
+from tokenplan.planning.rate_limits import LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file, planned_metrics
 from tokenplan.planning.routes import Pricer, Route, route_rates, routes_that_apply
 from tokenplan.planning.sensitivity import tornado
 
@@ -53,10 +53,10 @@ def build_rate_limits(rate_limits_raw: pd.DataFrame, usage_buckets: pd.DataFrame
         return rate_limits_raw.reset_index(drop=True)
     if rate_limits_raw.empty:
         models = sorted({str(s).split("/")[0] for s in usage_buckets["series"].unique()})
-        return pd.DataFrame({"model_group": models, "models": models, "rpm": np.nan, "itpm": np.nan,
-                             "otpm": np.nan, "itpm_counts_cache_reads": False, "as_of": "",
+        return pd.DataFrame({"model_group": models, "models": models, **{m: np.nan for m in METRICS},
+                             "itpm_counts_cache_reads": False, "as_of": "",
                              "source": "no limits given"}, columns=list(LIMIT_COLUMNS)).astype(
-            {"rpm": float, "itpm": float, "otpm": float})
+            {m: float for m in METRICS})
     return limits_from_file(rate_limits_raw)
 
 
@@ -65,6 +65,8 @@ def build_peak_history(usage_buckets: pd.DataFrame, rate_limits: pd.DataFrame, i
     """Per model group and series, metric and forecast bucket of history: total, busiest minute, ratio."""
     groups = group_of_series(usage_buckets["series"].unique(), rate_limits, ingestion_params.get("model_aliases"))
     reads = dict(zip(rate_limits["model_group"], rate_limits["itpm_counts_cache_reads"], strict=True))
+    limits = rate_limits.set_index("model_group")
+    metrics = {s: planned_metrics(limits, g) for s, g in groups.items()}
     # The width ingestion used (detected from the data when ingestion.bucket is auto).
     usage_freq = usage_buckets.attrs.get("bucket") or ingestion_params["bucket"]
     if usage_freq == "auto":  # a table that did not come through ingestion: read the grid off it
@@ -72,9 +74,10 @@ def build_peak_history(usage_buckets: pd.DataFrame, rate_limits: pd.DataFrame, i
         usage_freq = "D" if len(steps) and steps.min() >= pd.Timedelta(days=1) else "h"
     assumed = params["assumed_peak_to_mean"]
     factor = float(assumed.get(usage_freq, assumed.get("h")))
-    by_group = usage_peaks(usage_buckets, groups, reads, usage_freq, factor)
+    by_group = usage_peaks(usage_buckets, groups, reads, usage_freq, factor,
+                           {g: planned_metrics(limits, g) for g in set(groups.values())})
     by_series = usage_peaks(usage_buckets, {s: s for s in usage_buckets["series"].unique()},
-                            {s: reads.get(g, False) for s, g in groups.items()}, usage_freq, factor)
+                            {s: reads.get(g, False) for s, g in groups.items()}, usage_freq, factor, metrics)
     return pd.concat([forecast_bucket_peaks(by_group, usage_freq, fe_params["freq"]).assign(level="group"),
                       forecast_bucket_peaks(by_series, usage_freq, fe_params["freq"]).assign(level="series")],
                      ignore_index=True)
@@ -107,7 +110,8 @@ def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limit
     series_limits = pd.DataFrame({"itpm_counts_cache_reads": [bool(limits.loc[g, "itpm_counts_cache_reads"])
                                                              for g in groups.values()]}, index=list(groups))
     series_plan, _ = capacity_tables(forecast, peak_history[peak_history["level"] == "series"], series_limits,
-                                     {s: [s] for s in series}, names, freq, model, calibration=calibration)
+                                     {s: [s] for s in series}, names, freq, model, calibration=calibration,
+                                     metrics={s: planned_metrics(limits, g) for s, g in groups.items()})
     demand = series_plan[series_plan["period"] == "horizon"].rename(columns={"model_group": "series"})
     demand = demand.assign(model_group=demand["series"].map(groups))[["model_group", "series", "metric", "p50",
                                                                         "p90", "peak_method"]]
@@ -135,7 +139,7 @@ def explain_capacity_gaps(forecast: pd.DataFrame, peak_history: pd.DataFrame, ra
     for row in gaps.itertuples():
         limited = row.model_group in limits.index and np.isfinite(float(limits.loc[row.model_group, row.metric]))
         # A warning where it costs a plan: a limit left unchecked, or a group with nothing planned.
-        loud = limited or unplanned.get(row.model_group, 0) == len(METRICS)
+        loud = limited or unplanned.get(row.model_group, 0) == len(planned_metrics(limits, row.model_group))
         logger.log(logging.WARNING if loud else logging.INFO, "capacity %s %s %s: %s",
                    "planned for" if row.planned else "not planned for", row.model_group, row.metric.upper(), row.reason)
     return gaps
@@ -157,7 +161,7 @@ def backtest_capacity(backtest_predictions: pd.DataFrame, peak_history: pd.DataF
 
 def build_gateway_config(rate_limits: pd.DataFrame, capacity_series_demand: pd.DataFrame,
                          params: dict[str, Any]) -> dict[str, Any]:
-    """The LiteLLM proxy config (model_list with per-deployment rpm/itpm/otpm, router_settings)."""
+    """The LiteLLM proxy config (model_list with per-deployment rpm/itpm/otpm/tpm, router_settings)."""
     gateway = params["gateway"]
     return gateway_config(rate_limits.set_index("model_group"), capacity_series_demand,
                           float(gateway["safety_margin"]), gateway["api_key"], gateway["provider"],
