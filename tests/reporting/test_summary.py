@@ -271,3 +271,23 @@ def test_a_suspected_outage_in_the_last_quarter_is_recorded_in_its_actual_but_no
     assert plain.cost["change"] > 0.25
     assert s.totals.set_index("target")["change"].to_numpy() == pytest.approx([0.1, 0.1, 0.1])
     assert s.last_quarter["outage_buckets"] == 31
+
+
+def test_a_model_migrated_within_the_last_quarter_counts_each_model_over_its_own_days():
+    # model-b is retired on Aug 15 and its successor model-c starts on Aug 1 (rows only where
+    # each was used): per day the quarter had 1,000 (model-a) + (46 + 61) x 1,000 / 92, and
+    # model-b's cost counts although it is not forecast. Before, each model's mean over its
+    # own days was counted over the whole quarter (3,000 a day) and model-b was priced at $0.
+    history = fx.history()
+    history = history[(history["series"] == "model-a") | (history["ds"] <= "2026-08-15")]
+    successor = history[(history["series"] == "model-a") & (history["ds"] >= "2026-08-01")].assign(series="model-c")
+    history = pd.concat([history, successor], ignore_index=True)
+    history.loc[history["y"].isna(), "y"] = fx.DAILY["requests"]  # no missing day here
+    prices = {**fx.prices(), "model-c": fx.prices()["model-a"]}
+    s = _summary(history=history, prices=prices)
+    per_day = 1_000 + (46 + 61) * 1_000 / 92
+    totals = s.totals.set_index("target")
+    assert totals.loc["requests", "last_quarter"] == pytest.approx(per_day * 92)
+    assert totals.loc["requests", "change"] == pytest.approx(2 * 1_000 * 1.1 / per_day - 1)
+    daily_cost = (2e6 * 3.0 + 1e5 * 15.0) / 1e6
+    assert s.cost["last_quarter"] == pytest.approx(daily_cost * per_day / 1_000 * 92)

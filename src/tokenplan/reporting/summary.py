@@ -124,7 +124,8 @@ def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices],
                   outages: pd.DataFrame | None = None) -> tuple[dict | None, pd.DataFrame, float]:
     """The last full quarter's facts, its total per target and its cost rate per bucket (USD).
 
-    The totals and the cost (``facts["cost_usd"]``) are what was recorded. The rate the change
+    The totals and the cost (``facts["cost_usd"]``) are what was recorded, each model priced
+    (``prices`` holds every model of the history, a retired one too). The rate the change
     compares with leaves out missing buckets and a series' suspected outages (``outages`` rows of
     kind ``outage``, every target of the series at that bucket, as the forecast leaves them out):
     a month of zeros in the quarter would otherwise read as growth.
@@ -137,10 +138,15 @@ def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices],
     outage_keys = _outage_keys(rows, outages)
     rows = rows.assign(rate_y=rows["y"].mask(outage_keys))
     per_key = rows.groupby(["series", "target"], observed=True).agg(
-        sum=("y", "sum"), mean=("rate_y", "mean")).reset_index()
+        sum=("y", "sum"), mean=("rate_y", "mean"), present=("ds", "size")).reset_index()
+    # A series' missing and outage buckets count at its own mean; a bucket it has no row for
+    # (before its launch, after its retirement, a sparse model's idle day) counts as zero. Its
+    # mean over its own rows alone counted a model migrated mid-quarter, old and new, over the
+    # whole quarter each: requests read -18% against a true +1%.
+    per_key["per_bucket"] = per_key["mean"].fillna(0.0) * per_key["present"] / max(int(buckets), 1)
     price = _rates(prices, per_key["series"], per_key["target"])
-    per_key["rate_usd"] = per_key["mean"].fillna(0.0) * price
-    by_target = per_key.groupby("target", observed=True).agg(total=("sum", "sum"), per_bucket=("mean", "sum"))
+    per_key["rate_usd"] = per_key["per_bucket"] * price
+    by_target = per_key.groupby("target", observed=True).agg(total=("sum", "sum"), per_bucket=("per_bucket", "sum"))
     facts = {"label": f"{quarter.year} Q{quarter.quarter}", "start": quarter.start_time,
              "end": quarter.end_time.normalize(), "buckets": int(buckets),
              # A model's missing day counts once, not once per token type (18 days read as 54).

@@ -207,11 +207,14 @@ def _tiers(usage_buckets: pd.DataFrame) -> dict[str, str]:
 
 def price_models(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFrame, price_table: pd.DataFrame,
                  params: dict[str, Any]) -> dict[str, UnitPrices | None]:
-    """Standard rates per model in force on the price date (None: no price anywhere)."""
+    """Standard rates per model in force on the price date (None: no price anywhere), for every model
+    the forecast or the history holds: the summary prices the last quarter's actual with them, and a
+    model retired in it was priced at $0 (a quarter's cost read $84,826 against $110,342)."""
     chosen = params["routes"].get("price_date")
     when = pd.Timestamp(chosen or forecast_totals["start"].min()).date()
     pricer = _pricer(price_table, params, usage_buckets)
-    return {m: pricer.standard(m, when) for m in sorted(set(_models(forecast_totals["series"]).values()))}
+    models = set(_models(forecast_totals["series"]).values()) | set(_models(usage_buckets["series"]).values())
+    return {m: pricer.standard(m, when) for m in sorted(models)}
 
 
 def estimate_costs(forecast_totals: pd.DataFrame, prices: dict[str, UnitPrices | None],
