@@ -133,6 +133,23 @@ def test_a_candidate_that_leaves_the_envelope_is_dropped_and_named():
     assert drops["ratio"].iloc[0] > 100
 
 
+def test_a_target_that_was_always_zero_keeps_a_point_within_half_a_unit_and_names_a_real_excess():
+    # Cache tokens of a model that never cached: XGBoost's 0.0007 tokens is no explosion (it
+    # had been dropped as 1.8e308 times its bound, and ranked a top risk); 50 tokens is, and
+    # its ratio against a bound of 0 is infinite, shown as such.
+    history = _hourly(np.zeros(24 * 21))
+    origin = history["ds"].max()
+    steps = np.arange(1, 49)
+    base = pd.DataFrame({"series": "m", "target": "requests", "ds": origin + pd.to_timedelta(steps, unit="h"),
+                         "step": steps, "y": np.nan})
+    tiny, real = base.assign(method="xgboost", point=0.0007), base.assign(method="mstl", point=50.0)
+    kept, drops = guard_candidates(pd.concat([tiny, real]), history, origin, 24, "h", GUARD)
+    assert set(kept["method"]) == {"xgboost"}
+    assert drops["method"].tolist() == ["mstl"] and np.isinf(drops["ratio"].iloc[0])
+    from tokenplan.reporting.number_format import times
+    assert times(drops["ratio"].iloc[0]) == "infinitely" and times(3.44) == "3.4x" and times(2.5e5) == "250.00Kx"
+
+
 def test_bursts_of_10_to_100x_in_a_quiet_series(tmp_path):
     # Seven weeks of hours; 2% of hours are bursts of 10-100x (bursty LLM request counts).
     rng = np.random.default_rng(3)

@@ -244,6 +244,17 @@ def test_a_baseline_the_forecast_already_uses_is_not_a_risk():
     assert "baseline_wins" not in [r["kind"] for r in _summary(backtest=backtest, methods=everywhere).risks]
 
 
+def test_a_model_retired_before_the_forecast_is_no_baseline_risk():
+    # model-b is in the backtest (it was used) but not forecast (retired): its losses to a
+    # baseline are no risk to this plan, and "of" counts the planned series' targets only.
+    backtest = fx.backtest(model_mase=3.0)
+    totals = fx.totals()
+    totals = totals[totals["series"] == "model-a"]
+    risk = next(r for r in _summary(backtest=backtest, totals=totals, costs=fx.costs(totals)).risks
+                if r["kind"] == "baseline_wins")
+    assert {c["series"] for c in risk["cases"]} == {"model-a"} and risk["of"] == len(fx.TARGETS)
+
+
 def test_a_models_missing_day_counts_once_not_once_per_token_type():
     # A gap in a file has no row for any of a model's targets: 18 days of one model were
     # reported as "54 missing buckets" (three targets).

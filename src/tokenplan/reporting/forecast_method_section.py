@@ -13,6 +13,7 @@ from tokenplan.forecasting.diagnostics import comparable_mase
 from tokenplan.forecasting.method_choice import ensemble_ranking
 from tokenplan.forecasting.target_series import SEASON_LENGTHS
 from tokenplan.reporting.markdown import markdown_table as _table
+from tokenplan.reporting.number_format import times
 
 __all__ = ["render_method_section", "baseline_wins"]
 
@@ -196,7 +197,7 @@ def _guard_text(selection: dict[str, Any], drops: pd.DataFrame | None) -> str:
     folds = drops[drops["role"] != "final"]
     if len(final):
         rows = final.sort_values("ratio", ascending=False).assign(
-            ratio=lambda t: t["ratio"].map(lambda v: f"{v:.1f}x"), step=lambda t: t["step"].astype(int))
+            ratio=lambda t: t["ratio"].map(times), step=lambda t: t["step"].astype(int))
         lines.append("**Dropped at the forecast origin** (the plan does not use them for these series):\n\n"
                      + _table(rows[["series", "target", "method", "side", "step", "ratio"]].rename(
                          columns={"side": "outside", "step": "worst step", "ratio": "point / bound"})))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["SCALES", "human", "percent", "usd"]
+__all__ = ["SCALES", "human", "percent", "times", "usd"]
 
 SCALES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
 
@@ -45,3 +45,10 @@ def percent(value, digits: int = 0, signed: bool = False) -> str:
         return "–"
     shown = round(float(value) * 100, digits) + 0.0  # + 0.0: a change that rounds to zero is not "-0.0%"
     return f"{shown:{'+' if signed else ''}.{digits}f}%"
+
+
+def times(value) -> str:
+    """A ratio as a multiple (``3.4x``, ``12.50Kx``); "infinitely" against a bound of 0."""
+    if value is not None and math.isinf(float(value)):
+        return "infinitely"
+    return f"{float(value):.1f}x" if abs(float(value)) < 1e4 else f"{human(value)}x"

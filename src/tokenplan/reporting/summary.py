@@ -167,11 +167,14 @@ def _outage_keys(rows: pd.DataFrame, outages: pd.DataFrame | None) -> pd.Series:
                      index=rows.index)
 
 
-def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series,
-                   methods: dict[str, str] | None = None) -> dict[str, Any] | None:
+def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series, methods: dict[str, str] | None = None,
+                   planned: set[str] | None = None) -> dict[str, Any] | None:
     """Series and targets whose out-of-sample ``chosen`` score lost to a simple baseline, unless the
-    forecast (chosen on every fold, ``methods``: ``series|target`` -> method) already uses that baseline."""
+    forecast (chosen on every fold, ``methods``: ``series|target`` -> method) already uses that baseline.
+    Only the ``planned`` series count: a model retired before the forecast is in the backtest, not the plan."""
     per_series = comparable_mase(backtest)  # a baseline scored on fewer folds is not compared
+    if planned is not None:
+        per_series = per_series[per_series.index.get_level_values("series").astype(str).isin(planned)]
     # The plan uses each series' chosen method; the simple baselines are what it must beat.
     simple = [m for m in ("seasonal_naive", "mstl") if m in per_series]
     if "chosen" not in per_series or not simple:
@@ -426,7 +429,7 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
 
     share = horizon_cost.groupby("series")[median].sum() / cost[median] if cost[median] else pd.Series(dtype=float)
     nominal = (int(quantile_names[-1][1:]) - int(quantile_names[0][1:])) / 100
-    candidates = [_baseline_risk(backtest, share, methods), _stated_risk(drivers, prices, cost[median]),
+    candidates = [_baseline_risk(backtest, share, methods, set(horizon["series"].astype(str))), _stated_risk(drivers, prices, cost[median]),
                   _growth_risk(drivers, prices, cost[median]),
                   _history_risk(history, horizon["start"].min(), horizon["end"].max()),
                   _coverage_risk(backtest, nominal), _guard_risk(guard_drops, share)]
