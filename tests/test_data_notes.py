@@ -19,6 +19,7 @@ def test_revised_rows_and_excluded_values_are_listed(tmp_path):
 
     assert "buckets: daily (`D`)" in notes and "raw_usage (data/usage/)" in notes
     assert "later file's values used): 5." in notes
+    assert "a file given twice), read once: 0." in notes
     assert "read as zero usage" not in notes  # only a source that zero-fills says so
     usage.attrs["zero_filled_rows"] = 12
     usage.to_parquet(tmp_path / "usage_buckets.parquet")

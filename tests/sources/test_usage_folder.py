@@ -9,6 +9,7 @@ import pytest
 
 from tokenplan.datasets import UsageFolderDataset
 from tokenplan.pipelines.ingestion.nodes import build_usage_buckets
+from tokenplan.reporting.data_notes import data_notes
 from tokenplan.schemas import InvalidInputError
 
 HOURLY = {"timezone": "UTC", "bucket": "h", "series_dimensions": [], "model_aliases": {}}
@@ -89,6 +90,19 @@ def test_a_later_file_revises_an_earlier_one_and_the_count_is_kept(folder, caplo
     assert february["requests"].head(6).tolist() == [1000.0] * 5 + [6.0]
     assert buckets.attrs["revised_rows"] == 5
     assert any("5 rows revised by a later file" in r.getMessage() for r in caplog.records)
+
+
+def test_a_month_exported_twice_is_read_once_and_the_report_says_how_many_rows_repeated(folder):
+    _month("2026-02").to_csv(folder / "2026-02 (1).csv", index=False)  # the same export, saved twice
+    usage = UsageFolderDataset(path=str(folder), filename_suffix=".csv").load()
+    single = build_usage_buckets(UsageFolderDataset(path=str(folder), filename_suffix=".csv").load()
+                                 .drop(index="2026-02 (1).csv", level="file"), HOURLY)
+
+    buckets = build_usage_buckets(usage, HOURLY)
+
+    pd.testing.assert_frame_equal(buckets, single)
+    assert buckets.attrs["repeated_rows"] == 48 and single.attrs["repeated_rows"] == 0
+    assert "a file given twice), read once: 48." in data_notes(buckets.attrs)
 
 
 def test_conflicting_rows_inside_one_file_name_both_lines(folder):

@@ -52,25 +52,26 @@ def deduplicate(df: pd.DataFrame, key: list[str], source: str) -> pd.DataFrame:
 
 
 def resolve_repeated_rows(df: pd.DataFrame, key: list[str], source: str,
-                          first_line: int | None = None) -> tuple[pd.DataFrame, int]:
-    """(rows without repeats, how many rows a later file revised).
+                          first_line: int | None = None) -> tuple[pd.DataFrame, int, int]:
+    """(rows without repeats, how many rows a later file revised, how many exact repeats were dropped).
 
     A row repeated with the same values (a re-downloaded page, overlapping exports) is
-    dropped, and the count logged. Rows with the same ``key`` and different values
+    dropped, and the count logged and returned (the report lists it: a planner whose
+    folder holds one month twice sees it was read once). Rows with the same ``key`` and different values
     stop the run naming both, except across the files of a folder source (a ``file``
     index level): there the later file (in name order) revises the earlier, and the
     count of revised rows is returned and logged.
     """
     repeated = df.duplicated(subset=key, keep=False)
     if not repeated.any():
-        return df, 0
+        return df, 0, 0
     exact = df.duplicated(keep="last")
     if exact.any():
         logger.warning("%s: removed %d duplicate rows by key %s", source, int(exact.sum()), key)
     kept = df.loc[~exact]
     conflicting = kept[kept.duplicated(subset=key, keep=False)]
     if conflicting.empty:
-        return kept.copy(), 0
+        return kept.copy(), 0, int(exact.sum())
     files = conflicting.index.get_level_values("file") if "file" in (conflicting.index.names or []) else None
     same_file = (conflicting.assign(_file=files).duplicated(subset=[*key, "_file"], keep=False)
                  if files is not None else pd.Series(True, index=conflicting.index))
@@ -87,7 +88,7 @@ def resolve_repeated_rows(df: pd.DataFrame, key: list[str], source: str,
     revised = kept.duplicated(subset=key, keep="last")
     logger.warning("%s: %d rows revised by a later file (the later file's values are used)", source,
                    int(revised.sum()))
-    return kept.loc[~revised].copy(), int(revised.sum())
+    return kept.loc[~revised].copy(), int(revised.sum()), int(exact.sum())
 
 
 def detect_bucket(usage: pd.DataFrame, series_columns: list[str], requested: str, source: str) -> str:

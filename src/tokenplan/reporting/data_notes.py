@@ -1,7 +1,7 @@
 """The report's "Data read" section: what ingestion decided about the input.
 
 Ingestion keeps its decisions in ``usage_buckets.attrs`` (Parquet stores them): the
-source, the bucket width, how many rows a later file of a folder revised, and any
+source, the bucket width, how many rows a later file of a folder revised or repeated, and any
 implausible values left out (``ingestion.implausible.action: exclude``).
 """
 
@@ -42,6 +42,9 @@ def data_notes(ingestion: dict[str, Any]) -> str:
              f"{BUCKET_NAMES.get(ingestion['bucket'], ingestion['bucket'])} (`{ingestion['bucket']}`)."]
     revised = int(ingestion.get("revised_rows") or 0)
     lines.append(f"- Rows revised by a later file of the folder (the later file's values used): {revised}.")
+    repeated = int(ingestion.get("repeated_rows") or 0)
+    lines.append(f"- Rows repeated with the same values (overlapping exports, a file given twice), read once: "
+                 f"{repeated}.")
     if "zero_filled_rows" in ingestion:
         lines.append(f"- Days the export lists without a row for a model, read as zero usage for it (the export "
                      f"has rows only where there was usage): {int(ingestion['zero_filled_rows'])}.")

@@ -37,7 +37,7 @@ def build_usage_buckets(raw_usage: pd.DataFrame | Table, params: dict[str, Any])
     dimensions = list(params.get("series_dimensions") or [])
     series_columns = ["model", *dimensions]
     rule = ImplausibleRule.from_params(params.get("implausible"))
-    revised = 0
+    revised = repeated = 0
     if is_request_log(raw_usage):
         bucket = REQUEST_LOG_BUCKET if params["bucket"] == "auto" else params["bucket"]
         usage = bucket_request_log(
@@ -49,19 +49,20 @@ def build_usage_buckets(raw_usage: pd.DataFrame | Table, params: dict[str, Any])
         usage = validate_usage(usage, source=source, series_columns=tuple(series_columns))
         usage, excluded = screen_implausible(usage, series_columns, rule, source, source_rows=False)
     else:
-        usage, revised = _bucketed_usage(raw_usage, params, source, dimensions)
+        usage, revised, repeated = _bucketed_usage(raw_usage, params, source, dimensions)
         usage, excluded = screen_implausible(usage, series_columns, rule, source, first_line_of(raw_usage))
         bucket = detect_bucket(usage, series_columns, params["bucket"], source)
     buckets = complete_grid(to_buckets(usage, bucket, series_columns), bucket)
     # Parquet keeps attrs: the report and notebooks read what ingestion decided.
-    buckets.attrs = {"bucket": bucket, "raw_source": source, "revised_rows": revised, "excluded_values": excluded}
+    buckets.attrs = {"bucket": bucket, "raw_source": source, "revised_rows": revised, "repeated_rows": repeated,
+                     "excluded_values": excluded}
     if isinstance(raw_usage, pd.DataFrame) and "zero_filled_rows" in raw_usage.attrs:
         buckets.attrs["zero_filled_rows"] = int(raw_usage.attrs["zero_filled_rows"])
     return buckets
 
 
 def _bucketed_usage(raw_usage: pd.DataFrame, params: dict[str, Any], source: str,
-                    dimensions: list[str]) -> tuple[pd.DataFrame, int]:
+                    dimensions: list[str]) -> tuple[pd.DataFrame, int, int]:
     raw_usage = read_usage_columns(raw_usage, source, kept=tuple(dimensions),
                                    unused=tuple(params.get("unused_columns") or ()))
     usage = validate_usage(raw_usage, timezone=params["timezone"], source=source,
@@ -69,9 +70,9 @@ def _bucketed_usage(raw_usage: pd.DataFrame, params: dict[str, Any], source: str
     # The key is every column that is not a count, so rows that differ in any label (the
     # raw model id, a service tier that is not a series dimension) are distinct usage.
     key = [c for c in usage.columns if c not in (*SUMMED_COLUMNS, *PEAK_COLUMNS)]
-    usage, revised = resolve_repeated_rows(usage, key, source, first_line_of(raw_usage))
+    usage, revised, repeated = resolve_repeated_rows(usage, key, source, first_line_of(raw_usage))
     usage["model"] = usage["model"].map(lambda m: normalise_model_id(m, params.get("model_aliases")))
-    return usage, revised
+    return usage, revised, repeated
 
 
 def build_events_calendar(raw_events: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
