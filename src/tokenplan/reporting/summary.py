@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.diagnostics import comparable_mase
+from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
 from tokenplan.reporting.capacity_section import first_limit_row, first_limit_sentence
 from tokenplan.reporting.data_notes import observed_days
@@ -63,6 +64,10 @@ class PlanSummary:
     # The organisation's teams most at risk of their budget (rows of teams_at_risk.csv), when it has teams.
     teams_at_risk: list[dict[str, Any]] = field(default_factory=list)
     stale: dict[str, Any] | None = None  # last, today, days: a user's history that ends well before the run
+    # Tokens per request (tokenplan.forecasting.token_ratios): the series whose requests and tokens were put
+    # on one growth path, and the token targets whose ratio still drifts from the history's.
+    pooled_ratios: list[dict[str, Any]] = field(default_factory=list)
+    drifting_ratios: list[dict[str, Any]] = field(default_factory=list)
 
 
 _STALE_DAYS = 7  # a user's history ending more days than this before the run is called out
@@ -273,6 +278,16 @@ def _guard_risk(drops: pd.DataFrame | None, cost_share: pd.Series) -> dict[str, 
     return {"kind": "guard", "score": max(share, 0.2), "dropped": len(final), "series": series, "cases": cases}
 
 
+def _drifting(history: pd.DataFrame, forecast: pd.DataFrame | None, median: str) -> list[dict[str, Any]]:
+    """Token targets whose forecast tokens per request still drift from the history's, the largest first."""
+    if forecast is None or forecast.empty:
+        return []
+    drifts = ratio_drifts(history, forecast, median)
+    drifts = drifts[drifts["drifts"].astype(bool)] if len(drifts) else drifts
+    return drifts.assign(size=drifts["change"].abs()).sort_values("size", ascending=False).drop(
+        columns="size").to_dict("records") if len(drifts) else []
+
+
 def _when(value: Any) -> str | None:
     """A crossing as the capacity plan states it (``YYYY-MM`` or a date), None when there is none."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
@@ -401,14 +416,15 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                  roi_summary: pd.DataFrame | None = None, previous: dict[str, Any] | None = None,
                  guard_drops: pd.DataFrame | None = None, data_source: dict[str, Any] | None = None,
                  methods: dict[str, str] | None = None, today: pd.Timestamp | None = None,
-                 outages: pd.DataFrame | None = None) -> PlanSummary:
+                 outages: pd.DataFrame | None = None, forecast: pd.DataFrame | None = None) -> PlanSummary:
     """The summary's numbers: quarter totals, change against the last full quarter, the first
     limit to bind, the best route, the largest risks (see the module docstring) and, given
     the ``previous`` report's tables (``PreviousReportDataset``), what changed since, when
     it was made from the same data as this run (``data_source``, ``data_source_identity``). ``methods``
     (``series|target`` -> the forecast's method) keeps a baseline that the forecast already uses out of
     the risks. ``today``: the run's UTC date, to say when a user's history ends well before it.
-    ``outages``: the suspected outages the forecast left out, left out of the last quarter's rate too."""
+    ``outages``: the suspected outages the forecast left out, left out of the last quarter's rate too.
+    ``forecast``: the buckets' forecast, for tokens per request (``tokenplan.forecasting.token_ratios``)."""
     horizon = totals[totals["period"] == "horizon"]
     by_target = horizon.groupby("target", observed=True)[quantile_names].sum()
     by_target = by_target.reindex([t for t in TARGET_ORDER if t in by_target.index]
@@ -439,4 +455,6 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                        quantiles=quantile_names, totals=table, cost=cost, last_quarter=last,
                        first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
                        since_last_run=_since_last_run(previous, horizon, table, cost, median, data_source),
-                       not_forecast=_not_forecast(history, horizon), stale=_stale_history(history, today, simulated))
+                       not_forecast=_not_forecast(history, horizon), stale=_stale_history(history, today, simulated),
+                       pooled_ratios=list((forecast.attrs if forecast is not None else {}).get("token_ratios") or []),
+                       drifting_ratios=_drifting(history, forecast, median))

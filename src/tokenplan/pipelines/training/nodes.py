@@ -22,6 +22,7 @@ from tokenplan.forecasting.method_choice import (
 )
 from tokenplan.forecasting.lag_model import LagModelSettings
 from tokenplan.forecasting.plausibility import GuardSettings, cap_upper_quantiles, concat_drops
+from tokenplan.forecasting.token_ratios import reconcile_token_ratios
 from tokenplan.forecasting.totals import period_totals
 from tokenplan.forecasting.tuning import study_name, tune, tuning_sample
 
@@ -148,16 +149,20 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
     rows = points[points["method"] == wanted]
     parts = [apply_intervals(group, quantile_offsets[method], params["quantiles"])
              for method, group in rows.groupby("method")]
-    out = cap_upper_quantiles(pd.concat(parts, ignore_index=True), target_series, origin, spec,
+    names = quantile_columns(params["quantiles"])
+    # One growth path for a model's requests and tokens where their forecasts disagree (token_ratios).
+    pooled, reconciled = reconcile_token_ratios(pd.concat(parts, ignore_index=True).rename(columns={"ds": "timestamp"}),
+                                                target_series, names)
+    out = cap_upper_quantiles(pooled.rename(columns={"timestamp": "ds"}), target_series, origin, spec,
                               params["quantiles"], guard).rename(columns={"ds": "timestamp"})
     for column in ("timestamp", "origin"):
         out[column] = pd.to_datetime(out[column]).dt.tz_localize("UTC")
-    names = quantile_columns(params["quantiles"])
     out = out.sort_values(["series", "target", "timestamp"]).reset_index(drop=True)
+    out = out[["series", "target", "timestamp", *names, "step", "origin", "method"]].copy()
+    out.attrs = {"token_ratios": reconciled}  # Parquet keeps attrs: the report says what was pooled
     folds = pd.DataFrame(model_selection.get("guard_drops", []))
     final = drops.assign(role="final").astype({"origin": str})
-    guard_drops = concat_drops([folds, final], final)
-    return out[["series", "target", "timestamp", *names, "step", "origin", "method"]], guard_drops
+    return out, concat_drops([folds, final], final)
 
 
 def _complete_methods(points: pd.DataFrame, keys: pd.Series) -> set[tuple[str, str]]:
