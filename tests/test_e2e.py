@@ -27,6 +27,7 @@ import yaml
 pytestmark = pytest.mark.e2e
 
 from tests.project_copy import PROJECT_ROOT, make_project_copy  # noqa: E402
+from tests.report_consistency import inconsistencies  # noqa: E402
 QUANTILES = ("p10", "p50", "p90")
 RUN_TIMEOUT_SECONDS = 600
 # Headings are matched loosely (case-insensitive substrings of a markdown heading), so
@@ -149,6 +150,18 @@ def test_route_and_roi_tables_are_in_the_report_folder(first_report):
     assert "relay_cny" in text and "not checked against a bill" in text
     # The relay's break-even credit rate carries its unit.
     assert re.search(r"credit rate ≤ [0-9.]+ CNY per USD of list-price usage", text)
+
+
+def test_no_two_tables_of_the_report_disagree(first_report, tmp_path):
+    # Months add to the horizon, costs are tokens x the rates listed, the baseline route is the
+    # cost forecast, savings are the routes' differences, the horizon's peak is every month's.
+    assert inconsistencies(first_report["folders"][0]) == []
+    # The check itself can fail: one month's cost moved by 10% breaks three identities.
+    broken = shutil.copytree(first_report["folders"][0], tmp_path / "broken")
+    costs = pd.read_csv(broken / "cost_forecast.csv")
+    costs.loc[costs.index[0], "p50"] *= 1.1
+    costs.to_csv(broken / "cost_forecast.csv", index=False)
+    assert len(inconsistencies(broken)) >= 2
 
 
 def test_report_opens_with_the_summary_and_says_the_data_is_simulated(project, first_report):

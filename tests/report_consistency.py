@@ -1,0 +1,145 @@
+"""Identities every report folder must satisfy: two tables never disagree about the same quantity.
+
+``inconsistencies(folder)`` returns one line per identity broken (empty: consistent). It reads only
+the report folder's files, as a reviewer would, and is run on the end-to-end demo's report.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TOKEN_TYPES = ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens")
+BASELINE = "official_api"
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(b), 1e-9)
+
+
+def _quantiles(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if re.fullmatch(r"p\d+", c)]
+
+
+def _totals(folder: Path, q: list[str]) -> list[str]:
+    """forecast_totals: months add to the horizon at P50, its interval inside the months' summed bounds,
+    quantiles ordered, buckets = the forecast's buckets."""
+    totals = pd.read_csv(folder / "forecast_totals.csv")
+    forecast = pd.read_csv(folder / "forecast.csv", parse_dates=["timestamp"])
+    lo, med, hi = q[0], q[len(q) // 2], q[-1]
+    months, horizon = totals[totals["period"] != "horizon"], totals[totals["period"] == "horizon"]
+    summed = months.groupby(["series", "target"])[q].sum()
+    whole = horizon.set_index(["series", "target"])[q].reindex(summed.index)
+    out = [f"forecast_totals {k}: months' {med} {summed.loc[k, med]:.6g} != horizon {whole.loc[k, med]:.6g}"
+           for k in summed.index if _rel(summed.loc[k, med], whole.loc[k, med]) > 5e-3]
+    out += [f"forecast_totals {k}: horizon interval outside the months' summed {lo}/{hi}" for k in summed.index
+            if whole.loc[k, lo] < summed.loc[k, lo] * (1 - 1e-6) or whole.loc[k, hi] > summed.loc[k, hi] * (1 + 1e-6)]
+    unordered = totals[(totals[lo] > totals[med] + 1e-9) | (totals[med] > totals[hi] + 1e-9)]
+    out += [f"forecast_totals: {len(unordered)} rows with quantiles out of order"] if len(unordered) else []
+    counts = forecast.assign(period=forecast["timestamp"].dt.strftime("%Y-%m")).groupby(
+        ["series", "target", "period"]).size()
+    stated = months.set_index(["series", "target", "period"])["buckets"]
+    out += [f"forecast_totals {k}: {stated[k]} buckets, forecast.csv has {counts.get(k)}" for k in stated.index
+            if counts.get(k) != stated[k]]
+    return out
+
+
+def _costs(folder: Path, q: list[str]) -> list[str]:
+    """cost_forecast = tokens x the official route's rates; months add to the horizon; route_costs' baseline
+    = cost_forecast."""
+    totals = pd.read_csv(folder / "forecast_totals.csv")
+    costs = pd.read_csv(folder / "cost_forecast.csv")
+    rates = pd.read_csv(folder / "route_rates.csv")
+    med = q[len(q) // 2]
+    official = rates[rates["route"] == BASELINE].set_index(["series", "period", "token_type"])["usd_per_mtok"]
+    tokens = totals[totals["target"].isin(TOKEN_TYPES)].rename(columns={"target": "token_type"})
+    priced = tokens.join(official, on=["series", "period", "token_type"], how="inner")
+    by_month = (priced[med] * priced["usd_per_mtok"] / 1e6).groupby([priced["series"], priced["period"]]).sum()
+    monthly = costs[costs["period"] != "horizon"].set_index(["series", "period"])[med]
+    out = [f"cost_forecast {k}: {med} ${monthly[k]:,.2f} != tokens x official rates ${by_month.get(k, 0):,.2f}"
+           for k in monthly.index if _rel(monthly[k], by_month.get(k, 0.0)) > 1e-3]
+    months = costs[costs["period"] != "horizon"].groupby("series")[q].sum()
+    whole = costs[costs["period"] == "horizon"].set_index("series")[q].reindex(months.index)
+    lo, hi = q[0], q[-1]
+    out += [f"cost_forecast {s}: months' {med} ${months.loc[s, med]:,.2f} != horizon ${whole.loc[s, med]:,.2f}"
+            for s in months.index if _rel(months.loc[s, med], whole.loc[s, med]) > 5e-3]
+    # Quantiles do not add: the horizon's interval lies inside the months' summed bounds.
+    out += [f"cost_forecast {s}: horizon {lo}-{hi} outside the months' summed bounds" for s in months.index
+            if whole.loc[s, lo] < months.loc[s, lo] * (1 - 1e-6) or whole.loc[s, hi] > months.loc[s, hi] * (1 + 1e-6)]
+    routes = pd.read_csv(folder / "route_costs.csv")
+    base = routes[routes["route"] == BASELINE].merge(costs, left_on=["model", "period"], right_on=["series", "period"],
+                                                     suffixes=("_route", "_cost"))
+    out += [f"route_costs {BASELINE} {r.model} {r.period}: {name} differs from cost_forecast"
+            for r in base.itertuples() for name in q
+            if _rel(getattr(r, f"{name}_route"), getattr(r, f"{name}_cost")) > 1e-6]
+    return out
+
+
+def _roi(folder: Path, q: list[str]) -> list[str]:
+    """roi_cashflow's forecast months save the baseline's cost less the route's; cumulative sums add up; the
+    payback month is where the cumulative saving covers the one-time cost."""
+    routes = pd.read_csv(folder / "route_costs.csv")
+    flow = pd.read_csv(folder / "roi_cashflow.csv")
+    summary = pd.read_csv(folder / "roi_summary.csv")
+    med = q[len(q) // 2]
+    by = routes[routes["period"] != "horizon"].groupby(["route", "period"])[q].sum()
+    # A month the forecast covers in part counts as the whole month (its cost per day times its days).
+    months = pd.read_csv(folder / "forecast_totals.csv", parse_dates=["start", "end"])
+    months = months[months["period"] != "horizon"].groupby("period").agg(start=("start", "min"), end=("end", "max"))
+    whole = {p: pd.Period(p, "M").days_in_month / ((r.end.normalize() - r.start.normalize()).days + 1)
+             for p, r in months.iterrows()}
+    out = []
+    for row in flow[~flow["extrapolated"].astype(bool)].itertuples():
+        if (row.route, row.period) not in by.index:
+            continue
+        base = by.loc[(BASELINE, row.period)]
+        expected = sorted((base[name] - by.loc[(row.route, row.period), name]) * whole.get(row.period, 1.0) for name in q)
+        for name, value in zip(q, expected, strict=True):
+            if abs(getattr(row, f"saving_{name}") - value) > 1e-3 * max(abs(base[med]), 1.0):
+                out.append(f"roi_cashflow {row.route} {row.period}: saving_{name} != baseline - route ({value:,.2f})")
+    for route, rows in flow.sort_values("month").groupby("route"):
+        for name in q:
+            if not np.allclose(rows[f"saving_{name}"].cumsum(), rows[f"cumulative_{name}"], rtol=1e-6, atol=1e-6):
+                out.append(f"roi_cashflow {route}: cumulative_{name} is not the running sum of saving_{name}")
+        one = summary[summary["route"] == route]
+        if one.empty:
+            continue
+        net = rows[f"cumulative_{med}"].to_numpy() - float(one["one_time_cost_usd"].iloc[0])
+        mine = int(rows["month"].to_numpy()[np.argmax(net >= 0)]) if (net >= 0).any() else None
+        stated = one[f"payback_month_{med}"].iloc[0]
+        if (None if pd.isna(stated) else int(stated)) != mine:
+            out.append(f"roi_summary {route}: payback month {stated} but the cumulative saving covers it in {mine}")
+    return out
+
+
+def _capacity(folder: Path) -> list[str]:
+    """capacity_plan: the horizon's P50 and P90 at least every month's; P50 <= P90; headroom = 1 - P90/limit;
+    a month's crossing only where its peak is over the limit."""
+    path = folder / "capacity_plan.csv"
+    if not path.exists():
+        return []
+    plan = pd.read_csv(path)
+    out = []
+    for (group, metric), rows in plan.groupby(["model_group", "metric"]):
+        whole, months = rows[rows["period"] == "horizon"], rows[rows["period"] != "horizon"]
+        out += [f"capacity_plan {group} {metric}: horizon {name} below a month's" for name in ("p50", "p90")
+                if len(whole) and len(months) and whole[name].iloc[0] < months[name].max() * (1 - 1e-9)]
+    out += [f"capacity_plan: {int((plan['p50'] > plan['p90'] + 1e-9).sum())} rows with P50 above P90"] \
+        if (plan["p50"] > plan["p90"] + 1e-9).any() else []
+    limited = plan[plan["limit"].notna()]
+    if len(limited) and ((1 - limited["p90"] / limited["limit"]) - limited["headroom_p90"]).abs().max() > 1e-6:
+        out.append("capacity_plan: headroom_p90 is not 1 - p90 / limit")
+    for row in plan[plan["period"] != "horizon"].itertuples():
+        for name in ("p50", "p90"):
+            if isinstance(getattr(row, f"first_crossing_{name}"), str) and getattr(row, name) <= row.limit:
+                out.append(f"capacity_plan {row.model_group} {row.metric} {row.period}: crossed at {name} under the limit")
+    return out
+
+
+def inconsistencies(folder: Path) -> list[str]:
+    """Every identity the folder's tables break (module docstring); [] when they agree."""
+    q = _quantiles(pd.read_csv(folder / "forecast_totals.csv", nrows=1))
+    return [*_totals(folder, q), *_costs(folder, q), *_roi(folder, q), *_capacity(folder)]
