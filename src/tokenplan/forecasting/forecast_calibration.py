@@ -21,10 +21,11 @@ this way moved the coverage from 79.1% to 76.9%. Where it applies:
   (two- or three-day folds), so its width is mostly its target's pooled one, and a method's
   errors on the series that rejected it describe series it will not forecast. On two weeks
   of M4's hours summed to days, the ensemble's errors on the smooth, trending series MSTL
-  won (each some 15 of their noise units: the ensemble of that fold was in effect the
-  seasonal naive, which misses a trend) set the ensemble's width for the noisy series that
-  kept it, and 99% of those series' held-out days fell inside their P10-P90; inside the folds
-  too, 99% of theirs, against 62% for MSTL's series.
+  won (many of their noise units, which measure the spread around a steady week-on-week rise:
+  the ensemble of those folds was in effect the seasonal naive, which misses the rise; the
+  pooled 80% quantile was 8.5 units) set the ensemble's width for the noisy series that kept
+  it, and 99% of those series' held-out days fell inside their P10-P90. Inside the folds
+  too, the ensemble's intervals held 99% of their days and 62% of those of MSTL's series.
 
 A target whose users' errors are fewer than ``min_rows`` pools all its series, as before.
 """
@@ -35,16 +36,16 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.layout import supported_seasons
-from tokenplan.forecasting.row_keys import RowKeys
+from tokenplan.forecasting.row_keys import RowKeys, series_target_codes
 
 __all__ = ["folds_like_forecast", "forecast_calibration_rows"]
 
 
 def _season_count(steps: np.ndarray, freq: str, seasons: list[int]) -> np.ndarray:
-    """Per value of ``steps`` (history length in buckets) how many of ``seasons`` it supports."""
+    """Per value of ``steps`` (history lengths in buckets, any shape) how many of ``seasons`` it supports."""
     distinct, inverse = np.unique(steps, return_inverse=True)
     counts = np.array([sum(p in supported_seasons(freq, int(n)) for p in seasons if p > 1) for n in distinct])
-    return counts[inverse] if len(counts) else np.zeros(len(steps), int)
+    return counts[inverse].reshape(np.shape(steps))
 
 
 def folds_like_forecast(points: pd.DataFrame, series: pd.DataFrame, freq: str, seasons: list[int],
@@ -52,17 +53,23 @@ def folds_like_forecast(points: pd.DataFrame, series: pd.DataFrame, freq: str, s
     """Per fold row of ``points`` whether its history before the fold origin supported as many of
     ``seasons`` as its series' history up to ``end`` (the forecast origin) does.
 
-    A series' history starts at its first observed bucket, as MSTL's does (``mstl_later``).
+    A series' history starts at its first observed bucket, as MSTL's does (``mstl_later``). Read
+    on the grid of keys and origins, not per row (a fold table at 1,000 series has millions).
     """
+    key, keys = series_target_codes(points)
+    origin, origins = pd.factorize(points["origin"])
     observed = series[np.isfinite(series["y"].to_numpy(dtype=float))]
-    first = observed.groupby(["series", "target"], observed=True)["ds"].min()
-    index = pd.MultiIndex.from_arrays([points["series"], points["target"]])
-    start = pd.to_datetime(first.reindex(index).to_numpy())
+    first = observed.groupby([observed["series"].astype(str) + "|" + observed["target"].astype(str)])["ds"].min()
+    start = pd.to_datetime(first.reindex(keys).to_numpy())
     unit = pd.Timedelta(1, unit=freq.lower())
-    origin = pd.to_datetime(points["origin"].to_numpy())
-    fold_steps = np.nan_to_num((origin - start) / unit, nan=-1).astype(int) + 1
-    forecast_steps = np.nan_to_num((pd.Timestamp(end) - start) / unit, nan=-1).astype(int) + 1
-    return _season_count(fold_steps, freq, seasons) >= _season_count(forecast_steps, freq, seasons)
+
+    def steps(until: pd.DatetimeIndex) -> np.ndarray:  # keys x origins
+        span = (until.to_numpy()[None, :] - start.to_numpy()[:, None]) / unit
+        return np.nan_to_num(span, nan=-1).astype(int) + 1
+
+    fold_seasons = _season_count(steps(pd.DatetimeIndex(origins)), freq, seasons)
+    forecast_seasons = _season_count(steps(pd.DatetimeIndex([pd.Timestamp(end)])), freq, seasons)
+    return (fold_seasons >= forecast_seasons)[key, origin]
 
 
 def forecast_calibration_rows(keys: RowKeys, like: np.ndarray, uses: np.ndarray,

@@ -432,8 +432,8 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
     each method's widths from every fold, for the forecast).
 
     ``forecast_like``: per row of ``points`` whether its fold is like the forecast
-    (``folds_like_forecast``), and the method each ``series|target`` forecasts with; where some
-    fold is not, the forecast's widths come from ``forecast_calibration_rows``.
+    (``folds_like_forecast``), and the method each ``series|target`` forecasts with, given where
+    some backtest fold is not: the forecast's widths then come from ``forecast_calibration_rows``.
 
     Rows are ordered by origin, then method, as the folds were calibrated; a method with
     no error on the other folds gets no intervals at that fold (its rows are left out).
