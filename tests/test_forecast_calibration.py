@@ -92,3 +92,18 @@ def test_where_some_folds_are_like_the_forecast_each_series_width_comes_from_tho
     # Read off every fold, the weaker early folds widen it: the series' users alone are not enough.
     every_fold = _forecast_widths(table, QUANTILES, methods, names, np.zeros(len(errors), bool), chosen)
     assert _coverage_of_fresh_noisy_days(every_fold["ensemble"], seed=6) > 0.88
+
+
+def test_a_single_models_export_is_read_as_everywhere_else():
+    """One model's three weeks of days have six errors at folds like the forecast: two folds' level errors
+    are no width, and its widths are those of every fold, as before."""
+    origins = pd.DatetimeIndex(["2026-10-07", "2026-10-10", "2026-10-13", "2026-10-16", "2026-10-19"])
+    errors = _two_populations(seed=7, origins=origins)
+    errors = errors[errors["series"] == "s40"].reset_index(drop=True)
+    methods, names = pd.factorize(errors["method"], sort=True)
+    table = StepErrors(errors["e"].to_numpy(), errors["step"].to_numpy(), RowKeys.of(errors), None, [2],
+                       recency_weights(errors["origin"]), pd.factorize(errors["origin"], sort=True)[0])
+    like = (errors["origin"] >= origins[3]).to_numpy()
+    now = _forecast_widths(table, QUANTILES, methods, names, like, {"s40|requests": "ensemble"})
+    for name in names:
+        assert now[name] == table.widths(QUANTILES, rows=np.flatnonzero(methods == list(names).index(name)))

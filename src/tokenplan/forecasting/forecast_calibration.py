@@ -27,7 +27,13 @@ this way moved the coverage from 79.1% to 76.9%. Where it applies:
   it, and 99% of those series' held-out days fell inside their P10-P90. Inside the folds
   too, the ensemble's intervals held 99% of their days and 62% of those of MSTL's series.
 
-A target whose users' errors are fewer than ``min_rows`` pools all its series, as before.
+Each only where there are enough such errors to read a width from (``min_rows`` of a
+target's): a series keeps all its folds unless the series that use the method have that
+many errors at folds like the forecast, and the pool is all series unless the users have
+that many errors. A single model's three weeks of days have six like the forecast (two
+3-day folds): on the real series cut to 21 days, one model to a run, a width read off two
+folds' level errors held 72% of the held-out days against 76% before (Taylor's 86% fell to
+67%); now such a run is read as before.
 """
 
 from __future__ import annotations
@@ -78,11 +84,14 @@ def forecast_calibration_rows(keys: RowKeys, like: np.ndarray, uses: np.ndarray,
     as positions, for one method's errors (module docstring).
 
     ``keys``: the errors' keys; ``like``: whether each error's fold is like the forecast
-    (``folds_like_forecast``); ``uses``: whether its series' forecast uses this method.
+    (``folds_like_forecast``); ``uses``: whether its series' forecast uses this method. Each
+    reading needs ``min_rows`` errors of a target to go on (module docstring).
     """
+    def enough(rows: np.ndarray) -> np.ndarray:  # per row: its target has min_rows of ``rows``
+        return (np.bincount(keys.target[rows], minlength=len(keys.targets)) >= min_rows)[keys.target]
+
     has_like = np.bincount(keys.key[like], minlength=len(keys.keys)) > 0
-    own = like | ~has_like[keys.key]
+    own = like | ~has_like[keys.key] | ~enough(like & uses)
     pool = own & uses
-    short = np.bincount(keys.target[pool], minlength=len(keys.targets)) < min_rows
-    pool |= own & short[keys.target]
+    pool |= own & ~enough(pool)
     return np.flatnonzero(own), np.flatnonzero(pool)
