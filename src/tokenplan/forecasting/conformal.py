@@ -199,23 +199,29 @@ class StepErrors:
         self.keys, self.edges, self.scales = keys, list(edges), scales
 
     def widths(self, quantiles: list[float], min_rows: int = 30, rows: np.ndarray | None = None,
-               level_shares: bool = True) -> dict:
+               level_shares: bool = True, pool: np.ndarray | None = None) -> dict:
         """``fit_step_widths``' offsets from the rows at ``rows`` (ascending positions; default all).
 
         ``level_shares`` False leaves out the level shares (``_level_shares``), which only steps
         past the backtested window read: a fold calibrated on the other folds never has any.
+        ``pool`` (ascending positions; default ``rows``): the rows that set the pooled and
+        per-target offsets, the ceiling and the level shares, while each key's own offsets come
+        from its rows in ``rows`` (``tokenplan.forecasting.forecast_calibration``).
         """
         rows = np.arange(len(self.signed)) if rows is None else rows
+        pool = rows if pool is None else pool
         size, group, weight = np.abs(self.signed[rows]), self.group[rows], self.weight[rows]
         target, key = self.keys.target[rows], self.keys.key[rows]
+        pool_size, pool_target = np.abs(self.signed[pool]), self.keys.target[pool]
         edges = self.edges
         signs = np.sign(np.asarray(quantiles) - 0.5)
         levels = np.abs(2 * np.asarray(quantiles) - 1)
 
         n_groups = len(edges)
-        pooled_quantiles = _segment_quantiles(size, group, n_groups, levels, weight)
-        target_quantiles = _segment_quantiles(size, target * n_groups + group, len(self.keys.targets) * n_groups,
-                                              levels, weight)  # every target's groups in one sort
+        pooled_quantiles = _segment_quantiles(pool_size, self.group[pool], n_groups, levels, self.weight[pool])
+        target_quantiles = _segment_quantiles(pool_size, pool_target * n_groups + self.group[pool],
+                                              len(self.keys.targets) * n_groups, levels,
+                                              self.weight[pool])  # every target's groups in one sort
 
         def table(quantiles_counts: tuple[np.ndarray, np.ndarray], fallback: np.ndarray | None,
                   first: int = 0) -> np.ndarray:
@@ -233,10 +239,11 @@ class StepErrors:
 
         names = self.keys.targets
         present = np.unique(target)  # target numbers follow their names' order
-        by_target = {t: np.flatnonzero(target == t) for t in present}
         pooled = table(pooled_quantiles, None)
+        pool_present = np.unique(pool_target)
         result: dict = {"edges": list(edges), "__all__": pooled.tolist(),
-                        _WIDEST: {"__all__": _widest(size), **{names[t]: _widest(size[by_target[t]]) for t in present}}}
+                        _WIDEST: {"__all__": _widest(pool_size),
+                                  **{names[t]: _widest(pool_size[pool_target == t]) for t in pool_present}}}
         per_target = {t: table(target_quantiles, pooled, t * n_groups) for t in present}
         # Every key's own offsets at once (thousands of series: a loop per key cost minutes).
         n_keys = len(self.keys.keys)
@@ -258,7 +265,7 @@ class StepErrors:
         if self.scales:
             result[_SCALES] = dict(self.scales)
         if level_shares:
-            result[_LEVEL_SHARE] = self._level_shares(rows, target, names, present)
+            result[_LEVEL_SHARE] = self._level_shares(pool, pool_target, names, pool_present)
         return result
 
     def _level_shares(self, rows: np.ndarray, target: np.ndarray, names: list[str], present: np.ndarray) -> dict:

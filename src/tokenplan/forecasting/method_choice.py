@@ -67,6 +67,7 @@ from tokenplan.forecasting.candidates import (
 )
 from tokenplan.forecasting.conformal import StepErrors, noise_scales, recency_weights, step_bins, step_offsets
 from tokenplan.forecasting.features import FeatureSpec
+from tokenplan.forecasting.forecast_calibration import folds_like_forecast, forecast_calibration_rows
 from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.forecasting.lag_model import LagModelSettings
 from tokenplan.forecasting.plausibility import GuardSettings, capped_upper_values, concat_drops
@@ -425,9 +426,14 @@ def fold_step_errors(points: pd.DataFrame, keys: RowKeys, origins: np.ndarray, s
 
 
 def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, quantiles: list[float],
-                scales: dict[str, float], edges: list[int], guard: GuardSettings) -> tuple[pd.DataFrame, dict]:
+                scales: dict[str, float], edges: list[int], guard: GuardSettings,
+                forecast_like: tuple[np.ndarray, dict[str, str]] | None = None) -> tuple[pd.DataFrame, dict]:
     """(Every fold's rows with intervals from the other folds' errors of their method, upper quantiles capped;
     each method's widths from every fold, for the forecast).
+
+    ``forecast_like``: per row of ``points`` whether its fold is like the forecast
+    (``folds_like_forecast``), and the method each ``series|target`` forecasts with, given where
+    some backtest fold is not: the forecast's widths then come from ``forecast_calibration_rows``.
 
     Rows are ordered by origin, then method, as the folds were calibrated; a method with
     no error on the other folds gets no intervals at that fold (its rows are left out).
@@ -465,7 +471,11 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
                              if c in points})  # the fold's rows of four columns, not four columns of every fold
         values[at] = capped_upper_values(values[at], rows, series, origin_names[o], spec, quantiles, guard)
         order.append(at)
-    final = {str(method_names[m]): table for m, table in widths(np.ones(len(labelled), bool), True).items()}
+    if forecast_like is None:
+        final = {str(method_names[m]): table for m, table in widths(np.ones(len(labelled), bool), True).items()}
+    else:
+        final = _forecast_widths(errors, quantiles, error_methods, method_names, forecast_like[0][labelled],
+                                 forecast_like[1])
     order = np.concatenate(order) if order else np.zeros(0, int)
     # The keys and errors (some 2 GB at 1,000 series) go before the table is copied in fold order.
     del widths, errors, keys, labelled, error_methods, error_origins, methods, origins
@@ -473,6 +483,24 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
     table.index = pd.RangeIndex(len(table))  # not reset_index: another copy of 15 million rows
     table[quantile_columns(quantiles)] = values[order]
     return table, final
+
+
+def _forecast_widths(errors: StepErrors, quantiles: list[float], methods: np.ndarray, method_names: pd.Index,
+                     like: np.ndarray, chosen: dict[str, str]) -> dict[str, dict]:
+    """Each method's widths for the forecast where some fold could not fit what the forecast fits: each
+    series' own from its folds like the forecast, pooled over the series that use the method
+    (``tokenplan.forecasting.forecast_calibration``)."""
+    keys = errors.keys
+    used = np.array([chosen.get(key, "ensemble") for key in keys.keys], dtype=object)[keys.key]
+    final = {}
+    for m, name in enumerate(method_names):
+        at = np.flatnonzero(methods == m)
+        if not len(at):
+            continue
+        uses = np.ones(len(at), bool) if name == "chosen" else used[at] == name
+        own, pool = forecast_calibration_rows(keys.take(at), like[at], uses)
+        final[str(name)] = errors.widths(quantiles, rows=at[own], level_shares=True, pool=at[pool])
+    return final
 
 
 def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, layout: dict[str, Any],
@@ -532,5 +560,8 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     points = pd.concat([points, _graded_choices(points, rule, chosen, fold_table, single)], ignore_index=True)
     scales = noise_scales(examples, spec.season)
     edges = step_bins(layout["window"], spec.season)
-    table, final = _calibrated(points, series, spec, quantiles, scales, edges, guard)
+    like = folds_like_forecast(points, series, spec.freq, layout["seasons"], examples["origin"].max())
+    unlike_backtest = not like[(points["role"] == "backtest").to_numpy()].all()
+    table, final = _calibrated(points, series, spec, quantiles, scales, edges, guard,
+                               (like, chosen) if unlike_backtest else None)
     return table, chosen, final, concat_drops(drops, drops[0]), forecast_mstl(), ranking
