@@ -36,7 +36,10 @@ intervals) was tried and measured worse: on the demo's realised quarter the tota
 covered 10 of 15 instead of 15 of 15. A series' day-to-day noise says little about the
 error of its quarter total, which comes from level and event-size errors (the steady
 chat model with campaigns got a +-3% interval and missed); its own backtested totals
-do, and one pooled spread gave every series the same relative width.
+do, and one pooled spread gave every series the same relative width. The pool holds only the
+series backtested in every fold over every step (``_pool``): a launched or retired series'
+folds measure its launch or retirement, and pooled they set every other series' width. Such
+a series keeps its own spread, and with one fold its miss there (``_own_miss``).
 
 Past the backtested window a period's spread is extrapolated (``_period_scale``: the part
 of it that the buckets' own noise explains averages out over the longer period, the rest
@@ -54,6 +57,11 @@ backtested errors stand: they are evidence, and may be wider than the days' sums
 median, inside the window or past it, lies between the days' summed P10s and P90s (its
 quantiles move with it): a backtested bias may lift a total, but not past what every
 day at its own P90 would add up to.
+
+A month is then widened, around its median, to at least the widest earlier whole month's
+relative interval (``_no_narrower``), the days' sums notwithstanding: a month inside the
+window wider than its days' sums says the days understate how its total errs, and the
+next month's days do no better.
 
 The horizon's quantiles are then held inside its months' summed quantiles
 (``_horizon_within_month_sums``), so one table's rows add up.
@@ -372,7 +380,8 @@ def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: lis
     the whole backtested window), so its months' P50s add up to about its horizon's.
     Months beyond the backtest windows are extrapolated (``_period_scale``, with a level
     share of at least ``level_floor``'s per target), and a later month's interval is never
-    relatively narrower than an earlier month's.
+    relatively narrower than an earlier whole month's (``_no_narrower``). Only series
+    backtested all along make up the pool (``_pool``).
     """
     names = quantile_columns(quantiles)
     median = names[int(np.argmin(np.abs(np.array(quantiles) - 0.5)))]
