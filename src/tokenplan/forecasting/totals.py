@@ -421,7 +421,8 @@ def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: lis
     return _horizon_within_month_sums(pd.DataFrame(rows), names, quantiles)
 
 
-def _no_narrower(values: np.ndarray, before: np.ndarray | None, quantiles: list[float]) -> tuple[np.ndarray, np.ndarray]:
+def _no_narrower(values: np.ndarray, before: np.ndarray | None,
+                 quantiles: list[float]) -> tuple[np.ndarray, np.ndarray | None]:
     """A month's quantiles widened, around its median, to at least ``before`` (the widest earlier month's
     log quantile-to-median ratios), and the ratios to carry on.
 
