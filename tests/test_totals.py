@@ -291,3 +291,70 @@ def test_past_the_window_a_total_keeps_at_least_the_daily_intervals_level_share(
     assert np.log(floored["horizon"]) > 2 * np.log(alone["horizon"])
     other = ratios(period_totals(forecast, backtest, QUANTILES, level_floor={"input_tokens": 0.3}))
     pd.testing.assert_series_equal(other, alone)  # a floor for another target leaves this one alone
+
+
+def _steady_folds(n_folds: int = 5, days: int = 30) -> pd.DataFrame:
+    """Backtest rows of two steady series, m0 and m1, whose fold totals miss by a few percent."""
+    misses = {"m0": [0.03, -0.02, 0.05, -0.04, 0.01], "m1": [-0.03, 0.04, -0.01, 0.02, -0.05]}
+    return _daily_folds(lambda fold, s: np.full(days, 100.0 * np.exp(misses[f"m{s}"][fold])),
+                        n_series=2, n_folds=n_folds, days=days).assign(p50=100.0)
+
+
+def _fold_rows(series: str, fold: int, log_ratio: float, steps: int, days: int = 30) -> pd.DataFrame:
+    """One fold's rows (of the ``_daily_folds`` calendar) for ``series``, its days ``exp(log_ratio)`` times
+    their P50 of 100, over the fold's first ``steps`` steps."""
+    return pd.DataFrame({"origin": pd.Timestamp("2026-01-01") + pd.Timedelta(days=days * fold), "series": series,
+                         "target": "requests", "step": np.arange(1, steps + 1), "method": "xgboost",
+                         "p50": 100.0, "y": 100.0 * np.exp(log_ratio)})
+
+
+def _quarter(series: list[str]) -> pd.DataFrame:
+    """A 92-day forecast from 2026-10-01 (past the 30-day folds after its first month), P50 100 a day."""
+    timestamp = pd.date_range("2026-10-01", periods=92, freq="D", tz="UTC")
+    return pd.concat([pd.DataFrame({"series": s, "target": "requests", "timestamp": timestamp,
+                                    "step": np.arange(1, 93), "p10": 80.0, "p50": 100.0, "p90": 125.0})
+                      for s in series], ignore_index=True)
+
+
+def _steady_totals(totals: pd.DataFrame) -> pd.DataFrame:
+    return totals[totals["series"].isin(["m0", "m1"])].reset_index(drop=True)
+
+
+def test_a_series_launched_shortly_before_the_origin_moves_no_other_series_totals():
+    # m2 started two weeks before the last fold's origin: it is backtested in that fold only,
+    # and its ramp-up made its total 2.2 times the summed P50s. Pooled, its miss set every
+    # series' spread (the pooled spread is a floor): the steady models' months read 2.5 times
+    # wider than without it. Their totals are now those of a plan without m2.
+    backtest = pd.concat([_steady_folds(), _fold_rows("m2", 4, 0.8, 30)], ignore_index=True)
+    without = period_totals(_quarter(["m0", "m1"]), _steady_folds(), QUANTILES)
+    forecast = _quarter(["m0", "m1", "m2"])
+    forecast.loc[forecast["series"] == "m2", ["p10", "p90"]] = [20.0, 500.0]  # a new model's wide days
+    launched = period_totals(forecast, backtest, QUANTILES)
+    pd.testing.assert_frame_equal(_steady_totals(launched), _steady_totals(without), rtol=1e-9)
+    # m2 keeps an interval of its own, as wide as the miss its one fold showed.
+    new = launched.set_index(["series", "period"]).loc[("m2", "2026-10")]
+    assert new["p90"] / new["p50"] > 1.4
+
+
+def test_a_series_retired_during_the_backtest_moves_no_other_series_totals():
+    # m2 was used through four folds and retired on the first day of the fifth: that fold's
+    # total is one day, 8% of its forecast (a log-ratio of -2.5), and m2 is not forecast.
+    old = [_fold_rows("m2", fold, 0.02 * (fold - 2), 30) for fold in range(4)]
+    backtest = pd.concat([_steady_folds(), *old, _fold_rows("m2", 4, -2.5, 1)], ignore_index=True)
+    without = period_totals(_quarter(["m0", "m1"]), _steady_folds(), QUANTILES)
+    retired = period_totals(_quarter(["m0", "m1"]), backtest, QUANTILES)
+    pd.testing.assert_frame_equal(retired, without, rtol=1e-9)
+
+
+def test_a_later_month_is_never_relatively_narrower_than_an_earlier_one():
+    # A month inside the backtested window keeps its backtested width (wider here than its
+    # days' summed P10-P90); the months past the window were held inside their days' sums
+    # and came out narrower than the first. They are now at least as wide, relative to their P50.
+    backtest = _backtest(sigma=0.3, n_series=5, n_folds=4)
+    timestamp = pd.date_range("2026-09-01", periods=91, freq="D", tz="UTC")
+    forecast = pd.DataFrame({"series": "m0", "target": "requests", "timestamp": timestamp,
+                             "step": np.arange(1, 92), "p10": 95.0, "p50": 100.0, "p90": 105.0})
+    months = period_totals(forecast, backtest, QUANTILES).set_index("period").drop("horizon")
+    upper, lower = months["p90"] / months["p50"], months["p50"] / months["p10"]
+    assert upper.iloc[0] > 1.2  # the backtested width, wider than the days' 1.05
+    assert (upper.diff().dropna() >= -1e-12).all() and (lower.diff().dropna() >= -1e-12).all()

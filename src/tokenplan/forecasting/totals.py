@@ -36,7 +36,10 @@ intervals) was tried and measured worse: on the demo's realised quarter the tota
 covered 10 of 15 instead of 15 of 15. A series' day-to-day noise says little about the
 error of its quarter total, which comes from level and event-size errors (the steady
 chat model with campaigns got a +-3% interval and missed); its own backtested totals
-do, and one pooled spread gave every series the same relative width.
+do, and one pooled spread gave every series the same relative width. The pool holds only the
+series backtested in every fold over every step (``_pool``): a launched or retired series'
+folds measure its launch or retirement, and pooled they set every other series' width. Such
+a series keeps its own spread, and with one fold its miss there (``_own_miss``).
 
 Past the backtested window a period's spread is extrapolated (``_period_scale``: the part
 of it that the buckets' own noise explains averages out over the longer period, the rest
@@ -54,6 +57,11 @@ backtested errors stand: they are evidence, and may be wider than the days' sums
 median, inside the window or past it, lies between the days' summed P10s and P90s (its
 quantiles move with it): a backtested bias may lift a total, but not past what every
 day at its own P90 would add up to.
+
+A month is then widened, around its median, to at least the widest earlier whole month's
+relative interval (``_no_narrower``), the days' sums notwithstanding: a month inside the
+window wider than its days' sums says the days understate how its total errs, and the
+next month's days do no better.
 
 The horizon's quantiles are then held inside its months' summed quantiles
 (``_horizon_within_month_sums``), so one table's rows add up.
@@ -84,7 +92,33 @@ def forecast_periods(ds: pd.Series) -> pd.DataFrame:
 
 
 _PRIOR_FOLDS = 3  # how many folds' worth of weight the pooled spread has against a series' own
+_FULL_MONTH = 0.9  # a month of at least 0.9 times the longest month's buckets is whole (February's 28 of 31 days)
 _UNLIKE = np.log(10.0)  # a series whose backtested totals missed by more than 10x on average is not pooled
+
+
+def _pool(ratios: pd.Series, backtest: pd.DataFrame, method: str) -> pd.Series:
+    """The log-ratios the pooled centre and spread are read from: those of series backtested all along
+    (``_there_all_along``) whose totals the daily forecast can add up (``_alike``).
+
+    A launched or retired series' folds measure the launch or the retirement, not the forecast:
+    a model migrated two weeks before the last fold's origin missed that fold's total by a
+    factor of 2.2 and the retired one's last fold (one day) by 13, and pooled, they set every
+    other series' first month to 2.5 times its P50 (the pooled spread is a floor). Such a series
+    keeps its own spread, shrunk toward the pool, and moves no other series' totals. With fewer
+    than two (fold, series) totals left, every series is pooled.
+    """
+    steady = ratios[ratios.index.get_level_values("series").isin(_there_all_along(backtest, method))]
+    return _alike(steady if len(steady.index.droplevel("target").unique()) >= 2 else ratios)
+
+
+def _there_all_along(backtest: pd.DataFrame, method: str) -> set[str]:
+    """The series ``method`` was backtested on in every fold, from each fold's first step to its last."""
+    rows = backtest[backtest["method"] == method]
+    span = rows.groupby(["origin", "series"])["step"].agg(["min", "max"])
+    fold = rows.groupby("origin")["step"].agg(["min", "max"]).reindex(span.index.get_level_values("origin"))
+    covered = (span["min"].to_numpy() <= fold["min"].to_numpy()) & (span["max"].to_numpy() >= fold["max"].to_numpy())
+    folds = pd.Series(covered, index=span.index).groupby(level="series").sum()
+    return set(folds.index[folds == rows["origin"].nunique()])
 
 
 def _alike(ratios: pd.Series) -> pd.Series:
@@ -143,7 +177,7 @@ def _ratio_quantiles(backtest: pd.DataFrame, first_step: int, last_step: int, qu
     if _too_few(sums):
         return np.zeros(len(quantiles)), 0.0, {}
     noise = _noise_variances(model, sums, median).reindex(ratios.index).fillna(0.0)
-    pool = _alike(ratios)
+    pool = _pool(ratios, backtest, method)
     n = len(pool.index.droplevel("target").unique())
     pooled_var = _spread_around_targets(pool)
     pooled_noise = _share(float(noise.reindex(pool.index).mean()), pooled_var)
@@ -151,7 +185,7 @@ def _ratio_quantiles(backtest: pd.DataFrame, first_step: int, last_step: int, qu
     per_series = {}
     for series, own in ratios.groupby(level="series"):
         folds = own.index.get_level_values("origin").nunique()
-        own_var = _spread_around_targets(own, default=pooled_var)
+        own_var = _spread_around_targets(own, default=_own_miss(own, pool, pooled_var))
         shrunk = (folds * own_var + _PRIOR_FOLDS * pooled_var) / (folds + _PRIOR_FOLDS)
         # Never narrower than the pooled spread: with a handful of folds a series' own
         # spread is often small by luck (on the demo, narrowing cost 4 of 15 quarter totals).
@@ -170,7 +204,7 @@ def _centres(backtest: pd.DataFrame, window: int, median: str, method: str) -> t
     if _too_few(sums):
         return 0.0, {}
     skews = _skews(model, ratios, median)
-    pool = _alike(ratios)
+    pool = _pool(ratios, backtest, method)
     pool_skews = skews.reindex(pool.index)
     n = len(pool.index.droplevel("target").unique())
     within_var = _within_variance(pool, default=_spread_around_targets(pool))
@@ -263,6 +297,22 @@ def _spread_around_targets(ratios: pd.Series, default: float = np.nan) -> float:
     return default if np.isfinite(default) else float(ratios.var(ddof=1))
 
 
+def _own_miss(own: pd.Series, pool: pd.Series, pooled_var: float) -> float:
+    """A series' spread when its folds cannot measure one around its own means (one fold): outside the
+    pool, its mean squared log-ratio around the pool's means per target; in it, ``pooled_var``
+    (which holds its fold already).
+
+    A model launched shortly before the last fold's origin has that fold alone, and its miss
+    (a factor of 2.2 on a ramp-up) is the only evidence of how wrong its totals can be: given
+    the pooled spread instead, it would be planned as tightly as a model used for a year.
+    """
+    if own.index.isin(pool.index).all():
+        return pooled_var
+    means = pool.groupby(level="target").mean()
+    offsets = means.reindex(own.index.get_level_values("target")).fillna(float(pool.mean())).to_numpy()
+    return float(((own.to_numpy() - offsets) ** 2).mean())
+
+
 def _share(noise: float, variance: float) -> float:
     """The share of ``variance`` that ``noise`` explains, in 0..1 (0 when undefined)."""
     return float(np.clip(noise / variance, 0.0, 1.0)) if variance > 0 and np.isfinite(noise) else 0.0
@@ -330,20 +380,23 @@ def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: lis
     the whole backtested window), so its months' P50s add up to about its horizon's.
     Months beyond the backtest windows are extrapolated (``_period_scale``, with a level
     share of at least ``level_floor``'s per target), and a later month's interval is never
-    relatively narrower than an earlier month's.
+    relatively narrower than an earlier whole month's (``_no_narrower``). Only series
+    backtested all along make up the pool (``_pool``).
     """
     names = quantile_columns(quantiles)
     median = names[int(np.argmin(np.abs(np.array(quantiles) - 0.5)))]
     window = int(backtest.loc[backtest["method"] == method, "step"].max()) if len(backtest) else 0
     rows = []
     times = forecast["timestamp"].dt.tz_convert(None)  # UTC calendar months
-    widest: dict[str, np.ndarray] = {}
+    widest: dict[str, np.ndarray] = {}  # per series|target: the widest month so far, log quantile / median
     # One centre per series and target, from the whole backtested window, for every period:
     # a skew is the series' own, whatever the period, and centres read off each period's
     # steps alone (a month's shrunk to none, the next month's not) made the months' P50s add
     # up to 2.6% more than the quarter's.
     centre, centres = _centres(backtest, max(window, 1), median, method)
-    for period in forecast_periods(times).itertuples():
+    periods = forecast_periods(times)
+    longest = int(periods.loc[periods["period"] != "horizon", "buckets"].max())
+    for period in periods.itertuples():
         window_rows = forecast[(times >= period.start) & (times <= period.end)]
         first, last = int(window_rows["step"].min()), int(window_rows["step"].max())
         pooled, per_series = _period_scale(backtest, first, last, quantiles, median, method, max(window, 1),
@@ -353,19 +406,41 @@ def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: lis
         for (series, target), total in sums.items():
             key = f"{series}|{target}"
             offsets, series_bias = per_series.get(key, pooled), centres.get(key, centre)
-            if period.period != "horizon":
-                before = widest.get(str(series), np.zeros(len(quantiles)))
-                offsets = np.sign(offsets) * np.maximum(np.abs(offsets), np.abs(before))
-                widest[str(series)] = offsets
             values = total * np.exp(series_bias + offsets)
             summed = daily_sums.loc[(series, target)].to_numpy(float)
             values = _median_within_daily_sums(values, summed, quantiles)
             if last > window:
                 values = _within_daily_sums(values, summed, quantiles)
+            if period.period != "horizon":
+                values, ratios = _no_narrower(values, widest.get(key), quantiles)
+                if period.buckets >= _FULL_MONTH * longest:  # a month the forecast starts partway into is noisier
+                    widest[key] = ratios
             rows.append({"series": series, "target": target, "period": period.period,
                          "start": period.start, "end": period.end, "buckets": period.buckets,
                          **{n: float(v) for n, v in zip(names, values, strict=True)}})
     return _horizon_within_month_sums(pd.DataFrame(rows), names, quantiles)
+
+
+def _no_narrower(values: np.ndarray, before: np.ndarray | None,
+                 quantiles: list[float]) -> tuple[np.ndarray, np.ndarray | None]:
+    """A month's quantiles widened, around its median, to at least ``before`` (the widest earlier month's
+    log quantile-to-median ratios), and the ratios to carry on.
+
+    Applied last, after a month past the backtested window is held inside its days' summed
+    quantiles: a month inside the window keeps its backtested width, which may be wider than
+    its days' sums (the days' intervals understate how its total errs), and the next month's
+    days' sums understate it no less. Held inside them, the months past a usage export's first
+    read 1.14 times their P50 after a first month's 1.17; errors do not shrink further out.
+    Only whole months set the width carried on: a few days' total is relatively noisier than a
+    month's, so a forecast starting on the 28th would otherwise give every month a 3-day width.
+    """
+    middle = float(np.interp(0.5, quantiles, values))
+    if middle <= 0 or not np.isfinite(values).all() or (values <= 0).any():
+        return values, before
+    ratios = np.log(values / middle)
+    if before is not None:
+        ratios = np.sign(ratios) * np.maximum(np.abs(ratios), np.abs(before))
+    return middle * np.exp(ratios), ratios
 
 
 def _horizon_within_month_sums(totals: pd.DataFrame, names: list[str], quantiles: list[float]) -> pd.DataFrame:
