@@ -44,6 +44,22 @@ def _totals(folder: Path, q: list[str]) -> list[str]:
     stated = months.set_index(["series", "target", "period"])["buckets"]
     out += [f"forecast_totals {k}: {stated[k]} buckets, forecast.csv has {counts.get(k)}" for k in stated.index
             if counts.get(k) != stated[k]]
+    return out + _widening(months, lo, med, hi)
+
+
+def _widening(months: pd.DataFrame, lo: str, med: str, hi: str) -> list[str]:
+    """A month's total is never relatively narrower than an earlier whole month's (a month the forecast
+    starts partway into, under 90% of the longest month's buckets, sets no width for later ones)."""
+    out = []
+    for (series, target), rows in months.sort_values("period").groupby(["series", "target"]):
+        rows = rows[rows[med] > 0]
+        widest_up = widest_down = 0.0
+        for row in rows.itertuples():
+            up, down = getattr(row, hi) / getattr(row, med), getattr(row, med) / max(getattr(row, lo), 1e-12)
+            if up < widest_up * (1 - 1e-3) or down < widest_down * (1 - 1e-3):
+                out.append(f"forecast_totals {series} {target} {row.period}: narrower than an earlier month")
+            if row.buckets >= 0.9 * rows["buckets"].max():
+                widest_up, widest_down = max(widest_up, up), max(widest_down, down)
     return out
 
 
