@@ -145,13 +145,51 @@ def test_what_changed_since_the_last_report_is_stated_when_there_is_one():
         "version": "v0", "forecast_totals": other, "cost_forecast": fx.costs(other),
         "data_source": data_source_identity(True, "raw_usage (test)", ["model-z"])})))
     assert "| last report P50 |" not in summary
-    assert ("The last report (`v0`) is not compared with this one: it was made from other series (only in it: "
-            "model-z; only in this run: model-a, model-b).") in summary
+    assert ("No earlier report is compared with this one: `v0`, because it was made from other series, none in "
+            "common (only in it: model-z; only in this run: model-a, model-b).") in summary
     # The demo's report beside a user's first run, same model names: not compared, and why.
     summary = _summary_section(render_report(_inputs(simulated=False, previous=previous)))
     assert "| last report P50 |" not in summary and "against it" not in summary
-    assert ("The last report (`v1`) is not compared with this one: it was made from the simulated demo, this run "
-            "from your usage data.") in summary
+    assert ("No earlier report is compared with this one: `v1`, because it was made from the simulated demo, "
+            "this run from your usage data.") in summary
+
+
+def _q3_plan(growth: float = 0.8) -> dict:
+    """A last plan of Q3 (now in the history) at ``growth`` times the history's level, P10/P90 at -+10%, costed
+    with its P50 split by token type (as the cost stage writes it) and read from an older export."""
+    days = pd.date_range("2026-07-01", "2026-09-30", freq="D")
+    then = pd.DataFrame([{"series": m, "target": t, "period": "horizon", "start": days[0], "end": days[-1],
+                          "buckets": len(days), **{q: fx.DAILY[t] * growth * len(days) * k
+                                                   for q, k in zip(fx.Q, (0.9, 1.0, 1.1), strict=True)}}
+                         for m in fx.MODELS for t in fx.TARGETS])
+    tokens = then[then["target"] != "requests"].pivot(index="series", columns="target", values="p50")
+    cost = fx.costs(then).assign(p50_input=lambda c: c["series"].map(tokens["input_tokens"] * 3e-6),
+                                 p50_output=lambda c: c["series"].map(tokens["output_tokens"] * 15e-6))
+    return {"version": "v1", "forecast_totals": then, "cost_forecast": cost,
+            "data_source": data_source_identity(True, "raw_usage (an older export)", fx.MODELS)}
+
+
+def test_the_last_plan_is_graded_against_what_was_recorded():
+    user = {"version": "v2", "forecast_totals": fx.totals(), "cost_forecast": fx.costs(fx.totals()),
+            "data_source": data_source_identity(False, "raw_usage (usage.csv)", fx.MODELS)}
+    markdown = render_report(_inputs(previous=[user, _q3_plan()]))
+    summary = _summary_section(markdown)
+    assert "(`v1`, horizon 2026-07-01 to 2026-09-30)" in summary
+    assert "It was read from raw_usage (an older export), this run from raw_usage (test)." in summary
+    assert ("Newer reports not compared: `v2`, because it was made from your usage data, this run from the "
+            "simulated demo.") in summary
+    # Requests: 2 x 1,000 x 92 recorded less model-a's missing day = 183,000. Without forecast.csv the plan
+    # counts 91 of model-a's 92 buckets: 0.8 x 1,000 x (91 + 92) = 146,400 (131,760 - 161,040).
+    assert ("- **The last plan against what was recorded:** all 92 days of its horizon (2026-07-01 to 2026-09-30) "
+            "are in this history: requests came to 183.00K against its P50 of 146.40K, above its P90 "
+            "(131.76K – 161.04K); cost $1,380 against $1,104, above its P90 ($994 – $1,214).") in summary
+    assert "| requests | 183.00K | 146.40K | 131.76K – 161.04K | +25.0%, above its P90 |" in summary
+    assert "| cost (USD, its prices) | $1,380 | $1,104 | $994 – $1,214 | +25.0%, above its P90 |" in summary
+    assert "it holds no `forecast.csv`" in summary
+    assert "1 model-bucket with no recorded value is left out of both" in summary
+    headline = summary_headline(markdown)
+    assert headline[1].startswith("Horizon 2026-10-01 to 2026-12-30, cost (USD, list prices): forecast P50 $1,502")
+    assert headline[2].startswith("The last plan against what was recorded: all 92 days of its horizon")
 
 
 def test_a_short_history_is_named_among_the_risks():

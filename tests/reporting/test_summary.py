@@ -156,7 +156,8 @@ def test_a_last_report_from_other_usage_is_named_not_compared():
     later = then.assign(start=then["start"] + pd.Timedelta(days=400), end=then["end"] + pd.Timedelta(days=400))
     since = _summary(previous={"version": "v0", "forecast_totals": later, "cost_forecast": fx.costs(later), **same},
                      data_source=_identity()).since_last_run
-    assert since["skipped"].startswith("its horizon (2027-11-05 to 2028-02-03) starts after this run's")
+    assert not since["compared"]
+    assert since["skipped"][0]["reason"].startswith("its horizon (2027-11-05 to 2028-02-03) starts after this run's")
     # This run has nothing priced: the last report's cost is not a -100% change.
     unpriced = _summary(previous={"version": "v0", "forecast_totals": then, "cost_forecast": fx.costs(then), **same},
                         costs=fx.costs(fx.totals()).assign(p10=0.0, p50=0.0, p90=0.0),
@@ -222,13 +223,15 @@ def test_a_report_from_other_data_is_never_a_baseline():
     previous = {"version": "v0", "forecast_totals": then, "cost_forecast": fx.costs(then)}
     user = _identity(simulated=False)
     demo = _summary(previous={**previous, "data_source": _identity(simulated=True)}, data_source=user)
-    assert demo.since_last_run == {"version": "v0", "skipped": "it was made from the simulated demo, this run "
-                                                               "from your usage data"}
+    assert demo.since_last_run["skipped"] == [{"version": "v0", "reason": "it was made from the simulated demo, "
+                                                                           "this run from your usage data"}]
+    assert not demo.since_last_run["compared"]
     unrecorded = _summary(previous={**previous, "data_source": None}, data_source=user).since_last_run
-    assert unrecorded["skipped"].startswith("it does not record which data it was made from")
-    other = _summary(previous={**previous, "data_source": _identity(False, ["model-a", "model-z"])},
+    assert unrecorded["skipped"][0]["reason"].startswith("it does not record which data it was made from")
+    other = _summary(previous={**previous, "data_source": _identity(False, ["model-y", "model-z"])},
                      data_source=user).since_last_run
-    assert other["skipped"] == "it was made from other series (only in it: model-z; only in this run: model-b)"
+    assert other["skipped"][0]["reason"] == ("it was made from other series, none in common (only in it: model-y, "
+                                             "model-z; only in this run: model-a, model-b)")
     assert "cost_change" in _summary(previous={**previous, "data_source": user}, data_source=user).since_last_run
 
 

@@ -3,7 +3,7 @@
 - ``DemoTrafficDataset``: the embedded demo, materialised from the seeded simulator.
 - ``OptionalCSVDataset``: a CSV input that may be absent (an empty events calendar).
 - ``ReportDirectoryDataset``: one folder per run under ``data/08_reporting/<version>/``.
-- ``PreviousReportDataset``: the last report folder's tables, for "what changed since".
+- ``PreviousReportDataset``: the earlier report folders' tables, for "what changed since" and the last plan's grade.
 - ``raw_usage`` sources: ``AnthropicUsageDataset`` / ``AnthropicCostDataset`` (Admin API),
   ``OpenAIUsageDataset``, ``AnthropicConsoleCSVDataset``, ``UsageFolderDataset``.
 - ``rate_limits_raw`` from the Admin API: ``AnthropicRateLimitsDataset``.

@@ -1,14 +1,19 @@
-"""Kedro dataset (load only) of the last report folder's tables, so a run can say what changed.
+"""Kedro dataset (load only) of the earlier report folders, so a run can say what changed and grade the last plan.
 
-Loads the newest ``<path>/<version>/`` holding a ``report.md`` (before this run writes
-its own): ``{"version": <folder name>, "forecast_totals": DataFrame, "cost_forecast":
-DataFrame, "data_source": dict | None}`` (``data_source.json``: which data it was made
-from; None in a report that does not record it), or ``{}`` when there is no earlier
-report (a first run) or it lacks those tables.
+Loads every ``<path>/<version>/`` holding a ``report.md`` (before this run writes its
+own), newest first, as a list of read-only mappings: ``version`` (the folder name),
+``data_source`` (``data_source.json``: which data it was made from; None in a report
+that does not record it), ``forecast_totals`` and ``cost_forecast`` (None when the
+folder lacks them), and ``forecast`` (its per-bucket ``forecast.csv``, None when
+absent). Which of them is comparable depends on this run's data, so the summary
+chooses (``tokenplan.reporting.since_last_report``); the tables are read only when it
+asks, so a folder of demo runs costs one small JSON each. Report folders are never
+written.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +25,57 @@ from tokenplan.datasets.report_directory import REPORT_FILE
 from tokenplan.reporting.data_source import DATA_SOURCE_FILE
 
 TABLES = ("forecast_totals", "cost_forecast")
+PER_BUCKET = "forecast"
+# Each table read on demand, with its columns parsed as dates.
+_DATES = {"forecast_totals": ["start", "end"], "cost_forecast": ["start", "end"], PER_BUCKET: ["timestamp"]}
 
 
-class PreviousReportDataset(AbstractDataset[None, dict[str, Any]]):
-    """The latest report folder's ``forecast_totals.csv`` and ``cost_forecast.csv``."""
+class EarlierReport(Mapping[str, Any]):
+    """One earlier report folder; its tables are read on first access and kept."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._loaded: dict[str, Any] = {"version": folder.name}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._loaded:
+            if key == "data_source":
+                self._loaded[key] = self._data_source()
+            elif key in _DATES:
+                self._loaded[key] = self._table(key)
+            else:
+                raise KeyError(key)
+        return self._loaded[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("version", "data_source", *_DATES))
+
+    def __len__(self) -> int:
+        return len(_DATES) + 2
+
+    def _data_source(self) -> dict[str, Any] | None:
+        path = self._folder / DATA_SOURCE_FILE
+        return JSONDataset(filepath=str(path)).load() if path.exists() else None
+
+    def _table(self, name: str) -> Any:
+        path = self._folder / f"{name}.csv"
+        if not path.exists():
+            return None
+        return CSVDataset(filepath=str(path), load_args={"parse_dates": _DATES[name]}).load()
+
+
+class PreviousReportDataset(AbstractDataset[None, list[EarlierReport]]):
+    """The report folders written before this run, newest first; ``[]`` on a first run."""
 
     def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
         self._path = Path(path)
         self.metadata = metadata
 
-    def _load(self) -> dict[str, Any]:
-        reports = sorted(p.parent for p in self._path.glob(f"*/{REPORT_FILE}") if not p.parent.name.startswith("."))
-        if not reports:
-            return {}
-        folder = reports[-1]
-        if not all((folder / f"{name}.csv").exists() for name in TABLES):
-            return {}
-        tables = {name: CSVDataset(filepath=str(folder / f"{name}.csv"),
-                                   load_args={"parse_dates": ["start", "end"]}).load() for name in TABLES}
-        identity = folder / DATA_SOURCE_FILE
-        data_source = JSONDataset(filepath=str(identity)).load() if identity.exists() else None
-        return {"version": folder.name, **tables, "data_source": data_source}
+    def _load(self) -> list[EarlierReport]:
+        # A folder being written is hidden (``.<version>.partial``) and has no place here.
+        folders = sorted((p.parent for p in self._path.glob(f"*/{REPORT_FILE}") if not p.parent.name.startswith(".")),
+                         reverse=True)
+        return [EarlierReport(folder) for folder in folders]
 
     def _save(self, data: None) -> None:
         raise DatasetError("previous_report is read-only: the report dataset writes report folders")

@@ -3,9 +3,13 @@
 Each report folder holds ``data_source.json``: the kind of source (the built-in simulated
 demo, or the user's usage data), the source as the catalog named it, the series the
 history held, and a fingerprint of kind and series. A previous report is an earlier plan
-of this run's usage only when both record a source of the same kind over the same
-series; otherwise the summary says why it was not compared. A report that records no
-source (made before reports recorded one) is never compared: it may be the demo's.
+of this run's usage when both record a source of the same kind (the simulated demo is
+never a user's baseline, nor the reverse) and their series overlap (a model added or
+retired since still leaves the shared ones comparable; the summary compares those and
+names the rest); otherwise the summary says why it was not compared. A report that
+records no source (made before reports recorded one) is never compared: it may be the
+demo's. A different source (another file, another environment's dataset) does not stop
+the comparison, since each quarter's export is a new file, but is stated beside it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["DATA_SOURCE_FILE", "data_source_identity", "data_source_json", "why_not_comparable"]
+__all__ = ["DATA_SOURCE_FILE", "data_source_identity", "data_source_json", "other_source", "series_difference",
+           "why_not_comparable"]
 
 DATA_SOURCE_FILE = "data_source.json"
 SIMULATED, USER_DATA = "simulated demo", "usage data"
@@ -42,8 +47,17 @@ def _names(series: set[str]) -> str:
     return ", ".join(shown[:_NAMES_SHOWN]) + (f" and {more} more" if more > 0 else "")
 
 
+def series_difference(previous: dict[str, Any], current: dict[str, Any]) -> str:
+    """The series only in ``previous`` and only in ``current``, named briefly ("" when they are the same)."""
+    then, now = set(previous.get("series", [])), set(current["series"])
+    parts = [f"only in it: {_names(then - now)}" if then - now else "",
+             f"only in this run: {_names(now - then)}" if now - then else ""]
+    return "; ".join(p for p in parts if p)
+
+
 def why_not_comparable(previous: dict[str, Any] | None, current: dict[str, Any] | None) -> str | None:
-    """Why a report made from ``previous`` is not an earlier plan of ``current``'s data; None when it is."""
+    """Why a report made from ``previous`` is not an earlier plan of ``current``'s data; None when it is:
+    the same kind of data and at least one series in common."""
     if not previous:
         return ("it does not record which data it was made from (reports from before this was recorded), so it "
                 "may come from other data, such as the simulated demo")
@@ -52,9 +66,12 @@ def why_not_comparable(previous: dict[str, Any] | None, current: dict[str, Any] 
     if previous.get("kind") != current["kind"]:
         then = _SAID.get(previous.get("kind"), f"{previous.get('kind')} data")
         return f"it was made from {then}, this run from {_SAID[current['kind']]}"
-    if previous.get("fingerprint") != current["fingerprint"]:
-        then, now = set(previous.get("series", [])), set(current["series"])
-        parts = [f"only in it: {_names(then - now)}" if then - now else "",
-                 f"only in this run: {_names(now - then)}" if now - then else ""]
-        return "it was made from other series (" + "; ".join(p for p in parts if p) + ")"
+    if not set(previous.get("series", [])) & set(current["series"]):
+        return f"it was made from other series, none in common ({series_difference(previous, current)})"
     return None
+
+
+def other_source(previous: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """The source ``previous`` was read from when it is not ``current``'s (another file, another dataset)."""
+    then, now = previous.get("source"), current.get("source")
+    return then if then and now and then != now else None

@@ -31,7 +31,7 @@ from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
 from tokenplan.reporting.capacity_section import first_limit_row, first_limit_sentence
 from tokenplan.reporting.data_notes import observed_days
-from tokenplan.reporting.data_source import why_not_comparable
+from tokenplan.reporting.since_last_report import since_last_report
 
 __all__ = ["CAPACITY_COLUMNS", "ROI_COLUMNS", "PlanSummary", "plan_summary"]
 
@@ -59,7 +59,7 @@ class PlanSummary:
     first_limit: dict[str, Any] | None
     best_route: dict[str, Any] | None
     risks: list[dict[str, Any]] = field(default_factory=list)
-    since_last_run: dict[str, Any] | None = None  # version, horizon then, totals then and now
+    since_last_run: dict[str, Any] | None = None  # report compared, ones skipped, totals then and now, grade
     not_forecast: list[dict[str, Any]] = field(default_factory=list)  # series, observed, buckets
     # The organisation's teams most at risk of their budget (rows of teams_at_risk.csv), when it has teams.
     teams_at_risk: list[dict[str, Any]] = field(default_factory=list)
@@ -358,69 +358,26 @@ def _best_route(roi_summary: pd.DataFrame | None) -> dict[str, Any] | None:
     return out
 
 
-def _since_last_run(previous: dict[str, Any] | None, horizon: pd.DataFrame, totals: pd.DataFrame,
-                    cost: dict[str, float], median: str, data_source: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The last report's horizon and P50 totals (requests, tokens, cost) beside this run's.
-
-    A last report that cannot be an earlier plan of the same usage is named with the
-    reason (``skipped``) and not compared: one made from another kind of data or other
-    series (``tokenplan.reporting.data_source``: the simulated demo is never a user's
-    baseline), or one that does not record its data; one that forecast none of this
-    run's models, or a horizon starting after this one's (an older export of the same
-    series). Without a cost in both runs, no cost change is stated.
-    """
-    if not previous or median not in previous["forecast_totals"] or median not in previous["cost_forecast"]:
-        return None
-    reason = why_not_comparable(previous.get("data_source"), data_source)
-    if reason:
-        return {"version": previous["version"], "skipped": reason}
-    then = previous["forecast_totals"]
-    then = then[then["period"] == "horizon"]
-    start, end = pd.Timestamp(then["start"].min()), pd.Timestamp(then["end"].max())
-    shared = set(then["series"].astype(str)) & set(horizon["series"].astype(str))
-    horizon_start = pd.Timestamp(horizon["start"].min())
-    if not shared:
-        return {"version": previous["version"], "skipped": "it forecast none of this run's models"}
-    if start.tz_localize(None) > horizon_start.tz_localize(None):
-        return {"version": previous["version"],
-                "skipped": f"its horizon ({start:%Y-%m-%d} to {end:%Y-%m-%d}) starts after this run's, so it "
-                           "was made from other usage data"}
-    then_cost = previous["cost_forecast"]
-    then_cost = float(then_cost.loc[then_cost["period"] == "horizon", median].sum())
-    by_target = then.groupby("target")[median].sum()
-    now = totals.set_index("target")[median]
-    days_then, days_now = _days_covered(then), _days_covered(horizon)
-    # Horizons of other lengths (a week's plan after a quarter's) are compared per day: their totals differ by
-    # the length alone (a week against the quarter before it read as -92%).
-    scale = days_then / days_now if abs(days_then / days_now - 1) > 0.05 else 1.0
-    rows = [{"target": t, "now": float(now[t]), "then": float(by_target[t]),
-             "change": float(now[t] * scale / by_target[t] - 1)}
-            for t in now.index if t in by_target.index and by_target[t]]
-    return {"version": previous["version"], "start": start, "end": end, "targets": rows,
-            "then_by_target": {r["target"]: r["then"] for r in rows}, "cost_then": then_cost,
-            "per_day": scale != 1.0, "days_then": days_then, "days_now": days_now,
-            "cost_change": cost[median] * scale / then_cost - 1 if then_cost > 0 and cost[median] > 0 else np.nan}
-
-
-def _days_covered(horizon: pd.DataFrame) -> float:
-    """Days from the first horizon row's start to the end of its last bucket (``end`` is the last bucket's start)."""
-    start, end = pd.Timestamp(horizon["start"].min()), pd.Timestamp(horizon["end"].max())
-    buckets = float(horizon["buckets"].max()) if "buckets" in horizon else 0.0
-    span = (end - start) / pd.Timedelta(days=1)
-    return span * buckets / (buckets - 1) if buckets > 1 else max(span, 1.0)
+def _since_last_run(previous: list[dict[str, Any]] | None, history: pd.DataFrame, horizon: pd.DataFrame,
+                    horizon_cost: pd.DataFrame, quantile_names: list[str],
+                    data_source: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What changed since the newest earlier report of the same usage, and how its forecast did
+    (``tokenplan.reporting.since_last_report``); None on a first run."""
+    return since_last_report(previous, history, horizon, horizon_cost, quantile_names, data_source)
 
 
 def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFrame, backtest: pd.DataFrame,
                  prices: dict[str, UnitPrices], quantile_names: list[str], simulated: bool,
                  drivers: pd.DataFrame | None = None, capacity_plan: pd.DataFrame | None = None,
-                 roi_summary: pd.DataFrame | None = None, previous: dict[str, Any] | None = None,
+                 roi_summary: pd.DataFrame | None = None, previous: list[dict[str, Any]] | None = None,
                  guard_drops: pd.DataFrame | None = None, data_source: dict[str, Any] | None = None,
                  methods: dict[str, str] | None = None, today: pd.Timestamp | None = None,
                  outages: pd.DataFrame | None = None, forecast: pd.DataFrame | None = None) -> PlanSummary:
     """The summary's numbers: quarter totals, change against the last full quarter, the first
     limit to bind, the best route, the largest risks (see the module docstring) and, given
-    the ``previous`` report's tables (``PreviousReportDataset``), what changed since, when
-    it was made from the same data as this run (``data_source``, ``data_source_identity``). ``methods``
+    the earlier reports (``previous``, newest first: ``PreviousReportDataset``), what changed since the newest
+    made from the same usage as this run (``data_source``, ``data_source_identity``) and how its forecast did.
+    ``methods``
     (``series|target`` -> the forecast's method) keeps a baseline that the forecast already uses out of
     the risks. ``today``: the run's UTC date, to say when a user's history ends well before it.
     ``outages``: the suspected outages the forecast left out, left out of the last quarter's rate too.
@@ -454,7 +411,8 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                        horizon_end=pd.Timestamp(horizon["end"].max()), horizon_buckets=buckets,
                        quantiles=quantile_names, totals=table, cost=cost, last_quarter=last,
                        first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
-                       since_last_run=_since_last_run(previous, horizon, table, cost, median, data_source),
+                       since_last_run=_since_last_run(previous, history, horizon, horizon_cost, quantile_names,
+                                                      data_source),
                        not_forecast=_not_forecast(history, horizon), stale=_stale_history(history, today, simulated),
                        pooled_ratios=list((forecast.attrs if forecast is not None else {}).get("token_ratios") or []),
                        drifting_ratios=_drifting(history, forecast, median))

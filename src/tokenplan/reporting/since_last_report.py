@@ -1,0 +1,274 @@
+"""What changed since the last comparable report, and how its forecast did against what was then recorded.
+
+Planners re-run the plan each quarter; in between, a demo run or a run on another file
+may have written a report folder. ``since_last_report`` walks the earlier folders newest
+first (``PreviousReportDataset``) and compares with the first one that is an earlier plan
+of this run's usage: the same kind of data and at least one series in common
+(``tokenplan.reporting.data_source.why_not_comparable``), tables that hold this run's
+median, a forecast of at least one of this run's models and a horizon that does not
+start after this one's. The newer folders it passes over are named with the reason. A
+different source (another file: each quarter's export is one) is stated beside the
+comparison, not a reason to skip it.
+
+Two statements come out of the chosen report:
+
+- **the change**: its P50 totals and cost beside this run's, on the series both
+  forecast (per day when the horizons differ in length by more than 5%);
+- **the grade**: where its horizon is now in this run's history, what was recorded on
+  those buckets against what it forecast for them, P50 and P10–P90, per target and for
+  the cost. Only cells (series, target, bucket) recorded in this history count, in both
+  the actual and the forecast. The forecast for them is the report's own totals scaled
+  by the share of its per-bucket P50 (``forecast.csv``) those cells hold, so a whole
+  horizon recorded is graded against exactly the totals the report stated; without
+  ``forecast.csv``, by their share of its buckets. The recorded tokens are priced at the
+  report's own rates (its P50 cost per token, per model and token type), so the grade
+  is the forecast's error, not a price change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.reporting.data_source import other_source, series_difference, why_not_comparable
+
+__all__ = ["since_last_report"]
+
+_SKIPPED_NAMED = 3  # newer folders named with their reason; the rest are counted
+_PER_DAY_TOLERANCE = 0.05  # horizons differing in length by more than this are compared per day
+
+
+def since_last_report(reports: Sequence[Mapping[str, Any]] | None, history: pd.DataFrame, horizon: pd.DataFrame,
+                      horizon_cost: pd.DataFrame, quantiles: list[str],
+                      data_source: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The comparison with the newest comparable earlier report (``compared``), the newer ones skipped and why
+    (``skipped``: version, reason), and the grade of its forecast (``grade``); None on a first run.
+
+    ``horizon``: this run's ``forecast_totals`` rows of period ``horizon``; ``horizon_cost`` its cost rows.
+    """
+    if isinstance(reports, Mapping):  # one report's tables, as a notebook may pass them
+        reports = [reports] if reports else []
+    if not reports:
+        return None
+    median = quantiles[len(quantiles) // 2]
+    skipped = []
+    for report in reports:
+        reason = _why_skipped(report, horizon, data_source, median)
+        if reason is None:
+            return {"compared": True, "skipped": _named(skipped), "skipped_more": max(len(skipped) - _SKIPPED_NAMED, 0),
+                    **_change(report, horizon, horizon_cost, median, data_source),
+                    "grade": _grade(report, history, _shared(report, horizon), quantiles)}
+        skipped.append({"version": report["version"], "reason": reason})
+    return {"compared": False, "version": None, "skipped": _named(skipped),
+            "skipped_more": max(len(skipped) - _SKIPPED_NAMED, 0)}
+
+
+def _named(skipped: list[dict[str, str]]) -> list[dict[str, str]]:
+    return skipped[:_SKIPPED_NAMED]
+
+
+def _naive(value: Any) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
+
+
+def _planned(report: Mapping[str, Any], table: str) -> pd.DataFrame:
+    frame = report[table]
+    return frame[frame["period"] == "horizon"].assign(series=lambda f: f["series"].astype(str))
+
+
+def _naive_times(values: pd.Series) -> pd.Series:
+    """Timestamps in UTC without a zone: histories, totals and ``forecast.csv`` spell them differently."""
+    times = pd.to_datetime(values)
+    return times.dt.tz_convert(None) if times.dt.tz is not None else times
+
+
+def _shared(report: Mapping[str, Any], horizon: pd.DataFrame) -> set[str]:
+    """The series both the report and this run forecast."""
+    return set(_planned(report, "forecast_totals")["series"]) & set(horizon["series"].astype(str))
+
+
+def _why_skipped(report: Mapping[str, Any], horizon: pd.DataFrame, data_source: dict[str, Any] | None,
+                 median: str) -> str | None:
+    """Why ``report`` is no earlier plan of this run's usage; None when it is."""
+    reason = why_not_comparable(report.get("data_source"), data_source)
+    if reason:
+        return reason
+    totals, cost = report["forecast_totals"], report["cost_forecast"]
+    if totals is None or cost is None or median not in totals or median not in cost:
+        return f"it holds no forecast_totals.csv and cost_forecast.csv with a {median.upper()} column"
+    if not _shared(report, horizon):
+        return "it forecast none of this run's models"
+    then = _planned(report, "forecast_totals")
+    start, end = _naive(then["start"].min()), _naive(then["end"].max())
+    if start > _naive(horizon["start"].min()):
+        return (f"its horizon ({start:%Y-%m-%d} to {end:%Y-%m-%d}) starts after this run's, so it was made from "
+                "other usage data")
+    return None
+
+
+def _change(report: Mapping[str, Any], horizon: pd.DataFrame, horizon_cost: pd.DataFrame, median: str,
+            data_source: dict[str, Any] | None) -> dict[str, Any]:
+    """The report's horizon and P50 totals beside this run's, on the series both forecast."""
+    shared = _shared(report, horizon)
+    then = _planned(report, "forecast_totals")
+    then = then[then["series"].isin(shared)]
+    now = horizon[horizon["series"].astype(str).isin(shared)]
+    then_cost = _planned(report, "cost_forecast")
+    then_cost = float(then_cost.loc[then_cost["series"].isin(shared), median].sum())
+    now_cost = float(horizon_cost.loc[horizon_cost["series"].astype(str).isin(shared), median].sum())
+    by_target, now_by_target = then.groupby("target")[median].sum(), now.groupby("target")[median].sum()
+    days_then, days_now = _days_covered(then), _days_covered(horizon)
+    # Horizons of other lengths (a week's plan after a quarter's) are compared per day: their totals differ by
+    # the length alone (a week against the quarter before it read as -92%).
+    scale = days_then / days_now if abs(days_then / days_now - 1) > _PER_DAY_TOLERANCE else 1.0
+    rows = [{"target": t, "now": float(now_by_target[t]), "then": float(by_target[t]),
+             "change": float(now_by_target[t] * scale / by_target[t] - 1)}
+            for t in now_by_target.index if t in by_target.index and by_target[t]]
+    then_series, now_series = set(_planned(report, "forecast_totals")["series"]), set(horizon["series"].astype(str))
+    return {"version": report["version"], "start": _naive(then["start"].min()), "end": _naive(then["end"].max()),
+            "targets": rows, "then_by_target": {r["target"]: r["then"] for r in rows}, "cost_then": then_cost,
+            "per_day": scale != 1.0, "days_then": days_then, "days_now": days_now,
+            "cost_change": now_cost * scale / then_cost - 1 if then_cost > 0 and now_cost > 0 else np.nan,
+            "other_source": other_source(report.get("data_source") or {}, data_source or {}),
+            "source_now": (data_source or {}).get("source"), "shared_series": len(shared),
+            "series_left_out": series_difference({"series": then_series}, {"series": now_series})}
+
+
+def _days_covered(horizon: pd.DataFrame) -> float:
+    """Days from the first horizon row's start to the end of its last bucket (``end`` is the last bucket's start)."""
+    start, end = pd.Timestamp(horizon["start"].min()), pd.Timestamp(horizon["end"].max())
+    buckets = float(horizon["buckets"].max()) if "buckets" in horizon else 0.0
+    span = (end - start) / pd.Timedelta(days=1)
+    return span * buckets / (buckets - 1) if buckets > 1 else max(span, 1.0)
+
+
+def _grade(report: Mapping[str, Any], history: pd.DataFrame, shared: set[str],
+           quantiles: list[str]) -> dict[str, Any] | None:
+    """What this history recorded over the report's horizon against what the report forecast for those cells.
+
+    None when none of its horizon is in this history yet.
+    """
+    then = _planned(report, "forecast_totals")
+    then = then[then["series"].isin(shared)]
+    start, end = _naive(then["start"].min()), _naive(then["end"].max())
+    cells = _recorded(history, shared, start, end)
+    if cells.empty:
+        return None
+    per_bucket = _per_bucket(report, shared, start, end)
+    planned = _planned_for(cells, then, per_bucket, quantiles)
+    days = cells["ds"].dt.normalize()
+    grade = {"version": report["version"], "first": days.min(), "last": days.max(), "days": int(days.nunique()),
+             "days_then": _days_covered(then), "start": start, "end": end, "per_bucket": per_bucket is not None,
+             "missing": _missing(history, shared, start, end),
+             "by_target": {target: _verdict(target, float(rows["y"].sum()), planned.loc[target], quantiles)
+                           for target, rows in cells.groupby("target", sort=False)}}
+    grade["cost"] = _cost_grade(report, cells, planned_cells=per_bucket, then=then, quantiles=quantiles)
+    return grade
+
+
+def _recorded(history: pd.DataFrame, shared: set[str], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The history's recorded cells (finite ``y``) of the shared series inside [start, end] (``end``: last bucket)."""
+    ds = _naive_times(history["ds"])
+    keep = history["series"].astype(str).isin(shared) & (ds >= start) & (ds <= end) & np.isfinite(history["y"])
+    out = history.loc[keep, ["series", "target", "y"]].assign(series=lambda f: f["series"].astype(str),
+                                                             target=lambda f: f["target"].astype(str), ds=ds[keep])
+    return out.reset_index(drop=True)
+
+
+def _missing(history: pd.DataFrame, shared: set[str], start: pd.Timestamp, end: pd.Timestamp) -> int:
+    """Model-buckets of the overlap with no recorded value (left out of both sides of the grade)."""
+    ds = _naive_times(history["ds"])
+    gaps = history["series"].astype(str).isin(shared) & (ds >= start) & (ds <= end) & ~np.isfinite(history["y"])
+    return int(pd.DataFrame({"series": history.loc[gaps, "series"].astype(str), "ds": ds[gaps]})
+               .drop_duplicates().shape[0])
+
+
+def _per_bucket(report: Mapping[str, Any], shared: set[str], start: pd.Timestamp,
+                end: pd.Timestamp) -> pd.DataFrame | None:
+    """The report's per-bucket forecast (``forecast.csv``) of the shared series over its horizon, or None."""
+    forecast = report.get("forecast")
+    if forecast is None or "timestamp" not in forecast:
+        return None
+    ds = _naive_times(forecast["timestamp"])
+    keep = forecast["series"].astype(str).isin(shared) & (ds >= start) & (ds <= end)
+    return forecast.loc[keep].assign(series=lambda f: f["series"].astype(str), target=lambda f: f["target"].astype(str),
+                                     ds=ds[keep])
+
+
+def _shares(cells: pd.DataFrame, then: pd.DataFrame, per_bucket: pd.DataFrame | None, median: str) -> pd.Series:
+    """Per (series, target): the share of the report's horizon forecast that the recorded cells hold.
+
+    From its per-bucket P50 when it has one that covers the cells, else from their count of its buckets.
+    """
+    counted = cells.groupby(["series", "target"]).size()
+    by_count = counted / then.set_index(["series", "target"])["buckets"].reindex(counted.index)
+    if per_bucket is None or per_bucket.empty:
+        return by_count
+    whole = per_bucket.groupby(["series", "target"])[median].sum()
+    matched = cells.merge(per_bucket[["series", "target", "ds", median]], on=["series", "target", "ds"], how="left")
+    part = matched.groupby(["series", "target"])[median].sum(min_count=1).reindex(counted.index)
+    share = part / whole.reindex(counted.index)
+    # A cell the per-bucket forecast does not hold, or a series-target forecast at zero, falls back to the count.
+    unmatched = matched[median].isna().groupby([matched["series"], matched["target"]]).any().reindex(counted.index)
+    return share.where(np.isfinite(share) & ~unmatched.fillna(True), by_count)
+
+
+def _planned_for(cells: pd.DataFrame, then: pd.DataFrame, per_bucket: pd.DataFrame | None,
+                 quantiles: list[str]) -> pd.DataFrame:
+    """The report's forecast for the recorded cells per target: its horizon quantiles times the cells' share."""
+    median = quantiles[len(quantiles) // 2]
+    share = _shares(cells, then, per_bucket, median)
+    stated = then.set_index(["series", "target"])[quantiles].reindex(share.index)
+    return stated.mul(share, axis=0).groupby(level="target").sum()
+
+
+def _verdict(target: str, actual: float, planned: pd.Series, quantiles: list[str]) -> dict[str, Any]:
+    lo, median, hi = quantiles[0], quantiles[len(quantiles) // 2], quantiles[-1]
+    where = "above" if actual > planned[hi] else "below" if actual < planned[lo] else "inside"
+    error = actual / planned[median] - 1 if planned[median] else np.nan
+    return {"target": target, "actual": actual, "lo": float(planned[lo]), "p50": float(planned[median]),
+            "hi": float(planned[hi]), "where": where, "error": error}
+
+
+def _rates(report: Mapping[str, Any], then: pd.DataFrame, median: str) -> pd.Series:
+    """USD per token the report priced each (series, token target) at: its P50 cost of the type over its P50 tokens."""
+    cost = _planned(report, "cost_forecast").set_index("series")
+    split = {c: f"{c.removeprefix(f'{median}_')}_tokens" for c in cost if c.startswith(f"{median}_")}
+    if not split:
+        return pd.Series(dtype=float)
+    usd = cost[list(split)].rename(columns=split).stack().rename("usd")
+    usd.index.names = ["series", "target"]
+    tokens = then.set_index(["series", "target"])[median]
+    rate = (usd / tokens.reindex(usd.index)).replace([np.inf, -np.inf], np.nan)
+    return rate[usd.index.get_level_values("series").isin(then["series"])]
+
+
+def _cost_grade(report: Mapping[str, Any], cells: pd.DataFrame, planned_cells: pd.DataFrame | None,
+                then: pd.DataFrame, quantiles: list[str]) -> dict[str, Any] | None:
+    """The recorded tokens priced at the report's rates against its cost forecast for the same cells.
+
+    None when the report records no cost split by token type (its rates are then unknown).
+    """
+    median = quantiles[len(quantiles) // 2]
+    rates = _rates(report, then, median)
+    if rates.empty:
+        return None
+    priced = cells.join(rates.rename("rate"), on=["series", "target"], how="inner")
+    unpriced = priced[~np.isfinite(priced["rate"]) & (priced["y"] > 0)]
+    priced = priced[np.isfinite(priced["rate"])]
+    if priced.empty:
+        return None
+    tokens_share = _shares(priced, then, planned_cells, median)
+    planned_usd = (then.set_index(["series", "target"])[median].reindex(tokens_share.index) * tokens_share
+                   * rates.reindex(tokens_share.index)).groupby(level="series").sum()
+    cost = _planned(report, "cost_forecast").set_index("series")
+    cost = cost.loc[cost.index.isin(planned_usd.index)]
+    stated = cost[quantiles].mul(planned_usd.reindex(cost.index) / cost[median], axis=0).sum()
+    actual = float((priced["y"] * priced["rate"]).sum())
+    return {**_verdict("cost", actual, stated, quantiles),
+            "unpriced": int(unpriced[["series", "target"]].drop_duplicates().shape[0])}
+

@@ -1,0 +1,141 @@
+"""Which earlier report a re-run compares with, and the grade of its forecast against what was recorded.
+
+The grade is checked against numbers worked out by hand on a ten-day plan of one model,
+four of whose days are in this run's history.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.reporting import report_fixtures as fx
+from tokenplan.reporting.data_source import data_source_identity
+from tokenplan.reporting.since_last_report import since_last_report
+
+Q = fx.Q
+USER = data_source_identity(False, "raw_usage (/data/usage_q3.csv)", ["model-a"])
+DEMO = data_source_identity(True, "raw_usage (data/01_raw/demo/usage.parquet)", ["claude-sonnet-4-5"])
+THEN_DAYS = pd.date_range("2026-09-27", "2026-10-06", freq="D")  # the last plan's horizon: 10 days
+INPUT_USD = 3e-6  # the last plan's price of an input token
+
+
+def _history() -> pd.DataFrame:
+    """September of model-a: 100 requests and 1.25M input tokens a day; requests not recorded on 09-28."""
+    days = pd.date_range("2026-09-01", "2026-09-30", freq="D")
+    frame = pd.DataFrame([{"series": "model-a", "target": t, "ds": d, "y": y} for d in days
+                          for t, y in (("requests", 100.0), ("input_tokens", 1.25e6))])
+    frame.loc[(frame["target"] == "requests") & (frame["ds"] == "2026-09-28"), "y"] = np.nan
+    return frame
+
+
+def _report(version: str = "v1", source=USER, per_bucket: bool = True) -> dict:
+    """The last plan: 1,000 requests (800 – 1,200), 10M input tokens (8M – 12M) over 10 days, $30 ($24 – $36)."""
+    row = {"series": "model-a", "period": "horizon", "start": THEN_DAYS[0], "end": THEN_DAYS[-1], "buckets": 10}
+    totals = pd.DataFrame([{**row, "target": "requests", "p10": 800.0, "p50": 1_000.0, "p90": 1_200.0},
+                           {**row, "target": "input_tokens", "p10": 8e6, "p50": 1e7, "p90": 1.2e7}])
+    cost = pd.DataFrame([{**row, "p10": 24.0, "p50": 30.0, "p90": 36.0, "p50_input": 30.0}])
+    # Its per-bucket P50: requests low on its first four days (50) and high after (125), 950 in all.
+    forecast = pd.DataFrame([{"series": "model-a", "target": t, "timestamp": d.tz_localize("UTC"),
+                              "p50": (50.0 if d <= pd.Timestamp("2026-09-30") else 125.0) if t == "requests" else 1e6}
+                             for d in THEN_DAYS for t in ("requests", "input_tokens")])
+    return {"version": version, "data_source": source, "forecast_totals": totals, "cost_forecast": cost,
+            "forecast": forecast if per_bucket else None}
+
+
+def _horizon() -> tuple[pd.DataFrame, pd.DataFrame]:
+    totals = fx.totals()
+    totals = totals[(totals["series"] == "model-a") & (totals["period"] == "horizon")
+                    & totals["target"].isin(["requests", "input_tokens"])]
+    return totals, fx.costs(totals)
+
+
+def _since(reports, source=USER):
+    horizon, cost = _horizon()
+    return since_last_report(reports, _history(), horizon, cost, Q, source)
+
+
+def test_the_newest_comparable_report_is_chosen_over_a_newer_demo_one():
+    since = _since([_report("v3-demo", source=DEMO), _report("v2"), _report("v1")])
+    assert since["compared"] and since["version"] == "v2"
+    assert since["skipped"] == [{"version": "v3-demo", "reason": "it was made from the simulated demo, this run "
+                                                                 "from your usage data"}]
+    assert since["other_source"] is None
+
+
+def test_incomparable_reports_are_skipped_with_the_reason():
+    other_series = data_source_identity(False, USER["source"], ["model-z"])
+    since = _since([_report("v3", source=other_series), _report("v2", source=None), _report("v1", source=DEMO)])
+    assert not since["compared"] and since["version"] is None
+    assert [(s["version"], s["reason"].split(" (")[0].split(",")[0]) for s in since["skipped"]] == [
+        ("v3", "it was made from other series"), ("v2", "it does not record which data it was made from"),
+        ("v1", "it was made from the simulated demo")]
+    assert since["skipped"][0]["reason"].endswith("(only in it: model-z; only in this run: model-a)")
+
+
+def test_a_report_from_another_file_is_compared_and_the_file_named():
+    earlier = data_source_identity(False, "raw_usage (/data/usage_q2.csv)", ["model-a"])
+    since = _since([_report(source=earlier)])
+    assert since["compared"] and since["other_source"] == "raw_usage (/data/usage_q2.csv)"
+    assert since["source_now"] == USER["source"]
+
+
+def test_series_in_common_are_compared_and_the_others_named():
+    more = data_source_identity(False, USER["source"], ["model-a", "model-new"])
+    horizon, cost = _horizon()
+    new = horizon.assign(series="model-new")
+    since = since_last_report([_report()], _history(), pd.concat([horizon, new]), pd.concat([cost, fx.costs(new)]), Q,
+                              more)
+    assert since["compared"] and since["shared_series"] == 1
+    assert since["series_left_out"] == "only in this run: model-new"
+    # The change covers model-a alone, in both runs.
+    requests = next(t for t in since["targets"] if t["target"] == "requests")
+    assert requests["now"] == pytest.approx(horizon.set_index("target").loc["requests", "p50"])
+
+
+def test_the_last_plan_is_graded_on_the_days_both_cover():
+    grade = _since([_report()])["grade"]
+    # Its horizon's first four days (09-27 to 09-30) are in this history; requests have no value on 09-28.
+    assert (grade["first"], grade["last"], grade["days"], grade["missing"]) == (
+        pd.Timestamp("2026-09-27"), pd.Timestamp("2026-09-30"), 4, 1)
+    assert grade["per_bucket"] and grade["days_then"] == pytest.approx(10)
+    # Requests: 3 recorded days of 100 = 300. Those days hold 3 x 50 of its 950 per-bucket P50,
+    # so it forecast 1,000 x 150 / 950 = 157.9 for them (126.3 - 189.5): above its P90.
+    requests = grade["by_target"]["requests"]
+    assert requests["actual"] == pytest.approx(300.0)
+    assert (requests["lo"], requests["p50"], requests["hi"]) == pytest.approx(
+        (800 * 150 / 950, 1_000 * 150 / 950, 1_200 * 150 / 950))
+    assert requests["where"] == "above" and requests["error"] == pytest.approx(300 / (1_000 * 150 / 950) - 1)
+    # Input tokens: 4 days of 1.25M = 5M against 4/10 of 10M = 4M (3.2M - 4.8M): above, +25%.
+    tokens = grade["by_target"]["input_tokens"]
+    assert (tokens["actual"], tokens["lo"], tokens["p50"], tokens["hi"]) == pytest.approx((5e6, 3.2e6, 4e6, 4.8e6))
+    assert tokens["where"] == "above" and tokens["error"] == pytest.approx(0.25)
+    # Cost at its own price ($30 for 10M tokens: $3 a million): 5M tokens = $15 against 4/10 of $30 = $12
+    # ($9.60 - $14.40).
+    cost = grade["cost"]
+    assert (cost["actual"], cost["lo"], cost["p50"], cost["hi"]) == pytest.approx((5e6 * INPUT_USD, 9.6, 12.0, 14.4))
+    assert cost["where"] == "above" and cost["unpriced"] == 0
+
+
+def test_without_its_per_bucket_forecast_the_totals_are_scaled_by_buckets():
+    grade = _since([_report(per_bucket=False)])["grade"]
+    requests = grade["by_target"]["requests"]
+    # 3 of its 10 buckets: 300 (240 - 360), and the 300 recorded fall inside.
+    assert (requests["lo"], requests["p50"], requests["hi"]) == pytest.approx((240.0, 300.0, 360.0))
+    assert requests["where"] == "inside" and not grade["per_bucket"]
+
+
+def test_a_last_plan_whose_horizon_is_not_yet_recorded_is_not_graded():
+    later = _report()
+    for name in ("forecast_totals", "cost_forecast"):
+        later[name] = later[name].assign(start=pd.Timestamp("2026-10-01"), end=pd.Timestamp("2026-10-10"))
+    since = _since([later])
+    assert since["compared"] and since["grade"] is None
+
+
+def test_a_last_plan_without_a_cost_per_token_type_has_its_usage_graded_not_its_cost():
+    report = _report()
+    report["cost_forecast"] = report["cost_forecast"].drop(columns="p50_input")
+    grade = _since([report])["grade"]
+    assert grade["cost"] is None and grade["by_target"]["input_tokens"]["where"] == "above"
