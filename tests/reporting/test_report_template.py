@@ -180,8 +180,8 @@ def test_the_last_plan_is_graded_against_what_was_recorded():
             "simulated demo.") in summary
     # Requests: 2 x 1,000 x 92 recorded less model-a's missing day = 183,000. Without forecast.csv the plan
     # counts 91 of model-a's 92 buckets: 0.8 x 1,000 x (91 + 92) = 146,400 (131,760 - 161,040).
-    assert ("- **The last plan against what was recorded:** all 92 days of its horizon (2026-07-01 to 2026-09-30) "
-            "are in this history: requests came to 183.00K against its P50 of 146.40K, above its P90 "
+    assert ("- **The last plan against what was recorded:** `v1` forecast 2026-07-01 to 2026-09-30, all 92 days now "
+            "in this history: requests came to 183.00K against its P50 of 146.40K, above its P90 "
             "(131.76K – 161.04K); cost $1,380 against $1,104, above its P90 ($994 – $1,214).") in summary
     assert "| requests | 183.00K | 146.40K | 131.76K – 161.04K | +25.0%, above its P90 |" in summary
     assert "| cost (USD, its prices) | $1,380 | $1,104 | $994 – $1,214 | +25.0%, above its P90 |" in summary
@@ -189,7 +189,7 @@ def test_the_last_plan_is_graded_against_what_was_recorded():
     assert "1 model-bucket with no recorded value is left out of both" in summary
     headline = summary_headline(markdown)
     assert headline[1].startswith("Horizon 2026-10-01 to 2026-12-30, cost (USD, list prices): forecast P50 $1,502")
-    assert headline[2].startswith("The last plan against what was recorded: all 92 days of its horizon")
+    assert headline[2].startswith("The last plan against what was recorded: v1 forecast 2026-07-01 to 2026-09-30")
 
 
 def test_a_short_history_is_named_among_the_risks():

@@ -126,12 +126,22 @@ def test_without_its_per_bucket_forecast_the_totals_are_scaled_by_buckets():
     assert requests["where"] == "inside" and not grade["per_bucket"]
 
 
-def test_a_last_plan_whose_horizon_is_not_yet_recorded_is_not_graded():
-    later = _report()
+def _not_yet_recorded(version: str) -> dict:
+    """A plan of the days after this history (a re-run on the same export): nothing of it is recorded."""
+    later = _report(version)
     for name in ("forecast_totals", "cost_forecast"):
         later[name] = later[name].assign(start=pd.Timestamp("2026-10-01"), end=pd.Timestamp("2026-10-10"))
-    since = _since([later])
+    return later
+
+
+def test_a_last_plan_whose_horizon_is_not_yet_recorded_is_not_graded():
+    since = _since([_not_yet_recorded("v2")])
     assert since["compared"] and since["grade"] is None
+
+
+def test_after_a_re_run_on_the_same_export_the_plan_before_it_is_graded():
+    since = _since([_not_yet_recorded("v3"), _report("v2-demo", source=DEMO), _report("v1")])
+    assert since["version"] == "v3" and since["grade"]["version"] == "v1"
 
 
 def test_a_last_plan_without_a_cost_per_token_type_has_its_usage_graded_not_its_cost():

@@ -55,19 +55,33 @@ def since_last_report(reports: Sequence[Mapping[str, Any]] | None, history: pd.D
         return None
     median = quantiles[len(quantiles) // 2]
     skipped = []
-    for report in reports:
+    for at, report in enumerate(reports):
         reason = _why_skipped(report, horizon, data_source, median)
         if reason is None:
-            return {"compared": True, "skipped": _named(skipped), "skipped_more": max(len(skipped) - _SKIPPED_NAMED, 0),
-                    **_change(report, horizon, horizon_cost, median, data_source),
-                    "grade": _grade(report, history, _shared(report, horizon), quantiles)}
+            return {"compared": True, **_named(skipped), **_change(report, horizon, horizon_cost, median, data_source),
+                    "grade": _newest_grade(reports[at:], history, horizon, quantiles, data_source)}
         skipped.append({"version": report["version"], "reason": reason})
-    return {"compared": False, "version": None, "skipped": _named(skipped),
-            "skipped_more": max(len(skipped) - _SKIPPED_NAMED, 0)}
+    return {"compared": False, "version": None, **_named(skipped)}
 
 
-def _named(skipped: list[dict[str, str]]) -> list[dict[str, str]]:
-    return skipped[:_SKIPPED_NAMED]
+def _named(skipped: list[dict[str, str]]) -> dict[str, Any]:
+    return {"skipped": skipped[:_SKIPPED_NAMED], "skipped_more": max(len(skipped) - _SKIPPED_NAMED, 0)}
+
+
+def _newest_grade(reports: Sequence[Mapping[str, Any]], history: pd.DataFrame, horizon: pd.DataFrame,
+                  quantiles: list[str], data_source: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The grade of the newest comparable report whose horizon this history records, from ``reports[0]`` on.
+
+    The report compared is usually that one; after a re-run on the same export (a parameter changed), it is a
+    plan of the same quarter, nothing of which is recorded yet, and the plan before it is the one to grade.
+    """
+    median = quantiles[len(quantiles) // 2]
+    for report in reports:
+        if _why_skipped(report, horizon, data_source, median) is None:
+            grade = _grade(report, history, _shared(report, horizon), quantiles)
+            if grade is not None:
+                return grade
+    return None
 
 
 def _naive(value: Any) -> pd.Timestamp:
