@@ -104,7 +104,7 @@ def run() -> dict:
             pd.DataFrame(columns=["feature", "mean_abs_shap", "share"]),
         "forecast_events": pd.DataFrame({"start": pd.to_datetime([], utc=True), "end": pd.to_datetime([], utc=True),
                                          "name": [], "kind": [], "scope": [], "effect": []}),
-        "best_params": {}, "shap_plot": Figure(), "usage_is_simulated": False, "previous_report": {},
+        "best_params": {}, "shap_plot": Figure(), "usage_is_simulated": False, "previous_report": [],
         "model_selection": {"trend": "local_linear", "methods": methods},
         "forecast_layout": {"freq": "D", "horizon": len(HORIZON), "season": 7, "seasons": [7], "level_blocks": 4,
                             "window": 28, "backtest_origins": ["2026-09-02 00:00:00"],
