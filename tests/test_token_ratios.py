@@ -63,3 +63,11 @@ def test_a_ratio_the_history_moves_keeps_its_own_forecast_and_steady_ones_are_le
     forecast = _forecast({"requests": 0.05, "input_tokens": 0.05}, {"requests": 1_000.0, "input_tokens": 2.5e6})
     pooled, records = reconcile_token_ratios(forecast, history, Q)
     assert records == [] and pooled.equals(forecast)
+
+
+def test_a_sparse_model_is_not_read():
+    # About one request a day: its P50s are medians of zeros and ones, its ratios say nothing.
+    history = _history({"input_tokens": 2_500.0}).assign(y=lambda h: h["y"] / 1_000.0)
+    forecast = _forecast({"requests": 0.0, "input_tokens": 0.0}, {"requests": 1.0, "input_tokens": 900.0})
+    pooled, records = reconcile_token_ratios(forecast, history, Q)
+    assert records == [] and pooled.equals(forecast) and ratio_drifts(history, forecast, "p50").empty

@@ -51,7 +51,7 @@ __all__ = ["GuardSettings", "cap_upper_quantiles", "capped_upper_values", "conca
            "guard_candidates"]
 
 
-HALF_UNIT = 0.5  # of a request or a token: a point this close to its bound is not outside it
+HALF_UNIT = 0.5  # of a request or a token: a point this close above its upper bound is not outside it
 
 
 @dataclass(frozen=True)
@@ -216,17 +216,18 @@ def guard_candidates(points: pd.DataFrame, series: pd.DataFrame, origin: pd.Time
     per dropped (series, target, method): ``origin``, ``side`` (above or below), the
     ``step`` of the worst excess, the ``point`` there and its ``bound``, and ``ratio``
     (point over bound for above, bound over point for below; infinite against a bound of 0 or a
-    point of 0). A point within half a unit of its bound is inside (``HALF_UNIT``).
+    point of 0). A point within half a unit above its upper bound is inside (``HALF_UNIT``).
     """
     bounded = envelope(series, origin, points, season, freq, settings)
     point = bounded["point"].to_numpy(dtype=float)
     upper, lower = bounded["upper"].to_numpy(dtype=float), bounded["lower"].to_numpy(dtype=float)
-    # Counts come in whole units: a point within half a unit of its bound is not outside it (XGBoost's
-    # 0.0007 tokens on a target that was always zero had been dropped as 1.8e308 times its bound).
-    # Against a bound of 0 (or a point of 0 below a bound) the ratio is infinite, and said so.
+    # Counts come in whole units: a point within half a unit above its bound is not outside it (XGBoost's
+    # 0.0007 tokens on a target that was always zero had been dropped as 1.8e308 times its bound). Not
+    # below: a trickle of one request a day kept members forecasting nothing, and its P50 fell to 0.4 of
+    # its level. Against a bound of 0 (or a point of 0 below a bound) the ratio is infinite, and said so.
     with np.errstate(divide="ignore", invalid="ignore"):
         above = np.where(point > upper * (1 + 1e-9) + HALF_UNIT, point / upper, 0.0)
-        below = np.where(point < lower * (1 - 1e-9) - HALF_UNIT, lower / np.where(point > 0, point, 0.0), 0.0)
+        below = np.where(point < lower * (1 - 1e-9), lower / np.where(point > 0, point, 0.0), 0.0)
     bounded["excess"] = np.nan_to_num(np.maximum(above, below), nan=0.0, posinf=np.inf)
     bounded["side"] = np.where(above >= below, "above", "below")
     outside = bounded[bounded["excess"] > 0]

@@ -12,7 +12,9 @@ disagree beyond what the history allows, the plan pools them.
 forecast month is further from the last 28 days' than ``max(min_change, swings x`` the
 largest month-to-month move of that ratio over the last ``months`` whole months ``)``: a
 ratio the history moves (caching switched on, longer prompts) may keep moving, a flat one
-should stay flat. A series with a drifting target is *reconciled*.
+should stay flat. A series with a drifting target is *reconciled*. Only a busy series is read
+(at least ``MIN_REQUESTS`` requests a bucket over the last 28 days, none idle): a sparse
+model's P50s are medians of mostly zeros and ones, and their ratios mean nothing.
 
 **How.** Over the series' *steady* targets (requests, and each token target whose ratio's
 largest monthly move is under ``min_change / swings``), each bucket's growth is the
@@ -37,6 +39,7 @@ MIN_CHANGE = 0.10  # a 10% drift in tokens per request over the horizon is alway
 SWINGS = 3.0
 MONTHS = 3
 RECENT_DAYS = 28
+MIN_REQUESTS = 20  # a bucket's requests, on average over the last 28 days, for its ratios to be read
 
 
 def _history_ratio(past: pd.DataFrame, target: str, months: int) -> tuple[float, float] | None:
@@ -54,6 +57,15 @@ def _history_ratio(past: pd.DataFrame, target: str, months: int) -> tuple[float,
         return None
     swing = float(np.abs(np.diff(np.log(monthly[target] / monthly["requests"]))).max())
     return float(recent[target].sum() / recent["requests"].sum()), swing
+
+
+def _busy(past: pd.DataFrame) -> bool:
+    """Whether the last 28 days' requests are busy enough for a bucket's P50 to track its mean: at least
+    ``MIN_REQUESTS`` a bucket and none idle. A model used about once a day has P50s that are medians
+    of mostly zeros and ones, whose ratios say nothing of its tokens per request (pooled, its P50 fell
+    to 0.4 of its level)."""
+    recent = past.loc[past["ds"] > past["ds"].max() - pd.Timedelta(days=RECENT_DAYS), "requests"].dropna()
+    return bool(len(recent) and recent.mean() >= MIN_REQUESTS and (recent > 0).all())
 
 
 def _wide(frame: pd.DataFrame, time: str, value: str) -> pd.DataFrame:
@@ -75,7 +87,7 @@ def ratio_drifts(history: pd.DataFrame, forecast: pd.DataFrame, median: str, min
     rows = []
     for series in sorted(set(past.index.get_level_values(0)) & set(future.index.get_level_values(0))):
         mine, ahead = past.loc[series].reset_index(), future.loc[series]
-        if "requests" not in mine or "requests" not in ahead:
+        if "requests" not in mine or "requests" not in ahead or not _busy(mine):
             continue
         for target in [t for t in ahead.columns if t != "requests" and t in mine]:
             read = _history_ratio(mine, target, months)
