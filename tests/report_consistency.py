@@ -112,7 +112,8 @@ def _roi(folder: Path, q: list[str]) -> list[str]:
         if (row.route, row.period) not in by.index:
             continue
         base = by.loc[(BASELINE, row.period)]
-        expected = sorted((base[name] - by.loc[(row.route, row.period), name]) * whole.get(row.period, 1.0) for name in q)
+        scale = whole.get(row.period, 1.0)
+        expected = sorted((base[name] - by.loc[(row.route, row.period), name]) * scale for name in q)
         for name, value in zip(q, expected, strict=True):
             if abs(getattr(row, f"saving_{name}") - value) > 1e-3 * max(abs(base[med]), 1.0):
                 out.append(f"roi_cashflow {row.route} {row.period}: saving_{name} != baseline - route ({value:,.2f})")

@@ -402,7 +402,8 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
 
     share = horizon_cost.groupby("series")[median].sum() / cost[median] if cost[median] else pd.Series(dtype=float)
     nominal = (int(quantile_names[-1][1:]) - int(quantile_names[0][1:])) / 100
-    candidates = [_baseline_risk(backtest, share, methods, set(horizon["series"].astype(str))), _stated_risk(drivers, prices, cost[median]),
+    candidates = [_baseline_risk(backtest, share, methods, set(horizon["series"].astype(str))),
+                  _stated_risk(drivers, prices, cost[median]),
                   _growth_risk(drivers, prices, cost[median]),
                   _history_risk(history, horizon["start"].min(), horizon["end"].max()),
                   _coverage_risk(backtest, nominal), _guard_risk(guard_drops, share)]
