@@ -41,6 +41,7 @@ __all__ = [
     "SUMMED_COLUMNS",
     "InvalidInputError",
     "first_line_of",
+    "naive_utc",
     "parse_timestamps",
     "validate_events",
     "validate_usage",
@@ -98,6 +99,13 @@ _OFFSET = re.compile(r"(?:[zZ]|UTC|[+-]\d{2}(?::?\d{2})?)$")
 # A date whose first two fields may be day and month either way round: 05/01/2026, 5.1.26.
 _DAY_MONTH = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
 _DAY_MONTH_FORM = re.compile(r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")
+
+
+def naive_utc(times: pd.Series) -> pd.Series:
+    """The timestamps in naive UTC (tz-aware ones converted, naive ones kept): histories, forecasts and the
+    report's CSVs spell them differently, and comparing them needs one spelling."""
+    times = pd.to_datetime(times)
+    return times.dt.tz_convert(None) if times.dt.tz is not None else times
 
 
 def parse_timestamps(

@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tokenplan.schemas import naive_utc
+
 __all__ = ["ratio_drifts", "reconcile_token_ratios"]
 
 MIN_CHANGE = 0.10  # a 10% drift in tokens per request over the horizon is always a disagreement
@@ -75,14 +77,13 @@ def _wide(frame: pd.DataFrame, time: str, value: str) -> pd.DataFrame:
 def ratio_drifts(history: pd.DataFrame, forecast: pd.DataFrame, median: str, min_change: float = MIN_CHANGE,
                  swings: float = SWINGS, months: int = MONTHS) -> pd.DataFrame:
     """Per series and token target: ``recent`` and ``swing`` (history), the forecast month whose tokens per
-    request is furthest from ``recent`` (``month``, ``forecast``, ``change``), and whether it ``drifts``."""
+    request is furthest from ``recent`` (``month``, ``forecast``, ``change``), and whether it ``drifts``;
+    the largest drift first."""
     columns = ["series", "target", "recent", "swing", "month", "forecast", "change", "drifts", "steady"]
     if not {"requests"} <= set(forecast["target"]):
         return pd.DataFrame(columns=columns)
     past = _wide(history, "ds", "y")
-    times = pd.to_datetime(forecast["timestamp"])
-    times = times.dt.tz_convert("UTC").dt.tz_localize(None) if times.dt.tz is not None else times
-    future = forecast.assign(month=times.dt.to_period("M"))
+    future = forecast.assign(month=naive_utc(forecast["timestamp"]).dt.to_period("M"))
     future = _wide(future, "month", median)
     rows = []
     for series in sorted(set(past.index.get_level_values(0)) & set(future.index.get_level_values(0))):
@@ -101,7 +102,8 @@ def ratio_drifts(history: pd.DataFrame, forecast: pd.DataFrame, median: str, min
                          "month": str(worst), "forecast": float(ratios[worst]), "change": float(np.expm1(moves[worst])),
                          "drifts": bool(abs(moves[worst]) > max(np.log1p(min_change), swings * swing)),
                          "steady": bool(swings * swing < np.log1p(min_change))})
-    return pd.DataFrame(rows, columns=columns)
+    drifts = pd.DataFrame(rows, columns=columns)
+    return drifts.iloc[np.argsort(-drifts["change"].abs().to_numpy(dtype=float), kind="stable")].reset_index(drop=True)
 
 
 def reconcile_token_ratios(forecast: pd.DataFrame, history: pd.DataFrame, quantile_names: list[str],
@@ -131,9 +133,8 @@ def reconcile_token_ratios(forecast: pd.DataFrame, history: pd.DataFrame, quanti
         keyed = factor.stack().rename("factor").reset_index()
         scale = out.loc[rows, ["timestamp", "target"]].merge(keyed, on=["timestamp", "target"], how="left")["factor"]
         out.loc[rows, quantile_names] = out.loc[rows, quantile_names].to_numpy() * scale.fillna(1.0).to_numpy()[:, None]
-        drifted = found[found["drifts"]].assign(size=found["change"].abs()).sort_values("size", ascending=False)
         records.append({"series": series, "targets": targets,
-                        "drifts": drifted.drop(columns=["drifts", "steady", "size"]).to_dict("records")})
+                        "drifts": found[found["drifts"]].drop(columns=["drifts", "steady"]).to_dict("records")})
     return out, records
 
 

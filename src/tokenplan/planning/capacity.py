@@ -58,6 +58,7 @@ from scipy.special import ndtr
 from tokenplan.planning.peaks import REQUIRED_DRIVERS, available_drivers, bucket_minutes, driver_targets
 from tokenplan.planning.rate_limits import planned_metrics
 from tokenplan.forecasting.totals import forecast_periods
+from tokenplan.schemas import naive_utc
 
 PLAN_COLUMNS: tuple[str, ...] = (
     "model_group", "period", "metric", "start", "end", "p50", "p90", "limit", "headroom_p90",
@@ -135,13 +136,7 @@ def driver_quantiles(forecast: pd.DataFrame, series: Sequence[str], metric: str,
     rows = mine[mine["target"].isin(drivers)]
     if rows.empty:
         return pd.DataFrame(columns=list(quantile_names))
-    return rows.assign(ds=_naive_utc(rows[time_column])).groupby("ds")[list(quantile_names)].sum().sort_index()
-
-
-def _naive_utc(times: pd.Series) -> pd.Series:
-    """The timestamps in naive UTC (tz-aware ones converted, naive ones kept)."""
-    times = pd.to_datetime(times)
-    return times.dt.tz_convert("UTC").dt.tz_localize(None) if times.dt.tz is not None else times
+    return rows.assign(ds=naive_utc(rows[time_column])).groupby("ds")[list(quantile_names)].sum().sort_index()
 
 
 def _each_series_driver_quantiles(forecast: pd.DataFrame, metric: str, counts_cache_reads: bool,
@@ -153,7 +148,7 @@ def _each_series_driver_quantiles(forecast: pd.DataFrame, metric: str, counts_ca
     forecast (a grouping per series cost most of the per-series plan at 1,000 series).
     """
     rows = forecast[forecast["target"].isin(driver_targets(metric, counts_cache_reads))]
-    summed = rows.assign(ds=_naive_utc(rows[time_column])).groupby(["series", "ds"])[list(quantile_names)].sum()
+    summed = rows.assign(ds=naive_utc(rows[time_column])).groupby(["series", "ds"])[list(quantile_names)].sum()
     return {series: frame.droplevel("series") for series, frame in summed.groupby(level="series", sort=False)}
 
 
@@ -557,7 +552,7 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
     group is, with no limit of its own); ``ratios``: ``forecast_bucket_peaks`` output.
     """
     plan, buckets, periods, each_series = [], [], {}, {}
-    forecast = forecast.assign(**{time_column: _naive_utc(forecast[time_column])})  # once, not per unit and metric
+    forecast = forecast.assign(**{time_column: naive_utc(forecast[time_column])})  # once, not per unit and metric
     rows_of, history_of = UnitRows(forecast, ["series"]), UnitRows(ratios, ["unit", "metric"])
     for unit, series in members.items():
         mine = rows_of(*series)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tokenplan.planning.prices import PRICED_TARGETS
-from tokenplan.schemas import InvalidInputError, require_columns
+from tokenplan.schemas import InvalidInputError, naive_utc, require_columns
 
 __all__ = ["BILLED_COLUMNS", "history_months", "monthly_gap", "validate_billed", "whole_months"]
 
@@ -37,8 +37,7 @@ def history_months(target_series: pd.DataFrame) -> pd.DataFrame:
     """Observed tokens per series, token type and calendar month (``YYYY-MM``, UTC), shaped like
     ``forecast_totals`` with one quantile column ``observed``, and the count of missing buckets."""
     history = target_series[target_series["target"].isin(PRICED_TARGETS)]
-    ds = pd.to_datetime(history["ds"])
-    ds = ds.dt.tz_convert(None) if ds.dt.tz is not None else ds
+    ds = naive_utc(history["ds"])
     month = ds.dt.to_period("M").astype(str)
     grouped = history.assign(period=month, ds=ds).groupby(["series", "target", "period"], as_index=False)
     return grouped.agg(observed=("y", "sum"), missing_buckets=("y", lambda y: int(y.isna().sum())),

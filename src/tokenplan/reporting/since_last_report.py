@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.reporting.data_source import other_source, series_difference, why_not_comparable
+from tokenplan.schemas import naive_utc
 
 __all__ = ["since_last_report"]
 
@@ -92,12 +93,6 @@ def _naive(value: Any) -> pd.Timestamp:
 def _planned(report: Mapping[str, Any], table: str) -> pd.DataFrame:
     frame = report[table]
     return frame[frame["period"] == "horizon"].assign(series=lambda f: f["series"].astype(str))
-
-
-def _naive_times(values: pd.Series) -> pd.Series:
-    """Timestamps in UTC without a zone: histories, totals and ``forecast.csv`` spell them differently."""
-    times = pd.to_datetime(values)
-    return times.dt.tz_convert(None) if times.dt.tz is not None else times
 
 
 def _shared(report: Mapping[str, Any], horizon: pd.DataFrame) -> set[str]:
@@ -186,7 +181,7 @@ def _grade(report: Mapping[str, Any], history: pd.DataFrame, shared: set[str],
 
 def _recorded(history: pd.DataFrame, shared: set[str], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """The history's recorded cells (finite ``y``) of the shared series inside [start, end] (``end``: last bucket)."""
-    ds = _naive_times(history["ds"])
+    ds = naive_utc(history["ds"])
     keep = history["series"].astype(str).isin(shared) & (ds >= start) & (ds <= end) & np.isfinite(history["y"])
     out = history.loc[keep, ["series", "target", "y"]].assign(series=lambda f: f["series"].astype(str),
                                                              target=lambda f: f["target"].astype(str), ds=ds[keep])
@@ -195,7 +190,7 @@ def _recorded(history: pd.DataFrame, shared: set[str], start: pd.Timestamp, end:
 
 def _missing(history: pd.DataFrame, shared: set[str], start: pd.Timestamp, end: pd.Timestamp) -> int:
     """Model-buckets of the overlap with no recorded value (left out of both sides of the grade)."""
-    ds = _naive_times(history["ds"])
+    ds = naive_utc(history["ds"])
     gaps = history["series"].astype(str).isin(shared) & (ds >= start) & (ds <= end) & ~np.isfinite(history["y"])
     return int(pd.DataFrame({"series": history.loc[gaps, "series"].astype(str), "ds": ds[gaps]})
                .drop_duplicates().shape[0])
@@ -207,7 +202,7 @@ def _per_bucket(report: Mapping[str, Any], shared: set[str], start: pd.Timestamp
     forecast = report.get("forecast")
     if forecast is None or "timestamp" not in forecast:
         return None
-    ds = _naive_times(forecast["timestamp"])
+    ds = naive_utc(forecast["timestamp"])
     keep = forecast["series"].astype(str).isin(shared) & (ds >= start) & (ds <= end)
     return forecast.loc[keep].assign(series=lambda f: f["series"].astype(str), target=lambda f: f["target"].astype(str),
                                      ds=ds[keep])

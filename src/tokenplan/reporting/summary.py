@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.diagnostics import comparable_mase
+from tokenplan.forecasting.outages import mask_outages
 from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
 from tokenplan.reporting.capacity_section import first_limit_row, first_limit_sentence
@@ -140,8 +141,10 @@ def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices],
         return None, pd.DataFrame(columns=["target", "total", "per_bucket"]), np.nan
     rows = history[(history["ds"] >= quarter.start_time) & (history["ds"] <= quarter.end_time)]
     buckets = rows["ds"].nunique()
-    outage_keys = _outage_keys(rows, outages)
-    rows = rows.assign(rate_y=rows["y"].mask(outage_keys))
+    flagged = outages[outages["kind"] == "outage"] if outages is not None and "kind" in outages else outages
+    rate_y = mask_outages(rows, flagged)["y"] if flagged is not None else rows["y"]
+    outage_keys = rate_y.isna() & rows["y"].notna()
+    rows = rows.assign(rate_y=rate_y)
     per_key = rows.groupby(["series", "target"], observed=True).agg(
         sum=("y", "sum"), mean=("rate_y", "mean"), present=("ds", "size")).reset_index()
     # A series' missing and outage buckets count at its own mean; a bucket it has no row for
@@ -156,20 +159,10 @@ def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices],
              "end": quarter.end_time.normalize(), "buckets": int(buckets),
              # A model's missing day counts once, not once per token type (18 days read as 54).
              "missing_buckets": int(rows.loc[rows["y"].isna(), ["series", "ds"]].drop_duplicates().shape[0]),
-             "outage_buckets": int(rows.loc[outage_keys & rows["y"].notna(), ["series", "ds"]]
+             "outage_buckets": int(rows.loc[outage_keys, ["series", "ds"]]
                                    .drop_duplicates().shape[0]),
              "cost_usd": float((per_key["sum"] * price).sum())}
     return facts, by_target.reset_index(), float(per_key["rate_usd"].sum())
-
-
-def _outage_keys(rows: pd.DataFrame, outages: pd.DataFrame | None) -> pd.Series:
-    """Whether each row's (series, bucket) is a suspected outage (``tokenplan.forecasting.outages``)."""
-    if outages is None or outages.empty:
-        return pd.Series(False, index=rows.index)
-    flagged = outages[outages["kind"] == "outage"] if "kind" in outages else outages
-    keys = pd.MultiIndex.from_frame(flagged[["series", "ds"]].astype({"series": str}))
-    return pd.Series(pd.MultiIndex.from_frame(rows[["series", "ds"]].astype({"series": str})).isin(keys),
-                     index=rows.index)
 
 
 def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series, methods: dict[str, str] | None = None,
@@ -283,9 +276,7 @@ def _drifting(history: pd.DataFrame, forecast: pd.DataFrame | None, median: str)
     if forecast is None or forecast.empty:
         return []
     drifts = ratio_drifts(history, forecast, median)
-    drifts = drifts[drifts["drifts"].astype(bool)] if len(drifts) else drifts
-    return drifts.assign(size=drifts["change"].abs()).sort_values("size", ascending=False).drop(
-        columns="size").to_dict("records") if len(drifts) else []
+    return drifts[drifts["drifts"].astype(bool)].to_dict("records")
 
 
 def _when(value: Any) -> str | None:
