@@ -131,6 +131,23 @@ def week_spread(usage: pd.DataFrame) -> pd.Series:
     return weeks["peak"] / (weeks["total"] / (weeks["n"] * 60))
 
 
+def best_rescaling(ratios: pd.Series) -> str:
+    """The most windows within twice the realised peak any one factor on these P90s gets at 80% of them covered.
+
+    Fitted on the very windows it is graded on, so it is an upper bound on what recalibrating this P90
+    by a single factor could reach, not a method: the ratios' own spread decides whether both targets
+    can hold at once.
+    """
+    r = ratios.to_numpy()
+    factors = np.concatenate([1 / r, 2 / r])  # where a window crosses under the P90 or within twice
+    shares = [((f * r >= 1).mean(), (f * r <= 2).mean(), f) for f in factors]
+    feasible = [s for s in shares if s[0] >= TARGET_UNDER_P90[0]]
+    under, within, factor = max(feasible, key=lambda s: (s[1], s[0]))
+    return (f"the best single factor on these P90s (x{factor:.2f}, fitted on these very windows): under the P90 in "
+            f"{under:.1%}, within twice the realised peak in {within:.1%}; P90 / realised peak per window "
+            f"{', '.join(f'{v:.2f}' for v in sorted(r))}")
+
+
 def _print_summary(rows: pd.DataFrame) -> None:
     print(coverage_summary(rows).drop(columns="metric").to_string(index=False, float_format=lambda v: f"{v:.1%}"))
 
@@ -178,13 +195,15 @@ def main() -> int:
           f"{'met' if low <= under <= high else 'NOT met'}); P90 at most twice the realised peak in {within:.1%} "
           f"(target at least {TARGET_WITHIN_2X:.0%}: {'met' if within >= TARGET_WITHIN_2X else 'NOT met'}); "
           f"P90 / realised peak on average {ratio:.2f}")
+    print(best_rescaling(weeks["p90"] / weeks["realised"]))
     # The best a calibrated forecast can do on the second target: one knowing each week's volume
     # exactly still faces the spread of weekly burstiness (week peak / week mean minute).
     spread = pd.concat(spreads)
-    p90 = float(spread.quantile(0.9))
+    p90, p80, p33 = (float(spread.quantile(q)) for q in (0.9, TARGET_UNDER_P90[0], 1 / 3))
     print(f"history's own weeks ({len(spread)}, each series over its median): the busiest minute over the week's "
-          f"mean minute has P90 / P33 {p90 / float(spread.quantile(1 / 3)):.2f}; a P90 knowing each week's volume "
-          f"exactly would be at most twice the realised peak in {(spread >= p90 / 2).mean():.1%} of them")
+          f"mean minute has P90 / P33 {p90 / p33:.2f} and P80 / P33 {p80 / p33:.2f}; a P90 knowing each week's "
+          f"volume exactly would be at most twice the realised peak in {(spread >= p90 / 2).mean():.1%} of them, "
+          f"one covering only 80% of them in {(spread >= p80 / 2).mean():.1%}")
     # Could a forecast know a week's burstiness from the week before? Consecutive weeks' log ratios
     # within each series (each series' ratios over its median, so series levels do not correlate).
     pairs = pd.concat([pd.DataFrame({"before": np.log(s.to_numpy()[:-1]), "after": np.log(s.to_numpy()[1:])})
