@@ -348,8 +348,8 @@ def test_the_summary_and_the_capacity_section_state_the_first_limit_the_same_way
                                       {"model_list": []}, {"gateway": {"safety_margin": 0.1}})
     statement = "model-b RPM (limit 1.00K/min): first over at P90 on 2026-10-01; at P50 on 2026-12-15"
     assert statement in summary and statement in section, (summary, section)
-    # A month's P50 over the limit beside an empty "first day over, P50" is explained beside the table.
-    assert "a month's P50 can be over a limit with no day's P50 over it" in section
+    # What "first day over" means is said beside the table: a period has one exactly when its peak is over.
+    assert "(at P50 the median first day over), so a period has a first day over exactly when its" in section
 
 
 def test_a_candidate_the_guard_dropped_is_named_in_the_method_section_and_the_risks():

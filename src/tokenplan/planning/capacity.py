@@ -39,7 +39,10 @@ series) and metric:
    horizon's, nor a day's above its month's. The forecast's quantiles of totals are
    used as they come; only the tail beyond the top one is history's (step 3).
 
-A limit is crossed on the first day whose P50 (or P90) busiest minute exceeds it.
+A limit is crossed on the first day by which the busiest minute since the window began is over it at P50
+(or P90): the median first day over (or the day by which 1 draw in 10 has been over). So a window has a
+crossing exactly when its own P50 (P90) busiest minute is over the limit; a day-by-day reading (the first
+day whose own P90 is over) said "not crossed" beside a horizon P90 65% over the limit.
 After the horizon, a log-linear fit to the weekly highs of the daily P50 and P90 peaks
 gives the date the fitted growth would cross it: an extrapolation, labelled as such.
 """
@@ -85,11 +88,13 @@ __all__ = [
     "total_scores",
     "volume_standing",
     "Window",
+    "day_busiest",
     "day_quantiles",
     "extrapolated_crossing",
     "first_crossing",
     "plan_gap",
     "plan_rows",
+    "running_quantiles",
     "window_kind",
     "window_peaks",
     "window_quantiles",
@@ -426,23 +431,40 @@ def window_quantiles(peaks: np.ndarray, ds: pd.DatetimeIndex, window: Window) ->
     return float(p50), float(p90)
 
 
-def day_quantiles(peaks: np.ndarray, ds: pd.DatetimeIndex) -> pd.DataFrame:
-    """Per day: ``ds`` (the day), ``p50`` and ``p90`` of its busiest minute.
+def day_busiest(peaks: np.ndarray, ds: pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """The days ``ds`` covers, in order, and each draw's busiest minute on each of them, shape (draws, days).
 
-    The days' windows of :func:`windows` at once: each day's busiest minute per draw, then the
-    quantiles of every day in one call (a window at a time cost most of the plan at 1,000 series).
+    The days' windows of :func:`windows` at once (a window at a time cost most of the plan at 1,000 series).
     """
     day_of = ds.normalize()
     days = pd.DatetimeIndex(day_of.unique())
-    if not len(days):
-        return pd.DataFrame({"ds": [], "p50": [], "p90": []})
     if len(days) == len(ds):  # a bucket a day (or longer), days in the buckets' order: each day's own bucket
-        busiest = peaks
-    else:
-        code = days.get_indexer(day_of)
-        busiest = np.column_stack([peaks[:, code == j].max(axis=1) for j in range(len(days))])
+        return days, peaks
+    code = days.get_indexer(day_of)
+    return days, np.column_stack([peaks[:, code == j].max(axis=1) for j in range(len(days))])
+
+
+def day_quantiles(peaks: np.ndarray, ds: pd.DatetimeIndex) -> pd.DataFrame:
+    """Per day: ``ds`` (the day), ``p50`` and ``p90`` of its busiest minute."""
+    if not len(ds):
+        return pd.DataFrame({"ds": [], "p50": [], "p90": []})
+    return _day_frame(*day_busiest(peaks, ds))
+
+
+def _day_frame(days: pd.DatetimeIndex, busiest: np.ndarray) -> pd.DataFrame:
     p50, p90 = np.quantile(busiest, [0.5, 0.9], axis=0)  # one partition for both: the same values
     return pd.DataFrame({"ds": list(days), "p50": p50, "p90": p90})
+
+
+def running_quantiles(busiest: np.ndarray) -> np.ndarray:
+    """P50 and P90 (rows) of each draw's busiest minute from the first day to each day (columns), shape (2, days).
+
+    The first column over the limit at P90 is the first day by which the limit has been hit, on some day
+    since the first, in at least 1 draw in 10; at P50, in more than half: the median first day over. The
+    last column is the whole window's P50 and P90, so a window's crossing exists exactly when its P90
+    (or P50) is over the limit.
+    """
+    return np.quantile(np.maximum.accumulate(busiest, axis=1), [0.5, 0.9], axis=0)
 
 
 def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: PeakModel,
@@ -450,25 +472,28 @@ def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: Peak
     """One row per period (months, then ``horizon``) and the per-day quantiles they use.
 
     ``peaks``: the calibrated draws; ``periods``: ``windows(ds, days=False)`` when the
-    caller has it (many units share their buckets). Rows hold the peak P50/P90,
-    ``headroom_p90`` (the share of the limit left above the P90 peak; negative: over) and
-    the first day whose P50 (P90) busiest minute exceeds the limit.
+    caller has it (many units share their buckets). Rows hold the peak P50/P90 of the
+    period's busiest minute, ``headroom_p90`` (the share of the limit left above the P90
+    peak; negative: over) and the first day by which the limit has been hit at P50 (P90)
+    since the period began (:func:`running_quantiles`): a row has a crossing exactly when
+    its quantile is over the limit.
     """
-    daily = day_quantiles(peaks, ds)
-    day_index = pd.DatetimeIndex(daily["ds"])
+    days, busiest = day_busiest(peaks, ds)
+    daily = _day_frame(days, busiest)
     rows = []
     for window in windows(ds, days=False) if periods is None else periods:
-        p50, p90 = window_quantiles(peaks, ds, window)
-        inside = np.asarray((day_index >= window.start.normalize()) & (day_index <= window.end))
+        inside = np.asarray((days >= window.start.normalize()) & (days <= window.end))
+        running = running_quantiles(busiest[:, inside])
+        p50, p90 = float(running[0, -1]), float(running[1, -1])
         row = {"period": window.period, "start": window.start, "end": window.end, "p50": p50, "p90": p90,
                "limit": limit, "headroom_p90": (limit - p90) / limit if np.isfinite(limit) else np.nan,
-               "first_crossing_p50": first_crossing(day_index[inside], daily["p50"].to_numpy()[inside], limit),
-               "first_crossing_p90": first_crossing(day_index[inside], daily["p90"].to_numpy()[inside], limit),
+               "first_crossing_p50": first_crossing(days[inside], running[0], limit),
+               "first_crossing_p90": first_crossing(days[inside], running[1], limit),
                "extrapolated_crossing_p50": pd.NaT, "extrapolated_crossing_p90": pd.NaT}
         if window.kind == "horizon":
             for q in ("p50", "p90"):
                 if pd.isna(row[f"first_crossing_{q}"]):
-                    row[f"extrapolated_crossing_{q}"] = extrapolated_crossing(day_index, daily[q].to_numpy(), limit,
+                    row[f"extrapolated_crossing_{q}"] = extrapolated_crossing(days, daily[q].to_numpy(), limit,
                                                                               model.extrapolate_days)
         rows.append(row)
     return rows, daily

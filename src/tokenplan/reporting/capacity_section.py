@@ -85,9 +85,7 @@ def _crossing_text(row: pd.Series) -> str:
         return crossing_statement(row["first_crossing_p50"], row["first_crossing_p90"])
     later = [f"{q.upper()} around {_day(row[f'extrapolated_crossing_{q}'])}" for q in ("p50", "p90")
              if pd.notna(row[f"extrapolated_crossing_{q}"])]
-    some_day = (" on any single day at P90, but the chance that some day of the horizon goes over is above "
-                "1 in 10" if row["headroom_p90"] < 0 else "")
-    return ("not crossed within the horizon" + some_day + (f"; extrapolating the fitted growth, crossed at "
+    return ("not crossed within the horizon" + (f"; extrapolating the fitted growth, crossed at "
                                                  f"{' and '.join(later)} (an extrapolation, not a forecast)"
                                                  if later else ""))
 
@@ -114,8 +112,8 @@ def _verdict(plan: pd.DataFrame, gaps: pd.DataFrame | None = None) -> str:
     lines = []
     first = first_limit_row(horizon)
     if first is not None:
-        lines.append(f"**The first limit to bind: {first_limit_sentence(first)}** (P90: 1 chance in 10 or more that "
-                     f"the day's busiest minute is over; P50: more likely than not).")
+        lines.append(f"**The first limit to bind: {first_limit_sentence(first)}** (P90: by that day the limit has been "
+                     f"hit with a chance of 1 in 10 or more; P50: more likely than not, the median first day over).")
     else:
         lines.append("**No limit is crossed within the horizon, even at P90.**")
     for row in horizon.sort_values(["model_group", "metric"]).itertuples():
@@ -282,9 +280,9 @@ def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.D
         figures,
         "Peak per minute per model group, month and the whole horizon (P50/P90 of the busiest minute; headroom = "
         "share of the limit left above the P90 peak; `capacity_plan.csv`). A period's peak is its busiest minute "
-        "over all its days, and \"first day over\" the first day whose own busiest minute is over at that "
-        "quantile: a month's P50 can be over a limit with no day's P50 over it (that some day goes over is more "
-        "likely than not, though no single day is):\n\n" + _plan_table(capacity_plan),
+        "over all its days, and \"first day over\" the first day by which its busiest minute so far is over at "
+        "that quantile (at P50 the median first day over), so a period has a first day over exactly when its "
+        "peak is over the limit, even when no single day's P50 is:\n\n" + _plan_table(capacity_plan),
         "### Backtest of the peak forecast\n\n" + _backtest_text(
             capacity_backtest, capacity_calibration if params.get("calibrate", True) else {},
             assumed=bool(len(capacity_plan)) and bool((capacity_plan["peak_method"] == "assumed").all())),
