@@ -94,6 +94,11 @@ def _costs(folder: Path, q: list[str]) -> list[str]:
     return out
 
 
+def _bucket_width(month: pd.Series) -> pd.Timedelta:
+    """A bucket's width from a period's first and last bucket starts and its bucket count (a day for one)."""
+    return (month.end - month.start) / (month.buckets - 1) if month.buckets > 1 else pd.Timedelta(days=1)
+
+
 def _roi(folder: Path, q: list[str]) -> list[str]:
     """roi_cashflow's forecast months save the baseline's cost less the route's; cumulative sums add up; the
     payback month is where the cumulative saving covers the one-time cost."""
@@ -102,10 +107,11 @@ def _roi(folder: Path, q: list[str]) -> list[str]:
     summary = pd.read_csv(folder / "roi_summary.csv")
     med = q[len(q) // 2]
     by = routes[routes["period"] != "horizon"].groupby(["route", "period"])[q].sum()
-    # A month the forecast covers in part counts as the whole month (its cost per day times its days).
+    # A month the forecast covers in part counts as the whole month (its cost per bucket times its buckets).
     months = pd.read_csv(folder / "forecast_totals.csv", parse_dates=["start", "end"])
-    months = months[months["period"] != "horizon"].groupby("period").agg(start=("start", "min"), end=("end", "max"))
-    whole = {p: pd.Period(p, "M").days_in_month / ((r.end.normalize() - r.start.normalize()).days + 1)
+    months = months[months["period"] != "horizon"].groupby("period").agg(
+        start=("start", "min"), end=("end", "max"), buckets=("buckets", "max"))
+    whole = {p: pd.Period(p, "M").days_in_month * pd.Timedelta(days=1) / _bucket_width(r) / r.buckets
              for p, r in months.iterrows()}
     out = []
     for row in flow[~flow["extrapolated"].astype(bool)].itertuples():
@@ -134,7 +140,7 @@ def _roi(folder: Path, q: list[str]) -> list[str]:
 
 def _capacity(folder: Path) -> list[str]:
     """capacity_plan: the horizon's P50 and P90 at least every month's; P50 <= P90; headroom = 1 - P90/limit;
-    a month's crossing only where its peak is over the limit."""
+    a period has a crossing at a quantile exactly where its peak at that quantile is over the limit."""
     path = folder / "capacity_plan.csv"
     if not path.exists():
         return []
@@ -149,10 +155,12 @@ def _capacity(folder: Path) -> list[str]:
     limited = plan[plan["limit"].notna()]
     if len(limited) and ((1 - limited["p90"] / limited["limit"]) - limited["headroom_p90"]).abs().max() > 1e-6:
         out.append("capacity_plan: headroom_p90 is not 1 - p90 / limit")
-    for row in plan[plan["period"] != "horizon"].itertuples():
+    for row in limited.itertuples():
         for name in ("p50", "p90"):
-            if isinstance(getattr(row, f"first_crossing_{name}"), str) and getattr(row, name) <= row.limit:
-                out.append(f"capacity_plan {row.model_group} {row.metric} {row.period}: crossed at {name} under the limit")
+            crossed, over = isinstance(getattr(row, f"first_crossing_{name}"), str), getattr(row, name) > row.limit
+            if crossed != over:
+                out.append(f"capacity_plan {row.model_group} {row.metric} {row.period}: "
+                           + (f"crossed at {name} under the limit" if crossed else f"{name} over the limit, no crossing"))
     return out
 
 

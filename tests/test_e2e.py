@@ -162,6 +162,12 @@ def test_no_two_tables_of_the_report_disagree(first_report, tmp_path):
     costs.loc[costs.index[0], "p50"] *= 1.1
     costs.to_csv(broken / "cost_forecast.csv", index=False)
     assert len(inconsistencies(broken)) >= 2
+    # A P90 over its limit with no first day over (what the day-by-day reading printed) is caught too.
+    plan = pd.read_csv(broken / "capacity_plan.csv")
+    over = plan.index[plan["first_crossing_p90"].notna()][0]
+    plan.loc[over, "first_crossing_p90"] = None
+    plan.to_csv(broken / "capacity_plan.csv", index=False)
+    assert any("p90 over the limit, no crossing" in line for line in inconsistencies(broken))
 
 
 def test_report_opens_with_the_summary_and_says_the_data_is_simulated(project, first_report):
