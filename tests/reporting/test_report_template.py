@@ -135,6 +135,11 @@ def test_what_changed_since_the_last_report_is_stated_when_there_is_one():
     assert "| last report P50 |" in summary
     assert "| requests | **200.20K** | 180.18K – 220.22K | 183.00K | +10% | 182.00K |" in summary
     assert "*Last report* is the previous run's forecast (`v1`): this run's P50 cost is +10.0% against it." in summary
+    # A last report that priced nothing (no token counts) shows no cost, not $0.
+    unpriced = _summary_section(render_report(_inputs(previous={**previous, "cost_forecast": fx.costs(then).assign(
+        **{q: 0.0 for q in fx.Q})})))
+    cost_row = next(line for line in unpriced.splitlines() if line.startswith("| **cost"))
+    assert cost_row.endswith("| – |") and "no cost change is stated" in unpriced
     week = fx.week_totals(growth=1.0)
     summary = _summary_section(render_report(_inputs(previous={**previous, "forecast_totals": week,
                                                                "cost_forecast": fx.costs(week)})))

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from tests.reporting import report_fixtures as fx
-from tokenplan.reporting.data_source import data_source_identity
+from tokenplan.reporting.data_source import data_source_identity, history_tail
 from tokenplan.reporting.since_last_report import since_last_report
 
 Q = fx.Q
@@ -79,6 +79,39 @@ def test_a_report_from_another_file_is_compared_and_the_file_named():
     since = _since([_report(source=earlier)])
     assert since["compared"] and since["other_source"] == "raw_usage (/data/usage_q2.csv)"
     assert since["source_now"] == USER["source"]
+
+
+def _tail(history: pd.DataFrame, scale: float = 1.0, last_day: float | None = None) -> dict:
+    tail = history_tail(history.assign(y=history["y"] * scale))
+    if last_day is not None:  # the export's last day, revised
+        days = tail["days"]["model-a"]
+        days[max(days)] = last_day
+    return tail
+
+
+def test_a_report_from_another_file_whose_shared_days_disagree_is_not_compared():
+    """Another service's usage under the same model id: its history's last four weeks record 3.2 times this
+    run's requests on the days both cover, so its plan is neither compared nor graded."""
+    now = data_source_identity(False, USER["source"], ["model-a"], _tail(_history()))
+    other = data_source_identity(False, "raw_usage (/tmp/other_service.csv)", ["model-a"], _tail(_history(), 3.2))
+    since = _since([_report(source=other)], source=now)
+    assert not since["compared"]
+    (skipped,) = since["skipped"]
+    # By hand: the last 28 days are 09-03 to 09-30; 09-28 records no requests and 09-30, the last day, is left
+    # out, so 26 days of 100 requests here and 320 there.
+    assert skipped["reason"] == ("its history disagrees with this run's on the 26 series-days both record "
+                                 "(requests 8,320 there against 2,600 here), so it was made from other usage data")
+
+
+def test_a_report_whose_shared_days_agree_or_do_not_overlap_is_compared():
+    now = data_source_identity(False, USER["source"], ["model-a"], _tail(_history()))
+    # The earlier export's last day was cut short (40 requests, not 100): that day is not read.
+    revised = data_source_identity(False, "raw_usage (/data/usage_q2.csv)", ["model-a"], _tail(_history(), 1.0, 40.0))
+    assert _since([_report(source=revised)], source=now)["compared"]
+    # Last quarter's export ends before this one's history starts: nothing to check, compared as before.
+    before = _history().assign(ds=lambda f: f["ds"] - pd.Timedelta(days=60))
+    earlier = data_source_identity(False, "raw_usage (/data/usage_q1.csv)", ["model-a"], _tail(before, 3.2))
+    assert _since([_report(source=earlier)], source=now)["compared"]
 
 
 def test_series_in_common_are_compared_and_the_others_named():

@@ -9,7 +9,13 @@ retired since still leaves the shared ones comparable; the summary compares thos
 names the rest); otherwise the summary says why it was not compared. A report that
 records no source (made before reports recorded one) is never compared: it may be the
 demo's. A different source (another file, another environment's dataset) does not stop
-the comparison, since each quarter's export is a new file, but is stated beside it.
+the comparison, since each quarter's export is a new file, but is stated beside it. A
+report from another file is not compared when the days both histories record disagree:
+each report also records its history's last ``TAIL_DAYS`` days of requests (or its first
+count) per series and day (``history_tail``), and where the two runs share complete days,
+the days' differences may add up to at most ``TAIL_TOLERANCE`` of this run's total over
+them (an export revises its last days a little; two services that both call a model
+``claude-sonnet-4-5`` differ by far more).
 """
 
 from __future__ import annotations
@@ -19,21 +25,65 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["DATA_SOURCE_FILE", "data_source_identity", "data_source_json", "other_source", "series_difference",
-           "why_not_comparable"]
+import pandas as pd
+
+__all__ = ["DATA_SOURCE_FILE", "TAIL_DAYS", "TAIL_TOLERANCE", "data_source_identity", "data_source_json",
+           "history_tail", "other_source", "series_difference", "why_not_comparable"]
 
 DATA_SOURCE_FILE = "data_source.json"
 SIMULATED, USER_DATA = "simulated demo", "usage data"
 _SAID = {SIMULATED: "the simulated demo", USER_DATA: "your usage data"}
 _NAMES_SHOWN = 3
+TAIL_DAYS = 28
+TAIL_TOLERANCE = 0.10  # the shared days may differ by this share of this run's total before "other data"
 
 
-def data_source_identity(simulated: bool, source: str | None, series: Iterable[str]) -> dict[str, Any]:
-    """``{"kind", "source", "series", "fingerprint"}`` of a run's input; the fingerprint covers kind and series."""
+def data_source_identity(simulated: bool, source: str | None, series: Iterable[str],
+                         tail: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"kind", "source", "series", "fingerprint"}`` of a run's input, and its ``history_tail`` when given
+    (:func:`history_tail`); the fingerprint covers kind and series."""
     kind = SIMULATED if simulated else USER_DATA
     names = sorted({str(s) for s in series})
     digest = hashlib.sha256(json.dumps({"kind": kind, "series": names}).encode()).hexdigest()[:16]
-    return {"kind": kind, "source": source or "unknown", "series": names, "fingerprint": digest}
+    identity = {"kind": kind, "source": source or "unknown", "series": names, "fingerprint": digest}
+    return identity | ({"history_tail": tail} if tail else {})
+
+
+def history_tail(history: pd.DataFrame, days: int = TAIL_DAYS) -> dict[str, Any]:
+    """``{"target", "days": {series: {YYYY-MM-DD: total}}}``: the last ``days`` days of the history's requests (or
+    its first target), per series and day, from ``target_series`` (``series, target, ds, y``)."""
+    if history is None or history.empty:
+        return {}
+    targets = sorted(history["target"].astype(str).unique())
+    target = "requests" if "requests" in targets else targets[0]
+    rows = history[(history["target"].astype(str) == target) & history["y"].notna()]
+    if rows.empty:
+        return {}
+    day = pd.to_datetime(rows["ds"]).dt.normalize()
+    rows = rows.assign(day=day)[day > day.max() - pd.Timedelta(days=days)]
+    sums = rows.groupby([rows["series"].astype(str), "day"])["y"].sum()
+    return {"target": target, "days": {s: {f"{d:%Y-%m-%d}": float(v) for d, v in part.droplevel(0).items()}
+                                       for s, part in sums.groupby(level=0)}}
+
+
+def _tail_disagreement(previous: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """Why the histories both reports record disagree on the complete days they share; None when they agree (or
+    share none: a new quarter's export need not overlap the last one)."""
+    then, now = previous.get("history_tail") or {}, current.get("history_tail") or {}
+    if not then or not now or then.get("target") != now.get("target"):
+        return None
+    pairs = []
+    for series in then["days"].keys() & now["days"].keys():
+        a, b = then["days"][series], now["days"][series]
+        complete = sorted((a.keys() & b.keys()) - {max(a), max(b)})  # a history's last day may be cut short
+        pairs += [(a[d], b[d]) for d in complete]
+    if not pairs:
+        return None
+    there, here = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+    if sum(abs(a - b) for a, b in pairs) <= TAIL_TOLERANCE * max(here, 1e-9):
+        return None
+    return (f"its history disagrees with this run's on the {len(pairs)} series-days both record ({then['target']} "
+            f"{there:,.0f} there against {here:,.0f} here), so it was made from other usage data")
 
 
 def data_source_json(identity: dict[str, Any]) -> str:
@@ -68,7 +118,7 @@ def why_not_comparable(previous: dict[str, Any] | None, current: dict[str, Any] 
         return f"it was made from {then}, this run from {_SAID[current['kind']]}"
     if not set(previous.get("series", [])) & set(current["series"]):
         return f"it was made from other series, none in common ({series_difference(previous, current)})"
-    return None
+    return _tail_disagreement(previous, current)
 
 
 def other_source(previous: dict[str, Any], current: dict[str, Any]) -> str | None:

@@ -16,7 +16,7 @@ from tokenplan.reporting.plots import backtest_figure, drivers_figure, figure_pn
 from tokenplan.planning.gateway import gateway_rule, gateway_yaml
 from tokenplan.reporting.report import ReportInputs, render_html, render_report, series_not_explained
 from tokenplan.reporting.capacity_section import render_capacity_section
-from tokenplan.reporting.data_source import DATA_SOURCE_FILE, data_source_identity, data_source_json
+from tokenplan.reporting.data_source import DATA_SOURCE_FILE, data_source_identity, data_source_json, history_tail
 from tokenplan.reporting.route_figures import cashflow_figure, route_cost_figure, tornado_figure
 from tokenplan.reporting.routes_section import RoutesSectionInputs, render_routes_section
 from tokenplan.reporting.series_shown import largest_series, only_shown
@@ -100,7 +100,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                 "price_data_date": f"{data_date}" if data_date else None}
     ingestion = dict(usage_buckets.attrs) if usage_buckets is not None else {}
     data_source = data_source_identity(bool(usage_is_simulated), ingestion.get("raw_source"),
-                                       target_series["series"].astype(str).unique())
+                                       target_series["series"].astype(str).unique(), history_tail(target_series))
     summary = plan_summary(target_series, forecast_totals, cost_forecast, backtest_metrics, prices, names,
                            simulated=bool(usage_is_simulated), drivers=forecast_drivers,
                            capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous_report,
