@@ -100,3 +100,18 @@ def test_tick_labels_write_each_tick_exactly():
     assert [formatter(v) for v in (5_000, 10_000, 15_000)] == ["5K", "10K", "15K"]
     formatter.set_locs([0.0, 0.05, 0.1])
     assert formatter(0.05) == "0.05"
+
+
+def test_a_capacity_figure_in_millions_has_no_offset_and_marks_the_first_days_over():
+    from tokenplan.planning.capacity_plots import capacity_figure
+
+    days = pd.date_range("2026-10-01", periods=30, freq="D")
+    forecast = pd.DataFrame({"ds": days, "metric": "itpm", "p50": 1.2e6, "p90": 1.8e6, "limit": 2.0e6})
+    history = pd.DataFrame({"ds": days - pd.Timedelta(days=30), "metric": "itpm", "peak": 1.1e6})
+    plan = pd.DataFrame({"metric": ["itpm"], "period": ["horizon"], "first_crossing_p90": [pd.Timestamp("2026-10-12")],
+                         "first_crossing_p50": [pd.NaT]})
+    axis = capacity_figure("Opus", forecast, history, 60, plan).axes[0]
+    assert "2.0M" in _assert_readable(axis)
+    marked = [line for line in axis.get_lines() if line.get_label() == "limit hit by here, 1 in 10 (P90)"]
+    assert len(marked) == 1 and pd.Timestamp(marked[0].get_xdata()[0]) == pd.Timestamp("2026-10-12")
+    assert not [line for line in axis.get_lines() if "(P50)" in line.get_label()]

@@ -168,11 +168,12 @@ def build_gateway_config(rate_limits: pd.DataFrame, capacity_series_demand: pd.D
                           gateway.get("model_ids"))
 
 
-def plot_capacity(capacity_peak_forecast: pd.DataFrame, peak_history: pd.DataFrame,
+def plot_capacity(capacity_peak_forecast: pd.DataFrame, peak_history: pd.DataFrame, capacity_plan: pd.DataFrame,
                   params: dict[str, Any]) -> dict[str, Figure]:
-    """One figure per model group: recent daily peaks, the P50/P90 peak forecast and each limit."""
+    """One figure per model group: recent daily peaks, the P50/P90 peak forecast, each limit and its first day
+    over."""
     return capacity_figures(capacity_peak_forecast, peak_history[peak_history["level"] == "group"],
-                            int(params["history_days_shown"]))
+                            int(params["history_days_shown"]), capacity_plan)
 
 
 # ---------------------------------------------------------------- routes and ROI
