@@ -115,3 +115,11 @@ def test_a_capacity_figure_in_millions_has_no_offset_and_marks_the_first_days_ov
     marked = [line for line in axis.get_lines() if line.get_label() == "limit hit by here, 1 in 10 (P90)"]
     assert len(marked) == 1 and pd.Timestamp(marked[0].get_xdata()[0]) == pd.Timestamp("2026-10-12")
     assert not [line for line in axis.get_lines() if "(P50)" in line.get_label()]
+
+
+def test_a_forecast_figure_with_every_panel_used_keeps_its_legend_off_the_data():
+    forecast, history = _forecast({"requests": 3e3, "input_tokens": 3e6, "output_tokens": 4e5})
+    figure = forecast_figures(forecast, history, 90, Q)["forecast_m.png"]
+    assert all(ax.get_legend() is None for ax in figure.axes)
+    (legend,) = figure.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["history", "forecast P10–P90", "forecast P50"]

@@ -155,12 +155,12 @@ def forecast_figures(forecast: pd.DataFrame, history: pd.DataFrame, history_days
         handles, labels = axes.flat[0].get_legend_handles_labels()
         if spare:
             spare[0].legend(handles, labels, loc="center", fontsize=10, frameon=False)
-        else:
-            axes.flat[0].legend(fontsize=8, loc="upper left")
+        else:  # below the panels: inside one it covered the forecast's top (a P90 band reaching the axis' top)
+            figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
         days = observed_days(history[(history["series"] == series) & (history["ds"] >= start)])
         span = f"last {history_days} days of history" if days >= history_days else f"all {days} days of history"
         figure.suptitle(f"{series}: usage per {per} (UTC), {span} and the forecast", fontsize=12)
-        figure.tight_layout()
+        figure.tight_layout(rect=(0, 0 if spare else 0.07, 1, 1))
         figures[f"forecast_{_file_safe(series)}.png"] = figure
     return figures
 
