@@ -96,8 +96,6 @@ __all__ = [
     "plan_rows",
     "running_quantiles",
     "window_kind",
-    "window_peaks",
-    "window_quantiles",
     "windows",
 ]
 
@@ -418,17 +416,6 @@ def windows(ds: pd.DatetimeIndex, days: bool = True) -> list[Window]:
 def window_kind(period: pd.Series) -> np.ndarray:
     """``day``, ``month`` or ``horizon`` from period labels (``YYYY-MM-DD``, ``YYYY-MM``, ``horizon``)."""
     return np.where(period == "horizon", "horizon", np.where(period.str.len() > 7, "day", "month"))
-
-
-def window_peaks(peaks: np.ndarray, ds: pd.DatetimeIndex, window: Window) -> np.ndarray:
-    """Each draw's busiest minute inside ``window``, shape (draws,)."""
-    return peaks[:, np.asarray((ds >= window.start) & (ds <= window.end))].max(axis=1)
-
-
-def window_quantiles(peaks: np.ndarray, ds: pd.DatetimeIndex, window: Window) -> tuple[float, float]:
-    """P50 and P90 of the busiest minute in ``window`` (``peaks``: calibrated draws)."""
-    p50, p90 = np.quantile(window_peaks(peaks, ds, window), [0.5, 0.9])
-    return float(p50), float(p90)
 
 
 def day_busiest(peaks: np.ndarray, ds: pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, np.ndarray]:
