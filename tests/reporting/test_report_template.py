@@ -485,3 +485,22 @@ def test_the_capacity_backtest_says_which_folds_were_left_out_and_why_no_correct
     assert ("none, as the pair fitted on 144 windows, 1.46 x ratio^0.90, does not carry from fold to fold" in section
             and "0.430 against 0.398 uncorrected" in section), section
     assert "84 windows left out, of folds whose ratios were drawn from under 50% of the history" in section
+
+
+def test_a_likely_successor_is_named_with_the_setting_that_merges_it():
+    inputs = _inputs()
+    inputs.summary.successors = [
+        {"successor": "claude-sonnet-4-5", "predecessor": "claude-sonnet-4", "started": pd.Timestamp("2026-08-01"),
+         "stopped": pd.Timestamp("2026-08-03"), "levels": (1_000.0, 1_100.0), "days": 61, "target": "requests",
+         "models": ("claude-sonnet-4", "claude-sonnet-4-5")}]
+    summary = _summary_section(render_report(inputs))
+    assert ("- **A model looks like another's successor:** claude-sonnet-4-5 began on 2026-08-01 as claude-sonnet-4 "
+            "stopped on 2026-08-03, at a similar volume (1,100 against 1,000 requests a day), and is forecast from its "
+            "own 61 days, so its intervals are wide. If it is the same traffic moved, `--params "
+            "ingestion.model_aliases.claude-sonnet-4=claude-sonnet-4-5` (or `ingestion.model_aliases` in "
+            "`conf/base/parameters_ingestion.yml`) forecasts the two as one series") in summary
+    # An id with a dot cannot go through --params (the dot nests the key): the YAML form is given.
+    inputs.summary.successors[0].update(successor="gpt-4.1", predecessor="gpt-4", models=("gpt-4", "gpt-4.1"))
+    summary = _summary_section(render_report(inputs))
+    assert ("`model_aliases: {gpt-4: gpt-4.1}` under `ingestion` in `conf/base/parameters_ingestion.yml` forecasts "
+            "the two as one series") in summary

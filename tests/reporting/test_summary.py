@@ -305,3 +305,17 @@ def test_a_model_migrated_within_the_last_quarter_counts_each_model_over_its_own
     assert totals.loc["requests", "change"] == pytest.approx(2 * 1_000 * 1.1 / per_day - 1)
     daily_cost = (2e6 * 3.0 + 1e5 * 15.0) / 1e6
     assert s.cost["last_quarter"] == pytest.approx(daily_cost * per_day / 1_000 * 92)
+
+
+def test_a_model_that_began_as_another_of_its_family_stopped_is_named_with_the_alias_to_merge_them():
+    """model-b's history starts on 2026-08-01, two days before model-b-1 (the same family) stops, at the same
+    level."""
+    history = fx.history()
+    moved = history[(history["series"] == "model-b") & (history["ds"] < "2026-08-01")]
+    before = moved[moved["ds"] <= "2026-08-02"].assign(series="model-b-1")
+    history = pd.concat([history.drop(moved.index), before, history[(history["series"] == "model-b")
+                         & history["ds"].between("2026-08-01", "2026-08-02")].assign(series="model-b-1")])
+    (pair,) = _summary(history=history).successors
+    assert (pair["successor"], pair["predecessor"], pair["started"]) == ("model-b", "model-b-1",
+                                                                         pd.Timestamp("2026-08-01"))
+    assert _summary().successors == []

@@ -28,6 +28,7 @@ import pandas as pd
 
 from tokenplan.forecasting.diagnostics import comparable_mase
 from tokenplan.forecasting.outages import mask_outages
+from tokenplan.forecasting.successors import likely_successors
 from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
 from tokenplan.reporting.capacity_section import first_limit_row, first_limit_sentence
@@ -69,6 +70,8 @@ class PlanSummary:
     # on one growth path, and the token targets whose ratio still drifts from the history's.
     pooled_ratios: list[dict[str, Any]] = field(default_factory=list)
     drifting_ratios: list[dict[str, Any]] = field(default_factory=list)
+    # Models that look like another's successor (tokenplan.forecasting.successors), newest first, at most 3.
+    successors: list[dict[str, Any]] = field(default_factory=list)
 
 
 _STALE_DAYS = 7  # a user's history ending more days than this before the run is called out
@@ -407,4 +410,5 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                                                       data_source),
                        not_forecast=_not_forecast(history, horizon), stale=_stale_history(history, today, simulated),
                        pooled_ratios=list((forecast.attrs if forecast is not None else {}).get("token_ratios") or []),
-                       drifting_ratios=_drifting(history, forecast, median))
+                       drifting_ratios=_drifting(history, forecast, median),
+                       successors=[p for p in likely_successors(history) if p["successor"] in share.index][:3])
