@@ -92,6 +92,18 @@ def test_no_crossing_and_no_paying_route_are_said_plainly():
     assert "none of the 2 routes pays back within 12 months at P50" in summary
 
 
+def test_a_limit_whose_peaks_are_assumed_says_so_beside_the_number():
+    """Usage without per-minute data (a daily Console export): every peak is the mean minute times a configured
+    factor, and the summary's limit statement says so, not only the capacity assumptions further down."""
+    for crossing, said in ((True, "**First rate limit to bind:** model-b RPM"), (False, "the tightest is model-b")):
+        plan = fx.capacity_plan(crossing=crossing).assign(peak_method="assumed")
+        line = next(x for x in _summary_section(render_report(_inputs(capacity_plan=plan))).splitlines() if said in x)
+        assert "peaks assumed, not measured" in line, line
+        plan = plan.assign(peak_method="measured")
+        line = next(x for x in _summary_section(render_report(_inputs(capacity_plan=plan))).splitlines() if said in x)
+        assert "assumed" not in line, line
+
+
 def test_capacity_and_routes_sections_are_placed_after_the_forecast_when_given():
     plain = render_report(_inputs())
     assert "## Capacity" not in plain and "## Routes" not in plain

@@ -77,7 +77,16 @@ def first_limit_sentence(row: pd.Series) -> str:
     """``<group> <METRIC> (limit <n>/min): first over at P90 on ...; at P50 on ...``, as the summary and this
     section both say it."""
     return (f"{row['model_group']} {str(row['metric']).upper()} (limit {_n(float(row['limit']))}/min): "
-            + crossing_statement(row["first_crossing_p50"], row["first_crossing_p90"]))
+            + crossing_statement(row["first_crossing_p50"], row["first_crossing_p90"]) + assumed_note(row))
+
+
+def assumed_note(row: pd.Series | Mapping[str, Any]) -> str:
+    """`` (peaks assumed, not measured: ...)`` for a row whose peaks rest on the configured peak-to-mean factor
+    (usage without per-minute data), so the number never goes without it; else nothing."""
+    if row.get("peak_method") != "assumed":
+        return ""
+    return (" (peaks assumed, not measured: the usage has no per-minute data, so the busiest minute is the "
+            "bucket's mean minute times `planning.capacity.assumed_peak_to_mean`)")
 
 
 def _crossing_text(row: pd.Series) -> str:
@@ -119,7 +128,8 @@ def _verdict(plan: pd.DataFrame, gaps: pd.DataFrame | None = None) -> str:
     for row in horizon.sort_values(["model_group", "metric"]).itertuples():
         lines.append(f"- {row.model_group} {row.metric.upper()}: horizon peak P50 {_n(row.p50)}, P90 {_n(row.p90)} "
                      f"against {_n(row.limit)} ({row.headroom_p90:+.0%} headroom at P90); "
-                     + _crossing_text(pd.Series(row._asdict())) + ".")
+                     + _crossing_text(pd.Series(row._asdict()))
+                     + (" (peaks assumed)" if getattr(row, "peak_method", None) == "assumed" else "") + ".")
     return "\n".join(lines)
 
 
