@@ -129,7 +129,7 @@ def _verdict(plan: pd.DataFrame, gaps: pd.DataFrame | None = None) -> str:
         lines.append(f"- {row.model_group} {row.metric.upper()}: horizon peak P50 {_n(row.p50)}, P90 {_n(row.p90)} "
                      f"against {_n(row.limit)} ({row.headroom_p90:+.0%} headroom at P90); "
                      + _crossing_text(pd.Series(row._asdict()))
-                     + (" (peaks assumed)" if getattr(row, "peak_method", None) == "assumed" else "") + ".")
+                     + ("; peaks assumed" if getattr(row, "peak_method", None) == "assumed" else "") + ".")
     return "\n".join(lines)
 
 
