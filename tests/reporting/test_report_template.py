@@ -514,3 +514,12 @@ def test_the_capacity_backtest_says_which_folds_were_left_out_and_why_no_correct
     assert ("none, as the pair fitted on 144 windows, 1.46 x ratio^0.90, does not carry from fold to fold" in section
             and "0.430 against 0.398 uncorrected" in section), section
     assert "84 windows left out, of folds whose ratios were drawn from under 50% of the history" in section
+
+    # Peaks assumed everywhere (no per-minute data): history's ratio and every draw are the configured factor, so
+    # the pair has nothing to fit (its loss is 0 either way) and the section says that, not "0.000 against 0.000".
+    assumed = {**calibration, "fitted_scale": 1.0, "fitted_power": 1.0, "out_of_fold_loss": 2e-17,
+               "out_of_fold_loss_uncorrected": 2e-17}
+    section = render_capacity_section(plan.assign(peak_method="assumed"), backtest, limits,
+                                      pd.DataFrame(columns=["model_group", "series"]), {"model_list": []},
+                                      {"gateway": {"safety_margin": 0.1}}, assumed)
+    assert "0.000 against 0.000" not in section and "nothing to correct" in section, section

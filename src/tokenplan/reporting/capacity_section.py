@@ -165,7 +165,7 @@ def _backtest_text(backtest: pd.DataFrame, calibration: Mapping[str, Any], assum
             f"each whole window against the peak forecast made at the origin. A calibrated forecast has about "
             f"50% under P50 and 90% under P90. \"Raw\" is the simulation alone; the calibrated columns correct its "
             f"ratios with the correction fitted on the *other* folds only. The plan uses the correction fitted on all "
-            f"folds: {_calibration_text(calibration)}."
+            f"folds: {_calibration_text(calibration, assumed)}."
             + (" **The history has no per-minute peaks here**, so its busiest minutes are its bucket totals times "
                "the assumed peak-to-mean factor (see the assumptions below): this backtest checks the forecast of "
                "totals, not how bursty a minute gets." if assumed else "")
@@ -179,9 +179,12 @@ def _short_history_text(calibration: Mapping[str, Any]) -> str:
             f"want of data, which the plan does not share" if short else "")
 
 
-def _calibration_text(calibration: Mapping[str, Any]) -> str:
+def _calibration_text(calibration: Mapping[str, Any], assumed: bool = False) -> str:
     if not calibration or "ratio_scale" not in calibration:
         return "none (too few windows)"
+    if assumed:
+        return ("none: every ratio, history's and the draws', is the assumed peak-to-mean factor, so there is "
+                "nothing to correct")
     if calibration.get("windows", MIN_CALIBRATION_WINDOWS) < MIN_CALIBRATION_WINDOWS:
         return f"none, {calibration['windows']} windows are too few to fit one{_short_history_text(calibration)}"
     if not calibration.get("applied", True):
