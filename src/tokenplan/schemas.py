@@ -41,6 +41,7 @@ __all__ = [
     "SUMMED_COLUMNS",
     "InvalidInputError",
     "first_line_of",
+    "source_columns",
     "naive_utc",
     "parse_timestamps",
     "validate_events",
@@ -78,6 +79,12 @@ def where(rows: list, first_line: int | None = None) -> str:
     if any(isinstance(p, str) for p in shown):
         return "[" + ", ".join(map(str, shown)) + "]"
     return f"{'lines' if first_line else 'rows'} {shown}"
+
+
+def source_columns(df: pd.DataFrame) -> dict[str, str]:
+    """Canonical column -> the source's own header it was read from (``df.attrs["source_columns"]``), so an
+    error names the column the user's file has (``usage_output_tokens``, not ``output_tokens``)."""
+    return dict(df.attrs.get("source_columns", {}))
 
 
 def first_line_of(df: pd.DataFrame) -> int | None:
@@ -221,7 +228,8 @@ def _first_occurrence(naive: pd.Series, groups: pd.Series | None):
     return (naive.groupby(keys, sort=False).cumcount() == 0).to_numpy()
 
 
-def _check(schema: pa.DataFrameSchema, df: pd.DataFrame, source: str, first_line: int | None = None) -> pd.DataFrame:
+def _check(schema: pa.DataFrameSchema, df: pd.DataFrame, source: str, first_line: int | None = None,
+           names: dict[str, str] | None = None) -> pd.DataFrame:
     # Validated by position: pandera reports a (file, row) label of a folder source as text.
     labels = df.index
     try:
@@ -232,7 +240,7 @@ def _check(schema: pa.DataFrameSchema, df: pd.DataFrame, source: str, first_line
         column = first["column"] if pd.notna(first["column"]) else str(first["check"])
         same = cases[(cases["column"] == first["column"]) & (cases["check"] == first["check"])]
         rows = [labels[int(i)] if pd.notna(i) else i for i in same["index"]]
-        raise _fail(source, str(column), rows, same["failure_case"].tolist(),
+        raise _fail(source, (names or {}).get(str(column), str(column)), rows, same["failure_case"].tolist(),
                     f"check: {first['check']}", first_line) from None
     validated.index = labels
     return validated
@@ -266,7 +274,8 @@ EVENTS_SCHEMA = pa.DataFrameSchema(
 )
 
 
-def _numeric(df: pd.DataFrame, columns: tuple[str, ...], source: str, first_line: int | None = None) -> pd.DataFrame:
+def _numeric(df: pd.DataFrame, columns: tuple[str, ...], source: str, first_line: int | None = None,
+             names: dict[str, str] | None = None) -> pd.DataFrame:
     out = df.copy()
     for column in columns:
         if column not in out.columns:
@@ -274,8 +283,8 @@ def _numeric(df: pd.DataFrame, columns: tuple[str, ...], source: str, first_line
         values = pd.to_numeric(out[column], errors="coerce")
         bad = (values.isna() & out[column].notna()) | np.isinf(values)
         if bad.any():
-            raise _fail(source, column, list(out.index[bad]), list(out.loc[bad, column]), "not a finite number",
-                        first_line)
+            raise _fail(source, (names or {}).get(column, column), list(out.index[bad]), list(out.loc[bad, column]),
+                        "not a finite number", first_line)
         out[column] = values.astype(float)
     return out
 
@@ -288,7 +297,7 @@ def validate_usage(df: pd.DataFrame, timezone: str = "UTC", source: str = "usage
     ``series_columns`` (the model and any split such as workspace) identify a series:
     the repeated local hour of a DST fall-back is resolved within each series.
     """
-    source, first_line = _source(df, source), first_line_of(df)
+    source, first_line, names = _source(df, source), first_line_of(df), source_columns(df)
     series_columns = tuple(dict.fromkeys(("model", *series_columns)))
     require_columns(df, ("timestamp", *series_columns), source)
     if df.empty:
@@ -297,20 +306,20 @@ def validate_usage(df: pd.DataFrame, timezone: str = "UTC", source: str = "usage
     if not present:
         raise InvalidInputError(f"{source}: needs at least one of the columns {list(COUNT_COLUMNS)}")
     _require_wholes(df, source)
-    out = _numeric(df, (*SUMMED_COLUMNS, *PEAK_COLUMNS), source, first_line)
+    out = _numeric(df, (*SUMMED_COLUMNS, *PEAK_COLUMNS), source, first_line, names)
     # Checked before any cast: str(None) would silently become a series named "None", and
     # a blank id a series named "".
     model = out["model"].astype("string").str.strip()
     missing = model.isna() | (model == "")
     if missing.any():
-        raise _fail(source, "model", list(out.index[missing]), list(out.loc[missing, "model"]),
+        raise _fail(source, names.get("model", "model"), list(out.index[missing]), list(out.loc[missing, "model"]),
                     "missing model id", first_line)
     out["model"] = model.astype(str)
     series = out.groupby(list(series_columns), sort=False, dropna=False).ngroup()
-    out["timestamp"] = parse_timestamps(out["timestamp"], source, "timestamp", timezone, series,
+    out["timestamp"] = parse_timestamps(out["timestamp"], source, names.get("timestamp", "timestamp"), timezone, series,
                                         timestamp_format, first_line)
     out["timestamp"] = out["timestamp"].astype("datetime64[ns, UTC]")
-    out = _check(USAGE_SCHEMA, out, source, first_line)
+    out = _check(USAGE_SCHEMA, out, source, first_line, names)
     _check_parts(out, source, first_line)
     return out
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import duckdb
 import pandas as pd
 from kedro.io import DatasetError
 from omegaconf.errors import InterpolationResolutionError
@@ -51,6 +52,9 @@ def message_for(error: BaseException) -> str | None:
                     f"{cause.start}): save the file as UTF-8, or give the dataset load_args: {{encoding: ...}}")
         if isinstance(cause, pd.errors.ParserError):
             return f"{file}not a readable CSV: {str(cause).strip()}"
+        if isinstance(cause, duckdb.Error) and "sniffing file" in str(cause):
+            return (f"{file}not a readable CSV: {' '.join(str(cause).splitlines()[1:2])} (usually mixed line "
+                    f"endings, a stray quote or a line with more fields than the header)")
         if isinstance(cause, FileNotFoundError):
             return f"{file}no such file: {cause.filename or cause}"
         if isinstance(cause, ValueError) and str(cause).startswith(_CONFIG_PREFIXES):

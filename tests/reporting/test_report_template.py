@@ -92,6 +92,35 @@ def test_no_crossing_and_no_paying_route_are_said_plainly():
     assert "none of the 2 routes pays back within 12 months at P50" in summary
 
 
+def test_a_limit_whose_peaks_are_assumed_says_so_beside_the_number():
+    """Usage without per-minute data (a daily Console export): every peak is the mean minute times a configured
+    factor, and the summary's limit statement says so, not only the capacity assumptions further down."""
+    for crossing, said in ((True, "**First rate limit to bind:** model-b RPM"), (False, "the tightest is model-b")):
+        plan = fx.capacity_plan(crossing=crossing).assign(peak_method="assumed")
+        line = next(x for x in _summary_section(render_report(_inputs(capacity_plan=plan))).splitlines() if said in x)
+        assert "peaks assumed, not measured" in line, line
+        plan = plan.assign(peak_method="measured")
+        line = next(x for x in _summary_section(render_report(_inputs(capacity_plan=plan))).splitlines() if said in x)
+        assert "assumed" not in line, line
+
+
+def test_an_unpriced_model_is_named_beside_the_cost_and_its_cost_cell_says_no_price():
+    """A model id genai-prices does not know (a typo, a fine-tuned model): its tokens count in the summary, its cost
+    is nowhere, and the summary says so rather than a lower cost without a word and 'nan' in the per-model table."""
+    inputs = _inputs()
+    def with_x(frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([frame, frame[frame["series"] == "model-a"].assign(series="model-x")])
+
+    totals, history = with_x(inputs.totals), with_x(inputs.history)
+    prices = {**inputs.prices, "model-x": None}
+    summary = plan_summary(history, totals, inputs.costs, inputs.backtest, prices, fx.Q, simulated=True)
+    summary_text = _summary_section(render_report(replace(inputs, totals=totals, history=history, prices=prices,
+                                                          summary=summary)))
+    assert "nan" not in summary_text
+    assert "| model-x |" in summary_text and "| no price |" in summary_text
+    assert "**The cost leaves out model-x: no price**" in summary_text
+
+
 def test_capacity_and_routes_sections_are_placed_after_the_forecast_when_given():
     plain = render_report(_inputs())
     assert "## Capacity" not in plain and "## Routes" not in plain
@@ -486,6 +515,14 @@ def test_the_capacity_backtest_says_which_folds_were_left_out_and_why_no_correct
             and "0.430 against 0.398 uncorrected" in section), section
     assert "84 windows left out, of folds whose ratios were drawn from under 50% of the history" in section
 
+    # Peaks assumed everywhere (no per-minute data): history's ratio and every draw are the configured factor, so
+    # the pair has nothing to fit (its loss is 0 either way) and the section says that, not "0.000 against 0.000".
+    assumed = {**calibration, "fitted_scale": 1.0, "fitted_power": 1.0, "out_of_fold_loss": 2e-17,
+               "out_of_fold_loss_uncorrected": 2e-17}
+    section = render_capacity_section(plan.assign(peak_method="assumed"), backtest, limits,
+                                      pd.DataFrame(columns=["model_group", "series"]), {"model_list": []},
+                                      {"gateway": {"safety_margin": 0.1}}, assumed)
+    assert "0.000 against 0.000" not in section and "nothing to correct" in section, section
 
 def test_a_likely_successor_is_named_with_the_setting_that_merges_it():
     inputs = _inputs()

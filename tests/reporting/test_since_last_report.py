@@ -103,6 +103,21 @@ def test_a_report_from_another_file_whose_shared_days_disagree_is_not_compared()
                                  "(requests 8,320 there against 2,600 here), so it was made from other usage data")
 
 
+def test_a_report_from_a_source_without_request_counts_is_checked_on_a_count_both_record():
+    """A Console export (tokens, no request counts) of other traffic, then this run's request log: the two
+    histories record different first counts, and the one they share, input tokens, disagrees 5 to 1."""
+    tokens_only = _history()[lambda f: f["target"] == "input_tokens"]
+    console = data_source_identity(False, "raw_usage (/tmp/claude_api_usage.csv)", ["model-a"],
+                                   history_tail(tokens_only.assign(y=tokens_only["y"] * 5)))
+    now = data_source_identity(False, USER["source"], ["model-a"], history_tail(_history()))
+    since = _since([_report(source=console)], source=now)
+    assert not since["compared"]
+    # By hand: 09-03 to 09-29 (the last day left out), 27 days of 1.25M input tokens here and 6.25M there.
+    assert since["skipped"][0]["reason"] == (
+        "its history disagrees with this run's on the 27 series-days both record (input_tokens 168,750,000 there "
+        "against 33,750,000 here), so it was made from other usage data")
+
+
 def test_a_report_whose_shared_days_agree_or_do_not_overlap_is_compared():
     now = data_source_identity(False, USER["source"], ["model-a"], _tail(_history()))
     # The earlier export's last day was cut short (40 requests, not 100): that day is not read.

@@ -102,8 +102,16 @@ def test_bad_values_name_the_file_column_row_and_value(tmp_path):
         _export(tmp_path, bad_date).load()
 
     bad_tokens = CURRENT_LAYOUT.replace(",1700,", ",1.7k,", 1)
-    with pytest.raises(InvalidInputError, match=r"column 'input_tokens' has invalid values at lines \[4\]: \['1.7k'\]"):
+    with pytest.raises(InvalidInputError, match=r"column 'usage_input_tokens_no_cache' has invalid values at lines "
+                                                r"\[4\]: \['1.7k'\]"):
         build_usage_buckets(_export(tmp_path, bad_tokens).load(), DAILY)
+
+
+def test_a_negative_count_names_the_exports_own_column(tmp_path):
+    negative = CURRENT_LAYOUT.replace(",250,600,", ",250,-600,", 1)
+    with pytest.raises(InvalidInputError, match=r"claude_api_usage.csv: column 'usage_output_tokens' has invalid "
+                                                r"values at lines \[4\]: \[-600"):
+        build_usage_buckets(_export(tmp_path, negative).load(), DAILY)
 
 
 # Haiku had usage on the 1st and the 4th only; the export lists the 2nd and 3rd (Sonnet's
@@ -130,7 +138,8 @@ def test_a_day_the_export_lists_without_a_models_row_is_zero_usage_for_it(tmp_pa
     assert kept[kept["series"] == "claude-haiku-4-5"]["input_tokens"].isna().sum() == 2
     # The zeros come after the file's rows: a bad value still names its own line.
     bad = SPARSE_DAYS.replace("1650,", "-5,", 1)
-    with pytest.raises(InvalidInputError, match=r"column 'input_tokens' has invalid values at lines \[6\]: \[-5"):
+    with pytest.raises(InvalidInputError,
+                       match=r"column 'usage_input_tokens_no_cache' has invalid values at lines \[6\]: \[-5"):
         build_usage_buckets(_export(tmp_path, bad).load(), DAILY)
 
 

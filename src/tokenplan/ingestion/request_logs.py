@@ -201,10 +201,35 @@ def _preset_hint(found: list[str]) -> str:
     return ""
 
 
+# DuckDB names the one column of a file with no header line this.
+_NO_HEADER = "column0"
+
+
+def _refuse_unsplit_csv(table: ir.Table, column: str, source: str) -> None:
+    """Raise for a CSV DuckDB could not split into columns: an empty file, or a line whose fields are not the
+    header's (DuckDB then reads every line whole, as one column named by the whole header)."""
+    if column == _NO_HEADER:
+        raise InvalidInputError(f"{source}: the file is empty (no header, no rows)")
+    delimiter = next((d for d in ",;\t|" if d in column), None)
+    if delimiter is None:
+        return
+    fields = column.count(delimiter) + 1
+    line = table[column]
+    odd = table.filter(line.notnull() & (line.length() - line.replace(delimiter, "").length() != fields - 1))
+    example = odd.limit(1).execute()[column].tolist()
+    if example:
+        shown = example[0]
+        raise InvalidInputError(
+            f"{source}: not split into columns: a line has {shown.count(delimiter) + 1} fields where the header's "
+            f"{fields} are expected: {shown!r} (a stray delimiter or quote; every line needs the header's fields)")
+
+
 def _resolve_columns(table: ir.Table, config: RequestLogConfig, series_dimensions: list[str],
                      source: str) -> _Mapping:
     """The columns of ``table`` the config names; raise naming any required one it lacks."""
     found = list(table.columns)
+    if len(found) == 1:
+        _refuse_unsplit_csv(table, found[0], source)
     columns = {}
     for key, name in config.columns.items():
         if not name:

@@ -115,7 +115,10 @@ def read_usage_columns(usage: pd.DataFrame, source: str, kept: tuple[str, ...] =
             f"ingestion.unused_columns to leave it out{others}")
     for column, target in renames.items():
         logger.info("%s: column '%s' read as %s", source, column, target)
-    return usage.rename(columns=renames)
+    out = usage.rename(columns=renames)
+    # An error further on names the column as the file does.
+    out.attrs["source_columns"] = {**usage.attrs.get("source_columns", {}), **{t: c for c, t in renames.items()}}
+    return out
 
 
 def _refuse_duplicates(usage: pd.DataFrame, renames: dict[str, str], source: str) -> None:

@@ -77,7 +77,16 @@ def first_limit_sentence(row: pd.Series) -> str:
     """``<group> <METRIC> (limit <n>/min): first over at P90 on ...; at P50 on ...``, as the summary and this
     section both say it."""
     return (f"{row['model_group']} {str(row['metric']).upper()} (limit {_n(float(row['limit']))}/min): "
-            + crossing_statement(row["first_crossing_p50"], row["first_crossing_p90"]))
+            + crossing_statement(row["first_crossing_p50"], row["first_crossing_p90"]) + assumed_note(row))
+
+
+def assumed_note(row: pd.Series | Mapping[str, Any]) -> str:
+    """`` (peaks assumed, not measured: ...)`` for a row whose peaks rest on the configured peak-to-mean factor
+    (usage without per-minute data), so the number never goes without it; else nothing."""
+    if row.get("peak_method") != "assumed":
+        return ""
+    return (" (peaks assumed, not measured: the usage has no per-minute data, so the busiest minute is the "
+            "bucket's mean minute times `planning.capacity.assumed_peak_to_mean`)")
 
 
 def _crossing_text(row: pd.Series) -> str:
@@ -119,7 +128,8 @@ def _verdict(plan: pd.DataFrame, gaps: pd.DataFrame | None = None) -> str:
     for row in horizon.sort_values(["model_group", "metric"]).itertuples():
         lines.append(f"- {row.model_group} {row.metric.upper()}: horizon peak P50 {_n(row.p50)}, P90 {_n(row.p90)} "
                      f"against {_n(row.limit)} ({row.headroom_p90:+.0%} headroom at P90); "
-                     + _crossing_text(pd.Series(row._asdict())) + ".")
+                     + _crossing_text(pd.Series(row._asdict()))
+                     + ("; peaks assumed" if getattr(row, "peak_method", None) == "assumed" else "") + ".")
     return "\n".join(lines)
 
 
@@ -155,7 +165,7 @@ def _backtest_text(backtest: pd.DataFrame, calibration: Mapping[str, Any], assum
             f"each whole window against the peak forecast made at the origin. A calibrated forecast has about "
             f"50% under P50 and 90% under P90. \"Raw\" is the simulation alone; the calibrated columns correct its "
             f"ratios with the correction fitted on the *other* folds only. The plan uses the correction fitted on all "
-            f"folds: {_calibration_text(calibration)}."
+            f"folds: {_calibration_text(calibration, assumed)}."
             + (" **The history has no per-minute peaks here**, so its busiest minutes are its bucket totals times "
                "the assumed peak-to-mean factor (see the assumptions below): this backtest checks the forecast of "
                "totals, not how bursty a minute gets." if assumed else "")
@@ -169,9 +179,12 @@ def _short_history_text(calibration: Mapping[str, Any]) -> str:
             f"want of data, which the plan does not share" if short else "")
 
 
-def _calibration_text(calibration: Mapping[str, Any]) -> str:
+def _calibration_text(calibration: Mapping[str, Any], assumed: bool = False) -> str:
     if not calibration or "ratio_scale" not in calibration:
         return "none (too few windows)"
+    if assumed:
+        return ("none: every ratio, history's and the draws', is the assumed peak-to-mean factor, so there is "
+                "nothing to correct")
     if calibration.get("windows", MIN_CALIBRATION_WINDOWS) < MIN_CALIBRATION_WINDOWS:
         return f"none, {calibration['windows']} windows are too few to fit one{_short_history_text(calibration)}"
     if not calibration.get("applied", True):

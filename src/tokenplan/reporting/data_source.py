@@ -11,8 +11,9 @@ records no source (made before reports recorded one) is never compared: it may b
 demo's. A different source (another file, another environment's dataset) does not stop
 the comparison, since each quarter's export is a new file, but is stated beside it. A
 report from another file is not compared when the days both histories record disagree:
-each report also records its history's last ``TAIL_DAYS`` days of requests (or its first
-count) per series and day (``history_tail``), and where the two runs share complete days,
+each report also records its history's last ``TAIL_DAYS`` days of every count per series
+and day (``history_tail``), and on a count both record (requests first, so a Console export
+without request counts is checked on its tokens), where the two runs share complete days,
 the days' differences may add up to at most ``TAIL_TOLERANCE`` of this run's total over
 them (an export revises its last days a little; two services that both call a model
 ``claude-sonnet-4-5`` differ by far more).
@@ -50,31 +51,44 @@ def data_source_identity(simulated: bool, source: str | None, series: Iterable[s
 
 
 def history_tail(history: pd.DataFrame, days: int = TAIL_DAYS) -> dict[str, Any]:
-    """``{"target", "days": {series: {YYYY-MM-DD: total}}}``: the last ``days`` days of the history's requests (or
-    its first target), per series and day, from ``target_series`` (``series, target, ds, y``)."""
+    """``{"target", "days": {series: {YYYY-MM-DD: total}}, "by_target": {target: days}}``: the last ``days`` days
+    of the history per target, series and day, from ``target_series`` (``series, target, ds, y``); ``target`` and
+    ``days`` are its requests (or its first target)."""
     if history is None or history.empty:
         return {}
-    targets = sorted(history["target"].astype(str).unique())
-    target = "requests" if "requests" in targets else targets[0]
-    rows = history[(history["target"].astype(str) == target) & history["y"].notna()]
+    rows = history[history["y"].notna()]
     if rows.empty:
         return {}
     day = pd.to_datetime(rows["ds"]).dt.normalize()
     rows = rows.assign(day=day)[day > day.max() - pd.Timedelta(days=days)]
-    sums = rows.groupby([rows["series"].astype(str), "day"])["y"].sum()
-    return {"target": target, "days": {s: {f"{d:%Y-%m-%d}": float(v) for d, v in part.droplevel(0).items()}
-                                       for s, part in sums.groupby(level=0)}}
+    sums = rows.groupby([rows["target"].astype(str), rows["series"].astype(str), "day"])["y"].sum()
+    by_target = {t: {s: {f"{d:%Y-%m-%d}": float(v) for d, v in part.droplevel([0, 1]).items()}
+                     for s, part in per_target.groupby(level=1)} for t, per_target in sums.groupby(level=0)}
+    target = "requests" if "requests" in by_target else sorted(by_target)[0]
+    return {"target": target, "days": by_target[target], "by_target": by_target}
+
+
+def _shared_tail(then: dict[str, Any], now: dict[str, Any]) -> tuple[str, dict, dict] | None:
+    """The count both tails record (requests first), with each one's days; None when they share none. A report
+    from a source without request counts (a Console export) is still checked on its tokens."""
+    tails = [t.get("by_target") or {t.get("target"): t.get("days")} for t in (then, now)]
+    shared = sorted(tails[0].keys() & tails[1].keys() - {None})
+    if not shared:
+        return None
+    target = then["target"] if then.get("target") in shared else shared[0]
+    return target, tails[0][target], tails[1][target]
 
 
 def _tail_disagreement(previous: dict[str, Any], current: dict[str, Any]) -> str | None:
     """Why the histories both reports record disagree on the complete days they share; None when they agree (or
     share none: a new quarter's export need not overlap the last one)."""
-    then, now = previous.get("history_tail") or {}, current.get("history_tail") or {}
-    if not then or not now or then.get("target") != now.get("target"):
+    shared = _shared_tail(previous.get("history_tail") or {}, current.get("history_tail") or {})
+    if shared is None:
         return None
+    target, then_days, now_days = shared
     pairs = []
-    for series in then["days"].keys() & now["days"].keys():
-        a, b = then["days"][series], now["days"][series]
+    for series in then_days.keys() & now_days.keys():
+        a, b = then_days[series], now_days[series]
         complete = sorted((a.keys() & b.keys()) - {max(a), max(b)})  # a history's last day may be cut short
         pairs += [(a[d], b[d]) for d in complete]
     if not pairs:
@@ -82,7 +96,7 @@ def _tail_disagreement(previous: dict[str, Any], current: dict[str, Any]) -> str
     there, here = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
     if sum(abs(a - b) for a, b in pairs) <= TAIL_TOLERANCE * max(here, 1e-9):
         return None
-    return (f"its history disagrees with this run's on the {len(pairs)} series-days both record ({then['target']} "
+    return (f"its history disagrees with this run's on the {len(pairs)} series-days both record ({target} "
             f"{there:,.0f} there against {here:,.0f} here), so it was made from other usage data")
 
 

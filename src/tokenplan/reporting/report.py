@@ -76,8 +76,8 @@ def _per_model(inputs: ReportInputs) -> pd.DataFrame:
         for target in TARGET_LABELS:
             if target in by_target.index:
                 row[TARGET_LABELS[target]] = _interval(by_target.loc[target], names)
-        if series in cost.index:
-            row["cost USD"] = _interval(cost.loc[series], names, usd)
+        unpriced = "no price" if series in inputs.prices and inputs.prices[series] is None else "–"
+        row["cost USD"] = _interval(cost.loc[series], names, usd) if series in cost.index else unpriced
         rows.append(row)
     return pd.DataFrame(rows)
 

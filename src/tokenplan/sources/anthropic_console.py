@@ -98,7 +98,18 @@ def usage_frame(export: pd.DataFrame, source: str, timestamp_format: str | None 
         out["cache_write_tokens"] = export[pick((CACHE_WRITE_TOTAL, *CACHE_WRITE_PARTS), "cache writes")]
     out.attrs["source"] = source
     out.attrs["first_line"] = FIRST_LINE
+    out.attrs["source_columns"] = _export_columns(out, columns)
     return out
+
+
+def _export_columns(out: pd.DataFrame, columns: dict[str, str]) -> dict[str, str]:
+    """Canonical column -> the export's header it came from, so a bad value is named as the file names it."""
+    names = {"timestamp": TIMESTAMP_NAMES, "model": MODEL_NAMES, **TOKEN_NAMES,
+             "cache_write_1h_tokens": CACHE_WRITE_PARTS[1:]}
+    found = {c: next(columns[n] for n in options if n in columns) for c, options in names.items()
+             if any(n in columns for n in options) and c in out.columns}
+    writes = [columns[p] for p in (*CACHE_WRITE_PARTS, CACHE_WRITE_TOTAL) if p in columns]
+    return {**found, "cache_write_tokens": " + ".join(writes[:2])} if writes else found
 
 
 def _numbers(values: pd.Series, source: str) -> pd.Series:

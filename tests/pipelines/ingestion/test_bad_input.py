@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog
+from kedro_datasets import ibis as ibis_datasets
 from kedro_datasets.pandas import CSVDataset
 
 from tests.assertions import assert_error_names
@@ -222,6 +223,44 @@ def test_a_bad_numeric_timestamp_in_a_request_log_is_named_at_its_own_line(tmp_p
         build_usage_buckets(table, _params(request_log={}))
 
     assert_error_names(error, SOURCE, "timestamp", 4, "17672256x0")
+
+
+def _request_log(path, text: str):
+    path.write_text(text)
+    table = ibis.duckdb.connect().read_csv(str(path))
+    label_source(table, SOURCE, first_line=2)
+    return table
+
+
+def test_an_empty_request_log_file_says_so(tmp_path):
+    with pytest.raises(InvalidInputError, match=r"^raw_usage \(/data/usage.csv\): the file is empty"):
+        build_usage_buckets(_request_log(tmp_path / "requests.csv", ""), _params(request_log={}))
+
+
+def test_a_request_log_line_with_an_extra_field_is_named_not_read_as_one_column(tmp_path):
+    lines = ["timestamp,model,input_tokens,output_tokens"] + [f"2026-01-01T00:{i:02d}:00Z,m,5,1" for i in range(30)]
+    lines[12] += ",oops"
+    table = _request_log(tmp_path / "requests.csv", "\n".join(lines) + "\n")
+
+    with pytest.raises(InvalidInputError) as error:
+        build_usage_buckets(table, _params(request_log={}))
+
+    message = str(error.value)
+    assert message.startswith(SOURCE) and "2026-01-01T00:11:00Z,m,5,1,oops" in message, message
+    assert "5 fields" in message and "header's 4" in message, message
+
+
+def test_a_csv_whose_dialect_cannot_be_sniffed_gets_one_line(tmp_path):
+    path = tmp_path / "requests.csv"
+    lines = ["timestamp,model,input_tokens,output_tokens"] + [f"2026-01-01T00:{i:02d}:00Z,m,5,1" for i in range(30)]
+    path.write_bytes(("\r\n".join(lines[:15]) + "\n" + "\r\n".join(lines[15:]) + "\r\n").encode())
+    dataset = ibis_datasets.FileDataset(filepath=str(path), file_format="csv",
+                                        connection={"backend": "duckdb", "database": ":memory:"})
+
+    message = message_for(_load_error(dataset))
+
+    assert message.startswith(f"{path}: not a readable CSV") and "\n" not in message, message
+    assert "line endings" in message
 
 
 # ----------------------------------------------------------------- files that cannot be read (item 7)

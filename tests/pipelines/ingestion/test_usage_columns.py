@@ -87,6 +87,12 @@ def test_names_with_the_same_meaning_are_read_as_the_canonical_count(caplog):
     assert "column 'completion_tokens' read as output_tokens" in caplog.text
 
 
+def test_a_bad_value_in_a_renamed_column_names_the_files_own_column():
+    message = _refusal(_file(input_tokens=[1, 2, 3], completion_tokens=[10, -11, 12]))
+
+    _names(message, SOURCE, "column 'completion_tokens'", "lines [3]", "-11")
+
+
 def test_two_columns_for_one_count_are_refused():
     message = _refusal(_file(output_tokens=[1, 2, 3], completion_tokens=[1, 2, 3]))
 
