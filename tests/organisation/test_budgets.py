@@ -110,6 +110,16 @@ def test_a_horizon_over_two_quarters_checks_each_quarters_budget():
     assert np.isnan(table.loc["horizon", "budget_usd"]) and table.loc["horizon", "spend_p50"] == pytest.approx(13900)
 
 
+def test_the_spend_recorded_before_the_forecast_is_its_own_column():
+    # A quarter that began before the forecast is not its forecast months' sum: the recorded part is stated.
+    daily, periods, _ = _inputs(first_day="2026-08-15")
+    recorded = pd.DataFrame({"team": "a", "ds": pd.date_range("2026-07-01", "2026-08-14"), "usd": 100.0})
+    table = team_budgets(daily, periods, recorded, validate_budgets(_raw([("a", "2026-Q3", 9000)]))).set_index("period")
+    assert table["recorded_usd"].to_dict() == pytest.approx({"2026-08": 1400.0, "2026-09": 0.0, "2026-10": 0.0,
+                                                             "2026-11": 0.0, "2026-12": 0.0, "2026-Q3": 4500.0,
+                                                             "2026-Q4": 0.0, "horizon": 0.0})
+
+
 def test_a_quarter_holding_the_whole_horizon_takes_the_horizons_own_interval():
     daily, periods, recorded = _inputs()
     periods.loc[periods["period"] == "horizon", ["p10", "p90"]] = [8000.0, 11000.0]  # its own backtested spread

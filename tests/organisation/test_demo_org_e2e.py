@@ -106,8 +106,8 @@ def test_every_levels_p50_adds_up_to_its_parent(report):
 
 def test_the_output_tables_have_their_fixed_columns(report):
     assert list(pd.read_csv(report / "team_budgets.csv").columns) == [
-        "team", "period", "spend_p10", "spend_p50", "spend_p90", "budget_usd", "p_exceed", "first_crossing_p50",
-        "first_crossing_p90"]
+        "team", "period", "spend_p10", "spend_p50", "spend_p90", "recorded_usd", "budget_usd", "p_exceed",
+        "first_crossing_p50", "first_crossing_p90"]
     assert list(pd.read_csv(report / "chargeback.csv").columns) == [
         "team", "period", "usage_cost_usd", "allocated_flat_usd", "total_usd"]
     scores = pd.read_csv(report / "hierarchy_backtest.csv")

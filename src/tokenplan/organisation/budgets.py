@@ -40,8 +40,8 @@ __all__ = ["BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS", "budg
            "team_budgets", "teams_at_risk", "unchecked_budgets", "validate_budgets"]
 
 BUDGET_COLUMNS = ("team", "period", "usd")
-TEAM_BUDGET_COLUMNS = ["team", "period", "spend_p10", "spend_p50", "spend_p90", "budget_usd", "p_exceed",
-                       "first_crossing_p50", "first_crossing_p90"]
+TEAM_BUDGET_COLUMNS = ["team", "period", "spend_p10", "spend_p50", "spend_p90", "recorded_usd", "budget_usd",
+                       "p_exceed", "first_crossing_p50", "first_crossing_p90"]
 BUDGET_PATH_COLUMNS = ["team", "period", "ds", "cumulative_p50", "cumulative_p90", "budget_usd"]
 _PERIOD = r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$"
 _Z90 = float(norm.ppf(0.9))
@@ -193,7 +193,7 @@ def _team_periods(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_d
                                                         months_p50, before)
             budget = float("nan") if period == "horizon" else _budget_for(budgets, str(team), period)
             yield {"team": team, "period": period, "days": in_period["ds"], "p10": p10, "p50": p50, "p90": p90,
-                   "budget": budget, "path": path, "path90": path90}
+                   "recorded": before, "budget": budget, "path": path, "path90": path90}
 
 
 def unchecked_budgets(budgets: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Timestamp) -> pd.DataFrame:
@@ -211,20 +211,22 @@ def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_da
                  budgets: pd.DataFrame) -> pd.DataFrame:
     """The ``team_budgets`` table (``TEAM_BUDGET_COLUMNS``): per team, each forecast month, each quarter the
     forecast touches and ``horizon``, then each budget the forecast does not reach (no spend: not checked).
+    ``recorded_usd``: the part of the spend recorded in the period before the forecast starts (0 for a period
+    the forecast starts at, and for ``horizon``).
 
     ``team_daily``: team, ds, p50 (reconciled USD per day); ``team_periods``: team,
     period, p10, p50, p90 (members' period costs, added); ``actual_daily``: team, ds,
     usd (recorded spend, for the part of a period before the forecast starts).
     """
     rows = [{"team": p["team"], "period": p["period"], "spend_p10": p["p10"], "spend_p50": p["p50"],
-             "spend_p90": p["p90"], "budget_usd": p["budget"],
+             "spend_p90": p["p90"], "recorded_usd": p["recorded"], "budget_usd": p["budget"],
              "p_exceed": _p_exceed(p["p10"], p["p50"], p["p90"], p["budget"]),
              "first_crossing_p50": _first_crossing(p["days"], p["path"], p["budget"]),
              "first_crossing_p90": _first_crossing(p["days"], p["path90"], p["budget"])}
             for p in _team_periods(team_daily, team_periods, actual_daily, budgets)]
     unchecked = unchecked_budgets(budgets, team_daily["ds"].min(), team_daily["ds"].max())
     rows += [{"team": u.team, "period": u.period, "spend_p10": np.nan, "spend_p50": np.nan, "spend_p90": np.nan,
-              "budget_usd": u.usd, "p_exceed": np.nan, "first_crossing_p50": "", "first_crossing_p90": ""}
+              "recorded_usd": np.nan, "budget_usd": u.usd, "p_exceed": np.nan, "first_crossing_p50": "", "first_crossing_p90": ""}
              for u in unchecked.sort_values(["team", "period"]).itertuples()]
     return pd.DataFrame(rows, columns=TEAM_BUDGET_COLUMNS)
 

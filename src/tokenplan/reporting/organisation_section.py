@@ -45,12 +45,15 @@ def _backtest_table(scores: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"level": "level (MASE)"})
 
 
-def _organisation_table(budgets: pd.DataFrame) -> pd.DataFrame:
+def _organisation_table(budgets: pd.DataFrame, today: str) -> pd.DataFrame:
+    """Teams' spend added per period; a period that began before the forecast shows the part recorded in it."""
     checked = budgets[budgets["spend_p50"].notna()]  # a budget the forecast does not reach has no spend
-    totals = checked.groupby("period", sort=True)[["spend_p10", "spend_p50", "spend_p90"]].sum()
-    rows = [{"period": period, "teams' spend added": _band(r.spend_p10, r.spend_p50, r.spend_p90)}
+    totals = checked.groupby("period", sort=True)[["spend_p10", "spend_p50", "spend_p90", "recorded_usd"]].sum()
+    rows = [{"period": period, "teams' spend added": _band(r.spend_p10, r.spend_p50, r.spend_p90),
+             f"recorded before {today}": usd(r.recorded_usd) if r.recorded_usd > 0 else ""}
             for period, r in totals.iterrows()]
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    return out if (totals["recorded_usd"] > 0).any() else out.drop(columns=f"recorded before {today}")
 
 
 def _spend_table(budgets: pd.DataFrame, top: int) -> pd.DataFrame:
@@ -137,6 +140,7 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
     scores = inputs.hierarchy_backtest
     chosen = scores.loc[scores["chosen"], "method"]
     rule = inputs.chargeback_rule or {}
+    today = str(inputs.forecast["ds"].min().date())
     context = {
         "lo": "P10", "mid": "P50", "hi": "P90", "top": top,
         "teams": inputs.series["team"].nunique(),
@@ -144,10 +148,11 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
         "series": len(inputs.series), "method": str(chosen.iloc[0]) if len(chosen) else "bottom_up",
         "folds": int(scores["folds"].max()) if len(scores) else 0,
         "backtest_table": table(_backtest_table(scores)) if len(scores) else "",
-        "organisation_table": table(_organisation_table(inputs.team_budgets)),
+        "organisation_table": table(_organisation_table(inputs.team_budgets, today)),
+        "recorded": bool((inputs.team_budgets["recorded_usd"] > 0).any()),
         "spend_table": table(_spend_table(inputs.team_budgets, top)),
         "at_risk_table": table(_at_risk_table(inputs.teams_at_risk)) if len(inputs.teams_at_risk) else "",
-        "today": str(inputs.forecast["ds"].min().date()) if len(inputs.forecast) else "",
+        "today": today,
         "last_day": str(inputs.forecast["ds"].max().date()) if len(inputs.forecast) else "",
         "unchecked": _unchecked(inputs.team_budgets),
         "soft_share": percent(inputs.params["budgets"]["soft_budget_share"]),
