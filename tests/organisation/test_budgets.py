@@ -10,6 +10,7 @@ import pytest
 
 from tokenplan.organisation.budgets import (
     TEAM_BUDGET_COLUMNS,
+    litellm_month,
     litellm_team_budgets,
     team_budgets,
     teams_at_risk,
@@ -198,3 +199,19 @@ def test_litellm_team_budgets_load_in_litellms_own_types():
     from litellm.litellm_core_utils.duration_parser import duration_in_seconds
 
     assert duration_in_seconds(payloads[1]["budget_duration"]) > 80 * 86400
+
+
+def test_a_quarters_litellm_budget_is_written_only_from_the_quarters_first_month():
+    # LiteLLM counts a team's spend from the payload's deployment and resets it every budget_duration: the whole
+    # of a quarter's budget, deployed in its last month, would allow it again from September to November.
+    budgets = validate_budgets(_raw([("a", "2026-Q3", 9000), ("b", "2026-09", 800), ("c", "2026-Q4", 5000)]))
+    assert [p["team_alias"] for p in litellm_team_budgets(budgets, "2026-09", 0.8)] == ["b"]
+    assert [(p["team_alias"], p["budget_duration"]) for p in litellm_team_budgets(budgets, "2026-07", 0.8)] == [
+        ("a", "3mo")]
+    assert [(p["team_alias"], p["budget_duration"]) for p in litellm_team_budgets(budgets, "2026-10", 0.8)] == [
+        ("c", "3mo")]
+
+
+def test_the_litellm_month_is_the_forecasts_first_whole_month():
+    assert litellm_month(pd.Timestamp("2026-09-01")) == "2026-09"
+    assert litellm_month(pd.Timestamp("2026-08-15")) == "2026-09"

@@ -147,6 +147,10 @@ def test_each_quarter_the_horizon_touches_is_checked_and_a_budget_it_misses_is_n
     markdown = _render(plan, table, at_risk, paths, payloads)
     assert "**Budgets not checked:** a 2027-Q1 ($5,000). Their period is outside the forecast (2026-08-15" in markdown
     assert "| 2026-Q3 | $9,200 (" in markdown and "| 2027-Q1 |" not in markdown  # no spend: no organisation row
+    # No LiteLLM payload (Q3 is half over by September, Q4 not started): the report says which teams and why.
+    assert payloads == []
+    assert ("No LiteLLM team budget is written for a (its budgets are not for 2026-09 or a quarter starting then): "
+            "write it with a plan run at the start of its budget's period.") in markdown
     # Q3 began before the forecast: its row adds July 1 - August 14 as recorded, and says so.
     assert "| period | teams' spend added | recorded before 2026-08-15 |" in markdown
     assert "| 2026-Q3 | $9,200 ($8,260 – $10,375) | $4,500 |" in markdown and "| horizon | $13,900" in markdown

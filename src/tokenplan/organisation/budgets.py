@@ -36,8 +36,8 @@ from scipy.stats import norm
 
 from tokenplan.schemas import InvalidInputError, _check, first_line_of, require_columns, where
 
-__all__ = ["BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS", "budget_paths", "litellm_team_budgets",
-           "team_budgets", "teams_at_risk", "unchecked_budgets", "validate_budgets"]
+__all__ = ["BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS", "budget_paths", "litellm_month",
+           "litellm_team_budgets", "team_budgets", "teams_at_risk", "unchecked_budgets", "validate_budgets"]
 
 BUDGET_COLUMNS = ("team", "period", "usd")
 TEAM_BUDGET_COLUMNS = ["team", "period", "spend_p10", "spend_p50", "spend_p90", "recorded_usd", "budget_usd",
@@ -272,10 +272,19 @@ def teams_at_risk(table: pd.DataFrame, today: pd.Timestamp, top: int) -> pd.Data
     return first.head(top)
 
 
+def litellm_month(first_day: pd.Timestamp) -> str:
+    """The month LiteLLM team budgets are written for (``YYYY-MM``): the forecast's first whole month."""
+    month = first_day.to_period("M")
+    return str(month if first_day == month.start_time else month + 1)
+
+
 def litellm_team_budgets(budgets: pd.DataFrame, next_month: str, soft_share: float) -> list[dict]:
-    """LiteLLM ``/team/new`` payloads (``NewTeamRequest``): each team's budget for ``next_month``
-    (else its quarter's), with the soft budget at ``soft_share`` of it and the matching duration."""
-    quarter = _quarter(next_month)
+    """LiteLLM ``/team/new`` payloads (``NewTeamRequest``): each team's budget for ``next_month`` (else, when
+    ``next_month`` starts a quarter, its quarter's), with the soft budget at ``soft_share`` of it and the matching
+    duration. LiteLLM counts spend from the deployment and resets it every ``budget_duration``, so a quarter's
+    budget deployed after the quarter's first month would allow its whole amount again over the wrong months."""
+    starts_quarter = pd.Period(next_month, freq="M").month % 3 == 1
+    quarter = _quarter(next_month) if starts_quarter else None
     payloads = []
     for team, rows in budgets.groupby("team", sort=True):
         monthly = rows[rows["period"] == next_month]

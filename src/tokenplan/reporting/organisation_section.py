@@ -7,11 +7,12 @@ Every number comes from the organisation pipeline's tables (``hierarchy_backtest
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from tokenplan.organisation.budgets import litellm_month
 from tokenplan.organisation.dimensions import shared_keys
 from tokenplan.reporting.markdown import markdown_table as table
 from tokenplan.reporting.number_format import percent, usd
@@ -31,6 +32,7 @@ class OrganisationSectionInputs:
     chargeback: pd.DataFrame
     chargeback_rule: dict[str, Any]
     params: dict[str, Any]            # organisation parameters
+    litellm_team_budgets: list[dict] = field(default_factory=list)  # /team/new payloads
 
 
 def _band(p10: float, p50: float, p90: float) -> str:
@@ -85,6 +87,12 @@ def _unchecked(budgets: pd.DataFrame) -> list[dict[str, str]]:
     """The budgets the forecast does not reach: they keep a row in ``team_budgets`` with no spend."""
     rows = budgets[budgets["budget_usd"].notna() & budgets["spend_p50"].isna()]
     return [{"team": r.team, "period": r.period, "usd": usd(r.budget_usd)} for r in rows.itertuples()]
+
+
+def _without_litellm_budget(budgets: pd.DataFrame, payloads: list[dict]) -> list[str]:
+    """The teams with a budget but no LiteLLM payload (none for the payloads' month or a quarter it starts)."""
+    budgeted = budgets.loc[budgets["budget_usd"].notna(), "team"]
+    return sorted(set(budgeted) - {p["team_alias"] for p in payloads})
 
 
 def _changes(series: pd.DataFrame) -> list[dict[str, str]]:
@@ -156,6 +164,8 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
         "last_day": str(inputs.forecast["ds"].max().date()) if len(inputs.forecast) else "",
         "unchecked": _unchecked(inputs.team_budgets),
         "soft_share": percent(inputs.params["budgets"]["soft_budget_share"]),
+        "litellm_month": litellm_month(inputs.forecast["ds"].min()),
+        "without_litellm": _without_litellm_budget(inputs.team_budgets, inputs.litellm_team_budgets),
         "changes": _changes(inputs.series),
         "shared_keys": _shared_keys(inputs.series, inputs.params),
         "flat_costs": _flat_costs(rule.get("flat_costs", [])),

@@ -160,7 +160,7 @@ def render_organisation(organisation_series: pd.DataFrame, hierarchy_backtest: p
     from tokenplan.reporting.organisation_section import OrganisationSectionInputs, render_organisation_section
 
     inputs = OrganisationSectionInputs(organisation_series, hierarchy_backtest, organisation_forecast, team_budgets,
-                                       teams_at_risk, chargeback, chargeback_rule, params)
+                                       teams_at_risk, chargeback, chargeback_rule, params, litellm_team_budgets)
     markdown = render_organisation_section(inputs)
     if not markdown:
         return {}
