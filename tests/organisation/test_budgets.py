@@ -195,10 +195,11 @@ def test_litellm_team_budgets_load_in_litellms_own_types():
         assert set(payload) <= set(litellm_types.NewTeamRequest.model_fields)
         request = litellm_types.NewTeamRequest(**payload)
         assert request.soft_budget == pytest.approx(0.8 * request.max_budget)
-    assert [p["budget_duration"] for p in payloads] == ["1mo", "3mo"]
-    from litellm.litellm_core_utils.duration_parser import duration_in_seconds
+    # The proxy's /team/new refuses a duration it cannot reset on (LiteLLM resets months only one at a time).
+    from litellm.proxy.common_utils.timezone_utils import budget_duration_error
 
-    assert duration_in_seconds(payloads[1]["budget_duration"]) > 80 * 86400
+    assert [budget_duration_error(p["budget_duration"]) for p in payloads] == [None, None]
+    assert [p["budget_duration"] for p in payloads] == ["1mo", "92d"]  # October 1 to December 31
 
 
 def test_a_quarters_litellm_budget_is_written_only_from_the_quarters_first_month():
@@ -207,9 +208,10 @@ def test_a_quarters_litellm_budget_is_written_only_from_the_quarters_first_month
     budgets = validate_budgets(_raw([("a", "2026-Q3", 9000), ("b", "2026-09", 800), ("c", "2026-Q4", 5000)]))
     assert [p["team_alias"] for p in litellm_team_budgets(budgets, "2026-09", 0.8)] == ["b"]
     assert [(p["team_alias"], p["budget_duration"]) for p in litellm_team_budgets(budgets, "2026-07", 0.8)] == [
-        ("a", "3mo")]
-    assert [(p["team_alias"], p["budget_duration"]) for p in litellm_team_budgets(budgets, "2026-10", 0.8)] == [
-        ("c", "3mo")]
+        ("a", "92d")]
+    assert [(p["team_alias"], p["budget_duration"]) for p in litellm_team_budgets(budgets, "2027-01", 0.8)] == []
+    q1 = validate_budgets(_raw([("a", "2027-Q1", 9000)]))
+    assert [p["budget_duration"] for p in litellm_team_budgets(q1, "2027-01", 0.8)] == ["90d"]
 
 
 def test_the_litellm_month_is_the_forecasts_first_whole_month():

@@ -154,6 +154,10 @@ def test_litellm_team_budgets_load_in_litellms_types(report, budgets):
         request = litellm_types.NewTeamRequest(**payload)
         assert set(payload) <= set(litellm_types.NewTeamRequest.model_fields)
         assert request.soft_budget == pytest.approx(0.8 * request.max_budget)
+    from litellm.proxy.common_utils.timezone_utils import budget_duration_error  # what the proxy's /team/new checks
+
+    assert {p["budget_duration"]: budget_duration_error(p["budget_duration"]) for p in payloads} == {
+        "1mo": None, "92d": None}  # search's 2026-Q4 budget: October 1 to December 31
 
 
 def _month_so_far(simulation, tripled: bool) -> pd.DataFrame:

@@ -103,6 +103,12 @@ def _span(period: str) -> pd.Period:
     return pd.Period(period.replace("-Q", "Q"), freq="Q" if "-Q" in period else "M")
 
 
+def _days(period: str) -> int:
+    """The number of days in a budget period (a month or a quarter)."""
+    span = _span(period)
+    return (span.end_time.normalize() - span.start_time).days + 1
+
+
 def _budget_for(budgets: pd.DataFrame, team: str, period: str) -> float:
     hit = budgets[(budgets["team"] == team) & (budgets["period"] == period)]
     return float(hit["usd"].iloc[0]) if len(hit) else float("nan")
@@ -281,14 +287,16 @@ def litellm_month(first_day: pd.Timestamp) -> str:
 def litellm_team_budgets(budgets: pd.DataFrame, next_month: str, soft_share: float) -> list[dict]:
     """LiteLLM ``/team/new`` payloads (``NewTeamRequest``): each team's budget for ``next_month`` (else, when
     ``next_month`` starts a quarter, its quarter's), with the soft budget at ``soft_share`` of it and the matching
-    duration. LiteLLM counts spend from the deployment and resets it every ``budget_duration``, so a quarter's
-    budget deployed after the quarter's first month would allow its whole amount again over the wrong months."""
+    duration: ``1mo`` (reset on the 1st), or the quarter's days (``92d``: LiteLLM's proxy refuses ``3mo``, it
+    resets months one at a time, and resets ``Nd`` every N days from the POST). So a quarter's budget deployed
+    after the quarter's first month would allow its whole amount again over the wrong months: it is not written."""
     starts_quarter = pd.Period(next_month, freq="M").month % 3 == 1
     quarter = _quarter(next_month) if starts_quarter else None
+    quarter_days = f"{_days(quarter)}d" if quarter else ""
     payloads = []
     for team, rows in budgets.groupby("team", sort=True):
         monthly = rows[rows["period"] == next_month]
-        chosen, duration = (monthly, "1mo") if len(monthly) else (rows[rows["period"] == quarter], "3mo")
+        chosen, duration = (monthly, "1mo") if len(monthly) else (rows[rows["period"] == quarter], quarter_days)
         if chosen.empty:
             continue
         usd = float(chosen["usd"].iloc[0])
