@@ -151,6 +151,10 @@ def test_each_quarter_the_horizon_touches_is_checked_and_a_budget_it_misses_is_n
     assert payloads == []
     assert ("No LiteLLM team budget is written for a (its budgets are not for 2026-09 or a quarter starting then): "
             "write it with a plan run at the start of its budget's period.") in markdown
+    # No flat costs configured: the chargeback does not speak of allocating them.
+    assert "Flat costs are allocated" not in markdown and "(usage + flat costs)" not in markdown
+    assert ("No flat costs are configured (`organisation.chargeback.flat_costs`), so each team is charged its usage "
+            "cost. Total charged per month:") in markdown
     # Q3 began before the forecast: its row adds July 1 - August 14 as recorded, and says so.
     assert "| period | teams' spend added | recorded before 2026-08-15 |" in markdown
     assert "| 2026-Q3 | $9,200 ($8,260 – $10,375) | $4,500 |" in markdown and "| horizon | $13,900" in markdown
