@@ -116,6 +116,14 @@ def test_the_output_tables_have_their_fixed_columns(report):
     assert "## The organisation" in (report / "report.md").read_text()
 
 
+def test_no_two_tables_disagree(report):
+    # Every identity of the report folder, the organisation's included (levels add up, a team's spend is one
+    # value in team_budgets, chargeback and teams_at_risk, crossing dates follow the cumulative paths).
+    from tests.report_consistency import inconsistencies
+
+    assert inconsistencies(report) == []
+
+
 def test_team_months_add_up_to_the_cost_table(report):
     # One quantity, one value: the teams' P50 months add up to the per-series cost table's.
     teams = pd.read_csv(report / "team_budgets.csv")
