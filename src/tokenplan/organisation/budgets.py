@@ -232,7 +232,8 @@ def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_da
             for p in _team_periods(team_daily, team_periods, actual_daily, budgets)]
     unchecked = unchecked_budgets(budgets, team_daily["ds"].min(), team_daily["ds"].max())
     rows += [{"team": u.team, "period": u.period, "spend_p10": np.nan, "spend_p50": np.nan, "spend_p90": np.nan,
-              "recorded_usd": np.nan, "budget_usd": u.usd, "p_exceed": np.nan, "first_crossing_p50": "", "first_crossing_p90": ""}
+              "recorded_usd": np.nan, "budget_usd": u.usd, "p_exceed": np.nan, "first_crossing_p50": "",
+              "first_crossing_p90": ""}
              for u in unchecked.sort_values(["team", "period"]).itertuples()]
     return pd.DataFrame(rows, columns=TEAM_BUDGET_COLUMNS)
 
