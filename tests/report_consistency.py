@@ -236,12 +236,23 @@ def _crossings(checked: pd.DataFrame, team_daily: pd.DataFrame) -> list[str]:
     return out
 
 
+def _ended_series(folder: Path) -> list[str]:
+    """A series the organisation plans no spend for (ended: a retired key) has none in cost_forecast either."""
+    series = pd.read_csv(folder / "organisation_series.csv")
+    costs = pd.read_csv(folder / "cost_forecast.csv")
+    ended = series.loc[series["status"] == "ended", "series"]
+    priced = costs[(costs["period"] == "horizon") & costs["series"].isin(ended) & (costs["p50"] > 0.005)]
+    return [f"cost_forecast {r.series}: ${r.p50:,.2f} over the horizon (P50) for a series the organisation plans "
+            "no spend for" for r in priced.itertuples()]
+
+
 def _organisation(folder: Path) -> list[str]:
     """The organisation tables, when the run has them: levels add up, teams' spend agrees in every table."""
     if not (folder / "organisation_forecast.csv").exists():
         return []
     forecast = pd.read_csv(folder / "organisation_forecast.csv", parse_dates=["ds"])
-    return [*_organisation_levels(forecast), *_team_spend(folder, forecast[forecast["level"] == "team"])]
+    return [*_organisation_levels(forecast), *_team_spend(folder, forecast[forecast["level"] == "team"]),
+            *_ended_series(folder)]
 
 
 def inconsistencies(folder: Path) -> list[str]:

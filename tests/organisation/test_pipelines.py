@@ -215,3 +215,24 @@ def test_key_names_that_repeat_across_teams_by_design_are_not_named():
     markdown = _render(plan, *plan_budgets(*plan.values(), check_budgets(_budgets_file([]), series), params),
                        params=params)
     assert "Keys used by more than one team" not in markdown
+
+
+def test_a_retired_key_the_forecast_still_prices_is_named_with_its_amount():
+    # A key retired three weeks before the history ends: the organisation plans nothing for it, the forecast
+    # (and every cost table built on it) still does; the report says how much, rather than two silent totals.
+    plan = _one_team_plan("2026-10-01")
+    plan["organisation_series"] = pd.concat([plan["organisation_series"], pd.DataFrame(
+        {"series": ["m/a/old"], "model": "m", "team": "a", "api_key": "old", "status": "ended",
+         "first_usage": "2026-07-01", "last_usage": "2026-09-09"})], ignore_index=True)
+    costs = pd.DataFrame({"series": ["m/a/k", "m/a/old", "m/a/old"], "period": ["horizon", "2026-10", "horizon"],
+                          "p10": [8000.0, 150.0, 500.0], "p50": [9200.0, 200.0, 600.0], "p90": [11000.0, 250.0, 700.0]})
+    scores = pd.DataFrame({"level": ["team"], "method": ["bottom_up"], "mase": [1.0], "coverage": [0.8],
+                           "nodes": [1], "folds": [2], "chosen": [True]})
+    no_budgets = check_budgets(_budgets_file([]), plan["organisation_series"])
+    table, at_risk, paths, payloads = plan_budgets(*plan.values(), no_budgets, _params())
+    charge = pd.DataFrame({"team": ["a"], "period": ["2026-10"], "usage_cost_usd": [3100.0],
+                           "allocated_flat_usd": [0.0], "total_usd": [3100.0]})
+    section = render_organisation(plan["organisation_series"], scores, plan["organisation_forecast"], table, at_risk,
+                                  paths, charge, {}, payloads, _params(), costs)
+    assert ("`m/a/old` (a, key old): ended — last usage 2026-09-09; the organisation plans no spend for it, but the "
+            "forecast and cost tables above still price $600 for it over the horizon (P50)") in section["markdown"]

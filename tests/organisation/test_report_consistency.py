@@ -31,6 +31,10 @@ def _folder(tmp_path: Path) -> Path:
     pd.DataFrame({"team": "a", "period": ["2026-09", "2026-10"], "usage_cost_usd": [3000.0, 3100.0],
                   "allocated_flat_usd": [100.0, 0.0], "total_usd": [3100.0, 3100.0]}).to_csv(
         tmp_path / "chargeback.csv", index=False)
+    pd.DataFrame({"series": ["m/a/k1", "m/a/k2"], "model": "m", "team": "a", "api_key": ["k1", "k2"],
+                  "status": "active"}).to_csv(tmp_path / "organisation_series.csv", index=False)
+    pd.DataFrame({"series": ["m/a/k1", "m/a/k2"], "period": "horizon", "p50": [3660.0, 2440.0]}).to_csv(
+        tmp_path / "cost_forecast.csv", index=False)
     return tmp_path
 
 
@@ -57,6 +61,8 @@ def test_a_folder_without_teams_has_nothing_to_check(tmp_path):
     ("team_budgets.csv", 2, "first_crossing_p50", "2026-09-30", "crossed at p50 on 2026-09-30, the path reaches"),
     ("chargeback.csv", 1, "usage_cost_usd", 3000.0, "chargeback ('a', '2026-10'): usage $3,000.00"),
     ("teams_at_risk.csv", 0, "budget_usd", 3500.0, "teams_at_risk ('a', '2026-Q3'): budget_usd differs"),
+    ("organisation_series.csv", 1, "status", "ended",
+     "cost_forecast m/a/k2: $2,440.00 over the horizon (P50) for a series the organisation plans no spend for"),
 ])
 def test_each_broken_identity_is_named(tmp_path, name, row, column, value, expected):
     folder = _folder(tmp_path)

@@ -33,6 +33,7 @@ class OrganisationSectionInputs:
     chargeback_rule: dict[str, Any]
     params: dict[str, Any]            # organisation parameters
     litellm_team_budgets: list[dict] = field(default_factory=list)  # /team/new payloads
+    cost_forecast: pd.DataFrame | None = None  # per series and period: what the forecast prices
 
 
 def _band(p10: float, p50: float, p90: float) -> str:
@@ -95,12 +96,23 @@ def _without_litellm_budget(budgets: pd.DataFrame, payloads: list[dict]) -> list
     return sorted(set(budgeted) - {p["team_alias"] for p in payloads})
 
 
-def _changes(series: pd.DataFrame) -> list[dict[str, str]]:
+def _changes(series: pd.DataFrame, cost_forecast: pd.DataFrame | None) -> list[dict[str, str]]:
+    """New and ended series; an ended one the forecast still prices (it does not know the key was retired)
+    with that amount, as the cost tables carry it and the organisation's do not."""
     texts = {"new": "new — first usage {first}, a short history: its forecast rests on few weeks",
-             "ended": "ended — last usage {last}; no future spend is planned for it"}
-    return [{"series": r.series, "team": r.team, "api_key": r.api_key,
-             "text": texts[r.status].format(first=r.first_usage, last=r.last_usage)}
-            for r in series.itertuples() if r.status in texts]
+             "ended": "ended — last usage {last}; no future spend is planned for it",
+             "ended_priced": "ended — last usage {last}; the organisation plans no spend for it, but the forecast "
+                             "and cost tables above still price {usd} for it over the horizon (P50)"}
+    horizon = pd.Series(dtype=float) if cost_forecast is None else \
+        cost_forecast[cost_forecast["period"] == "horizon"].set_index("series")["p50"]
+    out = []
+    for r in series.itertuples():
+        priced = r.status == "ended" and horizon.get(r.series, 0.0) > 0.005
+        status = "ended_priced" if priced else r.status
+        if status in texts:
+            out.append({"series": r.series, "team": r.team, "api_key": r.api_key, "text": texts[status].format(
+                first=r.first_usage, last=r.last_usage, usd=usd(horizon.get(r.series, 0.0)))})
+    return out
 
 
 def _shared_keys(series: pd.DataFrame, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -166,7 +178,7 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
         "soft_share": percent(inputs.params["budgets"]["soft_budget_share"]),
         "litellm_month": litellm_month(inputs.forecast["ds"].min()),
         "without_litellm": _without_litellm_budget(inputs.team_budgets, inputs.litellm_team_budgets),
-        "changes": _changes(inputs.series),
+        "changes": _changes(inputs.series, inputs.cost_forecast),
         "shared_keys": _shared_keys(inputs.series, inputs.params),
         "flat_costs": _flat_costs(rule.get("flat_costs", [])),
         "rule_text": rule.get("rule_text", ""),
