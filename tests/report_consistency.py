@@ -1,7 +1,8 @@
 """Identities every report folder must satisfy: two tables never disagree about the same quantity.
 
 ``inconsistencies(folder)`` returns one line per identity broken (empty: consistent). It reads only
-the report folder's files, as a reviewer would, and is run on the end-to-end demo's report.
+the report folder's files, as a reviewer would, and is run on the end-to-end demo's report and the demo
+organisation's (whose organisation tables it also checks, ``_organisation``).
 """
 
 from __future__ import annotations
