@@ -1,7 +1,8 @@
 """Identities every report folder must satisfy: two tables never disagree about the same quantity.
 
 ``inconsistencies(folder)`` returns one line per identity broken (empty: consistent). It reads only
-the report folder's files, as a reviewer would, and is run on the end-to-end demo's report.
+the report folder's files, as a reviewer would, and is run on the end-to-end demo's report and the demo
+organisation's (whose organisation tables it also checks, ``_organisation``).
 """
 
 from __future__ import annotations
@@ -164,7 +165,98 @@ def _capacity(folder: Path) -> list[str]:
     return out
 
 
+# A level of organisation_forecast -> (its parent level, how many leading parts of a node name its parent).
+_PARENTS = {"team": ("organisation", 0), "model": ("organisation", 0), "key": ("team", 1),
+            "team_model": ("team", 1), "series": ("key", 2)}
+
+
+def _organisation_levels(forecast: pd.DataFrame) -> list[str]:
+    """organisation_forecast: each level's P50 adds up, per day, to its parent's; P10 <= P50 <= P90."""
+    p50 = forecast.set_index(["level", "node", "ds"])["p50"]
+    out = []
+    for level, (parent, parts) in _PARENTS.items():
+        rows = forecast[forecast["level"] == level]
+        if rows.empty:
+            continue
+        parents = rows["node"].str.split("/").str[:parts].str.join("/") if parts else pd.Series(parent, rows.index)
+        summed = rows.groupby([parents, rows["ds"]])["p50"].sum()
+        stated = p50.loc[parent].reindex(summed.index)
+        off = (summed - stated).abs() > 0.01
+        out += [f"organisation_forecast: {level} P50 does not add up to {parent} {k} (${summed[k]:,.2f} vs "
+                f"${stated[k]:,.2f})" for k in summed.index[off.to_numpy()][:5]]
+    unordered = forecast[(forecast["p10"] > forecast["p50"] + 1e-9) | (forecast["p50"] > forecast["p90"] + 1e-9)]
+    return out + [f"organisation_forecast: {len(unordered)} rows with quantiles out of order"] * bool(len(unordered))
+
+
+def _team_spend(folder: Path, team_daily: pd.DataFrame) -> list[str]:
+    """team_budgets' months, quarters and horizon = the team's daily P50 plus what was recorded before the
+    forecast (a quarter or horizon within 0.5%: its own backtested total, scaled); chargeback's usage = the
+    team's month; teams_at_risk repeats its team_budgets row."""
+    budgets = pd.read_csv(folder / "team_budgets.csv")
+    checked = budgets[budgets["spend_p50"].notna()].set_index(["team", "period"])
+    months = team_daily.assign(period=team_daily["ds"].dt.strftime("%Y-%m")).groupby(["node", "period"])["p50"].sum()
+    quarters = team_daily.groupby(["node", team_daily["ds"].dt.to_period("Q").astype(str).str.replace("Q", "-Q")])[
+        "p50"].sum()
+    horizon = team_daily.groupby("node")["p50"].sum()
+    daily = pd.concat([months, quarters, pd.concat({"horizon": horizon}).swaplevel()])
+    out = []
+    for (team, period), value in daily.items():
+        row = checked.loc[(team, period)]
+        if abs(row["spend_p50"] - row["recorded_usd"] - value) > max(0.01, (5e-3 if len(period) != 7 else 0) * value):
+            out.append(f"team_budgets {team} {period}: P50 ${row['spend_p50']:,.2f} less recorded "
+                       f"${row['recorded_usd']:,.2f} != the team's daily P50 ${value:,.2f}")
+    charge = pd.read_csv(folder / "chargeback.csv").set_index(["team", "period"])
+    out += [f"chargeback {k}: usage ${charge.loc[k, 'usage_cost_usd']:,.2f} != the team's month ${months[k]:,.2f}"
+            for k in months.index if abs(charge.loc[k, "usage_cost_usd"] - months[k]) > 0.01]
+    out += [f"chargeback {k}: total != usage + flat" for k in charge.index
+            if abs(charge.loc[k, "usage_cost_usd"] + charge.loc[k, "allocated_flat_usd"] - charge.loc[k, "total_usd"])
+            > 1e-6]
+    at_risk = pd.read_csv(folder / "teams_at_risk.csv").set_index(["team", "period"])
+    out += [f"teams_at_risk {k}: {c} differs from team_budgets" for k in at_risk.index
+            for c in ("spend_p50", "budget_usd", "p_exceed") if abs(at_risk.loc[k, c] - checked.loc[k, c]) > 1e-9]
+    return out + _crossings(checked, team_daily)
+
+
+def _crossings(checked: pd.DataFrame, team_daily: pd.DataFrame) -> list[str]:
+    """A budget is crossed at P50 (P90) exactly when its period's P50 (P90) reaches it, on the first day the
+    recorded spend plus the cumulative daily P50, scaled to end on the period's P50 (P90), reaches it."""
+    out = []
+    for (team, period), row in checked[checked["budget_usd"].notna()].iterrows():
+        span = pd.Period(period.replace("-Q", "Q"), "Q" if "-Q" in period else "M")
+        days = team_daily[(team_daily["node"] == team) & team_daily["ds"].between(span.start_time, span.end_time)]
+        cumulative = days.sort_values("ds")["p50"].cumsum().to_numpy()
+        for name in ("p50", "p90"):
+            forecast_part = row[f"spend_{name}"] - row["recorded_usd"]
+            path = row["recorded_usd"] + cumulative * (forecast_part / cumulative[-1] if cumulative[-1] > 0 else 1)
+            hit = np.flatnonzero(path >= row["budget_usd"] - 1e-9)
+            mine = days.sort_values("ds")["ds"].iloc[hit[0]].strftime("%Y-%m-%d") if hit.size else ""
+            stated = row[f"first_crossing_{name}"] if isinstance(row[f"first_crossing_{name}"], str) else ""
+            if mine != stated:
+                out.append(f"team_budgets {team} {period}: crossed at {name} on {stated or 'no day'}, the path "
+                           f"reaches ${row['budget_usd']:,.0f} on {mine or 'no day'}")
+    return out
+
+
+def _ended_series(folder: Path) -> list[str]:
+    """A series the organisation plans no spend for (ended: a retired key) has none in cost_forecast either."""
+    series = pd.read_csv(folder / "organisation_series.csv")
+    costs = pd.read_csv(folder / "cost_forecast.csv")
+    ended = series.loc[series["status"] == "ended", "series"]
+    priced = costs[(costs["period"] == "horizon") & costs["series"].isin(ended) & (costs["p50"] > 0.005)]
+    return [f"cost_forecast {r.series}: ${r.p50:,.2f} over the horizon (P50) for a series the organisation plans "
+            "no spend for" for r in priced.itertuples()]
+
+
+def _organisation(folder: Path) -> list[str]:
+    """The organisation tables, when the run has them: levels add up, teams' spend agrees in every table."""
+    if not (folder / "organisation_forecast.csv").exists():
+        return []
+    forecast = pd.read_csv(folder / "organisation_forecast.csv", parse_dates=["ds"])
+    return [*_organisation_levels(forecast), *_team_spend(folder, forecast[forecast["level"] == "team"]),
+            *_ended_series(folder)]
+
+
 def inconsistencies(folder: Path) -> list[str]:
     """Every identity the folder's tables break (module docstring); [] when they agree."""
     q = _quantiles(pd.read_csv(folder / "forecast_totals.csv", nrows=1))
-    return [*_totals(folder, q), *_costs(folder, q), *_roi(folder, q), *_capacity(folder)]
+    return [*_totals(folder, q), *_costs(folder, q), *_roi(folder, q), *_capacity(folder), *_organisation(folder)]

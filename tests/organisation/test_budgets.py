@@ -10,6 +10,7 @@ import pytest
 
 from tokenplan.organisation.budgets import (
     TEAM_BUDGET_COLUMNS,
+    litellm_month,
     litellm_team_budgets,
     team_budgets,
     teams_at_risk,
@@ -110,6 +111,16 @@ def test_a_horizon_over_two_quarters_checks_each_quarters_budget():
     assert np.isnan(table.loc["horizon", "budget_usd"]) and table.loc["horizon", "spend_p50"] == pytest.approx(13900)
 
 
+def test_the_spend_recorded_before_the_forecast_is_its_own_column():
+    # A quarter that began before the forecast is not its forecast months' sum: the recorded part is stated.
+    daily, periods, _ = _inputs(first_day="2026-08-15")
+    recorded = pd.DataFrame({"team": "a", "ds": pd.date_range("2026-07-01", "2026-08-14"), "usd": 100.0})
+    table = team_budgets(daily, periods, recorded, validate_budgets(_raw([("a", "2026-Q3", 9000)]))).set_index("period")
+    assert table["recorded_usd"].to_dict() == pytest.approx({"2026-08": 1400.0, "2026-09": 0.0, "2026-10": 0.0,
+                                                             "2026-11": 0.0, "2026-12": 0.0, "2026-Q3": 4500.0,
+                                                             "2026-Q4": 0.0, "horizon": 0.0})
+
+
 def test_a_quarter_holding_the_whole_horizon_takes_the_horizons_own_interval():
     daily, periods, recorded = _inputs()
     periods.loc[periods["period"] == "horizon", ["p10", "p90"]] = [8000.0, 11000.0]  # its own backtested spread
@@ -184,7 +195,25 @@ def test_litellm_team_budgets_load_in_litellms_own_types():
         assert set(payload) <= set(litellm_types.NewTeamRequest.model_fields)
         request = litellm_types.NewTeamRequest(**payload)
         assert request.soft_budget == pytest.approx(0.8 * request.max_budget)
-    assert [p["budget_duration"] for p in payloads] == ["1mo", "3mo"]
-    from litellm.litellm_core_utils.duration_parser import duration_in_seconds
+    # The proxy's /team/new refuses a duration it cannot reset on (LiteLLM resets months only one at a time).
+    from litellm.proxy.common_utils.timezone_utils import budget_duration_error
 
-    assert duration_in_seconds(payloads[1]["budget_duration"]) > 80 * 86400
+    assert [budget_duration_error(p["budget_duration"]) for p in payloads] == [None, None]
+    assert [p["budget_duration"] for p in payloads] == ["1mo", "92d"]  # October 1 to December 31
+
+
+def test_a_quarters_litellm_budget_is_written_only_from_the_quarters_first_month():
+    # LiteLLM counts a team's spend from the payload's deployment and resets it every budget_duration: the whole
+    # of a quarter's budget, deployed in its last month, would allow it again from September to November.
+    budgets = validate_budgets(_raw([("a", "2026-Q3", 9000), ("b", "2026-09", 800), ("c", "2026-Q4", 5000)]))
+    assert [p["team_alias"] for p in litellm_team_budgets(budgets, "2026-09", 0.8)] == ["b"]
+    assert [(p["team_alias"], p["budget_duration"]) for p in litellm_team_budgets(budgets, "2026-07", 0.8)] == [
+        ("a", "92d")]
+    assert [(p["team_alias"], p["budget_duration"]) for p in litellm_team_budgets(budgets, "2027-01", 0.8)] == []
+    q1 = validate_budgets(_raw([("a", "2027-Q1", 9000)]))
+    assert [p["budget_duration"] for p in litellm_team_budgets(q1, "2027-01", 0.8)] == ["90d"]
+
+
+def test_the_litellm_month_is_the_forecasts_first_whole_month():
+    assert litellm_month(pd.Timestamp("2026-09-01")) == "2026-09"
+    assert litellm_month(pd.Timestamp("2026-08-15")) == "2026-09"

@@ -106,14 +106,22 @@ def test_every_levels_p50_adds_up_to_its_parent(report):
 
 def test_the_output_tables_have_their_fixed_columns(report):
     assert list(pd.read_csv(report / "team_budgets.csv").columns) == [
-        "team", "period", "spend_p10", "spend_p50", "spend_p90", "budget_usd", "p_exceed", "first_crossing_p50",
-        "first_crossing_p90"]
+        "team", "period", "spend_p10", "spend_p50", "spend_p90", "recorded_usd", "budget_usd", "p_exceed",
+        "first_crossing_p50", "first_crossing_p90"]
     assert list(pd.read_csv(report / "chargeback.csv").columns) == [
         "team", "period", "usage_cost_usd", "allocated_flat_usd", "total_usd"]
     scores = pd.read_csv(report / "hierarchy_backtest.csv")
     assert {"level", "method", "mase", "coverage"} <= set(scores.columns)
     assert set(scores["method"]) == {"base", "bottom_up", "mint_ols", "mint_shrink"}
     assert "## The organisation" in (report / "report.md").read_text()
+
+
+def test_no_two_tables_disagree(report):
+    # Every identity of the report folder, the organisation's included (levels add up, a team's spend is one
+    # value in team_budgets, chargeback and teams_at_risk, crossing dates follow the cumulative paths).
+    from tests.report_consistency import inconsistencies
+
+    assert inconsistencies(report) == []
 
 
 def test_team_months_add_up_to_the_cost_table(report):
@@ -154,6 +162,10 @@ def test_litellm_team_budgets_load_in_litellms_types(report, budgets):
         request = litellm_types.NewTeamRequest(**payload)
         assert set(payload) <= set(litellm_types.NewTeamRequest.model_fields)
         assert request.soft_budget == pytest.approx(0.8 * request.max_budget)
+    from litellm.proxy.common_utils.timezone_utils import budget_duration_error  # what the proxy's /team/new checks
+
+    assert {p["budget_duration"]: budget_duration_error(p["budget_duration"]) for p in payloads} == {
+        "1mo": None, "92d": None}  # search's 2026-Q4 budget: October 1 to December 31
 
 
 def _month_so_far(simulation, tripled: bool) -> pd.DataFrame:

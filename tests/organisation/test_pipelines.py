@@ -147,6 +147,17 @@ def test_each_quarter_the_horizon_touches_is_checked_and_a_budget_it_misses_is_n
     markdown = _render(plan, table, at_risk, paths, payloads)
     assert "**Budgets not checked:** a 2027-Q1 ($5,000). Their period is outside the forecast (2026-08-15" in markdown
     assert "| 2026-Q3 | $9,200 (" in markdown and "| 2027-Q1 |" not in markdown  # no spend: no organisation row
+    # No LiteLLM payload (Q3 is half over by September, Q4 not started): the report says which teams and why.
+    assert payloads == []
+    assert ("No LiteLLM team budget is written for a (its budgets are not for 2026-09 or a quarter starting then): "
+            "write it with a plan run at the start of its budget's period.") in markdown
+    # No flat costs configured: the chargeback does not speak of allocating them.
+    assert "Flat costs are allocated" not in markdown and "(usage + flat costs)" not in markdown
+    assert ("No flat costs are configured (`organisation.chargeback.flat_costs`), so each team is charged its usage "
+            "cost. Total charged per month:") in markdown
+    # Q3 began before the forecast: its row adds July 1 - August 14 as recorded, and says so.
+    assert "| period | teams' spend added | recorded before 2026-08-15 |" in markdown
+    assert "| 2026-Q3 | $9,200 ($8,260 – $10,375) | $4,500 |" in markdown and "| horizon | $13,900" in markdown
 
 
 def test_a_budget_for_a_team_with_no_usage_stops_the_run_naming_its_line():
@@ -204,3 +215,24 @@ def test_key_names_that_repeat_across_teams_by_design_are_not_named():
     markdown = _render(plan, *plan_budgets(*plan.values(), check_budgets(_budgets_file([]), series), params),
                        params=params)
     assert "Keys used by more than one team" not in markdown
+
+
+def test_a_retired_key_the_forecast_still_prices_is_named_with_its_amount():
+    # A key retired three weeks before the history ends: the organisation plans nothing for it, the forecast
+    # (and every cost table built on it) still does; the report says how much, rather than two silent totals.
+    plan = _one_team_plan("2026-10-01")
+    plan["organisation_series"] = pd.concat([plan["organisation_series"], pd.DataFrame(
+        {"series": ["m/a/old"], "model": "m", "team": "a", "api_key": "old", "status": "ended",
+         "first_usage": "2026-07-01", "last_usage": "2026-09-09"})], ignore_index=True)
+    costs = pd.DataFrame({"series": ["m/a/k", "m/a/old", "m/a/old"], "period": ["horizon", "2026-10", "horizon"],
+                          "p10": [8000.0, 150.0, 500.0], "p50": [9200.0, 200.0, 600.0], "p90": [11000.0, 250.0, 700.0]})
+    scores = pd.DataFrame({"level": ["team"], "method": ["bottom_up"], "mase": [1.0], "coverage": [0.8],
+                           "nodes": [1], "folds": [2], "chosen": [True]})
+    no_budgets = check_budgets(_budgets_file([]), plan["organisation_series"])
+    table, at_risk, paths, payloads = plan_budgets(*plan.values(), no_budgets, _params())
+    charge = pd.DataFrame({"team": ["a"], "period": ["2026-10"], "usage_cost_usd": [3100.0],
+                           "allocated_flat_usd": [0.0], "total_usd": [3100.0]})
+    section = render_organisation(plan["organisation_series"], scores, plan["organisation_forecast"], table, at_risk,
+                                  paths, charge, {}, payloads, _params(), costs)
+    assert ("`m/a/old` (a, key old): ended — last usage 2026-09-09; the organisation plans no spend for it, but the "
+            "forecast and cost tables above still price $600 for it over the horizon (P50)") in section["markdown"]

@@ -36,12 +36,12 @@ from scipy.stats import norm
 
 from tokenplan.schemas import InvalidInputError, _check, first_line_of, require_columns, where
 
-__all__ = ["BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS", "budget_paths", "litellm_team_budgets",
-           "team_budgets", "teams_at_risk", "unchecked_budgets", "validate_budgets"]
+__all__ = ["BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS", "budget_paths", "litellm_month",
+           "litellm_team_budgets", "team_budgets", "teams_at_risk", "unchecked_budgets", "validate_budgets"]
 
 BUDGET_COLUMNS = ("team", "period", "usd")
-TEAM_BUDGET_COLUMNS = ["team", "period", "spend_p10", "spend_p50", "spend_p90", "budget_usd", "p_exceed",
-                       "first_crossing_p50", "first_crossing_p90"]
+TEAM_BUDGET_COLUMNS = ["team", "period", "spend_p10", "spend_p50", "spend_p90", "recorded_usd", "budget_usd",
+                       "p_exceed", "first_crossing_p50", "first_crossing_p90"]
 BUDGET_PATH_COLUMNS = ["team", "period", "ds", "cumulative_p50", "cumulative_p90", "budget_usd"]
 _PERIOD = r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$"
 _Z90 = float(norm.ppf(0.9))
@@ -101,6 +101,12 @@ def _quarter(period: str) -> str:
 def _span(period: str) -> pd.Period:
     """A budget period (``2026-11`` or ``2026-Q4``) as a pandas period, for its first and last day."""
     return pd.Period(period.replace("-Q", "Q"), freq="Q" if "-Q" in period else "M")
+
+
+def _days(period: str) -> int:
+    """The number of days in a budget period (a month or a quarter)."""
+    span = _span(period)
+    return (span.end_time.normalize() - span.start_time).days + 1
 
 
 def _budget_for(budgets: pd.DataFrame, team: str, period: str) -> float:
@@ -193,7 +199,7 @@ def _team_periods(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_d
                                                         months_p50, before)
             budget = float("nan") if period == "horizon" else _budget_for(budgets, str(team), period)
             yield {"team": team, "period": period, "days": in_period["ds"], "p10": p10, "p50": p50, "p90": p90,
-                   "budget": budget, "path": path, "path90": path90}
+                   "recorded": before, "budget": budget, "path": path, "path90": path90}
 
 
 def unchecked_budgets(budgets: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Timestamp) -> pd.DataFrame:
@@ -211,20 +217,23 @@ def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_da
                  budgets: pd.DataFrame) -> pd.DataFrame:
     """The ``team_budgets`` table (``TEAM_BUDGET_COLUMNS``): per team, each forecast month, each quarter the
     forecast touches and ``horizon``, then each budget the forecast does not reach (no spend: not checked).
+    ``recorded_usd``: the part of the spend recorded in the period before the forecast starts (0 for a period
+    the forecast starts at, and for ``horizon``).
 
     ``team_daily``: team, ds, p50 (reconciled USD per day); ``team_periods``: team,
     period, p10, p50, p90 (members' period costs, added); ``actual_daily``: team, ds,
     usd (recorded spend, for the part of a period before the forecast starts).
     """
     rows = [{"team": p["team"], "period": p["period"], "spend_p10": p["p10"], "spend_p50": p["p50"],
-             "spend_p90": p["p90"], "budget_usd": p["budget"],
+             "spend_p90": p["p90"], "recorded_usd": p["recorded"], "budget_usd": p["budget"],
              "p_exceed": _p_exceed(p["p10"], p["p50"], p["p90"], p["budget"]),
              "first_crossing_p50": _first_crossing(p["days"], p["path"], p["budget"]),
              "first_crossing_p90": _first_crossing(p["days"], p["path90"], p["budget"])}
             for p in _team_periods(team_daily, team_periods, actual_daily, budgets)]
     unchecked = unchecked_budgets(budgets, team_daily["ds"].min(), team_daily["ds"].max())
     rows += [{"team": u.team, "period": u.period, "spend_p10": np.nan, "spend_p50": np.nan, "spend_p90": np.nan,
-              "budget_usd": u.usd, "p_exceed": np.nan, "first_crossing_p50": "", "first_crossing_p90": ""}
+              "recorded_usd": np.nan, "budget_usd": u.usd, "p_exceed": np.nan, "first_crossing_p50": "",
+              "first_crossing_p90": ""}
              for u in unchecked.sort_values(["team", "period"]).itertuples()]
     return pd.DataFrame(rows, columns=TEAM_BUDGET_COLUMNS)
 
@@ -270,14 +279,25 @@ def teams_at_risk(table: pd.DataFrame, today: pd.Timestamp, top: int) -> pd.Data
     return first.head(top)
 
 
+def litellm_month(first_day: pd.Timestamp) -> str:
+    """The month LiteLLM team budgets are written for (``YYYY-MM``): the forecast's first whole month."""
+    month = first_day.to_period("M")
+    return str(month if first_day == month.start_time else month + 1)
+
+
 def litellm_team_budgets(budgets: pd.DataFrame, next_month: str, soft_share: float) -> list[dict]:
-    """LiteLLM ``/team/new`` payloads (``NewTeamRequest``): each team's budget for ``next_month``
-    (else its quarter's), with the soft budget at ``soft_share`` of it and the matching duration."""
-    quarter = _quarter(next_month)
+    """LiteLLM ``/team/new`` payloads (``NewTeamRequest``): each team's budget for ``next_month`` (else, when
+    ``next_month`` starts a quarter, its quarter's), with the soft budget at ``soft_share`` of it and the matching
+    duration: ``1mo`` (reset on the 1st), or the quarter's days (``92d``: LiteLLM's proxy refuses ``3mo``, it
+    resets months one at a time, and resets ``Nd`` every N days from the POST). So a quarter's budget deployed
+    after the quarter's first month would allow its whole amount again over the wrong months: it is not written."""
+    starts_quarter = pd.Period(next_month, freq="M").month % 3 == 1
+    quarter = _quarter(next_month) if starts_quarter else None
+    quarter_days = f"{_days(quarter)}d" if quarter else ""
     payloads = []
     for team, rows in budgets.groupby("team", sort=True):
         monthly = rows[rows["period"] == next_month]
-        chosen, duration = (monthly, "1mo") if len(monthly) else (rows[rows["period"] == quarter], "3mo")
+        chosen, duration = (monthly, "1mo") if len(monthly) else (rows[rows["period"] == quarter], quarter_days)
         if chosen.empty:
             continue
         usd = float(chosen["usd"].iloc[0])

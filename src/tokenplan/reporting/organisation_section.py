@@ -7,11 +7,12 @@ Every number comes from the organisation pipeline's tables (``hierarchy_backtest
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from tokenplan.organisation.budgets import litellm_month
 from tokenplan.organisation.dimensions import shared_keys
 from tokenplan.reporting.markdown import markdown_table as table
 from tokenplan.reporting.number_format import percent, usd
@@ -31,6 +32,8 @@ class OrganisationSectionInputs:
     chargeback: pd.DataFrame
     chargeback_rule: dict[str, Any]
     params: dict[str, Any]            # organisation parameters
+    litellm_team_budgets: list[dict] = field(default_factory=list)  # /team/new payloads
+    cost_forecast: pd.DataFrame | None = None  # per series and period: what the forecast prices
 
 
 def _band(p10: float, p50: float, p90: float) -> str:
@@ -45,12 +48,15 @@ def _backtest_table(scores: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"level": "level (MASE)"})
 
 
-def _organisation_table(budgets: pd.DataFrame) -> pd.DataFrame:
+def _organisation_table(budgets: pd.DataFrame, today: str) -> pd.DataFrame:
+    """Teams' spend added per period; a period that began before the forecast shows the part recorded in it."""
     checked = budgets[budgets["spend_p50"].notna()]  # a budget the forecast does not reach has no spend
-    totals = checked.groupby("period", sort=True)[["spend_p10", "spend_p50", "spend_p90"]].sum()
-    rows = [{"period": period, "teams' spend added": _band(r.spend_p10, r.spend_p50, r.spend_p90)}
+    totals = checked.groupby("period", sort=True)[["spend_p10", "spend_p50", "spend_p90", "recorded_usd"]].sum()
+    rows = [{"period": period, "teams' spend added": _band(r.spend_p10, r.spend_p50, r.spend_p90),
+             f"recorded before {today}": usd(r.recorded_usd) if r.recorded_usd > 0 else ""}
             for period, r in totals.iterrows()]
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    return out if (totals["recorded_usd"] > 0).any() else out.drop(columns=f"recorded before {today}")
 
 
 def _spend_table(budgets: pd.DataFrame, top: int) -> pd.DataFrame:
@@ -84,12 +90,29 @@ def _unchecked(budgets: pd.DataFrame) -> list[dict[str, str]]:
     return [{"team": r.team, "period": r.period, "usd": usd(r.budget_usd)} for r in rows.itertuples()]
 
 
-def _changes(series: pd.DataFrame) -> list[dict[str, str]]:
+def _without_litellm_budget(budgets: pd.DataFrame, payloads: list[dict]) -> list[str]:
+    """The teams with a budget but no LiteLLM payload (none for the payloads' month or a quarter it starts)."""
+    budgeted = budgets.loc[budgets["budget_usd"].notna(), "team"]
+    return sorted(set(budgeted) - {p["team_alias"] for p in payloads})
+
+
+def _changes(series: pd.DataFrame, cost_forecast: pd.DataFrame | None) -> list[dict[str, str]]:
+    """New and ended series; an ended one the forecast still prices (it does not know the key was retired)
+    with that amount, as the cost tables carry it and the organisation's do not."""
     texts = {"new": "new — first usage {first}, a short history: its forecast rests on few weeks",
-             "ended": "ended — last usage {last}; no future spend is planned for it"}
-    return [{"series": r.series, "team": r.team, "api_key": r.api_key,
-             "text": texts[r.status].format(first=r.first_usage, last=r.last_usage)}
-            for r in series.itertuples() if r.status in texts]
+             "ended": "ended — last usage {last}; no future spend is planned for it",
+             "ended_priced": "ended — last usage {last}; the organisation plans no spend for it, but the forecast "
+                             "and cost tables above still price {usd} for it over the horizon (P50)"}
+    horizon = pd.Series(dtype=float) if cost_forecast is None else \
+        cost_forecast[cost_forecast["period"] == "horizon"].set_index("series")["p50"]
+    out = []
+    for r in series.itertuples():
+        priced = r.status == "ended" and horizon.get(r.series, 0.0) > 0.005
+        status = "ended_priced" if priced else r.status
+        if status in texts:
+            out.append({"series": r.series, "team": r.team, "api_key": r.api_key, "text": texts[status].format(
+                first=r.first_usage, last=r.last_usage, usd=usd(horizon.get(r.series, 0.0)))})
+    return out
 
 
 def _shared_keys(series: pd.DataFrame, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -137,6 +160,7 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
     scores = inputs.hierarchy_backtest
     chosen = scores.loc[scores["chosen"], "method"]
     rule = inputs.chargeback_rule or {}
+    today = str(inputs.forecast["ds"].min().date())
     context = {
         "lo": "P10", "mid": "P50", "hi": "P90", "top": top,
         "teams": inputs.series["team"].nunique(),
@@ -144,14 +168,17 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
         "series": len(inputs.series), "method": str(chosen.iloc[0]) if len(chosen) else "bottom_up",
         "folds": int(scores["folds"].max()) if len(scores) else 0,
         "backtest_table": table(_backtest_table(scores)) if len(scores) else "",
-        "organisation_table": table(_organisation_table(inputs.team_budgets)),
+        "organisation_table": table(_organisation_table(inputs.team_budgets, today)),
+        "recorded": bool((inputs.team_budgets["recorded_usd"] > 0).any()),
         "spend_table": table(_spend_table(inputs.team_budgets, top)),
         "at_risk_table": table(_at_risk_table(inputs.teams_at_risk)) if len(inputs.teams_at_risk) else "",
-        "today": str(inputs.forecast["ds"].min().date()) if len(inputs.forecast) else "",
+        "today": today,
         "last_day": str(inputs.forecast["ds"].max().date()) if len(inputs.forecast) else "",
         "unchecked": _unchecked(inputs.team_budgets),
         "soft_share": percent(inputs.params["budgets"]["soft_budget_share"]),
-        "changes": _changes(inputs.series),
+        "litellm_month": litellm_month(inputs.forecast["ds"].min()),
+        "without_litellm": _without_litellm_budget(inputs.team_budgets, inputs.litellm_team_budgets),
+        "changes": _changes(inputs.series, inputs.cost_forecast),
         "shared_keys": _shared_keys(inputs.series, inputs.params),
         "flat_costs": _flat_costs(rule.get("flat_costs", [])),
         "rule_text": rule.get("rule_text", ""),

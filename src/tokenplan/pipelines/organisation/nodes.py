@@ -177,9 +177,8 @@ def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFram
     _warn_unchecked(team_budget.unchecked_budgets(budgets, today, team_daily["ds"].max()), today,
                     team_daily["ds"].max())
     at_risk = team_budget.teams_at_risk(table, today, int(params["top_teams"]))
-    first_month = today.to_period("M")
-    next_month = str(first_month if today == first_month.start_time else first_month + 1)
-    payloads = team_budget.litellm_team_budgets(budgets, next_month, float(params["budgets"]["soft_budget_share"]))
+    payloads = team_budget.litellm_team_budgets(budgets, team_budget.litellm_month(today),
+                                                float(params["budgets"]["soft_budget_share"]))
     return table, at_risk, paths, payloads
 
 
