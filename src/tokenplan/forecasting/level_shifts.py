@@ -9,12 +9,13 @@ seasonal mean (the mean of the last four same-phase values), two of the ensemble
 members, forecast the quarter at 0.63 of the new level while the seasonal naive and MSTL
 had it right.
 
-A **level shift** is read where the last season lies beyond every earlier season of the
-window by more than ``ratio`` (1.5) and the season before it, which may straddle the
-shift, beyond every season before *it* on the same side: each by more than ``NOISE_Z``
+A **level shift** is read where the last season lies beyond every season of the window
+before the one before it by more than ``ratio`` (1.5), and that one (which may straddle the
+shift, or lie wholly after it) beyond them on the same side: each by more than ``NOISE_Z``
 times the noise of one season's mean (read off the second differences of the longer trend
-window's season means, as the guard reads block noise), and the straddling one by at least
-a quarter of ``log(ratio)``. The level is then the last season's mean, the only one wholly
+window's season means, as the guard reads block noise; a history of fewer than five
+seasons has no such noise and reads no shift), and the straddling one by at least a
+quarter of ``log(ratio)``. The level is then the last season's mean, the only one wholly
 after the shift, and the seasonal profile is that season's too. The season before must
 have moved: a single odd week at the end (a holiday week, a one-week outage or burst
 nobody stated) is what the median is there to ignore; a move that began before the last
@@ -35,7 +36,7 @@ NOISE_Z = 3.0  # the shift must exceed this many times one season mean's noise
 
 
 def _season_noise(log_means: np.ndarray) -> np.ndarray:
-    """Per key, the noise of one season's log mean, from second differences (0 with fewer than three)."""
+    """Per key, the noise of one season's log mean, from second differences (NaN with fewer than three)."""
     bends = np.diff(log_means, n=2, axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a key with nothing observed
@@ -43,7 +44,7 @@ def _season_noise(log_means: np.ndarray) -> np.ndarray:
         spread = 1.4826 * np.nanmedian(np.abs(bends - centre), axis=1)
     enough = np.isfinite(bends).sum(axis=1) >= 3
     # A second difference of independent season means has six times one mean's variance.
-    return np.where(enough, np.nan_to_num(spread) / np.sqrt(6.0), 0.0)
+    return np.where(enough, np.nan_to_num(spread) / np.sqrt(6.0), np.nan)
 
 
 def current_level(window_means: np.ndarray, longer_means: np.ndarray,
@@ -68,10 +69,13 @@ def current_level(window_means: np.ndarray, longer_means: np.ndarray,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nothing observed earlier
         high, low = np.nanmax(earlier, axis=1), np.nanmin(earlier, axis=1)
-    # Up: the last season above every earlier one, the one before it above every one before it.
-    up = (last - np.fmax(high, straddling), straddling - high)
-    down = (np.fmin(low, straddling) - last, low - straddling)
+    # Up: the last season above every season before the one before it, and that one above them too
+    # (it may straddle the shift, or lie wholly after it).
+    up = (last - high, straddling - high)
+    down = (low - last, low - straddling)
     needed = (np.maximum(np.log(ratio), noise), np.maximum(np.log(ratio) / 4, noise))
     moved = [(gap[0] > needed[0]) & (gap[1] > needed[1]) for gap in (up, down)]
-    shifted = (moved[0] | moved[1]) & np.isfinite(last) & np.isfinite(straddling)
+    # Without the noise of five season means or more (a short history) no shift is read: a trickle's
+    # first weeks moved by 1.5 times by chance.
+    shifted = (moved[0] | moved[1]) & np.isfinite(last) & np.isfinite(straddling) & np.isfinite(noise)
     return np.where(shifted, window_means[:, -1], median), shifted
