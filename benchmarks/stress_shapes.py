@@ -1,6 +1,6 @@
-"""Plausibility on usage shapes nobody tuned on: the command a user runs, on nine awkward files.
+"""Plausibility on usage shapes nobody tuned on: the command a user runs, on eleven awkward files.
 
-    .venv/bin/python benchmarks/stress_shapes.py                  # all nine shapes (about 6 minutes)
+    .venv/bin/python benchmarks/stress_shapes.py                  # all eleven shapes (about 8 minutes)
     .venv/bin/python benchmarks/stress_shapes.py --only spike     # one shape
     .venv/bin/python benchmarks/stress_shapes.py --keep DIR       # keep each run's project under DIR
 
@@ -23,7 +23,12 @@ history by eye):
   may keep growing, so its range is wider and above);
 - ``gaps``: nine days missing from the file and five days of zeros (reference: the last
   four weeks);
-- ``trickle``: about one request a day (reference: the last four weeks).
+- ``trickle``: about one request a day (reference: the last four weeks);
+- ``level_up``: usage tripled ten days before the end (a feature went live; reference: the
+  last week, the new level);
+- ``month_end``: each month's last day at eight times the usual (a month-end batch run;
+  reference: the usual day of the last four weeks plus the month-end's seven extra days a
+  month).
 
 Each runs ``kedro run --env usage_csv --params usage_file=...`` in a scratch copy of the
 project and prints, per shape: whether it finished; the horizon's requests P50 per day
@@ -86,7 +91,7 @@ def _weekly(ds: pd.DatetimeIndex) -> np.ndarray:
 
 
 def shapes(seed: int = 7) -> list[Shape]:
-    """The nine files, each with its reference level and allowed P50 range."""
+    """The eleven files, each with its reference level and allowed P50 range."""
     rng = np.random.default_rng(seed)
     ds = pd.date_range(END - pd.Timedelta(days=240), END, freq="D")
     base = 5000 * _weekly(ds) * rng.lognormal(0, 0.15, len(ds))
@@ -132,6 +137,13 @@ def shapes(seed: int = 7) -> list[Shape]:
 
     trickle = rng.poisson(1.2, len(ds)).astype(float)
     out.append(Shape("trickle", _frame(rng, ds, HAIKU, trickle), float(trickle[-28:].mean()), (0.5, 2.0)))
+
+    shifted = base * np.where(t >= len(ds) - 10, 3.0, 1.0)
+    out.append(Shape("level_up", _frame(rng, ds, SONNET, shifted), float(shifted[-7:].mean()), (0.75, 1.33)))
+
+    month_end = base * np.where(ds.is_month_end, 8.0, 1.0)
+    usual = base[~ds.is_month_end][-28:].mean()
+    out.append(Shape("month_end", _frame(rng, ds, SONNET, month_end), float(usual * (1 + 7 / 30.4)), (0.9, 1.11)))
     return out
 
 

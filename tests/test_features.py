@@ -277,3 +277,49 @@ def test_after_a_long_gap_a_partial_week_counts_at_the_longer_profiles_shares():
     origin = values.shape[1] - 1           # the last Sunday
     last = _block_means(values, origin, 7, 4)[0, -1]
     assert last == pytest.approx(cycle.mean() * 100, rel=1e-9)
+
+
+def _shifted(days: int, factor: float, since: int, seed: int = 0) -> pd.DataFrame:
+    """A noisy weekly-cycled daily series at 1,000 whose last ``since`` days are ``factor`` times it."""
+    ds = pd.date_range(START, periods=days, freq="D")
+    y = 1e3 * WEEKLY_CYCLE[ds.dayofweek] * np.random.default_rng(seed).lognormal(0, 0.1, days)
+    y[days - since:] *= factor
+    return _long({("model-a", "requests"): y})
+
+
+@pytest.mark.parametrize("factor, since", [(3.0, 10), (1 / 3, 10), (0.2, 14), (3.0, 17)])
+def test_after_a_level_shift_the_level_and_the_seasonal_mean_are_the_new_level(factor, since):
+    # A feature that went live (or a migration away) ten days before the origin: the median of
+    # four weekly means was 1.43 times the old level, and two of the ensemble's members forecast
+    # the quarter there. Two weeks after a fall to a fifth, the median read 0.6.
+    series = _shifted(200, factor, since=since)
+    origin = series["ds"].max()
+    spec = FeatureSpec(horizon=28, trend="level", holiday_country=None)
+
+    examples = make_examples(series, _events().iloc[0:0], [origin], spec)
+
+    new_level = 1e3 * factor * WEEKLY_CYCLE.mean()
+    assert np.expm1(examples["anchor_level"].iloc[0]) == pytest.approx(new_level, rel=0.1)
+    seasonal_mean = np.expm1(examples["anchor_level"] + examples["seasonal_index"]).to_numpy()
+    assert seasonal_mean.mean() == pytest.approx(new_level, rel=0.1)
+    off = make_examples(series, _events().iloc[0:0], [origin], FeatureSpec(horizon=28, trend="level",
+                                                                           holiday_country=None,
+                                                                           level_shift_ratio=None))
+    assert abs(np.log(np.expm1(off["anchor_level"].iloc[0]) / new_level)) > np.log(1.2)
+
+
+@pytest.mark.parametrize("factor, since", [(0.5, 7), (5.0, 7), (1.3, 14)])
+def test_one_odd_week_or_a_small_move_leaves_the_level_at_the_median_of_the_weeks(factor, since):
+    # A holiday week at half volume, a one-week burst, a move smaller than the shift ratio.
+    series = _shifted(200, factor, since=since)
+    origin = series["ds"].max()
+    spec = FeatureSpec(horizon=28, trend="level", holiday_country=None)
+
+    examples = make_examples(series, _events().iloc[0:0], [origin], spec)
+    off = make_examples(series, _events().iloc[0:0], [origin], FeatureSpec(horizon=28, trend="level",
+                                                                           holiday_country=None,
+                                                                           level_shift_ratio=None))
+
+    np.testing.assert_array_equal(examples["anchor_level"].to_numpy(), off["anchor_level"].to_numpy())
+    np.testing.assert_array_equal(examples["seasonal_index"].to_numpy(), off["seasonal_index"].to_numpy())
+

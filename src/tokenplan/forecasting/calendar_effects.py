@@ -155,6 +155,16 @@ def _persistence(residual: np.ndarray, days: np.ndarray) -> float:
     return float(np.sqrt((1 + r) / (1 - r)))
 
 
+def _pooled(effects: list[float], errors: list[float]) -> tuple[float, float]:
+    """The mean of several periods' effects and its standard error: from their own errors, or
+    from their spread where three or more disagree by more than those errors say."""
+    effect = float(np.mean(effects))
+    error = float(np.sqrt(np.sum(np.square(errors))) / len(errors))
+    if len(effects) >= 3:
+        error = max(error, float(np.std(effects, ddof=1) / np.sqrt(len(effects))))
+    return effect, error
+
+
 def known_holidays(country: str | None, events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> set:
     """Days (naive dates) the features already flag as holidays: the country's public holidays
     and the calendar's holiday events without a stated effect."""
@@ -195,10 +205,7 @@ def _measure(daily: pd.DataFrame, first: str, last: str, reference_days: int) ->
             effects.append(effect)
             errors.append(error)
         if effects:
-            effect = float(np.mean(effects))
-            error = float(np.sqrt(np.sum(np.square(errors))) / len(errors))
-            if len(effects) >= 3:  # years disagree by more than the days' noise says: use that
-                error = max(error, float(np.std(effects, ddof=1) / np.sqrt(len(effects))))
+            effect, error = _pooled(effects, errors)
             rows.append({"scope": str(name).split("/")[0], "log_effect": effect, "std_error": error,
                          "years": len(effects)})
     if not rows:

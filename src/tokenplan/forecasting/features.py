@@ -58,6 +58,7 @@ import holidays as holidays_lib
 import numpy as np
 import pandas as pd
 
+from tokenplan.forecasting.level_shifts import current_level
 from tokenplan.forecasting.target_series import season_length
 
 __all__ = [
@@ -99,6 +100,9 @@ class FeatureSpec:
     launch_memory_weeks: int = 8
     # Steps per season when the history cannot support a weekly one (see tokenplan.forecasting.layout).
     season_steps: int | None = None
+    # A level shift (the last two seasons beyond every earlier one of the level window by this
+    # ratio) sets the level to the last season's (tokenplan.forecasting.level_shifts); None: off.
+    level_shift_ratio: float | None = 1.5
     # Growth is extrapolated this many steps at most (None: the whole horizon). The layout
     # sets it to the backtest window when that is shorter than the horizon: the trend is
     # carried only as far as it was tested; past that, intervals widen instead.
@@ -303,8 +307,12 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     values, season, horizon = grid.adjusted, spec.season, spec.horizon
     n_keys = values.shape[0]
     level_blocks = _block_means(values, origin, season, spec.level_weeks)
-    level, recent = _nanmedian(level_blocks), level_blocks[:, -1]
-    slope = _theil_sen(np.log1p(_block_means(values, origin, season, spec.trend_weeks))) / season
+    trend_blocks = _block_means(values, origin, season, spec.trend_weeks)
+    # After a level shift the level is the last season's, and so are the seasonal profile and the
+    # level window's centre (tokenplan.forecasting.level_shifts).
+    level, shifted = current_level(level_blocks, trend_blocks, spec.level_shift_ratio)
+    recent = level_blocks[:, -1]
+    slope = _theil_sen(np.log1p(trend_blocks)) / season
     slope = slope * spec.trend_damping
     steps = np.arange(1, horizon + 1)
     targets = origin + steps
@@ -313,9 +321,10 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     # Most recent observed-at-origin time with the same phase as the target time.
     lag = season * np.ceil(steps / season).astype(int)
     same_phase = np.stack([_gather(values, targets - lag - m * season) for m in range(4)], axis=0)
+    since_shift = np.where(shifted[None, :, None] & (np.arange(4) > 0)[:, None, None], np.nan, same_phase)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # no same-phase value observed
-        profile = np.nanmean(same_phase, axis=0)
+        profile = np.nanmean(since_shift, axis=0)
         raw_profile = np.nanmean(np.stack([_gather(grid.values, targets - lag - m * season) for m in range(4)]),
                                  axis=0)
     # The weekly seasonal naive baseline repeats the raw series (stated effects not removed).
@@ -332,7 +341,7 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     stated = grid.offset[:, targets]
     base = {
         "local_linear": log_level + slope[:, None] * (np.minimum(steps, spec.trend_steps or horizon)[None, :]
-                                                      + (spec.level_steps - 1) / 2),
+                                                      + (np.where(shifted, season, spec.level_steps)[:, None] - 1) / 2),
         "level": np.broadcast_to(log_level, (n_keys, len(steps))),
     }
     # The stated multiplier scales the count, not count + 1: exact for small counts too.

@@ -11,6 +11,7 @@ import pandas as pd
 from tokenplan.forecasting.calendar_effects import known_holidays, year_end_events
 from tokenplan.forecasting.features import make_examples, origin_grid, spec_from_params
 from tokenplan.forecasting.layout import plan_layout
+from tokenplan.forecasting.month_days import month_day_events
 from tokenplan.forecasting.outages import mask_outages, outage_runs, suspected_outages
 from tokenplan.forecasting.target_series import resample_targets
 
@@ -42,7 +43,8 @@ def plan_forecast_layout(target_series: pd.DataFrame, params: dict[str, Any],
 def add_calendar_effects(target_series: pd.DataFrame, events_calendar: pd.DataFrame, params: dict[str, Any],
                          forecast_layout: dict[str, Any]) -> pd.DataFrame:
     """The events calendar (``basis`` "stated" where it states an effect) plus the year-end
-    holidays per model, where the history measures them (``tokenplan.forecasting.calendar_effects``)."""
+    holidays and the recurring days of the month per model, where the history measures them
+    (``tokenplan.forecasting.calendar_effects``, ``tokenplan.forecasting.month_days``)."""
     unit = pd.Timedelta(1, unit=forecast_layout["freq"].lower())
     until = pd.Timestamp(forecast_layout["history_end"]) + forecast_layout["horizon"] * unit
     known = known_holidays(params.get("holiday_country"), events_calendar,
@@ -55,11 +57,17 @@ def add_calendar_effects(target_series: pd.DataFrame, events_calendar: pd.DataFr
                     "public holidays, %.1f standard errors from none): %s", row.scope, float(np.exp(row.log_effect)),
                     row.years, float(np.exp(row.period_effect)), row.z,
                     "applied" if row.applied else f"not applied ({row.why})")
+    monthly, month_estimates = month_day_events(target_series, forecast_layout["freq"], until, params.get("month_days"))
+    for row in month_estimates.itertuples():
+        logger.info("day %+d of the month, %s: x%.2f from %d past month(s) (%.1f standard errors from none): %s",
+                    row.day, row.scope, float(np.exp(row.log_effect)), row.months, row.z,
+                    "applied" if row.applied else "not applied")
     stated = events_calendar["effect"].notna() if "effect" in events_calendar else False
     events = events_calendar.assign(basis=np.where(stated, "stated", ""))
-    if estimated.empty:
+    measured = [frame.astype({"effect": float}) for frame in (estimated, monthly) if not frame.empty]
+    if not measured:
         return events
-    return pd.concat([events, estimated.astype({"effect": float})], ignore_index=True).sort_values(
+    return pd.concat([events, *measured], ignore_index=True).sort_values(
         "start", kind="stable").reset_index(drop=True)
 
 
