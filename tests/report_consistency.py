@@ -160,8 +160,8 @@ def _capacity(folder: Path) -> list[str]:
         for name in ("p50", "p90"):
             crossed, over = isinstance(getattr(row, f"first_crossing_{name}"), str), getattr(row, name) > row.limit
             if crossed != over:
-                out.append(f"capacity_plan {row.model_group} {row.metric} {row.period}: "
-                           + (f"crossed at {name} under the limit" if crossed else f"{name} over the limit, no crossing"))
+                what = f"crossed at {name} under the limit" if crossed else f"{name} over the limit, no crossing"
+                out.append(f"capacity_plan {row.model_group} {row.metric} {row.period}: {what}")
     return out
 
 

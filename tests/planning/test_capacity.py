@@ -73,7 +73,8 @@ def test_crossing_date_on_a_series_with_known_growth():
     limit = _peak_rpm_today(40) * 0.999  # crossed on day 40 at P50
     # A narrow forecast (+-1%): with +-10% of mostly independent day noise some day before day 40 goes over
     # more likely than not (the crossing is the median first day over, see the next test).
-    plan, buckets = capacity_tables(_forecast(width=0.01), ratios, _limits(limit), {"Claude Sonnet 4.x": ["claude-sonnet-4-5"]},
+    plan, buckets = capacity_tables(_forecast(width=0.01), ratios, _limits(limit),
+                                    {"Claude Sonnet 4.x": ["claude-sonnet-4-5"]},
                                     ["p10", "p50", "p90"], "D", PeakModel(n_draws=400))
     assert list(plan.columns) == list(PLAN_COLUMNS)
     horizon = plan[(plan["period"] == "horizon") & (plan["metric"] == "rpm")].iloc[0]
