@@ -93,7 +93,7 @@ def test_a_report_from_another_file_whose_shared_days_disagree_is_not_compared()
     """Another service's usage under the same model id: its history's last four weeks record 3.2 times this
     run's requests on the days both cover, so its plan is neither compared nor graded."""
     now = data_source_identity(False, USER["source"], ["model-a"], _tail(_history()))
-    other = data_source_identity(False, "raw_usage (/tmp/other_service.csv)", ["model-a"], _tail(_history(), 3.2))
+    other = data_source_identity(False, "raw_usage (other_service.csv)", ["model-a"], _tail(_history(), 3.2))
     since = _since([_report(source=other)], source=now)
     assert not since["compared"]
     (skipped,) = since["skipped"]
@@ -107,7 +107,7 @@ def test_a_report_from_a_source_without_request_counts_is_checked_on_a_count_bot
     """A Console export (tokens, no request counts) of other traffic, then this run's request log: the two
     histories record different first counts, and the one they share, input tokens, disagrees 5 to 1."""
     tokens_only = _history()[lambda f: f["target"] == "input_tokens"]
-    console = data_source_identity(False, "raw_usage (/tmp/claude_api_usage.csv)", ["model-a"],
+    console = data_source_identity(False, "raw_usage (claude_api_usage.csv)", ["model-a"],
                                    history_tail(tokens_only.assign(y=tokens_only["y"] * 5)))
     now = data_source_identity(False, USER["source"], ["model-a"], history_tail(_history()))
     since = _since([_report(source=console)], source=now)
