@@ -84,7 +84,7 @@ def test_a_report_from_another_file_is_compared_and_the_file_named():
 def _tail(history: pd.DataFrame, scale: float = 1.0, last_day: float | None = None) -> dict:
     tail = history_tail(history.assign(y=history["y"] * scale))
     if last_day is not None:  # the export's last day, revised
-        days = tail["days"]["model-a"]
+        days = tail["by_target"]["requests"]["model-a"]
         days[max(days)] = last_day
     return tail
 

@@ -51,9 +51,8 @@ def data_source_identity(simulated: bool, source: str | None, series: Iterable[s
 
 
 def history_tail(history: pd.DataFrame, days: int = TAIL_DAYS) -> dict[str, Any]:
-    """``{"target", "days": {series: {YYYY-MM-DD: total}}, "by_target": {target: days}}``: the last ``days`` days
-    of the history per target, series and day, from ``target_series`` (``series, target, ds, y``); ``target`` and
-    ``days`` are its requests (or its first target)."""
+    """``{"by_target": {target: {series: {YYYY-MM-DD: total}}}}``: the last ``days`` days of the history per
+    target, series and day, from ``target_series`` (``series, target, ds, y``)."""
     if history is None or history.empty:
         return {}
     rows = history[history["y"].notna()]
@@ -64,18 +63,17 @@ def history_tail(history: pd.DataFrame, days: int = TAIL_DAYS) -> dict[str, Any]
     sums = rows.groupby([rows["target"].astype(str), rows["series"].astype(str), "day"])["y"].sum()
     by_target = {t: {s: {f"{d:%Y-%m-%d}": float(v) for d, v in part.droplevel([0, 1]).items()}
                      for s, part in per_target.groupby(level=1)} for t, per_target in sums.groupby(level=0)}
-    target = "requests" if "requests" in by_target else sorted(by_target)[0]
-    return {"target": target, "days": by_target[target], "by_target": by_target}
+    return {"by_target": by_target}
 
 
 def _shared_tail(then: dict[str, Any], now: dict[str, Any]) -> tuple[str, dict, dict] | None:
     """The count both tails record (requests first), with each one's days; None when they share none. A report
     from a source without request counts (a Console export) is still checked on its tokens."""
-    tails = [t.get("by_target") or {t.get("target"): t.get("days")} for t in (then, now)]
-    shared = sorted(tails[0].keys() & tails[1].keys() - {None})
+    tails = [t.get("by_target") or {} for t in (then, now)]
+    shared = sorted(tails[0].keys() & tails[1].keys())
     if not shared:
         return None
-    target = then["target"] if then.get("target") in shared else shared[0]
+    target = "requests" if "requests" in shared else shared[0]
     return target, tails[0][target], tails[1][target]
 
 
