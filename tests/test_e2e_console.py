@@ -25,16 +25,19 @@ from tests.project_copy import make_project_copy
 HEADER = ("usage_date_utc,model_version,usage_input_tokens_no_cache,usage_input_tokens_cache_write_5m,"
           "usage_input_tokens_cache_write_1h,usage_input_tokens_cache_read,usage_output_tokens")
 MODELS = {"claude-opus-4-5": 7e7, "claude-sonnet-4-5": 5e7, "claude-haiku-4-5": 4e7}
+# A model retired early in the export: its last day of usage is 15 days before the history ends.
+RETIRED, RETIRED_LAST = "claude-3-5-haiku", pd.Timestamp("2026-09-15")
 
 
 def _export() -> str:
-    """21 days (2026-09-10 to 09-30) for three models: a weekday pattern and day-to-day noise."""
+    """21 days (2026-09-10 to 09-30) for three models: a weekday pattern and day-to-day noise; a fourth
+    model's rows stop on 2026-09-15."""
     rng = np.random.default_rng(21)
     days = pd.date_range("2026-09-10", "2026-09-30", freq="D")
     lines = [HEADER]
     for day in days:
         weekday = 1.0 if day.dayofweek < 5 else 0.45
-        for model, base in MODELS.items():
+        for model, base in [*MODELS.items(), *([(RETIRED, 3e7)] if day <= RETIRED_LAST else [])]:
             level = base * weekday * rng.lognormal(0.0, 0.25)
             lines.append(f"{day:%Y-%m-%d},{model},{level:.0f},{0.2 * level:.0f},0,{0.8 * level:.0f},"
                          f"{0.06 * level:.0f}")
@@ -107,3 +110,14 @@ def test_its_report_says_the_history_ends_weeks_before_the_run(run):
     report = next((project / "data" / "08_reporting").glob("*/report.md")).read_text()
     assert "**The usage history ends 2026-09-30, " in report
     assert "  The usage history ends 2026-09-30, " in run[1].stdout + run[1].stderr  # the console's closing lines
+
+
+@pytest.mark.e2e
+def test_a_model_without_usage_in_the_last_two_weeks_is_named_and_not_planned(run):
+    # Forecast at its old level, it was priced for the whole quarter as if still in use.
+    project, _ = run
+    totals = pd.read_parquet(project / "data" / "07_model_output" / "forecast_totals.parquet")
+    assert RETIRED not in set(totals["series"]) and set(MODELS) <= set(totals["series"])
+    report = next((project / "data" / "08_reporting").glob("*/report.html")).read_text()
+    assert (f"Not in this plan: {RETIRED}.</strong> Its last usage was on {RETIRED_LAST:%Y-%m-%d}, 15 days before "
+            "the history ends") in report

@@ -36,7 +36,7 @@ def test_a_plan_run_includes_the_organisation_but_never_the_monitor():
 def test_usage_without_teams_gives_no_organisation_section():
     usage = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=3, freq="D", tz="UTC"),
                           "series": "claude-sonnet-4-5", "model": "claude-sonnet-4-5", "requests": 1.0})
-    series = describe_series(usage, _params())
+    series = describe_series(usage, _params(), 14)
     assert series.empty
     budgets = pd.DataFrame({"team": pd.Series(dtype=object), "period": pd.Series(dtype=object),
                             "usd": pd.Series(dtype=object)})
@@ -53,7 +53,7 @@ def test_series_are_described_by_team_key_and_status():
     rows = [("m/a/k1", "a", "k1", days), ("m/a/k2", "a", "k2", days[-20:]), ("m/b/k3", "b", "k3", days[:60])]
     usage = pd.concat([pd.DataFrame({"timestamp": d, "series": s, "model": "m", "workspace": t, "api_key": k,
                                      "requests": 5.0}) for s, t, k, d in rows], ignore_index=True)
-    described = describe_series(usage, _params()).set_index("series")
+    described = describe_series(usage, _params(), 14).set_index("series")
     assert described.loc["m/a/k2", ["team", "api_key", "status"]].tolist() == ["a", "k2", "new"]
     assert described.loc["m/b/k3", "status"] == "ended" and described.loc["m/a/k1", "status"] == "active"
     assert described.loc["m/b/k3", "last_usage"] == "2026-03-01"
@@ -81,7 +81,7 @@ def test_teams_with_requests_only_have_no_spend_to_add_up_and_the_run_goes_on():
     days = pd.date_range("2026-01-01", periods=60, freq="D", tz="UTC")
     usage = pd.concat([pd.DataFrame({"timestamp": days, "series": f"m/{t}", "model": "m", "workspace": t,
                                      "requests": 5.0}) for t in ("a", "b")], ignore_index=True)
-    series = describe_series(usage, _params())
+    series = describe_series(usage, _params(), 14)
     assert len(series) == 2
     no_spend = pd.DataFrame({"series": ["m/a", "m/b"], "ds": pd.Timestamp("2026-01-01"), "y": [0.0, 0.0]})
     plan = pd.DataFrame({"series": ["m/a"], "ds": [pd.Timestamp("2026-03-02")], "p10": [0.0], "p50": [0.0],
@@ -193,7 +193,7 @@ def _usage_with_a_key_moved_to_another_team() -> pd.DataFrame:
 
 def test_a_key_used_by_two_teams_is_named_with_each_teams_dates(caplog):
     with caplog.at_level("WARNING"):
-        series = describe_series(_usage_with_a_key_moved_to_another_team(), _params())
+        series = describe_series(_usage_with_a_key_moved_to_another_team(), _params(), 14)
     assert len(series) == 3  # each team's use of the key is a key of its own
     assert shared_keys(series.assign(api_key=NO_TEAM)).empty  # usage without a key column
     assert ("API key web is used by 2 teams (search 2026-01-01 to 2026-06-30, data 2026-07-01 to 2026-09-30)"
@@ -209,7 +209,7 @@ def test_key_names_that_repeat_across_teams_by_design_are_not_named():
     # The demo's simulator calls each team's only key "default".
     params = {**_params(), "key_names_per_team": True}
     usage = _usage_with_a_key_moved_to_another_team()
-    series = describe_series(usage, params)
+    series = describe_series(usage, params, 14)
     plan = _one_team_plan()
     plan["organisation_series"] = series
     markdown = _render(plan, *plan_budgets(*plan.values(), check_budgets(_budgets_file([]), series), params),

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tokenplan.forecasting.ended_series import idle_days
+
 __all__ = ["NO_TEAM", "series_dimensions", "series_status", "shared_keys"]
 
 # The team of a series when the usage has no team column (one team: the organisation).
@@ -43,7 +45,8 @@ def series_status(usage_buckets: pd.DataFrame, new_days: int, gone_days: int) ->
     span = span.reindex(sorted(usage_buckets["series"].astype(str).unique()))
     status = pd.Series("active", index=span.index)
     status[span["first_usage"] > end - pd.Timedelta(days=new_days)] = "new"
-    status[span["last_usage"].isna() | (span["last_usage"] < end - pd.Timedelta(days=gone_days))] = "ended"
+    # The forecast's rule (``tokenplan.forecasting.ended_series``): whole days from the last usage to the end.
+    status[span["last_usage"].isna() | (idle_days(span["last_usage"], end) >= gone_days)] = "ended"
     out = span.assign(status=status).reset_index(names="series")
     for column in ("first_usage", "last_usage"):
         out[column] = pd.to_datetime(out[column]).dt.strftime("%Y-%m-%d")

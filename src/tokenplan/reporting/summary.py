@@ -90,21 +90,28 @@ def _stale_history(history: pd.DataFrame, today: pd.Timestamp | None, simulated:
     return {"last": last, "today": pd.Timestamp(today).normalize(), "days": days} if days > _STALE_DAYS else None
 
 
-def _not_forecast(history: pd.DataFrame, horizon: pd.DataFrame) -> list[dict[str, Any]]:
+def _not_forecast(history: pd.DataFrame, horizon: pd.DataFrame, ended: dict[str, str] | None = None
+                  ) -> list[dict[str, Any]]:
     """Series of the history the forecast leaves out, with how many of their buckets were complete
     and their last observed bucket: "all models together" must not drop one silently. ``retired``:
-    mostly complete buckets, but none in the last 28 days of the history (a rotated key, a retired
-    model), as opposed to a series whose buckets are mostly incomplete (an export without zero rows)."""
+    ended (``ended``, the forecast's ``attrs["ended"]``: no usage in the history's last
+    ``feature_engineering.ended_days``; ``days`` since its last usage), or mostly complete buckets but none
+    in the last 28 days (a forecast without that record), as opposed to a series whose buckets are
+    mostly incomplete (an export without zero rows)."""
     planned = set(horizon["series"].astype(str))
     end = pd.Timestamp(history["ds"].max())
+    ended = ended or {}
     out = []
     for series, rows in history.groupby(history["series"].astype(str)):
         if series not in planned:
             per_bucket = rows.groupby("ds")["y"].apply(lambda y: y.notna().any())
             last = per_bucket.index[per_bucket.to_numpy()].max() if per_bucket.any() else None
+            retired = last is not None and per_bucket.mean() >= 0.5 and end - pd.Timestamp(last) > pd.Timedelta(days=28)
+            if series in ended:
+                last, retired = pd.Timestamp(ended[series]), True
             out.append({"series": series, "observed": int(per_bucket.sum()), "buckets": len(per_bucket),
-                        "last": last, "retired": last is not None and per_bucket.mean() >= 0.5
-                        and end - pd.Timestamp(last) > pd.Timedelta(days=28)})
+                        "last": last, "retired": retired,
+                        "days": None if last is None else int((end.normalize() - pd.Timestamp(last).normalize()).days)})
     return out
 
 
@@ -409,7 +416,7 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                        first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
                        since_last_run=_since_last_run(previous, history, horizon, horizon_cost, quantile_names,
                                                       data_source),
-                       not_forecast=_not_forecast(history, horizon), stale=_stale_history(history, today, simulated),
+                       not_forecast=_not_forecast(history, horizon, (forecast.attrs if forecast is not None else {}).get("ended")), stale=_stale_history(history, today, simulated),
                        pooled_ratios=list((forecast.attrs if forecast is not None else {}).get("token_ratios") or []),
                        drifting_ratios=_drifting(history, forecast, median),
                        successors=[p for p in likely_successors(history) if p["successor"] in share.index][:3])

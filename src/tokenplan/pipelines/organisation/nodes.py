@@ -21,15 +21,16 @@ _BAND = ["p10", "p50", "p90"]
 logger = logging.getLogger(__name__)
 
 
-def describe_series(usage_buckets: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """Per series: model, team, API key, first and last usage and status (new, ended, active).
+def describe_series(usage_buckets: pd.DataFrame, params: dict[str, Any], ended_days: int) -> pd.DataFrame:
+    """Per series: model, team, API key, first and last usage and status (new, ended, active);
+    ended: no usage in the last ``feature_engineering.ended_days``, the series the forecast leaves out.
 
     Empty when the usage has no team column (``organisation.team_column``): one team, no organisation view.
     """
     if params["team_column"] not in usage_buckets.columns:
         return pd.DataFrame(columns=["series", "model", "team", "api_key", "first_usage", "last_usage", "status"])
     dims = series_dimensions(usage_buckets, params["team_column"], params.get("key_column"))
-    status = series_status(usage_buckets, int(params["new_days"]), int(params["ended_days"]))
+    status = series_status(usage_buckets, int(params["new_days"]), int(ended_days))
     described = dims.merge(status, on="series", how="left")
     if not params.get("key_names_per_team"):
         _warn_shared_keys(shared_keys(described))
@@ -73,7 +74,7 @@ def price_spend_plan(forecast: pd.DataFrame, cost_forecast: pd.DataFrame, organi
                      prices: dict[str, UnitPrices | None]) -> pd.DataFrame:
     """The plan's USD per series and day (``series, ds, p10, p50, p90``), each month's days scaled so they
     add up to the series' month P50 in ``cost_forecast``; an ended series (no usage in the last
-    ``organisation.ended_days``) spends nothing, whether or not it was forecast."""
+    ``feature_engineering.ended_days``) spends nothing, whether or not it was forecast."""
     if organisation_series.empty:
         return pd.DataFrame(columns=["series", "ds", *_BAND])
     plan = forecast.assign(ds=forecast["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None))

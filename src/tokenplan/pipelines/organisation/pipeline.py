@@ -19,7 +19,8 @@ def create_pipeline(**kwargs) -> Pipeline:
     org, series = "params:organisation", "organisation_series"
     return Pipeline(
         [
-            Node(func=describe_series, inputs=["usage_buckets", org], outputs=series, name="describe_series"),
+            Node(func=describe_series, inputs=["usage_buckets", org, "params:feature_engineering.ended_days"],
+                 outputs=series, name="describe_series"),
             Node(func=check_budgets, inputs=["budgets_raw", series], outputs="budgets", name="check_budgets"),
             Node(func=price_spend_history, inputs=["target_series", series, "model_prices"], outputs="spend_history",
                  name="price_spend_history"),

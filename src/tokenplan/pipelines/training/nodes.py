@@ -11,6 +11,7 @@ import pandas as pd
 from tokenplan.forecasting.backtest import score_backtest
 from tokenplan.forecasting.candidates import candidate_points
 from tokenplan.forecasting.conformal import level_shares
+from tokenplan.forecasting.ended_series import ended_series
 from tokenplan.forecasting.features import feature_columns, spec_from_params, with_trend
 from tokenplan.forecasting.forecaster import NoModel, QuantileForecaster, quantile_columns
 from tokenplan.forecasting.candidates import with_ensemble
@@ -131,6 +132,8 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
     after the origin), ``origin`` (the last observed bucket) and ``method`` follow.
     Drops: one row per candidate the guard dropped, with ``role`` tuning, backtest or final.
     ``forecast_mstl``: MSTL's points at this origin from ``backtest_forecaster`` (None: fitted here).
+    A series without usage in the history's last ``feature_engineering.ended_days`` is not forecast
+    (``attrs["ended"]``: each one's last day of usage; ``tokenplan.forecasting.ended_series``).
     """
     spec = spec_from_params(fe_params, forecast_layout)
     guard = GuardSettings.from_params(params.get("guard"))
@@ -158,8 +161,11 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
     for column in ("timestamp", "origin"):
         out[column] = pd.to_datetime(out[column]).dt.tz_localize("UTC")
     out = out.sort_values(["series", "target", "timestamp"]).reset_index(drop=True)
-    out = out[["series", "target", "timestamp", *names, "step", "origin", "method"]].copy()
-    out.attrs = {"token_ratios": reconciled}  # Parquet keeps attrs: the report says what was pooled
+    ended = ended_series(target_series, int(fe_params.get("ended_days", 0)))
+    out = out.loc[~out["series"].isin(list(ended)), ["series", "target", "timestamp", *names, "step", "origin",
+                                                      "method"]].reset_index(drop=True)
+    # Parquet keeps attrs: the report says what was pooled and what was left out as ended.
+    out.attrs = {"token_ratios": reconciled, "ended": {s: str(d.date()) for s, d in ended.items()}}
     folds = pd.DataFrame(model_selection.get("guard_drops", []))
     final = drops.assign(role="final").astype({"origin": str})
     return out, concat_drops([folds, final], final)

@@ -1,0 +1,41 @@
+"""A series without usage in the history's last ``ended_days`` has ended: the forecast and the organisation agree."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tokenplan.forecasting.ended_series import ended_series
+from tokenplan.organisation.dimensions import series_status
+
+
+def _history(last: dict[str, str], end: str = "2026-09-30") -> pd.DataFrame:
+    """Daily requests from 2026-07-01 to ``end``: 100 a day up to each series' last day, zeros after."""
+    days = pd.date_range("2026-07-01", end, freq="D")
+    return pd.concat([pd.DataFrame({"series": s, "target": "requests", "ds": days,
+                                    "y": (days <= pd.Timestamp(d)) * 100.0}) for s, d in last.items()])
+
+
+def test_a_series_idle_for_ended_days_has_ended_and_one_idle_a_day_less_has_not():
+    history = _history({"kept": "2026-09-30", "idle13": "2026-09-17", "idle14": "2026-09-16"})
+    assert ended_series(history, 14) == {"idle14": pd.Timestamp("2026-09-16")}
+    assert ended_series(history, 0) == {}
+
+
+def test_zero_rows_after_the_last_usage_are_no_usage_and_hours_count_by_day():
+    hours = pd.date_range("2026-09-01", "2026-09-30 23:00", freq="h")
+    history = pd.concat([
+        pd.DataFrame({"series": "kept", "target": "requests", "ds": hours, "y": 5.0}),
+        # Used until 2026-09-16 23:00, then hourly zeros to the end: 14 whole days idle.
+        pd.DataFrame({"series": "gone", "target": "requests", "ds": hours,
+                      "y": (hours < pd.Timestamp("2026-09-17")) * 5.0}),
+    ])
+    assert ended_series(history, 14) == {"gone": pd.Timestamp("2026-09-16")}
+    assert ended_series(history, 15) == {}
+
+
+def test_the_organisation_calls_the_same_series_ended():
+    history = _history({"m/a/kept": "2026-09-30", "m/a/idle13": "2026-09-17", "m/a/idle14": "2026-09-16"})
+    usage = history.rename(columns={"ds": "timestamp", "y": "requests"}).drop(columns="target")
+    status = series_status(usage, new_days=90, gone_days=14).set_index("series")["status"]
+    assert status.to_dict() == {"m/a/idle13": "active", "m/a/idle14": "ended", "m/a/kept": "active"}
+    assert set(ended_series(history, 14)) == set(status[status == "ended"].index)
