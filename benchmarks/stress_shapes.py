@@ -1,6 +1,6 @@
-"""Plausibility on usage shapes nobody tuned on: the command a user runs, on eleven awkward files.
+"""Plausibility on usage shapes nobody tuned on: the command a user runs, on twelve awkward files.
 
-    .venv/bin/python benchmarks/stress_shapes.py                  # all eleven shapes (about 8 minutes)
+    .venv/bin/python benchmarks/stress_shapes.py                  # all twelve shapes (about 8 minutes)
     .venv/bin/python benchmarks/stress_shapes.py --only spike     # one shape
     .venv/bin/python benchmarks/stress_shapes.py --keep DIR       # keep each run's project under DIR
 
@@ -28,7 +28,9 @@ history by eye):
   last week, the new level);
 - ``month_end``: each month's last day at eight times the usual (a month-end batch run;
   reference: the usual day of the last four weeks plus the month-end's seven extra days a
-  month).
+  month);
+- ``ended``: a steady Sonnet beside an Opus key that stopped 20 days before the end (a
+  rotated key; reference: Sonnet's last four weeks, nothing for the Opus).
 
 Each runs ``kedro run --env usage_csv --params usage_file=...`` in a scratch copy of the
 project and prints, per shape: whether it finished; the horizon's requests P50 per day
@@ -91,7 +93,7 @@ def _weekly(ds: pd.DatetimeIndex) -> np.ndarray:
 
 
 def shapes(seed: int = 7) -> list[Shape]:
-    """The eleven files, each with its reference level and allowed P50 range."""
+    """The twelve files, each with its reference level and allowed P50 range."""
     rng = np.random.default_rng(seed)
     ds = pd.date_range(END - pd.Timedelta(days=240), END, freq="D")
     base = 5000 * _weekly(ds) * rng.lognormal(0, 0.15, len(ds))
@@ -144,6 +146,10 @@ def shapes(seed: int = 7) -> list[Shape]:
     month_end = base * np.where(ds.is_month_end, 8.0, 1.0)
     usual = base[~ds.is_month_end][-28:].mean()
     out.append(Shape("month_end", _frame(rng, ds, SONNET, month_end), float(usual * (1 + 7 / 30.4)), (0.9, 1.11)))
+
+    retired = base * 0.6
+    usage = pd.concat([_frame(rng, ds, SONNET, base), _frame(rng, ds[:-20], OPUS, retired[:-20])], ignore_index=True)
+    out.append(Shape("ended", usage, float(base[-28:].mean()), (0.75, 1.33)))
     return out
 
 
