@@ -248,6 +248,28 @@ def test_the_months_p50s_add_up_to_the_horizons():
     assert months == pytest_approx(totals.loc["horizon", "p50"], rel=0.005)
 
 
+def test_the_months_p50s_add_up_to_the_horizons_where_a_months_days_hold_its_median():
+    # The same skewed folds, and a first month whose days' P90s are close to their P50s: the
+    # skew lifts its total past what every day at its own P90 adds up to, so its median is held
+    # there, while the quarter's (its second month's days are wide) was not: the months' P50s
+    # added up to less than the horizon's. The horizon's median is the months' added.
+    rows = []
+    for fold in range(5):
+        days = np.r_[np.full(8, 100.0), np.full(7, 100.0 * (15 * np.exp(0.3 + 0.01 * fold) - 8) / 7)]
+        rows.append(pd.DataFrame({"origin": pd.Timestamp("2026-01-01") + pd.Timedelta(days=30 * fold),
+                                  "series": "m0", "target": "requests", "step": np.arange(1, 31),
+                                  "method": "xgboost", "p50": 100.0, "y": np.r_[days, days]}))
+    timestamp = pd.date_range("2026-09-16", periods=30, freq="D", tz="UTC")
+    forecast = pd.DataFrame({"series": "m0", "target": "requests", "timestamp": timestamp, "step": np.arange(1, 31),
+                             "p10": 99.0, "p50": 100.0, "p90": np.where(timestamp.month == 9, 101.0, 300.0)})
+    totals = period_totals(forecast, pd.concat(rows, ignore_index=True), QUANTILES).set_index("period")
+    assert totals.loc["2026-09", "p50"] == pytest_approx(15 * 101.0, rel=1e-9)  # held at its days' summed P90
+    assert totals.loc["2026-10", "p50"] > 1.2 * 15 * 100.0  # the skew, where the days allow it
+    months = totals.loc[["2026-09", "2026-10"], "p50"].sum()
+    assert totals.loc["horizon", "p50"] == pytest_approx(months, rel=1e-9)
+    assert totals.loc["horizon", "p10"] <= totals.loc["horizon", "p50"] <= totals.loc["horizon", "p90"]
+
+
 def test_the_quarter_interval_lies_inside_its_months_summed():
     """A quarter ahead of 30-day folds: the quarter's P10 is at least its months' P10s added up and its
     P90 at most their P90s (months that err together add up to that; less together, to a narrower
