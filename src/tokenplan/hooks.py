@@ -1,6 +1,6 @@
 """Project hooks: source labels for error messages, a source's dates read as configured,
-the demo's events kept to the demo, whether the data is simulated, one run at a time per
-data folder, a failed run's outputs rolled back, a finished run's closing lines, the
+the demo's events kept to the demo, whether the data is simulated, the command that repeats
+the run, one run at a time per data folder, a failed run's outputs rolled back, a finished run's closing lines, the
 Spark session of a ``--env spark`` run, and freed memory handed back after each node."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from tokenplan.closing_block import outputs_block, report_block
 from tokenplan.datasets.demo_traffic import DemoTrafficDataset
 from tokenplan.output_journal import OutputJournal, dataset_location
 from tokenplan.run_lock import RunLock
+from tokenplan.run_record import run_record
 from tokenplan.ingestion.source_labels import label_source
 
 logger = logging.getLogger(__name__)
@@ -200,6 +201,15 @@ class SimulatedDataHooks:
         except Exception:  # no raw_usage (a partial catalog): nothing says it is simulated
             simulated = False
         catalog["usage_is_simulated"] = simulated
+
+
+class RunRecordHooks:
+    """Put ``run_record`` in the catalog: the command that repeats this run and the versions that
+    computed it (``tokenplan.run_record``), for the report and its ``data_source.json``."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], catalog: Any) -> None:
+        catalog["run_record"] = run_record(run_params)
 
 
 class ClosingBlockHooks:

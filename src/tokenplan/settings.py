@@ -12,14 +12,15 @@ from tokenplan.hooks import (
     DemoEventsHooks,
     MemoryTrimHooks,
     RunGuardHooks,
+    RunRecordHooks,
     SimulatedDataHooks,
     SourceLabelHooks,
     SparkHooks,
     TimestampFormatHooks,
 )
 
-HOOKS = (SourceLabelHooks(), TimestampFormatHooks(), DemoEventsHooks(), SimulatedDataHooks(), RunGuardHooks(),
-         ClosingBlockHooks(), SparkHooks(), MemoryTrimHooks())
+HOOKS = (SourceLabelHooks(), TimestampFormatHooks(), DemoEventsHooks(), SimulatedDataHooks(), RunRecordHooks(),
+         RunGuardHooks(), ClosingBlockHooks(), SparkHooks(), MemoryTrimHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -13,6 +13,7 @@ import pytest
 from tests.reporting import report_fixtures as fx
 from tokenplan.reporting.data_source import data_source_identity, history_tail
 from tokenplan.reporting.since_last_report import since_last_report
+from tokenplan.run_record import run_record
 
 Q = fx.Q
 USER = data_source_identity(False, "raw_usage (/data/usage_q3.csv)", ["model-a"])
@@ -79,6 +80,22 @@ def test_a_report_from_another_file_is_compared_and_the_file_named():
     since = _since([_report(source=earlier)])
     assert since["compared"] and since["other_source"] == "raw_usage (/data/usage_q2.csv)"
     assert since["source_now"] == USER["source"]
+
+
+def test_a_report_made_with_other_settings_says_so_and_a_new_files_path_does_not_count():
+    def made(command_params: dict, env: str = "usage_csv") -> dict:
+        return {**USER, "run": run_record({"env": env, "runtime_params": command_params})}
+
+    now = made({"usage_file": "usage_q3.csv", "feature_engineering": {"freq": "h"}})
+    horizon, cost = _horizon()
+    other = since_last_report([_report(source=made({"usage_file": "usage_q2.csv"}))], _history(), horizon, cost, Q,
+                              now)
+    assert other["compared"] and other["other_settings"] == "kedro run --env usage_csv --params usage_file=usage_q2.csv"
+    assert other["settings_now"] == ("kedro run --env usage_csv --params usage_file=usage_q3.csv,"
+                                     "feature_engineering.freq=h")
+    same = made({"usage_file": "usage_q2.csv", "feature_engineering": {"freq": "h"}})
+    assert since_last_report([_report(source=same)], _history(), horizon, cost, Q, now)["other_settings"] is None
+    assert _since([_report(source=made({"usage_file": "usage_q2.csv"}))])["other_settings"] is None  # no record now
 
 
 def _tail(history: pd.DataFrame, scale: float = 1.0, last_day: float | None = None) -> dict:

@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 __all__ = ["DATA_SOURCE_FILE", "TAIL_DAYS", "TAIL_TOLERANCE", "data_source_identity", "data_source_json",
-           "history_tail", "other_source", "series_difference", "why_not_comparable"]
+           "history_tail", "other_settings", "other_source", "series_difference", "why_not_comparable"]
 
 DATA_SOURCE_FILE = "data_source.json"
 SIMULATED, USER_DATA = "simulated demo", "usage data"
@@ -131,6 +131,21 @@ def why_not_comparable(previous: dict[str, Any] | None, current: dict[str, Any] 
     if not set(previous.get("series", [])) & set(current["series"]):
         return f"it was made from other series, none in common ({series_difference(previous, current)})"
     return _tail_disagreement(previous, current)
+
+
+def other_settings(previous: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """The command ``previous`` was made with when its environment or ``--params`` differ from ``current``'s
+    (``run`` records, ``tokenplan.run_record``), a file's path aside: each quarter's export is a new file.
+    None when either run has no record (a report written before runs were recorded)."""
+    then, now = previous.get("run"), current.get("run")
+    if not then or not now:
+        return None
+
+    def settings(run: dict[str, Any]) -> tuple:
+        params = {k: v for k, v in (run.get("runtime_params") or {}).items() if not str(k).endswith("_file")}
+        return run.get("env") or "local", json.dumps(params, sort_keys=True, default=str)
+
+    return then.get("command") if settings(then) != settings(now) else None
 
 
 def other_source(previous: dict[str, Any], current: dict[str, Any]) -> str | None:

@@ -59,6 +59,7 @@ class ReportInputs:
     outages: pd.DataFrame | None = None       # suspected_outages (None: the check was not run)
     guard_drops: pd.DataFrame | None = None   # candidates the plausibility guard dropped
     series_shown: dict[str, Any] | None = None  # largest_series: the series drawn and tabulated (None: all)
+    run: dict[str, Any] | None = None         # run_record: the command that repeats the run, the versions
 
 
 def _interval(row: pd.Series, names: list[str], fmt=human) -> str:
@@ -301,7 +302,7 @@ def render_report(inputs: ReportInputs) -> str:
                                              inputs.history, inputs.guard_drops, inputs.series_shown),
         shown=shown,
         unpriced=unpriced_models(inputs.prices), cache_write_mix=cache_write_mix(inputs.prices),
-        data_notes=data_notes(inputs.ingestion),
+        data_notes=data_notes(inputs.ingestion), run=inputs.run,
         drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,
         not_explained={k: v for k, v in series_not_explained(inputs.selection, inputs.drivers, driver_target).items()
                        if not shown or k in shown["series"]} if driver_target else {},

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.reporting.data_source import other_source, series_difference, why_not_comparable
+from tokenplan.reporting.data_source import other_settings, other_source, series_difference, why_not_comparable
 from tokenplan.schemas import naive_utc
 
 __all__ = ["since_last_report"]
@@ -144,6 +144,8 @@ def _change(report: Mapping[str, Any], horizon: pd.DataFrame, horizon_cost: pd.D
             "cost_change": now_cost * scale / then_cost - 1 if then_cost > 0 and now_cost > 0 else np.nan,
             "other_source": other_source(report.get("data_source") or {}, data_source or {}),
             "source_now": (data_source or {}).get("source"), "shared_series": len(shared),
+            "other_settings": other_settings(report.get("data_source") or {}, data_source or {}),
+            "settings_now": ((data_source or {}).get("run") or {}).get("command"),
             "series_left_out": series_difference({"series": then_series}, {"series": now_series})}
 
 

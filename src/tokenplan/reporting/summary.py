@@ -410,13 +410,14 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                   _history_risk(history, horizon["start"].min(), horizon["end"].max()),
                   _coverage_risk(backtest, nominal), _guard_risk(guard_drops, share)]
     risks = sorted((r for r in candidates if r and r["score"] > 0), key=lambda r: -r["score"])[:_RISKS_SHOWN]
+    attrs = forecast.attrs if forecast is not None else {}  # what the forecast pooled and left out
     return PlanSummary(simulated=simulated, horizon_start=pd.Timestamp(horizon["start"].min()),
                        horizon_end=pd.Timestamp(horizon["end"].max()), horizon_buckets=buckets,
                        quantiles=quantile_names, totals=table, cost=cost, last_quarter=last,
                        first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
                        since_last_run=_since_last_run(previous, history, horizon, horizon_cost, quantile_names,
                                                       data_source),
-                       not_forecast=_not_forecast(history, horizon, (forecast.attrs if forecast is not None else {}).get("ended")), stale=_stale_history(history, today, simulated),
-                       pooled_ratios=list((forecast.attrs if forecast is not None else {}).get("token_ratios") or []),
+                       not_forecast=_not_forecast(history, horizon, attrs.get("ended")), stale=_stale_history(history, today, simulated),
+                       pooled_ratios=list(attrs.get("token_ratios") or []),
                        drifting_ratios=_drifting(history, forecast, median),
                        successors=[p for p in likely_successors(history) if p["successor"] in share.index][:3])

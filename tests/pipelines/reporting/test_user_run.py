@@ -23,6 +23,7 @@ from kedro.runner import SequentialRunner
 from tokenplan.pipelines.planning.pipeline import create_pipeline as planning_pipeline
 from tokenplan.pipelines.reporting.pipeline import create_pipeline as reporting_pipeline
 from tokenplan.planning.prices import PRICE_TABLE_COLUMNS
+from tokenplan.run_record import run_record
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 FINE_TUNED = "ft:gpt-4o-mini:acme::abc123"
@@ -105,6 +106,7 @@ def run() -> dict:
         "forecast_events": pd.DataFrame({"start": pd.to_datetime([], utc=True), "end": pd.to_datetime([], utc=True),
                                          "name": [], "kind": [], "scope": [], "effect": []}),
         "best_params": {}, "shap_plot": Figure(), "usage_is_simulated": False, "previous_report": [],
+        "run_record": run_record({"env": "usage_csv", "runtime_params": {"usage_file": "usage.csv"}}),
         "model_selection": {"trend": "local_linear", "methods": methods},
         "forecast_layout": {"freq": "D", "horizon": len(HORIZON), "season": 7, "seasons": [7], "level_blocks": 4,
                             "window": 28, "backtest_origins": ["2026-09-02 00:00:00"],
@@ -157,3 +159,10 @@ def test_with_many_series_the_largest_few_are_drawn_and_the_report_says_which(ru
     assert "ws-48" in per_model and "ws-00" not in per_model
     assert set(run["forecast_totals.csv"]["series"]) == set(SERIES)
     assert run["backtest.png"].get_size_inches()[1] < 40  # not one bar group per series of all 50
+
+
+def test_the_report_says_how_the_run_was_made(run):
+    # A plan repeated a quarter later, or reviewed by someone who did not run it, needs its command.
+    assert "## How this run was made" in run["report.md"]
+    assert "`kedro run --env usage_csv --params usage_file=usage.csv`" in run["report.md"]
+    assert '"command": "kedro run --env usage_csv --params usage_file=usage.csv"' in run["data_source.json"]

@@ -80,7 +80,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  suspected_outages: pd.DataFrame | None = None,
                  guard_drops: pd.DataFrame | None = None,
                  series_shown: dict[str, Any] | None = None,
-                 organisation_report: dict[str, Any] | None = None) -> dict[str, Any]:
+                 organisation_report: dict[str, Any] | None = None,
+                 run_record: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report folder's files: report.md and .html, their figures and the tables they summarise.
 
     ``capacity_plan`` / ``roi_summary`` (the planning stage's tables) feed the summary's
@@ -101,6 +102,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
     ingestion = dict(usage_buckets.attrs) if usage_buckets is not None else {}
     data_source = data_source_identity(bool(usage_is_simulated), ingestion.get("raw_source"),
                                        target_series["series"].astype(str).unique(), history_tail(target_series))
+    if run_record:
+        data_source["run"] = run_record
     summary = plan_summary(target_series, forecast_totals, cost_forecast, backtest_metrics, prices, names,
                            simulated=bool(usage_is_simulated), drivers=forecast_drivers,
                            capacity_plan=capacity_plan, roi_summary=roi_summary, previous=previous_report,
@@ -126,7 +129,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         layout=forecast_layout, selection=model_selection,
         ingestion=ingestion,
         outages=suspected_outages if fe_params.get("outages") else None, guard_drops=guard_drops,
-        series_shown=series_shown,
+        series_shown=series_shown, run=run_record,
     )
     markdown = render_report(inputs)
     return {
