@@ -440,6 +440,24 @@ def test_a_retired_series_is_named_with_its_last_usage_not_as_incomplete():
     assert "buckets are complete" not in text
 
 
+def test_a_planned_series_without_usage_lately_is_named_with_what_it_is_still_planned_at():
+    # Idle for 10 days, fewer than the 14 that end a series: planned at its level before, and said so.
+    inputs = _inputs()
+    history = inputs.history.copy()
+    end = history["ds"].max()
+    history.loc[(history["series"] == "model-a") & (history["ds"] > end - pd.Timedelta(days=10)), "y"] = 0.0
+    summary = plan_summary(history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q, simulated=True)
+    inputs.settings["ended_days"] = 14
+    text = _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary})))
+    cost = inputs.costs[(inputs.costs["series"] == "model-a") & (inputs.costs["period"] == "horizon")]["p50"].sum()
+    last = (end - pd.Timedelta(days=10)).normalize()
+    assert (f"- **No usage lately, still planned:** model-a (none since {last:%Y-%m-%d}, 10 days; {usd(cost)} over "
+            "the horizon at P50). It is planned at its level before the pause; a series without usage in the last "
+            "`feature_engineering.ended_days` (14) is taken as ended and planned nothing. If it has stopped, "
+            "`--params feature_engineering.ended_days=10` plans it nothing.") in text
+    assert "No usage lately" not in _summary_section(render_report(_inputs()))
+
+
 def test_the_summary_lists_the_teams_most_at_risk_of_their_budget():
     inputs = _inputs()
     inputs.summary.teams_at_risk = [

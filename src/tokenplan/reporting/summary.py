@@ -28,6 +28,7 @@ import pandas as pd
 
 from tokenplan.forecasting.diagnostics import comparable_mase
 from tokenplan.forecasting.outages import mask_outages
+from tokenplan.forecasting.ended_series import idle_days
 from tokenplan.forecasting.successors import likely_successors
 from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
@@ -72,9 +73,12 @@ class PlanSummary:
     drifting_ratios: list[dict[str, Any]] = field(default_factory=list)
     # Models that look like another's successor (tokenplan.forecasting.successors), newest first, at most 3.
     successors: list[dict[str, Any]] = field(default_factory=list)
+    # Planned series without usage in the history's last IDLE_DAYS or more (fewer than the days that end one).
+    idle: list[dict[str, Any]] = field(default_factory=list)
 
 
 _STALE_DAYS = 7  # a user's history ending more days than this before the run is called out
+IDLE_DAYS = 7  # a planned series without usage for this many days at the history's end is named
 
 
 def _stale_history(history: pd.DataFrame, today: pd.Timestamp | None, simulated: bool) -> dict[str, Any] | None:
@@ -113,6 +117,18 @@ def _not_forecast(history: pd.DataFrame, horizon: pd.DataFrame, ended: dict[str,
                         "last": last, "retired": retired,
                         "days": None if last is None else int((end.normalize() - pd.Timestamp(last).normalize()).days)})
     return out
+
+
+def _idle(history: pd.DataFrame, horizon_cost: pd.DataFrame, median: str) -> list[dict[str, Any]]:
+    """Planned series (in ``horizon_cost``) whose last usage is ``IDLE_DAYS`` or more before the history's end,
+    longest idle first: each is planned at its level before, and may have stopped (``ended_series``)."""
+    used = history[history["y"] > 0]
+    last = used.groupby(used["series"].astype(str))["ds"].max()
+    days = idle_days(last, history["ds"].max())
+    cost = horizon_cost.groupby(horizon_cost["series"].astype(str))[median].sum()
+    idle = days[(days >= IDLE_DAYS) & days.index.isin(cost.index)].sort_values(ascending=False)
+    return [{"series": s, "last": pd.Timestamp(last[s]).normalize(), "days": int(d), "usd": float(cost[s])}
+            for s, d in idle.items()]
 
 
 def _rates(prices: dict[str, UnitPrices | None], series: pd.Series, target: pd.Series) -> np.ndarray:
@@ -417,7 +433,9 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                        first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
                        since_last_run=_since_last_run(previous, history, horizon, horizon_cost, quantile_names,
                                                       data_source),
-                       not_forecast=_not_forecast(history, horizon, attrs.get("ended")), stale=_stale_history(history, today, simulated),
+                       not_forecast=_not_forecast(history, horizon, attrs.get("ended")),
+                       stale=_stale_history(history, today, simulated),
+                       idle=_idle(history, horizon_cost, median),
                        pooled_ratios=list(attrs.get("token_ratios") or []),
                        drifting_ratios=_drifting(history, forecast, median),
                        successors=[p for p in likely_successors(history) if p["successor"] in share.index][:3])

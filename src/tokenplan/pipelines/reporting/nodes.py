@@ -94,6 +94,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
     priced = [p for p in prices.values() if p is not None]
     settings = {**{k: fe_params[k] for k in ("freq", "holiday_country")}, "outages": fe_params.get("outages"),
                 "min_observed_fraction": fe_params.get("min_observed_fraction", 1.0),
+                "ended_days": fe_params.get("ended_days", 0),
                 "horizon": forecast_layout["horizon"],
                 "trend": model_selection["trend"], "trend_tuning_pinball": model_selection.get("tuning_pinball", {}),
                 "objective": training_params["objective"],
