@@ -458,6 +458,39 @@ def test_a_planned_series_without_usage_lately_is_named_with_what_it_is_still_pl
     assert "No usage lately" not in _summary_section(render_report(_inputs()))
 
 
+def _daily_forecast(days: int = 14) -> pd.DataFrame:
+    """The plan's first ``days``: the history's level on every day, +-10% for P10/P90."""
+    times = pd.date_range(fx.HORIZON[0], periods=days, freq="D", tz="UTC")
+    return pd.DataFrame([{"series": m, "target": t, "timestamp": d, "p10": 0.9 * fx.DAILY[t], "p50": fx.DAILY[t],
+                          "p90": 1.1 * fx.DAILY[t]} for m in fx.MODELS for t in fx.TARGETS for d in times])
+
+
+def test_the_last_days_beyond_the_plans_first_week_are_named_and_one_day_is_not():
+    # Tripled four days before the end: too recent for the level to read, each day above the plan's P90.
+    inputs = _inputs()
+    end = inputs.history["ds"].max()
+    history = inputs.history.copy()
+    recent = (history["series"] == "model-a") & (history["ds"] > end - pd.Timedelta(days=4))
+    history.loc[recent, "y"] *= 3.0
+    summary = plan_summary(history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q,
+                           simulated=True, forecast=_daily_forecast())
+    text = _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary})))
+    level = fx.DAILY["requests"]
+    assert (f"- **The last days run above the plan:** model-a's last 4 days were each above the plan's P90 for the "
+            f"same weekday ({end:%Y-%m-%d}: {human(3 * level)} requests against a P50 of {human(level)}, P90 "
+            f"{human(1.1 * level)}).") in text
+    assert "model-b's last" not in text
+    # One day at 3x (a burst) and a fall of three days are told apart.
+    history = inputs.history.copy()
+    history.loc[(history["series"] == "model-a") & (history["ds"] == end), "y"] *= 3.0
+    history.loc[(history["series"] == "model-b") & (history["ds"] > end - pd.Timedelta(days=3)), "y"] *= 0.5
+    summary = plan_summary(history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q,
+                           simulated=True, forecast=_daily_forecast())
+    text = _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary})))
+    assert "model-a's last" not in text
+    assert "- **The last days run below the plan:** model-b's last 3 days were each below the plan's P10" in text
+
+
 def test_the_summary_lists_the_teams_most_at_risk_of_their_budget():
     inputs = _inputs()
     inputs.summary.teams_at_risk = [

@@ -75,6 +75,8 @@ class PlanSummary:
     successors: list[dict[str, Any]] = field(default_factory=list)
     # Planned series without usage in the history's last IDLE_DAYS or more (fewer than the days that end one).
     idle: list[dict[str, Any]] = field(default_factory=list)
+    # Series whose last days each lie beyond the plan's first week (a move the level has not read yet).
+    departures: list[dict[str, Any]] = field(default_factory=list)
 
 
 _STALE_DAYS = 7  # a user's history ending more days than this before the run is called out
@@ -129,6 +131,52 @@ def _idle(history: pd.DataFrame, horizon_cost: pd.DataFrame, median: str) -> lis
     idle = days[(days >= IDLE_DAYS) & days.index.isin(cost.index)].sort_values(ascending=False)
     return [{"series": s, "last": pd.Timestamp(last[s]).normalize(), "days": int(d), "usd": float(cost[s])}
             for s, d in idle.items()]
+
+
+DEPARTURE_DAYS = 3  # the history's last days beyond the plan's first week, each day, before the summary says so
+
+
+def _daily(frame: pd.DataFrame, time: str, columns: list[str]) -> pd.DataFrame:
+    """Whole days' sums of ``columns`` (a day with fewer buckets than the most any day has is left out)."""
+    times = pd.to_datetime(frame[time])
+    times = times.dt.tz_convert(None) if times.dt.tz is not None else times  # UTC days, as the history's
+    grouped = frame.groupby(times.dt.normalize())
+    sums, counts = grouped[columns].sum(min_count=1), grouped.size()
+    return sums[counts >= counts.max()]
+
+
+def _recent_departures(history: pd.DataFrame, forecast: pd.DataFrame | None, quantiles: list[str],
+                       skip: set[str]) -> list[dict[str, Any]]:
+    """Series whose last ``DEPARTURE_DAYS`` or more days each lie beyond the plan's first week on the same
+    weekday (above its P90's sum, or below its P10's): a move too recent for the level to have read it
+    (``tokenplan.forecasting.level_shifts``), largest departure first. Requests, else the first target."""
+    if forecast is None or forecast.empty:
+        return []
+    low, median, high = quantiles[0], quantiles[len(quantiles) // 2], quantiles[-1]
+    out = []
+    for series, rows in forecast.groupby(forecast["series"].astype(str)):
+        targets = set(rows["target"])
+        target = "requests" if "requests" in targets else sorted(targets)[0]
+        past = history[(history["series"].astype(str) == series) & (history["target"] == target)]
+        if series in skip or past.empty:
+            continue
+        days = _daily(past, "ds", ["y"])["y"].dropna()
+        plan = _daily(rows[rows["target"] == target], "timestamp", [low, median, high]).head(7)
+        plan.index = plan.index.dayofweek
+        if len(plan) < 7 or len(days) < DEPARTURE_DAYS:
+            continue
+        bounds = plan.reindex(days.index.dayofweek)
+        above = (days.to_numpy() > bounds[high].to_numpy())[::-1]
+        below = (days.to_numpy() < bounds[low].to_numpy())[::-1]
+        for side, beyond in (("above", above), ("below", below)):
+            run = int(np.argmin(beyond)) if not beyond.all() else len(beyond)
+            if run >= DEPARTURE_DAYS:
+                last = bounds.iloc[-1]
+                out.append({"series": series, "target": target, "side": side, "days": run,
+                            "day": days.index[-1], "value": float(days.iloc[-1]), "p50": float(last[median]),
+                            "bound": float(last[high if side == "above" else low]),
+                            "ratio": float(days.iloc[-1] / last[median]) if last[median] > 0 else np.inf})
+    return sorted(out, key=lambda d: -abs(np.log(max(d["ratio"], 1e-9))))
 
 
 def _rates(prices: dict[str, UnitPrices | None], series: pd.Series, target: pd.Series) -> np.ndarray:
@@ -435,7 +483,8 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                                                       data_source),
                        not_forecast=_not_forecast(history, horizon, attrs.get("ended")),
                        stale=_stale_history(history, today, simulated),
-                       idle=_idle(history, horizon_cost, median),
+                       idle=(idle := _idle(history, horizon_cost, median)),
+                       departures=_recent_departures(history, forecast, quantile_names, {i["series"] for i in idle}),
                        pooled_ratios=list(attrs.get("token_ratios") or []),
                        drifting_ratios=_drifting(history, forecast, median),
                        successors=[p for p in likely_successors(history) if p["successor"] in share.index][:3])
