@@ -170,6 +170,8 @@ def test_long_context_shares_are_stated_beside_the_prices_and_the_caveat_only_wi
             "long-context rates (uncached input tokens $6 per MTok) at those shares." in prices)
     assert "**model-b**: long context" not in prices  # measured, none in long context
     assert "base-tier rates" not in text and "the forecast assumes that share holds" in text
+    inputs.prices = {**inputs.prices, "model-a": replace(tiered, long_context_shares={"input_tokens": 0.0})}
+    assert "none of the usage over the last 28 days was in long-context requests" in render_report(inputs)
 
 
 def test_what_changed_since_the_last_report_is_stated_when_there_is_one():

@@ -6,12 +6,14 @@ from typing import Any
 
 from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
 
-__all__ = ["long_context_measured", "long_context_mix"]
+__all__ = ["long_context_days", "long_context_mix"]
 
 
-def long_context_measured(prices: dict[str, UnitPrices | None]) -> bool:
-    """Whether the usage said which tokens were in long-context requests for some model (even none)."""
-    return any(p is not None and p.long_context_shares for p in prices.values())
+def long_context_days(prices: dict[str, UnitPrices | None]) -> int:
+    """The days over which the usage said which tokens were in long-context requests (even none of
+    them); 0 where it does not say (no ``context_window``)."""
+    return max((p.long_context_share_days for p in prices.values() if p is not None and p.long_context_shares),
+               default=0)
 
 
 def long_context_mix(prices: dict[str, UnitPrices | None]) -> list[dict[str, Any]]:

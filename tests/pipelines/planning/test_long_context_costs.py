@@ -17,7 +17,7 @@ import pytest
 from tests.pipelines.planning.console_pricing import OUTPUTS, priced_catalog
 from tests.planning.totals_fixture import TOKENS, forecast_totals
 from tokenplan.datasets import AnthropicConsoleCSVDataset
-from tokenplan.reporting.long_context_mix import long_context_measured, long_context_mix
+from tokenplan.reporting.long_context_mix import long_context_days, long_context_mix
 
 HEADER = ("usage_date_utc,model_version,context_window,usage_input_tokens_no_cache,usage_input_tokens_cache_write_5m,"
           "usage_input_tokens_cache_write_1h,usage_input_tokens_cache_read,usage_output_tokens")
@@ -77,7 +77,7 @@ def test_without_context_window_the_forecast_is_priced_at_the_base_tier_as_befor
     expected = {model: sum(horizon[t] * rate / 1e6 for t, rate in zip(TOKENS, rates, strict=True))
                 for model, rates in base.items()}
     assert _horizon(plain["cost_forecast"], "series").to_dict() == pytest.approx(expected)
-    assert not long_context_measured(plain["model_prices"]) and long_context_mix(plain["model_prices"]) == []
+    assert long_context_days(plain["model_prices"]) == 0 and long_context_mix(plain["model_prices"]) == []
 
 
 def test_the_cost_forecast_p50_of_a_long_context_heavy_series_rises_by_its_share_of_the_tier(priced):
@@ -106,7 +106,7 @@ def test_every_route_and_the_priced_history_pay_the_same_blend(priced):
 
 def test_the_report_states_each_models_share_and_whether_it_has_a_tier(priced):
     windows, _ = priced
-    assert long_context_measured(windows["model_prices"])
+    assert long_context_days(windows["model_prices"]) == 28
     mix = {m["model"]: m for m in long_context_mix(windows["model_prices"])}
     assert mix["claude-sonnet-4-5"]["tiered"] and mix["claude-sonnet-4-5"]["above"] == "200,000"
     assert mix["claude-sonnet-4-5"]["days"] == 28
