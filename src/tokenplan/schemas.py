@@ -24,7 +24,9 @@ COUNT_COLUMNS = ("requests", *TOKEN_COLUMNS)
 # Optional counts that are a part of another count (part -> whole): summed like counts, never forecast.
 # Cache writes kept for 1 hour are billed at a higher rate than those kept for 5 minutes.
 CACHE_WRITE_1H_TOKENS = "cache_write_1h_tokens"
-PART_COLUMNS = {CACHE_WRITE_1H_TOKENS: "cache_write_tokens"}
+# Tokens of requests above the base context window (Anthropic: 200K input), billed at a long-context tier.
+LONG_CONTEXT_TOKENS = {f"long_context_{t}": t for t in TOKEN_COLUMNS}
+PART_COLUMNS = {CACHE_WRITE_1H_TOKENS: "cache_write_tokens", **LONG_CONTEXT_TOKENS}
 SUMMED_COLUMNS = (*COUNT_COLUMNS, *PART_COLUMNS)  # added up when rows are merged into a bucket
 PEAK_COLUMNS = ("peak_rpm", "peak_itpm", "peak_otpm")
 EVENT_KINDS = ("campaign", "launch", "holiday", "outage")
@@ -37,6 +39,7 @@ __all__ = [
     "PEAK_COLUMNS",
     "TOKEN_COLUMNS",
     "CACHE_WRITE_1H_TOKENS",
+    "LONG_CONTEXT_TOKENS",
     "PART_COLUMNS",
     "SUMMED_COLUMNS",
     "InvalidInputError",

@@ -155,6 +155,25 @@ def test_the_share_of_one_hour_cache_writes_is_stated_beside_the_prices_only_whe
     assert "**model-b**: cache writes" not in prices
 
 
+def test_long_context_shares_are_stated_beside_the_prices_and_the_caveat_only_without_them():
+    inputs = _inputs()
+    assert "the prices assume none was: base-tier rates" in render_report(inputs)
+    tiered = replace(inputs.prices["model-a"], long_context_shares={"input_tokens": 0.25, "output_tokens": 0.0},
+                     long_context_share_days=28, long_context_above_tokens=200_000,
+                     long_context_usd_per_mtok={"input_tokens": 6.0, "output_tokens": 22.5})
+    untiered = replace(inputs.prices["model-b"], long_context_shares={"input_tokens": 0.0}, long_context_share_days=28)
+    inputs.prices = {**inputs.prices, "model-a": tiered, "model-b": untiered}
+    text = render_report(inputs)
+    prices = text.split("Prices used")[1].split("## Assumptions")[0]
+    assert ("- **model-a**: long context: 25% of its uncached input tokens were in long-context requests (above "
+            "200,000 input tokens) over the last 28 days; its rates above blend the base rates and genai-prices' "
+            "long-context rates (uncached input tokens $6 per MTok) at those shares." in prices)
+    assert "**model-b**: long context" not in prices  # measured, none in long context
+    assert "base-tier rates" not in text and "the forecast assumes that share holds" in text
+    inputs.prices = {**inputs.prices, "model-a": replace(tiered, long_context_shares={"input_tokens": 0.0})}
+    assert "none of the usage over the last 28 days was in long-context requests" in render_report(inputs)
+
+
 def test_what_changed_since_the_last_report_is_stated_when_there_is_one():
     assert "last report" not in render_report(_inputs()).lower()
     then = fx.totals(growth=1.0)

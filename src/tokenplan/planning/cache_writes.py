@@ -14,6 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tokenplan.planning.prices import CACHE_WRITE_1H
+from tokenplan.planning.recent_history import recent_rows_by_model
 
 __all__ = ["one_hour_shares"]
 
@@ -24,9 +25,5 @@ def one_hour_shares(usage_buckets: pd.DataFrame, days: int) -> dict[str, float]:
     if CACHE_WRITE_1H not in usage_buckets.columns:
         return {}
     known = usage_buckets[(usage_buckets["cache_write_tokens"] > 0) & usage_buckets[CACHE_WRITE_1H].notna()]
-    shares = {}
-    for model, rows in known.groupby("model", sort=True):
-        first_day = rows["timestamp"].max().floor("D") - pd.Timedelta(days=days - 1)
-        recent = rows[rows["timestamp"] >= first_day]
-        shares[str(model)] = float(recent[CACHE_WRITE_1H].sum() / recent["cache_write_tokens"].sum())
-    return shares
+    return {model: float(recent[CACHE_WRITE_1H].sum() / recent["cache_write_tokens"].sum())
+            for model, recent in recent_rows_by_model(known, days)}

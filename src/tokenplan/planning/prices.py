@@ -3,9 +3,9 @@
 Rates are derived per token type by pricing one small request of that type with
 ``genai_prices.calc_price`` at the requested date, so they follow the package's data
 (including price changes over time) with no price typed into this code. A small
-request stays below long-context tiers (e.g. Sonnet's >200K-token pricing); a
-workload of such requests needs request-level pricing, which this form does not do
-and the report says so.
+request stays below long-context tiers (e.g. Sonnet's >200K-token pricing); the same
+probes above the first tier's threshold give the long-context rates, where genai-prices
+has tiers for the model.
 
 Each model is priced by its own provider: genai-prices finds it from the model id
 (``gpt-4o-2024-08-06`` -> ``openai``, ``claude-*`` -> ``anthropic``) unless config
@@ -18,13 +18,18 @@ and 1.25x input). Where the usage says which share of a model's writes was kept 
 hour, ``with_cache_write_share`` makes ``cache_write_tokens`` the blend of the two rates,
 so every table that prices cache writes pays that mix; the 5-minute rate stays readable
 for a route that chooses its own TTL (``list_cache_write_rate``).
+
+Likewise, where the usage says which share of a model's tokens of each type was in
+long-context requests (``context_window``), ``with_long_context_share`` makes each rate
+the blend of the base and long-context rates at that share. A model without a tier in
+genai-prices (or in the price table) keeps its base rates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 
 import numpy as np
@@ -32,7 +37,7 @@ import pandas as pd
 import pandera.pandas as pa
 from genai_prices import Usage, calc_price
 from genai_prices.data_snapshot import get_snapshot
-from genai_prices.types import StartDateConstraint
+from genai_prices.types import StartDateConstraint, TieredPrices
 
 from tokenplan.schemas import CACHE_WRITE_1H_TOKENS, _check, require_columns
 
@@ -43,6 +48,7 @@ __all__ = [
     "PRICED_TARGETS",
     "PRICE_TABLE_COLUMNS",
     "UnitPrices",
+    "cache_rates_of_input",
     "genai_unit_prices",
     "list_cache_write_rate",
     "table_unit_prices",
@@ -50,6 +56,7 @@ __all__ = [
     "usd_per_token",
     "validate_price_table",
     "with_cache_write_share",
+    "with_long_context_share",
 ]
 
 # Probe size: small enough to stay in the base tier of every model.
@@ -72,6 +79,12 @@ class UnitPrices:
     ``cache_write_1h_share``: the share of cache writes priced at the 1-hour rate in
     ``usd_per_mtok["cache_write_tokens"]``, measured over ``cache_write_share_days`` days
     of history (0: all at the 5-minute rate).
+
+    ``long_context_usd_per_mtok``: the rates of a request above ``long_context_above_tokens``
+    input tokens (genai-prices' first tier; empty without one). ``long_context_shares``: per
+    token type, the share priced at them in ``usd_per_mtok``, measured over
+    ``long_context_share_days`` days of history (empty: all at the base rates), blended from
+    ``base_usd_per_mtok`` (empty when nothing was blended).
     """
 
     model: str
@@ -81,6 +94,11 @@ class UnitPrices:
     source: str
     cache_write_1h_share: float = 0.0
     cache_write_share_days: int = 0
+    long_context_usd_per_mtok: dict[str, float] = field(default_factory=dict)
+    long_context_above_tokens: int | None = None
+    long_context_shares: dict[str, float] = field(default_factory=dict)
+    long_context_share_days: int = 0
+    base_usd_per_mtok: dict[str, float] = field(default_factory=dict)
 
 
 def usd_per_token(prices: Mapping[str, UnitPrices | None], models: Iterable[str],
@@ -91,16 +109,37 @@ def usd_per_token(prices: Mapping[str, UnitPrices | None], models: Iterable[str]
                      else np.nan for m, t in zip(models, targets, strict=True)], dtype=float)
 
 
-def _probe(token_type: str) -> Usage:
-    n = _PROBE_TOKENS
+def _probe(token_type: str, n: int = _PROBE_TOKENS, input_above: int = 0) -> Usage:
+    """A request of ``n`` tokens of ``token_type`` whose total input is above ``input_above`` tokens."""
     # genai-prices counts cache reads and writes inside input_tokens (total input).
     return {
         "input_tokens": Usage(input_tokens=n),
         "cache_write_tokens": Usage(input_tokens=n, cache_write_tokens=n),
         CACHE_WRITE_1H: Usage(input_tokens=n, cache_write_tokens=n, cache_write_1h_tokens=n),
         "cache_read_tokens": Usage(input_tokens=n, cache_read_tokens=n),
-        "output_tokens": Usage(output_tokens=n),
+        "output_tokens": Usage(input_tokens=input_above + 1 if input_above else None, output_tokens=n),
     }[token_type]
+
+
+def _first_tier_start(model_price) -> int | None:
+    """Input tokens above which genai-prices bills a whole request at its first tier; None without tiers."""
+    starts = [tier.start for value in vars(model_price).values() if isinstance(value, TieredPrices)
+              for tier in value.tiers]
+    return min(starts) if starts else None
+
+
+def _long_context_rates(model: str, provider: str, timestamp: dt.datetime, context: dict | None,
+                        above: int, token_types: Iterable[str]) -> dict[str, float]:
+    """USD per million tokens of each type in a request of more than ``above`` input tokens."""
+    n = above + _PROBE_TOKENS
+    rates = {}
+    for token_type in token_types:
+        price = calc_price(_probe(token_type, n if token_type != "output_tokens" else _PROBE_TOKENS, above),
+                           model, provider_id=provider, genai_request_timestamp=timestamp, price_context=context)
+        paid, count = ((price.output_price, _PROBE_TOKENS) if token_type == "output_tokens"
+                       else (price.input_price, n))
+        rates[token_type] = float(paid * 1_000_000 / count)
+    return rates
 
 
 def genai_unit_prices(model: str, when: dt.date, provider: str | None = None,
@@ -112,16 +151,18 @@ def genai_unit_prices(model: str, when: dt.date, provider: str | None = None,
     """
     timestamp = dt.datetime.combine(when, dt.time(12), tzinfo=dt.timezone.utc)
     context = {"processing": processing} if processing else None
-    rates, found = {}, provider
+    rates, found, above = {}, provider, None
     for token_type in (*PRICED_TARGETS, CACHE_WRITE_1H):
         try:
             price = calc_price(_probe(token_type), model, provider_id=provider,
                                genai_request_timestamp=timestamp, price_context=context)
         except ValueError:  # a provider without 1-hour cache writes
             continue
-        found = price.provider.id
+        found, above = price.provider.id, _first_tier_start(price.model_price)
         rates[token_type] = float(price.total_price) * 1_000_000 / _PROBE_TOKENS
-    return UnitPrices(model, found or "", when, rates, f"genai-prices {version('genai-prices')}")
+    long_context = _long_context_rates(model, found, timestamp, context, above, rates) if above is not None else {}
+    return UnitPrices(model, found or "", when, rates, f"genai-prices {version('genai-prices')}",
+                      long_context_usd_per_mtok=long_context, long_context_above_tokens=above)
 
 
 def with_cache_write_share(prices: UnitPrices | None, share: float, days: int) -> UnitPrices | None:
@@ -138,6 +179,38 @@ def with_cache_write_share(prices: UnitPrices | None, share: float, days: int) -
     blended = {**rates, "cache_write_tokens": (1 - share) * five_minutes + share * one_hour,
                CACHE_WRITE_5M: five_minutes}
     return replace(prices, usd_per_mtok=blended, cache_write_1h_share=share, cache_write_share_days=days)
+
+
+def with_long_context_share(prices: UnitPrices | None, shares: Mapping[str, float], days: int) -> UnitPrices | None:
+    """``prices`` whose rate of each token type is ``(1 - share)`` x base + ``share`` x long-context rate.
+
+    ``shares``: per token type, the share of its tokens in long-context requests; the
+    1-hour cache-write rate takes the cache writes' share. A rate without a long-context
+    tier stays the base rate; the shares are kept either way (all 0 too: measured), for the report.
+    """
+    if prices is None or not shares:
+        return prices
+    long_context, share_of = prices.long_context_usd_per_mtok, {CACHE_WRITE_1H: shares.get("cache_write_tokens", 0.0),
+                                                                **shares}
+    blended = {t: (1 - share_of.get(t, 0.0)) * rate + share_of.get(t, 0.0) * long_context[t] if t in long_context
+               else rate for t, rate in prices.usd_per_mtok.items()}
+    return replace(prices, usd_per_mtok=blended, long_context_shares=dict(shares), long_context_share_days=days,
+                   base_usd_per_mtok=dict(prices.usd_per_mtok))
+
+
+def cache_rates_of_input(prices: UnitPrices, ttl: str) -> tuple[float, float | None]:
+    """USD per million tokens to read and to write (kept for ``ttl``) uncached input moved to the cache.
+
+    The moved tokens keep their requests' length, so both rates take the input's long-context
+    share, not the share today's cache reads and writes have. The write rate is None if not sold.
+    """
+    share = prices.long_context_shares.get("input_tokens", 0.0)
+    if not prices.base_usd_per_mtok or share <= 0:
+        return prices.usd_per_mtok["cache_read_tokens"], list_cache_write_rate(prices, ttl)
+    base, long_context = prices.base_usd_per_mtok, prices.long_context_usd_per_mtok
+    read, write = "cache_read_tokens", CACHE_WRITE_1H if ttl == "1h" else "cache_write_tokens"
+    at_share = {t: (1 - share) * base[t] + share * long_context.get(t, base[t]) for t in (read, write) if t in base}
+    return at_share[read], at_share.get(write)
 
 
 def list_cache_write_rate(prices: UnitPrices, ttl: str) -> float | None:

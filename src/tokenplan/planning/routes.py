@@ -13,7 +13,8 @@ token type; every route is linear in tokens, so a route's cost is
   the first day, each rate for the days it is in force (``batch_in_month``).
 - ``caching``: ``eligible_share`` of today's uncached input is served from the cache
   (read rate); each cached token is written once per ``reads_per_write`` reads, at the
-  5-minute or 1-hour write rate (``cache_write_ttl``), not the blend today's writes pay.
+  5-minute or 1-hour write rate (``cache_write_ttl``), not the blend today's writes pay;
+  both rates at the moved input's long-context share (``cache_rates_of_input``).
 - ``reseller``: ``eligible_share`` of traffic at a genai-prices provider (``aws``,
   ``google``) under the provider's model ids (``model_ids``); a model without an id
   stays on the official API.
@@ -34,10 +35,11 @@ from pydantic import BaseModel, Field, PositiveFloat, model_validator
 from tokenplan.planning.prices import (
     PRICED_TARGETS,
     UnitPrices,
+    cache_rates_of_input,
     genai_unit_prices,
-    list_cache_write_rate,
     unit_prices,
     with_cache_write_share,
+    with_long_context_share,
 )
 
 __all__ = ["OneTimeCost", "Pricer", "Route", "batch_in_month", "relay_multiplier", "route_rates", "routes_that_apply"]
@@ -101,20 +103,27 @@ class Pricer:
     ``cache_write_1h_shares`` (model -> share of its cache writes kept for 1 hour,
     measured over ``share_days`` days of history) blends each rate's cache-write price
     (``with_cache_write_share``); a model not in it pays the 5-minute rate.
+    ``long_context_shares`` (model -> token type -> share of its tokens in long-context
+    requests, over the same days) blends each rate with its long-context tier
+    (``with_long_context_share``); a model not in it pays the base tier.
     """
 
     def __init__(self, price_table: pd.DataFrame | None = None, providers: dict[str, str] | None = None,
-                 cache_write_1h_shares: dict[str, float] | None = None, share_days: int = 0) -> None:
+                 cache_write_1h_shares: dict[str, float] | None = None, share_days: int = 0,
+                 long_context_shares: dict[str, dict[str, float]] | None = None) -> None:
         self._table = price_table
         self._providers = providers or {}
         self._shares = cache_write_1h_shares or {}
         self._share_days = share_days
+        self._long_context = long_context_shares or {}
         self.standard = lru_cache(maxsize=None)(self._standard)
         self.batch = lru_cache(maxsize=None)(self._batch)
         self.at_provider = lru_cache(maxsize=None)(self._at_provider)
 
     def _blend(self, model: str, prices: UnitPrices | None) -> UnitPrices | None:
-        return with_cache_write_share(prices, self._shares.get(model, 0.0), self._share_days)
+        # Long context first: the 5-minute and 1-hour write rates the TTL blend reads are then its blends.
+        long_context = with_long_context_share(prices, self._long_context.get(model, {}), self._share_days)
+        return with_cache_write_share(long_context, self._shares.get(model, 0.0), self._share_days)
 
     def _standard(self, model: str, when: dt.date) -> UnitPrices | None:
         return self._blend(model, unit_prices(model, when, self._table, self._providers.get(model)))
@@ -181,10 +190,10 @@ def _rates_on_route(route: Route, model: str, tier: str | None, when: dt.date,
             return dict(base), note + "; no batch rate in genai-prices in this month: no saving", False
         return _mix(base, batch_rates, share), note + ("" if tier == "batch" else partial), True
     if route.kind == "caching":
-        write = list_cache_write_rate(standard, route.cache_write_ttl)
+        read, write = cache_rates_of_input(standard, route.cache_write_ttl)
         if write is None:
             return dict(base), note + f"; no {route.cache_write_ttl} cache-write rate: no saving", False
-        cached = standard.usd_per_mtok["cache_read_tokens"] + write / route.reads_per_write
+        cached = read + write / route.reads_per_write
         return {**base, "input_tokens": (1 - share) * base["input_tokens"] + share * cached}, note, True
     if route.kind == "reseller":
         model_id = route.model_ids.get(model)

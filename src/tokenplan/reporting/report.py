@@ -22,6 +22,7 @@ from tokenplan.reporting.plots import METHOD_LABELS, TARGET_LABELS
 from tokenplan.planning.prices import UnitPrices
 from tokenplan.reporting.data_notes import data_notes
 from tokenplan.reporting.forecast_method_section import render_method_section
+from tokenplan.reporting.long_context_mix import long_context_days, long_context_mix
 from tokenplan.reporting.markdown import BUCKET_NAMES, markdown_table
 from tokenplan.reporting.number_format import human, percent, times, usd
 from tokenplan.reporting.series_shown import only_shown
@@ -302,6 +303,7 @@ def render_report(inputs: ReportInputs) -> str:
                                              inputs.history, inputs.guard_drops, inputs.series_shown),
         shown=shown,
         unpriced=unpriced_models(inputs.prices), cache_write_mix=cache_write_mix(inputs.prices),
+        long_context_mix=long_context_mix(inputs.prices), long_context_days=long_context_days(inputs.prices),
         data_notes=data_notes(inputs.ingestion), run=inputs.run,
         drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,
         not_explained={k: v for k, v in series_not_explained(inputs.selection, inputs.drivers, driver_target).items()

@@ -17,6 +17,7 @@ import pandas as pd
 
 from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
 from tokenplan.planning.routes import Route, relay_multiplier
+from tokenplan.reporting.long_context_mix import long_context_days
 from tokenplan.reporting.markdown import markdown_table as _table
 
 __all__ = ["RoutesSectionInputs", "render_routes_section"]
@@ -224,6 +225,7 @@ def render_routes_section(inputs: RoutesSectionInputs) -> str:
     context = {
         "lo": names[0].upper(), "mid": median.upper(), "hi": names[-1].upper(), "baseline": baseline,
         "unpriced": sorted(m for m, p in inputs.prices.items() if p is None),
+        "long_context_days": long_context_days(inputs.prices),
         "horizon_table": _horizon_table(inputs, baseline), "rate_gaps": _gaps_in_rates(inputs),
         "monthly_table": _monthly_table(inputs), "routes": [_route(r) for r in routes],
         "rates_month": rates["period"].min(), "rates_date": rates["price_date"].min(), "rates_table": _rates_table(inputs),

@@ -11,20 +11,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
-from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from tests.planning.totals_fixture import TOKENS, forecast_totals
+from tests.pipelines.planning.console_pricing import OUTPUTS, Kept, priced_catalog
+from tests.planning.totals_fixture import forecast_totals
 from tokenplan.datasets import AnthropicConsoleCSVDataset
-from tokenplan.forecasting.target_series import resample_targets
-from tokenplan.pipelines.ingestion.nodes import build_usage_buckets
 from tokenplan.pipelines.monitor.pipeline import create_pipeline as monitor_pipeline
-from tokenplan.pipelines.planning.pipeline import create_pipeline
-from tokenplan.planning.prices import PRICE_TABLE_COLUMNS
 from tokenplan.reporting.report import cache_write_mix
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
 HEADER = ("usage_date_utc,model_version,usage_input_tokens_no_cache,usage_input_tokens_cache_write_5m,"
           "usage_input_tokens_cache_write_1h,usage_input_tokens_cache_read,usage_output_tokens")
 # genai-prices, USD per MTok: (5-minute write, 1-hour write)
@@ -32,12 +26,6 @@ WRITE_RATES = {"claude-sonnet-4-5-20250929": (3.75, 6.0), "claude-haiku-4-5-2025
 DAYS = pd.date_range("2026-09-01", "2026-10-30", freq="D")  # the 60 days before the forecast
 WRITES_PER_DAY = 1e6
 SHARE = 0.2
-OUTPUTS = ("model_prices", "cost_forecast", "route_rates", "route_costs", "history_costs")
-
-
-class _Kept(MemoryDataset):
-    def _release(self) -> None:
-        pass
 
 
 def _export(tmp_path: Path, one_hour_share: float) -> AnthropicConsoleCSVDataset:
@@ -53,24 +41,9 @@ def _export(tmp_path: Path, one_hour_share: float) -> AnthropicConsoleCSVDataset
 
 
 def _priced(tmp_path: Path, one_hour_share: float) -> dict:
-    usage = build_usage_buckets(_export(tmp_path, one_hour_share).load(),
-                                {"timezone": "UTC", "bucket": "D", "series_dimensions": [], "model_aliases": {}})
-    series = tuple(sorted(usage["series"].unique()))
-    params = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_planning.yml").read_text())["planning"]
-    catalog = DataCatalog()
-    catalog["usage_buckets"] = usage
-    catalog["forecast_totals"] = forecast_totals(series)
-    catalog["target_series"] = resample_targets(usage, "D", list(TOKENS))
-    catalog["price_table"] = pd.DataFrame(columns=PRICE_TABLE_COLUMNS)
-    catalog["params:planning"] = params
-    catalog["params:training"] = {"quantiles": [0.1, 0.5, 0.9]}
-    for name in OUTPUTS:
-        catalog[name] = _Kept()
-    nodes = create_pipeline().only_nodes("price_models", "estimate_costs", "compute_route_rates",
-                                         "compute_route_costs", "price_history")
-    SequentialRunner().run(nodes, catalog)
+    catalog = priced_catalog(_export(tmp_path, one_hour_share))
     monitor = monitor_pipeline().only_nodes("price_models_for_monitor")
-    catalog["monitor_prices"] = _Kept()
+    catalog["monitor_prices"] = Kept()
     SequentialRunner().run(monitor, catalog)
     return {name: catalog[name].load() for name in (*OUTPUTS, "monitor_prices")}
 

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 from ibis.expr.types import Table
 
+from tokenplan.ingestion.context_windows import with_long_context_parts
 from tokenplan.ingestion.implausible_values import ImplausibleRule, screen_implausible
 from tokenplan.ingestion.request_logs import RequestLogConfig, bucket_request_log, is_request_log, with_quiet_buckets
 from tokenplan.schemas import PEAK_COLUMNS, SUMMED_COLUMNS, first_line_of, validate_events, validate_usage
@@ -67,6 +68,7 @@ def _bucketed_usage(raw_usage: pd.DataFrame, params: dict[str, Any], source: str
                                    unused=tuple(params.get("unused_columns") or ()))
     usage = validate_usage(raw_usage, timezone=params["timezone"], source=source,
                            series_columns=("model", *dimensions), timestamp_format=params.get("timestamp_format"))
+    usage = with_long_context_parts(usage, source, first_line_of(raw_usage))
     # The key is every column that is not a count, so rows that differ in any label (the
     # raw model id, a service tier that is not a series dimension) are distinct usage.
     key = [c for c in usage.columns if c not in (*SUMMED_COLUMNS, *PEAK_COLUMNS)]

@@ -19,6 +19,7 @@ from tokenplan.planning.capacity_backtest import backtest_peaks
 from tokenplan.planning.capacity_plots import capacity_figures
 from tokenplan.planning.costs import cost_by_period, route_costs
 from tokenplan.planning.gateway import gateway_config
+from tokenplan.planning.long_context import long_context_shares
 from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
 from tokenplan.planning.price_check import history_months, monthly_gap, validate_billed, whole_months
 from tokenplan.planning.prices import UnitPrices, unit_prices, validate_price_table
@@ -189,10 +190,12 @@ def _routes(params: dict[str, Any]) -> tuple[list[Route], str]:
 
 
 def _pricer(price_table: pd.DataFrame, params: dict[str, Any], usage_buckets: pd.DataFrame) -> Pricer:
-    """Rates whose cache writes pay the history's mix of 5-minute and 1-hour writes, per model."""
+    """Rates that pay the history's mix of 5-minute and 1-hour cache writes and of long-context
+    requests, per model."""
     table = validate_price_table(price_table, price_table.attrs.get("source", "price_table"))
     days = int(params["routes"]["cache_write_share_days"])
-    return Pricer(table, params["routes"].get("providers") or {}, one_hour_shares(usage_buckets, days), days)
+    return Pricer(table, params["routes"].get("providers") or {}, one_hour_shares(usage_buckets, days), days,
+                  long_context_shares(usage_buckets, days))
 
 
 def _models(series: pd.Series) -> dict[str, str]:
