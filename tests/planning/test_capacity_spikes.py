@@ -29,9 +29,9 @@ def _quantiles() -> pd.DataFrame:
 
 
 def test_a_spike_in_the_recent_weeks_recurs_at_its_rate_over_the_whole_history():
-    """The only spike day of 150 sits in the last 8 weeks (the ratio pool). Drawn as one day in 56 (its rate in
-    the pool) a 91-day horizon would meet it with a chance of 1 - (1 - 1/56)^91 = 81%; at its rate over the
-    history, 1 in 150, the chance is 1 - (1 - 1/150)^91 = 46%."""
+    """The only spike day of 150 sits in the last 8 weeks (the ratio pool). Drawn as one of the pool's 6 busiest
+    days (a tenth of the draws take one of them: one day in 60) a 91-day horizon would meet it with a chance of
+    1 - (1 - 1/60)^91 = 78%; at its rate over the history, 1 in 150, the chance is 1 - (1 - 1/150)^91 = 46%."""
     model = PeakModel(n_draws=4000, error_correlation=0.0)
     draws = bucket_peak_draws(_quantiles(), _history(), "D", model, np.random.default_rng(0))
     peaks = draws.peaks()

@@ -25,7 +25,10 @@ series) and metric:
    busiest tenth for a P90; spikes are too rare to find per kind): its total is the
    forecast's top quantile times how far that bucket's volume went beyond history's own
    quantile at that level, and its ratio is that
-   bucket's. A spike's burst comes with a spike's volume.
+   bucket's. A spike's burst comes with a spike's volume. The busy buckets that are not
+   spikes (``SPIKE_MIN_BEYOND``) are the recent weeks'; the spikes are all history's, at
+   their rate over all of it, so how often one recurs does not hang on whether it fell in
+   the last ``ratio_weeks`` weeks. A plan row names the spikes that set its P50 or P90.
 4. **Peaks.** ``peak = total / minutes per bucket * ratio``. A period's peak is the
    highest bucket peak in it, per draw; its P50 and P90 are quantiles over draws. Every
    window (day, month, horizon) is read off the same draws.
