@@ -141,7 +141,8 @@ def _roi(folder: Path, q: list[str]) -> list[str]:
 
 def _capacity(folder: Path) -> list[str]:
     """capacity_plan: the horizon's P50 and P90 at least every month's; P50 <= P90; headroom = 1 - P90/limit;
-    a period has a crossing at a quantile exactly where its peak at that quantile is over the limit."""
+    a period has a crossing at a quantile exactly where its peak at that quantile is over the limit; a quantile
+    history's spikes set names them and is above its value without them."""
     path = folder / "capacity_plan.csv"
     if not path.exists():
         return []
@@ -153,6 +154,13 @@ def _capacity(folder: Path) -> list[str]:
                 if len(whole) and len(months) and whole[name].iloc[0] < months[name].max() * (1 - 1e-9)]
     out += [f"capacity_plan: {int((plan['p50'] > plan['p90'] + 1e-9).sum())} rows with P50 above P90"] \
         if (plan["p50"] > plan["p90"] + 1e-9).any() else []
+    for name in ("p50", "p90"):  # a quantile history's spikes set: below it without them, and they are named
+        if f"{name}_without_spikes" not in plan:  # a report from before the plan named them
+            continue
+        set_by = plan[plan[f"{name}_without_spikes"].notna()]
+        if ((set_by[f"{name}_without_spikes"] >= set_by[name]) | set_by["spike_days"].isna()).any():
+            out.append(f"capacity_plan: a {name} set by history's spikes is not above its value without them, "
+                       f"or names no day")
     limited = plan[plan["limit"].notna()]
     if len(limited) and ((1 - limited["p90"] / limited["limit"]) - limited["headroom_p90"]).abs().max() > 1e-6:
         out.append("capacity_plan: headroom_p90 is not 1 - p90 / limit")

@@ -611,3 +611,32 @@ def test_a_likely_successor_is_named_with_the_setting_that_merges_it():
     summary = _summary_section(render_report(inputs))
     assert ("`model_aliases: {gpt-4: gpt-4.1}` under `ingestion` in `conf/base/parameters_ingestion.yml` forecasts "
             "the two as one series") in summary
+
+
+def test_a_peak_set_by_a_spike_of_history_says_which_day_how_big_how_often_and_the_peak_without_it():
+    from tokenplan.reporting.capacity_section import render_capacity_section, spike_note
+
+    plan = fx.capacity_plan().assign(peak_method="measured", start=None, end=None, extrapolated_crossing_p50=None,
+                                     extrapolated_crossing_p90=None, spike_days="", spike_size="",
+                                     spike_history_buckets=np.nan, p50_without_spikes=np.nan,
+                                     p90_without_spikes=np.nan)
+    plan.loc[1, ["spike_days", "spike_size", "spike_history_buckets", "p90_without_spikes"]] = [
+        "2026-08-20", "12.1", 146, 700.0]
+    limits = pd.DataFrame({"model_group": ["model-a", "model-b"], "models": ["model-a", "model-b"],
+                           "rpm": [np.nan, 1000.0], "itpm": [90_000.0, np.nan], "otpm": [40_000.0, np.nan],
+                           "itpm_counts_cache_reads": [False, False], "as_of": ["", ""], "source": ["limits.csv"] * 2})
+    section = render_capacity_section(plan, pd.DataFrame(), limits, pd.DataFrame(columns=["model_group", "series"]),
+                                      {"model_list": []}, {"gateway": {"safety_margin": 0.1}}, {})
+    assert ("model-b RPM: horizon peak P50 900, P90 1.10K" in section
+            and "P90 set by a day like 2026-08-20 (12.1x the median day's requests) recurring: 1 such day in 146 "
+                "of history; without it the P90 would be 700." in section), section
+    assert "| P90: 2026-08-20 |" in section
+    assert section.count("set by a day like") == 1  # the rows no spike sets say nothing
+
+    hourly = {"metric": "itpm", "spike_days": "2026-08-20 14:00;2026-07-01 09:00", "spike_size": "30.0;12.5",
+              "spike_history_buckets": 3504, "p50_without_spikes": 1_500.0, "p90_without_spikes": 2_000.0}
+    assert spike_note(hourly) == (
+        "P50 and P90 set by hours like 2026-08-20 14:00 (30.0x) and 2026-07-01 09:00 (12.5x the median hour's "
+        "input) recurring: 2 such hours in 3,504 of history; without them the P50 would be 1.50K, the P90 would be "
+        "2.00K")
+    assert spike_note({"metric": "rpm", "p50_without_spikes": np.nan}) == ""

@@ -25,7 +25,10 @@ series) and metric:
    busiest tenth for a P90; spikes are too rare to find per kind): its total is the
    forecast's top quantile times how far that bucket's volume went beyond history's own
    quantile at that level, and its ratio is that
-   bucket's. A spike's burst comes with a spike's volume.
+   bucket's. A spike's burst comes with a spike's volume. The busy buckets that are not
+   spikes (``SPIKE_MIN_BEYOND``) are the recent weeks'; the spikes are all history's, at
+   their rate over all of it, so how often one recurs does not hang on whether it fell in
+   the last ``ratio_weeks`` weeks. A plan row names the spikes that set its P50 or P90.
 4. **Peaks.** ``peak = total / minutes per bucket * ratio``. A period's peak is the
    highest bucket peak in it, per draw; its P50 and P90 are quantiles over draws. Every
    window (day, month, horizon) is read off the same draws.
@@ -66,11 +69,19 @@ from tokenplan.schemas import naive_utc
 PLAN_COLUMNS: tuple[str, ...] = (
     "model_group", "period", "metric", "start", "end", "p50", "p90", "limit", "headroom_p90",
     "first_crossing_p50", "first_crossing_p90", "extrapolated_crossing_p50", "extrapolated_crossing_p90",
-    "peak_method",
+    "peak_method", "spike_days", "spike_size", "spike_history_buckets", "p50_without_spikes", "p90_without_spikes",
 )
 
 # Width, in ranks of history's buckets (0 to 1), of the neighbourhood a bucket's ratio is drawn from.
 RATIO_BANDWIDTH = 0.3
+# A spike: a bucket at least SPIKE_MIN_BEYOND times as busy for its week as history's busiest tenth begins (a
+# busy Monday is not one); how often spikes recur is their rate over all the history.
+# A row names the spikes that lift its P50 or P90 by at least SPIKE_NOTE_SHARE: the biggest few that make at
+# least SPIKE_NOTE_PART of what the biggest MAX_NAMED_SPIKES together add.
+SPIKE_MIN_BEYOND = 2.0
+SPIKE_NOTE_SHARE = 0.1
+SPIKE_NOTE_PART = 0.9
+MAX_NAMED_SPIKES = 3
 # Fewest whole weeks of forecast peaks a growth extrapolation is fitted to.
 MIN_FIT_WEEKS = 6
 
@@ -78,6 +89,7 @@ __all__ = [
     "GAP_COLUMNS",
     "MIN_FIT_WEEKS",
     "PLAN_COLUMNS",
+    "SPIKE_NOTE_SHARE",
     "capacity_gaps",
     "PeakCalibration",
     "PeakDraws",
@@ -252,57 +264,136 @@ def ratio_pool_size(history: pd.DataFrame, weeks: int) -> int:
     return int(_ratio_pool(history, weeks).sum())
 
 
+class RatioDraws(NamedTuple):
+    """What :func:`_ratio_draws` gives, each of the shape of the scores (draws, buckets)."""
+
+    ratios: np.ndarray  # the peak-to-mean ratio drawn
+    beyond: np.ndarray  # how far the total goes beyond the forecast's top quantile (1 inside it)
+    spike: np.ndarray   # the position in the history of the spike bucket taken (-1: none)
+    plain: np.ndarray   # the ratio a bucket inside the forecast's quantiles at the same rank would take
+
+
+def _ranked_standing(history: pd.DataFrame, rows: np.ndarray, freq: str) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of ``rows`` (a mask over ``history``) ordered by how busy each was for its week over the
+    median of its kind, and those standings in that order."""
+    positions = np.flatnonzero(rows)
+    keys = _ratio_keys(pd.DatetimeIndex(history["ds"].to_numpy()[positions]), freq)
+    standing = volume_standing(history)[positions]
+    median = pd.Series(standing).groupby(keys).transform("median").to_numpy()
+    standing = np.divide(standing, median, out=np.ones_like(standing), where=median > 0)
+    order = np.argsort(standing, kind="stable")
+    return positions[order], standing[order]
+
+
+def _tail_buckets(history: pd.DataFrame, recent: np.ndarray, standing: np.ndarray, top: float,
+                  freq: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The buckets a draw beyond the forecast's ``top`` quantile takes, in the order its rank picks them:
+    their positions in ``history``, their volume beyond the threshold of history's busiest ``1 - top``, whether
+    each is a spike, and the spikes' share of the picks.
+
+    ``recent`` (positions) and ``standing``: the recent pool ranked (:func:`_ranked_standing`). Its busiest
+    ``1 - top`` that are not spikes come first; then the spikes (at least ``SPIKE_MIN_BEYOND`` times the
+    threshold) of *all* history, taken as often as they were among all history's busiest ``1 - top``.
+    """
+    def busiest(ranked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        threshold = float(np.quantile(ranked, top))
+        tail = ranked >= threshold
+        return tail, (np.maximum(ranked[tail] / threshold, 1.0) if threshold > 0 else np.ones(tail.sum()))
+
+    every, every_standing = _ranked_standing(history, np.isfinite(history["ratio"].to_numpy(float)), freq)
+    every_tail, every_beyond = busiest(every_standing)
+    is_spike = every_beyond >= SPIKE_MIN_BEYOND
+    spikes, spike_beyond = every[every_tail][is_spike], every_beyond[is_spike]
+    recent_tail, recent_beyond = busiest(standing)
+    normal = ~np.isin(recent[recent_tail], spikes)
+    normal_at, normal_beyond = recent[recent_tail][normal], recent_beyond[normal]
+    if not len(normal_at):  # a pool of spikes alone: the normal busy buckets of all history
+        normal_at, normal_beyond = every[every_tail][~is_spike], every_beyond[~is_spike]
+    share = float(is_spike.mean()) if len(normal_at) else 1.0
+    return (np.concatenate([normal_at, spikes]), np.concatenate([normal_beyond, spike_beyond]),
+            np.r_[np.zeros(len(normal_at), bool), np.ones(len(spikes), bool)], share)
+
+
 def _ratio_draws(history: pd.DataFrame, ds: pd.DatetimeIndex, freq: str, weeks: int, scores: np.ndarray,
-                 rng: np.random.Generator, top: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Peak-to-mean ratios drawn from recent history, and how far beyond the forecast's ``top`` quantile each
-    bucket's total goes (1 inside it); both of the shape of ``scores`` (draws, buckets).
+                 rng: np.random.Generator, top: float = 1.0) -> RatioDraws:
+    """Peak-to-mean ratios drawn from history, how far beyond the forecast's ``top`` quantile each bucket's
+    total goes, and which of history's spikes each took (:class:`RatioDraws`).
 
     History's buckets are ranked by :func:`volume_standing` over its median for their kind
     (weekday or weekend; also the UTC hour for hours). A bucket whose own normal score
     ``scores`` ranks at ``u``: up to ``top``, it takes the ratio of a bucket of its kind
-    near rank ``u`` (within ``RATIO_BANDWIDTH``); beyond ``top``, one of history's busiest
-    ``1 - top`` of buckets of any kind (spikes are too rare to find per kind), near rank
-    ``(u - top) / (1 - top)`` among them, with its volume beyond their threshold: a
-    spike's burst comes with a spike's volume.
+    near rank ``u`` (within ``RATIO_BANDWIDTH``) in the last ``weeks`` weeks; beyond ``top``,
+    one of history's busiest ``1 - top`` of buckets of any kind (spikes are too rare to find
+    per kind), near rank ``(u - top) / (1 - top)`` among them, with its volume beyond their
+    threshold: a spike's burst comes with a spike's volume. The busy buckets that are not
+    spikes are the last ``weeks`` weeks' (the shape of today's traffic); the spikes are all
+    history's, each as often as it was among all history's busiest (:func:`_tail_buckets`):
+    drawn from the last 8 weeks alone, one spike day of 146 that fell in them recurred as
+    one day in 56.
     """
-    pool = _ratio_pool(history, weeks)
-    recent = history[pool].assign(standing=volume_standing(history)[pool])
-    keys = _ratio_keys(pd.DatetimeIndex(recent["ds"]), freq)
-    standing = recent["standing"].to_numpy()
-    median = pd.Series(standing).groupby(keys).transform("median").to_numpy()
-    standing = np.divide(standing, median, out=np.ones_like(standing), where=median > 0)
-    order = np.argsort(standing, kind="stable")
-    ratio, standing, keys = recent["ratio"].to_numpy()[order], standing[order], keys[order]
+    ratio_of = history["ratio"].to_numpy(float)
+    recent, standing = _ranked_standing(history, _ratio_pool(history, weeks), freq)
+    keys = _ratio_keys(pd.DatetimeIndex(history["ds"].to_numpy()[recent]), freq)
+    ratio = ratio_of[recent]
     pools = {key: ratio[keys == key] for key in np.unique(keys)}
-    threshold = float(np.quantile(standing, top))
-    tail = standing >= threshold
     u = ndtr(scores)
     body = u + (rng.random(scores.shape) - 0.5) * RATIO_BANDWIDTH * top
     body = top - np.abs(top - np.abs(body))  # reflected into [0, top]: uniform ranks stay uniform
-    out, beyond = np.empty(scores.shape), np.ones(scores.shape)
+    out, beyond, spike = np.empty(scores.shape), np.ones(scores.shape), np.full(scores.shape, -1)
     for j, key in enumerate(_ratio_keys(ds, freq)):
         pool = pools.get(key)
         pool = pool if pool is not None and len(pool) else ratio
         out[:, j] = pool[np.minimum((body[:, j] * len(pool)).astype(int), len(pool) - 1)]
+    plain = out.copy()
     spiked = u > top
     if top < 1 and spiked.any():
-        pick = np.minimum(((u[spiked] - top) / (1 - top) * tail.sum()).astype(int), tail.sum() - 1)
-        out[spiked] = ratio[tail][pick]
-        beyond[spiked] = np.maximum(standing[tail][pick] / threshold, 1.0) if threshold > 0 else 1.0
-    return out, beyond
+        at, tail_beyond, is_spike, share = _tail_buckets(history, recent, standing, top, freq)
+        normal, spikes = int((~is_spike).sum()), int(is_spike.sum())
+        rank = (u[spiked] - top) / (1 - top)
+        pick = np.where(rank < 1 - share,
+                        np.minimum((rank / max(1 - share, 1e-12) * normal).astype(int), normal - 1),
+                        normal + np.minimum(((rank - (1 - share)) / max(share, 1e-12) * spikes).astype(int),
+                                            spikes - 1))
+        out[spiked] = ratio_of[at[pick]]
+        beyond[spiked] = tail_beyond[pick]
+        spike[spiked] = np.where(is_spike[pick], at[pick], -1)
+    return RatioDraws(out, beyond, spike, plain)
 
 
 class PeakDraws(NamedTuple):
-    """Simulated bucket totals and peak-to-mean ratios, shape (draws, buckets), and the minutes per bucket."""
+    """Simulated bucket totals and peak-to-mean ratios, shape (draws, buckets), and the minutes per bucket.
+
+    ``spike``: where a bucket took one of history's spikes, that bucket's position in the ratio history (-1
+    elsewhere); ``plain_totals`` and ``plain_ratios``: what it would have taken without it (the forecast's top
+    quantile, and the ratio of a bucket as busy inside the forecast's quantiles).
+    """
 
     totals: np.ndarray
     ratios: np.ndarray
     minutes: float
+    spike: np.ndarray | None = None
+    plain_totals: np.ndarray | None = None
+    plain_ratios: np.ndarray | None = None
 
-    def peaks(self, calibration: PeakCalibration | None = None) -> np.ndarray:
-        """Per-minute peaks, shape (draws, buckets): total / minutes x (calibrated) ratio."""
-        ratios = self.ratios if calibration is None else calibration.ratios(self.ratios)
-        return self.totals / self.minutes * ratios
+    def peaks(self, calibration: PeakCalibration | None = None, without: Sequence[int] = ()) -> np.ndarray:
+        """Per-minute peaks, shape (draws, buckets): total / minutes x (calibrated) ratio; ``without``: history's
+        spikes (positions) whose draws take the plain total and ratio instead."""
+        totals, ratios = self.totals, self.ratios
+        if len(without) and self.spike is not None:
+            taken = np.isin(self.spike, np.asarray(without))
+            totals = np.where(taken, self.plain_totals, totals)
+            ratios = np.where(taken, self.plain_ratios, ratios)
+        ratios = ratios if calibration is None else calibration.ratios(ratios)
+        return totals / self.minutes * ratios
+
+    def spikes_taken(self, most: int) -> np.ndarray:
+        """The positions of history's spikes the draws took, the biggest (furthest beyond the forecast's top
+        quantile) first, at most ``most``."""
+        if self.spike is None or not (self.spike >= 0).any():
+            return np.empty(0, dtype=int)
+        taken = self.spike >= 0
+        beyond = pd.Series(self.totals[taken] / self.plain_totals[taken]).groupby(self.spike[taken]).max()
+        return beyond.sort_values(ascending=False, kind="stable").index.to_numpy()[:most]
 
 
 def bucket_peak_draws(quantiles: pd.DataFrame, ratio_history: pd.DataFrame, freq: str, model: PeakModel,
@@ -314,9 +405,8 @@ def bucket_peak_draws(quantiles: pd.DataFrame, ratio_history: pd.DataFrame, freq
     totals, own = _total_draws(quantiles, model.n_draws, model.error_correlation, rng, model.level_after,
                                model.season)
     top = _tail_level(quantiles)
-    ratios, beyond = _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks, own,
-                                  rng, top)
-    return PeakDraws(totals * beyond, ratios, bucket_minutes(freq))
+    drawn = _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks, own, rng, top)
+    return PeakDraws(totals * drawn.beyond, drawn.ratios, bucket_minutes(freq), drawn.spike, totals, drawn.plain)
 
 
 def realised_ratio_draws(quantiles: pd.DataFrame, realised_totals: np.ndarray, ratio_history: pd.DataFrame,
@@ -332,7 +422,7 @@ def realised_ratio_draws(quantiles: pd.DataFrame, realised_totals: np.ndarray, r
     scores = np.broadcast_to(own, (model.n_draws, len(quantiles)))
     top = _tail_level(quantiles)
     return _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks, scores, rng,
-                        top)[0]
+                        top).ratios
 
 
 @dataclass(frozen=True)
@@ -454,8 +544,23 @@ def running_quantiles(busiest: np.ndarray) -> np.ndarray:
     return np.quantile(np.maximum.accumulate(busiest, axis=1), [0.5, 0.9], axis=0)
 
 
+def _named_spikes(q: np.ndarray, without: np.ndarray) -> int:
+    """How many of the biggest spikes set the quantiles ``q`` (P50, P90): the fewest whose removal, in order
+    (``without[k - 1]``: the quantiles without the k biggest), makes ``SPIKE_NOTE_PART`` of the drop without
+    them all, if that drop is at least ``SPIKE_NOTE_SHARE`` of a quantile; else 0."""
+    if not len(without):
+        return 0
+    drop = q[None, :] - without  # (k, quantile)
+    lifted = drop.max(axis=0) >= SPIKE_NOTE_SHARE * q
+    if not lifted.any():
+        return 0
+    enough = (drop[:, lifted] >= SPIKE_NOTE_PART * drop[:, lifted].max(axis=0)).all(axis=1)
+    return int(np.argmax(enough)) + 1
+
+
 def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: PeakModel,
-              periods: Sequence[Window] | None = None) -> tuple[list[dict], pd.DataFrame]:
+              periods: Sequence[Window] | None = None,
+              without_spikes: Sequence[np.ndarray] = ()) -> tuple[list[dict], pd.DataFrame]:
     """One row per period (months, then ``horizon``) and the per-day quantiles they use.
 
     ``peaks``: the calibrated draws; ``periods``: ``windows(ds, days=False)`` when the
@@ -463,10 +568,14 @@ def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: Peak
     period's busiest minute, ``headroom_p90`` (the share of the limit left above the P90
     peak; negative: over) and the first day by which the limit has been hit at P50 (P90)
     since the period began (:func:`running_quantiles`): a row has a crossing exactly when
-    its quantile is over the limit.
+    its quantile is over the limit. ``without_spikes``: the same draws without the 1, 2, ...
+    biggest of history's spikes they took (``PeakDraws.peaks(without=...)``); a row's
+    ``spikes`` is how many of them set its P50 or P90 (:func:`_named_spikes`), and
+    ``p50_without_spikes``/``p90_without_spikes`` its quantiles without them.
     """
     days, busiest = day_busiest(peaks, ds)
     daily = _day_frame(days, busiest)
+    busiest_without = [day_busiest(other, ds)[1] for other in without_spikes]
     rows = []
     for window in windows(ds, days=False) if periods is None else periods:
         inside = np.asarray((days >= window.start.normalize()) & (days <= window.end))
@@ -476,7 +585,15 @@ def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: Peak
                "limit": limit, "headroom_p90": (limit - p90) / limit if np.isfinite(limit) else np.nan,
                "first_crossing_p50": first_crossing(days[inside], running[0], limit),
                "first_crossing_p90": first_crossing(days[inside], running[1], limit),
-               "extrapolated_crossing_p50": pd.NaT, "extrapolated_crossing_p90": pd.NaT}
+               "extrapolated_crossing_p50": pd.NaT, "extrapolated_crossing_p90": pd.NaT,
+               "spikes": 0, "p50_without_spikes": np.nan, "p90_without_spikes": np.nan}
+        if busiest_without:
+            without = np.array([np.quantile(other[:, inside].max(axis=1), [0.5, 0.9]) for other in busiest_without])
+            named = _named_spikes(np.array([p50, p90]), without)
+            if named:
+                lifted = np.array([p50, p90]) - without[named - 1] >= SPIKE_NOTE_SHARE * np.array([p50, p90])
+                row.update(spikes=named, **{f"{q}_without_spikes": float(v) if up else np.nan
+                                            for q, v, up in zip(("p50", "p90"), without[named - 1], lifted)})
         if window.kind == "horizon":
             for q in ("p50", "p90"):
                 if pd.isna(row[f"first_crossing_{q}"]):
@@ -484,6 +601,24 @@ def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: Peak
                                                                               model.extrapolate_days)
         rows.append(row)
     return rows, daily
+
+
+def spike_columns(rows: list[dict], history: pd.DataFrame, spikes: np.ndarray) -> list[dict]:
+    """The rows with the history buckets their ``spikes`` name (``spike_days``, each one's total over the median
+    bucket's in ``spike_size``; ``;``-separated, biggest first) and how many buckets of history the spikes are
+    drawn from (``spike_history_buckets``); empty where none sets the row."""
+    drawn_from = history[np.isfinite(history["ratio"].to_numpy(float))]
+    median = float(drawn_from["total"].median())
+    out = []
+    for row in rows:
+        named = spikes[:row.pop("spikes")]
+        spike_rows = history.iloc[named]
+        out.append({**row, "spike_days": ";".join(f"{pd.Timestamp(d):%Y-%m-%d}" + (
+                        f" {pd.Timestamp(d):%H:%M}" if pd.Timestamp(d) != pd.Timestamp(d).normalize() else "")
+                        for d in spike_rows["ds"]),
+                    "spike_size": ";".join(f"{t / median:.1f}" for t in spike_rows["total"]) if median > 0 else "",
+                    "spike_history_buckets": len(drawn_from) if len(named) else np.nan})
+    return out
 
 
 GAP_COLUMNS: tuple[str, ...] = ("model_group", "metric", "planned", "reason")
@@ -555,13 +690,15 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
                     members: Mapping[str, list[str]], quantile_names: Sequence[str], freq: str,
                     model: PeakModel, time_column: str = "timestamp",
                     calibration: Mapping[str, Any] | None = None,
-                    metrics: Mapping[str, Sequence[str]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    metrics: Mapping[str, Sequence[str]] | None = None,
+                    explain: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The capacity plan (:data:`PLAN_COLUMNS`) and the per-day peak quantiles of every unit.
 
     ``members``: unit -> its series; ``limits`` indexed by unit (``rpm``, ``itpm``,
     ``otpm``, optionally ``tpm``, ``itpm_counts_cache_reads``); each unit is planned against
     ``planned_metrics``, or ``metrics`` where it names the unit (a series planned as its
-    group is, with no limit of its own); ``ratios``: ``forecast_bucket_peaks`` output.
+    group is, with no limit of its own); ``ratios``: ``forecast_bucket_peaks`` output;
+    ``explain``: name the spikes of history that set a row's P50 or P90 (:func:`plan_rows`).
     """
     plan, buckets, periods, each_series = [], [], {}, {}
     forecast = forecast.assign(**{time_column: naive_utc(forecast[time_column])})  # once, not per unit and metric
@@ -589,8 +726,12 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
             buckets_key = ds.asi8.tobytes()  # most units share their buckets: their periods are found once
             if buckets_key not in periods:
                 periods[buckets_key] = windows(ds, days=False)
-            rows, daily = plan_rows(peaks, ds, limit, model, periods[buckets_key])
-            plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row} for row in rows]
+            spikes = draws.spikes_taken(MAX_NAMED_SPIKES) if explain else np.empty(0, dtype=int)
+            without = [draws.peaks(PeakCalibration.from_mapping(calibration), without=spikes[:k])
+                       for k in range(1, len(spikes) + 1)]
+            rows, daily = plan_rows(peaks, ds, limit, model, periods[buckets_key], without)
+            plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row}
+                     for row in spike_columns(rows, history, spikes)]
             buckets.append(daily.assign(model_group=unit, metric=metric, limit=limit))
     plan_frame = pd.DataFrame(plan, columns=list(PLAN_COLUMNS))
     bucket_frame = (pd.concat(buckets, ignore_index=True) if buckets else

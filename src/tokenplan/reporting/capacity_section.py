@@ -18,7 +18,10 @@ from tokenplan.planning.gateway import gateway_rule
 from tokenplan.planning.rate_limits import METRICS, SPLIT_METRICS, planned_metrics
 from tokenplan.reporting.markdown import BUCKET_NAMES
 
-__all__ = ["crossing_statement", "first_limit_row", "first_limit_sentence", "render_capacity_section"]
+__all__ = ["crossing_statement", "first_limit_row", "first_limit_sentence", "render_capacity_section", "spike_note"]
+
+# What a metric's bucket total counts, as the spike note says it.
+_DRIVER_WORDS = {"rpm": "requests", "itpm": "input", "otpm": "output", "tpm": "tokens"}
 
 
 def _n(value: float) -> str:
@@ -89,6 +92,33 @@ def assumed_note(row: pd.Series | Mapping[str, Any]) -> str:
             "bucket's mean minute times `planning.capacity.assumed_peak_to_mean`)")
 
 
+def _spike_quantiles(row: pd.Series | Mapping[str, Any]) -> list[str]:
+    """``p50``/``p90``: the quantiles of a plan row that history's spikes set (a value without them)."""
+    return [q for q in ("p50", "p90") if pd.notna(row.get(f"{q}_without_spikes", np.nan))]
+
+
+def spike_note(row: pd.Series | Mapping[str, Any]) -> str:
+    """``P90 set by a day like 2026-08-20 (12.1x the median day's input) recurring: 1 such day in 146 of history;
+    without it the P90 would be 309K``, for a plan row whose P50 or P90 history's spikes set; else nothing.
+
+    From the row's ``spike_days`` (a time in them means hourly buckets), ``spike_size``, ``spike_history_buckets``
+    and ``p50_without_spikes``/``p90_without_spikes``."""
+    quantiles = _spike_quantiles(row)
+    if not quantiles:
+        return ""
+    days, sizes = str(row["spike_days"]).split(";"), str(row["spike_size"]).split(";")
+    bucket = "hour" if " " in days[0] else "day"
+    many = len(days) > 1
+    typical = f" the median {bucket}'s {_DRIVER_WORDS.get(str(row['metric']), 'total')}"
+    like = " and ".join(f"{d} ({s}x{typical if i == len(days) - 1 else ''})"
+                        for i, (d, s) in enumerate(zip(days, sizes, strict=True)))
+    count = int(row["spike_history_buckets"])
+    return (f"{' and '.join(q.upper() for q in quantiles)} set by {bucket + 's' if many else 'a ' + bucket} like "
+            f"{like} recurring: {len(days)} such {bucket + 's' if many else bucket} in {count:,} of history; without "
+            f"{'them' if many else 'it'} " + ", ".join(f"the {q.upper()} would be {_n(row[f'{q}_without_spikes'])}"
+                                                       for q in quantiles))
+
+
 def _crossing_text(row: pd.Series) -> str:
     if pd.notna(row["first_crossing_p50"]) or pd.notna(row["first_crossing_p90"]):
         return crossing_statement(row["first_crossing_p50"], row["first_crossing_p90"])
@@ -126,10 +156,13 @@ def _verdict(plan: pd.DataFrame, gaps: pd.DataFrame | None = None) -> str:
     else:
         lines.append("**No limit is crossed within the horizon, even at P90.**")
     for row in horizon.sort_values(["model_group", "metric"]).itertuples():
+        spikes = spike_note(pd.Series(row._asdict()))
         lines.append(f"- {row.model_group} {row.metric.upper()}: horizon peak P50 {_n(row.p50)}, P90 {_n(row.p90)} "
                      f"against {_n(row.limit)} ({row.headroom_p90:+.0%} headroom at P90); "
                      + _crossing_text(pd.Series(row._asdict()))
-                     + ("; peaks assumed" if getattr(row, "peak_method", None) == "assumed" else "") + ".")
+                     + ("; peaks assumed" if getattr(row, "peak_method", None) == "assumed" else "")
+                     + (f". {spikes}" if spikes else "")
+                     + ".")
     return "\n".join(lines)
 
 
@@ -145,6 +178,9 @@ def _plan_table(plan: pd.DataFrame) -> str:
             " / ".join(x for x in (_day(a) and f"P50 {_day(a)}", _day(b) and f"P90 {_day(b)}") if x)
             for a, b in zip(shown["extrapolated_crossing_p50"], shown["extrapolated_crossing_p90"], strict=True)],
         "peaks": shown["peak_method"],
+        "set by history's spikes": [
+            f"{', '.join(q.upper() for q in _spike_quantiles(row))}: {str(row['spike_days']).replace(';', ', ')}"
+            if _spike_quantiles(row) else "" for _, row in shown.iterrows()],
     }))
 
 
@@ -257,7 +293,8 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
         f"- Peak method: each bucket's forecast total times a busiest-minute/mean-minute ratio drawn from the last "
         f"{params.get('ratio_weeks')} weeks of history (same weekday/weekend kind, among buckets about as busy for "
         f"their week as the bucket's draw is for its forecast; above the forecast's P90, one of history's busiest "
-        f"tenth of buckets, its volume and its burst together); forecast errors shared over "
+        f"tenth of buckets, its volume and its burst together: the recent weeks' busy buckets, and history's "
+        f"spikes at their rate over all the history); forecast errors shared over "
         f"the horizon with correlation {params.get('error_correlation')} (assumed; checked by the backtest above), "
         f"and past the backtest's window the intervals' widening (a level error) shared by every bucket; "
         f"{params.get('n_draws')} draws, their ratios corrected by the backtest's calibration shown above before "

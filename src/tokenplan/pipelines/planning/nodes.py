@@ -112,7 +112,7 @@ def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limit
                                                              for g in groups.values()]}, index=list(groups))
     series_plan, _ = capacity_tables(forecast, peak_history[peak_history["level"] == "series"], series_limits,
                                      {s: [s] for s in series}, names, freq, model, calibration=calibration,
-                                     metrics={s: planned_metrics(limits, g) for s, g in groups.items()})
+                                     metrics={s: planned_metrics(limits, g) for s, g in groups.items()}, explain=False)
     demand = series_plan[series_plan["period"] == "horizon"].rename(columns={"model_group": "series"})
     demand = demand.assign(model_group=demand["series"].map(groups))[["model_group", "series", "metric", "p50",
                                                                         "p90", "peak_method"]]

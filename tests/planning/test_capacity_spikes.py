@@ -1,0 +1,66 @@
+"""History's spikes in the peak forecast: how often they recur, and the plan rows they set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.planning.capacity import PeakModel, bucket_peak_draws, capacity_tables
+from tokenplan.planning.peaks import bucket_minutes
+
+SERIES, GROUP = "claude-sonnet-4-5", "Claude Sonnet 4.x"
+HISTORY_DAYS, SPIKE_AGO, SPIKE_SIZE = 150, 42, 10.0  # one day in 150 at 10x, 42 days before the end
+LEVEL, RATIO = 1_000_000.0, 6.0  # a day's requests; busiest minute over mean minute (as where peaks are assumed)
+HORIZON = pd.date_range("2026-10-01", periods=91, freq="D")
+
+
+def _history() -> pd.DataFrame:
+    """150 quiet days of history (+-5% noise) with one 10x spike day six weeks before the end."""
+    rng = np.random.default_rng(3)
+    days = pd.date_range(end="2026-09-30", periods=HISTORY_DAYS, freq="D")
+    total = LEVEL * np.exp(rng.normal(0, 0.05, len(days)))
+    total[-SPIKE_AGO] *= SPIKE_SIZE
+    return pd.DataFrame({"unit": GROUP, "metric": "rpm", "ds": days, "total": total,
+                         "peak": total / 1440 * RATIO, "measured": True, "ratio": RATIO, "level": "group"})
+
+
+def _quantiles() -> pd.DataFrame:
+    return pd.DataFrame({"p10": LEVEL * 0.9, "p50": LEVEL, "p90": LEVEL * 1.1}, index=HORIZON)
+
+
+def test_a_spike_in_the_recent_weeks_recurs_at_its_rate_over_the_whole_history():
+    """The only spike day of 150 sits in the last 8 weeks (the ratio pool). Drawn as one of the pool's 6 busiest
+    days (a tenth of the draws take one of them: one day in 60) a 91-day horizon would meet it with a chance of
+    1 - (1 - 1/60)^91 = 78%; at its rate over the history, 1 in 150, the chance is 1 - (1 - 1/150)^91 = 46%."""
+    model = PeakModel(n_draws=4000, error_correlation=0.0)
+    draws = bucket_peak_draws(_quantiles(), _history(), "D", model, np.random.default_rng(0))
+    peaks = draws.peaks()
+    plain_top = LEVEL * 1.1 / bucket_minutes("D") * RATIO
+    met = (peaks.max(axis=1) > 2 * plain_top).mean()
+    expected = 1 - (1 - 1 / HISTORY_DAYS) ** len(HORIZON)
+    assert abs(met - expected) < 0.04, (met, expected)
+    # the horizon's P50 is a quiet quarter's, as each month's is; its P90 a spike's
+    assert np.quantile(peaks.max(axis=1), 0.5) < 1.3 * plain_top < np.quantile(peaks.max(axis=1), 0.9)
+
+
+def test_a_plan_row_set_by_a_spike_names_its_day_size_and_rate():
+    """The horizon's P90 is the spike day recurring: the row names it, its size over the median day, the days of
+    history it was one of, and the P90 without it; the months' P50s, a quiet month's, name nothing."""
+    history = _history()
+    forecast = pd.concat([pd.DataFrame({"series": SERIES, "target": "requests", "timestamp": HORIZON, **{
+        q: _quantiles()[q].to_numpy() for q in ("p10", "p50", "p90")}})], ignore_index=True)
+    limits = pd.DataFrame({"rpm": [np.nan], "itpm": [np.nan], "otpm": [np.nan], "itpm_counts_cache_reads": [False]},
+                          index=[GROUP])
+    plan, _ = capacity_tables(forecast, history, limits, {GROUP: [SERIES]}, ["p10", "p50", "p90"], "D",
+                              PeakModel(n_draws=2000))
+    horizon = plan[plan["period"] == "horizon"].iloc[0]
+    spike_day = history["ds"].iloc[-SPIKE_AGO]
+    size = history["total"].iloc[-SPIKE_AGO] / history["total"].median()
+    assert horizon["spike_days"] == f"{spike_day:%Y-%m-%d}"
+    assert horizon["spike_size"] == f"{size:.1f}" and 9.0 < size < 11.0
+    assert horizon["spike_history_buckets"] == HISTORY_DAYS
+    assert horizon["p90_without_spikes"] < 0.5 * horizon["p90"]
+    months = plan[plan["period"] != "horizon"]
+    assert months["p50_without_spikes"].isna().all()
+    # without the spike the P90 is a quiet quarter's: about the forecast's P90 day at the usual burst
+    assert horizon["p90_without_spikes"] < 1.3 * LEVEL * 1.1 / 1440 * RATIO
