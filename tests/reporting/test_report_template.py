@@ -632,6 +632,11 @@ def test_a_peak_set_by_a_spike_of_history_says_which_day_how_big_how_often_and_t
                 "of history; without it the P90 would be 700." in section), section
     assert "| P90: 2026-08-20 |" in section
     assert section.count("set by a day like") == 1  # the rows no spike sets say nothing
+    # The summary's first limit (model-b RPM, over at P90 in November) says what its P90 rests on.
+    inputs = _inputs(capacity_plan=plan)
+    assert ("- **First rate limit to bind:** model-b RPM (limit 1.00K/min): first over at P90 in 2026-11; at P50 in "
+            "2026-12. P90 set by a day like 2026-08-20 (12.1x the median day's requests) recurring") in \
+        _summary_section(render_report(inputs))
 
     hourly = {"metric": "itpm", "spike_days": "2026-08-20 14:00;2026-07-01 09:00", "spike_size": "30.0;12.5",
               "spike_history_buckets": 3504, "p50_without_spikes": 1_500.0, "p90_without_spikes": 2_000.0}

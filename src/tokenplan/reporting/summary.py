@@ -32,7 +32,7 @@ from tokenplan.forecasting.ended_series import idle_days
 from tokenplan.forecasting.successors import likely_successors
 from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
-from tokenplan.reporting.capacity_section import assumed_note, first_limit_row, first_limit_sentence
+from tokenplan.reporting.capacity_section import assumed_note, first_limit_row, first_limit_sentence, spike_note
 from tokenplan.reporting.data_notes import observed_days
 from tokenplan.reporting.since_last_report import since_last_report
 
@@ -372,7 +372,8 @@ def _first_limit(capacity_plan: pd.DataFrame | None) -> dict[str, Any] | None:
     if row is not None:
         return {"crossed": True, "no_limits": False, **{c: row[c] for c in CAPACITY_COLUMNS},
                 "first_crossing_p50": _when(row["first_crossing_p50"]),
-                "first_crossing_p90": _when(row["first_crossing_p90"]), "statement": first_limit_sentence(row)}
+                "first_crossing_p90": _when(row["first_crossing_p90"]), "statement": first_limit_sentence(row)
+                + (f". {spike}" if (spike := spike_note(row)) else "")}
     limited = plan[pd.to_numeric(plan["limit"], errors="coerce").notna()]
     if limited.empty:  # no limits given for these series: peaks planned, nothing to bind
         return {"crossed": False, "no_limits": True, **{c: None for c in CAPACITY_COLUMNS}}
