@@ -39,3 +39,16 @@ def test_the_organisation_calls_the_same_series_ended():
     status = series_status(usage, new_days=90, gone_days=14).set_index("series")["status"]
     assert status.to_dict() == {"m/a/idle13": "active", "m/a/idle14": "ended", "m/a/kept": "active"}
     assert set(ended_series(history, 14)) == set(status[status == "ended"].index)
+
+
+def test_a_job_that_runs_once_a_month_has_not_ended_three_weeks_after_its_run():
+    days = pd.date_range("2026-01-01", "2026-10-21", freq="D")
+    monthly = pd.DataFrame({"series": "batch", "target": "requests", "ds": days, "y": days.is_month_end * 500.0})
+    daily = pd.DataFrame({"series": "gone", "target": "requests", "ds": days,
+                          "y": (days <= pd.Timestamp("2026-09-30")) * 100.0})
+    history = pd.concat([monthly, daily])
+    # Both last used on 2026-09-30, 21 days before the end: the daily one has ended, the monthly job has not.
+    assert ended_series(history, 14) == {"gone": pd.Timestamp("2026-09-30")}
+    usage = history.rename(columns={"ds": "timestamp", "y": "requests"}).drop(columns="target")
+    status = series_status(usage, new_days=90, gone_days=14).set_index("series")["status"]
+    assert status.to_dict() == {"batch": "active", "gone": "ended"}

@@ -9,7 +9,9 @@ requests), while the organisation view called it ended and planned it nothing.
 
 One rule, one threshold (``feature_engineering.ended_days``): a series whose last usage
 (any count above zero) is at least ``ended_days`` whole days before the history's last
-day has ended. The forecast leaves it out and says so (``forecast.attrs["ended"]``), the
+day, and at least twice its longest gap between days of usage before that, has ended (a
+job that runs on the last day of each month has not ended three weeks after its last
+run). The forecast leaves it out and says so (``forecast.attrs["ended"]``), the
 report names it with its last day of usage, and the organisation view calls the same
 series ended. Its history stays as it was read: the backtest and the last quarter's
 actual still count it.
@@ -22,7 +24,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["ended_series", "idle_days"]
+__all__ = ["GAP_FACTOR", "ended_since", "ended_series", "idle_days"]
+
+GAP_FACTOR = 2  # an idle run this many times the longest earlier gap between days of usage, at least, ends a series
 
 
 def idle_days(last_usage: pd.Series, end: pd.Timestamp) -> pd.Series:
@@ -31,12 +35,25 @@ def idle_days(last_usage: pd.Series, end: pd.Timestamp) -> pd.Series:
 
 
 def ended_series(history: pd.DataFrame, ended_days: int) -> dict[str, pd.Timestamp]:
-    """``{series: last day with usage}`` for the series of ``history`` (``series, target, ds, y``) whose
-    last usage is at least ``ended_days`` days before the history's last bucket (0: none; a series
-    never used is left to the forecast, which plans it at zero)."""
+    """``{series: last day with usage}`` for the series of ``history`` (``series, target, ds, y``) that have
+    ended (:func:`ended_since`; 0: none; a series never used is left to the forecast, which plans it at zero)."""
     if history.empty or ended_days <= 0:
         return {}
     used = history[history["y"] > 0]
-    last = used.groupby(used["series"].astype(str))["ds"].max()
-    gone = last[idle_days(last, history["ds"].max()) >= ended_days]
-    return {str(s): pd.Timestamp(d).normalize() for s, d in gone.items()}
+    return ended_since(used["series"], used["ds"], history["ds"].max(), ended_days)
+
+
+def ended_since(series: pd.Series, used_at: pd.Series, end: pd.Timestamp, ended_days: int) -> dict[str, pd.Timestamp]:
+    """``{series: last day with usage}`` for each series whose last usage (``used_at``: the times it was used)
+    is at least ``ended_days`` days before ``end`` and at least ``GAP_FACTOR`` times its longest gap between
+    days of usage before it: a job that runs once a month has not ended three weeks after its last run."""
+    if ended_days <= 0 or series.empty:
+        return {}
+    days = pd.DataFrame({"series": series.astype(str).to_numpy(),
+                         "day": pd.to_datetime(used_at).dt.normalize().to_numpy()}).drop_duplicates()
+    days = days.sort_values(["series", "day"])
+    gaps = days.groupby("series")["day"].diff().dt.days.groupby(days["series"]).max().fillna(0)
+    last = days.groupby("series")["day"].max()
+    idle = idle_days(last, end)
+    gone = last[(idle >= ended_days) & (idle >= GAP_FACTOR * gaps.reindex(last.index).fillna(0))]
+    return {str(s): pd.Timestamp(d) for s, d in gone.items()}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tokenplan.forecasting.ended_series import idle_days
+from tokenplan.forecasting.ended_series import ended_since
 
 __all__ = ["NO_TEAM", "series_dimensions", "series_status", "shared_keys"]
 
@@ -36,7 +36,7 @@ def series_status(usage_buckets: pd.DataFrame, new_days: int, gone_days: int) ->
 
     ``new``: its first usage is within ``new_days`` of the history's end (a team created,
     a key issued recently: a short history). ``ended``: no usage in the last ``gone_days``
-    (a key rotated, a team closed); the plan gives it no future spend.
+    (a key rotated, a team closed; ``tokenplan.forecasting.ended_series``); the plan gives it no future spend.
     """
     counts = [c for c in ("requests", "input_tokens", "output_tokens") if c in usage_buckets.columns]
     used = usage_buckets[usage_buckets[counts].fillna(0).sum(axis=1) > 0]
@@ -45,8 +45,9 @@ def series_status(usage_buckets: pd.DataFrame, new_days: int, gone_days: int) ->
     span = span.reindex(sorted(usage_buckets["series"].astype(str).unique()))
     status = pd.Series("active", index=span.index)
     status[span["first_usage"] > end - pd.Timedelta(days=new_days)] = "new"
-    # The forecast's rule (``tokenplan.forecasting.ended_series``): whole days from the last usage to the end.
-    status[span["last_usage"].isna() | (idle_days(span["last_usage"], end) >= gone_days)] = "ended"
+    # The forecast's rule (``tokenplan.forecasting.ended_series``): the same series end.
+    ended = ended_since(used["series"], used["timestamp"], end, gone_days)
+    status[span["last_usage"].isna() | span.index.isin(list(ended))] = "ended"
     out = span.assign(status=status).reset_index(names="series")
     for column in ("first_usage", "last_usage"):
         out[column] = pd.to_datetime(out[column]).dt.strftime("%Y-%m-%d")

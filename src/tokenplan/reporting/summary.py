@@ -28,7 +28,7 @@ import pandas as pd
 
 from tokenplan.forecasting.diagnostics import comparable_mase
 from tokenplan.forecasting.outages import mask_outages
-from tokenplan.forecasting.ended_series import idle_days
+from tokenplan.forecasting.ended_series import ended_since, idle_days
 from tokenplan.forecasting.successors import likely_successors
 from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
@@ -122,15 +122,16 @@ def _not_forecast(history: pd.DataFrame, horizon: pd.DataFrame, ended: dict[str,
 
 
 def _idle(history: pd.DataFrame, horizon_cost: pd.DataFrame, median: str) -> list[dict[str, Any]]:
-    """Planned series (in ``horizon_cost``) whose last usage is ``IDLE_DAYS`` or more before the history's end,
-    longest idle first: each is planned at its level before, and may have stopped (``ended_series``)."""
+    """Planned series (in ``horizon_cost``) that would have ended with ``ended_days`` of ``IDLE_DAYS`` (idle that
+    long, and beyond their own rhythm: ``ended_series``), longest idle first: each is planned at its level
+    before, and may have stopped."""
     used = history[history["y"] > 0]
-    last = used.groupby(used["series"].astype(str))["ds"].max()
-    days = idle_days(last, history["ds"].max())
+    end = history["ds"].max()
     cost = horizon_cost.groupby(horizon_cost["series"].astype(str))[median].sum()
-    idle = days[(days >= IDLE_DAYS) & days.index.isin(cost.index)].sort_values(ascending=False)
-    return [{"series": s, "last": pd.Timestamp(last[s]).normalize(), "days": int(d), "usd": float(cost[s])}
-            for s, d in idle.items()]
+    idle = [(s, last, int(idle_days(pd.Series([last]), end).iloc[0]))
+            for s, last in ended_since(used["series"], used["ds"], end, IDLE_DAYS).items() if s in cost.index]
+    return [{"series": s, "last": last, "days": days, "usd": float(cost[s])}
+            for s, last, days in sorted(idle, key=lambda i: -i[2])]
 
 
 DEPARTURE_DAYS = 3  # the history's last days beyond the plan's first week, each day, before the summary says so
