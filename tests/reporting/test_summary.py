@@ -319,3 +319,19 @@ def test_a_model_that_began_as_another_of_its_family_stopped_is_named_with_the_a
     assert (pair["successor"], pair["predecessor"], pair["started"]) == ("model-b", "model-b-1",
                                                                          pd.Timestamp("2026-08-01"))
     assert _summary().successors == []
+
+
+def test_hours_are_compared_by_whole_days_and_a_week_ahead_that_starts_at_night_still_checks():
+    from tokenplan.reporting.summary import _recent_departures
+
+    hours = pd.date_range("2026-09-01", "2026-09-30 20:00", freq="h")  # the last day ends at 20:00: left out
+    y = np.where(hours >= pd.Timestamp("2026-09-27"), 30.0, 10.0)  # tripled for the last 3 whole days and after
+    history = pd.DataFrame({"series": "m", "target": "requests", "ds": hours, "y": y})
+    ahead = pd.date_range("2026-09-30 21:00", periods=168, freq="h", tz="UTC")  # 6 whole days, no Wednesday
+    forecast = pd.DataFrame({"series": "m", "target": "requests", "timestamp": ahead, "p10": 9.0, "p50": 10.0,
+                             "p90": 11.0})
+    [found] = _recent_departures(history, forecast, ["p10", "p50", "p90"], set())
+    assert (found["side"], found["days"], found["day"], found["value"]) == ("above", 3, pd.Timestamp("2026-09-29"),
+                                                                             720.0)
+    assert found["p50"] == 240.0 and found["bound"] == 264.0
+    assert _recent_departures(history, forecast, ["p10", "p50", "p90"], {"m"}) == []

@@ -164,7 +164,7 @@ def _recent_departures(history: pd.DataFrame, forecast: pd.DataFrame | None, qua
         days = _daily(past, "ds", ["y"])["y"].dropna()
         plan = _daily(rows[rows["target"] == target], "timestamp", [low, median, high]).head(7)
         plan.index = plan.index.dayofweek
-        if len(plan) < 7 or len(days) < DEPARTURE_DAYS:
+        if len(plan) < DEPARTURE_DAYS or len(days) < DEPARTURE_DAYS:  # a weekday the plan lacks stops a run
             continue
         bounds = plan.reindex(days.index.dayofweek)
         above = (days.to_numpy() > bounds[high].to_numpy())[::-1]
