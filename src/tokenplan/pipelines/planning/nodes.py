@@ -22,7 +22,7 @@ from tokenplan.planning.gateway import gateway_config
 from tokenplan.planning.long_context import long_context_shares
 from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
 from tokenplan.planning.price_check import history_months, monthly_gap, validate_billed, whole_months
-from tokenplan.planning.prices import UnitPrices, unit_prices, validate_price_table
+from tokenplan.planning.prices import UnitPrices, validate_price_table
 from tokenplan.planning.rate_limits import LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file, planned_metrics
 from tokenplan.planning.routes import Pricer, Route, route_rates, routes_that_apply
 from tokenplan.planning.sensitivity import tornado
