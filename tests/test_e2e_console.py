@@ -119,5 +119,5 @@ def test_a_model_without_usage_in_the_last_two_weeks_is_named_and_not_planned(ru
     totals = pd.read_parquet(project / "data" / "07_model_output" / "forecast_totals.parquet")
     assert RETIRED not in set(totals["series"]) and set(MODELS) <= set(totals["series"])
     report = next((project / "data" / "08_reporting").glob("*/report.html")).read_text()
-    assert (f"Not in this plan: {RETIRED}.</strong> Its last usage was on {RETIRED_LAST:%Y-%m-%d}, 15 days before "
-            "the history ends") in report
+    assert (f"Not in this plan, ended:</strong> {RETIRED} (last usage {RETIRED_LAST:%Y-%m-%d}, 15 days before "
+            "the history ends)") in report
