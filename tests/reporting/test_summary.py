@@ -335,3 +335,21 @@ def test_hours_are_compared_by_whole_days_and_a_week_ahead_that_starts_at_night_
                                                                              720.0)
     assert found["p50"] == 240.0 and found["bound"] == 264.0
     assert _recent_departures(history, forecast, ["p10", "p50", "p90"], {"m"}) == []
+
+
+def test_last_days_an_event_covers_are_not_named():
+    from tokenplan.reporting.summary import _recent_departures
+
+    days = pd.date_range("2026-09-01", "2026-09-30", freq="D")
+    history = pd.DataFrame({"series": "m/team", "target": "requests", "ds": days,
+                            "y": np.where(days >= pd.Timestamp("2026-09-26"), 300.0, 100.0)})
+    ahead = pd.date_range("2026-10-01", periods=14, freq="D", tz="UTC")
+    forecast = pd.DataFrame({"series": "m/team", "target": "requests", "timestamp": ahead, "p10": 90.0, "p50": 100.0,
+                             "p90": 110.0})
+    assert _recent_departures(history, forecast, ["p10", "p50", "p90"], set())[0]["days"] == 5
+    campaign = pd.DataFrame({"start": pd.to_datetime(["2026-09-26"], utc=True),
+                             "end": pd.to_datetime(["2026-09-30 23:59"], utc=True), "name": ["launch week"],
+                             "kind": ["campaign"], "scope": ["m"], "effect": [3.0]})
+    assert _recent_departures(history, forecast, ["p10", "p50", "p90"], set(), campaign) == []
+    other_model = campaign.assign(scope="other")
+    assert _recent_departures(history, forecast, ["p10", "p50", "p90"], set(), other_model)[0]["days"] == 5

@@ -146,11 +146,25 @@ def _daily(frame: pd.DataFrame, time: str, columns: list[str]) -> pd.DataFrame:
     return sums[counts >= counts.max()]
 
 
+def _excused(days: pd.DatetimeIndex, series: str, events: pd.DataFrame | None) -> np.ndarray:
+    """Whether an event of the calendar (a campaign, a holiday, an outage) covers each day for ``series``' model."""
+    if events is None or events.empty:
+        return np.zeros(len(days), dtype=bool)
+    model = series.split("/")[0]
+    scope = events["scope"].fillna("").astype(str) if "scope" in events else pd.Series("", index=events.index)
+    mine = events[scope.isin(["", model])]
+    start = pd.to_datetime(mine["start"], utc=True).dt.tz_convert(None).dt.normalize().to_numpy()
+    end = pd.to_datetime(mine["end"], utc=True).dt.tz_convert(None).to_numpy()
+    at = days.to_numpy()[:, None]
+    return ((at >= start[None, :]) & (at <= end[None, :])).any(axis=1)
+
+
 def _recent_departures(history: pd.DataFrame, forecast: pd.DataFrame | None, quantiles: list[str],
-                       skip: set[str]) -> list[dict[str, Any]]:
+                       skip: set[str], events: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """Series whose last ``DEPARTURE_DAYS`` or more days each lie beyond the plan's first week on the same
     weekday (above its P90's sum, or below its P10's): a move too recent for the level to have read it
-    (``tokenplan.forecasting.level_shifts``), largest departure first. Requests, else the first target."""
+    (``tokenplan.forecasting.level_shifts``), largest departure first. Requests, else the first target. A day
+    an event of ``events`` covers (a campaign ending, a holiday) is not counted: the plan knows why it differs."""
     if forecast is None or forecast.empty:
         return []
     low, median, high = quantiles[0], quantiles[len(quantiles) // 2], quantiles[-1]
@@ -167,8 +181,9 @@ def _recent_departures(history: pd.DataFrame, forecast: pd.DataFrame | None, qua
         if len(plan) < DEPARTURE_DAYS or len(days) < DEPARTURE_DAYS:  # a weekday the plan lacks stops a run
             continue
         bounds = plan.reindex(days.index.dayofweek)
-        above = (days.to_numpy() > bounds[high].to_numpy())[::-1]
-        below = (days.to_numpy() < bounds[low].to_numpy())[::-1]
+        plain = ~_excused(pd.DatetimeIndex(days.index), series, events)
+        above = (plain & (days.to_numpy() > bounds[high].to_numpy()))[::-1]
+        below = (plain & (days.to_numpy() < bounds[low].to_numpy()))[::-1]
         for side, beyond in (("above", above), ("below", below)):
             run = int(np.argmin(beyond)) if not beyond.all() else len(beyond)
             if run >= DEPARTURE_DAYS:
@@ -440,7 +455,8 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                  roi_summary: pd.DataFrame | None = None, previous: list[dict[str, Any]] | None = None,
                  guard_drops: pd.DataFrame | None = None, data_source: dict[str, Any] | None = None,
                  methods: dict[str, str] | None = None, today: pd.Timestamp | None = None,
-                 outages: pd.DataFrame | None = None, forecast: pd.DataFrame | None = None) -> PlanSummary:
+                 outages: pd.DataFrame | None = None, forecast: pd.DataFrame | None = None,
+                 events: pd.DataFrame | None = None) -> PlanSummary:
     """The summary's numbers: quarter totals, change against the last full quarter, the first
     limit to bind, the best route, the largest risks (see the module docstring) and, given
     the earlier reports (``previous``, newest first: ``PreviousReportDataset``), what changed since the newest
@@ -486,7 +502,8 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                        not_forecast=_not_forecast(history, horizon, attrs.get("ended")),
                        stale=_stale_history(history, today, simulated),
                        idle=(idle := _idle(history, horizon_cost, median)),
-                       departures=_recent_departures(history, forecast, quantile_names, {i["series"] for i in idle}),
+                       departures=_recent_departures(history, forecast, quantile_names, {i["series"] for i in idle},
+                                                     events),
                        pooled_ratios=list(attrs.get("token_ratios") or []),
                        drifting_ratios=_drifting(history, forecast, median),
                        successors=[p for p in likely_successors(history) if p["successor"] in share.index][:3])

@@ -111,7 +111,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                            guard_drops=guard_drops, data_source=data_source,
                            methods=model_selection.get("methods"),
                            today=pd.Timestamp.now(tz="UTC").tz_localize(None),
-                           outages=suspected_outages if fe_params.get("outages") else None, forecast=forecast)
+                           outages=suspected_outages if fe_params.get("outages") else None, forecast=forecast,
+                           events=events_calendar)
     at_risk = (organisation_report or {}).get("tables", {}).get("teams_at_risk.csv")
     if at_risk is not None and len(at_risk):
         summary.teams_at_risk = at_risk.head(5).replace({np.nan: None}).to_dict(orient="records")
