@@ -73,7 +73,7 @@ def _train(usage: pd.DataFrame, events: pd.DataFrame, fe: dict, tr: dict) -> dic
     metrics = training.evaluate_backtest(predictions, history, fe, tr, layout)
     model = training.train_forecaster(examples, fe, tr, best, selection, layout)
     forecast, _ = training.predict_forecast(model, examples, history, offsets, selection, fe, tr, layout, origin_mstl)
-    totals = training.forecast_totals(forecast, predictions, tr)
+    totals = training.forecast_totals(forecast, predictions, offsets, tr)
     print(f"suspected outages masked: {len(outages)} bucket(s)")
     print(f"trend anchor: {selection['trend']}; methods chosen: "
           f"{pd.Series(selection['methods']).value_counts().to_dict()}")
