@@ -454,8 +454,12 @@ def test_a_retired_series_is_named_with_its_last_usage_not_as_incomplete():
     summary = plan_summary(history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q, simulated=True)
     text = _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary})))
     last = (end - pd.Timedelta(days=60)).normalize()
+    # Its 32 days of 2026 Q3 (July 1 to August 1) at 2M input and 100K output tokens a day, $3 and $15 per MTok.
+    q3 = summary.cost["last_quarter"]
     assert (f"- **Not in this plan, ended:** model-a/old-key (last usage {last:%Y-%m-%d}, 60 days before the "
-            "history ends). A series without usage in the last `feature_engineering.ended_days`") in text
+            f"history ends). It cost $240 of 2026 Q3's actual {usd(q3)}: the change per day above compares the plan "
+            "with that quarter, it included. A series without usage in the last `feature_engineering.ended_days`") \
+        in text
     assert "Not in this plan, ended: model-a/old-key" in "\n".join(summary_headline(render_report(
         ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary}))))  # the console says it too
     assert "buckets are complete" not in text

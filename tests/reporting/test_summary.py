@@ -31,7 +31,8 @@ def test_quarter_totals_add_the_models_and_compare_with_the_last_full_quarter():
     daily_cost = 2 * (2e6 * 3.0 + 1e5 * 15.0) / 1e6
     assert s.last_quarter == {"label": "2026 Q3", "start": pd.Timestamp("2026-07-01"),
                               "end": pd.Timestamp("2026-09-30"), "buckets": 92, "missing_buckets": 1,
-                              "outage_buckets": 0, "cost_usd": pytest.approx(daily_cost * 92)}
+                              "outage_buckets": 0, "cost_usd": pytest.approx(daily_cost * 92),
+                              "cost_by_series": {m: pytest.approx(daily_cost / 2 * 92) for m in fx.MODELS}}
     assert totals.loc["requests", "last_quarter"] == pytest.approx(2 * 1_000 * 92 - 1_000)
     assert totals["change"].to_numpy() == pytest.approx([0.1, 0.1, 0.1])
 

@@ -121,6 +121,13 @@ def _not_forecast(history: pd.DataFrame, horizon: pd.DataFrame, ended: dict[str,
     return out
 
 
+def _with_last_quarter_cost(gone: list[dict[str, Any]], last: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """``gone`` with each series' share of the last full quarter's actual cost (``last_quarter_usd``; None
+    without a full quarter): the change against that quarter counts series the plan leaves out."""
+    costs = (last or {}).get("cost_by_series") or {}
+    return [{**g, "last_quarter_usd": costs.get(g["series"], 0.0) if last else None} for g in gone]
+
+
 def _idle(history: pd.DataFrame, horizon_cost: pd.DataFrame, median: str) -> list[dict[str, Any]]:
     """Planned series (in ``horizon_cost``) that would have ended with ``ended_days`` of ``IDLE_DAYS`` (idle that
     long, and beyond their own rhythm: ``ended_series``), longest idle first: each is planned at its level
@@ -251,7 +258,8 @@ def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices],
              "missing_buckets": int(rows.loc[rows["y"].isna(), ["series", "ds"]].drop_duplicates().shape[0]),
              "outage_buckets": int(rows.loc[outage_keys, ["series", "ds"]]
                                    .drop_duplicates().shape[0]),
-             "cost_usd": float((per_key["sum"] * price).sum())}
+             "cost_usd": float((per_key["sum"] * price).sum()),
+             "cost_by_series": (per_key["sum"] * price).groupby(per_key["series"].astype(str)).sum().to_dict()}
     return facts, by_target.reset_index(), float(per_key["rate_usd"].sum())
 
 
@@ -499,7 +507,8 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                        first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
                        since_last_run=_since_last_run(previous, history, horizon, horizon_cost, quantile_names,
                                                       data_source),
-                       not_forecast=_not_forecast(history, horizon, attrs.get("ended")),
+                       not_forecast=_with_last_quarter_cost(_not_forecast(history, horizon, attrs.get("ended")),
+                                                            last),
                        stale=_stale_history(history, today, simulated),
                        idle=(idle := _idle(history, horizon_cost, median)),
                        departures=_recent_departures(history, forecast, quantile_names, {i["series"] for i in idle},
