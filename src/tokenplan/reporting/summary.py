@@ -28,7 +28,8 @@ import pandas as pd
 
 from tokenplan.forecasting.diagnostics import comparable_mase
 from tokenplan.forecasting.outages import mask_outages
-from tokenplan.forecasting.ended_series import ended_since, idle_days
+from tokenplan.forecasting.ended_series import ended_since
+from tokenplan.forecasting.features import bucket_shares
 from tokenplan.forecasting.successors import likely_successors
 from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
@@ -135,10 +136,9 @@ def _idle(history: pd.DataFrame, horizon_cost: pd.DataFrame, median: str) -> lis
     used = history[history["y"] > 0]
     end = history["ds"].max()
     cost = horizon_cost.groupby(horizon_cost["series"].astype(str))[median].sum()
-    idle = [(s, last, int(idle_days(pd.Series([last]), end).iloc[0]))
-            for s, last in ended_since(used["series"], used["ds"], end, IDLE_DAYS).items() if s in cost.index]
-    return [{"series": s, "last": last, "days": days, "usd": float(cost[s])}
-            for s, last, days in sorted(idle, key=lambda i: -i[2])]
+    idle = {s: last for s, last in ended_since(used["series"], used["ds"], end, IDLE_DAYS).items() if s in cost.index}
+    return [{"series": s, "last": last, "days": int((pd.Timestamp(end).normalize() - last).days), "usd": float(cost[s])}
+            for s, last in sorted(idle.items(), key=lambda item: item[1])]
 
 
 DEPARTURE_DAYS = 3  # the history's last days beyond the plan's first week, each day, before the summary says so
@@ -155,15 +155,15 @@ def _daily(frame: pd.DataFrame, time: str, columns: list[str]) -> pd.DataFrame:
 
 def _excused(days: pd.DatetimeIndex, series: str, events: pd.DataFrame | None) -> np.ndarray:
     """Whether an event of the calendar (a campaign, a holiday, an outage) covers each day for ``series``' model."""
+    covered = np.zeros(len(days), dtype=bool)
     if events is None or events.empty:
-        return np.zeros(len(days), dtype=bool)
+        return covered
     model = series.split("/")[0]
-    scope = events["scope"].fillna("").astype(str) if "scope" in events else pd.Series("", index=events.index)
-    mine = events[scope.isin(["", model])]
-    start = pd.to_datetime(mine["start"], utc=True).dt.tz_convert(None).dt.normalize().to_numpy()
-    end = pd.to_datetime(mine["end"], utc=True).dt.tz_convert(None).to_numpy()
-    at = days.to_numpy()[:, None]
-    return ((at >= start[None, :]) & (at <= end[None, :])).any(axis=1)
+    for event, share in bucket_shares(events, days, "D"):  # as the forecast's features read the calendar
+        scope = getattr(event, "scope", "")
+        if not isinstance(scope, str) or scope in ("", model):
+            covered |= share > 0
+    return covered
 
 
 def _recent_departures(history: pd.DataFrame, forecast: pd.DataFrame | None, quantiles: list[str],
