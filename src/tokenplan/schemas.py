@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from tokenplan.ingestion.number_format import convention, read_numbers
+
 TOKEN_COLUMNS = ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens")
 COUNT_COLUMNS = ("requests", *TOKEN_COLUMNS)
 # Optional counts that are a part of another count (part -> whole): summed like counts, never forecast.
@@ -279,16 +281,22 @@ EVENTS_SCHEMA = pa.DataFrameSchema(
 
 def _numeric(df: pd.DataFrame, columns: tuple[str, ...], source: str, first_line: int | None = None,
              names: dict[str, str] | None = None) -> pd.DataFrame:
+    """Float ``columns``, read with the file's decimal mark (``df.attrs["decimal"]``, a point unless the
+    reader found a comma), or InvalidInputError naming the first cells that are not such numbers."""
     out = df.copy()
+    decimal = df.attrs.get("decimal", ".")
     for column in columns:
         if column not in out.columns:
             continue
-        values = pd.to_numeric(out[column], errors="coerce")
-        bad = (values.isna() & out[column].notna()) | np.isinf(values)
+        values = read_numbers(out[column], decimal)
+        blank = out[column].isna() | out[column].map(lambda v: isinstance(v, str) and not v.strip())
+        unread = values.isna() & ~blank
+        bad = unread | np.isinf(values)
         if bad.any():
+            how = f"; this file writes numbers with a {convention(decimal)}" if unread.any() else ""
             raise _fail(source, (names or {}).get(column, column), list(out.index[bad]), list(out.loc[bad, column]),
-                        "not a finite number", first_line)
-        out[column] = values.astype(float)
+                        f"not a finite number{how}", first_line)
+        out[column] = values
     return out
 
 
