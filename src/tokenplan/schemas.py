@@ -48,6 +48,7 @@ __all__ = [
     "first_line_of",
     "source_columns",
     "naive_utc",
+    "refuse_totals_rows",
     "parse_timestamps",
     "validate_events",
     "validate_usage",
@@ -300,6 +301,22 @@ def _numeric(df: pd.DataFrame, columns: tuple[str, ...], source: str, first_line
     return out
 
 
+# A spreadsheet's totals row below the data: "Total", "Grand total", "Sum", "Subtotal".
+_TOTALS_LABEL = re.compile(r"^\s*(?:grand\s+|sub-?)?(?:totals?|sum)\s*:?\s*$", re.IGNORECASE)
+
+
+def refuse_totals_rows(df: pd.DataFrame, columns: list[str], source: str, first_line: int | None = None,
+                       names: dict[str, str] | None = None) -> None:
+    """Raise naming the first row labelled as a total in one of ``columns`` (read as usage, it would count twice)."""
+    for column in (c for c in columns if c in df.columns):
+        labelled = df[column].astype("string").str.contains(_TOTALS_LABEL).fillna(False).astype(bool)
+        if labelled.any():
+            row = df.index[labelled][0]
+            raise InvalidInputError(
+                f"{source}: a totals row at {where([row], first_line)} (column '{(names or {}).get(column, column)}' "
+                f"is {df.loc[row, column]!r}): remove it; the run adds up the rows itself")
+
+
 def validate_usage(df: pd.DataFrame, timezone: str = "UTC", source: str = "usage",
                    series_columns: tuple[str, ...] = ("model",), timestamp_format: str | None = None,
                    ) -> pd.DataFrame:
@@ -317,6 +334,7 @@ def validate_usage(df: pd.DataFrame, timezone: str = "UTC", source: str = "usage
     if not present:
         raise InvalidInputError(f"{source}: needs at least one of the columns {list(COUNT_COLUMNS)}")
     _require_wholes(df, source)
+    refuse_totals_rows(df, ["timestamp", *series_columns], source, first_line, names)
     out = _numeric(df, (*SUMMED_COLUMNS, *PEAK_COLUMNS), source, first_line, names)
     # Checked before any cast: str(None) would silently become a series named "None", and
     # a blank id a series named "".

@@ -1,9 +1,9 @@
 """UsageCSVDataset: a usage file as a spreadsheet saved it is read right, or refused naming the line.
 
 European Excel separates fields with ``;`` and writes decimal commas and ``.`` between
-thousands; US Excel quotes ``"1,234"``; both leave ``,,,,`` rows below the data. Each
-is read to the same numbers as the plain file; a number written another way stops the
-run naming its line, never read as another number.
+thousands; US Excel quotes ``"1,234"``; both leave ``,,,,`` rows below the data, and a
+person may add a totals row. Each is read to the same numbers as the plain file; a
+number written another way, or a totals row, stops the run naming its line.
 """
 
 from __future__ import annotations
@@ -81,6 +81,25 @@ def test_rows_without_any_value_are_dropped_and_lines_still_count_as_an_editor_d
         build_usage_buckets(_load(tmp_path, text.replace("1096", "-1")), PARAMS)
 
     assert_error_names(error, "usage.csv", "requests", 5, -1)
+
+
+@pytest.mark.parametrize("total", ["Total,,5063,7594500,1518900", ",Grand total,5063,7594500,1518900",
+                                   "2026-01-04,SUM,5063,7594500,1518900"])
+def test_a_spreadsheets_totals_row_is_named_not_read_as_a_missing_id(tmp_path, total):
+    with pytest.raises(InvalidInputError, match=r"usage.csv\): a totals row at lines \[5\] \(column '(timestamp|model)'"):
+        build_usage_buckets(_load(tmp_path, PLAIN + total + "\n"), PARAMS)
+
+
+def test_a_console_exports_totals_row_is_named(tmp_path):
+    path = tmp_path / "claude_api_usage.csv"
+    path.write_text("usage_date_utc,model_version,usage_input_tokens_no_cache,usage_input_tokens_cache_write,"
+                    "usage_input_tokens_cache_read,usage_output_tokens\n"
+                    "2026-01-01,claude-sonnet-4-5-20250929,1500,0,200,500\nTotal,,1500,0,200,500\n")
+
+    with pytest.raises(DatasetError) as error:
+        AnthropicConsoleCSVDataset(filepath=str(path)).load()
+
+    assert "a totals row at lines [3] (column 'usage_date_utc' is 'Total')" in message_for(error.value)
 
 
 @pytest.mark.parametrize(("text", "value", "line", "convention"), [

@@ -38,7 +38,7 @@ import re
 import pandas as pd
 
 from tokenplan.ingestion.number_format import convention, read_numbers
-from tokenplan.schemas import InvalidInputError, _fail, parse_timestamps
+from tokenplan.schemas import InvalidInputError, _fail, parse_timestamps, refuse_totals_rows
 
 # The export is a CSV with a header: data row 0 is line 2, as an editor counts.
 FIRST_LINE = 2
@@ -82,6 +82,7 @@ def usage_frame(export: pd.DataFrame, source: str, timestamp_format: str | None 
 
     out = pd.DataFrame(index=export.index)
     time_column = pick(TIMESTAMP_NAMES, "the bucket date, UTC")
+    refuse_totals_rows(export, [time_column, *(columns[n] for n in MODEL_NAMES if n in columns)], source, FIRST_LINE)
     # The column says UTC: zone-less dates are UTC whatever ingestion.timezone is.
     out["timestamp"] = parse_timestamps(export[time_column], source, time_column, "UTC",
                                         timestamp_format=timestamp_format, first_line=FIRST_LINE)
