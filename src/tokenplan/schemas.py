@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from tokenplan.ingestion.number_format import convention, read_numbers
+
 TOKEN_COLUMNS = ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens")
 COUNT_COLUMNS = ("requests", *TOKEN_COLUMNS)
 # Optional counts that are a part of another count (part -> whole): summed like counts, never forecast.
@@ -46,6 +48,7 @@ __all__ = [
     "first_line_of",
     "source_columns",
     "naive_utc",
+    "refuse_totals_rows",
     "parse_timestamps",
     "validate_events",
     "validate_usage",
@@ -279,17 +282,39 @@ EVENTS_SCHEMA = pa.DataFrameSchema(
 
 def _numeric(df: pd.DataFrame, columns: tuple[str, ...], source: str, first_line: int | None = None,
              names: dict[str, str] | None = None) -> pd.DataFrame:
+    """Float ``columns``, read with the file's decimal mark (``df.attrs["decimal"]``, a point unless the
+    reader found a comma), or InvalidInputError naming the first cells that are not such numbers."""
     out = df.copy()
+    decimal = df.attrs.get("decimal", ".")
     for column in columns:
         if column not in out.columns:
             continue
-        values = pd.to_numeric(out[column], errors="coerce")
-        bad = (values.isna() & out[column].notna()) | np.isinf(values)
+        values = read_numbers(out[column], decimal)
+        blank = out[column].isna() | out[column].map(lambda v: isinstance(v, str) and not v.strip())
+        unread = values.isna() & ~blank
+        bad = unread | np.isinf(values)
         if bad.any():
+            how = f"; this file writes numbers with a {convention(decimal)}" if unread.any() else ""
             raise _fail(source, (names or {}).get(column, column), list(out.index[bad]), list(out.loc[bad, column]),
-                        "not a finite number", first_line)
-        out[column] = values.astype(float)
+                        f"not a finite number{how}", first_line)
+        out[column] = values
     return out
+
+
+# A spreadsheet's totals row below the data: "Total", "Grand total", "Sum", "Subtotal".
+_TOTALS_LABEL = re.compile(r"^\s*(?:grand\s+|sub-?)?(?:totals?|sum)\s*:?\s*$", re.IGNORECASE)
+
+
+def refuse_totals_rows(df: pd.DataFrame, columns: list[str], source: str, first_line: int | None = None,
+                       names: dict[str, str] | None = None) -> None:
+    """Raise naming the first row labelled as a total in one of ``columns`` (read as usage, it would count twice)."""
+    for column in (c for c in columns if c in df.columns):
+        labelled = df[column].astype("string").str.contains(_TOTALS_LABEL).fillna(False).astype(bool)
+        if labelled.any():
+            row = df.index[labelled][0]
+            raise InvalidInputError(
+                f"{source}: a totals row at {where([row], first_line)} (column '{(names or {}).get(column, column)}' "
+                f"is {df.loc[row, column]!r}): remove it; the run adds up the rows itself")
 
 
 def validate_usage(df: pd.DataFrame, timezone: str = "UTC", source: str = "usage",
@@ -309,6 +334,7 @@ def validate_usage(df: pd.DataFrame, timezone: str = "UTC", source: str = "usage
     if not present:
         raise InvalidInputError(f"{source}: needs at least one of the columns {list(COUNT_COLUMNS)}")
     _require_wholes(df, source)
+    refuse_totals_rows(df, ["timestamp", *series_columns], source, first_line, names)
     out = _numeric(df, (*SUMMED_COLUMNS, *PEAK_COLUMNS), source, first_line, names)
     # Checked before any cast: str(None) would silently become a series named "None", and
     # a blank id a series named "".

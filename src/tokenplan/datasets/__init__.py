@@ -1,6 +1,7 @@
 """Project datasets that kedro-datasets does not provide.
 
 - ``DemoTrafficDataset``: the embedded demo, materialised from the seeded simulator.
+- ``UsageCSVDataset``: a usage CSV with its separator and decimal mark found (``;`` and ``3081000,5``).
 - ``OptionalCSVDataset``: a CSV input that may be absent (an empty events calendar).
 - ``ReportDirectoryDataset``: one folder per run under ``data/08_reporting/<version>/``.
 - ``PreviousReportDataset``: the earlier report folders' tables, for "what changed since" and the last plan's grade.
@@ -17,6 +18,7 @@ from tokenplan.datasets.optional_csv import OptionalCSVDataset
 from tokenplan.datasets.openai_usage import OpenAIUsageDataset
 from tokenplan.datasets.previous_report import PreviousReportDataset
 from tokenplan.datasets.report_directory import ReportDirectoryDataset
+from tokenplan.datasets.usage_csv import UsageCSVDataset
 from tokenplan.datasets.usage_folder import UsageFolderDataset
 
 __all__ = [
@@ -29,5 +31,6 @@ __all__ = [
     "OptionalCSVDataset",
     "PreviousReportDataset",
     "ReportDirectoryDataset",
+    "UsageCSVDataset",
     "UsageFolderDataset",
 ]

@@ -1,7 +1,8 @@
 """Kedro dataset reading an Anthropic Console usage CSV export as ``raw_usage``.
 
-The file is read through kedro-datasets' ``pandas.CSVDataset`` (so ``filepath`` may be
-local or any fsspec URL, with ``credentials`` / ``fs_args`` as there) and mapped by
+The file is read through ``UsageCSVDataset`` (kedro-datasets' ``pandas.CSVDataset``, so
+``filepath`` may be local or any fsspec URL, with ``credentials`` / ``fs_args`` as there;
+a copy re-saved by a spreadsheet with ``;`` and decimal commas is read too) and mapped by
 ``tokenplan.sources.anthropic_console``, which tolerates the known header variants and
 names the file and the missing column for a layout it does not recognise.
 
@@ -31,8 +32,8 @@ from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
-from kedro_datasets.pandas import CSVDataset
 
+from tokenplan.datasets.usage_csv import UsageCSVDataset
 from tokenplan.schemas import SUMMED_COLUMNS
 from tokenplan.sources import anthropic_console
 from tokenplan.sources.quiet_buckets import quiet_rows
@@ -52,7 +53,7 @@ class AnthropicConsoleCSVDataset(AbstractDataset[None, pd.DataFrame]):
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self._filepath = filepath
-        self._csv = CSVDataset(filepath=filepath, load_args=load_args, credentials=credentials, fs_args=fs_args)
+        self._csv = UsageCSVDataset(filepath=filepath, load_args=load_args, credentials=credentials, fs_args=fs_args)
         self._zero_fill = bool(zero_fill_quiet_buckets)
         self._timestamp_format = timestamp_format
         self.metadata = metadata

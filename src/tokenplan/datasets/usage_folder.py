@@ -1,7 +1,8 @@
 """Kedro dataset reading a folder of usage files (one per month, say) as one table.
 
 kedro-datasets' ``partitions.PartitionedDataset`` finds the files and loads each with
-the ``dataset`` given (``pandas.CSVDataset`` by default; ``pandas.ParquetDataset``, or
+the ``dataset`` given (``tokenplan.datasets.UsageCSVDataset`` by default, which finds each
+file's separator and decimal mark; ``pandas.ParquetDataset``, or
 ``tokenplan.datasets.AnthropicConsoleCSVDataset`` for a folder of Console exports);
 this dataset concatenates them in file-name order so ``raw_usage`` stays one DataFrame
 and no node has to know the data came in parts. Rows are indexed by (file, row), so a
@@ -27,7 +28,7 @@ from kedro_datasets.partitions import PartitionedDataset
 
 from tokenplan.schemas import InvalidInputError
 
-DEFAULT_DATASET = "pandas.CSVDataset"
+DEFAULT_DATASET = "tokenplan.datasets.UsageCSVDataset"
 
 
 class UsageFolderDataset(AbstractDataset[None, pd.DataFrame]):
@@ -77,6 +78,13 @@ class UsageFolderDataset(AbstractDataset[None, pd.DataFrame]):
         # A (file, row) index lets validation errors point into the right file.
         usage = pd.concat(frames, names=["file", "row"])
         usage.attrs = {}
+        marks = {name: frame.attrs["decimal"] for name, frame in frames.items() if "decimal" in frame.attrs}
+        if len(set(marks.values())) > 1:
+            raise InvalidInputError(
+                f"{self._path}: the files write numbers differently (decimal mark per file: {marks}): save them "
+                f"all with one decimal mark")
+        if marks:
+            usage.attrs["decimal"] = next(iter(marks.values()))
         return usage
 
     def _save(self, data: None) -> None:

@@ -21,6 +21,10 @@ _DATE_SUFFIX = re.compile(r"[-@]\d{8}$")
 _PROVIDER_PREFIX = re.compile(r"^(anthropic|bedrock|vertex_ai|openai)/")
 # Bedrock: [us.|eu.|apac.|jp.|global.]anthropic.claude-sonnet-4-5-20250929-v1:0
 _BEDROCK = re.compile(r"^(?:(?:us|eu|apac|jp|global)\.)?anthropic\.(claude-.+?)(?:-v\d+(?::\d+)?)?$")
+# A router's path before a Claude id: openrouter/anthropic/claude-sonnet-4.5, litellm_proxy/bedrock/...
+_ROUTE = re.compile(r"^.*/(?=(?:(?:us|eu|apac|jp|global)\.)?(?:anthropic\.)?claude\b)")
+# A Claude id written as a name: "Claude Sonnet 4.5", claude_sonnet_4_5, claude-sonnet-4.5.
+_CLAUDE_NAME_SEPARATOR = re.compile(r"[\s_]+|(?<=\d)\.(?=\d)")
 MISSING_LABEL = "(none)"
 
 __all__ = ["complete_grid", "deduplicate", "detect_bucket", "minute_peaks", "normalise_model_id",
@@ -31,14 +35,19 @@ def normalise_model_id(model: str, aliases: dict[str, str] | None = None) -> str
     """Give one id per model: ``claude-sonnet-4-5-20250929`` -> ``claude-sonnet-4-5``.
 
     Vertex AI (``claude-sonnet-4-5@20250929``) and Bedrock
-    (``us.anthropic.claude-sonnet-4-5-20250929-v1:0``) ids become the same id. The alias
-    map is applied to the raw id first and to the stripped id second, so a user can
-    merge or rename series either way.
+    (``us.anthropic.claude-sonnet-4-5-20250929-v1:0``) ids, a router's
+    (``openrouter/anthropic/claude-sonnet-4.5``) and a Claude model's name as people
+    write it (``Claude Sonnet 4.5``) become the same id, the one prices and rate limits
+    use. The alias map is applied to the raw id first and to the stripped id second, so
+    a user can merge or rename series either way.
     """
     aliases = aliases or {}
     name = aliases.get(model, model)
     name = _PROVIDER_PREFIX.sub("", name.strip().lower())
+    name = _ROUTE.sub("", name)
     name = _BEDROCK.sub(r"\1", name)
+    if name.startswith("claude"):  # other vendors' ids keep their dots (gpt-4.1)
+        name = _CLAUDE_NAME_SEPARATOR.sub("-", name)
     name = _DATE_SUFFIX.sub("", name)
     return aliases.get(name, name)
 

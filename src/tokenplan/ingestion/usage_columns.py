@@ -25,6 +25,7 @@ import re
 
 import pandas as pd
 
+from tokenplan.ingestion.number_format import read_numbers
 from tokenplan.schemas import COUNT_COLUMNS, PART_COLUMNS, PEAK_COLUMNS, InvalidInputError
 from tokenplan.sources.anthropic_console import canonical_header
 
@@ -105,7 +106,7 @@ def read_usage_columns(usage: pd.DataFrame, source: str, kept: tuple[str, ...] =
             continue
         if header in DOUBTFUL:
             reasons[column] = DOUBTFUL[header]
-        elif _COUNT_LIKE.search(header) and _numeric(usage[column]):
+        elif _COUNT_LIKE.search(header) and _numeric(usage[column], usage.attrs.get("decimal", ".")):
             reasons[column] = f"did you mean one of {list(COUNT_COLUMNS)}? Rename it to the count it holds"
     if reasons:
         column, reason = next(iter(reasons.items()))
@@ -132,11 +133,11 @@ def _refuse_duplicates(usage: pd.DataFrame, renames: dict[str, str], source: str
                 f"{source}: columns {both} would all be read as {target}: keep one (drop or rename the others)")
 
 
-def _numeric(values: pd.Series) -> bool:
+def _numeric(values: pd.Series, decimal: str) -> bool:
     present = values.dropna()
     if present.empty:
         return True  # an empty count column is still a count the file meant to give
-    return bool(pd.to_numeric(present, errors="coerce").notna().all())
+    return bool(read_numbers(present, decimal).notna().all())
 
 
 def _require(usage: pd.DataFrame, source: str, kept: tuple[str, ...]) -> None:

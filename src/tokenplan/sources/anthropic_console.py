@@ -37,7 +37,8 @@ import re
 
 import pandas as pd
 
-from tokenplan.schemas import InvalidInputError, _fail, parse_timestamps
+from tokenplan.ingestion.number_format import convention, read_numbers
+from tokenplan.schemas import InvalidInputError, _fail, parse_timestamps, refuse_totals_rows
 
 # The export is a CSV with a header: data row 0 is line 2, as an editor counts.
 FIRST_LINE = 2
@@ -68,6 +69,7 @@ def usage_frame(export: pd.DataFrame, source: str, timestamp_format: str | None 
     are written when the column cannot tell (``01.08.2026``: day-first or month-first?).
     """
     columns = {canonical_header(c): c for c in export.columns}
+    decimal = export.attrs.get("decimal", ".")  # the reader's finding (a ';'-separated file writes 1,5)
 
     def pick(names: tuple[str, ...], meaning: str) -> str:
         for name in names:
@@ -80,6 +82,7 @@ def usage_frame(export: pd.DataFrame, source: str, timestamp_format: str | None 
 
     out = pd.DataFrame(index=export.index)
     time_column = pick(TIMESTAMP_NAMES, "the bucket date, UTC")
+    refuse_totals_rows(export, [time_column, *(columns[n] for n in MODEL_NAMES if n in columns)], source, FIRST_LINE)
     # The column says UTC: zone-less dates are UTC whatever ingestion.timezone is.
     out["timestamp"] = parse_timestamps(export[time_column], source, time_column, "UTC",
                                         timestamp_format=timestamp_format, first_line=FIRST_LINE)
@@ -90,7 +93,8 @@ def usage_frame(export: pd.DataFrame, source: str, timestamp_format: str | None 
     for target, names in TOKEN_NAMES.items():
         out[target] = export[pick(names, target)]
     if any(part in columns for part in CACHE_WRITE_PARTS):
-        five_minutes, one_hour = (_numbers(export[pick((p,), "cache writes")], source) for p in CACHE_WRITE_PARTS)
+        five_minutes, one_hour = (_numbers(export[pick((p,), "cache writes")], source, decimal)
+                                  for p in CACHE_WRITE_PARTS)
         # A blank part next to a filled one is zero; both blank stays unknown.
         out["cache_write_tokens"] = five_minutes.add(one_hour, fill_value=0)
         out["cache_write_1h_tokens"] = one_hour.fillna(0).where(out["cache_write_tokens"].notna())
@@ -98,6 +102,7 @@ def usage_frame(export: pd.DataFrame, source: str, timestamp_format: str | None 
         out["cache_write_tokens"] = export[pick((CACHE_WRITE_TOTAL, *CACHE_WRITE_PARTS), "cache writes")]
     out.attrs["source"] = source
     out.attrs["first_line"] = FIRST_LINE
+    out.attrs["decimal"] = decimal
     out.attrs["source_columns"] = _export_columns(out, columns)
     return out
 
@@ -112,10 +117,10 @@ def _export_columns(out: pd.DataFrame, columns: dict[str, str]) -> dict[str, str
     return {**found, "cache_write_tokens": " + ".join(writes[:2])} if writes else found
 
 
-def _numbers(values: pd.Series, source: str) -> pd.Series:
-    parsed = pd.to_numeric(values, errors="coerce")
+def _numbers(values: pd.Series, source: str, decimal: str) -> pd.Series:
+    parsed = read_numbers(values, decimal)
     bad = parsed.isna() & values.notna()
     if bad.any():
-        raise _fail(source, str(values.name), list(values.index[bad]), list(values[bad]), "not a finite number",
-                    FIRST_LINE)
-    return parsed.astype(float)
+        raise _fail(source, str(values.name), list(values.index[bad]), list(values[bad]),
+                    f"not a finite number; this file writes numbers with a {convention(decimal)}", FIRST_LINE)
+    return parsed

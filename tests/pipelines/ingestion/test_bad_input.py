@@ -178,6 +178,20 @@ def test_vertex_and_bedrock_ids_become_the_anthropic_id(raw):
     assert normalise_model_id(raw) == SONNET
 
 
+@pytest.mark.parametrize("raw", ["Claude Sonnet 4.5", "claude-sonnet-4.5", "Claude-Sonnet-4-5", "claude_sonnet_4_5",
+                                 "openrouter/anthropic/claude-sonnet-4.5", "azure_ai/claude-sonnet-4-5",
+                                 "litellm_proxy/us.anthropic.claude-sonnet-4-5-20250929-v1:0"])
+def test_a_claude_model_written_as_a_name_or_behind_a_router_is_the_anthropic_id(raw):
+    # Else its own series, unpriced ("no price" in the report) or split from the same model's other rows.
+    assert normalise_model_id(raw) == SONNET
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("Claude 3.5 Sonnet", "claude-3-5-sonnet"), ("gpt-4.1", "gpt-4.1"),
+                                               ("meta-llama/llama-3.1-70b", "meta-llama/llama-3.1-70b")])
+def test_only_claude_names_lose_their_dots_and_paths(raw, expected):
+    assert normalise_model_id(raw) == expected
+
+
 # ----------------------------------------------------------------- bucket width (issue 8)
 
 

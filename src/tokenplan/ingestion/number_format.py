@@ -1,0 +1,56 @@
+"""How a file writes its numbers: the decimal mark, and the thousands separator that goes with it.
+
+Spreadsheets write counts as their locale does: ``1,234,567`` (decimal point) or
+``1.234.567`` and ``3081000,5`` (decimal comma; Excel then separates fields with
+``;``). A count is read by the file's own convention, strictly (Babel's
+``parse_decimal``): thousands groups must be whole (``1,234``, not ``1,5``), so a
+value written another way is refused by name, never read as some other number. In
+particular ``1.234`` in a decimal-comma file is 1234, not 1.234.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from babel.numbers import NumberFormatError, parse_decimal
+
+__all__ = ["DECIMAL_MARKS", "convention", "read_numbers"]
+
+# Decimal mark -> a locale that writes numbers that way (its thousands separator is the other mark).
+DECIMAL_MARKS = {".": "en_US", ",": "de_DE"}
+
+
+def convention(decimal: str) -> str:
+    """``decimal point, ',' between thousands`` or ``decimal comma, '.' between thousands``: for messages."""
+    return "decimal point, ',' between thousands" if decimal == "." else "decimal comma, '.' between thousands"
+
+
+def read_numbers(values: pd.Series, decimal: str = ".") -> pd.Series:
+    """``values`` as floats, written with the ``decimal`` mark; NaN where empty or not such a number.
+
+    Numbers already parsed (by the CSV reader) are kept. Text is read strictly by the
+    convention: with a decimal point, plain numbers (``12``, ``12.0``, ``1e5``) and
+    grouped ones (``"1,234"``); with a decimal comma, ``12``, ``3081000,5`` and
+    ``1.234.567``.
+    """
+    locale = DECIMAL_MARKS[decimal]
+    text = values.map(lambda v: isinstance(v, str))
+    numbers = pd.to_numeric(values.where(~text), errors="coerce").astype(float)
+    if decimal == ".":
+        plain = pd.to_numeric(values[text], errors="coerce")
+        numbers[plain.index] = plain.astype(float)
+        text &= numbers.isna()
+    if text.any():
+        strings = values[text]
+        readings = {v: _strict(v, locale) for v in strings.unique()}
+        numbers[strings.index] = strings.map(readings).astype(float)
+    return numbers
+
+
+def _strict(value: str, locale: str) -> float:
+    if not value.strip():
+        return np.nan
+    try:
+        return float(parse_decimal(value, locale=locale, strict=True))
+    except (NumberFormatError, ValueError, OverflowError):
+        return np.nan
