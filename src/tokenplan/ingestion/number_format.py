@@ -33,18 +33,19 @@ def read_numbers(values: pd.Series, decimal: str = ".") -> pd.Series:
     grouped ones (``"1,234"``); with a decimal comma, ``12``, ``3081000,5`` and
     ``1.234.567``.
     """
+    if pd.api.types.is_numeric_dtype(values):  # the CSV reader parsed them all: nothing to read
+        return values.astype(float)
     locale = DECIMAL_MARKS[decimal]
-    text = values.map(lambda v: isinstance(v, str))
-    numbers = pd.to_numeric(values.where(~text), errors="coerce").astype(float)
+    text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    numbers = pd.to_numeric(values.where(~text), errors="coerce").to_numpy(dtype=float)
     if decimal == ".":
-        plain = pd.to_numeric(values[text], errors="coerce")
-        numbers[plain.index] = plain.astype(float)
-        text &= numbers.isna()
+        numbers[text] = pd.to_numeric(values[text], errors="coerce").to_numpy(dtype=float)
+        text &= np.isnan(numbers)
     if text.any():
         strings = values[text]
         readings = {v: _strict(v, locale) for v in strings.unique()}
-        numbers[strings.index] = strings.map(readings).astype(float)
-    return numbers
+        numbers[text] = strings.map(readings).to_numpy(dtype=float)
+    return pd.Series(numbers, index=values.index, name=values.name)
 
 
 def _strict(value: str, locale: str) -> float:
