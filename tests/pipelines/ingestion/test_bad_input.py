@@ -207,6 +207,29 @@ def test_daily_usage_gets_daily_buckets_not_23_missing_hours(caplog):
     assert any("detected" in r.getMessage() and "daily" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize(("days", "timezone"), [
+    # Local midnights east of UTC are the previous UTC day: each row is still its own date.
+    (["2026-03-27T00:00:00+01:00", "2026-03-28T00:00:00+01:00", "2026-03-29T00:00:00+02:00",
+      "2026-03-30T00:00:00+02:00"], "UTC"),
+    (["2026-03-27", "2026-03-28", "2026-03-29", "2026-03-30"], "Asia/Tokyo"),
+    (["2026-03-27", "2026-03-28", "2026-03-29", "2026-03-30"], "America/New_York"),
+])
+def test_daily_rows_keep_their_own_date_in_any_zone(days, timezone):
+    buckets = build_usage_buckets(_usage(days, requests=[1.0, 2.0, 3.0, 4.0]), _params(timezone=timezone))
+
+    assert _observed(buckets) == list(pd.date_range("2026-03-27", periods=4, freq="D", tz="UTC"))
+    assert buckets["requests"].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_hours_summed_to_days_keep_the_utc_day_they_start_in():
+    hours = list(pd.date_range("2026-03-27 20:00", periods=8, freq="h").strftime("%Y-%m-%d %H:%M"))
+
+    buckets = build_usage_buckets(_usage(hours), _params(bucket="D"))
+
+    assert buckets["timestamp"].tolist() == list(pd.date_range("2026-03-27", periods=2, freq="D", tz="UTC"))
+    assert buckets["requests"].tolist() == [40.0, 40.0]
+
+
 def test_daily_usage_with_an_hourly_bucket_stops_saying_what_the_data_has():
     days = list(pd.date_range("2026-01-01", periods=10, freq="D").strftime("%Y-%m-%d"))
 
