@@ -133,6 +133,33 @@ def test_a_limit_over_the_windows_p90_has_a_crossing_though_no_day_is_over_at_p9
     assert pd.isna(horizon["first_crossing_p50"]) == (horizon["p50"] <= limit)
 
 
+def test_the_busiest_minute_so_far_crosses_the_limit_on_the_first_days_over_and_history_over_it_is_counted():
+    """The per-day table carries the busiest minute since the horizon began at P50 and P90: each first goes over
+    the limit on the horizon row's first day over (which a day's own P90 need not reach). The plan counts the days
+    history's own busiest minute was already over the limit, the last of them and history's highest."""
+    limit = _peak_rpm_today(0) * 1.1 * 1.03
+    horizon, days = _flat_plan(limit, PeakModel(n_draws=2000))
+    assert (days["p90"] < limit).all() and days["whole_day"].all()
+    assert pd.notna(horizon["first_crossing_p90"])
+    for q in ("p50", "p90"):
+        over = days.loc[days[f"{q}_so_far"] > limit, "ds"]
+        first, stated = (over.iloc[0] if len(over) else pd.NaT), horizon[f"first_crossing_{q}"]
+        assert first == stated or (pd.isna(first) and pd.isna(stated)), (q, first, stated)
+    assert days["p90_so_far"].iloc[-1] == pytest.approx(horizon["p90"])
+    # History's busiest minute of a day is 20 x exp(1% x its age in days) at 16:00, its last busy hour: 19.93,
+    # 19.74, 19.54 and 19.35 on its last four days. Under the limit here; over a limit of 19.5 on the last three.
+    assert horizon["history_days_over"] == 0
+    assert horizon["history_peak"] == pytest.approx(20 * np.exp(-0.01 / 3), rel=1e-3)
+    usage = _usage()
+    ratios = forecast_bucket_peaks(usage_peaks(usage, {"claude-sonnet-4-5": "Claude Sonnet 4.x"}, {}, "h", 9.0),
+                                   "h", "D")
+    plan, _ = capacity_tables(_forecast(), ratios, _limits(19.5), {"Claude Sonnet 4.x": ["claude-sonnet-4-5"]},
+                              ["p10", "p50", "p90"], "D", PeakModel(n_draws=100))
+    row = plan[(plan["period"] == "horizon") & (plan["metric"] == "rpm")].iloc[0]
+    assert row["history_days_over"] == 3
+    assert row["history_last_over"] == (HISTORY_END - pd.Timedelta(days=1)).tz_localize(None)
+
+
 def test_extrapolated_crossing_after_the_horizon():
     ds = pd.date_range("2026-01-01", periods=91, freq="D")
     values = 100 * np.exp(GROWTH_PER_DAY * np.arange(91))

@@ -112,9 +112,66 @@ def test_a_capacity_figure_in_millions_has_no_offset_and_marks_the_first_days_ov
                          "first_crossing_p50": [pd.NaT]})
     axis = capacity_figure("Opus", forecast, history, 60, plan).axes[0]
     assert "2.0M" in _assert_readable(axis)
-    marked = [line for line in axis.get_lines() if line.get_label() == "limit hit by here, 1 in 10 (P90)"]
+    marked = [line for line in axis.get_lines() if line.get_label().startswith("limit hit by here, 1 in 10 (P90)")]
     assert len(marked) == 1 and pd.Timestamp(marked[0].get_xdata()[0]) == pd.Timestamp("2026-10-12")
     assert not [line for line in axis.get_lines() if "(P50)" in line.get_label()]
+
+
+def _lines(axis) -> dict[str, object]:
+    return {line.get_label(): line for line in axis.get_lines()}
+
+
+def test_a_capacity_figure_draws_the_busiest_minute_so_far_that_crosses_the_limit_at_the_marked_days():
+    """No day's P90 reaches the limit, but the busiest minute so far does: the figure draws the line the first
+    days over are read off, it meets the limit where the markers are, and the legend says what each line is."""
+    from tokenplan.planning.capacity_plots import capacity_figure
+
+    days = pd.date_range("2026-10-01", periods=30, freq="D")
+    so_far = np.linspace(1.5e6, 2.3e6, 30)
+    forecast = pd.DataFrame({"ds": days, "metric": "itpm", "p50": 1.2e6, "p90": 1.6e6, "limit": 2.0e6,
+                             "p50_so_far": so_far * 0.9, "p90_so_far": so_far, "whole_day": True})
+    first_p90 = days[np.argmax(so_far > 2.0e6)]
+    first_p50 = days[np.argmax(so_far * 0.9 > 2.0e6)]
+    history = pd.DataFrame({"ds": days - pd.Timedelta(days=30), "metric": "itpm", "peak": 1.1e6, "measured": True})
+    plan = pd.DataFrame({"metric": ["itpm"], "period": ["horizon"], "first_crossing_p90": [first_p90],
+                         "first_crossing_p50": [first_p50]})
+    figure = capacity_figure("Opus", forecast, history, 60, plan)
+    lines = _lines(figure.axes[0])
+    for quantile, first in (("P90", first_p90), ("P50", first_p50)):
+        line = lines[f"forecast: busiest minute since 2026-10-01 so far, {quantile}"]
+        over = np.asarray(line.get_ydata()) > 2.0e6
+        assert pd.Timestamp(np.asarray(line.get_xdata())[over][0]) == first
+        chance = "1 in 10" if quantile == "P90" else "1 in 2"
+        (marker,) = [v for k, v in lines.items() if k.startswith(f"limit hit by here, {chance} ({quantile})")]
+        assert pd.Timestamp(marker.get_xdata()[0]) == first
+    assert "forecast: busiest minute of each day, P50 (band to P90)" in lines
+    assert "history: busiest minute of each day, measured" in lines
+    assert max(lines["forecast: busiest minute of each day, P50 (band to P90)"].get_ydata()) < 2.0e6
+    caption = " ".join(t.get_text() for t in figure.texts)
+    assert "busiest minute from the horizon's start to each day" in caption and "first days over" in caption
+
+
+def test_an_hourly_capacity_figure_labels_assumed_history_and_leaves_out_part_days():
+    """History without per-minute data is labelled as assumed, with the assumption; a day the history ends an
+    hour into, or the horizon ends an hour into, is not drawn as a whole day's busiest minute."""
+    from tokenplan.planning.capacity_plots import capacity_figure
+
+    hours = pd.date_range("2015-04-20 00:00", "2015-04-23 01:00", freq="h")  # the 23rd: two hours
+    history = pd.DataFrame({"ds": hours, "metric": "rpm", "peak": 100.0, "measured": False})
+    days = pd.date_range("2015-04-23", "2015-04-30", freq="D")
+    forecast = pd.DataFrame({"ds": days, "metric": "rpm", "p50": 100.0, "p90": 150.0, "limit": np.nan,
+                             "p50_so_far": 110.0, "p90_so_far": 160.0,
+                             "whole_day": [False, True, True, True, True, True, True, False]})
+    figure = capacity_figure("m", forecast, history, 30, None, freq="h", assumed_peak_to_mean={"h": 2.5, "D": 6.0})
+    lines = _lines(figure.axes[0])
+    (past_label,) = [k for k in lines if k.startswith("history")]
+    assert past_label == "history: busiest minute of each day, ASSUMED: mean minute x2.5 (hourly usage)"
+    past_days = pd.DatetimeIndex(lines[past_label].get_xdata())
+    assert list(past_days) == list(pd.date_range("2015-04-20", "2015-04-22", freq="D"))
+    daily = pd.DatetimeIndex(lines["forecast: busiest minute of each day, P50 (band to P90)"].get_xdata())
+    assert pd.Timestamp("2015-04-30") not in daily and pd.Timestamp("2015-04-23") not in daily
+    caption = " ".join(t.get_text() for t in figure.texts)
+    assert "only part of the day is in the data: 2015-04-23, 2015-04-30" in caption
 
 
 def test_a_forecast_figure_with_every_panel_used_keeps_its_legend_off_the_data():

@@ -405,6 +405,54 @@ def test_the_summary_and_the_capacity_section_state_the_first_limit_the_same_way
     assert "(at P50 the median first day over), so a period has a first day over exactly when its" in section
 
 
+def _section(plan: pd.DataFrame) -> str:
+    from tokenplan.reporting.capacity_section import render_capacity_section
+
+    limits = pd.DataFrame({"model_group": ["model-a", "model-b"], "models": ["model-a", "model-b"],
+                           "rpm": [np.nan, 1000.0], "itpm": [90_000.0, np.nan], "otpm": [40_000.0, np.nan],
+                           "itpm_counts_cache_reads": [False, False], "as_of": ["", ""], "source": ["limits.csv"] * 2})
+    return render_capacity_section(plan.assign(peak_method="measured", start=None, end=None),
+                                   pd.DataFrame(), limits, pd.DataFrame(columns=["model_group", "series"]),
+                                   {"model_list": []}, {"gateway": {"safety_margin": 0.1}})
+
+
+def test_a_limit_history_already_went_over_is_said_so_in_the_summary_the_console_and_the_section():
+    """A limit whose history's own busiest minutes went over it on some days is not a future event: the summary,
+    the console's closing lines (read off the summary) and the capacity section say how often, when last and how
+    high, from the plan's history columns."""
+    plan = fx.capacity_plan()
+    plan["first_crossing_p50"] = pd.to_datetime([None, "2026-10-07", None, None])
+    plan["first_crossing_p90"] = pd.to_datetime([None, "2026-10-01", None, None])
+    plan["extrapolated_crossing_p50"] = plan["extrapolated_crossing_p90"] = None
+    plan["history_days_over"] = [0, 6, 6, 0]  # model-b RPM's rows: its horizon and its October
+    plan["history_last_over"] = pd.to_datetime([None, "2026-09-29", "2026-09-29", None])
+    plan["history_peak"] = [60_000.0, 1490.0, 1490.0, 3_000.0]
+    text = render_report(_inputs(capacity_plan=plan, roi_summary=fx.roi_summary()))
+    said = ("model-b RPM (limit 1.00K/min): already over on 6 days of history, the last 2026-09-29, peak 1.49K; "
+            "in the horizon, first over at P90 on 2026-10-01; at P50 on 2026-10-07")
+    assert said in _summary_section(text)
+    assert any(said in line for line in summary_headline(text))
+    section = _section(plan)
+    assert said in section and section.count("already over on 6 days of history") >= 2  # the verdict and a bullet
+    assert "| 6 days of history, the last 2026-09-29, peak 1.49K |" in section  # the table's horizon row
+
+
+def test_every_capacity_bullet_states_a_crossing_by_the_same_rule_as_the_table():
+    """A limit over at P90 within the horizon but at P50 only past it gives the extrapolated P50 date the table
+    and capacity_plan.csv give, as a limit over at neither does."""
+    plan = fx.capacity_plan()
+    plan["first_crossing_p50"] = pd.to_datetime([None, None, None, None])
+    plan["first_crossing_p90"] = pd.to_datetime(["2026-12-21", None, None, None])
+    plan["extrapolated_crossing_p50"] = pd.to_datetime(["2027-04-27", "2028-02-14", None, None])
+    plan["extrapolated_crossing_p90"] = pd.to_datetime([None, "2027-11-12", None, None])
+    section = _section(plan)
+    assert ("first over at P90 on 2026-12-21; at P50 not within the horizon (the fitted growth crosses around "
+            "2027-04-27, an extrapolation)") in section
+    assert ("not over within the horizon; extrapolating the fitted growth, crossed at P50 around 2028-02-14 and "
+            "P90 around 2027-11-12 (an extrapolation, not a forecast)") in section
+    assert "| P50 2027-04-27 |" in section
+
+
 def test_a_candidate_the_guard_dropped_is_named_in_the_method_section_and_the_risks():
     from tokenplan.forecasting.method_choice import SelectionRule
     from tokenplan.forecasting.plausibility import GuardSettings

@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from tokenplan.planning.peaks import REQUIRED_DRIVERS, available_drivers, bucket_minutes, driver_targets
+from tokenplan.planning.peaks import REQUIRED_DRIVERS, available_drivers, bucket_minutes, driver_targets, whole_days
 from tokenplan.planning.rate_limits import planned_metrics
 from tokenplan.forecasting.totals import forecast_periods
 from tokenplan.schemas import naive_utc
@@ -70,7 +70,13 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "model_group", "period", "metric", "start", "end", "p50", "p90", "limit", "headroom_p90",
     "first_crossing_p50", "first_crossing_p90", "extrapolated_crossing_p50", "extrapolated_crossing_p90",
     "peak_method", "spike_days", "spike_size", "spike_history_buckets", "p50_without_spikes", "p90_without_spikes",
+    "history_days_over", "history_last_over", "history_peak",
 )
+# The per-day peak forecast (``capacity_peak_forecast``): each day's busiest minute, the busiest minute since the
+# horizon began (``*_so_far``, whose first day over the limit is the horizon's first day over), and whether the
+# forecast covers every bucket of the day.
+DAY_COLUMNS: tuple[str, ...] = ("model_group", "metric", "ds", "p50", "p90", "p50_so_far", "p90_so_far", "whole_day",
+                                "limit")
 
 # Width, in ranks of history's buckets (0 to 1), of the neighbourhood a bucket's ratio is drawn from.
 RATIO_BANDWIDTH = 0.3
@@ -86,6 +92,7 @@ MAX_NAMED_SPIKES = 3
 MIN_FIT_WEEKS = 6
 
 __all__ = [
+    "DAY_COLUMNS",
     "GAP_COLUMNS",
     "MIN_FIT_WEEKS",
     "PLAN_COLUMNS",
@@ -104,6 +111,7 @@ __all__ = [
     "day_quantiles",
     "extrapolated_crossing",
     "first_crossing",
+    "history_over_limit",
     "plan_gap",
     "plan_rows",
     "running_quantiles",
@@ -561,7 +569,9 @@ def _named_spikes(q: np.ndarray, without: np.ndarray) -> int:
 def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: PeakModel,
               periods: Sequence[Window] | None = None,
               without_spikes: Sequence[np.ndarray] = ()) -> tuple[list[dict], pd.DataFrame]:
-    """One row per period (months, then ``horizon``) and the per-day quantiles they use.
+    """One row per period (months, then ``horizon``) and the per-day quantiles they use (with ``p50_so_far``,
+    ``p90_so_far``: the busiest minute from the horizon's first day to each day, whose first day over the limit is
+    the horizon row's first day over).
 
     ``peaks``: the calibrated draws; ``periods``: ``windows(ds, days=False)`` when the
     caller has it (many units share their buckets). Rows hold the peak P50/P90 of the
@@ -595,12 +605,24 @@ def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: Peak
                 row.update(spikes=named, **{f"{q}_without_spikes": float(v) if up else np.nan
                                             for q, v, up in zip(("p50", "p90"), without[named - 1], lifted)})
         if window.kind == "horizon":
+            daily = daily.assign(p50_so_far=running[0], p90_so_far=running[1])
             for q in ("p50", "p90"):
                 if pd.isna(row[f"first_crossing_{q}"]):
                     row[f"extrapolated_crossing_{q}"] = extrapolated_crossing(days, daily[q].to_numpy(), limit,
                                                                               model.extrapolate_days)
         rows.append(row)
     return rows, daily
+
+
+def history_over_limit(history: pd.DataFrame, limit: float) -> dict[str, Any]:
+    """How often history's busiest minute already went over ``limit``: ``history_days_over`` (days whose busiest
+    minute, the highest ``peak`` of their buckets, is over it), ``history_last_over`` (the last such day, NaT if
+    none) and ``history_peak`` (history's busiest minute of all). No limit: no days counted."""
+    day_peak = history.groupby(pd.DatetimeIndex(history["ds"]).normalize())["peak"].max()
+    over = day_peak[day_peak > limit] if np.isfinite(limit) else day_peak.iloc[:0]
+    return {"history_days_over": len(over) if np.isfinite(limit) else np.nan,
+            "history_last_over": over.index.max() if len(over) else pd.NaT,
+            "history_peak": float(day_peak.max()) if len(day_peak) else np.nan}
 
 
 def spike_columns(rows: list[dict], history: pd.DataFrame, spikes: np.ndarray) -> list[dict]:
@@ -692,7 +714,7 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
                     calibration: Mapping[str, Any] | None = None,
                     metrics: Mapping[str, Sequence[str]] | None = None,
                     explain: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The capacity plan (:data:`PLAN_COLUMNS`) and the per-day peak quantiles of every unit.
+    """The capacity plan (:data:`PLAN_COLUMNS`) and the per-day peak quantiles of every unit (:data:`DAY_COLUMNS`).
 
     ``members``: unit -> its series; ``limits`` indexed by unit (``rpm``, ``itpm``,
     ``otpm``, optionally ``tpm``, ``itpm_counts_cache_reads``); each unit is planned against
@@ -730,10 +752,11 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
             without = [draws.peaks(PeakCalibration.from_mapping(calibration), without=spikes[:k])
                        for k in range(1, len(spikes) + 1)]
             rows, daily = plan_rows(peaks, ds, limit, model, periods[buckets_key], without)
-            plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row}
+            past = history_over_limit(history, limit)
+            plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row, **past}
                      for row in spike_columns(rows, history, spikes)]
-            buckets.append(daily.assign(model_group=unit, metric=metric, limit=limit))
+            buckets.append(daily.assign(model_group=unit, metric=metric, limit=limit,
+                                        whole_day=whole_days(ds, freq).to_numpy()))
     plan_frame = pd.DataFrame(plan, columns=list(PLAN_COLUMNS))
-    bucket_frame = (pd.concat(buckets, ignore_index=True) if buckets else
-                    pd.DataFrame(columns=["ds", "p50", "p90", "model_group", "metric", "limit"]))
-    return plan_frame, bucket_frame[["model_group", "metric", "ds", "p50", "p90", "limit"]]
+    bucket_frame = (pd.concat(buckets, ignore_index=True) if buckets else pd.DataFrame(columns=list(DAY_COLUMNS)))
+    return plan_frame, bucket_frame[list(DAY_COLUMNS)]

@@ -1,15 +1,20 @@
-"""Capacity figures: per model group, daily peaks against the rate limits."""
+"""Capacity figures: per model group, daily peaks and the busiest minute so far against the rate limits."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from tokenplan.planning.peaks import bucket_minutes, whole_days
 from tokenplan.planning.rate_limits import METRIC_NAMES, METRICS
 from tokenplan.reporting.plots import human_axis
 
-__all__ = ["capacity_figure", "capacity_figures", "figure_name"]
+__all__ = ["capacity_figure", "capacity_figures", "figure_name", "history_label"]
+
+_BUCKET_WORDS = {"h": "hourly", "H": "hourly", "D": "daily"}
 
 
 def figure_name(group: str) -> str:
@@ -18,40 +23,92 @@ def figure_name(group: str) -> str:
     return f"capacity_{safe}.png"
 
 
-def capacity_figure(group: str, forecast: pd.DataFrame, history: pd.DataFrame, history_days: int,
-                    plan: pd.DataFrame | None = None) -> Figure:
-    """One panel per metric: realised busiest minute per day, the P50 line and P50–P90 band, the limit, and the
-    horizon's first day over at P90 and P50 from ``plan`` (``capacity_plan`` rows of the group).
+def history_label(measured: bool, assumed_peak_to_mean: Mapping[str, float] | None = None, freq: str = "D") -> str:
+    """What the history line is: measured busiest minutes, or assumed ones and the assumption they rest on (the
+    factors of usage buckets no wider than the forecast's ``freq``: hourly usage alone in an hourly run)."""
+    if measured:
+        return "history: busiest minute of each day, measured"
+    factors = ", ".join(f"x{v:g} ({_BUCKET_WORDS.get(k, k)} usage)" for k, v in (assumed_peak_to_mean or {}).items()
+                        if bucket_minutes(k) <= bucket_minutes(freq))
+    return "history: busiest minute of each day, ASSUMED: mean minute " + (factors or "x assumed_peak_to_mean")
 
-    The first day over is not where the day's band meets the limit: it is the day by which the limit has been
-    hit in 1 draw in 10 (at P50, the median first day over), so it is drawn as its own line.
+
+def _whole(frame: pd.DataFrame, whole: pd.Series) -> pd.DataFrame:
+    return frame[frame["ds"].map(whole).fillna(False).astype(bool)]
+
+
+def capacity_figure(group: str, forecast: pd.DataFrame, history: pd.DataFrame, history_days: int,
+                    plan: pd.DataFrame | None = None, freq: str = "D",
+                    assumed_peak_to_mean: Mapping[str, float] | None = None) -> Figure:
+    """One panel per metric: history's busiest minute per day, the forecast's per day (P50 line, P50–P90 band),
+    the busiest minute since the horizon began at P50 and P90, the limit, and the horizon's first day over at P90
+    and P50 from ``plan`` (``capacity_plan`` rows of the group).
+
+    The first days over are where the busiest-minute-so-far lines cross the limit; a day's own band may stay under
+    it (a limit no day is likely to hit, some day of the quarter may). Days with only some of their buckets of
+    ``freq`` (the history's last, the horizon's first and last in an hourly run) are left out of the per-day lines,
+    and the caption says so.
     """
     metrics = [m for m in METRICS if (forecast["metric"] == m).any()]
     # A bare Figure (no pyplot): no global state, nothing left open between runs.
-    figure = Figure(figsize=(10, 2.6 * len(metrics)))
+    figure = Figure(figsize=(10, 2.9 * len(metrics) + 0.6))
     axes = figure.subplots(len(metrics), 1, sharex=True, squeeze=False)
+    partial: set[pd.Timestamp] = set()
+    start = None
     for axis, metric in zip(axes[:, 0], metrics, strict=True):
         future = forecast[forecast["metric"] == metric].sort_values("ds")
+        start = future["ds"].min()
         past = history[history["metric"] == metric]
-        past = past[past["ds"] > future["ds"].min() - pd.Timedelta(days=history_days)]
-        past = past.groupby(past["ds"].dt.normalize())["peak"].max().reset_index()  # daily, as the forecast
-        axis.plot(past["ds"], past["peak"], color="0.4", lw=0.8, label="realised busiest minute of the day")
-        axis.plot(future["ds"], future["p50"], color="C0", lw=1.2, label="forecast P50")
-        axis.fill_between(future["ds"], future["p50"], future["p90"], color="C0", alpha=0.25, label="P50–P90")
+        past = past[pd.DatetimeIndex(past["ds"]).normalize() > start.normalize() - pd.Timedelta(days=history_days)]
+        whole_past = whole_days(past["ds"], freq)
+        measured = bool(past["measured"].all()) if "measured" in past else True
+        days = past.groupby(pd.DatetimeIndex(past["ds"]).normalize())["peak"].max().rename_axis("ds").reset_index()
+        shown_past = _whole(days, whole_past)
+        whole_future = (future["whole_day"].astype(bool) if "whole_day" in future
+                        else pd.Series(True, index=future.index))
+        shown_future = future[whole_future.to_numpy()]
+        partial |= set(days["ds"][~days["ds"].isin(shown_past["ds"])]) | set(future["ds"][~whole_future.to_numpy()])
+        axis.plot(shown_past["ds"], shown_past["peak"], color="0.4", lw=0.8,
+                  label=history_label(measured, assumed_peak_to_mean, freq))
+        axis.plot(shown_future["ds"], shown_future["p50"], color="C0", lw=1.0,
+                  label="forecast: busiest minute of each day, P50 (band to P90)")
+        axis.fill_between(shown_future["ds"], shown_future["p50"], shown_future["p90"], color="C0", alpha=0.2)
+        if "p90_so_far" in future:
+            so_far = f"forecast: busiest minute since {start:%Y-%m-%d} so far"
+            axis.plot(future["ds"], future["p50_so_far"], color="C1", lw=1.6, label=f"{so_far}, P50")
+            axis.plot(future["ds"], future["p90_so_far"], color="C1", lw=1.6, ls="--", label=f"{so_far}, P90")
         limit = float(future["limit"].iloc[0]) if len(future) else np.nan
         if np.isfinite(limit):
-            axis.axhline(limit, color="C3", ls="--", lw=1.2, label=f"limit {limit:,.0f}")
+            axis.axhline(limit, color="C3", ls="-", lw=1.2, label=f"rate limit {limit:,.0f}/min")
+            over = shown_past[shown_past["peak"] > limit]
+            if len(over):
+                axis.plot(over["ds"], over["peak"], "o", color="C3", ms=3,
+                          label=f"history over the limit ({len(over)} days shown)")
             _crossings(axis, plan, metric)
-        top = np.nanmax([past["peak"].max(), future["p90"].max(), limit if np.isfinite(limit) else np.nan])
-        axis.set_ylim(0, top * 1.3)  # room above the limit line for the legend
-        axis.set_ylabel(metric.upper())
+        top = np.nanmax([days["peak"].max(), future["p90"].max(), future.get("p90_so_far", future["p90"]).max(),
+                         limit if np.isfinite(limit) else np.nan])
+        axis.set_ylim(0, top * 1.45)  # room above the lines for the legend
+        axis.set_ylabel(f"{metric.upper()} (per minute)")
         human_axis(axis)
         axis.set_title(f"{group}: peak {METRIC_NAMES[metric]}", fontsize=10)
         axis.grid(alpha=0.3)
-        axis.legend(loc="upper left", fontsize=7, ncol=4)
+        axis.legend(loc="upper left", fontsize=7, ncol=2)
     axes[-1, 0].set_xlabel("day (UTC)")
-    figure.tight_layout()
+    figure.text(0.01, 0.005, _caption(start, partial), fontsize=7, va="bottom", wrap=True)
+    figure.tight_layout(rect=(0, 0.045, 1, 1))
     return figure
+
+
+def _caption(start: pd.Timestamp | None, partial: set[pd.Timestamp]) -> str:
+    """What the lines are, and which days the per-day lines leave out."""
+    text = ("The orange lines are the busiest minute from the horizon's start to each day: where they cross the "
+            "limit are the plan's first days over (P90: hit with a chance of 1 in 10 by then; P50: more likely "
+            "than not). The blue band is one day's own busiest minute, which may stay under the limit.")
+    if partial:
+        days = sorted(partial)
+        shown = ", ".join(f"{d:%Y-%m-%d}" for d in days[:6]) + (f" and {len(days) - 6} more" if len(days) > 6 else "")
+        text += f" Left out of the per-day lines, as only part of the day is in the data: {shown}."
+    return text
 
 
 def _crossings(axis, plan: pd.DataFrame | None, metric: str) -> None:
@@ -63,14 +120,17 @@ def _crossings(axis, plan: pd.DataFrame | None, metric: str) -> None:
         day = pd.to_datetime(rows[f"first_crossing_{quantile}"], errors="coerce").dropna()
         if len(day):
             axis.axvline(day.iloc[0], color="C3", ls=style, lw=1.0,
-                         label=f"limit hit by here, {chance} ({quantile.upper()})")
+                         label=f"limit hit by here, {chance} ({quantile.upper()}): {day.iloc[0]:%Y-%m-%d}")
 
 
 def capacity_figures(forecast: pd.DataFrame, history: pd.DataFrame, history_days: int,
-                     plan: pd.DataFrame | None = None) -> dict[str, Figure]:
+                     plan: pd.DataFrame | None = None, freq: str = "D",
+                     assumed_peak_to_mean: Mapping[str, float] | None = None) -> dict[str, Figure]:
     """``{file name: figure}``, one per model group with a peak forecast (``plan``: the capacity plan, for the
-    first days over)."""
+    first days over; ``freq``: the forecast buckets, to tell whole days; ``assumed_peak_to_mean``: the factors
+    history's busiest minutes are assumed from where it has no per-minute data)."""
     history = history.rename(columns={"unit": "model_group"})
     return {figure_name(group): capacity_figure(group, rows, history[history["model_group"] == group], history_days,
-                                                None if plan is None else plan[plan["model_group"] == group])
+                                                None if plan is None else plan[plan["model_group"] == group],
+                                                freq, assumed_peak_to_mean)
             for group, rows in forecast.groupby("model_group", sort=True)}

@@ -40,7 +40,7 @@ PEAK_OF_METRIC = {"rpm": "peak_rpm", "itpm": "peak_itpm", "otpm": "peak_otpm"}
 MINUTES = {"D": 1440.0, "h": 60.0, "H": 60.0, "min": 1.0}
 
 __all__ = ["METRIC_DRIVERS", "REQUIRED_DRIVERS", "available_drivers", "bucket_minutes", "driver_targets",
-           "forecast_bucket_peaks", "usage_peaks"]
+           "forecast_bucket_peaks", "usage_peaks", "whole_days"]
 
 
 def bucket_minutes(freq: str) -> float:
@@ -49,6 +49,15 @@ def bucket_minutes(freq: str) -> float:
         return MINUTES[freq]
     except KeyError:
         return pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).total_seconds() / 60.0
+
+
+def whole_days(ds: pd.Series | pd.DatetimeIndex, freq: str) -> pd.Series:
+    """Per day ``ds`` touches (its index, in order): whether its buckets of ``freq`` are all there (a history that
+    ends, or a horizon that starts, an hour into a day has a part of a day; so has a day missing an hour)."""
+    days = pd.DatetimeIndex(ds).normalize()
+    per_day = max(int(round(1440.0 / bucket_minutes(freq))), 1)
+    counts = pd.Series(1, index=days).groupby(level=0, sort=True).size()
+    return counts >= per_day
 
 
 # The drivers a metric cannot do without; the others (cache writes, cache reads) count

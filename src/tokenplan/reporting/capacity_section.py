@@ -18,7 +18,8 @@ from tokenplan.planning.gateway import gateway_rule
 from tokenplan.planning.rate_limits import METRICS, SPLIT_METRICS, planned_metrics
 from tokenplan.reporting.markdown import BUCKET_NAMES
 
-__all__ = ["crossing_statement", "first_limit_row", "first_limit_sentence", "render_capacity_section", "spike_note"]
+__all__ = ["crossing_statement", "first_limit_row", "first_limit_sentence", "history_note", "render_capacity_section",
+           "row_crossing", "spike_note"]
 
 # What a metric's bucket total counts, as the spike note says it.
 _DRIVER_WORDS = {"rpm": "requests", "itpm": "input", "otpm": "output", "tpm": "tokens"}
@@ -53,14 +54,44 @@ def _on(value: Any) -> str | None:
     return f"in {text}" if len(text) == 7 else f"on {text}"
 
 
-def crossing_statement(first_p50: Any, first_p90: Any) -> str:
-    """The one wording of a limit's first crossing, P90 first: ``first over at P90 on D; at P50 on D``."""
+def crossing_statement(first_p50: Any, first_p90: Any, extrapolated_p50: Any = None,
+                       extrapolated_p90: Any = None) -> str:
+    """The one wording of a limit's first crossing, P90 first: ``first over at P90 on D; at P50 on D``.
+
+    A quantile not over within the horizon says when the fitted growth would cross, where the plan extrapolates
+    it, in every sentence alike: ``at P50 not within the horizon (the fitted growth crosses around D, an
+    extrapolation)``; with neither quantile over, ``not over within the horizon; extrapolating the fitted growth,
+    crossed at P50 around D and P90 around D (an extrapolation, not a forecast)``."""
     p50, p90 = _on(first_p50), _on(first_p90)
+    later = {q: _day(v) for q, v in (("p50", extrapolated_p50), ("p90", extrapolated_p90))
+             if v is not None and not (not isinstance(v, str) and pd.isna(v)) and v != ""}
     if p90 is None and p50 is None:
-        return "not over within the horizon"
+        return "not over within the horizon" + (
+            "; extrapolating the fitted growth, crossed at " + " and ".join(f"{q.upper()} around {d}"
+                                                                           for q, d in later.items())
+            + " (an extrapolation, not a forecast)" if later else "")
+    missing = "not within the horizon" + (f" (the fitted growth crosses around {later['p50']}, an extrapolation)"
+                                          if "p50" in later else "")
     if p90 is None:
         return f"first over at P50 {p50}"
-    return f"first over at P90 {p90}; at P50 {p50 or 'not within the horizon'}"
+    return f"first over at P90 {p90}; at P50 {p50 or missing}"
+
+
+def row_crossing(row: pd.Series | Mapping[str, Any]) -> str:
+    """:func:`crossing_statement` of a plan row (its first days over, else its extrapolated crossings)."""
+    return crossing_statement(row.get("first_crossing_p50"), row.get("first_crossing_p90"),
+                              row.get("extrapolated_crossing_p50"), row.get("extrapolated_crossing_p90"))
+
+
+def history_note(row: pd.Series | Mapping[str, Any]) -> str:
+    """``already over on 6 days of history, the last 2026-09-29, peak 149`` for a plan row whose limit history's
+    own busiest minutes already went over (``history_days_over``, ``history_last_over``, ``history_peak``); else
+    nothing. Where those minutes are assumed, the sentence it joins says so (:func:`assumed_note`)."""
+    days = row.get("history_days_over")
+    if days is None or pd.isna(days) or int(days) == 0:
+        return ""
+    return (f"already over on {int(days):,} day{'s' if int(days) != 1 else ''} of history, the last "
+            f"{_day(row.get('history_last_over'))}, peak {_n(float(row.get('history_peak')))}")
 
 
 def first_limit_row(plan: pd.DataFrame) -> pd.Series | None:
@@ -79,8 +110,9 @@ def first_limit_row(plan: pd.DataFrame) -> pd.Series | None:
 def first_limit_sentence(row: pd.Series) -> str:
     """``<group> <METRIC> (limit <n>/min): first over at P90 on ...; at P50 on ...``, as the summary and this
     section both say it."""
+    past = history_note(row)
     return (f"{row['model_group']} {str(row['metric']).upper()} (limit {_n(float(row['limit']))}/min): "
-            + crossing_statement(row["first_crossing_p50"], row["first_crossing_p90"]) + assumed_note(row))
+            + (f"{past}; in the horizon, " if past else "") + row_crossing(row) + assumed_note(row))
 
 
 def assumed_note(row: pd.Series | Mapping[str, Any]) -> str:
@@ -119,16 +151,6 @@ def spike_note(row: pd.Series | Mapping[str, Any]) -> str:
                                                        for q in quantiles))
 
 
-def _crossing_text(row: pd.Series) -> str:
-    if pd.notna(row["first_crossing_p50"]) or pd.notna(row["first_crossing_p90"]):
-        return crossing_statement(row["first_crossing_p50"], row["first_crossing_p90"])
-    later = [f"{q.upper()} around {_day(row[f'extrapolated_crossing_{q}'])}" for q in ("p50", "p90")
-             if pd.notna(row[f"extrapolated_crossing_{q}"])]
-    return ("not crossed within the horizon" + (f"; extrapolating the fitted growth, crossed at "
-                                                 f"{' and '.join(later)} (an extrapolation, not a forecast)"
-                                                 if later else ""))
-
-
 def _gaps_text(gaps: pd.DataFrame | None) -> str:
     if gaps is None or gaps.empty:
         return ""
@@ -156,10 +178,10 @@ def _verdict(plan: pd.DataFrame, gaps: pd.DataFrame | None = None) -> str:
     else:
         lines.append("**No limit is crossed within the horizon, even at P90.**")
     for row in horizon.sort_values(["model_group", "metric"]).itertuples():
-        spikes = spike_note(pd.Series(row._asdict()))
+        spikes, past = spike_note(pd.Series(row._asdict())), history_note(row._asdict())
         lines.append(f"- {row.model_group} {row.metric.upper()}: horizon peak P50 {_n(row.p50)}, P90 {_n(row.p90)} "
                      f"against {_n(row.limit)} ({row.headroom_p90:+.0%} headroom at P90); "
-                     + _crossing_text(pd.Series(row._asdict()))
+                     + (f"{past}; in the horizon, " if past else "") + row_crossing(row._asdict())
                      + ("; peaks assumed" if getattr(row, "peak_method", None) == "assumed" else "")
                      + (f". {spikes}" if spikes else "")
                      + ".")
@@ -177,6 +199,8 @@ def _plan_table(plan: pd.DataFrame) -> str:
         "fitted growth crosses (extrapolated)": [
             " / ".join(x for x in (_day(a) and f"P50 {_day(a)}", _day(b) and f"P90 {_day(b)}") if x)
             for a, b in zip(shown["extrapolated_crossing_p50"], shown["extrapolated_crossing_p90"], strict=True)],
+        "already over in history": [history_note(row).removeprefix("already over on ")
+                                    if row["period"] == "horizon" else "" for _, row in shown.iterrows()],
         "peaks": shown["peak_method"],
         "set by history's spikes": [
             f"{', '.join(q.upper() for q in _spike_quantiles(row))}: {str(row['spike_days']).replace(';', ', ')}"

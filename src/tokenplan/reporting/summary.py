@@ -33,7 +33,8 @@ from tokenplan.forecasting.features import bucket_shares
 from tokenplan.forecasting.successors import likely_successors
 from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
-from tokenplan.reporting.capacity_section import assumed_note, first_limit_row, first_limit_sentence, spike_note
+from tokenplan.reporting.capacity_section import (assumed_note, first_limit_row, first_limit_sentence, history_note,
+                                                   spike_note)
 from tokenplan.reporting.data_notes import observed_days
 from tokenplan.reporting.since_last_report import since_last_report
 
@@ -403,8 +404,9 @@ def _first_limit(capacity_plan: pd.DataFrame | None) -> dict[str, Any] | None:
         return {"crossed": False, "no_limits": True, **{c: None for c in CAPACITY_COLUMNS}}
     horizon = limited[limited["period"] == "horizon"]
     row = (horizon if len(horizon) else limited).sort_values("headroom_p90").iloc[0]
+    past = history_note(row)
     return {"crossed": False, "no_limits": False, **{c: row[c] for c in CAPACITY_COLUMNS},
-            "assumed_note": assumed_note(row)}
+            "assumed_note": assumed_note(row), "history_note": f"; it is {past}" if past else ""}
 
 
 _RISK_FREE_KINDS = ("batch", "caching")  # same provider, same terms: no migration risk to price

@@ -170,11 +170,12 @@ def build_gateway_config(rate_limits: pd.DataFrame, capacity_series_demand: pd.D
 
 
 def plot_capacity(capacity_peak_forecast: pd.DataFrame, peak_history: pd.DataFrame, capacity_plan: pd.DataFrame,
-                  params: dict[str, Any]) -> dict[str, Figure]:
-    """One figure per model group: recent daily peaks, the P50/P90 peak forecast, each limit and its first day
-    over."""
+                  params: dict[str, Any], fe_params: dict[str, Any]) -> dict[str, Figure]:
+    """One figure per model group: recent daily peaks, the P50/P90 peak forecast per day and so far, each limit
+    and its first day over."""
     return capacity_figures(capacity_peak_forecast, peak_history[peak_history["level"] == "group"],
-                            int(params["history_days_shown"]), capacity_plan)
+                            int(params["history_days_shown"]), capacity_plan, fe_params["freq"],
+                            params.get("assumed_peak_to_mean"))
 
 
 # ---------------------------------------------------------------- routes and ROI

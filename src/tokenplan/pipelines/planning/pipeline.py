@@ -43,7 +43,8 @@ def create_pipeline(**kwargs) -> Pipeline:
              outputs=["capacity_backtest", "capacity_calibration"], name="backtest_capacity"),
         Node(func=build_gateway_config, inputs=["rate_limits", "capacity_series_demand", cap],
              outputs="gateway_config", name="build_gateway_config"),
-        Node(func=plot_capacity, inputs=["capacity_peak_forecast", "capacity_peak_history", "capacity_plan", cap],
+        Node(func=plot_capacity,
+             inputs=["capacity_peak_forecast", "capacity_peak_history", "capacity_plan", cap, fe],
              outputs="capacity_figures", name="plot_capacity"),
     ]
     routes_and_roi = [
