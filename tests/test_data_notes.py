@@ -30,3 +30,18 @@ def test_revised_rows_and_excluded_values_are_listed(tmp_path):
 
 def test_no_ingestion_record_no_section():
     assert data_notes({}) == ""
+
+
+def test_missing_values_are_counted_as_buckets_series_and_values():
+    """A day missing from an export for 2 series of 4 targets is 8 values: 1 day, 2 series-days."""
+    import numpy as np
+
+    from tokenplan.reporting.data_notes import missing_values
+
+    days = pd.date_range("2026-06-14", periods=3, freq="D")
+    history = pd.DataFrame([{"series": s, "target": t, "ds": d, "y": 1.0} for s in ("a", "b") for t in "wxyz"
+                            for d in days])
+    history.loc[history["ds"] == days[1], "y"] = np.nan
+    history.loc[(history["series"] == "a") & (history["target"] == "w") & (history["ds"] == days[2]), "y"] = np.nan
+    assert missing_values(history) == {"values": 9, "series_buckets": 3, "buckets": 2, "series": 2, "targets": 4,
+                                       "whole": 1}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy.stats import norm
 
 from tokenplan.forecasting.totals import forecast_periods, period_totals
@@ -380,3 +381,16 @@ def test_a_later_month_is_never_relatively_narrower_than_an_earlier_one():
     upper, lower = months["p90"] / months["p50"], months["p50"] / months["p10"]
     assert upper.iloc[0] > 1.2  # the backtested width, wider than the days' 1.05
     assert (upper.diff().dropna() >= -1e-12).all() and (lower.diff().dropna() >= -1e-12).all()
+
+
+def test_totals_against_the_sum_of_the_buckets_medians_per_target():
+    from tokenplan.forecasting.totals import totals_against_bucket_sums
+
+    forecast = pd.concat([_forecast(), _forecast().assign(series="m1")], ignore_index=True)  # 3,000 each
+    totals = pd.DataFrame({"series": ["m0", "m1", "m0"], "target": "requests",
+                           "period": ["horizon", "horizon", "2026-09"], "p50": [4_000.0, 3_000.0, 4_000.0]})
+    row = totals_against_bucket_sums(forecast, totals, "p50").iloc[0]
+    assert (row["target"], row["summed"], row["total"], row["differ"], row["series"]) == ("requests", 6e3, 7e3, 1, 2)
+    assert row["change"] == pytest.approx(1 / 6)
+    same = totals_against_bucket_sums(forecast, totals.assign(p50=3_000.0), "p50").iloc[0]
+    assert same["differ"] == 0 and same["change"] == pytest.approx(0.0)

@@ -84,6 +84,9 @@ def test_the_drivers_chart_leaves_a_standing_event_out_of_the_bars_and_names_eve
     # The bars stay on the scale of what moves the months (here under +10%).
     assert max(abs(v) for v in ax.get_xlim()) < 0.2
     assert "not drawn: Old launch (stated x1.95), in force before the horizon (+95.0%" in ax.get_title(loc="left")
+    # On the level the table's column multiplies too: one with the event divided out, not "the recent usage".
+    assert "which has it divided out" in ax.get_title(loc="left")
+    assert "in the recent usage already" not in ax.get_title(loc="left")
     labels = _assert_readable(ax, "x")
     assert all(label.endswith("%") for label in labels)
     notes = " ".join(t.get_text() for t in figure.texts)

@@ -151,3 +151,63 @@ def test_the_layout_states_the_level_share_the_extrapolation_grows_by():
     assert "sqrt(s x step / window + 1 - s)" in section
     assert "Here s is, for the ensemble: requests 0.41; for mstl: requests 0.87." in section
     assert "xgboost: requests" not in section
+
+
+def _xgboost_everywhere() -> dict:
+    rule = {"min_folds": 3, "margin": 0.05, "z": 1.0, "min_win_share": 0.66, "min_series": 3, "ensemble_size": 3}
+    keys = [f"model-{i}|requests" for i in range(3)]
+    members = {k: ["xgboost", "mstl", "seasonal_mean"] for k in keys}
+    return {"rule": rule, "ensemble_members": members, "methods": {k: "xgboost" for k in keys}}
+
+
+def test_ensemble_members_are_listed_only_where_the_forecast_uses_the_ensemble():
+    """Every series forecast by XGBoost alone: listing the ensemble's members 'in the forecast' was false."""
+    selection = _xgboost_everywhere()
+    section = render_method_section({}, selection, METRICS, ["p10", "p50", "p90"], _history())
+    assert "Its members" not in section and "model-0 requests: xgboost" not in section
+    assert "The forecast uses it for no series/target: each is forecast by one method, xgboost (3 series/targets)." \
+        in section
+    # One of them on the ensemble: its members alone are listed.
+    mixed = {**selection, "methods": {**selection["methods"], "model-1|requests": "ensemble"}}
+    section = render_method_section({}, mixed, METRICS, ["p10", "p50", "p90"], _history())
+    assert "Its members, where the forecast uses it: model-1 requests: xgboost, mstl, seasonal_mean." in section
+    # What the forecast used (its method column) decides over the selection, and an ended series is not forecast.
+    planned = {"model-0|requests": "ensemble", "model-2|requests": "xgboost"}
+    section = render_method_section({}, mixed, METRICS, ["p10", "p50", "p90"], _history(), planned=planned,
+                                    ended={"model-1": "2026-08-14"})
+    assert "Its members, where the forecast uses it: model-0 requests: xgboost, mstl, seasonal_mean." in section
+
+
+def _losses() -> pd.DataFrame:
+    """model-a and model-b lose to MSTL; old-model, ended before the forecast, too."""
+    rows = [(s, m, v) for s in ("model-a", "model-b", "old-model") for m, v in (("chosen", 1.2), ("mstl", 1.0))]
+    rows += [("model-c", "chosen", 0.8), ("model-c", "mstl", 1.0)]
+    return pd.DataFrame([{"series": s, "target": "requests", "method": m, "mase": v, "wape": 0.1, "coverage": 0.8,
+                          "n": 50} for s, m, v in rows])
+
+
+def test_an_ended_series_is_marked_in_the_backtest_and_left_out_of_the_count_as_in_the_summary():
+    from tests.reporting import report_fixtures as fx
+    from tokenplan.reporting.summary import _baseline_risk
+
+    metrics = _losses()
+    methods = {f"{s}|requests": "xgboost" for s in ("model-a", "model-b", "model-c", "old-model")}
+    planned = {k: v for k, v in methods.items() if not k.startswith("old-model")}
+    section = render_method_section({}, {"methods": methods}, metrics, fx.Q, _history(), planned=planned,
+                                    ended={"old-model": "2026-08-14"})
+    assert "for 2 of 3 planned series/targets:**" in section and "old-model requests (chosen" not in section
+    assert "| old-model (ended) | requests | xgboost |" in section
+    assert "Rows marked (ended): old-model (last usage 2026-08-14) ended before the forecast" in section
+    risk = _baseline_risk(metrics, pd.Series(dtype=float), methods, {"model-a", "model-b", "model-c"})
+    assert (risk["lost"], risk["of"]) == (2, 3)
+
+
+def test_a_baseline_win_shows_the_digits_that_tell_the_two_apart():
+    from tokenplan.reporting.summary import _baseline_risk
+
+    metrics = pd.DataFrame([{"series": "model-a", "target": "input_tokens", "method": m, "mase": v, "wape": 0.1,
+                             "coverage": 0.8, "n": 50} for m, v in (("chosen", 1.1032), ("mstl", 1.0987))])
+    section = render_method_section({}, {"methods": {"model-a|input_tokens": "xgboost"}}, metrics,
+                                    ["p10", "p50", "p90"], _history())
+    assert "model-a input_tokens (chosen 1.103 vs mstl 1.099)" in section
+    assert _baseline_risk(metrics, pd.Series(dtype=float))["cases"][0]["shown"] == ("1.103", "1.099")

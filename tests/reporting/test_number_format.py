@@ -24,3 +24,11 @@ def test_usd_and_percent():
     assert percent(-0.2, signed=True) == "-20%"
     assert percent(-0.00001, 1, signed=True) == "+0.0%"  # a change that rounds to zero has no minus sign
     assert usd(float("inf")) == percent(None) == "–"
+
+
+def test_two_numbers_get_the_digits_that_tell_them_apart():
+    from tokenplan.reporting.number_format import apart
+
+    assert apart(1.23, 0.98) == ("1.23", "0.98")
+    assert apart(1.1032, 1.0987) == ("1.103", "1.099")
+    assert apart(1.0, 1.0) == ("1.000000", "1.000000")  # equal: as many digits as allowed, never a loop

@@ -699,3 +699,73 @@ def test_a_peak_set_by_a_spike_of_history_says_which_day_how_big_how_often_and_t
         "input) recurring: 2 such hours in 3,504 of history; without them the P50 would be 1.50K, the P90 would be "
         "2.00K")
     assert spike_note({"metric": "rpm", "p50_without_spikes": np.nan}) == ""
+
+
+def _forecast(totals: pd.DataFrame, scale: float = 1.0) -> pd.DataFrame:
+    """The buckets' quantiles behind ``totals``: each horizon total spread evenly over its days, times ``scale``."""
+    horizon = totals[totals["period"] == "horizon"]
+    days = pd.date_range(fx.HORIZON[0], fx.HORIZON[-1], freq="D", tz="UTC")
+    return pd.DataFrame([{"series": r.series, "target": r.target, "timestamp": d, "method": "xgboost",
+                          **{q: getattr(r, q) / len(days) * scale for q in fx.Q}}
+                         for r in horizon.itertuples() for d in days])
+
+
+def test_the_totals_say_how_far_they_are_from_the_sum_of_the_buckets_medians():
+    """An hourly file's totals were a third above the sum of forecast.csv's P50s while the drivers' prose said
+    they 'differ a little'; the demo's are equal. The text says which, by how much, and why."""
+    drivers = _model_a_drivers()
+    low = _inputs(drivers=drivers, forecast=_forecast(fx.totals(), scale=0.75))
+    text = render_report(low)
+    requests = low.totals[(low.totals["period"] == "horizon") & (low.totals["target"] == "requests")]["p50"].sum()
+    assert (f"Their P50s do not add up to the totals' P50s: requests {human(0.75 * requests)} summed against a "
+            f"total of {human(requests)} (+33.3%)") in text
+    assert "above them here (where usage is bursty a day's median lies below its mean" in text
+    assert "the totals above put the horizon's requests +33.3% off that sum" in text
+    assert "differ a little" not in text
+    equal = render_report(_inputs(drivers=drivers, forecast=_forecast(fx.totals())))
+    assert "Their P50s add up to the totals' P50s (within 0.05% for every series and target)." in equal
+    assert "the monthly totals above have the same P50s" in equal and "differ a little" not in equal
+
+
+def test_an_ended_series_is_not_said_to_be_forecast_by_a_method_the_breakdown_skips():
+    forecast = _forecast(fx.totals())
+    forecast = forecast[forecast["series"] == "model-a"]
+    forecast.attrs = {"ended": {"model-b": "2026-08-14"}}
+    inputs = _inputs(drivers=_model_a_drivers(), forecast=forecast,
+                     selection={"methods": {"model-a|requests": "xgboost", "model-b|requests": "xgboost"}})
+    text = render_report(inputs)
+    assert "Not broken down" not in text
+    assert ("Not in the breakdown, ended: model-b (last usage 2026-08-14). It has no usage lately and is not "
+            "planned, so there is no forecast to break down.") in text
+
+
+def test_incomplete_buckets_are_counted_as_days_series_and_values():
+    history = fx.history()
+    gap = history["ds"] == pd.Timestamp("2026-07-15")
+    history.loc[gap, "y"] = np.nan  # a whole day missing from the export: 2 models x 3 targets
+    text = render_report(replace(_inputs(), history=history))
+    assert ("2 days incomplete for 2 series (3 series-days; on 1 of them every series with a row lacks every "
+            "count): 7 of their counts (of 3 targets each) treated as missing.") in text
+    one = render_report(_inputs())  # model-a's requests of one day
+    assert "1 day incomplete for 1 series (1 series-day): 1 of their counts (of 3 targets each)" in one
+    assert "incomplete buckets" not in one
+
+
+def test_an_event_in_force_is_named_in_the_level_it_was_divided_out_of():
+    drivers = pd.concat([_model_a_drivers(), pd.DataFrame([{
+        "series": "model-a", "period": "2026-10", "driver": "Old launch (stated x1.95)", "kind": "stated, in force",
+        "effect": 0.95, "volume": 14_000.0, "target": "requests"}])], ignore_index=True)
+    text = render_report(_inputs(drivers=drivers))
+    assert ("the usage of the last weeks before the forecast starts, with the effect of any stated event, or "
+            "measured year-end, in force then divided out: model-a's Old launch (stated x1.95), so that series' "
+            "level is its recent usage without it") in text
+    assert ("the chart leaves out Old launch (stated x1.95) (model-a, +95.0%), in force before the horizon") in text
+
+
+def test_an_hourly_history_that_ends_before_the_run_says_the_forecast_starts_the_hour_after():
+    inputs = _inputs(simulated=False)
+    inputs.summary = plan_summary(fx.history(), inputs.totals, inputs.costs, fx.backtest(), fx.prices(), fx.Q,
+                                  simulated=False, today=pd.Timestamp(fx.HISTORY_END) + pd.Timedelta(days=67))
+    hourly = render_report(replace(inputs, settings={**inputs.settings, "freq": "h"}))
+    assert "The forecast starts the hour after the history ends" in hourly and "the day after" not in hourly
+    assert "The forecast starts the day after the history ends" in render_report(inputs)

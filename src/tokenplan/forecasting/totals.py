@@ -79,7 +79,7 @@ from scipy.stats import t as student_t
 
 from tokenplan.forecasting.forecaster import quantile_columns
 
-__all__ = ["forecast_periods", "period_totals"]
+__all__ = ["forecast_periods", "period_totals", "totals_against_bucket_sums"]
 
 
 def forecast_periods(ds: pd.Series) -> pd.DataFrame:
@@ -492,3 +492,26 @@ def _within_daily_sums(values: np.ndarray, sums: np.ndarray, quantiles: list[flo
     lower = np.minimum(sums, middle)
     upper = np.maximum(sums, middle)
     return np.where(levels < 0.5, np.maximum(values, lower), np.where(levels > 0.5, np.minimum(values, upper), values))
+
+
+_SAME = 5e-4  # a total within 0.05% of its buckets' summed P50 reads as equal at the report's precision
+
+
+def totals_against_bucket_sums(forecast: pd.DataFrame, totals: pd.DataFrame, median: str) -> pd.DataFrame:
+    """Per target, the horizon totals' ``median`` against the sum of the buckets' ``median`` (``forecast``):
+    ``summed``, ``total``, ``change`` (total / summed - 1) and ``differ``, how many of ``series`` (the
+    target's series) have a total more than 0.05% off their own sum; the same order as ``totals``.
+
+    A total is its buckets' summed median moved by its series' centre (``_centres``: where its
+    backtest folds' totals fell against their summed medians, e.g. above them where bursty hours
+    put each hour's median below its mean), so a reader adding up ``forecast.csv``'s P50s finds
+    another number than the totals'; the report says which and by how much.
+    """
+    horizon = totals[totals["period"] == "horizon"]
+    totals_by_key = horizon.groupby(["series", "target"], sort=False)[median].sum()
+    sums_by_key = forecast.groupby(["series", "target"])[median].sum().reindex(totals_by_key.index).fillna(0.0)
+    off = (totals_by_key - sums_by_key).abs() > _SAME * sums_by_key.abs().clip(lower=1e-9)
+    frame = pd.DataFrame({"summed": sums_by_key, "total": totals_by_key, "differ": off.astype(int),
+                          "series": 1}).groupby(level="target", sort=False).sum()
+    frame["change"] = frame["total"] / frame["summed"].where(frame["summed"] > 0) - 1
+    return frame.reset_index()[["target", "summed", "total", "change", "differ", "series"]]

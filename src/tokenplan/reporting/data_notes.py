@@ -14,7 +14,7 @@ import pandas as pd
 
 from tokenplan.reporting.markdown import BUCKET_NAMES
 
-__all__ = ["data_notes", "observed_days"]
+__all__ = ["data_notes", "missing_values", "observed_days"]
 
 
 def observed_days(history: pd.DataFrame) -> int:
@@ -32,6 +32,22 @@ def observed_days(history: pd.DataFrame) -> int:
     width = pd.Series(observed).diff().median() if len(observed) > 1 else pd.Timedelta(days=1)
     width = min(width, pd.Timedelta(days=1))
     return max(1, round((observed.max() - observed.min() + width) / pd.Timedelta(days=1)))
+
+
+def missing_values(history: pd.DataFrame) -> dict[str, int]:
+    """What the history lacks, counted the ways a reader checks it: ``values`` (series, target and bucket cells
+    with no value), ``series_buckets`` (a series' buckets with at least one), ``buckets`` (distinct buckets),
+    ``series`` (how many series have one), ``targets`` (the history's targets), and ``whole``: buckets in
+    which every series with a row lacks every target (a day missing from the export).
+
+    One missing day of 3 series and 5 targets is 15 values; counted as "15 incomplete buckets"
+    it read as 15 days.
+    """
+    gaps = history[history["y"].isna()]
+    per_bucket = history.groupby("ds")["y"].apply(lambda y: y.notna().any())
+    return {"values": len(gaps), "series_buckets": len(gaps[["series", "ds"]].drop_duplicates()),
+            "buckets": int(gaps["ds"].nunique()), "series": int(gaps["series"].nunique()),
+            "targets": int(history["target"].nunique()), "whole": int((~per_bucket).sum())}
 
 
 def data_notes(ingestion: dict[str, Any]) -> str:

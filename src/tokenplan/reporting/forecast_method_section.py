@@ -13,9 +13,9 @@ from tokenplan.forecasting.diagnostics import comparable_mase
 from tokenplan.forecasting.method_choice import ensemble_ranking
 from tokenplan.forecasting.target_series import SEASON_LENGTHS
 from tokenplan.reporting.markdown import markdown_table as _table
-from tokenplan.reporting.number_format import times
+from tokenplan.reporting.number_format import apart, times
 
-__all__ = ["render_method_section", "baseline_wins"]
+__all__ = ["baseline_wins", "compared_series", "ensemble_keys", "render_method_section"]
 
 _UNITS = {"h": "hours", "D": "days"}
 _BASELINES = ("seasonal_naive", "mstl")
@@ -69,10 +69,20 @@ def _layout_text(layout: dict[str, Any], selection: dict[str, Any] | None = None
     return "\n".join(lines)
 
 
-def baseline_wins(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Series/targets where a simple baseline's backtest MASE beats the chosen method's, on the same
-    rows (``tokenplan.forecasting.diagnostics.comparable_mase``)."""
+def compared_series(metrics: pd.DataFrame, planned: set[str] | None = None) -> pd.DataFrame:
+    """Per series and target, every method's backtest MASE on the chosen method's rows
+    (``tokenplan.forecasting.diagnostics.comparable_mase``), of the ``planned`` series only when given: a series
+    that ended before the forecast is in the backtest, not in the plan."""
     per_series = comparable_mase(metrics)
+    if planned is None:
+        return per_series
+    return per_series[per_series.index.get_level_values("series").astype(str).isin(planned)]
+
+
+def baseline_wins(metrics: pd.DataFrame, planned: set[str] | None = None) -> pd.DataFrame:
+    """Series/targets (of the ``planned`` series when given, ``compared_series``) where a simple baseline's
+    backtest MASE beats the chosen method's, on the same rows; with ``best_baseline`` and its MASE."""
+    per_series = compared_series(metrics, planned)
     baselines = [b for b in _BASELINES if b in per_series.columns]
     if "chosen" not in per_series.columns or not baselines:
         return per_series.iloc[:0]
@@ -114,14 +124,30 @@ def forecast_members(selection: dict[str, Any], drops: pd.DataFrame | None) -> d
             for key, methods in ranking.items()}
 
 
-def _members_text(members: dict[str, list[str]], shown: int = 3) -> str:
-    """`` Its members in the forecast: a requests: mstl, xgboost, ...`` for the first ``shown`` series."""
+def ensemble_keys(members: dict[str, list[str]], methods: dict[str, str], ended: set[str] | None = None,
+                  planned: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """``members`` of the ``series|target`` keys the forecast uses the ensemble for: per ``planned`` (the forecast's
+    method per key) when given, else per ``methods`` (a key without a method chosen on evidence keeps the default
+    ensemble), less the ``ended`` series, which are not forecast."""
+    ended = ended or set()
+    if planned is not None:
+        return {k: v for k, v in members.items() if planned.get(k) == "ensemble"}
+    return {k: v for k, v in members.items()
+            if methods.get(k, "ensemble") == "ensemble" and k.rpartition("|")[0] not in ended}
+
+
+def _members_text(members: dict[str, list[str]], used: dict[str, str], shown: int = 3) -> str:
+    """`` Its members in the forecast: a requests: mstl, xgboost, ...`` for the first ``shown`` series the forecast
+    uses the ensemble for; where it uses it for none, which methods it uses (``used``: key -> method)."""
     if not members:
-        return ""
+        counts = pd.Series(list(used.values()), dtype=str).value_counts()
+        methods = ", ".join(f"{method} ({n} series/targets)" for method, n in counts.items())
+        return (" The forecast uses it for no series/target"
+                + (f": each is forecast by one method, {methods}." if methods else "."))
     first = list(members.items())[:shown]
     listed = "; ".join(f"{key.replace('|', ' ')}: {', '.join(methods)}" for key, methods in first)
     more = f"; {len(members) - shown} more in `data/06_models/model_selection.json`" if len(members) > shown else ""
-    return f" Its members in the forecast: {listed}{more}."
+    return f" Its members, where the forecast uses it: {listed}{more}."
 
 
 def _unscored_members_text(members: dict[str, list[str]], metrics: pd.DataFrame) -> str:
@@ -146,7 +172,8 @@ def _single_text(selection: dict[str, Any], layout: dict[str, Any]) -> str:
 
 
 def _rule_text(selection: dict[str, Any], layout: dict[str, Any] | None = None,
-               drops: pd.DataFrame | None = None) -> str:
+               drops: pd.DataFrame | None = None, members: dict[str, list[str]] | None = None,
+               used: dict[str, str] | None = None) -> str:
     rule = selection.get("rule") or {}
     if not rule:
         return ""
@@ -155,7 +182,7 @@ def _rule_text(selection: dict[str, Any], layout: dict[str, Any] | None = None,
               "those that passed the guard (a fold where the guard dropped a candidate counts as that fold's worst "
               "error; folds before the history could fit a candidate count as it did, against the others, where it "
               "could; one the guard drops at the forecast origin gives way to the next best)."
-              f"{_members_text(forecast_members(selection, drops))}") if size else \
+              f"{_members_text(members or {}, used or {})}") if size else \
         "the per-step median of the candidates that passed the guard."
     return (f"**How a method is chosen.** The default is the ensemble, {pooled} "
             "A single method replaces it only on clear evidence: an error at every fold "
@@ -211,15 +238,63 @@ def _guard_text(selection: dict[str, Any], drops: pd.DataFrame | None) -> str:
     return "\n\n".join(lines)
 
 
+def _win_text(series: str, target: str, row: pd.Series, used: bool = False) -> str:
+    """``a requests (chosen 1.0987 vs mstl 1.0962)``: as many digits as it takes for the two not to read as a tie."""
+    chosen, baseline = apart(row["chosen"], row["best_baseline_mase"])
+    return (f"{series} {target} (chosen {chosen} vs {row['best_baseline']} {baseline}"
+            + ("; the forecast uses it, chosen on every fold" if used else "") + ")")
+
+
+def _verdict(metrics: pd.DataFrame, methods: dict[str, str], planned: set[str] | None,
+             series_shown: dict[str, Any] | None) -> str:
+    """Where a simple baseline beat the chosen method, among the ``planned`` series (all when None); a win the
+    forecast already acts on (it uses that baseline) is named apart, so the count is the summary's."""
+    losses = baseline_wins(metrics, planned)
+    of = len(compared_series(metrics, planned))
+    planned_words = "planned " if planned is not None else ""
+    uses = np.array([methods.get(f"{s}|{t}") == row["best_baseline"] for (s, t), row in losses.iterrows()], bool)
+    lost, acted = losses[~uses] if len(losses) else losses, losses[uses] if len(losses) else losses
+    limited = bool(series_shown and series_shown.get("limited"))
+    listed = lost[[str(s) in series_shown["series"] for s, _ in lost.index]] if limited else lost
+    rest = (f"{'; ' if len(listed) else ''}{len(lost) - len(listed)} {'more ' if len(listed) else ''}among "
+            "the series not shown (`backtest_metrics.csv`)" if len(listed) < len(lost) else "")
+    acted_text = ("; ".join(_win_text(s, t, row, used=True) for (s, t), row in acted.iterrows()))
+    if lost.empty:
+        return ("On the backtest folds the chosen method is at least as good as both simple baselines "
+                f"(seasonal naive, MSTL) on every {planned_words}series and target"
+                + (f", except where the forecast uses the baseline that won: {acted_text}." if len(acted) else "."))
+    return (f"**A simple baseline (the seasonal naive or MSTL) beat the chosen method on the backtest folds for "
+            f"{len(lost)} of {of} {planned_words}series/targets:** "
+            + "; ".join(_win_text(s, t, row) for (s, t), row in listed.iterrows()) + rest
+            + (f". Beaten too, where the forecast uses the baseline that won: {acted_text}" if len(acted) else "")
+            + ". `chosen` is graded out of sample (the rule applied to the folds before each), so these "
+              "windows did not influence it; read these series' intervals with that in mind.")
+
+
+def _ended_note(ended: dict[str, str], shown: pd.DataFrame) -> str:
+    """Why an ended series still has rows in the backtest table, and that nothing counts it."""
+    named = [s for s in ended if f"{s} (ended)" in set(shown["series"].astype(str))]
+    if not named:
+        return ""
+    return ("Rows marked (ended): " + ", ".join(f"{s} (last usage {ended[s]})" for s in named)
+            + " ended before the forecast and " + ("is" if len(named) == 1 else "are")
+            + " not planned; the rows stay as evidence of how the methods did, and the counts below leave "
+            + ("it" if len(named) == 1 else "them") + " out.\n\n")
+
+
 def render_method_section(layout: dict[str, Any], selection: dict[str, Any], metrics: pd.DataFrame,
                           quantile_names: list[str], history: pd.DataFrame | None = None,
-                          guard_drops: pd.DataFrame | None = None, series_shown: dict[str, Any] | None = None) -> str:
+                          guard_drops: pd.DataFrame | None = None, series_shown: dict[str, Any] | None = None,
+                          planned: dict[str, str] | None = None, ended: dict[str, str] | None = None) -> str:
     """Markdown: layout, the selection rule and the guard (with its drops), chosen method per series,
     every candidate's backtest, where a baseline wins, and the series of ``history`` that no fold covers.
     With ``series_shown`` (``largest_series``) leaving series out, the per-series table and the
-    list of baseline wins hold the shown series only, and say where the rest are."""
+    list of baseline wins hold the shown series only, and say where the rest are. ``planned``: the forecast's
+    method per ``series|target`` (``forecast``'s ``method``; None: ``selection``'s); ``ended``: series ended
+    before the forecast (``forecast.attrs["ended"]``: series -> last usage), marked and counted nowhere."""
     selection = selection or {}
     methods = selection.get("methods", {})
+    ended = ended or {}
     chosen = pd.DataFrame([{"series": k.split("|")[0], "target": k.split("|")[1], "method": v}
                            for k, v in sorted(methods.items())])
     per_series = metrics[metrics["series"] != "all"].pivot_table(index=["series", "target"], columns="method",
@@ -230,41 +305,32 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
     limited = bool(series_shown and series_shown.get("limited"))
     if limited:
         shown = shown[shown["series"].astype(str).isin(series_shown["series"])]
+    shown = shown.assign(series=[f"{s} (ended)" if str(s) in ended else s for s in shown["series"]])
     pooled = metrics[metrics["series"] == "all"][["target", "method", "mase", "wape", "coverage", "n"]].copy()
     pooled["mase"] = pooled["mase"].map(lambda v: f"{v:.3f}")
     pooled["wape"] = pooled["wape"].map(lambda v: f"{v:.3f}")
     pooled["coverage"] = pooled["coverage"].map(lambda v: f"{v:.0%}" if np.isfinite(v) else "–")
-    losses = baseline_wins(metrics)
-    listed = losses[[str(s) in series_shown["series"] for s, _ in losses.index]] if limited else losses
-    rest = (f"{'; ' if len(listed) else ''}{len(losses) - len(listed)} {'more ' if len(listed) else ''}among "
-            "the series not shown (`backtest_metrics.csv`)" if len(listed) < len(losses) else "")
-    verdict = ("On the backtest folds the chosen method is at least as good as both simple baselines "
-               "(seasonal naive, MSTL) on every series and target." if losses.empty else
-               f"**A simple baseline (the seasonal naive or MSTL) beat the chosen method on the backtest folds "
-               f"for {len(losses)} of "
-               f"{len(per_series)} series/targets:** " + "; ".join(
-                   f"{s} {t} (chosen {row['chosen']:.2f} vs {row['best_baseline']} {row['best_baseline_mase']:.2f}"
-                   + ("; the forecast uses it, chosen on every fold" if methods.get(f"{s}|{t}") == row["best_baseline"]
-                      else "") + ")"
-                   for (s, t), row in listed.iterrows()) + rest
-               + ". `chosen` is graded out of sample (the rule applied to the folds before each), so these "
-                 "windows did not influence it; read these series' intervals with that in mind.")
+    planned_series = ({k.rpartition("|")[0] for k in planned} if planned is not None else
+                      {k.rpartition("|")[0] for k in methods} - set(ended) if ended else None)
+    members = ensemble_keys(forecast_members(selection, guard_drops), methods, set(ended), planned)
+    used = planned if planned is not None else {k: v for k, v in methods.items()
+                                                if k.rpartition("|")[0] not in ended}
     table_note = (f"The {len(series_shown['series'])} largest of {series_shown['of']} series; every series: "
                   "`backtest_metrics.csv`.\n\n" if limited else "")
     lower, upper = quantile_names[0].upper(), quantile_names[-1].upper()
     return "\n\n".join([
         *(["### Layout\n\n" + _layout_text(layout, selection)] if layout else []),
-        *([text] if (text := _rule_text(selection, layout, guard_drops)) else []),
+        *([text] if (text := _rule_text(selection, layout, guard_drops, members, used)) else []),
         *([text] if (text := _guard_text(selection, guard_drops)) else []),
         "### Method per series and backtest MASE of every candidate\n\n"
         "`ensemble` is the per-step median of the candidates best on the earlier folds, among those the guard "
         "kept (the candidates: XGBoost when trained, the lag model, MSTL, the seasonal mean, the seasonal naive "
         "and, for hourly data with a weekly season, the daily naive); "
         "`chosen method` is the one the plan uses for each series.\n\n"
-        + table_note + _table(shown),
-        *([note] if (note := _unscored_members_text(forecast_members(selection, guard_drops), metrics)) else []),
+        + table_note + _ended_note(ended, shown) + _table(shown),
+        *([note] if (note := _unscored_members_text(members, metrics)) else []),
         f"Pooled over series (MASE and WAPE of the P50; coverage of {lower}–{upper}, each fold calibrated on "
         "the other folds only):\n\n" + _table(pooled.rename(columns={"coverage": f"{lower}–{upper} coverage"})),
-        verdict,
+        _verdict(metrics, methods, planned_series, series_shown),
         *([note] if (note := _without_evidence(history, methods, layout)) else []),
     ])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["SCALES", "human", "percent", "times", "usd"]
+__all__ = ["SCALES", "apart", "human", "percent", "times", "usd"]
 
 SCALES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
 
@@ -52,3 +52,13 @@ def times(value) -> str:
     if value is not None and math.isinf(float(value)):
         return "infinitely"
     return f"{float(value):.1f}x" if abs(float(value)) < 1e4 else f"{human(value)}x"
+
+
+def apart(a: float, b: float, digits: int = 2, most: int = 6) -> tuple[str, str]:
+    """``a`` and ``b`` with ``digits`` decimals, or as many more (up to ``most``) as it takes for them to read
+    differently: a baseline said to beat a method must not read as a tie (``1.0987`` vs ``1.0962``)."""
+    for shown in range(digits, most + 1):
+        left, right = f"{a:.{shown}f}", f"{b:.{shown}f}"
+        if left != right:
+            return left, right
+    return left, right

@@ -226,10 +226,10 @@ def drivers_figure(drivers: pd.DataFrame, target: str = "requests", smallest: fl
     a panel per model, a bar per driver and month; drivers under ``smallest`` in every month
     of a model are left out.
 
-    A stated event in force since before the horizon is not drawn: it is in the recent
-    usage already (divided out of the level and multiplied back in), so its bar would be
-    the same in every month and dwarf what does move them; the panel's title names it
-    with its size. ``not_explained`` (series -> how it is forecast) lists the models the
+    A stated event in force since before the horizon is not drawn: it is divided out of the
+    level at the origin and multiplied back in, so its bar would be the same in every month
+    and dwarf what does move them; the panel's title names it with its size, on the same
+    level as the bars (and the report's table). ``not_explained`` (series -> how it is forecast) lists the models the
     breakdown does not cover, named under the figure with the reason.
     """
     rows = drivers[(drivers["target"] == target) & ~drivers["kind"].isin(["total", "anchor"])]
@@ -260,7 +260,7 @@ def drivers_figure(drivers: pd.DataFrame, target: str = "requests", smallest: fl
         standing = in_force[in_force["series"] == s].groupby("driver", sort=False)["effect"].mean()
         standing = standing[standing.abs() >= smallest]
         title = s + "".join(f"; not drawn: {d}, in force before the horizon ({e * 100:+.1f}% on the level, "
-                            "in the recent usage already)" for d, e in standing.items())
+                            "which has it divided out)" for d, e in standing.items())
         ax.set_title(title, fontsize=10, loc="left")
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(axis="x", alpha=0.3)
@@ -268,8 +268,8 @@ def drivers_figure(drivers: pd.DataFrame, target: str = "requests", smallest: fl
         axes[0, 0].legend(fontsize=9, loc="best")
     else:
         axes[0, 0].axis("off")
-    axes[-1, 0].set_xlabel(f"effect on the month's {TARGET_LABELS.get(target, target)} "
-                           "(multiplier on the level at the forecast origin, minus one)", fontsize=9)
+    axes[-1, 0].set_xlabel(f"effect on the month's {TARGET_LABELS.get(target, target)} (multiplier on the level "
+                           "at the forecast origin, stated events in force divided out, minus one)", fontsize=9)
     figure.suptitle(f"What moves each month: drivers of the {TARGET_LABELS.get(target, target)} forecast per model",
                     fontsize=12)
     if note:

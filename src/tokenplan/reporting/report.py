@@ -18,9 +18,10 @@ import pandas as pd
 
 from tokenplan.forecasting.explanations import FEATURE_LABELS, FORECAST, LEVEL, headline_target
 from tokenplan.forecasting.outages import outage_runs
+from tokenplan.forecasting.totals import totals_against_bucket_sums
 from tokenplan.reporting.plots import METHOD_LABELS, TARGET_LABELS
 from tokenplan.planning.prices import UnitPrices
-from tokenplan.reporting.data_notes import data_notes
+from tokenplan.reporting.data_notes import data_notes, missing_values
 from tokenplan.reporting.forecast_method_section import render_method_section
 from tokenplan.reporting.long_context_mix import long_context_days, long_context_mix
 from tokenplan.reporting.markdown import BUCKET_NAMES, markdown_table
@@ -30,7 +31,8 @@ from tokenplan.reporting.summary import PlanSummary
 
 _SMALL_EFFECT = 0.005  # a driver under 0.5% in every month is left out of the drivers table
 
-__all__ = ["ReportInputs", "events_in_horizon", "render_html", "render_report", "series_not_explained"]
+__all__ = ["ReportInputs", "ended_series", "events_in_horizon", "planned_methods", "render_html", "render_report",
+           "series_not_explained"]
 
 
 @dataclass
@@ -61,6 +63,7 @@ class ReportInputs:
     guard_drops: pd.DataFrame | None = None   # candidates the plausibility guard dropped
     series_shown: dict[str, Any] | None = None  # largest_series: the series drawn and tabulated (None: all)
     run: dict[str, Any] | None = None         # run_record: the command that repeats the run, the versions
+    forecast: pd.DataFrame | None = None      # forecast: the buckets' quantiles (attrs: the series ended)
 
 
 def _interval(row: pd.Series, names: list[str], fmt=human) -> str:
@@ -132,15 +135,30 @@ def _drivers(inputs: ReportInputs, target: str) -> pd.DataFrame:
     return table
 
 
+def events_in_force(drivers: pd.DataFrame | None, target: str, shown: dict[str, Any] | None = None
+                    ) -> list[dict[str, Any]]:
+    """Per series (shown) and event in force since before the horizon, its mean effect on ``target``'s months:
+    divided out of the level at the origin and multiplied back in (``forecast_drivers`` kinds ``... in force``)."""
+    if drivers is None or drivers.empty:
+        return []
+    rows = only_shown(drivers[(drivers["target"] == target)
+                              & drivers["kind"].astype(str).str.endswith(", in force")], shown)
+    rows = rows[rows["effect"].abs() >= _SMALL_EFFECT]
+    means = rows.groupby(["series", "driver", "kind"], sort=True)["effect"].mean()
+    return [{"series": series, "driver": driver, "kind": kind, "effect": float(effect)}
+            for (series, driver, kind), effect in means.items()]
+
+
 def series_not_explained(selection: dict[str, Any] | None, drivers: pd.DataFrame | None,
-                         target: str) -> dict[str, str]:
+                         target: str, ended: dict[str, str] | None = None) -> dict[str, str]:
     """Series forecast (per ``model_selection``) that the driver breakdown of ``target`` does not
-    cover, each with how it is forecast (``"MSTL"``): the breakdown explains the tuned model only."""
+    cover, each with how it is forecast (``"MSTL"``): the breakdown explains the tuned model only.
+    A series in ``ended`` (``forecast.attrs["ended"]``) is not forecast at all, so it is not one of them."""
     covered = set() if drivers is None or drivers.empty else set(drivers["series"].astype(str))
     out = {}
     for key, method in (selection or {}).get("methods", {}).items():
         series, _, of = key.rpartition("|")
-        if of == target and series not in covered:
+        if of == target and series not in covered and series not in (ended or {}):
             out[series] = METHOD_LABELS.get(method, method)
     return out
 
@@ -283,6 +301,30 @@ def shap_coverage(drivers: pd.DataFrame | None) -> dict[str, int] | None:
     return {"explained": int(explained), "forecast": int(forecast)} if explained < forecast else None
 
 
+def ended_series(forecast: pd.DataFrame | None) -> dict[str, str]:
+    """Series the forecast leaves out as ended, with their last day of usage (``forecast.attrs["ended"]``)."""
+    return dict((forecast.attrs.get("ended") or {}) if forecast is not None else {})
+
+
+def planned_methods(forecast: pd.DataFrame | None) -> dict[str, str] | None:
+    """``series|target`` -> the method the forecast used (its ``method`` column); None without one."""
+    if forecast is None or "method" not in forecast:
+        return None
+    keys = forecast["series"].astype(str) + "|" + forecast["target"].astype(str)
+    return dict(zip(keys, forecast["method"].astype(str), strict=True))
+
+
+def _bucket_sums(inputs: ReportInputs) -> list[dict[str, Any]]:
+    """Per target, the horizon totals' median against the sum of ``forecast.csv``'s bucket medians, requests first
+    (``totals_against_bucket_sums``); [] without the forecast."""
+    if inputs.forecast is None or inputs.forecast.empty:
+        return []
+    names = inputs.quantile_names
+    table = totals_against_bucket_sums(inputs.forecast, inputs.totals, names[len(names) // 2])
+    order = {t: i for i, t in enumerate(TARGET_LABELS)}
+    return table.sort_values("target", key=lambda c: c.map(order).fillna(99), kind="stable").to_dict("records")
+
+
 def render_report(inputs: ReportInputs) -> str:
     """The Markdown report (``reporting/templates/report.md.j2``); figures are referenced by file name."""
     s = inputs.settings
@@ -294,30 +336,34 @@ def render_report(inputs: ReportInputs) -> str:
               if k != "trend_losses"}
     names = inputs.quantile_names
     shown = inputs.series_shown if (inputs.series_shown or {}).get("limited") else None
+    ended = ended_series(inputs.forecast)
     return _environment().get_template("report.md.j2").render(
         version=inputs.version, summary=inputs.summary, q=names, median=names[len(names) // 2],
         nominal=(int(names[-1][1:]) - int(names[0][1:])) / 100,
         bucket_name=BUCKET_NAMES.get(s["freq"], s["freq"]), settings=s,
         per_model=_per_model(inputs), monthly=_monthly(inputs), forecast_figures=inputs.forecast_figures,
         method_section=render_method_section(inputs.layout, inputs.selection, inputs.backtest, names,
-                                             inputs.history, inputs.guard_drops, inputs.series_shown),
+                                             inputs.history, inputs.guard_drops, inputs.series_shown,
+                                             planned_methods(inputs.forecast), ended),
         shown=shown,
         unpriced=unpriced_models(inputs.prices), cache_write_mix=cache_write_mix(inputs.prices),
         long_context_mix=long_context_mix(inputs.prices), long_context_days=long_context_days(inputs.prices),
         data_notes=data_notes(inputs.ingestion), run=inputs.run,
         drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,
-        not_explained={k: v for k, v in series_not_explained(inputs.selection, inputs.drivers, driver_target).items()
-                       if not shown or k in shown["series"]} if driver_target else {},
+        not_explained={k: v for k, v in series_not_explained(inputs.selection, inputs.drivers, driver_target,
+                                                             ended).items()
+                       if not shown or k in shown["series"]} if driver_target else {}, ended_series=ended,
         importance=_importance(inputs), shap_coverage=shap_coverage(inputs.drivers), costs=cost_table, prices=price_table, events=events,
         chosen_methods=_chosen_methods(inputs.selection),
+        in_force=events_in_force(inputs.drivers, driver_target, inputs.series_shown) if driver_target else [],
         year_end=_year_end(inputs), outages=_outages(inputs),
         history={"first": history["ds"].min(), "last": history["ds"].max(), "series": history["series"].nunique(),
                  "targets": ", ".join(sorted(history["target"].unique())),
-                 "missing": int(history["y"].isna().sum())},
+                 "missing": missing_values(history)},
         params={k: v for k, v in params.items() if k not in ("study_name", "n_trials", "tuned_on")},
         study=params.get("study_name"), trials=params.get("n_trials"), tuned_on=inputs.best_params.get("tuned_on"),
         capacity_section=inputs.capacity_section.strip(), routes_section=inputs.routes_section.strip(),
-        organisation_section=inputs.organisation_section.strip(),
+        organisation_section=inputs.organisation_section.strip(), bucket_sums=_bucket_sums(inputs),
     )
 
 

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.forecasting.diagnostics import comparable_mase
 from tokenplan.forecasting.outages import mask_outages
 from tokenplan.forecasting.ended_series import ended_since
 from tokenplan.forecasting.features import bucket_shares
@@ -36,6 +35,8 @@ from tokenplan.planning.prices import UnitPrices, usd_per_token
 from tokenplan.reporting.capacity_section import (assumed_note, first_limit_row, first_limit_sentence, history_note,
                                                    spike_note)
 from tokenplan.reporting.data_notes import observed_days
+from tokenplan.reporting.forecast_method_section import baseline_wins, compared_series
+from tokenplan.reporting.number_format import apart
 from tokenplan.reporting.since_last_report import since_last_report
 
 __all__ = ["CAPACITY_COLUMNS", "ROI_COLUMNS", "PlanSummary", "plan_summary"]
@@ -87,7 +88,7 @@ IDLE_DAYS = 7  # a planned series without usage for this many days at the histor
 
 def _stale_history(history: pd.DataFrame, today: pd.Timestamp | None, simulated: bool) -> dict[str, Any] | None:
     """The history's last day and how many days before ``today`` (the run's UTC date) it ends, when that
-    is more than ``_STALE_DAYS``: the forecast starts the day after the history, so that much of its
+    is more than ``_STALE_DAYS``: the forecast starts the bucket after the history, so that much of its
     horizon is already past (a Console export from September planned in December). None for the
     simulated demo, whose calendar is its own, or without ``today``."""
     observed = history.loc[np.isfinite(history["y"]), "ds"]
@@ -268,29 +269,23 @@ def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series, methods: dict[
                    planned: set[str] | None = None) -> dict[str, Any] | None:
     """Series and targets whose out-of-sample ``chosen`` score lost to a simple baseline, unless the
     forecast (chosen on every fold, ``methods``: ``series|target`` -> method) already uses that baseline.
-    Only the ``planned`` series count: a model retired before the forecast is in the backtest, not the plan."""
-    per_series = comparable_mase(backtest)  # a baseline scored on fewer folds is not compared
-    if planned is not None:
-        per_series = per_series[per_series.index.get_level_values("series").astype(str).isin(planned)]
-    # The plan uses each series' chosen method; the simple baselines are what it must beat.
-    simple = [m for m in ("seasonal_naive", "mstl") if m in per_series]
-    if "chosen" not in per_series or not simple:
+    Only the ``planned`` series count: a model retired before the forecast is in the backtest, not the plan.
+    The backtest section counts the same (``forecast_method_section.baseline_wins``)."""
+    per_series = compared_series(backtest, planned)  # a baseline scored on fewer folds is not compared
+    wins = baseline_wins(backtest, planned)
+    if wins.empty:
         return None
-    # A series no baseline scored (all NaN) has no winner: idxmin is only asked where one did.
-    scored = per_series[simple].dropna(how="all")
-    best = scored.min(axis=1).reindex(per_series.index)
-    winner = scored.idxmin(axis=1).reindex(per_series.index)
-    uses = pd.Series([(methods or {}).get(f"{a}|{b}") for a, b in per_series.index], index=per_series.index)
-    lost = per_series[((per_series["chosen"] > best) & (uses != winner)).to_numpy()]
+    uses = np.array([(methods or {}).get(f"{a}|{b}") == w for (a, b), w in wins["best_baseline"].items()], bool)
+    lost = wins[~uses]
     if lost.empty:
         return None
     targets_per_series = per_series.groupby(level="series").size()
     score = sum(cost_share.get(s, 0.0) / targets_per_series[s] for s, _ in lost.index)
-    cases = sorted(((s, t, row["chosen"], winner[(s, t)], best[(s, t)]) for (s, t), row in lost.iterrows()),
-                   key=lambda c: c[4] - c[2])
+    cases = sorted(((s, t, row["chosen"], row["best_baseline"], row["best_baseline_mase"])
+                    for (s, t), row in lost.iterrows()), key=lambda c: c[4] - c[2])
     return {"kind": "baseline_wins", "score": float(score), "lost": len(lost), "of": len(per_series),
-            "cases": [{"series": s, "target": t, "model_mase": m, "baseline": b, "baseline_mase": v}
-                      for s, t, m, b, v in cases[:3]]}
+            "cases": [{"series": s, "target": t, "model_mase": m, "baseline": b, "baseline_mase": v,
+                       "shown": apart(m, v)} for s, t, m, b, v in cases[:3]]}
 
 
 def _stated_risk(drivers: pd.DataFrame | None, prices: dict[str, UnitPrices], total_cost: float) -> dict | None:

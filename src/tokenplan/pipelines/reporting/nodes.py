@@ -14,7 +14,7 @@ from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.planning.prices import UnitPrices, price_data_date
 from tokenplan.reporting.plots import backtest_figure, drivers_figure, figure_png, forecast_figures
 from tokenplan.planning.gateway import gateway_rule, gateway_yaml
-from tokenplan.reporting.report import ReportInputs, render_html, render_report, series_not_explained
+from tokenplan.reporting.report import ReportInputs, ended_series, render_html, render_report, series_not_explained
 from tokenplan.reporting.capacity_section import render_capacity_section
 from tokenplan.reporting.data_source import DATA_SOURCE_FILE, data_source_identity, data_source_json, history_tail
 from tokenplan.reporting.route_figures import cashflow_figure, route_cost_figure, tornado_figure
@@ -49,14 +49,15 @@ def plot_backtest(backtest_metrics: pd.DataFrame, series_shown: dict[str, Any] |
 
 
 def plot_drivers(forecast_drivers: pd.DataFrame, model_selection: dict[str, Any] | None = None,
-                 series_shown: dict[str, Any] | None = None) -> Figure:
+                 series_shown: dict[str, Any] | None = None, forecast: pd.DataFrame | None = None) -> Figure:
     """Per model shown, what moves each month's requests (or the first target when requests are not
-    forecast); the models shown that the breakdown does not cover are named under it with their method."""
+    forecast); the models shown that the breakdown does not cover are named under it with their method
+    (not those the forecast leaves out as ended)."""
     drivers = only_shown(forecast_drivers, series_shown)
     if drivers.empty:  # no series (shown) is forecast by the tuned model
         return summary_figure_from_table(pd.DataFrame(), 0.5, 1)
     target = headline_target(drivers)
-    missing = series_not_explained(model_selection, forecast_drivers, target)
+    missing = series_not_explained(model_selection, forecast_drivers, target, ended_series(forecast))
     if series_shown and series_shown.get("limited"):
         missing = {s: how for s, how in missing.items() if s in series_shown["series"]}
     return drivers_figure(drivers, target, not_explained=missing)
@@ -131,7 +132,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         layout=forecast_layout, selection=model_selection,
         ingestion=ingestion,
         outages=suspected_outages if fe_params.get("outages") else None, guard_drops=guard_drops,
-        series_shown=series_shown, run=run_record,
+        series_shown=series_shown, run=run_record, forecast=forecast,
     )
     markdown = render_report(inputs)
     return {

@@ -26,7 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  outputs="forecast_plots", name="plot_forecast"),
             Node(func=plot_backtest, inputs=["backtest_metrics", "report_series"], outputs="backtest_plot",
                  name="plot_backtest"),
-            Node(func=plot_drivers, inputs=["forecast_drivers", "model_selection", "report_series"],
+            Node(func=plot_drivers, inputs=["forecast_drivers", "model_selection", "report_series", "forecast"],
                  outputs="drivers_plot", name="plot_drivers"),
             Node(func=plot_shap_summary, inputs=["shap_values", "params:explainability"], outputs="shap_plot",
                  name="plot_shap_summary"),
