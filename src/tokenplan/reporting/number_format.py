@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["SCALES", "human", "percent", "times", "usd"]
+__all__ = ["SCALES", "day_count", "human", "percent", "times", "usd"]
 
 SCALES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
 
@@ -52,3 +52,8 @@ def times(value) -> str:
     if value is not None and math.isinf(float(value)):
         return "infinitely"
     return f"{float(value):.1f}x" if abs(float(value)) < 1e4 else f"{human(value)}x"
+
+
+def day_count(value) -> str:
+    """A count of days to one decimal, without a trailing zero (7.0 -> ``7``, 7.25 -> ``7.2``)."""
+    return "–" if _missing(value) else f"{round(float(value), 1):g}"
