@@ -64,11 +64,46 @@ def test_intervals_are_ordered_for_savings_and_their_sums_even_when_a_route_cost
 
 def test_a_partly_forecast_month_is_scaled_to_the_whole_month_and_says_so():
     totals = forecast_totals()
-    totals.loc[totals["period"] == "2026-12", "buckets"] = 10  # only 10 of December's 31 days
+    december = totals["period"] == "2026-12"
+    totals.loc[december, ["buckets", "start"]] = [10, pd.Timestamp("2026-12-01")]  # its first 10 of 31 days
+    totals.loc[december, "end"] = pd.Timestamp("2026-12-10")
     monthly = roi.monthly_route_costs(_route_costs({"base": 100.0}), totals, "D", NAMES)
     assert monthly.loc[monthly["period"] == "2026-12", "p50"].item() == pytest.approx(310.0)
     months, _ = roi.route_months(monthly, "base", NAMES, 3, 0.0)
-    assert months.loc[1, "basis"] == "forecast, scaled from 10 of 31 buckets"
+    assert months.loc[1, "basis"] == ("a month at the forecast's rate: 10 forecast days (2026-12-01 – 2026-12-10) "
+                                      "scaled to the month's 31")
+    assert months.loc[1, ["forecast_days", "month_days"]].tolist() == [10, 31]
+
+
+def _april_week(route_p50_week: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An hourly forecast of 2015-04-23 02:00 to 04-30 01:00 (168 of April's 720 hours): route costs and periods."""
+    periods = pd.DataFrame([{"series": "s", "period": p, "start": pd.Timestamp("2015-04-23 02:00"),
+                             "end": pd.Timestamp("2015-04-30 01:00"), "buckets": 168} for p in ("2015-04", "horizon")])
+    costs = pd.DataFrame([{"route": r, "model": "m", "period": p, "p10": 0.5 * c, "p50": c, "p90": 2.0 * c}
+                          for r, c in route_p50_week.items() for p in ("2015-04", "horizon")])
+    return costs, periods
+
+
+def test_a_months_saving_at_the_forecasts_rate_says_how_many_forecast_days_it_scales():
+    """Seven forecast days of April: the ROI's month 1 is April at their rate (x30/7) and says so, while
+    the route table costs the seven days; the summary keeps both, so no reader compares the two as
+    "the same month" (a week's $1,215 saving read as $5,208 "a month", unexplained)."""
+    costs, periods = _april_week({"base": 1414.0, "relay": 199.0})
+    monthly = roi.monthly_route_costs(costs, periods, "h", NAMES)
+    assert monthly.loc[monthly["route"] == "base", "forecast_days"].item() == pytest.approx(7.0)
+    months, _ = roi.route_months(monthly, "base", NAMES, 12, 0.0)
+    flow = roi.cashflow(months, "base", NAMES)
+    first = flow.iloc[0]
+    assert first["saving_p50"] == pytest.approx(1215.0 * 30 / 7)
+    assert first["basis"] == ("a month at the forecast's rate: 7 forecast days (2015-04-23 – 2015-04-30) "
+                              "scaled to the month's 30")
+    relay = Route(name="relay", kind="relay", currency="CNY", credit_rate=1.0, fx_rate=7.1, fx_date="d",
+                  fx_source="s")
+    row = roi.route_summary(relay, flow, NAMES, 0.08, 12)
+    assert (row["forecast_months"], row["forecast_days"], row["forecast_month_days"]) == (1, 7.0, 30)
+    horizon = roi.horizon_savings(costs, "base", NAMES).set_index("route")
+    assert horizon.loc["relay", "horizon_saving_p50"] == pytest.approx(1215.0)  # the route table's saving
+    assert row["monthly_saving_p50"] == pytest.approx(horizon.loc["relay", "horizon_saving_p50"] * 30 / 7)
 
 
 def test_break_even_is_the_share_of_baseline_cost_that_covers_the_one_time_cost():
@@ -145,3 +180,44 @@ def test_an_extrapolated_months_interval_stops_widening_at_the_plausibility_boun
                                    0.0, max_ratio=3.0)
     assert (lopsided["p50"] / lopsided["p10"]).max() == pytest.approx(3.0)
     assert (lopsided["p90"] / lopsided["p50"]).max() == pytest.approx(4.0)
+
+
+def test_too_little_history_fits_no_growth_and_the_months_after_stay_at_the_forecasts_rate():
+    """One whole month of history and seven forecast days had fitted +12.7% a month, compounded over
+    eleven months to 3.7 times the forecast's rate (an NPV about 100 times the horizon's saving)."""
+    costs, periods = _april_week({"base": 1414.0})
+    monthly = roi.monthly_route_costs(costs, periods, "h", NAMES)
+    history = pd.Series({"2015-03": 4800.0})  # $155 a day in March, $202 a day forecast for April
+    fits = roi.extrapolation_growth(monthly, "base", NAMES, history, min_history_months=3)
+    assert fits["with_history"] > 0.2 and fits["forecast"] is None
+    assert fits["used"] == 0.0 and not fits["enough_history"] and fits["history_months"] == 1
+    months, _ = roi.route_months(monthly, "base", NAMES, 12, fits["used"])
+    per_day = months["p50"] / months["month_days"]
+    assert per_day.to_numpy() == pytest.approx(1414.0 / 7)
+    three = pd.concat([pd.Series({"2015-01": 4200.0, "2015-02": 4000.0}), history])
+    enough = roi.extrapolation_growth(monthly, "base", NAMES, three, min_history_months=3)
+    assert enough["enough_history"] and enough["used"] == enough["with_history"] > 0
+
+
+def test_the_growth_fit_reads_only_the_series_the_plan_forecasts():
+    """An ended model's fall is not the plan's decline: with it a Console export's history fitted
+    -1.9% a month, without it +9.1%."""
+    rows = [("opus", "2026-05", 4400.0), ("opus", "2026-06", 3600.0), ("opus", "2026-07", 5100.0),
+            ("opus", "2026-08", 2400.0), ("sonnet", "2026-05", 5400.0), ("sonnet", "2026-06", 4500.0),
+            ("sonnet", "2026-07", 6300.0), ("sonnet", "2026-08", 8900.0), ("sonnet", "2026-09", 6900.0),
+            ("haiku", "2026-07", 960.0), ("haiku", "2026-08", 1140.0), ("haiku", "2026-09", 1230.0)]
+    history_costs = pd.DataFrame([{"series": s, "model": s, "period": p, "observed": c, "whole_month": True}
+                                  for s, p, c in rows])
+    planned, left_out = roi.planned_history(history_costs, {"sonnet", "haiku"}, 12)
+    assert left_out == ["opus"]
+    assert planned.to_dict() == pytest.approx({"2026-05": 5400.0, "2026-06": 4500.0, "2026-07": 7260.0,
+                                               "2026-08": 10040.0, "2026-09": 8130.0})
+    everything, _ = roi.planned_history(history_costs, {"sonnet", "haiku", "opus"}, 12)
+    per_day = [{"route": "base", "model": "m", "period": p, "p10": 0.9 * c * roi._days(p), "p50": c * roi._days(p),
+                "p90": 1.1 * c * roi._days(p)} for p, c in {"2026-10": 300.0, "2026-11": 310.0}.items()]
+    monthly = roi.monthly_route_costs(pd.DataFrame(per_day), forecast_totals(months=("2026-10", "2026-11")), "D",
+                                      NAMES)
+    assert roi.extrapolation_growth(monthly, "base", NAMES, everything)["with_history"] < 0
+    assert roi.extrapolation_growth(monthly, "base", NAMES, planned)["with_history"] > 0.05
+    # Months before any planned series began are no history of them.
+    assert roi.planned_history(history_costs, {"haiku"}, 12)[0].index.tolist() == ["2026-07", "2026-08", "2026-09"]

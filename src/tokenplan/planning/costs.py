@@ -51,11 +51,14 @@ def _horizon_rates(rates: pd.DataFrame, totals: pd.DataFrame, median: str) -> pd
     return out.assign(period="horizon", usd_per_mtok=out["cost"] / out["weight"])[[*keys, "period", "usd_per_mtok"]]
 
 
-def route_costs(totals: pd.DataFrame, rates: pd.DataFrame, quantile_names: list[str]) -> pd.DataFrame:
-    """USD per route, model and period (months ``YYYY-MM`` and ``horizon``) with one column per quantile.
+def route_costs(totals: pd.DataFrame, rates: pd.DataFrame, quantile_names: list[str],
+                by_series: bool = False) -> pd.DataFrame:
+    """USD per route, model and period (months ``YYYY-MM`` and ``horizon``) with one column per quantile;
+    ``by_series``: per route, series, model and period.
 
     Quantiles add over token types and series (comonotone, see the module docstring).
     """
+    keys = ["route", "series", "model", "period"] if by_series else ["route", "model", "period"]
     median = quantile_names[len(quantile_names) // 2]
     all_rates = pd.concat([rates, _horizon_rates(rates, totals, median)], ignore_index=True)
     tokens = totals[totals["target"].isin(PRICED_TARGETS)].rename(columns={"target": "token_type"})
@@ -63,8 +66,8 @@ def route_costs(totals: pd.DataFrame, rates: pd.DataFrame, quantile_names: list[
                              on=["series", "token_type", "period"])
     for name in quantile_names:
         priced[name] = priced[name].fillna(0) * priced["usd_per_mtok"] / 1e6
-    cost = priced.groupby(["route", "model", "period"], sort=False, as_index=False)[quantile_names].sum()
+    cost = priced.groupby(keys, sort=False, as_index=False)[quantile_names].sum()
     cost[quantile_names] = np.sort(cost[quantile_names].to_numpy(), axis=1)
     order = {route: i for i, route in enumerate(dict.fromkeys(rates["route"]))}  # routes as configured
-    return cost.sort_values(["route", "period", "model"], key=lambda c: c.map(order) if c.name == "route" else c,
-                            kind="stable").reset_index(drop=True)
+    return cost.sort_values(["route", "period", *keys[1:-1]], kind="stable",
+                            key=lambda c: c.map(order) if c.name == "route" else c).reset_index(drop=True)

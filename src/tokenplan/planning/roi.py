@@ -1,11 +1,14 @@
 """Migration ROI against the baseline route: monthly cash flow, payback, NPV and break-even.
 
 Month 1 is the first calendar month of the forecast, and the migration is assumed to
-take effect then. A forecast month the horizon covers only partly is scaled to the
-whole month (``basis`` says from how many buckets). Months after the forecast are an
+take effect then. A forecast month the horizon covers only partly is a month at the
+forecast's rate: its forecast days scaled to the whole month (``forecast_days`` of
+``month_days``, and ``basis`` says so), so seven forecast days of April are April at their
+rate, not the seven days the route table costs. Months after the forecast are an
 extrapolation: each route's P50 per day grows at the baseline's monthly growth (two fits, one to
 the cost per day of the last whole months of history and the forecast months, one to the forecast
-months alone, and the one nearer zero; ``extrapolation_growth``), times the
+months alone, and the one nearer zero; none, flat at the forecast's rate, with too few whole
+months of history; ``extrapolation_growth``), times the
 month's days (a 28-day February costs less than a 31-day January at the same rate; fitted
 to whole months' costs, October's 31, November's 30 and December's 31 days read as growth), and the interval keeps
 widening, its log-width growing with the square root of the months ahead (as a random-walk
@@ -28,9 +31,10 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.planning.routes import Route
+from tokenplan.reporting.number_format import day_count
 
-__all__ = ["break_even_credit_rate", "break_even_discount", "cashflow", "extrapolation_growth", "monthly_route_costs",
-           "npv", "payback_month", "route_months", "route_summary"]
+__all__ = ["break_even_credit_rate", "break_even_discount", "cashflow", "extrapolation_growth", "horizon_savings",
+           "monthly_route_costs", "npv", "payback_month", "planned_history", "route_months", "route_summary"]
 
 
 def monthly_route_costs(route_costs: pd.DataFrame, periods: pd.DataFrame, freq: str,
@@ -38,7 +42,9 @@ def monthly_route_costs(route_costs: pd.DataFrame, periods: pd.DataFrame, freq: 
     """USD per route and forecast month over all priced models, scaled to the whole month.
 
     ``periods``: ``period, start, end, buckets`` (the forecast's months, as in
-    ``forecast_totals``); the result has ``route, period, month, buckets, month_buckets``.
+    ``forecast_totals``); the result has ``route, period, month, buckets, month_buckets``,
+    ``forecast_days`` (the days the forecast covers, ``buckets`` of ``month_buckets`` of the
+    month's ``month_days``) and the forecast's ``first_day`` and ``last_day`` in the month.
     """
     months = periods[periods["period"] != "horizon"].drop_duplicates("period").sort_values("period")
     rows = []
@@ -46,7 +52,11 @@ def monthly_route_costs(route_costs: pd.DataFrame, periods: pd.DataFrame, freq: 
         start = pd.Period(row.period, "M").start_time
         full = len(pd.date_range(start, start + pd.offsets.MonthEnd(1) + pd.Timedelta(days=1), freq=freq,
                                  inclusive="left"))
-        rows.append({"period": row.period, "month": month, "buckets": int(row.buckets), "month_buckets": full})
+        days = _days(row.period)
+        rows.append({"period": row.period, "month": month, "buckets": int(row.buckets), "month_buckets": full,
+                     "forecast_days": int(row.buckets) * days / full, "month_days": days,
+                     "first_day": f"{pd.Timestamp(row.start):%Y-%m-%d}",
+                     "last_day": f"{pd.Timestamp(row.end):%Y-%m-%d}"})
     frame = pd.DataFrame(rows)
     cost = route_costs[route_costs["period"] != "horizon"].groupby(["route", "period"], sort=False,
                                                                    as_index=False)[quantile_names].sum()
@@ -60,6 +70,11 @@ def _days(period: str) -> int:
     return pd.Period(period, "M").days_in_month
 
 
+# Per ROI month: the days its forecast covers (0 when extrapolated), the month's days, and the first
+# and last forecast day in it.
+_DAYS = ["forecast_days", "month_days", "first_day", "last_day"]
+
+
 def _growth(per_day: pd.Series) -> float:
     """Monthly growth fitted (log-linear) to consecutive months' cost per day."""
     values = per_day.to_numpy(dtype=float)
@@ -68,8 +83,27 @@ def _growth(per_day: pd.Series) -> float:
     return float(np.exp(np.polyfit(np.arange(len(values)), np.log(values), 1)[0]) - 1)
 
 
+def planned_history(history_costs: pd.DataFrame, planned_series: set[str], months: int) -> tuple[pd.Series, list[str]]:
+    """The baseline cost of the last ``months`` whole months of history, indexed by period (oldest first),
+    over the series the plan forecasts only; and the priced series left out in those months.
+
+    ``history_costs``: ``series, period, observed, whole_month`` (``price_history``). A series the
+    forecast leaves out (ended: a retired model, a rotated key) has no cost in the plan; kept in
+    the fit, its fall read as decline: a Console export whose Opus usage stopped two months before
+    its end fitted -1.9% a month, +9.1% without it.
+    """
+    whole = history_costs[history_costs["whole_month"]]
+    periods = sorted(whole["period"].unique())[-months:] if months > 0 else []
+    recent = whole[whole["period"].isin(periods)]
+    planned = recent["series"].isin(planned_series)
+    cost = recent[planned].groupby("period")["observed"].sum().reindex(periods, fill_value=0.0)
+    cost = cost[cost.gt(0).cummax()]  # months before the planned series began are no history of them
+    left_out = sorted(recent.loc[~planned & (recent["observed"] > 0), "series"].unique())
+    return cost, left_out
+
+
 def extrapolation_growth(monthly: pd.DataFrame, baseline: str, quantile_names: list[str],
-                         history: pd.Series | None = None) -> dict[str, float | None]:
+                         history: pd.Series | None = None, min_history_months: int = 0) -> dict[str, Any]:
     """The monthly growth the months after the forecast are extrapolated at, and the two fits it comes from.
 
     ``with_history``: fitted to the cost per day of ``history``'s whole months (indexed by period
@@ -79,6 +113,10 @@ def extrapolation_growth(monthly: pd.DataFrame, baseline: str, quantile_names: l
     the history and the forecast, a usage that doubled ten days before the end of its history read as +20%
     a month for a year while the forecast's three months were flat: the forecast had taken the step
     as a new level, and the extrapolation compounded it.
+
+    ``enough_history``: ``history`` has at least ``min_history_months`` whole months; without them
+    ``used`` is zero (flat at the forecast's rate). One whole month of history and seven forecast days
+    fitted +12.7% a month, which eleven months compounded to 3.7 times the forecast's rate.
     """
     median = quantile_names[len(quantile_names) // 2]
     base = monthly[monthly["route"] == baseline].sort_values("month")
@@ -86,11 +124,15 @@ def extrapolation_growth(monthly: pd.DataFrame, baseline: str, quantile_names: l
     past = history / history.index.map(_days) if history is not None and len(history) else pd.Series(dtype=float)
     with_history = _growth(pd.concat([past, per_day], ignore_index=True))
     forecast = _growth(per_day) if len(per_day) >= 2 else None
-    if forecast is None:
+    enough = len(past) >= min_history_months
+    if not enough:
+        used = 0.0
+    elif forecast is None:
         used = with_history
     else:
         used = 0.0 if with_history * forecast <= 0 else min(with_history, forecast, key=abs)
-    return {"with_history": with_history, "forecast": forecast, "used": used}
+    return {"with_history": with_history, "forecast": forecast, "used": used, "history_months": len(past),
+            "enough_history": enough}
 
 
 def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str], months: int = 12,
@@ -116,10 +158,12 @@ def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str]
     for route, group in monthly.groupby("route", sort=False):
         group = group.sort_values("month")
         for row in group.itertuples():
-            basis = ("forecast" if row.buckets == row.month_buckets
-                     else f"forecast, scaled from {row.buckets} of {row.month_buckets} buckets")
+            basis = ("forecast" if row.buckets == row.month_buckets else
+                     f"a month at the forecast's rate: {day_count(row.forecast_days)} forecast days "
+                     f"({row.first_day} – {row.last_day}) scaled to the month's {row.month_days}")
             rows.append({"route": route, "month": row.month, "period": row.period, "extrapolated": False,
-                         "basis": basis, **{q: getattr(row, q) for q in quantile_names}})
+                         "basis": basis, **{c: getattr(row, c) for c in _DAYS},
+                         **{q: getattr(row, q) for q in quantile_names}})
         tail = group.iloc[-1]
         for month in range(int(tail["month"]) + 1, months + 1):
             ahead = month - int(tail["month"])
@@ -127,7 +171,8 @@ def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str]
             p50 = tail[median] / _days(tail["period"]) * (1 + rate) ** ahead * _days(period)
             spread = np.clip(log_ratio * np.sqrt(month / int(tail["month"])), -bound, bound)
             rows.append({"route": route, "month": month, "period": period, "extrapolated": True,
-                         "basis": f"extrapolated at {rate:+.1%}/month",
+                         "basis": f"extrapolated at {rate:+.1%}/month", "forecast_days": 0.0,
+                         "month_days": _days(period), "first_day": None, "last_day": None,
                          **dict(zip(quantile_names, np.sort(p50 * np.exp(spread)), strict=True))})
     frame = pd.DataFrame(rows)
     return frame[frame["month"] <= months].reset_index(drop=True), rate
@@ -136,7 +181,8 @@ def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str]
 def cashflow(months: pd.DataFrame, baseline: str, quantile_names: list[str]) -> pd.DataFrame:
     """Monthly saving of each candidate route against the baseline, with its quantiles and cumulative sums.
 
-    Columns: ``route, month, period, saving_<q>..., cumulative_<q>..., extrapolated, basis``.
+    Columns: ``route, month, period, saving_<q>..., cumulative_<q>..., baseline_cost_p50``, the days
+    (``forecast_days, month_days, first_day, last_day``), ``extrapolated, basis``.
     """
     base = months[months["route"] == baseline].set_index("month")
     out = []
@@ -148,9 +194,10 @@ def cashflow(months: pd.DataFrame, baseline: str, quantile_names: list[str]) -> 
         cumulative.columns = [f"cumulative_{q}" for q in quantile_names]
         out.append(pd.concat([frame, cumulative], axis=1).assign(
             route=route, period=group["period"], extrapolated=group["extrapolated"], basis=group["basis"],
+            **{c: group[c] for c in _DAYS},
             baseline_cost_p50=base.loc[group.index, quantile_names[len(quantile_names) // 2]]).reset_index())
     columns = ["route", "month", "period", *[f"saving_{q}" for q in quantile_names],
-               *[f"cumulative_{q}" for q in quantile_names], "baseline_cost_p50", "extrapolated", "basis"]
+               *[f"cumulative_{q}" for q in quantile_names], "baseline_cost_p50", *_DAYS, "extrapolated", "basis"]
     return pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)
 
 
@@ -188,8 +235,10 @@ def break_even_credit_rate(route: Route, saving_share_needed: float) -> float:
 
 def route_summary(route: Route, flow: pd.DataFrame, quantile_names: list[str], annual_rate: float,
                   months: int, applies: bool = True) -> dict[str, Any]:
-    """One ``roi_summary`` row: one-time cost, mean monthly saving over the forecast months, payback month
-    and NPV at each quantile, and the break-even, from the route's ``cashflow`` rows."""
+    """One ``roi_summary`` row: one-time cost, mean monthly saving over the forecast months (each a whole
+    month at the forecast's rate), payback month and NPV at each quantile, the break-even, and the
+    days the forecast months cover (``forecast_days`` of their ``forecast_month_days``), from the
+    route's ``cashflow`` rows."""
     cost = route.one_time.usd
     savings = {q: flow[f"saving_{q}"].to_numpy() for q in quantile_names}
     median = quantile_names[len(quantile_names) // 2]
@@ -202,5 +251,18 @@ def route_summary(route: Route, flow: pd.DataFrame, quantile_names: list[str], a
             **{f"npv_{months}m_{q}": npv(savings[q], cost, annual_rate) for q in quantile_names},
             "annual_discount_rate": annual_rate, "months": months,
             "months_extrapolated": int(flow["extrapolated"].sum()),
+            "forecast_months": len(forecast_months), "forecast_days": float(forecast_months["forecast_days"].sum()),
+            "forecast_month_days": int(forecast_months["month_days"].sum()),
             "saving_share_p50": float(savings[median].sum() / flow["baseline_cost_p50"].sum()),
             "break_even_saving_share": needed, "break_even_credit_rate": break_even_credit_rate(route, needed)}
+
+
+def horizon_savings(route_costs: pd.DataFrame, baseline: str, quantile_names: list[str]) -> pd.DataFrame:
+    """Each route's saving against the baseline over the forecast horizon as forecast (not scaled to
+    whole months): ``route, horizon_saving_<q>...``, the route table's saving at each quantile."""
+    horizon = route_costs[route_costs["period"] == "horizon"].groupby("route", sort=False)[quantile_names].sum()
+    if baseline not in horizon.index:
+        return pd.DataFrame(columns=["route", *[f"horizon_saving_{q}" for q in quantile_names]])
+    saving = np.sort(horizon.loc[[baseline]].to_numpy() - horizon.to_numpy(), axis=1)
+    return pd.DataFrame(saving, columns=[f"horizon_saving_{q}" for q in quantile_names]).assign(
+        route=horizon.index)[["route", *[f"horizon_saving_{q}" for q in quantile_names]]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["SCALES", "apart", "human", "percent", "times", "usd"]
+__all__ = ["SCALES", "apart", "day_count", "human", "percent", "times", "usd"]
 
 SCALES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
 
@@ -62,3 +62,8 @@ def apart(a: float, b: float, digits: int = 2, most: int = 6) -> tuple[str, str]
         if left != right:
             return left, right
     return left, right
+
+
+def day_count(value) -> str:
+    """A count of days to one decimal, without a trailing zero (7.0 -> ``7``, 7.25 -> ``7.2``)."""
+    return "–" if _missing(value) else f"{round(float(value), 1):g}"

@@ -19,6 +19,7 @@ from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
 from tokenplan.planning.routes import Route, relay_multiplier
 from tokenplan.reporting.long_context_mix import long_context_days
 from tokenplan.reporting.markdown import markdown_table as _table
+from tokenplan.reporting.number_format import day_count
 
 __all__ = ["RoutesSectionInputs", "render_routes_section"]
 
@@ -53,12 +54,51 @@ def _share(value: float) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.1%}"
 
 
-def _growth_fits(summary: pd.DataFrame) -> dict[str, str | None]:
-    """The two growth fits the extrapolation chose between (``growth_forecast`` None: one fit only)."""
+def _growth_fits(summary: pd.DataFrame, roi: dict[str, Any]) -> dict[str, Any]:
+    """The growth fits the extrapolation chose between (``growth_forecast`` None: one fit only), whether the
+    history was long enough to fit one, what an unused fit would have compounded to, and the series the
+    history fit left out (not in this plan)."""
     first = summary.iloc[0] if len(summary) else pd.Series(dtype=float)
-    forecast = first.get("growth_fit_forecast")
-    return {"growth_with_history": _share(first.get("growth_fit_with_history")),
-            "growth_forecast": _share(forecast) if forecast is not None and pd.notna(forecast) else None}
+    forecast, with_history = first.get("growth_fit_forecast"), first.get("growth_fit_with_history")
+    after = int(first.get("months_extrapolated", 0) or 0)
+    enough = first.get("growth_enough_history")
+    return {"growth_with_history": _share(with_history),
+            "growth_forecast": _share(forecast) if forecast is not None and pd.notna(forecast) else None,
+            "growth_history_months": int(first.get("growth_fit_history_months", 0) or 0),
+            "growth_enough_history": True if enough is None or pd.isna(enough) else bool(enough),
+            "growth_min_history_months": int(roi.get("min_growth_history_months", 0)),
+            "months_after": after,
+            "growth_compounded": (f"{(1 + with_history) ** after:.1f}" if with_history is not None
+                                  and pd.notna(with_history) else "–"),
+            "growth_left_out": first.get("growth_fit_left_out") or ""}
+
+
+def _scaled_months(inputs: RoutesSectionInputs) -> list[dict[str, str]]:
+    """The forecast months the horizon covers only partly, each a month at the forecast's rate in the ROI:
+    ``period``, its forecast ``days`` of ``month_days``, and the ``first`` and ``last`` forecast day."""
+    flow = inputs.roi_cashflow
+    if "forecast_days" not in flow.columns:
+        return []
+    partial = flow[~flow["extrapolated"].astype(bool) & (flow["forecast_days"] < flow["month_days"] - 1e-9)]
+    return [{"period": r.period, "days": day_count(r.forecast_days), "month_days": str(int(r.month_days)),
+             "first": r.first_day, "last": r.last_day}
+            for r in partial.drop_duplicates("period").sort_values("period").itertuples()]
+
+
+def _forecast_rate_example(inputs: RoutesSectionInputs) -> dict[str, Any] | None:
+    """The highest-NPV candidate's monthly saving beside its saving over the horizon as forecast."""
+    names = inputs.quantile_names
+    median = names[len(names) // 2]
+    summary = inputs.roi_summary
+    if "horizon_saving_p50" not in summary.columns or summary.empty:
+        return None
+    candidates = summary[summary.get("applies", pd.Series(True, index=summary.index)).astype(bool)]
+    if candidates.empty:
+        return None
+    row = candidates.sort_values(f"npv_{int(candidates['months'].iloc[0])}m_{median}", ascending=False).iloc[0]
+    return {"route": row["route"], "monthly": _usd(row[f"monthly_saving_{median}"]),
+            "horizon": _usd(row[f"horizon_saving_{median}"]), "months": int(row["forecast_months"]),
+            "days": day_count(row["forecast_days"]), "month_days": str(int(row["forecast_month_days"]))}
 
 
 def _interval(row: Any, names: list[str], prefix: str = "") -> str:
@@ -89,11 +129,14 @@ def _gaps_in_rates(inputs: RoutesSectionInputs) -> list[dict[str, str]]:
 
 
 def _monthly_table(inputs: RoutesSectionInputs) -> str:
+    """Each route's cost per forecast month; a month the forecast covers only partly is headed with its days."""
     names = inputs.quantile_names
     months = inputs.route_costs[inputs.route_costs["period"] != "horizon"]
     total = months.groupby(["route", "period"], sort=False, as_index=False)[names].sum()
     total["cost"] = [_interval(r, names) for _, r in total.iterrows()]
     wide = total.pivot_table(index="route", columns="period", values="cost", aggfunc="first", sort=False)
+    wide = wide.rename(columns={m["period"]: f"{m['period']} ({m['first'][5:]} – {m['last'][5:]}: {m['days']} of "
+                                             f"{m['month_days']} days)" for m in _scaled_months(inputs)})
     return _table(wide.reset_index())
 
 
@@ -162,17 +205,19 @@ def _roi_table(inputs: RoutesSectionInputs) -> str:
     names = inputs.quantile_names
     median = names[len(names) // 2]
     currency = {r["name"]: r.get("currency") for r in inputs.params["routes"]["definitions"]}
+    saving_header = ("monthly saving (a month at the forecast's rate)" if _scaled_months(inputs)
+                     else "monthly saving (forecast months)")
     rows = []
     for _, row in inputs.roi_summary.iterrows():
         months = int(row["months"])
         credit = row["break_even_credit_rate"]
         if not row.get("applies", True):
             rows.append({"route": row["route"], "one-time cost": _usd(row["one_time_cost_usd"]),
-                         "monthly saving (forecast months)": NOT_APPLICABLE})
+                         saving_header: NOT_APPLICABLE})
             continue
         rows.append({
             "route": row["route"], "one-time cost": _usd(row["one_time_cost_usd"]),
-            "monthly saving (forecast months)": _interval(row, names, "monthly_saving_"),
+            saving_header: _interval(row, names, "monthly_saving_"),
             f"payback ({median.upper()})": _payback(row[f"payback_month_{median}"], months),
             f"payback ({names[0].upper()})": _payback(row[f"payback_month_{names[0]}"], months),
             f"{months}-month NPV": _interval(row, names, f"npv_{months}m_")
@@ -187,8 +232,10 @@ def _roi_table(inputs: RoutesSectionInputs) -> str:
 
 def _cashflow_table(inputs: RoutesSectionInputs) -> str:
     median = inputs.quantile_names[len(inputs.quantile_names) // 2]
+    scaled = {m["period"]: f" ({m['days']} forecast days scaled to {m['month_days']})" for m in _scaled_months(inputs)}
     flow = inputs.roi_cashflow.assign(
-        label=lambda f: f["month"].astype(str) + " " + f["period"] + np.where(f["extrapolated"], " (extrap.)", ""),
+        label=lambda f: f["month"].astype(str) + " " + f["period"] + np.where(
+            f["extrapolated"], " (extrap.)", f["period"].map(scaled).fillna("")),
         value=lambda f: f[f"cumulative_{median}"].map(_usd))
     wide = flow.pivot_table(index="label", columns="route", values="value", aggfunc="first", sort=False)
     return _table(wide.reset_index().rename(columns={"label": "month"}))
@@ -233,8 +280,8 @@ def render_routes_section(inputs: RoutesSectionInputs) -> str:
         "risk_free": [{"name": r.name, **_saving(horizon, baseline, r.name)} for r in routes
                       if r.kind in ("batch", "caching")],
         "growth": _share(summary["growth_after_forecast"].iloc[0] if len(summary) else np.nan),
-        "growth_history_months": int(summary["growth_fit_history_months"].iloc[0]) if len(summary) else 0,
-        **_growth_fits(summary),
+        **_growth_fits(summary, roi), "scaled_months": _scaled_months(inputs),
+        "forecast_rate_example": _forecast_rate_example(inputs),
         "discount_rate": _share(roi["annual_discount_rate"]),
         "max_ratio": f"{roi['max_p90_to_p50']:g}" if roi.get("max_p90_to_p50") else None,
         "discount_rate_source": roi.get("discount_rate_source", "config"), "months": roi["months"],

@@ -45,6 +45,10 @@ CAPACITY_COLUMNS = ["model_group", "period", "metric", "p50", "p90", "limit", "h
                     "first_crossing_p50", "first_crossing_p90"]
 ROI_COLUMNS = ["route", "one_time_cost_usd", "monthly_saving_p10", "monthly_saving_p50", "monthly_saving_p90",
                "payback_month_p50", "npv_12m_p10", "npv_12m_p50", "npv_12m_p90", "annual_discount_rate"]
+# What a route's "a month" is (``roi.route_summary``): the forecast months' days, the saving over the
+# horizon as forecast, and whether the months after it grow; absent from older tables.
+ROI_BASIS_COLUMNS = ["forecast_months", "forecast_days", "forecast_month_days", "horizon_saving_p50",
+                     "months_extrapolated", "growth_enough_history", "growth_fit_history_months"]
 TARGET_ORDER = ["requests", "input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens"]
 _FULL_HISTORY_DAYS = 730  # two years: every month of the horizon seen twice
 _RISKS_SHOWN = 3
@@ -412,6 +416,17 @@ def _pays_back(row: pd.Series) -> bool:
     return bool(pd.notna(row["payback_month_p50"]) and row["npv_12m_p50"] > 0)
 
 
+def _roi_row(row: pd.Series) -> dict[str, Any]:
+    """A ``roi_summary`` row's headline numbers, and ``scaled``: its monthly saving is a month at the
+    forecast's rate, scaled from fewer forecast days (``forecast_days`` of ``forecast_month_days``)."""
+    basis = {c: None if pd.isna(v := row.get(c)) else v for c in ROI_BASIS_COLUMNS}
+    if basis["growth_enough_history"] is not None:
+        basis["growth_enough_history"] = bool(basis["growth_enough_history"])
+    days, month_days = basis["forecast_days"], basis["forecast_month_days"]
+    scaled = days is not None and month_days is not None and bool(days < month_days - 1e-9)
+    return {**{c: row[c] for c in ROI_COLUMNS}, **basis, "scaled": scaled}
+
+
 def _best_route(roi_summary: pd.DataFrame | None) -> dict[str, Any] | None:
     """The route with the highest 12-month NPV at P50, and whether it pays back within the ROI horizon.
 
@@ -432,7 +447,7 @@ def _best_route(roi_summary: pd.DataFrame | None) -> dict[str, Any] | None:
     ranked = roi_summary.sort_values("npv_12m_p50", ascending=False)
     row = ranked.iloc[0]
     months = int(row["months"]) if "months" in ranked.columns else 12
-    out = {**{c: row[c] for c in ROI_COLUMNS}, "pays_back": _pays_back(row), "months": months, "none_applies": False,
+    out = {**_roi_row(row), "pays_back": _pays_back(row), "months": months, "none_applies": False,
            "routes": len(roi_summary), "risky": False, "risk_free": None, "risk_free_closest": None,
            "risk_free_routes": 0, "kind": row["kind"] if "kind" in ranked.columns else None}
     if "kind" in ranked.columns and row["kind"] not in _RISK_FREE_KINDS:
@@ -440,9 +455,9 @@ def _best_route(roi_summary: pd.DataFrame | None) -> dict[str, Any] | None:
         paying = safe[[_pays_back(r) for _, r in safe.iterrows()]]
         out["risky"], out["risk_free_routes"] = True, len(safe)
         if len(paying):
-            out["risk_free"] = {c: paying.iloc[0][c] for c in ROI_COLUMNS}
+            out["risk_free"] = _roi_row(paying.iloc[0])
         elif len(safe):
-            out["risk_free_closest"] = {c: safe.iloc[0][c] for c in ROI_COLUMNS}
+            out["risk_free_closest"] = _roi_row(safe.iloc[0])
     return out
 
 

@@ -271,18 +271,22 @@ def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_cost
                                         for q in names], "annual_discount_rate"]),
                 pd.DataFrame(columns=["route", "month", *[f"saving_{q}" for q in names],
                                       *[f"cumulative_{q}" for q in names], "extrapolated"]))
-    whole = history_costs[history_costs["whole_month"]].groupby("period")["observed"].sum().sort_index()
-    history = whole.tail(params["roi"]["growth_history_months"])  # indexed by period: cost per day
+    settings = params["roi"]
+    # The series the plan forecasts only: an ended one's fall is no decline of the plan's usage.
+    history, left_out = roi.planned_history(history_costs, set(forecast_totals["series"]),
+                                            settings["growth_history_months"])
     monthly = roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names)
-    fits = roi.extrapolation_growth(monthly, baseline, names, history)
+    fits = roi.extrapolation_growth(monthly, baseline, names, history, settings.get("min_growth_history_months", 0))
     months, growth = _route_months(monthly, baseline, names, params, fits["used"])
     flow = roi.cashflow(months, baseline, names)
-    rate, horizon = params["roi"]["annual_discount_rate"], params["roi"]["months"]
+    rate, horizon = settings["annual_discount_rate"], settings["months"]
     applies = routes_that_apply(rates)
     rows = [roi.route_summary(r, flow[flow["route"] == r.name], names, rate, horizon, applies.get(r.name, True))
             for r in routes if r.name != baseline]
-    summary = pd.DataFrame(rows).assign(growth_after_forecast=growth, growth_fit_with_history=fits["with_history"],
-                                        growth_fit_forecast=fits["forecast"], growth_fit_history_months=len(history))
+    summary = pd.DataFrame(rows).merge(roi.horizon_savings(costs, baseline, names), on="route", how="left").assign(
+        growth_after_forecast=growth, growth_fit_with_history=fits["with_history"],
+        growth_fit_forecast=fits["forecast"], growth_fit_history_months=fits["history_months"],
+        growth_enough_history=fits["enough_history"], growth_fit_left_out=", ".join(left_out))
     for column in [c for c in summary.columns if c.startswith("payback_month_")]:
         summary[column] = summary[column].astype("Int64")
     return summary, flow.assign(month=flow["month"].astype(int))
@@ -321,18 +325,17 @@ def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
 
 def price_history(target_series: pd.DataFrame, usage_buckets: pd.DataFrame, price_table: pd.DataFrame,
                   params: dict[str, Any]) -> pd.DataFrame:
-    """The usage history priced at the baseline route's rates: USD per model and month, with
+    """The usage history priced at the baseline route's rates: USD per series, model and month, with
     ``missing_buckets`` and ``whole_month`` (the history covers the month from its first to last day)."""
     routes, baseline = _routes(params)
     history = history_months(target_series)
     rates = route_rates([r for r in routes if r.name == baseline], _models(history["series"]), _tiers(usage_buckets),
                         sorted(history["period"].unique()), _pricer(price_table, params, usage_buckets))
-    priced = route_costs(history, rates, ["observed"])
-    missing = history.assign(model=history["series"].str.split("/").str[0]).groupby(
-        ["model", "period"], as_index=False)["missing_buckets"].sum()
-    priced = priced.merge(missing, on=["model", "period"], how="left")
+    priced = route_costs(history, rates, ["observed"], by_series=True)
+    missing = history.groupby(["series", "period"], as_index=False)["missing_buckets"].sum()
+    priced = priced.merge(missing, on=["series", "period"], how="left")
     return priced.assign(whole_month=priced["period"].isin(whole_months(history)))[
-        ["model", "period", "observed", "missing_buckets", "whole_month"]]
+        ["series", "model", "period", "observed", "missing_buckets", "whole_month"]]
 
 
 def check_prices(history_costs: pd.DataFrame, billed_costs: pd.DataFrame) -> pd.DataFrame:
