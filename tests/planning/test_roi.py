@@ -221,3 +221,15 @@ def test_the_growth_fit_reads_only_the_series_the_plan_forecasts():
     assert roi.extrapolation_growth(monthly, "base", NAMES, planned)["with_history"] > 0.05
     # Months before any planned series began are no history of them.
     assert roi.planned_history(history_costs, {"haiku"}, 12)[0].index.tolist() == ["2026-07", "2026-08", "2026-09"]
+
+
+def test_a_month_with_missing_days_is_read_at_its_observed_days_rate():
+    """June is spanned from its first to its last day but a quarter of its buckets are missing: priced as it is,
+    it read as a 25% fall and July as growth."""
+    rows = [("2026-05", 3100.0, 1.0), ("2026-06", 2250.0, 0.75), ("2026-07", 3100.0, 1.0)]
+    history_costs = pd.DataFrame([{"series": "sonnet", "model": "sonnet", "period": p, "observed": c,
+                                   "covered_share": share, "whole_month": True} for p, c, share in rows])
+
+    planned, _ = roi.planned_history(history_costs, {"sonnet"}, 12)
+
+    assert planned.to_dict() == pytest.approx({"2026-05": 3100.0, "2026-06": 3000.0, "2026-07": 3100.0})

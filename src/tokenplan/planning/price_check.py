@@ -41,7 +41,7 @@ def history_months(target_series: pd.DataFrame) -> pd.DataFrame:
     month = ds.dt.to_period("M").astype(str)
     grouped = history.assign(period=month, ds=ds).groupby(["series", "target", "period"], as_index=False)
     return grouped.agg(observed=("y", "sum"), missing_buckets=("y", lambda y: int(y.isna().sum())),
-                       first=("ds", "min"), last=("ds", "max"))
+                       buckets=("y", "size"), first=("ds", "min"), last=("ds", "max"))
 
 
 def whole_months(history: pd.DataFrame) -> list[str]:

@@ -96,10 +96,23 @@ def planned_history(history_costs: pd.DataFrame, planned_series: set[str], month
     periods = sorted(whole["period"].unique())[-months:] if months > 0 else []
     recent = whole[whole["period"].isin(periods)]
     planned = recent["series"].isin(planned_series)
-    cost = recent[planned].groupby("period")["observed"].sum().reindex(periods, fill_value=0.0)
+    cost = _per_whole_month(recent[planned]).groupby("period").sum().reindex(periods, fill_value=0.0)
     cost = cost[cost.gt(0).cummax()]  # months before the planned series began are no history of them
     left_out = sorted(recent.loc[~planned & (recent["observed"] > 0), "series"].unique())
     return cost, left_out
+
+
+def _per_whole_month(costs: pd.DataFrame) -> pd.Series:
+    """Each series' observed cost scaled to its whole month by the share of the month's buckets observed.
+
+    A whole month is one the history spans from its first to its last day, but days inside it may
+    be missing (a Console export without seven of June's days): priced as they are, such a month
+    reads as a fall and the months after it as growth. ``covered_share`` absent: taken as observed.
+    """
+    if "covered_share" not in costs:
+        return costs.set_index("period")["observed"]
+    share = costs["covered_share"].where(costs["covered_share"] > 0)
+    return (costs["observed"] / share).fillna(0.0).set_axis(costs["period"])
 
 
 def extrapolation_growth(monthly: pd.DataFrame, baseline: str, quantile_names: list[str],

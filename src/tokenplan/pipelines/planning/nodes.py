@@ -326,16 +326,18 @@ def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
 def price_history(target_series: pd.DataFrame, usage_buckets: pd.DataFrame, price_table: pd.DataFrame,
                   params: dict[str, Any]) -> pd.DataFrame:
     """The usage history priced at the baseline route's rates: USD per series, model and month, with
-    ``missing_buckets`` and ``whole_month`` (the history covers the month from its first to last day)."""
+    ``missing_buckets``, ``covered_share`` (the share of the month's buckets, over every target, that were
+    observed) and ``whole_month`` (the history covers the month from its first to last day)."""
     routes, baseline = _routes(params)
     history = history_months(target_series)
     rates = route_rates([r for r in routes if r.name == baseline], _models(history["series"]), _tiers(usage_buckets),
                         sorted(history["period"].unique()), _pricer(price_table, params, usage_buckets))
     priced = route_costs(history, rates, ["observed"], by_series=True)
-    missing = history.groupby(["series", "period"], as_index=False)["missing_buckets"].sum()
+    missing = history.groupby(["series", "period"], as_index=False)[["missing_buckets", "buckets"]].sum()
     priced = priced.merge(missing, on=["series", "period"], how="left")
-    return priced.assign(whole_month=priced["period"].isin(whole_months(history)))[
-        ["series", "model", "period", "observed", "missing_buckets", "whole_month"]]
+    covered = 1.0 - priced["missing_buckets"] / priced["buckets"].where(priced["buckets"] > 0)
+    return priced.assign(whole_month=priced["period"].isin(whole_months(history)), covered_share=covered.fillna(0.0))[
+        ["series", "model", "period", "observed", "missing_buckets", "covered_share", "whole_month"]]
 
 
 def check_prices(history_costs: pd.DataFrame, billed_costs: pd.DataFrame) -> pd.DataFrame:
