@@ -143,13 +143,17 @@ def test_past_the_backtested_window_a_total_stays_inside_its_days_summed_quantil
     assert totals.loc["2026-12", "p90"] == pytest_approx(30 * 150.0, rel=1e-9)  # it would be wider unbounded
 
 
-def test_inside_the_backtested_window_a_total_keeps_its_backtested_width():
-    # Thirty days backtested with spread totals: a 30-day month keeps the backtested
-    # interval, even where it is wider than its days' summed P10-P90 (95-105 a day here).
+def test_inside_the_backtested_window_a_total_stays_inside_its_days_summed_quantiles_too():
+    # Thirty days backtested with totals spread wider than the days' P10-P90 (95-105 a day
+    # here): the month's P90 is what every day at its P90 adds up to, not more, and its P10
+    # not less than every day at its P10; narrower backtested totals keep their own width.
     forecast = _forecast().assign(p10=95.0, p90=105.0)
-    month = period_totals(forecast, _backtest(sigma=0.3, n_series=20, n_folds=10), QUANTILES).iloc[0]
+    wide = period_totals(forecast, _backtest(sigma=0.3, n_series=20, n_folds=10), QUANTILES).iloc[0]
+    narrow = period_totals(forecast.assign(p10=50.0, p90=150.0), _backtest(sigma=0.1, n_series=20, n_folds=10),
+                           QUANTILES).iloc[0]
 
-    assert month["p90"] > 30 * 105.0 and month["p10"] < 30 * 95.0
+    assert wide["p90"] == pytest_approx(30 * 105.0, rel=1e-9) and wide["p10"] == pytest_approx(30 * 95.0, rel=1e-9)
+    assert narrow["p90"] / narrow["p50"] == pytest_approx(np.exp(0.128), rel=0.03)
 
 
 def test_a_model_whose_days_do_not_add_up_stays_out_of_its_neighbours_pool():
@@ -370,16 +374,18 @@ def test_a_series_retired_during_the_backtest_moves_no_other_series_totals():
 
 
 def test_a_later_month_is_never_relatively_narrower_than_an_earlier_one():
-    # A month inside the backtested window keeps its backtested width (wider here than its
-    # days' summed P10-P90); the months past the window were held inside their days' sums
-    # and came out narrower than the first. They are now at least as wide, relative to their P50.
+    # The first month's days are wide (P10-P90 50-150), the later months' narrow (95-105): held
+    # inside their days' sums, the later months came out narrower than the first. They are now at
+    # least as wide, relative to their P50.
     backtest = _backtest(sigma=0.3, n_series=5, n_folds=4)
     timestamp = pd.date_range("2026-09-01", periods=91, freq="D", tz="UTC")
+    first = np.arange(1, 92) <= 30
     forecast = pd.DataFrame({"series": "m0", "target": "requests", "timestamp": timestamp,
-                             "step": np.arange(1, 92), "p10": 95.0, "p50": 100.0, "p90": 105.0})
+                             "step": np.arange(1, 92), "p10": np.where(first, 50.0, 95.0), "p50": 100.0,
+                             "p90": np.where(first, 150.0, 105.0)})
     months = period_totals(forecast, backtest, QUANTILES).set_index("period").drop("horizon")
     upper, lower = months["p90"] / months["p50"], months["p50"] / months["p10"]
-    assert upper.iloc[0] > 1.2  # the backtested width, wider than the days' 1.05
+    assert upper.iloc[0] > 1.2  # the backtested width, inside the first month's days' 1.5
     assert (upper.diff().dropna() >= -1e-12).all() and (lower.diff().dropna() >= -1e-12).all()
 
 

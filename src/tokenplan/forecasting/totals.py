@@ -43,25 +43,30 @@ a series keeps its own spread, and with one fold its miss there (``_own_miss``).
 
 Past the backtested window a period's spread is extrapolated (``_period_scale``: the part
 of it that the buckets' own noise explains averages out over the longer period, the rest
-is a level error growing like a random walk), and there it is bounded by the period's own daily
-quantiles: its P10 is at least the sum of its days' P10s, its P90 at most the sum of
-their P90s. Those sums are the total's quantiles if every day's error were one shared
-level error, the widest interval the daily forecast allows; a total outside them says
-the days would all have to fall outside their own intervals at once. The daily
-intervals past the window are themselves held to the widest error the backtest saw
-(``tokenplan.forecasting.plausibility``). Unbounded, eight weeks of bursty daily traffic
-forecast to the end of the next quarter (162 days from a 5-day backtested window) gave a
-last month's P90 13.5 times its P50 and 8 times the sum of its days' P90s, and a cost
-interval of $1,492 to $71,857 around $10,353. Inside the window the totals' own
-backtested errors stand: they are evidence, and may be wider than the days' sums. The
-median, inside the window or past it, lies between the days' summed P10s and P90s (its
-quantiles move with it): a backtested bias may lift a total, but not past what every
-day at its own P90 would add up to.
+is a level error growing like a random walk). Inside the window or past it, a period's
+total is bounded by its own daily quantiles: its P10 is at least the sum of its days'
+P10s, its P90 at most the sum of their P90s. Those sums are the total's quantiles if every
+day's error were one shared level error, the widest interval the daily forecast allows; a
+total outside them says the days would all have to fall outside their own intervals at
+once. The daily intervals past the window are themselves held to the widest error the
+backtest saw (``tokenplan.forecasting.plausibility``). Unbounded, eight weeks of bursty
+daily traffic forecast to the end of the next quarter (162 days from a 5-day backtested
+window) gave a last month's P90 13.5 times its P50 and 8 times the sum of its days' P90s,
+and a cost interval of $1,492 to $71,857 around $10,353. Inside the window the bound was
+once left off (the totals' own backtested errors as evidence), but from three or four
+folds a Student t quantile with two or three degrees of freedom is most of that
+evidence: a week of bursty hourly mentions (Twitter AAPL, three folds) read a P90 three
+times its P50 and 1.5 times its hours' summed P90s, above any week of its history. Bounded
+(2026-12-06), the real-traffic week totals kept their P50s and their coverage (14 of 17
+hourly windows inside P10-P90), their mean log width went from 0.83 to 0.73 and their mean
+interval score (log scale) from 0.93 to 0.83; the demo's quarter totals and the mixed-volume
+benchmark did not move. The median lies between the days' summed P10s and P90s too (its
+quantiles move with it): a backtested bias may lift a total, but not past what every day at
+its own P90 would add up to.
 
 A month is then widened, around its median, to at least the widest earlier whole month's
-relative interval (``_no_narrower``), the days' sums notwithstanding: a month inside the
-window wider than its days' sums says the days understate how its total errs, and the
-next month's days do no better.
+relative interval (``_no_narrower``), the days' sums notwithstanding: errors do not shrink
+further out.
 
 The horizon's quantiles are then held inside its months' summed quantiles
 (``_horizon_within_month_sums``), so one table's rows add up.
@@ -409,8 +414,7 @@ def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: lis
             values = total * np.exp(series_bias + offsets)
             summed = daily_sums.loc[(series, target)].to_numpy(float)
             values = _median_within_daily_sums(values, summed, quantiles)
-            if last > window:
-                values = _within_daily_sums(values, summed, quantiles)
+            values = _within_daily_sums(values, summed, quantiles)
             if period.period != "horizon":
                 values, ratios = _no_narrower(values, widest.get(key), quantiles)
                 if period.buckets >= _FULL_MONTH * longest:  # a month the forecast starts partway into is noisier
