@@ -175,6 +175,8 @@ def test_an_hourly_capacity_figure_labels_assumed_history_and_leaves_out_part_da
     assert pd.Timestamp("2015-04-30") not in daily and pd.Timestamp("2015-04-23") not in daily
     caption = " ".join(t.get_text() for t in figure.texts)
     assert "only part of the day is in the data: 2015-04-23, 2015-04-30" in caption
+    # No limit was given: the caption speaks of none.
+    assert "no rate limit was given" in caption and "cross the limit" not in caption
 
 
 def test_a_forecast_figure_with_every_panel_used_keeps_its_legend_off_the_data():

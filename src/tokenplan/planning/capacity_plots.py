@@ -55,6 +55,7 @@ def capacity_figure(group: str, forecast: pd.DataFrame, history: pd.DataFrame, h
     axes = figure.subplots(len(metrics), 1, sharex=True, squeeze=False)
     partial: set[pd.Timestamp] = set()
     start = None
+    limited = False
     for axis, metric in zip(axes[:, 0], metrics, strict=True):
         future = forecast[forecast["metric"] == metric].sort_values("ds")
         start = future["ds"].min()
@@ -79,6 +80,7 @@ def capacity_figure(group: str, forecast: pd.DataFrame, history: pd.DataFrame, h
             axis.plot(future["ds"], future["p90_so_far"], color="C1", lw=1.6, ls="--", label=f"{so_far}, P90")
         limit = float(future["limit"].iloc[0]) if len(future) else np.nan
         if np.isfinite(limit):
+            limited = True
             axis.axhline(limit, color="C3", ls="-", lw=1.2, label=f"rate limit {limit:,.0f}/min")
             over = shown_past[shown_past["peak"] > limit]
             if len(over):
@@ -94,16 +96,20 @@ def capacity_figure(group: str, forecast: pd.DataFrame, history: pd.DataFrame, h
         axis.grid(alpha=0.3)
         axis.legend(loc="upper left", fontsize=7, ncol=2)
     axes[-1, 0].set_xlabel("day (UTC)")
-    figure.text(0.01, 0.005, _caption(start, partial), fontsize=7, va="bottom", wrap=True)
+    figure.text(0.01, 0.005, _caption(partial, limited), fontsize=7, va="bottom", wrap=True)
     figure.tight_layout(rect=(0, 0.045, 1, 1))
     return figure
 
 
-def _caption(start: pd.Timestamp | None, partial: set[pd.Timestamp]) -> str:
-    """What the lines are, and which days the per-day lines leave out."""
-    text = ("The orange lines are the busiest minute from the horizon's start to each day: where they cross the "
-            "limit are the plan's first days over (P90: hit with a chance of 1 in 10 by then; P50: more likely "
-            "than not). The blue band is one day's own busiest minute, which may stay under the limit.")
+def _caption(partial: set[pd.Timestamp], limited: bool = True) -> str:
+    """What the lines are (against a limit where a panel has one), and which days the per-day lines leave out."""
+    if limited:
+        text = ("The orange lines are the busiest minute from the horizon's start to each day: where they cross the "
+                "limit are the plan's first days over (P90: hit with a chance of 1 in 10 by then; P50: more likely "
+                "than not). The blue band is one day's own busiest minute, which may stay under the limit.")
+    else:
+        text = ("The orange lines are the busiest minute from the horizon's start to each day, the peak to size a "
+                "limit for (no rate limit was given for this group). The blue band is one day's own busiest minute.")
     if partial:
         days = sorted(partial)
         shown = ", ".join(f"{d:%Y-%m-%d}" for d in days[:6]) + (f" and {len(days) - 6} more" if len(days) > 6 else "")
