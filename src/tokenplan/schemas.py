@@ -112,6 +112,8 @@ _OFFSET = re.compile(r"(?:[zZ]|UTC|[+-]\d{2}(?::?\d{2})?)$")
 # A date whose first two fields may be day and month either way round: 05/01/2026, 5.1.26.
 _DAY_MONTH = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
 _DAY_MONTH_FORM = re.compile(r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")
+# A midnight as written: a date alone, or 00:00[:00[.000]] before any zone.
+_MIDNIGHT = re.compile(r"^[^:]*$|[T ]00:00(?::00(?:\.0+)?)?\s*(?:[zZ]|UTC|[+-]\d{2}(?::?\d{2})?)?$")
 
 
 def naive_utc(times: pd.Series) -> pd.Series:
@@ -123,7 +125,7 @@ def naive_utc(times: pd.Series) -> pd.Series:
 
 def parse_timestamps(
     values: pd.Series, source: str, column: str, timezone: str, groups: pd.Series | None = None,
-    timestamp_format: str | None = None, first_line: int | None = None,
+    timestamp_format: str | None = None, first_line: int | None = None, days: bool = False,
 ) -> pd.Series:
     """Parse to tz-aware UTC; naive values are read in ``timezone``.
 
@@ -137,6 +139,13 @@ def parse_timestamps(
     its first occurrence is read as daylight time and the second as standard time, so
     both buckets survive as distinct UTC hours. A non-existent spring-forward time
     shifts to the next valid instant. No bucket is duplicated or dropped.
+
+    With ``days`` (usage rows, each a bucket) and every value a midnight as written (a daily
+    file), each is its written date,
+    at midnight UTC: ``2026-03-01T00:00+01:00`` (or ``2026-03-01 00:00`` read in
+    ``Europe/Berlin``) is the day March 1, as ``2026-03-01`` is, not 23:00 UTC on February
+    28, which put every day of such a file a day early (weekdays, holidays and events a day
+    off) and, at +12, two days of New Zealand's winter on one UTC day when rounded.
     """
     def fail(mask: pd.Series, reason: str) -> InvalidInputError:
         return _fail(source, column, list(values.index[mask]), list(values[mask]), reason, first_line)
@@ -170,7 +179,31 @@ def parse_timestamps(
     if bad.any():
         hint = f"format {timestamp_format!r}" if timestamp_format else "e.g. 2026-01-05T10:00:00Z"
         raise fail(bad, f"not a parseable timestamp ({hint})")
+    if days and text.str.contains(_MIDNIGHT).all():
+        return _written_dates(text, aware, parsed, naive if (~aware).any() else None)
     return parsed
+
+
+def _written_dates(text: pd.Series, aware: pd.Series, parsed: pd.Series, naive: pd.Series | None) -> pd.Series:
+    """Midnights as written, each as its written date at midnight UTC (``parsed`` where a zone's is not read)."""
+    walls = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    if naive is not None:
+        walls[naive.index] = naive.dt.tz_localize(None) if naive.dt.tz is not None else naive
+    if aware.any():
+        written = {t: _wall_time(t) for t in text[aware].unique()}
+        walls[aware] = text[aware].map(written).astype("datetime64[ns]")
+    if walls.isna().any():
+        return parsed
+    return walls.dt.normalize().dt.tz_localize("UTC")
+
+
+def _wall_time(value: str) -> pd.Timestamp:
+    """The clock time a value with a zone was written at (NaT if pandas cannot read it alone)."""
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        return pd.NaT
+    return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
 def _to_datetime(text: pd.Series, timestamp_format: str | None, dayfirst: bool | None, utc: bool) -> pd.Series:
@@ -346,7 +379,7 @@ def validate_usage(df: pd.DataFrame, timezone: str = "UTC", source: str = "usage
     out["model"] = model.astype(str)
     series = out.groupby(list(series_columns), sort=False, dropna=False).ngroup()
     out["timestamp"] = parse_timestamps(out["timestamp"], source, names.get("timestamp", "timestamp"), timezone, series,
-                                        timestamp_format, first_line)
+                                        timestamp_format, first_line, days=True)
     out["timestamp"] = out["timestamp"].astype("datetime64[ns, UTC]")
     out = _check(USAGE_SCHEMA, out, source, first_line, names)
     _check_parts(out, source, first_line)

@@ -168,7 +168,7 @@ def to_buckets(df: pd.DataFrame, freq: str, series_columns: list[str]) -> pd.Dat
     Per-minute source rows give the peaks themselves (:func:`minute_peaks`).
     """
     out = minute_peaks(df, series_columns)
-    out["timestamp"] = _bucket_starts(out, freq, series_columns)
+    out["timestamp"] = out["timestamp"].dt.floor(freq)
     # A null dimension is a real split (the Admin API's default workspace has workspace_id
     # null), so it gets a label rather than being dropped by groupby.
     out[series_columns] = out[series_columns].astype(object).where(out[series_columns].notna(), MISSING_LABEL)
@@ -178,22 +178,6 @@ def to_buckets(df: pd.DataFrame, freq: str, series_columns: list[str]) -> pd.Dat
     grouped = pd.concat([groups[counts].sum(min_count=1), groups[peaks].max()], axis=1).reset_index()
     grouped["series"] = grouped[series_columns].astype(str).agg("/".join, axis=1)
     return grouped
-
-
-def _bucket_starts(df: pd.DataFrame, freq: str, series_columns: list[str]) -> pd.Series:
-    """Each row's bucket: the ``freq`` period it starts in, or for rows that are days themselves, their day.
-
-    A daily row is a calendar day: ``2026-03-01T00:00+01:00`` (or ``2026-03-01`` read in
-    ``ingestion.timezone: Europe/Berlin``) is 23:00 UTC on February 28, and the UTC day it
-    starts in labelled every day of such a file one day early (weekdays, holidays and events
-    a day off). Rows a day or more apart are therefore given the nearest UTC midnight, which is
-    their own date for any zone within 12 hours of UTC; finer rows summed to days keep the day
-    they start in.
-    """
-    spacing = _typical_spacing(df, series_columns) if freq == "D" else None
-    if spacing is not None and spacing >= pd.Timedelta(days=1):
-        return df["timestamp"].dt.round("D")
-    return df["timestamp"].dt.floor(freq)
 
 
 def complete_grid(df: pd.DataFrame, freq: str) -> pd.DataFrame:

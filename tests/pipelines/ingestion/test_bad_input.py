@@ -213,11 +213,19 @@ def test_daily_usage_gets_daily_buckets_not_23_missing_hours(caplog):
       "2026-03-30T00:00:00+02:00"], "UTC"),
     (["2026-03-27", "2026-03-28", "2026-03-29", "2026-03-30"], "Asia/Tokyo"),
     (["2026-03-27", "2026-03-28", "2026-03-29", "2026-03-30"], "America/New_York"),
+    # +12 (New Zealand's winter): midnight is noon UTC the day before, a tie each row alone rounds both ways.
+    (["2026-03-27T00:00:00+12:00", "2026-03-28T00:00:00+12:00", "2026-03-29T00:00:00+12:00",
+      "2026-03-30T00:00:00+12:00"], "UTC"),
+    # Across New Zealand's daylight-saving end (2026-04-05): +13, then +12; and naive midnights read there.
+    (["2026-04-03T00:00:00+13:00", "2026-04-04T00:00:00+13:00", "2026-04-05T00:00:00+13:00",
+      "2026-04-06T00:00:00+12:00"], "UTC"),
+    (["2026-04-03 00:00", "2026-04-04 00:00", "2026-04-05 00:00", "2026-04-06 00:00"], "Pacific/Auckland"),
+    (["2026-03-27 00:00:00", "2026-03-28 00:00:00", "2026-03-29 00:00:00", "2026-03-30 00:00:00"], "Europe/Berlin"),
 ])
 def test_daily_rows_keep_their_own_date_in_any_zone(days, timezone):
     buckets = build_usage_buckets(_usage(days, requests=[1.0, 2.0, 3.0, 4.0]), _params(timezone=timezone))
 
-    assert _observed(buckets) == list(pd.date_range("2026-03-27", periods=4, freq="D", tz="UTC"))
+    assert _observed(buckets) == list(pd.date_range(days[0][:10], periods=4, freq="D", tz="UTC"))
     assert buckets["requests"].tolist() == [1.0, 2.0, 3.0, 4.0]
 
 
