@@ -43,8 +43,11 @@ def _billed(history_costs: pd.DataFrame) -> pd.DataFrame:
                          "amount_usd": [priced["2026-09"] * 1.2, priced["2026-10"]]})
 
 
-def _run(billed: pd.DataFrame | None = None) -> dict:
+def _run(billed: pd.DataFrame | None = None, baseline_only: bool = False) -> dict:
     params = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_planning.yml").read_text())["planning"]
+    if baseline_only:
+        routes = params["routes"]
+        routes["definitions"] = [d for d in routes["definitions"] if d["name"] == routes["baseline"]]
     catalog = DataCatalog()
     catalog["forecast_totals"] = forecast_totals(SERIES)
     catalog["target_series"] = _history()
@@ -154,3 +157,10 @@ def test_a_bill_that_disagrees_with_the_priced_history_shows_the_gap(run):
     text = out["section"]["markdown"]
     gap = check.loc["2026-09", "gap_usd"]
     assert f"${gap:,.0f}" in text and "16.7%" in text and "largest gap" in text
+
+
+def test_a_plan_with_no_route_but_the_baseline_runs_and_compares_none():
+    out = _run(baseline_only=True)
+
+    assert out["roi_summary"].empty and "route" in out["roi_summary"].columns
+    assert set(out["route_costs"]["route"]) == {"official_api"}

@@ -283,7 +283,9 @@ def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_cost
     applies = routes_that_apply(rates)
     rows = [roi.route_summary(r, flow[flow["route"] == r.name], names, rate, horizon, applies.get(r.name, True))
             for r in routes if r.name != baseline]
-    summary = pd.DataFrame(rows).merge(roi.horizon_savings(costs, baseline, names), on="route", how="left").assign(
+    # No route but the baseline: an empty table that still has its columns.
+    summary = pd.DataFrame(rows, columns=None if rows else ["route"])
+    summary = summary.merge(roi.horizon_savings(costs, baseline, names), on="route", how="left").assign(
         growth_after_forecast=growth, growth_fit_with_history=fits["with_history"],
         growth_fit_forecast=fits["forecast"], growth_fit_history_months=fits["history_months"],
         growth_enough_history=fits["enough_history"], growth_fit_left_out=", ".join(left_out))
