@@ -73,6 +73,18 @@ def test_a_spreadsheets_file_reads_to_the_same_numbers(tmp_path, text):
     pd.testing.assert_frame_equal(counts, expected, check_freq=False)
 
 
+@pytest.mark.parametrize("text", [PLAIN, EUROPEAN], ids=["comma", "semicolons"])
+def test_a_compressed_file_is_read_by_its_decompressed_lines(tmp_path, text):
+    import gzip
+
+    path = tmp_path / "usage.csv.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    frame = UsageCSVDataset(filepath=str(path)).load()
+
+    assert list(frame.columns) == ["timestamp", "model", "requests", "input_tokens", "output_tokens"]
+    assert frame.attrs["decimal"] == ("," if text is EUROPEAN else ".")
+
+
 def test_rows_without_any_value_are_dropped_and_lines_still_count_as_an_editor_does(tmp_path):
     # A blank line inside, empty ',,,,' rows at the end (as Excel saves them), then a bad value on line 5.
     text = PLAIN.replace("2026-01-02", "\n2026-01-02") + ",,,,\n , ,,,\n"

@@ -59,9 +59,14 @@ class UsageCSVDataset(AbstractDataset[None, pd.DataFrame]):
         return frame
 
     def _sample(self) -> str:
+        """The file's first bytes as text, decompressed as pandas will read them (``.csv.gz``)."""
         encoding = self._load_args.get("encoding") or "utf-8"
+        compression = self._load_args.get("compression", "infer")
+        # As kedro-datasets builds the filesystem: fs_args (less its open_args_*) and credentials.
+        options = {k: v for k, v in (self._fs_args or {}).items() if not k.startswith("open_args")}
+        options.update(self._credentials or {})
         try:
-            with fsspec.open(self._filepath, mode="rb", **(self._credentials or {})) as file:
+            with fsspec.open(self._filepath, mode="rb", compression=compression, **options) as file:
                 return file.read(SAMPLE_BYTES).decode(encoding, errors="replace")
         except FileNotFoundError:
             return ""  # pandas names the missing file

@@ -47,6 +47,9 @@ def sniff_dialect(sample: str) -> CsvDialect:
         sep = csv.Sniffer().sniff(lines, delimiters=SEPARATORS).delimiter
     except csv.Error:  # one column, or no data: nothing to separate
         sep = ","
+    header = lines.splitlines()[0] if lines.strip() else ""
+    if sep not in header:  # a guess the header does not bear out (a value's own punctuation)
+        sep = ","
     return CsvDialect(sep=sep, decimal="," if sep == ";" else ".")
 
 
