@@ -323,7 +323,9 @@ def _numeric(df: pd.DataFrame, columns: tuple[str, ...], source: str, first_line
         if column not in out.columns:
             continue
         values = read_numbers(out[column], decimal)
-        blank = out[column].isna() | out[column].map(lambda v: isinstance(v, str) and not v.strip())
+        blank = out[column].isna()
+        if not pd.api.types.is_numeric_dtype(out[column]):  # a text cell of spaces is blank too
+            blank |= out[column].astype("string").str.strip().eq("").fillna(False).astype(bool)
         unread = values.isna() & ~blank
         bad = unread | np.isinf(values)
         if bad.any():

@@ -430,11 +430,10 @@ def _no_narrower(values: np.ndarray, before: np.ndarray | None,
     """A month's quantiles widened, around its median, to at least ``before`` (the widest earlier month's
     log quantile-to-median ratios), and the ratios to carry on.
 
-    Applied last, after a month past the backtested window is held inside its days' summed
-    quantiles: a month inside the window keeps its backtested width, which may be wider than
-    its days' sums (the days' intervals understate how its total errs), and the next month's
-    days' sums understate it no less. Held inside them, the months past a usage export's first
-    read 1.14 times their P50 after a first month's 1.17; errors do not shrink further out.
+    Applied last, after each month is held inside its days' summed quantiles: a later month
+    whose days are narrower than an earlier month's would otherwise read narrower (the months
+    after a usage export's first read 1.14 times their P50 after a first month's 1.17); errors
+    do not shrink further out.
     Only whole months set the width carried on: a few days' total is relatively noisier than a
     month's, so a forecast starting on the 28th would otherwise give every month a 3-day width.
     """

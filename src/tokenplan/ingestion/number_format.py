@@ -18,6 +18,10 @@ __all__ = ["DECIMAL_MARKS", "convention", "read_numbers"]
 
 # Decimal mark -> a locale that writes numbers that way (its thousands separator is the other mark).
 DECIMAL_MARKS = {".": "en_US", ",": "de_DE"}
+# Decimal mark -> a count written plainly or in whole thousands groups by that convention: read
+# without Babel (a file's every cell, fast); anything else goes to Babel, value by value.
+_WELL_FORMED = {".": r"[+-]?(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d+)?",
+                ",": r"[+-]?(?:\d+|\d{1,3}(?:\.\d{3})+)(?:,\d+)?"}
 
 
 def convention(decimal: str) -> str:
@@ -42,9 +46,15 @@ def read_numbers(values: pd.Series, decimal: str = ".") -> pd.Series:
         numbers[text] = pd.to_numeric(values[text], errors="coerce").to_numpy(dtype=float)
         text &= np.isnan(numbers)
     if text.any():
-        strings = values[text]
-        readings = {v: _strict(v, locale) for v in strings.unique()}
-        numbers[text] = strings.map(readings).to_numpy(dtype=float)
+        strings = values[text].astype("string").str.strip()
+        plain = strings.str.fullmatch(_WELL_FORMED[decimal]).fillna(False).to_numpy(dtype=bool)
+        other = "," if decimal == "." else "."
+        digits = strings[plain].str.replace(other, "", regex=False).str.replace(decimal, ".", regex=False)
+        readings = np.full(len(strings), np.nan)
+        readings[plain] = pd.to_numeric(digits, errors="coerce").to_numpy(dtype=float)
+        rest = strings[~plain]
+        readings[~plain] = rest.map({v: _strict(v, locale) for v in rest.unique()}).to_numpy(dtype=float)
+        numbers[text] = readings
     return pd.Series(numbers, index=values.index, name=values.name)
 
 

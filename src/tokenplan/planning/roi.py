@@ -150,18 +150,19 @@ def extrapolation_growth(monthly: pd.DataFrame, baseline: str, quantile_names: l
 
 def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str], months: int = 12,
                  growth: float | None = None, history: pd.Series | None = None,
-                 max_ratio: float | None = None) -> tuple[pd.DataFrame, float]:
+                 max_ratio: float | None = None, min_history_months: int = 0) -> tuple[pd.DataFrame, float]:
     """Each route's monthly cost for months 1..``months`` (forecast, then extrapolated), and the growth used.
 
     ``growth`` None: the baseline's monthly growth of its cost per day, ``extrapolation_growth``'s
     ``used`` (``history``: the baseline cost of whole months before the forecast, indexed by period
-    ``YYYY-MM``, oldest first). ``max_ratio``: an
+    ``YYYY-MM``, oldest first; with fewer than ``min_history_months`` of them, no growth). ``max_ratio``: an
     extrapolated month's widening stops where its outer quantiles are this many times its P50
     (above) and this many times below it, or at the last forecast month's, if wider; None: no bound.
     """
     median = quantile_names[len(quantile_names) // 2]
     base = monthly[monthly["route"] == baseline].sort_values("month")
-    rate = extrapolation_growth(monthly, baseline, quantile_names, history)["used"] if growth is None else growth
+    rate = (extrapolation_growth(monthly, baseline, quantile_names, history, min_history_months)["used"]
+            if growth is None else growth)
     last = base.iloc[-1]
     # Interval of the last forecast month as ratios to its P50: the common driver's spread.
     log_ratio = np.log(np.clip(last[quantile_names].to_numpy(dtype=float), 1e-12, None) / max(last[median], 1e-12))

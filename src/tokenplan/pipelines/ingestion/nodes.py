@@ -73,7 +73,9 @@ def _bucketed_usage(raw_usage: pd.DataFrame, params: dict[str, Any], source: str
     # raw model id, a service tier that is not a series dimension) are distinct usage.
     key = [c for c in usage.columns if c not in (*SUMMED_COLUMNS, *PEAK_COLUMNS)]
     usage, revised, repeated = resolve_repeated_rows(usage, key, source, first_line_of(raw_usage))
-    usage["model"] = usage["model"].map(lambda m: normalise_model_id(m, params.get("model_aliases")))
+    # Once per distinct id: a log of millions of rows names a handful of models.
+    ids = {m: normalise_model_id(m, params.get("model_aliases")) for m in usage["model"].unique()}
+    usage["model"] = usage["model"].map(ids)
     return usage, revised, repeated
 
 
