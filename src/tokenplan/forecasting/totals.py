@@ -84,7 +84,7 @@ from scipy.stats import t as student_t
 
 from tokenplan.forecasting.forecaster import quantile_columns
 
-__all__ = ["forecast_periods", "period_totals", "totals_against_bucket_sums"]
+__all__ = ["SAME_WITHIN", "forecast_periods", "period_totals", "totals_against_bucket_sums"]
 
 
 def forecast_periods(ds: pd.Series) -> pd.DataFrame:
@@ -497,7 +497,7 @@ def _within_daily_sums(values: np.ndarray, sums: np.ndarray, quantiles: list[flo
     return np.where(levels < 0.5, np.maximum(values, lower), np.where(levels > 0.5, np.minimum(values, upper), values))
 
 
-_SAME = 5e-4  # a total within 0.05% of its buckets' summed P50 reads as equal at the report's precision
+SAME_WITHIN = 5e-4  # a total within 0.05% of its buckets' summed P50 reads as equal at the report's precision
 
 
 def totals_against_bucket_sums(forecast: pd.DataFrame, totals: pd.DataFrame, median: str) -> pd.DataFrame:
@@ -513,7 +513,7 @@ def totals_against_bucket_sums(forecast: pd.DataFrame, totals: pd.DataFrame, med
     horizon = totals[totals["period"] == "horizon"]
     totals_by_key = horizon.groupby(["series", "target"], sort=False)[median].sum()
     sums_by_key = forecast.groupby(["series", "target"])[median].sum().reindex(totals_by_key.index).fillna(0.0)
-    off = (totals_by_key - sums_by_key).abs() > _SAME * sums_by_key.abs().clip(lower=1e-9)
+    off = (totals_by_key - sums_by_key).abs() > SAME_WITHIN * sums_by_key.abs().clip(lower=1e-9)
     frame = pd.DataFrame({"summed": sums_by_key, "total": totals_by_key, "differ": off.astype(int),
                           "series": 1}).groupby(level="target", sort=False).sum()
     frame["change"] = frame["total"] / frame["summed"].where(frame["summed"] > 0) - 1

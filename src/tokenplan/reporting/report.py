@@ -18,7 +18,7 @@ import pandas as pd
 
 from tokenplan.forecasting.explanations import FEATURE_LABELS, FORECAST, LEVEL, headline_target
 from tokenplan.forecasting.outages import outage_runs
-from tokenplan.forecasting.totals import totals_against_bucket_sums
+from tokenplan.forecasting.totals import SAME_WITHIN, totals_against_bucket_sums
 from tokenplan.reporting.plots import METHOD_LABELS, TARGET_LABELS
 from tokenplan.planning.prices import UnitPrices
 from tokenplan.reporting.data_notes import data_notes, missing_values
@@ -364,6 +364,7 @@ def render_report(inputs: ReportInputs) -> str:
         study=params.get("study_name"), trials=params.get("n_trials"), tuned_on=inputs.best_params.get("tuned_on"),
         capacity_section=inputs.capacity_section.strip(), routes_section=inputs.routes_section.strip(),
         organisation_section=inputs.organisation_section.strip(), bucket_sums=_bucket_sums(inputs),
+        same_within=SAME_WITHIN,
     )
 
 
