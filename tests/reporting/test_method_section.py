@@ -176,6 +176,13 @@ def test_ensemble_members_are_listed_only_where_the_forecast_uses_the_ensemble()
     section = render_method_section({}, mixed, METRICS, ["p10", "p50", "p90"], _history(), planned=planned,
                                     ended={"model-1": "2026-08-14"})
     assert "Its members, where the forecast uses it: model-0 requests: xgboost, mstl, seasonal_mean." in section
+    # A series newer than the folds has no ranking: the forecast combines every candidate for it, and says so.
+    newer = {**selection, "ensemble_members": {}}
+    planned = {"model-0|requests": "xgboost", "model-1|requests": "xgboost", "pilots|requests": "ensemble"}
+    section = render_method_section({}, newer, METRICS, ["p10", "p50", "p90"], _history(), planned=planned)
+    assert "uses it for no series/target" not in section
+    assert ("The forecast uses it for 1 series/targets that no fold ranked the candidates for, so every candidate the "
+            "guard kept is combined; the others are each forecast by one method, xgboost (2 series/targets).") in section
 
 
 def _losses() -> pd.DataFrame:

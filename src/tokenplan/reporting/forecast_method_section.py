@@ -141,7 +141,12 @@ def _members_text(members: dict[str, list[str]], used: dict[str, str], shown: in
     uses the ensemble for; where it uses it for none, which methods it uses (``used``: key -> method)."""
     if not members:
         counts = pd.Series(list(used.values()), dtype=str).value_counts()
+        unranked = int(counts.pop("ensemble")) if "ensemble" in counts else 0
         methods = ", ".join(f"{method} ({n} series/targets)" for method, n in counts.items())
+        if unranked:  # series no fold ranked the candidates for (a series newer than the folds)
+            return (f" The forecast uses it for {unranked} series/targets that no fold ranked the candidates for, "
+                    f"so every candidate the guard kept is combined"
+                    + (f"; the others are each forecast by one method, {methods}." if methods else "."))
         return (" The forecast uses it for no series/target"
                 + (f": each is forecast by one method, {methods}." if methods else "."))
     first = list(members.items())[:shown]
