@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tokenplan.forecasting.layout import plan_layout
 from tokenplan.reporting.forecast_method_section import render_method_section
@@ -218,3 +219,17 @@ def test_a_baseline_win_shows_the_digits_that_tell_the_two_apart():
                                     ["p10", "p50", "p90"], _history())
     assert "model-a input_tokens (chosen 1.103 vs mstl 1.099)" in section
     assert _baseline_risk(metrics, pd.Series(dtype=float))["cases"][0]["shown"] == ("1.103", "1.099")
+
+
+def test_a_baseline_win_over_the_rules_ensemble_names_the_method_the_forecast_uses_and_its_score():
+    """Two backtest folds, fewer than the rule needs: 'chosen' is the ensemble's score, while the forecast, chosen
+    on every fold, uses XGBoost; the risk said a baseline beats 'the chosen method' without naming either."""
+    from tokenplan.reporting.summary import _baseline_risk
+
+    metrics = pd.DataFrame([{"series": "search", "target": "input_tokens", "method": m, "mase": v, "wape": 0.1,
+                             "coverage": 0.8, "n": 50}
+                            for m, v in (("chosen", 0.72), ("ensemble", 0.72), ("xgboost", 0.647), ("mstl", 0.685))])
+    risk = _baseline_risk(metrics, pd.Series(dtype=float), {"search|input_tokens": "xgboost"})
+
+    assert risk["cases"][0]["plan_method"] == "xgboost" and risk["cases"][0]["plan_mase"] == pytest.approx(0.647)
+    assert "plan_method" not in _baseline_risk(metrics, pd.Series(dtype=float), {})["cases"][0]

@@ -285,11 +285,21 @@ def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series, methods: dict[
         return None
     targets_per_series = per_series.groupby(level="series").size()
     score = sum(cost_share.get(s, 0.0) / targets_per_series[s] for s, _ in lost.index)
-    cases = sorted(((s, t, row["chosen"], row["best_baseline"], row["best_baseline_mase"])
+    cases = sorted(((s, t, row["chosen"], row["best_baseline"], row["best_baseline_mase"], row)
                     for (s, t), row in lost.iterrows()), key=lambda c: c[4] - c[2])
     return {"kind": "baseline_wins", "score": float(score), "lost": len(lost), "of": len(per_series),
             "cases": [{"series": s, "target": t, "model_mase": m, "baseline": b, "baseline_mase": v,
-                       "shown": apart(m, v)} for s, t, m, b, v in cases[:3]]}
+                       "shown": apart(m, v), **_plan_method(row, (methods or {}).get(f"{s}|{t}"))}
+                      for s, t, m, b, v, row in cases[:3]]}
+
+
+def _plan_method(row: pd.Series, method: str | None) -> dict[str, Any]:
+    """The method the forecast uses for a series and target, with its own backtest MASE on the same rows, where
+    it is not what ``chosen`` graded: with fewer earlier folds than the rule needs, ``chosen`` is the ensemble's
+    score while the forecast, chosen on every fold, may use another method."""
+    if not method or method in ("ensemble", "chosen") or not np.isfinite(row.get(method, np.nan)):
+        return {}
+    return {"plan_method": method, "plan_mase": float(row[method])}
 
 
 def _stated_risk(drivers: pd.DataFrame | None, prices: dict[str, UnitPrices], total_cost: float) -> dict | None:
