@@ -217,3 +217,16 @@ def test_a_quarters_litellm_budget_is_written_only_from_the_quarters_first_month
 def test_the_litellm_month_is_the_forecasts_first_whole_month():
     assert litellm_month(pd.Timestamp("2026-09-01")) == "2026-09"
     assert litellm_month(pd.Timestamp("2026-08-15")) == "2026-09"
+
+
+def test_a_team_at_risk_names_the_earlier_budgets_it_is_likely_over():
+    # The demo's agents: December is crossed at P50 82 days out, but November was 49% likely over and
+    # October 23%; shown at December alone, the row read as 82 days to act.
+    table = pd.DataFrame({"team": "agents", "period": ["2026-10", "2026-11", "2026-12"],
+                          "spend_p10": 0.0, "spend_p50": [4250, 4481, 6686], "spend_p90": 0.0, "budget_usd": 4500.0,
+                          "p_exceed": [0.233, 0.486, 0.996], "first_crossing_p50": ["", "", "2026-12-22"],
+                          "first_crossing_p90": ["2026-10-30", "2026-11-27", "2026-12-17"]})
+    risk = teams_at_risk(table, pd.Timestamp("2026-10-01"), top=5).iloc[0]
+    assert risk["period"] == "2026-12"
+    assert risk["earlier_at_risk"] == ("2026-10: 23% likely over, crossed at P90 on 2026-10-30; "
+                                       "2026-11: 49% likely over, crossed at P90 on 2026-11-27")
