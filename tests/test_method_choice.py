@@ -270,14 +270,19 @@ def _fold_tables_as_candidates_give_them(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_each_folds_ensemble_is_rebuilt_in_place_as_a_fresh_combination_would_be():
-    from tokenplan.forecasting.candidates import with_ensemble
+    from tokenplan.forecasting.candidates import members_present, with_ensemble
     from tokenplan.forecasting.method_choice import _candidate_errors, _evidence_ensembles, _members, fold_errors
 
     points = _fold_tables_as_candidates_give_them(_many_series(4, targets=2).query("method != 'ensemble'"))
     got, errors = _evidence_ensembles(points, 2)
     # The reference: each fold's table rebuilt by with_ensemble from the members chosen on the folds before it.
     candidates = _candidate_errors(fold_errors(points, (points["method"] != "ensemble").to_numpy()))
-    expected = pd.concat([with_ensemble(fold, _members(_candidate_errors(candidates, origin), 2))
+
+    def members(origin) -> dict[str, list[str]]:
+        ranking = _members(_candidate_errors(candidates, origin), None)
+        return {k: members_present(v, set(v), 2) for k, v in ranking.items()}
+
+    expected = pd.concat([with_ensemble(fold, members(origin))
                           for origin, fold in points.groupby("origin", sort=True)], ignore_index=True)
     pd.testing.assert_frame_equal(got, expected)
     assert not got.loc[got["method"] == "ensemble", "point"].equals(points.loc[points["method"] == "ensemble", "point"])
@@ -374,3 +379,16 @@ def test_noise_that_swings_slowly_grows_past_the_window_like_a_level_error():
     iid = fit_step_widths(errors.assign(e=rng.permutation(errors["e"].to_numpy())), [0.1, 0.5, 0.9], None,
                           step_bins(28, 7))
     assert iid["__level_share__"]["requests"] < 0.1  # the same values in no order: noise
+
+
+def test_the_ensemble_combines_one_of_the_seasonal_naive_and_the_seasonal_mean():
+    """Both last seasons' values: among the best three they decided the median (four weeks of Taylor's days: the
+    ensemble was the seasonal naive wherever MSTL carried a trend); the next in the ranking takes the place."""
+    from tokenplan.forecasting.candidates import members_present
+
+    ranking = ["mstl", "seasonal_mean", "seasonal_naive", "lag_xgboost", "level_xgboost"]
+    assert members_present(ranking, set(ranking), 3) == ["mstl", "seasonal_mean", "lag_xgboost"]
+    # Too few others present: the family's second member still fills the median.
+    assert members_present(ranking, {"mstl", "seasonal_mean", "seasonal_naive"}, 3) == \
+        ["mstl", "seasonal_mean", "seasonal_naive"]
+    assert members_present(ranking, set(ranking)) == ranking  # every candidate, ranked

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.backtest import score_backtest
-from tokenplan.forecasting.candidates import candidate_points
+from tokenplan.forecasting.candidates import candidate_points, members_present
 from tokenplan.forecasting.conformal import level_shares
 from tokenplan.forecasting.ended_series import ended_series
 from tokenplan.forecasting.features import feature_columns, spec_from_params, with_trend
@@ -88,7 +88,8 @@ def backtest_forecaster(model_input_table: pd.DataFrame, target_series: pd.DataF
         seed=params["seed"], rule=rule, guard=guard, lags=LagModelSettings.from_params(params.get("lag_model")))
     selection = {"trend": trend, "chosen_on": "all folds", "tuning_pinball": best_params.get("trend_losses", {}),
                  "model_trained": bool(forecast_layout["model"]), "methods": chosen,
-                 "ensemble_members": {key: methods[:rule.ensemble_size] for key, methods in ranking.items()},
+                 "ensemble_members": {key: members_present(methods, set(methods), rule.ensemble_size)
+                                      for key, methods in ranking.items()},
                  "ensemble_ranking": ranking,
                  "rule": vars(rule), "guard": vars(guard),
                  "single_method_allowed": rule.allows_single(forecast_layout["window"], forecast_layout["horizon"]),
