@@ -181,8 +181,13 @@ def test_a_history_without_one_complete_bucket_ends_the_run_in_one_line():
     with pytest.raises(HistoryTooShortError) as error:
         plan_layout(partial, "D", "quarter")
 
-    assert "no complete day (UTC)" in str(error.value) and "feature_engineering.freq=h" in str(error.value)
+    # One day of data (an hour of a request log): hourly buckets would not do either, and the message says so.
+    assert "no complete day (UTC)" in str(error.value) and "feature_engineering.freq=h" not in str(error.value)
+    assert "at least 48 hours, even hourly" in str(error.value)
     assert message_for(error.value) == str(error.value)  # printed alone, no traceback
+    # Three days none of which is complete: hourly buckets would do.
+    with pytest.raises(HistoryTooShortError, match=r"or feature_engineering\.freq=h\."):
+        plan_layout(_series("D", 3).assign(y=float("nan")), "D", "quarter")
 
 
 def test_too_few_days_suggests_forecasting_the_hours_instead():

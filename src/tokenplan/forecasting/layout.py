@@ -186,10 +186,15 @@ def plan_layout(series: pd.DataFrame, freq: str, horizon: int | str, level_weeks
             raise HistoryTooShortError("the usage history has no values to forecast from")
         bucket, shown = {"h": ("hour", "%Y-%m-%d %H:%M"), "D": ("day (UTC)", "%Y-%m-%d")}[freq]
         first, last = (f"{t:{shown}}" for t in (series["ds"].min(), series["ds"].max()))
+        span = series["ds"].max() - series["ds"].min() + pd.Timedelta(1, unit=freq.lower())
+        # Hourly buckets help only a history of two days or more (an hourly forecast needs 48 hours).
+        hourly = freq == "D" and span >= pd.Timedelta(hours=2 * _DAILY_SEASONS["h"])
         raise HistoryTooShortError(
             f"the usage history has no complete {bucket} to forecast from ({first}"
             + (f" to {last}" if last != first else "") + f"): a {bucket} counts only when the data covers all of it. "
-            "Use a longer history" + (" or feature_engineering.freq=h" if freq == "D" else "") + ".")
+            "Use a longer history" + (" or feature_engineering.freq=h" if hourly else
+                                      f" (forecasting needs at least {2 * _DAILY_SEASONS['h']} hours, even hourly)")
+            + ".")
     unit = pd.Timedelta(1, unit=freq.lower())
     tuning_step = int(tuning_step_days * pd.Timedelta(days=1) / unit) if tuning_step_days else None
     start, end = observed.min(), observed.max()
