@@ -17,11 +17,9 @@ Catalog entry::
 
 from __future__ import annotations
 
-from typing import Any
-
-import fsspec
 import pandas as pd
-from kedro.io import AbstractDataset, DatasetError
+from kedro.io import DatasetError
+from kedro.io.core import get_filepath_str
 from kedro_datasets.pandas import CSVDataset
 
 from tokenplan.ingestion.csv_dialect import CsvDialect, sniff_dialect, without_empty_rows
@@ -30,52 +28,34 @@ from tokenplan.ingestion.csv_dialect import CsvDialect, sniff_dialect, without_e
 SAMPLE_BYTES = 64 * 1024
 
 
-class UsageCSVDataset(AbstractDataset[None, pd.DataFrame]):
-    """Read-only: a CSV with its separator and decimal mark found, empty rows dropped."""
+class UsageCSVDataset(CSVDataset):
+    """Read-only: kedro-datasets' CSV dataset, with the file's separator and decimal mark found and empty rows
+    dropped (its constructor, filesystem, ``exists`` and description as they are)."""
 
-    def __init__(
-        self,
-        filepath: str,
-        load_args: dict[str, Any] | None = None,
-        credentials: dict[str, Any] | None = None,
-        fs_args: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self._filepath = filepath
-        self._load_args = dict(load_args or {})
-        self._credentials = credentials
-        self._fs_args = fs_args
-        self.metadata = metadata
-
-    def _load(self) -> pd.DataFrame:
-        given = "sep" in self._load_args or "delimiter" in self._load_args
-        dialect = CsvDialect() if given else sniff_dialect(self._sample())
+    def load(self) -> pd.DataFrame:
+        given = self._load_args
+        dialect = CsvDialect() if "sep" in given or "delimiter" in given else sniff_dialect(self._sample())
         # Blank lines are read as empty rows and dropped below, so the rows after them keep their line.
-        load_args = {**dialect.load_args(), "skip_blank_lines": False, **self._load_args}
-        frame = CSVDataset(filepath=self._filepath, load_args=load_args, credentials=self._credentials,
-                           fs_args=self._fs_args).load()
+        self._load_args = {**dialect.load_args(), "skip_blank_lines": False, **given}
+        try:
+            frame = super().load()
+            decimal = self._load_args.get("decimal", ".")
+        finally:
+            self._load_args = given  # found again at the next load: the file may have changed
         frame = without_empty_rows(frame)
-        frame.attrs["decimal"] = load_args.get("decimal", ".")
+        frame.attrs["decimal"] = decimal
         return frame
 
     def _sample(self) -> str:
-        """The file's first bytes as text, decompressed as pandas will read them (``.csv.gz``)."""
+        """The file's first bytes as text, through the dataset's own filesystem, decompressed as pandas will read
+        them (``.csv.gz``)."""
         encoding = self._load_args.get("encoding") or "utf-8"
-        compression = self._load_args.get("compression", "infer")
-        # As kedro-datasets builds the filesystem: fs_args (less its open_args_*) and credentials.
-        options = {k: v for k, v in (self._fs_args or {}).items() if not k.startswith("open_args")}
-        options.update(self._credentials or {})
+        path = get_filepath_str(self._get_load_path(), self._protocol)
         try:
-            with fsspec.open(self._filepath, mode="rb", compression=compression, **options) as file:
+            with self._fs.open(path, mode="rb", compression=self._load_args.get("compression", "infer")) as file:
                 return file.read(SAMPLE_BYTES).decode(encoding, errors="replace")
         except FileNotFoundError:
             return ""  # pandas names the missing file
 
-    def _save(self, data: None) -> None:
+    def save(self, data: pd.DataFrame) -> None:
         raise DatasetError("UsageCSVDataset is read-only: it reads a usage file")
-
-    def _exists(self) -> bool:
-        return CSVDataset(filepath=self._filepath, credentials=self._credentials, fs_args=self._fs_args).exists()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath}
