@@ -229,6 +229,18 @@ def test_daily_rows_keep_their_own_date_in_any_zone(days, timezone):
     assert buckets["requests"].tolist() == [1.0, 2.0, 3.0, 4.0]
 
 
+@pytest.mark.parametrize("written", [["2026-09-27", "2026-10-25"], ["27-09-2026", "25-10-2026"]])
+def test_a_date_alone_is_read_in_the_configured_zone_not_as_an_offset(written):
+    # "-27" and "-2026" at the end of a date are not zones: an event on a date starts at its local midnight.
+    from tokenplan.schemas import parse_timestamps
+
+    times = parse_timestamps(pd.Series(written), "events.csv", "start", "Europe/Berlin")
+
+    assert times.tolist() == [pd.Timestamp("2026-09-26 22:00", tz="UTC"), pd.Timestamp("2026-10-24 22:00", tz="UTC")]
+    with_time = parse_timestamps(pd.Series(["2026-09-27T00:00:00-05:00", "2026-09-27 10:00"]), "e", "start", "Asia/Tokyo")
+    assert with_time.tolist() == [pd.Timestamp("2026-09-27 05:00", tz="UTC"), pd.Timestamp("2026-09-27 01:00", tz="UTC")]
+
+
 def test_hours_summed_to_days_keep_the_utc_day_they_start_in():
     hours = list(pd.date_range("2026-03-27 20:00", periods=8, freq="h").strftime("%Y-%m-%d %H:%M"))
 
