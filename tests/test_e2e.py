@@ -152,6 +152,21 @@ def test_route_and_roi_tables_are_in_the_report_folder(first_report):
     assert re.search(r"credit rate ≤ [0-9.]+ CNY per USD of list-price usage", text)
 
 
+def test_the_roi_extrapolates_the_simulated_growth_not_the_launches(first_report):
+    """The simulator grows each model by its profile's monthly rate; its launches (x1.95 stated) are steps.
+    The ROI's growth after the forecast is near the cost-weighted true rate (5.0% here); with the launch
+    read as growth it was 11.1%."""
+    from tokenplan.simulator import DEFAULT_PROFILES
+
+    folder = first_report["folders"][0]
+    costs = pd.read_csv(folder / "route_costs.csv")
+    base = costs[(costs["route"] == "official_api") & (costs["period"] == "horizon")].set_index("model")["p50"]
+    truth = sum(base[m] * DEFAULT_PROFILES[m].monthly_growth for m in base.index) / base.sum()
+    summary = pd.read_csv(folder / "roi_summary.csv")
+    assert summary["growth_after_forecast"].iloc[0] == pytest.approx(truth, abs=0.015), truth
+    assert "Agent product launch (x1.95)" in summary["growth_stated_events"].iloc[0]
+
+
 def test_no_two_tables_of_the_report_disagree(first_report, tmp_path):
     # Months add to the horizon, costs are tokens x the rates listed, the baseline route is the
     # cost forecast, savings are the routes' differences, the horizon's peak is every month's.

@@ -83,9 +83,13 @@ def _growth(per_day: pd.Series) -> float:
     return float(np.exp(np.polyfit(np.arange(len(values)), np.log(values), 1)[0]) - 1)
 
 
-def planned_history(history_costs: pd.DataFrame, planned_series: set[str], months: int) -> tuple[pd.Series, list[str]]:
+def planned_history(history_costs: pd.DataFrame, planned_series: set[str], months: int,
+                    multipliers: pd.DataFrame | None = None) -> tuple[pd.Series, list[str]]:
     """The baseline cost of the last ``months`` whole months of history, indexed by period (oldest first),
     over the series the plan forecasts only; and the priced series left out in those months.
+
+    ``multipliers`` (``stated_events.monthly_multipliers``: period by model): each series' cost is
+    divided by its model's stated effects in force that month, so a launch's step is not read as growth.
 
     ``history_costs``: ``series, period, observed, whole_month`` (``price_history``). A series the
     forecast leaves out (ended: a retired model, a rotated key) has no cost in the plan; kept in
@@ -96,7 +100,11 @@ def planned_history(history_costs: pd.DataFrame, planned_series: set[str], month
     periods = sorted(whole["period"].unique())[-months:] if months > 0 else []
     recent = whole[whole["period"].isin(periods)]
     planned = recent["series"].isin(planned_series)
-    cost = _per_whole_month(recent[planned]).groupby("period").sum().reindex(periods, fill_value=0.0)
+    per_month = _per_whole_month(recent[planned])
+    if multipliers is not None:
+        keys = pd.MultiIndex.from_arrays([per_month.index, recent.loc[planned, "model"].to_numpy()])
+        per_month = per_month / multipliers.stack().reindex(keys).fillna(1.0).to_numpy()
+    cost = per_month.groupby(level=0).sum().reindex(periods, fill_value=0.0)
     cost = cost[cost.gt(0).cummax()]  # months before the planned series began are no history of them
     left_out = sorted(recent.loc[~planned & (recent["observed"] > 0), "series"].unique())
     return cost, left_out
@@ -116,7 +124,8 @@ def _per_whole_month(costs: pd.DataFrame) -> pd.Series:
 
 
 def extrapolation_growth(monthly: pd.DataFrame, baseline: str, quantile_names: list[str],
-                         history: pd.Series | None = None, min_history_months: int = 0) -> dict[str, Any]:
+                         history: pd.Series | None = None, min_history_months: int = 0,
+                         deflator: pd.Series | None = None) -> dict[str, Any]:
     """The monthly growth the months after the forecast are extrapolated at, and the two fits it comes from.
 
     ``with_history``: fitted to the cost per day of ``history``'s whole months (indexed by period
@@ -127,13 +136,19 @@ def extrapolation_growth(monthly: pd.DataFrame, baseline: str, quantile_names: l
     a month for a year while the forecast's three months were flat: the forecast had taken the step
     as a new level, and the extrapolation compounded it.
 
+    ``deflator`` (per forecast period, ``stated_events.deflator``): the factor stated events put on the
+    forecast months' cost, divided out before the fits (``history`` comes with them divided out).
+
     ``enough_history``: ``history`` has at least ``min_history_months`` whole months; without them
     ``used`` is zero (flat at the forecast's rate). One whole month of history and seven forecast days
     fitted +12.7% a month, which eleven months compounded to 3.7 times the forecast's rate.
     """
     median = quantile_names[len(quantile_names) // 2]
     base = monthly[monthly["route"] == baseline].sort_values("month")
-    per_day = (base[median] / base["period"].map(_days)).reset_index(drop=True)
+    per_day = base[median] / base["period"].map(_days)
+    if deflator is not None:
+        per_day = per_day / base["period"].map(deflator).fillna(1.0)
+    per_day = per_day.reset_index(drop=True)
     past = history / history.index.map(_days) if history is not None and len(history) else pd.Series(dtype=float)
     with_history = _growth(pd.concat([past, per_day], ignore_index=True))
     forecast = _growth(per_day) if len(per_day) >= 2 else None
@@ -150,7 +165,8 @@ def extrapolation_growth(monthly: pd.DataFrame, baseline: str, quantile_names: l
 
 def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str], months: int = 12,
                  growth: float | None = None, history: pd.Series | None = None,
-                 max_ratio: float | None = None, min_history_months: int = 0) -> tuple[pd.DataFrame, float]:
+                 max_ratio: float | None = None, min_history_months: int = 0,
+                 ratios: pd.Series | None = None) -> tuple[pd.DataFrame, float]:
     """Each route's monthly cost for months 1..``months`` (forecast, then extrapolated), and the growth used.
 
     ``growth`` None: the baseline's monthly growth of its cost per day, ``extrapolation_growth``'s
@@ -158,6 +174,8 @@ def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str]
     ``YYYY-MM``, oldest first; with fewer than ``min_history_months`` of them, no growth). ``max_ratio``: an
     extrapolated month's widening stops where its outer quantiles are this many times its P50
     (above) and this many times below it, or at the last forecast month's, if wider; None: no bound.
+    ``ratios`` (per extrapolated period, ``stated_events.extrapolated_ratios``): the stated effects in
+    force that month against the last forecast month's; None: the same.
     """
     median = quantile_names[len(quantile_names) // 2]
     base = monthly[monthly["route"] == baseline].sort_values("month")
@@ -183,9 +201,13 @@ def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str]
             ahead = month - int(tail["month"])
             period = str(pd.Period(tail["period"], "M") + ahead)
             p50 = tail[median] / _days(tail["period"]) * (1 + rate) ** ahead * _days(period)
+            events = 1.0 if ratios is None else float(ratios.get(period, 1.0))
+            p50 *= events
             spread = np.clip(log_ratio * np.sqrt(month / int(tail["month"])), -bound, bound)
             rows.append({"route": route, "month": month, "period": period, "extrapolated": True,
-                         "basis": f"extrapolated at {rate:+.1%}/month", "forecast_days": 0.0,
+                         "basis": f"extrapolated at {rate:+.1%}/month" + (
+                             f", stated events x{events:.2f} against month {int(tail['month'])}"
+                             if abs(events - 1) >= 0.005 else ""), "forecast_days": 0.0,
                          "month_days": _days(period), "first_day": None, "last_day": None,
                          **dict(zip(quantile_names, np.sort(p50 * np.exp(spread)), strict=True))})
     frame = pd.DataFrame(rows)

@@ -70,7 +70,8 @@ def _growth_fits(summary: pd.DataFrame, roi: dict[str, Any]) -> dict[str, Any]:
             "months_after": after,
             "growth_compounded": (f"{(1 + with_history) ** after:.1f}" if with_history is not None
                                   and pd.notna(with_history) else "–"),
-            "growth_left_out": first.get("growth_fit_left_out") or ""}
+            "growth_left_out": first.get("growth_fit_left_out") or "",
+            "growth_stated_events": first.get("growth_stated_events") or ""}
 
 
 def _scaled_months(inputs: RoutesSectionInputs) -> list[dict[str, str]]:

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from tokenplan.forecasting.forecaster import quantile_columns
-from tokenplan.planning import roi
+from tokenplan.planning import roi, stated_events
 from tokenplan.planning.cache_writes import one_hour_shares
 from tokenplan.planning.capacity import PeakModel, capacity_gaps, capacity_tables
 from tokenplan.planning.capacity_backtest import backtest_peaks
@@ -249,19 +249,40 @@ def compute_route_costs(forecast_totals: pd.DataFrame, rates: pd.DataFrame,
     return route_costs(forecast_totals, rates, quantile_columns(training_params["quantiles"]))
 
 
-def _route_months(monthly: pd.DataFrame, baseline: str, names: list[str], params: dict[str, Any], growth: float):
+def _route_months(monthly: pd.DataFrame, baseline: str, names: list[str], params: dict[str, Any], growth: float,
+                  ratios: pd.Series | None = None):
     """Each route's months 1..``planning.roi.months`` from its forecast months (``roi.monthly_route_costs``)."""
     return roi.route_months(monthly, baseline, names, params["roi"]["months"], growth, None,
-                            params["roi"].get("max_p90_to_p50"))
+                            params["roi"].get("max_p90_to_p50"), ratios=ratios)
+
+
+def _stated_effects(costs: pd.DataFrame, history_costs: pd.DataFrame, events: pd.DataFrame | None, baseline: str,
+                    months: int, median: str) -> dict[str, Any]:
+    """The stated events' monthly multipliers per model over the history, forecast and extrapolated
+    months, the forecast months' deflator and the extrapolated months' ratios (``stated_events``)."""
+    forecast = costs[(costs["route"] == baseline) & (costs["period"] != "horizon")]
+    periods = sorted(forecast["period"].unique())
+    if not periods:
+        return {"multipliers": None, "deflator": None, "ratios": None}
+    after = [str(pd.Period(periods[-1], "M") + k) for k in range(1, max(months - len(periods), 0) + 1)]
+    models = sorted(set(forecast["model"]) | set(history_costs.get("model", pd.Series(dtype=str))))
+    multipliers = stated_events.monthly_multipliers(events, models, [*history_costs.get("period", []), *periods,
+                                                                     *after])
+    by_model = forecast.set_index(["period", "model"])[median]
+    tail = forecast[forecast["period"] == periods[-1]].groupby("model")[median].sum()
+    return {"multipliers": multipliers, "deflator": stated_events.deflator(by_model, multipliers),
+            "ratios": stated_events.extrapolated_ratios(tail, periods[-1], multipliers, after)}
 
 
 def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_costs: pd.DataFrame,
                 rates: pd.DataFrame, params: dict[str, Any], training_params: dict[str, Any],
-                fe_params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+                fe_params: dict[str, Any], events: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ROI summary (one row per candidate route) and its monthly cash flow against the baseline.
 
     Usage without token counts (request counts only) has no cost, so both tables are empty.
     ``applies``: whether the route moves any traffic at all (``routes.routes_that_apply``).
+    ``events``: the forecast's events calendar; stated effects are divided out of the growth fits
+    and multiplied back into the extrapolated months (``planning.stated_events``).
     """
     routes, baseline = _routes(params)
     names = quantile_columns(training_params["quantiles"])
@@ -273,11 +294,15 @@ def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_cost
                                       *[f"cumulative_{q}" for q in names], "extrapolated"]))
     settings = params["roi"]
     # The series the plan forecasts only: an ended one's fall is no decline of the plan's usage.
+    stated = _stated_effects(costs, history_costs, events, baseline, settings["months"], names[len(names) // 2])
     history, left_out = roi.planned_history(history_costs, set(forecast_totals["series"]),
-                                            settings["growth_history_months"])
+                                            settings["growth_history_months"], stated["multipliers"])
     monthly = roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names)
-    fits = roi.extrapolation_growth(monthly, baseline, names, history, settings.get("min_growth_history_months", 0))
-    months, growth = _route_months(monthly, baseline, names, params, fits["used"])
+    fits = roi.extrapolation_growth(monthly, baseline, names, history, settings.get("min_growth_history_months", 0),
+                                    stated["deflator"])
+    months, growth = _route_months(monthly, baseline, names, params, fits["used"], stated["ratios"])
+    first_fit = history.index[0] if len(history) else monthly["period"].min()
+    divided_out = stated_events.events_in(events, sorted(set(costs["model"])), first_fit, monthly["period"].max())
     flow = roi.cashflow(months, baseline, names)
     rate, horizon = settings["annual_discount_rate"], settings["months"]
     applies = routes_that_apply(rates)
@@ -288,7 +313,8 @@ def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_cost
     summary = summary.merge(roi.horizon_savings(costs, baseline, names), on="route", how="left").assign(
         growth_after_forecast=growth, growth_fit_with_history=fits["with_history"],
         growth_fit_forecast=fits["forecast"], growth_fit_history_months=fits["history_months"],
-        growth_enough_history=fits["enough_history"], growth_fit_left_out=", ".join(left_out))
+        growth_enough_history=fits["enough_history"], growth_fit_left_out=", ".join(left_out),
+        growth_stated_events="; ".join(divided_out))
     for column in [c for c in summary.columns if c.startswith("payback_month_")]:
         summary[column] = summary[column].astype("Int64")
     return summary, flow.assign(month=flow["month"].astype(int))
@@ -296,8 +322,11 @@ def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_cost
 
 def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFrame, price_table: pd.DataFrame,
                         roi_summary: pd.DataFrame, params: dict[str, Any], training_params: dict[str, Any],
-                        fe_params: dict[str, Any]) -> pd.DataFrame:
-    """Tornado table: each candidate route's 12-month NPV (P50) with each input moved down and up."""
+                        fe_params: dict[str, Any], routes_priced: pd.DataFrame | None = None,
+                        events: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Tornado table: each candidate route's 12-month NPV (P50) with each input moved down and up.
+
+    ``routes_priced`` and ``events``: the extrapolated months carry the stated events as ``compute_roi``'s do."""
     if roi_summary.empty:  # no costs (no token counts): nothing to move
         return pd.DataFrame()
     routes, baseline = _routes(params)
@@ -308,13 +337,17 @@ def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
     periods = sorted(p for p in forecast_totals["period"].unique() if p != "horizon")
     settings = params["roi"]
     growth = float(roi_summary["growth_after_forecast"].iloc[0]) if len(roi_summary) else 0.0
+    ratios = (None if routes_priced is None else
+              _stated_effects(routes_priced, pd.DataFrame(), events, baseline, settings["months"],
+                              names[len(names) // 2])["ratios"])
 
     def evaluate(route: Route, moved_growth: float | None) -> float:
         rates = route_rates([base_route, route.model_copy(update={"name": f"{route.name} (moved)"})],
                             series, tiers, periods, pricer, _first_days(forecast_totals))
         costs = route_costs(forecast_totals, rates, names)
         monthly = roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names)
-        months, _ = _route_months(monthly, baseline, names, params, growth if moved_growth is None else moved_growth)
+        months, _ = _route_months(monthly, baseline, names, params, growth if moved_growth is None else moved_growth,
+                                  ratios)
         flow = roi.cashflow(months, baseline, names)
         return roi.npv(flow[f"saving_{names[len(names) // 2]}"], route.one_time.usd, settings["annual_discount_rate"])
 
