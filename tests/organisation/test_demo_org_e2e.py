@@ -116,6 +116,21 @@ def test_the_output_tables_have_their_fixed_columns(report):
     assert "## The organisation" in (report / "report.md").read_text()
 
 
+def test_the_added_intervals_are_not_called_wide_where_the_backtest_found_them_narrow(report):
+    # Adding quantiles is the widest sum only if the series' own intervals hold: the backtest's daily
+    # coverage per level says whether the organisation's and the teams' did.
+    from tokenplan.reporting.organisation_section import NARROW_COVERAGE
+
+    scores = pd.read_csv(report / "hierarchy_backtest.csv")
+    chosen = scores[scores["chosen"] & scores["level"].isin(["organisation", "team"])].set_index("level")["coverage"]
+    markdown = (report / "report.md").read_text()
+    narrow = chosen[chosen < NARROW_COVERAGE]
+    assert ("narrower than nominal" in markdown) == (not narrow.empty)
+    assert ("slightly wide rather than too narrow" in markdown.split("## The organisation")[1]) == narrow.empty
+    for level, coverage in narrow.items():
+        assert f"{coverage:.0%} of the {level}'s days" in markdown
+
+
 def test_no_two_tables_disagree(report):
     # Every identity of the report folder, the organisation's included (levels add up, a team's spend is one
     # value in team_budgets, chargeback and teams_at_risk, crossing dates follow the cumulative paths).
