@@ -120,6 +120,17 @@ def test_a_capacity_figure_in_millions_has_no_offset_and_marks_the_first_days_ov
     assert not [line for line in axis.get_lines() if "(P50)" in line.get_label()]
 
 
+def test_a_capacity_figure_without_history_has_no_history_line_called_measured():
+    from tokenplan.planning.capacity_plots import capacity_figure
+
+    days = pd.date_range("2026-10-01", periods=30, freq="D")
+    forecast = pd.DataFrame({"ds": days, "metric": "rpm", "p50": 40.0, "p90": 60.0, "limit": 100.0})
+    history = pd.DataFrame({"ds": pd.Series(dtype="datetime64[ns]"), "metric": pd.Series(dtype=str),
+                            "peak": pd.Series(dtype=float), "measured": pd.Series(dtype=bool)})
+    labels = [line.get_label() for line in capacity_figure("m", forecast, history, 60).axes[0].get_lines()]
+    assert not [label for label in labels if label.startswith("history")], labels
+
+
 def _lines(axis) -> dict[str, object]:
     return {line.get_label(): line for line in axis.get_lines()}
 

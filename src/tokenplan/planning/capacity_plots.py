@@ -69,8 +69,9 @@ def capacity_figure(group: str, forecast: pd.DataFrame, history: pd.DataFrame, h
                         else pd.Series(True, index=future.index))
         shown_future = future[whole_future.to_numpy()]
         partial |= set(days["ds"][~days["ds"].isin(shown_past["ds"])]) | set(future["ds"][~whole_future.to_numpy()])
-        axis.plot(shown_past["ds"], shown_past["peak"], color="0.4", lw=0.8,
-                  label=history_label(measured, assumed_peak_to_mean, freq))
+        if len(shown_past):  # no history shown: no line, and no legend calling an empty one measured
+            axis.plot(shown_past["ds"], shown_past["peak"], color="0.4", lw=0.8,
+                      label=history_label(measured, assumed_peak_to_mean, freq))
         axis.plot(shown_future["ds"], shown_future["p50"], color="C0", lw=1.0,
                   label="forecast: busiest minute of each day, P50 (band to P90)")
         axis.fill_between(shown_future["ds"], shown_future["p50"], shown_future["p90"], color="C0", alpha=0.2)
