@@ -392,3 +392,30 @@ def test_the_ensemble_combines_one_of_the_seasonal_naive_and_the_seasonal_mean()
     assert members_present(ranking, {"mstl", "seasonal_mean", "seasonal_naive"}, 3) == \
         ["mstl", "seasonal_mean", "seasonal_naive"]
     assert members_present(ranking, set(ranking)) == ranking  # every candidate, ranked
+
+
+def test_empty_hours_forecast_empty_do_not_narrow_the_busy_hours_intervals():
+    """Nights and weekends at zero, forecast at zero, are most of a business-hours service's errors, all
+    near zero: counted, they held the 80% quantile to a third of the busy hours' own. A sparse model's
+    empty days, forecast at a fraction of a request, keep their errors."""
+    from tokenplan.forecasting.method_choice import fold_step_errors
+    from tokenplan.forecasting.row_keys import RowKeys
+
+    rng = np.random.default_rng(3)
+    ds = pd.date_range("2026-11-01", periods=3 * 168, freq="h")
+    busy = (ds.hour >= 13) & (ds.hour < 22) & (ds.dayofweek < 5)
+    y = np.where(busy, rng.poisson(300, len(ds)), 0).astype(float)
+    points = pd.DataFrame({"series": "m", "target": "requests", "origin": np.repeat(ds[::168], 168), "ds": ds,
+                           "step": np.tile(np.arange(1, 169), 3), "y": y, "method": "xgboost",
+                           "point": np.where(busy, 282.0, 0.0)})
+    origins, _ = pd.factorize(points["origin"], sort=True)
+    errors, labelled = fold_step_errors(points, RowKeys.of(points), origins, None, [168])
+
+    assert set(labelled) == set(np.flatnonzero(busy))
+    p90 = np.expm1(np.log1p(282.0) + errors.widths([0.1, 0.5, 0.9])["m|requests"][0][2])
+    inside = (y[busy] <= p90) & (y[busy] >= np.expm1(np.log1p(282.0) - (np.log1p(p90) - np.log1p(282.0))))
+    assert 0.7 <= inside.mean() <= 0.9
+
+    sparse = points.assign(point=0.3)  # a model used now and then: its empty buckets are errors too
+    _, kept = fold_step_errors(sparse, RowKeys.of(sparse), origins, None, [168])
+    assert len(kept) == len(points)

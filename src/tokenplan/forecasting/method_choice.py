@@ -413,12 +413,25 @@ def apply_intervals(rows: pd.DataFrame, widths: dict, quantiles: list[float]) ->
     return out
 
 
+# A bucket forecast below this and realised empty is an empty hour called empty: no error to calibrate on.
+EMPTY_POINT = 0.05
+
+
 def fold_step_errors(points: pd.DataFrame, keys: RowKeys, origins: np.ndarray, scales: dict[str, float],
                      edges: list[int]) -> tuple[StepErrors, np.ndarray]:
     """(The fold table's errors ``log1p(y) - log1p(point)``, each weighted by its fold's rank in time,
-    1 for the oldest: ``recency_weights``; the positions of the rows that have one)."""
+    1 for the oldest: ``recency_weights``; the positions of the rows that have one).
+
+    A bucket the method forecast as empty (``point < EMPTY_POINT``) that came in empty has no
+    error: its interval says nothing about a busy bucket's. Counted, the nights and weekends of
+    a business-hours service (five weeks of hours, 9 busy hours a weekday at about 300 requests)
+    were 73% of the errors, all near zero, and held the 80% quantile of the errors to a third of
+    the busy hours' own: the busy hours fell inside P10-P90 37% of the time. A sparse model's
+    empty days keep their errors (its forecast of such a day is not empty: a fraction of a request).
+    """
     y, point = points["y"].to_numpy(dtype=float), points["point"].to_numpy(dtype=float)
-    labelled = np.flatnonzero(np.isfinite(y) & np.isfinite(point))
+    empty_called = (y == 0) & (point < EMPTY_POINT)
+    labelled = np.flatnonzero(np.isfinite(y) & np.isfinite(point) & ~empty_called)
     errors = StepErrors(np.log1p(y[labelled]) - np.log1p(point[labelled]), points["step"].to_numpy()[labelled],
                         keys.take(labelled), scales, edges, weight=recency_weights(origins[labelled]),
                         fold=origins[labelled])
