@@ -426,8 +426,8 @@ def fold_step_errors(points: pd.DataFrame, keys: RowKeys, origins: np.ndarray, s
     error: its interval says nothing about a busy bucket's. Counted, the nights and weekends of
     a business-hours service (five weeks of hours, 9 busy hours a weekday at about 300 requests)
     were 73% of the errors, all near zero, and held the 80% quantile of the errors to a third of
-    the busy hours' own: the busy hours fell inside P10-P90 37% of the time. A sparse model's
-    empty days keep their errors (its forecast of such a day is not empty: a fraction of a request).
+    the busy hours' own: the busy hours fell inside P10-P90 half the time (49.6%; 78.5% without them). A
+    sparse model's empty days keep their errors (its forecast of such a day is not empty: a fraction of a request).
     """
     y, point = points["y"].to_numpy(dtype=float), points["point"].to_numpy(dtype=float)
     empty_called = (y == 0) & (point < EMPTY_POINT)
