@@ -75,3 +75,22 @@ def test_the_scores_equal_the_metrics_on_each_groups_rows(seed):
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     assert got.loc[got["method"] == "seasonal_naive", "coverage"].isna().all()  # a point forecast: no coverage
     assert got.loc[got["series"] == "s5", "mase"].isna().all()  # no history, no scale: no MASE
+
+
+def test_coverage_leaves_out_empty_buckets_forecast_empty():
+    """Nights of a business-hours service, forecast empty and empty, are not counted inside the interval:
+    the busy hours' coverage is what the table shows."""
+    days = pd.date_range("2026-01-01", periods=60, freq="D")
+    series = pd.DataFrame({"series": "s", "target": "requests", "ds": days, "y": np.tile([300.0, 0.0], 30)})
+    origin = days[39]
+    ds = origin + pd.to_timedelta(np.arange(1, 21), "D")
+    busy = np.arange(20) % 2 == 1
+    y = np.where(busy, np.where(np.arange(20) % 4 == 1, 300.0, 400.0), 0.0)  # half the busy days above P90
+    p50 = np.where(busy, 300.0, 0.0)
+    table = pd.DataFrame({"series": "s", "target": "requests", "origin": origin, "ds": ds, "y": y, "method": "xgboost",
+                          "p10": p50 * 0.9, "p50": p50, "p90": p50 * 1.1 + 0.01})
+
+    got = score_backtest(table, series, FeatureSpec(horizon=20), QUANTILES)
+
+    assert got.loc[got["series"] == "s", "coverage"].iloc[0] == pytest.approx(0.5)  # not 0.75
+    assert got.loc[got["series"] == "s", "n"].iloc[0] == 20

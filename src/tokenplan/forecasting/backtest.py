@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.baselines import mstl, seasonal_naive
-from tokenplan.forecasting.conformal import fit_offsets, noise_scales, offsets_for
+from tokenplan.forecasting.conformal import EMPTY_POINT, fit_offsets, noise_scales, offsets_for
 from tokenplan.forecasting.features import FeatureSpec, feature_columns
 from tokenplan.forecasting.forecaster import QuantileForecaster, quantile_columns
 
@@ -162,7 +162,9 @@ def score_backtest(table: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec,
     """Metrics per (series, target, method) and pooled per (target, method) as series 'all'.
 
     MASE and WAPE score the median; pinball averages all quantile levels; coverage and
-    Winkler score the outermost interval (P10-P90 by default).
+    Winkler score the outermost interval (P10-P90 by default). Coverage leaves out the buckets
+    forecast empty that came in empty (``EMPTY_POINT``): a business-hours service's nights and
+    weekends, each trivially inside, read 86% where its busy hours held 50%.
     """
     from tokenplan.forecasting import metrics
 
@@ -192,6 +194,7 @@ def score_backtest(table: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec,
         rows = []
         for start, end in zip(ends - sizes, ends, strict=True):
             y, low, high = (column[c][start:end] for c in ("y", lower, upper))
+            counted = ~((y == 0) & (column[median][start:end] < EMPTY_POINT))
             size = max(np.mean(np.abs(y)), 1e-12)
             point = bool((low == high).all())  # a point forecast has no interval
             rows.append({
@@ -199,7 +202,8 @@ def score_backtest(table: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec,
                 "wape": metrics.wape(y, column[median][start:end]),
                 "pinball": float(np.mean([metrics.pinball(y, column[n][start:end], q) / size
                                           for n, q in zip(names, quantiles, strict=True)])),
-                "coverage": np.nan if point else metrics.coverage(y, low, high),
+                "coverage": np.nan if point or not counted.any() else metrics.coverage(y[counted], low[counted],
+                                                                                         high[counted]),
                 "winkler": np.nan if point else metrics.winkler(y, low, high, alpha) / size,
                 "n": float(end - start),
             })

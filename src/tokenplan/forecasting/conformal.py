@@ -30,7 +30,11 @@ from scipy.stats import median_abs_deviation
 
 from tokenplan.forecasting.row_keys import RowKeys
 
-__all__ = ["StepErrors", "fit_offsets", "fit_step_widths", "level_shares", "noise_scales", "offsets_for",
+# A bucket forecast below this and realised empty is an empty bucket called empty: it has no error to calibrate
+# an interval on (``method_choice.fold_step_errors``) and is not counted in the coverage (``backtest.score_backtest``).
+EMPTY_POINT = 0.05
+
+__all__ = ["EMPTY_POINT", "StepErrors", "fit_offsets", "fit_step_widths", "level_shares", "noise_scales", "offsets_for",
            "recency_weights", "robust_spread", "step_offsets"]
 
 _SCALES = "__scales__"

@@ -65,7 +65,14 @@ from tokenplan.forecasting.candidates import (
     start_mstl,
     without_stated_effects,
 )
-from tokenplan.forecasting.conformal import StepErrors, noise_scales, recency_weights, step_bins, step_offsets
+from tokenplan.forecasting.conformal import (
+    EMPTY_POINT,
+    StepErrors,
+    noise_scales,
+    recency_weights,
+    step_bins,
+    step_offsets,
+)
 from tokenplan.forecasting.features import FeatureSpec
 from tokenplan.forecasting.forecast_calibration import folds_like_forecast, forecast_calibration_rows
 from tokenplan.forecasting.forecaster import quantile_columns
@@ -411,10 +418,6 @@ def apply_intervals(rows: pd.DataFrame, widths: dict, quantiles: list[float]) ->
     shift = step_offsets(widths, rows["series"], rows["target"], rows["step"])
     out[quantile_columns(quantiles)] = _interval_values(rows["point"].to_numpy(), shift)
     return out
-
-
-# A bucket forecast below this and realised empty is an empty hour called empty: no error to calibrate on.
-EMPTY_POINT = 0.05
 
 
 def fold_step_errors(points: pd.DataFrame, keys: RowKeys, origins: np.ndarray, scales: dict[str, float],
