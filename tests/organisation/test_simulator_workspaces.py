@@ -26,7 +26,9 @@ def org():
 
 
 def _hashes(simulation) -> dict[str, str]:
-    return {part: hashlib.sha256(getattr(simulation, part).to_csv().encode()).hexdigest()[:16]
+    # Floats rounded to 4 decimals: numpy's vectorised exp and log may differ in the last bit from one CPU to
+    # another (the truth's expected values hashed differently on a machine without AVX-512 than on CI's).
+    return {part: hashlib.sha256(getattr(simulation, part).round(4).to_csv().encode()).hexdigest()[:16]
             for part in ("usage", "events", "truth", "peaks")}
 
 
@@ -35,7 +37,7 @@ def test_default_demo_frames_are_unchanged_by_the_organisation_option():
     # the default demo's series must stay byte-identical.
     simulation = simulate({"history_days": 60, "future_days": 7, "peak_replays": 1})
     assert _hashes(simulation) == {"usage": "4feff7f722ea82cd", "events": "d87570e7c9a6220f",
-                                   "truth": "67429691331ff6a4", "peaks": "68d9c4d40d4b54f4"}
+                                   "truth": "35e01092daea51ac", "peaks": "68d9c4d40d4b54f4"}
     assert "workspace" not in simulation.usage.columns
 
 

@@ -54,6 +54,7 @@ def _run(billed: pd.DataFrame | None = None, baseline_only: bool = False) -> dic
     catalog["usage_buckets"] = pd.DataFrame({"series": list(SERIES)})
     catalog["price_table"] = pd.DataFrame(columns=PRICE_TABLE_COLUMNS)
     catalog["billed_costs"] = billed if billed is not None else pd.DataFrame(columns=["date", "model", "amount_usd"])
+    catalog["forecast_events"] = pd.DataFrame(columns=["start", "end", "name", "kind", "scope", "effect"])
     catalog["params:planning"] = params
     catalog["params:training"] = {"quantiles": [0.1, 0.5, 0.9]}
     catalog["params:feature_engineering"] = {"freq": "D"}
