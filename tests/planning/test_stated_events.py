@@ -22,16 +22,33 @@ def _events(*rows: tuple[str, str, str, str, str, float]) -> pd.DataFrame:
                           "scope": scope, "effect": x} for s, e, n, k, scope, x in rows])
 
 
-def test_monthly_multipliers_hold_a_launch_after_its_end_and_a_campaign_only_in_its_days():
+def test_monthly_multipliers_hold_a_launch_in_force_at_the_forecasts_end_and_a_campaign_only_in_its_days():
     events = _events(("2026-03-16", "2026-04-01", "launch", "launch", "opus", 2.0),
                      ("2026-05-01", "2026-05-11", "promo", "campaign", "", 1.31))
-    m = stated_events.monthly_multipliers(events, ["opus", "haiku"], ["2026-02", "2026-03", "2026-04", "2026-05"])
+    periods = ["2026-02", "2026-03", "2026-04", "2026-05"]
+    held = stated_events.monthly_multipliers(events, ["opus", "haiku"], periods,
+                                             forecast_end=pd.Timestamp("2026-03-31"))
 
-    assert m.loc["2026-02", "opus"] == 1.0
-    assert m.loc["2026-03", "opus"] == pytest.approx(1 + 16 / 31)  # 16 of March's 31 days at x2
-    assert m.loc["2026-04", "opus"] == 2.0  # the step stays after the calendar's end
-    assert m.loc["2026-05", "opus"] == pytest.approx(2.0 * (1 + 0.31 * 10 / 31))
-    assert m["haiku"].tolist() == pytest.approx([1.0, 1.0, 1.0, 1 + 0.31 * 10 / 31])  # unscoped: every model's
+    assert held.loc["2026-02", "opus"] == 1.0
+    assert held.loc["2026-03", "opus"] == pytest.approx(1 + 16 / 31)  # 16 of March's 31 days at x2
+    assert held.loc["2026-04", "opus"] == 2.0  # in force on the forecast's last day: the step stays
+    assert held.loc["2026-05", "opus"] == pytest.approx(2.0 * (1 + 0.31 * 10 / 31))
+    assert held["haiku"].tolist() == pytest.approx([1.0, 1.0, 1.0, 1 + 0.31 * 10 / 31])  # unscoped: every model's
+    # A launch that ended before the forecast's end counts only over its own days, as the forecast reads it.
+    ended = stated_events.monthly_multipliers(events, ["opus"], periods, forecast_end=pd.Timestamp("2026-05-31"))
+    assert ended.loc["2026-04", "opus"] == 1.0
+
+
+def test_only_stated_effects_count_and_a_partly_forecast_month_over_its_forecast_days():
+    events = _events(("2026-12-20", "2027-06-01", "launch", "launch", "opus", 1.25),
+                     ("2026-11-30", "2026-12-01", "last day of the month", "campaign", "opus", 8.0))
+    events["basis"] = ["stated", "estimated from 6 past months"]  # a measured month-end is not stated
+    m = stated_events.monthly_multipliers(events, ["opus"], ["2026-11", "2026-12", "2027-01"],
+                                          spans={"2026-12": ("2026-12-01", "2026-12-10")},
+                                          forecast_end=pd.Timestamp("2026-12-10"))
+
+    assert m["opus"].tolist() == [1.0, 1.0, 1.25]  # December's forecast days end before the launch
+    assert stated_events.events_in(events, ["opus"], "2026-11", "2027-01") == ["launch (x1.25)"]
 
 
 def _plan(events: pd.DataFrame | None):
@@ -87,3 +104,44 @@ def test_without_stated_events_the_fits_are_unchanged():
     assert plain["growth_after_forecast"].iloc[0] == empty["growth_after_forecast"].iloc[0]
     assert np.allclose(flow["saving_p50"], flow_empty["saving_p50"])
     assert empty["growth_stated_events"].iloc[0] == ""
+
+
+def test_each_route_carries_the_events_by_its_own_cost_per_model():
+    """A route that halves haiku's price has less haiku in its cost: an opus launch after the forecast lifts
+    its months by opus's share of its own cost, not the baseline's."""
+    from tokenplan.pipelines.planning.nodes import compute_roi
+
+    months = ["2026-10", "2026-11", "2026-12"]
+    totals = pd.DataFrame([{"series": m, "target": "input_tokens", "period": p, "start": pd.Period(p).start_time,
+                            "end": pd.Period(p).end_time.floor("D"), "buckets": pd.Period(p).days_in_month,
+                            "p10": 1.0, "p50": 2.0, "p90": 3.0} for m in ("opus", "haiku") for p in months])
+    price = {("official_api", "opus"): 1.0, ("official_api", "haiku"): 1.0, ("batch_api", "opus"): 1.0,
+             ("batch_api", "haiku"): 0.5}
+    costs = pd.DataFrame([{"route": r, "model": m, "period": p,
+                           **{q: x * 100.0 * k * pd.Period(p).days_in_month for q, x in (("p10", 0.9), ("p50", 1.0),
+                                                                                        ("p90", 1.1))}}
+                          for (r, m), k in price.items() for p in months])
+    horizon = costs.groupby(["route", "model"], as_index=False)[["p10", "p50", "p90"]].sum().assign(period="horizon")
+    costs = pd.concat([costs, horizon], ignore_index=True)
+    rates = pd.DataFrame([{"route": r, "series": m, "model": m, "period": p, "price_date": "2026-10-01",
+                           "token_type": "input_tokens", "usd_per_mtok": k, "note": "list",
+                           "moved": r != "official_api"} for (r, m), k in price.items() for p in months])
+    events = _events(("2027-02-01", "2027-06-01", "launch", "launch", "opus", 2.0))
+    no_history = pd.DataFrame({"series": pd.Series(dtype=str), "model": pd.Series(dtype=str),
+                               "period": pd.Series(dtype=str), "observed": pd.Series(dtype=float),
+                               "whole_month": pd.Series(dtype=bool)})
+    params = {"routes": ROUTES, "roi": ROI}
+    summary, flow = compute_roi(costs, totals, no_history, rates, params, {"quantiles": [0.1, 0.5, 0.9]},
+                                {"freq": "D"}, events)
+
+    feb = flow[flow["period"] == "2027-02"].iloc[0]
+    assert feb["saving_p50"] == pytest.approx(50.0 * 28)  # haiku's saving; opus costs the same on both routes
+    # Too little history for a growth fit, and the launch after the forecast: the report still says it is applied.
+    from tokenplan.reporting.routes_section import RoutesSectionInputs, render_routes_section
+
+    text = render_routes_section(RoutesSectionInputs(costs, rates, summary, flow, pd.DataFrame(), pd.DataFrame(), {},
+                                                     params, ["p10", "p50", "p90"]))
+    assert "held at the forecast's rate" in text
+    assert "the months after the forecast multiply in the stated events in force in each" in text
+    assert "(launch (x2);" in text
+

@@ -25,6 +25,7 @@ savings at that quantile.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -166,7 +167,7 @@ def extrapolation_growth(monthly: pd.DataFrame, baseline: str, quantile_names: l
 def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str], months: int = 12,
                  growth: float | None = None, history: pd.Series | None = None,
                  max_ratio: float | None = None, min_history_months: int = 0,
-                 ratios: pd.Series | None = None) -> tuple[pd.DataFrame, float]:
+                 ratios: Mapping[str, pd.Series | None] | None = None) -> tuple[pd.DataFrame, float]:
     """Each route's monthly cost for months 1..``months`` (forecast, then extrapolated), and the growth used.
 
     ``growth`` None: the baseline's monthly growth of its cost per day, ``extrapolation_growth``'s
@@ -174,8 +175,9 @@ def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str]
     ``YYYY-MM``, oldest first; with fewer than ``min_history_months`` of them, no growth). ``max_ratio``: an
     extrapolated month's widening stops where its outer quantiles are this many times its P50
     (above) and this many times below it, or at the last forecast month's, if wider; None: no bound.
-    ``ratios`` (per extrapolated period, ``stated_events.extrapolated_ratios``): the stated effects in
-    force that month against the last forecast month's; None: the same.
+    ``ratios`` (per route, per extrapolated period, ``stated_events.extrapolated_ratios``): the stated
+    effects in force that month against the last forecast month's, weighted by the route's own cost per
+    model; a route without: the same.
     """
     median = quantile_names[len(quantile_names) // 2]
     base = monthly[monthly["route"] == baseline].sort_values("month")
@@ -197,11 +199,12 @@ def route_months(monthly: pd.DataFrame, baseline: str, quantile_names: list[str]
                          "basis": basis, **{c: getattr(row, c) for c in _DAYS},
                          **{q: getattr(row, q) for q in quantile_names}})
         tail = group.iloc[-1]
+        own = (ratios or {}).get(route)
         for month in range(int(tail["month"]) + 1, months + 1):
             ahead = month - int(tail["month"])
             period = str(pd.Period(tail["period"], "M") + ahead)
             p50 = tail[median] / _days(tail["period"]) * (1 + rate) ** ahead * _days(period)
-            events = 1.0 if ratios is None else float(ratios.get(period, 1.0))
+            events = 1.0 if own is None else float(own.get(period, 1.0))
             p50 *= events
             spread = np.clip(log_ratio * np.sqrt(month / int(tail["month"])), -bound, bound)
             rows.append({"route": route, "month": month, "period": period, "extrapolated": True,

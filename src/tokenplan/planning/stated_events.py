@@ -2,19 +2,23 @@
 
 The ROI extrapolates the months after the forecast at a monthly growth fitted to the cost per day
 of whole months of history and of the forecast months. A launch with a stated effect is a step: in
-the demo, Opus's agent launch (x1.95, stated) in the twelve months of history and a planned launch
-(x1.25) in the forecast read as +9.5% a month of history where the same costs with the stated effects
-divided out grow +5.2% (the simulator's own growth is 3-6% a month per model); compounded over nine
-extrapolated months, the step had become growth. So the fits read each model's cost with its stated
-effects divided out, and the extrapolated months multiply back in what is in force in each of them.
+the demo, Opus's agent launch (x1.95, stated) in the twelve months of history read as +9.5% a month
+of history alone, +5.2% with the stated effects divided out (the simulator's own growth is 3-6% a
+month per model); with the forecast months, the fit the ROI used went from +8.4% to +5.1%. So the
+fits read each model's cost with its stated effects divided out, and the extrapolated months
+multiply back in what is in force in each of them.
 
-A **launch** is a step that stays: its effect holds from its start on, whatever its end (a calendar
-ends it with the plan, as the demo's does). A **campaign** counts only in its own days. Events
-without a stated ``effect`` (sized by the forecast from past events of their kind) and holidays are
-not divided out: they have no stated size to divide by.
+An event counts over ``[start, end)``, as the forecast reads it, with one exception: a **launch**
+still in force on the forecast's last day stays in force after it (a calendar ends a launch with the
+plan, as the demo's does; a step does not end with the plan). A launch that ended before that, or a
+campaign, counts only in its own days. Only events whose effect the planner stated count (``basis``
+``stated`` where the calendar says): the measured month-start and month-end days and events without
+an effect are sized by the forecast, not stated, and are not divided out.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -23,48 +27,67 @@ from tokenplan.forecasting.features import bucket_shares
 
 __all__ = ["deflator", "events_in", "extrapolated_ratios", "monthly_multipliers"]
 
+_FAR = pd.Timestamp("2262-01-01", tz="UTC")
 
-def _stated(events: pd.DataFrame | None) -> pd.DataFrame:
+
+def _stated(events: pd.DataFrame | None, forecast_end: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The stated launches and campaigns; a launch in force on ``forecast_end`` (a day) held after it."""
     if events is None or events.empty or "effect" not in events:
         return pd.DataFrame(columns=["start", "end", "name", "kind", "scope", "effect"])
-    stated = events[events["effect"].notna() & events["kind"].isin(["launch", "campaign"])].copy()
-    # A launch's step stays: its effect holds after the calendar's end.
-    far = pd.Timestamp("2262-01-01", tz="UTC")
-    stated.loc[stated["kind"] == "launch", "end"] = far
+    stated = events["effect"].notna() & events["kind"].isin(["launch", "campaign"])
+    if "basis" in events:
+        stated &= events["basis"].fillna("stated").isin(["stated", ""])
+    stated = events[stated].copy()
+    if forecast_end is not None:
+        last = pd.Timestamp(forecast_end)
+        last = last.tz_localize("UTC") if last.tzinfo is None else last.tz_convert("UTC")
+        held = (stated["kind"] == "launch") & (stated["start"] <= last) & (stated["end"] > last)
+        stated.loc[held, "end"] = _FAR
     return stated
 
 
-def monthly_multipliers(events: pd.DataFrame | None, models: list[str], periods: list[str]) -> pd.DataFrame:
+def monthly_multipliers(events: pd.DataFrame | None, models: list[str], periods: list[str],
+                        spans: Mapping[str, tuple[str, str]] | None = None,
+                        forecast_end: pd.Timestamp | None = None) -> pd.DataFrame:
     """Each model's mean stated multiplier over each month's days: index ``period`` (``YYYY-MM``), one
-    column per model (1.0 where no stated event is in force). An event without ``scope`` is every model's."""
+    column per model (1.0 where no stated event is in force). An event without ``scope`` is every model's.
+
+    ``spans``: per period, the first and last day (``YYYY-MM-DD``) its cost covers, where not the whole
+    month (a forecast month the horizon covers in part); ``forecast_end``: the forecast's last day (a launch
+    in force then is held after it)."""
     periods = sorted(set(periods))
     frame = pd.DataFrame(1.0, index=pd.Index(periods, name="period"), columns=list(dict.fromkeys(models)))
-    stated = _stated(events)
+    stated = _stated(events, forecast_end)
     if stated.empty or not periods:
         return frame
     days = pd.date_range(pd.Period(periods[0], "M").start_time, pd.Period(periods[-1], "M").end_time.normalize(),
                          freq="D")
-    month_of = days.to_period("M").astype(str)
+    month_of = pd.Series(days.to_period("M").astype(str), index=days)
+    for period, (first, last) in (spans or {}).items():
+        outside = (month_of == period) & ((days < pd.Timestamp(first)) | (days > pd.Timestamp(last)))
+        month_of[outside] = None  # days of the month the cost does not cover
     scope = stated["scope"].fillna("").astype(str)
     for model in frame.columns:
         mine = stated[(scope == "") | (scope == model)]
         daily = np.ones(len(days))
         for event, share in bucket_shares(mine, days, "D"):
             daily *= 1.0 + (float(event.effect) - 1.0) * share
-        frame[model] = pd.Series(daily, index=days).groupby(month_of).mean().reindex(periods).to_numpy()
+        frame[model] = pd.Series(daily, index=days).groupby(month_of.to_numpy()).mean().reindex(periods).fillna(
+            1.0).to_numpy()
     return frame
 
 
-def events_in(events: pd.DataFrame | None, models: list[str], first: str, last: str) -> list[str]:
-    """The stated events (``name (xeffect)``) touching ``models`` between months ``first`` and ``last``."""
-    stated = _stated(events)
+def events_in(events: pd.DataFrame | None, models: list[str], first: str, last: str,
+              forecast_end: pd.Timestamp | None = None) -> list[str]:
+    """The stated events (``name (xeffect)``) touching ``models`` between months ``first`` and ``last``
+    (a launch before ``first`` and in force all along moves no month against another: not named)."""
+    stated = _stated(events, forecast_end)
     if stated.empty:
         return []
     start, end = pd.Period(first, "M").start_time.tz_localize("UTC"), pd.Period(last, "M").end_time.tz_localize("UTC")
     scope = stated["scope"].fillna("").astype(str)
-    # A launch before the first month is in force all along: it moves no month against another.
     hit = stated[((scope == "") | scope.isin(models)) & (stated["start"] <= end) & (stated["end"] >= start)
-                 & ((stated["kind"] != "launch") | (stated["start"] >= start))]
+                 & ((stated["kind"] != "launch") | (stated["start"] >= start) | (stated["end"] <= end))]
     return [f"{row.name} (x{float(row.effect):g})" for row in hit.sort_values("start").itertuples()]
 
 

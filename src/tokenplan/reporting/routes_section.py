@@ -71,7 +71,8 @@ def _growth_fits(summary: pd.DataFrame, roi: dict[str, Any]) -> dict[str, Any]:
             "growth_compounded": (f"{(1 + with_history) ** after:.1f}" if with_history is not None
                                   and pd.notna(with_history) else "–"),
             "growth_left_out": first.get("growth_fit_left_out") or "",
-            "growth_stated_events": first.get("growth_stated_events") or ""}
+            "growth_stated_events": first.get("growth_stated_events") or "",
+            "stated_after": first.get("stated_events_after_forecast") or ""}
 
 
 def _scaled_months(inputs: RoutesSectionInputs) -> list[dict[str, str]]:

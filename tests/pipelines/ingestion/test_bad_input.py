@@ -239,6 +239,10 @@ def test_a_date_alone_is_read_in_the_configured_zone_not_as_an_offset(written):
     assert times.tolist() == [pd.Timestamp("2026-09-26 22:00", tz="UTC"), pd.Timestamp("2026-10-24 22:00", tz="UTC")]
     with_time = parse_timestamps(pd.Series(["2026-09-27T00:00:00-05:00", "2026-09-27 10:00"]), "e", "start", "Asia/Tokyo")
     assert with_time.tolist() == [pd.Timestamp("2026-09-27 05:00", tz="UTC"), pd.Timestamp("2026-09-27 01:00", tz="UTC")]
+    # ISO 8601's compact clock times keep their offsets.
+    compact = parse_timestamps(pd.Series(["20260105T100000+0200", "2026-01-05T10+02", "2026-01-05T1000+0200"]),
+                               "e", "start", "Asia/Tokyo")
+    assert (compact == pd.Timestamp("2026-01-05 08:00", tz="UTC")).all()
 
 
 def test_hours_summed_to_days_keep_the_utc_day_they_start_in():

@@ -250,28 +250,40 @@ def compute_route_costs(forecast_totals: pd.DataFrame, rates: pd.DataFrame,
 
 
 def _route_months(monthly: pd.DataFrame, baseline: str, names: list[str], params: dict[str, Any], growth: float,
-                  ratios: pd.Series | None = None):
+                  ratios: dict[str, pd.Series | None] | None = None):
     """Each route's months 1..``planning.roi.months`` from its forecast months (``roi.monthly_route_costs``)."""
     return roi.route_months(monthly, baseline, names, params["roi"]["months"], growth, None,
                             params["roi"].get("max_p90_to_p50"), ratios=ratios)
 
 
-def _stated_effects(costs: pd.DataFrame, history_costs: pd.DataFrame, events: pd.DataFrame | None, baseline: str,
-                    months: int, median: str) -> dict[str, Any]:
-    """The stated events' monthly multipliers per model over the history, forecast and extrapolated
-    months, the forecast months' deflator and the extrapolated months' ratios (``stated_events``)."""
-    forecast = costs[(costs["route"] == baseline) & (costs["period"] != "horizon")]
+def _stated_effects(costs: pd.DataFrame, monthly: pd.DataFrame, history_costs: pd.DataFrame,
+                    events: pd.DataFrame | None, baseline: str, months: int, median: str) -> dict[str, Any]:
+    """The stated events' monthly multipliers per model over the history, forecast and extrapolated months
+    (a forecast month over its forecast days only), the baseline's forecast months' deflator, each route's
+    extrapolated months' ratios, and the events the fits divide out and the months after multiply in
+    (``stated_events``). ``monthly``: ``roi.monthly_route_costs``."""
+    forecast = costs[costs["period"] != "horizon"]
     periods = sorted(forecast["period"].unique())
-    if not periods:
-        return {"multipliers": None, "deflator": None, "ratios": None}
+    none = {"multipliers": None, "deflator": None, "ratios": None, "after": [], "forecast_end": None}
+    if not periods or monthly.empty:
+        return none
     after = [str(pd.Period(periods[-1], "M") + k) for k in range(1, max(months - len(periods), 0) + 1)]
+    months_frame = monthly.drop_duplicates("period")
+    partial = months_frame[months_frame["buckets"] < months_frame["month_buckets"]]
+    spans = {row.period: (row.first_day, row.last_day) for row in partial.itertuples()}
+    forecast_end = pd.Timestamp(months_frame["last_day"].max())
     models = sorted(set(forecast["model"]) | set(history_costs.get("model", pd.Series(dtype=str))))
     multipliers = stated_events.monthly_multipliers(events, models, [*history_costs.get("period", []), *periods,
-                                                                     *after])
-    by_model = forecast.set_index(["period", "model"])[median]
-    tail = forecast[forecast["period"] == periods[-1]].groupby("model")[median].sum()
-    return {"multipliers": multipliers, "deflator": stated_events.deflator(by_model, multipliers),
-            "ratios": stated_events.extrapolated_ratios(tail, periods[-1], multipliers, after)}
+                                                                     *after], spans, forecast_end)
+    base = forecast[forecast["route"] == baseline]
+    tails = forecast[forecast["period"] == periods[-1]].groupby(["route", "model"])[median].sum()
+    ratios = {route: stated_events.extrapolated_ratios(tail.droplevel("route"), periods[-1], multipliers, after)
+              for route, tail in tails.groupby(level="route")}
+    # The events that move a month after the forecast against the last forecast month: those in or after it.
+    named_after = (stated_events.events_in(events, models, periods[-1], after[-1], forecast_end) if after else [])
+    return {"multipliers": multipliers, "deflator": stated_events.deflator(base.set_index(["period", "model"])[median],
+                                                                          multipliers),
+            "ratios": ratios, "after": named_after, "forecast_end": forecast_end}
 
 
 def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_costs: pd.DataFrame,
@@ -294,15 +306,17 @@ def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_cost
                                       *[f"cumulative_{q}" for q in names], "extrapolated"]))
     settings = params["roi"]
     # The series the plan forecasts only: an ended one's fall is no decline of the plan's usage.
-    stated = _stated_effects(costs, history_costs, events, baseline, settings["months"], names[len(names) // 2])
+    monthly = roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names)
+    stated = _stated_effects(costs, monthly, history_costs, events, baseline, settings["months"],
+                             names[len(names) // 2])
     history, left_out = roi.planned_history(history_costs, set(forecast_totals["series"]),
                                             settings["growth_history_months"], stated["multipliers"])
-    monthly = roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names)
     fits = roi.extrapolation_growth(monthly, baseline, names, history, settings.get("min_growth_history_months", 0),
                                     stated["deflator"])
     months, growth = _route_months(monthly, baseline, names, params, fits["used"], stated["ratios"])
     first_fit = history.index[0] if len(history) else monthly["period"].min()
-    divided_out = stated_events.events_in(events, sorted(set(costs["model"])), first_fit, monthly["period"].max())
+    divided_out = stated_events.events_in(events, sorted(set(costs["model"])), first_fit, monthly["period"].max(),
+                                          stated["forecast_end"])
     flow = roi.cashflow(months, baseline, names)
     rate, horizon = settings["annual_discount_rate"], settings["months"]
     applies = routes_that_apply(rates)
@@ -314,7 +328,7 @@ def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_cost
         growth_after_forecast=growth, growth_fit_with_history=fits["with_history"],
         growth_fit_forecast=fits["forecast"], growth_fit_history_months=fits["history_months"],
         growth_enough_history=fits["enough_history"], growth_fit_left_out=", ".join(left_out),
-        growth_stated_events="; ".join(divided_out))
+        growth_stated_events="; ".join(divided_out), stated_events_after_forecast="; ".join(stated["after"]))
     for column in [c for c in summary.columns if c.startswith("payback_month_")]:
         summary[column] = summary[column].astype("Int64")
     return summary, flow.assign(month=flow["month"].astype(int))
@@ -337,17 +351,20 @@ def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
     periods = sorted(p for p in forecast_totals["period"].unique() if p != "horizon")
     settings = params["roi"]
     growth = float(roi_summary["growth_after_forecast"].iloc[0]) if len(roi_summary) else 0.0
-    ratios = (None if routes_priced is None else
-              _stated_effects(routes_priced, pd.DataFrame(), events, baseline, settings["months"],
-                              names[len(names) // 2])["ratios"])
+    ratios = None
+    if routes_priced is not None:
+        priced_months = roi.monthly_route_costs(routes_priced, forecast_totals, fe_params["freq"], names)
+        ratios = _stated_effects(routes_priced, priced_months, pd.DataFrame(), events, baseline, settings["months"],
+                                 names[len(names) // 2])["ratios"]
 
     def evaluate(route: Route, moved_growth: float | None) -> float:
         rates = route_rates([base_route, route.model_copy(update={"name": f"{route.name} (moved)"})],
                             series, tiers, periods, pricer, _first_days(forecast_totals))
         costs = route_costs(forecast_totals, rates, names)
         monthly = roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names)
+        moved = None if ratios is None else {**ratios, f"{route.name} (moved)": ratios.get(route.name)}
         months, _ = _route_months(monthly, baseline, names, params, growth if moved_growth is None else moved_growth,
-                                  ratios)
+                                  moved)
         flow = roi.cashflow(months, baseline, names)
         return roi.npv(flow[f"saving_{names[len(names) // 2]}"], route.one_time.usd, settings["annual_discount_rate"])
 
