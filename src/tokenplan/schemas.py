@@ -107,14 +107,17 @@ def require_columns(df: pd.DataFrame, required: tuple[str, ...], source: str) ->
             )
 
 
-# A zone at the end of a time: Z, UTC, +02:00, -0500, +02. A numeric offset counts only after a clock time:
-# the end of a date alone (2026-09-27, 27-09-2026) is not one, and such dates are read in the configured zone.
-_OFFSET = re.compile(r"(?:[zZ]|UTC|(?:\d:\d{2}(?::\d{2})?|T\d{2,6})(?:[.,]\d+)?\s*[+-]\d{2}(?::?\d{2})?)$")
+# A numeric UTC offset: +02:00, -0500, +02.
+_NUMERIC_ZONE = r"[+-]\d{2}(?::?\d{2})?"
+# A zone at the end of a time: Z, UTC or a numeric offset. A numeric offset counts only after a clock time
+# (10:00, or ISO's compact T10, T1000, T100000): the end of a date alone (2026-09-27, 27-09-2026) is not one,
+# and such dates are read in the configured zone.
+_OFFSET = re.compile(rf"(?:[zZ]|UTC|(?:\d:\d{{2}}(?::\d{{2}})?|T\d{{2,6}})(?:[.,]\d+)?\s*{_NUMERIC_ZONE})$")
 # A date whose first two fields may be day and month either way round: 05/01/2026, 5.1.26.
 _DAY_MONTH = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
 _DAY_MONTH_FORM = re.compile(r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")
 # A midnight as written: a date alone, or 00:00[:00[.000]] before any zone.
-_MIDNIGHT = re.compile(r"^[^:]*$|[T ]00:00(?::00(?:\.0+)?)?\s*(?:[zZ]|UTC|[+-]\d{2}(?::?\d{2})?)?$")
+_MIDNIGHT = re.compile(rf"^[^:]*$|[T ]00:00(?::00(?:\.0+)?)?\s*(?:[zZ]|UTC|{_NUMERIC_ZONE})?$")
 
 
 def naive_utc(times: pd.Series) -> pd.Series:

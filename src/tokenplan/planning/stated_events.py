@@ -35,8 +35,8 @@ def _stated(events: pd.DataFrame | None, forecast_end: pd.Timestamp | None = Non
     if events is None or events.empty or "effect" not in events:
         return pd.DataFrame(columns=["start", "end", "name", "kind", "scope", "effect"])
     stated = events["effect"].notna() & events["kind"].isin(["launch", "campaign"])
-    if "basis" in events:
-        stated &= events["basis"].fillna("stated").isin(["stated", ""])
+    if "basis" in events:  # "stated" as the feature engineering marks the planner's effects
+        stated &= events["basis"].eq("stated")
     stated = events[stated].copy()
     if forecast_end is not None:
         last = pd.Timestamp(forecast_end)
