@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tokenplan.planning.gateway import PRE_CALL_CHECK, gateway_config, gateway_yaml
+from tokenplan.planning.gateway import PRE_CALL_CHECK, deployments_held_back, gateway_config, gateway_yaml
 
 LIMITS = pd.DataFrame({"rpm": [1000.0, 50.0], "itpm": [450_000.0, np.nan], "otpm": [90_000.0, 8_000.0],
                        "itpm_counts_cache_reads": [False, False]},
@@ -86,3 +86,47 @@ def test_a_series_the_limits_do_not_list_gets_a_deployment_without_limits():
     litellm_types = pytest.importorskip("litellm.types.router")
     for entry in config["model_list"]:
         litellm_types.Deployment(**entry)
+
+
+def _teams(p90s: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame([{"model_group": "Claude Sonnet 4.x", "series": f"claude-sonnet-4-5/{team}", "metric": "rpm",
+                          "p50": p90 * 0.9, "p90": p90} for team, p90 in p90s.items()])
+
+
+def test_each_deployment_passes_its_own_p90_minute_where_the_group_fits_the_limit():
+    """Teams' busiest minutes do not coincide: the group's P90 (191) is under the margined limit (200 x 0.9 =
+    180 is not; 220 x 0.9 = 198 is) while their own P90s add up to 221. Split by shares of that sum, every team
+    was held to 0.81 of its own P90 minute; scaled by the group's P90, every one passes it."""
+    demand = _teams({"support": 48.0, "search": 56.0, "finance": 22.0, "batch": 48.0, "marketing": 29.0,
+                     "pilots": 18.0})
+    limits = pd.DataFrame({"rpm": [220.0], "itpm": [np.nan], "otpm": [np.nan], "itpm_counts_cache_reads": [False]},
+                          index=pd.Index(["Claude Sonnet 4.x"], name="model_group"))
+    group = pd.DataFrame({"model_group": ["Claude Sonnet 4.x"], "metric": ["rpm"], "p90": [191.0]})
+    config = gateway_config(limits, demand, safety_margin=0.1, group_peaks=group)
+    rpm = {e["model_name"].split(":")[1]: e["litellm_params"]["rpm"] for e in config["model_list"]}
+    p90 = dict(zip(demand["series"].str.split("/").str[1], demand["p90"], strict=True))
+    assert all(rpm[team] >= p90[team] for team in p90), (rpm, p90)
+    assert rpm["search"] == int(np.floor(56.0 * 198.0 / 191.0))
+    assert sum(rpm.values()) > 198  # overbooked by as much as the busiest minutes do not coincide
+    assert deployments_held_back(config, demand) == []
+    # The old split (no group peak): the limits add up to the margined limit, every team under its own P90.
+    old = gateway_config(limits, demand, safety_margin=0.1)
+    assert sum(e["litellm_params"]["rpm"] for e in old["model_list"]) <= 198
+    assert len(deployments_held_back(old, demand)) == len(p90)
+
+
+def test_a_group_over_its_limit_holds_every_deployment_to_the_same_share_of_its_p90():
+    demand = _teams({"a": 80.0, "b": 40.0})
+    limits = pd.DataFrame({"rpm": [100.0], "itpm": [np.nan], "otpm": [np.nan], "itpm_counts_cache_reads": [False]},
+                          index=pd.Index(["Claude Sonnet 4.x"], name="model_group"))
+    group = pd.DataFrame({"model_group": ["Claude Sonnet 4.x"], "metric": ["rpm"], "p90": [110.0]})
+    config = gateway_config(limits, demand, safety_margin=0.1, group_peaks=group)
+    rpm = {e["model_name"].split(":")[1]: e["litellm_params"]["rpm"] for e in config["model_list"]}
+    assert rpm == {"a": int(np.floor(80 * 90 / 110)), "b": int(np.floor(40 * 90 / 110))}
+    held = deployments_held_back(config, demand)
+    assert [(h["model_name"], h["metric"]) for h in held] == [("claude-sonnet-4-5:a", "rpm"),
+                                                              ("claude-sonnet-4-5:b", "rpm")]
+    # One series is the whole group: the whole margined limit, never more.
+    one = gateway_config(limits, _teams({"a": 80.0}), safety_margin=0.1,
+                         group_peaks=group.assign(p90=60.0))
+    assert one["model_list"][0]["litellm_params"]["rpm"] == 90

@@ -14,7 +14,7 @@ import pandas as pd
 
 from tokenplan.planning.capacity_backtest import MIN_CALIBRATION_WINDOWS, MIN_RATIO_POOL_SHARE, coverage_summary
 from tokenplan.planning.capacity_plots import figure_name
-from tokenplan.planning.gateway import gateway_rule
+from tokenplan.planning.gateway import deployments_held_back, gateway_rule
 from tokenplan.planning.rate_limits import METRICS, SPLIT_METRICS, planned_metrics
 from tokenplan.reporting.markdown import BUCKET_NAMES
 
@@ -270,11 +270,18 @@ def _shown_metrics(plan: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
     return [m for m in METRICS if m in used] or list(SPLIT_METRICS)
 
 
-def _gateway_text(config: Mapping[str, Any], safety_margin: float, metrics: list[str]) -> str:
+def _gateway_text(config: Mapping[str, Any], safety_margin: float, metrics: list[str],
+                  series_demand: pd.DataFrame | None = None) -> str:
     rows = [{"model_name": e["model_name"], "model": e["litellm_params"]["model"],
              **{m.upper(): _n(e["litellm_params"].get(m, np.nan)) for m in metrics}}
             for e in config.get("model_list", [])]
     table = _table(pd.DataFrame(rows)) if rows else "No deployment: no series has forecast traffic."
+    held = deployments_held_back(config, series_demand) if series_demand is not None and len(series_demand) else []
+    if held:
+        table += ("\n\n**The gateway holds back these deployments at their own P90 minute** (their group's P90 "
+                  "minute is over its provider limit less the safety margin, so each is held to the same share of "
+                  "its own P90 peak): " + "; ".join(f"{h['model_name']} {h['metric'].upper()} {_n(h['limit'])} "
+                                                   f"against its P90 peak {_n(h['p90'])}" for h in held) + ".")
     return ("A LiteLLM proxy config, `gateway/litellm_config.yaml`: " + gateway_rule(safety_margin) + ". "
             "LiteLLM enforces them with `router_settings.optional_pre_call_checks: "
             "[\"enforce_model_rate_limits\"]` (its ITPM excludes cache reads; OTPM reserves `max_tokens` and is "
@@ -360,7 +367,8 @@ def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.D
         "### Backtest of the peak forecast\n\n" + _backtest_text(
             capacity_backtest, capacity_calibration if params.get("calibrate", True) else {},
             assumed=bool(len(capacity_plan)) and bool((capacity_plan["peak_method"] == "assumed").all())),
-        "### Gateway config\n\n" + _gateway_text(gateway_config, float(params["gateway"]["safety_margin"]), metrics),
+        "### Gateway config\n\n" + _gateway_text(gateway_config, float(params["gateway"]["safety_margin"]), metrics,
+                                            capacity_series_demand),
         "### Capacity assumptions\n\n" + _assumptions(capacity_plan, rate_limits, capacity_series_demand, params,
                                                        metrics),
     ] if part)

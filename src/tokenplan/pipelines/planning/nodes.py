@@ -161,12 +161,14 @@ def backtest_capacity(backtest_predictions: pd.DataFrame, peak_history: pd.DataF
 
 
 def build_gateway_config(rate_limits: pd.DataFrame, capacity_series_demand: pd.DataFrame,
-                         params: dict[str, Any]) -> dict[str, Any]:
-    """The LiteLLM proxy config (model_list with per-deployment rpm/itpm/otpm/tpm, router_settings)."""
+                         capacity_plan: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    """The LiteLLM proxy config (model_list with per-deployment rpm/itpm/otpm/tpm, router_settings), each
+    deployment's limits scaled from its own P90 peak by its group's (the plan's horizon row)."""
     gateway = params["gateway"]
+    group_peaks = capacity_plan.loc[capacity_plan["period"] == "horizon", ["model_group", "metric", "p90"]]
     return gateway_config(rate_limits.set_index("model_group"), capacity_series_demand,
                           float(gateway["safety_margin"]), gateway["api_key"], gateway["provider"],
-                          gateway.get("model_ids"))
+                          gateway.get("model_ids"), group_peaks)
 
 
 def plot_capacity(capacity_peak_forecast: pd.DataFrame, peak_history: pd.DataFrame, capacity_plan: pd.DataFrame,

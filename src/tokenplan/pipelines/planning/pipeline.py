@@ -41,7 +41,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(func=backtest_capacity, inputs=["backtest_predictions", "capacity_peak_history", "rate_limits", fe, tr,
                                              cap],
              outputs=["capacity_backtest", "capacity_calibration"], name="backtest_capacity"),
-        Node(func=build_gateway_config, inputs=["rate_limits", "capacity_series_demand", cap],
+        Node(func=build_gateway_config, inputs=["rate_limits", "capacity_series_demand", "capacity_plan", cap],
              outputs="gateway_config", name="build_gateway_config"),
         Node(func=plot_capacity,
              inputs=["capacity_peak_forecast", "capacity_peak_history", "capacity_plan", cap, fe],
