@@ -495,3 +495,26 @@ def test_past_the_backtested_window_the_widening_is_drawn_as_a_shared_level():
         seasonal, _ = _total_draws(hourly, 300, 0.5, np.random.default_rng(2), level_after, season=24)
         plain, _ = _total_draws(hourly, 300, 0.5, np.random.default_rng(2), None)
         np.testing.assert_array_equal(seasonal, plain)
+
+
+def test_a_bucket_forecast_empty_at_p50_is_not_extrapolated_into_billions():
+    """A model used on some days (P10 and P50 0 on a third of them, P90 140K): its log spread read from a P50
+    clipped to 1e-9 was ~25 per unit of score, and the shared level score drew a window's busiest day at 2.8e10
+    at P90 (40 times anything in its history in a user's run). Past the top quantile the tail now grows no faster
+    than a P90 ten times its P50 would, and the scores invert the draws."""
+    from tokenplan.planning.capacity import _from_scores, _spreads, _top_score, _total_draws, total_scores
+
+    n = 92
+    quantiles = pd.DataFrame({"p10": np.zeros(n), "p50": np.where(np.arange(n) % 3 == 0, 0.0, 60_000.0),
+                              "p90": np.full(n, 140_000.0)}, index=pd.date_range("2026-10-01", periods=n, freq="D"))
+    for level_after in (None, 10):
+        totals, _ = _total_draws(quantiles, 2000, 0.5, np.random.default_rng(0), level_after)
+        assert np.quantile(totals.max(axis=1), 0.9) < 4 * 140_000
+        back = _from_scores(*_spreads(quantiles), total_scores(quantiles, totals[0]), _top_score(quantiles))
+        np.testing.assert_allclose(back, totals[0], rtol=1e-6, atol=1e-6)
+    # An ordinary bucket (P90 1.5 times its P50) is drawn as before: the cap is not reached.
+    ordinary = quantiles.assign(p10=40_000.0, p50=60_000.0, p90=90_000.0)
+    log_mid, lo, hi = _spreads(ordinary)
+    z = np.linspace(-3, 3, 13)[:, None]
+    np.testing.assert_allclose(_from_scores(log_mid, lo, hi, z, _top_score(ordinary)),
+                               np.exp(log_mid + z * np.where(z > 0, hi, lo)))

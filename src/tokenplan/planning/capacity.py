@@ -187,6 +187,29 @@ def _spreads(quantiles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return log_mid, np.clip(spread_lo, 0, None), np.clip(spread_hi, 0, None)
 
 
+# Past the forecast's top quantile a bucket's total is extrapolated along its own log spread, but never faster
+# than a top quantile this many times its median would: a bucket forecast empty at P50 (a model used on some
+# days) has a log spread of ~25 from a P50 clipped to 1e-9, and a shared level score of 1.75 drew 2e10 tokens a
+# day where its P90 was 140K (a sparse Haiku's ITPM P90 40 times anything in its history).
+MAX_TAIL_RATIO = 10.0
+
+
+def _top_score(quantiles: pd.DataFrame) -> float:
+    """The normal score of the forecast's top quantile level (0 where no level is above the median)."""
+    return max(NormalDist().inv_cdf(min(max(_levels(list(quantiles.columns))), 1 - 1e-9)), 0.0)
+
+
+def _from_scores(log_mid: np.ndarray, spread_lo: np.ndarray, spread_hi: np.ndarray, z: np.ndarray,
+                 z_top: float) -> np.ndarray:
+    """Totals at normal scores ``z``: the forecast's quantiles up to its top one, then its tail (``MAX_TAIL_RATIO``)."""
+    value = log_mid + z * np.where(z > 0, spread_hi, spread_lo)
+    if z_top <= 0:
+        return np.exp(value)
+    tail = np.minimum(spread_hi, np.log(MAX_TAIL_RATIO) / z_top)
+    beyond = log_mid + z_top * spread_hi + (z - z_top) * tail
+    return np.exp(np.where(z > z_top, beyond, value))
+
+
 def _tail_level(quantiles: pd.DataFrame) -> float:
     """The forecast's top quantile level, above which history's spikes are drawn (1: none, when no level is
     above the median)."""
@@ -234,7 +257,7 @@ def _total_draws(quantiles: pd.DataFrame, n_draws: int, rho: float, rng: np.rand
     capped = np.minimum(own, NormalDist().inv_cdf(top)) if top < 1 else own
     weight, shared = _own_weights(spread_lo, spread_hi, rho, level_after, season)
     z = shared * rng.standard_normal((n_draws, 1)) + weight * capped
-    return np.exp(log_mid + z * np.where(z > 0, spread_hi, spread_lo)), own
+    return _from_scores(log_mid, spread_lo, spread_hi, z, _top_score(quantiles)), own
 
 
 def total_scores(quantiles: pd.DataFrame, totals: np.ndarray) -> np.ndarray:
@@ -242,7 +265,14 @@ def total_scores(quantiles: pd.DataFrame, totals: np.ndarray) -> np.ndarray:
     log_mid, spread_lo, spread_hi = _spreads(quantiles)
     excess = np.log(np.clip(np.asarray(totals, float), 1e-9, None)) - log_mid
     spread = np.where(excess > 0, spread_hi, spread_lo)
-    return np.divide(excess, spread, out=np.zeros_like(excess), where=spread > 0)
+    scores = np.divide(excess, spread, out=np.zeros_like(excess), where=spread > 0)
+    z_top = _top_score(quantiles)
+    if z_top > 0:  # beyond the top quantile, the tail's spread (:func:`_from_scores`)
+        tail = np.minimum(spread_hi, np.log(MAX_TAIL_RATIO) / z_top)
+        over = excess - z_top * spread_hi
+        beyond = z_top + np.divide(over, tail, out=np.zeros_like(over), where=tail > 0)
+        scores = np.where((over > 0) & (spread_hi > 0), beyond, scores)
+    return scores
 
 
 def _ratio_keys(ds: pd.DatetimeIndex, freq: str) -> np.ndarray:

@@ -60,7 +60,8 @@ def deployment_shares(series_demand: pd.DataFrame, group_peaks: pd.DataFrame | N
         wide = wide.reindex(index=sorted(members["series"].unique()), columns=list(METRICS))
         whole = pd.Series({m: peaks.get((group, m), np.nan) for m in METRICS}, dtype=float)
         whole = whole.where(whole > 0, wide.sum().where(wide.sum() > 0))
-        shares = wide / whole
+        # One series is the whole group (its own peak and the group's differ only by their draws).
+        shares = wide / whole if len(wide) > 1 else wide * 0.0 + 1.0
         fallback = shares.mean(axis=1).fillna(1.0 / len(wide))
         shares = shares.apply(lambda column: column.fillna(fallback))
         for series, row in shares.iterrows():
