@@ -172,6 +172,27 @@ def test_a_gap_in_the_history_stays_unknown_not_zero():
     assert not (later["last_same_phase"] < -1).any()
 
 
+def test_a_series_whose_rows_stop_days_before_the_end_is_anchored_at_its_level_before():
+    """Two models in one file; one's rows stop ten days before the other's (idle, not yet ended). With a
+    one-week level window the idle model had no level at the last origin and no row: no candidate forecast
+    it, and 80% of a user's usage fell out of the plan. It is anchored at its level before the stop; a
+    series idle longer than the stale seasons allowed is still left without a level."""
+    ds = pd.date_range(START, periods=70, freq="D")
+    busy = 1e3 * WEEKLY_CYCLE[ds.dayofweek]
+    idle = busy.copy()
+    idle[-10:] = np.nan
+    gone = busy.copy()
+    gone[-30:] = np.nan
+    series = _long({("model-a", "requests"): busy, ("model-b", "requests"): idle, ("model-c", "requests"): gone})
+    spec = FeatureSpec(horizon=14, holiday_country=None, level_weeks=1, trend_weeks=4)
+
+    examples = make_examples(series, _events().iloc[0:0], [ds[-1]], spec)
+
+    assert set(examples["series"]) == {"model-a", "model-b"}
+    levels = examples.groupby("series", observed=True)["anchor_level"].first()
+    assert levels["model-b"] == pytest.approx(levels["model-a"], rel=1e-9)
+
+
 def test_stated_event_effects_are_divided_out_of_the_history_and_multiplied_into_the_anchor():
     days, horizon = 200, 28
     ds = pd.date_range(START, periods=days, freq="D")

@@ -281,6 +281,30 @@ def _block_means(values: np.ndarray, origin: int, season: int, blocks: int) -> n
     return np.where(observed * 2 >= season, means, np.nan)
 
 
+# Seasons back the level window may be read from where the seasons before the origin are missing.
+STALE_SEASONS = 2
+
+
+def _level_blocks(values: np.ndarray, origin: int, season: int, blocks: int) -> np.ndarray:
+    """:func:`_block_means` at ``origin``, or, for a key whose window there is all missing, the same window
+    up to ``STALE_SEASONS`` seasons earlier (the latest with a block measured).
+
+    A series whose rows stop a few days before the history's end (idle, not yet ended by
+    ``feature_engineering.ended_days``) had no level at the last origin, so no candidate
+    forecast it and it fell out of the plan: with one-week level windows (short histories),
+    an hourly file's model whose rows stopped ten days before the end, 80% of the usage.
+    It is now planned at the level it had before its rows stopped (the report names it idle).
+    """
+    means = _block_means(values, origin, season, blocks)
+    for back in range(1, STALE_SEASONS + 1):
+        missing = ~np.isfinite(means).any(axis=1)
+        if not missing.any() or origin - back * season < 0:
+            break
+        earlier = _block_means(values, origin - back * season, season, blocks)
+        means = np.where(missing[:, None], earlier, means)
+    return means
+
+
 def _first_finite(*candidates: np.ndarray) -> np.ndarray:
     """Elementwise, the first candidate that is finite there (broadcast to the first's shape)."""
     out = np.array(candidates[0], dtype=float)
@@ -306,7 +330,7 @@ def _theil_sen(log_means: np.ndarray) -> np.ndarray:
 def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.ndarray]:
     values, season, horizon = grid.adjusted, spec.season, spec.horizon
     n_keys = values.shape[0]
-    level_blocks = _block_means(values, origin, season, spec.level_weeks)
+    level_blocks = _level_blocks(values, origin, season, spec.level_weeks)
     trend_blocks = _block_means(values, origin, season, spec.trend_weeks)
     # After a level shift the level is the last season's, and so are the seasonal profile and the
     # level window's centre (tokenplan.forecasting.level_shifts).
@@ -331,7 +355,7 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     # A gap a season earlier (an outage) falls back to the mean of the last four values at
     # that phase, then to the recent level: a missing Saturday repeated as the week's
     # level lifted every future Saturday (a Console export's month by 8%).
-    raw_level = _nanmedian(_block_means(grid.values, origin, season, spec.level_weeks))
+    raw_level = _nanmedian(_level_blocks(grid.values, origin, season, spec.level_weeks))
     naive = _gather(grid.values, targets - lag)
     naive = _first_finite(naive, raw_profile, raw_level[:, None])
     # The same with past stated effects divided out (times the target's stated effect, a
