@@ -318,13 +318,24 @@ def test_a_model_the_forecast_leaves_out_is_named_in_the_summary():
     summary = plan_summary(history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q, simulated=True)
     text = _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary})))
     days = history.loc[history["series"] == "model-z", "ds"].nunique()
-    assert f"**Not in this plan: model-z.** 1 of its {days} daily buckets are complete" in text
+    assert f"- **Not in this plan: model-z.** 1 of its {days} daily buckets are complete" in text
+    assert "Not in this plan: model-z" in "\n".join(summary_headline(render_report(
+        ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary}))))  # and on the console
     assert "feature_engineering.min_observed_fraction=0" in text
     settings = {**inputs.settings, "min_observed_fraction": 0.0}
     already = render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary,
                                             "settings": settings}))
     assert "Not in this plan: model-z" in already and "min_observed_fraction=0`" not in already
     assert "Not in this plan" not in _summary_section(render_report(inputs))
+    # Complete buckets, none at the end: the reason is not incomplete buckets.
+    stopped = pd.concat([inputs.history, inputs.history[inputs.history["series"] == "model-a"].assign(
+        series="model-y")], ignore_index=True)
+    end = stopped["ds"].max()
+    stopped.loc[(stopped["series"] == "model-y") & (stopped["ds"] > end - pd.Timedelta(days=10)), "y"] = np.nan
+    summary = plan_summary(stopped, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q, simulated=True)
+    text = _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": stopped, "summary": summary})))
+    assert "- **Not in this plan: model-y.**" in text and "10 days before the history ends" in text
+    assert "too few to forecast" not in text and "min_observed_fraction" not in text
 
 
 def test_a_route_that_never_pays_back_is_stated_so():

@@ -110,7 +110,8 @@ def _not_forecast(history: pd.DataFrame, horizon: pd.DataFrame, ended: dict[str,
     ended (``ended``, the forecast's ``attrs["ended"]``: no usage in the history's last
     ``feature_engineering.ended_days``; ``days`` since its last usage), or mostly complete buckets but none
     in the last 28 days (a forecast without that record), as opposed to a series whose buckets are
-    mostly incomplete (an export without zero rows)."""
+    mostly incomplete (an export without zero rows); ``mostly_complete``: at least half its buckets are
+    complete (it is not left out for incomplete buckets, and the report must not say so)."""
     planned = set(horizon["series"].astype(str))
     end = pd.Timestamp(history["ds"].max())
     ended = ended or {}
@@ -123,7 +124,7 @@ def _not_forecast(history: pd.DataFrame, horizon: pd.DataFrame, ended: dict[str,
             if series in ended:
                 last, retired = pd.Timestamp(ended[series]), True
             out.append({"series": series, "observed": int(per_bucket.sum()), "buckets": len(per_bucket),
-                        "last": last, "retired": retired,
+                        "last": last, "retired": retired, "mostly_complete": bool(per_bucket.mean() >= 0.5),
                         "days": None if last is None else int((end.normalize() - pd.Timestamp(last).normalize()).days)})
     return out
 
