@@ -23,6 +23,10 @@ HISTORY_END = pd.Timestamp("2026-03-01", tz="UTC")
 HOUR_SHAPE = np.where((np.arange(24) >= 9) & (np.arange(24) < 17), 1.0, 0.25)
 
 
+NO_EVENTS = pd.DataFrame({"start": pd.to_datetime([], utc=True), "end": pd.to_datetime([], utc=True), "name": [],
+                          "kind": [], "scope": [], "effect": [], "basis": []})
+
+
 def _usage(days: int = 70) -> pd.DataFrame:
     """Hourly usage of one model growing 1% a day, with a fixed daily shape and burst factor."""
     hours = pd.date_range(HISTORY_END - pd.Timedelta(days=days), HISTORY_END, freq="h", inclusive="left")
@@ -169,6 +173,39 @@ def test_extrapolated_crossing_after_the_horizon():
     assert pd.isna(extrapolated_crossing(ds, values[::-1], limit, max_days=730))  # shrinking: never
 
 
+def test_a_stated_launch_in_the_horizon_is_a_step_not_growth_in_the_extrapolated_crossing():
+    """Two series of one group grow 0.3% a day; one (Opus's, 60% of the group) steps up x1.3 from day 55 by a
+    stated launch held after the horizon. Read as growth, the step steepened the weekly highs' fit and put the
+    crossing months early; with the step divided out and held after, it is where the base growth, lifted by the
+    held launch, meets the limit."""
+    from tokenplan.planning.capacity import unit_step
+    from tokenplan.planning.stated_events import daily_multipliers
+
+    ds = pd.date_range("2026-10-01", periods=92, freq="D")
+    base = np.exp(0.003 * np.arange(92))
+    launch = np.where(np.arange(92) >= 55, 1.3, 1.0)
+    quantiles = {"claude-opus-4-5/agents": pd.DataFrame({"p10": 54 * base * launch, "p50": 60 * base * launch,
+                                                         "p90": 66 * base * launch}, index=ds),
+                 "claude-sonnet-4-5/labs": pd.DataFrame({"p10": 36 * base, "p50": 40 * base, "p90": 44 * base},
+                                                        index=ds)}
+    events = pd.DataFrame({"start": [pd.Timestamp("2026-11-25", tz="UTC")], "end": [pd.Timestamp("2027-01-01",
+                                                                                                  tz="UTC")],
+                           "name": ["Agent v2"], "kind": ["launch"], "scope": ["claude-opus-4-5"], "effect": [1.3],
+                           "basis": ["stated"]})
+    daily, after = daily_multipliers(events, ["claude-opus-4-5", "claude-sonnet-4-5"], ds, ds[-1])
+    step = unit_step(quantiles, daily, after)
+    unit = sum(q["p50"] for q in quantiles.values()).to_numpy()
+    assert step.after == pytest.approx(unit[-1] / (60 * base[-1] + 40 * base[-1]), rel=1e-9)
+    np.testing.assert_allclose(unit / step.daily.to_numpy(), 100 * base, rtol=1e-9)
+    limit = unit[-1] * np.exp(0.003 * 120)  # the base growth reaches it 120 days after the last day
+    as_growth = extrapolated_crossing(ds, unit, limit, max_days=730)
+    as_step = extrapolated_crossing(ds, unit, limit, max_days=730, step=step)
+    expected = ds[-1] + pd.Timedelta(days=120)
+    assert abs((as_step - expected).days) <= 7
+    assert (expected - as_growth).days > 45  # read as growth: weeks early
+    assert unit_step({"claude-sonnet-4-5/labs": quantiles["claude-sonnet-4-5/labs"]}, daily, after) is None
+
+
 def test_hourly_forecast_gives_hourly_buckets():
     usage = _usage(28)
     ratios = forecast_bucket_peaks(usage_peaks(usage, {"claude-sonnet-4-5": "g"}, {}, "h", 9.0), "h", "h")
@@ -214,7 +251,8 @@ def test_planning_pipeline_on_an_in_memory_catalog():
                                     "rpm": ["24"], "itpm": [""], "otpm": ["100000"]})
     catalog = DataCatalog()
     for name, value in {"usage_buckets": usage, "forecast": forecast, "backtest_predictions": backtest,
-                        "rate_limits_raw": rate_limits_raw, "forecast_layout": {"window": 28}}.items():
+                        "rate_limits_raw": rate_limits_raw, "forecast_layout": {"window": 28},
+                        "forecast_events": NO_EVENTS}.items():
         catalog[name] = value
     for name in ("planning", "ingestion", "feature_engineering", "training"):
         catalog[f"params:{name}"] = params[name]

@@ -18,6 +18,7 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from tests.planning.test_capacity import NO_EVENTS
 from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
 from tokenplan.planning.rate_limits import SPLIT_METRICS, limits_from_file, planned_metrics
 from tokenplan.schemas import InvalidInputError
@@ -126,7 +127,8 @@ def _run_capacity(rate_limits_raw: pd.DataFrame) -> DataCatalog:
     params["planning"]["capacity"]["gateway"].update(provider="openai", api_key="os.environ/OPENAI_API_KEY")
     catalog = DataCatalog()
     for name, value in {"usage_buckets": _usage(), "forecast": _forecast(), "backtest_predictions": backtest,
-                        "rate_limits_raw": rate_limits_raw, "forecast_layout": {"window": 28}}.items():
+                        "rate_limits_raw": rate_limits_raw, "forecast_layout": {"window": 28},
+                        "forecast_events": NO_EVENTS}.items():
         catalog[name] = value
     for name in ("planning", "ingestion", "feature_engineering", "training"):
         catalog[f"params:{name}"] = params[name]

@@ -95,6 +95,7 @@ __all__ = [
     "DAY_COLUMNS",
     "GAP_COLUMNS",
     "MIN_FIT_WEEKS",
+    "StatedStep",
     "PLAN_COLUMNS",
     "SPIKE_NOTE_SHARE",
     "capacity_gaps",
@@ -105,6 +106,7 @@ __all__ = [
     "ratio_pool_size",
     "realised_ratio_draws",
     "total_scores",
+    "unit_step",
     "volume_standing",
     "Window",
     "day_busiest",
@@ -496,16 +498,31 @@ def first_crossing(ds: pd.DatetimeIndex, values: np.ndarray, limit: float) -> pd
     return pd.Timestamp(ds[above[0]]) if len(above) else pd.NaT
 
 
-def extrapolated_crossing(ds: pd.DatetimeIndex, values: np.ndarray, limit: float, max_days: int) -> pd.Timestamp:
+class StatedStep(NamedTuple):
+    """A unit's stated event effects over the horizon's days (``daily``, indexed by day) and after it."""
+
+    daily: pd.Series
+    after: float
+
+
+def extrapolated_crossing(ds: pd.DatetimeIndex, values: np.ndarray, limit: float, max_days: int,
+                          step: StatedStep | None = None) -> pd.Timestamp:
     """When a log-linear fit to the weekly highs of ``values`` reaches ``limit`` after the last bucket.
 
     NaT when there is no limit, no growth, fewer than ``MIN_FIT_WEEKS`` whole weeks (a
     month's campaign would pass for growth), or the date lies more than ``max_days``
-    after the last bucket.
+    after the last bucket. ``step``: the planner's stated effects, divided out of the
+    values before the fit and multiplied back in after it, as the ROI reads growth
+    (``tokenplan.planning.stated_events``): a launch planned in the horizon is a step, not
+    growth. Read as growth, the demo organisation's Opus launch (x1.3 on Opus from late
+    November) put its extrapolated crossings 2 to 8 months early.
     """
     if not np.isfinite(limit):
         return pd.NaT
     series = pd.Series(np.asarray(values, float), index=ds)
+    if step is not None:
+        series = series / step.daily.reindex(pd.DatetimeIndex(ds).normalize()).fillna(1.0).to_numpy()
+        limit = limit / step.after
     weeks = (series.index - series.index[0]).days // 7
     weekly = series.groupby(weeks).agg(["max", "size"])
     weekly = weekly[weekly["size"] == weekly["size"].max()]
@@ -598,7 +615,8 @@ def _named_spikes(q: np.ndarray, without: np.ndarray) -> int:
 
 def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: PeakModel,
               periods: Sequence[Window] | None = None,
-              without_spikes: Sequence[np.ndarray] = ()) -> tuple[list[dict], pd.DataFrame]:
+              without_spikes: Sequence[np.ndarray] = (),
+              step: StatedStep | None = None) -> tuple[list[dict], pd.DataFrame]:
     """One row per period (months, then ``horizon``) and the per-day quantiles they use (with ``p50_so_far``,
     ``p90_so_far``: the busiest minute from the horizon's first day to each day, whose first day over the limit is
     the horizon row's first day over).
@@ -611,7 +629,8 @@ def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: Peak
     its quantile is over the limit. ``without_spikes``: the same draws without the 1, 2, ...
     biggest of history's spikes they took (``PeakDraws.peaks(without=...)``); a row's
     ``spikes`` is how many of them set its P50 or P90 (:func:`_named_spikes`), and
-    ``p50_without_spikes``/``p90_without_spikes`` its quantiles without them.
+    ``p50_without_spikes``/``p90_without_spikes`` its quantiles without them. ``step``: the stated
+    effects the extrapolated crossing reads as steps, not growth (:func:`extrapolated_crossing`).
     """
     days, busiest = day_busiest(peaks, ds)
     daily = _day_frame(days, busiest)
@@ -639,7 +658,7 @@ def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: Peak
             for q in ("p50", "p90"):
                 if pd.isna(row[f"first_crossing_{q}"]):
                     row[f"extrapolated_crossing_{q}"] = extrapolated_crossing(days, daily[q].to_numpy(), limit,
-                                                                              model.extrapolate_days)
+                                                                              model.extrapolate_days, step)
         rows.append(row)
     return rows, daily
 
@@ -738,19 +757,46 @@ def unit_rng(seed: int, *names: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), *(zlib.crc32(n.encode()) for n in names)])
 
 
+def unit_step(quantiles: Mapping[str, pd.DataFrame], daily: pd.DataFrame, after: pd.Series) -> StatedStep | None:
+    """A unit's stated effects per day and after the horizon, from its series' own (by each series' model):
+    per day, the unit's P50 over the same with each series' multiplier divided out; after the horizon,
+    each series' multiplier then, weighted by its P50 on the horizon's last day with its effects divided out.
+    None where no stated effect touches the unit."""
+    if not quantiles:
+        return None
+    mid = {s: q.iloc[:, int(np.argmin(np.abs(np.asarray(_levels(list(q.columns))) - 0.5)))] for s, q in quantiles.items()}
+    frame = pd.DataFrame(mid).fillna(0.0)
+    frame.index = pd.DatetimeIndex(frame.index)
+    per_day = frame.groupby(frame.index.normalize()).sum()
+    models = [str(s).split("/")[0] for s in per_day.columns]
+    m = daily.reindex(per_day.index).reindex(columns=models).fillna(1.0).to_numpy()
+    m_after = after.reindex(models).fillna(1.0).to_numpy()
+    if np.allclose(m, 1.0) and np.allclose(m_after, 1.0):
+        return None
+    base = per_day.to_numpy() / m
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = per_day.sum(axis=1).to_numpy() / base.sum(axis=1)
+        held = float((base[-1] * m_after).sum() / base[-1].sum())
+    return StatedStep(pd.Series(np.where(np.isfinite(unit) & (unit > 0), unit, 1.0), index=per_day.index),
+                      held if np.isfinite(held) and held > 0 else 1.0)
+
+
 def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.DataFrame,
                     members: Mapping[str, list[str]], quantile_names: Sequence[str], freq: str,
                     model: PeakModel, time_column: str = "timestamp",
                     calibration: Mapping[str, Any] | None = None,
                     metrics: Mapping[str, Sequence[str]] | None = None,
-                    explain: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    explain: bool = True,
+                    stated: tuple[pd.DataFrame, pd.Series] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The capacity plan (:data:`PLAN_COLUMNS`) and the per-day peak quantiles of every unit (:data:`DAY_COLUMNS`).
 
     ``members``: unit -> its series; ``limits`` indexed by unit (``rpm``, ``itpm``,
     ``otpm``, optionally ``tpm``, ``itpm_counts_cache_reads``); each unit is planned against
     ``planned_metrics``, or ``metrics`` where it names the unit (a series planned as its
     group is, with no limit of its own); ``ratios``: ``forecast_bucket_peaks`` output;
-    ``explain``: name the spikes of history that set a row's P50 or P90 (:func:`plan_rows`).
+    ``explain``: name the spikes of history that set a row's P50 or P90 (:func:`plan_rows`);
+    ``stated``: each model's stated multiplier per day and after the horizon
+    (``stated_events.daily_multipliers``), for the extrapolated crossings (:func:`unit_step`).
     """
     plan, buckets, periods, each_series = [], [], {}, {}
     forecast = forecast.assign(**{time_column: naive_utc(forecast[time_column])})  # once, not per unit and metric
@@ -781,7 +827,14 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
             spikes = draws.spikes_taken(MAX_NAMED_SPIKES) if explain else np.empty(0, dtype=int)
             without = [draws.peaks(PeakCalibration.from_mapping(calibration), without=spikes[:k])
                        for k in range(1, len(spikes) + 1)]
-            rows, daily = plan_rows(peaks, ds, limit, model, periods[buckets_key], without)
+            step = None
+            if stated is not None and np.isfinite(limit):
+                if (metric, counts_reads) not in each_series:
+                    each_series[metric, counts_reads] = _each_series_driver_quantiles(
+                        forecast, metric, counts_reads, quantile_names, time_column)
+                step = unit_step({s: each_series[metric, counts_reads][s] for s in series
+                                  if s in each_series[metric, counts_reads]}, *stated)
+            rows, daily = plan_rows(peaks, ds, limit, model, periods[buckets_key], without, step)
             past = history_over_limit(history, limit)
             plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row, **past}
                      for row in spike_columns(rows, history, spikes)]

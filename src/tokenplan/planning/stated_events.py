@@ -25,7 +25,7 @@ import pandas as pd
 
 from tokenplan.forecasting.features import bucket_shares
 
-__all__ = ["deflator", "events_in", "extrapolated_ratios", "monthly_multipliers"]
+__all__ = ["daily_multipliers", "deflator", "events_in", "extrapolated_ratios", "monthly_multipliers"]
 
 _FAR = pd.Timestamp("2262-01-01", tz="UTC")
 
@@ -66,15 +66,32 @@ def monthly_multipliers(events: pd.DataFrame | None, models: list[str], periods:
     for period, (first, last) in (spans or {}).items():
         outside = (month_of == period) & ((days < pd.Timestamp(first)) | (days > pd.Timestamp(last)))
         month_of[outside] = None  # days of the month the cost does not cover
-    scope = stated["scope"].fillna("").astype(str)
+    daily = _per_day(stated, list(frame.columns), days)
     for model in frame.columns:
-        mine = stated[(scope == "") | (scope == model)]
-        daily = np.ones(len(days))
-        for event, share in bucket_shares(mine, days, "D"):
-            daily *= 1.0 + (float(event.effect) - 1.0) * share
-        frame[model] = pd.Series(daily, index=days).groupby(month_of.to_numpy()).mean().reindex(periods).fillna(
-            1.0).to_numpy()
+        frame[model] = daily[model].groupby(month_of.to_numpy()).mean().reindex(periods).fillna(1.0).to_numpy()
     return frame
+
+
+def _per_day(stated: pd.DataFrame, models: list[str], days: pd.DatetimeIndex) -> pd.DataFrame:
+    """Each model's stated multiplier on each of ``days`` (naive UTC day starts): one column per model."""
+    scope = stated["scope"].fillna("").astype(str)
+    frame = pd.DataFrame(1.0, index=days, columns=list(dict.fromkeys(models)))
+    for model in frame.columns:
+        for event, share in bucket_shares(stated[(scope == "") | (scope == model)], days, "D"):
+            frame[model] *= 1.0 + (float(event.effect) - 1.0) * share
+    return frame
+
+
+def daily_multipliers(events: pd.DataFrame | None, models: list[str], days: pd.DatetimeIndex,
+                      forecast_end: pd.Timestamp) -> tuple[pd.DataFrame, pd.Series]:
+    """Each model's stated multiplier on each of ``days`` (naive UTC day starts; one column per model), and
+    the one in force after ``forecast_end`` (the forecast's last day: a launch in force then is held, a
+    campaign is over)."""
+    stated = _stated(events, forecast_end)
+    daily = _per_day(stated, models, pd.DatetimeIndex(days))
+    after_day = pd.DatetimeIndex([pd.Timestamp(forecast_end).normalize() + pd.Timedelta(days=1)])
+    after_day = after_day.tz_localize(None) if after_day.tz is not None else after_day
+    return daily, _per_day(stated, models, after_day).iloc[0]
 
 
 def events_in(events: pd.DataFrame | None, models: list[str], first: str, last: str,

@@ -26,6 +26,7 @@ from tokenplan.planning.prices import UnitPrices, validate_price_table
 from tokenplan.planning.rate_limits import LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file, planned_metrics
 from tokenplan.planning.routes import Pricer, Route, route_rates, routes_that_apply
 from tokenplan.planning.sensitivity import tornado
+from tokenplan.schemas import naive_utc
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +93,14 @@ def _planned_units(series: list[str], groups: dict[str, str]) -> dict[str, list[
 def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limits: pd.DataFrame,
                   capacity_calibration: dict[str, Any], ingestion_params: dict[str, Any], fe_params: dict[str, Any],
                   training_params: dict[str, Any], params: dict[str, Any],
-                  forecast_layout: dict[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                  forecast_layout: dict[str, Any] | None = None,
+                  forecast_events: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The capacity plan, the per-day peak forecast per group, and each series' horizon peak demand.
 
     ``forecast_layout``: its ``window`` (buckets the backtest spans) splits each bucket's
     interval into its own noise and a shared level error past it, read per phase of its
-    ``season`` (``PeakModel.level_after``, ``PeakModel.season``)."""
+    ``season`` (``PeakModel.level_after``, ``PeakModel.season``); ``forecast_events``: the
+    stated launches and campaigns, read as steps, not growth, by the extrapolated crossings."""
     groups = group_of_series(forecast["series"].unique(), rate_limits, ingestion_params.get("model_aliases"))
     limits = rate_limits.set_index("model_group")
     layout = forecast_layout or {}
@@ -106,8 +109,13 @@ def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limit
     names, freq = quantile_columns(training_params["quantiles"]), fe_params["freq"]
     calibration = capacity_calibration if params.get("calibrate", True) else None
     series = sorted(forecast["series"].unique())
+    stated = None
+    if forecast_events is not None and len(forecast) and "effect" in forecast_events:
+        days = pd.DatetimeIndex(naive_utc(forecast["timestamp"])).normalize().unique().sort_values()
+        stated = stated_events.daily_multipliers(forecast_events, sorted({str(s).split("/")[0] for s in series}), days, days.max())
     plan, buckets = capacity_tables(forecast, _group_history(peak_history, groups), limits,
-                                    _planned_units(series, groups), names, freq, model, calibration=calibration)
+                                    _planned_units(series, groups), names, freq, model, calibration=calibration,
+                                    stated=stated)
     series_limits = pd.DataFrame({"itpm_counts_cache_reads": [bool(limits.loc[g, "itpm_counts_cache_reads"])
                                                              for g in groups.values()]}, index=list(groups))
     series_plan, _ = capacity_tables(forecast, peak_history[peak_history["level"] == "series"], series_limits,
