@@ -4,20 +4,25 @@ Rule: every series (a model, or a model in one workspace) with forecast traffic 
 model group becomes one deployment. Its limit of each kind (LiteLLM's ``rpm``, ``itpm``,
 ``otpm``, and ``tpm``, which like OpenAI's counts every token of a call) is
 
-    floor(min(budget, the series' P90 horizon peak * budget / the group's P90 horizon peak))
+    floor(budget * min(1, the series' P90 horizon peak / max(G, min(S, budget))))
 
-with ``budget = provider limit * (1 - safety_margin)`` (one series: the whole budget).
-The group's P90 peak is the capacity plan's, of the group's traffic minute by minute: the
-series' busiest minutes need not coincide, so it is below the sum of their own P90
-peaks. Where it is under the budget, every deployment's own P90 minute passes (each
-gets its P90 times the group's spare factor), and the limits add up to more than the
-budget by as much as the busiest minutes do not coincide; where it is over, each
-deployment is held to the same fraction of its own P90, so that the group's P90 minute
-fits the budget. Split instead by shares of the summed P90 peaks (the sum of the limits
-equal to the budget), the demo organisation's Sonnet teams were each held to about 0.81
-of their own P90 minute while the group's P90 was 5% under the provider's limit: four
-of six over their gateway limit at the simulator's true peak. Without the group's peak,
-the split falls back to those shares.
+with ``budget = provider limit * (1 - safety_margin)``, ``G`` the group's P90 horizon peak
+(the capacity plan's, of the group's traffic minute by minute) and ``S`` the sum of its
+series' own P90 peaks (one series: the whole budget). The series' busiest minutes need not
+coincide, so ``G`` is below ``S``:
+
+- ``S`` within the budget: the budget split by shares of ``S``; every deployment's own P90
+  minute passes and the limits add up to the budget.
+- ``G`` within the budget but not ``S``: each deployment its own P90 peak. The limits add up
+  to more than the budget (by as much as the busiest minutes do not coincide), but none is
+  throttled at its own P90 minute while the group's stays under the provider's limit.
+- ``G`` over the budget: each deployment held to the same share of its own P90
+  (``budget / G``), bringing the group's P90 minute down to the budget; the report names them.
+
+Split by shares of ``S`` in every case, the demo organisation's Opus deployments were each held
+to 0.86 of their own P90 minute while the group's P90 (108 requests a minute) was under its
+margined limit (112), and Sonnet's to 0.81 while the group's was 5% under the provider's: four
+of six Sonnet deployments over their gateway limit at the simulator's true peak.
 
 A limit the provider does not set is not set either, and a series whose model the limits
 do not list is a deployment of its own with no limit: left out, the proxy would refuse
@@ -41,25 +46,34 @@ __all__ = ["PRE_CALL_CHECK", "deployment_shares", "deployments_held_back", "gate
            "gateway_yaml"]
 
 
-def deployment_shares(series_demand: pd.DataFrame, group_peaks: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per group, series and metric: the series' P90 horizon peak over the group's (``share``).
+def deployment_shares(series_demand: pd.DataFrame, group_peaks: pd.DataFrame | None = None,
+                      budgets: pd.Series | None = None) -> pd.DataFrame:
+    """Per group, series and metric: the share of the group's budget its deployment gets (``share``).
 
     ``group_peaks``: ``model_group, metric, p90``, the group's own P90 horizon peak (the capacity
-    plan's); where it is missing, the sum of the series' P90 peaks stands in (shares that add up
-    to one). A series without a forecast of one metric (no request counts, say) takes its share
-    of another metric, else an equal share. A series in no group (its model not in the limits)
-    is a group of its own.
+    plan's; missing: the sum of its series' P90 peaks); ``budgets``: per ``model_group, metric``, the
+    provider limit less the safety margin. A series' share is its P90 peak over
+    ``max(group P90, min(sum of the series' P90s, budget))``: shares of the summed P90s where those
+    fit the budget (every deployment's own P90 passes, and the limits add up to the budget); one,
+    each its own P90, where only the group's P90 fits it; the group's P90 over the budget, each
+    cut alike. A series without a forecast of one metric (no request counts, say) takes its share
+    of another metric, else an equal share. A series in no group (its model not in the limits) is
+    a group of its own.
     """
     demand = series_demand.dropna(subset=["series"])
     demand = demand.assign(model_group=demand["model_group"].fillna(demand["series"]))
     peaks = (group_peaks.set_index(["model_group", "metric"])["p90"] if group_peaks is not None and len(group_peaks)
              else pd.Series(dtype=float))
+    budgets = budgets if budgets is not None else pd.Series(dtype=float)
     rows = []
     for group, members in demand.groupby("model_group", sort=True):
         wide = members.pivot_table(index="series", columns="metric", values="p90", aggfunc="first")
         wide = wide.reindex(index=sorted(members["series"].unique()), columns=list(METRICS))
+        summed = wide.sum().where(wide.sum() > 0)
         whole = pd.Series({m: peaks.get((group, m), np.nan) for m in METRICS}, dtype=float)
-        whole = whole.where(whole > 0, wide.sum().where(wide.sum() > 0))
+        whole = whole.where(whole > 0, summed)
+        budget = pd.Series({m: budgets.get((group, m), np.nan) for m in METRICS}, dtype=float)
+        whole = np.maximum(whole, np.fmin(summed, budget))  # fmin: no budget, the sum
         # One series is the whole group (its own peak and the group's differ only by their draws).
         shares = wide / whole if len(wide) > 1 else wide * 0.0 + 1.0
         fallback = shares.mean(axis=1).fillna(1.0 / len(wide))
@@ -87,7 +101,8 @@ def gateway_config(limits: pd.DataFrame, series_demand: pd.DataFrame, safety_mar
     if not 0.0 <= safety_margin < 1.0:
         raise ValueError(f"planning.capacity.gateway.safety_margin must be in [0, 1), got {safety_margin!r}")
     ids = dict(model_ids or {})
-    shares = deployment_shares(series_demand, group_peaks)
+    budgets = (limits[[m for m in METRICS if m in limits.columns]].astype(float) * (1.0 - safety_margin)).stack()
+    shares = deployment_shares(series_demand, group_peaks, budgets)
     model_list = []
     for (group, series), rows in shares.groupby(["model_group", "series"], sort=True):
         model = str(series).split("/")[0]
@@ -102,12 +117,11 @@ def gateway_config(limits: pd.DataFrame, series_demand: pd.DataFrame, safety_mar
 
 def gateway_rule(safety_margin: float) -> str:
     """The rule the config follows, in words (for the report and the file's header)."""
-    return (f"each deployment's limit = floor(its own P90 horizon peak x the model group's provider limit x "
-            f"(1 - {safety_margin:g} safety margin) / the group's P90 horizon peak), at most the group's limit x "
-            f"(1 - {safety_margin:g}): where the group's P90 minute fits the margined limit, every deployment's own "
-            "P90 minute passes, and the limits add up to more than the group's because the series' busiest minutes "
-            "do not coincide; no provider limit, no gateway limit (a series whose model the limits do not list has "
-            "none)")
+    return (f"with a group's budget = its provider limit x (1 - {safety_margin:g} safety margin): each deployment's "
+            "limit is its share of the budget by the series' P90 horizon peaks where those add up to within it; "
+            "its own P90 peak where only the group's P90 peak (its busiest minute, all series together) is within "
+            "it; and its own P90 peak x the budget / the group's P90 peak where the group's is over it; no provider "
+            "limit, no gateway limit (a series whose model the limits do not list has none)")
 
 
 def deployments_held_back(config: Mapping[str, Any], series_demand: pd.DataFrame) -> list[dict[str, Any]]:
