@@ -389,7 +389,33 @@ def validate_usage(df: pd.DataFrame, timezone: str = "UTC", source: str = "usage
     out["timestamp"] = out["timestamp"].astype("datetime64[ns, UTC]")
     out = _check(USAGE_SCHEMA, out, source, first_line, names)
     _check_parts(out, source, first_line)
+    _check_peaks(out, source, first_line, names)
     return out
+
+
+# What each peak column's busiest minute counts, of the row's own totals.
+PEAK_TOTALS = {"peak_rpm": ("requests",), "peak_itpm": ("input_tokens", "cache_write_tokens"),
+               "peak_otpm": ("output_tokens",)}
+
+
+def _check_peaks(usage: pd.DataFrame, source: str, first_line: int | None, names: dict[str, str] | None) -> None:
+    """Raise naming the rows where a bucket's busiest minute is more than the bucket's own total of what it counts.
+
+    A minute is part of its bucket: 2,790 requests in the busiest minute of an hour of 558 is a slip (a
+    peak per second, or a column shifted), and the capacity plan replays the ratio (here 300 times the mean
+    minute) as the bucket's burstiness: a user's RPM plan went to ten times its history's.
+    """
+    for peak, parts in PEAK_TOTALS.items():
+        present = [c for c in parts if c in usage.columns]
+        if peak not in usage.columns or parts[0] not in present:
+            continue
+        total = usage[present].sum(axis=1, min_count=1)
+        over = usage[peak].notna() & total.notna() & (usage[peak] > total * (1 + 1e-9) + 1e-9)
+        if over.any():
+            raise _fail(source, (names or {}).get(peak, peak), list(usage.index[over]), list(usage.loc[over, peak]),
+                        f"a busiest minute more than the row's own {' + '.join(repr(c) for c in present)} "
+                        f"({', '.join(f'{v:g}' for v in total[over].head(5))}): a minute is part of its bucket",
+                        first_line)
 
 
 def _require_wholes(df: pd.DataFrame, source: str) -> None:

@@ -157,3 +157,21 @@ def test_a_folder_whose_files_write_numbers_differently_says_so(tmp_path):
         UsageFolderDataset(path=str(tmp_path), filename_suffix=".csv").load()
 
     assert "decimal mark per file: {'2026-01.csv': '.', '2026-02.csv': ','}" in message_for(error.value)
+
+
+def test_a_busiest_minute_above_its_buckets_own_total_is_named(tmp_path):
+    """2,790 requests in the busiest minute of an hour of 558: a slip (a peak per second, a shifted column) the
+    capacity plan would replay as 300 times the mean minute. Refused naming the line, column and value."""
+    text = ("timestamp,model,requests,input_tokens,output_tokens,peak_rpm,peak_otpm\n"
+            "2026-01-01 10:00,claude-sonnet-4-5,600,3000000,600000,30,12000\n"
+            "2026-01-01 11:00,claude-sonnet-4-5,558,2790000,558000,2790,11000\n"
+            "2026-01-01 12:00,claude-sonnet-4-5,500,2500000,500000,25,500001\n")
+    with pytest.raises(InvalidInputError) as error:
+        build_usage_buckets(_load(tmp_path, text), PARAMS)
+    message = str(error.value)
+    assert "column 'peak_rpm' has invalid values at lines [3]: [2790.0]" in message
+    assert "a busiest minute more than the row's own 'requests' (558)" in message
+    fixed = text.replace(",2790,", ",28,")
+    with pytest.raises(InvalidInputError, match=r"column 'peak_otpm' has invalid values at lines \[4\]: \[500001.0\]"):
+        build_usage_buckets(_load(tmp_path, fixed), PARAMS)
+    build_usage_buckets(_load(tmp_path, fixed.replace(",500001", ",10000")), PARAMS)  # within: read
