@@ -146,6 +146,22 @@ def test_a_report_whose_shared_days_agree_or_do_not_overlap_is_compared():
     assert _since([_report(source=earlier)], source=now)["compared"]
 
 
+def test_a_report_whose_last_days_lie_inside_this_history_is_checked_against_them():
+    """A report from a file that ended in early August, beside this run's history from July through September:
+    its last days are not among this history's last four weeks, which had let it through as an earlier plan of
+    this usage; this history records them, 3.2 times lower."""
+    longer = pd.concat([_history().assign(ds=lambda f: f["ds"] - pd.Timedelta(days=days)) for days in (0, 30, 60)],
+                       ignore_index=True).dropna()
+    now = data_source_identity(False, USER["source"], ["model-a"], _tail(longer))
+    early = longer[lambda f: f["ds"] <= "2026-08-10"]
+    other = data_source_identity(False, "raw_usage (other_service.csv)", ["model-a"], _tail(early, 3.2))
+    horizon, cost = _horizon()
+    since = since_last_report([_report(source=other)], longer, horizon, cost, Q, now)
+    assert not since["compared"]
+    # By hand: its last 28 days, 07-14 to 08-10, less its last day (08-10) and 07-30 without requests: 26.
+    assert "on the 26 series-days both record (requests 8,320 there against 2,600 here)" in since["skipped"][0]["reason"]
+
+
 def test_series_in_common_are_compared_and_the_others_named():
     more = data_source_identity(False, USER["source"], ["model-a", "model-new"])
     horizon, cost = _horizon()

@@ -12,7 +12,8 @@ demo's. A different source (another file, another environment's dataset) does no
 the comparison, since each quarter's export is a new file, but is stated beside it. A
 report from another file is not compared when the days both histories record disagree:
 each report also records its history's last ``TAIL_DAYS`` days of every count per series
-and day (``history_tail``), and on a count both record (requests first, so a Console export
+and day (``history_tail``), compared with this run's whole history on those days
+(``since_last_report``), and on a count both record (requests first, so a Console export
 without request counts is checked on its tokens), where the two runs share complete days,
 the days' differences may add up to at most ``TAIL_TOLERANCE`` of this run's total over
 them (an export revises its last days a little; two services that both call a model

@@ -33,7 +33,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.reporting.data_source import other_settings, other_source, series_difference, why_not_comparable
+from tokenplan.reporting.data_source import (
+    history_tail,
+    other_settings,
+    other_source,
+    series_difference,
+    why_not_comparable,
+)
 from tokenplan.schemas import naive_utc
 
 __all__ = ["since_last_report"]
@@ -55,6 +61,12 @@ def since_last_report(reports: Sequence[Mapping[str, Any]] | None, history: pd.D
     if not reports:
         return None
     median = quantiles[len(quantiles) // 2]
+    if data_source is not None and history is not None and len(history):
+        # An earlier report's last days are compared with whatever this history records on them, not only with
+        # this history's own last days: a report from a file that ended in March, beside this run's history
+        # through December, shared no last day with it and was graded as an earlier plan of this usage.
+        span = int((pd.to_datetime(history["ds"]).max() - pd.to_datetime(history["ds"]).min()).days) + 1
+        data_source = {**data_source, "history_tail": history_tail(history, days=span)}
     skipped = []
     for at, report in enumerate(reports):
         reason = _why_skipped(report, horizon, data_source, median)
