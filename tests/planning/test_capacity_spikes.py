@@ -64,3 +64,25 @@ def test_a_plan_row_set_by_a_spike_names_its_day_size_and_rate():
     assert months["p50_without_spikes"].isna().all()
     # without the spike the P90 is a quiet quarter's: about the forecast's P90 day at the usual burst
     assert horizon["p90_without_spikes"] < 1.3 * LEVEL * 1.1 / 1440 * RATIO
+
+
+def test_a_busy_weekend_lends_its_burstiness_to_a_weekday_not_its_ratio():
+    """A team busy on weekdays (ratio 20: the busiest minute 20 times the day's mean minute) and quiet at the
+    weekend (ratio 50 against a weekend's low mean minute). A weekday drawn beyond the forecast's top quantile
+    takes one of history's busiest buckets of any kind: a busy Saturday (1.5 times a usual one, ratio 55). Its
+    ratio taken whole (55 on a weekday's volume) put the demo organisation's labs P50 ITPM peak at twice the
+    truth; lent against its kind's usual 50, it is 22 on a weekday."""
+    from tokenplan.planning.capacity import _ratio_draws
+
+    days = pd.date_range("2026-08-03", periods=56, freq="D")  # Monday, eight weeks
+    weekend = days.dayofweek >= 5
+    total = np.where(weekend, 300.0, 1000.0)
+    ratio = np.where(weekend, 50.0, 20.0)
+    busy = weekend & (np.arange(56) % 14 == 5)  # every other Saturday: 1.5 times a usual weekend day
+    total[busy], ratio[busy] = 450.0, 55.0
+    history = pd.DataFrame({"ds": days, "total": total, "ratio": ratio})
+    weekdays = pd.date_range("2026-09-28", periods=5, freq="D")
+    scores = np.full((200, 5), 2.5)  # every draw beyond the top quantile (0.9)
+    drawn = _ratio_draws(history, weekdays, "D", 8, scores, np.random.default_rng(0), top=0.9)
+    assert drawn.ratios.max() <= 20.0 * 55.0 / 50.0 + 1e-9
+    assert drawn.ratios.min() >= 20.0
