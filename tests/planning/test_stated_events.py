@@ -145,3 +145,21 @@ def test_each_route_carries_the_events_by_its_own_cost_per_model():
     assert "the months after the forecast multiply in the stated events in force in each" in text
     assert "(launch (x2);" in text
 
+
+
+def test_what_a_stated_event_adds_is_read_off_any_methods_forecast():
+    """A campaign (x1.5, 10 of 30 days) on one model of two, and a launch in force since before the forecast:
+    what each adds to the P50, per series and target, for series the SHAP breakdown does not explain (the
+    summary's stated-effect risk had left out a series the ensemble forecasts)."""
+    days = pd.date_range("2026-11-01", periods=30, freq="D", tz="UTC")
+    forecast = pd.concat([pd.DataFrame({"series": s, "target": "requests", "timestamp": days, "p50": 150.0})
+                          for s in ("claude-sonnet-4-5/pilots/default", "claude-haiku-4-5")], ignore_index=True)
+    events = _events(("2026-11-03", "2026-11-13", "Partner campaign", "campaign", "claude-sonnet-4-5", 1.5),
+                     ("2026-10-01", "2027-01-01", "Old launch", "launch", "claude-haiku-4-5", 1.2))
+    added = stated_events.added_by_events(forecast, events, "p50").set_index(["series", "driver"])
+    campaign = added.loc[("claude-sonnet-4-5/pilots/default", "Partner campaign (stated x1.50)")]
+    assert campaign["kind"] == "stated"
+    assert campaign["volume"] == pytest.approx(10 * 150.0 * (1 - 1 / 1.5))
+    launch = added.loc[("claude-haiku-4-5", "Old launch (stated x1.20)")]
+    assert launch["kind"] == "stated, in force" and launch["volume"] == pytest.approx(30 * 150.0 * (1 - 1 / 1.2))
+    assert len(added) == 2  # no event touches a model out of its scope

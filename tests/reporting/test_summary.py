@@ -109,6 +109,28 @@ def test_risks_are_ranked_and_at_most_three():
     assert s.risks[2]["events"][0]["share"] == pytest.approx(0.05)
 
 
+def test_a_stated_event_counts_the_series_the_breakdown_does_not_explain():
+    """The breakdown (SHAP, the tuned model's series only) explains model-a; model-b, forecast by another
+    method, is lifted by the same campaign: the risk counts what the campaign adds to both."""
+    days = fx.HORIZON
+    forecast = pd.concat([pd.DataFrame({"series": s, "target": "input_tokens", "timestamp": days.tz_localize("UTC"),
+                                        "p10": 2e6, "p50": 2e6, "p90": 2e6}) for s in ("model-a", "model-b")],
+                         ignore_index=True)
+    events = pd.DataFrame({"start": [pd.Timestamp("2026-11-01", tz="UTC")], "end": [pd.Timestamp("2026-11-11",
+                                                                                                  tz="UTC")],
+                           "name": ["Campaign"], "kind": ["campaign"], "scope": [""], "effect": [1.5]})
+    added = 10 * 2e6 * (1 - 1 / 1.5)
+    drivers = pd.DataFrame({"series": ["model-a"], "target": ["input_tokens"], "period": ["2026-11"],
+                            "driver": ["Campaign (stated x1.50)"], "kind": ["stated"], "effect": [0.5],
+                            "volume": [added]})
+    alone = _summary(drivers=drivers)
+    both = _summary(drivers=drivers, forecast=forecast, events=events)
+    (event,) = next(r for r in both.risks if r["kind"] == "stated_effect")["events"]
+    (before,) = next(r for r in alone.risks if r["kind"] == "stated_effect")["events"]
+    assert event["series"] == ["model-a", "model-b"] and before["series"] == ["model-a"]
+    assert event["added_usd"] == pytest.approx(2 * before["added_usd"])
+
+
 def test_a_model_that_wins_everywhere_raises_no_baseline_risk():
     assert "baseline_wins" not in [r["kind"] for r in _summary().risks]
 

@@ -32,6 +32,7 @@ from tokenplan.forecasting.features import bucket_shares
 from tokenplan.forecasting.successors import likely_successors
 from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
+from tokenplan.planning.stated_events import added_by_events
 from tokenplan.reporting.capacity_section import (assumed_note, first_limit_row, first_limit_sentence, history_note,
                                                    spike_note)
 from tokenplan.reporting.data_notes import observed_days
@@ -303,6 +304,20 @@ def _plan_method(row: pd.Series, method: str | None) -> dict[str, Any]:
     return {"plan_method": method, "plan_mase": float(row[method])}
 
 
+def _with_unexplained(drivers: pd.DataFrame | None, forecast: pd.DataFrame | None, events: pd.DataFrame | None,
+                      median: str) -> pd.DataFrame | None:
+    """The driver breakdown's rows plus, for the series it does not explain (another method than the tuned
+    model), what each stated event adds to their forecast (``stated_events.added_by_events``)."""
+    if forecast is None or events is None:
+        return drivers
+    explained = set(drivers["series"].astype(str)) if drivers is not None and len(drivers) else set()
+    others = forecast[~forecast["series"].astype(str).isin(explained)]
+    added = added_by_events(others, events, median)
+    if added.empty:
+        return drivers
+    return added if drivers is None or drivers.empty else pd.concat([drivers, added], ignore_index=True)
+
+
 def _stated_risk(drivers: pd.DataFrame | None, prices: dict[str, UnitPrices], total_cost: float) -> dict | None:
     """The stated event effects (taken as given) and the share of the quarter's cost each adds."""
     if drivers is None or drivers.empty or not total_cost:
@@ -518,7 +533,7 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
     share = horizon_cost.groupby("series")[median].sum() / cost[median] if cost[median] else pd.Series(dtype=float)
     nominal = (int(quantile_names[-1][1:]) - int(quantile_names[0][1:])) / 100
     candidates = [_baseline_risk(backtest, share, methods, set(horizon["series"].astype(str))),
-                  _stated_risk(drivers, prices, cost[median]),
+                  _stated_risk(_with_unexplained(drivers, forecast, events, median), prices, cost[median]),
                   _growth_risk(drivers, prices, cost[median]),
                   _history_risk(history, horizon["start"].min(), horizon["end"].max()),
                   _coverage_risk(backtest, nominal), _guard_risk(guard_drops, share)]
