@@ -209,6 +209,11 @@ def test_an_ended_series_is_marked_in_the_backtest_and_left_out_of_the_count_as_
     assert "Rows marked (ended): old-model (last usage 2026-08-14) ended before the forecast" in section
     risk = _baseline_risk(metrics, pd.Series(dtype=float), methods, {"model-a", "model-b", "model-c"})
     assert (risk["lost"], risk["of"]) == (2, 3)
+    # A series that ended before every fold has no backtest: no row of "nan"s for it.
+    gone = {**methods, "gone-model|requests": "xgboost"}
+    section = render_method_section({}, {"methods": gone}, metrics, fx.Q, _history(), planned=planned,
+                                    ended={"old-model": "2026-08-14", "gone-model": "2026-03-01"})
+    assert "gone-model" not in section and "nan" not in section
 
 
 def test_a_baseline_win_shows_the_digits_that_tell_the_two_apart():

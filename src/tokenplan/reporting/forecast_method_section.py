@@ -306,7 +306,11 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
                                                                  values="mase")
     shown = per_series.map(lambda v: f"{v:.2f}" if np.isfinite(v) else "–").reset_index()
     if len(chosen):
+        scored = [c for c in shown.columns if c not in ("series", "target")]
         shown = chosen.rename(columns={"method": "chosen method"}).merge(shown, on=["series", "target"], how="left")
+        # A series that ended before every fold has no backtest to show: no row of "nan"s.
+        unscored = shown[scored].isna().all(axis=1) & shown["series"].astype(str).isin(set(ended))
+        shown = shown[~unscored].fillna({c: "–" for c in scored})
     limited = bool(series_shown and series_shown.get("limited"))
     if limited:
         shown = shown[shown["series"].astype(str).isin(series_shown["series"])]
