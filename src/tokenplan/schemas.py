@@ -409,7 +409,7 @@ def _check_peaks(usage: pd.DataFrame, source: str, first_line: int | None, names
         present = [c for c in parts if c in usage.columns]
         if peak not in usage.columns or parts[0] not in present:
             continue
-        total = usage[present].sum(axis=1, min_count=1)
+        total = usage[present].sum(axis=1, min_count=len(present))  # a blank part: unknown, not zero
         over = usage[peak].notna() & total.notna() & (usage[peak] > total * (1 + 1e-9) + 1e-9)
         if over.any():
             raise _fail(source, (names or {}).get(peak, peak), list(usage.index[over]), list(usage.loc[over, peak]),

@@ -204,6 +204,10 @@ def test_a_stated_launch_in_the_horizon_is_a_step_not_growth_in_the_extrapolated
     assert abs((as_step - expected).days) <= 7
     assert (expected - as_growth).days > 45  # read as growth: weeks early
     assert unit_step({"claude-sonnet-4-5/labs": quantiles["claude-sonnet-4-5/labs"]}, daily, after) is None
+    # A campaign still running the day after the horizon ends with its own days: it is not held after it.
+    campaign = events.assign(kind="campaign", end=pd.Timestamp("2027-01-10", tz="UTC"))
+    _, after = daily_multipliers(campaign, ["claude-opus-4-5", "claude-sonnet-4-5"], ds, ds[-1])
+    assert after.to_dict() == {"claude-opus-4-5": 1.0, "claude-sonnet-4-5": 1.0}
 
 
 def test_hourly_forecast_gives_hourly_buckets():

@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from tokenplan.planning.gateway import PRE_CALL_CHECK, deployments_held_back, gateway_config, gateway_yaml
+from tokenplan.planning.gateway import (
+    PRE_CALL_CHECK,
+    deployments_held_back,
+    gateway_config,
+    gateway_yaml,
+    group_budgets,
+)
 
 LIMITS = pd.DataFrame({"rpm": [1000.0, 50.0], "itpm": [450_000.0, np.nan], "otpm": [90_000.0, 8_000.0],
                        "itpm_counts_cache_reads": [False, False]},
@@ -107,11 +113,15 @@ def test_each_deployment_passes_its_own_p90_minute_where_the_group_fits_the_limi
     p90 = dict(zip(demand["series"].str.split("/").str[1], demand["p90"], strict=True))
     assert rpm == {team: int(v) for team, v in p90.items()}
     assert sum(rpm.values()) > 198  # overbooked by as much as the busiest minutes do not coincide
-    assert deployments_held_back(config, demand) == []
+    assert deployments_held_back(config, demand, group, group_budgets(limits, 0.1)) == []
     # The old split (no group peak): the limits add up to the margined limit, every team under its own P90.
     old = gateway_config(limits, demand, safety_margin=0.1)
     assert sum(e["litellm_params"]["rpm"] for e in old["model_list"]) <= 198
-    assert len(deployments_held_back(old, demand)) == len(p90)
+    assert all(e["litellm_params"]["rpm"] < p90[e["model_name"].split(":")[1]] for e in old["model_list"])
+    # A whole P90 computed as the budget's share of itself lands on itself, not one under (117 x 60 / 117).
+    tight = gateway_config(limits.assign(rpm=130.0), _teams({"a": 100.0, "b": 60.0}), safety_margin=0.1,
+                           group_peaks=group.assign(p90=110.0))
+    assert [e["litellm_params"]["rpm"] for e in tight["model_list"]] == [100, 60]
 
 
 def test_a_group_over_its_limit_holds_every_deployment_to_the_same_share_of_its_p90():
@@ -122,9 +132,12 @@ def test_a_group_over_its_limit_holds_every_deployment_to_the_same_share_of_its_
     config = gateway_config(limits, demand, safety_margin=0.1, group_peaks=group)
     rpm = {e["model_name"].split(":")[1]: e["litellm_params"]["rpm"] for e in config["model_list"]}
     assert rpm == {"a": int(np.floor(80 * 90 / 110)), "b": int(np.floor(40 * 90 / 110))}
-    held = deployments_held_back(config, demand)
+    held = deployments_held_back(config, demand, group, group_budgets(limits, 0.1))
     assert [(h["model_name"], h["metric"]) for h in held] == [("claude-sonnet-4-5:a", "rpm"),
                                                               ("claude-sonnet-4-5:b", "rpm")]
+    # Every deployment of a group over its budget is named, one whose limit floors to its own P90's floor too.
+    close = deployments_held_back(config, _teams({"a": 80.0, "b": 36.01}), group, group_budgets(limits, 0.1))
+    assert len(close) == 2
     # Own P90s that add up to within the budget: the budget split by their shares, adding up to it.
     roomy = gateway_config(limits.assign(rpm=200.0), demand, safety_margin=0.1, group_peaks=group)
     assert {e["model_name"]: e["litellm_params"]["rpm"] for e in roomy["model_list"]} == {

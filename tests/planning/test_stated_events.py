@@ -163,3 +163,9 @@ def test_what_a_stated_event_adds_is_read_off_any_methods_forecast():
     launch = added.loc[("claude-haiku-4-5", "Old launch (stated x1.20)")]
     assert launch["kind"] == "stated, in force" and launch["volume"] == pytest.approx(30 * 150.0 * (1 - 1 / 1.2))
     assert len(added) == 2  # no event touches a model out of its scope
+    # A month-end the history measured is in the calendar with an effect, but it is not the planner's.
+    measured = pd.concat([events.assign(basis="stated"), _events(
+        ("2026-11-30", "2026-12-01", "Last day of the month", "campaign", "claude-sonnet-4-5", 1.4)).assign(
+        basis="estimated from 9 past months")], ignore_index=True)
+    assert set(stated_events.added_by_events(forecast, measured, "p50")["driver"]) == {
+        "Partner campaign (stated x1.50)", "Old launch (stated x1.20)"}

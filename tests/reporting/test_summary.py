@@ -129,6 +129,11 @@ def test_a_stated_event_counts_the_series_the_breakdown_does_not_explain():
     (before,) = next(r for r in alone.risks if r["kind"] == "stated_effect")["events"]
     assert event["series"] == ["model-a", "model-b"] and before["series"] == ["model-a"]
     assert event["added_usd"] == pytest.approx(2 * before["added_usd"])
+    # The breakdown explains a series|target, not a series: model-a's requests explained, its input tokens not.
+    requests_only = drivers.assign(target="requests", volume=10 * 1_000 * (1 - 1 / 1.5))
+    tokens = _summary(drivers=requests_only, forecast=forecast, events=events)
+    (event,) = next(r for r in tokens.risks if r["kind"] == "stated_effect")["events"]
+    assert event["added_usd"] == pytest.approx(2 * before["added_usd"])
 
 
 def test_a_model_that_wins_everywhere_raises_no_baseline_risk():

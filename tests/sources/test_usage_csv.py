@@ -175,3 +175,8 @@ def test_a_busiest_minute_above_its_buckets_own_total_is_named(tmp_path):
     with pytest.raises(InvalidInputError, match=r"column 'peak_otpm' has invalid values at lines \[4\]: \[500001.0\]"):
         build_usage_buckets(_load(tmp_path, fixed), PARAMS)
     build_usage_buckets(_load(tmp_path, fixed.replace(",500001", ",10000")), PARAMS)  # within: read
+    # A blank part is unknown, not zero: its row's total is not known, and nothing is checked against it.
+    blank = ("timestamp,model,requests,input_tokens,cache_write_tokens,output_tokens,peak_itpm\n"
+             "2026-01-01 10:00,claude-sonnet-4-5,600,,100,600000,800\n"
+             "2026-01-01 11:00,claude-sonnet-4-5,600,3000000,100,600000,800\n")
+    build_usage_buckets(_load(tmp_path, blank), PARAMS)

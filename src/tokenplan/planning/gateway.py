@@ -43,7 +43,7 @@ from tokenplan.planning.rate_limits import METRICS
 PRE_CALL_CHECK = "enforce_model_rate_limits"
 
 __all__ = ["PRE_CALL_CHECK", "deployment_shares", "deployments_held_back", "gateway_config", "gateway_rule",
-           "gateway_yaml"]
+           "gateway_yaml", "group_budgets"]
 
 
 def deployment_shares(series_demand: pd.DataFrame, group_peaks: pd.DataFrame | None = None,
@@ -101,8 +101,7 @@ def gateway_config(limits: pd.DataFrame, series_demand: pd.DataFrame, safety_mar
     if not 0.0 <= safety_margin < 1.0:
         raise ValueError(f"planning.capacity.gateway.safety_margin must be in [0, 1), got {safety_margin!r}")
     ids = dict(model_ids or {})
-    budgets = (limits[[m for m in METRICS if m in limits.columns]].astype(float) * (1.0 - safety_margin)).stack()
-    shares = deployment_shares(series_demand, group_peaks, budgets)
+    shares = deployment_shares(series_demand, group_peaks, group_budgets(limits, safety_margin))
     model_list = []
     for (group, series), rows in shares.groupby(["model_group", "series"], sort=True):
         model = str(series).split("/")[0]
@@ -110,7 +109,8 @@ def gateway_config(limits: pd.DataFrame, series_demand: pd.DataFrame, safety_mar
         for metric, share in zip(rows["metric"], rows["share"], strict=True):
             limit = float(limits.loc[group, metric]) if group in limits.index and metric in limits.columns else np.nan
             if np.isfinite(limit):
-                params[metric] = max(int(np.floor(limit * (1.0 - safety_margin) * min(share, 1.0))), 1)
+                # The tolerance: budget x (P90 / budget) may land a hair under the P90 it is.
+                params[metric] = max(int(np.floor(limit * (1.0 - safety_margin) * min(share, 1.0) + 1e-9)), 1)
         model_list.append({"model_name": _alias(series), "litellm_params": params})
     return {"model_list": model_list, "router_settings": {"optional_pre_call_checks": [PRE_CALL_CHECK]}}
 
@@ -124,17 +124,27 @@ def gateway_rule(safety_margin: float) -> str:
             "limit, no gateway limit (a series whose model the limits do not list has none)")
 
 
-def deployments_held_back(config: Mapping[str, Any], series_demand: pd.DataFrame) -> list[dict[str, Any]]:
-    """The deployments whose gateway limit of a metric is under their own P90 horizon peak:
-    ``model_name, metric, limit, p90`` (the group's P90 minute is over its margined provider limit)."""
-    demand = series_demand.dropna(subset=["series", "p90"])
+def group_budgets(limits: pd.DataFrame, safety_margin: float) -> pd.Series:
+    """Per ``model_group, metric``: the provider limit less the safety margin (``limits`` indexed by group)."""
+    return (limits[[m for m in METRICS if m in limits.columns]].astype(float) * (1.0 - safety_margin)).stack()
+
+
+def deployments_held_back(config: Mapping[str, Any], series_demand: pd.DataFrame, group_peaks: pd.DataFrame,
+                          budgets: pd.Series) -> list[dict[str, Any]]:
+    """The deployments of each group and metric whose P90 horizon peak (``group_peaks``: ``model_group, metric,
+    p90``) is over its budget (:func:`group_budgets`), each held to the same share of its own P90:
+    ``model_name, metric, limit, p90``."""
+    over = {(g, m) for g, m, v in zip(group_peaks["model_group"], group_peaks["metric"], group_peaks["p90"],
+                                      strict=True) if np.isfinite(budgets.get((g, m), np.nan)) and v > budgets[g, m]}
+    demand = series_demand.dropna(subset=["series", "p90", "model_group"])
+    demand = demand[[(g, m) in over for g, m in zip(demand["model_group"], demand["metric"], strict=True)]]
     p90 = {(_alias(s), m): float(v) for s, m, v in zip(demand["series"], demand["metric"], demand["p90"],
                                                          strict=True)}
     held = []
     for entry in config.get("model_list", []):
         for metric in METRICS:
             limit, peak = entry["litellm_params"].get(metric), p90.get((entry["model_name"], metric))
-            if limit is not None and peak is not None and limit < np.floor(peak):
+            if limit is not None and peak is not None:
                 held.append({"model_name": entry["model_name"], "metric": metric, "limit": int(limit), "p90": peak})
     return held
 

@@ -93,7 +93,8 @@ def daily_multipliers(events: pd.DataFrame | None, models: list[str], days: pd.D
     daily = _per_day(stated, models, pd.DatetimeIndex(days))
     after_day = pd.DatetimeIndex([pd.Timestamp(forecast_end).normalize() + pd.Timedelta(days=1)])
     after_day = after_day.tz_localize(None) if after_day.tz is not None else after_day
-    return daily, _per_day(stated, models, after_day).iloc[0]
+    # Only a step lasts: a campaign still running the day after the forecast ends with its own days.
+    return daily, _per_day(stated[stated["kind"] == "launch"], models, after_day).iloc[0]
 
 
 def events_in(events: pd.DataFrame | None, models: list[str], first: str, last: str,
@@ -144,8 +145,10 @@ def added_by_events(forecast: pd.DataFrame, events: pd.DataFrame | None, median:
     share what they add by their log multipliers, as the breakdown shares them.
     """
     columns = ["series", "target", "driver", "kind", "volume"]
-    stated = events[events["effect"].notna()] if events is not None and "effect" in events else None
-    if stated is None or stated.empty or forecast is None or forecast.empty:
+    if events is None or forecast is None or forecast.empty:
+        return pd.DataFrame(columns=columns)
+    stated = _stated(events)  # the planner's: not the measured month days and year-end
+    if stated.empty:
         return pd.DataFrame(columns=columns)
     times = pd.DatetimeIndex(sorted(naive_utc(forecast["timestamp"]).unique()))
     step = times.to_series().diff().min() if len(times) > 1 else pd.Timedelta(days=1)

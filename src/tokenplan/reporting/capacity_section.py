@@ -14,7 +14,7 @@ import pandas as pd
 
 from tokenplan.planning.capacity_backtest import MIN_CALIBRATION_WINDOWS, MIN_RATIO_POOL_SHARE, coverage_summary
 from tokenplan.planning.capacity_plots import figure_name
-from tokenplan.planning.gateway import deployments_held_back, gateway_rule
+from tokenplan.planning.gateway import deployments_held_back, gateway_rule, group_budgets
 from tokenplan.planning.rate_limits import METRICS, SPLIT_METRICS, planned_metrics
 from tokenplan.reporting.markdown import BUCKET_NAMES
 
@@ -271,12 +271,17 @@ def _shown_metrics(plan: pd.DataFrame, config: Mapping[str, Any]) -> list[str]:
 
 
 def _gateway_text(config: Mapping[str, Any], safety_margin: float, metrics: list[str],
-                  series_demand: pd.DataFrame | None = None) -> str:
+                  series_demand: pd.DataFrame | None = None, plan: pd.DataFrame | None = None,
+                  limits: pd.DataFrame | None = None) -> str:
     rows = [{"model_name": e["model_name"], "model": e["litellm_params"]["model"],
              **{m.upper(): _n(e["litellm_params"].get(m, np.nan)) for m in metrics}}
             for e in config.get("model_list", [])]
     table = _table(pd.DataFrame(rows)) if rows else "No deployment: no series has forecast traffic."
-    held = deployments_held_back(config, series_demand) if series_demand is not None and len(series_demand) else []
+    held = []
+    if series_demand is not None and len(series_demand) and plan is not None and limits is not None and len(plan):
+        peaks = plan.loc[plan["period"] == "horizon", ["model_group", "metric", "p90"]]
+        held = deployments_held_back(config, series_demand, peaks,
+                                     group_budgets(limits.set_index("model_group"), safety_margin))
     if held:
         table += ("\n\n**The gateway holds back these deployments at their own P90 minute** (their group's P90 "
                   "minute is over its provider limit less the safety margin, so each is held to the same share of "
@@ -368,7 +373,7 @@ def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.D
             capacity_backtest, capacity_calibration if params.get("calibrate", True) else {},
             assumed=bool(len(capacity_plan)) and bool((capacity_plan["peak_method"] == "assumed").all())),
         "### Gateway config\n\n" + _gateway_text(gateway_config, float(params["gateway"]["safety_margin"]), metrics,
-                                            capacity_series_demand),
+                                            capacity_series_demand, capacity_plan, rate_limits),
         "### Capacity assumptions\n\n" + _assumptions(capacity_plan, rate_limits, capacity_series_demand, params,
                                                        metrics),
     ] if part)

@@ -306,12 +306,16 @@ def _plan_method(row: pd.Series, method: str | None) -> dict[str, Any]:
 
 def _with_unexplained(drivers: pd.DataFrame | None, forecast: pd.DataFrame | None, events: pd.DataFrame | None,
                       median: str) -> pd.DataFrame | None:
-    """The driver breakdown's rows plus, for the series it does not explain (another method than the tuned
-    model), what each stated event adds to their forecast (``stated_events.added_by_events``)."""
+    """The driver breakdown's rows plus, for the series and targets it does not explain (forecast by another
+    method than the tuned model), what each stated event adds to their forecast
+    (``stated_events.added_by_events``)."""
     if forecast is None or events is None:
         return drivers
-    explained = set(drivers["series"].astype(str)) if drivers is not None and len(drivers) else set()
-    others = forecast[~forecast["series"].astype(str).isin(explained)]
+    def keys(frame: pd.DataFrame) -> pd.Series:
+        return frame["series"].astype(str) + "|" + frame["target"].astype(str)
+
+    explained = set(keys(drivers)) if drivers is not None and len(drivers) else set()
+    others = forecast[~keys(forecast).isin(explained)]
     added = added_by_events(others, events, median)
     if added.empty:
         return drivers
