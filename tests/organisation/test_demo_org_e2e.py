@@ -126,6 +126,8 @@ def test_the_added_intervals_are_not_called_wide_where_the_backtest_found_them_n
     markdown = (report / "report.md").read_text()
     narrow = chosen[chosen < NARROW_COVERAGE]
     assert ("narrower than nominal" in markdown) == (not narrow.empty)
+    # A daily figure says nothing of the monthly intervals: the text reads it as the days' only.
+    assert ("read the daily intervals there as **narrower than nominal**" in markdown) == (not narrow.empty)
     assert ("slightly wide rather than too narrow" in markdown.split("## The organisation")[1]) == narrow.empty
     for level, coverage in narrow.items():
         assert f"{coverage:.0%} of the {level}'s days" in markdown
