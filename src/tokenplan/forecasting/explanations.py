@@ -29,7 +29,7 @@ import shap
 from matplotlib.figure import Figure
 
 from tokenplan.forecasting.row_keys import drawn_keys
-from tokenplan.forecasting.features import bucket_shares
+from tokenplan.forecasting.features import stated_offsets
 from tokenplan.forecasting.forecaster import QuantileForecaster
 
 __all__ = ["DRIVER_GROUPS", "FEATURE_LABELS", "FORECAST", "GROWTH", "LEVEL", "forecast_drivers", "headline_target", "global_importance", "shap_bias", "shap_sample", "shap_table",
@@ -102,33 +102,6 @@ def shap_bias(forecaster: QuantileForecaster, examples: pd.DataFrame, quantile: 
     return float(_contributions(forecaster, examples.head(1), quantile)[0, -1])
 
 
-def _stated_offsets(rows: pd.DataFrame, events: pd.DataFrame, freq: str
-                    ) -> tuple[dict[str, np.ndarray], set[str], set[str]]:
-    """Log offset per stated event (by name) at each row, as ``features`` builds the anchor,
-    the names of those already in force at the origin (started before the first row) and
-    of those measured from the history rather than stated (``calendar_effects``)."""
-    stated = events[events["effect"].notna()] if "effect" in events else events.iloc[:0]
-    times = pd.DatetimeIndex(sorted(rows["ds"].unique()))
-    position = times.get_indexer(rows["ds"])
-    models = rows["series"].astype(str).str.split("/").str[0].to_numpy()
-    offsets: dict[str, np.ndarray] = {}
-    in_force, estimated = set(), set()
-    for event, share in bucket_shares(stated, times, freq):
-        if not (share > 0).any():
-            continue
-        in_scope = np.ones(len(rows), bool) if not event.scope else models == event.scope
-        offset = np.where(in_scope, np.log1p((event.effect - 1.0) * share[position]), 0.0)
-        # The year-end holidays the history measured (calendar_effects) are not the planner's.
-        measured = str(getattr(event, "basis", "")).startswith("estimated")
-        name = f"{event.name} ({'estimated' if measured else 'stated'} x{event.effect:.2f})"
-        if measured:
-            estimated.add(name)
-        offsets[name] = offsets.get(name, 0.0) + offset
-        if pd.Timestamp(event.start).tz_convert(None) < times[0]:
-            in_force.add(name)
-    return offsets, in_force, estimated
-
-
 def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, events: pd.DataFrame,
                      freq: str, margin: np.ndarray | None = None) -> pd.DataFrame:
     """Per series, target and month, what moves the forecast: one row per driver.
@@ -183,7 +156,7 @@ def forecast_drivers(rows: pd.DataFrame, values: pd.DataFrame, bias: float, even
     contributions |= {name: every_row(values[[f for f in features if f in values]].sum(axis=1).to_numpy())
                       for name, features in DRIVER_GROUPS.items()}
     contributions["level and growth correction"] = contributions["level and growth correction"] + bias
-    offsets, in_force, estimated = _stated_offsets(rows, events, freq)
+    offsets, in_force, estimated = stated_offsets(rows, events, freq)
     total_offset = sum(offsets.values(), np.zeros(len(rows)))
     stated_part = anchor - trend  # in log1p space; shared among the events by their log offsets
     with np.errstate(invalid="ignore", divide="ignore"):

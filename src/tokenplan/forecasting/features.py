@@ -64,6 +64,7 @@ from tokenplan.forecasting.target_series import season_length
 __all__ = [
     "CATEGORICAL_FEATURES",
     "bucket_shares",
+    "stated_offsets",
     "FeatureSpec",
     "feature_columns",
     "make_examples",
@@ -154,6 +155,33 @@ def bucket_shares(events: pd.DataFrame, times: pd.DatetimeIndex, freq: str, kind
         end = np.datetime64(pd.Timestamp(event.end).tz_convert(None))
         overlap = np.minimum(starts + step, end) - np.maximum(starts, start)
         yield event, np.clip(overlap / step, 0.0, 1.0)
+
+
+def stated_offsets(rows: pd.DataFrame, events: pd.DataFrame, freq: str
+                    ) -> tuple[dict[str, np.ndarray], set[str], set[str]]:
+    """Log offset per stated event (by name) at each row (``series``, ``ds``: naive UTC), as the anchor carries it,
+    the names of those already in force at the origin (started before the first row) and
+    of those measured from the history rather than stated (``calendar_effects``)."""
+    stated = events[events["effect"].notna()] if "effect" in events else events.iloc[:0]
+    times = pd.DatetimeIndex(sorted(rows["ds"].unique()))
+    position = times.get_indexer(rows["ds"])
+    models = rows["series"].astype(str).str.split("/").str[0].to_numpy()
+    offsets: dict[str, np.ndarray] = {}
+    in_force, estimated = set(), set()
+    for event, share in bucket_shares(stated, times, freq):
+        if not (share > 0).any():
+            continue
+        in_scope = np.ones(len(rows), bool) if not event.scope else models == event.scope
+        offset = np.where(in_scope, np.log1p((event.effect - 1.0) * share[position]), 0.0)
+        # The year-end holidays the history measured (calendar_effects) are not the planner's.
+        measured = str(getattr(event, "basis", "")).startswith("estimated")
+        name = f"{event.name} ({'estimated' if measured else 'stated'} x{event.effect:.2f})"
+        if measured:
+            estimated.add(name)
+        offsets[name] = offsets.get(name, 0.0) + offset
+        if pd.Timestamp(event.start).tz_convert(None) < times[0]:
+            in_force.add(name)
+    return offsets, in_force, estimated
 
 
 class _Grid:

@@ -177,12 +177,16 @@ def _each_series_driver_quantiles(forecast: pd.DataFrame, metric: str, counts_ca
     return {series: frame.droplevel("series") for series, frame in summed.groupby(level="series", sort=False)}
 
 
+def _median_name(names: Sequence[str]) -> str:
+    """The quantile column nearest the median (``p50``)."""
+    return list(names)[int(np.argmin(np.abs(np.asarray(_levels(list(names))) - 0.5)))]
+
+
 def _spreads(quantiles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per bucket: log P50, and the log spread per unit of normal score above and below it."""
     names = list(quantiles.columns)
     levels = _levels(names)
-    mid = names[int(np.argmin(np.abs(np.asarray(levels) - 0.5)))]
-    log_mid = np.log(np.clip(quantiles[mid].to_numpy(float), 1e-9, None))
+    log_mid = np.log(np.clip(quantiles[_median_name(names)].to_numpy(float), 1e-9, None))
     z_lo, z_hi = NormalDist().inv_cdf(levels[0]), NormalDist().inv_cdf(levels[-1])
     spread_hi = (np.log(np.clip(quantiles[names[-1]].to_numpy(float), 1e-9, None)) - log_mid) / z_hi
     spread_lo = (log_mid - np.log(np.clip(quantiles[names[0]].to_numpy(float), 1e-9, None))) / -z_lo
@@ -201,14 +205,18 @@ def _top_score(quantiles: pd.DataFrame) -> float:
     return max(NormalDist().inv_cdf(min(max(_levels(list(quantiles.columns))), 1 - 1e-9)), 0.0)
 
 
+def _tail_spread(spread_hi: np.ndarray, z_top: float) -> np.ndarray:
+    """The log spread per unit of score past the top quantile (``MAX_TAIL_RATIO``; ``z_top`` > 0)."""
+    return np.minimum(spread_hi, np.log(MAX_TAIL_RATIO) / z_top)
+
+
 def _from_scores(log_mid: np.ndarray, spread_lo: np.ndarray, spread_hi: np.ndarray, z: np.ndarray,
                  z_top: float) -> np.ndarray:
     """Totals at normal scores ``z``: the forecast's quantiles up to its top one, then its tail (``MAX_TAIL_RATIO``)."""
     value = log_mid + z * np.where(z > 0, spread_hi, spread_lo)
     if z_top <= 0:
         return np.exp(value)
-    tail = np.minimum(spread_hi, np.log(MAX_TAIL_RATIO) / z_top)
-    beyond = log_mid + z_top * spread_hi + (z - z_top) * tail
+    beyond = log_mid + z_top * spread_hi + (z - z_top) * _tail_spread(spread_hi, z_top)
     return np.exp(np.where(z > z_top, beyond, value))
 
 
@@ -270,7 +278,7 @@ def total_scores(quantiles: pd.DataFrame, totals: np.ndarray) -> np.ndarray:
     scores = np.divide(excess, spread, out=np.zeros_like(excess), where=spread > 0)
     z_top = _top_score(quantiles)
     if z_top > 0:  # beyond the top quantile, the tail's spread (:func:`_from_scores`)
-        tail = np.minimum(spread_hi, np.log(MAX_TAIL_RATIO) / z_top)
+        tail = _tail_spread(spread_hi, z_top)
         over = excess - z_top * spread_hi
         beyond = z_top + np.divide(over, tail, out=np.zeros_like(over), where=tail > 0)
         scores = np.where((over > 0) & (spread_hi > 0), beyond, scores)
@@ -791,8 +799,7 @@ def unit_step(quantiles: Mapping[str, pd.DataFrame], daily: pd.DataFrame, after:
     None where no stated effect touches the unit."""
     if not quantiles:
         return None
-    mid = {s: q.iloc[:, int(np.argmin(np.abs(np.asarray(_levels(list(q.columns))) - 0.5)))] for s, q in quantiles.items()}
-    frame = pd.DataFrame(mid).fillna(0.0)
+    frame = pd.DataFrame({s: q[_median_name(q.columns)] for s, q in quantiles.items()}).fillna(0.0)
     frame.index = pd.DatetimeIndex(frame.index)
     per_day = frame.groupby(frame.index.normalize()).sum()
     models = [str(s).split("/")[0] for s in per_day.columns]

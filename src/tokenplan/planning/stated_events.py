@@ -23,7 +23,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from tokenplan.forecasting.features import bucket_shares
+from tokenplan.forecasting.features import bucket_shares, stated_offsets
 from tokenplan.schemas import naive_utc
 
 __all__ = ["added_by_events", "daily_multipliers", "deflator", "events_in", "extrapolated_ratios",
@@ -150,30 +150,20 @@ def added_by_events(forecast: pd.DataFrame, events: pd.DataFrame | None, median:
     stated = _stated(events)  # the planner's: not the measured month days and year-end
     if stated.empty:
         return pd.DataFrame(columns=columns)
-    times = pd.DatetimeIndex(sorted(naive_utc(forecast["timestamp"]).unique()))
-    step = times.to_series().diff().min() if len(times) > 1 else pd.Timedelta(days=1)
-    freq = "h" if step < pd.Timedelta(days=1) else "D"
-    at = times.get_indexer(naive_utc(forecast["timestamp"]))
-    models = forecast["series"].astype(str).str.split("/").str[0].to_numpy()
-    offsets = {}
-    for event, share in bucket_shares(stated, times, freq):
-        if not (share > 0).any():
-            continue
-        in_scope = np.ones(len(forecast), bool) if not event.scope else models == event.scope
-        name = f"{event.name} (stated x{event.effect:.2f})"
-        kind = "stated, in force" if pd.Timestamp(event.start).tz_convert(None) < times[0] else "stated"
-        offsets[name, kind] = offsets.get((name, kind), 0.0) + np.where(in_scope, np.log1p((event.effect - 1.0)
-                                                                                             * share[at]), 0.0)
+    rows = forecast.assign(ds=naive_utc(forecast["timestamp"]))
+    times = pd.DatetimeIndex(sorted(rows["ds"].unique()))
+    freq = "h" if len(times) > 1 and times.to_series().diff().min() < pd.Timedelta(days=1) else "D"
+    offsets, in_force, _ = stated_offsets(rows, stated, freq)  # as the driver breakdown reads them
     if not offsets:
         return pd.DataFrame(columns=columns)
     total = sum(offsets.values())
-    p50 = forecast[median].to_numpy(float)
-    added = p50 * -np.expm1(-total)
-    rows = []
-    for (name, kind), offset in offsets.items():
+    added = forecast[median].to_numpy(float) * -np.expm1(-total)
+    parts = []
+    for name, offset in offsets.items():
         volume = np.divide(added * offset, total, out=np.zeros(len(forecast)), where=total != 0)
         frame = pd.DataFrame({"series": forecast["series"].astype(str).to_numpy(),
                               "target": forecast["target"].astype(str).to_numpy(), "volume": volume})
         summed = frame.groupby(["series", "target"], sort=True)["volume"].sum().reset_index()
-        rows.append(summed[summed["volume"] != 0].assign(driver=name, kind=kind))
-    return pd.concat(rows, ignore_index=True).reindex(columns=columns)
+        kind = "stated, in force" if name in in_force else "stated"
+        parts.append(summed[summed["volume"] != 0].assign(driver=name, kind=kind))
+    return pd.concat(parts, ignore_index=True).reindex(columns=columns)
