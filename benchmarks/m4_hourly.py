@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_traffic import RUN_ENV, copy_project, last_error_line, xgboost_points  # noqa: E402
+from real_traffic import RUN_ENV, copy_project, last_error_line, summarise_totals, xgboost_points  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_CANDIDATES = [ROOT.parent / "shared" / "m4", ROOT.parent.parent / "shared" / "m4"]
@@ -189,8 +189,11 @@ def run_pipeline(usage: pd.DataFrame, protocol: Protocol, keep: bool) -> dict:
         if code != 0:
             return {**result, "status": "refused", "error": last_error_line(log.read_text())}
         forecast = pd.read_parquet(scratch / "data" / "07_model_output" / "forecast.parquet")
+        totals = pd.read_parquet(scratch / "data" / "07_model_output" / "forecast_totals.parquet")
+        totals = totals[(totals["target"] == "requests") & (totals["period"] == "horizon")]
         reports = sorted((scratch / "data" / "08_reporting").glob("*/report.html"))
         return {**result, "status": "ok", "forecast": forecast[forecast["target"] == "requests"],
+                "totals": totals.assign(workspace=totals["series"].astype(str).str.split("/").str[-1]),
                 "report_bytes": reports[-1].stat().st_size if reports else 0}
     finally:
         if keep:
@@ -237,28 +240,32 @@ def xgboost_baseline(histories: dict[str, np.ndarray], protocol: Protocol) -> di
 def score(histories: dict[str, np.ndarray], actuals: dict[str, np.ndarray], run: dict | None,
           mstl: dict[str, np.ndarray] | None, xgb: dict[str, np.ndarray] | None, protocol: Protocol) -> pd.DataFrame:
     """Per series: MASE of each method (and the pipeline's coverage and chosen method)."""
-    forecasts = {}
+    forecasts, totals = {}, {}
     if run is not None and run["status"] == "ok":
         table = run["forecast"].sort_values("timestamp")
         table = table.assign(workspace=table["series"].astype(str).str.split("/").str[-1])
         forecasts = {name: group for name, group in table.groupby("workspace")}
+        totals = run["totals"].set_index("workspace")[["p10", "p50", "p90"]].to_dict("index")
     rows = []
     for name, history in histories.items():
         actual, scale = actuals[name], naive_scale(history, protocol)
         naive = seasonal_naive(history, protocol)
-        row = {"series": name, "length": len(history), "scale": scale,
-               "naive_mase": float(np.mean(np.abs(actual - naive))) / scale}
+        row = {"series": name, "length": len(history), "scale": scale, "actual_total": float(actual.sum()),
+               "naive_mase": float(np.mean(np.abs(actual - naive))) / scale, "naive_sum": float(naive.sum())}
         if mstl is not None:
             row["mstl_mase"] = float(np.mean(np.abs(actual - mstl[name]))) / scale
         if mstl is not None and xgb is not None:
             row["xgb_mase"] = float(np.mean(np.abs(actual - xgb[name]))) / scale
             median = np.median(np.vstack([naive, mstl[name], xgb[name]]), axis=0)
             row["median3_mase"] = float(np.mean(np.abs(actual - median))) / scale
+            row["median3_sum"] = float(median.sum())
         group = forecasts.get(name)
         if group is not None and len(group) == protocol.horizon:
             row["pipeline_mase"] = float(np.mean(np.abs(actual - group["p50"].to_numpy()))) / scale
             row["coverage"] = float(np.mean((actual >= group["p10"].to_numpy()) & (actual <= group["p90"].to_numpy())))
             row["method"] = str(group["method"].iloc[0]) if "method" in group else "?"
+            row.update(pipeline_status="ok", pipeline_sum=float(group["p50"].sum()),
+                       **{f"total_{k}": v for k, v in totals.get(name, {}).items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -334,6 +341,7 @@ def main() -> int:
           + ", ".join(f"{name} {value:.3f}" for name, value in PUBLISHED.items()))
     if "pipeline_mase" in rows:
         print("methods chosen: " + ", ".join(f"{m} ({n})" for m, n in rows["method"].value_counts().items()))
+        summarise_totals(rows)
         mase, coverage = rows["pipeline_mase"].mean(), rows["coverage"].mean()
         checks = [(mase <= TARGET_MASE, f"MASE {mase:.3f} <= {TARGET_MASE}"),
                   (mase <= TARGET_NAIVE_RATIO * naive,

@@ -504,6 +504,8 @@ def summarise_totals(rows: pd.DataFrame) -> None:
     print("mean |log(total / realised)| (mean signed log error in brackets):")
     for label, column in (("plan's total P50", "total_p50"), ("sum of the plan's P50s", "pipeline_sum"),
                           ("median of three, summed", "median3_sum"), ("seasonal naive, summed", "naive_sum")):
+        if column not in known:
+            continue
         error = np.log(known[column].clip(lower=1e-9)) - actual
         print(f"  {label:<26} {error.abs().mean():.3f} ({error.mean():+.3f})")
     inside = (known["actual_total"] >= known["total_p10"]) & (known["actual_total"] <= known["total_p90"])
