@@ -164,6 +164,31 @@ def test_the_busiest_minute_so_far_crosses_the_limit_on_the_first_days_over_and_
     assert row["history_last_over"] == (HISTORY_END - pd.Timedelta(days=1)).tz_localize(None)
 
 
+def test_a_day_missing_hours_keeps_its_measured_busiest_minute_in_history_but_lends_no_ratio():
+    """A day with two hours missing from the export is incomplete: its mean minute is unknown, so it lends no
+    peak-to-mean ratio, but the busiest minute measured in the hours it has is history's, and over a limit it
+    counts as a day over (left out, history's highest minute went unreported)."""
+    usage = _usage()
+    gap_day = HISTORY_END - pd.Timedelta(days=10)
+    usage = usage[~usage["timestamp"].isin([gap_day + pd.Timedelta(hours=h) for h in (7, 8)])].copy()
+    burst = usage["timestamp"] == gap_day + pd.Timedelta(hours=15)
+    usage.loc[burst, "peak_rpm"] = 90.0  # a retry storm: 4.5 times any other day's busiest minute
+    ratios = forecast_bucket_peaks(usage_peaks(usage, {"claude-sonnet-4-5": "Claude Sonnet 4.x"}, {}, "h", 9.0),
+                                   "h", "D")
+    row = ratios[(ratios["metric"] == "rpm") & (ratios["ds"] == gap_day.tz_localize(None))].iloc[0]
+    assert row["peak"] == 90.0 and np.isnan(row["total"]) and np.isnan(row["ratio"])
+    plan, _ = capacity_tables(_forecast(), ratios, _limits(50.0), {"Claude Sonnet 4.x": ["claude-sonnet-4-5"]},
+                              ["p10", "p50", "p90"], "D", PeakModel(n_draws=100))
+    horizon = plan[(plan["period"] == "horizon") & (plan["metric"] == "rpm")].iloc[0]
+    assert horizon["history_days_over"] == 1 and horizon["history_peak"] == 90.0
+    assert horizon["history_last_over"] == gap_day.tz_localize(None)
+    # The day lends no ratio: the draws read the same complete days as without it.
+    complete = ratios[ratios["ds"] != gap_day.tz_localize(None)]
+    without, _ = capacity_tables(_forecast(), complete, _limits(50.0), {"Claude Sonnet 4.x": ["claude-sonnet-4-5"]},
+                                 ["p10", "p50", "p90"], "D", PeakModel(n_draws=100))
+    pd.testing.assert_series_equal(plan["p90"], without["p90"])
+
+
 def test_extrapolated_crossing_after_the_horizon():
     ds = pd.date_range("2026-01-01", periods=91, freq="D")
     values = 100 * np.exp(GROWTH_PER_DAY * np.arange(91))
