@@ -84,6 +84,33 @@ def test_first_limit_and_best_route_are_stated_when_the_tables_exist():
     assert "pays back in month 3" in summary and "12-month NPV $7,000" in summary
 
 
+def test_a_route_on_the_demos_assumptions_says_so_beside_its_saving_on_a_users_data():
+    """The shipped routes' credit rate, eligible share, engineer-days and discount rate are made up for the demo:
+    on a user's own usage the headline saving rests on them, and the summary says which, beside it."""
+    demo_inputs = "CNY 1 of credit per USD of list price; a discount rate of 8% a year"
+    roi = fx.roi_summary().assign(demo_assumptions=demo_inputs)
+    mine = _summary_section(render_report(_inputs(simulated=False, roi_summary=roi)))
+    line = next(x for x in mine.splitlines() if "**Best route:**" in x)
+    assert f"**On the demo's assumptions, not yours:** {demo_inputs}; set your own under `planning.routes`" in line
+    demo = _summary_section(render_report(_inputs(simulated=True, roi_summary=roi)))
+    assert "demo's assumptions" not in demo
+    assert "demo's assumptions" not in _summary_section(render_report(_inputs(simulated=False,
+                                                                              roi_summary=fx.roi_summary())))
+
+
+def test_a_route_lists_the_inputs_it_takes_from_the_demo():
+    from tokenplan.planning.routes import Route
+
+    relay = Route(name="relay_cny", kind="relay", currency="CNY", credit_rate=1.0, fx_rate=7.1, fx_date="2026-11-01",
+                  fx_source="assumed for the demo, not a quoted market rate", source="assumed for the demo: a relay",
+                  one_time={"engineering_days": 5, "day_rate_usd": 800, "source": "assumed for the demo: 5 days"})
+    assert relay.demo_assumptions() == ["CNY 1 of credit per USD of list price", "FX 7.1 CNY per USD",
+                                        "a one-time cost of 5 engineer-days"]
+    quoted = relay.model_copy(update={"source": "quote from the relay, 2026-11-20", "fx_source": "treasury rate",
+                                      "one_time": relay.one_time.model_copy(update={"source": "our estimate"})})
+    assert quoted.demo_assumptions() == []
+
+
 def test_no_crossing_and_no_paying_route_are_said_plainly():
     summary = _summary_section(render_report(_inputs(capacity_plan=fx.capacity_plan(crossing=False),
                                                      roi_summary=fx.roi_summary(paying=False))))

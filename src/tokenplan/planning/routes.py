@@ -42,7 +42,10 @@ from tokenplan.planning.prices import (
     with_long_context_share,
 )
 
-__all__ = ["OneTimeCost", "Pricer", "Route", "batch_in_month", "relay_multiplier", "route_rates", "routes_that_apply"]
+__all__ = ["DEMO_SOURCE", "OneTimeCost", "Pricer", "Route", "batch_in_month", "relay_multiplier", "route_rates", "routes_that_apply"]
+
+
+DEMO_SOURCE = "assumed for the demo"  # how the shipped configuration marks an input it made up for the demo
 
 
 class OneTimeCost(BaseModel):
@@ -82,6 +85,20 @@ class Route(BaseModel):
     fx_date: str | None = None
     fx_source: str | None = None
     fee_share: float = Field(0.0, ge=0)
+
+    def demo_assumptions(self) -> list[str]:
+        """The inputs this route still takes from the demo's configuration (their source begins with
+        ``DEMO_SOURCE``), each as a short phrase: a saving on a user's own usage that rests on them is the
+        demo's guess, not the user's quote, and the summary says so beside it."""
+        out = []
+        if self.source.startswith(DEMO_SOURCE):
+            out.append(f"{self.currency} {self.credit_rate:g} of credit per USD of list price" if self.kind == "relay"
+                       else f"{self.eligible_share:.0%} of the usage eligible")
+        if self.fx_source and self.fx_source.startswith(DEMO_SOURCE):
+            out.append(f"FX {self.fx_rate:g} {self.currency} per USD")
+        if self.one_time.source.startswith(DEMO_SOURCE):
+            out.append(f"a one-time cost of {self.one_time.engineering_days:g} engineer-days")
+        return out
 
     @model_validator(mode="after")
     def _kind_inputs(self) -> Route:

@@ -454,7 +454,9 @@ def _roi_row(row: pd.Series) -> dict[str, Any]:
         basis["growth_enough_history"] = bool(basis["growth_enough_history"])
     days, month_days = basis["forecast_days"], basis["forecast_month_days"]
     scaled = days is not None and month_days is not None and bool(days < month_days - 1e-9)
-    return {**{c: row[c] for c in ROI_COLUMNS}, **basis, "scaled": scaled}
+    demo = row.get("demo_assumptions")
+    return {**{c: row[c] for c in ROI_COLUMNS}, **basis, "scaled": scaled,
+            "demo_assumptions": demo if isinstance(demo, str) else ""}
 
 
 def _best_route(roi_summary: pd.DataFrame | None) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
 from tokenplan.planning.price_check import history_months, monthly_gap, validate_billed, whole_months
 from tokenplan.planning.prices import UnitPrices, validate_price_table
 from tokenplan.planning.rate_limits import LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file, planned_metrics
-from tokenplan.planning.routes import Pricer, Route, route_rates, routes_that_apply
+from tokenplan.planning.routes import DEMO_SOURCE, Pricer, Route, route_rates, routes_that_apply
 from tokenplan.planning.sensitivity import tornado
 from tokenplan.schemas import naive_utc
 
@@ -332,6 +332,10 @@ def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_cost
     applies = routes_that_apply(rates)
     rows = [roi.route_summary(r, flow[flow["route"] == r.name], names, rate, horizon, applies.get(r.name, True))
             for r in routes if r.name != baseline]
+    if str(settings.get("discount_rate_source", "")).startswith(DEMO_SOURCE):  # every NPV rests on it
+        for row in rows:
+            row["demo_assumptions"] = "; ".join(filter(None, [row["demo_assumptions"],
+                                                              f"a discount rate of {rate:.0%} a year"]))
     # No route but the baseline: an empty table that still has its columns.
     summary = pd.DataFrame(rows, columns=None if rows else ["route"])
     summary = summary.merge(roi.horizon_savings(costs, baseline, names), on="route", how="left").assign(
