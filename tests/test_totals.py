@@ -398,5 +398,6 @@ def test_totals_against_the_sum_of_the_buckets_medians_per_target():
     row = totals_against_bucket_sums(forecast, totals, "p50").iloc[0]
     assert (row["target"], row["summed"], row["total"], row["differ"], row["series"]) == ("requests", 6e3, 7e3, 1, 2)
     assert row["change"] == pytest.approx(1 / 6)
+    assert row["largest_change"] == pytest.approx(1 / 3)  # m0: 4,000 against its own 3,000
     same = totals_against_bucket_sums(forecast, totals.assign(p50=3_000.0), "p50").iloc[0]
-    assert same["differ"] == 0 and same["change"] == pytest.approx(0.0)
+    assert same["differ"] == 0 and same["change"] == pytest.approx(0.0) and np.isnan(same["largest_change"])

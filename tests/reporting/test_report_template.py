@@ -760,6 +760,11 @@ def test_the_totals_say_how_far_they_are_from_the_sum_of_the_buckets_medians():
     assert "above them here (where usage is bursty a day's median lies below its mean" in text
     assert "the totals above put the horizon's requests +33.3% off that sum" in text
     assert "differ a little" not in text
+    # One series off and the other not: the target's change can round to nothing, so the series most off says it.
+    one = _forecast(fx.totals())
+    one.loc[one["series"] == "model-a", fx.Q] *= 0.9994  # +0.06% on half the volume
+    text = render_report(_inputs(drivers=drivers, forecast=one))
+    assert "(+0.0%; 1 of its 2 series, by up to +0.1%)" in text, text.split("do not add up")[1][:400]
     equal = render_report(_inputs(drivers=drivers, forecast=_forecast(fx.totals())))
     assert "Their P50s add up to the totals' P50s (within 0.05% for every series and target)." in equal
     assert "the monthly totals above have the same P50s" in equal and "differ a little" not in equal

@@ -502,8 +502,10 @@ SAME_WITHIN = 5e-4  # a total within 0.05% of its buckets' summed P50 reads as e
 
 def totals_against_bucket_sums(forecast: pd.DataFrame, totals: pd.DataFrame, median: str) -> pd.DataFrame:
     """Per target, the horizon totals' ``median`` against the sum of the buckets' ``median`` (``forecast``):
-    ``summed``, ``total``, ``change`` (total / summed - 1) and ``differ``, how many of ``series`` (the
-    target's series) have a total more than 0.05% off their own sum; the same order as ``totals``.
+    ``summed``, ``total``, ``change`` (total / summed - 1), ``differ``, how many of ``series`` (the
+    target's series) have a total more than 0.05% off their own sum, and ``largest_change``, the change of
+    the series most off (the target's own change can round to nothing where one small series moves);
+    the same order as ``totals``.
 
     A total is its buckets' summed median moved by its series' centre (``_centres``: where its
     backtest folds' totals fell against their summed medians, e.g. above them where bursty hours
@@ -517,4 +519,7 @@ def totals_against_bucket_sums(forecast: pd.DataFrame, totals: pd.DataFrame, med
     frame = pd.DataFrame({"summed": sums_by_key, "total": totals_by_key, "differ": off.astype(int),
                           "series": 1}).groupby(level="target", sort=False).sum()
     frame["change"] = frame["total"] / frame["summed"].where(frame["summed"] > 0) - 1
-    return frame.reset_index()[["target", "summed", "total", "change", "differ", "series"]]
+    each = (totals_by_key / sums_by_key.where(sums_by_key > 0) - 1).where(off)
+    frame["largest_change"] = each.groupby(level="target", sort=False).agg(
+        lambda c: c.loc[c.abs().idxmax()] if c.notna().any() else np.nan)
+    return frame.reset_index()[["target", "summed", "total", "change", "differ", "series", "largest_change"]]
