@@ -63,6 +63,11 @@ def test_an_all_zero_panel_has_one_zero_tick_and_says_it_is_all_zero():
     assert _assert_readable(cache_write) == ["0"]
     assert any("all zero" in text.get_text() for text in cache_write.texts)
     assert len(_assert_readable(output)) > 2  # small values: decimals, not a column of "0"
+    # The note stays inside its panel (one line ran over the y-axis label of a three-column figure).
+    renderer = figure.canvas.get_renderer()
+    note = next(t for t in cache_write.texts if "all zero" in t.get_text()).get_window_extent(renderer)
+    panel = cache_write.get_window_extent(renderer)
+    assert panel.x0 <= note.x0 and note.x1 <= panel.x1, (note, panel)
 
 
 def _drivers() -> pd.DataFrame:
