@@ -220,6 +220,8 @@ def test_what_changed_since_the_last_report_is_stated_when_there_is_one():
                                                                "cost_forecast": fx.costs(week)})))
     assert ("this run's P50 cost per day is +10.0% against it (the horizons differ, "
             f"{len(fx.HORIZON)} days against 7, so the change compares cost per day)") in summary
+    # Its column holds its own 7 days' totals, not this horizon's: the header says so.
+    assert "| last report P50 (2 shared models, its 7 days) |" in summary
     other = then.assign(series="model-z")
     summary = _summary_section(render_report(_inputs(previous={
         "version": "v0", "forecast_totals": other, "cost_forecast": fx.costs(other),
