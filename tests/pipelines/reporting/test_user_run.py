@@ -83,6 +83,12 @@ class _Kept(MemoryDataset):
         pass
 
 
+def _assigned_in_the_catalog() -> set[str]:
+    """The memory datasets the project's catalog passes between nodes without a copy (figures)."""
+    entries = yaml.safe_load((PROJECT_ROOT / "conf/base/catalog_08_reporting.yml").read_text())
+    return {name for name, entry in entries.items() if isinstance(entry, dict) and entry.get("copy_mode") == "assign"}
+
+
 @pytest.fixture(scope="module")
 def run() -> dict:
     planning = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_planning.yml").read_text())["planning"]
@@ -129,8 +135,11 @@ def run() -> dict:
         "price_models", "estimate_costs", "compute_route_rates", "compute_route_costs", "price_history",
         "compute_roi", "compute_sensitivity", "check_prices") + reporting_pipeline().only_nodes(
         "choose_series_shown", "plot_forecast", "plot_backtest", "plot_drivers", "render_routes", "build_report")
+    # As in a kedro run: figures travel between nodes as the project's catalog passes them (assigned,
+    # not deep-copied), and the report, a folder of files in a run, is read here as the node returned it.
+    passed_as_is = _assigned_in_the_catalog() | {"report"}
     for name in pipeline.all_outputs():
-        catalog[name] = _Kept()
+        catalog[name] = _Kept(copy_mode="assign" if name in passed_as_is else None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         SequentialRunner().run(pipeline, catalog)
