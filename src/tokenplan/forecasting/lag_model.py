@@ -39,6 +39,7 @@ and a bucket gets no lag-model forecast (the other candidates stand in).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import ClassVar
@@ -120,8 +121,6 @@ def lag_model_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, f
     from mlforecast import MLForecast
     from mlforecast.lag_transforms import RollingMean
     from mlforecast.target_transforms import Differences
-    from xgboost import XGBRegressor
-
     settings = settings or LagModelSettings()
     empty = pd.DataFrame(columns=["series", "target", "ds", "point"])
     cycle, lags = lags_for(seasons)
@@ -133,9 +132,9 @@ def lag_model_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, f
     # Training rows need every lag and the differencing: with no series that long, no model.
     if steps <= max(lags) + (cycle if differenced else 0):
         return empty
-    model = XGBRegressor(n_estimators=settings.n_estimators, learning_rate=settings.learning_rate,
-                         max_depth=settings.max_depth, subsample=settings.subsample,
-                         colsample_bytree=settings.colsample_bytree, random_state=settings.seed)
+    model = _step_regressor()(n_estimators=settings.n_estimators, learning_rate=settings.learning_rate,
+                              max_depth=settings.max_depth, subsample=settings.subsample,
+                              colsample_bytree=settings.colsample_bytree, random_state=settings.seed)
     dates = ["hour", "dayofweek"] if freq == "h" else ["dayofweek"]
     forecaster = MLForecast(models={"point": model}, freq=freq, lags=lags,
                             lag_transforms={1: [RollingMean(window_size=cycle)]},
@@ -159,6 +158,27 @@ def lag_model_points(series: pd.DataFrame, origin: pd.Timestamp, horizon: int, f
     out = predicted.assign(point=np.clip(np.expm1(predicted["point"].to_numpy()), 0, None))
     out[["series", "target"]] = out["unique_id"].str.split("|", n=1, expand=True)
     return out[["series", "target", "ds", "point"]]
+
+
+@functools.cache
+def _step_regressor() -> type:
+    """``XGBRegressor`` predicting through the booster's ``inplace_predict`` on the rows' values.
+
+    A recursive forecast calls ``predict`` once a step on a handful of rows (one per series), and
+    the scikit-learn wrapper's checks of a pandas frame cost more than the trees: 8.6 ms a call
+    against 3.3 ms for one row of 12 features and 300 trees (measured 2026-12-07, a loaded 2-core
+    machine), with the same predictions (the booster reads both as float32, missing values as NaN).
+    The columns arrive in the order the model was fitted on: mlforecast builds both frames alike.
+    """
+    from xgboost import XGBRegressor
+
+    class StepRegressor(XGBRegressor):
+        def predict(self, X, **kwargs):  # noqa: N803 - scikit-learn's name
+            if kwargs:
+                return super().predict(X, **kwargs)
+            return self.get_booster().inplace_predict(np.asarray(X, dtype=np.float32), missing=np.nan)
+
+    return StepRegressor
 
 
 def _behind(history: pd.DataFrame, origin: pd.Timestamp, freq: str, horizon: int) -> int:
