@@ -28,7 +28,7 @@ _CLAUDE_NAME_SEPARATOR = re.compile(r"[\s_]+|(?<=\d)\.(?=\d)")
 MISSING_LABEL = "(none)"
 
 __all__ = ["complete_grid", "deduplicate", "detect_bucket", "minute_peaks", "normalise_model_id",
-           "resolve_repeated_rows", "to_buckets"]
+           "refuse_coarser_files", "resolve_repeated_rows", "to_buckets"]
 
 
 def normalise_model_id(model: str, aliases: dict[str, str] | None = None) -> str:
@@ -60,44 +60,94 @@ def deduplicate(df: pd.DataFrame, key: list[str], source: str) -> pd.DataFrame:
     return df.loc[~duplicated].copy()
 
 
-def resolve_repeated_rows(df: pd.DataFrame, key: list[str], source: str,
-                          first_line: int | None = None) -> tuple[pd.DataFrame, int, int]:
+def resolve_repeated_rows(df: pd.DataFrame, key: list[str], source: str, first_line: int | None = None,
+                          labels: list[str] | None = None,
+                          same_id: dict[str, dict[str, str]] | None = None) -> tuple[pd.DataFrame, int, int]:
     """(rows without repeats, how many rows a later file revised, how many exact repeats were dropped).
 
     A row repeated with the same values (a re-downloaded page, overlapping exports) is
     dropped, and the count logged and returned (the report lists it: a planner whose
-    folder holds one month twice sees it was read once). Rows with the same ``key`` and different values
-    stop the run naming both, except across the files of a folder source (a ``file``
-    index level): there the later file (in name order) revises the earlier, and the
-    count of revised rows is returned and logged.
+    folder holds one month twice sees it was read once). Rows of one file with the same
+    ``key`` and different values stop the run naming both. Across the files of a folder
+    source (a ``file`` index level) the later file (in name order) revises the earlier:
+    its rows replace the earlier file's rows of the same key, and the count of revised
+    rows is returned and logged.
+
+    A ``labels`` column of the key (one that is neither the time nor a series column) that
+    a file does not have, or leaves blank throughout (a ``service_tier`` added to later
+    exports), is one that file does not say, not a different value: across files, rows
+    are matched on the key columns every file gives, and a row is an exact repeat when it
+    agrees with the replacing file's row on every column both files give. Otherwise each
+    hour of an overlap would be counted twice, once per file.
+
+    ``same_id`` maps a key column's spellings to the id they stand for (the model id:
+    ``Claude Sonnet 4.5`` and ``claude-sonnet-4-5-20250929``). Files are matched on the
+    id, so one export's spelling does not make its overlap new usage; inside one file two
+    spellings stay two rows (two routes' traffic in one hour, summed later).
     """
-    repeated = df.duplicated(subset=key, keep=False)
-    if not repeated.any():
-        return df, 0, 0
-    exact = df.duplicated(keep="last")
+    files = _file_names(df)
+    df, repeated = _within_files(df, key, files, source, first_line)
+    if files is None:
+        return df, 0, repeated
+    files = _file_names(df)
+    matched = df.assign(**{column: df[column].map(ids) for column, ids in (same_id or {}).items()})
+    given = df.notna().groupby(files.to_numpy(), sort=False).any()  # file x column: does the file give it?
+    shared_key = [c for c in key if c not in (labels or ()) or given[c].all() or not given[c].any()]
+    order = pd.Series(pd.factorize(files)[0], index=df.index)  # files come in name order
+    latest = order.groupby([matched[c] for c in shared_key], dropna=False, sort=False).transform("max")
+    superseded = (order < latest).to_numpy()
+    if not superseded.any():
+        return df, 0, repeated
+    same = _agrees_with_kept(matched.loc[superseded], matched.loc[~superseded], files, latest[superseded], given)
+    across = int(same.sum())
+    revised = int((~same).sum())
+    if across:
+        logger.warning("%s: removed %d duplicate rows repeated across files by key %s", source, across, shared_key)
+    if revised:
+        logger.warning("%s: %d rows revised by a later file (the later file's values are used)", source, revised)
+    return df.loc[~superseded].copy(), revised, repeated + across
+
+
+def _file_names(df: pd.DataFrame) -> pd.Index | None:
+    return df.index.get_level_values("file") if "file" in (df.index.names or []) else None
+
+
+def _within_files(df: pd.DataFrame, key: list[str], files: pd.Index | None, source: str,
+                  first_line: int | None) -> tuple[pd.DataFrame, int]:
+    """``df`` without rows repeated inside one file, and their count; InvalidInputError for a key given twice
+    with different values in one file."""
+    framed = df if files is None else df.assign(_file=files)
+    scope = key if files is None else [*key, "_file"]
+    if not framed.duplicated(subset=scope, keep=False).any():
+        return df, 0
+    exact = framed.duplicated(keep="last")
     if exact.any():
         logger.warning("%s: removed %d duplicate rows by key %s", source, int(exact.sum()), key)
-    kept = df.loc[~exact]
-    conflicting = kept[kept.duplicated(subset=key, keep=False)]
-    if conflicting.empty:
-        return kept.copy(), 0, int(exact.sum())
-    files = conflicting.index.get_level_values("file") if "file" in (conflicting.index.names or []) else None
-    same_file = (conflicting.assign(_file=files).duplicated(subset=[*key, "_file"], keep=False)
-                 if files is not None else pd.Series(True, index=conflicting.index))
-    if same_file.any():
-        clash = conflicting[same_file]
-        group = clash[clash.duplicated(subset=key, keep=False)].groupby(key, sort=False, dropna=False)
-        rows = next(iter(group.groups.values()))[:2]
+    clash = framed.loc[~exact]
+    clash = clash[clash.duplicated(subset=scope, keep=False)]
+    if not clash.empty:
+        rows = next(iter(clash.groupby(scope, sort=False, dropna=False).groups.values()))[:2]
         shown = ", ".join(f"{k} {clash.loc[rows[0], k]}" for k in key if k in ("timestamp", "model"))
-        values = [c for c in clash.columns if c not in key]
+        values = [c for c in df.columns if c not in key]
         raise InvalidInputError(
             f"{source}: {where(list(rows), first_line)} have the same {shown} but different values "
             f"({clash.loc[rows, values].to_dict('records')}): remove one, or add the column that tells them "
             f"apart to ingestion.series_dimensions")
-    revised = kept.duplicated(subset=key, keep="last")
-    logger.warning("%s: %d rows revised by a later file (the later file's values are used)", source,
-                   int(revised.sum()))
-    return kept.loc[~revised].copy(), int(revised.sum()), int(exact.sum())
+    return df.loc[~exact], int(exact.sum())
+
+
+def _agrees_with_kept(dropped: pd.DataFrame, kept: pd.DataFrame, files: pd.Index, latest: pd.Series,
+                      given: pd.DataFrame) -> pd.Series:
+    """Per dropped row: whether the file that replaced it has a row with its values, on the columns both give."""
+    names = pd.unique(files)
+    dropped_files = dropped.index.get_level_values("file")
+    kept_files = kept.index.get_level_values("file")
+    same = pd.Series(False, index=dropped.index)
+    for (earlier, later), rows in dropped.groupby([dropped_files, names[latest.to_numpy()]], sort=False):
+        both = [c for c in dropped.columns if given.at[earlier, c] and given.at[later, c]]
+        replacing = pd.util.hash_pandas_object(kept.loc[kept_files == later, both], index=False)
+        same.loc[rows.index] = pd.util.hash_pandas_object(rows[both], index=False).isin(replacing).to_numpy()
+    return same
 
 
 def detect_bucket(usage: pd.DataFrame, series_columns: list[str], requested: str, source: str) -> str:
@@ -123,9 +173,36 @@ def detect_bucket(usage: pd.DataFrame, series_columns: list[str], requested: str
     return requested
 
 
+def refuse_coarser_files(usage: pd.DataFrame, series_columns: list[str], requested: str, source: str) -> None:
+    """InvalidInputError naming a file of a folder whose rows are daily when the folder is read in hours.
+
+    One month exported daily among hourly files would put each day's total in its first
+    hour and leave 23 missing hours after it: the whole month would be read as gaps.
+    Finer files on a coarser grid are fine (hours are summed to days).
+    """
+    files = _file_names(usage)
+    if files is None or files.nunique() < 2:
+        return
+    grid = requested if requested != "auto" else ("D" if (_typical_spacing(usage, series_columns) or pd.Timedelta(0))
+                                                  >= pd.Timedelta(days=1) else "h")
+    if pd.Timedelta(pd.tseries.frequencies.to_offset(grid)) >= pd.Timedelta(days=1):
+        return
+    spacings = {name: _typical_spacing(rows, series_columns) for name, rows in usage.groupby(files, sort=False)}
+    coarser = {name: spacing for name, spacing in spacings.items()
+               if spacing is not None and spacing >= pd.Timedelta(days=1)}
+    if coarser:
+        name, spacing = next(iter(coarser.items()))
+        others = f" (also: {list(coarser)[1:]})" if len(coarser) > 1 else ""
+        raise InvalidInputError(
+            f"{source}: {name} has daily rows (typically {_spacing_text(spacing)} apart per series) but the folder "
+            f"is read in hours: its days cannot be spread onto hours. Export that file hourly like the others, or "
+            f"read the whole folder in days with ingestion.bucket: D{others}")
+
+
 def _spacing_text(spacing: pd.Timedelta) -> str:
     hours = spacing / pd.Timedelta(hours=1)
-    return f"{hours / 24:g} days" if hours >= 24 else f"{hours:g} hours"
+    value, unit = (hours / 24, "day") if hours >= 24 else (hours, "hour")
+    return f"{value:g} {unit}" + ("" if value == 1 else "s")
 
 
 def _typical_spacing(usage: pd.DataFrame, series_columns: list[str]) -> pd.Timedelta | None:

@@ -31,7 +31,7 @@ from tokenplan.sources.anthropic_console import canonical_header
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CERTAIN_ALIASES", "read_usage_columns"]
+__all__ = ["CERTAIN_ALIASES", "read_file_headers", "read_usage_columns"]
 
 REQUIRED = ("timestamp", "model")
 CANONICAL = (*REQUIRED, *COUNT_COLUMNS, *PART_COLUMNS, *PEAK_COLUMNS)
@@ -91,13 +91,7 @@ def read_usage_columns(usage: pd.DataFrame, source: str, kept: tuple[str, ...] =
     count-like columns the user has chosen to leave out (``ingestion.unused_columns``).
     """
     headers = {column: canonical_header(column) for column in usage.columns}
-    renames = {}
-    for column, header in headers.items():
-        if column in CANONICAL or column in kept:
-            continue
-        target = header if header in CANONICAL else CERTAIN_ALIASES.get(header)
-        if target is not None:
-            renames[column] = target
+    renames = _renames(usage.columns, kept)
     _require(usage.rename(columns=renames), source, kept)  # first: another source's layout is named as such
     _refuse_duplicates(usage, renames, source)
     reasons = {}
@@ -122,6 +116,38 @@ def read_usage_columns(usage: pd.DataFrame, source: str, kept: tuple[str, ...] =
     return out
 
 
+def read_file_headers(usage: pd.DataFrame, source: str) -> pd.DataFrame:
+    """One file of a folder with its headers read as canonical names, or InvalidInputError naming the file.
+
+    Done per file before the files are joined: ``Model`` in one file and ``model`` in the
+    next would otherwise be two columns of the joined table, each blank in the other's
+    rows. A file with no usage column at all (a rate-limits table left in the folder) is
+    named as not usage, rather than failing later as rows without a model.
+    """
+    renames = _renames(usage.columns)
+    _refuse_duplicates(usage, renames, source)
+    out = usage.rename(columns=renames)
+    if not set(out.columns) & set(CANONICAL):
+        _require(out, source, (), folder=True)  # another source's layout, or a misnamed column, is named as such
+    for column, target in renames.items():
+        logger.info("%s: column '%s' read as %s", source, column, target)
+    out.attrs["source_columns"] = {**usage.attrs.get("source_columns", {}), **{t: c for c, t in renames.items()}}
+    return out
+
+
+def _renames(columns: pd.Index, kept: tuple[str, ...] = ()) -> dict[str, str]:
+    """Header -> canonical name, for headers that are one once trimmed and lower-cased, or a certain alias."""
+    renames = {}
+    for column in columns:
+        if column in CANONICAL or column in kept:
+            continue
+        header = canonical_header(column)
+        target = header if header in CANONICAL else CERTAIN_ALIASES.get(header)
+        if target is not None:
+            renames[column] = target
+    return renames
+
+
 def _refuse_duplicates(usage: pd.DataFrame, renames: dict[str, str], source: str) -> None:
     by_target: dict[str, list[str]] = {}
     for column, target in renames.items():
@@ -140,14 +166,14 @@ def _numeric(values: pd.Series, decimal: str) -> bool:
     return bool(read_numbers(present, decimal).notna().all())
 
 
-def _require(usage: pd.DataFrame, source: str, kept: tuple[str, ...]) -> None:
+def _require(usage: pd.DataFrame, source: str, kept: tuple[str, ...], folder: bool | None = None) -> None:
     headers = {canonical_header(c) for c in usage.columns}
+    folder = "file" in (usage.index.names or []) if folder is None else folder
     for column in (*REQUIRED, *kept):
         if column in usage.columns:
             continue
         found = f"(columns found: {list(usage.columns)})"
         if headers & CONSOLE_MARKERS:
-            folder = "file" in (usage.index.names or [])
             how = ("--params usage_format=tokenplan.datasets.AnthropicConsoleCSVDataset" if folder
                    else "--env anthropic_console --params usage_file=PATH")
             raise InvalidInputError(
@@ -163,4 +189,8 @@ def _require(usage: pd.DataFrame, source: str, kept: tuple[str, ...]) -> None:
             raise InvalidInputError(
                 f"{source}: required column '{column}' is missing: did you mean '{likely[0]}'? Rename it to "
                 f"{column} {found}")
+        if not set(usage.columns) & set(CANONICAL):
+            raise InvalidInputError(
+                f"{source}: not a usage file: none of its columns is {', '.join(REQUIRED)} or a count {found}"
+                + ("; move it out of the folder" if folder else ""))
         raise InvalidInputError(f"{source}: required column '{column}' is missing {found}")

@@ -56,6 +56,9 @@ def data_notes(ingestion: dict[str, Any]) -> str:
         return ""
     lines = [f"- Source: {ingestion.get('raw_source', 'raw_usage')}; buckets: "
              f"{BUCKET_NAMES.get(ingestion['bucket'], ingestion['bucket'])} (`{ingestion['bucket']}`)."]
+    if ingestion.get("files_read"):
+        lines.append(f"- Files read ({len(ingestion['files_read'])}): {_names(ingestion['files_read'])}; "
+                     f"others in the folder, not read: {_names(ingestion.get('files_not_read') or ['none'])}.")
     revised = int(ingestion.get("revised_rows") or 0)
     lines.append(f"- Rows revised by a later file of the folder (the later file's values used): {revised}.")
     repeated = int(ingestion.get("repeated_rows") or 0)
@@ -74,3 +77,10 @@ def data_notes(ingestion: dict[str, Any]) -> str:
     lines += [f"| {e['row']} | {e['timestamp']} | {e['series']} | {e['column']} | {e['value']:.6g} | "
               f"{e['series_median']:.6g} |" for e in excluded]
     return "\n".join(lines)
+
+
+def _names(names: list[str], ends: int = 3) -> str:
+    """``a, b, c, ... (4 more), x, y, z``: a folder of monthly files over years stays one line."""
+    if len(names) <= 2 * ends + 1:
+        return ", ".join(names)
+    return ", ".join([*names[:ends], f"... ({len(names) - 2 * ends} more)", *names[-ends:]])

@@ -18,6 +18,7 @@ from tokenplan.ingestion.usage_buckets import (
     deduplicate,
     detect_bucket,
     normalise_model_id,
+    refuse_coarser_files,
     resolve_repeated_rows,
     to_buckets,
 )
@@ -59,6 +60,9 @@ def build_usage_buckets(raw_usage: pd.DataFrame | Table, params: dict[str, Any])
                      "excluded_values": excluded}
     if isinstance(raw_usage, pd.DataFrame) and "zero_filled_rows" in raw_usage.attrs:
         buckets.attrs["zero_filled_rows"] = int(raw_usage.attrs["zero_filled_rows"])
+    if isinstance(raw_usage, pd.DataFrame) and "files" in raw_usage.attrs:  # a folder: which files were read
+        buckets.attrs["files_read"] = list(raw_usage.attrs["files"])
+        buckets.attrs["files_not_read"] = list(raw_usage.attrs.get("files_not_read", []))
     return buckets
 
 
@@ -68,13 +72,18 @@ def _bucketed_usage(raw_usage: pd.DataFrame, params: dict[str, Any], source: str
                                    unused=tuple(params.get("unused_columns") or ()))
     usage = validate_usage(raw_usage, timezone=params["timezone"], source=source,
                            series_columns=("model", *dimensions), timestamp_format=params.get("timestamp_format"))
+    refuse_coarser_files(usage, ["model", *dimensions], params["bucket"], source)
     usage = with_long_context_parts(usage, source, first_line_of(raw_usage))
-    # The key is every column that is not a count, so rows that differ in any label (the
-    # raw model id, a service tier that is not a series dimension) are distinct usage.
-    key = [c for c in usage.columns if c not in (*SUMMED_COLUMNS, *PEAK_COLUMNS)]
-    usage, revised, repeated = resolve_repeated_rows(usage, key, source, first_line_of(raw_usage))
     # Once per distinct id: a log of millions of rows names a handful of models.
     ids = {m: normalise_model_id(m, params.get("model_aliases")) for m in usage["model"].unique()}
+    # The key is every column that is not a count, so rows that differ in any label (the
+    # raw model id, a service tier that is not a series dimension) are distinct usage inside
+    # a file; across files the id, not its spelling, matches rows, and a label one file lacks
+    # is not a difference.
+    key = [c for c in usage.columns if c not in (*SUMMED_COLUMNS, *PEAK_COLUMNS)]
+    labels = [c for c in key if c not in ("timestamp", "model", *dimensions)]
+    usage, revised, repeated = resolve_repeated_rows(usage, key, source, first_line_of(raw_usage), labels,
+                                                     same_id={"model": ids})
     usage["model"] = usage["model"].map(ids)
     return usage, revised, repeated
 
