@@ -306,6 +306,18 @@ def test_a_request_with_more_tokens_than_any_model_takes_names_its_row(con, tmp_
         RequestLogConfig.from_params({"max_tokens_per_request": -1})
 
 
+def test_a_bad_row_in_a_glob_of_files_names_its_file_and_its_own_line(con, tmp_path):
+    _naive_log(["2026-01-01 10:00:00"] * 3).to_csv(tmp_path / "requests_a.csv", index=False)
+    _naive_log(["2026-01-01 11:00:00"] * 3).assign(output_tokens=[10, -3, 10]).to_csv(
+        tmp_path / "requests_b.csv", index=False)
+
+    with pytest.raises(InvalidInputError) as error:
+        bucket_request_log(con.read_csv(str(tmp_path / "*.csv")), RequestLogConfig.from_params({}), timezone="UTC",
+                           bucket="h", source=SOURCE, first_line=2)
+
+    assert "at [requests_b.csv line 3]: [-3]" in str(error.value)  # not line 6 of the glob
+
+
 def test_unparseable_timestamp_names_source_column_row_and_value(con, tmp_path):
     log = _naive_log(["2025-01-01 00:00", "2025-01-01 00:01", "yesterday-ish", "2025-01-01 00:03"])
 

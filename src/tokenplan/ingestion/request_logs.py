@@ -36,6 +36,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 
+from tokenplan.ingestion.file_rows import in_file_order, named_rows, rows_in_file_order
 from tokenplan.schemas import TOKEN_COLUMNS, InvalidInputError, _fail
 from tokenplan.ingestion.usage_buckets import MISSING_LABEL, normalise_model_id
 
@@ -550,23 +551,13 @@ def _check(table: ir.Table, minutes: ir.Table, config: RequestLogConfig, mapping
 
 def _offending(table: ir.Table, column: str, invalid: ir.Value, source: str, reason: str,
                first_line: int | None = None) -> InvalidInputError:
-    """The error for the first offending rows (file lines of a CSV, else rows from 1; in file order on DuckDB)."""
-    backend = ibis.get_backend(table)
-    numbered = table.mutate(_row=ibis.row_number(), _invalid=invalid)
-    query = numbered.filter(numbered._invalid).order_by("_row").limit(5).select("_row", value=numbered[column])
-    if backend.name == "duckdb":
-        # Row numbers follow file order only with insertion order kept; worth the slower
-        # scan on this failure path alone.
-        kept = backend.raw_sql("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
-        backend.raw_sql("SET preserve_insertion_order = true")
-        try:
-            first = query.execute()
-        finally:
-            backend.raw_sql(f"SET preserve_insertion_order = {str(kept).lower()}")
-    else:
+    """The error for the first offending rows: file lines of a CSV (the file named when the source is a glob or a
+    list of files), else rows from 1; in file order on DuckDB."""
+    query, files = rows_in_file_order(table, invalid, {"value": table[column]}, limit=5)
+    with in_file_order(table):  # worth the slower scan on this failure path alone
         first = query.execute()
     values = [None if pd.isna(v) else v for v in first["value"].tolist()]
-    return _fail(source, column, first["_row"].astype(int).tolist(), values, reason, first_line)
+    return _fail(source, column, named_rows(first, files), values, reason, first_line)
 
 
 # ----------------------------------------------------------------- time zones, model ids, buckets
