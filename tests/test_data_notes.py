@@ -45,3 +45,29 @@ def test_missing_values_are_counted_as_buckets_series_and_values():
     history.loc[(history["series"] == "a") & (history["target"] == "w") & (history["ds"] == days[2]), "y"] = np.nan
     assert missing_values(history) == {"values": 9, "series_buckets": 3, "buckets": 2, "series": 2, "targets": 4,
                                        "whole": 1}
+
+
+def test_a_request_log_says_what_the_log_held_and_no_folder_lines(tmp_path):
+    usage = pd.DataFrame({"requests": [1.0]})
+    usage.attrs = {"bucket": "h", "raw_source": "raw_usage (logs/*.csv)", "revised_rows": 0, "repeated_rows": 0,
+                   "excluded_values": [],
+                   "request_log": {"rows": 1226743, "requests": 1218938, "duplicates_removed": 7805,
+                                   "duplicates_by": "request id", "failed_requests": 12114,
+                                   "failed_tokens_counted": False, "repeated_hour_requests": 474,
+                                   "second_pass_requests": 231, "skipped_time_requests": 0}}
+    usage.to_parquet(tmp_path / "usage_buckets.parquet")
+
+    notes = data_notes(pd.read_parquet(tmp_path / "usage_buckets.parquet").attrs)
+
+    assert "folder" not in notes and "a file given twice" not in notes
+    assert "1,226,743 rows, 7,805 of them duplicate requests removed (by request id); 1,218,938 requests" in notes
+    assert "Failed requests: 12,114 of 1,218,938 (1.0%), counted in requests and peak_rpm" in notes
+    assert "their tokens not counted (`failed_tokens: false`)" in notes
+    assert "by the log's order: 474 (231 in the second)" in notes and "clocks skip" not in notes
+
+
+def test_a_request_log_without_status_says_every_request_counts_as_succeeded():
+    notes = data_notes({"bucket": "h", "request_log": {"rows": 10, "requests": 10}})
+
+    assert "duplicates not looked for (`deduplicate: false`)" in notes
+    assert "no status column, so every request is counted as succeeded" in notes

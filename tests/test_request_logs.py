@@ -188,19 +188,68 @@ def test_dst_spring_forward_keeps_every_hour(con, tmp_path):
     assert result["input_tokens"].tolist() == [1.0, 2.0, 3.0, 4.0]
 
 
-def test_dst_fall_back_reads_the_repeated_hour_as_daylight_time(con, tmp_path):
-    local = ["2025-11-02 00:30:00", "2025-11-02 01:10:00", "2025-11-02 01:40:00", "2025-11-02 02:30:00"]
-    table = _csv(con, tmp_path, _naive_log(local, tokens=[1, 2, 3, 4]))
+def test_dst_spring_forward_reads_a_skipped_time_before_the_change_and_warns(con, tmp_path, caplog):
+    local = ["2025-03-09 01:30:00", "2025-03-09 02:30:00", "2025-03-09 02:31:00"]  # 02:xx never happens in New York
+    table = _csv(con, tmp_path, _naive_log(local, tokens=[1, 2, 3]))
 
-    result = _buckets(table, zone=NEW_YORK)
+    with caplog.at_level(logging.WARNING, logger="tokenplan"):
+        result = _buckets(table, zone=NEW_YORK)
 
-    # A naive log cannot say which 01:xx is which: both are read as EDT (UTC-4).
+    # Read in EST (UTC-5), as a clock not yet put forward: two minutes, not one minute at 03:00 EDT.
     assert result.set_index("timestamp")["input_tokens"].to_dict() == {
-        pd.Timestamp("2025-11-02 04:00", tz="UTC"): 1.0,
-        pd.Timestamp("2025-11-02 05:00", tz="UTC"): 5.0,
-        pd.Timestamp("2025-11-02 07:00", tz="UTC"): 4.0,
-    }
-    assert result["requests"].sum() == 4
+        pd.Timestamp("2025-03-09 06:00", tz="UTC"): 1.0, pd.Timestamp("2025-03-09 07:00", tz="UTC"): 5.0}
+    assert result["peak_rpm"].tolist() == [1.0, 1.0]
+    assert result.attrs["request_log"]["skipped_time_requests"] == 2
+    assert any("2 requests at local times the clocks skip" in r.getMessage() for r in caplog.records)
+
+
+# A log written as requests happen, through the night New York's clocks go back (01:xx twice).
+FALL_BACK = ["2025-11-02 00:30:00",
+             "2025-11-02 01:10:00", "2025-11-02 01:10:30", "2025-11-02 01:40:00",  # EDT, UTC-4
+             "2025-11-02 01:05:00", "2025-11-02 01:04:50", "2025-11-02 01:10:20",  # EST, UTC-5; one row late
+             "2025-11-02 02:30:00"]
+
+
+def test_dst_fall_back_places_the_repeated_hour_by_the_order_of_the_log(con, tmp_path, caplog):
+    table = _csv(con, tmp_path, _naive_log(FALL_BACK, tokens=[1, 2, 4, 8, 16, 32, 64, 128]))
+
+    with caplog.at_level(logging.INFO, logger="tokenplan"):
+        result = _buckets(table, zone=NEW_YORK).set_index("timestamp")
+
+    hour = pd.Timestamp("2025-11-02 04:00", tz="UTC")
+    assert result["input_tokens"].to_dict() == {hour: 1.0, hour + pd.Timedelta("1h"): 14.0,
+                                                hour + pd.Timedelta("2h"): 112.0, hour + pd.Timedelta("3h"): 128.0}
+    # Two requests at 01:10 EDT and one at 01:10 EST are different minutes, an hour apart (merged: 3).
+    assert result["peak_rpm"].tolist() == [1.0, 2.0, 1.0, 1.0]
+    assert {k: result.attrs["request_log"][k] for k in ("repeated_hour_requests", "second_pass_requests")} == {
+        "repeated_hour_requests": 6, "second_pass_requests": 3}
+    assert any("6 requests at local times the clocks repeat" in r.getMessage() for r in caplog.records)
+
+
+def test_dst_fall_back_in_a_file_per_model_is_placed_file_by_file(con, tmp_path):
+    for model in ("claude-haiku-4-5", "claude-sonnet-4-5"):
+        _naive_log(FALL_BACK, tokens=[1, 2, 4, 8, 16, 32, 64, 128]).assign(model=model).to_csv(
+            tmp_path / f"{model}.csv", index=False)
+
+    result = _buckets(con.read_csv(str(tmp_path / "*.csv")), zone=NEW_YORK)
+
+    for _, rows in result.groupby("model"):
+        assert rows["input_tokens"].tolist() == [1.0, 14.0, 112.0, 128.0]
+
+
+@pytest.mark.parametrize("local", [
+    ["2025-11-02 00:30:00", "2025-11-02 01:10:00", "2025-11-02 01:40:00", "2025-11-02 02:30:00"],  # one pass
+    sorted(FALL_BACK),  # sorted by the local time: the passes interleave
+], ids=["no-step-back", "sorted-by-local-time"])
+def test_dst_fall_back_stops_when_the_order_of_the_log_does_not_tell(con, tmp_path, local):
+    table = _csv(con, tmp_path, _naive_log(local))
+
+    with pytest.raises(InvalidInputError) as error:
+        _buckets(table, zone=NEW_YORK)
+
+    message = str(error.value)
+    assert all(part in message for part in (SOURCE, "2025-11-02 01:00-02:00", NEW_YORK, "clocks repeat", "UTC")), \
+        message
 
 
 def test_numeric_epoch_timestamps_with_a_unit(con, tmp_path):
@@ -304,6 +353,18 @@ def test_a_request_with_more_tokens_than_any_model_takes_names_its_row(con, tmp_
     assert len(_buckets(_csv(con, tmp_path, log), max_tokens_per_request=0)) == 1  # the check turned off
     with pytest.raises(ValueError, match="max_tokens_per_request must be 0"):
         RequestLogConfig.from_params({"max_tokens_per_request": -1})
+
+
+def test_a_bad_row_in_a_glob_of_files_names_its_file_and_its_own_line(con, tmp_path):
+    _naive_log(["2026-01-01 10:00:00"] * 3).to_csv(tmp_path / "requests_a.csv", index=False)
+    _naive_log(["2026-01-01 11:00:00"] * 3).assign(output_tokens=[10, -3, 10]).to_csv(
+        tmp_path / "requests_b.csv", index=False)
+
+    with pytest.raises(InvalidInputError) as error:
+        bucket_request_log(con.read_csv(str(tmp_path / "*.csv")), RequestLogConfig.from_params({}), timezone="UTC",
+                           bucket="h", source=SOURCE, first_line=2)
+
+    assert "at [requests_b.csv line 3]: [-3]" in str(error.value)  # not line 6 of the glob
 
 
 def test_unparseable_timestamp_names_source_column_row_and_value(con, tmp_path):

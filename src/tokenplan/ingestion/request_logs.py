@@ -36,6 +36,14 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 
+from tokenplan.ingestion.local_times import (
+    LocalSpan,
+    changes_of_offset,
+    repeated_spans,
+    second_pass_start,
+    skipped_spans,
+)
+from tokenplan.ingestion.file_rows import FILE, READ, ROW, in_file_order, named_rows, rows_in_file_order
 from tokenplan.schemas import TOKEN_COLUMNS, InvalidInputError, _fail
 from tokenplan.ingestion.usage_buckets import MISSING_LABEL, normalise_model_id
 
@@ -550,23 +558,13 @@ def _check(table: ir.Table, minutes: ir.Table, config: RequestLogConfig, mapping
 
 def _offending(table: ir.Table, column: str, invalid: ir.Value, source: str, reason: str,
                first_line: int | None = None) -> InvalidInputError:
-    """The error for the first offending rows (file lines of a CSV, else rows from 1; in file order on DuckDB)."""
-    backend = ibis.get_backend(table)
-    numbered = table.mutate(_row=ibis.row_number(), _invalid=invalid)
-    query = numbered.filter(numbered._invalid).order_by("_row").limit(5).select("_row", value=numbered[column])
-    if backend.name == "duckdb":
-        # Row numbers follow file order only with insertion order kept; worth the slower
-        # scan on this failure path alone.
-        kept = backend.raw_sql("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
-        backend.raw_sql("SET preserve_insertion_order = true")
-        try:
-            first = query.execute()
-        finally:
-            backend.raw_sql(f"SET preserve_insertion_order = {str(kept).lower()}")
-    else:
+    """The error for the first offending rows: file lines of a CSV (the file named when the source is a glob or a
+    list of files), else rows from 1; in file order on DuckDB."""
+    query, files = rows_in_file_order(table, invalid, {"value": table[column]}, limit=5)
+    with in_file_order(table):  # worth the slower scan on this failure path alone
         first = query.execute()
     values = [None if pd.isna(v) else v for v in first["value"].tolist()]
-    return _fail(source, column, first["_row"].astype(int).tolist(), values, reason, first_line)
+    return _fail(source, column, named_rows(first, files), values, reason, first_line)
 
 
 # ----------------------------------------------------------------- time zones, model ids, buckets
@@ -575,23 +573,102 @@ def _offending(table: ir.Table, column: str, invalid: ir.Value, source: str, rea
 def _utc_minutes(minutes: ir.Table, zone: str, summary: dict[str, Any]) -> ir.Value:
     """UTC minute of each row of the minute table; local minutes shift by the zone's offset.
 
-    In the repeated hour of a DST fall-back a naive time is ambiguous and a log row
-    carries nothing to tell the two apart, so it is read as the first (daylight) one.
-    A non-existent spring-forward time moves to the next valid instant.
+    A repeated (fall-back) span's local minutes left here are its first pass (the second
+    pass was made UTC by ``_placed_in_repeated_spans``); a skipped (spring-forward) time
+    is read with the offset before the change (``tokenplan.ingestion.local_times``).
     """
     if pd.isna(summary["local_min"]):
         return minutes.minute
-    first, last = (pd.Timestamp(int(summary[k]) * 60, unit="s") for k in ("local_min", "local_max"))
-    hours = pd.date_range(first.floor("D") - pd.Timedelta(days=1), last.ceil("D") + pd.Timedelta(days=1), freq="h")
-    utc = hours.tz_localize(zone, ambiguous=True, nonexistent="shift_forward").tz_convert("UTC").tz_localize(None)
-    offsets = pd.Series((hours - utc) // pd.Timedelta(minutes=1), index=hours.asi8 // 60_000_000_000)
+    changes = changes_of_offset(int(summary["local_min"]), int(summary["local_max"]), zone)
     # The offset changes a few times a year: one branch per period of constant offset.
-    changes = offsets[offsets.ne(offsets.shift())]
     local = minutes.minute
     branches = [(local < int(end), local - int(offset))
                 for end, offset in zip(changes.index[1:], changes.to_numpy()[:-1])]
     shifted = ibis.cases(*branches, else_=local - int(changes.iloc[-1])) if branches else local - int(changes.iloc[-1])
     return ibis.ifelse(minutes.is_local, shifted, minutes.minute)
+
+
+def _in_spans(minutes: ir.Table, spans: list[LocalSpan]) -> ir.Value:
+    """Rows at naive local minutes inside any of ``spans`` (requests or the minute table)."""
+    local = minutes.minute
+    return minutes.is_local & ibis.or_(*[(local >= s.first) & (local < s.end) for s in spans])
+
+
+def _requests_in(minutes: ir.Table, spans: list[LocalSpan]) -> list[int]:
+    """Requests of the minute table at naive local minutes inside each of ``spans``."""
+    if not spans:
+        return []
+    counts = minutes.aggregate(**{f"span_{i}": minutes.requests.sum(where=_in_spans(minutes, [s])).fill_null(0)
+                                  for i, s in enumerate(spans)}).execute().iloc[0]
+    return [int(counts[f"span_{i}"]) for i in range(len(spans))]
+
+
+def _second_pass_reads(rows: pd.DataFrame) -> dict[str | None, int] | None:
+    """Where the second pass of one repeated span starts, as the source position (``_read``) from which a file's
+    rows (None: every file's) are in it; None when the log's order does not tell.
+
+    The log read as a whole first (files split by hour), else file by file (a file per model or gateway).
+    """
+    start = second_pass_start(rows["_local"].to_numpy())
+    if start is not None:
+        return {None: int(rows[READ].iloc[start])}
+    if rows[FILE].isna().any() or rows[FILE].nunique() < 2:
+        return None
+    starts = {}
+    for file, in_file in rows.groupby(FILE, sort=False):
+        start = second_pass_start(in_file["_local"].to_numpy())
+        if start is None:
+            return None
+        starts[file] = int(in_file[READ].iloc[start])
+    return starts
+
+
+def _placed_in_repeated_spans(table: ir.Table, requests: ir.Table, minutes: ir.Table, labels: list[str],
+                              config: RequestLogConfig, mapping: _Mapping, zone: str, spans: list[LocalSpan],
+                              source: str) -> tuple[ir.Table, ir.Table, int]:
+    """(requests, minute table, requests in a second pass) with each request logged at a naive local time the
+    clocks repeat (``spans``, which hold requests) placed in the pass it was made in, from the log's order.
+
+    The second pass's requests become UTC minutes; the first pass's stay local (read as
+    the first pass later). Only these requests are read again, in file order. Raise when
+    the order does not tell the passes apart, or the backend keeps no file order.
+    """
+    backend = ibis.get_backend(table)
+    minute, is_local = _minutes(table[mapping.columns["timestamp"]], config, zone, backend.name)
+    where = is_local & ibis.or_(*[(minute >= s.first) & (minute < s.end) for s in spans])
+    if backend.name != "duckdb":
+        raise _unplaceable(spans[0], zone, source, "this backend keeps no file order")
+    query, _ = rows_in_file_order(table, where, {**{c: table[c] for c in table.columns}, "_local": minute})
+    with in_file_order(table):
+        held = backend.create_table(ibis.util.gen_name("repeated_hours"), query, temp=True)
+    rows = held.select(FILE, READ, "_local").order_by(READ).execute()
+    parts, seconds = [], []
+    for span in spans:
+        in_span = rows[(rows["_local"] >= span.first) & (rows["_local"] < span.end)]
+        starts = _second_pass_reads(in_span)
+        if starts is None:
+            raise _unplaceable(span, zone, source, "the log's order does not show them running forward, going "
+                               "back once and running forward again")
+        second = ((held._local >= span.first) & (held._local < span.end)
+                  & ibis.or_(*[(held[READ] >= read) & (held[FILE] == file if file is not None else True)
+                               for file, read in starts.items()]))
+        seconds.append(second)
+        made = _canonical(held.filter(second).drop(FILE, ROW, READ, "_local"), config, mapping, zone)
+        parts.append(made.mutate(minute=made.minute - span.offset, is_local=False))
+    first = _canonical(held.filter(~ibis.or_(*seconds)).drop(FILE, ROW, READ, "_local"), config, mapping, zone)
+    placed = ibis.union(first, *parts)
+    requests = requests.filter(~_in_spans(requests, spans)).union(placed.select(*requests.columns))
+    minutes = minutes.filter(~_in_spans(minutes, spans)).union(
+        _per_minute(placed, labels, config).select(*minutes.columns))
+    return requests, minutes, int(held.filter(ibis.or_(*seconds)).count().execute())
+
+
+def _unplaceable(span: LocalSpan, zone: str, source: str, why: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"{source}: requests at naive local times {span.label()} ({zone}), which the clocks repeat when DST ends, "
+        f"cannot be placed in the first or the second pass: {why}. Export the timestamps in UTC or with their "
+        f"offsets (2026-11-01T01:30:00-05:00), or set ingestion.request_log.timezone to the zone the log is "
+        f"written in")
 
 
 def _model_ids(minutes: ir.Table, aliases: dict[str, str] | None) -> ir.Value:
@@ -663,17 +740,29 @@ def bucket_request_log(
     with ExitStack() as cached:
         minutes = cached.enter_context(_per_minute(requests, labels, config).cache())
         summary = _check(table, minutes, config, mapping, zone, source, first_line)
+        local_times = _local_time_notes(minutes, zone, summary, source)
+        if local_times.get("repeated_hour_requests"):
+            spans = [LocalSpan(**span) for span in local_times.pop("spans")]
+            requests, minutes, second = _placed_in_repeated_spans(table, requests, minutes, labels, config, mapping,
+                                                                  zone, spans, source)
+            minutes = cached.enter_context(minutes.cache())
+            local_times["second_pass_requests"] = second
+            logger.info("%s: %d requests at local times the clocks repeat (DST ends) placed by the log's order: "
+                        "%d in the second pass", source, local_times["repeated_hour_requests"], second)
+        local_times.pop("spans", None)
         if summary["flagged"]:
             _check_same_id_same_values(table, requests, minutes, labels, mapping, source, first_line)
             minutes = cached.enter_context(_without_duplicates(requests, minutes, labels, config).cache())
         minutes = _counted(minutes, config)
-        _log_summary(minutes, summary, source, config)
+        notes = {**_log_summary(minutes, summary, source, config, mapping), **local_times}
         utc = minutes.mutate(minute=_utc_minutes(minutes, zone, summary), model=_model_ids(minutes, model_aliases))
         result = _per_bucket(utc, keys, width).order_by("start", *keys).execute()
     result.insert(0, "timestamp", pd.to_datetime(result.pop("start").astype("int64") * 60, unit="s", utc=True))
     result = result.drop(columns=[c for c in TOKEN_COLUMNS if c not in mapping.columns])
     counts = [c for c in result.columns if c not in ("timestamp", *keys)]
     result[counts] = result[counts].astype(float)
+    # What the log held, for the report's "Data read" section (build_usage_buckets keeps it).
+    result.attrs["request_log"] = notes
     return result
 
 
@@ -701,15 +790,43 @@ def with_quiet_buckets(result: pd.DataFrame, keys: list[str], bucket: str) -> pd
     return pd.concat(frames, ignore_index=True).sort_values(["timestamp", *keys]).reset_index(drop=True)
 
 
-def _log_summary(minutes: ir.Table, summary: dict[str, Any], source: str, config: RequestLogConfig) -> None:
+def _log_summary(minutes: ir.Table, summary: dict[str, Any], source: str, config: RequestLogConfig,
+                 mapping: _Mapping) -> dict[str, Any]:
+    """What the log held, logged and returned: requests read, duplicates removed (and by what), failed requests
+    and whether their tokens count (a missing key: the log cannot say, e.g. it has no status)."""
     counts = minutes.aggregate(requests=minutes.requests.sum(), failed=minutes.failed.sum()).execute().iloc[0]
     requests, failed = int(counts["requests"]), int(counts["failed"])
+    notes: dict[str, Any] = {"rows": int(summary["requests"]), "requests": requests}
     duplicates = int(summary["requests"]) - requests
+    if config.deduplicate:
+        notes["duplicates_removed"] = duplicates
+        notes["duplicates_by"] = "request id" if "request_id" in mapping.columns else "identical rows"
     if duplicates:
-        key = "request id" if config.columns.get("request_id") else "identical rows"
-        logger.warning("%s: removed %d duplicate requests (by %s)", source, duplicates, key)
+        logger.warning("%s: removed %d duplicate requests (by %s)", source, duplicates, notes["duplicates_by"])
+    if "status" in mapping.columns or config.zero_output_is_failure:
+        notes["failed_requests"] = failed
+        notes["failed_tokens_counted"] = config.failed_tokens
     if failed:
         counted = "counted" if config.failed_tokens else "not counted"
         logger.info("%s: %d of %d requests failed (%.1f%%): counted in requests and peak_rpm, tokens %s",
                     source, failed, requests, 100 * failed / requests, counted)
     logger.info("%s: %d requests aggregated", source, requests)
+    return notes
+
+
+def _local_time_notes(minutes: ir.Table, zone: str, summary: dict[str, Any], source: str) -> dict[str, Any]:
+    """Requests at naive local times the clocks repeat (with the ``spans`` holding them) or skip; warns of the
+    skipped ones (read with the offset before the change)."""
+    if pd.isna(summary["local_min"]):
+        return {}
+    bounds = int(summary["local_min"]), int(summary["local_max"])
+    repeated = repeated_spans(*bounds, zone)
+    held = [(s, n) for s, n in zip(repeated, _requests_in(minutes, repeated)) if n]
+    skipped = skipped_spans(*bounds, zone)
+    in_skipped = sum(_requests_in(minutes, skipped))
+    if in_skipped:
+        logger.warning("%s: %d requests at local times the clocks skip when DST starts (%s, %s): read with the "
+                       "offset before the change, as a clock not yet put forward", source, in_skipped,
+                       ", ".join(s.label() for s in skipped), zone)
+    return {"repeated_hour_requests": sum(n for _, n in held), "skipped_time_requests": in_skipped,
+            "spans": [vars(s) for s, _ in held]}

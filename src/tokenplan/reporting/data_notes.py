@@ -1,8 +1,9 @@
 """The report's "Data read" section: what ingestion decided about the input.
 
 Ingestion keeps its decisions in ``usage_buckets.attrs`` (Parquet stores them): the
-source, the bucket width, how many rows a later file of a folder revised or repeated, and any
-implausible values left out (``ingestion.implausible.action: exclude``).
+source, the bucket width, how many rows a later file of a folder revised or repeated (for a
+request log instead: duplicate requests removed, failed requests, naive times DST repeats
+or skips), and any implausible values left out (``ingestion.implausible.action: exclude``).
 """
 
 from __future__ import annotations
@@ -56,14 +57,17 @@ def data_notes(ingestion: dict[str, Any]) -> str:
         return ""
     lines = [f"- Source: {ingestion.get('raw_source', 'raw_usage')}; buckets: "
              f"{BUCKET_NAMES.get(ingestion['bucket'], ingestion['bucket'])} (`{ingestion['bucket']}`)."]
-    if ingestion.get("files_read"):
-        lines.append(f"- Files read ({len(ingestion['files_read'])}): {_names(ingestion['files_read'])}; "
-                     f"others in the folder, not read: {_names(ingestion.get('files_not_read') or ['none'])}.")
-    revised = int(ingestion.get("revised_rows") or 0)
-    lines.append(f"- Rows revised by a later file of the folder (the later file's values used): {revised}.")
-    repeated = int(ingestion.get("repeated_rows") or 0)
-    lines.append(f"- Rows repeated with the same values (overlapping exports, a file given twice), read once: "
-                 f"{repeated}.")
+    if "request_log" in ingestion:
+        lines += _request_log_lines(ingestion["request_log"])
+    else:
+        if ingestion.get("files_read"):
+            lines.append(f"- Files read ({len(ingestion['files_read'])}): {_names(ingestion['files_read'])}; "
+                         f"others in the folder, not read: {_names(ingestion.get('files_not_read') or ['none'])}.")
+        revised = int(ingestion.get("revised_rows") or 0)
+        lines.append(f"- Rows revised by a later file of the folder (the later file's values used): {revised}.")
+        repeated = int(ingestion.get("repeated_rows") or 0)
+        lines.append(f"- Rows repeated with the same values (overlapping exports, a file given twice), read once: "
+                     f"{repeated}.")
     if "zero_filled_rows" in ingestion:
         lines.append(f"- Days the export lists without a row for a model, read as zero usage for it (the export "
                      f"has rows only where there was usage): {int(ingestion['zero_filled_rows'])}.")
@@ -84,3 +88,30 @@ def _names(names: list[str], ends: int = 3) -> str:
     if len(names) <= 2 * ends + 1:
         return ", ".join(names)
     return ", ".join([*names[:ends], f"... ({len(names) - 2 * ends} more)", *names[-ends:]])
+
+
+def _request_log_lines(log: dict[str, Any]) -> list[str]:
+    """What a request log held (``usage_buckets.attrs["request_log"]``, written by ``bucket_request_log``)."""
+    requests = int(log["requests"])
+    if "duplicates_removed" in log:
+        read = (f"{int(log['rows']):,} rows, {int(log['duplicates_removed']):,} of them duplicate requests removed "
+                f"(by {log['duplicates_by']})")
+    else:
+        read = f"{int(log['rows']):,} rows, duplicates not looked for (`deduplicate: false`)"
+    lines = [f"- Request log: {read}; {requests:,} requests aggregated."]
+    if "failed_requests" in log:
+        failed = int(log["failed_requests"])
+        tokens = ("their tokens counted too (`failed_tokens: true`)" if log["failed_tokens_counted"]
+                  else "their tokens not counted (`failed_tokens: false`)")
+        lines.append(f"- Failed requests: {failed:,} of {requests:,} ({failed / requests:.1%}), counted in "
+                     f"requests and peak_rpm (they were sent and use rate limit); {tokens}.")
+    else:
+        lines.append("- Failed requests: the log has no status column, so every request is counted as succeeded.")
+    if log.get("repeated_hour_requests"):
+        lines.append(f"- Requests at naive local times the clocks repeat when DST ends, placed in the first or "
+                     f"second pass by the log's order: {int(log['repeated_hour_requests']):,} "
+                     f"({int(log['second_pass_requests']):,} in the second).")
+    if log.get("skipped_time_requests"):
+        lines.append(f"- Requests at naive local times the clocks skip when DST starts, read with the offset "
+                     f"before the change: {int(log['skipped_time_requests']):,}.")
+    return lines

@@ -97,3 +97,16 @@ def test_ingestion_pipeline_runs_on_a_request_log(tmp_path):
     buckets = outputs["usage_buckets"].load()
     assert buckets["requests"].sum() == len(requests)
     assert set(buckets["series"]) == {"claude-sonnet-4-5", "claude-haiku-4-5"}
+
+
+def test_what_the_log_held_reaches_usage_buckets_attrs(tmp_path):
+    log = pd.DataFrame({"timestamp": ["2026-01-01 00:10", "2026-01-01 00:10", "2026-01-01 00:20", "2026-01-01 02:05"],
+                        "request_id": ["a", "a", "b", "c"], "model": "claude-haiku-4-5",
+                        "status": ["ok", "ok", "error", "ok"], "input_tokens": [5, 5, 6, 7], "output_tokens": 1})
+    log.to_csv(tmp_path / "requests.csv", index=False)
+
+    buckets = build_usage_buckets(_table(tmp_path / "requests.csv"), _params())
+
+    assert buckets.attrs["request_log"] == {"rows": 4, "requests": 3, "duplicates_removed": 1,
+                                            "duplicates_by": "request id", "failed_requests": 1,
+                                            "failed_tokens_counted": False}

@@ -40,6 +40,7 @@ def build_usage_buckets(raw_usage: pd.DataFrame | Table, params: dict[str, Any])
     series_columns = ["model", *dimensions]
     rule = ImplausibleRule.from_params(params.get("implausible"))
     revised = repeated = 0
+    log_notes: dict[str, Any] = {}
     if is_request_log(raw_usage):
         bucket = REQUEST_LOG_BUCKET if params["bucket"] == "auto" else params["bucket"]
         usage = bucket_request_log(
@@ -47,6 +48,7 @@ def build_usage_buckets(raw_usage: pd.DataFrame | Table, params: dict[str, Any])
             bucket=bucket, series_dimensions=dimensions, model_aliases=params.get("model_aliases"),
             source=source, first_line=first_line_of_source(raw_usage),
         )
+        log_notes = {"request_log": usage.attrs["request_log"]}  # what the log held, for the report
         usage = with_quiet_buckets(usage, series_columns, bucket)
         usage = validate_usage(usage, source=source, series_columns=tuple(series_columns))
         usage, excluded = screen_implausible(usage, series_columns, rule, source, source_rows=False)
@@ -57,7 +59,7 @@ def build_usage_buckets(raw_usage: pd.DataFrame | Table, params: dict[str, Any])
     buckets = complete_grid(to_buckets(usage, bucket, series_columns), bucket)
     # Parquet keeps attrs: the report and notebooks read what ingestion decided.
     buckets.attrs = {"bucket": bucket, "raw_source": source, "revised_rows": revised, "repeated_rows": repeated,
-                     "excluded_values": excluded}
+                     "excluded_values": excluded, **log_notes}
     if isinstance(raw_usage, pd.DataFrame) and "zero_filled_rows" in raw_usage.attrs:
         buckets.attrs["zero_filled_rows"] = int(raw_usage.attrs["zero_filled_rows"])
     if isinstance(raw_usage, pd.DataFrame) and "files" in raw_usage.attrs:  # a folder: which files were read
