@@ -112,8 +112,9 @@ def test_tpm_counts_input_cache_writes_cache_reads_and_output():
     assert daily.loc["tpm", "ratio"].iloc[0] == pytest.approx(74_000.0 / (24 * 1_560_000 / 1440))
 
 
-def _run_capacity(rate_limits_raw: pd.DataFrame) -> DataCatalog:
-    """The planning pipeline's capacity nodes on the synthetic usage, forecast and one backtest fold."""
+def _run_capacity(rate_limits_raw: pd.DataFrame, series: str = "gpt-4.1") -> DataCatalog:
+    """The planning pipeline's capacity nodes on the synthetic usage, forecast and one backtest fold (``series``:
+    the model id the usage names), with the shipped parameters."""
     from kedro.framework.project import pipelines
     from kedro.framework.startup import bootstrap_project
 
@@ -124,15 +125,16 @@ def _run_capacity(rate_limits_raw: pd.DataFrame) -> DataCatalog:
     params = {name: yaml.safe_load((PROJECT_ROOT / "conf" / "base" / f"parameters_{name}.yml").read_text())[name]
               for name in ("planning", "ingestion", "feature_engineering", "training")}
     params["planning"]["capacity"]["n_draws"] = 400
-    params["planning"]["capacity"]["gateway"].update(provider="openai", api_key="os.environ/OPENAI_API_KEY")
     catalog = DataCatalog()
-    for name, value in {"usage_buckets": _usage(), "forecast": _forecast(), "backtest_predictions": backtest,
+    for name, value in {"usage_buckets": _usage().assign(series=series), "forecast": _forecast().assign(series=series),
+                        "backtest_predictions": backtest.assign(series=series),
                         "rate_limits_raw": rate_limits_raw, "forecast_layout": {"window": 28},
                         "forecast_events": NO_EVENTS}.items():
         catalog[name] = value
     for name in ("planning", "ingestion", "feature_engineering", "training"):
         catalog[f"params:{name}"] = params[name]
     catalog["params:planning.capacity"] = params["planning"]["capacity"]
+    catalog["params:planning.routes.providers"] = params["planning"]["routes"]["providers"]
     for name in ("rate_limits", "capacity_plan", "capacity_peak_forecast", "capacity_series_demand", "gateway_config",
                  "capacity_backtest", "capacity_calibration", "capacity_gaps"):
         catalog[name] = _KeptDataset(copy_mode="assign")
