@@ -212,6 +212,53 @@ def test_the_gateway_carries_tpm_and_loads_in_litellm(openai_run, tmp_path):
     assert set(loaded["litellm_params"]) <= set(litellm_types.LiteLLMParamsTypedDict.__annotations__)
 
 
+def test_the_report_lists_as_planned_against_only_the_groups_the_plan_has(openai_run):
+    """The tester's report: "Limits planned against, per group: GPT-4.1: RPM, TPM; GPT-4o mini: RPM, TPM." while
+    no series was in GPT-4o mini and capacity_plan.csv had no row for it."""
+    from tokenplan.reporting.capacity_section import render_capacity_section
+
+    limits = openai_run["rate_limits"].load()
+    extra = limits.iloc[:1].assign(model_group="GPT-4o mini", models="gpt-4o-mini", rpm=500.0, tpm=200_000.0)
+    params = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_planning.yml").read_text())
+    text = render_capacity_section(openai_run["capacity_plan"].load(), openai_run["capacity_backtest"].load(),
+                                   pd.concat([limits, extra], ignore_index=True),
+                                   openai_run["capacity_series_demand"].load(), openai_run["gateway_config"].load(),
+                                   params["planning"]["capacity"], openai_run["capacity_calibration"].load(),
+                                   openai_run["capacity_gaps"].load())
+    assert "Limits planned against, per group: GPT-4.1: RPM, TPM." in text
+    assert "GPT-4o mini (gpt-4o-mini; **not planned against**" in text
+
+
+def test_a_dated_openai_id_takes_its_aliass_limits_and_a_row_matching_nothing_is_named():
+    """The usage names the snapshot (``gpt-4.1-2025-04-14``), the limits row the model (``gpt-4.1``): the snapshot
+    had been planned against no limit, as ITPM/OTPM, while the report listed the row as planned against. Now it
+    is planned against RPM and TPM; the file's Claude row, which no model of the usage matches, is named as
+    such and not listed as planned against."""
+    from tokenplan.reporting.capacity_section import render_capacity_section
+
+    catalog = _run_capacity(_limits_file(tpm=["2000000", ""]), series="gpt-4.1-2025-04-14")
+    plan = catalog["capacity_plan"].load()
+    assert set(zip(plan["model_group"], plan["metric"])) == {("GPT-4.1", "rpm"), ("GPT-4.1", "tpm")}
+    assert plan["limit"].notna().all()
+    gaps = catalog["capacity_gaps"].load()
+    unmatched = gaps[gaps["model_group"] == "Claude Sonnet 4.x"]
+    assert list(unmatched["metric"]) == ["rpm", "itpm", "otpm"] and not unmatched["planned"].any()
+    assert unmatched["reason"].str.contains("lists claude-sonnet-4-5, which no model of the usage matches").all()
+    (entry,) = catalog["gateway_config"].load()["model_list"]
+    assert entry["litellm_params"] == {"model": "openai/gpt-4.1-2025-04-14", "api_key": "os.environ/OPENAI_API_KEY",
+                                       "rpm": 90, "tpm": 1_800_000}
+    params = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_planning.yml").read_text())
+    text = render_capacity_section(plan, catalog["capacity_backtest"].load(), catalog["rate_limits"].load(),
+                                   catalog["capacity_series_demand"].load(), catalog["gateway_config"].load(),
+                                   params["planning"]["capacity"], catalog["capacity_calibration"].load(), gaps)
+    assert "Limits planned against, per group: GPT-4.1: RPM, TPM." in text
+    assert ("Claude Sonnet 4.x (claude-sonnet-4-5; **not planned against**: see \"Left out of the plan\")"
+            in text)
+    assert ("- Claude Sonnet 4.x RPM: **not planned**: its limits row lists claude-sonnet-4-5, which no model of "
+            "the usage matches (the usage's models: gpt-4.1-2025-04-14)") in text
+    assert "No rate limit known for" not in text
+
+
 def test_limits_without_tpm_plan_as_before():
     """The demo's limits file has no tpm column: its table's tpm is empty and no TPM row, peak or gateway key
     appears; a tpm column left empty plans the same."""

@@ -23,7 +23,8 @@ from tokenplan.planning.long_context import long_context_shares
 from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
 from tokenplan.planning.price_check import history_months, monthly_gap, validate_billed, whole_months
 from tokenplan.planning.prices import UnitPrices, model_provider, validate_price_table
-from tokenplan.planning.rate_limits import LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file, planned_metrics
+from tokenplan.planning.rate_limits import (LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file, planned_metrics,
+                                            unused_limits)
 from tokenplan.planning.routes import Pricer, Route, route_rates, routes_that_apply
 from tokenplan.planning.sensitivity import tornado
 from tokenplan.schemas import naive_utc
@@ -138,11 +139,16 @@ def _group_history(peak_history: pd.DataFrame, groups: dict[str, str]) -> pd.Dat
 
 def explain_capacity_gaps(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limits: pd.DataFrame,
                           usage_buckets: pd.DataFrame, ingestion_params: dict[str, Any]) -> pd.DataFrame:
-    """Each model group (or series) and metric the capacity plan leaves out, and why; also those planned
-    without some of their drivers. Logged as warnings, so the console says it too."""
-    groups = group_of_series(usage_buckets["series"].unique(), rate_limits, ingestion_params.get("model_aliases"))
+    """Each model group (or series) and metric the capacity plan leaves out, and why (a limits row no model of
+    the usage matches among them); also those planned without some of their drivers. Logged as warnings, so
+    the console says it too."""
+    aliases = ingestion_params.get("model_aliases")
+    groups = group_of_series(usage_buckets["series"].unique(), rate_limits, aliases)
     units = _planned_units(sorted(usage_buckets["series"].unique()), groups)
     gaps = capacity_gaps(forecast, _group_history(peak_history, groups), rate_limits.set_index("model_group"), units)
+    unused = unused_limits(rate_limits, usage_buckets["series"].unique(), aliases)
+    if len(unused):
+        gaps = unused if gaps.empty else pd.concat([gaps, unused], ignore_index=True)
     limits = rate_limits.set_index("model_group")
     unplanned = gaps[~gaps["planned"]].groupby("model_group")["metric"].nunique()
     for row in gaps.itertuples():
