@@ -286,6 +286,7 @@ def test_planning_pipeline_on_an_in_memory_catalog():
     for name in ("planning", "ingestion", "feature_engineering", "training"):
         catalog[f"params:{name}"] = params[name]
     catalog["params:planning.capacity"] = params["planning"]["capacity"]
+    catalog["params:planning.routes.providers"] = params["planning"]["routes"]["providers"]
     outputs = ("capacity_plan", "gateway_config", "capacity_backtest", "capacity_calibration", "capacity_figures")
     for name in outputs:
         catalog[name] = _KeptDataset(copy_mode="assign")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,11 +13,14 @@ import yaml
 
 from tokenplan.planning.gateway import (
     PRE_CALL_CHECK,
+    deployment_endpoints,
     deployments_held_back,
     gateway_config,
     gateway_yaml,
     group_budgets,
 )
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 LIMITS = pd.DataFrame({"rpm": [1000.0, 50.0], "itpm": [450_000.0, np.nan], "otpm": [90_000.0, 8_000.0],
                        "itpm_counts_cache_reads": [False, False]},
@@ -31,6 +35,75 @@ def _demand() -> pd.DataFrame:
     rows += [{"model_group": "Claude Opus 4.x", "series": "claude-opus-4-5", "metric": m, "p50": 1.0, "p90": 2.0}
              for m in ("itpm", "otpm")]  # no request counts: rpm not forecast
     return pd.DataFrame(rows)
+
+
+# A log of Claude and OpenAI models: OpenAI's limits are RPM and TPM per model.
+MIXED_LIMITS = pd.concat([LIMITS.assign(tpm=np.nan), pd.DataFrame(
+    {"rpm": [500.0], "itpm": [np.nan], "otpm": [np.nan], "tpm": [200_000.0], "itpm_counts_cache_reads": [False]},
+    index=pd.Index(["GPT-4o mini"], name="model_group"))])
+
+
+def _mixed_demand() -> pd.DataFrame:
+    gpt = pd.DataFrame([{"model_group": "GPT-4o mini", "series": "gpt-4o-mini-2024-07-18", "metric": m, "p50": 1.0,
+                         "p90": 2.0} for m in ("rpm", "tpm")])
+    return pd.concat([_demand(), gpt], ignore_index=True)
+
+
+def test_each_deployment_goes_to_its_own_models_provider():
+    """A log of Claude and OpenAI models: every deployment had gone to ``anthropic/`` with the Anthropic key
+    (``anthropic/gpt-4o-mini``); each now goes to the provider genai-prices prices its model at, and the
+    OpenAI model's TPM limit reaches its deployment."""
+    entries = {e["model_name"]: e["litellm_params"]
+               for e in gateway_config(MIXED_LIMITS, _mixed_demand(), safety_margin=0.1)["model_list"]}
+    assert entries["gpt-4o-mini-2024-07-18"] == {"model": "openai/gpt-4o-mini-2024-07-18",
+                                                 "api_key": "os.environ/OPENAI_API_KEY", "rpm": 450, "tpm": 180_000}
+    for name in ("claude-sonnet-4-5:team-a", "claude-opus-4-5"):
+        assert entries[name]["model"] == f"anthropic/{name.split(':')[0]}"
+        assert entries[name]["api_key"] == "os.environ/ANTHROPIC_API_KEY" and "tpm" not in entries[name]
+
+
+def test_the_planning_node_with_the_shipped_parameters_sends_each_model_to_its_provider():
+    """``conf/base`` had ``provider: anthropic`` for every deployment, so an OpenAI run without
+    ``--params planning.capacity.gateway.provider=openai`` wrote ``anthropic/gpt-4.1``."""
+    from tokenplan.pipelines.planning.nodes import build_gateway_config
+
+    params = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_planning.yml").read_text())["planning"]
+    plan = pd.DataFrame({"model_group": ["GPT-4o mini"], "metric": ["rpm"], "p90": [2.0], "period": ["horizon"]})
+    config = build_gateway_config(MIXED_LIMITS.reset_index(), _mixed_demand(), plan, params["capacity"])
+    models = {e["model_name"]: e["litellm_params"]["model"] for e in config["model_list"]}
+    assert models == {"claude-opus-4-5": "anthropic/claude-opus-4-5",
+                      "claude-sonnet-4-5:team-a": "anthropic/claude-sonnet-4-5",
+                      "claude-sonnet-4-5:team-b": "anthropic/claude-sonnet-4-5",
+                      "gpt-4o-mini-2024-07-18": "openai/gpt-4o-mini-2024-07-18"}
+
+
+def test_a_provider_set_for_the_run_applies_where_the_models_come_from_one_provider():
+    found = {"claude-sonnet-4-5": "anthropic", "gpt-4.1": "openai", "my-finetune": None}
+    # Nothing set: each model its own provider and key; no provider known, no deployment, and said.
+    endpoints, notes = deployment_endpoints(found)
+    assert endpoints == {"claude-sonnet-4-5": {"provider": "anthropic", "api_key": "os.environ/ANTHROPIC_API_KEY"},
+                         "gpt-4.1": {"provider": "openai", "api_key": "os.environ/OPENAI_API_KEY"}}
+    assert notes == ["no gateway deployment for my-finetune: genai-prices does not know its provider; set "
+                     "planning.capacity.gateway.providers: {my-finetune: <LiteLLM provider prefix>}"]
+    # One provider's models (Azure OpenAI, say): the run's setting is every deployment's.
+    endpoints, notes = deployment_endpoints({"gpt-4.1": "openai", "gpt-4o-mini": "openai"}, provider="azure")
+    assert set(map(str, endpoints.values())) == {str({"provider": "azure", "api_key": "os.environ/AZURE_API_KEY"})}
+    assert notes == []
+    # Several providers: the run's setting only where it is the model's own provider or none is known.
+    endpoints, notes = deployment_endpoints(found, provider="openai", api_key="os.environ/MY_OPENAI_KEY")
+    assert endpoints["gpt-4.1"] == endpoints["my-finetune"] == {"provider": "openai",
+                                                                 "api_key": "os.environ/MY_OPENAI_KEY"}
+    assert endpoints["claude-sonnet-4-5"]["provider"] == "anthropic"
+    assert notes == ["planning.capacity.gateway.provider/api_key not applied to claude-sonnet-4-5: the usage's "
+                     "models come from several providers (anthropic, openai), so each goes to its own; set "
+                     "planning.capacity.gateway.providers per model to override"]
+    # Per model, the user's choice wins; a cloud signing in with its own credentials gets no api_key.
+    endpoints, _ = deployment_endpoints(found, {"claude-sonnet-4-5": "bedrock",
+                                                "my-finetune": {"provider": "hosted_vllm", "api_key": "none"}})
+    assert endpoints["claude-sonnet-4-5"] == {"provider": "bedrock", "api_key": None}
+    assert endpoints["my-finetune"] == {"provider": "hosted_vllm", "api_key": "none"}
+    # genai-prices' names become LiteLLM's.
+    assert deployment_endpoints({"gemini-2.5-pro": "google"})[0]["gemini-2.5-pro"]["provider"] == "gemini"
 
 
 def test_limits_split_by_p90_share_with_margin():
@@ -53,7 +126,8 @@ def test_config_loads_in_litellm(tmp_path):
     litellm_router = pytest.importorskip("litellm.router")
     from litellm.types.router import Deployment, LiteLLMParamsTypedDict
 
-    text = gateway_yaml(gateway_config(LIMITS, _demand(), safety_margin=0.1), "test config")
+    # Claude and OpenAI models in one config, each with its own provider, key and kinds of limit.
+    text = gateway_yaml(gateway_config(MIXED_LIMITS, _mixed_demand(), safety_margin=0.1), "test config")
     path = tmp_path / "litellm_config.yaml"
     path.write_text(text)
     config = yaml.safe_load(path.read_text())
@@ -71,8 +145,10 @@ def test_config_loads_in_litellm(tmp_path):
     loaded = router.get_model_list()
     assert len(loaded) == len(config["model_list"])
     for entry, deployment in zip(config["model_list"], loaded, strict=True):
-        for metric in ("rpm", "itpm", "otpm"):
-            assert deployment["litellm_params"].get(metric) == entry["litellm_params"].get(metric)
+        for key in ("model", "rpm", "itpm", "otpm", "tpm"):
+            assert deployment["litellm_params"].get(key) == entry["litellm_params"].get(key)
+    assert {d["litellm_params"]["model"].split("/")[0] for d in loaded} == {"anthropic", "openai"}
+    assert loaded[-1]["litellm_params"]["tpm"] == 180_000
     # The check that enforces rpm/itpm/otpm is registered (LiteLLM ignores the limits without it).
     assert "ModelRateLimitingCheck" in [type(c).__name__ for c in (router.optional_callbacks or [])]
 

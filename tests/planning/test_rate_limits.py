@@ -9,7 +9,8 @@ import pytest
 from tests.sources.loopback_api import LoopbackAPI, Reply
 from tokenplan.datasets import AnthropicRateLimitsDataset
 from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
-from tokenplan.planning.rate_limits import LIMIT_COLUMNS, group_of_series, limits_from_file
+from tokenplan.planning.rate_limits import (LIMIT_COLUMNS, group_of_series, groups_without_series,
+                                            limits_from_file, undated_model_id, unused_limits)
 from tokenplan.schemas import InvalidInputError
 
 ADMIN_KEY = "sk-ant-admin-test-rate-limits"
@@ -33,6 +34,48 @@ def test_file_is_validated_and_an_empty_limit_means_none():
     # Dated ids in the file match the undated series ids ingestion makes.
     groups = group_of_series(["claude-sonnet-4-5", "claude-sonnet-4-5/team-a", "claude-haiku-4-5"], limits)
     assert groups == {"claude-sonnet-4-5": "Claude Sonnet 4.x", "claude-sonnet-4-5/team-a": "Claude Sonnet 4.x"}
+
+
+def _openai_file() -> pd.DataFrame:
+    return limits_from_file(pd.DataFrame({"model_group": ["GPT-4.1", "GPT-4o mini", "Claude Sonnet 4.x"],
+                                          "models": ["gpt-4.1", "gpt-4o-mini-2024-07-18", "claude-sonnet-4-5"],
+                                          "rpm": ["5000", "500", "1000"], "itpm": ["", "", "450000"],
+                                          "otpm": ["", "", "90000"], "tpm": ["10000000", "200000", ""]}))
+
+
+def test_a_snapshot_and_its_undated_alias_match_either_way_round():
+    """OpenAI's usage keeps a snapshot's date (gpt-4.1-2025-04-14) where a limits row names the model: the
+    snapshot is planned against the alias's limits, as a Claude snapshot is; an undated series matches a row
+    naming one dated snapshot. Another snapshot of the same model does not take a dated row's limits."""
+    limits = _openai_file()
+    groups = group_of_series(["gpt-4.1-2025-04-14", "gpt-4.1", "gpt-4o-mini", "gpt-4o-mini-2024-09-01/team-a",
+                              "claude-sonnet-4-5-20250929/team-a", "gpt-4.1-mini-2025-04-14"], limits)
+    assert groups == {"gpt-4.1-2025-04-14": "GPT-4.1", "gpt-4.1": "GPT-4.1", "gpt-4o-mini": "GPT-4o mini",
+                      "claude-sonnet-4-5-20250929/team-a": "Claude Sonnet 4.x"}
+    assert undated_model_id("gpt-4o-mini-2024-07-18") == "gpt-4o-mini"
+    assert undated_model_id("claude-sonnet-4-5@20250929") == "claude-sonnet-4-5"
+    assert undated_model_id("gpt-4.1") == "gpt-4.1"
+    # Two rows naming two snapshots of one model: its undated alias is neither's.
+    two = limits_from_file(pd.DataFrame({"model_group": ["A", "B"], "models": ["gpt-4o-2024-05-13",
+                                                                                "gpt-4o-2024-08-06"],
+                                         "rpm": ["1", "2"], "itpm": ["", ""], "otpm": ["", ""]}))
+    assert group_of_series(["gpt-4o", "gpt-4o-2024-08-06"], two) == {"gpt-4o-2024-08-06": "B"}
+
+
+def test_a_limits_row_no_model_of_the_usage_matches_is_named_and_not_planned():
+    """The tester's case, with the alias now matching: a row whose models the usage does not have (here
+    ``gpt-4o``, the usage has ``gpt-4o-mini-2024-07-18``) binds nothing, and each of its limits is a gap."""
+    limits = _openai_file().assign(models=["gpt-4.1", "gpt-4o", "claude-sonnet-4-5"])
+    series = ["gpt-4.1-2025-04-14", "gpt-4.1", "gpt-4o-mini-2024-07-18"]
+    assert groups_without_series(limits, series) == ["GPT-4o mini", "Claude Sonnet 4.x"]
+    unused = unused_limits(limits, series)
+    assert list(zip(unused["model_group"], unused["metric"], unused["planned"], strict=True)) == [
+        ("GPT-4o mini", "rpm", False), ("GPT-4o mini", "tpm", False), ("Claude Sonnet 4.x", "rpm", False),
+        ("Claude Sonnet 4.x", "itpm", False), ("Claude Sonnet 4.x", "otpm", False)]
+    assert unused["reason"].iloc[0] == (
+        "its limits row lists gpt-4o, which no model of the usage matches (the usage's models: gpt-4.1, "
+        "gpt-4.1-2025-04-14, gpt-4o-mini-2024-07-18); list a model as the usage names it, or its undated alias")
+    assert unused_limits(_openai_file(), [*series, "claude-sonnet-4-5"]).empty
 
 
 @pytest.mark.parametrize(("column", "value", "message"), [

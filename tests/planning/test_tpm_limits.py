@@ -112,8 +112,9 @@ def test_tpm_counts_input_cache_writes_cache_reads_and_output():
     assert daily.loc["tpm", "ratio"].iloc[0] == pytest.approx(74_000.0 / (24 * 1_560_000 / 1440))
 
 
-def _run_capacity(rate_limits_raw: pd.DataFrame) -> DataCatalog:
-    """The planning pipeline's capacity nodes on the synthetic usage, forecast and one backtest fold."""
+def _run_capacity(rate_limits_raw: pd.DataFrame, series: str = "gpt-4.1") -> DataCatalog:
+    """The planning pipeline's capacity nodes on the synthetic usage, forecast and one backtest fold (``series``:
+    the model id the usage names), with the shipped parameters."""
     from kedro.framework.project import pipelines
     from kedro.framework.startup import bootstrap_project
 
@@ -124,15 +125,16 @@ def _run_capacity(rate_limits_raw: pd.DataFrame) -> DataCatalog:
     params = {name: yaml.safe_load((PROJECT_ROOT / "conf" / "base" / f"parameters_{name}.yml").read_text())[name]
               for name in ("planning", "ingestion", "feature_engineering", "training")}
     params["planning"]["capacity"]["n_draws"] = 400
-    params["planning"]["capacity"]["gateway"].update(provider="openai", api_key="os.environ/OPENAI_API_KEY")
     catalog = DataCatalog()
-    for name, value in {"usage_buckets": _usage(), "forecast": _forecast(), "backtest_predictions": backtest,
+    for name, value in {"usage_buckets": _usage().assign(series=series), "forecast": _forecast().assign(series=series),
+                        "backtest_predictions": backtest.assign(series=series),
                         "rate_limits_raw": rate_limits_raw, "forecast_layout": {"window": 28},
                         "forecast_events": NO_EVENTS}.items():
         catalog[name] = value
     for name in ("planning", "ingestion", "feature_engineering", "training"):
         catalog[f"params:{name}"] = params[name]
     catalog["params:planning.capacity"] = params["planning"]["capacity"]
+    catalog["params:planning.routes.providers"] = params["planning"]["routes"]["providers"]
     for name in ("rate_limits", "capacity_plan", "capacity_peak_forecast", "capacity_series_demand", "gateway_config",
                  "capacity_backtest", "capacity_calibration", "capacity_gaps"):
         catalog[name] = _KeptDataset(copy_mode="assign")
@@ -208,6 +210,53 @@ def test_the_gateway_carries_tpm_and_loads_in_litellm(openai_run, tmp_path):
     deployment = litellm_types.Deployment(**loaded)
     assert deployment.litellm_params.tpm == 1_800_000 and deployment.litellm_params.rpm == 90
     assert set(loaded["litellm_params"]) <= set(litellm_types.LiteLLMParamsTypedDict.__annotations__)
+
+
+def test_the_report_lists_as_planned_against_only_the_groups_the_plan_has(openai_run):
+    """The tester's report: "Limits planned against, per group: GPT-4.1: RPM, TPM; GPT-4o mini: RPM, TPM." while
+    no series was in GPT-4o mini and capacity_plan.csv had no row for it."""
+    from tokenplan.reporting.capacity_section import render_capacity_section
+
+    limits = openai_run["rate_limits"].load()
+    extra = limits.iloc[:1].assign(model_group="GPT-4o mini", models="gpt-4o-mini", rpm=500.0, tpm=200_000.0)
+    params = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_planning.yml").read_text())
+    text = render_capacity_section(openai_run["capacity_plan"].load(), openai_run["capacity_backtest"].load(),
+                                   pd.concat([limits, extra], ignore_index=True),
+                                   openai_run["capacity_series_demand"].load(), openai_run["gateway_config"].load(),
+                                   params["planning"]["capacity"], openai_run["capacity_calibration"].load(),
+                                   openai_run["capacity_gaps"].load())
+    assert "Limits planned against, per group: GPT-4.1: RPM, TPM." in text
+    assert "GPT-4o mini (gpt-4o-mini; **not planned against**" in text
+
+
+def test_a_dated_openai_id_takes_its_aliass_limits_and_a_row_matching_nothing_is_named():
+    """The usage names the snapshot (``gpt-4.1-2025-04-14``), the limits row the model (``gpt-4.1``): the snapshot
+    had been planned against no limit, as ITPM/OTPM, while the report listed the row as planned against. Now it
+    is planned against RPM and TPM; the file's Claude row, which no model of the usage matches, is named as
+    such and not listed as planned against."""
+    from tokenplan.reporting.capacity_section import render_capacity_section
+
+    catalog = _run_capacity(_limits_file(tpm=["2000000", ""]), series="gpt-4.1-2025-04-14")
+    plan = catalog["capacity_plan"].load()
+    assert set(zip(plan["model_group"], plan["metric"])) == {("GPT-4.1", "rpm"), ("GPT-4.1", "tpm")}
+    assert plan["limit"].notna().all()
+    gaps = catalog["capacity_gaps"].load()
+    unmatched = gaps[gaps["model_group"] == "Claude Sonnet 4.x"]
+    assert list(unmatched["metric"]) == ["rpm", "itpm", "otpm"] and not unmatched["planned"].any()
+    assert unmatched["reason"].str.contains("lists claude-sonnet-4-5, which no model of the usage matches").all()
+    (entry,) = catalog["gateway_config"].load()["model_list"]
+    assert entry["litellm_params"] == {"model": "openai/gpt-4.1-2025-04-14", "api_key": "os.environ/OPENAI_API_KEY",
+                                       "rpm": 90, "tpm": 1_800_000}
+    params = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_planning.yml").read_text())
+    text = render_capacity_section(plan, catalog["capacity_backtest"].load(), catalog["rate_limits"].load(),
+                                   catalog["capacity_series_demand"].load(), catalog["gateway_config"].load(),
+                                   params["planning"]["capacity"], catalog["capacity_calibration"].load(), gaps)
+    assert "Limits planned against, per group: GPT-4.1: RPM, TPM." in text
+    assert ("Claude Sonnet 4.x (claude-sonnet-4-5; **not planned against**: see \"Left out of the plan\")"
+            in text)
+    assert ("- Claude Sonnet 4.x RPM: **not planned**: its limits row lists claude-sonnet-4-5, which no model of "
+            "the usage matches (the usage's models: gpt-4.1-2025-04-14)") in text
+    assert "No rate limit known for" not in text
 
 
 def test_limits_without_tpm_plan_as_before():

@@ -28,6 +28,12 @@ A limit the provider does not set is not set either, and a series whose model th
 do not list is a deployment of its own with no limit: left out, the proxy would refuse
 its traffic. LiteLLM enforces the limits only with
 ``router_settings.optional_pre_call_checks: ["enforce_model_rate_limits"]``.
+
+Each deployment goes to its own model's provider (:func:`deployment_endpoints`): the one
+genai-prices prices it at (``gpt-*``: ``openai/`` and ``OPENAI_API_KEY``; ``claude-*``:
+``anthropic/`` and ``ANTHROPIC_API_KEY``), so one config serves a log of Claude and OpenAI
+models. A provider and key set for every deployment would send one vendor's models to the
+other's API.
 """
 
 from __future__ import annotations
@@ -41,9 +47,15 @@ import pandas as pd
 from tokenplan.planning.rate_limits import METRICS
 
 PRE_CALL_CHECK = "enforce_model_rate_limits"
+# genai-prices provider id -> LiteLLM's provider prefix, where the two libraries name a provider differently.
+LITELLM_PREFIXES = {"google": "gemini", "aws": "bedrock", "x-ai": "xai", "fireworks": "fireworks_ai",
+                    "together": "together_ai", "moonshotai": "moonshot", "voyageai": "voyage"}
+# LiteLLM prefixes whose deployments sign in with the cloud's own credentials, not an API key.
+CLOUD_CREDENTIALS = frozenset({"bedrock", "vertex_ai", "sagemaker"})
 
-__all__ = ["PRE_CALL_CHECK", "deployment_shares", "deployments_held_back", "gateway_config", "gateway_rule",
-           "gateway_yaml", "group_budgets"]
+__all__ = ["CLOUD_CREDENTIALS", "LITELLM_PREFIXES", "PRE_CALL_CHECK", "deployment_endpoints", "deployment_name",
+           "deployment_shares", "deployments_held_back", "gateway_config", "gateway_rule", "gateway_yaml",
+           "group_budgets"]
 
 
 def deployment_shares(series_demand: pd.DataFrame, group_peaks: pd.DataFrame | None = None,
@@ -83,35 +95,97 @@ def deployment_shares(series_demand: pd.DataFrame, group_peaks: pd.DataFrame | N
     return pd.DataFrame(rows, columns=["model_group", "series", "metric", "share"])
 
 
-def _alias(series: str) -> str:
+def deployment_name(series: str) -> str:
+    """A series' deployment name: ``claude-sonnet-4-5/team-a`` -> ``claude-sonnet-4-5:team-a``."""
     model, _, rest = str(series).partition("/")
     return f"{model}:{rest.replace('/', ':')}" if rest else model
 
 
+def _endpoint(provider: str, api_key: str | None = None) -> dict[str, str | None]:
+    """A deployment's provider prefix and key: ``os.environ/<PREFIX>_API_KEY`` (LiteLLM's own variable for
+    anthropic, openai, gemini, mistral, ...) unless given; none for a cloud that signs in with its credentials."""
+    key = api_key or (None if provider in CLOUD_CREDENTIALS else f"os.environ/{provider.upper()}_API_KEY")
+    return {"provider": provider, "api_key": key}
+
+
+def deployment_endpoints(found: Mapping[str, str | None], per_model: Mapping[str, Any] | None = None,
+                         provider: str | None = None,
+                         api_key: str | None = None) -> tuple[dict[str, dict[str, str | None]], list[str]]:
+    """Per model: its deployments' LiteLLM ``provider`` prefix and ``api_key``, and notes saying what was not
+    applied or not known.
+
+    ``found``: model -> the genai-prices provider that prices it (None: unknown). ``per_model``: model ->
+    a LiteLLM prefix, or ``{provider, api_key}``, set by the user for that model: it wins. ``provider``
+    and ``api_key``: set for the whole run, they apply to every other model where the models come from
+    one provider (a run through Azure or Bedrock, say), and in a run of several providers only to the
+    models genai-prices does not know or finds at that same provider: there, one setting for all would
+    send one vendor's models to the other's API. A model with no provider known or set is left out of
+    the result (no deployment could reach it) and named in the notes.
+    """
+    per_model = dict(per_model or {})
+    own = {m: LITELLM_PREFIXES.get(p, p) if p else None for m, p in found.items() if m not in per_model}
+    providers_found = sorted({p for p in own.values() if p})
+    one_provider = len(providers_found) <= 1
+    endpoints: dict[str, dict[str, str | None]] = {}
+    notes, not_overridden = [], []
+    for model in sorted(found):
+        if model in per_model:
+            chosen = per_model[model]
+            endpoints[model] = (_endpoint(str(chosen)) if isinstance(chosen, str) else
+                                _endpoint(str(chosen["provider"]), chosen.get("api_key")))
+        elif (provider or api_key) and (one_provider or own[model] in (None, provider)):
+            prefix = provider or own[model]
+            if prefix:
+                endpoints[model] = _endpoint(prefix, api_key)
+        elif own[model]:
+            endpoints[model] = _endpoint(own[model])
+            not_overridden += [model] if provider or api_key else []
+        if model not in endpoints:
+            notes.append(f"no gateway deployment for {model}: genai-prices does not know its provider; set "
+                         f"planning.capacity.gateway.providers: {{{model}: <LiteLLM provider prefix>}}")
+    if not_overridden:
+        notes.append("planning.capacity.gateway.provider/api_key not applied to " + ", ".join(not_overridden)
+                     + f": the usage's models come from several providers ({', '.join(providers_found)}), so each "
+                     "goes to its own; set planning.capacity.gateway.providers per model to override")
+    return endpoints, notes
+
+
 def gateway_config(limits: pd.DataFrame, series_demand: pd.DataFrame, safety_margin: float,
-                   api_key: str = "os.environ/ANTHROPIC_API_KEY", provider: str = "anthropic",
+                   endpoints: Mapping[str, Mapping[str, str | None]] | None = None,
                    model_ids: Mapping[str, str] | None = None,
                    group_peaks: pd.DataFrame | None = None) -> dict[str, Any]:
     """The proxy config: ``model_list`` (one deployment per series with traffic) and ``router_settings``.
 
-    ``limits`` is indexed by model group; ``model_ids`` maps a series' model to the
-    provider's model id where they differ (default: the series' model itself);
-    ``group_peaks``: each group's P90 horizon peak per metric (:func:`deployment_shares`).
+    ``limits`` is indexed by model group; ``endpoints``: model -> its ``provider`` prefix and ``api_key``
+    (:func:`deployment_endpoints`; None: each model's genai-prices provider); a series whose model has
+    none gets no deployment. ``model_ids`` maps a series' model to the provider's model id where they
+    differ (default: the series' model itself); ``group_peaks``: each group's P90 horizon peak per metric
+    (:func:`deployment_shares`).
     """
     if not 0.0 <= safety_margin < 1.0:
         raise ValueError(f"planning.capacity.gateway.safety_margin must be in [0, 1), got {safety_margin!r}")
     ids = dict(model_ids or {})
+    if endpoints is None:
+        from tokenplan.planning.prices import model_provider
+
+        models = {str(s).split("/")[0] for s in series_demand["series"].dropna()}
+        endpoints, _ = deployment_endpoints({m: model_provider(m) for m in models})
     shares = deployment_shares(series_demand, group_peaks, group_budgets(limits, safety_margin))
     model_list = []
     for (group, series), rows in shares.groupby(["model_group", "series"], sort=True):
         model = str(series).split("/")[0]
-        params: dict[str, Any] = {"model": f"{provider}/{ids.get(model, model)}", "api_key": api_key}
+        if model not in endpoints:
+            continue
+        endpoint = endpoints[model]
+        params: dict[str, Any] = {"model": f"{endpoint['provider']}/{ids.get(model, model)}"}
+        if endpoint.get("api_key"):
+            params["api_key"] = endpoint["api_key"]
         for metric, share in zip(rows["metric"], rows["share"], strict=True):
             limit = float(limits.loc[group, metric]) if group in limits.index and metric in limits.columns else np.nan
             if np.isfinite(limit):
                 # The tolerance: budget x (P90 / budget) may land a hair under the P90 it is.
                 params[metric] = max(int(np.floor(limit * (1.0 - safety_margin) * min(share, 1.0) + 1e-9)), 1)
-        model_list.append({"model_name": _alias(series), "litellm_params": params})
+        model_list.append({"model_name": deployment_name(series), "litellm_params": params})
     return {"model_list": model_list, "router_settings": {"optional_pre_call_checks": [PRE_CALL_CHECK]}}
 
 
@@ -138,8 +212,8 @@ def deployments_held_back(config: Mapping[str, Any], series_demand: pd.DataFrame
                                       strict=True) if np.isfinite(budgets.get((g, m), np.nan)) and v > budgets[g, m]}
     demand = series_demand.dropna(subset=["series", "p90", "model_group"])
     demand = demand[[(g, m) in over for g, m in zip(demand["model_group"], demand["metric"], strict=True)]]
-    p90 = {(_alias(s), m): float(v) for s, m, v in zip(demand["series"], demand["metric"], demand["p90"],
-                                                         strict=True)}
+    p90 = {(deployment_name(s), m): float(v)
+           for s, m, v in zip(demand["series"], demand["metric"], demand["p90"], strict=True)}
     held = []
     for entry in config.get("model_list", []):
         for metric in METRICS:

@@ -50,6 +50,7 @@ __all__ = [
     "UnitPrices",
     "cache_rates_of_input",
     "genai_unit_prices",
+    "model_provider",
     "list_cache_write_rate",
     "table_unit_prices",
     "unit_prices",
@@ -163,6 +164,16 @@ def genai_unit_prices(model: str, when: dt.date, provider: str | None = None,
     long_context = _long_context_rates(model, found, timestamp, context, above, rates) if above is not None else {}
     return UnitPrices(model, found or "", when, rates, f"genai-prices {version('genai-prices')}",
                       long_context_usd_per_mtok=long_context, long_context_above_tokens=above)
+
+
+def model_provider(model: str, provider: str | None = None) -> str | None:
+    """The genai-prices provider id that prices ``model`` (``openai`` for ``gpt-4o-mini-2024-07-18``,
+    ``anthropic`` for ``claude-sonnet-4-5``), as :func:`genai_unit_prices` finds it; ``provider``: the one
+    configured for the model. None where genai-prices does not know the model (at that provider)."""
+    try:
+        return get_snapshot().find_provider_model(model, None, provider, None)[0].id
+    except LookupError:
+        return None
 
 
 def with_cache_write_share(prices: UnitPrices | None, share: float, days: int) -> UnitPrices | None:

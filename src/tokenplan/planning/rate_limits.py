@@ -20,6 +20,7 @@ Two sources give the same table (:data:`LIMIT_COLUMNS`):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -42,6 +43,8 @@ ADMIN_LIMIT_TYPES = {
     "input_tokens_per_minute": ("itpm", True),
     "output_tokens_per_minute": ("otpm", False),
 }
+# A snapshot's date: claude-sonnet-4-5-20250929, claude-sonnet-4-5@20250929 (Vertex AI), gpt-4o-mini-2024-07-18.
+_SNAPSHOT_DATE = re.compile(r"(?:[-@]\d{8}|-\d{4}-\d{2}-\d{2})$")
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n", ""}
 
@@ -52,9 +55,12 @@ __all__ = [
     "METRIC_NAMES",
     "SPLIT_METRICS",
     "group_of_series",
+    "groups_without_series",
     "limits_from_admin_pages",
     "limits_from_file",
     "planned_metrics",
+    "undated_model_id",
+    "unused_limits",
 ]
 
 
@@ -170,25 +176,65 @@ def planned_metrics(limits: pd.DataFrame, unit: str) -> tuple[str, ...]:
     return ("rpm", *split, "tpm")
 
 
+def undated_model_id(model: str) -> str:
+    """A model id without its snapshot date: ``gpt-4o-mini-2024-07-18`` -> ``gpt-4o-mini``,
+    ``claude-sonnet-4-5-20250929`` -> ``claude-sonnet-4-5``; an id without one is returned as is."""
+    return _SNAPSHOT_DATE.sub("", str(model))
+
+
 def group_of_series(series: Iterable[str], limits: pd.DataFrame,
                     model_aliases: Mapping[str, str] | None = None) -> dict[str, str]:
     """Series id -> model group, for the series whose model the limits list.
 
-    A series ``model/workspace`` belongs to its model's group. Dated ids in the limits
-    (``claude-sonnet-4-5-20250929``) also match the undated series id, as ingestion
-    merges them; ``model_aliases`` (ingestion's) map other raw ids to series ids.
+    A series ``model/workspace`` belongs to its model's group. A snapshot and its undated
+    alias match either way round: a dated id in the limits (``claude-sonnet-4-5-20250929``)
+    matches the undated series id, as ingestion merges them, and a dated series id
+    (``gpt-4o-mini-2024-07-18``: OpenAI's usage keeps the snapshot's date) matches a row
+    naming its undated alias, whose limit OpenAI applies to its snapshots too. An exact id
+    wins over an alias; two rows naming snapshots of one alias leave the alias to neither.
+    ``model_aliases`` (ingestion's) map other raw ids to series ids.
     """
     from tokenplan.ingestion.usage_buckets import normalise_model_id
 
     aliases = dict(model_aliases or {})
-    by_model: dict[str, str] = {}
+    exact: dict[str, str] = {}
+    undated: dict[str, set[str]] = {}
     for group, models in zip(limits["model_group"], limits["models"], strict=True):
         for model in str(models).split():
-            by_model[normalise_model_id(model, aliases)] = group
-            by_model.setdefault(model, group)
+            exact[normalise_model_id(model, aliases)] = group
+            exact.setdefault(model, group)
+            undated.setdefault(undated_model_id(normalise_model_id(model, aliases)), set()).add(group)
+    by_alias = {alias: next(iter(groups)) for alias, groups in undated.items() if len(groups) == 1}
     out = {}
     for name in series:
         model = str(name).split("/")[0]
-        if model in by_model:
-            out[name] = by_model[model]
+        group = exact.get(model) or exact.get(undated_model_id(model))
+        group = group or (by_alias.get(model) if undated_model_id(model) == model else None)
+        if group is not None:
+            out[name] = group
     return out
+
+
+def groups_without_series(limits: pd.DataFrame, series: Iterable[str],
+                          model_aliases: Mapping[str, str] | None = None) -> list[str]:
+    """The model groups of ``limits`` (a row each) that no series of the usage belongs to: a row whose
+    ``models`` are misspelt, or name models the usage does not have."""
+    matched = set(group_of_series(series, limits, model_aliases).values())
+    return [g for g in limits["model_group"] if g not in matched]
+
+
+def unused_limits(limits: pd.DataFrame, series: Iterable[str],
+                  model_aliases: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Each limit of a row that no series of the usage belongs to: ``model_group, metric, planned`` (False)
+    and ``reason``, naming the row's models and the usage's. Such a limit binds nothing, so the plan must say
+    so rather than list it as planned against."""
+    series = list(series)
+    indexed = limits.set_index("model_group")
+    models = ", ".join(sorted({str(s).split("/")[0] for s in series})) or "none"
+    rows = []
+    for group in groups_without_series(limits, series, model_aliases):
+        reason = (f"its limits row lists {indexed.loc[group, 'models']}, which no model of the usage matches "
+                  f"(the usage's models: {models}); list a model as the usage names it, or its undated alias")
+        rows += [{"model_group": group, "metric": m, "planned": False, "reason": reason}
+                 for m in planned_metrics(indexed, group) if np.isfinite(float(indexed.loc[group, m]))]
+    return pd.DataFrame(rows, columns=["model_group", "metric", "planned", "reason"]).astype({"planned": bool})

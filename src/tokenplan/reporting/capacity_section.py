@@ -14,8 +14,8 @@ import pandas as pd
 
 from tokenplan.planning.capacity_backtest import MIN_CALIBRATION_WINDOWS, MIN_RATIO_POOL_SHARE, coverage_summary
 from tokenplan.planning.capacity_plots import figure_name
-from tokenplan.planning.gateway import deployments_held_back, gateway_rule, group_budgets
-from tokenplan.planning.rate_limits import METRICS, SPLIT_METRICS, planned_metrics
+from tokenplan.planning.gateway import deployment_name, deployments_held_back, gateway_rule, group_budgets
+from tokenplan.planning.rate_limits import METRICS, SPLIT_METRICS
 from tokenplan.reporting.markdown import BUCKET_NAMES
 
 __all__ = ["crossing_statement", "first_limit_row", "first_limit_sentence", "history_note", "render_capacity_section",
@@ -159,17 +159,24 @@ def _gaps_text(gaps: pd.DataFrame | None) -> str:
     return "**Left out of the plan, or planned without some inputs** (`capacity_gaps.csv`):\n\n" + "\n".join(lines)
 
 
-def _verdict(plan: pd.DataFrame, gaps: pd.DataFrame | None = None) -> str:
+def _limited(limits: pd.DataFrame) -> np.ndarray:
+    """Per limits row: whether it sets any limit (the table built when none are given sets none)."""
+    return np.isfinite(limits[[m for m in METRICS if m in limits]].to_numpy(float)).any(axis=1)
+
+
+def _verdict(plan: pd.DataFrame, gaps: pd.DataFrame | None = None, limits: pd.DataFrame | None = None) -> str:
     if plan.empty:
         return ("**No capacity is planned in this run**" + (": every model group and metric is left out, for the "
                                                             "reasons listed below." if gaps is not None and len(gaps)
                                                             else "."))
     horizon = plan[(plan["period"] == "horizon") & plan["limit"].notna()]
     if horizon.empty:
-        return ("**No rate limit applies to the forecast series**: no limits were given for them (your own usage "
-                "is never checked against the demo's example limits). The busiest-minute peaks below are planned "
-                "anyway; pass your limits with `--params rate_limits_file=PATH` or read them from the Admin API "
-                "(docs/capacity/rate-limits.md).")
+        given = limits is not None and bool(_limited(limits).any())
+        return ("**No rate limit applies to the forecast series**: " + (
+            "no row of the limits given matches their models (see below). " if given else
+            "no limits were given for them (your own usage is never checked against the demo's example limits). ")
+            + "The busiest-minute peaks below are planned anyway; pass your limits with "
+            "`--params rate_limits_file=PATH` or read them from the Admin API (docs/capacity/rate-limits.md).")
     lines = []
     first = first_limit_row(horizon)
     if first is not None:
@@ -276,12 +283,21 @@ def _gateway_text(config: Mapping[str, Any], safety_margin: float, metrics: list
     rows = [{"model_name": e["model_name"], "model": e["litellm_params"]["model"],
              **{m.upper(): _n(e["litellm_params"].get(m, np.nan)) for m in metrics}}
             for e in config.get("model_list", [])]
-    table = _table(pd.DataFrame(rows)) if rows else "No deployment: no series has forecast traffic."
+    deployed = {e["model_name"] for e in config.get("model_list", [])}
+    demand = series_demand if series_demand is not None and len(series_demand) else pd.DataFrame({"series": []})
+    unreachable = sorted({str(s).split("/")[0] for s in demand["series"].dropna()
+                          if deployment_name(s) not in deployed})
+    table = (_table(pd.DataFrame(rows)) if rows else
+             "No deployment." if unreachable else "No deployment: no series has forecast traffic.")
     held = []
     if series_demand is not None and len(series_demand) and plan is not None and limits is not None and len(plan):
         peaks = plan.loc[plan["period"] == "horizon", ["model_group", "metric", "p90"]]
         held = deployments_held_back(config, series_demand, peaks,
                                      group_budgets(limits.set_index("model_group"), safety_margin))
+    if unreachable:
+        table += (f"\n\n**No deployment for {', '.join(unreachable)}**: genai-prices does not know "
+                  f"{'these models' if len(unreachable) > 1 else 'this model'}, so no provider is known to send "
+                  "its calls to; give its LiteLLM provider prefix in `planning.capacity.gateway.providers`.")
     if held:
         table += ("\n\n**The gateway holds back these deployments at their own P90 minute** (their group's P90 "
                   "minute is over its provider limit less the safety margin, so each is held to the same share of "
@@ -295,17 +311,20 @@ def _gateway_text(config: Mapping[str, Any], safety_margin: float, metrics: list
             + "; marked beta by LiteLLM).\n\n" + table)
 
 
-def _limit_kinds(limits: pd.DataFrame, metrics: list[str]) -> list[str]:
+def _limit_kinds(limits: pd.DataFrame, metrics: list[str], plan: pd.DataFrame) -> list[str]:
     """What ITPM and TPM count, for the metrics shown; with a TPM limit, which limits each group is planned
-    against (a group with RPM and TPM gets no ITPM or OTPM rows)."""
+    against (a group with RPM and TPM gets no ITPM or OTPM rows): the plan's own rows, so a limits row that no
+    series belongs to is never listed."""
     reads = limits.loc[limits["itpm_counts_cache_reads"].astype(bool), "model_group"].tolist()
     lines = ["- ITPM counts uncached input + cache writes" + (f"; for {', '.join(reads)} cache reads count too "
                                                               "(scaled by each hour's share of cache reads)" if reads
                                                               else "; cache reads do not count") + "."]
     if "tpm" not in metrics:
         return lines
-    indexed = limits.set_index("model_group")
-    planned = "; ".join(f"{g}: {', '.join(m.upper() for m in planned_metrics(indexed, g))}" for g in indexed.index)
+    limited = plan[plan["limit"].notna()] if "limit" in plan else plan.iloc[:0]
+    by_group = limited.groupby("model_group")["metric"].unique()
+    planned = "; ".join(f"{g}: {', '.join(m.upper() for m in METRICS if m in set(by_group[g]))}"
+                        for g in limits["model_group"] if g in by_group.index) or "none"
     return [*(lines if "itpm" in metrics else []),
             "- TPM (total tokens per minute, OpenAI's kind of limit) counts every token: uncached input, cache "
             "writes, cache reads and output. Where the usage has per-minute peaks, a bucket's busiest TPM minute is "
@@ -322,10 +341,12 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
     groups_with_many = demand.dropna(subset=["model_group"]).groupby("model_group")["series"].nunique()
     factors = ", ".join(f"x{v:g} for {BUCKET_NAMES.get(k, k)}"
                         for k, v in params.get("assumed_peak_to_mean", {}).items())
+    unplanned = set(limits.loc[_limited(limits), "model_group"]) - set(plan["model_group"])
     lines = [
-        f"- Limits: {sources}. Groups: " + "; ".join(f"{g} ({m})" for g, m in
-                                                     zip(limits["model_group"], limits["models"], strict=True)) + ".",
-        *_limit_kinds(limits, metrics),
+        f"- Limits: {sources}. Groups: " + "; ".join(
+            f"{g} ({m}" + ("; **not planned against**: see \"Left out of the plan\"" if g in unplanned else "") + ")"
+            for g, m in zip(limits["model_group"], limits["models"], strict=True)) + ".",
+        *_limit_kinds(limits, metrics, plan),
         f"- Peak method: each bucket's forecast total times a busiest-minute/mean-minute ratio drawn from the last "
         f"{params.get('ratio_weeks')} weeks of history (same weekday/weekend kind, among buckets about as busy for "
         f"their week as the bucket's draw is for its forecast; above the forecast's P90, one of history's busiest "
@@ -361,7 +382,7 @@ def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.D
                           for group in sorted(capacity_plan["model_group"].unique()))
     return "\n\n".join(part for part in [
         "## Capacity: peak per-minute demand against the rate limits",
-        _verdict(capacity_plan, capacity_gaps),
+        _verdict(capacity_plan, capacity_gaps, rate_limits),
         _gaps_text(capacity_gaps),
         figures,
         "Peak per minute per model group, month and the whole horizon (P50/P90 of the busiest minute; headroom = "

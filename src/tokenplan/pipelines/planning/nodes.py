@@ -18,12 +18,13 @@ from tokenplan.planning.capacity import PeakModel, capacity_gaps, capacity_table
 from tokenplan.planning.capacity_backtest import backtest_peaks
 from tokenplan.planning.capacity_plots import capacity_figures
 from tokenplan.planning.costs import cost_by_period, route_costs
-from tokenplan.planning.gateway import gateway_config
+from tokenplan.planning.gateway import deployment_endpoints, gateway_config
 from tokenplan.planning.long_context import long_context_shares
 from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
 from tokenplan.planning.price_check import history_months, monthly_gap, validate_billed, whole_months
-from tokenplan.planning.prices import UnitPrices, validate_price_table
-from tokenplan.planning.rate_limits import LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file, planned_metrics
+from tokenplan.planning.prices import UnitPrices, model_provider, validate_price_table
+from tokenplan.planning.rate_limits import (LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file, planned_metrics,
+                                            unused_limits)
 from tokenplan.planning.routes import DEMO_SOURCE, Pricer, Route, route_rates, routes_that_apply
 from tokenplan.planning.sensitivity import tornado
 from tokenplan.schemas import naive_utc
@@ -138,11 +139,16 @@ def _group_history(peak_history: pd.DataFrame, groups: dict[str, str]) -> pd.Dat
 
 def explain_capacity_gaps(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limits: pd.DataFrame,
                           usage_buckets: pd.DataFrame, ingestion_params: dict[str, Any]) -> pd.DataFrame:
-    """Each model group (or series) and metric the capacity plan leaves out, and why; also those planned
-    without some of their drivers. Logged as warnings, so the console says it too."""
-    groups = group_of_series(usage_buckets["series"].unique(), rate_limits, ingestion_params.get("model_aliases"))
+    """Each model group (or series) and metric the capacity plan leaves out, and why (a limits row no model of
+    the usage matches among them); also those planned without some of their drivers. Logged as warnings, so
+    the console says it too."""
+    aliases = ingestion_params.get("model_aliases")
+    groups = group_of_series(usage_buckets["series"].unique(), rate_limits, aliases)
     units = _planned_units(sorted(usage_buckets["series"].unique()), groups)
     gaps = capacity_gaps(forecast, _group_history(peak_history, groups), rate_limits.set_index("model_group"), units)
+    unused = unused_limits(rate_limits, usage_buckets["series"].unique(), aliases)
+    if len(unused):
+        gaps = unused if gaps.empty else pd.concat([gaps, unused], ignore_index=True)
     limits = rate_limits.set_index("model_group")
     unplanned = gaps[~gaps["planned"]].groupby("model_group")["metric"].nunique()
     for row in gaps.itertuples():
@@ -169,14 +175,21 @@ def backtest_capacity(backtest_predictions: pd.DataFrame, peak_history: pd.DataF
 
 
 def build_gateway_config(rate_limits: pd.DataFrame, capacity_series_demand: pd.DataFrame,
-                         capacity_plan: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+                         capacity_plan: pd.DataFrame, params: dict[str, Any],
+                         price_providers: dict[str, str] | None = None) -> dict[str, Any]:
     """The LiteLLM proxy config (model_list with per-deployment rpm/itpm/otpm/tpm, router_settings), each
-    deployment's limits scaled from its own P90 peak by its group's (the plan's horizon row)."""
+    deployment's limits scaled from its own P90 peak by its group's (the plan's horizon row), and sent to
+    its model's own provider as the price lookup finds it (``price_providers``: ``planning.routes.providers``)."""
     gateway = params["gateway"]
+    models = sorted({str(s).split("/")[0] for s in capacity_series_demand["series"].dropna()})
+    found = {m: model_provider(m, (price_providers or {}).get(m)) for m in models}
+    endpoints, notes = deployment_endpoints(found, gateway.get("providers"), gateway.get("provider"),
+                                            gateway.get("api_key"))
+    for note in notes:
+        logger.warning("gateway config: %s", note)
     group_peaks = capacity_plan.loc[capacity_plan["period"] == "horizon", ["model_group", "metric", "p90"]]
     return gateway_config(rate_limits.set_index("model_group"), capacity_series_demand,
-                          float(gateway["safety_margin"]), gateway["api_key"], gateway["provider"],
-                          gateway.get("model_ids"), group_peaks)
+                          float(gateway["safety_margin"]), endpoints, gateway.get("model_ids"), group_peaks)
 
 
 def plot_capacity(capacity_peak_forecast: pd.DataFrame, peak_history: pd.DataFrame, capacity_plan: pd.DataFrame,
