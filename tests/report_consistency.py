@@ -193,7 +193,9 @@ def _organisation_levels(forecast: pd.DataFrame) -> list[str]:
         out += [f"organisation_forecast: {level} P50 does not add up to {parent} {k} (${summed[k]:,.2f} vs "
                 f"${stated[k]:,.2f})" for k in summed.index[off.to_numpy()][:5]]
     unordered = forecast[(forecast["p10"] > forecast["p50"] + 1e-9) | (forecast["p50"] > forecast["p90"] + 1e-9)]
-    return out + [f"organisation_forecast: {len(unordered)} rows with quantiles out of order"] * bool(len(unordered))
+    negative = forecast[(forecast[["p10", "p50", "p90"]] < 0).any(axis=1)]
+    return (out + [f"organisation_forecast: {len(unordered)} rows with quantiles out of order"] * bool(len(unordered))
+            + [f"organisation_forecast: {len(negative)} rows with spend below zero"] * bool(len(negative)))
 
 
 def _team_spend(folder: Path, team_daily: pd.DataFrame) -> list[str]:
@@ -245,6 +247,20 @@ def _crossings(checked: pd.DataFrame, team_daily: pd.DataFrame) -> list[str]:
     return out
 
 
+def _cost_table(folder: Path) -> list[str]:
+    """A team's month and horizon P50 in team_budgets (less what was recorded before) = its live series' in
+    cost_forecast: one quantity, one value (a reconciled forecast once moved a team's December by 8%)."""
+    series = pd.read_csv(folder / "organisation_series.csv")
+    live = series.loc[series["status"] != "ended", ["series", "team"]]
+    costs = pd.read_csv(folder / "cost_forecast.csv").merge(live, on="series")
+    expected = costs.groupby(["team", "period"])["p50"].sum()
+    budgets = pd.read_csv(folder / "team_budgets.csv").set_index(["team", "period"])
+    return [f"team_budgets {k}: P50 ${budgets.loc[k, 'spend_p50'] - budgets.loc[k, 'recorded_usd']:,.2f} less recorded "
+            f"!= its series' ${v:,.2f} in cost_forecast" for k, v in expected.items()
+            if k in budgets.index and abs(budgets.loc[k, "spend_p50"] - budgets.loc[k, "recorded_usd"] - v)
+            > max(0.01, 1e-6 * v)]
+
+
 def _ended_series(folder: Path) -> list[str]:
     """A series the organisation plans no spend for (ended: a retired key) has none in cost_forecast either."""
     series = pd.read_csv(folder / "organisation_series.csv")
@@ -261,7 +277,7 @@ def _organisation(folder: Path) -> list[str]:
         return []
     forecast = pd.read_csv(folder / "organisation_forecast.csv", parse_dates=["ds"])
     return [*_organisation_levels(forecast), *_team_spend(folder, forecast[forecast["level"] == "team"]),
-            *_ended_series(folder)]
+            *_cost_table(folder), *_ended_series(folder)]
 
 
 def inconsistencies(folder: Path) -> list[str]:

@@ -42,14 +42,15 @@ def _reference(table: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec) -> 
     """The scores computed the plain way: the metrics on a DataFrame per group."""
     scored = table.merge(_naive_scales(series, spec.season, sorted(table["origin"].unique())),
                          on=["series", "target", "origin"], how="left")
+    scored["scale"] = scored["scale"].where(scored["scale"] > 0)  # no seasonal change: no MASE
 
     def summarise(group: pd.DataFrame) -> pd.Series:
         y = group["y"].to_numpy()
         point = bool((group["p10"] == group["p90"]).all())
-        size = max(np.mean(np.abs(y)), 1e-12)
+        size = np.mean(np.abs(y)) if np.any(y != 0) else np.nan  # actuals all zero: nothing to scale by
         return pd.Series({
             "mase": float(np.mean(np.abs(y - group["p50"]) / group["scale"])),
-            "wape": metrics.wape(y, group["p50"].to_numpy()),
+            "wape": metrics.wape(y, group["p50"].to_numpy()) if np.isfinite(size) else np.nan,
             "pinball": float(np.mean([metrics.pinball(y, group[n].to_numpy(), q) / size
                                       for n, q in zip(["p10", "p50", "p90"], QUANTILES, strict=True)])),
             "coverage": np.nan if point else metrics.coverage(y, group["p10"].to_numpy(), group["p90"].to_numpy()),
@@ -94,3 +95,30 @@ def test_coverage_leaves_out_empty_buckets_forecast_empty():
 
     assert got.loc[got["series"] == "s", "coverage"].iloc[0] == pytest.approx(0.5)  # not 0.75
     assert got.loc[got["series"] == "s", "n"].iloc[0] == 20
+
+
+def test_a_target_that_never_moved_is_left_out_of_the_pooled_mase_for_every_method():
+    """Cache tokens of a model that never caches: a zero MASE scale. Forecast above zero by one method and at zero
+    by another, it made the first's pooled MASE inf and dropped out of the second's; now it is out of both, and its
+    own WAPE is undefined rather than 1e10, while the pooled WAPE counts its errors."""
+    days = pd.date_range("2026-01-01", periods=60, freq="D")
+    rng = np.random.default_rng(0)
+    series = pd.concat([pd.DataFrame({"series": "busy", "target": "cache_read_tokens", "ds": days,
+                                      "y": rng.gamma(4, 100, len(days))}),
+                        pd.DataFrame({"series": "never", "target": "cache_read_tokens", "ds": days, "y": 0.0})],
+                       ignore_index=True)
+    origin, ds = days[39], days[39] + pd.to_timedelta(np.arange(1, 15), "D")
+    rows = []
+    for name, y in (("busy", rng.gamma(4, 100, 14)), ("never", np.zeros(14))):
+        for method, guess in (("xgboost", 5.0), ("mstl", 0.0)):
+            p50 = np.full(14, 400.0) if name == "busy" else np.full(14, guess)
+            rows.append(pd.DataFrame({"series": name, "target": "cache_read_tokens", "origin": origin, "ds": ds,
+                                      "y": y, "method": method, "p10": 0.5 * p50, "p50": p50, "p90": 2 * p50}))
+    got = score_backtest(pd.concat(rows, ignore_index=True), series, FeatureSpec(horizon=14), QUANTILES)
+    got = got.set_index(["series", "method"])
+    for method in ("xgboost", "mstl"):
+        assert got.loc[("all", method), "mase"] == pytest.approx(got.loc[("busy", method), "mase"])
+        assert np.isnan(got.loc[("never", method), "mase"]) and np.isnan(got.loc[("never", method), "wape"])
+        assert np.isnan(got.loc[("never", method), "pinball"])
+    busy_y = rows[0]["y"].sum()
+    assert got.loc[("all", "xgboost"), "wape"] == pytest.approx((np.abs(rows[0]["y"] - 400).sum() + 14 * 5) / busy_y)

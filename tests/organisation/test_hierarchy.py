@@ -1,4 +1,5 @@
-"""Reconciled spend per level: every parent's P50 is the sum of its children's, for every method."""
+"""Spend per level: the plan's series added (every quantile adds up, none negative), and the reconciled methods
+the backtest compares it with (every parent's P50 the sum of its children's)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokenplan.organisation.hierarchy import backtest_reconciliation, best_method, reconcile_plan
+from tokenplan.organisation import hierarchy
+from tokenplan.organisation.hierarchy import add_up, backtest_reconciliation, best_method
 
 LEVELS = ["team", "model", "team_model", "key"]
 SERIES = [("a", "k1", "m1"), ("a", "k1", "m2"), ("a", "k2", "m1"), ("b", "k3", "m1"), ("b", "k3", "m2"),
@@ -32,22 +34,32 @@ def _plan(history: pd.DataFrame, start: pd.Timestamp, h: int) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+def _reconciled(history: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
+    """Every node's base forecast and its MinTrace reconciliations (``unique_id, ds, method, p10..p90, level``)."""
+    y_df, s_df, tags = hierarchy.hierarchy_history(history, _dims(), LEVELS)
+    y_hat, fitted = hierarchy._base_forecasts(y_df, plan, s_df, _dims(), plan["ds"].nunique())
+    out = hierarchy._long(hierarchy._reconcile(y_hat, fitted, s_df, tags))
+    return out.merge(hierarchy.node_levels(tags), on="unique_id")
+
+
 @pytest.fixture(scope="module")
 def reconciled() -> pd.DataFrame:
     history = _history(120)
-    out, _ = reconcile_plan(history, _plan(history, pd.Timestamp("2026-05-01"), 28), _dims(), LEVELS)
-    return out
+    plan = _plan(history, pd.Timestamp("2026-05-01"), 28)
+    return pd.concat([_reconciled(history, plan), add_up(plan, _dims(), LEVELS).assign(method="bottom_up")],
+                     ignore_index=True)
 
 
 def _node_sum(out: pd.DataFrame, level: str, parent_of) -> pd.Series:
     rows = out[out["level"] == level]
-    return rows.groupby([rows["unique_id"].map(parent_of), "ds"])["p50"].sum()
+    return rows.groupby([rows["unique_id"].map(parent_of), "ds"])["value"].sum()
 
 
-@pytest.mark.parametrize("method", ["bottom_up", "mint_ols", "mint_shrink"])
-def test_children_add_up_to_parents_at_p50(reconciled, method):
-    out = reconciled[reconciled["method"] == method]
-    p50 = out.set_index(["unique_id", "ds"])["p50"]
+@pytest.mark.parametrize(("method", "q"), [("bottom_up", "p10"), ("bottom_up", "p50"), ("bottom_up", "p90"),
+                                           ("mint_ols", "p50"), ("mint_shrink", "p50")])
+def test_children_add_up_to_parents(reconciled, method, q):
+    out = reconciled[reconciled["method"] == method].rename(columns={q: "value"})
+    value = out.set_index(["unique_id", "ds"])["value"]
 
     def parent(uid: str, keep: int) -> str:
         return "/".join(uid.split("/")[:keep])
@@ -57,18 +69,40 @@ def test_children_add_up_to_parents_at_p50(reconciled, method):
               ("model", lambda u: "organisation"), ("team_model", lambda u: parent(u, 2))]
     for level, parent_of in checks:
         summed = _node_sum(out, level, parent_of)
-        np.testing.assert_allclose(summed.to_numpy(), p50.loc[summed.index].to_numpy(), rtol=1e-6,
-                                   err_msg=f"{method}: {level} does not add up")
+        np.testing.assert_allclose(summed.to_numpy(), value.loc[summed.index].to_numpy(), rtol=1e-6,
+                                   err_msg=f"{method} {q}: {level} does not add up")
 
 
 def test_bottom_up_keeps_the_plans_own_series_forecasts(reconciled):
     bottom = reconciled[(reconciled["method"] == "bottom_up") & (reconciled["level"] == "series")]
     history = _history(120)
     expected = history.groupby("series")["y"].mean()
-    got = bottom.groupby("unique_id")["p50"].first()
+    got = bottom.groupby("unique_id")[["p10", "p50", "p90"]].first()
     for series, value in expected.items():
         model, team, key = series.split("/")
-        assert got[f"organisation/{team}/{key}/{model}"] == pytest.approx(value)
+        node = f"organisation/{team}/{key}/{model}"
+        assert got.loc[node].tolist() == pytest.approx([0.8 * value, value, 1.2 * value])
+
+
+def test_the_nodes_added_are_the_librarys_nodes():
+    history = _history(60)
+    y_df, _, _ = hierarchy.hierarchy_history(history, _dims(), LEVELS)
+    added = add_up(_plan(history, pd.Timestamp("2026-03-02"), 7), _dims(), LEVELS)
+    assert set(added["unique_id"]) == set(y_df["unique_id"])
+    levels = hierarchy.node_levels(hierarchy.hierarchy_history(history, _dims(), LEVELS)[2])
+    assert added.drop_duplicates("unique_id").merge(levels, on="unique_id", suffixes=("", "_lib")).eval(
+        "level == level_lib").all()
+
+
+def test_a_negative_series_quantile_counts_as_zero():
+    history = _history(30)
+    plan = _plan(history, pd.Timestamp("2026-02-01"), 3)
+    plan.loc[plan["series"] == "m1/a/k1", ["p10", "p50"]] = [-5.0, -1.0]
+    added = add_up(plan, _dims(), LEVELS)
+    assert (added[["p10", "p50", "p90"]] >= 0).all().all()
+    team = added[added["unique_id"] == "organisation/a"]["p10"].iloc[0]
+    expected = plan[plan["series"].str.contains("/a/") & (plan["series"] != "m1/a/k1")].groupby("ds")["p10"].sum()
+    assert team == pytest.approx(expected.iloc[0])
 
 
 def test_reconciliation_methods_are_scored_per_level_on_the_folds():
@@ -88,8 +122,6 @@ def test_reconciliation_methods_are_scored_per_level_on_the_folds():
 def test_nodes_with_the_same_history_are_fitted_once_and_get_the_same_forecast(monkeypatch):
     from statsforecast import StatsForecast
     from statsforecast.models import AutoETS
-
-    from tokenplan.organisation import hierarchy
 
     # Team b has one key (k3) and team c one key and one model: their key and team x model
     # nodes repeat the team's or the series' history.
@@ -119,14 +151,12 @@ def test_the_lean_intervals_are_the_librarys(monkeypatch):
     # hierarchicalforecast's own Normality sampler (which builds every full covariance).
     from hierarchicalforecast import methods
 
-    from tokenplan.organisation import hierarchy
-
     history = _history(120, seed=4)
     plan = _plan(history, pd.Timestamp("2026-05-01"), 21)
-    lean, _ = reconcile_plan(history, plan, _dims(), LEVELS)
+    lean = _reconciled(history, plan)
     monkeypatch.setattr(hierarchy, "_lean_normality", lambda: methods.Normality)
-    library, _ = reconcile_plan(history, plan, _dims(), LEVELS)
-    assert set(lean["method"]) == {"base", "bottom_up", "mint_ols", "mint_shrink"}
+    library = _reconciled(history, plan)
+    assert set(lean["method"]) == {"base", "mint_ols", "mint_shrink"}
     pd.testing.assert_frame_equal(lean, library, rtol=1e-9, atol=1e-9)
 
 
@@ -157,3 +187,19 @@ def test_the_factored_variances_equal_the_dense_formula(days):
                          for s in sigmah.T], axis=1)
     got = _correlated_variances(sparse.csr_matrix(summing), projection, sigmah, w, steps_per_product=4)
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=0)
+
+
+def test_a_series_without_a_backtest_forecast_is_scored_at_nothing_like_the_plan():
+    # A key that ended (or had not started) has no out-of-sample forecast at a fold; the plan spends nothing on it,
+    # so bottom-up scores it at 0 on the same nodes and days as the reconciled methods, not by leaving it out.
+    history = _history(150)
+    gone = "m2/c/k4"
+    history.loc[(history["series"] == gone) & (history["ds"] > "2026-03-20"), "y"] = 0.0
+    folds = []
+    for origin in (pd.Timestamp("2026-04-01"), pd.Timestamp("2026-04-29")):
+        plan = _plan(history[history["ds"] <= origin], origin + pd.Timedelta(days=1), 14)
+        folds.append(plan[plan["series"] != gone].assign(origin=origin))
+    scores = backtest_reconciliation(history, pd.concat(folds, ignore_index=True), _dims(), LEVELS)
+    nodes = scores.pivot_table(index="level", columns="method", values="nodes")
+    assert (nodes["bottom_up"] == nodes["mint_shrink"]).all()
+    assert nodes.loc["series", "bottom_up"] == len(SERIES)

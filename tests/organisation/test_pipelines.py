@@ -89,7 +89,7 @@ def test_teams_with_requests_only_have_no_spend_to_add_up_and_the_run_goes_on():
     folds = plan.assign(origin=pd.Timestamp("2026-02-01"))
     params = _params()
     assert backtest_hierarchy(no_spend, folds, series, params).empty
-    forecast = reconcile_organisation(no_spend, plan, series, pd.DataFrame(columns=["method", "chosen"]), params)
+    forecast = reconcile_organisation(no_spend, plan, series, params)
     assert forecast.empty
     budgets = pd.DataFrame({"team": pd.Series(dtype=object), "period": pd.Series(dtype=object),
                             "usd": pd.Series(dtype=object)})
@@ -236,3 +236,151 @@ def test_a_retired_key_the_forecast_still_prices_is_named_with_its_amount():
                                   paths, charge, {}, payloads, _params(), costs)
     assert ("`m/a/old` (a, key old): ended — last usage 2026-09-09; the organisation plans no spend for it, but the "
             "forecast and cost tables above still price $600 for it over the horizon (P50)") in section["markdown"]
+
+
+_WIRED = [("a", "k1", "m1"), ("a", "k1", "m2"), ("a", "k2", "m1"), ("b", "k3", "m1"), ("b", "k3", "m2"),
+          ("c", "k4", "m2")]  # c/k4 ended: a rotated key
+_HISTORY_DAYS = pd.date_range("2026-01-01", "2026-04-30", freq="D")
+_PLAN_DAYS = pd.date_range("2026-05-01", "2026-06-30", freq="D")
+
+
+def _wired_inputs() -> dict:
+    """An organisation whose series' backtest forecasts ran at twice the spend (so the levels' own histories
+    reconcile to a better backtest score) with skewed intervals (P90 three times P50), and one ended series."""
+    from tokenplan.organisation.budgets import BUDGET_COLUMNS
+
+    rng = np.random.default_rng(3)
+    series = pd.DataFrame([{"series": f"{m}/{t}/{k}", "model": m, "team": t, "api_key": k,
+                            "status": "ended" if t == "c" else "active", "first_usage": "2026-01-01",
+                            "last_usage": "2026-03-20" if t == "c" else "2026-04-30"} for t, k, m in _WIRED])
+    weekly = 1 + 0.3 * (_HISTORY_DAYS.dayofweek < 5)
+    history = pd.concat([pd.DataFrame({"series": s, "ds": _HISTORY_DAYS,
+                                       "y": (20 + 10 * i) * weekly * rng.gamma(20, 1 / 20, len(_HISTORY_DAYS))
+                                       * ((_HISTORY_DAYS <= "2026-03-20") | (s != series["series"].iloc[-1]))})
+                         for i, s in enumerate(series["series"])], ignore_index=True)
+    level = history[history["ds"] > "2026-03-20"].groupby("series")["y"].mean()
+
+    def planned(days, scale):
+        return pd.concat([pd.DataFrame({"series": s, "ds": days, "p50": scale * v, "p10": 0.1 * scale * v,
+                                        "p90": 3 * scale * v}) for s, v in level.items()], ignore_index=True)
+
+    folds = pd.concat([planned(pd.date_range(o + pd.Timedelta(days=1), periods=14), 2.0).assign(origin=o)
+                       for o in (pd.Timestamp("2026-04-02"), pd.Timestamp("2026-04-16"))], ignore_index=True)
+    plan = planned(_PLAN_DAYS, 1.0)
+    periods = plan.assign(period=plan["ds"].dt.strftime("%Y-%m"))
+    costs = pd.concat([periods.groupby(["series", "period"], as_index=False)[["p10", "p50", "p90"]].sum(),
+                       plan.groupby("series", as_index=False)[["p10", "p50", "p90"]].sum().assign(period="horizon")],
+                      ignore_index=True)
+    return {"spend_history": history, "spend_backtest": folds, "spend_plan": plan, "cost_forecast": costs,
+            "organisation_series": series, "budgets": pd.DataFrame(columns=list(BUDGET_COLUMNS)),
+            "params:organisation": _params(), "params:planning": {"routes": {"definitions": []}}}
+
+
+@pytest.fixture(scope="module")
+def wired_run() -> tuple[dict, dict]:
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.runner import SequentialRunner
+
+    from tokenplan.pipelines.organisation.pipeline import create_pipeline
+
+    class Kept(MemoryDataset):
+        def _release(self) -> None:
+            pass
+
+    inputs = _wired_inputs()
+    catalog = DataCatalog()
+    for name, value in inputs.items():
+        catalog[name] = value
+    outputs = ("hierarchy_backtest", "organisation_forecast", "team_budgets", "chargeback")
+    for name in outputs:
+        catalog[name] = Kept(copy_mode="assign")
+    SequentialRunner().run(create_pipeline().only_nodes("backtest_hierarchy", "reconcile_organisation",
+                                                        "plan_budgets", "charge_back"), catalog)
+    return inputs, {name: catalog.load(name) for name in outputs}
+
+
+def test_a_team_spends_the_same_in_the_organisation_tables_as_in_the_cost_table(wired_run):
+    # A reconciled method (here MinTrace scores better on the backtest) must not move a team's spend away from
+    # its series' cost table: budgets and chargeback read the same number as the cost estimate.
+    inputs, out = wired_run
+    scores = out["hierarchy_backtest"]
+    mean = scores[scores["method"] != "base"].groupby("method")["mase"].mean()
+    assert mean.idxmin() != "bottom_up"  # the case the tester met: a MinTrace method scored best
+    live = inputs["organisation_series"].query("status != 'ended'")[["series", "team"]]
+    costs = inputs["cost_forecast"].merge(live, on="series").groupby(["team", "period"])["p50"].sum()
+    budgets = out["team_budgets"].set_index(["team", "period"])["spend_p50"]
+    for key in costs.index:
+        assert budgets[key] == pytest.approx(costs[key], rel=1e-9), key
+    charged = out["chargeback"].set_index(["team", "period"])["usage_cost_usd"]
+    for key in charged.index:  # the ended team's is 0
+        assert charged[key] == pytest.approx(costs.get(key, 0.0), rel=1e-9, abs=1e-9), key
+
+
+def test_no_spend_is_negative_and_an_ended_series_adds_nothing(wired_run):
+    inputs, out = wired_run
+    forecast = out["organisation_forecast"]
+    assert (forecast[["p10", "p50", "p90"]] >= 0).all().all()
+    assert set(forecast["method"]) == {"bottom_up"}
+    # The series keep the plan's own quantiles (skewed: P10 a tenth of P50); the ended one is 0 every day.
+    series = forecast[forecast["level"] == "series"].assign(series=lambda f: f["node"].map(
+        lambda n: "{2}/{0}/{1}".format(*n.split("/"))))
+    merged = series.merge(inputs["spend_plan"], on=["series", "ds"], suffixes=("", "_plan"))
+    assert len(merged) == len(series) == len(inputs["spend_plan"])
+    for q in ("p10", "p50", "p90"):
+        np.testing.assert_allclose(merged[q], merged[f"{q}_plan"], rtol=1e-12)
+    assert (series.loc[series["node"].str.startswith("c/"), ["p10", "p50", "p90"]] == 0).all().all()
+
+
+@pytest.mark.parametrize("q", ["p10", "p50", "p90"])
+def test_every_quantile_adds_up_from_series_to_the_organisation(wired_run, q):
+    forecast = wired_run[1]["organisation_forecast"].set_index(["level", "node", "ds"])[q]
+    parents = {"series": ("key", 2), "key": ("team", 1), "team_model": ("team", 1), "team": ("organisation", 0),
+               "model": ("organisation", 0)}
+    for level, (parent_level, keep) in parents.items():
+        rows = forecast.loc[level].reset_index()
+        parent = rows["node"].str.split("/").str[:keep].str.join("/") if keep else "organisation"
+        summed = rows.assign(parent=parent).groupby(["parent", "ds"])[q].sum()
+        np.testing.assert_allclose(summed.to_numpy(), forecast.loc[parent_level].loc[summed.index].to_numpy(),
+                                   rtol=1e-9, err_msg=f"{q}: {level} does not add up to {parent_level}")
+
+
+def test_a_team_whose_only_model_has_no_price_gets_no_spend_rather_than_zero():
+    # price_spend_plan lists every series it does not price at 0; a model without a price has an unknown spend,
+    # not a known $0 (which would read as a budget 0% likely to be exceeded).
+    from tokenplan.pipelines.organisation.nodes import reconcile_organisation
+
+    inputs = _wired_inputs()
+    series = pd.concat([inputs["organisation_series"],
+                        pd.DataFrame([{"series": "own/labs/k9", "model": "own", "team": "labs", "api_key": "k9",
+                                       "status": "active"}])], ignore_index=True)
+    plan = pd.concat([inputs["spend_plan"], pd.DataFrame({"series": "own/labs/k9", "ds": _PLAN_DAYS, "p10": 0.0,
+                                                          "p50": 0.0, "p90": 0.0})], ignore_index=True)
+    forecast = reconcile_organisation(inputs["spend_history"], plan, series, _params())
+    assert not forecast["node"].str.startswith("labs").any()
+    assert set(forecast.loc[forecast["level"] == "team", "node"]) == {"a", "b", "c"}
+
+
+@pytest.mark.parametrize("best", ["mint_shrink", "bottom_up"])
+def test_the_report_says_the_spend_adds_up_the_series_and_which_method_scored_best(best):
+    # The plan adds the series' forecasts whatever scores best; a better-scoring MinTrace is named, not used.
+    plan = _one_team_plan()
+    budgets = check_budgets(_budgets_file([("a", "2026-10", 3000)]), plan["organisation_series"])
+    table, at_risk, paths, payloads = plan_budgets(*plan.values(), budgets, _params())
+    mase = {"bottom_up": 1.048, "mint_shrink": 1.046 if best == "mint_shrink" else 1.2, "mint_ols": 1.3, "base": 1.1}
+    scores = pd.DataFrame([{"level": level, "method": method, "mase": value, "coverage": 0.8, "nodes": 1, "folds": 2,
+                            "chosen": method == "bottom_up"} for level in ("organisation", "team")
+                           for method, value in mase.items()])
+    charge = pd.DataFrame({"team": ["a"], "period": ["2026-10"], "usage_cost_usd": [3100.0],
+                           "allocated_flat_usd": [0.0], "total_usd": [3100.0]})
+    markdown = render_organisation(plan["organisation_series"], scores, plan["organisation_forecast"], table, at_risk,
+                                   paths, charge, {"rule_text": "by usage", "flat_costs": []}, payloads,
+                                   _params())["markdown"]
+    assert "adds up the plan's own series forecasts (bottom-up)" in markdown
+    assert "keep the plan's own forecasts" not in markdown and "Reconciliation method" not in markdown
+    if best == "mint_shrink":
+        assert ("reconciled with **MinTrace (shrunk covariance)** scored a lower mean MASE over the levels than the "
+                "added series' forecasts (1.046 against 1.048)") in markdown
+        assert "The plan does not use it" in markdown
+    else:
+        assert "the added series' forecasts scored the lowest mean MASE over the levels (1.05)" in markdown
+    assert "\n\n| level (MASE) |" in markdown  # the table is a paragraph of its own

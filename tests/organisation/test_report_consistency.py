@@ -56,6 +56,9 @@ def test_a_folder_without_teams_has_nothing_to_check(tmp_path):
 @pytest.mark.parametrize("name, row, column, value, expected", [
     ("organisation_forecast.csv", 61 * 4, "p50", 61.0, "key P50 does not add up to team ('a',"),
     ("organisation_forecast.csv", 0, "p50", 130.0, "rows with quantiles out of order"),
+    ("organisation_forecast.csv", 0, "p10", -5.0, "organisation_forecast: 1 rows with spend below zero"),
+    ("cost_forecast.csv", 0, "p50", 4000.0,
+     "team_budgets ('a', 'horizon'): P50 $6,100.00 less recorded != its series' $6,440.00 in cost_forecast"),
     ("team_budgets.csv", 1, "spend_p50", 3150.0, "team_budgets a 2026-10: P50 $3,150.00 less recorded $0.00"),
     ("team_budgets.csv", 2, "recorded_usd", 0.0, "team_budgets a 2026-Q3: P50 $3,500.00 less recorded $0.00"),
     ("team_budgets.csv", 2, "first_crossing_p50", "2026-09-30", "crossed at p50 on 2026-09-30, the path reaches"),

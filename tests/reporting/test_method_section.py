@@ -239,3 +239,21 @@ def test_a_baseline_win_over_the_rules_ensemble_names_the_method_the_forecast_us
 
     assert risk["cases"][0]["plan_method"] == "xgboost" and risk["cases"][0]["plan_mase"] == pytest.approx(0.647)
     assert "plan_method" not in _baseline_risk(metrics, pd.Series(dtype=float), {})["cases"][0]
+
+
+def test_a_target_with_nothing_to_scale_by_is_named_and_the_pooled_mase_shows_no_inf():
+    # A model that never caches has no MASE on cache tokens; an old table's inf shows as "–", never as "inf".
+    rows = [("model-a", "cache_read_tokens", "chosen", 1.1, 0.3), ("model-a", "cache_read_tokens", "xgboost", 1.2, 0.3),
+            ("opus", "cache_read_tokens", "chosen", np.nan, np.nan),
+            ("opus", "cache_read_tokens", "xgboost", np.nan, np.nan),
+            ("opus", "requests", "chosen", 0.9, 0.2), ("opus", "requests", "xgboost", 1.0, 0.2),
+            ("all", "cache_read_tokens", "chosen", 1.1, 0.31), ("all", "cache_read_tokens", "xgboost", np.inf, 0.35),
+            ("all", "requests", "chosen", 0.9, 0.2), ("all", "requests", "xgboost", 1.0, 0.2)]
+    metrics = pd.DataFrame([{"series": s, "target": t, "method": m, "mase": v, "wape": w, "coverage": 0.8, "n": 40}
+                            for s, t, m, v, w in rows])
+    selection = {"methods": {"model-a|cache_read_tokens": "ensemble", "opus|cache_read_tokens": "ensemble",
+                             "opus|requests": "ensemble"}}
+    section = render_method_section({}, selection, metrics, ["p10", "p50", "p90"])
+    pooled = section.split("Pooled over series")[1].split("\n\n")[1]
+    assert "inf" not in pooled and "| –" in pooled
+    assert "The pooled MASE leaves out" in section and "Left out: cache_read_tokens: opus." in section

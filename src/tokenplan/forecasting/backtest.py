@@ -165,6 +165,13 @@ def score_backtest(table: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec,
     Winkler score the outermost interval (P10-P90 by default). Coverage leaves out the buckets
     forecast empty that came in empty (``EMPTY_POINT``): a business-hours service's nights and
     weekends, each trivially inside, read 86% where its busy hours held 50%.
+
+    A row whose series-target had no seasonal change before its fold (a zero MASE scale: a
+    target always zero, like cache tokens of a model that never caches) has no MASE and is
+    left out of the pooled MASE for every method alike; divided by a zero scale, one such
+    series made a method's pooled MASE ``inf`` (and only for the methods that forecast it
+    above zero). Where a series' actuals are all zero its WAPE, pinball and Winkler (each
+    scaled by the actuals) are NaN, not a division by 1e-12; the pooled ones count its errors.
     """
     from tokenplan.forecasting import metrics
 
@@ -176,7 +183,7 @@ def score_backtest(table: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec,
     scales = table[keys].merge(_naive_scales(series, spec.season, sorted(table["origin"].unique())), on=keys,
                                how="left", validate="many_to_one")["scale"].to_numpy()
     scored = table.copy(deep=False)  # the scale beside the rows, not a merged copy of them (a GB at 1,000 series)
-    scored["scale"] = scales
+    scored["scale"] = np.where(scales > 0, scales, np.nan)  # a zero scale: no MASE (docstring)
 
     def summarise(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         # The metrics of each group's rows, as numpy slices of the table sorted by group
@@ -195,11 +202,11 @@ def score_backtest(table: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec,
         for start, end in zip(ends - sizes, ends, strict=True):
             y, low, high = (column[c][start:end] for c in ("y", lower, upper))
             counted = ~((y == 0) & (column[median][start:end] < EMPTY_POINT))
-            size = max(np.mean(np.abs(y)), 1e-12)
+            size = np.mean(np.abs(y)) if np.any(y != 0) else np.nan  # all zero: nothing to scale by
             point = bool((low == high).all())  # a point forecast has no interval
             rows.append({
                 "mase": float(pd.Series(scaled_errors[start:end]).mean()),  # a row without a scale left out
-                "wape": metrics.wape(y, column[median][start:end]),
+                "wape": metrics.wape(y, column[median][start:end]) if np.isfinite(size) else np.nan,
                 "pinball": float(np.mean([metrics.pinball(y, column[n][start:end], q) / size
                                           for n, q in zip(names, quantiles, strict=True)])),
                 "coverage": np.nan if point or not counted.any() else metrics.coverage(y[counted], low[counted],

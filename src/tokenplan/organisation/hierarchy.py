@@ -1,19 +1,24 @@
-"""Forecasts of every level of an organisation (organisation, team, model, team x model, key) that add up.
+"""Spend of every level of an organisation (organisation, team, model, team x model, key) that adds up.
 
 The bottom of the hierarchy is the plan's own series (a model used by one team through
-one API key), forecast in USD per day by each series' chosen method. Every other node
-(a team, a model across teams, a team's key, the organisation) gets a base forecast
-of its own from its daily spend history: exponential smoothing with a damped additive
-trend and an additive weekly season (statsforecast's AutoETS ``AAA``, damped; 60 ms a
-node where letting AutoETS choose the model took 200 ms, for the same backtest scores
-on the demo organisation). Base forecasts do not add up; Nixtla's hierarchicalforecast reconciles
-them (bottom-up, MinTrace OLS, MinTrace with a shrunk covariance of the in-sample
-residuals). Each method is scored on the backtest folds, where the bottom series'
-out-of-sample predictions already exist, and the best by mean MASE over the levels is
-kept for the plan.
+one API key), forecast in USD per day by each series' chosen method. The plan's spend of
+every other node adds its series' (``add_up``): P10, P50 and P90 each added, series
+taken to move together as in every cost table of the plan, so a team, key or model has
+one spend wherever it is shown (cost tables, budgets, chargeback), quantiles add up at
+every level, and none is below zero (a series' quantiles are floored at 0; an ended
+series is 0 and adds nothing).
 
-Daily P10-P90 intervals come from hierarchicalforecast's ``normality`` method (the base
-P10/P90 read as normal 80% intervals, carried through the reconciliation).
+The backtest (``backtest_reconciliation``) asks whether the levels' own histories know
+something the series' forecasts miss: every node above the series gets a base forecast
+of its own daily spend (statsforecast's AutoETS ``AAA``, damped: a damped additive trend
+and an additive weekly season), and Nixtla's hierarchicalforecast reconciles them
+(MinTrace OLS, MinTrace with a shrunk covariance of the in-sample residuals). Each is
+scored per level against the added series' forecasts (``bottom_up``) on the backtest
+folds, where the series' out-of-sample predictions already exist. The plan uses
+``bottom_up`` whatever scores best: a reconciled method changes the series' own spend,
+which would then disagree with the cost tables priced from the same series' forecasts.
+The reconciled methods' P10-P90 come from hierarchicalforecast's ``normality`` method
+(the base P10/P90 read as normal 80% intervals, carried through the reconciliation).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-__all__ = ["LEVELS", "backtest_reconciliation", "best_method", "hierarchy_history", "node_levels", "reconcile_plan"]
+__all__ = ["LEVELS", "PLAN_METHOD", "add_up", "backtest_reconciliation", "best_method", "hierarchy_history",
+           "node_levels"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +43,22 @@ LEVELS = {
     "key": ["team", "api_key"],
     "series": ["team", "api_key", "model"],
 }
-METHODS = {"BottomUp": "bottom_up", "MinTrace_method-ols": "mint_ols", "MinTrace_method-mint_shrink": "mint_shrink"}
+# The library's column name of each reconciled method -> its name in the tables.
+METHODS = {"MinTrace_method-ols": "mint_ols", "MinTrace_method-mint_shrink": "mint_shrink"}
+# What the plan uses: the series' own forecasts added (see the module docstring).
+PLAN_METHOD = "bottom_up"
+_BAND = ["p10", "p50", "p90"]
 _SEASON = 7
 _LEVEL = 80
 
 
+def _wanted(levels: list[str]) -> list[str]:
+    """The levels asked for, with the organisation and the series, which always are."""
+    return [lv for lv in LEVELS if lv in levels or lv in ("organisation", "series")]
+
+
 def _spec(levels: list[str]) -> list[list[str]]:
-    wanted = [lv for lv in LEVELS if lv in levels or lv in ("organisation", "series")]
-    return [[ROOT, *LEVELS[lv]] for lv in wanted]
+    return [[ROOT, *LEVELS[lv]] for lv in _wanted(levels)]
 
 
 def _with_dimensions(frame: pd.DataFrame, dims: pd.DataFrame) -> pd.DataFrame:
@@ -57,6 +71,25 @@ def node_levels(tags: dict[str, np.ndarray]) -> pd.DataFrame:
     by_columns = {"/".join([ROOT, *cols]): name for name, cols in LEVELS.items()}
     rows = [(str(uid), by_columns[tag]) for tag, ids in tags.items() for uid in ids]
     return pd.DataFrame(rows, columns=["unique_id", "level"]).drop_duplicates("unique_id")
+
+
+def add_up(bottom: pd.DataFrame, dims: pd.DataFrame, levels: list[str]) -> pd.DataFrame:
+    """``unique_id, ds, level, p10, p50, p90``: every node's daily USD, its series' quantiles added.
+
+    ``bottom``: series, ds, p10, p50, p90. Each quantile is floored at 0 first (spend is
+    never negative), then added over the node's series: the sum of nonnegative parts,
+    so every level's P10, P50 and P90 add up to its parent's and none is below zero.
+    """
+    frame = _with_dimensions(bottom, dims)
+    frame[_BAND] = frame[_BAND].clip(lower=0.0)
+    parts = []
+    for level in _wanted(levels):
+        node = pd.Series(ROOT, index=frame.index)
+        for column in LEVELS[level]:  # the node names hierarchicalforecast's aggregate gives
+            node = node + "/" + frame[column].astype(str)
+        added = frame.groupby([node.rename("unique_id"), "ds"], sort=True)[_BAND].sum().reset_index()
+        parts.append(added.assign(level=level))
+    return pd.concat(parts, ignore_index=True)[["unique_id", "ds", "level", *_BAND]]
 
 
 def hierarchy_history(history: pd.DataFrame, dims: pd.DataFrame, levels: list[str]):
@@ -190,9 +223,9 @@ def _correlated_variances(summing, dense_p: np.ndarray, sigmah: np.ndarray, dens
 def _reconcile(y_hat: pd.DataFrame, fitted: pd.DataFrame, s_df: pd.DataFrame, tags) -> pd.DataFrame:
     from hierarchicalforecast import methods
     from hierarchicalforecast.core import HierarchicalReconciliation
-    from hierarchicalforecast.methods import BottomUp, MinTrace
+    from hierarchicalforecast.methods import MinTrace
 
-    reconciler = HierarchicalReconciliation([BottomUp(), MinTrace(method="ols"), MinTrace(method="mint_shrink")])
+    reconciler = HierarchicalReconciliation([MinTrace(method="ols"), MinTrace(method="mint_shrink")])
     library = methods.Normality
     methods.Normality = _lean_normality()  # the sampler the methods build (see _lean_normality)
     try:
@@ -203,7 +236,7 @@ def _reconcile(y_hat: pd.DataFrame, fitted: pd.DataFrame, s_df: pd.DataFrame, ta
 
 
 def _long(reconciled: pd.DataFrame) -> pd.DataFrame:
-    """``unique_id, ds, method, p10, p50, p90`` for the base forecast and each reconciliation method."""
+    """``unique_id, ds, method, p10, p50, p90`` for the base forecast and each reconciled method."""
     parts = [reconciled[["unique_id", "ds"]].assign(method="base", p10=reconciled[f"plan-lo-{_LEVEL}"],
                                                     p50=reconciled["plan"], p90=reconciled[f"plan-hi-{_LEVEL}"])]
     for column, name in METHODS.items():
@@ -213,19 +246,23 @@ def _long(reconciled: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def reconcile_plan(history: pd.DataFrame, bottom: pd.DataFrame, dims: pd.DataFrame,
-                   levels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(Daily USD per node, day and method: p10/p50/p90, with ``level``; the node table).
+def _days_every_series_has(fold: pd.DataFrame) -> list:
+    """The fold's days that every series it forecasts has: a series whose window stops a day before the others'
+    would otherwise be scored at nothing (``_every_series``) on a day it spent on."""
+    counts = fold.groupby("ds")["series"].nunique()
+    return sorted(counts.index[counts == fold["series"].nunique()])
 
-    ``history``: series, ds, y (daily USD up to the origin); ``bottom``: series, ds,
-    p10, p50, p90 after it.
+
+def _every_series(fold: pd.DataFrame, series: list[str], days: list) -> pd.DataFrame:
+    """``fold``'s P10-P90 for every one of ``series`` and ``days``, 0 where it has none.
+
+    A series the fold has no forecast for (not started yet at the origin, or ended) is
+    planned at nothing, as the plan's own spend is (``price_spend_plan``); left out, it
+    would not be scored at that fold while the reconciled methods, which forecast it from
+    its history, were.
     """
-    y_df, s_df, tags = hierarchy_history(history, dims, levels)
-    h = bottom["ds"].nunique()
-    y_hat, fitted = _base_forecasts(y_df, bottom, s_df, dims, h)
-    nodes = node_levels(tags)
-    out = _long(_reconcile(y_hat, fitted, s_df, tags)).merge(nodes, on="unique_id")
-    return out, nodes
+    grid = pd.MultiIndex.from_product([series, days], names=["series", "ds"])
+    return fold.set_index(["series", "ds"])[_BAND].reindex(grid, fill_value=0.0).reset_index()
 
 
 def _mase_scale(y_df: pd.DataFrame) -> pd.Series:
@@ -237,7 +274,10 @@ def _mase_scale(y_df: pd.DataFrame) -> pd.Series:
 
 def backtest_reconciliation(history: pd.DataFrame, folds: pd.DataFrame, dims: pd.DataFrame,
                             levels: list[str]) -> pd.DataFrame:
-    """Per level and method (base and each reconciliation): MASE and P10-P90 coverage on the backtest folds.
+    """Per level and method: MASE and P10-P90 coverage on the backtest folds.
+
+    Methods: ``base`` (each node's own forecast, not adding up), ``bottom_up`` (the series'
+    forecasts added, as the plan's spend is: ``add_up``) and each MinTrace reconciliation.
 
     ``history``: the bottom series' whole daily USD history (series, ds, y); ``folds``:
     the bottom series' out-of-sample daily USD per fold (origin, series, ds, p10, p50, p90).
@@ -248,10 +288,12 @@ def backtest_reconciliation(history: pd.DataFrame, folds: pd.DataFrame, dims: pd
     for origin, fold in folds.groupby("origin"):
         cut = pd.Timestamp(origin)
         train = y_all[y_all["ds"] <= cut]
-        days = sorted(fold["ds"].unique())
-        y_hat, fitted = _base_forecasts(train, fold, s_df, dims, len(days))
+        y_hat, fitted = _base_forecasts(train, fold, s_df, dims, fold["ds"].nunique())
+        days = _days_every_series_has(fold)
         y_hat = y_hat[y_hat["ds"].isin(days)]
-        out = _long(_reconcile(y_hat, fitted, s_df, tags))
+        planned = _every_series(fold, list(_bottom_ids(s_df, dims)), days)
+        added = add_up(planned, dims, levels).drop(columns="level").assign(method=PLAN_METHOD)
+        out = pd.concat([_long(_reconcile(y_hat, fitted, s_df, tags)), added], ignore_index=True)
         actual = y_all[y_all["ds"].isin(days)][["unique_id", "ds", "y"]]
         graded = out.merge(actual, on=["unique_id", "ds"]).merge(nodes, on="unique_id")
         graded["abs_error"] = (graded["y"] - graded["p50"]).abs()
@@ -271,6 +313,10 @@ def backtest_reconciliation(history: pd.DataFrame, folds: pd.DataFrame, dims: pd
 
 
 def best_method(scores: pd.DataFrame) -> str:
-    """The reconciliation method with the lowest mean MASE over the levels (each level weighs the same)."""
+    """The method that adds up with the lowest mean MASE over the levels (each level weighs the same).
+
+    The plan uses ``PLAN_METHOD`` whichever this is; the report says when a MinTrace
+    reconciliation scored better on the backtest folds.
+    """
     reconciled = scores[scores["method"] != "base"]
     return str(reconciled.groupby("method")["mase"].mean().idxmin())

@@ -276,6 +276,27 @@ def _verdict(metrics: pd.DataFrame, methods: dict[str, str], planned: set[str] |
               "windows did not influence it; read these series' intervals with that in mind.")
 
 
+def _unscaled_text(metrics: pd.DataFrame, shown: int = 3) -> str:
+    """Which series/targets the pooled MASE leaves out: those no method has a MASE for (no seasonal change in the
+    history before any fold to scale the errors by), each target's first ``shown`` named."""
+    per_series = metrics[metrics["series"] != "all"]
+    if per_series.empty:
+        return ""
+    unscaled = per_series.groupby(["target", "series"], sort=True)["mase"].apply(lambda m: bool(m.isna().all()))
+    unscaled = unscaled[unscaled]
+    if unscaled.empty:
+        return ""
+    parts = []
+    for target, rows in unscaled.groupby(level="target", sort=True):
+        names = [str(s) for s in rows.index.get_level_values("series")]
+        more = f" and {len(names) - shown} more" if len(names) > shown else ""
+        parts.append(f"{target}: {', '.join(names[:shown])}{more}")
+    return ("\n\nThe pooled MASE leaves out the series/targets whose history before the folds never changed from "
+            "one season to the next (nothing to scale their errors by: a target that stayed at zero, such as cache "
+            "tokens of a model that never caches, or one with too little history), for every method alike; their "
+            "WAPE counts in the pooled WAPE. Left out: " + "; ".join(parts) + ".")
+
+
 def _ended_note(ended: dict[str, str], shown: pd.DataFrame) -> str:
     """Why an ended series still has rows in the backtest table, and that nothing counts it."""
     named = [s for s in ended if f"{s} (ended)" in set(shown["series"].astype(str))]
@@ -316,8 +337,8 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
         shown = shown[shown["series"].astype(str).isin(series_shown["series"])]
     shown = shown.assign(series=[f"{s} (ended)" if str(s) in ended else s for s in shown["series"]])
     pooled = metrics[metrics["series"] == "all"][["target", "method", "mase", "wape", "coverage", "n"]].copy()
-    pooled["mase"] = pooled["mase"].map(lambda v: f"{v:.3f}")
-    pooled["wape"] = pooled["wape"].map(lambda v: f"{v:.3f}")
+    pooled["mase"] = pooled["mase"].map(lambda v: f"{v:.3f}" if np.isfinite(v) else "–")
+    pooled["wape"] = pooled["wape"].map(lambda v: f"{v:.3f}" if np.isfinite(v) else "–")
     pooled["coverage"] = pooled["coverage"].map(lambda v: f"{v:.0%}" if np.isfinite(v) else "–")
     planned_series = ({k.rpartition("|")[0] for k in planned} if planned is not None else
                       {k.rpartition("|")[0] for k in methods} - set(ended) if ended else None)
@@ -339,7 +360,8 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
         + table_note + _ended_note(ended, shown) + _table(shown),
         *([note] if (note := _unscored_members_text(members, metrics)) else []),
         f"Pooled over series (MASE and WAPE of the P50; coverage of {lower}–{upper}, each fold calibrated on "
-        "the other folds only):\n\n" + _table(pooled.rename(columns={"coverage": f"{lower}–{upper} coverage"})),
+        "the other folds only):\n\n" + _table(pooled.rename(columns={"coverage": f"{lower}–{upper} coverage"}))
+        + _unscaled_text(metrics),
         _verdict(metrics, methods, planned_series, series_shown),
         *([note] if (note := _without_evidence(history, methods, layout)) else []),
     ])

@@ -14,8 +14,9 @@ import pandas as pd
 
 from tokenplan.organisation.budgets import litellm_month
 from tokenplan.organisation.dimensions import shared_keys
+from tokenplan.organisation.hierarchy import PLAN_METHOD, best_method
 from tokenplan.reporting.markdown import markdown_table as table
-from tokenplan.reporting.number_format import percent, usd
+from tokenplan.reporting.number_format import apart, percent, usd
 
 __all__ = ["OrganisationSectionInputs", "render_organisation_section"]
 
@@ -44,7 +45,7 @@ def _backtest_table(scores: pd.DataFrame) -> pd.DataFrame:
     wide = scores.pivot_table(index="level", columns="method", values="mase", sort=False)
     coverage = scores[scores["chosen"]].set_index("level")["coverage"]
     out = wide.map(lambda v: f"{v:.2f}").reset_index()
-    out["coverage (chosen)"] = out["level"].map(coverage).map(lambda v: percent(v))
+    out["coverage (bottom_up, the plan's)"] = out["level"].map(coverage).map(lambda v: percent(v))
     return out.rename(columns={"level": "level (MASE)"})
 
 
@@ -54,12 +55,28 @@ NARROW_COVERAGE = 0.75
 
 
 def _narrow_levels(scores: pd.DataFrame) -> list[dict[str, str]]:
-    """The organisation and team levels whose reconciled daily intervals held fewer days than ``NARROW_COVERAGE``."""
+    """The organisation and team levels whose added daily intervals held fewer days than ``NARROW_COVERAGE``."""
     if scores.empty:
         return []
     chosen = scores[scores["chosen"] & scores["level"].isin(["organisation", "team"])]
     return [{"level": row.level, "coverage": percent(row.coverage)}
             for row in chosen.itertuples() if pd.notna(row.coverage) and row.coverage < NARROW_COVERAGE]
+
+
+_METHOD_NAMES = {"mint_ols": "MinTrace (OLS)", "mint_shrink": "MinTrace (shrunk covariance)"}
+
+
+def _method_scores(scores: pd.DataFrame) -> dict[str, str]:
+    """The best-scoring method that adds up and its mean MASE over the levels, beside the plan's own (bottom-up)."""
+    if scores.empty or not (scores["method"] == PLAN_METHOD).any():
+        return {"scored": False, "best_method": PLAN_METHOD}
+    best = best_method(scores)
+    mean = scores.groupby("method")["mase"].mean()
+    if best == PLAN_METHOD:
+        return {"scored": True, "best_method": best, "plan_mase": f"{mean[best]:.2f}"}
+    best_mase, plan_mase = apart(mean[best], mean[PLAN_METHOD])  # a lower score must not read as a tie
+    return {"scored": True, "best_method": best, "best_name": _METHOD_NAMES.get(best, best),
+            "best_mase": best_mase, "plan_mase": plan_mase}
 
 
 def _organisation_table(budgets: pd.DataFrame, today: str) -> pd.DataFrame:
@@ -172,14 +189,13 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
                 "no team budgets, crossings or chargeback in this run.")
     top = int(inputs.params["top_teams"])
     scores = inputs.hierarchy_backtest
-    chosen = scores.loc[scores["chosen"], "method"]
     rule = inputs.chargeback_rule or {}
     today = str(inputs.forecast["ds"].min().date())
     context = {
         "lo": "P10", "mid": "P50", "hi": "P90", "top": top,
         "teams": inputs.series["team"].nunique(),
         "keys": inputs.series[["team", "api_key"]].drop_duplicates().shape[0],
-        "series": len(inputs.series), "method": str(chosen.iloc[0]) if len(chosen) else "bottom_up",
+        "series": len(inputs.series), "plan_method": PLAN_METHOD, **_method_scores(scores),
         "folds": int(scores["folds"].max()) if len(scores) else 0,
         "backtest_table": table(_backtest_table(scores)) if len(scores) else "",
         "narrow_levels": _narrow_levels(scores),

@@ -12,7 +12,7 @@ from tokenplan.organisation import budgets as team_budget
 from tokenplan.organisation.chargeback import allocation_rule_text, chargeback, flat_costs
 from tokenplan.organisation.daily_costs import daily_costs
 from tokenplan.organisation.dimensions import series_dimensions, series_status, shared_keys
-from tokenplan.organisation.hierarchy import backtest_reconciliation, best_method, reconcile_plan
+from tokenplan.organisation.hierarchy import PLAN_METHOD, add_up, backtest_reconciliation
 from tokenplan.planning.prices import UnitPrices
 from tokenplan.planning.routes import Route
 
@@ -109,28 +109,26 @@ def price_spend_backtest(backtest_predictions: pd.DataFrame, organisation_series
 def backtest_hierarchy(spend_history: pd.DataFrame, spend_backtest: pd.DataFrame,
                        organisation_series: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """The ``hierarchy_backtest`` table: per level and method, MASE and P10-P90 coverage on the backtest folds;
-    ``chosen`` marks the method the plan uses."""
+    ``chosen`` marks the method the plan uses (``bottom_up``: its series' forecasts added)."""
     columns = ["level", "method", "mase", "coverage", "nodes", "folds", "chosen"]
     if organisation_series.empty or spend_backtest.empty or not _has_spend(spend_history):
         return pd.DataFrame(columns=columns)
     scores = backtest_reconciliation(spend_history, spend_backtest, organisation_series, params["levels"])
-    return scores.assign(chosen=scores["method"] == best_method(scores))[columns]
+    return scores.assign(chosen=scores["method"] == PLAN_METHOD)[columns]
 
 
 def reconcile_organisation(spend_history: pd.DataFrame, spend_plan: pd.DataFrame,
-                           organisation_series: pd.DataFrame, hierarchy_backtest: pd.DataFrame,
-                           params: dict[str, Any]) -> pd.DataFrame:
-    """USD per node (organisation, team, model, team x model, key, series) and day from the chosen
-    reconciliation: ``level, node, ds, p10, p50, p90, method``; children add up to parents at P50."""
+                           organisation_series: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """USD per node (organisation, team, model, team x model, key, series) and day, its series' plan added:
+    ``level, node, ds, p10, p50, p90, method``; every quantile adds up from series to the organisation, none
+    is below zero, and an ended series is 0 (``tokenplan.organisation.hierarchy.add_up``)."""
     columns = ["level", "node", "ds", *_BAND, "method"]
     if organisation_series.empty or spend_plan.empty or not _has_spend(spend_history):
         return pd.DataFrame(columns=columns)
-    chosen = hierarchy_backtest.loc[hierarchy_backtest["chosen"], "method"]
-    method = str(chosen.iloc[0]) if len(chosen) else "bottom_up"
-    out, _ = reconcile_plan(spend_history, spend_plan, organisation_series, params["levels"])
-    out = out[out["method"] == method].rename(columns={"unique_id": "node"})
+    priced = spend_plan[spend_plan["series"].isin(spend_history["series"])]  # a model without a price: no spend known
+    out = add_up(priced, organisation_series, params["levels"]).rename(columns={"unique_id": "node"})
     out["node"] = out["node"].str.removeprefix("organisation/")  # the root stays "organisation"
-    return out[columns].sort_values(["level", "node", "ds"], ignore_index=True)
+    return out.assign(method=PLAN_METHOD)[columns].sort_values(["level", "node", "ds"], ignore_index=True)
 
 
 def _team_periods(cost_forecast: pd.DataFrame, organisation_series: pd.DataFrame) -> pd.DataFrame:

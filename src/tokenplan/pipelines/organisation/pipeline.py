@@ -31,7 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(func=backtest_hierarchy, inputs=["spend_history", "spend_backtest", series, org],
                  outputs="hierarchy_backtest", name="backtest_hierarchy"),
             Node(func=reconcile_organisation,
-                 inputs=["spend_history", "spend_plan", series, "hierarchy_backtest", org],
+                 inputs=["spend_history", "spend_plan", series, org],
                  outputs="organisation_forecast", name="reconcile_organisation"),
             Node(func=plan_budgets,
                  inputs=["organisation_forecast", "cost_forecast", "spend_history", series, "budgets", org],
