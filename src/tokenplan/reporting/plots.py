@@ -8,6 +8,7 @@ own figure rather than one grid of every model and token type.
 from __future__ import annotations
 
 import io
+import textwrap
 
 import matplotlib
 
@@ -93,8 +94,9 @@ def _all_zero(ax: Axes, what: str) -> None:
     """An axis whose data are all zero: one tick at 0 and a note, not a column of ticks all reading "0"."""
     ax.set_ylim(0, 1)
     ax.set_yticks([0])
-    ax.text(0.5, 0.5, f"all zero: no {what}", transform=ax.transAxes, ha="center", va="center", fontsize=9,
-            color="0.3")
+    # Wrapped to the panel: one line ran across the y-axis label of a three-column figure.
+    ax.text(0.5, 0.5, textwrap.fill(f"all zero: no {what}", width=24), transform=ax.transAxes, ha="center",
+            va="center", fontsize=9, color="0.3", multialignment="center")
 
 
 def _forecast_panel(ax: Axes, past: pd.DataFrame, future: pd.DataFrame, names: list[str], unit: str,
