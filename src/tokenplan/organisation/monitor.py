@@ -1,7 +1,11 @@
 """Month to date against the last plan: which teams, keys and models are outside their P10-P90 path.
 
-The plan's band for the days of the current month observed so far is the saved
-forecast's total over exactly those days, with intervals from the backtest folds'
+The days compared are the current month's days the plan forecast and the usage has
+recorded: from the month's first day, or the plan's first day when the plan began
+within the month (its days before were history to the plan, with no band), to the last
+whole day of usage. Recorded spend and the plan's band cover exactly those days
+(``first_day`` to ``last_day`` in the table). The plan's band is the saved
+forecast's total over those days, with intervals from the backtest folds'
 errors of totals over the same steps after the origin
 (``tokenplan.forecasting.totals.period_totals``), priced per series. A team, key or
 model adds its series' P10s and P90s (comonotone, as the cost tables do) and is flagged
@@ -20,7 +24,7 @@ from tokenplan.organisation.daily_costs import daily_costs
 from tokenplan.planning.costs import cost_by_period
 from tokenplan.planning.prices import UnitPrices
 
-__all__ = ["MONITOR_COLUMNS", "month_to_date"]
+__all__ = ["MONITOR_COLUMNS", "compared_days", "month_to_date"]
 
 MONITOR_COLUMNS = ["level", "node", "first_day", "last_day", "actual_usd", "plan_p10", "plan_p50", "plan_p90",
                    "status", "largest_contributors"]
@@ -38,14 +42,25 @@ def observed_days(usage_buckets: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timesta
     return last.to_period("M").start_time, last
 
 
+def compared_days(usage_buckets: pd.DataFrame, plan_days: pd.Series) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(First, last) day both recorded this month and forecast by the plan (naive UTC days; first > last: none).
+
+    A plan that began mid-month has no band for the month's earlier days: comparing them
+    too set the whole month's spend against a fortnight's plan and flagged every team above.
+    """
+    month_start, last = observed_days(usage_buckets)
+    return max(month_start, plan_days.min().floor("D")), min(last, plan_days.max().floor("D"))
+
+
 def month_to_date(usage_buckets: pd.DataFrame, forecast: pd.DataFrame, backtest_predictions: pd.DataFrame,
                   prices: Mapping[str, UnitPrices | None], dims: pd.DataFrame,
                   quantile_names: list[str], quantiles: list[float]) -> pd.DataFrame:
-    """One row per organisation, team, key and model: recorded USD so far this month vs the plan's P10/P50/P90."""
-    first, last = observed_days(usage_buckets)
+    """One row per organisation, team, key and model: recorded USD vs the plan's P10/P50/P90 over the same days,
+    this month's days the plan forecast up to the last whole day of usage (``first_day`` to ``last_day``)."""
     days = forecast["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
-    plan_rows = forecast[(days >= first) & (days <= last)]
-    if plan_rows.empty:
+    first, last = compared_days(usage_buckets, days)
+    plan_rows = forecast[(days >= first) & (days < last + pd.Timedelta(days=1))]
+    if plan_rows.empty or first > last:
         return pd.DataFrame(columns=MONITOR_COLUMNS)
     chosen = backtest_predictions[backtest_predictions["method"] == "chosen"]
     totals = period_totals(plan_rows, chosen, quantiles, method="chosen")

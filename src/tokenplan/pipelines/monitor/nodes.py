@@ -18,8 +18,8 @@ logger = logging.getLogger(__name__)
 def check_month_to_date(usage_buckets: pd.DataFrame, forecast: pd.DataFrame, backtest_predictions: pd.DataFrame,
                         prices: dict[str, UnitPrices | None], params: dict[str, Any],
                         training_params: dict[str, Any]) -> pd.DataFrame:
-    """Per organisation, team, key and model: recorded USD this month so far vs the plan's P10-P90, flagged
-    outside it with the largest contributors named (logged as a warning)."""
+    """Per organisation, team, key and model: recorded USD vs the plan's P10-P90 over this month's days the plan
+    forecast so far, flagged outside it with the largest contributors named (logged as a warning)."""
     dims = series_dimensions(usage_buckets, params["team_column"], params.get("key_column"))
     quantiles = training_params["quantiles"]
     table = month_to_date(usage_buckets, forecast, backtest_predictions, prices, dims,
@@ -29,6 +29,10 @@ def check_month_to_date(usage_buckets: pd.DataFrame, forecast: pd.DataFrame, bac
         return table
     outside = table[table["status"] != "inside"]
     span = f"{table['first_day'].iloc[0]} to {table['last_day'].iloc[0]}"
+    month_start = pd.Timestamp(table["first_day"].iloc[0]).to_period("M").start_time
+    if pd.Timestamp(table["first_day"].iloc[0]) > month_start:
+        logger.info("monitor: compared over %s, recorded and plan alike: the plan starts %s, so the month's days "
+                    "before it have no band", span, table["first_day"].iloc[0])
     if outside.empty:
         logger.info("monitor: %s, every team, key and model is inside its P10-P90 plan", span)
     for row in outside.itertuples():
