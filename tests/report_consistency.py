@@ -201,7 +201,8 @@ def _organisation_levels(forecast: pd.DataFrame) -> list[str]:
 def _team_spend(folder: Path, team_daily: pd.DataFrame) -> list[str]:
     """team_budgets' months, quarters and horizon = the team's daily P50 plus what was recorded before the
     forecast (a quarter or horizon within 0.5%: its own backtested total, scaled); chargeback's usage = the
-    team's month; teams_at_risk repeats its team_budgets row."""
+    team's month plus what was recorded in it, the month's team_budgets P50; teams_at_risk repeats its team_budgets
+    row."""
     budgets = pd.read_csv(folder / "team_budgets.csv")
     checked = budgets[budgets["spend_p50"].notna()].set_index(["team", "period"])
     months = team_daily.assign(period=team_daily["ds"].dt.strftime("%Y-%m")).groupby(["node", "period"])["p50"].sum()
@@ -216,8 +217,13 @@ def _team_spend(folder: Path, team_daily: pd.DataFrame) -> list[str]:
             out.append(f"team_budgets {team} {period}: P50 ${row['spend_p50']:,.2f} less recorded "
                        f"${row['recorded_usd']:,.2f} != the team's daily P50 ${value:,.2f}")
     charge = pd.read_csv(folder / "chargeback.csv").set_index(["team", "period"])
-    out += [f"chargeback {k}: usage ${charge.loc[k, 'usage_cost_usd']:,.2f} != the team's month ${months[k]:,.2f}"
-            for k in months.index if abs(charge.loc[k, "usage_cost_usd"] - months[k]) > 0.01]
+    recorded = charge["recorded_usd"] if "recorded_usd" in charge.columns else pd.Series(0.0, index=charge.index)
+    out += [f"chargeback {k}: usage ${charge.loc[k, 'usage_cost_usd']:,.2f} less recorded ${recorded[k]:,.2f} != the "
+            f"team's month ${months[k]:,.2f}" for k in months.index
+            if abs(charge.loc[k, "usage_cost_usd"] - recorded[k] - months[k]) > 0.01]
+    out += [f"chargeback {k}: usage ${charge.loc[k, 'usage_cost_usd']:,.2f} != team_budgets' "
+            f"${checked.loc[k, 'spend_p50']:,.2f}" for k in months.index if k in checked.index
+            and abs(charge.loc[k, "usage_cost_usd"] - checked.loc[k, "spend_p50"]) > 0.01]
     out += [f"chargeback {k}: total != usage + flat" for k in charge.index
             if abs(charge.loc[k, "usage_cost_usd"] + charge.loc[k, "allocated_flat_usd"] - charge.loc[k, "total_usd"])
             > 1e-6]

@@ -12,6 +12,7 @@ from tokenplan.organisation.budgets import (
     TEAM_BUDGET_COLUMNS,
     litellm_month,
     litellm_team_budgets,
+    spend_to_date,
     team_budgets,
     teams_at_risk,
     unchecked_budgets,
@@ -230,3 +231,49 @@ def test_a_team_at_risk_names_the_earlier_budgets_it_is_likely_over():
     assert risk["period"] == "2026-12"
     assert risk["earlier_at_risk"] == ("2026-10: 23% likely over, crossed at P90 on 2026-10-30; "
                                        "2026-11: 49% likely over, crossed at P90 on 2026-11-27")
+
+
+def test_a_team_whose_model_has_no_price_keeps_its_budget_named_not_checked():
+    # Team labs uses only a model with no price: the plan has no spend for it, so its budget is listed as not
+    # checked with the reason rather than dropped.
+    daily, periods, recorded = _inputs()
+    budgets = validate_budgets(_raw([("a", "2026-10", 1000), ("labs", "2026-12", 500)]))
+    table = team_budgets(daily, periods, recorded, budgets, {"labs": "internal-llm"})
+    labs = table[table["team"] == "labs"]
+    assert labs[["period", "budget_usd", "not_checked"]].values.tolist() == [
+        ["2026-12", 500.0, "its model internal-llm has no price"]]
+    assert np.isnan(labs["spend_p50"].iloc[0])
+    assert (table.loc[table["team"] == "a", "not_checked"] == "").all()
+    unchecked = unchecked_budgets(budgets, pd.Timestamp("2026-10-01"), pd.Timestamp("2026-12-31"),
+                                  {"labs": "m1, m2"})
+    assert unchecked["reason"].tolist() == ["its models m1, m2 have no price"]
+
+
+def test_a_months_litellm_budget_is_at_most_what_its_quarter_leaves():
+    # Research: $15,000 for December, $40,000 for Q4, $28,401 spent in October and November (recorded to
+    # November 16, the plan's P50 after): December's gateway cap is the $11,599 Q4 leaves, not $15,000.
+    budgets = validate_budgets(_raw([("research", "2026-12", 15000), ("research", "2026-Q4", 40000),
+                                     ("search", "2026-12", 3000), ("search", "2026-Q4", 9000)]))
+    recorded = pd.DataFrame({"team": "research", "ds": pd.date_range("2026-10-01", "2026-11-16"),
+                             "usd": 21183.81 / 47})
+    plan = pd.DataFrame({"team": ["research"] * 45 + ["search"] * 45,
+                         "ds": list(pd.date_range("2026-11-17", "2026-12-31")) * 2,
+                         "p50": [7216.54 / 14] * 14 + [500.0] * 31 + [100.0] * 45})
+    spend = spend_to_date(plan, recorded)
+    payloads = {p["team_alias"]: p for p in litellm_team_budgets(budgets, "2026-12", 0.8, spend)}
+    research = payloads["research"]
+    assert research["max_budget"] == pytest.approx(40000 - 21183.81 - 7216.54, abs=0.01)  # $11,599.65
+    assert research["soft_budget"] == pytest.approx(0.8 * research["max_budget"], abs=0.01)
+    assert research["budget_duration"] == "1mo"
+    assert research["metadata"]["capped_by"] == {"period": "2026-Q4", "budget_usd": 40000.0,
+                                                 "spent_before_usd": pytest.approx(28400.35),
+                                                 "left_usd": pytest.approx(11599.65)}
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before the import: no price-map download
+    litellm_types = pytest.importorskip("litellm.proxy._types")
+    assert litellm_types.NewTeamRequest(**research).metadata["capped_by"]["period"] == "2026-Q4"
+    # Search's quarter leaves $7,600 (14 forecast days of $100 before December): its own $3,000 is tighter.
+    assert payloads["search"]["max_budget"] == 3000 and "capped_by" not in payloads["search"]["metadata"]
+    # A quarter already spent leaves 0, not a negative budget.
+    spent = spend.assign(usd=spend["usd"].where(spend["team"] == "search", spend["usd"] * 10))
+    assert {p["team_alias"]: p["max_budget"] for p in litellm_team_budgets(budgets, "2026-12", 0.8, spent)} == {
+        "research": 0.0, "search": 3000.0}

@@ -145,8 +145,10 @@ def test_each_quarter_the_horizon_touches_is_checked_and_a_budget_it_misses_is_n
     assert at_risk["period"].tolist() == ["2026-Q3"]
     assert "1 budget(s) not checked" in caplog.text and "a 2027-Q1 ($5,000, after the forecast)" in caplog.text
     markdown = _render(plan, table, at_risk, paths, payloads)
-    assert "**Budgets not checked:** a 2027-Q1 ($5,000). Their period is outside the forecast (2026-08-15" in markdown
-    assert "| 2026-Q3 | $9,200 (" in markdown and "| 2027-Q1 |" not in markdown  # no spend: no organisation row
+    assert ("**Budgets not checked:** a 2027-Q1 ($5,000, after the forecast). The plan (its forecast runs 2026-08-15 "
+            "to 2026-12-31) has no spend") in markdown
+    assert "| 2026-Q3 (07-01 – 08-14 recorded, 08-15 – 09-30 forecast) | $9,200 (" in markdown
+    assert "| 2027-Q1" not in markdown  # no spend: no organisation row
     # No LiteLLM payload (Q3 is half over by September, Q4 not started): the report says which teams and why.
     assert payloads == []
     assert ("No LiteLLM team budget is written for a (its budgets are not for 2026-09 or a quarter starting then): "
@@ -157,7 +159,9 @@ def test_each_quarter_the_horizon_touches_is_checked_and_a_budget_it_misses_is_n
             "cost. Total charged per month:") in markdown
     # Q3 began before the forecast: its row adds July 1 - August 14 as recorded, and says so.
     assert "| period | teams' spend added | recorded before 2026-08-15 |" in markdown
-    assert "| 2026-Q3 | $9,200 ($8,260 – $10,375) | $4,500 |" in markdown and "| horizon | $13,900" in markdown
+    assert ("| 2026-Q3 (07-01 – 08-14 recorded, 08-15 – 09-30 forecast) | $9,200 ($8,260 – $10,375) | $4,500 |"
+            in markdown)
+    assert "| horizon (2026-08-15 – 2026-12-31) | $13,900" in markdown
 
 
 def test_a_budget_for_a_team_with_no_usage_stops_the_run_naming_its_line():
@@ -384,3 +388,54 @@ def test_the_report_says_the_spend_adds_up_the_series_and_which_method_scored_be
     else:
         assert "the added series' forecasts scored the lowest mean MASE over the levels (1.05)" in markdown
     assert "\n\n| level (MASE) |" in markdown  # the table is a paragraph of its own
+
+
+def _with_unpriced_team(plan: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """``plan`` and team labs, whose only model has no price: no spend history, no node in the forecast."""
+    labs = pd.DataFrame({"series": ["internal-llm/labs/k"], "model": "internal-llm", "team": "labs", "api_key": "k",
+                         "status": "active", "first_usage": "2026-07-01", "last_usage": "2026-11-16"})
+    return {**plan, "organisation_series": pd.concat([plan["organisation_series"], labs], ignore_index=True)}
+
+
+def test_a_team_with_no_priced_model_keeps_its_budget_and_a_month_is_capped_by_its_quarter(caplog):
+    # History to November 16 at $100 a day: Q4 has $4,700 recorded and $1,400 forecast before December, so a
+    # $9,000 Q4 leaves $2,900 for December, under its own $5,000. Labs' model has no price: its budget is
+    # listed as not checked, with the reason, instead of vanishing from the table.
+    plan = _with_unpriced_team(_one_team_plan("2026-11-17"))
+    budgets = check_budgets(_budgets_file([("a", "2026-12", 5000), ("a", "2026-Q4", 9000), ("labs", "2026-12", 500)]),
+                            plan["organisation_series"])
+    with caplog.at_level("WARNING"):
+        table, at_risk, paths, payloads = plan_budgets(*plan.values(), budgets, _params())
+    labs = table[table["team"] == "labs"]
+    assert labs["period"].tolist() == ["2026-12"] and np.isnan(labs["spend_p50"].iloc[0])
+    assert labs["not_checked"].tolist() == ["its model internal-llm has no price"]
+    assert "labs 2026-12 ($500, its model internal-llm has no price)" in caplog.text
+    budget = {p["team_alias"]: p["max_budget"] for p in payloads}
+    assert budget == {"a": pytest.approx(2900.0), "labs": 500.0}
+
+
+def test_the_report_counts_a_team_with_no_priced_model_and_says_which_days_a_month_covers():
+    from tokenplan.pipelines.organisation.nodes import charge_back
+
+    plan = _with_unpriced_team(_one_team_plan("2026-11-17"))
+    budgets = check_budgets(_budgets_file([("a", "2026-12", 5000), ("a", "2026-Q4", 9000), ("labs", "2026-12", 500)]),
+                            plan["organisation_series"])
+    table, at_risk, paths, payloads = plan_budgets(*plan.values(), budgets, _params())
+    params = _params()
+    params["chargeback"] = {"rule": "evenly", "flat_costs": [{"name": "gateway", "usd_per_month": 900}]}
+    charge, rule = charge_back(plan["organisation_forecast"], plan["spend_history"], plan["organisation_series"],
+                               params, {"routes": {"definitions": []}})
+    rows = charge.set_index(["team", "period"])
+    # November is charged whole, as its budget counts it: 16 recorded days and 14 forecast days of $100.
+    assert rows.loc[("a", "2026-11"), ["recorded_usd", "usage_cost_usd"]].tolist() == pytest.approx([1600, 3000])
+    assert rows.loc[("labs", "2026-11"), "allocated_flat_usd"] == pytest.approx(450)  # labs has usage: 2 ways
+    scores = pd.DataFrame({"level": ["team"], "method": ["bottom_up"], "mase": [1.0], "coverage": [0.8],
+                           "nodes": [1], "folds": [2], "chosen": [True]})
+    section = render_organisation(plan["organisation_series"], scores, plan["organisation_forecast"], table,
+                                  at_risk, paths, charge, rule, payloads, params)["markdown"]
+    assert "| labs | not priced: its model internal-llm has no price | – |" in section
+    assert "labs 2026-12 ($500, its model internal-llm has no price)" in section
+    assert "| team | 2026-11 (11-01 – 11-16 recorded, 11-17 – 11-30 forecast) | 2026-12 |" in section
+    assert "| labs (usage not priced) | $450 | $450 |" in section and "| a | $3,450 | $3,550 |" in section
+    assert ("a's 2026-12 budget is written as $2,900, what its 2026-Q4 budget of $9,000 leaves after $6,100 spent "
+            "before 2026-12") in section

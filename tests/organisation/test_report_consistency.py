@@ -63,6 +63,7 @@ def test_a_folder_without_teams_has_nothing_to_check(tmp_path):
     ("team_budgets.csv", 2, "recorded_usd", 0.0, "team_budgets a 2026-Q3: P50 $3,500.00 less recorded $0.00"),
     ("team_budgets.csv", 2, "first_crossing_p50", "2026-09-30", "crossed at p50 on 2026-09-30, the path reaches"),
     ("chargeback.csv", 1, "usage_cost_usd", 3000.0, "chargeback ('a', '2026-10'): usage $3,000.00"),
+    ("chargeback.csv", 0, "usage_cost_usd", 2900.0, "chargeback ('a', '2026-09'): usage $2,900.00 != team_budgets'"),
     ("teams_at_risk.csv", 0, "budget_usd", 3500.0, "teams_at_risk ('a', '2026-Q3'): budget_usd differs"),
     ("organisation_series.csv", 1, "status", "ended",
      "cost_forecast m/a/k2: $2,440.00 over the horizon (P50) for a series the organisation plans no spend for"),

@@ -6,7 +6,8 @@ period before the forecast starts plus the forecast's days in it. Every team get
 per forecast month, per calendar quarter the forecast touches (a horizon from mid-August
 touches Q3 and Q4) and for the whole ``horizon`` (forecast days only, no budget). A budget
 whose period the forecast does not reach (over before it starts, or after it ends) keeps
-a row with no spend: it is not checked, and the log and the report say so.
+a row with no spend: it is not checked, and the log and the report say so, as for a team
+none of whose models has a price (the plan has no spend for it); ``not_checked`` says why.
 
 Spend per team and period: P10, P50 and P90 add the team's series' period costs
 (``cost_forecast``, whose intervals come from backtested total errors: members are
@@ -24,24 +25,34 @@ the budget lies on.
 Crossing dates: the first day the cumulative spend path from the period's start
 reaches the budget, on the P50 path and on the P90 path (the daily P50 plan scaled to
 end on the period's P50 and P90 respectively).
+
+LiteLLM team budgets are written for one month (or a quarter from its first month): the
+gateway's cap for a month is at most what every budget period containing it leaves, its
+budget less the spend in it before the month (recorded, then the plan's P50). A December
+budget of $15,000 under a Q4 budget of $40,000 of which $28,400 is spent by November 30
+(recorded to November 16, the plan's P50 after) is written as $11,600, and the payload's
+metadata names the quarter that capped it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from scipy.stats import norm
 
+from tokenplan.organisation.dimensions import unpriced_text
 from tokenplan.schemas import InvalidInputError, _check, first_line_of, require_columns, where
 
 __all__ = ["BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS", "budget_paths", "litellm_month",
-           "litellm_team_budgets", "team_budgets", "teams_at_risk", "unchecked_budgets", "validate_budgets"]
+           "litellm_team_budgets", "spend_to_date", "team_budgets", "teams_at_risk", "unchecked_budgets",
+           "validate_budgets"]
 
 BUDGET_COLUMNS = ("team", "period", "usd")
 TEAM_BUDGET_COLUMNS = ["team", "period", "spend_p10", "spend_p50", "spend_p90", "recorded_usd", "budget_usd",
-                       "p_exceed", "first_crossing_p50", "first_crossing_p90"]
+                       "p_exceed", "first_crossing_p50", "first_crossing_p90", "not_checked"]
 BUDGET_PATH_COLUMNS = ["team", "period", "ds", "cumulative_p50", "cumulative_p90", "budget_usd"]
 _PERIOD = r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$"
 _Z90 = float(norm.ppf(0.9))
@@ -202,38 +213,48 @@ def _team_periods(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_d
                    "recorded": before, "budget": budget, "path": path, "path90": path90}
 
 
-def unchecked_budgets(budgets: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Timestamp) -> pd.DataFrame:
-    """The budgets whose period the forecast (``first_day`` to ``last_day``) does not reach: ``team, period,
-    usd, reason`` (``ended before the forecast`` or ``after the forecast``); they are not checked."""
+def unchecked_budgets(budgets: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Timestamp,
+                      unpriced: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The budgets the plan has no spend for: ``team, period, usd, reason``; they are not checked.
+
+    Reasons: the period is outside the forecast (``first_day`` to ``last_day``: ``ended before
+    the forecast`` or ``after the forecast``), or the team is in ``unpriced`` (team -> its
+    models, none with a price): ``its model m has no price``.
+    """
+    unpriced = unpriced or {}
     spans = [_span(p) for p in budgets["period"]]
     ended = np.array([s.end_time < first_day for s in spans], dtype=bool)
     later = np.array([s.start_time > last_day for s in spans], dtype=bool)
-    out = budgets.loc[ended | later, ["team", "period", "usd"]].copy()
-    out["reason"] = np.where(ended[ended | later], "ended before the forecast", "after the forecast")
+    no_price = budgets["team"].isin(list(unpriced)).to_numpy()
+    out = budgets.loc[ended | later | no_price, ["team", "period", "usd"]].copy()
+    out["reason"] = np.where(ended[ended | later | no_price], "ended before the forecast", "after the forecast")
+    priced_out = out["team"].isin(list(unpriced))
+    out.loc[priced_out, "reason"] = [unpriced_text(unpriced[t]) for t in out.loc[priced_out, "team"]]
     return out.reset_index(drop=True)
 
 
 def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_daily: pd.DataFrame,
-                 budgets: pd.DataFrame) -> pd.DataFrame:
+                 budgets: pd.DataFrame, unpriced: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The ``team_budgets`` table (``TEAM_BUDGET_COLUMNS``): per team, each forecast month, each quarter the
-    forecast touches and ``horizon``, then each budget the forecast does not reach (no spend: not checked).
-    ``recorded_usd``: the part of the spend recorded in the period before the forecast starts (0 for a period
-    the forecast starts at, and for ``horizon``).
+    forecast touches and ``horizon``, then each budget the plan has no spend for (not checked, ``not_checked``
+    says why: see ``unchecked_budgets``). ``recorded_usd``: the part of the spend recorded in the period before
+    the forecast starts (0 for a period the forecast starts at, and for ``horizon``).
 
     ``team_daily``: team, ds, p50 (reconciled USD per day); ``team_periods``: team,
     period, p10, p50, p90 (members' period costs, added); ``actual_daily``: team, ds,
-    usd (recorded spend, for the part of a period before the forecast starts).
+    usd (recorded spend, for the part of a period before the forecast starts);
+    ``unpriced``: teams none of whose models has a price (team -> models).
     """
     rows = [{"team": p["team"], "period": p["period"], "spend_p10": p["p10"], "spend_p50": p["p50"],
              "spend_p90": p["p90"], "recorded_usd": p["recorded"], "budget_usd": p["budget"],
              "p_exceed": _p_exceed(p["p10"], p["p50"], p["p90"], p["budget"]),
              "first_crossing_p50": _first_crossing(p["days"], p["path"], p["budget"]),
-             "first_crossing_p90": _first_crossing(p["days"], p["path90"], p["budget"])}
+             "first_crossing_p90": _first_crossing(p["days"], p["path90"], p["budget"]), "not_checked": ""}
             for p in _team_periods(team_daily, team_periods, actual_daily, budgets)]
-    unchecked = unchecked_budgets(budgets, team_daily["ds"].min(), team_daily["ds"].max())
+    unchecked = unchecked_budgets(budgets, team_daily["ds"].min(), team_daily["ds"].max(), unpriced)
     rows += [{"team": u.team, "period": u.period, "spend_p10": np.nan, "spend_p50": np.nan, "spend_p90": np.nan,
               "recorded_usd": np.nan, "budget_usd": u.usd, "p_exceed": np.nan, "first_crossing_p50": "",
-              "first_crossing_p90": ""}
+              "first_crossing_p90": "", "not_checked": u.reason}
              for u in unchecked.sort_values(["team", "period"]).itertuples()]
     return pd.DataFrame(rows, columns=TEAM_BUDGET_COLUMNS)
 
@@ -301,15 +322,49 @@ def litellm_month(first_day: pd.Timestamp) -> str:
     return str(month if first_day == month.start_time else month + 1)
 
 
-def litellm_team_budgets(budgets: pd.DataFrame, next_month: str, soft_share: float) -> list[dict]:
+def spend_to_date(team_daily: pd.DataFrame, actual_daily: pd.DataFrame) -> pd.DataFrame:
+    """USD per team and day, ``team, ds, usd``: recorded before the forecast starts, the plan's P50 from then on
+    (``team_daily``: team, ds, p50; ``actual_daily``: team, ds, usd)."""
+    start = team_daily["ds"].min()
+    plan = team_daily[["team", "ds", "p50"]].rename(columns={"p50": "usd"})
+    return pd.concat([actual_daily.loc[actual_daily["ds"] < start, ["team", "ds", "usd"]], plan], ignore_index=True)
+
+
+def _left_for(budgets: pd.DataFrame, spend: pd.DataFrame | None, month: str) -> dict[str, dict]:
+    """Per team, the tightest budget period containing ``month`` other than its own: ``{period, budget_usd,
+    spent_before_usd, left_usd}``, what that period's budget leaves once its spend before ``month`` is counted."""
+    first_day = pd.Period(month, freq="M").start_time
+    tightest: dict[str, dict] = {}
+    containing = budgets[[p != month and _span(p).start_time <= first_day <= _span(p).end_time
+                          for p in budgets["period"]]]
+    for row in containing.itertuples():
+        spent = 0.0 if spend is None else float(spend.loc[(spend["team"] == row.team) & spend["ds"].between(
+            _span(row.period).start_time, first_day, inclusive="left"), "usd"].sum())
+        left = {"period": str(row.period), "budget_usd": float(row.usd), "spent_before_usd": round(spent, 2),
+                "left_usd": round(max(float(row.usd) - spent, 0.0), 2)}
+        if row.team not in tightest or left["left_usd"] < tightest[row.team]["left_usd"]:
+            tightest[row.team] = left
+    return tightest
+
+
+def litellm_team_budgets(budgets: pd.DataFrame, next_month: str, soft_share: float,
+                         spend: pd.DataFrame | None = None) -> list[dict]:
     """LiteLLM ``/team/new`` payloads (``NewTeamRequest``): each team's budget for ``next_month`` (else, when
     ``next_month`` starts a quarter, its quarter's), with the soft budget at ``soft_share`` of it and the matching
     duration: ``1mo`` (reset on the 1st), or the quarter's days (``92d``: LiteLLM's proxy refuses ``3mo``, it
     resets months one at a time, and resets ``Nd`` every N days from the POST). So a quarter's budget deployed
-    after the quarter's first month would allow its whole amount again over the wrong months: it is not written."""
+    after the quarter's first month would allow its whole amount again over the wrong months: it is not written.
+
+    The month's cap is at most what every budget period containing it leaves: a quarter's
+    budget less its spend before the month (``spend``: team, ds, usd, recorded then the
+    plan's P50, ``spend_to_date``), never below 0. A capped payload's metadata says so
+    (``capped_by``: the period, its budget, the spend before the month and what is left),
+    since the gateway would otherwise allow a month's whole budget the quarter no longer has.
+    """
     starts_quarter = pd.Period(next_month, freq="M").month % 3 == 1
     quarter = _quarter(next_month) if starts_quarter else None
     quarter_days = f"{_days(quarter)}d" if quarter else ""
+    tightest = _left_for(budgets, spend, next_month)
     payloads = []
     for team, rows in budgets.groupby("team", sort=True):
         monthly = rows[rows["period"] == next_month]
@@ -317,10 +372,12 @@ def litellm_team_budgets(budgets: pd.DataFrame, next_month: str, soft_share: flo
         if chosen.empty:
             continue
         usd = float(chosen["usd"].iloc[0])
+        metadata = {"budget_period": str(chosen["period"].iloc[0]), "written_by": "tokenplan"}
+        cap = tightest.get(str(team)) if duration == "1mo" else None
+        if cap is not None and cap["left_usd"] < usd:
+            usd = cap["left_usd"]
+            metadata["capped_by"] = cap
         payloads.append({"team_alias": str(team), "max_budget": round(usd, 2),
                          "soft_budget": round(usd * soft_share, 2), "budget_duration": duration,
-                         "metadata": {"budget_period": str(chosen["period"].iloc[0]),
-                                      "written_by": "tokenplan"}})
+                         "metadata": metadata})
     return payloads
-
-

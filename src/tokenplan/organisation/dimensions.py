@@ -8,6 +8,10 @@ A key belongs to one team: the plan's key level is a team's key (``team/api_key`
 id the usage shows under two teams (moved in a re-org, or re-assigned to another LiteLLM
 team) is planned as one key per team, each with its part of the history; ``shared_keys``
 finds them so the log and the report can say so.
+
+A series whose model has no price has no spend in the organisation's tables; ``unpriced_models``
+names them per team, so a team none of whose usage is priced is still counted, its budget
+named unchecked and its usage charged no cost, each said in words, rather than dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import pandas as pd
 
 from tokenplan.forecasting.ended_series import ended_since
 
-__all__ = ["NO_TEAM", "series_dimensions", "series_status", "shared_keys"]
+__all__ = ["NO_TEAM", "series_dimensions", "series_status", "shared_keys", "unpriced_models", "unpriced_text"]
 
 # The team of a series when the usage has no team column (one team: the organisation).
 NO_TEAM = "(all)"
@@ -66,3 +70,22 @@ def shared_keys(series: pd.DataFrame) -> pd.DataFrame:
     uses = shared.groupby(["api_key", "team"], as_index=False).agg(first_usage=("first_usage", "min"),
                                                                    last_usage=("last_usage", "max"))
     return uses.sort_values(["api_key", "first_usage", "team"], ignore_index=True)
+
+
+def unpriced_models(series: pd.DataFrame, priced_series) -> pd.DataFrame:
+    """Per team with a series outside ``priced_series``: ``team, models`` (sorted, ``", "``-joined), ``live`` (one
+    of those series has not ended: the forecast plans usage for it) and ``whole_team`` (none of its series priced).
+
+    ``series``: ``series, model, team, status`` (``describe_series``).
+    """
+    priced = series["series"].isin(set(priced_series))
+    out = series[~priced].groupby("team", sort=True).agg(models=("model", lambda m: ", ".join(sorted(set(m)))),
+                                                         live=("status", lambda s: bool((s != "ended").any())))
+    whole = ~out.index.isin(series.loc[priced, "team"])
+    return out.assign(whole_team=whole).reset_index()
+
+
+def unpriced_text(models: str) -> str:
+    """``"its model m has no price"`` (or ``"its models m1, m2 have no price"``) for a team's unpriced models."""
+    many = "," in models
+    return f"its model{'s' if many else ''} {models} {'have' if many else 'has'} no price"

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from tokenplan.organisation.budgets import litellm_month
-from tokenplan.organisation.dimensions import shared_keys
+from tokenplan.organisation.dimensions import shared_keys, unpriced_text
 from tokenplan.organisation.hierarchy import PLAN_METHOD, best_method
 from tokenplan.reporting.markdown import markdown_table as table
 from tokenplan.reporting.number_format import apart, percent, usd
@@ -79,46 +79,98 @@ def _method_scores(scores: pd.DataFrame) -> dict[str, str]:
             "best_mase": best_mase, "plan_mase": plan_mase}
 
 
-def _organisation_table(budgets: pd.DataFrame, today: str) -> pd.DataFrame:
+def _period_days(period: str, first: pd.Timestamp, last: pd.Timestamp) -> str:
+    """The days a month's or quarter's figures cover when not wholly forecast (``first`` to ``last``):
+    ``11-01 – 11-16 recorded, 11-17 – 11-30 forecast``; "" for a period the forecast covers."""
+    span = pd.Period(period.replace("-Q", "Q"), freq="Q" if "-Q" in period else "M")
+    start, end = span.start_time, span.end_time.normalize()
+    if start >= first and end <= last:
+        return ""
+    parts = [f"{start:%m-%d} – {first - pd.Timedelta(days=1):%m-%d} recorded"] if start < first else []
+    return ", ".join([*parts, f"{max(start, first):%m-%d} – {min(end, last):%m-%d} forecast"])
+
+
+def _period_label(period: str, first: pd.Timestamp, last: pd.Timestamp) -> str:
+    """``period``, with the days its figures cover when they are not the whole period: ``2026-11 (11-01 – 11-16
+    recorded, 11-17 – 11-30 forecast)`` for a month the forecast (``first`` to ``last``) starts in."""
+    if period == "horizon":
+        return f"horizon ({first:%Y-%m-%d} – {last:%Y-%m-%d})"
+    days = _period_days(period, first, last)
+    return f"{period} ({days})" if days else period
+
+
+def _organisation_table(budgets: pd.DataFrame, today: str, last: str) -> pd.DataFrame:
     """Teams' spend added per period; a period that began before the forecast shows the part recorded in it."""
     checked = budgets[budgets["spend_p50"].notna()]  # a budget the forecast does not reach has no spend
     totals = checked.groupby("period", sort=True)[["spend_p10", "spend_p50", "spend_p90", "recorded_usd"]].sum()
-    rows = [{"period": period, "teams' spend added": _band(r.spend_p10, r.spend_p50, r.spend_p90),
+    first, end = pd.Timestamp(today), pd.Timestamp(last)
+    rows = [{"period": _period_label(period, first, end),
+             "teams' spend added": _band(r.spend_p10, r.spend_p50, r.spend_p90),
              f"recorded before {today}": usd(r.recorded_usd) if r.recorded_usd > 0 else ""}
             for period, r in totals.iterrows()]
     out = pd.DataFrame(rows)
     return out if (totals["recorded_usd"] > 0).any() else out.drop(columns=f"recorded before {today}")
 
 
-def _spend_table(budgets: pd.DataFrame, top: int) -> pd.DataFrame:
+def _unpriced(charge: pd.DataFrame, budgets: pd.DataFrame) -> dict[str, list[dict[str, str]]]:
+    """Teams with usage the plan does not price (``chargeback``'s ``unpriced_models``): ``whole`` (none of its
+    models priced: no spend, no horizon row) and ``part`` (some models priced)."""
+    if "unpriced_models" not in charge.columns:
+        return {"whole": [], "part": []}
+    named = charge[charge["unpriced_models"].fillna("") != ""].drop_duplicates("team").sort_values("team")
+    planned = set(budgets.loc[budgets["period"] == "horizon", "team"])
+    rows = [{"team": r.team, "models": r.unpriced_models, "text": unpriced_text(r.unpriced_models)}
+            for r in named.itertuples()]
+    return {"whole": [r for r in rows if r["team"] not in planned], "part": [r for r in rows if r["team"] in planned]}
+
+
+def _spend_table(budgets: pd.DataFrame, top: int, unpriced: list[dict[str, str]], horizon_label: str) -> pd.DataFrame:
+    """The top teams by horizon spend, the rest added, then each team none of whose usage is priced."""
     horizon = budgets[budgets["period"] == "horizon"].sort_values("spend_p50", ascending=False)
     total = horizon["spend_p50"].sum()
     shown = horizon.head(top)
-    rows = [{"team": r.team, "horizon spend": _band(r.spend_p10, r.spend_p50, r.spend_p90),
+    column = f"spend over the {horizon_label}"
+    rows = [{"team": r.team, column: _band(r.spend_p10, r.spend_p50, r.spend_p90),
              "share of the organisation": percent(r.spend_p50 / total if total else float("nan"))}
             for r in shown.itertuples()]
     rest = horizon.iloc[top:]
     if len(rest):
-        rows.append({"team": f"{len(rest)} other teams", "horizon spend": usd(rest["spend_p50"].sum()),
+        rows.append({"team": f"{len(rest)} other teams", column: usd(rest["spend_p50"].sum()),
                      "share of the organisation": percent(rest["spend_p50"].sum() / total if total else float("nan"))})
+    rows += [{"team": u["team"], column: f"not priced: {u['text']}", "share of the organisation": "–"}
+             for u in unpriced]
     return pd.DataFrame(rows)
 
 
-def _at_risk_table(at_risk: pd.DataFrame) -> pd.DataFrame:
+def _at_risk_table(at_risk: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
     def crossing(day: str, lead) -> str:
         return "not crossed" if not day else f"{day} ({int(lead)} days)"
 
     return pd.DataFrame([{
-        "team": r.team, "period": r.period, "budget": usd(r.budget_usd),
+        "team": r.team, "period": _period_label(r.period, first, last), "budget": usd(r.budget_usd),
         "spend": _band(r.spend_p10, r.spend_p50, r.spend_p90), "P(exceed)": percent(r.p_exceed),
         "crossed at P50": crossing(r.first_crossing_p50, r.lead_days_p50),
         "crossed at P90": crossing(r.first_crossing_p90, r.lead_days_p90)} for r in at_risk.itertuples()])
 
 
 def _unchecked(budgets: pd.DataFrame) -> list[dict[str, str]]:
-    """The budgets the forecast does not reach: they keep a row in ``team_budgets`` with no spend."""
+    """The budgets the plan has no spend for (outside the forecast, or a team whose models have no price): they
+    keep a row in ``team_budgets`` with no spend, and ``not_checked`` says why."""
     rows = budgets[budgets["budget_usd"].notna() & budgets["spend_p50"].isna()]
-    return [{"team": r.team, "period": r.period, "usd": usd(r.budget_usd)} for r in rows.itertuples()]
+    reasons = rows["not_checked"].fillna("") if "not_checked" in rows.columns else pd.Series("", index=rows.index)
+    return [{"team": r.team, "period": r.period, "usd": usd(r.budget_usd), "reason": reason or "outside the forecast"}
+            for r, reason in zip(rows.itertuples(), reasons, strict=True)]
+
+
+def _capped(payloads: list[dict]) -> list[dict[str, str]]:
+    """The LiteLLM budgets lowered to what a longer budget period leaves (``capped_by`` in their metadata)."""
+    out = []
+    for p in payloads:
+        cap = p.get("metadata", {}).get("capped_by")
+        if cap:
+            out.append({"team": p["team_alias"], "period": p["metadata"]["budget_period"], "usd": usd(p["max_budget"]),
+                        "by": cap["period"], "budget": usd(cap["budget_usd"]), "spent": usd(cap["spent_before_usd"])})
+    return out
 
 
 def _without_litellm_budget(budgets: pd.DataFrame, payloads: list[dict]) -> list[str]:
@@ -155,14 +207,20 @@ def _shared_keys(series: pd.DataFrame, params: dict[str, Any]) -> list[dict[str,
             for key, uses in shared_keys(series).groupby("api_key", sort=True)]
 
 
-def _chargeback_table(charge: pd.DataFrame, top: int) -> pd.DataFrame:
-    """Total charged per team and month (usage + allocated flat costs), the top teams by the first month's."""
+def _chargeback_table(charge: pd.DataFrame, top: int, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+    """Total charged per team and month (usage + allocated flat costs), the top teams by the first month's; a
+    month not wholly forecast says which days are recorded and which forecast, a team whose models have no
+    price says its usage is not charged."""
     wide = charge.pivot_table(index="team", columns="period", values="total_usd", aggfunc="sum")
     wide = wide.sort_values(wide.columns[0], ascending=False)
     shown = wide.head(top)
     rest = wide.iloc[top:]
     if len(rest):
         shown = pd.concat([shown, rest.sum().to_frame(f"{len(rest)} other teams").T])
+    unpriced = set(charge.loc[charge.get("unpriced_models", pd.Series("", index=charge.index)).fillna("") != "",
+                              "team"])
+    shown = shown.rename(index=lambda team: f"{team} (usage not priced)" if team in unpriced else team)
+    shown = shown.rename(columns=lambda period: _period_label(period, first, last))
     return shown.map(usd).rename_axis("team").reset_index()
 
 
@@ -191,6 +249,11 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
     scores = inputs.hierarchy_backtest
     rule = inputs.chargeback_rule or {}
     today = str(inputs.forecast["ds"].min().date())
+    first, last = inputs.forecast["ds"].min(), inputs.forecast["ds"].max()
+    unpriced = _unpriced(inputs.chargeback, inputs.team_budgets)
+    charge = inputs.chargeback
+    recorded_months = sorted(charge.loc[charge.get("recorded_usd", pd.Series(0.0, index=charge.index)) > 0,
+                                        "period"].unique())
     context = {
         "lo": "P10", "mid": "P50", "hi": "P90", "top": top,
         "teams": inputs.series["team"].nunique(),
@@ -199,10 +262,12 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
         "folds": int(scores["folds"].max()) if len(scores) else 0,
         "backtest_table": table(_backtest_table(scores)) if len(scores) else "",
         "narrow_levels": _narrow_levels(scores),
-        "organisation_table": table(_organisation_table(inputs.team_budgets, today)),
+        "organisation_table": table(_organisation_table(inputs.team_budgets, today, str(last.date()))),
         "recorded": bool((inputs.team_budgets["recorded_usd"] > 0).any()),
-        "spend_table": table(_spend_table(inputs.team_budgets, top)),
-        "at_risk_table": table(_at_risk_table(inputs.teams_at_risk)) if len(inputs.teams_at_risk) else "",
+        "spend_table": table(_spend_table(inputs.team_budgets, top, unpriced["whole"],
+                                          _period_label("horizon", first, last))),
+        "unpriced_whole": unpriced["whole"], "unpriced_part": unpriced["part"],
+        "at_risk_table": table(_at_risk_table(inputs.teams_at_risk, first, last)) if len(inputs.teams_at_risk) else "",
         "today": today,
         "last_day": str(inputs.forecast["ds"].max().date()) if len(inputs.forecast) else "",
         "unchecked": _unchecked(inputs.team_budgets),
@@ -213,6 +278,8 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
         "shared_keys": _shared_keys(inputs.series, inputs.params),
         "flat_costs": _flat_costs(rule.get("flat_costs", [])),
         "rule_text": rule.get("rule_text", ""),
-        "chargeback_table": table(_chargeback_table(inputs.chargeback, top)),
+        "chargeback_table": table(_chargeback_table(inputs.chargeback, top, first, last)),
+        "recorded_months": [f"{m}: {_period_days(m, first, last)}" for m in recorded_months],
+        "capped": _capped(inputs.litellm_team_budgets),
     }
     return _environment().get_template("organisation_section.md.j2").render(**context)

@@ -9,9 +9,15 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.organisation import budgets as team_budget
-from tokenplan.organisation.chargeback import allocation_rule_text, chargeback, flat_costs
+from tokenplan.organisation.chargeback import (
+    CHARGEBACK_COLUMNS,
+    allocation_rule_text,
+    chargeback,
+    flat_costs,
+    team_months,
+)
 from tokenplan.organisation.daily_costs import daily_costs
-from tokenplan.organisation.dimensions import series_dimensions, series_status, shared_keys
+from tokenplan.organisation.dimensions import series_dimensions, series_status, shared_keys, unpriced_models
 from tokenplan.organisation.hierarchy import PLAN_METHOD, add_up, backtest_reconciliation
 from tokenplan.planning.prices import UnitPrices
 from tokenplan.planning.routes import Route
@@ -139,12 +145,18 @@ def _team_periods(cost_forecast: pd.DataFrame, organisation_series: pd.DataFrame
 
 
 def _warn_unchecked(unchecked: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> None:
-    """A budget the forecast does not reach is not checked: say so rather than drop it unseen."""
+    """A budget the plan has no spend for is not checked: say so rather than drop it unseen."""
     if unchecked.empty:
         return
     listed = "; ".join(f"{u.team} {u.period} (${u.usd:,.0f}, {u.reason})" for u in unchecked.itertuples())
-    logger.warning("budgets file: %d budget(s) not checked, their period is outside the forecast (%s to %s): %s",
+    logger.warning("budgets file: %d budget(s) not checked, the plan (%s to %s) has no spend for them: %s",
                    len(unchecked), f"{first:%Y-%m-%d}", f"{last:%Y-%m-%d}", listed)
+
+
+def _recorded_by_team(spend_history: pd.DataFrame, organisation_series: pd.DataFrame) -> pd.DataFrame:
+    """Recorded USD per team and day (``team, ds, usd``), for the part of a period before the forecast starts."""
+    recorded = spend_history.merge(organisation_series[["series", "team"]], on="series")
+    return recorded.groupby(["team", "ds"], as_index=False)["y"].sum().rename(columns={"y": "usd"})
 
 
 def check_budgets(budgets_raw: pd.DataFrame, organisation_series: pd.DataFrame) -> pd.DataFrame:
@@ -167,29 +179,32 @@ def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFram
         paths = pd.DataFrame(columns=team_budget.BUDGET_PATH_COLUMNS)
         return empty, empty.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[]), paths, []
     team_daily = organisation_forecast[organisation_forecast["level"] == "team"].rename(columns={"node": "team"})
-    recorded = spend_history.merge(organisation_series[["series", "team"]], on="series")
-    recorded = recorded.groupby(["team", "ds"], as_index=False)["y"].sum().rename(columns={"y": "usd"})
+    recorded = _recorded_by_team(spend_history, organisation_series)
+    unpriced = unpriced_models(organisation_series, spend_history["series"])
+    unpriced = dict(unpriced.loc[unpriced["whole_team"], ["team", "models"]].itertuples(index=False))
     members = _team_periods(cost_forecast, organisation_series)
-    table = team_budget.team_budgets(team_daily, members, recorded, budgets)
+    table = team_budget.team_budgets(team_daily, members, recorded, budgets, unpriced)
     paths = team_budget.budget_paths(team_daily, members, recorded, budgets)
-    today = pd.Timestamp(team_daily["ds"].min())
-    _warn_unchecked(team_budget.unchecked_budgets(budgets, today, team_daily["ds"].max()), today,
-                    team_daily["ds"].max())
+    today, last = pd.Timestamp(team_daily["ds"].min()), pd.Timestamp(team_daily["ds"].max())
+    _warn_unchecked(team_budget.unchecked_budgets(budgets, today, last, unpriced), today, last)
     at_risk = team_budget.teams_at_risk(table, today, int(params["top_teams"]))
     payloads = team_budget.litellm_team_budgets(budgets, team_budget.litellm_month(today),
-                                                float(params["budgets"]["soft_budget_share"]))
+                                                float(params["budgets"]["soft_budget_share"]),
+                                                team_budget.spend_to_date(team_daily, recorded))
     return table, at_risk, paths, payloads
 
 
-def charge_back(organisation_forecast: pd.DataFrame, params: dict[str, Any],
+def charge_back(organisation_forecast: pd.DataFrame, spend_history: pd.DataFrame,
+                organisation_series: pd.DataFrame, params: dict[str, Any],
                 planning_params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The ``chargeback`` table and the rule and flat costs it used (for the report)."""
+    """The ``chargeback`` table (whole calendar months: recorded before the forecast plus its P50, every team
+    with usage, priced or not) and the rule and flat costs it used (for the report)."""
     settings = params["chargeback"]
     if organisation_forecast.empty:
-        return pd.DataFrame(columns=["team", "period", "usage_cost_usd", "allocated_flat_usd", "total_usd"]), {}
-    team = organisation_forecast[organisation_forecast["level"] == "team"]
-    months = team.assign(period=team["ds"].dt.to_period("M").astype(str)).groupby(
-        ["node", "period"], as_index=False)["p50"].sum().rename(columns={"node": "team", "p50": "usage_cost_usd"})
+        return pd.DataFrame(columns=CHARGEBACK_COLUMNS), {}
+    team_daily = organisation_forecast[organisation_forecast["level"] == "team"].rename(columns={"node": "team"})
+    months = team_months(team_daily, _recorded_by_team(spend_history, organisation_series),
+                         unpriced_models(organisation_series, spend_history["series"]))
     routes = {r["name"]: Route(**r).one_time.usd for r in planning_params["routes"]["definitions"]
               if r.get("one_time")}
     flat = flat_costs(settings.get("flat_costs") or [], routes, sorted(months["period"].unique()))

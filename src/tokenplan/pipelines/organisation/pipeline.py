@@ -37,7 +37,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  inputs=["organisation_forecast", "cost_forecast", "spend_history", series, "budgets", org],
                  outputs=["team_budgets", "teams_at_risk", "budget_paths", "litellm_team_budgets"],
                  name="plan_budgets"),
-            Node(func=charge_back, inputs=["organisation_forecast", org, "params:planning"],
+            Node(func=charge_back, inputs=["organisation_forecast", "spend_history", series, org, "params:planning"],
                  outputs=["chargeback", "chargeback_rule"], name="charge_back"),
         ]
     )
