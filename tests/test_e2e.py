@@ -269,6 +269,38 @@ def test_capacity_and_routes_notebook_has_a_what_if_for_data_without_limits_or_e
     assert "a campaign is added instead" in printed and "what-if campaign: stated x1.00 -> x1.30" in printed
 
 
+def test_capacity_and_routes_notebook_starts_from_the_plan_of_a_run_with_its_own_params(project, first_report,
+                                                                                       tmp_path, monkeypatch):
+    """After a run with non-default ``--params``, notebook 03's baseline is that run's ``capacity_plan`` and
+    ``roi_summary``: the notebook takes the run's parameters from its report folder, not conf/'s defaults (which
+    had read an hourly run's buckets as days: Opus RPM P50 4.89 where the report had 132)."""
+    import nbformat
+
+    from tests.test_notebook import assert_runs_clean, execute_notebook
+
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("__pycache__", "notebooks"))
+    _kedro_run(copy, "test", "--pipelines", "planning,reporting", "--params",
+               "planning.capacity.error_correlation=0.9,planning.roi.annual_discount_rate=0.3")
+    notebook = copy / "notebooks" / "03_capacity_and_routes.ipynb"
+    notebook.parent.mkdir()
+    nb = nbformat.read(PROJECT_ROOT / "notebooks" / notebook.name, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell('baseline_plan.to_parquet("baseline_plan.parquet")\n'
+                                              'roi_of(params["planning"]).to_parquet("baseline_roi.parquet")'))
+    nbformat.write(nb, notebook)
+    assert_runs_clean(execute_notebook(notebook, tmp_path / "kernels", monkeypatch))
+
+    key = ["model_group", "metric"]
+    saved = pd.read_parquet(copy / "data" / "07_model_output" / "capacity_plan.parquet")
+    saved = saved[saved["period"] == "horizon"].set_index(key).sort_index()
+    baseline = pd.read_parquet(copy / "baseline_plan.parquet").set_index(key).sort_index()
+    pd.testing.assert_frame_equal(baseline[["p50", "p90", "limit"]], saved[["p50", "p90", "limit"]])
+    columns = ["monthly_saving_p50", "payback_month_p50", "npv_12m_p10", "npv_12m_p50", "npv_12m_p90"]
+    saved_roi = pd.read_parquet(copy / "data" / "07_model_output" / "roi_summary.parquet").set_index("route")
+    baseline_roi = pd.read_parquet(copy / "baseline_roi.parquet").set_index("route")
+    pd.testing.assert_frame_equal(baseline_roi[columns], saved_roi[columns])
+
+
 def test_forecast_quantiles_are_ordered_and_non_negative(forecast, test_params):
     assert set(QUANTILES) <= set(forecast.columns), forecast.columns.tolist()
     values = forecast[list(QUANTILES)]

@@ -123,3 +123,42 @@ def test_explore_notebook_shows_a_users_daily_usage_and_says_whose(tmp_path, mon
     printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
     assert "usage_buckets from raw_usage (data/01_raw/our_usage.csv):" in printed
     assert "daily buckets, 2 series" in printed and "built-in demo" not in printed
+
+def test_last_run_is_the_newest_reports_run_record(tmp_path):
+    """The notebooks take their parameters from the newest report folder's ``data_source.json``."""
+    from kedro.io import DataCatalog
+
+    from tokenplan.datasets.previous_report import PreviousReportDataset
+    from tokenplan.notebook_setup import last_run
+
+    reports = tmp_path / "08_reporting"
+    catalog = DataCatalog({"previous_report": PreviousReportDataset(path=str(reports))})
+    assert last_run(catalog) is None  # before any run: conf's defaults
+    for version, run in (("2026-12-01T00.00.00.000Z", {"env": "usage_csv", "runtime_params": {"x": 1}}),
+                         ("2026-12-07T05.26.53.755Z", {"env": "usage_csv", "command": "kedro run ...",
+                                                       "runtime_params": {"feature_engineering": {"freq": "h"}}})):
+        (reports / version).mkdir(parents=True)
+        (reports / version / "report.md").write_text("# Plan\n")
+        (reports / version / "data_source.json").write_text(json.dumps({"kind": "usage data", "run": run}))
+    record = last_run(catalog)
+    assert record["report"] == "2026-12-07T05.26.53.755Z"
+    assert record["env"] == "usage_csv" and record["runtime_params"] == {"feature_engineering": {"freq": "h"}}
+    # A report from before runs were recorded: its name, no parameters to take.
+    (reports / "2026-12-08T00.00.00.000Z").mkdir()
+    (reports / "2026-12-08T00.00.00.000Z" / "report.md").write_text("# Plan\n")
+    assert last_run(catalog) == {"report": "2026-12-08T00.00.00.000Z"}
+
+
+def test_a_recomputed_baseline_that_is_not_the_runs_is_shown_row_by_row():
+    import pandas as pd
+
+    from tokenplan.notebook_checks import not_reproduced
+
+    saved = pd.DataFrame({"model_group": ["Opus", "Sonnet"], "metric": ["rpm", "rpm"], "p50": [132.34, 40.0],
+                          "p90": [254.04, 80.0], "limit": [40.0, float("nan")]})
+    assert not_reproduced(saved.copy(), saved, ["model_group", "metric"], ["p50", "p90", "limit"]).empty
+    # Conf's daily freq on an hourly run's buckets: the same plan 27 times lower.
+    read_as_days = saved.assign(p50=saved["p50"] / 27, p90=saved["p90"] / 27).iloc[[0]]
+    differs = not_reproduced(read_as_days, saved, ["model_group", "metric"], ["p50", "p90", "limit"])
+    assert differs["model_group"].tolist() == ["Opus", "Sonnet"]  # Sonnet: only in the run's plan
+    assert differs.loc[differs["model_group"] == "Opus", "p50 in the run"].item() == 132.34
