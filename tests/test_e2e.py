@@ -237,6 +237,42 @@ def test_diagnostics_notebook_runs_clean_on_the_run(project, first_report, tmp_p
     assert len(assert_runs_clean(nb)) >= 4, "expected the horizon, calibration, drivers and importance figures"
 
 
+@pytest.mark.parametrize("model_forecasts", ["cache_read_tokens", None], ids=["no requests", "nothing"])
+def test_diagnostics_notebook_says_why_it_has_no_requests_breakdown(project, first_report, tmp_path, monkeypatch,
+                                                                    model_forecasts):
+    """A run whose tuned model forecasts only some targets (the drivers of those instead, as the report shows),
+    or none (no breakdown and no importance, and why): the drivers cell had raised "no numeric data to plot"."""
+    import json
+
+    from tests.test_notebook import assert_runs_clean, execute_notebook
+
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("__pycache__", "notebooks"))
+    outputs = copy / "data" / "07_model_output"
+    drivers = pd.read_csv(outputs / "forecast_drivers.csv")
+    drivers[drivers["target"] == model_forecasts].to_csv(outputs / "forecast_drivers.csv", index=False)
+    if model_forecasts is None:
+        pd.read_csv(outputs / "shap_importance.csv").iloc[:0].to_csv(outputs / "shap_importance.csv", index=False)
+        selection_file = copy / "data" / "06_models" / "model_selection.json"
+        selection = json.loads(selection_file.read_text())
+        selection["methods"] = dict.fromkeys(selection["methods"], "mstl")
+        selection_file.write_text(json.dumps(selection))
+    notebook = copy / "notebooks" / "02_forecast_diagnostics.ipynb"
+    notebook.parent.mkdir()
+    shutil.copy2(PROJECT_ROOT / "notebooks" / notebook.name, notebook)
+    nb = execute_notebook(notebook, tmp_path / "kernels", monkeypatch)
+    images = assert_runs_clean(nb)
+    printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+                      if out.output_type == "stream")
+    if model_forecasts:
+        assert "drivers of cache-read tokens instead" in printed, printed[-1500:]
+        assert len(images) >= 4, "expected the horizon, calibration, drivers and importance figures"
+    else:
+        assert "No driver breakdown in this run: no series is forecast by the tuned model" in printed
+        assert "MSTL (15)" in printed and "No global importance in this run" in printed, printed[-1500:]
+        assert len(images) == 2, "expected the horizon and calibration figures only"
+
+
 def _capacity_notebook_printed(project: Path, tmp_path: Path, monkeypatch) -> str:
     """What notebook 03, executed clean in ``project``, printed."""
     from tests.test_notebook import assert_runs_clean, execute_notebook
