@@ -237,6 +237,42 @@ def test_diagnostics_notebook_runs_clean_on_the_run(project, first_report, tmp_p
     assert len(assert_runs_clean(nb)) >= 4, "expected the horizon, calibration, drivers and importance figures"
 
 
+@pytest.mark.parametrize("model_forecasts", ["cache_read_tokens", None], ids=["no requests", "nothing"])
+def test_diagnostics_notebook_says_why_it_has_no_requests_breakdown(project, first_report, tmp_path, monkeypatch,
+                                                                    model_forecasts):
+    """A run whose tuned model forecasts only some targets (the drivers of those instead, as the report shows),
+    or none (no breakdown and no importance, and why): the drivers cell had raised "no numeric data to plot"."""
+    import json
+
+    from tests.test_notebook import assert_runs_clean, execute_notebook
+
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("__pycache__", "notebooks"))
+    outputs = copy / "data" / "07_model_output"
+    drivers = pd.read_csv(outputs / "forecast_drivers.csv")
+    drivers[drivers["target"] == model_forecasts].to_csv(outputs / "forecast_drivers.csv", index=False)
+    if model_forecasts is None:
+        pd.read_csv(outputs / "shap_importance.csv").iloc[:0].to_csv(outputs / "shap_importance.csv", index=False)
+        selection_file = copy / "data" / "06_models" / "model_selection.json"
+        selection = json.loads(selection_file.read_text())
+        selection["methods"] = dict.fromkeys(selection["methods"], "mstl")
+        selection_file.write_text(json.dumps(selection))
+    notebook = copy / "notebooks" / "02_forecast_diagnostics.ipynb"
+    notebook.parent.mkdir()
+    shutil.copy2(PROJECT_ROOT / "notebooks" / notebook.name, notebook)
+    nb = execute_notebook(notebook, tmp_path / "kernels", monkeypatch)
+    images = assert_runs_clean(nb)
+    printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+                      if out.output_type == "stream")
+    if model_forecasts:
+        assert "drivers of cache-read tokens instead" in printed, printed[-1500:]
+        assert len(images) >= 4, "expected the horizon, calibration, drivers and importance figures"
+    else:
+        assert "No driver breakdown in this run: no series is forecast by the tuned model" in printed
+        assert "MSTL (15)" in printed and "No global importance in this run" in printed, printed[-1500:]
+        assert len(images) == 2, "expected the horizon and calibration figures only"
+
+
 def _capacity_notebook_printed(project: Path, tmp_path: Path, monkeypatch) -> str:
     """What notebook 03, executed clean in ``project``, printed."""
     from tests.test_notebook import assert_runs_clean, execute_notebook
@@ -267,6 +303,38 @@ def test_capacity_and_routes_notebook_has_a_what_if_for_data_without_limits_or_e
     printed = _capacity_notebook_printed(copy, tmp_path, monkeypatch)
     assert "No rate limits were given" in printed and "limit to ask for" in printed, printed[-2000:]
     assert "a campaign is added instead" in printed and "what-if campaign: stated x1.00 -> x1.30" in printed
+
+
+def test_capacity_and_routes_notebook_starts_from_the_plan_of_a_run_with_its_own_params(project, first_report,
+                                                                                       tmp_path, monkeypatch):
+    """After a run with non-default ``--params``, notebook 03's baseline is that run's ``capacity_plan`` and
+    ``roi_summary``: the notebook takes the run's parameters from its report folder, not conf/'s defaults (which
+    had read an hourly run's buckets as days: Opus RPM P50 4.89 where the report had 132)."""
+    import nbformat
+
+    from tests.test_notebook import assert_runs_clean, execute_notebook
+
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("__pycache__", "notebooks"))
+    _kedro_run(copy, "test", "--pipelines", "planning,reporting", "--params",
+               "planning.capacity.error_correlation=0.9,planning.roi.annual_discount_rate=0.3")
+    notebook = copy / "notebooks" / "03_capacity_and_routes.ipynb"
+    notebook.parent.mkdir()
+    nb = nbformat.read(PROJECT_ROOT / "notebooks" / notebook.name, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell('baseline_plan.to_parquet("baseline_plan.parquet")\n'
+                                              'roi_of(params["planning"]).to_parquet("baseline_roi.parquet")'))
+    nbformat.write(nb, notebook)
+    assert_runs_clean(execute_notebook(notebook, tmp_path / "kernels", monkeypatch))
+
+    key = ["model_group", "metric"]
+    saved = pd.read_parquet(copy / "data" / "07_model_output" / "capacity_plan.parquet")
+    saved = saved[saved["period"] == "horizon"].set_index(key).sort_index()
+    baseline = pd.read_parquet(copy / "baseline_plan.parquet").set_index(key).sort_index()
+    pd.testing.assert_frame_equal(baseline[["p50", "p90", "limit"]], saved[["p50", "p90", "limit"]])
+    columns = ["monthly_saving_p50", "payback_month_p50", "npv_12m_p10", "npv_12m_p50", "npv_12m_p90"]
+    saved_roi = pd.read_parquet(copy / "data" / "07_model_output" / "roi_summary.parquet").set_index("route")
+    baseline_roi = pd.read_parquet(copy / "baseline_roi.parquet").set_index("route")
+    pd.testing.assert_frame_equal(baseline_roi[columns], saved_roi[columns])
 
 
 def test_forecast_quantiles_are_ordered_and_non_negative(forecast, test_params):

@@ -96,25 +96,31 @@ def test_explore_notebook_runs_clean(tmp_path, monkeypatch):
     assert list((project / "data" / "01_raw" / "demo_test").glob("usage-*.parquet"))
 
 
-def test_explore_notebook_shows_a_users_daily_usage_and_says_whose(tmp_path, monkeypatch):
-    """After a run on a user's file: daily buckets, workspaces as series, no request counts, no
-    events. The notebook names that data as the user's, never as the demo, and draws it."""
+def _user_daily_usage(project: Path, start: str, days: int) -> None:
+    """``days`` days from ``start`` of a user's daily usage (two workspaces, no request counts, no events), as
+    the last run's ``usage_buckets`` in ``project``."""
     import numpy as np
     import pandas as pd
 
-    project = make_project_copy(tmp_path / "project", notebooks=True)
-    days = pd.date_range("2026-06-01", "2026-09-30", freq="D", tz="UTC")
+    stamps = pd.date_range(start, periods=days, freq="D", tz="UTC")
     rng = np.random.default_rng(0)
     usage = pd.DataFrame([{"timestamp": d, "series": f"claude-sonnet-4-5/{w}", "model": "claude-sonnet-4-5",
                            "requests": np.nan, "input_tokens": float(rng.integers(1e6, 2e6)),
                            "cache_write_tokens": 0.0, "cache_read_tokens": 0.0,
                            "output_tokens": float(rng.integers(1e5, 2e5))}
-                          for d in days for w in ("ws-a", "ws-b")])
+                          for d in stamps for w in ("ws-a", "ws-b")])
     usage.attrs = {"bucket": "D", "raw_source": "raw_usage (data/01_raw/our_usage.csv)"}
     usage.to_parquet(project / "data" / "03_primary" / "usage_buckets.parquet")
-    pd.DataFrame({"start": pd.Series(dtype="datetime64[ns, UTC]"), "end": pd.Series(dtype="datetime64[ns, UTC]"),
-                  "name": pd.Series(dtype=str), "kind": pd.Series(dtype=str), "scope": pd.Series(dtype=str)}).to_parquet(
+    pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c in ("start", "end") else str)
+                  for c in ("start", "end", "name", "kind", "scope")}).to_parquet(
         project / "data" / "03_primary" / "events_calendar.parquet")
+
+
+def test_explore_notebook_shows_a_users_daily_usage_and_says_whose(tmp_path, monkeypatch):
+    """After a run on a user's file: daily buckets, workspaces as series, no request counts, no
+    events. The notebook names that data as the user's, never as the demo, and draws it."""
+    project = make_project_copy(tmp_path / "project", notebooks=True)
+    _user_daily_usage(project, "2026-06-01", days=122)  # to 2026-09-30
 
     nb = execute_notebook(project / "notebooks" / EXPLORE.name, tmp_path / "kernels", monkeypatch)
     images = assert_runs_clean(nb)
@@ -123,3 +129,63 @@ def test_explore_notebook_shows_a_users_daily_usage_and_says_whose(tmp_path, mon
     printed = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
     assert "usage_buckets from raw_usage (data/01_raw/our_usage.csv):" in printed
     assert "daily buckets, 2 series" in printed and "built-in demo" not in printed
+
+
+def test_explore_notebook_names_each_date_tick_once_and_the_days_a_short_profile_covers(tmp_path, monkeypatch):
+    """41 days of history: the daily chart's ticks (a week apart) each name their own day, where "%Y-%m" read
+    "2026-10" four times; the weekly profile says it covers all 41 days, not "the last 8 weeks"."""
+    project = make_project_copy(tmp_path / "project", notebooks=True)
+    _user_daily_usage(project, "2026-10-07", days=41)
+    notebook = project / "notebooks" / EXPLORE.name
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell('print("ticks:", "|".join(t.get_text() for t in '
+                                              'axes[-1, 0].get_xticklabels()))\nprint("title:", ax.get_title())'))
+    nbformat.write(nb, notebook)
+
+    nb = execute_notebook(notebook, tmp_path / "kernels", monkeypatch)
+    assert_runs_clean(nb)
+    printed = "".join(out.get("text", "") for out in nb.cells[-1].outputs)
+    ticks = [t for t in printed.split("ticks:")[1].splitlines()[0].strip().split("|") if t]
+    assert len(ticks) >= 4 and len(set(ticks)) == len(ticks), ticks
+    title = printed.split("title:")[1].strip()
+    assert "all 41 days of history, 2026-10-07 to 2026-11-16" in title and "last 8 weeks" not in title, title
+
+
+def test_last_run_is_the_newest_reports_run_record(tmp_path):
+    """The notebooks take their parameters from the newest report folder's ``data_source.json``."""
+    from kedro.io import DataCatalog
+
+    from tokenplan.datasets.previous_report import PreviousReportDataset
+    from tokenplan.notebook_setup import last_run
+
+    reports = tmp_path / "08_reporting"
+    catalog = DataCatalog({"previous_report": PreviousReportDataset(path=str(reports))})
+    assert last_run(catalog) is None  # before any run: conf's defaults
+    for version, run in (("2026-12-01T00.00.00.000Z", {"env": "usage_csv", "runtime_params": {"x": 1}}),
+                         ("2026-12-07T05.26.53.755Z", {"env": "usage_csv", "command": "kedro run ...",
+                                                       "runtime_params": {"feature_engineering": {"freq": "h"}}})):
+        (reports / version).mkdir(parents=True)
+        (reports / version / "report.md").write_text("# Plan\n")
+        (reports / version / "data_source.json").write_text(json.dumps({"kind": "usage data", "run": run}))
+    record = last_run(catalog)
+    assert record["report"] == "2026-12-07T05.26.53.755Z"
+    assert record["env"] == "usage_csv" and record["runtime_params"] == {"feature_engineering": {"freq": "h"}}
+    # A report from before runs were recorded: its name, no parameters to take.
+    (reports / "2026-12-08T00.00.00.000Z").mkdir()
+    (reports / "2026-12-08T00.00.00.000Z" / "report.md").write_text("# Plan\n")
+    assert last_run(catalog) == {"report": "2026-12-08T00.00.00.000Z"}
+
+
+def test_a_recomputed_baseline_that_is_not_the_runs_is_shown_row_by_row():
+    import pandas as pd
+
+    from tokenplan.notebook_checks import not_reproduced
+
+    saved = pd.DataFrame({"model_group": ["Opus", "Sonnet"], "metric": ["rpm", "rpm"], "p50": [132.34, 40.0],
+                          "p90": [254.04, 80.0], "limit": [40.0, float("nan")]})
+    assert not_reproduced(saved.copy(), saved, ["model_group", "metric"], ["p50", "p90", "limit"]).empty
+    # Conf's daily freq on an hourly run's buckets: the same plan 27 times lower.
+    read_as_days = saved.assign(p50=saved["p50"] / 27, p90=saved["p90"] / 27).iloc[[0]]
+    differs = not_reproduced(read_as_days, saved, ["model_group", "metric"], ["p50", "p90", "limit"])
+    assert differs["model_group"].tolist() == ["Opus", "Sonnet"]  # Sonnet: only in the run's plan
+    assert differs.loc[differs["model_group"] == "Opus", "p50 in the run"].item() == 132.34

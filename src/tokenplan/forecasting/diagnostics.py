@@ -8,10 +8,19 @@ of different size; MASE per series is in ``backtest_metrics``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["comparable_mase", "errors_by_fold", "errors_by_step", "quantile_calibration", "where_model_loses"]
+__all__ = ["HorizonBlocks", "comparable_mase", "errors_by_fold", "errors_by_step", "horizon_blocks",
+           "quantile_calibration", "where_model_loses"]
+
+# Blocks a horizon chart needs to show a trend: a coarser unit is used only when the window holds this many.
+MIN_BLOCKS = 4
+_UNITS = (("week", pd.Timedelta(weeks=1)), ("day", pd.Timedelta(days=1)), ("hour", pd.Timedelta(hours=1)))
+_BUCKET_NAMES = {"h": "hourly", "H": "hourly", "D": "daily", "W": "weekly"}
 
 
 def _scored(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -40,6 +49,46 @@ def errors_by_step(predictions: pd.DataFrame, median: str = "p50", steps_per_blo
     error = (rows["y"] - rows[median]).abs()
     wape = error.groupby([block, rows["method"]]).sum() / rows["y"].abs().groupby([block, rows["method"]]).sum()
     return wape.unstack("method").reset_index()
+
+
+@dataclass(frozen=True)
+class HorizonBlocks:
+    """How a horizon chart pools the steps ahead: ``buckets`` steps per block, each block one ``unit``."""
+
+    unit: str          # "week", "day", "hour", or the bucket itself ("15min bucket")
+    buckets: int       # steps (buckets) per block
+    freq: str          # the run's bucket width (``feature_engineering.freq``: "h", "D")
+    window: int        # steps each backtest fold forecasts
+
+    @property
+    def axis_label(self) -> str:
+        """``days ahead of the forecast origin (each point pools 24 hourly buckets; folds forecast 168)``."""
+        bucket = _BUCKET_NAMES.get(self.freq, f"{self.freq}")
+        return (f"{self.unit}s ahead of the forecast origin (each point pools {self.buckets} {bucket} bucket"
+                f"{'s' if self.buckets != 1 else ''}; the backtest folds forecast {self.window})")
+
+    def tick_labels(self, blocks: Iterable[int]) -> list[str]:
+        """Block numbers; a last block shorter than the others says how many of its buckets the folds hold."""
+        labels = []
+        for block in blocks:
+            held = min(self.buckets, self.window - (int(block) - 1) * self.buckets)
+            labels.append(f"{int(block)}" if held == self.buckets else f"{int(block)}\n({held} of {self.buckets})")
+        return labels
+
+
+def horizon_blocks(freq: str, window: int) -> HorizonBlocks:
+    """Weeks ahead when the backtest ``window`` (steps of ``freq``) holds at least four, else days, else hours,
+    else single buckets: a chart of "weeks ahead" over one week of hourly folds had 24 points of 7 hours each,
+    and over an 8-day daily window a second "week" of one day."""
+    bucket = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+    whole = [(unit, width) for unit, width in _UNITS if width >= bucket and width % bucket == pd.Timedelta(0)]
+    for unit, width in whole:
+        if window * bucket >= MIN_BLOCKS * width:
+            return HorizonBlocks(unit, int(width / bucket), freq, window)
+    if whole:  # a short window: the finest unit
+        unit, width = whole[-1]
+        return HorizonBlocks(unit, int(width / bucket), freq, window)
+    return HorizonBlocks(f"{freq} bucket", 1, freq, window)
 
 
 def quantile_calibration(predictions: pd.DataFrame, quantiles: dict[str, float],
