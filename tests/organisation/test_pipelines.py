@@ -439,3 +439,14 @@ def test_the_report_counts_a_team_with_no_priced_model_and_says_which_days_a_mon
     assert "| labs (usage not priced) | $450 | $450 |" in section and "| a | $3,450 | $3,550 |" in section
     assert ("a's 2026-12 budget is written as $2,900, what its 2026-Q4 budget of $9,000 leaves after $6,100 spent "
             "before 2026-12") in section
+
+
+def test_only_a_team_with_no_priced_model_is_labelled_usage_not_priced_in_the_chargeback():
+    """A team with one unpriced model beside priced ones is charged for the priced ones: labelling it 'usage not
+    priced' put a real charge under a label saying none was made."""
+    from tokenplan.reporting.organisation_section import _chargeback_table
+
+    charge = pd.DataFrame({"team": ["a", "labs"], "period": "2026-12", "total_usd": [3550.0, 450.0],
+                           "unpriced_models": ["m2", "internal-llm"]})
+    table = _chargeback_table(charge, 5, pd.Timestamp("2026-12-01"), pd.Timestamp("2026-12-31"), {"labs"})
+    assert table["team"].tolist() == ["a", "labs (usage not priced)"]

@@ -201,3 +201,15 @@ def test_a_forecast_figure_with_every_panel_used_keeps_its_legend_off_the_data()
     assert all(ax.get_legend() is None for ax in figure.axes)
     (legend,) = figure.legends
     assert [t.get_text() for t in legend.get_texts()] == ["history", "forecast P10–P90", "forecast P50"]
+
+
+def test_the_backtest_figure_says_why_a_scored_pair_has_no_bar():
+    """A series whose history never changes (cache tokens of a model that never caches) has no MASE (no naive error
+    to scale by), now stored as missing: its missing bars are still explained on the panel."""
+    from tokenplan.reporting.plots import backtest_figure
+
+    metrics = pd.DataFrame({"series": ["m1", "m1", "m2", "m2"], "target": "cache_read_tokens",
+                            "method": ["chosen", "seasonal_naive", "chosen", "seasonal_naive"],
+                            "mase": [0.8, 1.1, np.nan, np.nan]})
+    texts = [t.get_text() for t in backtest_figure(metrics).axes[0].texts]
+    assert any(t.startswith("2 bar(s) not drawn: MASE undefined") for t in texts), texts

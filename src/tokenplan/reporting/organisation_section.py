@@ -207,18 +207,18 @@ def _shared_keys(series: pd.DataFrame, params: dict[str, Any]) -> list[dict[str,
             for key, uses in shared_keys(series).groupby("api_key", sort=True)]
 
 
-def _chargeback_table(charge: pd.DataFrame, top: int, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+def _chargeback_table(charge: pd.DataFrame, top: int, first: pd.Timestamp, last: pd.Timestamp,
+                      unpriced: set[str]) -> pd.DataFrame:
     """Total charged per team and month (usage + allocated flat costs), the top teams by the first month's; a
-    month not wholly forecast says which days are recorded and which forecast, a team whose models have no
-    price says its usage is not charged."""
+    month not wholly forecast says which days are recorded and which forecast, a team none of whose models has
+    a price (``unpriced``: ``_unpriced``'s ``whole``) says its usage is not charged. A team with some models
+    priced is charged for those and is named under the spend table, not here."""
     wide = charge.pivot_table(index="team", columns="period", values="total_usd", aggfunc="sum")
     wide = wide.sort_values(wide.columns[0], ascending=False)
     shown = wide.head(top)
     rest = wide.iloc[top:]
     if len(rest):
         shown = pd.concat([shown, rest.sum().to_frame(f"{len(rest)} other teams").T])
-    unpriced = set(charge.loc[charge.get("unpriced_models", pd.Series("", index=charge.index)).fillna("") != "",
-                              "team"])
     shown = shown.rename(index=lambda team: f"{team} (usage not priced)" if team in unpriced else team)
     shown = shown.rename(columns=lambda period: _period_label(period, first, last))
     return shown.map(usd).rename_axis("team").reset_index()
@@ -278,7 +278,8 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
         "shared_keys": _shared_keys(inputs.series, inputs.params),
         "flat_costs": _flat_costs(rule.get("flat_costs", [])),
         "rule_text": rule.get("rule_text", ""),
-        "chargeback_table": table(_chargeback_table(inputs.chargeback, top, first, last)),
+        "chargeback_table": table(_chargeback_table(inputs.chargeback, top, first, last,
+                                                    {u["team"] for u in unpriced["whole"]})),
         "recorded_months": [f"{m}: {_period_days(m, first, last)}" for m in recorded_months],
         "capped": _capped(inputs.litellm_team_budgets),
     }

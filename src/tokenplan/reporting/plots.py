@@ -192,8 +192,10 @@ def backtest_figure(metrics: pd.DataFrame) -> Figure:
         undefined = 0
         for k, method in enumerate(methods):
             values = np.array([subset.get((s, method), np.nan) for s in series], dtype=float)
-            # An infinite MASE (a constant or all-zero history has no naive error to scale by) has no bar.
-            undefined += int(np.isinf(values).sum())
+            # A MASE the metrics hold but cannot state (a constant or all-zero history has no naive error to
+            # scale by: no value, or an infinite one) has no bar; a pair the method did not forecast is no row.
+            scored = np.array([(s, method) in subset.index for s in series])
+            undefined += int((scored & ~np.isfinite(values)).sum())
             values[~np.isfinite(values)] = np.nan
             offset = (len(methods) - 1 - k) * height  # the model's bar on top
             ax.barh(y + offset, values, height, color=colors.get(method), label=METHOD_LABELS.get(method, method))
