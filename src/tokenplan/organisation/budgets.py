@@ -12,7 +12,7 @@ none of whose models has a price (the plan has no spend for it); ``not_checked``
 Spend per team and period: P10, P50 and P90 add the team's series' period costs
 (``cost_forecast``, whose intervals come from backtested total errors: members are
 taken to move together, the convention of every cost table in the plan), scaled by the
-team's reconciled daily P50 over its series' P50 (1 with bottom-up reconciliation), plus
+team's daily P50 over its series' P50 (1: every level adds up its series), plus
 any spend already recorded in the period before the forecast starts. So a team's months
 and horizon agree with the cost table's (the horizon's total has its own backtested
 bias, so it is not exactly the months' sum, in either table). A quarter holding every
@@ -155,7 +155,7 @@ def _period_spend(daily_p50: np.ndarray, own: pd.Series | None, months_p50: floa
     backtested bias), and the paths end on the period's P50 and P90.
     """
     spent = float(daily_p50.sum())
-    reconciled = spent / months_p50 if months_p50 > 0 else 1.0  # 1 with bottom-up reconciliation
+    reconciled = spent / months_p50 if months_p50 > 0 else 1.0  # 1: every level adds up its series
     if own is None or spent <= 0:
         total = before + spent
         path = before + np.cumsum(daily_p50)
@@ -240,7 +240,7 @@ def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_da
     says why: see ``unchecked_budgets``). ``recorded_usd``: the part of the spend recorded in the period before
     the forecast starts (0 for a period the forecast starts at, and for ``horizon``).
 
-    ``team_daily``: team, ds, p50 (reconciled USD per day); ``team_periods``: team,
+    ``team_daily``: team, ds, p50 (its series added up, USD per day); ``team_periods``: team,
     period, p10, p50, p90 (members' period costs, added); ``actual_daily``: team, ds,
     usd (recorded spend, for the part of a period before the forecast starts);
     ``unpriced``: teams none of whose models has a price (team -> models).

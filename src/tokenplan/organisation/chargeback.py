@@ -2,7 +2,7 @@
 
 Usage cost is the team's spend in the whole calendar month, as its budgets count it: what
 was recorded in the month before the forecast starts (``recorded_usd``) plus the
-reconciled P50 of the forecast's days. A month charged on the forecast's days alone
+P50 of the forecast's days (its series added up). A month charged on the forecast's days alone
 disagreed with the budget table's figure for the same month. Flat costs (a route's
 one-time migration cost, a commitment) are allocated ``by_usage`` (in proportion to
 each team's usage cost that month) or ``evenly`` (the same amount to every team with
@@ -61,7 +61,7 @@ def allocation_rule_text(rule: str) -> str:
 def team_months(team_daily: pd.DataFrame, recorded: pd.DataFrame, unpriced: pd.DataFrame) -> pd.DataFrame:
     """Per team and forecast month: ``team, period, recorded_usd, usage_cost_usd, unpriced_models, has_usage``.
 
-    ``team_daily``: team, ds, p50 (the reconciled plan, USD a day); ``recorded``: team, ds,
+    ``team_daily``: team, ds, p50 (the plan, its series added up, USD a day); ``recorded``: team, ds,
     usd (priced history); ``unpriced``: ``tokenplan.organisation.dimensions.unpriced_models``.
     ``usage_cost_usd`` adds the month's spend recorded before the forecast starts to the
     forecast's days. ``has_usage``: a priced cost, or a live unpriced series (the forecast
