@@ -198,6 +198,45 @@ def test_extrapolated_crossing_after_the_horizon():
     assert pd.isna(extrapolated_crossing(ds, values[::-1], limit, max_days=730))  # shrinking: never
 
 
+def test_a_p90_widening_with_the_step_is_not_growth_in_the_extrapolated_crossing():
+    """A flat P50 whose P90 widens with the square root of the step (as the forecast's intervals do past the
+    backtest window): its own log-linear fit read the widening as 3% a month and put a crossing after the
+    horizon; at the P50's growth (none) there is none. With growth, the P90 crosses at the P50's rate from
+    where the P90 ends."""
+    ds = pd.date_range("2026-01-01", periods=151, freq="D")
+    step = np.arange(1, 152)
+    widening = 1 + 0.25 * np.sqrt(step / 18)
+    flat = np.full(151, 100.0)
+    limit = 100 * widening[-1] * 1.3
+    assert pd.notna(extrapolated_crossing(ds, flat * widening, limit, max_days=730))  # what the old reading said
+    assert pd.isna(extrapolated_crossing(ds, flat * widening, limit, max_days=730, growth_of=flat))
+    growing = 100 * np.exp(0.002 * np.arange(151))
+    p90 = growing * widening
+    when = extrapolated_crossing(ds, p90, p90[-1] * np.exp(0.002 * 120), max_days=730, growth_of=growing)
+    assert abs((when - (ds[-1] + pd.Timedelta(days=120))).days) <= 7
+    as_own_growth = extrapolated_crossing(ds, p90, p90[-1] * np.exp(0.002 * 120), max_days=730)
+    assert (ds[-1] + pd.Timedelta(days=120) - as_own_growth).days > 30  # the widening read as growth: weeks early
+
+
+def test_the_plan_extrapolates_no_p90_crossing_for_a_flat_forecast_with_widening_intervals():
+    """The plan's horizon row: a flat daily forecast whose P90 widens with the step has no growth to extrapolate."""
+    ratios = forecast_bucket_peaks(usage_peaks(_usage(), {"claude-sonnet-4-5": "Claude Sonnet 4.x"}, {}, "h", 9.0),
+                                   "h", "D")
+    forecast = _forecast(days=151)
+    for target, rows in forecast.groupby("target"):
+        level = rows["p50"].iloc[0]
+        widening = 1 + 0.25 * np.sqrt(np.arange(1, len(rows) + 1) / 18)
+        forecast.loc[rows.index, "p50"] = level
+        forecast.loc[rows.index, "p10"] = level / widening
+        forecast.loc[rows.index, "p90"] = level * widening
+    plan, _ = capacity_tables(forecast, ratios, _limits(_peak_rpm_today(0) * 2.2),
+                              {"Claude Sonnet 4.x": ["claude-sonnet-4-5"]}, ["p10", "p50", "p90"], "D",
+                              PeakModel(n_draws=200))
+    horizon = plan[(plan["period"] == "horizon") & (plan["metric"] == "rpm")].iloc[0]
+    assert pd.isna(horizon["first_crossing_p90"])
+    assert pd.isna(horizon["extrapolated_crossing_p50"]) and pd.isna(horizon["extrapolated_crossing_p90"])
+
+
 def test_a_stated_launch_in_the_horizon_is_a_step_not_growth_in_the_extrapolated_crossing():
     """Two series of one group grow 0.3% a day; one (Opus's, 60% of the group) steps up x1.3 from day 55 by a
     stated launch held after the horizon. Read as growth, the step steepened the weekly highs' fit and put the
