@@ -28,6 +28,14 @@ def test_revised_rows_and_excluded_values_are_listed(tmp_path):
     assert "| lines [32] | 2026-01-02 06:00:00+00:00 | claude-sonnet-4-5 | input_tokens | 1e+15 | 1.01e+06 |" in notes
 
 
+def test_one_file_has_no_line_about_a_later_file_of_its_folder():
+    one_file = {"bucket": "h", "raw_source": "raw_usage (usage.csv)", "revised_rows": 0, "repeated_rows": 2}
+    notes = data_notes(one_file)
+    assert "later file" not in notes and "read once: 2." in notes
+    folder = {**one_file, "raw_source": "raw_usage (exports/)", "files_read": ["a.csv", "b.csv"]}
+    assert "later file's values used): 0." in data_notes(folder)
+
+
 def test_no_ingestion_record_no_section():
     assert data_notes({}) == ""
 

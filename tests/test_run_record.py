@@ -19,7 +19,13 @@ def test_the_command_gives_back_the_environment_pipelines_and_dotted_params():
 
 def test_the_default_environment_and_pipeline_are_left_out():
     assert command_line("local", {}, None) == "kedro run"
-    assert command_line(None, {}, ["monitor"]) == "kedro run --pipeline monitor"
+    assert command_line(None, {}, ["monitor"]) == "kedro run --pipelines monitor"
+
+
+def test_two_pipelines_are_one_pipelines_list_as_kedro_reads_it():
+    # Kedro 1.x reads one ``--pipeline`` name (deprecated) and a comma-separated ``--pipelines`` list
+    assert command_line(None, {}, ["ingestion", "feature_engineering"]) == \
+        "kedro run --pipelines ingestion,feature_engineering"
 
 
 def test_the_record_names_the_versions_that_computed_the_numbers():

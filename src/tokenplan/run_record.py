@@ -40,14 +40,14 @@ def _value(value: Any) -> str:
 
 def command_line(env: str | None, runtime_params: dict[str, Any] | None, pipelines: list[str] | None,
                  tags: list[str] | None = None) -> str:
-    """The ``kedro run`` command with the same environment, pipelines, tags and ``--params`` (nested keys
+    """The ``kedro run`` command with the same environment, pipelines (one ``--pipelines`` list), tags and ``--params`` (nested keys
     dotted, as ``--params`` takes them), quoted for a POSIX shell."""
     parts = ["kedro", "run"]
     if env and env != "local":
         parts += ["--env", env]
-    for name in pipelines or []:
-        if name != "__default__":
-            parts += ["--pipeline", name]
+    named = [name for name in pipelines or [] if name != "__default__"]
+    if named:  # Kedro 1.x: ``--pipeline`` is deprecated and takes one name; ``--pipelines`` takes them all
+        parts += ["--pipelines", ",".join(named)]
     if tags:
         parts += ["--tags", ",".join(tags)]
     params = _flatten(runtime_params or {})

@@ -111,10 +111,9 @@ def _window_quantiles(backtest: PeakBacktest, where: np.ndarray, calibration: Pe
         ratios = calibration.ratios((block.realised_ratios if realised_totals else block.draws.ratios)[:draws])
         totals = block.realised_totals[None, :] if realised_totals else block.draws.totals[:draws]
         peaks = totals / block.draws.minutes * ratios
-        for i in idx:
-            mask = block.windows[int(rows["window"].iloc[i])]
-            peak = peaks[:, mask].max(axis=1)
-            p50[i], p90[i] = np.quantile(peak, 0.5), np.quantile(peak, 0.9)
+        windows = rows["window"].to_numpy(int)[idx]
+        busiest = np.column_stack([peaks[:, block.windows[w]].max(axis=1) for w in windows])  # draws x windows
+        p50[idx], p90[idx] = np.quantile(busiest, [0.5, 0.9], axis=0)  # one call per block, not two per window
     return p50, p90
 
 

@@ -64,7 +64,8 @@ def data_notes(ingestion: dict[str, Any]) -> str:
             lines.append(f"- Files read ({len(ingestion['files_read'])}): {_names(ingestion['files_read'])}; "
                          f"others in the folder, not read: {_names(ingestion.get('files_not_read') or ['none'])}.")
         revised = int(ingestion.get("revised_rows") or 0)
-        lines.append(f"- Rows revised by a later file of the folder (the later file's values used): {revised}.")
+        if revised or len(ingestion.get("files_read") or []) > 1:  # one file has no later file to revise it
+            lines.append(f"- Rows revised by a later file of the folder (the later file's values used): {revised}.")
         repeated = int(ingestion.get("repeated_rows") or 0)
         lines.append(f"- Rows repeated with the same values (overlapping exports, a file given twice), read once: "
                      f"{repeated}.")

@@ -40,6 +40,20 @@ def plan_forecast_layout(target_series: pd.DataFrame, params: dict[str, Any],
     return layout.to_dict()
 
 
+def _log_estimates(kind: str, estimates: list[tuple[str, bool, str, str]], listed: int = 4) -> None:
+    """One line per measured effect applied, and one line for those not applied (a few named, with why), so a
+    run over many models does not print a screen of effects it leaves out. ``estimates``: (scope, applied, why
+    not, what was measured)."""
+    for scope, applied, _, measured in estimates:
+        if applied:
+            logger.info("%s, %s: %s: applied", kind, scope, measured)
+    left = [(scope, why, measured.split(" from ")[0]) for scope, applied, why, measured in estimates if not applied]
+    if left:
+        named = "; ".join(f"{scope} {effect} ({why})" for scope, why, effect in left[:listed])
+        more = f"; and {len(left) - listed} more" if len(left) > listed else ""
+        logger.info("%s measured but not applied for %d: %s%s", kind, len(left), named, more)
+
+
 def add_calendar_effects(target_series: pd.DataFrame, events_calendar: pd.DataFrame, params: dict[str, Any],
                          forecast_layout: dict[str, Any]) -> pd.DataFrame:
     """The events calendar (``basis`` "stated" where it states an effect) plus the year-end
@@ -52,16 +66,13 @@ def add_calendar_effects(target_series: pd.DataFrame, events_calendar: pd.DataFr
     stated = events_calendar[events_calendar["effect"].notna()] if "effect" in events_calendar else None
     estimated, estimates = year_end_events(target_series, forecast_layout["freq"], until, params.get("year_end"),
                                            known, stated)
-    for row in estimates.itertuples():
-        logger.info("year-end holidays, %s: x%.2f from %d past year-end(s) (x%.2f on the days that are not "
-                    "public holidays, %.1f standard errors from none): %s", row.scope, float(np.exp(row.log_effect)),
-                    row.years, float(np.exp(row.period_effect)), row.z,
-                    "applied" if row.applied else f"not applied ({row.why})")
+    _log_estimates("year-end holidays", [(row.scope, row.applied, row.why if not row.applied else "", (
+        f"x{np.exp(row.log_effect):.2f} from {row.years} past year-end(s) (x{np.exp(row.period_effect):.2f} on the "
+        f"days that are not public holidays, {row.z:.1f} standard errors from none)")) for row in estimates.itertuples()])
     monthly, month_estimates = month_day_events(target_series, forecast_layout["freq"], until, params.get("month_days"))
-    for row in month_estimates.itertuples():
-        logger.info("day %+d of the month, %s: x%.2f from %d past month(s) (%.1f standard errors from none): %s",
-                    row.day, row.scope, float(np.exp(row.log_effect)), row.months, row.z,
-                    "applied" if row.applied else "not applied")
+    _log_estimates("days of the month", [(f"day {row.day:+d}, {row.scope}", row.applied, "within the noise", (
+        f"x{np.exp(row.log_effect):.2f} from {row.months} past month(s) ({row.z:.1f} standard errors from none)"))
+        for row in month_estimates.itertuples()])
     stated = events_calendar["effect"].notna() if "effect" in events_calendar else False
     events = events_calendar.assign(basis=np.where(stated, "stated", ""))
     measured = [frame.astype({"effect": float}) for frame in (estimated, monthly) if not frame.empty]
