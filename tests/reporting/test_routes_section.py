@@ -43,8 +43,9 @@ ROI = {"months": 12, "growth_history_months": 12, "min_growth_history_months": 3
        "annual_discount_rate": 0.08, "sensitivity": {"swing": 0.2, "growth_swing": 0.05}}
 
 
-def _week_section() -> tuple[str, pd.DataFrame]:
-    """The routes section and ``roi_summary`` of a week's forecast costing $1,414 on the API and $199 relayed."""
+def _week_section(batch: bool = False) -> tuple[str, pd.DataFrame]:
+    """The routes section and ``roi_summary`` of a week's forecast costing $1,414 on the API and $199 relayed
+    (``batch``: with a Batch API route that has no batch rate for the model, so it costs the same as the API)."""
     from tokenplan.pipelines.planning.nodes import compute_roi
     from tokenplan.reporting.routes_section import RoutesSectionInputs, render_routes_section
 
@@ -53,20 +54,31 @@ def _week_section() -> tuple[str, pd.DataFrame]:
     totals = pd.DataFrame([{"series": "sonnet", "target": "input_tokens", "period": p, "start": start, "end": end,
                             "buckets": 168, "p10": 1.0, "p50": 2.0, "p90": 3.0} for p in ("2015-04", "horizon")])
     costs = pd.DataFrame([{"route": r, "model": "sonnet", "period": p, "p10": 0.45 * c, "p50": c, "p90": 2.2 * c}
-                          for r, c in (("official_api", 1414.0), ("relay_cny", 199.0))
+                          for r, c in (("official_api", 1414.0), ("relay_cny", 199.0),
+                                       *((("batch_api", 1414.0),) if batch else ()))
                           for p in ("2015-04", "horizon")])
     history_costs = pd.DataFrame([{"series": s, "model": s, "period": p, "observed": c, "whole_month": w}
                                   for s, p, c, w in (("sonnet", "2015-02", 400.0, False), ("sonnet", "2015-03", 5556.0,
                                                      True), ("opus", "2015-03", 9000.0, True))])
     rates = pd.DataFrame([{"route": r, "series": "sonnet", "model": "sonnet", "period": "2015-04",
                            "price_date": "2015-04-01", "token_type": "input_tokens", "usd_per_mtok": 3.0 * k,
-                           "note": "list", "moved": r != "official_api"}
-                          for r, k in (("official_api", 1.0), ("relay_cny", 1 / 7.1))])
-    params = {"routes": ROUTES, "roi": ROI}
+                           "note": "list", "moved": r == "relay_cny"}
+                          for r, k in (("official_api", 1.0), ("relay_cny", 1 / 7.1),
+                                       *((("batch_api", 1.0),) if batch else ()))])
+    routes = {**ROUTES, "definitions": [*ROUTES["definitions"], *([{"name": "batch_api", "kind": "batch",
+                                                                     "eligible_share": 0.3}] if batch else [])]}
+    params = {"routes": routes, "roi": ROI}
     summary, flow = compute_roi(costs, totals, history_costs, rates, params, {"quantiles": [0.1, 0.5, 0.9]},
                                 {"freq": "h"})
     inputs = RoutesSectionInputs(costs, rates, summary, flow, pd.DataFrame(), pd.DataFrame(), {}, params, names)
     return render_routes_section(inputs), summary
+
+
+def test_a_batch_route_without_a_batch_rate_is_said_not_to_apply_not_to_cost_nothing_more():
+    section, summary = _week_section(batch=True)
+    assert not summary.set_index("route").loc["batch_api", "applies"]
+    assert "**batch_api** does not apply: it takes none of this usage" in section
+    assert "costs $0 more" not in section
 
 
 def test_a_partly_forecast_month_is_named_as_such_in_every_table_that_shows_it():

@@ -182,6 +182,12 @@ def _saving(horizon: pd.Series, baseline: str, route: str) -> dict[str, str]:
             "saves": bool(base - cost > 0), "extra": _usd(cost - base)}
 
 
+def _applies(roi_summary: pd.DataFrame, route: str) -> bool:
+    """False where the ROI found the route takes none of this usage (no rate of its kind for these models)."""
+    rows = roi_summary.loc[roi_summary["route"] == route]
+    return bool(rows["applies"].iloc[0]) if len(rows) and "applies" in rows else True
+
+
 def _relays(routes: list[Route], horizon: pd.Series, baseline: str) -> list[dict[str, str]]:
     """Each relay's arithmetic: what 1 USD of list price costs, and its saving on the forecast."""
     out = []
@@ -279,8 +285,8 @@ def render_routes_section(inputs: RoutesSectionInputs) -> str:
         "monthly_table": _monthly_table(inputs), "routes": [_route(r) for r in routes],
         "rates_month": rates["period"].min(), "rates_date": rates["price_date"].min(), "rates_table": _rates_table(inputs),
         "relays": _relays(routes, horizon, baseline), "baseline_cost": _usd(horizon.get(baseline, np.nan)),
-        "risk_free": [{"name": r.name, **_saving(horizon, baseline, r.name)} for r in routes
-                      if r.kind in ("batch", "caching")],
+        "risk_free": [{"name": r.name, "applies": _applies(summary, r.name), **_saving(horizon, baseline, r.name)}
+                      for r in routes if r.kind in ("batch", "caching")],
         "growth": _share(summary["growth_after_forecast"].iloc[0] if len(summary) else np.nan),
         **_growth_fits(summary, roi), "scaled_months": _scaled_months(inputs),
         "forecast_rate_example": _forecast_rate_example(inputs),
