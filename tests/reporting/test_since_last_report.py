@@ -175,6 +175,20 @@ def test_series_in_common_are_compared_and_the_others_named():
     assert requests["now"] == pytest.approx(horizon.set_index("target").loc["requests", "p50"])
 
 
+def test_horizons_a_day_apart_are_compared_per_day():
+    """A 51-day plan after a 50-day one: compared whole, the extra day alone reads as +2%."""
+    report = _report()
+    for key in ("forecast_totals", "cost_forecast"):
+        report[key] = report[key].assign(end=THEN_DAYS[0] + pd.Timedelta(days=49), buckets=50)
+    horizon, cost = _horizon()
+    longer = {"start": pd.Timestamp("2026-10-01"), "end": pd.Timestamp("2026-11-20"), "buckets": 51}
+    horizon, cost = horizon.assign(**longer), cost.assign(**longer)
+    since = since_last_report([report], _history(), horizon, cost, Q, USER)
+    assert since["compared"] and since["per_day"]
+    assert (since["days_now"], since["days_then"]) == (pytest.approx(51), pytest.approx(50))
+    assert since["cost_change"] == pytest.approx(cost["p50"].sum() * 50 / 51 / 30.0 - 1)
+
+
 def test_the_last_plan_is_graded_on_the_days_both_cover():
     grade = _since([_report()])["grade"]
     # Its horizon's first four days (09-27 to 09-30) are in this history; requests have no value on 09-28.

@@ -45,7 +45,7 @@ from tokenplan.schemas import naive_utc
 __all__ = ["since_last_report"]
 
 _SKIPPED_NAMED = 3  # newer folders named with their reason; the rest are counted
-_PER_DAY_TOLERANCE = 0.05  # horizons differing in length by more than this are compared per day
+_PER_DAY_TOLERANCE = 1e-6  # horizons of any other length are compared per day (a 151-day plan after a 150-day one)
 
 
 def since_last_report(reports: Sequence[Mapping[str, Any]] | None, history: pd.DataFrame, horizon: pd.DataFrame,
