@@ -182,6 +182,20 @@ def test_the_share_of_one_hour_cache_writes_is_stated_beside_the_prices_only_whe
     assert "**model-b**: cache writes" not in prices
 
 
+def test_a_model_writing_only_5_minute_entries_shows_its_5_minute_rate_beside_a_blended_one():
+    from tokenplan.planning.prices import with_cache_write_share
+
+    inputs = _inputs()
+    blended = with_cache_write_share(replace(inputs.prices["model-a"], usd_per_mtok={
+        **inputs.prices["model-a"].usd_per_mtok, "cache_write_tokens": 3.75, "cache_write_1h_tokens": 6.0}), 0.3, 28)
+    inputs.prices = {**inputs.prices, "model-a": blended}
+    prices = render_report(inputs).split("Prices used")[1].split("## Assumptions")[0]
+    header = next(line for line in prices.splitlines() if line.startswith("| model"))
+    rows = {line.split("|")[1].strip(): line.split("|")[1:-1] for line in prices.splitlines() if line.startswith("|")}
+    cells = dict(zip([c.strip() for c in header.split("|")[1:-1]], [c.strip() for c in rows["model-b"]], strict=True))
+    assert cells["cache_write_5m $/MTok"] == cells["cache_write $/MTok"] != "–"
+
+
 def test_long_context_shares_are_stated_beside_the_prices_and_the_caveat_only_without_them():
     inputs = _inputs()
     assert "the prices assume none was: base-tier rates" in render_report(inputs)

@@ -20,7 +20,7 @@ from tokenplan.forecasting.explanations import FEATURE_LABELS, FORECAST, LEVEL, 
 from tokenplan.forecasting.outages import outage_runs
 from tokenplan.forecasting.totals import SAME_WITHIN, totals_against_bucket_sums
 from tokenplan.reporting.plots import METHOD_LABELS, TARGET_LABELS
-from tokenplan.planning.prices import UnitPrices
+from tokenplan.planning.prices import CACHE_WRITE_5M, UnitPrices
 from tokenplan.reporting.data_notes import data_notes, missing_values
 from tokenplan.reporting.forecast_method_section import render_method_section
 from tokenplan.reporting.long_context_mix import long_context_days, long_context_mix
@@ -182,11 +182,23 @@ def _costs(inputs: ReportInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
         costs[column] = costs[column].map(usd)
     shown = costs[["series", "period", "buckets", "cost USD, P50 (interval)", *split]].rename(
         columns={"series": "model", **{c: f"{c.removeprefix(median + '_')} (P50)" for c in split}})
+    priced = [p for p in inputs.prices.values() if p is not None]
+    blended = any(CACHE_WRITE_5M in p.usd_per_mtok for p in priced)
     prices = pd.DataFrame([{"model": p.model, "provider": p.provider, "rates in force on": f"{p.date}",
-                            "source": p.source,
-                            **{f"{k.removesuffix('_tokens')} $/MTok": f"{v:g}" for k, v in p.usd_per_mtok.items()}}
-                           for p in inputs.prices.values() if p is not None]).fillna("–")
+                            "source": p.source, **{f"{k.removesuffix('_tokens')} $/MTok": f"{v:g}"
+                                                   for k, v in _shown_rates(p, blended).items()}}
+                           for p in priced]).fillna("–")
     return shown, prices
+
+
+def _shown_rates(prices: UnitPrices, blended: bool) -> dict[str, float]:
+    """The rates a model's price row shows. Where another model's cache-write rate blends its 5-minute and
+    1-hour rates (so the table has a ``cache_write_5m`` column), a model writing only 5-minute entries shows
+    its ``cache_write`` rate there too: a "–" beside its ``cache_write`` read as a rate it has not got."""
+    rates = dict(prices.usd_per_mtok)
+    if blended and "cache_write_tokens" in rates and CACHE_WRITE_5M not in rates and prices.cache_write_1h_share <= 0:
+        rates[CACHE_WRITE_5M] = rates["cache_write_tokens"]
+    return rates
 
 
 def unpriced_models(prices: dict[str, UnitPrices | None]) -> list[str]:
