@@ -126,8 +126,10 @@ def shapes(seed: int = 7) -> list[Shape]:
     cycle = 0.3 + np.sin(np.pi * np.asarray(hours.hour) / 24) ** 2
     hourly = 300 * cycle * _weekly(hours) * rng.lognormal(0, 0.2, len(hours))
     usage = _frame(rng, hours, SONNET, hourly)
-    usage["peak_rpm"] = np.round(hourly / 60 * (1.5 + rng.pareto(1.2, len(hours)))).astype(int)
-    usage["peak_itpm"], usage["peak_otpm"] = usage["peak_rpm"] * 1100, usage["peak_rpm"] * 300
+    # A busiest minute is part of its hour: at most the hour's own count (ingestion refuses more).
+    usage["peak_rpm"] = np.minimum(np.round(hourly / 60 * (1.5 + rng.pareto(1.2, len(hours)))), usage["requests"])
+    usage["peak_itpm"] = np.minimum(usage["peak_rpm"] * 1100, usage["input_tokens"] + usage["cache_write_tokens"])
+    usage["peak_otpm"] = np.minimum(usage["peak_rpm"] * 300, usage["output_tokens"])
     out.append(Shape("bursty_hourly", usage, float(hourly[-168:].sum() / 7), (0.75, 1.33), hourly=True))
 
     growth = base * np.where(t > len(ds) - 91, 1.1 ** ((t - (len(ds) - 91)) / 7), 1)
