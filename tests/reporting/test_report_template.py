@@ -618,6 +618,27 @@ def test_the_last_days_beyond_the_plans_first_week_are_named_and_one_day_is_not(
     assert "- **The last days run below the plan:** model-b's last 3 days were each below the plan's P10" in text
 
 
+def test_a_fall_of_the_last_days_that_the_plan_follows_is_named_with_the_event_that_would_undo_it():
+    # model-b down to a tenth for its last 3 days, and the plan's first week there too: it follows the fall.
+    inputs = _inputs()
+    end = inputs.history["ds"].max()
+    history = inputs.history.copy()
+    history.loc[(history["series"] == "model-b") & (history["ds"] > end - pd.Timedelta(days=3)), "y"] *= 0.1
+    forecast = _daily_forecast()
+    forecast.loc[forecast["series"] == "model-b", ["p10", "p50", "p90"]] *= 0.1
+    summary = plan_summary(history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q,
+                           simulated=True, forecast=forecast)
+    text = _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary})))
+    level = fx.DAILY["requests"]
+    assert (f"- **The plan follows a fall of the last 3 days:** model-b's last 3 days "
+            f"({end - pd.Timedelta(days=2):%Y-%m-%d} to {end:%Y-%m-%d}) were each under half the lowest of the same "
+            f"weekday in the weeks before ({end:%Y-%m-%d}: {human(0.1 * level)} requests against a median of "
+            f"{human(level)}), and the plan's first week follows them ({human(0.1 * level)} at P50 on that "
+            f"weekday).") in text
+    assert "state those days as an `outage` event" in text
+    assert "The last days run below the plan" not in text and "model-a's last" not in text
+
+
 def test_the_summary_lists_the_teams_most_at_risk_of_their_budget():
     inputs = _inputs()
     inputs.summary.teams_at_risk = [

@@ -350,7 +350,7 @@ def test_a_model_that_began_as_another_of_its_family_stopped_is_named_with_the_a
 
 
 def test_hours_are_compared_by_whole_days_and_a_week_ahead_that_starts_at_night_still_checks():
-    from tokenplan.reporting.summary import _recent_departures
+    from tokenplan.reporting.last_days import recent_departures as _recent_departures
 
     hours = pd.date_range("2026-09-01", "2026-09-30 20:00", freq="h")  # the last day ends at 20:00: left out
     y = np.where(hours >= pd.Timestamp("2026-09-27"), 30.0, 10.0)  # tripled for the last 3 whole days and after
@@ -366,7 +366,7 @@ def test_hours_are_compared_by_whole_days_and_a_week_ahead_that_starts_at_night_
 
 
 def test_last_days_an_event_covers_are_not_named():
-    from tokenplan.reporting.summary import _recent_departures
+    from tokenplan.reporting.last_days import recent_departures as _recent_departures
 
     days = pd.date_range("2026-09-01", "2026-09-30", freq="D")
     history = pd.DataFrame({"series": "m/team", "target": "requests", "ds": days,

@@ -28,7 +28,6 @@ import pandas as pd
 
 from tokenplan.forecasting.outages import mask_outages
 from tokenplan.forecasting.ended_series import ended_since
-from tokenplan.forecasting.features import bucket_shares
 from tokenplan.forecasting.successors import likely_successors
 from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
@@ -37,6 +36,7 @@ from tokenplan.reporting.capacity_section import (assumed_note, first_limit_row,
                                                    spike_note)
 from tokenplan.reporting.data_notes import observed_days
 from tokenplan.reporting.forecast_method_section import baseline_wins, compared_series
+from tokenplan.reporting.last_days import followed_moves, recent_departures
 from tokenplan.reporting.number_format import apart
 from tokenplan.reporting.since_last_report import since_last_report
 
@@ -85,6 +85,7 @@ class PlanSummary:
     idle: list[dict[str, Any]] = field(default_factory=list)
     # Series whose last days each lie beyond the plan's first week (a move the level has not read yet).
     departures: list[dict[str, Any]] = field(default_factory=list)
+    followed: list[dict[str, Any]] = field(default_factory=list)  # young moves of the last days the plan follows
 
 
 _STALE_DAYS = 7  # a user's history ending more days than this before the run is called out
@@ -147,67 +148,6 @@ def _idle(history: pd.DataFrame, horizon_cost: pd.DataFrame, median: str) -> lis
     idle = {s: last for s, last in ended_since(used["series"], used["ds"], end, IDLE_DAYS).items() if s in cost.index}
     return [{"series": s, "last": last, "days": int((pd.Timestamp(end).normalize() - last).days), "usd": float(cost[s])}
             for s, last in sorted(idle.items(), key=lambda item: item[1])]
-
-
-DEPARTURE_DAYS = 3  # the history's last days beyond the plan's first week, each day, before the summary says so
-
-
-def _daily(frame: pd.DataFrame, time: str, columns: list[str]) -> pd.DataFrame:
-    """Whole days' sums of ``columns`` (a day with fewer buckets than the most any day has is left out)."""
-    times = pd.to_datetime(frame[time])
-    times = times.dt.tz_convert(None) if times.dt.tz is not None else times  # UTC days, as the history's
-    grouped = frame.groupby(times.dt.normalize())
-    sums, counts = grouped[columns].sum(min_count=1), grouped.size()
-    return sums[counts >= counts.max()]
-
-
-def _excused(days: pd.DatetimeIndex, series: str, events: pd.DataFrame | None) -> np.ndarray:
-    """Whether an event of the calendar (a campaign, a holiday, an outage) covers each day for ``series``' model."""
-    covered = np.zeros(len(days), dtype=bool)
-    if events is None or events.empty:
-        return covered
-    model = series.split("/")[0]
-    for event, share in bucket_shares(events, days, "D"):  # as the forecast's features read the calendar
-        scope = getattr(event, "scope", "")
-        if not isinstance(scope, str) or scope in ("", model):
-            covered |= share > 0
-    return covered
-
-
-def _recent_departures(history: pd.DataFrame, forecast: pd.DataFrame | None, quantiles: list[str],
-                       skip: set[str], events: pd.DataFrame | None = None) -> list[dict[str, Any]]:
-    """Series whose last ``DEPARTURE_DAYS`` or more days each lie beyond the plan's first week on the same
-    weekday (above its P90's sum, or below its P10's): a move too recent for the level to have read it
-    (``tokenplan.forecasting.level_shifts``), largest departure first. Requests, else the first target. A day
-    an event of ``events`` covers (a campaign ending, a holiday) is not counted: the plan knows why it differs."""
-    if forecast is None or forecast.empty:
-        return []
-    low, median, high = quantiles[0], quantiles[len(quantiles) // 2], quantiles[-1]
-    out = []
-    for series, rows in forecast.groupby(forecast["series"].astype(str)):
-        targets = set(rows["target"])
-        target = "requests" if "requests" in targets else sorted(targets)[0]
-        past = history[(history["series"].astype(str) == series) & (history["target"] == target)]
-        if series in skip or past.empty:
-            continue
-        days = _daily(past, "ds", ["y"])["y"].dropna()
-        plan = _daily(rows[rows["target"] == target], "timestamp", [low, median, high]).head(7)
-        plan.index = plan.index.dayofweek
-        if len(plan) < DEPARTURE_DAYS or len(days) < DEPARTURE_DAYS:  # a weekday the plan lacks stops a run
-            continue
-        bounds = plan.reindex(days.index.dayofweek)
-        plain = ~_excused(pd.DatetimeIndex(days.index), series, events)
-        above = (plain & (days.to_numpy() > bounds[high].to_numpy()))[::-1]
-        below = (plain & (days.to_numpy() < bounds[low].to_numpy()))[::-1]
-        for side, beyond in (("above", above), ("below", below)):
-            run = int(np.argmin(beyond)) if not beyond.all() else len(beyond)
-            if run >= DEPARTURE_DAYS:
-                last = bounds.iloc[-1]
-                out.append({"series": series, "target": target, "side": side, "days": run,
-                            "day": days.index[-1], "value": float(days.iloc[-1]), "p50": float(last[median]),
-                            "bound": float(last[high if side == "above" else low]),
-                            "ratio": float(days.iloc[-1] / last[median]) if last[median] > 0 else np.inf})
-    return sorted(out, key=lambda d: -abs(np.log(max(d["ratio"], 1e-9))))
 
 
 def _rates(prices: dict[str, UnitPrices | None], series: pd.Series, target: pd.Series) -> np.ndarray:
@@ -555,8 +495,10 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                                                             last),
                        stale=_stale_history(history, today, simulated),
                        idle=(idle := _idle(history, horizon_cost, median)),
-                       departures=_recent_departures(history, forecast, quantile_names, {i["series"] for i in idle},
-                                                     events),
+                       departures=(departures := recent_departures(history, forecast, quantile_names,
+                                                                    {i["series"] for i in idle}, events)),
+                       followed=followed_moves(history, forecast, quantile_names,
+                                               {i["series"] for i in idle} | {d["series"] for d in departures}, events),
                        pooled_ratios=list(attrs.get("token_ratios") or []),
                        drifting_ratios=_drifting(history, forecast, median),
                        successors=[p for p in likely_successors(history) if p["successor"] in share.index][:3])

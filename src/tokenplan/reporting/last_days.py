@@ -1,0 +1,149 @@
+"""The history's last days against the plan: a move too young for the level to read, either way.
+
+A level that moved is read once it has lasted about a week and a half
+(``tokenplan.forecasting.level_shifts``). Before that, two things can happen, and the
+summary says which: the plan stays near the level before while the last days run beyond
+its first week (``recent_departures``: a launch the plan does not see yet), or a method
+that reads the last days (MSTL, the lag model) carries a move of two or three days into
+the whole horizon (``followed_moves``). The second is right for a migration and wrong for
+an outage or a partial export the outage check cannot call at the end of the history
+(nothing after it tells a drop from a step): Wikipedia's R page views fell to 524, 139 and
+91 over the last three days of a 400-day history (600-950 before) and recovered within
+four days, while MSTL, chosen alone, planned 90-160 a day for four weeks. Only the
+planner knows which it is; the summary names it with the event that would tell the plan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.forecasting.features import bucket_shares
+
+__all__ = ["DEPARTURE_DAYS", "MOVE_RATIO", "followed_moves", "recent_departures"]
+
+DEPARTURE_DAYS = 3  # the history's last days beyond the plan's first week, each day, before the summary says so
+
+
+def _daily(frame: pd.DataFrame, time: str, columns: list[str]) -> pd.DataFrame:
+    """Whole days' sums of ``columns`` (a day with fewer buckets than the most any day has is left out)."""
+    times = pd.to_datetime(frame[time])
+    times = times.dt.tz_convert(None) if times.dt.tz is not None else times  # UTC days, as the history's
+    grouped = frame.groupby(times.dt.normalize())
+    sums, counts = grouped[columns].sum(min_count=1), grouped.size()
+    return sums[counts >= counts.max()]
+
+
+def _excused(days: pd.DatetimeIndex, series: str, events: pd.DataFrame | None) -> np.ndarray:
+    """Whether an event of the calendar (a campaign, a holiday, an outage) covers each day for ``series``' model."""
+    covered = np.zeros(len(days), dtype=bool)
+    if events is None or events.empty:
+        return covered
+    model = series.split("/")[0]
+    for event, share in bucket_shares(events, days, "D"):  # as the forecast's features read the calendar
+        scope = getattr(event, "scope", "")
+        if not isinstance(scope, str) or scope in ("", model):
+            covered |= share > 0
+    return covered
+
+
+def recent_departures(history: pd.DataFrame, forecast: pd.DataFrame | None, quantiles: list[str],
+                       skip: set[str], events: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Series whose last ``DEPARTURE_DAYS`` or more days each lie beyond the plan's first week on the same
+    weekday (above its P90's sum, or below its P10's): a move too recent for the level to have read it
+    (``tokenplan.forecasting.level_shifts``), largest departure first. Requests, else the first target. A day
+    an event of ``events`` covers (a campaign ending, a holiday) is not counted: the plan knows why it differs."""
+    if forecast is None or forecast.empty:
+        return []
+    low, median, high = quantiles[0], quantiles[len(quantiles) // 2], quantiles[-1]
+    out = []
+    for series, rows in forecast.groupby(forecast["series"].astype(str)):
+        targets = set(rows["target"])
+        target = "requests" if "requests" in targets else sorted(targets)[0]
+        past = history[(history["series"].astype(str) == series) & (history["target"] == target)]
+        if series in skip or past.empty:
+            continue
+        days = _daily(past, "ds", ["y"])["y"].dropna()
+        plan = _daily(rows[rows["target"] == target], "timestamp", [low, median, high]).head(7)
+        plan.index = plan.index.dayofweek
+        if len(plan) < DEPARTURE_DAYS or len(days) < DEPARTURE_DAYS:  # a weekday the plan lacks stops a run
+            continue
+        bounds = plan.reindex(days.index.dayofweek)
+        plain = ~_excused(pd.DatetimeIndex(days.index), series, events)
+        above = (plain & (days.to_numpy() > bounds[high].to_numpy()))[::-1]
+        below = (plain & (days.to_numpy() < bounds[low].to_numpy()))[::-1]
+        for side, beyond in (("above", above), ("below", below)):
+            run = int(np.argmin(beyond)) if not beyond.all() else len(beyond)
+            if run >= DEPARTURE_DAYS:
+                last = bounds.iloc[-1]
+                out.append({"series": series, "target": target, "side": side, "days": run,
+                            "day": days.index[-1], "value": float(days.iloc[-1]), "p50": float(last[median]),
+                            "bound": float(last[high if side == "above" else low]),
+                            "ratio": float(days.iloc[-1] / last[median]) if last[median] > 0 else np.inf})
+    return sorted(out, key=lambda d: -abs(np.log(max(d["ratio"], 1e-9))))
+
+
+MOVE_RATIO = 2.0  # each of the last days beyond every same weekday of the weeks before by this factor
+MOVE_WEEKS = 4  # the same weekdays looked at, at least two of them recorded
+
+
+def _young_run(days: pd.Series, plain: np.ndarray, below: bool) -> int:
+    """How many of the last whole days each lie beyond every recorded same weekday of the ``MOVE_WEEKS`` weeks
+    before by ``MOVE_RATIO``, none of them an event's day; 0 for a week or more (the level shift's to read)."""
+    run = 0
+    for k in range(1, min(8, len(days) + 1)):
+        day, value = days.index[-k], days.iloc[-k]
+        weeks = days.reindex([day - pd.Timedelta(weeks=w) for w in range(1, MOVE_WEEKS + 1)]).dropna()
+        if len(weeks) < 2 or not plain[-k] or not np.isfinite(value):
+            break
+        if not (value < weeks.min() / MOVE_RATIO if below else value > weeks.max() * MOVE_RATIO):
+            break
+        run += 1
+    return run if run < 7 else 0
+
+
+def followed_moves(history: pd.DataFrame, forecast: pd.DataFrame | None, quantiles: list[str], skip: set[str],
+                   events: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Series whose plan follows a move of its last two to six whole days: each day more than ``MOVE_RATIO``
+    times below the lowest (or above the highest) same weekday of the weeks before, and the plan's first-week
+    P50 on those weekdays nearer the last days than the weeks before (in log). Requests, else the first
+    target; a day an event covers is not counted; largest move first."""
+    if forecast is None or forecast.empty:
+        return []
+    median = quantiles[len(quantiles) // 2]
+    out = []
+    for series, rows in forecast.groupby(forecast["series"].astype(str)):
+        targets = set(rows["target"])
+        target = "requests" if "requests" in targets else sorted(targets)[0]
+        past = history[(history["series"].astype(str) == series) & (history["target"] == target)]
+        if series in skip or past.empty:
+            continue
+        days = _daily(past, "ds", ["y"])["y"]
+        if len(days) < 3:
+            continue
+        days = days.asfreq("D")
+        plan = _daily(rows[rows["target"] == target], "timestamp", [median]).head(7)[median]
+        plan.index = plan.index.dayofweek
+        plain = ~_excused(pd.DatetimeIndex(days.index), series, events)
+        for side, below in (("below", True), ("above", False)):
+            run = _young_run(days, plain, below)
+            if run < 2:
+                continue
+            last = days.iloc[-run:]
+            before = pd.Series([days.reindex([d - pd.Timedelta(weeks=w) for w in range(1, MOVE_WEEKS + 1)]).median()
+                                for d in last.index], index=last.index)
+            planned = plan.reindex(last.index.dayofweek).to_numpy(float)
+            if not np.isfinite(planned).any():
+                continue
+            with np.errstate(divide="ignore", invalid="ignore"):
+                to_last = np.nanmedian(np.abs(np.log(np.maximum(planned, 1e-9) / np.maximum(last.to_numpy(), 1e-9))))
+                to_before = np.nanmedian(np.abs(np.log(np.maximum(planned, 1e-9) / before.to_numpy())))
+            if not to_last < to_before:
+                continue
+            out.append({"series": series, "target": target, "side": side, "days": run, "first": last.index[0],
+                        "day": last.index[-1], "value": float(last.iloc[-1]), "before": float(before.iloc[-1]),
+                        "p50": float(planned[-1]), "ratio": float(last.iloc[-1] / before.iloc[-1])
+                        if before.iloc[-1] > 0 else np.inf})
+    return sorted(out, key=lambda d: -abs(np.log(min(max(d["ratio"], 1e-9), 1e9))))

@@ -1,0 +1,55 @@
+"""A move of the history's last days that the plan follows: named, unless it is a day, a week or an event's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tokenplan.reporting.last_days import followed_moves
+
+Q = ["p10", "p50", "p90"]
+DAYS = pd.date_range("2026-08-01", "2026-09-30", freq="D")
+WEEKLY = np.array([1.0, 1.1, 1.1, 1.05, 1.0, 0.5, 0.4])
+
+
+def _history(last_days: int, factor: float) -> pd.DataFrame:
+    y = 700.0 * WEEKLY[DAYS.dayofweek]
+    y[len(y) - last_days:] *= factor
+    return pd.DataFrame({"series": "m", "target": "requests", "ds": DAYS, "y": y})
+
+
+def _forecast(factor: float) -> pd.DataFrame:
+    ahead = pd.date_range("2026-10-01", periods=28, freq="D", tz="UTC")
+    p50 = 700.0 * WEEKLY[ahead.dayofweek] * factor
+    return pd.DataFrame({"series": "m", "target": "requests", "timestamp": ahead, "p10": 0.8 * p50, "p50": p50,
+                         "p90": 1.25 * p50})
+
+
+def test_a_plan_that_carries_a_three_day_collapse_into_its_horizon_is_named():
+    [found] = followed_moves(_history(3, 0.15), _forecast(0.15), Q, set())
+    assert (found["side"], found["days"], found["first"], found["day"]) == ("below", 3, pd.Timestamp("2026-09-28"),
+                                                                             pd.Timestamp("2026-09-30"))
+    assert found["value"] == 0.15 * 700.0 * WEEKLY[DAYS[-1].dayofweek]
+    assert found["before"] == 700.0 * WEEKLY[DAYS[-1].dayofweek]
+
+
+def test_a_rise_the_plan_follows_is_named_as_a_rise():
+    [found] = followed_moves(_history(2, 4.0), _forecast(4.0), Q, set())
+    assert (found["side"], found["days"]) == ("above", 2)
+
+
+def test_a_plan_at_the_level_before_a_single_day_a_small_move_or_an_events_days_are_not_named():
+    assert followed_moves(_history(3, 0.15), _forecast(1.0), Q, set()) == []  # the plan did not follow it
+    assert followed_moves(_history(1, 0.15), _forecast(0.15), Q, set()) == []  # one day: a partial export's
+    assert followed_moves(_history(3, 0.7), _forecast(0.7), Q, set()) == []  # within a factor of two
+    assert followed_moves(_history(3, 0.15), _forecast(0.15), Q, {"m"}) == []  # skipped (idle, or departing)
+    outage = pd.DataFrame({"start": pd.to_datetime(["2026-09-28"], utc=True),
+                           "end": pd.to_datetime(["2026-09-30 23:59"], utc=True), "name": ["incident"],
+                           "kind": ["outage"], "scope": ["m"], "effect": [np.nan]})
+    assert followed_moves(_history(3, 0.15), _forecast(0.15), Q, set(), outage) == []
+
+
+def test_a_move_older_than_a_week_is_the_level_shifts_not_named():
+    assert followed_moves(_history(7, 0.15), _forecast(0.15), Q, set()) == []
+    assert followed_moves(_history(9, 0.15), _forecast(0.15), Q, set()) == []
+    assert followed_moves(_history(6, 0.15), _forecast(0.15), Q, set())[0]["days"] == 6
