@@ -15,6 +15,7 @@ planner knows which it is; the summary names it with the event that would tell t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,18 @@ def _excused(days: pd.DatetimeIndex, series: str, events: pd.DataFrame | None) -
     return covered
 
 
+def _compared(history: pd.DataFrame, forecast: pd.DataFrame,
+              skip: set[str]) -> Iterator[tuple[str, str, pd.DataFrame, pd.DataFrame]]:
+    """Per planned series not in ``skip``: (series, target, its forecast rows of that target, its history of it);
+    requests, else the first target."""
+    for series, rows in forecast.groupby(forecast["series"].astype(str)):
+        targets = set(rows["target"])
+        target = "requests" if "requests" in targets else sorted(targets)[0]
+        past = history[(history["series"].astype(str) == series) & (history["target"] == target)]
+        if series not in skip and not past.empty:
+            yield series, target, rows[rows["target"] == target], past
+
+
 def recent_departures(history: pd.DataFrame, forecast: pd.DataFrame | None, quantiles: list[str],
                        skip: set[str], events: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """Series whose last ``DEPARTURE_DAYS`` or more days each lie beyond the plan's first week on the same
@@ -59,14 +72,9 @@ def recent_departures(history: pd.DataFrame, forecast: pd.DataFrame | None, quan
         return []
     low, median, high = quantiles[0], quantiles[len(quantiles) // 2], quantiles[-1]
     out = []
-    for series, rows in forecast.groupby(forecast["series"].astype(str)):
-        targets = set(rows["target"])
-        target = "requests" if "requests" in targets else sorted(targets)[0]
-        past = history[(history["series"].astype(str) == series) & (history["target"] == target)]
-        if series in skip or past.empty:
-            continue
+    for series, target, rows, past in _compared(history, forecast, skip):
         days = _daily(past, "ds", ["y"])["y"].dropna()
-        plan = _daily(rows[rows["target"] == target], "timestamp", [low, median, high]).head(7)
+        plan = _daily(rows, "timestamp", [low, median, high]).head(7)
         plan.index = plan.index.dayofweek
         if len(plan) < DEPARTURE_DAYS or len(days) < DEPARTURE_DAYS:  # a weekday the plan lacks stops a run
             continue
@@ -114,17 +122,12 @@ def followed_moves(history: pd.DataFrame, forecast: pd.DataFrame | None, quantil
         return []
     median = quantiles[len(quantiles) // 2]
     out = []
-    for series, rows in forecast.groupby(forecast["series"].astype(str)):
-        targets = set(rows["target"])
-        target = "requests" if "requests" in targets else sorted(targets)[0]
-        past = history[(history["series"].astype(str) == series) & (history["target"] == target)]
-        if series in skip or past.empty:
-            continue
+    for series, target, rows, past in _compared(history, forecast, skip):
         days = _daily(past, "ds", ["y"])["y"]
         if len(days) < 3:
             continue
         days = days.asfreq("D")
-        plan = _daily(rows[rows["target"] == target], "timestamp", [median]).head(7)[median]
+        plan = _daily(rows, "timestamp", [median]).head(7)[median]
         plan.index = plan.index.dayofweek
         plain = ~_excused(pd.DatetimeIndex(days.index), series, events)
         for side, below in (("below", True), ("above", False)):
