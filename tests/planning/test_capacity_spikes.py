@@ -86,3 +86,28 @@ def test_a_busy_weekend_lends_its_burstiness_to_a_weekday_not_its_ratio():
     drawn = _ratio_draws(history, weekdays, "D", 8, scores, np.random.default_rng(0), top=0.9)
     assert drawn.ratios.max() <= 20.0 * 55.0 / 50.0 + 1e-9
     assert drawn.ratios.min() >= 20.0
+
+
+def test_a_sparse_night_hour_lends_an_office_hour_its_burstiness_not_its_counting_noise():
+    """Office hours of 9,000 requests (busiest minute 1.6 times the mean minute) and night hours of 100 (ratio 6:
+    a few requests more in the busiest minute), every other night twice as busy (ratio 8). An office hour drawn
+    beyond the forecast's top quantile takes one of history's busiest hours of any kind, a busy night: its 8 taken
+    whole on an office hour's volume put a week's P50 peak at several times history's busiest minute; lent from
+    the burstier kind against its usual 6, it is 1.6 x 8 / 6 on an office hour. A night hour drawn beyond the
+    top still takes an office hour's burst whole (a calmer kind's burst is lent whole)."""
+    from tokenplan.planning.capacity import _ratio_draws
+
+    hours = pd.date_range("2026-08-03", periods=56 * 24, freq="h")  # Monday, eight weeks
+    office = (hours.hour >= 9) & (hours.hour < 17)
+    total = np.where(office, 9000.0, 100.0)
+    ratio = np.where(office, 1.6, 6.0)
+    busy_night = ~office & (hours.day % 2 == 0)
+    total[busy_night], ratio[busy_night] = 200.0, 8.0
+    history = pd.DataFrame({"ds": hours, "total": total, "ratio": ratio})
+    office_hours = pd.date_range("2026-09-28 10:00", periods=5, freq="h")
+    scores = np.full((200, 5), 2.5)  # every draw beyond the top quantile (0.9)
+    drawn = _ratio_draws(history, office_hours, "h", 8, scores, np.random.default_rng(0), top=0.9)
+    assert drawn.ratios.max() <= 1.6 * 8.0 / 6.0 + 1e-9
+    night = pd.date_range("2026-09-28 02:00", periods=3, freq="h")
+    drawn = _ratio_draws(history, night, "h", 8, np.full((200, 3), 2.5), np.random.default_rng(0), top=0.9)
+    assert drawn.ratios.min() >= 1.6 - 1e-9

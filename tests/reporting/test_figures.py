@@ -213,3 +213,18 @@ def test_the_backtest_figure_says_why_a_scored_pair_has_no_bar():
                             "mase": [0.8, 1.1, np.nan, np.nan]})
     texts = [t.get_text() for t in backtest_figure(metrics).axes[0].texts]
     assert any(t.startswith("2 bar(s) not drawn: MASE undefined") for t in texts), texts
+
+
+def test_a_forecast_figure_over_three_months_names_each_ticks_month_and_no_wrong_one():
+    """Six weeks of hourly history from 12 October and two weeks of forecast: the ticks were "15, Nov, 15, Dec"
+    under an offset "2026-Dec", so October's 15th read as December's; each day tick now names its month and the
+    offset only the year."""
+    ds = pd.date_range("2026-10-12", "2026-11-22 23:00", freq="h")
+    history = pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "y": 100.0})
+    future = pd.date_range("2026-11-23", periods=336, freq="h", tz="UTC")
+    forecast = pd.DataFrame({"series": "m", "target": "requests", "timestamp": future,
+                             "p10": 90.0, "p50": 100.0, "p90": 110.0})
+    ax = forecast_figures(forecast, history, 42, Q, "h")["forecast_m.png"].axes[0]
+    labels, offset = _ticks(ax, "x")
+    assert offset == "2026", offset
+    assert labels and all(label[:3] in {"Oct", "Nov", "Dec"} for label in labels), labels

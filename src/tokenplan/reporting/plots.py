@@ -116,10 +116,15 @@ def _forecast_panel(ax: Axes, past: pd.DataFrame, future: pd.DataFrame, names: l
     if not np.nanmax(np.abs(values), initial=0.0) > 0:
         _all_zero(ax, f"{unit.split(' per ')[0]} recorded or forecast")
     # Auto ticks with concise labels: month ticks labelled "%b\n%Y" ran into each other on
-    # a ten-month panel, and gave a five-day hourly history no tick at all.
+    # a ten-month panel, and gave a five-day hourly history no tick at all. A day tick names
+    # its month and the offset only the year: the default "15, Nov, 15, Dec" under "2026-Dec"
+    # read October's 15th as December's.
     locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(
+        locator, formats=["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%S.%f"],
+        zero_formats=["", "%Y", "%b", "%b %d", "%H:%M", "%H:%M"],
+        offset_formats=["", "%Y", "%Y", "%Y", "%Y-%b-%d", "%Y-%b-%d %H:%M"]))
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
 
