@@ -32,7 +32,8 @@ run: install
 	$(BIN)/kedro run
 
 # Two workers by default (CI has 2 cores); each test file runs whole on one worker, so a
-# module's fixtures (a kedro run, a Spark session) are built once. TEST_WORKERS=0: one process.
+# module's fixtures (a kedro run, a Spark session) are built once; the longest files are handed
+# out first (tests/xdist_scheduling.py). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 test: install-dev
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile

@@ -6,3 +6,6 @@ import os
 # another busy process, two spinning threads on two cores slow a fit 10-40x; passive
 # waiting keeps test times stable. Set before any test module imports xgboost.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# Hand the longest test files to the xdist workers first (see tests/xdist_scheduling.py).
+from tests.xdist_scheduling import pytest_xdist_make_scheduler  # noqa: E402, F401

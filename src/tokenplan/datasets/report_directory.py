@@ -3,10 +3,11 @@
 Kedro's own versioning nests ``<filepath>/<version>/<filename>`` per file, which
 scatters a report over many folders. Planners want last quarter's report intact and
 this quarter's beside it, so this dataset saves a mapping of file names to contents
-(``str`` for text, ``matplotlib.figure.Figure`` for images, ``pandas.DataFrame`` for
-CSV tables) into a single folder named after the run's save version. Each file is
-written through kedro-datasets; the folder is assembled under a temporary name and
-renamed into place at the end, so a failed run never leaves a half-written report.
+(``str`` for text, ``matplotlib.figure.Figure`` or PNG ``bytes`` for images,
+``pandas.DataFrame`` for CSV tables) into a single folder named after the run's save
+version. Each file is written through kedro-datasets (PNG bytes as they are); the folder
+is assembled under a temporary name and renamed into place at the end, so a failed run
+never leaves a half-written report.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ REPORT_FILE = "report.md"
 
 
 class ReportDirectoryDataset(AbstractVersionedDataset[dict[str, Any], dict[str, str]]):
-    """Save ``{"report.md": str, "forecast.png": Figure, "forecast.csv": DataFrame}``."""
+    """Save ``{"report.md": str, "forecast.png": Figure or PNG bytes, "forecast.csv": DataFrame}``."""
 
     def __init__(
         self,
@@ -79,6 +80,8 @@ def _write_file(path: Path, content: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)  # e.g. gateway/litellm_config.yaml
     if isinstance(content, Figure):
         MatplotlibDataset(filepath=str(path), save_args=PNG_SAVE_ARGS).save(content)
+    elif isinstance(content, bytes):  # an image already drawn, e.g. a figure the report's page embeds
+        path.write_bytes(content)
     elif isinstance(content, pd.DataFrame):
         CSVDataset(filepath=str(path), save_args={"index": False}).save(content)
     elif isinstance(content, str):

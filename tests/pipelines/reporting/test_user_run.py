@@ -9,20 +9,24 @@ series the report draws the largest few and says which, leaving the rest to the 
 
 from __future__ import annotations
 
+import base64
+import io
 import warnings
 from pathlib import Path
 
-from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
+from PIL import Image
 
 from tokenplan.pipelines.planning.pipeline import create_pipeline as planning_pipeline
 from tokenplan.pipelines.reporting.pipeline import create_pipeline as reporting_pipeline
 from tokenplan.planning.prices import PRICE_TABLE_COLUMNS
+from tokenplan.reporting.plots import PNG_SAVE_ARGS
 from tokenplan.run_record import run_record
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -167,7 +171,16 @@ def test_with_many_series_the_largest_few_are_drawn_and_the_report_says_which(ru
     per_model = text.split("Per model over the horizon")[1].split("## Forecast")[0]
     assert "ws-48" in per_model and "ws-00" not in per_model
     assert set(run["forecast_totals.csv"]["series"]) == set(SERIES)
-    assert run["backtest.png"].get_size_inches()[1] < 40  # not one bar group per series of all 50
+    # not one bar group per series of all 50 (the PNG's height in inches, at the report's dpi)
+    assert Image.open(io.BytesIO(run["backtest.png"])).height / PNG_SAVE_ARGS["dpi"] < 40
+
+
+def test_the_page_embeds_the_very_png_files_beside_it(run):
+    # Each figure is drawn once: the folder's PNG file and the page's image are the same bytes.
+    figures = [name for name in run if name.endswith(".png") and f"]({name})" in run["report.md"]]
+    assert "backtest.png" in figures and len(figures) > SHOWN
+    for name in figures:
+        assert base64.b64encode(run[name]).decode() in run["report.html"], name
 
 
 def test_the_report_says_how_the_run_was_made(run):
