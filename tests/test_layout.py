@@ -194,3 +194,19 @@ def test_too_few_days_suggests_forecasting_the_hours_instead():
     with pytest.raises(HistoryTooShortError, match=r"has 13 D steps.*feature_engineering\.freq=h,"
                                                   r"feature_engineering\.horizon=168"):
         plan_layout(_series("D", 13), "D", "quarter")
+
+
+def test_the_forecast_origin_is_the_last_recorded_bucket_when_the_outage_check_masks_the_days_before_it():
+    # The outage check leaves a fall of the last days missing for the forecast: the forecast must still start
+    # after the history, not on days the history holds (it had started two days early, inside the history).
+    from tokenplan.pipelines.feature_engineering.nodes import mask_suspected_outages
+
+    series = _series("D", 120, noise=0.05)
+    fallen = series["ds"] > series["ds"].max() - pd.Timedelta(days=2)
+    series.loc[fallen, "y"] *= 0.1
+    layout = plan_forecast_layout(series, FE, TRAINING)
+    masked, outages = mask_suspected_outages(series, NO_EVENTS, {**FE, "outages": {"max_ratio": 0.5, "sigmas": 4.0,
+                                                                                  "neighbours": 3}}, layout)
+    assert set(outages["ds"]) == set(series.loc[fallen, "ds"])
+    examples = build_model_input_table(masked, NO_EVENTS, FE, layout)
+    assert examples["origin"].max() == series["ds"].max() == pd.Timestamp(layout["history_end"])

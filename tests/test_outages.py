@@ -172,14 +172,17 @@ def test_an_ordinary_hour_among_a_batch_jobs_bursts_is_not_an_outage():
     assert _flagged(series, season=168, freq="h") == []
 
 
-def test_a_partial_last_day_is_flagged_against_the_weeks_before_it():
+def test_a_partial_last_day_and_a_fall_younger_than_a_season_are_flagged_against_the_weeks_before():
     series = _daily()
     assert _flagged(series) == []
     series.loc[series.index[-1], "y"] *= 0.3  # the export was taken mid-morning
     assert _flagged(series) == [series["ds"].iloc[-1]]
-    stepped = series.copy()
-    stepped.loc[stepped.index[-3:], "y"] *= 0.3  # three low days in a row: a step down, not a partial day
-    assert _flagged(stepped) == []
+    fallen = series.copy()
+    fallen.loc[fallen.index[-3:], "y"] *= 0.3  # three low days: an outage in progress, or a move not yet held
+    assert _flagged(fallen) == list(fallen["ds"].iloc[-3:])
+    held = series.copy()
+    held.loc[held.index[-7:], "y"] *= 0.3  # a season of it: a step down, read as the level
+    assert _flagged(held) == []
 
 
 def test_a_masked_partial_last_day_forecasts_as_the_complete_day_would():
@@ -205,6 +208,33 @@ def test_a_masked_partial_last_day_forecasts_as_the_complete_day_would():
     for method in ("seasonal_naive", "seasonal_mean", "mstl", "ensemble"):
         assert got[method] == pytest.approx(expected[method], rel=0.02), method
     assert totals(partial)["seasonal_naive"] < 0.95 * expected["seasonal_naive"]  # unmasked, it starts low
+
+
+def test_a_collapse_of_the_last_days_does_not_set_the_horizon():
+    """The last three days at a sixth, a seventh and a tenth of their weekdays (an outage in progress): masked,
+    every candidate forecasts the level before, as from the complete history."""
+    from tokenplan.forecasting.candidates import candidate_points
+    from tokenplan.forecasting.features import FeatureSpec, make_examples
+
+    clean = _daily(days=400, noise=0.1, seed=3)
+    fallen = clean.copy()
+    fallen.loc[fallen.index[-3:], "y"] *= [0.6, 0.15, 0.1]
+    layout = {"freq": "D", "season": 7, "history_start": str(clean["ds"].min()), "history_end": str(clean["ds"].max())}
+    masked, outages = mask_suspected_outages(fallen, NO_EVENTS, {"holiday_country": None, "outages": PARAMS},
+                                             layout)
+    assert list(outages["ds"]) == list(clean["ds"].iloc[-2:])  # the 60% day is within the noise's reach
+    spec = FeatureSpec(freq="D", horizon=28, trend="level", holiday_country=None)
+    origin = clean["ds"].max()
+
+    def totals(history: pd.DataFrame) -> pd.Series:
+        examples = make_examples(history, NO_EVENTS, [origin], spec)
+        points, _ = candidate_points(examples, history, origin, spec, [7], None, labelled_only=False)
+        return points.groupby("method")["point"].sum()
+
+    expected, got, unmasked = totals(clean), totals(masked), totals(fallen)
+    for method in ("seasonal_mean", "mstl", "ensemble"):
+        assert got[method] == pytest.approx(expected[method], rel=0.1), method
+    assert unmasked["mstl"] < 0.6 * expected["mstl"]  # unmasked, MSTL carries the collapse into the horizon
 
 
 def test_bad_settings_name_the_parameter():

@@ -3,14 +3,13 @@
 A level that moved is read once it has lasted about a week and a half
 (``tokenplan.forecasting.level_shifts``). Before that, two things can happen, and the
 summary says which: the plan stays near the level before while the last days run beyond
-its first week (``recent_departures``: a launch the plan does not see yet), or a method
-that reads the last days (MSTL, the lag model) carries a move of two or three days into
-the whole horizon (``followed_moves``). The second is right for a migration and wrong for
-an outage or a partial export the outage check cannot call at the end of the history
-(nothing after it tells a drop from a step): Wikipedia's R page views fell to 524, 139 and
-91 over the last three days of a 400-day history (600-950 before) and recovered within
-four days, while MSTL, chosen alone, planned 90-160 a day for four weeks. Only the
-planner knows which it is; the summary names it with the event that would tell the plan.
+its first week (``recent_departures``: a launch the direct model does not read yet, or a
+young fall the outage check left missing for the forecast), or a method that reads the
+last days (MSTL, the lag model) carries a move of a few days into the whole horizon
+(``followed_moves``: a rise, or a fall within the series' noise or with the outage check
+off). Following is right for a migration and wrong for an outage, a backfill or a
+partial export; only the planner knows which it is, and the summary names it with the
+event that would tell the plan.
 """
 
 from __future__ import annotations

@@ -100,10 +100,12 @@ def mask_suspected_outages(target_series: pd.DataFrame, forecast_events: pd.Data
 
 def build_model_input_table(target_series: pd.DataFrame, events_calendar: pd.DataFrame,
                             params: dict[str, Any], forecast_layout: dict[str, Any]) -> pd.DataFrame:
-    """Origin-anchored examples for every origin on the grid and every fold origin; the last is the forecast origin."""
+    """Origin-anchored examples for every origin on the grid and every fold origin; the last is the forecast origin,
+    the history's last recorded bucket (the layout's ``history_end``) even where the outage check left the last
+    buckets missing: the forecast starts after the history, never on a day it already holds."""
     spec = spec_from_params(params, forecast_layout)
     grid = origin_grid(target_series, spec, every=forecast_layout["origin_every"],
-                       last=target_series.loc[target_series["y"].notna(), "ds"].max())
+                       last=pd.Timestamp(forecast_layout["history_end"]))
     folds = [pd.Timestamp(t) for t in forecast_layout["tuning_origins"] + forecast_layout["backtest_origins"]]
     origins = sorted(set(grid) | set(folds))
     return make_examples(target_series, events_calendar, origins, spec)
