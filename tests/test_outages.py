@@ -185,56 +185,51 @@ def test_a_partial_last_day_and_a_fall_younger_than_a_season_are_flagged_against
     assert _flagged(held) == []
 
 
-def test_a_masked_partial_last_day_forecasts_as_the_complete_day_would():
+def _masked(series: pd.DataFrame, clean: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
+    """``series`` with its suspected outages missing, as the pipeline's node leaves it, and the flagged days."""
+    layout = {"freq": "D", "season": 7, "history_start": str(clean["ds"].min()), "history_end": str(clean["ds"].max())}
+    masked, outages = mask_suspected_outages(series, NO_EVENTS, {"holiday_country": None, "outages": PARAMS},
+                                             layout)
+    return masked, list(outages["ds"])
+
+
+def _candidate_totals(history: pd.DataFrame, origin: pd.Timestamp) -> pd.Series:
+    """Each candidate's 28-day total from ``origin``."""
     from tokenplan.forecasting.candidates import candidate_points
     from tokenplan.forecasting.features import FeatureSpec, make_examples
 
+    spec = FeatureSpec(freq="D", horizon=28, trend="level", holiday_country=None)
+    examples = make_examples(history, NO_EVENTS, [origin], spec)
+    points, _ = candidate_points(examples, history, origin, spec, [7], None, labelled_only=False)
+    return points.groupby("method")["point"].sum()
+
+
+def test_a_masked_partial_last_day_forecasts_as_the_complete_day_would():
     clean = _daily(days=120, noise=0.0)
     partial = clean.copy()
     partial.loc[partial.index[-1], "y"] *= 0.3  # the export was taken mid-morning
-    layout = {"freq": "D", "season": 7, "history_start": "2025-01-06", "history_end": str(clean["ds"].max())}
-    masked, outages = mask_suspected_outages(partial, NO_EVENTS, {"holiday_country": None, "outages": PARAMS},
-                                             layout)
-    assert list(outages["ds"]) == [clean["ds"].iloc[-1]]
-    spec = FeatureSpec(freq="D", horizon=28, trend="level", holiday_country=None)
+    masked, flagged = _masked(partial, clean)
+    assert flagged == [clean["ds"].iloc[-1]]
     origin = clean["ds"].max()
-
-    def totals(history: pd.DataFrame) -> pd.Series:
-        examples = make_examples(history, NO_EVENTS, [origin], spec)
-        points, _ = candidate_points(examples, history, origin, spec, [7], None, labelled_only=False)
-        return points.groupby("method")["point"].sum()
-
-    expected, got = totals(clean), totals(masked)
+    expected, got = _candidate_totals(clean, origin), _candidate_totals(masked, origin)
     for method in ("seasonal_naive", "seasonal_mean", "mstl", "ensemble"):
         assert got[method] == pytest.approx(expected[method], rel=0.02), method
-    assert totals(partial)["seasonal_naive"] < 0.95 * expected["seasonal_naive"]  # unmasked, it starts low
+    assert _candidate_totals(partial, origin)["seasonal_naive"] < 0.95 * expected["seasonal_naive"]  # starts low
 
 
 def test_a_collapse_of_the_last_days_does_not_set_the_horizon():
-    """The last three days at a sixth, a seventh and a tenth of their weekdays (an outage in progress): masked,
-    every candidate forecasts the level before, as from the complete history."""
-    from tokenplan.forecasting.candidates import candidate_points
-    from tokenplan.forecasting.features import FeatureSpec, make_examples
-
+    """The last three days at 60%, 15% and 10% of their weekdays (an outage in progress): masked, every
+    candidate forecasts the level before, as from the complete history."""
     clean = _daily(days=400, noise=0.1, seed=3)
     fallen = clean.copy()
     fallen.loc[fallen.index[-3:], "y"] *= [0.6, 0.15, 0.1]
-    layout = {"freq": "D", "season": 7, "history_start": str(clean["ds"].min()), "history_end": str(clean["ds"].max())}
-    masked, outages = mask_suspected_outages(fallen, NO_EVENTS, {"holiday_country": None, "outages": PARAMS},
-                                             layout)
-    assert list(outages["ds"]) == list(clean["ds"].iloc[-2:])  # the 60% day is within the noise's reach
-    spec = FeatureSpec(freq="D", horizon=28, trend="level", holiday_country=None)
+    masked, flagged = _masked(fallen, clean)
+    assert flagged == list(clean["ds"].iloc[-2:])  # the 60% day is within the noise's reach
     origin = clean["ds"].max()
-
-    def totals(history: pd.DataFrame) -> pd.Series:
-        examples = make_examples(history, NO_EVENTS, [origin], spec)
-        points, _ = candidate_points(examples, history, origin, spec, [7], None, labelled_only=False)
-        return points.groupby("method")["point"].sum()
-
-    expected, got, unmasked = totals(clean), totals(masked), totals(fallen)
+    expected, got = _candidate_totals(clean, origin), _candidate_totals(masked, origin)
     for method in ("seasonal_mean", "mstl", "ensemble"):
         assert got[method] == pytest.approx(expected[method], rel=0.1), method
-    assert unmasked["mstl"] < 0.6 * expected["mstl"]  # unmasked, MSTL carries the collapse into the horizon
+    assert _candidate_totals(fallen, origin)["mstl"] < 0.6 * expected["mstl"]  # unmasked, MSTL carries the collapse
 
 
 def test_bad_settings_name_the_parameter():
