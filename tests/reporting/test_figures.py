@@ -46,6 +46,18 @@ def test_route_figures_in_large_usd_have_no_offset_notation():
     _assert_readable(tornado_figure(sensitivity).axes[0], "x")
 
 
+def test_routes_paying_back_in_the_same_month_share_one_marker_naming_both():
+    months = np.arange(1, 13)
+    cumulative = {f"cumulative_{q}": months * 1e3 * f for q, f in zip(Q, (0.9, 1, 1.1), strict=True)}
+    flow = pd.concat([pd.DataFrame({"route": r, "month": months, "extrapolated": False, **cumulative})
+                      for r in ("batch_api", "prompt_caching")], ignore_index=True)
+    summary = pd.DataFrame({"route": ["batch_api", "prompt_caching"], "one_time_cost_usd": [2.5e3, 2.6e3],
+                            "payback_month_p50": [3.0, 3.0]})
+    ax = cashflow_figure(flow, summary, Q).axes[0]
+    notes = [t.get_text() for t in ax.texts]
+    assert notes == ["payback month 3 (batch_api, prompt_caching)"]
+
+
 def _forecast(targets: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
     ds = pd.date_range("2026-06-01", periods=60, freq="D")
     history = pd.DataFrame([{"series": "m", "target": t, "ds": d, "y": v} for t, v in targets.items() for d in ds])

@@ -47,6 +47,7 @@ def cashflow_figure(roi_cashflow: pd.DataFrame, roi_summary: pd.DataFrame, quant
     lower, median, upper = quantile_names[0], quantile_names[len(quantile_names) // 2], quantile_names[-1]
     figure, ax = subplots(figsize=(9, 5))
     summary = roi_summary.set_index("route")
+    paybacks: dict[int, list[tuple[str, str]]] = {}  # month -> (route, colour): routes paying back together
     for route, flow in roi_cashflow.groupby("route", sort=False):
         if not summary.loc[route].get("applies", True):  # carries none of the usage: no candidate
             continue
@@ -57,9 +58,13 @@ def cashflow_figure(roi_cashflow: pd.DataFrame, roi_summary: pd.DataFrame, quant
         ax.fill_between(months, net[lower], net[upper], color=line.get_color(), alpha=0.15)
         payback = summary.loc[route, f"payback_month_{median}"]
         if pd.notna(payback):
-            ax.axvline(float(payback), color=line.get_color(), ls=":", lw=1)
-            ax.annotate(f"payback month {int(payback)}", (float(payback), 0), rotation=90, fontsize=7,
-                        color=line.get_color(), xytext=(2, 4), textcoords="offset points")
+            paybacks.setdefault(int(payback), []).append((str(route), line.get_color()))
+    for month, routes in paybacks.items():  # one marker a month, naming every route that pays back in it
+        colour = routes[0][1] if len(routes) == 1 else "0.3"
+        ax.axvline(float(month), color=colour, ls=":", lw=1)
+        named = f" ({', '.join(r for r, _ in routes)})" if len(routes) > 1 else ""
+        ax.annotate(f"payback month {month}{named}", (float(month), 0), rotation=90, fontsize=7, color=colour,
+                    xytext=(2, 4), textcoords="offset points")
     extrapolated = roi_cashflow.loc[roi_cashflow["extrapolated"], "month"]
     if len(extrapolated):
         ax.axvspan(extrapolated.min() - 0.5, extrapolated.max() + 0.5, color="0.9", zorder=0,
