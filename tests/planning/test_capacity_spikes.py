@@ -111,3 +111,21 @@ def test_a_sparse_night_hour_lends_an_office_hour_its_burstiness_not_its_countin
     night = pd.date_range("2026-09-28 02:00", periods=3, freq="h")
     drawn = _ratio_draws(history, night, "h", 8, np.full((200, 3), 2.5), np.random.default_rng(0), top=0.9)
     assert drawn.ratios.min() >= 1.6 - 1e-9
+
+
+def test_a_calm_busy_hour_of_a_bursty_kind_never_lends_a_busiest_minute_below_the_mean_minute():
+    """Night hours of 100 requests at ratio 6, every other night a batch job of 200 spread evenly (ratio 1.5):
+    lent to an office hour (usual 1.6) against the nights' usual 6, it read 1.6 x 1.5 / 6 = 0.4, a busiest minute
+    below the mean minute, and the draws meant to carry the spikes came out four times lower than the rest."""
+    from tokenplan.planning.capacity import _ratio_draws
+
+    hours = pd.date_range("2026-08-03", periods=56 * 24, freq="h")  # Monday, eight weeks
+    office = (hours.hour >= 9) & (hours.hour < 17)
+    total, ratio = np.where(office, 9000.0, 100.0), np.where(office, 1.6, 6.0)
+    batch = ~office & (hours.day % 2 == 0)
+    total[batch], ratio[batch] = 200.0, 1.5
+    history = pd.DataFrame({"ds": hours, "total": total, "ratio": ratio})
+    office_hours = pd.date_range("2026-09-28 10:00", periods=5, freq="h")
+    drawn = _ratio_draws(history, office_hours, "h", 8, np.full((200, 5), 2.5), np.random.default_rng(0), top=0.9)
+    assert drawn.ratios.min() >= 1.0
+
