@@ -30,7 +30,10 @@ def test_a_month_end_batch_run_is_measured_and_applied_on_every_month_end_throug
     last = estimates.set_index("day").loc[-1]
     assert np.exp(last["log_effect"]) == pytest.approx(8.0, rel=0.15)
     assert last["applied"] and last["months"] >= 7
-    assert not estimates.set_index("day").loc[1, "applied"]  # the first of the month is ordinary
+    first = estimates.set_index("day").loc[1]
+    assert not first["applied"] and first["why"] == "within the noise"  # the first of the month is ordinary
+    _, few = month_day_events(series, "D", until, {**PARAMS, "min_months": 99})
+    assert (few["why"] == "too few months").all()  # the console names why an effect is left out
     starts = pd.DatetimeIndex(events["start"]).tz_convert(None)
     assert starts.is_month_end.all()
     assert {"2026-12-31", "2027-01-31", "2027-02-28", "2027-03-31", "2026-10-31"} <= set(starts.strftime("%Y-%m-%d"))

@@ -240,3 +240,16 @@ def test_a_forecast_figure_over_three_months_names_each_ticks_month_and_no_wrong
     labels, offset = _ticks(ax, "x")
     assert offset == "2026", offset
     assert labels and all(label[:3] in {"Oct", "Nov", "Dec"} for label in labels), labels
+
+
+def test_a_forecast_figure_across_a_new_year_names_the_year_on_each_month():
+    """History from 28 November 2026, a forecast from 1 January 2027: one offset "2027" made December 2026 read as
+    December 2027; each month's tick now names its year."""
+    ds = pd.date_range("2026-11-28", "2026-12-31 23:00", freq="h")
+    history = pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "y": 100.0})
+    future = pd.date_range("2027-01-01", periods=31 * 24, freq="h", tz="UTC")
+    forecast = pd.DataFrame({"series": "m", "target": "requests", "timestamp": future,
+                             "p10": 90.0, "p50": 100.0, "p90": 110.0})
+    ax = forecast_figures(forecast, history, 34, Q, "h")["forecast_m.png"].axes[0]
+    labels, offset = _ticks(ax, "x")
+    assert (labels, offset) == (["Dec 2026", "Dec 15", "Jan 2027", "Jan 15", "Feb 2027"], "")

@@ -53,3 +53,33 @@ def test_a_move_older_than_a_week_is_the_level_shifts_not_named():
     assert followed_moves(_history(7, 0.15), _forecast(0.15), Q, set()) == []
     assert followed_moves(_history(9, 0.15), _forecast(0.15), Q, set()) == []
     assert followed_moves(_history(6, 0.15), _forecast(0.15), Q, set())[0]["days"] == 6
+
+
+def test_a_weekday_services_weekend_or_a_trickles_chance_is_not_a_move():
+    days = pd.date_range("2026-08-03", "2026-09-27", freq="D")  # ends on a Sunday
+    weekday = pd.DataFrame({"series": "m", "target": "requests", "ds": days,
+                            "y": np.where(days.dayofweek < 5, 5000.0, 0.0)})
+    weekday.loc[weekday.index[-2:], "y"] = [3.0, 2.0]  # a few requests on the last weekend
+    ahead = pd.date_range("2026-09-28", periods=14, freq="D", tz="UTC")
+    p50 = np.where(ahead.dayofweek < 5, 5000.0, 2.5)
+    plan = pd.DataFrame({"series": "m", "target": "requests", "timestamp": ahead, "p10": 0.8 * p50, "p50": p50,
+                         "p90": 1.2 * p50})
+    assert followed_moves(weekday, plan, Q, set()) == []
+    trickle = pd.DataFrame({"series": "m", "target": "requests", "ds": days, "y": 2.0})
+    trickle.loc[trickle.index[-2:], "y"] = [7.0, 8.0]  # 2 a day, then 7 and 8: chance at these counts
+    assert followed_moves(trickle, plan.assign(p50=7.5), Q, set()) == []
+
+
+def test_last_days_left_out_as_an_outage_are_named_once():
+    from tokenplan.reporting.last_days import masked_tail
+
+    history = _history(2, 0.1)
+    outages = pd.DataFrame({"series": "m", "target": "requests", "ds": DAYS[-2:], "y": history["y"].iloc[-2:],
+                            "expected": 700.0 * WEEKLY[DAYS[-2:].dayofweek], "kind": "outage"})
+    [tail] = masked_tail(outages, history)
+    assert (tail["series"], tail["first"], tail["last"], tail["buckets"], tail["unit"]) == (
+        "m", "2026-09-29", "2026-09-30", 2, "days")
+    earlier = outages.assign(ds=DAYS[-12:-10])  # an outage inside the history is the assumptions' to list
+    assert masked_tail(earlier, history) == []
+    assert masked_tail(None, history) == []
+    assert len(masked_tail(outages.drop(columns="kind"), history)) == 1  # a table without kind holds outages

@@ -639,6 +639,23 @@ def test_a_fall_of_the_last_days_that_the_plan_follows_is_named_with_the_event_t
     assert "The last days run below the plan" not in text and "model-a's last" not in text
 
 
+def test_last_days_left_out_as_a_suspected_outage_are_named_in_the_summary_once():
+    inputs = _inputs()
+    end = inputs.history["ds"].max()
+    history = inputs.history.copy()
+    fallen = (history["series"] == "model-b") & (history["ds"] > end - pd.Timedelta(days=3))
+    history.loc[fallen, "y"] *= 0.1
+    rows = history[fallen & (history["target"] == "requests")]
+    outages = rows.assign(expected=rows["y"] * 10, kind="outage")[["series", "target", "ds", "y", "expected", "kind"]]
+    summary = plan_summary(history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q,
+                           simulated=True, forecast=_daily_forecast(), outages=outages)
+    text = _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary})))
+    first = end - pd.Timedelta(days=2)
+    assert (f"- **The last days were left out as a suspected outage:** model-b's last 3 days ({first:%Y-%m-%d} to "
+            f"{end:%Y-%m-%d}: ") in text
+    assert "The last days run below the plan" not in text  # the same fall, said once
+
+
 def test_the_summary_lists_the_teams_most_at_risk_of_their_budget():
     inputs = _inputs()
     inputs.summary.teams_at_risk = [

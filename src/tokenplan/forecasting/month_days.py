@@ -102,21 +102,22 @@ def month_day_events(series: pd.DataFrame, freq: str, until: pd.Timestamp,
                      params: dict[str, Any] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Events (events-calendar columns plus ``basis``) on every listed day of the month from the
     history's start to ``until``, per model whose measured effect stands out, and the estimates
-    (with ``applied``).
+    (with ``applied`` and, where it is not, ``why``: within the noise, or too few months).
 
     ``params`` (``feature_engineering.month_days``): ``days`` (``[1, -1]``: the first and the last),
     ``reference_days``, ``min_z`` and ``min_months``; None or ``enabled: false`` turns it off.
     """
     empty = pd.DataFrame(columns=_COLUMNS)
     if params is None or not params.get("enabled", True) or series.empty:
-        return empty, pd.DataFrame(columns=[*_ESTIMATES, "applied"])
+        return empty, pd.DataFrame(columns=[*_ESTIMATES, "applied", "why"])
     days = [int(day) for day in params.get("days", [1, -1])]
     if any(day == 0 or abs(day) > 28 for day in days):
         raise ValueError(f"feature_engineering.month_days.days must be days of the month from 1 to 28, or -1 to -28 "
                          f"counted from its end, got {days}")
     estimates = estimate_month_days(series, freq, days, params.get("reference_days", 14))
-    estimates["applied"] = (estimates["z"] >= params.get("min_z", 3.0)) & (
-        estimates["months"] >= params.get("min_months", 3))
+    enough = estimates["months"] >= params.get("min_months", 3)
+    estimates["applied"] = (estimates["z"] >= params.get("min_z", 3.0)) & enough
+    estimates["why"] = np.where(estimates["applied"], "", np.where(enough, "within the noise", "too few months"))
     start = pd.Timestamp(series["ds"].min()).tz_localize(None).normalize()
     calendar = pd.date_range(start, pd.Timestamp(until).tz_localize(None), freq="D")
     events = []

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.features import bucket_shares
+from tokenplan.forecasting.outages import outage_runs
 
-__all__ = ["DEPARTURE_DAYS", "MOVE_RATIO", "followed_moves", "recent_departures"]
+__all__ = ["DEPARTURE_DAYS", "MOVE_RATIO", "followed_moves", "masked_tail", "recent_departures"]
 
 DEPARTURE_DAYS = 3  # the history's last days beyond the plan's first week, each day, before the summary says so
 
@@ -94,6 +95,7 @@ def recent_departures(history: pd.DataFrame, forecast: pd.DataFrame | None, quan
 
 MOVE_RATIO = 2.0  # each of the last days beyond every same weekday of the weeks before by this factor
 MOVE_WEEKS = 4  # the same weekdays looked at, at least two of them recorded
+POISSON_SIGMAS = 4.0  # a move beyond this many Poisson standard deviations of the usual day, as the outage check
 
 
 def _young_run(days: pd.Series, plain: np.ndarray, below: bool) -> int:
@@ -103,9 +105,14 @@ def _young_run(days: pd.Series, plain: np.ndarray, below: bool) -> int:
     for k in range(1, min(8, len(days) + 1)):
         day, value = days.index[-k], days.iloc[-k]
         weeks = days.reindex([day - pd.Timedelta(weeks=w) for w in range(1, MOVE_WEEKS + 1)]).dropna()
-        if len(weeks) < 2 or not plain[-k] or not np.isfinite(value):
+        # A weekday with a zero before it (a weekend of a weekday service, a sparse model) says nothing of a move,
+        # nor a difference a count's own chance makes (Poisson: 2 requests on a day that sees 1 or 3).
+        if len(weeks) < 2 or not plain[-k] or not np.isfinite(value) or (weeks <= 0).any():
             break
+        usual = float(weeks.median())
         if not (value < weeks.min() / MOVE_RATIO if below else value > weeks.max() * MOVE_RATIO):
+            break
+        if abs(value - usual) <= POISSON_SIGMAS * np.sqrt(usual):
             break
         run += 1
     return run if run < 7 else 0
@@ -149,3 +156,24 @@ def followed_moves(history: pd.DataFrame, forecast: pd.DataFrame | None, quantil
                         "p50": float(planned[-1]), "ratio": float(last.iloc[-1] / before.iloc[-1])
                         if before.iloc[-1] > 0 else np.inf})
     return sorted(out, key=lambda d: -abs(np.log(min(max(d["ratio"], 1e-9), 1e9))))
+
+
+def masked_tail(outages: pd.DataFrame | None, history: pd.DataFrame) -> list[dict[str, Any]]:
+    """Series whose last buckets the outage check left missing for the forecast (an outage run ending at the
+    series' last bucket): the plan is at the level before them, and a fall of two days is too short for
+    ``recent_departures`` to name. ``{series, first, last (text), buckets, unit, target, recorded, expected}``,
+    the largest shortfall first."""
+    if outages is None or outages.empty or history.empty:
+        return []
+    times = pd.DatetimeIndex(sorted(history["ds"].unique()))
+    freq = "h" if len(times) > 1 and pd.Series(times).diff().median() < pd.Timedelta(days=1) else "D"
+    runs = outage_runs(outages[outages["kind"] == "outage"] if "kind" in outages else outages, freq)
+    ends = history.groupby(history["series"].astype(str))["ds"].max()
+    tail = runs[[pd.Timestamp(r.last) == ends.get(str(r.series)) for r in runs.itertuples()]]
+    shown = "%Y-%m-%d %H:%M" if freq == "h" else "%Y-%m-%d"
+    unit = "hours" if freq == "h" else "days"
+    out = [{"series": str(r.series), "first": f"{pd.Timestamp(r.first):{shown}}",
+            "last": f"{pd.Timestamp(r.last):{shown}}", "buckets": int(r.buckets), "unit": unit, "target": r.target,
+            "recorded": float(r.recorded), "expected": float(r.expected)} for r in tail.itertuples()]
+    return sorted(out, key=lambda t: t["recorded"] - t["expected"])
+

@@ -119,12 +119,17 @@ def _forecast_panel(ax: Axes, past: pd.DataFrame, future: pd.DataFrame, names: l
     # a ten-month panel, and gave a five-day hourly history no tick at all. A day tick names
     # its month and the offset only the year: the default "15, Nov, 15, Dec" under "2026-Dec"
     # read October's 15th as December's.
+    # Across a new year one offset "2027" made December 2026 read as December 2027: there each month's first
+    # tick names its year and the offset is left empty.
+    times = pd.concat([past["ds"], future["ds"]])
+    crosses = len(times) and times.min().year != times.max().year
     locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(
-        locator, formats=["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%S.%f"],
-        zero_formats=["", "%Y", "%b", "%b %d", "%H:%M", "%H:%M"],
-        offset_formats=["", "%Y", "%Y", "%Y", "%Y-%b-%d", "%Y-%b-%d %H:%M"]))
+        locator, formats=["%Y", "%b %Y" if crosses else "%b", "%b %d", "%H:%M", "%H:%M", "%S.%f"],
+        zero_formats=["", "%Y", "%b %Y" if crosses else "%b", "%b %d", "%H:%M", "%H:%M"],
+        offset_formats=["", "", "", "", "%Y-%b-%d", "%Y-%b-%d %H:%M"] if crosses
+        else ["", "%Y", "%Y", "%Y", "%Y-%b-%d", "%Y-%b-%d %H:%M"]))
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
 

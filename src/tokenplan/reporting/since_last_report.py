@@ -45,7 +45,8 @@ from tokenplan.schemas import naive_utc
 __all__ = ["since_last_report"]
 
 _SKIPPED_NAMED = 3  # newer folders named with their reason; the rest are counted
-_PER_DAY_TOLERANCE = 1e-6  # horizons of any other length are compared per day (a 151-day plan after a 150-day one)
+_PER_DAY_TOLERANCE = 0.5  # days: horizons of another length are compared per day (a 151-day plan after a 150-day
+# one), and the report, which prints whole days, never says two horizons differ while printing the same length
 
 
 def since_last_report(reports: Sequence[Mapping[str, Any]] | None, history: pd.DataFrame, horizon: pd.DataFrame,
@@ -145,7 +146,7 @@ def _change(report: Mapping[str, Any], horizon: pd.DataFrame, horizon_cost: pd.D
     days_then, days_now = _days_covered(then), _days_covered(horizon)
     # Horizons of other lengths (a week's plan after a quarter's) are compared per day: their totals differ by
     # the length alone (a week against the quarter before it read as -92%).
-    scale = days_then / days_now if abs(days_then / days_now - 1) > _PER_DAY_TOLERANCE else 1.0
+    scale = days_then / days_now if abs(days_then - days_now) >= _PER_DAY_TOLERANCE else 1.0
     rows = [{"target": t, "now": float(now_by_target[t]), "then": float(by_target[t]),
              "change": float(now_by_target[t] * scale / by_target[t] - 1)}
             for t in now_by_target.index if t in by_target.index and by_target[t]]

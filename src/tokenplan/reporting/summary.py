@@ -36,7 +36,7 @@ from tokenplan.reporting.capacity_section import (assumed_note, first_limit_row,
                                                    spike_note)
 from tokenplan.reporting.data_notes import observed_days
 from tokenplan.reporting.forecast_method_section import baseline_wins, compared_series
-from tokenplan.reporting.last_days import followed_moves, recent_departures
+from tokenplan.reporting.last_days import followed_moves, masked_tail, recent_departures
 from tokenplan.reporting.number_format import apart
 from tokenplan.reporting.since_last_report import since_last_report
 
@@ -86,6 +86,7 @@ class PlanSummary:
     # Series whose last days each lie beyond the plan's first week (a move the level has not read yet).
     departures: list[dict[str, Any]] = field(default_factory=list)
     followed: list[dict[str, Any]] = field(default_factory=list)  # young moves of the last days the plan follows
+    masked_tail: list[dict[str, Any]] = field(default_factory=list)  # last buckets left out as a suspected outage
 
 
 _STALE_DAYS = 7  # a user's history ending more days than this before the run is called out
@@ -495,8 +496,10 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                                                             last),
                        stale=_stale_history(history, today, simulated),
                        idle=(idle := _idle(history, horizon_cost, median)),
-                       departures=(departures := recent_departures(history, forecast, quantile_names,
-                                                                    {i["series"] for i in idle}, events)),
+                       masked_tail=(tail := masked_tail(outages, history)),
+                       departures=(departures := recent_departures(
+                           history, forecast, quantile_names, {i["series"] for i in idle} | {t["series"] for t in tail},
+                           events)),
                        followed=followed_moves(history, forecast, quantile_names,
                                                {i["series"] for i in idle} | {d["series"] for d in departures}, events),
                        pooled_ratios=list(attrs.get("token_ratios") or []),

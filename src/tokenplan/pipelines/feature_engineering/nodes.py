@@ -70,7 +70,7 @@ def add_calendar_effects(target_series: pd.DataFrame, events_calendar: pd.DataFr
         f"x{np.exp(row.log_effect):.2f} from {row.years} past year-end(s) (x{np.exp(row.period_effect):.2f} on the "
         f"days that are not public holidays, {row.z:.1f} standard errors from none)")) for row in estimates.itertuples()])
     monthly, month_estimates = month_day_events(target_series, forecast_layout["freq"], until, params.get("month_days"))
-    _log_estimates("days of the month", [(f"day {row.day:+d}, {row.scope}", row.applied, "within the noise", (
+    _log_estimates("days of the month", [(f"day {row.day:+d}, {row.scope}", row.applied, row.why, (
         f"x{np.exp(row.log_effect):.2f} from {row.months} past month(s) ({row.z:.1f} standard errors from none)"))
         for row in month_estimates.itertuples()])
     stated = events_calendar["effect"].notna() if "effect" in events_calendar else False

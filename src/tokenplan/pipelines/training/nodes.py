@@ -130,7 +130,7 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
     every step after the last origin from each series' chosen method (the ensemble where
     the guard dropped it at this origin), with intervals calibrated on that method's fold
     errors and the upper quantiles capped at the guard's P90 envelope; ``step`` (buckets
-    after the origin), ``origin`` (the last observed bucket) and ``method`` follow.
+    after the origin), ``origin`` (the history's last bucket, recorded even where the outage check left it missing) and ``method`` follow.
     Drops: one row per candidate the guard dropped, with ``role`` tuning, backtest or final.
     ``forecast_mstl``: MSTL's points at this origin from ``backtest_forecaster`` (None: fitted here).
     A series without usage in the history's last ``feature_engineering.ended_days`` is not forecast
