@@ -27,7 +27,11 @@ The rule, per series (on its requests, see below), on ``log1p(y)``:
   such days, and a method that reads the last days (MSTL, the lag model) carries them
   into the whole horizon: Wikipedia's R page views fell to 524, 139 and 91 on the last
   three days of a 400-day history (600-950 before, recovered within four days), and
-  MSTL planned 90-160 a day for four weeks. A move is read as a level once it has held
+  MSTL planned 90-160 a day for four weeks. With several series, only a fall the total
+  of every series shares: a partial export or a collector behind lowers them all, while
+  traffic moved to a successor model or a new key leaves the total where it was (a model
+  adopted ten days before the end, the old one declining to a tenth, had been planned at
+  the old one's level beside the new one's). A move is read as a level once it has held
   (``tokenplan.forecasting.level_shifts``: about a week and a half); until then the plan
   stays at the level before, whichever way the move goes, and the summary names the
   last days that run below the plan. A fall that has lasted a season is a step down,
@@ -166,28 +170,36 @@ def _burst_days(observed: pd.Series, freq: str, burst_ratio: float, sigmas: floa
     return burst[day_of_bucket], observed.to_numpy(dtype=float) * share[day_of_bucket]
 
 
-def _reference(z: np.ndarray, season: int, neighbours: int, drop: float) -> np.ndarray:
-    """The lowest same-phase value of the seasons either side (NaN where either side has none).
-
-    The last observed buckets have no "after". A fall younger than a season at the end
-    (the last buckets each below the lowest of at least two seasons before it, fewer of
-    them than a season) gets those seasons before as its reference: a partial last day, an
-    outage in progress or a collector behind, read as a level by every method that reads
-    the last days, would set the whole horizon. A fall that has lasted a season is a step
-    down, and no bucket of it gets a reference.
-    """
-    before, after = _same_phase(z, season, neighbours, -1), _same_phase(z, season, neighbours, +1)
-    reference = _lowest(np.vstack([before, after]))
-    reference[~np.isfinite(before).any(axis=0) | ~np.isfinite(after).any(axis=0)] = np.nan
-    alone = _lowest(before)
-    enough = np.isfinite(before).sum(axis=0) >= 2
+def _young_fall(z: np.ndarray, season: int, neighbours: int, drop: float) -> list[int]:
+    """Positions of a fall younger than a season at the end: the last observed buckets, each below the lowest of
+    at least two seasons before it by ``drop``, fewer of them than a season (none if it has lasted a season)."""
+    before = _same_phase(z, season, neighbours, -1)
+    alone, enough = _lowest(before), np.isfinite(before).sum(axis=0) >= 2
     run = []
     for t in np.flatnonzero(np.isfinite(z))[::-1][:season]:
         if not (enough[t] and z[t] < alone[t] - drop):
             break
         run.append(t)
-    if 0 < len(run) < season:
-        reference[run] = alone[run]
+    return run if len(run) < season else []
+
+
+def _reference(z: np.ndarray, season: int, neighbours: int, drop: float,
+               everyone_fell: np.ndarray | None = None) -> np.ndarray:
+    """The lowest same-phase value of the seasons either side (NaN where either side has none).
+
+    The last observed buckets have no "after". A fall younger than a season at the end
+    (``_young_fall``) that every series' total shares (``everyone_fell``, per bucket; None:
+    this is the only series) gets the seasons before as its reference: a partial last day,
+    an outage in progress or a collector behind lowers every series at once, and read as a
+    level by every method that reads the last days it would set the whole horizon. A fall
+    the total does not share is traffic that moved (a model replaced by its successor, a key
+    rotated) and is kept, as is a fall that has lasted a season (a step down).
+    """
+    before, after = _same_phase(z, season, neighbours, -1), _same_phase(z, season, neighbours, +1)
+    reference = _lowest(np.vstack([before, after]))
+    reference[~np.isfinite(before).any(axis=0) | ~np.isfinite(after).any(axis=0)] = np.nan
+    run = [t for t in _young_fall(z, season, neighbours, drop) if everyone_fell is None or everyone_fell[t]]
+    reference[run] = _lowest(before)[run]
     return reference
 
 
@@ -233,6 +245,24 @@ def _gap_reference(z: np.ndarray, y: np.ndarray, season: int, neighbours: int) -
         both_sides = np.isfinite(sides[0]).any(axis=0) & np.isfinite(sides[1]).any(axis=0)
         reference[t] = np.where(both_sides, _lowest(np.vstack(sides)), np.nan)
     return reference
+
+
+def _total_fell(checked: pd.DataFrame, freq: str, season: int, neighbours: int, max_ratio: float,
+                sigmas: float) -> pd.Series | None:
+    """Per bucket, whether the total of every series (the rows the check reads) is in a young fall at the end
+    (``_young_fall``); None with one series, which is its own total. Traffic moved from one model to its successor
+    leaves the total where it was: the demo of a model adopted ten days before the end, the old one declining to
+    a tenth, had the old one's last six days masked and planned at its old level beside the new one (1.49 times
+    the history's level)."""
+    if checked["series"].nunique() < 2:
+        return None
+    total = checked.groupby("ds")["y"].sum(min_count=1).sort_index()
+    total = total.reindex(pd.date_range(total.index.min(), total.index.max(), freq=freq))
+    z = np.log1p(total.to_numpy(dtype=float))
+    drop = max(-np.log(max_ratio), sigmas * _noise(z, season))
+    fell = np.zeros(len(z), dtype=bool)
+    fell[_young_fall(z, season, neighbours, drop)] = True
+    return pd.Series(fell, index=total.index)
 
 
 def _noise(z: np.ndarray, season: int) -> float:
@@ -286,6 +316,7 @@ def suspected_outages(series: pd.DataFrame, freq: str, season: int, events: pd.D
     # workload's weekends are runs of zeros longer than a season, and were masked as outages.
     week = pd.Timedelta(days=7) <= season * pd.to_timedelta(pd.tseries.frequencies.to_offset(freq))
     totals = series.groupby(["series", "ds"], sort=False, observed=True)["y"].sum(min_count=1) if week else None
+    fell = _total_fell(series[checked.astype(bool)], freq, season, neighbours, max_ratio, sigmas)
     for (name, target), group in series[checked.astype(bool)].groupby(["series", "target"], sort=True):
         observed = group.set_index("ds")["y"].sort_index()
         observed = observed.reindex(pd.date_range(observed.index.min(), observed.index.max(), freq=freq))
@@ -295,7 +326,8 @@ def suspected_outages(series: pd.DataFrame, freq: str, season: int, events: pd.D
         # A gap is zero in every target of the series (caching switched off zeroes one target alone).
         every = totals.loc[name].reindex(observed.index).to_numpy(dtype=float) if week else None
         gap = _gap_reference(z, every, season, neighbours) if week else np.full(len(z), np.nan)
-        reference = np.where(np.isfinite(gap), gap, _reference(z, season, neighbours, drop))
+        shared = fell.reindex(observed.index, fill_value=False).to_numpy(bool) if fell is not None else None
+        reference = np.where(np.isfinite(gap), gap, _reference(z, season, neighbours, drop, shared))
         expected = np.expm1(reference)
         explained = _explained(observed.index, freq, events, holidays)
         with np.errstate(invalid="ignore"):
