@@ -79,6 +79,8 @@ def test_a_batch_route_without_a_batch_rate_is_said_not_to_apply_not_to_cost_not
     assert not summary.set_index("route").loc["batch_api", "applies"]
     assert "**batch_api** does not apply: it takes none of this usage" in section
     assert "costs $0 more" not in section
+    row = next(line for line in section.splitlines() if line.startswith("| batch_api |"))
+    assert "does not apply" in row and "$0 |" not in row  # the horizon table says it too
 
 
 def test_a_partly_forecast_month_is_named_as_such_in_every_table_that_shows_it():

@@ -114,9 +114,12 @@ def _horizon_table(inputs: RoutesSectionInputs, baseline: str) -> str:
     totals = horizon.groupby("route", sort=False)[names].sum()
     median = names[len(names) // 2]
     base = totals.loc[baseline, median]
+    saving = f"saving vs {baseline} ({median.upper()})"
     rows = [{"route": route, "cost over the forecast horizon": _interval(row, names),
-             f"saving vs {baseline} ({median.upper()})": _usd(base - row[median]),
-             "saving share": _share((base - row[median]) / base if base else np.nan)}
+             saving: _usd(base - row[median]), "saving share": _share((base - row[median]) / base if base else np.nan)}
+            if route == baseline or _applies(inputs.roi_summary, str(route)) else
+            {"route": route, "cost over the forecast horizon": _interval(row, names),
+             saving: "does not apply", "saving share": "–"}  # "$0 | 0.0%" read as a route that saves nothing
             for route, row in totals.iterrows()]
     return _table(pd.DataFrame(rows))
 
