@@ -129,3 +129,27 @@ def test_a_calm_busy_hour_of_a_bursty_kind_never_lends_a_busiest_minute_below_th
     drawn = _ratio_draws(history, office_hours, "h", 8, np.full((200, 5), 2.5), np.random.default_rng(0), top=0.9)
     assert drawn.ratios.min() >= 1.0
 
+
+
+def test_a_sparse_hours_chance_burst_is_not_lent_whole_to_an_office_hour_but_a_spikes_own_volume_keeps_it():
+    """Office hours of 9,000 requests (ratio 1.6) and night hours of 100 (ratio 6), every other night 200 requests
+    whose busiest minute held a few long outputs (ratio 18, three times its kind's usual by chance). Lent to an
+    office hour at three times the office's usual (4.8), such nights put the user's two-week P50 OTPM peak at 2.4
+    times history's busiest minute; the excess kept in the proportion sqrt(200 / 9,000) it is 1.6 x 1.18. A
+    night spike that brought an office hour's volume (9,000 requests, ratio 18) keeps its burst: 4.8."""
+    from tokenplan.planning.capacity import _ratio_draws
+
+    hours = pd.date_range("2026-08-03", periods=56 * 24, freq="h")  # Monday, eight weeks
+    office = (hours.hour >= 9) & (hours.hour < 17)
+    total, ratio = np.where(office, 9000.0, 100.0), np.where(office, 1.6, 6.0)
+    busy_night = ~office & (hours.day % 2 == 0)
+    total[busy_night], ratio[busy_night] = 200.0, 18.0
+    office_hours = pd.date_range("2026-09-28 10:00", periods=5, freq="h")
+    scores = np.full((200, 5), 2.5)  # every draw beyond the forecast's top quantile (0.9)
+    sparse = pd.DataFrame({"ds": hours, "total": total, "ratio": ratio})
+    drawn = _ratio_draws(sparse, office_hours, "h", 8, scores, np.random.default_rng(0), top=0.9)
+    assert drawn.ratios.max() <= 1.6 * 1.25
+    total[busy_night] = 9000.0
+    spiky = pd.DataFrame({"ds": hours, "total": total, "ratio": ratio})
+    drawn = _ratio_draws(spiky, office_hours, "h", 8, scores, np.random.default_rng(0), top=0.9)
+    assert np.isclose(drawn.ratios.max(), 1.6 * 18.0 / 6.0)
