@@ -188,10 +188,12 @@ def test_a_partial_last_day_and_a_fall_younger_than_a_season_are_flagged_against
 def test_a_young_fall_is_an_outage_where_every_series_shares_it_and_traffic_moved_where_not():
     old, new = _daily(seed=1), _daily(seed=2).assign(series="claude-sonnet-4-6")
     new = new.iloc[-10:].copy()
-    share = np.clip((np.arange(10) + 1) / 7, 0, 1)
-    old.loc[old.index[-10:], "y"] *= 1 - 0.9 * share  # a successor took the old model's traffic in a week
+    share = np.clip((np.arange(10) - 5) / 3, 0, 1)
+    old.loc[old.index[-10:], "y"] *= 1 - 0.9 * share  # a successor took the old model's traffic in the last days
     new["y"] *= 0.9 * share
-    assert _flagged(pd.concat([old, new], ignore_index=True)) == []  # the total held: a migration, kept
+    moved = pd.concat([old, new], ignore_index=True)
+    assert len(suspected_outages(old, "D", 7, NO_EVENTS, set(), PARAMS)) == 3  # alone, its fall is young
+    assert _flagged(moved) == []  # the total held: a migration, kept
     partial = pd.concat([_daily(seed=1), _daily(seed=2).assign(series="claude-haiku-4-5")], ignore_index=True)
     last = partial["ds"] == partial["ds"].max()
     partial.loc[last, "y"] *= 0.3  # an export taken mid-morning lowers every model's last day

@@ -253,3 +253,7 @@ def test_a_forecast_figure_across_a_new_year_names_the_year_on_each_month():
     ax = forecast_figures(forecast, history, 34, Q, "h")["forecast_m.png"].axes[0]
     labels, offset = _ticks(ax, "x")
     assert (labels, offset) == (["Dec 2026", "Dec 15", "Jan 2027", "Jan 15", "Feb 2027"], "")
+    short = history[history["ds"] >= "2026-12-31"]  # a day of hours and a day ahead: hour ticks, the days dated
+    ahead = forecast[forecast["timestamp"] < pd.Timestamp("2027-01-02", tz="UTC")]
+    labels, offset = _ticks(forecast_figures(ahead, short, 1, Q, "h")["forecast_m.png"].axes[0], "x")
+    assert offset == "" and "Dec 31 2026" in labels and "Jan 01 2027" in labels, labels

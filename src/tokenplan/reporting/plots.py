@@ -127,7 +127,7 @@ def _forecast_panel(ax: Axes, past: pd.DataFrame, future: pd.DataFrame, names: l
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(
         locator, formats=["%Y", "%b %Y" if crosses else "%b", "%b %d", "%H:%M", "%H:%M", "%S.%f"],
-        zero_formats=["", "%Y", "%b %Y" if crosses else "%b", "%b %d", "%H:%M", "%H:%M"],
+        zero_formats=["", "%Y", "%b %Y" if crosses else "%b", "%b %d %Y" if crosses else "%b %d", "%H:%M", "%H:%M"],
         offset_formats=["", "", "", "", "%Y-%b-%d", "%Y-%b-%d %H:%M"] if crosses
         else ["", "%Y", "%Y", "%Y", "%Y-%b-%d", "%Y-%b-%d %H:%M"]))
     ax.tick_params(labelsize=8)
