@@ -88,6 +88,28 @@ def test_a_busy_weekend_lends_its_burstiness_to_a_weekday_not_its_ratio():
     assert drawn.ratios.min() >= 20.0
 
 
+OFFICE_HOURS = pd.date_range("2026-09-28 10:00", periods=5, freq="h")  # a Monday's office hours after the history
+
+
+def _office_and_nights(busy_total: float, busy_ratio: float) -> pd.DataFrame:
+    """Eight weeks of hours: office hours (9-17) of 9,000 requests at ratio 1.6 (busiest minute over mean minute),
+    night hours of 100 at ratio 6, every other night ``busy_total`` requests at ``busy_ratio``."""
+    hours = pd.date_range("2026-08-03", periods=56 * 24, freq="h")  # Monday, eight weeks
+    office = (hours.hour >= 9) & (hours.hour < 17)
+    total, ratio = np.where(office, 9000.0, 100.0), np.where(office, 1.6, 6.0)
+    busy_night = ~office & (hours.day % 2 == 0)
+    total[busy_night], ratio[busy_night] = busy_total, busy_ratio
+    return pd.DataFrame({"ds": hours, "total": total, "ratio": ratio})
+
+
+def _beyond_the_top(history: pd.DataFrame, ds: pd.DatetimeIndex) -> np.ndarray:
+    """The ratios drawn for ``ds`` when every draw is beyond the forecast's top quantile (0.9)."""
+    from tokenplan.planning.capacity import _ratio_draws
+
+    scores = np.full((200, len(ds)), 2.5)
+    return _ratio_draws(history, ds, "h", 8, scores, np.random.default_rng(0), top=0.9).ratios
+
+
 def test_a_sparse_night_hour_lends_an_office_hour_its_burstiness_not_its_counting_noise():
     """Office hours of 9,000 requests (busiest minute 1.6 times the mean minute) and night hours of 100 (ratio 6:
     a few requests more in the busiest minute), every other night twice as busy (ratio 8). An office hour drawn
@@ -95,40 +117,17 @@ def test_a_sparse_night_hour_lends_an_office_hour_its_burstiness_not_its_countin
     whole on an office hour's volume put a week's P50 peak at several times history's busiest minute; lent from
     the burstier kind against its usual 6, it is 1.6 x 8 / 6 on an office hour. A night hour drawn beyond the
     top still takes an office hour's burst whole (a calmer kind's burst is lent whole)."""
-    from tokenplan.planning.capacity import _ratio_draws
-
-    hours = pd.date_range("2026-08-03", periods=56 * 24, freq="h")  # Monday, eight weeks
-    office = (hours.hour >= 9) & (hours.hour < 17)
-    total = np.where(office, 9000.0, 100.0)
-    ratio = np.where(office, 1.6, 6.0)
-    busy_night = ~office & (hours.day % 2 == 0)
-    total[busy_night], ratio[busy_night] = 200.0, 8.0
-    history = pd.DataFrame({"ds": hours, "total": total, "ratio": ratio})
-    office_hours = pd.date_range("2026-09-28 10:00", periods=5, freq="h")
-    scores = np.full((200, 5), 2.5)  # every draw beyond the top quantile (0.9)
-    drawn = _ratio_draws(history, office_hours, "h", 8, scores, np.random.default_rng(0), top=0.9)
-    assert drawn.ratios.max() <= 1.6 * 8.0 / 6.0 + 1e-9
+    history = _office_and_nights(200.0, 8.0)
+    assert _beyond_the_top(history, OFFICE_HOURS).max() <= 1.6 * 8.0 / 6.0 + 1e-9
     night = pd.date_range("2026-09-28 02:00", periods=3, freq="h")
-    drawn = _ratio_draws(history, night, "h", 8, np.full((200, 3), 2.5), np.random.default_rng(0), top=0.9)
-    assert drawn.ratios.min() >= 1.6 - 1e-9
+    assert _beyond_the_top(history, night).min() >= 1.6 - 1e-9
 
 
 def test_a_calm_busy_hour_of_a_bursty_kind_never_lends_a_busiest_minute_below_the_mean_minute():
     """Night hours of 100 requests at ratio 6, every other night a batch job of 200 spread evenly (ratio 1.5):
     lent to an office hour (usual 1.6) against the nights' usual 6, it read 1.6 x 1.5 / 6 = 0.4, a busiest minute
     below the mean minute, and the draws meant to carry the spikes came out four times lower than the rest."""
-    from tokenplan.planning.capacity import _ratio_draws
-
-    hours = pd.date_range("2026-08-03", periods=56 * 24, freq="h")  # Monday, eight weeks
-    office = (hours.hour >= 9) & (hours.hour < 17)
-    total, ratio = np.where(office, 9000.0, 100.0), np.where(office, 1.6, 6.0)
-    batch = ~office & (hours.day % 2 == 0)
-    total[batch], ratio[batch] = 200.0, 1.5
-    history = pd.DataFrame({"ds": hours, "total": total, "ratio": ratio})
-    office_hours = pd.date_range("2026-09-28 10:00", periods=5, freq="h")
-    drawn = _ratio_draws(history, office_hours, "h", 8, np.full((200, 5), 2.5), np.random.default_rng(0), top=0.9)
-    assert drawn.ratios.min() >= 1.0
-
+    assert _beyond_the_top(_office_and_nights(200.0, 1.5), OFFICE_HOURS).min() >= 1.0
 
 
 def test_a_sparse_hours_chance_burst_is_not_lent_whole_to_an_office_hour_but_a_spikes_own_volume_keeps_it():
@@ -137,19 +136,5 @@ def test_a_sparse_hours_chance_burst_is_not_lent_whole_to_an_office_hour_but_a_s
     office hour at three times the office's usual (4.8), such nights put the user's two-week P50 OTPM peak at 2.4
     times history's busiest minute; the excess kept in the proportion sqrt(200 / 9,000) it is 1.6 x 1.18. A
     night spike that brought an office hour's volume (9,000 requests, ratio 18) keeps its burst: 4.8."""
-    from tokenplan.planning.capacity import _ratio_draws
-
-    hours = pd.date_range("2026-08-03", periods=56 * 24, freq="h")  # Monday, eight weeks
-    office = (hours.hour >= 9) & (hours.hour < 17)
-    total, ratio = np.where(office, 9000.0, 100.0), np.where(office, 1.6, 6.0)
-    busy_night = ~office & (hours.day % 2 == 0)
-    total[busy_night], ratio[busy_night] = 200.0, 18.0
-    office_hours = pd.date_range("2026-09-28 10:00", periods=5, freq="h")
-    scores = np.full((200, 5), 2.5)  # every draw beyond the forecast's top quantile (0.9)
-    sparse = pd.DataFrame({"ds": hours, "total": total, "ratio": ratio})
-    drawn = _ratio_draws(sparse, office_hours, "h", 8, scores, np.random.default_rng(0), top=0.9)
-    assert drawn.ratios.max() <= 1.6 * 1.25
-    total[busy_night] = 9000.0
-    spiky = pd.DataFrame({"ds": hours, "total": total, "ratio": ratio})
-    drawn = _ratio_draws(spiky, office_hours, "h", 8, scores, np.random.default_rng(0), top=0.9)
-    assert np.isclose(drawn.ratios.max(), 1.6 * 18.0 / 6.0)
+    assert _beyond_the_top(_office_and_nights(200.0, 18.0), OFFICE_HOURS).max() <= 1.6 * 1.25
+    assert np.isclose(_beyond_the_top(_office_and_nights(9000.0, 18.0), OFFICE_HOURS).max(), 1.6 * 18.0 / 6.0)

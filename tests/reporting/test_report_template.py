@@ -585,6 +585,13 @@ def test_a_planned_series_without_usage_lately_is_named_with_what_it_is_still_pl
     assert "No usage lately" not in _summary_section(render_report(_inputs()))
 
 
+def _summary_of(inputs: ReportInputs, history: pd.DataFrame, **summary_inputs) -> str:
+    """The rendered summary section of ``inputs`` with ``history`` and the summary computed from it."""
+    summary = plan_summary(history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q,
+                           simulated=True, **summary_inputs)
+    return _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary})))
+
+
 def _daily_forecast(days: int = 14) -> pd.DataFrame:
     """The plan's first ``days``: the history's level on every day, +-10% for P10/P90."""
     times = pd.date_range(fx.HORIZON[0], periods=days, freq="D", tz="UTC")
@@ -599,9 +606,7 @@ def test_the_last_days_beyond_the_plans_first_week_are_named_and_one_day_is_not(
     history = inputs.history.copy()
     recent = (history["series"] == "model-a") & (history["ds"] > end - pd.Timedelta(days=4))
     history.loc[recent, "y"] *= 3.0
-    summary = plan_summary(history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q,
-                           simulated=True, forecast=_daily_forecast())
-    text = _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary})))
+    text = _summary_of(inputs, history, forecast=_daily_forecast())
     level = fx.DAILY["requests"]
     assert (f"- **The last days run above the plan:** model-a's last 4 days were each above the plan's P90 for the "
             f"same weekday ({end:%Y-%m-%d}: {human(3 * level)} requests against a P50 of {human(level)}, P90 "
@@ -611,9 +616,7 @@ def test_the_last_days_beyond_the_plans_first_week_are_named_and_one_day_is_not(
     history = inputs.history.copy()
     history.loc[(history["series"] == "model-a") & (history["ds"] == end), "y"] *= 3.0
     history.loc[(history["series"] == "model-b") & (history["ds"] > end - pd.Timedelta(days=3)), "y"] *= 0.5
-    summary = plan_summary(history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q,
-                           simulated=True, forecast=_daily_forecast())
-    text = _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary})))
+    text = _summary_of(inputs, history, forecast=_daily_forecast())
     assert "model-a's last" not in text
     assert "- **The last days run below the plan:** model-b's last 3 days were each below the plan's P10" in text
 
@@ -626,9 +629,7 @@ def test_a_fall_of_the_last_days_that_the_plan_follows_is_named_with_the_event_t
     history.loc[(history["series"] == "model-b") & (history["ds"] > end - pd.Timedelta(days=3)), "y"] *= 0.1
     forecast = _daily_forecast()
     forecast.loc[forecast["series"] == "model-b", ["p10", "p50", "p90"]] *= 0.1
-    summary = plan_summary(history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q,
-                           simulated=True, forecast=forecast)
-    text = _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary})))
+    text = _summary_of(inputs, history, forecast=forecast)
     level = fx.DAILY["requests"]
     assert (f"- **The plan follows a fall of the last 3 days:** model-b's last 3 days "
             f"({end - pd.Timedelta(days=2):%Y-%m-%d} to {end:%Y-%m-%d}) were each under half the lowest of the same "
@@ -647,9 +648,7 @@ def test_last_days_left_out_as_a_suspected_outage_are_named_in_the_summary_once(
     history.loc[fallen, "y"] *= 0.1
     rows = history[fallen & (history["target"] == "requests")]
     outages = rows.assign(expected=rows["y"] * 10, kind="outage")[["series", "target", "ds", "y", "expected", "kind"]]
-    summary = plan_summary(history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q,
-                           simulated=True, forecast=_daily_forecast(), outages=outages)
-    text = _summary_section(render_report(ReportInputs(**{**inputs.__dict__, "history": history, "summary": summary})))
+    text = _summary_of(inputs, history, forecast=_daily_forecast(), outages=outages)
     first = end - pd.Timedelta(days=2)
     assert (f"- **The last days were left out as a suspected outage:** model-b's last 3 days ({first:%Y-%m-%d} to "
             f"{end:%Y-%m-%d}: ") in text
