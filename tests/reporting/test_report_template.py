@@ -865,3 +865,10 @@ def test_an_hourly_history_that_ends_before_the_run_says_the_forecast_starts_the
     hourly = render_report(replace(inputs, settings={**inputs.settings, "freq": "h"}))
     assert "The forecast starts the hour after the history ends" in hourly and "the day after" not in hourly
     assert "The forecast starts the day after the history ends" in render_report(inputs)
+
+
+def test_a_month_the_horizon_covers_only_in_part_names_its_days_in_the_monthly_totals():
+    text = render_report(_inputs())  # the horizon runs 2026-10-01 to 2026-12-30
+    monthly = text.split("Monthly totals")[1].split("\n\n")[1]
+    header = monthly.splitlines()[0]
+    assert "| 2026-10 |" in header and "| 2026-11 |" in header and "| 2026-12 (1–30 only) |" in header
