@@ -871,4 +871,4 @@ def test_a_month_the_horizon_covers_only_in_part_names_its_days_in_the_monthly_t
     text = render_report(_inputs())  # the horizon runs 2026-10-01 to 2026-12-30
     monthly = text.split("Monthly totals")[1].split("\n\n")[1]
     header = monthly.splitlines()[0]
-    assert "| 2026-10 |" in header and "| 2026-11 |" in header and "| 2026-12 (1–30 only) |" in header
+    assert "| 2026-10 |" in header and "| 2026-11 |" in header and "| 2026-12 (12-01 – 12-30: 30 of 31 days) |" in header

@@ -110,19 +110,22 @@ def _monthly(inputs: ReportInputs) -> pd.DataFrame:
                           target=months["target"].map(lambda t: TARGET_LABELS.get(t, t)))
     wide = table.pivot_table(index=["series", "target"], columns="period", values="total", aggfunc="first",
                              sort=False)
-    spans = months.groupby("period", sort=False)[["start", "end"]].agg({"start": "min", "end": "max"})
-    wide = wide.rename(columns={p: _month_label(p, r.start, r.end) for p, r in spans.iterrows()})
+    spans = months.groupby("period", sort=False).agg(start=("start", "min"), end=("end", "max"))
+    width = pd.Timedelta(pd.tseries.frequencies.to_offset(inputs.settings.get("freq", "D")))
+    wide = wide.rename(columns={p: _month_label(p, r.start, r.end, width) for p, r in spans.iterrows()})
     return wide.reset_index().rename(columns={"series": "model", "target": "quantity"})
 
 
-def _month_label(period: str, start: Any, end: Any) -> str:
-    """A month's column heading, with the days the horizon covers where it covers only part of it: a total of the
-    4 days after a history that ends on the 26th read "2026-11" beside whole months ten times its size."""
+def _month_label(period: str, start: Any, end: Any, width: pd.Timedelta) -> str:
+    """A month's column heading, with the days the horizon covers where it covers only part of it (as the routes'
+    monthly table heads it): a total of the 4 days after a history that ends on the 26th read "2026-11" beside
+    whole months ten times its size."""
     month = pd.Period(period, freq="M")
     first, last = (pd.Timestamp(t).tz_localize(None) if pd.Timestamp(t).tz else pd.Timestamp(t) for t in (start, end))
-    if first.normalize() <= month.start_time and last.normalize() >= month.end_time.normalize():
+    days = (last + width - first) / pd.Timedelta(days=1)
+    if days >= month.days_in_month - 1e-9:
         return period
-    return f"{period} ({first.day}–{last.day} only)"
+    return f"{period} ({first:%m-%d} – {last:%m-%d}: {day_count(days)} of {month.days_in_month} days)"
 
 
 def _drivers(inputs: ReportInputs, target: str) -> pd.DataFrame:
