@@ -330,7 +330,8 @@ def test_planning_pipeline_on_an_in_memory_catalog():
     for name in outputs:
         catalog[name] = _KeptDataset(copy_mode="assign")
     capacity_nodes = pipelines["planning"].only_nodes("build_rate_limits", "build_peak_history", "plan_capacity",
-                                         "backtest_capacity", "build_gateway_config", "plot_capacity")
+                                                      "backtest_capacity", "build_gateway_config")
+    capacity_nodes += pipelines["reporting"].only_nodes("plot_capacity")
     SequentialRunner().run(capacity_nodes, catalog)
     plan = catalog["capacity_plan"].load()
     rpm = plan[(plan["metric"] == "rpm") & (plan["period"] == "horizon")].iloc[0]

@@ -9,14 +9,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.planning import roi, stated_events
 from tokenplan.planning.cache_writes import one_hour_shares
 from tokenplan.planning.capacity import PeakModel, capacity_gaps, capacity_tables
 from tokenplan.planning.capacity_backtest import backtest_peaks
-from tokenplan.planning.capacity_plots import capacity_figures
 from tokenplan.planning.costs import cost_by_period, route_costs
 from tokenplan.planning.gateway import deployment_endpoints, gateway_config
 from tokenplan.planning.long_context import long_context_shares
@@ -190,15 +188,6 @@ def build_gateway_config(rate_limits: pd.DataFrame, capacity_series_demand: pd.D
     group_peaks = capacity_plan.loc[capacity_plan["period"] == "horizon", ["model_group", "metric", "p90"]]
     return gateway_config(rate_limits.set_index("model_group"), capacity_series_demand,
                           float(gateway["safety_margin"]), endpoints, gateway.get("model_ids"), group_peaks)
-
-
-def plot_capacity(capacity_peak_forecast: pd.DataFrame, peak_history: pd.DataFrame, capacity_plan: pd.DataFrame,
-                  params: dict[str, Any], fe_params: dict[str, Any]) -> dict[str, Figure]:
-    """One figure per model group: recent daily peaks, the P50/P90 peak forecast per day and so far, each limit
-    and its first day over."""
-    return capacity_figures(capacity_peak_forecast, peak_history[peak_history["level"] == "group"],
-                            int(params["history_days_shown"]), capacity_plan, fe_params["freq"],
-                            params.get("assumed_peak_to_mean"))
 
 
 # ---------------------------------------------------------------- routes and ROI

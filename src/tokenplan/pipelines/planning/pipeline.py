@@ -18,7 +18,6 @@ from tokenplan.pipelines.planning.nodes import (
     compute_sensitivity,
     estimate_costs,
     plan_capacity,
-    plot_capacity,
     price_history,
     price_models,
 )
@@ -44,9 +43,6 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(func=build_gateway_config, inputs=["rate_limits", "capacity_series_demand", "capacity_plan", cap,
                                                 "params:planning.routes.providers"],
              outputs="gateway_config", name="build_gateway_config"),
-        Node(func=plot_capacity,
-             inputs=["capacity_peak_forecast", "capacity_peak_history", "capacity_plan", cap, fe],
-             outputs="capacity_figures", name="plot_capacity"),
     ]
     routes_and_roi = [
         Node(func=price_models, inputs=["forecast_totals", "usage_buckets", "price_table", pl], outputs="model_prices",

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from tokenplan.forecasting.explanations import headline_target, summary_figure_from_table
 from tokenplan.forecasting.forecaster import quantile_columns
+from tokenplan.planning.capacity_plots import capacity_figures
 from tokenplan.planning.prices import UnitPrices, price_data_date
 from tokenplan.reporting.plots import backtest_figure, drivers_figure, figure_png, forecast_figures
 from tokenplan.planning.gateway import gateway_rule, gateway_yaml
@@ -28,6 +29,15 @@ def choose_series_shown(forecast_totals: pd.DataFrame, params: dict[str, Any],
     """The series the report draws and tabulates: the ``max_series_figures`` largest by forecast volume."""
     names = quantile_columns(training_params["quantiles"])
     return largest_series(forecast_totals, names[len(names) // 2], params.get("max_series_figures"))
+
+
+def plot_capacity(capacity_peak_forecast: pd.DataFrame, peak_history: pd.DataFrame, capacity_plan: pd.DataFrame,
+                  params: dict[str, Any], fe_params: dict[str, Any]) -> dict[str, Figure]:
+    """One figure per model group: recent daily peaks, the P50/P90 peak forecast per day and so far, each limit
+    and its first day over."""
+    return capacity_figures(capacity_peak_forecast, peak_history[peak_history["level"] == "group"],
+                            int(params["history_days_shown"]), capacity_plan, fe_params["freq"],
+                            params.get("assumed_peak_to_mean"))
 
 
 def plot_forecast(forecast: pd.DataFrame, target_series: pd.DataFrame, params: dict[str, Any],
