@@ -5,8 +5,9 @@ folder with empty data layers, and the ``kedro`` of the interpreter running the 
 (the project's venv under ``make test``) runs the default pipeline there as a
 subprocess. The test environment simulates a short demo (conf/test), so a run takes
 well under a minute. The first run's outputs are checked for sanity and against the
-simulator's truth; a second run must add a second report folder and leave the first
-one untouched.
+simulator's truth; a second run (with non-default planning ``--params``) must add a
+second report folder and leave the first one untouched, and notebook 03 must start from
+that run's plan.
 """
 
 from __future__ import annotations
@@ -109,6 +110,47 @@ def truth(project) -> pd.DataFrame:
     files = list((project / "data" / "01_raw" / "demo_test").glob("truth-*.parquet"))
     assert len(files) == 1, f"expected one demo_test truth file, found {files}"
     return pd.read_parquet(files[0])
+
+
+# The second run's planning parameters, not the defaults (notebook 03 must start from that run's plan).
+SECOND_RUN_PARAMS = "planning.capacity.error_correlation=0.9,planning.roi.annual_discount_rate=0.3"
+
+
+@pytest.fixture(scope="module")
+def second_run(project, first_report, forecast, truth) -> Path:
+    """``project`` after a second whole ``kedro run --env test`` with ``--params SECOND_RUN_PARAMS``.
+
+    One run serves the checks of a second run (a new report folder, the first untouched) and those of
+    notebook 03 after a run with its own parameters. Only the tests at the end of this file ask for it,
+    after every check of the first run's outputs (``first_report``, ``forecast`` and ``truth`` are read
+    before it runs).
+    """
+    _kedro_run(project, "test", "--params", SECOND_RUN_PARAMS)
+    return project
+
+
+@pytest.fixture(scope="module")
+def capacity_notebook_after_the_second_run(second_run, tmp_path_factory) -> tuple[Path, str]:
+    """A copy of the project after the second run, in which notebook 03 ran clean with one cell added that
+    saves its baseline plan and ROI (``baseline_plan.parquet`` and ``baseline_roi.parquet`` in the copy's
+    folder); and what it printed."""
+    import nbformat
+
+    from tests.test_notebook import assert_runs_clean, execute_notebook
+
+    work = tmp_path_factory.mktemp("notebook_03")
+    copy = work / "project"
+    shutil.copytree(second_run, copy, ignore=shutil.ignore_patterns("__pycache__", "notebooks"))
+    notebook = copy / "notebooks" / "03_capacity_and_routes.ipynb"
+    notebook.parent.mkdir()
+    nb = nbformat.read(PROJECT_ROOT / "notebooks" / notebook.name, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell('baseline_plan.to_parquet("baseline_plan.parquet")\n'
+                                              'roi_of(params["planning"]).to_parquet("baseline_roi.parquet")'))
+    nbformat.write(nb, notebook)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        nb = execute_notebook(notebook, work / "kernels", monkeypatch)
+    assert_runs_clean(nb)
+    return copy, _printed(nb)
 
 
 def test_one_report_folder_with_all_sections(project, first_report):
@@ -282,14 +324,13 @@ def _capacity_notebook_printed(project: Path, tmp_path: Path, monkeypatch) -> st
     shutil.copy2(PROJECT_ROOT / "notebooks" / "03_capacity_and_routes.ipynb", notebooks)
     nb = execute_notebook(notebooks / "03_capacity_and_routes.ipynb", tmp_path / "kernels", monkeypatch)
     assert_runs_clean(nb)
+    return _printed(nb)
+
+
+def _printed(nb) -> str:
+    """What an executed notebook's code cells printed."""
     return "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
                    if out.output_type == "stream")
-
-
-def test_capacity_and_routes_notebook_reruns_the_planning_nodes(project, first_report, tmp_path, monkeypatch):
-    printed = _capacity_notebook_printed(project, tmp_path, monkeypatch)
-    # Each what-if printed its before/after (the test demo has limits, a relay and a stated campaign).
-    assert "limit x1.5" in printed and "credit rate x2" in printed and "restated" in printed, printed[-2000:]
 
 
 def test_capacity_and_routes_notebook_has_a_what_if_for_data_without_limits_or_events(project, first_report,
@@ -303,38 +344,6 @@ def test_capacity_and_routes_notebook_has_a_what_if_for_data_without_limits_or_e
     printed = _capacity_notebook_printed(copy, tmp_path, monkeypatch)
     assert "No rate limits were given" in printed and "limit to ask for" in printed, printed[-2000:]
     assert "a campaign is added instead" in printed and "what-if campaign: stated x1.00 -> x1.30" in printed
-
-
-def test_capacity_and_routes_notebook_starts_from_the_plan_of_a_run_with_its_own_params(project, first_report,
-                                                                                       tmp_path, monkeypatch):
-    """After a run with non-default ``--params``, notebook 03's baseline is that run's ``capacity_plan`` and
-    ``roi_summary``: the notebook takes the run's parameters from its report folder, not conf/'s defaults (which
-    had read an hourly run's buckets as days: Opus RPM P50 4.89 where the report had 132)."""
-    import nbformat
-
-    from tests.test_notebook import assert_runs_clean, execute_notebook
-
-    copy = tmp_path / "project"
-    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("__pycache__", "notebooks"))
-    _kedro_run(copy, "test", "--pipelines", "planning,reporting", "--params",
-               "planning.capacity.error_correlation=0.9,planning.roi.annual_discount_rate=0.3")
-    notebook = copy / "notebooks" / "03_capacity_and_routes.ipynb"
-    notebook.parent.mkdir()
-    nb = nbformat.read(PROJECT_ROOT / "notebooks" / notebook.name, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell('baseline_plan.to_parquet("baseline_plan.parquet")\n'
-                                              'roi_of(params["planning"]).to_parquet("baseline_roi.parquet")'))
-    nbformat.write(nb, notebook)
-    assert_runs_clean(execute_notebook(notebook, tmp_path / "kernels", monkeypatch))
-
-    key = ["model_group", "metric"]
-    saved = pd.read_parquet(copy / "data" / "07_model_output" / "capacity_plan.parquet")
-    saved = saved[saved["period"] == "horizon"].set_index(key).sort_index()
-    baseline = pd.read_parquet(copy / "baseline_plan.parquet").set_index(key).sort_index()
-    pd.testing.assert_frame_equal(baseline[["p50", "p90", "limit"]], saved[["p50", "p90", "limit"]])
-    columns = ["monthly_saving_p50", "payback_month_p50", "npv_12m_p10", "npv_12m_p50", "npv_12m_p90"]
-    saved_roi = pd.read_parquet(copy / "data" / "07_model_output" / "roi_summary.parquet").set_index("route")
-    baseline_roi = pd.read_parquet(copy / "baseline_roi.parquet").set_index("route")
-    pd.testing.assert_frame_equal(baseline_roi[columns], saved_roi[columns])
 
 
 def test_forecast_quantiles_are_ordered_and_non_negative(forecast, test_params):
@@ -417,9 +426,8 @@ def test_capacity_plan_finds_the_demo_crossing_and_writes_the_gateway_config(pro
     assert not re.search(r"\bTPM\b", report.split("\n## Capacity:")[1].split("\n## ")[0])
 
 
-def test_second_run_adds_a_report_and_keeps_the_first(project, first_report, forecast):
-    # Depends on ``forecast`` so the checks on the first run's outputs read them first.
-    _kedro_run(project)
+def test_second_run_adds_a_report_and_keeps_the_first(second_run, first_report):
+    project = second_run
     folders = _report_folders(project)
     assert len(folders) == 2, folders
     first = first_report["folders"][0]
@@ -442,3 +450,26 @@ def test_a_completed_run_leaves_no_journal_or_lock_holder_and_says_what_it_read(
     report = (first_report["folders"][0] / "report.md").read_text()
     assert "## Data read" in report and "buckets: hourly (`h`)" in report
     assert pd.read_parquet(project / "data" / "03_primary" / "usage_buckets.parquet").attrs["bucket"] == "h"
+
+
+def test_capacity_and_routes_notebook_reruns_the_planning_nodes(capacity_notebook_after_the_second_run):
+    _, printed = capacity_notebook_after_the_second_run
+    # Each what-if printed its before/after (the test demo has limits, a relay and a stated campaign).
+    assert "limit x1.5" in printed and "credit rate x2" in printed and "restated" in printed, printed[-2000:]
+
+
+def test_capacity_and_routes_notebook_starts_from_the_plan_of_a_run_with_its_own_params(
+        capacity_notebook_after_the_second_run):
+    """After a run with non-default ``--params``, notebook 03's baseline is that run's ``capacity_plan`` and
+    ``roi_summary``: the notebook takes the run's parameters from its report folder, not conf/'s defaults (which
+    had read an hourly run's buckets as days: Opus RPM P50 4.89 where the report had 132)."""
+    copy, _ = capacity_notebook_after_the_second_run
+    key = ["model_group", "metric"]
+    saved = pd.read_parquet(copy / "data" / "07_model_output" / "capacity_plan.parquet")
+    saved = saved[saved["period"] == "horizon"].set_index(key).sort_index()
+    baseline = pd.read_parquet(copy / "baseline_plan.parquet").set_index(key).sort_index()
+    pd.testing.assert_frame_equal(baseline[["p50", "p90", "limit"]], saved[["p50", "p90", "limit"]])
+    columns = ["monthly_saving_p50", "payback_month_p50", "npv_12m_p10", "npv_12m_p50", "npv_12m_p90"]
+    saved_roi = pd.read_parquet(copy / "data" / "07_model_output" / "roi_summary.parquet").set_index("route")
+    baseline_roi = pd.read_parquet(copy / "baseline_roi.parquet").set_index("route")
+    pd.testing.assert_frame_equal(baseline_roi[columns], saved_roi[columns])
