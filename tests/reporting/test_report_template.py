@@ -292,6 +292,7 @@ def test_a_short_history_is_named_among_the_risks():
     summary = _summary_section(render_report(_inputs()))
     assert ("1. **Short history:** 108 days (2026-06-15 to 2026-09-30); some months of the horizon were never "
             "seen before (2026-10: 0 past year(s)") in summary
+    assert "the forecast models none (its seasons are the week and the day" in summary
 
 
 def test_a_measured_year_end_is_stated_with_its_size_not_as_the_planners():
