@@ -169,12 +169,12 @@ def test_a_key_used_every_other_day_keeps_its_level_not_its_geometric_mean():
     kept, drops = guard_candidates(pd.concat([geometric, naive]), history, origin, 7, "D", GUARD)
     assert set(kept["method"]) == {"seasonal_naive"}
     assert drops[["method", "side"]].values.tolist() == [["mstl", "below"]]
-    # Shown as the week's mean against the week's floor: the lowest recent week's mean over 1.5, and over
+    # Shown as the week's mean against the week's floor: the lowest recent week's mean over 5, and over
     # the largest fall of one week's mean the history shows (the week the key went intermittent).
     weeks = values.reshape(12, 7).mean(axis=1)
     fall = np.exp(np.max(-np.diff(np.log1p(weeks))))
     assert drops["point"].iloc[0] == pytest.approx(60.0)
-    assert drops["bound"].iloc[0] == pytest.approx(weeks[-4:].min() / (GUARD.p50_multiple * fall), rel=1e-6)
+    assert drops["bound"].iloc[0] == pytest.approx(weeks[-4:].min() / (GUARD.lower_divisor * fall), rel=1e-6)
     # The last two days are no whole week: a weekday-only key's weekend is not judged as one.
     weekend = base.assign(method="mstl", point=np.where(steps > 28, 0.0, 3000.0))
     kept, drops = guard_candidates(weekend, history, origin, 7, "D", GUARD)

@@ -153,3 +153,11 @@ def test_a_drawn_day_is_never_beyond_three_times_historys_busiest_or_its_forecas
     ceiling = max(13654.0, 3 * 7543.0)
     assert draws.totals.max() <= ceiling * (1 + 1e-9) and draws.plain_totals.max() <= ceiling * (1 + 1e-9)
     assert np.quantile(draws.peaks().max(axis=1), 0.9) <= ceiling / bucket_minutes("D") * RATIO * (1 + 1e-9)
+
+
+def test_a_forecast_grown_past_history_keeps_its_tail_past_its_p90():
+    """Five times history's level: the ceiling grows with the forecast's P50 (15 times history's level here), so
+    draws still go past the P90 (held at 3 times history's busiest day, they stopped at the P90)."""
+    grown = _quantiles() * 5
+    draws = bucket_peak_draws(grown, _history(), "D", PeakModel(n_draws=2000), np.random.default_rng(0))
+    assert draws.totals.max() > grown["p90"].max() * 1.05

@@ -72,8 +72,8 @@ _KEYS = ["series", "target", "origin", "ds", "step", "y"]
 
 def with_ensemble(points: pd.DataFrame, members: dict[str, list[str]] | None = None,
                   size: int | None = None) -> pd.DataFrame:
-    """``points`` (any ``ensemble`` rows replaced) plus the ensemble: per step the median, in log1p, of
-    the members' points (``ensemble_rows``), the ensemble's rows first."""
+    """``points`` (any ``ensemble`` rows replaced) plus the ensemble: per step the median of the members'
+    points (``ensemble_rows``), the ensemble's rows first."""
     table = points[points["method"] != "ensemble"]
     return pd.concat([ensemble_rows(table, members, size), table], ignore_index=True)
 

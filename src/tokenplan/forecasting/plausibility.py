@@ -9,7 +9,7 @@ origin (no future value is read):
   the last ``recent_seasons`` seasons and the highest recent season mean; below, the
   smaller of the lowest value at that phase and the lowest recent season mean; and the
   mean of each whole season of the forecast at least the lowest recent season mean over
-  ``p50_multiple`` and the evidenced fall (the upper bound, mirrored): an intermittent
+  ``lower_divisor`` and the evidenced fall (the upper bound, mirrored): an intermittent
   series has an empty day at every phase, so its phase lows are 0, and log-space
   candidates (their geometric mean of a half-empty week is a few requests) forecast a
   key used every other day at a tenth of its level;
@@ -209,9 +209,10 @@ def envelope_bounds(series: pd.DataFrame, origin: pd.Timestamp, rows: pd.DataFra
     return {"upper": np.where(known, settings.p50_multiple * high * grow_up, np.nan),
             "upper_p90": np.where(known, settings.p90_multiple * high * grow_p90, np.nan),
             "lower": np.where(known, low / (settings.lower_divisor * grow_down), np.nan),
-            # A whole season's mean is no noisier than the recent seasons' means, so it gets the upper bound's
-            # margin, not a single step's (a holiday or a learned dip is one day of the season).
-            "lower_mean": np.where(known, low_mean[safe] / (settings.p50_multiple * grow_down), np.nan)}
+            # A whole season's mean gets the per-step floor's margin: with the upper bound's (x1.5) it dropped every
+            # candidate of a series whose stated promotion the candidates had divided out, and a candidate
+            # following a fall of the last three days (the last week's mean reads only part of it).
+            "lower_mean": np.where(known, low_mean[safe] / (settings.lower_divisor * grow_down), np.nan)}
 
 
 def _season_block(season: int) -> int:

@@ -530,24 +530,25 @@ def bucket_peak_draws(quantiles: pd.DataFrame, ratio_history: pd.DataFrame, freq
                      np.minimum(totals, ceiling), drawn.plain)
 
 
-# A bucket total drawn past the forecast's top quantile is at most this many times history's busiest bucket (the
-# forecast's own plausibility guard caps a bucket's P90 at 3 times its history's high).
+# A bucket total drawn past the forecast's top quantile is at most this many times history's busiest bucket or its
+# forecast's P50, whichever is higher (the forecast's own guard caps a P90 at 3 times the recent high, grown).
 MAX_OVER_HISTORY = 3.0
 
 
 def _total_ceiling(quantiles: pd.DataFrame, ratio_history: pd.DataFrame) -> np.ndarray:
     """Per bucket, the highest total a draw may take: its forecast's top quantile, or ``MAX_OVER_HISTORY`` times
-    history's busiest bucket where that is higher.
+    history's busiest bucket or its own P50 (a forecast grown past history) where that is higher.
 
     The tail past the top quantile follows the forecast's own log spread, and a spread read off
     a backtest fold where a key went intermittent is wide: a key used every other day, its days'
-    P90 six times their P50 past the backtested window, drew days of 100K requests against
+    P90 up to ten times their P50 past the backtested window, drew days of 100K requests against
     history's busiest of 7.5K, and a horizon P90 of 420 requests a minute against history's
     busiest minute of 31 (measured 2026-12-07; 94 with this ceiling).
     """
     busiest = float(np.nanmax(ratio_history["total"].to_numpy(float), initial=0.0))
     top = quantiles[quantiles.columns[-1]].to_numpy(float)
-    return np.maximum(top, MAX_OVER_HISTORY * busiest) if busiest > 0 else np.full(len(top), np.inf)
+    median = quantiles[_median_name(list(quantiles.columns))].to_numpy(float)
+    return np.maximum(top, MAX_OVER_HISTORY * np.maximum(busiest, median)) if busiest > 0 else np.full(len(top), np.inf)
 
 
 def realised_ratio_draws(quantiles: pd.DataFrame, realised_totals: np.ndarray, ratio_history: pd.DataFrame,
