@@ -169,7 +169,21 @@ def test_the_ensemble_combines_the_members_that_did_best_on_the_folds_before():
     # A member the guard dropped at this origin is left out; with none present, every candidate combines.
     without = points[(points["origin"] == third) & ~points["method"].isin(["xgboost", "mstl", "daily_naive"])]
     combined = with_ensemble(without, {"m|requests": ["xgboost", "mstl", "daily_naive"]}).query("method == 'ensemble'")
-    assert combined["point"].to_numpy() == pytest.approx(np.expm1((np.log1p(160) + np.log1p(180)) / 2))
+    assert combined["point"].to_numpy() == pytest.approx(170.0)  # a median of two: their mean
+
+
+def test_a_median_of_two_is_their_mean_in_counts_not_in_log1p():
+    # A key used every other day: the seasonal naive repeats last week's empty day, the seasonal mean
+    # reads the level. Their mean in log1p, a geometric mean of 1 + point, read 35 between 0 and 1,250;
+    # a plan adding such days put the quarter at a tenth of what the key uses.
+    from tokenplan.forecasting.candidates import with_ensemble
+
+    points = pd.DataFrame({"series": "m", "target": "requests", "ds": pd.Timestamp("2026-12-01"),
+                           "method": ["seasonal_naive", "seasonal_mean"], "point": [0.0, 1250.0]})
+    assert with_ensemble(points).query("method == 'ensemble'")["point"].tolist() == [625.0]
+    # An odd count keeps its middle member exactly.
+    three = pd.concat([points, points.iloc[:1].assign(method="mstl", point=40.0)], ignore_index=True)
+    assert with_ensemble(three).query("method == 'ensemble'")["point"].tolist() == [40.0]
 
 
 def test_a_member_the_guard_dropped_at_the_origin_gives_way_to_the_next_in_the_ranking():
@@ -186,7 +200,7 @@ def test_a_member_the_guard_dropped_at_the_origin_gives_way_to_the_next_in_the_r
     kept = with_ensemble(without, ranking, size=3).query("method == 'ensemble'")
     assert kept["point"].round(6).unique().tolist() == [115.0]  # xgboost, daily_naive, seasonal_naive (160)
     truncated = with_ensemble(without, {"m|requests": ranking["m|requests"][:3]}).query("method == 'ensemble'")
-    assert truncated["point"].to_numpy() == pytest.approx(np.expm1((np.log1p(105) + np.log1p(115)) / 2))
+    assert truncated["point"].to_numpy() == pytest.approx(110.0)  # xgboost 105 and daily_naive 115
     assert members_present(ranking["m|requests"], {"mstl", "seasonal_mean", "daily_naive"}, 2) == \
         ["mstl", "daily_naive"]
 

@@ -150,6 +150,37 @@ def test_a_target_that_was_always_zero_keeps_a_point_within_half_a_unit_and_name
     assert times(drops["ratio"].iloc[0]) == "infinitely" and times(3.44) == "3.4x" and times(2.5e5) == "250.00Kx"
 
 
+def test_a_key_used_every_other_day_keeps_its_level_not_its_geometric_mean():
+    # Eight steady weeks, then four weeks used every other day (every weekday has an empty day
+    # among them, so each phase's low is 0). A log-space candidate's geometric mean of such a
+    # week, 60 a day, had passed the guard: the plan read a tenth of the level. Each whole week
+    # of a candidate must keep at least the lowest recent week's mean divided by lower_divisor.
+    rng = np.random.default_rng(12)
+    values = 5000 * rng.lognormal(0, 0.1, 12 * 7)
+    values[-28::2] = 0.0
+    history = pd.DataFrame({"series": "m", "target": "requests",
+                            "ds": pd.date_range("2026-06-01", periods=len(values), freq="D"), "y": values})
+    origin = history["ds"].max()
+    steps = np.arange(1, 31)                      # four whole weeks and two days
+    base = pd.DataFrame({"series": "m", "target": "requests", "ds": origin + pd.to_timedelta(steps, unit="D"),
+                         "step": steps, "y": np.nan})
+    geometric = base.assign(method="mstl", point=60.0)
+    naive = base.assign(method="seasonal_naive", point=np.resize(values[-7:], len(steps)))
+    kept, drops = guard_candidates(pd.concat([geometric, naive]), history, origin, 7, "D", GUARD)
+    assert set(kept["method"]) == {"seasonal_naive"}
+    assert drops[["method", "side"]].values.tolist() == [["mstl", "below"]]
+    # Shown as the week's mean against the week's floor: the lowest recent week's mean over 5, and over
+    # the largest fall of one week's mean the history shows (the week the key went intermittent).
+    weeks = values.reshape(12, 7).mean(axis=1)
+    fall = np.exp(np.max(-np.diff(np.log1p(weeks))))
+    assert drops["point"].iloc[0] == pytest.approx(60.0)
+    assert drops["bound"].iloc[0] == pytest.approx(weeks[-4:].min() / (GUARD.lower_divisor * fall), rel=1e-6)
+    # The last two days are no whole week: a weekday-only key's weekend is not judged as one.
+    weekend = base.assign(method="mstl", point=np.where(steps > 28, 0.0, 3000.0))
+    kept, drops = guard_candidates(weekend, history, origin, 7, "D", GUARD)
+    assert drops.empty and len(kept) == len(steps)
+
+
 def test_bursts_of_10_to_100x_in_a_quiet_series(tmp_path):
     # Seven weeks of hours; 2% of hours are bursts of 10-100x (bursty LLM request counts).
     rng = np.random.default_rng(3)

@@ -401,3 +401,18 @@ def test_totals_against_the_sum_of_the_buckets_medians_per_target():
     assert row["largest_change"] == pytest.approx(1 / 3)  # m0: 4,000 against its own 3,000
     same = totals_against_bucket_sums(forecast, totals.assign(p50=3_000.0), "p50").iloc[0]
     assert same["differ"] == 0 and same["change"] == pytest.approx(0.0) and np.isnan(same["largest_change"])
+
+
+def test_one_fold_whose_days_went_intermittent_does_not_lift_the_total_onto_its_days_p90s():
+    """Four folds on their P50s and one where 16 of 30 days are empty: that fold's median day reads a level
+    error of log1p(0) - log1p(100), so its skew reads +3.9, far beyond the other folds' 0; kept, it put the
+    total's P50 on its days' summed P90 (P50 = P90 = 4,500)."""
+    rows = [pd.DataFrame({"origin": pd.Timestamp("2026-01-01") + pd.Timedelta(days=28 * k), "series": "m0",
+                          "target": "requests", "step": np.arange(1, 31), "method": "xgboost", "p50": 100.0,
+                          "y": 100.0 if k < 4 else np.r_[np.zeros(16), np.full(14, 100.0)]}) for k in range(5)]
+    forecast = pd.DataFrame({"series": "m0", "target": "requests",
+                             "timestamp": pd.date_range("2026-09-01", periods=30, freq="D", tz="UTC"),
+                             "step": np.arange(1, 31), "p10": 50.0, "p50": 100.0, "p90": 150.0})
+    total = period_totals(forecast, pd.concat(rows, ignore_index=True), [0.1, 0.5, 0.9]).query(
+        "period == 'horizon'").iloc[0]
+    assert total["p50"] == pytest.approx(3000.0, rel=0.05) and total["p90"] > total["p50"] * 1.1

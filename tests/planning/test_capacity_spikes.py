@@ -138,3 +138,26 @@ def test_a_sparse_hours_chance_burst_is_not_lent_whole_to_an_office_hour_but_a_s
     night spike that brought an office hour's volume (9,000 requests, ratio 18) keeps its burst: 4.8."""
     assert _beyond_the_top(_office_and_nights(200.0, 18.0), OFFICE_HOURS).max() <= 1.6 * 1.25
     assert np.isclose(_beyond_the_top(_office_and_nights(9000.0, 18.0), OFFICE_HOURS).max(), 1.6 * 18.0 / 6.0)
+
+
+def test_a_drawn_day_is_never_beyond_three_times_historys_busiest_or_its_forecasts_p90():
+    """A key used every other day: its days' forecast P90 nine times their P50 (a backtest fold where it went
+    intermittent), history's busiest day 7.5K. The tail past the P90 follows that spread; uncapped, it drew
+    days of 100K requests and a horizon P90 of 420 requests a minute against history's busiest minute of 31."""
+    days = pd.date_range(end="2026-09-30", periods=120, freq="D")
+    total = np.where(np.arange(len(days)) % 2 == 0, 7000.0, 0.0) + np.r_[np.zeros(119), 543.0]
+    history = pd.DataFrame({"unit": GROUP, "metric": "rpm", "ds": days, "total": total, "peak": total / 1440 * RATIO,
+                            "measured": False, "ratio": np.where(total > 0, RATIO, np.nan), "level": "group"})
+    quantiles = pd.DataFrame({"p10": 30.0, "p50": 1425.0, "p90": 13654.0}, index=HORIZON)
+    draws = bucket_peak_draws(quantiles, history, "D", PeakModel(n_draws=2000), np.random.default_rng(0))
+    ceiling = max(13654.0, 3 * 7543.0)
+    assert draws.totals.max() <= ceiling * (1 + 1e-9) and draws.plain_totals.max() <= ceiling * (1 + 1e-9)
+    assert np.quantile(draws.peaks().max(axis=1), 0.9) <= ceiling / bucket_minutes("D") * RATIO * (1 + 1e-9)
+
+
+def test_a_forecast_grown_past_history_keeps_its_tail_past_its_p90():
+    """Five times history's level: the ceiling grows with the forecast's P50 (15 times history's level here), so
+    draws still go past the P90 (held at 3 times history's busiest day, they stopped at the P90)."""
+    grown = _quantiles() * 5
+    draws = bucket_peak_draws(grown, _history(), "D", PeakModel(n_draws=2000), np.random.default_rng(0))
+    assert draws.totals.max() > grown["p90"].max() * 1.05

@@ -257,3 +257,11 @@ def test_a_target_with_nothing_to_scale_by_is_named_and_the_pooled_mase_shows_no
     pooled = section.split("Pooled over series")[1].split("\n\n")[1]
     assert "inf" not in pooled and "| –" in pooled
     assert "The pooled MASE leaves out" in section and "Left out: cache_read_tokens: opus." in section
+
+
+def test_the_guard_paragraph_states_its_numbers_not_their_names():
+    guard = {"p50_multiple": 1.5, "p90_multiple": 3.0, "lower_divisor": 5.0, "recent_seasons": 4, "min_window": 28,
+             "undamped_trend_seasons": 12}
+    section = render_method_section({}, {"guard": guard, "methods": {}}, METRICS, ["p10", "p50", "p90"], _history())
+    assert "P90 is capped at x3 the same base" in section and "each whole season's mean at least the lowest recent " \
+        "season mean divided by 5" in section and "{" not in section.split("**Plausibility guard.**")[1]

@@ -7,7 +7,12 @@ origin (no future value is read):
 
 - **base**: per phase of the season, the larger of the highest value at that phase in
   the last ``recent_seasons`` seasons and the highest recent season mean; below, the
-  smaller of the lowest value at that phase and the lowest recent season mean;
+  smaller of the lowest value at that phase and the lowest recent season mean; and the
+  mean of each whole season of the forecast at least the lowest recent season mean over
+  ``lower_divisor`` and the evidenced fall (the upper bound, mirrored): an intermittent
+  series has an empty day at every phase, so its phase lows are 0, and log-space
+  candidates (their geometric mean of a half-empty week is a few requests) forecast a
+  key used every other day at a tenth of its level;
 - **evidenced growth** ``g(s)``: the largest rise (fall, for the lower bound) of one
   season mean over another at most ``s`` seasons later anywhere in the history, where
   ``s`` is how many seasons ahead the step lies; a span longer than the history is
@@ -203,7 +208,40 @@ def envelope_bounds(series: pd.DataFrame, origin: pd.Timestamp, rows: pd.DataFra
     grow_p90 = rise_p90[safe, span_index] * np.exp(np.maximum(stated, 0.0))
     return {"upper": np.where(known, settings.p50_multiple * high * grow_up, np.nan),
             "upper_p90": np.where(known, settings.p90_multiple * high * grow_p90, np.nan),
-            "lower": np.where(known, low / (settings.lower_divisor * grow_down), np.nan)}
+            "lower": np.where(known, low / (settings.lower_divisor * grow_down), np.nan),
+            # A whole season's mean gets the per-step floor's margin: with the upper bound's (x1.5) it dropped every
+            # candidate of a series whose stated promotion the candidates had divided out, and a candidate
+            # following a fall of the last three days (the last week's mean reads only part of it).
+            "lower_mean": np.where(known, low_mean[safe] / (settings.lower_divisor * grow_down), np.nan)}
+
+
+def _season_block(season: int) -> int:
+    """Steps in one season block of the guard's season means (a week of days for a season of one step)."""
+    period = max(int(season), 1)
+    return period if period > 1 else 7
+
+
+def _below_season_floor(bounded: pd.DataFrame, season: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: how far its whole season block's mean falls below the block's ``lower_mean`` (0: not below),
+    and the block's mean point and bound.
+
+    A phase's low is 0 wherever an intermittent series had an empty day at that phase, so the
+    per-step floor says nothing there; the season's mean still does. Only whole blocks of the
+    forecast are judged (a partial one may hold only the weekend of a weekday-only key).
+    """
+    block = _season_block(season)
+    frame = pd.DataFrame({"series": bounded["series"].astype(str).to_numpy(),
+                          "target": bounded["target"].astype(str).to_numpy(),
+                          "method": bounded["method"].astype(str).to_numpy(),
+                          "block": (bounded["step"].to_numpy(dtype=int) - 1) // block,
+                          "point": bounded["point"].to_numpy(dtype=float),
+                          "bound": bounded["lower_mean"].to_numpy(dtype=float)})
+    grouped = frame.groupby(["series", "target", "method", "block"], sort=False)
+    size = grouped["point"].transform("size").to_numpy()
+    point, bound = grouped["point"].transform("mean").to_numpy(), grouped["bound"].transform("mean").to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where((size == block) & (point < bound * (1 - 1e-9)), bound / np.where(point > 0, point, 0.0), 0.0)
+    return np.nan_to_num(ratio, nan=0.0, posinf=np.inf), point, bound
 
 
 def guard_candidates(points: pd.DataFrame, series: pd.DataFrame, origin: pd.Timestamp, season: int, freq: str,
@@ -228,6 +266,13 @@ def guard_candidates(points: pd.DataFrame, series: pd.DataFrame, origin: pd.Time
     with np.errstate(divide="ignore", invalid="ignore"):
         above = np.where(point > upper * (1 + 1e-9) + HALF_UNIT, point / upper, 0.0)
         below = np.where(point < lower * (1 - 1e-9), lower / np.where(point > 0, point, 0.0), 0.0)
+    below = np.nan_to_num(below, nan=0.0, posinf=np.inf)
+    season_below, season_point, season_bound = _below_season_floor(bounded, season)
+    # A season's mean below its floor is shown as that mean against the floor's.
+    by_season = season_below > below
+    bounded["point"] = np.where(by_season, season_point, point)
+    bounded["lower"] = np.where(by_season, season_bound, lower)
+    below = np.fmax(below, season_below)
     bounded["excess"] = np.nan_to_num(np.maximum(above, below), nan=0.0, posinf=np.inf)
     bounded["side"] = np.where(above >= below, "above", "below")
     outside = bounded[bounded["excess"] > 0]

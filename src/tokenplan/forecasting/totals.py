@@ -212,6 +212,8 @@ def _centres(backtest: pd.DataFrame, window: int, median: str, method: str) -> t
     pool = _pool(ratios, backtest, method)
     pool_skews = skews.reindex(pool.index)
     n = len(pool.index.droplevel("target").unique())
+    # A kept skew must stand out of its own folds' skews' noise as well as of their totals' (``_supported``).
+    skew_var = _within_variance(pool_skews, default=_spread_around_targets(pool_skews))
     within_var = _within_variance(pool, default=_spread_around_targets(pool))
     per_series = {}
     for series, own in ratios.groupby(level="series"):
@@ -229,11 +231,12 @@ def _centres(backtest: pd.DataFrame, window: int, median: str, method: str) -> t
             centres = (folds * own_skews + _PRIOR_FOLDS * prior) / (folds + _PRIOR_FOLDS)
             own_noise = _spread_around_targets(own, default=within_var)
             noise_var = (folds * own_noise + _PRIOR_FOLDS * within_var) / (folds + _PRIOR_FOLDS)
+            noise_var = max(noise_var, _spread_around_targets(skews.loc[own.index], default=0.0))
             centres = centres.map(lambda centre: _supported(centre, noise_var, folds))
         else:  # outside the pool: its own bias per target, as a ratio of its folds' summed totals
             centres = _summed_bias(sums.xs(series, level="series"), median)
         per_series.update({f"{series}|{target}": float(centre) for target, centre in centres.items()})
-    return _supported(float(pool_skews.mean()), within_var, n), per_series
+    return _supported(float(pool_skews.mean()), max(within_var, skew_var), n), per_series
 
 
 def _skews(model: pd.DataFrame, ratios: pd.Series, median: str) -> pd.Series:
@@ -282,6 +285,12 @@ def _supported(centre: float, variance: float, folds: int) -> float:
     shrank less and read worse on those windows (0.203 on the 14-day histories); the
     spread around the pool's mean counts the differences between series' skews as noise
     (two series whose folds show 0.2 and 0 every time: the first one's cut from 0.15 to 0.12).
+    Where a series' skews vary more than its totals (``_centres`` takes the larger of the two
+    variances, the series' own skews' unshrunk, so one such series does not weaken every
+    other series' skew), a skew is a fold's misread level, not the series' own: in a fold whose days
+    went intermittent the median day is empty, its level error reads log1p(0) - log1p(100),
+    and its skew +3.9 against the other folds' 0; shrunk by the totals' variance alone, the
+    mean skew put the total's P50 on its days' summed P90.
     """
     if centre == 0 or folds < 1:
         return centre

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tokenplan.planning.capacity import MAX_OVER_HISTORY
 from tokenplan.planning.capacity_backtest import MIN_CALIBRATION_WINDOWS, MIN_RATIO_POOL_SHARE, coverage_summary
 from tokenplan.planning.capacity_plots import figure_name
 from tokenplan.planning.gateway import deployment_name, deployments_held_back, gateway_rule, group_budgets
@@ -356,7 +357,10 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
         f"and past the backtest's window the intervals' widening (a level error) shared by every bucket; "
         f"{params.get('n_draws')} draws, their ratios corrected by the backtest's calibration shown above before "
         f"any window's peak is taken. Driver totals of several targets or series add their quantiles (assumed to "
-        f"move together). A month's or the horizon's peak is its busiest bucket.",
+        f"move together). A drawn bucket total is at most its forecast's P90, or {MAX_OVER_HISTORY:g} times the higher "
+        f"of history's busiest bucket and its own P50 where that is more (a plausibility bound, as the forecast's "
+        f"guard caps a P90 at {MAX_OVER_HISTORY:g} times the recent high, grown). A month's or the horizon's peak is "
+        f"its busiest bucket.",
         "- Peaks measured from per-minute data for every group." if not assumed else
         f"- **Peaks assumed, not measured, for {', '.join(assumed)}**: no per-minute data, so busiest minute = "
         f"mean minute {factors} usage buckets (`planning.capacity.assumed_peak_to_mean`).",

@@ -216,8 +216,11 @@ def _guard_text(selection: dict[str, Any], drops: pd.DataFrame | None) -> str:
         "steps), times the growth the history has shown over spans as long as the step is ahead (its largest "
         "rise of one season's mean over another; a span longer than the history gets the largest rise it "
         "shows, never compounded) and any stated event "
-        f"effect; and at least the matching low divided by {guard['lower_divisor']:g}. A candidate outside it at "
-        f"any step is dropped for that series. P90 is capped at x{guard['p90_multiple']:g} the same base, and "
+        f"effect; and at least the matching low divided by {guard['lower_divisor']:g}, with each whole season's mean "
+        f"at least the lowest recent season mean divided by {guard['lower_divisor']:g} and the largest fall the "
+        "history shows over as long (a key used every other day has empty days at every phase, but not empty "
+        "weeks). A candidate outside it at any step or season is dropped for that series. "
+        f"P90 is capped at x{guard['p90_multiple']:g} the same base, and "
         "past the backtested window intervals widen no further than the widest error the backtest saw. "
         f"MSTL's trend, for a series observed fewer than {guard['undamped_trend_seasons']} weeks, is none or a "
         "damped one, whichever fits better (AICc); never an undamped one.",
