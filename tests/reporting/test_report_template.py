@@ -600,23 +600,26 @@ def _daily_forecast(days: int = 14) -> pd.DataFrame:
                           "p90": 1.1 * fx.DAILY[t]} for m in fx.MODELS for t in fx.TARGETS for d in times])
 
 
+def _last_days_scaled(history: pd.DataFrame, series: str, days: int, factor: float) -> pd.DataFrame:
+    """``history`` with ``series``' last ``days`` days (every target) times ``factor``."""
+    end = history["ds"].max()
+    history = history.copy()
+    history.loc[(history["series"] == series) & (history["ds"] > end - pd.Timedelta(days=days)), "y"] *= factor
+    return history
+
+
 def test_the_last_days_beyond_the_plans_first_week_are_named_and_one_day_is_not():
     # Tripled four days before the end: too recent for the level to read, each day above the plan's P90.
     inputs = _inputs()
     end = inputs.history["ds"].max()
-    history = inputs.history.copy()
-    recent = (history["series"] == "model-a") & (history["ds"] > end - pd.Timedelta(days=4))
-    history.loc[recent, "y"] *= 3.0
-    text = _summary_of(inputs, history, forecast=_daily_forecast())
+    text = _summary_of(inputs, _last_days_scaled(inputs.history, "model-a", 4, 3.0), forecast=_daily_forecast())
     level = fx.DAILY["requests"]
     assert (f"- **The last days run above the plan:** model-a's last 4 days were each above the plan's P90 for the "
             f"same weekday ({end:%Y-%m-%d}: {human(3 * level)} requests against a P50 of {human(level)}, P90 "
             f"{human(1.1 * level)}).") in text
     assert "model-b's last" not in text
     # One day at 3x (a burst) and a fall of three days are told apart.
-    history = inputs.history.copy()
-    history.loc[(history["series"] == "model-a") & (history["ds"] == end), "y"] *= 3.0
-    history.loc[(history["series"] == "model-b") & (history["ds"] > end - pd.Timedelta(days=3)), "y"] *= 0.5
+    history = _last_days_scaled(_last_days_scaled(inputs.history, "model-a", 1, 3.0), "model-b", 3, 0.5)
     text = _summary_of(inputs, history, forecast=_daily_forecast())
     assert "model-a's last" not in text
     assert "- **The last days run below the plan:** model-b's last 3 days were each below the plan's P10" in text
@@ -626,8 +629,7 @@ def test_a_fall_of_the_last_days_that_the_plan_follows_is_named_with_the_event_t
     # model-b down to a tenth for its last 3 days, and the plan's first week there too: it follows the fall.
     inputs = _inputs()
     end = inputs.history["ds"].max()
-    history = inputs.history.copy()
-    history.loc[(history["series"] == "model-b") & (history["ds"] > end - pd.Timedelta(days=3)), "y"] *= 0.1
+    history = _last_days_scaled(inputs.history, "model-b", 3, 0.1)
     forecast = _daily_forecast()
     forecast.loc[forecast["series"] == "model-b", ["p10", "p50", "p90"]] *= 0.1
     text = _summary_of(inputs, history, forecast=forecast)
@@ -644,10 +646,9 @@ def test_a_fall_of_the_last_days_that_the_plan_follows_is_named_with_the_event_t
 def test_last_days_left_out_as_a_suspected_outage_are_named_in_the_summary_once():
     inputs = _inputs()
     end = inputs.history["ds"].max()
-    history = inputs.history.copy()
-    fallen = (history["series"] == "model-b") & (history["ds"] > end - pd.Timedelta(days=3))
-    history.loc[fallen, "y"] *= 0.1
-    rows = history[fallen & (history["target"] == "requests")]
+    history = _last_days_scaled(inputs.history, "model-b", 3, 0.1)
+    rows = history[(history["series"] == "model-b") & (history["ds"] > end - pd.Timedelta(days=3))
+                   & (history["target"] == "requests")]
     outages = rows.assign(expected=rows["y"] * 10, kind="outage")[["series", "target", "ds", "y", "expected", "kind"]]
     text = _summary_of(inputs, history, forecast=_daily_forecast(), outages=outages)
     first = end - pd.Timedelta(days=2)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
 __all__ = ["SCALES", "apart", "day_count", "human", "percent", "times", "usd"]
 
 SCALES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
@@ -67,3 +69,9 @@ def apart(a: float, b: float, digits: int = 2, most: int = 6) -> tuple[str, str]
 def day_count(value) -> str:
     """A count of days to one decimal, without a trailing zero (7.0 -> ``7``, 7.25 -> ``7.2``)."""
     return "–" if _missing(value) else f"{round(float(value), 1):g}"
+
+
+def partial_month(period: str, first, last, days, month_days) -> str:
+    """A month's heading with the days a table covers of it: ``2026-11 (11-27 – 11-30: 4 of 30 days)``."""
+    first, last = pd.Timestamp(first), pd.Timestamp(last)
+    return f"{period} ({first:%m-%d} – {last:%m-%d}: {day_count(days)} of {int(month_days)} days)"

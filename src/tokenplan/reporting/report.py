@@ -25,7 +25,7 @@ from tokenplan.reporting.data_notes import data_notes, missing_values
 from tokenplan.reporting.forecast_method_section import render_method_section
 from tokenplan.reporting.long_context_mix import long_context_days, long_context_mix
 from tokenplan.reporting.markdown import BUCKET_NAMES, markdown_table
-from tokenplan.reporting.number_format import day_count, human, percent, times, usd
+from tokenplan.reporting.number_format import day_count, human, partial_month, percent, times, usd
 from tokenplan.reporting.series_shown import only_shown
 from tokenplan.reporting.summary import PlanSummary
 
@@ -123,9 +123,8 @@ def _month_label(period: str, start: Any, end: Any, width: pd.Timedelta) -> str:
     month = pd.Period(period, freq="M")
     first, last = (pd.Timestamp(t).tz_localize(None) if pd.Timestamp(t).tz else pd.Timestamp(t) for t in (start, end))
     days = (last + width - first) / pd.Timedelta(days=1)
-    if days >= month.days_in_month - 1e-9:
-        return period
-    return f"{period} ({first:%m-%d} – {last:%m-%d}: {day_count(days)} of {month.days_in_month} days)"
+    return period if days >= month.days_in_month - 1e-9 else partial_month(period, first, last, days,
+                                                                            month.days_in_month)
 
 
 def _drivers(inputs: ReportInputs, target: str) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
 from tokenplan.planning.routes import Route, relay_multiplier
 from tokenplan.reporting.long_context_mix import long_context_days
 from tokenplan.reporting.markdown import markdown_table as _table
-from tokenplan.reporting.number_format import day_count
+from tokenplan.reporting.number_format import day_count, partial_month
 
 __all__ = ["RoutesSectionInputs", "render_routes_section"]
 
@@ -140,8 +140,8 @@ def _monthly_table(inputs: RoutesSectionInputs) -> str:
     total = months.groupby(["route", "period"], sort=False, as_index=False)[names].sum()
     total["cost"] = [_interval(r, names) for _, r in total.iterrows()]
     wide = total.pivot_table(index="route", columns="period", values="cost", aggfunc="first", sort=False)
-    wide = wide.rename(columns={m["period"]: f"{m['period']} ({m['first'][5:]} – {m['last'][5:]}: {m['days']} of "
-                                             f"{m['month_days']} days)" for m in _scaled_months(inputs)})
+    wide = wide.rename(columns={m["period"]: partial_month(m["period"], m["first"], m["last"], m["days"],
+                                                           m["month_days"]) for m in _scaled_months(inputs)})
     return _table(wide.reset_index())
 
 
