@@ -362,8 +362,7 @@ def _tail_buckets(history: pd.DataFrame, recent: np.ndarray, standing: np.ndarra
             np.r_[np.zeros(len(normal_at), bool), np.ones(len(spikes), bool)], share)
 
 
-def _lent(pools: dict, ratio: np.ndarray, lender_ds: np.ndarray, ds: pd.DatetimeIndex, freq: str
-          ) -> np.ndarray:
+def _lent(pools: dict, lender_ds: np.ndarray, ds: pd.DatetimeIndex, freq: str) -> np.ndarray:
     """(lenders, buckets): the factor a busy bucket of history lends its ratio at, to each bucket of ``ds``.
 
     A day's ratio is its busiest minute over its mean minute, so it holds the day's own shape
@@ -386,12 +385,19 @@ def _lent(pools: dict, ratio: np.ndarray, lender_ds: np.ndarray, ds: pd.Datetime
     shrink, the same log's two-week P50 peaks were Haiku RPM 473 and Sonnet OTPM 35.2K (244 and 12.6K with both
     rules; history's busiest minutes 253 and 9.7K; measured 2026-12-07).
     """
-    usual = {key: float(np.median(p)) for key, p in pools.items() if len(p)}
-    overall = float(np.median(ratio)) if len(ratio) else 1.0
-    lender = np.array([usual.get(k, overall) for k in _ratio_keys(pd.DatetimeIndex(lender_ds), freq)])
-    own = np.array([usual.get(k, overall) for k in _ratio_keys(ds, freq)])
+    lender, own = _usual(pools, lender_ds, freq), _usual(pools, ds, freq)
     factor = own[None, :] / np.where(lender > 0, lender, 1.0)[:, None]
     return factor if bucket_minutes(freq) >= 1440 else np.minimum(factor, 1.0)
+
+
+def _usual(pools: dict, ds, freq: str, missing: float | None = None) -> np.ndarray:
+    """Per bucket of ``ds``, the median of its kind's pool (``_ratio_keys``); a kind without one takes ``missing``,
+    by default the median of every pool together (1 without any)."""
+    usual = {key: float(np.median(p)) for key, p in pools.items() if len(p)}
+    values = [p for p in pools.values() if len(p)]
+    if missing is None:
+        missing = float(np.median(np.concatenate(values))) if values else 1.0
+    return np.array([usual.get(k, missing) for k in _ratio_keys(pd.DatetimeIndex(ds), freq)])
 
 
 def _counted(ratio: np.ndarray, total: np.ndarray, pools: dict, volumes: dict, lender_ds: np.ndarray,
@@ -409,12 +415,7 @@ def _counted(ratio: np.ndarray, total: np.ndarray, pools: dict, volumes: dict, l
     usual): lent at 11.1 to office hours whose own ratio never passed 7.6, they put the P50 at 23.0K
     against history's busiest minute of 9.7K.
     """
-    overall = float(np.median(np.concatenate(list(pools.values())))) if pools else 1.0
-    usual = {key: float(np.median(p)) for key, p in pools.items() if len(p)}
-    usual_volume = {key: float(np.median(v)) for key, v in volumes.items() if len(v)}
-    lender_keys = _ratio_keys(pd.DatetimeIndex(lender_ds), freq)
-    lender_usual = np.array([usual.get(k, overall) for k in lender_keys])
-    own_volume = np.array([usual_volume.get(k, np.nan) for k in _ratio_keys(ds, freq)])
+    lender_usual, own_volume = _usual(pools, lender_ds, freq), _usual(volumes, ds, freq, missing=np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.sqrt(np.clip(total[:, None] / own_volume[None, :], 0.0, 1.0))
         excess = np.log(ratio / lender_usual)
@@ -470,7 +471,7 @@ def _ratio_draws(history: pd.DataFrame, ds: pd.DatetimeIndex, freq: str, weeks: 
                                             spikes - 1))
         out[spiked] = _counted(ratio_of[at], history["total"].to_numpy(float)[at], pools, volumes,
                                history["ds"].to_numpy()[at], ds, freq)[pick, np.nonzero(spiked)[1]]
-        lent = _lent(pools, ratio, history["ds"].to_numpy()[at], ds, freq)
+        lent = _lent(pools, history["ds"].to_numpy()[at], ds, freq)
         # The same (row-major) order as the picks; a busiest minute is at least the mean minute: a calm busy hour
         # of a bursty kind (a night batch job, ratio 1.5 where its kind's usual is 6) lent at 1.6 / 6 read 0.4.
         out[spiked] = np.maximum(out[spiked] * lent[pick, np.nonzero(spiked)[1]], 1.0)
