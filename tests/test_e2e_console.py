@@ -101,6 +101,8 @@ def test_its_report_says_the_peak_backtest_cannot_check_burstiness(run):
     report = next((project / "data" / "08_reporting").glob("*/report.md")).read_text()
     assert "**The history has no per-minute peaks here**" in report
     assert "this backtest checks the forecast of totals, not how bursty a minute gets" in report
+    # Daily buckets: the daily factor is the assumption, and the hourly one is not named beside it.
+    assert "busiest minute = mean minute x6 for daily usage buckets (" in report and "for hourly usage" not in report
 
 
 @pytest.mark.e2e

@@ -380,6 +380,11 @@ def test_without_per_minute_data_peaks_are_assumed_and_labelled():
                                    {"gateway": {"safety_margin": 0.1}, "assumed_peak_to_mean": {"h": BURST}})
     assert "Peaks assumed, not measured, for Claude Sonnet 4.x" in text and "limits.csv, undated" in text
     assert f"busiest minute = mean minute x{BURST:g} for hourly usage buckets" in text
+    # The usage's own buckets say which factor applied: a daily export's alone, not every configured one.
+    text = render_capacity_section(plan, pd.DataFrame(), limits, demand, {"model_list": []},
+                                   {"gateway": {"safety_margin": 0.1}, "assumed_peak_to_mean": {"h": BURST, "D": 6.0}},
+                                   usage_freq="D")
+    assert "busiest minute = mean minute x6 for daily usage buckets" in text and "hourly" not in text, text
 
 
 def test_one_minute_buckets_are_their_own_per_minute_peaks():
@@ -443,6 +448,7 @@ def test_a_window_peak_is_never_below_a_sub_window_peak_at_one_quantile():
                            "itpm": [np.nan], "otpm": [np.nan], "itpm_counts_cache_reads": [False], "as_of": [""],
                            "source": ["limits.csv"]})
     history = build_peak_history(usage, limits, {**params["ingestion"], "bucket": "h"}, fe, capacity)
+    assert set(history["usage_bucket"]) == {"h"}  # the width whose assumed factor the report states
     folds = []
     for origin in origins:  # five held-out quarters, forecast at their origin
         folds.append(_daily_quantiles(usage, origin, 91, 0.1).rename(columns={"timestamp": "ds"}).assign(

@@ -207,6 +207,21 @@ def test_an_hourly_capacity_figure_labels_assumed_history_and_leaves_out_part_da
     assert "no rate limit was given" in caption and "cross the limit" not in caption
 
 
+def test_a_daily_exports_assumed_history_names_the_daily_factor_alone():
+    """A daily export's busiest minutes rest on the daily factor alone; the legend listed the hourly one too."""
+    from tokenplan.planning.capacity_plots import capacity_figure
+
+    days = pd.date_range("2026-09-01", "2026-09-30", freq="D")
+    history = pd.DataFrame({"ds": days, "metric": "rpm", "peak": 100.0, "measured": False})
+    future = pd.date_range("2026-10-01", "2026-10-10", freq="D")
+    forecast = pd.DataFrame({"ds": future, "metric": "rpm", "p50": 100.0, "p90": 150.0, "limit": np.nan,
+                             "p50_so_far": 110.0, "p90_so_far": 160.0, "whole_day": True})
+    figure = capacity_figure("m", forecast, history, 30, None, freq="D", assumed_peak_to_mean={"h": 2.5, "D": 6.0},
+                             usage_freq="D")
+    (past_label,) = [k for k in _lines(figure.axes[0]) if k.startswith("history")]
+    assert past_label == "history: busiest minute of each day, ASSUMED: mean minute x6 (daily usage)"
+
+
 def test_a_forecast_figure_with_every_panel_used_keeps_its_legend_off_the_data():
     forecast, history = _forecast({"requests": 3e3, "input_tokens": 3e6, "output_tokens": 4e5})
     figure = forecast_figures(forecast, history, 90, Q)["forecast_m.png"]

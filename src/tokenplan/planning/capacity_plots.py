@@ -8,14 +8,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tokenplan.planning.peaks import bucket_minutes, whole_days
+from tokenplan.planning.peaks import assumed_factor, whole_days
 from tokenplan.planning.rate_limits import METRIC_NAMES, METRICS
+from tokenplan.reporting.markdown import BUCKET_NAMES
 from tokenplan.reporting.plots import human_axis
 
 __all__ = ["capacity_figure", "capacity_figures", "figure_name", "history_label"]
-
-_BUCKET_WORDS = {"h": "hourly", "H": "hourly", "D": "daily"}
-
 
 def figure_name(group: str) -> str:
     """The report file name of a group's figure."""
@@ -23,14 +21,17 @@ def figure_name(group: str) -> str:
     return f"capacity_{safe}.png"
 
 
-def history_label(measured: bool, assumed_peak_to_mean: Mapping[str, float] | None = None, freq: str = "D") -> str:
-    """What the history line is: measured busiest minutes, or assumed ones and the assumption they rest on (the
-    factors of usage buckets no wider than the forecast's ``freq``: hourly usage alone in an hourly run)."""
+def history_label(measured: bool, assumed_peak_to_mean: Mapping[str, float] | None = None,
+                  usage_freq: str = "D") -> str:
+    """What the history line is: measured busiest minutes, or assumed ones and the one factor they rest on, the
+    one for the usage's own buckets (``usage_freq``: a daily export's, not the hourly factor too)."""
     if measured:
         return "history: busiest minute of each day, measured"
-    factors = ", ".join(f"x{v:g} ({_BUCKET_WORDS.get(k, k)} usage)" for k, v in (assumed_peak_to_mean or {}).items()
-                        if bucket_minutes(k) <= bucket_minutes(freq))
-    return "history: busiest minute of each day, ASSUMED: mean minute " + (factors or "x assumed_peak_to_mean")
+    if not assumed_peak_to_mean:
+        return "history: busiest minute of each day, ASSUMED: mean minute x assumed_peak_to_mean"
+    factor = assumed_factor(assumed_peak_to_mean, usage_freq)
+    return (f"history: busiest minute of each day, ASSUMED: mean minute x{factor:g} "
+            f"({BUCKET_NAMES.get(usage_freq, usage_freq)} usage)")
 
 
 def _whole(frame: pd.DataFrame, whole: pd.Series) -> pd.DataFrame:
@@ -39,7 +40,7 @@ def _whole(frame: pd.DataFrame, whole: pd.Series) -> pd.DataFrame:
 
 def capacity_figure(group: str, forecast: pd.DataFrame, history: pd.DataFrame, history_days: int,
                     plan: pd.DataFrame | None = None, freq: str = "D",
-                    assumed_peak_to_mean: Mapping[str, float] | None = None) -> Figure:
+                    assumed_peak_to_mean: Mapping[str, float] | None = None, usage_freq: str | None = None) -> Figure:
     """One panel per metric: history's busiest minute per day, the forecast's per day (P50 line, P50–P90 band),
     the busiest minute since the horizon began at P50 and P90, the limit, and the horizon's first day over at P90
     and P50 from ``plan`` (``capacity_plan`` rows of the group).
@@ -71,7 +72,7 @@ def capacity_figure(group: str, forecast: pd.DataFrame, history: pd.DataFrame, h
         partial |= set(days["ds"][~days["ds"].isin(shown_past["ds"])]) | set(future["ds"][~whole_future.to_numpy()])
         if len(shown_past):  # no history shown: no line, and no legend calling an empty one measured
             axis.plot(shown_past["ds"], shown_past["peak"], color="0.4", lw=0.8,
-                      label=history_label(measured, assumed_peak_to_mean, freq))
+                      label=history_label(measured, assumed_peak_to_mean, usage_freq or freq))
         axis.plot(shown_future["ds"], shown_future["p50"], color="C0", lw=1.0,
                   label="forecast: busiest minute of each day, P50 (band to P90)")
         axis.fill_between(shown_future["ds"], shown_future["p50"], shown_future["p90"], color="C0", alpha=0.2)
@@ -132,12 +133,14 @@ def _crossings(axis, plan: pd.DataFrame | None, metric: str) -> None:
 
 def capacity_figures(forecast: pd.DataFrame, history: pd.DataFrame, history_days: int,
                      plan: pd.DataFrame | None = None, freq: str = "D",
-                     assumed_peak_to_mean: Mapping[str, float] | None = None) -> dict[str, Figure]:
+                     assumed_peak_to_mean: Mapping[str, float] | None = None,
+                     usage_freq: str | None = None) -> dict[str, Figure]:
     """``{file name: figure}``, one per model group with a peak forecast (``plan``: the capacity plan, for the
     first days over; ``freq``: the forecast buckets, to tell whole days; ``assumed_peak_to_mean``: the factors
-    history's busiest minutes are assumed from where it has no per-minute data)."""
+    history's busiest minutes are assumed from where it has no per-minute data; ``usage_freq``: the usage's own
+    bucket width, whose factor was applied, default ``freq``)."""
     history = history.rename(columns={"unit": "model_group"})
     return {figure_name(group): capacity_figure(group, rows, history[history["model_group"] == group], history_days,
                                                 None if plan is None else plan[plan["model_group"] == group],
-                                                freq, assumed_peak_to_mean)
+                                                freq, assumed_peak_to_mean, usage_freq)
             for group, rows in forecast.groupby("model_group", sort=True)}

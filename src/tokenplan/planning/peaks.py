@@ -98,6 +98,19 @@ def _measured_peak(rows: pd.DataFrame, metric: str, drivers: tuple[str, ...]) ->
     return peak
 
 
+def assumed_factor(assumed_peak_to_mean: Mapping[str, float], usage_freq: str) -> float:
+    """The busiest-minute/mean-minute factor assumed for usage buckets of ``usage_freq``
+    (``planning.capacity.assumed_peak_to_mean``; the hourly one for a width it does not list)."""
+    return float(assumed_peak_to_mean.get(usage_freq, assumed_peak_to_mean.get("h")))
+
+
+def usage_bucket_of(peak_history: pd.DataFrame) -> str | None:
+    """The usage's own bucket width a peak history was built from (its ``usage_bucket``), None if it does not say."""
+    if "usage_bucket" not in peak_history or not len(peak_history):
+        return None
+    return str(peak_history["usage_bucket"].iloc[0])
+
+
 def usage_peaks(usage_buckets: pd.DataFrame, units: Mapping[str, str], counts_cache_reads: Mapping[str, bool],
                 usage_freq: str, assumed_peak_to_mean: float,
                 metrics: Mapping[str, tuple[str, ...]] | None = None) -> pd.DataFrame:

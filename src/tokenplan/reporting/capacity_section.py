@@ -16,6 +16,7 @@ from tokenplan.planning.capacity import MAX_OVER_HISTORY
 from tokenplan.planning.capacity_backtest import MIN_CALIBRATION_WINDOWS, MIN_RATIO_POOL_SHARE, coverage_summary
 from tokenplan.planning.capacity_plots import figure_name
 from tokenplan.planning.gateway import deployment_name, deployments_held_back, gateway_rule, group_budgets
+from tokenplan.planning.peaks import assumed_factor
 from tokenplan.planning.rate_limits import METRICS, SPLIT_METRICS
 from tokenplan.reporting.markdown import BUCKET_NAMES
 
@@ -334,14 +335,17 @@ def _limit_kinds(limits: pd.DataFrame, metrics: list[str], plan: pd.DataFrame) -
 
 
 def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame, params: Mapping[str, Any],
-                 metrics: list[str]) -> str:
+                 metrics: list[str], usage_freq: str | None = None) -> str:
     sources = "; ".join(sorted({f"{s}" + (f", as of {d}" if d else ", undated")
                                 for s, d in zip(limits["source"], limits["as_of"], strict=True)}))
     assumed = sorted(set(plan.loc[plan["peak_method"] == "assumed", "model_group"]))
     unmatched = sorted(set(demand.loc[demand["model_group"].isna(), "series"])) if len(demand) else []
     groups_with_many = demand.dropna(subset=["model_group"]).groupby("model_group")["series"].nunique()
-    factors = ", ".join(f"x{v:g} for {BUCKET_NAMES.get(k, k)}"
-                        for k, v in params.get("assumed_peak_to_mean", {}).items())
+    assumed_factors = params.get("assumed_peak_to_mean", {})
+    # The one factor applied (the usage's own buckets); every configured one where the width is not known.
+    factors = (f"x{assumed_factor(assumed_factors, usage_freq):g} for {BUCKET_NAMES.get(usage_freq, usage_freq)}"
+               if usage_freq and assumed_factors else
+               ", ".join(f"x{v:g} for {BUCKET_NAMES.get(k, k)}" for k, v in assumed_factors.items()))
     unplanned = set(limits.loc[_limited(limits), "model_group"]) - set(plan["model_group"])
     lines = [
         f"- Limits: {sources}. Groups: " + "; ".join(
@@ -379,8 +383,9 @@ def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.D
                             rate_limits: pd.DataFrame, capacity_series_demand: pd.DataFrame,
                             gateway_config: Mapping[str, Any], params: Mapping[str, Any],
                             capacity_calibration: Mapping[str, Any] | None = None,
-                            capacity_gaps: pd.DataFrame | None = None) -> str:
-    """The capacity section (markdown, from its ``##`` heading), figures referenced by file name."""
+                            capacity_gaps: pd.DataFrame | None = None, usage_freq: str | None = None) -> str:
+    """The capacity section (markdown, from its ``##`` heading), figures referenced by file name; ``usage_freq``:
+    the usage's own bucket width, whose assumed busiest-minute factor applied where peaks are assumed."""
     metrics = _shown_metrics(capacity_plan, gateway_config)
     figures = "\n\n".join(f"![Capacity: {group}]({figure_name(group)})"
                           for group in sorted(capacity_plan["model_group"].unique()))
@@ -400,6 +405,6 @@ def render_capacity_section(capacity_plan: pd.DataFrame, capacity_backtest: pd.D
         "### Gateway config\n\n" + _gateway_text(gateway_config, float(params["gateway"]["safety_margin"]), metrics,
                                             capacity_series_demand, capacity_plan, rate_limits),
         "### Capacity assumptions\n\n" + _assumptions(capacity_plan, rate_limits, capacity_series_demand, params,
-                                                       metrics),
+                                                       metrics, usage_freq),
     ] if part)
 

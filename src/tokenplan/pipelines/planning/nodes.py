@@ -18,7 +18,7 @@ from tokenplan.planning.capacity_backtest import backtest_peaks
 from tokenplan.planning.costs import cost_by_period, route_costs
 from tokenplan.planning.gateway import deployment_endpoints, gateway_config
 from tokenplan.planning.long_context import long_context_shares
-from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
+from tokenplan.planning.peaks import assumed_factor, forecast_bucket_peaks, usage_peaks
 from tokenplan.planning.price_check import history_months, monthly_gap, validate_billed, whole_months
 from tokenplan.planning.prices import UnitPrices, model_provider, validate_price_table
 from tokenplan.planning.rate_limits import (LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file, planned_metrics,
@@ -73,15 +73,16 @@ def build_peak_history(usage_buckets: pd.DataFrame, rate_limits: pd.DataFrame, i
     if usage_freq == "auto":  # a table that did not come through ingestion: read the grid off it
         steps = usage_buckets["timestamp"].drop_duplicates().sort_values().diff().dropna()
         usage_freq = "D" if len(steps) and steps.min() >= pd.Timedelta(days=1) else "h"
-    assumed = params["assumed_peak_to_mean"]
-    factor = float(assumed.get(usage_freq, assumed.get("h")))
+    factor = assumed_factor(params["assumed_peak_to_mean"], usage_freq)
     by_group = usage_peaks(usage_buckets, groups, reads, usage_freq, factor,
                            {g: planned_metrics(limits, g) for g in set(groups.values())})
     by_series = usage_peaks(usage_buckets, {s: s for s in usage_buckets["series"].unique()},
                             {s: reads.get(g, False) for s, g in groups.items()}, usage_freq, factor, metrics)
+    # The usage's own bucket width goes with the table: where peaks are assumed, the report and the figures
+    # state the one factor that was applied (a daily export's, not the hourly one too).
     return pd.concat([forecast_bucket_peaks(by_group, usage_freq, fe_params["freq"]).assign(level="group"),
                       forecast_bucket_peaks(by_series, usage_freq, fe_params["freq"]).assign(level="series")],
-                     ignore_index=True)
+                     ignore_index=True).assign(usage_bucket=usage_freq)
 
 
 def _planned_units(series: list[str], groups: dict[str, str]) -> dict[str, list[str]]:

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from tokenplan.forecasting.explanations import headline_target, summary_figure_from_table
 from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.planning.capacity_plots import capacity_figures
+from tokenplan.planning.peaks import usage_bucket_of
 from tokenplan.planning.prices import UnitPrices, price_data_date
 from tokenplan.reporting.plots import backtest_figure, drivers_figure, figure_png, forecast_figures
 from tokenplan.planning.gateway import gateway_rule, gateway_yaml
@@ -37,7 +38,7 @@ def plot_capacity(capacity_peak_forecast: pd.DataFrame, peak_history: pd.DataFra
     and its first day over."""
     return capacity_figures(capacity_peak_forecast, peak_history[peak_history["level"] == "group"],
                             int(params["history_days_shown"]), capacity_plan, fe_params["freq"],
-                            params.get("assumed_peak_to_mean"))
+                            params.get("assumed_peak_to_mean"), usage_bucket_of(peak_history))
 
 
 def plot_forecast(forecast: pd.DataFrame, target_series: pd.DataFrame, params: dict[str, Any],
@@ -224,12 +225,16 @@ def render_routes(route_costs: pd.DataFrame, route_rates: pd.DataFrame, roi_summ
 def render_capacity(capacity_plan: pd.DataFrame, capacity_backtest: pd.DataFrame, rate_limits: pd.DataFrame,
                     capacity_series_demand: pd.DataFrame, gateway_config: dict[str, Any],
                     capacity_figures: dict[str, Figure], capacity_params: dict[str, Any],
-                    capacity_calibration: dict[str, Any], capacity_gaps: pd.DataFrame | None = None) -> dict[str, Any]:
-    """The capacity section: its Markdown, figures, the plan and backtest tables, and the gateway config file."""
+                    capacity_calibration: dict[str, Any], capacity_gaps: pd.DataFrame | None = None,
+                    peak_history: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The capacity section: its Markdown, figures, the plan and backtest tables, and the gateway config file
+    (``peak_history``: where peaks are assumed, the usage's bucket width tells which factor was applied)."""
     rule = gateway_rule(float(capacity_params["gateway"]["safety_margin"]))
+    usage_freq = None if peak_history is None else usage_bucket_of(peak_history)
     return {
         "markdown": render_capacity_section(capacity_plan, capacity_backtest, rate_limits, capacity_series_demand,
-                                            gateway_config, capacity_params, capacity_calibration, capacity_gaps),
+                                            gateway_config, capacity_params, capacity_calibration, capacity_gaps,
+                                            usage_freq),
         "figures": capacity_figures,
         "tables": {"capacity_plan.csv": capacity_plan, "capacity_backtest.csv": capacity_backtest,
                    **({"capacity_gaps.csv": capacity_gaps} if capacity_gaps is not None and len(capacity_gaps) else {}),

@@ -41,7 +41,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(func=render_capacity,
                  inputs=["capacity_plan", "capacity_backtest", "rate_limits", "capacity_series_demand", "gateway_config",
                          "capacity_figures", "params:planning.capacity", "capacity_calibration",
-                         "capacity_gaps"],
+                         "capacity_gaps", "capacity_peak_history"],
                  outputs="capacity_report", name="render_capacity"),
             Node(func=render_organisation,
                  inputs=["organisation_series", "hierarchy_backtest", "organisation_forecast", "team_budgets",
