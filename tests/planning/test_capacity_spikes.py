@@ -161,3 +161,33 @@ def test_a_forecast_grown_past_history_keeps_its_tail_past_its_p90():
     grown = _quantiles() * 5
     draws = bucket_peak_draws(grown, _history(), "D", PeakModel(n_draws=2000), np.random.default_rng(0))
     assert draws.totals.max() > grown["p90"].max() * 1.05
+
+
+def _weekly_batch(days: pd.DatetimeIndex, sunday: float) -> np.ndarray:
+    """2,000 requests a weekday and Saturday, ``sunday`` times that on Sundays (a weekly batch evaluation run)."""
+    return np.where(days.dayofweek == 6, sunday, 1.0) * 2000.0
+
+
+def test_a_weekly_batch_day_makes_no_spike_of_historys_first_quiet_days():
+    """Six months from a Monday, Sundays at 50 times the other days. Cut short at history's start, the first days'
+    week held no Sunday: a quiet Monday stood 8 times as busy as the weekdays' usual, was one of history's
+    spikes, and set the horizon's P90 at 3 times history's busiest minute (the draws' ceiling) against each
+    month's P90 at about the forecast's P90 Sunday. Each bucket's week is a whole one: no spike, and the
+    horizon's peaks are the months'."""
+    days = pd.date_range("2026-03-30", "2026-09-30", freq="D")
+    rng = np.random.default_rng(5)
+    total = _weekly_batch(days, 50.0) * np.exp(rng.normal(0, 0.05, len(days)))
+    history = pd.DataFrame({"unit": GROUP, "metric": "rpm", "ds": days, "total": total, "peak": total / 1440 * RATIO,
+                            "measured": False, "ratio": RATIO, "level": "group"})
+    p50 = _weekly_batch(HORIZON, 50.0)
+    forecast = pd.DataFrame({"series": SERIES, "target": "requests", "timestamp": HORIZON,
+                             "p10": 0.9 * p50, "p50": p50, "p90": 1.1 * p50})
+    limits = pd.DataFrame({"rpm": [np.nan], "itpm": [np.nan], "otpm": [np.nan], "itpm_counts_cache_reads": [False]},
+                          index=[GROUP])
+    plan, _ = capacity_tables(forecast, history, limits, {GROUP: [SERIES]}, ["p10", "p50", "p90"], "D",
+                              PeakModel(n_draws=2000))
+    horizon = plan[plan["period"] == "horizon"].iloc[0]
+    months = plan[plan["period"] != "horizon"]
+    assert horizon["spike_days"] == ""
+    assert horizon["p90"] < 1.3 * months["p90"].max()
+    assert months["p90"].max() < 1.3 * 1.1 * 100_000 / 1440 * RATIO

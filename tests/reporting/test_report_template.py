@@ -874,3 +874,15 @@ def test_a_month_the_horizon_covers_only_in_part_names_its_days_in_the_monthly_t
     monthly = text.split("Monthly totals")[1].split("\n\n")[1]
     header = monthly.splitlines()[0]
     assert "| 2026-10 |" in header and "| 2026-11 |" in header and "| 2026-12 (12-01 – 12-30: 30 of 31 days) |" in header
+
+
+def test_growth_measured_on_some_targets_names_the_rest_instead_of_a_stall_cost():
+    inputs = _inputs()
+    drivers = pd.DataFrame({"series": ["model-a"], "target": ["input_tokens"], "period": ["2026-12"],
+                            "driver": ["growth (trend anchor)"], "kind": ["growth"], "effect": [0.2],
+                            "volume": [0.5 * inputs.summary.cost["p50"] / 3.0 * 1e6]})
+    summary = plan_summary(inputs.history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q,
+                           simulated=True, drivers=drivers)
+    line = next(x for x in _summary_section(render_report(replace(inputs, summary=summary))).splitlines()
+                if "Growth is extrapolated" in x)
+    assert "if growth stalls" not in line and "forecast by other methods" in line, line

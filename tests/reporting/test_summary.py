@@ -381,3 +381,28 @@ def test_last_days_an_event_covers_are_not_named():
     assert _recent_departures(history, forecast, ["p10", "p50", "p90"], set(), campaign) == []
     other_model = campaign.assign(scope="other")
     assert _recent_departures(history, forecast, ["p10", "p50", "p90"], set(), other_model)[0]["days"] == 5
+
+
+def _growth_drivers(targets: tuple[str, ...], share: float) -> pd.DataFrame:
+    """Growth (trend anchor) rows of model-a's ``targets`` adding ``share`` of each one's horizon P50."""
+    horizon = fx.totals().query("period == 'horizon' and series == 'model-a'").set_index("target")["p50"]
+    return pd.DataFrame({"series": "model-a", "target": list(targets), "period": "2026-12",
+                         "driver": "growth (trend anchor)", "kind": "growth", "effect": share,
+                         "volume": [share * horizon[t] for t in targets]})
+
+
+def test_growth_measured_on_some_targets_does_not_say_what_a_stall_would_cost():
+    """The breakdown measures growth only where the tuned model forecasts (model-a's input tokens); the rest of the
+    cost, forecast by other methods, keeps whatever growth it has: no "if growth stalls" figure, its share named."""
+    s = _summary(drivers=_growth_drivers(("input_tokens",), 0.2))
+    risk = next(r for r in s.risks if r["kind"] == "growth")
+    model_a_input = fx.totals().query("period == 'horizon' and series == 'model-a' and target == 'input_tokens'")
+    measured = float(model_a_input["p50"].iloc[0]) * fx.USD_PER_MTOK["input_tokens"] / 1e6
+    assert risk["added_usd"] == pytest.approx(0.2 * measured)
+    assert risk["unmeasured_usd"] == pytest.approx(s.cost["p50"] - measured)
+    assert np.isnan(risk["without_usd"])
+    every = [t for t in fx.TARGETS if t != "requests"]
+    whole = _summary(drivers=pd.concat([_growth_drivers(tuple(every), 0.2),
+                                        _growth_drivers(tuple(every), 0.2).assign(series="model-b")]))
+    risk = next(r for r in whole.risks if r["kind"] == "growth")
+    assert risk["unmeasured_usd"] == 0 and risk["without_usd"] == pytest.approx(0.8 * whole.cost["p50"])
