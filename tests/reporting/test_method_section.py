@@ -265,3 +265,26 @@ def test_the_guard_paragraph_states_its_numbers_not_their_names():
     section = render_method_section({}, {"guard": guard, "methods": {}}, METRICS, ["p10", "p50", "p90"], _history())
     assert "P90 is capped at x3 the same base" in section and "each whole season's mean at least the lowest recent " \
         "season mean divided by 5" in section and "{" not in section.split("**Plausibility guard.**")[1]
+
+
+def test_a_baseline_ahead_by_less_than_the_rules_margin_is_named_a_tie_not_a_win():
+    """Within the selection rule's margin a lead is a tie on the folds: the section says the chosen method is as
+    good or within 5% everywhere, and names the near tie; a lead beyond the margin stays a win."""
+    rows = [("model-a", "chosen", 1.12), ("model-a", "mstl", 1.09), ("model-b", "chosen", 0.9), ("model-b", "mstl", 0.5)]
+    metrics = pd.DataFrame([{"series": s, "target": "requests", "method": m, "mase": v, "wape": 0.1, "coverage": 0.8,
+                             "n": 50} for s, m, v in rows])
+    from dataclasses import asdict
+
+    from tokenplan.forecasting.method_choice import SelectionRule
+
+    selection = {"methods": {"model-a|requests": "xgboost", "model-b|requests": "ensemble"},
+                 "rule": asdict(SelectionRule(margin=0.05))}
+    section = render_method_section({}, selection, metrics, ["p10", "p50", "p90"], _history())
+    assert ("beat the chosen method by more than the selection rule's 5% on the backtest folds for 1 of 2 "
+            "series/targets:** model-b requests (chosen 0.90 vs mstl 0.50)") in section, section
+    assert ("A baseline is ahead by less than the selection rule's margin (5% of the chosen method's MASE, a tie on "
+            "these folds) for 1: model-a requests (chosen 1.12 vs mstl 1.09)") in section
+    tied = metrics[metrics["series"] == "model-a"]
+    section = render_method_section({}, selection, tied, ["p10", "p50", "p90"], _history())
+    assert "at least as good as both simple baselines (seasonal naive, MSTL), or within the selection rule's 5% of "\
+           "them, on every series and target" in section, section

@@ -213,13 +213,14 @@ def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices],
 
 
 def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series, methods: dict[str, str] | None = None,
-                   planned: set[str] | None = None) -> dict[str, Any] | None:
-    """Series and targets whose out-of-sample ``chosen`` score lost to a simple baseline, unless the
-    forecast (chosen on every fold, ``methods``: ``series|target`` -> method) already uses that baseline.
-    Only the ``planned`` series count: a model retired before the forecast is in the backtest, not the plan.
-    The backtest section counts the same (``forecast_method_section.baseline_wins``)."""
+                   planned: set[str] | None = None, margin: float = 0.0) -> dict[str, Any] | None:
+    """Series and targets whose out-of-sample ``chosen`` score lost to a simple baseline by more than the
+    selection rule's ``margin``, unless the forecast (chosen on every fold, ``methods``: ``series|target`` ->
+    method) already uses that baseline. Only the ``planned`` series count: a model retired before the forecast
+    is in the backtest, not the plan. The backtest section counts the same
+    (``forecast_method_section.baseline_wins``) and names the near ties."""
     per_series = compared_series(backtest, planned)  # a baseline scored on fewer folds is not compared
-    wins = baseline_wins(backtest, planned)
+    wins = baseline_wins(backtest, planned, margin)
     if wins.empty:
         return None
     uses = np.array([(methods or {}).get(f"{a}|{b}") == w for (a, b), w in wins["best_baseline"].items()], bool)
@@ -230,7 +231,7 @@ def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series, methods: dict[
     score = sum(cost_share.get(s, 0.0) / targets_per_series[s] for s, _ in lost.index)
     cases = sorted(((s, t, row["chosen"], row["best_baseline"], row["best_baseline_mase"], row)
                     for (s, t), row in lost.iterrows()), key=lambda c: c[4] - c[2])
-    return {"kind": "baseline_wins", "score": float(score), "lost": len(lost), "of": len(per_series),
+    return {"kind": "baseline_wins", "score": float(score), "lost": len(lost), "of": len(per_series), "margin": margin,
             "cases": [{"series": s, "target": t, "model_mase": m, "baseline": b, "baseline_mase": v,
                        "shown": apart(m, v), **_plan_method(row, (methods or {}).get(f"{s}|{t}"))}
                       for s, t, m, b, v, row in cases[:3]]}
@@ -463,7 +464,7 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                  guard_drops: pd.DataFrame | None = None, data_source: dict[str, Any] | None = None,
                  methods: dict[str, str] | None = None, today: pd.Timestamp | None = None,
                  outages: pd.DataFrame | None = None, forecast: pd.DataFrame | None = None,
-                 events: pd.DataFrame | None = None) -> PlanSummary:
+                 events: pd.DataFrame | None = None, baseline_margin: float = 0.0) -> PlanSummary:
     """The summary's numbers: quarter totals, change against the last full quarter, the first
     limit to bind, the best route, the largest risks (see the module docstring) and, given
     the earlier reports (``previous``, newest first: ``PreviousReportDataset``), what changed since the newest
@@ -472,7 +473,9 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
     (``series|target`` -> the forecast's method) keeps a baseline that the forecast already uses out of
     the risks. ``today``: the run's UTC date, to say when a user's history ends well before it.
     ``outages``: the suspected outages the forecast left out, left out of the last quarter's rate too.
-    ``forecast``: the buckets' forecast, for tokens per request (``tokenplan.forecasting.token_ratios``)."""
+    ``forecast``: the buckets' forecast, for tokens per request (``tokenplan.forecasting.token_ratios``).
+    ``baseline_margin``: the selection rule's margin, within which a baseline ahead of the chosen method is a tie
+    and no risk."""
     horizon = totals[totals["period"] == "horizon"]
     by_target = horizon.groupby("target", observed=True)[quantile_names].sum()
     by_target = by_target.reindex([t for t in TARGET_ORDER if t in by_target.index]
@@ -493,7 +496,7 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
 
     share = horizon_cost.groupby("series")[median].sum() / cost[median] if cost[median] else pd.Series(dtype=float)
     nominal = (int(quantile_names[-1][1:]) - int(quantile_names[0][1:])) / 100
-    candidates = [_baseline_risk(backtest, share, methods, set(horizon["series"].astype(str))),
+    candidates = [_baseline_risk(backtest, share, methods, set(horizon["series"].astype(str)), baseline_margin),
                   _stated_risk(_with_unexplained(drivers, forecast, events, median), prices, cost[median]),
                   _growth_risk(drivers, prices, cost[median], horizon, median),
                   _history_risk(history, horizon["start"].min(), horizon["end"].max()),

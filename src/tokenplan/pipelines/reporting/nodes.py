@@ -18,6 +18,7 @@ from tokenplan.reporting.plots import backtest_figure, drivers_figure, figure_pn
 from tokenplan.planning.gateway import gateway_rule, gateway_yaml
 from tokenplan.reporting.report import ReportInputs, ended_series, render_html, render_report, series_not_explained
 from tokenplan.reporting.capacity_section import render_capacity_section
+from tokenplan.reporting.forecast_method_section import tie_margin
 from tokenplan.reporting.data_source import DATA_SOURCE_FILE, data_source_identity, data_source_json, history_tail
 from tokenplan.reporting.route_figures import cashflow_figure, route_cost_figure, tornado_figure
 from tokenplan.reporting.routes_section import RoutesSectionInputs, render_routes_section
@@ -124,7 +125,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                            methods=model_selection.get("methods"),
                            today=pd.Timestamp.now(tz="UTC").tz_localize(None),
                            outages=suspected_outages if fe_params.get("outages") else None, forecast=forecast,
-                           events=events_calendar)
+                           events=events_calendar, baseline_margin=tie_margin(model_selection))
     at_risk = (organisation_report or {}).get("tables", {}).get("teams_at_risk.csv")
     if at_risk is not None and len(at_risk):
         summary.teams_at_risk = at_risk.head(5).replace({np.nan: None}).to_dict(orient="records")
