@@ -267,8 +267,30 @@ def test_a_forecast_figure_across_a_new_year_names_the_year_on_each_month():
                              "p10": 90.0, "p50": 100.0, "p90": 110.0})
     ax = forecast_figures(forecast, history, 34, Q, "h")["forecast_m.png"].axes[0]
     labels, offset = _ticks(ax, "x")
-    assert (labels, offset) == (["Dec 2026", "Dec 15", "Jan 2027", "Jan 15", "Feb 2027"], "")
+    assert (labels, offset) == (["Dec 2026", "Dec 15", "Jan 2027", "Jan 15", "Feb"], "")
     short = history[history["ds"] >= "2026-12-31"]  # a day of hours and a day ahead: hour ticks, the days dated
     ahead = forecast[forecast["timestamp"] < pd.Timestamp("2027-01-02", tz="UTC")]
     labels, offset = _ticks(forecast_figures(ahead, short, 1, Q, "h")["forecast_m.png"].axes[0], "x")
     assert offset == "" and "Dec 31 2026" in labels and "Jan 01 2027" in labels, labels
+
+
+def test_month_ticks_across_a_new_year_do_not_run_into_each_other_on_a_narrow_panel():
+    """A Console export of 54 days to 30 November, four token types (panels a third of the figure wide), planned to
+    the end of March: every tick read "Oct 2026 Nov 2026 Dec 2026 2027 Feb 2027 ...", each label over the next.
+    The year is on the first tick and on January's; the labels are apart."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    targets = ["input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens"]
+    days = pd.date_range("2026-10-08", "2026-11-30", freq="D")
+    future = pd.date_range("2026-12-01", "2027-03-31", freq="D", tz="UTC")
+    history = pd.concat([pd.DataFrame({"series": "m", "target": t, "ds": days, "y": 100.0}) for t in targets])
+    forecast = pd.concat([pd.DataFrame({"series": "m", "target": t, "timestamp": future, "p10": 90.0, "p50": 100.0,
+                                        "p90": 110.0}) for t in targets])
+    figure = forecast_figures(forecast, history, 120, Q, "D")["forecast_m.png"]
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    (ax,) = [ax for ax in figure.axes if any(t.get_text() for t in ax.get_xticklabels())][:1]
+    shown = [t for t in ax.get_xticklabels() if t.get_text()]
+    assert [t.get_text() for t in shown] == ["Oct 2026", "Nov", "Dec", "Jan 2027", "Feb", "Mar", "Apr"]
+    boxes = [t.get_window_extent(canvas.get_renderer()) for t in shown]
+    assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:], strict=False)), boxes

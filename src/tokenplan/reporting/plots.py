@@ -99,6 +99,18 @@ def _all_zero(ax: Axes, what: str) -> None:
             va="center", fontsize=9, color="0.3", multialignment="center")
 
 
+class _YearMarked(mdates.ConciseDateFormatter):
+    """Concise date ticks across a new year: the first tick and the first of each new year carry the year ("Oct
+    2026, Nov, Dec, Jan 2027, Feb"), the others not. Every month tick with its year ("Oct 2026 Nov 2026 Dec 2026")
+    ran into its neighbours on a panel a third of the figure wide (four months of history and four ahead)."""
+
+    def format_ticks(self, values):
+        labels = super().format_ticks(values)
+        years = [mdates.num2date(v).year for v in values]
+        return [label if not label or str(year) in label or (i and year == years[i - 1]) else f"{label} {year}"
+                for i, (label, year) in enumerate(zip(labels, years, strict=True))]
+
+
 def _forecast_panel(ax: Axes, past: pd.DataFrame, future: pd.DataFrame, names: list[str], unit: str,
                     masked: pd.DatetimeIndex | None = None) -> None:
     lower, median, upper = names[0], names[len(names) // 2], names[-1]
@@ -119,15 +131,15 @@ def _forecast_panel(ax: Axes, past: pd.DataFrame, future: pd.DataFrame, names: l
     # a ten-month panel, and gave a five-day hourly history no tick at all. A day tick names
     # its month and the offset only the year: the default "15, Nov, 15, Dec" under "2026-Dec"
     # read October's 15th as December's.
-    # Across a new year one offset "2027" made December 2026 read as December 2027: there each month's first
-    # tick names its year and the offset is left empty.
+    # Across a new year one offset "2027" made December 2026 read as December 2027: there the first tick and the
+    # first of each new year name the year (_YearMarked) and the offset is left empty.
     times = pd.concat([past["ds"], future["ds"]])
     crosses = len(times) and times.min().year != times.max().year
     locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(
-        locator, formats=["%Y", "%b %Y" if crosses else "%b", "%b %d", "%H:%M", "%H:%M", "%S.%f"],
-        zero_formats=["", "%Y", "%b %Y" if crosses else "%b", "%b %d %Y" if crosses else "%b %d", "%H:%M", "%H:%M"],
+    ax.xaxis.set_major_formatter((_YearMarked if crosses else mdates.ConciseDateFormatter)(
+        locator, formats=["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%S.%f"],
+        zero_formats=["", "%b %Y" if crosses else "%Y", "%b", "%b %d", "%H:%M", "%H:%M"],
         offset_formats=["", "", "", "", "%Y-%b-%d", "%Y-%b-%d %H:%M"] if crosses
         else ["", "%Y", "%Y", "%Y", "%Y-%b-%d", "%Y-%b-%d %H:%M"]))
     ax.tick_params(labelsize=8)
