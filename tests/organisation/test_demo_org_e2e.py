@@ -240,3 +240,12 @@ def test_the_monitor_flags_the_tripled_key_and_no_other(monitored):
 def test_the_report_shows_the_teams_at_risk_figure(report):
     markdown = (report / "report.md").read_text()
     assert "](budget_paths.png)" in markdown and (report / "budget_paths.png").stat().st_size > 10_000
+
+
+def test_a_near_certain_budget_overrun_reads_the_same_in_the_table_and_the_summary(report):
+    """labs and data are over their October budgets at P10: the at-risk table read "100%" beside the summary's
+    "over 99% likely over"; both now say ">99%", a chance, not a certainty."""
+    markdown = (report / "report.md").read_text()
+    table = markdown[markdown.index("### Teams most at risk"):markdown.index("### Teams and keys")]
+    assert "| 100% |" not in table and "| >99% |" in table, table
+    assert ">99% likely over" in markdown.split("## Forecast")[0]

@@ -32,3 +32,11 @@ def test_two_numbers_get_the_digits_that_tell_them_apart():
     assert apart(1.23, 0.98) == ("1.23", "0.98")
     assert apart(1.1032, 1.0987) == ("1.103", "1.099")
     assert apart(1.0, 1.0) == ("1.000000", "1.000000")  # equal: as many digits as allowed, never a loop
+
+
+def test_a_chance_never_reads_as_certain():
+    from tokenplan.reporting.number_format import chance
+
+    assert (chance(0.9999), chance(0.995), chance(0.994), chance(0.45), chance(0.004), chance(0.0)) == (
+        ">99%", ">99%", "99%", "45%", "<1%", "<1%")
+    assert chance(None) == "–"

@@ -668,7 +668,7 @@ def test_the_summary_lists_the_teams_most_at_risk_of_their_budget():
          "first_crossing_p50": None, "lead_days_p50": None, "first_crossing_p90": None, "lead_days_p90": None}]
     summary = _summary_section(render_report(inputs))
     assert ("**Teams most at risk of their budget:** labs (2026-12, its first budget crossed: P50 spend $2,437 "
-            "against $1,150, over 99% likely over, crossed at P50 on 2026-12-15, 75 days from the forecast's start); "
+            "against $1,150, >99% likely over, crossed at P50 on 2026-12-15, 75 days from the forecast's start); "
             "data (2026-10, its first budget crossed: P50 spend $993 against $1,000, 45% likely over, crossed at P90 "
             "on 2026-10-28, 27 days from the forecast's start, none at P50); ops (2026-11: P50 spend $500 against "
             "$1,000, 1% likely over).") in summary

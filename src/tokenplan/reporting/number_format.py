@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-__all__ = ["SCALES", "apart", "day_count", "human", "percent", "times", "usd"]
+__all__ = ["SCALES", "apart", "chance", "day_count", "human", "percent", "times", "usd"]
 
 SCALES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
 
@@ -47,6 +47,17 @@ def percent(value, digits: int = 0, signed: bool = False) -> str:
         return "–"
     shown = round(float(value) * 100, digits) + 0.0  # + 0.0: a change that rounds to zero is not "-0.0%"
     return f"{shown:{'+' if signed else ''}.{digits}f}%"
+
+
+def chance(value) -> str:
+    """A probability as a percentage that never claims certainty a model cannot give: ``>99%`` from 0.995 up,
+    ``<1%`` below 0.005 (a lognormal's chance of exceeding a budget is never 0 or 1; "100%" in the at-risk
+    table sat beside the summary's "over 99% likely over" for the same team)."""
+    if _missing(value):
+        return "–"
+    if float(value) >= 0.995:
+        return ">99%"
+    return "<1%" if float(value) < 0.005 else percent(value)
 
 
 def times(value) -> str:

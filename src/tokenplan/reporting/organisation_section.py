@@ -16,7 +16,7 @@ from tokenplan.organisation.budgets import litellm_month
 from tokenplan.organisation.dimensions import shared_keys, unpriced_text
 from tokenplan.organisation.hierarchy import PLAN_METHOD, best_method
 from tokenplan.reporting.markdown import markdown_table as table
-from tokenplan.reporting.number_format import apart, percent, usd
+from tokenplan.reporting.number_format import apart, chance, percent, usd
 
 __all__ = ["OrganisationSectionInputs", "render_organisation_section"]
 
@@ -148,7 +148,7 @@ def _at_risk_table(at_risk: pd.DataFrame, first: pd.Timestamp, last: pd.Timestam
 
     return pd.DataFrame([{
         "team": r.team, "period": _period_label(r.period, first, last), "budget": usd(r.budget_usd),
-        "spend": _band(r.spend_p10, r.spend_p50, r.spend_p90), "P(exceed)": percent(r.p_exceed),
+        "spend": _band(r.spend_p10, r.spend_p50, r.spend_p90), "P(exceed)": chance(r.p_exceed),
         "crossed at P50": crossing(r.first_crossing_p50, r.lead_days_p50),
         "crossed at P90": crossing(r.first_crossing_p90, r.lead_days_p90)} for r in at_risk.itertuples()])
 

@@ -25,7 +25,7 @@ from tokenplan.reporting.data_notes import data_notes, missing_values
 from tokenplan.reporting.forecast_method_section import render_method_section
 from tokenplan.reporting.long_context_mix import long_context_days, long_context_mix
 from tokenplan.reporting.markdown import BUCKET_NAMES, markdown_table
-from tokenplan.reporting.number_format import day_count, human, partial_month, percent, times, usd
+from tokenplan.reporting.number_format import chance, day_count, human, partial_month, percent, times, usd
 from tokenplan.reporting.series_shown import only_shown
 from tokenplan.reporting.summary import PlanSummary
 
@@ -303,7 +303,8 @@ def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(loader=jinja2.PackageLoader("tokenplan.reporting", "templates"),
                                      undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                                      trim_blocks=True, lstrip_blocks=True, autoescape=False)
-    environment.filters.update(human=human, usd=usd, days=day_count, percent=percent, times=times, table=markdown_table,
+    environment.filters.update(human=human, usd=usd, days=day_count, percent=percent, chance=chance, times=times,
+                               table=markdown_table,
                                label=lambda t: TARGET_LABELS.get(t, t),
                                day=lambda t: f"{pd.Timestamp(t):%Y-%m-%d}",
                                month=lambda t: f"{pd.Timestamp(str(t)):%B %Y}",
