@@ -45,6 +45,7 @@ from scipy.stats import norm
 
 from tokenplan.organisation.dimensions import unpriced_text
 from tokenplan.schemas import InvalidInputError, _check, first_line_of, require_columns, where
+from tokenplan.reporting.number_format import chance
 
 __all__ = ["BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS", "budget_paths", "litellm_month",
            "litellm_team_budgets", "spend_to_date", "team_budgets", "teams_at_risk", "unchecked_budgets",
@@ -312,7 +313,7 @@ def _earlier_at_risk(rows: pd.DataFrame, period: str) -> str:
     before = rows[rows["_p90"].notna() & (rows["period"] != period)]
     if pd.notna(own):
         before = before[before["_p90"] < own]
-    return "; ".join(f"{period}: {p_exceed:.0%} likely over, crossed at P90 on {day:%Y-%m-%d}"
+    return "; ".join(f"{period}: {chance(p_exceed)} likely over, crossed at P90 on {day:%Y-%m-%d}"
                      for period, p_exceed, day in before.sort_values("_p90")[["period", "p_exceed", "_p90"]].to_numpy())
 
 
