@@ -246,6 +246,16 @@ def _plan_method(row: pd.Series, method: str | None) -> dict[str, Any]:
     return {"plan_method": method, "plan_mase": float(row[method])}
 
 
+def _unexplained(frame: pd.DataFrame, drivers: pd.DataFrame | None) -> pd.DataFrame:
+    """The rows of ``frame`` whose series and target the driver breakdown does not explain (the breakdown and SHAP
+    explain the tuned model's forecasts only)."""
+    def keys(rows: pd.DataFrame) -> pd.Series:
+        return rows["series"].astype(str) + "|" + rows["target"].astype(str)
+
+    explained = set(keys(drivers)) if drivers is not None and len(drivers) else set()
+    return frame[~keys(frame).isin(explained).to_numpy()]
+
+
 def _with_unexplained(drivers: pd.DataFrame | None, forecast: pd.DataFrame | None, events: pd.DataFrame | None,
                       median: str) -> pd.DataFrame | None:
     """The driver breakdown's rows plus, for the series and targets it does not explain (forecast by another
@@ -253,12 +263,7 @@ def _with_unexplained(drivers: pd.DataFrame | None, forecast: pd.DataFrame | Non
     (``stated_events.added_by_events``)."""
     if forecast is None or events is None:
         return drivers
-    def keys(frame: pd.DataFrame) -> pd.Series:
-        return frame["series"].astype(str) + "|" + frame["target"].astype(str)
-
-    explained = set(keys(drivers)) if drivers is not None and len(drivers) else set()
-    others = forecast[~keys(forecast).isin(explained)]
-    added = added_by_events(others, events, median)
+    added = added_by_events(_unexplained(forecast, drivers), events, median)
     if added.empty:
         return drivers
     return added if drivers is None or drivers.empty else pd.concat([drivers, added], ignore_index=True)
@@ -300,9 +305,7 @@ def _growth_risk(drivers: pd.DataFrame | None, prices: dict[str, UnitPrices], to
     added = float((growth["volume"] * _rates(prices, growth["series"], growth["target"])).sum())
     if not added:
         return None
-    explained = set(zip(drivers["series"].astype(str), drivers["target"].astype(str), strict=True))
-    others = horizon[[key not in explained for key in zip(horizon["series"].astype(str),
-                                                            horizon["target"].astype(str), strict=True)]]
+    others = _unexplained(horizon, drivers)
     unmeasured = float((others[median] * _rates(prices, others["series"], others["target"])).sum())
     return {"kind": "growth", "score": abs(added) / total_cost, "added_usd": added, "share": added / total_cost,
             "without_usd": total_cost - added if not unmeasured else np.nan,
