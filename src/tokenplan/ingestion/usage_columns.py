@@ -37,7 +37,7 @@ from tokenplan.sources.anthropic_console import canonical_header
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CERTAIN_ALIASES", "read_file_headers", "read_usage_columns"]
+__all__ = ["CERTAIN_ALIASES", "likely_count", "read_file_headers", "read_usage_columns"]
 
 REQUIRED = ("timestamp", "model")
 CANONICAL = (*REQUIRED, *COUNT_COLUMNS, *PART_COLUMNS, *PEAK_COLUMNS)
@@ -130,7 +130,7 @@ def read_usage_columns(usage: pd.DataFrame, source: str, kept: tuple[str, ...] =
         if header in DOUBTFUL:
             reasons[column] = DOUBTFUL[header]
         elif _count_like(header) and _numeric(usage[column], usage.attrs.get("decimal", ".")):
-            likely = _likely_count(header)
+            likely = likely_count(header)
             reasons[column] = (f"did you mean {likely}? Rename it to {likely} if it holds that count" if likely
                                else f"did you mean one of {list(COUNT_COLUMNS)}? Rename it to the count it holds")
     if reasons:
@@ -199,7 +199,7 @@ def _count_like(header: str) -> bool:
             or bool(difflib.get_close_matches(header, KNOWN_COUNTS, n=1, cutoff=TYPO_CUTOFF)))
 
 
-def _likely_count(header: str) -> str | None:
+def likely_count(header: str) -> str | None:
     """The canonical count a count-like header most likely holds, None when its name does not tell."""
     for pattern, count in _LIKELY_COUNT:
         if pattern.search(header):
