@@ -328,6 +328,30 @@ def test_missing_mapped_column_names_source_and_column(con, tmp_path):
     assert "missing" in str(error.value) and "output_tokens" in str(error.value)
 
 
+@pytest.mark.parametrize("header", ["OutputTokens", "GeneratedTokens", "output_tokns"])
+def test_a_missing_column_names_the_column_that_probably_holds_it(con, tmp_path, header):
+    log = _naive_log(["2025-01-01 00:00", "2025-01-01 00:01"]).rename(columns={"output_tokens": header})
+
+    with pytest.raises(InvalidInputError) as error:
+        _buckets(_csv(con, tmp_path, log))
+
+    assert "required column 'output_tokens' is missing" in str(error.value)
+    assert f"did you mean '{header}'? Map it with ingestion.request_log.output_tokens" in str(error.value)
+
+
+@pytest.mark.parametrize("header, count", [("cacheReadTokens", "cache_read_tokens"),
+                                           ("cache_read_input_tokens", "cache_read_tokens"),
+                                           ("Cache Creation Input Tokens", "cache_write_tokens")])
+def test_a_cache_column_the_default_map_would_leave_unread_stops_the_run(con, tmp_path, header, count):
+    log = _naive_log(["2025-01-01 00:00", "2025-01-01 00:01"]).assign(**{header: [5, 6]})
+
+    with pytest.raises(InvalidInputError) as error:
+        _buckets(_csv(con, tmp_path, log))
+
+    assert_error_names(error, SOURCE, header, None, None)
+    assert f"map it with --params ingestion.request_log.{count}={header}" in str(error.value)
+
+
 def test_negative_tokens_name_source_column_row_and_value(con, tmp_path):
     log = _naive_log(["2025-01-01 00:00", "2025-01-01 00:01", "2025-01-01 00:02", "2025-01-01 00:03"])
     log.loc[2, "output_tokens"] = -7

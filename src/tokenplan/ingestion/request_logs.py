@@ -27,6 +27,7 @@ call is not billed); ``failed_tokens: true`` counts them too.
 from __future__ import annotations
 
 import logging
+import difflib
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,8 @@ from tokenplan.ingestion.local_times import (
 from tokenplan.ingestion.file_rows import FILE, READ, ROW, in_file_order, named_rows, rows_in_file_order
 from tokenplan.schemas import TOKEN_COLUMNS, InvalidInputError, _fail
 from tokenplan.ingestion.usage_buckets import MISSING_LABEL, normalise_model_id
+from tokenplan.ingestion.usage_columns import CERTAIN_ALIASES, TYPO_CUTOFF, likely_count
+from tokenplan.sources.anthropic_console import canonical_header
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +212,23 @@ def _preset_hint(found: list[str]) -> str:
     return ""
 
 
+def _did_you_mean(key: str, name: str, found: list[str]) -> str:
+    """``: did you mean 'OutputTokens'?`` for a missing column one of ``found`` probably is, else nothing."""
+    headers = {canonical_header(column): column for column in found}
+    likely = [column for header, column in headers.items() if header in (canonical_header(name), key)]
+    if key in TOKEN_COLUMNS:
+        likely += [column for header, column in headers.items() if likely_count(header) == key]
+    likely += [headers[h] for h in difflib.get_close_matches(canonical_header(name), headers, n=1, cutoff=TYPO_CUTOFF)]
+    return f": did you mean '{likely[0]}'? Map it with ingestion.request_log.{key}" if likely else ""
+
+
+def _same_count(key: str, found: list[str]) -> str | None:
+    """The column of ``found`` named as the token count ``key`` once canonical (``cacheReadTokens``,
+    ``cache_read_input_tokens``), which the log's default map would leave unread; None if none is."""
+    names = {key, *(alias for alias, count in CERTAIN_ALIASES.items() if count == key)}
+    return next((column for column in found if canonical_header(column) in names), None)
+
+
 # DuckDB names the one column of a file with no header line this.
 _NO_HEADER = "column0"
 
@@ -247,8 +267,12 @@ def _resolve_columns(table: ir.Table, config: RequestLogConfig, series_dimension
         elif key in config.required:
             raise InvalidInputError(
                 f"{source}: required column '{name}' is missing (mapped by ingestion.request_log.{key}; "
-                f"columns found: {found}){_preset_hint(found)}"
+                f"columns found: {found}){_preset_hint(found) or _did_you_mean(key, name, found)}"
             )
+        elif key in TOKEN_COLUMNS and (same := _same_count(key, found)):
+            raise InvalidInputError(
+                f"{source}: column '{same}' looks like {key} but is not read (the log has no column '{name}'): "
+                f"map it with --params ingestion.request_log.{key}={same}")
     dimensions = {}
     for dimension in series_dimensions:
         name = config.dimensions.get(dimension, dimension)

@@ -4,22 +4,28 @@ A count the reader does not know is not silently left out: a file whose input is
 ``prompt_tokens`` would otherwise be planned without its input tokens, and its cost
 would drop without a word. So, before validation:
 
-- a header that is a canonical name once trimmed and lower-cased (``Input Tokens``),
-  or another tool's name for the very same count (Anthropic's
-  ``cache_read_input_tokens``, OpenAI's ``completion_tokens`` and
+- a header that is a canonical name once trimmed, split at its camelCase words and
+  lower-cased (``Input Tokens``, ``outputTokens``), or another tool's name for the very
+  same count (Anthropic's ``cache_read_input_tokens``, OpenAI's ``completion_tokens`` and
   ``num_model_requests``), is renamed, and the log says so;
 - a count-like column whose meaning differs from every canonical column
   (``prompt_tokens`` and ``input_tokens`` in OpenAI's exports include cached tokens;
   ``total_tokens`` mixes input and output) stops the run with the fix;
-- any other count-like column (its name says tokens, requests, calls or count, and it
-  holds numbers) stops the run with a "did you mean", unless
-  ``ingestion.unused_columns`` lists it;
+- any other count-like column stops the run with a "did you mean" and the closest
+  count (``GeneratedTokens``: output_tokens), unless ``ingestion.unused_columns`` lists
+  it. Count-like: it holds numbers, and a word of its name says tokens, requests, calls,
+  a count, a prompt, an input, an output, a completion, generated tokens or the cache,
+  whole or in part (``output``, ``output_tok``, ``reqs``), or the name is a typo of a
+  count's (``output_tokns``); a word that says it is something else (an id, a time, a
+  cost, a rate) makes it not count-like, and so does a ``peak_`` or ``long_context_``
+  name;
 - a missing ``timestamp`` or ``model`` names the column that probably holds it, or,
   for a file that is another source's layout, the environment that reads it.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 
@@ -31,7 +37,7 @@ from tokenplan.sources.anthropic_console import canonical_header
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CERTAIN_ALIASES", "read_file_headers", "read_usage_columns"]
+__all__ = ["CERTAIN_ALIASES", "likely_count", "read_file_headers", "read_usage_columns"]
 
 REQUIRED = ("timestamp", "model")
 CANONICAL = (*REQUIRED, *COUNT_COLUMNS, *PART_COLUMNS, *PEAK_COLUMNS)
@@ -67,8 +73,29 @@ DOUBTFUL = {
                          "output_tokens already includes it"),
 }
 
-# A name that says it counts something: tokens, requests, calls, a count (an id does not count).
-_COUNT_LIKE = re.compile(r"^(?!.*_ids?$)(?:.*(^|_)(tokens?|requests?|calls?|count|cnt)(_|$)|(n|num)_)")
+# A word (of a canonical header) that says it counts something; the short stems only as a word's start, so
+# that ``frequency`` or ``stock`` is no count.
+_COUNT_WORD = re.compile(r"token|request|completion|prompt|generat|output|input|cache|^(?:tok|req|calls?$|count|cnt$)")
+# Words that say a column is something else than a count, whatever else its name says.
+_NOT_COUNT_WORDS = frozenset((
+    "id", "ids", "uuid", "hash", "key", "name", "type", "kind", "status", "tier", "version", "window",
+    "time", "at", "date", "ts", "ms", "sec", "secs", "seconds", "latency", "duration", "ttl",
+    "cost", "costs", "price", "usd", "eur", "gbp", "spend", "amount", "rate", "ratio", "per", "pct", "percent",
+    "share", "limit", "limits", "rpm", "tpm", "itpm", "otpm",
+))
+# Columns whose names look like counts but are read elsewhere or documented as not counts.
+_NOT_COUNT_PREFIXES = ("peak_", "long_context_")
+# Names a misspelt count header is compared with (canonical ones and other tools' names for them).
+KNOWN_COUNTS = (*COUNT_COLUMNS, *PART_COLUMNS, *CERTAIN_ALIASES)
+TYPO_CUTOFF = 0.8  # difflib's similarity ratio: output_tokns, reqests, rquests; not model or timestamp
+# The count a count-like header most likely holds, by the words in it; first match wins.
+_LIKELY_COUNT = (
+    (re.compile(r"cache.*(?:read|hit)|(?:read|hit).*cache"), "cache_read_tokens"),
+    (re.compile(r"cache.*(?:write|creat)|(?:write|creat).*cache"), "cache_write_tokens"),
+    (re.compile(r"output|completion|generat|response|(?:^|_)(?:out|gen)(?:_|$)"), "output_tokens"),
+    (re.compile(r"input|prompt|context|(?:^|_)in(?:_|$)|req\w*_tok"), "input_tokens"),
+    (re.compile(r"(?:^|_)(?:req|call)"), "requests"),
+)
 
 # Where a missing required column probably is, by header (compared after canonical_header).
 LIKELY_NAMES = {
@@ -94,20 +121,24 @@ def read_usage_columns(usage: pd.DataFrame, source: str, kept: tuple[str, ...] =
     renames = _renames(usage.columns, kept)
     _require(usage.rename(columns=renames), source, kept)  # first: another source's layout is named as such
     _refuse_duplicates(usage, renames, source)
+    unused_headers = {canonical_header(c) for c in unused}
     reasons = {}
     for column, header in headers.items():
-        if column in renames or column in CANONICAL or column in kept or column in unused:
+        if (column in renames or column in CANONICAL or column in kept or column in unused
+                or header in unused_headers):
             continue
         if header in DOUBTFUL:
             reasons[column] = DOUBTFUL[header]
-        elif _COUNT_LIKE.search(header) and _numeric(usage[column], usage.attrs.get("decimal", ".")):
-            reasons[column] = f"did you mean one of {list(COUNT_COLUMNS)}? Rename it to the count it holds"
+        elif _count_like(header) and _numeric(usage[column], usage.attrs.get("decimal", ".")):
+            likely = likely_count(header)
+            reasons[column] = (f"did you mean {likely}? Rename it to {likely} if it holds that count" if likely
+                               else f"did you mean one of {list(COUNT_COLUMNS)}? Rename it to the count it holds")
     if reasons:
         column, reason = next(iter(reasons.items()))
         others = f" (also not read: {list(reasons)[1:]})" if len(reasons) > 1 else ""
         raise InvalidInputError(
-            f"{source}: column '{column}' looks like a count but is not read: {reason}; or list it in "
-            f"ingestion.unused_columns to leave it out{others}")
+            f"{source}: column '{column}'{_files_holding(usage, column)} looks like a count but is not read: "
+            f"{reason}; or list it in ingestion.unused_columns to leave it out{others}")
     for column, target in renames.items():
         logger.info("%s: column '%s' read as %s", source, column, target)
     out = usage.rename(columns=renames)
@@ -157,6 +188,36 @@ def _refuse_duplicates(usage: pd.DataFrame, renames: dict[str, str], source: str
         if len(both) > 1:
             raise InvalidInputError(
                 f"{source}: columns {both} would all be read as {target}: keep one (drop or rename the others)")
+
+
+def _count_like(header: str) -> bool:
+    """Whether a canonical header names a count: a count word in it, or a typo of a known count's name."""
+    words = header.split("_")
+    if header.startswith(_NOT_COUNT_PREFIXES) or _NOT_COUNT_WORDS.intersection(words):
+        return False
+    return (any(_COUNT_WORD.search(word) for word in words) or header.startswith(("n_", "num_"))
+            or bool(difflib.get_close_matches(header, KNOWN_COUNTS, n=1, cutoff=TYPO_CUTOFF)))
+
+
+def likely_count(header: str) -> str | None:
+    """The canonical count a count-like header most likely holds, None when its name does not tell."""
+    for pattern, count in _LIKELY_COUNT:
+        if pattern.search(header):
+            return count
+    closest = difflib.get_close_matches(header, KNOWN_COUNTS, n=1, cutoff=TYPO_CUTOFF)
+    if not closest:
+        return None
+    return closest[0] if closest[0] in CANONICAL else CERTAIN_ALIASES.get(closest[0])
+
+
+def _files_holding(usage: pd.DataFrame, column: str) -> str:
+    """`` (in 2026-01.csv, 2026-02.csv)``: the files of a folder whose rows fill ``column``; else nothing."""
+    if "file" not in (usage.index.names or []):
+        return ""
+    files = usage.index.get_level_values("file")[usage[column].notna().to_numpy()].unique().tolist()
+    if not files:
+        return ""
+    return f" (in {', '.join(files[:3])}{f', ... ({len(files) - 3} more)' if len(files) > 3 else ''})"
 
 
 def _numeric(values: pd.Series, decimal: str) -> bool:

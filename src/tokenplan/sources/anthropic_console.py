@@ -1,7 +1,8 @@
 """The Anthropic Console usage CSV export, mapped to canonical usage.
 
-The export is undocumented, so headers are matched after trimming, lower-casing and
-turning spaces and hyphens into underscores, and known variants are accepted:
+The export is undocumented, so headers are matched after trimming, splitting camelCase
+words, lower-casing and turning spaces and hyphens into underscores, and known variants
+are accepted:
 
 =================================================  =======================
 export column(s)                                   canonical column
@@ -57,9 +58,16 @@ DIMENSIONS = ("workspace", "api_key", "usage_type", "context_window")
 __all__ = ["canonical_header", "usage_frame"]
 
 
+# Where a camelCase or PascalCase header starts a word: ``outputTokens``, ``APIKey`` (before ``Key``),
+# ``cacheWrite1hTokens`` (before ``1h``).
+_WORD_START = re.compile(r"(?<=[a-z])(?=[A-Z0-9])|(?<=[A-Z0-9])(?=[A-Z][a-z])")
+
+
 def canonical_header(name: str) -> str:
-    """``' Usage Input Tokens (No Cache)'`` -> ``'usage_input_tokens_no_cache'``."""
-    return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
+    """``' Usage Input Tokens (No Cache)'`` -> ``'usage_input_tokens_no_cache'``; ``'cacheReadInputTokens'`` ->
+    ``'cache_read_input_tokens'``."""
+    words = _WORD_START.sub("_", str(name).strip())
+    return re.sub(r"[^0-9a-z]+", "_", words.lower()).strip("_")
 
 
 def usage_frame(export: pd.DataFrame, source: str, timestamp_format: str | None = None) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from tokenplan.datasets import UsageFolderDataset
 from tokenplan.pipelines.ingestion.nodes import build_usage_buckets
 from tokenplan.schemas import InvalidInputError
 from tokenplan.user_errors import message_for
@@ -56,7 +57,7 @@ def test_prompt_tokens_is_refused_with_the_fix_not_silently_dropped():
     ("cached_tokens", "did you mean cache_read_tokens"),
     ("input_cached_tokens", "did you mean cache_read_tokens"),
     ("web_search_count", "did you mean one of"),
-    ("n_calls", "did you mean one of"),
+    ("n_calls", "did you mean requests?"),
 ])
 def test_an_unread_count_like_column_stops_the_run(column, suggestion):
     message = _refusal(_file(input_tokens=[1000, 1100, 1200], **{column: [5, 6, 7]}))
@@ -104,6 +105,93 @@ def test_labels_and_costs_are_not_counts():
                   service_tier=["standard"] * 3, request_id=[11, 12, 13], tokens_note=["x", "y", "z"])
 
     assert len(build_usage_buckets(frame, _params())) == 3
+
+
+@pytest.mark.parametrize("column, count", [
+    ("OutputTokens", "output_tokens"),
+    ("outputTokens", "output_tokens"),
+    ("completionTokens", "output_tokens"),
+    ("cacheReadInputTokens", "cache_read_tokens"),
+    ("CacheCreationInputTokens", "cache_write_tokens"),
+    ("numModelRequests", "requests"),
+])
+def test_a_known_name_in_camel_case_is_read(column, count):
+    buckets = build_usage_buckets(_file(input_tokens=[1000, 1100, 1200], **{column: [10, 11, 12]}), _params())
+
+    assert buckets[count].tolist() == [10.0, 11.0, 12.0]
+
+
+def test_a_one_hour_cache_write_part_in_camel_case_is_read():
+    frame = _file(cacheWriteTokens=[10, 11, 12], CacheWrite1hTokens=[1, 2, 3])
+
+    buckets = build_usage_buckets(frame, _params())
+
+    assert buckets["cache_write_1h_tokens"].tolist() == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("column, count", [
+    ("output_tokns", "output_tokens"),
+    ("output_tok", "output_tokens"),
+    ("output", "output_tokens"),
+    ("output_token", "output_tokens"),
+    ("out_tokens", "output_tokens"),
+    ("GeneratedTokens", "output_tokens"),  # the Azure LLM inference trace's output
+    ("ContextTokens", "input_tokens"),     # and its input
+    ("inptu_tokens", "input_tokens"),
+    ("Request tokens", "input_tokens"),    # BurstGPT's input
+    ("cacheHitTokens", "cache_read_tokens"),
+    ("reqs", "requests"),
+    ("rquests", "requests"),
+])
+def test_a_misspelt_or_partial_count_name_stops_the_run_with_the_closest_count(column, count):
+    message = _refusal(_file(input_tokens=[1000, 1100, 1200], **{column: [5, 6, 7]}))
+
+    _names(message, "/data/usage.csv", f"column '{column}'", f"did you mean {count}?", "ingestion.unused_columns")
+
+
+def test_a_count_like_column_listed_as_unused_is_left_out_in_any_case():
+    frame = _file(input_tokens=[1000, 1100, 1200], GeneratedTokens=[5, 6, 7], **{"Total Tokens": [1, 2, 3]})
+
+    buckets = build_usage_buckets(frame, _params(unused_columns=["generated_tokens", "total_tokens"]))
+
+    assert buckets["input_tokens"].tolist() == [1000.0, 1100.0, 1200.0]
+
+
+def test_ids_times_dimensions_costs_and_documented_columns_are_not_counts():
+    frame = _file(
+        requests=[10, 10, 10], input_tokens=[100, 100, 100], cache_write_tokens=[10, 10, 10],
+        cache_write_1h_tokens=[1, 1, 1], long_context_input_tokens=[0, 0, 50], peak_rpm=[1, 1, 1],
+        context_window=["0-200k", "0-200k", "200k-1M"], request_id=[1, 2, 3], userId=[4, 5, 6], team=[7, 8, 9],
+        APIKey=["a", "b", "c"], generated_at=[1767225600, 1767312000, 1767398400], latency_ms=[300, 310, 320],
+        input_cost_usd=[0.1, 0.1, 0.1], cache_hit_rate=[0.5, 0.5, 0.5], tokens_per_second=[50, 50, 50],
+        peak_tpm=[90, 90, 90], long_context_requests=[0, 0, 1], frequency=[1, 1, 1], input_tpm=[100, 100, 100],
+        prompt=["hi", "hello", "hey"], output=["a", "b", "c"])
+
+    assert len(build_usage_buckets(frame, _params())) == 3
+
+
+def _folder(tmp_path, **february) -> pd.DataFrame:
+    """A folder of two files read as one table: January with canonical headers, February with ``february``."""
+    root = tmp_path / "usage"
+    root.mkdir()
+    _file(input_tokens=[1, 2, 3], output_tokens=[1, 2, 3]).to_csv(root / "2026-01.csv", index=False)
+    _file(**february).assign(timestamp=["2026-02-01", "2026-02-02", "2026-02-03"]).to_csv(
+        root / "2026-02.csv", index=False)
+    usage = UsageFolderDataset(path=str(root), filename_suffix=".csv").load()
+    usage.attrs.update(source=f"raw_usage ({root})")
+    return usage
+
+
+def test_a_count_like_column_in_a_folder_names_the_file_that_has_it(tmp_path):
+    message = _refusal(_folder(tmp_path, input_tokens=[1, 2, 3], GeneratedTokens=[1, 2, 3]))
+
+    _names(message, "column 'GeneratedTokens' (in 2026-02.csv)", "did you mean output_tokens?")
+
+
+def test_camel_case_headers_of_two_files_in_a_folder_are_one_column(tmp_path):
+    buckets = build_usage_buckets(_folder(tmp_path, InputTokens=[1, 2, 3], OutputTokens=[4, 5, 6]), _params())
+
+    assert buckets.dropna(subset=["output_tokens"])["output_tokens"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
 
 
 CONSOLE_EXPORT = pd.DataFrame({
