@@ -26,8 +26,8 @@ call is not billed); ``failed_tokens: true`` counts them too.
 
 from __future__ import annotations
 
-import logging
 import difflib
+import logging
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
