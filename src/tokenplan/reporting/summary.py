@@ -13,7 +13,8 @@ cost, which already adds token types' quantiles (``tokenplan.cost_forecast``).
 Risks are ranked by a score that reads as "the share of the quarter's P50 cost the
 caveat puts in doubt": a baseline that beats the model on a series weighs that series'
 share of cost (per target lost); stated event effects and the anchor's extrapolated
-growth weigh the share of cost they add;
+growth weigh the share of cost they add; a trend of the history's last weeks the forecast does
+not carry weighs what it adds faded in as a damped trend (``tokenplan.reporting.carried_trend``);
 a history shorter than two years weighs the share of two years it lacks (every series
 is affected); interval coverage off its nominal level in the backtest weighs the gap.
 """
@@ -32,6 +33,7 @@ from tokenplan.forecasting.successors import likely_successors
 from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
 from tokenplan.planning.stated_events import added_by_events
+from tokenplan.reporting.carried_trend import DAMPING, carried_trends
 from tokenplan.reporting.capacity_section import (assumed_note, first_limit_row, first_limit_sentence, history_note,
                                                    spike_note)
 from tokenplan.reporting.data_notes import observed_days
@@ -312,6 +314,37 @@ def _growth_risk(drivers: pd.DataFrame | None, prices: dict[str, UnitPrices], to
             "unmeasured_usd": unmeasured, "unmeasured_share": unmeasured / total_cost}
 
 
+def _trend_risk(history: pd.DataFrame, forecast: pd.DataFrame | None, prices: dict[str, UnitPrices],
+                total_cost: float, median: str) -> dict | None:
+    """The series whose history's weekly trend the forecast does not carry (``carried_trends``), and what
+    the gap faded in as a damped trend adds to the horizon's P50 cost (its share of the cost, the score;
+    where nothing is priced, the largest relative change of a total)."""
+    trends = carried_trends(history, forecast, median)
+    missed = trends[~trends["carried"].astype(bool)].copy()
+    if missed.empty:
+        return None
+    missed["added"] = missed["damped_total"] - missed["plan_total"]
+    missed["usd"] = missed["added"] * _rates(prices, missed["series"], missed["target"])
+    usd = float(missed["usd"].sum())
+    relative = float((missed["added"].abs() / missed["plan_total"].where(missed["plan_total"] > 0)).max())
+    score = abs(usd) / total_cost if total_cost and usd else (relative if np.isfinite(relative) else 0.0)
+    # One case per series: its requests where they are among the missed, else its costliest target.
+    missed["order"] = (missed["target"] != "requests").astype(int)
+    by_series = missed.groupby("series", observed=True)["usd"].sum().abs().sort_values(ascending=False)
+    cases = []
+    for series in by_series.index[:3]:
+        row = missed[missed["series"] == series].sort_values(["order", "usd"], ascending=[True, False]).iloc[0]
+        cases.append({"series": str(series), "target": row["target"], "weeks": int(row["weeks"]),
+                      "history_weekly": float(np.expm1(row["history_weekly"])),
+                      "forecast_weekly": float(np.expm1(row["forecast_weekly"])),
+                      "first_week": float(row["first_week"]), "last_week": float(row["last_week"]),
+                      "added": float(row["added"]), "plan_total": float(row["plan_total"]),
+                      "usd": float(by_series[series])})
+    return {"kind": "trend_not_carried", "score": score, "added_usd": usd,
+            "share": usd / total_cost if total_cost else np.nan, "cases": cases, "more": max(0, len(by_series) - 3),
+            "damping": DAMPING}
+
+
 def _history_risk(history: pd.DataFrame, horizon_start: pd.Timestamp, horizon_end: pd.Timestamp) -> dict | None:
     observed = history.loc[np.isfinite(history["y"]), "ds"]
     first, last = pd.Timestamp(observed.min()), pd.Timestamp(observed.max())
@@ -503,7 +536,8 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                   _stated_risk(_with_unexplained(drivers, forecast, events, median), prices, cost[median]),
                   _growth_risk(drivers, prices, cost[median], horizon, median),
                   _history_risk(history, horizon["start"].min(), horizon["end"].max()),
-                  _coverage_risk(backtest, nominal), _guard_risk(guard_drops, share)]
+                  _coverage_risk(backtest, nominal), _guard_risk(guard_drops, share),
+                  _trend_risk(history, forecast, prices, cost[median], median)]
     risks = sorted((r for r in candidates if r and r["score"] > 0), key=lambda r: -r["score"])[:_RISKS_SHOWN]
     attrs = forecast.attrs if forecast is not None else {}  # what the forecast pooled and left out
     return PlanSummary(simulated=simulated, horizon_start=pd.Timestamp(horizon["start"].min()),
