@@ -122,8 +122,9 @@ def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limit
                                      {s: [s] for s in series}, names, freq, model, calibration=calibration,
                                      metrics={s: planned_metrics(limits, g) for s, g in groups.items()}, explain=False)
     demand = series_plan[series_plan["period"] == "horizon"].rename(columns={"model_group": "series"})
-    demand = demand.assign(model_group=demand["series"].map(groups))[["model_group", "series", "metric", "p50",
-                                                                        "p90", "peak_method"]]
+    # object, not float, where no series is in a group (a limits file naming none of the usage's models)
+    demand = demand.assign(model_group=demand["series"].map(groups).astype(object))[[
+        "model_group", "series", "metric", "p50", "p90", "peak_method"]]
     unmatched = [s for s in series if s not in groups and s not in set(demand["series"])]
     if unmatched:
         demand = pd.concat([demand, pd.DataFrame({"series": unmatched})], ignore_index=True)
