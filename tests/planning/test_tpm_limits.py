@@ -195,6 +195,35 @@ def test_a_tpm_crossing_is_found_and_reported(openai_run):
     assert "| ITPM |" not in text and "| model_name | model | RPM | TPM |" in text
 
 
+def test_a_groups_only_series_quotes_the_groups_peak_in_the_gateway_text():
+    """One quantity, one value: the gateway paragraph's "P90 peak" of a group's only deployment was the series'
+    own draws (another random stream) while the capacity table showed the group's (the reviewer's Console run:
+    475.84K against 472.27K). The series demand of a group of one is the plan's horizon rows, exactly."""
+    from tests.report_consistency import gateway_peak_disagreements
+    from tokenplan.reporting.capacity_section import render_capacity_section
+
+    catalog = _run_capacity(_limits_file(tpm=["55000", ""]).iloc[:1])
+    plan, demand = catalog["capacity_plan"].load(), catalog["capacity_series_demand"].load()
+    horizon = plan[plan["period"] == "horizon"].set_index("metric")
+    own = demand.set_index("metric")
+    assert list(own.index) == list(horizon.index) and (own["series"] == "gpt-4.1").all()
+    assert own["p90"].tolist() == horizon["p90"].tolist() and own["p50"].tolist() == horizon["p50"].tolist()
+    config = catalog["gateway_config"].load()
+    params = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_planning.yml").read_text())
+    text = render_capacity_section(plan, catalog["capacity_backtest"].load(), catalog["rate_limits"].load(), demand,
+                                   config, params["planning"]["capacity"], catalog["capacity_calibration"].load(),
+                                   catalog["capacity_gaps"].load())
+    names = [e["model_name"] for e in config["model_list"]]
+    p90 = text.split("| GPT-4.1 | TPM | horizon | ")[1].split(" | ")[1]
+    assert f"gpt-4.1 TPM 49.50K against its P90 peak {p90}" in text  # held to the budget, 55K x 0.9
+    assert gateway_peak_disagreements(text, names) == []
+    # The check itself can fail: the paragraph quoting another number is caught.
+    moved = text.replace(f"against its P90 peak {p90}", "against its P90 peak 1.23K")
+    assert gateway_peak_disagreements(moved, names) == [
+        f"gateway gpt-4.1 TPM: P90 peak 1.23K, but the capacity table's GPT-4.1 horizon P90 is {p90} (the group's "
+        "only deployment)"]
+
+
 def test_the_gateway_carries_tpm_and_loads_in_litellm(openai_run, tmp_path):
     from tokenplan.planning.gateway import gateway_yaml
 

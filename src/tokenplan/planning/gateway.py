@@ -86,7 +86,7 @@ def deployment_shares(series_demand: pd.DataFrame, group_peaks: pd.DataFrame | N
         whole = whole.where(whole > 0, summed)
         budget = pd.Series({m: budgets.get((group, m), np.nan) for m in METRICS}, dtype=float)
         whole = np.maximum(whole, np.fmin(summed, budget))  # fmin: no budget, the sum
-        # One series is the whole group (its own peak and the group's differ only by their draws).
+        # One series is the whole group (its peak is the group's: the plan's rows, not draws of its own).
         shares = wide / whole if len(wide) > 1 else wide * 0.0 + 1.0
         fallback = shares.mean(axis=1).fillna(1.0 / len(wide))
         shares = shares.apply(lambda column: column.fillna(fallback))
