@@ -1,8 +1,9 @@
 """Identities every report folder must satisfy: two tables never disagree about the same quantity.
 
 ``inconsistencies(folder)`` returns one line per identity broken (empty: consistent). It reads only
-the report folder's files, as a reviewer would, and is run on the end-to-end demo's report and the demo
-organisation's (whose organisation tables it also checks, ``_organisation``).
+the report folder's files (its tables, report.md and the gateway config), as a reviewer would, and is run on
+the end-to-end demo's report and the demo organisation's (whose organisation tables it also checks,
+``_organisation``).
 """
 
 from __future__ import annotations
@@ -173,6 +174,43 @@ def _capacity(folder: Path) -> list[str]:
     return out
 
 
+_HELD_BACK = re.compile(r"(\S+) (RPM|ITPM|OTPM|TPM) \S+ against its P90 peak (\d[\d,]*(?:\.\d+)?[KMBT]?)")
+_HORIZON_ROW = re.compile(r"^\| (.+?) \| (RPM|ITPM|OTPM|TPM) \| horizon \| [^|]+ \| ([^|]+?) \|", re.MULTILINE)
+
+
+def gateway_peak_disagreements(text: str, deployments: list[str]) -> list[str]:
+    """The gateway paragraph's "P90 peak" of a group's only deployment against the capacity table's horizon P90
+    of that group, as the report prints both (``text``: the report or its capacity section; ``deployments``: the
+    gateway config's ``model_name``s): one quantity, so one value."""
+    from tokenplan.planning.rate_limits import undated_model_id
+
+    listed = re.search(r"Groups: (.*)", text)
+    models = {g.strip(): {undated_model_id(m) for m in ids.split()}
+              for g, ids in re.findall(r"(?:^|; )([^;(]+?) \(([^;)]+)", listed.group(1) if listed else "")}
+    table = {(g, m): v.strip() for g, m, v in _HORIZON_ROW.findall(text)}
+    held = next((line for line in text.splitlines() if "The gateway holds back these deployments" in line), "")
+    out = []
+    for name, metric, peak in _HELD_BACK.findall(held.split("): ", 1)[-1]):
+        model = undated_model_id(name.split(":")[0])
+        group = [g for g, ids in models.items() if model in ids]
+        members = [d for d in deployments if group and undated_model_id(d.split(":")[0]) in models[group[0]]]
+        if len(group) == 1 and members == [name] and table.get((group[0], metric), peak) != peak:
+            out.append(f"gateway {name} {metric}: P90 peak {peak}, but the capacity table's {group[0]} horizon P90 "
+                       f"is {table[group[0], metric]} (the group's only deployment)")
+    return out
+
+
+def _gateway(folder: Path) -> list[str]:
+    """The gateway paragraph and the capacity table quote one P90 peak for a group of one deployment."""
+    report, config = folder / "report.md", folder / "gateway" / "litellm_config.yaml"
+    if not report.exists() or not config.exists():
+        return []
+    import yaml
+
+    names = [e["model_name"] for e in (yaml.safe_load(config.read_text()) or {}).get("model_list", [])]
+    return gateway_peak_disagreements(report.read_text(), names)
+
+
 # A level of organisation_forecast -> (its parent level, how many leading parts of a node name its parent).
 _PARENTS = {"team": ("organisation", 0), "model": ("organisation", 0), "key": ("team", 1),
             "team_model": ("team", 1), "series": ("key", 2)}
@@ -289,4 +327,5 @@ def _organisation(folder: Path) -> list[str]:
 def inconsistencies(folder: Path) -> list[str]:
     """Every identity the folder's tables break (module docstring); [] when they agree."""
     q = _quantiles(pd.read_csv(folder / "forecast_totals.csv", nrows=1))
-    return [*_totals(folder, q), *_costs(folder, q), *_roi(folder, q), *_capacity(folder), *_organisation(folder)]
+    return [*_totals(folder, q), *_costs(folder, q), *_roi(folder, q), *_capacity(folder), *_gateway(folder),
+            *_organisation(folder)]

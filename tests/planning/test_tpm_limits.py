@@ -135,8 +135,9 @@ def _run_capacity(rate_limits_raw: pd.DataFrame, series: str = "gpt-4.1") -> Dat
         catalog[f"params:{name}"] = params[name]
     catalog["params:planning.capacity"] = params["planning"]["capacity"]
     catalog["params:planning.routes.providers"] = params["planning"]["routes"]["providers"]
-    for name in ("rate_limits", "capacity_plan", "capacity_peak_forecast", "capacity_series_demand", "gateway_config",
-                 "capacity_backtest", "capacity_calibration", "capacity_gaps"):
+    for name in ("rate_limits", "capacity_peak_history", "capacity_plan", "capacity_peak_forecast",
+                 "capacity_series_demand", "gateway_config", "capacity_backtest", "capacity_calibration",
+                 "capacity_gaps"):
         catalog[name] = _KeptDataset(copy_mode="assign")
     nodes = pipelines["planning"].only_nodes("build_rate_limits", "build_peak_history", "plan_capacity",
                                              "explain_capacity_gaps", "backtest_capacity", "build_gateway_config")
@@ -192,6 +193,35 @@ def test_a_tpm_crossing_is_found_and_reported(openai_run):
     assert "Limits planned against, per group: GPT-4.1: RPM, TPM." in text
     assert "TPM (total tokens per minute" in text and "| GPT-4.1 | TPM | horizon |" in text
     assert "| ITPM |" not in text and "| model_name | model | RPM | TPM |" in text
+
+
+def test_a_groups_only_series_quotes_the_groups_peak_in_the_gateway_text():
+    """One quantity, one value: the gateway paragraph's "P90 peak" of a group's only deployment was the series'
+    own draws (another random stream) while the capacity table showed the group's (the reviewer's Console run:
+    475.84K against 472.27K). The series demand of a group of one is the plan's horizon rows, exactly."""
+    from tests.report_consistency import gateway_peak_disagreements
+    from tokenplan.reporting.capacity_section import render_capacity_section
+
+    catalog = _run_capacity(_limits_file(tpm=["55000", ""]).iloc[:1])
+    plan, demand = catalog["capacity_plan"].load(), catalog["capacity_series_demand"].load()
+    horizon = plan[plan["period"] == "horizon"].set_index("metric")
+    own = demand.set_index("metric")
+    assert list(own.index) == list(horizon.index) and (own["series"] == "gpt-4.1").all()
+    assert own["p90"].tolist() == horizon["p90"].tolist() and own["p50"].tolist() == horizon["p50"].tolist()
+    config = catalog["gateway_config"].load()
+    params = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_planning.yml").read_text())
+    text = render_capacity_section(plan, catalog["capacity_backtest"].load(), catalog["rate_limits"].load(), demand,
+                                   config, params["planning"]["capacity"], catalog["capacity_calibration"].load(),
+                                   catalog["capacity_gaps"].load())
+    names = [e["model_name"] for e in config["model_list"]]
+    p90 = text.split("| GPT-4.1 | TPM | horizon | ")[1].split(" | ")[1]
+    assert f"gpt-4.1 TPM 49.50K against its P90 peak {p90}" in text  # held to the budget, 55K x 0.9
+    assert gateway_peak_disagreements(text, names) == []
+    # The check itself can fail: the paragraph quoting another number is caught.
+    moved = text.replace(f"against its P90 peak {p90}", "against its P90 peak 1.23K")
+    assert gateway_peak_disagreements(moved, names) == [
+        f"gateway gpt-4.1 TPM: P90 peak 1.23K, but the capacity table's GPT-4.1 horizon P90 is {p90} (the group's "
+        "only deployment)"]
 
 
 def test_the_gateway_carries_tpm_and_loads_in_litellm(openai_run, tmp_path):
@@ -257,6 +287,38 @@ def test_a_dated_openai_id_takes_its_aliass_limits_and_a_row_matching_nothing_is
     assert ("- Claude Sonnet 4.x RPM: **not planned**: its limits row lists claude-sonnet-4-5, which no model of "
             "the usage matches (the usage's models: gpt-4.1-2025-04-14)") in text
     assert "No rate limit known for" not in text
+
+
+def test_a_limits_file_whose_only_row_matches_no_model_plans_without_limits_and_names_the_row():
+    """The reviewer's run: the usage's model is claude-haiku-4-5, the file's only row says claude-haiku-45. The
+    peak history of no group was an untyped empty table (a FutureWarning where it joined the series'), and the
+    gateway text indexed the empty demand by a list, which picked no column: ``KeyError: 'series'``, exit 1. The
+    run plans the peaks against no limit, and the report names the row as left out."""
+    import warnings
+
+    from tokenplan.reporting.capacity_section import render_capacity_section
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        catalog = _run_capacity(_limits_file().iloc[1:])  # Claude Sonnet 4.x only; the usage is gpt-4.1
+    history = catalog["capacity_peak_history"].load()
+    assert set(history["level"]) == {"series"} and history["ds"].dtype == "datetime64[ns]"
+    demand = catalog["capacity_series_demand"].load()
+    assert demand["model_group"].isna().all() and demand["model_group"].dtype == object
+    plan = catalog["capacity_plan"].load()
+    assert set(plan["model_group"]) == {"gpt-4.1"} and plan["limit"].isna().all()
+    (entry,) = catalog["gateway_config"].load()["model_list"]
+    assert set(entry["litellm_params"]) == {"model", "api_key"}  # no limit, no gateway limit
+    params = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_planning.yml").read_text())
+    text = render_capacity_section(plan, catalog["capacity_backtest"].load(), catalog["rate_limits"].load(), demand,
+                                   catalog["gateway_config"].load(), params["planning"]["capacity"],
+                                   catalog["capacity_calibration"].load(), catalog["capacity_gaps"].load())
+    assert ("**No rate limit applies to the forecast series**: no row of the limits given matches their models"
+            in text)
+    for metric in ("RPM", "ITPM", "OTPM"):
+        assert (f"- Claude Sonnet 4.x {metric}: **not planned**: its limits row lists claude-sonnet-4-5, which no "
+                "model of the usage matches (the usage's models: gpt-4.1)") in text
+    assert "No rate limit known for: gpt-4.1" in text
 
 
 def test_limits_without_tpm_plan_as_before():

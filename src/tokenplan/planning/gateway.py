@@ -86,7 +86,7 @@ def deployment_shares(series_demand: pd.DataFrame, group_peaks: pd.DataFrame | N
         whole = whole.where(whole > 0, summed)
         budget = pd.Series({m: budgets.get((group, m), np.nan) for m in METRICS}, dtype=float)
         whole = np.maximum(whole, np.fmin(summed, budget))  # fmin: no budget, the sum
-        # One series is the whole group (its own peak and the group's differ only by their draws).
+        # One series is the whole group (its peak is the group's: the plan's rows, not draws of its own).
         shares = wide / whole if len(wide) > 1 else wide * 0.0 + 1.0
         fallback = shares.mean(axis=1).fillna(1.0 / len(wide))
         shares = shares.apply(lambda column: column.fillna(fallback))
@@ -211,7 +211,9 @@ def deployments_held_back(config: Mapping[str, Any], series_demand: pd.DataFrame
     over = {(g, m) for g, m, v in zip(group_peaks["model_group"], group_peaks["metric"], group_peaks["p90"],
                                       strict=True) if np.isfinite(budgets.get((g, m), np.nan)) and v > budgets[g, m]}
     demand = series_demand.dropna(subset=["series", "p90", "model_group"])
-    demand = demand[[(g, m) in over for g, m in zip(demand["model_group"], demand["metric"], strict=True)]]
+    # A boolean array, not a list: an empty list would select no columns of a demand with no rows left.
+    demand = demand[np.array([(g, m) in over for g, m in zip(demand["model_group"], demand["metric"], strict=True)],
+                             dtype=bool)]
     p90 = {(deployment_name(s), m): float(v)
            for s, m, v in zip(demand["series"], demand["metric"], demand["p90"], strict=True)}
     held = []

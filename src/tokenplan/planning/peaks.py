@@ -24,6 +24,7 @@ busiest output minute, an upper bound for the same reason.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,6 +112,11 @@ def usage_bucket_of(peak_history: pd.DataFrame) -> str | None:
     return str(peak_history["usage_bucket"].iloc[0])
 
 
+def _empty(dtypes: Mapping[str, Any]) -> pd.DataFrame:
+    """A table of no rows with these columns and dtypes (an untyped empty table turns a concat's columns to object)."""
+    return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in dtypes.items()})
+
+
 def usage_peaks(usage_buckets: pd.DataFrame, units: Mapping[str, str], counts_cache_reads: Mapping[str, bool],
                 usage_freq: str, assumed_peak_to_mean: float,
                 metrics: Mapping[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
@@ -141,8 +147,9 @@ def usage_peaks(usage_buckets: pd.DataFrame, units: Mapping[str, str], counts_ca
             frame = pd.DataFrame({"timestamp": rows["timestamp"], "unit": unit, "metric": metric,
                                   "total": total, "peak": peak, "measured": measured})
             frames.append(frame[frame["total"].notna()])
-    if not frames:
-        return pd.DataFrame(columns=["timestamp", "unit", "metric", "total", "peak", "measured"])
+    if not frames:  # no series in any unit: the same columns and dtypes, so a later concat keeps them
+        return _empty({"timestamp": usage_buckets["timestamp"].dtype, "unit": object, "metric": object,
+                       "total": float, "peak": float, "measured": bool})
     out = pd.concat(frames, ignore_index=True)
     return (out.groupby(["timestamp", "unit", "metric"], sort=True)
             .agg(total=("total", "sum"), peak=("peak", "sum"), measured=("measured", "all")).reset_index())
@@ -160,7 +167,8 @@ def forecast_bucket_peaks(peaks: pd.DataFrame, usage_freq: str, freq: str) -> pd
     16 days, peak 188" read one day and 147 a minute short.
     """
     if peaks.empty:  # no series in any unit (e.g. a limits file that lists none of the usage's models)
-        return pd.DataFrame(columns=["unit", "metric", "ds", "total", "peak", "measured", "ratio"])
+        return _empty({"unit": object, "metric": object, "ds": "datetime64[ns]", "total": float, "peak": float,
+                       "measured": bool, "ratio": float})
     frame = peaks.copy()
     frame["ds"] = frame["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).dt.floor(freq)
     expected = max(int(round(bucket_minutes(freq) / bucket_minutes(usage_freq))), 1)

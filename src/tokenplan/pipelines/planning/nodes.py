@@ -85,6 +85,10 @@ def build_peak_history(usage_buckets: pd.DataFrame, rate_limits: pd.DataFrame, i
                      ignore_index=True).assign(usage_bucket=usage_freq)
 
 
+_DEMAND_COLUMNS = ("model_group", "series", "metric", "p50", "p90", "peak_method")
+_DEMAND_DTYPES = {c: float if c in ("p50", "p90") else object for c in _DEMAND_COLUMNS}
+
+
 def _planned_units(series: list[str], groups: dict[str, str]) -> dict[str, list[str]]:
     """Model group -> its series; a series whose model the limits do not list is its own unit (no limit)."""
     return {**_members(groups), **{s: [s] for s in series if s not in groups}}
@@ -113,21 +117,31 @@ def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limit
     if forecast_events is not None and len(forecast) and "effect" in forecast_events:
         days = pd.DatetimeIndex(naive_utc(forecast["timestamp"])).normalize().unique().sort_values()
         stated = stated_events.daily_multipliers(forecast_events, sorted({str(s).split("/")[0] for s in series}), days, days.max())
-    plan, buckets = capacity_tables(forecast, _group_history(peak_history, groups), limits,
-                                    _planned_units(series, groups), names, freq, model, calibration=calibration,
-                                    stated=stated)
-    series_limits = pd.DataFrame({"itpm_counts_cache_reads": [bool(limits.loc[g, "itpm_counts_cache_reads"])
-                                                             for g in groups.values()]}, index=list(groups))
-    series_plan, _ = capacity_tables(forecast, peak_history[peak_history["level"] == "series"], series_limits,
-                                     {s: [s] for s in series}, names, freq, model, calibration=calibration,
-                                     metrics={s: planned_metrics(limits, g) for s, g in groups.items()}, explain=False)
-    demand = series_plan[series_plan["period"] == "horizon"].rename(columns={"model_group": "series"})
-    demand = demand.assign(model_group=demand["series"].map(groups))[["model_group", "series", "metric", "p50",
-                                                                        "p90", "peak_method"]]
-    unmatched = [s for s in series if s not in groups and s not in set(demand["series"])]
-    if unmatched:
-        demand = pd.concat([demand, pd.DataFrame({"series": unmatched})], ignore_index=True)
-    return plan, buckets, demand.reset_index(drop=True)
+    units = _planned_units(series, groups)
+    plan, buckets = capacity_tables(forecast, _group_history(peak_history, groups), limits, units, names, freq, model,
+                                    calibration=calibration, stated=stated)
+    # A unit of one series: its peak is the unit's own rows (drawn again under the series' name, its P90 differed
+    # from the plan's by the draws alone, and the report quoted both for one quantity).
+    alone = {members[0]: unit for unit, members in units.items() if len(members) == 1}
+    horizon = plan[plan["period"] == "horizon"]
+    frames = [horizon.assign(series=horizon["model_group"].map({u: s for s, u in alone.items()}))
+              .dropna(subset=["series"])]
+    shared = {s: g for s, g in groups.items() if s not in alone}  # a series sharing its group: its own peak
+    if shared:
+        series_limits = pd.DataFrame({"itpm_counts_cache_reads": [bool(limits.loc[g, "itpm_counts_cache_reads"])
+                                                                 for g in shared.values()]}, index=list(shared))
+        series_plan, _ = capacity_tables(forecast, peak_history[peak_history["level"] == "series"], series_limits,
+                                         {s: [s] for s in shared}, names, freq, model, calibration=calibration,
+                                         metrics={s: planned_metrics(limits, g) for s, g in shared.items()},
+                                         explain=False)
+        frames.append(series_plan[series_plan["period"] == "horizon"].assign(series=lambda f: f["model_group"]))
+    planned = set().union(*(f["series"] for f in frames))
+    frames.append(pd.DataFrame({"series": [s for s in series if s not in groups and s not in planned]}))
+    # Typed frames, empty or not: a concat keeps the columns' dtypes (model_group object where no series is in
+    # a group, a limits file naming none of the usage's models).
+    demand = pd.concat([f.assign(model_group=f["series"].map(groups)).reindex(columns=list(_DEMAND_COLUMNS))
+                        .astype(_DEMAND_DTYPES) for f in frames], ignore_index=True)
+    return plan, buckets, demand.sort_values("series", kind="stable", ignore_index=True)
 
 
 def _group_history(peak_history: pd.DataFrame, groups: dict[str, str]) -> pd.DataFrame:
