@@ -842,11 +842,21 @@ def test_incomplete_buckets_are_counted_as_days_series_and_values():
     gap = history["ds"] == pd.Timestamp("2026-07-15")
     history.loc[gap, "y"] = np.nan  # a whole day missing from the export: 2 models x 3 targets
     text = render_report(replace(_inputs(), history=history))
-    assert ("2 days incomplete for 2 series (3 series-days; on 1 of them every series with a row lacks every "
-            "count): 7 of their counts (of 3 targets each) treated as missing.") in text
+    assert ("2 days incomplete for 2 series (3 series-days; on 1 of them no series has a complete day: its rows "
+            "lack every count or cover only part of it): 7 of their counts (of 3 targets each) treated as "
+            "missing.") in text
     one = render_report(_inputs())  # model-a's requests of one day
     assert "1 day incomplete for 1 series (1 series-day): 1 of their counts (of 3 targets each)" in one
     assert "incomplete buckets" not in one
+
+
+def test_the_history_read_names_the_days_with_values_as_the_summary_does_and_where_the_rows_run_further():
+    history = fx.history()
+    history.loc[history["ds"].isin([pd.Timestamp(fx.HISTORY_START), pd.Timestamp(fx.HISTORY_END)]), "y"] = np.nan
+    text = render_report(replace(_inputs(), history=history))
+    assert ("- History: 2026-06-16 to 2026-09-29 (the rows run from 2026-06-15 to 2026-09-30: the days outside are "
+            "incomplete, counted below), 2 series") in text
+    assert "- History: 2026-06-15 to 2026-09-30, 2 series" in render_report(_inputs())
 
 
 def test_an_event_in_force_is_named_in_the_level_it_was_divided_out_of():

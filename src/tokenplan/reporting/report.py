@@ -294,6 +294,18 @@ def _outages(inputs: ReportInputs) -> pd.DataFrame | None:
         "expected (lowest at the same time, seasons either side; a burst: its usual day)": with_unit("expected")})
 
 
+def _history_span(history: pd.DataFrame) -> dict[str, pd.Timestamp]:
+    """``first`` and ``last``: the buckets with a value (the summary's history); ``rows_first`` and ``rows_last``
+    (else None) where the table's rows run further (incomplete buckets at its ends, treated as missing). A file of hours
+    from 22:00 on its first day read "History: 2015-02-26 to 2015-04-22" here and "2015-02-27 to 2015-04-21"
+    in the summary."""
+    observed = history.loc[np.isfinite(history["y"].to_numpy(float)), "ds"]
+    first, last = (observed.min(), observed.max()) if len(observed) else (history["ds"].min(), history["ds"].max())
+    further = history["ds"].min() < first or history["ds"].max() > last
+    return {"first": first, "last": last, "rows_first": history["ds"].min() if further else None,
+            "rows_last": history["ds"].max() if further else None}
+
+
 def _is_finite(value: Any) -> bool:
     """A number to print: not None, NaN, ``pd.NA`` (an empty nullable-integer cell) or infinite."""
     return value is not None and not pd.isna(value) and bool(np.isfinite(float(value)))
@@ -384,7 +396,7 @@ def render_report(inputs: ReportInputs) -> str:
         chosen_methods=_chosen_methods(inputs.selection),
         in_force=events_in_force(inputs.drivers, driver_target, inputs.series_shown) if driver_target else [],
         year_end=_year_end(inputs), outages=_outages(inputs),
-        history={"first": history["ds"].min(), "last": history["ds"].max(), "series": history["series"].nunique(),
+        history={**_history_span(history), "series": history["series"].nunique(),
                  "targets": ", ".join(sorted(history["target"].unique())),
                  "missing": missing_values(history)},
         params={k: v for k, v in params.items() if k not in ("study_name", "n_trials", "tuned_on")},
