@@ -165,3 +165,12 @@ def test_a_route_that_moves_none_of_the_traffic_does_not_apply():
     mixed = route_rates([glob], {"gpt-4.1": "gpt-4.1", "claude-sonnet-4-5": "claude-sonnet-4-5"}, {}, MONTHS[:1],
                         Pricer())
     assert routes_that_apply(mixed) == {"glob": True}
+
+
+def test_a_reseller_says_whether_the_route_maps_no_id_or_genai_prices_has_no_price_for_it():
+    series = {"claude-sonnet-4-5": "claude-sonnet-4-5"}
+    unmapped = Route(name="aws", kind="reseller", provider="aws", model_ids={})
+    unpriced = Route(name="aws", kind="reseller", provider="aws", model_ids={"claude-sonnet-4-5": "no-such-id"})
+    notes = [route_rates([r], series, {}, MONTHS[:1], Pricer())["note"].iloc[0] for r in (unmapped, unpriced)]
+    assert "no aws model id for it in the route's model_ids (planning.routes): stays on the official API" in notes[0]
+    assert "no aws price for no-such-id in genai-prices: stays on the official API" in notes[1]

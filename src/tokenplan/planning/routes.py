@@ -215,8 +215,10 @@ def _rates_on_route(route: Route, model: str, tier: str | None, when: dt.date,
     if route.kind == "reseller":
         model_id = route.model_ids.get(model)
         other = pricer.at_provider(model, model_id, route.provider, when) if model_id else None
-        if other is None:
-            return dict(base), note + f"; not offered at {route.provider}: stays on the official API", False
+        if other is None:  # the route's map names no id for the model, or genai-prices has no price for the id
+            why = (f"no {route.provider} price for {model_id} in genai-prices" if model_id else
+                   f"no {route.provider} model id for it in the route's model_ids (planning.routes)")
+            return dict(base), note + f"; {why}: stays on the official API", False
         return _mix(base, other.usd_per_mtok, share), f"{route.provider} {model_id} ({other.source})", True
     multiplier = relay_multiplier(route)
     return ({t: base[t] * (1 - share + share * multiplier) for t in PRICED_TARGETS},
