@@ -193,17 +193,17 @@ def test_a_weekly_batch_day_makes_no_spike_of_historys_first_quiet_days():
     assert months["p90"].max() < 1.3 * 1.1 * 100_000 / 1440 * RATIO
 
 
-def _burst_hour_history(burst_ratio: float = 15.0) -> tuple[pd.DataFrame, pd.Timestamp]:
-    """Six weeks of hourly usage at a steady volume (+-5%) and busiest minute 1.5 times the mean minute (+-5%), with
-    one weekday hour whose busiest minute is ``burst_ratio`` times its mean minute at a normal volume: a burst
-    minute in a normal-volume hour, which no volume rule calls a spike."""
+def _burst_hour_history(weeks: int = 6) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """``weeks`` of hourly usage at a steady volume (+-5%) and busiest minute 1.5 times the mean minute (+-5%), with
+    one weekday hour whose busiest minute is 15 times its mean minute at a normal volume: a burst minute in a
+    normal-volume hour, which no volume rule calls a spike."""
     rng = np.random.default_rng(5)
-    hours = pd.date_range(end="2026-09-30 23:00", periods=6 * 7 * 24, freq="h")
+    hours = pd.date_range(end="2026-09-30 23:00", periods=weeks * 7 * 24, freq="h")
     total = 1_000.0 * np.exp(rng.normal(0, 0.05, len(hours)))
     ratio = 1.5 * np.exp(rng.normal(0, 0.05, len(hours)))
     burst = pd.Timestamp("2026-09-16 14:00")  # a Wednesday, two weeks before the end
     at = hours.get_loc(burst)
-    total[at], ratio[at] = 1_000.0, burst_ratio
+    total[at], ratio[at] = 1_000.0, 15.0
     return pd.DataFrame({"unit": GROUP, "metric": "rpm", "ds": hours, "total": total, "peak": total / 60 * ratio,
                          "measured": True, "ratio": ratio, "level": "group"}), burst
 
@@ -220,15 +220,16 @@ def _hourly_plan(history: pd.DataFrame, weeks: int = 6) -> pd.DataFrame:
 
 
 def test_a_burst_minute_in_a_normal_volume_hour_that_sets_the_horizons_peak_is_named_with_the_peak_without_it():
-    """One hour of six weeks had its busiest minute at 15 times its mean minute (the others 1.5), at a normal
-    volume. Six weeks of horizon hold 30 hours of its kind (a weekday at 14:00), each drawing one of history's 30:
-    the horizon meets it with a chance of about 1 - (29/30)^30 = 64%, so its P50 is that burst recurring (a P50
-    near it is the burst's rate, not an artefact), and the row names the hour, its burst, the chance, and the P50
-    without it: a busy hour at the usual 1.5 times."""
+    """One hour of ten weeks had its busiest minute at 15 times its mean minute (the others 1.5), at a normal
+    volume. Eight weeks of horizon hold 40 hours of its kind (a weekday at 14:00), each drawing one of the last 8
+    weeks' 40 (ranks up to the forecast's P90, so one of 36): the horizon meets it with a chance of about
+    1 - (35/36)^40 = 68%, so its P50 is that burst recurring (a P50 near it is the burst's rate in the weeks the
+    ratios are drawn from, not an artefact), and the row names the hour, its burst, how often it recurs and the
+    P50 without it: a busy hour at the usual 1.5 times."""
     from tokenplan.reporting.capacity_section import spike_note
 
-    history, burst = _burst_hour_history()
-    plan = _hourly_plan(history)
+    history, burst = _burst_hour_history(weeks=10)
+    plan = _hourly_plan(history, weeks=8)
     horizon = plan[plan["period"] == "horizon"].iloc[0]
     plain = 1_100.0 / 60 * 1.5  # the forecast's P90 hour at the usual burst
     assert horizon["p50"] > 5 * plain  # the burst hour recurring: its busiest minute sets the P50
@@ -240,7 +241,7 @@ def test_a_burst_minute_in_a_normal_volume_hour_that_sets_the_horizons_peak_is_n
     note = spike_note(horizon)
     assert note.startswith(f"P50 and P90 set by an hour like {burst:%Y-%m-%d %H:%M} (1.0x the median hour's "
                            "requests; busiest minute 15.0x its mean minute, the median hour's 1.5x) recurring: 1 such "
-                           f"hour in {len(history):,} of history, met in "), note
+                           "hour in the 1,344 recent hours the ratios are drawn from, met in "), note
     assert "of the horizon's draws; without it (a burst's busiest minute at its kind's usual multiple of its mean " \
            "minute) the P50 would be" in note
 

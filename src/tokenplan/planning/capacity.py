@@ -71,8 +71,8 @@ from tokenplan.schemas import naive_utc
 PLAN_COLUMNS: tuple[str, ...] = (
     "model_group", "period", "metric", "start", "end", "p50", "p90", "limit", "headroom_p90",
     "first_crossing_p50", "first_crossing_p90", "extrapolated_crossing_p50", "extrapolated_crossing_p90",
-    "peak_method", "spike_days", "spike_size", "spike_burst", "spike_median_burst", "spike_history_buckets",
-    "spike_chance", "p50_without_spikes", "p90_without_spikes", "p50_without_biggest_spike",
+    "peak_method", "spike_days", "spike_size", "spike_burst", "spike_median_burst", "spike_kind",
+    "spike_history_buckets", "spike_pool_buckets", "spike_chance", "p50_without_spikes", "p90_without_spikes", "p50_without_biggest_spike",
     "p90_without_biggest_spike",
     "history_days_over", "history_last_over", "history_peak",
 )
@@ -569,6 +569,10 @@ class PeakDraws(NamedTuple):
         ratios = ratios if calibration is None else calibration.ratios(ratios)
         return totals / self.minutes * ratios
 
+    def volume_spikes(self) -> np.ndarray:
+        """The positions of history's spikes (by volume) the draws took."""
+        return np.unique(self.spike[self.spike >= 0]) if self.spike is not None else np.empty(0, dtype=int)
+
     def met(self, positions: Sequence[int]) -> np.ndarray:
         """Where the draws took one of history's spikes or bursts ``positions``, shape (draws, buckets)."""
         spiked, burst = self._taken(positions)
@@ -899,25 +903,33 @@ def history_over_limit(history: pd.DataFrame, limit: float) -> dict[str, Any]:
             "history_peak": float(day_peak.max()) if len(day_peak) else np.nan}
 
 
-def spike_columns(rows: list[dict], history: pd.DataFrame, spikes: np.ndarray) -> list[dict]:
+def spike_columns(rows: list[dict], history: pd.DataFrame, spikes: np.ndarray, volume_spikes: np.ndarray = (),
+                  weeks: int = 8) -> list[dict]:
     """The rows with the history buckets their ``spikes`` name (``spike_days``, each one's total over the median
-    bucket's in ``spike_size`` and its busiest minute over its mean minute in ``spike_burst``; ``;``-separated,
-    biggest first), the median bucket's busiest minute over its mean minute (``spike_median_burst``) and how many
-    buckets of history the spikes are drawn from (``spike_history_buckets``); empty where none sets the row."""
+    bucket's in ``spike_size``, its busiest minute over its mean minute in ``spike_burst``, and ``spike_kind``,
+    ``spike`` where the draws took it as one of ``volume_spikes`` (positions), else ``burst``; ``;``-separated,
+    biggest first), the median bucket's busiest minute over its mean minute (``spike_median_burst``), how many
+    buckets of history the spikes are drawn from (``spike_history_buckets``: all of it) and the bursts
+    (``spike_pool_buckets``: those of the last ``weeks`` weeks, whose ratios every draw takes); empty where none
+    sets the row."""
     drawn_from = history[np.isfinite(history["ratio"].to_numpy(float))]
     median = float(drawn_from["total"].median())
     median_burst = float(drawn_from["ratio"].median()) if len(drawn_from) else np.nan
+    pool = ratio_pool_size(history, weeks)
     out = []
     for row in rows:
         named = spikes[:row.pop("spikes")]
         spike_rows = history.iloc[named]
+        some = len(named) > 0
         out.append({**row, "spike_days": ";".join(f"{pd.Timestamp(d):%Y-%m-%d}" + (
                         f" {pd.Timestamp(d):%H:%M}" if pd.Timestamp(d) != pd.Timestamp(d).normalize() else "")
                         for d in spike_rows["ds"]),
                     "spike_size": ";".join(f"{t / median:.1f}" for t in spike_rows["total"]) if median > 0 else "",
                     "spike_burst": ";".join(f"{r:.1f}" for r in spike_rows["ratio"]),
-                    "spike_median_burst": median_burst if len(named) else np.nan,
-                    "spike_history_buckets": len(drawn_from) if len(named) else np.nan})
+                    "spike_median_burst": median_burst if some else np.nan,
+                    "spike_kind": ";".join("spike" if p in volume_spikes else "burst" for p in named),
+                    "spike_history_buckets": len(drawn_from) if some else np.nan,
+                    "spike_pool_buckets": pool if some else np.nan})
     return out
 
 
@@ -1066,7 +1078,7 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
             rows, daily = plan_rows(peaks, ds, limit, model, periods[buckets_key], without, step, met)
             past = history_over_limit(history, limit)
             plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row, **past}
-                     for row in spike_columns(rows, history, spikes)]
+                     for row in spike_columns(rows, history, spikes, draws.volume_spikes(), model.ratio_weeks)]
             buckets.append(daily.assign(model_group=unit, metric=metric, limit=limit,
                                         whole_day=whole_days(ds, freq).to_numpy()))
     plan_frame = pd.DataFrame(plan, columns=list(PLAN_COLUMNS))

@@ -154,19 +154,36 @@ def spike_note(row: pd.Series | Mapping[str, Any]) -> str:
         "" if not b else f"; busiest minute {b}x its mean minute" + (
             f", the median {bucket}'s {float(usual):.1f}x" if i == first_burst else "")) + ")"
         for i, (d, s, b) in enumerate(zip(days, sizes, bursts, strict=True)))
-    count = int(row["spike_history_buckets"])
+    count = _recurring(row, len(days), bucket)
     chance = row.get("spike_chance", np.nan)
     period = "the horizon's" if row.get("period", "horizon") == "horizon" else f"{row['period']}'s"
     one = ("an " if bucket == "hour" else "a ") + bucket
     alone = [f"{q.upper()} {_n(row[f'{q}_without_biggest_spike'])}" for q in quantiles
              if many and pd.notna(row.get(f"{q}_without_biggest_spike", np.nan))]
     return (f"{' and '.join(q.upper() for q in quantiles)} set by {bucket + 's' if many else one} like "
-            f"{like} recurring: {len(days)} such {bucket + 's' if many else bucket} in {count:,} of history"
+            f"{like} recurring: {count}"
             + (f", met in {_share(float(chance))} of {period} draws" if pd.notna(chance) else "")
             + f"; without {'them' if many else 'it'}"
             + (" (a burst's busiest minute at its kind's usual multiple of its mean minute)" if any(bursts) else "")
             + " " + ", ".join(f"the {q.upper()} would be {_n(row[f'{q}_without_spikes'])}" for q in quantiles)
             + (f" (without {days[0]} alone: {', '.join(alone)})" if alone else ""))
+
+
+def _recurring(row: pd.Series | Mapping[str, Any], named: int, bucket: str) -> str:
+    """``2 such days in 146 of history``: how often the named buckets recur in the draws. A spike (by volume)
+    recurs at its rate over all the history; a burst is drawn as every ratio is, from the recent weeks' buckets
+    (``spike_pool_buckets``), and recurs at its rate over them."""
+    kinds = str(row.get("spike_kind") or "").split(";")
+    kinds = kinds if len(kinds) == named and pd.notna(row.get("spike_pool_buckets", np.nan)) else ["spike"] * named
+    spikes, bursts = kinds.count("spike"), kinds.count("burst")
+    such = f"{named} such {bucket + 's' if named > 1 else bucket}"
+    history = f"in {int(row['spike_history_buckets']):,} of history"
+    recent = f"in the {int(row.get('spike_pool_buckets', 0)):,} recent {bucket}s the ratios are drawn from"
+    if not bursts:
+        return f"{such} {history}"
+    if not spikes:
+        return f"{such} {recent}"
+    return f"{such}: {spikes} {history} and {bursts} {recent}"
 
 
 def _share(chance: float) -> str:
