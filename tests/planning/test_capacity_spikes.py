@@ -191,3 +191,68 @@ def test_a_weekly_batch_day_makes_no_spike_of_historys_first_quiet_days():
     assert horizon["spike_days"] == ""
     assert horizon["p90"] < 1.3 * months["p90"].max()
     assert months["p90"].max() < 1.3 * 1.1 * 100_000 / 1440 * RATIO
+
+
+def _burst_hour_history(weeks: int = 6) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """``weeks`` of hourly usage at a steady volume (+-5%) and busiest minute 1.5 times the mean minute (+-5%), with
+    one weekday hour whose busiest minute is 15 times its mean minute at a normal volume: a burst minute in a
+    normal-volume hour, which no volume rule calls a spike."""
+    rng = np.random.default_rng(5)
+    hours = pd.date_range(end="2026-09-30 23:00", periods=weeks * 7 * 24, freq="h")
+    total = 1_000.0 * np.exp(rng.normal(0, 0.05, len(hours)))
+    ratio = 1.5 * np.exp(rng.normal(0, 0.05, len(hours)))
+    burst = pd.Timestamp("2026-09-16 14:00")  # a Wednesday, two weeks before the end
+    at = hours.get_loc(burst)
+    total[at], ratio[at] = 1_000.0, 15.0
+    return pd.DataFrame({"unit": GROUP, "metric": "rpm", "ds": hours, "total": total, "peak": total / 60 * ratio,
+                         "measured": True, "ratio": ratio, "level": "group"}), burst
+
+
+def _hourly_plan(history: pd.DataFrame, weeks: int = 6) -> pd.DataFrame:
+    horizon = pd.date_range("2026-10-01", periods=weeks * 7 * 24, freq="h")
+    forecast = pd.DataFrame({"series": SERIES, "target": "requests", "timestamp": horizon,
+                             "p10": 900.0, "p50": 1_000.0, "p90": 1_100.0})
+    limits = pd.DataFrame({"rpm": [80.0], "itpm": [np.nan], "otpm": [np.nan], "itpm_counts_cache_reads": [False]},
+                          index=[GROUP])
+    plan, _ = capacity_tables(forecast, history, limits, {GROUP: [SERIES]}, ["p10", "p50", "p90"], "h",
+                              PeakModel(n_draws=1000))
+    return plan
+
+
+def test_a_burst_minute_in_a_normal_volume_hour_that_sets_the_horizons_peak_is_named_with_the_peak_without_it():
+    """One hour of ten weeks had its busiest minute at 15 times its mean minute (the others 1.5), at a normal
+    volume. Eight weeks of horizon hold 40 hours of its kind (a weekday at 14:00), each drawing one of the last 8
+    weeks' 40 (ranks up to the forecast's P90, so one of 36): the horizon meets it with a chance of about
+    1 - (35/36)^40 = 68%, so its P50 is that burst recurring (a P50 near it is the burst's rate in the weeks the
+    ratios are drawn from, not an artefact), and the row names the hour, its burst, how often it recurs and the
+    P50 without it: a busy hour at the usual 1.5 times."""
+    from tokenplan.reporting.capacity_section import spike_note
+
+    history, burst = _burst_hour_history(weeks=10)
+    plan = _hourly_plan(history, weeks=8)
+    horizon = plan[plan["period"] == "horizon"].iloc[0]
+    plain = 1_100.0 / 60 * 1.5  # the forecast's P90 hour at the usual burst
+    assert horizon["p50"] > 5 * plain  # the burst hour recurring: its busiest minute sets the P50
+    assert horizon["spike_days"] == f"{burst:%Y-%m-%d %H:%M}"
+    assert horizon["spike_burst"] == "15.0" and abs(horizon["spike_median_burst"] - 1.5) < 0.05
+    assert 0.5 < horizon["spike_chance"] < 0.8
+    assert plain * 0.9 < horizon["p50_without_spikes"] < plain * 1.3
+    assert horizon["p90_without_spikes"] < 1.5 * plain
+    note = spike_note(horizon)
+    assert note.startswith(f"P50 and P90 set by an hour like {burst:%Y-%m-%d %H:%M} (1.0x the median hour's "
+                           "requests; busiest minute 15.0x its mean minute, the median hour's 1.5x) recurring: 1 such "
+                           "hour in the 1,344 recent hours the ratios are drawn from, met in "), note
+    assert "of the horizon's draws; without it (a burst's busiest minute at its kind's usual multiple of its mean " \
+           "minute) the P50 would be" in note
+
+
+def test_a_burst_a_short_horizon_meets_in_few_draws_sets_its_p90_not_its_p50():
+    """A week of horizon holds 5 hours of the burst's kind, each drawing one of history's 30: it meets the burst
+    with a chance of about 1 - (29/30)^5 = 16%, more than 1 in 10 and less than 1 in 2. The P90 is the burst
+    recurring and says so; the P50 is a busy hour's at the usual burst, and names nothing."""
+    plan = _hourly_plan(_burst_hour_history()[0], weeks=1)
+    horizon = plan[plan["period"] == "horizon"].iloc[0]
+    plain = 1_100.0 / 60 * 1.5
+    assert horizon["p50"] < 1.3 * plain < 5 * plain < horizon["p90"]
+    assert np.isnan(horizon["p50_without_spikes"]) and horizon["p90_without_spikes"] < 1.5 * plain
+    assert horizon["spike_days"] == "2026-09-16 14:00" and 0.1 < horizon["spike_chance"] < 0.25

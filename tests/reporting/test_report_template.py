@@ -794,6 +794,35 @@ def test_a_peak_set_by_a_spike_of_history_says_which_day_how_big_how_often_and_t
     assert spike_note({"metric": "rpm", "p50_without_spikes": np.nan}) == ""
 
 
+def test_a_peak_set_by_a_burst_minute_in_a_normal_hour_says_its_burst_how_often_and_the_peak_without_it():
+    """A named hour whose busiest minute is at least twice the median hour's multiple of its mean minute is a burst:
+    the note gives its burst beside its volume, the share of the period's draws that meet it, and what the
+    quantiles would be with its burst at its kind's usual. A named hour that is no burst (a volume spike) keeps
+    the volume alone. A spike recurs at its rate over all the history, a burst at its rate over the recent weeks
+    the ratios are drawn from, and the note counts each against its own."""
+    from tokenplan.reporting.capacity_section import spike_note
+
+    burst = {"metric": "rpm", "period": "horizon", "spike_days": "2015-03-11 20:00", "spike_size": "1.1",
+             "spike_burst": "8.5", "spike_median_burst": 1.47, "spike_kind": "burst", "spike_history_buckets": 3000,
+             "spike_pool_buckets": 1318, "spike_chance": 0.953,
+             "p50_without_spikes": 171.0, "p90_without_spikes": np.nan}
+    assert spike_note(burst) == (
+        "P50 set by an hour like 2015-03-11 20:00 (1.1x the median hour's requests; busiest minute 8.5x its mean "
+        "minute, the median hour's 1.5x) recurring: 1 such hour in the 1,318 recent hours the ratios are drawn from, "
+        "met in 95% of the horizon's "
+        "draws; without it (a burst's busiest minute at its kind's usual multiple of its mean minute) the P50 would "
+        "be 171")
+    both = {**burst, "period": "2015-05", "spike_days": "2015-03-11 20:00;2015-03-05 21:00", "spike_size": "1.1;6.0",
+            "spike_burst": "8.5;1.6", "spike_kind": "burst;spike", "spike_chance": 0.999,
+            "p50_without_biggest_spike": 200.0}
+    assert spike_note(both).endswith("the P50 would be 171 (without 2015-03-11 20:00 alone: P50 200)")
+    assert spike_note(both).startswith(
+        "P50 set by hours like 2015-03-11 20:00 (1.1x; busiest minute 8.5x its mean minute, the median hour's 1.5x) "
+        "and 2015-03-05 21:00 (6.0x the median hour's requests) recurring: 2 such hours: 1 in 3,000 of history and 1 "
+        "in the 1,318 recent hours the ratios are drawn from, met in >99% of 2015-05's draws; without them (a "
+        "burst's")
+
+
 def _forecast(totals: pd.DataFrame, scale: float = 1.0) -> pd.DataFrame:
     """The buckets' quantiles behind ``totals``: each horizon total spread evenly over its days, times ``scale``."""
     horizon = totals[totals["period"] == "horizon"]

@@ -28,7 +28,9 @@ series) and metric:
    bucket's. A spike's burst comes with a spike's volume. The busy buckets that are not
    spikes (``SPIKE_MIN_BEYOND``) are the recent weeks'; the spikes are all history's, at
    their rate over all of it, so how often one recurs does not hang on whether it fell in
-   the last ``ratio_weeks`` weeks. A plan row names the spikes that set its P50 or P90.
+   the last ``ratio_weeks`` weeks. A plan row names the spikes that set its P50 or P90, and
+   the bursts (``BURST_MIN_BEYOND``: a busiest minute far beyond its kind's usual multiple
+   of the mean minute, at any volume) that do.
 4. **Peaks.** ``peak = total / minutes per bucket * ratio``. A period's peak is the
    highest bucket peak in it, per draw; its P50 and P90 are quantiles over draws. Every
    window (day, month, horizon) is read off the same draws.
@@ -69,7 +71,9 @@ from tokenplan.schemas import naive_utc
 PLAN_COLUMNS: tuple[str, ...] = (
     "model_group", "period", "metric", "start", "end", "p50", "p90", "limit", "headroom_p90",
     "first_crossing_p50", "first_crossing_p90", "extrapolated_crossing_p50", "extrapolated_crossing_p90",
-    "peak_method", "spike_days", "spike_size", "spike_history_buckets", "p50_without_spikes", "p90_without_spikes",
+    "peak_method", "spike_days", "spike_size", "spike_burst", "spike_median_burst", "spike_kind",
+    "spike_history_buckets", "spike_pool_buckets", "spike_chance", "p50_without_spikes", "p90_without_spikes", "p50_without_biggest_spike",
+    "p90_without_biggest_spike",
     "history_days_over", "history_last_over", "history_peak",
 )
 # The per-day peak forecast (``capacity_peak_forecast``): each day's busiest minute, the busiest minute since the
@@ -85,6 +89,10 @@ RATIO_BANDWIDTH = 0.3
 # A row names the spikes that lift its P50 or P90 by at least SPIKE_NOTE_SHARE: the biggest few that make at
 # least SPIKE_NOTE_PART of what the biggest MAX_NAMED_SPIKES together add.
 SPIKE_MIN_BEYOND = 2.0
+# A burst: a bucket whose busiest minute over its mean minute is at least BURST_MIN_BEYOND times its kind's usual
+# (median) one, whatever its volume: a burst minute in a normal hour. It is drawn as any ratio is, and named as a
+# spike is where it sets a row's P50 or P90.
+BURST_MIN_BEYOND = 2.0
 SPIKE_NOTE_SHARE = 0.1
 SPIKE_NOTE_PART = 0.9
 MAX_NAMED_SPIKES = 3
@@ -92,6 +100,7 @@ MAX_NAMED_SPIKES = 3
 MIN_FIT_WEEKS = 6
 
 __all__ = [
+    "BURST_MIN_BEYOND",
     "DAY_COLUMNS",
     "GAP_COLUMNS",
     "MIN_FIT_WEEKS",
@@ -338,6 +347,9 @@ class RatioDraws(NamedTuple):
     beyond: np.ndarray  # how far the total goes beyond the forecast's top quantile (1 inside it)
     spike: np.ndarray   # the position in the history of the spike bucket taken (-1: none)
     plain: np.ndarray   # the ratio a bucket inside the forecast's quantiles at the same rank would take
+    source: np.ndarray  # the position in the history of the bucket whose ratio was taken
+    usual: np.ndarray   # per bucket (of ``ds``), its kind's usual (median) ratio
+    bursts: np.ndarray  # the positions in the history of its bursts (``BURST_MIN_BEYOND``)
 
 
 def _ranked_standing(history: pd.DataFrame, rows: np.ndarray, freq: str) -> tuple[np.ndarray, np.ndarray]:
@@ -468,16 +480,19 @@ def _ratio_draws(history: pd.DataFrame, ds: pd.DatetimeIndex, freq: str, weeks: 
     keys = _ratio_keys(pd.DatetimeIndex(history["ds"].to_numpy()[recent]), freq)
     ratio = ratio_of[recent]
     pools = {key: ratio[keys == key] for key in np.unique(keys)}
+    where = {key: recent[keys == key] for key in np.unique(keys)}
     volume = history["total"].to_numpy(float)[recent]
     volumes = {key: volume[keys == key] for key in np.unique(keys)}
     u = ndtr(scores)
     body = u + (rng.random(scores.shape) - 0.5) * RATIO_BANDWIDTH * top
     body = top - np.abs(top - np.abs(body))  # reflected into [0, top]: uniform ranks stay uniform
     out, beyond, spike = np.empty(scores.shape), np.ones(scores.shape), np.full(scores.shape, -1)
+    source = np.full(scores.shape, -1)
     for j, key in enumerate(_ratio_keys(ds, freq)):
-        pool = pools.get(key)
-        pool = pool if pool is not None and len(pool) else ratio
-        out[:, j] = pool[np.minimum((body[:, j] * len(pool)).astype(int), len(pool) - 1)]
+        pool, at_pool = pools.get(key), where.get(key)
+        pool, at_pool = (pool, at_pool) if pool is not None and len(pool) else (ratio, recent)
+        taken = np.minimum((body[:, j] * len(pool)).astype(int), len(pool) - 1)
+        out[:, j], source[:, j] = pool[taken], at_pool[taken]
     plain = out.copy()
     spiked = u > top
     if top < 1 and spiked.any():
@@ -496,7 +511,19 @@ def _ratio_draws(history: pd.DataFrame, ds: pd.DatetimeIndex, freq: str, weeks: 
         out[spiked] = np.maximum(out[spiked] * lent[pick, np.nonzero(spiked)[1]], 1.0)
         beyond[spiked] = tail_beyond[pick]
         spike[spiked] = np.where(is_spike[pick], at[pick], -1)
-    return RatioDraws(out, beyond, spike, plain)
+        source[spiked] = at[pick]
+    return RatioDraws(out, beyond, spike, plain, source, _usual(pools, ds, freq), _bursts(history, pools, freq))
+
+
+def _bursts(history: pd.DataFrame, pools: dict, freq: str) -> np.ndarray:
+    """The positions of history's bursts: buckets whose ratio is at least ``BURST_MIN_BEYOND`` times their kind's
+    usual (median) one in the ratio pool, however busy they were (a burst minute in a normal-volume hour)."""
+    ratio = history["ratio"].to_numpy(float)
+    known = np.flatnonzero(np.isfinite(ratio))
+    if not len(known):
+        return known
+    usual = _usual(pools, history["ds"].to_numpy()[known], freq)
+    return known[ratio[known] >= BURST_MIN_BEYOND * usual]
 
 
 class PeakDraws(NamedTuple):
@@ -504,7 +531,9 @@ class PeakDraws(NamedTuple):
 
     ``spike``: where a bucket took one of history's spikes, that bucket's position in the ratio history (-1
     elsewhere); ``plain_totals`` and ``plain_ratios``: what it would have taken without it (the forecast's top
-    quantile, and the ratio of a bucket as busy inside the forecast's quantiles).
+    quantile, and the ratio of a bucket as busy inside the forecast's quantiles). ``source``: the position in the
+    ratio history of the bucket whose ratio each took; ``usual``: per bucket, its kind's usual ratio, which a
+    draw that took one of history's ``bursts`` (positions) takes without it.
     """
 
     totals: np.ndarray
@@ -513,26 +542,64 @@ class PeakDraws(NamedTuple):
     spike: np.ndarray | None = None
     plain_totals: np.ndarray | None = None
     plain_ratios: np.ndarray | None = None
+    source: np.ndarray | None = None
+    usual: np.ndarray | None = None
+    bursts: np.ndarray | None = None
+
+    def _taken(self, positions: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Where the draws took one of ``positions`` as a spike (its volume and burst), and where as a burst."""
+        positions = np.asarray(positions, dtype=int)
+        spiked = (np.isin(self.spike, positions) if self.spike is not None
+                  else np.zeros(self.totals.shape, bool))
+        if self.source is None or self.bursts is None:
+            return spiked, np.zeros(self.totals.shape, bool)
+        return spiked, np.isin(self.source, np.intersect1d(positions, self.bursts)) & ~spiked
 
     def peaks(self, calibration: PeakCalibration | None = None, without: Sequence[int] = ()) -> np.ndarray:
         """Per-minute peaks, shape (draws, buckets): total / minutes x (calibrated) ratio; ``without``: history's
-        spikes (positions) whose draws take the plain total and ratio instead."""
+        spikes (positions) whose draws take the plain total and ratio instead, and bursts whose draws take at most
+        their bucket's usual ratio."""
         totals, ratios = self.totals, self.ratios
-        if len(without) and self.spike is not None:
-            taken = np.isin(self.spike, np.asarray(without))
-            totals = np.where(taken, self.plain_totals, totals)
-            ratios = np.where(taken, self.plain_ratios, ratios)
+        if len(without):
+            spiked, burst = self._taken(without)
+            totals = np.where(spiked, self.plain_totals, totals) if spiked.any() else totals
+            ratios = np.where(spiked, self.plain_ratios, ratios) if spiked.any() else ratios
+            if burst.any():
+                ratios = np.where(burst, np.minimum(ratios, self.usual), ratios)
         ratios = ratios if calibration is None else calibration.ratios(ratios)
         return totals / self.minutes * ratios
 
+    def volume_spikes(self) -> np.ndarray:
+        """The positions of history's spikes (by volume) the draws took."""
+        return np.unique(self.spike[self.spike >= 0]) if self.spike is not None else np.empty(0, dtype=int)
+
+    def met(self, positions: Sequence[int]) -> np.ndarray:
+        """Where the draws took one of history's spikes or bursts ``positions``, shape (draws, buckets)."""
+        spiked, burst = self._taken(positions)
+        return spiked | burst
+
     def spikes_taken(self, most: int) -> np.ndarray:
-        """The positions of history's spikes the draws took, the biggest (furthest beyond the forecast's top
-        quantile) first, at most ``most``."""
-        if self.spike is None or not (self.spike >= 0).any():
+        """The positions of history's spikes and bursts the draws took, the biggest first, at most ``most``: by
+        how many times its plain peak a draw's peak was at most (a spike's total and ratio over the plain ones,
+        a burst's ratio over its bucket's usual)."""
+        uplift, at = np.ones(self.totals.shape), np.full(self.totals.shape, -1)
+        if self.spike is not None and (self.spike >= 0).any():
+            taken = self.spike >= 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                volume = self.totals[taken] / self.plain_totals[taken]
+                uplift[taken] = np.maximum(volume, volume * self.ratios[taken] / self.plain_ratios[taken])
+            at[taken] = self.spike[taken]
+        if self.source is not None and self.bursts is not None and len(self.bursts):
+            burst = np.isin(self.source, self.bursts) & (at < 0)
+            usual = np.broadcast_to(self.usual, self.ratios.shape)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                uplift[burst] = self.ratios[burst] / np.minimum(self.ratios[burst], usual[burst])
+            at[burst] = self.source[burst]
+        chosen = (at >= 0) & np.isfinite(uplift) & (uplift > 1.0)
+        if not chosen.any():
             return np.empty(0, dtype=int)
-        taken = self.spike >= 0
-        beyond = pd.Series(self.totals[taken] / self.plain_totals[taken]).groupby(self.spike[taken]).max()
-        return beyond.sort_values(ascending=False, kind="stable").index.to_numpy()[:most]
+        biggest = pd.Series(uplift[chosen]).groupby(at[chosen]).max()
+        return biggest.sort_values(ascending=False, kind="stable").index.to_numpy()[:most]
 
 
 def bucket_peak_draws(quantiles: pd.DataFrame, ratio_history: pd.DataFrame, freq: str, model: PeakModel,
@@ -547,7 +614,7 @@ def bucket_peak_draws(quantiles: pd.DataFrame, ratio_history: pd.DataFrame, freq
     drawn = _ratio_draws(ratio_history, pd.DatetimeIndex(quantiles.index), freq, model.ratio_weeks, own, rng, top)
     ceiling = _total_ceiling(quantiles, ratio_history)
     return PeakDraws(np.minimum(totals * drawn.beyond, ceiling), drawn.ratios, bucket_minutes(freq), drawn.spike,
-                     np.minimum(totals, ceiling), drawn.plain)
+                     np.minimum(totals, ceiling), drawn.plain, drawn.source, drawn.usual, drawn.bursts)
 
 
 # A bucket total drawn past the forecast's top quantile is at most this many times history's busiest bucket or its
@@ -765,7 +832,8 @@ def _named_spikes(q: np.ndarray, without: np.ndarray) -> int:
 def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: PeakModel,
               periods: Sequence[Window] | None = None,
               without_spikes: Sequence[np.ndarray] = (),
-              step: StatedStep | None = None) -> tuple[list[dict], pd.DataFrame]:
+              step: StatedStep | None = None,
+              met: Sequence[np.ndarray] = ()) -> tuple[list[dict], pd.DataFrame]:
     """One row per period (months, then ``horizon``) and the per-day quantiles they use (with ``p50_so_far``,
     ``p90_so_far``: the busiest minute from the horizon's first day to each day, whose first day over the limit is
     the horizon row's first day over).
@@ -778,12 +846,16 @@ def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: Peak
     its quantile is over the limit. ``without_spikes``: the same draws without the 1, 2, ...
     biggest of history's spikes they took (``PeakDraws.peaks(without=...)``); a row's
     ``spikes`` is how many of them set its P50 or P90 (:func:`_named_spikes`), and
-    ``p50_without_spikes``/``p90_without_spikes`` its quantiles without them. ``step``: the stated
+    ``p50_without_spikes``/``p90_without_spikes`` its quantiles without them (``*_without_biggest_spike``: without
+    the biggest alone, where more than one is named); ``met``: where the draws took the
+    1, 2, ... biggest (``PeakDraws.met``), whose share of draws meeting the named ones in the row's window is its
+    ``spike_chance``. ``step``: the stated
     effects the extrapolated crossing reads as steps, not growth (:func:`extrapolated_crossing`).
     """
     days, busiest = day_busiest(peaks, ds)
     daily = _day_frame(days, busiest)
     busiest_without = [day_busiest(other, ds)[1] for other in without_spikes]
+    met_days = [day_busiest(taken.astype(np.int8), ds)[1] for taken in met]
     rows = []
     for window in windows(ds, days=False) if periods is None else periods:
         inside = np.asarray((days >= window.start.normalize()) & (days <= window.end))
@@ -794,7 +866,8 @@ def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: Peak
                "first_crossing_p50": first_crossing(days[inside], running[0], limit),
                "first_crossing_p90": first_crossing(days[inside], running[1], limit),
                "extrapolated_crossing_p50": pd.NaT, "extrapolated_crossing_p90": pd.NaT,
-               "spikes": 0, "p50_without_spikes": np.nan, "p90_without_spikes": np.nan}
+               "spikes": 0, "spike_chance": np.nan, "p50_without_spikes": np.nan, "p90_without_spikes": np.nan,
+               "p50_without_biggest_spike": np.nan, "p90_without_biggest_spike": np.nan}
         if busiest_without:
             without = np.array([np.quantile(other[:, inside].max(axis=1), [0.5, 0.9]) for other in busiest_without])
             named = _named_spikes(np.array([p50, p90]), without)
@@ -802,6 +875,11 @@ def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: Peak
                 lifted = np.array([p50, p90]) - without[named - 1] >= SPIKE_NOTE_SHARE * np.array([p50, p90])
                 row.update(spikes=named, **{f"{q}_without_spikes": float(v) if up else np.nan
                                             for q, v, up in zip(("p50", "p90"), without[named - 1], lifted)})
+                if len(met_days) >= named:
+                    row["spike_chance"] = float(met_days[named - 1][:, inside].max(axis=1).mean())
+                if named > 1:  # what the biggest alone sets, where it lifts a quantile the named ones set
+                    row.update({f"{q}_without_biggest_spike": float(v) for q, v, up in
+                                zip(("p50", "p90"), without[0], lifted) if up})
         if window.kind == "horizon":
             daily = daily.assign(p50_so_far=running[0], p90_so_far=running[1])
             for q in ("p50", "p90"):
@@ -825,21 +903,33 @@ def history_over_limit(history: pd.DataFrame, limit: float) -> dict[str, Any]:
             "history_peak": float(day_peak.max()) if len(day_peak) else np.nan}
 
 
-def spike_columns(rows: list[dict], history: pd.DataFrame, spikes: np.ndarray) -> list[dict]:
+def spike_columns(rows: list[dict], history: pd.DataFrame, spikes: np.ndarray, volume_spikes: np.ndarray = (),
+                  weeks: int = 8) -> list[dict]:
     """The rows with the history buckets their ``spikes`` name (``spike_days``, each one's total over the median
-    bucket's in ``spike_size``; ``;``-separated, biggest first) and how many buckets of history the spikes are
-    drawn from (``spike_history_buckets``); empty where none sets the row."""
+    bucket's in ``spike_size``, its busiest minute over its mean minute in ``spike_burst``, and ``spike_kind``,
+    ``spike`` where the draws took it as one of ``volume_spikes`` (positions), else ``burst``; ``;``-separated,
+    biggest first), the median bucket's busiest minute over its mean minute (``spike_median_burst``), how many
+    buckets of history the spikes are drawn from (``spike_history_buckets``: all of it) and the bursts
+    (``spike_pool_buckets``: those of the last ``weeks`` weeks, whose ratios every draw takes); empty where none
+    sets the row."""
     drawn_from = history[np.isfinite(history["ratio"].to_numpy(float))]
     median = float(drawn_from["total"].median())
+    median_burst = float(drawn_from["ratio"].median()) if len(drawn_from) else np.nan
+    pool = ratio_pool_size(history, weeks)
     out = []
     for row in rows:
         named = spikes[:row.pop("spikes")]
         spike_rows = history.iloc[named]
+        some = len(named) > 0
         out.append({**row, "spike_days": ";".join(f"{pd.Timestamp(d):%Y-%m-%d}" + (
                         f" {pd.Timestamp(d):%H:%M}" if pd.Timestamp(d) != pd.Timestamp(d).normalize() else "")
                         for d in spike_rows["ds"]),
                     "spike_size": ";".join(f"{t / median:.1f}" for t in spike_rows["total"]) if median > 0 else "",
-                    "spike_history_buckets": len(drawn_from) if len(named) else np.nan})
+                    "spike_burst": ";".join(f"{r:.1f}" for r in spike_rows["ratio"]),
+                    "spike_median_burst": median_burst if some else np.nan,
+                    "spike_kind": ";".join("spike" if p in volume_spikes else "burst" for p in named),
+                    "spike_history_buckets": len(drawn_from) if some else np.nan,
+                    "spike_pool_buckets": pool if some else np.nan})
     return out
 
 
@@ -977,6 +1067,7 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
             spikes = draws.spikes_taken(MAX_NAMED_SPIKES) if explain else np.empty(0, dtype=int)
             without = [draws.peaks(PeakCalibration.from_mapping(calibration), without=spikes[:k])
                        for k in range(1, len(spikes) + 1)]
+            met = [draws.met(spikes[:k]) for k in range(1, len(spikes) + 1)]
             step = None
             if stated is not None and np.isfinite(limit):
                 if (metric, counts_reads) not in each_series:
@@ -984,10 +1075,10 @@ def capacity_tables(forecast: pd.DataFrame, ratios: pd.DataFrame, limits: pd.Dat
                         forecast, metric, counts_reads, quantile_names, time_column)
                 step = unit_step({s: each_series[metric, counts_reads][s] for s in series
                                   if s in each_series[metric, counts_reads]}, *stated)
-            rows, daily = plan_rows(peaks, ds, limit, model, periods[buckets_key], without, step)
+            rows, daily = plan_rows(peaks, ds, limit, model, periods[buckets_key], without, step, met)
             past = history_over_limit(history, limit)
             plan += [{"model_group": unit, "metric": metric, "peak_method": method, **row, **past}
-                     for row in spike_columns(rows, history, spikes)]
+                     for row in spike_columns(rows, history, spikes, draws.volume_spikes(), model.ratio_weeks)]
             buckets.append(daily.assign(model_group=unit, metric=metric, limit=limit,
                                         whole_day=whole_days(ds, freq).to_numpy()))
     plan_frame = pd.DataFrame(plan, columns=list(PLAN_COLUMNS))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tokenplan.planning.capacity import MAX_OVER_HISTORY
+from tokenplan.planning.capacity import BURST_MIN_BEYOND, MAX_OVER_HISTORY
 from tokenplan.planning.capacity_backtest import MIN_CALIBRATION_WINDOWS, MIN_RATIO_POOL_SHARE, coverage_summary
 from tokenplan.planning.capacity_plots import figure_name
 from tokenplan.planning.gateway import deployment_name, deployments_held_back, gateway_rule, group_budgets
@@ -136,21 +136,68 @@ def spike_note(row: pd.Series | Mapping[str, Any]) -> str:
     without it the P90 would be 309K``, for a plan row whose P50 or P90 history's spikes set; else nothing.
 
     From the row's ``spike_days`` (a time in them means hourly buckets), ``spike_size``, ``spike_history_buckets``
-    and ``p50_without_spikes``/``p90_without_spikes``."""
+    and ``p50_without_spikes``/``p90_without_spikes``. A named bucket whose busiest minute over its mean minute
+    (``spike_burst``) is at least ``BURST_MIN_BEYOND`` times the median bucket's (``spike_median_burst``) is a
+    burst, and the note gives both; ``spike_chance``, where given, is the share of draws that meet the named
+    buckets in the row's period."""
     quantiles = _spike_quantiles(row)
     if not quantiles:
         return ""
     days, sizes = str(row["spike_days"]).split(";"), str(row["spike_size"]).split(";")
+    bursts = _bursts(row, len(days))
     bucket = "hour" if " " in days[0] else "day"
     many = len(days) > 1
     typical = f" the median {bucket}'s {_DRIVER_WORDS.get(str(row['metric']), 'total')}"
-    like = " and ".join(f"{d} ({s}x{typical if i == len(days) - 1 else ''})"
-                        for i, (d, s) in enumerate(zip(days, sizes, strict=True)))
-    count = int(row["spike_history_buckets"])
-    return (f"{' and '.join(q.upper() for q in quantiles)} set by {bucket + 's' if many else 'a ' + bucket} like "
-            f"{like} recurring: {len(days)} such {bucket + 's' if many else bucket} in {count:,} of history; without "
-            f"{'them' if many else 'it'} " + ", ".join(f"the {q.upper()} would be {_n(row[f'{q}_without_spikes'])}"
-                                                       for q in quantiles))
+    usual = row.get("spike_median_burst", np.nan)
+    first_burst = next((i for i, b in enumerate(bursts) if b), None)
+    like = " and ".join(f"{d} ({s}x{typical if i == len(days) - 1 else ''}" + (
+        "" if not b else f"; busiest minute {b}x its mean minute" + (
+            f", the median {bucket}'s {float(usual):.1f}x" if i == first_burst else "")) + ")"
+        for i, (d, s, b) in enumerate(zip(days, sizes, bursts, strict=True)))
+    count = _recurring(row, len(days), bucket)
+    chance = row.get("spike_chance", np.nan)
+    period = "the horizon's" if row.get("period", "horizon") == "horizon" else f"{row['period']}'s"
+    one = ("an " if bucket == "hour" else "a ") + bucket
+    alone = [f"{q.upper()} {_n(row[f'{q}_without_biggest_spike'])}" for q in quantiles
+             if many and pd.notna(row.get(f"{q}_without_biggest_spike", np.nan))]
+    return (f"{' and '.join(q.upper() for q in quantiles)} set by {bucket + 's' if many else one} like "
+            f"{like} recurring: {count}"
+            + (f", met in {_share(float(chance))} of {period} draws" if pd.notna(chance) else "")
+            + f"; without {'them' if many else 'it'}"
+            + (" (a burst's busiest minute at its kind's usual multiple of its mean minute)" if any(bursts) else "")
+            + " " + ", ".join(f"the {q.upper()} would be {_n(row[f'{q}_without_spikes'])}" for q in quantiles)
+            + (f" (without {days[0]} alone: {', '.join(alone)})" if alone else ""))
+
+
+def _recurring(row: pd.Series | Mapping[str, Any], named: int, bucket: str) -> str:
+    """``2 such days in 146 of history``: how often the named buckets recur in the draws. A spike (by volume)
+    recurs at its rate over all the history; a burst is drawn as every ratio is, from the recent weeks' buckets
+    (``spike_pool_buckets``), and recurs at its rate over them."""
+    kinds = str(row.get("spike_kind") or "").split(";")
+    kinds = kinds if len(kinds) == named and pd.notna(row.get("spike_pool_buckets", np.nan)) else ["spike"] * named
+    spikes, bursts = kinds.count("spike"), kinds.count("burst")
+    such = f"{named} such {bucket + 's' if named > 1 else bucket}"
+    history = f"in {int(row['spike_history_buckets']):,} of history"
+    recent = f"in the {int(row.get('spike_pool_buckets', 0)):,} recent {bucket}s the ratios are drawn from"
+    if not bursts:
+        return f"{such} {history}"
+    if not spikes:
+        return f"{such} {recent}"
+    return f"{such}: {spikes} {history} and {bursts} {recent}"
+
+
+def _share(chance: float) -> str:
+    """A share of draws, ``>99%`` and ``<1%`` at the ends (not a certainty either way)."""
+    return ">99%" if chance >= 0.995 else "<1%" if 0 < chance < 0.005 else f"{chance:.0%}"
+
+
+def _bursts(row: pd.Series | Mapping[str, Any], named: int) -> list[str]:
+    """Per named bucket, its busiest minute over its mean minute where it is a burst (``BURST_MIN_BEYOND`` times
+    the median bucket's), else ``""``."""
+    ratios, usual = row.get("spike_burst"), row.get("spike_median_burst", np.nan)
+    if not isinstance(ratios, str) or not ratios or pd.isna(usual):
+        return [""] * named
+    return [r if float(r) >= BURST_MIN_BEYOND * float(usual) else "" for r in ratios.split(";")]
 
 
 def _gaps_text(gaps: pd.DataFrame | None) -> str:
@@ -364,7 +411,10 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
         f"move together). A drawn bucket total is at most its forecast's P90, or {MAX_OVER_HISTORY:g} times the higher "
         f"of history's busiest bucket and its own P50 where that is more (a plausibility bound, as the forecast's "
         f"guard caps a P90 at {MAX_OVER_HISTORY:g} times the recent high, grown). A month's or the horizon's peak is "
-        f"its busiest bucket.",
+        f"its busiest bucket. A P50 or P90 that history's spikes, or its bursts (a busiest minute at least "
+        f"{BURST_MIN_BEYOND:g} times its kind's usual multiple of the mean minute, at any volume), lift by a tenth or "
+        f"more names them (\"set by history's spikes\"), with how often the period's draws meet them and the "
+        f"quantile without them.",
         "- Peaks measured from per-minute data for every group." if not assumed else
         f"- **Peaks assumed, not measured, for {', '.join(assumed)}**: no per-minute data, so busiest minute = "
         f"mean minute {factors} usage buckets (`planning.capacity.assumed_peak_to_mean`).",
