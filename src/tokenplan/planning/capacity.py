@@ -72,8 +72,8 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "model_group", "period", "metric", "start", "end", "p50", "p90", "limit", "headroom_p90",
     "first_crossing_p50", "first_crossing_p90", "extrapolated_crossing_p50", "extrapolated_crossing_p90",
     "peak_method", "spike_days", "spike_size", "spike_burst", "spike_median_burst", "spike_kind",
-    "spike_history_buckets", "spike_pool_buckets", "spike_chance", "p50_without_spikes", "p90_without_spikes", "p50_without_biggest_spike",
-    "p90_without_biggest_spike",
+    "spike_history_buckets", "spike_pool_buckets", "spike_chance", "p50_without_spikes", "p90_without_spikes",
+    "p50_without_biggest_spike", "p90_without_biggest_spike",
     "history_days_over", "history_last_over", "history_peak",
 )
 # The per-day peak forecast (``capacity_peak_forecast``): each day's busiest minute, the busiest minute since the
