@@ -229,3 +229,104 @@ def test_intervals_follow_the_latest_folds_when_the_errors_drift():
     equal = fit_step_widths(errors.drop(columns="origin"), [0.1, 0.5, 0.9], None, [400])["a|requests"][0][2]
     nxt = np.abs(rng.normal(0, 2.0, 20_000))
     assert np.mean(nxt <= equal) + 0.05 < np.mean(nxt <= weighted) <= 0.80
+
+
+def test_a_steady_day_gets_narrower_intervals_than_noisy_nights(tmp_path):
+    """Four weeks of hours, nights noisy (20 requests an hour, Poisson) and the day steady (2,000 an hour,
+    1% noise): the scale of an hour's errors is its series' times its hour's (``phase_scales``). With one
+    scale per series every hour read the same P90/P10, the day's wide by the night's noise."""
+    from tests.training_run import run_training
+
+    hours = pd.date_range("2026-10-05", periods=28 * 24, freq="h")
+    rng = np.random.default_rng(5)
+    day = (hours.hour >= 8) & (hours.hour < 20)
+    y = np.where(day, np.round(2000 * rng.lognormal(0, 0.01, len(hours))), rng.poisson(20, len(hours)))
+    series = pd.DataFrame({"series": "m", "target": "requests", "ds": hours, "y": y.astype(float)})
+
+    forecast = run_training(series, tmp_path, fe={"freq": "h", "horizon": 48}).forecast
+
+    log_width = np.log(forecast["p90"] / forecast["p10"])
+    by_day = pd.DatetimeIndex(forecast["timestamp"]).hour.isin(range(8, 20))
+    assert log_width[by_day].median() < 0.5 * log_width[~by_day].median()
+    assert (forecast["p10"] <= forecast["p50"]).all() and (forecast["p50"] <= forecast["p90"]).all()
+
+
+def test_phase_multipliers_follow_each_hours_noise_shrunk_bounded_and_averaging_one():
+    from tokenplan.forecasting.conformal import phase_scales
+
+    rng = np.random.default_rng(6)
+    ds = pd.date_range("2026-10-05", periods=6 * 168, freq="h")
+    noisy = ds.hour < 6
+    change = np.where(noisy, rng.normal(0, 0.4, len(ds)), rng.normal(0, 0.05, len(ds)))
+    examples = pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "step": 1.0, "z": 0.0,
+                             "y": np.expm1(5 + change), "last_same_phase": 0.0, "log_level": 5.0})
+    few = examples[ds >= ds[-1] - pd.Timedelta(days=1)]  # one change per hour: no evidence of a shape
+
+    many = np.asarray(phase_scales(examples, 168, "h")["scales"]["m|requests"])
+
+    assert len(many) == 48  # the hours of a weekday, then of a weekend day
+    noisy_phase = np.isin(np.arange(48) % 24, range(6))
+    assert many.mean() == pytest.approx(1.0)
+    assert many[noisy_phase].min() > 1.5 * many[~noisy_phase].max()  # a weekend hour has fewer changes: shrunk more
+    assert many.max() / many.min() <= 16 + 1e-9
+    assert phase_scales(few, 168, "h") == {}  # a series with no shape has its one scale
+    # By weekday the noisy hours are on every day alike: no shape; without a weekly season, no weekdays.
+    assert phase_scales(examples, 168, "D") == {} and phase_scales(examples, 1, "D") == {}
+
+
+def test_a_weekends_daytime_keeps_its_own_noise_beside_steady_weekday_office_hours():
+    """Office hours steady on weekdays, as noisy as the nights at weekends: by the hour of the day alone the weekend's
+    daytime took the office hours' narrow multiplier (31% inside P10-P90 on a business-hours shape); by the hour of
+    a weekday or of a weekend day, it keeps its own. Without a weekly season there is no weekend to tell apart."""
+    from tokenplan.forecasting.conformal import phase_of, phase_scales
+
+    rng = np.random.default_rng(8)
+    ds = pd.date_range("2026-10-05", periods=8 * 168, freq="h")
+    office = (ds.hour >= 9) & (ds.hour < 17)
+    steady = office & (ds.dayofweek < 5)
+    change = np.where(steady, rng.normal(0, 0.05, len(ds)), rng.normal(0, 0.4, len(ds)))
+    examples = pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "step": 1.0, "z": 0.0,
+                             "y": np.expm1(5 + change), "last_same_phase": 0.0, "log_level": 5.0})
+    m = np.asarray(phase_scales(examples, 168, "h")["scales"]["m|requests"])
+    weekday_office, weekend_office = m[9:17], m[24 + 9:24 + 17]
+    assert weekend_office.min() > 1.5 * weekday_office.max()
+    assert list(phase_of(pd.Series(pd.to_datetime(["2026-10-10 10:00", "2026-10-12 10:00"])), "h")) == [34, 10]
+    assert len(phase_scales(examples, 24, "h")["scales"]["m|requests"]) == 24
+
+
+@pytest.mark.parametrize(("freq", "season", "periods"), [("h", 168, 8 * 168), ("D", 7, 56)])
+def test_phases_with_one_noise_share_their_series_scale(freq, season, periods):
+    """Every hour (weekday) with the same noise: what the phases' spreads differ by is sampling alone, and each
+    phase reads 1. A fixed ``n / (n + 10)`` weighing gave eight weeks of days weekday multipliers 0.49 to 0.90."""
+    from tokenplan.forecasting.conformal import phase_scales
+
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        ds = pd.date_range("2026-10-05", periods=periods, freq=freq)
+        examples = pd.DataFrame({"series": "m", "target": "requests", "ds": ds, "step": 1.0, "z": 0.0,
+                                 "y": np.expm1(5 + rng.laplace(0, 0.2, periods)), "last_same_phase": 0.0,
+                                 "log_level": 5.0})
+        assert phase_scales(examples, season, freq) == {}
+
+
+def test_a_level_error_is_every_phases_so_a_steady_phase_keeps_its_share_of_it():
+    """Errors that are a fold's level alone (every bucket of a fold missed by the same amount) give a steady phase
+    no narrower a scale than a noisy one; errors that come and go bucket by bucket keep the phases' multipliers."""
+    from tokenplan.forecasting.conformal import _phase_multipliers, with_level_shares
+    from tokenplan.forecasting.row_keys import RowKeys
+
+    rng = np.random.default_rng(3)
+    folds, n = 6, 168
+    fold = np.repeat(np.arange(folds), n)
+    keys = RowKeys.of(pd.DataFrame({"series": ["m"] * (folds * n), "target": "requests"}))
+    phase = np.tile(np.arange(n) % 24, folds)
+    phases = {"freq": "h", "scales": {"m|requests": [0.25] * 12 + [1.75] * 12}}
+
+    level = with_level_shares(phases, np.repeat(rng.normal(0, 0.3, folds), n), keys, fold)
+    noise = with_level_shares(phases, rng.normal(0, 0.3, folds * n), keys, fold)
+
+    assert level["level"]["requests"] == pytest.approx(1.0)
+    assert noise["level"]["requests"] < 0.05
+    assert _phase_multipliers(keys, level, phase) == pytest.approx(np.ones(folds * n))
+    steady, noisy = _phase_multipliers(keys, noise, phase)[:2 * 12:12]
+    assert steady < 0.3 and noisy > 1.7

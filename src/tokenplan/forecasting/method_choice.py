@@ -69,6 +69,8 @@ from tokenplan.forecasting.conformal import (
     EMPTY_POINT,
     StepErrors,
     noise_scales,
+    phase_of,
+    phase_scales,
     recency_weights,
     step_bins,
     step_offsets,
@@ -415,13 +417,13 @@ def _interval_values(point: np.ndarray, shift: np.ndarray) -> np.ndarray:
 def apply_intervals(rows: pd.DataFrame, widths: dict, quantiles: list[float]) -> pd.DataFrame:
     """``rows`` (with ``point``) plus one column per quantile: ``expm1(log1p(point) + offset)``."""
     out = rows.copy()
-    shift = step_offsets(widths, rows["series"], rows["target"], rows["step"])
+    shift = step_offsets(widths, rows["series"], rows["target"], rows["step"], ds=rows.get("ds"))
     out[quantile_columns(quantiles)] = _interval_values(rows["point"].to_numpy(), shift)
     return out
 
 
 def fold_step_errors(points: pd.DataFrame, keys: RowKeys, origins: np.ndarray, scales: dict[str, float],
-                     edges: list[int]) -> tuple[StepErrors, np.ndarray]:
+                     edges: list[int], phases: dict | None = None) -> tuple[StepErrors, np.ndarray]:
     """(The fold table's errors ``log1p(y) - log1p(point)``, each weighted by its fold's rank in time,
     1 for the oldest: ``recency_weights``; the positions of the rows that have one).
 
@@ -431,25 +433,29 @@ def fold_step_errors(points: pd.DataFrame, keys: RowKeys, origins: np.ndarray, s
     were 73% of the errors, all near zero, and held the 80% quantile of the errors to a third of
     the busy hours' own: the busy hours fell inside P10-P90 half the time (49.6%; 78.5% without them). A
     sparse model's empty days keep their errors (its forecast of such a day is not empty: a fraction of a request).
+    ``phases`` (``phase_scales``): each error is normalised by its series' scale at its bucket's phase.
     """
     y, point = points["y"].to_numpy(dtype=float), points["point"].to_numpy(dtype=float)
     empty_called = (y == 0) & (point < EMPTY_POINT)
     labelled = np.flatnonzero(np.isfinite(y) & np.isfinite(point) & ~empty_called)
+    phase = phase_of(points["ds"].to_numpy()[labelled], phases["freq"]) if phases else None
     errors = StepErrors(np.log1p(y[labelled]) - np.log1p(point[labelled]), points["step"].to_numpy()[labelled],
                         keys.take(labelled), scales, edges, weight=recency_weights(origins[labelled]),
-                        fold=origins[labelled])
+                        fold=origins[labelled], phase=phase, phases=phases)
     return errors, labelled
 
 
 def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, quantiles: list[float],
                 scales: dict[str, float], edges: list[int], guard: GuardSettings,
-                forecast_like: tuple[np.ndarray, dict[str, str]] | None = None) -> tuple[pd.DataFrame, dict]:
+                forecast_like: tuple[np.ndarray, dict[str, str]] | None = None,
+                phases: dict | None = None) -> tuple[pd.DataFrame, dict]:
     """(Every fold's rows with intervals from the other folds' errors of their method, upper quantiles capped;
     each method's widths from every fold, for the forecast).
 
     ``forecast_like``: per row of ``points`` whether its fold is like the forecast
     (``folds_like_forecast``), and the method each ``series|target`` forecasts with, given where
     some backtest fold is not: the forecast's widths then come from ``forecast_calibration_rows``.
+    ``phases`` (``phase_scales``): the scales' multipliers per phase of the day (or week).
 
     Rows are ordered by origin, then method, as the folds were calibrated; a method with
     no error on the other folds gets no intervals at that fold (its rows are left out).
@@ -461,7 +467,7 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
     methods, method_names = pd.factorize(points["method"], sort=True)
     origins, origin_names = pd.factorize(points["origin"], sort=True)
     point = points["point"].to_numpy(dtype=float)
-    errors, labelled = fold_step_errors(points, keys, origins, scales, edges)
+    errors, labelled = fold_step_errors(points, keys, origins, scales, edges, phases)
     error_methods, error_origins = methods[labelled], origins[labelled]
 
     def widths(use: np.ndarray, level_shares: bool = False) -> dict[int, dict]:
@@ -469,7 +475,7 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
         return {m: errors.widths(quantiles, rows=at, level_shares=level_shares) for m, at in rows.items() if len(at)}
 
     values = np.full((len(points), len(quantiles)), np.nan)
-    order, step = [], points["step"].to_numpy()
+    order, step, ds = [], points["step"].to_numpy(), points["ds"].to_numpy()
     for o in range(len(origin_names)):
         others = error_origins != o
         by_method = widths(others if others.any() else np.ones(len(labelled), bool))
@@ -477,7 +483,7 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
         fold_order = []
         for m in sorted(by_method):  # the method names' order
             at = in_fold[methods[in_fold] == m]
-            shift = step_offsets(by_method[m], None, None, step[at], keys=keys.take(at))
+            shift = step_offsets(by_method[m], None, None, step[at], keys=keys.take(at), ds=ds[at])
             values[at] = _interval_values(point[at], shift)
             fold_order.append(at)
         at = np.concatenate(fold_order) if fold_order else np.zeros(0, int)
@@ -494,7 +500,7 @@ def _calibrated(points: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec, q
                                  forecast_like[1])
     order = np.concatenate(order) if order else np.zeros(0, int)
     # The keys and errors (some 2 GB at 1,000 series) go before the table is copied in fold order.
-    del widths, errors, keys, labelled, error_methods, error_origins, methods, origins
+    del widths, errors, keys, labelled, error_methods, error_origins, methods, origins, ds
     table = points.take(order)
     table.index = pd.RangeIndex(len(table))  # not reset_index: another copy of 15 million rows
     table[quantile_columns(quantiles)] = values[order]
@@ -574,10 +580,10 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     single = rule.allows_single(layout["window"], layout["horizon"])
     chosen = _choose(_Folds(fold_table), rule, single)
     points = pd.concat([points, _graded_choices(points, rule, chosen, fold_table, single)], ignore_index=True)
-    scales = noise_scales(examples, spec.season)
+    scales, phases = noise_scales(examples, spec.season), phase_scales(examples, spec.season, spec.freq)
     edges = step_bins(layout["window"], spec.season)
     like = folds_like_forecast(points, series, spec.freq, layout["seasons"], examples["origin"].max())
     unlike_backtest = not like[(points["role"] == "backtest").to_numpy()].all()
     table, final = _calibrated(points, series, spec, quantiles, scales, edges, guard,
-                               (like, chosen) if unlike_backtest else None)
+                               (like, chosen) if unlike_backtest else None, phases)
     return table, chosen, final, concat_drops(drops, drops[0]), forecast_mstl(), ranking
