@@ -711,7 +711,7 @@ def test_a_users_history_that_ends_weeks_before_the_run_is_called_out():
     assert "The usage history ends" not in _summary_section(render_report(_inputs(simulated=False)))
 
 
-def test_the_capacity_backtest_says_which_folds_were_left_out_and_why_no_correction_is_applied():
+def test_the_capacity_backtest_says_which_folds_were_left_out_and_why_a_correction_is_or_is_not_applied():
     from tokenplan.reporting.capacity_section import render_capacity_section
 
     plan = fx.capacity_plan().assign(peak_method="measured", start=None, end=None, extrapolated_crossing_p50=None,
@@ -740,6 +740,16 @@ def test_the_capacity_backtest_says_which_folds_were_left_out_and_why_no_correct
                                       pd.DataFrame(columns=["model_group", "series"]), {"model_list": []},
                                       {"gateway": {"safety_margin": 0.1}}, assumed)
     assert "0.000 against 0.000" not in section and "nothing to correct" in section, section
+
+    # Applied: the section says why, the out-of-fold loss it passed (the coverage columns alone do not judge it).
+    applied = {**calibration, "ratio_scale": 1.07, "ratio_power": 0.9, "applied": True, "out_of_fold_loss": 0.31,
+               "out_of_fold_loss_uncorrected": 0.35}
+    section = render_capacity_section(plan, backtest, limits, pd.DataFrame(columns=["model_group", "series"]),
+                                      {"model_list": []}, {"gateway": {"safety_margin": 0.1}}, applied)
+    assert ("becomes 1.07 x ratio^0.90" in section and "It is applied because it carries from fold to fold: each "
+            "fold's peaks, corrected by the other folds' fit, score a pinball loss (of log P50 and log P90) of 0.310 "
+            "against 0.350 uncorrected") in section, section
+
 
 def test_a_likely_successor_is_named_with_the_setting_that_merges_it():
     inputs = _inputs()
