@@ -7,6 +7,8 @@ from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from tokenplan.reporting.number_format import chance
+
 __all__ = ["budget_paths_figure"]
 
 
@@ -29,7 +31,7 @@ def budget_paths_figure(paths: pd.DataFrame, at_risk: pd.DataFrame) -> Figure:
         axis.xaxis.set_major_locator(AutoDateLocator(maxticks=8))
         axis.xaxis.set_major_formatter(DateFormatter("%b %d"))
         axis.set_ylabel("USD")
-        axis.set_title(f"{row.team}, {row.period}: P(exceed) {row.p_exceed:.0%}", fontsize=10)
+        axis.set_title(f"{row.team}, {row.period}: P(exceed) {chance(row.p_exceed)}", fontsize=10)
         axis.legend(loc="upper left", fontsize=8)
     axes[-1].set_xlabel("day (UTC)")
     if at_risk.empty:
