@@ -323,3 +323,22 @@ def test_the_budget_paths_figure_states_the_chance_as_the_table_does():
                             "first_crossing_p50": ["2026-10-02"], "first_crossing_p90": ["2026-10-02"]})
     figure = budget_paths_figure(paths, at_risk)
     assert figure.axes[0].get_title() == "a, 2026-10: P(exceed) >99%"
+
+
+def test_the_organisation_section_lists_every_budget_at_risk_and_marks_one_already_over():
+    from tokenplan.reporting.organisation_section import _at_risk_table, _teams_beyond
+
+    table = pd.DataFrame({"team": ["a", "a", "b", "c", "c"], "period": ["2026-11", "2026-12", "2026-12", "2026-12",
+                                                                        "horizon"],
+                          "spend_p10": 0.0, "spend_p50": [864, 3425, 900, 500, 900], "spend_p90": 0.0,
+                          "recorded_usd": [421, 0, 0, 0, 0], "budget_usd": [300, 3000, 800, 1000, np.nan],
+                          "p_exceed": [1.0, 0.996, 0.6, 0.01, np.nan],
+                          "first_crossing_p50": ["2026-11-11", "2026-12-28", "", "", ""],
+                          "first_crossing_p90": ["2026-11-11", "2026-12-20", "2026-12-30", "", ""],
+                          "crossed_in_recorded": [True, False, False, False, False]})
+    risk = teams_at_risk(table, pd.Timestamp("2026-11-16"), top=1)
+    shown = _at_risk_table(risk, pd.Timestamp("2026-11-16"), pd.Timestamp("2026-12-31")).iloc[0]
+    assert shown["crossed at P50"] == "2026-11-11 (already over: recorded, before the forecast)"
+    assert shown["its other budgets at risk"] == ("2026-12: budget $3,000, P50 $3,425, >99% likely over, crossed at "
+                                                  "P50 on 2026-12-28")
+    assert _teams_beyond(table, risk) == [{"team": "b", "count": 1}]  # b's 60% is at risk, c's 1% is not
