@@ -51,8 +51,8 @@ from tokenplan.organisation.dimensions import unpriced_text
 from tokenplan.schemas import InvalidInputError, _check, first_line_of, require_columns, where
 from tokenplan.reporting.number_format import chance, usd
 
-__all__ = ["AT_RISK_CHANCE", "BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS", "at_risk", "budget_paths",
-           "litellm_month", "litellm_team_budgets", "spend_to_date", "team_budgets", "teams_at_risk",
+__all__ = ["AT_RISK_CHANCE", "AT_RISK_EXTRA_COLUMNS", "BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS",
+           "at_risk", "budget_paths", "litellm_month", "litellm_team_budgets", "spend_to_date", "team_budgets", "teams_at_risk",
            "unchecked_budgets", "validate_budgets"]
 
 BUDGET_COLUMNS = ("team", "period", "usd")
@@ -61,6 +61,9 @@ TEAM_BUDGET_COLUMNS = ["team", "period", "spend_p10", "spend_p50", "spend_p90", 
 BUDGET_PATH_COLUMNS = ["team", "period", "ds", "cumulative_p50", "cumulative_p90", "budget_usd"]
 _PERIOD = r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$"
 _Z90 = float(norm.ppf(0.9))
+# The columns ``teams_at_risk`` adds to ``team_budgets``'.
+AT_RISK_EXTRA_COLUMNS = ["p50_over_budget", "lead_days_p50", "lead_days_p90", "earlier_at_risk", "other_at_risk",
+                         "other_at_risk_count"]
 # A budget is at risk when it is at least this likely to be exceeded, or crossed on the P50 path.
 AT_RISK_CHANCE = 0.5
 
@@ -312,7 +315,7 @@ def teams_at_risk(table: pd.DataFrame, today: pd.Timestamp, top: int) -> pd.Data
     """
     budgeted = table[table["budget_usd"].notna() & table["spend_p50"].notna()].copy()  # checked budgets only
     if budgeted.empty:
-        return budgeted.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[])
+        return budgeted.assign(**{column: [] for column in AT_RISK_EXTRA_COLUMNS})
     budgeted["p50_over_budget"] = budgeted["spend_p50"] / budgeted["budget_usd"].replace(0, np.nan)
     ranked = budgeted.sort_values(["p_exceed", "p50_over_budget"], ascending=False)
     order = ranked.drop_duplicates("team")["team"].tolist()
