@@ -52,8 +52,8 @@ from tokenplan.schemas import InvalidInputError, _check, first_line_of, require_
 from tokenplan.reporting.number_format import chance, usd
 
 __all__ = ["AT_RISK_CHANCE", "AT_RISK_EXTRA_COLUMNS", "BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS",
-           "at_risk", "budget_paths", "litellm_month", "litellm_team_budgets", "spend_to_date", "team_budgets", "teams_at_risk",
-           "unchecked_budgets", "validate_budgets"]
+           "at_risk", "budget_paths", "litellm_month", "litellm_team_budgets", "spend_to_date", "team_budgets",
+           "teams_at_risk", "unchecked_budgets", "validate_budgets"]
 
 BUDGET_COLUMNS = ("team", "period", "usd")
 TEAM_BUDGET_COLUMNS = ["team", "period", "spend_p10", "spend_p50", "spend_p90", "recorded_usd", "budget_usd",
