@@ -279,6 +279,14 @@ def _crossings(checked: pd.DataFrame, team_daily: pd.DataFrame) -> list[str]:
         span = pd.Period(period.replace("-Q", "Q"), "Q" if "-Q" in period else "M")
         days = team_daily[(team_daily["node"] == team) & team_daily["ds"].between(span.start_time, span.end_time)]
         cumulative = days.sort_values("ds")["p50"].cumsum().to_numpy()
+        if str(row.get("crossed_in_recorded", False)) == "True":  # reached in the recorded spend, before the forecast
+            first = days["ds"].min()
+            crossed = {row["first_crossing_p50"], row["first_crossing_p90"]}
+            if row["recorded_usd"] < row["budget_usd"] - 1e-9 or len(crossed) != 1 or \
+                    not span.start_time <= pd.Timestamp(crossed.pop()) < first:
+                out.append(f"team_budgets {team} {period}: crossed in the recorded spend, but recorded "
+                           f"${row['recorded_usd']:,.2f} against ${row['budget_usd']:,.0f} or the day is not recorded")
+            continue
         for name in ("p50", "p90"):
             forecast_part = row[f"spend_{name}"] - row["recorded_usd"]
             path = row["recorded_usd"] + cumulative * (forecast_part / cumulative[-1] if cumulative[-1] > 0 else 1)

@@ -277,3 +277,68 @@ def test_a_months_litellm_budget_is_at_most_what_its_quarter_leaves():
     spent = spend.assign(usd=spend["usd"].where(spend["team"] == "search", spend["usd"] * 10))
     assert {p["team_alias"]: p["max_budget"] for p in litellm_team_budgets(budgets, "2026-12", 0.8, spent)} == {
         "research": 0.0, "search": 3000.0}
+
+
+def test_a_budget_the_recorded_spend_already_reached_is_crossed_on_that_recorded_day():
+    # Review 2: support's November budget of $300 had $332 recorded by November 11; it read as crossed on the
+    # forecast's first day, 0 days away, rather than already over.
+    daily, periods, _ = _inputs()
+    daily = daily[daily["ds"] >= "2026-10-11"]
+    recorded = pd.DataFrame({"team": "a", "ds": pd.date_range("2026-10-01", "2026-10-10"), "usd": 100.0})
+    budgets = validate_budgets(_raw([("a", "2026-10", 450), ("a", "2026-11", 5000)]))
+    table = team_budgets(daily, periods, recorded, budgets).set_index("period")
+    october = table.loc["2026-10"]
+    assert october["recorded_usd"] == pytest.approx(1000)
+    assert (october["first_crossing_p50"], october["first_crossing_p90"]) == ("2026-10-05", "2026-10-05")
+    assert bool(october["crossed_in_recorded"]) and october["p_exceed"] == 1.0
+    assert not table.loc[["2026-11", "2026-Q4", "horizon"], "crossed_in_recorded"].any()
+    risk = teams_at_risk(table.reset_index(), pd.Timestamp("2026-10-11"), top=5).iloc[0]
+    assert (risk["period"], risk["lead_days_p50"]) == ("2026-10", -6)  # six days before the forecast starts
+
+
+def test_a_team_at_risk_lists_every_other_budget_it_is_likely_over():
+    # Review 2: research's Q4 and December budgets are both crossed at P50 on 12-28; its row showed Q4 and
+    # dropped December ($3,000 against a P50 of $3,425), and a March budget 98% likely over was never named.
+    table = pd.DataFrame({"team": "research", "period": ["2026-11", "2026-12", "2026-Q4", "2027-03", "horizon"],
+                          "spend_p10": 0.0, "spend_p50": [2500, 3425, 8600, 3941, 12000], "spend_p90": 0.0,
+                          "budget_usd": [2900, 3000, 8500, 3500, np.nan],
+                          "p_exceed": [0.2, 0.996, 0.55, 0.98, np.nan],
+                          "first_crossing_p50": ["", "2026-12-28", "2026-12-28", "2027-03-27", ""],
+                          "first_crossing_p90": ["", "2026-12-20", "2026-12-18", "2027-03-20", ""]})
+    risk = teams_at_risk(table, pd.Timestamp("2026-11-16"), top=5).iloc[0]
+    assert risk["period"] == "2026-Q4"
+    assert risk["other_at_risk"] == ("2026-12: budget $3,000, P50 $3,425, >99% likely over, crossed at P50 on "
+                                     "2026-12-28; 2027-03: budget $3,500, P50 $3,941, 98% likely over, crossed at "
+                                     "P50 on 2027-03-27")
+    assert risk["other_at_risk_count"] == 2
+
+
+def test_the_budget_paths_figure_states_the_chance_as_the_table_does():
+    from tokenplan.reporting.organisation_figures import budget_paths_figure
+
+    paths = pd.DataFrame({"team": "a", "period": "2026-10", "ds": pd.date_range("2026-10-01", periods=3),
+                          "cumulative_p50": [100.0, 200, 300], "cumulative_p90": [120.0, 240, 360],
+                          "budget_usd": 150.0})
+    at_risk = pd.DataFrame({"team": ["a"], "period": ["2026-10"], "budget_usd": [150.0], "p_exceed": [0.9996],
+                            "first_crossing_p50": ["2026-10-02"], "first_crossing_p90": ["2026-10-02"]})
+    figure = budget_paths_figure(paths, at_risk)
+    assert figure.axes[0].get_title() == "a, 2026-10: P(exceed) >99%"
+
+
+def test_the_organisation_section_lists_every_budget_at_risk_and_marks_one_already_over():
+    from tokenplan.reporting.organisation_section import _at_risk_table, _teams_beyond
+
+    table = pd.DataFrame({"team": ["a", "a", "b", "c", "c"], "period": ["2026-11", "2026-12", "2026-12", "2026-12",
+                                                                        "horizon"],
+                          "spend_p10": 0.0, "spend_p50": [864, 3425, 900, 500, 900], "spend_p90": 0.0,
+                          "recorded_usd": [421, 0, 0, 0, 0], "budget_usd": [300, 3000, 800, 1000, np.nan],
+                          "p_exceed": [1.0, 0.996, 0.6, 0.01, np.nan],
+                          "first_crossing_p50": ["2026-11-11", "2026-12-28", "", "", ""],
+                          "first_crossing_p90": ["2026-11-11", "2026-12-20", "2026-12-30", "", ""],
+                          "crossed_in_recorded": [True, False, False, False, False]})
+    risk = teams_at_risk(table, pd.Timestamp("2026-11-16"), top=1)
+    shown = _at_risk_table(risk, pd.Timestamp("2026-11-16"), pd.Timestamp("2026-12-31")).iloc[0]
+    assert shown["crossed at P50"] == "2026-11-11 (already over: recorded, before the forecast)"
+    assert shown["its other budgets at risk"] == ("2026-12: budget $3,000, P50 $3,425, >99% likely over, crossed at "
+                                                  "P50 on 2026-12-28")
+    assert _teams_beyond(table, risk) == [{"team": "b", "count": 1}]  # b's 60% is at risk, c's 1% is not

@@ -107,7 +107,7 @@ def test_every_levels_p50_adds_up_to_its_parent(report):
 def test_the_output_tables_have_their_fixed_columns(report):
     assert list(pd.read_csv(report / "team_budgets.csv").columns) == [
         "team", "period", "spend_p10", "spend_p50", "spend_p90", "recorded_usd", "budget_usd", "p_exceed",
-        "first_crossing_p50", "first_crossing_p90", "not_checked"]
+        "first_crossing_p50", "first_crossing_p90", "crossed_in_recorded", "not_checked"]
     assert list(pd.read_csv(report / "chargeback.csv").columns) == [
         "team", "period", "recorded_usd", "usage_cost_usd", "unpriced_models", "allocated_flat_usd", "total_usd"]
     scores = pd.read_csv(report / "hierarchy_backtest.csv")

@@ -675,6 +675,26 @@ def test_the_summary_lists_the_teams_most_at_risk_of_their_budget():
     assert "Teams most at risk" not in _summary_section(render_report(_inputs()))
 
 
+def test_the_summary_says_a_budget_already_over_in_the_recorded_spend_and_counts_other_budgets_at_risk():
+    # Review 2: support's November budget, over in the recorded spend on 11-11, read "crossed at P50 on 2026-11-16,
+    # 0 days from the forecast's start"; research's December budget at risk behind its Q4 row was never named.
+    inputs = _inputs()
+    inputs.summary.teams_at_risk = [
+        {"team": "support", "period": "2026-11", "spend_p50": 421.18, "budget_usd": 300.0, "p_exceed": 1.0,
+         "first_crossing_p50": "2026-11-11", "lead_days_p50": -5, "first_crossing_p90": "2026-11-11",
+         "lead_days_p90": -5, "crossed_in_recorded": True, "other_at_risk_count": 0},
+        {"team": "research", "period": "2026-Q4", "spend_p50": 8600.0, "budget_usd": 8500.0, "p_exceed": 0.55,
+         "first_crossing_p50": "2026-12-28", "lead_days_p50": 42, "crossed_in_recorded": False,
+         "other_at_risk": "2026-12: budget $3,000, P50 $3,425, >99% likely over, crossed at P50 on 2026-12-28",
+         "other_at_risk_count": 1}]
+    summary = _summary_section(render_report(inputs))
+    assert ("support (2026-11, its first budget crossed: P50 spend $421 against $300, >99% likely over, already "
+            "over: the recorded spend reached it on 2026-11-11, before the forecast starts); ") in summary
+    assert ("crossed at P50 on 2026-12-28, 42 days from the forecast's start; 1 other budget of it at risk). See "
+            "\"The organisation: teams, keys and budgets\", which lists every budget at risk.") in summary
+    assert "0 days" not in summary and "-5 days" not in summary
+
+
 def test_untuned_hyperparameters_say_why_rather_than_list_a_study():
     tuned = render_report(_inputs())
     assert "Tuned hyperparameters (Optuna study" in tuned and "max_depth=3" in tuned

@@ -24,7 +24,11 @@ the budget lies on.
 
 Crossing dates: the first day the cumulative spend path from the period's start
 reaches the budget, on the P50 path and on the P90 path (the daily P50 plan scaled to
-end on the period's P50 and P90 respectively).
+end on the period's P50 and P90 respectively). A budget the spend recorded in its period
+had already reached before the forecast starts is no forecast crossing: both dates are the
+recorded day it was reached, ``crossed_in_recorded`` is true and ``p_exceed`` is 1 (a
+November budget of $300 with $332 recorded by November 11 reads as crossed on November 11,
+recorded, not on the forecast's first day).
 
 LiteLLM team budgets are written for one month (or a quarter from its first month): the
 gateway's cap for a month is at most what every budget period containing it leaves, its
@@ -45,18 +49,23 @@ from scipy.stats import norm
 
 from tokenplan.organisation.dimensions import unpriced_text
 from tokenplan.schemas import InvalidInputError, _check, first_line_of, require_columns, where
-from tokenplan.reporting.number_format import chance
+from tokenplan.reporting.number_format import chance, usd
 
-__all__ = ["BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS", "budget_paths", "litellm_month",
-           "litellm_team_budgets", "spend_to_date", "team_budgets", "teams_at_risk", "unchecked_budgets",
-           "validate_budgets"]
+__all__ = ["AT_RISK_CHANCE", "AT_RISK_EXTRA_COLUMNS", "BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS",
+           "at_risk", "budget_paths", "litellm_month", "litellm_team_budgets", "spend_to_date", "team_budgets",
+           "teams_at_risk", "unchecked_budgets", "validate_budgets"]
 
 BUDGET_COLUMNS = ("team", "period", "usd")
 TEAM_BUDGET_COLUMNS = ["team", "period", "spend_p10", "spend_p50", "spend_p90", "recorded_usd", "budget_usd",
-                       "p_exceed", "first_crossing_p50", "first_crossing_p90", "not_checked"]
+                       "p_exceed", "first_crossing_p50", "first_crossing_p90", "crossed_in_recorded", "not_checked"]
 BUDGET_PATH_COLUMNS = ["team", "period", "ds", "cumulative_p50", "cumulative_p90", "budget_usd"]
 _PERIOD = r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$"
 _Z90 = float(norm.ppf(0.9))
+# The columns ``teams_at_risk`` adds to ``team_budgets``'.
+AT_RISK_EXTRA_COLUMNS = ["p50_over_budget", "lead_days_p50", "lead_days_p90", "earlier_at_risk", "other_at_risk",
+                         "other_at_risk_count"]
+# A budget is at risk when it is at least this likely to be exceeded, or crossed on the P50 path.
+AT_RISK_CHANCE = 0.5
 
 _BUDGETS_SCHEMA = pa.DataFrameSchema(
     {
@@ -204,14 +213,17 @@ def _team_periods(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_d
         for period, in_months in periods.items():
             in_period = days[day_months.isin(in_months)]
             period_start = start if period == "horizon" else _span(period).start_time
-            before = float(recorded[(recorded["ds"] >= period_start) & (recorded["ds"] < start)]["usd"].sum())
+            in_recorded = recorded[(recorded["ds"] >= period_start) & (recorded["ds"] < start)].sort_values("ds")
+            before = float(in_recorded["usd"].sum())
             months_p50 = float(members.loc[members.index.isin(in_months), "p50"].sum())
             p10, p50, p90, path, path90 = _period_spend(in_period["p50"].to_numpy(),
                                                         _own_total(members, period, in_months, months),
                                                         months_p50, before)
             budget = float("nan") if period == "horizon" else _budget_for(budgets, str(team), period)
             yield {"team": team, "period": period, "days": in_period["ds"], "p10": p10, "p50": p50, "p90": p90,
-                   "recorded": before, "budget": budget, "path": path, "path90": path90}
+                   "recorded": before, "budget": budget, "path": path, "path90": path90,
+                   "recorded_crossing": _first_crossing(in_recorded["ds"], in_recorded["usd"].cumsum().to_numpy(),
+                                                        budget)}
 
 
 def unchecked_budgets(budgets: pd.DataFrame, first_day: pd.Timestamp, last_day: pd.Timestamp,
@@ -234,28 +246,37 @@ def unchecked_budgets(budgets: pd.DataFrame, first_day: pd.Timestamp, last_day: 
     return out.reset_index(drop=True)
 
 
+def _checked_row(p: dict) -> dict:
+    """One ``team_budgets`` row of a period the plan has spend for; a budget the recorded spend had already
+    reached is crossed on that recorded day at P50 and P90, with ``crossed_in_recorded`` and a chance of 1."""
+    recorded_day = p["recorded_crossing"]
+    crossings = {"first_crossing_p50": recorded_day, "first_crossing_p90": recorded_day} if recorded_day else {
+        "first_crossing_p50": _first_crossing(p["days"], p["path"], p["budget"]),
+        "first_crossing_p90": _first_crossing(p["days"], p["path90"], p["budget"])}
+    return {"team": p["team"], "period": p["period"], "spend_p10": p["p10"], "spend_p50": p["p50"],
+            "spend_p90": p["p90"], "recorded_usd": p["recorded"], "budget_usd": p["budget"],
+            "p_exceed": 1.0 if recorded_day else _p_exceed(p["p10"], p["p50"], p["p90"], p["budget"]),
+            **crossings, "crossed_in_recorded": bool(recorded_day), "not_checked": ""}
+
+
 def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_daily: pd.DataFrame,
                  budgets: pd.DataFrame, unpriced: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The ``team_budgets`` table (``TEAM_BUDGET_COLUMNS``): per team, each forecast month, each quarter the
     forecast touches and ``horizon``, then each budget the plan has no spend for (not checked, ``not_checked``
     says why: see ``unchecked_budgets``). ``recorded_usd``: the part of the spend recorded in the period before
-    the forecast starts (0 for a period the forecast starts at, and for ``horizon``).
+    the forecast starts (0 for a period the forecast starts at, and for ``horizon``); ``crossed_in_recorded``: that
+    recorded part alone had reached the budget, on the day both crossing columns give (before the forecast).
 
     ``team_daily``: team, ds, p50 (its series added up, USD per day); ``team_periods``: team,
     period, p10, p50, p90 (members' period costs, added); ``actual_daily``: team, ds,
     usd (recorded spend, for the part of a period before the forecast starts);
     ``unpriced``: teams none of whose models has a price (team -> models).
     """
-    rows = [{"team": p["team"], "period": p["period"], "spend_p10": p["p10"], "spend_p50": p["p50"],
-             "spend_p90": p["p90"], "recorded_usd": p["recorded"], "budget_usd": p["budget"],
-             "p_exceed": _p_exceed(p["p10"], p["p50"], p["p90"], p["budget"]),
-             "first_crossing_p50": _first_crossing(p["days"], p["path"], p["budget"]),
-             "first_crossing_p90": _first_crossing(p["days"], p["path90"], p["budget"]), "not_checked": ""}
-            for p in _team_periods(team_daily, team_periods, actual_daily, budgets)]
+    rows = [_checked_row(p) for p in _team_periods(team_daily, team_periods, actual_daily, budgets)]
     unchecked = unchecked_budgets(budgets, team_daily["ds"].min(), team_daily["ds"].max(), unpriced)
     rows += [{"team": u.team, "period": u.period, "spend_p10": np.nan, "spend_p50": np.nan, "spend_p90": np.nan,
               "recorded_usd": np.nan, "budget_usd": u.usd, "p_exceed": np.nan, "first_crossing_p50": "",
-              "first_crossing_p90": "", "not_checked": u.reason}
+              "first_crossing_p90": "", "crossed_in_recorded": False, "not_checked": u.reason}
              for u in unchecked.sort_values(["team", "period"]).itertuples()]
     return pd.DataFrame(rows, columns=TEAM_BUDGET_COLUMNS)
 
@@ -286,11 +307,15 @@ def teams_at_risk(table: pd.DataFrame, today: pd.Timestamp, top: int) -> pd.Data
     that period's crossings at P50 and at P90. ``earlier_at_risk`` names the periods before it
     whose budget is crossed at P90 (a chance of 1 in 10 or more), with how likely each is over:
     a team shown at December's P50 crossing 82 days out was 49% likely over in November and
-    23% in October, and read as 82 days to act.
+    23% in October, and read as 82 days to act. ``other_at_risk`` lists every other budget of the team at risk
+    (``AT_RISK_CHANCE`` or more likely over, or crossed at P50), with its budget, P50 spend and chance, and
+    ``other_at_risk_count`` counts them: a December budget crossed at P50 the same day as the Q4 budget shown is
+    not dropped. A budget the recorded spend had already reached is crossed on that recorded day (before
+    ``today``: a negative lead time) and is the first crossing.
     """
     budgeted = table[table["budget_usd"].notna() & table["spend_p50"].notna()].copy()  # checked budgets only
     if budgeted.empty:
-        return budgeted.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[])
+        return budgeted.assign(**{column: [] for column in AT_RISK_EXTRA_COLUMNS})
     budgeted["p50_over_budget"] = budgeted["spend_p50"] / budgeted["budget_usd"].replace(0, np.nan)
     ranked = budgeted.sort_values(["p_exceed", "p50_over_budget"], ascending=False)
     order = ranked.drop_duplicates("team")["team"].tolist()
@@ -303,6 +328,10 @@ def teams_at_risk(table: pd.DataFrame, today: pd.Timestamp, top: int) -> pd.Data
             "Int64")
     first["earlier_at_risk"] = [_earlier_at_risk(crossings[crossings["team"] == team], period)
                                 for team, period in zip(first["team"], first["period"], strict=True)]
+    others = [_other_at_risk(crossings[crossings["team"] == team], period)
+              for team, period in zip(first["team"], first["period"], strict=True)]
+    first["other_at_risk"] = ["; ".join(texts) for texts in others]
+    first["other_at_risk_count"] = [len(texts) for texts in others]
     return first.head(top)
 
 
@@ -315,6 +344,33 @@ def _earlier_at_risk(rows: pd.DataFrame, period: str) -> str:
         before = before[before["_p90"] < own]
     return "; ".join(f"{period}: {chance(p_exceed)} likely over, crossed at P90 on {day:%Y-%m-%d}"
                      for period, p_exceed, day in before.sort_values("_p90")[["period", "p_exceed", "_p90"]].to_numpy())
+
+
+def at_risk(table: pd.DataFrame) -> pd.Series:
+    """Which checked budgets of ``team_budgets`` are at risk: ``AT_RISK_CHANCE`` or more likely over, or crossed
+    on the P50 path (a recorded crossing included)."""
+    crossed = table["first_crossing_p50"].fillna("").astype(str) != ""
+    return table["budget_usd"].notna() & table["spend_p50"].notna() & ((table["p_exceed"] >= AT_RISK_CHANCE) | crossed)
+
+
+def _is_true(value) -> bool:
+    """True for a true boolean only (a missing ``crossed_in_recorded`` is NaN, which is truthy)."""
+    return isinstance(value, bool | np.bool_) and bool(value)
+
+
+def _other_at_risk(rows: pd.DataFrame, period: str) -> list[str]:
+    """``2026-12: budget $3,000, P50 $3,425, >99% likely over, crossed at P50 on 2026-12-28`` for each of the
+    team's budgets at risk (``rows``: its rows of ``crossings``) other than ``period``'s, earliest crossing first."""
+    risky = rows[at_risk(rows) & (rows["period"] != period)].sort_values(["_p50", "_p90"], kind="stable")
+    out = []
+    for r in risky.itertuples():
+        if _is_true(getattr(r, "crossed_in_recorded", False)):
+            when = f", already over: crossed on {r.first_crossing_p50} in the recorded spend"
+        else:
+            when = f", crossed at P50 on {r.first_crossing_p50}" if r.first_crossing_p50 else ""
+        out.append(f"{r.period}: budget {usd(r.budget_usd)}, P50 {usd(r.spend_p50)}, {chance(r.p_exceed)} likely "
+                   f"over{when}")
+    return out
 
 
 def litellm_month(first_day: pd.Timestamp) -> str:

@@ -7,6 +7,8 @@ from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from tokenplan.reporting.number_format import chance
+
 __all__ = ["budget_paths_figure"]
 
 
@@ -29,7 +31,9 @@ def budget_paths_figure(paths: pd.DataFrame, at_risk: pd.DataFrame) -> Figure:
         axis.xaxis.set_major_locator(AutoDateLocator(maxticks=8))
         axis.xaxis.set_major_formatter(DateFormatter("%b %d"))
         axis.set_ylabel("USD")
-        axis.set_title(f"{row.team}, {row.period}: P(exceed) {row.p_exceed:.0%}", fontsize=10)
+        over = getattr(row, "crossed_in_recorded", False) == 1  # a bool, or NaN where not given
+        already = f", already over on {row.first_crossing_p50} (recorded, before the forecast)" if over else ""
+        axis.set_title(f"{row.team}, {row.period}: P(exceed) {chance(row.p_exceed)}{already}", fontsize=10)
         axis.legend(loc="upper left", fontsize=8)
     axes[-1].set_xlabel("day (UTC)")
     if at_risk.empty:

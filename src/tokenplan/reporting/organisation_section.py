@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from tokenplan.organisation.budgets import litellm_month
+from tokenplan.organisation.budgets import AT_RISK_CHANCE, at_risk, litellm_month
 from tokenplan.organisation.dimensions import shared_keys, unpriced_text
 from tokenplan.organisation.hierarchy import PLAN_METHOD, best_method
 from tokenplan.reporting.markdown import markdown_table as table
@@ -142,15 +142,31 @@ def _spend_table(budgets: pd.DataFrame, top: int, unpriced: list[dict[str, str]]
     return pd.DataFrame(rows)
 
 
-def _at_risk_table(at_risk: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
-    def crossing(day: str, lead) -> str:
-        return "not crossed" if not day else f"{day} ({int(lead)} days)"
+def _crossing(day: str, lead, recorded: bool) -> str:
+    """A crossing date with its lead time; one the recorded spend had already reached says so, not a lead time."""
+    if not isinstance(day, str) or not day:
+        return "not crossed"
+    return f"{day} (already over: recorded, before the forecast)" if recorded else f"{day} ({int(lead)} days)"
 
-    return pd.DataFrame([{
-        "team": r.team, "period": _period_label(r.period, first, last), "budget": usd(r.budget_usd),
-        "spend": _band(r.spend_p10, r.spend_p50, r.spend_p90), "P(exceed)": chance(r.p_exceed),
-        "crossed at P50": crossing(r.first_crossing_p50, r.lead_days_p50),
-        "crossed at P90": crossing(r.first_crossing_p90, r.lead_days_p90)} for r in at_risk.itertuples()])
+
+def _at_risk_table(at_risk: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+    """The teams at risk, each at the budget it crosses first, with every other budget of it at risk."""
+    rows = []
+    for r in at_risk.itertuples():
+        recorded = bool(getattr(r, "crossed_in_recorded", False) == 1)  # a bool, or NaN where not given
+        rows.append({
+            "team": r.team, "period": _period_label(r.period, first, last), "budget": usd(r.budget_usd),
+            "spend": _band(r.spend_p10, r.spend_p50, r.spend_p90), "P(exceed)": chance(r.p_exceed),
+            "crossed at P50": _crossing(r.first_crossing_p50, r.lead_days_p50, recorded),
+            "crossed at P90": _crossing(r.first_crossing_p90, r.lead_days_p90, recorded),
+            "its other budgets at risk": getattr(r, "other_at_risk", "") or "none"})
+    return pd.DataFrame(rows)
+
+
+def _teams_beyond(budgets: pd.DataFrame, shown: pd.DataFrame) -> list[dict[str, Any]]:
+    """The teams not in the at-risk table with a budget at risk (``at_risk``), each with how many."""
+    risky = budgets[at_risk(budgets) & ~budgets["team"].isin(set(shown["team"]))]
+    return [{"team": team, "count": len(rows)} for team, rows in risky.groupby("team", sort=True)]
 
 
 def _unchecked(budgets: pd.DataFrame) -> list[dict[str, str]]:
@@ -268,6 +284,8 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
                                           _period_label("horizon", first, last))),
         "unpriced_whole": unpriced["whole"], "unpriced_part": unpriced["part"],
         "at_risk_table": table(_at_risk_table(inputs.teams_at_risk, first, last)) if len(inputs.teams_at_risk) else "",
+        "at_risk_chance": percent(AT_RISK_CHANCE), "teams_beyond": _teams_beyond(inputs.team_budgets,
+                                                                                 inputs.teams_at_risk),
         "today": today,
         "last_day": str(inputs.forecast["ds"].max().date()) if len(inputs.forecast) else "",
         "unchecked": _unchecked(inputs.team_budgets),

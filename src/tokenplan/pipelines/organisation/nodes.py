@@ -177,7 +177,7 @@ def plan_budgets(organisation_forecast: pd.DataFrame, cost_forecast: pd.DataFram
     if organisation_series.empty or organisation_forecast.empty:
         empty = pd.DataFrame(columns=team_budget.TEAM_BUDGET_COLUMNS)
         paths = pd.DataFrame(columns=team_budget.BUDGET_PATH_COLUMNS)
-        return empty, empty.assign(p50_over_budget=[], lead_days_p50=[], lead_days_p90=[]), paths, []
+        return empty, empty.assign(**{column: [] for column in team_budget.AT_RISK_EXTRA_COLUMNS}), paths, []
     team_daily = organisation_forecast[organisation_forecast["level"] == "team"].rename(columns={"node": "team"})
     recorded = _recorded_by_team(spend_history, organisation_series)
     unpriced = unpriced_models(organisation_series, spend_history["series"])
