@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from tokenplan.forecasting.explanations import headline_target, summary_figure_from_table
+from tokenplan.forecasting.features import spec_from_params
 from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.planning.capacity_plots import capacity_figures
 from tokenplan.planning.peaks import usage_bucket_of
@@ -125,7 +126,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                            methods=model_selection.get("methods"),
                            today=pd.Timestamp.now(tz="UTC").tz_localize(None),
                            outages=suspected_outages if fe_params.get("outages") else None, forecast=forecast,
-                           events=events_calendar, baseline_margin=tie_margin(model_selection))
+                           events=events_calendar, baseline_margin=tie_margin(model_selection),
+                           trend_steps=spec_from_params(fe_params, forecast_layout).trend_steps)
     at_risk = (organisation_report or {}).get("tables", {}).get("teams_at_risk.csv")
     if at_risk is not None and len(at_risk):
         summary.teams_at_risk = at_risk.head(5).replace({np.nan: None}).to_dict(orient="records")
