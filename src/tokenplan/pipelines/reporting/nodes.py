@@ -20,6 +20,7 @@ from tokenplan.planning.gateway import gateway_rule, gateway_yaml
 from tokenplan.reporting.report import ReportInputs, ended_series, render_html, render_report, series_not_explained
 from tokenplan.reporting.capacity_section import render_capacity_section
 from tokenplan.reporting.forecast_method_section import tie_margin
+from tokenplan.reporting.organisation_section import organisation_coverage
 from tokenplan.reporting.data_source import DATA_SOURCE_FILE, data_source_identity, data_source_json, history_tail
 from tokenplan.reporting.route_figures import cashflow_figure, route_cost_figure, tornado_figure
 from tokenplan.reporting.routes_section import RoutesSectionInputs, render_routes_section
@@ -147,6 +148,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         ingestion=ingestion,
         outages=suspected_outages if fe_params.get("outages") else None, guard_drops=guard_drops,
         series_shown=series_shown, run=run_record, forecast=forecast,
+        organisation_coverage=organisation_coverage((organisation_report or {}).get("tables", {})
+                                                    .get("hierarchy_backtest.csv")),
     )
     markdown = render_report(inputs)
     # Each figure drawn once: the page embeds the very PNG files the folder holds (drawing them
