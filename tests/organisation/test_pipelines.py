@@ -450,3 +450,32 @@ def test_only_a_team_with_no_priced_model_is_labelled_usage_not_priced_in_the_ch
                            "unpriced_models": ["m2", "internal-llm"]})
     table = _chargeback_table(charge, 5, pd.Timestamp("2026-12-01"), pd.Timestamp("2026-12-31"), {"labs"})
     assert table["team"].tolist() == ["a", "labs (usage not priced)"]
+
+
+@pytest.mark.parametrize("coverage", [{"organisation": 0.96, "team": 0.80}, {"organisation": 0.99, "team": 0.88}, {}])
+def test_the_added_intervals_are_called_as_wide_as_the_backtest_measured_them(coverage):
+    """Adding the parts' quantiles is the widest interval they allow: a review measured the demo_org organisation's
+    daily P10-P90 holding 96% of days (nominal 80%) and its October interval 2.66 times an independent sum's, where
+    the report called it "slightly wide". With the backtest's coverage the text gives it; without, no "slightly"."""
+    plan = _one_team_plan()
+    budgets = check_budgets(_budgets_file([("a", "2026-10", 3000)]), plan["organisation_series"])
+    table, at_risk, paths, payloads = plan_budgets(*plan.values(), budgets, _params())
+    scores = pd.DataFrame([{"level": level, "method": "bottom_up", "mase": 1.0, "coverage": value, "nodes": 1,
+                            "folds": 2, "chosen": True} for level, value in coverage.items()],
+                          columns=["level", "method", "mase", "coverage", "nodes", "folds", "chosen"])
+    charge = pd.DataFrame({"team": ["a"], "period": ["2026-10"], "usage_cost_usd": [3100.0],
+                           "allocated_flat_usd": [0.0], "total_usd": [3100.0]})
+    markdown = render_organisation(plan["organisation_series"], scores, plan["organisation_forecast"], table, at_risk,
+                                   paths, charge, {"rule_text": "by usage", "flat_costs": []}, payloads,
+                                   _params())["markdown"]
+    assert "slightly wide" not in markdown
+    assert ("the organisation's P10 and P90 are its teams' added, and a team's or the organisation's interval is the "
+            "widest its parts allow, wider than a sum of independent parts") in markdown
+    if not coverage:
+        assert "On the backtest the added daily" not in markdown
+    elif coverage["team"] < 0.85:
+        assert ("On the backtest the added daily P10–P90 held 96% of the organisation's days and 80% of the teams' "
+                "days against a nominal 80%, so read the organisation's intervals as **wide**") in markdown
+    else:
+        assert ("held 99% of the organisation's days and 88% of the teams' days against a nominal 80%, so read the "
+                "organisation's and the teams' intervals as **wide**") in markdown

@@ -955,3 +955,42 @@ def test_growth_measured_on_some_targets_names_the_rest_instead_of_a_stall_cost(
     line = next(x for x in _summary_section(render_report(replace(inputs, summary=summary))).splitlines()
                 if "Growth is extrapolated" in x)
     assert "if growth stalls" not in line and "forecast by other methods" in line, line
+
+
+def test_growth_carried_only_through_the_backtest_window_says_so_and_what_follows():
+    """A review found "carries the growth of the last weeks through the horizon" where the anchor stopped after the
+    backtest window (34 days) and held the level: the sentence names the days carried and what a longer run means."""
+    inputs = _inputs()
+    drivers = pd.DataFrame({"series": ["model-a"], "target": ["input_tokens"], "period": ["2026-10"],
+                            "driver": ["growth (trend anchor)"], "kind": ["growth"], "effect": [0.2],
+                            "volume": [0.5 * inputs.summary.cost["p50"] / 3.0 * 1e6]})
+
+    def line(**kwargs):
+        summary = plan_summary(inputs.history, inputs.totals, inputs.costs, inputs.backtest, inputs.prices, fx.Q,
+                               simulated=True, drivers=drivers, **kwargs)
+        return next(x for x in _summary_section(render_report(replace(inputs, summary=summary))).splitlines()
+                    if "Growth is extrapolated" in x)
+
+    held = line(trend_steps=34)
+    assert ("carries the growth of the last weeks through the first 34 days of the horizon (as far as the backtest "
+            "tested it), then holds the level reached, which adds") in held, held
+    assert "through the horizon" not in held and "past those 34 days, the later months' forecast is low" in held
+    whole = line()
+    assert "carries the growth of the last weeks through the horizon, which adds" in whole, whole
+    assert "later months" not in whole
+
+
+def test_totals_across_models_are_called_as_wide_as_the_organisations_backtest_measured():
+    """The totals add the models' quantiles, the widest interval they allow: "slightly wide" undersold it where the
+    organisation's backtest (the same adding, in daily cost) held 96% of days against a nominal 80%."""
+    inputs = _inputs()
+    measured = render_report(replace(inputs, organisation_coverage=0.9565))
+    plain = render_report(inputs)
+    for text in (measured, plain):
+        assert "slightly wide" not in text
+        assert ("Totals across models in the summary add the models' quantiles (models assumed to move together): the "
+                "widest interval the models allow, wider than a sum of independent models") in text
+    assert ("in the organisation's backtest, which adds every series' daily cost quantiles the same way, the P10–P90 "
+            "held 96% of days against a nominal 80%, so read these intervals as wide.") in measured
+    assert "organisation's backtest" not in plain
+    assert "read these intervals as wide" not in render_report(replace(inputs, organisation_coverage=0.81))

@@ -408,6 +408,17 @@ def test_growth_measured_on_some_targets_does_not_say_what_a_stall_would_cost():
     assert risk["unmeasured_usd"] == 0 and risk["without_usd"] == pytest.approx(0.8 * whole.cost["p50"])
 
 
+def test_the_growth_risk_says_how_many_steps_the_anchor_carries_its_growth():
+    """The anchor carries growth only through the backtest window where that is shorter than the horizon
+    (``FeatureSpec.trend_steps``) and holds it after: the risk records how far (a review read "through the
+    horizon" where a run's drivers held growth flat from January on), and keeps what the growth adds."""
+    drivers = _growth_drivers(("input_tokens",), 0.2)
+    held = next(r for r in _summary(drivers=drivers, trend_steps=34).risks if r["kind"] == "growth")
+    whole = next(r for r in _summary(drivers=drivers).risks if r["kind"] == "growth")
+    assert held["carried_steps"] == 34 and whole["carried_steps"] is None
+    assert held["added_usd"] == pytest.approx(whole["added_usd"])
+
+
 def test_a_baseline_ahead_by_less_than_the_rules_margin_is_a_tie_not_a_risk():
     """The selection rule reads a gain under its margin (5%) as noise of the folds: a seasonal naive 2% ahead of the
     chosen method is no risk of the plan (the demo's second-largest risk read 1.12 against MSTL's 1.09); 10% ahead

@@ -18,7 +18,7 @@ and horizon agree with the cost table's (the horizon's total has its own backtes
 bias, so it is not exactly the months' sum, in either table). A quarter holding every
 forecast month takes the horizon's interval; one holding only some adds its months' (the
 cost table has no quarter of its own: months taken to move together, as members are, so
-the interval is slightly wide rather than too narrow). The probability of
+the interval is the widest the months allow, wider than independent months' would be). The probability of
 exceeding a budget reads the budget on a lognormal through P50 and the P10 or P90 side
 the budget lies on.
 

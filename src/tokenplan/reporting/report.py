@@ -25,6 +25,7 @@ from tokenplan.reporting.data_notes import data_notes, missing_values
 from tokenplan.reporting.forecast_method_section import render_method_section
 from tokenplan.reporting.long_context_mix import long_context_days, long_context_mix
 from tokenplan.reporting.markdown import BUCKET_NAMES, markdown_table
+from tokenplan.reporting.organisation_section import WIDE_COVERAGE
 from tokenplan.reporting.number_format import chance, day_count, human, partial_month, percent, times, usd
 from tokenplan.reporting.series_shown import only_shown
 from tokenplan.reporting.summary import PlanSummary
@@ -64,6 +65,9 @@ class ReportInputs:
     series_shown: dict[str, Any] | None = None  # largest_series: the series drawn and tabulated (None: all)
     run: dict[str, Any] | None = None         # run_record: the command that repeats the run, the versions
     forecast: pd.DataFrame | None = None      # forecast: the buckets' quantiles (attrs: the series ended)
+    # The organisation's daily P10-P90 coverage in the hierarchy backtest (its series' quantiles added, as the totals
+    # across models add them); None: no such backtest in this run.
+    organisation_coverage: float | None = None
 
 
 def _interval(row: pd.Series, names: list[str], fmt=human) -> str:
@@ -403,7 +407,7 @@ def render_report(inputs: ReportInputs) -> str:
         study=params.get("study_name"), trials=params.get("n_trials"), tuned_on=inputs.best_params.get("tuned_on"),
         capacity_section=inputs.capacity_section.strip(), routes_section=inputs.routes_section.strip(),
         organisation_section=inputs.organisation_section.strip(), bucket_sums=_bucket_sums(inputs),
-        same_within=SAME_WITHIN,
+        same_within=SAME_WITHIN, organisation_coverage=inputs.organisation_coverage, wide_coverage=WIDE_COVERAGE,
     )
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from tokenplan.forecasting.explanations import headline_target, summary_figure_from_table
+from tokenplan.forecasting.features import spec_from_params
 from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.planning.capacity_plots import capacity_figures
 from tokenplan.planning.peaks import usage_bucket_of
@@ -19,6 +20,7 @@ from tokenplan.planning.gateway import gateway_rule, gateway_yaml
 from tokenplan.reporting.report import ReportInputs, ended_series, render_html, render_report, series_not_explained
 from tokenplan.reporting.capacity_section import render_capacity_section
 from tokenplan.reporting.forecast_method_section import tie_margin
+from tokenplan.reporting.organisation_section import organisation_coverage
 from tokenplan.reporting.data_source import DATA_SOURCE_FILE, data_source_identity, data_source_json, history_tail
 from tokenplan.reporting.route_figures import cashflow_figure, route_cost_figure, tornado_figure
 from tokenplan.reporting.routes_section import RoutesSectionInputs, render_routes_section
@@ -125,7 +127,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                            methods=model_selection.get("methods"),
                            today=pd.Timestamp.now(tz="UTC").tz_localize(None),
                            outages=suspected_outages if fe_params.get("outages") else None, forecast=forecast,
-                           events=events_calendar, baseline_margin=tie_margin(model_selection))
+                           events=events_calendar, baseline_margin=tie_margin(model_selection),
+                           trend_steps=spec_from_params(fe_params, forecast_layout).trend_steps)
     at_risk = (organisation_report or {}).get("tables", {}).get("teams_at_risk.csv")
     if at_risk is not None and len(at_risk):
         summary.teams_at_risk = at_risk.head(5).replace({np.nan: None}).to_dict(orient="records")
@@ -145,6 +148,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         ingestion=ingestion,
         outages=suspected_outages if fe_params.get("outages") else None, guard_drops=guard_drops,
         series_shown=series_shown, run=run_record, forecast=forecast,
+        organisation_coverage=organisation_coverage((organisation_report or {}).get("tables", {})
+                                                    .get("hierarchy_backtest.csv")),
     )
     markdown = render_report(inputs)
     # Each figure drawn once: the page embeds the very PNG files the folder holds (drawing them
