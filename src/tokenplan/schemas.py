@@ -66,10 +66,25 @@ def _source(df: pd.DataFrame, default: str) -> str:
 
 def _fail(source: str, column: str, rows: list, values: list, reason: str,
           first_line: int | None = None) -> InvalidInputError:
-    rows, values = rows[:MAX_ROWS_SHOWN], values[:MAX_ROWS_SHOWN]
+    rows, values = rows[:MAX_ROWS_SHOWN], [_shown_value(v) for v in values[:MAX_ROWS_SHOWN]]
     return InvalidInputError(
         f"{source}: column '{column}' has invalid values at {where(rows, first_line)}: {values} ({reason})"
     )
+
+
+class _Blank:
+    """A blank cell in an error's list of values: ``[blank]``, not ``[nan]``."""
+
+    def __repr__(self) -> str:
+        return "blank"
+
+
+def _shown_value(value):
+    """A value as an error lists it: a missing one (NaN, None, NaT) as ``blank``."""
+    try:
+        return _Blank() if pd.isna(value) else value
+    except (TypeError, ValueError):  # a list or array: not a cell
+        return value
 
 
 def where(rows: list, first_line: int | None = None) -> str:

@@ -37,6 +37,7 @@ def _raw(rows: list[tuple]) -> pd.DataFrame:
     ([("a", "2026-10", "-inf")], r"column 'usd' has invalid values at lines \[2\]: \['-inf'\] \(not a finite"),
     ([("a", "2026-10", 1), ("a", "2026-10", 2)], r"lines \[2, 3\] repeat a team and period"),
     ([("", "2026-10", 1)], r"column 'team'"),
+    ([("a", "2026-10", 1), ("a", "2026-11", None)], r"column 'usd' has invalid values at lines \[3\]: \[blank\]"),
 ])
 def test_bad_budget_rows_are_named_by_file_line_and_value(rows, message):
     with pytest.raises(InvalidInputError, match=message):

@@ -994,3 +994,12 @@ def test_totals_across_models_are_called_as_wide_as_the_organisations_backtest_m
             "held 96% of days against a nominal 80%, so read these intervals as wide.") in measured
     assert "organisation's backtest" not in plain
     assert "read these intervals as wide" not in render_report(replace(inputs, organisation_coverage=0.81))
+
+
+def test_the_per_series_table_is_headed_series_where_series_are_split_by_team_or_key():
+    assert "Per model over the horizon" in render_report(_inputs())
+    inputs = _inputs()
+    split = {name: frame.assign(series=frame["series"] + "/team-a") for name, frame in
+             (("totals", inputs.totals), ("costs", inputs.costs))}
+    text = render_report(replace(inputs, **split))
+    assert "Per series over the horizon" in text and "| series |" in text

@@ -48,7 +48,7 @@ import pandera.pandas as pa
 from scipy.stats import norm
 
 from tokenplan.organisation.dimensions import unpriced_text
-from tokenplan.schemas import InvalidInputError, _check, first_line_of, require_columns, where
+from tokenplan.schemas import InvalidInputError, _check, _fail, first_line_of, require_columns, where
 from tokenplan.reporting.number_format import chance, usd
 
 __all__ = ["AT_RISK_CHANCE", "AT_RISK_EXTRA_COLUMNS", "BUDGET_COLUMNS", "BUDGET_PATH_COLUMNS", "TEAM_BUDGET_COLUMNS",
@@ -93,8 +93,7 @@ def validate_budgets(raw: pd.DataFrame, source: str = "budgets", teams: list[str
     for bad, why in ((numeric.isna(), "not a number"), (np.isinf(numeric), "not a finite number")):
         if bad.any():
             rows = list(table.index[bad])[:5]
-            raise InvalidInputError(f"{source}: column 'usd' has invalid values at {where(rows, first_line)}: "
-                                    f"{table.loc[rows, 'usd'].tolist()} ({why} of US dollars)")
+            raise _fail(source, "usd", rows, table.loc[rows, "usd"].tolist(), f"{why} of US dollars", first_line)
     table["usd"] = numeric
     table = _check(_BUDGETS_SCHEMA, table, source, first_line)
     repeated = table.duplicated(["team", "period"], keep=False)

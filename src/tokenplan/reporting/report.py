@@ -88,7 +88,14 @@ def _per_model(inputs: ReportInputs) -> pd.DataFrame:
         unpriced = "no price" if series in inputs.prices and inputs.prices[series] is None else "–"
         row["cost USD"] = _interval(cost.loc[series], names, usd) if series in cost.index else unpriced
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    # Series split by team or key (``model/team/key``) are no models: the column says so.
+    return table.rename(columns={"model": _series_word(table["model"])}) if len(table) else table
+
+
+def _series_word(series: pd.Series) -> str:
+    """``model`` where every series is a model, else ``series`` (split by ``ingestion.series_dimensions``)."""
+    return "series" if series.astype(str).str.contains("/").any() else "model"
 
 
 def _largest_first(frame: pd.DataFrame, shown: dict[str, Any] | None, column: str = "series") -> pd.DataFrame:
@@ -379,12 +386,14 @@ def render_report(inputs: ReportInputs) -> str:
               if k != "trend_losses"}
     names = inputs.quantile_names
     shown = inputs.series_shown if (inputs.series_shown or {}).get("limited") else None
+    per_model = _per_model(inputs)
     ended = ended_series(inputs.forecast)
     return _environment().get_template("report.md.j2").render(
         version=inputs.version, summary=inputs.summary, q=names, median=names[len(names) // 2],
         nominal=(int(names[-1][1:]) - int(names[0][1:])) / 100,
         bucket_name=BUCKET_NAMES.get(s["freq"], s["freq"]), settings=s,
-        per_model=_per_model(inputs), monthly=_monthly(inputs), forecast_figures=inputs.forecast_figures,
+        per_model=per_model, per_word=per_model.columns[0] if len(per_model) else "model",
+        monthly=_monthly(inputs), forecast_figures=inputs.forecast_figures,
         method_section=render_method_section(inputs.layout, inputs.selection, inputs.backtest, names,
                                              inputs.history, inputs.guard_drops, inputs.series_shown,
                                              planned_methods(inputs.forecast), ended),

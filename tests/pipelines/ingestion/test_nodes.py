@@ -324,7 +324,7 @@ def test_missing_model_id_is_rejected_not_turned_into_a_series():
     with pytest.raises(InvalidInputError) as error:
         build_usage_buckets(raw, _params())
 
-    assert_error_names(error, USAGE_SOURCE, "model", 3, None)
+    assert_error_names(error, USAGE_SOURCE, "model", 3, "[blank]")
 
 
 def test_bad_event_kind_names_source_column_row_and_value():

@@ -168,7 +168,7 @@ def test_with_many_series_the_largest_few_are_drawn_and_the_report_says_which(ru
     assert ", ".join(largest) in text
     assert "The other 38 are in the CSV tables beside this report" in text
     # Tables: the shown series only, in the report; every series in the CSVs beside it.
-    per_model = text.split("Per model over the horizon")[1].split("## Forecast")[0]
+    per_model = text.split("Per series over the horizon")[1].split("## Forecast")[0]  # workspaces: no models
     assert "ws-48" in per_model and "ws-00" not in per_model
     assert set(run["forecast_totals.csv"]["series"]) == set(SERIES)
     # not one bar group per series of all 50 (the PNG's height in inches, at the report's dpi)
