@@ -343,3 +343,20 @@ def test_the_organisation_section_lists_every_budget_at_risk_and_marks_one_alrea
     assert shown["its other budgets at risk"] == ("2026-12: budget $3,000, P50 $3,425, >99% likely over, crossed at "
                                                   "P50 on 2026-12-28")
     assert _teams_beyond(table, risk) == [{"team": "b", "count": 1}]  # b's 60% is at risk, c's 1% is not
+
+
+def test_a_budget_that_ended_before_the_forecast_is_checked_against_the_recorded_spend():
+    daily, periods, _ = _inputs()
+    september = pd.date_range("2026-09-01", "2026-09-30", freq="D")
+    recorded = pd.DataFrame({"team": "a", "ds": september, "usd": 100.0})  # $3,000 recorded in September
+    budgets = validate_budgets(_raw([("a", "2026-09", 1500), ("a", "2026-08", 500), ("a", "2026-10", 5000)]))
+    table = team_budgets(daily, periods, recorded, budgets).set_index("period")
+    september_row = table.loc["2026-09"]
+    assert september_row["recorded_usd"] == pytest.approx(3000) and september_row["crossed_in_recorded"]
+    assert september_row["first_crossing_p50"] == september_row["first_crossing_p90"] == "2026-09-15"
+    assert september_row["not_checked"] == ("ended before the forecast: recorded $3,000 against $1,500, over from "
+                                            "2026-09-15 (by $1,500)")
+    assert np.isnan(september_row["spend_p50"])  # no forecast spend: not among the teams at risk
+    # August starts before the recorded history: its spend is not known whole, so it stays unchecked.
+    assert table.loc["2026-08", "not_checked"] == "ended before the forecast"
+    assert np.isnan(table.loc["2026-08", "recorded_usd"]) and not table.loc["2026-08", "crossed_in_recorded"]

@@ -145,8 +145,8 @@ def test_each_quarter_the_horizon_touches_is_checked_and_a_budget_it_misses_is_n
     assert at_risk["period"].tolist() == ["2026-Q3"]
     assert "1 budget(s) not checked" in caplog.text and "a 2027-Q1 ($5,000, after the forecast)" in caplog.text
     markdown = _render(plan, table, at_risk, paths, payloads)
-    assert ("**Budgets not checked:** a 2027-Q1 ($5,000, after the forecast). The plan (its forecast runs 2026-08-15 "
-            "to 2026-12-31) has no spend") in markdown
+    assert ("**Budgets the forecast does not check:** a 2027-Q1 ($5,000, after the forecast). The plan (its forecast runs 2026-08-15 "
+            "to 2026-12-31) has no forecast spend") in markdown
     assert "| 2026-Q3 (07-01 – 08-14 recorded, 08-15 – 09-30 forecast) | $9,200 (" in markdown
     assert "| 2027-Q1" not in markdown  # no spend: no organisation row
     # No LiteLLM payload (Q3 is half over by September, Q4 not started): the report says which teams and why.

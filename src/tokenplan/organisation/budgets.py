@@ -273,11 +273,29 @@ def team_budgets(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_da
     """
     rows = [_checked_row(p) for p in _team_periods(team_daily, team_periods, actual_daily, budgets)]
     unchecked = unchecked_budgets(budgets, team_daily["ds"].min(), team_daily["ds"].max(), unpriced)
-    rows += [{"team": u.team, "period": u.period, "spend_p10": np.nan, "spend_p50": np.nan, "spend_p90": np.nan,
-              "recorded_usd": np.nan, "budget_usd": u.usd, "p_exceed": np.nan, "first_crossing_p50": "",
-              "first_crossing_p90": "", "crossed_in_recorded": False, "not_checked": u.reason}
-             for u in unchecked.sort_values(["team", "period"]).itertuples()]
+    rows += [_past_row(u, actual_daily) for u in unchecked.sort_values(["team", "period"]).itertuples()]
     return pd.DataFrame(rows, columns=TEAM_BUDGET_COLUMNS)
+
+
+def _past_row(u, actual_daily: pd.DataFrame) -> dict:
+    """A ``team_budgets`` row of a budget the plan has no spend for. One that ended before the forecast, whose
+    period the recorded spend covers from its first day, is checked against that spend: ``recorded_usd``, and
+    where it reached the budget the recorded day (``crossed_in_recorded``; a month's $1,500 budget with $2,164
+    recorded read only "not checked: ended before the forecast")."""
+    row = {"team": u.team, "period": u.period, "spend_p10": np.nan, "spend_p50": np.nan, "spend_p90": np.nan,
+           "recorded_usd": np.nan, "budget_usd": u.usd, "p_exceed": np.nan, "first_crossing_p50": "",
+           "first_crossing_p90": "", "crossed_in_recorded": False, "not_checked": u.reason}
+    team = actual_daily[actual_daily["team"] == u.team] if len(actual_daily) else actual_daily
+    span = _span(u.period)
+    if u.reason != "ended before the forecast" or team.empty or pd.Timestamp(team["ds"].min()) > span.start_time:
+        return row
+    spent = team[(team["ds"] >= span.start_time) & (team["ds"] <= span.end_time)].sort_values("ds")
+    total = float(spent["usd"].sum())
+    crossed = _first_crossing(spent["ds"], spent["usd"].cumsum().to_numpy(), float(u.usd))
+    over = f", over from {crossed} (by {usd(total - u.usd)})" if crossed else ""
+    return {**row, "recorded_usd": total, "first_crossing_p50": crossed, "first_crossing_p90": crossed,
+            "crossed_in_recorded": bool(crossed),
+            "not_checked": f"ended before the forecast: recorded {usd(total)} against {usd(u.usd)}{over}"}
 
 
 def budget_paths(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_daily: pd.DataFrame,
