@@ -57,8 +57,9 @@ def test_a_missing_column_is_named():
 
 
 def test_months_and_quarters_are_accepted():
-    table = validate_budgets(_raw([("a", "2026-10", "100"), ("a", "2026-q4", 250.5)]))
-    assert table["period"].tolist() == ["2026-10", "2026-Q4"] and table["usd"].tolist() == [100.0, 250.5]
+    table = validate_budgets(_raw([("a", "2026-10", "100"), ("a", "2026-q4", 250.5), ("a", "2026-11", "3,000")]))
+    assert table["period"].tolist() == ["2026-10", "2026-Q4", "2026-11"]
+    assert table["usd"].tolist() == [100.0, 250.5, 3000.0]  # thousands as a spreadsheet writes them
 
 
 def _inputs(per_day: float = 100.0, first_day: str = "2026-10-01"):

@@ -47,6 +47,7 @@ import pandas as pd
 import pandera.pandas as pa
 from scipy.stats import norm
 
+from tokenplan.ingestion.number_format import read_numbers
 from tokenplan.organisation.dimensions import unpriced_text
 from tokenplan.schemas import InvalidInputError, _check, _fail, first_line_of, require_columns, where
 from tokenplan.reporting.number_format import chance, usd
@@ -88,7 +89,8 @@ def validate_budgets(raw: pd.DataFrame, source: str = "budgets", teams: list[str
     first_line = first_line_of(raw)
     table["team"] = table["team"].astype("string").str.strip().astype(object)
     table["period"] = table["period"].astype("string").str.strip().str.upper().astype(object)
-    numeric = pd.to_numeric(table["usd"], errors="coerce")
+    # As a spreadsheet writes it ("3,000"), the way usage files' counts are read (a decimal point).
+    numeric = read_numbers(table["usd"].astype(object).where(table["usd"].notna(), None), ".")
     # An infinite budget parses as a number but is no budget (LiteLLM's max_budget would be invalid JSON).
     for bad, why in ((numeric.isna(), "not a number"), (np.isinf(numeric), "not a finite number")):
         if bad.any():
