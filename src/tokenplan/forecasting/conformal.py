@@ -224,14 +224,24 @@ def _phase_multipliers(keys: RowKeys, phases: dict | None, phase: np.ndarray | N
     return np.sqrt(floor + (1 - floor) * m ** 2)
 
 
+def _fold_cells(fold: np.ndarray, key: np.ndarray, keys: int) -> np.ndarray:
+    """Per row the number of its fold and key."""
+    return np.asarray(fold, np.int64) * max(keys, 1) + np.asarray(key, np.int64)
+
+
+def _fold_levels(e: np.ndarray, fold: np.ndarray, key: np.ndarray, keys: int) -> np.ndarray:
+    """Per row its fold and key's level error: the mean of their errors ``e``."""
+    cell = _fold_cells(fold, key, keys)
+    return (np.bincount(cell, weights=e) / np.maximum(np.bincount(cell), 1))[cell]
+
+
 def with_level_shares(phases: dict, e: np.ndarray, keys: RowKeys, fold: np.ndarray | None) -> dict:
     """``phases`` plus, per target (and pooled, ``__all__``), the share of the errors' variance that is a
     level error: the mean square of each fold and key's mean error over the mean square error, the
     errors ``e`` divided by their series' scale (``_phase_multipliers`` reads it as a floor)."""
     if not phases or not len(e):
         return phases
-    cell = (np.zeros(len(e), np.int64) if fold is None else np.asarray(fold, np.int64)) * len(keys.keys) + keys.key
-    level = (np.bincount(cell, weights=e) / np.maximum(np.bincount(cell), 1))[cell]
+    level = _fold_levels(e, np.zeros(len(e), np.int64) if fold is None else fold, keys.key, len(keys.keys))
 
     def share(mask: np.ndarray) -> float:
         total = float(np.mean(e[mask] ** 2))
@@ -458,8 +468,8 @@ class StepErrors:
         model used about once a day (Poisson noise, ``r`` near zero) keeps its narrower P90.
         """
         signed, step = self.signed[rows], self.step[rows]
-        cell = self.fold[rows].astype(np.int64) * max(len(self.keys.keys), 1) + self.keys.key[rows]
-        level = (np.bincount(cell, weights=signed) / np.maximum(np.bincount(cell), 1))[cell]
+        cell = _fold_cells(self.fold[rows], self.keys.key[rows], len(self.keys.keys))
+        level = _fold_levels(signed, self.fold[rows], self.keys.key[rows], len(self.keys.keys))
         noise = signed - level
         order = np.lexsort((step, cell))  # each fold and key's rows in step order
         follows = np.flatnonzero((cell[order][1:] == cell[order][:-1]) & (step[order][1:] == step[order][:-1] + 1))

@@ -19,6 +19,7 @@ from tokenplan.planning.gateway import deployment_name, deployments_held_back, g
 from tokenplan.planning.peaks import assumed_factor
 from tokenplan.planning.rate_limits import METRICS, SPLIT_METRICS
 from tokenplan.reporting.markdown import BUCKET_NAMES
+from tokenplan.reporting.number_format import chance
 
 __all__ = ["crossing_statement", "first_limit_row", "first_limit_sentence", "history_note", "render_capacity_section",
            "row_crossing", "spike_note"]
@@ -155,14 +156,14 @@ def spike_note(row: pd.Series | Mapping[str, Any]) -> str:
             f", the median {bucket}'s {float(usual):.1f}x" if i == first_burst else "")) + ")"
         for i, (d, s, b) in enumerate(zip(days, sizes, bursts, strict=True)))
     count = _recurring(row, len(days), bucket)
-    chance = row.get("spike_chance", np.nan)
+    met = row.get("spike_chance", np.nan)
     period = "the horizon's" if row.get("period", "horizon") == "horizon" else f"{row['period']}'s"
     one = ("an " if bucket == "hour" else "a ") + bucket
     alone = [f"{q.upper()} {_n(row[f'{q}_without_biggest_spike'])}" for q in quantiles
              if many and pd.notna(row.get(f"{q}_without_biggest_spike", np.nan))]
     return (f"{' and '.join(q.upper() for q in quantiles)} set by {bucket + 's' if many else one} like "
             f"{like} recurring: {count}"
-            + (f", met in {_share(float(chance))} of {period} draws" if pd.notna(chance) else "")
+            + (f", met in {chance(float(met))} of {period} draws" if pd.notna(met) else "")
             + f"; without {'them' if many else 'it'}"
             + (" (a burst's busiest minute at its kind's usual multiple of its mean minute)" if any(bursts) else "")
             + " " + ", ".join(f"the {q.upper()} would be {_n(row[f'{q}_without_spikes'])}" for q in quantiles)
@@ -184,11 +185,6 @@ def _recurring(row: pd.Series | Mapping[str, Any], named: int, bucket: str) -> s
     if not spikes:
         return f"{such} {recent}"
     return f"{such}: {spikes} {history} and {bursts} {recent}"
-
-
-def _share(chance: float) -> str:
-    """A share of draws, ``>99%`` and ``<1%`` at the ends (not a certainty either way)."""
-    return ">99%" if chance >= 0.995 else "<1%" if 0 < chance < 0.005 else f"{chance:.0%}"
 
 
 def _bursts(row: pd.Series | Mapping[str, Any], named: int) -> list[str]:
