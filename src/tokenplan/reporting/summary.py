@@ -31,6 +31,7 @@ import pandas as pd
 
 from tokenplan.forecasting.outages import mask_outages
 from tokenplan.forecasting.ended_series import ended_since
+from tokenplan.forecasting.migrations import combine_migrations, describe, join_migrations
 from tokenplan.forecasting.successors import likely_successors
 from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
@@ -85,6 +86,8 @@ class PlanSummary:
     drifting_ratios: list[dict[str, Any]] = field(default_factory=list)
     # Models that look like another's successor (tokenplan.forecasting.successors), newest first, at most 3.
     successors: list[dict[str, Any]] = field(default_factory=list)
+    # Traffic that moved to a successor, forecast as one series (tokenplan.forecasting.migrations.describe).
+    migrations: list[dict[str, Any]] = field(default_factory=list)
     # Planned series without usage in the history's last IDLE_DAYS or more (fewer than the days that end one).
     idle: list[dict[str, Any]] = field(default_factory=list)
     # Series whose last days each lie beyond the plan's first week (a move the level has not read yet).
@@ -508,7 +511,7 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                  methods: dict[str, str] | None = None, today: pd.Timestamp | None = None,
                  outages: pd.DataFrame | None = None, forecast: pd.DataFrame | None = None,
                  events: pd.DataFrame | None = None, baseline_margin: float = 0.0,
-                 trend_steps: int | None = None) -> PlanSummary:
+                 trend_steps: int | None = None, migrations: pd.DataFrame | None = None) -> PlanSummary:
     """The summary's numbers: quarter totals, change against the last full quarter, the first
     limit to bind, the best route, the largest risks (see the module docstring) and, given
     the earlier reports (``previous``, newest first: ``PreviousReportDataset``), what changed since the newest
@@ -520,8 +523,14 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
     ``forecast``: the buckets' forecast, for tokens per request (``tokenplan.forecasting.token_ratios``).
     ``baseline_margin``: the selection rule's margin, within which a baseline ahead of the chosen method is a tie
     and no risk. ``trend_steps``: how many steps of the horizon the trend anchor carries its growth (None: all of
-    them; ``FeatureSpec.trend_steps``), for the growth risk."""
+    them; ``FeatureSpec.trend_steps``), for the growth risk. ``migrations``: traffic forecast as one series and
+    split between its models (``tokenplan.forecasting.migrations``); the history's last days and trend are read
+    against the traffic's forecast, not a model's share of it."""
     horizon = totals[totals["period"] == "horizon"]
+    moved = migrations if migrations is not None else pd.DataFrame(columns=["traffic", "series"])
+    traffic = combine_migrations(history, moved)
+    joined = join_migrations(forecast, moved, quantile_names) if forecast is not None else None
+
     by_target = horizon.groupby("target", observed=True)[quantile_names].sum()
     by_target = by_target.reindex([t for t in TARGET_ORDER if t in by_target.index]
                                   + [t for t in by_target.index if t not in TARGET_ORDER])
@@ -542,11 +551,11 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
     share = horizon_cost.groupby("series")[median].sum() / cost[median] if cost[median] else pd.Series(dtype=float)
     nominal = (int(quantile_names[-1][1:]) - int(quantile_names[0][1:])) / 100
     candidates = [_baseline_risk(backtest, share, methods, set(horizon["series"].astype(str)), baseline_margin),
-                  _stated_risk(_with_unexplained(drivers, forecast, events, median), prices, cost[median]),
+                  _stated_risk(_with_unexplained(drivers, joined, events, median), prices, cost[median]),
                   _growth_risk(drivers, prices, cost[median], horizon, median, trend_steps),
-                  _history_risk(history, horizon["start"].min(), horizon["end"].max()),
+                  _history_risk(traffic, horizon["start"].min(), horizon["end"].max()),
                   _coverage_risk(backtest, nominal), _guard_risk(guard_drops, share),
-                  _trend_risk(history, forecast, prices, cost[median], median)]
+                  _trend_risk(traffic, joined, prices, cost[median], median)]
     risks = sorted((r for r in candidates if r and r["score"] > 0), key=lambda r: -r["score"])[:_RISKS_SHOWN]
     attrs = forecast.attrs if forecast is not None else {}  # what the forecast pooled and left out
     return PlanSummary(simulated=simulated, horizon_start=pd.Timestamp(horizon["start"].min()),
@@ -555,16 +564,18 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                        first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
                        since_last_run=_since_last_run(previous, history, horizon, horizon_cost, quantile_names,
                                                       data_source),
-                       not_forecast=_with_last_quarter_cost(_not_forecast(history, horizon, attrs.get("ended")),
+                       not_forecast=_with_last_quarter_cost(_not_forecast(traffic, horizon, attrs.get("ended")),
                                                             last),
                        stale=_stale_history(history, today, simulated),
                        idle=(idle := _idle(history, horizon_cost, median)),
-                       masked_tail=(tail := masked_tail(outages, history)),
+                       masked_tail=(tail := masked_tail(outages, traffic)),
                        departures=(departures := recent_departures(
-                           history, forecast, quantile_names, {i["series"] for i in idle} | {t["series"] for t in tail},
+                           traffic, joined, quantile_names, {i["series"] for i in idle} | {t["series"] for t in tail},
                            events)),
-                       followed=followed_moves(history, forecast, quantile_names,
+                       followed=followed_moves(traffic, joined, quantile_names,
                                                {i["series"] for i in idle} | {d["series"] for d in departures}, events),
                        pooled_ratios=list(attrs.get("token_ratios") or []),
-                       drifting_ratios=_drifting(history, forecast, median),
-                       successors=[p for p in likely_successors(history) if p["successor"] in share.index][:3])
+                       drifting_ratios=_drifting(traffic, joined, median),
+                       successors=[p for p in likely_successors(history) if p["successor"] in share.index
+                                   and p["predecessor"] not in set(moved["series"])][:3],
+                       migrations=describe(moved))

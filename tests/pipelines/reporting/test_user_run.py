@@ -23,6 +23,7 @@ from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 from PIL import Image
 
+from tokenplan.forecasting.migrations import MIGRATION_COLUMNS
 from tokenplan.pipelines.planning.pipeline import create_pipeline as planning_pipeline
 from tokenplan.pipelines.reporting.pipeline import create_pipeline as reporting_pipeline
 from tokenplan.planning.prices import PRICE_TABLE_COLUMNS
@@ -108,6 +109,7 @@ def run() -> dict:
                                             ("seasonality", "learned", 0.02))])
     inputs = {
         "forecast": forecast, "forecast_totals": _totals(forecast), "target_series": _history(),
+        "migrations": pd.DataFrame(columns=MIGRATION_COLUMNS),
         "usage_buckets": pd.DataFrame({"series": SERIES}), "price_table": pd.DataFrame(columns=PRICE_TABLE_COLUMNS),
         "billed_costs": pd.DataFrame(columns=["date", "model", "amount_usd"]),
         "suspected_outages": pd.DataFrame(columns=["series", "target", "ds", "y", "expected"]),

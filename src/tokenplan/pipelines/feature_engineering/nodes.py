@@ -11,6 +11,7 @@ import pandas as pd
 from tokenplan.forecasting.calendar_effects import known_holidays, year_end_events
 from tokenplan.forecasting.features import make_examples, origin_grid, spec_from_params
 from tokenplan.forecasting.layout import plan_layout
+from tokenplan.forecasting.migrations import combine_migrations, find_and_share
 from tokenplan.forecasting.month_days import month_day_events
 from tokenplan.forecasting.outages import mask_outages, outage_runs, suspected_outages
 from tokenplan.forecasting.target_series import resample_targets
@@ -21,6 +22,16 @@ logger = logging.getLogger(__name__)
 def build_target_series(usage_buckets: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """``usage_buckets`` -> long ``series, target, ds, y`` at the forecast frequency."""
     return resample_targets(usage_buckets, params["freq"], params["targets"], params["min_observed_fraction"])
+
+
+def combine_migrated_traffic(target_series: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The history the forecast reads (``target_series`` with each migration's models as one series) and the
+    migrations with each model's share (``tokenplan.forecasting.migrations``; ``migrations: false``: none)."""
+    migrations = find_and_share(target_series if params.get("migrations", True) else target_series.iloc[:0])
+    for traffic, rows in migrations.groupby("traffic"):
+        logger.warning("traffic moved to %s from %s: forecast as one series, split by the last days' shares "
+                       "(feature_engineering.migrations)", traffic, ", ".join(sorted(set(rows["series"]) - {traffic})))
+    return combine_migrations(target_series, migrations), migrations
 
 
 def plan_forecast_layout(target_series: pd.DataFrame, params: dict[str, Any],

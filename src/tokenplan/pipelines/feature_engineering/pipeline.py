@@ -6,6 +6,7 @@ from tokenplan.pipelines.feature_engineering.nodes import (
     add_calendar_effects,
     build_model_input_table,
     build_target_series,
+    combine_migrated_traffic,
     mask_suspected_outages,
     plan_forecast_layout,
 )
@@ -21,20 +22,26 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="build_target_series",
             ),
             Node(
+                func=combine_migrated_traffic,
+                inputs=["target_series", "params:feature_engineering"],
+                outputs=["forecast_series", "migrations"],
+                name="combine_migrated_traffic",
+            ),
+            Node(
                 func=plan_forecast_layout,
-                inputs=["target_series", "params:feature_engineering", "params:training"],
+                inputs=["forecast_series", "params:feature_engineering", "params:training"],
                 outputs="forecast_layout",
                 name="plan_forecast_layout",
             ),
             Node(
                 func=add_calendar_effects,
-                inputs=["target_series", "events_calendar", "params:feature_engineering", "forecast_layout"],
+                inputs=["forecast_series", "events_calendar", "params:feature_engineering", "forecast_layout"],
                 outputs="forecast_events",
                 name="add_calendar_effects",
             ),
             Node(
                 func=mask_suspected_outages,
-                inputs=["target_series", "forecast_events", "params:feature_engineering", "forecast_layout"],
+                inputs=["forecast_series", "forecast_events", "params:feature_engineering", "forecast_layout"],
                 outputs=["forecast_history", "suspected_outages"],
                 name="mask_suspected_outages",
             ),

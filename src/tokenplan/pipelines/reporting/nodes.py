@@ -96,7 +96,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  guard_drops: pd.DataFrame | None = None,
                  series_shown: dict[str, Any] | None = None,
                  organisation_report: dict[str, Any] | None = None,
-                 run_record: dict[str, Any] | None = None) -> dict[str, Any]:
+                 run_record: dict[str, Any] | None = None,
+                 migrations: pd.DataFrame | None = None) -> dict[str, Any]:
     """The report folder's files: report.md and .html, their figures and the tables they summarise.
 
     ``capacity_plan`` / ``roi_summary`` (the planning stage's tables) feed the summary's
@@ -128,7 +129,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                            today=pd.Timestamp.now(tz="UTC").tz_localize(None),
                            outages=suspected_outages if fe_params.get("outages") else None, forecast=forecast,
                            events=events_calendar, baseline_margin=tie_margin(model_selection),
-                           trend_steps=spec_from_params(fe_params, forecast_layout).trend_steps)
+                           trend_steps=spec_from_params(fe_params, forecast_layout).trend_steps,
+                           migrations=migrations)
     at_risk = (organisation_report or {}).get("tables", {}).get("teams_at_risk.csv")
     if at_risk is not None and len(at_risk):
         summary.teams_at_risk = at_risk.head(5).replace({np.nan: None}).to_dict(orient="records")

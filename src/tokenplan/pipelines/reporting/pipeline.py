@@ -63,7 +63,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                         "capacity_report": "capacity_report", "routes_report": "routes_report",
                         "suspected_outages": "suspected_outages", "guard_drops": "guard_drops",
                         "series_shown": "report_series", "organisation_report": "organisation_report",
-                        "run_record": "run_record"},
+                        "run_record": "run_record", "migrations": "migrations"},
                 outputs="report",
                 name="build_report",
             ),

@@ -22,6 +22,7 @@ from tokenplan.forecasting.method_choice import (
     ensemble_ranking,
 )
 from tokenplan.forecasting.lag_model import LagModelSettings
+from tokenplan.forecasting.migrations import MIGRATION_COLUMNS, join_migrations, split_migrations
 from tokenplan.forecasting.plausibility import GuardSettings, cap_upper_quantiles, concat_drops
 from tokenplan.forecasting.token_ratios import reconcile_token_ratios
 from tokenplan.forecasting.totals import period_totals
@@ -123,7 +124,8 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
                      target_series: pd.DataFrame, quantile_offsets: dict[str, dict],
                      model_selection: dict[str, Any], fe_params: dict[str, Any], params: dict[str, Any],
                      forecast_layout: dict[str, Any],
-                     forecast_mstl: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     forecast_mstl: pd.DataFrame | None = None,
+                     migrations: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The forecast table and the guard's drops (folds and the final origin).
 
     Forecast: ``series, target, timestamp`` (bucket start, UTC), one column per quantile,
@@ -133,6 +135,8 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
     after the origin), ``origin`` (the history's last bucket, recorded even where the outage check left it missing) and ``method`` follow.
     Drops: one row per candidate the guard dropped, with ``role`` tuning, backtest or final.
     ``forecast_mstl``: MSTL's points at this origin from ``backtest_forecaster`` (None: fitted here).
+    ``migrations``: a traffic forecast as one series is split between its models by their shares
+    (``tokenplan.forecasting.migrations``).
     A series without usage in the history's last ``feature_engineering.ended_days`` is not forecast
     (``attrs["ended"]``: each one's last day of usage; ``tokenplan.forecasting.ended_series``).
     """
@@ -165,11 +169,17 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
     ended = ended_series(target_series, int(fe_params.get("ended_days", 0)))
     out = out.loc[~out["series"].isin(list(ended)), ["series", "target", "timestamp", *names, "step", "origin",
                                                       "method"]].reset_index(drop=True)
+    out = split_migrations(out, _migrations(migrations), names).sort_values(
+        ["series", "target", "timestamp"], ignore_index=True)
     # Parquet keeps attrs: the report says what was pooled and what was left out as ended.
     out.attrs = {"token_ratios": reconciled, "ended": {s: str(d.date()) for s, d in ended.items()}}
     folds = pd.DataFrame(model_selection.get("guard_drops", []))
     final = drops.assign(role="final").astype({"origin": str})
     return out, concat_drops([folds, final], final)
+
+
+def _migrations(migrations: pd.DataFrame | None) -> pd.DataFrame:
+    return pd.DataFrame(columns=MIGRATION_COLUMNS) if migrations is None else migrations
 
 
 def _complete_methods(points: pd.DataFrame, keys: pd.Series) -> set[tuple[str, str]]:
@@ -184,7 +194,7 @@ def _complete_methods(points: pd.DataFrame, keys: pd.Series) -> set[tuple[str, s
 
 
 def forecast_totals(forecast: pd.DataFrame, backtest_predictions: pd.DataFrame, quantile_offsets: dict[str, dict],
-                    params: dict[str, Any]) -> pd.DataFrame:
+                    params: dict[str, Any], migrations: pd.DataFrame | None = None) -> pd.DataFrame:
     """Monthly and whole-horizon totals with intervals from out-of-sample errors of the chosen methods' totals.
 
     Every fold counts, the tuning folds too. Their errors are a little optimistic (the
@@ -194,7 +204,11 @@ def forecast_totals(forecast: pd.DataFrame, backtest_predictions: pd.DataFrame, 
     Past the backtested window a total's level error is at least the share the chosen
     methods' daily intervals grow by (``level_shares`` of ``quantile_offsets["chosen"]``), so a
     total does not assume less level error than the days it adds up.
+    A migrated traffic's totals are its own (its models' forecasts joined), split as its days are.
     """
-    return period_totals(forecast, backtest_predictions[backtest_predictions["method"] == "chosen"],
-                         params["quantiles"], method="chosen",
-                         level_floor=level_shares(quantile_offsets.get("chosen", {})))
+    moved, names = _migrations(migrations), quantile_columns(params["quantiles"])
+    totals = period_totals(join_migrations(forecast, moved, names),
+                           backtest_predictions[backtest_predictions["method"] == "chosen"],
+                           params["quantiles"], method="chosen",
+                           level_floor=level_shares(quantile_offsets.get("chosen", {})))
+    return split_migrations(totals, moved, names)

@@ -26,9 +26,10 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(func=train_forecaster, inputs=["model_input_table", fe, tr, "best_params", "model_selection", lay],
                  outputs="forecaster", name="train_forecaster"),
             Node(func=predict_forecast, inputs=["forecaster", "model_input_table", "forecast_history", "quantile_offsets",
-                                               "model_selection", fe, tr, lay, "forecast_mstl"],
+                                               "model_selection", fe, tr, lay, "forecast_mstl", "migrations"],
                  outputs=["forecast", "guard_drops"], name="predict_forecast"),
-            Node(func=forecast_totals, inputs=["forecast", "backtest_predictions", "quantile_offsets", tr],
+            Node(func=forecast_totals,
+                 inputs=["forecast", "backtest_predictions", "quantile_offsets", tr, "migrations"],
                  outputs="forecast_totals", name="forecast_totals"),
         ]
     )
