@@ -91,3 +91,8 @@ def test_a_missing_day_of_one_model_is_missing_for_the_traffic():
     combined = combine_migrations(history, find_and_share(history))
     day = combined[(combined["series"] == "claude-sonnet-4-5") & (combined["ds"] == pd.Timestamp("2026-09-03"))]
     assert day["y"].isna().all()
+
+
+def test_ids_without_a_family_are_never_one_traffic():
+    history = _history(_share_of_old(0.03)).replace({"series": {"claude-sonnet-4": "H1", "claude-sonnet-4-5": "H2"}})
+    assert find_migrations(history) == []

@@ -23,8 +23,9 @@ where it ends maps the ids with ``ingestion.model_aliases`` instead.
 
 A pair is a migration (``find_migrations``) where:
 
-- their models differ, their family agrees and the rest of their series ids (a team, a
-  key) agree (``tokenplan.forecasting.successors.family``);
+- their models differ, their family agrees and is not empty (``H1`` and ``H2``, an id of
+  digits alone, name no family) and the rest of their series ids (a team, a key) agree
+  (``tokenplan.forecasting.successors.family``);
 - the new one's first day with usage is at least ``MIN_BEFORE_DAYS`` after the history
   starts and at most ``RECENT_DAYS`` before it ends, and after the old one's first;
 - the old one was in use up to ``GAP_DAYS`` before the new one began, or after;
@@ -120,7 +121,7 @@ def find_migrations(history: pd.DataFrame) -> list[dict]:
         (new_model, new_rest), fits = _split_id(new), []
         for old, was in active.items():
             old_model, old_rest = _split_id(old)
-            related = old_model != new_model and old_rest == new_rest and family(old_model) == family(new_model)
+            related = old_model != new_model and old_rest == new_rest and family(old_model) == family(new_model) != ""
             near = was.first < span.first and (span.first - was.last).days <= GAP_DAYS
             if related and near and old not in taken and (levels := _moved(days, old, new, span.first, end)):
                 fits.append((levels[0], old, levels))

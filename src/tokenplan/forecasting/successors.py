@@ -91,7 +91,7 @@ def likely_successors(history: pd.DataFrame) -> list[dict]:
             near = (row["first"] - before["last"]).days <= GAP_DAYS and before["first"] < row["first"]
             alike = min(before["level"], row["level"]) * LEVEL_RATIO >= max(before["level"], row["level"]) > 0
             (old_model, old_rest), (new_model, new_rest) = _split(old), _split(new)
-            related = old_model != new_model and old_rest == new_rest and family(old_model) == family(new_model)
+            related = old_model != new_model and old_rest == new_rest and family(old_model) == family(new_model) != ""
             if related and stopped and near and alike:
                 pairs.append({"successor": new, "predecessor": old, "started": row["first"],
                               "stopped": before["last"], "levels": (before["level"], row["level"]), "target": target,
