@@ -133,7 +133,7 @@ def _within_files(df: pd.DataFrame, key: list[str], files: pd.Index | None, sour
             f"{source}: {where(list(rows), first_line)} have the same {shown} but different values "
             f"({clash.loc[rows, values].to_dict('records')}): remove one, or add the column that tells them "
             f"apart to ingestion.series_dimensions")
-    return df.loc[~exact], int(exact.sum())
+    return df.loc[~exact].copy(), int(exact.sum())  # a frame of its own: callers assign columns to it
 
 
 def _agrees_with_kept(dropped: pd.DataFrame, kept: pd.DataFrame, files: pd.Index, latest: pd.Series,

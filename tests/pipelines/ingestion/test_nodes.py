@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -168,6 +169,18 @@ def test_duplicate_rows_are_removed_by_key_and_logged(caplog):
     assert _by_hour(buckets).tolist() == [1.0, 5.0]
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(USAGE_SOURCE in m and "1 duplicate" in m for m in messages), messages
+
+
+def test_duplicate_rows_are_removed_without_a_pandas_warning():
+    # The rows left were once a slice of the file's frame: naming their models warned of chained assignment.
+    raw = _usage(["2025-01-01 00:00", "2025-01-01 00:00"], requests=[1, 1], input_tokens=[100, 100],
+                 output_tokens=[10, 10])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.SettingWithCopyWarning)
+        buckets = build_usage_buckets(raw, _params())
+
+    assert _by_hour(buckets).tolist() == [1.0]
 
 
 def test_rows_with_the_same_key_and_different_values_stop_the_run_naming_both():
