@@ -12,6 +12,7 @@ import re
 
 import pandas as pd
 
+from tokenplan.date_ranges import date_ranges
 from tokenplan.schemas import COUNT_COLUMNS, PART_COLUMNS, PEAK_COLUMNS, SUMMED_COLUMNS, InvalidInputError, where
 
 logger = logging.getLogger(__name__)
@@ -273,8 +274,9 @@ def complete_grid(df: pd.DataFrame, freq: str) -> pd.DataFrame:
         out[column] = out[column].astype(float)
     for part in (p for p in PART_COLUMNS if p in out.columns):  # a part the source lacks stays absent: unknown
         out[part] = out[part].astype(float)
-    missing = int(out[list(COUNT_COLUMNS)].isna().all(axis=1).sum())
-    if missing:
-        logger.info("usage_buckets: %d missing buckets kept as NaN rows", missing)
+    missing = out[list(COUNT_COLUMNS)].isna().all(axis=1)
+    if missing.any():
+        logger.info("usage_buckets: %d missing buckets kept as NaN rows, on %s", int(missing.sum()),
+                    date_ranges(out.loc[missing, "timestamp"]))
     ordered = ["timestamp", "series", *[c for c in out.columns if c not in ("timestamp", "series")]]
     return out[ordered]

@@ -97,6 +97,16 @@ def test_missing_bucket_is_kept_as_a_nan_row_not_a_zero():
     assert buckets["requests"].sum() == 6.0
 
 
+def test_missing_buckets_are_logged_with_the_dates_they_fall_on(caplog):
+    days = pd.date_range("2026-11-01", "2026-11-30", freq="D").strftime("%Y-%m-%d")
+    raw = _usage([d for d in days if not "2026-11-03" <= d <= "2026-11-09" and d != "2026-11-20"])  # an outage
+
+    with caplog.at_level(logging.INFO, logger="tokenplan"):
+        build_usage_buckets(raw, _params(bucket="D"))
+
+    assert "usage_buckets: 8 missing buckets kept as NaN rows, on 2026-11-03 to 2026-11-09, 2026-11-20" in caplog.text
+
+
 def test_each_series_gets_its_own_complete_grid():
     raw = _usage(["2025-01-01 00:00", "2025-01-01 02:00", "2025-01-01 01:00", "2025-01-01 03:00"],
                  models=[SONNET, SONNET, "claude-haiku-4-5", "claude-haiku-4-5"])
