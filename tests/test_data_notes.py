@@ -52,7 +52,7 @@ def test_missing_values_are_counted_as_buckets_series_and_values():
     history.loc[history["ds"] == days[1], "y"] = np.nan
     history.loc[(history["series"] == "a") & (history["target"] == "w") & (history["ds"] == days[2]), "y"] = np.nan
     assert missing_values(history) == {"values": 9, "series_buckets": 3, "buckets": 2, "series": 2, "targets": 4,
-                                       "whole": 1}
+                                       "whole": 1, "dates": "2026-06-15 to 2026-06-16"}
 
 
 def test_a_request_log_says_what_the_log_held_and_no_folder_lines(tmp_path):

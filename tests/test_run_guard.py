@@ -8,9 +8,12 @@ project's ``kedro`` in a copy of the project (a few seconds a run).
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -103,6 +106,40 @@ def test_an_input_error_is_one_line_on_stderr(capsys, monkeypatch):
                                       "[-1] (check)\n"
 
 
+def _fails_as_kedro_does(error: Exception) -> None:
+    """Raise ``error`` after logging, inside the ``except`` block, what Kedro's node and runner log."""
+    try:
+        raise error
+    except Exception:
+        logging.getLogger("kedro.pipeline.node").error("Node build_usage_buckets failed with error: %s", error)
+        logging.getLogger("kedro.runner.sequential_runner").warning('  --from-nodes "build_usage_buckets"')
+        logging.getLogger("tokenplan.output_journal").warning("outputs of the failed run rolled back")
+        raise
+
+
+@pytest.fixture
+def console() -> Iterator[io.StringIO]:
+    """What a root log handler (as the console's) prints."""
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    logging.getLogger().addHandler(handler)
+    yield lines
+    logging.getLogger().removeHandler(handler)
+
+
+def test_kedros_repeat_of_an_input_error_and_its_resume_advice_stay_off_the_console(console, capsys, monkeypatch):
+    monkeypatch.delenv("TOKENPLAN_VERBOSE", raising=False)
+
+    with pytest.raises(SystemExit):
+        _short_input_errors(lambda: _fails_as_kedro_does(InvalidInputError("raw_usage (u.csv): lines [2, 3] differ")))()
+
+    assert console.getvalue() == "outputs of the failed run rolled back\n"
+    assert capsys.readouterr().err == "Error: raw_usage (u.csv): lines [2, 3] differ\n"
+    with pytest.raises(ZeroDivisionError):  # a bug: Kedro's lines stay, with its traceback
+        _short_input_errors(lambda: _fails_as_kedro_does(ZeroDivisionError("division by zero")))()
+    assert "--from-nodes" in console.getvalue() and "failed with error: division by zero" in console.getvalue()
+
+
 def test_verbose_keeps_the_traceback(monkeypatch):
     monkeypatch.setenv("TOKENPLAN_VERBOSE", "1")
 
@@ -144,6 +181,8 @@ def project(tmp_path_factory) -> Path:
     (root / "good.csv").write_text(GOOD)
     (root / "other.csv").write_text(GOOD.replace(",claude-sonnet-4-5,1", ",claude-sonnet-4-5,2"))
     (root / "negative.csv").write_text(GOOD.replace(",1005,", ",-5,"))
+    lines = GOOD.splitlines(keepends=True)
+    (root / "conflict.csv").write_text("".join([*lines[:5], lines[4].replace(",13,", ",5,"), *lines[5:]]))
     (root / "events.csv").write_text("start,end,name,kind,scope\n2026-01-01,2025-12-01,oops,campaign,\n")
     result = _kedro(root, "usage_file=good.csv")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -155,6 +194,9 @@ def project(tmp_path_factory) -> Path:
 @pytest.mark.parametrize(("params", "dataset", "message"), [
     (("usage_file=negative.csv",),
      "raw_usage", "negative.csv): column 'input_tokens' has invalid values at lines [7]: [-5.0]"),
+    # Overlapping exports that disagree on an hour (the run used to advise resuming --from-nodes).
+    (("usage_file=conflict.csv",),
+     "raw_usage", "conflict.csv): lines [5, 6] have the same timestamp 2026-01-01 03:00:00+00:00"),
     # Another usage file, so a usage_buckets written before the events failed would show.
     (("usage_file=other.csv", "events_file=events.csv"),
      "raw_events", "events.csv): column 'end' has invalid values at lines [2]: ['2025-12-01']"),
@@ -167,7 +209,8 @@ def test_bad_input_ends_with_one_line_and_changes_nothing(project, params, datas
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"Error: {dataset} ({project}/{message}"), result.stderr[-2000:]
-    assert "Traceback" not in result.stdout + result.stderr
+    for kedros in ("Traceback", "failed with error", "--from-nodes", "No nodes ran"):  # nor Kedro's resume advice
+        assert kedros not in result.stdout + result.stderr, result.stdout[-2000:]
     assert _primary(project) == before
 
 

@@ -5,11 +5,13 @@ Kedro loads ``<package>.cli`` and lets its commands override the built-in ones
 commands"); ``python -m tokenplan`` finds the same ``run``. Every option of Kedro's
 ``run`` is kept: only its callback is wrapped. An input error (see
 ``tokenplan.user_errors``) ends the run with exit code 1 and its message printed
-last, to stderr; ``TOKENPLAN_VERBOSE=1`` shows the full traceback instead.
+last, to stderr, without Kedro's repeat of it or its advice to resume ``--from-nodes``;
+``TOKENPLAN_VERBOSE=1`` shows the full traceback and Kedro's lines instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import os
@@ -19,7 +21,7 @@ from typing import Any
 import click
 from kedro.framework.cli.project import run as kedro_run
 
-from tokenplan.user_errors import VERBOSE_ENV_VAR, message_for
+from tokenplan.user_errors import VERBOSE_ENV_VAR, message_for, without_kedro_failure_lines
 
 __all__ = ["cli", "run"]
 
@@ -27,11 +29,12 @@ __all__ = ["cli", "run"]
 def _short_input_errors(callback):
     @functools.wraps(callback)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
+        verbose = os.environ.get(VERBOSE_ENV_VAR, "").strip().lower() in ("1", "true", "yes")
         try:
-            return callback(*args, **kwargs)
+            with contextlib.nullcontext() if verbose else without_kedro_failure_lines():
+                return callback(*args, **kwargs)
         except Exception as error:  # noqa: BLE001 - only user errors are shortened, others re-raised
             message = message_for(error)
-            verbose = os.environ.get(VERBOSE_ENV_VAR, "").strip().lower() in ("1", "true", "yes")
             if message is None or verbose:
                 raise
             sys.stdout.flush()

@@ -5,12 +5,20 @@ box of a few hundred lines, the cause at the very end. ``message_for`` finds the
 in the exception chain and says it in one line naming the file; the project's CLI
 (``tokenplan.cli``) prints it last, without a traceback unless ``TOKENPLAN_VERBOSE=1``.
 An error that is not the user's (a bug) returns None and keeps its traceback.
+
+While a user error is on its way out, Kedro also logs the failed node's message and advice
+to resume the run ``--from-nodes`` the failed node (which would fail again on the same
+input); ``without_kedro_failure_lines`` keeps those two off the console, so the message is said once,
+last.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import duckdb
 import pandas as pd
@@ -20,13 +28,15 @@ from omegaconf.errors import InterpolationResolutionError
 from tokenplan.run_lock import RunLockedError
 from tokenplan.schemas import InvalidInputError
 
-__all__ = ["message_for", "VERBOSE_ENV_VAR"]
+__all__ = ["message_for", "VERBOSE_ENV_VAR", "without_kedro_failure_lines"]
 
 VERBOSE_ENV_VAR = "TOKENPLAN_VERBOSE"
 _FILEPATH = re.compile(r"(?:filepath|path)=(?:\w+Path\()?'?([^,)']+)")
 _RUNTIME_PARAM = re.compile(r"Runtime parameter '([^']+)' not found")
 # Configuration errors the project raises itself start with the parameter's name.
 _CONFIG_PREFIXES = ("ingestion.", "feature_engineering.", "training.", "reporting.", "run.")
+# Where Kedro logs a node's failure and its advice to resume (or repeat) the run.
+_FAILURE_LOGGERS = ("kedro.runner", "kedro.pipeline.node")
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
@@ -67,3 +77,29 @@ def message_for(error: BaseException) -> str | None:
     # A dataset's own message (no admin key, a 401, ...); Kedro's wrapper says "Failed while".
     own = [e for e in chain if isinstance(e, DatasetError) and not str(e).startswith("Failed while")]
     return str(own[0]) if own else None
+
+
+class _KedroFailureLines(logging.Filter):
+    """Drops Kedro's failed-node message and its resume advice while a user error is being handled; passes
+    every other line (and those lines for a bug, whose traceback follows)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(_FAILURE_LOGGERS):
+            return True
+        handled = sys.exc_info()[1]  # Kedro logs both inside its ``except`` block
+        return handled is None or message_for(handled) is None
+
+
+@contextmanager
+def without_kedro_failure_lines() -> Iterator[None]:
+    """Inside, the console's log handlers leave out Kedro's lines about a node failed by a user error (a log
+    file keeps them)."""
+    consoles = [h for h in logging.getLogger().handlers if not isinstance(h, logging.FileHandler)]
+    quiet = _KedroFailureLines()
+    for handler in consoles:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in consoles:
+            handler.removeFilter(quiet)

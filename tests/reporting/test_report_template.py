@@ -901,12 +901,16 @@ def test_incomplete_buckets_are_counted_as_days_series_and_values():
     gap = history["ds"] == pd.Timestamp("2026-07-15")
     history.loc[gap, "y"] = np.nan  # a whole day missing from the export: 2 models x 3 targets
     text = render_report(replace(_inputs(), history=history))
-    assert ("2 days incomplete for 2 series (3 series-days; on 1 of them no series has a complete day: its rows "
-            "lack every count or cover only part of it): 7 of their counts (of 3 targets each) treated as "
-            "missing.") in text
+    assert ("2 days incomplete (2026-07-15, 2026-08-01) for 2 series (3 series-days; on 1 of them no series has a "
+            "complete day: its rows lack every count or cover only part of it): 7 of their counts (of 3 targets "
+            "each) treated as missing.") in text
     one = render_report(_inputs())  # model-a's requests of one day
-    assert "1 day incomplete for 1 series (1 series-day): 1 of their counts (of 3 targets each)" in one
+    assert "1 day incomplete (2026-08-01) for 1 series (1 series-day): 1 of their counts (of 3 targets each)" in one
     assert "incomplete buckets" not in one
+    week = fx.history()
+    week.loc[week["ds"].between(pd.Timestamp("2026-07-01"), pd.Timestamp("2026-07-07")), "y"] = np.nan  # an outage
+    outage = render_report(replace(_inputs(), history=week))
+    assert "8 days incomplete (2026-07-01 to 2026-07-07, 2026-08-01) for 2 series" in outage
 
 
 def test_the_history_read_names_the_days_with_values_as_the_summary_does_and_where_the_rows_run_further():

@@ -8,6 +8,7 @@ number written another way, or a totals row, stops the run naming its line.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,7 @@ from kedro.io import DatasetError
 
 from tests.assertions import assert_error_names
 from tokenplan.datasets import AnthropicConsoleCSVDataset, UsageCSVDataset, UsageFolderDataset
+from tokenplan.ingestion.csv_dialect import without_empty_rows
 from tokenplan.ingestion.source_labels import label_source
 from tokenplan.pipelines.ingestion.nodes import build_usage_buckets
 from tokenplan.schemas import InvalidInputError
@@ -93,6 +95,17 @@ def test_rows_without_any_value_are_dropped_and_lines_still_count_as_an_editor_d
         build_usage_buckets(_load(tmp_path, text.replace("1096", "-1")), PARAMS)
 
     assert_error_names(error, "usage.csv", "requests", 5, -1)
+
+
+def test_rows_left_after_dropping_empty_ones_are_a_frame_of_their_own():
+    frame = pd.DataFrame({"timestamp": ["2026-01-01", None], "model": ["claude-sonnet-4-5", " "]})
+    kept = without_empty_rows(frame)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.SettingWithCopyWarning)
+        kept["model"] = kept["model"].str.upper()
+
+    assert kept["model"].tolist() == ["CLAUDE-SONNET-4-5"]
 
 
 @pytest.mark.parametrize("total", ["Total,,5063,7594500,1518900", ",Grand total,5063,7594500,1518900",

@@ -58,4 +58,5 @@ def without_empty_rows(frame: pd.DataFrame) -> pd.DataFrame:
     empty = frame.isna()
     for column in frame.columns[frame.dtypes == object]:
         empty[column] |= frame[column].astype("string").str.strip().eq("").fillna(False).astype(bool)
-    return frame.loc[~empty.all(axis=1)]
+    kept = ~empty.all(axis=1)
+    return frame if kept.all() else frame.loc[kept].copy()  # a frame of its own: callers add columns to it

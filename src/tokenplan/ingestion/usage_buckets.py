@@ -12,6 +12,7 @@ import re
 
 import pandas as pd
 
+from tokenplan.date_ranges import date_ranges
 from tokenplan.schemas import COUNT_COLUMNS, PART_COLUMNS, PEAK_COLUMNS, SUMMED_COLUMNS, InvalidInputError, where
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def _within_files(df: pd.DataFrame, key: list[str], files: pd.Index | None, sour
             f"{source}: {where(list(rows), first_line)} have the same {shown} but different values "
             f"({clash.loc[rows, values].to_dict('records')}): remove one, or add the column that tells them "
             f"apart to ingestion.series_dimensions")
-    return df.loc[~exact], int(exact.sum())
+    return df.loc[~exact].copy(), int(exact.sum())  # a frame of its own: callers assign columns to it
 
 
 def _agrees_with_kept(dropped: pd.DataFrame, kept: pd.DataFrame, files: pd.Index, latest: pd.Series,
@@ -273,8 +274,9 @@ def complete_grid(df: pd.DataFrame, freq: str) -> pd.DataFrame:
         out[column] = out[column].astype(float)
     for part in (p for p in PART_COLUMNS if p in out.columns):  # a part the source lacks stays absent: unknown
         out[part] = out[part].astype(float)
-    missing = int(out[list(COUNT_COLUMNS)].isna().all(axis=1).sum())
-    if missing:
-        logger.info("usage_buckets: %d missing buckets kept as NaN rows", missing)
+    missing = out[list(COUNT_COLUMNS)].isna().all(axis=1)
+    if missing.any():
+        logger.info("usage_buckets: %d missing buckets kept as NaN rows, on %s", int(missing.sum()),
+                    date_ranges(out.loc[missing, "timestamp"]))
     ordered = ["timestamp", "series", *[c for c in out.columns if c not in ("timestamp", "series")]]
     return out[ordered]

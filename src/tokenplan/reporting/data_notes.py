@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tokenplan.date_ranges import date_ranges
 from tokenplan.reporting.markdown import BUCKET_NAMES
 
 __all__ = ["data_notes", "missing_values", "observed_days"]
@@ -35,11 +36,12 @@ def observed_days(history: pd.DataFrame) -> int:
     return max(1, round((observed.max() - observed.min() + width) / pd.Timedelta(days=1)))
 
 
-def missing_values(history: pd.DataFrame) -> dict[str, int]:
+def missing_values(history: pd.DataFrame) -> dict[str, int | str]:
     """What the history lacks, counted the ways a reader checks it: ``values`` (series, target and bucket cells
     with no value), ``series_buckets`` (a series' buckets with at least one), ``buckets`` (distinct buckets),
-    ``series`` (how many series have one), ``targets`` (the history's targets), and ``whole``: buckets in
-    which every series with a row lacks every target (a day missing from the export).
+    ``series`` (how many series have one), ``targets`` (the history's targets), ``whole``: buckets in
+    which every series with a row lacks every target (a day missing from the export), and ``dates``: the days
+    those buckets fall on, as ranges (``2026-11-01 to 2026-11-07, 2026-11-20``), for a planner to check.
 
     One missing day of 3 series and 5 targets is 15 values; counted as "15 incomplete buckets"
     it read as 15 days.
@@ -48,7 +50,8 @@ def missing_values(history: pd.DataFrame) -> dict[str, int]:
     per_bucket = history.groupby("ds")["y"].apply(lambda y: y.notna().any())
     return {"values": len(gaps), "series_buckets": len(gaps[["series", "ds"]].drop_duplicates()),
             "buckets": int(gaps["ds"].nunique()), "series": int(gaps["series"].nunique()),
-            "targets": int(history["target"].nunique()), "whole": int((~per_bucket).sum())}
+            "targets": int(history["target"].nunique()), "whole": int((~per_bucket).sum()),
+            "dates": date_ranges(gaps["ds"])}
 
 
 def data_notes(ingestion: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -96,6 +97,16 @@ def test_missing_bucket_is_kept_as_a_nan_row_not_a_zero():
     assert buckets["requests"].sum() == 6.0
 
 
+def test_missing_buckets_are_logged_with_the_dates_they_fall_on(caplog):
+    days = pd.date_range("2026-11-01", "2026-11-30", freq="D").strftime("%Y-%m-%d")
+    raw = _usage([d for d in days if not "2026-11-03" <= d <= "2026-11-09" and d != "2026-11-20"])  # an outage
+
+    with caplog.at_level(logging.INFO, logger="tokenplan"):
+        build_usage_buckets(raw, _params(bucket="D"))
+
+    assert "usage_buckets: 8 missing buckets kept as NaN rows, on 2026-11-03 to 2026-11-09, 2026-11-20" in caplog.text
+
+
 def test_each_series_gets_its_own_complete_grid():
     raw = _usage(["2025-01-01 00:00", "2025-01-01 02:00", "2025-01-01 01:00", "2025-01-01 03:00"],
                  models=[SONNET, SONNET, "claude-haiku-4-5", "claude-haiku-4-5"])
@@ -168,6 +179,18 @@ def test_duplicate_rows_are_removed_by_key_and_logged(caplog):
     assert _by_hour(buckets).tolist() == [1.0, 5.0]
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(USAGE_SOURCE in m and "1 duplicate" in m for m in messages), messages
+
+
+def test_duplicate_rows_are_removed_without_a_pandas_warning():
+    # The rows left were once a slice of the file's frame: naming their models warned of chained assignment.
+    raw = _usage(["2025-01-01 00:00", "2025-01-01 00:00"], requests=[1, 1], input_tokens=[100, 100],
+                 output_tokens=[10, 10])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.SettingWithCopyWarning)
+        buckets = build_usage_buckets(raw, _params())
+
+    assert _by_hour(buckets).tolist() == [1.0]
 
 
 def test_rows_with_the_same_key_and_different_values_stop_the_run_naming_both():
