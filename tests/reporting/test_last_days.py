@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tokenplan.reporting.last_days import followed_moves
+from tokenplan.reporting.last_days import followed_moves, young_ramps
 
 Q = ["p10", "p50", "p90"]
 DAYS = pd.date_range("2026-08-01", "2026-09-30", freq="D")
@@ -83,3 +83,30 @@ def test_last_days_left_out_as_an_outage_are_named_once():
     assert masked_tail(earlier, history) == []
     assert masked_tail(None, history) == []
     assert len(masked_tail(outages.drop(columns="kind"), history)) == 1  # a table without kind holds outages
+
+
+def _launch(ramp_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A model first used 10 days before the history ends, rising to 1,000 a day over ``ramp_days`` and flat
+    after; the plan holds the last week, as every method does with so little history."""
+    days = pd.date_range("2026-09-21", "2026-09-30", freq="D")
+    y = 1_000.0 * np.minimum(1.0, (np.arange(len(days)) + 1) / ramp_days)
+    history = pd.DataFrame({"series": "new", "target": "requests", "ds": days, "y": y})
+    ahead = pd.date_range("2026-10-01", periods=28, freq="D", tz="UTC")
+    p50 = np.resize(y[-7:], len(ahead))
+    return history, pd.DataFrame({"series": "new", "target": "requests", "timestamp": ahead, "p10": 0.8 * p50,
+                                  "p50": p50, "p90": 1.25 * p50})
+
+
+def test_a_launch_still_ramping_up_past_the_week_the_plan_holds_is_named():
+    [found] = young_ramps(*_launch(10), Q, set())
+    assert (found["series"], found["first"], found["age"]) == ("new", pd.Timestamp("2026-09-21"), 10)
+    assert found["last_days"] == 900.0 and found["plan"] == np.mean(1_000.0 * np.arange(4, 11) / 10)
+    assert found["gap"] == 900.0 / found["plan"] - 1
+
+
+def test_a_launch_that_levelled_off_an_old_series_or_a_skipped_one_is_not_named():
+    assert young_ramps(*_launch(2), Q, set()) == []  # flat for the last week: the plan holds its level
+    history, forecast = _launch(10)
+    older = history.assign(ds=history["ds"] - pd.Timedelta(days=20))
+    assert young_ramps(pd.concat([older, history]), forecast, Q, set()) == []  # used a month: the level shifts' to read
+    assert young_ramps(history, forecast, Q, {"new"}) == []

@@ -790,6 +790,24 @@ def test_a_likely_successor_is_named_with_the_setting_that_merges_it():
             "the two as one series") in summary
 
 
+def test_a_migrated_traffic_and_a_launch_still_ramping_up_are_each_named_with_what_the_plan_did():
+    inputs = _inputs()
+    inputs.summary.migrations = [
+        {"traffic": "claude-sonnet-4-5", "members": {"claude-sonnet-4-5": 0.93, "claude-sonnet-4": 0.07},
+         "started": pd.Timestamp("2026-11-20"), "before": 73_770.0, "now": 82_690.0, "level_target": "requests"}]
+    inputs.summary.ramps = [
+        {"series": "claude-opus-4-5", "target": "requests", "first": pd.Timestamp("2026-11-27"), "age": 10,
+         "last_days": 2_641.0, "week_ratio": 7.2, "plan": 2_270.0, "gap": 0.16, "usd": 241.0}]
+    summary = _summary_section(render_report(inputs))
+    assert ("- **Traffic moved to claude-sonnet-4-5, forecast as one series:** claude-sonnet-4 fell as "
+            "claude-sonnet-4-5 took over from 2026-11-20 (73.77K requests a day before, 82.69K a day over the last "
+            "7 days, together)") in summary
+    assert "(claude-sonnet-4-5 93%, claude-sonnet-4 7%; a model unused in its last 3 days gets none)" in summary
+    assert ("- **Still ramping up:** claude-opus-4-5 began on 2026-11-27, 10 days before the history ends, and its "
+            "last 3 days ran 7.2x the same days a week before (2,641 requests a day)") in summary
+    assert "its costs and peaks would be 16% higher than planned (about $241 more over the horizon at P50)" in summary
+
+
 def test_a_peak_set_by_a_spike_of_history_says_which_day_how_big_how_often_and_the_peak_without_it():
     from tokenplan.reporting.capacity_section import render_capacity_section, spike_note
 

@@ -23,7 +23,7 @@ import pandas as pd
 from tokenplan.forecasting.features import bucket_shares
 from tokenplan.forecasting.outages import outage_runs
 
-__all__ = ["DEPARTURE_DAYS", "MOVE_RATIO", "followed_moves", "masked_tail", "recent_departures"]
+__all__ = ["DEPARTURE_DAYS", "MOVE_RATIO", "followed_moves", "masked_tail", "recent_departures", "young_ramps"]
 
 DEPARTURE_DAYS = 3  # the history's last days beyond the plan's first week, each day, before the summary says so
 
@@ -156,6 +156,43 @@ def followed_moves(history: pd.DataFrame, forecast: pd.DataFrame | None, quantil
                         "p50": float(planned[-1]), "ratio": float(last.iloc[-1] / before.iloc[-1])
                         if before.iloc[-1] > 0 else np.inf})
     return sorted(out, key=lambda d: -abs(np.log(min(max(d["ratio"], 1e-9), 1e9))))
+
+
+YOUNG_DAYS = 14  # a series first used within the history's last this many days is young
+RAMP_DAYS = 3  # its last days, against the same weekdays a week before
+RAMP_RATIO = 1.5  # ... this many times them: still rising
+RAMP_GAP = 1.1  # ... and this many times the plan's first week: the plan holds a level the series has passed
+
+
+def young_ramps(history: pd.DataFrame, forecast: pd.DataFrame | None, quantiles: list[str],
+                skip: set[str]) -> list[dict[str, Any]]:
+    """Series first used in the history's last ``YOUNG_DAYS`` days (a week or more of them) that were still
+    rising: their last ``RAMP_DAYS`` whole days at least ``RAMP_RATIO`` times the same weekdays a week before and
+    ``RAMP_GAP`` times the plan's first week a day. With under two weeks of usage every method holds about the
+    last week, the ramp included, and the same-weekday check (``recent_departures``) cannot see it: the plan's
+    first week is that week. ``{series, target, first, age, last_days, week_ratio, plan, gap}``, largest gap first."""
+    if forecast is None or forecast.empty:
+        return []
+    median = quantiles[len(quantiles) // 2]
+    out = []
+    for series, target, rows, past in _compared(history, forecast, skip):
+        days = _daily(past, "ds", ["y"])["y"].asfreq("D")
+        used = pd.to_datetime(past.loc[past["y"] > 0, "ds"])  # its first day counts even where only partly covered
+        if used.empty or days.empty:
+            continue
+        first = used.min().normalize()
+        age = int((days.index[-1] - first).days) + 1
+        last = days.iloc[-RAMP_DAYS:]
+        before = days.reindex(last.index - pd.Timedelta(weeks=1)).fillna(0.0)
+        plan = float(_daily(rows, "timestamp", [median]).head(7)[median].mean())
+        if not 7 <= age <= YOUNG_DAYS or last.isna().any() or not plan > 0:
+            continue
+        level = float(last.mean())
+        if level >= RAMP_RATIO * float(before.mean()) and level >= RAMP_GAP * plan:
+            out.append({"series": series, "target": target, "first": first, "age": age, "last_days": level,
+                        "week_ratio": level / float(before.mean()) if before.mean() > 0 else np.inf, "plan": plan,
+                        "gap": level / plan - 1.0})
+    return sorted(out, key=lambda r: -r["gap"])
 
 
 def masked_tail(outages: pd.DataFrame | None, history: pd.DataFrame) -> list[dict[str, Any]]:

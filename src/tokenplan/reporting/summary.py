@@ -41,7 +41,7 @@ from tokenplan.reporting.capacity_section import (assumed_note, first_limit_row,
                                                    spike_note)
 from tokenplan.reporting.data_notes import observed_days
 from tokenplan.reporting.forecast_method_section import baseline_wins, compared_series
-from tokenplan.reporting.last_days import followed_moves, masked_tail, recent_departures
+from tokenplan.reporting.last_days import followed_moves, masked_tail, recent_departures, young_ramps
 from tokenplan.reporting.number_format import apart
 from tokenplan.reporting.since_last_report import since_last_report
 
@@ -93,6 +93,7 @@ class PlanSummary:
     # Series whose last days each lie beyond the plan's first week (a move the level has not read yet).
     departures: list[dict[str, Any]] = field(default_factory=list)
     followed: list[dict[str, Any]] = field(default_factory=list)  # young moves of the last days the plan follows
+    ramps: list[dict[str, Any]] = field(default_factory=list)  # series launched days ago, still rising past the plan
     masked_tail: list[dict[str, Any]] = field(default_factory=list)  # last buckets left out as a suspected outage
 
 
@@ -401,6 +402,12 @@ def _guard_risk(drops: pd.DataFrame | None, cost_share: pd.Series) -> dict[str, 
     return {"kind": "guard", "score": max(share, 0.2), "dropped": len(final), "series": series, "cases": cases}
 
 
+def _with_cost(ramps: list[dict[str, Any]], horizon_cost: pd.DataFrame, median: str) -> list[dict[str, Any]]:
+    """Each young ramp with ``usd``: what its series' horizon P50 cost would gain at the level of its last days."""
+    cost = horizon_cost.groupby(horizon_cost["series"].astype(str))[median].sum()
+    return [{**r, "usd": float(cost.get(r["series"], np.nan)) * r["gap"]} for r in ramps]
+
+
 def _drifting(history: pd.DataFrame, forecast: pd.DataFrame | None, median: str) -> list[dict[str, Any]]:
     """Token targets whose forecast tokens per request still drift from the history's, the largest first."""
     if forecast is None or forecast.empty:
@@ -574,6 +581,8 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                            events)),
                        followed=followed_moves(traffic, joined, quantile_names,
                                                {i["series"] for i in idle} | {d["series"] for d in departures}, events),
+                       ramps=_with_cost(young_ramps(traffic, joined, quantile_names,
+                                                    {d["series"] for d in departures}), horizon_cost, median),
                        pooled_ratios=list(attrs.get("token_ratios") or []),
                        drifting_ratios=_drifting(traffic, joined, median),
                        successors=[p for p in likely_successors(history) if p["successor"] in share.index
