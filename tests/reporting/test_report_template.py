@@ -58,7 +58,7 @@ def test_summary_numbers_are_the_tables_numbers():
             f"{human(totals.loc['requests', 'p90'])} | {human(totals.loc['requests', 'last_quarter'])} | "
             f"{percent(totals.loc['requests', 'change'], 0, True)} |") in summary
     assert f"**{usd(s.cost['p50'])}**" in summary and usd(s.cost["last_quarter"]) in summary
-    assert "2026 Q3" in summary and "1 missing buckets left out" in summary
+    assert "2026 Q3" in summary and "1 missing series-day (a day of one series) left out" in summary
     # The change is per bucket (a four-month horizon against a three-month quarter): the
     # column says so, and so does the console's headline, which reads the same cells.
     assert "| 2026 Q3 actual | change per day |" in summary
@@ -920,7 +920,8 @@ def test_incomplete_buckets_are_counted_as_days_series_and_values():
     history.loc[gap, "y"] = np.nan  # a whole day missing from the export: 2 models x 3 targets
     text = render_report(replace(_inputs(), history=history))
     assert ("2 days incomplete (2026-07-15, 2026-08-01) for 2 series (3 series-days; on 1 of them no series has a "
-            "complete day: its rows lack every count or cover only part of it): 7 of their counts (of 3 targets "
+            "complete day: the file has no row for it, or its rows lack every count or cover only part of it): "
+            "7 of their counts (of 3 targets "
             "each) treated as missing.") in text
     one = render_report(_inputs())  # model-a's requests of one day
     assert "1 day incomplete (2026-08-01) for 1 series (1 series-day): 1 of their counts (of 3 targets each)" in one

@@ -28,7 +28,7 @@ _ROUTE = re.compile(r"^.*/(?=(?:(?:us|eu|apac|jp|global)\.)?(?:anthropic\.)?clau
 _CLAUDE_NAME_SEPARATOR = re.compile(r"[\s_]+|(?<=\d)\.(?=\d)")
 MISSING_LABEL = "(none)"
 
-__all__ = ["complete_grid", "deduplicate", "detect_bucket", "minute_peaks", "normalise_model_id",
+__all__ = ["complete_grid", "deduplicate", "detect_bucket", "finer_rows", "minute_peaks", "normalise_model_id",
            "refuse_coarser_files", "resolve_repeated_rows", "to_buckets"]
 
 
@@ -172,6 +172,16 @@ def detect_bucket(usage: pd.DataFrame, series_columns: list[str], requested: str
             f"{_spacing_text(spacing)} apart per series): a daily input cannot be spread onto a finer grid; "
             f"set ingestion.bucket: auto (or D)")
     return requested
+
+
+def finer_rows(usage: pd.DataFrame, series_columns: list[str], bucket: str) -> str | None:
+    """How far apart the input's rows typically are (``30 minutes``) where that is finer than ``bucket``: its rows
+    are summed to the bucket, and the report says so. None where they are a bucket apart or more."""
+    spacing = _typical_spacing(usage, series_columns)
+    if spacing is None or spacing >= pd.Timedelta(pd.tseries.frequencies.to_offset(bucket)):
+        return None
+    minutes = spacing / pd.Timedelta(minutes=1)
+    return f"{minutes:g} minutes" if minutes < 60 else _spacing_text(spacing)
 
 
 def refuse_coarser_files(usage: pd.DataFrame, series_columns: list[str], requested: str, source: str) -> None:

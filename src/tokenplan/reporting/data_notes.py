@@ -58,8 +58,10 @@ def data_notes(ingestion: dict[str, Any]) -> str:
     """Markdown bullets (and a table of excluded values) from ``usage_buckets.attrs``; '' if none."""
     if not ingestion.get("bucket"):
         return ""
-    lines = [f"- Source: {ingestion.get('raw_source', 'raw_usage')}; buckets: "
-             f"{BUCKET_NAMES.get(ingestion['bucket'], ingestion['bucket'])} (`{ingestion['bucket']}`)."]
+    name = BUCKET_NAMES.get(ingestion["bucket"], ingestion["bucket"])
+    summed = (f"; its rows are typically {ingestion['finer_rows']} apart and were summed to {name} buckets"
+              if ingestion.get("finer_rows") else "")
+    lines = [f"- Source: {ingestion.get('raw_source', 'raw_usage')}; buckets: {name} (`{ingestion['bucket']}`){summed}."]
     if "request_log" in ingestion:
         lines += _request_log_lines(ingestion["request_log"])
     else:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.assertions import assert_error_names
 from tokenplan.pipelines.ingestion.nodes import build_events_calendar, build_usage_buckets
+from tokenplan.reporting.data_notes import data_notes
 from tokenplan.schemas import COUNT_COLUMNS, InvalidInputError
 
 SONNET = "claude-sonnet-4-5"
@@ -105,6 +106,17 @@ def test_missing_buckets_are_logged_with_the_dates_they_fall_on(caplog):
         build_usage_buckets(raw, _params(bucket="D"))
 
     assert "usage_buckets: 8 missing buckets kept as NaN rows, on 2026-11-03 to 2026-11-09, 2026-11-20" in caplog.text
+
+
+def test_half_hourly_rows_are_summed_to_hours_and_the_report_says_so():
+    stamps = pd.date_range("2026-07-06", periods=8, freq="30min").strftime("%Y-%m-%d %H:%M").tolist()
+
+    buckets = build_usage_buckets(_usage(stamps), _params(bucket="auto"))
+
+    assert buckets["requests"].tolist() == [1 + 2, 3 + 4, 5 + 6, 7 + 8]
+    assert ("buckets: hourly (`h`); its rows are typically 30 minutes apart and were summed to hourly buckets."
+            in data_notes(buckets.attrs))
+    assert "finer_rows" not in build_usage_buckets(_usage(stamps[::2]), _params(bucket="auto")).attrs
 
 
 def test_each_series_gets_its_own_complete_grid():

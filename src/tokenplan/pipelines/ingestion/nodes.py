@@ -17,6 +17,7 @@ from tokenplan.ingestion.usage_buckets import (
     complete_grid,
     deduplicate,
     detect_bucket,
+    finer_rows,
     normalise_model_id,
     refuse_coarser_files,
     resolve_repeated_rows,
@@ -56,6 +57,8 @@ def build_usage_buckets(raw_usage: pd.DataFrame | Table, params: dict[str, Any])
         usage, revised, repeated = _bucketed_usage(raw_usage, params, source, dimensions)
         usage, excluded = screen_implausible(usage, series_columns, rule, source, first_line_of(raw_usage))
         bucket = detect_bucket(usage, series_columns, params["bucket"], source)
+        if finer := finer_rows(usage, series_columns, bucket):
+            log_notes = {"finer_rows": finer}  # rows summed to the bucket, for the report
     buckets = complete_grid(to_buckets(usage, bucket, series_columns), bucket)
     # Parquet keeps attrs: the report and notebooks read what ingestion decided.
     buckets.attrs = {"bucket": bucket, "raw_source": source, "revised_rows": revised, "repeated_rows": repeated,
