@@ -344,3 +344,33 @@ def test_one_odd_week_or_a_small_move_leaves_the_level_at_the_median_of_the_week
     np.testing.assert_array_equal(examples["anchor_level"].to_numpy(), off["anchor_level"].to_numpy())
     np.testing.assert_array_equal(examples["seasonal_index"].to_numpy(), off["seasonal_index"].to_numpy())
 
+
+
+def test_three_years_of_days_carry_what_the_same_dates_did_a_year_before():
+    """A yearly swing (period 364 days, so weekdays align) with a weekly cycle and no noise: the yearly change
+    at each target is the swing from the level's time to the target's, which the weekly features cannot know."""
+    days = 3 * 364 + 120
+    ds = pd.date_range(START, periods=days, freq="D")
+    swing = 0.4 * np.sin(2 * np.pi * np.arange(days) / 364)
+    y = 1e4 * np.exp(swing) * WEEKLY_CYCLE[ds.dayofweek]
+    history = _long({("model-a", "requests"): y})
+    spec = FeatureSpec(horizon=91, yearly=True)
+    origin = ds[3 * 364 + 20]
+    examples = make_examples(history, _events().iloc[:0], [origin], spec)
+
+    assert "yearly_change" in feature_columns(spec) and "yearly_change" not in feature_columns(FeatureSpec())
+    # This year's week around each target against the level at the origin: the same swing, a year on.
+    week = pd.Series(y, index=ds).rolling(7, center=True).mean().reindex(examples["ds"]).to_numpy()
+    truth = np.log1p(week) - examples["log_level"].to_numpy()
+    assert np.abs(examples["yearly_change"].to_numpy() - truth).max() < 0.02
+    assert truth.max() - truth.min() > 0.2  # a swing the weekly features cannot see
+    short = make_examples(history[history["ds"] >= ds[3 * 364 - 200]], _events().iloc[:0], [origin], spec)
+    assert short["yearly_change"].isna().all()  # no year before the origin: unknown, not zero
+
+
+def test_the_yearly_change_is_on_only_where_the_layout_holds_a_yearly_season():
+    from tokenplan.forecasting.features import spec_from_params
+
+    layout = {"horizon": 91, "season": 7, "level_blocks": 4, "window": 91, "freq": "D", "seasons": [7, 365]}
+    assert spec_from_params({"freq": "D"}, layout).yearly
+    assert not spec_from_params({"freq": "D"}, {**layout, "seasons": [7]}).yearly

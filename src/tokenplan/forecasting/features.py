@@ -58,6 +58,7 @@ import holidays as holidays_lib
 import numpy as np
 import pandas as pd
 
+from tokenplan.forecasting.layout import YEARLY_DAYS
 from tokenplan.forecasting.level_shifts import current_level
 from tokenplan.forecasting.target_series import season_length
 
@@ -85,6 +86,12 @@ _HISTORY_FEATURES = ["step", "log_level", "weekly_growth", "recent_ratio", "seas
 # day or two ahead depend on most.
 _DAILY_CYCLE_FEATURES = ["last_day_same_hour", "daily_index", "last_day_ratio"]
 _CALENDAR_FEATURES = ["day_of_week", "is_holiday", "campaign", "launch_after_origin", "steps_since_launch"]
+# Daily data of three years or more (the layout's yearly season): what the same days did a year or two
+# before, relative to the level then (``_yearly_change``).
+_YEARLY_FEATURES = ["yearly_change"]
+YEAR_STEPS = 364  # 52 weeks: the same weekday a year before
+_YEARS_BACK = 2
+_YEAR_WINDOW = 3  # days either side of the same day a year before
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,8 @@ class FeatureSpec:
     # sets it to the backtest window when that is shorter than the horizon: the trend is
     # carried only as far as it was tested; past that, intervals widen instead.
     trend_steps: int | None = None
+    # Daily histories of three years or more: the yearly change feature (``_yearly_change``).
+    yearly: bool = False
 
     @property
     def season(self) -> int:
@@ -132,7 +141,8 @@ def feature_columns(spec: FeatureSpec) -> list[str]:
     """Model input columns for ``spec`` (categoricals last)."""
     calendar = list(_CALENDAR_FEATURES) + (["hour"] if spec.freq == "h" else [])
     daily = _DAILY_CYCLE_FEATURES if spec.freq == "h" else []
-    return [*_HISTORY_FEATURES, *daily, *calendar, *CATEGORICAL_FEATURES]
+    yearly = _YEARLY_FEATURES if spec.yearly and spec.freq == "D" else []
+    return [*_HISTORY_FEATURES, *daily, *yearly, *calendar, *CATEGORICAL_FEATURES]
 
 
 def origin_grid(series: pd.DataFrame, spec: FeatureSpec, every: int, last: pd.Timestamp | None = None) -> list:
@@ -430,7 +440,33 @@ def _examples_at(grid: _Grid, origin: int, spec: FeatureSpec) -> dict[str, np.nd
     if spec.freq == "h":
         columns["hour"] = np.tile(times.hour.to_numpy(), n_keys).astype(float)
         columns.update(_daily_cycle(values, origin, targets, steps, level, shape))
+    if spec.yearly and spec.freq == "D":
+        columns["yearly_change"] = _yearly_change(values, origin, targets, spec).ravel()
     return columns
+
+
+def _yearly_change(values: np.ndarray, origin: int, targets: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """(keys, steps): how far the days around each target's date stood above the level a year (and two years)
+    before, in log, averaged over the years there are: ``log1p(mean of the 7 days around target - 364k)``
+    less ``log1p(level at origin - 364k)`` (the same level window as the anchor's). The weekly features
+    know only the last weeks; a yearly swing (a January rebound, a summer lull) is what the same dates did
+    before. NaN where no year before is observed."""
+    years = []
+    for k in range(1, _YEARS_BACK + 1):
+        back = origin - k * YEAR_STEPS
+        if back - spec.level_steps < 0:
+            break
+        level = _nanmedian(_level_blocks(values, back, spec.season, spec.level_weeks))
+        days = np.stack([_gather(values, targets - k * YEAR_STEPS + d)
+                         for d in range(-_YEAR_WINDOW, _YEAR_WINDOW + 1)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no day observed around a date
+            years.append(np.log1p(np.nanmean(days, axis=0)) - np.log1p(level)[:, None])
+    if not years:
+        return np.full((values.shape[0], len(targets)), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.stack(years), axis=0)
 
 
 def _daily_cycle(values: np.ndarray, origin: int, targets: np.ndarray, steps: np.ndarray, level: np.ndarray,
@@ -516,5 +552,6 @@ def spec_from_params(params: dict, layout: dict | None = None) -> FeatureSpec:
     if layout is not None:
         values |= {"horizon": layout["horizon"], "season_steps": layout["season"],
                    "level_weeks": layout["level_blocks"],
-                   "trend_steps": layout["window"] if layout["window"] < layout["horizon"] else None}
+                   "trend_steps": layout["window"] if layout["window"] < layout["horizon"] else None,
+                   "yearly": layout.get("freq") == "D" and YEARLY_DAYS in layout.get("seasons", [])}
     return FeatureSpec(**values)

@@ -45,7 +45,7 @@ __all__ = ["ForecastLayout", "HistoryTooShortError", "plan_layout", "resolve_hor
 
 _DAILY_SEASONS = {"h": 24, "D": 1}
 _WEEKLY_SEASONS = SEASON_LENGTHS
-_YEARLY_DAYS = 365
+YEARLY_DAYS = 365
 # Labelled history the model needs before its first tuning origin, at the least: a week
 # of hours, four weeks of days (fewer rows than that, and trees learn noise).
 _MIN_TRAIN = {"h": 168, "D": 28}
@@ -125,8 +125,8 @@ def supported_seasons(freq: str, steps: int) -> list[int]:
     seasons = [daily] if daily > 1 and steps >= 2 * daily else []
     if steps >= _WEEKLY_WEEKS[freq] * weekly:
         seasons.append(weekly)
-    if freq == "D" and steps >= 3 * _YEARLY_DAYS:
-        seasons.append(_YEARLY_DAYS)  # for MSTL only: features keep the weekly season
+    if freq == "D" and steps >= 3 * YEARLY_DAYS:
+        seasons.append(YEARLY_DAYS)  # for MSTL only: features keep the weekly season
     return seasons
 
 
