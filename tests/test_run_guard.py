@@ -160,12 +160,13 @@ GOOD = "timestamp,model,requests,input_tokens,output_tokens\n" + "".join(
     f"2026-01-01T{h:02d}:00:00Z,claude-sonnet-4-5,{10 + h},{1000 + h},{100 + h}\n" for h in range(24))
 
 
-def _kedro(project: Path, *params: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def _kedro(project: Path, *params: str, env: dict | None = None, kedro_env: str = "usage_csv"
+           ) -> subprocess.CompletedProcess:
     kedro = Path(sys.executable).parent / "kedro"
     command = [str(kedro)] if kedro.exists() else [sys.executable, "-m", "kedro"]
     environment = {k: v for k, v in os.environ.items() if k not in ("KEDRO_ENV", "TOKENPLAN_VERBOSE")}
     environment.update(KEDRO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", COLUMNS="200", **(env or {}))
-    return subprocess.run([*command, "run", "--env", "usage_csv", "--pipelines", "ingestion", "--params",
+    return subprocess.run([*command, "run", "--env", kedro_env, "--pipelines", "ingestion", "--params",
                            ",".join(params)], cwd=project, env=environment, capture_output=True, text=True,
                           timeout=300, check=False)
 
@@ -211,6 +212,25 @@ def test_bad_input_ends_with_one_line_and_changes_nothing(project, params, datas
     assert last.startswith(f"Error: {dataset} ({project}/{message}"), result.stderr[-2000:]
     for kedros in ("Traceback", "failed with error", "--from-nodes", "No nodes ran"):  # nor Kedro's resume advice
         assert kedros not in result.stdout + result.stderr, result.stdout[-2000:]
+    assert _primary(project) == before
+
+
+@pytest.mark.e2e
+def test_quantiles_the_plan_cannot_state_are_refused_before_any_node(project):
+    """Other quantiles ran the whole pipeline and then failed in the report (KeyError: 'monthly_saving_p10')."""
+    before = _primary(project)
+    wide = project / "conf" / "wide_quantiles"
+    wide.mkdir()
+    (wide / "parameters_training.yml").write_text("training:\n  quantiles: [0.05, 0.5, 0.95]\n")
+    (wide / "catalog.yml").write_text((project / "conf" / "usage_csv" / "catalog.yml").read_text())
+
+    result = _kedro(project, "usage_file=other.csv", kedro_env="wide_quantiles")
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: training.quantiles must be [0.1, 0.5, 0.9] (the plan, costs and report are stated at P10, P50 and "
+        "P90), got [0.05, 0.5, 0.95]"), result.stderr[-2000:]
+    assert "Traceback" not in result.stdout + result.stderr and "Running node" not in result.stdout + result.stderr
     assert _primary(project) == before
 
 

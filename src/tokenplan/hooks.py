@@ -1,7 +1,7 @@
-"""Project hooks: source labels for error messages, a source's dates read as configured,
-the demo's events kept to the demo, whether the data is simulated, the command that repeats
-the run, one run at a time per data folder, a failed run's outputs rolled back, a finished run's closing lines, the
-Spark session of a ``--env spark`` run, and freed memory handed back after each node."""
+"""Project hooks: settings the pipeline cannot honour refused before it starts, source labels for error
+messages, a source's dates read as configured, the demo's events kept to the demo, whether the data is simulated,
+the command that repeats the run, one run at a time per data folder, a failed run's outputs rolled back, a finished
+run's closing lines, the Spark session of a ``--env spark`` run, and freed memory handed back after each node."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from kedro.io import MemoryDataset
 from tokenplan import spark_session
 from tokenplan.closing_block import outputs_block, report_block
 from tokenplan.datasets.demo_traffic import DemoTrafficDataset
+from tokenplan.forecasting.forecaster import check_quantiles
 from tokenplan.output_journal import OutputJournal, dataset_location
 from tokenplan.run_lock import RunLock
 from tokenplan.run_record import run_record
@@ -28,6 +29,17 @@ logger = logging.getLogger(__name__)
 
 EVENT_COLUMNS = ["start", "end", "name", "kind", "scope"]
 DEMO_LIMITS_MARKER = "rate_limits_demo"  # conf/base/rate_limits_demo_<date>.csv
+
+
+class ParameterCheckHooks:
+    """Settings no stage can honour, refused in one line when the session's context is made, before any node
+    runs (``training.quantiles``: later stages state P10, P50 and P90 by name, and failed after the forecast)."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        training = context.params.get("training") or {}
+        if "quantiles" in training:
+            check_quantiles(training["quantiles"])
 
 
 class SourceLabelHooks:

@@ -11,6 +11,7 @@ from tokenplan.hooks import (
     ClosingBlockHooks,
     DemoEventsHooks,
     MemoryTrimHooks,
+    ParameterCheckHooks,
     RunGuardHooks,
     RunRecordHooks,
     SimulatedDataHooks,
@@ -19,8 +20,8 @@ from tokenplan.hooks import (
     TimestampFormatHooks,
 )
 
-HOOKS = (SourceLabelHooks(), TimestampFormatHooks(), DemoEventsHooks(), SimulatedDataHooks(), RunRecordHooks(),
-         RunGuardHooks(), ClosingBlockHooks(), SparkHooks(), MemoryTrimHooks())
+HOOKS = (ParameterCheckHooks(), SourceLabelHooks(), TimestampFormatHooks(), DemoEventsHooks(), SimulatedDataHooks(),
+         RunRecordHooks(), RunGuardHooks(), ClosingBlockHooks(), SparkHooks(), MemoryTrimHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -146,6 +146,23 @@ def test_a_report_whose_shared_days_agree_or_do_not_overlap_is_compared():
     assert _since([_report(source=earlier)], source=now)["compared"]
 
 
+def test_a_report_from_another_file_that_ended_before_this_history_gives_way_to_one_from_this_file():
+    """Another team's daily file, planned for a quarter that ended before this half-hourly history begins, was
+    compared (+162%) though an earlier plan of this file existed: nothing of it shares a day with this history."""
+    other = data_source_identity(False, "raw_usage (/data/wiki_daily_usage.csv)", ["model-a"])
+    ended = _report("v3-other", source=other)
+    for name in ("forecast_totals", "cost_forecast"):
+        ended[name] = ended[name].assign(start=pd.Timestamp("2026-01-01"), end=pd.Timestamp("2026-03-31"))
+    since = _since([ended, _report("v2")])
+    assert since["compared"] and since["version"] == "v2" and since["other_source"] is None
+    assert since["skipped"] == [{"version": "v3-other", "reason": (
+        "it was read from raw_usage (/data/wiki_daily_usage.csv), and its history and horizon (to 2026-03-31) end "
+        "before this run's history begins (2026-09-01), so nothing shows it is an earlier plan of this usage")}]
+    assert since["grade"]["version"] == "v2"
+    # From this run's own file, the same old plan stays a baseline (the file may have been overwritten).
+    assert _since([{**ended, "data_source": USER}])["version"] == "v3-other"
+
+
 def test_a_report_whose_last_days_lie_inside_this_history_is_checked_against_them():
     """A report from a file that ended in early August, beside this run's history from July through September:
     its last days are not among this history's last four weeks, which had let it through as an earlier plan of

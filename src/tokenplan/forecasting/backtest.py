@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.baselines import mstl, seasonal_naive
-from tokenplan.forecasting.conformal import EMPTY_POINT, fit_offsets, noise_scales, offsets_for
+from tokenplan.forecasting.conformal import empty_called, fit_offsets, noise_scales, offsets_for
 from tokenplan.forecasting.features import FeatureSpec, feature_columns
 from tokenplan.forecasting.forecaster import QuantileForecaster, quantile_columns
 
@@ -201,7 +201,7 @@ def score_backtest(table: pd.DataFrame, series: pd.DataFrame, spec: FeatureSpec,
         rows = []
         for start, end in zip(ends - sizes, ends, strict=True):
             y, low, high = (column[c][start:end] for c in ("y", lower, upper))
-            counted = ~((y == 0) & (column[median][start:end] < EMPTY_POINT))
+            counted = ~empty_called(y, column[median][start:end])
             size = np.mean(np.abs(y)) if np.any(y != 0) else np.nan  # all zero: nothing to scale by
             point = bool((low == high).all())  # a point forecast has no interval
             rows.append({

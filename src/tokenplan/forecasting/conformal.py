@@ -49,8 +49,16 @@ from tokenplan.forecasting.row_keys import RowKeys
 # an interval on (``method_choice.fold_step_errors``) and is not counted in the coverage (``backtest.score_backtest``).
 EMPTY_POINT = 0.05
 
-__all__ = ["EMPTY_POINT", "StepErrors", "fit_offsets", "fit_step_widths", "level_shares", "noise_scales", "offsets_for",
-           "phase_of", "phase_scales", "recency_weights", "robust_spread", "step_offsets"]
+__all__ = ["EMPTY_POINT", "StepErrors", "empty_called", "fit_offsets", "fit_step_widths", "level_shares",
+           "noise_scales", "offsets_for", "phase_of", "phase_scales", "recency_weights", "robust_spread",
+           "step_offsets"]
+
+
+def empty_called(y: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """Where a bucket forecast empty (``point`` below ``EMPTY_POINT``) came in empty (``y`` 0): no error to calibrate
+    on and not counted in a coverage (a model that never writes to the cache is inside its interval every day)."""
+    return (np.asarray(y, dtype=float) == 0) & (np.asarray(point, dtype=float) < EMPTY_POINT)
+
 
 _SCALES = "__scales__"
 _PHASES = "__phase_scales__"

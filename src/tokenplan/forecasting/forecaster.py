@@ -29,7 +29,8 @@ import xgboost as xgb
 from tokenplan.forecasting.conformal import offsets_for
 from tokenplan.forecasting.features import CATEGORICAL_FEATURES
 
-__all__ = ["DEFAULT_PARAMS", "NoModel", "QuantileForecaster", "quantile_columns"]
+__all__ = ["DEFAULT_PARAMS", "NoModel", "QuantileForecaster", "SUPPORTED_QUANTILES", "check_quantiles",
+           "quantile_columns"]
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "max_depth": 4,
@@ -42,6 +43,19 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "reg_alpha": 0.0,
 }
 OBJECTIVES = ("squarederror", "quantile")
+# The capacity plan, routes, ROI, organisation and report state P10, P50 and P90 by name.
+SUPPORTED_QUANTILES = [0.1, 0.5, 0.9]
+
+
+def check_quantiles(quantiles: Any) -> None:
+    """Nothing when ``training.quantiles`` is the supported list; a ValueError naming the setting otherwise."""
+    try:
+        supported = [float(q) for q in quantiles] == SUPPORTED_QUANTILES
+    except (TypeError, ValueError):
+        supported = False
+    if not supported:
+        raise ValueError(f"training.quantiles must be {SUPPORTED_QUANTILES} (the plan, costs and report are stated at "
+                         f"P10, P50 and P90), got {quantiles!r}")
 
 
 def quantile_columns(quantiles: list[float]) -> list[str]:

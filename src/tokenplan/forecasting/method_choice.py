@@ -66,8 +66,8 @@ from tokenplan.forecasting.candidates import (
     without_stated_effects,
 )
 from tokenplan.forecasting.conformal import (
-    EMPTY_POINT,
     StepErrors,
+    empty_called,
     noise_scales,
     phase_of,
     phase_scales,
@@ -436,8 +436,7 @@ def fold_step_errors(points: pd.DataFrame, keys: RowKeys, origins: np.ndarray, s
     ``phases`` (``phase_scales``): each error is normalised by its series' scale at its bucket's phase.
     """
     y, point = points["y"].to_numpy(dtype=float), points["point"].to_numpy(dtype=float)
-    empty_called = (y == 0) & (point < EMPTY_POINT)
-    labelled = np.flatnonzero(np.isfinite(y) & np.isfinite(point) & ~empty_called)
+    labelled = np.flatnonzero(np.isfinite(y) & np.isfinite(point) & ~empty_called(y, point))
     phase = phase_of(points["ds"].to_numpy()[labelled], phases["freq"]) if phases else None
     errors = StepErrors(np.log1p(y[labelled]) - np.log1p(point[labelled]), points["step"].to_numpy()[labelled],
                         keys.take(labelled), scales, edges, weight=recency_weights(origins[labelled]),

@@ -9,7 +9,8 @@ retired since still leaves the shared ones comparable; the summary compares thos
 names the rest); otherwise the summary says why it was not compared. A report that
 records no source (made before reports recorded one) is never compared: it may be the
 demo's. A different source (another file, another environment's dataset) does not stop
-the comparison, since each quarter's export is a new file, but is stated beside it. A
+the comparison, since each quarter's export is a new file, but is stated beside it (unless
+its plan ended before this run's history begins: ``since_last_report``). A
 report from another file is not compared when the days both histories record disagree:
 each report also records its history's last ``TAIL_DAYS`` days of every count per series
 and day (``history_tail``), compared with this run's whole history on those days

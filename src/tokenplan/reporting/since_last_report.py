@@ -8,7 +8,9 @@ of this run's usage: the same kind of data and at least one series in common
 median, a forecast of at least one of this run's models and a horizon that does not
 start after this one's. The newer folders it passes over are named with the reason. A
 different source (another file: each quarter's export is one) is stated beside the
-comparison, not a reason to skip it.
+comparison, not a reason to skip it, unless the report's horizon (and so its history) ended
+before this run's history begins: then nothing ties it to this usage, and an earlier plan of
+this file is preferred.
 
 Two statements come out of the chosen report:
 
@@ -68,12 +70,13 @@ def since_last_report(reports: Sequence[Mapping[str, Any]] | None, history: pd.D
         # through December, shared no last day with it and was graded as an earlier plan of this usage.
         span = int((pd.to_datetime(history["ds"]).max() - pd.to_datetime(history["ds"]).min()).days) + 1
         data_source = {**data_source, "history_tail": history_tail(history, days=span)}
+    first = _naive(pd.to_datetime(history["ds"]).min()) if history is not None and len(history) else None
     skipped = []
     for at, report in enumerate(reports):
-        reason = _why_skipped(report, horizon, data_source, median)
+        reason = _why_skipped(report, horizon, data_source, median, first)
         if reason is None:
             return {"compared": True, **_named(skipped), **_change(report, horizon, horizon_cost, median, data_source),
-                    "grade": _newest_grade(reports[at:], history, horizon, quantiles, data_source)}
+                    "grade": _newest_grade(reports[at:], history, horizon, quantiles, data_source, first)}
         skipped.append({"version": report["version"], "reason": reason})
     return {"compared": False, "version": None, **_named(skipped)}
 
@@ -83,7 +86,8 @@ def _named(skipped: list[dict[str, str]]) -> dict[str, Any]:
 
 
 def _newest_grade(reports: Sequence[Mapping[str, Any]], history: pd.DataFrame, horizon: pd.DataFrame,
-                  quantiles: list[str], data_source: dict[str, Any] | None) -> dict[str, Any] | None:
+                  quantiles: list[str], data_source: dict[str, Any] | None,
+                  first: pd.Timestamp | None) -> dict[str, Any] | None:
     """The grade of the newest comparable report whose horizon this history records, from ``reports[0]`` on.
 
     The report compared is usually that one; after a re-run on the same export (a parameter changed), it is a
@@ -91,7 +95,7 @@ def _newest_grade(reports: Sequence[Mapping[str, Any]], history: pd.DataFrame, h
     """
     median = quantiles[len(quantiles) // 2]
     for report in reports:
-        if _why_skipped(report, horizon, data_source, median) is None:
+        if _why_skipped(report, horizon, data_source, median, first) is None:
             grade = _grade(report, history, _shared(report, horizon), quantiles)
             if grade is not None:
                 return grade
@@ -114,8 +118,9 @@ def _shared(report: Mapping[str, Any], horizon: pd.DataFrame) -> set[str]:
 
 
 def _why_skipped(report: Mapping[str, Any], horizon: pd.DataFrame, data_source: dict[str, Any] | None,
-                 median: str) -> str | None:
-    """Why ``report`` is no earlier plan of this run's usage; None when it is."""
+                 median: str, first: pd.Timestamp | None = None) -> str | None:
+    """Why ``report`` is no earlier plan of this run's usage; None when it is. ``first``: this history's first
+    bucket."""
     reason = why_not_comparable(report.get("data_source"), data_source)
     if reason:
         return reason
@@ -129,6 +134,12 @@ def _why_skipped(report: Mapping[str, Any], horizon: pd.DataFrame, data_source: 
     if start > _naive(horizon["start"].min()):
         return (f"its horizon ({start:%Y-%m-%d} to {end:%Y-%m-%d}) starts after this run's, so it was made from "
                 "other usage data")
+    source = other_source(report.get("data_source") or {}, data_source or {})
+    if source and first is not None and end < first:
+        # Its history ends before its horizon: neither shares a day with this history, so nothing ties another
+        # file to this usage (last quarter's export forecast days this history records, and is graded on them).
+        return (f"it was read from {source}, and its history and horizon (to {end:%Y-%m-%d}) end before this run's "
+                f"history begins ({first:%Y-%m-%d}), so nothing shows it is an earlier plan of this usage")
     return None
 
 

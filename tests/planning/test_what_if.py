@@ -1,0 +1,50 @@
+"""The capacity and routes notebook's what-if: a campaign added inside the horizon, and an effect restated."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tokenplan.planning.what_if import added_campaign, restate_event
+
+NAMES = ["p10", "p50", "p90"]
+
+
+def _totals() -> pd.DataFrame:
+    """Horizon P50 requests: sonnet 900, haiku 400 (haiku's workspace split in two)."""
+    rows = [("claude-sonnet-4-5", 900.0), ("claude-haiku-4-5/team-a", 300.0), ("claude-haiku-4-5/team-b", 100.0)]
+    return pd.DataFrame([{"series": s, "target": "requests", "period": "horizon", "p10": y / 2, "p50": y,
+                          "p90": y * 2} for s, y in rows])
+
+
+def _hours(first: str, days: int) -> pd.DatetimeIndex:
+    return pd.date_range(first, periods=24 * days, freq="h", tz="UTC")
+
+
+def test_a_campaign_on_a_week_long_horizon_starts_with_the_horizon():
+    """An hourly 7-day horizon from 2026-09-28: its "last 14 days" began on 2026-09-21, before the horizon."""
+    hours = _hours("2026-09-28", 7)
+    event = added_campaign(_totals(), hours[0], hours[-1])
+    assert event["start"] == pd.Timestamp("2026-09-28", tz="UTC")
+    assert (event["scope"], event["effect"]) == ("claude-sonnet-4-5", 1.0)
+
+
+def test_a_campaign_on_a_quarter_covers_its_last_14_days():
+    days = pd.date_range("2026-10-01", "2026-12-31", freq="D")
+    event = added_campaign(_totals(), days[0], days[-1])
+    assert event["start"] == pd.Timestamp("2026-12-18") and event["end"] == pd.Timestamp("2027-01-01")
+
+
+def test_a_restated_effect_moves_the_buckets_it_covers_in_scope_only():
+    hours = _hours("2026-09-28", 2)
+    forecast = pd.DataFrame([{"series": s, "target": "requests", "timestamp": t, "p10": 5.0, "p50": 10.0,
+                              "p90": 20.0} for s in ("claude-sonnet-4-5", "claude-haiku-4-5/team-a") for t in hours])
+    # A campaign from half past the first day's noon: that hour moves by half of +30%, the later hours by +30%.
+    event = pd.Series({"start": hours[12] + pd.Timedelta(minutes=30), "end": hours[-1] + pd.Timedelta(hours=1),
+                       "scope": "claude-sonnet-4-5", "effect": 1.0})
+    out = restate_event(forecast, event, 1.3, "h", NAMES).set_index(["series", "timestamp"])["p50"]
+    sonnet = out.loc["claude-sonnet-4-5"]
+    assert sonnet.loc[hours[:12]].tolist() == [10.0] * 12
+    assert sonnet.loc[hours[12]] == pytest.approx(11.5)
+    assert sonnet.loc[hours[13:]].tolist() == pytest.approx([13.0] * 35)
+    assert out.loc["claude-haiku-4-5/team-a"].tolist() == [10.0] * 48
