@@ -96,3 +96,29 @@ def test_a_missing_day_of_one_model_is_missing_for_the_traffic():
 def test_ids_without_a_family_are_never_one_traffic():
     history = _history(_share_of_old(0.03)).replace({"series": {"claude-sonnet-4": "H1", "claude-sonnet-4-5": "H2"}})
     assert find_migrations(history) == []
+
+
+def test_a_chain_whose_middle_model_moved_on_is_one_traffic():
+    """claude-3-5-sonnet to claude-sonnet-4 from 2026-08-01, then on to claude-sonnet-4-5 from MOVE: the middle
+    model has fallen too, so only the three together carry what the first carried."""
+    weekly = np.where(DAYS.dayofweek < 5, 1.0, 0.6)
+    first = np.clip(1.0 - ((DAYS - pd.Timestamp("2026-08-01")).days.to_numpy() + 1) / 14.0, 0.0, 1.0)
+    last = 1.0 - _share_of_old(0.0)
+    parts = {"claude-3-5-sonnet": first, "claude-sonnet-4": (1 - first) * (1 - last), "claude-sonnet-4-5": last}
+    history = pd.concat([pd.DataFrame({"series": s, "target": "requests", "ds": DAYS[share > 0],
+                                       "y": (1_000.0 * weekly * share)[share > 0]}) for s, share in parts.items()])
+    moves = find_migrations(history)
+    assert {(m["old"], m["new"]) for m in moves} == {("claude-3-5-sonnet", "claude-sonnet-4"),
+                                                   ("claude-sonnet-4", "claude-sonnet-4-5")}
+    combined = combine_migrations(history, find_and_share(history))
+    assert set(combined["series"]) == {"claude-sonnet-4-5"}
+    assert combined["y"].to_numpy() == pytest.approx(1_000.0 * weekly)
+
+
+def test_the_new_model_s_partial_first_day_leaves_the_traffic_s_day_known():
+    history = _history(_share_of_old(0.03))
+    first = (history["series"] == "claude-sonnet-4-5") & (history["ds"] == MOVE)
+    history.loc[first, "y"] = np.nan  # its first day only partly covered: incomplete
+    combined = combine_migrations(history, find_and_share(history))
+    day = combined[(combined["series"] == "claude-sonnet-4-5") & (combined["ds"] == MOVE)]
+    assert day["y"].notna().all()

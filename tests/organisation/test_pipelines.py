@@ -479,3 +479,24 @@ def test_the_added_intervals_are_called_as_wide_as_the_backtest_measured_them(co
     else:
         assert ("held 99% of the organisation's days and 88% of the teams' days against a nominal 80%, so read the "
                 "organisation's and the teams' intervals as **wide**") in markdown
+
+
+def test_a_migrated_traffic_s_models_are_not_called_a_short_history_or_a_lost_one():
+    from tokenplan.forecasting.migrations import MIGRATION_COLUMNS
+    from tokenplan.reporting.organisation_section import _changes
+
+    series = pd.DataFrame({"series": ["claude-sonnet-4-5/search", "claude-sonnet-4/search", "claude-haiku-4-5/labs"],
+                           "team": ["search", "search", "labs"], "api_key": ["k1", "k1", "k2"],
+                           "status": ["new", "ended", "new"], "first_usage": ["2026-10-24", "2026-01-01",
+                                                                              "2026-11-20"],
+                           "last_usage": ["2026-11-30", "2026-11-05", "2026-11-30"]})
+    moves = pd.DataFrame([["claude-sonnet-4-5/search", s, "requests", share, "2026-10-24", 1.0, 1.0, "requests"]
+                          for s, share in (("claude-sonnet-4-5/search", 1.0), ("claude-sonnet-4/search", 0.0))],
+                         columns=MIGRATION_COLUMNS)
+    texts = {c["series"]: c["text"] for c in _changes(series, None, moves)}
+    assert texts["claude-sonnet-4-5/search"] == ("new — first usage 2026-10-24; it took over the traffic of "
+                                                 "claude-sonnet-4/search and is forecast with them on their whole "
+                                                 "history (see the summary)")
+    assert texts["claude-sonnet-4/search"] == ("ended — last usage 2026-11-05; its traffic moved to "
+                                               "claude-sonnet-4-5/search, forecast with it")
+    assert "a short history" in texts["claude-haiku-4-5/labs"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tokenplan.reporting.last_days import followed_moves, young_ramps
 
@@ -100,7 +101,7 @@ def _launch(ramp_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_a_launch_still_ramping_up_past_the_week_the_plan_holds_is_named():
     [found] = young_ramps(*_launch(10), Q, set())
     assert (found["series"], found["first"], found["age"]) == ("new", pd.Timestamp("2026-09-21"), 10)
-    assert found["last_days"] == 900.0 and found["plan"] == np.mean(1_000.0 * np.arange(4, 11) / 10)
+    assert found["last_days"] == 900.0 and found["plan"] == pytest.approx(np.mean(1_000.0 * np.arange(4, 11) / 10))
     assert found["gap"] == 900.0 / found["plan"] - 1
 
 
@@ -110,3 +111,17 @@ def test_a_launch_that_levelled_off_an_old_series_or_a_skipped_one_is_not_named(
     older = history.assign(ds=history["ds"] - pd.Timedelta(days=20))
     assert young_ramps(pd.concat([older, history]), forecast, Q, set()) == []  # used a month: the level shifts' to read
     assert young_ramps(history, forecast, Q, {"new"}) == []
+
+
+@pytest.mark.parametrize("weekend", [0.0, 0.4])
+def test_a_flat_launch_with_a_weekly_shape_ending_midweek_is_not_a_ramp(weekend):
+    """A service launched on a Thursday, flat from its first day (weekends empty, or at 40%), the history ending on
+    the next week's Friday: the same days a week before it began say nothing, and its weekend is no level."""
+    days = pd.date_range("2026-11-26", "2026-12-04", freq="D")
+    y = 3_000.0 * np.where(days.dayofweek < 5, 1.0, weekend)
+    history = pd.DataFrame({"series": "new", "target": "requests", "ds": days, "y": y})
+    ahead = pd.date_range("2026-12-05", periods=28, freq="D", tz="UTC")
+    p50 = 3_000.0 * np.where(ahead.dayofweek < 5, 1.0, weekend)
+    forecast = pd.DataFrame({"series": "new", "target": "requests", "timestamp": ahead, "p10": 0.8 * p50,
+                             "p50": p50, "p90": 1.25 * p50})
+    assert young_ramps(history, forecast, Q, set()) == []

@@ -33,7 +33,9 @@ A pair is a migration (``find_migrations``) where:
   of its level over the ``LEVEL_DAYS`` days before the new one began (days without a
   row count as none: a usage export lists only what was used);
 - the traffic **moved** rather than new traffic arriving: the two together over the last
-  ``SHARE_DAYS`` days are within a factor ``LEVEL_RATIO`` of the old one's level before.
+  ``SHARE_DAYS`` days are within a factor ``LEVEL_RATIO`` of the old one's level before (with
+  any model that took over from the new one since: a chain ``claude-3-5-sonnet`` to
+  ``claude-sonnet-4`` to ``claude-sonnet-4-5`` is one traffic).
 
 ``feature_engineering.migrations: false`` forecasts every model on its own history.
 """
@@ -87,15 +89,17 @@ def _split_id(series: str) -> tuple[str, str]:
     return model, rest
 
 
-def _moved(days: pd.DataFrame, old: str, new: str, started: pd.Timestamp,
+def _moved(days: pd.DataFrame, old: str, new: list[str], started: pd.Timestamp,
            end: pd.Timestamp) -> tuple[float, float] | None:
-    """The old series' level before ``started`` and both series' level over the last days, where the old one
-    fell and the two together carry about what it carried; else None."""
+    """The old series' level before ``started`` and its traffic's level over the last days (the old one's, the
+    new one's and any that took over from the new one since: ``new``), where the old one fell and they together
+    carry about what it carried; else None."""
     before = days.loc[(days.index < started) & (days.index >= started - pd.Timedelta(days=LEVEL_DAYS)), old]
     recent = days.loc[days.index > end - pd.Timedelta(days=SHARE_DAYS)]
     if before.empty or len(recent) < SHARE_DAYS or not before.mean() > 0:
         return None
-    level, old_now, now = float(before.mean()), float(recent[old].mean()), float(recent[[old, new]].sum(axis=1).mean())
+    level, old_now = float(before.mean()), float(recent[old].mean())
+    now = float(recent[[old, *new]].sum(axis=1).mean())
     fell = old_now <= FELL_RATIO * level
     moved = level / LEVEL_RATIO <= now <= level * LEVEL_RATIO
     return (level, now) if fell and moved else None
@@ -114,7 +118,7 @@ def find_migrations(history: pd.DataFrame) -> list[dict]:
     start, end = days.index.min(), days.index.max()
     used = days.gt(0)
     active = {s: _Active(used.index[used[s]].min(), used.index[used[s]].max()) for s in days.columns if used[s].any()}
-    found, taken = [], set()
+    found, taken, later = [], set(), {}  # later: the series that took over from a series since, newest last
     for new, span in sorted(active.items(), key=lambda kv: kv[1].first, reverse=True):
         if (span.first - start).days < MIN_BEFORE_DAYS or (end - span.first).days > RECENT_DAYS:
             continue
@@ -123,11 +127,13 @@ def find_migrations(history: pd.DataFrame) -> list[dict]:
             old_model, old_rest = _split_id(old)
             related = old_model != new_model and old_rest == new_rest and family(old_model) == family(new_model) != ""
             near = was.first < span.first and (span.first - was.last).days <= GAP_DAYS
-            if related and near and old not in taken and (levels := _moved(days, old, new, span.first, end)):
+            if related and near and old not in taken and \
+                    (levels := _moved(days, old, [new, *later.get(new, [])], span.first, end)):
                 fits.append((levels[0], old, levels))
         if fits:
             _, old, levels = max(fits)
             taken.add(old)
+            later[old] = [new, *later.get(new, [])]
             found.append({"old": old, "new": new, "started": span.first, "levels": levels, "target": target})
     return found
 
@@ -186,14 +192,22 @@ def find_and_share(history: pd.DataFrame) -> pd.DataFrame:
 
 def combine_migrations(history: pd.DataFrame, migrations: pd.DataFrame) -> pd.DataFrame:
     """``history`` with each migration's members summed into one series under its traffic's id (a bucket missing
-    where any member recorded it as missing; a member without a row adds nothing)."""
+    where any member recorded it as missing between its first and last complete buckets; a member without a
+    row, or an incomplete bucket at its edges, adds nothing)."""
     if migrations.empty:
         return history
     members = dict(zip(migrations["series"], migrations["traffic"], strict=False))
     moved = history["series"].isin(list(members))
-    rows = history[moved].assign(series=history.loc[moved, "series"].map(members))
+    rows = history[moved]
+    # A member's incomplete buckets before its first complete one or after its last (a model's first, partial
+    # day) are its edges, not a gap: the traffic's bucket is the others' there.
+    known = rows["ds"].where(rows["y"].notna())
+    span = known.groupby([rows["series"], rows["target"]], observed=True).agg(["min", "max"])
+    edges = span.reindex(pd.MultiIndex.from_arrays([rows["series"], rows["target"]])).to_numpy()
+    inside = (rows["ds"].to_numpy() >= edges[:, 0]) & (rows["ds"].to_numpy() <= edges[:, 1])
+    rows = rows.assign(series=rows["series"].map(members))
     keys = ["series", "target", "ds"]
-    grouped = rows.assign(missing=rows["y"].isna()).groupby(keys, observed=True)
+    grouped = rows.assign(missing=rows["y"].isna() & inside).groupby(keys, observed=True)
     sums = grouped[["y", "missing"]].sum()
     summed = sums["y"].where(sums["missing"] == 0).rename("y").reset_index()
     out = pd.concat([history[~moved], summed], ignore_index=True)

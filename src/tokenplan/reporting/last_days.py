@@ -162,13 +162,15 @@ YOUNG_DAYS = 14  # a series first used within the history's last this many days 
 RAMP_DAYS = 3  # its last days, against the same weekdays a week before
 RAMP_RATIO = 1.5  # ... this many times them: still rising
 RAMP_GAP = 1.1  # ... and this many times the plan's first week: the plan holds a level the series has passed
+EMPTY_SHARE = 0.1  # a plan day under this share of its week's busiest is an empty day (a weekend), not a level
 
 
 def young_ramps(history: pd.DataFrame, forecast: pd.DataFrame | None, quantiles: list[str],
                 skip: set[str]) -> list[dict[str, Any]]:
     """Series first used in the history's last ``YOUNG_DAYS`` days (a week or more of them) that were still
-    rising: their last ``RAMP_DAYS`` whole days at least ``RAMP_RATIO`` times the same weekdays a week before and
-    ``RAMP_GAP`` times the plan's first week a day. With under two weeks of usage every method holds about the
+    rising: their last ``RAMP_DAYS`` whole days at least ``RAMP_RATIO`` times the same weekdays a week before
+    (at least two of those on or after the first use: a day before it says nothing of a ramp) and ``RAMP_GAP``
+    times the plan's first week a day (its empty days, a weekday service's weekend, left out). With under two weeks of usage every method holds about the
     last week, the ramp included, and the same-weekday check (``recent_departures``) cannot see it: the plan's
     first week is that week. ``{series, target, first, age, last_days, week_ratio, plan, gap}``, largest gap first."""
     if forecast is None or forecast.empty:
@@ -183,15 +185,19 @@ def young_ramps(history: pd.DataFrame, forecast: pd.DataFrame | None, quantiles:
         first = used.min().normalize()
         age = int((days.index[-1] - first).days) + 1
         last = days.iloc[-RAMP_DAYS:]
-        before = days.reindex(last.index - pd.Timedelta(weeks=1)).fillna(0.0)
-        plan = float(_daily(rows, "timestamp", [median]).head(7)[median].mean())
-        if not 7 <= age <= YOUNG_DAYS or last.isna().any() or not plan > 0:
+        # The same weekdays a week before, on or after the first use (a day before it says nothing of a ramp).
+        before = days.reindex(last.index - pd.Timedelta(weeks=1))
+        before = before[before.index >= first]
+        plan = _daily(rows, "timestamp", [median]).head(7)[median]
+        plan = plan[plan >= EMPTY_SHARE * plan.max()]  # a weekday service's empty weekend is no level
+        if not 7 <= age <= YOUNG_DAYS or last.isna().any() or before.isna().any() or len(before) < 2 \
+                or plan.empty or not plan.mean() > 0:
             continue
-        level = float(last.mean())
-        if level >= RAMP_RATIO * float(before.mean()) and level >= RAMP_GAP * plan:
+        level, was = float(last.mean()), float(before.mean())
+        if level >= RAMP_RATIO * was and level >= RAMP_GAP * float(plan.mean()):
             out.append({"series": series, "target": target, "first": first, "age": age, "last_days": level,
-                        "week_ratio": level / float(before.mean()) if before.mean() > 0 else np.inf, "plan": plan,
-                        "gap": level / plan - 1.0})
+                        "week_ratio": level / was if was > 0 else np.inf, "plan": float(plan.mean()),
+                        "gap": level / float(plan.mean()) - 1.0})
     return sorted(out, key=lambda r: -r["gap"])
 
 

@@ -35,6 +35,7 @@ class OrganisationSectionInputs:
     params: dict[str, Any]            # organisation parameters
     litellm_team_budgets: list[dict] = field(default_factory=list)  # /team/new payloads
     cost_forecast: pd.DataFrame | None = None  # per series and period: what the forecast prices
+    migrations: pd.DataFrame | None = None  # traffic forecast as one series (tokenplan.forecasting.migrations)
 
 
 def _band(p10: float, p50: float, p90: float) -> str:
@@ -217,10 +218,17 @@ def _without_litellm_budget(budgets: pd.DataFrame, payloads: list[dict]) -> list
     return sorted(set(budgeted) - {p["team_alias"] for p in payloads})
 
 
-def _changes(series: pd.DataFrame, cost_forecast: pd.DataFrame | None) -> list[dict[str, str]]:
+def _changes(series: pd.DataFrame, cost_forecast: pd.DataFrame | None,
+             migrations: pd.DataFrame | None = None) -> list[dict[str, str]]:
     """New and ended series; an ended one the forecast still prices (it does not know the key was retired)
-    with that amount, as the cost tables carry it and the organisation's do not."""
+    with that amount, as the cost tables carry it and the organisation's do not. A model of a migrated traffic
+    says so: the newest is forecast on the whole traffic's history, not on its own few weeks."""
+    moved = {} if migrations is None or migrations.empty else \
+        dict(zip(migrations["series"].astype(str), migrations["traffic"].astype(str), strict=False))
     texts = {"new": "new — first usage {first}, a short history: its forecast rests on few weeks",
+             "new_moved": "new — first usage {first}; it took over the traffic of {others} and is forecast with "
+                          "them on their whole history (see the summary)",
+             "ended_moved": "ended — last usage {last}; its traffic moved to {traffic}, forecast with it",
              "ended": "ended — last usage {last}; no future spend is planned for it",
              "ended_priced": "ended — last usage {last}; the organisation plans no spend for it, but the forecast "
                              "and cost tables above still price {usd} for it over the horizon (P50)"}
@@ -230,9 +238,14 @@ def _changes(series: pd.DataFrame, cost_forecast: pd.DataFrame | None) -> list[d
     for r in series.itertuples():
         priced = r.status == "ended" and horizon.get(r.series, 0.0) > 0.005
         status = "ended_priced" if priced else r.status
+        traffic = moved.get(str(r.series))
+        if traffic is not None and status in ("new", "ended", "ended_priced"):
+            status = "new_moved" if traffic == str(r.series) else "ended_moved"
+        others = ", ".join(sorted(s for s, t in moved.items() if t == traffic and s != str(r.series)))
         if status in texts:
             out.append({"series": r.series, "team": r.team, "api_key": r.api_key, "text": texts[status].format(
-                first=r.first_usage, last=r.last_usage, usd=usd(horizon.get(r.series, 0.0)))})
+                first=r.first_usage, last=r.last_usage, usd=usd(horizon.get(r.series, 0.0)), traffic=traffic,
+                others=others)})
     return out
 
 
@@ -314,7 +327,7 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
         "soft_share": percent(inputs.params["budgets"]["soft_budget_share"]),
         "litellm_month": litellm_month(inputs.forecast["ds"].min()),
         "without_litellm": _without_litellm_budget(inputs.team_budgets, inputs.litellm_team_budgets),
-        "changes": _changes(inputs.series, inputs.cost_forecast),
+        "changes": _changes(inputs.series, inputs.cost_forecast, inputs.migrations),
         "shared_keys": _shared_keys(inputs.series, inputs.params),
         "flat_costs": _flat_costs(rule.get("flat_costs", [])),
         "rule_text": rule.get("rule_text", ""),

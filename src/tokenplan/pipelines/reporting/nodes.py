@@ -179,7 +179,8 @@ def render_organisation(organisation_series: pd.DataFrame, hierarchy_backtest: p
                         organisation_forecast: pd.DataFrame, team_budgets: pd.DataFrame,
                         teams_at_risk: pd.DataFrame, budget_paths: pd.DataFrame, chargeback: pd.DataFrame,
                         chargeback_rule: dict[str, Any], litellm_team_budgets: list[dict],
-                        params: dict[str, Any], cost_forecast: pd.DataFrame | None = None) -> dict[str, Any]:
+                        params: dict[str, Any], cost_forecast: pd.DataFrame | None = None,
+                        migrations: pd.DataFrame | None = None) -> dict[str, Any]:
     """The organisation section (empty without teams): its Markdown, its figure, and the CSV tables and
     LiteLLM budgets it names; ``cost_forecast`` says what the forecast still prices for an ended series."""
     import json
@@ -189,7 +190,7 @@ def render_organisation(organisation_series: pd.DataFrame, hierarchy_backtest: p
 
     inputs = OrganisationSectionInputs(organisation_series, hierarchy_backtest, organisation_forecast, team_budgets,
                                        teams_at_risk, chargeback, chargeback_rule, params, litellm_team_budgets,
-                                       cost_forecast)
+                                       cost_forecast, migrations)
     markdown = render_organisation_section(inputs)
     if not markdown:
         return {}

@@ -46,7 +46,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(func=render_organisation,
                  inputs=["organisation_series", "hierarchy_backtest", "organisation_forecast", "team_budgets",
                          "teams_at_risk", "budget_paths", "chargeback", "chargeback_rule", "litellm_team_budgets",
-                         "params:organisation", "cost_forecast"],
+                         "params:organisation", "cost_forecast", "migrations"],
                  outputs="organisation_report", name="render_organisation"),
             Node(
                 func=build_report,
