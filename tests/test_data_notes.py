@@ -24,7 +24,8 @@ def test_revised_rows_and_excluded_values_are_listed(tmp_path):
     usage.attrs["zero_filled_rows"] = 12
     usage.to_parquet(tmp_path / "usage_buckets.parquet")
     notes = data_notes(pd.read_parquet(tmp_path / "usage_buckets.parquet").attrs)
-    assert "without a row for a model, read as zero usage for it" in notes and "usage): 12." in notes
+    assert "without a row for a series, inside its span, read as zero usage for it" in notes
+    assert "reads them as unknown): 12." in notes
     assert "| lines [32] | 2026-01-02 06:00:00+00:00 | claude-sonnet-4-5 | input_tokens | 1e+15 | 1.01e+06 |" in notes
 
 

@@ -134,7 +134,7 @@ def test_a_day_the_export_lists_without_a_models_row_is_zero_usage_for_it(tmp_pa
     assert buckets.attrs["zero_filled_rows"] == 2  # the report's "Data read" states how many
     path = tmp_path / "claude_api_usage.csv"
     kept = build_usage_buckets(AnthropicConsoleCSVDataset(filepath=str(path), zero_fill_quiet_buckets=False).load(),
-                               DAILY)
+                               {**DAILY, "absent_rows": "missing"})  # both switches off: unknown
     assert kept[kept["series"] == "claude-haiku-4-5"]["input_tokens"].isna().sum() == 2
     # The zeros come after the file's rows: a bad value still names its own line.
     bad = SPARSE_DAYS.replace("1650,", "-5,", 1)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from tokenplan.date_ranges import date_ranges
 from tokenplan.schemas import COUNT_COLUMNS, PART_COLUMNS, PEAK_COLUMNS, SUMMED_COLUMNS, InvalidInputError, where
+from tokenplan.sources.quiet_buckets import quiet_rows
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ _CLAUDE_NAME_SEPARATOR = re.compile(r"[\s_]+|(?<=\d)\.(?=\d)")
 MISSING_LABEL = "(none)"
 
 __all__ = ["complete_grid", "deduplicate", "detect_bucket", "finer_rows", "minute_peaks", "normalise_model_id",
-           "refuse_coarser_files", "resolve_repeated_rows", "to_buckets"]
+           "refuse_coarser_files", "resolve_repeated_rows", "to_buckets", "with_absent_rows_zero"]
 
 
 def normalise_model_id(model: str, aliases: dict[str, str] | None = None) -> str:
@@ -266,6 +267,24 @@ def to_buckets(df: pd.DataFrame, freq: str, series_columns: list[str]) -> pd.Dat
     grouped = pd.concat([groups[counts].sum(min_count=1), groups[peaks].max()], axis=1).reset_index()
     grouped["series"] = grouped[series_columns].astype(str).agg("/".join, axis=1)
     return grouped
+
+
+def with_absent_rows_zero(buckets: pd.DataFrame, series_columns: list[str]) -> tuple[pd.DataFrame, int]:
+    """``to_buckets``' result plus a zero row for every bucket the file has (for any series) inside a series' span
+    where that series has none, and how many were added.
+
+    A usage export has rows only where there was usage: a weekday service has no weekend rows while the other
+    teams' rows show the file covers the weekend, and reading those days as unknown planned its weekends at its
+    weekday level (a review's billing team, its January 46% high). A bucket no series has stays missing (an
+    export gap); before a series' first row or after its last none are added (``sources.quiet_buckets``). A gap
+    of one series that is an outage rather than idleness reads as zeros, which the outage check then finds.
+    """
+    counts = [c for c in (*SUMMED_COLUMNS, *PEAK_COLUMNS) if c in buckets.columns]
+    zeros = quiet_rows(buckets, pd.DatetimeIndex(buckets["timestamp"]), [*series_columns, "series"], counts)
+    if zeros.empty:
+        return buckets, 0
+    out = pd.concat([buckets, zeros], ignore_index=True).sort_values(["timestamp", *series_columns], kind="stable")
+    return out.reset_index(drop=True), len(zeros)
 
 
 def complete_grid(df: pd.DataFrame, freq: str) -> pd.DataFrame:

@@ -75,8 +75,9 @@ def data_notes(ingestion: dict[str, Any]) -> str:
         lines.append(f"- Rows repeated with the same values (overlapping exports, a file given twice), read once: "
                      f"{repeated}.")
     if "zero_filled_rows" in ingestion:
-        lines.append(f"- Days the export lists without a row for a model, read as zero usage for it (the export "
-                     f"has rows only where there was usage): {int(ingestion['zero_filled_rows'])}.")
+        lines.append(f"- Buckets the file lists (for another series) without a row for a series, inside its span, "
+                     f"read as zero usage for it (an export has rows only where there was usage; "
+                     f"`ingestion.absent_rows: missing` reads them as unknown): {int(ingestion['zero_filled_rows'])}.")
     excluded = ingestion.get("excluded_values") or []
     if not excluded:
         lines.append("- Implausible values left out: none.")

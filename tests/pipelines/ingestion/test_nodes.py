@@ -119,6 +119,26 @@ def test_half_hourly_rows_are_summed_to_hours_and_the_report_says_so():
     assert "finer_rows" not in build_usage_buckets(_usage(stamps[::2]), _params(bucket="auto")).attrs
 
 
+def test_a_day_the_file_has_for_other_series_is_a_zero_for_a_series_without_a_row_and_a_day_nobody_has_is_missing():
+    days = pd.date_range("2026-11-02", "2026-11-15", freq="D")  # two weeks, Monday to Sunday
+    weekdays = [d for d in days if d.dayofweek < 5]
+    every = [d for d in days if d != pd.Timestamp("2026-11-11")]  # a day the whole file lacks: an export gap
+    raw = pd.concat([_usage([f"{d:%Y-%m-%d}" for d in every], models=SONNET),
+                     _usage([f"{d:%Y-%m-%d}" for d in weekdays if d != pd.Timestamp("2026-11-11")],
+                            models="claude-haiku-4-5")], ignore_index=True)
+    raw.attrs.update(source=USAGE_SOURCE, first_line=2)
+
+    buckets = build_usage_buckets(raw, _params(bucket="auto")).set_index(["series", "timestamp"])["requests"]
+
+    haiku = buckets.loc["claude-haiku-4-5"]
+    weekend = haiku[haiku.index.dayofweek >= 5]
+    assert len(weekend) == 2 and (weekend == 0).all()  # the service's weekend, which the file covers
+    assert haiku.index.max() == pd.Timestamp("2026-11-13", tz="UTC")  # nothing added after its last row
+    assert np.isnan(haiku[pd.Timestamp("2026-11-11", tz="UTC")])  # a day nobody has: missing
+    kept = build_usage_buckets(raw, _params(bucket="auto", absent_rows="missing"))
+    assert kept.loc[kept["series"] == "claude-haiku-4-5", "requests"].isna().sum() == 3
+
+
 def test_each_series_gets_its_own_complete_grid():
     raw = _usage(["2025-01-01 00:00", "2025-01-01 02:00", "2025-01-01 01:00", "2025-01-01 03:00"],
                  models=[SONNET, SONNET, "claude-haiku-4-5", "claude-haiku-4-5"])

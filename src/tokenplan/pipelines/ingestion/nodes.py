@@ -22,6 +22,7 @@ from tokenplan.ingestion.usage_buckets import (
     refuse_coarser_files,
     resolve_repeated_rows,
     to_buckets,
+    with_absent_rows_zero,
 )
 
 # A request log is finer than any bucket: ``auto`` aggregates it to hours.
@@ -59,11 +60,16 @@ def build_usage_buckets(raw_usage: pd.DataFrame | Table, params: dict[str, Any])
         bucket = detect_bucket(usage, series_columns, params["bucket"], source)
         if finer := finer_rows(usage, series_columns, bucket):
             log_notes = {"finer_rows": finer}  # rows summed to the bucket, for the report
-    buckets = complete_grid(to_buckets(usage, bucket, series_columns), bucket)
+    bucketed = to_buckets(usage, bucket, series_columns)
+    if not is_request_log(raw_usage) and params.get("absent_rows", "zero") == "zero":
+        bucketed, zeros = with_absent_rows_zero(bucketed, series_columns)
+        log_notes["zero_filled_rows"] = zeros + int(getattr(raw_usage, "attrs", {}).get("zero_filled_rows", 0))
+    buckets = complete_grid(bucketed, bucket)
     # Parquet keeps attrs: the report and notebooks read what ingestion decided.
     buckets.attrs = {"bucket": bucket, "raw_source": source, "revised_rows": revised, "repeated_rows": repeated,
                      "excluded_values": excluded, **log_notes}
-    if isinstance(raw_usage, pd.DataFrame) and "zero_filled_rows" in raw_usage.attrs:
+    if isinstance(raw_usage, pd.DataFrame) and "zero_filled_rows" in raw_usage.attrs and "zero_filled_rows" \
+            not in buckets.attrs:
         buckets.attrs["zero_filled_rows"] = int(raw_usage.attrs["zero_filled_rows"])
     if isinstance(raw_usage, pd.DataFrame) and "files" in raw_usage.attrs:  # a folder: which files were read
         buckets.attrs["files_read"] = list(raw_usage.attrs["files"])
