@@ -8,7 +8,10 @@ empty so nothing from an earlier run in the work tree is read.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -28,3 +31,16 @@ def make_project_copy(root: Path, notebooks: bool = False) -> Path:
     if notebooks:
         shutil.copytree(PROJECT_ROOT / "notebooks", root / "notebooks", ignore=no_cache)
     return root
+
+
+def kedro_run(project: Path, kedro_env: str, params: str) -> subprocess.CompletedProcess:
+    """``kedro run --env kedro_env --params params`` in ``project`` as a user runs it (no telemetry, no
+    ``KEDRO_ENV`` or ``TOKENPLAN_VERBOSE`` from the caller's shell), asserted to succeed."""
+    kedro = Path(sys.executable).parent / "kedro"
+    command = [str(kedro)] if kedro.exists() else [sys.executable, "-m", "kedro"]
+    environment = {k: v for k, v in os.environ.items() if k not in ("KEDRO_ENV", "TOKENPLAN_VERBOSE")}
+    environment.update(KEDRO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", COLUMNS="200")
+    result = subprocess.run([*command, "run", "--env", kedro_env, "--params", params],
+                            cwd=project, env=environment, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result

@@ -330,3 +330,42 @@ def test_a_level_error_is_every_phases_so_a_steady_phase_keeps_its_share_of_it()
     assert _phase_multipliers(keys, level, phase) == pytest.approx(np.ones(folds * n))
     steady, noisy = _phase_multipliers(keys, noise, phase)[:2 * 12:12]
     assert steady < 0.3 and noisy > 1.7
+
+
+def _season_examples(series: str, target: str, changes: np.ndarray, end: str = "2026-12-03") -> pd.DataFrame:
+    """One labelled example per day ending on ``end``, whose log change from a week earlier is ``changes``."""
+    ds = pd.date_range(end=end, periods=len(changes), freq="D")
+    return pd.DataFrame({"series": series, "target": target, "ds": ds, "step": 1.0, "z": 0.0,
+                         "y": np.expm1(7 + np.asarray(changes, dtype=float)), "last_same_phase": 0.0,
+                         "log_level": 7.0})
+
+
+def test_a_young_series_gets_at_least_its_targets_pooled_scale_beside_established_ones():
+    """A flat service launched 8 days before the end has one week-over-week change: its spread read 0, floored at
+    0.001, and its quarter read +-0.1% beside an established model's +-22%. Too few changes to read its own noise
+    (under a season of them), it borrows its target's pooled scale; a young ramp keeps its own wider one, and the
+    established series keep theirs."""
+    from tokenplan.forecasting.conformal import phase_scales
+
+    rng = np.random.default_rng(11)
+    established = pd.concat([_season_examples(name, target, rng.laplace(0, sigma, 26 * 7))
+                             for name, sigma in (("a", 0.05), ("b", 0.1), ("c", 0.3))
+                             for target in ("requests", "output_tokens")]
+                            + [_season_examples("d", "output_tokens", rng.laplace(0, 1.0, 26 * 7))])
+    young = pd.concat([_season_examples("flat", target, [0.002]) for target in ("requests", "output_tokens")]
+                      + [_season_examples("ramp", "requests", [1.0, 2.0, 3.0])])
+    before = noise_scales(established, 7)
+
+    scales = noise_scales(pd.concat([established, young]), 7)
+
+    assert {k: scales[k] for k in before} == before  # established series: unchanged
+    for target in ("requests", "output_tokens"):
+        pooled = np.median([v for k, v in before.items() if k.endswith(f"|{target}")])
+        assert scales[f"flat|{target}"] == pytest.approx(pooled)
+    assert scales["flat|output_tokens"] > scales["flat|requests"]  # its target's pool, not every target's
+    assert scales["ramp|requests"] > 2 * scales["flat|requests"]  # its own spread, wider than the pool's, stands
+    # Eight weeks of changes are the series' own, however steady.
+    steady = _season_examples("steady", "requests", rng.normal(0, 0.001, 8 * 7))
+    assert noise_scales(pd.concat([established, steady]), 7)["steady|requests"] < 0.01
+    # A young series has no phases of its own to share its noise among.
+    assert "ramp|requests" not in phase_scales(pd.concat([established, young]), 7, "D").get("scales", {})

@@ -10,17 +10,15 @@ that keeps them widening is tested on known numbers in ``tests/test_totals.py``)
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.project_copy import make_project_copy
+from tests.project_copy import kedro_run, make_project_copy
 
 HEADER = ("usage_date_utc,model_version,usage_input_tokens_no_cache,usage_input_tokens_cache_write_5m,"
           "usage_input_tokens_cache_write_1h,usage_input_tokens_cache_read,usage_output_tokens")
@@ -48,13 +46,7 @@ def _export() -> str:
 def run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     project = make_project_copy(tmp_path_factory.mktemp("console"))
     (project / "console.csv").write_text(_export())
-    kedro = Path(sys.executable).parent / "kedro"
-    command = [str(kedro)] if kedro.exists() else [sys.executable, "-m", "kedro"]
-    environment = {k: v for k, v in os.environ.items() if k not in ("KEDRO_ENV", "TOKENPLAN_VERBOSE")}
-    environment.update(KEDRO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", COLUMNS="200")
-    result = subprocess.run([*command, "run", "--env", "anthropic_console", "--params", "usage_file=console.csv"],
-                            cwd=project, env=environment, capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = kedro_run(project, "anthropic_console", "usage_file=console.csv")
     return project, result
 
 

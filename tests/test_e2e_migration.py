@@ -9,16 +9,15 @@ wide as with the two Sonnets merged (the fold that straddled the move set every 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.project_copy import make_project_copy
+from tests.project_copy import kedro_run, make_project_copy
+from tests.synthetic import usage_csv_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -36,13 +35,7 @@ def _usage() -> pd.DataFrame:
     old_share = np.clip(1.0 - ((DAYS - MOVE).days.to_numpy() + 1) / 14.0, 0.03, 1.0)
     parts = {"claude-sonnet-4": traffic * old_share, "claude-sonnet-4-5": traffic * (1 - old_share),
              "claude-opus-4-5": 6_000.0 * weekly * rng.lognormal(0.0, 0.05, len(DAYS))}
-    rows = []
-    for model, requests in parts.items():
-        used = requests > 0
-        rows.append(pd.DataFrame({"timestamp": DAYS[used].strftime("%Y-%m-%d"), "model": model,
-                                  "requests": requests[used].round(), "input_tokens": (requests[used] * 1_100).round(),
-                                  "output_tokens": (requests[used] * 200).round()}))
-    return pd.concat(rows, ignore_index=True)
+    return usage_csv_rows(DAYS, parts)
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +44,7 @@ def run(tmp_path_factory) -> tuple[Path, pd.DataFrame, subprocess.CompletedProce
     usage = _usage()
     usage.to_csv(project / "usage.csv", index=False)
     (project / "limits.csv").write_text(LIMITS)
-    kedro = Path(sys.executable).parent / "kedro"
-    command = [str(kedro)] if kedro.exists() else [sys.executable, "-m", "kedro"]
-    environment = {k: v for k, v in os.environ.items() if k not in ("KEDRO_ENV", "TOKENPLAN_VERBOSE")}
-    environment.update(KEDRO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", COLUMNS="200")
-    result = subprocess.run([*command, "run", "--env", "usage_csv", "--params",
-                             "usage_file=usage.csv,rate_limits_file=limits.csv"],
-                            cwd=project, env=environment, capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = kedro_run(project, "usage_csv", "usage_file=usage.csv,rate_limits_file=limits.csv")
     (report,) = sorted((project / "data" / "08_reporting").glob("*/report.md"))
     return report.parent, usage, result
 

@@ -6,7 +6,9 @@ narrow, are never used. They are *normalised*: each is divided by its series' no
 scale (the robust spread of season-over-season log changes in the history the model was
 trained on: week-over-week where the weekly season drives the features), so one pooled
 quantile per target serves series of very different volatility. A row's shift is
-``scale(series, target) * offset_a(target)``.
+``scale(series, target) * offset_a(target)``. A young series, with too few such changes to
+read its own noise (``_young_keys``), has at least its target's pooled scale: its intervals
+are borrowed, never near zero.
 
 **The scale moves with the phase of the day** (of the week, for days): locally adaptive
 conformal prediction (Lei, G'Sell, Rinaldo, Tibshirani and Wasserman, 2018) normalises each
@@ -65,6 +67,9 @@ _PHASES = "__phase_scales__"
 
 # The sampling variance of the log of a robust spread (``robust_spread``) of n changes is about this over n.
 _LOG_SPREAD_VARIANCE = 2.0
+# A key with fewer season-over-season changes than this (or than a season has buckets) is young: its spread's log
+# would be off by more than one half (a factor of 1.65) at one standard error, sqrt(_LOG_SPREAD_VARIANCE / n).
+_MIN_CHANGES = 8
 # Phases share their series' scale unless their spreads differ beyond this quantile of chance.
 _PHASE_TEST = 0.99
 # A phase's multiplier stays within [1 / _PHASE_BOUND, _PHASE_BOUND] of its series' scale.
@@ -113,9 +118,41 @@ def _season_changes(examples: pd.DataFrame, season: int) -> pd.DataFrame:
 
 
 def noise_scales(examples: pd.DataFrame, season: int) -> dict[str, float]:
-    """Robust std (``robust_spread``) of season-over-season log changes per ``series|target``."""
-    spread = _season_changes(examples, season).groupby("key")["change"].agg(robust_spread)
-    return {k: float(max(v, 1e-3)) for k, v in spread.items()}
+    """Robust std (``robust_spread``) of season-over-season log changes per ``series|target``; a young key's
+    (``_young_keys``) at least its target's pooled scale (``_pooled_floor``)."""
+    changes = _season_changes(examples, season)
+    spread = changes.groupby("key")["change"].agg(robust_spread).clip(lower=1e-3)
+    return {k: float(v) for k, v in _pooled_floor(spread, _young_keys(changes, season)).items()}
+
+
+def _young_keys(changes: pd.DataFrame, season: int) -> pd.Index:
+    """The keys of ``changes`` (``_season_changes``) with too few season-over-season changes to read their own
+    noise: fewer than a season of them (some phases not seen once) or than ``_MIN_CHANGES``.
+
+    Each bucket's change counts once (the examples repeat a bucket at every origin before it).
+    A service launched a week before the history ends has one change a week apart: its spread
+    read 0, floored at 0.001, and its P10-P90 was +-0.1% for the whole quarter beside an
+    established series' +-22% (its days an exact replay of its last week).
+    """
+    counts = changes.drop_duplicates(["key", "ds"]).groupby("key").size()
+    return counts.index[counts < max(season, _MIN_CHANGES)]
+
+
+def _pooled_floor(spread: pd.Series, young: pd.Index) -> pd.Series:
+    """``spread`` (per ``series|target``) with each ``young`` key's at least its target's pooled scale: the
+    median of the target's other keys' (of every target's where it has none); as it was where every key is young.
+
+    The median is the scale a key without one reads (``RowKeys.scales``), the one whose width is its
+    target's pooled width: a young key's intervals are borrowed, and never narrower than that. A
+    young key's own wider spread (a launch still ramping up) stands.
+    """
+    established = spread.drop(young)
+    if established.empty or young.empty:
+        return spread
+    target_of = spread.index.str.rsplit("|", n=1).str[-1]
+    pooled = established.groupby(target_of[~spread.index.isin(young)]).median()
+    floor = pd.Series(pooled.reindex(target_of).fillna(established.median()).to_numpy(), index=spread.index)
+    return spread.where(~spread.index.isin(young), np.maximum(spread, floor))
 
 
 def phase_of(ds: pd.Series | np.ndarray, freq: str) -> np.ndarray:
@@ -143,7 +180,7 @@ def _phase_count(season: int, freq: str) -> int:
 
 def phase_scales(examples: pd.DataFrame, season: int, freq: str) -> dict:
     """Per ``series|target`` its noise multiplier at each phase of the shortest season (``phase_of``);
-    empty where the season has no such phases (days without a weekly season).
+    empty where the season has no such phases (days without a weekly season); none for a young key (``_young_keys``).
 
     A phase's raw multiplier is the robust spread (``robust_spread``) of the series'
     season-over-season log changes at that phase over their spread at every phase (each
@@ -164,7 +201,8 @@ def phase_scales(examples: pd.DataFrame, season: int, freq: str) -> dict:
     changes = _season_changes(examples, season).drop_duplicates(["key", "ds"])
     changes["phase"] = phase_of(changes["ds"], freq) % phases
     overall = changes.groupby("key")["change"].agg(robust_spread)
-    overall = overall[overall > 1e-3]  # a series with no spread at all has no shares of it
+    # A series with no spread at all has no shares of it, nor has a young one (``_young_keys``) a spread to share.
+    overall = overall[(overall > 1e-3) & ~overall.index.isin(_young_keys(changes, season))]
     by_phase = changes[changes["key"].isin(overall.index)].groupby(["key", "phase"])["change"]
     full = pd.MultiIndex.from_product([overall.index, range(phases)], names=["key", "phase"])
     count = by_phase.size().reindex(full, fill_value=0).to_numpy(dtype=float).reshape(-1, phases)
