@@ -180,7 +180,7 @@ def _phase_count(season: int, freq: str) -> int:
 
 def phase_scales(examples: pd.DataFrame, season: int, freq: str) -> dict:
     """Per ``series|target`` its noise multiplier at each phase of the shortest season (``phase_of``);
-    empty where the season has no such phases (days without a weekly season); none for a young key (``_young_keys``).
+    empty where the season has no such phases (days without a weekly season).
 
     A phase's raw multiplier is the robust spread (``robust_spread``) of the series'
     season-over-season log changes at that phase over their spread at every phase (each
@@ -201,8 +201,7 @@ def phase_scales(examples: pd.DataFrame, season: int, freq: str) -> dict:
     changes = _season_changes(examples, season).drop_duplicates(["key", "ds"])
     changes["phase"] = phase_of(changes["ds"], freq) % phases
     overall = changes.groupby("key")["change"].agg(robust_spread)
-    # A series with no spread at all has no shares of it, nor has a young one (``_young_keys``) a spread to share.
-    overall = overall[(overall > 1e-3) & ~overall.index.isin(_young_keys(changes, season))]
+    overall = overall[overall > 1e-3]  # a series with no spread at all has no shares of it
     by_phase = changes[changes["key"].isin(overall.index)].groupby(["key", "phase"])["change"]
     full = pd.MultiIndex.from_product([overall.index, range(phases)], names=["key", "phase"])
     count = by_phase.size().reindex(full, fill_value=0).to_numpy(dtype=float).reshape(-1, phases)
