@@ -632,3 +632,48 @@ def test_a_bucket_forecast_empty_at_p50_is_not_extrapolated_into_billions():
     z = np.linspace(-3, 3, 13)[:, None]
     np.testing.assert_allclose(_from_scores(log_mid, lo, hi, z, _top_score(ordinary)),
                                np.exp(log_mid + z * np.where(z > 0, hi, lo)))
+
+
+def test_a_groups_peak_is_never_below_a_members_at_one_quantile():
+    """A member bursty while it was small (a model taking over its group's traffic) draws its own peaks from its
+    own bursts; its group's history of summed peaks dilutes them. The group's busiest minute is at least the
+    member's in every draw, so each quantile of it, month, horizon and day, is at least the member's, and a
+    crossing of the group's limit by the member is the group's (a review read a member's P90 OTPM 27.01K beside its
+    group's 26.78K)."""
+    from tokenplan.pipelines.planning.nodes import build_peak_history, plan_capacity
+
+    params = {name: yaml.safe_load((PROJECT_ROOT / "conf" / "base" / f"parameters_{name}.yml").read_text())[name]
+              for name in ("planning", "ingestion", "feature_engineering", "training")}
+    capacity = {**params["planning"]["capacity"], "n_draws": 200}
+    fe = {**params["feature_engineering"], "freq": "D"}
+    steady = _usage().assign(series="claude-sonnet-4", peak_rpm=lambda f: f["requests"] / 60 * 1.1)
+    bursty = _usage().assign(series="claude-sonnet-4-5")
+    bursty[["requests", "input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens"]] *= 0.05
+    bursty["peak_rpm"] = bursty["requests"] / 60 * 6.0  # its busiest minute 6 times its mean minute
+    usage = pd.concat([steady, bursty], ignore_index=True)
+    # The member takes over half the traffic: each forecast at the history's whole level.
+    forecast = pd.concat([_forecast().assign(series=s) for s in ("claude-sonnet-4", "claude-sonnet-4-5")],
+                         ignore_index=True)
+    limits = pd.DataFrame({"model_group": ["Claude Sonnet 4.x"], "models": ["claude-sonnet-4 claude-sonnet-4-5"],
+                           "rpm": [1.0], "itpm": [np.nan], "otpm": [np.nan], "itpm_counts_cache_reads": [False],
+                           "as_of": [""], "source": ["limits.csv"]})
+    history = build_peak_history(usage, limits, {**params["ingestion"], "bucket": "h"}, fe, capacity)
+    ingestion = {**params["ingestion"], "bucket": "h"}
+    unlimited_plan, _, demand = plan_capacity(forecast, history, limits.assign(rpm=np.nan), {}, ingestion, fe,
+                                              params["training"], capacity)
+    member = demand[(demand["series"] == "claude-sonnet-4-5") & (demand["metric"] == "rpm")].iloc[0]
+    group = unlimited_plan[(unlimited_plan["metric"] == "rpm") & (unlimited_plan["period"] == "horizon")].iloc[0]
+    for q in ("p50", "p90"):
+        assert group[q] >= member[q] - 1e-9, (q, group[q], member[q])
+    # A limit between the group's own draws and the member's: the group crosses it where the member does.
+    limit = float(member["p90"]) * 0.99
+    plan, days, _ = plan_capacity(forecast, history, limits.assign(rpm=limit), {}, ingestion, fe,
+                                  params["training"], capacity)
+    rows = plan[plan["metric"] == "rpm"]
+    assert len(rows) == 4
+    for row in rows.itertuples():
+        for q in ("p50", "p90"):
+            assert pd.notna(getattr(row, f"first_crossing_{q}")) == (getattr(row, q) > limit), (row.period, q)
+    horizon = rows[rows["period"] == "horizon"].iloc[0]
+    assert horizon["p90"] >= member["p90"] - 1e-9 and pd.notna(horizon["first_crossing_p90"])
+    assert (days.loc[days["metric"] == "rpm", "p90"] <= horizon["p90"] + 1e-9).all()
