@@ -677,3 +677,32 @@ def test_a_groups_peak_is_never_below_a_members_at_one_quantile():
     horizon = rows[rows["period"] == "horizon"].iloc[0]
     assert horizon["p90"] >= member["p90"] - 1e-9 and pd.notna(horizon["first_crossing_p90"])
     assert (days.loc[days["metric"] == "rpm", "p90"] <= horizon["p90"] + 1e-9).all()
+
+
+def test_a_groups_history_over_its_limit_by_summed_busiest_minutes_says_it_may_not_have_been():
+    """A group of several models has no busiest minute of its own in hourly usage: each model's busiest minute of
+    the hour is summed, an upper bound, so 'already over on N days' says which of them rest on such a sum (a
+    review's Sonnet 4.x read 25,703 OTPM where its own busiest minute was 25,153)."""
+    from tokenplan.planning.capacity import history_over_limit
+    from tokenplan.reporting.capacity_section import history_note
+
+    one = _usage(days=4).assign(series="claude-sonnet-4")
+    two = one.assign(series="claude-sonnet-4-5")
+    two.loc[two["timestamp"] < HISTORY_END - pd.Timedelta(days=2), ["peak_rpm", "requests"]] = 0.0  # unused then
+    usage = pd.concat([one, two], ignore_index=True)
+    groups = {"claude-sonnet-4": "Claude Sonnet 4.x", "claude-sonnet-4-5": "Claude Sonnet 4.x"}
+    peaks = usage_peaks(usage, groups, {}, "h", 2.5, {"Claude Sonnet 4.x": ("rpm",)})
+    daily = forecast_bucket_peaks(peaks, "h", "D")
+    assert daily["summed"].tolist() == [False, False, True, True]
+    alone = forecast_bucket_peaks(usage_peaks(one, {"claude-sonnet-4": "claude-sonnet-4"}, {}, "h", 2.5,
+                                              {"claude-sonnet-4": ("rpm",)}), "h", "D")
+    assert not alone["summed"].any()
+    limit = float(daily["peak"].min()) * 0.9  # every day over
+    past = history_over_limit(daily, limit)
+    assert (past["history_days_over"], past["history_days_summed"], past["history_peak_summed"]) == (4, 2, True)
+    note = history_note({**past, "history_last_over": past["history_last_over"]})
+    assert note.startswith("already over on 4 days of history, the last 2026-02-28, peak ")
+    assert note.endswith(" (an upper bound), though on 2 of them the busiest minute is an upper bound, the sum of "
+                         "each model's busiest minute in the hour (they need not fall in the same minute), so it "
+                         "may not have been over")
+    assert "upper bound" not in history_note({**history_over_limit(alone, limit), "history_last_over": pd.NaT})

@@ -74,7 +74,7 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "peak_method", "spike_days", "spike_size", "spike_burst", "spike_median_burst", "spike_kind",
     "spike_history_buckets", "spike_pool_buckets", "spike_chance", "p50_without_spikes", "p90_without_spikes",
     "p50_without_biggest_spike", "p90_without_biggest_spike",
-    "history_days_over", "history_last_over", "history_peak",
+    "history_days_over", "history_last_over", "history_peak", "history_days_summed", "history_peak_summed",
 )
 # The per-day peak forecast (``capacity_peak_forecast``): each day's busiest minute, the busiest minute since the
 # horizon began (``*_so_far``, whose first day over the limit is the horizon's first day over), and whether the
@@ -896,12 +896,22 @@ def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: Peak
 def history_over_limit(history: pd.DataFrame, limit: float) -> dict[str, Any]:
     """How often history's busiest minute already went over ``limit``: ``history_days_over`` (days whose busiest
     minute, the highest ``peak`` of their buckets, is over it), ``history_last_over`` (the last such day, NaT if
-    none) and ``history_peak`` (history's busiest minute of all). No limit: no days counted."""
-    day_peak = history.groupby(pd.DatetimeIndex(history["ds"]).normalize())["peak"].max()
+    none) and ``history_peak`` (history's busiest minute of all). No limit: no days counted.
+
+    ``history_days_summed``: of the days over, those whose busiest minute adds several models' busiest minutes of
+    the hour (``summed``: an upper bound, the group may not have been over on them); ``history_peak_summed``:
+    whether ``history_peak`` is such a sum."""
+    day = pd.DatetimeIndex(history["ds"]).normalize()
+    ordered = history.assign(day=day).sort_values("peak", ascending=False, kind="stable").groupby("day")
+    day_peak = ordered["peak"].first().sort_index()
+    summed = (ordered["summed"].first() if "summed" in history else pd.Series(False, index=day_peak.index))
+    summed = summed.reindex(day_peak.index).fillna(False).astype(bool)
     over = day_peak[day_peak > limit] if np.isfinite(limit) else day_peak.iloc[:0]
     return {"history_days_over": len(over) if np.isfinite(limit) else np.nan,
             "history_last_over": over.index.max() if len(over) else pd.NaT,
-            "history_peak": float(day_peak.max()) if len(day_peak) else np.nan}
+            "history_peak": float(day_peak.max()) if len(day_peak) else np.nan,
+            "history_days_summed": int(summed[over.index].sum()) if np.isfinite(limit) else np.nan,
+            "history_peak_summed": bool(summed[day_peak.idxmax()]) if day_peak.notna().any() else False}
 
 
 def spike_columns(rows: list[dict], history: pd.DataFrame, spikes: np.ndarray, volume_spikes: np.ndarray = (),
