@@ -178,10 +178,9 @@ _HELD_BACK = re.compile(r"(\S+) (RPM|ITPM|OTPM|TPM) \S+ against its P90 peak (\d
 _HORIZON_ROW = re.compile(r"^\| (.+?) \| (RPM|ITPM|OTPM|TPM) \| horizon \| [^|]+ \| ([^|]+?) \|", re.MULTILINE)
 
 
-def gateway_peak_disagreements(text: str, deployments: list[str]) -> list[str]:
-    """The gateway paragraph's "P90 peak" of a group's only deployment against the capacity table's horizon P90
-    of that group, as the report prints both (``text``: the report or its capacity section; ``deployments``: the
-    gateway config's ``model_name``s): one quantity, so one value."""
+def _held_back(text: str) -> tuple[dict[str, set[str]], dict[tuple[str, str], str], list[tuple[str, str, str]]]:
+    """From a report's text: each group's models (undated), the capacity table's horizon P90 per group and metric
+    as printed, and the gateway paragraph's held-back deployments (name, metric, P90 peak as printed)."""
     from tokenplan.planning.rate_limits import undated_model_id
 
     listed = re.search(r"Groups: (.*)", text)
@@ -189,8 +188,18 @@ def gateway_peak_disagreements(text: str, deployments: list[str]) -> list[str]:
               for g, ids in re.findall(r"(?:^|; )([^;(]+?) \(([^;)]+)", listed.group(1) if listed else "")}
     table = {(g, m): v.strip() for g, m, v in _HORIZON_ROW.findall(text)}
     held = next((line for line in text.splitlines() if "The gateway holds back these deployments" in line), "")
+    return models, table, _HELD_BACK.findall(held.split("): ", 1)[-1])
+
+
+def gateway_peak_disagreements(text: str, deployments: list[str]) -> list[str]:
+    """The gateway paragraph's "P90 peak" of a group's only deployment against the capacity table's horizon P90
+    of that group, as the report prints both (``text``: the report or its capacity section; ``deployments``: the
+    gateway config's ``model_name``s): one quantity, so one value."""
+    from tokenplan.planning.rate_limits import undated_model_id
+
+    models, table, held = _held_back(text)
     out = []
-    for name, metric, peak in _HELD_BACK.findall(held.split("): ", 1)[-1]):
+    for name, metric, peak in held:
         model = undated_model_id(name.split(":")[0])
         group = [g for g, ids in models.items() if model in ids]
         members = [d for d in deployments if group and undated_model_id(d.split(":")[0]) in models[group[0]]]
@@ -200,15 +209,42 @@ def gateway_peak_disagreements(text: str, deployments: list[str]) -> list[str]:
     return out
 
 
+_SCALE = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
+
+
+def _printed(value: str) -> float:
+    """A number as the report prints it (``27.01K``, ``1,480``, ``1.67M``)."""
+    found = re.fullmatch(r"(\d[\d,]*(?:\.\d+)?)([KMBT]?)", value.strip())
+    return float(found.group(1).replace(",", "")) * _SCALE[found.group(2)] if found else float("nan")
+
+
+def member_peaks_above_group(text: str) -> list[str]:
+    """The gateway paragraph's "P90 peak" of any deployment above the capacity table's horizon P90 of its group: a
+    group's busiest minute is at least each member's, so its P90 is too."""
+    from tokenplan.planning.rate_limits import undated_model_id
+
+    models, table, held = _held_back(text)
+    out = []
+    for name, metric, peak in held:
+        model = undated_model_id(name.split(":")[0])
+        for group in (g for g, ids in models.items() if model in ids and (g, metric) in table):
+            if _printed(peak) > _printed(table[group, metric]):
+                out.append(f"gateway {name} {metric}: P90 peak {peak} above its group {group}'s horizon P90 "
+                           f"{table[group, metric]} in the capacity table")
+    return out
+
+
 def _gateway(folder: Path) -> list[str]:
-    """The gateway paragraph and the capacity table quote one P90 peak for a group of one deployment."""
+    """The gateway paragraph and the capacity table quote one P90 peak for a group of one deployment, and no
+    deployment's P90 peak above its group's."""
     report, config = folder / "report.md", folder / "gateway" / "litellm_config.yaml"
     if not report.exists() or not config.exists():
         return []
     import yaml
 
     names = [e["model_name"] for e in (yaml.safe_load(config.read_text()) or {}).get("model_list", [])]
-    return gateway_peak_disagreements(report.read_text(), names)
+    text = report.read_text()
+    return [*gateway_peak_disagreements(text, names), *member_peaks_above_group(text)]
 
 
 # A level of organisation_forecast -> (its parent level, how many leading parts of a node name its parent).

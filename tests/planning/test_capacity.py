@@ -632,3 +632,77 @@ def test_a_bucket_forecast_empty_at_p50_is_not_extrapolated_into_billions():
     z = np.linspace(-3, 3, 13)[:, None]
     np.testing.assert_allclose(_from_scores(log_mid, lo, hi, z, _top_score(ordinary)),
                                np.exp(log_mid + z * np.where(z > 0, hi, lo)))
+
+
+def test_a_groups_peak_is_never_below_a_members_at_one_quantile():
+    """A member bursty while it was small (a model taking over its group's traffic) draws its own peaks from its
+    own bursts; its group's history of summed peaks dilutes them. The group's busiest minute is at least the
+    member's in every draw, so each quantile of it, month, horizon and day, is at least the member's, and a
+    crossing of the group's limit by the member is the group's (a review read a member's P90 OTPM 27.01K beside its
+    group's 26.78K)."""
+    from tokenplan.pipelines.planning.nodes import build_peak_history, plan_capacity
+
+    params = {name: yaml.safe_load((PROJECT_ROOT / "conf" / "base" / f"parameters_{name}.yml").read_text())[name]
+              for name in ("planning", "ingestion", "feature_engineering", "training")}
+    capacity = {**params["planning"]["capacity"], "n_draws": 200}
+    fe = {**params["feature_engineering"], "freq": "D"}
+    steady = _usage().assign(series="claude-sonnet-4", peak_rpm=lambda f: f["requests"] / 60 * 1.1)
+    bursty = _usage().assign(series="claude-sonnet-4-5")
+    bursty[["requests", "input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens"]] *= 0.05
+    bursty["peak_rpm"] = bursty["requests"] / 60 * 6.0  # its busiest minute 6 times its mean minute
+    usage = pd.concat([steady, bursty], ignore_index=True)
+    # The member takes over half the traffic: each forecast at the history's whole level.
+    forecast = pd.concat([_forecast().assign(series=s) for s in ("claude-sonnet-4", "claude-sonnet-4-5")],
+                         ignore_index=True)
+    limits = pd.DataFrame({"model_group": ["Claude Sonnet 4.x"], "models": ["claude-sonnet-4 claude-sonnet-4-5"],
+                           "rpm": [1.0], "itpm": [np.nan], "otpm": [np.nan], "itpm_counts_cache_reads": [False],
+                           "as_of": [""], "source": ["limits.csv"]})
+    history = build_peak_history(usage, limits, {**params["ingestion"], "bucket": "h"}, fe, capacity)
+    ingestion = {**params["ingestion"], "bucket": "h"}
+    unlimited_plan, _, demand = plan_capacity(forecast, history, limits.assign(rpm=np.nan), {}, ingestion, fe,
+                                              params["training"], capacity)
+    member = demand[(demand["series"] == "claude-sonnet-4-5") & (demand["metric"] == "rpm")].iloc[0]
+    group = unlimited_plan[(unlimited_plan["metric"] == "rpm") & (unlimited_plan["period"] == "horizon")].iloc[0]
+    for q in ("p50", "p90"):
+        assert group[q] >= member[q] - 1e-9, (q, group[q], member[q])
+    # A limit between the group's own draws and the member's: the group crosses it where the member does.
+    limit = float(member["p90"]) * 0.99
+    plan, days, _ = plan_capacity(forecast, history, limits.assign(rpm=limit), {}, ingestion, fe,
+                                  params["training"], capacity)
+    rows = plan[plan["metric"] == "rpm"]
+    assert len(rows) == 4
+    for row in rows.itertuples():
+        for q in ("p50", "p90"):
+            assert pd.notna(getattr(row, f"first_crossing_{q}")) == (getattr(row, q) > limit), (row.period, q)
+    horizon = rows[rows["period"] == "horizon"].iloc[0]
+    assert horizon["p90"] >= member["p90"] - 1e-9 and pd.notna(horizon["first_crossing_p90"])
+    assert (days.loc[days["metric"] == "rpm", "p90"] <= horizon["p90"] + 1e-9).all()
+
+
+def test_a_groups_history_over_its_limit_by_summed_busiest_minutes_says_it_may_not_have_been():
+    """A group of several models has no busiest minute of its own in hourly usage: each model's busiest minute of
+    the hour is summed, an upper bound, so 'already over on N days' says which of them rest on such a sum (a
+    review's Sonnet 4.x read 25,703 OTPM where its own busiest minute was 25,153)."""
+    from tokenplan.planning.capacity import history_over_limit
+    from tokenplan.reporting.capacity_section import history_note
+
+    one = _usage(days=4).assign(series="claude-sonnet-4")
+    two = one.assign(series="claude-sonnet-4-5")
+    two.loc[two["timestamp"] < HISTORY_END - pd.Timedelta(days=2), ["peak_rpm", "requests"]] = 0.0  # unused then
+    usage = pd.concat([one, two], ignore_index=True)
+    groups = {"claude-sonnet-4": "Claude Sonnet 4.x", "claude-sonnet-4-5": "Claude Sonnet 4.x"}
+    peaks = usage_peaks(usage, groups, {}, "h", 2.5, {"Claude Sonnet 4.x": ("rpm",)})
+    daily = forecast_bucket_peaks(peaks, "h", "D")
+    assert daily["summed"].tolist() == [False, False, True, True]
+    alone = forecast_bucket_peaks(usage_peaks(one, {"claude-sonnet-4": "claude-sonnet-4"}, {}, "h", 2.5,
+                                              {"claude-sonnet-4": ("rpm",)}), "h", "D")
+    assert not alone["summed"].any()
+    limit = float(daily["peak"].min()) * 0.9  # every day over
+    past = history_over_limit(daily, limit)
+    assert (past["history_days_over"], past["history_days_summed"], past["history_peak_summed"]) == (4, 2, True)
+    note = history_note({**past, "history_last_over": past["history_last_over"]})
+    assert note.startswith("already over on 4 days of history, the last 2026-02-28, peak ")
+    assert note.endswith(" (an upper bound), though on 2 of them the busiest minute is an upper bound, the sum of "
+                         "each model's busiest minute in the hour (they need not fall in the same minute), so it "
+                         "may not have been over")
+    assert "upper bound" not in history_note({**history_over_limit(alone, limit), "history_last_over": pd.NaT})

@@ -337,3 +337,20 @@ def test_limits_without_tpm_plan_as_before():
     assert set(without["capacity_plan"].load()["metric"]) == set(SPLIT_METRICS)
     assert without["gateway_config"].load() == with_empty["gateway_config"].load()
     assert "tpm" not in without["gateway_config"].load()["model_list"][0]["litellm_params"]
+
+
+def test_the_consistency_check_catches_a_deployments_peak_above_its_groups():
+    """The review's report: a member's P90 OTPM 27.01K in the gateway paragraph beside its group's 26.78K."""
+    from tests.report_consistency import member_peaks_above_group
+
+    table = ("| Claude Sonnet 4.x | OTPM | horizon | 25.38K | {p90} | 20.00K | -34% | 2026-12-15 | 2026-12-08 |  |  "
+             "| measured |  |\n")
+    text = ("- Limits: limits.csv, as of 2026-12-01. Groups: Claude Sonnet 4.x (claude-sonnet-4-20250514 "
+            "claude-sonnet-4-5-20250929); Claude Haiku 4.5 (claude-haiku-4-5-20251001).\n"
+            "**The gateway holds back these deployments at their own P90 minute** (their group's ...): "
+            "claude-sonnet-4 OTPM 1.48K against its P90 peak 2.20K; claude-sonnet-4-5 OTPM 18.00K against its P90 "
+            "peak 27.01K.\n")
+    assert member_peaks_above_group(text + table.format(p90="26.78K")) == [
+        "gateway claude-sonnet-4-5 OTPM: P90 peak 27.01K above its group Claude Sonnet 4.x's horizon P90 26.78K in "
+        "the capacity table"]
+    assert member_peaks_above_group(text + table.format(p90="27.01K")) == []

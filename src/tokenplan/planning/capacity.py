@@ -74,7 +74,7 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "peak_method", "spike_days", "spike_size", "spike_burst", "spike_median_burst", "spike_kind",
     "spike_history_buckets", "spike_pool_buckets", "spike_chance", "p50_without_spikes", "p90_without_spikes",
     "p50_without_biggest_spike", "p90_without_biggest_spike",
-    "history_days_over", "history_last_over", "history_peak",
+    "history_days_over", "history_last_over", "history_peak", "history_days_summed", "history_peak_summed",
 )
 # The per-day peak forecast (``capacity_peak_forecast``): each day's busiest minute, the busiest minute since the
 # horizon began (``*_so_far``, whose first day over the limit is the horizon's first day over), and whether the
@@ -122,6 +122,7 @@ __all__ = [
     "day_quantiles",
     "extrapolated_crossing",
     "first_crossing",
+    "floor_at_members",
     "history_over_limit",
     "plan_gap",
     "plan_rows",
@@ -895,12 +896,22 @@ def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: Peak
 def history_over_limit(history: pd.DataFrame, limit: float) -> dict[str, Any]:
     """How often history's busiest minute already went over ``limit``: ``history_days_over`` (days whose busiest
     minute, the highest ``peak`` of their buckets, is over it), ``history_last_over`` (the last such day, NaT if
-    none) and ``history_peak`` (history's busiest minute of all). No limit: no days counted."""
-    day_peak = history.groupby(pd.DatetimeIndex(history["ds"]).normalize())["peak"].max()
+    none) and ``history_peak`` (history's busiest minute of all). No limit: no days counted.
+
+    ``history_days_summed``: of the days over, those whose busiest minute adds several models' busiest minutes of
+    the hour (``summed``: an upper bound, the group may not have been over on them); ``history_peak_summed``:
+    whether ``history_peak`` is such a sum."""
+    day = pd.DatetimeIndex(history["ds"]).normalize()
+    ordered = history.assign(day=day).sort_values("peak", ascending=False, kind="stable").groupby("day")
+    day_peak = ordered["peak"].first().sort_index()
+    summed = (ordered["summed"].first() if "summed" in history else pd.Series(False, index=day_peak.index))
+    summed = summed.reindex(day_peak.index).fillna(False).astype(bool)
     over = day_peak[day_peak > limit] if np.isfinite(limit) else day_peak.iloc[:0]
     return {"history_days_over": len(over) if np.isfinite(limit) else np.nan,
             "history_last_over": over.index.max() if len(over) else pd.NaT,
-            "history_peak": float(day_peak.max()) if len(day_peak) else np.nan}
+            "history_peak": float(day_peak.max()) if len(day_peak) else np.nan,
+            "history_days_summed": int(summed[over.index].sum()) if np.isfinite(limit) else np.nan,
+            "history_peak_summed": bool(summed[day_peak.idxmax()]) if day_peak.notna().any() else False}
 
 
 def spike_columns(rows: list[dict], history: pd.DataFrame, spikes: np.ndarray, volume_spikes: np.ndarray = (),
@@ -931,6 +942,63 @@ def spike_columns(rows: list[dict], history: pd.DataFrame, spikes: np.ndarray, v
                     "spike_history_buckets": len(drawn_from) if some else np.nan,
                     "spike_pool_buckets": pool if some else np.nan})
     return out
+
+
+def floor_at_members(plan: pd.DataFrame, days: pd.DataFrame, member_plan: pd.DataFrame, member_days: pd.DataFrame,
+                     members: Mapping[str, Sequence[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The group rows of ``plan`` and ``days`` with each quantile at least its members' (same metric and period;
+    ``member_plan``/``member_days``: the series' own, planned against their group's limit, ``model_group`` the
+    series): the group's P50 and P90, its first days over (the earliest of the group's and its members'), its
+    extrapolated crossings (the same) and per day its P50, P90 and their busiest-so-far.
+
+    A group's busiest minute is at least each member's in every draw, so each quantile of it is at least each
+    member's. The two are drawn apart (the group's bucket totals and its ratios from the group's history of
+    summed peaks, a member's from its own), and a member whose own bursts the group's history dilutes (a model
+    taking over its group's traffic, bursty while it was small) came out above it: a review's Sonnet 4.5 P90 OTPM
+    27.01K against its group's 26.78K. The member's figure is the one drawn from its own bursts, and a gateway limits
+    each deployment by it: lowering it would hide its own demand, and the plan would read the group under what one of
+    its models is expected to reach. So the group takes the floor, a bound its own draws miss. The running
+    quantiles are non-decreasing, so the floor's first day over is the earliest of theirs, and a period still has a
+    first day over exactly when its floored quantile is over the limit. A quantile the floor lifts is set by a
+    member, not by the group's spikes: its spike note goes. Rows no member reaches are unchanged.
+    """
+    group_of = {s: g for g, series in members.items() if len(series) > 1 for s in series}
+    if not group_of or member_plan.empty:
+        return plan, days
+    theirs = member_plan[member_plan["model_group"].isin(list(group_of))]
+    theirs = theirs.assign(model_group=theirs["model_group"].map(group_of))
+    keys = ["model_group", "metric", "period"]
+    plan = plan.copy()
+    for key, rows in theirs.groupby(keys, sort=False):
+        at = plan.index[(plan[keys] == pd.Series(key, index=keys)).all(axis=1)]
+        if not len(at):
+            continue
+        i, lifted = at[0], False
+        for q in ("p50", "p90"):
+            top = float(rows[q].max())
+            if top > plan.at[i, q]:
+                plan.at[i, q], lifted = top, True
+                plan.loc[i, [f"{q}_without_spikes", f"{q}_without_biggest_spike"]] = np.nan
+            for when in (f"first_crossing_{q}", f"extrapolated_crossing_{q}"):
+                plan.at[i, when] = pd.Series([plan.at[i, when], *rows[when]]).min()
+        if pd.notna(plan.at[i, "limit"]):
+            plan.at[i, "headroom_p90"] = (plan.at[i, "limit"] - plan.at[i, "p90"]) / plan.at[i, "limit"]
+        if lifted and plan.loc[i, ["p50_without_spikes", "p90_without_spikes"]].isna().all():
+            plan.loc[i, ["spike_days", "spike_size", "spike_burst", "spike_kind"]] = ""
+            plan.loc[i, ["spike_median_burst", "spike_history_buckets", "spike_pool_buckets", "spike_chance"]] = np.nan
+    # A crossing found only after the floor leaves no extrapolation beside it.
+    for q in ("p50", "p90"):
+        plan.loc[plan[f"first_crossing_{q}"].notna(), f"extrapolated_crossing_{q}"] = pd.NaT
+    if days.empty or member_days.empty:
+        return plan, days
+    day_keys, values = ["model_group", "metric", "ds"], ["p50", "p90", "p50_so_far", "p90_so_far"]
+    daily = member_days[member_days["model_group"].isin(list(group_of))]
+    floor = daily.assign(model_group=daily["model_group"].map(group_of)).groupby(day_keys)[values].max()
+    joined = days.join(floor, on=day_keys, rsuffix="_member")
+    days = days.copy()
+    for v in values:
+        days[v] = np.fmax(days[v].to_numpy(float), joined[f"{v}_member"].to_numpy(float))
+    return plan, days
 
 
 GAP_COLUMNS: tuple[str, ...] = ("model_group", "metric", "planned", "reason")

@@ -16,7 +16,10 @@ times historical ratios give forecast peaks. Where the usage carries measured pe
 it does not, a usage bucket's peak is its mean minute times a configured
 ``assumed_peak_to_mean`` and ``measured`` is false, so every number built on it can
 say so. A unit of several series sums their per-bucket peaks: an upper bound, since
-their busiest minutes need not coincide. Usage has no measured TPM peak of its own: a
+their busiest minutes need not coincide (``summed`` marks the buckets where two or more
+series' measured busiest minutes were added, so the report can say that history's
+"already over" may not have been). Usage buckets carry each series' busiest minute, not
+its minutes, so the group's own busiest minute is not known from them. Usage has no measured TPM peak of its own: a
 bucket's is its busiest input minute (scaled by its share of cache reads) plus its
 busiest output minute, an upper bound for the same reason.
 """
@@ -120,7 +123,9 @@ def _empty(dtypes: Mapping[str, Any]) -> pd.DataFrame:
 def usage_peaks(usage_buckets: pd.DataFrame, units: Mapping[str, str], counts_cache_reads: Mapping[str, bool],
                 usage_freq: str, assumed_peak_to_mean: float,
                 metrics: Mapping[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
-    """Per usage bucket, unit and metric: ``timestamp, unit, metric, total, peak, measured``.
+    """Per usage bucket, unit and metric: ``timestamp, unit, metric, total, peak, measured, summed``.
+
+    ``summed``: the peak adds the measured busiest minutes of two or more series (an upper bound of the unit's own).
 
     ``units`` maps series ids to the unit they count toward (series not in it are
     ignored); ``metrics``: each unit's metrics (default RPM, ITPM and OTPM). A bucket
@@ -145,14 +150,17 @@ def usage_peaks(usage_buckets: pd.DataFrame, units: Mapping[str, str], counts_ca
             measured = measured_peak.notna()
             peak = measured_peak.where(measured, total / minutes * assumed_peak_to_mean)
             frame = pd.DataFrame({"timestamp": rows["timestamp"], "unit": unit, "metric": metric,
-                                  "total": total, "peak": peak, "measured": measured})
+                                  "total": total, "peak": peak, "measured": measured,
+                                  "peaked": (measured & (measured_peak > 0)).astype(int)})
             frames.append(frame[frame["total"].notna()])
     if not frames:  # no series in any unit: the same columns and dtypes, so a later concat keeps them
         return _empty({"timestamp": usage_buckets["timestamp"].dtype, "unit": object, "metric": object,
-                       "total": float, "peak": float, "measured": bool})
+                       "total": float, "peak": float, "measured": bool, "summed": bool})
     out = pd.concat(frames, ignore_index=True)
-    return (out.groupby(["timestamp", "unit", "metric"], sort=True)
-            .agg(total=("total", "sum"), peak=("peak", "sum"), measured=("measured", "all")).reset_index())
+    out = (out.groupby(["timestamp", "unit", "metric"], sort=True)
+           .agg(total=("total", "sum"), peak=("peak", "sum"), measured=("measured", "all"), peaked=("peaked", "sum"))
+           .reset_index())
+    return out.assign(summed=out.pop("peaked") > 1)
 
 
 def forecast_bucket_peaks(peaks: pd.DataFrame, usage_freq: str, freq: str) -> pd.DataFrame:
@@ -168,7 +176,7 @@ def forecast_bucket_peaks(peaks: pd.DataFrame, usage_freq: str, freq: str) -> pd
     """
     if peaks.empty:  # no series in any unit (e.g. a limits file that lists none of the usage's models)
         return _empty({"unit": object, "metric": object, "ds": "datetime64[ns]", "total": float, "peak": float,
-                       "measured": bool, "ratio": float})
+                       "measured": bool, "ratio": float, "summed": bool})
     frame = peaks.copy()
     frame["ds"] = frame["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).dt.floor(freq)
     expected = max(int(round(bucket_minutes(freq) / bucket_minutes(usage_freq))), 1)
@@ -178,4 +186,8 @@ def forecast_bucket_peaks(peaks: pd.DataFrame, usage_freq: str, freq: str) -> pd
     grouped = grouped.drop(columns="n").reset_index()
     mean_minute = grouped["total"] / bucket_minutes(freq)
     grouped["ratio"] = (grouped["peak"] / mean_minute).where(mean_minute > 0)
+    if "summed" in frame:  # whether the bucket's busiest minute, that of its busiest usage bucket, is a sum
+        busiest = frame.sort_values("peak", ascending=False, kind="stable").groupby(["unit", "metric", "ds"])
+        grouped["summed"] = busiest["summed"].first().reindex(
+            pd.MultiIndex.from_frame(grouped[["unit", "metric", "ds"]])).fillna(False).astype(bool).to_numpy()
     return grouped

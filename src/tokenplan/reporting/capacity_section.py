@@ -86,15 +86,28 @@ def row_crossing(row: pd.Series | Mapping[str, Any]) -> str:
                               row.get("extrapolated_crossing_p50"), row.get("extrapolated_crossing_p90"))
 
 
+def _count(value: Any) -> int:
+    """A count (or flag) of a plan row as an int, 0 where missing (a plan from before the column)."""
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
 def history_note(row: pd.Series | Mapping[str, Any]) -> str:
     """``already over on 6 days of history, the last 2026-09-29, peak 149`` for a plan row whose limit history's
     own busiest minutes already went over (``history_days_over``, ``history_last_over``, ``history_peak``); else
-    nothing. Where those minutes are assumed, the sentence it joins says so (:func:`assumed_note`)."""
-    days = row.get("history_days_over")
-    if days is None or pd.isna(days) or int(days) == 0:
+    nothing. Where those minutes are assumed, the sentence it joins says so (:func:`assumed_note`); where a group's
+    are the sum of its models' busiest minutes in the hour (``history_days_summed``, ``history_peak_summed``), an
+    upper bound, it says so and that the group may not have been over on those days."""
+    days, summed = (_count(row.get(c)) for c in ("history_days_over", "history_days_summed"))
+    if days == 0:
         return ""
-    return (f"already over on {int(days):,} day{'s' if int(days) != 1 else ''} of history, the last "
-            f"{_day(row.get('history_last_over'))}, peak {_n(float(row.get('history_peak')))}")
+    bound = " (an upper bound)" if summed and _count(row.get("history_peak_summed")) else ""
+    note = (f"already over on {int(days):,} day{'s' if int(days) != 1 else ''} of history, the last "
+            f"{_day(row.get('history_last_over'))}, peak {_n(float(row.get('history_peak')))}{bound}")
+    if summed:
+        which = ("each of them" if summed == int(days) else f"{summed:,} of them")
+        note += (f", though on {which} the busiest minute is an upper bound, the sum of each model's busiest minute "
+                 f"in the hour (they need not fall in the same minute), so it may not have been over")
+    return note
 
 
 def first_limit_row(plan: pd.DataFrame) -> pd.Series | None:
@@ -431,7 +444,8 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
     ]
     if (groups_with_many > 1).any():
         lines.append("- A group with several series sums their busiest minutes per hour: an upper bound, as "
-                     "their busiest minutes need not coincide.")
+                     "their busiest minutes need not coincide (the usage carries each model's busiest minute, not "
+                     "the group's), so history's busiest minute and its days over a limit may be too high.")
     if unmatched:
         lines.append(f"- No rate limit known for: {', '.join(unmatched)} (not in the limits table).")
     return "\n".join(lines)

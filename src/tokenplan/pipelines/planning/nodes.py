@@ -13,7 +13,7 @@ import pandas as pd
 from tokenplan.forecasting.forecaster import quantile_columns
 from tokenplan.planning import roi, stated_events
 from tokenplan.planning.cache_writes import one_hour_shares
-from tokenplan.planning.capacity import PeakModel, capacity_gaps, capacity_tables
+from tokenplan.planning.capacity import PeakModel, capacity_gaps, capacity_tables, floor_at_members
 from tokenplan.planning.capacity_backtest import backtest_peaks
 from tokenplan.planning.costs import cost_by_period, route_costs
 from tokenplan.planning.gateway import deployment_endpoints, gateway_config
@@ -128,12 +128,14 @@ def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limit
               .dropna(subset=["series"])]
     shared = {s: g for s, g in groups.items() if s not in alone}  # a series sharing its group: its own peak
     if shared:
-        series_limits = pd.DataFrame({"itpm_counts_cache_reads": [bool(limits.loc[g, "itpm_counts_cache_reads"])
-                                                                 for g in shared.values()]}, index=list(shared))
-        series_plan, _ = capacity_tables(forecast, peak_history[peak_history["level"] == "series"], series_limits,
-                                         {s: [s] for s in shared}, names, freq, model, calibration=calibration,
-                                         metrics={s: planned_metrics(limits, g) for s, g in shared.items()},
-                                         explain=False)
+        # Each series against its group's limits: where it crosses before its group, the group does too.
+        series_limits = limits.reindex(list(shared.values())).set_axis(list(shared))
+        series_plan, series_days = capacity_tables(
+            forecast, peak_history[peak_history["level"] == "series"], series_limits, {s: [s] for s in shared}, names,
+            freq, model, calibration=calibration, metrics={s: planned_metrics(limits, g) for s, g in shared.items()},
+            explain=False, stated=stated)
+        # A group's busiest minute is at least each member's: its quantiles are floored at theirs.
+        plan, buckets = floor_at_members(plan, buckets, series_plan, series_days, units)
         frames.append(series_plan[series_plan["period"] == "horizon"].assign(series=lambda f: f["model_group"]))
     planned = set().union(*(f["series"] for f in frames))
     frames.append(pd.DataFrame({"series": [s for s in series if s not in groups and s not in planned]}))
