@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tokenplan.forecasting.successors import family
+from tokenplan.forecasting.successors import family, level_target, split_series_id
 
 __all__ = ["MIGRATION_COLUMNS", "combine_migrations", "describe", "find_and_share", "find_migrations",
            "join_migrations", "split_migrations"]
@@ -72,21 +72,11 @@ class _Active:
     last: pd.Timestamp
 
 
-def _level_target(history: pd.DataFrame) -> str:
-    targets = sorted(history["target"].astype(str).unique())
-    return "requests" if "requests" in targets else targets[0]
-
-
 def _daily(history: pd.DataFrame, target: str) -> pd.DataFrame:
     """Days x series of ``target`` recorded (0 where a series has no row or nothing recorded that day)."""
     rows = history[history["target"].astype(str) == target]
     day = pd.to_datetime(rows["ds"]).dt.normalize()
     return rows.groupby([day.rename("day"), rows["series"].astype(str)])["y"].sum().unstack(fill_value=0.0)
-
-
-def _split_id(series: str) -> tuple[str, str]:
-    model, _, rest = str(series).partition("/")
-    return model, rest
 
 
 def _moved(days: pd.DataFrame, old: str, new: list[str], started: pd.Timestamp,
@@ -111,7 +101,7 @@ def find_migrations(history: pd.DataFrame) -> list[dict]:
     Newest first; a series is the old one of one migration at most (the latest that fits)."""
     if history is None or history.empty:
         return []
-    target = _level_target(history)
+    target = level_target(history)
     days = _daily(history, target)
     if days.empty:
         return []
@@ -122,9 +112,9 @@ def find_migrations(history: pd.DataFrame) -> list[dict]:
     for new, span in sorted(active.items(), key=lambda kv: kv[1].first, reverse=True):
         if (span.first - start).days < MIN_BEFORE_DAYS or (end - span.first).days > RECENT_DAYS:
             continue
-        (new_model, new_rest), fits = _split_id(new), []
+        (new_model, new_rest), fits = split_series_id(new), []
         for old, was in active.items():
-            old_model, old_rest = _split_id(old)
+            old_model, old_rest = split_series_id(old)
             related = old_model != new_model and old_rest == new_rest and family(old_model) == family(new_model) != ""
             near = was.first < span.first and (span.first - was.last).days <= GAP_DAYS
             if related and near and old not in taken and \
@@ -167,7 +157,7 @@ def _shares(history: pd.DataFrame, members: dict[str, str]) -> pd.DataFrame:
     sums = sums.reindex(grid, fill_value=0.0)
     totals = sums.groupby(level=["traffic", "target"]).transform("sum")
     share = (sums / totals.where(totals > 0)).rename("share").reset_index()
-    fallback = share[share["target"] == _level_target(history)].set_index("series")["share"]
+    fallback = share[share["target"] == level_target(history)].set_index("series")["share"]
     share["share"] = share["share"].fillna(share["series"].map(fallback)).fillna(
         (share["series"] == share["traffic"]).astype(float))
     return share

@@ -31,7 +31,7 @@ import re
 
 import pandas as pd
 
-__all__ = ["family", "likely_successors"]
+__all__ = ["family", "level_target", "likely_successors", "split_series_id"]
 
 MIN_BEFORE_DAYS = 28
 RECENT_DAYS = 120
@@ -46,7 +46,8 @@ def family(model: str) -> str:
     return " ".join(part for part in re.split(r"[-_.@:/ ]+", str(model).lower()) if part and not re.search(r"\d", part))
 
 
-def _target(history: pd.DataFrame) -> str:
+def level_target(history: pd.DataFrame) -> str:
+    """The target volumes are compared on: requests, else the first target."""
     targets = sorted(history["target"].astype(str).unique())
     return "requests" if "requests" in targets else targets[0]
 
@@ -65,7 +66,7 @@ def _active(days: pd.DataFrame) -> pd.DataFrame:
                                       level=("y", lambda y: float(y.tail(LEVEL_DAYS).mean())))
 
 
-def _split(series: str) -> tuple[str, str]:
+def split_series_id(series: str) -> tuple[str, str]:
     """A series id's model and the rest (its dimensions, ``""`` for none)."""
     model, _, rest = str(series).partition("/")
     return model, rest
@@ -78,7 +79,7 @@ def likely_successors(history: pd.DataFrame) -> list[dict]:
     ``history``: ``target_series`` (``series, target, ds, y``). Newest successor first."""
     if history is None or history.empty:
         return []
-    target = _target(history)
+    target = level_target(history)
     days = _daily(history, target)
     start, end = days["day"].min(), days["day"].max()
     active = _active(days)
@@ -90,7 +91,7 @@ def likely_successors(history: pd.DataFrame) -> list[dict]:
             stopped = (end - before["last"]).days >= STOPPED_DAYS
             near = (row["first"] - before["last"]).days <= GAP_DAYS and before["first"] < row["first"]
             alike = min(before["level"], row["level"]) * LEVEL_RATIO >= max(before["level"], row["level"]) > 0
-            (old_model, old_rest), (new_model, new_rest) = _split(old), _split(new)
+            (old_model, old_rest), (new_model, new_rest) = split_series_id(old), split_series_id(new)
             related = old_model != new_model and old_rest == new_rest and family(old_model) == family(new_model) != ""
             if related and stopped and near and alike:
                 pairs.append({"successor": new, "predecessor": old, "started": row["first"],
