@@ -122,3 +122,15 @@ def test_the_new_model_s_partial_first_day_leaves_the_traffic_s_day_known():
     combined = combine_migrations(history, find_and_share(history))
     day = combined[(combined["series"] == "claude-sonnet-4-5") & (combined["ds"] == MOVE)]
     assert day["y"].notna().all()
+
+
+def test_another_product_ramping_up_on_the_new_model_as_the_old_one_winds_down_is_no_move():
+    """Haiku 3.5 winding down at 500 tokens a request; Haiku 4.5 a different product at 1,500 a request, at about
+    the old level: the counts add up, the workload does not. And the same workload at 1.7 times the old level is
+    new traffic beside a wind-down, not a move."""
+    history = _history(_share_of_old(0.03))
+    new = history["series"] == "claude-sonnet-4-5"
+    tokens = new & (history["target"] == "output_tokens")
+    history.loc[tokens, "y"] *= 3.0  # 900 tokens a request against the old one's 300
+    assert find_migrations(history) == []
+    assert find_migrations(_history(_share_of_old(0.03), new_traffic=700.0)) == []  # 1.7 times the level before

@@ -32,6 +32,10 @@ A pair is a migration (``find_migrations``) where:
 - the old one **fell**: over the last ``SHARE_DAYS`` days it ran at most ``FELL_RATIO``
   of its level over the ``LEVEL_DAYS`` days before the new one began (days without a
   row count as none: a usage export lists only what was used);
+- it is **the same workload**: each token count per request of the new one over the last
+  ``SHARE_DAYS`` days within a factor ``WORKLOAD_RATIO`` of the old one's before (a review's
+  Haiku 3.5 winding down at 500 input tokens a request beside another product's Haiku 4.5
+  ramping up at 1,500 had been merged, and the merged traffic's tokens jumped fourfold);
 - the traffic **moved** rather than new traffic arriving: the two together over the last
   ``SHARE_DAYS`` days are within a factor ``LEVEL_RATIO`` of the old one's level before (with
   any model that took over from the new one since: a chain ``claude-3-5-sonnet`` to
@@ -58,7 +62,8 @@ LEVEL_DAYS = 28
 SHARE_DAYS = 7
 STOPPED_DAYS = 3
 FELL_RATIO = 0.5
-LEVEL_RATIO = 2.0
+LEVEL_RATIO = 1.5
+WORKLOAD_RATIO = 1.5
 
 # One row per member and target: ``series`` forecast as part of ``traffic`` (the newest member's id), with its
 # ``share`` of the target; ``started``: the day the newest member began; ``before``/``now``: the traffic's level
@@ -95,6 +100,28 @@ def _moved(days: pd.DataFrame, old: str, new: list[str], started: pd.Timestamp,
     return (level, now) if fell and moved else None
 
 
+def _same_workload(tables: dict[str, pd.DataFrame], level: str, old: str, new: str, started: pd.Timestamp,
+                   end: pd.Timestamp) -> bool:
+    """Whether each token count per ``level`` unit (a request) of ``new`` over the last ``SHARE_DAYS`` days is
+    within ``WORKLOAD_RATIO`` of ``old``'s over the ``LEVEL_DAYS`` days before ``started`` (a count either lacks
+    says nothing)."""
+    def per_unit(table: pd.DataFrame, series: str, first: pd.Timestamp, last: pd.Timestamp) -> float:
+        units = tables[level]
+        inside = (table.index >= first) & (table.index <= last)
+        done = units.loc[(units.index >= first) & (units.index <= last), series].sum() if series in units else 0.0
+        return float(table.loc[inside, series].sum() / done) if series in table and done > 0 else float("nan")
+
+    window_old = (started - pd.Timedelta(days=LEVEL_DAYS), started - pd.Timedelta(days=1))
+    window_new = (end - pd.Timedelta(days=SHARE_DAYS - 1), end)
+    for target, table in tables.items():
+        if target == level:
+            continue
+        was, now = per_unit(table, old, *window_old), per_unit(table, new, *window_new)
+        if was > 0 and now > 0 and max(was, now) > WORKLOAD_RATIO * min(was, now):
+            return False
+    return True
+
+
 def find_migrations(history: pd.DataFrame) -> list[dict]:
     """Each migration: ``old`` and ``new`` series ids, the day ``started`` the new one began and the ``levels``
     (the old one's a day before, both now) of ``target``; ``history``: ``series, target, ds, y``.
@@ -102,7 +129,8 @@ def find_migrations(history: pd.DataFrame) -> list[dict]:
     if history is None or history.empty:
         return []
     target = level_target(history)
-    days = _daily(history, target)
+    tables = {t: _daily(history, t) for t in sorted(history["target"].astype(str).unique())}
+    days = tables[target]
     if days.empty:
         return []
     start, end = days.index.min(), days.index.max()
@@ -117,8 +145,8 @@ def find_migrations(history: pd.DataFrame) -> list[dict]:
             old_model, old_rest = split_series_id(old)
             related = old_model != new_model and old_rest == new_rest and family(old_model) == family(new_model) != ""
             near = was.first < span.first and (span.first - was.last).days <= GAP_DAYS
-            if related and near and old not in taken and \
-                    (levels := _moved(days, old, [new, *later.get(new, [])], span.first, end)):
+            if related and near and old not in taken and _same_workload(tables, target, old, new, span.first, end) \
+                    and (levels := _moved(days, old, [new, *later.get(new, [])], span.first, end)):
                 fits.append((levels[0], old, levels))
         if fits:
             _, old, levels = max(fits)
