@@ -528,6 +528,10 @@ def test_a_candidate_the_guard_dropped_is_named_in_the_method_section_and_the_ri
            "model-a, e.g. mstl for model-a requests (1000.0x above the envelope)" in summary
     method = text.split("## Forecast method and backtest")[1]
     assert "**Plausibility guard.**" in method and "at most x1.5" in method
+    zero = drops.assign(side="below", point=0.0, ratio=np.inf)  # a candidate at zero: no ratio to print
+    inputs.summary = plan_summary(fx.history(), totals, fx.costs(totals), fx.backtest(), fx.prices(), fx.Q,
+                                  simulated=True, guard_drops=zero)
+    assert "e.g. mstl for model-a requests (zero, below the envelope)" in _summary_section(render_report(inputs))
     assert "**Dropped at the forecast origin**" in method and "| model-a | requests | mstl | above | 91 | 1000.0x |" \
         in method
     assert "At the backtest and tuning folds the guard dropped 1 candidate forecast(s): xgboost 1" in method
