@@ -416,3 +416,36 @@ def test_one_fold_whose_days_went_intermittent_does_not_lift_the_total_onto_its_
     total = period_totals(forecast, pd.concat(rows, ignore_index=True), [0.1, 0.5, 0.9]).query(
         "period == 'horizon'").iloc[0]
     assert total["p50"] == pytest.approx(3000.0, rel=0.05) and total["p90"] > total["p50"] * 1.1
+
+
+def test_a_young_noisy_series_carries_its_own_level_error_beside_steady_pooled_ones():
+    # Two steady series backtested (their totals within +-1%); a third launched ten days ago, with no fold
+    # of its own and daily P10-P90 of 30-330 around 100 (a day's noise of about 0.94 in log). Ten such days
+    # pin its level to about 0.94 / sqrt(10) = 0.30 in log; before, it took the pooled +-1.3% from the
+    # steady two. The steady series' totals do not move.
+    backtest = _backtest(sigma=0.01, n_series=2, n_folds=5)
+    young = _forecast().assign(series="young", p10=30.0, p90=330.0)
+    forecast = pd.concat([_forecast(), young], ignore_index=True)
+    history = pd.Series({("m0", "requests"): 200, ("young", "requests"): 10})
+
+    totals = period_totals(forecast, backtest, QUANTILES, history_buckets=history).set_index(["series", "period"])
+    pooled = period_totals(forecast, backtest, QUANTILES).set_index(["series", "period"])
+
+    se = np.log(330 / 30) / (2 * norm.ppf(0.9)) / np.sqrt(10)
+    horizon = totals.loc[("young", "horizon")]
+    assert np.log(horizon["p90"] / horizon["p50"]) >= norm.ppf(0.9) * se
+    assert np.log(horizon["p50"] / horizon["p10"]) >= norm.ppf(0.9) * se
+    pd.testing.assert_series_equal(totals.loc[("m0", "horizon")], pooled.loc[("m0", "horizon")])
+
+
+def test_a_series_observed_buckets_count_from_its_first_usage():
+    from tokenplan.pipelines.training.nodes import _observed_buckets
+
+    ds = pd.date_range("2026-11-01", periods=30, freq="D")
+    young = np.r_[np.zeros(20), np.full(10, 300.0)]
+    young[25] = np.nan  # an outage: not an observation
+    history = pd.DataFrame({"series": np.repeat(["old", "young"], 30), "target": "requests",
+                            "ds": np.tile(ds, 2), "y": np.r_[np.full(30, 5.0), young]})
+    counts = _observed_buckets(history)
+    assert counts[("old", "requests")] == 30
+    assert counts[("young", "requests")] == 9

@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from tokenplan.forecasting.forecaster import quantile_columns
@@ -384,8 +385,38 @@ def _period_scale(backtest: pd.DataFrame, first: int, last: int, quantiles: list
                                                 for k, (v, share) in per_series.items()}
 
 
+def _young_levels(forecast: pd.DataFrame, names: list[str], quantiles: list[float], window: int,
+                  history_buckets: pd.Series | None) -> dict[str, float]:
+    """Per ``series|target`` with ``history_buckets`` (observed buckets per ``series, target``): the standard
+    error of its level from its short history, ``sigma / sqrt(buckets)``.
+
+    ``sigma`` is its buckets' noise as its own forecast states it: the median, over its buckets in the
+    backtested ``window`` (its intervals past it grow by a level share), of its outer quantiles' log ratio
+    over their normal scores' gap (``log(P90 / P10) / 2.563``). Only a series without backtested totals
+    of its own uses it (``period_totals``).
+    """
+    if history_buckets is None or history_buckets.empty:
+        return {}
+    gap = norm.ppf(quantiles[-1]) - norm.ppf(quantiles[0])
+    rows = forecast[(forecast["step"] <= window) | (window < 1)]
+    rows = rows[(rows[names[0]] > 0) & (rows[names[-1]] > rows[names[0]])]
+    sigma = (np.log(rows[names[-1]] / rows[names[0]]) / gap).groupby([rows["series"], rows["target"]]).median()
+    counts = history_buckets.reindex(sigma.index)
+    known = counts.notna() & (counts > 0)
+    return {f"{s}|{t}": float(v) for (s, t), v in (sigma[known] / np.sqrt(counts[known])).items()}
+
+
+def _with_young_level(offsets: np.ndarray, level_se: float | None, quantiles: list[float]) -> np.ndarray:
+    """The pooled offsets with a young series' level error added in root sum of squares (independent errors)."""
+    if level_se is None:
+        return offsets
+    z = norm.ppf(quantiles)
+    return np.sign(z) * np.sqrt(offsets ** 2 + (z * level_se) ** 2)
+
+
 def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: list[float],
-                  method: str = "xgboost", level_floor: dict[str, float] | None = None) -> pd.DataFrame:
+                  method: str = "xgboost", level_floor: dict[str, float] | None = None,
+                  history_buckets: pd.Series | None = None) -> pd.DataFrame:
     """Totals per series, target and period with quantiles from backtested total errors of ``method``.
 
     Each series gets its own spread (its total errors' spread shrunk toward the pooled
@@ -395,7 +426,9 @@ def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: lis
     Months beyond the backtest windows are extrapolated (``_period_scale``, with a level
     share of at least ``level_floor``'s per target), and a later month's interval is never
     relatively narrower than an earlier whole month's (``_no_narrower``). Only series
-    backtested all along make up the pool (``_pool``).
+    backtested all along make up the pool (``_pool``). A series without backtested totals of its own (too
+    young for a fold) takes the pooled spread and, added to it, its level's standard error from its
+    ``history_buckets`` (observed buckets per ``series, target``; ``_young_levels``).
     """
     names = quantile_columns(quantiles)
     median = names[int(np.argmin(np.abs(np.array(quantiles) - 0.5)))]
@@ -409,6 +442,7 @@ def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: lis
     # up to 2.6% more than the quarter's.
     centre, centres = _centres(backtest, max(window, 1), median, method)
     periods = forecast_periods(times)
+    young = _young_levels(forecast, names, quantiles, window, history_buckets)
     longest = int(periods.loc[periods["period"] != "horizon", "buckets"].max())
     for period in periods.itertuples():
         window_rows = forecast[(times >= period.start) & (times <= period.end)]
@@ -419,7 +453,9 @@ def period_totals(forecast: pd.DataFrame, backtest: pd.DataFrame, quantiles: lis
         sums = daily_sums[median]
         for (series, target), total in sums.items():
             key = f"{series}|{target}"
-            offsets, series_bias = per_series.get(key, pooled), centres.get(key, centre)
+            offsets, series_bias = per_series.get(key), centres.get(key, centre)
+            if offsets is None:
+                offsets = _with_young_level(pooled, young.get(key), quantiles)
             values = total * np.exp(series_bias + offsets)
             summed = daily_sums.loc[(series, target)].to_numpy(float)
             values = _median_within_daily_sums(values, summed, quantiles)

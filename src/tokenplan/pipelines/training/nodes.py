@@ -193,8 +193,18 @@ def _complete_methods(points: pd.DataFrame, keys: pd.Series) -> set[tuple[str, s
     return {(key, method) for (key, method), n in counts.items() if n == steps[key]}
 
 
+def _observed_buckets(history: pd.DataFrame | None) -> pd.Series | None:
+    """Per ``series, target``: its history's buckets with a value from its first non-zero one on."""
+    if history is None or history.empty:
+        return None
+    ordered = history.sort_values("ds")
+    started = ordered.groupby(["series", "target"])["y"].transform(lambda y: y.fillna(0).gt(0).cummax())
+    return history[started.astype(bool) & history["y"].notna()].groupby(["series", "target"]).size()
+
+
 def forecast_totals(forecast: pd.DataFrame, backtest_predictions: pd.DataFrame, quantile_offsets: dict[str, dict],
-                    params: dict[str, Any], migrations: pd.DataFrame | None = None) -> pd.DataFrame:
+                    params: dict[str, Any], migrations: pd.DataFrame | None = None,
+                    forecast_history: pd.DataFrame | None = None) -> pd.DataFrame:
     """Monthly and whole-horizon totals with intervals from out-of-sample errors of the chosen methods' totals.
 
     Every fold counts, the tuning folds too. Their errors are a little optimistic (the
@@ -205,10 +215,13 @@ def forecast_totals(forecast: pd.DataFrame, backtest_predictions: pd.DataFrame, 
     methods' daily intervals grow by (``level_shares`` of ``quantile_offsets["chosen"]``), so a
     total does not assume less level error than the days it adds up.
     A migrated traffic's totals are its own (its models' forecasts joined), split as its days are.
+    A series too young for a backtest fold adds its level's standard error from its observed buckets in
+    ``forecast_history`` to the pooled spread (``period_totals``).
     """
     moved, names = _migrations(migrations), quantile_columns(params["quantiles"])
     totals = period_totals(join_migrations(forecast, moved, names),
                            backtest_predictions[backtest_predictions["method"] == "chosen"],
                            params["quantiles"], method="chosen",
-                           level_floor=level_shares(quantile_offsets.get("chosen", {})))
+                           level_floor=level_shares(quantile_offsets.get("chosen", {})),
+                           history_buckets=_observed_buckets(forecast_history))
     return split_migrations(totals, moved, names)

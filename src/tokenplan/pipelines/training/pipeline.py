@@ -29,7 +29,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                                                "model_selection", fe, tr, lay, "forecast_mstl", "migrations"],
                  outputs=["forecast", "guard_drops"], name="predict_forecast"),
             Node(func=forecast_totals,
-                 inputs=["forecast", "backtest_predictions", "quantile_offsets", tr, "migrations"],
+                 inputs=["forecast", "backtest_predictions", "quantile_offsets", tr, "migrations",
+                         "forecast_history"],
                  outputs="forecast_totals", name="forecast_totals"),
         ]
     )
