@@ -53,7 +53,7 @@ import pandas as pd
 from tokenplan.forecasting.successors import family, level_target, split_series_id
 
 __all__ = ["MIGRATION_COLUMNS", "combine_migrations", "describe", "find_and_share", "find_migrations",
-           "join_migrations", "split_migrations"]
+           "join_migrations", "split_migrations", "traffic_ids"]
 
 MIN_BEFORE_DAYS = 28
 RECENT_DAYS = 120
@@ -208,13 +208,21 @@ def find_and_share(history: pd.DataFrame) -> pd.DataFrame:
                                                                            ignore_index=True)
 
 
-def combine_migrations(history: pd.DataFrame, migrations: pd.DataFrame) -> pd.DataFrame:
+def traffic_ids(migrations: pd.DataFrame | None) -> dict[str, str]:
+    """``{series: its traffic's id}`` of the migrations table (``MIGRATION_COLUMNS``); empty for None or none.
+    Every function here takes None for no migrations."""
+    if migrations is None or migrations.empty:
+        return {}
+    return dict(zip(migrations["series"].astype(str), migrations["traffic"].astype(str), strict=False))
+
+
+def combine_migrations(history: pd.DataFrame, migrations: pd.DataFrame | None) -> pd.DataFrame:
     """``history`` with each migration's members summed into one series under its traffic's id (a bucket missing
     where any member recorded it as missing between its first and last complete buckets; a member without a
     row, or an incomplete bucket at its edges, adds nothing)."""
-    if migrations.empty:
+    members = traffic_ids(migrations)
+    if not members:
         return history
-    members = dict(zip(migrations["series"], migrations["traffic"], strict=False))
     moved = history["series"].isin(list(members))
     rows = history[moved]
     # A member's incomplete buckets before its first complete one or after its last (a model's first, partial
@@ -232,11 +240,11 @@ def combine_migrations(history: pd.DataFrame, migrations: pd.DataFrame) -> pd.Da
     return out.sort_values(keys).reset_index(drop=True)
 
 
-def split_migrations(frame: pd.DataFrame, migrations: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+def split_migrations(frame: pd.DataFrame, migrations: pd.DataFrame | None, values: list[str]) -> pd.DataFrame:
     """``frame`` (``series, target, ...`` with ``values`` columns) with each traffic's rows split into its members'
     by their shares: every value times the member's share, so the members add up to the traffic. A member whose
     shares are all zero gets no rows."""
-    if migrations.empty or frame.empty:
+    if not traffic_ids(migrations) or frame.empty:
         return frame
     live = migrations[migrations.groupby("series")["share"].transform("max") > 0]
     moved = frame["series"].isin(set(migrations["traffic"]))
@@ -247,12 +255,12 @@ def split_migrations(frame: pd.DataFrame, migrations: pd.DataFrame, values: list
     return pd.concat([frame[~moved], parts], ignore_index=True)
 
 
-def join_migrations(frame: pd.DataFrame, migrations: pd.DataFrame, values: list[str]) -> pd.DataFrame:
+def join_migrations(frame: pd.DataFrame, migrations: pd.DataFrame | None, values: list[str]) -> pd.DataFrame:
     """The inverse of :func:`split_migrations`: each traffic's members' rows summed back under the traffic's id
     (other columns from the traffic's own member, the newest)."""
-    if migrations.empty or frame.empty:
+    members = traffic_ids(migrations)
+    if not members or frame.empty:
         return frame
-    members = dict(zip(migrations["series"], migrations["traffic"], strict=False))
     moved = frame["series"].isin(list(members))
     rows = frame[moved].assign(series=frame.loc[moved, "series"].map(members))
     keys = [c for c in frame.columns if c not in values and c not in ("step", "origin", "method")]
@@ -266,10 +274,12 @@ def join_migrations(frame: pd.DataFrame, migrations: pd.DataFrame, values: list[
     return out
 
 
-def describe(migrations: pd.DataFrame) -> list[dict]:
+def describe(migrations: pd.DataFrame | None) -> list[dict]:
     """One dict per traffic for the report: ``traffic``, ``members`` (``{series: share of the level target}``,
     newest first), ``started``, ``before``, ``now``, ``level_target``."""
     out = []
+    if not traffic_ids(migrations):
+        return out
     for traffic, rows in migrations.groupby("traffic", sort=False):
         level = rows[rows["target"] == rows["level_target"].iloc[0]]
         shares = dict(zip(level["series"], level["share"], strict=False))

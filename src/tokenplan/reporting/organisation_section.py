@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from tokenplan.forecasting.migrations import traffic_ids
 from tokenplan.organisation.budgets import AT_RISK_CHANCE, at_risk, litellm_month
 from tokenplan.organisation.dimensions import shared_keys, unpriced_text
 from tokenplan.organisation.hierarchy import PLAN_METHOD, best_method
@@ -223,8 +224,7 @@ def _changes(series: pd.DataFrame, cost_forecast: pd.DataFrame | None,
     """New and ended series; an ended one the forecast still prices (it does not know the key was retired)
     with that amount, as the cost tables carry it and the organisation's do not. A model of a migrated traffic
     says so: the newest is forecast on the whole traffic's history, not on its own few weeks."""
-    moved = {} if migrations is None or migrations.empty else \
-        dict(zip(migrations["series"].astype(str), migrations["traffic"].astype(str), strict=False))
+    moved = traffic_ids(migrations)
     texts = {"new": "new — first usage {first}, a short history: its forecast rests on few weeks",
              "new_moved": "new — first usage {first}; it took over the traffic of {others} and is forecast with "
                           "them on their whole history (see the summary)",

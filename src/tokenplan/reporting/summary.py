@@ -31,7 +31,7 @@ import pandas as pd
 
 from tokenplan.forecasting.outages import mask_outages
 from tokenplan.forecasting.ended_series import ended_since
-from tokenplan.forecasting.migrations import combine_migrations, describe, join_migrations
+from tokenplan.forecasting.migrations import combine_migrations, describe, join_migrations, traffic_ids
 from tokenplan.forecasting.successors import likely_successors
 from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
@@ -534,9 +534,8 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
     split between its models (``tokenplan.forecasting.migrations``); the history's last days and trend are read
     against the traffic's forecast, not a model's share of it."""
     horizon = totals[totals["period"] == "horizon"]
-    moved = migrations if migrations is not None else pd.DataFrame(columns=["traffic", "series"])
-    traffic = combine_migrations(history, moved)
-    joined = join_migrations(forecast, moved, quantile_names) if forecast is not None else None
+    traffic = combine_migrations(history, migrations)
+    joined = join_migrations(forecast, migrations, quantile_names) if forecast is not None else None
 
     by_target = horizon.groupby("target", observed=True)[quantile_names].sum()
     by_target = by_target.reindex([t for t in TARGET_ORDER if t in by_target.index]
@@ -586,5 +585,5 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                        pooled_ratios=list(attrs.get("token_ratios") or []),
                        drifting_ratios=_drifting(traffic, joined, median),
                        successors=[p for p in likely_successors(history) if p["successor"] in share.index
-                                   and p["predecessor"] not in set(moved["series"])][:3],
-                       migrations=describe(moved))
+                                   and p["predecessor"] not in traffic_ids(migrations)][:3],
+                       migrations=describe(migrations))

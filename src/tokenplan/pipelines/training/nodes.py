@@ -22,7 +22,7 @@ from tokenplan.forecasting.method_choice import (
     ensemble_ranking,
 )
 from tokenplan.forecasting.lag_model import LagModelSettings
-from tokenplan.forecasting.migrations import MIGRATION_COLUMNS, join_migrations, split_migrations
+from tokenplan.forecasting.migrations import join_migrations, split_migrations
 from tokenplan.forecasting.plausibility import GuardSettings, cap_upper_quantiles, concat_drops
 from tokenplan.forecasting.token_ratios import reconcile_token_ratios
 from tokenplan.forecasting.totals import period_totals
@@ -169,17 +169,13 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
     ended = ended_series(target_series, int(fe_params.get("ended_days", 0)))
     out = out.loc[~out["series"].isin(list(ended)), ["series", "target", "timestamp", *names, "step", "origin",
                                                       "method"]].reset_index(drop=True)
-    out = split_migrations(out, _migrations(migrations), names).sort_values(
+    out = split_migrations(out, migrations, names).sort_values(
         ["series", "target", "timestamp"], ignore_index=True)
     # Parquet keeps attrs: the report says what was pooled and what was left out as ended.
     out.attrs = {"token_ratios": reconciled, "ended": {s: str(d.date()) for s, d in ended.items()}}
     folds = pd.DataFrame(model_selection.get("guard_drops", []))
     final = drops.assign(role="final").astype({"origin": str})
     return out, concat_drops([folds, final], final)
-
-
-def _migrations(migrations: pd.DataFrame | None) -> pd.DataFrame:
-    return pd.DataFrame(columns=MIGRATION_COLUMNS) if migrations is None else migrations
 
 
 def _complete_methods(points: pd.DataFrame, keys: pd.Series) -> set[tuple[str, str]]:
@@ -218,10 +214,10 @@ def forecast_totals(forecast: pd.DataFrame, backtest_predictions: pd.DataFrame, 
     A series too young for a backtest fold adds its level's standard error from its observed buckets in
     ``forecast_history`` to the pooled spread (``period_totals``).
     """
-    moved, names = _migrations(migrations), quantile_columns(params["quantiles"])
-    totals = period_totals(join_migrations(forecast, moved, names),
+    names = quantile_columns(params["quantiles"])
+    totals = period_totals(join_migrations(forecast, migrations, names),
                            backtest_predictions[backtest_predictions["method"] == "chosen"],
                            params["quantiles"], method="chosen",
                            level_floor=level_shares(quantile_offsets.get("chosen", {})),
                            history_buckets=_observed_buckets(forecast_history))
-    return split_migrations(totals, moved, names)
+    return split_migrations(totals, migrations, names)
