@@ -863,7 +863,7 @@ def plan_rows(peaks: np.ndarray, ds: pd.DatetimeIndex, limit: float, model: Peak
         running = running_quantiles(busiest[:, inside])
         p50, p90 = float(running[0, -1]), float(running[1, -1])
         row = {"period": window.period, "start": window.start, "end": window.end, "p50": p50, "p90": p90,
-               "limit": limit, "headroom_p90": (limit - p90) / limit if np.isfinite(limit) else np.nan,
+               "limit": limit, "headroom_p90": _headroom(limit, p90),
                "first_crossing_p50": first_crossing(days[inside], running[0], limit),
                "first_crossing_p90": first_crossing(days[inside], running[1], limit),
                "extrapolated_crossing_p50": pd.NaT, "extrapolated_crossing_p90": pd.NaT,
@@ -944,6 +944,11 @@ def spike_columns(rows: list[dict], history: pd.DataFrame, spikes: np.ndarray, v
     return out
 
 
+def _headroom(limit: float, p90: float) -> float:
+    """The share of ``limit`` left above ``p90`` (NaN without a limit)."""
+    return (limit - p90) / limit if np.isfinite(limit) else np.nan
+
+
 def floor_at_members(plan: pd.DataFrame, days: pd.DataFrame, member_plan: pd.DataFrame, member_days: pd.DataFrame,
                      members: Mapping[str, Sequence[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The group rows of ``plan`` and ``days`` with each quantile at least its members' (same metric and period;
@@ -981,8 +986,7 @@ def floor_at_members(plan: pd.DataFrame, days: pd.DataFrame, member_plan: pd.Dat
                 plan.loc[i, [f"{q}_without_spikes", f"{q}_without_biggest_spike"]] = np.nan
             for when in (f"first_crossing_{q}", f"extrapolated_crossing_{q}"):
                 plan.at[i, when] = pd.Series([plan.at[i, when], *rows[when]]).min()
-        if pd.notna(plan.at[i, "limit"]):
-            plan.at[i, "headroom_p90"] = (plan.at[i, "limit"] - plan.at[i, "p90"]) / plan.at[i, "limit"]
+        plan.at[i, "headroom_p90"] = _headroom(float(plan.at[i, "limit"]), float(plan.at[i, "p90"]))
         if lifted and plan.loc[i, ["p50_without_spikes", "p90_without_spikes"]].isna().all():
             plan.loc[i, ["spike_days", "spike_size", "spike_burst", "spike_kind"]] = ""
             plan.loc[i, ["spike_median_burst", "spike_history_buckets", "spike_pool_buckets", "spike_chance"]] = np.nan
