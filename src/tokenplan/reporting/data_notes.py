@@ -61,7 +61,8 @@ def data_notes(ingestion: dict[str, Any]) -> str:
     name = BUCKET_NAMES.get(ingestion["bucket"], ingestion["bucket"])
     summed = (f"; its rows are typically {ingestion['finer_rows']} apart and were summed to {name} buckets"
               if ingestion.get("finer_rows") else "")
-    lines = [f"- Source: {ingestion.get('raw_source', 'raw_usage')}; buckets: {name} (`{ingestion['bucket']}`){summed}."]
+    lines = [f"- Source: {ingestion.get('raw_source', 'raw_usage')}; buckets: {name} "
+             f"(`{ingestion['bucket']}`){summed}."]
     if "request_log" in ingestion:
         lines += _request_log_lines(ingestion["request_log"])
     else:

@@ -170,9 +170,10 @@ def young_ramps(history: pd.DataFrame, forecast: pd.DataFrame | None, quantiles:
     """Series first used in the history's last ``YOUNG_DAYS`` days (a week or more of them) that were still
     rising: their last ``RAMP_DAYS`` whole days at least ``RAMP_RATIO`` times the same weekdays a week before
     (at least two of those on or after the first use: a day before it says nothing of a ramp) and ``RAMP_GAP``
-    times the plan's first week a day (its empty days, a weekday service's weekend, left out). With under two weeks of usage every method holds about the
-    last week, the ramp included, and the same-weekday check (``recent_departures``) cannot see it: the plan's
-    first week is that week. ``{series, target, first, age, last_days, week_ratio, plan, gap}``, largest gap first."""
+    times the plan's first week a day (its empty days, a weekday service's weekend, left out). With under two
+    weeks of usage every method holds about the last week, the ramp included, and the same-weekday check
+    (``recent_departures``) cannot see it: the plan's first week is that week.
+    ``{series, target, first, age, last_days, week_ratio, plan, gap}``, largest gap first."""
     if forecast is None or forecast.empty:
         return []
     median = quantiles[len(quantiles) // 2]
