@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tokenplan.forecasting.ended_series import ended_series
+from tokenplan.forecasting.ended_series import ended_series, without_idle_tails
 from tokenplan.organisation.dimensions import series_status
+from tokenplan.pipelines.feature_engineering.nodes import combine_migrated_traffic
 
 
 def _history(last: dict[str, str], end: str = "2026-09-30") -> pd.DataFrame:
@@ -52,3 +53,31 @@ def test_a_job_that_runs_once_a_month_has_not_ended_three_weeks_after_its_run():
     usage = history.rename(columns={"ds": "timestamp", "y": "requests"}).drop(columns="target")
     status = series_status(usage, new_days=90, gone_days=14).set_index("series")["status"]
     assert status.to_dict() == {"batch": "active", "gone": "ended"}
+
+
+def test_the_forecast_learns_a_series_up_to_a_stop_of_a_day_or_more_and_keeps_a_quiet_evening():
+    hours = pd.date_range("2026-09-01", "2026-09-30 23:00", freq="h")
+    history = pd.concat([
+        pd.DataFrame({"series": "kept", "target": "requests", "ds": hours, "y": 5.0}),
+        # Moved to another model: used until 2026-09-24 11:00, zeros after (six and a half days).
+        pd.DataFrame({"series": "moved", "target": "requests", "ds": hours,
+                      "y": (hours <= pd.Timestamp("2026-09-24 11:00")) * 5.0}),
+        # A quiet model whose last call was at 15:00 on the last day: its evening is no usage, the day complete.
+        pd.DataFrame({"series": "quiet", "target": "requests", "ds": hours,
+                      "y": (hours <= pd.Timestamp("2026-09-30 15:00")) * 1.0}),
+    ])
+
+    learned = without_idle_tails(history).groupby("series")["ds"].max()
+
+    assert learned["moved"] == pd.Timestamp("2026-09-24 11:00")
+    assert learned["quiet"] == learned["kept"] == pd.Timestamp("2026-09-30 23:00")
+    assert len(without_idle_tails(history[history["series"] != "moved"])) == 2 * len(hours)
+
+
+def test_the_history_the_forecast_reads_ends_a_stopped_series_at_its_last_usage():
+    history = _history({"kept": "2026-09-30", "moved": "2026-09-24"})
+
+    forecast_series, _ = combine_migrated_traffic(history, {"migrations": True})
+
+    assert forecast_series.groupby("series")["ds"].max().to_dict() == {
+        "kept": pd.Timestamp("2026-09-30"), "moved": pd.Timestamp("2026-09-24")}

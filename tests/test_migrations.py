@@ -93,6 +93,18 @@ def test_a_missing_day_of_one_model_is_missing_for_the_traffic():
     assert day["y"].isna().all()
 
 
+def test_a_team_s_key_moving_to_another_family_is_one_traffic_and_a_file_of_models_alone_needs_one_family():
+    history = _history(_share_of_old(0.0))
+    history = history[history["series"] != "claude-haiku-4-5"]
+    moved = history.replace({"series": {"claude-sonnet-4": "claude-sonnet-4/research/notebooks",
+                                        "claude-sonnet-4-5": "claude-haiku-4-5/research/notebooks"}})
+    (move,) = find_migrations(moved)
+    assert (move["old"], move["new"]) == ("claude-sonnet-4/research/notebooks", "claude-haiku-4-5/research/notebooks")
+    other_key = moved.replace({"series": {"claude-haiku-4-5/research/notebooks": "claude-haiku-4-5/research/eval"}})
+    assert find_migrations(other_key) == []
+    assert find_migrations(history.replace({"series": {"claude-sonnet-4-5": "claude-haiku-4-5"}})) == []
+
+
 def test_ids_without_a_family_are_never_one_traffic():
     history = _history(_share_of_old(0.03)).replace({"series": {"claude-sonnet-4": "H1", "claude-sonnet-4-5": "H2"}})
     assert find_migrations(history) == []

@@ -24,7 +24,7 @@ from tests.request_log_fixtures import (
     write_litellm_parquet,
 )
 from tests.assertions import assert_error_names
-from tokenplan.ingestion.request_logs import RequestLogConfig, bucket_request_log
+from tokenplan.ingestion.request_logs import RequestLogConfig, bucket_request_log, with_quiet_buckets
 from tokenplan.schemas import InvalidInputError
 
 NEW_YORK = "America/New_York"
@@ -500,3 +500,14 @@ def test_a_log_with_a_presets_columns_is_told_to_use_the_preset(con, tmp_path):
     with pytest.raises(InvalidInputError, match=r"required column 'timestamp' is missing.*"
                        r"preset=azure,ingestion\.request_log\.model_name=NAME"):
         _buckets(con.read_csv(str(path)))
+
+
+def test_a_model_without_requests_after_its_last_one_has_zeros_to_the_log_s_end_and_none_before_its_first():
+    hour = lambda h: pd.Timestamp(f"2026-01-01 {h:02d}:00", tz="UTC")  # noqa: E731
+    result = pd.DataFrame({"timestamp": [hour(0), hour(1), hour(3), hour(1)],
+                           "model": ["claude-sonnet-4-5"] * 3 + ["claude-haiku-4-5"], "requests": [5.0, 4.0, 6.0, 2.0]})
+
+    full = with_quiet_buckets(result, ["model"], "h").set_index(["model", "timestamp"])["requests"]
+
+    assert full.loc["claude-haiku-4-5"].to_dict() == {hour(1): 2.0, hour(2): 0.0, hour(3): 0.0}
+    assert full.loc["claude-sonnet-4-5"].to_dict() == {hour(0): 5.0, hour(1): 4.0, hour(2): 0.0, hour(3): 6.0}

@@ -125,7 +125,8 @@ def test_quiet_buckets_are_zero_and_unreported_buckets_stay_missing():
     assert np.isnan(sonnet[hour(4)])  # never reported: a gap, not a zero
     haiku = buckets[buckets["series"] == "claude-haiku-4-5"].set_index("timestamp")["input_tokens"]
     assert haiku[hour(1)] == 0.0 and haiku[hour(2)] == 0.0
-    assert haiku.index.max() == hour(3)  # no zeros invented after a series' last row
+    assert haiku[hour(5)] == 0.0  # reported after Haiku's last row: no usage (it stopped), not unknown
+    assert np.isnan(haiku[hour(4)])
     assert buckets["requests"].isna().all()
 
 

@@ -44,14 +44,17 @@ def test_current_layout_maps_to_canonical_usage(tmp_path):
     assert {"timestamp", "model", "input_tokens", "cache_write_tokens", "cache_read_tokens",
             "output_tokens", "workspace", "api_key", "usage_type", "context_window"} <= set(usage.columns)
     assert "web_search_count" not in usage.columns and "requests" not in usage.columns
-    assert usage["cache_write_tokens"].tolist() == [1500.0, 40.0, 300.0, 0.0]  # 5m + 1h, a blank part is 0
+    recorded, quiet = usage.iloc[:4], usage.iloc[4:]  # the export's rows, then the days Haiku used nothing
+    assert recorded["cache_write_tokens"].tolist() == [1500.0, 40.0, 300.0, 0.0]  # 5m + 1h, a blank part is 0
+    assert quiet["model"].str.startswith("claude-haiku-4-5").all() and (quiet["output_tokens"] == 0).all()
     # The column says UTC: dates stay UTC midnights whatever ingestion.timezone is.
     assert usage["timestamp"].iloc[0] == pd.Timestamp("2026-01-01", tz="UTC")
 
 
 def test_the_one_hour_part_of_cache_writes_is_kept_to_the_usage_buckets(tmp_path):
     usage = _export(tmp_path, CURRENT_LAYOUT).load()
-    assert usage["cache_write_1h_tokens"].tolist() == [1000.0, 40.0, 0.0, 0.0]  # a blank part beside a filled one: 0
+    # A blank part beside a filled one: 0 (the rows after the export's four: Haiku's quiet days).
+    assert usage["cache_write_1h_tokens"].iloc[:4].tolist() == [1000.0, 40.0, 0.0, 0.0]
 
     buckets = build_usage_buckets(usage, DAILY).set_index(["series", "timestamp"])
     sonnet = buckets.loc["claude-sonnet-4-5"]

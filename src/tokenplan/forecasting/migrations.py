@@ -23,9 +23,14 @@ where it ends maps the ids with ``ingestion.model_aliases`` instead.
 
 A pair is a migration (``find_migrations``) where:
 
-- their models differ, their family agrees and is not empty (``H1`` and ``H2``, an id of
-  digits alone, name no family) and the rest of their series ids (a team, a key) agree
-  (``tokenplan.forecasting.successors.family``);
+- their models differ and the rest of their series ids (a team, a key) agree; where the
+  ids have no rest (a file of models alone), their family must agree too and not be
+  empty (``H1`` and ``H2``, an id of digits alone, name no family;
+  ``tokenplan.forecasting.successors.family``). One team's key moving from Sonnet to
+  Haiku is one traffic (a review's team moved six days before the history's end was
+  planned on both models, its month's budget ">99% likely over" against a spend that
+  stayed under it); without a team or key, two families are two products more often
+  than one;
 - the new one's first day with usage is at least ``MIN_BEFORE_DAYS`` after the history
   starts and at most ``RECENT_DAYS`` before it ends, and after the old one's first;
 - the old one was in use up to ``GAP_DAYS`` before the new one began, or after;
@@ -143,7 +148,8 @@ def find_migrations(history: pd.DataFrame) -> list[dict]:
         (new_model, new_rest), fits = split_series_id(new), []
         for old, was in active.items():
             old_model, old_rest = split_series_id(old)
-            related = old_model != new_model and old_rest == new_rest and family(old_model) == family(new_model) != ""
+            related = old_model != new_model and old_rest == new_rest and (
+                old_rest != "" or family(old_model) == family(new_model) != "")
             near = was.first < span.first and (span.first - was.last).days <= GAP_DAYS
             if related and near and old not in taken and _same_workload(tables, target, old, new, span.first, end) \
                     and (levels := _moved(days, old, [new, *later.get(new, [])], span.first, end)):

@@ -794,18 +794,19 @@ def with_quiet_buckets(result: pd.DataFrame, keys: list[str], bucket: str) -> pd
     """The bucketed log plus a zero row for every bucket inside a series' span without requests.
 
     The log was running then (it logged other requests later), so no request is zero
-    requests, not a gap. Time before a series' first or after its last request stays
-    out, as for the usage APIs (``tokenplan.sources.quiet_buckets``): a model launched
-    mid-log gains no history of zeros. Works on the bucketed result, one row per
-    (bucket, series), never on requests.
+    requests, not a gap. Time before a series' first request stays out, as for the
+    usage APIs (``tokenplan.sources.quiet_buckets``): a model launched mid-log gains no
+    history of zeros; after its last request to the log's last bucket it used nothing
+    (it stopped). Works on the bucketed result, one row per (bucket, series), never on
+    requests.
     """
     if result.empty:
         return result
     width = _bucket_minutes(bucket)
     counts = [c for c in result.columns if c not in ("timestamp", *keys)]
-    frames = []
+    frames, end = [], result["timestamp"].max()
     for _, rows in result.groupby(keys, sort=False, dropna=False):
-        grid = pd.date_range(rows["timestamp"].min(), rows["timestamp"].max(), freq=pd.Timedelta(minutes=width),
+        grid = pd.date_range(rows["timestamp"].min(), end, freq=pd.Timedelta(minutes=width),
                              name="timestamp")
         full = rows.set_index("timestamp").reindex(grid)
         full[keys] = rows[keys].iloc[0].to_numpy()

@@ -270,14 +270,15 @@ def to_buckets(df: pd.DataFrame, freq: str, series_columns: list[str]) -> pd.Dat
 
 
 def with_absent_rows_zero(buckets: pd.DataFrame, series_columns: list[str]) -> tuple[pd.DataFrame, int]:
-    """``to_buckets``' result plus a zero row for every bucket the file has (for any series) inside a series' span
-    where that series has none, and how many were added.
+    """``to_buckets``' result plus a zero row for every bucket the file has (for any series) from a series' first
+    row on where that series has none, and how many were added.
 
     A usage export has rows only where there was usage: a weekday service has no weekend rows while the other
     teams' rows show the file covers the weekend, and reading those days as unknown planned its weekends at its
     weekday level (a review's billing team, its January 46% high). A bucket no series has stays missing (an
-    export gap); before a series' first row or after its last none are added (``sources.quiet_buckets``). A gap
-    of one series that is an outage rather than idleness reads as zeros, which the outage check then finds.
+    export gap); before a series' first row none are added, after its last row up to the file's last bucket they
+    are (a series that stopped: ``sources.quiet_buckets``). A gap of one series that is an outage rather than
+    idleness reads as zeros, which the outage check then finds.
     """
     counts = [c for c in (*SUMMED_COLUMNS, *PEAK_COLUMNS) if c in buckets.columns]
     zeros = quiet_rows(buckets, pd.DatetimeIndex(buckets["timestamp"]), [*series_columns, "series"], counts)

@@ -132,8 +132,9 @@ def test_a_day_the_file_has_for_other_series_is_a_zero_for_a_series_without_a_ro
 
     haiku = buckets.loc["claude-haiku-4-5"]
     weekend = haiku[haiku.index.dayofweek >= 5]
-    assert len(weekend) == 2 and (weekend == 0).all()  # the service's weekend, which the file covers
-    assert haiku.index.max() == pd.Timestamp("2026-11-13", tz="UTC")  # nothing added after its last row
+    assert len(weekend) == 4 and (weekend == 0).all()  # the service's weekends, which the file covers
+    assert haiku.index.max() == pd.Timestamp("2026-11-15", tz="UTC")  # zeros after its last row, to the file's end
+    assert haiku.index.min() == pd.Timestamp("2026-11-02", tz="UTC")  # none before its first
     assert np.isnan(haiku[pd.Timestamp("2026-11-11", tz="UTC")])  # a day nobody has: missing
     kept = build_usage_buckets(raw, _params(bucket="auto", absent_rows="missing"))
     assert kept.loc[kept["series"] == "claude-haiku-4-5", "requests"].isna().sum() == 3
@@ -146,7 +147,7 @@ def test_each_series_gets_its_own_complete_grid():
     buckets = build_usage_buckets(raw, _params())
 
     sizes = buckets.groupby("series").size().to_dict()
-    assert sizes == {"claude-haiku-4-5": 3, SONNET: 3}
+    assert sizes == {"claude-haiku-4-5": 3, SONNET: 4}  # each from its first row; Sonnet's 03:00 a zero
     assert not buckets.duplicated(["timestamp", "series"]).any()
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.calendar_effects import known_holidays, year_end_events
+from tokenplan.forecasting.ended_series import without_idle_tails
 from tokenplan.forecasting.features import make_examples, origin_grid, spec_from_params
 from tokenplan.forecasting.layout import plan_layout
 from tokenplan.forecasting.migrations import combine_migrations, find_and_share
@@ -25,13 +26,15 @@ def build_target_series(usage_buckets: pd.DataFrame, params: dict[str, Any]) -> 
 
 
 def combine_migrated_traffic(target_series: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The history the forecast reads (``target_series`` with each migration's models as one series) and the
+    """The history the forecast reads (``target_series`` with each migration's models as one series, a series
+    idle for a day or more at the end up to its last usage: ``tokenplan.forecasting.ended_series``) and the
     migrations with each model's share (``tokenplan.forecasting.migrations``; ``migrations: false``: none)."""
     migrations = find_and_share(target_series if params.get("migrations", True) else target_series.iloc[:0])
     for traffic, rows in migrations.groupby("traffic"):
         logger.warning("traffic moved to %s from %s: forecast as one series, split by the last days' shares "
                        "(feature_engineering.migrations)", traffic, ", ".join(sorted(set(rows["series"]) - {traffic})))
-    return combine_migrations(target_series, migrations), migrations
+    combined = combine_migrations(target_series, migrations)
+    return without_idle_tails(combined), migrations
 
 
 def plan_forecast_layout(target_series: pd.DataFrame, params: dict[str, Any],
