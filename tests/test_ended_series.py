@@ -52,3 +52,15 @@ def test_a_job_that_runs_once_a_month_has_not_ended_three_weeks_after_its_run():
     usage = history.rename(columns={"ds": "timestamp", "y": "requests"}).drop(columns="target")
     status = series_status(usage, new_days=90, gone_days=14).set_index("series")["status"]
     assert status.to_dict() == {"batch": "active", "gone": "ended"}
+
+
+def test_a_series_used_from_a_short_history_s_first_week_is_not_new_and_a_key_issued_late_is():
+    hours = pd.date_range("2026-07-18", "2026-09-30 23:00", freq="h")  # 75 days, fewer than new_days
+    usage = pd.concat([pd.DataFrame({"timestamp": hours, "series": "web", "requests": 5.0}),
+                       pd.DataFrame({"timestamp": hours[hours >= "2026-07-20"], "series": "mobile", "requests": 2.0}),
+                       pd.DataFrame({"timestamp": hours[hours >= "2026-09-17"], "series": "agents-v2",
+                                     "requests": 3.0})])
+
+    status = series_status(usage, new_days=90, gone_days=14).set_index("series")["status"]
+
+    assert status.to_dict() == {"agents-v2": "new", "mobile": "active", "web": "active"}
