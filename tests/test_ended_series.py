@@ -81,3 +81,15 @@ def test_the_history_the_forecast_reads_ends_a_stopped_series_at_its_last_usage(
 
     assert forecast_series.groupby("series")["ds"].max().to_dict() == {
         "kept": pd.Timestamp("2026-09-30"), "moved": pd.Timestamp("2026-09-24")}
+
+
+def test_a_series_used_from_a_short_history_s_first_week_is_not_new_and_a_key_issued_late_is():
+    hours = pd.date_range("2026-07-18", "2026-09-30 23:00", freq="h")  # 75 days, fewer than new_days
+    usage = pd.concat([pd.DataFrame({"timestamp": hours, "series": "web", "requests": 5.0}),
+                       pd.DataFrame({"timestamp": hours[hours >= "2026-07-20"], "series": "mobile", "requests": 2.0}),
+                       pd.DataFrame({"timestamp": hours[hours >= "2026-09-17"], "series": "agents-v2",
+                                     "requests": 3.0})])
+
+    status = series_status(usage, new_days=90, gone_days=14).set_index("series")["status"]
+
+    assert status.to_dict() == {"agents-v2": "new", "mobile": "active", "web": "active"}

@@ -361,3 +361,24 @@ def test_a_budget_that_ended_before_the_forecast_is_checked_against_the_recorded
     # August starts before the recorded history: its spend is not known whole, so it stays unchecked.
     assert table.loc["2026-08", "not_checked"] == "ended before the forecast"
     assert np.isnan(table.loc["2026-08", "recorded_usd"]) and not table.loc["2026-08", "crossed_in_recorded"]
+
+
+def test_a_budget_whose_period_began_before_the_history_is_not_checked_and_its_label_says_which_days_are_missing():
+    from tokenplan.reporting.organisation_section import _period_label, _unchecked
+
+    daily, periods, _ = _inputs()
+    daily = daily[daily["ds"] >= "2026-10-11"]
+    recorded = pd.DataFrame({"team": "a", "ds": pd.date_range("2026-10-05", "2026-10-10"), "usd": 100.0})
+    budgets = validate_budgets(_raw([("a", "2026-10", 3000), ("a", "2026-11", 5000)]))
+
+    table = team_budgets(daily, periods, recorded, budgets).set_index("period")
+
+    october = table.loc["2026-10"]
+    assert october["recorded_usd"] == pytest.approx(600)  # October 5-10 only: its first four days are unknown
+    assert np.isnan(october["p_exceed"]) and october["first_crossing_p50"] == october["first_crossing_p90"] == ""
+    assert october["not_checked"] == ("the history starts 2026-10-05, after the period's first day: its spend "
+                                      "before then is not in the plan")
+    assert table.loc["2026-11", "p_exceed"] < 0.5 and table.loc["2026-11", "not_checked"] == ""
+    assert [u["period"] for u in _unchecked(table.reset_index())] == ["2026-10"]
+    label = _period_label("2026-10", pd.Timestamp("2026-10-11"), pd.Timestamp("2026-12-31"), pd.Timestamp("2026-10-05"))
+    assert label == "2026-10 (10-01 – 10-04 not in the history, 10-05 – 10-10 recorded, 10-11 – 10-31 forecast)"

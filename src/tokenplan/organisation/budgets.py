@@ -204,6 +204,7 @@ def _team_periods(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_d
     the horizon is the forecast's days only.
     """
     start = team_daily["ds"].min()
+    history_start = actual_daily["ds"].min() if len(actual_daily) else start
     months = sorted(team_daily["ds"].dt.to_period("M").astype(str).unique())
     periods = {**{m: [m] for m in months}, **_quarters(months), "horizon": months}
     for team, days in team_daily.groupby("team", sort=True):
@@ -223,6 +224,7 @@ def _team_periods(team_daily: pd.DataFrame, team_periods: pd.DataFrame, actual_d
             budget = float("nan") if period == "horizon" else _budget_for(budgets, str(team), period)
             yield {"team": team, "period": period, "days": in_period["ds"], "p10": p10, "p50": p50, "p90": p90,
                    "recorded": before, "budget": budget, "path": path, "path90": path90,
+                   "unknown_before": history_start if period_start < min(history_start, start) else None,
                    "recorded_crossing": _first_crossing(in_recorded["ds"], in_recorded["usd"].cumsum().to_numpy(),
                                                         budget)}
 
@@ -249,7 +251,17 @@ def unchecked_budgets(budgets: pd.DataFrame, first_day: pd.Timestamp, last_day: 
 
 def _checked_row(p: dict) -> dict:
     """One ``team_budgets`` row of a period the plan has spend for; a budget the recorded spend had already
-    reached is crossed on that recorded day at P50 and P90, with ``crossed_in_recorded`` and a chance of 1."""
+    reached is crossed on that recorded day at P50 and P90, with ``crossed_in_recorded`` and a chance of 1. A
+    budget whose period began before the history (``unknown_before``: its first day) is not checked: its spend
+    before then is unknown (a review's Q3 budget, the history from July 18, had been checked against spend
+    recorded from July 18 alone, about $36K short)."""
+    if p["unknown_before"] is not None and np.isfinite(p["budget"]):
+        first = pd.Timestamp(p["unknown_before"])
+        return {"team": p["team"], "period": p["period"], "spend_p10": p["p10"], "spend_p50": p["p50"],
+                "spend_p90": p["p90"], "recorded_usd": p["recorded"], "budget_usd": p["budget"], "p_exceed": np.nan,
+                "first_crossing_p50": "", "first_crossing_p90": "", "crossed_in_recorded": False,
+                "not_checked": f"the history starts {first:%Y-%m-%d}, after the period's first day: its spend "
+                               "before then is not in the plan"}
     recorded_day = p["recorded_crossing"]
     crossings = {"first_crossing_p50": recorded_day, "first_crossing_p90": recorded_day} if recorded_day else {
         "first_crossing_p50": _first_crossing(p["days"], p["path"], p["budget"]),

@@ -39,16 +39,19 @@ def series_status(usage_buckets: pd.DataFrame, new_days: int, gone_days: int) ->
     """Per series: first and last day with usage and ``status``: new, ended (no usage at the end) or active.
 
     ``new``: its first usage is within ``new_days`` of the history's end (a team created,
-    a key issued recently: a short history). ``ended``: no usage in the last ``gone_days``
+    a key issued recently: a short history) and after the history's first week: a series used from the start
+    of a history shorter than ``new_days`` is as old as the history (a review's 75-day file called 13 of its
+    16 series new, burying the one key issued two weeks before the end). ``ended``: no usage in the last ``gone_days``
     (a key rotated, a team closed; ``tokenplan.forecasting.ended_series``); the plan gives it no future spend.
     """
     counts = [c for c in ("requests", "input_tokens", "output_tokens") if c in usage_buckets.columns]
     used = usage_buckets[usage_buckets[counts].fillna(0).sum(axis=1) > 0]
-    end = usage_buckets["timestamp"].max()
+    start, end = usage_buckets["timestamp"].min(), usage_buckets["timestamp"].max()
     span = used.groupby("series")["timestamp"].agg(first_usage="min", last_usage="max")
     span = span.reindex(sorted(usage_buckets["series"].astype(str).unique()))
     status = pd.Series("active", index=span.index)
-    status[span["first_usage"] > end - pd.Timedelta(days=new_days)] = "new"
+    late = span["first_usage"] >= start + pd.Timedelta(days=7)
+    status[(span["first_usage"] > end - pd.Timedelta(days=new_days)) & late] = "new"
     # The forecast's rule (``tokenplan.forecasting.ended_series``): the same series end.
     ended = ended_since(used["series"], used["timestamp"], end, gone_days)
     status[span["last_usage"].isna() | span.index.isin(list(ended))] = "ended"

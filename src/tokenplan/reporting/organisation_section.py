@@ -103,32 +103,39 @@ def _method_scores(scores: pd.DataFrame) -> dict[str, str]:
             "best_mase": best_mase, "plan_mase": plan_mase}
 
 
-def _period_days(period: str, first: pd.Timestamp, last: pd.Timestamp) -> str:
+def _period_days(period: str, first: pd.Timestamp, last: pd.Timestamp,
+                 history_start: pd.Timestamp | None = None) -> str:
     """The days a month's or quarter's figures cover when not wholly forecast (``first`` to ``last``):
-    ``11-01 – 11-16 recorded, 11-17 – 11-30 forecast``; "" for a period the forecast covers."""
+    ``11-01 – 11-16 recorded, 11-17 – 11-30 forecast``, and ``07-01 – 07-17 not in the history`` before
+    ``history_start``; "" for a period the forecast covers."""
     span = pd.Period(period.replace("-Q", "Q"), freq="Q" if "-Q" in period else "M")
     start, end = span.start_time, span.end_time.normalize()
     if start >= first and end <= last:
         return ""
-    parts = [f"{start:%m-%d} – {first - pd.Timedelta(days=1):%m-%d} recorded"] if start < first else []
+    known = max(start, history_start) if history_start is not None and history_start < first else start
+    parts = [f"{start:%m-%d} – {known - pd.Timedelta(days=1):%m-%d} not in the history"] if known > start else []
+    parts += [f"{known:%m-%d} – {first - pd.Timedelta(days=1):%m-%d} recorded"] if known < first else []
     return ", ".join([*parts, f"{max(start, first):%m-%d} – {min(end, last):%m-%d} forecast"])
 
 
-def _period_label(period: str, first: pd.Timestamp, last: pd.Timestamp) -> str:
+def _period_label(period: str, first: pd.Timestamp, last: pd.Timestamp,
+                  history_start: pd.Timestamp | None = None) -> str:
     """``period``, with the days its figures cover when they are not the whole period: ``2026-11 (11-01 – 11-16
-    recorded, 11-17 – 11-30 forecast)`` for a month the forecast (``first`` to ``last``) starts in."""
+    recorded, 11-17 – 11-30 forecast)`` for a month the forecast (``first`` to ``last``) starts in; the days
+    before ``history_start`` (the history's first day) are named as not in it."""
     if period == "horizon":
         return f"horizon ({first:%Y-%m-%d} – {last:%Y-%m-%d})"
-    days = _period_days(period, first, last)
+    days = _period_days(period, first, last, history_start)
     return f"{period} ({days})" if days else period
 
 
-def _organisation_table(budgets: pd.DataFrame, today: str, last: str) -> pd.DataFrame:
+def _organisation_table(budgets: pd.DataFrame, today: str, last: str,
+                        history_start: pd.Timestamp | None = None) -> pd.DataFrame:
     """Teams' spend added per period; a period that began before the forecast shows the part recorded in it."""
     checked = budgets[budgets["spend_p50"].notna()]  # a budget the forecast does not reach has no spend
     totals = checked.groupby("period", sort=True)[["spend_p10", "spend_p50", "spend_p90", "recorded_usd"]].sum()
     first, end = pd.Timestamp(today), pd.Timestamp(last)
-    rows = [{"period": _period_label(period, first, end),
+    rows = [{"period": _period_label(period, first, end, history_start),
              "teams' spend added": _band(r.spend_p10, r.spend_p50, r.spend_p90),
              f"recorded before {today}": usd(r.recorded_usd) if r.recorded_usd > 0 else ""}
             for period, r in totals.iterrows()]
@@ -194,9 +201,10 @@ def _teams_beyond(budgets: pd.DataFrame, shown: pd.DataFrame) -> list[dict[str, 
 
 
 def _unchecked(budgets: pd.DataFrame) -> list[dict[str, str]]:
-    """The budgets the plan has no spend for (outside the forecast, or a team whose models have no price): they
-    keep a row in ``team_budgets`` with no spend, and ``not_checked`` says why."""
-    rows = budgets[budgets["budget_usd"].notna() & budgets["spend_p50"].isna()]
+    """The budgets the plan has no spend for (outside the forecast, or a team whose models have no price), or only
+    part of it (a period that began before the history): ``not_checked`` says why."""
+    reason = budgets["not_checked"].fillna("").astype(str) if "not_checked" in budgets.columns else ""
+    rows = budgets[budgets["budget_usd"].notna() & (budgets["spend_p50"].isna() | reason.ne(""))]
     reasons = rows["not_checked"].fillna("") if "not_checked" in rows.columns else pd.Series("", index=rows.index)
     return [{"team": r.team, "period": r.period, "usd": usd(r.budget_usd), "reason": reason or "outside the forecast"}
             for r, reason in zip(rows.itertuples(), reasons, strict=True)]
@@ -259,7 +267,7 @@ def _shared_keys(series: pd.DataFrame, params: dict[str, Any]) -> list[dict[str,
 
 
 def _chargeback_table(charge: pd.DataFrame, top: int, first: pd.Timestamp, last: pd.Timestamp,
-                      unpriced: set[str]) -> pd.DataFrame:
+                      unpriced: set[str], history_start: pd.Timestamp | None = None) -> pd.DataFrame:
     """Total charged per team and month (usage + allocated flat costs), the top teams by the first month's; a
     month not wholly forecast says which days are recorded and which forecast, a team none of whose models has
     a price (``unpriced``: ``_unpriced``'s ``whole``) says its usage is not charged. A team with some models
@@ -271,7 +279,7 @@ def _chargeback_table(charge: pd.DataFrame, top: int, first: pd.Timestamp, last:
     if len(rest):
         shown = pd.concat([shown, rest.sum().to_frame(f"{len(rest)} other teams").T])
     shown = shown.rename(index=lambda team: f"{team} (usage not priced)" if team in unpriced else team)
-    shown = shown.rename(columns=lambda period: _period_label(period, first, last))
+    shown = shown.rename(columns=lambda period: _period_label(period, first, last, history_start))
     return shown.map(usd).rename_axis("team").reset_index()
 
 
@@ -301,6 +309,7 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
     rule = inputs.chargeback_rule or {}
     today = str(inputs.forecast["ds"].min().date())
     first, last = inputs.forecast["ds"].min(), inputs.forecast["ds"].max()
+    history_start = pd.Timestamp(inputs.series["first_usage"].min())
     unpriced = _unpriced(inputs.chargeback, inputs.team_budgets)
     charge = inputs.chargeback
     recorded_months = sorted(charge.loc[charge.get("recorded_usd", pd.Series(0.0, index=charge.index)) > 0,
@@ -313,7 +322,7 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
         "folds": int(scores["folds"].max()) if len(scores) else 0,
         "backtest_table": table(_backtest_table(scores)) if len(scores) else "",
         "narrow_levels": _narrow_levels(scores), "level_coverage": _level_coverage(scores),
-        "organisation_table": table(_organisation_table(inputs.team_budgets, today, str(last.date()))),
+        "organisation_table": table(_organisation_table(inputs.team_budgets, today, str(last.date()), history_start)),
         "recorded": bool((inputs.team_budgets["recorded_usd"] > 0).any()),
         "spend_table": table(_spend_table(inputs.team_budgets, top, unpriced["whole"],
                                           _period_label("horizon", first, last))),
@@ -332,8 +341,8 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
         "flat_costs": _flat_costs(rule.get("flat_costs", [])),
         "rule_text": rule.get("rule_text", ""),
         "chargeback_table": table(_chargeback_table(inputs.chargeback, top, first, last,
-                                                    {u["team"] for u in unpriced["whole"]})),
-        "recorded_months": [f"{m}: {_period_days(m, first, last)}" for m in recorded_months],
+                                                    {u["team"] for u in unpriced["whole"]}, history_start)),
+        "recorded_months": [f"{m}: {_period_days(m, first, last, history_start)}" for m in recorded_months],
         "capped": _capped(inputs.litellm_team_budgets),
     }
     return _environment().get_template("organisation_section.md.j2").render(**context)
