@@ -156,6 +156,14 @@ def _rates_table(inputs: RoutesSectionInputs) -> str:
     return _table(wide.reset_index())
 
 
+def _fx_date_and_source(relay: Route) -> tuple[str, str]:
+    """The relay's FX date and source as the report states them: a rate the user set without its source is theirs,
+    and the shipped date and source were the shipped rate's (where it was set, the route's list says)."""
+    if relay.user_set("fx_rate") is None or relay.user_set("fx_source") is not None:
+        return str(relay.fx_date), str(relay.fx_source)
+    return (str(relay.fx_date) if relay.user_set("fx_date") else "no date given"), "set by you"
+
+
 def _route(route: Route, user_inputs: str = "") -> dict[str, Any]:
     """A route's configured inputs as phrases, with its one-time cost's arithmetic, source, constraints, risks, and
     the inputs the user set over the configuration (``user_inputs``, ``roi_summary``'s: each with where)."""
@@ -174,7 +182,7 @@ def _route(route: Route, user_inputs: str = "") -> dict[str, Any]:
                   + ", ".join(f"`{k}` → `{v}`" for k, v in route.model_ids.items())]
     elif route.kind == "relay":
         inputs = [f"{share} of traffic; credit rate {route.credit_rate:g} {route.currency} per 1 USD of list-price "
-                  f"usage; FX {route.fx_rate:g} {route.currency} per USD ({route.fx_date}, {route.fx_source}); "
+                  f"usage; FX {route.fx_rate:g} {route.currency} per USD ({', '.join(_fx_date_and_source(route))}); "
                   f"fees {route.fee_share:.1%} of payments"]
     else:
         inputs = ["the official API as used today"]
@@ -218,13 +226,10 @@ def _relays(routes: list[Route], horizon: pd.Series, baseline: str) -> list[dict
     out = []
     for relay in (r for r in routes if r.kind == "relay"):
         multiplier = relay_multiplier(relay)
-        # A rate the user set is theirs: the shipped date and source beside it were the shipped rate's (where it
-        # was set, the route's list says).
-        fx_set = relay.user_set("fx_rate") if relay.user_set("fx_source") is None else None
+        fx_date, fx_source = _fx_date_and_source(relay)
         out.append({"name": relay.name, "credit_rate": f"{relay.credit_rate:g}", "currency": relay.currency,
                     "fx_rate": f"{relay.fx_rate:g}",
-                    "fx_date": relay.fx_date if fx_set is None or relay.user_set("fx_date") else "no date given",
-                    "fx_source": relay.fx_source if fx_set is None else "set by you",
+                    "fx_date": fx_date, "fx_source": fx_source,
                     "fee_share": f"{relay.fee_share:g}", "multiplier": f"{multiplier:.4f}",
                     "discount": f"{1 - multiplier:.1%}", "eligible_share": f"{relay.eligible_share:.0%}",
                     **_saving(horizon, baseline, relay.name)})
