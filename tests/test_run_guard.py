@@ -234,6 +234,26 @@ def test_quantiles_the_plan_cannot_state_are_refused_before_any_node(project):
     assert _primary(project) == before
 
 
+@pytest.mark.e2e
+@pytest.mark.parametrize(("override", "message"), [
+    # A list's item: OmegaConf's 368-line "Cannot merge incompatible container types".
+    ("planning.routes.definitions.5.fx_rate=7.3",
+     "--params planning.routes.definitions.5.fx_rate: an item of a list cannot be set from the command line; a "
+     "route's inputs are set by its name: --params planning.routes.overrides.<route>.<input>=<value>"),
+    ("planning.routes.overrides.relay_cnx.fx_rate=7.3",
+     "planning.routes.overrides.relay_cnx: no route is named 'relay_cnx' (routes: official_api, batch_api, "),
+    ("planning.routes.overrides.relay_cny.fx_rat=7.3", "planning.routes.overrides.relay_cny.fx_rat: no such input"),
+    ("planning.routes.overrides.relay_cny.fx_rate=-7", "planning.routes.overrides.relay_cny.fx_rate: Input should be "
+                                                       "greater than 0 (got -7)"),
+])
+def test_a_wrong_route_override_is_one_line_naming_the_parameter_before_any_node(project, override, message):
+    result = _kedro(project, "usage_file=other.csv", override)
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(f"Error: {message}"), result.stderr[-2000:]
+    assert "Traceback" not in result.stdout + result.stderr and "Running node" not in result.stdout + result.stderr
+
+
 CONSOLE_EXPORT = ("usage_date_utc,model_version,usage_input_tokens_no_cache,usage_input_tokens_cache_write_5m,"
                   "usage_input_tokens_cache_write_1h,usage_input_tokens_cache_read,usage_output_tokens\n"
                   "2026-01-01,claude-sonnet-4-5-20250929,1500,500,0,200,500\n")

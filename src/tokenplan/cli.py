@@ -34,7 +34,7 @@ def _short_input_errors(callback):
             with contextlib.nullcontext() if verbose else without_kedro_failure_lines():
                 return callback(*args, **kwargs)
         except Exception as error:  # noqa: BLE001 - only user errors are shortened, others re-raised
-            message = message_for(error)
+            message = message_for(error, kwargs.get("params"))
             if message is None or verbose:
                 raise
             sys.stdout.flush()

@@ -16,6 +16,8 @@ REPORT_PAGE = "report.html"
 REPORT_TEXT = "report.md"
 _MARKUP = re.compile(r"\*\*|`")
 _HORIZON = re.compile(r"^Forecast horizon (.+? to .+?) \(")
+# The summary's note under its table when a model has no price (report.md.j2).
+_UNPRICED = re.compile(r"^The cost leaves out (.+?): no price")
 
 
 def _plain(text: str) -> str:
@@ -27,7 +29,8 @@ def _cells(row: str) -> list[str]:
 
 
 def summary_headline(report_markdown: str) -> list[str]:
-    """The summary's headline as plain lines: the data note, the horizon's cost and the bullets (limits, routes)."""
+    """The summary's headline as plain lines: the data note, the horizon's cost (and the models it leaves out, without
+    a price) and the bullets (limits, routes)."""
     text = report_markdown.split("\n## Summary", 1)
     if len(text) < 2:
         return []
@@ -39,10 +42,13 @@ def summary_headline(report_markdown: str) -> list[str]:
     horizon = next((m.group(1) for line in summary.splitlines() if (m := _HORIZON.match(_plain(line)))), None)
     rows = [line for line in summary.splitlines() if line.startswith("|")]
     cost = next((r for r in rows if _cells(r)[0].startswith("cost")), None)
+    unpriced = next((m.group(1) for line in summary.splitlines() if (m := _UNPRICED.match(_plain(line)))), None)
     if rows and cost:
         header, values = _cells(rows[0]), _cells(cost)
         pairs = ", ".join(f"{h} {v}" for h, v in zip(header[1:], values[1:]) if h and v)
-        lines.append((f"Horizon {horizon}, " if horizon else "") + f"{values[0]}: {pairs}")
+        # A cost without a model is no total: said beside it, as the report says it under its table.
+        label = values[0] + (f" without {unpriced} (no price)" if unpriced else "")
+        lines.append((f"Horizon {horizon}, " if horizon else "") + f"{label}: {pairs}")
     lines += [_plain(line[2:]) for line in summary.splitlines() if line.startswith("- **")]
     return lines
 

@@ -1,7 +1,8 @@
-"""Project hooks: settings the pipeline cannot honour refused before it starts, source labels for error
-messages, a source's dates read as configured, the demo's events kept to the demo, whether the data is simulated,
-the command that repeats the run, one run at a time per data folder, a failed run's outputs rolled back, a finished
-run's closing lines, the Spark session of a ``--env spark`` run, and freed memory handed back after each node."""
+"""Project hooks: settings the pipeline cannot honour refused before it starts, where the run's parameters were
+set, source labels for error messages, a source's dates read as configured, the demo's events kept to the demo,
+whether the data is simulated, the command that repeats the run, one run at a time per data folder, a failed run's
+outputs rolled back, a finished run's closing lines, the Spark session of a ``--env spark`` run, and freed memory
+handed back after each node."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from tokenplan.closing_block import outputs_block, report_block
 from tokenplan.datasets.demo_traffic import DemoTrafficDataset
 from tokenplan.forecasting.forecaster import check_quantiles
 from tokenplan.output_journal import OutputJournal, dataset_location
+from tokenplan.parameter_sources import parameter_sources
+from tokenplan.planning.route_config import configured_routes
 from tokenplan.run_lock import RunLock
 from tokenplan.run_record import run_record
 from tokenplan.ingestion.source_labels import label_source
@@ -33,13 +36,46 @@ DEMO_LIMITS_MARKER = "rate_limits_demo"  # conf/base/rate_limits_demo_<date>.csv
 
 class ParameterCheckHooks:
     """Settings no stage can honour, refused in one line when the session's context is made, before any node
-    runs (``training.quantiles``: later stages state P10, P50 and P90 by name, and failed after the forecast)."""
+    runs (``training.quantiles``: later stages state P10, P50 and P90 by name, and failed after the forecast;
+    ``planning.routes``: a route override that names no route or input, or a value a route does not take)."""
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         training = context.params.get("training") or {}
         if "quantiles" in training:
             check_quantiles(training["quantiles"])
+        routes = (context.params.get("planning") or {}).get("routes")
+        if routes:
+            configured_routes(routes)
+
+
+class ParameterSourceHooks:
+    """Put ``parameter_sources`` in the catalog: each parameter this run set with ``--params`` or changed in its
+    environment (``conf/local``, ``--env``), against the shipped ``conf/base`` (``tokenplan.parameter_sources``).
+    The report labels an input by where it came from, not by the source string the shipped file put beside it."""
+
+    DATASET = "parameter_sources"
+
+    def __init__(self) -> None:
+        self._sources: dict[str, str] = {}
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        loader = context.config_loader
+        runtime = getattr(loader, "runtime_params", None) or {}
+        env = context.env or getattr(loader, "default_run_env", "") or "local"
+        try:
+            shipped = type(loader)(conf_source=str(loader.conf_source), env=loader.base_env,
+                                   base_env=loader.base_env, default_run_env=loader.base_env,
+                                   merge_strategy=loader.merge_strategy)["parameters"]
+        except Exception:  # noqa: BLE001 - a loader without a base folder (remote conf): --params alone
+            logger.debug("parameter sources: conf/base not read; only --params are labelled as set", exc_info=True)
+            shipped = context.params
+        self._sources = parameter_sources(shipped, context.params, runtime, env)
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        catalog[self.DATASET] = dict(self._sources)
 
 
 class SourceLabelHooks:

@@ -16,20 +16,14 @@ import shlex
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from tokenplan.parameter_sources import dotted_leaves
+
 __all__ = ["PACKAGES", "command_line", "run_record"]
 
 # The packages whose versions change the plan's numbers (prices come with genai-prices).
 # XGBoost installs as ``xgboost-cpu`` (the CPU-only wheel) or ``xgboost``; the first found is named "xgboost".
 PACKAGES = ("tokenplan", "kedro", ("xgboost", "xgboost-cpu"), "statsforecast", "optuna", "genai-prices", "pandas",
             "numpy")
-
-
-def _flatten(params: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out = []
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        out += _flatten(value, f"{name}.") if isinstance(value, dict) and value else [(name, value)]
-    return out
 
 
 def _value(value: Any) -> str:
@@ -50,7 +44,7 @@ def command_line(env: str | None, runtime_params: dict[str, Any] | None, pipelin
         parts += ["--pipelines", ",".join(named)]
     if tags:
         parts += ["--tags", ",".join(tags)]
-    params = _flatten(runtime_params or {})
+    params = list(dotted_leaves(runtime_params or {}).items()) if runtime_params else []
     if params:
         parts += ["--params", ",".join(f"{k}={_value(v)}" for k, v in params)]
     return " ".join(shlex.quote(p) for p in parts)

@@ -12,6 +12,7 @@ from tokenplan.hooks import (
     DemoEventsHooks,
     MemoryTrimHooks,
     ParameterCheckHooks,
+    ParameterSourceHooks,
     RunGuardHooks,
     RunRecordHooks,
     SimulatedDataHooks,
@@ -20,8 +21,8 @@ from tokenplan.hooks import (
     TimestampFormatHooks,
 )
 
-HOOKS = (ParameterCheckHooks(), SourceLabelHooks(), TimestampFormatHooks(), DemoEventsHooks(), SimulatedDataHooks(),
-         RunRecordHooks(), RunGuardHooks(), ClosingBlockHooks(), SparkHooks(), MemoryTrimHooks())
+HOOKS = (ParameterCheckHooks(), ParameterSourceHooks(), SourceLabelHooks(), TimestampFormatHooks(), DemoEventsHooks(),
+         SimulatedDataHooks(), RunRecordHooks(), RunGuardHooks(), ClosingBlockHooks(), SparkHooks(), MemoryTrimHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -17,14 +17,16 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import duckdb
 import pandas as pd
 from kedro.io import DatasetError
 from omegaconf.errors import InterpolationResolutionError
 
+from tokenplan.parameter_sources import dotted_leaves
 from tokenplan.run_lock import RunLockedError
 from tokenplan.schemas import InvalidInputError
 
@@ -34,7 +36,9 @@ VERBOSE_ENV_VAR = "TOKENPLAN_VERBOSE"
 _FILEPATH = re.compile(r"(?:filepath|path)=(?:\w+Path\()?'?([^,)']+)")
 _RUNTIME_PARAM = re.compile(r"Runtime parameter '([^']+)' not found")
 # Configuration errors the project raises itself start with the parameter's name.
-_CONFIG_PREFIXES = ("ingestion.", "feature_engineering.", "training.", "reporting.", "run.")
+_CONFIG_PREFIXES = ("ingestion.", "feature_engineering.", "training.", "planning.", "reporting.", "run.")
+# OmegaConf's words when --params puts a mapping where the configuration has a list (``definitions.5.fx_rate``).
+_INCOMPATIBLE = "Cannot merge incompatible container types"
 # Where Kedro logs a node's failure and its advice to resume (or repeat) the run.
 _FAILURE_LOGGERS = ("kedro.runner", "kedro.pipeline.node")
 
@@ -47,9 +51,21 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         error = error.__cause__ or error.__context__
 
 
-def message_for(error: BaseException) -> str | None:
-    """The one-line message for a user-fixable ``error``, or None for anything else."""
+def _list_item_params(params: Mapping[str, Any] | None) -> str:
+    """The ``--params`` keys that address an item of a list by its index (``planning.routes.definitions.5.fx_rate``)."""
+    return ", ".join(k for k in dotted_leaves(params or {}) if any(part.isdigit() for part in k.split(".")))
+
+
+def message_for(error: BaseException, runtime_params: Mapping[str, Any] | None = None) -> str | None:
+    """The one-line message for a user-fixable ``error``, or None for anything else (``runtime_params``: the run's
+    ``--params``, to name the one OmegaConf could not merge)."""
     chain = list(_chain(error))
+    if any(isinstance(e, TypeError) and str(e).startswith(_INCOMPATIBLE) for e in chain):
+        named = _list_item_params(runtime_params)
+        return ((f"--params {named}: an item of a list cannot be set from the command line" if named else
+                 "--params: a key puts a mapping where the configuration has a list (or the reverse)")
+                + "; a route's inputs are set by its name: --params planning.routes.overrides.<route>.<input>=<value>, "
+                  "e.g. planning.routes.overrides.relay_cny.fx_rate=7.3 (docs/costs/index.md)")
     where = next((m.group(1) for e in chain if (m := _FILEPATH.search(str(e)))), None)
     file = f"{where}: " if where else ""
     for cause in chain:

@@ -16,7 +16,7 @@ from kedro.io import MemoryDataset
 from tests.project_copy import PROJECT_ROOT
 
 # Put in the catalog by the project's hooks at the start of every run (tokenplan.hooks).
-FROM_HOOKS = {"run_record", "usage_is_simulated"}
+FROM_HOOKS = {"run_record", "usage_is_simulated", "parameter_sources"}
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,32 @@ def test_caching_moves_eligible_input_to_reads_plus_amortised_writes():
     caching = Route(name="cache", kind="caching", eligible_share=0.5, reads_per_write=4)
     rates = route_rates([caching], {"claude-sonnet-4-5": "claude-sonnet-4-5"}, {}, MONTHS[:1], Pricer())
     input_rate = rates.set_index("token_type").loc["input_tokens", "usd_per_mtok"]
-    assert input_rate == pytest.approx(0.5 * 3.0 + 0.5 * (0.30 + 3.75 / 4))  # Sonnet 4.5: 3 / 0.30 / 3.75
+    # Sonnet 4.5: 3 / 0.30 / 3.75. Half of today's input read, an eighth written, the rest (3/8) uncached.
+    assert input_rate == pytest.approx(0.375 * 3.0 + 0.5 * 0.30 + 0.125 * 3.75)
+
+
+@pytest.mark.parametrize("model, caching_rate", [("claude-haiku-4-5", 0.66), ("claude-sonnet-4-5", 1.98),
+                                                 ("claude-opus-4-5", 3.30)])
+def test_the_caching_route_pays_every_token_of_todays_input_once(model, caching_rate):
+    """40% of today's uncached input read from the cache, 1 write per 5 reads: 52% stays uncached, 40% is read and
+    8% written (the first request of a prefix writes it), so 0.52 x input + 0.40 x read + 0.08 x 5-minute write.
+    The route had billed the written 8% twice, as uncached input and as writes (108% of the tokens): Haiku 4.5
+    cost $0.74 per MTok of input on it, not $0.66."""
+    caching = Route(name="cache", kind="caching", eligible_share=0.4, reads_per_write=5)
+    rates = route_rates([OFFICIAL, caching], {model: model}, {}, MONTHS[:1], Pricer())
+    rate = rates.set_index(["route", "token_type"])["usd_per_mtok"]
+    standard = Pricer().standard(model, dt.date(2026, 11, 1)).usd_per_mtok
+    assert rate["cache", "input_tokens"] == pytest.approx(caching_rate)
+    assert rate["cache", "input_tokens"] == pytest.approx(0.52 * standard["input_tokens"] + 0.40 * standard[
+        "cache_read_tokens"] + 0.08 * standard["cache_write_tokens"])
+    for other in ("cache_write_tokens", "cache_read_tokens", "output_tokens"):  # today's other tokens: as they are
+        assert rate["cache", other] == rate["official", other]
+
+
+@pytest.mark.parametrize("share, reads", [(0.9, 1), (0.6, 1), (0.9, 5)])
+def test_a_caching_route_cannot_read_and_write_more_than_todays_input(share, reads):
+    with pytest.raises(ValueError, match="add up to"):
+        Route(name="cache", kind="caching", eligible_share=share, reads_per_write=reads)
 
 
 def test_every_route_prices_cache_writes_at_the_histories_blend_of_five_minute_and_one_hour_rates():
@@ -101,7 +126,7 @@ def test_the_caching_route_writes_at_its_own_ttl_whatever_the_histories_share(tt
     for share in (0.0, 0.2, 1.0):
         pricer = Pricer(cache_write_1h_shares={"claude-sonnet-4-5": share}, share_days=28)
         rates = route_rates([caching], series, {}, MONTHS[:1], pricer).set_index("token_type")["usd_per_mtok"]
-        assert rates["input_tokens"] == pytest.approx(0.5 * 3.0 + 0.5 * (0.30 + write / 4)), share
+        assert rates["input_tokens"] == pytest.approx(0.375 * 3.0 + 0.5 * 0.30 + 0.125 * write), share
     unshared = route_rates([caching], series, {}, MONTHS[:1], Pricer(cache_write_1h_shares={}, share_days=28))
     assert unshared.equals(route_rates([caching], series, {}, MONTHS[:1], Pricer()))  # s = 0: as before
 
@@ -117,7 +142,7 @@ def test_a_reseller_global_id_costs_list_and_a_regional_id_ten_percent_more():
 
 def test_intervals_are_ordered_for_every_route_model_and_period():
     routes = [OFFICIAL, RELAY, Route(name="batch", kind="batch", eligible_share=0.3),
-              Route(name="cache", kind="caching", eligible_share=0.6, reads_per_write=1)]
+              Route(name="cache", kind="caching", eligible_share=0.6, reads_per_write=2)]
     costs = _costs(routes, series=("claude-sonnet-4-5", "gpt-4o-2024-08-06", "claude-haiku-4-5/team-a"))
     assert (costs["p10"] <= costs["p50"]).all() and (costs["p50"] <= costs["p90"]).all()
 

@@ -131,21 +131,34 @@ def test_a_limit_whose_peaks_are_assumed_says_so_beside_the_number():
         assert "assumed" not in line, line
 
 
-def test_an_unpriced_model_is_named_beside_the_cost_and_its_cost_cell_says_no_price():
-    """A model id genai-prices does not know (a typo, a fine-tuned model): its tokens count in the summary, its cost
-    is nowhere, and the summary says so rather than a lower cost without a word and 'nan' in the per-model table."""
-    inputs = _inputs()
+def _with_unpriced_model_x(inputs: ReportInputs) -> ReportInputs:
+    """``inputs`` with model-x, model-a's usage again under an id no price table knows."""
     def with_x(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.concat([frame, frame[frame["series"] == "model-a"].assign(series="model-x")])
 
     totals, history = with_x(inputs.totals), with_x(inputs.history)
     prices = {**inputs.prices, "model-x": None}
     summary = plan_summary(history, totals, inputs.costs, inputs.backtest, prices, fx.Q, simulated=True)
-    summary_text = _summary_section(render_report(replace(inputs, totals=totals, history=history, prices=prices,
-                                                          summary=summary)))
+    return replace(inputs, totals=totals, history=history, prices=prices, summary=summary)
+
+
+def test_an_unpriced_model_is_named_beside_the_cost_and_its_cost_cell_says_no_price():
+    """A model id genai-prices does not know (a typo, a fine-tuned model): its tokens count in the summary, its cost
+    is nowhere, and the summary says so rather than a lower cost without a word and 'nan' in the per-model table."""
+    summary_text = _summary_section(render_report(_with_unpriced_model_x(_inputs())))
     assert "nan" not in summary_text
     assert "| model-x |" in summary_text and "| no price |" in summary_text
     assert "**The cost leaves out model-x: no price**" in summary_text
+
+
+def test_the_closing_block_says_the_cost_leaves_out_an_unpriced_model():
+    """The console's last lines printed "cost ... $21,322" for a run whose report said the cost leaves out
+    claude-mythos-1: the headline read as the whole usage's cost."""
+    inputs = _inputs()
+    cost = next(line for line in summary_headline(render_report(_with_unpriced_model_x(inputs)))
+                if line.startswith("Horizon"))
+    assert "cost (USD, list prices) without model-x (no price): forecast P50 $" in cost
+    assert "without" not in next(line for line in summary_headline(render_report(inputs)) if line.startswith("Horizon"))
 
 
 def test_capacity_and_routes_sections_are_placed_after_the_forecast_when_given():

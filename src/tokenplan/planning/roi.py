@@ -293,7 +293,7 @@ def route_summary(route: Route, flow: pd.DataFrame, quantile_names: list[str], a
             "forecast_months": len(forecast_months), "forecast_days": float(forecast_months["forecast_days"].sum()),
             "forecast_month_days": int(forecast_months["month_days"].sum()),
             "saving_share_p50": float(savings[median].sum() / flow["baseline_cost_p50"].sum()),
-            "demo_assumptions": "; ".join(route.demo_assumptions()),
+            "demo_assumptions": "; ".join(route.demo_assumptions()), "user_inputs": "; ".join(route.user_inputs()),
             "break_even_saving_share": needed, "break_even_credit_rate": break_even_credit_rate(route, needed)}
 
 

@@ -11,10 +11,14 @@ token type; every route is linear in tokens, so a route's cost is
   rates (``price_context={'processing': 'batch'}``); where genai-prices has no batch
   rate, the standard rate (no saving), and in a month where its batch rate starts after
   the first day, each rate for the days it is in force (``batch_in_month``).
-- ``caching``: ``eligible_share`` of today's uncached input is served from the cache
-  (read rate); each cached token is written once per ``reads_per_write`` reads, at the
-  5-minute or 1-hour write rate (``cache_write_ttl``), not the blend today's writes pay;
-  both rates at the moved input's long-context share (``cache_rates_of_input``).
+- ``caching``: ``eligible_share`` (s) of today's uncached input is read from the cache, and
+  one token in ``reads_per_write`` (r) reads is written to it: the writes are today's uncached
+  input too (the first request of a prefix writes it, the next r read it), so
+  ``input rate = (1 - s - s/r) x input + s x cache read + s/r x cache write``, every token of
+  today's input paid once (s = 0.4, r = 5: 52% uncached, 40% read, 8% written). The write
+  is at the 5-minute or 1-hour rate (``cache_write_ttl``), not the blend today's writes pay;
+  both cache rates at the moved input's long-context share (``cache_rates_of_input``).
+  s x (1 + 1/r) cannot exceed 1.
 - ``reseller``: ``eligible_share`` of traffic at a genai-prices provider (``aws``,
   ``google``) under the provider's model ids (``model_ids``); a model without an id
   stays on the official API.
@@ -86,18 +90,52 @@ class Route(BaseModel):
     fx_source: str | None = None
     fee_share: float = Field(0.0, ge=0)
 
+    # The inputs the user set over the configuration's values and sources, and where: {"fx_rate": "--params"}
+    # (``tokenplan.planning.route_config``); dotted for a part of one (``one_time.engineering_days``).
+    set_by_user: dict[str, str] = {}
+
+    def assumptions(self) -> list[tuple[str, str, bool]]:
+        """``(input, phrase, from the demo)`` for each input a saving on this route rests on: the phrase says the
+        value; from the demo: its source begins with ``DEMO_SOURCE`` (the shipped configuration made it up)."""
+        demo, fx_demo = self.source.startswith(DEMO_SOURCE), bool(self.fx_source and self.fx_source.startswith(
+            DEMO_SOURCE))
+        out = []
+        if self.kind == "relay":
+            out += [("credit_rate", f"{self.currency} {self.credit_rate:g} of credit per USD of list price", demo),
+                    ("fx_rate", f"FX {self.fx_rate:g} {self.currency} per USD", fx_demo)]
+        elif self.kind == "caching":
+            out += [("eligible_share", f"{self.eligible_share:.0%} of today's uncached input read from the cache",
+                     demo),
+                    ("reads_per_write", f"{self.reads_per_write:g} cache reads per token written", demo)]
+        elif self.kind != "official":
+            out.append(("eligible_share", f"{self.eligible_share:.0%} of the usage eligible", demo))
+        out.append(("one_time.engineering_days", f"a one-time cost of {self.one_time.engineering_days:g} engineer-days",
+                    self.one_time.source.startswith(DEMO_SOURCE)))
+        return out
+
+    def user_set(self, name: str) -> str | None:
+        """Where the user set input ``name`` (``one_time.engineering_days``: also where they set ``one_time``), or
+        None: the configuration's value."""
+        parts = name.split(".")
+        return next((self.set_by_user[k] for k in (".".join(parts[:i]) for i in range(len(parts), 0, -1))
+                     if k in self.set_by_user), None)
+
     def demo_assumptions(self) -> list[str]:
         """The inputs this route still takes from the demo's configuration (their source begins with
-        ``DEMO_SOURCE``), each as a short phrase: a saving on a user's own usage that rests on them is the
-        demo's guess, not the user's quote, and the summary says so beside it."""
+        ``DEMO_SOURCE`` and the user did not set them), each as a short phrase: a saving on a user's own usage that
+        rests on them is the demo's guess, not the user's quote, and the summary says so beside it."""
+        return [phrase for name, phrase, demo in self.assumptions() if demo and self.user_set(name) is None]
+
+    def user_inputs(self) -> list[str]:
+        """The inputs the user set over the configuration's (``set_by_user``), each as a phrase with where it was
+        set: ``FX 7.3 CNY per USD (--params)``."""
+        phrases = {name: phrase for name, phrase, _ in self.assumptions()}
         out = []
-        if self.source.startswith(DEMO_SOURCE):
-            out.append(f"{self.currency} {self.credit_rate:g} of credit per USD of list price" if self.kind == "relay"
-                       else f"{self.eligible_share:.0%} of the usage eligible")
-        if self.fx_source and self.fx_source.startswith(DEMO_SOURCE):
-            out.append(f"FX {self.fx_rate:g} {self.currency} per USD")
-        if self.one_time.source.startswith(DEMO_SOURCE):
-            out.append(f"a one-time cost of {self.one_time.engineering_days:g} engineer-days")
+        for name, where in self.set_by_user.items():
+            value = self
+            for part in name.split("."):
+                value = getattr(value, part, None) if not isinstance(value, dict) else value.get(part)
+            out.append(f"{phrases.get(name) or f'{name} {value}'} ({where})")
         return out
 
     @model_validator(mode="after")
@@ -106,6 +144,12 @@ class Route(BaseModel):
         missing = [f for f in needed.get(self.kind, ()) if getattr(self, f) is None]
         if missing:
             raise ValueError(f"route {self.name!r} ({self.kind}) needs {', '.join(missing)} in planning.routes")
+        if self.kind == "caching" and self.eligible_share * (1 + 1 / self.reads_per_write) > 1 + 1e-12:
+            raise ValueError(f"route {self.name!r} (caching): eligible_share {self.eligible_share:g} of today's "
+                             f"uncached input read from the cache and 1 / reads_per_write ({self.reads_per_write:g}) "
+                             f"of that written to it add up to "
+                             f"{self.eligible_share * (1 + 1 / self.reads_per_write):.0%} of it: lower eligible_share "
+                             "or raise reads_per_write")
         return self
 
 
@@ -210,8 +254,9 @@ def _rates_on_route(route: Route, model: str, tier: str | None, when: dt.date,
         read, write = cache_rates_of_input(standard, route.cache_write_ttl)
         if write is None:
             return dict(base), note + f"; no {route.cache_write_ttl} cache-write rate: no saving", False
-        cached = read + write / route.reads_per_write
-        return {**base, "input_tokens": (1 - share) * base["input_tokens"] + share * cached}, note, True
+        written = share / route.reads_per_write  # today's uncached input that writes the cache
+        return {**base, "input_tokens": (1 - share - written) * base["input_tokens"] + share * read + written * write
+                }, note, True
     if route.kind == "reseller":
         model_id = route.model_ids.get(model)
         other = pricer.at_provider(model, model_id, route.provider, when) if model_id else None

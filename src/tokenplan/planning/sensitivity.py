@@ -1,9 +1,13 @@
 """Sensitivity of a route's 12-month NPV (P50) to its inputs, for a tornado figure.
 
 Each input is moved down and up by a configured swing with the others held, and the
-route's NPV is recomputed on the same forecast: FX rate and credit rate (relays),
-eligible share, one-time cost, and traffic growth (the monthly growth of the months
-after the forecast, moved by a number of percentage points).
+route's NPV is recomputed on the same forecast: FX rate and credit rate (relays), cache
+reads per write (caching), eligible share, one-time cost, and traffic growth (the monthly
+growth of the months after the forecast, moved by a number of percentage points).
+
+A caching route reads ``eligible_share`` (s) of today's uncached input from the cache and
+writes s / ``reads_per_write`` (r) of it, so s x (1 + 1/r) cannot pass 1: a moved input
+stops where it would (s at most r / (r + 1), r at least s / (1 - s)).
 """
 
 from __future__ import annotations
@@ -26,9 +30,15 @@ def _inputs(route: Route, swing: float) -> list[tuple[str, str, object, object]]
     if route.kind == "relay":
         rows += [("FX rate", "fx_rate", route.fx_rate * (1 - swing), route.fx_rate * (1 + swing)),
                  ("credit rate", "credit_rate", route.credit_rate * (1 - swing), route.credit_rate * (1 + swing))]
+    share_cap = 1.0
+    if route.kind == "caching":
+        share, reads = route.eligible_share, route.reads_per_write
+        share_cap = reads / (reads + 1)
+        floor = share / (1 - share) if share < 1 else reads
+        rows.append(("cache reads per write", "reads_per_write", max(floor, reads * (1 - swing)), reads * (1 + swing)))
     if route.kind != "official":
         rows.append(("eligible share", "eligible_share", max(0.0, route.eligible_share * (1 - swing)),
-                     min(1.0, route.eligible_share * (1 + swing))))
+                     min(share_cap, route.eligible_share * (1 + swing))))
     cost = route.one_time
     rows.append(("one-time cost", "one_time",
                  cost.model_copy(update={"day_rate_usd": cost.day_rate_usd * (1 - swing),

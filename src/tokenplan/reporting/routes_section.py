@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
+from tokenplan.planning.route_config import configured_routes
 from tokenplan.planning.routes import Route, relay_multiplier
 from tokenplan.reporting.long_context_mix import long_context_days
 from tokenplan.reporting.markdown import markdown_table as _table
@@ -155,34 +156,63 @@ def _rates_table(inputs: RoutesSectionInputs) -> str:
     return _table(wide.reset_index())
 
 
-def _route(route: Route) -> dict[str, Any]:
-    """A route's configured inputs as phrases, with its one-time cost's arithmetic, source, constraints, risks."""
+def _fx_date_and_source(relay: Route) -> tuple[str, str]:
+    """The relay's FX date and source as the report states them: a rate the user set without its source is theirs,
+    and the shipped date and source were the shipped rate's (where it was set, the route's list says)."""
+    if relay.user_set("fx_rate") is None or relay.user_set("fx_source") is not None:
+        return str(relay.fx_date), str(relay.fx_source)
+    return (str(relay.fx_date) if relay.user_set("fx_date") else "no date given"), "set by you"
+
+
+def _route(route: Route, user_inputs: str = "") -> dict[str, Any]:
+    """A route's configured inputs as phrases, with its one-time cost's arithmetic, source, constraints, risks, and
+    the inputs the user set over the configuration (``user_inputs``, ``roi_summary``'s: each with where)."""
     share = f"{route.eligible_share:.0%}"
     if route.kind == "batch":
         inputs = [f"eligible share {share} of each model's traffic at Batch API rates"]
     elif route.kind == "caching":
+        written = route.eligible_share / route.reads_per_write
         inputs = [f"eligible share {share} of today's uncached input read from the cache",
-                  f"{route.reads_per_write:g} reads per cached token written ({route.cache_write_ttl} write rate)"]
+                  f"{route.reads_per_write:g} reads per cached token written ({route.cache_write_ttl} write rate)",
+                  f"so today's input is priced {1 - route.eligible_share - written:.0%} uncached + {share} cache "
+                  f"read + {written:.0%} cache write (input rate = (1 − s − s/r) × input + s × read + s/r × "
+                  f"write, s = {route.eligible_share:g}, r = {route.reads_per_write:g}: every token once)"]
     elif route.kind == "reseller":
         inputs = [f"{share} of traffic at provider `{route.provider}` with ids "
                   + ", ".join(f"`{k}` → `{v}`" for k, v in route.model_ids.items())]
     elif route.kind == "relay":
         inputs = [f"{share} of traffic; credit rate {route.credit_rate:g} {route.currency} per 1 USD of list-price "
-                  f"usage; FX {route.fx_rate:g} {route.currency} per USD ({route.fx_date}, {route.fx_source}); "
+                  f"usage; FX {route.fx_rate:g} {route.currency} per USD ({', '.join(_fx_date_and_source(route))}); "
                   f"fees {route.fee_share:.1%} of payments"]
     else:
         inputs = ["the official API as used today"]
     cost = route.one_time
+    source = cost.source
+    parts = [] if route.user_set("one_time.source") else [
+        f"{part} set by you ({where})" for part in ("engineering_days", "day_rate_usd", "other_usd")
+        if (where := route.user_set(f"one_time.{part}"))]
+    if parts:  # the shipped source was for the shipped numbers
+        source = "; ".join(parts) + (f"; the configuration's: {cost.source}" if cost.source else "")
     one_time = (f"{_usd(cost.usd)} = {cost.engineering_days:g} engineer-days × {_usd(cost.day_rate_usd)} + "
-                f"{_usd(cost.other_usd)}" + (f" ({cost.source})" if cost.source else ""))
+                f"{_usd(cost.other_usd)}" + (f" ({source})" if source else ""))
     return {"name": route.name, "kind": route.kind, "inputs": inputs, "one_time": one_time, "source": route.source,
-            "date": route.date, "constraints": route.constraints, "risks": route.risks}
+            "date": route.date, "constraints": route.constraints, "risks": route.risks,
+            "user_inputs": user_inputs or "; ".join(route.user_inputs())}
 
 
 def _saving(horizon: pd.Series, baseline: str, route: str) -> dict[str, str]:
     base, cost = horizon.get(baseline, np.nan), horizon.get(route, np.nan)
     return {"cost": _usd(cost), "saving": _usd(base - cost), "saving_share": _share((base - cost) / base if base else np.nan),
             "saves": bool(base - cost > 0), "extra": _usd(cost - base)}
+
+
+def _summary_text(roi_summary: pd.DataFrame, route: str | None, column: str) -> str:
+    """``roi_summary``'s text in ``column`` for ``route`` (None: the first row's), "" where it has none."""
+    if column not in roi_summary.columns:
+        return ""
+    rows = roi_summary if route is None else roi_summary.loc[roi_summary["route"] == route]
+    value = rows[column].iloc[0] if len(rows) else None
+    return value if isinstance(value, str) else ""
 
 
 def _applies(roi_summary: pd.DataFrame, route: str) -> bool:
@@ -196,8 +226,10 @@ def _relays(routes: list[Route], horizon: pd.Series, baseline: str) -> list[dict
     out = []
     for relay in (r for r in routes if r.kind == "relay"):
         multiplier = relay_multiplier(relay)
+        fx_date, fx_source = _fx_date_and_source(relay)
         out.append({"name": relay.name, "credit_rate": f"{relay.credit_rate:g}", "currency": relay.currency,
-                    "fx_rate": f"{relay.fx_rate:g}", "fx_date": relay.fx_date, "fx_source": relay.fx_source,
+                    "fx_rate": f"{relay.fx_rate:g}",
+                    "fx_date": fx_date, "fx_source": fx_source,
                     "fee_share": f"{relay.fee_share:g}", "multiplier": f"{multiplier:.4f}",
                     "discount": f"{1 - multiplier:.1%}", "eligible_share": f"{relay.eligible_share:.0%}",
                     **_saving(horizon, baseline, relay.name)})
@@ -271,7 +303,7 @@ def _price_check(inputs: RoutesSectionInputs) -> tuple[str, dict[str, str] | Non
 
 def render_routes_section(inputs: RoutesSectionInputs) -> str:
     """Markdown for the routes, ROI and price-check section (starts with a level-2 heading)."""
-    routes = [Route(**r) for r in inputs.params["routes"]["definitions"]]
+    routes = configured_routes(inputs.params["routes"])
     baseline = inputs.params["routes"]["baseline"]
     names = inputs.quantile_names
     median = names[len(names) // 2]
@@ -285,7 +317,8 @@ def render_routes_section(inputs: RoutesSectionInputs) -> str:
         "unpriced": sorted(m for m, p in inputs.prices.items() if p is None),
         "long_context_days": long_context_days(inputs.prices),
         "horizon_table": _horizon_table(inputs, baseline), "rate_gaps": _gaps_in_rates(inputs),
-        "monthly_table": _monthly_table(inputs), "routes": [_route(r) for r in routes],
+        "monthly_table": _monthly_table(inputs), "routes": [_route(r, _summary_text(summary, r.name, "user_inputs"))
+                                                            for r in routes],
         "rates_month": rates["period"].min(), "rates_date": rates["price_date"].min(), "rates_table": _rates_table(inputs),
         "relays": _relays(routes, horizon, baseline), "baseline_cost": _usd(horizon.get(baseline, np.nan)),
         "risk_free": [{"name": r.name, "applies": _applies(summary, r.name), **_saving(horizon, baseline, r.name)}
@@ -295,7 +328,8 @@ def render_routes_section(inputs: RoutesSectionInputs) -> str:
         "forecast_rate_example": _forecast_rate_example(inputs),
         "discount_rate": _share(roi["annual_discount_rate"]),
         "max_ratio": f"{roi['max_p90_to_p50']:g}" if roi.get("max_p90_to_p50") else None,
-        "discount_rate_source": roi.get("discount_rate_source", "config"), "months": roi["months"],
+        "discount_rate_source": _summary_text(summary, None, "discount_rate_source")
+                                or roi.get("discount_rate_source", "config"), "months": roi["months"],
         "roi_table": _roi_table(inputs), "cashflow_table": _cashflow_table(inputs),
         "swing": f"{roi['sensitivity']['swing']:.0%}", "growth_swing": f"{roi['sensitivity']['growth_swing']:.0%}",
         "price_check_table": price_check_table, "worst_gap": worst_gap,

@@ -43,8 +43,13 @@ def _billed(history_costs: pd.DataFrame) -> pd.DataFrame:
                          "amount_usd": [priced["2026-09"] * 1.2, priced["2026-10"]]})
 
 
-def _run(billed: pd.DataFrame | None = None, baseline_only: bool = False) -> dict:
+def _run(billed: pd.DataFrame | None = None, baseline_only: bool = False, sources: dict | None = None,
+         overrides: dict | None = None, roi: dict | None = None) -> dict:
+    """The routes and ROI nodes on the shipped parameters (``overrides``: ``planning.routes.overrides``; ``roi``:
+    ``planning.roi`` keys changed) and ``parameter_sources`` (``sources``: where the run set which parameter)."""
     params = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_planning.yml").read_text())["planning"]
+    params["routes"]["overrides"] = overrides or {}
+    params["roi"].update(roi or {})
     if baseline_only:
         routes = params["routes"]
         routes["definitions"] = [d for d in routes["definitions"] if d["name"] == routes["baseline"]]
@@ -56,6 +61,7 @@ def _run(billed: pd.DataFrame | None = None, baseline_only: bool = False) -> dic
     catalog["billed_costs"] = billed if billed is not None else pd.DataFrame(columns=["date", "model", "amount_usd"])
     catalog["forecast_events"] = pd.DataFrame(columns=["start", "end", "name", "kind", "scope", "effect"])
     catalog["params:planning"] = params
+    catalog["parameter_sources"] = sources or {}
     catalog["params:training"] = {"quantiles": [0.1, 0.5, 0.9]}
     catalog["params:feature_engineering"] = {"freq": "D"}
     for name in OUTPUTS:
@@ -143,6 +149,51 @@ def test_the_tornado_moves_fx_credit_rate_growth_share_and_one_time_cost(run):
                                    "traffic growth after the forecast"}
     fx = relay.set_index("input").loc["FX rate"]
     assert fx["npv_high"] > fx["npv_base"] > fx["npv_low"]  # more CNY per USD: each CNY paid costs fewer USD
+
+
+def test_the_tornado_moves_the_caching_routes_reads_per_write(run):
+    """The caching route's saving rests on its reads per write as much as on its share: the tornado moves both."""
+    caching = run["roi_sensitivity"][run["roi_sensitivity"]["route"] == "prompt_caching"].set_index("input")
+    assert {"cache reads per write", "eligible share"} <= set(caching.index)
+    reads = caching.loc["cache reads per write"]
+    assert (reads["low"], reads["high"]) == ("4", "6")
+    assert reads["npv_high"] > reads["npv_base"] > reads["npv_low"]  # more reads per write: fewer writes to pay
+
+
+def test_the_caching_routes_demo_assumptions_name_its_share_of_uncached_input_and_its_reads_per_write(run):
+    demo = run["roi_summary"].set_index("route").loc["prompt_caching", "demo_assumptions"]
+    assert demo.startswith("40% of today's uncached input read from the cache; 5 cache reads per token written; ")
+    assert "(1 − s − s/r) × input + s × read + s/r × write" in run["section"]["markdown"]
+    assert "52% uncached + 40% cache read + 8% cache write" in run["section"]["markdown"]
+
+
+def test_an_input_the_user_set_is_labelled_theirs_not_the_demos():
+    """--params planning.roi.annual_discount_rate=0.12 was said to be "the demo's assumptions, not yours: ... a
+    discount rate of 12% a year", and the ROI text "(assumed for the demo: the company's cost of capital)"."""
+    out = _run(sources={"planning.roi.annual_discount_rate": "--params",
+                        "planning.routes.overrides.relay_cny.fx_rate": "--params",
+                        "planning.routes.overrides.batch_api.eligible_share": "--params"},
+               overrides={"relay_cny": {"fx_rate": 7.3}, "batch_api": {"eligible_share": 0.5}},
+               roi={"annual_discount_rate": 0.12})
+    summary = out["roi_summary"].set_index("route")
+    assert not summary["demo_assumptions"].str.contains("discount rate").any()
+    assert (summary["discount_rate_source"] == "set by you (--params)").all()
+    assert summary.loc["relay_cny", "demo_assumptions"] == ("CNY 1 of credit per USD of list price; "
+                                                            "a one-time cost of 5 engineer-days")
+    assert summary.loc["relay_cny", "user_inputs"] == "FX 7.3 CNY per USD (--params)"
+    assert summary.loc["batch_api", "demo_assumptions"] == "a one-time cost of 3 engineer-days"
+    assert summary.loc["batch_api", "user_inputs"] == "50% of the usage eligible (--params)"
+    text = out["section"]["markdown"]
+    assert "at 12.0% a year (set by you (--params))" in text and "company's cost of capital" not in text
+    assert "at 7.3 CNY/USD (no date given; set by you)" in text and "FX 7.3 CNY per USD (no date given, set by you)" in text
+    assert "set by you, over the configuration's values and their sources: FX 7.3 CNY per USD (--params)" in text
+    horizon = out["route_costs"][out["route_costs"]["period"] == "horizon"].groupby("route")["p50"].sum()
+    assert horizon["relay_cny"] == pytest.approx(horizon["official_api"] / 7.3)
+    # The same run on the shipped numbers: every one of them the demo's.
+    shipped = _run()["roi_summary"].set_index("route")
+    assert shipped["demo_assumptions"].str.endswith("a discount rate of 8% a year").loc[
+        ["batch_api", "prompt_caching", "relay_cny"]].all()
+    assert (shipped["user_inputs"] == "").all()
 
 
 def test_without_a_bill_the_report_says_the_price_model_is_unchecked(run):

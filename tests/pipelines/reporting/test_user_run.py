@@ -119,6 +119,7 @@ def run() -> dict:
                                          "name": [], "kind": [], "scope": [], "effect": []}),
         "best_params": {}, "shap_plot": Figure(), "usage_is_simulated": False, "previous_report": [],
         "run_record": run_record({"env": "usage_csv", "runtime_params": {"usage_file": "usage.csv"}}),
+        "parameter_sources": {},
         "model_selection": {"trend": "local_linear", "methods": methods},
         "forecast_layout": {"freq": "D", "horizon": len(HORIZON), "season": 7, "seasons": [7], "level_blocks": 4,
                             "window": 28, "backtest_origins": ["2026-09-02 00:00:00"],

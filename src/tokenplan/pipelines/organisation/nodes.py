@@ -20,7 +20,7 @@ from tokenplan.organisation.daily_costs import daily_costs
 from tokenplan.organisation.dimensions import series_dimensions, series_status, shared_keys, unpriced_models
 from tokenplan.organisation.hierarchy import PLAN_METHOD, add_up, backtest_reconciliation
 from tokenplan.planning.prices import UnitPrices
-from tokenplan.planning.routes import Route
+from tokenplan.planning.route_config import configured_routes
 
 _BAND = ["p10", "p50", "p90"]
 
@@ -205,8 +205,8 @@ def charge_back(organisation_forecast: pd.DataFrame, spend_history: pd.DataFrame
     team_daily = organisation_forecast[organisation_forecast["level"] == "team"].rename(columns={"node": "team"})
     months = team_months(team_daily, _recorded_by_team(spend_history, organisation_series),
                          unpriced_models(organisation_series, spend_history["series"]))
-    routes = {r["name"]: Route(**r).one_time.usd for r in planning_params["routes"]["definitions"]
-              if r.get("one_time")}
+    routes = {r.name: r.one_time.usd for r in configured_routes(planning_params["routes"])
+              if "one_time" in r.model_fields_set}
     flat = flat_costs(settings.get("flat_costs") or [], routes, sorted(months["period"].unique()))
     rule = settings["rule"]
     return chargeback(months, flat, rule), {"rule": rule, "rule_text": allocation_rule_text(rule),

@@ -23,6 +23,7 @@ from tokenplan.planning.price_check import history_months, monthly_gap, validate
 from tokenplan.planning.prices import UnitPrices, model_provider, validate_price_table
 from tokenplan.planning.rate_limits import (LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file, planned_metrics,
                                             unused_limits)
+from tokenplan.planning.route_config import configured_routes
 from tokenplan.planning.routes import DEMO_SOURCE, Pricer, Route, route_rates, routes_that_apply
 from tokenplan.planning.sensitivity import tornado
 from tokenplan.schemas import naive_utc
@@ -210,8 +211,10 @@ def build_gateway_config(rate_limits: pd.DataFrame, capacity_series_demand: pd.D
 # ---------------------------------------------------------------- routes and ROI
 
 
-def _routes(params: dict[str, Any]) -> tuple[list[Route], str]:
-    routes = [Route(**r) for r in params["routes"]["definitions"]]
+def _routes(params: dict[str, Any], sources: dict[str, str] | None = None) -> tuple[list[Route], str]:
+    """The configured routes (``planning.routes.overrides`` applied; ``sources``: where the run set which
+    parameter, ``parameter_sources``) and the baseline's name."""
+    routes = configured_routes(params["routes"], sources)
     baseline = params["routes"]["baseline"]
     if baseline not in {r.name for r in routes}:
         raise ValueError(f"parameters_planning.yml: planning.routes.baseline {baseline!r} is not a route name "
@@ -315,17 +318,31 @@ def _stated_effects(costs: pd.DataFrame, monthly: pd.DataFrame, history_costs: p
             "ratios": ratios, "after": named_after, "forecast_end": forecast_end}
 
 
+def _discount_rate_source(settings: dict[str, Any], sources: dict[str, str]) -> tuple[str, bool]:
+    """Where the discount rate comes from, as the report says it, and whether that is the demo's assumption: a
+    rate the run set (``--params``, ``conf/local``) is the user's, whatever source the shipped file gives."""
+    where = sources.get("planning.roi.annual_discount_rate")
+    configured = str(settings.get("discount_rate_source", ""))
+    if where is not None and "planning.roi.discount_rate_source" not in sources:
+        return f"set by you ({where})", False
+    return configured, configured.startswith(DEMO_SOURCE)
+
+
 def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_costs: pd.DataFrame,
                 rates: pd.DataFrame, params: dict[str, Any], training_params: dict[str, Any],
-                fe_params: dict[str, Any], events: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                fe_params: dict[str, Any], events: pd.DataFrame | None = None,
+                parameter_sources: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ROI summary (one row per candidate route) and its monthly cash flow against the baseline.
 
     Usage without token counts (request counts only) has no cost, so both tables are empty.
     ``applies``: whether the route moves any traffic at all (``routes.routes_that_apply``).
     ``events``: the forecast's events calendar; stated effects are divided out of the growth fits
     and multiplied back into the extrapolated months (``planning.stated_events``).
+    ``parameter_sources`` (dotted parameter -> where the run set it, ``tokenplan.parameter_sources``): an
+    input the user set is labelled theirs (``user_inputs``), not the demo's (``demo_assumptions``).
     """
-    routes, baseline = _routes(params)
+    sources = parameter_sources or {}
+    routes, baseline = _routes(params, sources)
     names = quantile_columns(training_params["quantiles"])
     if costs.empty:
         return (pd.DataFrame(columns=["route", "kind", "one_time_cost_usd",
@@ -351,8 +368,10 @@ def compute_roi(costs: pd.DataFrame, forecast_totals: pd.DataFrame, history_cost
     applies = routes_that_apply(rates)
     rows = [roi.route_summary(r, flow[flow["route"] == r.name], names, rate, horizon, applies.get(r.name, True))
             for r in routes if r.name != baseline]
-    if str(settings.get("discount_rate_source", "")).startswith(DEMO_SOURCE):  # every NPV rests on it
-        for row in rows:
+    rate_source, demo_rate = _discount_rate_source(settings, sources)
+    for row in rows:  # every NPV rests on the discount rate
+        row["discount_rate_source"] = rate_source
+        if demo_rate:
             row["demo_assumptions"] = "; ".join(filter(None, [row["demo_assumptions"],
                                                               f"a discount rate of {rate:.0%} a year"]))
     # No route but the baseline: an empty table that still has its columns.
