@@ -16,6 +16,7 @@ REPORT_PAGE = "report.html"
 REPORT_TEXT = "report.md"
 _MARKUP = re.compile(r"\*\*|`")
 _HORIZON = re.compile(r"^Forecast horizon (.+? to .+?) \(")
+_PRICE_CHANGE = "**A list price changes inside the horizon:**"
 
 
 def _plain(text: str) -> str:
@@ -43,6 +44,8 @@ def summary_headline(report_markdown: str) -> list[str]:
         header, values = _cells(rows[0]), _cells(cost)
         pairs = ", ".join(f"{h} {v}" for h, v in zip(header[1:], values[1:]) if h and v)
         lines.append((f"Horizon {horizon}, " if horizon else "") + f"{values[0]}: {pairs}")
+    # A list price that changes inside the horizon moves the cost: said beside it, as the report says it.
+    lines += [_plain(line) for line in summary.splitlines() if line.startswith(_PRICE_CHANGE)]
     lines += [_plain(line[2:]) for line in summary.splitlines() if line.startswith("- **")]
     return lines
 

@@ -16,6 +16,7 @@ from kedro.runner import SequentialRunner
 
 from tests.planning.totals_fixture import TOKENS, forecast_totals
 from tests.reporting import report_fixtures as fx
+from tokenplan.closing_block import summary_headline
 from tokenplan.pipelines.planning.pipeline import create_pipeline
 from tokenplan.reporting.report import ReportInputs, render_report
 from tokenplan.reporting.summary import plan_summary
@@ -124,6 +125,8 @@ def test_the_report_states_each_change_beside_the_cost():
     note = ("**our-other** from **2026-11-16** (uncached input tokens $1 → $2, cache-write tokens $1.25 → $2.5, "
             "cache-read tokens $0.1 → $0.2, output tokens $5 → $10 per MTok; price table: our contract)")
     assert "A list price changes inside the horizon" in head and note in head
+    console = summary_headline(text)  # the run's last lines say it beside the cost too
+    assert console[1].startswith("A list price changes inside the horizon: our-other from 2026-11-16")
     assert "**our-model** from **2026-12-01**" in head
     assert "`reporting.price_date`" not in text and "`planning.routes.price_date`" in text
 

@@ -91,7 +91,8 @@ def test_history_costs_price_each_month_at_its_own_one_hour_share_and_its_days_p
     costs = run["history_costs"].set_index(["series", "period"])["observed"]
     assert costs[OPUS, "2026-09"] == pytest.approx(30 * _day_usd(OPUS, "2026-09-15"))  # 5-minute writes only
     assert costs[OPUS, "2026-11"] == pytest.approx(30 * _day_usd(OPUS, "2026-11-15"))  # 80% at the 1-hour rate
-    assert costs[OURS, "2026-08"] == pytest.approx(15 * _day_usd(OURS, "2026-08-01") + 16 * _day_usd(OURS, "2026-08-16"))
+    august = 15 * _day_usd(OURS, "2026-08-01") + 16 * _day_usd(OURS, "2026-08-16")  # $5 output to the 15th, then $10
+    assert costs[OURS, "2026-08"] == pytest.approx(august)
 
 
 def test_the_recorded_spend_of_the_organisation_is_the_same_history(run):
