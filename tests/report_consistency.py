@@ -96,6 +96,39 @@ def _costs(folder: Path, q: list[str]) -> list[str]:
     return out
 
 
+_HEADLINE = re.compile(r"^\| \*\*cost \(USD, list prices\)\*\* \| \*\*\$([\d,]+)\*\* \|", re.MULTILINE)
+
+
+def _printed_usd(match: re.Match | None) -> float | None:
+    return float(match.group(1).replace(",", "")) if match else None
+
+
+def headline_cost_disagreements(text: str, costs: pd.DataFrame, routes: pd.DataFrame, median: str) -> list[str]:
+    """The summary's cost (``report.md``, as printed to the dollar) against cost_forecast's horizon and the route
+    table's baseline row: one quantity, one value (a price that doubled inside the horizon once priced the
+    headline at the first day's rate while the route table paid the new one)."""
+    horizon = float(costs.loc[costs["period"] == "horizon", median].sum())
+    base = routes[(routes["route"] == BASELINE) & (routes["period"] == "horizon")][median].sum()
+    out = [f"cost_forecast horizon {median} ${horizon:,.2f} != route_costs {BASELINE} ${base:,.2f}"] \
+        if _rel(horizon, base) > 1e-6 else []
+    stated = _printed_usd(_HEADLINE.search(text))
+    if stated is not None and abs(stated - horizon) > 0.5 + 1e-9:
+        out.append(f"report.md summary cost ${stated:,.0f} != cost_forecast horizon {median} ${horizon:,.2f}")
+    row = _printed_usd(re.search(rf"^\| {BASELINE} \| \$([\d,]+) \(", text, re.MULTILINE))
+    if row is not None and abs(row - base) > 0.5 + 1e-9:
+        out.append(f"report.md cost per route {BASELINE} ${row:,.0f} != route_costs ${base:,.2f}")
+    return out
+
+
+def _headline(folder: Path, q: list[str]) -> list[str]:
+    """report.md's summary cost and its route table's baseline row = cost_forecast's horizon = route_costs'."""
+    report = folder / "report.md"
+    if not report.exists():
+        return []
+    return headline_cost_disagreements(report.read_text(), pd.read_csv(folder / "cost_forecast.csv"),
+                                       pd.read_csv(folder / "route_costs.csv"), q[len(q) // 2])
+
+
 def _bucket_width(month: pd.Series) -> pd.Timedelta:
     """A bucket's width from a period's first and last bucket starts and its bucket count (a day for one)."""
     return (month.end - month.start) / (month.buckets - 1) if month.buckets > 1 else pd.Timedelta(days=1)
@@ -371,5 +404,5 @@ def _organisation(folder: Path) -> list[str]:
 def inconsistencies(folder: Path) -> list[str]:
     """Every identity the folder's tables break (module docstring); [] when they agree."""
     q = _quantiles(pd.read_csv(folder / "forecast_totals.csv", nrows=1))
-    return [*_totals(folder, q), *_costs(folder, q), *_roi(folder, q), *_capacity(folder), *_gateway(folder),
-            *_organisation(folder)]
+    return [*_totals(folder, q), *_costs(folder, q), *_headline(folder, q), *_roi(folder, q), *_capacity(folder),
+            *_gateway(folder), *_organisation(folder)]

@@ -18,6 +18,7 @@ _MARKUP = re.compile(r"\*\*|`")
 _HORIZON = re.compile(r"^Forecast horizon (.+? to .+?) \(")
 # The summary's note under its table when a model has no price (report.md.j2).
 _UNPRICED = re.compile(r"^The cost leaves out (.+?): no price")
+_PRICE_CHANGE = "**A list price changes inside the horizon:**"
 
 
 def _plain(text: str) -> str:
@@ -49,6 +50,8 @@ def summary_headline(report_markdown: str) -> list[str]:
         # A cost without a model is no total: said beside it, as the report says it under its table.
         label = values[0] + (f" without {unpriced} (no price)" if unpriced else "")
         lines.append((f"Horizon {horizon}, " if horizon else "") + f"{label}: {pairs}")
+    # A list price that changes inside the horizon moves the cost: said beside it, as the report says it.
+    lines += [_plain(line) for line in summary.splitlines() if line.startswith(_PRICE_CHANGE)]
     lines += [_plain(line[2:]) for line in summary.splitlines() if line.startswith("- **")]
     return lines
 

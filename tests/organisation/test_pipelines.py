@@ -30,7 +30,8 @@ def test_a_plan_run_includes_the_organisation_but_never_the_monitor():
     assert {"reconcile_organisation", "plan_budgets", "charge_back", "render_organisation"} <= default
     assert "check_month_to_date" not in default
     monitor = {n.name for n in pipelines["monitor"].nodes}
-    assert monitor == {"build_usage_buckets", "price_models_for_monitor", "check_month_to_date"}
+    assert monitor == {"build_usage_buckets", "price_models_for_monitor", "history_rates_for_monitor",
+                       "check_month_to_date"}
 
 
 def test_usage_without_teams_gives_no_organisation_section():

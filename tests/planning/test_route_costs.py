@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokenplan.planning.costs import cost_by_period, route_costs
+from tokenplan.planning.costs import cost_by_period, flat_rates, route_costs
 from tokenplan.planning.prices import PRICED_TARGETS
 from tokenplan.planning.routes import Pricer, Route, route_rates, routes_that_apply
 from tests.planning.totals_fixture import forecast_totals
@@ -152,7 +152,7 @@ def test_the_baseline_route_reproduces_the_per_series_cost_table():
     totals = forecast_totals(series)
     pricer = Pricer()
     when = pd.Period(MONTHS[0], "M").start_time.date()
-    today = cost_by_period(totals, {s: pricer.standard(s, when) for s in series}, NAMES)
+    today = cost_by_period(totals, flat_rates({s: pricer.standard(s, when) for s in series}, totals), NAMES)
     ours = _costs([OFFICIAL], series=series, totals=totals)
     merged = today.rename(columns={"series": "model"}).merge(ours, on=["model", "period"], suffixes=("", "_route"))
     assert len(merged) == len(today) == 3 * 3

@@ -21,7 +21,7 @@ import pandas as pd
 
 from tokenplan.forecasting.totals import period_totals
 from tokenplan.organisation.daily_costs import daily_costs
-from tokenplan.planning.costs import cost_by_period
+from tokenplan.planning.costs import cost_by_period, flat_rates
 from tokenplan.planning.prices import UnitPrices
 
 __all__ = ["MONITOR_COLUMNS", "compared_days", "month_to_date"]
@@ -54,9 +54,13 @@ def compared_days(usage_buckets: pd.DataFrame, plan_days: pd.Series) -> tuple[pd
 
 def month_to_date(usage_buckets: pd.DataFrame, forecast: pd.DataFrame, backtest_predictions: pd.DataFrame,
                   prices: Mapping[str, UnitPrices | None], dims: pd.DataFrame,
-                  quantile_names: list[str], quantiles: list[float]) -> pd.DataFrame:
+                  quantile_names: list[str], quantiles: list[float],
+                  history_rates: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per organisation, team, key and model: recorded USD vs the plan's P10/P50/P90 over the same days,
-    this month's days the plan forecast up to the last whole day of usage (``first_day`` to ``last_day``)."""
+    this month's days the plan forecast up to the last whole day of usage (``first_day`` to ``last_day``).
+
+    ``history_rates``: the recorded days' own rates (``tokenplan.planning.recorded_prices``), as every table
+    of recorded spend prices them; without them, ``prices``."""
     days = forecast["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
     first, last = compared_days(usage_buckets, days)
     plan_rows = forecast[(days >= first) & (days < last + pd.Timedelta(days=1))]
@@ -65,15 +69,16 @@ def month_to_date(usage_buckets: pd.DataFrame, forecast: pd.DataFrame, backtest_
     chosen = backtest_predictions[backtest_predictions["method"] == "chosen"]
     totals = period_totals(plan_rows, chosen, quantiles, method="chosen")
     totals = totals[totals["period"] == "horizon"].assign(period="month_to_date")
-    plan = cost_by_period(totals, prices, quantile_names)[["series", *quantile_names]]
+    plan = cost_by_period(totals, flat_rates(prices, totals), quantile_names)[["series", *quantile_names]]
     model_of = dict(zip(dims["series"], dims["model"], strict=True))
     recorded = usage_buckets.copy()
     recorded["day"] = recorded["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).dt.floor("D")
     recorded = recorded[(recorded["day"] >= first) & (recorded["day"] <= last)]
     targets = [c for c in ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens")
                if c in recorded.columns]
-    long = recorded.melt(id_vars=["series"], value_vars=targets, var_name="target", value_name="count")
-    actual = daily_costs(long, prices, ["count"], ["series"], model_of).rename(columns={"count": "actual_usd"})
+    long = recorded.melt(id_vars=["series", "day"], value_vars=targets, var_name="target", value_name="count")
+    actual = daily_costs(long.rename(columns={"day": "ds"}), prices if history_rates is None else history_rates,
+                         ["count"], ["series"], model_of).rename(columns={"count": "actual_usd"})
     per_series = dims.merge(plan, on="series", how="left").merge(actual, on="series", how="left")
     per_series[[*quantile_names, "actual_usd"]] = per_series[[*quantile_names, "actual_usd"]].fillna(0.0)
     p10, p50, p90 = quantile_names[0], quantile_names[len(quantile_names) // 2], quantile_names[-1]

@@ -9,35 +9,50 @@ interval would be somewhat narrower.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
-from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices, usd_per_token
+from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices
 
-__all__ = ["cost_by_period", "route_costs"]
+__all__ = ["cost_by_period", "flat_rates", "route_costs"]
 
 
-def cost_by_period(totals: pd.DataFrame, prices: dict[str, UnitPrices | None],
-                   quantile_names: list[str]) -> pd.DataFrame:
+def cost_by_period(totals: pd.DataFrame, rates: pd.DataFrame, quantile_names: list[str]) -> pd.DataFrame:
     """USD cost per (series, period) with one column per quantile and the P50 split by token type.
 
-    Series whose model has no price (``None``) are left out; the report lists them.
+    ``rates``: one route's USD per million tokens per series, month and token type (``route_rates``), so
+    each month pays the prices in force in it and the horizon the months' rates weighted by their P50
+    tokens, as ``route_costs`` prices it (the baseline route's rates give its costs to the cent). Series
+    without rates (a model with no price) are left out; the report lists them.
     """
     keys = ["series", "period", "start", "end", "buckets"]
-    priced = totals[totals["target"].isin(PRICED_TARGETS)].copy()
-    model = priced["series"].str.split("/").str[0]
-    priced = priced[model.map(lambda m: prices.get(m) is not None).to_numpy(dtype=bool)]
-    if priced.empty:  # no token counts (e.g. request counts only) or no priced model: nothing to cost
-        return pd.DataFrame(columns=[*keys, *quantile_names])
-    model = priced["series"].str.split("/").str[0]
-    rate = usd_per_token(prices, model, priced["target"])
-    for name in quantile_names:
-        priced[name] = priced[name] * rate
-    cost = priced.groupby(keys, sort=False)[quantile_names].sum()
     median = quantile_names[len(quantile_names) // 2]
-    split = priced.pivot_table(index=keys, columns="target", values=median, aggfunc="sum", sort=False)
+    tokens = totals[totals["target"].isin(PRICED_TARGETS)].rename(columns={"target": "token_type"})
+    if tokens.empty or rates.empty:  # no token counts (e.g. request counts only) or no priced model
+        return pd.DataFrame(columns=[*keys, *quantile_names])
+    all_rates = pd.concat([rates, _horizon_rates(rates, totals, median)], ignore_index=True)
+    priced = tokens.merge(all_rates[["series", "period", "token_type", "usd_per_mtok"]],
+                          on=["series", "period", "token_type"], sort=False)
+    for name in quantile_names:
+        priced[name] = priced[name].fillna(0) * priced["usd_per_mtok"] / 1e6
+    cost = priced.groupby(keys, sort=False)[quantile_names].sum()
+    split = priced.pivot_table(index=keys, columns="token_type", values=median, aggfunc="sum", sort=False)
     split.columns = [f"{median}_{c.removesuffix('_tokens')}" for c in split.columns]
     return cost.join(split).reset_index()
+
+
+def flat_rates(prices: Mapping[str, UnitPrices | None], totals: pd.DataFrame) -> pd.DataFrame:
+    """``route_rates``-shaped rates at one price per model for every series and month of ``totals``
+    (a table whose days all pay one price, as the monitor's days of one month)."""
+    months = totals.loc[totals["period"] != "horizon", ["series", "period"]].drop_duplicates()
+    models = months["series"].astype(str).str.split("/").str[0]
+    rows = [{"route": "list price", "series": series, "model": model, "period": period, "token_type": t,
+             "usd_per_mtok": prices[model].usd_per_mtok[t]}
+            for series, model, period in zip(months["series"], models, months["period"], strict=True)
+            if prices.get(model) is not None for t in PRICED_TARGETS if t in prices[model].usd_per_mtok]
+    return pd.DataFrame(rows, columns=["route", "series", "model", "period", "token_type", "usd_per_mtok"])
 
 
 def _horizon_rates(rates: pd.DataFrame, totals: pd.DataFrame, median: str) -> pd.DataFrame:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from importlib.metadata import version
 
 import numpy as np
@@ -43,6 +44,7 @@ from tokenplan.schemas import CACHE_WRITE_1H_TOKENS, _check, require_columns
 
 __all__ = [
     "price_data_date",
+    "price_start_dates",
     "CACHE_WRITE_1H",
     "CACHE_WRITE_5M",
     "PRICED_TARGETS",
@@ -291,6 +293,16 @@ def _start_dates(node, seen: set[int]):
             yield from _start_dates(getattr(node, name, None), seen)
 
 
+@cache
+def price_start_dates() -> tuple[dt.date, ...]:
+    """Every day on which a price genai-prices holds starts (any provider and model), sorted.
+
+    A genai-prices price changes only on such a day (a ``StartDateConstraint`` is in force from
+    its UTC date on), so the rates of the days between two of them are those of the first.
+    """
+    return tuple(sorted(set(_start_dates(get_snapshot().providers, set()))))
+
+
 def price_data_date() -> dt.date | None:
     """The date of genai-prices' bundled price data: its newest recorded price change.
 
@@ -298,5 +310,5 @@ def price_data_date() -> dt.date | None:
     is the best date it gives of how current its data is (prices it has not heard of
     are not in it). None if it records no dated change.
     """
-    dates = list(_start_dates(get_snapshot().providers, set()))
-    return max(dates) if dates else None
+    dates = price_start_dates()
+    return dates[-1] if dates else None

@@ -3,7 +3,9 @@
 A route turns each model's standard rates into effective USD per million tokens per
 token type; every route is linear in tokens, so a route's cost is
 ``sum(tokens of type t x effective rate of t)``. Kinds and their inputs (config,
-``planning.routes``):
+``planning.routes``). Each day pays the prices in force on it: a month's rate is the mean of
+its days' (``price_spans``), so a list price that changes inside the horizon (an introductory
+rate ending) moves every route's cost, the baseline's included, from that day:
 
 - ``official``: the API as used today (the baseline). A series whose service tier is
   ``batch`` (where the source has the tier) is priced at batch rates.
@@ -41,12 +43,14 @@ from tokenplan.planning.prices import (
     UnitPrices,
     cache_rates_of_input,
     genai_unit_prices,
+    price_start_dates,
     unit_prices,
     with_cache_write_share,
     with_long_context_share,
 )
 
-__all__ = ["DEMO_SOURCE", "OneTimeCost", "Pricer", "Route", "batch_in_month", "relay_multiplier", "route_rates", "routes_that_apply"]
+__all__ = ["DEMO_SOURCE", "OneTimeCost", "Pricer", "Route", "batch_in_month", "price_spans", "relay_multiplier",
+           "route_rates", "routes_that_apply"]
 
 
 DEMO_SOURCE = "assumed for the demo"  # how the shipped configuration marks an input it made up for the demo
@@ -177,24 +181,58 @@ class Pricer:
         self._shares = cache_write_1h_shares or {}
         self._share_days = share_days
         self._long_context = long_context_shares or {}
+        self.listed = lru_cache(maxsize=None)(self._listed)
         self.standard = lru_cache(maxsize=None)(self._standard)
         self.batch = lru_cache(maxsize=None)(self._batch)
         self.at_provider = lru_cache(maxsize=None)(self._at_provider)
+        self.change_days = lru_cache(maxsize=None)(self._change_days)
 
     def _blend(self, model: str, prices: UnitPrices | None) -> UnitPrices | None:
         # Long context first: the 5-minute and 1-hour write rates the TTL blend reads are then its blends.
         long_context = with_long_context_share(prices, self._long_context.get(model, {}), self._share_days)
         return with_cache_write_share(long_context, self._shares.get(model, 0.0), self._share_days)
 
-    def _standard(self, model: str, when: dt.date) -> UnitPrices | None:
-        return self._blend(model, unit_prices(model, when, self._table, self._providers.get(model)))
-
-    def _batch(self, model: str, when: dt.date) -> UnitPrices | None:
-        standard = self.standard(model, when)
+    def _listed(self, model: str, when: dt.date, batch: bool = False) -> UnitPrices | None:
+        """``model``'s rates in force on ``when`` as listed, no share blended in (a day of history pays its own
+        split); ``batch``: the Batch API's, None where it has none apart from the standard ones."""
+        standard = unit_prices(model, when, self._table, self._providers.get(model))
+        if not batch:
+            return standard
         if standard is None or standard.provider == "price table":
             return None
-        batch = self._blend(model, genai_unit_prices(model, when, standard.provider, processing="batch"))
-        return None if batch.usd_per_mtok == standard.usd_per_mtok else batch
+        rates = genai_unit_prices(model, when, standard.provider, processing="batch")
+        return None if rates.usd_per_mtok == standard.usd_per_mtok else rates
+
+    def _standard(self, model: str, when: dt.date) -> UnitPrices | None:
+        return self._blend(model, self.listed(model, when))
+
+    def _batch(self, model: str, when: dt.date) -> UnitPrices | None:
+        standard, batch = self.standard(model, when), self._blend(model, self.listed(model, when, True))
+        return None if batch is None or batch.usd_per_mtok == standard.usd_per_mtok else batch
+
+    def _change_days(self, model: str, first: dt.date, last: dt.date, batch: bool = False) -> tuple[dt.date, ...]:
+        """The days after ``first`` up to ``last`` on which ``model``'s listed rates change (``batch``: its Batch
+        API rates); none where one price is in force throughout.
+
+        A price of genai-prices changes only on a day one of its prices starts (``price_start_dates``), one of
+        the price table on a row's date: the rates between two such days are those of the first.
+        """
+        table = self._table
+        dated = ([] if table is None or table.empty else
+                 [d.date() for d in pd.to_datetime(table.loc[table["model"] == model, "date"])])
+        candidates = sorted({d for d in (*price_start_dates(), *dated) if first < d <= last})
+
+        def key(when: dt.date):
+            prices = self.listed(model, when, batch)
+            return None if prices is None else (prices.usd_per_mtok, prices.long_context_usd_per_mtok)
+
+        days, before = [], key(first)
+        for day in candidates:
+            now = key(day)
+            if now != before:
+                days.append(day)
+            before = now
+        return tuple(days)
 
     def _at_provider(self, model: str, model_id: str, provider: str, when: dt.date) -> UnitPrices | None:
         """``model``'s rates under the provider's ``model_id`` (its cache writes blended as ``model``'s)."""
@@ -204,40 +242,39 @@ class Pricer:
             return None
 
 
-def batch_in_month(pricer: Pricer, model: str, when: dt.date,
-                   first: dt.date | None = None) -> tuple[UnitPrices | None, float, dt.date | None]:
-    """The batch rate of the month starting ``when``, the share of its days from ``first`` (the first day
-    the period covers; default ``when``) it is in force, and the day it starts when that is after
-    ``when`` (None: from the first day, or no batch rate in the month). A forecast that starts on
-    October 21 has every October day at the batch rate that starts on the 14th.
+def batch_in_month(pricer: Pricer, model: str, first: dt.date,
+                   last: dt.date | None = None) -> tuple[UnitPrices | None, float, dt.date | None]:
+    """The batch rate of the days ``first`` to ``last`` (default: the end of ``first``'s month), the share of
+    those days it is in force, and the day it starts when that is after ``first`` (None: from the first day,
+    or no batch rate in them). A forecast that starts on October 21 has every October day at the batch
+    rate that starts on the 14th.
 
     genai-prices lists Anthropic's batch rates from 2026-10-14 ("earlier batch history is
     not modelled"): priced on the month's first day alone, October had no batch rate and
     the batch route saved nothing in it, although the rate is in force for 18 of its days.
     """
-    batch = pricer.batch(model, when)
+    batch = pricer.batch(model, first)
     if batch is not None:
         return batch, 1.0, None
-    end = (pd.Timestamp(when) + pd.offsets.MonthEnd(0)).date()
+    end = last or (pd.Timestamp(first) + pd.offsets.MonthEnd(0)).date()
     if pricer.batch(model, end) is None:
         return None, 0.0, None
-    days = [when + dt.timedelta(days=d) for d in range((end - when).days + 1)]
+    days = [first + dt.timedelta(days=d) for d in range((end - first).days + 1)]
     start = next(day for day in days if pricer.batch(model, day) is not None)
-    covered = [day for day in days if day >= (first or when)] or days
-    return pricer.batch(model, end), sum(day >= start for day in covered) / len(covered), start
+    return pricer.batch(model, end), sum(day >= start for day in days) / len(days), start
 
 
 def _mix(base: dict[str, float], other: dict[str, float], share: float) -> dict[str, float]:
     return {t: (1 - share) * base[t] + share * other[t] for t in PRICED_TARGETS}
 
 
-def _rates_on_route(route: Route, model: str, tier: str | None, when: dt.date,
-                    pricer: Pricer, first: dt.date | None = None) -> tuple[dict[str, float], str, bool]:
-    """The route's rates for one model in one month, their note, and whether the route moves the
-    model's traffic at all (false where it stays at today's rates: no batch or cache-write rate,
-    not offered at the reseller)."""
+def _rates_on_route(route: Route, model: str, tier: str | None, when: dt.date, last: dt.date,
+                    pricer: Pricer) -> tuple[dict[str, float], str, bool]:
+    """The route's rates for one model over the days ``when`` to ``last`` (one list price in force), their
+    note, and whether the route moves the model's traffic at all (false where it stays at today's rates:
+    no batch or cache-write rate, not offered at the reseller)."""
     standard = pricer.standard(model, when)
-    batch, in_force, start = batch_in_month(pricer, model, when, first)
+    batch, in_force, start = batch_in_month(pricer, model, when, last)
     batch_rates = _mix(standard.usd_per_mtok, batch.usd_per_mtok, in_force) if batch else None
     base = batch_rates if tier == "batch" and batch_rates else standard.usd_per_mtok
     partial = (f"; batch rate in genai-prices from {start.isoformat()} (earlier batch history is not modelled): "
@@ -283,27 +320,55 @@ def routes_that_apply(rates: pd.DataFrame) -> dict[str, bool]:
     return {str(route): bool(moved.any()) for route, moved in rates.groupby("route", sort=False)["moved"]}
 
 
+def price_spans(pricer: Pricer, model: str, first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """The days ``first`` to ``last`` cut where ``model``'s list price changes (``Pricer.change_days``): one
+    (first day, last day) per price in force, in order; one span where a single price holds throughout."""
+    changes = list(pricer.change_days(model, first, last))
+    return list(zip([first, *changes], [*(d - dt.timedelta(days=1) for d in changes), last], strict=True))
+
+
+def _rates_over(route: Route, model: str, tier: str | None, spans: list[tuple[dt.date, dt.date]],
+                pricer: Pricer) -> tuple[dict[str, float], str, bool]:
+    """The route's rates over ``spans`` (``price_spans``): each span's rates weighted by its days, so a day
+    pays the price in force on it; the note says on which days the list price changed."""
+    parts = [_rates_on_route(route, model, tier, first, last, pricer) for first, last in spans]
+    if len(parts) == 1:
+        return parts[0]
+    days = [(last - first).days + 1 for first, last in spans]
+    rates = {t: sum(d * rates[t] for d, (rates, _, _) in zip(days, parts, strict=True)) / sum(days)
+             for t in PRICED_TARGETS}
+    changed = ", ".join(first.isoformat() for first, _ in spans[1:])
+    # The last span's note: a gap (no batch rate, not offered) stated at the month's end, the note's tail.
+    return (rates, f"list price changes on {changed}: each rate weighted by the days it is in force; {parts[-1][1]}",
+            any(moved for _, _, moved in parts))
+
+
 def route_rates(routes: list[Route], series_models: dict[str, str], series_tiers: dict[str, str],
-                months: list[str], pricer: Pricer, first_days: dict[str, dt.date] | None = None) -> pd.DataFrame:
+                months: list[str], pricer: Pricer, first_days: dict[str, dt.date] | None = None,
+                last_days: dict[str, dt.date] | None = None, price_date: dt.date | None = None) -> pd.DataFrame:
     """Effective USD per million tokens per route, series, month (``YYYY-MM``) and token type.
 
-    Prices are those in force on each month's first day; a batch rate that starts inside a
-    month counts for the share of the days it covers from ``first_days[month]`` (a forecast's
-    first month may start mid-month; default: the month's first day). A model with no price
-    gets no rows: callers list it as unpriced. ``moved``: whether the route takes that series'
-    traffic in that month (``routes_that_apply``).
+    Each day of a month pays the prices in force on it: from ``first_days[month]`` to ``last_days[month]``
+    (the days the forecast covers; default the whole month), a rate is the mean of the rates of those days
+    (``price_spans``: one price in force, or each weighted by its days where a list price changes), and a
+    batch rate that starts inside them counts for the share of the days it covers. ``price_date``: every
+    month at that day's prices instead. A model with no price gets no rows: callers list it as unpriced.
+    ``moved``: whether the route takes that series' traffic in that month (``routes_that_apply``);
+    ``price_date`` (column): the first day priced.
     """
     rows = []
     for month in months:
-        when = pd.Period(month, "M").start_time.date()
+        period = pd.Period(month, "M")
+        first = (first_days or {}).get(month, period.start_time.date())
+        last = (last_days or {}).get(month, period.end_time.date())
         for series, model in series_models.items():
-            if pricer.standard(model, when) is None:
+            spans = [(price_date, price_date)] if price_date else price_spans(pricer, model, first, last)
+            if any(pricer.standard(model, day) is None for day, _ in spans):
                 continue
             for route in routes:
-                rates, note, moved = _rates_on_route(route, model, series_tiers.get(series), when, pricer,
-                                              (first_days or {}).get(month))
+                rates, note, moved = _rates_over(route, model, series_tiers.get(series), spans, pricer)
                 rows += [{"route": route.name, "series": series, "model": model, "period": month,
-                          "price_date": when, "token_type": t, "usd_per_mtok": rates[t], "note": note,
+                          "price_date": spans[0][0], "token_type": t, "usd_per_mtok": rates[t], "note": note,
                           "moved": moved} for t in PRICED_TARGETS]
     return pd.DataFrame(rows, columns=["route", "series", "model", "period", "price_date", "token_type",
                                        "usd_per_mtok", "note", "moved"])

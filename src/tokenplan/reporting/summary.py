@@ -35,6 +35,7 @@ from tokenplan.forecasting.migrations import combine_migrations, describe, join_
 from tokenplan.forecasting.successors import likely_successors
 from tokenplan.forecasting.token_ratios import ratio_drifts
 from tokenplan.planning.prices import UnitPrices, usd_per_token
+from tokenplan.planning.recorded_prices import history_rate_lookup
 from tokenplan.planning.stated_events import added_by_events
 from tokenplan.reporting.carried_trend import DAMPING, carried_trends
 from tokenplan.reporting.capacity_section import (assumed_note, first_limit_row, first_limit_sentence, history_note,
@@ -45,7 +46,7 @@ from tokenplan.reporting.last_days import followed_moves, masked_tail, recent_de
 from tokenplan.reporting.number_format import apart
 from tokenplan.reporting.since_last_report import since_last_report
 
-__all__ = ["CAPACITY_COLUMNS", "ROI_COLUMNS", "PlanSummary", "plan_summary"]
+__all__ = ["CAPACITY_COLUMNS", "ROI_COLUMNS", "PlanSummary", "changes_by_day", "plan_summary"]
 
 CAPACITY_COLUMNS = ["model_group", "period", "metric", "p50", "p90", "limit", "headroom_p90",
                     "first_crossing_p50", "first_crossing_p90"]
@@ -95,6 +96,8 @@ class PlanSummary:
     followed: list[dict[str, Any]] = field(default_factory=list)  # young moves of the last days the plan follows
     ramps: list[dict[str, Any]] = field(default_factory=list)  # series launched days ago, still rising past the plan
     masked_tail: list[dict[str, Any]] = field(default_factory=list)  # last buckets left out as a suspected outage
+    # List price changes inside the horizon, per model and day: its token types' rates before and from it.
+    price_changes: list[dict[str, Any]] = field(default_factory=list)
 
 
 _STALE_DAYS = 7  # a user's history ending more days than this before the run is called out
@@ -166,6 +169,33 @@ def _rates(prices: dict[str, UnitPrices | None], series: pd.Series, target: pd.S
     return np.nan_to_num(usd_per_token(prices, models, target.astype(str)), nan=0.0)
 
 
+@dataclass
+class _HorizonRates:
+    """USD per token of each (series, target) over the horizon, as ``cost_forecast`` priced it (its P50 cost of
+    the type over the P50 tokens: each month at its own prices), so what a risk adds is priced as the cost it
+    is a share of; the price date's rates (``prices``) where the table has no split by type."""
+
+    prices: dict[str, UnitPrices | None]
+    horizon: pd.Series  # (series, target) -> USD per token
+
+    @classmethod
+    def of(cls, prices: dict[str, UnitPrices | None], horizon_cost: pd.DataFrame, horizon: pd.DataFrame,
+           median: str) -> _HorizonRates:
+        split = {c: f"{c.removeprefix(f'{median}_')}_tokens" for c in horizon_cost if c.startswith(f"{median}_")}
+        if not split:
+            return cls(prices, pd.Series(dtype=float))
+        usd = horizon_cost.assign(series=horizon_cost["series"].astype(str)).set_index("series")[list(split)]
+        usd = usd.rename(columns=split).stack()
+        tokens = horizon.assign(series=horizon["series"].astype(str)).set_index(["series", "target"])[median]
+        rate = usd / tokens.reindex(usd.index).where(lambda t: t > 0)
+        return cls(prices, rate[np.isfinite(rate)])
+
+    def __call__(self, series: pd.Series, target: pd.Series) -> np.ndarray:
+        keys = pd.MultiIndex.from_arrays([series.astype(str), target.astype(str)])
+        stated = self.horizon.reindex(keys).to_numpy(dtype=float) if len(self.horizon) else np.full(len(keys), np.nan)
+        return np.where(np.isfinite(stated), stated, _rates(self.prices, series, target))
+
+
 def _last_full_quarter(history: pd.DataFrame) -> pd.Period | None:
     """The latest calendar quarter the history covers from its first to its last bucket."""
     times = pd.DatetimeIndex(history["ds"].unique()).sort_values()
@@ -180,15 +210,16 @@ def _last_full_quarter(history: pd.DataFrame) -> pd.Period | None:
     return None
 
 
-def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices],
-                  outages: pd.DataFrame | None = None) -> tuple[dict | None, pd.DataFrame, float]:
+def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices], outages: pd.DataFrame | None = None,
+                  history_rates: pd.DataFrame | None = None) -> tuple[dict | None, pd.DataFrame, float]:
     """The last full quarter's facts, its total per target and its cost rate per bucket (USD).
 
-    The totals and the cost (``facts["cost_usd"]``) are what was recorded, each model priced
-    (``prices`` holds every model of the history, a retired one too). The rate the change
-    compares with leaves out missing buckets and a series' suspected outages (``outages`` rows of
-    kind ``outage``, every target of the series at that bucket, as the forecast leaves them out):
-    a month of zeros in the quarter would otherwise read as growth.
+    The totals and the cost (``facts["cost_usd"]``) are what was recorded, each day priced at its own
+    rates (``history_rates``: the prices in force that day at its own split of 1-hour cache writes and long
+    context, as ``history_costs`` prices it; without them, ``prices``, which hold every model of the
+    history, a retired one too). The rate the change compares with leaves out missing buckets and a
+    series' suspected outages (``outages`` rows of kind ``outage``, every target of the series at that
+    bucket, as the forecast leaves them out): a month of zeros in the quarter would otherwise read as growth.
     """
     quarter = _last_full_quarter(history)
     if quarter is None:
@@ -198,16 +229,18 @@ def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices],
     flagged = outages[outages["kind"] == "outage"] if outages is not None and "kind" in outages else outages
     rate_y = mask_outages(rows, flagged)["y"] if flagged is not None else rows["y"]
     outage_keys = rate_y.isna() & rows["y"].notna()
-    rows = rows.assign(rate_y=rate_y)
+    price = (np.nan_to_num(history_rate_lookup(rows, history_rates), nan=0.0) if history_rates is not None
+             else _rates(prices, rows["series"], rows["target"]))
+    rows = rows.assign(rate_y=rate_y, usd=rows["y"] * price, rate_usd=rate_y * price)
     per_key = rows.groupby(["series", "target"], observed=True).agg(
-        sum=("y", "sum"), mean=("rate_y", "mean"), present=("ds", "size")).reset_index()
+        sum=("y", "sum"), mean=("rate_y", "mean"), usd=("usd", "sum"), mean_usd=("rate_usd", "mean"),
+        present=("ds", "size")).reset_index()
     # A series' missing and outage buckets count at its own mean; a bucket it has no row for
     # (before its launch, after its retirement, a sparse model's idle day) counts as zero. Its
     # mean over its own rows alone counted a model migrated mid-quarter, old and new, over the
     # whole quarter each: requests read -18% against a true +1%.
     per_key["per_bucket"] = per_key["mean"].fillna(0.0) * per_key["present"] / max(int(buckets), 1)
-    price = _rates(prices, per_key["series"], per_key["target"])
-    per_key["rate_usd"] = per_key["per_bucket"] * price
+    per_key["rate_usd"] = per_key["mean_usd"].fillna(0.0) * per_key["present"] / max(int(buckets), 1)
     by_target = per_key.groupby("target", observed=True).agg(total=("sum", "sum"), per_bucket=("per_bucket", "sum"))
     facts = {"label": f"{quarter.year} Q{quarter.quarter}", "start": quarter.start_time,
              "end": quarter.end_time.normalize(), "buckets": int(buckets),
@@ -215,8 +248,8 @@ def _last_quarter(history: pd.DataFrame, prices: dict[str, UnitPrices],
              "missing_buckets": int(rows.loc[rows["y"].isna(), ["series", "ds"]].drop_duplicates().shape[0]),
              "outage_buckets": int(rows.loc[outage_keys, ["series", "ds"]]
                                    .drop_duplicates().shape[0]),
-             "cost_usd": float((per_key["sum"] * price).sum()),
-             "cost_by_series": (per_key["sum"] * price).groupby(per_key["series"].astype(str)).sum().to_dict()}
+             "cost_usd": float(per_key["usd"].sum()),
+             "cost_by_series": per_key["usd"].groupby(per_key["series"].astype(str)).sum().to_dict()}
     return facts, by_target.reset_index(), float(per_key["rate_usd"].sum())
 
 
@@ -277,14 +310,14 @@ def _with_unexplained(drivers: pd.DataFrame | None, forecast: pd.DataFrame | Non
     return added if drivers is None or drivers.empty else pd.concat([drivers, added], ignore_index=True)
 
 
-def _stated_risk(drivers: pd.DataFrame | None, prices: dict[str, UnitPrices], total_cost: float) -> dict | None:
+def _stated_risk(drivers: pd.DataFrame | None, rates: _HorizonRates, total_cost: float) -> dict | None:
     """The stated event effects (taken as given) and the share of the quarter's cost each adds."""
     if drivers is None or drivers.empty or not total_cost:
         return None
     stated = drivers[(drivers["kind"] == "stated") & (drivers["volume"].abs() > 0)]
     if stated.empty:
         return None
-    stated = stated.assign(usd=stated["volume"] * _rates(prices, stated["series"], stated["target"]))
+    stated = stated.assign(usd=stated["volume"] * rates(stated["series"], stated["target"]))
     events = []
     for driver, rows in stated.groupby("driver"):
         requests = rows[rows["target"] == "requests"]
@@ -296,7 +329,7 @@ def _stated_risk(drivers: pd.DataFrame | None, prices: dict[str, UnitPrices], to
     return {"kind": "stated_effect", "score": float(sum(abs(e["share"]) for e in events)), "events": events}
 
 
-def _growth_risk(drivers: pd.DataFrame | None, prices: dict[str, UnitPrices], total_cost: float,
+def _growth_risk(drivers: pd.DataFrame | None, rates: _HorizonRates, total_cost: float,
                  horizon: pd.DataFrame, median: str, trend_steps: int | None = None) -> dict | None:
     """What the anchor's extrapolated growth adds to the quarter's cost (an assumption, not an observation).
 
@@ -314,18 +347,18 @@ def _growth_risk(drivers: pd.DataFrame | None, prices: dict[str, UnitPrices], to
     if drivers is None or drivers.empty or not total_cost:
         return None
     growth = drivers[drivers["kind"] == "growth"]
-    added = float((growth["volume"] * _rates(prices, growth["series"], growth["target"])).sum())
+    added = float((growth["volume"] * rates(growth["series"], growth["target"])).sum())
     if not added:
         return None
     others = _unexplained(horizon, drivers)
-    unmeasured = float((others[median] * _rates(prices, others["series"], others["target"])).sum())
+    unmeasured = float((others[median] * rates(others["series"], others["target"])).sum())
     return {"kind": "growth", "score": abs(added) / total_cost, "added_usd": added, "share": added / total_cost,
             "without_usd": total_cost - added if not unmeasured else np.nan,
             "unmeasured_usd": unmeasured, "unmeasured_share": unmeasured / total_cost,
             "carried_steps": int(trend_steps) if trend_steps else None}
 
 
-def _trend_risk(history: pd.DataFrame, forecast: pd.DataFrame | None, prices: dict[str, UnitPrices],
+def _trend_risk(history: pd.DataFrame, forecast: pd.DataFrame | None, rates: _HorizonRates,
                 total_cost: float, median: str) -> dict | None:
     """The series whose history's weekly trend the forecast does not carry (``carried_trends``), and what
     the gap faded in as a damped trend adds to the horizon's P50 cost (its share of the cost, the score;
@@ -335,7 +368,7 @@ def _trend_risk(history: pd.DataFrame, forecast: pd.DataFrame | None, prices: di
     if missed.empty:
         return None
     missed["added"] = missed["damped_total"] - missed["plan_total"]
-    missed["usd"] = missed["added"] * _rates(prices, missed["series"], missed["target"])
+    missed["usd"] = missed["added"] * rates(missed["series"], missed["target"])
     usd = float(missed["usd"].sum())
     relative = float((missed["added"].abs() / missed["plan_total"].where(missed["plan_total"] > 0)).max())
     score = abs(usd) / total_cost if total_cost and usd else (relative if np.isfinite(relative) else 0.0)
@@ -518,7 +551,9 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                  methods: dict[str, str] | None = None, today: pd.Timestamp | None = None,
                  outages: pd.DataFrame | None = None, forecast: pd.DataFrame | None = None,
                  events: pd.DataFrame | None = None, baseline_margin: float = 0.0,
-                 trend_steps: int | None = None, migrations: pd.DataFrame | None = None) -> PlanSummary:
+                 trend_steps: int | None = None, migrations: pd.DataFrame | None = None,
+                 history_rates: pd.DataFrame | None = None,
+                 price_changes: pd.DataFrame | None = None) -> PlanSummary:
     """The summary's numbers: quarter totals, change against the last full quarter, the first
     limit to bind, the best route, the largest risks (see the module docstring) and, given
     the earlier reports (``previous``, newest first: ``PreviousReportDataset``), what changed since the newest
@@ -532,7 +567,9 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
     and no risk. ``trend_steps``: how many steps of the horizon the trend anchor carries its growth (None: all of
     them; ``FeatureSpec.trend_steps``), for the growth risk. ``migrations``: traffic forecast as one series and
     split between its models (``tokenplan.forecasting.migrations``); the history's last days and trend are read
-    against the traffic's forecast, not a model's share of it."""
+    against the traffic's forecast, not a model's share of it. ``history_rates``: each day of history's own
+    rates (``tokenplan.planning.recorded_prices``), which price the last quarter's actual; ``price_changes``:
+    the list price changes inside the horizon (``tokenplan.planning.dated_prices``), stated beside the cost."""
     horizon = totals[totals["period"] == "horizon"]
     traffic = combine_migrations(history, migrations)
     joined = join_migrations(forecast, migrations, quantile_names) if forecast is not None else None
@@ -541,7 +578,7 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
     by_target = by_target.reindex([t for t in TARGET_ORDER if t in by_target.index]
                                   + [t for t in by_target.index if t not in TARGET_ORDER])
     buckets = int(horizon["buckets"].max())
-    last, history_by_target, history_cost_rate = _last_quarter(history, prices, outages)
+    last, history_by_target, history_cost_rate = _last_quarter(history, prices, outages, history_rates)
     median = quantile_names[len(quantile_names) // 2]
     history_by_target = history_by_target.set_index("target") if len(history_by_target) else history_by_target
     table = by_target.reset_index()
@@ -556,12 +593,13 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
 
     share = horizon_cost.groupby("series")[median].sum() / cost[median] if cost[median] else pd.Series(dtype=float)
     nominal = (int(quantile_names[-1][1:]) - int(quantile_names[0][1:])) / 100
+    rates = _HorizonRates.of(prices, horizon_cost, horizon, median)
     candidates = [_baseline_risk(backtest, share, methods, set(horizon["series"].astype(str)), baseline_margin),
-                  _stated_risk(_with_unexplained(drivers, joined, events, median), prices, cost[median]),
-                  _growth_risk(drivers, prices, cost[median], horizon, median, trend_steps),
+                  _stated_risk(_with_unexplained(drivers, joined, events, median), rates, cost[median]),
+                  _growth_risk(drivers, rates, cost[median], horizon, median, trend_steps),
                   _history_risk(traffic, horizon["start"].min(), horizon["end"].max()),
                   _coverage_risk(backtest, nominal), _guard_risk(guard_drops, share),
-                  _trend_risk(traffic, joined, prices, cost[median], median)]
+                  _trend_risk(traffic, joined, rates, cost[median], median)]
     risks = sorted((r for r in candidates if r and r["score"] > 0), key=lambda r: -r["score"])[:_RISKS_SHOWN]
     attrs = forecast.attrs if forecast is not None else {}  # what the forecast pooled and left out
     return PlanSummary(simulated=simulated, horizon_start=pd.Timestamp(horizon["start"].min()),
@@ -586,4 +624,16 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                        drifting_ratios=_drifting(traffic, joined, median),
                        successors=[p for p in likely_successors(history) if p["successor"] in share.index
                                    and p["predecessor"] not in traffic_ids(migrations)][:3],
-                       migrations=describe(migrations))
+                       migrations=describe(migrations), price_changes=changes_by_day(price_changes))
+
+
+def changes_by_day(price_changes: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """The list price changes (``price_changes``' rows), one entry per model and day with each token type's
+    rate before and from it (USD per million tokens) and the prices' source, in date order."""
+    if price_changes is None or price_changes.empty:
+        return []
+    rows = price_changes.sort_values(["date", "model"], kind="stable")
+    return [{"model": model, "date": pd.Timestamp(day).date(), "source": group["source"].iloc[0],
+             "rates": [{"token_type": r.token_type, "before": float(r.usd_per_mtok_before),
+                        "from": float(r.usd_per_mtok_from)} for r in group.itertuples()]}
+            for (day, model), group in rows.groupby(["date", "model"], sort=False)]

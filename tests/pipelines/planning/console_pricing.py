@@ -43,6 +43,7 @@ def priced_catalog(export: AnthropicConsoleCSVDataset) -> DataCatalog:
     for name in OUTPUTS:
         catalog[name] = Kept()
     nodes = create_pipeline().only_nodes("price_models", "estimate_costs", "compute_route_rates",
-                                         "compute_route_costs", "price_history")
+                                         "compute_route_costs", "compute_history_rates",
+                                         "price_history")
     SequentialRunner().run(nodes, catalog)
     return catalog

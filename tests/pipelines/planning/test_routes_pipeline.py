@@ -67,7 +67,8 @@ def _run(billed: pd.DataFrame | None = None, baseline_only: bool = False, source
     for name in OUTPUTS:
         catalog[name] = _Kept()
     routes_and_roi = create_pipeline().only_nodes(
-        "price_models", "estimate_costs", "compute_route_rates", "compute_route_costs", "price_history", "compute_roi",
+        "price_models", "estimate_costs", "compute_route_rates", "compute_route_costs", "compute_history_rates",
+        "price_history", "compute_roi",
         "compute_sensitivity", "check_prices")
     SequentialRunner().run(routes_and_roi, catalog)
     out = {name: catalog[name].load() for name in OUTPUTS}

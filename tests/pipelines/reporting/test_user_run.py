@@ -139,8 +139,9 @@ def run() -> dict:
     for name, value in inputs.items():
         catalog[name] = value
     pipeline = planning_pipeline().only_nodes(
-        "price_models", "estimate_costs", "compute_route_rates", "compute_route_costs", "price_history",
-        "compute_roi", "compute_sensitivity", "check_prices") + reporting_pipeline().only_nodes(
+        "price_models", "find_price_changes", "estimate_costs", "compute_route_rates", "compute_route_costs",
+        "compute_history_rates", "price_history", "compute_roi", "compute_sensitivity",
+        "check_prices") + reporting_pipeline().only_nodes(
         "choose_series_shown", "plot_forecast", "plot_backtest", "plot_drivers", "render_routes", "build_report")
     # As in a kedro run: figures travel between nodes as the project's catalog passes them (assigned,
     # not deep-copied), and the report, a folder of files in a run, is read here as the node returned it.

@@ -62,15 +62,16 @@ def _model_of(series: pd.DataFrame) -> dict[str, str]:
 
 
 def price_spend_history(target_series: pd.DataFrame, organisation_series: pd.DataFrame,
-                        prices: dict[str, UnitPrices | None]) -> pd.DataFrame:
-    """USD per series and day over the history (``series, ds, y``); days before a series' first
-    usage or after its last are zero, a missing day is interpolated from its neighbours."""
+                        history_rates: pd.DataFrame) -> pd.DataFrame:
+    """USD per series and day over the history (``series, ds, y``), each day at its own rates
+    (``history_rates``, as ``history_costs``); days before a series' first usage or after its last are zero, a
+    missing day is interpolated from its neighbours."""
     if organisation_series.empty:
         return pd.DataFrame(columns=["series", "ds", "y"])
     history = target_series[target_series["series"].isin(organisation_series["series"])].copy()
     history["y"] = history.groupby(["series", "target"])["y"].transform(
         lambda s: s.interpolate(limit_direction="both"))
-    usd = daily_costs(history, prices, ["y"], ["series", "ds"], _model_of(organisation_series))
+    usd = daily_costs(history, history_rates, ["y"], ["series", "ds"], _model_of(organisation_series))
     grid = pd.MultiIndex.from_product([sorted(usd["series"].unique()), sorted(target_series["ds"].unique())],
                                       names=["series", "ds"])
     return usd.set_index(["series", "ds"]).reindex(grid, fill_value=0.0).reset_index()
@@ -103,13 +104,14 @@ def price_spend_plan(forecast: pd.DataFrame, cost_forecast: pd.DataFrame, organi
 
 
 def price_spend_backtest(backtest_predictions: pd.DataFrame, organisation_series: pd.DataFrame,
-                         prices: dict[str, UnitPrices | None]) -> pd.DataFrame:
-    """The chosen methods' out-of-sample USD per backtest fold, series and day (``origin, series, ds, p10..p90``)."""
+                         history_rates: pd.DataFrame) -> pd.DataFrame:
+    """The chosen methods' out-of-sample USD per backtest fold, series and day (``origin, series, ds, p10..p90``),
+    each day at the rates its recorded spend pays (``history_rates``): the backtest grades tokens, not prices."""
     if organisation_series.empty:
         return pd.DataFrame(columns=["origin", "series", "ds", *_BAND])
     folds = backtest_predictions[(backtest_predictions["method"] == "chosen")
                                  & (backtest_predictions["role"] == "backtest")]
-    return daily_costs(folds, prices, _BAND, ["origin", "series", "ds"], _model_of(organisation_series))
+    return daily_costs(folds, history_rates, _BAND, ["origin", "series", "ds"], _model_of(organisation_series))
 
 
 def backtest_hierarchy(spend_history: pd.DataFrame, spend_backtest: pd.DataFrame,

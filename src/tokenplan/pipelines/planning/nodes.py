@@ -16,13 +16,15 @@ from tokenplan.planning.cache_writes import one_hour_shares
 from tokenplan.planning.capacity import PeakModel, capacity_gaps, capacity_tables, floor_at_members
 from tokenplan.planning.capacity_backtest import backtest_peaks
 from tokenplan.planning.costs import cost_by_period, route_costs
+from tokenplan.planning.dated_prices import PRICE_CHANGE_COLUMNS, price_changes
 from tokenplan.planning.gateway import deployment_endpoints, gateway_config
 from tokenplan.planning.long_context import long_context_shares
 from tokenplan.planning.peaks import assumed_factor, forecast_bucket_peaks, usage_peaks
 from tokenplan.planning.price_check import history_months, monthly_gap, validate_billed, whole_months
-from tokenplan.planning.prices import UnitPrices, model_provider, validate_price_table
+from tokenplan.planning.prices import PRICED_TARGETS, UnitPrices, model_provider, validate_price_table
 from tokenplan.planning.rate_limits import (LIMIT_COLUMNS, METRICS, group_of_series, limits_from_file, planned_metrics,
                                             unused_limits)
+from tokenplan.planning.recorded_prices import history_rate_lookup, recorded_rates
 from tokenplan.planning.route_config import configured_routes
 from tokenplan.planning.routes import DEMO_SOURCE, Pricer, Route, route_rates, routes_that_apply
 from tokenplan.planning.sensitivity import tornado
@@ -242,22 +244,44 @@ def _tiers(usage_buckets: pd.DataFrame) -> dict[str, str]:
     return usage_buckets.drop_duplicates("series").set_index("series")["service_tier"].astype(str).to_dict()
 
 
+def _price_date(params: dict[str, Any]) -> dt.date | None:
+    """``planning.routes.price_date``: the one day whose prices every forecast day pays (None: each its own)."""
+    chosen = params["routes"].get("price_date")
+    return pd.Timestamp(chosen).date() if chosen else None
+
+
 def price_models(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFrame, price_table: pd.DataFrame,
                  params: dict[str, Any]) -> dict[str, UnitPrices | None]:
-    """Standard rates per model in force on the price date (None: no price anywhere), for every model
-    the forecast or the history holds: the summary prices the last quarter's actual with them, and a
-    model retired in it was priced at $0 (a quarter's cost read $84,826 against $110,342)."""
-    chosen = params["routes"].get("price_date")
-    when = pd.Timestamp(chosen or forecast_totals["start"].min()).date()
+    """Standard rates per model in force on the first forecast day (or ``planning.routes.price_date``; None: no
+    price anywhere), for every model the forecast or the history holds: the rates the report's price table
+    shows, and where a model has no price. Costs pay each day's own prices (``route_rates``,
+    ``history_rates``); ``price_changes`` lists where those differ from these."""
+    when = _price_date(params) or pd.Timestamp(forecast_totals["start"].min()).date()
     pricer = _pricer(price_table, params, usage_buckets)
     models = set(_models(forecast_totals["series"]).values()) | set(_models(usage_buckets["series"]).values())
     return {m: pricer.standard(m, when) for m in sorted(models)}
 
 
-def estimate_costs(forecast_totals: pd.DataFrame, prices: dict[str, UnitPrices | None],
+def find_price_changes(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFrame, price_table: pd.DataFrame,
+                       params: dict[str, Any]) -> pd.DataFrame:
+    """Each list price change inside the forecast horizon, per model, day and token type: the rate before and
+    from that day (USD per million tokens, as blended for the model's costs) and its source. Empty where
+    ``planning.routes.price_date`` prices every day at one date."""
+    horizon = forecast_totals[forecast_totals["period"] == "horizon"]
+    if horizon.empty or _price_date(params):
+        return pd.DataFrame(columns=list(PRICE_CHANGE_COLUMNS))
+    first, last = pd.Timestamp(horizon["start"].min()).date(), pd.Timestamp(horizon["end"].max()).date()
+    pricer = _pricer(price_table, params, usage_buckets)
+    return price_changes(pricer, sorted(set(_models(forecast_totals["series"]).values())), first, last)
+
+
+def estimate_costs(forecast_totals: pd.DataFrame, rates: pd.DataFrame, params: dict[str, Any],
                    training_params: dict[str, Any]) -> pd.DataFrame:
-    """USD per series and period (months and the whole horizon) at the price date's standard rates."""
-    return cost_by_period(forecast_totals, prices, quantile_columns(training_params["quantiles"]))
+    """USD per series and period (months and the whole horizon) on the baseline route (the API as used
+    today), each month at the prices in force on its days: ``route_costs``' baseline, per series."""
+    _, baseline = _routes(params)
+    return cost_by_period(forecast_totals, rates[rates["route"] == baseline],
+                          quantile_columns(training_params["quantiles"]))
 
 
 def compute_route_rates(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFrame, price_table: pd.DataFrame,
@@ -266,13 +290,15 @@ def compute_route_rates(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
     routes, _ = _routes(params)
     months = sorted(p for p in forecast_totals["period"].unique() if p != "horizon")
     return route_rates(routes, _models(forecast_totals["series"]), _tiers(usage_buckets), months,
-                       _pricer(price_table, params, usage_buckets), _first_days(forecast_totals))
+                       _pricer(price_table, params, usage_buckets), *_days_covered(forecast_totals),
+                       _price_date(params))
 
 
-def _first_days(forecast_totals: pd.DataFrame) -> dict[str, dt.date]:
-    """Each forecast month's first day (the forecast's first month may start mid-month)."""
-    months = forecast_totals[forecast_totals["period"] != "horizon"]
-    return {period: pd.Timestamp(start).date() for period, start in months.groupby("period")["start"].min().items()}
+def _days_covered(forecast_totals: pd.DataFrame) -> tuple[dict[str, dt.date], dict[str, dt.date]]:
+    """Each forecast month's first and last day forecast (the first and last months may be partial)."""
+    months = forecast_totals[forecast_totals["period"] != "horizon"].groupby("period")
+    return ({period: pd.Timestamp(start).date() for period, start in months["start"].min().items()},
+            {period: pd.Timestamp(end).date() for period, end in months["end"].max().items()})
 
 
 def compute_route_costs(forecast_totals: pd.DataFrame, rates: pd.DataFrame,
@@ -411,7 +437,7 @@ def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
 
     def evaluate(route: Route, moved_growth: float | None) -> float:
         rates = route_rates([base_route, route.model_copy(update={"name": f"{route.name} (moved)"})],
-                            series, tiers, periods, pricer, _first_days(forecast_totals))
+                            series, tiers, periods, pricer, *_days_covered(forecast_totals), _price_date(params))
         costs = route_costs(forecast_totals, rates, names)
         monthly = roi.monthly_route_costs(costs, forecast_totals, fe_params["freq"], names)
         moved = None if ratios is None else {**ratios, f"{route.name} (moved)": ratios.get(route.name)}
@@ -427,16 +453,27 @@ def compute_sensitivity(forecast_totals: pd.DataFrame, usage_buckets: pd.DataFra
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def price_history(target_series: pd.DataFrame, usage_buckets: pd.DataFrame, price_table: pd.DataFrame,
-                  params: dict[str, Any]) -> pd.DataFrame:
-    """The usage history priced at the baseline route's rates: USD per series, model and month, with
-    ``missing_buckets``, ``covered_share`` (the share of the month's buckets, over every target, that were
-    observed) and ``whole_month`` (the history covers the month from its first to last day)."""
-    routes, baseline = _routes(params)
+def compute_history_rates(target_series: pd.DataFrame, usage_buckets: pd.DataFrame, price_table: pd.DataFrame,
+                          params: dict[str, Any]) -> pd.DataFrame:
+    """USD per million tokens per series, day of the history and token type: the list prices in force that
+    day at that day's own split of 1-hour writes and long context (``tokenplan.planning.recorded_prices``);
+    every table that prices history reads them."""
+    pricer = Pricer(validate_price_table(price_table, price_table.attrs.get("source", "price_table")),
+                    params["routes"].get("providers") or {})
+    return recorded_rates(target_series, usage_buckets, pricer, _tiers(usage_buckets))
+
+
+def price_history(target_series: pd.DataFrame, history_rates: pd.DataFrame) -> pd.DataFrame:
+    """The usage history as recorded, each day at its own rates (``history_rates``): USD per series, model and
+    month, with ``missing_buckets``, ``covered_share`` (the share of the month's buckets, over every target,
+    that were observed) and ``whole_month`` (the history covers the month from its first to last day)."""
     history = history_months(target_series)
-    rates = route_rates([r for r in routes if r.name == baseline], _models(history["series"]), _tiers(usage_buckets),
-                        sorted(history["period"].unique()), _pricer(price_table, params, usage_buckets))
-    priced = route_costs(history, rates, ["observed"], by_series=True)
+    recorded = target_series[target_series["target"].isin(PRICED_TARGETS)]
+    usd = recorded["y"].fillna(0.0) * history_rate_lookup(recorded, history_rates)
+    per_month = pd.DataFrame({"series": recorded["series"].astype(str),
+                              "period": naive_utc(recorded["ds"]).dt.to_period("M").astype(str), "observed": usd})
+    priced = per_month[np.isfinite(usd)].groupby(["series", "period"], as_index=False)["observed"].sum()
+    priced = priced.assign(model=priced["series"].str.split("/").str[0])
     missing = history.groupby(["series", "period"], as_index=False)[["missing_buckets", "buckets"]].sum()
     priced = priced.merge(missing, on=["series", "period"], how="left")
     covered = 1.0 - priced["missing_buckets"] / priced["buckets"].where(priced["buckets"] > 0)

@@ -97,13 +97,16 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  series_shown: dict[str, Any] | None = None,
                  organisation_report: dict[str, Any] | None = None,
                  run_record: dict[str, Any] | None = None,
-                 migrations: pd.DataFrame | None = None) -> dict[str, Any]:
+                 migrations: pd.DataFrame | None = None,
+                 history_rates: pd.DataFrame | None = None,
+                 price_changes: pd.DataFrame | None = None) -> dict[str, Any]:
     """The report folder's files: report.md and .html, their figures and the tables they summarise.
 
     ``capacity_plan`` / ``roi_summary`` (the planning stage's tables) feed the summary's
     first limit and best route; ``capacity_report`` / ``routes_report`` are their
     rendered sections (Markdown, figures, tables). All are optional, so the report can
-    be built without the planning stage.
+    be built without the planning stage. ``history_rates`` price the last quarter's actual as
+    ``history_costs`` does; ``price_changes`` are stated beside the cost.
     """
     names = quantile_columns(training_params["quantiles"])
     data_date = price_data_date()
@@ -130,7 +133,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                            outages=suspected_outages if fe_params.get("outages") else None, forecast=forecast,
                            events=events_calendar, baseline_margin=tie_margin(model_selection),
                            trend_steps=spec_from_params(fe_params, forecast_layout).trend_steps,
-                           migrations=migrations)
+                           migrations=migrations, history_rates=history_rates, price_changes=price_changes)
     at_risk = (organisation_report or {}).get("tables", {}).get("teams_at_risk.csv")
     if at_risk is not None and len(at_risk):
         summary.teams_at_risk = at_risk.head(5).replace({np.nan: None}).to_dict(orient="records")
@@ -168,6 +171,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         "backtest_metrics.csv": backtest_metrics,
         "forecast_drivers.csv": forecast_drivers,
         **({"guard_drops.csv": guard_drops} if guard_drops is not None and len(guard_drops) else {}),
+        **({"price_changes.csv": price_changes} if price_changes is not None and len(price_changes) else {}),
         **{k: v for r in sections for k, v in r.get("tables", {}).items()},
     }
 
