@@ -26,10 +26,28 @@ def test_a_route_that_prices_none_of_the_usage_differently_is_shown_as_not_apply
                                       break_even_saving_share=0.1, break_even_credit_rate=float("nan"),
                                       applies=[True, False], payback_month_p10=[2.0, 6.0])
     inputs = SimpleNamespace(roi_summary=summary, quantile_names=fx.Q, roi_cashflow=pd.DataFrame(),
-                             params={"routes": {"definitions": [{"name": "batch"}, {"name": "relay"}]}})
+                             params={"routes": {"definitions": [{"name": "batch", "kind": "batch"},
+                                                                {"name": "relay", "kind": "reseller",
+                                                                 "provider": "aws_bedrock"}]}})
     rows = {line.split("|")[1].strip(): line for line in _roi_table(inputs).splitlines()[2:]}
     assert NOT_APPLICABLE in rows["relay"] and "$4,000" not in rows["relay"] and "nan" not in rows["relay"]
     assert "$7,000" in rows["batch"]
+
+
+def test_a_relays_break_even_credit_rate_is_in_the_currency_an_override_set():
+    from types import SimpleNamespace
+
+    from tests.reporting import report_fixtures as fx
+    from tokenplan.reporting.routes_section import _roi_table
+
+    summary = fx.roi_summary().iloc[:1].assign(route="relay_cny", kind="relay", months=12, months_extrapolated=0,
+                                               break_even_saving_share=0.1, break_even_credit_rate=6.5,
+                                               payback_month_p10=2.0)
+    routes = {**ROUTES, "overrides": {"relay_cny": {"currency": "HKD"}}}
+    inputs = SimpleNamespace(roi_summary=summary, quantile_names=fx.Q, roi_cashflow=pd.DataFrame(),
+                             params={"routes": routes})
+    (row,) = _roi_table(inputs).splitlines()[2:]
+    assert "credit rate ≤ 6.5 HKD per USD" in row
 
 
 # A week of hourly forecast at the end of April 2015 after one whole month of history (March), with a

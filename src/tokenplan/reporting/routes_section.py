@@ -247,7 +247,7 @@ def _payback(value: float, months: int) -> str:
 def _roi_table(inputs: RoutesSectionInputs) -> str:
     names = inputs.quantile_names
     median = names[len(names) // 2]
-    currency = {r["name"]: r.get("currency") for r in inputs.params["routes"]["definitions"]}
+    currency = {r.name: r.currency for r in configured_routes(inputs.params["routes"])}  # overrides applied
     saving_header = ("monthly saving (a month at the forecast's rate)" if _scaled_months(inputs)
                      else "monthly saving (forecast months)")
     rows = []
