@@ -203,3 +203,21 @@ def test_a_series_without_a_backtest_forecast_is_scored_at_nothing_like_the_plan
     nodes = scores.pivot_table(index="level", columns="method", values="nodes")
     assert (nodes["bottom_up"] == nodes["mint_shrink"]).all()
     assert nodes.loc["series", "bottom_up"] == len(SERIES)
+
+
+def test_a_fold_whose_series_share_no_day_is_skipped_not_handed_to_the_reconciler():
+    # A team moved a key's traffic to another model and back: the outage check left one model's days of the
+    # second fold out and the other had stopped, so no day of that fold has every series.
+    history = _history(150)
+    first, second = pd.Timestamp("2026-04-01"), pd.Timestamp("2026-04-29")
+    one = _plan(history[history["ds"] <= first], first + pd.Timedelta(days=1), 14).assign(origin=first)
+    two = _plan(history[history["ds"] <= second], second + pd.Timedelta(days=1), 14).assign(origin=second)
+    moved = "m1/a/k1"
+    two = two[(two["series"] != moved) | (two["ds"] > second + pd.Timedelta(days=7))]
+    two = two[(two["series"] == moved) | (two["ds"] <= second + pd.Timedelta(days=7))]
+
+    scores = backtest_reconciliation(history, pd.concat([one, two], ignore_index=True), _dims(), LEVELS)
+
+    assert (scores["folds"] == 1).all() and set(scores["method"]) >= {"bottom_up", "base"}
+    only_two = backtest_reconciliation(history, two, _dims(), LEVELS)
+    assert only_two.empty and list(only_two.columns) == ["level", "method", "mase", "coverage", "nodes", "folds"]

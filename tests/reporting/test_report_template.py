@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -640,6 +641,20 @@ def test_the_last_days_beyond_the_plans_first_week_are_named_and_one_day_is_not(
     text = _summary_of(inputs, history, forecast=_daily_forecast())
     assert "model-a's last" not in text
     assert "- **The last days run below the plan:** model-b's last 3 days were each below the plan's P10" in text
+
+
+def test_a_plan_below_every_one_of_weeks_of_history_is_no_recent_move():
+    # A wind-down the plan carries on: the history's last 20 days, each above the plan's P90.
+    inputs = _inputs()
+    end = inputs.history["ds"].max()
+    text = _summary_of(inputs, inputs.history, forecast=_daily_forecast().assign(
+        p10=lambda f: f["p10"] / 3, p50=lambda f: f["p50"] / 3, p90=lambda f: f["p90"] / 3))
+    since = inputs.history.loc[inputs.history["series"] == "model-a", "ds"].min()
+    found = re.search(r"- \*\*The plan departs from the history:\*\* every one of model-a's last (\d+) days \(since "
+                      rf"{since:%Y-%m-%d}\) was above the plan's P90 for the same weekday \({end:%Y-%m-%d}:", text)
+    assert found and int(found.group(1)) > 14, text[-3000:]
+    assert "This is no recent move: the plan falls below a level the history has held for weeks" in text
+    assert "re-run once it has lasted" not in text
 
 
 def test_a_fall_of_the_last_days_that_the_plan_follows_is_named_with_the_event_that_would_undo_it():

@@ -288,8 +288,10 @@ def backtest_reconciliation(history: pd.DataFrame, folds: pd.DataFrame, dims: pd
     for origin, fold in folds.groupby("origin"):
         cut = pd.Timestamp(origin)
         train = y_all[y_all["ds"] <= cut]
-        y_hat, fitted = _base_forecasts(train, fold, s_df, dims, fold["ds"].nunique())
         days = _days_every_series_has(fold)
+        if not days:  # no day every series has (one's days masked as an outage, another's ended): nothing to score
+            continue
+        y_hat, fitted = _base_forecasts(train, fold, s_df, dims, fold["ds"].nunique())
         y_hat = y_hat[y_hat["ds"].isin(days)]
         planned = _every_series(fold, list(_bottom_ids(s_df, dims)), days)
         added = add_up(planned, dims, levels).drop(columns="level").assign(method=PLAN_METHOD)
@@ -303,6 +305,8 @@ def backtest_reconciliation(history: pd.DataFrame, folds: pd.DataFrame, dims: pd
             mae=("abs_error", "mean"), coverage=("covered", "mean"))
         per_node["mase"] = per_node["mae"] / per_node["unique_id"].map(scale)
         scored.append(per_node.assign(origin=cut))
+    if not scored:
+        return pd.DataFrame(columns=["level", "method", "mase", "coverage", "nodes", "folds"])
     table = pd.concat(scored, ignore_index=True)
     out = table.groupby(["level", "method"], as_index=False).agg(
         mase=("mase", "mean"), coverage=("coverage", "mean"), nodes=("unique_id", "nunique"),

@@ -26,6 +26,10 @@ from tokenplan.forecasting.outages import outage_runs
 __all__ = ["DEPARTURE_DAYS", "MOVE_RATIO", "followed_moves", "masked_tail", "recent_departures", "young_ramps"]
 
 DEPARTURE_DAYS = 3  # the history's last days beyond the plan's first week, each day, before the summary says so
+# A longer run is no move too recent for the level to read (about a week and a half): the plan departs from a level
+# the history has held for weeks (a review's wind-down, every one of its 147 days above the plan's P90 for a decline
+# carried on, had read "a move too recent ... re-run once it has lasted").
+LONG_DEPARTURE_DAYS = 14
 
 
 def _daily(frame: pd.DataFrame, time: str, columns: list[str]) -> pd.DataFrame:
@@ -66,8 +70,10 @@ def recent_departures(history: pd.DataFrame, forecast: pd.DataFrame | None, quan
                        skip: set[str], events: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """Series whose last ``DEPARTURE_DAYS`` or more days each lie beyond the plan's first week on the same
     weekday (above its P90's sum, or below its P10's): a move too recent for the level to have read it
-    (``tokenplan.forecasting.level_shifts``), largest departure first. Requests, else the first target. A day
-    an event of ``events`` covers (a campaign ending, a holiday) is not counted: the plan knows why it differs."""
+    (``tokenplan.forecasting.level_shifts``), largest departure first; ``long``: a run of more than
+    ``LONG_DEPARTURE_DAYS`` (from ``since``), the plan departing from a level held for weeks, no recent move.
+    Requests, else the first target. A day an event of ``events`` covers (a campaign ending, a holiday) is not
+    counted: the plan knows why it differs."""
     if forecast is None or forecast.empty:
         return []
     low, median, high = quantiles[0], quantiles[len(quantiles) // 2], quantiles[-1]
@@ -87,6 +93,7 @@ def recent_departures(history: pd.DataFrame, forecast: pd.DataFrame | None, quan
             if run >= DEPARTURE_DAYS:
                 last = bounds.iloc[-1]
                 out.append({"series": series, "target": target, "side": side, "days": run,
+                            "long": run > LONG_DEPARTURE_DAYS, "since": days.index[-run],
                             "day": days.index[-1], "value": float(days.iloc[-1]), "p50": float(last[median]),
                             "bound": float(last[high if side == "above" else low]),
                             "ratio": float(days.iloc[-1] / last[median]) if last[median] > 0 else np.inf})
