@@ -55,10 +55,10 @@ def test_an_hour_without_requests_inside_the_log_is_zero_requests(tmp_path):
     buckets = build_usage_buckets(_table(tmp_path / "requests.csv"), _params())
 
     haiku = buckets[buckets["series"] == "claude-haiku-4-5"]
-    assert len(haiku) == 4
-    assert haiku["requests"].tolist() == [2.0, 0.0, 0.0, 1.0]
+    assert len(haiku) == 6
+    assert haiku["requests"].tolist() == [2.0, 0.0, 0.0, 1.0, 0.0, 0.0]  # after its last request: none, to 05:00
     assert haiku.iloc[1:3][["input_tokens", "output_tokens", "peak_rpm"]].eq(0).all().all()
-    # A series gains no zeros outside its own span (a model launched mid-log).
+    # A series gains no zeros before its first request (a model launched mid-log).
     assert buckets[buckets["series"] == "claude-sonnet-4-5"]["requests"].tolist() == [1.0]
 
 
