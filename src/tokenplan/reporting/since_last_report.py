@@ -141,7 +141,8 @@ def _why_skipped(report: Mapping[str, Any], horizon: pd.DataFrame, data_source: 
     start, end = _naive(then["start"].min()), _naive(then["end"].max())
     now = _naive(horizon["start"].min())
     if start > now:
-        # Same kind, shared series and agreeing days: the same usage, exported later (a re-run of last quarter).
+        # Nothing above found it other usage (same kind, shared series, no day that disagrees): a later export of
+        # it, as when last quarter is re-run after this one, not "other usage data".
         return (f"it is a later plan: its history ends after this run's (its horizon starts {start:%Y-%m-%d}, this "
                 f"run's {now:%Y-%m-%d})")
     source = other_source(report.get("data_source") or {}, data_source or {})
