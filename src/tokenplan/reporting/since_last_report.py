@@ -223,6 +223,8 @@ def _grade(report: Mapping[str, Any], history: pd.DataFrame, shared: set[str],
 def _table(report: Mapping[str, Any], name: str, shared: set[str]) -> pd.DataFrame:
     """The report's ``name`` table (every period) of the shared series."""
     frame = report[name].assign(series=lambda f: f["series"].astype(str))
+    if "target" in frame:
+        frame = frame.assign(target=frame["target"].astype(str))
     return frame[frame["series"].isin(shared)]
 
 
