@@ -248,8 +248,13 @@ def test_what_changed_since_the_last_report_is_stated_when_there_is_one():
                                                                "cost_forecast": fx.costs(week)})))
     assert ("this run's P50 cost per day is +10.0% against it (the horizons differ, "
             f"{len(fx.HORIZON)} days against 7, so the change compares cost per day)") in summary
-    # Its column holds its own 7 days' totals, not this horizon's: the header says so.
-    assert "| last report P50 (2 shared models, its 7 days) |" in summary
+    # Its column holds its own 7 days' totals, not this horizon's: the header says so, and says nothing of shared
+    # models when it forecast every one of this run's.
+    assert "| last report P50 (its 7 days) |" in summary
+    fewer = week[week["series"] == "model-a"]
+    summary = _summary_section(render_report(_inputs(previous={**previous, "forecast_totals": fewer,
+                                                               "cost_forecast": fx.costs(fewer)})))
+    assert "| last report P50 (1 shared model, its 7 days) |" in summary
     other = then.assign(series="model-z")
     summary = _summary_section(render_report(_inputs(previous={
         "version": "v0", "forecast_totals": other, "cost_forecast": fx.costs(other),
@@ -264,17 +269,21 @@ def test_what_changed_since_the_last_report_is_stated_when_there_is_one():
             "this run from your usage data.") in summary
 
 
-def _q3_plan(growth: float = 0.8) -> dict:
+def _q3_plan(growth: float = 0.8, by_month: bool = False) -> dict:
     """A last plan of Q3 (now in the history) at ``growth`` times the history's level, P10/P90 at -+10%, costed
-    with its P50 split by token type (as the cost stage writes it) and read from an older export."""
-    days = pd.date_range("2026-07-01", "2026-09-30", freq="D")
-    then = pd.DataFrame([{"series": m, "target": t, "period": "horizon", "start": days[0], "end": days[-1],
+    with its P50 split by token type (as the cost stage writes it) and read from an older export; ``by_month``:
+    with its months' totals too."""
+    horizon = pd.date_range("2026-07-01", "2026-09-30", freq="D")
+    periods = {"horizon": horizon} | ({str(m): horizon[horizon.to_period("M") == m]
+                                       for m in horizon.to_period("M").unique()} if by_month else {})
+    then = pd.DataFrame([{"series": m, "target": t, "period": period, "start": days[0], "end": days[-1],
                           "buckets": len(days), **{q: fx.DAILY[t] * growth * len(days) * k
                                                    for q, k in zip(fx.Q, (0.9, 1.0, 1.1), strict=True)}}
-                         for m in fx.MODELS for t in fx.TARGETS])
-    tokens = then[then["target"] != "requests"].pivot(index="series", columns="target", values="p50")
-    cost = fx.costs(then).assign(p50_input=lambda c: c["series"].map(tokens["input_tokens"] * 3e-6),
-                                 p50_output=lambda c: c["series"].map(tokens["output_tokens"] * 15e-6))
+                         for m in fx.MODELS for t in fx.TARGETS for period, days in periods.items()])
+    tokens = then[then["target"] != "requests"].pivot(index=["series", "period"], columns="target", values="p50")
+    cost = fx.costs(then).join(tokens, on=["series", "period"])
+    cost = cost.assign(p50_input=cost["input_tokens"] * 3e-6, p50_output=cost["output_tokens"] * 15e-6).drop(
+        columns=list(tokens))
     return {"version": "v1", "forecast_totals": then, "cost_forecast": cost,
             "data_source": data_source_identity(True, "raw_usage (an older export)", fx.MODELS)}
 
@@ -300,6 +309,19 @@ def test_the_last_plan_is_graded_against_what_was_recorded():
     headline = summary_headline(markdown)
     assert headline[1].startswith("Horizon 2026-10-01 to 2026-12-30, cost (USD, list prices): forecast P50 $1,502")
     assert headline[2].startswith("The last plan against what was recorded: v1 forecast 2026-07-01 to 2026-09-30")
+
+
+def test_the_grade_says_which_of_the_last_plans_periods_it_adds_up():
+    """A last plan printed by month, every day recorded but model-a's requests on 2026-08-01: the horizon's own
+    totals where every day is recorded, July and September as printed for model-a's requests, and August's
+    recorded part with the width of its month nearest in length."""
+    summary = _summary_section(render_report(_inputs(previous=[_q3_plan(by_month=True)])))
+    assert ("the last plan's figures are what it printed for the same series, targets and days: its horizon "
+            "totals where a model and target is recorded on every day, and its totals for 2026-07, 2026-09, added "
+            "up (its P10s, P50s and P90s each: the bounds it holds its horizon total inside); for the recorded part "
+            "of 2026-08, that period's "
+            "P50 times the share of its buckets recorded (it holds no `forecast.csv`), with the P10–P90 width, "
+            "relative to the P50, of its period nearest in length, and never above that period's own P90") in summary
 
 
 def test_a_short_history_is_named_among_the_risks():

@@ -115,9 +115,10 @@ def test_a_report_from_another_file_whose_shared_days_disagree_is_not_compared()
     assert not since["compared"]
     (skipped,) = since["skipped"]
     # By hand: the last 28 days are 09-03 to 09-30; 09-28 records no requests and 09-30, the last day, is left
-    # out, so 26 days of 100 requests here and 320 there.
-    assert skipped["reason"] == ("its history disagrees with this run's on the 26 series-days both record "
-                                 "(requests 8,320 there against 2,600 here), so it was made from other usage data")
+    # out, so 26 days of 100 requests here and 320 there: 26 x 220 apart.
+    assert skipped["reason"] == ("its history disagrees with this run's on the 26 series-days both record (their "
+                                 "requests differ by 5,720 day by day, 220% of this run's 2,600 on them, where at most "
+                                 "10% is allowed), so it was made from other usage data")
 
 
 def test_a_report_from_a_source_without_request_counts_is_checked_on_a_count_both_record():
@@ -131,8 +132,9 @@ def test_a_report_from_a_source_without_request_counts_is_checked_on_a_count_bot
     assert not since["compared"]
     # By hand: 09-03 to 09-29 (the last day left out), 27 days of 1.25M input tokens here and 6.25M there.
     assert since["skipped"][0]["reason"] == (
-        "its history disagrees with this run's on the 27 series-days both record (input_tokens 168,750,000 there "
-        "against 33,750,000 here), so it was made from other usage data")
+        "its history disagrees with this run's on the 27 series-days both record (their input_tokens differ by "
+        "135,000,000 day by day, 400% of this run's 33,750,000 on them, where at most 10% is allowed), so it was "
+        "made from other usage data")
 
 
 def test_a_report_whose_shared_days_agree_or_do_not_overlap_is_compared():
@@ -176,7 +178,8 @@ def test_a_report_whose_last_days_lie_inside_this_history_is_checked_against_the
     since = since_last_report([_report(source=other)], longer, horizon, cost, Q, now)
     assert not since["compared"]
     # By hand: its last 28 days, 07-14 to 08-10, less its last day (08-10) and 07-30 without requests: 26.
-    assert "on the 26 series-days both record (requests 8,320 there against 2,600 here)" in since["skipped"][0]["reason"]
+    assert "on the 26 series-days both record (their requests differ by 5,720 day by day" in since["skipped"][0][
+        "reason"]
 
 
 def test_series_in_common_are_compared_and_the_others_named():
@@ -261,3 +264,126 @@ def test_a_last_plan_without_a_cost_per_token_type_has_its_usage_graded_not_its_
     report["cost_forecast"] = report["cost_forecast"].drop(columns="p50_input")
     grade = _since([report])["grade"]
     assert grade["cost"] is None and grade["by_target"]["input_tokens"]["where"] == "above"
+
+
+def test_a_later_plan_of_the_same_usage_is_named_as_one():
+    """Last quarter re-run after this quarter's plan: the later report is the same usage exported later, not other
+    usage data."""
+    later = _report("v2")
+    for name in ("forecast_totals", "cost_forecast"):
+        later[name] = later[name].assign(start=pd.Timestamp("2026-10-11"), end=pd.Timestamp("2026-10-20"))
+    since = _since([later, _report("v1")])
+    assert since["version"] == "v1"
+    assert since["skipped"] == [{"version": "v2", "reason": "it is a later plan: its history ends after this run's "
+                                                           "(its horizon starts 2026-10-11, this run's 2026-10-01)"}]
+
+
+def test_histories_whose_totals_agree_but_days_do_not_are_told_apart_by_the_measure_the_rule_uses():
+    """Another service's days swing 60% either way around this run's: the two totals are 1.5% apart, the rule
+    (the days' differences added up, at most 10% of this run's total) is far over, and the reason quotes it."""
+    now = data_source_identity(False, USER["source"], ["model-a"], _tail(_history()))
+    tail = _tail(_history())
+    days = tail["by_target"]["requests"]["model-a"]
+    for at, day in enumerate(sorted(days)):
+        days[day] = 160.0 if at % 2 else 40.0
+    other = data_source_identity(False, "raw_usage (other_service.csv)", ["model-a"], tail)
+    (skipped,) = _since([_report(source=other)], source=now)["skipped"]
+    # By hand: of the 26 days both record (09-03 to 09-29 without 09-28), 13 read 160 and 13 read 40 there
+    # (sorted, 09-28 skipped here: 09-03 is the first, at 0), 100 each here: 60 apart each, 1,560 in all.
+    assert skipped["reason"] == ("its history disagrees with this run's on the 26 series-days both record (their "
+                                 "requests differ by 1,560 day by day, 60% of this run's 2,600 on them, where at most "
+                                 "10% is allowed), so it was made from other usage data")
+
+
+# A plan of the reviewer's shape: its horizon 2026-08-16 to 2026-12-31, printed by month (August from the 16th), of
+# a flat 100 requests and 1M input tokens a day at $3 a million. Each month's P10-P90 is narrower, relative to its
+# P50, than the horizon's (a level error grows with the distance ahead): +-8% for a whole month, +-10% for August's
+# 16 days, +-25% for the horizon.
+MONTHS = {"2026-08": ("2026-08-16", "2026-08-31", 0.10), "2026-09": ("2026-09-01", "2026-09-30", 0.08),
+          "2026-10": ("2026-10-01", "2026-10-31", 0.08), "2026-11": ("2026-11-01", "2026-11-30", 0.08),
+          "2026-12": ("2026-12-01", "2026-12-31", 0.08), "horizon": ("2026-08-16", "2026-12-31", 0.25)}
+PER_DAY = {"requests": 100.0, "input_tokens": 1e6}
+
+
+def _by_month(widths: dict | None = None) -> dict:
+    rows = []
+    for period, (start, end, width) in MONTHS.items():
+        width = (widths or {}).get(period, width)
+        days = len(pd.date_range(start, end))
+        for target, per_day in PER_DAY.items():
+            p50 = per_day * days
+            rows.append({"series": "model-a", "target": target, "period": period, "start": pd.Timestamp(start),
+                         "end": pd.Timestamp(end), "buckets": days, "p10": p50 * (1 - width), "p50": p50,
+                         "p90": p50 * (1 + width)})
+    totals = pd.DataFrame(rows)
+    tokens = totals[totals["target"] == "input_tokens"]
+    cost = tokens.assign(**{q: tokens[q] * INPUT_USD for q in Q}, p50_input=tokens["p50"] * INPUT_USD)
+    days = pd.date_range("2026-08-16", "2026-12-31")
+    forecast = pd.DataFrame([{"series": "model-a", "target": t, "timestamp": d.tz_localize("UTC"), "p50": v}
+                             for d in days for t, v in PER_DAY.items()])
+    return {"version": "v1", "data_source": USER, "forecast_totals": totals,
+            "cost_forecast": cost.drop(columns="target"), "forecast": forecast}
+
+
+def _recorded_to(last: str, scale: float) -> pd.DataFrame:
+    """``scale`` times the plan's daily P50, recorded from 2026-07-01 to ``last``."""
+    days = pd.date_range("2026-07-01", last)
+    return pd.DataFrame([{"series": "model-a", "target": t, "ds": d, "y": v * scale}
+                         for d in days for t, v in PER_DAY.items()])
+
+
+def _graded(history: pd.DataFrame, report: dict) -> dict:
+    horizon, cost = _horizon()
+    return since_last_report([report], history, horizon, cost, Q, USER)["grade"]
+
+
+def test_whole_months_of_the_last_plan_are_graded_against_what_it_printed_for_them():
+    """The reviewer's case: 2026-08-16 to 09-30 recorded, 10% over the plan. Scaled from the horizon's width
+    (+-25%: 3,450 - 5,750), that was inside; August's 16 days and September as printed add up to 4,200 - 5,000."""
+    grade = _graded(_recorded_to("2026-09-30", 1.1), _by_month())
+    requests = grade["by_target"]["requests"]
+    # By hand: August 1,440 - 1,600 - 1,760 and September 2,760 - 3,000 - 3,240, added.
+    assert (requests["lo"], requests["p50"], requests["hi"]) == pytest.approx((4_200.0, 4_600.0, 5_000.0))
+    assert requests["actual"] == pytest.approx(5_060.0) and requests["where"] == "above"
+    assert grade["whole_periods"] == ["2026-08", "2026-09"] and grade["part_periods"] == []
+    # The cost is its months' cost, added the same way: 42M - 50M input tokens at $3 a million.
+    cost = grade["cost"]
+    assert (cost["lo"], cost["p50"], cost["hi"]) == pytest.approx((4.2e7 * INPUT_USD, 4.6e7 * INPUT_USD,
+                                                                   5.0e7 * INPUT_USD))
+    assert cost["where"] == "above"
+
+
+def test_a_cut_inside_a_month_takes_the_width_of_the_plans_period_nearest_in_length():
+    """History to 2026-09-20: August whole, and 20 days of September, nearer in length to August's 16 days than to
+    a whole month: its share of September's P50 with August's relative width, never the horizon's."""
+    grade = _graded(_recorded_to("2026-09-20", 1.12), _by_month())
+    requests = grade["by_target"]["requests"]
+    # By hand: August 1,440 - 1,600 - 1,760; September's 20 days 2,000 at P50, +-10%: 1,800 - 2,200.
+    assert (requests["lo"], requests["p50"], requests["hi"]) == pytest.approx((3_240.0, 3_600.0, 3_960.0))
+    # 4,032 recorded: inside the horizon's +-25% around the same P50 (2,700 - 4,500).
+    assert requests["actual"] == pytest.approx(4_032.0) and requests["where"] == "above"
+    assert grade["whole_periods"] == ["2026-08"] and grade["part_periods"] == ["2026-09"]
+    assert _graded(_recorded_to("2026-09-20", 1.05), _by_month())["by_target"]["requests"]["where"] == "inside"
+    # The cost is graded the same way: 32.4M - 39.6M input tokens at $3 a million.
+    cost = grade["cost"]
+    assert (cost["lo"], cost["p50"], cost["hi"]) == pytest.approx((3.24e7 * INPUT_USD, 3.6e7 * INPUT_USD,
+                                                                   3.96e7 * INPUT_USD))
+
+
+def test_a_part_of_a_month_is_never_graded_above_its_whole_months_p90():
+    """22 days of September take August's width; where August's is wide (+-50%), the part's P90 would pass all
+    of September's, which the plan printed at 3,240."""
+    grade = _graded(_recorded_to("2026-09-22", 1.0), _by_month({"2026-08": 0.5}))
+    requests = grade["by_target"]["requests"]
+    # By hand: August 800 - 1,600 - 2,400; September's 22 days 2,200 at P50, 1,100 - 3,300, held to 3,240.
+    assert (requests["lo"], requests["p50"], requests["hi"]) == pytest.approx((1_900.0, 3_800.0, 5_640.0))
+
+
+def test_a_whole_horizon_recorded_is_graded_against_its_horizon_totals():
+    """Every month recorded: the horizon's own totals, as printed (it holds them inside its months' sums)."""
+    report = _by_month({"horizon": 0.05})
+    grade = _graded(_recorded_to("2026-12-31", 1.0), report)
+    requests = grade["by_target"]["requests"]
+    assert (requests["lo"], requests["p50"], requests["hi"]) == pytest.approx((13_110.0, 13_800.0, 14_490.0))
+    assert grade["whole_periods"] == ["horizon"]
+    assert grade["cost"]["hi"] == pytest.approx(1.38e8 * 1.05 * INPUT_USD)

@@ -185,7 +185,8 @@ def test_a_last_report_from_other_usage_is_named_not_compared():
     since = _summary(previous={"version": "v0", "forecast_totals": later, "cost_forecast": fx.costs(later), **same},
                      data_source=_identity()).since_last_run
     assert not since["compared"]
-    assert since["skipped"][0]["reason"].startswith("its horizon (2027-11-05 to 2028-02-03) starts after this run's")
+    assert since["skipped"][0]["reason"] == ("it is a later plan: its history ends after this run's (its horizon "
+                                             "starts 2027-11-05, this run's 2026-10-01)")
     # This run has nothing priced: the last report's cost is not a -100% change.
     unpriced = _summary(previous={"version": "v0", "forecast_totals": then, "cost_forecast": fx.costs(then), **same},
                         costs=fx.costs(fx.totals()).assign(p10=0.0, p50=0.0, p90=0.0),

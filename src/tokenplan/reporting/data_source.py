@@ -93,11 +93,14 @@ def _tail_disagreement(previous: dict[str, Any], current: dict[str, Any]) -> str
         pairs += [(a[d], b[d]) for d in complete]
     if not pairs:
         return None
-    there, here = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
-    if sum(abs(a - b) for a, b in pairs) <= TAIL_TOLERANCE * max(here, 1e-9):
+    here = sum(p[1] for p in pairs)
+    apart = sum(abs(a - b) for a, b in pairs)
+    if apart <= TAIL_TOLERANCE * max(here, 1e-9):
         return None
-    return (f"its history disagrees with this run's on the {len(pairs)} series-days both record ({target} "
-            f"{there:,.0f} there against {here:,.0f} here), so it was made from other usage data")
+    # The rule's own measure, not the two totals: day-by-day differences that cancel in the totals still count.
+    return (f"its history disagrees with this run's on the {len(pairs)} series-days both record (their {target} "
+            f"differ by {apart:,.0f} day by day, {apart / max(here, 1e-9):.0%} of this run's {here:,.0f} on them, "
+            f"where at most {TAIL_TOLERANCE:.0%} is allowed), so it was made from other usage data")
 
 
 def data_source_json(identity: dict[str, Any]) -> str:

@@ -6,11 +6,11 @@ first (``PreviousReportDataset``) and compares with the first one that is an ear
 of this run's usage: the same kind of data and at least one series in common
 (``tokenplan.reporting.data_source.why_not_comparable``), tables that hold this run's
 median, a forecast of at least one of this run's models and a horizon that does not
-start after this one's. The newer folders it passes over are named with the reason. A
-different source (another file: each quarter's export is one) is stated beside the
-comparison, not a reason to skip it, unless the report's horizon (and so its history) ended
-before this run's history begins: then nothing ties it to this usage, and an earlier plan of
-this file is preferred.
+start after this one's (one that does is a later plan: its history ends after this one's).
+The newer folders it passes over are named with the reason. A different source (another
+file: each quarter's export is one) is stated beside the comparison, not a reason to skip
+it, unless the report's horizon (and so its history) ended before this run's history
+begins: then nothing ties it to this usage, and an earlier plan of this file is preferred.
 
 Two statements come out of the chosen report:
 
@@ -19,12 +19,20 @@ Two statements come out of the chosen report:
 - **the grade**: where its horizon is now in this run's history, what was recorded on
   those buckets against what it forecast for them, P50 and P10–P90, per target and for
   the cost. Only cells (series, target, bucket) recorded in this history count, in both
-  the actual and the forecast. The forecast for them is the report's own totals scaled
-  by the share of its per-bucket P50 (``forecast.csv``) those cells hold, so a whole
-  horizon recorded is graded against exactly the totals the report stated; without
-  ``forecast.csv``, by their share of its buckets. The recorded tokens are priced at the
-  report's own rates (its P50 cost per token, per model and token type), so the grade
-  is the forecast's error, not a price change.
+  the actual and the forecast. The forecast for them is what the report printed for the
+  same days: its horizon totals where a series and target is recorded on every day of it,
+  else its months' totals (a partial first month included) for the months recorded whole,
+  P10s, P50s and P90s each added up, as the report holds its horizon inside its months'
+  sums. A month recorded in part (a history that ends inside it, a missing bucket) is its
+  P50 times the share of its per-bucket P50 (``forecast.csv``) those cells hold (without
+  ``forecast.csv``, their share of its buckets), with the relative width of the report's
+  period nearest in length and no upper quantile above the month's own. A horizon's width
+  is never scaled onto part of it: a level error grows with the distance ahead, so the
+  horizon's relative width is wider than its first months', and scaled onto them it read
+  a first 46 days 13% over the plan's P50 as inside, where the months the plan printed
+  for those days put it above their P90. The recorded tokens are priced at the report's
+  own rates (its P50 cost per token, per model and token type), so the grade is the
+  forecast's error, not a price change; its cost periods are added the same way.
 """
 
 from __future__ import annotations
@@ -131,9 +139,12 @@ def _why_skipped(report: Mapping[str, Any], horizon: pd.DataFrame, data_source: 
         return "it forecast none of this run's models"
     then = _planned(report, "forecast_totals")
     start, end = _naive(then["start"].min()), _naive(then["end"].max())
-    if start > _naive(horizon["start"].min()):
-        return (f"its horizon ({start:%Y-%m-%d} to {end:%Y-%m-%d}) starts after this run's, so it was made from "
-                "other usage data")
+    now = _naive(horizon["start"].min())
+    if start > now:
+        # Nothing above found it other usage (same kind, shared series, no day that disagrees): a later export of
+        # it, as when last quarter is re-run after this one, not "other usage data".
+        return (f"it is a later plan: its history ends after this run's (its horizon starts {start:%Y-%m-%d}, this "
+                f"run's {now:%Y-%m-%d})")
     source = other_source(report.get("data_source") or {}, data_source or {})
     if source and first is not None and end < first:
         # Its history ends before its horizon: neither shares a day with this history, so nothing ties another
@@ -187,22 +198,34 @@ def _grade(report: Mapping[str, Any], history: pd.DataFrame, shared: set[str],
 
     None when none of its horizon is in this history yet.
     """
-    then = _planned(report, "forecast_totals")
-    then = then[then["series"].isin(shared)]
+    median = quantiles[len(quantiles) // 2]
+    table = _table(report, "forecast_totals", shared)
+    then = table[table["period"] == "horizon"]
     start, end = _naive(then["start"].min()), _naive(then["end"].max())
     cells = _recorded(history, shared, start, end)
     if cells.empty:
         return None
     per_bucket = _per_bucket(report, shared, start, end)
-    planned = _planned_for(cells, then, per_bucket, quantiles)
+    parts = _whole_horizons(_period_parts(cells, table, per_bucket, median), table, by=["series", "target"])
+    planned = _planned_for(parts, table, quantiles)
     days = cells["ds"].dt.normalize()
+    periods = parts.reset_index().groupby("period", sort=False)["whole"].all()
     grade = {"version": report["version"], "first": days.min(), "last": days.max(), "days": int(days.nunique()),
              "days_then": _days_covered(then), "start": start, "end": end, "per_bucket": per_bucket is not None,
              "missing": _missing(history, shared, start, end),
+             "whole_periods": sorted(periods.index[periods]), "part_periods": sorted(periods.index[~periods]),
              "by_target": {target: _verdict(target, float(rows["y"].sum()), planned.loc[target], quantiles)
                            for target, rows in cells.groupby("target", sort=False)}}
-    grade["cost"] = _cost_grade(report, cells, planned_cells=per_bucket, then=then, quantiles=quantiles)
+    grade["cost"] = _cost_grade(report, cells, per_bucket, table, quantiles)
     return grade
+
+
+def _table(report: Mapping[str, Any], name: str, shared: set[str]) -> pd.DataFrame:
+    """The report's ``name`` table (every period) of the shared series."""
+    frame = report[name].assign(series=lambda f: f["series"].astype(str))
+    if "target" in frame:
+        frame = frame.assign(target=frame["target"].astype(str))
+    return frame[frame["series"].isin(shared)]
 
 
 def _recorded(history: pd.DataFrame, shared: set[str], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -234,31 +257,118 @@ def _per_bucket(report: Mapping[str, Any], shared: set[str], start: pd.Timestamp
                                      ds=ds[keep])
 
 
-def _shares(cells: pd.DataFrame, then: pd.DataFrame, per_bucket: pd.DataFrame | None, median: str) -> pd.Series:
-    """Per (series, target): the share of the report's horizon forecast that the recorded cells hold.
+def _by_period(rows: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (``series, target, ds``) with the ``period`` of ``periods`` (the report's rows of the same series
+    and target) whose ``start``-``end`` holds each; a row in none is dropped."""
+    located = pd.merge_asof(rows.assign(ds=rows["ds"].astype("datetime64[ns]")).sort_values("ds"),
+                            periods[["series", "target", "period", "start", "end"]]
+                            .assign(start=lambda f: naive_utc(f["start"]).astype("datetime64[ns]"),
+                                    end=lambda f: naive_utc(f["end"]).astype("datetime64[ns]")).sort_values("start"),
+                            left_on="ds", right_on="start", by=["series", "target"], direction="backward")
+    return located[located["ds"] <= located["end"]].drop(columns=["start", "end"])
 
-    From its per-bucket P50 when it has one that covers the cells, else from their count of its buckets.
+
+def _months(table: pd.DataFrame, key: tuple[str, ...] = ("series", "target")) -> pd.DataFrame:
+    """The report's periods under its horizon (its months, a partial first one included) per ``key`` (columns of
+    ``table``); the horizon itself for a key that has none."""
+    key = list(key)
+    months = table[table["period"] != "horizon"]
+    alone = table[(table["period"] == "horizon") & ~table.set_index(key).index.isin(months.set_index(key).index)]
+    return pd.concat([months, alone], ignore_index=True)
+
+
+_PART = ["series", "target", "period"]
+
+
+def _period_parts(cells: pd.DataFrame, then: pd.DataFrame, per_bucket: pd.DataFrame | None,
+                  median: str) -> pd.DataFrame:
+    """Per series, target and period of the report that the recorded cells fall in: ``recorded`` (buckets),
+    ``whole`` (all of the period's buckets recorded) and ``share``, the part of the period's P50 they hold.
+
+    The share is from the report's per-bucket P50 when it has one that covers the cells, else from their count of
+    the period's buckets; 1 for a whole period. ``then``: the report's rows (horizon and months) of the shared
+    series.
     """
-    counted = cells.groupby(["series", "target"]).size()
-    by_count = counted / then.set_index(["series", "target"])["buckets"].reindex(counted.index)
-    if per_bucket is None or per_bucket.empty:
-        return by_count
-    whole = per_bucket.groupby(["series", "target"])[median].sum()
-    matched = cells.merge(per_bucket[["series", "target", "ds", median]], on=["series", "target", "ds"], how="left")
-    part = matched.groupby(["series", "target"])[median].sum(min_count=1).reindex(counted.index)
-    share = part / whole.reindex(counted.index)
-    # A cell the per-bucket forecast does not hold, or a series-target forecast at zero, falls back to the count.
-    unmatched = matched[median].isna().groupby([matched["series"], matched["target"]]).any().reindex(counted.index)
-    return share.where(np.isfinite(share) & ~unmatched.fillna(True), by_count)
+    months = _months(then)
+    located = _by_period(cells, months)
+    recorded = located.groupby(_PART).size().rename("recorded")
+    buckets = months.set_index(_PART)["buckets"].reindex(recorded.index)
+    whole = recorded >= buckets
+    share = recorded / buckets
+    if per_bucket is not None and not per_bucket.empty:
+        forecast = per_bucket[["series", "target", "ds", median]]
+        matched = located.merge(forecast, on=["series", "target", "ds"], how="left")
+        part = matched.groupby(_PART)[median].sum(min_count=1).reindex(recorded.index)
+        over = _by_period(forecast, months).groupby(_PART)[median].sum().reindex(recorded.index)
+        from_p50 = part / over
+        # A cell the per-bucket forecast does not hold, or a period forecast at zero, falls back to the count.
+        unmatched = matched[median].isna().groupby([matched[c] for c in _PART]).any().reindex(recorded.index)
+        share = from_p50.where(np.isfinite(from_p50) & ~unmatched.fillna(True), share)
+    return pd.DataFrame({"recorded": recorded, "whole": whole, "share": share.where(~whole, 1.0)})
 
 
-def _planned_for(cells: pd.DataFrame, then: pd.DataFrame, per_bucket: pd.DataFrame | None,
-                 quantiles: list[str]) -> pd.DataFrame:
-    """The report's forecast for the recorded cells per target: its horizon quantiles times the cells' share."""
+def _whole_horizons(parts: pd.DataFrame, then: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """``parts`` with each group ``by`` whose every period under the horizon is recorded whole, for every target
+    it records, taken as its horizon (which the report holds inside its months' added quantiles)."""
+    horizon = then[then["period"] == "horizon"].set_index(["series", "target"])
+    if horizon.empty:
+        return parts
+    months = _months(then).groupby(["series", "target"]).size()
+    flat = parts.reset_index()
+    per_key = flat.groupby(["series", "target"]).agg(periods=("period", "size"), whole=("whole", "all"))
+    complete = per_key["whole"] & (per_key["periods"] == months.reindex(per_key.index)) & per_key.index.isin(
+        horizon.index)
+    complete = complete.groupby(level=by).transform("all")
+    if not complete.any():
+        return parts
+    keys = complete[complete].index
+    whole = pd.DataFrame({"recorded": horizon["buckets"].reindex(keys).to_numpy(), "whole": True, "share": 1.0},
+                         index=pd.MultiIndex.from_arrays([keys.get_level_values(0), keys.get_level_values(1),
+                                                          ["horizon"] * len(keys)], names=_PART))
+    rest = flat.set_index(["series", "target"]).index.isin(keys)
+    return pd.concat([parts[~rest], whole])
+
+
+def _band(parts: pd.DataFrame, rows: pd.DataFrame, quantiles: list[str]) -> pd.DataFrame:
+    """The report's quantiles for the recorded part of each of its periods (``parts``: indexed like ``rows``,
+    with ``p50``, the forecast for the recorded cells, ``full``, the whole period's P50 in the same unit, and
+    ``recorded`` and ``whole``).
+
+    A period recorded whole is graded against what the report printed for it (moved with its P50, when the
+    graded unit prices it otherwise); a part of one gets the relative width of the report's period nearest in
+    length (of two, the one holding the part, then the shorter), and upper quantiles no higher than its whole
+    period's. Its months, not its horizon: the horizon's width is its whole length's, and where a level error
+    grows with the distance ahead, wider than its first months'.
+    """
     median = quantiles[len(quantiles) // 2]
-    share = _shares(cells, then, per_bucket, median)
-    stated = then.set_index(["series", "target"])[quantiles].reindex(share.index)
-    return stated.mul(share, axis=0).groupby(level="target").sum()
+    key = list(rows.index.names[:-1])
+    stated = rows[quantiles].reindex(parts.index)
+    printed = stated.mul((parts["full"] / stated[median]).where(stated[median] > 0, 1.0), axis=0)
+    partial = parts[~parts["whole"].astype(bool)]
+    if partial.empty:
+        return printed
+    near = _months(rows.reset_index(), tuple(key))[lambda f: f[median] > 0][[*key, "period", "buckets", *quantiles]]
+    pairs = partial[["recorded"]].reset_index().merge(near.rename(columns={"period": "near"}), on=key)
+    pairs = pairs.assign(gap=(pairs["buckets"] - pairs["recorded"]).abs(), held=pairs["near"] != pairs["period"])
+    nearest = pairs.sort_values(["gap", "held", "buckets"]).drop_duplicates(rows.index.names).set_index(
+        rows.index.names)
+    ratios = nearest[quantiles].div(nearest[median], axis=0).reindex(partial.index).fillna(1.0)
+    values = ratios.mul(partial["p50"], axis=0)
+    upper = quantiles[quantiles.index(median) + 1:]
+    values[upper] = np.maximum(np.minimum(values[upper], printed.loc[partial.index, upper]),
+                               partial["p50"].to_numpy()[:, None])
+    band = printed.copy()
+    band.loc[partial.index] = values
+    return band
+
+
+def _planned_for(parts: pd.DataFrame, then: pd.DataFrame, quantiles: list[str]) -> pd.DataFrame:
+    """The report's forecast for the recorded cells per target: its periods' quantiles added (``_band``)."""
+    median = quantiles[len(quantiles) // 2]
+    rows = then.set_index(_PART)
+    full = rows[median].reindex(parts.index)
+    band = _band(parts.assign(p50=full * parts["share"], full=full), rows, quantiles)
+    return band.groupby(level="target").sum()
 
 
 def _verdict(target: str, actual: float, planned: pd.Series, quantiles: list[str]) -> dict[str, Any]:
@@ -282,13 +392,15 @@ def _rates(report: Mapping[str, Any], then: pd.DataFrame, median: str) -> pd.Ser
     return rate[usd.index.get_level_values("series").isin(then["series"])]
 
 
-def _cost_grade(report: Mapping[str, Any], cells: pd.DataFrame, planned_cells: pd.DataFrame | None,
-                then: pd.DataFrame, quantiles: list[str]) -> dict[str, Any] | None:
+def _cost_grade(report: Mapping[str, Any], cells: pd.DataFrame, per_bucket: pd.DataFrame | None,
+                table: pd.DataFrame, quantiles: list[str]) -> dict[str, Any] | None:
     """The recorded tokens priced at the report's rates against its cost forecast for the same cells.
 
-    None when the report records no cost split by token type (its rates are then unknown).
+    Its periods' cost quantiles are added as its token totals' are (``_band``). None when the report records no
+    cost split by token type (its rates are then unknown).
     """
     median = quantiles[len(quantiles) // 2]
+    then = table[table["period"] == "horizon"]
     rates = _rates(report, then, median)
     if rates.empty:
         return None
@@ -297,13 +409,23 @@ def _cost_grade(report: Mapping[str, Any], cells: pd.DataFrame, planned_cells: p
     priced = priced[np.isfinite(priced["rate"])]
     if priced.empty:
         return None
-    tokens_share = _shares(priced, then, planned_cells, median)
-    planned_usd = (then.set_index(["series", "target"])[median].reindex(tokens_share.index) * tokens_share
-                   * rates.reindex(tokens_share.index)).groupby(level="series").sum()
-    cost = _planned(report, "cost_forecast").set_index("series")
-    cost = cost.loc[cost.index.isin(planned_usd.index)]
-    stated = cost[quantiles].mul(planned_usd.reindex(cost.index) / cost[median], axis=0).sum()
+    parts = _whole_horizons(_period_parts(priced.drop(columns="rate"), table, per_bucket, median), table,
+                            by=["series"])
+    tokens = table.set_index(_PART)[median].reindex(parts.index).to_numpy(float)
+    rate = rates.reindex(parts.index.droplevel("period")).to_numpy(float)
+    usd = pd.DataFrame({"p50": tokens * parts["share"].to_numpy(float) * rate, "full": tokens * rate,
+                        "recorded": parts["recorded"], "whole": parts["whole"]}, index=parts.index)
+    usd = usd.groupby(level=["series", "period"]).agg(p50=("p50", "sum"), full=("full", "sum"),
+                                                     recorded=("recorded", "max"), whole=("whole", "all"))
+    cost = report["cost_forecast"].assign(series=lambda f: f["series"].astype(str)).set_index(["series", "period"])
+    if usd.index.isin(cost.index).all():
+        stated = _band(usd, cost[cost.index.get_level_values("series").isin(usd.index.get_level_values("series"))],
+                       quantiles).sum()
+    else:  # a report without a cost per month: its horizon's relative width
+        horizon = cost.xs("horizon", level="period")
+        planned_usd = usd.groupby(level="series")["p50"].sum()
+        horizon = horizon.loc[horizon.index.isin(planned_usd.index)]
+        stated = horizon[quantiles].mul(planned_usd.reindex(horizon.index) / horizon[median], axis=0).sum()
     actual = float((priced["y"] * priced["rate"]).sum())
     return {**_verdict("cost", actual, stated, quantiles),
             "unpriced": int(unpriced[["series", "target"]].drop_duplicates().shape[0])}
-
