@@ -17,6 +17,9 @@ def _report(folder, cost: float, forecast: bool = False) -> None:
     if forecast:
         pd.DataFrame({"series": ["m"], "target": ["requests"], "timestamp": ["2026-10-01 00:00:00+00:00"],
                       "p50": [0.1]}).to_csv(folder / "forecast.csv", index=False)
+        pd.DataFrame({"series": ["m"], "target": ["requests"], "origin": ["2026-09-01"], "ds": ["2026-09-02"],
+                      "step": [1], "y": [0.1], "method": ["chosen"], "p50": [0.1]}).to_csv(
+            folder / "backtest_predictions.csv", index=False)
 
 
 def test_a_first_run_has_no_previous_report(tmp_path):
@@ -34,6 +37,9 @@ def test_every_complete_report_folder_is_loaded_newest_first(tmp_path):
     # The per-bucket forecast is there when the folder holds it, None otherwise.
     assert loaded[0]["forecast"] is None
     assert pd.api.types.is_datetime64_any_dtype(loaded[1]["forecast"]["timestamp"])
+    # So is the chosen method's backtest, which the month-to-date monitor's bands need.
+    assert loaded[0]["backtest_predictions"] is None
+    assert pd.api.types.is_datetime64_any_dtype(loaded[1]["backtest_predictions"]["origin"])
 
 
 def test_the_data_source_a_report_was_made_from_is_loaded(tmp_path):

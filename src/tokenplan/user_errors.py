@@ -26,6 +26,7 @@ import pandas as pd
 from kedro.io import DatasetError
 from omegaconf.errors import InterpolationResolutionError
 
+from tokenplan.organisation.monitor_errors import NoPlanError
 from tokenplan.parameter_sources import dotted_leaves
 from tokenplan.run_lock import RunLockedError
 from tokenplan.schemas import InvalidInputError
@@ -69,7 +70,7 @@ def message_for(error: BaseException, runtime_params: Mapping[str, Any] | None =
     where = next((m.group(1) for e in chain if (m := _FILEPATH.search(str(e)))), None)
     file = f"{where}: " if where else ""
     for cause in chain:
-        if isinstance(cause, (InvalidInputError, RunLockedError)):
+        if isinstance(cause, (InvalidInputError, RunLockedError, NoPlanError)):
             return str(cause)
         if isinstance(cause, pd.errors.EmptyDataError):
             return f"{file}the file is empty (no header, no rows)"

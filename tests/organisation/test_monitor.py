@@ -61,3 +61,25 @@ def test_a_plan_covering_the_whole_month_is_compared_from_the_first():
     assert (table["first_day"].iloc[0], table["last_day"].iloc[0]) == ("2026-11-01", "2026-11-20")
     assert table.set_index("level").loc["organisation", "actual_usd"] == pytest.approx(20 * 2.0)
     assert (table["status"] == "inside").all()
+
+
+def test_a_model_the_plan_does_not_have_is_not_in_the_plan_not_above_a_zero_band():
+    # The plan forecast m/a/k only; a new model n (key k2) spent $1 a day since. It read "above its plan $0-$0",
+    # and its spend, added to the organisation's against a band without it, pushed the organisation "above" too.
+    forecast, folds = _plan("2026-11-01", "2026-12-31", 2e6)
+    usage = pd.concat([_usage("2026-10-01", "2026-11-20", 2e6),
+                       _usage("2026-11-05", "2026-11-20", 1e6).assign(series="n/a/k2", model="n", api_key="k2")])
+    prices = {**_prices(), "n": _prices()["m"]}
+    dims = pd.concat([_dims(), pd.DataFrame({"series": ["n/a/k2"], "model": ["n"], "team": ["a"],
+                                             "api_key": ["k2"]})], ignore_index=True)
+    table = month_to_date(usage, forecast, folds, prices, dims, NAMES, QUANTILES).set_index(["level", "node"])
+    new = table.loc[("model", "n")]
+    assert new["status"] == "not in the plan"
+    assert new["actual_usd"] == pytest.approx(16 * 1.0) and new["not_in_plan_usd"] == pytest.approx(16 * 1.0)
+    assert np.isnan(new["plan_p10"]) and np.isnan(new["plan_p90"])
+    assert table.loc[("key", "a/k2"), "status"] == "not in the plan"
+    # The organisation records both models' spend, compares the planned one's with its band, and says the rest.
+    organisation = table.loc[("organisation", "organisation")]
+    assert organisation["actual_usd"] == pytest.approx(20 * 2.0 + 16 * 1.0)
+    assert organisation["not_in_plan_usd"] == pytest.approx(16 * 1.0)
+    assert organisation["status"] == "inside" and table.loc[("model", "m"), "not_in_plan_usd"] == 0.0

@@ -30,8 +30,10 @@ def test_a_plan_run_includes_the_organisation_but_never_the_monitor():
     assert {"reconcile_organisation", "plan_budgets", "charge_back", "render_organisation"} <= default
     assert "check_month_to_date" not in default
     monitor = {n.name for n in pipelines["monitor"].nodes}
-    assert monitor == {"build_usage_buckets", "price_models_for_monitor", "history_rates_for_monitor",
-                       "check_month_to_date"}
+    assert monitor == {"build_usage_buckets_for_monitor", "choose_plan_for_monitor", "price_models_for_monitor",
+                       "history_rates_for_monitor", "check_month_to_date"}
+    # The monitor's intermediates are its own: a check never overwrites the full run's tables.
+    assert not pipelines["monitor"].all_outputs() & pipelines["__default__"].all_outputs()
 
 
 def test_usage_without_teams_gives_no_organisation_section():

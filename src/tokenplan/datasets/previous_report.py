@@ -4,11 +4,13 @@ Loads every ``<path>/<version>/`` holding a ``report.md`` (before this run write
 own), newest first, as a list of read-only mappings: ``version`` (the folder name),
 ``data_source`` (``data_source.json``: which data it was made from; None in a report
 that does not record it), ``forecast_totals`` and ``cost_forecast`` (None when the
-folder lacks them), and ``forecast`` (its per-bucket ``forecast.csv``, None when
-absent). Which of them is comparable depends on this run's data, so the summary
-chooses (``tokenplan.reporting.since_last_report``); the tables are read only when it
-asks, so a folder of demo runs costs one small JSON each. Report folders are never
-written.
+folder lacks them), ``forecast`` (its per-bucket ``forecast.csv``, None when
+absent) and ``backtest_predictions`` (the chosen method's backtest, which the
+month-to-date monitor's bands need; None in a folder made before reports kept it).
+Which of them is comparable depends on this run's data, so the summary chooses
+(``tokenplan.reporting.since_last_report``, and the monitor
+``tokenplan.organisation.monitor_plan``); the tables are read only when asked, so a
+folder of demo runs costs one small JSON each. Report folders are never written.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from tokenplan.reporting.data_source import DATA_SOURCE_FILE
 
 TABLES = ("forecast_totals", "cost_forecast")
 PER_BUCKET = "forecast"
+CHOSEN_BACKTEST = "backtest_predictions"
 # Each table read on demand, with its columns parsed as dates.
-_DATES = {"forecast_totals": ["start", "end"], "cost_forecast": ["start", "end"], PER_BUCKET: ["timestamp"]}
+_DATES = {"forecast_totals": ["start", "end"], "cost_forecast": ["start", "end"], PER_BUCKET: ["timestamp"],
+          CHOSEN_BACKTEST: ["origin", "ds"]}
 
 
 class EarlierReport(Mapping[str, Any]):

@@ -7,7 +7,8 @@ this quarter's beside it, so this dataset saves a mapping of file names to conte
 ``pandas.DataFrame`` for CSV tables) into a single folder named after the run's save
 version. Each file is written through kedro-datasets (PNG bytes as they are); the folder
 is assembled under a temporary name and renamed into place at the end, so a failed run
-never leaves a half-written report.
+never leaves a half-written report. The month-to-date monitor writes its checks the same
+way, one folder per run under ``data/08_reporting/monitor/``.
 """
 
 from __future__ import annotations
@@ -36,17 +37,21 @@ class ReportDirectoryDataset(AbstractVersionedDataset[dict[str, Any], dict[str, 
         path: str,
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
+        marker: str = REPORT_FILE,
     ) -> None:
+        """``marker``: the file every folder of this dataset holds (``report.md``; the monitor's
+        ``month_to_date.csv``), by which the newest folder is found."""
         super().__init__(filepath=PurePosixPath(path), version=version)
         self.metadata = metadata
+        self._marker = marker
 
     def _get_versioned_path(self, version: str) -> PurePosixPath:
         return self._filepath / version
 
     def _fetch_latest_load_version(self) -> str:
-        reports = sorted(Path(self._filepath).glob(f"*/{REPORT_FILE}"))
+        reports = sorted(Path(self._filepath).glob(f"*/{self._marker}"))
         if not reports:
-            raise DatasetError(f"No report found under {self._filepath}")
+            raise DatasetError(f"No folder with {self._marker} found under {self._filepath}")
         return reports[-1].parent.name
 
     def _save(self, data: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Month to date against the last plan: which teams, keys and models are outside their P10-P90 path.
+"""Month to date against the plan of the same usage: which teams, keys and models are outside their P10-P90 path.
 
 The days compared are the current month's days the plan forecast and the usage has
 recorded: from the month's first day, or the plan's first day when the plan began
@@ -11,12 +11,19 @@ errors of totals over the same steps after the origin
 model adds its series' P10s and P90s (comonotone, as the cost tables do) and is flagged
 when its recorded spend so far lies outside them; the series that moved it most
 (recorded minus P50) are named.
+
+A series the plan does not forecast (a model or key new since the plan was made) has no
+band: its spend is counted in ``not_in_plan_usd``, left out of its team's, key's and
+the organisation's comparison (which set a band of the plan's series against spend it
+never planned), and a node made only of such series has status ``not in the plan``
+(a band of $0-$0 read "above").
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.totals import period_totals
@@ -24,10 +31,11 @@ from tokenplan.organisation.daily_costs import daily_costs
 from tokenplan.planning.costs import cost_by_period, flat_rates
 from tokenplan.planning.prices import UnitPrices
 
-__all__ = ["MONITOR_COLUMNS", "compared_days", "month_to_date"]
+__all__ = ["MONITOR_COLUMNS", "NOT_IN_PLAN", "compared_days", "month_to_date", "observed_days"]
 
 MONITOR_COLUMNS = ["level", "node", "first_day", "last_day", "actual_usd", "plan_p10", "plan_p50", "plan_p90",
-                   "status", "largest_contributors"]
+                   "status", "largest_contributors", "not_in_plan_usd"]
+NOT_IN_PLAN = "not in the plan"
 _NODES = {"organisation": lambda d: pd.Series("organisation", index=d.index), "team": lambda d: d["team"],
           "key": lambda d: d["team"] + "/" + d["api_key"], "model": lambda d: d["model"]}
 _CONTRIBUTORS = 3
@@ -58,6 +66,8 @@ def month_to_date(usage_buckets: pd.DataFrame, forecast: pd.DataFrame, backtest_
                   history_rates: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per organisation, team, key and model: recorded USD vs the plan's P10/P50/P90 over the same days,
     this month's days the plan forecast up to the last whole day of usage (``first_day`` to ``last_day``).
+    ``actual_usd`` is all the node recorded; its status compares the part on series the plan forecast (all but
+    ``not_in_plan_usd``) with the band, and is ``not in the plan`` (no band) when the plan has none of its series.
 
     ``history_rates``: the recorded days' own rates (``tokenplan.planning.recorded_prices``), as every table
     of recorded spend prices them; without them, ``prices``."""
@@ -81,17 +91,27 @@ def month_to_date(usage_buckets: pd.DataFrame, forecast: pd.DataFrame, backtest_
                          ["count"], ["series"], model_of).rename(columns={"count": "actual_usd"})
     per_series = dims.merge(plan, on="series", how="left").merge(actual, on="series", how="left")
     per_series[[*quantile_names, "actual_usd"]] = per_series[[*quantile_names, "actual_usd"]].fillna(0.0)
+    per_series["in_plan"] = per_series["series"].isin(set(forecast["series"].astype(str)))
     p10, p50, p90 = quantile_names[0], quantile_names[len(quantile_names) // 2], quantile_names[-1]
     rows = []
     for level, node_of in _NODES.items():
         members = per_series.assign(node=node_of(per_series))
         for node, group in members.groupby("node", sort=True):
-            actual_usd, low, mid, high = (float(group[c].sum()) for c in ("actual_usd", p10, p50, p90))
-            status = "above" if actual_usd > high else "below" if actual_usd < low else "inside"
+            planned = group[group["in_plan"]]
+            actual_usd = float(group["actual_usd"].sum())
+            not_in_plan = float(group.loc[~group["in_plan"], "actual_usd"].sum())
+            if planned.empty:
+                band, status = (np.nan, np.nan, np.nan), NOT_IN_PLAN
+                contributors = _contributors(group.assign(**{p50: 0.0}), p50, "above")
+            else:
+                compared = float(planned["actual_usd"].sum())
+                band = tuple(float(planned[c].sum()) for c in (p10, p50, p90))
+                status = "above" if compared > band[2] else "below" if compared < band[0] else "inside"
+                contributors = _contributors(planned, p50, status)
             rows.append({"level": level, "node": node, "first_day": first.strftime("%Y-%m-%d"),
-                         "last_day": last.strftime("%Y-%m-%d"), "actual_usd": actual_usd, "plan_p10": low,
-                         "plan_p50": mid, "plan_p90": high, "status": status,
-                         "largest_contributors": _contributors(group, p50, status)})
+                         "last_day": last.strftime("%Y-%m-%d"), "actual_usd": actual_usd, "plan_p10": band[0],
+                         "plan_p50": band[1], "plan_p90": band[2], "status": status,
+                         "largest_contributors": contributors, "not_in_plan_usd": not_in_plan})
     return pd.DataFrame(rows, columns=MONITOR_COLUMNS)
 
 

@@ -43,6 +43,8 @@ def _export(tmp_path: Path, one_hour_share: float) -> AnthropicConsoleCSVDataset
 def _priced(tmp_path: Path, one_hour_share: float) -> dict:
     catalog = priced_catalog(_export(tmp_path, one_hour_share))
     monitor = monitor_pipeline().only_nodes("price_models_for_monitor")
+    catalog["monitor_plan_totals"] = catalog["forecast_totals"].load()  # the plan the monitor compares with
+    catalog["monitor_usage_buckets"] = catalog["usage_buckets"].load()
     catalog["monitor_prices"] = Kept()
     SequentialRunner().run(monitor, catalog)
     return {name: catalog[name].load() for name in (*OUTPUTS, "monitor_prices")}

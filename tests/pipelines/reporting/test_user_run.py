@@ -94,6 +94,14 @@ def _assigned_in_the_catalog() -> set[str]:
     return {name for name, entry in entries.items() if isinstance(entry, dict) and entry.get("copy_mode") == "assign"}
 
 
+def _backtest_predictions() -> pd.DataFrame:
+    """Two methods' backtest of one fold: the plan's choice ("chosen") and a baseline."""
+    days = pd.date_range("2026-09-02", periods=28, freq="D")
+    fold = pd.DataFrame({"series": SERIES[0], "target": "requests", "origin": pd.Timestamp("2026-09-01"), "ds": days,
+                         "step": np.arange(1, 29), "y": 1_000.0, "p10": 900.0, "p50": 1_000.0, "p90": 1_100.0})
+    return pd.concat([fold.assign(method="chosen"), fold.assign(method="seasonal_naive")], ignore_index=True)
+
+
 @pytest.fixture(scope="module")
 def run() -> dict:
     planning = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_planning.yml").read_text())["planning"]
@@ -113,7 +121,8 @@ def run() -> dict:
         "usage_buckets": pd.DataFrame({"series": SERIES}), "price_table": pd.DataFrame(columns=PRICE_TABLE_COLUMNS),
         "billed_costs": pd.DataFrame(columns=["date", "model", "amount_usd"]),
         "suspected_outages": pd.DataFrame(columns=["series", "target", "ds", "y", "expected"]),
-        "backtest_metrics": _backtest(), "forecast_drivers": drivers, "shap_importance":
+        "backtest_metrics": _backtest(), "backtest_predictions": _backtest_predictions(),
+        "forecast_drivers": drivers, "shap_importance":
             pd.DataFrame(columns=["feature", "mean_abs_shap", "share"]),
         "forecast_events": pd.DataFrame({"start": pd.to_datetime([], utc=True), "end": pd.to_datetime([], utc=True),
                                          "name": [], "kind": [], "scope": [], "effect": []}),
@@ -185,6 +194,12 @@ def test_the_page_embeds_the_very_png_files_beside_it(run):
     assert "backtest.png" in figures and len(figures) > SHOWN
     for name in figures:
         assert base64.b64encode(run[name]).decode() in run["report.html"], name
+
+
+def test_the_folder_keeps_the_chosen_backtest_the_monitor_needs(run):
+    # The month-to-date monitor reads the plan from its folder, and its bands come from these folds' errors.
+    kept = run["backtest_predictions.csv"]
+    assert set(kept["method"]) == {"chosen"} and len(kept) == 28
 
 
 def test_the_report_says_how_the_run_was_made(run):

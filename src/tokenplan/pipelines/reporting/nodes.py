@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from tokenplan.datasets.previous_report import CHOSEN_BACKTEST
 from tokenplan.forecasting.explanations import headline_target, summary_figure_from_table
 from tokenplan.forecasting.features import spec_from_params
 from tokenplan.forecasting.forecaster import quantile_columns
@@ -99,14 +100,16 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                  run_record: dict[str, Any] | None = None,
                  migrations: pd.DataFrame | None = None,
                  history_rates: pd.DataFrame | None = None,
-                 price_changes: pd.DataFrame | None = None) -> dict[str, Any]:
+                 price_changes: pd.DataFrame | None = None,
+                 backtest_predictions: pd.DataFrame | None = None) -> dict[str, Any]:
     """The report folder's files: report.md and .html, their figures and the tables they summarise.
 
     ``capacity_plan`` / ``roi_summary`` (the planning stage's tables) feed the summary's
     first limit and best route; ``capacity_report`` / ``routes_report`` are their
     rendered sections (Markdown, figures, tables). All are optional, so the report can
     be built without the planning stage. ``history_rates`` price the last quarter's actual as
-    ``history_costs`` does; ``price_changes`` are stated beside the cost.
+    ``history_costs`` does; ``price_changes`` are stated beside the cost. The chosen method's
+    ``backtest_predictions`` are kept beside the forecast: the month-to-date monitor's bands need them.
     """
     names = quantile_columns(training_params["quantiles"])
     data_date = price_data_date()
@@ -172,8 +175,14 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         "forecast_drivers.csv": forecast_drivers,
         **({"guard_drops.csv": guard_drops} if guard_drops is not None and len(guard_drops) else {}),
         **({"price_changes.csv": price_changes} if price_changes is not None and len(price_changes) else {}),
+        **({f"{CHOSEN_BACKTEST}.csv": _chosen(backtest_predictions)} if backtest_predictions is not None else {}),
         **{k: v for r in sections for k, v in r.get("tables", {}).items()},
     }
+
+
+def _chosen(backtest_predictions: pd.DataFrame) -> pd.DataFrame:
+    """The backtest rows of the method the plan chose per series (``method == "chosen"``)."""
+    return backtest_predictions[backtest_predictions["method"] == "chosen"].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- organisation

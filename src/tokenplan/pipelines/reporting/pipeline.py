@@ -64,7 +64,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                         "suspected_outages": "suspected_outages", "guard_drops": "guard_drops",
                         "series_shown": "report_series", "organisation_report": "organisation_report",
                         "run_record": "run_record", "migrations": "migrations", "history_rates": "history_rates",
-                        "price_changes": "price_changes"},
+                        "price_changes": "price_changes", "backtest_predictions": "backtest_predictions"},
                 outputs="report",
                 name="build_report",
             ),
