@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from kedro.io import DataCatalog, MemoryDataset, Version
+from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import ParquetDataset
 
-from tokenplan.datasets import PreviousReportDataset, ReportDirectoryDataset, UsageCSVDataset
+from tokenplan.datasets import PreviousReportDataset, UsageCSVDataset
 from tokenplan.organisation.monitor_errors import NoPlanError
 from tokenplan.pipelines.monitor.pipeline import create_pipeline
 from tokenplan.planning.prices import PRICE_TABLE_COLUMNS
@@ -87,9 +87,18 @@ def project(tmp_path) -> Path:
     return tmp_path
 
 
+def _output_entry(project: Path) -> dict:
+    """The project's catalog entry for the monitor's output, its path moved under ``project``."""
+    entry = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "catalog_07_organisation.yml").read_text())[
+        "month_to_date"]
+    key = "path" if "path" in entry else "filepath"
+    return {**entry, key: str(project / entry[key].removeprefix("data/"))}
+
+
 def _monitor(project: Path, version: str = "2026-10-03T00.00.00.000Z") -> pd.DataFrame:
-    """Runs the monitor on this team's usage; returns the table it wrote in its folder."""
-    catalog = DataCatalog()
+    """Runs the monitor on this team's usage (its output as the project's catalog writes it); returns the table
+    it wrote."""
+    catalog = DataCatalog.from_config({"month_to_date": _output_entry(project)}, save_version=version)
     catalog["raw_usage"] = UsageCSVDataset(filepath=str(project / "ours_to_aug_15.csv"))
     catalog["previous_report"] = PreviousReportDataset(path=str(project / "08_reporting"))
     catalog["usage_is_simulated"] = False
@@ -101,10 +110,9 @@ def _monitor(project: Path, version: str = "2026-10-03T00.00.00.000Z") -> pd.Dat
     catalog["usage_buckets"] = ParquetDataset(filepath=str(project / "usage_buckets.parquet"))
     for name, table in pd.read_pickle(project / "model_output.pkl").items():
         catalog[name] = MemoryDataset(table)
-    catalog["month_to_date"] = ReportDirectoryDataset(path=str(project / "08_reporting" / "monitor"),
-                                                      marker="month_to_date.csv", version=Version(None, version))
     SequentialRunner().run(create_pipeline(), catalog)
-    return pd.read_csv(project / "08_reporting" / "monitor" / version / "month_to_date.csv")
+    written = max((project / "08_reporting" / "monitor").rglob("month_to_date.csv"), key=lambda p: p.stat().st_mtime)
+    return pd.read_csv(written)
 
 
 def test_the_month_is_compared_with_the_plan_of_this_usage_not_the_last_run(project, caplog):
@@ -140,10 +148,13 @@ def test_without_a_plan_of_this_usage_the_monitor_stops_and_says_how_to_make_one
 def test_a_check_overwrites_neither_the_full_runs_usage_nor_an_earlier_check(project):
     before = (project / "usage_buckets.parquet").read_bytes()
     first = _monitor(project, "2026-10-03T00.00.00.000Z")
+    assert (project / "usage_buckets.parquet").read_bytes() == before  # the full run's table, as it was
+    (project / "ours_to_aug_15.csv").write_text(_usage("2026-08-10").to_csv(index=False))  # an earlier cut
     second = _monitor(project, "2026-10-04T00.00.00.000Z")
     assert (project / "usage_buckets.parquet").read_bytes() == before
-    kept = pd.read_csv(project / "08_reporting" / "monitor" / "2026-10-03T00.00.00.000Z" / "month_to_date.csv")
-    pd.testing.assert_frame_equal(kept, first)
-    assert sorted(p.name for p in (project / "08_reporting" / "monitor").iterdir()) == [
-        "2026-10-03T00.00.00.000Z", "2026-10-04T00.00.00.000Z"]
-    assert len(second) == len(first)
+    checks = project / "08_reporting" / "monitor"
+    assert sorted(p.relative_to(checks).as_posix() for p in checks.rglob("month_to_date.csv")) == [
+        "2026-10-03T00.00.00.000Z/month_to_date.csv", "2026-10-04T00.00.00.000Z/month_to_date.csv"]
+    kept = pd.read_csv(checks / "2026-10-03T00.00.00.000Z" / "month_to_date.csv")
+    pd.testing.assert_frame_equal(kept, first)  # the first check, not mixed with the second
+    assert first["last_day"].iloc[0] == "2026-08-15" and second["last_day"].iloc[0] == "2026-08-10"
