@@ -146,3 +146,19 @@ def test_another_product_ramping_up_on_the_new_model_as_the_old_one_winds_down_i
     history.loc[tokens, "y"] *= 3.0  # 900 tokens a request against the old one's 300
     assert find_migrations(history) == []
     assert find_migrations(_history(_share_of_old(0.03), new_traffic=700.0)) == []  # 1.7 times the level before
+
+
+def test_a_successor_s_capacity_history_carries_its_predecessors_days_before_it_began():
+    from tokenplan.forecasting.migrations import predecessors_rows
+
+    moves = find_and_share(_history(_share_of_old(0.0)))
+    days = pd.date_range("2026-08-01", "2026-09-30", freq="D")
+    rows = pd.concat([pd.DataFrame({"unit": "claude-sonnet-4", "ds": days[days <= "2026-09-14"], "ratio": 7.0}),
+                      pd.DataFrame({"unit": "claude-sonnet-4-5", "ds": days[days >= MOVE], "ratio": 9.0}),
+                      pd.DataFrame({"unit": "claude-haiku-4-5", "ds": days, "ratio": 5.0})], ignore_index=True)
+
+    carried = predecessors_rows(rows, moves)
+
+    assert set(carried["unit"]) == {"claude-sonnet-4-5"} and (carried["ratio"] == 7.0).all()
+    assert carried["ds"].min() == days[0] and carried["ds"].max() == MOVE - pd.Timedelta(days=1)
+    assert predecessors_rows(rows, None).empty and predecessors_rows(rows, moves.iloc[:0]).empty

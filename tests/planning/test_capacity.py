@@ -12,6 +12,7 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from tokenplan.forecasting.migrations import MIGRATION_COLUMNS
 from tokenplan.planning.capacity import PLAN_COLUMNS, PeakModel, capacity_tables, extrapolated_crossing
 from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
 
@@ -320,7 +321,7 @@ def test_planning_pipeline_on_an_in_memory_catalog():
     catalog = DataCatalog()
     for name, value in {"usage_buckets": usage, "forecast": forecast, "backtest_predictions": backtest,
                         "rate_limits_raw": rate_limits_raw, "forecast_layout": {"window": 28},
-                        "forecast_events": NO_EVENTS}.items():
+                        "forecast_events": NO_EVENTS, "migrations": pd.DataFrame(columns=MIGRATION_COLUMNS)}.items():
         catalog[name] = value
     for name in ("planning", "ingestion", "feature_engineering", "training"):
         catalog[f"params:{name}"] = params[name]

@@ -19,6 +19,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from tests.planning.test_capacity import NO_EVENTS
+from tokenplan.forecasting.migrations import MIGRATION_COLUMNS
 from tokenplan.planning.peaks import forecast_bucket_peaks, usage_peaks
 from tokenplan.planning.rate_limits import SPLIT_METRICS, limits_from_file, planned_metrics
 from tokenplan.schemas import InvalidInputError
@@ -129,7 +130,7 @@ def _run_capacity(rate_limits_raw: pd.DataFrame, series: str = "gpt-4.1") -> Dat
     for name, value in {"usage_buckets": _usage().assign(series=series), "forecast": _forecast().assign(series=series),
                         "backtest_predictions": backtest.assign(series=series),
                         "rate_limits_raw": rate_limits_raw, "forecast_layout": {"window": 28},
-                        "forecast_events": NO_EVENTS}.items():
+                        "forecast_events": NO_EVENTS, "migrations": pd.DataFrame(columns=MIGRATION_COLUMNS)}.items():
         catalog[name] = value
     for name in ("planning", "ingestion", "feature_engineering", "training"):
         catalog[f"params:{name}"] = params[name]

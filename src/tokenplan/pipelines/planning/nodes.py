@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.forecaster import quantile_columns
+from tokenplan.forecasting.migrations import predecessors_rows
 from tokenplan.planning import roi, stated_events
 from tokenplan.planning.cache_writes import one_hour_shares
 from tokenplan.planning.capacity import PeakModel, capacity_gaps, capacity_tables, floor_at_members
@@ -100,14 +101,16 @@ def _planned_units(series: list[str], groups: dict[str, str]) -> dict[str, list[
 def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limits: pd.DataFrame,
                   capacity_calibration: dict[str, Any], ingestion_params: dict[str, Any], fe_params: dict[str, Any],
                   training_params: dict[str, Any], params: dict[str, Any],
-                  forecast_layout: dict[str, Any] | None = None,
-                  forecast_events: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                  forecast_layout: dict[str, Any] | None = None, forecast_events: pd.DataFrame | None = None,
+                  migrations: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The capacity plan, the per-day peak forecast per group, and each series' horizon peak demand.
 
     ``forecast_layout``: its ``window`` (buckets the backtest spans) splits each bucket's
     interval into its own noise and a shared level error past it, read per phase of its
     ``season`` (``PeakModel.level_after``, ``PeakModel.season``); ``forecast_events``: the
-    stated launches and campaigns, read as steps, not growth, by the extrapolated crossings."""
+    stated launches and campaigns, read as steps, not growth, by the extrapolated crossings; ``migrations``: a
+    model that took over a traffic draws its own peak ratios from its predecessors' days too
+    (``tokenplan.forecasting.migrations.predecessors_rows``)."""
     groups = group_of_series(forecast["series"].unique(), rate_limits, ingestion_params.get("model_aliases"))
     limits = rate_limits.set_index("model_group")
     layout = forecast_layout or {}
@@ -133,8 +136,10 @@ def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limit
     if shared:
         # Each series against its group's limits: where it crosses before its group, the group does too.
         series_limits = limits.reindex(list(shared.values())).set_axis(list(shared))
+        own = peak_history[peak_history["level"] == "series"]
+        own = pd.concat([own, predecessors_rows(own, migrations)], ignore_index=True)
         series_plan, series_days = capacity_tables(
-            forecast, peak_history[peak_history["level"] == "series"], series_limits, {s: [s] for s in shared}, names,
+            forecast, own, series_limits, {s: [s] for s in shared}, names,
             freq, model, calibration=calibration, metrics={s: planned_metrics(limits, g) for s, g in shared.items()},
             explain=False, stated=stated)
         # A group's busiest minute is at least each member's: its quantiles are floored at theirs.

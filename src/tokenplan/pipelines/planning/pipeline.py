@@ -34,7 +34,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(func=build_peak_history, inputs=["usage_buckets", "rate_limits", ing, fe, cap],
              outputs="capacity_peak_history", name="build_peak_history"),
         Node(func=plan_capacity, inputs=["forecast", "capacity_peak_history", "rate_limits", "capacity_calibration",
-                                         ing, fe, tr, cap, "forecast_layout", "forecast_events"],
+                                         ing, fe, tr, cap, "forecast_layout", "forecast_events", "migrations"],
              outputs=["capacity_plan", "capacity_peak_forecast", "capacity_series_demand"], name="plan_capacity"),
         Node(func=explain_capacity_gaps, inputs=["forecast", "capacity_peak_history", "rate_limits", "usage_buckets",
                                                  ing],
