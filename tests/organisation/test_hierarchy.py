@@ -221,3 +221,16 @@ def test_a_fold_whose_series_share_no_day_is_skipped_not_handed_to_the_reconcile
     assert (scores["folds"] == 1).all() and set(scores["method"]) >= {"bottom_up", "base"}
     only_two = backtest_reconciliation(history, two, _dims(), LEVELS)
     assert only_two.empty and list(only_two.columns) == ["level", "method", "mase", "coverage", "nodes", "folds"]
+
+
+def test_a_fold_with_two_weeks_of_history_is_scored_not_a_crash():
+    # A request log of three weeks with a key column: the earliest fold's nodes have 13 days, too few for the
+    # weekly damped AutoETS ("no model able to be fitted" ended the whole run).
+    history = _history(28)
+    origin = pd.Timestamp("2026-01-13")
+    fold = _plan(history[history["ds"] <= origin], origin + pd.Timedelta(days=1), 7).assign(origin=origin)
+
+    scores = backtest_reconciliation(history, fold, _dims(), LEVELS)
+
+    assert (scores["folds"] == 1).all() and scores["mase"].notna().any()
+    assert set(scores["method"]) >= {"base", "bottom_up"}

@@ -23,9 +23,12 @@ measure a stop, not demand. Scored in every fold, a key stopped four weeks befor
 end and a team's move to another model six days before it switched the trend chosen for
 every series to a local linear one and lifted a review's organisation plan by 17%
 (every team's series 25-35%), and put the moved series' P90 at eight times its P50. A
-stop shorter than ``ended_days`` is named in the summary (the last days below the plan)
-and planned as the series' level before it, as any fall younger than about a week and a
-half is (``tokenplan.forecasting.outages``); hours without usage after a quiet model's
+stop of three days or more but shorter than ``ended_days`` is named in the summary (the
+last days below the plan; a week or more: idle), and every stop shorter than ``ended_days``
+is planned at the series' level before it, as any fall younger than about a week and a
+half is (``tokenplan.forecasting.outages``): a stop of one or two days is not named yet, and
+where the traffic moved to a model already in use (not a migration's new model) both are
+planned (a review's request log, Sonnet 4 stopped two days before the end); hours without usage after a quiet model's
 last call on the history's last day stay zeros, so that day is complete.
 
 A pause longer than ``ended_days`` reads as a stop too; the report names the series, so

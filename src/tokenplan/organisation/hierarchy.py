@@ -120,6 +120,9 @@ def _base_forecasts(y_df: pd.DataFrame, bottom: pd.DataFrame, s_df: pd.DataFrame
     return keyed.reset_index(), fitted
 
 
+_MIN_SEASONAL_DAYS = 3 * _SEASON  # days a node needs for the weekly damped AutoETS; fewer: simple smoothing
+
+
 def _fit_nodes(y_df: pd.DataFrame, h: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(AutoETS forecast with its 80% bounds, in-sample fitted values) for every node of ``y_df``.
 
@@ -138,8 +141,14 @@ def _fit_nodes(y_df: pd.DataFrame, h: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         history = (node["ds"].to_numpy().tobytes(), node["y"].to_numpy().tobytes())
         source[uid] = first_with.setdefault(history, uid)
     distinct = ordered[ordered["unique_id"].isin(set(first_with.values()))]
-    hat, fitted = forecast_many([AutoETS(season_length=_SEASON, model="AAA", damped=True)], "D", distinct, h,
-                                level=[_LEVEL], fitted=True)
+    # A node with under three weeks of days cannot fit the weekly damped model (AutoETS raised "no model able to
+    # be fitted" on 12-14 days, and a request log of three or four weeks with a key column failed its whole run):
+    # it gets simple exponential smoothing, the same model class, so the forecasts keep one set of columns.
+    short = distinct.groupby("unique_id")["ds"].transform("size") < _MIN_SEASONAL_DAYS
+    parts = [forecast_many([model], "D", rows, h, level=[_LEVEL], fitted=True) for model, rows in (
+        (AutoETS(season_length=_SEASON, model="AAA", damped=True), distinct[~short]),
+        (AutoETS(season_length=1, model="ANN"), distinct[short])) if len(rows)]
+    hat, fitted = (pd.concat([part[i] for part in parts], ignore_index=True) for i in (0, 1))
     return _copied_to_repeats(hat, source), _copied_to_repeats(fitted, source)
 
 
