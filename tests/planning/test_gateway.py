@@ -222,3 +222,26 @@ def test_a_group_over_its_limit_holds_every_deployment_to_the_same_share_of_its_
     one = gateway_config(limits, _teams({"a": 80.0}), safety_margin=0.1,
                          group_peaks=group.assign(p90=60.0))
     assert one["model_list"][0]["litellm_params"]["rpm"] == 90
+
+
+def test_a_series_in_use_that_the_forecast_left_out_gets_a_deployment_sized_by_its_history():
+    from tokenplan.pipelines.planning.nodes import _live_without_forecast
+
+    days = pd.date_range("2026-11-16", "2026-12-06", freq="D")
+    rows = []
+    for unit, start, peak in (("claude-sonnet-4-5/team_code", "2026-12-05", 95.0),  # two days old: no forecast
+                              ("claude-sonnet-4/team_old", "2026-11-16", 50.0),  # stopped three weeks ago
+                              ("claude-sonnet-4-5/team_chat", "2026-11-16", 300.0)):  # forecast
+        for day in days[days >= start]:
+            used = unit != "claude-sonnet-4/team_old" or day < pd.Timestamp("2026-11-20")
+            rows += [{"unit": unit, "metric": m, "ds": day, "total": 1000.0 * used, "peak": peak * used,
+                      "level": "series"} for m in ("rpm", "otpm")]
+    history = pd.DataFrame(rows)
+
+    demand = _live_without_forecast(history, ["claude-sonnet-4-5/team_chat", "claude-sonnet-4/team_old"])
+
+    assert set(demand["series"]) == {"claude-sonnet-4-5/team_code"}
+    assert demand.set_index("metric")["p90"].to_dict() == {"otpm": 95.0, "rpm": 95.0}
+    config = gateway_config(pd.DataFrame({"rpm": [450.0], "otpm": [4e5]}, index=["Claude Sonnet 4.x"]),
+                            demand.assign(model_group="Claude Sonnet 4.x"), 0.1)
+    assert [d["model_name"] for d in config["model_list"]] == ["claude-sonnet-4-5:team_code"]

@@ -147,11 +147,34 @@ def plan_capacity(forecast: pd.DataFrame, peak_history: pd.DataFrame, rate_limit
         frames.append(series_plan[series_plan["period"] == "horizon"].assign(series=lambda f: f["model_group"]))
     planned = set().union(*(f["series"] for f in frames))
     frames.append(pd.DataFrame({"series": [s for s in series if s not in groups and s not in planned]}))
+    unforecast = _live_without_forecast(peak_history, series)
+    groups = {**groups, **group_of_series(unforecast["series"].unique(), rate_limits,
+                                          ingestion_params.get("model_aliases"))}
+    frames.append(unforecast)
     # Typed frames, empty or not: a concat keeps the columns' dtypes (model_group object where no series is in
     # a group, a limits file naming none of the usage's models).
     demand = pd.concat([f.assign(model_group=f["series"].map(groups)).reindex(columns=list(_DEMAND_COLUMNS))
                         .astype(_DEMAND_DTYPES) for f in frames], ignore_index=True)
     return plan, buckets, demand.sort_values("series", kind="stable", ignore_index=True)
+
+
+LIVE_DAYS = 7  # a series with usage in the history's last days is live: the gateway must route it
+
+
+def _live_without_forecast(peak_history: pd.DataFrame, forecast_series: list[str]) -> pd.DataFrame:
+    """Demand rows (``series, metric, p50, p90, peak_method``) of each series used in the history's last
+    ``LIVE_DAYS`` days that the forecast left out (too young for any method): its history's busiest minute per
+    metric, ``peak_method`` "history (not forecast)". Left out of the demand, it had no gateway deployment: a
+    review's key whose traffic moved to a model two days before the end could not reach that model through the
+    config, while the stopped model kept its share."""
+    own = peak_history[peak_history["level"] == "series"]
+    if own.empty:
+        return pd.DataFrame(columns=["series", "metric", "p50", "p90", "peak_method"])
+    recent = own[(own["ds"] > own["ds"].max() - pd.Timedelta(days=LIVE_DAYS)) & (own["total"] > 0)]
+    live = own[own["unit"].isin(set(recent["unit"]) - set(forecast_series))]
+    busiest = live.groupby(["unit", "metric"], as_index=False)["peak"].max()
+    return pd.DataFrame({"series": busiest["unit"], "metric": busiest["metric"], "p50": busiest["peak"],
+                         "p90": busiest["peak"], "peak_method": "history (not forecast)"})
 
 
 def _group_history(peak_history: pd.DataFrame, groups: dict[str, str]) -> pd.DataFrame:
