@@ -48,3 +48,17 @@ def test_a_run_puts_where_its_parameters_were_set_in_the_catalog(tmp_path: Path)
         assert context.params["planning"]["roi"]["discount_rate_source"].startswith("assumed for the demo")
     assert sources == {"planning.roi.annual_discount_rate": "conf/local",
                        "planning.routes.overrides.relay_cny.fx_rate": "--params"}
+
+
+def test_a_value_an_environment_file_sets_is_the_users_even_where_it_equals_the_shipped_one(tmp_path: Path):
+    from tokenplan.parameter_sources import environment_parameters
+
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "parameters_planning.yml").write_text("planning:\n  roi:\n    annual_discount_rate: 0.08\n")
+    (tmp_path / "local" / "credentials.yml").write_text("api_key: secret\n")  # not a parameters file
+    own = environment_parameters(tmp_path, "local", ["parameters*", "parameters*/**", "**/parameters*"])
+
+    assert own == {"planning": {"roi": {"annual_discount_rate": 0.08}}}
+    assert parameter_sources(SHIPPED, SHIPPED, None, "local", own) == {
+        "planning.roi.annual_discount_rate": "conf/local"}
+    assert environment_parameters(tmp_path, "staging", ["parameters*"]) == {}

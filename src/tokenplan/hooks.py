@@ -22,7 +22,7 @@ from tokenplan.closing_block import outputs_block, report_block
 from tokenplan.datasets.demo_traffic import DemoTrafficDataset
 from tokenplan.forecasting.forecaster import check_quantiles
 from tokenplan.output_journal import OutputJournal, dataset_location
-from tokenplan.parameter_sources import parameter_sources
+from tokenplan.parameter_sources import environment_parameters, parameter_sources
 from tokenplan.planning.route_config import configured_routes
 from tokenplan.run_lock import RunLock
 from tokenplan.run_record import run_record
@@ -71,7 +71,13 @@ class ParameterSourceHooks:
         except Exception:  # noqa: BLE001 - a loader without a base folder (remote conf): --params alone
             logger.debug("parameter sources: conf/base not read; only --params are labelled as set", exc_info=True)
             shipped = context.params
-        self._sources = parameter_sources(shipped, context.params, runtime, env)
+        try:
+            own = environment_parameters(str(loader.conf_source), env, loader.config_patterns.get("parameters", []))
+        except Exception:  # noqa: BLE001 - an environment file the loader reads and OmegaConf alone does not
+            logger.debug("parameter sources: conf/%s not read alone; its values are labelled where they differ "
+                         "from conf/base", env, exc_info=True)
+            own = {}
+        self._sources = parameter_sources(shipped, context.params, runtime, env, own)
 
     @hook_impl
     def after_catalog_created(self, catalog: Any) -> None:
