@@ -71,6 +71,13 @@ def _inputs(per_day: float = 100.0, first_day: str = "2026-10-01"):
     return daily, periods, pd.DataFrame(columns=["team", "ds", "usd"])
 
 
+def _forecast_from_october_11(recorded_from: str):
+    """``_inputs``' plan from 2026-10-11 on, with $100 a day recorded from ``recorded_from`` to 2026-10-10."""
+    daily, periods, _ = _inputs()
+    recorded = pd.DataFrame({"team": "a", "ds": pd.date_range(recorded_from, "2026-10-10"), "usd": 100.0})
+    return daily[daily["ds"] >= "2026-10-11"], periods, recorded
+
+
 def test_crossing_dates_follow_the_cumulative_paths():
     daily, periods, recorded = _inputs()
     budgets = validate_budgets(_raw([("a", "2026-10", 1000), ("a", "2026-11", 5000), ("a", "2026-Q4", 9000)]))
@@ -89,9 +96,7 @@ def test_crossing_dates_follow_the_cumulative_paths():
 
 
 def test_spend_recorded_before_the_forecast_counts_toward_the_period():
-    daily, periods, _ = _inputs()
-    daily = daily[daily["ds"] >= "2026-10-11"]
-    recorded = pd.DataFrame({"team": "a", "ds": pd.date_range("2026-10-01", "2026-10-10"), "usd": 100.0})
+    daily, periods, recorded = _forecast_from_october_11(recorded_from="2026-10-01")
     budgets = validate_budgets(_raw([("a", "2026-10", 1500)]))
     row = team_budgets(daily, periods, recorded, budgets).set_index("period").loc["2026-10"]
     assert row["spend_p50"] == pytest.approx(3100)
@@ -284,9 +289,7 @@ def test_a_months_litellm_budget_is_at_most_what_its_quarter_leaves():
 def test_a_budget_the_recorded_spend_already_reached_is_crossed_on_that_recorded_day():
     # Review 2: support's November budget of $300 had $332 recorded by November 11; it read as crossed on the
     # forecast's first day, 0 days away, rather than already over.
-    daily, periods, _ = _inputs()
-    daily = daily[daily["ds"] >= "2026-10-11"]
-    recorded = pd.DataFrame({"team": "a", "ds": pd.date_range("2026-10-01", "2026-10-10"), "usd": 100.0})
+    daily, periods, recorded = _forecast_from_october_11(recorded_from="2026-10-01")
     budgets = validate_budgets(_raw([("a", "2026-10", 450), ("a", "2026-11", 5000)]))
     table = team_budgets(daily, periods, recorded, budgets).set_index("period")
     october = table.loc["2026-10"]
@@ -366,9 +369,7 @@ def test_a_budget_that_ended_before_the_forecast_is_checked_against_the_recorded
 def test_a_budget_whose_period_began_before_the_history_is_not_checked_and_its_label_says_which_days_are_missing():
     from tokenplan.reporting.organisation_section import _period_label, _unchecked
 
-    daily, periods, _ = _inputs()
-    daily = daily[daily["ds"] >= "2026-10-11"]
-    recorded = pd.DataFrame({"team": "a", "ds": pd.date_range("2026-10-05", "2026-10-10"), "usd": 100.0})
+    daily, periods, recorded = _forecast_from_october_11(recorded_from="2026-10-05")
     budgets = validate_budgets(_raw([("a", "2026-10", 3000), ("a", "2026-11", 5000)]))
 
     table = team_budgets(daily, periods, recorded, budgets).set_index("period")

@@ -255,20 +255,19 @@ def _checked_row(p: dict) -> dict:
     budget whose period began before the history (``unknown_before``: its first day) is not checked: its spend
     before then is unknown (a review's Q3 budget, the history from July 18, had been checked against spend
     recorded from July 18 alone, about $36K short)."""
+    spend = {"team": p["team"], "period": p["period"], "spend_p10": p["p10"], "spend_p50": p["p50"],
+             "spend_p90": p["p90"], "recorded_usd": p["recorded"], "budget_usd": p["budget"]}
     if p["unknown_before"] is not None and np.isfinite(p["budget"]):
         first = pd.Timestamp(p["unknown_before"])
-        return {"team": p["team"], "period": p["period"], "spend_p10": p["p10"], "spend_p50": p["p50"],
-                "spend_p90": p["p90"], "recorded_usd": p["recorded"], "budget_usd": p["budget"], "p_exceed": np.nan,
-                "first_crossing_p50": "", "first_crossing_p90": "", "crossed_in_recorded": False,
+        return {**spend, "p_exceed": np.nan, "first_crossing_p50": "", "first_crossing_p90": "",
+                "crossed_in_recorded": False,
                 "not_checked": f"the history starts {first:%Y-%m-%d}, after the period's first day: its spend "
                                "before then is not in the plan"}
     recorded_day = p["recorded_crossing"]
     crossings = {"first_crossing_p50": recorded_day, "first_crossing_p90": recorded_day} if recorded_day else {
         "first_crossing_p50": _first_crossing(p["days"], p["path"], p["budget"]),
         "first_crossing_p90": _first_crossing(p["days"], p["path90"], p["budget"])}
-    return {"team": p["team"], "period": p["period"], "spend_p10": p["p10"], "spend_p50": p["p50"],
-            "spend_p90": p["p90"], "recorded_usd": p["recorded"], "budget_usd": p["budget"],
-            "p_exceed": 1.0 if recorded_day else _p_exceed(p["p10"], p["p50"], p["p90"], p["budget"]),
+    return {**spend, "p_exceed": 1.0 if recorded_day else _p_exceed(p["p10"], p["p50"], p["p90"], p["budget"]),
             **crossings, "crossed_in_recorded": bool(recorded_day), "not_checked": ""}
 
 

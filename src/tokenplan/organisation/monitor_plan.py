@@ -23,18 +23,17 @@ from tokenplan.datasets.previous_report import CHOSEN_BACKTEST, PER_BUCKET
 from tokenplan.organisation.monitor import compared_days, observed_days
 from tokenplan.organisation.monitor_errors import NoPlanError
 from tokenplan.reporting.data_source import data_source_identity, history_tail, why_not_comparable
-from tokenplan.schemas import naive_utc
+from tokenplan.schemas import COUNT_COLUMNS, naive_utc
 
 __all__ = ["NoPlanError", "plan_named", "plan_of_usage", "usage_data_source"]
 
-_COUNTS = ("requests", "input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens")
 _SKIPPED_NAMED = 3
 
 
 def usage_data_source(usage_buckets: pd.DataFrame, simulated: bool) -> dict[str, Any]:
     """The monitored usage as a report records its data (``data_source_identity``), its history tail spanning the
     whole usage, so a plan's last days are compared with whatever this usage records on them."""
-    counts = [c for c in _COUNTS if c in usage_buckets.columns]
+    counts = [c for c in COUNT_COLUMNS if c in usage_buckets.columns]
     history = usage_buckets.melt(id_vars=["series", "timestamp"], value_vars=counts, var_name="target",
                                  value_name="y").rename(columns={"timestamp": "ds"})
     days = pd.to_datetime(history["ds"])
