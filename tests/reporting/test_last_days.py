@@ -125,3 +125,21 @@ def test_a_flat_launch_with_a_weekly_shape_ending_midweek_is_not_a_ramp(weekend)
     forecast = pd.DataFrame({"series": "new", "target": "requests", "timestamp": ahead, "p10": 0.8 * p50,
                              "p50": p50, "p90": 1.25 * p50})
     assert young_ramps(history, forecast, Q, set()) == []
+
+
+def test_a_plan_carrying_weeks_of_steady_growth_on_is_no_departure_from_the_history():
+    """Every day of weeks of growth 8% a week lies below a plan that carries it on: that plan continues the
+    history, it does not depart from a level held for weeks. A plan at the history's level of weeks ago does."""
+    from tokenplan.reporting.last_days import recent_departures
+
+    growth = 1.08 ** (np.arange(len(DAYS)) / 7)
+    history = _history(0, 1.0).assign(y=lambda f: f["y"] * growth)
+    ahead = pd.date_range("2026-10-01", periods=28, freq="D", tz="UTC")
+    onward = 700.0 * WEEKLY[ahead.dayofweek] * 1.08 ** ((len(DAYS) + np.arange(28)) / 7)
+    carried = pd.DataFrame({"series": "m", "target": "requests", "timestamp": ahead, "p10": 0.97 * onward,
+                            "p50": onward, "p90": 1.03 * onward})
+    assert recent_departures(history, carried, Q, set()) == []
+    # The same history under a plan twice as high: it departs from it, and for weeks.
+    doubled = carried.assign(**{q: 2 * carried[q] for q in Q})
+    [found] = recent_departures(history, doubled, Q, set())
+    assert found["side"] == "below" and found["long"]

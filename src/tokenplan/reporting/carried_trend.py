@@ -10,7 +10,8 @@ of 134.5K in every one of its twenty weeks, and neither the summary nor its risk
 
 ``carried_trends`` compares, per series and target, the log-linear growth of the last
 ``WEEKS`` complete weeks of history (at least ``MIN_WEEKS``) with the forecast's P50 over its
-first weeks. A trend is *not carried* where the history's is clear (its t statistic at least
+first weeks (with one forecast week, its growth over the history's last week; with none, no
+check). A trend is *not carried* where the history's is clear (its t statistic at least
 ``MIN_T``, at least ``MIN_WEEKLY`` a week) and the forecast's differs from it by at least half
 of it and ``MIN_WEEKLY``. What it would be worth is read off a damped trend (Gardner and
 McKenzie's; ``DAMPING``): the gap between the two growths, each week ``DAMPING`` times the
@@ -23,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["DAMPING", "MIN_T", "MIN_WEEKLY", "MIN_WEEKS", "WEEKS", "carried_trends"]
+__all__ = ["DAMPING", "MIN_T", "MIN_WEEKLY", "MIN_WEEKS", "WEEKS", "carried_trends", "log_slope", "week_totals"]
 
 WEEKS = 8
 MIN_WEEKS = 4
@@ -34,7 +35,7 @@ _COLUMNS = ["series", "target", "weeks", "history_weekly", "forecast_weekly", "f
             "carried", "plan_total", "damped_total"]
 
 
-def _week_totals(times: pd.Series, values: pd.Series, anchor: pd.Timestamp, per_week: int, before: bool) -> np.ndarray:
+def week_totals(times: pd.Series, values: pd.Series, anchor: pd.Timestamp, per_week: int, before: bool) -> np.ndarray:
     """Totals of the complete weeks counted from the bucket ``anchor``: backward (ending with it, oldest
     first) or forward (starting at it); a week with a missing or absent bucket ends the run of weeks."""
     offset = (anchor - times) if before else (times - anchor)
@@ -50,7 +51,7 @@ def _week_totals(times: pd.Series, values: pd.Series, anchor: pd.Timestamp, per_
     return np.asarray(totals[::-1] if before else totals)
 
 
-def _log_slope(totals: np.ndarray) -> tuple[float, float]:
+def log_slope(totals: np.ndarray) -> tuple[float, float]:
     """(The weekly log growth of ``totals`` by least squares, its t statistic); (nan, nan) on a zero week."""
     if len(totals) < 2 or (totals <= 0).any():
         return np.nan, np.nan
@@ -82,15 +83,19 @@ def carried_trends(history: pd.DataFrame, forecast: pd.DataFrame, median: str) -
         ahead = forecast[(forecast["series"] == series) & (forecast["target"] == target)]
         if ahead.empty:
             continue
-        weeks = _week_totals(past["ds"], past["y"], history_end, per_week, before=True)[-WEEKS:]
+        weeks = week_totals(past["ds"], past["y"], history_end, per_week, before=True)[-WEEKS:]
         if len(weeks) < MIN_WEEKS:
             continue
-        history_weekly, t = _log_slope(weeks)
-        forecast_weekly, _ = _log_slope(_week_totals(ahead["timestamp"], ahead[median], start, per_week,
-                                                     before=False)[:WEEKS])
-        if not np.isfinite(history_weekly):
-            continue
-        forecast_weekly = forecast_weekly if np.isfinite(forecast_weekly) else 0.0
+        history_weekly, t = log_slope(weeks)
+        forecast_weeks = week_totals(ahead["timestamp"], ahead[median], start, per_week, before=False)[:WEEKS]
+        if not np.isfinite(history_weekly) or not len(forecast_weeks):
+            continue  # a horizon shorter than a week has no weekly growth to compare
+        # One forecast week: its growth is over the history's last week (read as none, a week ahead of a
+        # series growing 8% a week and forecast 8.5% above its last week was said not to carry it).
+        forecast_weekly, _ = log_slope(forecast_weeks if len(forecast_weeks) > 1
+                                        else np.r_[weeks[-1:], forecast_weeks])
+        # No growth where none is (a least-squares slope of equal weeks is 1e-17 either side: "falls 0.0% a week").
+        forecast_weekly = forecast_weekly if np.isfinite(forecast_weekly) and abs(forecast_weekly) > 1e-9 else 0.0
         gap = history_weekly - forecast_weekly
         clear = t >= MIN_T and abs(history_weekly) >= MIN_WEEKLY
         carried = not (clear and abs(gap) >= max(MIN_WEEKLY, abs(history_weekly) / 2))
