@@ -254,7 +254,7 @@ def test_what_changed_since_the_last_report_is_stated_when_there_is_one():
     fewer = week[week["series"] == "model-a"]
     summary = _summary_section(render_report(_inputs(previous={**previous, "forecast_totals": fewer,
                                                                "cost_forecast": fx.costs(fewer)})))
-    assert "| last report P50 (1 shared model, its 7 days) |" in summary
+    assert "| last report P50 (1 shared series, its 7 days) |" in summary
     other = then.assign(series="model-z")
     summary = _summary_section(render_report(_inputs(previous={
         "version": "v0", "forecast_totals": other, "cost_forecast": fx.costs(other),
