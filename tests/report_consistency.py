@@ -49,6 +49,30 @@ def _totals(folder: Path, q: list[str]) -> list[str]:
     return out + _widening(months, lo, med, hi)
 
 
+def _drivers(folder: Path, q: list[str]) -> list[str]:
+    """forecast_drivers: each month's forecast is the sum of forecast.csv's P50s (a review's drivers had recomputed
+    the model's output, 4% above a plan that had changed it since), its level times every driver's (1 + effect) is
+    that forecast, and so is its level plus every driver's volume."""
+    path = folder / "forecast_drivers.csv"
+    drivers = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    if drivers.empty:
+        return []
+    forecast = pd.read_csv(folder / "forecast.csv", parse_dates=["timestamp"])
+    med, keys = q[len(q) // 2], ["series", "target", "period"]
+    summed = forecast.assign(period=forecast["timestamp"].dt.strftime("%Y-%m")).groupby(keys)[med].sum()
+    stated = drivers[drivers["kind"] == "total"].set_index(keys)["volume"]
+    level = drivers[drivers["kind"] == "anchor"].set_index(keys)["volume"]
+    effects = drivers[~drivers["kind"].isin(["total", "anchor"])]
+    product = level * np.exp(np.log1p(effects["effect"]).groupby([effects[k] for k in keys]).sum())
+    added = level + effects.groupby(keys)["volume"].sum()
+    out = [f"forecast_drivers {k}: forecast {stated[k]:.6g} != forecast.csv's {med} summed {summed.get(k, 0):.6g}"
+           for k in stated.index if _rel(stated[k], summed.get(k, 0.0)) > 1e-6]
+    out += [f"forecast_drivers {k}: level x drivers {product.get(k, np.nan):.6g} != forecast {stated[k]:.6g}"
+            for k in stated.index if not _rel(product.get(k, np.nan), stated[k]) <= 1e-6]
+    return out + [f"forecast_drivers {k}: level + volumes {added.get(k, np.nan):.6g} != forecast {stated[k]:.6g}"
+                  for k in stated.index if not _rel(added.get(k, np.nan), stated[k]) <= 1e-6]
+
+
 def _widening(months: pd.DataFrame, lo: str, med: str, hi: str) -> list[str]:
     """A month's total is never relatively narrower than an earlier whole month's (a month the forecast
     starts partway into, under 90% of the longest month's buckets, sets no width for later ones)."""
@@ -404,5 +428,5 @@ def _organisation(folder: Path) -> list[str]:
 def inconsistencies(folder: Path) -> list[str]:
     """Every identity the folder's tables break (module docstring); [] when they agree."""
     q = _quantiles(pd.read_csv(folder / "forecast_totals.csv", nrows=1))
-    return [*_totals(folder, q), *_costs(folder, q), *_headline(folder, q), *_roi(folder, q), *_capacity(folder),
-            *_gateway(folder), *_organisation(folder)]
+    return [*_totals(folder, q), *_drivers(folder, q), *_costs(folder, q), *_headline(folder, q), *_roi(folder, q),
+            *_capacity(folder), *_gateway(folder), *_organisation(folder)]

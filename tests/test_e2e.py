@@ -240,7 +240,7 @@ def test_report_opens_with_the_summary_and_says_the_data_is_simulated(project, f
     assert "Largest risks" in summary and "change" in summary
     assert "## Why the forecast is what it is" in text
     drivers = pd.read_csv(project / "data" / "07_model_output" / "forecast_drivers.csv")
-    assert {"level at the origin", "growth (trend anchor)", "forecast (model P50)", "seasonality"} <= set(drivers["driver"])
+    assert {"level at the origin", "growth (trend anchor)", "forecast (P50)", "seasonality"} <= set(drivers["driver"])
 
 
 def test_the_console_ends_with_the_report_path_and_the_summary_headline(first_run, first_report):

@@ -476,6 +476,25 @@ def test_a_model_without_a_driver_breakdown_is_named_with_its_method():
     assert "Not broken down: model-b (forecast by MSTL)." in text
 
 
+def test_the_drivers_name_what_was_done_after_the_model_and_importance_the_features_that_set_a_level():
+    """The drivers explain the plan's forecast: a change after the model is a column the report explains; a
+    feature with one value over each series' horizon places its level and is marked so."""
+    from tokenplan.forecasting.explanations import ONE_GROWTH_PATH
+
+    drivers = pd.concat([_model_a_drivers(), pd.DataFrame([{
+        "series": "model-a", "target": "requests", "period": "2026-10", "driver": ONE_GROWTH_PATH,
+        "kind": "after the model", "effect": -0.04, "volume": -1_200.0}])], ignore_index=True)
+    importance = pd.DataFrame({"feature": ["seasonal_index", "weekly_growth"], "mean_abs_shap": [0.1, 0.05],
+                               "share": [2 / 3, 1 / 3], "constant": [False, True]})
+    text = render_report(replace(_inputs(drivers=drivers), importance=importance))
+    assert "| " + ONE_GROWTH_PATH + " |" in text and "-4.0%" in text
+    assert "**Requests and tokens on one growth path** is the plan's P50 over the model's own output" in text
+    assert "| weekly_growth | growth per week at the origin | 0.050 | 33% | constant: sets the level |" in text
+    assert "weekly_growth has one value at every step of each series' horizon" in text
+    plain = render_report(_inputs(drivers=_model_a_drivers()))
+    assert "over the model's own output" not in plain and "one value at every step" not in plain
+
+
 def test_the_summary_and_the_capacity_section_state_the_first_limit_the_same_way():
     from tokenplan.reporting.capacity_section import render_capacity_section
 

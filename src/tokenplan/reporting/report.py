@@ -31,6 +31,7 @@ from tokenplan.reporting.series_shown import only_shown
 from tokenplan.reporting.summary import PlanSummary
 
 _SMALL_EFFECT = 0.005  # a driver under 0.5% in every month is left out of the drivers table
+_OVER_HORIZON = "over each series' horizon"  # the importance table's column: constant or varying
 
 __all__ = ["ReportInputs", "ended_series", "events_in_horizon", "planned_methods", "render_html", "render_report",
            "series_not_explained"]
@@ -189,11 +190,32 @@ def series_not_explained(selection: dict[str, Any] | None, drivers: pd.DataFrame
 
 
 def _importance(inputs: ReportInputs) -> pd.DataFrame:
+    """The ten most important features, each with what it is and, where ``shap_importance`` says so, whether it
+    is constant over each series' horizon (and so places the series' level rather than moving its steps)."""
     top = inputs.importance.head(10).copy()
     top.insert(1, "what it is", top["feature"].map(lambda f: FEATURE_LABELS.get(f, "")))
     top["mean_abs_shap"] = top["mean_abs_shap"].map(lambda v: f"{v:.3f}")
     top["share"] = top["share"].map(lambda v: percent(v))
+    if "constant" in top:
+        top[_OVER_HORIZON] = top.pop("constant").map({True: "constant: sets the level", False: "varies"})
     return top
+
+
+def _constant_features(importance: pd.DataFrame) -> list[str]:
+    """The ten most important features that are constant over each series' horizon (``global_importance``)."""
+    top = importance.head(10)
+    return list(top.loc[top["constant"].astype(bool), "feature"]) if "constant" in top else []
+
+
+def _after_model(inputs: ReportInputs, target: str) -> list[str]:
+    """The drivers of what was done to ``target``'s forecast after the model that the drivers table shows."""
+    drivers = inputs.drivers
+    if drivers is None or drivers.empty or not target:
+        return []
+    rows = only_shown(drivers[(drivers["target"] == target) & (drivers["kind"] == "after the model")],
+                      inputs.series_shown)
+    moved = rows.groupby("driver", sort=False)["effect"].apply(lambda e: (e.abs() >= _SMALL_EFFECT).any())
+    return list(moved[moved].index)
 
 
 def _costs(inputs: ReportInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -405,7 +427,9 @@ def render_report(inputs: ReportInputs) -> str:
         not_explained={k: v for k, v in series_not_explained(inputs.selection, inputs.drivers, driver_target,
                                                              ended).items()
                        if not shown or k in shown["series"]} if driver_target else {}, ended_series=ended,
-        importance=_importance(inputs), shap_coverage=shap_coverage(inputs.drivers), costs=cost_table, prices=price_table, events=events,
+        importance=_importance(inputs), constant_features=_constant_features(inputs.importance),
+        after_model=_after_model(inputs, driver_target), shap_coverage=shap_coverage(inputs.drivers),
+        costs=cost_table, prices=price_table, events=events,
         chosen_methods=_chosen_methods(inputs.selection),
         in_force=events_in_force(inputs.drivers, driver_target, inputs.series_shown) if driver_target else [],
         year_end=_year_end(inputs), outages=_outages(inputs),

@@ -112,7 +112,7 @@ def run() -> dict:
                              "effect": e, "volume": 1_000.0}
                             for s in ("claude-sonnet-4-5/ws-48", "claude-sonnet-4-5/ws-47")
                             for p in HORIZON.to_period("M").unique()
-                            for d, k, e in (("forecast (model P50)", "total", np.nan),
+                            for d, k, e in (("forecast (P50)", "total", np.nan),
                                             ("level at the origin", "anchor", np.nan),
                                             ("seasonality", "learned", 0.02))])
     inputs = {

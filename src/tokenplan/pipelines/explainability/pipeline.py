@@ -15,7 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=explain_forecast,
                 inputs=["forecaster", "model_input_table", "forecast_events", "model_selection",
-                        "params:explainability", "params:feature_engineering"],
+                        "params:explainability", "forecast", "forecast_layout", "migrations"],
                 outputs=["shap_values", "shap_importance", "forecast_drivers"],
                 name="explain_forecast",
             ),
