@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/m4_hourly.py --earlier 48      # a second window, 48 hours before the first
     .venv/bin/python benchmarks/m4_hourly.py --history 336     # short histories: only each series' last 14 days
     .venv/bin/python benchmarks/m4_hourly.py --daily --baselines  # day totals: 3-5 weeks of days, a week ahead
+    .venv/bin/python benchmarks/m4_hourly.py --horizon 168 --baselines  # a week ahead, histories of 22 and 33 days
 
 Data: ``../shared/m4/Hourly-train.csv``, the M4 competition's hourly training file (414
 series of 700 or 960 values; read its README). The benchmark skips cleanly when the
@@ -22,7 +23,11 @@ checks the shape of a Console export instead: each series cut into 24-hour block
 at its last value and summed (700 hours give 29 days, 960 give 40), the last 7 days
 held out and forecast from the 22 or 33 before them (``freq=D``, ``horizon=7``); the
 MASE is scaled by the lag-7 naive, the seasonal naive repeats the last week, MSTL has
-the weekly season alone and the XGBoost lags 1-3 and 7 with the weekday.
+the weekly season alone and the XGBoost lags 1-3 and 7 with the weekday. ``--horizon H``
+holds out the last ``H`` values instead of 48 (168: a week ahead, a protocol the method was
+not developed on; the 700-value series then have 22 days of history beside the 960-value
+ones' 33, in one file); from 168 on the scores add the weekly naive (the last week
+repeated) and each history length's mean MASE.
 
 Protocol: every series is a workspace of one model (``ingestion.series_dimensions:
 [workspace]``) in one usage CSV (``timestamp, model, workspace, requests``); M4 gives
@@ -54,7 +59,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -267,6 +272,9 @@ def score(histories: dict[str, np.ndarray], actuals: dict[str, np.ndarray], run:
             median = np.median(np.vstack([naive, mstl[name], xgb[name]]), axis=0)
             row["median3_mase"] = float(np.mean(np.abs(actual - median))) / scale
             row["median3_sum"] = float(median.sum())
+        if protocol.horizon >= protocol.long_season > 0:
+            week = np.resize(history[-protocol.long_season:], protocol.horizon)
+            row["week_naive_mase"] = float(np.mean(np.abs(actual - week))) / scale
         group = forecasts.get(name)
         if group is not None and len(group) == protocol.horizon:
             row["pipeline_mase"] = float(np.mean(np.abs(actual - group["p50"].to_numpy()))) / scale
@@ -295,6 +303,8 @@ def main() -> int:
     parser.add_argument("--daily", action="store_true",
                         help="day totals: each series summed to 24-hour blocks, the last 7 held out (3-5 weeks of "
                              "days, a week ahead)")
+    parser.add_argument("--horizon", type=int, default=HOURLY.horizon, metavar="H",
+                        help="hold out the last H hours (default 48; 168: a week ahead)")
     parser.add_argument("--data", help="folder with Hourly-train.csv (default ../shared/m4)")
     args = parser.parse_args()
     folder = next((f for f in ([Path(args.data)] if args.data else DATA_CANDIDATES) if f.is_dir()), None)
@@ -304,7 +314,7 @@ def main() -> int:
     series = load_training(folder, args.series)
     if args.earlier:
         series = {name: values[:-args.earlier] for name, values in series.items()}
-    protocol = DAILY if args.daily else HOURLY
+    protocol = DAILY if args.daily else replace(HOURLY, horizon=args.horizon)
     if args.daily:
         series = {name: day_totals(values) for name, values in series.items()}
     histories = {name: values[:-protocol.horizon][-(args.history or 0):] for name, values in series.items()}
@@ -339,6 +349,8 @@ def main() -> int:
         print(f"| tokenplan ({scored} of {len(rows)} series) | {rows['pipeline_mase'].mean():.3f} | "
               f"{rows['coverage'].mean():.1%} (scaled interval score {rows['msis80'].mean():.3f}) |")
     print(f"| seasonal naive (lag {protocol.season}) | {naive:.3f} | - |")
+    if "week_naive_mase" in rows:
+        print(f"| the last week repeated | {rows['week_naive_mase'].mean():.3f} | - |")
     if mstl is not None:
         if args.daily:
             seasons, lags = "7", "1-3, 7"
@@ -351,6 +363,14 @@ def main() -> int:
           + ", ".join(f"{name} {value:.3f}" for name, value in PUBLISHED.items()))
     if "pipeline_mase" in rows:
         print("methods chosen: " + ", ".join(f"{m} ({n})" for m, n in rows["method"].value_counts().items()))
+        if rows["length"].nunique() > 1:
+            columns = [c for c in ("pipeline_mase", "naive_mase", "week_naive_mase", "mstl_mase", "median3_mase")
+                       if c in rows]
+            by_length = rows.groupby("length")[columns].mean()
+            print("mean MASE by history length (hours): " + "; ".join(
+                f"{length} ({(rows['length'] == length).sum()} series): "
+                + ", ".join(f"{c.removesuffix('_mase')} {v:.3f}" for c, v in values.items())
+                for length, values in by_length.iterrows()))
         summarise_totals(rows)
         mase, coverage = rows["pipeline_mase"].mean(), rows["coverage"].mean()
         checks = [(mase <= TARGET_MASE, f"MASE {mase:.3f} <= {TARGET_MASE}"),

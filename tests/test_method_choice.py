@@ -433,3 +433,51 @@ def test_empty_hours_forecast_empty_do_not_narrow_the_busy_hours_intervals():
     sparse = points.assign(point=0.3)  # a model used now and then: its empty buckets are errors too
     _, kept = fold_step_errors(sparse, RowKeys.of(sparse), origins, None, [168])
     assert len(kept) == len(points)
+
+
+def test_a_series_with_no_fold_as_long_as_its_forecast_takes_its_targets_evidence_from_the_others():
+    """One layout serves a file, drawn from its longest history: a model used for the file's last 22 days has its
+    folds 1, 8 and 15 days into its history, where what wins (a day or a week of hours) says little about its
+    forecast from 22 days. It takes the method and ensemble ranking its target's other series show on folds like
+    their forecasts; a file whose every series is that short (no such fold anywhere) keeps its own evidence."""
+    from tokenplan.forecasting.method_choice import _borrowed_evidence, _Folds, _choose, _members
+
+    origins = pd.date_range("2026-04-05", periods=4, freq="7D")
+    rows, like = [], []
+    for series in ("long1", "long2", "long3", "short"):
+        for k, origin in enumerate(origins):
+            if series == "short" and k == 0:
+                continue  # not yet used at the first fold
+            ensemble = 100.0 + k
+            if series == "short":  # repeating the last day wins on its young folds
+                errors = {"ensemble": ensemble, "mstl": 1.5 * ensemble, "seasonal_naive": 0.3 * ensemble,
+                          "xgboost": 1.2 * ensemble}
+            else:
+                errors = {"ensemble": ensemble, "mstl": 0.5 * ensemble, "seasonal_naive": 2.0 * ensemble,
+                          "xgboost": 0.9 * ensemble}
+            rows.append({"series": series, "target": "requests", "origin": origin, **errors})
+            like.append(series != "short" and k > 0)
+    table = pd.DataFrame(rows).set_index(["series", "target", "origin"])
+    like = np.array(like)
+    candidates = table.drop(columns="ensemble")
+    ranking, chosen = _members(candidates, None), _choose(_Folds(table), RULE)
+    assert chosen["short|requests"] == "seasonal_naive" and ranking["short|requests"][0] == "seasonal_naive"
+
+    ranking, chosen = _borrowed_evidence(table, like, ranking, chosen, RULE, single=True)
+    assert chosen["short|requests"] == "mstl"
+    assert ranking["short|requests"] == ["mstl", "xgboost", "seasonal_naive"]
+    assert chosen["long1|requests"] == "mstl" and ranking["long1|requests"][0] == "mstl"
+    # The ensemble alone where one method may not replace it (folds too short for the horizon).
+    _, ensemble_only = _borrowed_evidence(table, like, ranking, {}, RULE, single=False)
+    assert ensemble_only["short|requests"] == "ensemble"
+
+    # Every series that short (no fold like its forecast anywhere): its own evidence stands.
+    alone = table.loc[["short"]]
+    own_ranking, own_chosen = _members(alone.drop(columns="ensemble"), None), _choose(_Folds(alone), RULE)
+    assert _borrowed_evidence(alone, np.zeros(len(alone), bool), own_ranking, own_chosen, RULE, True) == (
+        own_ranking, own_chosen)
+    # A series with one fold like its forecast is judged on its own folds.
+    some = like.copy()
+    some[-1] = True
+    _, kept = _borrowed_evidence(table, some, _members(candidates, None), _choose(_Folds(table), RULE), RULE, True)
+    assert kept["short|requests"] == "seasonal_naive"
