@@ -270,13 +270,40 @@ def test_no_stray_figure_folder_outside_the_report(project, first_report):
 
 
 def test_diagnostics_notebook_runs_clean_on_the_run(project, first_report, tmp_path, monkeypatch):
+    """It runs clean, and says what the report says: the backtest folds (the tuning ones apart), where a baseline
+    beats the plan (counted as the report counts), every month's drivers, and the features by the report's labels."""
+    import json
+
+    import nbformat
+
     from tests.test_notebook import assert_runs_clean, execute_notebook
+    from tokenplan.forecasting.explanations import FEATURE_LABELS
 
     notebooks = project / "notebooks"
     notebooks.mkdir(exist_ok=True)
-    shutil.copy2(PROJECT_ROOT / "notebooks" / "02_forecast_diagnostics.ipynb", notebooks)
-    nb = execute_notebook(notebooks / "02_forecast_diagnostics.ipynb", tmp_path / "kernels", monkeypatch)
+    notebook = notebooks / "02_forecast_diagnostics.ipynb"
+    nb = nbformat.read(PROJECT_ROOT / "notebooks" / notebook.name, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell('print("features:", "|".join(t.get_text() '
+                                              'for t in ax.get_yticklabels()))'))
+    nbformat.write(nb, notebook)
+    nb = execute_notebook(notebook, tmp_path / "kernels", monkeypatch)
     assert len(assert_runs_clean(nb)) >= 4, "expected the horizon, calibration, drivers and importance figures"
+    printed = _printed(nb)
+    layout = json.loads((project / "data" / "05_model_input" / "forecast_layout.json").read_text())
+    day = 10 if layout["freq"] == "D" else 16  # an origin to the day, or to the hour
+    assert (f"{len(layout['backtest_origins'])} backtest folds (origins {layout['backtest_origins'][0][:day]}"
+            in printed), printed[:1500]
+    assert f"after {len(layout['tuning_origins'])} tuning (origins {layout['tuning_origins'][0][:day]}" in printed
+    report = (first_report["folders"][0] / "report.md").read_text()
+    losses = re.search(r"A baseline beats the plan by more than the selection rule's margin \(5% of the plan's "
+                       r"MASE\) on (\d+) of (\d+) planned series/targets", printed)
+    assert losses, printed[-3000:]
+    beaten = re.search(r"beat the chosen method by more than the selection rule's 5% on the backtest folds for (\d+) "
+                       r"of (\d+) planned", report)
+    assert losses.groups() == (beaten.groups() if beaten else ("0", losses.group(2))), (losses.groups(), beaten)
+    assert "Every month of the horizon, one panel per model" in printed
+    features = printed.split("features:")[1].strip().split("|")
+    assert features and set(features) <= set(FEATURE_LABELS.values()), features
 
 
 @pytest.mark.parametrize("model_forecasts", ["cache_read_tokens", None], ids=["no requests", "nothing"])
@@ -343,6 +370,7 @@ def test_capacity_and_routes_notebook_has_a_what_if_for_data_without_limits_or_e
         pd.read_parquet(path).iloc[:0].to_parquet(path)
     printed = _capacity_notebook_printed(copy, tmp_path, monkeypatch)
     assert "No rate limits were given" in printed and "limit to ask for" in printed, printed[-2000:]
+    assert "No rate limits were given: no limit can be crossed, so the first_crossing columns stay empty" in printed
     assert "a campaign is added instead" in printed and "what-if campaign: stated x1.00 -> x1.30" in printed
 
 

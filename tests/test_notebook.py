@@ -189,3 +189,34 @@ def test_a_recomputed_baseline_that_is_not_the_runs_is_shown_row_by_row():
     differs = not_reproduced(read_as_days, saved, ["model_group", "metric"], ["p50", "p90", "limit"])
     assert differs["model_group"].tolist() == ["Opus", "Sonnet"]  # Sonnet: only in the run's plan
     assert differs.loc[differs["model_group"] == "Opus", "p50 in the run"].item() == 132.34
+
+
+def test_explore_notebook_draws_each_series_in_one_colour_in_both_charts(tmp_path, monkeypatch):
+    """The daily chart drew the series by size, the weekly profile by name, each in the colour cycle's order: the
+    same model was orange in one and green in the other."""
+    import nbformat
+    import pandas as pd
+
+    project = make_project_copy(tmp_path / "project", notebooks=True)
+    _user_daily_usage(project, "2026-06-01", days=70)
+    buckets = project / "data" / "03_primary" / "usage_buckets.parquet"
+    usage = pd.read_parquet(buckets)
+    smaller = usage["series"] == "claude-sonnet-4-5/ws-a"  # the larger series (drawn first) is last by name
+    usage.loc[smaller, ["input_tokens", "output_tokens"]] *= 0.5
+    usage.to_parquet(buckets)
+    notebook = project / "notebooks" / EXPLORE.name
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        'from matplotlib.colors import to_hex\n'
+        'for chart, axis in (("daily", axes[0, 0]), ("profile", ax)):\n'
+        '    print(chart, "|".join(f"{l.get_label()}={to_hex(l.get_color())}" for l in axis.get_lines()\n'
+        '                          if not l.get_label().startswith(("_", "launch"))))'))
+    nbformat.write(nb, notebook)
+
+    nb = execute_notebook(notebook, tmp_path / "kernels", monkeypatch)
+    assert_runs_clean(nb)
+    printed = "".join(out.get("text", "") for out in nb.cells[-1].outputs).splitlines()
+    colours = {line.split(" ", 1)[0]: dict(pair.split("=") for pair in line.split(" ", 1)[1].split("|"))
+               for line in printed}
+    assert set(colours["daily"]) == {"claude-sonnet-4-5/ws-a", "claude-sonnet-4-5/ws-b"}, colours
+    assert colours["daily"] == colours["profile"], colours

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -48,3 +49,28 @@ def test_a_restated_effect_moves_the_buckets_it_covers_in_scope_only():
     assert sonnet.loc[hours[12]] == pytest.approx(11.5)
     assert sonnet.loc[hours[13:]].tolist() == pytest.approx([13.0] * 35)
     assert out.loc["claude-haiku-4-5/team-a"].tolist() == [10.0] * 48
+
+
+def _peaks(days: pd.DatetimeIndex, p90: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"model_group": "claude-sonnet-4-5", "metric": "otpm", "ds": days, "p90": p90})
+
+
+def test_a_what_if_that_leaves_the_plans_numbers_says_why():
+    """A review's run without limits: a +30% campaign on the horizon's last 14 days raised those days' P90 peaks,
+    but the horizon's (its busiest minute, bursts drawn from history included) stayed at 11,505,023 and every
+    first_crossing column was NaT: it read as "no effect"."""
+    from tokenplan.planning.what_if import capacity_notes
+
+    days = pd.date_range("2015-09-01", "2015-09-30", freq="D")
+    event = pd.Series({"start": pd.Timestamp("2015-09-17", tz="UTC"), "end": pd.Timestamp("2015-10-01", tz="UTC")})
+    before = _peaks(days, [2.0e6] * 30)
+    after = _peaks(days, [2.0e6] * 16 + [2.6e6] * 14)
+    plan = pd.DataFrame({"model_group": ["claude-sonnet-4-5"], "metric": ["otpm"], "p90": [11_505_023.0],
+                         "limit": [np.nan]})
+    notes = capacity_notes(plan, before, plan, after, event)
+    assert notes[0].startswith("No rate limits were given: no limit can be crossed"), notes
+    assert notes[1].startswith("claude-sonnet-4-5 OTPM: the event's days (2015-09-17 to 2015-09-30) peak higher (P90 "
+                               "up to 2,600,000, was 2,000,000), but the horizon's P90 peak stays at 11,505,023"), notes
+    # With a limit, and a horizon peak that moves with the event: nothing to explain.
+    limited = plan.assign(limit=12e6)
+    assert capacity_notes(limited, before, limited.assign(p90=12.1e6), after, event) == []

@@ -294,3 +294,15 @@ def test_month_ticks_across_a_new_year_do_not_run_into_each_other_on_a_narrow_pa
     assert [t.get_text() for t in shown] == ["Oct 2026", "Nov", "Dec", "Jan 2027", "Feb", "Mar", "Apr"]
     boxes = [t.get_window_extent(canvas.get_renderer()) for t in shown]
     assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:], strict=False)), boxes
+
+
+def test_each_series_keeps_its_colour_whatever_order_a_chart_draws_them_in():
+    """Notebook 01 drew its daily chart by size and its weekly profile by name: Opus was one colour in the first
+    and another in the second."""
+    from tokenplan.reporting.plots import series_colours
+
+    by_size = series_colours(["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5"])
+    by_name = series_colours(sorted(["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5"]))
+    assert by_size == by_name and len(set(by_size.values())) == 3
+    many = series_colours([f"key-{k:02d}" for k in range(15)])
+    assert len(set(many.values())) == 15  # past ten series, twenty colours

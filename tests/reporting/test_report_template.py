@@ -473,7 +473,7 @@ def test_a_model_without_a_driver_breakdown_is_named_with_its_method():
     inputs = _inputs(drivers=drivers, selection={"methods": {"model-a|requests": "xgboost",
                                                              "model-b|requests": "mstl"}})
     text = render_report(inputs)
-    assert "Not broken down: model-b (forecast by MSTL)." in text
+    assert "Not broken down, forecast by other methods: requests of model-b (MSTL)." in text
 
 
 def test_the_drivers_name_what_was_done_after_the_model_and_importance_the_features_that_set_a_level():
@@ -1101,3 +1101,46 @@ def test_the_per_series_table_is_headed_series_where_series_are_split_by_team_or
              (("totals", inputs.totals), ("costs", inputs.costs))}
     text = render_report(replace(inputs, **split))
     assert "Per series over the horizon" in text and "| series |" in text
+
+
+def _drivers_of(keys: list[tuple[str, str]]) -> pd.DataFrame:
+    """``_model_a_drivers``' month for each ``(series, target)`` the tuned model forecasts."""
+    return pd.concat([_model_a_drivers().assign(series=s, target=t) for s, t in keys], ignore_index=True)
+
+
+def test_the_series_and_targets_the_breakdown_and_shap_leave_out_are_named_with_their_method():
+    """A review's hourly run: the model forecast uncached input tokens of both models and output tokens of one; the
+    report switched to "Per month of uncached input tokens" without a word and said "All targets:
+    forecast_drivers.csv", which held 3 of the 6."""
+    methods = {f"{s}|{t}": "xgboost" if (s, t) in {("model-a", "input_tokens"), ("model-b", "input_tokens"),
+                                                   ("model-a", "output_tokens")} else "ensemble"
+               for s in fx.MODELS for t in fx.TARGETS}
+    drivers = _drivers_of([("model-a", "input_tokens"), ("model-b", "input_tokens"), ("model-a", "output_tokens")])
+    text = render_report(_inputs(drivers=drivers, selection={"methods": methods}))
+    section = text.split("## Why the forecast is what it is")[1].split("\n## ")[0]
+    assert ("The tuned model forecasts no requests in this run: the breakdown below is of uncached input tokens "
+            "instead. Not broken down, forecast by other methods: requests of model-a and model-b (ensemble); "
+            "output tokens of model-b (ensemble).") in section, section[:600]
+    assert "All targets" not in section
+    assert "Every series and target the tuned model forecasts (3 of the 6 planned): `forecast_drivers.csv`" in section
+    assert "the tuned model forecasts 3 of the 6 planned series-targets" in section
+
+
+def test_the_growth_window_is_the_historys_where_shorter_and_a_flat_anchor_has_no_growth():
+    """54 days of hours: the anchor's growth is read from all of them, not "the last 12 weeks"; a tuned ``level``
+    anchor extrapolates no growth at all, and the text said it did."""
+    layout = {"freq": "h", "horizon": 168, "season": 168, "seasons": [24, 168], "level_blocks": 1, "window": 168,
+              "history_steps": 1296, "history_start": "2015-02-27 00:00:00", "history_end": "2015-04-21 23:00:00",
+              "tuning_origins": ["2015-03-24 23:00:00"], "backtest_origins": ["2015-03-31 23:00:00"], "model": True}
+    inputs = _inputs(drivers=_model_a_drivers(), layout=layout)
+    short = render_report(replace(inputs, settings={**inputs.settings, "trend_weeks": 12}))
+    assert ("the **growth** the trend anchor extrapolates from all 54 days of history (fewer than "
+            "`feature_engineering.trend_weeks`' 12 weeks)") in short
+    assert "last 12 weeks" not in short
+    long = render_report(replace(inputs, layout={**layout, "history_steps": 24 * 7 * 30},
+                                 settings={**inputs.settings, "trend_weeks": 10}))
+    assert "the **growth** the trend anchor extrapolates from the last 10 weeks," in long
+    flat = render_report(replace(inputs, settings={**inputs.settings, "trend": "level"}))
+    section = flat.split("## Why the forecast is what it is")[1].split("\n## ")[0]
+    assert "**growth**" not in section and "a correction to level and growth" not in section
+    assert "The tuned trend anchor is flat (`level`): the forecast carries no growth." in section

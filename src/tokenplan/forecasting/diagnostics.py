@@ -16,9 +16,13 @@ import pandas as pd
 
 from tokenplan.forecasting.conformal import empty_called
 
-__all__ = ["HorizonBlocks", "comparable_mase", "errors_by_fold", "errors_by_step", "horizon_blocks",
-           "quantile_calibration", "where_model_loses"]
+__all__ = ["BASELINES", "OUTCOMES", "HorizonBlocks", "backtest_folds", "beaten", "comparable_mase", "errors_by_fold",
+           "errors_by_step", "horizon_blocks", "losses_text", "quantile_calibration", "uses_baseline",
+           "where_model_loses"]
 
+# The simple baselines a method is graded against, and where_model_loses' outcomes.
+BASELINES = ("seasonal_naive", "mstl")
+OUTCOMES = ("baseline wins", "forecast uses the baseline", "tie", "plan as good")
 # Blocks a horizon chart needs to show a trend: a coarser unit is used only when the window holds this many.
 MIN_BLOCKS = 4
 _UNITS = (("week", pd.Timedelta(weeks=1)), ("day", pd.Timedelta(days=1)), ("hour", pd.Timedelta(hours=1)))
@@ -32,6 +36,14 @@ def _scored(predictions: pd.DataFrame) -> pd.DataFrame:
     rows["series"] = rows["series"].astype(str)
     rows["target"] = rows["target"].astype(str)
     return rows
+
+
+def backtest_folds(predictions: pd.DataFrame) -> dict[str, list[pd.Timestamp]]:
+    """The fold origins by role, ``{"tuning": [...], "backtest": [...]}``, each sorted: only the backtest folds are
+    graded (``_scored``), as in the report's layout; without a ``role`` column every fold is a backtest fold."""
+    roles = predictions["role"] if "role" in predictions else pd.Series("backtest", index=predictions.index)
+    origins = pd.DataFrame({"role": roles.astype(str), "origin": pd.to_datetime(predictions["origin"])})
+    return {role: sorted(origins.loc[origins["role"] == role, "origin"].unique()) for role in ("tuning", "backtest")}
 
 
 def errors_by_fold(predictions: pd.DataFrame, median: str = "p50") -> pd.DataFrame:
@@ -130,15 +142,51 @@ def comparable_mase(metrics: pd.DataFrame, reference: str = "chosen") -> pd.Data
     return mase.where(n.eq(n[reference], axis=0))
 
 
+def beaten(model_mase: pd.Series, baseline_mase: pd.Series, margin: float = 0.0) -> np.ndarray:
+    """Where a baseline's MASE is below the model's by more than ``margin`` of it: the selection rule's margin
+    (``training.selection.margin``), under which the rule reads two methods as tied on the folds."""
+    return (baseline_mase < model_mase * (1 - margin)).to_numpy(dtype=bool)
+
+
+def uses_baseline(keys: Iterable[tuple[str, str]], baselines: Iterable[object],
+                  methods: dict[str, str] | None) -> np.ndarray:
+    """Per ``(series, target)``, whether the forecast's method (``methods``: ``series|target`` -> method, chosen on
+    every fold) is that key's best baseline: a baseline win the forecast already acts on."""
+    return np.array([(methods or {}).get(f"{s}|{t}") == b for (s, t), b in zip(keys, baselines, strict=True)], bool)
+
+
 def where_model_loses(metrics: pd.DataFrame, model: str = "chosen",
-                      baselines_of: tuple[str, ...] = ("seasonal_naive", "mstl")) -> pd.DataFrame:
+                      baselines_of: tuple[str, ...] = BASELINES, margin: float = 0.0,
+                      methods: dict[str, str] | None = None, planned: set[str] | None = None) -> pd.DataFrame:
     """Per series and target: the ``model``'s MASE (the method chosen per series by default),
-    the best simple baseline and its MASE, and the margin (baseline minus model; negative
-    where a baseline wins), worst first; a baseline counts only where it was scored on the model's rows
-    (``comparable_mase``)."""
+    the best simple baseline and its MASE, the margin (baseline minus model; negative
+    where a baseline is ahead), worst first, and the ``outcome`` as the report counts it (``OUTCOMES``):
+    a baseline ahead by more than the selection rule's ``margin`` (a share of the model's MASE) wins, unless the
+    forecast already uses it (``methods``: ``series|target`` -> the forecast's method); ahead by less is a tie.
+    A baseline counts only where it was scored on the model's rows (``comparable_mase``); with ``planned``, only
+    those series count (one that ended before the forecast is in the backtest, not in the plan)."""
     per_series = comparable_mase(metrics, model)
+    if planned is not None:
+        per_series = per_series[per_series.index.get_level_values("series").astype(str).isin(planned)]
     baselines = per_series[[b for b in baselines_of if b in per_series.columns]]
     table = pd.DataFrame({"model_mase": per_series[model], "best_baseline": baselines.dropna(how="all").idxmin(axis=1),
                           "baseline_mase": baselines.min(axis=1)})
     table["margin"] = table["baseline_mase"] - table["model_mase"]
+    ahead, wins = beaten(table["model_mase"], table["baseline_mase"]), beaten(table["model_mase"],
+                                                                           table["baseline_mase"], margin)
+    used = uses_baseline(table.index, table["best_baseline"], methods)
+    table["outcome"] = np.select([wins & ~used, wins & used, ahead], OUTCOMES[:3], OUTCOMES[3])
     return table.sort_values("margin").reset_index()
+
+
+def losses_text(losses: pd.DataFrame, margin: float = 0.0) -> str:
+    """One line counting ``where_model_loses``' outcomes, as the report's "Forecast method and backtest" counts
+    them (its summary weighs the wins as a risk)."""
+    counts = losses["outcome"].value_counts()
+    wins, used, ties = (int(counts.get(o, 0)) for o in OUTCOMES[:3])
+    beyond = f" by more than the selection rule's margin ({margin:.0%} of the plan's MASE)" if margin > 0 else ""
+    return (f"A baseline beats the plan{beyond} on {wins} of {len(losses)} planned series/targets"
+            + (" (the report's summary weighs them as a risk)" if wins else "")
+            + (f"; {used} more where the forecast already uses the baseline that won" if used else "")
+            + (f"; {ties} {'is a tie' if ties == 1 else 'are ties'} (a baseline ahead by less than the margin)"
+               if ties else "") + ".")

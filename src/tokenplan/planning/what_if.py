@@ -3,7 +3,8 @@
 Every forecast method multiplies a stated effect in at the target time, so scaling the affected
 buckets' quantiles by new over old effect is the forecast the pipeline would make with the new effect.
 Without a planned event to restate, the notebook adds a campaign on the largest model over the
-horizon's last ``CAMPAIGN_DAYS`` days, or the whole horizon when it is shorter.
+horizon's last ``CAMPAIGN_DAYS`` days, or the whole horizon when it is shorter. ``capacity_notes`` says why
+the capacity plan's columns may not move, so an unchanged number does not read as "no effect".
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["CAMPAIGN_DAYS", "added_campaign", "restate_event"]
+__all__ = ["CAMPAIGN_DAYS", "added_campaign", "capacity_notes", "restate_event"]
 
 CAMPAIGN_DAYS = 14
 
@@ -40,3 +41,38 @@ def restate_event(forecast: pd.DataFrame, event: pd.Series, new_effect: float, f
     in_scope = forecast["series"].astype(str).str.split("/").str[0].eq(event["scope"]) if event["scope"] else True
     factor = np.where(in_scope, (1 + (new_effect - 1) * share) / (1 + (event["effect"] - 1) * share), 1.0)
     return forecast.assign(**{name: forecast[name] * factor for name in quantile_names})
+
+
+def _naive_day(value: pd.Timestamp) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return (stamp.tz_convert("UTC").tz_localize(None) if stamp.tz else stamp).normalize()
+
+
+def capacity_notes(plan: pd.DataFrame, days: pd.DataFrame, plan_after: pd.DataFrame, days_after: pd.DataFrame,
+                   event: pd.Series, quantile: str = "p90", rtol: float = 1e-6) -> list[str]:
+    """Lines saying why a what-if leaves the capacity plan's numbers where they were: no rate limit (no crossing
+    to move), and, per model group and metric, a horizon peak (``plan``'s horizon rows, ``quantile``) that stays
+    while ``event``'s days' own peaks (``days``: the plan's per-day peak forecast) rise. The horizon's P90 peak is
+    that of the busiest minute over every day, bursts drawn from history included: a +30% campaign on the last
+    14 days left Sonnet's OTPM at 11,505,023, set by days and bursts outside them."""
+    lines = []
+    if plan["limit"].isna().all():
+        lines.append("No rate limits were given: no limit can be crossed, so the first_crossing columns stay empty "
+                     f"(NaT) before and after; the {quantile.upper()} columns carry the what-if.")
+    key = ["model_group", "metric"]
+    start, end = _naive_day(event["start"]), _naive_day(event["end"] - pd.Timedelta(seconds=1))
+    inside = days[days["ds"].between(start, end)].merge(days_after, on=[*key, "ds"], suffixes=("", " after"))
+    moved = inside.groupby(key)[[quantile, f"{quantile} after"]].max()
+    moved = moved[~np.isclose(moved[quantile], moved[f"{quantile} after"], rtol=rtol)]
+    horizon = plan.merge(plan_after, on=key, suffixes=("", " after")).set_index(key)
+    for (group, metric), row in moved.iterrows():
+        if (group, metric) not in horizon.index:
+            continue
+        peak = horizon.loc[(group, metric)]
+        if np.isclose(peak[quantile], peak[f"{quantile} after"], rtol=rtol):
+            lines.append(f"{group} {str(metric).upper()}: the event's days ({start:%Y-%m-%d} to {end:%Y-%m-%d}) "
+                         f"peak higher ({quantile.upper()} up to {row[f'{quantile} after']:,.0f}, was "
+                         f"{row[quantile]:,.0f}), but the horizon's {quantile.upper()} peak stays at "
+                         f"{peak[quantile]:,.0f}: it is the {quantile.upper()} of the busiest minute over the whole "
+                         "horizon, bursts drawn from history included, and the event's days do not set it.")
+    return lines

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.candidates import members_present
-from tokenplan.forecasting.diagnostics import comparable_mase
+from tokenplan.forecasting.diagnostics import BASELINES, beaten, comparable_mase, uses_baseline
 from tokenplan.forecasting.method_choice import ensemble_ranking
 from tokenplan.forecasting.target_series import SEASON_LENGTHS
 from tokenplan.reporting.markdown import markdown_table as _table
@@ -18,7 +18,6 @@ from tokenplan.reporting.number_format import apart, times
 __all__ = ["baseline_wins", "compared_series", "ensemble_keys", "render_method_section", "tie_margin"]
 
 _UNITS = {"h": "hours", "D": "days"}
-_BASELINES = ("seasonal_naive", "mstl")
 
 
 def _shares_text(selection: dict[str, Any]) -> str:
@@ -89,13 +88,13 @@ def baseline_wins(metrics: pd.DataFrame, planned: set[str] | None = None, margin
     win it made the demo's second-largest risk of a chosen MASE 1.12 against MSTL's 1.09.
     """
     per_series = compared_series(metrics, planned)
-    baselines = [b for b in _BASELINES if b in per_series.columns]
+    baselines = [b for b in BASELINES if b in per_series.columns]
     if "chosen" not in per_series.columns or not baselines:
-        return per_series.iloc[:0]
+        return per_series.iloc[:0].assign(best_baseline=pd.Series(dtype=object), best_baseline_mase=np.nan)
     out = per_series.copy()
     out["best_baseline"] = per_series[baselines].dropna(how="all").idxmin(axis=1)  # NaN where none scored
     out["best_baseline_mase"] = per_series[baselines].min(axis=1)
-    return out.loc[(out["best_baseline_mase"] < out["chosen"] * (1 - margin)).to_numpy()]
+    return out.loc[beaten(out["chosen"], out["best_baseline_mase"], margin)]
 
 
 def _without_evidence(history: pd.DataFrame | None, methods: dict[str, str], layout: dict[str, Any]) -> str:
@@ -272,7 +271,7 @@ def _ties_text(metrics: pd.DataFrame, planned: set[str] | None, margin: float, s
     ahead = baseline_wins(metrics, planned)
     if ahead.empty:
         return ""
-    ties = ahead.loc[(ahead["best_baseline_mase"] >= ahead["chosen"] * (1 - margin)).to_numpy()]
+    ties = ahead.loc[~beaten(ahead["chosen"], ahead["best_baseline_mase"], margin)]
     if ties.empty:
         return ""
     named = "; ".join(_win_text(s, t, row) for (s, t), row in ties.head(shown).iterrows())
@@ -289,7 +288,7 @@ def _verdict(metrics: pd.DataFrame, methods: dict[str, str], planned: set[str] |
     losses = baseline_wins(metrics, planned, margin)
     of = len(compared_series(metrics, planned))
     planned_words = "planned " if planned is not None else ""
-    uses = np.array([methods.get(f"{s}|{t}") == row["best_baseline"] for (s, t), row in losses.iterrows()], bool)
+    uses = uses_baseline(losses.index, losses["best_baseline"], methods)
     lost, acted = losses[~uses] if len(losses) else losses, losses[uses] if len(losses) else losses
     limited = bool(series_shown and series_shown.get("limited"))
     listed = lost[[str(s) in series_shown["series"] for s, _ in lost.index]] if limited else lost

@@ -26,7 +26,7 @@ from tokenplan.reporting.data_notes import observed_days
 from tokenplan.reporting.number_format import SCALES
 
 __all__ = ["PNG_SAVE_ARGS", "HumanFormatter", "backtest_figure", "drivers_figure", "figure_png", "forecast_figures",
-           "human_axis", "subplots"]
+           "human_axis", "series_colours", "subplots"]
 
 TARGET_LABELS = {"requests": "requests", "input_tokens": "uncached input tokens",
                  "cache_write_tokens": "cache-write tokens", "cache_read_tokens": "cache-read tokens",
@@ -38,6 +38,15 @@ _PER = {"D": "day", "h": "hour"}
 _WIDTH_IN = 11.0  # the report's html width at PNG_SAVE_ARGS' dpi
 
 PNG_SAVE_ARGS = {"dpi": 110, "bbox_inches": "tight"}
+
+
+def series_colours(series: list[str] | pd.Index) -> dict[str, tuple[float, ...]]:
+    """One fixed colour per series, by name (tab10, tab20 past ten series, then around again), so each series is the
+    same colour in every chart that draws it: by size in one chart and by name in the next, the notebook's Opus
+    was orange in one and green in the other."""
+    names = sorted({str(s) for s in series})
+    palette = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"].colors
+    return {name: palette[k % len(palette)] for k, name in enumerate(names)}
 
 
 class HumanFormatter(Formatter):

@@ -17,11 +17,13 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.explanations import FEATURE_LABELS, FORECAST, LEVEL, headline_target
+from tokenplan.forecasting.features import FeatureSpec
 from tokenplan.forecasting.outages import outage_runs
 from tokenplan.forecasting.totals import SAME_WITHIN, totals_against_bucket_sums
-from tokenplan.reporting.plots import METHOD_LABELS, TARGET_LABELS
+from tokenplan.reporting.plots import TARGET_LABELS
 from tokenplan.planning.prices import CACHE_WRITE_5M, UnitPrices
 from tokenplan.reporting.data_notes import data_notes, missing_values
+from tokenplan.reporting.explained_series import not_explained, not_explained_text
 from tokenplan.reporting.forecast_method_section import render_method_section
 from tokenplan.reporting.long_context_mix import long_context_days, long_context_mix
 from tokenplan.reporting.markdown import BUCKET_NAMES, markdown_table
@@ -34,7 +36,7 @@ _SMALL_EFFECT = 0.005  # a driver under 0.5% in every month is left out of the d
 _OVER_HORIZON = "over each series' horizon"  # the importance table's column: constant or varying
 
 __all__ = ["ReportInputs", "ended_series", "events_in_horizon", "planned_methods", "render_html", "render_report",
-           "series_not_explained"]
+           "trend_window"]
 
 
 @dataclass
@@ -175,18 +177,20 @@ def events_in_force(drivers: pd.DataFrame | None, target: str, shown: dict[str, 
             for (series, driver, kind), effect in means.items()]
 
 
-def series_not_explained(selection: dict[str, Any] | None, drivers: pd.DataFrame | None,
-                         target: str, ended: dict[str, str] | None = None) -> dict[str, str]:
-    """Series forecast (per ``model_selection``) that the driver breakdown of ``target`` does not
-    cover, each with how it is forecast (``"MSTL"``): the breakdown explains the tuned model only.
-    A series in ``ended`` (``forecast.attrs["ended"]``) is not forecast at all, so it is not one of them."""
-    covered = set() if drivers is None or drivers.empty else set(drivers["series"].astype(str))
-    out = {}
-    for key, method in (selection or {}).get("methods", {}).items():
-        series, _, of = key.rpartition("|")
-        if of == target and series not in covered and series not in (ended or {}):
-            out[series] = METHOD_LABELS.get(method, method)
-    return out
+def trend_window(layout: dict[str, Any] | None, trend_weeks: int) -> dict[str, Any]:
+    """What the trend anchor's growth is read from at the forecast origin: the last ``trend_weeks`` seasons
+    (``blocks``, each one ``unit``: a week, or a day where the history supports a daily season only), or, where the
+    history holds fewer, all of it (``all``, its ``days``). A season at least half observed counts, as the anchor
+    reads it (``features._block_means``): 54 days of hours hold 8 weekly seasons, not the 12 the text had said."""
+    if not layout:
+        return {"blocks": int(trend_weeks), "unit": "week", "all": False, "days": None, "weeks": int(trend_weeks)}
+    season, steps = int(layout["season"]), int(layout["history_steps"])
+    bucket = pd.Timedelta(pd.tseries.frequencies.to_offset(layout["freq"]))
+    width = bucket * season
+    unit = {pd.Timedelta(weeks=1): "week", pd.Timedelta(days=1): "day"}.get(width, f"{season}-bucket season")
+    held = int(np.floor(steps / season + 0.5))
+    return {"blocks": min(int(trend_weeks), held), "unit": unit, "all": held < trend_weeks,
+            "days": round(steps * bucket / pd.Timedelta(days=1), 1), "weeks": int(trend_weeks)}
 
 
 def _importance(inputs: ReportInputs) -> pd.DataFrame:
@@ -397,6 +401,11 @@ def _bucket_sums(inputs: ReportInputs) -> list[dict[str, Any]]:
     return table.sort_values("target", key=lambda c: c.map(order).fillna(99), kind="stable").to_dict("records")
 
 
+def _keys(drivers: pd.DataFrame | None) -> int:
+    """How many series-targets ``forecast_drivers`` breaks down (those the tuned model forecasts)."""
+    return 0 if drivers is None or drivers.empty else len(drivers[["series", "target"]].drop_duplicates())
+
+
 def render_report(inputs: ReportInputs) -> str:
     """The Markdown report (``reporting/templates/report.md.j2``); figures are referenced by file name."""
     s = inputs.settings
@@ -410,6 +419,7 @@ def render_report(inputs: ReportInputs) -> str:
     shown = inputs.series_shown if (inputs.series_shown or {}).get("limited") else None
     per_model = _per_model(inputs)
     ended = ended_series(inputs.forecast)
+    unexplained = not_explained(inputs.selection, inputs.drivers, ended)
     return _environment().get_template("report.md.j2").render(
         version=inputs.version, summary=inputs.summary, q=names, median=names[len(names) // 2],
         nominal=(int(names[-1][1:]) - int(names[0][1:])) / 100,
@@ -424,9 +434,10 @@ def render_report(inputs: ReportInputs) -> str:
         long_context_mix=long_context_mix(inputs.prices), long_context_days=long_context_days(inputs.prices),
         data_notes=data_notes(inputs.ingestion), run=inputs.run,
         drivers=_drivers(inputs, driver_target) if driver_target else pd.DataFrame(), driver_target=driver_target,
-        not_explained={k: v for k, v in series_not_explained(inputs.selection, inputs.drivers, driver_target,
-                                                             ended).items()
-                       if not shown or k in shown["series"]} if driver_target else {}, ended_series=ended,
+        not_explained=not_explained_text(unexplained[unexplained["series"].isin(shown["series"])] if shown
+                                         else unexplained) if driver_target else "",
+        explained_keys=_keys(inputs.drivers), planned_keys=len(unexplained) + _keys(inputs.drivers),
+        ended_series=ended, trend_window=trend_window(inputs.layout, s.get("trend_weeks", FeatureSpec.trend_weeks)),
         importance=_importance(inputs), constant_features=_constant_features(inputs.importance),
         after_model=_after_model(inputs, driver_target), shap_coverage=shap_coverage(inputs.drivers),
         costs=cost_table, prices=price_table, events=events,

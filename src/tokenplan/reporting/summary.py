@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from tokenplan.forecasting.outages import mask_outages
+from tokenplan.forecasting.diagnostics import uses_baseline
 from tokenplan.forecasting.ended_series import ended_since
 from tokenplan.forecasting.migrations import combine_migrations, describe, join_migrations, traffic_ids
 from tokenplan.forecasting.successors import likely_successors
@@ -264,7 +265,7 @@ def _baseline_risk(backtest: pd.DataFrame, cost_share: pd.Series, methods: dict[
     wins = baseline_wins(backtest, planned, margin)
     if wins.empty:
         return None
-    uses = np.array([(methods or {}).get(f"{a}|{b}") == w for (a, b), w in wins["best_baseline"].items()], bool)
+    uses = uses_baseline(wins.index, wins["best_baseline"], methods)
     lost = wins[~uses]
     if lost.empty:
         return None

@@ -18,7 +18,8 @@ from tokenplan.planning.peaks import usage_bucket_of
 from tokenplan.planning.prices import UnitPrices, price_data_date
 from tokenplan.reporting.plots import backtest_figure, drivers_figure, figure_png, forecast_figures
 from tokenplan.planning.gateway import gateway_rule, gateway_yaml
-from tokenplan.reporting.report import ReportInputs, ended_series, render_html, render_report, series_not_explained
+from tokenplan.reporting.explained_series import series_not_explained
+from tokenplan.reporting.report import ReportInputs, ended_series, render_html, render_report
 from tokenplan.reporting.capacity_section import render_capacity_section
 from tokenplan.reporting.forecast_method_section import tie_margin
 from tokenplan.reporting.organisation_section import organisation_coverage
@@ -119,6 +120,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                 "ended_days": fe_params.get("ended_days", 0),
                 "horizon": forecast_layout["horizon"],
                 "trend": model_selection["trend"], "trend_tuning_pinball": model_selection.get("tuning_pinball", {}),
+                "trend_weeks": spec_from_params(fe_params, forecast_layout).trend_weeks,
                 "objective": training_params["objective"],
                 "price_source": priced[0].source if priced else "genai-prices",
                 "price_data_date": f"{data_date}" if data_date else None}

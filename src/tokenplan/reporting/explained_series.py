@@ -1,0 +1,53 @@
+"""Which series and targets the driver breakdown and SHAP explain, and which they leave out.
+
+Both explain the tuned model's (XGBoost's) forecasts only: a series and target forecast by another method (the
+ensemble, MSTL) has no drivers. The report and notebook 02 name those with their method, from ``model_selection``,
+so a breakdown of 4 of 9 series-targets does not read as the whole forecast's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from tokenplan.reporting.plots import METHOD_LABELS, TARGET_LABELS
+
+__all__ = ["not_explained", "not_explained_text", "series_not_explained"]
+
+
+def not_explained(selection: dict[str, Any] | None, drivers: pd.DataFrame | None,
+                  ended: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per series and target forecast (``model_selection``'s ``methods``) that ``forecast_drivers`` does not cover:
+    ``series``, ``target`` and ``method`` (its label, ``"MSTL"``), requests first. A series in ``ended``
+    (``forecast.attrs["ended"]``) is not forecast at all, so it is not one of them."""
+    covered = set() if drivers is None or drivers.empty else set(
+        zip(drivers["series"].astype(str), drivers["target"].astype(str), strict=True))
+    rows = [{"series": series, "target": target, "method": METHOD_LABELS.get(method, method)}
+            for key, method in (selection or {}).get("methods", {}).items()
+            for series, _, target in [key.rpartition("|")]
+            if (series, target) not in covered and series not in (ended or {})]
+    order = {t: i for i, t in enumerate(TARGET_LABELS)}
+    table = pd.DataFrame(rows, columns=["series", "target", "method"])
+    return table.sort_values(["target", "series"], key=lambda c: c.map(order).fillna(99) if c.name == "target" else c,
+                             kind="stable").reset_index(drop=True)
+
+
+def series_not_explained(selection: dict[str, Any] | None, drivers: pd.DataFrame | None,
+                         target: str, ended: dict[str, str] | None = None) -> dict[str, str]:
+    """Series forecast that the driver breakdown of ``target`` does not cover, each with how it is forecast
+    (``"MSTL"``): ``not_explained`` of that target."""
+    rows = not_explained(selection, drivers, ended)
+    rows = rows[rows["target"] == target]
+    return dict(zip(rows["series"], rows["method"], strict=True))
+
+
+def not_explained_text(rows: pd.DataFrame) -> str:
+    """``requests of a, b and c (ensemble); output tokens of a (MSTL)``: ``not_explained``'s rows per target and
+    method; empty when there are none."""
+    parts = []
+    for (target, method), group in rows.groupby(["target", "method"], sort=False):
+        names = list(group["series"])
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        parts.append(f"{TARGET_LABELS.get(target, target)} of {listed} ({method})")
+    return "; ".join(parts)
