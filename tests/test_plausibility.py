@@ -310,3 +310,22 @@ def test_a_sparse_model_beside_a_steady_one_leaves_its_intervals_alone(tmp_path)
         spread[name] = float(np.median(forecast["p90"] / forecast["p10"]))
     assert spread["alone"] < 2.0
     assert spread["beside"] < 1.25 * spread["alone"], spread
+
+
+def test_the_p90s_the_guard_holds_at_its_envelope_in_the_plan_are_recorded_for_the_report(tmp_path):
+    """A P90 held at the cap is the guard's number, not the model's: the forecast records which series-targets it
+    lowered, on how many buckets and by how much, so the report can name them (a three-week-old key's output
+    tokens sat at the cap, 4.5 times its history's highest day, while the report said nothing was capped)."""
+    from tokenplan.forecasting.plausibility import capped_summary
+
+    before = pd.DataFrame({"series": ["a"] * 4 + ["b"] * 2, "target": "output_tokens",
+                           "p50": 10.0, "p90": [30.0, 50.0, 20.0, 90.0, 40.0, 40.0]})
+    after = before.assign(p90=[30.0, 25.0, 20.0, 30.0, 39.8, 40.0])
+    assert capped_summary(before, after, "p90") == [
+        {"series": "a", "target": "output_tokens", "buckets": 2, "of": 4, "ratio": 3.0}]  # b within half a unit
+    rng = np.random.default_rng(3)
+    values = _daily_cycle(7 * 168, level=300, seed=3, noise=0.3)
+    bursts = rng.random(len(values)) < 0.02
+    values[bursts] *= rng.uniform(10, 100, bursts.sum())
+    run = run_training(_hourly(np.round(values)), tmp_path, fe=HOURLY)
+    assert isinstance(run.forecast.attrs["capped"], list)

@@ -288,3 +288,16 @@ def test_a_baseline_ahead_by_less_than_the_rules_margin_is_named_a_tie_not_a_win
     section = render_method_section({}, selection, tied, ["p10", "p50", "p90"], _history())
     assert "at least as good as both simple baselines (seasonal naive, MSTL), or within the selection rule's 5% of "\
            "them, on every series and target" in section, section
+
+
+def test_the_guard_paragraph_names_the_p90s_it_held_at_its_envelope_in_the_plan():
+    guard = {"p50_multiple": 1.5, "p90_multiple": 3.0, "lower_divisor": 5.0, "recent_seasons": 4, "min_window": 28,
+             "undamped_trend_seasons": 12}
+    capped = [{"series": "claude-sonnet-4-5/research/new-svc", "target": "output_tokens", "buckets": 61, "of": 91,
+               "ratio": 1.93}]
+    section = render_method_section({}, {"guard": guard, "methods": {}}, METRICS, ["p10", "p50", "p90"], _history(),
+                                    capped=capped)
+    assert ("**Held at the envelope in the plan:** the upper quantiles of claude-sonnet-4-5/research/new-svc "
+            "output_tokens on 61 of 91 buckets (by up to x1.93)") in section
+    assert "Held at the envelope" not in render_method_section({}, {"guard": guard, "methods": {}}, METRICS,
+                                                               ["p10", "p50", "p90"], _history())

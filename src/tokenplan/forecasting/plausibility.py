@@ -52,8 +52,8 @@ import pandas as pd
 
 from tokenplan.forecasting.settings import FromParams
 
-__all__ = ["GuardSettings", "cap_upper_quantiles", "capped_upper_values", "concat_drops", "envelope", "envelope_bounds",
-           "guard_candidates"]
+__all__ = ["GuardSettings", "cap_upper_quantiles", "capped_summary", "capped_upper_values", "concat_drops", "envelope",
+           "envelope_bounds", "guard_candidates"]
 
 
 HALF_UNIT = 0.5  # of a request or a token: a point this close above its upper bound is not outside it
@@ -304,6 +304,23 @@ def cap_upper_quantiles(rows: pd.DataFrame, series: pd.DataFrame, origin: pd.Tim
     out = rows.copy()
     out[names] = capped_upper_values(rows[names].to_numpy(), rows, series, origin, spec, quantiles, settings)
     return out
+
+
+def capped_summary(before: pd.DataFrame, after: pd.DataFrame, top: str) -> list[dict]:
+    """Per ``series, target`` whose ``top`` quantile :func:`cap_upper_quantiles` lowered (``after``: its result on
+    ``before``, row for row): how many buckets (``buckets`` of ``of``) and the largest ``before / after``
+    (``ratio``), largest first. The report names them: a P90 held at the envelope is the guard's number, not the
+    model's (a three-week-old key's output tokens sat at the cap, 4.5 times its history's highest day, unnamed)."""
+    lowered = after[top].to_numpy(dtype=float) < before[top].to_numpy(dtype=float) - HALF_UNIT
+    frame = pd.DataFrame({"series": before["series"].astype(str).to_numpy(),
+                          "target": before["target"].astype(str).to_numpy(), "lowered": lowered,
+                          "ratio": np.where(lowered, before[top].to_numpy(dtype=float)
+                                            / np.maximum(after[top].to_numpy(dtype=float), 1e-9), 1.0)})
+    grouped = frame.groupby(["series", "target"], sort=True)
+    table = pd.DataFrame({"buckets": grouped["lowered"].sum(), "of": grouped.size(), "ratio": grouped["ratio"].max()})
+    table = table[table["buckets"] > 0].sort_values("ratio", ascending=False).reset_index()
+    return [{"series": r.series, "target": r.target, "buckets": int(r.buckets), "of": int(getattr(r, "of")),
+             "ratio": float(r.ratio)} for r in table.itertuples()]
 
 
 def capped_upper_values(values: np.ndarray, rows: pd.DataFrame, series: pd.DataFrame, origin: pd.Timestamp, spec,

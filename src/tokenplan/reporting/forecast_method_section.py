@@ -208,8 +208,21 @@ def _rule_text(selection: dict[str, Any], layout: dict[str, Any] | None = None,
             "(the ensemble where too few precede it), so its score is out of sample.")
 
 
-def _guard_text(selection: dict[str, Any], drops: pd.DataFrame | None) -> str:
-    """The guard's parameters and the candidates it dropped (at the forecast origin, and per fold)."""
+def _capped_text(capped: list[dict] | None) -> str:
+    """The series-targets whose upper quantiles the guard held at its P90 envelope in the plan, largest first."""
+    if not capped:
+        return ""
+    shown = "; ".join(f"{c['series']} {c['target']} on {c['buckets']:,} of {c['of']:,} buckets (by up to "
+                      f"x{c['ratio']:.2f})" for c in capped[:5])
+    more = f"; and {len(capped) - 5} more" if len(capped) > 5 else ""
+    return (f"**Held at the envelope in the plan:** the upper quantiles of {shown}{more}. There the P90 is the "
+            "guard's cap (the history's highs times its growth), not the method's own: a wider interval than the "
+            "history supports, or a growth the history has not shown.")
+
+
+def _guard_text(selection: dict[str, Any], drops: pd.DataFrame | None, capped: list[dict] | None = None) -> str:
+    """The guard's parameters, the candidates it dropped (at the forecast origin, and per fold) and the upper
+    quantiles it held at its envelope in the plan (``capped``)."""
     guard = selection.get("guard") or {}
     if not guard:
         return ""
@@ -232,7 +245,7 @@ def _guard_text(selection: dict[str, Any], drops: pd.DataFrame | None) -> str:
     ]
     if drops is None or drops.empty:
         lines.append("No candidate left the envelope at any fold or at the forecast origin.")
-        return "\n\n".join(lines)
+        return "\n\n".join([*lines, *filter(None, [_capped_text(capped)])])
     final = drops[drops["role"] == "final"]
     folds = drops[drops["role"] != "final"]
     if len(final):
@@ -248,7 +261,7 @@ def _guard_text(selection: dict[str, Any], drops: pd.DataFrame | None) -> str:
         lines.append(f"At the backtest and tuning folds the guard dropped {len(folds)} candidate forecast(s): "
                      + ", ".join(f"{m} {n}" for m, n in counts.items())
                      + " (a dropped method is not eligible to replace the ensemble for that series).")
-    return "\n\n".join(lines)
+    return "\n\n".join([*lines, *filter(None, [_capped_text(capped)])])
 
 
 def _win_text(series: str, target: str, row: pd.Series, used: bool = False) -> str:
@@ -346,8 +359,10 @@ def _ended_note(ended: dict[str, str], shown: pd.DataFrame) -> str:
 def render_method_section(layout: dict[str, Any], selection: dict[str, Any], metrics: pd.DataFrame,
                           quantile_names: list[str], history: pd.DataFrame | None = None,
                           guard_drops: pd.DataFrame | None = None, series_shown: dict[str, Any] | None = None,
-                          planned: dict[str, str] | None = None, ended: dict[str, str] | None = None) -> str:
-    """Markdown: layout, the selection rule and the guard (with its drops), chosen method per series,
+                          planned: dict[str, str] | None = None, ended: dict[str, str] | None = None,
+                          capped: list[dict] | None = None) -> str:
+    """Markdown: layout, the selection rule and the guard (with its drops and ``capped``, the P90s it held at
+    its envelope: ``forecast.attrs["capped"]``), chosen method per series,
     every candidate's backtest, where a baseline wins, and the series of ``history`` that no fold covers.
     With ``series_shown`` (``largest_series``) leaving series out, the per-series table and the
     list of baseline wins hold the shown series only, and say where the rest are. ``planned``: the forecast's
@@ -386,7 +401,7 @@ def render_method_section(layout: dict[str, Any], selection: dict[str, Any], met
     return "\n\n".join([
         *(["### Layout\n\n" + _layout_text(layout, selection)] if layout else []),
         *([text] if (text := _rule_text(selection, layout, guard_drops, members, used)) else []),
-        *([text] if (text := _guard_text(selection, guard_drops)) else []),
+        *([text] if (text := _guard_text(selection, guard_drops, capped)) else []),
         "### Method per series and backtest MASE of every candidate\n\n"
         "`ensemble` is the per-step median of the candidates best on the earlier folds, among those the guard "
         "kept (the candidates: XGBoost when trained, the lag model, MSTL, the seasonal mean, the seasonal naive "

@@ -428,7 +428,9 @@ def render_report(inputs: ReportInputs) -> str:
         monthly=_monthly(inputs), forecast_figures=inputs.forecast_figures,
         method_section=render_method_section(inputs.layout, inputs.selection, inputs.backtest, names,
                                              inputs.history, inputs.guard_drops, inputs.series_shown,
-                                             planned_methods(inputs.forecast), ended),
+                                             planned_methods(inputs.forecast), ended,
+                                             (inputs.forecast.attrs.get("capped") if inputs.forecast is not None
+                                              else None)),
         shown=shown,
         unpriced=unpriced_models(inputs.prices), cache_write_mix=cache_write_mix(inputs.prices),
         long_context_mix=long_context_mix(inputs.prices), long_context_days=long_context_days(inputs.prices),

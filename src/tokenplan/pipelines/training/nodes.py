@@ -23,7 +23,7 @@ from tokenplan.forecasting.method_choice import (
 )
 from tokenplan.forecasting.lag_model import LagModelSettings
 from tokenplan.forecasting.migrations import join_migrations, split_migrations
-from tokenplan.forecasting.plausibility import GuardSettings, cap_upper_quantiles, concat_drops
+from tokenplan.forecasting.plausibility import GuardSettings, cap_upper_quantiles, capped_summary, concat_drops
 from tokenplan.forecasting.token_ratios import reconcile_token_ratios
 from tokenplan.forecasting.totals import period_totals
 from tokenplan.forecasting.tuning import study_name, tune, tuning_sample
@@ -131,8 +131,9 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
     Forecast: ``series, target, timestamp`` (bucket start, UTC), one column per quantile,
     every step after the last origin from each series' chosen method (the ensemble where
     the guard dropped it at this origin), with intervals calibrated on that method's fold
-    errors and the upper quantiles capped at the guard's P90 envelope; ``step`` (buckets
-    after the origin), ``origin`` (the history's last bucket, recorded even where the outage check left it missing) and ``method`` follow.
+    errors and the upper quantiles capped at the guard's P90 envelope (``attrs["capped"]``: the series-targets
+    it lowered, ``capped_summary``); ``step`` (buckets after the origin), ``origin`` (the history's last bucket,
+    recorded even where the outage check left it missing) and ``method`` follow.
     Drops: one row per candidate the guard dropped, with ``role`` tuning, backtest or final.
     ``forecast_mstl``: MSTL's points at this origin from ``backtest_forecaster`` (None: fitted here).
     ``migrations``: a traffic forecast as one series is split between its models by their shares
@@ -163,16 +164,17 @@ def predict_forecast(forecaster: QuantileForecaster | NoModel, model_input_table
                                                 target_series, names)
     out = cap_upper_quantiles(pooled.rename(columns={"timestamp": "ds"}), target_series, origin, spec,
                               params["quantiles"], guard).rename(columns={"ds": "timestamp"})
+    ended = ended_series(target_series, int(fe_params.get("ended_days", 0)))
+    capped = [c for c in capped_summary(pooled, out, names[-1]) if c["series"] not in ended]
     for column in ("timestamp", "origin"):
         out[column] = pd.to_datetime(out[column]).dt.tz_localize("UTC")
     out = out.sort_values(["series", "target", "timestamp"]).reset_index(drop=True)
-    ended = ended_series(target_series, int(fe_params.get("ended_days", 0)))
     out = out.loc[~out["series"].isin(list(ended)), ["series", "target", "timestamp", *names, "step", "origin",
                                                       "method"]].reset_index(drop=True)
     out = split_migrations(out, migrations, names).sort_values(
         ["series", "target", "timestamp"], ignore_index=True)
     # Parquet keeps attrs: the report says what was pooled and what was left out as ended.
-    out.attrs = {"token_ratios": reconciled, "ended": {s: str(d.date()) for s, d in ended.items()}}
+    out.attrs = {"token_ratios": reconciled, "ended": {s: str(d.date()) for s, d in ended.items()}, "capped": capped}
     folds = pd.DataFrame(model_selection.get("guard_drops", []))
     final = drops.assign(role="final").astype({"origin": str})
     return out, concat_drops([folds, final], final)
