@@ -1144,3 +1144,26 @@ def test_the_growth_window_is_the_historys_where_shorter_and_a_flat_anchor_has_n
     section = flat.split("## Why the forecast is what it is")[1].split("\n## ")[0]
     assert "**growth**" not in section and "a correction to level and growth" not in section
     assert "The tuned trend anchor is flat (`level`): the forecast carries no growth." in section
+
+
+def test_a_team_at_risk_whose_plan_leaves_out_a_trend_says_so():
+    """Review S: the growth team's app grew 10.9% a week, planned at 0.8%; its budget line read "52% likely over"
+    with no word that the plan leaves that growth out. The line names each of its series the plan does not carry
+    the trend of, and which way that moves the chance; teams without one read as before."""
+    from tokenplan.reporting.summary import team_trends
+
+    trends = [{"series": "claude-sonnet-4-5/growth/app", "history_weekly": 0.109, "forecast_weekly": 0.008},
+              {"series": "claude-haiku-4-5/labs/etl", "history_weekly": -0.05, "forecast_weekly": 0.0}]
+    series = pd.DataFrame({"series": ["claude-sonnet-4-5/growth/app", "claude-haiku-4-5/labs/etl",
+                                      "claude-opus-4-5/ops/k"], "team": ["growth", "labs", "ops"]})
+    teams = [{"team": "growth", "period": "2026-12", "spend_p50": 3642.0, "budget_usd": 3500.0, "p_exceed": 0.52,
+              "first_crossing_p50": "2026-12-27", "lead_days_p50": 49},
+             {"team": "ops", "period": "2026-11", "spend_p50": 500.0, "budget_usd": 1000.0, "p_exceed": 0.01,
+              "first_crossing_p50": None, "lead_days_p50": None, "first_crossing_p90": None, "lead_days_p90": None}]
+    inputs = _inputs()
+    inputs.summary.teams_at_risk = team_trends(teams, trends, series)
+    summary = _summary_section(render_report(inputs))
+    assert ("49 days from the forecast's start; the plan does not carry claude-sonnet-4-5/growth/app's trend "
+            "(+10.9% a week in its last weeks, +0.8% planned): more likely over if it goes on); ops (2026-11: P50 "
+            "spend $500 against $1,000, 1% likely over).") in summary
+    assert team_trends(teams, trends, None)[0]["trend_not_carried"] == []

@@ -81,6 +81,8 @@ class PlanSummary:
     not_forecast: list[dict[str, Any]] = field(default_factory=list)  # series, observed, buckets
     # The organisation's teams most at risk of their budget (rows of teams_at_risk.csv), when it has teams.
     teams_at_risk: list[dict[str, Any]] = field(default_factory=list)
+    # Every series whose history's weekly trend the plan does not carry (``_trend_risk``), risks cut or not.
+    trends_not_carried: list[dict[str, Any]] = field(default_factory=list)
     stale: dict[str, Any] | None = None  # last, today, days: a user's history that ends well before the run
     # Tokens per request (tokenplan.forecasting.token_ratios): the series whose requests and tokens were put
     # on one growth path, and the token targets whose ratio still drifts from the history's.
@@ -385,9 +387,25 @@ def _trend_risk(history: pd.DataFrame, forecast: pd.DataFrame | None, rates: _Ho
                       "first_week": float(row["first_week"]), "last_week": float(row["last_week"]),
                       "added": float(row["added"]), "plan_total": float(row["plan_total"]),
                       "usd": float(by_series[series])})
+    # Every series the plan leaves a trend out of (a budget's team line names its own, ``_team_trends``).
+    every = [{"series": str(r.series), "history_weekly": float(np.expm1(r.history_weekly)),
+              "forecast_weekly": float(np.expm1(r.forecast_weekly))}
+             for r in missed.sort_values(["order", "usd"], ascending=[True, False]).drop_duplicates("series")
+             .itertuples()]
     return {"kind": "trend_not_carried", "score": score, "added_usd": usd,
             "share": usd / total_cost if total_cost else np.nan, "cases": cases, "more": max(0, len(by_series) - 3),
-            "damping": DAMPING}
+            "damping": DAMPING, "every": every}
+
+
+def team_trends(teams: list[dict[str, Any]], trends: list[dict[str, Any]],
+                series: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """``teams`` (rows of ``teams_at_risk``) each with ``trend_not_carried``: its series among ``trends``
+    (``PlanSummary.trends_not_carried``), by ``series`` (``organisation_series``: series, team). A team whose app
+    grew 10.9% a week, planned at 0.8%, read "52% likely over" with no word that the plan leaves its growth out."""
+    team_of = {} if series is None or series.empty else dict(
+        zip(series["series"].astype(str), series["team"].astype(str), strict=True))
+    return [{**t, "trend_not_carried": [c for c in trends if team_of.get(c["series"]) == str(t["team"])]}
+            for t in teams]
 
 
 def _history_risk(history: pd.DataFrame, horizon_start: pd.Timestamp, horizon_end: pd.Timestamp) -> dict | None:
@@ -600,12 +618,13 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                   _growth_risk(drivers, rates, cost[median], horizon, median, trend_steps),
                   _history_risk(traffic, horizon["start"].min(), horizon["end"].max()),
                   _coverage_risk(backtest, nominal), _guard_risk(guard_drops, share),
-                  _trend_risk(traffic, joined, rates, cost[median], median)]
+                  (trend := _trend_risk(traffic, joined, rates, cost[median], median))]
     risks = sorted((r for r in candidates if r and r["score"] > 0), key=lambda r: -r["score"])[:_RISKS_SHOWN]
     attrs = forecast.attrs if forecast is not None else {}  # what the forecast pooled and left out
     return PlanSummary(simulated=simulated, horizon_start=pd.Timestamp(horizon["start"].min()),
                        horizon_end=pd.Timestamp(horizon["end"].max()), horizon_buckets=buckets,
                        quantiles=quantile_names, totals=table, cost=cost, last_quarter=last,
+                       trends_not_carried=trend["every"] if trend else [],
                        first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
                        since_last_run=_since_last_run(previous, history, horizon, horizon_cost, quantile_names,
                                                       data_source),

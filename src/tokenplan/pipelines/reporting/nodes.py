@@ -27,7 +27,7 @@ from tokenplan.reporting.data_source import DATA_SOURCE_FILE, data_source_identi
 from tokenplan.reporting.route_figures import cashflow_figure, route_cost_figure, tornado_figure
 from tokenplan.reporting.routes_section import RoutesSectionInputs, render_routes_section
 from tokenplan.reporting.series_shown import largest_series, only_shown
-from tokenplan.reporting.summary import plan_summary
+from tokenplan.reporting.summary import plan_summary, team_trends
 
 
 def choose_series_shown(forecast_totals: pd.DataFrame, params: dict[str, Any],
@@ -141,7 +141,9 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                            migrations=migrations, history_rates=history_rates, price_changes=price_changes)
     at_risk = (organisation_report or {}).get("tables", {}).get("teams_at_risk.csv")
     if at_risk is not None and len(at_risk):
-        summary.teams_at_risk = at_risk.head(5).replace({np.nan: None}).to_dict(orient="records")
+        summary.teams_at_risk = team_trends(at_risk.head(5).replace({np.nan: None}).to_dict(orient="records"),
+                                            summary.trends_not_carried,
+                                            organisation_report["tables"].get("organisation_series.csv"))
     sections = [r for r in (capacity_report, routes_report, organisation_report) if r]
     figures = {**forecast_plots, "backtest.png": backtest_plot, "drivers.png": drivers_plot,
                "shap_summary.png": shap_plot, **{k: v for r in sections for k, v in r.get("figures", {}).items()}}
