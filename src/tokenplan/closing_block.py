@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["outputs_block", "report_block", "summary_headline"]
+__all__ = ["outputs_block", "report_block", "shown_path", "summary_headline"]
 
 REPORT_PAGE = "report.html"
 REPORT_TEXT = "report.md"
@@ -61,18 +61,19 @@ def report_block(folder: Path, relative_to: Path | None = None) -> list[str]:
     page, markdown = folder / REPORT_PAGE, folder / REPORT_TEXT
     if not page.exists() and not markdown.exists():
         return []
-    shown = _shown_path(page if page.exists() else markdown, relative_to)
+    shown = shown_path(page if page.exists() else markdown, relative_to)
     headline = summary_headline(markdown.read_text(encoding="utf-8")) if markdown.exists() else []
     return ["", f"Report: {shown}", *(f"  {line}" for line in headline)]
 
 
 def outputs_block(paths: list[Path], relative_to: Path | None = None) -> list[str]:
     """``Written:`` and the files (or folders) a run without a report wrote; [] if none."""
-    existing = sorted({_shown_path(p, relative_to) for p in paths if p.exists()})
+    existing = sorted({shown_path(p, relative_to) for p in paths if p.exists()})
     return ["", "Written:", *(f"  {p}" for p in existing)] if existing else []
 
 
-def _shown_path(path: Path, relative_to: Path | None) -> str:
+def shown_path(path: Path, relative_to: Path | None) -> str:
+    """``path`` relative to ``relative_to`` (the project) where it lies inside it, else absolute."""
     path = Path(path).resolve()
     if relative_to is not None:
         try:

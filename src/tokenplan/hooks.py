@@ -18,14 +18,14 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import MemoryDataset
 
 from tokenplan import spark_session
-from tokenplan.closing_block import outputs_block, report_block
+from tokenplan.closing_block import outputs_block, report_block, shown_path
 from tokenplan.datasets.demo_traffic import DemoTrafficDataset
 from tokenplan.forecasting.forecaster import check_quantiles
 from tokenplan.output_journal import OutputJournal, dataset_location
 from tokenplan.parameter_sources import environment_parameters, parameter_sources
 from tokenplan.planning.route_config import configured_routes
 from tokenplan.run_lock import RunLock
-from tokenplan.run_record import run_record
+from tokenplan.run_record import RUN_CONFIG_FILE, run_record
 from tokenplan.ingestion.source_labels import label_source
 
 logger = logging.getLogger(__name__)
@@ -259,11 +259,23 @@ class SimulatedDataHooks:
 
 class RunRecordHooks:
     """Put ``run_record`` in the catalog: the command that repeats this run and the versions that
-    computed it (``tokenplan.run_record``), for the report and its ``data_source.json``."""
+    computed it (``tokenplan.run_record``), for the report and its ``data_source.json``. Where ``--params`` cannot
+    carry the run's parameters, the command is ``kedro run --config <report folder>/run.yml``, the file the
+    report writes."""
+
+    def __init__(self) -> None:
+        self._project_path: Path | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._project_path = Path(context.project_path)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], catalog: Any) -> None:
-        catalog["run_record"] = run_record(run_params)
+        folder = _saved_path(catalog, ClosingBlockHooks.REPORT_DATASET)
+        config_file = (shown_path(folder / RUN_CONFIG_FILE, self._project_path) if folder is not None
+                       else RUN_CONFIG_FILE)
+        catalog["run_record"] = run_record(run_params, config_file)
 
 
 class ClosingBlockHooks:

@@ -386,6 +386,7 @@ def test_without_per_minute_data_peaks_are_assumed_and_labelled():
                                    {"gateway": {"safety_margin": 0.1}, "assumed_peak_to_mean": {"h": BURST, "D": 6.0}},
                                    usage_freq="D")
     assert "busiest minute = mean minute x6 for daily usage buckets" in text and "hourly" not in text, text
+    assert "at least the busiest minute Poisson arrivals of the bucket's requests give" in text  # the floor applies
 
 
 def test_one_minute_buckets_are_their_own_per_minute_peaks():

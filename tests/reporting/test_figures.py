@@ -196,7 +196,8 @@ def test_an_hourly_capacity_figure_labels_assumed_history_and_leaves_out_part_da
     figure = capacity_figure("m", forecast, history, 30, None, freq="h", assumed_peak_to_mean={"h": 2.5, "D": 6.0})
     lines = _lines(figure.axes[0])
     (past_label,) = [k for k in lines if k.startswith("history")]
-    assert past_label == "history: busiest minute of each day, ASSUMED: mean minute x2.5 (hourly usage)"
+    assert past_label == ("history: busiest minute of each day, ASSUMED: mean minute x2.5 (hourly usage) "
+                          "or Poisson arrivals' if more")
     past_days = pd.DatetimeIndex(lines[past_label].get_xdata())
     assert list(past_days) == list(pd.date_range("2015-04-20", "2015-04-22", freq="D"))
     daily = pd.DatetimeIndex(lines["forecast: busiest minute of each day, P50 (band to P90)"].get_xdata())
@@ -219,7 +220,8 @@ def test_a_daily_exports_assumed_history_names_the_daily_factor_alone():
     figure = capacity_figure("m", forecast, history, 30, None, freq="D", assumed_peak_to_mean={"h": 2.5, "D": 6.0},
                              usage_freq="D")
     (past_label,) = [k for k in _lines(figure.axes[0]) if k.startswith("history")]
-    assert past_label == "history: busiest minute of each day, ASSUMED: mean minute x6 (daily usage)"
+    assert past_label == ("history: busiest minute of each day, ASSUMED: mean minute x6 (daily usage) "
+                          "or Poisson arrivals' if more")
 
 
 def test_a_forecast_figure_with_every_panel_used_keeps_its_legend_off_the_data():

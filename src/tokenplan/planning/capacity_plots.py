@@ -31,7 +31,7 @@ def history_label(measured: bool, assumed_peak_to_mean: Mapping[str, float] | No
         return "history: busiest minute of each day, ASSUMED: mean minute x assumed_peak_to_mean"
     factor = assumed_factor(assumed_peak_to_mean, usage_freq)
     return (f"history: busiest minute of each day, ASSUMED: mean minute x{factor:g} "
-            f"({BUCKET_NAMES.get(usage_freq, usage_freq)} usage)")
+            f"({BUCKET_NAMES.get(usage_freq, usage_freq)} usage) or Poisson arrivals' if more")
 
 
 def _whole(frame: pd.DataFrame, whole: pd.Series) -> pd.DataFrame:

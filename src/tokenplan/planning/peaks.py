@@ -15,11 +15,14 @@ times historical ratios give forecast peaks. Where the usage carries measured pe
 (request logs, ``bucket_width: 1m`` exports, peak columns) ``measured`` is true. Where
 it does not, a usage bucket's peak is its mean minute times a configured
 ``assumed_peak_to_mean`` and ``measured`` is false, so every number built on it can
-say so. A unit of several series sums their per-bucket peaks: an upper bound, since
-their busiest minutes need not coincide (``summed`` marks the buckets where two or more
-series' measured busiest minutes were added, so the report can say that history's
-"already over" may not have been). Usage buckets carry each series' busiest minute, not
-its minutes, so the group's own busiest minute is not known from them. Usage has no measured TPM peak of its own: a
+say so. That assumed minute is at least what Poisson arrivals of the bucket's requests
+give (:func:`poisson_busiest_minute`): a model of a few hundred requests a day has whole
+requests' tokens in its busiest minute, many times its mean minute's. A unit of several
+series sums their per-bucket peaks: an upper bound, since their busiest minutes need not
+coincide (``summed`` marks the buckets where two or more series' measured busiest minutes
+were added, so the report can say that history's "already over" may not have been).
+Usage buckets carry each series' busiest minute, not its minutes, so the group's own
+busiest minute is not known from them. Usage has no measured TPM peak of its own: a
 bucket's is its busiest input minute (scaled by its share of cache reads) plus its
 busiest output minute, an upper bound for the same reason.
 """
@@ -31,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from tokenplan.planning.rate_limits import SPLIT_METRICS
 
@@ -44,7 +48,7 @@ PEAK_OF_METRIC = {"rpm": "peak_rpm", "itpm": "peak_itpm", "otpm": "peak_otpm"}
 MINUTES = {"D": 1440.0, "h": 60.0, "H": 60.0, "min": 1.0}
 
 __all__ = ["METRIC_DRIVERS", "REQUIRED_DRIVERS", "available_drivers", "bucket_minutes", "driver_targets",
-           "forecast_bucket_peaks", "usage_peaks", "whole_days"]
+           "forecast_bucket_peaks", "poisson_busiest_minute", "usage_peaks", "whole_days"]
 
 
 def bucket_minutes(freq: str) -> float:
@@ -108,6 +112,22 @@ def assumed_factor(assumed_peak_to_mean: Mapping[str, float], usage_freq: str) -
     return float(assumed_peak_to_mean.get(usage_freq, assumed_peak_to_mean.get("h")))
 
 
+def poisson_busiest_minute(total: pd.Series, requests: pd.Series, minutes: float) -> pd.Series:
+    """The least a bucket's busiest minute holds where requests arrive as a Poisson process: ``total`` per minute.
+
+    With ``requests / minutes`` requests a minute, the busiest of the bucket's minutes
+    holds at least ``k`` of them, ``k`` the Poisson quantile at ``1 - 1 / minutes`` (the
+    minute one in ``minutes`` reaches), and its share of ``total`` is ``k`` requests' worth
+    (``total / requests`` each). NaN where the bucket has no requests (or a bucket of one minute, whose total is
+    its minute). A model of 240 requests a day has a busiest minute of 2 requests, 12 times its mean minute.
+    """
+    if minutes <= 1:
+        return pd.Series(np.nan, index=total.index)
+    requests = requests.where(requests > 0)
+    busiest = stats.poisson.ppf(1.0 - 1.0 / minutes, requests / minutes)
+    return pd.Series(busiest, index=total.index) * total / requests
+
+
 def usage_bucket_of(peak_history: pd.DataFrame) -> str | None:
     """The usage's own bucket width a peak history was built from (its ``usage_bucket``), None if it does not say."""
     if "usage_bucket" not in peak_history or not len(peak_history):
@@ -125,6 +145,8 @@ def usage_peaks(usage_buckets: pd.DataFrame, units: Mapping[str, str], counts_ca
                 metrics: Mapping[str, tuple[str, ...]] | None = None) -> pd.DataFrame:
     """Per usage bucket, unit and metric: ``timestamp, unit, metric, total, peak, measured, summed``.
 
+    An assumed peak (no peak column) is the bucket's mean minute times ``assumed_peak_to_mean``, or the unit's
+    :func:`poisson_busiest_minute` of its requests where that is more (usage with a ``requests`` column).
     ``summed``: the peak adds the measured busiest minutes of two or more series (an upper bound of the unit's own).
 
     ``units`` maps series ids to the unit they count toward (series not in it are
@@ -149,8 +171,10 @@ def usage_peaks(usage_buckets: pd.DataFrame, units: Mapping[str, str], counts_ca
             measured_peak = _measured_peak(rows, metric, drivers)
             measured = measured_peak.notna()
             peak = measured_peak.where(measured, total / minutes * assumed_peak_to_mean)
+            requests = rows["requests"] if "requests" in rows else pd.Series(np.nan, index=rows.index)
             frame = pd.DataFrame({"timestamp": rows["timestamp"], "unit": unit, "metric": metric,
-                                  "total": total, "peak": peak, "measured": measured,
+                                  "total": total, "peak": peak, "measured": measured, "requests": requests,
+                                  "unknown_requests": requests.isna(),
                                   "peaked": (measured & (measured_peak > 0)).astype(int)})
             frames.append(frame[frame["total"].notna()])
     if not frames:  # no series in any unit: the same columns and dtypes, so a later concat keeps them
@@ -158,8 +182,12 @@ def usage_peaks(usage_buckets: pd.DataFrame, units: Mapping[str, str], counts_ca
                        "total": float, "peak": float, "measured": bool, "summed": bool})
     out = pd.concat(frames, ignore_index=True)
     out = (out.groupby(["timestamp", "unit", "metric"], sort=True)
-           .agg(total=("total", "sum"), peak=("peak", "sum"), measured=("measured", "all"), peaked=("peaked", "sum"))
+           .agg(total=("total", "sum"), peak=("peak", "sum"), measured=("measured", "all"), peaked=("peaked", "sum"),
+                requests=("requests", "sum"), unknown_requests=("unknown_requests", "any"))
            .reset_index())
+    # The Poisson floor from the unit's own requests: its series' floors summed would count one request per series.
+    floor = poisson_busiest_minute(out["total"], out.pop("requests").where(~out.pop("unknown_requests")), minutes)
+    out["peak"] = out["peak"].where(out["measured"], np.fmax(out["peak"], floor))
     return out.assign(summed=out.pop("peaked") > 1)
 
 

@@ -137,7 +137,8 @@ def assumed_note(row: pd.Series | Mapping[str, Any]) -> str:
     if row.get("peak_method") != "assumed":
         return ""
     return (" (peaks assumed, not measured: the usage has no per-minute data, so the busiest minute is the "
-            "bucket's mean minute times `planning.capacity.assumed_peak_to_mean`)")
+            "bucket's mean minute times `planning.capacity.assumed_peak_to_mean`, at least the busiest minute "
+            "Poisson arrivals of its requests give)")
 
 
 def _spike_quantiles(row: pd.Series | Mapping[str, Any]) -> list[str]:
@@ -438,7 +439,9 @@ def _assumptions(plan: pd.DataFrame, limits: pd.DataFrame, demand: pd.DataFrame,
         f"quantile without them.",
         "- Peaks measured from per-minute data for every group." if not assumed else
         f"- **Peaks assumed, not measured, for {', '.join(assumed)}**: no per-minute data, so busiest minute = "
-        f"mean minute {factors} usage buckets (`planning.capacity.assumed_peak_to_mean`).",
+        f"mean minute {factors} usage buckets (`planning.capacity.assumed_peak_to_mean`), at least the busiest "
+        f"minute Poisson arrivals of the bucket's requests give where the usage counts requests (a model of a few "
+        f"requests a minute has whole requests in its busiest minute: many times its mean minute).",
         "- Extrapolated crossings fit a log-linear trend to the weekly highs of the P50 and P90 peak inside the "
         "horizon and extend it; they are not forecasts.",
     ]

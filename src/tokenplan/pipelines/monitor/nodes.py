@@ -14,7 +14,7 @@ from tokenplan.organisation.monitor import NOT_IN_PLAN, month_to_date
 from tokenplan.organisation.monitor_plan import plan_named, plan_of_usage
 from tokenplan.pipelines.planning.nodes import compute_history_rates
 from tokenplan.planning.prices import UnitPrices
-from tokenplan.run_record import command_line
+from tokenplan.run_record import written_out
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def choose_plan(previous_report: Sequence[Mapping[str, Any]], usage_buckets: pd.
     per-bucket forecast, its chosen method's backtest and its forecast totals; stops with ``NoPlanError`` when
     none is a plan of it."""
     run = run_record or {}
-    plan_command = command_line(run.get("env"), run.get("runtime_params"), None)  # the plan: this run's settings
+    plan_command = written_out(run.get("env"), run.get("runtime_params"))  # the plan: this run's settings
     which, forecast, backtest, totals = plan_of_usage(previous_report, usage_buckets, bool(usage_is_simulated),
                                                       plan_command)
     for passed in which["skipped"]:

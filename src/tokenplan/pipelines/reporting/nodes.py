@@ -28,6 +28,7 @@ from tokenplan.reporting.route_figures import cashflow_figure, route_cost_figure
 from tokenplan.reporting.routes_section import RoutesSectionInputs, render_routes_section
 from tokenplan.reporting.series_shown import largest_series, only_shown
 from tokenplan.reporting.summary import plan_summary, team_trends
+from tokenplan.run_record import config_files
 
 
 def choose_series_shown(forecast_totals: pd.DataFrame, params: dict[str, Any],
@@ -171,6 +172,7 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
         "report.md": markdown,
         "report.html": render_html(markdown, pngs),
         DATA_SOURCE_FILE: data_source_json(data_source),
+        **config_files(run_record),  # run.yml, where the command is kedro run --config (a list in --params)
         **pngs,
         "forecast.csv": forecast,
         "forecast_totals.csv": forecast_totals,
