@@ -1142,5 +1142,25 @@ def test_the_growth_window_is_the_historys_where_shorter_and_a_flat_anchor_has_n
     assert "the **growth** the trend anchor extrapolates from the last 10 weeks," in long
     flat = render_report(replace(inputs, settings={**inputs.settings, "trend": "level"}))
     section = flat.split("## Why the forecast is what it is")[1].split("\n## ")[0]
-    assert "**growth**" not in section and "a correction to level and growth" not in section
-    assert "The tuned trend anchor is flat (`level`): the forecast carries no growth." in section
+    assert "**growth**" not in section and "a correction to level and growth" in section
+    assert ("The tuned trend anchor is flat (`level`): it extrapolates no growth, and the trees' correction moves the "
+            "level by under 0.5% in every month: the forecast carries no growth.") in section
+
+
+def test_a_flat_anchor_names_the_growth_the_trees_correction_carries():
+    """A tuned ``level`` anchor extrapolates no growth, but the trees learned it: a Console export's correction
+    read +3.5% in September and +7.0% to +23.0% by December, and the text had said "the forecast carries no growth"
+    under a column headed "level and growth correction"."""
+    from tokenplan.forecasting.explanations import CORRECTION
+
+    drivers = pd.concat([_model_a_drivers(), _model_a_drivers().assign(series="model-b")], ignore_index=True)
+    corrections = pd.DataFrame([(s, p, CORRECTION, "learned", e, 1_000.0, "requests") for s, p, e in (
+        ("model-a", "2026-10", 0.035), ("model-a", "2026-12", 0.23), ("model-b", "2026-10", 0.035),
+        ("model-b", "2026-12", 0.07))], columns=drivers.columns)
+    inputs = _inputs(drivers=pd.concat([drivers, corrections], ignore_index=True))
+    flat = render_report(replace(inputs, settings={**inputs.settings, "trend": "level"}))
+    section = flat.split("## Why the forecast is what it is")[1].split("\n## ")[0]
+    assert "carries no growth" not in section
+    assert ("The tuned trend anchor is flat (`level`): it extrapolates no growth; what growth the forecast carries is "
+            "the trees' level and growth correction, +3.5% on the level in 2026-10 and +7.0% to +23.0% by "
+            "2026-12.") in section, section[:3000]

@@ -412,6 +412,19 @@ def test_growth_measured_on_some_targets_does_not_say_what_a_stall_would_cost():
     assert risk["unmeasured_usd"] == 0 and risk["without_usd"] == pytest.approx(0.8 * whole.cost["p50"])
 
 
+def test_a_flat_anchor_reads_the_growth_the_trees_correction_carries():
+    """The tuned anchor is flat (``level``): no growth rows, but the trees' level and growth correction grows the
+    forecast (+7% to +23% by December on a Console export), and no growth risk was raised; it reads the correction."""
+    from tokenplan.forecasting.explanations import CORRECTION
+
+    drivers = _growth_drivers(("input_tokens",), 0.2).assign(driver=CORRECTION, kind="learned")
+    assert "growth" not in [r["kind"] for r in _summary(drivers=drivers).risks]
+    risk = next(r for r in _summary(drivers=drivers, trend_anchor="level").risks if r["kind"] == "growth")
+    model_a_input = fx.totals().query("period == 'horizon' and series == 'model-a' and target == 'input_tokens'")
+    assert risk["learned"] and risk["carried_steps"] is None
+    assert risk["added_usd"] == pytest.approx(0.2 * float(model_a_input["p50"].iloc[0]) * 3.0 / 1e6)
+
+
 def test_the_growth_risk_says_how_many_steps_the_anchor_carries_its_growth():
     """The anchor carries growth only through the backtest window where that is shorter than the horizon
     (``FeatureSpec.trend_steps``) and holds it after: the risk records how far (a review read "through the

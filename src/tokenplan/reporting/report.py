@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from tokenplan.forecasting.explanations import FEATURE_LABELS, FORECAST, LEVEL, headline_target
+from tokenplan.forecasting.explanations import CORRECTION, FEATURE_LABELS, FORECAST, LEVEL, headline_target
 from tokenplan.forecasting.features import FeatureSpec
 from tokenplan.forecasting.outages import outage_runs
 from tokenplan.forecasting.totals import SAME_WITHIN, totals_against_bucket_sums
@@ -35,8 +35,8 @@ from tokenplan.reporting.summary import PlanSummary
 _SMALL_EFFECT = 0.005  # a driver under 0.5% in every month is left out of the drivers table
 _OVER_HORIZON = "over each series' horizon"  # the importance table's column: constant or varying
 
-__all__ = ["ReportInputs", "ended_series", "events_in_horizon", "planned_methods", "render_html", "render_report",
-           "trend_window"]
+__all__ = ["ReportInputs", "ended_series", "events_in_horizon", "learned_growth", "planned_methods", "render_html",
+           "render_report", "trend_window"]
 
 
 @dataclass
@@ -175,6 +175,23 @@ def events_in_force(drivers: pd.DataFrame | None, target: str, shown: dict[str, 
     means = rows.groupby(["series", "driver", "kind"], sort=True)["effect"].mean()
     return [{"series": series, "driver": driver, "kind": kind, "effect": float(effect)}
             for (series, driver, kind), effect in means.items()]
+
+
+def learned_growth(drivers: pd.DataFrame | None, target: str, shown: dict[str, Any] | None = None
+                   ) -> dict[str, Any] | None:
+    """What the trees' level and growth correction does to ``target``'s level in the first and last months of the
+    horizon, lowest and highest over the series (shown): where the tuned trend anchor is flat, the growth the
+    forecast carries is there (a correction of +3.5% in the first month and +23.0% by the last); None without it."""
+    if drivers is None or drivers.empty:
+        return None
+    rows = only_shown(drivers[(drivers["target"] == target) & (drivers["driver"] == CORRECTION)], shown)
+    rows = rows[np.isfinite(rows["effect"].astype(float))]
+    if rows.empty:
+        return None
+    first, last = rows["period"].min(), rows["period"].max()
+    at = {p: rows.loc[rows["period"] == p, "effect"].astype(float) for p in (first, last)}
+    return {"first": first, "last": last, "first_low": float(at[first].min()), "first_high": float(at[first].max()),
+            "low": float(at[last].min()), "high": float(at[last].max())}
 
 
 def trend_window(layout: dict[str, Any] | None, trend_weeks: int) -> dict[str, Any]:
@@ -443,6 +460,7 @@ def render_report(inputs: ReportInputs) -> str:
         costs=cost_table, prices=price_table, events=events,
         chosen_methods=_chosen_methods(inputs.selection),
         in_force=events_in_force(inputs.drivers, driver_target, inputs.series_shown) if driver_target else [],
+        learned_growth=learned_growth(inputs.drivers, driver_target, inputs.series_shown) if driver_target else None,
         year_end=_year_end(inputs), outages=_outages(inputs),
         history={**_history_span(history), "series": history["series"].nunique(),
                  "targets": ", ".join(sorted(history["target"].unique())),

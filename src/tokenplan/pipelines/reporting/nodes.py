@@ -138,7 +138,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                            outages=suspected_outages if fe_params.get("outages") else None, forecast=forecast,
                            events=events_calendar, baseline_margin=tie_margin(model_selection),
                            trend_steps=spec_from_params(fe_params, forecast_layout).trend_steps,
-                           migrations=migrations, history_rates=history_rates, price_changes=price_changes)
+                           migrations=migrations, history_rates=history_rates, price_changes=price_changes,
+                           trend_anchor=model_selection.get("trend"))
     at_risk = (organisation_report or {}).get("tables", {}).get("teams_at_risk.csv")
     if at_risk is not None and len(at_risk):
         summary.teams_at_risk = at_risk.head(5).replace({np.nan: None}).to_dict(orient="records")
