@@ -1164,3 +1164,19 @@ def test_a_flat_anchor_names_the_growth_the_trees_correction_carries():
     assert ("The tuned trend anchor is flat (`level`): it extrapolates no growth; what growth the forecast carries is "
             "the trees' level and growth correction, +3.5% on the level in 2026-10 and +7.0% to +23.0% by "
             "2026-12.") in section, section[:3000]
+
+
+def test_risks_cut_from_the_summary_are_named_in_a_line():
+    """A 4th risk, a clear trend the plan does not carry, was cut by the three shown without a word."""
+    inputs = _inputs()
+    trend = {"kind": "trend_not_carried", "score": 0.01, "added_usd": 90.0, "share": 0.01, "more": 0, "damping": 0.9,
+             "cases": [{"series": "claude-haiku-4-5", "target": "requests", "weeks": 6, "history_weekly": 0.081,
+                        "forecast_weekly": 0.017, "first_week": 1e4, "last_week": 1.6e4, "added": 5e3,
+                        "plan_total": 1e5, "usd": 90.0}]}
+    growth = {"kind": "growth", "score": 0.005, "added_usd": 40.0, "share": 0.005, "learned": True}
+    text = _summary_section(render_report(replace(inputs, summary=replace(inputs.summary,
+                                                                           more_risks=[trend, growth]))))
+    assert ("2 more risks, ranked lower by the same measure: **the history's trend is not carried** "
+            "(claude-haiku-4-5's requests grew 8.1% a week over its last 6 weeks, where the forecast grows 1.7%); "
+            "**growth is learned** (0.5% of the P50 cost).") in text, text
+    assert "more risk" not in _summary_section(render_report(inputs))

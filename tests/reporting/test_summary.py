@@ -121,6 +121,17 @@ def test_risks_are_ranked_and_at_most_three():
     assert s.risks[2]["events"][0]["share"] == pytest.approx(added_usd / _summary().cost["p50"])
 
 
+def test_risks_below_the_three_shown_are_kept_to_be_named(monkeypatch):
+    """A risk ranked below those shown was dropped without a word (a clear trend the plan does not carry, the 4th)."""
+    backtest = fx.backtest()
+    backtest.loc[(backtest["series"] == "model-b") & (backtest["method"] == "chosen"), "mase"] = 3.0
+    launch = _event("Launch", "launch", "2026-12-01", "2027-01-01", 1.3, scope="model-a")
+    monkeypatch.setattr(summary, "_RISKS_SHOWN", 1)
+    s = _summary(backtest=backtest, forecast=_flat_forecast(), events=launch)
+    assert [r["kind"] for r in s.risks] == ["short_history"]
+    assert [r["kind"] for r in s.more_risks] == ["baseline_wins", "stated_effect"]
+
+
 def test_a_stated_event_adds_its_marginal_amount_on_every_series_whatever_the_breakdown_reads():
     """A x1.5 campaign over 10 days adds X·(e−1)/e = X/3 of the forecast X in its days, on model-a (explained by the
     breakdown, whose Divisia volume of the campaign reads 1.45 times that) and model-b (another method) alike."""

@@ -4,7 +4,7 @@
 across models (requests, each token type, cost P10–P90), the change against the last
 full calendar quarter of history (usage and cost priced the same way), the first rate
 limit to bind and the best route (when the capacity plan and the ROI summary exist),
-and the three largest risks of this run, ranked.
+and the three largest risks of this run, ranked (the others named in a line).
 
 Totals across models add the models' quantiles, i.e. assume the models move together:
 the widest interval the models allow, wider than a sum of independent models (the
@@ -78,6 +78,7 @@ class PlanSummary:
     first_limit: dict[str, Any] | None
     best_route: dict[str, Any] | None
     risks: list[dict[str, Any]] = field(default_factory=list)
+    more_risks: list[dict[str, Any]] = field(default_factory=list)  # ranked below the risks shown, named in a line
     since_last_run: dict[str, Any] | None = None  # report compared, ones skipped, totals then and now, grade
     not_forecast: list[dict[str, Any]] = field(default_factory=list)  # series, observed, buckets
     # The organisation's teams most at risk of their budget (rows of teams_at_risk.csv), when it has teams.
@@ -605,12 +606,14 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                   _history_risk(traffic, horizon["start"].min(), horizon["end"].max()),
                   _coverage_risk(backtest, nominal), _guard_risk(guard_drops, share),
                   _trend_risk(traffic, joined, rates, cost[median], median)]
-    risks = sorted((r for r in candidates if r and r["score"] > 0), key=lambda r: -r["score"])[:_RISKS_SHOWN]
+    ranked = sorted((r for r in candidates if r and r["score"] > 0), key=lambda r: -r["score"])
+    risks, more_risks = ranked[:_RISKS_SHOWN], ranked[_RISKS_SHOWN:]
     attrs = forecast.attrs if forecast is not None else {}  # what the forecast pooled and left out
     return PlanSummary(simulated=simulated, horizon_start=pd.Timestamp(horizon["start"].min()),
                        horizon_end=pd.Timestamp(horizon["end"].max()), horizon_buckets=buckets,
                        quantiles=quantile_names, totals=table, cost=cost, last_quarter=last,
                        first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
+                       more_risks=more_risks,
                        since_last_run=_since_last_run(previous, history, horizon, horizon_cost, quantile_names,
                                                       data_source),
                        not_forecast=_with_last_quarter_cost(_not_forecast(traffic, horizon, attrs.get("ended")),
