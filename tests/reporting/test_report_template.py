@@ -1180,3 +1180,21 @@ def test_risks_cut_from_the_summary_are_named_in_a_line():
             "(claude-haiku-4-5's requests grew 8.1% a week over its last 6 weeks, where the forecast grows 1.7%); "
             "**growth is learned** (0.5% of the P50 cost).") in text, text
     assert "more risk" not in _summary_section(render_report(inputs))
+
+
+def test_the_growth_window_names_the_series_with_a_shorter_history_of_their_own():
+    """A model added 14 days before the end of a file of 42 days of hours: the anchor reads it from its own 14
+    days, and the text had said "all 42 days of history" for every series."""
+    layout = {"freq": "h", "horizon": 168, "season": 168, "seasons": [24, 168], "level_blocks": 1, "window": 168,
+              "history_steps": 42 * 24, "history_start": "2026-10-21 00:00:00", "history_end": "2026-12-01 23:00:00",
+              "tuning_origins": [], "backtest_origins": [], "model": True}
+    hours = pd.date_range("2026-10-21", periods=42 * 24, freq="h")
+    history = pd.concat([pd.DataFrame({"series": "model-a", "target": "requests", "ds": hours, "y": 10.0}),
+                         pd.DataFrame({"series": "model-b", "target": "requests", "ds": hours,
+                                       "y": np.where(hours >= hours[-14 * 24], 5.0, np.nan)})], ignore_index=True)
+    inputs = _inputs(drivers=_model_a_drivers(), layout=layout)
+    text = render_report(replace(inputs, history=history, settings={**inputs.settings, "trend_weeks": 12}))
+    assert ("extrapolates from all 42 days of history (fewer than `feature_engineering.trend_weeks`' 12 weeks) "
+            "(each series from its own history: model-b from its 14 days),") in text
+    assert "each series from its own" not in render_report(replace(inputs, settings={**inputs.settings,
+                                                                                       "trend_weeks": 12}))

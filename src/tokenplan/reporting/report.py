@@ -22,7 +22,7 @@ from tokenplan.forecasting.outages import outage_runs
 from tokenplan.forecasting.totals import SAME_WITHIN, totals_against_bucket_sums
 from tokenplan.reporting.plots import TARGET_LABELS
 from tokenplan.planning.prices import CACHE_WRITE_5M, UnitPrices
-from tokenplan.reporting.data_notes import data_notes, missing_values
+from tokenplan.reporting.data_notes import data_notes, missing_values, observed_days
 from tokenplan.reporting.explained_series import not_explained, not_explained_text
 from tokenplan.reporting.forecast_method_section import render_method_section
 from tokenplan.reporting.long_context_mix import long_context_days, long_context_mix
@@ -194,20 +194,33 @@ def learned_growth(drivers: pd.DataFrame | None, target: str, shown: dict[str, A
             "low": float(at[last].min()), "high": float(at[last].max())}
 
 
-def trend_window(layout: dict[str, Any] | None, trend_weeks: int) -> dict[str, Any]:
+def trend_window(layout: dict[str, Any] | None, trend_weeks: int, history: pd.DataFrame | None = None
+                 ) -> dict[str, Any]:
     """What the trend anchor's growth is read from at the forecast origin: the last ``trend_weeks`` seasons
     (``blocks``, each one ``unit``: a week, or a day where the history supports a daily season only), or, where the
     history holds fewer, all of it (``all``, its ``days``). A season at least half observed counts, as the anchor
-    reads it (``features._block_means``): 54 days of hours hold 8 weekly seasons, not the 12 the text had said."""
+    reads it (``features._block_means``): 54 days of hours hold 8 weekly seasons, not the 12 the text had said.
+
+    ``history`` (``series, target, ds, y``): ``shorter`` names the series whose own observed days are fewer than the
+    window (each one's ``series`` and ``days``, fewest first), as the anchor reads each series from its own history:
+    a model added two weeks before the end of a file of 42 days had read "all 42 days of history"."""
     if not layout:
-        return {"blocks": int(trend_weeks), "unit": "week", "all": False, "days": None, "weeks": int(trend_weeks)}
+        return {"blocks": int(trend_weeks), "unit": "week", "all": False, "days": None, "weeks": int(trend_weeks),
+                "shorter": []}
     season, steps = int(layout["season"]), int(layout["history_steps"])
     bucket = pd.Timedelta(pd.tseries.frequencies.to_offset(layout["freq"]))
     width = bucket * season
     unit = {pd.Timedelta(weeks=1): "week", pd.Timedelta(days=1): "day"}.get(width, f"{season}-bucket season")
     held = int(np.floor(steps / season + 0.5))
-    return {"blocks": min(int(trend_weeks), held), "unit": unit, "all": held < trend_weeks,
-            "days": round(steps * bucket / pd.Timedelta(days=1), 1), "weeks": int(trend_weeks)}
+    days = round(steps * bucket / pd.Timedelta(days=1), 1)
+    window = min(days, int(trend_weeks) * width / pd.Timedelta(days=1))
+    shorter = []
+    if history is not None and len(history):
+        own = {str(series): observed_days(rows) for series, rows in history.groupby("series", sort=True, observed=True)}
+        shorter = [{"series": series, "days": d} for series, d in sorted(own.items(), key=lambda kv: kv[1])
+                   if d < window - 1]
+    return {"blocks": min(int(trend_weeks), held), "unit": unit, "all": held < trend_weeks, "days": days,
+            "weeks": int(trend_weeks), "shorter": shorter}
 
 
 def _importance(inputs: ReportInputs) -> pd.DataFrame:
@@ -454,7 +467,8 @@ def render_report(inputs: ReportInputs) -> str:
         not_explained=not_explained_text(unexplained[unexplained["series"].isin(shown["series"])] if shown
                                          else unexplained) if driver_target else "",
         explained_keys=_keys(inputs.drivers), planned_keys=len(unexplained) + _keys(inputs.drivers),
-        ended_series=ended, trend_window=trend_window(inputs.layout, s.get("trend_weeks", FeatureSpec.trend_weeks)),
+        ended_series=ended, trend_window=trend_window(inputs.layout, s.get("trend_weeks", FeatureSpec.trend_weeks),
+                                                   history),
         importance=_importance(inputs), constant_features=_constant_features(inputs.importance),
         after_model=_after_model(inputs, driver_target), shap_coverage=shap_coverage(inputs.drivers),
         costs=cost_table, prices=price_table, events=events,
