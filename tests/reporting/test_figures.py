@@ -331,3 +331,22 @@ def test_no_shap_figure_says_the_model_sits_in_every_ensemble_when_it_does():
     untrained = _figure_text(plot_shap_summary(pd.DataFrame(), {"quantile": 0.5, "max_display": 10},
                                                {"model_trained": False, "methods": {"a|requests": "mstl"}}))
     assert "was not trained" in untrained
+
+
+def test_the_diagnostics_notebook_counts_the_drivers_panels_it_draws():
+    """Two of four models shown are forecast by the tuned model: notebook 02 read "one panel per model (4 of 4)"
+    over a figure of two panels."""
+    import json
+
+    from tests.project_copy import PROJECT_ROOT
+    from tokenplan.reporting.explained_series import drawn_panels
+
+    drivers = pd.DataFrame({"series": ["a", "a", "b", "c"], "target": ["requests", "input_tokens", "requests",
+                                                                       "input_tokens"]})
+    shown = {"series": ["a", "b", "c", "d"], "of": 4, "by": "requests", "limited": False}
+    assert drawn_panels(drivers, "requests", shown) == "2 of the 4 models planned"
+    assert drawn_panels(drivers, "requests", {**shown, "series": ["a", "d"], "of": 5, "limited": True}) \
+        == "1 of the 2 models shown"
+    cells = json.loads((PROJECT_ROOT / "notebooks" / "02_forecast_diagnostics.ipynb").read_text())["cells"]
+    panels = next("".join(c["source"]) for c in cells if "plot_drivers(drivers" in "".join(c["source"]))
+    assert "drawn_panels(drivers, target, shown)" in panels and "len(shown['series'])} of" not in panels

@@ -12,8 +12,9 @@ from typing import Any
 import pandas as pd
 
 from tokenplan.reporting.plots import METHOD_LABELS, TARGET_LABELS
+from tokenplan.reporting.series_shown import only_shown
 
-__all__ = ["not_explained", "not_explained_text", "series_not_explained", "why_none_explained"]
+__all__ = ["drawn_panels", "not_explained", "not_explained_text", "series_not_explained", "why_none_explained"]
 
 
 def not_explained(selection: dict[str, Any] | None, drivers: pd.DataFrame | None,
@@ -73,3 +74,13 @@ def why_none_explained(selection: dict[str, Any] | None) -> str:
                 "nothing here.")
     return (f"The tuned model was trained but forecasts no series-target ({', '.join(used)} won on the tuning "
             "folds): nothing for SHAP to explain.")
+
+
+def drawn_panels(drivers: pd.DataFrame, target: str, shown: dict[str, Any] | None) -> str:
+    """How many models ``drivers.png`` draws a panel for (those of the series shown that the breakdown of ``target``
+    covers) out of the models shown: "2 of the 4 models shown" where the other two are forecast by another method
+    (a count of the models shown alone had read "4 of 4" over two panels)."""
+    drawn = only_shown(drivers[drivers["target"] == target], shown)["series"].nunique()
+    models = len(shown["series"]) if shown and shown.get("series") is not None else drawn
+    limited = bool(shown and shown.get("limited"))
+    return f"{drawn} of the {models} models {'shown' if limited else 'planned'}"
