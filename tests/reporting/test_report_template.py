@@ -1198,3 +1198,16 @@ def test_the_growth_window_names_the_series_with_a_shorter_history_of_their_own(
             "model-b from its own 14 days),") in text
     assert "from its own" not in render_report(replace(inputs, settings={**inputs.settings,
                                                                                        "trend_weeks": 12}))
+
+
+def test_a_ratio_that_barely_moved_reads_less_than_one_percent_not_zero():
+    """"where its monthly ratio moved at most 0%" (an organisation run): a swing under half a percent."""
+    inputs = _inputs()
+    drift = {"series": "model-a", "target": "output_tokens", "forecast": 120.0, "recent": 100.0, "month": "2026-11",
+             "change": 0.2, "swing": 0.003}
+    text = _summary_section(render_report(replace(inputs, summary=replace(inputs.summary,
+                                                                           drifting_ratios=[drift]))))
+    assert "where its monthly ratio moved less than 1% a month" in text and "at most 0%" not in text, text
+    wide = {**drift, "swing": 0.04}
+    text = _summary_section(render_report(replace(inputs, summary=replace(inputs.summary, drifting_ratios=[wide]))))
+    assert "where its monthly ratio moved at most 4% a month" in text
