@@ -104,3 +104,13 @@ def test_issue_number_check_catches_the_phrasings_it_is_for():
         assert ISSUE_NUMBER.search(phrase), phrase
     for phrase in ("ibis 12.0 emits a nameless DROP (ibis#12101)", "[x](index.md#crossings)", "issues a warning"):
         assert not ISSUE_NUMBER.search(phrase), phrase
+
+
+def test_the_console_page_lists_every_column_the_reader_reads():
+    """The export's columns were named only in the reader's docstring; the page a user opens lists them."""
+    from tokenplan.sources import anthropic_console as console
+
+    page = (DOCS / "your-data" / "anthropic-console.md").read_text()
+    names = [*console.TIMESTAMP_NAMES, *console.MODEL_NAMES, *(n for v in console.TOKEN_NAMES.values() for n in v),
+             *console.CACHE_WRITE_PARTS, console.CACHE_WRITE_TOTAL, *console.DIMENSIONS]
+    assert not [n for n in names if f"`{n}`" not in page]

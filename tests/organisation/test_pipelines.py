@@ -136,6 +136,14 @@ def _render(plan: dict[str, pd.DataFrame], table, at_risk, paths, payloads, para
     return section["markdown"]
 
 
+def test_the_spend_tables_heading_counts_the_teams_it_holds():
+    """"Top 5 teams by spend" headed a table of 4 teams; one team here."""
+    plan = _one_team_plan()
+    budgets = check_budgets(_budgets_file([("a", "2026-Q4", 12000)]), plan["organisation_series"])
+    markdown = _render(plan, *plan_budgets(*plan.values(), budgets, _params()))
+    assert "### Teams by spend" in markdown and "### Top" not in markdown
+
+
 def test_each_quarter_the_horizon_touches_is_checked_and_a_budget_it_misses_is_named(caplog):
     plan = _one_team_plan()
     budgets = check_budgets(_budgets_file([("a", "2026-Q3", 9000), ("a", "2026-Q4", 12000), ("a", "2027-Q1", 5000)]),

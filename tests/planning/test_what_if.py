@@ -74,3 +74,34 @@ def test_a_what_if_that_leaves_the_plans_numbers_says_why():
     # With a limit, and a horizon peak that moves with the event: nothing to explain.
     limited = plan.assign(limit=12e6)
     assert capacity_notes(limited, before, limited.assign(p90=12.1e6), after, event) == []
+
+
+def test_the_restated_totals_show_every_target_and_the_cost_of_the_series_moved():
+    """A Console export forecasts no requests: the what-if had filtered on requests and printed "Empty DataFrame"."""
+    from tokenplan.planning.what_if import restated_totals
+
+    totals = pd.DataFrame([{"series": s, "target": t, "period": p, "p10": 1.0, "p50": 2.0, "p90": 3.0}
+                           for s in ("sonnet", "haiku") for t in ("input_tokens", "output_tokens")
+                           for p in ("2026-10", "horizon")])
+    costs = totals.groupby(["series", "period"], as_index=False)[NAMES].sum()
+    moved = (totals["series"] == "sonnet").to_numpy()
+    new_totals = totals.assign(p50=np.where(moved, 4.0, 2.0), p90=np.where(moved, 6.0, 3.0))
+    new_costs = new_totals.groupby(["series", "period"], as_index=False)[NAMES].sum()
+    compare = restated_totals(totals, new_totals, costs, new_costs)
+    assert compare.to_dict("records") == [
+        {"series": "sonnet", "target": "input_tokens", "p50": 2.0, "p50 restated": 4.0, "p90": 3.0,
+         "p90 restated": 6.0},
+        {"series": "sonnet", "target": "output_tokens", "p50": 2.0, "p50 restated": 4.0, "p90": 3.0,
+         "p90 restated": 6.0},
+        {"series": "sonnet", "target": "cost (USD)", "p50": 4.0, "p50 restated": 8.0, "p90": 6.0, "p90 restated": 12.0}]
+
+
+def test_the_notebooks_what_if_shows_the_restated_totals_of_every_target():
+    import json
+
+    from tests.project_copy import PROJECT_ROOT
+
+    cells = json.loads((PROJECT_ROOT / "notebooks" / "03_capacity_and_routes.ipynb").read_text())["cells"]
+    what_if = next("".join(c["source"]) for c in cells if "restate_event(forecast" in "".join(c["source"]))
+    assert "restated_totals(totals, new_totals, costs, new_costs)" in what_if
+    assert '== "requests"' not in what_if

@@ -308,3 +308,47 @@ def test_each_series_keeps_its_colour_whatever_order_a_chart_draws_them_in():
     assert by_size == by_name and len(set(by_size.values())) == 3
     many = series_colours([f"key-{k:02d}" for k in range(15)])
     assert len(set(many.values())) == 15  # past ten series, twenty colours
+
+
+def _figure_text(figure) -> str:
+    return " ".join(t.get_text() for t in figure.texts).replace("\n", " ")
+
+
+def test_no_shap_figure_says_the_model_sits_in_every_ensemble_when_it_does():
+    """Every series keeps the ensemble, the tuned model a member of each: the placeholder had blamed too short a
+    history or a simpler method's win, though the model was trained."""
+    from tokenplan.pipelines.reporting.nodes import plot_drivers, plot_shap_summary
+
+    keys = ["a|requests", "b|requests"]
+    selection = {"model_trained": True, "single_method_allowed": False, "methods": dict.fromkeys(keys, "ensemble"),
+                 "ensemble_members": dict.fromkeys(keys, ["xgboost", "mstl", "seasonal_mean"])}
+    shap = _figure_text(plot_shap_summary(pd.DataFrame(), {"quantile": 0.5, "max_display": 10}, selection))
+    assert "too short a history" not in shap and "won on the tuning folds" not in shap
+    assert ("The tuned model was trained and is a member of the ensemble of 2 of 2 series-targets, but forecasts "
+            "none alone (the windows are too short for the horizon for one method to win, so every series keeps "
+            "the ensemble)") in shap, shap
+    empty = pd.DataFrame(columns=["series", "target", "period", "driver", "kind", "effect", "volume"])
+    allowed = _figure_text(plot_drivers(empty, {**selection, "single_method_allowed": True}))
+    assert "(no method alone beat the ensemble on the tuning folds)" in allowed, allowed
+    untrained = _figure_text(plot_shap_summary(pd.DataFrame(), {"quantile": 0.5, "max_display": 10},
+                                               {"model_trained": False, "methods": {"a|requests": "mstl"}}))
+    assert "was not trained" in untrained
+
+
+def test_the_diagnostics_notebook_counts_the_drivers_panels_it_draws():
+    """Two of four models shown are forecast by the tuned model: notebook 02 read "one panel per model (4 of 4)"
+    over a figure of two panels."""
+    import json
+
+    from tests.project_copy import PROJECT_ROOT
+    from tokenplan.reporting.explained_series import drawn_panels
+
+    drivers = pd.DataFrame({"series": ["a", "a", "b", "c"], "target": ["requests", "input_tokens", "requests",
+                                                                       "input_tokens"]})
+    shown = {"series": ["a", "b", "c", "d"], "of": 4, "by": "requests", "limited": False}
+    assert drawn_panels(drivers, "requests", shown) == "2 of the 4 models planned"
+    assert drawn_panels(drivers, "requests", {**shown, "series": ["a", "d"], "of": 5, "limited": True}) \
+        == "1 of the 2 models shown"
+    cells = json.loads((PROJECT_ROOT / "notebooks" / "02_forecast_diagnostics.ipynb").read_text())["cells"]
+    panels = next("".join(c["source"]) for c in cells if "plot_drivers(drivers" in "".join(c["source"]))
+    assert "drawn_panels(drivers, target, shown)" in panels and "len(shown['series'])} of" not in panels

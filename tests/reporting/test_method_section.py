@@ -287,7 +287,26 @@ def test_a_baseline_ahead_by_less_than_the_rules_margin_is_named_a_tie_not_a_win
     tied = metrics[metrics["series"] == "model-a"]
     section = render_method_section({}, selection, tied, ["p10", "p50", "p90"], _history())
     assert "at least as good as both simple baselines (seasonal naive, MSTL), or within the selection rule's 5% of "\
-           "them, on every series and target" in section, section
+           "them, on every backtested series and target (1 of 2 series/targets; the others too young for a fold: " \
+           "model-b (requests))" in section, section
+
+
+def test_the_verdict_covers_the_backtested_series_and_names_those_too_young_for_a_fold():
+    """A model 14 days old has no backtest: "on every planned series and target" had covered its three targets."""
+    rows = [(s, t, m, v) for s in ("model-a", "model-b") for t in ("requests", "output_tokens")
+            for m, v in (("chosen", 0.9), ("seasonal_naive", 1.2), ("mstl", 1.1))]
+    metrics = pd.DataFrame([{"series": s, "target": t, "method": m, "mase": v, "wape": 0.1, "coverage": 0.8, "n": 50}
+                            for s, t, m, v in rows])
+    methods = {f"{s}|{t}": "ensemble" for s in ("model-a", "model-b", "young") for t in ("requests", "output_tokens")}
+    section = render_method_section({}, {"methods": methods}, metrics, ["p10", "p50", "p90"], _history(),
+                                    planned=methods)
+    assert ("at least as good as both simple baselines (seasonal naive, MSTL) on every backtested series and target "
+            "(4 of 6 planned series/targets; the others too young for a fold: young (requests, output_tokens)).") \
+        in section, section
+    backtested = {k: v for k, v in methods.items() if not k.startswith("young")}
+    section = render_method_section({}, {"methods": backtested}, metrics, ["p10", "p50", "p90"], _history(),
+                                    planned=backtested)
+    assert "on every planned series and target." in section
 
 
 def test_the_guard_paragraph_names_the_p90s_it_held_at_its_envelope_in_the_plan():

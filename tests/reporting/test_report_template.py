@@ -1142,8 +1142,75 @@ def test_the_growth_window_is_the_historys_where_shorter_and_a_flat_anchor_has_n
     assert "the **growth** the trend anchor extrapolates from the last 10 weeks," in long
     flat = render_report(replace(inputs, settings={**inputs.settings, "trend": "level"}))
     section = flat.split("## Why the forecast is what it is")[1].split("\n## ")[0]
-    assert "**growth**" not in section and "a correction to level and growth" not in section
-    assert "The tuned trend anchor is flat (`level`): the forecast carries no growth." in section
+    assert "**growth**" not in section and "a correction to level and growth" in section
+    assert ("The tuned trend anchor is flat (`level`): it extrapolates no growth, and the trees' correction moves the "
+            "level by under 0.5% in every month: the forecast carries no growth.") in section
+
+
+def test_a_flat_anchor_names_the_growth_the_trees_correction_carries():
+    """A tuned ``level`` anchor extrapolates no growth, but the trees learned it: a Console export's correction
+    read +3.5% in September and +7.0% to +23.0% by December, and the text had said "the forecast carries no growth"
+    under a column headed "level and growth correction"."""
+    from tokenplan.forecasting.explanations import CORRECTION
+
+    drivers = pd.concat([_model_a_drivers(), _model_a_drivers().assign(series="model-b")], ignore_index=True)
+    corrections = pd.DataFrame([(s, p, CORRECTION, "learned", e, 1_000.0, "requests") for s, p, e in (
+        ("model-a", "2026-10", 0.035), ("model-a", "2026-12", 0.23), ("model-b", "2026-10", 0.035),
+        ("model-b", "2026-12", 0.07))], columns=drivers.columns)
+    inputs = _inputs(drivers=pd.concat([drivers, corrections], ignore_index=True))
+    flat = render_report(replace(inputs, settings={**inputs.settings, "trend": "level"}))
+    section = flat.split("## Why the forecast is what it is")[1].split("\n## ")[0]
+    assert "carries no growth" not in section
+    assert ("The tuned trend anchor is flat (`level`): it extrapolates no growth; what growth the forecast carries is "
+            "the trees' level and growth correction, +3.5% on the level in 2026-10 and +7.0% to +23.0% by "
+            "2026-12.") in section, section[:3000]
+
+
+def test_risks_cut_from_the_summary_are_named_in_a_line():
+    """A 4th risk, a clear trend the plan does not carry, was cut by the three shown without a word."""
+    inputs = _inputs()
+    trend = {"kind": "trend_not_carried", "score": 0.01, "added_usd": 90.0, "share": 0.01, "more": 0, "damping": 0.9,
+             "cases": [{"series": "claude-haiku-4-5", "target": "requests", "weeks": 6, "history_weekly": 0.081,
+                        "forecast_weekly": 0.017, "first_week": 1e4, "last_week": 1.6e4, "added": 5e3,
+                        "plan_total": 1e5, "usd": 90.0}]}
+    growth = {"kind": "growth", "score": 0.005, "added_usd": 40.0, "share": 0.005, "learned": True}
+    text = _summary_section(render_report(replace(inputs, summary=replace(inputs.summary,
+                                                                           more_risks=[trend, growth]))))
+    assert ("2 more risks, ranked lower by the same measure: **the history's trend is not carried** "
+            "(claude-haiku-4-5's requests grew 8.1% a week over its last 6 weeks, where the forecast grows 1.7%); "
+            "**growth is learned** (0.5% of the P50 cost).") in text, text
+    assert "more risk" not in _summary_section(render_report(inputs))
+
+
+def test_the_growth_window_names_the_series_with_a_shorter_history_of_their_own():
+    """A model added 14 days before the end of a file of 42 days of hours: the anchor reads it from its own 14
+    days, and the text had said "all 42 days of history" for every series."""
+    layout = {"freq": "h", "horizon": 168, "season": 168, "seasons": [24, 168], "level_blocks": 1, "window": 168,
+              "history_steps": 42 * 24, "history_start": "2026-10-21 00:00:00", "history_end": "2026-12-01 23:00:00",
+              "tuning_origins": [], "backtest_origins": [], "model": True}
+    hours = pd.date_range("2026-10-21", periods=42 * 24, freq="h")
+    history = pd.concat([pd.DataFrame({"series": "model-a", "target": "requests", "ds": hours, "y": 10.0}),
+                         pd.DataFrame({"series": "model-b", "target": "requests", "ds": hours,
+                                       "y": np.where(hours >= hours[-14 * 24], 5.0, np.nan)})], ignore_index=True)
+    inputs = _inputs(drivers=_model_a_drivers(), layout=layout)
+    text = render_report(replace(inputs, history=history, settings={**inputs.settings, "trend_weeks": 12}))
+    assert ("extrapolates from all 42 days of history (fewer than `feature_engineering.trend_weeks`' 12 weeks; "
+            "model-b from its own 14 days),") in text
+    assert "from its own" not in render_report(replace(inputs, settings={**inputs.settings,
+                                                                                       "trend_weeks": 12}))
+
+
+def test_a_ratio_that_barely_moved_reads_less_than_one_percent_not_zero():
+    """"where its monthly ratio moved at most 0%" (an organisation run): a swing under half a percent."""
+    inputs = _inputs()
+    drift = {"series": "model-a", "target": "output_tokens", "forecast": 120.0, "recent": 100.0, "month": "2026-11",
+             "change": 0.2, "swing": 0.003}
+    text = _summary_section(render_report(replace(inputs, summary=replace(inputs.summary,
+                                                                           drifting_ratios=[drift]))))
+    assert "where its monthly ratio moved less than 1% a month" in text and "at most 0%" not in text, text
+    wide = {**drift, "swing": 0.04}
+    text = _summary_section(render_report(replace(inputs, summary=replace(inputs.summary, drifting_ratios=[wide]))))
+    assert "where its monthly ratio moved at most 4% a month" in text
 
 
 def test_a_team_at_risk_whose_plan_leaves_out_a_trend_says_so():

@@ -92,48 +92,62 @@ def test_best_route_has_the_highest_npv_and_says_whether_it_pays_back():
     assert none["route"] == "batch" and not none["pays_back"]
 
 
+def _flat_forecast(targets=("input_tokens",), p50=None) -> pd.DataFrame:
+    """The horizon's daily forecast of both models at ``p50`` (default: the history's daily level)."""
+    days = fx.HORIZON.tz_localize("UTC")
+    return pd.concat([pd.DataFrame({"series": s, "target": t, "timestamp": days, "p10": p50 or fx.DAILY[t],
+                                    "p50": p50 or fx.DAILY[t], "p90": p50 or fx.DAILY[t]})
+                      for s in fx.MODELS for t in targets], ignore_index=True)
+
+
+def _event(name: str, kind: str, start: str, end: str, effect: float, scope: str = "") -> pd.DataFrame:
+    return pd.DataFrame({"start": [pd.Timestamp(start, tz="UTC")], "end": [pd.Timestamp(end, tz="UTC")],
+                         "name": [name], "kind": [kind], "scope": [scope], "effect": [effect]})
+
+
 def test_risks_are_ranked_and_at_most_three():
     # The baseline wins everywhere for model-b (its share of cost: half), the history is
-    # 108 days (1 - 108/730 of two years missing), a stated launch adds 5% of cost.
+    # 108 days (1 - 108/730 of two years missing), a stated launch lifts model-a's December.
     backtest = fx.backtest()
     model_b = (backtest["series"] == "model-b") & (backtest["method"] == "chosen")
     backtest.loc[model_b, "mase"] = 3.0
-    drivers = pd.DataFrame({"series": ["model-a"], "target": ["input_tokens"], "period": ["2026-12"],
-                            "driver": ["Launch (stated x1.30)"], "kind": ["stated"], "effect": [0.3],
-                            "volume": [0.05 * _summary().cost["p50"] / 3.0 * 1e6]})
-    s = _summary(backtest=backtest, drivers=drivers)
+    launch = _event("Launch", "launch", "2026-12-01", "2027-01-01", 1.3, scope="model-a")
+    s = _summary(backtest=backtest, forecast=_flat_forecast(), events=launch)
     kinds = [r["kind"] for r in s.risks]
     assert kinds == ["short_history", "baseline_wins", "stated_effect"], s.risks
     assert s.risks[0]["score"] == pytest.approx(1 - 108 / 730)
     assert s.risks[1]["lost"] == 3 and s.risks[1]["score"] == pytest.approx(0.5)
-    assert s.risks[2]["events"][0]["share"] == pytest.approx(0.05)
+    added_usd = 30 * 2e6 * 0.3 / 1.3 * 3.0 / 1e6  # December's 30 forecast days of model-a's input tokens
+    assert s.risks[2]["events"][0]["share"] == pytest.approx(added_usd / _summary().cost["p50"])
 
 
-def test_a_stated_event_counts_the_series_the_breakdown_does_not_explain():
-    """The breakdown (SHAP, the tuned model's series only) explains model-a; model-b, forecast by another
-    method, is lifted by the same campaign: the risk counts what the campaign adds to both."""
-    days = fx.HORIZON
-    forecast = pd.concat([pd.DataFrame({"series": s, "target": "input_tokens", "timestamp": days.tz_localize("UTC"),
-                                        "p10": 2e6, "p50": 2e6, "p90": 2e6}) for s in ("model-a", "model-b")],
-                         ignore_index=True)
-    events = pd.DataFrame({"start": [pd.Timestamp("2026-11-01", tz="UTC")], "end": [pd.Timestamp("2026-11-11",
-                                                                                                  tz="UTC")],
-                           "name": ["Campaign"], "kind": ["campaign"], "scope": [""], "effect": [1.5]})
-    added = 10 * 2e6 * (1 - 1 / 1.5)
-    drivers = pd.DataFrame({"series": ["model-a"], "target": ["input_tokens"], "period": ["2026-11"],
-                            "driver": ["Campaign (stated x1.50)"], "kind": ["stated"], "effect": [0.5],
-                            "volume": [added]})
-    alone = _summary(drivers=drivers)
-    both = _summary(drivers=drivers, forecast=forecast, events=events)
-    (event,) = next(r for r in both.risks if r["kind"] == "stated_effect")["events"]
-    (before,) = next(r for r in alone.risks if r["kind"] == "stated_effect")["events"]
-    assert event["series"] == ["model-a", "model-b"] and before["series"] == ["model-a"]
-    assert event["added_usd"] == pytest.approx(2 * before["added_usd"])
-    # The breakdown explains a series|target, not a series: model-a's requests explained, its input tokens not.
-    requests_only = drivers.assign(target="requests", volume=10 * 1_000 * (1 - 1 / 1.5))
-    tokens = _summary(drivers=requests_only, forecast=forecast, events=events)
-    (event,) = next(r for r in tokens.risks if r["kind"] == "stated_effect")["events"]
-    assert event["added_usd"] == pytest.approx(2 * before["added_usd"])
+def test_risks_below_the_three_shown_are_kept_to_be_named(monkeypatch):
+    """A risk ranked below those shown was dropped without a word (a clear trend the plan does not carry, the 4th)."""
+    backtest = fx.backtest()
+    backtest.loc[(backtest["series"] == "model-b") & (backtest["method"] == "chosen"), "mase"] = 3.0
+    launch = _event("Launch", "launch", "2026-12-01", "2027-01-01", 1.3, scope="model-a")
+    monkeypatch.setattr(summary, "_RISKS_SHOWN", 1)
+    s = _summary(backtest=backtest, forecast=_flat_forecast(), events=launch)
+    assert [r["kind"] for r in s.risks] == ["short_history"]
+    assert [r["kind"] for r in s.more_risks] == ["baseline_wins", "stated_effect"]
+
+
+def test_a_stated_event_adds_its_marginal_amount_on_every_series_whatever_the_breakdown_reads():
+    """A x1.5 campaign over 10 days adds X·(e−1)/e = X/3 of the forecast X in its days, on model-a (explained by the
+    breakdown, whose Divisia volume of the campaign reads 1.45 times that) and model-b (another method) alike."""
+    forecast = _flat_forecast(("requests", "input_tokens"))
+    campaign = _event("Campaign", "campaign", "2026-11-01", "2026-11-11", 1.5)
+    divisia = {"requests": 1.45 * 10 * 1_000 / 3, "input_tokens": 1.45 * 10 * 2e6 / 3}
+    drivers = pd.DataFrame({"series": "model-a", "target": list(divisia), "period": "2026-11",
+                            "driver": "Campaign (stated x1.50)", "kind": "stated", "effect": 0.5,
+                            "volume": list(divisia.values())})
+    (event,) = next(r for r in _summary(drivers=drivers, forecast=forecast, events=campaign).risks
+                    if r["kind"] == "stated_effect")["events"]
+    assert event["driver"] == "Campaign (stated x1.50)" and event["series"] == ["model-a", "model-b"]
+    assert event["added_requests"] == pytest.approx(2 * 10 * 1_000 / 3)
+    assert event["added_usd"] == pytest.approx(2 * 10 * 2e6 / 3 * 3.0 / 1e6)
+    # The breakdown alone, without the forecast and calendar, states no event's amount.
+    assert "stated_effect" not in [r["kind"] for r in _summary(drivers=drivers).risks]
 
 
 def test_a_model_that_wins_everywhere_raises_no_baseline_risk():
@@ -407,6 +421,19 @@ def test_growth_measured_on_some_targets_does_not_say_what_a_stall_would_cost():
                                         _growth_drivers(tuple(every), 0.2).assign(series="model-b")]))
     risk = next(r for r in whole.risks if r["kind"] == "growth")
     assert risk["unmeasured_usd"] == 0 and risk["without_usd"] == pytest.approx(0.8 * whole.cost["p50"])
+
+
+def test_a_flat_anchor_reads_the_growth_the_trees_correction_carries():
+    """The tuned anchor is flat (``level``): no growth rows, but the trees' level and growth correction grows the
+    forecast (+7% to +23% by December on a Console export), and no growth risk was raised; it reads the correction."""
+    from tokenplan.forecasting.explanations import CORRECTION
+
+    drivers = _growth_drivers(("input_tokens",), 0.2).assign(driver=CORRECTION, kind="learned")
+    assert "growth" not in [r["kind"] for r in _summary(drivers=drivers).risks]
+    risk = next(r for r in _summary(drivers=drivers, trend_anchor="level").risks if r["kind"] == "growth")
+    model_a_input = fx.totals().query("period == 'horizon' and series == 'model-a' and target == 'input_tokens'")
+    assert risk["learned"] and risk["carried_steps"] is None
+    assert risk["added_usd"] == pytest.approx(0.2 * float(model_a_input["p50"].iloc[0]) * 3.0 / 1e6)
 
 
 def test_the_growth_risk_says_how_many_steps_the_anchor_carries_its_growth():

@@ -19,6 +19,8 @@ the level at the origin (see ``forecast_drivers`` for how buckets are combined).
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -375,14 +377,15 @@ def shap_table(rows: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([keys, values.add_prefix(_SHAP), features.add_prefix(_VALUE)], axis=1).reset_index(drop=True)
 
 
-def summary_figure_from_table(table: pd.DataFrame, quantile: float, max_display: int) -> Figure:
-    """The beeswarm of a ``shap_table``."""
+def summary_figure_from_table(table: pd.DataFrame, quantile: float, max_display: int,
+                              nothing: str | None = None) -> Figure:
+    """The beeswarm of a ``shap_table``; without one, a figure saying why (``nothing``, from the method choice:
+    ``explained_series.why_none_explained``)."""
     features = [c.removeprefix(_SHAP) for c in table.columns if c.startswith(_SHAP)]
     if table.empty or not features:
         figure = plt.figure(figsize=(9, 2))
-        figure.text(0.5, 0.5, "No series is forecast by the tuned model (too short a history to train it, or a\n"
-                    "simpler method won on the tuning folds): nothing for SHAP to explain.",
-                    ha="center", va="center")
+        figure.text(0.5, 0.5, textwrap.fill(nothing or "No series is forecast by the tuned model alone: nothing for "
+                                            "SHAP to explain.", 90), ha="center", va="center")
         return figure
     values = table[[_SHAP + f for f in features]].set_axis(features, axis=1)
     inputs = table[[_VALUE + f for f in features]].set_axis(features, axis=1)

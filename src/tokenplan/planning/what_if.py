@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["CAMPAIGN_DAYS", "added_campaign", "capacity_notes", "restate_event"]
+__all__ = ["CAMPAIGN_DAYS", "added_campaign", "capacity_notes", "restate_event", "restated_totals"]
 
 CAMPAIGN_DAYS = 14
 
@@ -41,6 +41,24 @@ def restate_event(forecast: pd.DataFrame, event: pd.Series, new_effect: float, f
     in_scope = forecast["series"].astype(str).str.split("/").str[0].eq(event["scope"]) if event["scope"] else True
     factor = np.where(in_scope, (1 + (new_effect - 1) * share) / (1 + (event["effect"] - 1) * share), 1.0)
     return forecast.assign(**{name: forecast[name] * factor for name in quantile_names})
+
+
+def restated_totals(totals: pd.DataFrame, new_totals: pd.DataFrame, costs: pd.DataFrame, new_costs: pd.DataFrame
+                    ) -> pd.DataFrame:
+    """The horizon's totals the restated event moves, before and after: ``series, target, p50, p50 restated, p90,
+    p90 restated``, every target (a Console export forecasts no requests) and each series' cost (target
+    ``cost (USD)``, ``costs``: ``cost_forecast``'s rows), the series moved only."""
+    columns = ["series", "target", "p50", "p90"]
+
+    def horizon(frame: pd.DataFrame, target: str | None = None) -> pd.DataFrame:
+        rows = frame[frame["period"] == "horizon"]
+        return (rows.assign(target=target) if target else rows)[columns].astype({"series": str, "target": str})
+
+    before = pd.concat([horizon(totals), horizon(costs, "cost (USD)")], ignore_index=True)
+    after = pd.concat([horizon(new_totals), horizon(new_costs, "cost (USD)")], ignore_index=True)
+    both = before.merge(after, on=["series", "target"], suffixes=("", " restated"))
+    moved = ~np.isclose(both["p50"], both["p50 restated"]) | ~np.isclose(both["p90"], both["p90 restated"])
+    return both.loc[moved, ["series", "target", "p50", "p50 restated", "p90", "p90 restated"]].reset_index(drop=True)
 
 
 def _naive_day(value: pd.Timestamp) -> pd.Timestamp:

@@ -12,8 +12,9 @@ from typing import Any
 import pandas as pd
 
 from tokenplan.reporting.plots import METHOD_LABELS, TARGET_LABELS
+from tokenplan.reporting.series_shown import only_shown
 
-__all__ = ["not_explained", "not_explained_text", "series_not_explained"]
+__all__ = ["drawn_panels", "not_explained", "not_explained_text", "series_not_explained", "why_none_explained"]
 
 
 def not_explained(selection: dict[str, Any] | None, drivers: pd.DataFrame | None,
@@ -51,3 +52,35 @@ def not_explained_text(rows: pd.DataFrame) -> str:
         listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
         parts.append(f"{TARGET_LABELS.get(target, target)} of {listed} ({method})")
     return "; ".join(parts)
+
+
+def why_none_explained(selection: dict[str, Any] | None) -> str:
+    """Why no series and target is forecast by the tuned model alone, from ``model_selection``: untrained (too short
+    a history), or trained and a member of some ensembles while the ensemble was kept (windows too short for the
+    horizon to let one method win, or none beat it on enough series) or another method won."""
+    selection = selection or {}
+    methods = selection.get("methods") or {}
+    if not selection.get("model_trained", True) or not methods:
+        return "The tuned model was not trained (too short a history to train it): nothing for SHAP to explain."
+    members = selection.get("ensemble_members") or {}
+    inside = sum("xgboost" in members.get(key, []) for key, method in methods.items() if method == "ensemble")
+    used = sorted({METHOD_LABELS.get(m, m) for m in methods.values()})
+    if inside:
+        why = ("the windows are too short for the horizon for one method to win, so every series keeps the ensemble"
+               if not selection.get("single_method_allowed", True)
+               else "no method alone beat the ensemble on the tuning folds")
+        return (f"The tuned model was trained and is a member of the ensemble of {inside} of {len(methods)} "
+                f"series-targets, but forecasts none alone ({why}): SHAP explains its own forecasts only, so "
+                "nothing here.")
+    return (f"The tuned model was trained but forecasts no series-target ({', '.join(used)} won on the tuning "
+            "folds): nothing for SHAP to explain.")
+
+
+def drawn_panels(drivers: pd.DataFrame, target: str, shown: dict[str, Any] | None) -> str:
+    """How many models ``drivers.png`` draws a panel for (those of the series shown that the breakdown of ``target``
+    covers) out of the models shown: "2 of the 4 models shown" where the other two are forecast by another method
+    (a count of the models shown alone had read "4 of 4" over two panels)."""
+    drawn = only_shown(drivers[drivers["target"] == target], shown)["series"].nunique()
+    models = len(shown["series"]) if shown and shown.get("series") is not None else drawn
+    limited = bool(shown and shown.get("limited"))
+    return f"{drawn} of the {models} models {'shown' if limited else 'planned'}"

@@ -293,6 +293,18 @@ def _ties_text(metrics: pd.DataFrame, planned: set[str] | None, margin: float, s
             f"MASE, a tie on these folds) for {len(ties)}: {named}{more}.")
 
 
+def _unbacktested(metrics: pd.DataFrame, methods: dict[str, str], planned: set[str] | None) -> dict[str, list[str]]:
+    """Per planned series (``methods``' keys, of the ``planned`` series when given), the targets without a backtest
+    (too young for a fold): none of their MASEs is compared."""
+    compared = {(str(s), str(t)) for s, t in compared_series(metrics, planned).index}
+    missing: dict[str, list[str]] = {}
+    for key in methods:
+        series, _, target = key.rpartition("|")
+        if (planned is None or series in planned) and (series, target) not in compared:
+            missing.setdefault(series, []).append(target)
+    return missing
+
+
 def _verdict(metrics: pd.DataFrame, methods: dict[str, str], planned: set[str] | None,
              series_shown: dict[str, Any] | None, margin: float = 0.0) -> str:
     """Where a simple baseline beat the chosen method by more than the rule's ``margin``, among the ``planned``
@@ -311,8 +323,14 @@ def _verdict(metrics: pd.DataFrame, methods: dict[str, str], planned: set[str] |
     within = f", or within the selection rule's {margin:.0%} of them," if margin > 0 else ""
     ties = _ties_text(metrics, planned, margin)
     if lost.empty:
+        young = _unbacktested(metrics, methods, planned)
+        every = f"every {planned_words}series and target"
+        if young:
+            names = "; ".join(f"{series} ({', '.join(targets)})" for series, targets in sorted(young.items()))
+            every = (f"every backtested series and target ({of} of {of + sum(map(len, young.values()))} "
+                     f"{planned_words}series/targets; the others too young for a fold: {names})")
         return ("On the backtest folds the chosen method is at least as good as both simple baselines "
-                f"(seasonal naive, MSTL){within} on every {planned_words}series and target"
+                f"(seasonal naive, MSTL){within} on {every}"
                 + (f", except where the forecast uses the baseline that won: {acted_text}." if len(acted) else ".")
                 + ties)
     beyond = f" by more than the selection rule's {margin:.0%}" if margin > 0 else ""

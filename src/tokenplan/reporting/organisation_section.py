@@ -316,6 +316,7 @@ def render_organisation_section(inputs: OrganisationSectionInputs) -> str:
                                         "period"].unique())
     context = {
         "lo": "P10", "mid": "P50", "hi": "P90", "top": top,
+        "priced_teams": inputs.team_budgets.loc[inputs.team_budgets["period"] == "horizon", "team"].nunique(),
         "teams": inputs.series["team"].nunique(),
         "keys": inputs.series[["team", "api_key"]].drop_duplicates().shape[0],
         "series": len(inputs.series), "plan_method": PLAN_METHOD, **_method_scores(scores),

@@ -16,13 +16,13 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from tokenplan.forecasting.explanations import FEATURE_LABELS, FORECAST, LEVEL, headline_target
+from tokenplan.forecasting.explanations import CORRECTION, FEATURE_LABELS, FORECAST, LEVEL, headline_target
 from tokenplan.forecasting.features import FeatureSpec
 from tokenplan.forecasting.outages import outage_runs
 from tokenplan.forecasting.totals import SAME_WITHIN, totals_against_bucket_sums
 from tokenplan.reporting.plots import TARGET_LABELS
 from tokenplan.planning.prices import CACHE_WRITE_5M, UnitPrices
-from tokenplan.reporting.data_notes import data_notes, missing_values
+from tokenplan.reporting.data_notes import data_notes, missing_values, observed_days
 from tokenplan.reporting.explained_series import not_explained, not_explained_text
 from tokenplan.reporting.forecast_method_section import render_method_section
 from tokenplan.reporting.long_context_mix import long_context_days, long_context_mix
@@ -35,8 +35,8 @@ from tokenplan.reporting.summary import PlanSummary
 _SMALL_EFFECT = 0.005  # a driver under 0.5% in every month is left out of the drivers table
 _OVER_HORIZON = "over each series' horizon"  # the importance table's column: constant or varying
 
-__all__ = ["ReportInputs", "ended_series", "events_in_horizon", "planned_methods", "render_html", "render_report",
-           "trend_window"]
+__all__ = ["ReportInputs", "ended_series", "events_in_horizon", "learned_growth", "planned_methods", "render_html",
+           "render_report", "trend_window"]
 
 
 @dataclass
@@ -177,20 +177,50 @@ def events_in_force(drivers: pd.DataFrame | None, target: str, shown: dict[str, 
             for (series, driver, kind), effect in means.items()]
 
 
-def trend_window(layout: dict[str, Any] | None, trend_weeks: int) -> dict[str, Any]:
+def learned_growth(drivers: pd.DataFrame | None, target: str, shown: dict[str, Any] | None = None
+                   ) -> dict[str, Any] | None:
+    """What the trees' level and growth correction does to ``target``'s level in the first and last months of the
+    horizon, lowest and highest over the series (shown): where the tuned trend anchor is flat, the growth the
+    forecast carries is there (a correction of +3.5% in the first month and +23.0% by the last); None without it."""
+    if drivers is None or drivers.empty:
+        return None
+    rows = only_shown(drivers[(drivers["target"] == target) & (drivers["driver"] == CORRECTION)], shown)
+    rows = rows[np.isfinite(rows["effect"].astype(float))]
+    if rows.empty:
+        return None
+    first, last = rows["period"].min(), rows["period"].max()
+    at = {p: rows.loc[rows["period"] == p, "effect"].astype(float) for p in (first, last)}
+    return {"first": first, "last": last, "first_low": float(at[first].min()), "first_high": float(at[first].max()),
+            "low": float(at[last].min()), "high": float(at[last].max())}
+
+
+def trend_window(layout: dict[str, Any] | None, trend_weeks: int, history: pd.DataFrame | None = None
+                 ) -> dict[str, Any]:
     """What the trend anchor's growth is read from at the forecast origin: the last ``trend_weeks`` seasons
     (``blocks``, each one ``unit``: a week, or a day where the history supports a daily season only), or, where the
     history holds fewer, all of it (``all``, its ``days``). A season at least half observed counts, as the anchor
-    reads it (``features._block_means``): 54 days of hours hold 8 weekly seasons, not the 12 the text had said."""
+    reads it (``features._block_means``): 54 days of hours hold 8 weekly seasons, not the 12 the text had said.
+
+    ``history`` (``series, target, ds, y``): ``shorter`` names the series whose own observed days are fewer than the
+    window (each one's ``series`` and ``days``, fewest first), as the anchor reads each series from its own history:
+    a model added two weeks before the end of a file of 42 days had read "all 42 days of history"."""
     if not layout:
-        return {"blocks": int(trend_weeks), "unit": "week", "all": False, "days": None, "weeks": int(trend_weeks)}
+        return {"blocks": int(trend_weeks), "unit": "week", "all": False, "days": None, "weeks": int(trend_weeks),
+                "shorter": []}
     season, steps = int(layout["season"]), int(layout["history_steps"])
     bucket = pd.Timedelta(pd.tseries.frequencies.to_offset(layout["freq"]))
     width = bucket * season
     unit = {pd.Timedelta(weeks=1): "week", pd.Timedelta(days=1): "day"}.get(width, f"{season}-bucket season")
     held = int(np.floor(steps / season + 0.5))
-    return {"blocks": min(int(trend_weeks), held), "unit": unit, "all": held < trend_weeks,
-            "days": round(steps * bucket / pd.Timedelta(days=1), 1), "weeks": int(trend_weeks)}
+    days = round(steps * bucket / pd.Timedelta(days=1), 1)
+    window = min(days, int(trend_weeks) * width / pd.Timedelta(days=1))
+    shorter = []
+    if history is not None and len(history):
+        own = {str(series): observed_days(rows) for series, rows in history.groupby("series", sort=True, observed=True)}
+        shorter = [{"series": series, "days": d} for series, d in sorted(own.items(), key=lambda kv: kv[1])
+                   if d < window - 1]
+    return {"blocks": min(int(trend_weeks), held), "unit": unit, "all": held < trend_weeks, "days": days,
+            "weeks": int(trend_weeks), "shorter": shorter}
 
 
 def _importance(inputs: ReportInputs) -> pd.DataFrame:
@@ -439,12 +469,14 @@ def render_report(inputs: ReportInputs) -> str:
         not_explained=not_explained_text(unexplained[unexplained["series"].isin(shown["series"])] if shown
                                          else unexplained) if driver_target else "",
         explained_keys=_keys(inputs.drivers), planned_keys=len(unexplained) + _keys(inputs.drivers),
-        ended_series=ended, trend_window=trend_window(inputs.layout, s.get("trend_weeks", FeatureSpec.trend_weeks)),
+        ended_series=ended, trend_window=trend_window(inputs.layout, s.get("trend_weeks", FeatureSpec.trend_weeks),
+                                                   history),
         importance=_importance(inputs), constant_features=_constant_features(inputs.importance),
         after_model=_after_model(inputs, driver_target), shap_coverage=shap_coverage(inputs.drivers),
         costs=cost_table, prices=price_table, events=events,
         chosen_methods=_chosen_methods(inputs.selection),
         in_force=events_in_force(inputs.drivers, driver_target, inputs.series_shown) if driver_target else [],
+        learned_growth=learned_growth(inputs.drivers, driver_target, inputs.series_shown) if driver_target else None,
         year_end=_year_end(inputs), outages=_outages(inputs),
         history={**_history_span(history), "series": history["series"].nunique(),
                  "targets": ", ".join(sorted(history["target"].unique())),

@@ -4,7 +4,7 @@
 across models (requests, each token type, cost P10–P90), the change against the last
 full calendar quarter of history (usage and cost priced the same way), the first rate
 limit to bind and the best route (when the capacity plan and the ROI summary exist),
-and the three largest risks of this run, ranked.
+and the three largest risks of this run, ranked (the others named in a line).
 
 Totals across models add the models' quantiles, i.e. assume the models move together:
 the widest interval the models allow, wider than a sum of independent models (the
@@ -32,6 +32,7 @@ import pandas as pd
 from tokenplan.forecasting.outages import mask_outages
 from tokenplan.forecasting.diagnostics import uses_baseline
 from tokenplan.forecasting.ended_series import ended_since
+from tokenplan.forecasting.explanations import CORRECTION
 from tokenplan.forecasting.migrations import combine_migrations, describe, join_migrations, traffic_ids
 from tokenplan.forecasting.successors import likely_successors
 from tokenplan.forecasting.token_ratios import ratio_drifts
@@ -77,6 +78,7 @@ class PlanSummary:
     first_limit: dict[str, Any] | None
     best_route: dict[str, Any] | None
     risks: list[dict[str, Any]] = field(default_factory=list)
+    more_risks: list[dict[str, Any]] = field(default_factory=list)  # ranked below the risks shown, named in a line
     since_last_run: dict[str, Any] | None = None  # report compared, ones skipped, totals then and now, grade
     not_forecast: list[dict[str, Any]] = field(default_factory=list)  # series, observed, buckets
     # The organisation's teams most at risk of their budget (rows of teams_at_risk.csv), when it has teams.
@@ -300,40 +302,37 @@ def _unexplained(frame: pd.DataFrame, drivers: pd.DataFrame | None) -> pd.DataFr
     return frame[~keys(frame).isin(explained).to_numpy()]
 
 
-def _with_unexplained(drivers: pd.DataFrame | None, forecast: pd.DataFrame | None, events: pd.DataFrame | None,
-                      median: str) -> pd.DataFrame | None:
-    """The driver breakdown's rows plus, for the series and targets it does not explain (forecast by another
-    method than the tuned model), what each stated event adds to their forecast
-    (``stated_events.added_by_events``)."""
-    if forecast is None or events is None:
-        return drivers
-    added = added_by_events(_unexplained(forecast, drivers), events, median)
-    if added.empty:
-        return drivers
-    return added if drivers is None or drivers.empty else pd.concat([drivers, added], ignore_index=True)
+def _stated_risk(forecast: pd.DataFrame | None, events: pd.DataFrame | None, median: str, rates: _HorizonRates,
+                 total_cost: float) -> dict | None:
+    """The stated event effects planned in the horizon (taken as given) and the share of the quarter's cost each adds.
 
-
-def _stated_risk(drivers: pd.DataFrame | None, rates: _HorizonRates, total_cost: float) -> dict | None:
-    """The stated event effects (taken as given) and the share of the quarter's cost each adds."""
-    if drivers is None or drivers.empty or not total_cost:
+    What an event adds is its marginal amount on every series and target, read off the forecast and the calendar
+    (``stated_events.added_by_events``): X·(e−1)/e, X the forecast in the event's buckets and e its stated
+    multiplier, i.e. what the forecast would lose without it. The driver breakdown's volume of a stated event is
+    its log-mean (Divisia) share of the forecast less the level, which grows with the other drivers' move: the
+    table's reading, not what the event adds (a x1.50 promo over 44,534 requests adds 14.84K; its Divisia volume
+    read 21.46K)."""
+    if forecast is None or events is None or not total_cost:
         return None
-    stated = drivers[(drivers["kind"] == "stated") & (drivers["volume"].abs() > 0)]
+    added = added_by_events(forecast, events, median)
+    stated = added[(added["kind"] == "stated") & (added["volume"].abs() > 0)]
     if stated.empty:
         return None
     stated = stated.assign(usd=stated["volume"] * rates(stated["series"], stated["target"]))
-    events = []
+    found = []
     for driver, rows in stated.groupby("driver"):
         requests = rows[rows["target"] == "requests"]
-        events.append({"driver": driver, "added_usd": float(rows["usd"].sum()),
-                       "share": float(rows["usd"].sum() / total_cost),
-                       "series": sorted(rows.loc[rows["usd"].abs() > 0, "series"].unique()),
-                       "added_requests": float(requests["volume"].sum()) if len(requests) else np.nan})
-    events.sort(key=lambda e: -abs(e["share"]))
-    return {"kind": "stated_effect", "score": float(sum(abs(e["share"]) for e in events)), "events": events}
+        found.append({"driver": driver, "added_usd": float(rows["usd"].sum()),
+                      "share": float(rows["usd"].sum() / total_cost),
+                      "series": sorted(rows.loc[rows["usd"].abs() > 0, "series"].unique()),
+                      "added_requests": float(requests["volume"].sum()) if len(requests) else np.nan})
+    found.sort(key=lambda e: -abs(e["share"]))
+    return {"kind": "stated_effect", "score": float(sum(abs(e["share"]) for e in found)), "events": found}
 
 
 def _growth_risk(drivers: pd.DataFrame | None, rates: _HorizonRates, total_cost: float,
-                 horizon: pd.DataFrame, median: str, trend_steps: int | None = None) -> dict | None:
+                 horizon: pd.DataFrame, median: str, trend_steps: int | None = None,
+                 flat_anchor: bool = False) -> dict | None:
     """What the anchor's extrapolated growth adds to the quarter's cost (an assumption, not an observation).
 
     ``trend_steps``: the steps of the horizon the anchor carries its growth through before holding it (the
@@ -346,10 +345,14 @@ def _growth_risk(drivers: pd.DataFrame | None, rates: _HorizonRates, total_cost:
     growth to 10 times (a steady 2.2% a week), the model chosen for input tokens and the ensemble for
     output tokens: "adds $1,050 (9.0%); if growth stalls, the horizon's cost comes in near $10,606", while
     the ensemble's output tokens, priced five times as high, grew at the same rate.
+
+    ``flat_anchor``: the tuned anchor is flat (``level``) and extrapolates no growth, so what growth the forecast
+    carries is the trees' level and growth correction (``learned``: its volume is read instead; it holds the
+    correction of the level too). A Console export of five months read +7.0% to +23.0% there, October to December.
     """
     if drivers is None or drivers.empty or not total_cost:
         return None
-    growth = drivers[drivers["kind"] == "growth"]
+    growth = drivers[drivers["driver"] == CORRECTION] if flat_anchor else drivers[drivers["kind"] == "growth"]
     added = float((growth["volume"] * rates(growth["series"], growth["target"])).sum())
     if not added:
         return None
@@ -358,7 +361,7 @@ def _growth_risk(drivers: pd.DataFrame | None, rates: _HorizonRates, total_cost:
     return {"kind": "growth", "score": abs(added) / total_cost, "added_usd": added, "share": added / total_cost,
             "without_usd": total_cost - added if not unmeasured else np.nan,
             "unmeasured_usd": unmeasured, "unmeasured_share": unmeasured / total_cost,
-            "carried_steps": int(trend_steps) if trend_steps else None}
+            "carried_steps": int(trend_steps) if trend_steps and not flat_anchor else None, "learned": flat_anchor}
 
 
 def _trend_risk(history: pd.DataFrame, forecast: pd.DataFrame | None, rates: _HorizonRates,
@@ -572,7 +575,7 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
                  events: pd.DataFrame | None = None, baseline_margin: float = 0.0,
                  trend_steps: int | None = None, migrations: pd.DataFrame | None = None,
                  history_rates: pd.DataFrame | None = None,
-                 price_changes: pd.DataFrame | None = None) -> PlanSummary:
+                 price_changes: pd.DataFrame | None = None, trend_anchor: str | None = None) -> PlanSummary:
     """The summary's numbers: quarter totals, change against the last full quarter, the first
     limit to bind, the best route, the largest risks (see the module docstring) and, given
     the earlier reports (``previous``, newest first: ``PreviousReportDataset``), what changed since the newest
@@ -588,7 +591,9 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
     split between its models (``tokenplan.forecasting.migrations``); the history's last days and trend are read
     against the traffic's forecast, not a model's share of it. ``history_rates``: each day of history's own
     rates (``tokenplan.planning.recorded_prices``), which price the last quarter's actual; ``price_changes``:
-    the list price changes inside the horizon (``tokenplan.planning.dated_prices``), stated beside the cost."""
+    the list price changes inside the horizon (``tokenplan.planning.dated_prices``), stated beside the cost.
+    ``trend_anchor``: the tuned trend anchor (``model_selection["trend"]``); a flat one (``level``) leaves the growth
+    to the trees' correction, which the growth risk reads instead."""
     horizon = totals[totals["period"] == "horizon"]
     traffic = combine_migrations(history, migrations)
     joined = join_migrations(forecast, migrations, quantile_names) if forecast is not None else None
@@ -614,18 +619,20 @@ def plan_summary(history: pd.DataFrame, totals: pd.DataFrame, costs: pd.DataFram
     nominal = (int(quantile_names[-1][1:]) - int(quantile_names[0][1:])) / 100
     rates = _HorizonRates.of(prices, horizon_cost, horizon, median)
     candidates = [_baseline_risk(backtest, share, methods, set(horizon["series"].astype(str)), baseline_margin),
-                  _stated_risk(_with_unexplained(drivers, joined, events, median), rates, cost[median]),
-                  _growth_risk(drivers, rates, cost[median], horizon, median, trend_steps),
+                  _stated_risk(joined, events, median, rates, cost[median]),
+                  _growth_risk(drivers, rates, cost[median], horizon, median, trend_steps, trend_anchor == "level"),
                   _history_risk(traffic, horizon["start"].min(), horizon["end"].max()),
                   _coverage_risk(backtest, nominal), _guard_risk(guard_drops, share),
                   (trend := _trend_risk(traffic, joined, rates, cost[median], median))]
-    risks = sorted((r for r in candidates if r and r["score"] > 0), key=lambda r: -r["score"])[:_RISKS_SHOWN]
+    ranked = sorted((r for r in candidates if r and r["score"] > 0), key=lambda r: -r["score"])
+    risks, more_risks = ranked[:_RISKS_SHOWN], ranked[_RISKS_SHOWN:]
     attrs = forecast.attrs if forecast is not None else {}  # what the forecast pooled and left out
     return PlanSummary(simulated=simulated, horizon_start=pd.Timestamp(horizon["start"].min()),
                        horizon_end=pd.Timestamp(horizon["end"].max()), horizon_buckets=buckets,
                        quantiles=quantile_names, totals=table, cost=cost, last_quarter=last,
                        trends_not_carried=trend["every"] if trend else [],
                        first_limit=_first_limit(capacity_plan), best_route=_best_route(roi_summary), risks=risks,
+                       more_risks=more_risks,
                        since_last_run=_since_last_run(previous, history, horizon, horizon_cost, quantile_names,
                                                       data_source),
                        not_forecast=_with_last_quarter_cost(_not_forecast(traffic, horizon, attrs.get("ended")),

@@ -18,7 +18,7 @@ from tokenplan.planning.peaks import usage_bucket_of
 from tokenplan.planning.prices import UnitPrices, price_data_date
 from tokenplan.reporting.plots import backtest_figure, drivers_figure, figure_png, forecast_figures
 from tokenplan.planning.gateway import gateway_rule, gateway_yaml
-from tokenplan.reporting.explained_series import series_not_explained
+from tokenplan.reporting.explained_series import series_not_explained, why_none_explained
 from tokenplan.reporting.report import ReportInputs, ended_series, render_html, render_report
 from tokenplan.reporting.capacity_section import render_capacity_section
 from tokenplan.reporting.forecast_method_section import tie_margin
@@ -72,7 +72,7 @@ def plot_drivers(forecast_drivers: pd.DataFrame, model_selection: dict[str, Any]
     (not those the forecast leaves out as ended)."""
     drivers = only_shown(forecast_drivers, series_shown)
     if drivers.empty:  # no series (shown) is forecast by the tuned model
-        return summary_figure_from_table(pd.DataFrame(), 0.5, 1)
+        return summary_figure_from_table(pd.DataFrame(), 0.5, 1, why_none_explained(model_selection))
     target = headline_target(drivers)
     missing = series_not_explained(model_selection, forecast_drivers, target, ended_series(forecast))
     if series_shown and series_shown.get("limited"):
@@ -80,9 +80,11 @@ def plot_drivers(forecast_drivers: pd.DataFrame, model_selection: dict[str, Any]
     return drivers_figure(drivers, target, not_explained=missing)
 
 
-def plot_shap_summary(shap_values_table: pd.DataFrame, params: dict[str, Any]) -> Figure:
-    """SHAP beeswarm of the forecast steps."""
-    return summary_figure_from_table(shap_values_table, params["quantile"], params["max_display"])
+def plot_shap_summary(shap_values_table: pd.DataFrame, params: dict[str, Any],
+                      model_selection: dict[str, Any] | None = None) -> Figure:
+    """SHAP beeswarm of the forecast steps (without any, why none: from ``model_selection``)."""
+    return summary_figure_from_table(shap_values_table, params["quantile"], params["max_display"],
+                                     why_none_explained(model_selection))
 
 
 def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_totals: pd.DataFrame,
@@ -139,7 +141,8 @@ def build_report(target_series: pd.DataFrame, forecast: pd.DataFrame, forecast_t
                            outages=suspected_outages if fe_params.get("outages") else None, forecast=forecast,
                            events=events_calendar, baseline_margin=tie_margin(model_selection),
                            trend_steps=spec_from_params(fe_params, forecast_layout).trend_steps,
-                           migrations=migrations, history_rates=history_rates, price_changes=price_changes)
+                           migrations=migrations, history_rates=history_rates, price_changes=price_changes,
+                           trend_anchor=model_selection.get("trend"))
     at_risk = (organisation_report or {}).get("tables", {}).get("teams_at_risk.csv")
     if at_risk is not None and len(at_risk):
         summary.teams_at_risk = team_trends(at_risk.head(5).replace({np.nan: None}).to_dict(orient="records"),
