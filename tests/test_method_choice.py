@@ -463,21 +463,22 @@ def test_a_series_with_no_fold_as_long_as_its_forecast_takes_its_targets_evidenc
     ranking, chosen = _members(candidates, None), _choose(_Folds(table), RULE)
     assert chosen["short|requests"] == "seasonal_naive" and ranking["short|requests"][0] == "seasonal_naive"
 
-    ranking, chosen = _borrowed_evidence(table, like, ranking, chosen, RULE, single=True)
+    ranking, chosen, borrowed = _borrowed_evidence(table, like, ranking, chosen, RULE, single=True)
+    assert borrowed == ["short|requests"]
     assert chosen["short|requests"] == "mstl"
     assert ranking["short|requests"] == ["mstl", "xgboost", "seasonal_naive"]
     assert chosen["long1|requests"] == "mstl" and ranking["long1|requests"][0] == "mstl"
     # The ensemble alone where one method may not replace it (folds too short for the horizon).
-    _, ensemble_only = _borrowed_evidence(table, like, ranking, {}, RULE, single=False)
+    _, ensemble_only, _ = _borrowed_evidence(table, like, ranking, {}, RULE, single=False)
     assert ensemble_only["short|requests"] == "ensemble"
 
     # Every series that short (no fold like its forecast anywhere): its own evidence stands.
     alone = table.loc[["short"]]
     own_ranking, own_chosen = _members(alone.drop(columns="ensemble"), None), _choose(_Folds(alone), RULE)
     assert _borrowed_evidence(alone, np.zeros(len(alone), bool), own_ranking, own_chosen, RULE, True) == (
-        own_ranking, own_chosen)
+        own_ranking, own_chosen, [])
     # A series with one fold like its forecast is judged on its own folds.
     some = like.copy()
     some[-1] = True
-    _, kept = _borrowed_evidence(table, some, _members(candidates, None), _choose(_Folds(table), RULE), RULE, True)
+    _, kept, _ = _borrowed_evidence(table, some, _members(candidates, None), _choose(_Folds(table), RULE), RULE, True)
     assert kept["short|requests"] == "seasonal_naive"

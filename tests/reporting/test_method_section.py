@@ -320,3 +320,19 @@ def test_the_guard_paragraph_names_the_p90s_it_held_at_its_envelope_in_the_plan(
             "output_tokens on 61 of 91 buckets (by up to x1.93)") in section
     assert "Held at the envelope" not in render_method_section({}, {"guard": guard, "methods": {}}, METRICS,
                                                                ["p10", "p50", "p90"], _history())
+
+
+def test_the_layout_names_the_series_that_took_their_targets_evidence_from_the_others():
+    """A model used for the file's last 22 days beside others of 33 has no fold as long as its forecast's history:
+    it takes its target's method and ensemble members from the other series' folds, and the layout says which."""
+    history = _history()
+    layout = plan_layout(history, "D", "quarter").to_dict()
+    selection = {"methods": {"model-a|requests": "ensemble", "model-b|requests": "ensemble"},
+                 "borrowed_evidence": ["model-b|requests", "model-b|output_tokens"]}
+    section = render_method_section(layout, selection, METRICS, ["p10", "p50", "p90"], history)
+    assert ("- 1 series started later than the history: no fold is as long as their forecast's history (the folds "
+            "sit where their seasons were not yet there), so each takes its target's method and ensemble members "
+            "from the other series' folds that are: model-b (`borrowed_evidence` in `model_selection.json`).") \
+        in section
+    assert "started later than the history" not in render_method_section(
+        layout, {"methods": selection["methods"]}, METRICS, ["p10", "p50", "p90"], history)

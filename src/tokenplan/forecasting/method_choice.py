@@ -329,9 +329,10 @@ def _pooled_ranking(errors: pd.DataFrame) -> dict[str, list[str]]:
 
 def _borrowed_evidence(errors: pd.DataFrame, like: np.ndarray, ranking: dict[str, list[str]],
                        chosen: dict[str, str], rule: SelectionRule,
-                       single: bool) -> tuple[dict[str, list[str]], dict[str, str]]:
+                       single: bool) -> tuple[dict[str, list[str]], dict[str, str], list[str]]:
     """``ranking`` and ``chosen`` with a series none of whose folds is like its forecast (``like``: per row of
-    ``errors``, ``folds_like_forecast``) taking its target's, read from the other series' folds that are.
+    ``errors``, ``folds_like_forecast``) taking its target's, read from the other series' folds that are; and
+    those ``series|target`` keys, sorted (the report names them).
 
     One layout serves every series of a file, drawn from its longest history: a model used for the last 22
     days of a file whose others span 33 has its folds 1, 8 and 15 days into its history, where a weekly
@@ -343,16 +344,16 @@ def _borrowed_evidence(errors: pd.DataFrame, like: np.ndarray, ranking: dict[str
     shorter than the forecast's), nothing changes.
     """
     if not len(errors) or like.all():
-        return ranking, chosen
+        return ranking, chosen, []
     keys = errors.index.get_level_values("series").astype(str) + "|" + errors.index.get_level_values("target")
     has_like = pd.Series(like, index=keys).groupby(level=0).any()
     borrowers = has_like.index[~has_like.to_numpy()]
     if not len(borrowers) or not has_like.any():
-        return ranking, chosen
+        return ranking, chosen, []
     evidence = errors[like]
     pooled = _pooled_ranking(_candidate_errors(evidence))
     defaults = _pooled_defaults(_Folds(evidence), rule) if single and "ensemble" in evidence else {}
-    ranking, chosen = dict(ranking), dict(chosen)
+    ranking, chosen, borrowed = dict(ranking), dict(chosen), []
     for key in borrowers:
         target = key.rsplit("|", 1)[-1]
         if target not in pooled:
@@ -360,9 +361,10 @@ def _borrowed_evidence(errors: pd.DataFrame, like: np.ndarray, ranking: dict[str
         if ranking:
             ranking[key] = pooled[target]
         chosen[key] = defaults.get(target, "ensemble")
+        borrowed.append(str(key))
     logger.info("%d series-targets have no backtest fold as long as their forecast's history: they take the "
-                "method and ensemble members their target's other series' folds show best", len(borrowers))
-    return ranking, chosen
+                "method and ensemble members their target's other series' folds show best", len(borrowed))
+    return ranking, chosen, sorted(borrowed)
 
 
 def _imputed_late_folds(rows: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -604,8 +606,9 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     queued on the workers after the folds', so they run while this process chooses and
     calibrates on one core, and the forecast (``predict_forecast``) does not wait for them;
     and every candidate ranked for the forecast's ensemble (``series|target`` -> methods, best
-    first; it combines the first ``rule.ensemble_size`` that pass the guard). ``params`` are
-    XGBoost's (None when the layout trains no model).
+    first; it combines the first ``rule.ensemble_size`` that pass the guard); and the ``series|target`` keys
+    that took their target's evidence, having no fold as long as their forecast's history
+    (``_borrowed_evidence``). ``params`` are XGBoost's (None when the layout trains no model).
     """
     rule, guard = rule or SelectionRule(), guard or GuardSettings()
     folds = ([(pd.Timestamp(o), "tuning") for o in layout["tuning_origins"]]
@@ -638,7 +641,7 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     chosen = _choose(_Folds(fold_table), rule, single)
     like_table = folds_like_forecast(fold_table.index.to_frame(index=False), series, spec.freq, layout["seasons"],
                                      examples["origin"].max())
-    ranking, chosen = _borrowed_evidence(fold_table, like_table, ranking, chosen, rule, single)
+    ranking, chosen, borrowed = _borrowed_evidence(fold_table, like_table, ranking, chosen, rule, single)
     points = pd.concat([points, _graded_choices(points, rule, chosen, fold_table, single)], ignore_index=True)
     scales, phases = noise_scales(examples, spec.season), phase_scales(examples, spec.season, spec.freq)
     edges = step_bins(layout["window"], spec.season)
@@ -646,4 +649,4 @@ def backtest_candidates(examples: pd.DataFrame, series: pd.DataFrame, spec: Feat
     unlike_backtest = not like[(points["role"] == "backtest").to_numpy()].all()
     table, final = _calibrated(points, series, spec, quantiles, scales, edges, guard,
                                (like, chosen) if unlike_backtest else None, phases)
-    return table, chosen, final, concat_drops(drops, drops[0]), forecast_mstl(), ranking
+    return table, chosen, final, concat_drops(drops, drops[0]), forecast_mstl(), ranking, borrowed

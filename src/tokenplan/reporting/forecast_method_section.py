@@ -51,6 +51,13 @@ def _layout_text(layout: dict[str, Any], selection: dict[str, Any] | None = None
                        "**not trained**: the history is too short to train it before the tuning folds, so the "
                        "simple methods (seasonal naive, seasonal mean, MSTL and their combination) stand in."),
     ]
+    borrowed = sorted({key.rpartition("|")[0] for key in (selection or {}).get("borrowed_evidence", [])})
+    if borrowed:
+        named = ", ".join(borrowed[:5]) + (f" and {len(borrowed) - 5} more" if len(borrowed) > 5 else "")
+        lines.append(f"- {len(borrowed)} series started later than the history: no fold is as long as their "
+                     "forecast's history (the folds sit where their seasons were not yet there), so each takes its "
+                     "target's method and ensemble members from the other series' folds that are: "
+                     f"{named} (`borrowed_evidence` in `model_selection.json`).")
     if layout["window"] < layout["horizon"]:
         lines.append(f"- The backtest windows ({layout['window']} {unit}) are shorter than the horizon: "
                      f"intervals past step {layout['window']} are the last backtested width times "

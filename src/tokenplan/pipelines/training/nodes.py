@@ -84,14 +84,14 @@ def backtest_forecaster(model_input_table: pd.DataFrame, target_series: pd.DataF
     xgb_params = _model_params(best_params, params) if forecast_layout["model"] else None
     rule = SelectionRule.from_params(params.get("selection"))
     guard = GuardSettings.from_params(params.get("guard"))
-    table, chosen, widths, drops, forecast_mstl, ranking = backtest_candidates(
+    table, chosen, widths, drops, forecast_mstl, ranking, borrowed = backtest_candidates(
         with_trend(model_input_table, trend), target_series, spec, forecast_layout, params["quantiles"], xgb_params,
         seed=params["seed"], rule=rule, guard=guard, lags=LagModelSettings.from_params(params.get("lag_model")))
     selection = {"trend": trend, "chosen_on": "all folds", "tuning_pinball": best_params.get("trend_losses", {}),
                  "model_trained": bool(forecast_layout["model"]), "methods": chosen,
                  "ensemble_members": {key: members_present(methods, set(methods), rule.ensemble_size)
                                       for key, methods in ranking.items()},
-                 "ensemble_ranking": ranking,
+                 "ensemble_ranking": ranking, "borrowed_evidence": borrowed,
                  "rule": vars(rule), "guard": vars(guard),
                  "single_method_allowed": rule.allows_single(forecast_layout["window"], forecast_layout["horizon"]),
                  "guard_drops": drops.astype({"origin": str}).to_dict(orient="records"),
