@@ -352,3 +352,16 @@ def test_the_diagnostics_notebook_counts_the_drivers_panels_it_draws():
     cells = json.loads((PROJECT_ROOT / "notebooks" / "02_forecast_diagnostics.ipynb").read_text())["cells"]
     panels = next("".join(c["source"]) for c in cells if "plot_drivers(drivers" in "".join(c["source"]))
     assert "drawn_panels(drivers, target, shown)" in panels and "len(shown['series'])} of" not in panels
+
+
+def test_a_series_chosen_for_the_model_that_fell_back_to_the_ensemble_is_named_by_the_ensemble():
+    """The model selection gave model-b's requests to XGBoost, but at the origin the plan fell back to the ensemble
+    (the guard dropped XGBoost there): it has no drivers, and the breakdown names it by the method the plan used."""
+    from tokenplan.reporting.explained_series import not_explained
+
+    selection = {"methods": {"model-a|requests": "xgboost", "model-b|requests": "xgboost"}}
+    drivers = pd.DataFrame({"series": ["model-a"], "target": ["requests"]})
+    forecast = pd.DataFrame({"series": ["model-a", "model-b"], "target": "requests", "method": ["xgboost", "ensemble"]})
+    assert not_explained(selection, drivers)["method"].tolist() == ["tuned model (XGBoost)"]
+    assert not_explained(selection, drivers, None, forecast)[["series", "method"]].values.tolist() == [
+        ["model-b", "ensemble"]]

@@ -979,7 +979,7 @@ def test_the_totals_say_how_far_they_are_from_the_sum_of_the_buckets_medians():
 
 def test_an_ended_series_is_not_said_to_be_forecast_by_a_method_the_breakdown_skips():
     forecast = _forecast(fx.totals())
-    forecast = forecast[forecast["series"] == "model-a"]
+    forecast = forecast[(forecast["series"] == "model-a") & (forecast["target"] == "requests")]  # as the drivers
     forecast.attrs = {"ended": {"model-b": "2026-08-14"}}
     inputs = _inputs(drivers=_model_a_drivers(), forecast=forecast,
                      selection={"methods": {"model-a|requests": "xgboost", "model-b|requests": "xgboost"}})

@@ -17,15 +17,24 @@ from tokenplan.reporting.series_shown import only_shown
 __all__ = ["drawn_panels", "not_explained", "not_explained_text", "series_not_explained", "why_none_explained"]
 
 
+def _methods(selection: dict[str, Any] | None, forecast: pd.DataFrame | None) -> dict[str, str]:
+    """``series|target`` -> the method the plan forecasts it with: ``forecast``'s ``method`` column where given (a
+    series chosen for XGBoost that fell back to the ensemble at the origin is the ensemble's), else the selection's."""
+    if forecast is not None and "method" in forecast and len(forecast):
+        keys = forecast["series"].astype(str) + "|" + forecast["target"].astype(str)
+        return dict(zip(keys, forecast["method"].astype(str), strict=True))
+    return (selection or {}).get("methods", {})
+
+
 def not_explained(selection: dict[str, Any] | None, drivers: pd.DataFrame | None,
-                  ended: dict[str, str] | None = None) -> pd.DataFrame:
-    """Per series and target forecast (``model_selection``'s ``methods``) that ``forecast_drivers`` does not cover:
-    ``series``, ``target`` and ``method`` (its label, ``"MSTL"``), requests first. A series in ``ended``
-    (``forecast.attrs["ended"]``) is not forecast at all, so it is not one of them."""
+                  ended: dict[str, str] | None = None, forecast: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per series and target forecast (``forecast``'s methods, else ``model_selection``'s ``methods``) that
+    ``forecast_drivers`` does not cover: ``series``, ``target`` and ``method`` (its label, ``"MSTL"``), requests
+    first. A series in ``ended`` (``forecast.attrs["ended"]``) is not forecast at all, so it is not one of them."""
     covered = set() if drivers is None or drivers.empty else set(
         zip(drivers["series"].astype(str), drivers["target"].astype(str), strict=True))
     rows = [{"series": series, "target": target, "method": METHOD_LABELS.get(method, method)}
-            for key, method in (selection or {}).get("methods", {}).items()
+            for key, method in _methods(selection, forecast).items()
             for series, _, target in [key.rpartition("|")]
             if (series, target) not in covered and series not in (ended or {})]
     order = {t: i for i, t in enumerate(TARGET_LABELS)}
@@ -35,10 +44,11 @@ def not_explained(selection: dict[str, Any] | None, drivers: pd.DataFrame | None
 
 
 def series_not_explained(selection: dict[str, Any] | None, drivers: pd.DataFrame | None,
-                         target: str, ended: dict[str, str] | None = None) -> dict[str, str]:
+                         target: str, ended: dict[str, str] | None = None,
+                         forecast: pd.DataFrame | None = None) -> dict[str, str]:
     """Series forecast that the driver breakdown of ``target`` does not cover, each with how it is forecast
     (``"MSTL"``): ``not_explained`` of that target."""
-    rows = not_explained(selection, drivers, ended)
+    rows = not_explained(selection, drivers, ended, forecast)
     rows = rows[rows["target"] == target]
     return dict(zip(rows["series"], rows["method"], strict=True))
 

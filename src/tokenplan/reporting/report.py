@@ -449,7 +449,7 @@ def render_report(inputs: ReportInputs) -> str:
     shown = inputs.series_shown if (inputs.series_shown or {}).get("limited") else None
     per_model = _per_model(inputs)
     ended = ended_series(inputs.forecast)
-    unexplained = not_explained(inputs.selection, inputs.drivers, ended)
+    unexplained = not_explained(inputs.selection, inputs.drivers, ended, inputs.forecast)
     return _environment().get_template("report.md.j2").render(
         version=inputs.version, summary=inputs.summary, q=names, median=names[len(names) // 2],
         nominal=(int(names[-1][1:]) - int(names[0][1:])) / 100,

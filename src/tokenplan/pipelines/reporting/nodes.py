@@ -74,7 +74,7 @@ def plot_drivers(forecast_drivers: pd.DataFrame, model_selection: dict[str, Any]
     if drivers.empty:  # no series (shown) is forecast by the tuned model
         return summary_figure_from_table(pd.DataFrame(), 0.5, 1, why_none_explained(model_selection))
     target = headline_target(drivers)
-    missing = series_not_explained(model_selection, forecast_drivers, target, ended_series(forecast))
+    missing = series_not_explained(model_selection, forecast_drivers, target, ended_series(forecast), forecast)
     if series_shown and series_shown.get("limited"):
         missing = {s: how for s, how in missing.items() if s in series_shown["series"]}
     return drivers_figure(drivers, target, not_explained=missing)
