@@ -1178,7 +1178,7 @@ def test_risks_cut_from_the_summary_are_named_in_a_line():
                                                                            more_risks=[trend, growth]))))
     assert ("2 more risks, ranked lower by the same measure: **the history's trend is not carried** "
             "(claude-haiku-4-5's requests grew 8.1% a week over its last 6 weeks, where the forecast grows 1.7%); "
-            "**growth is learned** (0.5% of the P50 cost).") in text, text
+            "**growth is learned** (0.5% of the P50 cost).\n\n") in text, text  # its own paragraph (review V)
     assert "more risk" not in _summary_section(render_report(inputs))
 
 
