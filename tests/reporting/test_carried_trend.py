@@ -110,3 +110,25 @@ def test_a_week_ahead_the_forecasts_growth_is_over_the_historys_last_week():
     flat = _forecast(history, 0.0)
     assert not carried_trends(history, flat[flat["timestamp"] < HORIZON[7]], "p50")["carried"].any()
     assert carried_trends(history, week[week["timestamp"] < HORIZON[5]], "p50").empty
+
+
+def test_a_plan_that_starts_off_the_last_week_is_not_said_to_hold_the_recent_level():
+    """Review V: a key growing 40% a week was forecast from 31% below its last week; the risk said "the methods
+    chosen hold it near the recent level". It now says where the plan starts against the last week."""
+    from dataclasses import replace
+
+    from tests.reporting.test_report_template import _inputs, _summary_section
+    from tokenplan.reporting.report import render_report
+
+    history = _history(0.11)
+    lower = _forecast(history, 0.0)
+    lower[fx.Q] = lower[fx.Q] * 0.69
+    trends = carried_trends(history, lower, "p50").set_index("target")
+    assert trends.loc["requests", "start_change"] == pytest.approx(-0.31, abs=0.005)
+    inputs = _inputs()
+    for forecast, said in ((lower, "starting 31% below its last week. The methods chosen do not carry it:"),
+                           (_forecast(history, 0.0), "a week. The methods chosen hold it near the recent level:")):
+        risks = _plan_summary(history, forecast).risks
+        summary = _summary_section(render_report(replace(inputs, summary=replace(inputs.summary, risks=risks))))
+        line = next(x for x in summary.splitlines() if "trend is not carried" in x)
+        assert said in line, line

@@ -32,7 +32,7 @@ MIN_T = 3.0
 MIN_WEEKLY = np.log(1.02)
 DAMPING = 0.9
 _COLUMNS = ["series", "target", "weeks", "history_weekly", "forecast_weekly", "first_week", "last_week", "t",
-            "carried", "plan_total", "damped_total"]
+            "carried", "plan_total", "damped_total", "start_change"]
 
 
 def week_totals(times: pd.Series, values: pd.Series, anchor: pd.Timestamp, per_week: int, before: bool) -> np.ndarray:
@@ -70,7 +70,8 @@ def log_slope(totals: np.ndarray) -> tuple[float, float]:
 def carried_trends(history: pd.DataFrame, forecast: pd.DataFrame, median: str) -> pd.DataFrame:
     """Per ``series, target`` with ``MIN_WEEKS`` complete weeks of history: the weekly log growth of its last
     weeks (``history_weekly``, t statistic ``t``) and of the forecast's first weeks (``forecast_weekly``),
-    their first and last week totals, whether the forecast carries it (``carried``: the module docstring),
+    their first and last week totals, the forecast's first week over the history's last (``start_change``),
+    whether the forecast carries it (``carried``: the module docstring),
     and the horizon's P50 total as forecast and with the gap faded in as a damped trend."""
     rows = []
     if forecast is None or forecast.empty or history.empty:
@@ -105,5 +106,7 @@ def carried_trends(history: pd.DataFrame, forecast: pd.DataFrame, median: str) -
         rows.append({"series": series, "target": target, "weeks": len(weeks), "history_weekly": history_weekly,
                      "forecast_weekly": forecast_weekly, "first_week": weeks[0], "last_week": weeks[-1], "t": t,
                      "carried": carried, "plan_total": float(np.nansum(plan)),
-                     "damped_total": float(np.nansum(plan * np.exp(faded)))})
+                     "damped_total": float(np.nansum(plan * np.exp(faded))),
+                     # The forecast's first week against the history's last: a plan may start off its level too.
+                     "start_change": float(forecast_weeks[0] / weeks[-1] - 1) if weeks[-1] > 0 else np.nan})
     return pd.DataFrame(rows, columns=_COLUMNS)

@@ -389,7 +389,7 @@ def _trend_risk(history: pd.DataFrame, forecast: pd.DataFrame | None, rates: _Ho
                       "forecast_weekly": float(np.expm1(row["forecast_weekly"])),
                       "first_week": float(row["first_week"]), "last_week": float(row["last_week"]),
                       "added": float(row["added"]), "plan_total": float(row["plan_total"]),
-                      "usd": float(by_series[series])})
+                      "usd": float(by_series[series]), "start_change": float(row["start_change"])})
     # Every series the plan leaves a trend out of (a budget's team line names its own, ``_team_trends``).
     every = [{"series": str(r.series), "history_weekly": float(np.expm1(r.history_weekly)),
               "forecast_weekly": float(np.expm1(r.forecast_weekly))}
