@@ -336,3 +336,17 @@ def test_the_layout_names_the_series_that_took_their_targets_evidence_from_the_o
         in section
     assert "started later than the history" not in render_method_section(
         layout, {"methods": selection["methods"]}, METRICS, ["p10", "p50", "p90"], history)
+
+
+def test_where_a_baseline_won_the_count_still_names_the_series_too_young_for_a_fold():
+    """Review V: with a baseline ahead, the verdict read "1 of 24 planned series/targets" beside the drivers'
+    "4 of the 30 planned", the six too young for a fold named nowhere."""
+    rows = [(s, t, m, v) for s in ("model-a", "model-b") for t in ("requests", "output_tokens")
+            for m, v in (("chosen", 0.9 if s == "model-a" else 1.5), ("seasonal_naive", 1.2), ("mstl", 1.1))]
+    metrics = pd.DataFrame([{"series": s, "target": t, "method": m, "mase": v, "wape": 0.1, "coverage": 0.8, "n": 50}
+                            for s, t, m, v in rows])
+    methods = {f"{s}|{t}": "ensemble" for s in ("model-a", "model-b", "young") for t in ("requests", "output_tokens")}
+    section = render_method_section({}, {"methods": methods}, metrics, ["p10", "p50", "p90"], _history(),
+                                    planned=methods)
+    assert ("for 2 of 4 planned series/targets backtested (of 6; the others too young for a fold: young (requests, "
+            "output_tokens)):**") in section, section

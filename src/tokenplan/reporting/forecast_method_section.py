@@ -329,11 +329,11 @@ def _verdict(metrics: pd.DataFrame, methods: dict[str, str], planned: set[str] |
     acted_text = ("; ".join(_win_text(s, t, row, used=True) for (s, t), row in acted.iterrows()))
     within = f", or within the selection rule's {margin:.0%} of them," if margin > 0 else ""
     ties = _ties_text(metrics, planned, margin)
+    young = _unbacktested(metrics, methods, planned)
+    names = "; ".join(f"{series} ({', '.join(targets)})" for series, targets in sorted(young.items()))
     if lost.empty:
-        young = _unbacktested(metrics, methods, planned)
         every = f"every {planned_words}series and target"
         if young:
-            names = "; ".join(f"{series} ({', '.join(targets)})" for series, targets in sorted(young.items()))
             every = (f"every backtested series and target ({of} of {of + sum(map(len, young.values()))} "
                      f"{planned_words}series/targets; the others too young for a fold: {names})")
         return ("On the backtest folds the chosen method is at least as good as both simple baselines "
@@ -342,7 +342,9 @@ def _verdict(metrics: pd.DataFrame, methods: dict[str, str], planned: set[str] |
                 + ties)
     beyond = f" by more than the selection rule's {margin:.0%}" if margin > 0 else ""
     return (f"**A simple baseline (the seasonal naive or MSTL) beat the chosen method{beyond} on the backtest folds "
-            f"for {len(lost)} of {of} {planned_words}series/targets:** "
+            f"for {len(lost)} of {of} {planned_words}series/targets"
+            + (f" backtested (of {of + sum(map(len, young.values()))}; the others too young for a fold: {names})"
+               if young else "") + ":** "
             + "; ".join(_win_text(s, t, row) for (s, t), row in listed.iterrows()) + rest
             + (f". Beaten too, where the forecast uses the baseline that won: {acted_text}" if len(acted) else "")
             + ". `chosen` is graded out of sample (the rule applied to the folds before each), so these "
