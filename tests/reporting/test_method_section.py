@@ -291,15 +291,21 @@ def test_a_baseline_ahead_by_less_than_the_rules_margin_is_named_a_tie_not_a_win
            "model-b (requests))" in section, section
 
 
-def test_the_verdict_covers_the_backtested_series_and_names_those_too_young_for_a_fold():
-    """A model 14 days old has no backtest: "on every planned series and target" had covered its three targets."""
+def _young_beside_two(model_b_chosen: float) -> tuple[pd.DataFrame, dict[str, str], str]:
+    """Two backtested models (model-b's chosen MASE ``model_b_chosen``, baselines 1.2 and 1.1) and one too young for
+    a fold: the metrics, every planned method and the section."""
     rows = [(s, t, m, v) for s in ("model-a", "model-b") for t in ("requests", "output_tokens")
-            for m, v in (("chosen", 0.9), ("seasonal_naive", 1.2), ("mstl", 1.1))]
+            for m, v in (("chosen", 0.9 if s == "model-a" else model_b_chosen), ("seasonal_naive", 1.2), ("mstl", 1.1))]
     metrics = pd.DataFrame([{"series": s, "target": t, "method": m, "mase": v, "wape": 0.1, "coverage": 0.8, "n": 50}
                             for s, t, m, v in rows])
     methods = {f"{s}|{t}": "ensemble" for s in ("model-a", "model-b", "young") for t in ("requests", "output_tokens")}
-    section = render_method_section({}, {"methods": methods}, metrics, ["p10", "p50", "p90"], _history(),
-                                    planned=methods)
+    return metrics, methods, render_method_section({}, {"methods": methods}, metrics, ["p10", "p50", "p90"],
+                                                   _history(), planned=methods)
+
+
+def test_the_verdict_covers_the_backtested_series_and_names_those_too_young_for_a_fold():
+    """A model 14 days old has no backtest: "on every planned series and target" had covered its three targets."""
+    metrics, methods, section = _young_beside_two(model_b_chosen=0.9)
     assert ("at least as good as both simple baselines (seasonal naive, MSTL) on every backtested series and target "
             "(4 of 6 planned series/targets; the others too young for a fold: young (requests, output_tokens)).") \
         in section, section
@@ -341,12 +347,6 @@ def test_the_layout_names_the_series_that_took_their_targets_evidence_from_the_o
 def test_where_a_baseline_won_the_count_still_names_the_series_too_young_for_a_fold():
     """Review V: with a baseline ahead, the verdict read "1 of 24 planned series/targets" beside the drivers'
     "4 of the 30 planned", the six too young for a fold named nowhere."""
-    rows = [(s, t, m, v) for s in ("model-a", "model-b") for t in ("requests", "output_tokens")
-            for m, v in (("chosen", 0.9 if s == "model-a" else 1.5), ("seasonal_naive", 1.2), ("mstl", 1.1))]
-    metrics = pd.DataFrame([{"series": s, "target": t, "method": m, "mase": v, "wape": 0.1, "coverage": 0.8, "n": 50}
-                            for s, t, m, v in rows])
-    methods = {f"{s}|{t}": "ensemble" for s in ("model-a", "model-b", "young") for t in ("requests", "output_tokens")}
-    section = render_method_section({}, {"methods": methods}, metrics, ["p10", "p50", "p90"], _history(),
-                                    planned=methods)
+    _, _, section = _young_beside_two(model_b_chosen=1.5)
     assert ("for 2 of 4 planned series/targets backtested (of 6; the others too young for a fold: young (requests, "
             "output_tokens)):**") in section, section
