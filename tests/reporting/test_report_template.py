@@ -1162,8 +1162,14 @@ def test_a_flat_anchor_names_the_growth_the_trees_correction_carries():
     section = flat.split("## Why the forecast is what it is")[1].split("\n## ")[0]
     assert "carries no growth" not in section
     assert ("The tuned trend anchor is flat (`level`): it extrapolates no growth; what growth the forecast carries is "
-            "the trees' level and growth correction, +3.5% on the level in 2026-10 and +7.0% to +23.0% by "
-            "2026-12.") in section, section[:3000]
+            "the trees' level and growth correction, +3.5% on the level in 2026-10 and +7.0% (model-b) to +23.0% "
+            "(model-a) by 2026-12.") in section, section[:3000]
+    # One series broken down: the range is that series', and the text says so (review V).
+    alone = _inputs(drivers=pd.concat([_model_a_drivers(), corrections[corrections["series"] == "model-a"]],
+                                      ignore_index=True))
+    section = render_report(replace(alone, settings={**alone.settings, "trend": "level"}))
+    assert ("the trees' level and growth correction (model-a, the one series it breaks down), +3.5% on the level in "
+            "2026-10 and +23.0% by 2026-12.") in section
 
 
 def test_risks_cut_from_the_summary_are_named_in_a_line():

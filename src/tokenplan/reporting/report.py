@@ -189,9 +189,12 @@ def learned_growth(drivers: pd.DataFrame | None, target: str, shown: dict[str, A
     if rows.empty:
         return None
     first, last = rows["period"].min(), rows["period"].max()
-    at = {p: rows.loc[rows["period"] == p, "effect"].astype(float) for p in (first, last)}
+    at = {p: rows[rows["period"] == p].set_index("series")["effect"].astype(float) for p in (first, last)}
+    # One series: the text names it (a review read a whole forecast's "-19.4% ... -25.6%" that was one key's).
+    alone = str(rows["series"].iloc[0]) if rows["series"].nunique() == 1 else None
     return {"first": first, "last": last, "first_low": float(at[first].min()), "first_high": float(at[first].max()),
-            "low": float(at[last].min()), "high": float(at[last].max())}
+            "low": float(at[last].min()), "high": float(at[last].max()), "series": alone,
+            "low_series": str(at[last].idxmin()), "high_series": str(at[last].idxmax())}
 
 
 def trend_window(layout: dict[str, Any] | None, trend_weeks: int, history: pd.DataFrame | None = None
