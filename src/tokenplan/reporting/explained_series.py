@@ -14,16 +14,22 @@ import pandas as pd
 from tokenplan.reporting.plots import METHOD_LABELS, TARGET_LABELS
 from tokenplan.reporting.series_shown import only_shown
 
-__all__ = ["drawn_panels", "not_explained", "not_explained_text", "series_not_explained", "why_none_explained"]
+__all__ = ["drawn_panels", "not_explained", "not_explained_text", "planned_methods", "series_not_explained",
+           "why_none_explained"]
+
+
+def planned_methods(forecast: pd.DataFrame | None) -> dict[str, str] | None:
+    """``series|target`` -> the method the forecast used (its ``method`` column); None without one."""
+    if forecast is None or "method" not in forecast:
+        return None
+    keys = forecast["series"].astype(str) + "|" + forecast["target"].astype(str)
+    return dict(zip(keys, forecast["method"].astype(str), strict=True))
 
 
 def _methods(selection: dict[str, Any] | None, forecast: pd.DataFrame | None) -> dict[str, str]:
-    """``series|target`` -> the method the plan forecasts it with: ``forecast``'s ``method`` column where given (a
-    series chosen for XGBoost that fell back to the ensemble at the origin is the ensemble's), else the selection's."""
-    if forecast is not None and "method" in forecast and len(forecast):
-        keys = forecast["series"].astype(str) + "|" + forecast["target"].astype(str)
-        return dict(zip(keys, forecast["method"].astype(str), strict=True))
-    return (selection or {}).get("methods", {})
+    """``series|target`` -> the method the plan forecasts it with: ``forecast``'s (a series chosen for XGBoost that
+    fell back to the ensemble at the origin is the ensemble's) where it has any, else the selection's."""
+    return planned_methods(forecast) or (selection or {}).get("methods", {})
 
 
 def not_explained(selection: dict[str, Any] | None, drivers: pd.DataFrame | None,

@@ -23,7 +23,7 @@ from tokenplan.forecasting.totals import SAME_WITHIN, totals_against_bucket_sums
 from tokenplan.reporting.plots import TARGET_LABELS
 from tokenplan.planning.prices import CACHE_WRITE_5M, UnitPrices
 from tokenplan.reporting.data_notes import data_notes, missing_values, observed_days
-from tokenplan.reporting.explained_series import not_explained, not_explained_text
+from tokenplan.reporting.explained_series import not_explained, not_explained_text, planned_methods
 from tokenplan.reporting.forecast_method_section import render_method_section
 from tokenplan.reporting.long_context_mix import long_context_days, long_context_mix
 from tokenplan.reporting.markdown import BUCKET_NAMES, markdown_table
@@ -413,14 +413,6 @@ def shap_coverage(drivers: pd.DataFrame | None) -> dict[str, int] | None:
 def ended_series(forecast: pd.DataFrame | None) -> dict[str, str]:
     """Series the forecast leaves out as ended, with their last day of usage (``forecast.attrs["ended"]``)."""
     return dict((forecast.attrs.get("ended") or {}) if forecast is not None else {})
-
-
-def planned_methods(forecast: pd.DataFrame | None) -> dict[str, str] | None:
-    """``series|target`` -> the method the forecast used (its ``method`` column); None without one."""
-    if forecast is None or "method" not in forecast:
-        return None
-    keys = forecast["series"].astype(str) + "|" + forecast["target"].astype(str)
-    return dict(zip(keys, forecast["method"].astype(str), strict=True))
 
 
 def _bucket_sums(inputs: ReportInputs) -> list[dict[str, Any]]:
